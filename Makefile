@@ -1,0 +1,56 @@
+# leadrelay — the commands a newcomer can guess.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+BUYERS_PORT ?= 9100
+DEMO_KEY ?= lr_demo_key_0123456789
+
+.PHONY: run test lint fmt typecheck migrate bench clean install install-dev
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+## run: install, migrate, apply examples/demo.yaml, start the simulated buyers and the server (SQLite)
+run: install
+	$(BIN)/leadrelay db upgrade
+	$(BIN)/leadrelay apply -f examples/demo.yaml
+	$(BIN)/leadrelay sources add-key demo-web --key $(DEMO_KEY) > /dev/null
+	@echo "demo source key: $(DEMO_KEY)"
+	@$(BIN)/leadrelay simulate-buyers --port $(BUYERS_PORT) --count 3 --latency-ms 50 --accept-rate 0.8 --smtp-port 8025 & \
+	  buyers=$$!; trap "kill $$buyers 2>/dev/null" EXIT INT TERM; \
+	  echo "leadrelay on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs)"; \
+	  $(BIN)/leadrelay serve --port $(PORT)
+
+## test: install the dev dependencies, then ruff, mypy and pytest
+test: install-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest
+
+lint: install-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+fmt: install-dev
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+migrate: install
+	$(BIN)/leadrelay db upgrade
+
+## bench: intake, end-to-end and routing figures on SQLite (and PostgreSQL when reachable)
+bench: install-dev
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) leadrelay.db leadrelay.db-wal leadrelay.db-shm .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""leadrelay: self-hosted, real-time lead distribution."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,229 @@
+"""The email channel: a lead rendered into a message with sandboxed Jinja2 and sent over SMTP.
+
+Templates come from operators' configuration, so they run in an ``ImmutableSandboxedEnvironment`` (no
+Python internals, no mutation of the lead) and a broken template is an error that no retry will fix.
+SMTP replies are classified like HTTP statuses: 5xx is the recipient's final "no", 4xx and lost
+connections are worth another attempt.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any, Literal
+
+import aiosmtplib
+import orjson
+from jinja2 import Template, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.model import EmailChannel
+
+Security = Literal["none", "starttls", "tls"]
+_SECURITY: tuple[str, ...] = ("none", "starttls", "tls")
+_TEMPLATE_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Where and how to send mail; the password never shows in ``repr``."""
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: Security = "none"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "leadrelay@localhost"
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.security not in _SECURITY:
+            raise ValueError(f"security must be one of {', '.join(_SECURITY)}, not {self.security!r}")
+
+
+_ENVIRONMENTS = {
+    False: ImmutableSandboxedEnvironment(autoescape=False),
+    True: ImmutableSandboxedEnvironment(autoescape=True),
+}
+
+
+def check_template(source: str) -> str | None:
+    """The error in a template ("line 3: unexpected '}'", an unknown filter…) or None when it compiles."""
+    try:
+        _ENVIRONMENTS[False].compile(source)
+    except TemplateSyntaxError as exc:
+        return f"line {exc.lineno}: {exc.message}" if exc.lineno else str(exc.message)
+    return None
+
+
+class _TemplateCache:
+    def __init__(self) -> None:
+        self._compiled: dict[tuple[bool, str], Template] = {}
+
+    def get(self, source: str, autoescape: bool) -> Template:
+        key = (autoescape, source)
+        template = self._compiled.get(key)
+        if template is None:
+            template = _ENVIRONMENTS[autoescape].from_string(source)
+            if len(self._compiled) >= _TEMPLATE_CACHE_SIZE:
+                self._compiled.pop(next(iter(self._compiled)))
+            self._compiled[key] = template
+        return template
+
+
+class _RenderError(Exception):
+    pass
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def default_body(lead: LeadView) -> str:
+    lines = [f"Lead {lead.lead_id} for {lead.partner}", ""]
+    lines.extend(f"{name}: {_text(value)}" for name, value in lead.values.items())
+    return "\n".join(lines) + "\n"
+
+
+def csv_attachment(values: Mapping[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([str(name) for name in values])
+    writer.writerow([_text(value) for value in values.values()])
+    return buffer.getvalue()
+
+
+def message_id(idempotency_key: str, sender: str) -> str:
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:40]
+    domain = sender.rpartition("@")[2].strip(" >") or "leadrelay"
+    return f"<{digest}@{domain}>"
+
+
+class EmailSender:
+    """Sends each lead as one email message; holds no connection between sends."""
+
+    def __init__(self, settings: SmtpSettings | None = None) -> None:
+        self.settings = settings or SmtpSettings()
+        self._templates = _TemplateCache()
+
+    async def close(self) -> None:
+        """Nothing is kept open between sends; present for the Channel protocol."""
+
+    def _render(self, source: str, context: Mapping[str, Any], autoescape: bool) -> str:
+        try:
+            return self._templates.get(source, autoescape).render(lead=context)
+        except TemplateSyntaxError as exc:
+            where = f"line {exc.lineno}: " if exc.lineno else ""
+            raise _RenderError(f"{where}{exc.message}") from exc
+        except TemplateError as exc:
+            raise _RenderError(exc.message or type(exc).__name__) from exc
+        except Exception as exc:  # a runtime error inside an operator's template
+            raise _RenderError(f"{type(exc).__name__}: {exc}") from exc
+
+    def build_message(self, lead: LeadView, spec: EmailChannel) -> EmailMessage:
+        """The message for one lead; raises ``_RenderError`` for a broken template."""
+        context: dict[str, Any] = dict(lead.values)
+        context.update(lead_id=lead.lead_id, partner=lead.partner, test=lead.test)
+        subject = " ".join(self._render(spec.subject, context, False).split())
+        if lead.test:
+            subject = f"[TEST] {subject}"
+        if spec.body is not None:
+            body = self._render(spec.body, context, spec.html)
+        elif spec.html:
+            body = "<br>\n".join(html.escape(line) for line in default_body(lead).splitlines())
+        else:
+            body = default_body(lead)
+
+        message = EmailMessage()
+        message["From"] = self.settings.sender
+        message["To"] = ", ".join(spec.to)
+        message["Subject"] = subject
+        message["Date"] = formatdate(time.time(), usegmt=True)
+        message["Message-ID"] = message_id(lead.idempotency_key, self.settings.sender)
+        message["X-Leadrelay-Lead"] = lead.lead_id
+        if lead.test:
+            message["X-Leadrelay-Test"] = "true"
+        message.set_content(body, subtype="html" if spec.html else "plain")
+        if spec.attach == "csv":
+            message.add_attachment(
+                csv_attachment(lead.values), subtype="csv", filename=f"lead-{lead.lead_id}.csv"
+            )
+        elif spec.attach == "json":
+            data = orjson.dumps(dict(lead.values), default=str, option=orjson.OPT_INDENT_2)
+            message.add_attachment(
+                data, maintype="application", subtype="json", filename=f"lead-{lead.lead_id}.json"
+            )
+        return message
+
+    async def send(self, lead: LeadView, spec: EmailChannel) -> AttemptResult:
+        started = time.perf_counter()
+        request: dict[str, Any] = {"to": list(spec.to)}
+
+        def result(outcome: Outcome, reason: str | None, **extra: Any) -> AttemptResult:
+            duration = (time.perf_counter() - started) * 1000.0
+            return AttemptResult(outcome, reason=reason, duration_ms=duration, request=request, **extra)
+
+        try:
+            message = self.build_message(lead, spec)
+            size = len(message.as_bytes())
+        except _RenderError as exc:
+            return result(Outcome.ERROR, f"template error: {exc}")
+        except (ValueError, TypeError) as exc:  # a header the email package refuses (bad address, …)
+            return result(Outcome.ERROR, f"invalid message: {exc}")
+        request.update(subject=str(message["Subject"]), size=size)
+        if not spec.to:
+            return result(Outcome.ERROR, "no recipients")
+
+        settings = self.settings
+        try:
+            refused, answer = await aiosmtplib.send(
+                message,
+                sender=settings.sender,
+                recipients=list(spec.to),
+                hostname=settings.host,
+                port=settings.port,
+                username=settings.username,
+                password=settings.password,
+                use_tls=settings.security == "tls",
+                start_tls=settings.security == "starttls",
+                timeout=settings.timeout_s,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            reason = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            temporary = any(400 <= code < 500 for code in codes)
+            outcome = Outcome.ERROR if temporary or not codes else Outcome.FAILURE
+            status = codes[0] if codes else None
+            return result(outcome, reason or "recipients refused", status_code=status, retryable=temporary)
+        except aiosmtplib.SMTPResponseException as exc:
+            reason = f"{exc.code} {exc.message}"
+            if 500 <= exc.code < 600:
+                return result(Outcome.FAILURE, reason, status_code=exc.code, response_body=exc.message)
+            return result(
+                Outcome.ERROR, reason, status_code=exc.code, response_body=exc.message, retryable=True
+            )
+        except TimeoutError:
+            return result(Outcome.ERROR, f"timed out after {settings.timeout_s:g}s", retryable=True)
+        except OSError as exc:  # SMTPConnectError and SMTPServerDisconnected are OSErrors too
+            return result(Outcome.ERROR, f"connection error: {exc}", retryable=True)
+        except aiosmtplib.SMTPException as exc:  # STARTTLS or AUTH not offered: configuration, not luck
+            return result(Outcome.ERROR, f"SMTP error: {exc}")
+        except ValueError as exc:
+            return result(Outcome.ERROR, f"SMTP error: {exc}")
+
+        note: str | None = None
+        if refused:
+            note = "refused: " + "; ".join(f"{addr}: {r.code} {r.message}" for addr, r in refused.items())
+        return result(Outcome.SUCCESS, note, status_code=250, response_body=answer[:65536])

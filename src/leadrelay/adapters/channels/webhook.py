@@ -1,0 +1,302 @@
+"""The webhook channel: one HTTP request per delivery attempt, through one shared aiohttp session.
+
+Transport trouble never escapes as an exception: every way a request can end is classified here into an
+:class:`~leadrelay.domain.attempts.AttemptResult` (2xx success, 429/5xx retryable error, other statuses a
+final failure, connection trouble and timeouts retryable errors, a bad URL a final error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import aiohttp
+import orjson
+
+from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.model import WebhookChannel
+
+MAX_RECORDED_CHARS = 65536  # request and response bodies kept in an attempt
+_MAX_READ_BYTES = 4 * MAX_RECORDED_CHARS  # enough bytes for 64 Ki characters of UTF-8
+_SHORT = 200
+_USER_AGENT = "leadrelay/0.1"
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"})
+_SECRET_WORDS = ("token", "secret", "key", "password", "passwd", "auth", "signature", "session")
+_NOT_SECRET = frozenset({"idempotency-key"})
+_REASON_KEYS = ("reason", "message", "error", "detail")
+_REFERENCE_KEYS = ("reference", "id", "lead_id")
+REDACTED = "***"
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header (or query parameter) called ``name`` carries a credential."""
+    lowered = name.lower()
+    if lowered in _NOT_SECRET:
+        return False
+    return lowered in _SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: REDACTED if is_secret_name(name) else value for name, value in headers.items()}
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password in its user info or values of secret-looking query parameters."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hostport = netloc.rpartition("@")
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:{REDACTED}@{hostport}" if ":" in userinfo else netloc
+        query = parts.query
+        if query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            if any(is_secret_name(name) for name, _ in pairs):
+                query = urlencode([(n, REDACTED if is_secret_name(n) else v) for n, v in pairs], safe="*")
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return url
+
+
+def encode_body(values: Mapping[str, Any], form: bool) -> tuple[bytes, str]:
+    """The request body and its content type: JSON (orjson) or ``application/x-www-form-urlencoded``."""
+    if form:
+        pairs: list[tuple[str, str]] = []
+        for name, value in values.items():
+            if isinstance(value, list | tuple):
+                pairs.extend((str(name), _form_text(item)) for item in value)
+            else:
+                pairs.append((str(name), _form_text(value)))
+        return urlencode(pairs).encode("ascii"), "application/x-www-form-urlencoded"
+    body = orjson.dumps(dict(values), default=str, option=orjson.OPT_NON_STR_KEYS)
+    return body, "application/json"
+
+
+def _form_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay seconds or an HTTP date); None when unusable."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - now)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return None
+    return max(0.0, seconds)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _reason_from(data: dict[str, Any] | None) -> str | None:
+    if data is None:
+        return None
+    for key in _REASON_KEYS:
+        value = data.get(key)
+        if isinstance(value, dict):  # {"error": {"message": "..."}}
+            value = value.get("message")
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:_SHORT]
+    return None
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:_SHORT]
+
+
+def _http_reason(status: int, text: str, phrase: str | None) -> str:
+    detail = _short(text) or (phrase or "")
+    return f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
+
+
+def _timeout_text(seconds: float) -> str:
+    return f"timed out after {seconds:g}s"
+
+
+def _exc_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
+
+
+class WebhookSender:
+    """Posts leads to partners' HTTP endpoints; one instance per process, closed on shutdown."""
+
+    def __init__(self, *, user_agent: str = _USER_AGENT) -> None:
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                json_serialize=lambda obj: orjson.dumps(obj, default=str).decode(),
+            )
+            self._loop = loop
+        return self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    def _headers(self, lead: LeadView, spec: WebhookChannel, content_type: str) -> dict[str, str]:
+        headers: dict[str, str] = {"User-Agent": self._user_agent, "Content-Type": content_type}
+        for name, value in spec.headers.items():
+            for existing in [key for key in headers if key.lower() == name.lower()]:
+                del headers[existing]
+            headers[name] = value
+        for name in [key for key in headers if key.lower() in ("idempotency-key", "x-leadrelay-test")]:
+            del headers[name]
+        headers["Idempotency-Key"] = lead.idempotency_key
+        if lead.test:
+            headers["X-Leadrelay-Test"] = "true"
+        return headers
+
+    async def send(self, lead: LeadView, spec: WebhookChannel) -> AttemptResult:
+        started = time.perf_counter()
+        method = spec.method.upper()
+        request: dict[str, Any] = {"method": method, "url": redact_url(spec.url)}
+
+        def elapsed() -> float:
+            return (time.perf_counter() - started) * 1000.0
+
+        def error(reason: str, retryable: bool) -> AttemptResult:
+            return AttemptResult(
+                Outcome.ERROR, reason=reason, duration_ms=elapsed(), request=request, retryable=retryable
+            )
+
+        try:
+            body, content_type = encode_body(lead.values, spec.format == "form")
+            headers = self._headers(lead, spec, content_type)
+        except (TypeError, ValueError) as exc:
+            return error(f"cannot encode the lead: {_exc_text(exc)}", False)
+        request["headers"] = redact_headers(headers)
+        request["body"] = body.decode("utf-8", errors="replace")[:MAX_RECORDED_CHARS]
+
+        try:
+            session = self._get_session()
+            timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
+            async with session.request(
+                method, spec.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as response:
+                raw = await _read_capped(response.content, _MAX_READ_BYTES)
+                status = response.status
+                phrase = response.reason
+                retry_after = response.headers.get("Retry-After")
+                charset = response.charset or "utf-8"
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
+            return error(f"invalid URL: {_exc_text(exc)}", False)
+        except TimeoutError:
+            return error(_timeout_text(spec.timeout_s), True)
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            return error(f"connection error: {_exc_text(exc)}", True)
+        except aiohttp.ClientError as exc:
+            return error(f"HTTP error: {_exc_text(exc)}", True)
+        except ValueError as exc:  # a header or method aiohttp refuses to send
+            return error(f"invalid request: {_exc_text(exc)}", False)
+
+        text = _decode(raw, charset)[:MAX_RECORDED_CHARS]
+        return classify(status, text, phrase, retry_after, elapsed(), request)
+
+
+async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _decode(raw: bytes, charset: str) -> str:
+    try:
+        return raw.decode(charset, errors="replace")
+    except LookupError:
+        return raw.decode("utf-8", errors="replace")
+
+
+def classify(
+    status: int,
+    text: str,
+    phrase: str | None,
+    retry_after: str | None,
+    duration_ms: float,
+    request: Mapping[str, Any],
+) -> AttemptResult:
+    """Turn a finished HTTP exchange into an attempt result."""
+    if 200 <= status < 300:
+        data = _json_object(text)
+        price: float | None = None
+        reference: str | None = None
+        if data is not None:
+            raw_price = data.get("price")
+            if isinstance(raw_price, int | float) and not isinstance(raw_price, bool):
+                price = float(raw_price)
+            for key in _REFERENCE_KEYS:
+                value = data.get(key)
+                if isinstance(value, str) and value:
+                    reference = value
+                    break
+                if isinstance(value, int) and not isinstance(value, bool):
+                    reference = str(value)
+                    break
+        return AttemptResult(
+            Outcome.SUCCESS,
+            status_code=status,
+            response_body=text,
+            duration_ms=duration_ms,
+            request=request,
+            price=price,
+            reference=reference,
+        )
+    if status == 429 or status >= 500:
+        return AttemptResult(
+            Outcome.ERROR,
+            reason=_http_reason(status, text, phrase),
+            status_code=status,
+            response_body=text,
+            duration_ms=duration_ms,
+            request=request,
+            retryable=True,
+            retry_after_s=parse_retry_after(retry_after, time.time()),
+        )
+    reason = _reason_from(_json_object(text)) or _http_reason(status, text, phrase)
+    return AttemptResult(
+        Outcome.FAILURE,
+        reason=reason,
+        status_code=status,
+        response_body=text,
+        duration_ms=duration_ms,
+        request=request,
+    )

@@ -1,0 +1,113 @@
+"""Engines for SQLite (WAL, one writer at a time with BEGIN IMMEDIATE) and PostgreSQL (psycopg 3)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from leadrelay.errors import StorageError
+
+T = TypeVar("T")
+
+
+def normalize_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            connect_args={"timeout": 30, "check_same_thread": False, "isolation_level": None},
+            pool_size=4,
+            max_overflow=4,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # take the write lock up front: read-then-write transactions never deadlock on upgrade
+            readonly = conn.get_execution_options().get("readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+    )
+
+
+class Database:
+    """Runs transactional units of work (sync SQLAlchemy Core functions) off the event loop.
+
+    SQLite gets one thread (one writer at a time anyway); PostgreSQL a small pool.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+        threads = 1 if self.dialect == "sqlite" else 8
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="leadrelay-db")
+
+    def transaction(self, fn: Callable[[Connection], T]) -> T:
+        try:
+            with self.engine.begin() as conn:
+                return fn(conn)
+        except OperationalError as exc:
+            raise StorageError(f"database error: {exc.orig}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StorageError(f"database connection lost: {exc.orig}") from exc
+            raise
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        """A read-only transaction (on SQLite it does not take the write lock)."""
+        try:
+            with self.engine.connect() as raw:
+                conn = raw.execution_options(readonly=True)
+                with conn.begin():
+                    return fn(conn)
+        except OperationalError as exc:
+            raise StorageError(f"database error: {exc.orig}") from exc
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.transaction, fn)
+
+    async def run_read(self, fn: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.read, fn)
+
+    def dispose(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()

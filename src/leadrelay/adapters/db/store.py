@@ -1,0 +1,275 @@
+"""SQL for leads, distribution jobs, deliveries, attempts, caps and rotations (SQLAlchemy Core).
+
+Every function takes an open transaction (``Connection``) and does one small thing; the services decide
+what goes into one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from leadrelay.adapters.db.tables import attempts, cap_counters, deliveries, jobs, leads, rotations
+from leadrelay.ids import new_id
+
+FINAL_JOB_STATUSES = ("delivered", "failed", "unsold", "cancelled")
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+# ---------------------------------------------------------------- leads and jobs at intake
+
+
+def insert_leads(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert leads; a repeated (source, idempotency key) is skipped. Returns the ids inserted."""
+    if not rows:
+        return set()
+    stmt = (
+        _insert(conn, leads)
+        .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
+        .returning(leads.c.id)
+    )
+    inserted: set[str] = set()
+    for row in rows:  # one statement each: RETURNING with executemany is not portable
+        got = conn.execute(stmt, row).scalar()
+        if got is not None:
+            inserted.add(got)
+    return inserted
+
+
+def insert_jobs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(jobs.insert(), list(rows))
+
+
+def lead_by_idempotency_key(conn: Connection, source: str, key: str) -> Row[Any] | None:
+    return conn.execute(select(leads).where(leads.c.source == source, leads.c.idempotency_key == key)).first()
+
+
+def get_lead(conn: Connection, lead_id: str) -> Row[Any] | None:
+    return conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+
+
+def lead_outcome(conn: Connection, lead_id: str) -> tuple[str, list[dict[str, Any]], str | None]:
+    """The lead's status, its delivered (non-test) deliveries, and the last job error."""
+    status = conn.execute(select(leads.c.status).where(leads.c.id == lead_id)).scalar_one()
+    sold = [
+        {"partner": r.partner, "price": r.price, "reference": r.reference, "job_id": r.job_id}
+        for r in conn.execute(
+            select(deliveries.c.partner, deliveries.c.price, deliveries.c.reference, deliveries.c.job_id)
+            .where(deliveries.c.lead_id == lead_id, deliveries.c.status == "delivered")
+            .order_by(deliveries.c.id)
+        )
+    ]
+    error = conn.execute(
+        select(jobs.c.error).where(jobs.c.lead_id == lead_id, jobs.c.error.is_not(None)).order_by(jobs.c.id)
+    ).scalar()
+    return status, sold, error
+
+
+def refresh_lead_status(conn: Connection, lead_id: str, now: datetime) -> str:
+    """A lead is delivered when any of its jobs is; queued while one is still running."""
+    statuses = set(conn.execute(select(jobs.c.status).where(jobs.c.lead_id == lead_id)).scalars())
+    if "delivered" in statuses:
+        status = "delivered"
+    elif statuses - set(FINAL_JOB_STATUSES):
+        status = "queued"
+    elif "failed" in statuses:
+        status = "failed"
+    elif statuses == {"cancelled"}:
+        status = "cancelled"
+    else:
+        status = "unsold"
+    conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id, leads.c.status != status)
+        .values(status=status, updated_at=now)
+    )
+    return status
+
+
+# ---------------------------------------------------------------- the queue: claim, heartbeat, release
+
+
+def claim_jobs(conn: Connection, owner: str, limit: int, now: datetime, lease_until: datetime) -> list[str]:
+    """Claim up to ``limit`` runnable jobs (ready and due, or claimed with an expired lease).
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED lets many workers claim at once without waiting on each other.
+    SQLite: the transaction began IMMEDIATE, so claims are serialized by the write lock.
+    """
+    runnable = or_(
+        and_(jobs.c.queue_state == "ready", jobs.c.run_at <= now),
+        and_(jobs.c.queue_state == "claimed", jobs.c.lease_until < now),
+    )
+    query = select(jobs.c.id).where(runnable).order_by(jobs.c.run_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(conn.execute(query).scalars())
+    if ids:
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids))
+            .values(
+                queue_state="claimed",
+                lease_owner=owner,
+                lease_until=lease_until,
+                claims=jobs.c.claims + 1,
+                updated_at=now,
+            )
+        )
+    return ids
+
+
+def extend_leases(conn: Connection, owner: str, job_ids: Iterable[str], lease_until: datetime) -> None:
+    ids = list(job_ids)
+    if ids:
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.queue_state == "claimed")
+            .values(lease_until=lease_until)
+        )
+
+
+def release_jobs(conn: Connection, owner: str, job_ids: Iterable[str], now: datetime) -> int:
+    """Give claimed jobs back to the queue (shutdown): another worker picks them up at once."""
+    ids = list(job_ids)
+    if not ids:
+        return 0
+    result = conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.queue_state == "claimed")
+        .values(queue_state="ready", lease_owner=None, lease_until=None, run_at=now, updated_at=now)
+    )
+    return result.rowcount
+
+
+def load_jobs(conn: Connection, job_ids: Sequence[str]) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(jobs, leads.c.data.label("lead_values"), leads.c.entity, leads.c.is_test)
+            .join(leads, leads.c.id == jobs.c.lead_id)
+            .where(jobs.c.id.in_(list(job_ids)))
+        )
+    )
+
+
+def owns(conn: Connection, job_id: str, owner: str) -> bool:
+    got = conn.execute(select(jobs.c.lease_owner, jobs.c.queue_state).where(jobs.c.id == job_id)).first()
+    return got is not None and got.lease_owner == owner and got.queue_state == "claimed"
+
+
+def update_job(conn: Connection, job_id: str, **values: Any) -> None:
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+# ---------------------------------------------------------------- caps and rotations
+
+
+def reserve_cap(conn: Connection, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]:
+    """Take one slot in a cap window if one is free: (taken, count before). Exact under concurrency:
+    the conditional UPDATE is atomic on both databases."""
+    conn.execute(
+        _insert(conn, cap_counters)
+        .values(partner=partner, scope=scope, window=window, used=0)
+        .on_conflict_do_nothing(index_elements=["partner", "scope", "window"])
+    )
+    key = and_(
+        cap_counters.c.partner == partner, cap_counters.c.scope == scope, cap_counters.c.window == window
+    )
+    result = conn.execute(
+        update(cap_counters).where(key, cap_counters.c.used < limit).values(used=cap_counters.c.used + 1)
+    )
+    if result.rowcount == 1:
+        return True, -1
+    used = conn.execute(select(cap_counters.c.used).where(key)).scalar_one()
+    return False, int(used)
+
+
+def release_caps(conn: Connection, partner: str, windows: Sequence[Sequence[str]]) -> None:
+    for scope, window in windows:
+        conn.execute(
+            update(cap_counters)
+            .where(
+                cap_counters.c.partner == partner,
+                cap_counters.c.scope == scope,
+                cap_counters.c.window == window,
+                cap_counters.c.used > 0,
+            )
+            .values(used=cap_counters.c.used - 1)
+        )
+
+
+def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        select(cap_counters.c.scope, cap_counters.c.window, cap_counters.c.used).where(
+            cap_counters.c.partner == partner
+        )
+    )
+    return {(r.scope, r.window): int(r.used) for r in rows}
+
+
+def next_rotation(conn: Connection, key: str) -> int:
+    """Advance a shared rotation counter and return its previous value (one per profile rule)."""
+    conn.execute(
+        _insert(conn, rotations).values(key=key, counter=0).on_conflict_do_nothing(index_elements=["key"])
+    )
+    value = conn.execute(
+        update(rotations)
+        .where(rotations.c.key == key)
+        .values(counter=rotations.c.counter + 1)
+        .returning(rotations.c.counter)
+    ).scalar_one()
+    return int(value) - 1
+
+
+# ---------------------------------------------------------------- deliveries and attempts
+
+
+def insert_delivery(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(deliveries.insert(), dict(row))
+
+
+def job_deliveries(conn: Connection, job_id: str) -> list[Row[Any]]:
+    return list(
+        conn.execute(select(deliveries).where(deliveries.c.job_id == job_id).order_by(deliveries.c.id))
+    )
+
+
+def update_delivery(conn: Connection, delivery_id: str, **values: Any) -> None:
+    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+
+
+def insert_attempt(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(attempts.insert(), dict(row))
+
+
+def job_had_errors(conn: Connection, job_id: str) -> bool:
+    """Did a delivery of this job end in a transport or server error (not a refusal)? Then the job
+    is ``failed`` (worth a rerun) rather than ``unsold``."""
+    last_error = (
+        select(attempts.c.id)
+        .join(deliveries, deliveries.c.id == attempts.c.delivery_id)
+        .where(
+            attempts.c.job_id == job_id,
+            deliveries.c.status == "failed",
+            attempts.c.outcome == "error",
+            attempts.c.number == deliveries.c.attempts,
+        )
+        .limit(1)
+    )
+    return conn.execute(last_error).first() is not None
+
+
+def new_attempt_id() -> str:
+    return new_id("att")
+
+
+def count_rows(conn: Connection, table: Any, *where: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())

@@ -1,0 +1,213 @@
+"""The schema, one for SQLite and PostgreSQL (SQLAlchemy Core metadata; Alembic's target)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(40)
+NAME = String(64)
+
+config_objects = Table(
+    "config_objects",
+    metadata,
+    Column("kind", String(16), nullable=False),
+    Column("name", NAME, nullable=False),
+    Column("doc", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("kind", "name"),
+)
+
+config_meta = Table(
+    "config_meta",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("source", NAME, nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+admin_tokens = Table(
+    "admin_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", NAME, nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("entity", NAME, nullable=False),
+    Column("source", NAME, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("raw", JSON, nullable=False),
+    Column("problems", JSON),
+    Column("idempotency_key", String(200)),
+    Column("request_hash", String(64)),
+    Column("is_test", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "idempotency_key"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("lead_id", ID, nullable=False, index=True),
+    Column("profile", NAME, nullable=False),
+    Column("kind", String(16), nullable=False),  # route | resend | test
+    Column("status", String(16), nullable=False),
+    Column("parent_id", ID),
+    Column("target_partner", NAME),
+    Column("rule", NAME),
+    Column("trace", JSON, nullable=False),
+    Column("error", Text),
+    Column("excluded", JSON, nullable=False),
+    # the queue's own claim state, kept apart from the job's status
+    Column("queue_state", String(8), nullable=False),  # ready | claimed | done
+    Column("run_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("claims", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_jobs_queue", "queue_state", "run_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("job_id", ID, nullable=False, index=True),
+    Column("lead_id", ID, nullable=False, index=True),
+    Column("partner", NAME, nullable=False, index=True),
+    Column("profile", NAME, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | retry | delivered | failed | cancelled
+    Column("idempotency_key", String(80), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("cap_windows", JSON, nullable=False),  # [[scope, window], ...] reserved; released on failure
+    Column("price", Float),
+    Column("reference", String(200)),
+    Column("reason", Text),
+    Column("invoiced", Boolean, nullable=False, default=False),
+    Column("is_test", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Column("cancelled_at", UTCDateTime),
+    Column("cancel_reason", Text),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("delivery_id", ID, nullable=False, index=True),
+    Column("job_id", ID, nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("status_code", Integer),
+    Column("response_body", Text),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text),
+)
+
+cap_counters = Table(
+    "cap_counters",
+    metadata,
+    Column("partner", NAME, nullable=False),
+    Column("scope", NAME, nullable=False),  # "" for the partner's own caps, else the profile
+    Column("window", String(32), nullable=False),
+    Column("used", Integer, nullable=False),
+    PrimaryKeyConstraint("partner", "scope", "window"),
+)
+
+rotations = Table(
+    "rotations",
+    metadata,
+    Column("key", String(140), primary_key=True),
+    Column("counter", BigInteger, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("object_kind", String(20), nullable=False),
+    Column("object_id", String(80), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("reason", Text),
+)

@@ -1,0 +1,114 @@
+"""The composition root: settings → database, configuration cache, channels, services, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+
+from leadrelay.adapters.channels.dispatch import Channels
+from leadrelay.adapters.channels.email import SmtpSettings
+from leadrelay.adapters.db.engine import Database
+from leadrelay.config import Settings
+from leadrelay.configuration.load import smtp_settings
+from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.model import ChannelSpec, EmailChannel
+from leadrelay.entrypoints.worker import Worker
+from leadrelay.errors import ConfigError
+from leadrelay.services.act import Actions
+from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.intake import Intake
+from leadrelay.services.logview import LogView
+from leadrelay.services.notify import Notifier
+
+log = logging.getLogger("leadrelay")
+
+
+def env_smtp(settings: Settings) -> SmtpSettings:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,  # type: ignore[arg-type]
+        username=settings.smtp_username,
+        password=password,
+        sender=settings.smtp_sender,
+    )
+
+
+class ConfiguredChannels:
+    """Channels whose SMTP settings follow the configuration in force (its ``smtp`` section, else the
+    environment)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.channels = Channels(smtp=env_smtp(runtime.settings))
+        self._smtp_version = -1
+
+    async def send(self, lead: LeadView, spec: ChannelSpec) -> AttemptResult:
+        if isinstance(spec, EmailChannel):
+            live = await self.runtime.configs.get(self.runtime.db)
+            if live.version != self._smtp_version:
+                try:
+                    smtp = live.specs.smtp
+                    self.channels.email.settings = (
+                        smtp_settings(smtp, os.environ) if smtp else env_smtp(self.runtime.settings)
+                    )
+                except ConfigError as exc:
+                    return AttemptResult(Outcome.ERROR, reason=f"SMTP settings: {exc.detail}")
+                self._smtp_version = live.version
+        return await self.channels.send(lead, spec)
+
+    async def close(self) -> None:
+        await self.channels.close()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    configs: ConfigCache = field(default_factory=ConfigCache)
+    notifier: Notifier = field(default_factory=Notifier)
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(self.db, self.configs, self.notifier)
+        self.actions = Actions(self.db, self.configs, self.notifier)
+        self.logview = LogView(self.db)
+        self.channels = ConfiguredChannels(self)
+        self.workers: list[Worker] = []
+        self._worker_tasks: list[asyncio.Task[None]] = []
+
+    def new_worker(self) -> Worker:
+        s = self.settings
+        return Worker(
+            self.db,
+            self.configs,
+            self.channels,
+            self.notifier,
+            concurrency=s.worker_concurrency,
+            claim_batch=s.claim_batch,
+            lease_seconds=s.lease_seconds,
+            poll_interval=s.poll_interval,
+            grace_seconds=s.shutdown_grace,
+        )
+
+    def start_workers(self, count: int) -> None:
+        for _ in range(count):
+            worker = self.new_worker()
+            self.workers.append(worker)
+            self._worker_tasks.append(asyncio.create_task(worker.run()))
+
+    async def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        for task in self._worker_tasks:
+            with contextlib.suppress(Exception):
+                await task
+        await self.channels.close()
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    return Runtime(settings=settings, db=Database(settings.database_url))

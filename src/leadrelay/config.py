@@ -1,0 +1,32 @@
+"""Process settings, read once from the environment (``LEADRELAY_*``)."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADRELAY_", extra="ignore")
+
+    database_url: str = "sqlite:///leadrelay.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 64 * 1024
+    workers: int = 1  # worker loops inside `serve`
+    worker_concurrency: int = 64  # deliveries in flight per worker loop
+    claim_batch: int = 100
+    lease_seconds: float = 60.0
+    poll_interval: float = 0.1
+    shutdown_grace: float = 10.0
+    # SMTP for email channels (a configuration document's `smtp` section takes precedence)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "leadrelay@localhost"
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,349 @@
+"""Configuration documents: load YAML, validate every object, canonicalize, build specs, dump back.
+
+``validate_document`` reports every problem of a document at once, each with the path of the bad value
+(``profiles.solar-main.rules[1].when.any[0].op``), and returns the canonical documents: defaults filled
+in, durations as "10s", conditions and targets in one form. Applying the same YAML twice therefore gives
+identical dicts, and ``dump_yaml`` writes a document that validates to the same objects.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Collection, Sequence
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from leadrelay.configuration.conditions import canonical_condition, check_condition, parse_condition
+from leadrelay.configuration.schema import (
+    MODELS,
+    NAME_RE,
+    NAME_RULE,
+    ChannelModel,
+    PartnerModel,
+    ProfileModel,
+    SourceModel,
+    TargetModel,
+    parse_duration,
+    suggest,
+    unknown,
+)
+from leadrelay.configuration.specs import (
+    KINDS,
+    SMTP_NAME,
+    Objects,
+    Specs,
+    build_specs,
+    dump_yaml,
+    smtp_settings,
+)
+from leadrelay.domain.model import Strategy
+from leadrelay.errors import ConfigError, ConfigProblem
+
+__all__ = [
+    "KINDS",
+    "ConfigError",
+    "ConfigProblem",
+    "Objects",
+    "Specs",
+    "build_specs",
+    "dump_yaml",
+    "load_yaml_text",
+    "parse_condition",
+    "parse_duration",
+    "smtp_settings",
+    "validate_document",
+]
+
+_M = TypeVar("_M", bound=BaseModel)
+_MESSAGES = {
+    "missing": "required",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "model_attributes_type": "must be a mapping",
+    "list_type": "must be a list",
+}
+
+
+# ---------------------------------------------------------------- YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loading that refuses duplicate keys and keeps dates as text."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first given on line {seen[key]})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=True)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse one YAML document; syntax errors become a ``ConfigError`` naming the line and column."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = exc.problem or str(exc)
+        if what.startswith("but ") and exc.context:
+            what = f"{exc.context}, {what}"
+        raise ConfigError([ConfigProblem("", f"invalid YAML{where}: {what}")]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigProblem("", f"invalid YAML: {exc}")]) from exc
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate_document(data: Any, existing: Objects | None = None) -> Objects:
+    """Check a whole document and return its canonical objects; raises ``ConfigError`` with every problem.
+
+    References are resolved against the document merged over ``existing`` (the objects already stored).
+    Only the kinds the document has are in the result; ``smtp`` is one object named ``default``.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [ConfigProblem("", f"the document must be a mapping with sections: {', '.join(KINDS)}")]
+        )
+    return _Validator(data, existing or {}).run()
+
+
+class _Validator:
+    def __init__(self, data: dict[Any, Any], existing: Objects) -> None:
+        self.data = data
+        self.existing = existing
+        self.problems: list[ConfigProblem] = []
+        self.raw: dict[str, dict[str, Any]] = {}
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(ConfigProblem(path, message))
+
+    def run(self) -> Objects:
+        for key in self.data:
+            if key not in KINDS:
+                self.fail(str(key), f"unknown section{suggest(key, KINDS)}")
+        for kind in KINDS[1:]:
+            if kind in self.data:
+                self.raw[kind] = self.section(kind, self.data[kind])
+        if self.data.get("smtp") is not None:
+            self.raw["smtp"] = {SMTP_NAME: self.data["smtp"]}
+        result: Objects = {}
+        check = {"smtp": self.smtp, "entities": self.entity, "sources": self.source}
+        check |= {"partners": self.partner, "profiles": self.profile}
+        for kind in KINDS:
+            if kind in self.raw:
+                result[kind] = {}
+                for name, raw in self.raw[kind].items():
+                    path = kind if kind == "smtp" else f"{kind}.{name}"
+                    canonical = check[kind](raw, path)
+                    if canonical is not None:
+                        result[kind][name] = canonical
+        if self.problems:
+            raise ConfigError(self.problems)
+        return result
+
+    def section(self, kind: str, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(kind, "must be a mapping of names to objects")
+            return {}
+        for name in value:
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                self.fail(f"{kind}.{name}", f"invalid name '{name}': {NAME_RULE}")
+        return {name: obj for name, obj in value.items() if isinstance(name, str) and NAME_RE.match(name)}
+
+    def known(self, kind: str) -> set[str]:
+        return set(self.existing.get(kind, {})) | set(self.raw.get(kind, {}))
+
+    def reference(self, kind: str, what: str, name: Any, path: str) -> None:
+        if isinstance(name, str) and name not in self.known(kind):
+            self.fail(path, unknown(what, name, self.known(kind)))
+
+    def entity_fields(self, entity: Any) -> Collection[str] | None:
+        if not isinstance(entity, str):
+            return None
+        if entity in self.raw.get("entities", {}):
+            fields = _get(self.raw["entities"][entity], "fields")
+            return set(fields) if isinstance(fields, dict) else None
+        stored = self.existing.get("entities", {}).get(entity)
+        return set(stored.get("fields", {})) if stored is not None else None
+
+    def model(self, cls: type[_M], data: Any, path: str) -> _M | None:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                loc = [part for part in error["loc"] if part != "[key]"]
+                message = _MESSAGES.get(error["type"], error["msg"])
+                if error["type"] == "extra_forbidden":
+                    message = f"unknown key{suggest(loc[-1], _keys_at(cls, loc[:-1]))}"
+                elif error["type"] == "too_short":
+                    message = "must not be empty"
+                self.fail(_join(path, loc), message)
+            return None
+
+    def condition(self, data: Any, path: str, fields: Collection[str] | None, entity: str) -> Any:
+        condition, problems = check_condition(data, path, fields, entity)
+        self.problems.extend(problems)
+        return canonical_condition(condition) if condition is not None else None
+
+    # ---------------------------------------------------------------- one function per kind
+
+    def smtp(self, raw: Any, path: str) -> dict[str, Any] | None:
+        model = self.model(MODELS["smtp"], raw, path)
+        return model.model_dump() if model is not None else None
+
+    def entity(self, raw: Any, path: str) -> dict[str, Any] | None:
+        model = self.model(MODELS["entities"], raw, path)
+        return model.model_dump() if model is not None else None
+
+    def source(self, raw: Any, path: str) -> dict[str, Any] | None:
+        model = self.model(SourceModel, raw, path)
+        entities = _get(raw, "entities")
+        for i, name in enumerate(entities if isinstance(entities, list) else []):
+            self.reference("entities", "entity", name, f"{path}.entities[{i}]")
+        return model.model_dump() if model is not None else None
+
+    def partner(self, raw: Any, path: str) -> dict[str, Any] | None:
+        model = self.model(PartnerModel, raw, path)
+        filters = _get(raw, "filters")
+        canonical_filters = (
+            self.condition(filters, f"{path}.filters", None, "") if filters is not None else None
+        )
+        if model is None:
+            return None
+        channel = model.channel
+        if channel is not None and channel.email is not None and channel.email.to is None and not model.email:
+            self.fail(f"{path}.channel.email.to", "required when the partner has no 'email'")
+        document = model.model_dump()
+        document["filters"] = canonical_filters
+        document["channel"] = _channel(channel)
+        return document
+
+    def profile(self, raw: Any, path: str) -> dict[str, Any] | None:
+        model = self.model(ProfileModel, raw, path)
+        entity = _get(raw, "entity")
+        self.reference("entities", "entity", entity, f"{path}.entity")
+        fields = self.entity_fields(entity)
+        caps = _get(raw, "partner_caps")
+        for name in caps if isinstance(caps, dict) else ():
+            self.reference("partners", "partner", name, f"{path}.partner_caps.{name}")
+        rules: list[dict[str, Any]] = []
+        raw_rules = _get(raw, "rules")
+        seen: dict[Any, int] = {}
+        for i, rule in enumerate(raw_rules if isinstance(raw_rules, list) else []):
+            where = f"{path}.rules[{i}]"
+            name = _get(rule, "name")
+            if isinstance(name, str) and name in seen:
+                self.fail(f"{where}.name", f"duplicate rule name '{name}' (also rules[{seen[name]}])")
+            seen.setdefault(name, i)
+            when = _get(rule, "when")
+            when = self.condition(when, f"{where}.when", fields, str(entity)) if when is not None else None
+            send_to = _get(rule, "send_to")
+            send_to = self.target(send_to, f"{where}.send_to") if send_to is not None else None
+            rules.append({"name": name, "when": when, "send_to": send_to})
+        default = _get(raw, "default")
+        default = self.target(default, f"{path}.default") if default is not None else None
+        if model is None:
+            return None
+        document = model.model_dump()
+        document["rules"] = rules
+        document["default"] = default if default is not None and default["partners"] else None
+        return document
+
+    def target(self, raw: Any, path: str) -> dict[str, Any] | None:
+        model = self.model(TargetModel, raw, path)
+        if model is None:
+            return None
+        if model.partner is not None and model.partners is not None:
+            self.fail(path, "give either 'partner' or 'partners', not both")
+        elif model.partner is None and model.partners is None:
+            self.fail(path, "give 'partner: name' or 'partners: [names]'")
+        if model.partner is not None:
+            names = [model.partner]
+            self.reference("partners", "partner", model.partner, f"{path}.partner")
+        else:
+            names = model.partners or []
+            for i, name in enumerate(names):
+                self.reference("partners", "partner", name, f"{path}.partners[{i}]")
+        for key, label, strategy in (
+            ("weights", "weight", Strategy.WEIGHTED),
+            ("priorities", "priority", Strategy.PRIORITY),
+        ):
+            given: dict[str, int] = getattr(model, key)
+            if given and model.strategy != strategy:
+                self.fail(f"{path}.{key}", f"{key} apply only to strategy '{strategy.value}'")
+                continue
+            for name in given:
+                if name not in names:
+                    self.fail(f"{path}.{key}.{name}", f"'{name}' is not one of this target's partners")
+            if given or model.strategy == strategy == Strategy.WEIGHTED:
+                missing = [name for name in names if name not in given]
+                if missing:
+                    self.fail(f"{path}.{key}", f"no {label} for partner '{missing[0]}'")
+        return {
+            "partners": names,
+            "strategy": model.strategy,
+            "weights": {n: model.weights[n] for n in names if n in model.weights},
+            "priorities": {n: model.priorities[n] for n in names if n in model.priorities},
+        }
+
+
+def _get(raw: Any, key: str) -> Any:
+    return raw.get(key) if isinstance(raw, dict) else None
+
+
+def _join(path: str, loc: Sequence[int | str]) -> str:
+    for part in loc:
+        path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}"
+    return path
+
+
+def _keys_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The keys allowed where an unknown key was found: walk the model's annotations along ``loc``."""
+    current: Any = model
+    for part in [*loc, None]:
+        while get_origin(current) in (Annotated, Union, types.UnionType):
+            current = next(arg for arg in get_args(current) if arg is not type(None))
+        if part is None:
+            break
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return []
+            current = info.annotation
+        elif get_origin(current) in (dict, list):
+            current = get_args(current)[-1]
+        else:
+            return []
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _channel(channel: ChannelModel | None) -> dict[str, Any] | None:
+    if channel is None:
+        return None
+    return channel.model_dump(exclude_none=False, exclude={"webhook" if channel.webhook is None else "email"})

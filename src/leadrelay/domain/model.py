@@ -1,0 +1,207 @@
+"""The vocabulary of PRODUCT.md as plain, immutable values.
+
+Everything here is standard library only. Configuration documents are validated elsewhere
+(``leadrelay.configuration``) and turned into these specs; routing, caps and delivery consume them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class FieldType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    EMAIL = "email"
+    PHONE = "phone"
+    POSTAL_CODE = "postal_code"
+    STATE = "state"
+    DATE = "date"
+    ENUM = "enum"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    name: str
+    type: FieldType = FieldType.STRING
+    required: bool = False
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+    sensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySpec:
+    name: str
+    fields: Mapping[str, FieldSpec]
+
+
+# ---------------------------------------------------------------- conditions (the rule language's tree)
+
+
+class Op(StrEnum):
+    EQ = "eq"
+    NE = "ne"
+    IN = "in"
+    NOT_IN = "not_in"
+    STARTS_WITH = "starts_with"
+    ENDS_WITH = "ends_with"
+    CONTAINS = "contains"
+    REGEX = "regex"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    BETWEEN = "between"
+    EXISTS = "exists"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """``field op value``; string comparisons ignore case unless ``case_sensitive``."""
+
+    field: str
+    op: Op
+    value: Any = None
+    case_sensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    item: Condition
+
+
+Condition = Leaf | AllOf | AnyOf | Not
+
+
+# ---------------------------------------------------------------- partners, caps, hours, channels
+
+
+class CapPeriod(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    TOTAL = "total"
+
+
+@dataclass(frozen=True, slots=True)
+class Hours:
+    """Delivery hours: for each weekday (0 = Monday) the open windows as minutes since midnight.
+
+    ``None`` (the default on a partner) means always open; an empty tuple for a day means closed that day.
+    """
+
+    windows: tuple[tuple[tuple[int, int], ...], ...]
+
+
+class ChannelKind(StrEnum):
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookChannel:
+    url: str
+    format: str = "json"  # json | form
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout_s: float = 10.0
+    max_attempts: int = 3
+    fields: tuple[str, ...] | None = None  # None: every field
+    kind: ChannelKind = ChannelKind.WEBHOOK
+
+
+@dataclass(frozen=True, slots=True)
+class EmailChannel:
+    to: tuple[str, ...]
+    subject: str = "New lead: {{ lead.first_name }} {{ lead.last_name }}"
+    body: str | None = None  # Jinja2 template; None renders a plain list of fields
+    html: bool = False
+    attach: str | None = None  # None | "csv" | "json"
+    max_attempts: int = 3
+    fields: tuple[str, ...] | None = None
+    kind: ChannelKind = ChannelKind.EMAIL
+
+
+ChannelSpec = WebhookChannel | EmailChannel
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerSpec:
+    name: str
+    timezone: str = "UTC"
+    email: str | None = None
+    caps: Mapping[CapPeriod, int] = field(default_factory=dict)
+    hours: Hours | None = None
+    filters: Condition | None = None
+    paused: bool = False
+    channel: ChannelSpec | None = None
+    price: float | None = None
+    cancel_days: int = 7
+
+
+# ---------------------------------------------------------------- profiles
+
+
+class Strategy(StrEnum):
+    PRIORITY = "priority"
+    ROUND_ROBIN = "round_robin"
+    WEIGHTED = "weighted"
+    BROADCAST = "broadcast"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Who a rule sends to: one or more partners and how to choose among the eligible ones.
+
+    ``partners`` is in priority order; ``priorities`` may give explicit ranks (lower first, equal ranks
+    rotate); ``weights`` is used by the weighted strategy. An empty ``partners`` means "do nothing".
+    """
+
+    partners: tuple[str, ...]
+    strategy: Strategy = Strategy.PRIORITY
+    weights: Mapping[str, int] = field(default_factory=dict)
+    priorities: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    when: Condition
+    send_to: Target
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSpec:
+    name: str
+    entity: str
+    rules: tuple[Rule, ...] = ()
+    default: Target | None = None
+    enabled: bool = True
+    auto_redistribute: bool = False
+    partner_caps: Mapping[str, Mapping[CapPeriod, int]] = field(default_factory=dict)
+    email_to: tuple[str, ...] = ()  # overrides a partner's email recipient for this profile
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    name: str
+    entities: tuple[str, ...] = ()  # empty: every entity
+    wait_s: float = 0.0  # default ?wait for this source's posts

@@ -1,0 +1,217 @@
+"""The routing decision: which rule matched, which partners are eligible, and in which order to offer them.
+
+``compile_config`` turns one configuration version into closures and generated code once; ``evaluate``
+then runs per lead with no parsing. Caps are not checked here from a usage snapshot: the service reserves
+cap slots atomically in the database, in the order given, and adds the outcome to the trace (a snapshot
+would be stale the moment two workers read it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from leadrelay.domain.conditions import compile_filters, compile_first_match, explain_failure
+from leadrelay.domain.model import Condition, PartnerSpec, ProfileSpec, Target
+from leadrelay.domain.selection import order_candidates
+
+Values = Mapping[str, object]
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+# Per-partner codes in an evaluation (kept small; rendered into words only for the trace).
+ELIGIBLE = 0
+EXCLUDED = 1
+UNKNOWN = 2
+PAUSED = 3
+NO_CHANNEL = 4
+FILTERED = 5
+CLOSED = 6
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTarget:
+    target: Target
+    static: tuple[int, ...]  # per partner of the target: ELIGIBLE or a reason known at compile time
+    filters: Callable[[Values], list[int]]
+    conditions: tuple[Condition | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledProfile:
+    spec: ProfileSpec
+    first_match: Callable[[Values], int]
+    rules: tuple[CompiledTarget, ...]
+    default: CompiledTarget | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledConfig:
+    version: int
+    partners: Mapping[str, PartnerSpec]
+    profiles: Mapping[str, CompiledProfile]
+    zones: Mapping[str, ZoneInfo]
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """What the rules and partner eligibility say for one lead; ``candidates`` is the order to try."""
+
+    profile: str
+    rule: str | None  # the matched rule's name, "default", or None when nothing applies
+    target: Target | None
+    partners: tuple[str, ...] = ()
+    codes: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+    _compiled: CompiledTarget | None = None
+    _values: Values | None = None
+    _now: datetime | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Why no partner is a candidate (None when there are candidates)."""
+        if self.candidates:
+            return None
+        if self.rule is None:
+            return "no rule matched and the profile has no default"
+        if not self.partners:
+            return f"rule {self.rule} sends to nobody"
+        return "no eligible partner"
+
+    def trace(self, config: CompiledConfig) -> list[str]:
+        """Words for the distribution log: the rule, then one line per partner considered."""
+        lines: list[str] = []
+        if self.rule is None:
+            lines.append("no rule matched; no default")
+            return lines
+        lines.append(f"rule {self.rule} matched" if self.rule != "default" else "no rule matched; default")
+        for i, name in enumerate(self.partners):
+            code = self.codes[i]
+            if code == ELIGIBLE:
+                continue  # eligible partners get their line when caps are reserved
+            lines.append(f"{name}: {self._why(config, i, name, code)}")
+        return lines
+
+    def _why(self, config: CompiledConfig, i: int, name: str, code: int) -> str:
+        if code == EXCLUDED:
+            return "excluded (already tried or cancelled for this lead)"
+        if code == UNKNOWN:
+            return "unknown partner"
+        if code == PAUSED:
+            return "partner paused"
+        if code == NO_CHANNEL:
+            return "no delivery channel"
+        if code == FILTERED and self._compiled is not None and self._values is not None:
+            return explain_failure(self._compiled.conditions[i], self.failed[i], self._values)
+        if code == CLOSED and self._now is not None:
+            partner = config.partners[name]
+            local = self._now.astimezone(config.zones[partner.timezone])
+            return f"outside delivery hours ({_DAYS[local.weekday()]} {local:%H:%M} {partner.timezone})"
+        return "not eligible"
+
+
+def compile_config(
+    version: int, partners: Mapping[str, PartnerSpec], profiles: Mapping[str, ProfileSpec]
+) -> CompiledConfig:
+    zones = {p.timezone: ZoneInfo(p.timezone) for p in partners.values()}
+
+    def target(t: Target | None) -> CompiledTarget | None:
+        if t is None:
+            return None
+        static: list[int] = []
+        conds: list[Condition | None] = []
+        for name in t.partners:
+            spec = partners.get(name)
+            if spec is None:
+                static.append(UNKNOWN)
+            elif spec.paused:
+                static.append(PAUSED)
+            elif spec.channel is None:
+                static.append(NO_CHANNEL)
+            else:
+                static.append(ELIGIBLE)
+            conds.append(spec.filters if spec is not None else None)
+        return CompiledTarget(t, tuple(static), compile_filters(conds), tuple(conds))
+
+    compiled: dict[str, CompiledProfile] = {}
+    for name, prof in profiles.items():
+        rules = tuple(target(r.send_to) for r in prof.rules)
+        compiled[name] = CompiledProfile(
+            spec=prof,
+            first_match=compile_first_match([r.when for r in prof.rules]),
+            rules=tuple(r for r in rules if r is not None),
+            default=target(prof.default),
+        )
+    return CompiledConfig(version, dict(partners), compiled, zones)
+
+
+def evaluate(
+    values: Values,
+    profile: CompiledProfile,
+    config: CompiledConfig,
+    now: datetime,
+    *,
+    exclude: frozenset[str] | set[str] = frozenset(),
+    rotation: int = 0,
+) -> Evaluation:
+    """Match the profile's rules (first wins, else default), check each partner of the target, and order
+    the eligible ones with the target's strategy. ``now`` is UTC-aware; ``rotation`` is the stored counter
+    of the target's group (shared by all workers)."""
+    index = profile.first_match(values)
+    if index >= 0:
+        compiled: CompiledTarget | None = profile.rules[index]
+        rule: str | None = profile.spec.rules[index].name
+    else:
+        compiled = profile.default
+        rule = "default" if compiled is not None else None
+    if compiled is None:
+        return Evaluation(profile.spec.name, None, None)
+    target = compiled.target
+    failed = compiled.filters(values)
+    codes = list(compiled.static)
+    local_by_zone: dict[str, tuple[int, int]] = {}
+    eligible: list[str] = []
+    partners = config.partners
+    for i, name in enumerate(target.partners):
+        if codes[i] != ELIGIBLE:
+            continue
+        if name in exclude:
+            codes[i] = EXCLUDED
+            continue
+        if failed[i] >= 0:
+            codes[i] = FILTERED
+            continue
+        spec = partners[name]
+        if spec.hours is not None:
+            local = local_by_zone.get(spec.timezone)
+            if local is None:
+                t = now.astimezone(config.zones[spec.timezone])
+                local = local_by_zone[spec.timezone] = (t.weekday(), t.hour * 60 + t.minute)
+            day, minute = local
+            if not any(a <= minute < b for a, b in spec.hours.windows[day]):
+                codes[i] = CLOSED
+                continue
+        eligible.append(name)
+    return Evaluation(
+        profile=profile.spec.name,
+        rule=rule,
+        target=target,
+        partners=target.partners,
+        codes=codes,
+        failed=failed,
+        candidates=order_candidates(eligible, target, rotation),
+        _compiled=compiled,
+        _values=values,
+        _now=now,
+    )
+
+
+def rotation_key(profile: str, rule: str | None) -> str:
+    """The stored counter a target's strategy rotates with: one per profile rule (and default)."""
+    return f"{profile}:{rule or 'default'}"
+
+
+def describe_candidates(candidates: Sequence[str]) -> str:
+    return ", ".join(candidates) if candidates else "none"

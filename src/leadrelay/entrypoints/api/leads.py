@@ -1,0 +1,96 @@
+"""Intake: ``POST /v1/leads`` (JSON or form), ``GET /v1/leads/{id}``."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from leadrelay.entrypoints.api.deps import RuntimeDep, SourceDep
+from leadrelay.entrypoints.api.errors import HTTPProblem
+from leadrelay.errors import FieldProblem, ValidationFailed
+from leadrelay.services.intake import IntakeRequest
+
+router = APIRouter(prefix="/v1/leads", tags=["leads"])
+
+_STATUS_CODES = {"queued": 202, "rejected": 422}
+
+
+def _json(payload: Any, status: int) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPProblem(413, "body_too_large", f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPProblem(413, "body_too_large", f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(content_type: str, body: bytes) -> dict[str, Any]:
+    media = content_type.split(";")[0].strip().lower()
+    if media in ("application/json", "") or media.endswith("+json"):
+        try:
+            data = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError as exc:
+            raise HTTPProblem(400, "malformed_body", f"the body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise HTTPProblem(400, "malformed_body", "the body must be a JSON object of lead fields")
+        return data
+    if media == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise HTTPProblem(400, "malformed_body", f"the body is not valid form data: {exc}") from exc
+        return dict(pairs)
+    raise HTTPProblem(
+        415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded"
+    )
+
+
+@router.post("", summary="Submit a lead", status_code=202)
+async def post_lead(request: Request, rt: RuntimeDep, source: SourceDep) -> Response:
+    """Validate and store a lead, then route it. Answers ``queued`` (202) at once, or with ``?wait=N`` the
+    outcome within N seconds (``delivered`` with partner and price, ``unsold`` with the reason)."""
+    body = await _read_body(request, rt.settings.max_body_bytes)
+    data = _parse(request.headers.get("content-type", ""), body)
+    entity = request.query_params.get("entity") or data.pop("entity", None)
+    live = await rt.configs.get(rt.db)
+    spec = live.specs.sources.get(source)
+    if not entity and spec is not None and len(spec.entities) == 1:
+        entity = spec.entities[0]
+    if not entity or not isinstance(entity, str):
+        raise ValidationFailed([FieldProblem("entity", 'required: name the entity (e.g. "entity": "solar")')])
+    wait_param = request.query_params.get("wait")
+    try:
+        wait = float(wait_param) if wait_param is not None else (spec.wait_s if spec is not None else 0.0)
+    except ValueError:
+        raise ValidationFailed([FieldProblem("wait", "must be a number of seconds")]) from None
+    if not 0 <= wait <= 60:
+        raise ValidationFailed([FieldProblem("wait", "must be between 0 and 60 seconds")])
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= 200:
+        raise ValidationFailed([FieldProblem("Idempotency-Key", "must be 1 to 200 characters")])
+    answer = await rt.intake.accept(IntakeRequest(source, entity, data, key))
+    if wait > 0 and answer.status == "queued":
+        answer = await rt.intake.wait(answer.lead_id, wait)
+    status = 200 if answer.repeat else _STATUS_CODES.get(answer.status, 200)
+    if answer.status == "rejected":
+        status = 422
+    return _json(answer.as_dict(), status)
+
+
+@router.get("/{lead_id}", summary="A lead's outcome")
+async def get_lead(lead_id: str, rt: RuntimeDep, source: SourceDep) -> Response:
+    answer = await rt.intake.outcome(lead_id)
+    return _json(answer.as_dict(), 200)

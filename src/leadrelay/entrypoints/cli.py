@@ -1,0 +1,366 @@
+"""The `leadrelay` command line (Typer): serve, worker, db, apply/export, import, log actions, tools."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import secrets
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leadrelay.adapters.db import config_store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.migrate import upgrade
+from leadrelay.bootstrap import Runtime, build_runtime
+from leadrelay.config import Settings, load_settings
+from leadrelay.configuration.load import load_yaml_text
+from leadrelay.errors import ConfigError, LeadrelayError
+from leadrelay.services import configure
+from leadrelay.services.logview import DistributionFilter
+
+T = TypeVar("T")
+
+app = typer.Typer(help="leadrelay: real-time lead distribution.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+admin_app = typer.Typer(help="Admin tokens for the API.", no_args_is_help=True)
+sources_app = typer.Typer(help="Sources and their API keys.", no_args_is_help=True)
+log_app = typer.Typer(help="The distribution log and its actions.", no_args_is_help=True)
+partners_app = typer.Typer(help="Partners.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.add_typer(sources_app, name="sources")
+app.add_typer(log_app, name="log")
+app.add_typer(partners_app, name="partners")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--database-url", help="Overrides LEADRELAY_DATABASE_URL.")]
+
+
+def _settings(database_url: str | None = None) -> Settings:
+    settings = load_settings()
+    if database_url:
+        settings.database_url = database_url
+    return settings
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _with_runtime(database_url: str | None, fn: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def main() -> T:
+        rt = build_runtime(_settings(database_url))
+        try:
+            return await fn(rt)
+        finally:
+            await rt.stop()
+
+    try:
+        return asyncio.run(main())
+    except LeadrelayError as exc:
+        raise _fail(exc.detail) from exc
+
+
+# ---------------------------------------------------------------- running
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker loops inside this process.")] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Migrate the database, then run the HTTP API and workers in one process."""
+    import uvicorn
+
+    from leadrelay.entrypoints.api.app import create_app
+
+    settings = _settings(database_url)
+    upgrade(settings.database_url)
+    application = create_app(settings, workers=workers)
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+    )
+
+
+@app.command()
+def worker(
+    loops: Annotated[int, typer.Option(help="Worker loops in this process.")] = 1,
+    database_url: DbOption = None,
+) -> None:
+    """Run workers only (any number of processes, on any machine sharing the database)."""
+    settings = _settings(database_url)
+
+    async def main() -> None:
+        rt = build_runtime(settings)
+        rt.start_workers(loops)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        err.print(f"worker running ({loops} loop(s)); SIGTERM stops it gracefully")
+        await stop.wait()
+        await rt.stop()
+
+    asyncio.run(main())
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DbOption = None) -> None:
+    """Apply the schema migrations (Alembic) up to the newest."""
+    settings = _settings(database_url)
+    upgrade(settings.database_url)
+    out.print("database is up to date")
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Option("-f", "--file", help="A YAML configuration document.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing.")
+    ] = False,
+    database_url: DbOption = None,
+) -> None:
+    """Create or update entities, sources, partners and profiles from YAML (all or nothing)."""
+    try:
+        data = load_yaml_text(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from exc
+    except ConfigError as exc:
+        raise _config_fail(exc) from exc
+    db = Database(_settings(database_url).database_url)
+    try:
+        changes = configure.apply_document_sync(db, data, actor=_actor(), dry_run=dry_run)
+    except ConfigError as exc:
+        raise _config_fail(exc) from exc
+    finally:
+        db.dispose()
+    table = Table("kind", "name", "action" if not dry_run else "would be", box=None)
+    for c in changes:
+        colour = {"created": "green", "updated": "yellow", "unchanged": "dim"}.get(c.action, "")
+        table.add_row(c.kind, c.name, f"[{colour}]{c.action}[/]")
+    out.print(table)
+    if dry_run:
+        out.print("dry run: nothing was changed")
+
+
+def _config_fail(exc: ConfigError) -> typer.Exit:
+    err.print(f"[bold red]invalid configuration[/] ({len(exc.problems)} problem(s)); nothing was applied:")
+    for p in exc.problems:
+        err.print(f"  {p}", highlight=False, markup=False)
+    return typer.Exit(2)
+
+
+@app.command()
+def export(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
+    ] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Write the stored configuration as YAML that re-applies to the same state."""
+    db = Database(_settings(database_url).database_url)
+    try:
+        text = configure.export_yaml(db)
+    finally:
+        db.dispose()
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+@admin_app.command("create-token")
+def create_token(
+    name: Annotated[str, typer.Option(help="Who the token is for (shown in the audit log).")] = "admin",
+    database_url: DbOption = None,
+) -> None:
+    """Create an admin API token. It is shown once; only its hash is stored."""
+    token = "lra_" + secrets.token_urlsafe(32)
+    db = Database(_settings(database_url).database_url)
+    try:
+        db.transaction(lambda c: config_store.add_admin_token(c, name, token, datetime.now(UTC)))
+    finally:
+        db.dispose()
+    out.print(token, highlight=False)
+
+
+@sources_app.command("add-key")
+def add_key(
+    source: str,
+    key: Annotated[
+        str | None, typer.Option(help="Use this key (at least 16 characters) instead of a new one.")
+    ] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Create an API key for a source. Printed once; only its hash is stored."""
+    if key is not None and len(key) < 16:
+        raise _fail("--key: must be at least 16 characters")
+    value = key or "lr_" + secrets.token_urlsafe(24)
+    db = Database(_settings(database_url).database_url)
+    try:
+        objects = db.read(config_store.load_objects)
+        if source not in objects.get("sources", {}):
+            raise _fail(f"no source named {source!r}; apply a configuration that defines it first")
+        db.transaction(lambda c: config_store.add_api_key(c, source, value, datetime.now(UTC)))
+    finally:
+        db.dispose()
+    out.print(value, highlight=False)
+
+
+# ---------------------------------------------------------------- the log
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+@log_app.command("list")
+def log_list(
+    status: Annotated[str | None, typer.Option()] = None,
+    partner: Annotated[str | None, typer.Option()] = None,
+    profile: Annotated[str | None, typer.Option()] = None,
+    source: Annotated[str | None, typer.Option()] = None,
+    lead: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    database_url: DbOption = None,
+) -> None:
+    """The newest distributions."""
+    f = DistributionFilter(status, partner, profile, source, lead, limit=limit)
+    page = _with_runtime(database_url, lambda rt: rt.logview.distributions(f))
+    table = Table("id", "lead", "profile", "status", "rule", "deliveries", "error", box=None)
+    for item in page["items"]:
+        table.add_row(
+            item["id"],
+            item["lead_id"],
+            item["profile"],
+            item["status"],
+            item["rule"] or "",
+            ", ".join(item["deliveries"]),
+            item["error"] or "",
+        )
+    out.print(table)
+
+
+@log_app.command("show")
+def log_show(job_id: str, database_url: DbOption = None) -> None:
+    """One distribution with its routing trace and delivery attempts."""
+    _print_json(_with_runtime(database_url, lambda rt: rt.logview.distribution(job_id)))
+
+
+ReasonOption = Annotated[str | None, typer.Option(help="Why (kept in the audit log).")]
+
+
+@log_app.command("resend")
+def log_resend(job_id: str, reason: ReasonOption = None, database_url: DbOption = None) -> None:
+    """Resend a delivered distribution to the same partner (a new linked job)."""
+    new = _with_runtime(database_url, lambda rt: rt.actions.resend(job_id, actor=_actor(), reason=reason))
+    out.print(f"queued {new} (resend of {job_id})")
+
+
+@log_app.command("rerun")
+def log_rerun(job_id: str, reason: ReasonOption = None, database_url: DbOption = None) -> None:
+    """Route a failed or stuck distribution again."""
+    _with_runtime(database_url, lambda rt: rt.actions.rerun(job_id, actor=_actor(), reason=reason))
+    out.print(f"{job_id} reset to received")
+
+
+@log_app.command("cancel")
+def log_cancel(job_id: str, reason: ReasonOption = None, database_url: DbOption = None) -> None:
+    """Cancel a delivered, not invoiced distribution within the partner's cancellation period."""
+    new = _with_runtime(database_url, lambda rt: rt.actions.cancel(job_id, actor=_actor(), reason=reason))
+    out.print(f"{job_id} cancelled" + (f"; redistributed as {new}" if new else ""))
+
+
+@partners_app.command("test")
+def partners_test(
+    name: str,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the outcome.")] = 15.0,
+    database_url: DbOption = None,
+) -> None:
+    """Send a clearly marked test lead through the partner's channel and show the result."""
+
+    async def run(rt: Runtime) -> dict[str, Any]:
+        rt.start_workers(1)
+        job_id = await rt.actions.test_delivery(name, actor=_actor())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            detail = await rt.logview.distribution(job_id)
+            if detail["status"] in ("delivered", "failed", "unsold") or loop.time() > deadline:
+                return detail
+            await asyncio.sleep(0.05)
+
+    detail = _with_runtime(database_url, run)
+    _print_json(detail)
+    if detail["status"] != "delivered":
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- tools
+
+
+@app.command("import")
+def import_csv(
+    file: Path,
+    entity: Annotated[str, typer.Option(help="The entity of the rows.")],
+    source: Annotated[str, typer.Option(help="The source the leads are attributed to.")],
+    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows with reasons.")] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Import leads from a CSV file (streamed: any size), with progress and a report of rejected rows."""
+    from leadrelay.entrypoints.importer import run_import
+
+    if not file.is_file():
+        raise _fail(f"no such file: {file}")
+    rejects = rejects or file.with_name(file.stem + ".rejected.csv")
+    _with_runtime(database_url, lambda rt: run_import(rt, file, entity, source, rejects, out))
+
+
+@app.command("simulate-buyers")
+def simulate_buyers(
+    port: Annotated[int, typer.Option()] = 9100,
+    count: Annotated[int, typer.Option(min=1)] = 3,
+    latency_ms: Annotated[float, typer.Option(min=0)] = 50.0,
+    accept_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.8,
+    error_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
+    host: Annotated[str, typer.Option(help="Loopback only.")] = "127.0.0.1",
+) -> None:
+    """Run simulated buyer endpoints on loopback (POST /buyer/NAME; GET /stats)."""
+    from leadrelay.simulate.buyers import run_buyers
+
+    try:
+        run_buyers(host, port, count, latency_ms, accept_rate, error_rate)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def main() -> None:
+    app()

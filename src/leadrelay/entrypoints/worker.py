@@ -1,0 +1,199 @@
+"""The worker: claim jobs with a lease → route → deliver → finish; heartbeat; graceful SIGTERM.
+
+Database work for many jobs in flight is grouped: one transaction routes every job that is ready to be
+routed, one records every finished attempt. Deliveries run concurrently outside any transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection
+
+from leadrelay.adapters.db import store
+from leadrelay.adapters.db.batching import GroupCommit
+from leadrelay.adapters.db.engine import Database
+from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.ids import new_id
+from leadrelay.services import distribution
+from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.distribution import SendItem, StepResult
+from leadrelay.services.notify import Notifier
+from leadrelay.services.ports import Channel
+
+log = logging.getLogger("leadrelay.worker")
+
+_Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        configs: ConfigCache,
+        channels: Channel,
+        notifier: Notifier,
+        *,
+        concurrency: int = 64,
+        claim_batch: int = 100,
+        lease_seconds: float = 60.0,
+        poll_interval: float = 0.1,
+        grace_seconds: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.configs = configs
+        self.channels = channels
+        self.notifier = notifier
+        self.concurrency = concurrency
+        self.claim_batch = claim_batch
+        self.lease = timedelta(seconds=lease_seconds)
+        self.poll_interval = poll_interval
+        self.grace_seconds = grace_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-6:]}"
+        self.held: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._route: GroupCommit[str, StepResult] = GroupCommit(db, self._route_batch)
+        self._finish: GroupCommit[_Outcomes, StepResult] = GroupCommit(db, self._finish_batch)
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight deliveries get the grace period, then the rest is released."""
+        self._stopping.set()
+        self._slot_free.set()
+
+    async def run(self) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while not self._stopping.is_set():
+                free = self.concurrency - len(self.held)
+                if free <= 0:
+                    self._slot_free.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._slot_free.wait(), self.poll_interval)
+                    continue
+                now = datetime.now(UTC)
+                ids = await self.db.run(
+                    lambda c, n=min(free, self.claim_batch), t=now: store.claim_jobs(  # type: ignore[misc]
+                        c, self.owner, n, t, t + self.lease
+                    )
+                )
+                if not ids:
+                    await self._idle()
+                    continue
+                for job_id in ids:
+                    self.held.add(job_id)
+                    task = asyncio.create_task(self._process(job_id))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+        finally:
+            await self._drain()
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _idle(self) -> None:
+        waiter = asyncio.create_task(self.notifier.wait_work(self.poll_interval))
+        stopper = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for t in (waiter, stopper):
+            t.cancel()
+
+    async def _drain(self) -> None:
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.grace_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self.held:
+            held = set(self.held)
+            released = await self.db.run(lambda c: store.release_jobs(c, self.owner, held, datetime.now(UTC)))
+            log.info("released %d unfinished jobs", released)
+            self.held.clear()
+
+    async def _heartbeat(self) -> None:
+        interval = max(0.2, self.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(interval)
+            if self.held:
+                held = set(self.held)
+                until = datetime.now(UTC) + self.lease
+                try:
+                    await self.db.run(lambda c, h=held, u=until: store.extend_leases(c, self.owner, h, u))  # type: ignore[misc]
+                except Exception:  # a missed beat is survivable; the next one tries again
+                    log.exception("lease heartbeat failed")
+
+    async def _process(self, job_id: str) -> None:
+        lead_id: str | None = None
+        try:
+            step = await self._route.submit(job_id)
+            lead_id = step.lead_id
+            while step.sends or step.reroute:
+                if step.reroute:
+                    step = await self._route.submit(job_id)
+                    continue
+                results = await asyncio.gather(*(self._send(s) for s in step.sends))
+                step = await self._finish.submit((job_id, list(zip(step.sends, results, strict=True))))
+            if step.done and lead_id is not None:
+                self.notifier.lead_done(lead_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s failed in the worker; its lease will expire and it will run again", job_id)
+        finally:
+            self.held.discard(job_id)
+            self._slot_free.set()
+
+    async def _send(self, item: SendItem) -> AttemptResult:
+        try:
+            return await self.channels.send(item.lead, item.spec)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a channel bug must not lose the job: record it as an error attempt
+            log.exception("channel raised for %s", item.delivery_id)
+            return AttemptResult(Outcome.ERROR, reason=f"internal error: {exc!r}", retryable=True)
+
+    # ------------------------------------------------------------ grouped transactions
+
+    def _route_batch(self, conn: Connection, job_ids: Sequence[str]) -> list[StepResult]:
+        now = datetime.now(UTC)
+        live = self.configs.current(conn)
+        rows = {r.id: r for r in store.load_jobs(conn, job_ids)}
+        out: list[StepResult] = []
+        for job_id in job_ids:
+            job = rows.get(job_id)
+            if job is None or not store.owns(conn, job_id, self.owner):
+                out.append(StepResult(done=True))
+                continue
+            savepoint = conn.begin_nested()
+            try:
+                if job.status in ("received", "routing"):
+                    step = distribution.route_job(conn, job, live, now)
+                elif job.status == "delivering":
+                    step = distribution.pending_sends(conn, job, live, now)
+                else:  # already final (a rerun raced us, or a crash after the last write): let go
+                    store.update_job(conn, job_id, queue_state="done", lease_owner=None, lease_until=None)
+                    step = StepResult(done=True, lead_id=job.lead_id)
+                savepoint.commit()
+            except Exception as exc:
+                savepoint.rollback()
+                log.exception("routing job %s failed", job_id)
+                step = distribution.fail_job(conn, job, f"internal error while routing: {exc!r}", now)
+            out.append(step)
+        return out
+
+    def _finish_batch(self, conn: Connection, items: Sequence[_Outcomes]) -> list[StepResult]:
+        now = datetime.now(UTC)
+        live = self.configs.current(conn)
+        rows = {r.id: r for r in store.load_jobs(conn, [job_id for job_id, _ in items])}
+        out: list[StepResult] = []
+        for job_id, outcomes in items:
+            out.append(distribution.finish(conn, rows[job_id], outcomes, self.owner, live, now))
+        return out

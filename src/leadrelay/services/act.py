@@ -1,0 +1,239 @@
+"""Actions on a distribution (PRODUCT.md §4): resend, rerun, cancel. Each is audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+
+from leadrelay.adapters.db import config_store, store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import jobs
+from leadrelay.errors import InvalidTransition, NotFound
+from leadrelay.ids import new_id
+from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.intake import new_job_row
+from leadrelay.services.notify import Notifier
+
+
+def _job(conn: Connection, job_id: str) -> Row[Any]:
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    if row is None:
+        raise NotFound(f"unknown distribution {job_id}")
+    return row
+
+
+def _audit(
+    conn: Connection, actor: str, action: str, job_id: str, now: datetime, reason: str | None, **detail: Any
+) -> None:
+    config_store.audit(
+        conn,
+        actor=actor,
+        action=action,
+        object_kind="distribution",
+        object_id=job_id,
+        at=now,
+        detail=detail,
+        reason=reason,
+    )
+
+
+class Actions:
+    def __init__(self, db: Database, configs: ConfigCache, notifier: Notifier) -> None:
+        self.db = db
+        self.configs = configs
+        self.notifier = notifier
+
+    async def resend(self, job_id: str, *, actor: str, reason: str | None = None) -> str:
+        """Only for a delivered job: a new job, linked to it, straight to the same partner through the
+        partner's current channel; selection and dedup are bypassed. The original stays unchanged."""
+
+        def tx(conn: Connection) -> str:
+            job = _job(conn, job_id)
+            if job.status != "delivered":
+                raise InvalidTransition(
+                    f"resend is only for delivered distributions; {job_id} is {job.status}"
+                    + (" (use rerun)" if job.status in ("failed", "unsold") else "")
+                )
+            delivered = [d for d in store.job_deliveries(conn, job_id) if d.status == "delivered"]
+            now = datetime.now(UTC)
+            new_ids = []
+            for d in delivered:
+                row = new_job_row(
+                    job.lead_id,
+                    job.profile,
+                    now,
+                    id=new_id("job"),
+                    kind="resend",
+                    parent_id=job_id,
+                    target_partner=d.partner,
+                    trace=[f"resend of {job_id} by {actor}"],
+                )
+                store.insert_jobs(conn, [row])
+                new_ids.append(row["id"])
+            store.refresh_lead_status(conn, job.lead_id, now)
+            _audit(
+                conn,
+                actor,
+                "distribution.resend",
+                job_id,
+                now,
+                reason,
+                new_jobs=new_ids,
+                partners=[d.partner for d in delivered],
+            )
+            return str(new_ids[0])
+
+        new_job = await self.db.run(tx)
+        self.notifier.jobs_added()
+        return new_job
+
+    async def rerun(self, job_id: str, *, actor: str, reason: str | None = None) -> None:
+        """For a failed or stuck job: reset the same job to received, clear its error, route again."""
+
+        def tx(conn: Connection) -> None:
+            job = _job(conn, job_id)
+            now = datetime.now(UTC)
+            stuck = job.status in ("received", "routing", "delivering") and not (
+                job.queue_state == "claimed" and job.lease_until is not None and job.lease_until > now
+            )
+            if job.status not in ("failed", "unsold") and not stuck:
+                if job.status in ("received", "routing", "delivering"):
+                    why = "it is being processed by a worker right now"
+                elif job.status == "delivered":
+                    why = "it was delivered (use resend)"
+                else:
+                    why = f"it is {job.status}"
+                raise InvalidTransition(f"rerun is for failed or stuck distributions; {job_id}: {why}")
+            for d in store.job_deliveries(conn, job_id):
+                if d.status in ("pending", "retry"):
+                    store.update_delivery(conn, d.id, status="failed", reason="superseded by rerun")
+                    store.release_caps(conn, d.partner, d.cap_windows)
+            store.update_job(
+                conn,
+                job_id,
+                status="received",
+                error=None,
+                excluded=[],
+                queue_state="ready",
+                run_at=now,
+                lease_owner=None,
+                lease_until=None,
+                finished_at=None,
+                updated_at=now,
+                trace=[*job.trace, f"rerun by {actor}" + (f": {reason}" if reason else "")],
+            )
+            store.refresh_lead_status(conn, job.lead_id, now)
+            _audit(conn, actor, "distribution.rerun", job_id, now, reason, previous_status=job.status)
+
+        await self.db.run(tx)
+        self.notifier.jobs_added()
+
+    async def cancel(self, job_id: str, *, actor: str, reason: str | None = None) -> str | None:
+        """Only for a delivered, not invoiced job within the partner's cancellation period. With the
+        profile's automatic redistribution on, a new job routes the lead to the next eligible partner."""
+        live = await self.configs.get(self.db)
+
+        def tx(conn: Connection) -> str | None:
+            job = _job(conn, job_id)
+            if job.status != "delivered":
+                raise InvalidTransition(
+                    f"cancel is only for delivered distributions; {job_id} is {job.status}"
+                )
+            now = datetime.now(UTC)
+            delivered = [d for d in store.job_deliveries(conn, job_id) if d.status == "delivered"]
+            for d in delivered:
+                if d.invoiced:
+                    raise InvalidTransition(f"cannot cancel: the delivery to {d.partner} is already invoiced")
+                partner = live.specs.partners.get(d.partner)
+                days = partner.cancel_days if partner is not None else 7
+                if d.delivered_at is not None and now - d.delivered_at > timedelta(days=days):
+                    raise InvalidTransition(
+                        f"cannot cancel: the cancellation period of {d.partner} ({days} days) has passed"
+                    )
+            for d in delivered:
+                store.update_delivery(conn, d.id, status="cancelled", cancelled_at=now, cancel_reason=reason)
+                store.release_caps(conn, d.partner, d.cap_windows)
+            store.update_job(
+                conn,
+                job_id,
+                status="cancelled",
+                updated_at=now,
+                trace=[*job.trace, f"cancelled by {actor}" + (f": {reason}" if reason else "")],
+            )
+            new_job: str | None = None
+            profile = live.specs.profiles.get(job.profile)
+            if profile is not None and profile.auto_redistribute and job.kind == "route":
+                row = new_job_row(
+                    job.lead_id,
+                    job.profile,
+                    now,
+                    parent_id=job_id,
+                    excluded=sorted({*job.excluded, *(d.partner for d in delivered)}),
+                    trace=[f"redistribution after cancel of {job_id}"],
+                )
+                store.insert_jobs(conn, [row])
+                new_job = row["id"]
+            store.refresh_lead_status(conn, job.lead_id, now)
+            _audit(conn, actor, "distribution.cancel", job_id, now, reason, redistributed_as=new_job)
+            return new_job
+
+        new_job = await self.db.run(tx)
+        if new_job:
+            self.notifier.jobs_added()
+        return new_job
+
+    async def test_delivery(self, partner: str, *, actor: str) -> str:
+        """A clearly marked test lead through the partner's channel; never counts toward caps or reports."""
+        live = await self.configs.get(self.db)
+        spec = live.specs.partners.get(partner)
+        if spec is None:
+            raise NotFound(f"unknown partner {partner!r}")
+        if spec.channel is None:
+            raise InvalidTransition(f"partner {partner} has no delivery channel")
+
+        def tx(conn: Connection) -> str:
+            now = datetime.now(UTC)
+            lead_id = new_id("lead")
+            values = {
+                "first_name": "Test",
+                "last_name": "Lead",
+                "email": "test@example.com",
+                "phone": "+15555550100",
+                "note": "leadrelay test delivery",
+            }
+            store.insert_leads(
+                conn,
+                [
+                    {
+                        "id": lead_id,
+                        "entity": "_test",
+                        "source": "_test",
+                        "status": "queued",
+                        "data": values,
+                        "raw": values,
+                        "problems": None,
+                        "idempotency_key": None,
+                        "request_hash": None,
+                        "is_test": True,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                ],
+            )
+            row = new_job_row(
+                lead_id,
+                "_test",
+                now,
+                kind="test",
+                target_partner=partner,
+                trace=[f"test delivery by {actor}"],
+            )
+            store.insert_jobs(conn, [row])
+            _audit(conn, actor, "partner.test_delivery", row["id"], now, None, partner=partner)
+            return str(row["id"])
+
+        job_id = await self.db.run(tx)
+        self.notifier.jobs_added()
+        return job_id

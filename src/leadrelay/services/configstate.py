@@ -1,0 +1,70 @@
+"""The configuration in force: stored documents → domain specs → compiled routing, once per version."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from leadrelay.adapters.db import config_store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.configuration.load import Specs, build_specs
+from leadrelay.domain.routing import CompiledConfig, compile_config
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    version: int
+    specs: Specs
+    compiled: CompiledConfig
+    profiles_by_entity: dict[str, tuple[str, ...]]
+
+
+def compile_live(version: int, specs: Specs) -> LiveConfig:
+    by_entity: dict[str, list[str]] = {}
+    for name, prof in sorted(specs.profiles.items()):
+        if prof.enabled:
+            by_entity.setdefault(prof.entity, []).append(name)
+    return LiveConfig(
+        version=version,
+        specs=specs,
+        compiled=compile_config(version, specs.partners, specs.profiles),
+        profiles_by_entity={k: tuple(v) for k, v in by_entity.items()},
+    )
+
+
+class ConfigCache:
+    """Keeps the compiled configuration of the newest stored version.
+
+    Inside a transaction, :meth:`current` costs one small query; the API side uses :meth:`get`, which
+    looks at the stored version at most every ``max_age`` seconds.
+    """
+
+    def __init__(self, max_age: float = 1.0) -> None:
+        self._live: LiveConfig | None = None
+        self._checked = 0.0
+        self._max_age = max_age
+        self._lock = threading.Lock()
+
+    def current(self, conn: Connection) -> LiveConfig:
+        version = config_store.config_version(conn)
+        live = self._live
+        if live is None or live.version != version:
+            with self._lock:
+                live = self._live
+                if live is None or live.version != version:
+                    specs = build_specs(config_store.load_objects(conn))
+                    live = self._live = compile_live(version, specs)
+        self._checked = time.monotonic()
+        return live
+
+    async def get(self, db: Database) -> LiveConfig:
+        live = self._live
+        if live is not None and time.monotonic() - self._checked < self._max_age:
+            return live
+        return await db.run_read(self.current)
+
+    def invalidate(self) -> None:
+        self._checked = 0.0

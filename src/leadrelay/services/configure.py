@@ -1,0 +1,118 @@
+"""Configuration as code: apply a document (all or nothing), export, and single-object CRUD for the API."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from leadrelay.adapters.db import config_store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.configuration.load import Objects, dump_yaml, validate_document
+from leadrelay.errors import ConfigError, ConfigProblem, NotFound
+
+KINDS = ("smtp", "entities", "sources", "partners", "profiles")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str
+    name: str
+    action: str  # created | updated | unchanged | deleted
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "action": self.action}
+
+
+def plan_changes(existing: Objects, incoming: Objects) -> list[Change]:
+    changes: list[Change] = []
+    for kind in KINDS:
+        for name, doc in incoming.get(kind, {}).items():
+            old = existing.get(kind, {}).get(name)
+            action = "created" if old is None else ("unchanged" if old == doc else "updated")
+            changes.append(Change(kind, name, action))
+    return changes
+
+
+def apply_objects(
+    conn: Connection, incoming: Objects, *, actor: str, dry_run: bool, existing: Objects | None = None
+) -> list[Change]:
+    """Validate ``incoming`` against what is stored and write it in this transaction (unless dry run)."""
+    if existing is None:
+        existing = config_store.load_objects(conn)
+    changes = plan_changes(existing, incoming)
+    if dry_run or all(c.action == "unchanged" for c in changes):
+        return changes
+    now = datetime.now(UTC)
+    for change in changes:
+        if change.action == "unchanged":
+            continue
+        doc = incoming[change.kind][change.name]
+        config_store.put_object(conn, change.kind, change.name, doc, now)
+        config_store.audit(
+            conn,
+            actor=actor,
+            action=f"config.{change.action}",
+            object_kind=change.kind,
+            object_id=change.name,
+            at=now,
+            detail={"doc": doc},
+        )
+    config_store.bump_version(conn)
+    return changes
+
+
+def _apply_tx(data: Any, actor: str, dry_run: bool) -> Callable[[Connection], list[Change]]:
+    def tx(conn: Connection) -> list[Change]:
+        existing = config_store.load_objects(conn)
+        incoming = validate_document(data, existing)
+        return apply_objects(conn, incoming, actor=actor, dry_run=dry_run, existing=existing)
+
+    return tx
+
+
+async def apply_document(db: Database, data: Any, *, actor: str, dry_run: bool = False) -> list[Change]:
+    """Apply a whole document: every object is validated first; one invalid value refuses all of it."""
+    return await db.run(_apply_tx(data, actor, dry_run))
+
+
+def apply_document_sync(db: Database, data: Any, *, actor: str, dry_run: bool = False) -> list[Change]:
+    return db.transaction(_apply_tx(data, actor, dry_run))
+
+
+def export_yaml(db: Database) -> str:
+    return dump_yaml(db.read(config_store.load_objects))
+
+
+async def put_object(db: Database, kind: str, name: str, doc: Any, *, actor: str) -> Change:
+    changes = await apply_document(db, {kind: {name: doc}}, actor=actor)
+    return changes[0]
+
+
+async def delete_object(db: Database, kind: str, name: str, *, actor: str) -> None:
+    """Delete one object; refused when what remains would be invalid (a profile still names a partner)."""
+
+    def tx(conn: Connection) -> None:
+        existing = config_store.load_objects(conn)
+        if name not in existing.get(kind, {}):
+            raise NotFound(f"no {kind[:-1] if kind.endswith('s') else kind} named {name!r}")
+        remaining = copy.deepcopy(existing)
+        del remaining[kind][name]
+        try:
+            validate_document(remaining)
+        except ConfigError as exc:
+            raise ConfigError(
+                [ConfigProblem(p.path, f"{p.message} (after deleting {kind}.{name})") for p in exc.problems]
+            ) from exc
+        config_store.delete_object(conn, kind, name)
+        now = datetime.now(UTC)
+        config_store.audit(
+            conn, actor=actor, action="config.deleted", object_kind=kind, object_id=name, at=now, detail={}
+        )
+        config_store.bump_version(conn)
+
+    await db.run(tx)

@@ -1,0 +1,349 @@
+"""Distribution jobs: route (rules → eligible partners → cap reservation → deliveries) and finish
+(record attempts → retry, fall back to the next partner, or close the job).
+
+Both run inside one database transaction each, called by the worker through group commits. The job's
+status moves ``received → routing → delivering → delivered | failed | unsold | cancelled``; the queue's
+claim state (ready / claimed / done) is kept apart from it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Row
+
+from leadrelay.adapters.db import store
+from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.caps import window_key
+from leadrelay.domain.model import CapPeriod, ChannelSpec, PartnerSpec, Strategy
+from leadrelay.domain.retry import GiveUp, RetryPolicy
+from leadrelay.domain.routing import evaluate, rotation_key
+from leadrelay.domain.selection import order_candidates
+from leadrelay.ids import new_id
+from leadrelay.services.configstate import LiveConfig
+
+_PERIOD_ORDER = (CapPeriod.HOUR, CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH, CapPeriod.TOTAL)
+
+
+@dataclass(frozen=True, slots=True)
+class SendItem:
+    """One delivery to attempt now, outside any transaction."""
+
+    job_id: str
+    delivery_id: str
+    partner: str
+    spec: ChannelSpec
+    lead: LeadView
+    attempt: int  # the number this attempt will have (1-based)
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What the worker does next with a job it holds."""
+
+    sends: list[SendItem] = field(default_factory=list)
+    done: bool = False  # the job reached a final status (or is no longer ours)
+    lead_id: str | None = None
+    reroute: bool = False  # every delivery failed: route again, skipping the partners tried
+
+
+def select_values(values: Mapping[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
+    if fields is None:
+        return dict(values)
+    return {k: values[k] for k in fields if k in values}
+
+
+def _lead_view(job: Row[Any], partner: str, spec: ChannelSpec, key: str) -> LeadView:
+    values = select_values(job.lead_values, spec.fields)
+    test = bool(job.is_test) or job.kind == "test"
+    if test:
+        values["test"] = True
+    return LeadView(job.lead_id, job.entity, partner, values, key, test=test)
+
+
+def reserve(
+    conn: Connection, partner: PartnerSpec, profile_caps: Mapping[CapPeriod, int], profile: str, now: datetime
+) -> tuple[list[list[str]], str | None]:
+    """Take a slot in every cap window of the partner (own caps, then caps within the profile).
+
+    Returns the windows taken, or the reason none were (the first cap reached, with its count).
+    """
+    tz = ZoneInfo(partner.timezone)
+    taken: list[list[str]] = []
+    for scope, caps in (("", partner.caps), (profile, profile_caps)):
+        for period in _PERIOD_ORDER:
+            limit = caps.get(period)
+            if limit is None:
+                continue
+            window = window_key(period, tz, now)
+            ok, used = store.reserve_cap(conn, partner.name, scope, window, limit)
+            if not ok:
+                store.release_caps(conn, partner.name, taken)
+                where = f" in profile {profile}" if scope else ""
+                return [], f"cap {period.value} {used}/{limit} reached{where}"
+            taken.append([scope, window])
+    return taken, None
+
+
+def route_job(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime) -> StepResult:
+    """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries."""
+    trace: list[str] = list(job.trace)
+    cfg = live.compiled
+    if job.kind in ("resend", "test"):
+        return _direct(conn, job, live, now, trace)
+    profile = cfg.profiles.get(job.profile)
+    if profile is None or not profile.spec.enabled:
+        why = f"profile {job.profile} is missing or disabled"
+        return _close(conn, job, "unsold", now, [*trace, why], error=why)
+    excluded = set(job.excluded)
+    ev = evaluate(job.lead_values, profile, cfg, now, exclude=excluded)
+    trace.extend(ev.trace(cfg))
+    candidates = ev.candidates
+    target = ev.target
+    if target is not None and len(candidates) > 1 and target.strategy is not Strategy.BROADCAST:
+        rotation = store.next_rotation(conn, rotation_key(job.profile, ev.rule))
+        candidates = order_candidates(candidates, target, rotation)
+    if not candidates:
+        reason = ev.reason or "no eligible partner"
+        if excluded:
+            reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
+        status = "failed" if excluded and store.job_had_errors(conn, job.id) else "unsold"
+        return _close(conn, job, status, now, trace, error=reason, rule=ev.rule)
+    broadcast = target is not None and target.strategy is Strategy.BROADCAST
+    chosen: list[tuple[str, list[list[str]]]] = []
+    for i, name in enumerate(candidates):
+        if chosen and not broadcast:
+            trace.append(f"{name}: eligible, not needed ({'; '.join(candidates[:i])} first)")
+            continue
+        partner = cfg.partners[name]
+        windows, capped = reserve(conn, partner, profile.spec.partner_caps.get(name, {}), job.profile, now)
+        if capped is not None:
+            trace.append(f"{name}: {capped}")
+            continue
+        chosen.append((name, windows))
+        strategy = target.strategy.value if target is not None else "priority"
+        trace.append(f"{name}: chosen ({strategy})")
+    if not chosen:
+        return _close(
+            conn, job, "unsold", now, trace, error="every eligible partner is at its cap", rule=ev.rule
+        )
+    result = StepResult(lead_id=job.lead_id)
+    for name, windows in chosen:
+        result.sends.append(_new_delivery(conn, job, live.compiled.partners[name], windows, now))
+    store.update_job(conn, job.id, status="delivering", rule=ev.rule, trace=trace, error=None, updated_at=now)
+    return result
+
+
+def _direct(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime, trace: list[str]) -> StepResult:
+    """Resend and test jobs go straight to one partner: no rules, no selection, no caps."""
+    partner = live.compiled.partners.get(job.target_partner or "")
+    if partner is None or partner.channel is None:
+        why = f"partner {job.target_partner} is missing or has no delivery channel"
+        return _close(conn, job, "failed", now, [*trace, why], error=why)
+    trace.append(f"{partner.name}: {job.kind} straight to the partner (selection bypassed)")
+    send = _new_delivery(conn, job, partner, [], now)
+    store.update_job(conn, job.id, status="delivering", trace=trace, error=None, updated_at=now)
+    return StepResult(sends=[send], lead_id=job.lead_id)
+
+
+def _new_delivery(
+    conn: Connection, job: Row[Any], partner: PartnerSpec, windows: list[list[str]], now: datetime
+) -> SendItem:
+    assert partner.channel is not None
+    delivery_id = new_id("dlv")
+    key = f"{job.id}:{partner.name}"  # stable per job and partner: a buyer can drop a double post
+    store.insert_delivery(
+        conn,
+        {
+            "id": delivery_id,
+            "job_id": job.id,
+            "lead_id": job.lead_id,
+            "partner": partner.name,
+            "profile": job.profile,
+            "channel": partner.channel.kind.value,
+            "status": "pending",
+            "idempotency_key": key,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "cap_windows": windows,
+            "price": None,
+            "reference": None,
+            "reason": None,
+            "invoiced": False,
+            "is_test": bool(job.is_test) or job.kind == "test",
+            "created_at": now,
+        },
+    )
+    return SendItem(
+        job.id,
+        delivery_id,
+        partner.name,
+        partner.channel,
+        _lead_view(job, partner.name, partner.channel, key),
+        1,
+    )
+
+
+def pending_sends(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime) -> StepResult:
+    """A job already delivering (retry due, or reclaimed after a crash): its unfinished deliveries."""
+    result = StepResult(lead_id=job.lead_id)
+    for d in store.job_deliveries(conn, job.id):
+        if d.status not in ("pending", "retry"):
+            continue
+        if d.next_attempt_at is not None and d.next_attempt_at > now:
+            continue
+        partner = live.compiled.partners.get(d.partner)
+        if partner is None or partner.channel is None:
+            store.update_delivery(conn, d.id, status="failed", reason="partner removed from configuration")
+            store.release_caps(conn, d.partner, d.cap_windows)
+            continue
+        spec = partner.channel  # the partner's current channel
+        result.sends.append(
+            SendItem(
+                job.id,
+                d.id,
+                d.partner,
+                spec,
+                _lead_view(job, d.partner, spec, d.idempotency_key),
+                d.attempts + 1,
+            )
+        )
+    if not result.sends:
+        return settle(conn, job.id, job, now)
+    store.update_job(conn, job.id, updated_at=now)
+    return result
+
+
+def fail_job(conn: Connection, job: Row[Any], reason: str, now: datetime) -> StepResult:
+    """Close a job that cannot be processed (a bug or bad stored data), keeping the reason for a rerun."""
+    return _close(conn, job, "failed", now, [*job.trace, reason], error=reason)
+
+
+def finish(
+    conn: Connection,
+    job: Row[Any],
+    outcomes: Sequence[tuple[SendItem, AttemptResult]],
+    owner: str,
+    live: LiveConfig,
+    now: datetime,
+) -> StepResult:
+    """Record attempts; then retry later, fall back, or close the job."""
+    for item, res in outcomes:
+        store.insert_attempt(
+            conn,
+            {
+                "id": store.new_attempt_id(),
+                "delivery_id": item.delivery_id,
+                "job_id": item.job_id,
+                "number": item.attempt,
+                "started_at": now - timedelta(milliseconds=res.duration_ms),
+                "duration_ms": res.duration_ms,
+                "request": dict(res.request),
+                "status_code": res.status_code,
+                "response_body": res.response_body,
+                "outcome": res.outcome.value,
+                "reason": res.reason,
+            },
+        )
+    if not store.owns(conn, job.id, owner):
+        return StepResult(done=True, lead_id=job.lead_id)  # our lease ran out: the new owner decides
+    for item, res in outcomes:
+        if res.outcome is Outcome.SUCCESS:
+            store.update_delivery(
+                conn,
+                item.delivery_id,
+                status="delivered",
+                attempts=item.attempt,
+                price=res.price if res.price is not None else _list_price(live, item.partner),
+                reference=res.reference,
+                reason=None,
+                delivered_at=now,
+                next_attempt_at=None,
+            )
+            continue
+        decision = RetryPolicy(max_attempts=item.spec.max_attempts).decide(res, item.attempt, random.random())
+        if isinstance(decision, GiveUp):
+            store.update_delivery(
+                conn,
+                item.delivery_id,
+                status="failed",
+                attempts=item.attempt,
+                reason=decision.reason,
+                next_attempt_at=None,
+            )
+            d = next(x for x in store.job_deliveries(conn, job.id) if x.id == item.delivery_id)
+            store.release_caps(conn, item.partner, d.cap_windows)  # a failed delivery gives its slot back
+        else:
+            store.update_delivery(
+                conn,
+                item.delivery_id,
+                status="retry",
+                attempts=item.attempt,
+                reason=res.reason,
+                next_attempt_at=now + timedelta(seconds=decision.delay_s),
+            )
+    return settle(conn, job.id, job, now)
+
+
+def _list_price(live: LiveConfig, partner: str) -> float | None:
+    spec = live.compiled.partners.get(partner)
+    return spec.price if spec is not None else None
+
+
+def settle(conn: Connection, job_id: str, job: Row[Any], now: datetime) -> StepResult:
+    """Look at all deliveries of the job and move it on."""
+    dl = store.job_deliveries(conn, job_id)
+    waiting = [d.next_attempt_at for d in dl if d.status in ("pending", "retry")]
+    trace = list(store.load_jobs(conn, [job_id])[0].trace)
+    if waiting:
+        due = min(t for t in waiting if t is not None)
+        store.update_job(
+            conn, job_id, queue_state="ready", run_at=due, lease_owner=None, lease_until=None, updated_at=now
+        )
+        return StepResult(done=True, lead_id=job.lead_id)
+    delivered = [d for d in dl if d.status == "delivered"]
+    if delivered:
+        trace.extend(
+            f"{d.partner}: delivered" + (f" (ref {d.reference})" if d.reference else "") for d in delivered
+        )
+        return _close(conn, job, "delivered", now, trace, error=None)
+    failed = [d for d in dl if d.status == "failed"]
+    trace.extend(f"{d.partner}: not delivered: {d.reason}" for d in failed)
+    if job.kind == "route" and failed:
+        excluded = sorted({*job.excluded, *(d.partner for d in failed)})
+        store.update_job(conn, job_id, status="routing", excluded=excluded, trace=trace, updated_at=now)
+        return StepResult(reroute=True, lead_id=job.lead_id)
+    reason = failed[-1].reason if failed else "nothing to deliver"
+    return _close(conn, job, "failed", now, trace, error=reason)
+
+
+def _close(
+    conn: Connection,
+    job: Row[Any],
+    status: str,
+    now: datetime,
+    trace: list[str],
+    *,
+    error: str | None,
+    rule: str | None = None,
+) -> StepResult:
+    values: dict[str, Any] = {
+        "status": status,
+        "trace": trace,
+        "error": error,
+        "queue_state": "done",
+        "lease_owner": None,
+        "lease_until": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    if rule is not None:
+        values["rule"] = rule
+    store.update_job(conn, job.id, **values)
+    store.refresh_lead_status(conn, job.lead_id, now)
+    return StepResult(done=True, lead_id=job.lead_id)

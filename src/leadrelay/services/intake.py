@@ -1,0 +1,193 @@
+"""accept_lead: validate → persist the lead and one distribution job per enabled profile → answer.
+
+The lead and its jobs are committed (in a shared group-commit transaction) before the source hears back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from leadrelay.adapters.db import store
+from leadrelay.adapters.db.batching import GroupCommit
+from leadrelay.adapters.db.engine import Database
+from leadrelay.domain.fields import validate_lead
+from leadrelay.errors import Conflict, FieldProblem, NotFound, Unauthorized
+from leadrelay.ids import new_id
+from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.notify import Notifier
+
+FINAL_LEAD_STATUSES = ("delivered", "unsold", "failed", "rejected", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRequest:
+    source: str
+    entity: str
+    raw: Mapping[str, Any]
+    idempotency_key: str | None = None
+    test: bool = False
+
+
+@dataclass(slots=True)
+class IntakeAnswer:
+    lead_id: str
+    status: str  # queued | delivered | unsold | failed | rejected
+    problems: list[FieldProblem] = field(default_factory=list)
+    sold: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    repeat: bool = False  # an Idempotency-Key repeat: the original answer, nothing created
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"lead_id": self.lead_id, "status": self.status}
+        if self.problems:
+            out["errors"] = [p.as_dict() for p in self.problems]
+        if self.sold:
+            out["partner"] = self.sold[0]["partner"]
+            out["price"] = self.sold[0]["price"]
+            if len(self.sold) > 1:
+                out["deliveries"] = [{"partner": s["partner"], "price": s["price"]} for s in self.sold]
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    lead: dict[str, Any]
+    jobs: list[dict[str, Any]]
+
+
+def body_hash(raw: Mapping[str, Any], entity: str) -> str:
+    return hashlib.sha256(
+        orjson.dumps({"entity": entity, "raw": raw}, option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+
+
+class Intake:
+    def __init__(self, db: Database, configs: ConfigCache, notifier: Notifier) -> None:
+        self._db = db
+        self._configs = configs
+        self._notifier = notifier
+        self._writes: GroupCommit[_Write, tuple[str, Any]] = GroupCommit(db, _write_batch)
+
+    async def accept(self, req: IntakeRequest) -> IntakeAnswer:
+        live = await self._configs.get(self._db)
+        source = live.specs.sources.get(req.source)
+        if source is None:
+            raise Unauthorized(f"source {req.source!r} is not configured")
+        entity = live.specs.entities.get(req.entity)
+        if entity is None:
+            raise NotFound(f"unknown entity {req.entity!r}")
+        if source.entities and req.entity not in source.entities:
+            raise Unauthorized(f"source {req.source!r} may not post {req.entity!r} leads")
+        values, problems = validate_lead(entity, req.raw)
+        now = datetime.now(UTC)
+        lead_id = new_id("lead")
+        profiles = live.profiles_by_entity.get(req.entity, ())
+        status = "rejected" if problems else ("queued" if profiles else "unsold")
+        lead = {
+            "id": lead_id,
+            "entity": req.entity,
+            "source": req.source,
+            "status": status,
+            "data": values,
+            "raw": dict(req.raw),
+            "problems": [p.as_dict() for p in problems] or None,
+            "idempotency_key": req.idempotency_key,
+            "request_hash": body_hash(req.raw, req.entity) if req.idempotency_key else None,
+            "is_test": req.test,
+            "created_at": now,
+            "updated_at": now,
+        }
+        jobs = [] if problems else [_job_row(lead_id, p, now) for p in profiles]
+        kind, got = await self._writes.submit(_Write(lead, jobs))
+        if kind == "conflict":
+            raise Conflict(
+                "Idempotency-Key was already used with a different body; send a new key for a new lead"
+            )
+        if kind == "repeat":
+            answer = await self.outcome(got)
+            answer.repeat = True
+            return answer
+        if jobs:
+            self._notifier.jobs_added()
+        reason = None if profiles or problems else f"no enabled profile for entity {req.entity}"
+        return IntakeAnswer(lead_id, status, problems=problems, reason=reason)
+
+    async def outcome(self, lead_id: str) -> IntakeAnswer:
+        def read(conn: Connection) -> IntakeAnswer:
+            row = store.get_lead(conn, lead_id)
+            if row is None:
+                raise NotFound(f"unknown lead {lead_id}")
+            status, sold, error = store.lead_outcome(conn, lead_id)
+            problems = [FieldProblem(p["field"], p["error"]) for p in (row.problems or [])]
+            return IntakeAnswer(
+                lead_id, status, problems=problems, sold=sold, reason=error if status != "delivered" else None
+            )
+
+        return await self._db.run_read(read)
+
+    async def wait(self, lead_id: str, seconds: float) -> IntakeAnswer:
+        """Wait up to ``seconds`` for the lead's outcome (woken in-process, polling across processes)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            answer = await self.outcome(lead_id)
+            remaining = deadline - loop.time()
+            if answer.status in FINAL_LEAD_STATUSES or remaining <= 0:
+                return answer
+            await self._notifier.wait_lead(lead_id, min(remaining, 0.25))
+
+
+def _job_row(lead_id: str, profile: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id("job"),
+        "lead_id": lead_id,
+        "profile": profile,
+        "kind": "route",
+        "status": "received",
+        "parent_id": None,
+        "target_partner": None,
+        "rule": None,
+        "trace": [],
+        "error": None,
+        "excluded": [],
+        "queue_state": "ready",
+        "run_at": now,
+        "lease_owner": None,
+        "lease_until": None,
+        "claims": 0,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+    }
+
+
+def _write_batch(conn: Connection, writes: Sequence[_Write]) -> list[tuple[str, Any]]:
+    inserted = store.insert_leads(conn, [w.lead for w in writes])
+    store.insert_jobs(conn, [j for w in writes if w.lead["id"] in inserted for j in w.jobs])
+    results: list[tuple[str, Any]] = []
+    for w in writes:
+        if w.lead["id"] in inserted:
+            results.append(("created", w.lead["id"]))
+            continue
+        original = store.lead_by_idempotency_key(conn, w.lead["source"], w.lead["idempotency_key"])
+        if original is None or original.request_hash != w.lead["request_hash"]:
+            results.append(("conflict", None))
+        else:
+            results.append(("repeat", original.id))
+    return results
+
+
+def new_job_row(lead_id: str, profile: str, now: datetime, **overrides: Any) -> dict[str, Any]:
+    row = _job_row(lead_id, profile, now)
+    row.update(overrides)
+    return row

@@ -1,0 +1,37 @@
+"""In-process wake-ups: intake tells the workers there is work; workers tell waiting requests a lead is done.
+
+Across processes nothing is shared: workers also poll, and waiting requests also read the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self._work = asyncio.Event()
+        self._leads: dict[str, asyncio.Event] = {}
+
+    def jobs_added(self) -> None:
+        self._work.set()
+
+    async def wait_work(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), seconds)
+        self._work.clear()
+
+    def lead_done(self, lead_id: str) -> None:
+        event = self._leads.pop(lead_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait_lead(self, lead_id: str, seconds: float) -> None:
+        event = self._leads.setdefault(lead_id, asyncio.Event())
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), seconds)
+        finally:
+            if self._leads.get(lead_id) is event:
+                del self._leads[lead_id]

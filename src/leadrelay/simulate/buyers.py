@@ -1,0 +1,412 @@
+"""Simulated buyer endpoints for the demo, the tests and the benchmark (aiohttp.web, loopback only).
+
+``POST|PUT /buyer/{name}`` takes a lead (JSON or form) and answers like a real buyer would: after
+``latency_ms`` it accepts (200 with a reference and a price), rejects (422 with a reason) or fails (500).
+The decision is a deterministic function of (seed, buyer, idempotency key or body), so runs repeat.
+
+Idempotency is exact: an ``Idempotency-Key`` already answered for a buyer gets the very same status and
+body again and is counted as a duplicate, never as a second acceptance. The answer is decided and stored
+the moment a request arrives (before the simulated latency), so two concurrent requests with one key can
+never both be accepted. A 500 is not stored: it stands for a passing outage, and the retry with the same
+key gets a fresh (still deterministic) draw, as a real buyer's retry would.
+
+``GET /stats`` counts per buyer; ``GET /buyer/{name}/leads`` lists the accepted leads; ``POST /reset``
+clears everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+
+_T = TypeVar("_T")
+_SHUTDOWN_TIMEOUT_S = 0.5
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+
+
+@dataclass(slots=True)
+class BuyerStats:
+    received: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    errors: int = 0
+    duplicates: int = 0
+    tests: int = 0
+
+
+@dataclass(slots=True)
+class _Buyer:
+    stats: BuyerStats = field(default_factory=BuyerStats)
+    answers: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # by idempotency key
+    errors_by_ident: dict[bytes, int] = field(default_factory=dict)
+    leads: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _answer(status: int, payload: dict[str, Any]) -> tuple[int, bytes]:
+    return status, orjson.dumps(payload)
+
+
+def _fraction(*parts: bytes) -> float:
+    """A number in [0, 1) drawn deterministically from ``parts``."""
+    digest = hashlib.blake2b(b"\x00".join(parts), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+class BuyersState:
+    """All buyers' counters and remembered answers; touched only from the server's event loop."""
+
+    def __init__(self, *, count: int, accept_rate: float, error_rate: float, seed: int) -> None:
+        self.count = count
+        self.accept_rate = accept_rate
+        self.error_rate = error_rate
+        self.seed = seed
+        self.buyers: dict[str, _Buyer] = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.buyers = {f"buyer{i}": _Buyer() for i in range(1, self.count + 1)}
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "buyers": {name: asdict(buyer.stats) for name, buyer in self.buyers.items()},
+            "total_accepted": sum(buyer.stats.accepted for buyer in self.buyers.values()),
+            "total_received": sum(buyer.stats.received for buyer in self.buyers.values()),
+        }
+
+    def leads(self, name: str) -> list[dict[str, Any]]:
+        buyer = self.buyers.get(name)
+        return [dict(lead) for lead in buyer.leads] if buyer else []
+
+    def receive(
+        self, name: str, key: str | None, raw: bytes, body: dict[str, Any] | None, test: bool
+    ) -> tuple[int, bytes]:
+        """Decide (or repeat) the answer to one request; synchronous, so it is atomic on the loop."""
+        buyer = self.buyers.setdefault(name, _Buyer())
+        stats = buyer.stats
+        stats.received += 1
+        if key is not None and key in buyer.answers:
+            stats.duplicates += 1
+            return buyer.answers[key]
+        if test:
+            stats.tests += 1
+        if body is None:
+            stats.rejected += 1
+            answer = _answer(400, {"status": "rejected", "reason": "the body is not a JSON object or a form"})
+        else:
+            ident = key.encode("utf-8") if key is not None else raw
+            seed, who = str(self.seed).encode(), name.encode("utf-8")
+            tries = buyer.errors_by_ident.get(ident, 0)
+            if _fraction(seed, who, b"error", str(tries).encode(), ident) < self.error_rate:
+                stats.errors += 1
+                buyer.errors_by_ident[ident] = tries + 1
+                return _answer(500, {"status": "error"})
+            buyer.errors_by_ident.pop(ident, None)
+            if _fraction(seed, who, b"accept", ident) < self.accept_rate:
+                stats.accepted += 1
+                reference = f"{name}-{stats.accepted}"
+                buyer.leads.append({"key": key, "body": body, "reference": reference})
+                answer = _answer(200, {"status": "accepted", "reference": reference, "price": 10.0})
+            else:
+                stats.rejected += 1
+                answer = _answer(422, {"status": "rejected", "reason": "not interested"})
+        if key is not None:
+            buyer.answers[key] = answer
+        return answer
+
+
+def _parse_body(content_type: str, raw: bytes) -> dict[str, Any] | None:
+    if not raw.strip():
+        return {}
+    if content_type == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_test(request: web.Request, body: dict[str, Any] | None) -> bool:
+    header = request.headers.get("X-Leadrelay-Test")
+    if header is not None and header.strip().lower() not in ("false", "0", "no", "off"):
+        return True
+    value = body.get("test") if body else None
+    return value is True or (isinstance(value, str) and value.strip().lower() in _TRUE_WORDS)
+
+
+_STATE = web.AppKey("state", BuyersState)
+_LATENCY = web.AppKey("latency_s", float)
+
+
+async def _lead(request: web.Request) -> web.Response:
+    state = request.app[_STATE]
+    raw = await request.read()
+    body = _parse_body(request.content_type, raw)
+    status, payload = state.receive(
+        request.match_info["name"], request.headers.get("Idempotency-Key"), raw, body, _is_test(request, body)
+    )
+    latency = request.app[_LATENCY]
+    if latency > 0:
+        await asyncio.sleep(latency)
+    return web.Response(status=status, body=payload, content_type="application/json")
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return web.Response(body=orjson.dumps(request.app[_STATE].stats()), content_type="application/json")
+
+
+async def _leads(request: web.Request) -> web.Response:
+    leads = request.app[_STATE].leads(request.match_info["name"])
+    return web.Response(body=orjson.dumps({"leads": leads}), content_type="application/json")
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[_STATE].reset()
+    return web.Response(body=b'{"status":"reset"}', content_type="application/json")
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+
+def make_app(state: BuyersState, latency_ms: float) -> web.Application:
+    app = web.Application()
+    app[_STATE] = state
+    app[_LATENCY] = latency_ms / 1000.0
+    app.router.add_post("/buyer/{name}", _lead)
+    app.router.add_put("/buyer/{name}", _lead)
+    app.router.add_get("/buyer/{name}/leads", _leads)
+    app.router.add_get("/stats", _stats)
+    app.router.add_post("/reset", _reset)
+    app.router.add_get("/health", _health)
+    return app
+
+
+def check_options(
+    host: str, port: int, count: int, latency_ms: float, accept_rate: float, error_rate: float
+) -> None:
+    """Refuse a non-loopback host and out-of-range settings with ``ValueError``."""
+    if host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(
+                f"simulated buyers listen on loopback only (127.0.0.1, ::1, localhost), not {host!r}"
+            )
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, not {port}")
+    if count < 0:
+        raise ValueError(f"count must not be negative, not {count}")
+    if latency_ms < 0:
+        raise ValueError(f"latency_ms must not be negative, not {latency_ms}")
+    for label, rate in (("accept_rate", accept_rate), ("error_rate", error_rate)):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{label} must be between 0 and 1, not {rate}")
+
+
+class BuyersServer:
+    """A running simulation; ``port`` is the bound port (also when 0 was asked for)."""
+
+    def __init__(self, runner: web.AppRunner, state: BuyersState, host: str, port: int) -> None:
+        self._runner = runner
+        self.state = state
+        self.host = host
+        self.port = port
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def url(self, name: str) -> str:
+        return f"{self.base_url}/buyer/{name}"
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+
+async def start_buyers(
+    host: str,
+    port: int,
+    *,
+    count: int,
+    latency_ms: float,
+    accept_rate: float,
+    error_rate: float = 0.0,
+    seed: int = 0,
+) -> BuyersServer:
+    check_options(host, port, count, latency_ms, accept_rate, error_rate)
+    state = BuyersState(count=count, accept_rate=accept_rate, error_rate=error_rate, seed=seed)
+    runner = web.AppRunner(make_app(state, latency_ms), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return BuyersServer(runner, state, host, int(bound))
+
+
+def run_buyers(
+    host: str, port: int, count: int, latency_ms: float, accept_rate: float, error_rate: float = 0.0
+) -> None:
+    """Serve simulated buyers until SIGINT or SIGTERM (the ``leadrelay simulate-buyers`` command)."""
+    check_options(host, port, count, latency_ms, accept_rate, error_rate)
+    asyncio.run(_serve_until_signal(host, port, count, latency_ms, accept_rate, error_rate))
+
+
+async def _serve_until_signal(
+    host: str, port: int, count: int, latency_ms: float, accept_rate: float, error_rate: float
+) -> None:
+    server = await start_buyers(
+        host, port, count=count, latency_ms=latency_ms, accept_rate=accept_rate, error_rate=error_rate
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    names = ", ".join(f"buyer{i}" for i in range(1, count + 1)) or "any name"
+    print(f"simulated buyers ({names}) at {server.base_url}/buyer/<name>; stats at {server.base_url}/stats")
+    try:
+        await stop.wait()
+    finally:
+        for signum in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+        await server.stop()
+
+
+class BuyersThread:
+    """Simulated buyers on a background event-loop thread, for tests and the benchmark.
+
+    ``with BuyersThread(accept_rate=0.5) as buyers: post(buyers.url("buyer1")); buyers.stats()``
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        count: int = 3,
+        latency_ms: float = 0.0,
+        accept_rate: float = 1.0,
+        error_rate: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        check_options(host, port, count, latency_ms, accept_rate, error_rate)
+        self._options: dict[str, Any] = {
+            "count": count,
+            "latency_ms": latency_ms,
+            "accept_rate": accept_rate,
+            "error_rate": error_rate,
+            "seed": seed,
+        }
+        self._host = host
+        self._port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: BuyersServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> BuyersThread:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the simulated buyers are already running")
+        self._thread = threading.Thread(target=self._run, name="simulated-buyers", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            self._thread.join()
+            self._thread = None
+            raise self._error
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            try:
+                self._server = loop.run_until_complete(start_buyers(self._host, self._port, **self._options))
+            except BaseException as exc:
+                self._error = exc
+                return
+            self._loop = loop
+            self._ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._server.stop())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            self._ready.set()
+            loop.close()
+
+    def stop(self) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None:
+            return
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        self._thread = None
+        self._loop = None
+
+    def _running(self) -> tuple[asyncio.AbstractEventLoop, BuyersServer]:
+        if self._loop is None or self._server is None:
+            raise RuntimeError("the simulated buyers are not running")
+        return self._loop, self._server
+
+    def _call(self, fn: Callable[[], _T]) -> _T:
+        loop, _ = self._running()
+
+        async def call() -> _T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=10)
+
+    @property
+    def port(self) -> int:
+        return self._running()[1].port
+
+    @property
+    def base_url(self) -> str:
+        return self._running()[1].base_url
+
+    def url(self, name: str) -> str:
+        return self._running()[1].url(name)
+
+    def stats(self) -> dict[str, Any]:
+        state = self._running()[1].state
+        return self._call(state.stats)
+
+    def leads(self, name: str) -> list[dict[str, Any]]:
+        state = self._running()[1].state
+        return self._call(lambda: state.leads(name))
+
+    def reset(self) -> None:
+        state = self._running()[1].state
+        self._call(state.reset)

@@ -1,0 +1,323 @@
+"""The webhook channel against real HTTP servers on 127.0.0.1: the simulated buyers and small aiohttp apps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from email.utils import formatdate
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from leadrelay.adapters.channels.webhook import WebhookSender
+from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.model import WebhookChannel
+from leadrelay.simulate.buyers import BuyersThread
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_lead(key: str = "idem-1", test: bool = False, **values: Any) -> LeadView:
+    values = values or {"first_name": "Ann", "zip": "90210", "amount": 250000, "consent": True}
+    return LeadView(
+        lead_id="lead_01", entity="solar", partner="sunco", values=values, idempotency_key=key, test=test
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[str]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        return await handler(request)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", route)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
+class Recorder:
+    """A handler answering with a fixed response and remembering what it received."""
+
+    def __init__(
+        self, status: int = 200, body: str = "", headers: dict[str, str] | None = None, delay: float = 0
+    ) -> None:
+        self.status, self.body, self.headers, self.delay = status, body, headers or {}, delay
+        self.received: list[dict[str, Any]] = []
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        self.received.append(
+            {
+                "method": request.method,
+                "path": request.path_qs,
+                "headers": dict(request.headers),
+                "content_type": request.content_type,
+                "body": await request.read(),
+            }
+        )
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return web.Response(status=self.status, text=self.body, headers=self.headers)
+
+
+def exchange(handler: Handler, lead: LeadView | None = None, path: str = "", **spec: Any) -> AttemptResult:
+    async def scenario() -> AttemptResult:
+        sender = WebhookSender()
+        try:
+            async with serve(handler) as url:
+                return await sender.send(lead or make_lead(), WebhookChannel(url=url + path, **spec))
+        finally:
+            await sender.close()
+
+    return asyncio.run(scenario())
+
+
+def send_once(spec: WebhookChannel, *leads: LeadView) -> list[AttemptResult]:
+    async def scenario() -> list[AttemptResult]:
+        sender = WebhookSender()
+        try:
+            return [await sender.send(lead, spec) for lead in leads]
+        finally:
+            await sender.close()
+
+    return asyncio.run(scenario())
+
+
+@pytest.fixture
+def free_port() -> Iterator[int]:
+    """A port that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    yield port
+
+
+# ---------------------------------------------------------------- against the simulated buyers
+
+
+@pytest.mark.parametrize(
+    ("accept_rate", "outcome", "status", "reason", "price", "reference"),
+    [
+        (1.0, Outcome.SUCCESS, 200, None, 10.0, "buyer1-1"),
+        (0.0, Outcome.FAILURE, 422, "not interested", None, None),
+    ],
+)
+def test_simulated_buyer_answer(
+    accept_rate: float,
+    outcome: Outcome,
+    status: int,
+    reason: str | None,
+    price: float | None,
+    reference: str | None,
+) -> None:
+    with BuyersThread(count=1, accept_rate=accept_rate) as buyers:
+        (result,) = send_once(WebhookChannel(url=buyers.url("buyer1")), make_lead())
+        stats = buyers.stats()["buyers"]["buyer1"]
+    assert (result.outcome, result.status_code, result.reason) == (outcome, status, reason)
+    assert (result.price, result.reference) == (price, reference)
+    assert not result.retryable
+    assert stats["received"] == 1
+    assert stats["accepted"] == (1 if outcome is Outcome.SUCCESS else 0)
+    assert result.duration_ms > 0
+
+
+def test_test_lead_carries_the_test_header() -> None:
+    with BuyersThread(count=1) as buyers:
+        (result,) = send_once(WebhookChannel(url=buyers.url("buyer1")), make_lead(test=True))
+        assert buyers.stats()["buyers"]["buyer1"]["tests"] == 1
+    assert result.request["headers"]["X-Leadrelay-Test"] == "true"
+
+
+def test_repeated_idempotency_key_gets_the_same_answer() -> None:
+    with BuyersThread(count=1, accept_rate=1.0) as buyers:
+        spec = WebhookChannel(url=buyers.url("buyer1"))
+        first, again = send_once(spec, make_lead(key="same"), make_lead(key="same"))
+        stats = buyers.stats()["buyers"]["buyer1"]
+    assert first.outcome is again.outcome is Outcome.SUCCESS
+    assert first.response_body == again.response_body
+    assert again.reference == "buyer1-1"
+    assert (stats["accepted"], stats["duplicates"]) == (1, 1)
+
+
+# ---------------------------------------------------------------- classification of answers
+
+
+def _http_date_in(seconds: float) -> str:
+    return formatdate(time.time() + seconds, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "outcome", "retryable", "reason"),
+    [
+        (
+            503,
+            "down for maintenance",
+            {"Retry-After": "7"},
+            Outcome.ERROR,
+            True,
+            "HTTP 503: down for maintenance",
+        ),
+        (500, "", {}, Outcome.ERROR, True, "HTTP 500: Internal Server Error"),
+        (429, "slow down", {"Retry-After": "2"}, Outcome.ERROR, True, "HTTP 429: slow down"),
+        (400, '{"reason": "zip not served"}', {}, Outcome.FAILURE, False, "zip not served"),
+        (
+            409,
+            '{"status": "rejected", "message": "duplicate lead"}',
+            {},
+            Outcome.FAILURE,
+            False,
+            "duplicate lead",
+        ),
+        (422, '{"error": {"message": "phone invalid"}}', {}, Outcome.FAILURE, False, "phone invalid"),
+        (400, '{"detail": "missing email"}', {}, Outcome.FAILURE, False, "missing email"),
+        (400, "bad   stuff\n here", {}, Outcome.FAILURE, False, "HTTP 400: bad stuff here"),
+        (404, "", {}, Outcome.FAILURE, False, "HTTP 404: Not Found"),
+        (302, "", {"Location": "http://127.0.0.1:1/elsewhere"}, Outcome.FAILURE, False, "HTTP 302: Found"),
+        (200, "ok", {}, Outcome.SUCCESS, False, None),
+        (201, '{"price": 12.5, "id": "abc-1"}', {}, Outcome.SUCCESS, False, None),
+    ],
+)
+def test_classification(
+    status: int, body: str, headers: dict[str, str], outcome: Outcome, retryable: bool, reason: str | None
+) -> None:
+    result = exchange(Recorder(status, body, headers))
+    assert (result.outcome, result.retryable, result.reason) == (outcome, retryable, reason)
+    assert result.status_code == status
+    assert result.response_body == body
+
+
+@pytest.mark.parametrize(
+    ("body", "price", "reference"),
+    [
+        ('{"price": 12.5, "reference": "R-9"}', 12.5, "R-9"),
+        ('{"price": 7, "lead_id": "x1"}', 7.0, "x1"),
+        ('{"id": 42}', None, "42"),
+        ('{"price": "12", "reference": ""}', None, None),
+        ('{"price": true}', None, None),
+        ("[1, 2]", None, None),
+        ("accepted", None, None),
+    ],
+)
+def test_price_and_reference_from_a_success(body: str, price: float | None, reference: str | None) -> None:
+    result = exchange(Recorder(200, body))
+    assert result.outcome is Outcome.SUCCESS
+    assert (result.price, result.reference) == (price, reference)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "low", "high"),
+    [("7", 7, 7), ("0", 0, 0), (_http_date_in(60), 55, 61), (_http_date_in(-60), 0, 0), ("soon", None, None)],
+)
+def test_retry_after(retry_after: str, low: float | None, high: float | None) -> None:
+    result = exchange(Recorder(503, "busy", {"Retry-After": retry_after}))
+    assert result.outcome is Outcome.ERROR and result.retryable
+    if low is None or high is None:
+        assert result.retry_after_s is None
+    else:
+        assert result.retry_after_s is not None and low <= result.retry_after_s <= high
+
+
+def test_response_body_is_truncated_to_64_kib() -> None:
+    result = exchange(Recorder(200, "é" * 100_000))
+    assert result.response_body == "é" * 65536
+
+
+# ---------------------------------------------------------------- transport trouble
+
+
+def test_slow_endpoint_times_out() -> None:
+    started = time.perf_counter()
+    result = exchange(Recorder(200, "late", delay=1.5), timeout_s=0.2)
+    assert time.perf_counter() - started < 1.2
+    assert (result.outcome, result.retryable, result.reason) == (Outcome.ERROR, True, "timed out after 0.2s")
+    assert result.status_code is None
+    assert 150 < result.duration_ms < 1000
+
+
+def test_closed_port_is_a_retryable_connection_error(free_port: int) -> None:
+    (result,) = send_once(WebhookChannel(url=f"http://127.0.0.1:{free_port}/hook"), make_lead())
+    assert (result.outcome, result.retryable) == (Outcome.ERROR, True)
+    assert result.reason is not None and result.reason.startswith("connection error: ")
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1/x", "http://"])
+def test_invalid_url_is_a_final_error(url: str) -> None:
+    (result,) = send_once(WebhookChannel(url=url), make_lead())
+    assert (result.outcome, result.retryable) == (Outcome.ERROR, False)
+    assert result.reason is not None and result.reason.startswith("invalid URL")
+
+
+# ---------------------------------------------------------------- what is sent and what is recorded
+
+
+@pytest.mark.parametrize(
+    ("fmt", "method", "content_type", "decoded"),
+    [
+        ("json", "POST", "application/json", {"first_name": "Ann", "amount": 250000, "consent": True}),
+        ("form", "POST", "application/x-www-form-urlencoded", b"first_name=Ann&amount=250000&consent=true"),
+        ("form", "PUT", "application/x-www-form-urlencoded", b"first_name=Ann&amount=250000&consent=true"),
+    ],
+)
+def test_body_encoding(fmt: str, method: str, content_type: str, decoded: object) -> None:
+    recorder = Recorder()
+    lead = make_lead(first_name="Ann", amount=250000, consent=True)
+    result = exchange(recorder, lead, format=fmt, method=method)
+    (received,) = recorder.received
+    assert result.outcome is Outcome.SUCCESS
+    assert (received["method"], received["content_type"]) == (method, content_type)
+    body = orjson.loads(received["body"]) if fmt == "json" else received["body"]
+    assert body == decoded
+    assert result.request["body"] == received["body"].decode()
+    assert result.request["method"] == method
+
+
+def test_custom_headers_arrive_and_secrets_are_redacted_in_the_record() -> None:
+    recorder = Recorder()
+    headers = {
+        "Authorization": "Bearer s3cr3t",
+        "X-API-Key": "k-123",
+        "X-Auth-Token": "t-456",
+        "X-Client-Secret": "c-789",
+        "Cookie": "session=abc",
+        "X-Campaign": "spring",
+    }
+    result = exchange(recorder, make_lead(key="idem-77"), headers=headers)
+    sent = recorder.received[0]["headers"]
+    for name, value in headers.items():
+        assert sent[name] == value
+    assert sent["Idempotency-Key"] == "idem-77"
+    assert "X-Leadrelay-Test" not in sent
+
+    recorded = result.request["headers"]
+    for name in ("Authorization", "X-API-Key", "X-Auth-Token", "X-Client-Secret", "Cookie"):
+        assert recorded[name] == "***"
+    assert recorded["X-Campaign"] == "spring"
+    assert recorded["Idempotency-Key"] == "idem-77"
+    everything = orjson.dumps(dict(result.request), default=str).decode()
+    for secret in ("s3cr3t", "k-123", "t-456", "c-789", "abc"):
+        assert secret not in everything
+
+
+def test_secrets_in_the_url_are_redacted_in_the_record() -> None:
+    recorder = Recorder()
+    result = exchange(recorder, path="?api_key=k-999&campaign=spring")
+    assert recorder.received[0]["path"] == "/hook?api_key=k-999&campaign=spring"
+    assert result.request["url"].endswith("/hook?api_key=***&campaign=spring")
+
+
+def test_idempotency_key_cannot_be_overridden_by_custom_headers() -> None:
+    recorder = Recorder()
+    exchange(recorder, make_lead(key="real"), headers={"idempotency-key": "fake", "content-type": "text/x"})
+    sent = recorder.received[0]["headers"]
+    assert sent["Idempotency-Key"] == "real"
+    assert sent["Content-Type"] == "text/x"
