@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadrelay.configuration.load import (
     Objects,
@@ -218,6 +220,7 @@ BAD = [
     ),
     ((f"{RULE0}.name", "West Coast"), "profiles.solar-main.rules[0].name", "invalid name 'West Coast'"),
     ((f"{RULE0}.when", None), "profiles.solar-main.rules[0].when", "required"),
+    ((f"{RULE0}.name", ["a"]), "profiles.solar-main.rules[0].name", "must be a string"),
     (
         (f"{RULE0}.send_to.weights", {"sunco": 1}),
         "profiles.solar-main.rules[0].send_to.weights",
@@ -323,8 +326,8 @@ def test_a_bad_document_names_the_path_and_the_problem(
 
 @pytest.mark.parametrize("data", [None, [], "partners: {}", 3])
 def test_the_document_must_be_a_mapping(data: Any) -> None:
-    assert problems_of(data) == [ConfigProblem("", problems_of(data)[0].message)]
-    assert "must be a mapping" in problems_of(data)[0].message
+    [only] = problems_of(data)
+    assert only.path == "" and "must be a mapping with sections" in only.message
 
 
 @pytest.mark.parametrize(
@@ -335,7 +338,7 @@ def test_the_document_must_be_a_mapping(data: Any) -> None:
             "line 3, column 3: duplicate key 'sunco' (first given on line 2)",
         ),
         ("partners:\n  sunco: {caps: [1}\n", "line 2"),
-        ("a: b: c\n", "line 1, column 5: mapping values are not allowed here"),
+        ("a: b: c\n", "line 1, column 5: mapping values are not allowed"),
         ("a: 1\n---\nb: 2\n", "expected a single document"),
     ],
 )
@@ -455,6 +458,7 @@ def test_canonical_documents_fill_defaults_and_use_one_form() -> None:
 def test_the_canonical_form_is_idempotent_through_yaml(data: Any) -> None:
     objects = validate_document(data)
     assert validate_document(copy.deepcopy(data)) == objects
+    assert validate_document(copy.deepcopy(objects)) == objects  # the objects are a document too
     text = dump_yaml(objects)
     assert validate_document(load_yaml_text(text)) == objects
     assert dump_yaml(validate_document(load_yaml_text(text))) == text
@@ -466,6 +470,21 @@ def test_dumped_yaml_is_short_and_ordered() -> None:
     assert text.index("  brightpath:") < text.index("  fallback-buyer:") < text.index("  sunco:")
     assert "case_sensitive: false" not in text and "email_to" not in text
     assert "when: {field: state, op: in, value: [CA, OR, WA]}" in text
+
+
+def test_priorities_rank_the_partners_of_a_target() -> None:
+    target = {
+        "partners": ["sunco", "brightpath", "mailbox"],
+        "strategy": "priority",
+        "priorities": {"mailbox": 2, "sunco": 1, "brightpath": 1},
+    }
+    objects = validate_document(changed((f"{RULE0}.send_to", target)))
+    send_to = build_specs(objects).profiles["solar-main"].rules[0].send_to
+    assert send_to == Target(
+        ("sunco", "brightpath", "mailbox"),
+        Strategy.PRIORITY,
+        priorities={"sunco": 1, "brightpath": 1, "mailbox": 2},
+    )
 
 
 def test_an_empty_default_means_do_nothing() -> None:
@@ -567,6 +586,57 @@ def test_bad_conditions(data: Any, path: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_condition(data, "when")
     assert any(p.path == path and fragment in p.message for p in caught.value.problems), caught.value.problems
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cc", "Cs"]) | st.sampled_from("\x85\u2028 "), max_size=8)
+_SCALARS = st.one_of(_TEXT, st.integers(-1000, 1000), st.floats(-1e6, 1e6, allow_nan=False), st.booleans())
+_ORDERED = st.one_of(st.integers(-1000, 1000), st.floats(-1e6, 1e6, allow_nan=False))
+_LEAVES = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "field": st.sampled_from(["a", "zip", "state"]),
+            "op": st.sampled_from(["eq", "ne"]),
+            "value": _SCALARS,
+        },
+        optional={"case_sensitive": st.booleans()},
+    ),
+    st.fixed_dictionaries(
+        {
+            "field": st.just("b"),
+            "op": st.sampled_from(["in", "not_in"]),
+            "value": st.lists(_SCALARS, min_size=1),
+        }
+    ),
+    st.fixed_dictionaries(
+        {"field": st.just("c"), "op": st.sampled_from(["gt", "gte", "lt", "lte"]), "value": _ORDERED}
+    ),
+    st.fixed_dictionaries(
+        {
+            "field": st.just("d"),
+            "op": st.sampled_from(["starts_with", "contains"]),
+            "value": st.text(max_size=5),
+        }
+    ),
+    st.fixed_dictionaries({"field": st.just("e"), "op": st.sampled_from(["exists", "empty"])}),
+)
+_CONDITIONS = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(
+        st.builds(lambda items: {"all": items}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda items: {"any": items}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda item: {"not": item}, inner),
+    ),
+    max_leaves=8,
+)
+
+
+@given(_CONDITIONS)
+def test_a_condition_survives_canonical_form_and_yaml(data: dict[str, Any]) -> None:
+    document = {"partners": {"p": {"filters": data}}}
+    objects = validate_document(document)
+    assert validate_document(load_yaml_text(dump_yaml(objects))) == objects
+    canonical = objects["partners"]["p"]["filters"]
+    assert parse_condition(canonical, "filters") == parse_condition(data, "filters")
 
 
 def test_conditions_cannot_nest_without_end() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from typing import Any
 
 from leadrelay.configuration.schema import suggest, unknown
-from leadrelay.domain.conditions import InvalidCondition, compile_condition
+from leadrelay.domain.conditions import compile_condition
 from leadrelay.domain.model import AllOf, AnyOf, Condition, Leaf, Not, Op
 from leadrelay.errors import ConfigError, ConfigProblem
 
@@ -49,8 +49,8 @@ def check_condition(
     if condition is not None and not parser.problems:
         try:
             compile_condition(condition)
-        except InvalidCondition as exc:  # a safety net: the parser should have caught it with a path
-            parser.fail(path, str(exc))
+        except ValueError as exc:  # InvalidCondition; a safety net, the parser should have caught it
+            parser.fail(path, f"cannot be compiled: {exc}")
     return (condition if not parser.problems else None), parser.problems
 
 

@@ -73,7 +73,7 @@ _MESSAGES = {
 # ---------------------------------------------------------------- YAML
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml when built
     """Safe loading that refuses duplicate keys and keeps dates as text."""
 
 
@@ -83,7 +83,7 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
@@ -122,7 +122,8 @@ def validate_document(data: Any, existing: Objects | None = None) -> Objects:
     """Check a whole document and return its canonical objects; raises ``ConfigError`` with every problem.
 
     References are resolved against the document merged over ``existing`` (the objects already stored).
-    Only the kinds the document has are in the result; ``smtp`` is one object named ``default``.
+    Only the kinds the document has are in the result; ``smtp`` is one object named ``default``. The
+    result of this function is itself a valid document (``smtp`` may be written ``{default: {...}}``).
     """
     if not isinstance(data, dict):
         raise ConfigError(
@@ -137,6 +138,7 @@ class _Validator:
         self.existing = existing
         self.problems: list[ConfigProblem] = []
         self.raw: dict[str, dict[str, Any]] = {}
+        self._known: dict[str, set[str]] = {}
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(ConfigProblem(path, message))
@@ -148,8 +150,11 @@ class _Validator:
         for kind in KINDS[1:]:
             if kind in self.data:
                 self.raw[kind] = self.section(kind, self.data[kind])
-        if self.data.get("smtp") is not None:
-            self.raw["smtp"] = {SMTP_NAME: self.data["smtp"]}
+        smtp = self.data.get("smtp")
+        if isinstance(smtp, dict) and list(smtp) == [SMTP_NAME]:  # the Objects form: {default: {...}}
+            smtp = smtp[SMTP_NAME]
+        if smtp is not None:
+            self.raw["smtp"] = {SMTP_NAME: smtp}
         result: Objects = {}
         check = {"smtp": self.smtp, "entities": self.entity, "sources": self.source}
         check |= {"partners": self.partner, "profiles": self.profile}
@@ -177,7 +182,9 @@ class _Validator:
         return {name: obj for name, obj in value.items() if isinstance(name, str) and NAME_RE.match(name)}
 
     def known(self, kind: str) -> set[str]:
-        return set(self.existing.get(kind, {})) | set(self.raw.get(kind, {}))
+        if kind not in self._known:
+            self._known[kind] = set(self.existing.get(kind, {})) | set(self.raw.get(kind, {}))
+        return self._known[kind]
 
     def reference(self, kind: str, what: str, name: Any, path: str) -> None:
         if isinstance(name, str) and name not in self.known(kind):
@@ -254,13 +261,14 @@ class _Validator:
             self.reference("partners", "partner", name, f"{path}.partner_caps.{name}")
         rules: list[dict[str, Any]] = []
         raw_rules = _get(raw, "rules")
-        seen: dict[Any, int] = {}
+        seen: dict[str, int] = {}
         for i, rule in enumerate(raw_rules if isinstance(raw_rules, list) else []):
             where = f"{path}.rules[{i}]"
             name = _get(rule, "name")
             if isinstance(name, str) and name in seen:
                 self.fail(f"{where}.name", f"duplicate rule name '{name}' (also rules[{seen[name]}])")
-            seen.setdefault(name, i)
+            elif isinstance(name, str):
+                seen[name] = i
             when = _get(rule, "when")
             when = self.condition(when, f"{where}.when", fields, str(entity)) if when is not None else None
             send_to = _get(rule, "send_to")

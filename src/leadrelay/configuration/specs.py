@@ -163,6 +163,13 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # PyYAML writes NEL and the Unicode line separators raw in other styles, and reads them back as breaks.
+    style = '"' if any(c in value for c in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _string)
 _Dumper.add_representer(
     _FlowDict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True)
 )

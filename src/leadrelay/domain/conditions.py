@@ -6,7 +6,9 @@ text of one Python function, which is ``compile()``-d and ``exec``-uted into a p
 under a generated name, so a value like ``"__import__('os')"`` is only ever a string to compare with.
 
 The generated function reads each field once (``_f0 = g(_k0)``) and derives once the views its leaves
-need (folded text, number, prefix of a given length, …), so that most leaves are one comparison.
+need (folded text, number, prefix of a given length, …), so that most leaves are one comparison; a leaf
+that several conditions share (``homeowner eq true`` in 300 partners' filters) is evaluated once per call.
+Large inputs are split into several functions; nothing is cached from one call to the next.
 
 Semantics, for a lead's normalized values (str, int, float, bool, None; lists for ``contains``):
 
@@ -59,6 +61,7 @@ _SEQUENCES = (list, tuple, set, frozenset)
 _MAX_DEPTH = 24  # deeper subtrees become functions of their own (the parser limits nesting)
 _MAX_ITEMS_INLINE = 16  # a top-level AllOf longer than this finds its failing item in a helper
 _CHUNK = 1000  # conditions per generated function
+_PLAIN = re.compile(r'[^\s,\[\]()"](?:[^,\[\]()"]*[^\s,\[\]()"])?')  # shown without quotes
 _LEAF_TOKEN = re.compile(r"\b_L(\d+)\b")  # generated code only: user data never appears in it
 
 
@@ -102,6 +105,20 @@ def _items(x: object, fold: bool) -> tuple[str, ...]:
     return ()
 
 
+class _Unordered:
+    """Stands for "no text" in ordering comparisons: ``_UNORDERED >= "x"`` is False (no test for None)."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    __le__ = __gt__ = __ge__ = __lt__
+
+
+_UNORDERED = _Unordered()
+
+
 def _is_number(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
@@ -117,16 +134,9 @@ class _Namespace:
     """The globals of the generated code: helpers, and every user value under a generated name."""
 
     def __init__(self) -> None:
-        self.ns: dict[str, Any] = {
-            "__builtins__": {},
-            "isinstance": isinstance,
-            "type": type,
-            "float": float,
-            "str": str,
-            "_num": _num,
-            "_text": _text,
-            "_items": _items,
-        }
+        helpers = (isinstance, type, float, str, _num, _text, _items)
+        self.ns: dict[str, Any] = {"__builtins__": {}, "_UNORDERED": _UNORDERED}
+        self.ns.update((f.__name__, f) for f in helpers)
         self._names: dict[tuple[type, Any], str] = {}
 
     def const(self, value: Any) -> str:
@@ -192,8 +202,10 @@ class _Gen:
                     if fold
                     else f"{v} if type({v}) is str else _text({v}, False)"
                 )
-            elif kind == "a":  # text of a string only
-                code = f"{self.view(field, 's', fold)} if isinstance({v}, str) else None"
+            elif kind == "a":  # text of a string only, else a value that is never ordered
+                code = f"{self.view(field, 's', fold)} if isinstance({v}, str) else _UNORDERED"
+            elif kind == "e":  # exists
+                code = f"{v} is not None and {v} != ''"
             elif kind == "n":  # number of a number or numeric string, else NaN
                 code = f"{v} if type({v}) is float else _num({v})"
             elif kind == "m":  # number of a number only, else NaN
@@ -241,10 +253,8 @@ class _Gen:
         f, fold, value = leaf.field, not leaf.case_sensitive, leaf.value
         where = f"{leaf.field} {op.value}"
         if op in (Op.EXISTS, Op.EMPTY):
-            v = self.view(f, "v")
-            if (op is Op.EXISTS) != (value is False):
-                return f"({v} is not None and {v} != '')"
-            return f"({v} is None or {v} == '')"
+            e = self.view(f, "e")
+            return e if (op is Op.EXISTS) != (value is False) else f"(not {e})"
         if op in (Op.IN, Op.NOT_IN):
             items = value if isinstance(value, _SEQUENCES) else [value]
             e = self._in(f, [_scalar(i, where) for i in items], fold)
@@ -302,7 +312,7 @@ class _Gen:
         if _is_number(c):
             return f"({self.view(f, 'n')} {sym} {self.k(_num(c))})"
         a, t = self.view(f, "a", fold), self.k(_text(c, fold))
-        as_text = f"{a} is not None and {a} {sym} {t}"
+        as_text = f"{a} {sym} {t}"
         number = _numeric_string(c)
         if number is None:
             return f"({as_text})"
@@ -440,9 +450,8 @@ def explain_failure(cond: Condition | None, failed: int, values: Values, *, labe
     part = cond.items[failed] if isinstance(cond, AllOf) and failed < len(cond.items) else cond
     if isinstance(part, Leaf):
         return f"{label} {_compact(describe(part))} failed ({_actual(values, part.field)})"
-    fields = list(dict.fromkeys(_fields(part)))
-    seen = ", ".join(f"{_render(f)}={_actual(values, f)}" for f in fields[:5]) + (", …" if len(fields) > 5 else "")
-    return f"{label} {_compact(describe(part))} failed ({seen})"
+    fields = [f"{_render(f)}={_actual(values, f)}" for f in dict.fromkeys(_fields(part))]
+    return f"{label} {_compact(describe(part))} failed ({', '.join(fields[:5])}{', …' * (len(fields) > 5)})"
 
 
 def _fields(cond: Condition) -> Iterable[str]:
@@ -470,13 +479,11 @@ def _render(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        plain = (
-            bool(value)
-            and value == value.strip()
-            and value.isprintable()
-            and not any(c in value for c in ',[]()"')
+        return (
+            value
+            if value.isprintable() and _PLAIN.fullmatch(value)
+            else json.dumps(value, ensure_ascii=False)
         )
-        return value if plain else json.dumps(value, ensure_ascii=False)
     text = _text(value, False)
     return text if text is not None else repr(value)
 

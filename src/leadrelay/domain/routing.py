@@ -36,6 +36,8 @@ class CompiledTarget:
     static: tuple[int, ...]  # per partner of the target: ELIGIBLE or a reason known at compile time
     filters: Callable[[Values], list[int]]
     conditions: tuple[Condition | None, ...]
+    open_idx: tuple[int, ...]  # indexes of the partners statically eligible
+    hours_idx: frozenset[int]  # indexes of partners with delivery hours (checked per lead)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +64,27 @@ class Evaluation:
     rule: str | None  # the matched rule's name, "default", or None when nothing applies
     target: Target | None
     partners: tuple[str, ...] = ()
-    codes: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     candidates: list[str] = field(default_factory=list)
+    excluded: frozenset[str] | set[str] = frozenset()
+    closed: frozenset[int] | set[int] = frozenset()
     _compiled: CompiledTarget | None = None
     _values: Values | None = None
     _now: datetime | None = None
+
+    def code(self, i: int) -> int:
+        """Why partner ``i`` of the target is or is not eligible (computed for the trace only)."""
+        assert self._compiled is not None
+        static = self._compiled.static[i]
+        if static != ELIGIBLE:
+            return static
+        if self.partners[i] in self.excluded:
+            return EXCLUDED
+        if self.failed[i] >= 0:
+            return FILTERED
+        if i in self.closed:
+            return CLOSED
+        return ELIGIBLE
 
     @property
     def reason(self) -> str | None:
@@ -88,7 +105,7 @@ class Evaluation:
             return lines
         lines.append(f"rule {self.rule} matched" if self.rule != "default" else "no rule matched; default")
         for i, name in enumerate(self.partners):
-            code = self.codes[i]
+            code = self.code(i)
             if code == ELIGIBLE:
                 continue  # eligible partners get their line when caps are reserved
             lines.append(f"{name}: {self._why(config, i, name, code)}")
@@ -133,7 +150,11 @@ def compile_config(
             else:
                 static.append(ELIGIBLE)
             conds.append(spec.filters if spec is not None else None)
-        return CompiledTarget(t, tuple(static), compile_filters(conds), tuple(conds))
+        open_idx = tuple(i for i, code in enumerate(static) if code == ELIGIBLE)
+        hours_idx = frozenset(
+            i for i in open_idx if (spec := partners[t.partners[i]]) is not None and spec.hours is not None
+        )
+        return CompiledTarget(t, tuple(static), compile_filters(conds), tuple(conds), open_idx, hours_idx)
 
     compiled: dict[str, CompiledProfile] = {}
     for name, prof in profiles.items():
@@ -169,39 +190,39 @@ def evaluate(
     if compiled is None:
         return Evaluation(profile.spec.name, None, None)
     target = compiled.target
+    names = target.partners
     failed = compiled.filters(values)
-    codes = list(compiled.static)
-    local_by_zone: dict[str, tuple[int, int]] = {}
-    eligible: list[str] = []
-    partners = config.partners
-    for i, name in enumerate(target.partners):
-        if codes[i] != ELIGIBLE:
-            continue
-        if name in exclude:
-            codes[i] = EXCLUDED
-            continue
-        if failed[i] >= 0:
-            codes[i] = FILTERED
-            continue
-        spec = partners[name]
-        if spec.hours is not None:
+    if exclude:
+        idx = [i for i in compiled.open_idx if failed[i] < 0 and names[i] not in exclude]
+    else:
+        idx = [i for i in compiled.open_idx if failed[i] < 0]
+    closed: set[int] = set()
+    if compiled.hours_idx:
+        local_by_zone: dict[str, tuple[int, int]] = {}
+        for i in idx:
+            if i not in compiled.hours_idx:
+                continue
+            spec = config.partners[names[i]]
+            assert spec.hours is not None
             local = local_by_zone.get(spec.timezone)
             if local is None:
                 t = now.astimezone(config.zones[spec.timezone])
                 local = local_by_zone[spec.timezone] = (t.weekday(), t.hour * 60 + t.minute)
             day, minute = local
             if not any(a <= minute < b for a, b in spec.hours.windows[day]):
-                codes[i] = CLOSED
-                continue
-        eligible.append(name)
+                closed.add(i)
+        if closed:
+            idx = [i for i in idx if i not in closed]
+    eligible = [names[i] for i in idx]
     return Evaluation(
         profile=profile.spec.name,
         rule=rule,
         target=target,
-        partners=target.partners,
-        codes=codes,
+        partners=names,
         failed=failed,
         candidates=order_candidates(eligible, target, rotation),
+        excluded=exclude,
+        closed=closed,
         _compiled=compiled,
         _values=values,
         _now=now,

@@ -13,8 +13,11 @@ from functools import lru_cache
 from leadrelay.domain.model import Strategy, Target
 
 
-def needs_rotation(strategy: Strategy) -> bool:
-    return strategy in (Strategy.ROUND_ROBIN, Strategy.WEIGHTED, Strategy.PRIORITY)
+def needs_rotation(target: Target) -> bool:
+    """Does the order depend on the shared rotation counter? (Then the caller advances it per lead.)"""
+    if target.strategy is Strategy.PRIORITY:
+        return bool(target.priorities)  # only equal ranks rotate
+    return target.strategy in (Strategy.ROUND_ROBIN, Strategy.WEIGHTED)
 
 
 def order_candidates(eligible: Sequence[str], target: Target, rotation: int) -> list[str]:
@@ -39,15 +42,13 @@ def order_candidates(eligible: Sequence[str], target: Target, rotation: int) -> 
 
 
 def _priority_order(eligible: Sequence[str], target: Target, rotation: int) -> list[str]:
-    position = {name: i for i, name in enumerate(target.partners)}
+    if not target.priorities:
+        return list(eligible)  # distinct ranks: list order is priority order (eligible keeps it)
     ranks = target.priorities
-
-    def rank(name: str) -> int:
-        return ranks.get(name, position.get(name, 0)) if ranks else position.get(name, 0)
-
+    default_rank = max(ranks.values(), default=0) + 1
     groups: dict[int, list[str]] = {}
     for name in eligible:
-        groups.setdefault(rank(name), []).append(name)
+        groups.setdefault(ranks.get(name, default_rank), []).append(name)
     ordered: list[str] = []
     for r in sorted(groups):
         tier = groups[r]

@@ -352,15 +352,28 @@ def simulate_buyers(
     accept_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.8,
     error_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
     host: Annotated[str, typer.Option(help="Loopback only.")] = "127.0.0.1",
+    smtp_port: Annotated[int, typer.Option(help="Also run a demo mailbox (SMTP) on this port; 0: none.")] = 0,
 ) -> None:
     """Run simulated buyer endpoints on loopback (POST /buyer/NAME; GET /stats)."""
     from leadrelay.simulate.buyers import run_buyers
+    from leadrelay.simulate.mailbox import start_mailbox
 
     try:
-        run_buyers(host, port, count, latency_ms, accept_rate, error_rate)
+        mailbox = start_mailbox(host, smtp_port)[0] if smtp_port else None
+        if mailbox is not None:
+            print(f"demo mailbox (SMTP) at {host}:{smtp_port}")
+        try:
+            run_buyers(host, port, count, latency_ms, accept_rate, error_rate)
+        finally:
+            if mailbox is not None:
+                mailbox.stop()
     except ValueError as exc:
         raise _fail(str(exc)) from exc
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

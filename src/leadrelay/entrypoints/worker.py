@@ -60,8 +60,13 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
-        self._route: GroupCommit[str, StepResult] = GroupCommit(db, self._route_batch)
-        self._finish: GroupCommit[_Outcomes, StepResult] = GroupCommit(db, self._finish_batch)
+        # small background transactions: intake (urgent) never waits long behind a routing batch
+        self._route: GroupCommit[str, StepResult] = GroupCommit(
+            db, self._route_batch, max_batch=32, background=True
+        )
+        self._finish: GroupCommit[_Outcomes, StepResult] = GroupCommit(
+            db, self._finish_batch, max_batch=32, background=True
+        )
 
     def stop(self) -> None:
         """Stop claiming; in-flight deliveries get the grace period, then the rest is released."""
@@ -82,7 +87,8 @@ class Worker:
                 ids = await self.db.run(
                     lambda c, n=min(free, self.claim_batch), t=now: store.claim_jobs(  # type: ignore[misc]
                         c, self.owner, n, t, t + self.lease
-                    )
+                    ),
+                    background=True,
                 )
                 if not ids:
                     await self._idle()
@@ -169,7 +175,7 @@ class Worker:
         out: list[StepResult] = []
         for job_id in job_ids:
             job = rows.get(job_id)
-            if job is None or not store.owns(conn, job_id, self.owner):
+            if job is None or job.lease_owner != self.owner or job.queue_state != "claimed":
                 out.append(StepResult(done=True))
                 continue
             savepoint = conn.begin_nested()

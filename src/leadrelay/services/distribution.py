@@ -23,7 +23,7 @@ from leadrelay.domain.caps import window_key
 from leadrelay.domain.model import CapPeriod, ChannelSpec, PartnerSpec, Strategy
 from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.domain.routing import evaluate, rotation_key
-from leadrelay.domain.selection import order_candidates
+from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.ids import new_id
 from leadrelay.services.configstate import LiveConfig
 
@@ -40,6 +40,7 @@ class SendItem:
     spec: ChannelSpec
     lead: LeadView
     attempt: int  # the number this attempt will have (1-based)
+    cap_windows: tuple[tuple[str, str], ...] = ()  # released if the delivery finally fails
 
 
 @dataclass(slots=True)
@@ -105,7 +106,7 @@ def route_job(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime) 
     trace.extend(ev.trace(cfg))
     candidates = ev.candidates
     target = ev.target
-    if target is not None and len(candidates) > 1 and target.strategy is not Strategy.BROADCAST:
+    if target is not None and len(candidates) > 1 and needs_rotation(target):
         rotation = store.next_rotation(conn, rotation_key(job.profile, ev.rule))
         candidates = order_candidates(candidates, target, rotation)
     if not candidates:
@@ -250,7 +251,7 @@ def finish(
                 "reason": res.reason,
             },
         )
-    if not store.owns(conn, job.id, owner):
+    if job.lease_owner != owner or job.queue_state != "claimed":
         return StepResult(done=True, lead_id=job.lead_id)  # our lease ran out: the new owner decides
     for item, res in outcomes:
         if res.outcome is Outcome.SUCCESS:
@@ -276,8 +277,7 @@ def finish(
                 reason=decision.reason,
                 next_attempt_at=None,
             )
-            d = next(x for x in store.job_deliveries(conn, job.id) if x.id == item.delivery_id)
-            store.release_caps(conn, item.partner, d.cap_windows)  # a failed delivery gives its slot back
+            store.release_caps(conn, item.partner, item.cap_windows)  # a failed delivery gives its slot back
         else:
             store.update_delivery(
                 conn,
@@ -299,7 +299,7 @@ def settle(conn: Connection, job_id: str, job: Row[Any], now: datetime) -> StepR
     """Look at all deliveries of the job and move it on."""
     dl = store.job_deliveries(conn, job_id)
     waiting = [d.next_attempt_at for d in dl if d.status in ("pending", "retry")]
-    trace = list(store.load_jobs(conn, [job_id])[0].trace)
+    trace = list(job.trace)
     if waiting:
         due = min(t for t in waiting if t is not None)
         store.update_job(

@@ -122,10 +122,12 @@ class Intake:
         reason = None if profiles or problems else f"no enabled profile for entity {req.entity}"
         return IntakeAnswer(lead_id, status, problems=problems, reason=reason)
 
-    async def outcome(self, lead_id: str) -> IntakeAnswer:
+    async def outcome(self, lead_id: str, *, source: str | None = None) -> IntakeAnswer:
+        """The lead's answer now; with ``source``, only that source's leads are visible."""
+
         def read(conn: Connection) -> IntakeAnswer:
             row = store.get_lead(conn, lead_id)
-            if row is None:
+            if row is None or (source is not None and row.source != source):
                 raise NotFound(f"unknown lead {lead_id}")
             status, sold, error = store.lead_outcome(conn, lead_id)
             problems = [FieldProblem(p["field"], p["error"]) for p in (row.problems or [])]

@@ -26,10 +26,12 @@ class GroupCommit(Generic[I, R]):
         handler: Callable[[Connection, Sequence[I]], Sequence[R]],
         *,
         max_batch: int = 256,
+        background: bool = False,
     ) -> None:
         self._db = db
         self._handler = handler
         self._max_batch = max_batch
+        self._background = background
         self._pending: list[tuple[I, asyncio.Future[R]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -46,7 +48,10 @@ class GroupCommit(Generic[I, R]):
             del self._pending[: self._max_batch]
             items = [item for item, _ in batch]
             try:
-                results = await self._db.run(lambda conn, items=items: self._handler(conn, items))  # type: ignore[misc]
+                results = await self._db.run(
+                    lambda conn, items=items: self._handler(conn, items),  # type: ignore[misc]
+                    background=self._background,
+                )
             except BaseException as exc:  # the whole transaction rolled back: nobody's write happened
                 for _, fut in batch:
                     if not fut.done():

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from leadrelay.adapters.db.executor import BACKGROUND, URGENT, PriorityExecutor
 from leadrelay.errors import StorageError
 
 T = TypeVar("T")
@@ -77,7 +77,7 @@ class Database:
         self.engine = make_engine(self.url)
         self.dialect = self.engine.dialect.name
         threads = 1 if self.dialect == "sqlite" else 8
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="leadrelay-db")
+        self._executor = PriorityExecutor(threads, "leadrelay-db")
 
     def transaction(self, fn: Callable[[Connection], T]) -> T:
         try:
@@ -100,14 +100,14 @@ class Database:
         except OperationalError as exc:
             raise StorageError(f"database error: {exc.orig}") from exc
 
-    async def run(self, fn: Callable[[Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.transaction, fn)
+    async def run(self, fn: Callable[[Connection], T], *, background: bool = False) -> T:
+        """A write transaction off the event loop; ``background`` work yields to urgent work queued later."""
+        lane = BACKGROUND if background else URGENT
+        return await asyncio.wrap_future(self._executor.submit(lane, self.transaction, fn))
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.read, fn)
+        return await asyncio.wrap_future(self._executor.submit(URGENT, self.read, fn))
 
     def dispose(self) -> None:
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown()
         self.engine.dispose()

@@ -31,16 +31,20 @@ def insert_leads(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert leads; a repeated (source, idempotency key) is skipped. Returns the ids inserted."""
     if not rows:
         return set()
+    plain = [r for r in rows if r["idempotency_key"] is None]
+    if plain:  # no key, no possible conflict: one multi-row insert
+        conn.execute(leads.insert(), plain)
+    inserted = {r["id"] for r in plain}
     stmt = (
         _insert(conn, leads)
         .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
         .returning(leads.c.id)
     )
-    inserted: set[str] = set()
-    for row in rows:  # one statement each: RETURNING with executemany is not portable
-        got = conn.execute(stmt, row).scalar()
-        if got is not None:
-            inserted.add(got)
+    for row in rows:  # keyed rows one by one: RETURNING with executemany is not portable
+        if row["idempotency_key"] is not None:
+            got = conn.execute(stmt, row).scalar()
+            if got is not None:
+                inserted.add(got)
     return inserted
 
 

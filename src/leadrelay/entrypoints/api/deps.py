@@ -14,7 +14,8 @@ from leadrelay.errors import Unauthorized
 _CACHE_SECONDS = 30.0
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    """Async on purpose: FastAPI runs sync dependencies in a thread pool, a cost on every request."""
     rt: Runtime = request.app.state.runtime
     return rt
 
@@ -52,7 +53,7 @@ class KeyCache:
 
 
 async def source_of(request: Request) -> str:
-    rt = runtime(request)
+    rt: Runtime = request.app.state.runtime
     key = _credential(request)
     if not key:
         raise Unauthorized("send the source's API key as 'Authorization: Bearer <key>' or 'X-API-Key'")
@@ -67,7 +68,7 @@ async def source_of(request: Request) -> str:
 
 
 async def admin_of(request: Request) -> str:
-    rt = runtime(request)
+    rt: Runtime = request.app.state.runtime
     token = _credential(request)
     if not token:
         raise Unauthorized("send an admin token as 'Authorization: Bearer <token>'")

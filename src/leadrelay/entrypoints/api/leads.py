@@ -92,5 +92,5 @@ async def post_lead(request: Request, rt: RuntimeDep, source: SourceDep) -> Resp
 
 @router.get("/{lead_id}", summary="A lead's outcome")
 async def get_lead(lead_id: str, rt: RuntimeDep, source: SourceDep) -> Response:
-    answer = await rt.intake.outcome(lead_id)
+    answer = await rt.intake.outcome(lead_id, source=source)
     return _json(answer.as_dict(), 200)

@@ -1,0 +1,274 @@
+"""`make bench`: intake and end-to-end throughput, intake latency, and the routing decision alone.
+
+Runs `leadrelay serve` as a subprocess against SQLite (and PostgreSQL when reachable), simulated buyers in
+another subprocess, and a load generator here (aiohttp, bounded: N leads at concurrency C). Prints figures;
+no pass/fail. On a 2-core machine the load generator, the server and the buyers share the cores: read the
+figures as ratios between runs and designs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from leadrelay.adapters.db import config_store  # noqa: E402
+from leadrelay.adapters.db.engine import Database  # noqa: E402
+from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
+from leadrelay.services import configure  # noqa: E402
+
+KEY = "lr_bench_source_key_000"
+PG_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config(buyers_port: int) -> dict[str, Any]:
+    def partner(name: str, **extra: Any) -> dict[str, Any]:
+        return {"channel": {"webhook": {"url": f"http://127.0.0.1:{buyers_port}/buyer/{name}", "timeout": "10s"}},
+                **extra}
+
+    return {
+        "entities": {"solar": {"fields": {
+            "first_name": {"type": "string", "required": True},
+            "last_name": {"type": "string"},
+            "email": {"type": "email"},
+            "phone": {"type": "phone", "required": True},
+            "zip": {"type": "postal_code", "required": True},
+            "state": {"type": "state"},
+            "monthly_bill": {"type": "number"},
+        }}},
+        "sources": {"bench": {"entities": ["solar"]}},
+        "partners": {
+            "p1": partner("p1", caps={"day": 1_000_000}),
+            "p2": partner("p2", filters={"field": "monthly_bill", "op": "gte", "value": 50}),
+            "p3": partner("p3"),
+        },
+        "profiles": {"main": {
+            "entity": "solar",
+            "rules": [{"name": "west", "when": {"field": "state", "op": "in", "value": ["CA", "OR", "WA"]},
+                       "send_to": {"partners": ["p1", "p2"], "strategy": "round_robin"}}],
+            "default": {"partners": ["p2", "p3"], "strategy": "round_robin"},
+        }},
+    }
+
+
+def prepare(url: str, buyers_port: int) -> None:
+    upgrade(url)
+    db = Database(url)
+    try:
+        configure.apply_document_sync(db, config(buyers_port), actor="bench")
+        db.transaction(lambda c: config_store.add_api_key(c, "bench", KEY, datetime.now(UTC)))
+    finally:
+        db.dispose()
+
+
+def lead(i: int) -> dict[str, Any]:
+    return {
+        "first_name": f"Lead{i}", "last_name": "Bench", "email": f"lead{i}@example.com",
+        "phone": f"512555{i % 10000:04d}", "zip": "94103", "state": random.choice(["CA", "TX", "NY", "WA"]),
+        "monthly_bill": 40 + i % 200,
+    }
+
+
+async def post_all(url: str, n: int, concurrency: int) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    queue = list(range(n))
+    headers = {"Authorization": f"Bearer {KEY}"}
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as session:
+
+        async def worker() -> None:
+            nonlocal errors
+            while queue:
+                i = queue.pop()
+                t0 = time.perf_counter()
+                async with session.post(f"{url}/v1/leads", json=lead(i), headers=headers) as r:
+                    await r.read()
+                    if r.status != 202:
+                        errors += 1
+                latencies.append(time.perf_counter() - t0)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - start, latencies, errors
+
+
+def delivered_count(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from leadrelay.adapters.db.tables import jobs
+
+    db = Database(url)
+    try:
+        return db.read(lambda c: int(c.execute(
+            select(func.count()).select_from(jobs).where(jobs.c.status.in_(["delivered", "unsold", "failed"]))
+        ).scalar_one()))
+    finally:
+        db.dispose()
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=ROOT)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_up(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def run_http(db_label: str, url: str, n: int, concurrency: int) -> None:
+    buyers_port, api_port = free_port(), free_port()
+    prepare(url, buyers_port)
+    cli = [sys.executable, "-m", "leadrelay.entrypoints.cli"]
+    env = {"LEADRELAY_DATABASE_URL": url}
+    buyers = start([*cli, "simulate-buyers", "--port", str(buyers_port), "--latency-ms", "0",
+                    "--accept-rate", "1"], env)
+    try:
+        # 1. intake alone: the API with no worker loops
+        api = start([*cli, "serve", "--port", str(api_port), "--workers", "0"], env)
+        try:
+            wait_up(f"http://127.0.0.1:{api_port}/health")
+            wait_up(f"http://127.0.0.1:{buyers_port}/stats")
+            asyncio.run(post_all(f"http://127.0.0.1:{api_port}", 200, concurrency))  # warm-up
+            took, lat, errors = asyncio.run(post_all(f"http://127.0.0.1:{api_port}", n, concurrency))
+        finally:
+            stop(api)
+        lat.sort()
+        print(f"  [{db_label}] intake:      {n / took:8.0f} leads/s accepted  "
+              f"p50 {statistics.median(lat) * 1000:6.1f} ms  p99 {lat[int(len(lat) * 0.99) - 1] * 1000:6.1f} ms"
+              + (f"  ({errors} errors)" if errors else ""))
+        # 2. end to end: the queued leads above are drained by the workers, then fresh leads flow through
+        before = delivered_count(url)
+        api = start([*cli, "serve", "--port", str(api_port), "--workers", "1"], env)
+        try:
+            wait_up(f"http://127.0.0.1:{api_port}/health")
+            deadline = time.monotonic() + 120
+            while delivered_count(url) < before + n + 200 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            base = delivered_count(url)
+            t0 = time.perf_counter()
+            took, lat, errors = asyncio.run(post_all(f"http://127.0.0.1:{api_port}", n, concurrency))
+            while delivered_count(url) < base + n and time.monotonic() < deadline:
+                time.sleep(0.02)
+            total = time.perf_counter() - t0
+            done = delivered_count(url) - base
+        finally:
+            stop(api)
+        print(f"  [{db_label}] end to end:  {done / total:8.0f} leads/s accepted → delivered "
+              f"({done}/{n} in {total:.2f} s; intake meanwhile {n / took:.0f}/s)")
+    finally:
+        stop(buyers)
+
+
+def run_routing() -> None:
+    from leadrelay.domain.model import AllOf, Leaf, Op, PartnerSpec, ProfileSpec, Strategy, Target, WebhookChannel
+    from leadrelay.domain.routing import compile_config, evaluate
+
+    lead_values = {
+        "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+15125551212",
+        "zip": "94103", "state": "CA", "monthly_bill": 180.0, "roof": "tile", "credit": 720, "age": 44,
+        "homeowner": True, "source_id": "s-19", "utm": "fb", "city": "San Francisco", "lead_type": "new",
+    }
+    now = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
+    for n in (10, 100, 1000):
+        rng = random.Random(n)
+        partners = {}
+        for i in range(n):
+            filt = AllOf((
+                Leaf("monthly_bill", Op.GTE, rng.randint(50, 200)),
+                Leaf("state", Op.IN, tuple(rng.sample(["CA", "OR", "WA", "TX", "NY", "FL"], 3))),
+                Leaf("credit", Op.BETWEEN, (600, 850)),
+                Leaf("zip", Op.STARTS_WITH, rng.choice(["9", "94", "7"])),
+                Leaf("roof", Op.NE, "metal"),
+            ))
+            partners[f"p{i}"] = PartnerSpec(name=f"p{i}", filters=filt, channel=WebhookChannel(url="http://127.0.0.1:1/"))
+        target = Target(tuple(partners), Strategy.PRIORITY)
+        profile = ProfileSpec(name="main", entity="solar", default=target)
+        compiled = compile_config(1, partners, {"main": profile})
+        prof = compiled.profiles["main"]
+        loops = max(200, 20_000 // n)
+        for _ in range(50):
+            evaluate(lead_values, prof, compiled, now)
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(loops):
+                evaluate(lead_values, prof, compiled, now)
+            times.append((time.perf_counter() - t0) / loops)
+        print(f"  routing decision, {n:5d} partners × 5 conditions: {statistics.median(times) * 1e6:8.1f} µs/lead")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--only", choices=["routing", "sqlite", "postgres"], default=None)
+    args = parser.parse_args()
+    print(f"leadrelay benchmark — {os.cpu_count()} cores, {args.leads} leads at concurrency {args.concurrency}")
+    if args.only in (None, "routing"):
+        run_routing()
+    if args.only in (None, "sqlite"):
+        with tempfile.TemporaryDirectory() as tmp:
+            run_http("sqlite", f"sqlite:///{tmp}/bench.db", args.leads, args.concurrency)
+    if args.only in (None, "postgres"):
+        try:
+            import psycopg
+
+            name = f"lr_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(PG_URL, autocommit=True, connect_timeout=3) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except Exception as exc:
+            print(f"  [postgres] skipped: not reachable ({exc})")
+            return
+        base = PG_URL.rpartition("/")[0]
+        try:
+            run_http("postgres", f"{base}/{name}", args.leads, args.concurrency)
+        finally:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""python -m leadrelay"""
+
+from leadrelay.entrypoints.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""Shared fixtures: a fresh database per test on SQLite and PostgreSQL, real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leadrelay.adapters.db.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_ALL = os.environ.get("LEADRELAY_REQUIRE_ALL") == "1"
+
+
+def _pg_admin_url() -> str:
+    return POSTGRES_URL
+
+
+def _pg_reachable() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    import psycopg
+
+    try:
+        with psycopg.connect(_pg_admin_url(), connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}"
+    return None
+
+
+_PG_PROBLEM: str | None | bool = False  # False: not probed yet
+
+
+def require_postgres() -> None:
+    global _PG_PROBLEM
+    if _PG_PROBLEM is False:
+        _PG_PROBLEM = _pg_reachable()
+    if isinstance(_PG_PROBLEM, str):
+        if REQUIRE_ALL:
+            pytest.fail(f"LEADRELAY_REQUIRE_ALL=1 and {_PG_PROBLEM}")
+        pytest.skip(_PG_PROBLEM)
+
+
+def _with_db(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated template database; each test copies it (CREATE DATABASE … TEMPLATE)."""
+    require_postgres()
+    import psycopg
+
+    name = f"lr_tmpl_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    upgrade(_with_db(POSTGRES_URL, name))
+    yield name
+    with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _fresh_pg(request: pytest.FixtureRequest) -> Iterator[str]:
+    import psycopg
+
+    template = request.getfixturevalue("pg_template")
+    name = f"lr_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _with_db(POSTGRES_URL, name)
+    finally:
+        with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _fresh_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "leadrelay.db"
+    shutil.copy(template, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of each kind, private to the test."""
+    if request.param == "postgres":
+        require_postgres()
+        yield from _fresh_pg(request)
+    else:
+        yield from _fresh_sqlite(request, tmp_path)
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """PostgreSQL only (multi-process tests)."""
+    require_postgres()
+    yield from _fresh_pg(request)
+
+
+@pytest.fixture
+def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from _fresh_sqlite(request, tmp_path)

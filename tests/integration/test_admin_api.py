@@ -1,0 +1,445 @@
+"""The admin API over a real server on loopback, on SQLite and PostgreSQL: authentication, configuration
+CRUD (all or nothing), the audit log, source keys, OpenAPI, test deliveries, and an email partner against a
+real aiosmtpd server."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import cap_counters, deliveries, leads
+from leadrelay.simulate.buyers import BuyersThread
+from tests.support import (
+    ADMIN,
+    ServerThread,
+    base_config,
+    free_port,
+    lead,
+    prepare,
+    source_headers,
+    wait_for,
+)
+
+NEW_PARTNER = {"timezone": "Europe/Berlin", "caps": {"day": 20}, "price": 12}
+
+
+@pytest.fixture
+def buyers() -> Iterator[BuyersThread]:
+    with BuyersThread(count=3, latency_ms=0, accept_rate=1.0) as b:
+        yield b
+
+
+@pytest.fixture
+def server(db_url: str, buyers: BuyersThread) -> Iterator[ServerThread]:
+    prepare(db_url, base_config(buyers.url, sunco={"caps": {"day": 50}}))
+    with ServerThread(db_url) as s:
+        yield s
+
+
+@pytest.fixture
+def http(server: ServerThread) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def in_db(url: str, fn: Callable[[Any], Any]) -> Any:
+    db = Database(url)
+    try:
+        return db.read(fn)
+    finally:
+        db.dispose()
+
+
+def audit(http: httpx.Client) -> list[dict[str, Any]]:
+    r = http.get("/v1/audit", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+def config(http: httpx.Client) -> dict[str, Any]:
+    r = http.get("/v1/config", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+def paths(r: httpx.Response) -> list[str]:
+    return [e["path"] for e in r.json()["errors"]]
+
+
+# ---------------------------------------------------------------- authentication
+
+
+ADMIN_ENDPOINTS = [
+    ("GET", "/v1/partners"),
+    ("GET", "/v1/partners/sunco"),
+    ("GET", "/v1/config"),
+    ("POST", "/v1/config"),
+    ("PUT", "/v1/partners/nova"),
+    ("DELETE", "/v1/partners/voltedge"),
+    ("GET", "/v1/distributions"),
+    ("GET", "/v1/audit"),
+    ("POST", "/v1/sources/web/keys"),
+    ("POST", "/v1/partners/sunco/test-delivery"),
+]
+BAD_CREDENTIALS = [
+    {},
+    {"Authorization": "Bearer wrong-token"},
+    {"Authorization": "Basic dGVzdDp0ZXN0"},
+    {"X-API-Key": "wrong-token"},
+    source_headers(),  # a source's API key is not an admin token
+]
+
+
+def test_admin_endpoints_need_an_admin_token(http: httpx.Client, db_url: str) -> None:
+    before = config(http)
+    for method, path in ADMIN_ENDPOINTS:
+        for headers in BAD_CREDENTIALS:
+            body = {} if method in ("POST", "PUT") else None
+            r = http.request(method, path, json=body, headers=headers)
+            assert r.status_code == 401, (method, path, headers, r.text)
+            assert r.json()["code"] == "unauthorized"
+            assert r.headers["www-authenticate"] == "Bearer"
+    assert config(http) == before
+    assert in_db(db_url, lambda c: c.execute(select(deliveries.c.id)).first()) is None
+    assert audit(http) == []
+
+
+# ---------------------------------------------------------------- CRUD
+
+
+def test_list_and_get_objects(http: httpx.Client) -> None:
+    r = http.get("/v1/partners", headers=ADMIN)
+    assert r.status_code == 200
+    assert [p["name"] for p in r.json()["items"]] == ["brightpath", "sunco", "voltedge"]
+    sunco = http.get("/v1/partners/sunco", headers=ADMIN).json()
+    assert sunco["name"] == "sunco"
+    assert sunco["caps"] == {"day": 50}
+    assert sunco["timezone"] == "America/Los_Angeles"
+    assert [p["name"] for p in http.get("/v1/profiles", headers=ADMIN).json()["items"]] == ["solar-main"]
+    assert [e["name"] for e in http.get("/v1/entities", headers=ADMIN).json()["items"]] == ["solar"]
+    assert [s["name"] for s in http.get("/v1/sources", headers=ADMIN).json()["items"]] == ["web"]
+    r = http.get("/v1/partners/nobody", headers=ADMIN)
+    assert r.status_code == 404
+    assert r.json()["code"] == "not_found"
+    assert http.get("/v1/widgets", headers=ADMIN).status_code == 422
+
+
+def test_put_creates_then_is_unchanged_then_updates_and_audits(http: httpx.Client) -> None:
+    r = http.put("/v1/partners/nova", json=NEW_PARTNER, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"kind": "partners", "name": "nova", "action": "created"}
+    got = http.get("/v1/partners/nova", headers=ADMIN).json()
+    assert got["caps"] == {"day": 20} and got["price"] == 12 and got["timezone"] == "Europe/Berlin"
+
+    r = http.put("/v1/partners/nova", json=NEW_PARTNER, headers=ADMIN)
+    assert r.json()["action"] == "unchanged"
+    r = http.put("/v1/partners/nova", json=got, headers=ADMIN)  # its "name" key is ignored
+    assert r.json()["action"] == "unchanged"  # the same object, read back and sent again
+
+    r = http.put("/v1/partners/nova", json={**NEW_PARTNER, "caps": {"day": 30}}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["action"] == "updated"
+    assert http.get("/v1/partners/nova", headers=ADMIN).json()["caps"] == {"day": 30}
+
+    entries = [e for e in audit(http) if e["object_id"] == "nova"]
+    assert [e["action"] for e in entries] == ["config.updated", "config.created"]  # newest first
+    assert all(e["actor"] == "admin:tester" and e["object_kind"] == "partners" for e in entries)
+    assert entries[0]["detail"]["doc"]["caps"] == {"day": 30}
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "words"),
+    [
+        ({"caps": {"day": -5}}, "partners.nova.caps.day", "positive integer"),
+        ({"caps": {"daily": 5}}, "partners.nova.caps.daily", "did you mean 'day'"),
+        ({"timezone": "Mars/Olympus"}, "partners.nova.timezone", "unknown time zone"),
+        ({"colour": "blue"}, "partners.nova.colour", "unknown key"),
+        ({"channel": {"webhook": {"url": "ftp://x"}}}, "partners.nova.channel.webhook.url", "http"),
+    ],
+)
+def test_put_with_a_bad_value_is_422_with_the_path(
+    http: httpx.Client, document: dict[str, Any], path: str, words: str
+) -> None:
+    before = audit(http)
+    r = http.put("/v1/partners/nova", json=document, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "invalid_config"
+    assert path in paths(r), body
+    assert any(words in e["error"] for e in body["errors"] if e["path"] == path), body
+    assert http.get("/v1/partners/nova", headers=ADMIN).status_code == 404
+    assert audit(http) == before
+
+
+def test_put_of_a_profile_naming_an_unknown_partner_is_422(http: httpx.Client) -> None:
+    profile = http.get("/v1/profiles/solar-main", headers=ADMIN).json()
+    profile.pop("name")
+    profile["default"] = {"partners": ["voltedge", "ghost"], "strategy": "round_robin"}
+    r = http.put("/v1/profiles/solar-main", json=profile, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert "profiles.solar-main.default.partners[1]" in paths(r)
+    assert config(http)["profiles"]["solar-main"]["default"]["partners"] == ["brightpath", "voltedge"]
+
+
+def test_delete_of_a_referenced_partner_is_refused_naming_the_profile(http: httpx.Client) -> None:
+    before = config(http)
+    r = http.delete("/v1/partners/brightpath", headers=ADMIN)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "invalid_config"
+    assert any(p.startswith("profiles.solar-main.") for p in paths(r)), body
+    assert any("brightpath" in e["error"] for e in body["errors"]), body
+    assert http.get("/v1/partners/brightpath", headers=ADMIN).status_code == 200
+    assert config(http) == before
+    assert not [e for e in audit(http) if e["action"] == "config.deleted"]
+
+
+def test_delete_of_an_unreferenced_partner(http: httpx.Client) -> None:
+    assert http.put("/v1/partners/nova", json=NEW_PARTNER, headers=ADMIN).status_code == 200
+    r = http.delete("/v1/partners/nova", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"kind": "partners", "name": "nova", "action": "deleted"}
+    assert http.get("/v1/partners/nova", headers=ADMIN).status_code == 404
+    assert "nova" not in config(http)["partners"]
+    assert http.delete("/v1/partners/nova", headers=ADMIN).status_code == 404
+    deleted = [e for e in audit(http) if e["action"] == "config.deleted"]
+    assert [(e["object_kind"], e["object_id"], e["actor"]) for e in deleted] == [
+        ("partners", "nova", "admin:tester")
+    ]
+
+
+# ---------------------------------------------------------------- whole documents
+
+
+def test_a_document_with_one_bad_value_stores_nothing(http: httpx.Client) -> None:
+    before = config(http)
+    audit_before = audit(http)
+    document = {
+        "sources": {"affiliate": {"entities": ["solar"]}},
+        "partners": {
+            "nova": NEW_PARTNER,
+            "sunco": {**before["partners"]["sunco"], "price": 99},
+            "orbit": {"timezone": "UTC", "caps": {"week": 0}},
+        },
+    }
+    r = http.post("/v1/config", json=document, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert paths(r) == ["partners.orbit.caps.week"]
+    after = config(http)
+    assert after == before
+    assert "affiliate" not in after["sources"] and "nova" not in after["partners"]
+    assert after["partners"]["sunco"]["price"] == 25
+    assert audit(http) == audit_before
+
+
+def test_a_document_reports_every_bad_path_at_once(http: httpx.Client) -> None:
+    document = {
+        "partners": {"nova": {"caps": {"day": "ten"}}},
+        "profiles": {
+            "solar-main": {
+                "entity": "solar",
+                "rules": [
+                    {
+                        "name": "zip",
+                        "when": {"field": "zip", "op": "startswith", "value": "90"},
+                        "send_to": {"partner": "sunco"},
+                    }
+                ],
+            }
+        },
+        "widgets": {},
+    }
+    r = http.post("/v1/config", json=document, headers=ADMIN)
+    assert r.status_code == 422, r.text
+    errors = {e["path"]: e["error"] for e in r.json()["errors"]}
+    assert "partners.nova.caps.day" in errors
+    assert (
+        errors["profiles.solar-main.rules[0].when.op"]
+        == "unknown operator 'startswith'; did you mean 'starts_with'?"
+    )
+    assert "widgets" in errors
+
+
+def test_dry_run_reports_and_changes_nothing(http: httpx.Client) -> None:
+    before = config(http)
+    audit_before = audit(http)
+    document = {"partners": {"nova": NEW_PARTNER, "sunco": {**before["partners"]["sunco"], "price": 99}}}
+    r = http.post("/v1/config", params={"dry_run": "true"}, json=document, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["dry_run"] is True
+    assert {(c["name"], c["action"]) for c in r.json()["changes"]} == {
+        ("nova", "created"),
+        ("sunco", "updated"),
+    }
+    assert config(http) == before
+    assert audit(http) == audit_before
+
+    r = http.post("/v1/config", json=document, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["dry_run"] is False
+    after = config(http)
+    assert after["partners"]["nova"]["caps"] == {"day": 20}
+    assert after["partners"]["sunco"]["price"] == 99
+    actions = {(e["action"], e["object_id"]) for e in audit(http)} - {
+        (e["action"], e["object_id"]) for e in audit_before
+    }
+    assert actions == {("config.created", "nova"), ("config.updated", "sunco")}
+
+
+def test_get_config_reapplies_unchanged(http: httpx.Client) -> None:
+    stored = config(http)
+    r = http.post("/v1/config", json=stored, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert {c["action"] for c in r.json()["changes"]} == {"unchanged"}
+
+
+# ---------------------------------------------------------------- keys, OpenAPI
+
+
+def test_a_new_source_key_works_for_intake(http: httpx.Client) -> None:
+    r = http.post("/v1/sources/web/keys", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    key = r.json()["key"]
+    assert len(key) >= 16 and r.json()["source"] == "web"
+    r = http.post("/v1/leads", json=lead(), headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 202, r.text
+    r = http.post("/v1/leads", json=lead(first_name="Bo"), headers={"X-API-Key": key})
+    assert r.status_code == 202, r.text
+    created = [e for e in audit(http) if e["action"] == "source.key_created"]
+    assert len(created) == 1 and created[0]["object_id"] == "web" and created[0]["actor"] == "admin:tester"
+    assert key not in str(created[0])  # only a prefix is kept
+    assert http.post("/v1/sources/nobody/keys", headers=ADMIN).status_code == 404
+    chosen = "lr_chosen_key_0123456789"
+    assert http.post("/v1/sources/web/keys", json={"key": chosen}, headers=ADMIN).json()["key"] == chosen
+    assert (
+        http.post("/v1/leads", json=lead(first_name="Cy"), headers={"X-API-Key": chosen}).status_code == 202
+    )
+
+
+def test_openapi_and_docs(http: httpx.Client) -> None:
+    r = http.get("/openapi.json")
+    assert r.status_code == 200
+    spec_paths = r.json()["paths"]
+    for path in ("/v1/leads", "/v1/distributions", "/v1/distributions/{job_id}/cancel", "/v1/config"):
+        assert path in spec_paths
+    r = http.get("/docs")
+    assert r.status_code == 200
+    assert "swagger" in r.text.lower()
+
+
+# ---------------------------------------------------------------- test deliveries
+
+
+def test_test_delivery_is_delivered_marked_and_never_counted(
+    http: httpx.Client, buyers: BuyersThread, db_url: str
+) -> None:
+    def caps() -> list[tuple[str, str, int]]:
+        rows = in_db(db_url, lambda c: list(c.execute(select(cap_counters))))
+        return sorted((r.partner, r.window, r.used) for r in rows)
+
+    caps_before = caps()
+    r = http.post("/v1/partners/sunco/test-delivery", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "delivered", body
+    assert body["kind"] == "test"
+    assert [(d["partner"], d["status"], d["test"]) for d in body["deliveries"]] == [
+        ("sunco", "delivered", True)
+    ]
+    assert buyers.stats()["buyers"]["sunco"]["tests"] == 1
+    assert buyers.leads("sunco")[0]["body"]["test"] is True
+    assert caps() == caps_before
+    row = in_db(db_url, lambda c: c.execute(select(deliveries)).one())
+    assert row.is_test is True
+    lead_row = in_db(db_url, lambda c: c.execute(select(leads)).one())
+    assert lead_row.is_test is True
+    entries = [e for e in audit(http) if e["action"] == "partner.test_delivery"]
+    assert len(entries) == 1 and entries[0]["actor"] == "admin:tester"
+    assert entries[0]["detail"]["partner"] == "sunco"
+    # a real lead still routes normally afterwards and takes a cap slot
+    assert (
+        http.post("/v1/leads?wait=10", json=lead(), headers=source_headers()).json()["status"] == "delivered"
+    )
+    assert sum(used for partner, _, used in caps() if partner == "sunco") == 1
+
+
+def test_test_delivery_of_an_unknown_partner_is_404(http: httpx.Client) -> None:
+    r = http.post("/v1/partners/nobody/test-delivery", headers=ADMIN)
+    assert r.status_code == 404
+    assert "nobody" in r.json()["detail"]
+
+
+# ---------------------------------------------------------------- email partner against aiosmtpd
+
+
+@dataclass
+class Mailbox:
+    messages: list[EmailMessage] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[int, Mailbox]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, box
+    finally:
+        controller.stop()
+
+
+def test_a_lead_routed_to_an_email_partner_arrives_by_smtp(
+    db_url: str, buyers: BuyersThread, mailbox: tuple[int, Mailbox]
+) -> None:
+    port, box = mailbox
+    email_channel = {
+        "email": {"to": ["x@example.com"], "subject": "New lead: {{ lead.first_name }}", "attach": "csv"}
+    }
+    document = base_config(buyers.url, sunco={"channel": email_channel})
+    document["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none", "sender": "relay@example.com"}
+    prepare(db_url, document)
+    with ServerThread(db_url) as server, server.client() as http:
+        r = http.post("/v1/leads?wait=10", json=lead(), headers=source_headers())
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "delivered", r.json()
+        assert r.json()["partner"] == "sunco"
+        wait_for(lambda: box.messages, timeout=5)
+        job = http.get("/v1/distributions", headers=ADMIN).json()["items"][0]
+        detail = http.get(f"/v1/distributions/{job['id']}", headers=ADMIN).json()
+    assert detail["deliveries"][0]["channel"] == "email"
+    assert len(box.messages) == 1
+    message = box.messages[0]
+    assert message["Subject"] == "New lead: Ada"
+    assert box.recipients[0] == ["x@example.com"]
+    attachments = list(message.iter_attachments())
+    assert len(attachments) == 1
+    assert attachments[0].get_filename().endswith(".csv")
+    content = attachments[0].get_content()
+    text = content.decode() if isinstance(content, bytes) else content
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 1
+    assert rows[0]["first_name"] == "Ada"
+    assert rows[0]["zip"] == "94103"
+    assert buyers.stats()["total_received"] == 0  # nothing went to a webhook

@@ -1,0 +1,204 @@
+"""Test helpers: a real leadrelay server on loopback (in a thread or a subprocess), set-up, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import yaml
+
+from leadrelay.adapters.db import config_store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.config import Settings
+from leadrelay.entrypoints.api.app import create_app
+from leadrelay.services import configure
+
+SOURCE_KEY = "lr_test_source_key_0001"
+ADMIN_TOKEN = "lra_test_admin_token_0001"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def base_config(buyer_url: Callable[[str], str], **partner_overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A small solar configuration whose webhooks point at ``buyer_url(name)``."""
+
+    def webhook(name: str, **extra: Any) -> dict[str, Any]:
+        return {"webhook": {"url": buyer_url(name), "timeout": "5s", "max_attempts": 3, **extra}}
+
+    partners: dict[str, Any] = {
+        "sunco": {"timezone": "America/Los_Angeles", "price": 25, "channel": webhook("sunco")},
+        "brightpath": {
+            "timezone": "America/New_York",
+            "filters": {"field": "monthly_bill", "op": "gte", "value": 100},
+            "channel": webhook("brightpath"),
+        },
+        "voltedge": {"timezone": "America/New_York", "channel": webhook("voltedge")},
+    }
+    for name, override in partner_overrides.items():
+        partners.setdefault(name, {"channel": webhook(name)}).update(override)
+    return {
+        "entities": {
+            "solar": {
+                "fields": {
+                    "first_name": {"type": "string", "required": True, "max_length": 50},
+                    "last_name": {"type": "string"},
+                    "email": {"type": "email"},
+                    "phone": {"type": "phone", "required": True},
+                    "zip": {"type": "postal_code", "required": True},
+                    "state": {"type": "state"},
+                    "monthly_bill": {"type": "number"},
+                }
+            }
+        },
+        "sources": {"web": {"entities": ["solar"]}},
+        "partners": partners,
+        "profiles": {
+            "solar-main": {
+                "entity": "solar",
+                "rules": [
+                    {
+                        "name": "west-coast",
+                        "when": {"field": "state", "op": "in", "value": ["CA", "OR", "WA"]},
+                        "send_to": {"partners": ["sunco", "brightpath"], "strategy": "priority"},
+                    }
+                ],
+                "default": {"partners": ["brightpath", "voltedge"], "strategy": "round_robin"},
+            }
+        },
+    }
+
+
+def prepare(url: str, document: Mapping[str, Any] | str) -> None:
+    """Apply a configuration and create the test source key and admin token."""
+    data = yaml.safe_load(document) if isinstance(document, str) else document
+    db = Database(url)
+    try:
+        configure.apply_document_sync(db, data, actor="test", dry_run=False)
+        now = datetime.now(UTC)
+        sources = list(db.read(config_store.load_objects).get("sources", {}))
+
+        def creds(conn: Any) -> None:
+            for source in sources:
+                config_store.add_api_key(conn, source, f"{SOURCE_KEY}-{source}", now)
+            if config_store.admin_for_token(conn, ADMIN_TOKEN) is None:
+                config_store.add_admin_token(conn, "tester", ADMIN_TOKEN, now)
+
+        db.transaction(creds)
+    finally:
+        db.dispose()
+
+
+def source_headers(source: str = "web") -> dict[str, str]:
+    return {"Authorization": f"Bearer {SOURCE_KEY}-{source}"}
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def lead(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada@example.com",
+        "phone": "(512) 555-1212",
+        "zip": "94103",
+        "state": "CA",
+        "monthly_bill": 180,
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+class ServerThread:
+    """leadrelay's API (and workers) served by uvicorn on a loopback port, in a background thread."""
+
+    def __init__(self, url: str, *, workers: int = 1, **settings: Any) -> None:
+        self.port = free_port()
+        self.settings = Settings(database_url=url, host="127.0.0.1", port=self.port, **settings)
+        self.app = create_app(self.settings, workers=workers)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll until ``predicate()`` is truthy (bounded in time); return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def leadrelay_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "leadrelay.entrypoints.cli", *args]
+
+
+@contextmanager
+def process(args: list[str], env: Mapping[str, str], *, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A leadrelay subprocess, ended (SIGTERM, then SIGKILL) when the block ends."""
+    full_env = {**os.environ, **env}
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(args, env=full_env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    def up() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(up, timeout=timeout, interval=0.1)
+
+
+def run_async(coro: Any) -> Any:
+    return asyncio.run(coro)
