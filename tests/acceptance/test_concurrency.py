@@ -124,10 +124,10 @@ def cluster(url: str, tmp_path: Path, *, workers: int, **env: str) -> Iterator[C
         wait_http(f"{base}/health")
         pids = set()
         for n in range(workers):
-            proc = stack.enter_context(
-                process(leadrelay_cmd("worker"), full_env, log=tmp_path / f"worker{n}.log")
-            )
+            log = tmp_path / f"worker{n}.log"
+            proc = stack.enter_context(process(leadrelay_cmd("worker"), full_env, log=log))
             pids.add(proc.pid)
+            wait_for(lambda log=log: log.exists() and "worker running" in log.read_text(), timeout=20)  # type: ignore[misc]
         yield Cluster(base, pids)
 
 

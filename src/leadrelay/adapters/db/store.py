@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db.tables import attempts, cap_counters, deliveries, jobs, leads, rotations
@@ -24,6 +25,62 @@ def _insert(conn: Connection, table: Any) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+# Statements on the hot path are built once: building one per call (and computing its cache key) costs
+# more than SQLite takes to execute it.
+_INSERT_LEAD = leads.insert()
+_INSERT_JOB = jobs.insert()
+_INSERT_DELIVERY = deliveries.insert()
+_INSERT_ATTEMPT = attempts.insert()
+
+
+@lru_cache(maxsize=8)
+def _prepared(dialect: str, name: str) -> Any:
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if name == "lead_keyed":
+        return (
+            ins(leads)
+            .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
+            .returning(leads.c.id)
+        )
+    if name == "cap_row":
+        return (
+            ins(cap_counters)
+            .values(
+                partner=bindparam("partner"), scope=bindparam("scope"), window=bindparam("window"), used=0
+            )
+            .on_conflict_do_nothing(index_elements=["partner", "scope", "window"])
+        )
+    if name == "rotation_row":
+        return (
+            ins(rotations)
+            .values(key=bindparam("key"), counter=0)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+    raise KeyError(name)
+
+
+_CAP_KEY = and_(
+    cap_counters.c.partner == bindparam("partner"),
+    cap_counters.c.scope == bindparam("scope"),
+    cap_counters.c.window == bindparam("window"),
+)
+_TAKE_SLOT = (
+    update(cap_counters)
+    .where(_CAP_KEY, cap_counters.c.used < bindparam("limit"))
+    .values(used=cap_counters.c.used + 1)
+)
+_GIVE_SLOT = (
+    update(cap_counters).where(_CAP_KEY, cap_counters.c.used > 0).values(used=cap_counters.c.used - 1)
+)
+_SLOT_USED = select(cap_counters.c.used).where(_CAP_KEY)
+_ADVANCE_ROTATION = (
+    update(rotations)
+    .where(rotations.c.key == bindparam("key"))
+    .values(counter=rotations.c.counter + 1)
+    .returning(rotations.c.counter)
+)
+
+
 # ---------------------------------------------------------------- leads and jobs at intake
 
 
@@ -33,13 +90,9 @@ def insert_leads(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
         return set()
     plain = [r for r in rows if r["idempotency_key"] is None]
     if plain:  # no key, no possible conflict: one multi-row insert
-        conn.execute(leads.insert(), plain)
+        conn.execute(_INSERT_LEAD, plain)
     inserted = {r["id"] for r in plain}
-    stmt = (
-        _insert(conn, leads)
-        .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
-        .returning(leads.c.id)
-    )
+    stmt = _prepared(conn.dialect.name, "lead_keyed")
     for row in rows:  # keyed rows one by one: RETURNING with executemany is not portable
         if row["idempotency_key"] is not None:
             got = conn.execute(stmt, row).scalar()
@@ -50,7 +103,7 @@ def insert_leads(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
 
 def insert_jobs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(jobs.insert(), list(rows))
+        conn.execute(_INSERT_JOB, list(rows))
 
 
 def lead_by_idempotency_key(conn: Connection, source: str, key: str) -> Row[Any] | None:
@@ -80,7 +133,7 @@ def lead_outcome(conn: Connection, lead_id: str) -> tuple[str, list[dict[str, An
 
 def refresh_lead_status(conn: Connection, lead_id: str, now: datetime) -> str:
     """A lead is delivered when any of its jobs is; queued while one is still running."""
-    statuses = set(conn.execute(select(jobs.c.status).where(jobs.c.lead_id == lead_id)).scalars())
+    statuses = set(conn.execute(_LEAD_JOB_STATUSES, {"lead_id": lead_id}).scalars())
     if "delivered" in statuses:
         status = "delivered"
     elif statuses - set(FINAL_JOB_STATUSES):
@@ -91,12 +144,16 @@ def refresh_lead_status(conn: Connection, lead_id: str, now: datetime) -> str:
         status = "cancelled"
     else:
         status = "unsold"
-    conn.execute(
-        update(leads)
-        .where(leads.c.id == lead_id, leads.c.status != status)
-        .values(status=status, updated_at=now)
-    )
+    conn.execute(_SET_LEAD_STATUS, {"lead_id": lead_id, "status": status, "now": now})
     return status
+
+
+_LEAD_JOB_STATUSES = select(jobs.c.status).where(jobs.c.lead_id == bindparam("lead_id"))
+_SET_LEAD_STATUS = (
+    update(leads)
+    .where(leads.c.id == bindparam("lead_id"), leads.c.status != bindparam("status"))
+    .values(status=bindparam("status"), updated_at=bindparam("now"))
+)
 
 
 # ---------------------------------------------------------------- the queue: claim, heartbeat, release
@@ -169,8 +226,15 @@ def owns(conn: Connection, job_id: str, owner: str) -> bool:
     return got is not None and got.lease_owner == owner and got.queue_state == "claimed"
 
 
+@lru_cache(maxsize=256)
+def _update_by_id(table: Table, keys: frozenset[str]) -> Any:
+    """One prepared UPDATE … WHERE id = :_id per set of columns: built once, its cache key memoized
+    (building statements per call costs more than SQLite executing them)."""
+    return table.update().where(table.c.id == bindparam("_id")).values({k: bindparam(k) for k in keys})
+
+
 def update_job(conn: Connection, job_id: str, **values: Any) -> None:
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+    conn.execute(_update_by_id(jobs, frozenset(values)), {"_id": job_id, **values})
 
 
 # ---------------------------------------------------------------- caps and rotations
@@ -179,35 +243,16 @@ def update_job(conn: Connection, job_id: str, **values: Any) -> None:
 def reserve_cap(conn: Connection, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]:
     """Take one slot in a cap window if one is free: (taken, count before). Exact under concurrency:
     the conditional UPDATE is atomic on both databases."""
-    conn.execute(
-        _insert(conn, cap_counters)
-        .values(partner=partner, scope=scope, window=window, used=0)
-        .on_conflict_do_nothing(index_elements=["partner", "scope", "window"])
-    )
-    key = and_(
-        cap_counters.c.partner == partner, cap_counters.c.scope == scope, cap_counters.c.window == window
-    )
-    result = conn.execute(
-        update(cap_counters).where(key, cap_counters.c.used < limit).values(used=cap_counters.c.used + 1)
-    )
-    if result.rowcount == 1:
+    key = {"partner": partner, "scope": scope, "window": window}
+    conn.execute(_prepared(conn.dialect.name, "cap_row"), key)
+    if conn.execute(_TAKE_SLOT, {**key, "limit": limit}).rowcount == 1:
         return True, -1
-    used = conn.execute(select(cap_counters.c.used).where(key)).scalar_one()
-    return False, int(used)
+    return False, int(conn.execute(_SLOT_USED, key).scalar_one())
 
 
 def release_caps(conn: Connection, partner: str, windows: Sequence[Sequence[str]]) -> None:
     for scope, window in windows:
-        conn.execute(
-            update(cap_counters)
-            .where(
-                cap_counters.c.partner == partner,
-                cap_counters.c.scope == scope,
-                cap_counters.c.window == window,
-                cap_counters.c.used > 0,
-            )
-            .values(used=cap_counters.c.used - 1)
-        )
+        conn.execute(_GIVE_SLOT, {"partner": partner, "scope": scope, "window": window})
 
 
 def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:
@@ -221,37 +266,32 @@ def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:
 
 def next_rotation(conn: Connection, key: str) -> int:
     """Advance a shared rotation counter and return its previous value (one per profile rule)."""
-    conn.execute(
-        _insert(conn, rotations).values(key=key, counter=0).on_conflict_do_nothing(index_elements=["key"])
-    )
-    value = conn.execute(
-        update(rotations)
-        .where(rotations.c.key == key)
-        .values(counter=rotations.c.counter + 1)
-        .returning(rotations.c.counter)
-    ).scalar_one()
-    return int(value) - 1
+    conn.execute(_prepared(conn.dialect.name, "rotation_row"), {"key": key})
+    return int(conn.execute(_ADVANCE_ROTATION, {"key": key}).scalar_one()) - 1
 
 
 # ---------------------------------------------------------------- deliveries and attempts
 
 
 def insert_delivery(conn: Connection, row: Mapping[str, Any]) -> None:
-    conn.execute(deliveries.insert(), dict(row))
+    conn.execute(_INSERT_DELIVERY, dict(row))
+
+
+_JOB_DELIVERIES = (
+    select(deliveries).where(deliveries.c.job_id == bindparam("job_id")).order_by(deliveries.c.id)
+)
 
 
 def job_deliveries(conn: Connection, job_id: str) -> list[Row[Any]]:
-    return list(
-        conn.execute(select(deliveries).where(deliveries.c.job_id == job_id).order_by(deliveries.c.id))
-    )
+    return list(conn.execute(_JOB_DELIVERIES, {"job_id": job_id}))
 
 
 def update_delivery(conn: Connection, delivery_id: str, **values: Any) -> None:
-    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+    conn.execute(_update_by_id(deliveries, frozenset(values)), {"_id": delivery_id, **values})
 
 
 def insert_attempt(conn: Connection, row: Mapping[str, Any]) -> None:
-    conn.execute(attempts.insert(), dict(row))
+    conn.execute(_INSERT_ATTEMPT, dict(row))
 
 
 def job_had_errors(conn: Connection, job_id: str) -> bool:
