@@ -7,7 +7,6 @@ one PostgreSQL database (or one SQLite file), delivering to simulated buyers on 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -131,33 +130,39 @@ def cluster(url: str, tmp_path: Path, *, workers: int, **env: str) -> Iterator[C
         yield Cluster(base, pids)
 
 
-@contextmanager
-def claim_owners(url: str) -> Iterator[set[int]]:
-    """The process ids of the workers seen holding a claimed job, sampled every 10 ms while the block runs."""
-    seen: set[int] = set()
-    stop = threading.Event()
+_PG_CLAIM_LOG = (
+    "CREATE TABLE test_claim_log (job_id text NOT NULL, owner text)",
+    "CREATE FUNCTION test_log_claim() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN INSERT INTO test_claim_log VALUES (NEW.id, NEW.lease_owner); RETURN NEW; END $$",
+    "CREATE TRIGGER test_claim AFTER UPDATE ON jobs FOR EACH ROW "
+    "WHEN (NEW.claims IS DISTINCT FROM OLD.claims) EXECUTE FUNCTION test_log_claim()",
+)
+_SQLITE_CLAIM_LOG = (
+    "CREATE TABLE test_claim_log (job_id TEXT NOT NULL, owner TEXT)",
+    "CREATE TRIGGER test_claim AFTER UPDATE OF claims ON jobs WHEN NEW.claims IS NOT OLD.claims "
+    "BEGIN INSERT INTO test_claim_log VALUES (NEW.id, NEW.lease_owner); END",
+)
 
-    def owners(conn: Connection) -> set[str]:
-        query = select(jobs.c.lease_owner).where(jobs.c.queue_state == "claimed").distinct()
-        return {o for o in conn.execute(query).scalars() if o}
 
-    def sample() -> None:
-        db = Database(url)
-        try:
-            while not stop.is_set():
-                for owner in db.read(owners):  # "host:pid:tag"
-                    seen.add(int(owner.split(":")[-2]))
-                stop.wait(0.01)
-        finally:
-            db.dispose()
+def record_claims(url: str) -> None:
+    """Arrange the test database so that every claim of a job (its ``claims`` counter going up) is logged
+    with the claiming worker: who took which job, which the queue forgets once a job is done."""
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
+    def install(conn: Connection) -> None:
+        for ddl in _PG_CLAIM_LOG if conn.dialect.name == "postgresql" else _SQLITE_CLAIM_LOG:
+            conn.exec_driver_sql(ddl)
+
+    db = Database(url)
     try:
-        yield seen
+        db.transaction(install)
     finally:
-        stop.set()
-        thread.join(timeout=10)
+        db.dispose()
+
+
+def claims(url: str) -> list[tuple[str, int]]:
+    """Every claim so far: (job id, process id of the claiming worker); owners are "host:pid:tag"."""
+    rows = read(url, lambda c: list(c.exec_driver_sql("SELECT job_id, owner FROM test_claim_log")))
+    return [(job_id, int(owner.split(":")[-2])) for job_id, owner in rows]
 
 
 def post_concurrently(base: str, count: int, *, concurrency: int = 16) -> list[str]:
@@ -214,10 +219,11 @@ def test_day_cap_of_10_is_exact_with_120_concurrent_leads_and_two_worker_process
     with BuyersThread(count=0, latency_ms=20, accept_rate=1.0) as buyers:
         partners = ["capped", "overflow"] if overflow else ["capped"]
         prepare(any_url, config(buyers.url, partners, "priority", capped=10))
-        with cluster(any_url, tmp_path, workers=2) as run, claim_owners(any_url) as owners:
+        record_claims(any_url)
+        with cluster(any_url, tmp_path, workers=2) as run:
             lead_ids = post_concurrently(run.base, total)
             rows = wait_all_final(any_url, total)
-        assert owners == run.worker_pids  # both worker processes claimed jobs: the race was real
+        assert {pid for _, pid in claims(any_url)} == run.worker_pids  # both processes took jobs
         capped, spill = buyer(buyers, "capped"), buyer(buyers, "overflow")
         accepted_keys = [x["key"] for name in partners for x in buyers.leads(name)]
 
@@ -263,18 +269,16 @@ def test_round_robin_rotation_is_shared_by_two_worker_processes(pg_url: str, tmp
     with BuyersThread(count=0, latency_ms=50, accept_rate=1.0) as buyers:
         prepare(pg_url, config(buyers.url, ["left", "right"], "round_robin"))
         sold_to: list[str] = []
-        with (
-            cluster(pg_url, tmp_path, workers=2) as run,
-            claim_owners(pg_url) as owners,
-            httpx.Client(base_url=run.base, timeout=30) as http,
-        ):
+        record_claims(pg_url)
+        with cluster(pg_url, tmp_path, workers=2) as run, httpx.Client(base_url=run.base, timeout=30) as http:
             for i in range(total):
                 r = http.post("/v1/leads?wait=10", json=nth_lead(i), headers=source_headers())
                 assert r.status_code == 200, r.text
                 assert r.json()["status"] == "delivered", r.json()
                 sold_to.append(r.json()["partner"])
         stats = {name: buyer(buyers, name) for name in ("left", "right")}
-    assert owners == run.worker_pids  # both processes took turns, so the rotation really was shared
+    # both processes routed leads, so the rotation really was shared between them
+    assert {pid for _, pid in claims(pg_url)} == run.worker_pids
 
     assert Counter(sold_to) == {"left": 20, "right": 20}
     # one after another, one shared counter: the partners strictly alternate

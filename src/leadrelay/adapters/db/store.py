@@ -46,27 +46,27 @@ def _prepared(dialect: str, name: str) -> Any:
         return (
             ins(cap_counters)
             .values(
-                partner=bindparam("partner"), scope=bindparam("scope"), window=bindparam("window"), used=0
+                partner=bindparam("b_partner"), scope=bindparam("b_scope"), window=bindparam("b_window"), used=0
             )
             .on_conflict_do_nothing(index_elements=["partner", "scope", "window"])
         )
     if name == "rotation_row":
         return (
             ins(rotations)
-            .values(key=bindparam("key"), counter=0)
+            .values(key=bindparam("b_key"), counter=0)
             .on_conflict_do_nothing(index_elements=["key"])
         )
     raise KeyError(name)
 
 
 _CAP_KEY = and_(
-    cap_counters.c.partner == bindparam("partner"),
-    cap_counters.c.scope == bindparam("scope"),
-    cap_counters.c.window == bindparam("window"),
+    cap_counters.c.partner == bindparam("b_partner"),
+    cap_counters.c.scope == bindparam("b_scope"),
+    cap_counters.c.window == bindparam("b_window"),
 )
 _TAKE_SLOT = (
     update(cap_counters)
-    .where(_CAP_KEY, cap_counters.c.used < bindparam("limit"))
+    .where(_CAP_KEY, cap_counters.c.used < bindparam("b_limit"))
     .values(used=cap_counters.c.used + 1)
 )
 _GIVE_SLOT = (
@@ -75,7 +75,7 @@ _GIVE_SLOT = (
 _SLOT_USED = select(cap_counters.c.used).where(_CAP_KEY)
 _ADVANCE_ROTATION = (
     update(rotations)
-    .where(rotations.c.key == bindparam("key"))
+    .where(rotations.c.key == bindparam("b_key"))
     .values(counter=rotations.c.counter + 1)
     .returning(rotations.c.counter)
 )
@@ -133,7 +133,7 @@ def lead_outcome(conn: Connection, lead_id: str) -> tuple[str, list[dict[str, An
 
 def refresh_lead_status(conn: Connection, lead_id: str, now: datetime) -> str:
     """A lead is delivered when any of its jobs is; queued while one is still running."""
-    statuses = set(conn.execute(_LEAD_JOB_STATUSES, {"lead_id": lead_id}).scalars())
+    statuses = set(conn.execute(_LEAD_JOB_STATUSES, {"b_lead_id": lead_id}).scalars())
     if "delivered" in statuses:
         status = "delivered"
     elif statuses - set(FINAL_JOB_STATUSES):
@@ -144,15 +144,15 @@ def refresh_lead_status(conn: Connection, lead_id: str, now: datetime) -> str:
         status = "cancelled"
     else:
         status = "unsold"
-    conn.execute(_SET_LEAD_STATUS, {"lead_id": lead_id, "status": status, "now": now})
+    conn.execute(_SET_LEAD_STATUS, {"b_lead_id": lead_id, "b_status": status, "b_now": now})
     return status
 
 
-_LEAD_JOB_STATUSES = select(jobs.c.status).where(jobs.c.lead_id == bindparam("lead_id"))
+_LEAD_JOB_STATUSES = select(jobs.c.status).where(jobs.c.lead_id == bindparam("b_lead_id"))
 _SET_LEAD_STATUS = (
     update(leads)
-    .where(leads.c.id == bindparam("lead_id"), leads.c.status != bindparam("status"))
-    .values(status=bindparam("status"), updated_at=bindparam("now"))
+    .where(leads.c.id == bindparam("b_lead_id"), leads.c.status != bindparam("b_status"))
+    .values(status=bindparam("b_status"), updated_at=bindparam("b_now"))
 )
 
 
@@ -230,11 +230,11 @@ def owns(conn: Connection, job_id: str, owner: str) -> bool:
 def _update_by_id(table: Table, keys: frozenset[str]) -> Any:
     """One prepared UPDATE … WHERE id = :_id per set of columns: built once, its cache key memoized
     (building statements per call costs more than SQLite executing them)."""
-    return table.update().where(table.c.id == bindparam("_id")).values({k: bindparam(k) for k in keys})
+    return table.update().where(table.c.id == bindparam("b_id")).values({k: bindparam(k) for k in keys})
 
 
 def update_job(conn: Connection, job_id: str, **values: Any) -> None:
-    conn.execute(_update_by_id(jobs, frozenset(values)), {"_id": job_id, **values})
+    conn.execute(_update_by_id(jobs, frozenset(values)), {"b_id": job_id, **values})
 
 
 # ---------------------------------------------------------------- caps and rotations
@@ -243,16 +243,16 @@ def update_job(conn: Connection, job_id: str, **values: Any) -> None:
 def reserve_cap(conn: Connection, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]:
     """Take one slot in a cap window if one is free: (taken, count before). Exact under concurrency:
     the conditional UPDATE is atomic on both databases."""
-    key = {"partner": partner, "scope": scope, "window": window}
+    key = {"b_partner": partner, "b_scope": scope, "b_window": window}
     conn.execute(_prepared(conn.dialect.name, "cap_row"), key)
-    if conn.execute(_TAKE_SLOT, {**key, "limit": limit}).rowcount == 1:
+    if conn.execute(_TAKE_SLOT, {**key, "b_limit": limit}).rowcount == 1:
         return True, -1
     return False, int(conn.execute(_SLOT_USED, key).scalar_one())
 
 
 def release_caps(conn: Connection, partner: str, windows: Sequence[Sequence[str]]) -> None:
     for scope, window in windows:
-        conn.execute(_GIVE_SLOT, {"partner": partner, "scope": scope, "window": window})
+        conn.execute(_GIVE_SLOT, {"b_partner": partner, "b_scope": scope, "b_window": window})
 
 
 def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:
@@ -266,8 +266,8 @@ def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:
 
 def next_rotation(conn: Connection, key: str) -> int:
     """Advance a shared rotation counter and return its previous value (one per profile rule)."""
-    conn.execute(_prepared(conn.dialect.name, "rotation_row"), {"key": key})
-    return int(conn.execute(_ADVANCE_ROTATION, {"key": key}).scalar_one()) - 1
+    conn.execute(_prepared(conn.dialect.name, "rotation_row"), {"b_key": key})
+    return int(conn.execute(_ADVANCE_ROTATION, {"b_key": key}).scalar_one()) - 1
 
 
 # ---------------------------------------------------------------- deliveries and attempts
@@ -287,7 +287,7 @@ def job_deliveries(conn: Connection, job_id: str) -> list[Row[Any]]:
 
 
 def update_delivery(conn: Connection, delivery_id: str, **values: Any) -> None:
-    conn.execute(_update_by_id(deliveries, frozenset(values)), {"_id": delivery_id, **values})
+    conn.execute(_update_by_id(deliveries, frozenset(values)), {"b_id": delivery_id, **values})
 
 
 def insert_attempt(conn: Connection, row: Mapping[str, Any]) -> None:
