@@ -134,7 +134,9 @@ class ServerThread:
         self.port = free_port()
         self.settings = Settings(database_url=url, host="127.0.0.1", port=self.port, **settings)
         self.app = create_app(self.settings, workers=workers)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"

@@ -87,9 +87,13 @@ def test_invalid_lead_is_422_per_field_and_recorded_as_rejected(server: ServerTh
         ("application/json", b'{"entity": "mortgage", "first_name": "A"}', 404, "not_found"),
     ],
 )
-def test_bad_bodies_get_clear_4xx(server: ServerThread, content_type: str, payload: bytes, status: int, code: str) -> None:
+def test_bad_bodies_get_clear_4xx(
+    server: ServerThread, content_type: str, payload: bytes, status: int, code: str
+) -> None:
     with server.client() as http:
-        r = http.post("/v1/leads", content=payload, headers={**source_headers(), "Content-Type": content_type})
+        r = http.post(
+            "/v1/leads", content=payload, headers={**source_headers(), "Content-Type": content_type}
+        )
     assert r.status_code == status, r.text
     assert r.json()["code"] == code
 
@@ -110,7 +114,9 @@ def test_missing_or_bad_key_is_401(server: ServerThread, headers: dict[str, str]
     assert count(db_url, leads) == 0
 
 
-def test_idempotency_key_repeat_returns_original_and_creates_nothing(server: ServerThread, db_url: str) -> None:
+def test_idempotency_key_repeat_returns_original_and_creates_nothing(
+    server: ServerThread, db_url: str
+) -> None:
     headers = {**source_headers(), "Idempotency-Key": "order-42"}
     with server.client() as http:
         first = http.post("/v1/leads?wait=10", json=lead(), headers=headers)

@@ -604,3 +604,10 @@ def test_compiled_filters_and_first_match_agree_with_reference(
     real = [c for c in conds if c is not None]
     expected = next((i for i, c in enumerate(real) if ref(c, values)), -1)
     assert compile_first_match(real)(values) == expected
+
+
+@pytest.mark.parametrize("value", ["0\x1f", "\x0b5", "5\x1c"])
+def test_control_characters_around_digits_are_text_not_numbers(value: str) -> None:
+    """float() refuses these; the compiled code must treat them as text, never raise."""
+    assert compile_condition(Leaf("x", Op.GT, 1))({"x": value}) is False
+    assert compile_condition(Leaf("x", Op.EQ, value))({"x": 0}) is False

@@ -56,7 +56,7 @@ class InvalidCondition(ValueError):
     """A condition that cannot be compiled; the message names the leaf."""
 
 
-_NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
+_NUMBER = re.compile(r"[ \t\n\r]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t\n\r]*")
 _SEQUENCES = (list, tuple, set, frozenset)
 _MAX_DEPTH = 24  # deeper subtrees become functions of their own (the parser limits nesting)
 _MAX_ITEMS_INLINE = 16  # a top-level AllOf longer than this finds its failing item in a helper

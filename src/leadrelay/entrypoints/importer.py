@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -29,8 +31,18 @@ async def run_import(
         raise LeadrelayError(f"--entity: no entity named {entity!r}")
     counts: Counter[str] = Counter()
     size = file.stat().st_size
+    consumed = 0
+
+    def lines(raw: BinaryIO) -> Iterator[str]:
+        """Decoded lines, counting bytes read for the progress bar (text files cannot tell() mid-loop)."""
+        nonlocal consumed
+        for number, chunk in enumerate(raw):
+            consumed += len(chunk)
+            text = chunk.decode("utf-8", errors="replace")
+            yield text.removeprefix("\ufeff") if number == 0 else text
+
     with (
-        file.open(newline="", encoding="utf-8-sig") as fh,
+        file.open("rb") as fh,
         rejects.open("w", newline="", encoding="utf-8") as rej_fh,
         Progress(
             TextColumn("[bold]importing"),
@@ -41,7 +53,7 @@ async def run_import(
             console=out,
         ) as progress,
     ):
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(lines(fh))
         if not reader.fieldnames:
             raise LeadrelayError(f"{file}: no header row")
         rej = csv.writer(rej_fh)
@@ -68,7 +80,7 @@ async def run_import(
             task_.add_done_callback(pending.discard)
             if len(pending) >= _IN_FLIGHT:
                 await asyncio.wait(set(pending), return_when=asyncio.FIRST_COMPLETED)
-                progress.update(task, completed=fh.tell() if not fh.closed else size)
+                progress.update(task, completed=consumed)
         if pending:
             await asyncio.wait(set(pending))
         progress.update(task, completed=size)

@@ -46,7 +46,10 @@ def _prepared(dialect: str, name: str) -> Any:
         return (
             ins(cap_counters)
             .values(
-                partner=bindparam("b_partner"), scope=bindparam("b_scope"), window=bindparam("b_window"), used=0
+                partner=bindparam("b_partner"),
+                scope=bindparam("b_scope"),
+                window=bindparam("b_window"),
+                used=0,
             )
             .on_conflict_do_nothing(index_elements=["partner", "scope", "window"])
         )
