@@ -220,7 +220,7 @@ def test_day_cap_of_10_is_exact_with_120_concurrent_leads_and_two_worker_process
         partners = ["capped", "overflow"] if overflow else ["capped"]
         prepare(any_url, config(buyers.url, partners, "priority", capped=10))
         record_claims(any_url)
-        with cluster(any_url, tmp_path, workers=2) as run:
+        with cluster(any_url, tmp_path, workers=2, LEADRELAY_WORKER_CONCURRENCY="4") as run:
             lead_ids = post_concurrently(run.base, total)
             rows = wait_all_final(any_url, total)
         assert {pid for _, pid in claims(any_url)} == run.worker_pids  # both processes took jobs

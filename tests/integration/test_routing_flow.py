@@ -313,6 +313,21 @@ def test_server_error_then_success_is_delivered_on_the_second_attempt(
     assert "sunco: delivered (ref ref-2)" in job["trace"]
 
 
+def test_refusal_after_a_retry_also_gives_the_cap_slot_back(db_url: str, buyers: BuyersThread) -> None:
+    with ScriptedBuyer([(503, {"Retry-After": "0"}), (422, {})]) as flaky:
+        doc = base_config(urls(buyers.url, sunco=flaky.url), sunco={"caps": {"day": 5}})
+        with serve(db_url, doc) as server, server.client() as http:
+            answer = post(http, state="CA", monthly_bill=180)
+            job = job_of(http, answer["lead_id"])
+        assert flaky.calls == 2
+    assert answer["partner"] == "brightpath"
+    by_partner = {d["partner"]: d for d in job["deliveries"]}
+    assert by_partner["sunco"]["status"] == "failed"
+    got = [(a["number"], a["status_code"], a["outcome"]) for a in by_partner["sunco"]["attempts"]]
+    assert got == [(1, 503, "error"), (2, 422, "failure")]
+    assert caps_used(db_url, "sunco") == 0
+
+
 def test_entity_without_an_enabled_profile_is_unsold_with_a_reason(db_url: str, buyers: BuyersThread) -> None:
     doc = base_config(buyers.url)
     doc["entities"]["roofing"] = {"fields": {"first_name": {"type": "string", "required": True}}}

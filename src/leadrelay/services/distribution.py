@@ -187,6 +187,7 @@ def _new_delivery(
         partner.channel,
         _lead_view(job, partner.name, partner.channel, key),
         1,
+        tuple((w[0], w[1]) for w in windows),
     )
 
 
@@ -212,6 +213,7 @@ def pending_sends(conn: Connection, job: Row[Any], live: LiveConfig, now: dateti
                 spec,
                 _lead_view(job, d.partner, spec, d.idempotency_key),
                 d.attempts + 1,
+                tuple((w[0], w[1]) for w in d.cap_windows),
             )
         )
     if not result.sends:

@@ -128,9 +128,13 @@ def lead_outcome(conn: Connection, lead_id: str) -> tuple[str, list[dict[str, An
             .order_by(deliveries.c.id)
         )
     ]
-    error = conn.execute(
-        select(jobs.c.error).where(jobs.c.lead_id == lead_id, jobs.c.error.is_not(None)).order_by(jobs.c.id)
-    ).scalar()
+    errors = list(
+        conn.execute(select(jobs.c.error).where(jobs.c.lead_id == lead_id).order_by(jobs.c.id)).scalars()
+    )
+    error = next((e for e in errors if e is not None), None)
+    if not errors and status == "unsold":  # accepted, but no enabled profile took it
+        entity = conn.execute(select(leads.c.entity).where(leads.c.id == lead_id)).scalar_one()
+        error = f"no enabled profile for entity {entity}"
     return status, sold, error
 
 
