@@ -32,7 +32,7 @@ def _pg_reachable() -> str | None:
     return None
 
 
-_PG_PROBLEM: str | None | bool = False  # False: not probed yet
+_PG_PROBLEM: str | bool | None = False  # False: not probed yet
 
 
 def require_postgres() -> None:

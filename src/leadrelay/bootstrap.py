@@ -80,7 +80,7 @@ class Runtime:
         self.workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
 
-    def new_worker(self) -> Worker:
+    def new_worker(self, only: set[str] | None = None) -> Worker:
         s = self.settings
         return Worker(
             self.db,
@@ -92,11 +92,12 @@ class Runtime:
             lease_seconds=s.lease_seconds,
             poll_interval=s.poll_interval,
             grace_seconds=s.shutdown_grace,
+            only=only,
         )
 
-    def start_workers(self, count: int) -> None:
+    def start_workers(self, count: int, only: set[str] | None = None) -> None:
         for _ in range(count):
-            worker = self.new_worker()
+            worker = self.new_worker(only)
             self.workers.append(worker)
             self._worker_tasks.append(asyncio.create_task(worker.run()))
 

@@ -1,19 +1,16 @@
-"""Prefixed, time-sortable ids (``lead_01J…``): a millisecond timestamp then randomness, base32."""
+"""Prefixed, time-sortable ids (``lead_01m81z…``): 48 bits of milliseconds then 72 random bits, in a
+lower-case Crockford base32 that sorts like the numbers it encodes."""
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789abcdefghjkmnpqrstvwxyz")
 
 
 def new_id(prefix: str) -> str:
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    n = (ms << 80) | rand
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[n & 31])
-        n >>= 5
-    return f"{prefix}_{''.join(reversed(chars))}"
+    raw = ms.to_bytes(6, "big") + os.urandom(9)
+    return f"{prefix}_{base64.b32encode(raw).translate(_TO_CROCKFORD).decode()}"

@@ -7,6 +7,7 @@ one PostgreSQL database (or one SQLite file), delivering to simulated buyers on 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -100,6 +101,31 @@ def nth_lead(i: int) -> dict[str, Any]:
     return lead(first_name=f"Ada{i}", email=f"ada{i}@example.com", phone=f"(512) 555-{1000 + i:04d}")
 
 
+def leadrelay_env(url: str, **env: str) -> dict[str, str]:
+    return {"LEADRELAY_DATABASE_URL": url, "LEADRELAY_POLL_INTERVAL": "0.02", **env}
+
+
+@contextmanager
+def api_server(url: str, tmp_path: Path) -> Iterator[str]:
+    """`leadrelay serve --workers 0`: the API alone, as a process; yields its base URL."""
+    port = free_port()
+    args = leadrelay_cmd("serve", "--workers", "0", "--port", str(port))
+    with process(args, leadrelay_env(url), log=tmp_path / "serve.log"):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/health")
+        yield base
+
+
+@contextmanager
+def worker_process(url: str, tmp_path: Path, name: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`leadrelay worker` as a process, once it says it is running (its log is ``<name>.log``)."""
+    log = tmp_path / f"{name}.log"
+    with process(leadrelay_cmd("worker"), leadrelay_env(url, **env), log=log) as proc:
+        wait_for(lambda: proc.poll() is not None or "worker running" in log.read_text(), timeout=20)
+        assert proc.poll() is None, log.read_text()
+        yield proc
+
+
 @dataclass
 class Cluster:
     base: str  # the API's URL
@@ -109,25 +135,12 @@ class Cluster:
 @contextmanager
 def cluster(url: str, tmp_path: Path, *, workers: int, **env: str) -> Iterator[Cluster]:
     """An API-only server process and ``workers`` worker processes, all on ``url``."""
-    port = free_port()
-    full_env = {"LEADRELAY_DATABASE_URL": url, "LEADRELAY_POLL_INTERVAL": "0.02", **env}
     with ExitStack() as stack:
-        stack.enter_context(
-            process(
-                leadrelay_cmd("serve", "--workers", "0", "--port", str(port)),
-                full_env,
-                log=tmp_path / "serve.log",
-            )
-        )
-        base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/health")
-        pids = set()
-        for n in range(workers):
-            log = tmp_path / f"worker{n}.log"
-            proc = stack.enter_context(process(leadrelay_cmd("worker"), full_env, log=log))
-            pids.add(proc.pid)
-            wait_for(lambda log=log: log.exists() and "worker running" in log.read_text(), timeout=20)  # type: ignore[misc]
-        yield Cluster(base, pids)
+        base = stack.enter_context(api_server(url, tmp_path))
+        procs = [
+            stack.enter_context(worker_process(url, tmp_path, f"worker{n}", **env)) for n in range(workers)
+        ]
+        yield Cluster(base, {p.pid for p in procs})
 
 
 _PG_CLAIM_LOG = (

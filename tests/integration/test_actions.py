@@ -285,7 +285,7 @@ def test_cancel_of_an_invoiced_delivery_is_409(start: Setup, db_url: str) -> Non
         assert audit_entries(http, "distribution.cancel", sold["job"]) == []
 
 
-def _age_delivery(url: str, job_id: str, days: int) -> None:
+def _age_delivery(url: str, job_id: str, days: float) -> None:
     when = datetime.now(UTC) - timedelta(days=days)
     in_db(
         url,
@@ -302,6 +302,15 @@ def test_cancel_after_the_cancellation_period_is_409(start: Setup, db_url: str) 
         sold = post(http)
         _age_delivery(db_url, sold["job"], 8)
         assert_conflict(act(http, sold["job"], "cancel"), "cancellation period", "7 days")
+        assert detail(http, sold["job"])["status"] == "delivered"
+
+
+def test_cancel_period_in_hours_is_honoured(start: Setup, db_url: str) -> None:
+    server = start(sunco={"cancel_period": "12h"})
+    with server.client() as http:
+        sold = post(http)
+        _age_delivery(db_url, sold["job"], 13 / 24)
+        assert_conflict(act(http, sold["job"], "cancel"), "cancellation period")
         assert detail(http, sold["job"])["status"] == "delivered"
 
 

@@ -204,6 +204,9 @@ def test_delete_of_a_referenced_partner_is_refused_naming_the_profile(http: http
     assert any(p.startswith("profiles.solar-main.") for p in paths(r)), body
     assert any("brightpath" in e["error"] for e in body["errors"]), body
     assert http.get("/v1/partners/brightpath", headers=ADMIN).status_code == 200
+    r = http.delete("/v1/entities/solar", headers=ADMIN)
+    assert r.status_code == 422, r.text
+    assert {"sources.web.entities[0]", "profiles.solar-main.entity"} <= set(paths(r))
     assert config(http) == before
     assert not [e for e in audit(http) if e["action"] == "config.deleted"]
 

@@ -397,11 +397,11 @@ def test_a_good_document_builds_the_expected_specs() -> None:
             fields=("first_name", "phone"),
         ),
         price=25.0,
-        cancel_days=7,
+        cancel_period_s=7 * 86_400.0,
     )
     brightpath = specs.partners["brightpath"]
     assert brightpath.channel == EmailChannel(to=("leads@brightpath.example",), attach="csv")
-    assert brightpath.cancel_days == 2  # 36h, rounded up to whole days
+    assert brightpath.cancel_period_s == 36 * 3600.0  # 36h, exactly
     fallback = specs.partners["fallback-buyer"].channel
     assert isinstance(fallback, WebhookChannel) and fallback.timeout_s == 1500.0
     assert specs.profiles["solar-main"] == ProfileSpec(

@@ -7,7 +7,6 @@ the store, which only keeps what that function returned.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +115,7 @@ def _partner(name: str, doc: Mapping[str, Any]) -> PartnerSpec:
         paused=doc["paused"],
         channel=channel,
         price=doc["price"],
-        cancel_days=math.ceil(round(parse_duration(doc["cancel_period"]) / 86_400, 6)),
+        cancel_period_s=parse_duration(doc["cancel_period"]),
     )
 
 

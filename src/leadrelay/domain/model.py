@@ -154,7 +154,7 @@ class PartnerSpec:
     paused: bool = False
     channel: ChannelSpec | None = None
     price: float | None = None
-    cancel_days: int = 7
+    cancel_period_s: float = 7 * 86_400.0  # how long after delivery a cancel is allowed
 
 
 # ---------------------------------------------------------------- profiles

@@ -41,8 +41,8 @@ app.add_typer(sources_app, name="sources")
 app.add_typer(log_app, name="log")
 app.add_typer(partners_app, name="partners")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # long paths and ids stay on one line, greppable in logs
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[str | None, typer.Option("--database-url", help="Overrides LEADRELAY_DATABASE_URL.")]
 
@@ -103,6 +103,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level="warning",
+        access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
 
@@ -255,9 +256,9 @@ def log_list(
     """The newest distributions."""
     f = DistributionFilter(status, partner, profile, source, lead, limit=limit)
     page = _with_runtime(database_url, lambda rt: rt.logview.distributions(f))
-    table = Table("id", "lead", "profile", "status", "rule", "deliveries", "error", box=None)
-    for item in page["items"]:
-        table.add_row(
+    columns = ("id", "lead", "profile", "status", "rule", "deliveries", "error")
+    rows = [
+        (
             item["id"],
             item["lead_id"],
             item["profile"],
@@ -266,6 +267,17 @@ def log_list(
             ", ".join(item["deliveries"]),
             item["error"] or "",
         )
+        for item in page["items"]
+    ]
+    if not out.is_terminal:  # piped: whole values, tab-separated, for scripts and copy-paste
+        for row in (columns, *rows):
+            sys.stdout.write("\t".join(row) + "\n")
+        return
+    table = Table(box=None)
+    for name in columns:
+        table.add_column(name, no_wrap=name in ("id", "lead"))
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
 
 
@@ -308,8 +320,8 @@ def partners_test(
     """Send a clearly marked test lead through the partner's channel and show the result."""
 
     async def run(rt: Runtime) -> dict[str, Any]:
-        rt.start_workers(1)
         job_id = await rt.actions.test_delivery(name, actor=_actor())
+        rt.start_workers(1, only={job_id})  # this test job only: queued real leads wait for real workers
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:

@@ -13,16 +13,18 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import store
 from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.ids import new_id
 from leadrelay.services import distribution
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.configstate import ConfigCache, LiveConfig
 from leadrelay.services.distribution import SendItem, StepResult
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import Channel
@@ -45,6 +47,7 @@ class Worker:
         lease_seconds: float = 60.0,
         poll_interval: float = 0.1,
         grace_seconds: float = 10.0,
+        only: set[str] | None = None,
     ) -> None:
         self.db = db
         self.configs = configs
@@ -55,6 +58,7 @@ class Worker:
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_interval = poll_interval
         self.grace_seconds = grace_seconds
+        self.only = only  # when set, claim only these jobs
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -86,7 +90,7 @@ class Worker:
                 now = datetime.now(UTC)
                 ids = await self.db.run(
                     lambda c, n=min(free, self.claim_batch), t=now: store.claim_jobs(  # type: ignore[misc]
-                        c, self.owner, n, t, t + self.lease
+                        c, self.owner, n, t, t + self.lease, self.only
                     ),
                     background=True,
                 )
@@ -169,37 +173,68 @@ class Worker:
     # ------------------------------------------------------------ grouped transactions
 
     def _route_batch(self, conn: Connection, job_ids: Sequence[str]) -> list[StepResult]:
+        """Route (or resume) a batch of jobs in one transaction. Fast path: all jobs under one savepoint
+        with their writes grouped; if any job raises, redo the batch job by job so that one bad job is
+        closed as failed and the others go on."""
         now = datetime.now(UTC)
         live = self.configs.current(conn)
         rows = {r.id: r for r in store.load_jobs(conn, job_ids)}
-        out: list[StepResult] = []
-        for job_id in job_ids:
-            job = rows.get(job_id)
-            if job is None or job.lease_owner != self.owner or job.queue_state != "claimed":
-                out.append(StepResult(done=True))
-                continue
-            savepoint = conn.begin_nested()
-            try:
-                if job.status in ("received", "routing"):
-                    step = distribution.route_job(conn, job, live, now)
-                elif job.status == "delivering":
-                    step = distribution.pending_sends(conn, job, live, now)
-                else:  # already final (a rerun raced us, or a crash after the last write): let go
-                    store.update_job(conn, job_id, queue_state="done", lease_owner=None, lease_until=None)
-                    step = StepResult(done=True, lead_id=job.lead_id)
-                savepoint.commit()
-            except Exception as exc:
-                savepoint.rollback()
-                log.exception("routing job %s failed", job_id)
-                step = distribution.fail_job(conn, job, f"internal error while routing: {exc!r}", now)
-            out.append(step)
-        return out
+        mine = [
+            rows[i]
+            for i in job_ids
+            if i in rows and rows[i].lease_owner == self.owner and rows[i].queue_state == "claimed"
+        ]
+        resuming = [job.id for job in mine if job.status == "delivering"]
+        dl = store.deliveries_of(conn, resuming) if resuming else {}
+        steps: dict[str, StepResult] = {}
+        batch = conn.begin_nested()
+        try:
+            w = Writes()
+            for job in mine:
+                steps[job.id] = self._route_one(conn, job, dl, live, now, w)
+            w.flush(conn, now)
+            batch.commit()
+        except Exception:
+            batch.rollback()
+            steps = {}
+            for job in mine:
+                one = conn.begin_nested()
+                w = Writes()
+                try:
+                    steps[job.id] = self._route_one(conn, job, dl, live, now, w)
+                    w.flush(conn, now)
+                    one.commit()
+                except Exception as exc:
+                    one.rollback()
+                    log.exception("routing job %s failed", job.id)
+                    w = Writes()
+                    steps[job.id] = distribution.fail_job(
+                        w, job, f"internal error while routing: {exc!r}", now
+                    )
+                    w.flush(conn, now)
+        return [steps.get(i) or StepResult(done=True) for i in job_ids]
+
+    @staticmethod
+    def _route_one(
+        conn: Connection,
+        job: Row[Any],
+        dl: dict[str, list[Row[Any]]],
+        live: LiveConfig,
+        now: datetime,
+        w: Writes,
+    ) -> StepResult:
+        if job.status in ("received", "routing"):
+            return distribution.route_job(conn, job, live, now, w)
+        if job.status == "delivering":
+            return distribution.pending_sends(conn, job, dl.get(job.id, []), live, now, w)
+        # already final (a rerun raced us, or a crash after the last write): let go of it
+        w.update_job(job.id, queue_state="done", lease_owner=None, lease_until=None)
+        return StepResult(done=True, lead_id=job.lead_id)
 
     def _finish_batch(self, conn: Connection, items: Sequence[_Outcomes]) -> list[StepResult]:
         now = datetime.now(UTC)
         live = self.configs.current(conn)
         rows = {r.id: r for r in store.load_jobs(conn, [job_id for job_id, _ in items])}
-        out: list[StepResult] = []
-        for job_id, outcomes in items:
-            out.append(distribution.finish(conn, rows[job_id], outcomes, self.owner, live, now))
-        return out
+        return distribution.finish_batch(
+            conn, [(rows[job_id], out) for job_id, out in items], self.owner, live, now
+        )

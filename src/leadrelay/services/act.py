@@ -39,6 +39,16 @@ def _audit(
     )
 
 
+def _human(period: timedelta) -> str:
+    seconds = int(period.total_seconds())
+    if seconds % 86_400 == 0:
+        days = seconds // 86_400
+        return f"{days} day" + ("s" if days != 1 else "")
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hours"
+    return f"{seconds} seconds"
+
+
 class Actions:
     def __init__(self, db: Database, configs: ConfigCache, notifier: Notifier) -> None:
         self.db = db
@@ -147,10 +157,10 @@ class Actions:
                 if d.invoiced:
                     raise InvalidTransition(f"cannot cancel: the delivery to {d.partner} is already invoiced")
                 partner = live.specs.partners.get(d.partner)
-                days = partner.cancel_days if partner is not None else 7
-                if d.delivered_at is not None and now - d.delivered_at > timedelta(days=days):
+                period = timedelta(seconds=partner.cancel_period_s if partner is not None else 7 * 86_400)
+                if d.delivered_at is not None and now - d.delivered_at > period:
                     raise InvalidTransition(
-                        f"cannot cancel: the cancellation period of {d.partner} ({days} days) has passed"
+                        f"cannot cancel: the cancellation period of {d.partner} ({_human(period)}) has passed"
                     )
             for d in delivered:
                 store.update_delivery(conn, d.id, status="cancelled", cancelled_at=now, cancel_reason=reason)

@@ -1,7 +1,9 @@
 """Distribution jobs: route (rules → eligible partners → cap reservation → deliveries) and finish
 (record attempts → retry, fall back to the next partner, or close the job).
 
-Both run inside one database transaction each, called by the worker through group commits. The job's
+Both run for a batch of jobs inside one database transaction, called by the worker through group commits;
+cap slots and rotations are taken at once (later jobs of the batch must see them), every other write is
+collected in a ``Writes`` and executed together at the end of the step. The job's
 status moves ``received → routing → delivering → delivered | failed | unsold | cancelled``; the queue's
 claim state (ready / claimed / done) is kept apart from it.
 """
@@ -18,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import store
+from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.caps import window_key
 from leadrelay.domain.model import CapPeriod, ChannelSpec, PartnerSpec, Strategy
@@ -91,16 +94,16 @@ def reserve(
     return taken, None
 
 
-def route_job(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime) -> StepResult:
+def route_job(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime, w: Writes) -> StepResult:
     """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries."""
     trace: list[str] = list(job.trace)
     cfg = live.compiled
     if job.kind in ("resend", "test"):
-        return _direct(conn, job, live, now, trace)
+        return _direct(job, live, now, trace, w)
     profile = cfg.profiles.get(job.profile)
     if profile is None or not profile.spec.enabled:
         why = f"profile {job.profile} is missing or disabled"
-        return _close(conn, job, "unsold", now, [*trace, why], error=why)
+        return _close(w, job, "unsold", now, [*trace, why], error=why)
     excluded = set(job.excluded)
     ev = evaluate(job.lead_values, profile, cfg, now, exclude=excluded)
     trace.extend(ev.trace(cfg))
@@ -114,7 +117,7 @@ def route_job(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime) 
         if excluded:
             reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
         status = "failed" if excluded and store.job_had_errors(conn, job.id) else "unsold"
-        return _close(conn, job, status, now, trace, error=reason, rule=ev.rule)
+        return _close(w, job, status, now, trace, error=reason, rule=ev.rule)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[tuple[str, list[list[str]]]] = []
     for i, name in enumerate(candidates):
@@ -131,35 +134,34 @@ def route_job(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime) 
         trace.append(f"{name}: chosen ({strategy})")
     if not chosen:
         return _close(
-            conn, job, "unsold", now, trace, error="every eligible partner is at its cap", rule=ev.rule
+            w, job, "unsold", now, trace, error="every eligible partner is at its cap", rule=ev.rule
         )
     result = StepResult(lead_id=job.lead_id)
     for name, windows in chosen:
-        result.sends.append(_new_delivery(conn, job, live.compiled.partners[name], windows, now))
-    store.update_job(conn, job.id, status="delivering", rule=ev.rule, trace=trace, error=None, updated_at=now)
+        result.sends.append(_new_delivery(job, cfg.partners[name], windows, now, w))
+    w.update_job(job.id, status="delivering", rule=ev.rule, trace=trace, error=None, updated_at=now)
     return result
 
 
-def _direct(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime, trace: list[str]) -> StepResult:
+def _direct(job: Row[Any], live: LiveConfig, now: datetime, trace: list[str], w: Writes) -> StepResult:
     """Resend and test jobs go straight to one partner: no rules, no selection, no caps."""
     partner = live.compiled.partners.get(job.target_partner or "")
     if partner is None or partner.channel is None:
         why = f"partner {job.target_partner} is missing or has no delivery channel"
-        return _close(conn, job, "failed", now, [*trace, why], error=why)
+        return _close(w, job, "failed", now, [*trace, why], error=why)
     trace.append(f"{partner.name}: {job.kind} straight to the partner (selection bypassed)")
-    send = _new_delivery(conn, job, partner, [], now)
-    store.update_job(conn, job.id, status="delivering", trace=trace, error=None, updated_at=now)
+    send = _new_delivery(job, partner, [], now, w)
+    w.update_job(job.id, status="delivering", trace=trace, error=None, updated_at=now)
     return StepResult(sends=[send], lead_id=job.lead_id)
 
 
 def _new_delivery(
-    conn: Connection, job: Row[Any], partner: PartnerSpec, windows: list[list[str]], now: datetime
+    job: Row[Any], partner: PartnerSpec, windows: list[list[str]], now: datetime, w: Writes
 ) -> SendItem:
     assert partner.channel is not None
     delivery_id = new_id("dlv")
     key = f"{job.id}:{partner.name}"  # stable per job and partner: a buyer can drop a double post
-    store.insert_delivery(
-        conn,
+    w.insert_delivery(
         {
             "id": delivery_id,
             "job_id": job.id,
@@ -178,118 +180,128 @@ def _new_delivery(
             "invoiced": False,
             "is_test": bool(job.is_test) or job.kind == "test",
             "created_at": now,
-        },
+            "delivered_at": None,
+            "cancelled_at": None,
+            "cancel_reason": None,
+        }
     )
-    return SendItem(
-        job.id,
-        delivery_id,
-        partner.name,
-        partner.channel,
-        _lead_view(job, partner.name, partner.channel, key),
-        1,
-        tuple((w[0], w[1]) for w in windows),
-    )
+    view = _lead_view(job, partner.name, partner.channel, key)
+    return SendItem(job.id, delivery_id, partner.name, partner.channel, view, 1, _windows(windows))
 
 
-def pending_sends(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime) -> StepResult:
+def _windows(windows: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((w[0], w[1]) for w in windows)
+
+
+def pending_sends(
+    conn: Connection, job: Row[Any], dl: Sequence[Row[Any]], live: LiveConfig, now: datetime, w: Writes
+) -> StepResult:
     """A job already delivering (retry due, or reclaimed after a crash): its unfinished deliveries."""
     result = StepResult(lead_id=job.lead_id)
-    for d in store.job_deliveries(conn, job.id):
+    current = list(dl)
+    for i, d in enumerate(dl):
         if d.status not in ("pending", "retry"):
             continue
         if d.next_attempt_at is not None and d.next_attempt_at > now:
             continue
         partner = live.compiled.partners.get(d.partner)
         if partner is None or partner.channel is None:
-            store.update_delivery(conn, d.id, status="failed", reason="partner removed from configuration")
+            reason = "partner removed from configuration"
+            w.update_delivery(d.id, status="failed", reason=reason, next_attempt_at=None)
             store.release_caps(conn, d.partner, d.cap_windows)
+            current[i] = d._replace(status="failed", reason=reason)
             continue
         spec = partner.channel  # the partner's current channel
+        view = _lead_view(job, d.partner, spec, d.idempotency_key)
         result.sends.append(
-            SendItem(
-                job.id,
-                d.id,
-                d.partner,
-                spec,
-                _lead_view(job, d.partner, spec, d.idempotency_key),
-                d.attempts + 1,
-                tuple((w[0], w[1]) for w in d.cap_windows),
-            )
+            SendItem(job.id, d.id, d.partner, spec, view, d.attempts + 1, _windows(d.cap_windows))
         )
     if not result.sends:
-        return settle(conn, job.id, job, now)
-    store.update_job(conn, job.id, updated_at=now)
+        return settle(job, current, now, w)
+    w.update_job(job.id, updated_at=now)
     return result
 
 
-def fail_job(conn: Connection, job: Row[Any], reason: str, now: datetime) -> StepResult:
+def fail_job(w: Writes, job: Row[Any], reason: str, now: datetime) -> StepResult:
     """Close a job that cannot be processed (a bug or bad stored data), keeping the reason for a rerun."""
-    return _close(conn, job, "failed", now, [*job.trace, reason], error=reason)
+    return _close(w, job, "failed", now, [*job.trace, reason], error=reason)
 
 
-def finish(
-    conn: Connection,
-    job: Row[Any],
-    outcomes: Sequence[tuple[SendItem, AttemptResult]],
-    owner: str,
-    live: LiveConfig,
-    now: datetime,
-) -> StepResult:
-    """Record attempts; then retry later, fall back, or close the job."""
-    for item, res in outcomes:
-        store.insert_attempt(
-            conn,
-            {
-                "id": store.new_attempt_id(),
-                "delivery_id": item.delivery_id,
-                "job_id": item.job_id,
-                "number": item.attempt,
-                "started_at": now - timedelta(milliseconds=res.duration_ms),
-                "duration_ms": res.duration_ms,
-                "request": dict(res.request),
-                "status_code": res.status_code,
-                "response_body": res.response_body,
-                "outcome": res.outcome.value,
-                "reason": res.reason,
-            },
-        )
-    if job.lease_owner != owner or job.queue_state != "claimed":
-        return StepResult(done=True, lead_id=job.lead_id)  # our lease ran out: the new owner decides
-    for item, res in outcomes:
-        if res.outcome is Outcome.SUCCESS:
-            store.update_delivery(
-                conn,
-                item.delivery_id,
-                status="delivered",
-                attempts=item.attempt,
-                price=res.price if res.price is not None else _list_price(live, item.partner),
-                reference=res.reference,
-                reason=None,
-                delivered_at=now,
-                next_attempt_at=None,
+Outcomes = Sequence[tuple[SendItem, AttemptResult]]
+
+
+def finish_batch(
+    conn: Connection, items: Sequence[tuple[Row[Any], Outcomes]], owner: str, live: LiveConfig, now: datetime
+) -> list[StepResult]:
+    """Record every attempt; then, per job we still hold, retry later, fall back, or close it."""
+    w = Writes()
+    owned: list[tuple[Row[Any], set[str]]] = []
+    results: dict[str, StepResult] = {}
+    for job, outcomes in items:
+        for item, res in outcomes:
+            w.insert_attempt(
+                {
+                    "id": store.new_attempt_id(),
+                    "delivery_id": item.delivery_id,
+                    "job_id": item.job_id,
+                    "number": item.attempt,
+                    "started_at": now - timedelta(milliseconds=res.duration_ms),
+                    "duration_ms": res.duration_ms,
+                    "request": dict(res.request),
+                    "status_code": res.status_code,
+                    "response_body": res.response_body,
+                    "outcome": res.outcome.value,
+                    "reason": res.reason,
+                }
             )
+        if job.lease_owner != owner or job.queue_state != "claimed":
+            results[job.id] = StepResult(done=True, lead_id=job.lead_id)  # the new lease owner decides
             continue
-        decision = RetryPolicy(max_attempts=item.spec.max_attempts).decide(res, item.attempt, random.random())
-        if isinstance(decision, GiveUp):
-            store.update_delivery(
-                conn,
-                item.delivery_id,
-                status="failed",
-                attempts=item.attempt,
-                reason=decision.reason,
-                next_attempt_at=None,
-            )
-            store.release_caps(conn, item.partner, item.cap_windows)  # a failed delivery gives its slot back
-        else:
-            store.update_delivery(
-                conn,
-                item.delivery_id,
-                status="retry",
-                attempts=item.attempt,
-                reason=res.reason,
-                next_attempt_at=now + timedelta(seconds=decision.delay_s),
-            )
-    return settle(conn, job.id, job, now)
+        owned.append((job, {item.delivery_id for item, _ in outcomes}))
+        for item, res in outcomes:
+            _record_outcome(conn, w, item, res, live, now)
+    w.flush(conn, now)
+    if owned:
+        dl = store.deliveries_of(conn, [job.id for job, _ in owned])
+        for job, finished in owned:
+            results[job.id] = settle(job, dl[job.id], now, w, finished)
+        w.flush(conn, now)
+    return [results[job.id] for job, _ in items]
+
+
+def _record_outcome(
+    conn: Connection, w: Writes, item: SendItem, res: AttemptResult, live: LiveConfig, now: datetime
+) -> None:
+    if res.outcome is Outcome.SUCCESS:
+        w.update_delivery(
+            item.delivery_id,
+            status="delivered",
+            attempts=item.attempt,
+            price=res.price if res.price is not None else _list_price(live, item.partner),
+            reference=res.reference,
+            reason=None,
+            delivered_at=now,
+            next_attempt_at=None,
+        )
+        return
+    decision = RetryPolicy(max_attempts=item.spec.max_attempts).decide(res, item.attempt, random.random())
+    if isinstance(decision, GiveUp):
+        w.update_delivery(
+            item.delivery_id,
+            status="failed",
+            attempts=item.attempt,
+            reason=decision.reason,
+            next_attempt_at=None,
+        )
+        store.release_caps(conn, item.partner, item.cap_windows)  # a failed delivery gives its slot back
+    else:
+        w.update_delivery(
+            item.delivery_id,
+            status="retry",
+            attempts=item.attempt,
+            reason=res.reason,
+            next_attempt_at=now + timedelta(seconds=decision.delay_s),
+        )
 
 
 def _list_price(live: LiveConfig, partner: str) -> float | None:
@@ -297,35 +309,38 @@ def _list_price(live: LiveConfig, partner: str) -> float | None:
     return spec.price if spec is not None else None
 
 
-def settle(conn: Connection, job_id: str, job: Row[Any], now: datetime) -> StepResult:
-    """Look at all deliveries of the job and move it on."""
-    dl = store.job_deliveries(conn, job_id)
+def settle(
+    job: Row[Any], dl: Sequence[Row[Any]], now: datetime, w: Writes, finished: set[str] | None = None
+) -> StepResult:
+    """Look at all deliveries of the job and move it on. ``finished``: the deliveries whose attempt just
+    ended (their failures get a trace line); None means all of them."""
     waiting = [d.next_attempt_at for d in dl if d.status in ("pending", "retry")]
     trace = list(job.trace)
     if waiting:
-        due = min(t for t in waiting if t is not None)
-        store.update_job(
-            conn, job_id, queue_state="ready", run_at=due, lease_owner=None, lease_until=None, updated_at=now
+        due = min((t for t in waiting if t is not None), default=now)
+        w.update_job(
+            job.id, queue_state="ready", run_at=due, lease_owner=None, lease_until=None, updated_at=now
         )
         return StepResult(done=True, lead_id=job.lead_id)
     delivered = [d for d in dl if d.status == "delivered"]
+    failed = [d for d in dl if d.status == "failed" and (finished is None or d.id in finished)]
+    trace.extend(f"{d.partner}: not delivered: {d.reason}" for d in failed)
     if delivered:
         trace.extend(
             f"{d.partner}: delivered" + (f" (ref {d.reference})" if d.reference else "") for d in delivered
         )
-        return _close(conn, job, "delivered", now, trace, error=None)
-    failed = [d for d in dl if d.status == "failed"]
-    trace.extend(f"{d.partner}: not delivered: {d.reason}" for d in failed)
-    if job.kind == "route" and failed:
-        excluded = sorted({*job.excluded, *(d.partner for d in failed)})
-        store.update_job(conn, job_id, status="routing", excluded=excluded, trace=trace, updated_at=now)
+        return _close(w, job, "delivered", now, trace, error=None)
+    all_failed = [d for d in dl if d.status == "failed"]
+    if job.kind == "route" and all_failed:
+        excluded = sorted({*job.excluded, *(d.partner for d in all_failed)})
+        w.update_job(job.id, status="routing", excluded=excluded, trace=trace, updated_at=now)
         return StepResult(reroute=True, lead_id=job.lead_id)
-    reason = failed[-1].reason if failed else "nothing to deliver"
-    return _close(conn, job, "failed", now, trace, error=reason)
+    reason = all_failed[-1].reason if all_failed else "nothing to deliver"
+    return _close(w, job, "failed", now, trace, error=reason)
 
 
 def _close(
-    conn: Connection,
+    w: Writes,
     job: Row[Any],
     status: str,
     now: datetime,
@@ -346,6 +361,6 @@ def _close(
     }
     if rule is not None:
         values["rule"] = rule
-    store.update_job(conn, job.id, **values)
-    store.refresh_lead_status(conn, job.lead_id, now)
+    w.update_job(job.id, **values)
+    w.refresh_lead(job.lead_id)
     return StepResult(done=True, lead_id=job.lead_id)

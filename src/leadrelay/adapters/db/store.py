@@ -140,17 +140,7 @@ def lead_outcome(conn: Connection, lead_id: str) -> tuple[str, list[dict[str, An
 
 def refresh_lead_status(conn: Connection, lead_id: str, now: datetime) -> str:
     """A lead is delivered when any of its jobs is; queued while one is still running."""
-    statuses = set(conn.execute(_LEAD_JOB_STATUSES, {"b_lead_id": lead_id}).scalars())
-    if "delivered" in statuses:
-        status = "delivered"
-    elif statuses - set(FINAL_JOB_STATUSES):
-        status = "queued"
-    elif "failed" in statuses:
-        status = "failed"
-    elif statuses == {"cancelled"}:
-        status = "cancelled"
-    else:
-        status = "unsold"
+    status = lead_status_from(set(conn.execute(_LEAD_JOB_STATUSES, {"b_lead_id": lead_id}).scalars()))
     conn.execute(_SET_LEAD_STATUS, {"b_lead_id": lead_id, "b_status": status, "b_now": now})
     return status
 
@@ -166,7 +156,14 @@ _SET_LEAD_STATUS = (
 # ---------------------------------------------------------------- the queue: claim, heartbeat, release
 
 
-def claim_jobs(conn: Connection, owner: str, limit: int, now: datetime, lease_until: datetime) -> list[str]:
+def claim_jobs(
+    conn: Connection,
+    owner: str,
+    limit: int,
+    now: datetime,
+    lease_until: datetime,
+    only: Iterable[str] | None = None,
+) -> list[str]:
     """Claim up to ``limit`` runnable jobs (ready and due, or claimed with an expired lease).
 
     PostgreSQL: FOR UPDATE SKIP LOCKED lets many workers claim at once without waiting on each other.
@@ -177,6 +174,8 @@ def claim_jobs(conn: Connection, owner: str, limit: int, now: datetime, lease_un
         and_(jobs.c.queue_state == "claimed", jobs.c.lease_until < now),
     )
     query = select(jobs.c.id).where(runnable).order_by(jobs.c.run_at).limit(limit)
+    if only is not None:  # a worker dedicated to some jobs (e.g. `partners test`)
+        query = query.where(jobs.c.id.in_(list(only)))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(conn.execute(query).scalars())
@@ -324,3 +323,93 @@ def new_attempt_id() -> str:
 
 def count_rows(conn: Connection, table: Any, *where: Any) -> int:
     return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+# ---------------------------------------------------------------- deferred writes of one batch
+
+
+class Writes:
+    """The writes a batch of jobs decides on, executed together: one ``executemany`` per statement shape
+    instead of one round trip per row. Reads that must see a write (cap slots, rotations) are not
+    deferred; everything else is."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._deliveries: dict[str, dict[str, Any]] = {}
+        self._new_deliveries: list[dict[str, Any]] = []
+        self._new_attempts: list[dict[str, Any]] = []
+        self._leads: set[str] = set()
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        self._jobs.setdefault(job_id, {}).update(values)
+
+    def update_delivery(self, delivery_id: str, **values: Any) -> None:
+        self._deliveries.setdefault(delivery_id, {}).update(values)
+
+    def insert_delivery(self, row: dict[str, Any]) -> None:
+        self._new_deliveries.append(row)
+
+    def insert_attempt(self, row: dict[str, Any]) -> None:
+        self._new_attempts.append(row)
+
+    def refresh_lead(self, lead_id: str) -> None:
+        self._leads.add(lead_id)
+
+    def merge(self, other: Writes) -> None:
+        for job_id, values in other._jobs.items():
+            self.update_job(job_id, **values)
+        for delivery_id, values in other._deliveries.items():
+            self.update_delivery(delivery_id, **values)
+        self._new_deliveries.extend(other._new_deliveries)
+        self._new_attempts.extend(other._new_attempts)
+        self._leads |= other._leads
+
+    def flush(self, conn: Connection, now: datetime) -> None:
+        if self._new_attempts:
+            conn.execute(_INSERT_ATTEMPT, self._new_attempts)
+        if self._new_deliveries:
+            conn.execute(_INSERT_DELIVERY, self._new_deliveries)
+        for table, updates in ((deliveries, self._deliveries), (jobs, self._jobs)):
+            shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+            for row_id, values in updates.items():
+                shapes.setdefault(frozenset(values), []).append({"b_id": row_id, **values})
+            for keys, params in shapes.items():
+                conn.execute(_update_by_id(table, keys), params)
+        if self._leads:
+            refresh_lead_statuses(conn, sorted(self._leads), now)
+        self.__init__()  # type: ignore[misc]
+
+
+def lead_status_from(statuses: set[str]) -> str:
+    """A lead is delivered when any of its jobs is; queued while one is still running."""
+    if "delivered" in statuses:
+        return "delivered"
+    if statuses - set(FINAL_JOB_STATUSES):
+        return "queued"
+    if "failed" in statuses:
+        return "failed"
+    if statuses == {"cancelled"}:
+        return "cancelled"
+    return "unsold"
+
+
+def refresh_lead_statuses(conn: Connection, lead_ids: Sequence[str], now: datetime) -> None:
+    by_lead: dict[str, set[str]] = {lead_id: set() for lead_id in lead_ids}
+    for row in conn.execute(select(jobs.c.lead_id, jobs.c.status).where(jobs.c.lead_id.in_(list(lead_ids)))):
+        by_lead[row.lead_id].add(row.status)
+    conn.execute(
+        _SET_LEAD_STATUS,
+        [
+            {"b_lead_id": lead_id, "b_status": lead_status_from(s), "b_now": now}
+            for lead_id, s in by_lead.items()
+        ],
+    )
+
+
+def deliveries_of(conn: Connection, job_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
+    out: dict[str, list[Row[Any]]] = {job_id: [] for job_id in job_ids}
+    for row in conn.execute(
+        select(deliveries).where(deliveries.c.job_id.in_(list(job_ids))).order_by(deliveries.c.id)
+    ):
+        out[row.job_id].append(row)
+    return out

@@ -1,0 +1,129 @@
+"""Alembic migrations on SQLite and PostgreSQL: `upgrade head` matches the metadata exactly, and the
+downgrade/upgrade round trip works (and keeps nothing behind)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, DateTime, inspect, select
+
+from leadrelay.adapters.db import config_store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.migrate import alembic_config, downgrade, upgrade
+from leadrelay.adapters.db.tables import UTCDateTime, metadata
+
+
+def _is_datetime(t: Any) -> bool:
+    return isinstance(t, DateTime | UTCDateTime)
+
+
+def _type_only_datetime(diff: Any) -> bool:
+    """("modify_type", schema, table, column, info, old_type, new_type) between DateTime and UTCDateTime."""
+    return (
+        isinstance(diff, tuple)
+        and diff[0] == "modify_type"
+        and _is_datetime(diff[5])
+        and _is_datetime(diff[6])
+        and bool(getattr(diff[5], "timezone", True)) == bool(getattr(diff[6], "timezone", True))
+    )
+
+
+def differences(url: str) -> list[Any]:
+    db = Database(url)
+    try:
+
+        def compare(conn: Connection) -> list[Any]:
+            ctx = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": True, "target_metadata": metadata}
+            )
+            flat: list[Any] = []
+            for diff in compare_metadata(ctx, metadata):
+                flat.extend(diff if isinstance(diff, list) else [diff])  # column changes come in lists
+            return [d for d in flat if not _type_only_datetime(d)]
+
+        return db.read(compare)
+    finally:
+        db.dispose()
+
+
+def tables(url: str) -> set[str]:
+    db = Database(url)
+    try:
+        return set(db.read(lambda c: inspect(c).get_table_names()))
+    finally:
+        db.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    db = Database(url)
+    try:
+        return db.read(lambda c: MigrationContext.configure(c).get_current_revision())
+    finally:
+        db.dispose()
+
+
+def head(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def test_upgrade_head_matches_the_metadata(db_url: str) -> None:
+    assert current_revision(db_url) == head(db_url)
+    assert tables(db_url) == {*metadata.tables, "alembic_version"}
+    assert differences(db_url) == []
+
+
+def test_every_index_and_unique_constraint_is_there(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+
+        def names(conn: Connection) -> tuple[set[str], set[str]]:
+            insp = inspect(conn)
+            indexes = {i["name"] for t in metadata.tables for i in insp.get_indexes(t) if i["name"]}
+            uniques = {
+                u["name"] for t in metadata.tables for u in insp.get_unique_constraints(t) if u["name"]
+            }
+            return indexes, uniques
+
+        indexes, uniques = db.read(names)
+    finally:
+        db.dispose()
+    expected_indexes = {str(i.name) for t in metadata.tables.values() for i in t.indexes}
+    assert expected_indexes <= indexes | uniques  # some databases report unique indexes as constraints
+    assert "ix_jobs_queue" in indexes
+
+
+def test_downgrade_to_base_then_upgrade_head(db_url: str) -> None:
+    prepared_at = datetime.now(UTC)
+    db = Database(db_url)
+    try:
+        db.transaction(lambda c: config_store.put_object(c, "sources", "web", {"entities": []}, prepared_at))
+    finally:
+        db.dispose()
+
+    downgrade(db_url, "base")
+    assert current_revision(db_url) is None
+    assert tables(db_url) <= {"alembic_version"}  # every table of the schema is gone
+
+    upgrade(db_url)
+    assert current_revision(db_url) == head(db_url)
+    assert tables(db_url) == {*metadata.tables, "alembic_version"}
+    assert differences(db_url) == []
+    db = Database(db_url)
+    try:
+        # the schema works again, and it starts empty
+        assert db.read(config_store.load_objects) == {}
+        db.transaction(lambda c: config_store.put_object(c, "sources", "web", {"entities": []}, prepared_at))
+        row = db.read(lambda c: c.execute(select(metadata.tables["config_objects"])).one())
+    finally:
+        db.dispose()
+    assert row.updated_at == prepared_at
+
+
+def test_upgrade_head_twice_is_a_no_op(db_url: str) -> None:
+    upgrade(db_url)
+    assert current_revision(db_url) == head(db_url)
+    assert differences(db_url) == []
