@@ -46,8 +46,8 @@ def _status(exc: LeadrelayError) -> int:
     return 400
 
 
-async def _leadrelay_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LeadrelayError)
+def error_response(exc: LeadrelayError) -> Response:
+    """The answer for any error of the tree (also used by the intake fast path)."""
     body: dict[str, object] = {"code": exc.code, "detail": exc.detail}
     if isinstance(exc, ValidationFailed):
         body["errors"] = [p.as_dict() for p in exc.problems]
@@ -55,6 +55,11 @@ async def _leadrelay_error(_request: Request, exc: Exception) -> Response:
         body["errors"] = [{"path": p.path, "error": p.message} for p in exc.problems]
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
     return JSONResponse(body, status_code=_status(exc), headers=headers)
+
+
+async def _leadrelay_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LeadrelayError)
+    return error_response(exc)
 
 
 async def _request_validation(_request: Request, exc: Exception) -> Response:

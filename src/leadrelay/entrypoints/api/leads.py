@@ -9,9 +9,10 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from leadrelay.entrypoints.api.deps import RuntimeDep, SourceDep
-from leadrelay.entrypoints.api.errors import HTTPProblem
-from leadrelay.errors import FieldProblem, ValidationFailed
+from leadrelay.bootstrap import Runtime
+from leadrelay.entrypoints.api.deps import RuntimeDep, SourceDep, source_of
+from leadrelay.entrypoints.api.errors import HTTPProblem, error_response
+from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
 from leadrelay.services.intake import IntakeRequest
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
@@ -61,7 +62,22 @@ def _parse(content_type: str, body: bytes) -> dict[str, Any]:
 @router.post("", summary="Submit a lead", status_code=202)
 async def post_lead(request: Request, rt: RuntimeDep, source: SourceDep) -> Response:
     """Validate and store a lead, then route it. Answers ``queued`` (202) at once, or with ``?wait=N`` the
-    outcome within N seconds (``delivered`` with partner and price, ``unsold`` with the reason)."""
+    outcome within N seconds (``delivered`` with partner and price, ``unsold`` with the reason).
+
+    (Served by :func:`intake_fast_path`, which skips the framework's routing and dependency machinery;
+    this declaration documents it in the OpenAPI schema.)"""
+    return await accept(request, rt, source)
+
+
+async def intake_fast_path(request: Request, rt: Runtime) -> Response:
+    """``POST /v1/leads`` straight from the ASGI entry: the hot path of the whole system."""
+    try:
+        return await accept(request, rt, await source_of(request))
+    except LeadrelayError as exc:
+        return error_response(exc)
+
+
+async def accept(request: Request, rt: Runtime, source: str) -> Response:
     body = await _read_body(request, rt.settings.max_body_bytes)
     data = _parse(request.headers.get("content-type", ""), body)
     entity = request.query_params.get("entity") or data.pop("entity", None)
