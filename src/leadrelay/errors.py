@@ -7,6 +7,7 @@
     ├── Conflict                    the request contradicts stored state (idempotency key reuse, …)
     ├── InvalidTransition           an action's precondition failed (resend a job that was not delivered, …)
     ├── Unauthorized                missing or wrong credentials
+    ├── Forbidden                   good credentials, but not for this (a source posting another entity)
     └── StorageError                the database failed in a way the caller cannot fix
 
 Business outcomes (no partner matched, a cap was reached, a buyer said no) are values, never exceptions.
@@ -77,6 +78,10 @@ class InvalidTransition(LeadrelayError):
 
 class Unauthorized(LeadrelayError):
     code = "unauthorized"
+
+
+class Forbidden(LeadrelayError):
+    code = "forbidden"
 
 
 class StorageError(LeadrelayError):

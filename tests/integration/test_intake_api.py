@@ -137,3 +137,28 @@ def test_bad_wait_is_422(server: ServerThread, query: str, field: str) -> None:
         r = http.post(f"/v1/leads?{query}", json=lead(), headers=source_headers())
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == field
+
+
+def test_a_source_reads_its_own_leads_only(db_url: str, buyers: BuyersThread) -> None:
+    config = base_config(buyers.url)
+    config["sources"]["other"] = {"entities": ["solar"]}
+    prepare(db_url, config)
+    with ServerThread(db_url) as server, server.client() as http:
+        posted = http.post("/v1/leads?wait=10", json=lead(), headers=source_headers()).json()
+        mine = http.get(f"/v1/leads/{posted['lead_id']}", headers=source_headers())
+        theirs = http.get(f"/v1/leads/{posted['lead_id']}", headers=source_headers("other"))
+    assert mine.status_code == 200
+    assert mine.json()["status"] == "delivered"
+    assert mine.json()["partner"] == "sunco"
+    assert theirs.status_code == 404
+
+
+def test_entity_the_source_may_not_post_is_refused(db_url: str, buyers: BuyersThread) -> None:
+    config = base_config(buyers.url)
+    config["entities"]["roofing"] = {"fields": {"name": {"type": "string"}}}
+    prepare(db_url, config)
+    with ServerThread(db_url) as server, server.client() as http:
+        r = http.post("/v1/leads", json={"entity": "roofing", "name": "x"}, headers=source_headers())
+    assert r.status_code == 403
+    assert r.json()["code"] == "forbidden"
+    assert "may not post" in r.json()["detail"]

@@ -19,7 +19,7 @@ from leadrelay.adapters.db import store
 from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
 from leadrelay.domain.fields import validate_lead
-from leadrelay.errors import Conflict, FieldProblem, NotFound, Unauthorized
+from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized
 from leadrelay.ids import new_id
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.notify import Notifier
@@ -87,7 +87,7 @@ class Intake:
         if entity is None:
             raise NotFound(f"unknown entity {req.entity!r}")
         if source.entities and req.entity not in source.entities:
-            raise Unauthorized(f"source {req.source!r} may not post {req.entity!r} leads")
+            raise Forbidden(f"source {req.source!r} may not post {req.entity!r} leads")
         values, problems = validate_lead(entity, req.raw)
         now = datetime.now(UTC)
         lead_id = new_id("lead")

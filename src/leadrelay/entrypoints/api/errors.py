@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse, Response
 from leadrelay.errors import (
     ConfigError,
     Conflict,
+    Forbidden,
     InvalidTransition,
     LeadrelayError,
     NotFound,
@@ -24,6 +25,7 @@ _STATUS: dict[type[LeadrelayError], int] = {
     Conflict: 409,
     InvalidTransition: 409,
     Unauthorized: 401,
+    Forbidden: 403,
     StorageError: 503,
 }
 
