@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import func, select
 
@@ -31,6 +32,7 @@ from tests.acceptance.test_concurrency import (
     wait_all_final,
     worker_process,
 )
+from tests.conftest import POSTGRES_URL
 from tests.support import prepare, wait_for
 
 pytestmark = pytest.mark.slow
@@ -195,3 +197,29 @@ def test_sigterm_past_the_grace_period_gives_in_flight_jobs_back(any_url: str, t
             assert time.monotonic() - started < 30  # far sooner than the 120 s lease
             assert_every_job_delivered_once(any_url, buyers, total)
             assert buyer_totals(buyers)["duplicates"] == total  # re-sent with the same keys
+
+
+# ---------------------------------------------------------------- the database goes away for a moment
+
+
+def test_worker_keeps_working_after_the_database_was_unreachable(pg_url: str, tmp_path: Path) -> None:
+    """PostgreSQL refuses connections for a few seconds (a restart, a failover): the worker process must
+    come back to work by itself once the database is back, not stay alive doing nothing."""
+    name = pg_url.rpartition("/")[2]
+    with BuyersThread(count=0, latency_ms=0, accept_rate=1.0) as buyers:
+        prepare_crash_config(pg_url, buyers)
+        with api_server(pg_url, tmp_path) as base, worker_process(pg_url, tmp_path, "worker"):
+            post_concurrently(base, 2)
+            wait_all_final(pg_url, 2, timeout=20)
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                try:
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+                    )
+                    time.sleep(2)  # the worker polls every 20 ms: it meets the outage many times
+                finally:
+                    admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            post_concurrently(base, 3)
+            wait_all_final(pg_url, 5, timeout=30)
+        assert buyer_totals(buyers)["accepted"] == 5

@@ -8,7 +8,7 @@ import json
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -64,6 +64,18 @@ def _actor() -> str:
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
+
+
+def _run_fast(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on uvloop when it is installed (it comes with uvicorn[standard]), as `serve` runs."""
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
 
 
 def _with_runtime(database_url: str | None, fn: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -127,7 +139,7 @@ def worker(
         await stop.wait()
         await rt.stop()
 
-    asyncio.run(main())
+    _run_fast(main())
 
 
 @db_app.command("upgrade")

@@ -246,14 +246,35 @@ def update_job(conn: Connection, job_id: str, **values: Any) -> None:
 # ---------------------------------------------------------------- caps and rotations
 
 
+_known_rows: set[tuple[str, str, tuple[Any, ...]]] = set()
+
+
+def _ensure_row(conn: Connection, kind: str, key: dict[str, Any], *, force: bool = False) -> None:
+    """INSERT … ON CONFLICT DO NOTHING a counter row, at most once per process and key: counter rows are
+    never deleted, so one statement per lead is saved. (A row remembered from a transaction that rolled
+    back is found missing by the caller, which calls again with ``force``.)"""
+    marker = (str(conn.engine.url), kind, tuple(key.values()))
+    if marker in _known_rows and not force:
+        return
+    conn.execute(_prepared(conn.dialect.name, kind), key)
+    if len(_known_rows) > 100_000:
+        _known_rows.clear()
+    _known_rows.add(marker)
+
+
 def reserve_cap(conn: Connection, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]:
     """Take one slot in a cap window if one is free: (taken, count before). Exact under concurrency:
     the conditional UPDATE is atomic on both databases."""
     key = {"b_partner": partner, "b_scope": scope, "b_window": window}
-    conn.execute(_prepared(conn.dialect.name, "cap_row"), key)
-    if conn.execute(_TAKE_SLOT, {**key, "b_limit": limit}).rowcount == 1:
-        return True, -1
-    return False, int(conn.execute(_SLOT_USED, key).scalar_one())
+    _ensure_row(conn, "cap_row", key)
+    for _ in (1, 2):
+        if conn.execute(_TAKE_SLOT, {**key, "b_limit": limit}).rowcount == 1:
+            return True, -1
+        used = conn.execute(_SLOT_USED, key).scalar()
+        if used is not None:
+            return False, int(used)
+        _ensure_row(conn, "cap_row", key, force=True)
+    raise AssertionError("unreachable: the counter row exists after a forced insert")
 
 
 def release_caps(conn: Connection, partner: str, windows: Sequence[Sequence[str]]) -> None:
@@ -272,8 +293,13 @@ def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:
 
 def next_rotation(conn: Connection, key: str) -> int:
     """Advance a shared rotation counter and return its previous value (one per profile rule)."""
-    conn.execute(_prepared(conn.dialect.name, "rotation_row"), {"b_key": key})
-    return int(conn.execute(_ADVANCE_ROTATION, {"b_key": key}).scalar_one()) - 1
+    params = {"b_key": key}
+    _ensure_row(conn, "rotation_row", params)
+    value = conn.execute(_ADVANCE_ROTATION, params).scalar()
+    if value is None:
+        _ensure_row(conn, "rotation_row", params, force=True)
+        value = conn.execute(_ADVANCE_ROTATION, params).scalar_one()
+    return int(value) - 1
 
 
 # ---------------------------------------------------------------- deliveries and attempts

@@ -1,0 +1,40 @@
+"""Cap slots and rotation counters against the real databases: exact, and robust to a remembered
+counter row that a rolled-back transaction took away."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+
+from leadrelay.adapters.db import store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import cap_counters, rotations
+
+
+def test_cap_slots_are_exact_and_given_back(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        taken = [
+            db.transaction(lambda c: store.reserve_cap(c, "sunco", "", "d:2026-11-22", 3)) for _ in range(5)
+        ]
+        assert taken == [(True, -1)] * 3 + [(False, 3)] * 2
+        db.transaction(lambda c: store.release_caps(c, "sunco", [["", "d:2026-11-22"]]))
+        assert db.transaction(lambda c: store.reserve_cap(c, "sunco", "", "d:2026-11-22", 3)) == (True, -1)
+        assert db.read(lambda c: store.cap_usage(c, "sunco")) == {("", "d:2026-11-22"): 3}
+    finally:
+        db.dispose()
+
+
+def test_a_counter_row_that_vanished_is_made_again(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        assert db.transaction(lambda c: store.reserve_cap(c, "p", "", "w", 5)) == (True, -1)
+        assert db.transaction(lambda c: store.next_rotation(c, "profile:rule")) == 0
+        # as if the transactions that created the rows had rolled back after the process remembered them
+        db.transaction(lambda c: c.execute(delete(cap_counters)))
+        db.transaction(lambda c: c.execute(delete(rotations)))
+        assert db.transaction(lambda c: store.reserve_cap(c, "p", "", "w", 5)) == (True, -1)
+        assert db.read(lambda c: store.cap_usage(c, "p")) == {("", "w"): 1}
+        assert db.transaction(lambda c: store.next_rotation(c, "profile:rule")) == 0
+        assert db.transaction(lambda c: store.next_rotation(c, "profile:rule")) == 1
+    finally:
+        db.dispose()
