@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -105,8 +104,10 @@ class Runtime:
         for worker in self.workers:
             worker.stop()
         for task in self._worker_tasks:
-            with contextlib.suppress(Exception):
+            try:
                 await task
+            except Exception:
+                log.exception("a worker loop ended with an error")
         await self.channels.close()
         self.db.dispose()
 

@@ -2,7 +2,8 @@
 
 kill -9 loses nothing and the buyer accepts every lead exactly once (the key per job and partner is
 stable, so a re-sent delivery is a duplicate the buyer drops); SIGTERM stops claiming, lets in-flight
-deliveries finish within the grace period and gives every unfinished job back to the queue.
+deliveries finish within the grace period and gives every unfinished job back to the queue; a worker whose
+database went away for a moment goes back to work once it is reachable again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import psycopg
 import pytest
 from sqlalchemy import func, select
 
-from leadrelay.adapters.db.tables import attempts
+from leadrelay.adapters.db.tables import attempts, leads
 from leadrelay.simulate.buyers import BuyersThread
 from tests.acceptance.test_concurrency import (
     api_server,
@@ -80,6 +81,8 @@ def assert_every_job_delivered_once(url: str, buyers: BuyersThread, total: int) 
     keys = accepted_keys(buyers)
     assert keys == Counter(d.idempotency_key for d in dl)  # each key accepted once, no stray acceptance
     assert buyer_totals(buyers)["accepted"] == total
+    lead_statuses = read(url, lambda c: list(c.execute(select(leads.c.status)).scalars()))
+    assert Counter(lead_statuses) == {"delivered": total}
     return dl
 
 

@@ -79,6 +79,7 @@ class Worker:
 
     async def run(self) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
+        failures = 0
         try:
             while not self._stopping.is_set():
                 free = self.concurrency - len(self.held)
@@ -88,12 +89,22 @@ class Worker:
                         await asyncio.wait_for(self._slot_free.wait(), self.poll_interval)
                     continue
                 now = datetime.now(UTC)
-                ids = await self.db.run(
-                    lambda c, n=min(free, self.claim_batch), t=now: store.claim_jobs(  # type: ignore[misc]
-                        c, self.owner, n, t, t + self.lease, self.only
-                    ),
-                    background=True,
-                )
+                try:
+                    ids = await self.db.run(
+                        lambda c, n=min(free, self.claim_batch), t=now: store.claim_jobs(  # type: ignore[misc]
+                            c, self.owner, n, t, t + self.lease, self.only
+                        ),
+                        background=True,
+                    )
+                except Exception:  # the database is away (restart, failover): wait, then try again
+                    failures += 1
+                    log.exception("claiming jobs failed (%d in a row); retrying", failures)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._stopping.wait(), min(5.0, self.poll_interval * 2**failures)
+                        )
+                    continue
+                failures = 0
                 if not ids:
                     await self._idle()
                     continue
@@ -116,15 +127,21 @@ class Worker:
             t.cancel()
 
     async def _drain(self) -> None:
+        """Let in-flight jobs finish within the grace period; hand the rest back to the queue at once
+        (their deliveries are sent again, with the same Idempotency-Key, by whoever claims them)."""
+        unfinished: set[str] = set()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=self.grace_seconds)
+            unfinished = set(self.held)  # noted before cancelling: each task forgets its job as it ends
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
-        if self.held:
-            held = set(self.held)
-            released = await self.db.run(lambda c: store.release_jobs(c, self.owner, held, datetime.now(UTC)))
+        unfinished |= self.held
+        if unfinished:
+            released = await self.db.run(
+                lambda c: store.release_jobs(c, self.owner, unfinished, datetime.now(UTC))
+            )
             log.info("released %d unfinished jobs", released)
             self.held.clear()
 

@@ -360,6 +360,9 @@ class Writes:
     deferred; everything else is."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self._jobs: dict[str, dict[str, Any]] = {}
         self._deliveries: dict[str, dict[str, Any]] = {}
         self._new_deliveries: list[dict[str, Any]] = []
@@ -403,7 +406,7 @@ class Writes:
                 conn.execute(_update_by_id(table, keys), params)
         if self._leads:
             refresh_lead_statuses(conn, sorted(self._leads), now)
-        self.__init__()  # type: ignore[misc]
+        self._reset()
 
 
 def lead_status_from(statuses: set[str]) -> str:
