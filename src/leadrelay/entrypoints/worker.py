@@ -83,7 +83,9 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 free = self.concurrency - len(self.held)
-                if free <= 0:
+                # claim in batches: waiting for a quarter of the slots costs nothing in throughput and
+                # saves one transaction per finished job
+                if free <= 0 or (self.held and free < max(1, self.concurrency // 4)):
                     self._slot_free.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._slot_free.wait(), self.poll_interval)
