@@ -12,10 +12,12 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
+from sqlalchemy.exc import DBAPIError
 
 from leadrelay.adapters.db import store
 from leadrelay.adapters.db.batching import GroupCommit
@@ -30,6 +32,26 @@ from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import Channel
 
 log = logging.getLogger("leadrelay.worker")
+
+MAX_CLAIMS = 20  # a job claimed this often without finishing is closed as failed (a poison job)
+
+
+def _clean(text: str | None, limit: int) -> str | None:
+    """Text a buyer sent, made storable everywhere: PostgreSQL refuses NUL characters."""
+    if text is None:
+        return None
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
+def storable(result: AttemptResult) -> AttemptResult:
+    """Bound what a buyer's answer can put into the record (column sizes, NUL bytes)."""
+    return replace(
+        result,
+        reason=_clean(result.reason, 2000),
+        response_body=_clean(result.response_body, 65_536),
+        reference=_clean(result.reference, 200),
+    )
+
 
 _Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]
 
@@ -59,7 +81,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.grace_seconds = grace_seconds
         self.only = only  # when set, claim only these jobs
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-6:]}"
+        self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{new_id('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -175,29 +197,43 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %s failed in the worker; its lease will expire and it will run again", job_id)
+            log.exception("job %s failed in the worker; it goes back to the queue", job_id)
+            await self._release_soon(job_id)
         finally:
             self.held.discard(job_id)
             self._slot_free.set()
 
+    async def _release_soon(self, job_id: str) -> None:
+        """After a failed transaction (deadlock, database restart): back to the queue in a second, not
+        after the lease runs out. If even that fails, the lease still brings the job back."""
+        when = datetime.now(UTC) + timedelta(seconds=1)
+        try:
+            await self.db.run(lambda c: store.release_jobs(c, self.owner, [job_id], when), background=True)
+        except Exception:
+            log.exception("could not release job %s; its lease will bring it back", job_id)
+
     async def _send(self, item: SendItem) -> AttemptResult:
         try:
-            return await self.channels.send(item.lead, item.spec)
+            result = await self.channels.send(item.lead, item.spec)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a channel bug must not lose the job: record it as an error attempt
             log.exception("channel raised for %s", item.delivery_id)
-            return AttemptResult(Outcome.ERROR, reason=f"internal error: {exc!r}", retryable=True)
+            result = AttemptResult(
+                Outcome.ERROR, reason=f"internal error: {type(exc).__name__}", retryable=True
+            )
+        return storable(result)
 
     # ------------------------------------------------------------ grouped transactions
 
     def _route_batch(self, conn: Connection, job_ids: Sequence[str]) -> list[StepResult]:
         """Route (or resume) a batch of jobs in one transaction. Fast path: all jobs under one savepoint
-        with their writes grouped; if any job raises, redo the batch job by job so that one bad job is
-        closed as failed and the others go on."""
+        with their writes grouped; if a job raises, redo the batch job by job so that one bad job is
+        closed as failed and the others go on. Database errors (a deadlock, a restart) are not the job's
+        fault: they fail the whole batch, whose jobs go back to the queue and run again."""
         now = datetime.now(UTC)
         live = self.configs.current(conn)
-        rows = {r.id: r for r in store.load_jobs(conn, job_ids)}
+        rows = {r.id: r for r in store.load_jobs(conn, job_ids, lock=True)}
         mine = [
             rows[i]
             for i in job_ids
@@ -213,6 +249,8 @@ class Worker:
                 steps[job.id] = self._route_one(conn, job, dl, live, now, w)
             w.flush(conn, now)
             batch.commit()
+        except DBAPIError:
+            raise
         except Exception:
             batch.rollback()
             steps = {}
@@ -223,13 +261,14 @@ class Worker:
                     steps[job.id] = self._route_one(conn, job, dl, live, now, w)
                     w.flush(conn, now)
                     one.commit()
+                except DBAPIError:
+                    raise
                 except Exception as exc:
                     one.rollback()
                     log.exception("routing job %s failed", job.id)
                     w = Writes()
-                    steps[job.id] = distribution.fail_job(
-                        w, job, f"internal error while routing: {exc!r}", now
-                    )
+                    reason = f"internal error while routing ({type(exc).__name__}; see the worker log)"
+                    steps[job.id] = distribution.fail_job(conn, w, job, dl.get(job.id, []), reason, now)
                     w.flush(conn, now)
         return [steps.get(i) or StepResult(done=True) for i in job_ids]
 
@@ -242,6 +281,9 @@ class Worker:
         now: datetime,
         w: Writes,
     ) -> StepResult:
+        if job.claims > MAX_CLAIMS:
+            reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
+            return distribution.fail_job(conn, w, job, dl.get(job.id, []), reason, now)
         if job.status in ("received", "routing"):
             return distribution.route_job(conn, job, live, now, w)
         if job.status == "delivering":
@@ -251,9 +293,37 @@ class Worker:
         return StepResult(done=True, lead_id=job.lead_id)
 
     def _finish_batch(self, conn: Connection, items: Sequence[_Outcomes]) -> list[StepResult]:
+        """Record a batch of outcomes in one transaction; like routing, a job that raises is redone alone
+        and closed as failed, and a database error sends the whole batch back to the queue."""
         now = datetime.now(UTC)
         live = self.configs.current(conn)
-        rows = {r.id: r for r in store.load_jobs(conn, [job_id for job_id, _ in items])}
-        return distribution.finish_batch(
-            conn, [(rows[job_id], out) for job_id, out in items], self.owner, live, now
-        )
+        rows = {r.id: r for r in store.load_jobs(conn, [job_id for job_id, _ in items], lock=True)}
+        work = [(rows[job_id], out) for job_id, out in items]
+        batch = conn.begin_nested()
+        try:
+            steps = distribution.finish_batch(conn, work, self.owner, live, now)
+            batch.commit()
+            return steps
+        except DBAPIError:
+            raise
+        except Exception:
+            batch.rollback()
+        steps = []
+        for job, out in work:
+            one = conn.begin_nested()
+            try:
+                steps.extend(distribution.finish_batch(conn, [(job, out)], self.owner, live, now))
+                one.commit()
+            except DBAPIError:
+                raise
+            except Exception as exc:
+                one.rollback()
+                log.exception("recording the outcome of job %s failed", job.id)
+                w = Writes()
+                reason = (
+                    f"internal error while recording an outcome ({type(exc).__name__}; see the worker log)"
+                )
+                dl = store.deliveries_of(conn, [job.id])[job.id]
+                steps.append(distribution.fail_job(conn, w, job, dl, reason, now))
+                w.flush(conn, now)
+        return steps

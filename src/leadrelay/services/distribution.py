@@ -222,8 +222,15 @@ def pending_sends(
     return result
 
 
-def fail_job(w: Writes, job: Row[Any], reason: str, now: datetime) -> StepResult:
-    """Close a job that cannot be processed (a bug or bad stored data), keeping the reason for a rerun."""
+def fail_job(
+    conn: Connection, w: Writes, job: Row[Any], dl: Sequence[Row[Any]], reason: str, now: datetime
+) -> StepResult:
+    """Close a job that cannot be processed (a bug or bad stored data), keeping the reason for a rerun;
+    its unfinished deliveries fail too and give their cap slots back."""
+    for d in dl:
+        if d.status in ("pending", "retry"):
+            w.update_delivery(d.id, status="failed", reason=reason, next_attempt_at=None)
+            store.release_caps(conn, d.partner, d.cap_windows)
     return _close(w, job, "failed", now, [*job.trace, reason], error=reason)
 
 

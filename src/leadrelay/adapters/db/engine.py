@@ -36,6 +36,7 @@ def make_engine(url: str) -> Engine:
             url,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
+            hide_parameters=True,  # lead data and secrets stay out of error messages and logs
             connect_args={"timeout": 30, "check_same_thread": False, "isolation_level": None},
             pool_size=4,
             max_overflow=4,
@@ -45,7 +46,7 @@ def make_engine(url: str) -> Engine:
         def _pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA synchronous=FULL")  # a 2xx answer means the lead is on disk
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
@@ -60,6 +61,7 @@ def make_engine(url: str) -> Engine:
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
+        hide_parameters=True,
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,

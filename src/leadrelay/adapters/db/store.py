@@ -217,14 +217,19 @@ def release_jobs(conn: Connection, owner: str, job_ids: Iterable[str], now: date
     return result.rowcount
 
 
-def load_jobs(conn: Connection, job_ids: Sequence[str]) -> list[Row[Any]]:
-    return list(
-        conn.execute(
-            select(jobs, leads.c.data.label("lead_values"), leads.c.entity, leads.c.is_test)
-            .join(leads, leads.c.id == jobs.c.lead_id)
-            .where(jobs.c.id.in_(list(job_ids)))
-        )
+def load_jobs(conn: Connection, job_ids: Sequence[str], *, lock: bool = False) -> list[Row[Any]]:
+    """Jobs with their lead's values. ``lock``: on PostgreSQL, hold the rows until commit, so a worker
+    whose lease just ran out cannot record an outcome while another claims the job (SQLite's write lock
+    already serializes this)."""
+    query = (
+        select(jobs, leads.c.data.label("lead_values"), leads.c.entity, leads.c.is_test)
+        .join(leads, leads.c.id == jobs.c.lead_id)
+        .where(jobs.c.id.in_(list(job_ids)))
+        .order_by(jobs.c.id)  # one lock order for everybody
     )
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=jobs)
+    return list(conn.execute(query))
 
 
 def owns(conn: Connection, job_id: str, owner: str) -> bool:

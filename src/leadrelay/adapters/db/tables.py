@@ -132,7 +132,7 @@ jobs = Table(
     # the queue's own claim state, kept apart from the job's status
     Column("queue_state", String(8), nullable=False),  # ready | claimed | done
     Column("run_at", UTCDateTime, nullable=False),
-    Column("lease_owner", String(64)),
+    Column("lease_owner", String(128)),
     Column("lease_until", UTCDateTime),
     Column("claims", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime, nullable=False, index=True),
@@ -151,7 +151,7 @@ deliveries = Table(
     Column("profile", NAME, nullable=False),
     Column("channel", String(16), nullable=False),
     Column("status", String(16), nullable=False),  # pending | retry | delivered | failed | cancelled
-    Column("idempotency_key", String(80), nullable=False),
+    Column("idempotency_key", String(128), nullable=False),  # job id + ":" + partner
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime),
     Column("cap_windows", JSON, nullable=False),  # [[scope, window], ...] reserved; released on failure
@@ -207,7 +207,7 @@ audit_log = Table(
     Column("actor", String(100), nullable=False),
     Column("action", String(40), nullable=False),
     Column("object_kind", String(20), nullable=False),
-    Column("object_id", String(80), nullable=False),
+    Column("object_id", String(128), nullable=False),
     Column("detail", JSON, nullable=False),
     Column("reason", Text),
 )
