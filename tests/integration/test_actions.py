@@ -436,3 +436,27 @@ def test_distribution_list_filters_and_cursor_pagination(start: Setup) -> None:
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["field"] == "status"
         assert http.get("/v1/distributions", params={"limit": 0}, headers=ADMIN).status_code == 422
+
+
+def test_two_cancels_at_once_take_effect_once(start: Setup, db_url: str, buyers: BuyersThread) -> None:
+    """A double click: exactly one cancel wins, the slot is given back once, one redistribution at most."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = start(profile={"auto_redistribute": True}, sunco={"caps": {"day": 5}})
+    with server.client() as http:
+        sold = post(http)
+        assert post(http, first_name="Other")["partner"] == "sunco"
+        assert cap_used(db_url, "sunco") == 2
+
+        def cancel(_: int) -> httpx.Response:
+            with server.client() as own:
+                return act(own, sold["job"], "cancel", "double click")
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(cancel, range(4)))
+        assert sorted(r.status_code for r in answers) == [200, 409, 409, 409]
+        new_jobs = [r.json()["redistributed_as"] for r in answers if r.status_code == 200]
+        assert len(new_jobs) == 1 and new_jobs[0]
+        assert wait_final(http, new_jobs[0])["status"] == "delivered"
+        assert cap_used(db_url, "sunco") == 1  # given back once (twice would leave 0)
+        assert len(audit_entries(http, "distribution.cancel", sold["job"])) == 1

@@ -447,3 +447,21 @@ def test_a_lead_routed_to_an_email_partner_arrives_by_smtp(
     assert rows[0]["first_name"] == "Ada"
     assert rows[0]["zip"] == "94103"
     assert buyers.stats()["total_received"] == 0  # nothing went to a webhook
+
+
+def test_the_audit_log_keeps_no_secret_of_a_configuration_change(db_url: str) -> None:
+    prepare(db_url, base_config(lambda name: f"http://127.0.0.1:9/{name}"))
+    partner = {
+        "channel": {
+            "webhook": {
+                "url": "http://127.0.0.1:9/secretive",
+                "headers": {"Authorization": "Bearer s3cr3t-value", "X-Source": "leadrelay"},
+            }
+        }
+    }
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        assert http.put("/v1/partners/secretive", json=partner, headers=ADMIN).status_code == 200
+        audit = http.get("/v1/audit", headers=ADMIN).text
+    assert "s3cr3t-value" not in audit
+    assert '"Authorization":"***"' in audit.replace(" ", "")
+    assert "leadrelay" in audit  # what is not secret stays readable

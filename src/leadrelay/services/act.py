@@ -18,7 +18,9 @@ from leadrelay.services.notify import Notifier
 
 
 def _job(conn: Connection, job_id: str) -> Row[Any]:
-    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    """The job, locked until the action commits (PostgreSQL; SQLite's write lock is taken already), so
+    two concurrent actions on it run one after the other and the second sees the first's result."""
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update()).first()
     if row is None:
         raise NotFound(f"unknown distribution {job_id}")
     return row
@@ -105,17 +107,26 @@ class Actions:
         def tx(conn: Connection) -> None:
             job = _job(conn, job_id)
             now = datetime.now(UTC)
-            stuck = job.status in ("received", "routing", "delivering") and not (
-                job.queue_state == "claimed" and job.lease_until is not None and job.lease_until > now
-            )
+            open_ = job.status in ("received", "routing", "delivering")
+            lease_live = job.queue_state == "claimed" and (job.lease_until or now) > now
+            waiting = job.queue_state == "ready" and job.run_at > now  # e.g. a retry scheduled for later
+            stuck = open_ and not lease_live and not waiting
             if job.status not in ("failed", "unsold") and not stuck:
-                if job.status in ("received", "routing", "delivering"):
+                if lease_live:
                     why = "it is being processed by a worker right now"
+                elif waiting:
+                    why = f"it is waiting for a scheduled retry at {job.run_at.isoformat()}"
                 elif job.status == "delivered":
                     why = "it was delivered (use resend)"
                 else:
                     why = f"it is {job.status}"
                 raise InvalidTransition(f"rerun is for failed or stuck distributions; {job_id}: {why}")
+            sold = [d.partner for d in store.job_deliveries(conn, job_id) if d.status == "delivered"]
+            if sold:
+                raise InvalidTransition(
+                    f"rerun is for failed or stuck distributions; {job_id} was already delivered to "
+                    f"{', '.join(sold)} (use resend, or cancel first)"
+                )
             for d in store.job_deliveries(conn, job_id):
                 if d.status in ("pending", "retry"):
                     store.update_delivery(conn, d.id, status="failed", reason="superseded by rerun")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,24 @@ from leadrelay.configuration.load import Objects, dump_yaml, validate_document
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound
 
 KINDS = ("smtp", "entities", "sources", "partners", "profiles")
+
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|auth|api[-_]?key|cookie|signature", re.IGNORECASE)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A copy fit for the audit log: values under secret-looking keys (a password, an Authorization
+    header) become ``***``; ``${ENV}`` references stay, they are not secrets."""
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, key) for v in value]
+    if key and _SECRET_KEY.search(key) and value not in (None, "") and not _is_env_ref(value):
+        return "***"
+    return value
+
+
+def _is_env_ref(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("${") and value.endswith("}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +79,7 @@ def apply_objects(
             object_kind=change.kind,
             object_id=change.name,
             at=now,
-            detail={"doc": doc},
+            detail={"doc": redact(doc)},
         )
     config_store.bump_version(conn)
     return changes

@@ -323,15 +323,21 @@ def settle(
     ended (their failures get a trace line); None means all of them."""
     waiting = [d.next_attempt_at for d in dl if d.status in ("pending", "retry")]
     trace = list(job.trace)
+    failed = [d for d in dl if d.status == "failed" and (finished is None or d.id in finished)]
+    trace.extend(f"{d.partner}: not delivered: {d.reason}" for d in failed)
     if waiting:
         due = min((t for t in waiting if t is not None), default=now)
         w.update_job(
-            job.id, queue_state="ready", run_at=due, lease_owner=None, lease_until=None, updated_at=now
+            job.id,
+            queue_state="ready",
+            run_at=due,
+            lease_owner=None,
+            lease_until=None,
+            trace=trace,
+            updated_at=now,
         )
         return StepResult(done=True, lead_id=job.lead_id)
     delivered = [d for d in dl if d.status == "delivered"]
-    failed = [d for d in dl if d.status == "failed" and (finished is None or d.id in finished)]
-    trace.extend(f"{d.partner}: not delivered: {d.reason}" for d in failed)
     if delivered:
         trace.extend(
             f"{d.partner}: delivered" + (f" (ref {d.reference})" if d.reference else "") for d in delivered

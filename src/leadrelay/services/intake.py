@@ -26,6 +26,24 @@ from leadrelay.services.notify import Notifier
 
 FINAL_LEAD_STATUSES = ("delivered", "unsold", "failed", "rejected", "cancelled")
 
+# What a source is told: delivered, unsold, rejected or queued (and, later, cancelled). A technical
+# failure is "unsold" to the source, and only routing reasons are shown (never a buyer's answer).
+_PUBLIC_STATUS = {"failed": "unsold"}
+_PUBLIC_REASONS = (
+    "no eligible partner",
+    "every eligible partner is at its cap",
+    "no rule matched",
+    "no enabled profile for entity",
+)
+
+
+def _public_reason(error: str | None) -> str:
+    if error:
+        for known in _PUBLIC_REASONS:
+            if error.startswith(known):
+                return error.split(" (already tried")[0]
+    return "not sold"
+
 
 @dataclass(frozen=True, slots=True)
 class IntakeRequest:
@@ -131,9 +149,9 @@ class Intake:
                 raise NotFound(f"unknown lead {lead_id}")
             status, sold, error = store.lead_outcome(conn, lead_id)
             problems = [FieldProblem(p["field"], p["error"]) for p in (row.problems or [])]
-            return IntakeAnswer(
-                lead_id, status, problems=problems, sold=sold, reason=error if status != "delivered" else None
-            )
+            public = _PUBLIC_STATUS.get(status, status)
+            reason = _public_reason(error) if public == "unsold" else None
+            return IntakeAnswer(lead_id, public, problems=problems, sold=sold, reason=reason)
 
         return await self._db.run_read(read)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
 from leadrelay.adapters.db import config_store
@@ -100,9 +100,11 @@ async def create_key(
 @router.post(
     "/partners/{name}/test-delivery", summary="Send a marked test lead through the partner's channel"
 )
-async def test_delivery(name: str, rt: RuntimeDep, admin: AdminDep, wait: float = 10.0) -> dict[str, Any]:
+async def test_delivery(
+    name: str, rt: RuntimeDep, admin: AdminDep, wait: Annotated[float, Query(ge=0, le=60)] = 10.0
+) -> dict[str, Any]:
     job_id = await rt.actions.test_delivery(name, actor=admin)
-    detail = await _wait_job(rt, job_id, min(max(wait, 0.0), 60.0))
+    detail = await _wait_job(rt, job_id, wait)
     return detail
 
 

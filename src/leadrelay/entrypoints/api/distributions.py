@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
 from leadrelay.services.logview import DistributionFilter
@@ -18,6 +18,18 @@ JobStatus = Literal["received", "routing", "delivering", "delivered", "failed", 
 
 class ActionBody(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("reason")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time without a zone is read as UTC (the log stores UTC)."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @router.get("/distributions", summary="The distribution log, newest first")
@@ -34,7 +46,7 @@ async def list_distributions(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    f = DistributionFilter(status, partner, profile, source, lead, since, until, cursor, limit)
+    f = DistributionFilter(status, partner, profile, source, lead, _utc(since), _utc(until), cursor, limit)
     return await rt.logview.distributions(f)
 
 

@@ -80,7 +80,8 @@ async def intake_fast_path(request: Request, rt: Runtime) -> Response:
 async def accept(request: Request, rt: Runtime, source: str) -> Response:
     body = await _read_body(request, rt.settings.max_body_bytes)
     data = _parse(request.headers.get("content-type", ""), body)
-    entity = request.query_params.get("entity") or data.pop("entity", None)
+    in_body = data.pop("entity", None)  # never a lead field, wherever the entity is named
+    entity = request.query_params.get("entity") or in_body
     live = await rt.configs.get(rt.db)
     spec = live.specs.sources.get(source)
     if not entity and spec is not None and len(spec.entities) == 1:
@@ -99,7 +100,9 @@ async def accept(request: Request, rt: Runtime, source: str) -> Response:
         raise ValidationFailed([FieldProblem("Idempotency-Key", "must be 1 to 200 characters")])
     answer = await rt.intake.accept(IntakeRequest(source, entity, data, key))
     if wait > 0 and answer.status == "queued":
+        repeat = answer.repeat
         answer = await rt.intake.wait(answer.lead_id, wait)
+        answer.repeat = repeat
     status = 200 if answer.repeat else _STATUS_CODES.get(answer.status, 200)
     if answer.status == "rejected":
         status = 422
