@@ -306,7 +306,7 @@ ReasonOption = Annotated[str | None, typer.Option(help="Why (kept in the audit l
 def log_resend(job_id: str, reason: ReasonOption = None, database_url: DbOption = None) -> None:
     """Resend a delivered distribution to the same partner (a new linked job)."""
     new = _with_runtime(database_url, lambda rt: rt.actions.resend(job_id, actor=_actor(), reason=reason))
-    out.print(f"queued {new} (resend of {job_id})")
+    out.print(f"queued {', '.join(new)} (resend of {job_id})")
 
 
 @log_app.command("rerun")

@@ -57,11 +57,12 @@ class Actions:
         self.configs = configs
         self.notifier = notifier
 
-    async def resend(self, job_id: str, *, actor: str, reason: str | None = None) -> str:
+    async def resend(self, job_id: str, *, actor: str, reason: str | None = None) -> list[str]:
         """Only for a delivered job: a new job, linked to it, straight to the same partner through the
-        partner's current channel; selection and dedup are bypassed. The original stays unchanged."""
+        partner's current channel; selection and dedup are bypassed. The original stays unchanged.
+        (A broadcast delivered to several partners gets one new job per partner.)"""
 
-        def tx(conn: Connection) -> str:
+        def tx(conn: Connection) -> list[str]:
             job = _job(conn, job_id)
             if job.status != "delivered":
                 raise InvalidTransition(
@@ -95,11 +96,11 @@ class Actions:
                 new_jobs=new_ids,
                 partners=[d.partner for d in delivered],
             )
-            return str(new_ids[0])
+            return [str(i) for i in new_ids]
 
-        new_job = await self.db.run(tx)
+        new_jobs = await self.db.run(tx)
         self.notifier.jobs_added()
-        return new_job
+        return new_jobs
 
     async def rerun(self, job_id: str, *, actor: str, reason: str | None = None) -> None:
         """For a failed or stuck job: reset the same job to received, clear its error, route again."""

@@ -59,8 +59,8 @@ async def get_distribution(job_id: str, rt: RuntimeDep, _admin: AdminDep) -> dic
 async def resend(
     job_id: str, rt: RuntimeDep, admin: AdminDep, body: ActionBody | None = None
 ) -> dict[str, Any]:
-    new_job = await rt.actions.resend(job_id, actor=admin, reason=body.reason if body else None)
-    return {"status": "queued", "job_id": new_job, "original_id": job_id}
+    new_jobs = await rt.actions.resend(job_id, actor=admin, reason=body.reason if body else None)
+    return {"status": "queued", "job_id": new_jobs[0], "job_ids": new_jobs, "original_id": job_id}
 
 
 @router.post("/distributions/{job_id}/rerun", summary="Route a failed or stuck job again")
