@@ -449,6 +449,21 @@ def test_a_lead_routed_to_an_email_partner_arrives_by_smtp(
     assert buyers.stats()["total_received"] == 0  # nothing went to a webhook
 
 
+def test_a_profile_can_send_a_partners_email_to_other_recipients(
+    db_url: str, buyers: BuyersThread, mailbox: tuple[int, Mailbox]
+) -> None:
+    port, box = mailbox
+    document = base_config(buyers.url, sunco={"channel": {"email": {"to": ["partner@example.com"]}}})
+    document["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none"}
+    document["profiles"]["solar-main"]["email_to"] = ["desk@example.com", "boss@example.com"]
+    prepare(db_url, document)
+    with ServerThread(db_url) as server, server.client() as http:
+        r = http.post("/v1/leads?wait=10", json=lead(), headers=source_headers())
+        assert r.json()["status"] == "delivered", r.json()
+        wait_for(lambda: box.messages, timeout=5)
+    assert box.recipients == [["desk@example.com", "boss@example.com"]]
+
+
 def test_the_audit_log_keeps_no_secret_of_a_configuration_change(db_url: str) -> None:
     prepare(db_url, base_config(lambda name: f"http://127.0.0.1:9/{name}"))
     partner = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from leadrelay.adapters.db import store
 from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.caps import window_key
-from leadrelay.domain.model import CapPeriod, ChannelSpec, PartnerSpec, Strategy
+from leadrelay.domain.model import CapPeriod, ChannelSpec, EmailChannel, PartnerSpec, Strategy
 from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.domain.routing import evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
@@ -138,7 +138,7 @@ def route_job(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime, 
         )
     result = StepResult(lead_id=job.lead_id)
     for name, windows in chosen:
-        result.sends.append(_new_delivery(job, cfg.partners[name], windows, now, w))
+        result.sends.append(_new_delivery(job, cfg.partners[name], windows, now, w, profile.spec.email_to))
     w.update_job(job.id, status="delivering", rule=ev.rule, trace=trace, error=None, updated_at=now)
     return result
 
@@ -156,7 +156,12 @@ def _direct(job: Row[Any], live: LiveConfig, now: datetime, trace: list[str], w:
 
 
 def _new_delivery(
-    job: Row[Any], partner: PartnerSpec, windows: list[list[str]], now: datetime, w: Writes
+    job: Row[Any],
+    partner: PartnerSpec,
+    windows: list[list[str]],
+    now: datetime,
+    w: Writes,
+    profile_email_to: tuple[str, ...] = (),
 ) -> SendItem:
     assert partner.channel is not None
     delivery_id = new_id("dlv")
@@ -185,8 +190,22 @@ def _new_delivery(
             "cancel_reason": None,
         }
     )
-    view = _lead_view(job, partner.name, partner.channel, key)
-    return SendItem(job.id, delivery_id, partner.name, partner.channel, view, 1, _windows(windows))
+    spec = channel_for(partner, profile_email_to)
+    view = _lead_view(job, partner.name, spec, key)
+    return SendItem(job.id, delivery_id, partner.name, spec, view, 1, _windows(windows))
+
+
+def channel_for(partner: PartnerSpec, profile_email_to: tuple[str, ...] = ()) -> ChannelSpec:
+    """The partner's current channel; a profile may send its email to other recipients."""
+    assert partner.channel is not None
+    if profile_email_to and isinstance(partner.channel, EmailChannel):
+        return replace(partner.channel, to=profile_email_to)
+    return partner.channel
+
+
+def _email_to(live: LiveConfig, profile: str) -> tuple[str, ...]:
+    compiled = live.compiled.profiles.get(profile)
+    return compiled.spec.email_to if compiled is not None else ()
 
 
 def _windows(windows: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]:
@@ -211,7 +230,7 @@ def pending_sends(
             store.release_caps(conn, d.partner, d.cap_windows)
             current[i] = d._replace(status="failed", reason=reason)
             continue
-        spec = partner.channel  # the partner's current channel
+        spec = channel_for(partner, _email_to(live, job.profile))  # the partner's current channel
         view = _lead_view(job, d.partner, spec, d.idempotency_key)
         result.sends.append(
             SendItem(job.id, d.id, d.partner, spec, view, d.attempts + 1, _windows(d.cap_windows))
