@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +54,44 @@ def storable(result: AttemptResult) -> AttemptResult:
 
 
 _Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]
+
+
+def _all_or_each(
+    conn: Connection,
+    jobs: Sequence[Row[Any]],
+    run: Callable[[Sequence[Row[Any]]], list[StepResult]],
+    what: str,
+    deliveries: Callable[[Row[Any]], Sequence[Row[Any]]],
+    now: datetime,
+) -> list[StepResult]:
+    """Run a step for all jobs under one savepoint; if one raises, redo them one by one so that only the
+    bad job is closed as failed and the others go on. A database error (deadlock, restart) is nobody's
+    fault: it fails the whole transaction, and the worker puts the jobs back in the queue."""
+    batch = conn.begin_nested()
+    try:
+        steps = run(jobs)
+        batch.commit()
+        return steps
+    except DBAPIError:
+        raise
+    except Exception:
+        batch.rollback()
+    steps = []
+    for job in jobs:
+        one = conn.begin_nested()
+        try:
+            steps.extend(run([job]))
+            one.commit()
+        except DBAPIError:
+            raise
+        except Exception as exc:
+            one.rollback()
+            log.exception("%s failed for job %s", what, job.id)
+            w = Writes()
+            reason = f"internal error while {what} ({type(exc).__name__}; see the worker log)"
+            steps.append(distribution.fail_job(conn, w, job, deliveries(job), reason, now))
+            w.flush(conn, now)
+    return steps
 
 
 class Worker:
@@ -241,35 +279,15 @@ class Worker:
         ]
         resuming = [job.id for job in mine if job.status == "delivering"]
         dl = store.deliveries_of(conn, resuming) if resuming else {}
-        steps: dict[str, StepResult] = {}
-        batch = conn.begin_nested()
-        try:
+
+        def route(jobs: Sequence[Row[Any]]) -> list[StepResult]:
             w = Writes()
-            for job in mine:
-                steps[job.id] = self._route_one(conn, job, dl, live, now, w)
+            steps = [self._route_one(conn, job, dl, live, now, w) for job in jobs]
             w.flush(conn, now)
-            batch.commit()
-        except DBAPIError:
-            raise
-        except Exception:
-            batch.rollback()
-            steps = {}
-            for job in mine:
-                one = conn.begin_nested()
-                w = Writes()
-                try:
-                    steps[job.id] = self._route_one(conn, job, dl, live, now, w)
-                    w.flush(conn, now)
-                    one.commit()
-                except DBAPIError:
-                    raise
-                except Exception as exc:
-                    one.rollback()
-                    log.exception("routing job %s failed", job.id)
-                    w = Writes()
-                    reason = f"internal error while routing ({type(exc).__name__}; see the worker log)"
-                    steps[job.id] = distribution.fail_job(conn, w, job, dl.get(job.id, []), reason, now)
-                    w.flush(conn, now)
+            return steps
+
+        done = _all_or_each(conn, mine, route, "routing", lambda job: dl.get(job.id, []), now)
+        steps = {job.id: step for job, step in zip(mine, done, strict=True)}
         return [steps.get(i) or StepResult(done=True) for i in job_ids]
 
     @staticmethod
@@ -299,31 +317,12 @@ class Worker:
         live = self.configs.current(conn)
         rows = {r.id: r for r in store.load_jobs(conn, [job_id for job_id, _ in items], lock=True)}
         work = [(rows[job_id], out) for job_id, out in items]
-        batch = conn.begin_nested()
-        try:
-            steps = distribution.finish_batch(conn, work, self.owner, live, now)
-            batch.commit()
-            return steps
-        except DBAPIError:
-            raise
-        except Exception:
-            batch.rollback()
-        steps = []
-        for job, out in work:
-            one = conn.begin_nested()
-            try:
-                steps.extend(distribution.finish_batch(conn, [(job, out)], self.owner, live, now))
-                one.commit()
-            except DBAPIError:
-                raise
-            except Exception as exc:
-                one.rollback()
-                log.exception("recording the outcome of job %s failed", job.id)
-                w = Writes()
-                reason = (
-                    f"internal error while recording an outcome ({type(exc).__name__}; see the worker log)"
-                )
-                dl = store.deliveries_of(conn, [job.id])[job.id]
-                steps.append(distribution.fail_job(conn, w, job, dl, reason, now))
-                w.flush(conn, now)
-        return steps
+        by_id = {job.id: out for job, out in work}
+
+        def record(jobs: Sequence[Row[Any]]) -> list[StepResult]:
+            return distribution.finish_batch(conn, [(j, by_id[j.id]) for j in jobs], self.owner, live, now)
+
+        def deliveries(job: Row[Any]) -> list[Row[Any]]:
+            return store.deliveries_of(conn, [job.id])[job.id]
+
+        return _all_or_each(conn, [job for job, _ in work], record, "recording an outcome", deliveries, now)

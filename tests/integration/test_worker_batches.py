@@ -1,0 +1,96 @@
+"""One bad job in a batch is closed as failed; the others go on. A database error fails the batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Row, select
+from sqlalchemy.exc import OperationalError
+
+from leadrelay.adapters.db import store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.store import Writes
+from leadrelay.adapters.db.tables import jobs
+from leadrelay.entrypoints.worker import _all_or_each
+from leadrelay.services.distribution import StepResult
+from leadrelay.services.intake import new_job_row
+
+
+def _seed(db: Database, n: int) -> list[str]:
+    now = datetime.now(UTC)
+    leads_, jobs_ = [], []
+    for i in range(n):
+        lead_id = f"lead_{i}"
+        leads_.append(
+            {
+                "id": lead_id,
+                "entity": "solar",
+                "source": "web",
+                "status": "queued",
+                "data": {},
+                "raw": {},
+                "problems": None,
+                "idempotency_key": None,
+                "request_hash": None,
+                "is_test": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        jobs_.append(new_job_row(lead_id, "p", now, id=f"job_{i}", queue_state="claimed", lease_owner="me"))
+    db.transaction(lambda c: (store.insert_leads(c, leads_), store.insert_jobs(c, jobs_)))
+    return [j["id"] for j in jobs_]
+
+
+def _rows(conn: Connection, ids: Sequence[str]) -> list[Row[Any]]:
+    return list(conn.execute(select(jobs).where(jobs.c.id.in_(list(ids))).order_by(jobs.c.id)))
+
+
+def test_only_the_bad_job_fails(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        ids = _seed(db, 3)
+        now = datetime.now(UTC)
+
+        def run_in(conn: Connection) -> list[StepResult]:
+            def run(batch: Sequence[Row[Any]]) -> list[StepResult]:
+                w = Writes()
+                for job in batch:
+                    if job.id == "job_1":
+                        raise ValueError("a bug")
+                    w.update_job(job.id, status="delivering")
+                w.flush(conn, now)
+                return [StepResult(lead_id=job.lead_id) for job in batch]
+
+            return _all_or_each(conn, _rows(conn, ids), run, "routing", lambda job: [], now)
+
+        steps = db.transaction(run_in)
+        assert [s.done for s in steps] == [False, True, False]
+        rows = {r.id: r for r in db.read(lambda c: _rows(c, ids))}
+        assert rows["job_0"].status == rows["job_2"].status == "delivering"
+        assert rows["job_1"].status == "failed"
+        assert rows["job_1"].error == "internal error while routing (ValueError; see the worker log)"
+        assert rows["job_1"].queue_state == "done"
+    finally:
+        db.dispose()
+
+
+def test_a_database_error_fails_the_whole_batch(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        ids = _seed(db, 2)
+
+        def run_in(conn: Connection) -> list[StepResult]:
+            def run(batch: Sequence[Row[Any]]) -> list[StepResult]:
+                raise OperationalError("SELECT 1", {}, Exception("deadlock detected"))
+
+            return _all_or_each(conn, _rows(conn, ids), run, "routing", lambda job: [], datetime.now(UTC))
+
+        with pytest.raises(OperationalError), db.engine.begin() as conn:
+            run_in(conn)
+        assert {r.status for r in db.read(lambda c: _rows(c, ids))} == {"received"}
+    finally:
+        db.dispose()
