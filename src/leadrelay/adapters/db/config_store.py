@@ -21,8 +21,11 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+_VERSION = select(config_meta.c.version).where(config_meta.c.id == 1)
+
+
 def config_version(conn: Connection) -> int:
-    got = conn.execute(select(config_meta.c.version).where(config_meta.c.id == 1)).scalar()
+    got = conn.execute(_VERSION).scalar()
     return int(got or 0)
 
 

@@ -156,6 +156,33 @@ _SET_LEAD_STATUS = (
 # ---------------------------------------------------------------- the queue: claim, heartbeat, release
 
 
+@lru_cache(maxsize=4)
+def _claimable(dialect: str, only: bool) -> Any:
+    runnable = or_(
+        and_(jobs.c.queue_state == "ready", jobs.c.run_at <= bindparam("b_now")),
+        and_(jobs.c.queue_state == "claimed", jobs.c.lease_until < bindparam("b_now")),
+    )
+    query = select(jobs.c.id).where(runnable).order_by(jobs.c.run_at).limit(bindparam("b_limit"))
+    if only:  # a worker dedicated to some jobs (e.g. `partners test`)
+        query = query.where(jobs.c.id.in_(bindparam("b_only", expanding=True)))
+    if dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+_CLAIM = (
+    update(jobs)
+    .where(jobs.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        queue_state="claimed",
+        lease_owner=bindparam("b_owner"),
+        lease_until=bindparam("b_until"),
+        claims=jobs.c.claims + 1,
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
 def claim_jobs(
     conn: Connection,
     owner: str,
@@ -169,27 +196,14 @@ def claim_jobs(
     PostgreSQL: FOR UPDATE SKIP LOCKED lets many workers claim at once without waiting on each other.
     SQLite: the transaction began IMMEDIATE, so claims are serialized by the write lock.
     """
-    runnable = or_(
-        and_(jobs.c.queue_state == "ready", jobs.c.run_at <= now),
-        and_(jobs.c.queue_state == "claimed", jobs.c.lease_until < now),
-    )
-    query = select(jobs.c.id).where(runnable).order_by(jobs.c.run_at).limit(limit)
-    if only is not None:  # a worker dedicated to some jobs (e.g. `partners test`)
-        query = query.where(jobs.c.id.in_(list(only)))
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(query).scalars())
+    params: dict[str, Any] = {"b_now": now, "b_limit": limit}
+    if only is not None:
+        params["b_only"] = list(only)
+    ids = list(conn.execute(_claimable(conn.dialect.name, only is not None), params).scalars())
     if ids:
         conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(ids))
-            .values(
-                queue_state="claimed",
-                lease_owner=owner,
-                lease_until=lease_until,
-                claims=jobs.c.claims + 1,
-                updated_at=now,
-            )
+            _CLAIM,
+            {"b_ids": ids, "b_owner": owner, "b_until": lease_until, "b_now": now},
         )
     return ids
 
@@ -221,15 +235,17 @@ def load_jobs(conn: Connection, job_ids: Sequence[str], *, lock: bool = False) -
     """Jobs with their lead's values. ``lock``: on PostgreSQL, hold the rows until commit, so a worker
     whose lease just ran out cannot record an outcome while another claims the job (SQLite's write lock
     already serializes this)."""
-    query = (
-        select(jobs, leads.c.data.label("lead_values"), leads.c.entity, leads.c.is_test)
-        .join(leads, leads.c.id == jobs.c.lead_id)
-        .where(jobs.c.id.in_(list(job_ids)))
-        .order_by(jobs.c.id)  # one lock order for everybody
-    )
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=jobs)
-    return list(conn.execute(query))
+    query = _LOAD_JOBS_LOCKED if lock and conn.dialect.name == "postgresql" else _LOAD_JOBS
+    return list(conn.execute(query, {"b_ids": list(job_ids)}))
+
+
+_LOAD_JOBS = (
+    select(jobs, leads.c.data.label("lead_values"), leads.c.entity, leads.c.is_test)
+    .join(leads, leads.c.id == jobs.c.lead_id)
+    .where(jobs.c.id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(jobs.c.id)  # one lock order for everybody
+)
+_LOAD_JOBS_LOCKED = _LOAD_JOBS.with_for_update(of=jobs)
 
 
 def owns(conn: Connection, job_id: str, owner: str) -> bool:
@@ -427,9 +443,14 @@ def lead_status_from(statuses: set[str]) -> str:
     return "unsold"
 
 
+_STATUSES_OF_LEADS = select(jobs.c.lead_id, jobs.c.status).where(
+    jobs.c.lead_id.in_(bindparam("b_ids", expanding=True))
+)
+
+
 def refresh_lead_statuses(conn: Connection, lead_ids: Sequence[str], now: datetime) -> None:
     by_lead: dict[str, set[str]] = {lead_id: set() for lead_id in lead_ids}
-    for row in conn.execute(select(jobs.c.lead_id, jobs.c.status).where(jobs.c.lead_id.in_(list(lead_ids)))):
+    for row in conn.execute(_STATUSES_OF_LEADS, {"b_ids": list(lead_ids)}):
         by_lead[row.lead_id].add(row.status)
     conn.execute(
         _SET_LEAD_STATUS,
@@ -440,10 +461,15 @@ def refresh_lead_statuses(conn: Connection, lead_ids: Sequence[str], now: dateti
     )
 
 
+_DELIVERIES_OF = (
+    select(deliveries)
+    .where(deliveries.c.job_id.in_(bindparam("b_ids", expanding=True)))
+    .order_by(deliveries.c.id)
+)
+
+
 def deliveries_of(conn: Connection, job_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
     out: dict[str, list[Row[Any]]] = {job_id: [] for job_id in job_ids}
-    for row in conn.execute(
-        select(deliveries).where(deliveries.c.job_id.in_(list(job_ids))).order_by(deliveries.c.id)
-    ):
+    for row in conn.execute(_DELIVERIES_OF, {"b_ids": list(job_ids)}):
         out[row.job_id].append(row)
     return out
