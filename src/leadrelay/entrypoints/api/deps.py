@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import Connection
 
 from leadrelay.adapters.db import config_store
 from leadrelay.bootstrap import Runtime
@@ -52,33 +54,45 @@ class KeyCache:
         self._known[key] = (who, time.monotonic() + _CACHE_SECONDS)
 
 
+async def _caller(
+    request: Request,
+    cache: KeyCache,
+    lookup: Callable[[Connection, str], str | None],
+    missing: str,
+    unknown: str,
+) -> str:
+    """Who the credential belongs to: from the short-lived cache, else from the database (hashed)."""
+    credential = _credential(request)
+    if not credential:
+        raise Unauthorized(missing)
+    who = cache.get(credential)
+    if who is None:
+        rt: Runtime = request.app.state.runtime
+        who = await rt.db.run_read(lambda c: lookup(c, credential))
+        if who is None:
+            raise Unauthorized(unknown)
+        cache.put(credential, who)
+    return who
+
+
 async def source_of(request: Request) -> str:
-    rt: Runtime = request.app.state.runtime
-    key = _credential(request)
-    if not key:
-        raise Unauthorized("send the source's API key as 'Authorization: Bearer <key>' or 'X-API-Key'")
-    cache: KeyCache = request.app.state.source_keys
-    source = cache.get(key)
-    if source is None:
-        source = await rt.db.run_read(lambda c: config_store.source_for_key(c, key))
-        if source is None:
-            raise Unauthorized("unknown or revoked API key")
-        cache.put(key, source)
-    return source
+    return await _caller(
+        request,
+        request.app.state.source_keys,
+        config_store.source_for_key,
+        "send the source's API key as 'Authorization: Bearer <key>' or 'X-API-Key'",
+        "unknown or revoked API key",
+    )
 
 
 async def admin_of(request: Request) -> str:
-    rt: Runtime = request.app.state.runtime
-    token = _credential(request)
-    if not token:
-        raise Unauthorized("send an admin token as 'Authorization: Bearer <token>'")
-    cache: KeyCache = request.app.state.admin_tokens
-    who = cache.get(token)
-    if who is None:
-        who = await rt.db.run_read(lambda c: config_store.admin_for_token(c, token))
-        if who is None:
-            raise Unauthorized("unknown or revoked admin token")
-        cache.put(token, who)
+    who = await _caller(
+        request,
+        request.app.state.admin_tokens,
+        config_store.admin_for_token,
+        "send an admin token as 'Authorization: Bearer <token>'",
+        "unknown or revoked admin token",
+    )
     return f"admin:{who}"
 
 
