@@ -152,10 +152,8 @@ class Worker:
                     continue
                 now = datetime.now(UTC)
                 try:
-                    ids = await self.db.run(
-                        lambda c, n=min(free, self.claim_batch), t=now: store.claim_jobs(  # type: ignore[misc]
-                            c, self.owner, n, t, t + self.lease, self.only
-                        ),
+                    claimed = await self.db.run(
+                        lambda c, n=min(free, self.claim_batch), t=now: self._claim_and_route(c, n, t),  # type: ignore[misc]
                         background=True,
                     )
                 except Exception:  # the database is away (restart, failover): wait, then try again
@@ -167,12 +165,12 @@ class Worker:
                         )
                     continue
                 failures = 0
-                if not ids:
+                if not claimed:
                     await self._idle()
                     continue
-                for job_id in ids:
+                for job_id, first in claimed:
                     self.held.add(job_id)
-                    task = asyncio.create_task(self._process(job_id))
+                    task = asyncio.create_task(self._process(job_id, first))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         finally:
@@ -219,10 +217,10 @@ class Worker:
                 except Exception:  # a missed beat is survivable; the next one tries again
                     log.exception("lease heartbeat failed")
 
-    async def _process(self, job_id: str) -> None:
+    async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None
         try:
-            step = await self._route.submit(job_id)
+            step = first
             lead_id = step.lead_id
             while step.sends or step.reroute:
                 if step.reroute:
@@ -263,6 +261,12 @@ class Worker:
         return storable(result)
 
     # ------------------------------------------------------------ grouped transactions
+
+    def _claim_and_route(self, conn: Connection, limit: int, now: datetime) -> list[tuple[str, StepResult]]:
+        """Claim runnable jobs and take their first step in the same transaction (one commit fewer per
+        batch: the claim is only worth anything once the job is routed)."""
+        ids = store.claim_jobs(conn, self.owner, limit, now, now + self.lease, self.only)
+        return list(zip(ids, self._route_batch(conn, ids), strict=True)) if ids else []
 
     def _route_batch(self, conn: Connection, job_ids: Sequence[str]) -> list[StepResult]:
         """Route (or resume) a batch of jobs in one transaction. Fast path: all jobs under one savepoint
