@@ -128,8 +128,11 @@ class Worker:
         self._route: GroupCommit[str, StepResult] = GroupCommit(
             db, self._route_batch, max_batch=32, background=True
         )
+        # recording outcomes may be lost in a power cut without harm: the delivery goes out again with the
+        # same Idempotency-Key, which the buyer drops. (Routing may not: a lost routing commit after the
+        # post could route the lead to a second partner.)
         self._finish: GroupCommit[_Outcomes, StepResult] = GroupCommit(
-            db, self._finish_batch, max_batch=32, background=True
+            db, self._finish_batch, max_batch=32, background=True, relaxed=True
         )
 
     def stop(self) -> None:

@@ -27,11 +27,13 @@ class GroupCommit(Generic[I, R]):
         *,
         max_batch: int = 256,
         background: bool = False,
+        relaxed: bool = False,
     ) -> None:
         self._db = db
         self._handler = handler
         self._max_batch = max_batch
         self._background = background
+        self._relaxed = relaxed
         self._pending: list[tuple[I, asyncio.Future[R]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -51,6 +53,7 @@ class GroupCommit(Generic[I, R]):
                 results = await self._db.run(
                     lambda conn, items=items: self._handler(conn, items),  # type: ignore[misc]
                     background=self._background,
+                    relaxed=self._relaxed,
                 )
             except BaseException as exc:  # the whole transaction rolled back: nobody's write happened
                 for _, fut in batch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -52,9 +53,15 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
+            options = conn.get_execution_options()
+            # FULL (fsync at commit) unless the caller said the transaction may be lost in a power cut
+            # (it is redone safely): the setting is per connection, changed only when it differs
+            mode = "NORMAL" if options.get("relaxed", False) else "FULL"
+            if conn.info.get("synchronous") != mode:
+                conn.exec_driver_sql(f"PRAGMA synchronous={mode}")
+                conn.info["synchronous"] = mode
             # take the write lock up front: read-then-write transactions never deadlock on upgrade
-            readonly = conn.get_execution_options().get("readonly", False)
-            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if options.get("readonly", False) else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(
@@ -81,10 +88,17 @@ class Database:
         threads = 1 if self.dialect == "sqlite" else 8
         self._executor = PriorityExecutor(threads, "leadrelay-db")
 
-    def transaction(self, fn: Callable[[Connection], T]) -> T:
+    def transaction(self, fn: Callable[[Connection], T], *, relaxed: bool = False) -> T:
+        """``fn`` in one write transaction. ``relaxed``: its commit may be lost in a power cut or a
+        database crash (never in a process crash), because redoing it is safe; the database does not wait
+        for the disk (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off)."""
         try:
-            with self.engine.begin() as conn:
-                return fn(conn)
+            with self.engine.connect() as raw:
+                conn = raw.execution_options(relaxed=True) if relaxed else raw
+                with conn.begin():
+                    if relaxed and self.dialect == "postgresql":
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                    return fn(conn)
         except OperationalError as exc:
             raise StorageError(f"database error: {exc.orig}") from exc
         except DBAPIError as exc:
@@ -102,10 +116,13 @@ class Database:
         except OperationalError as exc:
             raise StorageError(f"database error: {exc.orig}") from exc
 
-    async def run(self, fn: Callable[[Connection], T], *, background: bool = False) -> T:
+    async def run(
+        self, fn: Callable[[Connection], T], *, background: bool = False, relaxed: bool = False
+    ) -> T:
         """A write transaction off the event loop; ``background`` work yields to urgent work queued later."""
         lane = BACKGROUND if background else URGENT
-        return await asyncio.wrap_future(self._executor.submit(lane, self.transaction, fn))
+        work = functools.partial(self.transaction, fn, relaxed=relaxed)
+        return await asyncio.wrap_future(self._executor.submit(lane, work))
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         return await asyncio.wrap_future(self._executor.submit(URGENT, self.read, fn))
