@@ -38,3 +38,22 @@ def test_a_counter_row_that_vanished_is_made_again(db_url: str) -> None:
         assert db.transaction(lambda c: store.next_rotation(c, "profile:rule")) == 1
     finally:
         db.dispose()
+
+
+def test_a_batch_takes_consecutive_rotation_numbers(db_url: str) -> None:
+    from leadrelay.services.distribution import Rotations
+
+    db = Database(db_url)
+    try:
+        assert db.transaction(lambda c: store.next_rotation(c, "p:r", 3)) == 0
+
+        def batch(conn: object) -> list[int]:
+            rotations = Rotations(conn)  # type: ignore[arg-type]
+            rotations.reserve({"p:r": 2})
+            return [rotations.next("p:r"), rotations.next("p:r"), rotations.next("p:r")]
+
+        # two reserved for the batch (3, 4), then one more taken from the counter (5)
+        assert db.transaction(batch) == [3, 4, 5]
+        assert db.transaction(lambda c: store.next_rotation(c, "p:r")) == 6
+    finally:
+        db.dispose()

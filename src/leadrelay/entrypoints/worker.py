@@ -24,6 +24,7 @@ from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.routing import Evaluation
 from leadrelay.ids import new_id
 from leadrelay.services import distribution
 from leadrelay.services.configstate import ConfigCache, LiveConfig
@@ -289,7 +290,10 @@ class Worker:
 
         def route(jobs: Sequence[Row[Any]]) -> list[StepResult]:
             w = Writes()
-            steps = [self._route_one(conn, job, dl, live, now, w) for job in jobs]
+            plans = {job.id: distribution.plan(job, live, now) for job in jobs}
+            rotations = distribution.Rotations(conn)
+            rotations.reserve(distribution.rotations_wanted(plans, {job.id: job.profile for job in jobs}))
+            steps = [self._route_one(conn, job, dl, live, now, w, plans[job.id], rotations) for job in jobs]
             w.flush(conn, now)
             return steps
 
@@ -305,12 +309,14 @@ class Worker:
         live: LiveConfig,
         now: datetime,
         w: Writes,
+        planned: Evaluation | None = None,
+        rotations: distribution.Rotations | None = None,
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
             return distribution.fail_job(conn, w, job, dl.get(job.id, []), reason, now)
         if job.status in ("received", "routing"):
-            return distribution.route_job(conn, job, live, now, w)
+            return distribution.route_job(conn, job, live, now, w, planned=planned, rotations=rotations)
         if job.status == "delivering":
             return distribution.pending_sends(conn, job, dl.get(job.id, []), live, now, w)
         # already final (a rerun raced us, or a crash after the last write): let go of it

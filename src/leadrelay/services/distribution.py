@@ -25,7 +25,7 @@ from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.caps import window_key
 from leadrelay.domain.model import CapPeriod, ChannelSpec, EmailChannel, PartnerSpec, Strategy
 from leadrelay.domain.retry import GiveUp, RetryPolicy
-from leadrelay.domain.routing import evaluate, rotation_key
+from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.ids import new_id
 from leadrelay.services.configstate import LiveConfig
@@ -94,8 +94,56 @@ def reserve(
     return taken, None
 
 
-def route_job(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime, w: Writes) -> StepResult:
-    """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries."""
+class Rotations:
+    """Rotation numbers for a batch of jobs, taken from the stored counters once per rule and batch
+    (exact: the numbers are consecutive and each is used once, in the order the jobs are routed)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._ready: dict[str, list[int]] = {}
+
+    def reserve(self, wanted: Mapping[str, int]) -> None:
+        for key, n in wanted.items():
+            first = store.next_rotation(self._conn, key, n)
+            self._ready.setdefault(key, []).extend(range(first + n - 1, first - 1, -1))
+
+    def next(self, key: str) -> int:
+        ready = self._ready.get(key)
+        return ready.pop() if ready else store.next_rotation(self._conn, key)
+
+
+def plan(job: Row[Any], live: LiveConfig, now: datetime) -> Evaluation | None:
+    """The routing evaluation of a job about to be routed (pure), or None when it is not rule-routed."""
+    profile = live.compiled.profiles.get(job.profile)
+    if job.kind != "route" or job.status not in ("received", "routing") or profile is None:
+        return None
+    if not profile.spec.enabled:
+        return None
+    return evaluate(job.lead_values, profile, live.compiled, now, exclude=set(job.excluded))
+
+
+def rotations_wanted(plans: Mapping[str, Evaluation | None], profiles: Mapping[str, str]) -> dict[str, int]:
+    """How many rotation numbers each rule needs for these planned jobs (job id → profile name)."""
+    wanted: dict[str, int] = {}
+    for job_id, ev in plans.items():
+        if ev is not None and ev.target is not None and len(ev.candidates) > 1 and needs_rotation(ev.target):
+            key = rotation_key(profiles[job_id], ev.rule)
+            wanted[key] = wanted.get(key, 0) + 1
+    return wanted
+
+
+def route_job(
+    conn: Connection,
+    job: Row[Any],
+    live: LiveConfig,
+    now: datetime,
+    w: Writes,
+    *,
+    planned: Evaluation | None = None,
+    rotations: Rotations | None = None,
+) -> StepResult:
+    """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries.
+    ``planned``: its evaluation, when the batch already made it; ``rotations``: the batch's numbers."""
     trace: list[str] = list(job.trace)
     cfg = live.compiled
     if job.kind in ("resend", "test"):
@@ -105,12 +153,13 @@ def route_job(conn: Connection, job: Row[Any], live: LiveConfig, now: datetime, 
         why = f"profile {job.profile} is missing or disabled"
         return _close(w, job, "unsold", now, [*trace, why], error=why)
     excluded = set(job.excluded)
-    ev = evaluate(job.lead_values, profile, cfg, now, exclude=excluded)
+    ev = planned or evaluate(job.lead_values, profile, cfg, now, exclude=excluded)
     trace.extend(ev.trace(cfg))
     candidates = ev.candidates
     target = ev.target
     if target is not None and len(candidates) > 1 and needs_rotation(target):
-        rotation = store.next_rotation(conn, rotation_key(job.profile, ev.rule))
+        key = rotation_key(job.profile, ev.rule)
+        rotation = rotations.next(key) if rotations is not None else store.next_rotation(conn, key)
         candidates = order_candidates(candidates, target, rotation)
     if not candidates:
         reason = ev.reason or "no eligible partner"

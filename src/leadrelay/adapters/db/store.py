@@ -79,7 +79,7 @@ _SLOT_USED = select(cap_counters.c.used).where(_CAP_KEY)
 _ADVANCE_ROTATION = (
     update(rotations)
     .where(rotations.c.key == bindparam("b_key"))
-    .values(counter=rotations.c.counter + 1)
+    .values(counter=rotations.c.counter + bindparam("b_n"))
     .returning(rotations.c.counter)
 )
 
@@ -312,15 +312,17 @@ def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:
     return {(r.scope, r.window): int(r.used) for r in rows}
 
 
-def next_rotation(conn: Connection, key: str) -> int:
-    """Advance a shared rotation counter and return its previous value (one per profile rule)."""
-    params = {"b_key": key}
-    _ensure_row(conn, "rotation_row", params)
+def next_rotation(conn: Connection, key: str, n: int = 1) -> int:
+    """Advance a shared rotation counter by ``n`` and return its previous value: the caller owns the
+    numbers from there to there + n - 1 (one counter per profile rule; a batch takes its numbers at once)."""
+    ensure = {"b_key": key}
+    params = {"b_key": key, "b_n": n}
+    _ensure_row(conn, "rotation_row", ensure)
     value = conn.execute(_ADVANCE_ROTATION, params).scalar()
     if value is None:
-        _ensure_row(conn, "rotation_row", params, force=True)
+        _ensure_row(conn, "rotation_row", ensure, force=True)
         value = conn.execute(_ADVANCE_ROTATION, params).scalar_one()
-    return int(value) - 1
+    return int(value) - n
 
 
 # ---------------------------------------------------------------- deliveries and attempts
