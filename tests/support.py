@@ -158,6 +158,15 @@ class ServerThread:
         return httpx.Client(base_url=self.url, timeout=30)
 
 
+def rows(url: str, query: Any) -> list[Any]:
+    """The rows a query returns, read in a fresh connection (a test's view of the database)."""
+    db = Database(url)
+    try:
+        return db.read(lambda c: list(c.execute(query)))
+    finally:
+        db.dispose()
+
+
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:
     """Poll until ``predicate()`` is truthy (bounded in time); return its value."""
     deadline = time.monotonic() + timeout

@@ -6,9 +6,11 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from leadrelay.adapters.channels.dispatch import Channels
 from leadrelay.adapters.channels.email import SmtpSettings
+from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
@@ -21,6 +23,7 @@ from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.intake import Intake
 from leadrelay.services.logview import LogView
 from leadrelay.services.notify import Notifier
+from leadrelay.services.privacy import Privacy
 
 log = logging.getLogger("leadrelay")
 
@@ -72,12 +75,16 @@ class Runtime:
     notifier: Notifier = field(default_factory=Notifier)
 
     def __post_init__(self) -> None:
-        self.intake = Intake(self.db, self.configs, self.notifier)
+        secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
+        self.sealer = Sealer(self.db, secret)
+        self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
+        self.privacy = Privacy(self.db, self.sealer)
         self.actions = Actions(self.db, self.configs, self.notifier)
         self.logview = LogView(self.db)
         self.channels = ConfiguredChannels(self)
         self.workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
+        self._retention: asyncio.Task[None] | None = None
 
     def new_worker(self, only: set[str] | None = None) -> Worker:
         s = self.settings
@@ -86,6 +93,7 @@ class Runtime:
             self.configs,
             self.channels,
             self.notifier,
+            self.sealer,
             concurrency=s.worker_concurrency,
             claim_batch=s.claim_batch,
             lease_seconds=s.lease_seconds,
@@ -99,8 +107,23 @@ class Runtime:
             worker = self.new_worker(only)
             self.workers.append(worker)
             self._worker_tasks.append(asyncio.create_task(worker.run()))
+        if count and self.settings.retention_days and self._retention is None:
+            self._retention = asyncio.create_task(self._retain(self.settings.retention_days))
+
+    async def _retain(self, days: int) -> None:
+        """Erase the personal data of leads older than the retention period, now and every hour."""
+        while True:
+            try:
+                erased = await asyncio.to_thread(self.privacy.purge_sync, timedelta(days=days))
+                if erased:
+                    log.info("retention: erased the personal data of %d leads (> %d days old)", erased, days)
+            except Exception:
+                log.exception("retention purge failed; trying again in an hour")
+            await asyncio.sleep(3600)
 
     async def stop(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
         for worker in self.workers:
             worker.stop()
         for task in self._worker_tasks:

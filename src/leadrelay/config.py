@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_sender: str = "leadrelay@localhost"
+    # privacy: the secret that wraps the data keys of sensitive fields; personal data kept this long
+    secret_key: SecretStr | None = None
+    retention_days: int | None = None  # None: kept until erased
 
 
 def load_settings() -> Settings:

@@ -84,5 +84,11 @@ class Forbidden(LeadrelayError):
     code = "forbidden"
 
 
+class Unavailable(LeadrelayError):
+    """The server cannot do this because of how it runs (e.g. a missing secret): not the caller's fault."""
+
+    code = "unavailable"
+
+
 class StorageError(LeadrelayError):
     code = "storage_error"

@@ -66,7 +66,7 @@ def test_invalid_lead_is_422_per_field_and_recorded_as_rejected(server: ServerTh
     assert r.status_code == 422
     body = r.json()
     assert body["status"] == "rejected"
-    assert {"field": "phone", "error": "not a valid US phone number"} in body["errors"]
+    assert {"field": "phone", "error": "not a valid US number"} in body["errors"]
     assert {"field": "zip", "error": "required"} in body["errors"]
     db = Database(db_url)
     try:

@@ -226,7 +226,23 @@ class _Validator:
 
     def entity(self, raw: Any, path: str) -> dict[str, Any] | None:
         model = self.model(MODELS["entities"], raw, path)
-        return model.model_dump() if model is not None else None
+        if model is None:
+            return None
+        document = model.model_dump()
+        self.dedup_fields(document, path, set(document["fields"]))
+        return document
+
+    def dedup_fields(self, document: dict[str, Any], path: str, fields: Collection[str] | None) -> None:
+        """Every dedup key names fields the entity has (when it is known)."""
+        dedup = document.get("dedup")
+        if dedup is None:
+            return
+        if dedup["scope"] != "entity" and not path.startswith("entities."):
+            self.fail(f"{path}.dedup.scope", "'scope' applies only to an entity's dedup")
+        for i, key in enumerate(dedup["keys"]):
+            for j, name in enumerate(key):
+                if fields is not None and name not in fields:
+                    self.fail(f"{path}.dedup.keys[{i}][{j}]", unknown("field", name, fields))
 
     def source(self, raw: Any, path: str) -> dict[str, Any] | None:
         model = self.model(SourceModel, raw, path)
@@ -247,6 +263,7 @@ class _Validator:
         if channel is not None and channel.email is not None and channel.email.to is None and not model.email:
             self.fail(f"{path}.channel.email.to", "required when the partner has no 'email'")
         document = model.model_dump()
+        self.dedup_fields(document, path, None)
         document["filters"] = canonical_filters
         document["channel"] = _channel(channel)
         return document
@@ -279,6 +296,7 @@ class _Validator:
         if model is None:
             return None
         document = model.model_dump()
+        self.dedup_fields(document, path, fields)
         document["rules"] = rules
         document["default"] = default if default is not None and default["partners"] else None
         return document

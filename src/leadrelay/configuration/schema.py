@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -271,12 +272,44 @@ class Strict(BaseModel):
 # ---------------------------------------------------------------- entities and sources
 
 
+def _region(value: Any) -> str:
+    if not isinstance(value, str):
+        raise problem("must be a two-letter country code such as US or CA")
+    regions = phonenumbers.SUPPORTED_REGIONS
+    if value.upper() not in regions:
+        raise problem(unknown("region", value, sorted(regions)))
+    return value.upper()
+
+
+def _key_sets(value: Any) -> Any:
+    """``email`` → ``[[email]]``; ``[email, phone]`` → one key of both fields; ``[[email], [phone]]`` →
+    two keys, a duplicate on either."""
+    if isinstance(value, str):
+        return [[value]]
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return [value]
+    return value
+
+
+Region = Annotated[str, BeforeValidator(_region)]
+KeySets = Annotated[list[Annotated[FieldNames, Field(min_length=1)]], BeforeValidator(_key_sets)]
+
+
+class DedupModel(Strict):
+    """Duplicates by key sets over normalized values within a lookback window."""
+
+    keys: Annotated[KeySets, Field(min_length=1)]
+    window: PositiveDuration = "30d"
+    scope: Annotated[str, BeforeValidator(_choice("dedup scope", ("entity", "global")))] = "entity"
+
+
 class FieldModel(Strict):
     type: Annotated[str, BeforeValidator(_choice("field type", [t.value for t in FieldType]))] = "string"
     required: bool = False
     max_length: PositiveInt | None = None
     choices: Annotated[list[str], AfterValidator(_unique)] = []
     sensitive: bool = False
+    region: Region | None = None  # phone fields: the default country (else the entity's region)
 
     @model_validator(mode="after")
     def _coherent(self) -> FieldModel:
@@ -286,11 +319,16 @@ class FieldModel(Strict):
             raise problem("'choices' applies only to enum fields")
         if self.type != FieldType.STRING and self.max_length is not None:
             raise problem("'max_length' applies only to string fields")
+        if self.type != FieldType.PHONE and self.region is not None:
+            raise problem("'region' applies only to phone fields (set the entity's 'region' for all)")
         return self
 
 
 class EntityModel(Strict):
     fields: Annotated[dict[FieldName, FieldModel], Field(min_length=1)]
+    region: Region = "US"  # the default country of phone numbers
+    dedup: DedupModel | None = None
+    suppression: Names = []  # suppression lists every lead of this entity is checked against
 
 
 class SourceModel(Strict):
@@ -342,6 +380,8 @@ class PartnerModel(Strict):
     cancel_period: Duration = "7d"
     paused: bool = False
     channel: ChannelModel | None = None
+    dedup: DedupModel | None = None  # never the same person twice within the window
+    suppression: Names = []  # lists that remove this partner from a lead's candidates
 
 
 # ---------------------------------------------------------------- profiles
@@ -367,6 +407,8 @@ class ProfileModel(Strict):
     auto_redistribute: bool = False
     partner_caps: dict[str, Caps] = {}
     email_to: Annotated[list[Email], AfterValidator(_unique)] = []
+    dedup: DedupModel | None = None
+    suppression: Names = []
     rules: list[RuleModel] = []
     default: Any = None  # a target or null, checked by hand
 

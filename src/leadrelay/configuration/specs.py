@@ -20,6 +20,7 @@ from leadrelay.domain.hours import parse_hours
 from leadrelay.domain.model import (
     CapPeriod,
     ChannelSpec,
+    DedupSpec,
     EmailChannel,
     EntitySpec,
     FieldSpec,
@@ -72,11 +73,30 @@ def build_specs(objects: Objects) -> Specs:
 def _entity(name: str, doc: Mapping[str, Any]) -> EntitySpec:
     fields = {
         key: FieldSpec(
-            key, FieldType(f["type"]), f["required"], f["max_length"], tuple(f["choices"]), f["sensitive"]
+            key,
+            FieldType(f["type"]),
+            f["required"],
+            f["max_length"],
+            tuple(f["choices"]),
+            f["sensitive"],
+            f.get("region"),
         )
         for key, f in doc["fields"].items()
     }
-    return EntitySpec(name, fields)
+    return EntitySpec(
+        name,
+        fields,
+        region=doc.get("region", "US"),
+        dedup=_dedup(doc.get("dedup")),
+        suppression=tuple(doc.get("suppression", ())),
+    )
+
+
+def _dedup(doc: Mapping[str, Any] | None) -> DedupSpec | None:
+    if doc is None:
+        return None
+    keys = tuple(tuple(key) for key in doc["keys"])
+    return DedupSpec(keys, parse_duration(doc["window"]), doc.get("scope", "entity"))
 
 
 def _caps(caps: Mapping[str, int]) -> dict[CapPeriod, int]:
@@ -116,6 +136,8 @@ def _partner(name: str, doc: Mapping[str, Any]) -> PartnerSpec:
         channel=channel,
         price=doc["price"],
         cancel_period_s=parse_duration(doc["cancel_period"]),
+        dedup=_dedup(doc.get("dedup")),
+        suppression=tuple(doc.get("suppression", ())),
     )
 
 
@@ -143,6 +165,8 @@ def _profile(name: str, doc: Mapping[str, Any]) -> ProfileSpec:
         auto_redistribute=doc["auto_redistribute"],
         partner_caps={partner: _caps(caps) for partner, caps in doc["partner_caps"].items()},
         email_to=tuple(doc["email_to"]),
+        dedup=_dedup(doc.get("dedup")),
+        suppression=tuple(doc.get("suppression", ())),
     )
 
 

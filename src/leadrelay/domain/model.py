@@ -22,7 +22,14 @@ class FieldType(StrEnum):
     POSTAL_CODE = "postal_code"
     STATE = "state"
     DATE = "date"
+    DATETIME = "datetime"
+    DOB = "dob"
     ENUM = "enum"
+    URL = "url"
+    IP = "ip"
+    GENDER = "gender"
+    TRUSTEDFORM_CERT_URL = "trustedform_cert_url"
+    JORNAYA_LEADID = "jornaya_leadid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +40,31 @@ class FieldSpec:
     max_length: int | None = None
     choices: tuple[str, ...] = ()
     sensitive: bool = False
+    region: str | None = None  # phone: the default country; None: the entity's
+
+
+@dataclass(frozen=True, slots=True)
+class DedupSpec:
+    """Duplicates by any of ``keys`` (each a tuple of field names, compared on normalized values) within
+    ``window_s`` seconds; ``scope`` is "entity" or "global" for an entity, ignored elsewhere."""
+
+    keys: tuple[tuple[str, ...], ...]
+    window_s: float = 30 * 86_400.0
+    scope: str = "entity"
 
 
 @dataclass(frozen=True, slots=True)
 class EntitySpec:
     name: str
     fields: Mapping[str, FieldSpec]
+    region: str = "US"
+    dedup: DedupSpec | None = None
+    suppression: tuple[str, ...] = ()
+    sensitive: frozenset[str] = field(init=False)  # the names of fields encrypted at rest
+
+    def __post_init__(self) -> None:
+        names = frozenset(name for name, spec in self.fields.items() if spec.sensitive)
+        object.__setattr__(self, "sensitive", names)
 
 
 # ---------------------------------------------------------------- conditions (the rule language's tree)
@@ -155,6 +181,8 @@ class PartnerSpec:
     channel: ChannelSpec | None = None
     price: float | None = None
     cancel_period_s: float = 7 * 86_400.0  # how long after delivery a cancel is allowed
+    dedup: DedupSpec | None = None  # never the same person twice within the window
+    suppression: tuple[str, ...] = ()  # a listed lead removes this partner from the candidates
 
 
 # ---------------------------------------------------------------- profiles
@@ -198,6 +226,8 @@ class ProfileSpec:
     auto_redistribute: bool = False
     partner_caps: Mapping[str, Mapping[CapPeriod, int]] = field(default_factory=dict)
     email_to: tuple[str, ...] = ()  # overrides a partner's email recipient for this profile
+    dedup: DedupSpec | None = None
+    suppression: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

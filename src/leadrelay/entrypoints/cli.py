@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import getpass
 import json
 import secrets
 import signal
@@ -15,15 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import upgrade
 from leadrelay.bootstrap import Runtime, build_runtime
-from leadrelay.config import Settings, load_settings
 from leadrelay.configuration.load import load_yaml_text
+from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, settings_for
+from leadrelay.entrypoints.commands.fields import check_field
+from leadrelay.entrypoints.commands.keys import keys_app
+from leadrelay.entrypoints.commands.leads import leads_app
+from leadrelay.entrypoints.commands.suppression import suppression_app
 from leadrelay.errors import ConfigError, LeadrelayError
 from leadrelay.services import configure
 from leadrelay.services.logview import DistributionFilter
@@ -41,30 +43,10 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(sources_app, name="sources")
 app.add_typer(log_app, name="log")
 app.add_typer(partners_app, name="partners")
-
-out = Console(soft_wrap=True)  # long paths and ids stay on one line, greppable in logs
-err = Console(stderr=True, soft_wrap=True)
-
-DbOption = Annotated[str | None, typer.Option("--database-url", help="Overrides LEADRELAY_DATABASE_URL.")]
-
-
-def _settings(database_url: str | None = None) -> Settings:
-    settings = load_settings()
-    if database_url:
-        settings.database_url = database_url
-    return settings
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
+app.add_typer(suppression_app, name="suppression")
+app.add_typer(keys_app, name="keys")
+app.add_typer(leads_app, name="leads")
+app.command("check-field")(check_field)
 
 
 def _long_running() -> None:
@@ -90,7 +72,7 @@ def _run_fast(coro: Coroutine[Any, Any, T]) -> T:
 
 def _with_runtime(database_url: str | None, fn: Callable[[Runtime], Awaitable[T]]) -> T:
     async def main() -> T:
-        rt = build_runtime(_settings(database_url))
+        rt = build_runtime(settings_for(database_url))
         try:
             return await fn(rt)
         finally:
@@ -99,7 +81,7 @@ def _with_runtime(database_url: str | None, fn: Callable[[Runtime], Awaitable[T]
     try:
         return asyncio.run(main())
     except LeadrelayError as exc:
-        raise _fail(exc.detail) from exc
+        raise fail(exc.detail) from exc
 
 
 # ---------------------------------------------------------------- running
@@ -117,7 +99,7 @@ def serve(
 
     from leadrelay.entrypoints.api.app import create_app
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     upgrade(settings.database_url)
     application = create_app(settings, workers=workers)
     _long_running()
@@ -137,7 +119,7 @@ def worker(
     database_url: DbOption = None,
 ) -> None:
     """Run workers only (any number of processes, on any machine sharing the database)."""
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
 
     async def main() -> None:
         rt = build_runtime(settings)
@@ -157,7 +139,7 @@ def worker(
 @db_app.command("upgrade")
 def db_upgrade(database_url: DbOption = None) -> None:
     """Apply the schema migrations (Alembic) up to the newest."""
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     upgrade(settings.database_url)
     out.print("database is up to date")
 
@@ -177,12 +159,12 @@ def apply(
     try:
         data = load_yaml_text(file.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise _fail(f"cannot read {file}: {exc.strerror}") from exc
+        raise fail(f"cannot read {file}: {exc.strerror}") from exc
     except ConfigError as exc:
         raise _config_fail(exc) from exc
-    db = Database(_settings(database_url).database_url)
+    db = Database(settings_for(database_url).database_url)
     try:
-        changes = configure.apply_document_sync(db, data, actor=_actor(), dry_run=dry_run)
+        changes = configure.apply_document_sync(db, data, actor=actor(), dry_run=dry_run)
     except ConfigError as exc:
         raise _config_fail(exc) from exc
     finally:
@@ -211,7 +193,7 @@ def export(
     database_url: DbOption = None,
 ) -> None:
     """Write the stored configuration as YAML that re-applies to the same state."""
-    db = Database(_settings(database_url).database_url)
+    db = Database(settings_for(database_url).database_url)
     try:
         text = configure.export_yaml(db)
     finally:
@@ -229,7 +211,7 @@ def create_token(
 ) -> None:
     """Create an admin API token. It is shown once; only its hash is stored."""
     token = "lra_" + secrets.token_urlsafe(32)
-    db = Database(_settings(database_url).database_url)
+    db = Database(settings_for(database_url).database_url)
     try:
         db.transaction(lambda c: config_store.add_admin_token(c, name, token, datetime.now(UTC)))
     finally:
@@ -247,13 +229,13 @@ def add_key(
 ) -> None:
     """Create an API key for a source. Printed once; only its hash is stored."""
     if key is not None and len(key) < 16:
-        raise _fail("--key: must be at least 16 characters")
+        raise fail("--key: must be at least 16 characters")
     value = key or "lr_" + secrets.token_urlsafe(24)
-    db = Database(_settings(database_url).database_url)
+    db = Database(settings_for(database_url).database_url)
     try:
         objects = db.read(config_store.load_objects)
         if source not in objects.get("sources", {}):
-            raise _fail(f"no source named {source!r}; apply a configuration that defines it first")
+            raise fail(f"no source named {source!r}; apply a configuration that defines it first")
         db.transaction(lambda c: config_store.add_api_key(c, source, value, datetime.now(UTC)))
     finally:
         db.dispose()
@@ -317,21 +299,21 @@ ReasonOption = Annotated[str | None, typer.Option(help="Why (kept in the audit l
 @log_app.command("resend")
 def log_resend(job_id: str, reason: ReasonOption = None, database_url: DbOption = None) -> None:
     """Resend a delivered distribution to the same partner (a new linked job)."""
-    new = _with_runtime(database_url, lambda rt: rt.actions.resend(job_id, actor=_actor(), reason=reason))
+    new = _with_runtime(database_url, lambda rt: rt.actions.resend(job_id, actor=actor(), reason=reason))
     out.print(f"queued {', '.join(new)} (resend of {job_id})")
 
 
 @log_app.command("rerun")
 def log_rerun(job_id: str, reason: ReasonOption = None, database_url: DbOption = None) -> None:
     """Route a failed or stuck distribution again."""
-    _with_runtime(database_url, lambda rt: rt.actions.rerun(job_id, actor=_actor(), reason=reason))
+    _with_runtime(database_url, lambda rt: rt.actions.rerun(job_id, actor=actor(), reason=reason))
     out.print(f"{job_id} reset to received")
 
 
 @log_app.command("cancel")
 def log_cancel(job_id: str, reason: ReasonOption = None, database_url: DbOption = None) -> None:
     """Cancel a delivered, not invoiced distribution within the partner's cancellation period."""
-    new = _with_runtime(database_url, lambda rt: rt.actions.cancel(job_id, actor=_actor(), reason=reason))
+    new = _with_runtime(database_url, lambda rt: rt.actions.cancel(job_id, actor=actor(), reason=reason))
     out.print(f"{job_id} cancelled" + (f"; redistributed as {new}" if new else ""))
 
 
@@ -344,7 +326,7 @@ def partners_test(
     """Send a clearly marked test lead through the partner's channel and show the result."""
 
     async def run(rt: Runtime) -> dict[str, Any]:
-        job_id = await rt.actions.test_delivery(name, actor=_actor())
+        job_id = await rt.actions.test_delivery(name, actor=actor())
         rt.start_workers(1, only={job_id})  # this test job only: queued real leads wait for real workers
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
@@ -375,7 +357,7 @@ def import_csv(
     from leadrelay.entrypoints.importer import run_import
 
     if not file.is_file():
-        raise _fail(f"no such file: {file}")
+        raise fail(f"no such file: {file}")
     rejects = rejects or file.with_name(file.stem + ".rejected.csv")
     _with_runtime(database_url, lambda rt: run_import(rt, file, entity, source, rejects, out))
 
@@ -404,7 +386,7 @@ def simulate_buyers(
             if mailbox is not None:
                 mailbox.stop()
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import DBAPIError
 
+from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import store
 from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
@@ -29,6 +30,7 @@ from leadrelay.ids import new_id
 from leadrelay.services import distribution
 from leadrelay.services.configstate import ConfigCache, LiveConfig
 from leadrelay.services.distribution import SendItem, StepResult
+from leadrelay.services.leaddata import open_jobs
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import Channel
 
@@ -102,6 +104,7 @@ class Worker:
         configs: ConfigCache,
         channels: Channel,
         notifier: Notifier,
+        sealer: Sealer,
         *,
         concurrency: int = 64,
         claim_batch: int = 100,
@@ -114,6 +117,7 @@ class Worker:
         self.configs = configs
         self.channels = channels
         self.notifier = notifier
+        self.sealer = sealer
         self.concurrency = concurrency
         self.claim_batch = claim_batch
         self.lease = timedelta(seconds=lease_seconds)
@@ -279,7 +283,7 @@ class Worker:
         fault: they fail the whole batch, whose jobs go back to the queue and run again."""
         now = datetime.now(UTC)
         live = self.configs.current(conn)
-        rows = {r.id: r for r in store.load_jobs(conn, job_ids, lock=True)}
+        rows = {r.id: r for r in open_jobs(conn, store.load_jobs(conn, job_ids, lock=True), self.sealer)}
         mine = [
             rows[i]
             for i in job_ids
@@ -328,7 +332,8 @@ class Worker:
         and closed as failed, and a database error sends the whole batch back to the queue."""
         now = datetime.now(UTC)
         live = self.configs.current(conn)
-        rows = {r.id: r for r in store.load_jobs(conn, [job_id for job_id, _ in items], lock=True)}
+        loaded = store.load_jobs(conn, [job_id for job_id, _ in items], lock=True)
+        rows = {r.id: r for r in open_jobs(conn, loaded, self.sealer)}
         work = [(rows[job_id], out) for job_id, out in items]
         by_id = {job.id: out for job, out in work}
 

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import suppression_lists
 from leadrelay.configuration.load import Objects, dump_yaml, validate_document
+from leadrelay.configuration.schema import unknown
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound
 
 KINDS = ("smtp", "entities", "sources", "partners", "profiles")
@@ -85,10 +87,25 @@ def apply_objects(
     return changes
 
 
+def check_suppression_lists(conn: Connection, objects: Objects) -> None:
+    """Every ``suppression`` entry names a list that exists (lists are data, created before use)."""
+    names = set(conn.execute(select(suppression_lists.c.name)).scalars())
+    problems = [
+        ConfigProblem(f"{kind}.{name}.suppression[{i}]", unknown("suppression list", listed, names))
+        for kind in ("entities", "profiles", "partners")
+        for name, doc in objects.get(kind, {}).items()
+        for i, listed in enumerate(doc.get("suppression", ()))
+        if listed not in names
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
 def _apply_tx(data: Any, actor: str, dry_run: bool) -> Callable[[Connection], list[Change]]:
     def tx(conn: Connection) -> list[Change]:
         existing = config_store.load_objects(conn)
         incoming = validate_document(data, existing)
+        check_suppression_lists(conn, incoming)
         return apply_objects(conn, incoming, actor=actor, dry_run=dry_run, existing=existing)
 
     return tx

@@ -28,7 +28,9 @@ from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.ids import new_id
+from leadrelay.services import partner_screen
 from leadrelay.services.configstate import LiveConfig
+from leadrelay.services.leaddata import redact, redact_lines
 
 _PERIOD_ORDER = (CapPeriod.HOUR, CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH, CapPeriod.TOTAL)
 
@@ -154,9 +156,16 @@ def route_job(
         return _close(w, job, "unsold", now, [*trace, why], error=why)
     excluded = set(job.excluded)
     ev = planned or evaluate(job.lead_values, profile, cfg, now, exclude=excluded)
-    trace.extend(ev.trace(cfg))
+    trace.extend(redact_lines(job, ev.trace(cfg)))
     candidates = ev.candidates
     target = ev.target
+    if candidates:
+        listed = partner_screen.suppressed_partners(
+            conn, job, live.specs.entities.get(job.entity), [cfg.partners[name] for name in candidates]
+        )
+        if listed:
+            trace.extend(listed.values())
+            candidates = [name for name in candidates if name not in listed]
     if target is not None and len(candidates) > 1 and needs_rotation(target):
         key = rotation_key(job.profile, ev.rule)
         rotation = rotations.next(key) if rotations is not None else store.next_rotation(conn, key)
@@ -174,10 +183,14 @@ def route_job(
             trace.append(f"{name}: eligible, not needed ({'; '.join(candidates[:i])} first)")
             continue
         partner = cfg.partners[name]
+        if partner.dedup is not None and (seen := partner_screen.duplicate_for(conn, job, partner, now)):
+            trace.append(seen)
+            continue
         windows, capped = reserve(conn, partner, profile.spec.partner_caps.get(name, {}), job.profile, now)
         if capped is not None:
             trace.append(f"{name}: {capped}")
             continue
+        windows.extend(partner_screen.mark_sent(conn, job, partner, now))
         chosen.append((name, windows))
         strategy = target.strategy.value if target is not None else "priority"
         trace.append(f"{name}: chosen ({strategy})")
@@ -322,11 +335,11 @@ def finish_batch(
                     "number": item.attempt,
                     "started_at": now - timedelta(milliseconds=res.duration_ms),
                     "duration_ms": res.duration_ms,
-                    "request": dict(res.request),
+                    "request": redact(job, dict(res.request)),
                     "status_code": res.status_code,
-                    "response_body": res.response_body,
+                    "response_body": redact(job, res.response_body),  # a buyer may echo the lead
                     "outcome": res.outcome.value,
-                    "reason": res.reason,
+                    "reason": redact(job, res.reason),
                 }
             )
         if job.lease_owner != owner or job.queue_state != "claimed":

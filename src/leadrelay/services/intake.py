@@ -15,20 +15,24 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from leadrelay.adapters.db import store
+from leadrelay.adapters.crypto import Sealer
+from leadrelay.adapters.db import dedup_store, store
 from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
 from leadrelay.domain.fields import validate_lead
+from leadrelay.domain.privacy import contact_hashes
 from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized
 from leadrelay.ids import new_id
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.notify import Notifier
+from leadrelay.services.screening import Screen, Verdict, build_screen, screen
 
-FINAL_LEAD_STATUSES = ("delivered", "unsold", "failed", "rejected", "cancelled")
+FINAL_LEAD_STATUSES = ("delivered", "unsold", "failed", "rejected", "cancelled", "duplicate", "suppressed")
 
 # What a source is told: delivered, unsold, rejected or queued (and, later, cancelled). A technical
 # failure is "unsold" to the source, and only routing reasons are shown (never a buyer's answer).
-_PUBLIC_STATUS = {"failed": "unsold"}
+# A suppressed lead is "unsold" with reason "suppressed": which list matched is not the source's business.
+_PUBLIC_STATUS = {"failed": "unsold", "suppressed": "unsold"}
 _PUBLIC_REASONS = (
     "no eligible partner",
     "every eligible partner is at its cap",
@@ -81,6 +85,8 @@ class IntakeAnswer:
 class _Write:
     lead: dict[str, Any]
     jobs: list[dict[str, Any]]
+    screen: Screen | None = None
+    contacts: set[str] = field(default_factory=set)
 
 
 def body_hash(raw: Mapping[str, Any], entity: str) -> str:
@@ -90,8 +96,9 @@ def body_hash(raw: Mapping[str, Any], entity: str) -> str:
 
 
 class Intake:
-    def __init__(self, db: Database, configs: ConfigCache, notifier: Notifier) -> None:
+    def __init__(self, db: Database, configs: ConfigCache, notifier: Notifier, sealer: Sealer) -> None:
         self._db = db
+        self._sealer = sealer
         self._configs = configs
         self._notifier = notifier
         self._writes: GroupCommit[_Write, tuple[str, Any]] = GroupCommit(db, _write_batch)
@@ -106,27 +113,47 @@ class Intake:
             raise NotFound(f"unknown entity {req.entity!r}")
         if source.entities and req.entity not in source.entities:
             raise Forbidden(f"source {req.source!r} may not post {req.entity!r} leads")
-        values, problems = validate_lead(entity, req.raw)
+        checked = validate_lead(entity, req.raw)
+        problems = checked.problems
+        values = checked.values
         now = datetime.now(UTC)
         lead_id = new_id("lead")
-        profiles = live.profiles_by_entity.get(req.entity, ())
-        status = "rejected" if problems else ("queued" if profiles else "unsold")
+        names = live.profiles_by_entity.get(req.entity, ())
+        status = "rejected" if problems else ("queued" if names else "unsold")
+        raw = dict(req.raw)
+        contacts = contact_hashes(entity, values) if not problems else set()
+        screen = None
+        if not problems and not req.test:
+            profiles = [live.specs.profiles[name] for name in names]
+            screen = build_screen(lead_id, entity, profiles, values)
+            screen = screen if screen.needed else None
+        sealed = None
+        if entity.sensitive:
+            secret = {k: values.pop(k) for k in entity.sensitive if k in values}
+            secret_raw = {k: raw.pop(k) for k in entity.sensitive if k in raw}
+            if secret or secret_raw:
+                ring = await self._sealer.ring()
+                sealed = ring.seal_json({"data": secret, "raw": secret_raw}, lead_id.encode())
         lead = {
             "id": lead_id,
             "entity": req.entity,
             "source": req.source,
             "status": status,
             "data": values,
-            "raw": dict(req.raw),
+            "raw": raw,
             "problems": [p.as_dict() for p in problems] or None,
+            "flags": checked.flags or None,
+            "sealed": sealed,
+            "duplicate_of": None,
+            "erased_at": None,
             "idempotency_key": req.idempotency_key,
             "request_hash": body_hash(req.raw, req.entity) if req.idempotency_key else None,
             "is_test": req.test,
             "created_at": now,
             "updated_at": now,
         }
-        jobs = [] if problems else [_job_row(lead_id, p, now) for p in profiles]
-        kind, got = await self._writes.submit(_Write(lead, jobs))
+        jobs = [] if problems else [_job_row(lead_id, p, now) for p in names]
+        kind, got = await self._writes.submit(_Write(lead, jobs, screen, contacts))
         if kind == "conflict":
             raise Conflict(
                 "Idempotency-Key was already used with a different body; send a new key for a new lead"
@@ -135,10 +162,16 @@ class Intake:
             answer = await self.outcome(got)
             answer.repeat = True
             return answer
-        if jobs:
+        status = str(lead["status"])
+        if any(j["queue_state"] == "ready" for j in jobs):
             self._notifier.jobs_added()
-        reason = None if profiles or problems else f"no enabled profile for entity {req.entity}"
-        return IntakeAnswer(lead_id, status, problems=problems, reason=reason)
+        public = _PUBLIC_STATUS.get(status, status)
+        reason = None
+        if status == "unsold" and not names:
+            reason = f"no enabled profile for entity {req.entity}"
+        elif status == "suppressed":
+            reason = "suppressed"
+        return IntakeAnswer(lead_id, public, problems=problems, reason=reason)
 
     async def outcome(self, lead_id: str, *, source: str | None = None) -> IntakeAnswer:
         """The lead's answer now; with ``source``, only that source's leads are visible."""
@@ -151,6 +184,8 @@ class Intake:
             problems = [FieldProblem(p["field"], p["error"]) for p in (row.problems or [])]
             public = _PUBLIC_STATUS.get(status, status)
             reason = _public_reason(error) if public == "unsold" else None
+            if status == "suppressed":
+                reason = "suppressed"
             return IntakeAnswer(lead_id, public, problems=problems, sold=sold, reason=reason)
 
         return await self._db.run_read(read)
@@ -192,8 +227,20 @@ def _job_row(lead_id: str, profile: str, now: datetime) -> dict[str, Any]:
 
 
 def _write_batch(conn: Connection, writes: Sequence[_Write]) -> list[tuple[str, Any]]:
+    screened = [w for w in writes if w.screen is not None]
+    marks: dict[str, list[dict[str, Any]]] = {}
+    if screened:
+        now = datetime.now(UTC)
+        verdicts = screen(conn, [w.screen for w in screened if w.screen is not None], now)
+        for w, verdict in zip(screened, verdicts, strict=True):
+            _close_screened(w, verdict, now)
+            marks[w.lead["id"]] = verdict.marks
     inserted = store.insert_leads(conn, [w.lead for w in writes])
     store.insert_jobs(conn, [j for w in writes if w.lead["id"] in inserted for j in w.jobs])
+    store.insert_contacts(
+        conn, [(h, w.lead["id"]) for w in writes if w.lead["id"] in inserted for h in sorted(w.contacts)]
+    )
+    dedup_store.put_marks(conn, [m for lead_id in inserted for m in marks.get(lead_id, ())])
     results: list[tuple[str, Any]] = []
     for w in writes:
         if w.lead["id"] in inserted:
@@ -205,6 +252,20 @@ def _write_batch(conn: Connection, writes: Sequence[_Write]) -> list[tuple[str, 
         else:
             results.append(("repeat", original.id))
     return results
+
+
+def _close_screened(w: _Write, verdict: Verdict, now: datetime) -> None:
+    """Jobs closed at intake (duplicate, suppressed) are written done, with the reason in the trace."""
+    for job in w.jobs:
+        closed = verdict.closed.get(job["profile"])
+        if closed is not None:
+            status, why = closed
+            job.update(status=status, trace=[why], error=why, queue_state="done", finished_at=now)
+    if verdict.lead_status is not None:
+        w.lead["status"] = verdict.lead_status
+        w.lead["duplicate_of"] = verdict.duplicate_of
+    elif w.jobs and all(j["queue_state"] == "done" for j in w.jobs):
+        w.lead["status"] = store.lead_status_from({j["status"] for j in w.jobs})
 
 
 def new_job_row(lead_id: str, profile: str, now: datetime, **overrides: Any) -> dict[str, Any]:

@@ -11,13 +11,22 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from leadrelay.adapters.db.tables import attempts, cap_counters, deliveries, jobs, leads, rotations
+from leadrelay.adapters.db import dedup_store
+from leadrelay.adapters.db.tables import (
+    attempts,
+    cap_counters,
+    deliveries,
+    jobs,
+    lead_contacts,
+    leads,
+    rotations,
+)
 from leadrelay.ids import new_id
 
-FINAL_JOB_STATUSES = ("delivered", "failed", "unsold", "cancelled")
+FINAL_JOB_STATUSES = ("delivered", "failed", "unsold", "cancelled", "duplicate", "suppressed")
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -107,6 +116,12 @@ def insert_leads(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
 def insert_jobs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(_INSERT_JOB, list(rows))
+
+
+def insert_contacts(conn: Connection, pairs: Sequence[tuple[str, str]]) -> None:
+    """The blind index of the leads' emails and phones (contact hash, lead id)."""
+    if pairs:
+        conn.execute(insert(lead_contacts), [{"contact_hash": h, "lead_id": lead} for h, lead in pairs])
 
 
 def lead_by_idempotency_key(conn: Connection, source: str, key: str) -> Row[Any] | None:
@@ -240,7 +255,13 @@ def load_jobs(conn: Connection, job_ids: Sequence[str], *, lock: bool = False) -
 
 
 _LOAD_JOBS = (
-    select(jobs, leads.c.data.label("lead_values"), leads.c.entity, leads.c.is_test)
+    select(
+        jobs,
+        leads.c.data.label("lead_values"),
+        leads.c.sealed.label("lead_sealed"),
+        leads.c.entity,
+        leads.c.is_test,
+    )
     .join(leads, leads.c.id == jobs.c.lead_id)
     .where(jobs.c.id.in_(bindparam("b_ids", expanding=True)))
     .order_by(jobs.c.id)  # one lock order for everybody
@@ -299,7 +320,12 @@ def reserve_cap(conn: Connection, partner: str, scope: str, window: str, limit: 
 
 
 def release_caps(conn: Connection, partner: str, windows: Sequence[Sequence[str]]) -> None:
+    """Give back what a delivery held: its cap slots, and a ``["dedup", lead id]`` hold is the partner's
+    dedup mark for that lead (the partner did not get the person after all)."""
     for scope, window in windows:
+        if scope == "dedup":
+            dedup_store.release_partner_marks(conn, partner, window)
+            continue
         conn.execute(_GIVE_SLOT, {"b_partner": partner, "b_scope": scope, "b_window": window})
 
 
@@ -442,6 +468,8 @@ def lead_status_from(statuses: set[str]) -> str:
         return "failed"
     if statuses == {"cancelled"}:
         return "cancelled"
+    if statuses and statuses <= {"duplicate", "suppressed"}:  # closed at intake by every profile
+        return "suppressed" if statuses == {"suppressed"} else "duplicate"
     return "unsold"
 
 

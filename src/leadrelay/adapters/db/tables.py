@@ -123,6 +123,10 @@ leads = Table(
     Column("data", JSON, nullable=False),
     Column("raw", JSON, nullable=False),
     Column("problems", JSON),
+    Column("flags", JSON),  # field -> ["toll_free", "invalid: …"]; None when nothing to say
+    Column("sealed", Text),  # sensitive values, encrypted (leadrelay.adapters.crypto); None when none
+    Column("duplicate_of", ID),  # the original lead of a duplicate
+    Column("erased_at", UTCDateTime),  # personal data removed (erasure request or retention)
     Column("idempotency_key", String(200)),
     Column("request_hash", String(64)),
     Column("is_test", Boolean, nullable=False, default=False),
@@ -226,4 +230,54 @@ audit_log = Table(
     Column("object_id", String(128), nullable=False),
     Column("detail", JSON, nullable=False),
     Column("reason", Text),
+)
+
+
+# ---------------------------------------------------------------- lead quality and privacy
+
+dedup_marks = Table(
+    "dedup_marks",
+    metadata,
+    # "entity:solar:email", "profile:p:email,phone", "global:email", "partner:acme:phone"
+    Column("scope", String(140), nullable=False),
+    Column("key_hash", String(64), nullable=False),  # SHA-256 of the key's normalized values
+    Column("lead_id", ID, nullable=False, index=True),  # the latest lead (the original of duplicates)
+    Column("seen_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("scope", "key_hash"),
+)
+
+lead_contacts = Table(
+    "lead_contacts",
+    metadata,
+    # SHA-256 of "email:<normal>" / "phone:<E.164>": finds a person's leads for erasure without plaintext
+    Column("contact_hash", String(64), nullable=False),
+    Column("lead_id", ID, nullable=False, index=True),
+    PrimaryKeyConstraint("contact_hash", "lead_id"),
+)
+
+suppression_lists = Table(
+    "suppression_lists",
+    metadata,
+    Column("name", NAME, primary_key=True),
+    Column("kind", String(16), nullable=False),  # phone | email | postal_code
+    Column("description", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+suppression_entries = Table(
+    "suppression_entries",
+    metadata,
+    Column("list", NAME, nullable=False),
+    Column("value_hash", String(64), nullable=False),  # SHA-256 hex of the normalized value
+    PrimaryKeyConstraint("list", "value_hash"),
+)
+
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),  # "k1", "k2", … named in every ciphertext
+    Column("wrapped", Text, nullable=False),  # the data key, encrypted with LEADRELAY_SECRET_KEY
+    Column("check", String(64), nullable=False),  # tells which secret wrapped it (HMAC of the key id)
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -15,10 +15,12 @@ from leadrelay.errors import (
     NotFound,
     StorageError,
     Unauthorized,
+    Unavailable,
     ValidationFailed,
 )
 
-_STATUS: dict[type[LeadrelayError], int] = {
+_STATUS: dict[type[LeadrelayError], int] = {  # the first class that matches wins
+    Unavailable: 503,
     ValidationFailed: 422,
     ConfigError: 422,
     NotFound: 404,

@@ -1,0 +1,87 @@
+"""Dedup marks: read, lock and write them inside the caller's transaction.
+
+Exactness under concurrency: on PostgreSQL, every transaction that may write a key first takes a
+transaction-scoped advisory lock on it, all of a batch's keys in one sorted order (no deadlock), then
+reads the marks; a concurrent transaction with the same key waits until this one commits and then sees
+its mark. On SQLite the write transaction (BEGIN IMMEDIATE) already serializes writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from leadrelay.adapters.db.tables import dedup_marks
+from leadrelay.domain.dedup import Mark
+
+_CHUNK = 500
+
+
+def _lock_id(scope: str, key_hash: str) -> int:
+    """A signed 64-bit advisory lock id for one key."""
+    digest = hashlib.sha256(f"{scope}\x00{key_hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+_LOCK = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(CAST(:ids AS bigint[])) AS k ORDER BY k) s"
+)
+
+
+def lock_keys(conn: Connection, keys: Collection[tuple[str, str]]) -> None:
+    if conn.dialect.name != "postgresql" or not keys:
+        return
+    conn.execute(_LOCK, {"ids": sorted({_lock_id(scope, key) for scope, key in keys})})
+
+
+_MARKS = select(dedup_marks).where(dedup_marks.c.key_hash.in_(bindparam("b_hashes", expanding=True)))
+
+
+def load_marks(conn: Connection, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Mark]:
+    wanted = set(keys)
+    hashes = sorted({key for _, key in wanted})
+    found: dict[tuple[str, str], Mark] = {}
+    for i in range(0, len(hashes), _CHUNK):
+        for row in conn.execute(_MARKS, {"b_hashes": hashes[i : i + _CHUNK]}):
+            if (row.scope, row.key_hash) in wanted:
+                found[(row.scope, row.key_hash)] = Mark(row.lead_id, row.seen_at)
+    return found
+
+
+def put_marks(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or move marks to their new lead (``scope, key_hash, lead_id, seen_at``)."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(dedup_marks)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[dedup_marks.c.scope, dedup_marks.c.key_hash],
+        set_={"lead_id": stmt.excluded.lead_id, "seen_at": stmt.excluded.seen_at},
+    )
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:  # one row per key: a statement may not touch the same row twice on PostgreSQL
+        last[(row["scope"], row["key_hash"])] = row
+    conn.execute(stmt, list(last.values()))
+
+
+def release_partner_marks(conn: Connection, partner: str, lead_id: str) -> None:
+    """A delivery that finally failed or was cancelled: the partner did not get this person after all."""
+    conn.execute(
+        delete(dedup_marks).where(
+            dedup_marks.c.lead_id == lead_id,
+            dedup_marks.c.scope.startswith(f"partner:{partner}:", autoescape=True),
+        )
+    )
+
+
+def forget_leads(conn: Connection, lead_ids: Sequence[str]) -> int:
+    """Erasure: hashes of a person's data are personal data too."""
+    count = 0
+    for i in range(0, len(lead_ids), _CHUNK):
+        chunk = list(lead_ids[i : i + _CHUNK])
+        count += conn.execute(delete(dedup_marks).where(dedup_marks.c.lead_id.in_(chunk))).rowcount
+    return count

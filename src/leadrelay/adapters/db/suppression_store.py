@@ -1,0 +1,136 @@
+"""SQL for suppression lists and their entries (hashes only), on SQLite and PostgreSQL.
+
+Entries are written in statements of at most ``CHUNK`` rows: few round trips, yet far under either
+database's limit on bound parameters, and IN-lists stay short enough for the primary key index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy.dialects import postgresql
+
+from leadrelay.adapters.db.tables import suppression_entries, suppression_lists
+
+CHUNK = 500
+
+_entries = suppression_entries.c
+_lists = suppression_lists.c
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    name: str
+    kind: str
+    description: str | None
+    created_at: datetime
+    entries: int | None  # None when not counted (counting a long list scans it)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "entries": self.entries,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def _chunks(items: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@lru_cache(maxsize=4)
+def _insert_new(dialect: str) -> Any:
+    """INSERT that skips entries already there and returns the ones it added (built once per dialect)."""
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(suppression_entries).on_conflict_do_nothing()
+    else:  # SQLite: INSERT OR IGNORE (RETURNING lists only the rows inserted)
+        stmt = insert(suppression_entries).prefix_with("OR IGNORE")
+    return stmt.returning(_entries.value_hash)
+
+
+def create_list(conn: Connection, name: str, kind: str, description: str | None, now: datetime) -> None:
+    conn.execute(
+        suppression_lists.insert().values(name=name, kind=kind, description=description, created_at=now)
+    )
+
+
+def count_entries(conn: Connection, name: str) -> int:
+    got = conn.execute(select(func.count()).select_from(suppression_entries).where(_entries.list == name))
+    return int(got.scalar_one())
+
+
+def get_list(conn: Connection, name: str, *, lock: bool = False, count: bool = True) -> ListRow | None:
+    """One list, with its entry count if ``count``; ``lock``: the row stays locked until the transaction
+    ends (PostgreSQL; SQLite's write transactions take the database's lock anyway)."""
+    query = select(suppression_lists).where(_lists.name == name)
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        return None
+    entries = count_entries(conn, name) if count else None
+    return ListRow(row.name, row.kind, row.description, row.created_at, entries)
+
+
+def lists(conn: Connection) -> list[ListRow]:
+    """Every list, by name, with its entry count."""
+    counts = select(_entries.list, func.count().label("n")).group_by(_entries.list).subquery("counts")
+    query = (
+        select(suppression_lists, func.coalesce(counts.c.n, 0).label("n"))
+        .select_from(suppression_lists.outerjoin(counts, counts.c.list == _lists.name))
+        .order_by(_lists.name)
+    )
+    return [ListRow(r.name, r.kind, r.description, r.created_at, int(r.n)) for r in conn.execute(query)]
+
+
+def delete_list(conn: Connection, name: str) -> int:
+    """Delete the list and its entries; how many entries went with it."""
+    removed = conn.execute(delete(suppression_entries).where(_entries.list == name)).rowcount
+    conn.execute(delete(suppression_lists).where(_lists.name == name))
+    return int(removed)
+
+
+def add_hashes(conn: Connection, list_name: str, hashes: Iterable[str]) -> int:
+    """Insert the hashes not in the list yet; how many were new (repeats within ``hashes`` count once)."""
+    stmt = _insert_new(conn.dialect.name)
+    added = 0
+    for chunk in _chunks(dict.fromkeys(hashes)):
+        rows = [{"list": list_name, "value_hash": h} for h in chunk]
+        added += len(conn.execute(stmt, rows).all())
+    return added
+
+
+def remove_hashes(conn: Connection, list_name: str, hashes: Iterable[str]) -> int:
+    """Delete the hashes from the list; how many were there."""
+    removed = 0
+    for chunk in _chunks(dict.fromkeys(hashes)):
+        result = conn.execute(
+            delete(suppression_entries).where(_entries.list == list_name, _entries.value_hash.in_(chunk))
+        )
+        removed += int(result.rowcount)
+    return removed
+
+
+def listed(conn: Connection, lists: Sequence[str], hashes: Collection[str]) -> set[tuple[str, str]]:
+    """Which ``(list, hash)`` pairs are present: one query (one per ``CHUNK`` hashes beyond that)."""
+    if not lists or not hashes:
+        return set()
+    found: set[tuple[str, str]] = set()
+    for chunk in _chunks(hashes):
+        query = select(_entries.list, _entries.value_hash).where(
+            _entries.list.in_(list(lists)), _entries.value_hash.in_(chunk)
+        )
+        found.update((str(r.list), str(r.value_hash)) for r in conn.execute(query))
+    return found

@@ -1,0 +1,78 @@
+"""Dedup: which stored marks make a lead a duplicate, decided without I/O.
+
+A *mark* says "a lead with this key was accepted at this time" for one scope: an entity
+(``entity:solar:email``), every entity (``global:email``), a profile (``profile:p:email,phone``) or a
+partner (``partner:acme:phone``). One mark per scope and key, pointing at the latest lead that carried it,
+so the table stays as small as the number of distinct people. The key is a SHA-256 of the scope and the
+key fields' *normalized* values, so ``(512) 555-1212`` and ``+1 512 555 1212`` are the same person and no
+plaintext is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from leadrelay.domain.model import DedupSpec
+
+__all__ = ["DedupKey", "Mark", "find_duplicate", "keys_for", "scope_prefix"]
+
+
+@dataclass(frozen=True, slots=True)
+class DedupKey:
+    scope: str  # "entity:solar:email"
+    key_hash: str
+    fields: tuple[str, ...]
+    window_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    lead_id: str
+    seen_at: datetime
+
+
+def scope_prefix(kind: str, name: str, spec: DedupSpec) -> str:
+    """``entity:solar``, ``global``, ``profile:p`` or ``partner:acme``."""
+    if kind == "entity" and spec.scope == "global":
+        return "global"
+    return f"{kind}:{name}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip().casefold()  # emails: John@x.com and john@x.com are one person
+
+
+def keys_for(prefix: str, spec: DedupSpec, values: Mapping[str, Any]) -> list[DedupKey]:
+    """The lead's keys under ``spec``; a key set with a field the lead lacks is left out (an empty email
+    never makes two leads the same person)."""
+    keys: list[DedupKey] = []
+    for fields in spec.keys:
+        parts = [values.get(name) for name in fields]
+        if any(part is None or part == "" for part in parts):
+            continue
+        scope = f"{prefix}:{','.join(fields)}"
+        material = "\x1f".join([scope, *(_text(part) for part in parts)])
+        digest = hashlib.sha256(material.encode()).hexdigest()
+        keys.append(DedupKey(scope, digest, tuple(fields), spec.window_s))
+    return keys
+
+
+def find_duplicate(
+    keys: Iterable[DedupKey], marks: Mapping[tuple[str, str], Mark], now: datetime, *, lead_id: str = ""
+) -> tuple[DedupKey, Mark] | None:
+    """The first key whose mark was set within its window by another lead, with that mark."""
+    for key in keys:
+        mark = marks.get((key.scope, key.key_hash))
+        if mark is None or mark.lead_id == lead_id:
+            continue
+        if mark.seen_at > now - timedelta(seconds=key.window_s):
+            return key, mark
+    return None

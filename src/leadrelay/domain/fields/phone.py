@@ -1,0 +1,113 @@
+"""Phone numbers, parsed and validated by ``phonenumbers`` (Google's libphonenumber metadata).
+
+The normal form is E.164 (``+15125551212``) so one lead format serves every country; ``parts["national"]``
+keeps the 10-digit form LeadConduit calls normal. A number must be valid for the calling code of the
+field's region: with region US any NANP number (US, Canada, the Caribbean) passes, a UK one does not.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from leadrelay.domain.fields.value import FieldValue, Invalid, Options, accept, register
+
+_TYPES = {
+    PhoneNumberType.FIXED_LINE: "landline",
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.TOLL_FREE: "toll_free",
+    PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    PhoneNumberType.SHARED_COST: "shared_cost",
+    PhoneNumberType.VOIP: "voip",
+    PhoneNumberType.PERSONAL_NUMBER: "personal",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+}
+"""What ``parts["type"]`` says; FIXED_LINE_OR_MOBILE (most US numbers) and UNKNOWN say nothing (None)."""
+
+_HINT_RE = re.compile(r"(?<=[\d\s)])\s*\(?([hwcm])\)?$", re.IGNORECASE)
+"""LeadConduit's line-type hint after a number: ``5127891111 h`` (home), ``(w)`` work, ``c``/``m`` mobile."""
+_HINTS = {"h": "home", "w": "work", "c": "mobile", "m": "mobile"}
+
+_SEQUENCES = frozenset({"1234567", "2345678", "3456789", "9876543", "8765432", "7654321"})
+
+
+@register("phone")
+def parse_phone(raw: Any, options: Options) -> FieldValue:
+    region = options.region
+    problem = f"not a valid {region} number"
+    if isinstance(raw, bool):
+        raise Invalid(problem)
+    raw_text = str(int(raw)) if isinstance(raw, float) and raw.is_integer() else str(raw).strip()
+    hint = None
+    if match := _HINT_RE.search(raw_text):
+        hint = _HINTS[match[1].lower()]
+        raw_text = raw_text[: match.start()]
+    try:
+        number = phonenumbers.parse(raw_text, region)
+    except phonenumbers.NumberParseException:
+        raise Invalid(problem) from None
+    if number.country_code != phonenumbers.country_code_for_region(region):
+        raise Invalid(problem)
+    if phonenumbers.is_valid_number_for_region(number, region):  # the common case, and the cheap check
+        country = region
+    elif phonenumbers.is_valid_number(number):  # another country sharing the calling code (CA under US)
+        country = phonenumbers.region_code_for_number(number) or region
+    else:
+        raise Invalid(problem)
+    return _decompose(raw, number, country, hint)
+
+
+def _decompose(raw: Any, number: phonenumbers.PhoneNumber, country: str, hint: str | None) -> FieldValue:
+    national = phonenumbers.national_significant_number(number)
+    nanp = number.country_code == 1
+    # NANP area codes are always 3 digits; elsewhere ask the metadata (slow: it formats the number)
+    area_length = 3 if nanp else phonenumbers.length_of_national_destination_code(number)
+    area = national[:area_length] or None
+    subscriber = national[area_length:]
+    if nanp and country in ("US", "CA"):
+        kind = _nanp_type(area)
+    else:
+        kind = _TYPES.get(phonenumbers.number_type(number))
+    parts = {
+        "national": national,
+        "area": area,
+        "exchange": subscriber[:3] if nanp else None,
+        "line": subscriber[3:] if nanp else None,
+        "number": subscriber,
+        "extension": number.extension or None,
+        "type": kind,
+        "hint": hint,
+        "country_code": country,
+        "calling_code": number.country_code,
+    }
+    flags: list[str] = []
+    if kind == "toll_free":
+        flags.append("toll_free")
+    if nanp and _looks_fake(subscriber):
+        flags.append("fake")
+    normal = f"+{number.country_code}{national}"  # E.164, as format_number(E164) writes it
+    return accept(raw, normal, parts, tuple(flags))
+
+
+_NANP_TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+
+
+def _nanp_type(area: str | None) -> str | None:
+    """US and Canadian numbers by area code: what ``number_type`` answers for them (toll-free, premium 900,
+    else fixed-line-or-mobile, i.e. None), without matching every type pattern of the metadata."""
+    if area in _NANP_TOLL_FREE:
+        return "toll_free"
+    return "premium_rate" if area == "900" else None
+
+
+def _looks_fake(subscriber: str) -> bool:
+    """A NANP number that is valid on paper but nobody's: 555-0100..0199 (reserved for fiction),
+    one digit seven times (222-2222), or a run like 234-5678. Flagged, not rejected: the buyer decides."""
+    if subscriber[:3] == "555" and subscriber[3:5] == "01":
+        return True
+    return len(set(subscriber)) == 1 or subscriber in _SEQUENCES

@@ -1,0 +1,37 @@
+"""What every command shares: the consoles, the --database-url option, settings, the actor, failing."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from leadrelay.config import Settings, load_settings
+
+out = Console(soft_wrap=True)  # long paths and ids stay on one line, greppable in logs
+err = Console(stderr=True, soft_wrap=True)
+
+DbOption = Annotated[str | None, typer.Option("--database-url", help="Overrides LEADRELAY_DATABASE_URL.")]
+
+
+def settings_for(database_url: str | None = None) -> Settings:
+    settings = load_settings()
+    if database_url:
+        settings.database_url = database_url
+    return settings
+
+
+def actor() -> str:
+    """Who runs the command, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one error line on stderr; raise the returned Exit (no traceback for an expected failure)."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)

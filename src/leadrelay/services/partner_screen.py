@@ -1,0 +1,77 @@
+"""Per-partner screening while routing: a partner's suppression lists and its dedup window.
+
+A partner-level suppression list only removes that partner from the lead's candidates. A partner's dedup
+says it never receives the same person twice within its window: checked before a cap slot is taken, and
+the mark is written with the delivery in the routing transaction (advisory-locked on PostgreSQL, so two
+workers routing the same person at once cannot both send). A delivery that finally fails, or a cancel,
+gives the mark back like a cap slot: the ``["dedup", lead id]`` hold in its ``cap_windows``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from leadrelay.adapters.db import dedup_store, suppression_store
+from leadrelay.domain.dedup import DedupKey, find_duplicate, keys_for
+from leadrelay.domain.model import EntitySpec, PartnerSpec
+from leadrelay.domain.suppression import hashes_of_lead
+
+DEDUP_HOLD = "dedup"
+
+
+def suppressed_partners(
+    conn: Connection, job: Row[Any], entity: EntitySpec | None, partners: Sequence[PartnerSpec]
+) -> dict[str, str]:
+    """Partner name → the trace line of why a list removes it, for the partners with lists."""
+    with_lists = [p for p in partners if p.suppression]
+    if not with_lists or entity is None:
+        return {}
+    types = {name: spec.type.value for name, spec in entity.fields.items()}
+    hashes = set().union(*hashes_of_lead(types, job.lead_values).values())
+    if not hashes:
+        return {}
+    lists = sorted({name for p in with_lists for name in p.suppression})
+    hit = {name for name, _ in suppression_store.listed(conn, lists, hashes)}
+    out: dict[str, str] = {}
+    for p in with_lists:
+        names = sorted(hit & set(p.suppression))
+        if names:
+            out[p.name] = f"{p.name}: suppressed by list {', '.join(names)} (partner list)"
+    return out
+
+
+def partner_keys(job: Row[Any], partner: PartnerSpec) -> list[DedupKey]:
+    if partner.dedup is None:
+        return []
+    return keys_for(f"partner:{partner.name}", partner.dedup, job.lead_values)
+
+
+def duplicate_for(conn: Connection, job: Row[Any], partner: PartnerSpec, now: datetime) -> str | None:
+    """The trace line when the partner already received this person within its window, else None."""
+    keys = partner_keys(job, partner)
+    if not keys:
+        return None
+    pairs = [(k.scope, k.key_hash) for k in keys]
+    dedup_store.lock_keys(conn, pairs)
+    found = find_duplicate(keys, dedup_store.load_marks(conn, pairs), now)
+    if found is None:
+        return None
+    key, mark = found
+    return (
+        f"{partner.name}: already received this person ({' + '.join(key.fields)}, lead {mark.lead_id}"
+        f" on {mark.seen_at:%Y-%m-%d %H:%M} UTC; partner dedup)"
+    )
+
+
+def mark_sent(conn: Connection, job: Row[Any], partner: PartnerSpec, now: datetime) -> list[list[str]]:
+    """Write the partner's marks for this lead; returns the hold to keep with the delivery."""
+    keys = partner_keys(job, partner)
+    if not keys:
+        return []
+    rows = [{"scope": k.scope, "key_hash": k.key_hash, "lead_id": job.lead_id, "seen_at": now} for k in keys]
+    dedup_store.put_marks(conn, rows)
+    return [[DEDUP_HOLD, job.lead_id]]

@@ -1,0 +1,227 @@
+"""Erasure and retention of personal data, and the lead record as an operator may see it.
+
+Erasing a lead removes what identifies the person — its submitted and normalized values, its sealed
+(encrypted) values, the requests and responses recorded for its delivery attempts, the values quoted in its
+routing trace, its contact and dedup hashes — and keeps the business record: the lead's id, entity,
+source, status and timestamps, its jobs, and its deliveries with partners, prices, references and dates,
+so invoices and reports stay true. A retention setting erases every lead older than N days the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, delete, select, update
+
+from leadrelay.adapters.crypto import Sealer
+from leadrelay.adapters.db import config_store, dedup_store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import attempts, jobs, lead_contacts, leads
+from leadrelay.domain.fields import normalize_field
+from leadrelay.domain.privacy import REDACTED, contact_hash, redact_text, secret_forms
+from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
+
+_BATCH = 500
+ERASED_REASON = "personal data erased"
+
+
+def _all_values(row: Row[Any], sealer: Sealer, conn: Connection) -> list[Any]:
+    values: list[Any] = [*(row.data or {}).values(), *(row.raw or {}).values()]
+    if row.sealed:
+        doc = sealer.ring_sync(row.sealed, conn=conn).open_json(row.sealed, row.id.encode())
+        values.extend([*doc["data"].values(), *doc["raw"].values()])
+    return values
+
+
+def erase_leads(conn: Connection, lead_ids: Sequence[str], sealer: Sealer, now: datetime) -> int:
+    """Erase these leads' personal data in this transaction; returns how many were erased (not before)."""
+    rows = list(
+        conn.execute(select(leads).where(leads.c.id.in_(list(lead_ids)), leads.c.erased_at.is_(None)))
+    )
+    for row in rows:
+        forms = secret_forms(_all_values(row, sealer, conn))
+        for job in conn.execute(
+            select(jobs.c.id, jobs.c.trace, jobs.c.error).where(jobs.c.lead_id == row.id)
+        ):
+            trace = [redact_text(str(line), forms) for line in job.trace]
+            error = redact_text(job.error, forms) if job.error else job.error
+            conn.execute(update(jobs).where(jobs.c.id == job.id).values(trace=trace, error=error))
+        conn.execute(  # a lead still waiting to be routed has nothing left to route with
+            update(jobs)
+            .where(jobs.c.lead_id == row.id, jobs.c.status.in_(("received", "routing")))
+            .values(status="unsold", error=ERASED_REASON, queue_state="done", finished_at=now, updated_at=now)
+        )
+        for att in conn.execute(
+            select(attempts.c.id, attempts.c.reason)
+            .join(jobs, jobs.c.id == attempts.c.job_id)
+            .where(jobs.c.lead_id == row.id)
+        ):
+            reason = redact_text(att.reason, forms) if att.reason else att.reason
+            conn.execute(
+                update(attempts)
+                .where(attempts.c.id == att.id)
+                .values(request={"erased": True}, response_body=None, reason=reason)
+            )
+    ids = [row.id for row in rows]
+    if not ids:
+        return 0
+    conn.execute(
+        update(leads)
+        .where(leads.c.id.in_(ids))
+        .values(data={}, raw={}, sealed=None, flags=None, erased_at=now, updated_at=now)
+    )
+    conn.execute(delete(lead_contacts).where(lead_contacts.c.lead_id.in_(ids)))
+    dedup_store.forget_leads(conn, ids)
+    return len(ids)
+
+
+def leads_of_contact(conn: Connection, hashes: Sequence[str]) -> list[str]:
+    query = select(lead_contacts.c.lead_id).where(lead_contacts.c.contact_hash.in_(list(hashes)))
+    return sorted(set(conn.execute(query).scalars()))
+
+
+def contact_hashes_of(email: str | None, phone: str | None, region: str = "US") -> list[str]:
+    """The contact hashes to look for; a value that is not a valid email or phone is a 422 naming it."""
+    problems: list[FieldProblem] = []
+    hashes: list[str] = []
+    for kind, value in (("email", email), ("phone", phone)):
+        if value is None:
+            continue
+        field = normalize_field(kind, value, **({"region": region} if kind == "phone" else {}))
+        if not field.valid or field.normal is None:
+            problems.append(FieldProblem(kind, field.error or f"not a valid {kind}"))
+        else:
+            hashes.append(contact_hash(kind, field.normal))
+    if problems:
+        raise ValidationFailed(problems)
+    if not hashes:
+        raise ValidationFailed([FieldProblem("email", "give an email or a phone")])
+    return hashes
+
+
+class Privacy:
+    def __init__(self, db: Database, sealer: Sealer) -> None:
+        self.db = db
+        self.sealer = sealer
+
+    async def erase_lead(self, lead_id: str, *, actor: str, reason: str | None = None) -> bool:
+        """Erase one lead; False when it was erased before. Unknown lead: NotFound."""
+
+        def tx(conn: Connection) -> bool:
+            if conn.execute(select(leads.c.id).where(leads.c.id == lead_id)).first() is None:
+                raise NotFound(f"unknown lead {lead_id}")
+            now = datetime.now(UTC)
+            erased = erase_leads(conn, [lead_id], self.sealer, now) == 1
+            _audit(conn, actor, lead_id, now, reason, erased=erased, by="id")
+            return erased
+
+        erased = await self.db.run(tx)
+        await self.db.forget_old_pages_soon()
+        return erased
+
+    async def erase_person(
+        self, *, email: str | None = None, phone: str | None = None, region: str = "US", actor: str
+    ) -> list[str]:
+        """Erase every lead with this email or phone; returns the lead ids found (erased now or before)."""
+        hashes = contact_hashes_of(email, phone, region)
+
+        def tx(conn: Connection) -> list[str]:
+            found = leads_of_contact(conn, hashes)
+            now = datetime.now(UTC)
+            erased = erase_leads(conn, found, self.sealer, now) if found else 0
+            by = "+".join(k for k, v in (("email", email), ("phone", phone)) if v is not None)
+            _audit(conn, actor, ",".join(found)[:128] or "-", now, None, erased=erased, by=by, leads=found)
+            return found
+
+        found = await self.db.run(tx)
+        await self.db.forget_old_pages_soon()
+        return found
+
+    def purge_sync(self, older_than: timedelta, *, actor: str = "retention") -> int:
+        """Erase the leads received before now - ``older_than``, in batches (bounded memory)."""
+        total = 0
+        cutoff = datetime.now(UTC) - older_than
+        while True:
+
+            def tx(conn: Connection) -> int:
+                ids = list(
+                    conn.execute(
+                        select(leads.c.id)
+                        .where(leads.c.created_at < cutoff, leads.c.erased_at.is_(None))
+                        .order_by(leads.c.id)
+                        .limit(_BATCH)
+                    ).scalars()
+                )
+                if not ids:
+                    return 0
+                now = datetime.now(UTC)
+                count = erase_leads(conn, ids, self.sealer, now)
+                _audit(conn, actor, f"{ids[0]}..{ids[-1]}", now, None, erased=count, by="retention")
+                return count
+
+            count = self.db.transaction(tx)
+            total += count
+            if count == 0:
+                if total:
+                    self.db.forget_old_pages()
+                return total
+
+    def lead_record(self, lead_id: str, *, reveal: bool, actor: str) -> dict[str, Any]:
+        """The stored lead; sensitive values as ``***`` unless ``reveal`` (which is audited)."""
+
+        def tx(conn: Connection) -> dict[str, Any]:
+            row = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+            if row is None:
+                raise NotFound(f"unknown lead {lead_id}")
+            data, raw = dict(row.data), dict(row.raw)
+            sealed_names: list[str] = []
+            if row.sealed:
+                doc = self.sealer.ring_sync(row.sealed, conn=conn).open_json(row.sealed, row.id.encode())
+                sealed_names = sorted({*doc["data"], *doc["raw"]})
+                if reveal:
+                    data.update(doc["data"])
+                    raw.update(doc["raw"])
+                    _audit(conn, actor, lead_id, datetime.now(UTC), None, action="lead.reveal")
+                else:
+                    data.update(dict.fromkeys(doc["data"], REDACTED))
+                    raw.update(dict.fromkeys(doc["raw"], REDACTED))
+            return {
+                "id": row.id,
+                "entity": row.entity,
+                "source": row.source,
+                "status": row.status,
+                "data": data,
+                "raw": raw,
+                "sensitive": sealed_names,
+                "flags": row.flags or {},
+                "problems": row.problems or [],
+                "duplicate_of": row.duplicate_of,
+                "is_test": row.is_test,
+                "created_at": row.created_at.isoformat(),
+                "erased_at": row.erased_at.isoformat() if row.erased_at else None,
+            }
+
+        return self.db.transaction(tx) if reveal else self.db.read(tx)
+
+
+def _audit(
+    conn: Connection,
+    actor: str,
+    object_id: str,
+    now: datetime,
+    reason: str | None,
+    action: str = "lead.erase",
+    **detail: Any,
+) -> None:
+    config_store.audit(
+        conn,
+        actor=actor,
+        action=action,
+        object_kind="lead",
+        object_id=object_id,
+        at=now,
+        detail=detail,
+        reason=reason,
+    )

@@ -1,0 +1,309 @@
+"""Suppression lists: create, delete (refused while configuration uses the list), entries, checks.
+
+The API's methods are async and run their SQL through ``Database.run``; parsing a batch of values runs in
+a thread, off the event loop (10,000 phone numbers take a while). ``import_file`` is sync, for the CLI: it
+streams a file of any size in chunks, each chunk one transaction, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Connection
+
+from leadrelay.adapters.db import config_store
+from leadrelay.adapters.db import suppression_store as store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.suppression_store import ListRow
+from leadrelay.configuration.schema import NAME_RE, NAME_RULE, unknown
+from leadrelay.domain.suppression import (
+    KINDS,
+    BadValue,
+    data_rows,
+    entry_of,
+    file_layout,
+    hash_or_error,
+    hash_values,
+    referring_objects,
+)
+from leadrelay.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+
+OBJECT_KIND = "suppression_list"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What adding or removing a batch did: entries changed, entries already so, values refused."""
+
+    changed: int
+    unchanged: int
+    invalid: list[BadValue]
+
+    def counts(self) -> dict[str, int]:
+        return {"changed": self.changed, "unchanged": self.unchanged, "invalid": len(self.invalid)}
+
+
+def check_new_list(name: Any, kind: Any) -> None:
+    """A bad name or kind, with the field it is in (the same name rule as configuration objects)."""
+    problems = []
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        problems.append(FieldProblem("name", f"invalid name {name!r}: {NAME_RULE}"))
+    if kind not in KINDS:
+        problems.append(FieldProblem("kind", unknown("kind", kind, KINDS) + f" (one of: {', '.join(KINDS)})"))
+    if problems:
+        raise ValidationFailed(problems, "; ".join(f"{p.field}: {p.error}" for p in problems))
+
+
+def require_list(conn: Connection, name: str, *, lock: bool = False, count: bool = True) -> ListRow:
+    row = store.get_list(conn, name, lock=lock, count=count)
+    if row is None:
+        raise NotFound(f"no suppression list named {name!r}")
+    return row
+
+
+def audit(conn: Connection, actor: str, action: str, name: str, **detail: Any) -> None:
+    """Like every admin change; the detail holds counts, never a value (the lists are personal data)."""
+    config_store.audit(
+        conn,
+        actor=actor,
+        action=action,
+        object_kind=OBJECT_KIND,
+        object_id=name,
+        at=datetime.now(UTC),
+        detail=detail,
+    )
+
+
+def create_list_tx(conn: Connection, name: str, kind: str, description: str | None, actor: str) -> None:
+    """Create the list in this transaction (audited); ``Conflict`` when the name is taken."""
+    check_new_list(name, kind)
+    existing = store.get_list(conn, name, count=False)
+    if existing is not None:
+        raise Conflict(f"a suppression list named {name!r} exists already (kind {existing.kind})")
+    store.create_list(conn, name, kind, description, datetime.now(UTC))
+    audit(conn, actor, "suppression.list_created", name, kind=kind, description=description)
+
+
+class SuppressionLists:
+    """What the admin API does with lists; every change writes an ``audit_log`` row in its transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, name: str, kind: str, description: str | None, *, actor: str) -> ListRow:
+        check_new_list(name, kind)
+
+        def tx(conn: Connection) -> ListRow:
+            create_list_tx(conn, name, kind, description, actor)
+            return require_list(conn, name)
+
+        return await self.db.run(tx)
+
+    async def delete(self, name: str, *, actor: str) -> int:
+        """Delete a list and its entries; refused (``Conflict``) while a configuration object names it.
+
+        The references are read from the stored documents in the same transaction as the delete, so the
+        answer is about the configuration of that moment, not a cached one."""
+
+        def tx(conn: Connection) -> int:
+            row = require_list(conn, name, lock=True, count=False)
+            users = referring_objects(config_store.load_objects(conn), name)
+            if users:
+                raise Conflict(
+                    f"suppression list {name!r} is used by {', '.join(users)}; "
+                    "remove it from their 'suppression' first"
+                )
+            removed = store.delete_list(conn, name)
+            audit(conn, actor, "suppression.list_deleted", name, kind=row.kind, entries=removed)
+            return removed
+
+        return await self.db.run(tx)
+
+    async def lists(self) -> list[ListRow]:
+        return await self.db.run_read(store.lists)
+
+    async def show(self, name: str, *, count: bool = True) -> ListRow:
+        return await self.db.run_read(lambda c: require_list(c, name, count=count))
+
+    async def add(self, name: str, values: Sequence[Any], *, hashed: bool, actor: str) -> Outcome:
+        """Add values (or hashes); ``changed`` = added, ``unchanged`` = already present."""
+        return await self._change(name, values, hashed, actor, store.add_hashes, "added")
+
+    async def remove(self, name: str, values: Sequence[Any], *, hashed: bool, actor: str) -> Outcome:
+        """Remove values (or hashes); ``changed`` = removed, ``unchanged`` = not on the list."""
+        return await self._change(name, values, hashed, actor, store.remove_hashes, "removed")
+
+    async def _change(
+        self,
+        name: str,
+        values: Sequence[Any],
+        hashed: bool,
+        actor: str,
+        write: Callable[[Connection, str, list[str]], int],
+        verb: str,
+    ) -> Outcome:
+        row = await self.show(name, count=False)
+        hashes, invalid = await asyncio.to_thread(hash_values, row.kind, values, hashed=hashed)
+
+        def tx(conn: Connection) -> Outcome:
+            require_list(conn, name, lock=True, count=False)
+            changed = write(conn, name, hashes)
+            outcome = Outcome(changed, len(hashes) - changed, invalid)
+            detail = {"given": "hashes" if hashed else "values", **outcome.counts()}
+            audit(conn, actor, f"suppression.entries_{verb}", name, **detail)
+            return outcome
+
+        return await self.db.run(tx)
+
+    async def check(self, name: str, value: str) -> bool:
+        """Whether ``value`` is on the list; ``ValidationFailed`` (field ``value``) when it is not a valid
+        value of the list's kind."""
+        row = await self.show(name, count=False)
+        digest, error = hash_or_error(row.kind, value)
+        if digest is None:
+            raise ValidationFailed([FieldProblem("value", error or "invalid")], f"not a valid {row.kind}")
+        found = await self.db.run_read(lambda c: store.listed(c, [name], [digest]))
+        return bool(found)
+
+
+# ---------------------------------------------------------------- importing a file
+
+IMPORT_CHUNK = 10_000
+"""Rows per transaction: large enough that commits cost little, small enough to bound memory."""
+MAX_EXAMPLES = 20
+
+
+@dataclass
+class ImportReport:
+    list_name: str
+    kind: str = ""
+    created: bool = False
+    header: str | None = None  # the header cell of the column read, when the file has a header row
+    total: int = 0  # rows with a value
+    added: int = 0
+    already_present: int = 0
+    invalid: int = 0
+    blank: int = 0
+    examples: list[tuple[int, str, str]] = field(default_factory=list)  # (line, text, why), the first few
+
+
+class _Lines:
+    """A binary file's lines, decoded, counting the bytes read (for a progress bar by bytes)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.consumed = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for number, raw in enumerate(self.fh):
+            self.consumed += len(raw)
+            text = raw.decode("utf-8", errors="replace")
+            yield text.removeprefix("\ufeff") if number == 0 else text
+
+
+def import_file(
+    db: Database,
+    path: Path,
+    list_name: str,
+    *,
+    column: str | None = None,
+    hashed: bool = False,
+    kind: str | None = None,
+    description: str | None = None,
+    actor: str = "cli",
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import a file into a list (created when missing if ``kind`` is given): one value per line, or one
+    column of a CSV (``column`` by its header, else the first); ``hashed``: the values are SHA-256 hashes.
+
+    Rows are read one at a time and written ``IMPORT_CHUNK`` at a time, each chunk in its own (relaxed)
+    transaction: an interrupted import keeps what it wrote, and running it again is safe (entries already
+    there count as already present). ``progress`` gets the bytes read so far after each chunk.
+    """
+    if kind is not None and kind not in KINDS:
+        check_new_list(list_name, kind)
+    if not path.is_file():
+        raise NotFound(f"no such file: {path}")
+    existing = db.read(lambda c: store.get_list(c, list_name, count=False))
+    if existing is None and kind is None:
+        raise NotFound(f"no suppression list named {list_name!r}; give --kind to create it")
+    if existing is not None and kind is not None and existing.kind != kind:
+        raise Conflict(f"suppression list {list_name!r} holds {existing.kind} values, not {kind}")
+    report = ImportReport(list_name, existing.kind if existing else str(kind))
+    with path.open("rb") as fh:
+        lines = _Lines(fh)
+        iterator = iter(lines)
+        first = next(iterator, "")
+        try:
+            layout = file_layout(first, column, report.kind, hashed=hashed)
+        except ValueError as exc:
+            raise ValidationFailed([FieldProblem("column", str(exc))], f"--column: {exc}") from exc
+        report.header = layout.header
+        if existing is None:
+            db.transaction(lambda c: create_list_tx(c, list_name, report.kind, description, actor))
+            report.created = True
+        rows = data_rows(itertools.chain([first], iterator), layout)
+        try:
+            _stream(db, report, rows, hashed, lambda: progress(lines.consumed) if progress else None)
+        finally:
+            if report.total or report.blank:  # what was written, even when interrupted
+                detail = {k: getattr(report, k) for k in ("total", "added", "already_present", "invalid")}
+                db.transaction(
+                    lambda c: audit(c, actor, "suppression.imported", list_name, file=path.name, **detail)
+                )
+    return report
+
+
+def _stream(
+    db: Database, report: ImportReport, rows: Iterable[tuple[int, str]], hashed: bool, tick: Callable[[], Any]
+) -> None:
+    """Parse rows here while the previous chunk is written in a thread (SQLite and psycopg release the
+    GIL while they work): at most two chunks are in memory, one filling and one being written."""
+    chunk: list[str] = []
+    writing: Future[tuple[int, int]] | None = None
+
+    def write(hashes: list[str]) -> tuple[int, int]:
+        def tx(conn: Connection) -> int:
+            require_list(conn, report.list_name, lock=True, count=False)
+            return store.add_hashes(conn, report.list_name, hashes)
+
+        return len(hashes), db.transaction(tx, relaxed=True)
+
+    def settle() -> None:
+        nonlocal writing
+        if writing is not None:
+            done, writing = writing, None
+            written, added = done.result()
+            report.added += added
+            report.already_present += written - added
+            tick()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="leadrelay-import") as writer:
+        try:
+            for number, cell in rows:
+                if not cell:
+                    report.blank += 1
+                    continue
+                report.total += 1
+                digest, error = entry_of(report.kind, cell, hashed=hashed)
+                if digest is None:
+                    report.invalid += 1
+                    if len(report.examples) < MAX_EXAMPLES:
+                        report.examples.append((number, cell[:80], error or "invalid"))
+                    continue
+                chunk.append(digest)
+                if len(chunk) >= IMPORT_CHUNK:
+                    settle()
+                    writing, chunk = writer.submit(write, chunk), []
+            settle()
+            if chunk:
+                writing = writer.submit(write, chunk)
+        finally:
+            settle()

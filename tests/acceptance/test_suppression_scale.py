@@ -1,0 +1,87 @@
+"""A million-line do-not-call file imported by `leadrelay suppression import` (a real subprocess, SQLite):
+every line is counted and stored, and the process's peak memory does not grow with the file.
+
+The bound: the import holds at most two chunks of 10,000 hashes (~3 MB) beside the interpreter and its
+libraries (~90 MB: SQLAlchemy, phonenumbers' metadata, Typer/Rich). Holding every hash of the file would
+add well over 100 MB (a million 64-character strings plus a set), so the peak must stay within
+``GROWTH_MB`` of the same command importing ten lines, and under ``PEAK_MB`` outright. The peak is that
+of the child alone: ``os.wait4`` returns its own rusage (``RUSAGE_CHILDREN`` would also count every
+earlier child of the test process).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import suppression_entries
+from tests.support import ROOT, leadrelay_cmd
+
+pytestmark = pytest.mark.slow
+
+LINES = 1_000_000
+PEAK_MB = 200
+GROWTH_MB = 50
+AREAS = [201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228]
+FORMATS = ["({a}) {e}-{l}", "{a}.{e}.{l}", "+1 {a} {e} {l}", "{a}{e}{l}", "1-{a}-{e}-{l}"]
+
+
+def write_phones(path: Path, count: int) -> None:
+    """``count`` different valid US numbers, written five ways (so every line is parsed for real)."""
+    with path.open("w") as fh:
+        for i in range(count):
+            area = AREAS[i % len(AREAS)]
+            rest = i // len(AREAS)
+            exchange, line = 200 + rest % 800, rest // 800
+            fh.write(FORMATS[i % len(FORMATS)].format(a=area, e=exchange, l=f"{line:04d}") + "\n")
+
+
+def run_import(url: str, file: Path, name: str, log: Path) -> tuple[int, float, float]:
+    """Exit code, seconds and peak RSS (MB) of one `leadrelay suppression import` process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["LEADRELAY_DATABASE_URL"] = url
+    args = leadrelay_cmd("suppression", "import", str(file), "--list", name, "--kind", "phone")
+    started = time.monotonic()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    return proc.returncode, time.monotonic() - started, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def test_a_million_line_import_in_bounded_memory(sqlite_url: str, tmp_path: Path) -> None:
+    small, big = tmp_path / "ten.txt", tmp_path / "dnc.txt"
+    write_phones(small, 10)
+    write_phones(big, LINES)
+
+    code, _, baseline_mb = run_import(sqlite_url, small, "warmup", tmp_path / "small.log")
+    assert code == 0, (tmp_path / "small.log").read_text()
+
+    code, seconds, peak_mb = run_import(sqlite_url, big, "dnc", tmp_path / "big.log")
+    output = " ".join((tmp_path / "big.log").read_text().split())
+    print(f"\nimported {LINES} lines in {seconds:.1f} s; peak RSS {peak_mb:.0f} MB", end="")
+    print(f" (10 lines: {baseline_mb:.0f} MB)")
+    assert code == 0, output
+    assert f"imported {LINES} values into 'dnc': {LINES} added, 0 already present, 0 invalid" in output
+
+    db = Database(sqlite_url)
+    try:
+        query = select(func.count()).where(suppression_entries.c.list == "dnc")
+        assert db.read(lambda c: c.execute(query).scalar_one()) == LINES
+    finally:
+        db.dispose()
+    assert peak_mb < PEAK_MB, f"peak RSS {peak_mb:.0f} MB"
+    assert peak_mb - baseline_mb < GROWTH_MB, (
+        f"peak RSS {peak_mb:.0f} MB vs {baseline_mb:.0f} MB for 10 lines"
+    )
