@@ -78,7 +78,7 @@ class Runtime:
         secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
         self.sealer = Sealer(self.db, secret)
         self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
-        self.privacy = Privacy(self.db, self.sealer)
+        self.privacy = Privacy(self.db, self.sealer, self.configs)
         self.actions = Actions(self.db, self.configs, self.notifier)
         self.logview = LogView(self.db)
         self.channels = ConfiguredChannels(self)

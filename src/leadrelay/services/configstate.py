@@ -20,6 +20,11 @@ class LiveConfig:
     specs: Specs
     compiled: CompiledConfig
     profiles_by_entity: dict[str, tuple[str, ...]]
+    screened_entities: frozenset[str] = frozenset()  # entities whose leads are deduped or suppressed
+
+    def screened(self, entity: str) -> bool:
+        """Whether intake must check this entity's leads for duplicates or suppression."""
+        return entity in self.screened_entities
 
 
 def compile_live(version: int, specs: Specs) -> LiveConfig:
@@ -32,6 +37,16 @@ def compile_live(version: int, specs: Specs) -> LiveConfig:
         specs=specs,
         compiled=compile_config(version, specs.partners, specs.profiles),
         profiles_by_entity={k: tuple(v) for k, v in by_entity.items()},
+        screened_entities=frozenset(
+            name
+            for name, entity in specs.entities.items()
+            if entity.dedup is not None
+            or entity.suppression
+            or any(
+                specs.profiles[p].dedup is not None or specs.profiles[p].suppression
+                for p in by_entity.get(name, ())
+            )
+        ),
     )
 
 

@@ -20,7 +20,6 @@ from leadrelay.adapters.db import dedup_store, store
 from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
 from leadrelay.domain.fields import validate_lead
-from leadrelay.domain.privacy import contact_hashes
 from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized
 from leadrelay.ids import new_id
 from leadrelay.services.configstate import ConfigCache
@@ -86,7 +85,6 @@ class _Write:
     lead: dict[str, Any]
     jobs: list[dict[str, Any]]
     screen: Screen | None = None
-    contacts: set[str] = field(default_factory=set)
 
 
 def body_hash(raw: Mapping[str, Any], entity: str) -> str:
@@ -121,12 +119,10 @@ class Intake:
         names = live.profiles_by_entity.get(req.entity, ())
         status = "rejected" if problems else ("queued" if names else "unsold")
         raw = dict(req.raw)
-        contacts = contact_hashes(entity, values) if not problems else set()
         screen = None
-        if not problems and not req.test:
+        if not problems and not req.test and live.screened(req.entity):
             profiles = [live.specs.profiles[name] for name in names]
             screen = build_screen(lead_id, entity, profiles, values)
-            screen = screen if screen.needed else None
         sealed = None
         if entity.sensitive:
             secret = {k: values.pop(k) for k in entity.sensitive if k in values}
@@ -153,7 +149,7 @@ class Intake:
             "updated_at": now,
         }
         jobs = [] if problems else [_job_row(lead_id, p, now) for p in names]
-        kind, got = await self._writes.submit(_Write(lead, jobs, screen, contacts))
+        kind, got = await self._writes.submit(_Write(lead, jobs, screen))
         if kind == "conflict":
             raise Conflict(
                 "Idempotency-Key was already used with a different body; send a new key for a new lead"
@@ -237,9 +233,6 @@ def _write_batch(conn: Connection, writes: Sequence[_Write]) -> list[tuple[str, 
             marks[w.lead["id"]] = verdict.marks
     inserted = store.insert_leads(conn, [w.lead for w in writes])
     store.insert_jobs(conn, [j for w in writes if w.lead["id"] in inserted for j in w.jobs])
-    store.insert_contacts(
-        conn, [(h, w.lead["id"]) for w in writes if w.lead["id"] in inserted for h in sorted(w.contacts)]
-    )
     dedup_store.put_marks(conn, [m for lead_id in inserted for m in marks.get(lead_id, ())])
     results: list[tuple[str, Any]] = []
     for w in writes:

@@ -2,26 +2,28 @@
 
 Erasing a lead removes what identifies the person — its submitted and normalized values, its sealed
 (encrypted) values, the requests and responses recorded for its delivery attempts, the values quoted in its
-routing trace, its contact and dedup hashes — and keeps the business record: the lead's id, entity,
+routing trace, its dedup hashes — and keeps the business record: the lead's id, entity,
 source, status and timestamps, its jobs, and its deliveries with partners, prices, references and dates,
 so invoices and reports stay true. A retention setting erases every lead older than N days the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import Connection, Row, func, or_, select, update
 
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import config_store, dedup_store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import attempts, jobs, lead_contacts, leads
+from leadrelay.adapters.db.tables import attempts, jobs, leads
 from leadrelay.domain.fields import normalize_field
-from leadrelay.domain.privacy import REDACTED, contact_hash, redact_text, secret_forms
+from leadrelay.domain.model import EntitySpec
+from leadrelay.domain.privacy import REDACTED, redact_text, secret_forms
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
+from leadrelay.services.configstate import ConfigCache
 
 _BATCH = 500
 ERASED_REASON = "personal data erased"
@@ -72,20 +74,41 @@ def erase_leads(conn: Connection, lead_ids: Sequence[str], sealer: Sealer, now: 
         .where(leads.c.id.in_(ids))
         .values(data={}, raw={}, sealed=None, flags=None, erased_at=now, updated_at=now)
     )
-    conn.execute(delete(lead_contacts).where(lead_contacts.c.lead_id.in_(ids)))
     dedup_store.forget_leads(conn, ids)
     return len(ids)
 
 
-def leads_of_contact(conn: Connection, hashes: Sequence[str]) -> list[str]:
-    query = select(lead_contacts.c.lead_id).where(lead_contacts.c.contact_hash.in_(list(hashes)))
-    return sorted(set(conn.execute(query).scalars()))
+def leads_of_person(
+    conn: Connection, entities: Mapping[str, EntitySpec], wanted: Mapping[str, str]
+) -> list[str]:
+    """The leads whose email or phone fields hold these normalized values (``{"email": …, "phone": …}``).
+
+    A scan, on purpose: erasure requests are rare, and an index of every lead's contacts would cost
+    every intake a write. Emails compare case-insensitively; sensitive (encrypted) fields are not searched.
+    """
+    found: set[str] = set()
+    for name, entity in entities.items():
+        matches = []
+        for field_name, spec in entity.fields.items():
+            value = wanted.get(spec.type.value)
+            if value is None or spec.sensitive:
+                continue
+            stored = leads.c.data[field_name].as_string()
+            matches.append(
+                func.lower(stored) == value.lower() if spec.type.value == "email" else stored == value
+            )
+        if matches:
+            query = select(leads.c.id).where(
+                leads.c.entity == name, leads.c.erased_at.is_(None), or_(*matches)
+            )
+            found.update(conn.execute(query).scalars())
+    return sorted(found)
 
 
-def contact_hashes_of(email: str | None, phone: str | None, region: str = "US") -> list[str]:
-    """The contact hashes to look for; a value that is not a valid email or phone is a 422 naming it."""
+def person_of(email: str | None, phone: str | None, region: str = "US") -> dict[str, str]:
+    """The normalized email and phone to look for; a value that is not valid is a 422 naming it."""
     problems: list[FieldProblem] = []
-    hashes: list[str] = []
+    wanted: dict[str, str] = {}
     for kind, value in (("email", email), ("phone", phone)):
         if value is None:
             continue
@@ -93,18 +116,19 @@ def contact_hashes_of(email: str | None, phone: str | None, region: str = "US") 
         if not field.valid or field.normal is None:
             problems.append(FieldProblem(kind, field.error or f"not a valid {kind}"))
         else:
-            hashes.append(contact_hash(kind, field.normal))
+            wanted[kind] = field.normal
     if problems:
         raise ValidationFailed(problems)
-    if not hashes:
+    if not wanted:
         raise ValidationFailed([FieldProblem("email", "give an email or a phone")])
-    return hashes
+    return wanted
 
 
 class Privacy:
-    def __init__(self, db: Database, sealer: Sealer) -> None:
+    def __init__(self, db: Database, sealer: Sealer, configs: ConfigCache) -> None:
         self.db = db
         self.sealer = sealer
+        self.configs = configs
 
     async def erase_lead(self, lead_id: str, *, actor: str, reason: str | None = None) -> bool:
         """Erase one lead; False when it was erased before. Unknown lead: NotFound."""
@@ -125,10 +149,10 @@ class Privacy:
         self, *, email: str | None = None, phone: str | None = None, region: str = "US", actor: str
     ) -> list[str]:
         """Erase every lead with this email or phone; returns the lead ids found (erased now or before)."""
-        hashes = contact_hashes_of(email, phone, region)
+        wanted = person_of(email, phone, region)
 
         def tx(conn: Connection) -> list[str]:
-            found = leads_of_contact(conn, hashes)
+            found = leads_of_person(conn, self.configs.current(conn).specs.entities, wanted)
             now = datetime.now(UTC)
             erased = erase_leads(conn, found, self.sealer, now) if found else 0
             by = "+".join(k for k, v in (("email", email), ("phone", phone)) if v is not None)

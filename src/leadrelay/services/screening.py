@@ -32,12 +32,6 @@ class Screen:
     profiles: Mapping[str, tuple[tuple[DedupKey, ...], tuple[str, ...]]]  # profile -> (keys, lists)
     hashes: frozenset[str]  # the lead's suppression hashes, every kind
 
-    @property
-    def needed(self) -> bool:
-        if self.entity_keys or self.entity_lists:
-            return True
-        return any(keys or lists for keys, lists in self.profiles.values())
-
 
 @dataclass(slots=True)
 class Verdict:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import phonenumbers
 import pytest
 
+from leadrelay.domain.fields.phone import _plain_nanp
 from tests.unit.fields import bad, ok
 
 
@@ -199,3 +201,20 @@ def test_e164_input_is_accepted_in_its_own_region() -> None:
 
 def test_unknown_region_rejects_rather_than_raises() -> None:
     assert bad("phone", "5125551212", region="ZZ") == "not a valid ZZ number"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["(512) 555-1212", "512.555.1212", "+1 512 555 1212", "15125551212", "1-512-555-1212", "5125551212",
+     "(800) 555-1234", "+1 (416) 555-0123", "212 555 0100"],
+)  # fmt: skip
+def test_plain_north_american_numbers_skip_parse_but_build_the_same_number(text: str) -> None:
+    """The fast path builds exactly what phonenumbers.parse would (every field of PhoneNumber)."""
+    assert _plain_nanp(text) == phonenumbers.parse(text, "US")
+
+
+@pytest.mark.parametrize(
+    "text", ["+5125551212", "512-555-1212 x12", "1-800-FLOWERS", "555-1212", "０５１２５５５１２１２"]
+)
+def test_other_numbers_go_through_parse(text: str) -> None:
+    assert _plain_nanp(text) is None

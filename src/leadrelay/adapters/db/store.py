@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db import dedup_store
@@ -20,7 +20,6 @@ from leadrelay.adapters.db.tables import (
     cap_counters,
     deliveries,
     jobs,
-    lead_contacts,
     leads,
     rotations,
 )
@@ -116,12 +115,6 @@ def insert_leads(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
 def insert_jobs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(_INSERT_JOB, list(rows))
-
-
-def insert_contacts(conn: Connection, pairs: Sequence[tuple[str, str]]) -> None:
-    """The blind index of the leads' emails and phones (contact hash, lead id)."""
-    if pairs:
-        conn.execute(insert(lead_contacts), [{"contact_hash": h, "lead_id": lead} for h, lead in pairs])
 
 
 def lead_by_idempotency_key(conn: Connection, source: str, key: str) -> Row[Any] | None:

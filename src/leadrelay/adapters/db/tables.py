@@ -246,15 +246,6 @@ dedup_marks = Table(
     PrimaryKeyConstraint("scope", "key_hash"),
 )
 
-lead_contacts = Table(
-    "lead_contacts",
-    metadata,
-    # SHA-256 of "email:<normal>" / "phone:<E.164>": finds a person's leads for erasure without plaintext
-    Column("contact_hash", String(64), nullable=False),
-    Column("lead_id", ID, nullable=False, index=True),
-    PrimaryKeyConstraint("contact_hash", "lead_id"),
-)
-
 suppression_lists = Table(
     "suppression_lists",
     metadata,

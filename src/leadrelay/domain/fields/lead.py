@@ -8,6 +8,7 @@ intake rejects the lead with all of them at once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,5 +84,7 @@ def normalize_value(spec: FieldSpec, value: Any, *, region: str = "US", today: d
     return result.value
 
 
+@functools.lru_cache(maxsize=4096)
 def _options(spec: FieldSpec, region: str, today: dt.date | None) -> Options:
+    """One Options per field (and day): built once, not per lead."""
     return Options((spec.region or region).upper(), spec.choices, spec.max_length, today)

@@ -16,6 +16,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.config import Settings
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, settings_for
 from leadrelay.errors import LeadrelayError
+from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.privacy import Privacy
 
 leads_app = typer.Typer(
@@ -29,7 +30,7 @@ def _privacy(settings: Settings) -> Iterator[Privacy]:
     db = Database(settings.database_url)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     try:
-        yield Privacy(db, Sealer(db, secret))
+        yield Privacy(db, Sealer(db, secret), ConfigCache())
     except LeadrelayError as exc:
         problems = getattr(exc, "problems", None)
         detail = "; ".join(f"{p.field}: {p.error}" for p in problems) if problems else exc.detail

@@ -39,15 +39,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_dedup_marks_lead_id"), ["lead_id"], unique=False)
 
     op.create_table(
-        "lead_contacts",
-        sa.Column("contact_hash", sa.String(length=64), nullable=False),
-        sa.Column("lead_id", sa.String(length=40), nullable=False),
-        sa.PrimaryKeyConstraint("contact_hash", "lead_id", name=op.f("pk_lead_contacts")),
-    )
-    with op.batch_alter_table("lead_contacts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_lead_contacts_lead_id"), ["lead_id"], unique=False)
-
-    op.create_table(
         "suppression_entries",
         sa.Column("list", sa.String(length=64), nullable=False),
         sa.Column("value_hash", sa.String(length=64), nullable=False),
@@ -78,10 +69,6 @@ def downgrade() -> None:
 
     op.drop_table("suppression_lists")
     op.drop_table("suppression_entries")
-    with op.batch_alter_table("lead_contacts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_lead_contacts_lead_id"))
-
-    op.drop_table("lead_contacts")
     with op.batch_alter_table("dedup_marks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_dedup_marks_lead_id"))
 
