@@ -76,17 +76,53 @@ def config(buyers_port: int) -> dict[str, Any]:
     }
 
 
+QUALITY = False  # --quality: dedup, a 100,000-entry suppression list and an encrypted field on every lead
+SECRET = "bench-secret-key-0123456789"
+_serial = iter(range(10**9))  # every posted lead is a new person (dedup on)
+
+
+def quality(doc: dict[str, Any]) -> dict[str, Any]:
+    solar = doc["entities"]["solar"]
+    solar["fields"]["ssn"] = {"type": "string", "sensitive": True}
+    solar["dedup"] = {"keys": [["email"], ["phone"]], "window": "30d"}
+    solar["suppression"] = ["dnc"]
+    doc["partners"]["p1"]["dedup"] = {"keys": ["phone"], "window": "90d"}
+    return doc
+
+
+def fill_dnc(db: Database, n: int = 100_000) -> None:
+    from leadrelay.adapters.db import suppression_store
+    from leadrelay.domain.suppression import list_hash
+
+    def tx(conn: Any) -> None:
+        suppression_store.create_list(conn, "dnc", "phone", None, datetime.now(UTC))
+        hashes = [list_hash("phone", f"+1212{i:07d}") for i in range(n)]
+        suppression_store.add_hashes(conn, "dnc", [h for h in hashes if h])
+
+    db.transaction(tx)
+
+
 def prepare(url: str, buyers_port: int) -> None:
     upgrade(url)
     db = Database(url)
     try:
-        configure.apply_document_sync(db, config(buyers_port), actor="bench")
+        if QUALITY:
+            fill_dnc(db)
+        configure.apply_document_sync(db, quality(config(buyers_port)) if QUALITY else config(buyers_port), actor="bench")
         db.transaction(lambda c: config_store.add_api_key(c, "bench", KEY, datetime.now(UTC)))
     finally:
         db.dispose()
 
 
 def lead(i: int) -> dict[str, Any]:
+    if QUALITY:
+        k = next(_serial)
+        return {
+            "first_name": f"Lead{k}", "last_name": "Bench", "email": f"lead{k}@example.com",
+            "phone": f"{512 + k // 10_000_000}{2000000 + k % 8_000_000:07d}", "zip": "94103",
+            "state": random.choice(["CA", "TX", "NY", "WA"]), "monthly_bill": 40 + k % 200,
+            "ssn": f"{k % 900 + 100}-{k % 90 + 10}-{k % 9000 + 1000}",
+        }
     return {
         "first_name": f"Lead{i}", "last_name": "Bench", "email": f"lead{i}@example.com",
         "phone": f"512555{i % 10000:04d}", "zip": "94103", "state": random.choice(["CA", "TX", "NY", "WA"]),
@@ -162,7 +198,7 @@ def run_http(db_label: str, url: str, n: int, concurrency: int) -> None:
     buyers_port, api_port = free_port(), free_port()
     prepare(url, buyers_port)
     cli = [sys.executable, "-m", "leadrelay.entrypoints.cli"]
-    env = {"LEADRELAY_DATABASE_URL": url}
+    env = {"LEADRELAY_DATABASE_URL": url, "LEADRELAY_SECRET_KEY": SECRET}
     buyers = start([*cli, "simulate-buyers", "--port", str(buyers_port), "--latency-ms", "0",
                     "--accept-rate", "1"], env)
     try:
@@ -245,8 +281,12 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--only", choices=["routing", "sqlite", "postgres"], default=None)
+    parser.add_argument("--quality", action="store_true", help="dedup, suppression and an encrypted field on")
     args = parser.parse_args()
-    print(f"leadrelay benchmark — {os.cpu_count()} cores, {args.leads} leads at concurrency {args.concurrency}")
+    global QUALITY
+    QUALITY = args.quality
+    print(f"leadrelay benchmark — {os.cpu_count()} cores, {args.leads} leads at concurrency {args.concurrency}"
+          + (" — with dedup, a 100k suppression list and an encrypted field" if QUALITY else ""))
     if args.only in (None, "routing"):
         run_routing()
     if args.only in (None, "sqlite"):

@@ -213,3 +213,33 @@ def test_wait_for_dedup_answer_is_immediate(db_url: str, buyers: BuyersThread) -
         post(server, lead(), wait=10)
         dup = wait_for(lambda: post(server, lead(), wait=10))
     assert dup["status"] == "duplicate"
+
+
+def test_resend_to_partner_bypasses_its_dedup(db_url: str, buyers: BuyersThread) -> None:
+    doc = config(buyers)
+    doc["partners"]["sunco"]["dedup"] = {"keys": ["phone"], "window": "30d"}
+    prepare(db_url, doc)
+    with ServerThread(db_url) as server:
+        first = post(server, lead(), wait=10)
+        with server.client() as http:
+            job = http.get(f"/v1/distributions?lead={first['lead_id']}", headers=ADMIN).json()["items"][0]
+            r = http.post(f"/v1/distributions/{job['id']}/resend", json={"reason": "lost"}, headers=ADMIN)
+            assert r.status_code == 200, r.text
+        wait_for(lambda: buyers.stats()["buyers"]["sunco"]["received"] == 2)
+    assert first["partner"] == "sunco"
+
+
+def test_profile_suppression_closes_only_that_profiles_job(db_url: str, buyers: BuyersThread) -> None:
+    make_lists(db_url, {"competitors": ("email", ["ada@example.com"])})
+    doc = config(buyers)
+    second = copy.deepcopy(doc["profiles"]["solar-main"])
+    second["suppression"] = ["competitors"]
+    doc["profiles"]["solar-strict"] = second
+    prepare(db_url, doc)
+    with ServerThread(db_url) as server:
+        answer = post(server, lead(), wait=10)
+    assert answer["status"] == "delivered"
+    by_profile = {j.profile: j for j in rows(db_url, select(jobs).where(jobs.c.lead_id == answer["lead_id"]))}
+    assert by_profile["solar-strict"].status == "suppressed"
+    assert by_profile["solar-strict"].trace == ["suppressed by list competitors (profile solar-strict)"]
+    assert by_profile["solar-main"].status == "delivered"

@@ -8,6 +8,7 @@ its mark. On SQLite the write transaction (BEGIN IMMEDIATE) already serializes w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -38,30 +39,41 @@ def lock_keys(conn: Connection, keys: Collection[tuple[str, str]]) -> None:
     conn.execute(_LOCK, {"ids": sorted({_lock_id(scope, key) for scope, key in keys})})
 
 
-_MARKS = select(dedup_marks).where(dedup_marks.c.key_hash.in_(bindparam("b_hashes", expanding=True)))
+_MARKS = select(dedup_marks).where(
+    dedup_marks.c.scope == bindparam("b_scope"),
+    dedup_marks.c.key_hash.in_(bindparam("b_hashes", expanding=True)),
+)
 
 
 def load_marks(conn: Connection, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Mark]:
-    wanted = set(keys)
-    hashes = sorted({key for _, key in wanted})
+    """The marks of these keys, one query per scope (and 500 keys), each an index lookup per key."""
+    by_scope: dict[str, list[str]] = {}
+    for scope, key in set(keys):
+        by_scope.setdefault(scope, []).append(key)
     found: dict[tuple[str, str], Mark] = {}
-    for i in range(0, len(hashes), _CHUNK):
-        for row in conn.execute(_MARKS, {"b_hashes": hashes[i : i + _CHUNK]}):
-            if (row.scope, row.key_hash) in wanted:
+    for scope, hashes in by_scope.items():
+        hashes.sort()
+        for i in range(0, len(hashes), _CHUNK):
+            for row in conn.execute(_MARKS, {"b_scope": scope, "b_hashes": hashes[i : i + _CHUNK]}):
                 found[(row.scope, row.key_hash)] = Mark(row.lead_id, row.seen_at)
     return found
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """Built once per dialect: building it per batch costs more than running it."""
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(dedup_marks)
+    return stmt.on_conflict_do_update(
+        index_elements=[dedup_marks.c.scope, dedup_marks.c.key_hash],
+        set_={"lead_id": stmt.excluded.lead_id, "seen_at": stmt.excluded.seen_at},
+    )
 
 
 def put_marks(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or move marks to their new lead (``scope, key_hash, lead_id, seen_at``)."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(dedup_marks)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[dedup_marks.c.scope, dedup_marks.c.key_hash],
-        set_={"lead_id": stmt.excluded.lead_id, "seen_at": stmt.excluded.seen_at},
-    )
+    stmt = _upsert(conn.dialect.name)
     last: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:  # one row per key: a statement may not touch the same row twice on PostgreSQL
         last[(row["scope"], row["key_hash"])] = row
