@@ -20,6 +20,7 @@ from leadrelay.entrypoints.worker import Worker
 from leadrelay.errors import ConfigError
 from leadrelay.services.act import Actions
 from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
 from leadrelay.services.logview import LogView
 from leadrelay.services.notify import Notifier
@@ -79,6 +80,7 @@ class Runtime:
         self.sealer = Sealer(self.db, secret)
         self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.db, self.sealer, self.configs)
+        self.holds = Holds(self.db, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.db, self.configs, self.notifier)
         self.logview = LogView(self.db)
         self.channels = ConfiguredChannels(self)

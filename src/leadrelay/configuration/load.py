@@ -16,7 +16,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from leadrelay.configuration.conditions import canonical_condition, check_condition, parse_condition
+from leadrelay.configuration.mappings import check_mappings
 from leadrelay.configuration.schema import (
+    CHANNEL_KINDS,
     MODELS,
     NAME_RE,
     NAME_RULE,
@@ -139,6 +141,7 @@ class _Validator:
         self.problems: list[ConfigProblem] = []
         self.raw: dict[str, dict[str, Any]] = {}
         self._known: dict[str, set[str]] = {}
+        self._all_fields: tuple[Collection[str] | None] | None = None
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(ConfigProblem(path, message))
@@ -199,6 +202,16 @@ class _Validator:
         stored = self.existing.get("entities", {}).get(entity)
         return set(stored.get("fields", {})) if stored is not None else None
 
+    def all_fields(self) -> Collection[str] | None:
+        """Every field of every entity (None when one is unknown): a partner takes leads of any entity."""
+        if self._all_fields is None:
+            union: set[str] | None = set()
+            for entity in self.known("entities"):
+                fields = self.entity_fields(entity)
+                union = union | set(fields) if union is not None and fields is not None else None
+            self._all_fields = (union or None,)
+        return self._all_fields[0]
+
     def model(self, cls: type[_M], data: Any, path: str) -> _M | None:
         try:
             return cls.model_validate(data)
@@ -257,15 +270,42 @@ class _Validator:
         canonical_filters = (
             self.condition(filters, f"{path}.filters", None, "") if filters is not None else None
         )
+        raw_steps = _get(raw, "failover")
+        places = [("channel", _get(raw, "channel"))]
+        places += [
+            (f"failover[{i}]", step)
+            for i, step in enumerate(raw_steps if isinstance(raw_steps, list) else [])
+        ]
+        mappings = {}
+        for where, step in places:
+            found, problems = check_mappings(
+                _get(step, "webhook"), f"{path}.{where}.webhook", self.all_fields()
+            )
+            self.problems.extend(problems)
+            mappings[where] = found
         if model is None:
             return None
-        channel = model.channel
-        if channel is not None and channel.email is not None and channel.email.to is None and not model.email:
-            self.fail(f"{path}.channel.email.to", "required when the partner has no 'email'")
         document = model.model_dump()
         self.dedup_fields(document, path, None)
         document["filters"] = canonical_filters
-        document["channel"] = _channel(channel)
+        steps = [("channel", model.channel), *((f"failover[{i}]", c) for i, c in enumerate(model.failover))]
+        for where, channel in steps:
+            if (
+                channel is not None
+                and channel.email is not None
+                and channel.email.to is None
+                and not model.email
+            ):
+                self.fail(f"{path}.{where}.email.to", "required when the partner has no 'email'")
+        if model.failover and model.channel is None:
+            self.fail(f"{path}.failover", "a failover needs the partner's own 'channel' first")
+        document["channel"] = _channel(model.channel)
+        document["failover"] = [_channel(c) for c in model.failover]
+        for where, canonical in [("channel", document["channel"])] + [
+            (f"failover[{i}]", c) for i, c in enumerate(document["failover"])
+        ]:
+            if canonical is not None and "webhook" in canonical:
+                canonical["webhook"].update(mappings.get(where, {}))
         return document
 
     def profile(self, raw: Any, path: str) -> dict[str, Any] | None:
@@ -372,4 +412,5 @@ def _keys_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
 def _channel(channel: ChannelModel | None) -> dict[str, Any] | None:
     if channel is None:
         return None
-    return channel.model_dump(exclude_none=False, exclude={"webhook" if channel.webhook is None else "email"})
+    unused = {kind for kind in CHANNEL_KINDS if getattr(channel, kind) is None}
+    return channel.model_dump(exclude_none=False, exclude=unused)

@@ -31,6 +31,7 @@ NAME_RULE = "use 1-63 lowercase letters, digits, '-' or '_', starting with a let
 FIELD_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 ENV_REF_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 _EMAIL_RE = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
+_CONTENT_TYPE_RE = re.compile(r"[\w.+-]+/[\w.+-]+(?:[ \t]*;[ -~\t]*)?", re.ASCII)
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 CAP_PERIODS = tuple(p.value for p in CapPeriod)
@@ -339,14 +340,44 @@ class SourceModel(Strict):
 # ---------------------------------------------------------------- partners and channels
 
 
+def _content_type(value: Any) -> str:
+    if not isinstance(value, str):
+        raise problem("must be a string")
+    if not _CONTENT_TYPE_RE.fullmatch(value):
+        raise problem(f"not a content type: '{value}' (e.g. application/vnd.acme+json; charset=utf-8)")
+    return value
+
+
+ContentType = Annotated[str, BeforeValidator(_content_type)]
+
+
 class WebhookModel(Strict):
+    """A buyer's HTTP endpoint. What it receives: every field, a chosen list (``fields``), or an explicit
+    ``mapping`` / conditional ``mappings`` (checked by hand, ``leadrelay.adapters.channels.mapping``)."""
+
     url: Url
-    format: Annotated[str, BeforeValidator(_choice("format", ("json", "form")))] = "json"
+    format: Annotated[str, BeforeValidator(_choice("format", ("json", "form", "xml")))] = "json"
     method: Annotated[str, BeforeValidator(_choice("method", ("POST", "PUT", "PATCH", "GET")))] = "POST"
     headers: dict[str, str] = {}
     timeout: PositiveDuration = "10s"
     max_attempts: PositiveInt = 3
     fields: FieldNames | None = None
+    mapping: Any = None  # destination path -> value
+    mappings: Any = None  # [{when, mapping}, ..., {mapping}]
+    ascii: bool = False  # transliterate text to ASCII (Mêl -> Mel)
+    content_type: ContentType | None = None  # overrides the format's; a Content-Type header overrides both
+
+    @model_validator(mode="after")
+    def _coherent(self) -> WebhookModel:
+        given = [name for name in ("fields", "mapping", "mappings") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise problem(
+                f"give one of 'fields', 'mapping' or 'mappings', not {' and '.join(repr(g) for g in given)}: "
+                "every field (none of them), a chosen list, or an explicit mapping"
+            )
+        if self.method == "GET" and self.format == "xml":
+            raise problem("GET sends the values in the query string; an XML body needs POST, PUT or PATCH")
+        return self
 
 
 class EmailModel(Strict):
@@ -359,14 +390,24 @@ class EmailModel(Strict):
     fields: FieldNames | None = None
 
 
+class HoldModel(Strict):
+    """Store the lead for pick-up (``GET /v1/holds``, CSV export) until an operator releases it."""
+
+    fields: FieldNames | None = None
+
+
+CHANNEL_KINDS = ("webhook", "email", "hold")
+
+
 class ChannelModel(Strict):
     webhook: WebhookModel | None = None
     email: EmailModel | None = None
+    hold: HoldModel | None = None
 
     @model_validator(mode="after")
     def _one(self) -> ChannelModel:
-        if (self.webhook is None) == (self.email is None):
-            raise problem("give exactly one channel: 'webhook' or 'email'")
+        if sum(getattr(self, kind) is not None for kind in CHANNEL_KINDS) != 1:
+            raise problem("give exactly one channel: 'webhook', 'email' or 'hold'")
         return self
 
 
@@ -382,6 +423,7 @@ class PartnerModel(Strict):
     channel: ChannelModel | None = None
     dedup: DedupModel | None = None  # never the same person twice within the window
     suppression: Names = []  # lists that remove this partner from a lead's candidates
+    failover: list[ChannelModel] = []  # tried in order when the channel before ends in error
 
 
 # ---------------------------------------------------------------- profiles

@@ -25,6 +25,7 @@ from leadrelay.domain.model import (
     EntitySpec,
     FieldSpec,
     FieldType,
+    HoldChannel,
     PartnerSpec,
     ProfileSpec,
     Rule,
@@ -103,10 +104,11 @@ def _caps(caps: Mapping[str, int]) -> dict[CapPeriod, int]:
     return {CapPeriod(period): count for period, count in caps.items()}
 
 
-def _partner(name: str, doc: Mapping[str, Any]) -> PartnerSpec:
-    channel: ChannelSpec | None = None
-    if (hook := (doc["channel"] or {}).get("webhook")) is not None:
-        channel = WebhookChannel(
+def _channel(doc: Mapping[str, Any] | None, partner_email: str | None) -> ChannelSpec | None:
+    if doc is None:
+        return None
+    if (hook := doc.get("webhook")) is not None:
+        return WebhookChannel(
             url=hook["url"],
             format=hook["format"],
             method=hook["method"],
@@ -114,10 +116,13 @@ def _partner(name: str, doc: Mapping[str, Any]) -> PartnerSpec:
             timeout_s=parse_duration(hook["timeout"]),
             max_attempts=hook["max_attempts"],
             fields=tuple(hook["fields"]) if hook["fields"] is not None else None,
+            mapping=hook.get("mapping") if hook.get("mapping") is not None else hook.get("mappings"),
+            ascii=hook.get("ascii", False),
+            content_type=hook.get("content_type"),
         )
-    elif (mail := (doc["channel"] or {}).get("email")) is not None:
-        channel = EmailChannel(
-            to=tuple(mail["to"] or [doc["email"]]),
+    if (mail := doc.get("email")) is not None:
+        return EmailChannel(
+            to=tuple(mail["to"] or [partner_email]),
             subject=mail["subject"],
             body=mail["body"],
             html=mail["html"],
@@ -125,6 +130,14 @@ def _partner(name: str, doc: Mapping[str, Any]) -> PartnerSpec:
             max_attempts=mail["max_attempts"],
             fields=tuple(mail["fields"]) if mail["fields"] is not None else None,
         )
+    if (hold := doc.get("hold")) is not None:
+        return HoldChannel(fields=tuple(hold["fields"]) if hold.get("fields") is not None else None)
+    return None
+
+
+def _partner(name: str, doc: Mapping[str, Any]) -> PartnerSpec:
+    channel = _channel(doc["channel"], doc["email"])
+    failover = tuple(c for c in (_channel(step, doc["email"]) for step in doc.get("failover", ())) if c)
     return PartnerSpec(
         name=name,
         timezone=doc["timezone"],
@@ -138,6 +151,7 @@ def _partner(name: str, doc: Mapping[str, Any]) -> PartnerSpec:
         cancel_period_s=parse_duration(doc["cancel_period"]),
         dedup=_dedup(doc.get("dedup")),
         suppression=tuple(doc.get("suppression", ())),
+        failover=failover,
     )
 
 
@@ -181,6 +195,10 @@ class _FlowList(list[Any]):
     pass
 
 
+class _Mapping(dict[str, Any]):
+    """A webhook's mapping, written whole: a null or false value is what the buyer gets, not a default."""
+
+
 class _Dumper(yaml.SafeDumper):
     def ignore_aliases(self, data: Any) -> bool:
         return True
@@ -208,6 +226,8 @@ def _is_scalar(value: Any) -> bool:
 def _flow(value: Any) -> Any:
     """Leave out what validation fills in again (nulls, empty lists and mappings, false flags); write
     small things on one line (a field, a condition leaf, caps, a target) and the rest as blocks."""
+    if isinstance(value, _Mapping):
+        return {key: _flow_value(item) for key, item in value.items()}
     if isinstance(value, list):
         elements = [_flow(item) for item in value]
         return _FlowList(elements) if all(_is_scalar(item) for item in value) else elements
@@ -223,13 +243,45 @@ def _flow(value: Any) -> Any:
     return value
 
 
+def _flow_value(value: Any) -> Any:
+    """One value of a mapping: a conditional as a block, a reference or a literal on one line."""
+    if isinstance(value, dict) and "when" in value:
+        entries = {"when": _flow(value["when"]), "value": _flow_value(value["value"])}
+        if "else" in value:
+            entries["else"] = _flow_value(value["else"])
+        return entries
+    return _FlowDict(value) if isinstance(value, dict) else value
+
+
+def _marked(partner: dict[str, Any]) -> dict[str, Any]:
+    """The partner with its webhooks' mappings (its channel's and any failover step's) marked whole."""
+    marked = dict(partner)
+    if isinstance(partner.get("channel"), dict):
+        marked["channel"] = _marked_channel(partner["channel"])
+    if isinstance(partner.get("failover"), list):
+        marked["failover"] = [_marked_channel(step) for step in partner["failover"]]
+    return marked
+
+
+def _marked_channel(channel: Any) -> Any:
+    hook = channel.get("webhook") if isinstance(channel, dict) else None
+    if not hook or (hook.get("mapping") is None and hook.get("mappings") is None):
+        return channel
+    hook = dict(hook)
+    if hook.get("mapping") is not None:
+        hook["mapping"] = _Mapping(hook["mapping"])
+    if hook.get("mappings") is not None:
+        hook["mappings"] = [{**entry, "mapping": _Mapping(entry["mapping"])} for entry in hook["mappings"]]
+    return {**channel, "webhook": hook}
+
+
 def _implied(key: str, value: Any) -> bool:
     if key == "partners":  # a target's partners, even none, must be written
         return False
     return value is None or value == [] or value == {} or (key in _FALSE_BY_DEFAULT and value is False)
 
 
-_FALSE_BY_DEFAULT = frozenset({"case_sensitive", "required", "sensitive"})
+_FALSE_BY_DEFAULT = frozenset({"ascii", "case_sensitive", "required", "sensitive"})
 
 
 def dump_yaml(objects: Objects) -> str:
@@ -240,7 +292,8 @@ def dump_yaml(objects: Objects) -> str:
             if objects.get("smtp", {}).get(SMTP_NAME) is not None:
                 document["smtp"] = _flow(objects["smtp"][SMTP_NAME])
         elif kind in objects:
-            document[kind] = {name: _flow(objects[kind][name]) for name in sorted(objects[kind])}
+            mark = _marked if kind == "partners" else dict
+            document[kind] = {name: _flow(mark(objects[kind][name])) for name in sorted(objects[kind])}
     return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
 
 

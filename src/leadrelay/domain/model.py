@@ -140,17 +140,21 @@ class Hours:
 class ChannelKind(StrEnum):
     WEBHOOK = "webhook"
     EMAIL = "email"
+    HOLD = "hold"
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookChannel:
     url: str
-    format: str = "json"  # json | form
+    format: str = "json"  # json | form | xml (GET: the values go in the query string)
     method: str = "POST"
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float = 10.0
     max_attempts: int = 3
     fields: tuple[str, ...] | None = None  # None: every field
+    mapping: Any = None  # the canonical mapping document (a dict, or a list of {when, mapping}); None: fields
+    ascii: bool = False  # transliterate text to ASCII
+    content_type: str | None = None  # None: the format's own
     kind: ChannelKind = ChannelKind.WEBHOOK
 
 
@@ -166,7 +170,16 @@ class EmailChannel:
     kind: ChannelKind = ChannelKind.EMAIL
 
 
-ChannelSpec = WebhookChannel | EmailChannel
+@dataclass(frozen=True, slots=True)
+class HoldChannel:
+    """Store the lead for pick-up (``GET /v1/holds``, CSV export); release delivers it again."""
+
+    max_attempts: int = 1
+    fields: tuple[str, ...] | None = None
+    kind: ChannelKind = ChannelKind.HOLD
+
+
+ChannelSpec = WebhookChannel | EmailChannel | HoldChannel
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +196,13 @@ class PartnerSpec:
     cancel_period_s: float = 7 * 86_400.0  # how long after delivery a cancel is allowed
     dedup: DedupSpec | None = None  # never the same person twice within the window
     suppression: tuple[str, ...] = ()  # a listed lead removes this partner from the candidates
+    failover: tuple[ChannelSpec, ...] = ()  # tried in order when the channel before ends in error
+
+    def channel_at(self, step: int) -> ChannelSpec | None:
+        """The channel of a failover step (0: the partner's own channel); None past the end."""
+        if step == 0:
+            return self.channel
+        return self.failover[step - 1] if 0 < step <= len(self.failover) else None
 
 
 # ---------------------------------------------------------------- profiles

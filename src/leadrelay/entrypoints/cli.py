@@ -25,6 +25,7 @@ from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, ou
 from leadrelay.entrypoints.commands.fields import check_field
 from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.entrypoints.commands.leads import leads_app
+from leadrelay.entrypoints.commands.response import check_response
 from leadrelay.entrypoints.commands.suppression import suppression_app
 from leadrelay.errors import ConfigError, LeadrelayError
 from leadrelay.services import configure
@@ -47,6 +48,7 @@ app.add_typer(suppression_app, name="suppression")
 app.add_typer(keys_app, name="keys")
 app.add_typer(leads_app, name="leads")
 app.command("check-field")(check_field)
+app.command("check-response")(check_response)
 
 
 def _long_running() -> None:

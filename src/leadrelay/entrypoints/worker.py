@@ -27,7 +27,7 @@ from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.routing import Evaluation
 from leadrelay.ids import new_id
-from leadrelay.services import distribution
+from leadrelay.services import distribution, outcomes
 from leadrelay.services.configstate import ConfigCache, LiveConfig
 from leadrelay.services.distribution import SendItem, StepResult
 from leadrelay.services.leaddata import open_jobs
@@ -92,7 +92,7 @@ def _all_or_each(
             log.exception("%s failed for job %s", what, job.id)
             w = Writes()
             reason = f"internal error while {what} ({type(exc).__name__}; see the worker log)"
-            steps.append(distribution.fail_job(conn, w, job, deliveries(job), reason, now))
+            steps.append(outcomes.fail_job(conn, w, job, deliveries(job), reason, now))
             w.flush(conn, now)
     return steps
 
@@ -318,11 +318,11 @@ class Worker:
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
-            return distribution.fail_job(conn, w, job, dl.get(job.id, []), reason, now)
+            return outcomes.fail_job(conn, w, job, dl.get(job.id, []), reason, now)
         if job.status in ("received", "routing"):
             return distribution.route_job(conn, job, live, now, w, planned=planned, rotations=rotations)
         if job.status == "delivering":
-            return distribution.pending_sends(conn, job, dl.get(job.id, []), live, now, w)
+            return outcomes.pending_sends(conn, job, dl.get(job.id, []), live, now, w)
         # already final (a rerun raced us, or a crash after the last write): let go of it
         w.update_job(job.id, queue_state="done", lease_owner=None, lease_until=None)
         return StepResult(done=True, lead_id=job.lead_id)
@@ -338,7 +338,7 @@ class Worker:
         by_id = {job.id: out for job, out in work}
 
         def record(jobs: Sequence[Row[Any]]) -> list[StepResult]:
-            return distribution.finish_batch(conn, [(j, by_id[j.id]) for j in jobs], self.owner, live, now)
+            return outcomes.finish_batch(conn, [(j, by_id[j.id]) for j in jobs], self.owner, live, now)
 
         def deliveries(job: Row[Any]) -> list[Row[Any]]:
             return store.deliveries_of(conn, [job.id])[job.id]

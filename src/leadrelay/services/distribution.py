@@ -10,10 +10,9 @@ claim state (ready / claimed / done) is kept apart from it.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,16 +20,15 @@ from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import store
 from leadrelay.adapters.db.store import Writes
-from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.attempts import LeadView
 from leadrelay.domain.caps import window_key
-from leadrelay.domain.model import CapPeriod, ChannelSpec, EmailChannel, PartnerSpec, Strategy
-from leadrelay.domain.retry import GiveUp, RetryPolicy
+from leadrelay.domain.model import CapPeriod, ChannelSpec, EmailChannel, HoldChannel, PartnerSpec, Strategy
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.ids import new_id
 from leadrelay.services import partner_screen
 from leadrelay.services.configstate import LiveConfig
-from leadrelay.services.leaddata import redact, redact_lines
+from leadrelay.services.leaddata import redact_lines
 
 _PERIOD_ORDER = (CapPeriod.HOUR, CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH, CapPeriod.TOTAL)
 
@@ -46,6 +44,7 @@ class SendItem:
     lead: LeadView
     attempt: int  # the number this attempt will have (1-based)
     cap_windows: tuple[tuple[str, str], ...] = ()  # released if the delivery finally fails
+    step: int = 0  # the partner's failover step: 0 is its own channel
 
 
 @dataclass(slots=True)
@@ -64,7 +63,7 @@ def select_values(values: Mapping[str, Any], fields: Sequence[str] | None) -> di
     return {k: values[k] for k in fields if k in values}
 
 
-def _lead_view(job: Row[Any], partner: str, spec: ChannelSpec, key: str) -> LeadView:
+def lead_view(job: Row[Any], partner: str, spec: ChannelSpec, key: str) -> LeadView:
     values = select_values(job.lead_values, spec.fields)
     test = bool(job.is_test) or job.kind == "test"
     if test:
@@ -153,7 +152,7 @@ def route_job(
     profile = cfg.profiles.get(job.profile)
     if profile is None or not profile.spec.enabled:
         why = f"profile {job.profile} is missing or disabled"
-        return _close(w, job, "unsold", now, [*trace, why], error=why)
+        return close(w, job, "unsold", now, [*trace, why], error=why)
     excluded = set(job.excluded)
     ev = planned or evaluate(job.lead_values, profile, cfg, now, exclude=excluded)
     trace.extend(redact_lines(job, ev.trace(cfg)))
@@ -175,7 +174,7 @@ def route_job(
         if excluded:
             reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
         status = "failed" if excluded and store.job_had_errors(conn, job.id) else "unsold"
-        return _close(w, job, status, now, trace, error=reason, rule=ev.rule)
+        return close(w, job, status, now, trace, error=reason, rule=ev.rule)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[tuple[str, list[list[str]]]] = []
     for i, name in enumerate(candidates):
@@ -195,12 +194,16 @@ def route_job(
         strategy = target.strategy.value if target is not None else "priority"
         trace.append(f"{name}: chosen ({strategy})")
     if not chosen:
-        return _close(
-            w, job, "unsold", now, trace, error="every eligible partner is at its cap", rule=ev.rule
-        )
+        return close(w, job, "unsold", now, trace, error="every eligible partner is at its cap", rule=ev.rule)
     result = StepResult(lead_id=job.lead_id)
     for name, windows in chosen:
-        result.sends.append(_new_delivery(job, cfg.partners[name], windows, now, w, profile.spec.email_to))
+        send = _new_delivery(job, cfg.partners[name], windows, now, w, profile.spec.email_to)
+        if send is None:
+            trace.append(f"{name}: held for pick-up (hold channel)")
+        else:
+            result.sends.append(send)
+    if not result.sends:  # every chosen partner holds its leads
+        return close(w, job, "held", now, trace, error=None, rule=ev.rule)
     w.update_job(job.id, status="delivering", rule=ev.rule, trace=trace, error=None, updated_at=now)
     return result
 
@@ -210,9 +213,11 @@ def _direct(job: Row[Any], live: LiveConfig, now: datetime, trace: list[str], w:
     partner = live.compiled.partners.get(job.target_partner or "")
     if partner is None or partner.channel is None:
         why = f"partner {job.target_partner} is missing or has no delivery channel"
-        return _close(w, job, "failed", now, [*trace, why], error=why)
+        return close(w, job, "failed", now, [*trace, why], error=why)
     trace.append(f"{partner.name}: {job.kind} straight to the partner (selection bypassed)")
     send = _new_delivery(job, partner, [], now, w)
+    if send is None:
+        return close(w, job, "held", now, [*trace, f"{partner.name}: held for pick-up"], error=None)
     w.update_job(job.id, status="delivering", trace=trace, error=None, updated_at=now)
     return StepResult(sends=[send], lead_id=job.lead_id)
 
@@ -224,8 +229,10 @@ def _new_delivery(
     now: datetime,
     w: Writes,
     profile_email_to: tuple[str, ...] = (),
-) -> SendItem:
+) -> SendItem | None:
+    """Create the delivery; None when the partner's channel is ``hold`` (stored for pick-up, no send)."""
     assert partner.channel is not None
+    held = isinstance(partner.channel, HoldChannel)
     delivery_id = new_id("dlv")
     key = f"{job.id}:{partner.name}"  # stable per job and partner: a buyer can drop a double post
     w.insert_delivery(
@@ -236,10 +243,11 @@ def _new_delivery(
             "partner": partner.name,
             "profile": job.profile,
             "channel": partner.channel.kind.value,
-            "status": "pending",
+            "channel_step": 0,
+            "status": "held" if held else "pending",
             "idempotency_key": key,
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": None if held else now,
             "cap_windows": windows,
             "price": None,
             "reference": None,
@@ -248,192 +256,40 @@ def _new_delivery(
             "is_test": bool(job.is_test) or job.kind == "test",
             "created_at": now,
             "delivered_at": None,
+            "held_at": now if held else None,
             "cancelled_at": None,
             "cancel_reason": None,
         }
     )
+    if held:
+        return None
     spec = channel_for(partner, profile_email_to)
-    view = _lead_view(job, partner.name, spec, key)
-    return SendItem(job.id, delivery_id, partner.name, spec, view, 1, _windows(windows))
+    assert spec is not None
+    view = lead_view(job, partner.name, spec, key)
+    return SendItem(job.id, delivery_id, partner.name, spec, view, 1, windows_of(windows))
 
 
-def channel_for(partner: PartnerSpec, profile_email_to: tuple[str, ...] = ()) -> ChannelSpec:
-    """The partner's current channel; a profile may send its email to other recipients."""
-    assert partner.channel is not None
-    if profile_email_to and isinstance(partner.channel, EmailChannel):
-        return replace(partner.channel, to=profile_email_to)
-    return partner.channel
+def channel_for(
+    partner: PartnerSpec, profile_email_to: tuple[str, ...] = (), step: int = 0
+) -> ChannelSpec | None:
+    """The partner's current channel at a failover step (None past the end of its chain); a profile may
+    send its email to other recipients."""
+    spec = partner.channel_at(step)
+    if profile_email_to and isinstance(spec, EmailChannel):
+        return replace(spec, to=profile_email_to)
+    return spec
 
 
-def _email_to(live: LiveConfig, profile: str) -> tuple[str, ...]:
+def email_to(live: LiveConfig, profile: str) -> tuple[str, ...]:
     compiled = live.compiled.profiles.get(profile)
     return compiled.spec.email_to if compiled is not None else ()
 
 
-def _windows(windows: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]:
+def windows_of(windows: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]:
     return tuple((w[0], w[1]) for w in windows)
 
 
-def pending_sends(
-    conn: Connection, job: Row[Any], dl: Sequence[Row[Any]], live: LiveConfig, now: datetime, w: Writes
-) -> StepResult:
-    """A job already delivering (retry due, or reclaimed after a crash): its unfinished deliveries."""
-    result = StepResult(lead_id=job.lead_id)
-    current = list(dl)
-    for i, d in enumerate(dl):
-        if d.status not in ("pending", "retry"):
-            continue
-        if d.next_attempt_at is not None and d.next_attempt_at > now:
-            continue
-        partner = live.compiled.partners.get(d.partner)
-        if partner is None or partner.channel is None:
-            reason = "partner removed from configuration"
-            w.update_delivery(d.id, status="failed", reason=reason, next_attempt_at=None)
-            store.release_caps(conn, d.partner, d.cap_windows)
-            current[i] = d._replace(status="failed", reason=reason)
-            continue
-        spec = channel_for(partner, _email_to(live, job.profile))  # the partner's current channel
-        view = _lead_view(job, d.partner, spec, d.idempotency_key)
-        result.sends.append(
-            SendItem(job.id, d.id, d.partner, spec, view, d.attempts + 1, _windows(d.cap_windows))
-        )
-    if not result.sends:
-        return settle(job, current, now, w)
-    w.update_job(job.id, updated_at=now)
-    return result
-
-
-def fail_job(
-    conn: Connection, w: Writes, job: Row[Any], dl: Sequence[Row[Any]], reason: str, now: datetime
-) -> StepResult:
-    """Close a job that cannot be processed (a bug or bad stored data), keeping the reason for a rerun;
-    its unfinished deliveries fail too and give their cap slots back."""
-    for d in dl:
-        if d.status in ("pending", "retry"):
-            w.update_delivery(d.id, status="failed", reason=reason, next_attempt_at=None)
-            store.release_caps(conn, d.partner, d.cap_windows)
-    return _close(w, job, "failed", now, [*job.trace, reason], error=reason)
-
-
-Outcomes = Sequence[tuple[SendItem, AttemptResult]]
-
-
-def finish_batch(
-    conn: Connection, items: Sequence[tuple[Row[Any], Outcomes]], owner: str, live: LiveConfig, now: datetime
-) -> list[StepResult]:
-    """Record every attempt; then, per job we still hold, retry later, fall back, or close it."""
-    w = Writes()
-    owned: list[tuple[Row[Any], set[str]]] = []
-    results: dict[str, StepResult] = {}
-    for job, outcomes in items:
-        for item, res in outcomes:
-            w.insert_attempt(
-                {
-                    "id": store.new_attempt_id(),
-                    "delivery_id": item.delivery_id,
-                    "job_id": item.job_id,
-                    "number": item.attempt,
-                    "started_at": now - timedelta(milliseconds=res.duration_ms),
-                    "duration_ms": res.duration_ms,
-                    "request": redact(job, dict(res.request)),
-                    "status_code": res.status_code,
-                    "response_body": redact(job, res.response_body),  # a buyer may echo the lead
-                    "outcome": res.outcome.value,
-                    "reason": redact(job, res.reason),
-                }
-            )
-        if job.lease_owner != owner or job.queue_state != "claimed":
-            results[job.id] = StepResult(done=True, lead_id=job.lead_id)  # the new lease owner decides
-            continue
-        owned.append((job, {item.delivery_id for item, _ in outcomes}))
-        for item, res in outcomes:
-            _record_outcome(conn, w, item, res, live, now)
-    w.flush(conn, now)
-    if owned:
-        dl = store.deliveries_of(conn, [job.id for job, _ in owned])
-        for job, finished in owned:
-            results[job.id] = settle(job, dl[job.id], now, w, finished)
-        w.flush(conn, now)
-    return [results[job.id] for job, _ in items]
-
-
-def _record_outcome(
-    conn: Connection, w: Writes, item: SendItem, res: AttemptResult, live: LiveConfig, now: datetime
-) -> None:
-    if res.outcome is Outcome.SUCCESS:
-        w.update_delivery(
-            item.delivery_id,
-            status="delivered",
-            attempts=item.attempt,
-            price=res.price if res.price is not None else _list_price(live, item.partner),
-            reference=res.reference,
-            reason=None,
-            delivered_at=now,
-            next_attempt_at=None,
-        )
-        return
-    decision = RetryPolicy(max_attempts=item.spec.max_attempts).decide(res, item.attempt, random.random())
-    if isinstance(decision, GiveUp):
-        w.update_delivery(
-            item.delivery_id,
-            status="failed",
-            attempts=item.attempt,
-            reason=decision.reason,
-            next_attempt_at=None,
-        )
-        store.release_caps(conn, item.partner, item.cap_windows)  # a failed delivery gives its slot back
-    else:
-        w.update_delivery(
-            item.delivery_id,
-            status="retry",
-            attempts=item.attempt,
-            reason=res.reason,
-            next_attempt_at=now + timedelta(seconds=decision.delay_s),
-        )
-
-
-def _list_price(live: LiveConfig, partner: str) -> float | None:
-    spec = live.compiled.partners.get(partner)
-    return spec.price if spec is not None else None
-
-
-def settle(
-    job: Row[Any], dl: Sequence[Row[Any]], now: datetime, w: Writes, finished: set[str] | None = None
-) -> StepResult:
-    """Look at all deliveries of the job and move it on. ``finished``: the deliveries whose attempt just
-    ended (their failures get a trace line); None means all of them."""
-    waiting = [d.next_attempt_at for d in dl if d.status in ("pending", "retry")]
-    trace = list(job.trace)
-    failed = [d for d in dl if d.status == "failed" and (finished is None or d.id in finished)]
-    trace.extend(f"{d.partner}: not delivered: {d.reason}" for d in failed)
-    if waiting:
-        due = min((t for t in waiting if t is not None), default=now)
-        w.update_job(
-            job.id,
-            queue_state="ready",
-            run_at=due,
-            lease_owner=None,
-            lease_until=None,
-            trace=trace,
-            updated_at=now,
-        )
-        return StepResult(done=True, lead_id=job.lead_id)
-    delivered = [d for d in dl if d.status == "delivered"]
-    if delivered:
-        trace.extend(
-            f"{d.partner}: delivered" + (f" (ref {d.reference})" if d.reference else "") for d in delivered
-        )
-        return _close(w, job, "delivered", now, trace, error=None)
-    all_failed = [d for d in dl if d.status == "failed"]
-    if job.kind == "route" and all_failed:
-        excluded = sorted({*job.excluded, *(d.partner for d in all_failed)})
-        w.update_job(job.id, status="routing", excluded=excluded, trace=trace, updated_at=now)
-        return StepResult(reroute=True, lead_id=job.lead_id)
-    reason = all_failed[-1].reason if all_failed else "nothing to deliver"
-    return _close(w, job, "failed", now, trace, error=reason)
-
-
-def _close(
+def close(
     w: Writes,
     job: Row[Any],
     status: str,

@@ -26,12 +26,14 @@ from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.notify import Notifier
 from leadrelay.services.screening import Screen, Verdict, build_screen, screen
 
-FINAL_LEAD_STATUSES = ("delivered", "unsold", "failed", "rejected", "cancelled", "duplicate", "suppressed")
+FINAL_LEAD_STATUSES = (
+    "delivered", "unsold", "failed", "rejected", "cancelled", "duplicate", "suppressed", "held"
+)  # fmt: skip
 
 # What a source is told: delivered, unsold, rejected or queued (and, later, cancelled). A technical
 # failure is "unsold" to the source, and only routing reasons are shown (never a buyer's answer).
 # A suppressed lead is "unsold" with reason "suppressed": which list matched is not the source's business.
-_PUBLIC_STATUS = {"failed": "unsold", "suppressed": "unsold"}
+_PUBLIC_STATUS = {"failed": "unsold", "suppressed": "unsold", "held": "queued"}  # held: not sold yet
 _PUBLIC_REASONS = (
     "no eligible partner",
     "every eligible partner is at its cap",
@@ -65,6 +67,7 @@ class IntakeAnswer:
     sold: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
     repeat: bool = False  # an Idempotency-Key repeat: the original answer, nothing created
+    settled: bool = False  # nothing more will happen without an operator (not shown to the source)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"lead_id": self.lead_id, "status": self.status}
@@ -182,7 +185,9 @@ class Intake:
             reason = _public_reason(error) if public == "unsold" else None
             if status == "suppressed":
                 reason = "suppressed"
-            return IntakeAnswer(lead_id, public, problems=problems, sold=sold, reason=reason)
+            answer = IntakeAnswer(lead_id, public, problems=problems, sold=sold, reason=reason)
+            answer.settled = status in FINAL_LEAD_STATUSES
+            return answer
 
         return await self._db.run_read(read)
 
@@ -193,7 +198,7 @@ class Intake:
         while True:
             answer = await self.outcome(lead_id)
             remaining = deadline - loop.time()
-            if answer.status in FINAL_LEAD_STATUSES or remaining <= 0:
+            if answer.settled or remaining <= 0:
                 return answer
             await self._notifier.wait_lead(lead_id, min(remaining, 0.25))
 

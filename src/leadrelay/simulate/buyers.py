@@ -11,7 +11,9 @@ never both be accepted. A 500 is not stored: it stands for a passing outage, and
 key gets a fresh (still deterministic) draw, as a real buyer's retry would.
 
 ``GET /stats`` counts per buyer; ``GET /buyer/{name}/leads`` lists the accepted leads; ``POST /reset``
-clears everything.
+clears everything. ``PATCH`` and ``GET`` (the lead in the query string) are taken too, and an XML body is
+kept as ``{"xml": text}``. ``GET /buyer/{name}/requests`` lists the latest requests as they arrived
+(method, path, query, content type, headers, raw body): what a test of a partner mapping compares.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import hashlib
 import ipaddress
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
@@ -34,6 +37,7 @@ from aiohttp import web
 _T = TypeVar("_T")
 _SHUTDOWN_TIMEOUT_S = 0.5
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+MAX_RECORDED_REQUESTS = 1000  # per buyer, the latest (a benchmark sends far more)
 
 
 @dataclass(slots=True)
@@ -52,6 +56,7 @@ class _Buyer:
     answers: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # by idempotency key
     errors_by_ident: dict[bytes, int] = field(default_factory=dict)
     leads: list[dict[str, Any]] = field(default_factory=list)
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_RECORDED_REQUESTS))
 
 
 def _answer(status: int, payload: dict[str, Any]) -> tuple[int, bytes]:
@@ -88,6 +93,13 @@ class BuyersState:
     def leads(self, name: str) -> list[dict[str, Any]]:
         buyer = self.buyers.get(name)
         return [dict(lead) for lead in buyer.leads] if buyer else []
+
+    def requests(self, name: str) -> list[dict[str, Any]]:
+        buyer = self.buyers.get(name)
+        return [dict(request) for request in buyer.requests] if buyer else []
+
+    def record(self, name: str, request: dict[str, Any]) -> None:
+        self.buyers.setdefault(name, _Buyer()).requests.append(request)
 
     def receive(
         self, name: str, key: str | None, raw: bytes, body: dict[str, Any] | None, test: bool
@@ -131,6 +143,8 @@ def _parse_body(content_type: str, raw: bytes) -> dict[str, Any] | None:
         return {}
     if content_type == "application/x-www-form-urlencoded":
         return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
+    if content_type in ("application/xml", "text/xml") or content_type.endswith("+xml"):
+        return {"xml": raw.decode("utf-8", errors="replace")}
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -152,10 +166,26 @@ _LATENCY = web.AppKey("latency_s", float)
 
 async def _lead(request: web.Request) -> web.Response:
     state = request.app[_STATE]
+    name = request.match_info["name"]
     raw = await request.read()
-    body = _parse_body(request.content_type, raw)
+    state.record(
+        name,
+        {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string,
+            "content_type": request.headers.get("Content-Type"),
+            "headers": dict(request.headers),
+            "body": raw.decode("utf-8", errors="replace"),
+        },
+    )
+    if request.method == "GET":
+        raw = request.query_string.encode("utf-8")
+        body: dict[str, Any] | None = dict(parse_qsl(request.query_string, keep_blank_values=True))
+    else:
+        body = _parse_body(request.content_type, raw)
     status, payload = state.receive(
-        request.match_info["name"], request.headers.get("Idempotency-Key"), raw, body, _is_test(request, body)
+        name, request.headers.get("Idempotency-Key"), raw, body, _is_test(request, body)
     )
     latency = request.app[_LATENCY]
     if latency > 0:
@@ -170,6 +200,11 @@ async def _stats(request: web.Request) -> web.Response:
 async def _leads(request: web.Request) -> web.Response:
     leads = request.app[_STATE].leads(request.match_info["name"])
     return web.Response(body=orjson.dumps({"leads": leads}), content_type="application/json")
+
+
+async def _requests(request: web.Request) -> web.Response:
+    requests = request.app[_STATE].requests(request.match_info["name"])
+    return web.Response(body=orjson.dumps({"requests": requests}), content_type="application/json")
 
 
 async def _reset(request: web.Request) -> web.Response:
@@ -187,7 +222,10 @@ def make_app(state: BuyersState, latency_ms: float) -> web.Application:
     app[_LATENCY] = latency_ms / 1000.0
     app.router.add_post("/buyer/{name}", _lead)
     app.router.add_put("/buyer/{name}", _lead)
+    app.router.add_patch("/buyer/{name}", _lead)
+    app.router.add_get("/buyer/{name}", _lead)
     app.router.add_get("/buyer/{name}/leads", _leads)
+    app.router.add_get("/buyer/{name}/requests", _requests)
     app.router.add_get("/stats", _stats)
     app.router.add_post("/reset", _reset)
     app.router.add_get("/health", _health)
@@ -406,6 +444,11 @@ class BuyersThread:
     def leads(self, name: str) -> list[dict[str, Any]]:
         state = self._running()[1].state
         return self._call(lambda: state.leads(name))
+
+    def requests(self, name: str) -> list[dict[str, Any]]:
+        """Every request ``name`` received: method, path, query, content_type, headers and raw body."""
+        state = self._running()[1].state
+        return self._call(lambda: state.requests(name))
 
     def reset(self) -> None:
         state = self._running()[1].state

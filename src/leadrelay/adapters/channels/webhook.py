@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 import orjson
 
+from leadrelay.adapters.channels.mapping import MappingError
+from leadrelay.adapters.channels.payload import encode_request
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import WebhookChannel
 
@@ -61,28 +63,6 @@ def redact_url(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return url
-
-
-def encode_body(values: Mapping[str, Any], form: bool) -> tuple[bytes, str]:
-    """The request body and its content type: JSON (orjson) or ``application/x-www-form-urlencoded``."""
-    if form:
-        pairs: list[tuple[str, str]] = []
-        for name, value in values.items():
-            if isinstance(value, list | tuple):
-                pairs.extend((str(name), _form_text(item)) for item in value)
-            else:
-                pairs.append((str(name), _form_text(value)))
-        return urlencode(pairs).encode("ascii"), "application/x-www-form-urlencoded"
-    body = orjson.dumps(dict(values), default=str, option=orjson.OPT_NON_STR_KEYS)
-    return body, "application/json"
-
-
-def _form_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -167,8 +147,11 @@ class WebhookSender:
         if session is not None and not session.closed:
             await session.close()
 
-    def _headers(self, lead: LeadView, spec: WebhookChannel, content_type: str) -> dict[str, str]:
-        headers: dict[str, str] = {"User-Agent": self._user_agent, "Content-Type": content_type}
+    def _headers(self, lead: LeadView, spec: WebhookChannel, content_type: str | None) -> dict[str, str]:
+        """Ours, then the partner's (a Content-Type there wins), then the idempotency and test marks."""
+        headers: dict[str, str] = {"User-Agent": self._user_agent}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         for name, value in spec.headers.items():
             for existing in [key for key in headers if key.lower() == name.lower()]:
                 del headers[existing]
@@ -194,18 +177,21 @@ class WebhookSender:
             )
 
         try:
-            body, content_type = encode_body(lead.values, spec.format == "form")
+            url, body, content_type = encode_request(lead, spec)
             headers = self._headers(lead, spec, content_type)
+        except MappingError as exc:  # the operator's mapping, not the buyer: no retry will help
+            return error(f"mapping: {exc}", False)
         except (TypeError, ValueError) as exc:
             return error(f"cannot encode the lead: {_exc_text(exc)}", False)
+        request["url"] = redact_url(url)
         request["headers"] = redact_headers(headers)
-        request["body"] = body.decode("utf-8", errors="replace")[:MAX_RECORDED_CHARS]
+        request["body"] = (body or b"").decode("utf-8", errors="replace")[:MAX_RECORDED_CHARS]
 
         try:
             session = self._get_session()
             timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
             async with session.request(
-                method, spec.url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 raw = await _read_capped(response.content, _MAX_READ_BYTES)
                 status = response.status

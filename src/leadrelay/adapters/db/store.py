@@ -25,7 +25,7 @@ from leadrelay.adapters.db.tables import (
 )
 from leadrelay.ids import new_id
 
-FINAL_JOB_STATUSES = ("delivered", "failed", "unsold", "cancelled", "duplicate", "suppressed")
+FINAL_JOB_STATUSES = ("delivered", "failed", "unsold", "cancelled", "duplicate", "suppressed", "held")
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -457,6 +457,8 @@ def lead_status_from(statuses: set[str]) -> str:
         return "delivered"
     if statuses - set(FINAL_JOB_STATUSES):
         return "queued"
+    if "held" in statuses:  # waiting for pick-up or release
+        return "held"
     if "failed" in statuses:
         return "failed"
     if statuses == {"cancelled"}:

@@ -169,8 +169,11 @@ deliveries = Table(
     Column("lead_id", ID, nullable=False, index=True),
     Column("partner", NAME, nullable=False, index=True),
     Column("profile", NAME, nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("status", String(16), nullable=False),  # pending | retry | delivered | failed | cancelled
+    Column("channel", String(16), nullable=False),  # the channel in use: webhook | email | hold
+    Column(
+        "channel_step", Integer, nullable=False, default=0, server_default="0"
+    ),  # 0: the partner's channel, then failovers
+    Column("status", String(16), nullable=False),  # pending | retry | delivered | failed | held | cancelled
     Column("idempotency_key", String(128), nullable=False),  # job id + ":" + partner
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime),
@@ -182,6 +185,7 @@ deliveries = Table(
     Column("is_test", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime),
+    Column("held_at", UTCDateTime),  # stored for pick-up by the hold channel
     Column("cancelled_at", UTCDateTime),
     Column("cancel_reason", Text),
 )

@@ -1,0 +1,135 @@
+"""Leads rendered into the bytes of a batch file: CSV through the ``csv`` module, XLSX through openpyxl.
+
+Both are written whole in memory: a batch is at most a day of one partner's leads, and the bytes go to
+an upload that wants them whole anyway. Text is UTF-8 without a BOM. In XLSX, numbers stay numbers, but
+a string is always a string: a lead field such as ``=HYPERLINK(…)`` is never turned into a formula.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Literal
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.styles import Font
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from leadrelay.domain.files import FileFormat
+
+__all__ = ["MEDIA_TYPES", "columns_of", "render_file"]
+
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+_QUOTING: dict[str, Literal[0, 1, 2, 3]] = {
+    "minimal": csv.QUOTE_MINIMAL,
+    "all": csv.QUOTE_ALL,
+    "nonnumeric": csv.QUOTE_NONNUMERIC,
+    "none": csv.QUOTE_NONE,
+}
+_LINE_ENDINGS = {"crlf": "\r\n", "lf": "\n"}
+_EXACT_INT = 2**53  # Excel keeps 15 significant digits: a bigger integer is written as text, not rounded
+_SHEET = "Leads"
+
+
+def render_file(fmt: FileFormat, rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """The file's bytes: one row per lead, the columns of ``fmt`` (or every field seen), a header if asked."""
+    columns = columns_of(fmt, rows)
+    if fmt.kind == "xlsx":
+        return _xlsx(fmt, columns, rows)
+    return _csv(fmt, columns, rows)
+
+
+def columns_of(fmt: FileFormat, rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The configured columns, or the union of the rows' fields in the order they were first seen."""
+    if fmt.columns is not None:
+        return fmt.columns
+    seen: dict[str, None] = {}
+    for row in rows:
+        seen.update(dict.fromkeys(row))
+    return tuple(seen)
+
+
+def _csv(fmt: FileFormat, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(
+        buffer,
+        delimiter=fmt.delimiter,
+        quoting=_QUOTING[fmt.quoting],
+        lineterminator=_LINE_ENDINGS[fmt.line_ending],
+        escapechar="\\" if fmt.quoting == "none" else None,
+        doublequote=True,
+    )
+    if fmt.header:
+        writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(column)) for column in columns])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _csv_cell(value: Any) -> str | int | float | Decimal:
+    """Numbers stay numbers (so ``nonnumeric`` leaves them unquoted); everything else is text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return value
+    return _text(value)
+
+
+def _xlsx(fmt: FileFormat, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    workbook = Workbook(write_only=True)
+    sheet: WriteOnlyWorksheet = workbook.create_sheet(_SHEET)
+    if fmt.header:
+        bold = Font(bold=True) if fmt.bold_header else None
+        sheet.append([_xlsx_cell(sheet, column, bold) for column in columns])
+    for row in rows:
+        sheet.append([_xlsx_cell(sheet, row.get(column)) for column in columns])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Any, font: Font | None = None) -> Cell:
+    cell = WriteOnlyCell(sheet, value=_xlsx_value(value))
+    if isinstance(cell.value, str):
+        cell.data_type = "s"  # never a formula, whatever the text starts with
+    if font is not None:
+        cell.font = font
+    return cell
+
+
+def _xlsx_value(value: Any) -> Any:
+    """A value Excel can hold as it is, else its text."""
+    if value is None or isinstance(value, bool | Decimal):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < _EXACT_INT else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dt.datetime):
+        # Excel has no time zones: an aware datetime is kept as ISO text rather than silently shifted
+        return value if value.tzinfo is None else value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value
+    return ILLEGAL_CHARACTERS_RE.sub("", _text(value))
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    return str(value)

@@ -1,0 +1,116 @@
+"""Secrets in configuration documents: sealed at rest, masked on the way out, opened only to deliver.
+
+A secret is a value at a known place of a canonical document: a webhook's auth credentials and signing
+secret, an email relay's password. It may be a ``${ENV_VAR}`` reference (resolved when sending, never
+stored) or a literal. A literal is stored sealed (``lr1:k1:…``, the same AES-GCM key ring as sensitive lead
+fields, bound to the object and the place); the API and ``export`` show ``***`` instead; applying ``***``
+back keeps the stored secret, so an exported document re-applies unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from leadrelay.configuration.schema import ENV_REF_RE
+from leadrelay.errors import ConfigError, ConfigProblem
+
+__all__ = ["MASK", "is_sealed", "mask", "merge_kept", "open_all", "seal_all", "secret_places"]
+
+MASK = "***"
+SEALED_PREFIX = "lr1:"
+
+# (path inside the document) → the keys whose values are secrets; "*" means every value of that mapping
+_WEBHOOK_AUTH = (
+    (("bearer",), ("token",)),
+    (("basic",), ("password",)),
+    (("api_key",), ("value",)),
+    (("oauth2",), ("client_secret",)),
+    (("headers",), ("*",)),
+)
+
+
+def _webhooks(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The webhook channels of a partner document: its channel and its failover channels."""
+    channel = doc.get("channel") or {}
+    if isinstance(channel.get("webhook"), dict):
+        yield "channel.webhook", channel["webhook"]
+    for i, step in enumerate(doc.get("failover") or []):
+        if isinstance(step, dict) and isinstance(step.get("webhook"), dict):
+            yield f"failover[{i}].webhook", step["webhook"]
+
+
+def secret_places(kind: str, doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Every ``(path, mapping, key)`` of ``doc`` holding a secret string."""
+    if kind == "smtp":
+        if isinstance(doc.get("password"), str):
+            yield "password", doc, "password"
+        return
+    if kind != "partners":
+        return
+    for where, hook in _webhooks(doc):
+        auth = hook.get("auth") or {}
+        for (section,), keys in _WEBHOOK_AUTH:
+            block = auth.get(section)
+            if not isinstance(block, dict):
+                continue
+            for key in list(block) if keys == ("*",) else keys:
+                if isinstance(block.get(key), str):
+                    yield f"{where}.auth.{section}.{key}", block, key
+        signing = hook.get("signing")
+        if isinstance(signing, dict) and isinstance(signing.get("secret"), str):
+            yield f"{where}.signing.secret", signing, "secret"
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(SEALED_PREFIX)
+
+
+def _literal(value: str) -> bool:
+    return not ENV_REF_RE.match(value) and value != MASK and not is_sealed(value)
+
+
+def mask(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy for the API and export: literal and sealed secrets as ``***``, ``${ENV}`` references kept."""
+    out = copy.deepcopy(doc)
+    for _, block, key in secret_places(kind, out):
+        if not ENV_REF_RE.match(block[key]):
+            block[key] = MASK
+    return out
+
+
+def merge_kept(kind: str, name: str, incoming: dict[str, Any], stored: dict[str, Any] | None) -> None:
+    """``***`` in an incoming document means "keep the stored secret": put the stored (sealed) value back.
+    A ``***`` with nothing stored at that place is refused with its path."""
+    kept = {path: block[key] for path, block, key in secret_places(kind, stored)} if stored else {}
+    problems = []
+    for path, block, key in secret_places(kind, incoming):
+        if block[key] == MASK:
+            if path in kept:
+                block[key] = kept[path]
+            else:
+                problems.append(
+                    ConfigProblem(f"{kind}.{name}.{path}", "'***' keeps a stored secret; none is stored")
+                )
+    if problems:
+        raise ConfigError(problems)
+
+
+def seal_all(kind: str, name: str, doc: dict[str, Any], seal: Callable[[str, bytes], str]) -> list[str]:
+    """Seal the literal secrets of ``doc`` in place (``seal(plaintext, aad)``); returns their paths."""
+    paths = []
+    for path, block, key in secret_places(kind, doc):
+        if _literal(block[key]):
+            block[key] = seal(block[key], f"config:{kind}:{name}:{path}".encode())
+            paths.append(path)
+    return paths
+
+
+def open_all(kind: str, name: str, doc: dict[str, Any], open_: Callable[[str, bytes], str]) -> dict[str, Any]:
+    """A copy of ``doc`` with its sealed secrets opened (for building the specs that deliver)."""
+    out = copy.deepcopy(doc)
+    for path, block, key in secret_places(kind, out):
+        if is_sealed(block[key]):
+            block[key] = open_(block[key], f"config:{kind}:{name}:{path}".encode())
+    return out

@@ -1,0 +1,39 @@
+"""Leads held for pick-up: ``GET /v1/holds``, ``GET /v1/holds.csv``, ``POST /v1/holds/{id}/release``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+from starlette.responses import Response
+
+from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+
+router = APIRouter(prefix="/v1", tags=["holds"])
+
+
+@router.get("/holds", summary="Deliveries held for pick-up (oldest first)")
+async def list_holds(rt: RuntimeDep, _admin: AdminDep, partner: str | None = None) -> dict[str, Any]:
+    return {"items": await rt.holds.list(partner)}
+
+
+@router.get("/holds.csv", summary="Held leads as CSV, with their fields (audited)")
+async def export_holds(rt: RuntimeDep, admin: AdminDep, partner: str | None = None) -> Response:
+    body = await rt.holds.export_csv(partner, actor=admin)
+    name = f"holds-{partner or 'all'}.csv"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+class ReleaseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = None
+
+
+@router.post("/holds/{delivery_id}/release", summary="Deliver a held lead again through the first channel")
+async def release(
+    delivery_id: str, rt: RuntimeDep, admin: AdminDep, body: ReleaseBody | None = None
+) -> dict[str, Any]:
+    job_id = await rt.holds.release(delivery_id, actor=admin, reason=body.reason if body else None)
+    return {"delivery_id": delivery_id, "job_id": job_id, "status": "released"}

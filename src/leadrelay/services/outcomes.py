@@ -1,0 +1,237 @@
+"""Delivery outcomes: record attempts, retry, fail over to the partner's next channel, hold, settle the job.
+
+Runs for a batch of jobs inside one transaction (the worker's group commit). A delivery whose channel ends
+in *error* after its retries moves to the partner's next channel (webhook → email → hold, say) and starts
+its attempts again; a *failure* (the buyer said no) is final. ``hold`` stores the lead for pick-up: the
+delivery is ``held`` (its cap slot kept) until an operator releases it through the first channel again.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, cast
+
+from sqlalchemy import Connection, Row
+
+from leadrelay.adapters.db import store
+from leadrelay.adapters.db.store import Writes
+from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.model import HoldChannel
+from leadrelay.domain.retry import GiveUp, RetryPolicy
+from leadrelay.services.configstate import LiveConfig
+from leadrelay.services.distribution import (
+    SendItem,
+    StepResult,
+    channel_for,
+    close,
+    email_to,
+    lead_view,
+    windows_of,
+)
+from leadrelay.services.leaddata import redact
+
+
+def pending_sends(
+    conn: Connection, job: Row[Any], dl: Sequence[Row[Any]], live: LiveConfig, now: datetime, w: Writes
+) -> StepResult:
+    """A job already delivering (retry due, or reclaimed after a crash): its unfinished deliveries."""
+    result = StepResult(lead_id=job.lead_id)
+    current = list(dl)
+    for i, d in enumerate(dl):
+        if d.status not in ("pending", "retry"):
+            continue
+        if d.next_attempt_at is not None and d.next_attempt_at > now:
+            continue
+        partner = live.compiled.partners.get(d.partner)
+        spec = None if partner is None else channel_for(partner, email_to(live, job.profile), d.channel_step)
+        if spec is None:
+            reason = "partner or its channel removed from configuration"
+            w.update_delivery(d.id, status="failed", reason=reason, next_attempt_at=None)
+            store.release_caps(conn, d.partner, d.cap_windows)
+            current[i] = _changed(d, status="failed", reason=reason)
+            continue
+        if isinstance(spec, HoldChannel):  # a failover reached hold (or a crash came between)
+            w.update_delivery(d.id, status="held", held_at=now, next_attempt_at=None)
+            current[i] = _changed(d, status="held")
+            continue
+        view = lead_view(job, d.partner, spec, d.idempotency_key)
+        windows = windows_of(d.cap_windows)
+        result.sends.append(
+            SendItem(job.id, d.id, d.partner, spec, view, d.attempts + 1, windows, d.channel_step)
+        )
+    if not result.sends:
+        return settle(job, current, now, w)
+    w.update_job(job.id, updated_at=now)
+    return result
+
+
+def _changed(row: Row[Any], **changes: Any) -> Row[Any]:
+    """A delivery row as it is after this step's writes (SQLAlchemy rows cannot be copied with changes)."""
+    return cast(Row[Any], SimpleNamespace(**{**row._mapping, **changes}))
+
+
+def fail_job(
+    conn: Connection, w: Writes, job: Row[Any], dl: Sequence[Row[Any]], reason: str, now: datetime
+) -> StepResult:
+    """Close a job that cannot be processed (a bug or bad stored data), keeping the reason for a rerun;
+    its unfinished deliveries fail too and give their cap slots back."""
+    for d in dl:
+        if d.status in ("pending", "retry"):
+            w.update_delivery(d.id, status="failed", reason=reason, next_attempt_at=None)
+            store.release_caps(conn, d.partner, d.cap_windows)
+    return close(w, job, "failed", now, [*job.trace, reason], error=reason)
+
+
+Outcomes = Sequence[tuple[SendItem, AttemptResult]]
+
+
+def finish_batch(
+    conn: Connection, items: Sequence[tuple[Row[Any], Outcomes]], owner: str, live: LiveConfig, now: datetime
+) -> list[StepResult]:
+    """Record every attempt; then, per job we still hold, retry later, fall back, or close it."""
+    w = Writes()
+    owned: list[tuple[Row[Any], set[str]]] = []
+    results: dict[str, StepResult] = {}
+    notes: dict[str, list[str]] = {}  # job id -> trace lines of failovers
+    for job, outcomes in items:
+        for item, res in outcomes:
+            w.insert_attempt(
+                {
+                    "id": store.new_attempt_id(),
+                    "delivery_id": item.delivery_id,
+                    "job_id": item.job_id,
+                    "number": item.attempt,
+                    "started_at": now - timedelta(milliseconds=res.duration_ms),
+                    "duration_ms": res.duration_ms,
+                    "request": redact(job, dict(res.request)),
+                    "status_code": res.status_code,
+                    "response_body": redact(job, res.response_body),  # a buyer may echo the lead
+                    "outcome": res.outcome.value,
+                    "reason": redact(job, res.reason),
+                }
+            )
+        if job.lease_owner != owner or job.queue_state != "claimed":
+            results[job.id] = StepResult(done=True, lead_id=job.lead_id)  # the new lease owner decides
+            continue
+        owned.append((job, {item.delivery_id for item, _ in outcomes}))
+        for item, res in outcomes:
+            note = _record_outcome(conn, w, item, res, live, now)
+            if note:
+                notes.setdefault(job.id, []).append(note)
+    w.flush(conn, now)
+    if owned:
+        dl = store.deliveries_of(conn, [job.id for job, _ in owned])
+        for job, finished in owned:
+            results[job.id] = settle(job, dl[job.id], now, w, finished, notes.get(job.id, ()))
+        w.flush(conn, now)
+    return [results[job.id] for job, _ in items]
+
+
+def _record_outcome(
+    conn: Connection, w: Writes, item: SendItem, res: AttemptResult, live: LiveConfig, now: datetime
+) -> str | None:
+    """Record one attempt's outcome on its delivery; returns a trace line when it failed over."""
+    if res.outcome is Outcome.SUCCESS:
+        w.update_delivery(
+            item.delivery_id,
+            status="delivered",
+            attempts=item.attempt,
+            price=res.price if res.price is not None else _list_price(live, item.partner),
+            reference=res.reference,
+            reason=None,
+            delivered_at=now,
+            next_attempt_at=None,
+        )
+        return None
+    decision = RetryPolicy(max_attempts=item.spec.max_attempts).decide(res, item.attempt, random.random())
+    if isinstance(decision, GiveUp) and res.outcome is Outcome.ERROR:
+        partner = live.compiled.partners.get(item.partner)
+        after = partner.channel_at(item.step + 1) if partner is not None else None
+        if after is not None:  # the channel is down: the partner's next one takes over
+            w.update_delivery(
+                item.delivery_id,
+                status="pending",
+                channel=after.kind.value,
+                channel_step=item.step + 1,
+                attempts=0,
+                reason=decision.reason,
+                next_attempt_at=now,
+            )
+            return (
+                f"{item.partner}: {item.spec.kind.value} gave up after {item.attempt} attempt(s)"
+                f" ({decision.reason}); failover to {after.kind.value}"
+            )
+    if isinstance(decision, GiveUp):
+        w.update_delivery(
+            item.delivery_id,
+            status="failed",
+            attempts=item.attempt,
+            reason=decision.reason,
+            next_attempt_at=None,
+        )
+        store.release_caps(conn, item.partner, item.cap_windows)  # a failed delivery gives its slot back
+    else:
+        w.update_delivery(
+            item.delivery_id,
+            status="retry",
+            attempts=item.attempt,
+            reason=res.reason,
+            next_attempt_at=now + timedelta(seconds=decision.delay_s),
+        )
+    return None
+
+
+def _list_price(live: LiveConfig, partner: str) -> float | None:
+    spec = live.compiled.partners.get(partner)
+    return spec.price if spec is not None else None
+
+
+def settle(
+    job: Row[Any],
+    dl: Sequence[Row[Any]],
+    now: datetime,
+    w: Writes,
+    finished: set[str] | None = None,
+    notes: Sequence[str] = (),
+) -> StepResult:
+    """Look at all deliveries of the job and move it on. ``finished``: the deliveries whose attempt just
+    ended (their failures get a trace line); None means all of them. ``notes``: failover lines."""
+    waiting = [d.next_attempt_at for d in dl if d.status in ("pending", "retry")]
+    trace = [*job.trace, *notes]
+    failed = [d for d in dl if d.status == "failed" and (finished is None or d.id in finished)]
+    trace.extend(f"{d.partner}: not delivered: {d.reason}" for d in failed)
+    if waiting:
+        due = min((t for t in waiting if t is not None), default=now)
+        w.update_job(
+            job.id,
+            queue_state="ready",
+            run_at=due,
+            lease_owner=None,
+            lease_until=None,
+            trace=trace,
+            updated_at=now,
+        )
+        return StepResult(done=True, lead_id=job.lead_id)
+    delivered = [d for d in dl if d.status == "delivered"]
+    if delivered:
+        trace.extend(_delivered_line(d) for d in delivered)
+        return close(w, job, "delivered", now, trace, error=None)
+    held = [d for d in dl if d.status == "held"]
+    if held:
+        trace.extend(f"{d.partner}: held for pick-up" for d in held if finished is None or d.id in finished)
+        return close(w, job, "held", now, trace, error=None)
+    all_failed = [d for d in dl if d.status == "failed"]
+    if job.kind == "route" and all_failed:
+        excluded = sorted({*job.excluded, *(d.partner for d in all_failed)})
+        w.update_job(job.id, status="routing", excluded=excluded, trace=trace, updated_at=now)
+        return StepResult(reroute=True, lead_id=job.lead_id)
+    reason = all_failed[-1].reason if all_failed else "nothing to deliver"
+    return close(w, job, "failed", now, trace, error=reason)
+
+
+def _delivered_line(d: Row[Any]) -> str:
+    by = f" by {d.channel} (failover)" if d.channel_step else ""
+    return f"{d.partner}: delivered{by}" + (f" (ref {d.reference})" if d.reference else "")

@@ -1,0 +1,136 @@
+"""Failover chains and the hold channel, through a real server and real buyers on loopback, on both
+databases: a partner whose webhook is down gets the lead by its next channel, or holds it for pick-up."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from leadrelay.adapters.db.tables import audit_log, deliveries, jobs
+from leadrelay.simulate.buyers import BuyersThread
+from tests.support import (
+    ADMIN,
+    ServerThread,
+    base_config,
+    free_port,
+    lead,
+    prepare,
+    rows,
+    source_headers,
+    wait_for,
+)
+
+SECRET = "a-test-secret-of-enough-length-0002"
+
+
+@pytest.fixture
+def buyers() -> Iterator[BuyersThread]:
+    with BuyersThread(count=3, latency_ms=0, accept_rate=1.0) as b:
+        yield b
+
+
+def dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}/nobody-listens"  # a closed port: connection refused
+
+
+def only_sunco(buyers: BuyersThread, sunco: dict[str, Any]) -> dict[str, Any]:
+    doc = base_config(buyers.url)
+    doc["partners"] = {"sunco": sunco}
+    doc["profiles"]["solar-main"]["rules"] = []
+    doc["profiles"]["solar-main"]["default"] = {"partner": "sunco"}
+    return doc
+
+
+def dead_webhook() -> dict[str, Any]:
+    return {"webhook": {"url": dead_url(), "timeout": "2s", "max_attempts": 1}}
+
+
+def post(server: ServerThread, body: dict[str, Any]) -> dict[str, Any]:
+    with server.client() as http:
+        r = http.post("/v1/leads?wait=10", json=body, headers=source_headers())
+    assert r.status_code in (200, 202), r.text
+    answer: dict[str, Any] = r.json()
+    return answer
+
+
+def test_a_dead_webhook_fails_over_to_the_next_channel(db_url: str, buyers: BuyersThread) -> None:
+    sunco = {"channel": dead_webhook(), "failover": [{"webhook": {"url": buyers.url("sunco-backup")}}]}
+    prepare(db_url, only_sunco(buyers, sunco))
+    with ServerThread(db_url) as server:
+        answer = post(server, lead())
+    assert answer["status"] == "delivered" and answer["partner"] == "sunco"
+    assert buyers.stats()["buyers"]["sunco-backup"]["accepted"] == 1
+    job = rows(db_url, select(jobs).where(jobs.c.lead_id == answer["lead_id"]))[0]
+    assert any(
+        "sunco: webhook gave up after 1 attempt(s)" in line and "failover to webhook" in line
+        for line in job.trace
+    )
+    assert "sunco: delivered by webhook (failover)" in job.trace[-1]
+    delivery = rows(db_url, select(deliveries).where(deliveries.c.lead_id == answer["lead_id"]))[0]
+    assert delivery.channel_step == 1 and delivery.status == "delivered"
+
+
+def test_a_refusal_is_final_and_does_not_fail_over(db_url: str) -> None:
+    with BuyersThread(count=1, latency_ms=0, accept_rate=0.0) as refusing:
+        sunco = {"channel": {"webhook": {"url": refusing.url("sunco")}}, "failover": [{"hold": {}}]}
+        prepare(db_url, only_sunco(refusing, sunco))
+        with ServerThread(db_url) as server:
+            answer = post(server, lead())
+    assert answer["status"] == "unsold"
+    assert rows(db_url, select(deliveries.c.status))[0].status == "failed"  # not held: the buyer said no
+
+
+def test_hold_then_export_and_release(db_url: str, buyers: BuyersThread) -> None:
+    sunco = {"channel": dead_webhook(), "failover": [{"hold": {}}]}
+    prepare(db_url, only_sunco(buyers, sunco))
+    with ServerThread(db_url, secret_key=SECRET) as server:
+        answer = post(server, lead())
+        with server.client() as http:
+            held = http.get("/v1/holds", headers=ADMIN).json()["items"]
+            exported = http.get("/v1/holds.csv?partner=sunco", headers=ADMIN)
+            job = rows(db_url, select(jobs).where(jobs.c.lead_id == answer["lead_id"]))[0]
+            early = http.post(f"/v1/holds/{held[0]['delivery_id']}/release", headers=ADMIN)
+        assert answer["status"] == "queued"  # held: not sold yet, as far as the source knows
+        assert [h["lead_id"] for h in held] == [answer["lead_id"]] and held[0]["partner"] == "sunco"
+        table = list(csv.DictReader(io.StringIO(exported.text)))
+        assert exported.headers["content-type"].startswith("text/csv")
+        assert table[0]["lead_id"] == answer["lead_id"] and table[0]["email"] == "ada@example.com"
+        assert job.status == "held" and "sunco: held for pick-up" in job.trace
+        # the release goes through the first channel: still dead, so back to hold
+        assert early.status_code == 200
+        wait_for(lambda: rows(db_url, select(deliveries.c.status))[0].status == "held")
+        # the buyer's endpoint is fixed: release again, now it is delivered by the webhook
+        prepare(
+            db_url,
+            only_sunco(
+                buyers, {"channel": {"webhook": {"url": buyers.url("sunco")}}, "failover": [{"hold": {}}]}
+            ),
+        )
+        with server.client() as http:
+            ok = http.post(
+                f"/v1/holds/{held[0]['delivery_id']}/release", json={"reason": "fixed"}, headers=ADMIN
+            )
+            again = http.post(f"/v1/holds/{held[0]['delivery_id']}/release", headers=ADMIN)
+            missing = http.post("/v1/holds/dlv_nope/release", headers=ADMIN)
+        assert ok.status_code == 200
+        wait_for(lambda: rows(db_url, select(deliveries.c.status))[0].status == "delivered")
+    assert again.status_code == 409 and missing.status_code == 404
+    assert buyers.stats()["buyers"]["sunco"]["accepted"] == 1
+    actions = [r.action for r in rows(db_url, select(audit_log.c.action))]
+    assert actions.count("hold.release") == 2 and "holds.export" in actions
+
+
+def test_a_partner_whose_only_channel_is_hold(db_url: str, buyers: BuyersThread) -> None:
+    prepare(db_url, only_sunco(buyers, {"channel": {"hold": {}}}))
+    with ServerThread(db_url) as server:
+        answer = post(server, lead())
+        with server.client() as http:
+            held = http.get("/v1/holds?partner=sunco", headers=ADMIN).json()["items"]
+    assert answer["status"] == "queued" and len(held) == 1
+    job = rows(db_url, select(jobs).where(jobs.c.lead_id == answer["lead_id"]))[0]
+    assert job.status == "held" and "sunco: held for pick-up (hold channel)" in job.trace
