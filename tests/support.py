@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import uvicorn
 import yaml
+from sqlalchemy import Connection, inspect, text
 
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
@@ -163,6 +164,25 @@ def rows(url: str, query: Any) -> list[Any]:
     db = Database(url)
     try:
         return db.read(lambda c: list(c.execute(query)))
+    finally:
+        db.dispose()
+
+
+def everything_stored(url: str) -> bytes:
+    """Every byte the database keeps for this test: SQLite's files, or every row of every table."""
+    if url.startswith("sqlite"):
+        path = Path(url.split("///", 1)[1])
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    db = Database(url)
+    try:
+
+        def dump(conn: Connection) -> bytes:
+            chunks: list[str] = []
+            for table in inspect(conn).get_table_names():
+                chunks.extend(str(tuple(r)) for r in conn.execute(text(f'SELECT * FROM "{table}"')))
+            return "\n".join(chunks).encode()
+
+        return db.read(dump)
     finally:
         db.dispose()
 

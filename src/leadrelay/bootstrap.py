@@ -78,6 +78,7 @@ class Runtime:
     def __post_init__(self) -> None:
         secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
         self.sealer = Sealer(self.db, secret)
+        self.configs.sealer = self.sealer
         self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.db, self.sealer, self.configs)
         self.holds = Holds(self.db, self.configs, self.notifier, self.sealer)

@@ -474,9 +474,28 @@ def test_the_audit_log_keeps_no_secret_of_a_configuration_change(db_url: str) ->
             }
         }
     }
-    with ServerThread(db_url, workers=0) as server, server.client() as http:
+    secret = "a-test-secret-of-enough-length-0003"
+    with ServerThread(db_url, workers=0, secret_key=secret) as server, server.client() as http:
         assert http.put("/v1/partners/secretive", json=partner, headers=ADMIN).status_code == 200
         audit = http.get("/v1/audit", headers=ADMIN).text
+        shown = http.get("/v1/partners/secretive", headers=ADMIN).json()
+        again = http.put("/v1/partners/secretive", json=shown | {"name": "secretive"}, headers=ADMIN)
     assert "s3cr3t-value" not in audit
     assert '"Authorization":"***"' in audit.replace(" ", "")
     assert "leadrelay" in audit  # what is not secret stays readable
+    assert shown["channel"]["webhook"]["headers"] == {"Authorization": "***", "X-Source": "leadrelay"}
+    assert again.json()["action"] == "unchanged"  # "***" keeps the stored secret
+
+
+def test_a_literal_secret_needs_the_secret_key(db_url: str) -> None:
+    prepare(db_url, base_config(lambda name: f"http://127.0.0.1:9/{name}"))
+    partner = {"channel": {"webhook": {"url": "http://127.0.0.1:9/x", "headers": {"X-Api-Key": "k-123"}}}}
+    env_ref = {
+        "channel": {"webhook": {"url": "http://127.0.0.1:9/x", "headers": {"X-Api-Key": "${ACME_KEY}"}}}
+    }
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        refused = http.put("/v1/partners/acme", json=partner, headers=ADMIN)
+        referenced = http.put("/v1/partners/acme", json=env_ref, headers=ADMIN)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["path"] == "partners.acme.channel.webhook.headers.X-Api-Key"
+    assert referenced.status_code == 200

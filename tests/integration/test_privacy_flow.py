@@ -13,11 +13,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, inspect, select, text, update
+from sqlalchemy import select, update
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import (
@@ -34,6 +33,7 @@ from tests.support import (
     ROOT,
     ServerThread,
     base_config,
+    everything_stored,
     lead,
     prepare,
     rows,
@@ -68,25 +68,6 @@ def sensitive_config(buyers: BuyersThread, **entity: Any) -> dict[str, Any]:
         },
     )
     return doc
-
-
-def everything_stored(url: str) -> bytes:
-    """Every byte the database keeps for this test: SQLite's files, or every row of every table."""
-    if url.startswith("sqlite"):
-        path = Path(url.split("///", 1)[1])
-        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
-    db = Database(url)
-    try:
-
-        def dump(conn: Connection) -> bytes:
-            chunks: list[str] = []
-            for table in inspect(conn).get_table_names():
-                chunks.extend(str(tuple(r)) for r in conn.execute(text(f'SELECT * FROM "{table}"')))
-            return "\n".join(chunks).encode()
-
-        return db.read(dump)
-    finally:
-        db.dispose()
 
 
 def post(server: ServerThread, body: dict[str, Any], wait: int = 10) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from leadrelay.configuration.auth import AuthModel, SigningModel, canonical_auth
 from leadrelay.configuration.conditions import canonical_condition, check_condition, parse_condition
 from leadrelay.configuration.mappings import check_mappings
 from leadrelay.configuration.schema import (
@@ -306,7 +307,17 @@ class _Validator:
         ]:
             if canonical is not None and "webhook" in canonical:
                 canonical["webhook"].update(mappings.get(where, {}))
+                self.webhook_auth(canonical["webhook"], f"{path}.{where}.webhook")
         return document
+
+    def webhook_auth(self, hook: dict[str, Any], path: str) -> None:
+        """Validate a webhook's ``auth`` and ``signing`` (put back in canonical form)."""
+        if hook.get("auth") is not None:
+            auth = self.model(AuthModel, hook["auth"], f"{path}.auth")
+            hook["auth"] = canonical_auth(auth)
+        if hook.get("signing") is not None:
+            signing = self.model(SigningModel, hook["signing"], f"{path}.signing")
+            hook["signing"] = signing.model_dump() if signing is not None else None
 
     def profile(self, raw: Any, path: str) -> dict[str, Any] | None:
         model = self.model(ProfileModel, raw, path)

@@ -19,8 +19,16 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from leadrelay.adapters.channels.email import check_template
 from leadrelay.domain.hours import format_hours, parse_hours
@@ -349,6 +357,36 @@ def _content_type(value: Any) -> str:
 
 
 ContentType = Annotated[str, BeforeValidator(_content_type)]
+STATUS_POLICIES = ("strict", "body")
+
+
+def _response(value: Any) -> dict[str, Any] | None:
+    """LeadConduit's response options, checked as ``ResponseRules.from_mapping`` checks them; a bad one is
+    reported at ``response.<option>``. The canonical form keeps the options that say something, in
+    LeadConduit's order: text trimmed, ``outcome_on_match`` lowercased, ``fallback_price`` a number."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise problem(
+            "must be a mapping of LeadConduit response options, e.g. {outcome_search_term: accepted}"
+        )
+    from leadrelay.domain.delivery.response import OPTIONS, ResponseRules, ResponseRulesError  # lxml: lazily
+
+    try:
+        for name in value:  # YAML keys may be numbers; from_mapping expects names
+            if not isinstance(name, str):
+                raise ResponseRulesError(
+                    str(name), f"unknown response option {name!r}; known: {', '.join(OPTIONS)}"
+                )
+        rules = ResponseRules.from_mapping(value)
+    except ResponseRulesError as exc:
+        where = InitErrorDetails(type=problem(str(exc)), loc=(str(exc.option),), input=value.get(exc.option))
+        raise ValidationError.from_exception_data("response", [where]) from None  # at response.<option>
+    canonical = {name: getattr(rules, name) for name in OPTIONS if getattr(rules, name) is not None}
+    return canonical or None
+
+
+ResponseOptions = Annotated[dict[str, Any] | None, BeforeValidator(_response)]
 
 
 class WebhookModel(Strict):
@@ -366,6 +404,12 @@ class WebhookModel(Strict):
     mappings: Any = None  # [{when, mapping}, ..., {mapping}]
     ascii: bool = False  # transliterate text to ASCII (Mêl -> Mel)
     content_type: ContentType | None = None  # overrides the format's; a Content-Type header overrides both
+    response: ResponseOptions = None  # LeadConduit response options: how the buyer's answer reads
+    status_policy: Annotated[str, BeforeValidator(_choice("status policy", STATUS_POLICIES))] = "strict"
+    auth: Any = (
+        None  # checked by hand (leadrelay.configuration.auth): headers | api_key | bearer | basic | oauth2
+    )
+    signing: Any = None  # {secret, scheme: standard-webhooks}, checked by hand
 
     @model_validator(mode="after")
     def _coherent(self) -> WebhookModel:
@@ -377,6 +421,11 @@ class WebhookModel(Strict):
             )
         if self.method == "GET" and self.format == "xml":
             raise problem("GET sends the values in the query string; an XML body needs POST, PUT or PATCH")
+        if self.status_policy == "body" and self.response is None:
+            raise problem(
+                "status_policy 'body' reads the outcome from the answer's body: it needs 'response' rules "
+                "(e.g. response: {outcome_search_term: accepted})"
+            )
         return self
 
 

@@ -13,10 +13,11 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from leadrelay.adapters.channels.webhook import is_secret_name
 from leadrelay.configuration.schema import ENV_REF_RE
 from leadrelay.errors import ConfigError, ConfigProblem
 
-__all__ = ["MASK", "is_sealed", "mask", "merge_kept", "open_all", "seal_all", "secret_places"]
+__all__ = ["MASK", "is_literal", "is_sealed", "mask", "merge_kept", "open_all", "seal_all", "secret_places"]
 
 MASK = "***"
 SEALED_PREFIX = "lr1:"
@@ -58,6 +59,11 @@ def secret_places(kind: str, doc: dict[str, Any]) -> Iterator[tuple[str, dict[st
             for key in list(block) if keys == ("*",) else keys:
                 if isinstance(block.get(key), str):
                     yield f"{where}.auth.{section}.{key}", block, key
+        headers = hook.get("headers")
+        if isinstance(headers, dict):  # a credential in a plain header (X-Api-Key, Authorization…)
+            for key in list(headers):
+                if is_secret_name(key) and isinstance(headers[key], str):
+                    yield f"{where}.headers.{key}", headers, key
         signing = hook.get("signing")
         if isinstance(signing, dict) and isinstance(signing.get("secret"), str):
             yield f"{where}.signing.secret", signing, "secret"
@@ -67,7 +73,8 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(SEALED_PREFIX)
 
 
-def _literal(value: str) -> bool:
+def is_literal(value: str) -> bool:
+    """A secret written in the document itself (not a reference, not ``***``, not already sealed)."""
     return not ENV_REF_RE.match(value) and value != MASK and not is_sealed(value)
 
 
@@ -101,7 +108,7 @@ def seal_all(kind: str, name: str, doc: dict[str, Any], seal: Callable[[str, byt
     """Seal the literal secrets of ``doc`` in place (``seal(plaintext, aad)``); returns their paths."""
     paths = []
     for path, block, key in secret_places(kind, doc):
-        if _literal(block[key]):
+        if is_literal(block[key]):
             block[key] = seal(block[key], f"config:{kind}:{name}:{path}".encode())
             paths.append(path)
     return paths

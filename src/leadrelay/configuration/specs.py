@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from leadrelay.adapters.channels.email import SmtpSettings
+from leadrelay.configuration.auth import signing_of, spec_of
 from leadrelay.configuration.conditions import parse_condition
 from leadrelay.configuration.schema import ENV_REF_RE, parse_duration
 from leadrelay.domain.hours import parse_hours
@@ -119,6 +120,10 @@ def _channel(doc: Mapping[str, Any] | None, partner_email: str | None) -> Channe
             mapping=hook.get("mapping") if hook.get("mapping") is not None else hook.get("mappings"),
             ascii=hook.get("ascii", False),
             content_type=hook.get("content_type"),
+            response=dict(hook["response"]) if hook.get("response") is not None else None,
+            auth=spec_of(hook.get("auth")),
+            signing=signing_of(hook.get("signing")),
+            status_policy=hook.get("status_policy", "strict"),
         )
     if (mail := doc.get("email")) is not None:
         return EmailChannel(

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from leadrelay.domain.auth import AuthSpec, SigningSpec
+
 
 class FieldType(StrEnum):
     STRING = "string"
@@ -155,6 +157,10 @@ class WebhookChannel:
     mapping: Any = None  # the canonical mapping document (a dict, or a list of {when, mapping}); None: fields
     ascii: bool = False  # transliterate text to ASCII
     content_type: str | None = None  # None: the format's own
+    response: Mapping[str, Any] | None = None  # LeadConduit response options; None: status and JSON decide
+    status_policy: str = "strict"  # strict: only a 2xx is a success | body: the response rules decide
+    auth: AuthSpec | None = None  # secrets opened, or ${ENV_VAR} references resolved when sending
+    signing: SigningSpec | None = None  # Standard Webhooks signatures
     kind: ChannelKind = ChannelKind.WEBHOOK
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
+from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import upgrade
@@ -164,9 +165,12 @@ def apply(
         raise fail(f"cannot read {file}: {exc.strerror}") from exc
     except ConfigError as exc:
         raise _config_fail(exc) from exc
-    db = Database(settings_for(database_url).database_url)
+    settings = settings_for(database_url)
+    db = Database(settings.database_url)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     try:
-        changes = configure.apply_document_sync(db, data, actor=actor(), dry_run=dry_run)
+        sealer = Sealer(db, secret)
+        changes = configure.apply_document_sync(db, data, actor=actor(), dry_run=dry_run, sealer=sealer)
     except ConfigError as exc:
         raise _config_fail(exc) from exc
     finally:

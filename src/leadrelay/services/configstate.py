@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from leadrelay.adapters.crypto import KeyRing, Sealer
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.configuration.load import Specs, build_specs
+from leadrelay.configuration import secrets
+from leadrelay.configuration.load import Objects, Specs, build_specs
 from leadrelay.domain.routing import CompiledConfig, compile_config
 
 
@@ -57,7 +60,8 @@ class ConfigCache:
     looks at the stored version at most every ``max_age`` seconds.
     """
 
-    def __init__(self, max_age: float = 1.0) -> None:
+    def __init__(self, max_age: float = 1.0, sealer: Sealer | None = None) -> None:
+        self.sealer = sealer  # opens the sealed secrets of channels (without one they stay sealed)
         self._live: LiveConfig | None = None
         self._checked = 0.0
         self._max_age = max_age
@@ -70,10 +74,28 @@ class ConfigCache:
             with self._lock:
                 live = self._live
                 if live is None or live.version != version:
-                    specs = build_specs(config_store.load_objects(conn))
+                    specs = build_specs(self._opened(conn, config_store.load_objects(conn)))
                     live = self._live = compile_live(version, specs)
         self._checked = time.monotonic()
         return live
+
+    def _opened(self, conn: Connection, objects: Objects) -> Objects:
+        if self.sealer is None or not self.sealer.available:
+            return objects
+        out: Objects = {}
+        for kind, docs in objects.items():
+            out[kind] = {}
+            for name, doc in docs.items():
+                sealed = [
+                    block[key]
+                    for _, block, key in secrets.secret_places(kind, doc)
+                    if secrets.is_sealed(block[key])
+                ]
+                if sealed:
+                    ring = self.sealer.ring_sync(*sealed, conn=conn)
+                    doc = secrets.open_all(kind, name, doc, _opener(ring))
+                out[kind][name] = doc
+        return out
 
     async def get(self, db: Database) -> LiveConfig:
         live = self._live
@@ -83,3 +105,7 @@ class ConfigCache:
 
     def invalidate(self) -> None:
         self._checked = 0.0
+
+
+def _opener(ring: KeyRing) -> Callable[[str, bytes], str]:
+    return lambda token, aad: ring.open(token, aad).decode()

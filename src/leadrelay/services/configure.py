@@ -11,9 +11,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from leadrelay.adapters.crypto import KeyRing, Sealer
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import suppression_lists
+from leadrelay.configuration import secrets
 from leadrelay.configuration.load import Objects, dump_yaml, validate_document
 from leadrelay.configuration.schema import unknown
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound
@@ -101,31 +103,96 @@ def check_suppression_lists(conn: Connection, objects: Objects) -> None:
         raise ConfigError(problems)
 
 
-def _apply_tx(data: Any, actor: str, dry_run: bool) -> Callable[[Connection], list[Change]]:
+class SecretKeeper:
+    """Seals the literal secrets of incoming objects, keeps stored ones for ``***``, and leaves an object
+    whose secrets did not change exactly as stored (so re-applying reports ``unchanged``)."""
+
+    def __init__(self, conn: Connection, sealer: Sealer | None) -> None:
+        self._conn = conn
+        self._sealer = sealer
+        self._ring: KeyRing | None = None
+
+    def ring(self, path: str) -> KeyRing:
+        if self._ring is None:
+            if self._sealer is None or not self._sealer.available:
+                raise ConfigError(
+                    [ConfigProblem(path, "a literal secret is stored encrypted: set LEADRELAY_SECRET_KEY, or "
+                                   "write it as a ${ENV_VAR} reference")]
+                )  # fmt: skip
+            self._ring = self._sealer.ring_sync(conn=self._conn)
+        return self._ring
+
+    def sealing(self, path: str) -> Callable[[str, bytes], str]:
+        ring = self.ring(path)
+        return lambda text, aad: ring.seal(text.encode(), aad)
+
+    def opened(self, kind: str, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+        return secrets.open_all(
+            kind, name, doc, lambda token, aad: self.ring(f"{kind}.{name}").open(token, aad).decode()
+        )
+
+    def prepare(self, incoming: Objects, existing: Objects) -> Objects:
+        out: Objects = {}
+        for kind, docs in incoming.items():
+            out[kind] = {}
+            for name, doc in docs.items():
+                stored = existing.get(kind, {}).get(name)
+                secrets.merge_kept(kind, name, doc, stored)
+                if stored is not None and self.opened(kind, name, stored) == self.opened(kind, name, doc):
+                    out[kind][name] = stored  # same values: keep the stored ciphertexts
+                    continue
+                places = [
+                    path
+                    for path, block, key in secrets.secret_places(kind, doc)
+                    if secrets.is_literal(block[key])
+                ]
+                if places:
+                    secrets.seal_all(kind, name, doc, self.sealing(f"{kind}.{name}.{places[0]}"))
+                out[kind][name] = doc
+        return out
+
+
+def _apply_tx(
+    data: Any, actor: str, dry_run: bool, sealer: Sealer | None
+) -> Callable[[Connection], list[Change]]:
     def tx(conn: Connection) -> list[Change]:
         existing = config_store.load_objects(conn)
         incoming = validate_document(data, existing)
         check_suppression_lists(conn, incoming)
+        incoming = SecretKeeper(conn, sealer).prepare(incoming, existing)
         return apply_objects(conn, incoming, actor=actor, dry_run=dry_run, existing=existing)
 
     return tx
 
 
-async def apply_document(db: Database, data: Any, *, actor: str, dry_run: bool = False) -> list[Change]:
+async def apply_document(
+    db: Database, data: Any, *, actor: str, dry_run: bool = False, sealer: Sealer | None = None
+) -> list[Change]:
     """Apply a whole document: every object is validated first; one invalid value refuses all of it."""
-    return await db.run(_apply_tx(data, actor, dry_run))
+    return await db.run(_apply_tx(data, actor, dry_run, sealer))
 
 
-def apply_document_sync(db: Database, data: Any, *, actor: str, dry_run: bool = False) -> list[Change]:
-    return db.transaction(_apply_tx(data, actor, dry_run))
+def apply_document_sync(
+    db: Database, data: Any, *, actor: str, dry_run: bool = False, sealer: Sealer | None = None
+) -> list[Change]:
+    return db.transaction(_apply_tx(data, actor, dry_run, sealer))
+
+
+def masked(objects: Objects) -> Objects:
+    """What the API and export show: secrets as ``***`` (``${ENV}`` references as they are)."""
+    return {
+        kind: {name: secrets.mask(kind, doc) for name, doc in docs.items()} for kind, docs in objects.items()
+    }
 
 
 def export_yaml(db: Database) -> str:
-    return dump_yaml(db.read(config_store.load_objects))
+    return dump_yaml(masked(db.read(config_store.load_objects)))
 
 
-async def put_object(db: Database, kind: str, name: str, doc: Any, *, actor: str) -> Change:
-    changes = await apply_document(db, {kind: {name: doc}}, actor=actor)
+async def put_object(
+    db: Database, kind: str, name: str, doc: Any, *, actor: str, sealer: Sealer | None = None
+) -> Change:
+    changes = await apply_document(db, {kind: {name: doc}}, actor=actor, sealer=sealer)
     return changes[0]
 
 

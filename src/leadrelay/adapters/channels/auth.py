@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import math
+import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus, unquote_plus, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -339,3 +342,36 @@ def secret_values(
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every form of every secret (as is, JSON-escaped, URL-encoded) replaced."""
     return redact_text(text, secret_forms(secrets))
+
+
+_T = TypeVar("_T")
+
+
+def resolve_env(spec: _T) -> _T:
+    """A copy of an auth or signing spec with its ``${ENV_VAR}`` references replaced by their values (read
+    when sending, never stored); ValueError names a variable that is not set."""
+    if spec is None or not dataclasses.is_dataclass(spec):
+        return spec
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if isinstance(value, str) and ENV_REF.match(value):
+            changes[f.name] = _env(value)
+        elif isinstance(value, Mapping) and any(
+            isinstance(v, str) and ENV_REF.match(v) for v in value.values()
+        ):
+            changes[f.name] = {
+                k: _env(v) if isinstance(v, str) and ENV_REF.match(v) else v for k, v in value.items()
+            }
+    return dataclasses.replace(spec, **changes) if changes else spec  # type: ignore[type-var]
+
+
+ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def _env(reference: str) -> str:
+    name = reference[2:-1]
+    value: str | None = os.environ.get(name)
+    if value is None:
+        raise ValueError(f"environment variable {name} is not set")
+    return value

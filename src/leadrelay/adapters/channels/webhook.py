@@ -2,21 +2,34 @@
 
 Transport trouble never escapes as an exception: every way a request can end is classified here into an
 :class:`~leadrelay.domain.attempts.AttemptResult` (2xx success, 429/5xx retryable error, other statuses a
-final failure, connection trouble and timeouts retryable errors, a bad URL a final error).
+final failure, connection trouble and timeouts retryable errors, a bad URL a final error). A partner's
+``response`` rules (LeadConduit's options) read the body instead; see :func:`classify`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import orjson
 
+from leadrelay.adapters.channels.auth import (
+    TokenCache,
+    TokenError,
+    apply_auth,
+    redact,
+    refresh_auth,
+    resolve_env,
+    secret_values,
+    sign,
+)
 from leadrelay.adapters.channels.mapping import MappingError
 from leadrelay.adapters.channels.payload import encode_request
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
@@ -128,6 +141,7 @@ class WebhookSender:
 
     def __init__(self, *, user_agent: str = _USER_AGENT) -> None:
         self._user_agent = user_agent
+        self.tokens = TokenCache()  # OAuth2 client-credentials tokens, shared by every delivery
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -183,21 +197,31 @@ class WebhookSender:
             return error(f"mapping: {exc}", False)
         except (TypeError, ValueError) as exc:
             return error(f"cannot encode the lead: {_exc_text(exc)}", False)
-        request["url"] = redact_url(url)
-        request["headers"] = redact_headers(headers)
-        request["body"] = (body or b"").decode("utf-8", errors="replace")[:MAX_RECORDED_CHARS]
-
         try:
-            session = self._get_session()
-            timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
-            async with session.request(
-                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            ) as response:
-                raw = await _read_capped(response.content, _MAX_READ_BYTES)
-                status = response.status
-                phrase = response.reason
-                retry_after = response.headers.get("Retry-After")
-                charset = response.charset or "utf-8"
+            auth, signing = resolve_env(spec.auth), resolve_env(spec.signing)
+        except ValueError as exc:
+            return error(f"auth: {exc}", False)
+        session = self._get_session()
+        try:
+            url = await apply_auth(auth, method, url, headers, self.tokens, session)
+        except TokenError as exc:
+            return error(f"auth: {exc.reason}", exc.retryable)
+        if signing is not None:
+            sign(signing, lead.idempotency_key, int(time.time()), body or b"", headers)
+        secrets = secret_values(auth, signing, self.tokens)
+        request["url"] = redact(redact_url(url), secrets)
+        request["headers"] = {k: redact(v, secrets) for k, v in redact_headers(headers).items()}
+        request["body"] = redact((body or b"").decode("utf-8", errors="replace"), secrets)[
+            :MAX_RECORDED_CHARS
+        ]
+
+        timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
+        try:
+            got = await _exchange(session, method, url, body, headers, timeout)
+            if got.status == 401 and await refresh_auth(auth, headers, self.tokens, session):
+                got = await _exchange(session, method, url, body, headers, timeout)  # once, new token
+        except TokenError as exc:
+            return error(f"auth: {exc.reason}", exc.retryable)
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
             return error(f"invalid URL: {_exc_text(exc)}", False)
         except TimeoutError:
@@ -208,9 +232,51 @@ class WebhookSender:
             return error(f"HTTP error: {_exc_text(exc)}", True)
         except ValueError as exc:  # a header or method aiohttp refuses to send
             return error(f"invalid request: {_exc_text(exc)}", False)
+        status, phrase, retry_after, charset, content_type, raw = got
 
-        text = _decode(raw, charset)[:MAX_RECORDED_CHARS]
-        return classify(status, text, phrase, retry_after, elapsed(), request)
+        text = redact(_decode(raw, charset), secrets)[:MAX_RECORDED_CHARS]  # a buyer may echo a credential
+        return classify(
+            status,
+            text,
+            phrase,
+            retry_after,
+            elapsed(),
+            request,
+            content_type=content_type,
+            rules=spec.response,
+            status_policy=spec.status_policy,
+        )
+
+
+class _Answer(NamedTuple):
+    status: int
+    phrase: str | None
+    retry_after: str | None
+    charset: str
+    content_type: str
+    raw: bytes
+
+
+async def _exchange(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    limits: aiohttp.ClientTimeout,
+) -> _Answer:
+    async with session.request(
+        method, url, data=body, headers=headers, timeout=limits, allow_redirects=False
+    ) as response:
+        raw = await _read_capped(response.content, _MAX_READ_BYTES)
+        return _Answer(
+            response.status,
+            response.reason,
+            response.headers.get("Retry-After"),
+            response.charset or "utf-8",
+            response.headers.get("Content-Type", ""),
+            raw,
+        )
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
@@ -239,8 +305,32 @@ def classify(
     retry_after: str | None,
     duration_ms: float,
     request: Mapping[str, Any],
+    *,
+    content_type: str = "",
+    rules: Mapping[str, Any] | None = None,
+    status_policy: str = "strict",
 ) -> AttemptResult:
-    """Turn a finished HTTP exchange into an attempt result."""
+    """Turn a finished HTTP exchange into an attempt result (a pure function of the exchange and the
+    channel's response rules).
+
+    429 and 5xx are retryable errors whatever the rules say. Without ``rules``: 2xx success (price and
+    reference from a JSON body), other statuses final failures. With ``rules`` (LeadConduit's response
+    options) :func:`~leadrelay.domain.delivery.response.interpret_response` reads the body; under the
+    ``strict`` status policy a non-2xx answer is never a success, under ``body`` the body alone decides.
+    """
+    if status == 429 or status >= 500:
+        return AttemptResult(
+            Outcome.ERROR,
+            reason=_http_reason(status, text, phrase),
+            status_code=status,
+            response_body=text,
+            duration_ms=duration_ms,
+            request=request,
+            retryable=True,
+            retry_after_s=parse_retry_after(retry_after, time.time()),
+        )
+    if rules is not None:
+        return _by_rules(status, text, phrase, duration_ms, request, content_type, rules, status_policy)
     if 200 <= status < 300:
         data = _json_object(text)
         price: float | None = None
@@ -266,17 +356,6 @@ def classify(
             price=price,
             reference=reference,
         )
-    if status == 429 or status >= 500:
-        return AttemptResult(
-            Outcome.ERROR,
-            reason=_http_reason(status, text, phrase),
-            status_code=status,
-            response_body=text,
-            duration_ms=duration_ms,
-            request=request,
-            retryable=True,
-            retry_after_s=parse_retry_after(retry_after, time.time()),
-        )
     reason = _reason_from(_json_object(text)) or _http_reason(status, text, phrase)
     return AttemptResult(
         Outcome.FAILURE,
@@ -286,3 +365,56 @@ def classify(
         duration_ms=duration_ms,
         request=request,
     )
+
+
+def _by_rules(
+    status: int,
+    text: str,
+    phrase: str | None,
+    duration_ms: float,
+    request: Mapping[str, Any],
+    content_type: str,
+    options: Mapping[str, Any],
+    status_policy: str,
+) -> AttemptResult:
+    """An answer other than 429/5xx read by the partner's response rules.
+
+    success: the price the rules found, else their ``fallback_price``, else None, so that the delivery
+    takes the partner's list price as it does for any answer without a price (LeadConduit would say 0);
+    the reference, at most 200 characters. failure: a final failure with the reason the rules found, their
+    ``default_reason``, else the status and body. error: a final (non-retryable) error, as a 5xx never gets
+    here. Under the strict policy a non-2xx answer the rules read as a success is a failure,
+    ``HTTP <status>: <body>``.
+    """
+    from leadrelay.domain.delivery.response import (  # lxml, loaded when an answer is first read
+        ResponseRules,
+        ResponseRulesError,
+        interpret_response,
+    )
+
+    def result(outcome: Outcome, reason: str | None = None, **more: Any) -> AttemptResult:
+        return AttemptResult(
+            outcome,
+            reason=reason,
+            status_code=status,
+            response_body=text,
+            duration_ms=duration_ms,
+            request=request,
+            **more,
+        )
+
+    try:
+        rules = ResponseRules.from_mapping(options)
+    except ResponseRulesError as exc:  # refused when the configuration is applied; never the buyer's fault
+        return result(Outcome.ERROR, f"response rules: {exc}")
+    if rules.fallback_price is None:  # NaN marks "no price found": parse_price never gives one
+        rules = replace(rules, fallback_price=math.nan)
+    read = interpret_response(rules, status, {"Content-Type": content_type}, text)
+    if read.outcome == "success" and (status_policy == "body" or 200 <= status < 300):
+        price = None if math.isnan(read.price) else read.price
+        reference = read.reference[:_SHORT] if read.reference else None
+        return result(Outcome.SUCCESS, price=price, reference=reference)
+    if read.outcome == "success":
+        return result(Outcome.FAILURE, _http_reason(status, text, phrase))
+    reason = read.reason or _http_reason(status, text, phrase)
+    return result(Outcome.FAILURE if read.outcome == "failure" else Outcome.ERROR, reason)

@@ -26,27 +26,27 @@ class KeyBody(BaseModel):
 
 @router.get("/config", summary="The whole configuration (what `leadrelay export` writes)")
 async def get_config(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
-    return await rt.db.run_read(config_store.load_objects)
+    return configure.masked(await rt.db.run_read(config_store.load_objects))
 
 
 @router.post("/config", summary="Apply a configuration document (all or nothing)")
 async def apply_config(
     rt: RuntimeDep, admin: AdminDep, document: dict[str, Any] = Body(...), dry_run: bool = False
 ) -> dict[str, Any]:
-    changes = await configure.apply_document(rt.db, document, actor=admin, dry_run=dry_run)
+    changes = await configure.apply_document(rt.db, document, actor=admin, dry_run=dry_run, sealer=rt.sealer)
     rt.configs.invalidate()
     return {"dry_run": dry_run, "changes": [c.as_dict() for c in changes]}
 
 
 @router.get("/{kind}", summary="List objects of a kind")
 async def list_objects(kind: Kind, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
-    objects = await rt.db.run_read(config_store.load_objects)
+    objects = configure.masked(await rt.db.run_read(config_store.load_objects))
     return {"items": [{"name": n, **doc} for n, doc in objects.get(kind, {}).items()]}
 
 
 @router.get("/{kind}/{name}", summary="One object")
 async def get_object(kind: Kind, name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
-    objects = await rt.db.run_read(config_store.load_objects)
+    objects = configure.masked(await rt.db.run_read(config_store.load_objects))
     doc = objects.get(kind, {}).get(name)
     if doc is None:
         raise NotFound(f"no {kind[:-1]} named {name!r}")
@@ -58,7 +58,7 @@ async def put_object(
     kind: Kind, name: str, rt: RuntimeDep, admin: AdminDep, document: dict[str, Any] = Body(...)
 ) -> dict[str, Any]:
     document.pop("name", None)
-    change = await configure.put_object(rt.db, kind, name, document, actor=admin)
+    change = await configure.put_object(rt.db, kind, name, document, actor=admin, sealer=rt.sealer)
     rt.configs.invalidate()
     return change.as_dict()
 
