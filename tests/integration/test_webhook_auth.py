@@ -221,3 +221,31 @@ def test_bad_auth_configuration_is_refused_with_its_path(db_url: str, buyer: Buy
     with pytest.raises(ConfigError) as caught:
         prepare(db_url, config(buyer, {"auth": {"api_key": {"name": "k", "value": "${K}", "in": "body"}}}))
     assert caught.value.problems[0].path == "partners.acme.channel.webhook.auth.api_key.in"
+
+
+def test_test_delivery_shows_the_rendered_request_the_answer_and_the_outcome(
+    db_url: str, buyer: Buyer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    webhook = {
+        "format": "xml",
+        "mapping": {"lead.email": "{{ lead.email }}", "lead.phone": "{{ lead.phone | national }}"},
+        "response": {"outcome_search_term": "accepted", "reference_path": "id"},
+    }
+    doc = config(buyer, webhook | {"auth": {"headers": {"X-Partner-Key": "${ACME_KEY}"}}})
+    prepare(db_url, doc)
+    monkeypatch.setenv("ACME_KEY", "partner-key-value-31")
+    with ServerThread(db_url, workers=1) as server, server.client() as http:
+        shown = http.post("/v1/partners/acme/test-delivery", headers=ADMIN).json()
+    attempt = shown["deliveries"][0]["attempts"][0]
+    assert attempt["outcome"] == "success"
+    assert (
+        "<lead>" in attempt["request"]["body"]
+        and "<email>test@example.com</email>" in attempt["request"]["body"]
+    )
+    assert attempt["request"]["headers"]["X-Partner-Key"] == "***"
+    assert (
+        '"status": "accepted"' in attempt["response_body"]
+        or '"status":"accepted"' in attempt["response_body"]
+    )
+    assert shown["deliveries"][0]["reference"] == "ref-1"
+    assert buyer.requests[0]["headers"]["X-Partner-Key"] == "partner-key-value-31"

@@ -365,3 +365,9 @@ def test_rules_from_mapping_trim_and_drop_blanks() -> None:
 def test_exported_lazily_from_the_package() -> None:
     assert leadrelay.interpret_response is interpret_response
     assert leadrelay.ResponseOutcome is ResponseOutcome
+
+
+def test_an_option_name_that_is_not_text_is_refused_by_name() -> None:
+    with pytest.raises(ResponseRulesError) as caught:
+        ResponseRules.from_mapping({3: "x"})  # type: ignore[dict-item]
+    assert caught.value.option == "3"

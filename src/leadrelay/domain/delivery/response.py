@@ -95,6 +95,8 @@ class ResponseRules:
     def from_mapping(cls, options: Mapping[str, object]) -> ResponseRules:
         """Rules from option names → values (a partner's config); unknown names are refused by name."""
         for name in options:
+            if not isinstance(name, str):
+                raise ResponseRulesError(str(name), f"response option names are text, not {name!r}")
             if name not in OPTIONS:
                 hint = difflib.get_close_matches(name, OPTIONS, n=1)
                 why = f" (did you mean {hint[0]!r}?)" if hint else f"; known: {', '.join(OPTIONS)}"
