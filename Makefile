@@ -27,7 +27,7 @@ run: install
 	@$(BIN)/leadrelay simulate-buyers --port $(BUYERS_PORT) --count 3 --latency-ms 50 --accept-rate 0.8 --smtp-port 8025 & \
 	  buyers=$$!; trap "kill $$buyers 2>/dev/null" EXIT INT TERM; \
 	  echo "leadrelay on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs)"; \
-	  $(BIN)/leadrelay serve --port $(PORT)
+	  LEADRELAY_ALLOWED_TARGET_NETWORKS=127.0.0.0/8 $(BIN)/leadrelay serve --port $(PORT)
 
 ## test: install the dev dependencies, then ruff, mypy and pytest
 test: install-dev

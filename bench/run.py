@@ -198,7 +198,8 @@ def run_http(db_label: str, url: str, n: int, concurrency: int) -> None:
     buyers_port, api_port = free_port(), free_port()
     prepare(url, buyers_port)
     cli = [sys.executable, "-m", "leadrelay.entrypoints.cli"]
-    env = {"LEADRELAY_DATABASE_URL": url, "LEADRELAY_SECRET_KEY": SECRET}
+    env = {"LEADRELAY_DATABASE_URL": url, "LEADRELAY_SECRET_KEY": SECRET,
+           "LEADRELAY_ALLOWED_TARGET_NETWORKS": "127.0.0.0/8"}
     buyers = start([*cli, "simulate-buyers", "--port", str(buyers_port), "--latency-ms", "0",
                     "--accept-rate", "1"], env)
     try:

@@ -12,6 +12,9 @@ import pytest
 
 from leadrelay.adapters.db.migrate import upgrade
 
+# The tests' buyers listen on loopback, which the SSRF guard refuses by default; subprocesses inherit this.
+os.environ.setdefault("LEADRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8,::1/128")
+
 POSTGRES_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_ALL = os.environ.get("LEADRELAY_REQUIRE_ALL") == "1"
 

@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from leadrelay.adapters.channels.dispatch import Channels
 from leadrelay.adapters.channels.email import SmtpSettings
+from leadrelay.adapters.channels.guard import TargetGuard
+from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.config import Settings
@@ -47,7 +49,11 @@ class ConfiguredChannels:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.channels = Channels(smtp=env_smtp(runtime.settings))
+        settings = runtime.settings
+        guard = TargetGuard.from_setting(
+            settings.allowed_target_networks, enabled=settings.block_private_targets
+        )
+        self.channels = Channels(WebhookSender(guard=guard), smtp=env_smtp(settings))
         self._smtp_version = -1
 
     async def send(self, lead: LeadView, spec: ChannelSpec) -> AttemptResult:

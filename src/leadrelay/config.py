@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # privacy: the secret that wraps the data keys of sensitive fields; personal data kept this long
     secret_key: SecretStr | None = None
     retention_days: int | None = None  # None: kept until erased
+    # webhooks may not reach private networks (SSRF) except these CIDRs, e.g. "127.0.0.0/8,10.1.0.0/16"
+    block_private_targets: bool = True
+    allowed_target_networks: str = ""
 
 
 def load_settings() -> Settings:

@@ -249,3 +249,22 @@ def test_test_delivery_shows_the_rendered_request_the_answer_and_the_outcome(
     )
     assert shown["deliveries"][0]["reference"] == "ref-1"
     assert buyer.requests[0]["headers"]["X-Partner-Key"] == "partner-key-value-31"
+
+
+def test_a_webhook_to_a_private_network_is_refused_unless_allowed(
+    db_url: str, buyer: Buyer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepare(db_url, config(buyer, {}))
+    monkeypatch.setenv("LEADRELAY_ALLOWED_TARGET_NETWORKS", "")  # the guard as it is out of the box
+    with ServerThread(db_url) as server:
+        refused = post(server)[0]
+        with server.client() as http:
+            job = http.get(f"/v1/distributions?lead={refused['lead_id']}", headers=ADMIN).json()["items"][0]
+            detail = http.get(f"/v1/distributions/{job['id']}", headers=ADMIN).json()
+    assert refused["status"] == "unsold" and buyer.requests == []
+    attempts = detail["deliveries"][0]["attempts"]
+    assert len(attempts) == 1  # final: not retried
+    assert "target 127.0.0.1 is in a private network" in attempts[0]["reason"]
+    monkeypatch.setenv("LEADRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8")
+    with ServerThread(db_url) as server:
+        assert post(server)[0]["status"] == "delivered"

@@ -30,6 +30,7 @@ from leadrelay.adapters.channels.auth import (
     secret_values,
     sign,
 )
+from leadrelay.adapters.channels.guard import BlockedTarget, GuardedResolver, TargetGuard
 from leadrelay.adapters.channels.mapping import MappingError
 from leadrelay.adapters.channels.payload import encode_request
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
@@ -139,8 +140,9 @@ def _exc_text(exc: BaseException) -> str:
 class WebhookSender:
     """Posts leads to partners' HTTP endpoints; one instance per process, closed on shutdown."""
 
-    def __init__(self, *, user_agent: str = _USER_AGENT) -> None:
+    def __init__(self, *, user_agent: str = _USER_AGENT, guard: TargetGuard | None = None) -> None:
         self._user_agent = user_agent
+        self.guard = guard or TargetGuard(enabled=False)  # the server passes its settings' guard
         self.tokens = TokenCache()  # OAuth2 client-credentials tokens, shared by every delivery
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -148,7 +150,8 @@ class WebhookSender:
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
-            connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300)
+            resolver = GuardedResolver(self.guard) if self.guard.enabled else None
+            connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300, resolver=resolver)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 json_serialize=lambda obj: orjson.dumps(obj, default=str).decode(),
@@ -206,6 +209,8 @@ class WebhookSender:
             url = await apply_auth(auth, method, url, headers, self.tokens, session)
         except TokenError as exc:
             return error(f"auth: {exc.reason}", exc.retryable)
+        if (refused := self.guard.refusal(urlsplit(url).hostname or "")) is not None:
+            return error(refused, False)
         if signing is not None:
             sign(signing, lead.idempotency_key, int(time.time()), body or b"", headers)
         secrets = secret_values(auth, signing, self.tokens)
@@ -226,6 +231,10 @@ class WebhookSender:
             return error(f"invalid URL: {_exc_text(exc)}", False)
         except TimeoutError:
             return error(_timeout_text(spec.timeout_s), True)
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, BlockedTarget):  # the name resolves only to private addresses
+                return error(str(exc.os_error), False)
+            return error(f"connection error: {_exc_text(exc)}", True)
         except (aiohttp.ClientConnectionError, OSError) as exc:
             return error(f"connection error: {_exc_text(exc)}", True)
         except aiohttp.ClientError as exc:
