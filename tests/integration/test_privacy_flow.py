@@ -209,3 +209,17 @@ def test_trace_of_a_rule_on_a_sensitive_field_is_redacted(db_url: str, buyers: B
         answer = post(server, lead(income_note=INCOME))
     trace = rows(db_url, select(jobs.c.trace).where(jobs.c.lead_id == answer["lead_id"]))[0][0]
     assert INCOME not in str(trace)
+
+
+def test_an_erasure_request_needs_a_valid_email_or_phone(db_url: str, buyers: BuyersThread) -> None:
+    prepare(db_url, sensitive_config(buyers))
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        empty = http.post("/v1/erasures", json={}, headers=ADMIN)
+        bad = http.post("/v1/erasures", json={"email": "nope", "phone": "12"}, headers=ADMIN)
+        unknown_key = http.post("/v1/erasures", json={"name": "Ada"}, headers=ADMIN)
+        nobody = http.post("/v1/erasures", json={"email": "nobody@example.com"}, headers=ADMIN)
+    assert empty.status_code == 422 and "give an email or a phone" in empty.text
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"email", "phone"}
+    assert unknown_key.status_code == 422
+    assert nobody.status_code == 200 and nobody.json() == {"leads": [], "count": 0}

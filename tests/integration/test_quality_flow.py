@@ -207,14 +207,6 @@ def test_optional_invalid_field_is_kept_raw_and_flagged(db_url: str, buyers: Buy
     assert record["flags"]["state"][0].startswith("invalid: ")
 
 
-def test_wait_for_dedup_answer_is_immediate(db_url: str, buyers: BuyersThread) -> None:
-    prepare(db_url, config(buyers, dedup={"keys": ["email"]}))
-    with ServerThread(db_url) as server:
-        post(server, lead(), wait=10)
-        dup = wait_for(lambda: post(server, lead(), wait=10))
-    assert dup["status"] == "duplicate"
-
-
 def test_resend_to_partner_bypasses_its_dedup(db_url: str, buyers: BuyersThread) -> None:
     doc = config(buyers)
     doc["partners"]["sunco"]["dedup"] = {"keys": ["phone"], "window": "30d"}
