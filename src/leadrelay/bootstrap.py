@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.files.destinations import UploadError
 from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
@@ -21,6 +23,7 @@ from leadrelay.domain.model import ChannelSpec, EmailChannel
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.errors import ConfigError
 from leadrelay.services.act import Actions
+from leadrelay.services.batches import Batcher, BatchLog
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
@@ -56,18 +59,23 @@ class ConfiguredChannels:
         self.channels = Channels(WebhookSender(guard=guard), smtp=env_smtp(settings))
         self._smtp_version = -1
 
+    async def smtp(self) -> SmtpSettings:
+        """The SMTP settings in force; raises ``ConfigError`` when the ``smtp`` section cannot be used."""
+        live = await self.runtime.configs.get(self.runtime.db)
+        if live.version != self._smtp_version:
+            smtp = live.specs.smtp
+            self.channels.email.settings = (
+                smtp_settings(smtp, os.environ) if smtp else env_smtp(self.runtime.settings)
+            )
+            self._smtp_version = live.version
+        return self.channels.email.settings
+
     async def send(self, lead: LeadView, spec: ChannelSpec) -> AttemptResult:
         if isinstance(spec, EmailChannel):
-            live = await self.runtime.configs.get(self.runtime.db)
-            if live.version != self._smtp_version:
-                try:
-                    smtp = live.specs.smtp
-                    self.channels.email.settings = (
-                        smtp_settings(smtp, os.environ) if smtp else env_smtp(self.runtime.settings)
-                    )
-                except ConfigError as exc:
-                    return AttemptResult(Outcome.ERROR, reason=f"SMTP settings: {exc.detail}")
-                self._smtp_version = live.version
+            try:
+                await self.smtp()
+            except ConfigError as exc:
+                return AttemptResult(Outcome.ERROR, reason=f"SMTP settings: {exc.detail}")
         return await self.channels.send(lead, spec)
 
     async def close(self) -> None:
@@ -90,10 +98,13 @@ class Runtime:
         self.holds = Holds(self.db, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.db, self.configs, self.notifier)
         self.logview = LogView(self.db)
+        self.batches = BatchLog(self.db, self.configs, self.sealer)
         self.channels = ConfiguredChannels(self)
         self.workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._retention: asyncio.Task[None] | None = None
+        self.batcher: Batcher | None = None
+        self._batcher_task: asyncio.Task[None] | None = None
 
     def new_worker(self, only: set[str] | None = None) -> Worker:
         s = self.settings
@@ -118,6 +129,29 @@ class Runtime:
             self._worker_tasks.append(asyncio.create_task(worker.run()))
         if count and self.settings.retention_days and self._retention is None:
             self._retention = asyncio.create_task(self._retain(self.settings.retention_days))
+        if count and self.batcher is None and only is None:
+            self.batcher = self.new_batcher()
+            self._batcher_task = asyncio.create_task(self.batcher.run())
+
+    def new_batcher(self) -> Batcher:
+        """The batch loop (email digests, batch files); one per process is enough."""
+        s = self.settings
+        return Batcher(
+            self.db,
+            self.configs,
+            self.sealer,
+            self._smtp_for_batches,
+            owner=f"{socket.gethostname()[:64]}:{os.getpid()}:batches",
+            interval_s=s.batch_interval,
+            lease_s=s.batch_lease_seconds,
+            retry_base_s=s.batch_retry_base,
+        )
+
+    async def _smtp_for_batches(self) -> SmtpSettings:
+        try:
+            return await self.channels.smtp()
+        except ConfigError as exc:
+            raise UploadError(f"SMTP settings: {exc.detail}", retryable=True) from None
 
     async def _retain(self, days: int) -> None:
         """Erase the personal data of leads older than the retention period, now and every hour."""
@@ -133,6 +167,12 @@ class Runtime:
     async def stop(self) -> None:
         if self._retention is not None:
             self._retention.cancel()
+        if self.batcher is not None and self._batcher_task is not None:
+            self.batcher.stop()
+            try:
+                await asyncio.wait_for(self._batcher_task, self.settings.shutdown_grace)
+            except Exception:
+                log.exception("the batch loop did not stop cleanly")
         for worker in self.workers:
             worker.stop()
         for task in self._worker_tasks:

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     # privacy: the secret that wraps the data keys of sensitive fields; personal data kept this long
     secret_key: SecretStr | None = None
     retention_days: int | None = None  # None: kept until erased
+    # batched delivery (email digests, batch files): how often schedules are checked, how long a sender
+    # holds a batch, the first retry delay after a failed upload (doubling, at most an hour)
+    batch_interval: float = 1.0
+    batch_lease_seconds: float = 300.0
+    batch_retry_base: float = 30.0
     # webhooks may not reach private networks (SSRF) except these CIDRs, e.g. "127.0.0.0/8,10.1.0.0/16"
     block_private_targets: bool = True
     allowed_target_networks: str = ""

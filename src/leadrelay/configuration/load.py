@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from leadrelay.configuration.auth import AuthModel, SigningModel, canonical_auth
+from leadrelay.configuration.batching import BUILTIN_COLUMNS, DigestModel, FileModel
 from leadrelay.configuration.conditions import canonical_condition, check_condition, parse_condition
 from leadrelay.configuration.mappings import check_mappings
 from leadrelay.configuration.schema import (
@@ -308,7 +309,40 @@ class _Validator:
             if canonical is not None and "webhook" in canonical:
                 canonical["webhook"].update(mappings.get(where, {}))
                 self.webhook_auth(canonical["webhook"], f"{path}.{where}.webhook")
+            if canonical is not None:
+                self.batched(canonical, f"{path}.{where}", model.email)
         return document
+
+    def batched(self, channel: dict[str, Any], path: str, partner_email: str | None) -> None:
+        """Validate a file channel or an email digest (put back in canonical form)."""
+        columns: list[str] | None = None
+        if "file" in channel:
+            found = self.model(FileModel, channel["file"], f"{path}.file")
+            channel["file"] = found.model_dump() if found is not None else None
+            if found is None:
+                return
+            columns, where = found.columns, f"{path}.file"
+            mail = found.destination.email
+            if mail is not None and mail.to is None and not partner_email:
+                self.fail(f"{where}.destination.email.to", "required when the partner has no 'email'")
+            self.field_names(found.fields or [], f"{where}.fields", ())
+        elif channel.get("email") is not None and channel["email"].get("digest") is not None:
+            digest = self.model(DigestModel, channel["email"]["digest"], f"{path}.email.digest")
+            channel["email"]["digest"] = digest.model_dump() if digest is not None else None
+            if digest is None:
+                return
+            columns, where = digest.columns, f"{path}.email.digest"
+        if columns:
+            self.field_names(columns, f"{where}.columns", BUILTIN_COLUMNS)
+
+    def field_names(self, names: Sequence[str], path: str, builtins: Sequence[str]) -> None:
+        known = self.all_fields()
+        if known is None:
+            return
+        choices = [*builtins, *sorted(known)]
+        for i, name in enumerate(names):
+            if name not in known and name not in builtins:
+                self.fail(f"{path}[{i}]", unknown("field", name, choices))
 
     def webhook_auth(self, hook: dict[str, Any], path: str) -> None:
         """Validate a webhook's ``auth`` and ``signing`` (put back in canonical form)."""

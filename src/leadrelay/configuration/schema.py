@@ -437,6 +437,7 @@ class EmailModel(Strict):
     attach: Annotated[str, BeforeValidator(_choice("attachment format", ("csv", "json")))] | None = None
     max_attempts: PositiveInt = 3
     fields: FieldNames | None = None
+    digest: Any = None  # None: one message per lead; else a DigestModel (configuration.batching)
 
 
 class HoldModel(Strict):
@@ -445,18 +446,19 @@ class HoldModel(Strict):
     fields: FieldNames | None = None
 
 
-CHANNEL_KINDS = ("webhook", "email", "hold")
+CHANNEL_KINDS = ("webhook", "email", "hold", "file")
 
 
 class ChannelModel(Strict):
     webhook: WebhookModel | None = None
     email: EmailModel | None = None
     hold: HoldModel | None = None
+    file: Any = None  # a FileModel (configuration.batching), checked by hand
 
     @model_validator(mode="after")
     def _one(self) -> ChannelModel:
         if sum(getattr(self, kind) is not None for kind in CHANNEL_KINDS) != 1:
-            raise problem("give exactly one channel: 'webhook', 'email' or 'hold'")
+            raise problem("give exactly one channel: 'webhook', 'email', 'hold' or 'file'")
         return self
 
 

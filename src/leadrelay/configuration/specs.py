@@ -15,6 +15,7 @@ import yaml
 
 from leadrelay.adapters.channels.email import SmtpSettings
 from leadrelay.configuration.auth import signing_of, spec_of
+from leadrelay.configuration.batching import digest_of, file_of
 from leadrelay.configuration.conditions import parse_condition
 from leadrelay.configuration.schema import ENV_REF_RE, parse_duration
 from leadrelay.domain.hours import parse_hours
@@ -125,7 +126,11 @@ def _channel(doc: Mapping[str, Any] | None, partner_email: str | None) -> Channe
             signing=signing_of(hook.get("signing")),
             status_policy=hook.get("status_policy", "strict"),
         )
+    if (batch := doc.get("file")) is not None:
+        return file_of(batch, partner_email)
     if (mail := doc.get("email")) is not None:
+        if mail.get("digest") is not None:
+            return digest_of(mail, partner_email)
         return EmailChannel(
             to=tuple(mail["to"] or [partner_email]),
             subject=mail["subject"],

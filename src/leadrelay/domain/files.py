@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 __all__ = [
     "PLACEHOLDERS",
     "Destination",
+    "EmailDestination",
     "FileFormat",
     "FtpDestination",
     "S3Destination",
@@ -24,6 +25,7 @@ __all__ = [
     "check_filename",
     "check_pattern",
     "filename",
+    "fill",
 ]
 
 FileKind = Literal["csv", "xlsx"]
@@ -142,47 +144,69 @@ class S3Destination:
             raise ValueError("timeout_s must be positive")
 
 
+@dataclass(frozen=True, slots=True)
+class EmailDestination:
+    """The file as an email attachment; ``subject`` may use the file-name placeholders."""
+
+    to: tuple[str, ...]
+    subject: str = "{count} leads for {partner} ({date})"
+
+    def __post_init__(self) -> None:
+        if not self.to:
+            raise ValueError("an email destination needs at least one recipient in 'to'")
+        check_pattern(self.subject, what="subject", path_safe=False)
+
+
 Destination = SftpDestination | FtpDestination | S3Destination
 
 
-def check_pattern(pattern: str) -> None:
+def check_pattern(pattern: str, *, what: str = "file name pattern", path_safe: bool = True) -> None:
     """Raise ``ValueError`` naming what is wrong with a file-name pattern (unknown placeholders first)."""
     try:
         parts = list(string.Formatter().parse(pattern))
     except ValueError as exc:
         raise ValueError(
-            f"file name pattern {pattern!r} is malformed ({exc}); write a literal brace as {{{{ or }}}}"
+            f"{what} {pattern!r} is malformed ({exc}); write a literal brace as {{{{ or }}}}"
         ) from None
     names = [name for _, name, _, _ in parts if name is not None]
     unknown = sorted({name for name in names if name not in PLACEHOLDERS})
     if unknown:
         shown = ", ".join("{" + name + "}" for name in unknown)
         known = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
-        raise ValueError(f"file name pattern {pattern!r} has unknown placeholders {shown}; known: {known}")
+        raise ValueError(f"{what} {pattern!r} has unknown placeholders {shown}; known: {known}")
     for literal, name, spec, conversion in parts:
-        if any(c in literal for c in "/\\\0"):
-            raise ValueError(f"file name pattern {pattern!r} must name a file, not a path: no '/' or '\\'")
+        if path_safe and any(c in literal for c in "/\\\0"):
+            raise ValueError(f"{what} {pattern!r} must name a file, not a path: no '/' or '\\'")
         if conversion or (spec and "{" in spec):
-            raise ValueError(f"file name pattern {pattern!r}: {{{name}}} takes no conversion or nested field")
+            raise ValueError(f"{what} {pattern!r}: {{{name}}} takes no conversion or nested field")
     if not pattern.strip():
-        raise ValueError("file name pattern is empty")
+        raise ValueError(f"{what} is empty")
     _render(pattern, _SAMPLE)  # a bad format spec such as {date:d} fails now, not at delivery time
 
 
 def filename(pattern: str, *, partner: str, count: int, now: dt.datetime, tz: str | dt.tzinfo) -> str:
     """The file name for a batch, with dates on the partner's wall clock and every unsafe character gone."""
     check_pattern(pattern)
+    return check_filename(_sanitize(_render(pattern, _values(partner, count, now, tz))))
+
+
+def fill(pattern: str, *, partner: str, count: int, now: dt.datetime, tz: str | dt.tzinfo) -> str:
+    """A text pattern (an email subject) with the file-name placeholders filled in, nothing removed."""
+    check_pattern(pattern, what="pattern", path_safe=False)
+    return _render(pattern, _values(partner, count, now, tz))
+
+
+def _values(partner: str, count: int, now: dt.datetime, tz: str | dt.tzinfo) -> dict[str, object]:
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime (UTC), not a naive one")
     local = now.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)
-    values: dict[str, object] = {
+    return {
         "date": local.strftime("%Y-%m-%d"),
         "time": local.strftime("%H%M%S"),
         "datetime": local.strftime("%Y%m%dT%H%M%S"),
         "partner": partner,
         "count": count,
     }
-    return check_filename(_sanitize(_render(pattern, values)))
 
 
 def check_filename(name: str) -> str:

@@ -12,6 +12,8 @@ from enum import StrEnum
 from typing import Any
 
 from leadrelay.domain.auth import AuthSpec, SigningSpec
+from leadrelay.domain.batches import BatchSchedule
+from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 
 
 class FieldType(StrEnum):
@@ -143,6 +145,7 @@ class ChannelKind(StrEnum):
     WEBHOOK = "webhook"
     EMAIL = "email"
     HOLD = "hold"
+    FILE = "file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +188,27 @@ class HoldChannel:
     kind: ChannelKind = ChannelKind.HOLD
 
 
-ChannelSpec = WebhookChannel | EmailChannel | HoldChannel
+@dataclass(frozen=True, slots=True)
+class FileChannel:
+    """Leads written into batch files (CSV, XLSX) and uploaded (SFTP, FTP/FTPS, S3) or mailed on a
+    schedule; each file is one batch, logged with its leads and deliverable again. An email digest is one
+    of these too: a CSV file mailed to the partner, with ``kind`` email."""
+
+    destination: Destination | EmailDestination
+    schedule: BatchSchedule
+    format: FileFormat = field(default_factory=FileFormat)
+    filename: str = "{partner}-{datetime}.csv"
+    fields: tuple[str, ...] | None = None
+    max_attempts: int = 8  # retryable upload failures (connection, timeout, server error), with backoff
+    kind: ChannelKind = ChannelKind.FILE
+
+
+ChannelSpec = WebhookChannel | EmailChannel | HoldChannel | FileChannel
+
+
+def batch_schedule(spec: ChannelSpec | None) -> BatchSchedule | None:
+    """The schedule of a batched channel (a digest or a file), None for one delivery per lead."""
+    return spec.schedule if isinstance(spec, FileChannel) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row
 
-from leadrelay.adapters.db import store
+from leadrelay.adapters.db import batch_store, store
 from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import LeadView
 from leadrelay.domain.caps import window_key
-from leadrelay.domain.model import CapPeriod, ChannelSpec, EmailChannel, HoldChannel, PartnerSpec, Strategy
+from leadrelay.domain.files import EmailDestination
+from leadrelay.domain.model import (
+    CapPeriod,
+    ChannelSpec,
+    EmailChannel,
+    FileChannel,
+    HoldChannel,
+    PartnerSpec,
+    Strategy,
+)
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.ids import new_id
@@ -148,7 +157,7 @@ def route_job(
     trace: list[str] = list(job.trace)
     cfg = live.compiled
     if job.kind in ("resend", "test"):
-        return _direct(job, live, now, trace, w)
+        return _direct(conn, job, live, now, trace, w)
     profile = cfg.profiles.get(job.profile)
     if profile is None or not profile.spec.enabled:
         why = f"profile {job.profile} is missing or disabled"
@@ -196,26 +205,50 @@ def route_job(
     if not chosen:
         return close(w, job, "unsold", now, trace, error="every eligible partner is at its cap", rule=ev.rule)
     result = StepResult(lead_id=job.lead_id)
+    batched = False
     for name, windows in chosen:
-        send = _new_delivery(job, cfg.partners[name], windows, now, w, profile.spec.email_to)
-        if send is None:
-            trace.append(f"{name}: held for pick-up (hold channel)")
-        else:
+        partner = cfg.partners[name]
+        send = _new_delivery(conn, job, partner, windows, now, w, profile.spec.email_to)
+        if send is not None:
             result.sends.append(send)
-    if not result.sends:  # every chosen partner holds its leads
+        elif isinstance(partner.channel, FileChannel):
+            batched = True
+            trace.append(f"{name}: {waiting_line(partner.channel)}")
+        else:
+            trace.append(f"{name}: held for pick-up (hold channel)")
+    if not result.sends and not batched:  # every chosen partner holds its leads
         return close(w, job, "held", now, trace, error=None, rule=ev.rule)
     w.update_job(job.id, status="delivering", rule=ev.rule, trace=trace, error=None, updated_at=now)
+    if not result.sends:
+        wait_for_batches(w, job, now)
     return result
 
 
-def _direct(job: Row[Any], live: LiveConfig, now: datetime, trace: list[str], w: Writes) -> StepResult:
+def waiting_line(spec: FileChannel) -> str:
+    what = "email digest" if isinstance(spec.destination, EmailDestination) else "batch file"
+    return f"waiting for the next {what} ({spec.schedule.describe()})"
+
+
+def wait_for_batches(w: Writes, job: Row[Any], now: datetime) -> None:
+    """Park a job whose deliveries wait for batches: no worker claims it until a batch is sent."""
+    w.update_job(job.id, queue_state="waiting", lease_owner=None, lease_until=None, updated_at=now)
+
+
+def _direct(
+    conn: Connection, job: Row[Any], live: LiveConfig, now: datetime, trace: list[str], w: Writes
+) -> StepResult:
     """Resend and test jobs go straight to one partner: no rules, no selection, no caps."""
     partner = live.compiled.partners.get(job.target_partner or "")
     if partner is None or partner.channel is None:
         why = f"partner {job.target_partner} is missing or has no delivery channel"
         return close(w, job, "failed", now, [*trace, why], error=why)
     trace.append(f"{partner.name}: {job.kind} straight to the partner (selection bypassed)")
-    send = _new_delivery(job, partner, [], now, w)
+    send = _new_delivery(conn, job, partner, [], now, w)
+    if send is None and isinstance(partner.channel, FileChannel):
+        line = "a batch of its own, sent now" if job.kind == "test" else waiting_line(partner.channel)
+        w.update_job(job.id, status="delivering", trace=[*trace, f"{partner.name}: {line}"], updated_at=now)
+        wait_for_batches(w, job, now)
+        return StepResult(done=True, lead_id=job.lead_id)
     if send is None:
         return close(w, job, "held", now, [*trace, f"{partner.name}: held for pick-up"], error=None)
     w.update_job(job.id, status="delivering", trace=trace, error=None, updated_at=now)
@@ -223,6 +256,7 @@ def _direct(job: Row[Any], live: LiveConfig, now: datetime, trace: list[str], w:
 
 
 def _new_delivery(
+    conn: Connection,
     job: Row[Any],
     partner: PartnerSpec,
     windows: list[list[str]],
@@ -230,11 +264,21 @@ def _new_delivery(
     w: Writes,
     profile_email_to: tuple[str, ...] = (),
 ) -> SendItem | None:
-    """Create the delivery; None when the partner's channel is ``hold`` (stored for pick-up, no send)."""
+    """Create the delivery; None when the partner's channel is ``hold`` (stored for pick-up, no send) or
+    batched (waiting for the partner's next file or digest; a test lead gets a batch of its own now)."""
     assert partner.channel is not None
     held = isinstance(partner.channel, HoldChannel)
     delivery_id = new_id("dlv")
     key = f"{job.id}:{partner.name}"  # stable per job and partner: a buyer can drop a double post
+    batch_id = None
+    if isinstance(partner.channel, FileChannel):
+        if job.kind == "test":
+            batch_id = batch_store.insert_batch(
+                conn, partner, partner.channel, 0, [], "test delivery", now, test=True
+            )
+        status = "batched"
+    else:
+        status = "held" if held else "pending"
     w.insert_delivery(
         {
             "id": delivery_id,
@@ -244,10 +288,10 @@ def _new_delivery(
             "profile": job.profile,
             "channel": partner.channel.kind.value,
             "channel_step": 0,
-            "status": "held" if held else "pending",
+            "status": status,
             "idempotency_key": key,
             "attempts": 0,
-            "next_attempt_at": None if held else now,
+            "next_attempt_at": now if status == "pending" else None,
             "cap_windows": windows,
             "price": None,
             "reference": None,
@@ -259,9 +303,10 @@ def _new_delivery(
             "held_at": now if held else None,
             "cancelled_at": None,
             "cancel_reason": None,
+            "batch_id": batch_id,
         }
     )
-    if held:
+    if status != "pending":
         return None
     spec = channel_for(partner, profile_email_to)
     assert spec is not None
@@ -277,6 +322,8 @@ def channel_for(
     spec = partner.channel_at(step)
     if profile_email_to and isinstance(spec, EmailChannel):
         return replace(spec, to=profile_email_to)
+    if profile_email_to and isinstance(spec, FileChannel) and isinstance(spec.destination, EmailDestination):
+        return replace(spec, destination=replace(spec.destination, to=profile_email_to))
     return spec
 
 

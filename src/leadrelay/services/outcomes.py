@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Row
 from leadrelay.adapters.db import store
 from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, Outcome
-from leadrelay.domain.model import HoldChannel
+from leadrelay.domain.model import FileChannel, HoldChannel
 from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.services.configstate import LiveConfig
 from leadrelay.services.distribution import (
@@ -29,6 +29,7 @@ from leadrelay.services.distribution import (
     close,
     email_to,
     lead_view,
+    wait_for_batches,
     windows_of,
 )
 from leadrelay.services.leaddata import redact
@@ -56,6 +57,10 @@ def pending_sends(
         if isinstance(spec, HoldChannel):  # a failover reached hold (or a crash came between)
             w.update_delivery(d.id, status="held", held_at=now, next_attempt_at=None)
             current[i] = _changed(d, status="held")
+            continue
+        if isinstance(spec, FileChannel):  # a failover reached a batched channel: wait for its next batch
+            w.update_delivery(d.id, status="batched", next_attempt_at=None)
+            current[i] = _changed(d, status="batched", batch_id=None)
             continue
         view = lead_view(job, d.partner, spec, d.idempotency_key)
         windows = windows_of(d.cap_windows)
@@ -214,6 +219,11 @@ def settle(
             trace=trace,
             updated_at=now,
         )
+        return StepResult(done=True, lead_id=job.lead_id)
+    batched = [d for d in dl if d.status == "batched"]
+    if batched:  # parked until the batches are sent (the batch sender wakes the job)
+        w.update_job(job.id, status="delivering", trace=trace, updated_at=now)
+        wait_for_batches(w, job, now)
         return StepResult(done=True, lead_id=job.lead_id)
     delivered = [d for d in dl if d.status == "delivered"]
     if delivered:

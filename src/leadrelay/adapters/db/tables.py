@@ -188,6 +188,9 @@ deliveries = Table(
     Column("held_at", UTCDateTime),  # stored for pick-up by the hold channel
     Column("cancelled_at", UTCDateTime),
     Column("cancel_reason", Text),
+    Column("batch_id", ID, index=True),  # a batched channel's file or digest this lead went into
+    # the leads waiting for a partner's next batch are found by partner and status
+    Index("ix_deliveries_partner_status", "partner", "status"),
 )
 
 attempts = Table(
@@ -275,4 +278,46 @@ data_keys = Table(
     Column("check", String(64), nullable=False),  # tells which secret wrapped it (HMAC of the key id)
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# ---------------------------------------------------------------- batched delivery (digests, files)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("partner", NAME, nullable=False, index=True),
+    Column("channel", String(16), nullable=False),  # file | email (a digest)
+    Column("channel_step", Integer, nullable=False),  # the partner's failover step it was cut for
+    # ready → sending → sent; retry (a retryable failure, due again at next_attempt_at); failed (gave up)
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(200), nullable=False),  # why it was cut: "50 leads waiting", a cron tick…
+    Column("filename", String(255), nullable=False),  # fixed when cut: a retry replaces, never adds
+    Column("lead_count", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(128)),
+    Column("lease_until", UTCDateTime),
+    Column("location", Text),  # where the last successful attempt put it: sftp://…, s3://…, mailto:…
+    Column("bytes", Integer),
+    Column("reason", Text),
+    Column("is_test", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("sent_at", UTCDateTime),
+    Index("ix_batches_status_next", "status", "next_attempt_at"),
+)
+
+batch_attempts = Table(
+    "batch_attempts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("batch_id", ID, nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),  # success | error | failure
+    Column("location", Text),
+    Column("bytes", Integer),
+    Column("reason", Text),
 )

@@ -13,7 +13,16 @@ from starlette.types import Receive, Scope, Send
 from leadrelay import __version__
 from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings, load_settings
-from leadrelay.entrypoints.api import admin, distributions, errors, holds, leads, privacy, suppression
+from leadrelay.entrypoints.api import (
+    admin,
+    batches,
+    distributions,
+    errors,
+    holds,
+    leads,
+    privacy,
+    suppression,
+)
 from leadrelay.entrypoints.api.deps import KeyCache
 
 log = logging.getLogger("leadrelay.api")
@@ -66,6 +75,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(suppression.router)  # before admin: its /v1/{kind}/{name} would match first
     app.include_router(privacy.router)  # before admin too (DELETE /v1/leads/{id})
     app.include_router(holds.router)
+    app.include_router(batches.router)
     app.include_router(admin.router)
 
     @app.get("/health", tags=["health"])

@@ -1,0 +1,316 @@
+"""Batches (email digests, batch files) in the database: cut them, claim them, record what became of them.
+
+A lead is in exactly one batch: its delivery waits with status ``batched`` and no ``batch_id``; cutting a
+batch sets ``batch_id`` on the chosen deliveries (only where it is still empty) in the transaction that
+creates the batch. On PostgreSQL a partner's cuts are serialized by an advisory lock, on SQLite by the
+write lock. A batch's file name is fixed when it is cut, so a retry replaces the same file and never adds
+a second one with the same leads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
+
+from leadrelay.adapters.db.dedup_store import lock_keys
+from leadrelay.adapters.db.tables import UTCDateTime, batch_attempts, batches, deliveries, jobs, leads
+from leadrelay.domain.batches import Waiting
+from leadrelay.domain.files import filename
+from leadrelay.domain.model import FileChannel, PartnerSpec
+from leadrelay.ids import new_id
+
+__all__ = [
+    "batch",
+    "batch_leads",
+    "claim",
+    "cut",
+    "insert_batch",
+    "lock_partner",
+    "record_failure",
+    "record_success",
+    "redeliver",
+    "waiting",
+]
+
+_WAITING = and_(deliveries.c.status == "batched", deliveries.c.batch_id.is_(None))
+
+
+def lock_partner(conn: Connection, partner: str) -> None:
+    """Serialize the cutting of one partner's batches (PostgreSQL; SQLite's writer lock does it there)."""
+    lock_keys(conn, [("batches", partner)])
+
+
+def waiting(conn: Connection, partner: str, step: int) -> Waiting | None:
+    created = deliveries.c.created_at
+    row = conn.execute(
+        select(
+            func.count(), func.min(created, type_=UTCDateTime), func.max(created, type_=UTCDateTime)
+        ).where(deliveries.c.partner == partner, deliveries.c.channel_step == step, _WAITING)
+    ).one()
+    return Waiting(row[0], row[1], row[2]) if row[0] else None
+
+
+def insert_batch(
+    conn: Connection,
+    partner: PartnerSpec,
+    spec: FileChannel,
+    step: int,
+    delivery_ids: Sequence[str],
+    trigger: str,
+    now: datetime,
+    *,
+    test: bool = False,
+) -> str:
+    """Create a batch (ready to send now) holding ``delivery_ids``; returns its id."""
+    batch_id = new_id("bat")
+    count = max(1, len(delivery_ids))
+    name = filename(spec.filename, partner=partner.name, count=count, now=now, tz=partner.timezone)
+    if test:
+        name = f"test-{name}"
+    conn.execute(
+        batches.insert().values(
+            id=batch_id,
+            partner=partner.name,
+            channel=spec.kind.value,
+            channel_step=step,
+            status="ready",
+            trigger=trigger[:200],
+            filename=_unique_name(conn, partner.name, name),
+            lead_count=count,
+            attempts=0,
+            next_attempt_at=now,
+            is_test=test,
+            created_at=now,
+        )
+    )
+    if delivery_ids:
+        taken = conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.batch_id.is_(None))
+            .values(batch_id=batch_id)
+        ).rowcount
+        if taken != len(delivery_ids):  # the partner lock makes this impossible; never send a short file
+            raise RuntimeError(f"batch {batch_id}: {len(delivery_ids) - taken} leads were in another batch")
+    return batch_id
+
+
+def _unique_name(conn: Connection, partner: str, name: str) -> str:
+    """``name``, or ``name`` with ``-2``, ``-3``… before its extension when an earlier batch of the partner
+    has it (two batches cut in the same second must not replace each other's file)."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    taken = set(
+        conn.execute(
+            select(batches.c.filename).where(
+                batches.c.partner == partner, batches.c.filename.like(f"{stem}%")
+            )
+        ).scalars()
+    )
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}-{n}{dot}{ext}"
+    return candidate
+
+
+def cut(
+    conn: Connection,
+    partner: PartnerSpec,
+    spec: FileChannel,
+    step: int,
+    limit: int,
+    trigger: str,
+    now: datetime,
+) -> str | None:
+    """Put the oldest ``limit`` waiting leads of the partner into a new batch; None when none wait."""
+    ids = list(
+        conn.execute(
+            select(deliveries.c.id)
+            .where(deliveries.c.partner == partner.name, deliveries.c.channel_step == step, _WAITING)
+            .order_by(deliveries.c.created_at, deliveries.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if not ids:
+        return None
+    return insert_batch(conn, partner, spec, step, ids, trigger, now)
+
+
+def claim(conn: Connection, owner: str, limit: int, now: datetime, lease_until: datetime) -> list[Row[Any]]:
+    """Claim batches due to be sent (ready, a retry due, or a sender's lease that ran out)."""
+    due = or_(
+        and_(batches.c.status.in_(("ready", "retry")), batches.c.next_attempt_at <= now),
+        and_(batches.c.status == "sending", batches.c.lease_until < now),
+    )
+    query = select(batches.c.id).where(due).order_by(batches.c.next_attempt_at).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(conn.execute(query).scalars())
+    if not ids:
+        return []
+    conn.execute(
+        update(batches)
+        .where(batches.c.id.in_(ids))
+        .values(status="sending", lease_owner=owner, lease_until=lease_until)
+    )
+    return list(conn.execute(select(batches).where(batches.c.id.in_(ids)).order_by(batches.c.created_at)))
+
+
+def batch(conn: Connection, batch_id: str) -> Row[Any] | None:
+    return conn.execute(select(batches).where(batches.c.id == batch_id)).first()
+
+
+def batch_leads(conn: Connection, batch_id: str) -> list[Row[Any]]:
+    """The leads of a batch, oldest first, shaped like job rows (``lead_id``, ``lead_values``,
+    ``lead_sealed``) so that ``leaddata.open_jobs`` opens their sensitive values."""
+    return list(
+        conn.execute(
+            select(
+                deliveries.c.id.label("delivery_id"),
+                deliveries.c.status.label("delivery_status"),
+                leads.c.id.label("lead_id"),
+                leads.c.data.label("lead_values"),
+                leads.c.sealed.label("lead_sealed"),
+                leads.c.source,
+                leads.c.created_at,
+                leads.c.is_test,
+            )
+            .join(leads, leads.c.id == deliveries.c.lead_id)
+            .where(deliveries.c.batch_id == batch_id)
+            .order_by(leads.c.created_at, leads.c.id)
+        )
+    )
+
+
+def _attempt(
+    conn: Connection, batch_id: str, number: int, started: datetime, ms: float, **values: Any
+) -> None:
+    conn.execute(
+        batch_attempts.insert().values(
+            id=new_id("bta"), batch_id=batch_id, number=number, started_at=started, duration_ms=ms, **values
+        )
+    )
+
+
+def _attempt_number(conn: Connection, batch_id: str) -> int:
+    count = conn.execute(select(func.count()).where(batch_attempts.c.batch_id == batch_id)).scalar_one()
+    return int(count) + 1
+
+
+def record_success(
+    conn: Connection,
+    row: Row[Any],
+    owner: str,
+    *,
+    location: str,
+    size: int,
+    started: datetime,
+    duration_ms: float,
+    price: float | None,
+    now: datetime,
+) -> list[str]:
+    """The batch was delivered: the batch is sent, its waiting deliveries are delivered and their jobs go
+    back to the queue to be settled. Returns the lead ids delivered now (none for a redelivery)."""
+    number = _attempt_number(conn, row.id)
+    _attempt(conn, row.id, number, started, duration_ms, outcome="success", location=location, bytes=size)
+    mine = conn.execute(
+        update(batches)
+        .where(batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == "sending")
+        .values(
+            status="sent",
+            attempts=row.attempts + 1,
+            sent_at=now,
+            location=location,
+            bytes=size,
+            reason=None,
+            next_attempt_at=None,
+            lease_owner=None,
+            lease_until=None,
+        )
+    ).rowcount
+    if not mine:  # our lease ran out and another sender took the batch: it records the outcome
+        return []
+    fresh = list(
+        conn.execute(
+            select(deliveries.c.id, deliveries.c.job_id, deliveries.c.lead_id).where(
+                deliveries.c.batch_id == row.id, deliveries.c.status == "batched"
+            )
+        )
+    )
+    if not fresh:
+        return []
+    conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_([d.id for d in fresh]))
+        .values(
+            status="delivered",
+            attempts=deliveries.c.attempts + 1,
+            delivered_at=now,
+            price=price,
+            reference=row.filename[:200],
+            reason=None,
+        )
+    )
+    wake_jobs(conn, [d.job_id for d in fresh], now)
+    return [d.lead_id for d in fresh]
+
+
+def wake_jobs(conn: Connection, job_ids: Sequence[str], now: datetime) -> None:
+    """Jobs parked while their deliveries waited for a batch go back to the queue to be settled."""
+    if job_ids:
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(list(set(job_ids))), jobs.c.queue_state == "waiting")
+            .values(queue_state="ready", run_at=now, updated_at=now)
+        )
+
+
+def record_failure(
+    conn: Connection,
+    row: Row[Any],
+    owner: str,
+    *,
+    reason: str,
+    retry_at: datetime | None,
+    started: datetime,
+    duration_ms: float,
+    now: datetime,
+) -> None:
+    """An attempt failed: try again at ``retry_at``, or give up (None) until an operator redelivers."""
+    number = _attempt_number(conn, row.id)
+    _attempt(conn, row.id, number, started, duration_ms, outcome="error", reason=reason)
+    conn.execute(
+        update(batches)
+        .where(batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == "sending")
+        .values(
+            status="retry" if retry_at is not None else "failed",
+            attempts=row.attempts + 1,
+            reason=reason,
+            next_attempt_at=retry_at,
+            lease_owner=None,
+            lease_until=None,
+        )
+    )
+    if retry_at is None:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.batch_id == row.id, deliveries.c.status == "batched")
+            .values(reason=f"batch {row.id} not delivered: {reason}"[:2000])
+        )
+
+
+def redeliver(conn: Connection, batch_id: str, now: datetime) -> Row[Any] | None:
+    """Send a batch again now (a sent one to a partner who lost it, a failed one after a fix)."""
+    row = batch(conn, batch_id)
+    if row is None or row.status in ("ready", "sending"):
+        return row
+    conn.execute(
+        update(batches)
+        .where(batches.c.id == batch_id)
+        .values(status="ready", attempts=0, next_attempt_at=now, lease_owner=None, lease_until=None)
+    )
+    return batch(conn, batch_id)

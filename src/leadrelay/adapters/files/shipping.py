@@ -1,0 +1,82 @@
+"""Sending a finished batch file where its channel says: uploaded (SFTP, FTP/FTPS, S3) or mailed.
+
+Mail goes out as one message with the file attached and a summary as its body; its Message-ID is fixed per
+batch, so a mail client shows a message sent again after a crash as the same one. Failures are
+``UploadError(reason, retryable)`` like uploads: a refused recipient or a 5xx reply will not fix itself,
+a lost connection or a 4xx reply may. ``${ENV_VAR}`` references in a destination are read here, at send
+time, and never stored.
+"""
+
+from __future__ import annotations
+
+import time
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import aiosmtplib
+
+from leadrelay.adapters.channels.auth import resolve_env
+from leadrelay.adapters.channels.email import SmtpSettings, message_id
+from leadrelay.adapters.files.destinations import UploadError, UploadResult, upload
+from leadrelay.adapters.files.writers import MEDIA_TYPES
+from leadrelay.domain.files import EmailDestination
+from leadrelay.domain.model import FileChannel
+
+__all__ = ["ship"]
+
+
+async def ship(
+    spec: FileChannel,
+    name: str,
+    data: bytes,
+    *,
+    subject: str,
+    summary: str,
+    key: str,
+    smtp: SmtpSettings,
+) -> UploadResult:
+    """Deliver one batch file; raises ``UploadError`` saying whether a later attempt may succeed."""
+    try:
+        dest = resolve_env(spec.destination)
+    except ValueError as exc:
+        raise UploadError(f"destination: {exc}", retryable=False) from None
+    if not isinstance(dest, EmailDestination):
+        return await upload(dest, name, data)
+    started = time.perf_counter()
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = ", ".join(dest.to)
+    message["Subject"] = " ".join(subject.split())
+    message["Date"] = formatdate(time.time(), usegmt=True)
+    message["Message-ID"] = message_id(key, smtp.sender)
+    message.set_content(summary)
+    maintype, _, subtype = MEDIA_TYPES[spec.format.kind].partition(";")[0].partition("/")
+    message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    try:
+        refused, _ = await aiosmtplib.send(
+            message,
+            sender=smtp.sender,
+            recipients=list(dest.to),
+            hostname=smtp.host,
+            port=smtp.port,
+            username=smtp.username,
+            password=smtp.password,
+            use_tls=smtp.security == "tls",
+            start_tls=smtp.security == "starttls",
+            timeout=smtp.timeout_s,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        temporary = any(400 <= r.code < 500 for r in exc.recipients)
+        reason = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        raise UploadError(reason or "recipients refused", retryable=temporary) from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise UploadError(f"{exc.code} {exc.message}", retryable=not 500 <= exc.code < 600) from None
+    except TimeoutError:
+        raise UploadError(f"timed out after {smtp.timeout_s:g}s", retryable=True) from None
+    except OSError as exc:  # SMTPConnectError and SMTPServerDisconnected are OSErrors too
+        raise UploadError(f"connection error: {exc}", retryable=True) from None
+    except (aiosmtplib.SMTPException, ValueError) as exc:  # STARTTLS or AUTH not offered: configuration
+        raise UploadError(f"SMTP error: {exc}", retryable=False) from None
+    delivered = [addr for addr in dest.to if addr not in refused]
+    location = "mailto:" + ",".join(delivered)
+    return UploadResult(location, len(data), (time.perf_counter() - started) * 1000.0)

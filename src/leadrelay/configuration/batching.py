@@ -1,0 +1,325 @@
+"""Batched channels as configuration: email digests (``email.digest``) and batch files (``file``).
+
+A schedule is any of ``cron`` (on the partner's wall clock), ``count`` and ``idle``; digests also take the
+shorthands ``every: 50`` (leads), ``hourly: true`` and ``daily_at: "08:00"``. Destination secrets (an SFTP
+password or key, an FTP password, an S3 secret key) may be literals, stored encrypted and shown as ``***``,
+or ``${ENV_VAR}`` references read when the file is sent. ``schedule_of``, ``format_of`` and ``file_of``
+turn the canonical documents into the domain's values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from leadrelay.configuration.schema import (
+    Emails,
+    EnvText,
+    FieldNames,
+    PositiveDuration,
+    PositiveInt,
+    Strict,
+    _choice,
+    _port,
+    parse_duration,
+    problem,
+)
+from leadrelay.domain.batches import MAX_BATCH, BatchSchedule, check_cron
+from leadrelay.domain.files import (
+    EmailDestination,
+    FileFormat,
+    FtpDestination,
+    S3Destination,
+    SftpDestination,
+    check_pattern,
+)
+from leadrelay.domain.model import ChannelKind, FileChannel
+
+__all__ = [
+    "BUILTIN_COLUMNS",
+    "DESTINATIONS",
+    "DigestModel",
+    "FileModel",
+    "digest_of",
+    "file_of",
+]
+
+BUILTIN_COLUMNS = ("lead_id", "received_at", "source")
+"""Columns every batch row has besides the lead's fields: its id, when it arrived (UTC), its source."""
+
+DESTINATIONS = ("sftp", "ftp", "s3", "email")
+_TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _cron(value: Any) -> str:
+    if not isinstance(value, str):
+        raise problem("must be a cron expression such as '0 8 * * *' (minute hour day month weekday)")
+    try:
+        check_cron(value)
+    except ValueError as exc:
+        raise problem(str(exc)) from None
+    return " ".join(value.split())
+
+
+def _clock(value: Any) -> str:
+    if not isinstance(value, str) or not _TIME_RE.match(value):
+        raise problem("must be a time of day as HH:MM (24-hour), e.g. '08:00'")
+    return value
+
+
+def _pattern(what: str, path_safe: bool = True) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise problem("must be a string")
+        try:
+            check_pattern(value, what=what, path_safe=path_safe)
+        except ValueError as exc:
+            raise problem(str(exc)) from None
+        return value
+
+    return check
+
+
+def _one_char(value: Any) -> str:
+    if not isinstance(value, str) or len(value) != 1 or value in '\r\n"\\':
+        raise problem("must be one character other than a quote, a backslash or a newline")
+    return value
+
+
+Cron = Annotated[str, BeforeValidator(_cron)]
+Clock = Annotated[str, BeforeValidator(_clock)]
+FilePattern = Annotated[str, BeforeValidator(_pattern("file name pattern"))]
+SubjectPattern = Annotated[str, BeforeValidator(_pattern("subject", path_safe=False))]
+Port = Annotated[int, BeforeValidator(_port)]
+
+
+class ScheduleModel(Strict):
+    """When a batch is cut: any of a cron tick, a count of waiting leads, a quiet period."""
+
+    cron: Cron | None = None
+    count: PositiveInt | None = None
+    idle: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> ScheduleModel:
+        if self.cron is None and self.count is None and self.idle is None:
+            raise problem("give at least one of 'cron', 'count' or 'idle'")
+        if self.count is not None and self.count > MAX_BATCH:
+            raise problem(f"count must be at most {MAX_BATCH} (the most leads in one batch)")
+        return self
+
+
+class DigestModel(Strict):
+    """An email digest: one message with the waiting leads as a CSV attachment and a summary."""
+
+    every: PositiveInt | None = None  # leads
+    hourly: bool = False
+    daily_at: Clock | None = None  # on the partner's wall clock
+    cron: Cron | None = None
+    idle: PositiveDuration | None = None
+    filename: FilePattern = "{partner}-{datetime}.csv"
+    subject: SubjectPattern = "{count} leads for {partner} ({date})"
+    columns: Annotated[list[str], AfterValidator(lambda v: _columns(v))] | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> DigestModel:
+        given = [self.every is not None, self.hourly, self.daily_at is not None, self.cron is not None]
+        if not any(given) and self.idle is None:
+            raise problem(
+                "give when the digest goes out: 'every' (leads), 'hourly', 'daily_at', 'cron' or 'idle'"
+            )
+        if sum([self.hourly, self.daily_at is not None, self.cron is not None]) > 1:
+            raise problem("give one of 'hourly', 'daily_at' or 'cron' (with 'every' or 'idle' if you like)")
+        if self.every is not None and self.every > MAX_BATCH:
+            raise problem(f"every must be at most {MAX_BATCH} (the most leads in one digest)")
+        return self
+
+
+def _columns(value: list[str]) -> list[str]:
+    if not value:
+        raise problem("name at least one column, or leave 'columns' out for every field")
+    seen: set[str] = set()
+    for name in value:
+        if name in seen:
+            raise problem(f"column '{name}' is listed twice")
+        seen.add(name)
+    return value
+
+
+class SftpModel(Strict):
+    host: EnvText
+    port: Port = 22
+    username: EnvText
+    password: EnvText | None = None
+    private_key: EnvText | None = None  # OpenSSH/PEM key text, or a ${ENV_VAR} holding it
+    directory: str = "."
+    known_hosts: str | None = None
+    host_key: str | None = None  # a fingerprint, SHA256:…
+    timeout: PositiveDuration = "60s"
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SftpModel:
+        if self.password is None and self.private_key is None:
+            raise problem("SFTP needs a 'password' or a 'private_key'")
+        if self.host_key is not None and not self.host_key.startswith(("SHA256:", "MD5:")):
+            raise problem("host_key must be a fingerprint such as 'SHA256:…' (ssh-keygen -lf key.pub)")
+        return self
+
+
+class FtpModel(Strict):
+    host: EnvText
+    port: Port = 21
+    username: EnvText
+    password: EnvText
+    directory: str = "."
+    tls: bool = False  # explicit FTPS (AUTH TLS)
+    passive: bool = True
+    ca_cert: str | None = None  # PEM text of a certificate to trust (a self-signed server)
+    timeout: PositiveDuration = "60s"
+
+
+class S3Model(Strict):
+    bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")]
+    prefix: str = ""
+    region: str = "us-east-1"
+    endpoint_url: str | None = None  # an S3-compatible store (MinIO, R2, …)
+    access_key_id: EnvText | None = None
+    secret_access_key: EnvText | None = None
+    timeout: PositiveDuration = "60s"
+
+    @model_validator(mode="after")
+    def _pair(self) -> S3Model:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise problem("give both access_key_id and secret_access_key, or neither (the SDK's chain)")
+        return self
+
+
+class MailModel(Strict):
+    to: Emails | None = None  # None: the partner's email
+    subject: SubjectPattern = "{count} leads for {partner} ({date})"
+
+
+class DestinationModel(Strict):
+    sftp: SftpModel | None = None
+    ftp: FtpModel | None = None
+    s3: S3Model | None = None
+    email: MailModel | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> DestinationModel:
+        if sum(getattr(self, kind) is not None for kind in DESTINATIONS) != 1:
+            raise problem("give exactly one destination: 'sftp', 'ftp', 's3' or 'email'")
+        return self
+
+
+class FileModel(Strict):
+    """Batch files: the format, the name, when a file is cut and where it goes."""
+
+    format: Annotated[str, BeforeValidator(_choice("file format", ("csv", "xlsx")))] = "csv"
+    delimiter: Annotated[str, BeforeValidator(_one_char)] = ","
+    quoting: Annotated[str, BeforeValidator(_choice("quoting", ("minimal", "all", "nonnumeric", "none")))] = (
+        "minimal"
+    )
+    header: bool = True
+    line_ending: Annotated[str, BeforeValidator(_choice("line ending", ("crlf", "lf")))] = "crlf"
+    columns: Annotated[list[str], AfterValidator(lambda v: _columns(v))] | None = None
+    filename: FilePattern = "{partner}-{datetime}.{ext}"
+    schedule: ScheduleModel
+    destination: DestinationModel
+    max_attempts: PositiveInt = 8
+    fields: FieldNames | None = None
+
+
+# ---------------------------------------------------------------- canonical documents → domain values
+
+
+def schedule_of(doc: Mapping[str, Any]) -> BatchSchedule:
+    """A ``ScheduleModel`` or ``DigestModel`` document as a schedule (shorthands become cron and count)."""
+    cron = doc.get("cron")
+    if doc.get("hourly"):
+        cron = "0 * * * *"
+    elif doc.get("daily_at"):
+        hour, minute = doc["daily_at"].split(":")
+        cron = f"{int(minute)} {int(hour)} * * *"
+    count = doc.get("count", doc.get("every"))
+    idle = doc.get("idle")
+    return BatchSchedule(cron=cron, count=count, idle_s=parse_duration(idle) if idle is not None else None)
+
+
+def digest_of(mail: Mapping[str, Any], partner_email: str | None) -> FileChannel:
+    """An email channel with a digest: a CSV file mailed to the partner's recipients on its schedule."""
+    doc = mail["digest"]
+    to = tuple(mail.get("to") or ([partner_email] if partner_email else []))
+    return FileChannel(
+        destination=EmailDestination(to=to, subject=doc["subject"]),
+        schedule=schedule_of(doc),
+        format=FileFormat(columns=tuple(doc["columns"]) if doc.get("columns") else None),
+        filename=doc["filename"],
+        fields=tuple(mail["fields"]) if mail.get("fields") is not None else None,
+        max_attempts=mail["max_attempts"],
+        kind=ChannelKind.EMAIL,
+    )
+
+
+def file_of(doc: Mapping[str, Any], partner_email: str | None) -> FileChannel:
+    fmt = FileFormat(
+        kind=doc["format"],
+        delimiter=doc["delimiter"],
+        quoting=doc["quoting"],
+        header=doc["header"],
+        line_ending=doc["line_ending"],
+        columns=tuple(doc["columns"]) if doc.get("columns") else None,
+    )
+    return FileChannel(
+        destination=_destination(doc["destination"], partner_email),
+        schedule=schedule_of(doc["schedule"]),
+        format=fmt,
+        filename=doc["filename"].replace("{ext}", fmt.extension),
+        fields=tuple(doc["fields"]) if doc.get("fields") is not None else None,
+        max_attempts=doc["max_attempts"],
+    )
+
+
+def _destination(
+    doc: Mapping[str, Any], partner_email: str | None
+) -> SftpDestination | FtpDestination | S3Destination | EmailDestination:
+    if (d := doc.get("sftp")) is not None:
+        return SftpDestination(
+            host=d["host"],
+            port=d["port"],
+            username=d["username"],
+            password=d.get("password"),
+            private_key=d.get("private_key"),
+            directory=d["directory"],
+            known_hosts=d.get("known_hosts"),
+            host_key=d.get("host_key"),
+            timeout_s=parse_duration(d["timeout"]),
+        )
+    if (d := doc.get("ftp")) is not None:
+        return FtpDestination(
+            host=d["host"],
+            port=d["port"],
+            username=d["username"],
+            password=d["password"],
+            directory=d["directory"],
+            tls=d["tls"],
+            passive=d["passive"],
+            ca_cert=d.get("ca_cert"),
+            timeout_s=parse_duration(d["timeout"]),
+        )
+    if (d := doc.get("s3")) is not None:
+        return S3Destination(
+            bucket=d["bucket"],
+            prefix=d["prefix"],
+            region=d["region"],
+            endpoint_url=d.get("endpoint_url"),
+            access_key_id=d.get("access_key_id"),
+            secret_access_key=d.get("secret_access_key"),
+            timeout_s=parse_duration(d["timeout"]),
+        )
+    mail = doc["email"]
+    to = tuple(mail.get("to") or ([partner_email] if partner_email else []))
+    return EmailDestination(to=to, subject=mail["subject"])

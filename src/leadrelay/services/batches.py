@@ -1,0 +1,423 @@
+"""Batched delivery (email digests and batch files): cut batches when due, render and send them, keep the log.
+
+The life of a batch: leads wait (their deliveries ``batched``) → the partner's schedule says go → a batch is
+cut with a fixed set of leads and a fixed file name → a sender claims it (with a lease), renders the file
+from the stored leads and ships it → ``sent`` (its leads delivered, their jobs settled), or ``retry`` after
+a retryable failure, or ``failed`` after the last attempt or a failure no retry will fix. A failed batch
+keeps its leads; ``redeliver`` sends any batch again, from the log, with the same leads and file name.
+
+Everything is in the database, so leads waiting for a digest survive a restart, and a crash while sending
+only means the lease runs out and the batch is sent again (replacing the same file; the same Message-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Row, func, select
+
+from leadrelay.adapters.channels.email import SmtpSettings
+from leadrelay.adapters.crypto import Sealer
+from leadrelay.adapters.db import batch_store, config_store
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import batch_attempts, batches, deliveries
+from leadrelay.adapters.files.destinations import UploadError
+from leadrelay.adapters.files.shipping import ship
+from leadrelay.adapters.files.writers import MEDIA_TYPES, render_file
+from leadrelay.domain.batches import due
+from leadrelay.domain.files import EmailDestination, fill
+from leadrelay.domain.model import FileChannel, PartnerSpec
+from leadrelay.errors import InvalidTransition, NotFound
+from leadrelay.services.configstate import ConfigCache, LiveConfig
+from leadrelay.services.distribution import select_values
+from leadrelay.services.leaddata import open_jobs
+
+log = logging.getLogger("leadrelay.batches")
+
+_MAX_CUTS = 100  # per partner and pass: a backlog of a million leads goes out over several passes
+_LIST_LIMIT = 500
+
+
+def batched_channels(partner: PartnerSpec) -> list[tuple[int, FileChannel]]:
+    steps = [partner.channel, *partner.failover]
+    return [(i, spec) for i, spec in enumerate(steps) if isinstance(spec, FileChannel)]
+
+
+def cut_due(conn: Connection, live: LiveConfig, now: datetime) -> list[str]:
+    """Cut every batch whose schedule says go now; returns the new batches' ids."""
+    cut: list[str] = []
+    for partner in live.compiled.partners.values():
+        channels = batched_channels(partner)
+        if not channels:
+            continue
+        batch_store.lock_partner(conn, partner.name)
+        for step, spec in channels:
+            for _ in range(_MAX_CUTS):
+                waiting = batch_store.waiting(conn, partner.name, step)
+                trigger = due(spec.schedule, waiting, now, partner.timezone)
+                if trigger is None or waiting is None:
+                    break
+                count = spec.schedule.count
+                limit = count if count is not None and waiting.count >= count else spec.schedule.max_leads
+                batch_id = batch_store.cut(conn, partner, spec, step, limit, trigger, now)
+                if batch_id is None:
+                    break
+                cut.append(batch_id)
+    return cut
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    data: bytes
+    count: int
+    subject: str
+    summary: str
+
+
+def render(
+    conn: Connection, row: Row[Any], partner: PartnerSpec, spec: FileChannel, sealer: Sealer
+) -> Rendered:
+    """A batch's file, rendered from its stored leads (opened sensitive values included: it is what the
+    partner bought), with the mail subject and summary of a digest."""
+    leads = open_jobs(conn, batch_store.batch_leads(conn, row.id), sealer)
+    rows: list[dict[str, Any]] = []
+    for lead in leads:
+        values = select_values(lead.lead_values, spec.fields)
+        rows.append(
+            {
+                "lead_id": lead.lead_id,
+                "received_at": lead.created_at.isoformat(timespec="seconds"),
+                "source": lead.source,
+                **values,
+            }
+        )
+    data = render_file(spec.format, rows)
+    subject = ""
+    if isinstance(spec.destination, EmailDestination):
+        subject = fill(
+            spec.destination.subject,
+            partner=partner.name,
+            count=len(rows),
+            now=row.created_at,
+            tz=partner.timezone,
+        )
+        if row.is_test:
+            subject = f"[TEST] {subject}"
+    return Rendered(data, len(rows), subject, summary(row, partner, spec, leads, len(data)))
+
+
+def summary(row: Row[Any], partner: PartnerSpec, spec: FileChannel, leads: Sequence[Any], size: int) -> str:
+    """The body of a digest: how many leads, from when to when (the partner's clock), from which sources."""
+    tz = ZoneInfo(partner.timezone)
+    lines = [f"{len(leads)} lead{'s' if len(leads) != 1 else ''} for {partner.name}."]
+    if leads:
+        first = leads[0].created_at.astimezone(tz)
+        last = leads[-1].created_at.astimezone(tz)
+        lines.append(f"Received {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} ({partner.timezone}).")
+        sources = Counter(lead.source for lead in leads)
+        lines.append("By source: " + ", ".join(f"{name} {n}" for name, n in sorted(sources.items())) + ".")
+    lines.append(f"Sent because: {row.trigger}.")
+    kind = spec.format.kind.upper()
+    lines.append(f"Attached: {row.filename} ({kind}, {size:,} bytes).")
+    lines.append(f"Batch {row.id}.")
+    if row.is_test:
+        lines.insert(0, "TEST DELIVERY: these leads are not for sale.")
+    return "\n".join(lines) + "\n"
+
+
+class Batcher:
+    """The loop a worker process runs beside its workers: cut due batches, claim and send them.
+
+    Several processes may run it: cutting is serialized per partner, claiming uses leases (and SKIP LOCKED
+    on PostgreSQL), so every batch is cut once and sent by one sender at a time.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        configs: ConfigCache,
+        sealer: Sealer,
+        smtp: Any,  # async () -> SmtpSettings: the settings in force
+        *,
+        owner: str,
+        interval_s: float = 1.0,
+        lease_s: float = 300.0,
+        retry_base_s: float = 30.0,
+        retry_max_s: float = 3600.0,
+        concurrency: int = 4,
+    ) -> None:
+        self.db = db
+        self.configs = configs
+        self.sealer = sealer
+        self.smtp = smtp
+        self.owner = owner
+        self.interval_s = interval_s
+        self.lease = timedelta(seconds=lease_s)
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self.concurrency = concurrency
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+            except Exception:  # the database is away, a bug: log, wait, go on
+                log.exception("batch pass failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+
+    async def run_once(self) -> int:
+        """One pass: cut what is due, then send what is due; returns the number of batches sent."""
+        live = await self.configs.get(self.db)
+        now = datetime.now(UTC)
+        if any(batched_channels(p) for p in live.compiled.partners.values()):
+            await self.db.run(lambda c: cut_due(c, live, now), background=True)
+        claimed = await self.db.run(
+            lambda c: batch_store.claim(c, self.owner, self.concurrency, now, now + self.lease),
+            background=True,
+        )
+        if not claimed:
+            return 0
+        results = await asyncio.gather(*(self.send(row, live) for row in claimed))
+        return sum(results)
+
+    async def send(self, row: Row[Any], live: LiveConfig) -> bool:
+        started_at = datetime.now(UTC)
+        started = time.perf_counter()
+        partner = live.compiled.partners.get(row.partner)
+        spec = partner.channel_at(row.channel_step) if partner is not None else None
+        file_spec = spec if isinstance(spec, FileChannel) else None
+        try:
+            if partner is None or not isinstance(spec, FileChannel):
+                raise UploadError(
+                    f"partner {row.partner} has no batched channel at step {row.channel_step} any more",
+                    retryable=False,
+                )
+            p, s = partner, spec
+            rendered = await self.db.run_read(lambda c: render(c, row, p, s, self.sealer))
+            settings: SmtpSettings = await self.smtp()
+            result = await ship(
+                spec,
+                row.filename,
+                rendered.data,
+                subject=rendered.subject,
+                summary=rendered.summary,
+                key=f"batch:{row.id}",
+                smtp=settings,
+            )
+        except UploadError as exc:
+            await self._failed(row, file_spec, exc, started_at, started)
+            return False
+        except Exception as exc:  # a bug or bad stored data: the batch waits for a fix and a redelivery
+            log.exception("sending batch %s failed", row.id)
+            error = UploadError(f"internal error: {type(exc).__name__} (see the worker log)", retryable=True)
+            await self._failed(row, file_spec, error, started_at, started)
+            return False
+        price = partner.price
+        ms = (time.perf_counter() - started) * 1000.0
+        now = datetime.now(UTC)
+        await self.db.run(
+            lambda c: batch_store.record_success(
+                c,
+                row,
+                self.owner,
+                location=result.location,
+                size=result.bytes,
+                started=started_at,
+                duration_ms=ms,
+                price=price,
+                now=now,
+            )
+        )
+        log.info("batch %s sent to %s (%d leads, %s)", row.id, row.partner, rendered.count, result.location)
+        return True
+
+    async def _failed(
+        self, row: Row[Any], spec: FileChannel | None, exc: UploadError, started_at: datetime, started: float
+    ) -> None:
+        attempts = row.attempts + 1
+        limit = spec.max_attempts if spec is not None else 1
+        retry_at = None
+        if exc.retryable and attempts < limit:
+            delay = min(self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
+            retry_at = datetime.now(UTC) + timedelta(seconds=delay)
+        reason = (
+            exc.reason
+            if retry_at is not None or not exc.retryable
+            else f"{exc.reason} (gave up after {attempts} attempts)"
+        )
+        ms = (time.perf_counter() - started) * 1000.0
+        now = datetime.now(UTC)
+        await self.db.run(
+            lambda c: batch_store.record_failure(
+                c,
+                row,
+                self.owner,
+                reason=reason,
+                retry_at=retry_at,
+                started=started_at,
+                duration_ms=ms,
+                now=now,
+            )
+        )
+        log.warning("batch %s to %s failed: %s", row.id, row.partner, reason)
+
+
+# ---------------------------------------------------------------- the log: list, show, file, redeliver
+
+
+def _summary(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "partner": row.partner,
+        "channel": row.channel,
+        "status": row.status,
+        "trigger": row.trigger,
+        "filename": row.filename,
+        "lead_count": row.lead_count,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at.isoformat() if row.next_attempt_at else None,
+        "location": row.location,
+        "bytes": row.bytes,
+        "reason": row.reason,
+        "test": bool(row.is_test),
+        "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+    }
+
+
+class BatchLog:
+    """What the API and the command line show of batches, and redelivery."""
+
+    def __init__(self, db: Database, configs: ConfigCache, sealer: Sealer) -> None:
+        self.db = db
+        self.configs = configs
+        self.sealer = sealer
+
+    async def find(self, partner: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        def read(conn: Connection) -> list[dict[str, Any]]:
+            query = (
+                select(batches).order_by(batches.c.created_at.desc(), batches.c.id.desc()).limit(_LIST_LIMIT)
+            )
+            if partner is not None:
+                query = query.where(batches.c.partner == partner)
+            if status is not None:
+                query = query.where(batches.c.status == status)
+            return [_summary(row) for row in conn.execute(query)]
+
+        return await self.db.run_read(read)
+
+    async def waiting(self) -> list[dict[str, Any]]:
+        """How many leads wait for each partner's next batch, and since when."""
+
+        def read(conn: Connection) -> list[dict[str, Any]]:
+            query = (
+                select(deliveries.c.partner, func.count(), func.min(deliveries.c.created_at))
+                .where(deliveries.c.status == "batched", deliveries.c.batch_id.is_(None))
+                .group_by(deliveries.c.partner)
+                .order_by(deliveries.c.partner)
+            )
+            return [
+                {"partner": p, "waiting": n, "oldest": oldest.isoformat() if oldest else None}
+                for p, n, oldest in conn.execute(query)
+            ]
+
+        return await self.db.run_read(read)
+
+    async def show(self, batch_id: str) -> dict[str, Any]:
+        def read(conn: Connection) -> dict[str, Any]:
+            row = batch_store.batch(conn, batch_id)
+            if row is None:
+                raise NotFound(f"unknown batch {batch_id}")
+            leads = batch_store.batch_leads(conn, batch_id)
+            tries = conn.execute(
+                select(batch_attempts)
+                .where(batch_attempts.c.batch_id == batch_id)
+                .order_by(batch_attempts.c.number)
+            )
+            return {
+                **_summary(row),
+                "leads": [
+                    {"lead_id": r.lead_id, "delivery_id": r.delivery_id, "status": r.delivery_status}
+                    for r in leads
+                ],
+                "attempts_log": [
+                    {
+                        "number": a.number,
+                        "started_at": a.started_at.isoformat(),
+                        "duration_ms": round(a.duration_ms, 1),
+                        "outcome": a.outcome,
+                        "location": a.location,
+                        "bytes": a.bytes,
+                        "reason": a.reason,
+                    }
+                    for a in tries
+                ],
+            }
+
+        return await self.db.run_read(read)
+
+    async def file(self, batch_id: str, *, actor: str) -> tuple[str, str, bytes]:
+        """The batch's file as the partner gets it: (file name, media type, bytes); audited."""
+        live = await self.configs.get(self.db)
+
+        def tx(conn: Connection) -> tuple[str, str, bytes]:
+            row = batch_store.batch(conn, batch_id)
+            if row is None:
+                raise NotFound(f"unknown batch {batch_id}")
+            partner = live.compiled.partners.get(row.partner)
+            spec = partner.channel_at(row.channel_step) if partner is not None else None
+            if partner is None or not isinstance(spec, FileChannel):
+                raise InvalidTransition(
+                    f"partner {row.partner} has no batched channel to render the file with"
+                )
+            rendered = render(conn, row, partner, spec, self.sealer)
+            config_store.audit(
+                conn,
+                actor=actor,
+                action="batches.download",
+                object_kind="batch",
+                object_id=batch_id,
+                at=datetime.now(UTC),
+                detail={"leads": rendered.count},
+            )
+            return row.filename, MEDIA_TYPES[spec.format.kind], rendered.data
+
+        return await self.db.run(tx)
+
+    async def redeliver(self, batch_id: str, *, actor: str) -> dict[str, Any]:
+        """Send a batch again, with the same leads and file name; audited."""
+
+        def tx(conn: Connection) -> dict[str, Any]:
+            before = batch_store.batch(conn, batch_id)
+            if before is None:
+                raise NotFound(f"unknown batch {batch_id}")
+            if before.status in ("ready", "sending"):
+                raise InvalidTransition(f"batch {batch_id} is {before.status}: it is being sent already")
+            row = batch_store.redeliver(conn, batch_id, datetime.now(UTC))
+            assert row is not None
+            config_store.audit(
+                conn,
+                actor=actor,
+                action="batches.redeliver",
+                object_kind="batch",
+                object_id=batch_id,
+                at=datetime.now(UTC),
+                detail={"was": before.status, "leads": before.lead_count},
+            )
+            return _summary(row)
+
+        return await self.db.run(tx)
