@@ -129,11 +129,11 @@ class Runtime:
             self._worker_tasks.append(asyncio.create_task(worker.run()))
         if count and self.settings.retention_days and self._retention is None:
             self._retention = asyncio.create_task(self._retain(self.settings.retention_days))
-        if count and self.batcher is None and only is None:
-            self.batcher = self.new_batcher()
+        if count and self.batcher is None:
+            self.batcher = self.new_batcher(only)
             self._batcher_task = asyncio.create_task(self.batcher.run())
 
-    def new_batcher(self) -> Batcher:
+    def new_batcher(self, only_jobs: set[str] | None = None) -> Batcher:
         """The batch loop (email digests, batch files); one per process is enough."""
         s = self.settings
         return Batcher(
@@ -145,6 +145,7 @@ class Runtime:
             interval_s=s.batch_interval,
             lease_s=s.batch_lease_seconds,
             retry_base_s=s.batch_retry_base,
+            only_jobs=only_jobs,
         )
 
     async def _smtp_for_batches(self) -> SmtpSettings:

@@ -7,16 +7,32 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import batches, deliveries, jobs, leads
-from tests.support import ServerThread, base_config, free_port, lead, prepare, rows, source_headers, wait_for
+from leadrelay.services.batches import cut_due
+from leadrelay.services.configstate import ConfigCache
+from leadrelay.simulate.buyers import BuyersThread
+from tests.support import (
+    ADMIN,
+    ServerThread,
+    base_config,
+    free_port,
+    lead,
+    prepare,
+    rows,
+    source_headers,
+    wait_for,
+)
 
 
 class Mailbox:
@@ -90,8 +106,6 @@ def test_every_n_leads_one_message_with_a_csv_and_a_summary(
         wait_for(lambda: len(box.messages) == 2)
         wait_for(lambda: len(rows(db_url, select(batches).where(batches.c.status == "sent"))) == 2)
         with server.client() as http:
-            from tests.support import ADMIN
-
             waiting = http.get("/v1/batches/waiting", headers=ADMIN).json()
     assert waiting == [{"partner": "sunco", "waiting": 1, "oldest": waiting[0]["oldest"]}]
     seen: list[str] = []
@@ -131,3 +145,106 @@ def test_waiting_leads_survive_a_restart_and_go_out_once(db_url: str, mailbox: t
     _, table = attachment(box.messages[0])
     assert sorted(row["lead_id"] for row in table) == sorted(first + second)
     assert len(rows(db_url, select(batches))) == 1
+
+
+def test_a_test_delivery_sends_a_digest_of_its_own_at_once(db_url: str, mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    prepare(db_url, digest_config(port, {"daily_at": "08:00"}))
+    with ServerThread(db_url, batch_interval=0.1) as server, server.client() as http:
+        r = http.post("/v1/partners/sunco/test-delivery?wait=20", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    detail = r.json()
+    assert detail["status"] == "delivered", detail
+    batch = detail["deliveries"][0]["batch"]
+    assert batch["status"] == "sent" and batch["trigger"] == "test delivery"
+    assert batch["filename"].startswith("test-sunco-")
+    assert batch["attempts"][0]["outcome"] == "success"
+    assert batch["attempts"][0]["location"] == "mailto:buyer@sunco.example"
+    assert batch["file"].startswith("lead_id,received_at,source,first_name,last_name,email,phone,note\r\n")
+    assert len(box.messages) == 1
+    message = box.messages[0]
+    assert message["Subject"].startswith("[TEST] 1 leads for sunco")
+    body = message.get_body(("plain",))
+    assert body is not None and "TEST DELIVERY" in body.get_content()
+
+
+def test_a_test_delivery_that_cannot_be_sent_fails_at_once_with_the_reason(db_url: str) -> None:
+    prepare(db_url, digest_config(free_port(), {"every": 5}))  # nobody listens on the SMTP port
+    with ServerThread(db_url, batch_interval=0.1) as server, server.client() as http:
+        r = http.post("/v1/partners/sunco/test-delivery?wait=20", headers=ADMIN)
+    detail = r.json()
+    assert detail["status"] == "failed", detail
+    batch = detail["deliveries"][0]["batch"]
+    assert batch["status"] == "failed" and len(batch["attempts"]) == 1
+    assert "connection error" in batch["attempts"][0]["reason"]
+    assert "connection error" in detail["deliveries"][0]["reason"]
+
+
+def test_a_lead_waiting_for_a_digest_cannot_be_rerun(db_url: str, mailbox: tuple[Mailbox, int]) -> None:
+    _, port = mailbox
+    prepare(db_url, digest_config(port, {"every": 5}))
+    with ServerThread(db_url, batch_interval=0.1) as server:
+        (lead_id,) = post_leads(server, 1)
+        wait_for(lambda: rows(db_url, select(jobs).where(jobs.c.queue_state == "waiting")))
+        job = rows(db_url, select(jobs).where(jobs.c.lead_id == lead_id))[0]
+        with server.client() as http:
+            r = http.post(f"/v1/distributions/{job.id}/rerun", json={"reason": "try"}, headers=ADMIN)
+    assert r.status_code == 409
+    assert "waits for the partner's next batch file or digest" in r.json()["detail"]
+
+
+def test_waiting_leads_go_by_webhook_when_the_partner_stops_taking_digests(
+    db_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    doc = digest_config(port, {"every": 10})
+    prepare(db_url, doc)
+    with BuyersThread(count=1, latency_ms=0, accept_rate=1.0) as buyers:
+        with ServerThread(db_url, batch_interval=0.1) as server:
+            ids = post_leads(server, 2)
+            wait_for(
+                lambda: len(rows(db_url, select(deliveries).where(deliveries.c.status == "batched"))) == 2
+            )
+            doc["partners"]["sunco"]["channel"] = {"webhook": {"url": buyers.url("sunco")}}
+            prepare(db_url, doc)
+            wait_for(lambda: {r.status for r in rows(db_url, select(leads))} == {"delivered"})
+        assert buyers.stats()["buyers"]["sunco"]["accepted"] == 2
+    assert box.messages == [] and rows(db_url, select(batches)) == []
+    assert {d.lead_id for d in rows(db_url, select(deliveries))} == set(ids)
+
+
+def test_a_daily_digest_goes_at_its_time_on_the_partners_clock(
+    db_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    """The schedule is decided by ``cut_due`` with the clock passed in: 07:59 in Chicago cuts nothing,
+    08:00 cuts one digest with every waiting lead (the server's own pass waits an hour meanwhile)."""
+    _, port = mailbox
+    prepare(db_url, digest_config(port, {"daily_at": "08:00"}))
+    with ServerThread(db_url, batch_interval=3600) as server:
+        ids = post_leads(server, 3)
+        wait_for(lambda: len(rows(db_url, select(deliveries).where(deliveries.c.status == "batched"))) == 3)
+    oldest = min(d.created_at for d in rows(db_url, select(deliveries)))
+    chicago = ZoneInfo("America/Chicago")
+    local = oldest.astimezone(chicago)
+    eight = local.replace(hour=8, minute=0, second=0, microsecond=0)
+    if eight <= local:
+        eight = (local + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
+    db = Database(db_url)
+    configs = ConfigCache()
+    try:
+
+        def cut_at(moment: datetime) -> list[str]:
+            return db.transaction(lambda c: cut_due(c, configs.current(c), moment.astimezone(UTC)))
+
+        assert cut_at(eight - timedelta(minutes=1)) == []
+        (batch_id,) = cut_at(eight)
+        assert cut_at(eight + timedelta(minutes=5)) == []
+    finally:
+        db.dispose()
+    (batch,) = rows(db_url, select(batches))
+    assert batch.id == batch_id and batch.lead_count == 3
+    assert batch.trigger == f"schedule '0 8 * * *' ({eight:%Y-%m-%d} 08:00 America/Chicago)"
+    assert batch.filename == f"sunco-{eight:%Y%m%d}T080000.csv"  # the name uses the partner's clock
+    assert {
+        d.lead_id for d in rows(db_url, select(deliveries).where(deliveries.c.batch_id == batch_id))
+    } == set(ids)

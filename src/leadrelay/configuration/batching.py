@@ -10,6 +10,7 @@ turn the canonical documents into the domain's values.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -23,7 +24,6 @@ from leadrelay.configuration.schema import (
     PositiveInt,
     Strict,
     _choice,
-    _port,
     parse_duration,
     problem,
 )
@@ -45,6 +45,7 @@ __all__ = [
     "FileModel",
     "digest_of",
     "file_of",
+    "with_ext",
 ]
 
 BUILTIN_COLUMNS = ("lead_id", "received_at", "source")
@@ -65,22 +66,63 @@ def _cron(value: Any) -> str:
 
 
 def _clock(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        # YAML 1.1 reads an unquoted 18:30 as the base-60 number 1110
+        raise problem(f"must be a time of day in quotes: '{value // 60:02d}:{value % 60:02d}', not a number")
     if not isinstance(value, str) or not _TIME_RE.match(value):
         raise problem("must be a time of day as HH:MM (24-hour), e.g. '08:00'")
     return value
 
 
-def _pattern(what: str, path_safe: bool = True) -> Any:
+def _port_number(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise problem("must be a port number (1-65535)")
+    return value
+
+
+def _pattern(what: str, path_safe: bool = True, ext: bool = False) -> Any:
+    """Check a name or subject pattern; with ``ext``, ``{ext}`` (the format's extension) is allowed too."""
+
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise problem("must be a string")
+        checked = value
         try:
-            check_pattern(value, what=what, path_safe=path_safe)
+            checked = with_ext(value, "ext") if ext else value
+            check_pattern(checked, what=what, path_safe=path_safe)
         except ValueError as exc:
-            raise problem(str(exc)) from None
+            message = str(exc).replace(repr(checked), repr(value))
+            if ext and "; known: " in message:
+                message += ", {ext}"
+            raise problem(message) from None
         return value
 
     return check
+
+
+def with_ext(pattern: str, extension: str) -> str:
+    """``pattern`` with each ``{ext}`` placeholder replaced by ``extension`` (``{{ext}}`` stays literal).
+
+    ``{ext}`` with a format spec or conversion raises ``ValueError``; a malformed pattern is returned as it
+    is, for ``check_pattern`` to say what is wrong with it."""
+    try:
+        parts = list(string.Formatter().parse(pattern))
+    except ValueError:
+        return pattern
+    out = []
+    for literal, name, spec, conversion in parts:
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is None:
+            continue
+        if name == "ext":
+            if spec or conversion:
+                raise ValueError(f"file name pattern {pattern!r}: {{ext}} takes no conversion or format spec")
+            out.append(extension.replace("{", "{{").replace("}", "}}"))
+        else:
+            out.append(
+                "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            )
+    return "".join(out)
 
 
 def _one_char(value: Any) -> str:
@@ -92,8 +134,9 @@ def _one_char(value: Any) -> str:
 Cron = Annotated[str, BeforeValidator(_cron)]
 Clock = Annotated[str, BeforeValidator(_clock)]
 FilePattern = Annotated[str, BeforeValidator(_pattern("file name pattern"))]
+FilePatternExt = Annotated[str, BeforeValidator(_pattern("file name pattern", ext=True))]
 SubjectPattern = Annotated[str, BeforeValidator(_pattern("subject", path_safe=False))]
-Port = Annotated[int, BeforeValidator(_port)]
+Port = Annotated[int, BeforeValidator(_port_number)]  # schema._port allows ${ENV}; destinations do not
 
 
 class ScheduleModel(Strict):
@@ -158,7 +201,7 @@ class SftpModel(Strict):
     directory: str = "."
     known_hosts: str | None = None
     host_key: str | None = None  # a fingerprint, SHA256:…
-    timeout: PositiveDuration = "60s"
+    timeout: PositiveDuration = "1m"  # canonical: "60s" validates to "1m"
 
     @model_validator(mode="after")
     def _credentials(self) -> SftpModel:
@@ -178,7 +221,7 @@ class FtpModel(Strict):
     tls: bool = False  # explicit FTPS (AUTH TLS)
     passive: bool = True
     ca_cert: str | None = None  # PEM text of a certificate to trust (a self-signed server)
-    timeout: PositiveDuration = "60s"
+    timeout: PositiveDuration = "1m"  # canonical: "60s" validates to "1m"
 
 
 class S3Model(Strict):
@@ -188,7 +231,7 @@ class S3Model(Strict):
     endpoint_url: str | None = None  # an S3-compatible store (MinIO, R2, …)
     access_key_id: EnvText | None = None
     secret_access_key: EnvText | None = None
-    timeout: PositiveDuration = "60s"
+    timeout: PositiveDuration = "1m"  # canonical: "60s" validates to "1m"
 
     @model_validator(mode="after")
     def _pair(self) -> S3Model:
@@ -226,7 +269,7 @@ class FileModel(Strict):
     header: bool = True
     line_ending: Annotated[str, BeforeValidator(_choice("line ending", ("crlf", "lf")))] = "crlf"
     columns: Annotated[list[str], AfterValidator(lambda v: _columns(v))] | None = None
-    filename: FilePattern = "{partner}-{datetime}.{ext}"
+    filename: FilePatternExt = "{partner}-{datetime}.{ext}"  # {ext}: csv or xlsx
     schedule: ScheduleModel
     destination: DestinationModel
     max_attempts: PositiveInt = 8
@@ -277,7 +320,7 @@ def file_of(doc: Mapping[str, Any], partner_email: str | None) -> FileChannel:
         destination=_destination(doc["destination"], partner_email),
         schedule=schedule_of(doc["schedule"]),
         format=fmt,
-        filename=doc["filename"].replace("{ext}", fmt.extension),
+        filename=with_ext(doc["filename"], fmt.extension),
         fields=tuple(doc["fields"]) if doc.get("fields") is not None else None,
         max_attempts=doc["max_attempts"],
     )

@@ -35,14 +35,14 @@ class BatchSchedule:
     def __post_init__(self) -> None:
         if self.cron is None and self.count is None and self.idle_s is None:
             raise ValueError("a schedule needs at least one of cron, count or idle")
+        if self.max_leads < 1:  # first: the count is checked against it
+            raise ValueError("max_leads must be at least 1")
         if self.cron is not None:
             check_cron(self.cron)
         if self.count is not None and not 0 < self.count <= self.max_leads:
             raise ValueError(f"count must be between 1 and {self.max_leads}, not {self.count}")
-        if self.idle_s is not None and self.idle_s <= 0:
+        if self.idle_s is not None and not self.idle_s > 0:  # NaN too: it would never fire
             raise ValueError("idle must be a positive duration")
-        if self.max_leads < 1:
-            raise ValueError("max_leads must be at least 1")
 
     def describe(self) -> str:
         parts = []

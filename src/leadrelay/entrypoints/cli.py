@@ -22,6 +22,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import upgrade
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.configuration.load import load_yaml_text
+from leadrelay.entrypoints.commands.batches import batches_app
 from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, settings_for
 from leadrelay.entrypoints.commands.fields import check_field
 from leadrelay.entrypoints.commands.keys import keys_app
@@ -48,6 +49,7 @@ app.add_typer(partners_app, name="partners")
 app.add_typer(suppression_app, name="suppression")
 app.add_typer(keys_app, name="keys")
 app.add_typer(leads_app, name="leads")
+app.add_typer(batches_app, name="batches")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
 
@@ -339,7 +341,7 @@ def partners_test(
         while True:
             detail = await rt.logview.distribution(job_id)
             if detail["status"] in ("delivered", "failed", "unsold") or loop.time() > deadline:
-                return detail
+                return await rt.batches.with_previews(detail)
             await asyncio.sleep(0.05)
 
     detail = _with_runtime(database_url, run)

@@ -111,10 +111,13 @@ class Actions:
             open_ = job.status in ("received", "routing", "delivering")
             lease_live = job.queue_state == "claimed" and (job.lease_until or now) > now
             waiting = job.queue_state == "ready" and job.run_at > now  # e.g. a retry scheduled for later
-            stuck = open_ and not lease_live and not waiting
+            parked = job.queue_state == "waiting"  # its lead is in (or waits for) a batch file or digest
+            stuck = open_ and not lease_live and not waiting and not parked
             if job.status not in ("failed", "unsold") and not stuck:
                 if lease_live:
                     why = "it is being processed by a worker right now"
+                elif parked:
+                    why = "its lead waits for the partner's next batch file or digest (see GET /v1/batches)"
                 elif waiting:
                     why = f"it is waiting for a scheduled retry at {job.run_at.isoformat()}"
                 elif job.status == "delivered":

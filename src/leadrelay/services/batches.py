@@ -53,7 +53,15 @@ def batched_channels(partner: PartnerSpec) -> list[tuple[int, FileChannel]]:
 
 
 def cut_due(conn: Connection, live: LiveConfig, now: datetime) -> list[str]:
-    """Cut every batch whose schedule says go now; returns the new batches' ids."""
+    """Cut every batch whose schedule says go now; returns the new batches' ids. Leads waiting for a channel
+    that is no longer batched (the partner now takes a webhook, or is gone) are sent the ordinary way."""
+    for name, step in batch_store.waiting_channels(conn):
+        partner = live.compiled.partners.get(name)
+        if partner is None or not isinstance(partner.channel_at(step), FileChannel):
+            moved = batch_store.unbatch(conn, name, step, now)
+            log.info(
+                "%d leads waiting for a batch of %s (step %d) go the ordinary way now", moved, name, step
+            )
     cut: list[str] = []
     for partner in live.compiled.partners.values():
         channels = batched_channels(partner)
@@ -154,6 +162,7 @@ class Batcher:
         retry_base_s: float = 30.0,
         retry_max_s: float = 3600.0,
         concurrency: int = 4,
+        only_jobs: set[str] | None = None,
     ) -> None:
         self.db = db
         self.configs = configs
@@ -165,6 +174,7 @@ class Batcher:
         self.retry_base_s = retry_base_s
         self.retry_max_s = retry_max_s
         self.concurrency = concurrency
+        self.only_jobs = only_jobs  # send only these jobs' batches and cut none (a partner test)
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -183,10 +193,12 @@ class Batcher:
         """One pass: cut what is due, then send what is due; returns the number of batches sent."""
         live = await self.configs.get(self.db)
         now = datetime.now(UTC)
-        if any(batched_channels(p) for p in live.compiled.partners.values()):
+        if self.only_jobs is None:
             await self.db.run(lambda c: cut_due(c, live, now), background=True)
         claimed = await self.db.run(
-            lambda c: batch_store.claim(c, self.owner, self.concurrency, now, now + self.lease),
+            lambda c: batch_store.claim(
+                c, self.owner, self.concurrency, now, now + self.lease, self.only_jobs
+            ),
             background=True,
         )
         if not claimed:
@@ -251,7 +263,7 @@ class Batcher:
         attempts = row.attempts + 1
         limit = spec.max_attempts if spec is not None else 1
         retry_at = None
-        if exc.retryable and attempts < limit:
+        if exc.retryable and attempts < limit and not row.is_test:  # a test reports at once
             delay = min(self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
             retry_at = datetime.now(UTC) + timedelta(seconds=delay)
         reason = (
@@ -397,6 +409,29 @@ class BatchLog:
             return row.filename, MEDIA_TYPES[spec.format.kind], rendered.data
 
         return await self.db.run(tx)
+
+    async def with_previews(self, detail: dict[str, Any]) -> dict[str, Any]:
+        """A test delivery's detail with the file each test batch carried (its "rendered request"): the
+        text of a CSV, or its size for XLSX. Only test batches: their one lead is the made-up test lead."""
+        live = await self.configs.get(self.db)
+        for delivery in detail.get("deliveries", []):
+            batch = delivery.get("batch")
+            if not batch or not delivery.get("test"):
+                continue
+
+            def tx(conn: Connection, batch_id: str = batch["id"]) -> str | None:
+                row = batch_store.batch(conn, batch_id)
+                partner = live.compiled.partners.get(row.partner) if row is not None else None
+                spec = partner.channel_at(row.channel_step) if row is not None and partner else None
+                if row is None or not row.is_test or partner is None or not isinstance(spec, FileChannel):
+                    return None
+                data = render(conn, row, partner, spec, self.sealer).data
+                if spec.format.kind == "csv":
+                    return data.decode("utf-8", "replace")[:4000]
+                return f"<{spec.format.kind} file, {len(data):,} bytes>"
+
+            batch["file"] = await self.db.run_read(tx)
+        return detail
 
     async def redeliver(self, batch_id: str, *, actor: str) -> dict[str, Any]:
         """Send a batch again, with the same leads and file name; audited."""

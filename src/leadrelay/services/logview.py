@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import attempts, audit_log, deliveries, jobs, leads
+from leadrelay.adapters.db.tables import attempts, audit_log, batch_attempts, batches, deliveries, jobs, leads
 from leadrelay.errors import NotFound
 
 
@@ -108,7 +108,11 @@ def get_distribution(conn: Connection, job_id: str) -> dict[str, Any]:
                 "response_body": a.response_body,
             }
         )
-    for d in conn.execute(select(deliveries).where(deliveries.c.job_id == job_id).order_by(deliveries.c.id)):
+    found = list(
+        conn.execute(select(deliveries).where(deliveries.c.job_id == job_id).order_by(deliveries.c.id))
+    )
+    in_batches = _batches(conn, [d.batch_id for d in found if d.batch_id])
+    for d in found:
         out["deliveries"].append(
             {
                 "id": d.id,
@@ -124,9 +128,44 @@ def get_distribution(conn: Connection, job_id: str) -> dict[str, Any]:
                 "delivered_at": _iso(d.delivered_at),
                 "cancelled_at": _iso(d.cancelled_at),
                 "attempts": att_by_delivery.get(d.id, []),
+                "batch": in_batches.get(d.batch_id) if d.batch_id else None,
             }
         )
     return out
+
+
+def _batches(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The batches (file or digest) some deliveries went into, with every attempt to deliver them."""
+    if not ids:
+        return {}
+    tries: dict[str, list[dict[str, Any]]] = {}
+    query = select(batch_attempts).where(batch_attempts.c.batch_id.in_(ids))
+    for a in conn.execute(query.order_by(batch_attempts.c.number)):
+        tries.setdefault(a.batch_id, []).append(
+            {
+                "number": a.number,
+                "started_at": _iso(a.started_at),
+                "duration_ms": round(a.duration_ms, 2),
+                "outcome": a.outcome,
+                "location": a.location,
+                "bytes": a.bytes,
+                "reason": a.reason,
+            }
+        )
+    return {
+        b.id: {
+            "id": b.id,
+            "status": b.status,
+            "trigger": b.trigger,
+            "filename": b.filename,
+            "lead_count": b.lead_count,
+            "location": b.location,
+            "reason": b.reason,
+            "sent_at": _iso(b.sent_at),
+            "attempts": tries.get(b.id, []),
+        }
+        for b in conn.execute(select(batches).where(batches.c.id.in_(ids)))
+    }
 
 
 def list_audit(conn: Connection, *, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:

@@ -9,7 +9,7 @@ a second one with the same leads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,24 @@ def waiting(conn: Connection, partner: str, step: int) -> Waiting | None:
         ).where(deliveries.c.partner == partner, deliveries.c.channel_step == step, _WAITING)
     ).one()
     return Waiting(row[0], row[1], row[2]) if row[0] else None
+
+
+def waiting_channels(conn: Connection) -> set[tuple[str, int]]:
+    """The (partner, failover step) pairs that have leads waiting for a batch."""
+    query = select(deliveries.c.partner, deliveries.c.channel_step).where(_WAITING).distinct()
+    return {(row[0], row[1]) for row in conn.execute(query)}
+
+
+def unbatch(conn: Connection, partner: str, step: int, now: datetime) -> int:
+    """Leads that wait for a batch of a channel that is no longer batched go the ordinary way: their
+    deliveries are pending again and their jobs go back to the queue (which sends them, or fails them when
+    the partner is gone). Returns how many."""
+    where = (deliveries.c.partner == partner, deliveries.c.channel_step == step, _WAITING)
+    job_ids = list(conn.execute(select(deliveries.c.job_id).where(*where)).scalars())
+    if job_ids:
+        conn.execute(update(deliveries).where(*where).values(status="pending", next_attempt_at=now))
+        wake_jobs(conn, job_ids, now)
+    return len(job_ids)
 
 
 def insert_batch(
@@ -140,13 +158,24 @@ def cut(
     return insert_batch(conn, partner, spec, step, ids, trigger, now)
 
 
-def claim(conn: Connection, owner: str, limit: int, now: datetime, lease_until: datetime) -> list[Row[Any]]:
-    """Claim batches due to be sent (ready, a retry due, or a sender's lease that ran out)."""
+def claim(
+    conn: Connection,
+    owner: str,
+    limit: int,
+    now: datetime,
+    lease_until: datetime,
+    only_jobs: Collection[str] | None = None,
+) -> list[Row[Any]]:
+    """Claim batches due to be sent (ready, a retry due, or a sender's lease that ran out); with
+    ``only_jobs``, only the batches holding those jobs' leads (``partners test``)."""
     due = or_(
         and_(batches.c.status.in_(("ready", "retry")), batches.c.next_attempt_at <= now),
         and_(batches.c.status == "sending", batches.c.lease_until < now),
     )
     query = select(batches.c.id).where(due).order_by(batches.c.next_attempt_at).limit(limit)
+    if only_jobs is not None:
+        mine = select(deliveries.c.batch_id).where(deliveries.c.job_id.in_(list(only_jobs)))
+        query = query.where(batches.c.id.in_(mine))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(conn.execute(query).scalars())
@@ -296,11 +325,15 @@ def record_failure(
         )
     )
     if retry_at is None:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.batch_id == row.id, deliveries.c.status == "batched")
-            .values(reason=f"batch {row.id} not delivered: {reason}"[:2000])
-        )
+        why = f"batch {row.id} not delivered: {reason}"[:2000]
+        waiting = deliveries.c.batch_id == row.id, deliveries.c.status == "batched"
+        if not row.is_test:  # the leads stay in the batch, the partner's, until it is redelivered
+            conn.execute(update(deliveries).where(*waiting).values(reason=why))
+            return
+        # a test delivery reports its failure now: the test job is settled as failed
+        job_ids = list(conn.execute(select(deliveries.c.job_id).where(*waiting)).scalars())
+        conn.execute(update(deliveries).where(*waiting).values(status="failed", reason=why))
+        wake_jobs(conn, job_ids, now)
 
 
 def redeliver(conn: Connection, batch_id: str, now: datetime) -> Row[Any] | None:

@@ -189,8 +189,8 @@ deliveries = Table(
     Column("cancelled_at", UTCDateTime),
     Column("cancel_reason", Text),
     Column("batch_id", ID, index=True),  # a batched channel's file or digest this lead went into
-    # the leads waiting for a partner's next batch are found by partner and status
-    Index("ix_deliveries_partner_status", "partner", "status"),
+    # the leads waiting for a partner's next batch: status "batched", by partner and failover step
+    Index("ix_deliveries_status_partner", "status", "partner", "channel_step"),
 )
 
 attempts = Table(

@@ -105,7 +105,7 @@ async def test_delivery(
 ) -> dict[str, Any]:
     job_id = await rt.actions.test_delivery(name, actor=admin)
     detail = await _wait_job(rt, job_id, wait)
-    return detail
+    return await rt.batches.with_previews(detail)
 
 
 async def _wait_job(rt: Any, job_id: str, seconds: float) -> dict[str, Any]:

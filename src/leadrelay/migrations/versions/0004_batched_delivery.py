@@ -64,13 +64,15 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("batch_id", sa.String(length=40), nullable=True))
         batch_op.create_index(batch_op.f("ix_deliveries_batch_id"), ["batch_id"], unique=False)
-        batch_op.create_index("ix_deliveries_partner_status", ["partner", "status"], unique=False)
+        batch_op.create_index(
+            "ix_deliveries_status_partner", ["status", "partner", "channel_step"], unique=False
+        )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_deliveries_partner_status")
+        batch_op.drop_index("ix_deliveries_status_partner")
         batch_op.drop_index(batch_op.f("ix_deliveries_batch_id"))
         batch_op.drop_column("batch_id")
 
