@@ -37,6 +37,13 @@ MISSING_SECRET = f"sensitive fields need LEADRELAY_SECRET_KEY (at least {MIN_SEC
 _KEK_INFO = b"leadrelay kek v1"
 _CHECK_PREFIX = b"leadrelay key check:"
 _TOKEN = re.compile(r"lr1:(k[1-9][0-9]*):([A-Za-z0-9_-]+)")
+
+
+def is_sealed_token(value: str) -> bool:
+    """Whether a text is a sealed value (``lr1:k1:…``) rather than plaintext."""
+    return _TOKEN.fullmatch(value) is not None
+
+
 _NONCE = 12
 _PG_LOCK = 0x6C72_6B65  # "lrke": serializes rotations across PostgreSQL sessions
 

@@ -14,7 +14,7 @@ import string
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, model_validator
 
 from leadrelay.configuration.schema import (
     Emails,
@@ -224,8 +224,20 @@ class FtpModel(Strict):
     timeout: PositiveDuration = "1m"  # canonical: "60s" validates to "1m"
 
 
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _bucket(value: Any) -> str:
+    if not isinstance(value, str) or not _BUCKET_RE.match(value):
+        raise problem(
+            "must be an S3 bucket name: 3-63 lowercase letters, digits, '.' or '-', starting and ending "
+            "with a letter or digit"
+        )
+    return value
+
+
 class S3Model(Strict):
-    bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")]
+    bucket: Annotated[str, BeforeValidator(_bucket)]
     prefix: str = ""
     region: str = "us-east-1"
     endpoint_url: str | None = None  # an S3-compatible store (MinIO, R2, …)

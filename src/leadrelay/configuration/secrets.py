@@ -1,10 +1,11 @@
 """Secrets in configuration documents: sealed at rest, masked on the way out, opened only to deliver.
 
 A secret is a value at a known place of a canonical document: a webhook's auth credentials and signing
-secret, an email relay's password. It may be a ``${ENV_VAR}`` reference (resolved when sending, never
-stored) or a literal. A literal is stored sealed (``lr1:k1:…``, the same AES-GCM key ring as sensitive lead
-fields, bound to the object and the place); the API and ``export`` show ``***`` instead; applying ``***``
-back keeps the stored secret, so an exported document re-applies unchanged.
+secret, a batch file destination's credentials (an SFTP password or private key, an FTP password, an S3
+secret access key), an email relay's password. It may be a ``${ENV_VAR}`` reference (resolved when
+sending, never stored) or a literal. A literal is stored sealed (``lr1:k1:…``, the same AES-GCM key ring
+as sensitive lead fields, bound to the object and the place); the API and ``export`` show ``***``
+instead; applying ``***`` back keeps the stored secret, so an exported document re-applies unchanged.
 """
 
 from __future__ import annotations
@@ -32,14 +33,43 @@ _WEBHOOK_AUTH = (
 )
 
 
+# file destination → the keys whose values are secrets
+_FILE_DESTINATIONS = (
+    ("sftp", ("password", "private_key")),
+    ("ftp", ("password",)),
+    ("s3", ("secret_access_key",)),
+)
+
+
+def _channels(doc: dict[str, Any], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The ``kind`` channels (``webhook``, ``file``) of a partner document: its channel, then failovers."""
+    channel = doc.get("channel")
+    if isinstance(channel, dict) and isinstance(channel.get(kind), dict):
+        yield f"channel.{kind}", channel[kind]
+    failover = doc.get("failover")
+    for i, step in enumerate(failover if isinstance(failover, list) else []):
+        if isinstance(step, dict) and isinstance(step.get(kind), dict):
+            yield f"failover[{i}].{kind}", step[kind]
+
+
 def _webhooks(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The webhook channels of a partner document: its channel and its failover channels."""
-    channel = doc.get("channel") or {}
-    if isinstance(channel.get("webhook"), dict):
-        yield "channel.webhook", channel["webhook"]
-    for i, step in enumerate(doc.get("failover") or []):
-        if isinstance(step, dict) and isinstance(step.get("webhook"), dict):
-            yield f"failover[{i}].webhook", step["webhook"]
+    return _channels(doc, "webhook")
+
+
+def _file_secrets(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """The credentials of the file channels' destinations (SFTP, FTP, S3) of a partner document."""
+    for where, batch in _channels(doc, "file"):
+        destination = batch.get("destination")
+        if not isinstance(destination, dict):
+            continue
+        for kind, keys in _FILE_DESTINATIONS:
+            block = destination.get(kind)
+            if not isinstance(block, dict):
+                continue
+            for key in keys:
+                if isinstance(block.get(key), str):
+                    yield f"{where}.destination.{kind}.{key}", block, key
 
 
 def secret_places(kind: str, doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
@@ -67,6 +97,7 @@ def secret_places(kind: str, doc: dict[str, Any]) -> Iterator[tuple[str, dict[st
         signing = hook.get("signing")
         if isinstance(signing, dict) and isinstance(signing.get("secret"), str):
             yield f"{where}.signing.secret", signing, "secret"
+    yield from _file_secrets(doc)
 
 
 def is_sealed(value: Any) -> bool:

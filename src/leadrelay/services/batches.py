@@ -193,8 +193,15 @@ class Batcher:
         """One pass: cut what is due, then send what is due; returns the number of batches sent."""
         live = await self.configs.get(self.db)
         now = datetime.now(UTC)
-        if self.only_jobs is None:
+        # read first: a write transaction (SQLite's writer lock) only when there is something to do
+        waiting, due_now = await self.db.run_read(
+            lambda c: (batch_store.waiting_channels(c), batch_store.any_due(c, now))
+        )
+        if self.only_jobs is None and waiting:
             await self.db.run(lambda c: cut_due(c, live, now), background=True)
+            due_now = True
+        if not due_now:
+            return 0
         claimed = await self.db.run(
             lambda c: batch_store.claim(
                 c, self.owner, self.concurrency, now, now + self.lease, self.only_jobs

@@ -23,6 +23,7 @@ from leadrelay.domain.model import FileChannel, PartnerSpec
 from leadrelay.ids import new_id
 
 __all__ = [
+    "any_due",
     "batch",
     "batch_leads",
     "claim",
@@ -32,7 +33,10 @@ __all__ = [
     "record_failure",
     "record_success",
     "redeliver",
+    "unbatch",
     "waiting",
+    "waiting_channels",
+    "wake_jobs",
 ]
 
 _WAITING = and_(deliveries.c.status == "batched", deliveries.c.batch_id.is_(None))
@@ -158,6 +162,18 @@ def cut(
     return insert_batch(conn, partner, spec, step, ids, trigger, now)
 
 
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(batches.c.status.in_(("ready", "retry")), batches.c.next_attempt_at <= now),
+        and_(batches.c.status == "sending", batches.c.lease_until < now),
+    )
+
+
+def any_due(conn: Connection, now: datetime) -> bool:
+    """Whether some batch is due to be sent (a cheap read before claiming in a write transaction)."""
+    return conn.execute(select(batches.c.id).where(_due(now)).limit(1)).first() is not None
+
+
 def claim(
     conn: Connection,
     owner: str,
@@ -168,11 +184,7 @@ def claim(
 ) -> list[Row[Any]]:
     """Claim batches due to be sent (ready, a retry due, or a sender's lease that ran out); with
     ``only_jobs``, only the batches holding those jobs' leads (``partners test``)."""
-    due = or_(
-        and_(batches.c.status.in_(("ready", "retry")), batches.c.next_attempt_at <= now),
-        and_(batches.c.status == "sending", batches.c.lease_until < now),
-    )
-    query = select(batches.c.id).where(due).order_by(batches.c.next_attempt_at).limit(limit)
+    query = select(batches.c.id).where(_due(now)).order_by(batches.c.next_attempt_at).limit(limit)
     if only_jobs is not None:
         mine = select(deliveries.c.batch_id).where(deliveries.c.job_id.in_(list(only_jobs)))
         query = query.where(batches.c.id.in_(mine))

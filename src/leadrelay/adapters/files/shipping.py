@@ -9,6 +9,7 @@ time, and never stored.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -17,6 +18,7 @@ import aiosmtplib
 
 from leadrelay.adapters.channels.auth import resolve_env
 from leadrelay.adapters.channels.email import SmtpSettings, message_id
+from leadrelay.adapters.crypto import is_sealed_token
 from leadrelay.adapters.files.destinations import UploadError, UploadResult, upload
 from leadrelay.adapters.files.writers import MEDIA_TYPES
 from leadrelay.domain.files import EmailDestination
@@ -40,6 +42,14 @@ async def ship(
         dest = resolve_env(spec.destination)
     except ValueError as exc:
         raise UploadError(f"destination: {exc}", retryable=False) from None
+    for f in dataclasses.fields(dest):
+        value = getattr(dest, f.name)
+        if isinstance(value, str) and is_sealed_token(value):  # never log in with ciphertext
+            raise UploadError(
+                f"destination: the stored {f.name} cannot be opened (is LEADRELAY_SECRET_KEY set, and the "
+                "same as when the configuration was applied?)",
+                retryable=True,
+            )
     if not isinstance(dest, EmailDestination):
         return await upload(dest, name, data)
     started = time.perf_counter()
