@@ -148,12 +148,14 @@ def cut(
     trigger: str,
     now: datetime,
 ) -> str | None:
-    """Put the oldest ``limit`` waiting leads of the partner into a new batch; None when none wait."""
+    """Put the ``limit`` waiting leads of the partner that arrived first into a new batch; None when none
+    wait."""
     ids = list(
         conn.execute(
             select(deliveries.c.id)
+            .join(leads, leads.c.id == deliveries.c.lead_id)
             .where(deliveries.c.partner == partner.name, deliveries.c.channel_step == step, _WAITING)
-            .order_by(deliveries.c.created_at, deliveries.c.id)
+            .order_by(leads.c.created_at, leads.c.id)  # first come, first out: by the lead's arrival
             .limit(limit)
         ).scalars()
     )
