@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from leadrelay.adapters.db.migrate import upgrade
+from tests.support import Mailbox, running_mailbox
 
 # The tests' buyers listen on loopback, which the SSRF guard refuses by default; subprocesses inherit this.
 os.environ.setdefault("LEADRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8,::1/128")
@@ -116,3 +117,10 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _fresh_sqlite(request, tmp_path)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on loopback and its mailbox: ``box, port = mailbox``."""
+    with running_mailbox() as running:
+        yield running

@@ -13,12 +13,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 import yaml
+from aiosmtpd.controller import Controller
 from sqlalchemy import Connection, inspect, text
 
 from leadrelay.adapters.db import config_store
@@ -233,3 +236,33 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
 
 def run_async(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message it is given (thread-safe: the server has its own loop)."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.recipients: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._lock:
+            self.messages.append(message)
+            self.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+@contextmanager
+def running_mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, with the mailbox that keeps its messages."""
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()

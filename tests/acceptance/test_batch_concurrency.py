@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import ExitStack
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from leadrelay.adapters.db.tables import batches, deliveries
@@ -31,7 +26,7 @@ from tests.acceptance.test_concurrency import (
     wait_all_final,
     worker_process,
 )
-from tests.support import free_port, prepare, wait_for
+from tests.support import Mailbox, prepare, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,40 +37,15 @@ def any_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("pg_url" if request.param == "postgres" else "sqlite_url"))
 
 
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        with self.lock:
-            self.messages.append(message)
-        return "250 OK"
-
-    def lead_ids(self) -> list[str]:
-        ids: list[str] = []
-        with self.lock:
-            for message in self.messages:
-                for part in message.iter_attachments():
-                    text = part.get_content()
-                    text = text.decode() if isinstance(text, bytes) else text
-                    lines = text.splitlines()[1:]
-                    ids.extend(line.split(",")[0] for line in lines if line)
-        return ids
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+def lead_ids(box: Mailbox) -> list[str]:
+    """The lead ids in every CSV attachment the mailbox received (the first column; a header first)."""
+    ids: list[str] = []
+    for message in list(box.messages):
+        for part in message.iter_attachments():
+            text = part.get_content()
+            text = text.decode() if isinstance(text, bytes) else text
+            ids.extend(line.split(",")[0] for line in text.splitlines()[1:] if line)
+    return ids
 
 
 def digest_config(port: int, digest: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +74,7 @@ def test_three_worker_processes_put_each_lead_in_exactly_one_digest(
     sent = read(any_url, lambda c: list(c.execute(select(batches))))
     assert {b.status for b in sent} == {"sent"}
     assert sorted(b.lead_count for b in sent) == [2] + [7] * 14  # 14 full digests, the rest after 2s idle
-    assert Counter(box.lead_ids()) == Counter(ids)  # every lead mailed, none twice
+    assert Counter(lead_ids(box)) == Counter(ids)  # every lead mailed, none twice
     assert len(box.messages) == len(sent)  # each digest mailed once
     assert len({m["Message-ID"] for m in box.messages}) == len(sent)
     dl = read(any_url, lambda c: list(c.execute(select(deliveries))))
@@ -132,5 +102,5 @@ def test_leads_waiting_for_a_digest_survive_kill_9_of_the_worker(
         with worker_process(any_url, tmp_path, "second", **FAST):
             wait_all_final(any_url, 6, timeout=60)
     assert len(box.messages) == 1
-    assert sorted(box.lead_ids()) == sorted(ids)
+    assert sorted(lead_ids(box)) == sorted(ids)
     assert [b.lead_count for b in read(any_url, lambda c: list(c.execute(select(batches))))] == [6]

@@ -10,17 +10,13 @@ import io
 import re
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
-from aiosmtpd.controller import Controller
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -31,10 +27,10 @@ from leadrelay.services import configure
 from tests.file_servers import PASSWORD, S3, USER, Ftp, Sftp, closed_port, new_directory, serve_ftp
 from tests.support import (
     ADMIN,
+    Mailbox,
     ServerThread,
     base_config,
     everything_stored,
-    free_port,
     lead,
     prepare,
     rows,
@@ -311,29 +307,6 @@ def test_s3_object_keys_are_the_prefix_and_the_file_name(db_url: str, s3: S3) ->
 
 
 # --- email -------------------------------------------------------------------------------------------
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
 
 
 def test_an_email_destination_mails_the_file(db_url: str, mailbox: tuple[Mailbox, int]) -> None:

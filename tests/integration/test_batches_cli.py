@@ -10,9 +10,8 @@ from sqlalchemy import select
 
 from leadrelay.adapters.db.tables import audit_log, batches
 from tests.integration.test_cli import cli
-from tests.integration.test_email_digests import Mailbox, attachment, digest_config, post_leads
-from tests.integration.test_email_digests import mailbox as mailbox  # a fixture
-from tests.support import ServerThread, prepare, rows, wait_for
+from tests.integration.test_email_digests import attachment, digest_config, post_leads
+from tests.support import Mailbox, ServerThread, prepare, rows, wait_for
 
 
 def test_list_show_download_and_redeliver_a_digest(

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from leadrelay.adapters.db.engine import Database
@@ -24,6 +20,7 @@ from leadrelay.services.configstate import ConfigCache
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import (
     ADMIN,
+    Mailbox,
     ServerThread,
     base_config,
     free_port,
@@ -33,29 +30,6 @@ from tests.support import (
     source_headers,
     wait_for,
 )
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
 
 
 def digest_config(port: int, digest: dict[str, Any], **email: Any) -> dict[str, Any]:

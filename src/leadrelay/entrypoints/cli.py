@@ -23,7 +23,7 @@ from leadrelay.adapters.db.migrate import upgrade
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.configuration.load import load_yaml_text
 from leadrelay.entrypoints.commands.batches import batches_app
-from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, settings_for
+from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, print_rows, settings_for
 from leadrelay.entrypoints.commands.fields import check_field
 from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.entrypoints.commands.leads import leads_app
@@ -283,16 +283,7 @@ def log_list(
         )
         for item in page["items"]
     ]
-    if not out.is_terminal:  # piped: whole values, tab-separated, for scripts and copy-paste
-        for row in (columns, *rows):
-            sys.stdout.write("\t".join(row) + "\n")
-        return
-    table = Table(box=None)
-    for name in columns:
-        table.add_column(name, no_wrap=name in ("id", "lead"))
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
+    print_rows(columns, rows, no_wrap=("id", "lead"))
 
 
 @log_app.command("show")

@@ -13,7 +13,7 @@ import hashlib
 import html
 import io
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -111,6 +111,58 @@ def message_id(idempotency_key: str, sender: str) -> str:
     return f"<{digest}@{domain}>"
 
 
+class SmtpFailure(Exception):
+    """A message not sent: ``retryable`` (4xx, a lost connection, a timeout) or not; ``final`` when it is
+    the recipient side's own "no" (a 5xx reply or refused recipients) rather than a setup problem."""
+
+    def __init__(
+        self, reason: str, *, code: int | None = None, answer: str | None = None, retryable: bool, final: bool
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.answer = answer
+        self.retryable = retryable
+        self.final = final
+
+
+async def smtp_send(
+    settings: SmtpSettings, message: EmailMessage, recipients: Sequence[str]
+) -> tuple[dict[str, Any], str]:
+    """Send a message; returns (refused recipients, the server's answer), or raises ``SmtpFailure``."""
+    try:
+        return await aiosmtplib.send(
+            message,
+            sender=settings.sender,
+            recipients=list(recipients),
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=settings.password,
+            use_tls=settings.security == "tls",
+            start_tls=settings.security == "starttls",
+            timeout=settings.timeout_s,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        codes = [r.code for r in exc.recipients]
+        reason = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+        temporary = any(400 <= code < 500 for code in codes)
+        raise SmtpFailure(
+            reason or "recipients refused", code=codes[0] if codes else None, retryable=temporary, final=True
+        ) from None
+    except aiosmtplib.SMTPResponseException as exc:
+        temporary = not 500 <= exc.code < 600
+        raise SmtpFailure(
+            f"{exc.code} {exc.message}", code=exc.code, answer=exc.message, retryable=temporary, final=True
+        ) from None
+    except TimeoutError:
+        raise SmtpFailure(f"timed out after {settings.timeout_s:g}s", retryable=True, final=False) from None
+    except OSError as exc:  # SMTPConnectError and SMTPServerDisconnected are OSErrors too
+        raise SmtpFailure(f"connection error: {exc}", retryable=True, final=False) from None
+    except (aiosmtplib.SMTPException, ValueError) as exc:  # STARTTLS or AUTH not offered: configuration
+        raise SmtpFailure(f"SMTP error: {exc}", retryable=False, final=False) from None
+
+
 class EmailSender:
     """Sends each lead as one email message; holds no connection between sends."""
 
@@ -186,42 +238,15 @@ class EmailSender:
         if not spec.to:
             return result(Outcome.ERROR, "no recipients")
 
-        settings = self.settings
         try:
-            refused, answer = await aiosmtplib.send(
-                message,
-                sender=settings.sender,
-                recipients=list(spec.to),
-                hostname=settings.host,
-                port=settings.port,
-                username=settings.username,
-                password=settings.password,
-                use_tls=settings.security == "tls",
-                start_tls=settings.security == "starttls",
-                timeout=settings.timeout_s,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [r.code for r in exc.recipients]
-            reason = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
-            temporary = any(400 <= code < 500 for code in codes)
-            outcome = Outcome.ERROR if temporary or not codes else Outcome.FAILURE
-            status = codes[0] if codes else None
-            return result(outcome, reason or "recipients refused", status_code=status, retryable=temporary)
-        except aiosmtplib.SMTPResponseException as exc:
-            reason = f"{exc.code} {exc.message}"
-            if 500 <= exc.code < 600:
-                return result(Outcome.FAILURE, reason, status_code=exc.code, response_body=exc.message)
+            refused, answer = await smtp_send(self.settings, message, spec.to)
+        except SmtpFailure as exc:
+            # only the recipient side's own final "no" is a failure; the rest may pass later or after a fix
+            final = exc.final and not exc.retryable and exc.code is not None
+            outcome = Outcome.FAILURE if final else Outcome.ERROR
             return result(
-                Outcome.ERROR, reason, status_code=exc.code, response_body=exc.message, retryable=True
+                outcome, exc.reason, status_code=exc.code, response_body=exc.answer, retryable=exc.retryable
             )
-        except TimeoutError:
-            return result(Outcome.ERROR, f"timed out after {settings.timeout_s:g}s", retryable=True)
-        except OSError as exc:  # SMTPConnectError and SMTPServerDisconnected are OSErrors too
-            return result(Outcome.ERROR, f"connection error: {exc}", retryable=True)
-        except aiosmtplib.SMTPException as exc:  # STARTTLS or AUTH not offered: configuration, not luck
-            return result(Outcome.ERROR, f"SMTP error: {exc}")
-        except ValueError as exc:
-            return result(Outcome.ERROR, f"SMTP error: {exc}")
 
         note: str | None = None
         if refused:

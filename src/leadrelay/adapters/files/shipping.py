@@ -14,10 +14,8 @@ import time
 from email.message import EmailMessage
 from email.utils import formatdate
 
-import aiosmtplib
-
 from leadrelay.adapters.channels.auth import resolve_env
-from leadrelay.adapters.channels.email import SmtpSettings, message_id
+from leadrelay.adapters.channels.email import SmtpFailure, SmtpSettings, message_id, smtp_send
 from leadrelay.adapters.crypto import is_sealed_token
 from leadrelay.adapters.files.destinations import UploadError, UploadResult, upload
 from leadrelay.adapters.files.writers import MEDIA_TYPES
@@ -63,30 +61,9 @@ async def ship(
     maintype, _, subtype = MEDIA_TYPES[spec.format.kind].partition(";")[0].partition("/")
     message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     try:
-        refused, _ = await aiosmtplib.send(
-            message,
-            sender=smtp.sender,
-            recipients=list(dest.to),
-            hostname=smtp.host,
-            port=smtp.port,
-            username=smtp.username,
-            password=smtp.password,
-            use_tls=smtp.security == "tls",
-            start_tls=smtp.security == "starttls",
-            timeout=smtp.timeout_s,
-        )
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        temporary = any(400 <= r.code < 500 for r in exc.recipients)
-        reason = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
-        raise UploadError(reason or "recipients refused", retryable=temporary) from None
-    except aiosmtplib.SMTPResponseException as exc:
-        raise UploadError(f"{exc.code} {exc.message}", retryable=not 500 <= exc.code < 600) from None
-    except TimeoutError:
-        raise UploadError(f"timed out after {smtp.timeout_s:g}s", retryable=True) from None
-    except OSError as exc:  # SMTPConnectError and SMTPServerDisconnected are OSErrors too
-        raise UploadError(f"connection error: {exc}", retryable=True) from None
-    except (aiosmtplib.SMTPException, ValueError) as exc:  # STARTTLS or AUTH not offered: configuration
-        raise UploadError(f"SMTP error: {exc}", retryable=False) from None
+        refused, _ = await smtp_send(smtp, message, dest.to)
+    except SmtpFailure as exc:
+        raise UploadError(exc.reason, retryable=exc.retryable) from None
     delivered = [addr for addr in dest.to if addr not in refused]
     location = "mailto:" + ",".join(delivered)
     return UploadResult(location, len(data), (time.perf_counter() - started) * 1000.0)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
-from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, settings_for
+from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.batches import BatchLog
 from leadrelay.services.configstate import ConfigCache
@@ -70,16 +68,7 @@ def list_batches(
         )
         for b in items
     ]
-    if not out.is_terminal:  # piped: whole values, tab-separated, for scripts and copy-paste
-        for row in (columns, *rows):
-            sys.stdout.write("\t".join(row) + "\n")
-    else:
-        table = Table(box=None)
-        for name in columns:
-            table.add_column(name, no_wrap=name in ("id", "file"))
-        for row in rows:
-            table.add_row(*row)
-        out.print(table)
+    print_rows(columns, rows, no_wrap=("id", "file"))
     for w in waiting:
         if partner is None or w["partner"] == partner:
             out.print(
