@@ -48,9 +48,10 @@ fmt: install-dev
 migrate: install
 	$(BIN)/leadrelay db upgrade
 
-## bench: intake, end-to-end and routing figures on SQLite (and PostgreSQL when reachable)
+## bench: intake, end-to-end and routing figures on SQLite (and PostgreSQL when reachable), then batch files
 bench: install-dev
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/batches_bench.py
 
 clean:
 	rm -rf $(VENV) leadrelay.db leadrelay.db-wal leadrelay.db-shm .pytest_cache .mypy_cache .ruff_cache
