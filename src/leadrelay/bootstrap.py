@@ -15,7 +15,7 @@ from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.files.destinations import UploadError
+from leadrelay.adapters.files.results import UploadError
 from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome

@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from leadrelay.adapters.db import batch_store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import batches, deliveries, jobs, leads
+from leadrelay.adapters.db.tables import batches, cap_counters, deliveries, jobs, leads
 from leadrelay.services.batches import cut_due
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.simulate.buyers import BuyersThread
@@ -223,3 +224,92 @@ def test_a_daily_digest_goes_at_its_time_on_the_partners_clock(
     assert {
         d.lead_id for d in rows(db_url, select(deliveries).where(deliveries.c.batch_id == batch_id))
     } == set(ids)
+
+
+def test_a_test_lead_failing_over_to_a_digest_gets_a_batch_of_its_own(
+    db_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    doc = digest_config(port, {"every": 100})
+    sunco = doc["partners"]["sunco"]
+    sunco["failover"] = [sunco["channel"]]
+    sunco["channel"] = {"webhook": {"url": f"http://127.0.0.1:{free_port()}/down", "max_attempts": 1}}
+    prepare(db_url, doc)
+    with ServerThread(db_url, batch_interval=0.1) as server, server.client() as http:
+        real = post_leads(server, 1)
+        wait_for(lambda: rows(db_url, select(deliveries).where(deliveries.c.status == "batched")))
+        r = http.post("/v1/partners/sunco/test-delivery?wait=20", headers=ADMIN)
+    detail = r.json()
+    assert detail["status"] == "delivered", detail
+    assert detail["deliveries"][0]["batch"]["filename"].startswith("test-")
+    (message,) = box.messages
+    assert message["Subject"].startswith("[TEST] 1 leads for sunco")
+    # the real lead still waits for the partner's own digest, alone
+    (waiting,) = rows(db_url, select(deliveries).where(deliveries.c.lead_id == real[0]))
+    assert waiting.status == "batched" and waiting.batch_id is None
+
+
+def test_an_erased_lead_leaves_the_digest_it_was_waiting_for(
+    db_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    doc = digest_config(port, {"every": 3})
+    doc["partners"]["sunco"]["caps"] = {"day": 10}
+    prepare(db_url, doc)
+    with ServerThread(db_url, batch_interval=0.1) as server, server.client() as http:
+        first, second = post_leads(server, 2)
+        wait_for(lambda: len(rows(db_url, select(deliveries).where(deliveries.c.status == "batched"))) == 2)
+        assert http.delete(f"/v1/leads/{first}", headers=ADMIN).status_code == 200
+        (gone,) = rows(db_url, select(deliveries).where(deliveries.c.lead_id == first))
+        assert gone.status == "failed" and "erased" in gone.reason
+        (job,) = rows(db_url, select(jobs).where(jobs.c.lead_id == first))
+        assert (job.status, job.queue_state) == ("unsold", "done")
+        third, fourth = post_leads(server, 2, start=2)
+        wait_for(lambda: len(box.messages) == 1)
+    _, table = attachment(box.messages[0])
+    assert sorted(row["lead_id"] for row in table) == sorted([second, third, fourth])
+    used = rows(db_url, select(cap_counters))
+    assert [c.used for c in used] == [3]  # the erased lead gave its slot back
+
+
+def test_a_cut_batch_of_a_partner_that_no_longer_takes_digests_goes_the_ordinary_way(
+    db_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    doc = digest_config(port, {"every": 2})
+    prepare(db_url, doc)
+    with ServerThread(db_url, batch_interval=3600) as server:  # its one pass ran before the leads came
+        ids = post_leads(server, 2)
+        wait_for(lambda: len(rows(db_url, select(deliveries).where(deliveries.c.status == "batched"))) == 2)
+    db = Database(db_url)
+    try:  # the digest is cut, but not sent before the partner changes to a webhook
+        (batch_id,) = db.transaction(lambda c: cut_due(c, ConfigCache().current(c), datetime.now(UTC)))
+    finally:
+        db.dispose()
+    with BuyersThread(count=1, latency_ms=0, accept_rate=1.0) as buyers:
+        doc["partners"]["sunco"]["channel"] = {"webhook": {"url": buyers.url("sunco")}}
+        prepare(db_url, doc)
+        with ServerThread(db_url, batch_interval=0.1):
+            wait_for(lambda: {r.status for r in rows(db_url, select(leads))} == {"delivered"})
+        assert buyers.stats()["buyers"]["sunco"]["accepted"] == 2
+    assert box.messages == []
+    (batch,) = rows(db_url, select(batches))
+    assert batch.id == batch_id and batch.status == "failed"
+    assert "takes no batches at step 0 any more" in batch.reason
+    dl = rows(db_url, select(deliveries))
+    assert {(d.lead_id, d.status, d.batch_id) for d in dl} == {(i, "delivered", None) for i in ids}
+
+
+def test_a_parked_job_with_no_lead_waiting_is_woken_by_the_safety_net(db_url: str) -> None:
+    prepare(db_url, digest_config(free_port(), {"every": 5}))
+    with ServerThread(db_url, batch_interval=3600) as server:
+        (lead_id,) = post_leads(server, 1)
+        wait_for(lambda: rows(db_url, select(jobs).where(jobs.c.queue_state == "waiting")))
+    db = Database(db_url)
+    try:  # as if a wake-up had been lost: the delivery is no longer batched, the job still parked
+        db.transaction(lambda c: c.execute(deliveries.update().values(status="delivered", price=1.0)))
+        assert db.transaction(lambda c: batch_store.wake_stranded(c, datetime.now(UTC))) == 1
+    finally:
+        db.dispose()
+    (job,) = rows(db_url, select(jobs).where(jobs.c.lead_id == lead_id))
+    assert job.queue_state == "ready"

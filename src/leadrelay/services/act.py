@@ -132,7 +132,7 @@ class Actions:
                     f"{', '.join(sold)} (use resend, or cancel first)"
                 )
             for d in store.job_deliveries(conn, job_id):
-                if d.status in ("pending", "retry"):
+                if d.status in ("pending", "retry", "batched"):  # a batched one leaves its batch unsent
                     store.update_delivery(conn, d.id, status="failed", reason="superseded by rerun")
                     store.release_caps(conn, d.partner, d.cap_windows)
             store.update_job(

@@ -24,14 +24,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Row, func, select
+from sqlalchemy.exc import DBAPIError
 
 from leadrelay.adapters.channels.email import SmtpSettings
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import batch_store, config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import batch_attempts, batches, deliveries
-from leadrelay.adapters.files.destinations import UploadError
-from leadrelay.adapters.files.shipping import ship
+from leadrelay.adapters.files.results import UploadError
 from leadrelay.adapters.files.writers import MEDIA_TYPES, render_file
 from leadrelay.domain.batches import due
 from leadrelay.domain.files import EmailDestination, fill
@@ -45,11 +45,32 @@ log = logging.getLogger("leadrelay.batches")
 
 _MAX_CUTS = 100  # per partner and pass: a backlog of a million leads goes out over several passes
 _LIST_LIMIT = 500
+_SWEEP_S = 60.0  # how often parked jobs are checked for a wake-up that never came (a safety net)
 
 
 def batched_channels(partner: PartnerSpec) -> list[tuple[int, FileChannel]]:
     steps = [partner.channel, *partner.failover]
     return [(i, spec) for i, spec in enumerate(steps) if isinstance(spec, FileChannel)]
+
+
+def _cut_partner(
+    conn: Connection, partner: PartnerSpec, channels: list[tuple[int, FileChannel]], now: datetime
+) -> list[str]:
+    batch_store.lock_partner(conn, partner.name)
+    cut: list[str] = []
+    for step, spec in channels:
+        for _ in range(_MAX_CUTS):
+            waiting = batch_store.waiting(conn, partner.name, step)
+            trigger = due(spec.schedule, waiting, now, partner.timezone)
+            if trigger is None or waiting is None:
+                break
+            count = spec.schedule.count
+            limit = count if count is not None and waiting.count >= count else spec.schedule.max_leads
+            batch_id = batch_store.cut(conn, partner, spec, step, limit, trigger, now)
+            if batch_id is None:
+                break
+            cut.append(batch_id)
+    return cut
 
 
 def cut_due(conn: Connection, live: LiveConfig, now: datetime) -> list[str]:
@@ -67,19 +88,15 @@ def cut_due(conn: Connection, live: LiveConfig, now: datetime) -> list[str]:
         channels = batched_channels(partner)
         if not channels:
             continue
-        batch_store.lock_partner(conn, partner.name)
-        for step, spec in channels:
-            for _ in range(_MAX_CUTS):
-                waiting = batch_store.waiting(conn, partner.name, step)
-                trigger = due(spec.schedule, waiting, now, partner.timezone)
-                if trigger is None or waiting is None:
-                    break
-                count = spec.schedule.count
-                limit = count if count is not None and waiting.count >= count else spec.schedule.max_leads
-                batch_id = batch_store.cut(conn, partner, spec, step, limit, trigger, now)
-                if batch_id is None:
-                    break
-                cut.append(batch_id)
+        one = conn.begin_nested()  # one partner's trouble must not undo the others' batches
+        try:
+            cut.extend(_cut_partner(conn, partner, channels, now))
+            one.commit()
+        except DBAPIError:
+            raise
+        except Exception:
+            one.rollback()
+            log.exception("cutting the batches of %s failed; the others go on", partner.name)
     return cut
 
 
@@ -181,9 +198,17 @@ class Batcher:
         self._stopping.set()
 
     async def run(self) -> None:
+        last_sweep = 0.0
         while not self._stopping.is_set():
             try:
                 await self.run_once()
+                if self.only_jobs is None and time.monotonic() - last_sweep > _SWEEP_S:
+                    last_sweep = time.monotonic()
+                    woken = await self.db.run(lambda c: batch_store.wake_stranded(c, datetime.now(UTC)))
+                    if woken:
+                        log.warning(
+                            "%d parked jobs had no lead waiting for a batch; back in the queue", woken
+                        )
             except Exception:  # the database is away, a bug: log, wait, go on
                 log.exception("batch pass failed; trying again")
             with contextlib.suppress(TimeoutError):
@@ -218,37 +243,49 @@ class Batcher:
         started = time.perf_counter()
         partner = live.compiled.partners.get(row.partner)
         spec = partner.channel_at(row.channel_step) if partner is not None else None
-        file_spec = spec if isinstance(spec, FileChannel) else None
+        if partner is None or not isinstance(spec, FileChannel):
+            why = f"partner {row.partner} takes no batches at step {row.channel_step} any more"
+            moved = await self._record(lambda c: batch_store.dissolve(c, row, self.owner, why, started_at))
+            log.warning("batch %s: %s; its %s leads go the ordinary way", row.id, why, moved)
+            return False
         try:
-            if partner is None or not isinstance(spec, FileChannel):
-                raise UploadError(
-                    f"partner {row.partner} has no batched channel at step {row.channel_step} any more",
-                    retryable=False,
+            if row.attempts >= spec.max_attempts:  # claimed again and again after its sender was lost
+                lost = (
+                    f"gave up: its sender stopped {row.attempts} times while sending it (see the worker logs)"
                 )
-            p, s = partner, spec
-            rendered = await self.db.run_read(lambda c: render(c, row, p, s, self.sealer))
-            settings: SmtpSettings = await self.smtp()
-            result = await ship(
-                spec,
-                row.filename,
-                rendered.data,
-                subject=rendered.subject,
-                summary=rendered.summary,
-                key=f"batch:{row.id}",
-                smtp=settings,
-            )
+                raise UploadError(lost, retryable=False)
+            p = partner
+            rendered = await self.db.run_read(lambda c: render(c, row, p, spec, self.sealer))
+            settings = await self.smtp() if isinstance(spec.destination, EmailDestination) else SmtpSettings()
+            from leadrelay.adapters.files.shipping import ship  # asyncssh, boto3: only where files are sent
+
+            # within the lease, so that no second sender starts while this one may still write
+            async with asyncio.timeout(self.lease.total_seconds() * 0.8):
+                result = await ship(
+                    spec,
+                    row.filename,
+                    rendered.data,
+                    subject=rendered.subject,
+                    summary=rendered.summary,
+                    key=f"batch:{row.id}",
+                    smtp=settings,
+                )
+        except TimeoutError:
+            error = UploadError("timed out (the upload took most of the batch lease)", retryable=True)
+            await self._failed(row, spec, error, started_at, started)
+            return False
         except UploadError as exc:
-            await self._failed(row, file_spec, exc, started_at, started)
+            await self._failed(row, spec, exc, started_at, started)
             return False
         except Exception as exc:  # a bug or bad stored data: the batch waits for a fix and a redelivery
             log.exception("sending batch %s failed", row.id)
             error = UploadError(f"internal error: {type(exc).__name__} (see the worker log)", retryable=True)
-            await self._failed(row, file_spec, error, started_at, started)
+            await self._failed(row, spec, error, started_at, started)
             return False
         price = partner.price
         ms = (time.perf_counter() - started) * 1000.0
         now = datetime.now(UTC)
-        await self.db.run(
+        await self._record(
             lambda c: batch_store.record_success(
                 c,
                 row,
@@ -263,6 +300,19 @@ class Batcher:
         )
         log.info("batch %s sent to %s (%d leads, %s)", row.id, row.partner, rendered.count, result.location)
         return True
+
+    async def _record(self, fn: Any) -> Any:
+        """Record an outcome, trying again after a deadlock or a database restart: the file is out, and a
+        lost record would send it again when the lease runs out."""
+        for attempt in range(5):
+            try:
+                return await self.db.run(fn)
+            except DBAPIError:
+                if attempt == 4:
+                    raise
+                log.warning("recording a batch outcome failed; trying again", exc_info=True)
+                await asyncio.sleep(0.2 * 2**attempt)
+        return None
 
     async def _failed(
         self, row: Row[Any], spec: FileChannel | None, exc: UploadError, started_at: datetime, started: float
@@ -280,7 +330,7 @@ class Batcher:
         )
         ms = (time.perf_counter() - started) * 1000.0
         now = datetime.now(UTC)
-        await self.db.run(
+        await self._record(
             lambda c: batch_store.record_failure(
                 c,
                 row,

@@ -318,12 +318,10 @@ def channel_for(
     partner: PartnerSpec, profile_email_to: tuple[str, ...] = (), step: int = 0
 ) -> ChannelSpec | None:
     """The partner's current channel at a failover step (None past the end of its chain); a profile may
-    send its email to other recipients."""
+    send its email to other recipients (not a digest's: a digest holds leads of every profile)."""
     spec = partner.channel_at(step)
     if profile_email_to and isinstance(spec, EmailChannel):
         return replace(spec, to=profile_email_to)
-    if profile_email_to and isinstance(spec, FileChannel) and isinstance(spec.destination, EmailDestination):
-        return replace(spec, destination=replace(spec.destination, to=profile_email_to))
     return spec
 
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Row
 
-from leadrelay.adapters.db import store
+from leadrelay.adapters.db import batch_store, store
 from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.model import FileChannel, HoldChannel
@@ -59,8 +59,14 @@ def pending_sends(
             current[i] = _changed(d, status="held")
             continue
         if isinstance(spec, FileChannel):  # a failover reached a batched channel: wait for its next batch
+            batch_id = None
+            if job.kind == "test":  # a test lead never joins a real batch: it gets one of its own, now
+                assert partner is not None
+                batch_id = batch_store.insert_batch(
+                    conn, partner, spec, d.channel_step, [d.id], "test delivery", now, test=True
+                )
             w.update_delivery(d.id, status="batched", next_attempt_at=None)
-            current[i] = _changed(d, status="batched", batch_id=None)
+            current[i] = _changed(d, status="batched", batch_id=batch_id)
             continue
         view = lead_view(job, d.partner, spec, d.idempotency_key)
         windows = windows_of(d.cap_windows)
@@ -84,7 +90,7 @@ def fail_job(
     """Close a job that cannot be processed (a bug or bad stored data), keeping the reason for a rerun;
     its unfinished deliveries fail too and give their cap slots back."""
     for d in dl:
-        if d.status in ("pending", "retry"):
+        if d.status in ("pending", "retry", "batched"):  # a batched one leaves its batch unsent
             w.update_delivery(d.id, status="failed", reason=reason, next_attempt_at=None)
             store.release_caps(conn, d.partner, d.cap_windows)
     return close(w, job, "failed", now, [*job.trace, reason], error=reason)

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, or_, select, update
 
 from leadrelay.adapters.crypto import Sealer
-from leadrelay.adapters.db import config_store, dedup_store
+from leadrelay.adapters.db import batch_store, config_store, dedup_store, store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import attempts, jobs, leads
+from leadrelay.adapters.db.tables import attempts, batches, deliveries, jobs, leads
 from leadrelay.domain.fields import normalize_field
 from leadrelay.domain.model import EntitySpec
 from leadrelay.domain.privacy import REDACTED, redact_text, secret_forms
@@ -55,6 +55,7 @@ def erase_leads(conn: Connection, lead_ids: Sequence[str], sealer: Sealer, now: 
             .where(jobs.c.lead_id == row.id, jobs.c.status.in_(("received", "routing")))
             .values(status="unsold", error=ERASED_REASON, queue_state="done", finished_at=now, updated_at=now)
         )
+        _out_of_batches(conn, row.id, now)
         for att in conn.execute(
             select(attempts.c.id, attempts.c.reason)
             .join(jobs, jobs.c.id == attempts.c.job_id)
@@ -76,6 +77,46 @@ def erase_leads(conn: Connection, lead_ids: Sequence[str], sealer: Sealer, now: 
     )
     dedup_store.forget_leads(conn, ids)
     return len(ids)
+
+
+def _out_of_batches(conn: Connection, lead_id: str, now: datetime) -> None:
+    """A lead waiting for a batch file or digest (or in one not sent yet) is not sent with its data erased:
+    its delivery fails and gives its cap slot back, and its parked job is closed (delivered when another
+    partner already has the lead, else unsold)."""
+    waiting = list(
+        conn.execute(
+            select(deliveries).where(deliveries.c.lead_id == lead_id, deliveries.c.status == "batched")
+        )
+    )
+    if not waiting:
+        return
+    batch_store.lock_jobs(conn, [d.job_id for d in waiting])
+    for d in waiting:
+        store.update_delivery(
+            conn, d.id, status="failed", reason=f"{ERASED_REASON} before its batch was sent"
+        )
+        store.release_caps(conn, d.partner, d.cap_windows)
+        if d.batch_id is not None:
+            conn.execute(
+                update(batches).where(batches.c.id == d.batch_id).values(lead_count=batches.c.lead_count - 1)
+            )
+    for job_id in {d.job_id for d in waiting}:
+        left = store.job_deliveries(conn, job_id)
+        if any(o.status in ("pending", "retry", "batched") for o in left):
+            continue  # another delivery is under way: the job is settled when it ends
+        sold = any(o.status == "delivered" for o in left)
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.queue_state == "waiting")
+            .values(
+                status="delivered" if sold else "unsold",
+                error=None if sold else ERASED_REASON,
+                queue_state="done",
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+    store.refresh_lead_status(conn, lead_id, now)
 
 
 def leads_of_person(

@@ -28,7 +28,9 @@ __all__ = [
     "batch_leads",
     "claim",
     "cut",
+    "dissolve",
     "insert_batch",
+    "lock_jobs",
     "lock_partner",
     "record_failure",
     "record_success",
@@ -37,8 +39,10 @@ __all__ = [
     "waiting",
     "waiting_channels",
     "wake_jobs",
+    "wake_stranded",
 ]
 
+_NAME_ROOM = 245
 _WAITING = and_(deliveries.c.status == "batched", deliveries.c.batch_id.is_(None))
 
 
@@ -70,7 +74,29 @@ def unbatch(conn: Connection, partner: str, step: int, now: datetime) -> int:
     where = (deliveries.c.partner == partner, deliveries.c.channel_step == step, _WAITING)
     job_ids = list(conn.execute(select(deliveries.c.job_id).where(*where)).scalars())
     if job_ids:
+        lock_jobs(conn, job_ids)
         conn.execute(update(deliveries).where(*where).values(status="pending", next_attempt_at=now))
+        wake_jobs(conn, job_ids, now)
+    return len(job_ids)
+
+
+def dissolve(conn: Connection, row: Row[Any], owner: str, reason: str, now: datetime) -> int:
+    """A cut batch whose partner no longer takes batches there (removed, or another channel now): the
+    batch fails and its unsent leads go the ordinary way (pending again, their jobs back in the queue)."""
+    mine = conn.execute(
+        update(batches)
+        .where(batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == "sending")
+        .values(status="failed", reason=reason, next_attempt_at=None, lease_owner=None, lease_until=None)
+    ).rowcount
+    if not mine:
+        return 0
+    where = (deliveries.c.batch_id == row.id, deliveries.c.status == "batched")
+    job_ids = list(conn.execute(select(deliveries.c.job_id).where(*where)).scalars())
+    if job_ids:
+        lock_jobs(conn, job_ids)
+        conn.execute(
+            update(deliveries).where(*where).values(status="pending", batch_id=None, next_attempt_at=now)
+        )
         wake_jobs(conn, job_ids, now)
     return len(job_ids)
 
@@ -91,6 +117,7 @@ def insert_batch(
     count = max(1, len(delivery_ids))
     name = filename(spec.filename, partner=partner.name, count=count, now=now, tz=partner.timezone)
     if test:
+        lock_partner(conn, partner.name)  # a cut holds it already; a test batch takes it here
         name = f"test-{name}"
     conn.execute(
         batches.insert().values(
@@ -125,6 +152,8 @@ def _unique_name(conn: Connection, partner: str, name: str) -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
+    stem = stem[: _NAME_ROOM - len(dot + ext)]  # room for "-NNN" within 255 bytes (names are ASCII)
+    name = f"{stem}{dot}{ext}"
     taken = set(
         conn.execute(
             select(batches.c.filename).where(
@@ -195,6 +224,11 @@ def claim(
     ids = list(conn.execute(query).scalars())
     if not ids:
         return []
+    conn.execute(  # a batch whose sender was lost (its lease ran out) counts that as an attempt
+        update(batches)
+        .where(batches.c.id.in_(ids), batches.c.status == "sending")
+        .values(attempts=batches.c.attempts + 1)
+    )
     conn.execute(
         update(batches)
         .where(batches.c.id.in_(ids))
@@ -209,7 +243,8 @@ def batch(conn: Connection, batch_id: str) -> Row[Any] | None:
 
 def batch_leads(conn: Connection, batch_id: str) -> list[Row[Any]]:
     """The leads of a batch, oldest first, shaped like job rows (``lead_id``, ``lead_values``,
-    ``lead_sealed``) so that ``leaddata.open_jobs`` opens their sensitive values."""
+    ``lead_sealed``) so that ``leaddata.open_jobs`` opens their sensitive values. A lead taken out of the
+    batch before it was sent (erased, its job failed) is not in it; a cancelled one is not sent again."""
     return list(
         conn.execute(
             select(
@@ -223,7 +258,7 @@ def batch_leads(conn: Connection, batch_id: str) -> list[Row[Any]]:
                 leads.c.is_test,
             )
             .join(leads, leads.c.id == deliveries.c.lead_id)
-            .where(deliveries.c.batch_id == batch_id)
+            .where(deliveries.c.batch_id == batch_id, deliveries.c.status.in_(("batched", "delivered")))
             .order_by(leads.c.created_at, leads.c.id)
         )
     )
@@ -286,6 +321,7 @@ def record_success(
     )
     if not fresh:
         return []
+    lock_jobs(conn, [d.job_id for d in fresh])
     conn.execute(
         update(deliveries)
         .where(deliveries.c.id.in_([d.id for d in fresh]))
@@ -302,6 +338,16 @@ def record_success(
     return [d.lead_id for d in fresh]
 
 
+def lock_jobs(conn: Connection, job_ids: Sequence[str]) -> None:
+    """Hold these jobs' rows (PostgreSQL) before changing the deliveries they are settled on, in the order
+    workers lock them: a worker finishing one of them waits, then sees the change (without this it could
+    read the deliveries before our commit and park its job after our wake-up, for ever)."""
+    if job_ids and conn.dialect.name == "postgresql":
+        conn.execute(
+            select(jobs.c.id).where(jobs.c.id.in_(sorted(set(job_ids)))).order_by(jobs.c.id).with_for_update()
+        )
+
+
 def wake_jobs(conn: Connection, job_ids: Sequence[str], now: datetime) -> None:
     """Jobs parked while their deliveries waited for a batch go back to the queue to be settled."""
     if job_ids:
@@ -310,6 +356,20 @@ def wake_jobs(conn: Connection, job_ids: Sequence[str], now: datetime) -> None:
             .where(jobs.c.id.in_(list(set(job_ids))), jobs.c.queue_state == "waiting")
             .values(queue_state="ready", run_at=now, updated_at=now)
         )
+
+
+def wake_stranded(conn: Connection, now: datetime, limit: int = 1000) -> int:
+    """A safety net: parked jobs none of whose deliveries waits for a batch any more go back to the queue."""
+    batched = select(deliveries.c.id).where(
+        deliveries.c.job_id == jobs.c.id, deliveries.c.status == "batched"
+    )
+    ids = list(
+        conn.execute(
+            select(jobs.c.id).where(jobs.c.queue_state == "waiting", ~batched.exists()).limit(limit)
+        ).scalars()
+    )
+    wake_jobs(conn, ids, now)
+    return len(ids)
 
 
 def record_failure(
@@ -326,7 +386,7 @@ def record_failure(
     """An attempt failed: try again at ``retry_at``, or give up (None) until an operator redelivers."""
     number = _attempt_number(conn, row.id)
     _attempt(conn, row.id, number, started, duration_ms, outcome="error", reason=reason)
-    conn.execute(
+    mine = conn.execute(
         update(batches)
         .where(batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == "sending")
         .values(
@@ -337,8 +397,8 @@ def record_failure(
             lease_owner=None,
             lease_until=None,
         )
-    )
-    if retry_at is None:
+    ).rowcount
+    if mine and retry_at is None:
         why = f"batch {row.id} not delivered: {reason}"[:2000]
         waiting = deliveries.c.batch_id == row.id, deliveries.c.status == "batched"
         if not row.is_test:  # the leads stay in the batch, the partner's, until it is redelivered
@@ -346,6 +406,7 @@ def record_failure(
             return
         # a test delivery reports its failure now: the test job is settled as failed
         job_ids = list(conn.execute(select(deliveries.c.job_id).where(*waiting)).scalars())
+        lock_jobs(conn, job_ids)
         conn.execute(update(deliveries).where(*waiting).values(status="failed", reason=why))
         wake_jobs(conn, job_ids, now)
 

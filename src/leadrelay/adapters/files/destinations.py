@@ -21,7 +21,6 @@ import posixpath
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
@@ -30,6 +29,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from leadrelay.adapters.files.results import UploadError, UploadResult
 from leadrelay.adapters.files.writers import MEDIA_TYPES
 from leadrelay.domain.files import Destination, FtpDestination, S3Destination, SftpDestination, check_filename
 
@@ -48,22 +48,6 @@ _SFTP_FINAL = {  # SFTP status codes that no retry will change
     asyncssh.FX_OP_UNSUPPORTED,
 }
 _S3_RETRYABLE = {"SlowDown", "RequestTimeout", "Throttling", "InternalError", "ServiceUnavailable"}
-
-
-@dataclass(frozen=True, slots=True)
-class UploadResult:
-    location: str  # sftp://host/dir/file.csv, ftps://…, s3://bucket/key
-    bytes: int
-    duration_ms: float
-
-
-class UploadError(Exception):
-    """The upload failed; ``retryable`` says whether trying again later may succeed."""
-
-    def __init__(self, reason: str, retryable: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retryable = retryable
 
 
 async def upload(dest: Destination, filename: str, data: bytes) -> UploadResult:

@@ -17,7 +17,8 @@ from email.utils import formatdate
 from leadrelay.adapters.channels.auth import resolve_env
 from leadrelay.adapters.channels.email import SmtpFailure, SmtpSettings, message_id, smtp_send
 from leadrelay.adapters.crypto import is_sealed_token
-from leadrelay.adapters.files.destinations import UploadError, UploadResult, upload
+from leadrelay.adapters.files.destinations import upload
+from leadrelay.adapters.files.results import UploadError, UploadResult
 from leadrelay.adapters.files.writers import MEDIA_TYPES
 from leadrelay.domain.files import EmailDestination
 from leadrelay.domain.model import FileChannel

@@ -12,17 +12,17 @@ import datetime as dt
 import io
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Literal
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.styles import Font
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from typing import TYPE_CHECKING, Any, Literal
 
 from leadrelay.domain.files import FileFormat
+
+if TYPE_CHECKING:  # openpyxl is imported when an XLSX file is written, not by every process
+    from openpyxl.cell.cell import Cell
+    from openpyxl.styles import Font
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 __all__ = ["MEDIA_TYPES", "columns_of", "render_file"]
 
@@ -39,6 +39,7 @@ _QUOTING: dict[str, Literal[0, 1, 2, 3]] = {
 _LINE_ENDINGS = {"crlf": "\r\n", "lf": "\n"}
 _EXACT_INT = 2**53  # Excel keeps 15 significant digits: a bigger integer is written as text, not rounded
 _SHEET = "Leads"
+_ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")  # openpyxl's ILLEGAL_CHARACTERS_RE
 
 
 def render_file(fmt: FileFormat, rows: Sequence[Mapping[str, Any]]) -> bytes:
@@ -88,6 +89,9 @@ def _csv_cell(value: Any) -> str | int | float | Decimal:
 
 
 def _xlsx(fmt: FileFormat, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     workbook = Workbook(write_only=True)
     sheet: WriteOnlyWorksheet = workbook.create_sheet(_SHEET)
     if fmt.header:
@@ -101,6 +105,8 @@ def _xlsx(fmt: FileFormat, columns: tuple[str, ...], rows: Sequence[Mapping[str,
 
 
 def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Any, font: Font | None = None) -> Cell:
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(sheet, value=_xlsx_value(value))
     if isinstance(cell.value, str):
         cell.data_type = "s"  # never a formula, whatever the text starts with
@@ -122,7 +128,7 @@ def _xlsx_value(value: Any) -> Any:
         return value if value.tzinfo is None else value.isoformat()
     if isinstance(value, dt.date | dt.time):
         return value
-    return ILLEGAL_CHARACTERS_RE.sub("", _text(value))
+    return _ILLEGAL.sub("", _text(value))
 
 
 def _text(value: Any) -> str:
