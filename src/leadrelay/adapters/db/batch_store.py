@@ -114,10 +114,34 @@ def insert_batch(
 ) -> str:
     """Create a batch (ready to send now) holding ``delivery_ids``; returns its id."""
     batch_id = new_id("bat")
-    count = max(1, len(delivery_ids))
-    name = filename(spec.filename, partner=partner.name, count=count, now=now, tz=partner.timezone)
     if test:
         lock_partner(conn, partner.name)  # a cut holds it already; a test batch takes it here
+    if delivery_ids:
+        taken = conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.batch_id.is_(None))
+            .values(batch_id=batch_id)
+        ).rowcount
+        if taken != len(delivery_ids):  # the partner lock makes this impossible; never send a short file
+            raise RuntimeError(f"batch {batch_id}: {len(delivery_ids) - taken} leads were in another batch")
+    _new_batch(conn, batch_id, partner, spec, step, max(1, len(delivery_ids)), trigger, now, test=test)
+    return batch_id
+
+
+def _new_batch(
+    conn: Connection,
+    batch_id: str,
+    partner: PartnerSpec,
+    spec: FileChannel,
+    step: int,
+    count: int,
+    trigger: str,
+    now: datetime,
+    *,
+    test: bool = False,
+) -> None:
+    name = filename(spec.filename, partner=partner.name, count=count, now=now, tz=partner.timezone)
+    if test:
         name = f"test-{name}"
     conn.execute(
         batches.insert().values(
@@ -135,15 +159,6 @@ def insert_batch(
             created_at=now,
         )
     )
-    if delivery_ids:
-        taken = conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.batch_id.is_(None))
-            .values(batch_id=batch_id)
-        ).rowcount
-        if taken != len(delivery_ids):  # the partner lock makes this impossible; never send a short file
-            raise RuntimeError(f"batch {batch_id}: {len(delivery_ids) - taken} leads were in another batch")
-    return batch_id
 
 
 def _unique_name(conn: Connection, partner: str, name: str) -> str:
@@ -178,19 +193,24 @@ def cut(
     now: datetime,
 ) -> str | None:
     """Put the ``limit`` waiting leads of the partner that arrived first into a new batch; None when none
-    wait."""
-    ids = list(
-        conn.execute(
-            select(deliveries.c.id)
-            .join(leads, leads.c.id == deliveries.c.lead_id)
-            .where(deliveries.c.partner == partner.name, deliveries.c.channel_step == step, _WAITING)
-            .order_by(leads.c.created_at, leads.c.id)  # first come, first out: by the lead's arrival
-            .limit(limit)
-        ).scalars()
+    wait. One statement marks them (the partner's lock is held: nobody else cuts them meanwhile)."""
+    batch_id = new_id("bat")
+    first = (
+        select(deliveries.c.id)
+        .join(leads, leads.c.id == deliveries.c.lead_id)
+        .where(deliveries.c.partner == partner.name, deliveries.c.channel_step == step, _WAITING)
+        .order_by(leads.c.created_at, leads.c.id)  # first come, first out: by the lead's arrival
+        .limit(limit)
     )
-    if not ids:
+    taken = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(first), deliveries.c.batch_id.is_(None))
+        .values(batch_id=batch_id)
+    ).rowcount
+    if not taken:
         return None
-    return insert_batch(conn, partner, spec, step, ids, trigger, now)
+    _new_batch(conn, batch_id, partner, spec, step, taken, trigger, now)
+    return batch_id
 
 
 def _due(now: datetime) -> Any:
