@@ -669,3 +669,8 @@ def test_every_problem_of_a_file_channel_is_reported_at_once() -> None:
         f"{FILE}.destination.s3",
         f"{FILE}.filename",
     }
+
+
+def test_a_missing_recipient_is_reported_with_the_other_problems_of_the_file_channel() -> None:
+    problems = problems_of(file(schedule={"cron": "bad"}, destination={"email": {}}), email=None)
+    assert {p.path for p in problems} == {f"{FILE}.schedule.cron", f"{FILE}.destination.email.to"}

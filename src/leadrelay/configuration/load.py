@@ -317,14 +317,15 @@ class _Validator:
         """Validate a file channel or an email digest (put back in canonical form)."""
         columns: list[str] | None = None
         if "file" in channel:
-            found = self.model(FileModel, channel["file"], f"{path}.file")
+            where = f"{path}.file"
+            mail = _get(_get(channel["file"], "destination"), "email")  # reported with the other problems
+            if isinstance(mail, dict) and mail.get("to") is None and not partner_email:
+                self.fail(f"{where}.destination.email.to", "required when the partner has no 'email'")
+            found = self.model(FileModel, channel["file"], where)
             channel["file"] = found.model_dump() if found is not None else None
             if found is None:
                 return
-            columns, where = found.columns, f"{path}.file"
-            mail = found.destination.email
-            if mail is not None and mail.to is None and not partner_email:
-                self.fail(f"{where}.destination.email.to", "required when the partner has no 'email'")
+            columns = found.columns
             self.field_names(found.fields or [], f"{where}.fields", ())
         elif channel.get("email") is not None and channel["email"].get("digest") is not None:
             digest = self.model(DigestModel, channel["email"]["digest"], f"{path}.email.digest")
