@@ -53,10 +53,10 @@ class ConfiguredChannels:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         settings = runtime.settings
-        guard = TargetGuard.from_setting(
+        self.guard = TargetGuard.from_setting(
             settings.allowed_target_networks, enabled=settings.block_private_targets
         )
-        self.channels = Channels(WebhookSender(guard=guard), smtp=env_smtp(settings))
+        self.channels = Channels(WebhookSender(guard=self.guard), smtp=env_smtp(settings))
         self._smtp_version = -1
 
     async def smtp(self) -> SmtpSettings:
@@ -146,6 +146,7 @@ class Runtime:
             lease_s=s.batch_lease_seconds,
             retry_base_s=s.batch_retry_base,
             only_jobs=only_jobs,
+            guard=self.channels.guard,
         )
 
     async def _smtp_for_batches(self) -> SmtpSettings:

@@ -527,3 +527,18 @@ def test_a_batch_being_sent_is_not_redelivered(db_url: str, silent_port: int) ->
         assert r.json()["detail"] == f"batch {sending['id']} is sending: it is being sent already"
         retry = wait_for(lambda: listed(server, status="retry"), timeout=WAIT)[0]
     assert retry["id"] == sending["id"] and "timed out" in retry["reason"]
+
+
+def test_a_destination_in_a_private_network_is_refused_like_a_webhook(db_url: str, sftp: Sftp) -> None:
+    """Without 127.0.0.0/8 in LEADRELAY_ALLOWED_TARGET_NETWORKS the loopback SFTP server is a private
+    target: the test delivery fails at once, naming the setting, and nothing is uploaded."""
+    directory = new_directory(sftp.root)
+    setup(db_url, file_config({"sftp": sftp.config(directory)}, {"count": 3}))
+    with ServerThread(db_url, **FAST, allowed_target_networks="") as server:
+        r = post(server, f"/v1/partners/{PARTNER}/test-delivery?wait=20")
+    detail = r.json()
+    assert detail["status"] == "failed", detail
+    (attempt,) = detail["deliveries"][0]["batch"]["attempts"]
+    assert "destination 127.0.0.1: target 127.0.0.1 is in a private network" in attempt["reason"]
+    assert "LEADRELAY_ALLOWED_TARGET_NETWORKS" in attempt["reason"]
+    assert files_in(sftp.root / directory) == {}

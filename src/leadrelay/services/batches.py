@@ -180,6 +180,7 @@ class Batcher:
         retry_max_s: float = 3600.0,
         concurrency: int = 4,
         only_jobs: set[str] | None = None,
+        guard: Any = None,  # a TargetGuard: SFTP/FTP hosts and S3 endpoints must not be private
     ) -> None:
         self.db = db
         self.configs = configs
@@ -192,6 +193,7 @@ class Batcher:
         self.retry_max_s = retry_max_s
         self.concurrency = concurrency
         self.only_jobs = only_jobs  # send only these jobs' batches and cut none (a partner test)
+        self.guard = guard
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -269,6 +271,7 @@ class Batcher:
                     summary=rendered.summary,
                     key=f"batch:{row.id}",
                     smtp=settings,
+                    guard=self.guard,
                 )
         except TimeoutError:
             error = UploadError("timed out (the upload took most of the batch lease)", retryable=True)

@@ -9,18 +9,22 @@ time, and never stored.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import socket
 import time
 from email.message import EmailMessage
 from email.utils import formatdate
+from urllib.parse import urlsplit
 
 from leadrelay.adapters.channels.auth import resolve_env
 from leadrelay.adapters.channels.email import SmtpFailure, SmtpSettings, message_id, smtp_send
+from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.crypto import is_sealed_token
 from leadrelay.adapters.files.destinations import upload
 from leadrelay.adapters.files.results import UploadError, UploadResult
 from leadrelay.adapters.files.writers import MEDIA_TYPES
-from leadrelay.domain.files import EmailDestination
+from leadrelay.domain.files import Destination, EmailDestination, S3Destination
 from leadrelay.domain.model import FileChannel
 
 __all__ = ["ship"]
@@ -35,8 +39,10 @@ async def ship(
     summary: str,
     key: str,
     smtp: SmtpSettings,
+    guard: TargetGuard | None = None,
 ) -> UploadResult:
-    """Deliver one batch file; raises ``UploadError`` saying whether a later attempt may succeed."""
+    """Deliver one batch file; raises ``UploadError`` saying whether a later attempt may succeed. With a
+    ``guard``, an SFTP/FTP host or an S3 endpoint in a private network is refused like a webhook's."""
     try:
         dest = resolve_env(spec.destination)
     except ValueError as exc:
@@ -50,6 +56,7 @@ async def ship(
                 retryable=True,
             )
     if not isinstance(dest, EmailDestination):
+        await _check_target(guard, dest)
         return await upload(dest, name, data)
     started = time.perf_counter()
     message = EmailMessage()
@@ -68,3 +75,26 @@ async def ship(
     delivered = [addr for addr in dest.to if addr not in refused]
     location = "mailto:" + ",".join(delivered)
     return UploadResult(location, len(data), (time.perf_counter() - started) * 1000.0)
+
+
+async def _check_target(guard: TargetGuard | None, dest: Destination) -> None:
+    """Every address the destination's host resolves to must pass the guard (AWS's own S3 endpoints are
+    public: only an ``endpoint_url`` is checked). The upload library resolves the name again when it
+    connects; the check is against a configured host, not against DNS answers changing in between."""
+    if guard is None or not guard.enabled:
+        return
+    if isinstance(dest, S3Destination):
+        if dest.endpoint_url is None:
+            return
+        parts = urlsplit(dest.endpoint_url)
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    else:
+        host, port = dest.host, dest.port
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UploadError(f"cannot resolve {host}: {exc}", retryable=True) from None
+    for info in infos:
+        why = guard.refusal(str(info[4][0]))
+        if why is not None:
+            raise UploadError(f"destination {host}: {why}", retryable=False)
