@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Row, func, select
 from sqlalchemy.exc import DBAPIError
 
 from leadrelay.adapters.channels.email import SmtpSettings
+from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import batch_store, config_store
 from leadrelay.adapters.db.engine import Database
@@ -171,7 +172,7 @@ class Batcher:
         db: Database,
         configs: ConfigCache,
         sealer: Sealer,
-        smtp: Any,  # async () -> SmtpSettings: the settings in force
+        smtp: Callable[[], Awaitable[SmtpSettings]],  # the SMTP settings in force
         *,
         owner: str,
         interval_s: float = 1.0,
@@ -180,7 +181,7 @@ class Batcher:
         retry_max_s: float = 3600.0,
         concurrency: int = 4,
         only_jobs: set[str] | None = None,
-        guard: Any = None,  # a TargetGuard: SFTP/FTP hosts and S3 endpoints must not be private
+        guard: TargetGuard | None = None,  # SFTP/FTP hosts and S3 endpoints must not be private
     ) -> None:
         self.db = db
         self.configs = configs
