@@ -83,11 +83,7 @@ def unbatch(conn: Connection, partner: str, step: int, now: datetime) -> int:
 def dissolve(conn: Connection, row: Row[Any], owner: str, reason: str, now: datetime) -> int:
     """A cut batch whose partner no longer takes batches there (removed, or another channel now): the
     batch fails and its unsent leads go the ordinary way (pending again, their jobs back in the queue)."""
-    mine = conn.execute(
-        update(batches)
-        .where(batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == "sending")
-        .values(status="failed", reason=reason, next_attempt_at=None, lease_owner=None, lease_until=None)
-    ).rowcount
+    mine = _finish(conn, row, owner, status="failed", reason=reason, next_attempt_at=None)
     if not mine:
         return 0
     where = (deliveries.c.batch_id == row.id, deliveries.c.status == "batched")
@@ -315,21 +311,18 @@ def record_success(
     back to the queue to be settled. Returns the lead ids delivered now (none for a redelivery)."""
     number = _attempt_number(conn, row.id)
     _attempt(conn, row.id, number, started, duration_ms, outcome="success", location=location, bytes=size)
-    mine = conn.execute(
-        update(batches)
-        .where(batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == "sending")
-        .values(
-            status="sent",
-            attempts=row.attempts + 1,
-            sent_at=now,
-            location=location,
-            bytes=size,
-            reason=None,
-            next_attempt_at=None,
-            lease_owner=None,
-            lease_until=None,
-        )
-    ).rowcount
+    mine = _finish(
+        conn,
+        row,
+        owner,
+        status="sent",
+        attempts=row.attempts + 1,
+        sent_at=now,
+        location=location,
+        bytes=size,
+        reason=None,
+        next_attempt_at=None,
+    )
     if not mine:  # our lease ran out and another sender took the batch: it records the outcome
         return []
     fresh = list(
@@ -356,6 +349,17 @@ def record_success(
     )
     wake_jobs(conn, [d.job_id for d in fresh], now)
     return [d.lead_id for d in fresh]
+
+
+def _finish(conn: Connection, row: Row[Any], owner: str, **values: Any) -> bool:
+    """End a send we hold the lease of (the batch still ``sending`` and ours); False when another sender
+    took it meanwhile (our lease ran out): then it records the outcome, not us."""
+    done = conn.execute(
+        update(batches)
+        .where(batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == "sending")
+        .values(lease_owner=None, lease_until=None, **values)
+    ).rowcount
+    return bool(done)
 
 
 def lock_jobs(conn: Connection, job_ids: Sequence[str]) -> None:
@@ -406,18 +410,15 @@ def record_failure(
     """An attempt failed: try again at ``retry_at``, or give up (None) until an operator redelivers."""
     number = _attempt_number(conn, row.id)
     _attempt(conn, row.id, number, started, duration_ms, outcome="error", reason=reason)
-    mine = conn.execute(
-        update(batches)
-        .where(batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == "sending")
-        .values(
-            status="retry" if retry_at is not None else "failed",
-            attempts=row.attempts + 1,
-            reason=reason,
-            next_attempt_at=retry_at,
-            lease_owner=None,
-            lease_until=None,
-        )
-    ).rowcount
+    mine = _finish(
+        conn,
+        row,
+        owner,
+        status="retry" if retry_at is not None else "failed",
+        attempts=row.attempts + 1,
+        reason=reason,
+        next_attempt_at=retry_at,
+    )
     if mine and retry_at is None:
         why = f"batch {row.id} not delivered: {reason}"[:2000]
         waiting = deliveries.c.batch_id == row.id, deliveries.c.status == "batched"
