@@ -34,6 +34,7 @@ from leadrelay.services.configstate import ConfigCache  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 from run import fresh_postgres  # noqa: E402
 
+
 def config(n: int) -> dict[str, Any]:
     """One partner whose file is cut when ``n`` leads wait."""
     file = {"schedule": {"count": n}, "destination": {"s3": {"bucket": "acme-leads"}}}
@@ -57,14 +58,35 @@ def seed(db: Database, n: int) -> None:
         at = now + timedelta(milliseconds=i)
         lead_id = f"lead_{i:09d}"
         lead_rows.append(
-            {"id": lead_id, "entity": "solar", "source": "web", "status": "delivering", "data": values,
-             "raw": values, "is_test": False, "created_at": at, "updated_at": at}
+            {
+                "id": lead_id,
+                "entity": "solar",
+                "source": "web",
+                "status": "delivering",
+                "data": values,
+                "raw": values,
+                "is_test": False,
+                "created_at": at,
+                "updated_at": at,
+            }
         )
         delivery_rows.append(
-            {"id": f"dlv_{i:09d}", "job_id": f"job_{i:09d}", "lead_id": lead_id, "partner": "acme",
-             "profile": "solar-main", "channel": "file", "channel_step": 0, "status": "batched",
-             "idempotency_key": f"job_{i:09d}:acme", "attempts": 0, "cap_windows": [], "invoiced": False,
-             "is_test": False, "created_at": at}
+            {
+                "id": f"dlv_{i:09d}",
+                "job_id": f"job_{i:09d}",
+                "lead_id": lead_id,
+                "partner": "acme",
+                "profile": "solar-main",
+                "channel": "file",
+                "channel_step": 0,
+                "status": "batched",
+                "idempotency_key": f"job_{i:09d}:acme",
+                "attempts": 0,
+                "cap_windows": [],
+                "invoiced": False,
+                "is_test": False,
+                "created_at": at,
+            }
         )
 
     def tx(conn: Any) -> None:
@@ -97,8 +119,10 @@ def run(name: str, url: str, n: int) -> None:
             t0 = time.perf_counter()
             out = db.read(lambda c, ch=channel: render(c, row, partner, ch, sealer))  # type: ignore[misc]
             took = time.perf_counter() - t0
-            print(f"  [{name}] render {kind.upper():4s} of {out.count:,} leads: {took:6.2f} s"
-                  f" ({out.count / took:,.0f} leads/s, {len(out.data) / 1e6:.1f} MB)")
+            print(
+                f"  [{name}] render {kind.upper():4s} of {out.count:,} leads: {took:6.2f} s"
+                f" ({out.count / took:,.0f} leads/s, {len(out.data) / 1e6:.1f} MB)"
+            )
         print(f"  [{name}] cut one batch of {row.lead_count:,} waiting leads: {cut_s * 1000:6.0f} ms")
     finally:
         db.dispose()
@@ -114,6 +138,7 @@ def main() -> None:
     with fresh_postgres() as url:
         if url is not None:
             run("postgres", url, args.leads)
+
 
 if __name__ == "__main__":
     main()

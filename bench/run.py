@@ -1,9 +1,12 @@
-"""`make bench`: intake and end-to-end throughput, intake latency, and the routing decision alone.
+"""`make bench`: intake and end-to-end throughput against a bare app, CPU per lead, and the routing decision.
 
-Runs `leadrelay serve` as a subprocess against SQLite (and PostgreSQL when reachable), simulated buyers in
-another subprocess, and a load generator here (aiohttp, bounded: N leads at concurrency C). Prints figures;
-no pass/fail. On a 2-core machine the load generator, the server and the buyers share the cores: read the
-figures as ratios between runs and designs.
+Runs `leadrelay serve` (and `leadrelay worker`) as subprocesses against SQLite, and PostgreSQL when it is
+reachable, simulated buyers answering at once in another subprocess, and a load generator here (aiohttp,
+bounded: N leads at concurrency C, every lead a new person). The same generator loads a bare Starlette app
+(bench/bare_app.py: parse the JSON, answer 202) under the same uvicorn settings, in rounds that alternate
+with leadrelay's, so each figure is printed as a ratio to the bare app measured minutes apart; the machine's
+speed drifts too much for absolute figures to compare across runs. CPU per lead is the servers' own user +
+system time (/proc) over the measured window. Prints figures; no pass/fail.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -50,43 +55,61 @@ def free_port() -> int:
 
 def config(buyers_port: int) -> dict[str, Any]:
     def partner(name: str, **extra: Any) -> dict[str, Any]:
-        return {"channel": {"webhook": {"url": f"http://127.0.0.1:{buyers_port}/buyer/{name}", "timeout": "10s"}},
-                **extra}
+        return {
+            "channel": {"webhook": {"url": f"http://127.0.0.1:{buyers_port}/buyer/{name}", "timeout": "10s"}},
+            **extra,
+        }
 
     return {
-        "entities": {"solar": {"fields": {
-            "first_name": {"type": "string", "required": True},
-            "last_name": {"type": "string"},
-            "email": {"type": "email"},
-            "phone": {"type": "phone", "required": True},
-            "zip": {"type": "postal_code", "required": True},
-            "state": {"type": "state"},
-            "monthly_bill": {"type": "number"},
-        }}},
+        "entities": {
+            "solar": {
+                "fields": {
+                    "first_name": {"type": "string", "required": True},
+                    "last_name": {"type": "string"},
+                    "email": {"type": "email"},
+                    "phone": {"type": "phone", "required": True},
+                    "zip": {"type": "postal_code", "required": True},
+                    "state": {"type": "state"},
+                    "monthly_bill": {"type": "number"},
+                }
+            }
+        },
         "sources": {"bench": {"entities": ["solar"]}},
         "partners": {
             "p1": partner("p1", caps={"day": 1_000_000}),
             "p2": partner("p2", filters={"field": "monthly_bill", "op": "gte", "value": 50}),
             "p3": partner("p3"),
         },
-        "profiles": {"main": {
-            "entity": "solar",
-            "rules": [{"name": "west", "when": {"field": "state", "op": "in", "value": ["CA", "OR", "WA"]},
-                       "send_to": {"partners": ["p1", "p2"], "strategy": "round_robin"}}],
-            "default": {"partners": ["p2", "p3"], "strategy": "round_robin"},
-        }},
+        "profiles": {
+            "main": {
+                "entity": "solar",
+                "rules": [
+                    {
+                        "name": "west",
+                        "when": {"field": "state", "op": "in", "value": ["CA", "OR", "WA"]},
+                        "send_to": {"partners": ["p1", "p2"], "strategy": "round_robin"},
+                    }
+                ],
+                "default": {"partners": ["p2", "p3"], "strategy": "round_robin"},
+            }
+        },
     }
 
 
-QUALITY = False  # --quality: dedup, a 100,000-entry suppression list and an encrypted field on every lead
+QUALITY = False  # --quality: a 100,000-entry suppression list and an encrypted field on every lead too
 SECRET = "bench-secret-key-0123456789"
-_serial = iter(range(10**9))  # every posted lead is a new person (dedup on)
+_serial = iter(range(10**9))  # every posted lead is a new person: dedup looks and finds nothing
+
+
+def with_dedup(doc: dict[str, Any]) -> dict[str, Any]:
+    """Dedup as in the demo: the same email or phone within a day is a duplicate."""
+    doc["entities"]["solar"]["dedup"] = {"keys": [["email"], ["phone"]], "window": "1d"}
+    return doc
 
 
 def quality(doc: dict[str, Any]) -> dict[str, Any]:
     solar = doc["entities"]["solar"]
     solar["fields"]["ssn"] = {"type": "string", "sensitive": True}
-    solar["dedup"] = {"keys": [["email"], ["phone"]], "window": "30d"}
     solar["suppression"] = ["dnc"]
     doc["partners"]["p1"]["dedup"] = {"keys": ["phone"], "window": "90d"}
     return doc
@@ -110,42 +133,45 @@ def prepare(url: str, buyers_port: int) -> None:
     try:
         if QUALITY:
             fill_dnc(db)
-        configure.apply_document_sync(db, quality(config(buyers_port)) if QUALITY else config(buyers_port), actor="bench")
+        doc = with_dedup(config(buyers_port))
+        configure.apply_document_sync(db, quality(doc) if QUALITY else doc, actor="bench")
         db.transaction(lambda c: config_store.add_api_key(c, "bench", KEY, datetime.now(UTC)))
     finally:
         db.dispose()
 
 
-def lead(i: int) -> dict[str, Any]:
-    if QUALITY:
-        k = next(_serial)
-        return {
-            "first_name": f"Lead{k}", "last_name": "Bench", "email": f"lead{k}@example.com",
-            "phone": f"{512 + k // 10_000_000}{2000000 + k % 8_000_000:07d}", "zip": "94103",
-            "state": random.choice(["CA", "TX", "NY", "WA"]), "monthly_bill": 40 + k % 200,
-            "ssn": f"{k % 900 + 100}-{k % 90 + 10}-{k % 9000 + 1000}",
-        }
-    return {
-        "first_name": f"Lead{i}", "last_name": "Bench", "email": f"lead{i}@example.com",
-        "phone": f"512555{i % 10000:04d}", "zip": "94103", "state": random.choice(["CA", "TX", "NY", "WA"]),
-        "monthly_bill": 40 + i % 200,
+def lead() -> dict[str, Any]:
+    """A new person on every call: an email and a valid US phone never posted before in this run."""
+    k = next(_serial)
+    values: dict[str, Any] = {
+        "first_name": f"Lead{k}",
+        "last_name": "Bench",
+        "email": f"lead{k}@example.com",
+        "phone": f"512{200 + (k // 10_000) % 800:03d}{k % 10_000:04d}",
+        "zip": "94103",
+        "state": random.choice(["CA", "TX", "NY", "WA"]),
+        "monthly_bill": 40 + k % 200,
     }
+    if QUALITY:
+        values["ssn"] = f"{k % 900 + 100}-{k % 90 + 10}-{k % 9000 + 1000}"
+    return values
 
 
 async def post_all(url: str, n: int, concurrency: int) -> tuple[float, list[float], int]:
+    """Posts n leads at the given concurrency; (seconds, latencies, answers other than 202)."""
     latencies: list[float] = []
     errors = 0
-    queue = list(range(n))
-    headers = {"Authorization": f"Bearer {KEY}"}
+    bodies = [orjson.dumps(lead()) for _ in range(n)]  # built before the clock starts
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     conn = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=conn) as session:
 
         async def worker() -> None:
             nonlocal errors
-            while queue:
-                i = queue.pop()
+            while bodies:
+                body = bodies.pop()
                 t0 = time.perf_counter()
-                async with session.post(f"{url}/v1/leads", json=lead(i), headers=headers) as r:
+                async with session.post(f"{url}/v1/leads", data=body, headers=headers) as r:
                     await r.read()
                     if r.status != 202:
                         errors += 1
@@ -156,23 +182,47 @@ async def post_all(url: str, n: int, concurrency: int) -> tuple[float, list[floa
         return time.perf_counter() - start, latencies, errors
 
 
-def delivered_count(url: str) -> int:
-    from sqlalchemy import func, select
+_TICK = os.sysconf("SC_CLK_TCK")
 
-    from leadrelay.adapters.db.tables import jobs
 
-    db = Database(url)
-    try:
-        return db.read(lambda c: int(c.execute(
+def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU of the processes so far, every thread included (Linux /proc)."""
+    total = 0
+    for proc in procs:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat(5))
+    return total / _TICK
+
+
+class Outcomes:
+    """Counts settled jobs with one engine for the whole measure (never a new engine per poll)."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import func, select
+
+        from leadrelay.adapters.db.tables import jobs
+
+        self._db = Database(url)
+        self._query = (
             select(func.count()).select_from(jobs).where(jobs.c.status.in_(["delivered", "unsold", "failed"]))
-        ).scalar_one()))
-    finally:
-        db.dispose()
+        )
+
+    def settled(self) -> int:
+        return self._db.read(lambda c: int(c.execute(self._query).scalar_one()))
+
+    def wait_for(self, count: int, deadline: float) -> int:
+        while (done := self.settled()) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return done
+
+    def close(self) -> None:
+        self._db.dispose()
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=ROOT)
+    return subprocess.Popen(
+        args, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -196,73 +246,189 @@ def wait_up(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def run_http(db_label: str, url: str, n: int, concurrency: int) -> None:
-    buyers_port, api_port = free_port(), free_port()
-    prepare(url, buyers_port)
-    cli = [sys.executable, "-m", "leadrelay.entrypoints.cli"]
-    env = {"LEADRELAY_DATABASE_URL": url, "LEADRELAY_SECRET_KEY": SECRET,
-           "LEADRELAY_ALLOWED_TARGET_NETWORKS": "127.0.0.0/8"}
-    buyers = start([*cli, "simulate-buyers", "--port", str(buyers_port), "--latency-ms", "0",
-                    "--accept-rate", "1"], env)
+@dataclass
+class Figure:
+    rate: float  # leads per second
+    cpu_us: float  # server CPU per lead, every server process of the measure together
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+CLI = [sys.executable, "-m", "leadrelay.entrypoints.cli"]
+WARM_UP = 200
+
+
+def measure_intake(procs: list[subprocess.Popen[bytes]], port: int, n: int, concurrency: int) -> Figure:
+    """Posts to a server already up; the rate of 202 answers and the servers' CPU for them."""
+    url = f"http://127.0.0.1:{port}"
+    asyncio.run(post_all(url, WARM_UP, concurrency))
+    cpu0 = cpu_seconds(procs)
+    took, lat, errors = asyncio.run(post_all(url, n, concurrency))
+    cpu = cpu_seconds(procs) - cpu0
+    lat.sort()
+    return Figure(
+        n / took, cpu / n * 1e6, statistics.median(lat) * 1e3, lat[int(len(lat) * 0.99) - 1] * 1e3, errors
+    )
+
+
+def bare(port: int, n: int, concurrency: int) -> Figure:
+    proc = start([sys.executable, str(ROOT / "bench" / "bare_app.py"), str(port)], {})
     try:
-        # 1. intake alone: the API with no worker loops
-        api = start([*cli, "serve", "--port", str(api_port), "--workers", "0"], env)
-        try:
-            wait_up(f"http://127.0.0.1:{api_port}/health")
-            wait_up(f"http://127.0.0.1:{buyers_port}/stats")
-            asyncio.run(post_all(f"http://127.0.0.1:{api_port}", 200, concurrency))  # warm-up
-            took, lat, errors = asyncio.run(post_all(f"http://127.0.0.1:{api_port}", n, concurrency))
-        finally:
-            stop(api)
-        lat.sort()
-        print(f"  [{db_label}] intake:      {n / took:8.0f} leads/s accepted  "
-              f"p50 {statistics.median(lat) * 1000:6.1f} ms  p99 {lat[int(len(lat) * 0.99) - 1] * 1000:6.1f} ms"
-              + (f"  ({errors} errors)" if errors else ""))
-        # 2. end to end: the queued leads above are drained by the workers, then fresh leads flow through
-        before = delivered_count(url)
-        api = start([*cli, "serve", "--port", str(api_port), "--workers", "1"], env)
-        try:
-            wait_up(f"http://127.0.0.1:{api_port}/health")
-            deadline = time.monotonic() + 120
-            while delivered_count(url) < before + n + 200 and time.monotonic() < deadline:
-                time.sleep(0.1)
-            base = delivered_count(url)
-            t0 = time.perf_counter()
-            took, lat, errors = asyncio.run(post_all(f"http://127.0.0.1:{api_port}", n, concurrency))
-            while delivered_count(url) < base + n and time.monotonic() < deadline:
-                time.sleep(0.02)
-            total = time.perf_counter() - t0
-            done = delivered_count(url) - base
-        finally:
-            stop(api)
-        print(f"  [{db_label}] end to end:  {done / total:8.0f} leads/s accepted → delivered "
-              f"({done}/{n} in {total:.2f} s; intake meanwhile {n / took:.0f}/s)")
+        wait_up(f"http://127.0.0.1:{port}/health")
+        return measure_intake([proc], port, n, concurrency)
+    finally:
+        stop(proc)
+
+
+def intake(url: str, env: dict[str, str], port: int, n: int, concurrency: int) -> Figure:
+    api = start([*CLI, "serve", "--port", str(port), "--workers", "0"], env)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/health")
+        return measure_intake([api], port, n, concurrency)
+    finally:
+        stop(api)
+
+
+def end_to_end(
+    url: str, env: dict[str, str], port: int, n: int, concurrency: int, worker_procs: int
+) -> Figure:
+    """Accept → route → webhook to a buyer answering at once → recorded. worker_procs 0: `serve` with one
+    worker loop in the API process; else `serve --workers 0` and that many `leadrelay worker` processes."""
+    if worker_procs == 0:
+        procs = [start([*CLI, "serve", "--port", str(port), "--workers", "1"], env)]
+    else:
+        procs = [start([*CLI, "serve", "--port", str(port), "--workers", "0"], env)]
+        procs += [start([*CLI, "worker", "--loops", "1"], env) for _ in range(worker_procs)]
+    outcomes = Outcomes(url)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/health")
+        api = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        before = outcomes.settled()
+        asyncio.run(post_all(api, WARM_UP, concurrency))
+        base = outcomes.wait_for(before + WARM_UP, deadline)
+        cpu0 = cpu_seconds(procs)
+        t0 = time.perf_counter()
+        _, lat, errors = asyncio.run(post_all(api, n, concurrency))
+        done = outcomes.wait_for(base + n, deadline) - base
+        total = time.perf_counter() - t0
+        cpu = cpu_seconds(procs) - cpu0
+    finally:
+        outcomes.close()
+        for proc in procs:
+            stop(proc)
+    lat.sort()
+    return Figure(
+        done / total,
+        cpu / max(done, 1) * 1e6,
+        statistics.median(lat) * 1e3,
+        lat[int(len(lat) * 0.99) - 1] * 1e3,
+        errors + (n - done),
+    )
+
+
+def run_http(
+    db_label: str,
+    urls: dict[str, str],
+    n: int,
+    concurrency: int,
+    rounds: int,
+    e2e_setups: list[tuple[str, int]],
+) -> None:
+    """Rounds alternate the bare app, intake and each end-to-end setup, so a drift in the machine's speed
+    touches them alike; the median of the rounds is printed, with each measure as a ratio to the bare app."""
+    buyers_port, port = free_port(), free_port()
+    for url in urls.values():
+        prepare(url, buyers_port)
+    env = {"LEADRELAY_SECRET_KEY": SECRET, "LEADRELAY_ALLOWED_TARGET_NETWORKS": "127.0.0.0/8"}
+    buyers = start(
+        [*CLI, "simulate-buyers", "--port", str(buyers_port), "--latency-ms", "0", "--accept-rate", "1"], env
+    )
+    results: dict[str, list[Figure]] = {}
+    try:
+        wait_up(f"http://127.0.0.1:{buyers_port}/stats")
+        for r in range(rounds):
+            results.setdefault("bare Starlette app", []).append(bare(port, n, concurrency))
+            ienv = {**env, "LEADRELAY_DATABASE_URL": urls["intake"]}
+            results.setdefault("intake (API, no workers)", []).append(
+                intake(urls["intake"], ienv, port, n, concurrency)
+            )
+            for label, worker_procs in e2e_setups:
+                key = f"end to end ({label})"
+                eurl = urls[f"e2e-{worker_procs}"]
+                eenv = {**env, "LEADRELAY_DATABASE_URL": eurl}
+                results.setdefault(key, []).append(end_to_end(eurl, eenv, port, n, concurrency, worker_procs))
+            print(
+                f"  [{db_label}] round {r + 1}/{rounds}: "
+                + ", ".join(f"{k.split(' (')[0]} {v[-1].rate:,.0f}/s" for k, v in results.items()),
+                flush=True,
+            )
     finally:
         stop(buyers)
+    bare_rate = statistics.median(f.rate for f in results["bare Starlette app"])
+    print(f"  [{db_label}] median of {rounds} rounds, {n} leads each at concurrency {concurrency}:")
+    print(
+        f"    {'measure':44s} {'leads/s':>9s} {'× bare':>7s} {'CPU µs/lead':>12s} {'p50 ms':>7s} {'p99 ms':>7s}"
+    )
+    for key, figures in results.items():
+        rate = statistics.median(f.rate for f in figures)
+        errors = sum(f.errors for f in figures)
+        print(
+            f"    {key:44s} {rate:9,.0f} {rate / bare_rate:7.2f} "
+            f"{statistics.median(f.cpu_us for f in figures):12,.0f} "
+            f"{statistics.median(f.p50_ms for f in figures):7.1f} {statistics.median(f.p99_ms for f in figures):7.1f}"
+            + (f"  ({errors} not accepted or not settled)" if errors else "")
+        )
 
 
 def run_routing() -> None:
-    from leadrelay.domain.model import AllOf, Leaf, Op, PartnerSpec, ProfileSpec, Strategy, Target, WebhookChannel
+    from leadrelay.domain.model import (
+        AllOf,
+        Leaf,
+        Op,
+        PartnerSpec,
+        ProfileSpec,
+        Strategy,
+        Target,
+        WebhookChannel,
+    )
     from leadrelay.domain.routing import compile_config, evaluate
 
     lead_values = {
-        "first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "phone": "+15125551212",
-        "zip": "94103", "state": "CA", "monthly_bill": 180.0, "roof": "tile", "credit": 720, "age": 44,
-        "homeowner": True, "source_id": "s-19", "utm": "fb", "city": "San Francisco", "lead_type": "new",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": "ada@example.com",
+        "phone": "+15125551212",
+        "zip": "94103",
+        "state": "CA",
+        "monthly_bill": 180.0,
+        "roof": "tile",
+        "credit": 720,
+        "age": 44,
+        "homeowner": True,
+        "source_id": "s-19",
+        "utm": "fb",
+        "city": "San Francisco",
+        "lead_type": "new",
     }
     now = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
     for n in (10, 100, 1000):
         rng = random.Random(n)
         partners = {}
         for i in range(n):
-            filt = AllOf((
-                Leaf("monthly_bill", Op.GTE, rng.randint(50, 200)),
-                Leaf("state", Op.IN, tuple(rng.sample(["CA", "OR", "WA", "TX", "NY", "FL"], 3))),
-                Leaf("credit", Op.BETWEEN, (600, 850)),
-                Leaf("zip", Op.STARTS_WITH, rng.choice(["9", "94", "7"])),
-                Leaf("roof", Op.NE, "metal"),
-            ))
-            partners[f"p{i}"] = PartnerSpec(name=f"p{i}", filters=filt, channel=WebhookChannel(url="http://127.0.0.1:1/"))
+            filt = AllOf(
+                (
+                    Leaf("monthly_bill", Op.GTE, rng.randint(50, 200)),
+                    Leaf("state", Op.IN, tuple(rng.sample(["CA", "OR", "WA", "TX", "NY", "FL"], 3))),
+                    Leaf("credit", Op.BETWEEN, (600, 850)),
+                    Leaf("zip", Op.STARTS_WITH, rng.choice(["9", "94", "7"])),
+                    Leaf("roof", Op.NE, "metal"),
+                )
+            )
+            partners[f"p{i}"] = PartnerSpec(
+                name=f"p{i}", filters=filt, channel=WebhookChannel(url="http://127.0.0.1:1/")
+            )
         target = Target(tuple(partners), Strategy.PRIORITY)
         profile = ProfileSpec(name="main", entity="solar", default=target)
         compiled = compile_config(1, partners, {"main": profile})
@@ -276,29 +442,48 @@ def run_routing() -> None:
             for _ in range(loops):
                 evaluate(lead_values, prof, compiled, now)
             times.append((time.perf_counter() - t0) / loops)
-        print(f"  routing decision, {n:5d} partners × 5 conditions: {statistics.median(times) * 1e6:8.1f} µs/lead")
+        print(
+            f"  routing decision, {n:5d} partners × 5 conditions: {statistics.median(times) * 1e6:8.1f} µs/lead"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--leads", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", choices=["routing", "sqlite", "postgres"], default=None)
-    parser.add_argument("--quality", action="store_true", help="dedup, suppression and an encrypted field on")
+    parser.add_argument(
+        "--quality",
+        action="store_true",
+        help="also a 100k suppression list, per-partner dedup and an encrypted field",
+    )
     args = parser.parse_args()
     global QUALITY
     QUALITY = args.quality
-    print(f"leadrelay benchmark — {os.cpu_count()} cores, {args.leads} leads at concurrency {args.concurrency}"
-          + (" — with dedup, a 100k suppression list and an encrypted field" if QUALITY else ""))
+    print(
+        f"leadrelay benchmark — {os.cpu_count()} cores, {args.leads} leads at concurrency {args.concurrency}, "
+        f"every lead a new person, dedup on (email or phone, 1 day)"
+        + (" — with a 100k suppression list and an encrypted field" if QUALITY else "")
+    )
     if args.only in (None, "routing"):
         run_routing()
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
-            run_http("sqlite", f"sqlite:///{tmp}/bench.db", args.leads, args.concurrency)
+            urls = {"intake": f"sqlite:///{tmp}/intake.db", "e2e-0": f"sqlite:///{tmp}/e2e.db"}
+            run_http("sqlite", urls, args.leads, args.concurrency, args.rounds, [("serve, 1 worker loop", 0)])
     if args.only in (None, "postgres"):
-        with fresh_postgres() as url:
-            if url is not None:
-                run_http("postgres", url, args.leads, args.concurrency)
+        with fresh_postgres() as intake_url, fresh_postgres() as one, fresh_postgres() as two:
+            if intake_url and one and two:
+                urls = {"intake": intake_url, "e2e-1": one, "e2e-2": two}
+                run_http(
+                    "postgres",
+                    urls,
+                    args.leads,
+                    args.concurrency,
+                    args.rounds,
+                    [("1 API + 1 worker process", 1), ("1 API + 2 worker processes", 2)],
+                )
 
 
 @contextlib.contextmanager
@@ -319,6 +504,7 @@ def fresh_postgres() -> Iterator[str | None]:
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
 
 if __name__ == "__main__":
     main()
