@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -255,46 +256,114 @@ class Figure:
     errors: int
 
 
+@dataclass
+class Load:
+    accepted: int  # 202 answers
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # other answers and socket errors
+
+
 CLI = [sys.executable, "-m", "leadrelay.entrypoints.cli"]
-WARM_UP = 200
+WRK_SCRIPT = ROOT / "bench" / "new_person.lua"
 
 
-def measure_intake(procs: list[subprocess.Popen[bytes]], port: int, n: int, concurrency: int) -> Figure:
-    """Posts to a server already up; the rate of 202 answers and the servers' CPU for them."""
+@dataclass
+class Generator:
+    """The load: wrk (C, new person per request from bench/new_person.lua) for a fixed time when it is
+    installed, else the aiohttp loop here for a fixed count. Both bound themselves."""
+
+    concurrency: int
+    leads: int
+    seconds: float
+    use_wrk: bool
+    _offset: int = 10_000_000  # wrk's people are numbered apart from the aiohttp generator's
+
+    def describe(self) -> str:
+        if self.use_wrk:
+            return f"wrk, {self.seconds:g} s per measure, {self.concurrency} connections"
+        return f"aiohttp generator, {self.leads} leads per measure at concurrency {self.concurrency}"
+
+    def run(self, url: str, warm_up: bool = False) -> Load:
+        if not self.use_wrk:
+            n = 200 if warm_up else self.leads
+            took, lat, errors = asyncio.run(post_all(url, n, self.concurrency))
+            lat.sort()
+            return Load(
+                n - errors, took, statistics.median(lat) * 1e3, lat[int(len(lat) * 0.99) - 1] * 1e3, errors
+            )
+        self._offset += 1_000_000
+        threads = 2
+        seconds = 1.0 if warm_up else self.seconds
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                str(threads),
+                "-c",
+                str(self.concurrency),
+                "-d",
+                f"{max(1, round(seconds))}s",
+                "-s",
+                str(WRK_SCRIPT),
+                f"{url}/v1/leads",
+                "--",
+                str(self._offset),
+                str(threads),
+                KEY,
+                "ssn" if QUALITY else "",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
+        res = orjson.loads(out.strip().splitlines()[-1])
+        errors = int(res["non2xx"]) + int(res["socket_errors"])
+        return Load(
+            int(res["requests"]) - int(res["non2xx"]),
+            res["micros"] / 1e6,
+            res["p50_us"] / 1e3,
+            res["p99_us"] / 1e3,
+            errors,
+        )
+
+
+def measure_intake(procs: list[subprocess.Popen[bytes]], port: int, gen: Generator) -> Figure:
+    """Loads a server already up; the rate of 202 answers and the servers' CPU for them."""
     url = f"http://127.0.0.1:{port}"
-    asyncio.run(post_all(url, WARM_UP, concurrency))
+    gen.run(url, warm_up=True)
     cpu0 = cpu_seconds(procs)
-    took, lat, errors = asyncio.run(post_all(url, n, concurrency))
+    load = gen.run(url)
     cpu = cpu_seconds(procs) - cpu0
-    lat.sort()
     return Figure(
-        n / took, cpu / n * 1e6, statistics.median(lat) * 1e3, lat[int(len(lat) * 0.99) - 1] * 1e3, errors
+        load.accepted / load.seconds, cpu / max(load.accepted, 1) * 1e6, load.p50_ms, load.p99_ms, load.errors
     )
 
 
-def bare(port: int, n: int, concurrency: int) -> Figure:
+def bare(port: int, gen: Generator) -> Figure:
     proc = start([sys.executable, str(ROOT / "bench" / "bare_app.py"), str(port)], {})
     try:
         wait_up(f"http://127.0.0.1:{port}/health")
-        return measure_intake([proc], port, n, concurrency)
+        return measure_intake([proc], port, gen)
     finally:
         stop(proc)
 
 
-def intake(url: str, env: dict[str, str], port: int, n: int, concurrency: int) -> Figure:
+def intake(env: dict[str, str], port: int, gen: Generator) -> Figure:
     api = start([*CLI, "serve", "--port", str(port), "--workers", "0"], env)
     try:
         wait_up(f"http://127.0.0.1:{port}/health")
-        return measure_intake([api], port, n, concurrency)
+        return measure_intake([api], port, gen)
     finally:
         stop(api)
 
 
-def end_to_end(
-    url: str, env: dict[str, str], port: int, n: int, concurrency: int, worker_procs: int
-) -> Figure:
+def end_to_end(url: str, env: dict[str, str], port: int, gen: Generator, worker_procs: int) -> Figure:
     """Accept → route → webhook to a buyer answering at once → recorded. worker_procs 0: `serve` with one
-    worker loop in the API process; else `serve --workers 0` and that many `leadrelay worker` processes."""
+    worker loop in the API process; else `serve --workers 0` and that many `leadrelay worker` processes.
+    The rate is the leads accepted over the time from the first post to the last one settled."""
     if worker_procs == 0:
         procs = [start([*CLI, "serve", "--port", str(port), "--workers", "1"], env)]
     else:
@@ -304,35 +373,37 @@ def end_to_end(
     try:
         wait_up(f"http://127.0.0.1:{port}/health")
         api = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         before = outcomes.settled()
-        asyncio.run(post_all(api, WARM_UP, concurrency))
-        base = outcomes.wait_for(before + WARM_UP, deadline)
+        warm = gen.run(api, warm_up=True)
+        base = outcomes.wait_for(before + warm.accepted, deadline)
         cpu0 = cpu_seconds(procs)
         t0 = time.perf_counter()
-        _, lat, errors = asyncio.run(post_all(api, n, concurrency))
-        done = outcomes.wait_for(base + n, deadline) - base
+        load = gen.run(api)
+        done = outcomes.wait_for(base + load.accepted, deadline)
         total = time.perf_counter() - t0
+        # wrk does not count the requests still in flight when its time is up; they settle too
+        while (later := outcomes.wait_for(done + 1, time.monotonic() + 0.3)) > done:
+            done, total = later, time.perf_counter() - t0
+        done -= base
         cpu = cpu_seconds(procs) - cpu0
     finally:
         outcomes.close()
         for proc in procs:
             stop(proc)
-    lat.sort()
     return Figure(
         done / total,
         cpu / max(done, 1) * 1e6,
-        statistics.median(lat) * 1e3,
-        lat[int(len(lat) * 0.99) - 1] * 1e3,
-        errors + (n - done),
+        load.p50_ms,
+        load.p99_ms,
+        load.errors + max(0, load.accepted - done),
     )
 
 
 def run_http(
     db_label: str,
     urls: dict[str, str],
-    n: int,
-    concurrency: int,
+    gen: Generator,
     rounds: int,
     e2e_setups: list[tuple[str, int]],
 ) -> None:
@@ -349,16 +420,14 @@ def run_http(
     try:
         wait_up(f"http://127.0.0.1:{buyers_port}/stats")
         for r in range(rounds):
-            results.setdefault("bare Starlette app", []).append(bare(port, n, concurrency))
+            results.setdefault("bare Starlette app", []).append(bare(port, gen))
             ienv = {**env, "LEADRELAY_DATABASE_URL": urls["intake"]}
-            results.setdefault("intake (API, no workers)", []).append(
-                intake(urls["intake"], ienv, port, n, concurrency)
-            )
+            results.setdefault("intake (API, no workers)", []).append(intake(ienv, port, gen))
             for label, worker_procs in e2e_setups:
                 key = f"end to end ({label})"
                 eurl = urls[f"e2e-{worker_procs}"]
                 eenv = {**env, "LEADRELAY_DATABASE_URL": eurl}
-                results.setdefault(key, []).append(end_to_end(eurl, eenv, port, n, concurrency, worker_procs))
+                results.setdefault(key, []).append(end_to_end(eurl, eenv, port, gen, worker_procs))
             print(
                 f"  [{db_label}] round {r + 1}/{rounds}: "
                 + ", ".join(f"{k.split(' (')[0]} {v[-1].rate:,.0f}/s" for k, v in results.items()),
@@ -367,7 +436,7 @@ def run_http(
     finally:
         stop(buyers)
     bare_rate = statistics.median(f.rate for f in results["bare Starlette app"])
-    print(f"  [{db_label}] median of {rounds} rounds, {n} leads each at concurrency {concurrency}:")
+    print(f"  [{db_label}] median of {rounds} rounds ({gen.describe()}):")
     print(
         f"    {'measure':44s} {'leads/s':>9s} {'× bare':>7s} {'CPU µs/lead':>12s} {'p50 ms':>7s} {'p99 ms':>7s}"
     )
@@ -449,9 +518,16 @@ def run_routing() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument("--leads", type=int, default=2000, help="per measure, with the aiohttp generator")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measure, with wrk")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--generator",
+        choices=["wrk", "aiohttp"],
+        default=None,
+        help="default: wrk when it is installed (apt-get install wrk), else aiohttp",
+    )
     parser.add_argument("--only", choices=["routing", "sqlite", "postgres"], default=None)
     parser.add_argument(
         "--quality",
@@ -461,17 +537,18 @@ def main() -> None:
     args = parser.parse_args()
     global QUALITY
     QUALITY = args.quality
+    use_wrk = args.generator == "wrk" or (args.generator is None and shutil.which("wrk") is not None)
+    gen = Generator(args.concurrency, args.leads, args.seconds, use_wrk)
     print(
-        f"leadrelay benchmark — {os.cpu_count()} cores, {args.leads} leads at concurrency {args.concurrency}, "
-        f"every lead a new person, dedup on (email or phone, 1 day)"
-        + (" — with a 100k suppression list and an encrypted field" if QUALITY else "")
+        f"leadrelay benchmark — {os.cpu_count()} cores, {gen.describe()}; every lead a new person, dedup on "
+        "(email or phone, 1 day)" + (", a 100k suppression list and an encrypted field" if QUALITY else "")
     )
     if args.only in (None, "routing"):
         run_routing()
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
             urls = {"intake": f"sqlite:///{tmp}/intake.db", "e2e-0": f"sqlite:///{tmp}/e2e.db"}
-            run_http("sqlite", urls, args.leads, args.concurrency, args.rounds, [("serve, 1 worker loop", 0)])
+            run_http("sqlite", urls, gen, args.rounds, [("serve, 1 worker loop", 0)])
     if args.only in (None, "postgres"):
         with fresh_postgres() as intake_url, fresh_postgres() as one, fresh_postgres() as two:
             if intake_url and one and two:
@@ -479,8 +556,7 @@ def main() -> None:
                 run_http(
                     "postgres",
                     urls,
-                    args.leads,
-                    args.concurrency,
+                    gen,
                     args.rounds,
                     [("1 API + 1 worker process", 1), ("1 API + 2 worker processes", 2)],
                 )
