@@ -6,7 +6,7 @@ PORT ?= 8000
 BUYERS_PORT ?= 9100
 DEMO_KEY ?= lr_demo_key_0123456789
 
-.PHONY: run test lint fmt typecheck migrate bench clean install install-dev
+.PHONY: run test lint fmt typecheck migrate bench profile clean install install-dev
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -52,6 +52,11 @@ migrate: install
 bench: install-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/batches_bench.py
+
+## profile: where the server's CPU per lead goes (py-spy under wrk load; PROFILE_ARGS=--e2e for end to end)
+profile: install-dev
+	$(BIN)/pip install --quiet py-spy
+	$(BIN)/python bench/profile.py $(PROFILE_ARGS)
 
 clean:
 	rm -rf $(VENV) leadrelay.db leadrelay.db-wal leadrelay.db-shm .pytest_cache .mypy_cache .ruff_cache

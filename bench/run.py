@@ -236,7 +236,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def wait_up(url: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded 2-core machine can take half a minute to start a server
     while time.monotonic() < deadline:
         try:
             if httpx.get(url, timeout=1).status_code == 200:
