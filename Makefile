@@ -48,8 +48,10 @@ fmt: install-dev
 migrate: install
 	$(BIN)/leadrelay db upgrade
 
-## bench: intake, end-to-end and routing figures on SQLite (and PostgreSQL when reachable), then batch files
+## bench: intake and end to end as ratios to a bare app, CPU per lead, routing; SQLite and PostgreSQL; batch files
 bench: install-dev
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk is not installed: using the aiohttp generator"
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/batches_bench.py
 
