@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import jobs, leads
 from leadrelay.simulate.buyers import BuyersThread
-from tests.support import ServerThread, base_config, lead, prepare, source_headers
+from tests.support import ServerThread, base_config, lead, prepare, source_headers, wait_for
 
 
 @pytest.fixture
@@ -125,10 +128,82 @@ def test_idempotency_key_repeat_returns_original_and_creates_nothing(
     assert first.json()["status"] == "delivered"
     assert again.status_code == 200
     assert again.json() == first.json()
-    assert other.status_code == 409
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert other.status_code == 422  # the IETF draft's answer to a key reused with another body
+    assert other.json()["errors"] == [
+        {"field": "Idempotency-Key", "error": "already used with a different body"}
+    ]
     assert "Idempotency-Key" in other.json()["detail"]
     assert count(db_url, leads) == 1
     assert count(db_url, jobs) == 1
+
+
+def test_a_repeat_replays_the_first_answer_status_code_and_body(server: ServerThread) -> None:
+    """The first answer was 202 queued; the lead has been delivered since, and a repeat still gets the
+    stored 202 queued (as Stripe and the IETF draft do), not the current status."""
+    headers = {**source_headers(), "Idempotency-Key": "order-7"}
+    with server.client() as http:
+        first = http.post("/v1/leads", json=lead(), headers=headers)
+        assert first.status_code == 202, first.text
+        lead_id = first.json()["lead_id"]
+        wait_for(
+            lambda: http.get(f"/v1/leads/{lead_id}", headers=source_headers()).json()["status"] == "delivered"
+        )
+        again = http.post("/v1/leads?wait=5", json=lead(), headers=headers)
+        rejected = http.post("/v1/leads", json=lead(zip=None), headers={**headers, "Idempotency-Key": "r"})
+        rejected_again = http.post(
+            "/v1/leads", json=lead(zip=None), headers={**headers, "Idempotency-Key": "r"}
+        )
+    assert (again.status_code, again.json()) == (202, {"lead_id": lead_id, "status": "queued"})
+    assert rejected.status_code == 422
+    assert (rejected_again.status_code, rejected_again.json()) == (422, rejected.json())
+
+
+def test_a_repeat_while_the_first_is_in_flight_is_409(db_url: str, buyers: BuyersThread) -> None:
+    """No worker: the first request waits (in flight) for an outcome that does not come."""
+    prepare(db_url, base_config(buyers.url))
+    headers = {**source_headers(), "Idempotency-Key": "slow-1"}
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(http.post, "/v1/leads?wait=2", json=lead(), headers=headers)
+            wait_for(lambda: count(db_url, leads) == 1)
+            during = http.post("/v1/leads", json=lead(), headers=headers)
+            answered = first.result()
+        after = http.post("/v1/leads", json=lead(), headers=headers)
+    assert during.status_code == 409, during.text
+    assert during.json()["code"] == "conflict"
+    assert "still being answered" in during.json()["detail"]
+    assert answered.status_code == 202
+    assert (after.status_code, after.json()) == (202, answered.json())
+    assert count(db_url, leads) == 1
+
+
+def test_concurrent_requests_with_one_key_make_one_lead(db_url: str, buyers: BuyersThread) -> None:
+    """Two API processes (separate group commits, so separate transactions) and two requests in one of
+    them, all at once with the same key: one lead per key; every other answer is the replay or 409."""
+    prepare(db_url, base_config(buyers.url))
+    keys = [f"race-{i}" for i in range(6)]
+    with ServerThread(db_url, workers=0) as a, ServerThread(db_url, workers=0) as b:
+        clients = [a.client(), a.client(), b.client()]
+        barrier = threading.Barrier(len(clients))
+
+        def post(http: httpx.Client, key: str) -> httpx.Response:
+            barrier.wait(timeout=10)
+            return http.post("/v1/leads", json=lead(), headers={**source_headers(), "Idempotency-Key": key})
+
+        with ThreadPoolExecutor(len(clients)) as pool:
+            answers = {k: list(pool.map(post, clients, [k] * len(clients))) for k in keys}
+        for c in clients:
+            c.close()
+    for key, got in answers.items():
+        codes = sorted(r.status_code for r in got)
+        assert set(codes) <= {202, 409} and codes[0] == 202, (key, codes, [r.text for r in got])
+        bodies = {r.text for r in got if r.status_code == 202}
+        assert len(bodies) == 1, (key, bodies)  # the replay is the first answer, byte for byte
+        assert sum("Idempotent-Replayed" not in r.headers for r in got) == 1
+    assert count(db_url, leads) == len(keys)
+    assert count(db_url, jobs) == len(keys)
 
 
 @pytest.mark.parametrize(("query", "field"), [("wait=abc", "wait"), ("wait=999", "wait")])

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,13 +15,13 @@ import typer
 from rich.table import Table
 
 from leadrelay.adapters.crypto import Sealer
-from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import upgrade
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.configuration.load import load_yaml_text
 from leadrelay.entrypoints.commands.batches import batches_app
 from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, print_rows, settings_for
+from leadrelay.entrypoints.commands.credentials import admin_app, sources_app
 from leadrelay.entrypoints.commands.fields import check_field
 from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.entrypoints.commands.leads import leads_app
@@ -37,8 +35,6 @@ T = TypeVar("T")
 
 app = typer.Typer(help="leadrelay: real-time lead distribution.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-admin_app = typer.Typer(help="Admin tokens for the API.", no_args_is_help=True)
-sources_app = typer.Typer(help="Sources and their API keys.", no_args_is_help=True)
 log_app = typer.Typer(help="The distribution log and its actions.", no_args_is_help=True)
 partners_app = typer.Typer(help="Partners.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -210,44 +206,6 @@ def export(
         output.write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
-
-
-@admin_app.command("create-token")
-def create_token(
-    name: Annotated[str, typer.Option(help="Who the token is for (shown in the audit log).")] = "admin",
-    database_url: DbOption = None,
-) -> None:
-    """Create an admin API token. It is shown once; only its hash is stored."""
-    token = "lra_" + secrets.token_urlsafe(32)
-    db = Database(settings_for(database_url).database_url)
-    try:
-        db.transaction(lambda c: config_store.add_admin_token(c, name, token, datetime.now(UTC)))
-    finally:
-        db.dispose()
-    out.print(token, highlight=False)
-
-
-@sources_app.command("add-key")
-def add_key(
-    source: str,
-    key: Annotated[
-        str | None, typer.Option(help="Use this key (at least 16 characters) instead of a new one.")
-    ] = None,
-    database_url: DbOption = None,
-) -> None:
-    """Create an API key for a source. Printed once; only its hash is stored."""
-    if key is not None and len(key) < 16:
-        raise fail("--key: must be at least 16 characters")
-    value = key or "lr_" + secrets.token_urlsafe(24)
-    db = Database(settings_for(database_url).database_url)
-    try:
-        objects = db.read(config_store.load_objects)
-        if source not in objects.get("sources", {}):
-            raise fail(f"no source named {source!r}; apply a configuration that defines it first")
-        db.transaction(lambda c: config_store.add_api_key(c, source, value, datetime.now(UTC)))
-    finally:
-        db.dispose()
-    out.print(value, highlight=False)
 
 
 # ---------------------------------------------------------------- the log

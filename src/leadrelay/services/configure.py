@@ -19,6 +19,7 @@ from leadrelay.configuration import secrets
 from leadrelay.configuration.load import Objects, dump_yaml, validate_document
 from leadrelay.configuration.schema import unknown
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound
+from leadrelay.services import credentials
 
 KINDS = ("smtp", "entities", "sources", "partners", "profiles")
 
@@ -216,6 +217,8 @@ async def delete_object(db: Database, kind: str, name: str, *, actor: str) -> No
         config_store.audit(
             conn, actor=actor, action="config.deleted", object_kind=kind, object_id=name, at=now, detail={}
         )
+        if kind == "sources":
+            credentials.revoke_source_keys(conn, name, actor=actor, now=now)
         config_store.bump_version(conn)
 
     await db.run(tx)

@@ -9,18 +9,18 @@ import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import dedup_store, store
 from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
 from leadrelay.domain.fields import validate_lead
-from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized
+from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized, ValidationFailed
 from leadrelay.ids import new_id
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.notify import Notifier
@@ -57,6 +57,7 @@ class IntakeRequest:
     raw: Mapping[str, Any]
     idempotency_key: str | None = None
     test: bool = False
+    wait: float = 0.0  # seconds to wait for the outcome of a queued lead before answering
 
 
 @dataclass(slots=True)
@@ -68,6 +69,17 @@ class IntakeAnswer:
     reason: str | None = None
     repeat: bool = False  # an Idempotency-Key repeat: the original answer, nothing created
     settled: bool = False  # nothing more will happen without an operator (not shown to the source)
+    replay: tuple[int, dict[str, Any]] | None = None  # a repeat's stored first answer: HTTP status, body
+
+    @property
+    def code(self) -> int:
+        """The HTTP status: 202 queued, 422 rejected, else 200 (a repeat: the first answer's)."""
+        if self.replay is not None:
+            return self.replay[0]
+        return answer_code(self.status)
+
+    def body(self) -> dict[str, Any]:
+        return self.replay[1] if self.replay is not None else self.as_dict()
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"lead_id": self.lead_id, "status": self.status}
@@ -83,11 +95,33 @@ class IntakeAnswer:
         return out
 
 
+def answer_code(status: str) -> int:
+    return 202 if status == "queued" else 422 if status == "rejected" else 200
+
+
+# A keyed lead whose first answer is still missing this long after its creation lost its first request
+# (the process ended while waiting for the outcome): repeats get the outcome then, instead of 409.
+_ABANDONED = timedelta(seconds=90)
+
+
 @dataclass(frozen=True, slots=True)
 class _Write:
     lead: dict[str, Any]
     jobs: list[dict[str, Any]]
     screen: Screen | None = None
+    problems: list[FieldProblem] = field(default_factory=list)
+    keep_answer: bool = False  # a keyed request answered at once: its answer is stored with the lead
+
+
+def _first_answer(w: _Write) -> IntakeAnswer:
+    """What the source is told right after the write (before any wait)."""
+    status = str(w.lead["status"])
+    reason = None
+    if status == "unsold" and not w.jobs and not w.problems:
+        reason = f"no enabled profile for entity {w.lead['entity']}"
+    elif status == "suppressed":
+        reason = "suppressed"
+    return IntakeAnswer(w.lead["id"], _PUBLIC_STATUS.get(status, status), problems=w.problems, reason=reason)
 
 
 def body_hash(raw: Mapping[str, Any], entity: str) -> str:
@@ -147,30 +181,52 @@ class Intake:
             "erased_at": None,
             "idempotency_key": req.idempotency_key,
             "request_hash": body_hash(req.raw, req.entity) if req.idempotency_key else None,
+            "answer_code": None,
+            "answer": None,
             "is_test": req.test,
             "created_at": now,
             "updated_at": now,
         }
         jobs = [] if problems else [_job_row(lead_id, p, now) for p in names]
-        kind, got = await self._writes.submit(_Write(lead, jobs, screen))
+        waits = req.wait > 0 and status == "queued"
+        keep = req.idempotency_key is not None and not waits
+        write = _Write(lead, jobs, screen, problems, keep)
+        kind, got = await self._writes.submit(write)
         if kind == "conflict":
-            raise Conflict(
-                "Idempotency-Key was already used with a different body; send a new key for a new lead"
+            raise ValidationFailed(
+                [FieldProblem("Idempotency-Key", "already used with a different body")],
+                "Idempotency-Key was already used with a different body; send a new key for a new lead",
             )
         if kind == "repeat":
-            answer = await self.outcome(got)
-            answer.repeat = True
-            return answer
-        status = str(lead["status"])
+            return await self._replay(got)
         if any(j["queue_state"] == "ready" for j in jobs):
             self._notifier.jobs_added()
-        public = _PUBLIC_STATUS.get(status, status)
-        reason = None
-        if status == "unsold" and not names:
-            reason = f"no enabled profile for entity {req.entity}"
-        elif status == "suppressed":
-            reason = "suppressed"
-        return IntakeAnswer(lead_id, public, problems=problems, reason=reason)
+        answer = _first_answer(write)
+        if waits and answer.status == "queued":
+            answer = await self.wait(lead_id, req.wait)
+        if req.idempotency_key is not None and not keep:
+            await self._keep(lead_id, answer)
+        return answer
+
+    async def _replay(self, original: Row[Any]) -> IntakeAnswer:
+        """A repeat of a keyed request: the stored first answer, status code and body; 409 while the first
+        request is still being answered."""
+        if original.answer_code is not None:
+            answer = IntakeAnswer(original.id, original.answer["status"], repeat=True)
+            answer.replay = (int(original.answer_code), dict(original.answer))
+            return answer
+        if datetime.now(UTC) - original.created_at < _ABANDONED:
+            raise Conflict(
+                "a request with this Idempotency-Key is still being answered; repeat it in a few seconds"
+            )
+        answer = await self.outcome(original.id)
+        await self._keep(original.id, answer)
+        answer.repeat = True
+        return answer
+
+    async def _keep(self, lead_id: str, answer: IntakeAnswer) -> None:
+        """Store the first answer of a keyed request that waited for the outcome (the only extra write)."""
+        await self._db.run(lambda c: store.keep_answer(c, lead_id, answer.code, answer.as_dict()))
 
     async def outcome(self, lead_id: str, *, source: str | None = None) -> IntakeAnswer:
         """The lead's answer now; with ``source``, only that source's leads are visible."""
@@ -236,6 +292,11 @@ def _write_batch(conn: Connection, writes: Sequence[_Write]) -> list[tuple[str, 
         for w, verdict in zip(screened, verdicts, strict=True):
             _close_screened(w, verdict, now)
             marks[w.lead["id"]] = verdict.marks
+    for w in writes:
+        if w.keep_answer:
+            answer = _first_answer(w)
+            w.lead["answer_code"] = answer.code
+            w.lead["answer"] = answer.as_dict()
     inserted = store.insert_leads(conn, [w.lead for w in writes])
     store.insert_jobs(conn, [j for w in writes if w.lead["id"] in inserted for j in w.jobs])
     dedup_store.put_marks(conn, [m for lead_id in inserted for m in marks.get(lead_id, ())])
@@ -248,7 +309,7 @@ def _write_batch(conn: Connection, writes: Sequence[_Write]) -> list[tuple[str, 
         if original is None or original.request_hash != w.lead["request_hash"]:
             results.append(("conflict", None))
         else:
-            results.append(("repeat", original.id))
+            results.append(("repeat", original))
     return results
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, Row, delete, or_, select, update
 
 from leadrelay.adapters.db.store import _insert
 from leadrelay.adapters.db.tables import admin_tokens, api_keys, audit_log, config_meta, config_objects
@@ -96,11 +96,18 @@ def source_for_key(conn: Connection, key: str) -> str | None:
     return str(got) if got is not None else None
 
 
-def add_admin_token(conn: Connection, name: str, token: str, now: datetime) -> str:
+def add_admin_token(
+    conn: Connection, name: str, token: str, now: datetime, expires_at: datetime | None = None
+) -> str:
     token_id = new_id("tok")
     conn.execute(
         admin_tokens.insert().values(
-            id=token_id, name=name, token_hash=hash_secret(token), created_at=now, revoked_at=None
+            id=token_id,
+            name=name,
+            token_hash=hash_secret(token),
+            created_at=now,
+            revoked_at=None,
+            expires_at=expires_at,
         )
     )
     return token_id
@@ -113,6 +120,73 @@ def admin_for_token(conn: Connection, token: str) -> str | None:
         )
     ).scalar()
     return str(got) if got is not None else None
+
+
+_KEY_COLUMNS: tuple[Any, ...] = (
+    api_keys.c.id,
+    api_keys.c.source.label("owner"),
+    api_keys.c.prefix,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+)
+_TOKEN_COLUMNS: tuple[Any, ...] = (
+    admin_tokens.c.id,
+    admin_tokens.c.name.label("owner"),
+    admin_tokens.c.created_at,
+    admin_tokens.c.expires_at,
+    admin_tokens.c.last_used_at,
+    admin_tokens.c.revoked_at,
+)
+
+
+def find_api_key(conn: Connection, key: str) -> Row[Any] | None:
+    """The key's row (``id``, ``owner`` = its source, ``revoked_at`` …), revoked or not."""
+    return conn.execute(select(*_KEY_COLUMNS).where(api_keys.c.key_hash == hash_secret(key))).first()
+
+
+def find_admin_token(conn: Connection, token: str) -> Row[Any] | None:
+    """The token's row (``id``, ``owner`` = its name, ``expires_at``, ``revoked_at`` …)."""
+    query = select(*_TOKEN_COLUMNS).where(admin_tokens.c.token_hash == hash_secret(token))
+    return conn.execute(query).first()
+
+
+def list_api_keys(conn: Connection, source: str) -> list[Row[Any]]:
+    query = select(*_KEY_COLUMNS).where(api_keys.c.source == source)
+    return list(conn.execute(query.order_by(api_keys.c.created_at, api_keys.c.id)))
+
+
+def list_admin_tokens(conn: Connection) -> list[Row[Any]]:
+    return list(conn.execute(select(*_TOKEN_COLUMNS).order_by(admin_tokens.c.created_at, admin_tokens.c.id)))
+
+
+def revoke_api_keys(conn: Connection, source: str, now: datetime, key_id: str | None = None) -> list[str]:
+    """Revoke the source's live keys (or only ``key_id``); the ids revoked now."""
+    where = [api_keys.c.source == source, api_keys.c.revoked_at.is_(None)]
+    if key_id is not None:
+        where.append(api_keys.c.id == key_id)
+    result = conn.execute(update(api_keys).where(*where).values(revoked_at=now).returning(api_keys.c.id))
+    return sorted(str(i) for i in result.scalars())
+
+
+def revoke_admin_token(conn: Connection, token_id: str, now: datetime) -> bool:
+    """Whether the token was live (and is revoked now)."""
+    result = conn.execute(
+        update(admin_tokens)
+        .where(admin_tokens.c.id == token_id, admin_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount > 0
+
+
+def record_last_use(conn: Connection, kind: str, ids: Sequence[str], now: datetime) -> None:
+    """``kind``: "key" or "token". Never moves ``last_used_at`` back (processes report late)."""
+    table = api_keys if kind == "key" else admin_tokens
+    conn.execute(
+        update(table)
+        .where(table.c.id.in_(list(ids)), or_(table.c.last_used_at.is_(None), table.c.last_used_at < now))
+        .values(last_used_at=now)
+    )
 
 
 # ---------------------------------------------------------------- audit

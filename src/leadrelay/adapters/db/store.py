@@ -121,6 +121,15 @@ def lead_by_idempotency_key(conn: Connection, source: str, key: str) -> Row[Any]
     return conn.execute(select(leads).where(leads.c.source == source, leads.c.idempotency_key == key)).first()
 
 
+def keep_answer(conn: Connection, lead_id: str, code: int, body: Mapping[str, Any]) -> None:
+    """Store a keyed lead's first answer, once (the first writer wins)."""
+    conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id, leads.c.answer_code.is_(None))
+        .values(answer_code=code, answer=dict(body))
+    )
+
+
 def get_lead(conn: Connection, lead_id: str) -> Row[Any] | None:
     return conn.execute(select(leads).where(leads.c.id == lead_id)).first()
 

@@ -100,7 +100,8 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("prefix", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    Column("revoked_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),  # revoked by hand, or with its source's deletion
+    Column("last_used_at", UTCDateTime),  # recorded at most once a minute per key and process
 )
 
 admin_tokens = Table(
@@ -111,6 +112,8 @@ admin_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),  # None: never expires
+    Column("last_used_at", UTCDateTime),  # recorded at most once a minute per token and process
 )
 
 leads = Table(
@@ -129,6 +132,10 @@ leads = Table(
     Column("erased_at", UTCDateTime),  # personal data removed (erasure request or retention)
     Column("idempotency_key", String(200)),
     Column("request_hash", String(64)),
+    # The first answer to a keyed request (HTTP status and body), replayed to repeats; None while the
+    # first request is still in flight (waiting for the outcome) and for leads posted without a key.
+    Column("answer_code", Integer),
+    Column("answer", JSON),
     Column("is_test", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=False),

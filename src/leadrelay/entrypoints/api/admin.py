@@ -1,13 +1,10 @@
-"""The admin API over configuration objects (JSON CRUD), source keys and test deliveries."""
+"""The admin API over configuration objects (JSON CRUD) and test deliveries (keys: credentials.py)."""
 
 from __future__ import annotations
 
-import secrets
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, Field
 
 from leadrelay.adapters.db import config_store
 from leadrelay.configuration.load import KINDS as _KINDS  # noqa: F401  (documented kinds)
@@ -18,10 +15,6 @@ from leadrelay.services import configure
 router = APIRouter(prefix="/v1", tags=["configuration"])
 
 Kind = Literal["entities", "sources", "partners", "profiles"]
-
-
-class KeyBody(BaseModel):
-    key: str | None = Field(default=None, min_length=16, max_length=200)
 
 
 @router.get("/config", summary="The whole configuration (what `leadrelay export` writes)")
@@ -68,33 +61,6 @@ async def delete_object(kind: Kind, name: str, rt: RuntimeDep, admin: AdminDep) 
     await configure.delete_object(rt.db, kind, name, actor=admin)
     rt.configs.invalidate()
     return {"kind": kind, "name": name, "action": "deleted"}
-
-
-@router.post("/sources/{name}/keys", summary="Create an API key for a source (shown once)")
-async def create_key(
-    name: str, rt: RuntimeDep, admin: AdminDep, body: KeyBody | None = None
-) -> dict[str, Any]:
-    objects = await rt.db.run_read(config_store.load_objects)
-    if name not in objects.get("sources", {}):
-        raise NotFound(f"no source named {name!r}")
-    key = body.key if body and body.key else "lr_" + secrets.token_urlsafe(24)
-    now = datetime.now(UTC)
-
-    def tx(conn: Any) -> str:
-        key_id = config_store.add_api_key(conn, name, key, now)
-        config_store.audit(
-            conn,
-            actor=admin,
-            action="source.key_created",
-            object_kind="sources",
-            object_id=name,
-            at=now,
-            detail={"key_id": key_id, "prefix": key[:8]},
-        )
-        return key_id
-
-    key_id = await rt.db.run(tx)
-    return {"id": key_id, "source": name, "key": key}
 
 
 @router.post(

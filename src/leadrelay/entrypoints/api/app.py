@@ -16,6 +16,7 @@ from leadrelay.config import Settings, load_settings
 from leadrelay.entrypoints.api import (
     admin,
     batches,
+    credentials,
     distributions,
     errors,
     holds,
@@ -67,8 +68,8 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
         summary="Real-time lead distribution: intake, routing under exact caps, delivery, a true record.",
         lifespan=lifespan,
     )
-    app.state.source_keys = KeyCache()
-    app.state.admin_tokens = KeyCache()
+    app.state.source_keys = KeyCache("key")
+    app.state.admin_tokens = KeyCache("token")
     errors.install(app)
     app.include_router(leads.router)
     app.include_router(distributions.router)
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(privacy.router)  # before admin too (DELETE /v1/leads/{id})
     app.include_router(holds.router)
     app.include_router(batches.router)
+    app.include_router(credentials.router)  # before admin too (GET /v1/admin/tokens)
     app.include_router(admin.router)
 
     @app.get("/health", tags=["health"])

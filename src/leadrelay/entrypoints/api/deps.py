@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import config_store
 from leadrelay.bootstrap import Runtime
 from leadrelay.errors import Unauthorized
+
+log = logging.getLogger("leadrelay.api")
 
 _CACHE_SECONDS = 30.0
 
@@ -35,53 +41,110 @@ def _credential(request: Request) -> str | None:
     return key.strip() if key else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    who: str
+    id: str
+    version: int  # of the configuration when looked up: revocations and deletions bump it
+    until: float  # monotonic
+    expires_at: datetime | None
+
+
 class KeyCache:
     """Known-good credentials for a short while: intake must not pay a database read per request.
-    A revoked key stops working within ``_CACHE_SECONDS``."""
 
-    def __init__(self) -> None:
-        self._known: dict[str, tuple[str, float]] = {}
+    An entry holds only while the configuration version it was read under is current; revoking a key or
+    token (or deleting its source) bumps that version, so every process drops the entry within the
+    configuration cache's one-second look. The last use is written at most once a minute per credential
+    and process, off the request's path."""
 
-    def get(self, key: str) -> str | None:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "key" (sources) or "token" (admins)
+        self._known: dict[str, _Known] = {}
+        self._recorded: dict[str, float] = {}  # credential id -> monotonic time of the last recorded use
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def get(self, key: str, version: int) -> _Known | None:
         hit = self._known.get(key)
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
+        if hit is not None and hit.version == version and hit.until > time.monotonic():
+            return hit
         return None
 
-    def put(self, key: str, who: str) -> None:
+    def put(self, key: str, known: _Known) -> None:
         if len(self._known) > 10_000:
             self._known.clear()
-        self._known[key] = (who, time.monotonic() + _CACHE_SECONDS)
+        self._known[key] = known
+
+    def seen(self, credential_id: str, last_used_at: datetime | None, now: datetime) -> None:
+        """A stored last use this recent needs no write yet."""
+        if last_used_at is not None and credential_id not in self._recorded:
+            age = (now - last_used_at).total_seconds()
+            self._recorded[credential_id] = time.monotonic() - max(age, 0.0)
+
+    def used(self, rt: Runtime, credential_id: str, now: datetime) -> None:
+        mono = time.monotonic()
+        if mono - self._recorded.get(credential_id, -_RECORD_SECONDS) < _RECORD_SECONDS:
+            return
+        self._recorded[credential_id] = mono
+        task = asyncio.get_running_loop().create_task(self._record(rt, credential_id, now))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _record(self, rt: Runtime, credential_id: str, now: datetime) -> None:
+        try:
+            await rt.db.run(
+                lambda c: config_store.record_last_use(c, self.kind, [credential_id], now), background=True
+            )
+        except Exception:  # a lost last-use mark is not worth failing anything for
+            log.warning("could not record the last use of %s", credential_id, exc_info=True)
 
 
-async def _caller(
-    request: Request,
-    cache: KeyCache,
-    lookup: Callable[[Connection, str], str | None],
-    missing: str,
-    unknown: str,
-) -> str:
+_RECORD_SECONDS = 60.0
+_LOOKUPS: dict[str, Callable[[Connection, str], Row[Any] | None]] = {
+    "key": config_store.find_api_key,
+    "token": config_store.find_admin_token,
+}
+_NAMES = {"key": "API key", "token": "admin token"}
+
+
+async def _caller(request: Request, cache: KeyCache, missing: str, unknown: str) -> str:
     """Who the credential belongs to: from the short-lived cache, else from the database (hashed)."""
     credential = _credential(request)
     if not credential:
         raise Unauthorized(missing)
-    who = cache.get(credential)
-    if who is None:
-        rt: Runtime = request.app.state.runtime
-        who = await rt.db.run_read(lambda c: lookup(c, credential))
-        if who is None:
+    rt: Runtime = request.app.state.runtime
+    version = (await rt.configs.get(rt.db)).version
+    now = datetime.now(UTC)
+    known = cache.get(credential, version)
+    if known is None:
+        row = await rt.db.run_read(lambda c: _LOOKUPS[cache.kind](c, credential))
+        if row is None:
             raise Unauthorized(unknown)
-        cache.put(credential, who)
-    return who
+        if row.revoked_at is not None:
+            raise Unauthorized(f"{_NAMES[cache.kind]} {row.id} was revoked at {_stamp(row.revoked_at)}")
+        expires_at = getattr(row, "expires_at", None)
+        known = _Known(row.owner, row.id, version, time.monotonic() + _CACHE_SECONDS, expires_at)
+        cache.put(credential, known)
+        cache.seen(row.id, row.last_used_at, now)
+    if known.expires_at is not None and known.expires_at <= now:
+        raise Unauthorized(
+            f"{_NAMES[cache.kind]} {known.id} expired at {_stamp(known.expires_at)}; "
+            "create a new one with `leadrelay admin create-token`"
+        )
+    cache.used(rt, known.id, now)
+    return known.who
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 async def source_of(request: Request) -> str:
     return await _caller(
         request,
         request.app.state.source_keys,
-        config_store.source_for_key,
         "send the source's API key as 'Authorization: Bearer <key>' or 'X-API-Key'",
-        "unknown or revoked API key",
+        "unknown API key",
     )
 
 
@@ -89,9 +152,8 @@ async def admin_of(request: Request) -> str:
     who = await _caller(
         request,
         request.app.state.admin_tokens,
-        config_store.admin_for_token,
         "send an admin token as 'Authorization: Bearer <token>'",
-        "unknown or revoked admin token",
+        "unknown admin token",
     )
     return f"admin:{who}"
 

@@ -17,8 +17,6 @@ from leadrelay.services.intake import IntakeRequest
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
-_STATUS_CODES = {"queued": 202, "rejected": 422}
-
 
 def _json(payload: Any, status: int) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
@@ -98,15 +96,11 @@ async def accept(request: Request, rt: Runtime, source: str) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise ValidationFailed([FieldProblem("Idempotency-Key", "must be 1 to 200 characters")])
-    answer = await rt.intake.accept(IntakeRequest(source, entity, data, key))
-    if wait > 0 and answer.status == "queued":
-        repeat = answer.repeat
-        answer = await rt.intake.wait(answer.lead_id, wait)
-        answer.repeat = repeat
-    status = 200 if answer.repeat else _STATUS_CODES.get(answer.status, 200)
-    if answer.status == "rejected":
-        status = 422
-    return _json(answer.as_dict(), status)
+    answer = await rt.intake.accept(IntakeRequest(source, entity, data, key, wait=wait))
+    response = _json(answer.body(), answer.code)
+    if answer.repeat:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @router.get("/{lead_id}", summary="A lead's outcome")

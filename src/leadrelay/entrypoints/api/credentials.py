@@ -1,0 +1,54 @@
+"""Source API keys and admin tokens: create a key, list keys and tokens with their last use, revoke."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.services import credentials
+
+router = APIRouter(prefix="/v1", tags=["credentials"])
+
+
+class KeyBody(BaseModel):
+    key: str | None = Field(default=None, min_length=16, max_length=200)
+
+
+@router.post("/sources/{name}/keys", summary="Create an API key for a source (shown once)")
+async def create_key(
+    name: str, rt: RuntimeDep, admin: AdminDep, body: KeyBody | None = None
+) -> dict[str, Any]:
+    key = body.key if body and body.key else credentials.new_source_key()
+    now = datetime.now(UTC)
+    key_id = await rt.db.run(lambda c: credentials.create_key(c, name, key, actor=admin, now=now))
+    return {"id": key_id, "source": name, "key": key}
+
+
+@router.get("/sources/{name}/keys", summary="A source's API keys, with their last use (never the keys)")
+async def list_keys(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+    return {"items": await rt.db.run_read(lambda c: credentials.list_keys(c, name))}
+
+
+@router.delete("/sources/{name}/keys/{key_id}", summary="Revoke a source's API key (401 from then on)")
+async def revoke_key(name: str, key_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    view = await rt.db.run(lambda c: credentials.revoke_key(c, name, key_id, actor=admin, now=now))
+    rt.configs.invalidate()
+    return view
+
+
+@router.get("/admin/tokens", summary="Admin tokens, with their expiry and last use (never the tokens)")
+async def list_tokens(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+    return {"items": await rt.db.run_read(credentials.list_tokens)}
+
+
+@router.delete("/admin/tokens/{token_id}", summary="Revoke an admin token (401 from then on)")
+async def revoke_token(token_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    view = await rt.db.run(lambda c: credentials.revoke_token(c, token_id, actor=admin, now=now))
+    rt.configs.invalidate()
+    return view

@@ -1,0 +1,139 @@
+"""`leadrelay admin …` (admin tokens) and `leadrelay sources …` (source API keys): create, list, revoke.
+
+(`leadrelay keys` is another thing: the data keys that encrypt sensitive lead fields.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy import Connection
+
+from leadrelay.adapters.db.engine import Database
+from leadrelay.configuration.schema import parse_duration
+from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
+from leadrelay.errors import LeadrelayError
+from leadrelay.services import credentials
+
+T = TypeVar("T")
+
+admin_app = typer.Typer(help="Admin tokens for the API: create, list, revoke.", no_args_is_help=True)
+sources_app = typer.Typer(help="Sources' API keys: add, list, revoke.", no_args_is_help=True)
+
+
+@contextmanager
+def _db(database_url: str | None) -> Iterator[Database]:
+    db = Database(settings_for(database_url).database_url)
+    try:
+        yield db
+    except LeadrelayError as exc:
+        raise fail(exc.detail) from exc
+    finally:
+        db.dispose()
+
+
+def _write(database_url: str | None, fn: Callable[[Connection], T]) -> T:
+    with _db(database_url) as db:
+        return db.transaction(fn)
+
+
+def _read(database_url: str | None, fn: Callable[[Connection], T]) -> T:
+    with _db(database_url) as db:
+        return db.read(fn)
+
+
+def _when(value: Any) -> str:
+    return str(value)[:19].replace("T", " ") if value else "-"
+
+
+def _expiry(text: str | None) -> timedelta | None:
+    if text is None or text.lower() == "never":
+        return None
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise fail(f"--expires: {exc}") from exc
+    if seconds <= 0:
+        raise fail("--expires: must be more than zero (or 'never')")
+    return timedelta(seconds=seconds)
+
+
+@admin_app.command("create-token")
+def create_token(
+    name: Annotated[str, typer.Option(help="Who the token is for (shown in the audit log).")] = "admin",
+    expires: Annotated[
+        str | None, typer.Option(help="Lifetime, e.g. '30d', '12h' (default: never expires).")
+    ] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Create an admin API token. It is shown once; only its hash is stored."""
+    lifetime = _expiry(expires)
+    token = credentials.new_admin_token()
+    now = datetime.now(UTC)
+    _write(
+        database_url,
+        lambda c: credentials.create_token(c, name, token, actor=actor(), now=now, expires_in=lifetime),
+    )
+    out.print(token, highlight=False)
+
+
+@admin_app.command("tokens")
+def list_tokens(database_url: DbOption = None) -> None:
+    """Admin tokens (never the tokens themselves): name, expiry, last use, revocation."""
+    items = _read(database_url, credentials.list_tokens)
+    columns = ("id", "name", "created", "expires", "last used", "revoked")
+    keys = ("id", "name", "created_at", "expires_at", "last_used_at", "revoked_at")
+    print_rows(columns, [[_when(t[k]) if k.endswith("_at") else t[k] for k in keys] for t in items])
+
+
+@admin_app.command("revoke-token")
+def revoke_token(
+    token_id: Annotated[str, typer.Argument(help="The id from `admin tokens`.")],
+    database_url: DbOption = None,
+) -> None:
+    """Revoke an admin token: every server answers 401 to it within a second."""
+    now = datetime.now(UTC)
+    view = _write(database_url, lambda c: credentials.revoke_token(c, token_id, actor=actor(), now=now))
+    out.print(f"revoked {view['id']} ({view['name']}) at {_when(view['revoked_at'])}", highlight=False)
+
+
+@sources_app.command("add-key")
+def add_key(
+    source: str,
+    key: Annotated[
+        str | None, typer.Option(help="Use this key (at least 16 characters) instead of a new one.")
+    ] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Create an API key for a source. Printed once; only its hash is stored."""
+    if key is not None and len(key) < 16:
+        raise fail("--key: must be at least 16 characters")
+    value = key or credentials.new_source_key()
+    now = datetime.now(UTC)
+    _write(database_url, lambda c: credentials.create_key(c, source, value, actor=actor(), now=now))
+    out.print(value, highlight=False)
+
+
+@sources_app.command("keys")
+def list_keys(source: str, database_url: DbOption = None) -> None:
+    """A source's API keys (never the keys themselves): prefix, creation, last use, revocation."""
+    items = _read(database_url, lambda c: credentials.list_keys(c, source))
+    columns = ("id", "prefix", "created", "last used", "revoked")
+    keys = ("id", "prefix", "created_at", "last_used_at", "revoked_at")
+    print_rows(columns, [[_when(k_[k]) if k.endswith("_at") else k_[k] for k in keys] for k_ in items])
+
+
+@sources_app.command("revoke-key")
+def revoke_key(
+    source: str,
+    key_id: Annotated[str, typer.Argument(help="The id from `sources keys SOURCE`.")],
+    database_url: DbOption = None,
+) -> None:
+    """Revoke one API key of a source: every server answers 401 to it within a second."""
+    now = datetime.now(UTC)
+    view = _write(database_url, lambda c: credentials.revoke_key(c, source, key_id, actor=actor(), now=now))
+    out.print(f"revoked {view['id']} of {source} at {_when(view['revoked_at'])}", highlight=False)
