@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import jobs, leads
@@ -171,6 +172,22 @@ def test_a_repeat_while_the_first_is_in_flight_is_409(db_url: str, buyers: Buyer
             during = http.post("/v1/leads", json=lead(), headers=headers)
             answered = first.result()
         after = http.post("/v1/leads", json=lead(), headers=headers)
+        # A first request that never answered (its process ended while waiting): after a while, repeats
+        # get the lead's outcome (and keep it) instead of 409 for ever.
+        db = Database(db_url)
+        try:
+            db.transaction(
+                lambda c: c.execute(
+                    update(leads).values(
+                        answer_code=None, answer=None, created_at=datetime.now(UTC) - timedelta(minutes=2)
+                    )
+                )
+            )
+        finally:
+            db.dispose()
+        orphan = http.post("/v1/leads", json=lead(), headers=headers)
+    assert (orphan.status_code, orphan.json()) == (202, answered.json())
+    assert orphan.headers["Idempotent-Replayed"] == "true"
     assert during.status_code == 409, during.text
     assert during.json()["code"] == "conflict"
     assert "still being answered" in during.json()["detail"]

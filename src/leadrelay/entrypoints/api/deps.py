@@ -81,11 +81,12 @@ class KeyCache:
             age = (now - last_used_at).total_seconds()
             self._recorded[credential_id] = time.monotonic() - max(age, 0.0)
 
-    def used(self, rt: Runtime, credential_id: str, now: datetime) -> None:
+    def used(self, rt: Runtime, credential_id: str) -> None:
         mono = time.monotonic()
         if mono - self._recorded.get(credential_id, -_RECORD_SECONDS) < _RECORD_SECONDS:
             return
         self._recorded[credential_id] = mono
+        now = datetime.now(UTC)
         task = asyncio.get_running_loop().create_task(self._record(rt, credential_id, now))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -114,9 +115,9 @@ async def _caller(request: Request, cache: KeyCache, missing: str, unknown: str)
         raise Unauthorized(missing)
     rt: Runtime = request.app.state.runtime
     version = (await rt.configs.get(rt.db)).version
-    now = datetime.now(UTC)
     known = cache.get(credential, version)
     if known is None:
+        now = datetime.now(UTC)
         row = await rt.db.run_read(lambda c: _LOOKUPS[cache.kind](c, credential))
         if row is None:
             raise Unauthorized(unknown)
@@ -126,12 +127,12 @@ async def _caller(request: Request, cache: KeyCache, missing: str, unknown: str)
         known = _Known(row.owner, row.id, version, time.monotonic() + _CACHE_SECONDS, expires_at)
         cache.put(credential, known)
         cache.seen(row.id, row.last_used_at, now)
-    if known.expires_at is not None and known.expires_at <= now:
+    if known.expires_at is not None and known.expires_at <= datetime.now(UTC):
         raise Unauthorized(
             f"{_NAMES[cache.kind]} {known.id} expired at {_stamp(known.expires_at)}; "
             "create a new one with `leadrelay admin create-token`"
         )
-    cache.used(rt, known.id, now)
+    cache.used(rt, known.id)
     return known.who
 
 
