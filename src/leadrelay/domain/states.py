@@ -2,7 +2,7 @@
 
 Five state columns, one ``StrEnum`` each (values are what the database stores):
 
-- ``leads.status`` (:class:`LeadStatus`): set at intake, then *derived* from the lead's jobs (:func:`lead_status`);
+- ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs (:func:`lead_status`);
 - ``jobs.status`` (:class:`JobStatus`): the distribution job's own progress;
 - ``jobs.queue_state`` (:class:`QueueState`): the queue's claim state, kept apart from the job's status;
 - ``deliveries.status`` (:class:`DeliveryStatus`): one partner's delivery of one job;
@@ -197,7 +197,7 @@ JOB: Machine[JobStatus] = Machine(
                 (src, _J.RECEIVED, "rerun (stuck)"),
             )
         ),
-        (_J.DELIVERING, _J.DELIVERING, "a delivery waits for a batch"),
+        (_J.DELIVERING, _J.DELIVERING, "a delivery waits for a batch, or a held one is released"),
         (_J.DELIVERING, _J.DELIVERED, "a delivery succeeded"),
         (_J.DELIVERING, _J.HELD, "held for pick-up"),
         (_J.DELIVERING, _J.ROUTING, "every delivery failed, route again"),
@@ -206,6 +206,7 @@ JOB: Machine[JobStatus] = Machine(
         (_J.DELIVERING, _J.RECEIVED, "rerun (stuck)"),
         (_J.HELD, _J.DELIVERING, "released from hold"),
         (_J.DELIVERED, _J.CANCELLED, "cancel"),
+        (_J.DELIVERED, _J.DELIVERING, "a held delivery released (broadcast)"),
         (_J.FAILED, _J.RECEIVED, "rerun"),
         (_J.UNSOLD, _J.RECEIVED, "rerun"),
     ),

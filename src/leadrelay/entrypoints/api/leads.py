@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from leadrelay.bootstrap import Runtime
+from leadrelay.domain.states import LeadStatus
 from leadrelay.entrypoints.api.deps import RuntimeDep, SourceDep, source_of
 from leadrelay.entrypoints.api.errors import HTTPProblem, error_response
 from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
@@ -17,7 +18,7 @@ from leadrelay.services.intake import IntakeRequest
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
-_STATUS_CODES = {"queued": 202, "rejected": 422}
+_STATUS_CODES = {LeadStatus.QUEUED: 202, LeadStatus.REJECTED: 422}
 
 
 def _json(payload: Any, status: int) -> Response:
@@ -99,12 +100,12 @@ async def accept(request: Request, rt: Runtime, source: str) -> Response:
     if key is not None and not 0 < len(key) <= 200:
         raise ValidationFailed([FieldProblem("Idempotency-Key", "must be 1 to 200 characters")])
     answer = await rt.intake.accept(IntakeRequest(source, entity, data, key))
-    if wait > 0 and answer.status == "queued":
+    if wait > 0 and answer.status == LeadStatus.QUEUED:
         repeat = answer.repeat
         answer = await rt.intake.wait(answer.lead_id, wait)
         answer.repeat = repeat
     status = 200 if answer.repeat else _STATUS_CODES.get(answer.status, 200)
-    if answer.status == "rejected":
+    if answer.status == LeadStatus.REJECTED:
         status = 422
     return _json(answer.as_dict(), status)
 
