@@ -329,7 +329,7 @@ LEAD: Machine[LeadStatus] = Machine(
 )
 LEAD_TRANSITIONS = LEAD.transitions
 
-MACHINES: tuple[Machine[Any], ...] = (LEAD, JOB, QUEUE, DELIVERY, BATCH)
+MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD)
 
 
 # ---------------------------------------------------------------- what a set of facts means
@@ -424,3 +424,8 @@ def mermaid(machine: Machine[S]) -> str:
         if not machine.transitions[state]:
             lines.append(f"    {state.value} --> [*]")
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m leadrelay.domain.states: the diagram blocks of docs/states.md
+    for _machine in MACHINES:
+        print(f"## {_machine.name}\n\n```mermaid\n{mermaid(_machine)}```\n")
