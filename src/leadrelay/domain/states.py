@@ -161,9 +161,6 @@ class Machine(Generic[S]):
         """Every state from which ``dst`` may be reached (for a bulk UPDATE's WHERE clause)."""
         return frozenset(s for s, nexts in self.transitions.items() if dst in nexts)
 
-    def values(self) -> tuple[str, ...]:
-        return tuple(s.value for s in self.states)
-
     def terminal(self) -> frozenset[S]:
         return frozenset(s for s, nexts in self.transitions.items() if not nexts)
 
