@@ -19,6 +19,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import upgrade
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.configuration.load import load_yaml_text
+from leadrelay.domain.states import JobStatus
 from leadrelay.entrypoints.commands.batches import batches_app
 from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, print_rows, settings_for
 from leadrelay.entrypoints.commands.credentials import admin_app, sources_app
@@ -32,6 +33,7 @@ from leadrelay.services import configure
 from leadrelay.services.logview import DistributionFilter
 
 T = TypeVar("T")
+_TEST_ENDED = (JobStatus.DELIVERED, JobStatus.FAILED, JobStatus.UNSOLD)  # a test delivery has its answer
 
 app = typer.Typer(help="leadrelay: real-time lead distribution.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -289,13 +291,13 @@ def partners_test(
         deadline = loop.time() + wait
         while True:
             detail = await rt.logview.distribution(job_id)
-            if detail["status"] in ("delivered", "failed", "unsold") or loop.time() > deadline:
+            if detail["status"] in _TEST_ENDED or loop.time() > deadline:
                 return await rt.batches.with_previews(detail)
             await asyncio.sleep(0.05)
 
     detail = _with_runtime(database_url, run)
     _print_json(detail)
-    if detail["status"] != "delivered":
+    if detail["status"] != JobStatus.DELIVERED:
         raise typer.Exit(1)
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from leadrelay.bootstrap import Runtime
+from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.intake import IntakeRequest
 
@@ -85,12 +86,13 @@ async def run_import(
             await asyncio.wait(set(pending))
         progress.update(task, completed=size)
     total = sum(counts.values())
-    accepted = total - counts["rejected"] - counts["errors"]
+    rejected = counts[LeadStatus.REJECTED]
+    accepted = total - rejected - counts["errors"]
     out.print(
-        f"imported {total} rows: {accepted} accepted, {counts['rejected']} rejected"
+        f"imported {total} rows: {accepted} accepted, {rejected} rejected"
         + (f", {counts['errors']} errors" if counts["errors"] else "")
     )
-    if counts["rejected"] or counts["errors"]:
+    if rejected or counts["errors"]:
         out.print(f"rejected rows with reasons: {rejects}")
     else:
         rejects.unlink(missing_ok=True)

@@ -26,6 +26,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.routing import Evaluation
+from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.ids import new_id
 from leadrelay.services import distribution, outcomes
 from leadrelay.services.configstate import ConfigCache, LiveConfig
@@ -287,9 +288,9 @@ class Worker:
         mine = [
             rows[i]
             for i in job_ids
-            if i in rows and rows[i].lease_owner == self.owner and rows[i].queue_state == "claimed"
+            if i in rows and rows[i].lease_owner == self.owner and rows[i].queue_state == QueueState.CLAIMED
         ]
-        resuming = [job.id for job in mine if job.status == "delivering"]
+        resuming = [job.id for job in mine if job.status == JobStatus.DELIVERING]
         dl = store.deliveries_of(conn, resuming) if resuming else {}
 
         def route(jobs: Sequence[Row[Any]]) -> list[StepResult]:
@@ -319,12 +320,13 @@ class Worker:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
             return outcomes.fail_job(conn, w, job, dl.get(job.id, []), reason, now)
-        if job.status in ("received", "routing"):
+        if job.status in JOB_TO_ROUTE:
             return distribution.route_job(conn, job, live, now, w, planned=planned, rotations=rotations)
-        if job.status == "delivering":
+        if job.status == JobStatus.DELIVERING:
             return outcomes.pending_sends(conn, job, dl.get(job.id, []), live, now, w)
         # already final (a rerun raced us, or a crash after the last write): let go of it
-        w.update_job(job.id, queue_state="done", lease_owner=None, lease_until=None)
+        done = QUEUE.check(job.queue_state, QueueState.DONE)
+        w.update_job(job.id, queue_state=done, lease_owner=None, lease_until=None)
         return StepResult(done=True, lead_id=job.lead_id)
 
     def _finish_batch(self, conn: Connection, items: Sequence[_Outcomes]) -> list[StepResult]:

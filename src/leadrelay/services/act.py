@@ -10,6 +10,17 @@ from sqlalchemy import Connection, Row, select
 from leadrelay.adapters.db import config_store, store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import jobs
+from leadrelay.domain.states import (
+    DELIVERY,
+    DELIVERY_UNDER_WAY,
+    JOB,
+    JOB_OPEN,
+    QUEUE,
+    DeliveryStatus,
+    JobStatus,
+    LeadStatus,
+    QueueState,
+)
 from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.ids import new_id
 from leadrelay.services.configstate import ConfigCache
@@ -64,12 +75,14 @@ class Actions:
 
         def tx(conn: Connection) -> list[str]:
             job = _job(conn, job_id)
-            if job.status != "delivered":
+            if job.status != JobStatus.DELIVERED:
                 raise InvalidTransition(
                     f"resend is only for delivered distributions; {job_id} is {job.status}"
-                    + (" (use rerun)" if job.status in ("failed", "unsold") else "")
+                    + (" (use rerun)" if job.status in (JobStatus.FAILED, JobStatus.UNSOLD) else "")
                 )
-            delivered = [d for d in store.job_deliveries(conn, job_id) if d.status == "delivered"]
+            delivered = [
+                d for d in store.job_deliveries(conn, job_id) if d.status == DeliveryStatus.DELIVERED
+            ]
             now = datetime.now(UTC)
             new_ids = []
             for d in delivered:
@@ -108,40 +121,43 @@ class Actions:
         def tx(conn: Connection) -> None:
             job = _job(conn, job_id)
             now = datetime.now(UTC)
-            open_ = job.status in ("received", "routing", "delivering")
-            lease_live = job.queue_state == "claimed" and (job.lease_until or now) > now
-            waiting = job.queue_state == "ready" and job.run_at > now  # e.g. a retry scheduled for later
-            parked = job.queue_state == "waiting"  # its lead is in (or waits for) a batch file or digest
+            open_ = job.status in JOB_OPEN
+            lease_live = job.queue_state == QueueState.CLAIMED and (job.lease_until or now) > now
+            waiting = job.queue_state == QueueState.READY and job.run_at > now  # a retry scheduled for later
+            parked = job.queue_state == QueueState.WAITING  # its lead is in (or waits for) a batch
             stuck = open_ and not lease_live and not waiting and not parked
-            if job.status not in ("failed", "unsold") and not stuck:
+            if job.status not in (JobStatus.FAILED, JobStatus.UNSOLD) and not stuck:
                 if lease_live:
                     why = "it is being processed by a worker right now"
                 elif parked:
                     why = "its lead waits for the partner's next batch file or digest (see GET /v1/batches)"
                 elif waiting:
                     why = f"it is waiting for a scheduled retry at {job.run_at.isoformat()}"
-                elif job.status == "delivered":
+                elif job.status == JobStatus.DELIVERED:
                     why = "it was delivered (use resend)"
                 else:
                     why = f"it is {job.status}"
                 raise InvalidTransition(f"rerun is for failed or stuck distributions; {job_id}: {why}")
-            sold = [d.partner for d in store.job_deliveries(conn, job_id) if d.status == "delivered"]
+            sold = [
+                d.partner for d in store.job_deliveries(conn, job_id) if d.status == DeliveryStatus.DELIVERED
+            ]
             if sold:
                 raise InvalidTransition(
                     f"rerun is for failed or stuck distributions; {job_id} was already delivered to "
                     f"{', '.join(sold)} (use resend, or cancel first)"
                 )
             for d in store.job_deliveries(conn, job_id):
-                if d.status in ("pending", "retry", "batched"):  # a batched one leaves its batch unsent
-                    store.update_delivery(conn, d.id, status="failed", reason="superseded by rerun")
+                if d.status in DELIVERY_UNDER_WAY:  # a batched one leaves its batch unsent
+                    failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
+                    store.update_delivery(conn, d.id, status=failed, reason="superseded by rerun")
                     store.release_caps(conn, d.partner, d.cap_windows)
             store.update_job(
                 conn,
                 job_id,
-                status="received",
+                status=JOB.check(job.status, JobStatus.RECEIVED),
                 error=None,
                 excluded=[],
-                queue_state="ready",
+                queue_state=QUEUE.check(job.queue_state, QueueState.READY),
                 run_at=now,
                 lease_owner=None,
                 lease_until=None,
@@ -162,12 +178,14 @@ class Actions:
 
         def tx(conn: Connection) -> str | None:
             job = _job(conn, job_id)
-            if job.status != "delivered":
+            if job.status != JobStatus.DELIVERED:
                 raise InvalidTransition(
                     f"cancel is only for delivered distributions; {job_id} is {job.status}"
                 )
             now = datetime.now(UTC)
-            delivered = [d for d in store.job_deliveries(conn, job_id) if d.status == "delivered"]
+            delivered = [
+                d for d in store.job_deliveries(conn, job_id) if d.status == DeliveryStatus.DELIVERED
+            ]
             for d in delivered:
                 if d.invoiced:
                     raise InvalidTransition(f"cannot cancel: the delivery to {d.partner} is already invoiced")
@@ -178,12 +196,13 @@ class Actions:
                         f"cannot cancel: the cancellation period of {d.partner} ({_human(period)}) has passed"
                     )
             for d in delivered:
-                store.update_delivery(conn, d.id, status="cancelled", cancelled_at=now, cancel_reason=reason)
+                cancelled = DELIVERY.check(d.status, DeliveryStatus.CANCELLED)
+                store.update_delivery(conn, d.id, status=cancelled, cancelled_at=now, cancel_reason=reason)
                 store.release_caps(conn, d.partner, d.cap_windows)
             store.update_job(
                 conn,
                 job_id,
-                status="cancelled",
+                status=JOB.check(job.status, JobStatus.CANCELLED),
                 updated_at=now,
                 trace=[*job.trace, f"cancelled by {actor}" + (f": {reason}" if reason else "")],
             )
@@ -235,7 +254,7 @@ class Actions:
                         "id": lead_id,
                         "entity": "_test",
                         "source": "_test",
-                        "status": "queued",
+                        "status": LeadStatus.QUEUED,
                         "data": values,
                         "raw": values,
                         "problems": None,

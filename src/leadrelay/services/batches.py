@@ -37,6 +37,7 @@ from leadrelay.adapters.files.writers import MEDIA_TYPES, render_file
 from leadrelay.domain.batches import due
 from leadrelay.domain.files import EmailDestination, fill
 from leadrelay.domain.model import FileChannel, PartnerSpec
+from leadrelay.domain.states import BATCH, BatchStatus, DeliveryStatus
 from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.services.configstate import ConfigCache, LiveConfig
 from leadrelay.services.distribution import select_values
@@ -399,7 +400,7 @@ class BatchLog:
         def read(conn: Connection) -> list[dict[str, Any]]:
             query = (
                 select(deliveries.c.partner, func.count(), func.min(deliveries.c.created_at))
-                .where(deliveries.c.status == "batched", deliveries.c.batch_id.is_(None))
+                .where(deliveries.c.status == DeliveryStatus.BATCHED, deliveries.c.batch_id.is_(None))
                 .group_by(deliveries.c.partner)
                 .order_by(deliveries.c.partner)
             )
@@ -501,7 +502,7 @@ class BatchLog:
             before = batch_store.batch(conn, batch_id)
             if before is None:
                 raise NotFound(f"unknown batch {batch_id}")
-            if before.status in ("ready", "sending"):
+            if not BATCH.allowed(before.status, BatchStatus.READY):
                 raise InvalidTransition(f"batch {batch_id} is {before.status}: it is being sent already")
             row = batch_store.redeliver(conn, batch_id, datetime.now(UTC))
             assert row is not None

@@ -3,9 +3,9 @@
 
 Both run for a batch of jobs inside one database transaction, called by the worker through group commits;
 cap slots and rotations are taken at once (later jobs of the batch must see them), every other write is
-collected in a ``Writes`` and executed together at the end of the step. The job's
-status moves ``received → routing → delivering → delivered | failed | unsold | cancelled``; the queue's
-claim state (ready / claimed / done) is kept apart from it.
+collected in a ``Writes`` and executed together at the end of the step. The job's status and the
+queue's claim state (kept apart from it) move through the transitions of ``leadrelay.domain.states``
+(docs/states.md).
 """
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ from leadrelay.domain.model import (
 )
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
+from leadrelay.domain.states import (
+    DELIVERY,
+    JOB,
+    JOB_TO_ROUTE,
+    QUEUE,
+    DeliveryStatus,
+    JobStatus,
+    QueueState,
+)
 from leadrelay.ids import new_id
 from leadrelay.services import partner_screen
 from leadrelay.services.configstate import LiveConfig
@@ -54,6 +63,7 @@ class SendItem:
     attempt: int  # the number this attempt will have (1-based)
     cap_windows: tuple[tuple[str, str], ...] = ()  # released if the delivery finally fails
     step: int = 0  # the partner's failover step: 0 is its own channel
+    status: DeliveryStatus = DeliveryStatus.PENDING  # the delivery's status while it is attempted
 
 
 @dataclass(slots=True)
@@ -125,7 +135,7 @@ class Rotations:
 def plan(job: Row[Any], live: LiveConfig, now: datetime) -> Evaluation | None:
     """The routing evaluation of a job about to be routed (pure), or None when it is not rule-routed."""
     profile = live.compiled.profiles.get(job.profile)
-    if job.kind != "route" or job.status not in ("received", "routing") or profile is None:
+    if job.kind != "route" or job.status not in JOB_TO_ROUTE or profile is None:
         return None
     if not profile.spec.enabled:
         return None
@@ -161,7 +171,7 @@ def route_job(
     profile = cfg.profiles.get(job.profile)
     if profile is None or not profile.spec.enabled:
         why = f"profile {job.profile} is missing or disabled"
-        return close(w, job, "unsold", now, [*trace, why], error=why)
+        return close(w, job, JobStatus.UNSOLD, now, [*trace, why], error=why)
     excluded = set(job.excluded)
     ev = planned or evaluate(job.lead_values, profile, cfg, now, exclude=excluded)
     trace.extend(redact_lines(job, ev.trace(cfg)))
@@ -182,7 +192,7 @@ def route_job(
         reason = ev.reason or "no eligible partner"
         if excluded:
             reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
-        status = "failed" if excluded and store.job_had_errors(conn, job.id) else "unsold"
+        status = JobStatus.FAILED if excluded and store.job_had_errors(conn, job.id) else JobStatus.UNSOLD
         return close(w, job, status, now, trace, error=reason, rule=ev.rule)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[tuple[str, list[list[str]]]] = []
@@ -203,7 +213,8 @@ def route_job(
         strategy = target.strategy.value if target is not None else "priority"
         trace.append(f"{name}: chosen ({strategy})")
     if not chosen:
-        return close(w, job, "unsold", now, trace, error="every eligible partner is at its cap", rule=ev.rule)
+        why = "every eligible partner is at its cap"
+        return close(w, job, JobStatus.UNSOLD, now, trace, error=why, rule=ev.rule)
     result = StepResult(lead_id=job.lead_id)
     batched = False
     for name, windows in chosen:
@@ -217,8 +228,9 @@ def route_job(
         else:
             trace.append(f"{name}: held for pick-up (hold channel)")
     if not result.sends and not batched:  # every chosen partner holds its leads
-        return close(w, job, "held", now, trace, error=None, rule=ev.rule)
-    w.update_job(job.id, status="delivering", rule=ev.rule, trace=trace, error=None, updated_at=now)
+        return close(w, job, JobStatus.HELD, now, trace, error=None, rule=ev.rule)
+    status = JOB.check(job.status, JobStatus.DELIVERING)
+    w.update_job(job.id, status=status, rule=ev.rule, trace=trace, error=None, updated_at=now)
     if not result.sends:
         wait_for_batches(w, job, now)
     return result
@@ -231,7 +243,8 @@ def waiting_line(spec: FileChannel) -> str:
 
 def wait_for_batches(w: Writes, job: Row[Any], now: datetime) -> None:
     """Park a job whose deliveries wait for batches: no worker claims it until a batch is sent."""
-    w.update_job(job.id, queue_state="waiting", lease_owner=None, lease_until=None, updated_at=now)
+    waiting = QUEUE.check(job.queue_state, QueueState.WAITING)
+    w.update_job(job.id, queue_state=waiting, lease_owner=None, lease_until=None, updated_at=now)
 
 
 def _direct(
@@ -241,17 +254,19 @@ def _direct(
     partner = live.compiled.partners.get(job.target_partner or "")
     if partner is None or partner.channel is None:
         why = f"partner {job.target_partner} is missing or has no delivery channel"
-        return close(w, job, "failed", now, [*trace, why], error=why)
+        return close(w, job, JobStatus.FAILED, now, [*trace, why], error=why)
     trace.append(f"{partner.name}: {job.kind} straight to the partner (selection bypassed)")
     send = _new_delivery(conn, job, partner, [], now, w)
     if send is None and isinstance(partner.channel, FileChannel):
         line = "a batch of its own, sent now" if job.kind == "test" else waiting_line(partner.channel)
-        w.update_job(job.id, status="delivering", trace=[*trace, f"{partner.name}: {line}"], updated_at=now)
+        status = JOB.check(job.status, JobStatus.DELIVERING)
+        w.update_job(job.id, status=status, trace=[*trace, f"{partner.name}: {line}"], updated_at=now)
         wait_for_batches(w, job, now)
         return StepResult(done=True, lead_id=job.lead_id)
     if send is None:
-        return close(w, job, "held", now, [*trace, f"{partner.name}: held for pick-up"], error=None)
-    w.update_job(job.id, status="delivering", trace=trace, error=None, updated_at=now)
+        return close(w, job, JobStatus.HELD, now, [*trace, f"{partner.name}: held for pick-up"], error=None)
+    status = JOB.check(job.status, JobStatus.DELIVERING)
+    w.update_job(job.id, status=status, trace=trace, error=None, updated_at=now)
     return StepResult(sends=[send], lead_id=job.lead_id)
 
 
@@ -276,9 +291,10 @@ def _new_delivery(
             batch_id = batch_store.insert_batch(
                 conn, partner, partner.channel, 0, [], "test delivery", now, test=True
             )
-        status = "batched"
+        status = DeliveryStatus.BATCHED
     else:
-        status = "held" if held else "pending"
+        status = DeliveryStatus.HELD if held else DeliveryStatus.PENDING
+    DELIVERY.check_initial(status)
     w.insert_delivery(
         {
             "id": delivery_id,
@@ -291,7 +307,7 @@ def _new_delivery(
             "status": status,
             "idempotency_key": key,
             "attempts": 0,
-            "next_attempt_at": now if status == "pending" else None,
+            "next_attempt_at": now if status is DeliveryStatus.PENDING else None,
             "cap_windows": windows,
             "price": None,
             "reference": None,
@@ -306,7 +322,7 @@ def _new_delivery(
             "batch_id": batch_id,
         }
     )
-    if status != "pending":
+    if status is not DeliveryStatus.PENDING:
         return None
     spec = channel_for(partner, profile_email_to)
     assert spec is not None
@@ -337,18 +353,19 @@ def windows_of(windows: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]:
 def close(
     w: Writes,
     job: Row[Any],
-    status: str,
+    status: JobStatus,
     now: datetime,
     trace: list[str],
     *,
     error: str | None,
     rule: str | None = None,
 ) -> StepResult:
+    """Close a job we hold: its final status (checked against its transitions), out of the queue."""
     values: dict[str, Any] = {
-        "status": status,
+        "status": JOB.check(job.status, status),
         "trace": trace,
         "error": error,
-        "queue_state": "done",
+        "queue_state": QUEUE.check(job.queue_state, QueueState.DONE),
         "lease_owner": None,
         "lease_until": None,
         "finished_at": now,

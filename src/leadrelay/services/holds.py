@@ -20,6 +20,7 @@ from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import config_store, store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import deliveries, jobs, leads
+from leadrelay.domain.states import DELIVERY, JOB, QUEUE, DeliveryStatus, JobStatus, QueueState
 from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.notify import Notifier
@@ -60,7 +61,7 @@ class Holds:
         query = (
             select(deliveries, leads.c.data, leads.c.sealed)
             .join(leads, leads.c.id == deliveries.c.lead_id)
-            .where(deliveries.c.status == "held")
+            .where(deliveries.c.status == DeliveryStatus.HELD)
             .order_by(deliveries.c.held_at, deliveries.c.id)
             .limit(_LIMIT)
         )
@@ -118,17 +119,18 @@ class Holds:
             if row is None:
                 raise NotFound(f"unknown delivery {delivery_id}")
             job = store.load_jobs(conn, [row.job_id], lock=True)[0]
-            if row.status != "held":
+            if row.status != DeliveryStatus.HELD:
                 raise InvalidTransition(f"delivery {delivery_id} is {row.status}, not held")
+            pending = DELIVERY.check(row.status, DeliveryStatus.PENDING)
             partner = self.configs.current(conn).specs.partners.get(row.partner)
             if partner is None or partner.channel is None:
                 raise InvalidTransition(f"partner {row.partner} is missing or has no channel")
             now = datetime.now(UTC)
             conn.execute(
                 update(deliveries)
-                .where(deliveries.c.id == delivery_id)
+                .where(deliveries.c.id == delivery_id, deliveries.c.status == row.status)
                 .values(
-                    status="pending",
+                    status=pending,
                     channel=partner.channel.kind.value,
                     channel_step=0,
                     attempts=0,
@@ -142,9 +144,9 @@ class Holds:
                 update(jobs)
                 .where(jobs.c.id == job.id)
                 .values(
-                    status="delivering",
+                    status=JOB.check(job.status, JobStatus.DELIVERING),
                     trace=trace,
-                    queue_state="ready",
+                    queue_state=QUEUE.check(job.queue_state, QueueState.READY),
                     run_at=now,
                     lease_owner=None,
                     lease_until=None,

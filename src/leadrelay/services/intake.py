@@ -20,20 +20,29 @@ from leadrelay.adapters.db import dedup_store, store
 from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
 from leadrelay.domain.fields import validate_lead
+from leadrelay.domain.states import (
+    JOB,
+    LEAD,
+    QUEUE,
+    JobStatus,
+    LeadStatus,
+    QueueState,
+    lead_status,
+    public_lead_status,
+)
 from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized, ValidationFailed
 from leadrelay.ids import new_id
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.notify import Notifier
 from leadrelay.services.screening import Screen, Verdict, build_screen, screen
 
-FINAL_LEAD_STATUSES = (
-    "delivered", "unsold", "failed", "rejected", "cancelled", "duplicate", "suppressed", "held"
-)  # fmt: skip
+FINAL_LEAD_STATUSES = frozenset(LeadStatus) - {LeadStatus.QUEUED}
 
-# What a source is told: delivered, unsold, rejected or queued (and, later, cancelled). A technical
-# failure is "unsold" to the source, and only routing reasons are shown (never a buyer's answer).
-# A suppressed lead is "unsold" with reason "suppressed": which list matched is not the source's business.
-_PUBLIC_STATUS = {"failed": "unsold", "suppressed": "unsold", "held": "queued"}  # held: not sold yet
+# What a source is told (domain.states.public_lead_status): delivered, unsold, rejected or queued (and,
+# later, cancelled). A technical failure is unsold to the source, and only routing reasons are shown
+# (never a buyer's answer). A suppressed lead is unsold, its reason the word suppressed: which list
+# matched is not the source's business.
+_SUPPRESSED_REASON = str(LeadStatus.SUPPRESSED)
 _PUBLIC_REASONS = (
     "no eligible partner",
     "every eligible partner is at its cap",
@@ -63,7 +72,7 @@ class IntakeRequest:
 @dataclass(slots=True)
 class IntakeAnswer:
     lead_id: str
-    status: str  # queued | delivered | unsold | failed | rejected
+    status: LeadStatus  # what the source is told (public_lead_status)
     problems: list[FieldProblem] = field(default_factory=list)
     sold: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
@@ -96,7 +105,7 @@ class IntakeAnswer:
 
 
 def answer_code(status: str) -> int:
-    return 202 if status == "queued" else 422 if status == "rejected" else 200
+    return 202 if status == LeadStatus.QUEUED else 422 if status == LeadStatus.REJECTED else 200
 
 
 # A keyed lead whose first answer is still missing this long after its creation lost its first request
@@ -115,13 +124,13 @@ class _Write:
 
 def _first_answer(w: _Write) -> IntakeAnswer:
     """What the source is told right after the write (before any wait)."""
-    status = str(w.lead["status"])
+    status = LEAD.check_initial(str(w.lead["status"]))
     reason = None
-    if status == "unsold" and not w.jobs and not w.problems:
+    if status is LeadStatus.UNSOLD and not w.jobs and not w.problems:
         reason = f"no enabled profile for entity {w.lead['entity']}"
-    elif status == "suppressed":
-        reason = "suppressed"
-    return IntakeAnswer(w.lead["id"], _PUBLIC_STATUS.get(status, status), problems=w.problems, reason=reason)
+    elif status is LeadStatus.SUPPRESSED:
+        reason = _SUPPRESSED_REASON
+    return IntakeAnswer(w.lead["id"], public_lead_status(status), problems=w.problems, reason=reason)
 
 
 def body_hash(raw: Mapping[str, Any], entity: str) -> str:
@@ -154,7 +163,7 @@ class Intake:
         now = datetime.now(UTC)
         lead_id = new_id("lead")
         names = live.profiles_by_entity.get(req.entity, ())
-        status = "rejected" if problems else ("queued" if names else "unsold")
+        status = LeadStatus.REJECTED if problems else (LeadStatus.QUEUED if names else LeadStatus.UNSOLD)
         raw = dict(req.raw)
         screen = None
         if not problems and not req.test and live.screened(req.entity):
@@ -188,7 +197,7 @@ class Intake:
             "updated_at": now,
         }
         jobs = [] if problems else [_job_row(lead_id, p, now) for p in names]
-        waits = req.wait > 0 and status == "queued"
+        waits = req.wait > 0 and status == LeadStatus.QUEUED
         keep = req.idempotency_key is not None and not waits
         write = _Write(lead, jobs, screen, problems, keep)
         kind, got = await self._writes.submit(write)
@@ -199,10 +208,10 @@ class Intake:
             )
         if kind == "repeat":
             return await self._replay(got)
-        if any(j["queue_state"] == "ready" for j in jobs):
+        if any(j["queue_state"] == QueueState.READY for j in jobs):
             self._notifier.jobs_added()
         answer = _first_answer(write)
-        if waits and answer.status == "queued":
+        if waits and answer.status == LeadStatus.QUEUED:
             answer = await self.wait(lead_id, req.wait)
         if req.idempotency_key is not None and not keep:
             await self._keep(lead_id, answer)
@@ -212,7 +221,7 @@ class Intake:
         """A repeat of a keyed request: the stored first answer, status code and body; 409 while the first
         request is still being answered."""
         if original.answer_code is not None:
-            answer = IntakeAnswer(original.id, original.answer["status"], repeat=True)
+            answer = IntakeAnswer(original.id, LeadStatus(original.answer["status"]), repeat=True)
             answer.replay = (int(original.answer_code), dict(original.answer))
             return answer
         if datetime.now(UTC) - original.created_at < _ABANDONED:
@@ -237,10 +246,10 @@ class Intake:
                 raise NotFound(f"unknown lead {lead_id}")
             status, sold, error = store.lead_outcome(conn, lead_id)
             problems = [FieldProblem(p["field"], p["error"]) for p in (row.problems or [])]
-            public = _PUBLIC_STATUS.get(status, status)
-            reason = _public_reason(error) if public == "unsold" else None
-            if status == "suppressed":
-                reason = "suppressed"
+            public = public_lead_status(status)
+            reason = _public_reason(error) if public is LeadStatus.UNSOLD else None
+            if status == LeadStatus.SUPPRESSED:
+                reason = _SUPPRESSED_REASON
             answer = IntakeAnswer(lead_id, public, problems=problems, sold=sold, reason=reason)
             answer.settled = status in FINAL_LEAD_STATUSES
             return answer
@@ -265,14 +274,14 @@ def _job_row(lead_id: str, profile: str, now: datetime) -> dict[str, Any]:
         "lead_id": lead_id,
         "profile": profile,
         "kind": "route",
-        "status": "received",
+        "status": JobStatus.RECEIVED,
         "parent_id": None,
         "target_partner": None,
         "rule": None,
         "trace": [],
         "error": None,
         "excluded": [],
-        "queue_state": "ready",
+        "queue_state": QueueState.READY,
         "run_at": now,
         "lease_owner": None,
         "lease_until": None,
@@ -319,12 +328,18 @@ def _close_screened(w: _Write, verdict: Verdict, now: datetime) -> None:
         closed = verdict.closed.get(job["profile"])
         if closed is not None:
             status, why = closed
-            job.update(status=status, trace=[why], error=why, queue_state="done", finished_at=now)
+            job.update(
+                status=JOB.check_initial(status),
+                trace=[why],
+                error=why,
+                queue_state=QUEUE.check_initial(QueueState.DONE),
+                finished_at=now,
+            )
     if verdict.lead_status is not None:
-        w.lead["status"] = verdict.lead_status
+        w.lead["status"] = LEAD.check_initial(verdict.lead_status)
         w.lead["duplicate_of"] = verdict.duplicate_of
-    elif w.jobs and all(j["queue_state"] == "done" for j in w.jobs):
-        w.lead["status"] = store.lead_status_from({j["status"] for j in w.jobs})
+    elif w.jobs and all(j["queue_state"] == QueueState.DONE for j in w.jobs):
+        w.lead["status"] = LEAD.check_initial(lead_status([j["status"] for j in w.jobs]))
 
 
 def new_job_row(lead_id: str, profile: str, now: datetime, **overrides: Any) -> dict[str, Any]:

@@ -21,6 +21,17 @@ from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.model import FileChannel, HoldChannel
 from leadrelay.domain.retry import GiveUp, RetryPolicy
+from leadrelay.domain.states import (
+    DELIVERY,
+    DELIVERY_UNDER_WAY,
+    JOB,
+    JOB_OPEN,
+    QUEUE,
+    DeliveryStatus,
+    JobStatus,
+    QueueState,
+    settle_job,
+)
 from leadrelay.services.configstate import LiveConfig
 from leadrelay.services.distribution import (
     SendItem,
@@ -42,7 +53,7 @@ def pending_sends(
     result = StepResult(lead_id=job.lead_id)
     current = list(dl)
     for i, d in enumerate(dl):
-        if d.status not in ("pending", "retry"):
+        if d.status not in (DeliveryStatus.PENDING, DeliveryStatus.RETRY):
             continue
         if d.next_attempt_at is not None and d.next_attempt_at > now:
             continue
@@ -50,13 +61,15 @@ def pending_sends(
         spec = None if partner is None else channel_for(partner, email_to(live, job.profile), d.channel_step)
         if spec is None:
             reason = "partner or its channel removed from configuration"
-            w.update_delivery(d.id, status="failed", reason=reason, next_attempt_at=None)
+            failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
+            w.update_delivery(d.id, status=failed, reason=reason, next_attempt_at=None)
             store.release_caps(conn, d.partner, d.cap_windows)
-            current[i] = _changed(d, status="failed", reason=reason)
+            current[i] = _changed(d, status=failed, reason=reason)
             continue
         if isinstance(spec, HoldChannel):  # a failover reached hold (or a crash came between)
-            w.update_delivery(d.id, status="held", held_at=now, next_attempt_at=None)
-            current[i] = _changed(d, status="held")
+            held = DELIVERY.check(d.status, DeliveryStatus.HELD)
+            w.update_delivery(d.id, status=held, held_at=now, next_attempt_at=None)
+            current[i] = _changed(d, status=held)
             continue
         if isinstance(spec, FileChannel):  # a failover reached a batched channel: wait for its next batch
             batch_id = None
@@ -65,13 +78,14 @@ def pending_sends(
                 batch_id = batch_store.insert_batch(
                     conn, partner, spec, d.channel_step, [d.id], "test delivery", now, test=True
                 )
-            w.update_delivery(d.id, status="batched", next_attempt_at=None)
-            current[i] = _changed(d, status="batched", batch_id=batch_id)
+            batched = DELIVERY.check(d.status, DeliveryStatus.BATCHED)
+            w.update_delivery(d.id, status=batched, next_attempt_at=None)
+            current[i] = _changed(d, status=batched, batch_id=batch_id)
             continue
         view = lead_view(job, d.partner, spec, d.idempotency_key)
         windows = windows_of(d.cap_windows)
         result.sends.append(
-            SendItem(job.id, d.id, d.partner, spec, view, d.attempts + 1, windows, d.channel_step)
+            SendItem(job.id, d.id, d.partner, spec, view, d.attempts + 1, windows, d.channel_step, d.status)
         )
     if not result.sends:
         return settle(job, current, now, w)
@@ -88,12 +102,18 @@ def fail_job(
     conn: Connection, w: Writes, job: Row[Any], dl: Sequence[Row[Any]], reason: str, now: datetime
 ) -> StepResult:
     """Close a job that cannot be processed (a bug or bad stored data), keeping the reason for a rerun;
-    its unfinished deliveries fail too and give their cap slots back."""
+    its unfinished deliveries fail too and give their cap slots back. A job already closed (a rerun or
+    an action raced us) keeps its status: it only leaves the queue."""
+    if job.status not in JOB_OPEN:
+        done = QUEUE.check(job.queue_state, QueueState.DONE)
+        w.update_job(job.id, queue_state=done, lease_owner=None, lease_until=None, updated_at=now)
+        return StepResult(done=True, lead_id=job.lead_id)
     for d in dl:
-        if d.status in ("pending", "retry", "batched"):  # a batched one leaves its batch unsent
-            w.update_delivery(d.id, status="failed", reason=reason, next_attempt_at=None)
+        if d.status in DELIVERY_UNDER_WAY:  # a batched one leaves its batch unsent
+            failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
+            w.update_delivery(d.id, status=failed, reason=reason, next_attempt_at=None)
             store.release_caps(conn, d.partner, d.cap_windows)
-    return close(w, job, "failed", now, [*job.trace, reason], error=reason)
+    return close(w, job, JobStatus.FAILED, now, [*job.trace, reason], error=reason)
 
 
 Outcomes = Sequence[tuple[SendItem, AttemptResult]]
@@ -124,7 +144,7 @@ def finish_batch(
                     "reason": redact(job, res.reason),
                 }
             )
-        if job.lease_owner != owner or job.queue_state != "claimed":
+        if job.lease_owner != owner or job.queue_state != QueueState.CLAIMED:
             results[job.id] = StepResult(done=True, lead_id=job.lead_id)  # the new lease owner decides
             continue
         owned.append((job, {item.delivery_id for item, _ in outcomes}))
@@ -148,7 +168,7 @@ def _record_outcome(
     if res.outcome is Outcome.SUCCESS:
         w.update_delivery(
             item.delivery_id,
-            status="delivered",
+            status=DELIVERY.check(item.status, DeliveryStatus.DELIVERED),
             attempts=item.attempt,
             price=res.price if res.price is not None else _list_price(live, item.partner),
             reference=res.reference,
@@ -164,7 +184,7 @@ def _record_outcome(
         if after is not None:  # the channel is down: the partner's next one takes over
             w.update_delivery(
                 item.delivery_id,
-                status="pending",
+                status=DELIVERY.check(item.status, DeliveryStatus.PENDING),
                 channel=after.kind.value,
                 channel_step=item.step + 1,
                 attempts=0,
@@ -178,7 +198,7 @@ def _record_outcome(
     if isinstance(decision, GiveUp):
         w.update_delivery(
             item.delivery_id,
-            status="failed",
+            status=DELIVERY.check(item.status, DeliveryStatus.FAILED),
             attempts=item.attempt,
             reason=decision.reason,
             next_attempt_at=None,
@@ -187,7 +207,7 @@ def _record_outcome(
     else:
         w.update_delivery(
             item.delivery_id,
-            status="retry",
+            status=DELIVERY.check(item.status, DeliveryStatus.RETRY),
             attempts=item.attempt,
             reason=res.reason,
             next_attempt_at=now + timedelta(seconds=decision.delay_s),
@@ -208,17 +228,21 @@ def settle(
     finished: set[str] | None = None,
     notes: Sequence[str] = (),
 ) -> StepResult:
-    """Look at all deliveries of the job and move it on. ``finished``: the deliveries whose attempt just
-    ended (their failures get a trace line); None means all of them. ``notes``: failover lines."""
-    waiting = [d.next_attempt_at for d in dl if d.status in ("pending", "retry")]
+    """Look at all deliveries of the job and move it on (``domain.states.settle_job`` decides where).
+    ``finished``: the deliveries whose attempt just ended (their failures get a trace line); None means
+    all of them. ``notes``: failover lines."""
+    settlement = settle_job([d.status for d in dl], reroute=job.kind == "route")
     trace = [*job.trace, *notes]
-    failed = [d for d in dl if d.status == "failed" and (finished is None or d.id in finished)]
+    failed = [d for d in dl if d.status == DeliveryStatus.FAILED and (finished is None or d.id in finished)]
     trace.extend(f"{d.partner}: not delivered: {d.reason}" for d in failed)
-    if waiting:
+    if settlement.queue is QueueState.READY:  # a delivery is due again
+        waiting = [
+            d.next_attempt_at for d in dl if d.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRY)
+        ]
         due = min((t for t in waiting if t is not None), default=now)
         w.update_job(
             job.id,
-            queue_state="ready",
+            queue_state=QUEUE.check(job.queue_state, QueueState.READY),
             run_at=due,
             lease_owner=None,
             lease_until=None,
@@ -226,26 +250,25 @@ def settle(
             updated_at=now,
         )
         return StepResult(done=True, lead_id=job.lead_id)
-    batched = [d for d in dl if d.status == "batched"]
-    if batched:  # parked until the batches are sent (the batch sender wakes the job)
-        w.update_job(job.id, status="delivering", trace=trace, updated_at=now)
+    if settlement.queue is QueueState.WAITING:  # parked until the batches are sent (the sender wakes it)
+        w.update_job(job.id, status=JOB.check(job.status, settlement.status), trace=trace, updated_at=now)
         wait_for_batches(w, job, now)
         return StepResult(done=True, lead_id=job.lead_id)
-    delivered = [d for d in dl if d.status == "delivered"]
-    if delivered:
-        trace.extend(_delivered_line(d) for d in delivered)
-        return close(w, job, "delivered", now, trace, error=None)
-    held = [d for d in dl if d.status == "held"]
-    if held:
+    if settlement.status is JobStatus.DELIVERED:
+        trace.extend(_delivered_line(d) for d in dl if d.status == DeliveryStatus.DELIVERED)
+        return close(w, job, settlement.status, now, trace, error=None)
+    if settlement.status is JobStatus.HELD:
+        held = [d for d in dl if d.status == DeliveryStatus.HELD]
         trace.extend(f"{d.partner}: held for pick-up" for d in held if finished is None or d.id in finished)
-        return close(w, job, "held", now, trace, error=None)
-    all_failed = [d for d in dl if d.status == "failed"]
-    if job.kind == "route" and all_failed:
+        return close(w, job, settlement.status, now, trace, error=None)
+    all_failed = [d for d in dl if d.status == DeliveryStatus.FAILED]
+    if settlement.status is JobStatus.ROUTING:  # every delivery failed: route again without them
         excluded = sorted({*job.excluded, *(d.partner for d in all_failed)})
-        w.update_job(job.id, status="routing", excluded=excluded, trace=trace, updated_at=now)
+        status = JOB.check(job.status, settlement.status)
+        w.update_job(job.id, status=status, excluded=excluded, trace=trace, updated_at=now)
         return StepResult(reroute=True, lead_id=job.lead_id)
     reason = all_failed[-1].reason if all_failed else "nothing to deliver"
-    return close(w, job, "failed", now, trace, error=reason)
+    return close(w, job, settlement.status, now, trace, error=reason)
 
 
 def _delivered_line(d: Row[Any]) -> str:

@@ -22,6 +22,16 @@ from leadrelay.adapters.db.tables import attempts, batches, deliveries, jobs, le
 from leadrelay.domain.fields import normalize_field
 from leadrelay.domain.model import EntitySpec
 from leadrelay.domain.privacy import REDACTED, redact_text, secret_forms
+from leadrelay.domain.states import (
+    DELIVERY,
+    DELIVERY_UNDER_WAY,
+    JOB,
+    JOB_TO_ROUTE,
+    QUEUE,
+    DeliveryStatus,
+    JobStatus,
+    QueueState,
+)
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
 from leadrelay.services.configstate import ConfigCache
 
@@ -52,8 +62,18 @@ def erase_leads(conn: Connection, lead_ids: Sequence[str], sealer: Sealer, now: 
             conn.execute(update(jobs).where(jobs.c.id == job.id).values(trace=trace, error=error))
         conn.execute(  # a lead still waiting to be routed has nothing left to route with
             update(jobs)
-            .where(jobs.c.lead_id == row.id, jobs.c.status.in_(("received", "routing")))
-            .values(status="unsold", error=ERASED_REASON, queue_state="done", finished_at=now, updated_at=now)
+            .where(
+                jobs.c.lead_id == row.id,
+                jobs.c.status.in_(sorted(JOB_TO_ROUTE & JOB.sources(JobStatus.UNSOLD))),
+                jobs.c.queue_state.in_(sorted(QUEUE.sources(QueueState.DONE))),
+            )
+            .values(
+                status=JobStatus.UNSOLD,
+                error=ERASED_REASON,
+                queue_state=QueueState.DONE,
+                finished_at=now,
+                updated_at=now,
+            )
         )
         _out_of_batches(conn, row.id, now)
         for att in conn.execute(
@@ -85,16 +105,17 @@ def _out_of_batches(conn: Connection, lead_id: str, now: datetime) -> None:
     partner already has the lead, else unsold)."""
     waiting = list(
         conn.execute(
-            select(deliveries).where(deliveries.c.lead_id == lead_id, deliveries.c.status == "batched")
+            select(deliveries).where(
+                deliveries.c.lead_id == lead_id, deliveries.c.status == DeliveryStatus.BATCHED
+            )
         )
     )
     if not waiting:
         return
     batch_store.lock_jobs(conn, [d.job_id for d in waiting])
     for d in waiting:
-        store.update_delivery(
-            conn, d.id, status="failed", reason=f"{ERASED_REASON} before its batch was sent"
-        )
+        failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
+        store.update_delivery(conn, d.id, status=failed, reason=f"{ERASED_REASON} before its batch was sent")
         store.release_caps(conn, d.partner, d.cap_windows)
         if d.batch_id is not None:
             conn.execute(
@@ -102,16 +123,21 @@ def _out_of_batches(conn: Connection, lead_id: str, now: datetime) -> None:
             )
     for job_id in {d.job_id for d in waiting}:
         left = store.job_deliveries(conn, job_id)
-        if any(o.status in ("pending", "retry", "batched") for o in left):
+        if any(o.status in DELIVERY_UNDER_WAY for o in left):
             continue  # another delivery is under way: the job is settled when it ends
-        sold = any(o.status == "delivered" for o in left)
+        sold = any(o.status == DeliveryStatus.DELIVERED for o in left)
+        status = JobStatus.DELIVERED if sold else JobStatus.UNSOLD
         conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.queue_state == "waiting")
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.queue_state == QueueState.WAITING,
+                jobs.c.status.in_(sorted(JOB.sources(status))),
+            )
             .values(
-                status="delivered" if sold else "unsold",
+                status=status,
                 error=None if sold else ERASED_REASON,
-                queue_state="done",
+                queue_state=QUEUE.check(QueueState.WAITING, QueueState.DONE),
                 finished_at=now,
                 updated_at=now,
             )

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from leadrelay.adapters.db import dedup_store, suppression_store
 from leadrelay.domain.dedup import DedupKey, Mark, find_duplicate, keys_for, scope_prefix
 from leadrelay.domain.model import EntitySpec, ProfileSpec
+from leadrelay.domain.states import JobStatus, LeadStatus
 from leadrelay.domain.suppression import hashes_of_lead
 
 
@@ -35,9 +36,9 @@ class Screen:
 
 @dataclass(slots=True)
 class Verdict:
-    lead_status: str | None = None  # duplicate | suppressed: the whole lead is closed
+    lead_status: LeadStatus | None = None  # duplicate | suppressed: the whole lead is closed
     duplicate_of: str | None = None
-    closed: dict[str, tuple[str, str]] = field(default_factory=dict)  # profile -> (job status, why)
+    closed: dict[str, tuple[JobStatus, str]] = field(default_factory=dict)  # profile -> (job status, why)
     marks: list[dict[str, Any]] = field(default_factory=list)  # to write if the lead is inserted
 
 
@@ -104,24 +105,27 @@ def _decide(
     verdict = Verdict()
     if hits := _hits(s, s.entity_lists, listed):
         why = f"suppressed by list {', '.join(hits)}"
-        verdict.lead_status = "suppressed"
-        verdict.closed = {profile: ("suppressed", why) for profile in s.profiles}
+        verdict.lead_status = LeadStatus.SUPPRESSED
+        verdict.closed = {profile: (JobStatus.SUPPRESSED, why) for profile in s.profiles}
         return verdict
     if found := find_duplicate(s.entity_keys, marks, now, lead_id=s.lead_id):
         key, mark = found
-        verdict.lead_status = "duplicate"
+        verdict.lead_status = LeadStatus.DUPLICATE
         verdict.duplicate_of = mark.lead_id
-        verdict.closed = {profile: ("duplicate", _duplicate_reason(key, mark)) for profile in s.profiles}
+        verdict.closed = {
+            profile: (JobStatus.DUPLICATE, _duplicate_reason(key, mark)) for profile in s.profiles
+        }
         return verdict
     taken = list(s.entity_keys)
     for profile, (keys, lists) in s.profiles.items():
         if hits := _hits(s, lists, listed):
             verdict.closed[profile] = (
-                "suppressed",
+                JobStatus.SUPPRESSED,
                 f"suppressed by list {', '.join(hits)} (profile {profile})",
             )
         elif found := find_duplicate(keys, marks, now, lead_id=s.lead_id):
-            verdict.closed[profile] = ("duplicate", f"{_duplicate_reason(*found)} (profile {profile})")
+            reason = f"{_duplicate_reason(*found)} (profile {profile})"
+            verdict.closed[profile] = (JobStatus.DUPLICATE, reason)
         else:
             taken.extend(keys)
     for key in taken:  # later leads of the batch see these at once

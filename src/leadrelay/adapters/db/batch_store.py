@@ -1,10 +1,10 @@
 """Batches (email digests, batch files) in the database: cut them, claim them, record what became of them.
 
-A lead is in exactly one batch: its delivery waits with status ``batched`` and no ``batch_id``; cutting a
-batch sets ``batch_id`` on the chosen deliveries (only where it is still empty) in the transaction that
-creates the batch. On PostgreSQL a partner's cuts are serialized by an advisory lock, on SQLite by the
-write lock. A batch's file name is fixed when it is cut, so a retry replaces the same file and never adds
-a second one with the same leads.
+A lead is in exactly one batch: its delivery waits (``DeliveryStatus.BATCHED``) with no ``batch_id``;
+cutting a batch sets ``batch_id`` on the chosen deliveries (only where it is still empty) in the
+transaction that creates the batch. On PostgreSQL a partner's cuts are serialized by an advisory lock, on
+SQLite by the write lock. A batch's file name is fixed when it is cut, so a retry replaces the same file
+and never adds a second one with the same leads.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from sqlalchemy import Connection, Row, and_, func, or_, select, update
 
 from leadrelay.adapters.db.dedup_store import lock_keys
 from leadrelay.adapters.db.tables import UTCDateTime, batch_attempts, batches, deliveries, jobs, leads
+from leadrelay.domain.attempts import Outcome
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.files import filename
 from leadrelay.domain.model import FileChannel, PartnerSpec
+from leadrelay.domain.states import BATCH, DELIVERY, QUEUE, BatchStatus, DeliveryStatus, QueueState
 from leadrelay.ids import new_id
 
 __all__ = [
@@ -43,7 +45,17 @@ __all__ = [
 ]
 
 _NAME_ROOM = 245
-_WAITING = and_(deliveries.c.status == "batched", deliveries.c.batch_id.is_(None))
+_BATCHED = deliveries.c.status == DeliveryStatus.BATCHED
+_WAITING = and_(_BATCHED, deliveries.c.batch_id.is_(None))
+
+
+def _delivery_from(dst: DeliveryStatus) -> Any:
+    """Only deliveries that may move to ``dst`` (the transitions of ``domain.states``)."""
+    return deliveries.c.status.in_(sorted(DELIVERY.sources(dst)))
+
+
+def _batch_from(dst: BatchStatus) -> Any:
+    return batches.c.status.in_(sorted(BATCH.sources(dst)))
 
 
 def lock_partner(conn: Connection, partner: str) -> None:
@@ -75,7 +87,12 @@ def unbatch(conn: Connection, partner: str, step: int, now: datetime) -> int:
     job_ids = list(conn.execute(select(deliveries.c.job_id).where(*where)).scalars())
     if job_ids:
         lock_jobs(conn, job_ids)
-        conn.execute(update(deliveries).where(*where).values(status="pending", next_attempt_at=now))
+        pending = DeliveryStatus.PENDING
+        conn.execute(
+            update(deliveries)
+            .where(*where, _delivery_from(pending))
+            .values(status=pending, next_attempt_at=now)
+        )
         wake_jobs(conn, job_ids, now)
     return len(job_ids)
 
@@ -83,15 +100,18 @@ def unbatch(conn: Connection, partner: str, step: int, now: datetime) -> int:
 def dissolve(conn: Connection, row: Row[Any], owner: str, reason: str, now: datetime) -> int:
     """A cut batch whose partner no longer takes batches there (removed, or another channel now): the
     batch fails and its unsent leads go the ordinary way (pending again, their jobs back in the queue)."""
-    mine = _finish(conn, row, owner, status="failed", reason=reason, next_attempt_at=None)
+    mine = _finish(conn, row, owner, status=BatchStatus.FAILED, reason=reason, next_attempt_at=None)
     if not mine:
         return 0
-    where = (deliveries.c.batch_id == row.id, deliveries.c.status == "batched")
+    where = (deliveries.c.batch_id == row.id, _BATCHED)
     job_ids = list(conn.execute(select(deliveries.c.job_id).where(*where)).scalars())
     if job_ids:
         lock_jobs(conn, job_ids)
+        pending = DeliveryStatus.PENDING
         conn.execute(
-            update(deliveries).where(*where).values(status="pending", batch_id=None, next_attempt_at=now)
+            update(deliveries)
+            .where(*where, _delivery_from(pending))
+            .values(status=pending, batch_id=None, next_attempt_at=now)
         )
         wake_jobs(conn, job_ids, now)
     return len(job_ids)
@@ -145,7 +165,7 @@ def _new_batch(
             partner=partner.name,
             channel=spec.kind.value,
             channel_step=step,
-            status="ready",
+            status=BATCH.check_initial(BatchStatus.READY),
             trigger=trigger[:200],
             filename=_unique_name(conn, partner.name, name),
             lead_count=count,
@@ -211,8 +231,8 @@ def cut(
 
 def _due(now: datetime) -> Any:
     return or_(
-        and_(batches.c.status.in_(("ready", "retry")), batches.c.next_attempt_at <= now),
-        and_(batches.c.status == "sending", batches.c.lease_until < now),
+        and_(batches.c.status.in_((BatchStatus.READY, BatchStatus.RETRY)), batches.c.next_attempt_at <= now),
+        and_(batches.c.status == BatchStatus.SENDING, batches.c.lease_until < now),
     )
 
 
@@ -242,13 +262,13 @@ def claim(
         return []
     conn.execute(  # a batch whose sender was lost (its lease ran out) counts that as an attempt
         update(batches)
-        .where(batches.c.id.in_(ids), batches.c.status == "sending")
+        .where(batches.c.id.in_(ids), batches.c.status == BatchStatus.SENDING)
         .values(attempts=batches.c.attempts + 1)
     )
     conn.execute(
         update(batches)
-        .where(batches.c.id.in_(ids))
-        .values(status="sending", lease_owner=owner, lease_until=lease_until)
+        .where(batches.c.id.in_(ids), _batch_from(BatchStatus.SENDING))
+        .values(status=BatchStatus.SENDING, lease_owner=owner, lease_until=lease_until)
     )
     return list(conn.execute(select(batches).where(batches.c.id.in_(ids)).order_by(batches.c.created_at)))
 
@@ -274,7 +294,10 @@ def batch_leads(conn: Connection, batch_id: str) -> list[Row[Any]]:
                 leads.c.is_test,
             )
             .join(leads, leads.c.id == deliveries.c.lead_id)
-            .where(deliveries.c.batch_id == batch_id, deliveries.c.status.in_(("batched", "delivered")))
+            .where(
+                deliveries.c.batch_id == batch_id,
+                deliveries.c.status.in_((DeliveryStatus.BATCHED, DeliveryStatus.DELIVERED)),
+            )
             .order_by(leads.c.created_at, leads.c.id)
         )
     )
@@ -310,12 +333,14 @@ def record_success(
     """The batch was delivered: the batch is sent, its waiting deliveries are delivered and their jobs go
     back to the queue to be settled. Returns the lead ids delivered now (none for a redelivery)."""
     number = _attempt_number(conn, row.id)
-    _attempt(conn, row.id, number, started, duration_ms, outcome="success", location=location, bytes=size)
+    _attempt(
+        conn, row.id, number, started, duration_ms, outcome=Outcome.SUCCESS, location=location, bytes=size
+    )
     mine = _finish(
         conn,
         row,
         owner,
-        status="sent",
+        status=BatchStatus.SENT,
         attempts=row.attempts + 1,
         sent_at=now,
         location=location,
@@ -328,7 +353,7 @@ def record_success(
     fresh = list(
         conn.execute(
             select(deliveries.c.id, deliveries.c.job_id, deliveries.c.lead_id).where(
-                deliveries.c.batch_id == row.id, deliveries.c.status == "batched"
+                deliveries.c.batch_id == row.id, _BATCHED
             )
         )
     )
@@ -337,9 +362,9 @@ def record_success(
     lock_jobs(conn, [d.job_id for d in fresh])
     conn.execute(
         update(deliveries)
-        .where(deliveries.c.id.in_([d.id for d in fresh]))
+        .where(deliveries.c.id.in_([d.id for d in fresh]), _delivery_from(DeliveryStatus.DELIVERED))
         .values(
-            status="delivered",
+            status=DeliveryStatus.DELIVERED,
             attempts=deliveries.c.attempts + 1,
             delivered_at=now,
             price=price,
@@ -351,13 +376,15 @@ def record_success(
     return [d.lead_id for d in fresh]
 
 
-def _finish(conn: Connection, row: Row[Any], owner: str, **values: Any) -> bool:
+def _finish(conn: Connection, row: Row[Any], owner: str, *, status: BatchStatus, **values: Any) -> bool:
     """End a send we hold the lease of (the batch still ``sending`` and ours); False when another sender
     took it meanwhile (our lease ran out): then it records the outcome, not us."""
     done = conn.execute(
         update(batches)
-        .where(batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == "sending")
-        .values(lease_owner=None, lease_until=None, **values)
+        .where(
+            batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == BatchStatus.SENDING
+        )
+        .values(status=BATCH.check(BatchStatus.SENDING, status), lease_owner=None, lease_until=None, **values)
     ).rowcount
     return bool(done)
 
@@ -377,19 +404,17 @@ def wake_jobs(conn: Connection, job_ids: Sequence[str], now: datetime) -> None:
     if job_ids:
         conn.execute(
             update(jobs)
-            .where(jobs.c.id.in_(list(set(job_ids))), jobs.c.queue_state == "waiting")
-            .values(queue_state="ready", run_at=now, updated_at=now)
+            .where(jobs.c.id.in_(list(set(job_ids))), jobs.c.queue_state == QueueState.WAITING)
+            .values(queue_state=QUEUE.check(QueueState.WAITING, QueueState.READY), run_at=now, updated_at=now)
         )
 
 
 def wake_stranded(conn: Connection, now: datetime, limit: int = 1000) -> int:
     """A safety net: parked jobs none of whose deliveries waits for a batch any more go back to the queue."""
-    batched = select(deliveries.c.id).where(
-        deliveries.c.job_id == jobs.c.id, deliveries.c.status == "batched"
-    )
+    batched = select(deliveries.c.id).where(deliveries.c.job_id == jobs.c.id, _BATCHED)
     ids = list(
         conn.execute(
-            select(jobs.c.id).where(jobs.c.queue_state == "waiting", ~batched.exists()).limit(limit)
+            select(jobs.c.id).where(jobs.c.queue_state == QueueState.WAITING, ~batched.exists()).limit(limit)
         ).scalars()
     )
     wake_jobs(conn, ids, now)
@@ -409,37 +434,41 @@ def record_failure(
 ) -> None:
     """An attempt failed: try again at ``retry_at``, or give up (None) until an operator redelivers."""
     number = _attempt_number(conn, row.id)
-    _attempt(conn, row.id, number, started, duration_ms, outcome="error", reason=reason)
+    _attempt(conn, row.id, number, started, duration_ms, outcome=Outcome.ERROR, reason=reason)
     mine = _finish(
         conn,
         row,
         owner,
-        status="retry" if retry_at is not None else "failed",
+        status=BatchStatus.RETRY if retry_at is not None else BatchStatus.FAILED,
         attempts=row.attempts + 1,
         reason=reason,
         next_attempt_at=retry_at,
     )
     if mine and retry_at is None:
         why = f"batch {row.id} not delivered: {reason}"[:2000]
-        waiting = deliveries.c.batch_id == row.id, deliveries.c.status == "batched"
+        waiting = deliveries.c.batch_id == row.id, _BATCHED
         if not row.is_test:  # the leads stay in the batch, the partner's, until it is redelivered
             conn.execute(update(deliveries).where(*waiting).values(reason=why))
             return
         # a test delivery reports its failure now: the test job is settled as failed
         job_ids = list(conn.execute(select(deliveries.c.job_id).where(*waiting)).scalars())
         lock_jobs(conn, job_ids)
-        conn.execute(update(deliveries).where(*waiting).values(status="failed", reason=why))
+        failed = DeliveryStatus.FAILED
+        conn.execute(
+            update(deliveries).where(*waiting, _delivery_from(failed)).values(status=failed, reason=why)
+        )
         wake_jobs(conn, job_ids, now)
 
 
 def redeliver(conn: Connection, batch_id: str, now: datetime) -> Row[Any] | None:
-    """Send a batch again now (a sent one to a partner who lost it, a failed one after a fix)."""
+    """Send a batch again now (a sent one to a partner who lost it, a failed one after a fix); one being
+    sent or about to be is left as it is."""
     row = batch(conn, batch_id)
-    if row is None or row.status in ("ready", "sending"):
+    if row is None or not BATCH.allowed(row.status, BatchStatus.READY):
         return row
     conn.execute(
         update(batches)
-        .where(batches.c.id == batch_id)
-        .values(status="ready", attempts=0, next_attempt_at=now, lease_owner=None, lease_until=None)
+        .where(batches.c.id == batch_id, _batch_from(BatchStatus.READY))
+        .values(status=BatchStatus.READY, attempts=0, next_attempt_at=now, lease_owner=None, lease_until=None)
     )
     return batch(conn, batch_id)

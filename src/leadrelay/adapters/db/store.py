@@ -23,9 +23,9 @@ from leadrelay.adapters.db.tables import (
     leads,
     rotations,
 )
+from leadrelay.domain.attempts import Outcome
+from leadrelay.domain.states import LEAD, QUEUE, DeliveryStatus, LeadStatus, QueueState, lead_status
 from leadrelay.ids import new_id
-
-FINAL_JOB_STATUSES = ("delivered", "failed", "unsold", "cancelled", "duplicate", "suppressed", "held")
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -141,7 +141,7 @@ def lead_outcome(conn: Connection, lead_id: str) -> tuple[str, list[dict[str, An
         {"partner": r.partner, "price": r.price, "reference": r.reference, "job_id": r.job_id}
         for r in conn.execute(
             select(deliveries.c.partner, deliveries.c.price, deliveries.c.reference, deliveries.c.job_id)
-            .where(deliveries.c.lead_id == lead_id, deliveries.c.status == "delivered")
+            .where(deliveries.c.lead_id == lead_id, deliveries.c.status == DeliveryStatus.DELIVERED)
             .order_by(deliveries.c.id)
         )
     ]
@@ -149,20 +149,17 @@ def lead_outcome(conn: Connection, lead_id: str) -> tuple[str, list[dict[str, An
         conn.execute(select(jobs.c.error).where(jobs.c.lead_id == lead_id).order_by(jobs.c.id)).scalars()
     )
     error = next((e for e in errors if e is not None), None)
-    if not errors and status == "unsold":  # accepted, but no enabled profile took it
+    if not errors and status == LeadStatus.UNSOLD:  # accepted, but no enabled profile took it
         entity = conn.execute(select(leads.c.entity).where(leads.c.id == lead_id)).scalar_one()
         error = f"no enabled profile for entity {entity}"
     return status, sold, error
 
 
-def refresh_lead_status(conn: Connection, lead_id: str, now: datetime) -> str:
-    """A lead is delivered when any of its jobs is; queued while one is still running."""
-    status = lead_status_from(set(conn.execute(_LEAD_JOB_STATUSES, {"b_lead_id": lead_id}).scalars()))
-    conn.execute(_SET_LEAD_STATUS, {"b_lead_id": lead_id, "b_status": status, "b_now": now})
-    return status
+def refresh_lead_status(conn: Connection, lead_id: str, now: datetime) -> LeadStatus:
+    """Set the lead's status from its jobs (``domain.states.lead_status``); returns it."""
+    return refresh_lead_statuses(conn, [lead_id], now)[lead_id]
 
 
-_LEAD_JOB_STATUSES = select(jobs.c.status).where(jobs.c.lead_id == bindparam("b_lead_id"))
 _SET_LEAD_STATUS = (
     update(leads)
     .where(leads.c.id == bindparam("b_lead_id"), leads.c.status != bindparam("b_status"))
@@ -176,8 +173,8 @@ _SET_LEAD_STATUS = (
 @lru_cache(maxsize=4)
 def _claimable(dialect: str, only: bool) -> Any:
     runnable = or_(
-        and_(jobs.c.queue_state == "ready", jobs.c.run_at <= bindparam("b_now")),
-        and_(jobs.c.queue_state == "claimed", jobs.c.lease_until < bindparam("b_now")),
+        and_(jobs.c.queue_state == QueueState.READY, jobs.c.run_at <= bindparam("b_now")),
+        and_(jobs.c.queue_state == QueueState.CLAIMED, jobs.c.lease_until < bindparam("b_now")),
     )
     query = select(jobs.c.id).where(runnable).order_by(jobs.c.run_at).limit(bindparam("b_limit"))
     if only:  # a worker dedicated to some jobs (e.g. `partners test`)
@@ -189,9 +186,12 @@ def _claimable(dialect: str, only: bool) -> Any:
 
 _CLAIM = (
     update(jobs)
-    .where(jobs.c.id.in_(bindparam("b_ids", expanding=True)))
+    .where(
+        jobs.c.id.in_(bindparam("b_ids", expanding=True)),
+        jobs.c.queue_state.in_(sorted(QUEUE.sources(QueueState.CLAIMED))),
+    )
     .values(
-        queue_state="claimed",
+        queue_state=QueueState.CLAIMED,
         lease_owner=bindparam("b_owner"),
         lease_until=bindparam("b_until"),
         claims=jobs.c.claims + 1,
@@ -230,7 +230,7 @@ def extend_leases(conn: Connection, owner: str, job_ids: Iterable[str], lease_un
     if ids:
         conn.execute(
             update(jobs)
-            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.queue_state == "claimed")
+            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.queue_state == QueueState.CLAIMED)
             .values(lease_until=lease_until)
         )
 
@@ -242,8 +242,14 @@ def release_jobs(conn: Connection, owner: str, job_ids: Iterable[str], now: date
         return 0
     result = conn.execute(
         update(jobs)
-        .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.queue_state == "claimed")
-        .values(queue_state="ready", lease_owner=None, lease_until=None, run_at=now, updated_at=now)
+        .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.queue_state == QueueState.CLAIMED)
+        .values(
+            queue_state=QUEUE.check(QueueState.CLAIMED, QueueState.READY),
+            lease_owner=None,
+            lease_until=None,
+            run_at=now,
+            updated_at=now,
+        )
     )
     return result.rowcount
 
@@ -273,7 +279,7 @@ _LOAD_JOBS_LOCKED = _LOAD_JOBS.with_for_update(of=jobs)
 
 def owns(conn: Connection, job_id: str, owner: str) -> bool:
     got = conn.execute(select(jobs.c.lease_owner, jobs.c.queue_state).where(jobs.c.id == job_id)).first()
-    return got is not None and got.lease_owner == owner and got.queue_state == "claimed"
+    return got is not None and got.lease_owner == owner and got.queue_state == QueueState.CLAIMED
 
 
 @lru_cache(maxsize=256)
@@ -385,8 +391,8 @@ def job_had_errors(conn: Connection, job_id: str) -> bool:
         .join(deliveries, deliveries.c.id == attempts.c.delivery_id)
         .where(
             attempts.c.job_id == job_id,
-            deliveries.c.status == "failed",
-            attempts.c.outcome == "error",
+            deliveries.c.status == DeliveryStatus.FAILED,
+            attempts.c.outcome == Outcome.ERROR,
             attempts.c.number == deliveries.c.attempts,
         )
         .limit(1)
@@ -460,39 +466,32 @@ class Writes:
         self._reset()
 
 
-def lead_status_from(statuses: set[str]) -> str:
-    """A lead is delivered when any of its jobs is; queued while one is still running."""
-    if "delivered" in statuses:
-        return "delivered"
-    if statuses - set(FINAL_JOB_STATUSES):
-        return "queued"
-    if "held" in statuses:  # waiting for pick-up or release
-        return "held"
-    if "failed" in statuses:
-        return "failed"
-    if statuses == {"cancelled"}:
-        return "cancelled"
-    if statuses and statuses <= {"duplicate", "suppressed"}:  # closed at intake by every profile
-        return "suppressed" if statuses == {"suppressed"} else "duplicate"
-    return "unsold"
-
-
-_STATUSES_OF_LEADS = select(jobs.c.lead_id, jobs.c.status).where(
-    jobs.c.lead_id.in_(bindparam("b_ids", expanding=True))
+_STATUSES_OF_LEADS = (
+    select(leads.c.id, leads.c.status, jobs.c.status.label("job_status"))
+    .select_from(leads.outerjoin(jobs, jobs.c.lead_id == leads.c.id))
+    .where(leads.c.id.in_(bindparam("b_ids", expanding=True)))
 )
 
 
-def refresh_lead_statuses(conn: Connection, lead_ids: Sequence[str], now: datetime) -> None:
-    by_lead: dict[str, set[str]] = {lead_id: set() for lead_id in lead_ids}
+def refresh_lead_statuses(conn: Connection, lead_ids: Sequence[str], now: datetime) -> dict[str, LeadStatus]:
+    """Set each lead's status from its jobs (``domain.states.lead_status``), through the lead's
+    transitions (a status set at intake, such as rejected, never changes); returns them."""
+    current: dict[str, str] = {}
+    by_lead: dict[str, set[str]] = {}
     for row in conn.execute(_STATUSES_OF_LEADS, {"b_ids": list(lead_ids)}):
-        by_lead[row.lead_id].add(row.status)
-    conn.execute(
-        _SET_LEAD_STATUS,
-        [
-            {"b_lead_id": lead_id, "b_status": lead_status_from(s), "b_now": now}
-            for lead_id, s in by_lead.items()
-        ],
-    )
+        current[row.id] = row.status
+        got = by_lead.setdefault(row.id, set())
+        if row.job_status is not None:
+            got.add(row.job_status)
+    statuses = {lead_id: lead_status(jobs_) for lead_id, jobs_ in by_lead.items()}
+    changed = [
+        {"b_lead_id": lead_id, "b_status": LEAD.check(current[lead_id], status), "b_now": now}
+        for lead_id, status in statuses.items()
+        if status != current[lead_id]
+    ]
+    if changed:
+        conn.execute(_SET_LEAD_STATUS, changed)
+    return statuses
 
 
 _DELIVERIES_OF = (

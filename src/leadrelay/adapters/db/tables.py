@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Dialect,
@@ -24,6 +26,8 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+
+from leadrelay.domain.states import BatchStatus, DeliveryStatus, JobStatus, LeadStatus, QueueState
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -69,8 +73,16 @@ metadata = MetaData(
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
     }
 )
+
+
+def one_of(column: str, states: type[StrEnum]) -> CheckConstraint:
+    """A CHECK that a state column holds one of its enum's values (named ``ck_<table>_<column>``)."""
+    values = ", ".join(f"'{state.value}'" for state in states)
+    return CheckConstraint(f"{column} IN ({values})", name=column)
+
 
 ID = String(40)
 NAME = String(64)
@@ -122,7 +134,7 @@ leads = Table(
     Column("id", ID, primary_key=True),
     Column("entity", NAME, nullable=False),
     Column("source", NAME, nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # LeadStatus (leadrelay.domain.states)
     Column("data", JSON, nullable=False),
     Column("raw", JSON, nullable=False),
     Column("problems", JSON),
@@ -140,6 +152,7 @@ leads = Table(
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("source", "idempotency_key"),
+    one_of("status", LeadStatus),
 )
 
 jobs = Table(
@@ -149,7 +162,7 @@ jobs = Table(
     Column("lead_id", ID, nullable=False, index=True),
     Column("profile", NAME, nullable=False),
     Column("kind", String(16), nullable=False),  # route | resend | test
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # JobStatus
     Column("parent_id", ID),
     Column("target_partner", NAME),
     Column("rule", NAME),
@@ -157,7 +170,7 @@ jobs = Table(
     Column("error", Text),
     Column("excluded", JSON, nullable=False),
     # the queue's own claim state, kept apart from the job's status
-    Column("queue_state", String(8), nullable=False),  # ready | claimed | done
+    Column("queue_state", String(8), nullable=False),  # QueueState
     Column("run_at", UTCDateTime, nullable=False),
     Column("lease_owner", String(128)),
     Column("lease_until", UTCDateTime),
@@ -166,6 +179,8 @@ jobs = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
     Index("ix_jobs_queue", "queue_state", "run_at"),
+    one_of("status", JobStatus),
+    one_of("queue_state", QueueState),
 )
 
 deliveries = Table(
@@ -180,7 +195,7 @@ deliveries = Table(
     Column(
         "channel_step", Integer, nullable=False, default=0, server_default="0"
     ),  # 0: the partner's channel, then failovers
-    Column("status", String(16), nullable=False),  # pending | retry | delivered | failed | held | cancelled
+    Column("status", String(16), nullable=False),  # DeliveryStatus
     Column("idempotency_key", String(128), nullable=False),  # job id + ":" + partner
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime),
@@ -196,8 +211,9 @@ deliveries = Table(
     Column("cancelled_at", UTCDateTime),
     Column("cancel_reason", Text),
     Column("batch_id", ID, index=True),  # a batched channel's file or digest this lead went into
-    # the leads waiting for a partner's next batch: status "batched", by partner and failover step
+    # the leads waiting for a partner's next batch (DeliveryStatus.BATCHED), by partner and failover step
     Index("ix_deliveries_status_partner", "status", "partner", "channel_step"),
+    one_of("status", DeliveryStatus),
 )
 
 attempts = Table(
@@ -297,8 +313,7 @@ batches = Table(
     Column("partner", NAME, nullable=False, index=True),
     Column("channel", String(16), nullable=False),  # file | email (a digest)
     Column("channel_step", Integer, nullable=False),  # the partner's failover step it was cut for
-    # ready → sending → sent; retry (a retryable failure, due again at next_attempt_at); failed (gave up)
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # BatchStatus
     Column("trigger", String(200), nullable=False),  # why it was cut: "50 leads waiting", a cron tick…
     Column("filename", String(255), nullable=False),  # fixed when cut: a retry replaces, never adds
     Column("lead_count", Integer, nullable=False),
@@ -313,6 +328,7 @@ batches = Table(
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("sent_at", UTCDateTime),
     Index("ix_batches_status_next", "status", "next_attempt_at"),
+    one_of("status", BatchStatus),
 )
 
 batch_attempts = Table(

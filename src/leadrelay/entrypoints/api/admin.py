@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query
 
 from leadrelay.adapters.db import config_store
 from leadrelay.configuration.load import KINDS as _KINDS  # noqa: F401  (documented kinds)
+from leadrelay.domain.states import JobStatus
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
 from leadrelay.errors import NotFound
 from leadrelay.services import configure
@@ -81,6 +82,9 @@ async def _wait_job(rt: Any, job_id: str, seconds: float) -> dict[str, Any]:
     deadline = loop.time() + seconds
     while True:
         detail: dict[str, Any] = await rt.logview.distribution(job_id)
-        if detail["status"] in ("delivered", "failed", "unsold") or loop.time() >= deadline:
+        if (
+            detail["status"] in (JobStatus.DELIVERED, JobStatus.FAILED, JobStatus.UNSOLD)
+            or loop.time() >= deadline
+        ):
             return detail
         await asyncio.sleep(0.05)

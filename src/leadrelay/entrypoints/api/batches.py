@@ -13,11 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from leadrelay.domain.states import BatchStatus
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["batches"])
 
-STATUSES = ("ready", "sending", "retry", "sent", "failed")
+STATUSES = tuple(BatchStatus)
 
 
 @router.get("/batches", summary="Batch files and digests, newest first")
@@ -25,7 +26,7 @@ async def list_batches(
     rt: RuntimeDep,
     _admin: AdminDep,
     partner: str | None = None,
-    status: Annotated[str | None, Query(pattern="^(ready|sending|retry|sent|failed)$")] = None,
+    status: Annotated[str | None, Query(pattern=f"^({'|'.join(BatchStatus)})$")] = None,
 ) -> dict[str, Any]:
     return {"items": await rt.batches.find(partner, status)}
 

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field, field_validator
 
+from leadrelay.domain.states import JobStatus, LeadStatus
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
 from leadrelay.services.logview import DistributionFilter
 
 router = APIRouter(prefix="/v1", tags=["distributions"])
-
-JobStatus = Literal["received", "routing", "delivering", "delivered", "failed", "unsold", "cancelled"]
 
 
 class ActionBody(BaseModel):
@@ -60,7 +59,7 @@ async def resend(
     job_id: str, rt: RuntimeDep, admin: AdminDep, body: ActionBody | None = None
 ) -> dict[str, Any]:
     new_jobs = await rt.actions.resend(job_id, actor=admin, reason=body.reason if body else None)
-    return {"status": "queued", "job_id": new_jobs[0], "job_ids": new_jobs, "original_id": job_id}
+    return {"status": LeadStatus.QUEUED, "job_id": new_jobs[0], "job_ids": new_jobs, "original_id": job_id}
 
 
 @router.post("/distributions/{job_id}/rerun", summary="Route a failed or stuck job again")
@@ -68,7 +67,7 @@ async def rerun(
     job_id: str, rt: RuntimeDep, admin: AdminDep, body: ActionBody | None = None
 ) -> dict[str, Any]:
     await rt.actions.rerun(job_id, actor=admin, reason=body.reason if body else None)
-    return {"status": "received", "job_id": job_id}
+    return {"status": JobStatus.RECEIVED, "job_id": job_id}
 
 
 @router.post("/distributions/{job_id}/cancel", summary="Cancel a delivered, not invoiced distribution")
@@ -76,7 +75,7 @@ async def cancel(
     job_id: str, rt: RuntimeDep, admin: AdminDep, body: ActionBody | None = None
 ) -> dict[str, Any]:
     new_job = await rt.actions.cancel(job_id, actor=admin, reason=body.reason if body else None)
-    return {"status": "cancelled", "job_id": job_id, "redistributed_as": new_job}
+    return {"status": JobStatus.CANCELLED, "job_id": job_id, "redistributed_as": new_job}
 
 
 @router.get("/audit", summary="The audit log: every action and configuration change")

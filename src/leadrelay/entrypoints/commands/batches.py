@@ -12,6 +12,7 @@ import typer
 
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
+from leadrelay.domain.states import BatchStatus
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.batches import BatchLog
@@ -20,7 +21,7 @@ from leadrelay.services.configstate import ConfigCache
 batches_app = typer.Typer(
     help="Batch files and email digests: list, show, download, deliver again.", no_args_is_help=True
 )
-STATUSES = ("ready", "sending", "retry", "sent", "failed")
+STATUSES = tuple(BatchStatus)
 
 
 @contextmanager

@@ -1,0 +1,428 @@
+"""Every state a stored row can be in, and the moves allowed between them, as data.
+
+Five state columns, one ``StrEnum`` each (values are what the database stores):
+
+- ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs (:func:`lead_status`);
+- ``jobs.status`` (:class:`JobStatus`): the distribution job's own progress;
+- ``jobs.queue_state`` (:class:`QueueState`): the queue's claim state, kept apart from the job's status;
+- ``deliveries.status`` (:class:`DeliveryStatus`): one partner's delivery of one job;
+- ``batches.status`` (:class:`BatchStatus`): a batch file or email digest being sent.
+
+Each has a :class:`Machine`: the states a row may be created in, and labelled transitions. Writers call
+``MACHINE.check(current, new)`` (an illegal move raises :class:`~leadrelay.errors.InvalidTransition`);
+bulk SQL updates restrict their WHERE clause to ``MACHINE.sources(new)``; the schema backs the values with
+CHECK constraints built from the enums. ``docs/states.md`` is generated from these tables
+(:func:`mermaid`), and a unit test keeps it so.
+
+Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from leadrelay.errors import InvalidTransition
+
+__all__ = [
+    "BATCH",
+    "BATCH_TRANSITIONS",
+    "DELIVERY",
+    "DELIVERY_TRANSITIONS",
+    "DELIVERY_UNDER_WAY",
+    "JOB",
+    "JOB_FINISHED",
+    "JOB_OPEN",
+    "JOB_TO_ROUTE",
+    "JOB_TRANSITIONS",
+    "LEAD",
+    "LEAD_SETTLED",
+    "LEAD_TRANSITIONS",
+    "MACHINES",
+    "QUEUE",
+    "QUEUE_TRANSITIONS",
+    "BatchStatus",
+    "DeliveryStatus",
+    "JobStatus",
+    "LeadStatus",
+    "Machine",
+    "QueueState",
+    "Settlement",
+    "check_transition",
+    "lead_status",
+    "mermaid",
+    "public_lead_status",
+    "settle_job",
+]
+
+
+class LeadStatus(StrEnum):
+    QUEUED = "queued"  # a job is still under way
+    REJECTED = "rejected"  # invalid at intake: no job
+    DELIVERED = "delivered"  # some job delivered it
+    UNSOLD = "unsold"  # nobody took it (or no enabled profile)
+    FAILED = "failed"  # a job failed on a technical error: worth a rerun
+    CANCELLED = "cancelled"  # every job was cancelled
+    DUPLICATE = "duplicate"  # closed at intake by every profile, a duplicate
+    SUPPRESSED = "suppressed"  # closed at intake by every profile, on a suppression list
+    HELD = "held"  # stored for pick-up by a hold channel
+
+
+class JobStatus(StrEnum):
+    RECEIVED = "received"  # waiting to be routed
+    ROUTING = "routing"  # every delivery failed: to be routed again, without the partners tried
+    DELIVERING = "delivering"  # deliveries under way (or waiting for a batch)
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNSOLD = "unsold"
+    CANCELLED = "cancelled"
+    DUPLICATE = "duplicate"  # closed at intake
+    SUPPRESSED = "suppressed"  # closed at intake
+    HELD = "held"  # every delivery held for pick-up
+
+
+class QueueState(StrEnum):
+    READY = "ready"  # claimable from run_at
+    CLAIMED = "claimed"  # a worker holds the lease (until lease_until)
+    WAITING = "waiting"  # parked: its deliveries wait for a batch; the batch sender wakes it
+    DONE = "done"  # nothing left to run
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # to be attempted (from next_attempt_at)
+    RETRY = "retry"  # a retryable error: attempted again at next_attempt_at
+    DELIVERED = "delivered"
+    FAILED = "failed"  # refused, gave up, or taken out (its cap slot given back)
+    HELD = "held"  # stored for pick-up (its cap slot kept)
+    CANCELLED = "cancelled"
+    BATCHED = "batched"  # waiting for (or in) a batch file or digest
+
+
+class BatchStatus(StrEnum):
+    READY = "ready"  # cut, to be sent
+    SENDING = "sending"  # a sender holds the lease
+    RETRY = "retry"  # a retryable failure: due again at next_attempt_at
+    SENT = "sent"
+    FAILED = "failed"  # gave up (or dissolved) until an operator redelivers
+
+
+S = TypeVar("S", LeadStatus, JobStatus, QueueState, DeliveryStatus, BatchStatus)
+
+
+@dataclass(frozen=True, slots=True)
+class Machine(Generic[S]):
+    """The states of one column: where a row may start, and the labelled moves between states.
+
+    ``mesh``: states derived from other facts, which may follow one another freely (a lead's status,
+    recomputed from its jobs); drawn as one box.
+    """
+
+    name: str
+    states: type[S]
+    initial: Mapping[S, str]  # state -> how a row is created in it
+    edges: tuple[tuple[S, S, str], ...]  # (from, to, label)
+    mesh: frozenset[S] = frozenset()
+    mesh_label: str = ""
+    transitions: Mapping[S, frozenset[S]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        table: dict[S, set[S]] = {state: set() for state in self.states}
+        for src, dst, _ in self.edges:
+            table[src].add(dst)
+        for src in self.mesh:
+            table[src] |= self.mesh - {src}
+        object.__setattr__(self, "transitions", {s: frozenset(n) for s, n in table.items()})
+
+    def allowed(self, src: S | str, dst: S | str) -> bool:
+        try:
+            return self.states(dst) in self.transitions[self.states(src)]
+        except ValueError:
+            return False
+
+    def check(self, src: S | str, dst: S) -> S:
+        """``dst`` when a row in ``src`` may move there; else :class:`InvalidTransition`."""
+        if not self.allowed(src, dst):
+            raise InvalidTransition(f"{self.name} cannot go from {src!s} to {dst!s}")
+        return dst
+
+    def check_initial(self, state: S | str) -> S:
+        """``state`` when a row may be created in it; else :class:`InvalidTransition`."""
+        try:
+            got = self.states(state)
+        except ValueError:
+            got = None
+        if got is None or got not in self.initial:
+            raise InvalidTransition(f"a {self.name} cannot start in {state!s}")
+        return got
+
+    def sources(self, dst: S) -> frozenset[S]:
+        """Every state from which ``dst`` may be reached (for a bulk UPDATE's WHERE clause)."""
+        return frozenset(s for s, nexts in self.transitions.items() if dst in nexts)
+
+    def terminal(self) -> frozenset[S]:
+        return frozenset(s for s, nexts in self.transitions.items() if not nexts)
+
+
+def check_transition(machine: Machine[S], src: S | str, dst: S) -> S:
+    """``machine.check``: ``dst`` if ``src → dst`` is allowed, else :class:`InvalidTransition`."""
+    return machine.check(src, dst)
+
+
+# ---------------------------------------------------------------- jobs
+
+_J = JobStatus
+
+JOB: Machine[JobStatus] = Machine(
+    "distribution job",
+    JobStatus,
+    initial={
+        _J.RECEIVED: "accepted, resent, redistributed or a test",
+        _J.DUPLICATE: "a duplicate for its profile",
+        _J.SUPPRESSED: "on its profile's suppression list",
+    },
+    edges=(
+        *(
+            edge
+            for src in (_J.RECEIVED, _J.ROUTING)
+            for edge in (
+                (src, _J.DELIVERING, "routed, deliveries created"),
+                (src, _J.HELD, "every chosen partner holds leads"),
+                (src, _J.UNSOLD, "no partner (rules, caps, profile off, lead erased)"),
+                (src, _J.FAILED, "no partner after errors, or cannot be processed"),
+                (src, _J.RECEIVED, "rerun (stuck)"),
+            )
+        ),
+        (_J.DELIVERING, _J.DELIVERING, "a delivery waits for a batch, or a held one is released"),
+        (_J.DELIVERING, _J.DELIVERED, "a delivery succeeded"),
+        (_J.DELIVERING, _J.HELD, "held for pick-up"),
+        (_J.DELIVERING, _J.ROUTING, "every delivery failed, route again"),
+        (_J.DELIVERING, _J.FAILED, "every delivery failed, or cannot be processed"),
+        (_J.DELIVERING, _J.UNSOLD, "lead erased before its batch was sent"),
+        (_J.DELIVERING, _J.RECEIVED, "rerun (stuck)"),
+        (_J.HELD, _J.DELIVERING, "released from hold"),
+        (_J.DELIVERED, _J.CANCELLED, "cancel"),
+        (_J.DELIVERED, _J.DELIVERING, "a held delivery released (broadcast)"),
+        (_J.FAILED, _J.RECEIVED, "rerun"),
+        (_J.UNSOLD, _J.RECEIVED, "rerun"),
+    ),
+)
+JOB_TRANSITIONS = JOB.transitions
+
+JOB_TO_ROUTE = frozenset({JobStatus.RECEIVED, JobStatus.ROUTING})
+"""A job in these is (re)routed by the worker."""
+JOB_OPEN = frozenset({JobStatus.RECEIVED, JobStatus.ROUTING, JobStatus.DELIVERING})
+"""A job in these has work left (a worker routes it, sends for it, or it waits for a batch)."""
+JOB_FINISHED = frozenset(JobStatus) - JOB_OPEN
+"""A job in these is closed (``finished_at`` set); ``held`` and the others may be reopened by an action."""
+
+
+# ---------------------------------------------------------------- the queue (claim state)
+
+_Q = QueueState
+
+QUEUE: Machine[QueueState] = Machine(
+    "queue entry",
+    QueueState,
+    initial={_Q.READY: "a new job", _Q.DONE: "a job closed at intake"},
+    edges=(
+        (_Q.READY, _Q.CLAIMED, "claimed by a worker"),
+        (_Q.READY, _Q.READY, "rerun (stuck)"),
+        (_Q.READY, _Q.DONE, "lead erased"),
+        (_Q.CLAIMED, _Q.CLAIMED, "lease ran out, claimed again"),
+        (_Q.CLAIMED, _Q.READY, "retry due later, released at shutdown, rerun"),
+        (_Q.CLAIMED, _Q.WAITING, "parked for a batch"),
+        (_Q.CLAIMED, _Q.DONE, "job closed"),
+        (_Q.WAITING, _Q.READY, "its batch was sent, failed or dissolved"),
+        (_Q.WAITING, _Q.DONE, "lead erased"),
+        (_Q.DONE, _Q.READY, "rerun, released from hold"),
+    ),
+)
+QUEUE_TRANSITIONS = QUEUE.transitions
+
+
+# ---------------------------------------------------------------- deliveries
+
+_D = DeliveryStatus
+
+DELIVERY: Machine[DeliveryStatus] = Machine(
+    "delivery",
+    DeliveryStatus,
+    initial={
+        _D.PENDING: "a partner chosen",
+        _D.HELD: "the partner's channel is hold",
+        _D.BATCHED: "the partner's channel is batched",
+    },
+    edges=(
+        *(
+            edge
+            for src in (_D.PENDING, _D.RETRY)
+            for edge in (
+                (src, _D.DELIVERED, "accepted"),
+                (src, _D.RETRY, "retryable error"),
+                (src, _D.FAILED, "refused, gave up, partner removed, rerun, job failed"),
+                (src, _D.PENDING, "failover to the next channel"),
+                (src, _D.HELD, "failover reached hold"),
+                (src, _D.BATCHED, "failover reached a batched channel"),
+            )
+        ),
+        (_D.BATCHED, _D.DELIVERED, "its batch was sent"),
+        (_D.BATCHED, _D.PENDING, "channel no longer batched, or batch dissolved"),
+        (_D.BATCHED, _D.FAILED, "lead erased, rerun, job failed, test batch failed"),
+        (_D.HELD, _D.PENDING, "released from hold"),
+        (_D.DELIVERED, _D.CANCELLED, "cancel"),
+    ),
+)
+DELIVERY_TRANSITIONS = DELIVERY.transitions
+
+DELIVERY_UNDER_WAY = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRY, DeliveryStatus.BATCHED})
+"""A delivery in these is not finished: its job is not settled yet."""
+
+
+# ---------------------------------------------------------------- batches
+
+_B = BatchStatus
+
+BATCH: Machine[BatchStatus] = Machine(
+    "batch",
+    BatchStatus,
+    initial={_B.READY: "cut"},
+    edges=(
+        (_B.READY, _B.SENDING, "claimed by a sender"),
+        (_B.RETRY, _B.SENDING, "retry due"),
+        (_B.SENDING, _B.SENDING, "lease ran out, claimed again"),
+        (_B.SENDING, _B.SENT, "delivered"),
+        (_B.SENDING, _B.RETRY, "retryable failure"),
+        (_B.SENDING, _B.FAILED, "gave up, or dissolved"),
+        (_B.SENT, _B.READY, "redeliver"),
+        (_B.FAILED, _B.READY, "redeliver"),
+        (_B.RETRY, _B.READY, "redeliver"),
+    ),
+)
+BATCH_TRANSITIONS = BATCH.transitions
+
+
+# ---------------------------------------------------------------- leads
+
+_L = LeadStatus
+
+LEAD_SETTLED = frozenset({_L.QUEUED, _L.DELIVERED, _L.UNSOLD, _L.FAILED, _L.CANCELLED, _L.HELD})
+"""The statuses derived from a lead's jobs; the others are set once, at intake."""
+
+LEAD: Machine[LeadStatus] = Machine(
+    "lead",
+    LeadStatus,
+    initial={
+        _L.QUEUED: "accepted with a job per enabled profile",
+        _L.UNSOLD: "accepted, no enabled profile",
+        _L.REJECTED: "invalid",
+        _L.DUPLICATE: "a duplicate for every profile",
+        _L.SUPPRESSED: "suppressed for every profile",
+    },
+    edges=(),
+    mesh=LEAD_SETTLED,
+    mesh_label="recomputed from its jobs (lead_status)",
+)
+LEAD_TRANSITIONS = LEAD.transitions
+
+MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD)
+
+
+# ---------------------------------------------------------------- what a set of facts means
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """Where a job goes once its deliveries have moved: its status and its queue state.
+
+    ``queue`` is READY (a delivery is due again: run at the earliest), WAITING (parked until a batch is
+    sent), CLAIMED (route again, in the same claim) or DONE (closed).
+    """
+
+    status: JobStatus
+    queue: QueueState
+
+    @property
+    def closed(self) -> bool:
+        return self.queue is QueueState.DONE
+
+
+def settle_job(deliveries: Iterable[DeliveryStatus | str], *, reroute: bool) -> Settlement:
+    """A delivering job's settlement from its deliveries' statuses. ``reroute``: when every delivery
+    failed, route again (a rule-routed job) rather than fail.
+
+    A delivery to attempt (pending, retry) keeps the job delivering and queued; else one waiting for a
+    batch parks it; else any delivered delivers it; else any held holds it; else it failed.
+    """
+    got = {DeliveryStatus(s) for s in deliveries}
+    if got & {DeliveryStatus.PENDING, DeliveryStatus.RETRY}:
+        return Settlement(JobStatus.DELIVERING, QueueState.READY)
+    if DeliveryStatus.BATCHED in got:
+        return Settlement(JobStatus.DELIVERING, QueueState.WAITING)
+    if DeliveryStatus.DELIVERED in got:
+        return Settlement(JobStatus.DELIVERED, QueueState.DONE)
+    if DeliveryStatus.HELD in got:
+        return Settlement(JobStatus.HELD, QueueState.DONE)
+    if reroute and DeliveryStatus.FAILED in got:
+        return Settlement(JobStatus.ROUTING, QueueState.CLAIMED)
+    return Settlement(JobStatus.FAILED, QueueState.DONE)
+
+
+def lead_status(jobs: Collection[JobStatus | str]) -> LeadStatus:
+    """A lead's status from its jobs' statuses: delivered when any job is; queued while one is open;
+    then held, failed, cancelled (all of them), duplicate or suppressed (closed at intake by every
+    profile), else unsold (no job at all included)."""
+    got = {JobStatus(s) for s in jobs}
+    if JobStatus.DELIVERED in got:
+        return LeadStatus.DELIVERED
+    if got & JOB_OPEN:
+        return LeadStatus.QUEUED
+    if JobStatus.HELD in got:  # waiting for pick-up or release
+        return LeadStatus.HELD
+    if JobStatus.FAILED in got:
+        return LeadStatus.FAILED
+    if got == {JobStatus.CANCELLED}:
+        return LeadStatus.CANCELLED
+    if got and got <= {JobStatus.DUPLICATE, JobStatus.SUPPRESSED}:
+        return LeadStatus.SUPPRESSED if got == {JobStatus.SUPPRESSED} else LeadStatus.DUPLICATE
+    return LeadStatus.UNSOLD
+
+
+_PUBLIC = {LeadStatus.FAILED: LeadStatus.UNSOLD, LeadStatus.SUPPRESSED: LeadStatus.UNSOLD}
+
+
+def public_lead_status(status: LeadStatus | str) -> LeadStatus:
+    """What a source is told: a technical failure and a suppressed lead are ``unsold``; a held lead is
+    not sold yet, so ``queued``."""
+    got = LeadStatus(status)
+    if got is LeadStatus.HELD:
+        return LeadStatus.QUEUED
+    return _PUBLIC.get(got, got)
+
+
+# ---------------------------------------------------------------- diagrams
+
+
+def mermaid(machine: Machine[S]) -> str:
+    """The machine as a Mermaid ``stateDiagram-v2``, every transition labelled (docs/states.md)."""
+    lines = ["stateDiagram-v2", "    direction LR"]
+    for state, how in machine.initial.items():
+        lines.append(f"    [*] --> {state.value} : {how}")
+    if machine.mesh:
+        lines.append('    state "derived" as derived {')
+        lines.extend(f"        {s.value}" for s in machine.states if s in machine.mesh)
+        lines.append("    }")
+        lines.append(f"    derived --> derived : {machine.mesh_label}")
+    for src, dst, label in machine.edges:
+        assert ":" not in label, label  # Mermaid ends a label at a colon
+        lines.append(f"    {src.value} --> {dst.value} : {label}")
+    for state in machine.states:
+        if not machine.transitions[state]:
+            lines.append(f"    {state.value} --> [*]")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m leadrelay.domain.states: the diagram blocks of docs/states.md
+    for _machine in MACHINES:
+        print(f"## {_machine.name}\n\n```mermaid\n{mermaid(_machine)}```\n")
