@@ -235,7 +235,7 @@ sources:
 partners:
   sunco:
     caps: {day: -1}
-    channel: {webhook: {url: "http://127.0.0.1:9/sunco"}}
+    channel: {webhook: {url: "http://127.0.0.1:9/sunco", response: {outcome_search_term: "/[/"}}}
 profiles:
   solar-main:
     entity: solar
@@ -256,6 +256,7 @@ def test_an_invalid_file_is_refused_whole_naming_every_bad_path(db_url: str, tmp
         "profiles.solar-main.rules[0].when.op: unknown operator 'startswith'; did you mean 'starts_with'?",
         "partners.sunco.caps.day: must be a positive integer",
         "sources.web.entities[1]: unknown entity 'mortgage'",
+        "partners.sunco.channel.webhook.response.outcome_search_term: outcome_search_term '/[/' is not",
     ):
         assert any(expected in line for line in lines), (expected, r.stderr)
     assert "nothing was applied" in r.stderr

@@ -134,3 +134,43 @@ def test_a_partner_whose_only_channel_is_hold(db_url: str, buyers: BuyersThread)
     assert answer["status"] == "queued" and len(held) == 1
     job = rows(db_url, select(jobs).where(jobs.c.lead_id == answer["lead_id"]))[0]
     assert job.status == "held" and "sunco: held for pick-up (hold channel)" in job.trace
+
+
+def test_hold_fields_limit_the_export_to_those_fields_in_that_order(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    ssn = "078-05-1120"
+    doc = only_sunco(
+        buyers, {"channel": dead_webhook(), "failover": [{"hold": {"fields": ["phone", "ssn"]}}]}
+    )
+    doc["partners"]["brightpath"] = {"channel": {"hold": {"fields": ["first_name", "fax"]}}}
+    doc["partners"]["voltedge"] = {"channel": {"hold": {}}}  # no fields: every field
+    doc["entities"]["solar"]["fields"]["ssn"] = {"type": "string", "sensitive": True}
+    doc["entities"]["solar"]["fields"]["fax"] = {"type": "phone"}
+    doc["profiles"]["solar-main"]["default"] = {
+        "partners": ["sunco", "brightpath", "voltedge"],
+        "strategy": "broadcast",
+    }
+    prepare(db_url, doc)
+    with ServerThread(db_url, secret_key=SECRET) as server:
+        answer = post(server, lead(ssn=ssn))
+        wait_for(lambda: len(rows(db_url, select(deliveries).where(deliveries.c.status == "held"))) == 3)
+        with server.client() as http:
+            sunco = http.get("/v1/holds.csv?partner=sunco", headers=ADMIN)
+            brightpath = http.get("/v1/holds.csv?partner=brightpath", headers=ADMIN)
+            voltedge = http.get("/v1/holds.csv?partner=voltedge", headers=ADMIN)
+            everyone = http.get("/v1/holds.csv", headers=ADMIN)
+    fixed = ["delivery_id", "lead_id", "partner", "profile", "held_at", "reason"]
+    header, row = list(csv.reader(io.StringIO(sunco.text)))
+    assert header == [*fixed, "phone", "ssn"]  # the failover step's fields, in their order
+    assert row[1] == answer["lead_id"] and row[-2:] == ["+15125551212", ssn]
+    header, row = list(csv.reader(io.StringIO(brightpath.text)))
+    assert header == [*fixed, "first_name", "fax"] and row[-2:] == ["Ada", ""]  # no fax: an empty cell
+    assert "ada@example.com" not in brightpath.text and ssn not in brightpath.text
+    table = list(csv.DictReader(io.StringIO(voltedge.text)))
+    assert table[0]["email"] == "ada@example.com" and table[0]["ssn"] == ssn
+    # all partners at once: each row shows only its partner's fields
+    by_partner = {r["partner"]: r for r in csv.DictReader(io.StringIO(everyone.text))}
+    assert by_partner["brightpath"]["email"] == "" and by_partner["brightpath"]["first_name"] == "Ada"
+    assert by_partner["sunco"]["first_name"] == "" and by_partner["sunco"]["phone"] == "+15125551212"
+    assert by_partner["voltedge"]["email"] == "ada@example.com"

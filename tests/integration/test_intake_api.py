@@ -254,3 +254,18 @@ def test_entity_the_source_may_not_post_is_refused(db_url: str, buyers: BuyersTh
     assert r.status_code == 403
     assert r.json()["code"] == "forbidden"
     assert "may not post" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("written", ["k1a 0b1", "K1A0B1", "K1A  0B1"])
+def test_canadian_postal_codes_written_the_usual_ways_are_accepted(
+    server: ServerThread, db_url: str, written: str
+) -> None:
+    with server.client() as http:
+        r = http.post("/v1/leads", json=lead(zip=written), headers=source_headers())
+    assert r.status_code == 202, r.text
+    db = Database(db_url)
+    try:
+        row = db.read(lambda c: c.execute(select(leads).where(leads.c.id == r.json()["lead_id"])).one())
+    finally:
+        db.dispose()
+    assert row.data["zip"] == "K1A 0B1"

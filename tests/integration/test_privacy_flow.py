@@ -223,3 +223,20 @@ def test_an_erasure_request_needs_a_valid_email_or_phone(db_url: str, buyers: Bu
     assert {e["field"] for e in bad.json()["errors"]} == {"email", "phone"}
     assert unknown_key.status_code == 422
     assert nobody.status_code == 200 and nobody.json() == {"leads": [], "count": 0}
+
+
+def test_erase_a_person_by_phone_finds_the_number_with_and_without_extensions(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    prepare(db_url, base_config(buyers.url))
+    with ServerThread(db_url, workers=0) as server:
+        desk = post(server, lead(phone="(512) 555-1212 x123"), wait=0)
+        plain = post(server, lead(email="b@example.com", phone="+1 512.555.1212"), wait=0)
+        other = post(server, lead(email="c@example.com", phone="(512) 555-7777 x123"), wait=0)
+        with server.client() as http:
+            r = http.post("/v1/erasures", json={"phone": "512-555-1212 ext 9"}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["leads"]) == sorted([desk["lead_id"], plain["lead_id"]])
+    by_id = {row.id: row for row in rows(db_url, select(leads))}
+    assert by_id[desk["lead_id"]].erased_at is not None
+    assert by_id[other["lead_id"]].erased_at is None

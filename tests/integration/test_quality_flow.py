@@ -79,6 +79,23 @@ def test_entity_dedup_by_email_or_phone_with_link_to_original(db_url: str, buyer
     assert buyers.stats()["total_received"] == 2  # the duplicates never reached a buyer
 
 
+def test_a_phone_extension_is_kept_and_dedup_compares_the_number_without_it(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    prepare(db_url, config(buyers, dedup={"keys": [["phone"]], "window": "30d"}))
+    with ServerThread(db_url) as server:
+        first = post(server, lead(phone="(512) 555-1212 x123"), wait=10)
+        same_desk = post(server, lead(email="b@example.com", phone="512-555-1212 ext 123"))
+        other_desk = post(server, lead(email="c@example.com", phone="5125551212 x 43"))
+        no_extension = post(server, lead(email="d@example.com", phone="+1 512.555.1212"))
+    assert first["status"] == "delivered"
+    assert same_desk["status"] == other_desk["status"] == no_extension["status"] == "duplicate"
+    stored = {r.id: r for r in rows(db_url, select(leads))}
+    assert stored[first["lead_id"]].data["phone"] == "+15125551212;ext=123"  # nothing the lead sent is lost
+    assert stored[other_desk["lead_id"]].duplicate_of == first["lead_id"]
+    assert stored[no_extension["lead_id"]].duplicate_of == first["lead_id"]
+
+
 def test_dedup_window_expires(db_url: str, buyers: BuyersThread) -> None:
     prepare(db_url, config(buyers, dedup={"keys": ["email"], "window": "1h"}))
     with ServerThread(db_url) as server:
@@ -169,6 +186,14 @@ def test_entity_suppression_list(db_url: str, buyers: BuyersThread) -> None:
     job = rows(db_url, select(jobs).where(jobs.c.lead_id == by_email["lead_id"]))[0]
     assert job.status == "suppressed" and job.trace == ["suppressed by list litigators"]
     assert buyers.stats()["total_received"] == 1
+
+
+def test_a_phone_with_an_extension_is_suppressed_by_its_number(db_url: str, buyers: BuyersThread) -> None:
+    make_lists(db_url, {"dnc": ("phone", ["512-555-1212"])})
+    prepare(db_url, config(buyers, suppression=["dnc"]))
+    with ServerThread(db_url) as server:
+        answer = post(server, lead(phone="(512) 555-1212 x123"))
+    assert answer["status"] == "unsold" and answer["reason"] == "suppressed"
 
 
 def test_partner_suppression_list_only_removes_that_partner(db_url: str, buyers: BuyersThread) -> None:

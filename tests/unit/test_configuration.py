@@ -26,6 +26,7 @@ from leadrelay.domain.model import (
     CapPeriod,
     EmailChannel,
     FieldType,
+    HoldChannel,
     Hours,
     Leaf,
     Not,
@@ -298,6 +299,11 @@ BAD = [
         "unknown key; did you mean 'webhook'?",
     ),
     (("partners.sunco.channel", {}), "partners.sunco.channel", "give exactly one channel"),
+    (
+        ("partners.sunco.channel", {"hold": {"fields": ["phone", "emial"]}}),
+        "partners.sunco.channel.hold.fields[1]",
+        "unknown field 'emial'",
+    ),
     (("partners.sunco.cancel_period", "7 days"), "partners.sunco.cancel_period", "invalid duration '7 days'"),
     (("partners.sunco.price", -1), "partners.sunco.price", "must be a number, zero or more"),
     (("partners.Sun-Co", {}), "partners.Sun-Co", "invalid name 'Sun-Co'"),
@@ -314,6 +320,17 @@ BAD = [
     (("partnrs", {}), "partnrs", "unknown section; did you mean 'partners'?"),
     (("partners", []), "partners", "must be a mapping of names to objects"),
 ]
+
+
+def test_hold_fields_of_the_step_a_lead_was_held_at_else_the_first_hold_channel() -> None:
+    listed, other = HoldChannel(fields=("phone", "zip")), HoldChannel(fields=("email",))
+    hook = WebhookChannel(url="http://127.0.0.1:9/x")
+    partner = PartnerSpec("sunco", channel=hook, failover=(listed, other))
+    assert partner.hold_fields(1) == ("phone", "zip")
+    assert partner.hold_fields(2) == ("email",)
+    assert partner.hold_fields(0) == ("phone", "zip")  # its configuration changed since: the first hold
+    assert PartnerSpec("a", channel=HoldChannel()).hold_fields(0) is None  # no fields: every field
+    assert PartnerSpec("b", channel=hook).hold_fields(0) is None
 
 
 @pytest.mark.parametrize(("edit", "path", "fragment"), BAD, ids=[case[1] + ":" + case[2] for case in BAD])

@@ -97,6 +97,17 @@ def test_a_mapping_renders_destination_paths() -> None:
         ("{{ lead.v | trim }}", "  ada \t", "ada"),
         ("{{ lead.v | digits }}", "(512) 555-1212 ext. ٣", "5125551212"),
         ("{{ lead.v | digits }}", 90210, "90210"),
+        (
+            "{{ lead.v | digits }}",
+            "+15125551212;ext=123",
+            "15125551212",
+        ),  # a phone's number, not its extension
+        ("{{ lead.v | e164 }}", "+15125551212;ext=123", "+15125551212"),
+        ("{{ lead.v | national }}", "+15125551212;ext=123", "5125551212"),
+        ("{{ lead.v | extension }}", "+15125551212;ext=123", "123"),
+        ("{{ lead.v | extension }}", "(512) 555-1212 x 42", "42"),
+        ("{{ lead.v | extension }}", "+15125551212", None),
+        ("{{ lead.v | extension }}", "not a phone", None),
         ("{{ lead.v | e164 }}", "(512) 555-1212", "+15125551212"),
         ("{{ lead.v | e164 }}", "+44 20 7183 8750", "+442071838750"),
         ("{{ lead.v | e164('CA') }}", "604 555 0123", "+16045550123"),
@@ -151,8 +162,8 @@ def test_the_truncate_and_map_filters_are_ours_not_jinjas() -> None:
 
 def test_only_the_documented_filters_exist() -> None:
     assert set(ENV.filters) == {
-        "upper", "lower", "title", "trim", "digits", "e164", "national", "format", "date", "default",
-        "map", "truncate",
+        "upper", "lower", "title", "trim", "digits", "e164", "national", "extension", "format", "date",
+        "default", "map", "truncate",
     }  # fmt: skip
     assert problems({"x": "{{ lead.email | attr('x') }}"}) == [("m.x", "unknown filter 'attr'")]
 

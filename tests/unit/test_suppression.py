@@ -38,6 +38,14 @@ def test_one_phone_number_is_one_hash_however_written(raw: Any) -> None:
     assert list_hash("phone", raw) == sha("+15125551212")
 
 
+@pytest.mark.parametrize("raw", ["512-555-1212 x12", "(512) 555-1212 ext 7", "+15125551212;ext=99"])
+def test_a_phone_is_listed_without_its_extension(raw: str) -> None:
+    assert list_hash("phone", raw) == sha("+15125551212")
+    validated = validate_lead(SOLAR, {"phone": raw})
+    assert validated.values["phone"].startswith("+15125551212;ext=")  # kept in the lead's value
+    assert hashes_of_lead(TYPES, validated.values) == {"phone": {sha("+15125551212")}}
+
+
 def test_phones_of_other_countries_need_their_region() -> None:
     assert list_hash("phone", "+44 20 7946 0958") is None  # a UK number on a US list
     assert list_hash("phone", "020 7946 0958", region="GB") == sha("+442079460958")
@@ -56,6 +64,8 @@ def test_zip_plus_four_hashes_as_its_zip() -> None:
 
 
 def test_canadian_postal_codes_stay_whole() -> None:
+    for raw in ("k1a 0b1", "K1A0B1", "K1A  0B1"):
+        assert list_hash("postal_code", raw) == sha("K1A 0B1")
     assert list_hash("postal_code", "k1a0b1") == sha("K1A 0B1")
     assert list_hash("postal_code", "K1A 0B1") == sha("K1A 0B1")
     assert list_hash("postal_code", "K1A 0B2") != list_hash("postal_code", "K1A 0B1")

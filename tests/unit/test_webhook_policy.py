@@ -223,6 +223,7 @@ BAD_OPTIONS = [
     ({"capture": "x"}, "capture", "a LeadConduit option leadrelay does not read"),
     ({"outcome_on_match": "yes"}, "outcome_on_match", "must be success, failure or error"),
     ({"outcome_search_term": "(["}, "outcome_search_term", "is not a valid regex"),
+    ({"outcome_search_term": "/[/i"}, "outcome_search_term", "'/[/i' is not a valid regex"),
     ({"fallback_price": "about ten"}, "fallback_price", "is not a number"),
     ({"reason_path": 5}, "reason_path", "must be text, not int"),
     ({3: "x"}, "3", "unknown response option 3"),

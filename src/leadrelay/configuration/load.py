@@ -311,6 +311,9 @@ class _Validator:
                 self.webhook_auth(canonical["webhook"], f"{path}.{where}.webhook")
             if canonical is not None:
                 self.batched(canonical, f"{path}.{where}", model.email)
+            if canonical is not None and isinstance(canonical.get("hold"), dict):
+                hold_fields = canonical["hold"].get("fields") or []
+                self.field_names(hold_fields, f"{path}.{where}.hold.fields", ())
         return document
 
     def batched(self, channel: dict[str, Any], path: str, partner_email: str | None) -> None:

@@ -5,7 +5,8 @@ A *mark* says "a lead with this key was accepted at this time" for one scope: an
 partner (``partner:acme:phone``). One mark per scope and key, pointing at the latest lead that carried it,
 so the table stays as small as the number of distinct people. The key is a SHA-256 of the scope and the
 key fields' *normalized* values, so ``(512) 555-1212`` and ``+1 512 555 1212`` are the same person and no
-plaintext is kept.
+plaintext is kept. A phone compares without its extension (``+15125551212;ext=12`` is the person at
+``+15125551212``): an extension reaches a desk, not another person.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadrelay.domain.fields import number_only
 from leadrelay.domain.model import DedupSpec
 
 __all__ = ["DedupKey", "Mark", "find_duplicate", "keys_for", "scope_prefix"]
@@ -47,6 +49,8 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, str):
+        value = number_only(value)  # a phone's extension does not make another person
     return str(value).strip().casefold()  # emails: John@x.com and john@x.com are one person
 
 

@@ -233,6 +233,14 @@ class PartnerSpec:
             return self.channel
         return self.failover[step - 1] if 0 < step <= len(self.failover) else None
 
+    def hold_fields(self, step: int) -> tuple[str, ...] | None:
+        """The fields a lead held at ``step`` shows in the hold export: the ``fields`` of the hold channel
+        at that step, else of the partner's first hold channel (its configuration changed since), None
+        for every field."""
+        steps = (self.channel_at(step), self.channel, *self.failover)
+        hold = next((spec for spec in steps if isinstance(spec, HoldChannel)), None)
+        return hold.fields if hold is not None else None
+
 
 # ---------------------------------------------------------------- profiles
 

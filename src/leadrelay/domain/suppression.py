@@ -5,7 +5,8 @@ even be handed over already hashed), and a lead matches however either side type
 canonical form is the field type's normal form, with two deliberate widenings so that one person (or one
 area) is one hash:
 
-* phone: E.164 as the ``phone`` field type gives it (``+15125551212``);
+* phone: E.164 as the ``phone`` field type gives it (``+15125551212``), without an extension
+  (``+15125551212;ext=12`` is listed by ``+15125551212``);
 * email: the ``email`` field type's normal form, then *entirely* lower-cased: the type keeps the local
   part's case (a mail server may honour it), but for suppression ``John@X.com`` and ``john@x.com`` are the
   same person;
@@ -27,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leadrelay.domain.fields import normalize_field
+from leadrelay.domain.fields import normalize_field, number_only
 
 KINDS = ("phone", "email", "postal_code")
 """The kinds of list; each is also the field type whose values it matches."""
@@ -49,6 +50,8 @@ def canonical(kind: str, normal: str) -> str:
     if kind == "postal_code":
         match = _ZIP4_RE.match(normal)
         return match[1] if match else normal
+    if kind == "phone":
+        return number_only(normal)
     return normal
 
 

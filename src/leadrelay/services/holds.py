@@ -2,8 +2,9 @@
 
 A held delivery keeps its cap slot (the lead is the partner's); releasing it sends it again through the
 partner's first channel (and, if that fails, down its failover chain once more). The CSV carries the
-lead's values, opened sensitive ones included: it is what the partner picks up. Every export and release
-is audited.
+lead's values, opened sensitive ones included: it is what the partner picks up; a hold channel's
+``fields`` limits them to those fields, in that order (a field the lead lacks is an empty cell). Every
+export and release is audited.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Holds:
         if partner is not None:
             query = query.where(deliveries.c.partner == partner)
         out: list[HeldLead] = []
+        partners = self.configs.current(conn).specs.partners if values else {}
         for row in conn.execute(query):
             data: dict[str, Any] = {}
             if values:
@@ -75,6 +77,10 @@ class Holds:
                 if row.sealed:
                     ring = self.sealer.ring_sync(row.sealed, conn=conn)
                     data.update(ring.open_json(row.sealed, row.lead_id.encode())["data"])
+                partner_spec = partners.get(row.partner)
+                shown = partner_spec.hold_fields(row.channel_step) if partner_spec is not None else None
+                if shown is not None:
+                    data = {name: data.get(name) for name in shown}
             out.append(HeldLead(row.id, row.lead_id, row.partner, row.profile, row.held_at, row.reason, data))
         return out
 
@@ -83,7 +89,8 @@ class Holds:
         return [h.summary() for h in held]
 
     async def export_csv(self, partner: str | None, *, actor: str) -> str:
-        """Every held lead (of a partner) as CSV: the delivery's columns, then the lead's fields."""
+        """Every held lead (of a partner) as CSV: the delivery's columns, then the lead's fields (those of
+        the hold channel's ``fields`` when it has them)."""
 
         def tx(conn: Connection) -> str:
             held = self._held(conn, partner, values=True)

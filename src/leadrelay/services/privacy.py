@@ -19,7 +19,7 @@ from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import batch_store, config_store, dedup_store, store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import attempts, batches, deliveries, jobs, leads
-from leadrelay.domain.fields import normalize_field
+from leadrelay.domain.fields import EXTENSION, normalize_field, number_only
 from leadrelay.domain.model import EntitySpec
 from leadrelay.domain.privacy import REDACTED, redact_text, secret_forms
 from leadrelay.domain.states import (
@@ -151,7 +151,8 @@ def leads_of_person(
     """The leads whose email or phone fields hold these normalized values (``{"email": …, "phone": …}``).
 
     A scan, on purpose: erasure requests are rare, and an index of every lead's contacts would cost
-    every intake a write. Emails compare case-insensitively; sensitive (encrypted) fields are not searched.
+    every intake a write. Emails compare case-insensitively, phones without their extension (a wanted
+    ``+15125551212`` finds ``+15125551212;ext=12`` too); sensitive (encrypted) fields are not searched.
     """
     found: set[str] = set()
     for name, entity in entities.items():
@@ -161,9 +162,13 @@ def leads_of_person(
             if value is None or spec.sensitive:
                 continue
             stored = leads.c.data[field_name].as_string()
-            matches.append(
-                func.lower(stored) == value.lower() if spec.type.value == "email" else stored == value
-            )
+            if spec.type.value == "email":
+                matches.append(func.lower(stored) == value.lower())
+            elif spec.type.value == "phone":
+                number = number_only(value)
+                matches.extend([stored == number, stored.startswith(number + EXTENSION, autoescape=True)])
+            else:
+                matches.append(stored == value)
         if matches:
             query = select(leads.c.id).where(
                 leads.c.entity == name, leads.c.erased_at.is_(None), or_(*matches)

@@ -332,9 +332,6 @@ def test_price_is_a_float() -> None:
         ({"zzz": "x"}, "zzz", "known: outcome_search_term, "),
         ({"cookie_search_term": "x"}, "cookie_search_term", "a LeadConduit option leadrelay does not read"),
         ({"capture.bad": "x"}, "capture.bad", "a LeadConduit option leadrelay does not read"),
-        # LeadConduit reads an invalid search term as never found; leadrelay refuses it up front
-        ({"outcome_search_term": "/[/"}, "outcome_search_term", "'/[/' is not a valid regex"),
-        ({"outcome_search_term": "(unclosed"}, "outcome_search_term", "is not a valid regex"),
         (
             {"outcome_on_match": "donkey"},
             "outcome_on_match",
@@ -352,6 +349,26 @@ def test_bad_rules_are_refused_by_name(options: dict[str, object], option: str, 
     assert message in str(caught.value)
     with pytest.raises(ValueError, match=option):  # interpret_response checks a mapping the same way
         interpret_response(options, 200, {}, "")
+
+
+@pytest.mark.parametrize(
+    ("term", "message"),
+    [("/[/", "'/[/' is not a valid regex"), ("(unclosed", "is not a valid regex"), ("/a(/i", "not a valid")],
+)
+def test_an_invalid_search_regex_is_refused_when_configured_but_never_found_when_interpreting(
+    term: str, message: str
+) -> None:
+    # configuring (apply, check-response) refuses it by name, as before
+    with pytest.raises(ResponseRulesError) as caught:
+        ResponseRules.from_mapping({"outcome_search_term": term})
+    assert caught.value.option == "outcome_search_term" and message in str(caught.value)
+    # the library call answers as LeadConduit does: a term that is never found, even in its own text
+    for body in ("accepted", term, "null", ""):
+        got = interpret_response({"outcome_search_term": term, "default_reason": "no"}, 200, {}, body)
+        assert got == ResponseOutcome("failure", "no", 0.0, None)
+    inverse = {"outcome_search_term": term, "outcome_on_match": "failure"}
+    assert interpret_response(inverse, 200, {}, "rejected").outcome == "success"
+    assert interpret_response({"outcome_search_term": term}, 503, {}, "x").outcome == "error"
 
 
 def test_rules_from_mapping_trim_and_drop_blanks() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import phonenumbers
 import pytest
 
+from leadrelay.domain.fields import number_only
 from leadrelay.domain.fields.phone import _plain_nanp
 from tests.unit.fields import bad, ok
 
@@ -66,26 +67,44 @@ def test_parts_of_a_us_number() -> None:
 )
 def test_leadconduit_examples(raw: str, extension: str | None) -> None:
     result = ok("phone", raw)
-    assert result.normal == "+15127891111"
+    assert number_only(str(result.normal)) == "+15127891111"
     assert result.parts["extension"] == extension
 
 
-# spec/phone-spec.js "should parse US phone extension" / "should include extension in normal form"
+# spec/phone-spec.js "should parse US phone extension" / "should include extension in normal form";
+# the first three are issue 9's: the extension was dropped from the normal form
 @pytest.mark.parametrize(
-    ("raw", "extension"),
+    ("raw", "normal", "extension"),
     [
-        ("5127891111x123", "123"),
-        ("5127891111x42", "42"),
-        ("5127891111 x43", "43"),
-        ("5127891111 x 44", "44"),
-        ("512-555-1212 x12", "12"),
-        ("512-555-1212 ext. 7", "7"),
+        ("(512) 789-1111 x123", "+15127891111;ext=123", "123"),
+        ("512-789-1111 ext 42", "+15127891111;ext=42", "42"),
+        ("5127891111 x 43", "+15127891111;ext=43", "43"),
+        ("5127891111x123", "+15127891111;ext=123", "123"),
+        ("5127891111 x43", "+15127891111;ext=43", "43"),
+        ("512-555-1212 x12", "+15125551212;ext=12", "12"),
+        ("512-555-1212 ext. 7", "+15125551212;ext=7", "7"),
+        ("512-555-1212 #7", "+15125551212;ext=7", "7"),
+        ("+44 20 7183 8750 ext 9", "+442071838750;ext=9", "9"),
     ],
 )
-def test_extension_is_a_part_not_in_the_normal(raw: str, extension: str) -> None:
-    result = ok("phone", raw)
+def test_extension_is_kept_in_the_parts_and_the_normal_rfc3966_style(
+    raw: str, normal: str, extension: str
+) -> None:
+    region = "GB" if raw.startswith("+44") else "US"
+    result = ok("phone", raw, region=region)
+    assert result.normal == result.value == normal
     assert result.parts["extension"] == extension
-    assert "x" not in str(result.normal)
+    again = ok("phone", normal, region=region)  # the normal form reads back as itself
+    assert again.normal == normal
+    assert again.parts["extension"] == extension
+    assert number_only(normal) == normal.split(";")[0]
+
+
+@pytest.mark.parametrize(
+    "text", ["+15125551212", "5125551212;ext=1", "+1512;ext=", "+15125551212;ext=1x", "a;ext=1", ""]
+)
+def test_number_only_leaves_anything_but_a_number_with_extension_alone(text: str) -> None:
+    assert number_only(text) == text
 
 
 # spec/phone-spec.js hints: "should parse mobile/cell/work/home hint", "optional parentheses / whitespace"

@@ -36,6 +36,9 @@ def test_us_zip(raw: Any, normal: str, four: str | None) -> None:
     [
         ("k1a0b1", "K1A 0B1"),
         ("K1A 0B1", "K1A 0B1"),
+        ("k1a 0b1", "K1A 0B1"),  # issue 9: the usual other ways of writing one
+        ("K1A0B1", "K1A 0B1"),
+        ("K1A  0B1", "K1A 0B1"),
         ("m5v-3l9", "M5V 3L9"),
         ("k1a      0b1", "K1A 0B1"),  # spec/postal-code-spec.js "should remove extraneous whitespace"
         (" h2x 1y4 ", "H2X 1Y4"),

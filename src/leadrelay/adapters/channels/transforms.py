@@ -16,7 +16,7 @@ from typing import Any
 import phonenumbers
 from jinja2 import Undefined
 
-from leadrelay.domain.fields import FieldValue, normalize_field
+from leadrelay.domain.fields import FieldValue, normalize_field, number_only
 
 __all__ = ["FILTERS", "check_pattern", "is_missing", "text"]
 
@@ -64,9 +64,20 @@ def _parse_phone(raw: str, region: str | None) -> FieldValue | None:
 
 
 def _e164(value: Any, region: str | None = None) -> str | None:
-    """``+15125551212``; None for a missing value or text that is not a phone number."""
+    """``+15125551212``, without an extension; None for a missing value or text that is not a phone number."""
     parsed = _phone(value, region)
-    return parsed.normal if parsed is not None else None
+    return number_only(parsed.normal) if parsed is not None and parsed.normal else None
+
+
+def _extension(value: Any, region: str | None = None) -> str | None:
+    """A phone's extension (``123`` of ``+15125551212;ext=123``); None when it has none or is no phone."""
+    parsed = _phone(value, region)
+    return parsed.parts.get("extension") if parsed is not None else None
+
+
+def _digits(value: str) -> str:
+    """The digits of a text; of a phone with an extension, the number's only (``15125551212``)."""
+    return "".join(c for c in number_only(value) if c in _DIGITS)
 
 
 def _national(value: Any, region: str | None = None) -> str | None:
@@ -151,8 +162,9 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "lower": _text_filter(str.lower),
     "title": _text_filter(str.title),
     "trim": _text_filter(str.strip),
-    "digits": _text_filter(lambda s: "".join(c for c in s if c in _DIGITS)),
+    "digits": _text_filter(_digits),
     "e164": _e164,
+    "extension": _extension,
     "national": _national,
     "format": _format,
     "date": _date,

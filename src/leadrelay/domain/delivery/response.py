@@ -2,6 +2,12 @@
 (activeprospect/leadconduit-integration-custom, lib/response.js), so response rules written for
 LeadConduit keep their meaning: the body decides, not the status (only a 5xx is an error), and a body
 that does not parse as its Content-Type says is searched as plain text, never an exception.
+
+An invalid ``outcome_search_term`` regex is refused where rules are configured (``apply``,
+``check-response``: ``ResponseRules.from_mapping``), naming the option; ``interpret_response`` given the
+options as a mapping reads it as LeadConduit does, as a term that is never found (so ``failure`` under the
+default ``outcome_on_match``), and does not raise. (LeadConduit's ``String.match(null)`` then finds the
+text "null"; leadrelay does not copy that accident.)
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qs
 
@@ -63,7 +69,8 @@ class ResponseRulesError(ValueError):
 
 @dataclass(frozen=True)
 class ResponseRules:
-    """LeadConduit's response options, checked once (a bad regex is refused here, not silently unmatched)."""
+    """LeadConduit's response options, checked once (a bad regex is refused here, not silently unmatched,
+    unless ``check_regex`` is false: then ``search`` is None and the term is never found)."""
 
     outcome_search_term: str | None = None
     outcome_on_match: Outcome | None = None
@@ -74,17 +81,22 @@ class ResponseRules:
     default_reason: str | None = None
     fallback_price: float | None = None
     response_content_type_override: str | None = None
-    search: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    search: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    check_regex: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check_regex: bool) -> None:
         if self.outcome_on_match is not None and self.outcome_on_match not in get_args(Outcome):
             raise ResponseRulesError(
                 "outcome_on_match",
                 f"outcome_on_match must be success, failure or error, not {self.outcome_on_match!r}",
             )
+        search: re.Pattern[str] | None = None
         try:
             search = js_regex(self.outcome_search_term or ".*", ignore_case=True)
         except re.error as exc:
+            if not check_regex:
+                object.__setattr__(self, "search", None)
+                return
             raise ResponseRulesError(
                 "outcome_search_term",
                 f"outcome_search_term {self.outcome_search_term!r} is not a valid regex: {exc}",
@@ -92,8 +104,9 @@ class ResponseRules:
         object.__setattr__(self, "search", search)
 
     @classmethod
-    def from_mapping(cls, options: Mapping[str, object]) -> ResponseRules:
-        """Rules from option names → values (a partner's config); unknown names are refused by name."""
+    def from_mapping(cls, options: Mapping[str, object], *, check_regex: bool = True) -> ResponseRules:
+        """Rules from option names → values (a partner's config); unknown names are refused by name, and
+        so is an invalid search regex unless ``check_regex`` is false (then it is never found)."""
         for name in options:
             if not isinstance(name, str):
                 raise ResponseRulesError(str(name), f"response option names are text, not {name!r}")
@@ -115,16 +128,17 @@ class ResponseRules:
             values["fallback_price"] = parse_price(price)
             if values["fallback_price"] is None:
                 raise ResponseRulesError("fallback_price", f"fallback_price {price!r} is not a number")
-        return cls(**values)
+        return cls(**values, check_regex=check_regex)
 
 
 def interpret_response(
     rules: ResponseRules | Mapping[str, object], status: int, headers: Mapping[str, str], body: str | bytes
 ) -> ResponseOutcome:
     """The outcome, reason, price and reference a buyer's answer carries under ``rules``; rules given as a
-    mapping are checked first (ResponseRulesError, a ValueError, names a bad option)."""
+    mapping are checked first (ResponseRulesError, a ValueError, names a bad option), except that an invalid
+    ``outcome_search_term`` regex is, as in LeadConduit, a term never found (a ``failure`` by default)."""
     if not isinstance(rules, ResponseRules):
-        rules = ResponseRules.from_mapping(rules)
+        rules = ResponseRules.from_mapping(rules, check_regex=False)
     if 500 <= status <= 599:
         return ResponseOutcome("error", "Server error")
     header_type = next((value for name, value in headers.items() if name.lower() == "content-type"), "")
@@ -135,7 +149,8 @@ def interpret_response(
         on_match = rules.outcome_on_match or "success"
         path = rules.outcome_search_path
         scope = _scope(kind, doc, path) if path else [text]
-        found = any(rules.search.search(part.strip()) for part in scope if part.strip())
+        search = rules.search
+        found = search is not None and any(search.search(part.strip()) for part in scope if part.strip())
         outcome = on_match if found else _INVERSE[on_match]
     reasons = sorted(reason.strip() for reason in _select(kind, doc, rules.reason_path) if reason.strip())
     prices = _select(kind, doc, rules.price_path)

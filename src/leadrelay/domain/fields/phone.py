@@ -1,8 +1,11 @@
 """Phone numbers, parsed and validated by ``phonenumbers`` (Google's libphonenumber metadata).
 
 The normal form is E.164 (``+15125551212``) so one lead format serves every country; ``parts["national"]``
-keeps the 10-digit form LeadConduit calls normal. A number must be valid for the calling code of the
-field's region: with region US any NANP number (US, Canada, the Caribbean) passes, a UK one does not.
+keeps the 10-digit form LeadConduit calls normal. An extension (``x123``, ``ext 42``, ``#7``) is kept in
+the normal form the way RFC 3966 writes it, ``+15125551212;ext=123``, and in ``parts["extension"]``, so
+nothing the lead sent is lost; ``number_only`` gives the number without it (what dedup, suppression and
+erasure compare, and what the ``e164`` mapping filter sends). A number must be valid for the calling code
+of the field's region: with region US any NANP number (US, Canada, the Caribbean) passes, a UK one does not.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ _TYPES = {
 _HINT_RE = re.compile(r"(?<=[\d\s)])\s*\(?([hwcm])\)?$", re.IGNORECASE)
 """LeadConduit's line-type hint after a number: ``5127891111 h`` (home), ``(w)`` work, ``c``/``m`` mobile."""
 _HINTS = {"h": "home", "w": "work", "c": "mobile", "m": "mobile"}
+
+EXTENSION = ";ext="
+"""What joins a number and its extension in the normal form (RFC 3966): ``+15127891111;ext=123``."""
 
 _SEQUENCES = frozenset({"1234567", "2345678", "3456789", "9876543", "8765432", "7654321"})
 
@@ -113,7 +119,20 @@ def _decompose(raw: Any, number: phonenumbers.PhoneNumber, country: str, hint: s
     if nanp and _looks_fake(subscriber):
         flags.append("fake")
     normal = f"+{number.country_code}{national}"  # E.164, as format_number(E164) writes it
+    if number.extension:
+        normal += EXTENSION + number.extension
     return accept(raw, normal, parts, tuple(flags))
+
+
+_WITH_EXTENSION_RE = re.compile(r"(\+\d+);ext=\d+")
+
+
+def number_only(normal: str) -> str:
+    """A phone's normal form without its extension: ``+15127891111;ext=123`` → ``+15127891111``; any
+    other text (a number without extension, a value of another type) is returned as it is."""
+    if EXTENSION in normal and (match := _WITH_EXTENSION_RE.fullmatch(normal)):
+        return match[1]
+    return normal
 
 
 _NANP_TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888"})

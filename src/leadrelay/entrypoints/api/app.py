@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from leadrelay import __version__
+from leadrelay.adapters.db.readiness import check_ready
 from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings, load_settings
 from leadrelay.entrypoints.api import (
@@ -80,9 +81,18 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(credentials.router)  # before admin too (GET /v1/admin/tokens)
     app.include_router(admin.router)
 
-    @app.get("/health", tags=["health"])
+    @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        summary="Readiness: the database answers within 2 s, with this version's schema",
+        responses={503: {"description": "Not ready: `{code, detail}` says why"}},
+    )
+    async def ready(request: Request) -> dict[str, str]:
+        return await check_ready(request.app.state.runtime.db)
 
     return app
 
