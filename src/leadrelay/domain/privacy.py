@@ -42,10 +42,12 @@ def _as_text(value: Any) -> str | None:
 
 
 def _encodings(text: str) -> set[str]:
+    escaped = json.dumps(text, ensure_ascii=False)[1:-1]
     return {
         text,
         json.dumps(text)[1:-1],
-        json.dumps(text, ensure_ascii=False)[1:-1],
+        escaped,
+        escaped.replace("/", "\\/"),  # PHP's json_encode escapes slashes
         quote(text, safe=""),
         quote_plus(text),
         html.escape(text, quote=False),
