@@ -115,7 +115,7 @@ def test_a_session_from_the_guard_refuses_a_private_ip_before_connecting() -> No
 
 
 def test_check_host_refuses_a_private_name_or_ip_and_passes_an_allowed_one() -> None:
-    with pytest.raises(BlockedTarget, match="localhost: target 127.0.0.1 is in a private network"):
+    with pytest.raises(BlockedTarget, match=r"localhost: target 127\.0\.0\.1 is in a private network"):
         asyncio.run(TargetGuard().check_host("localhost", 22))
     with pytest.raises(BlockedTarget, match=r"10\.0\.0\.9: target 10\.0\.0\.9"):
         asyncio.run(TargetGuard().check_host("10.0.0.9", 21))
