@@ -182,13 +182,19 @@ class WebhookSender:
         started = time.perf_counter()
         method = spec.method.upper()
         request: dict[str, Any] = {"method": method, "url": redact_url(spec.url)}
+        sent = lead.redactor  # what must never be stored; grows with the credentials once they are known
 
         def elapsed() -> float:
             return (time.perf_counter() - started) * 1000.0
 
         def error(reason: str, retryable: bool) -> AttemptResult:
             return AttemptResult(
-                Outcome.ERROR, reason=reason, duration_ms=elapsed(), request=request, retryable=retryable
+                Outcome.ERROR,
+                reason=reason,
+                duration_ms=elapsed(),
+                request=request,
+                retryable=retryable,
+                redactor=sent,
             )
 
         try:
@@ -213,7 +219,7 @@ class WebhookSender:
         # what this request carries that must never be stored: the lead's sensitive values (also as the
         # mapping transformed them), the partner's credentials and secret-looking headers
         header_secrets = [value for name, value in spec.headers.items() if is_secret_name(name)]
-        sent = lead.redactor.plus(
+        sent = sent.plus(
             sensitive=encoded.derived,
             secrets=[*secret_values(auth, signing, self.tokens), *header_secrets],
         )
