@@ -388,3 +388,21 @@ def test_what_buyers_echo_leaves_no_sensitive_value_or_secret_anywhere(
         if (found := pattern.search(blob))
     ]
     assert hits == []
+
+
+def test_erasure_takes_the_person_out_of_the_reasons_buyers_gave(db_url: str) -> None:
+    """A refusal's reason quotes the lead (a non-sensitive name here): erasing the lead removes it from the
+    deliveries' reasons too, not only from the attempts and the trace."""
+    with EchoBuyer() as buyer:
+        prepare(db_url, {"sources": {"web": {}}})
+        with ServerThread(db_url, secret_key=SECRET) as server:
+            with server.client() as http:
+                assert http.post("/v1/config", json=echo_config(buyer), headers=ADMIN).status_code == 200
+            answer = post(server, lead(first_name="Byron-King", ssn=SENTINEL_SSN))
+            quoted = [r.reason for r in rows(db_url, select(deliveries.c.reason)) if r.reason]
+            assert any("Byron-King" in r for r in quoted)  # the buyers' reasons quote the person
+            with server.client() as http:
+                assert http.delete(f"/v1/leads/{answer['lead_id']}", headers=ADMIN).status_code == 200
+    reasons = [r.reason for r in rows(db_url, select(deliveries.c.reason)) if r.reason]
+    assert reasons and all("Byron-King" not in r for r in reasons)
+    assert b"Byron-King" not in everything_stored(db_url)
