@@ -26,7 +26,11 @@ from leadrelay.adapters.channels.auth import (
     secret_values,
     sign,
 )
+from leadrelay.adapters.channels.guard import TargetGuard
+from leadrelay.adapters.channels.webhook import WebhookSender
+from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.auth import ApiKeyAuth, OAuth2ClientCredentials, SigningSpec
+from leadrelay.domain.model import WebhookChannel
 
 CLIENT_ID = "leadrelay client"
 CLIENT_SECRET = "s3cr+t/=:&x-not-for-logs"  # every character form encoding must get right
@@ -289,3 +293,54 @@ def test_a_query_api_key_and_a_signature_arrive_intact() -> None:
     assert received["query"] == {"src": "web", "x": "a b", "api key": "a+b/c=d&e é"}
     assert Webhook(secret.encode()).verify(received["body"], received["headers"]) == {"first_name": "Zoë"}
     assert received["headers"]["webhook-id"] == "job-7:sunco"
+
+
+# ---------------------------------------------------------------- the target guard
+
+
+def test_a_token_endpoint_in_a_private_network_is_refused_before_anything_is_sent() -> None:
+    """SSRF: with no allow-list, a token_url on loopback receives nothing, neither through the token
+    cache nor through a webhook delivery (the token is fetched before the buyer is called)."""
+    endpoint = TokenEndpoint()
+    hooks: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/oauth/token":
+            return await endpoint(request)
+        hooks.append(request.path)
+        return web.json_response({"status": "accepted"})
+
+    async def main() -> tuple[TokenError, AttemptResult]:
+        async with serve(handler) as base:
+            guard = TargetGuard.from_setting("")  # LEADRELAY_ALLOWED_TARGET_NETWORKS empty: out of the box
+            async with guard.session() as session:
+                with pytest.raises(TokenError) as caught:
+                    await TokenCache().token(oauth(base), session)
+            sender = WebhookSender(guard=guard)
+            try:
+                spec = WebhookChannel(url=f"{base}/hook", auth=oauth(base), timeout_s=2.0)
+                view = LeadView("lead_1", "solar", "acme", {"first_name": "Ada"}, "idem-1")
+                result = await sender.send(view, spec)
+            finally:
+                await sender.close()
+            return caught.value, result
+
+    error, result = asyncio.run(main())
+    assert endpoint.requests == [] and hooks == []  # the client id and secret never left
+    for reason in (error.reason, result.reason or ""):
+        assert "token endpoint http://127.0.0.1:" in reason
+        assert "target 127.0.0.1 is in a private network" in reason
+        assert "LEADRELAY_ALLOWED_TARGET_NETWORKS" in reason
+        assert CLIENT_SECRET not in reason
+    assert not error.retryable  # final: a retry would be refused again
+    assert result.outcome is Outcome.ERROR and not result.retryable and result.reason.startswith("auth: ")
+
+
+def test_an_allowed_network_lets_the_token_endpoint_through() -> None:
+    endpoint = TokenEndpoint()
+
+    async def main() -> str:
+        async with serve(endpoint) as base, TargetGuard.from_setting("127.0.0.0/8").session() as session:
+            return await TokenCache().token(oauth(base), session)
+
+    assert asyncio.run(main()) == "tok-1" and len(endpoint.requests) == 1

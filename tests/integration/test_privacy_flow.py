@@ -7,16 +7,24 @@ buyer who echoes it back, must appear nowhere.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
+import logging
 import os
+import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import (
@@ -27,6 +35,7 @@ from leadrelay.adapters.db.tables import (
     jobs,
     leads,
 )
+from leadrelay.entrypoints.cli import app
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import (
     ADMIN,
@@ -240,3 +249,177 @@ def test_erase_a_person_by_phone_finds_the_number_with_and_without_extensions(
     by_id = {row.id: row for row in rows(db_url, select(leads))}
     assert by_id[desk["lead_id"]].erased_at is not None
     assert by_id[other["lead_id"]].erased_at is None
+
+
+# ---------------------------------------------------------------- what buyers echo back
+
+SENTINEL_SSN = "987-65-4321"
+API_KEY = "Key-Sentinel-7f3a9c"
+# the SSN in every form the product could write it: with any separators (987-65-4321, 987654321, 987 65 4321)
+SSN_FORMS = re.compile(rb"9\D{0,3}8\D{0,3}7\D{0,3}6\D{0,3}5\D{0,3}4\D{0,3}3\D{0,3}2\D{0,3}1")
+KEY_FORMS = re.compile(re.escape(API_KEY).encode(), re.IGNORECASE)
+
+
+class EchoBuyer:
+    """A real aiohttp buyer on 127.0.0.1 (in a thread) that answers with everything it was sent: the body
+    and the request headers, in the reason it gives; 422 at /refuse, 500 at /broken, 200 elsewhere."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
+
+    async def _echo(self, request: web.Request) -> web.Response:
+        body = (await request.read()).decode()
+        headers = dict(request.headers)
+        self.received.append({"path": request.path, "body": body, "headers": headers})
+        key = headers.get("X-Api-Key", "")
+        echoed = {"headers": headers, "lead": body, "KEY": key.upper()}
+        if request.path == "/refuse":  # the reason a buyer gives quotes the lead and the key
+            return web.json_response({"error": f"invalid lead {body} (key {key})", **echoed}, status=422)
+        if request.path == "/broken":
+            return web.json_response({"trace": f"crashed on {body} key={key}", **echoed}, status=500)
+        return web.json_response({"status": "accepted", "id": "ref-1", **echoed})
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_route("*", "/{name}", self._echo)
+        runner = web.AppRunner(app)
+        self._loop.run_until_complete(runner.setup())
+        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+        self.port = runner.addresses[0][1]
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def __enter__(self) -> EchoBuyer:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+
+def echo_config(buyer: EchoBuyer) -> dict[str, Any]:
+    doc = base_config(lambda name: buyer.url(name))
+    doc["entities"]["solar"]["fields"]["ssn"] = {"type": "string", "sensitive": True}
+
+    def partner(path: str, **webhook: Any) -> dict[str, Any]:
+        hook = {"url": buyer.url(path), "max_attempts": 1, "headers": {"X-Api-Key": API_KEY}, **webhook}
+        return {"timezone": "America/New_York", "channel": {"webhook": hook}}
+
+    digits = {"applicant.ssn": "{{ lead.ssn | digits }}", "applicant.name": "{{ lead.first_name }}"}
+    doc["partners"] = {
+        "refuser": partner("refuse", mapping=digits),  # 422: a final refusal, reason read from the body
+        "broken": partner("broken", fields=["ssn", "first_name"]),  # 500: an error, given up after 1
+        "taker": partner("take", format="form", mapping={**digits, "ssn_upper": "{{ lead.ssn | upper }}"}),
+    }
+    doc["profiles"]["solar-main"]["rules"] = []
+    doc["profiles"]["solar-main"]["default"] = {
+        "partners": ["refuser", "broken", "taker"],
+        "strategy": "priority",
+    }
+    return doc
+
+
+def pg_dump(url: str) -> bytes:
+    name = url.rsplit("/", 1)[1]
+    done = subprocess.run(
+        ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True, timeout=120, check=True
+    )
+    return done.stdout
+
+
+def test_what_buyers_echo_leaves_no_sensitive_value_or_secret_anywhere(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An SSN (sensitive) and an X-Api-Key header (secret) that buyers echo in 422, 500 and 200 answers —
+    also as the mapping's ``digits`` made the SSN — are in no column, file, WAL, dump, log or API output."""
+    caplog.set_level(logging.DEBUG)
+    with EchoBuyer() as buyer:
+        prepare(db_url, {"sources": {"web": {}}})
+        with ServerThread(db_url, secret_key=SECRET) as server:
+            with server.client() as http:
+                applied = http.post("/v1/config", json=echo_config(buyer), headers=ADMIN)
+                assert applied.status_code == 200, applied.text
+            answer = post(server, lead(ssn=SENTINEL_SSN))
+            with server.client() as http:
+                listed = http.get("/v1/distributions", headers=ADMIN)
+                job_id = listed.json()["items"][0]["id"]
+                outputs = [
+                    listed.text,
+                    http.get(f"/v1/distributions?lead={answer['lead_id']}", headers=ADMIN).text,
+                    http.get(f"/v1/distributions/{job_id}", headers=ADMIN).text,
+                    http.get(f"/v1/leads/{answer['lead_id']}", headers=source_headers()).text,
+                    http.get(f"/v1/leads/{answer['lead_id']}/record", headers=ADMIN).text,
+                    http.get("/v1/audit", headers=ADMIN).text,
+                    http.get("/v1/partners", headers=ADMIN).text,
+                ]
+            stored_live = everything_stored(db_url)  # SQLite: the file, its -wal and -shm, while open
+        shown = CliRunner().invoke(app, ["log", "show", job_id, "--database-url", db_url])
+        assert shown.exit_code == 0, shown.output
+        outputs.append(shown.stdout)
+    # the buyers really got (and echoed) the values: the test is about what leadrelay keeps of them
+    assert answer["status"] == "delivered" and answer["partner"] == "taker"
+    assert [r["path"] for r in buyer.received] == ["/refuse", "/broken", "/take"]
+    assert all(
+        SSN_FORMS.search(r["body"].encode()) and r["headers"]["X-Api-Key"] == API_KEY for r in buyer.received
+    )
+    assert "987654321" in buyer.received[0]["body"]  # the mapping's digits
+    detail = json.loads(outputs[2])
+    reasons = [d["reason"] for d in detail["deliveries"]]
+    assert any(r and r.startswith("partner refused: invalid lead") for r in reasons), reasons
+    assert any(r and "HTTP 500" in r for r in reasons), reasons
+    assert "***" in outputs[2]  # what is there instead
+    places = {
+        "GET /v1/distributions": outputs[0],
+        "GET /v1/distributions?lead=": outputs[1],
+        "GET /v1/distributions/{id}": outputs[2],
+        "GET /v1/leads/{id}": outputs[3],
+        "GET /v1/leads/{id}/record": outputs[4],
+        "GET /v1/audit": outputs[5],
+        "GET /v1/partners": outputs[6],
+        "log show": outputs[7],
+        "logs": caplog.text,
+    }
+    blobs = {name: text.encode() for name, text in places.items()}
+    blobs["database while serving"] = stored_live
+    blobs["database after"] = everything_stored(db_url)
+    if db_url.startswith("postgresql"):
+        blobs["pg_dump"] = pg_dump(db_url)
+    else:
+        wal = Path(db_url.split("///", 1)[1] + "-wal")
+        blobs["sqlite -wal"] = wal.read_bytes() if wal.exists() else b""
+    hits = [
+        (name, found.group().decode(errors="replace"))
+        for name, blob in blobs.items()
+        for pattern in (SSN_FORMS, KEY_FORMS)
+        if (found := pattern.search(blob))
+    ]
+    assert hits == []
+
+
+def test_erasure_takes_the_person_out_of_the_reasons_buyers_gave(db_url: str) -> None:
+    """A refusal's reason quotes the lead (a non-sensitive name here): erasing the lead removes it from the
+    deliveries' reasons too, not only from the attempts and the trace."""
+    with EchoBuyer() as buyer:
+        prepare(db_url, {"sources": {"web": {}}})
+        with ServerThread(db_url, secret_key=SECRET) as server:
+            with server.client() as http:
+                assert http.post("/v1/config", json=echo_config(buyer), headers=ADMIN).status_code == 200
+            answer = post(server, lead(first_name="Byron-King", ssn=SENTINEL_SSN))
+            quoted = [r.reason for r in rows(db_url, select(deliveries.c.reason)) if r.reason]
+            assert any("Byron-King" in r for r in quoted)  # the buyers' reasons quote the person
+            with server.client() as http:
+                assert http.delete(f"/v1/leads/{answer['lead_id']}", headers=ADMIN).status_code == 200
+    reasons = [r.reason for r in rows(db_url, select(deliveries.c.reason)) if r.reason]
+    assert reasons and all("Byron-King" not in r for r in reasons)
+    assert b"Byron-King" not in everything_stored(db_url)

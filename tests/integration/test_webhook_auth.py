@@ -268,3 +268,28 @@ def test_a_webhook_to_a_private_network_is_refused_unless_allowed(
     monkeypatch.setenv("LEADRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8")
     with ServerThread(db_url) as server:
         assert post(server)[0]["status"] == "delivered"
+
+
+def test_a_token_url_in_a_private_network_gets_nothing_from_a_partner_test(
+    db_url: str, buyer: Buyer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SSRF through OAuth2: ``partners test`` (the API's test delivery) must not POST the client id and
+    secret to a loopback token_url when no network is allowed."""
+    oauth = {"token_url": buyer.url("token"), "client_id": "client-1", "client_secret": "client-secret-9"}
+    prepare(db_url, {"sources": {"web": {}}})
+    with ServerThread(db_url, secret_key=KEY) as server, server.client() as http:
+        assert http.post(
+            "/v1/config", json=config(buyer, {"auth": {"oauth2": oauth}}), headers=ADMIN
+        ).is_success
+    monkeypatch.setenv("LEADRELAY_ALLOWED_TARGET_NETWORKS", "")  # the guard as it is out of the box
+    with ServerThread(db_url, secret_key=KEY) as server, server.client() as http:
+        shown = http.post("/v1/partners/acme/test-delivery", headers=ADMIN).json()
+    assert buyer.token_calls == 0 and buyer.requests == []  # nothing reached the token endpoint or buyer
+    attempts = shown["deliveries"][0]["attempts"]
+    assert len(attempts) == 1 and attempts[0]["outcome"] == "error"  # final: not retried
+    reason = attempts[0]["reason"]
+    assert f"auth: token endpoint http://127.0.0.1:{buyer.port}/token" in reason
+    assert (
+        "target 127.0.0.1 is in a private network" in reason and "LEADRELAY_ALLOWED_TARGET_NETWORKS" in reason
+    )
+    assert "client-secret-9" not in str(shown)

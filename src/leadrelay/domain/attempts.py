@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
+
+from leadrelay.domain.privacy import NO_REDACTION, Redactor
 
 
 class Outcome(StrEnum):
@@ -26,6 +28,22 @@ class AttemptResult:
     retry_after_s: float | None = None  # the partner's Retry-After, when it gave one
     price: float | None = None
     reference: str | None = None
+    # what this attempt sent that must never be stored (the partner's credentials, text rendered from
+    # sensitive fields): the recorder redacts the result with it before writing anything
+    redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
+
+    def redacted(self, redactor: Redactor) -> AttemptResult:
+        """This result with ``redactor`` (and its own) applied to every text that came from outside."""
+        red = redactor | self.redactor
+        if not red:
+            return self
+        return replace(
+            self,
+            reason=red.text(self.reason),
+            response_body=red.text(self.response_body),
+            request=red.value(dict(self.request)),
+            reference=red.text(self.reference),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +56,6 @@ class LeadView:
     values: Mapping[str, Any]
     idempotency_key: str
     test: bool = False
+    sensitive: frozenset[str] = frozenset()  # the names of the values that are sensitive fields
+    # the lead's sensitive values in every form (raw and normalized), for what the channel records
+    redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)

@@ -1,28 +1,68 @@
-"""Privacy helpers without I/O: redaction of known values (sensitive fields, erased leads) in text."""
+"""Privacy helpers without I/O: redaction of known values (sensitive fields, partner secrets, erased leads)
+in the text leadrelay stores or shows.
+
+Every text that comes from outside and is kept — a buyer's answer, the reason read from it, the recorded
+request, a trace line, an error — goes through one :class:`Redactor` before it is written. A redactor
+knows two kinds of values:
+
+- **sensitive** values (a lead's ``sensitive: true`` fields, raw and normalized, and the text a mapping
+  rendered from them): found in their encoded forms (JSON, URL, XML), in any letter case, trimmed or with
+  their spaces collapsed, and — when they hold five digits or more — as those digits written with any
+  separators (``987-65-4321``, ``987 65 4321``, ``987654321``; a NANP phone with or without its ``1``);
+- **secrets** (a partner's credentials, tokens, destination passwords): found in their encoded forms, in
+  any letter case.
+"""
 
 from __future__ import annotations
 
+import functools
+import html
 import json
-from collections.abc import Iterable
-from typing import Any
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
 from urllib.parse import quote, quote_plus
 
-__all__ = ["REDACTED", "redact_text", "secret_forms"]
+__all__ = ["NO_REDACTION", "REDACTED", "Redactor", "redact_text", "secret_forms"]
 
 REDACTED = "***"
+MIN_CHARS = 3  # "1" or "TX" would blank out half a text; such values are not identifying
+MIN_DIGITS = 5  # a value with this many digits is also found with other separators between them
+# between two digits of a value: up to three separators, plain or percent-encoded ("%20")
+_SEPARATOR = r"(?:[^0-9A-Za-z]|%[0-9A-Fa-f]{2}){0,3}"
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))  # as a buyer reads it: 180, not 180.0
+    return value if isinstance(value, str) else str(value)
+
+
+def _encodings(text: str) -> set[str]:
+    escaped = json.dumps(text, ensure_ascii=False)[1:-1]
+    return {
+        text,
+        json.dumps(text)[1:-1],
+        escaped,
+        escaped.replace("/", "\\/"),  # PHP's json_encode escapes slashes
+        quote(text, safe=""),
+        quote_plus(text),
+        html.escape(text, quote=False),
+        html.escape(text),
+    }
 
 
 def secret_forms(values: Iterable[Any]) -> tuple[str, ...]:
-    """Every form a value may take in a recorded request: as is, JSON-escaped, URL-encoded; longest
-    first so a longer form is replaced before a shorter one inside it."""
+    """Every form a value may take in a recorded request: as is, JSON-escaped, URL-encoded, XML-escaped;
+    longest first so a longer form is replaced before a shorter one inside it."""
     forms: set[str] = set()
     for value in values:
-        if value is None or isinstance(value, bool):
-            continue
-        text = str(value)
-        if len(text) < 3:  # "1" or "TX" would blank out half a request; such values are not identifying
-            continue
-        forms.update({text, json.dumps(text)[1:-1], quote(text, safe=""), quote_plus(text)})
+        text = _as_text(value)
+        if text is not None and len(text) >= MIN_CHARS:
+            forms.update(_encodings(text))
     return tuple(sorted(forms, key=len, reverse=True))
 
 
@@ -31,3 +71,90 @@ def redact_text(text: str, forms: tuple[str, ...]) -> str:
         if form in text:
             text = text.replace(form, REDACTED)
     return text
+
+
+def _digit_runs(text: str) -> set[str]:
+    digits = "".join(ch for ch in text if "0" <= ch <= "9")
+    if len(digits) < MIN_DIGITS:
+        return set()
+    runs = {digits}
+    if len(digits) == 11 and digits.startswith("1"):  # +15125551212 is also written 512-555-1212
+        runs.add(digits[1:])
+    return runs
+
+
+@functools.lru_cache(maxsize=512)
+def _pattern(literals: frozenset[str], runs: frozenset[str]) -> re.Pattern[str] | None:
+    parts = [re.escape(form) for form in sorted(literals, key=len, reverse=True)]
+    for run in sorted(runs, key=len, reverse=True):
+        parts.append(r"(?<![0-9])" + _SEPARATOR.join(run) + r"(?![0-9])")
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
+@dataclass(frozen=True, slots=True)
+class Redactor:
+    """Known values to replace by ``***`` wherever a stored or shown text holds them (see the module)."""
+
+    literals: frozenset[str] = frozenset()
+    runs: frozenset[str] = frozenset()  # digit sequences found with any separators
+
+    @classmethod
+    def of(cls, sensitive: Iterable[Any] = (), secrets: Iterable[Any] = ()) -> Redactor:
+        return NO_REDACTION.plus(sensitive=sensitive, secrets=secrets)
+
+    def plus(self, *, sensitive: Iterable[Any] = (), secrets: Iterable[Any] = ()) -> Redactor:
+        """This redactor and more values."""
+        literals, runs = set(self.literals), set(self.runs)
+        for value in sensitive:
+            text = _as_text(value)
+            if text is None:
+                continue
+            for variant in {text, text.strip(), " ".join(text.split())}:
+                if len(variant) >= MIN_CHARS:
+                    literals.update(_encodings(variant))
+            runs.update(_digit_runs(text))
+        for value in secrets:
+            text = _as_text(value)
+            if text is not None and len(text) >= MIN_CHARS:
+                literals.update(_encodings(text))
+        if len(literals) == len(self.literals) and len(runs) == len(self.runs):
+            return self
+        return Redactor(frozenset(literals), frozenset(runs))
+
+    def __or__(self, other: Redactor) -> Redactor:
+        if not other:
+            return self
+        if not self:
+            return other
+        return Redactor(self.literals | other.literals, self.runs | other.runs)
+
+    def __bool__(self) -> bool:
+        return bool(self.literals or self.runs)
+
+    @overload
+    def text(self, text: str) -> str: ...
+    @overload
+    def text(self, text: None) -> None: ...
+    def text(self, text: str | None) -> str | None:
+        if not text or not (self.literals or self.runs):
+            return text
+        pattern = _pattern(self.literals, self.runs)
+        return pattern.sub(REDACTED, text) if pattern is not None else text
+
+    def lines(self, lines: Sequence[str]) -> list[str]:
+        return [self.text(str(line)) for line in lines] if self else list(lines)
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value with every known value replaced in its texts (keys included)."""
+        if not self:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.value(k) if isinstance(k, str) else k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        return value
+
+
+NO_REDACTION = Redactor()

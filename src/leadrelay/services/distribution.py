@@ -46,7 +46,7 @@ from leadrelay.domain.states import (
 from leadrelay.ids import new_id
 from leadrelay.services import partner_screen
 from leadrelay.services.configstate import LiveConfig
-from leadrelay.services.leaddata import redact_lines
+from leadrelay.services.leaddata import redact_lines, redactor_of, sensitive_of
 
 _PERIOD_ORDER = (CapPeriod.HOUR, CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH, CapPeriod.TOTAL)
 
@@ -87,7 +87,17 @@ def lead_view(job: Row[Any], partner: str, spec: ChannelSpec, key: str) -> LeadV
     test = bool(job.is_test) or job.kind == "test"
     if test:
         values["test"] = True
-    return LeadView(job.lead_id, job.entity, partner, values, key, test=test)
+    sensitive = sensitive_of(job)
+    return LeadView(
+        job.lead_id,
+        job.entity,
+        partner,
+        values,
+        key,
+        test=test,
+        sensitive=sensitive.intersection(values) if sensitive else sensitive,
+        redactor=redactor_of(job),
+    )
 
 
 def reserve(

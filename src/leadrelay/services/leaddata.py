@@ -13,20 +13,25 @@ from typing import Any, cast
 from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.crypto import Sealer
-from leadrelay.domain.privacy import redact_text, secret_forms
+from leadrelay.domain.attempts import AttemptResult
+from leadrelay.domain.privacy import NO_REDACTION, Redactor
 
-__all__ = ["OpenedJob", "open_jobs", "redact", "redact_lines", "secrets_of"]
+__all__ = ["OpenedJob", "open_jobs", "redact", "redact_lines", "redact_result", "redactor_of", "sensitive_of"]
 
 
 class OpenedJob:
-    """A job row (``Row``) whose ``lead_values`` include the opened sensitive values."""
+    """A job row (``Row``) whose ``lead_values`` include the opened sensitive values; ``redactor`` finds
+    them (raw and normalized, in every derived form) in what is written back."""
 
-    __slots__ = ("_row", "lead_values", "secrets")
+    __slots__ = ("_row", "lead_values", "redactor", "sensitive")
 
-    def __init__(self, row: Row[Any], values: dict[str, Any], secrets: tuple[str, ...]) -> None:
+    def __init__(
+        self, row: Row[Any], values: dict[str, Any], redactor: Redactor, sensitive: frozenset[str]
+    ) -> None:
         self._row = row
         self.lead_values = values
-        self.secrets = secrets
+        self.redactor = redactor
+        self.sensitive = sensitive
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._row, name)
@@ -42,30 +47,35 @@ def open_jobs(conn: Connection, rows: Iterable[Row[Any]], sealer: Sealer) -> lis
         ring = sealer.ring_sync(token, conn=conn)
         doc = ring.open_json(token, row.lead_id.encode())
         values = {**row.lead_values, **doc["data"]}
-        forms = secret_forms([*doc["data"].values(), *doc["raw"].values()])
-        out.append(cast(Row[Any], OpenedJob(row, values, forms)))
+        redactor = Redactor.of(sensitive=[*doc["data"].values(), *doc["raw"].values()])
+        sensitive = frozenset(doc["data"]) | frozenset(doc["raw"])
+        out.append(cast(Row[Any], OpenedJob(row, values, redactor, sensitive)))
     return out
 
 
-def secrets_of(job: Any) -> tuple[str, ...]:
-    forms: tuple[str, ...] = getattr(job, "secrets", ())
-    return forms
+def redactor_of(job: Any) -> Redactor:
+    """What finds the job's sensitive values (nothing for a lead without any)."""
+    found: Redactor = getattr(job, "redactor", NO_REDACTION)
+    return found
+
+
+def sensitive_of(job: Any) -> frozenset[str]:
+    """The names of the job's lead fields that are sensitive (opened)."""
+    names: frozenset[str] = getattr(job, "sensitive", frozenset())
+    return names
 
 
 def redact_lines(job: Any, lines: Sequence[str]) -> list[str]:
-    forms = secrets_of(job)
-    return [redact_text(line, forms) for line in lines] if forms else list(lines)
+    return redactor_of(job).lines(lines)
 
 
 def redact(job: Any, value: Any) -> Any:
     """A JSON-like value with every sensitive value of the job's lead replaced by ``***``."""
-    forms = secrets_of(job)
-    if not forms:
-        return value
-    if isinstance(value, str):
-        return redact_text(value, forms)
-    if isinstance(value, dict):
-        return {k: redact(job, v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(job, v) for v in value]
-    return value
+    return redactor_of(job).value(value)
+
+
+def redact_result(job: Any, result: AttemptResult) -> AttemptResult:
+    """The one gate of a delivery attempt's outcome before anything of it is stored (the attempt, the
+    delivery's reason, the job's trace): the lead's sensitive values and everything the channel says it
+    sent in secret (credentials, text rendered from sensitive fields) are replaced by ``***``."""
+    return result.redacted(redactor_of(job))

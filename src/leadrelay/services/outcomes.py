@@ -43,7 +43,7 @@ from leadrelay.services.distribution import (
     wait_for_batches,
     windows_of,
 )
-from leadrelay.services.leaddata import redact
+from leadrelay.services.leaddata import redact_result
 
 
 def pending_sends(
@@ -127,7 +127,10 @@ def finish_batch(
     owned: list[tuple[Row[Any], set[str]]] = []
     results: dict[str, StepResult] = {}
     notes: dict[str, list[str]] = {}  # job id -> trace lines of failovers
-    for job, outcomes in items:
+    for job, sent in items:
+        # the one gate: nothing a buyer answered is written before the lead's sensitive values and the
+        # partner's secrets are taken out of it (the attempt, the delivery's reason, the job's trace)
+        outcomes = [(item, redact_result(job, res)) for item, res in sent]
         for item, res in outcomes:
             w.insert_attempt(
                 {
@@ -137,11 +140,11 @@ def finish_batch(
                     "number": item.attempt,
                     "started_at": now - timedelta(milliseconds=res.duration_ms),
                     "duration_ms": res.duration_ms,
-                    "request": redact(job, dict(res.request)),
+                    "request": dict(res.request),
                     "status_code": res.status_code,
-                    "response_body": redact(job, res.response_body),  # a buyer may echo the lead
+                    "response_body": res.response_body,
                     "outcome": res.outcome.value,
-                    "reason": redact(job, res.reason),
+                    "reason": res.reason,
                 }
             )
         if job.lease_owner != owner or job.queue_state != QueueState.CLAIMED:

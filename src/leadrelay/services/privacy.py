@@ -21,7 +21,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import attempts, batches, deliveries, jobs, leads
 from leadrelay.domain.fields import EXTENSION, normalize_field, number_only
 from leadrelay.domain.model import EntitySpec
-from leadrelay.domain.privacy import REDACTED, redact_text, secret_forms
+from leadrelay.domain.privacy import REDACTED, Redactor
 from leadrelay.domain.states import (
     DELIVERY,
     DELIVERY_UNDER_WAY,
@@ -53,12 +53,12 @@ def erase_leads(conn: Connection, lead_ids: Sequence[str], sealer: Sealer, now: 
         conn.execute(select(leads).where(leads.c.id.in_(list(lead_ids)), leads.c.erased_at.is_(None)))
     )
     for row in rows:
-        forms = secret_forms(_all_values(row, sealer, conn))
+        red = Redactor.of(sensitive=_all_values(row, sealer, conn))
         for job in conn.execute(
             select(jobs.c.id, jobs.c.trace, jobs.c.error).where(jobs.c.lead_id == row.id)
         ):
-            trace = [redact_text(str(line), forms) for line in job.trace]
-            error = redact_text(job.error, forms) if job.error else job.error
+            trace = red.lines(job.trace)
+            error = red.text(job.error)
             conn.execute(update(jobs).where(jobs.c.id == job.id).values(trace=trace, error=error))
         conn.execute(  # a lead still waiting to be routed has nothing left to route with
             update(jobs)
@@ -81,12 +81,17 @@ def erase_leads(conn: Connection, lead_ids: Sequence[str], sealer: Sealer, now: 
             .join(jobs, jobs.c.id == attempts.c.job_id)
             .where(jobs.c.lead_id == row.id)
         ):
-            reason = redact_text(att.reason, forms) if att.reason else att.reason
+            reason = red.text(att.reason)
             conn.execute(
                 update(attempts)
                 .where(attempts.c.id == att.id)
                 .values(request={"erased": True}, response_body=None, reason=reason)
             )
+        for d in conn.execute(
+            select(deliveries.c.id, deliveries.c.reason).where(deliveries.c.lead_id == row.id)
+        ):
+            if d.reason and (reason := red.text(d.reason)) != d.reason:  # a buyer's reason may quote the lead
+                conn.execute(update(deliveries).where(deliveries.c.id == d.id).values(reason=reason))
     ids = [row.id for row in rows]
     if not ids:
         return 0

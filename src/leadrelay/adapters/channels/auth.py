@@ -51,7 +51,7 @@ from leadrelay.domain.auth import (
     OAuth2ClientCredentials,
     SigningSpec,
 )
-from leadrelay.domain.privacy import redact_text, secret_forms
+from leadrelay.domain.privacy import Redactor
 
 
 def _set_header(headers: dict[str, str], name: str, value: str) -> None:
@@ -153,7 +153,7 @@ def secret_values(
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every form of every secret (as is, JSON-escaped, URL-encoded) replaced."""
-    return redact_text(text, secret_forms(secrets))
+    return Redactor.of(secrets=secrets).text(text)
 
 
 _T = TypeVar("_T")

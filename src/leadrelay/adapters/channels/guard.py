@@ -1,20 +1,39 @@
-"""Webhook targets are checked against private networks (server-side request forgery).
+"""Every outbound connection to a configured target is checked against private networks (SSRF).
 
 A partner's URL comes from configuration that many people may edit; without a guard, a webhook pointed at
 ``http://169.254.169.254/`` or ``http://10.0.0.5:8080/admin`` would make leadrelay fetch from inside the
-operator's network. Every address a webhook connects to — an IP in the URL, or each address its name
-resolves to, checked at connection time so a DNS answer cannot change in between — must be public, unless
-it lies in ``LEADRELAY_ALLOWED_TARGET_NETWORKS`` (CIDRs, e.g. ``127.0.0.0/8`` for buyers on this machine).
+operator's network. Every address leadrelay connects to on a partner's behalf — an IP in the URL, or each
+address its name resolves to, checked at connection time so a DNS answer cannot change in between — must be
+public, unless it lies in ``LEADRELAY_ALLOWED_TARGET_NETWORKS`` (CIDRs, e.g. ``127.0.0.0/8`` for buyers on
+this machine).
+
+This module is the one way out:
+
+- HTTP (webhooks, OAuth2 token endpoints, and the alert and postback targets to come) goes through a
+  session from :meth:`TargetGuard.session`, whose connector refuses a private IP literal before connecting
+  and whose resolver keeps only allowed addresses. ``tests/unit/test_target_guard.py`` fails when an
+  ``aiohttp.ClientSession`` or ``TCPConnector`` is made anywhere else in ``src/``.
+- Other protocols (SFTP, FTP, S3 endpoints) call :meth:`TargetGuard.check_host` before connecting.
+
+A refusal is final (a retry would be refused again) and names the setting that allows the address.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable
+from typing import Any
 
+import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_reqrep import ClientRequest, ConnectionKey
+from aiohttp.connector import Connection
 from aiohttp.resolver import DefaultResolver
+from aiohttp.tracing import Trace
+
+SETTING = "LEADRELAY_ALLOWED_TARGET_NETWORKS"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -52,9 +71,62 @@ class TargetGuard:
         if not private or any(ip in network for network in self.allowed):
             return None
         return (
-            f"target {ip} is in a private network; allow it with LEADRELAY_ALLOWED_TARGET_NETWORKS"
-            f" (e.g. {ipaddress.ip_network(ip)})"
+            f"target {ip} is in a private network; allow it with {SETTING} (e.g. {ipaddress.ip_network(ip)})"
         )
+
+    async def check_host(self, host: str, port: int) -> None:
+        """Raise :class:`BlockedTarget` unless every address ``host`` resolves to is allowed; for
+        connections made by other libraries (SFTP, FTP, S3). They resolve the name again when they connect:
+        this checks the configured host, not a DNS answer changing in between. ``OSError`` when the name
+        does not resolve."""
+        if not self.enabled:
+            return
+        if (why := self.refusal(host)) is not None:
+            raise BlockedTarget(f"{host}: {why}")
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        for info in infos:
+            if (why := self.refusal(str(info[4][0]))) is not None:
+                raise BlockedTarget(f"{host}: {why}")
+
+    def session(
+        self, *, limit: int = 100, ttl_dns_cache: int | None = 10, **options: Any
+    ) -> aiohttp.ClientSession:
+        """The only way to make an HTTP client session: its connector checks every connection against
+        this guard (an IP in the URL before connecting, a name's addresses as it resolves them). A
+        refused connection raises ``aiohttp.ClientConnectorError`` whose ``os_error`` is a
+        :class:`BlockedTarget` (see :func:`blocked`). ``options`` go to ``aiohttp.ClientSession``."""
+        connector = GuardedConnector(self, limit=limit, ttl_dns_cache=ttl_dns_cache)
+        return aiohttp.ClientSession(connector=connector, **options)
+
+
+def blocked(exc: BaseException) -> BlockedTarget | None:
+    """The guard's refusal behind an aiohttp (or plain) exception, if that is what it is."""
+    if isinstance(exc, BlockedTarget):
+        return exc
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, BlockedTarget):
+        return exc.os_error
+    return None
+
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """A TCP connector whose every connection passes the guard: aiohttp does not resolve an IP literal,
+    so the resolver alone would let ``http://127.0.0.1/`` through."""
+
+    def __init__(self, guard: TargetGuard, **options: Any) -> None:
+        resolver = GuardedResolver(guard) if guard.enabled else None
+        super().__init__(resolver=resolver, **options)
+        self.guard = guard
+
+    async def connect(  # aiohttp's signature
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> Connection:
+        key: ConnectionKey = req.connection_key  # our sessions use no proxy: this is the target
+        if (why := self.guard.refusal(key.host or "")) is not None:
+            raise aiohttp.ClientConnectorError(key, BlockedTarget(why))
+        return await super().connect(req, traces, timeout)
 
 
 class GuardedResolver(AbstractResolver):

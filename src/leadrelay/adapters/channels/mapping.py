@@ -26,7 +26,7 @@ import orjson
 from jinja2 import TemplateError
 from jinja2.exceptions import SecurityError
 
-from leadrelay.adapters.channels.templating import Fields, compile_template, is_template
+from leadrelay.adapters.channels.templating import Fields, compile_template, is_template, lead_fields
 from leadrelay.configuration.conditions import canonical_condition, check_condition
 from leadrelay.configuration.schema import suggest, unknown
 from leadrelay.domain.conditions import compile_condition
@@ -37,6 +37,7 @@ __all__ = ["CompiledMapping", "MappingError", "compile_mapping", "key_path", "ma
 
 Values = Mapping[str, Any]
 Node = Callable[[Values, dict[str, Any]], Any]  # (lead values, template variables) -> value or _OMIT
+Reads = frozenset[str] | None  # the lead fields a value is made from; None: any of them
 MAX_DEPTH = 8  # conditional values inside conditional values
 _CACHE_SIZE = 512
 _OMIT = object()
@@ -56,6 +57,7 @@ class CompiledMapping:
     document: Any  # the canonical document: a mapping, or a list of {when, mapping}
     choose: Callable[[Values], int]  # the branch for a lead's values; -1 when none applies
     branches: tuple[tuple[tuple[str, Node], ...], ...]
+    reads: tuple[tuple[Reads, ...], ...] = ()  # per branch and path: the fields its value is made from
 
     def render(self, values: Values, *, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The destination paths and values for one lead (``build_body``'s input); ``MappingError``.
@@ -75,6 +77,16 @@ class CompiledMapping:
             if value is not _OMIT:
                 rendered[path] = value
         return rendered
+
+    def paths_from(self, values: Values, fields: Collection[str]) -> list[str]:
+        """The destination paths whose value, for this lead, is made from any of ``fields`` (a lead's
+        sensitive fields: what the request record masks and the answers are searched for)."""
+        index = self.choose(values) if fields else -1
+        if index < 0:
+            return []
+        paths = [path for path, _ in self.branches[index]]
+        reads = self.reads[index] if index < len(self.reads) else (None,) * len(paths)
+        return [p for p, r in zip(paths, reads, strict=True) if r is None or not r.isdisjoint(fields)]
 
 
 def _describe(exc: Exception) -> str:
@@ -131,6 +143,21 @@ def key_path(path: str, key: str) -> str:
     return f'{path}."{key}"'
 
 
+def _reads(spec: Any) -> Reads:
+    """The lead fields a (valid) mapping value is made from: a template's ``lead.x``, a reference's field,
+    both branches of a choice (the condition only picks one)."""
+    if isinstance(spec, str):
+        return lead_fields(spec) if is_template(spec) else frozenset()
+    if isinstance(spec, dict) and "when" in spec:
+        parts = [_reads(spec[key]) for key in ("value", "else") if key in spec]
+        if any(part is None for part in parts):
+            return None
+        return frozenset().union(*(part for part in parts if part is not None))
+    if isinstance(spec, dict) and "field" in spec:
+        return frozenset({spec["field"]})
+    return frozenset()
+
+
 def _constant(value: Any) -> Node:
     return lambda values, scope: value
 
@@ -150,13 +177,14 @@ class _Compiler:
     def document(self, doc: Any, path: str) -> CompiledMapping | None:
         if isinstance(doc, dict):
             canonical, entries = self.mapping(doc, path)
-            return CompiledMapping(canonical, _always, (entries,))
+            return CompiledMapping(canonical, _always, (entries,), (self.reads_of(doc, entries),))
         if not isinstance(doc, list) or not doc:
             self.fail(path, "must be a mapping of destination paths to values, or a list of {when, mapping}")
             return None
         documents: list[dict[str, Any]] = []
         tests: list[Callable[[Values], bool] | None] = []
         branches: list[tuple[tuple[str, Node], ...]] = []
+        reads: list[tuple[Reads, ...]] = []
         for i, item in enumerate(doc):
             where = f"{path}[{i}]"
             if not isinstance(item, dict):
@@ -182,6 +210,7 @@ class _Compiler:
             documents.append(entry)
             tests.append(test)
             branches.append(entries)
+            reads.append(self.reads_of(body, entries))
 
         def choose(values: Values) -> int:
             for index, test in enumerate(tests):
@@ -189,7 +218,10 @@ class _Compiler:
                     return index
             return -1
 
-        return CompiledMapping(documents, choose, tuple(branches))
+        return CompiledMapping(documents, choose, tuple(branches), tuple(reads))
+
+    def reads_of(self, doc: dict[Any, Any], entries: tuple[tuple[str, Node], ...]) -> tuple[Reads, ...]:
+        return tuple(_reads(doc[key]) for key, _ in entries)
 
     def mapping(self, doc: dict[Any, Any], path: str) -> tuple[dict[str, Any], tuple[tuple[str, Node], ...]]:
         if not doc:

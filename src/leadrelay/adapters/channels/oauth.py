@@ -1,5 +1,9 @@
 """OAuth2 client-credentials tokens, shared by every delivery of the process (RFC 6749 §4.4).
 
+The token endpoint is an outbound target like the buyer's URL: it is reached only through a session from
+:meth:`~leadrelay.adapters.channels.guard.TargetGuard.session`, so a ``token_url`` in a private network is
+refused before the client credentials leave (unless ``LEADRELAY_ALLOWED_TARGET_NETWORKS`` allows it).
+
 One :class:`TokenCache` per process: thousands of deliveries cost one token request per lifetime;
 concurrent callers share a fetch; a token is handed out until shortly before it expires, and a buyer's 401
 drops it (``invalidate``) so the next caller fetches a new one.
@@ -19,8 +23,9 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 import aiohttp
 import orjson
 
+from leadrelay.adapters.channels.guard import blocked
 from leadrelay.domain.auth import OAuth2ClientCredentials
-from leadrelay.domain.privacy import redact_text, secret_forms
+from leadrelay.domain.privacy import Redactor
 
 MARGIN_S = 30.0  # a token is refreshed this long before it expires…
 MARGIN_SHARE = 0.1  # …or this share of its lifetime earlier, whichever is less (short-lived tokens)
@@ -141,12 +146,12 @@ async def _fetch(
         form["scope"] = spec.scope
     if spec.audience:
         form["audience"] = spec.audience
-    forms = secret_forms([*spec.secrets(), client_credentials(spec).removeprefix("Basic ")])
+    secrets = Redactor.of(secrets=[*spec.secrets(), client_credentials(spec).removeprefix("Basic ")])
     parts = urlsplit(spec.token_url)
     where = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
     def fail(reason: str, retryable: bool) -> TokenError:  # the endpoint may echo what we sent
-        return TokenError(redact_text(f"token endpoint {where}: {reason}", forms), retryable)
+        return TokenError(secrets.text(f"token endpoint {where}: {reason}"), retryable)
 
     try:
         async with session.post(
@@ -165,6 +170,10 @@ async def _fetch(
         raise fail(f"invalid URL: {_exc_text(exc)}", False) from None
     except TimeoutError:
         raise fail(f"timed out after {timeout_s:g}s", True) from None
+    except aiohttp.ClientConnectorError as exc:
+        if (refused := blocked(exc)) is not None:  # a private network: nothing was sent, and never will be
+            raise fail(str(refused), False) from None
+        raise fail(f"connection error: {_exc_text(exc)}", True) from None
     except (aiohttp.ClientConnectionError, OSError) as exc:
         raise fail(f"connection error: {_exc_text(exc)}", True) from None
     except aiohttp.ClientError as exc:

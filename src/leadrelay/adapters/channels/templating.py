@@ -22,7 +22,7 @@ from jinja2.utils import missing
 from leadrelay.adapters.channels.transforms import FILTERS, check_pattern, text
 from leadrelay.configuration.schema import suggest, unknown
 
-__all__ = ["ENV", "NAMES", "Fields", "Render", "compile_template", "is_template"]
+__all__ = ["ENV", "NAMES", "Fields", "Render", "compile_template", "is_template", "lead_fields"]
 
 Render = Callable[[Mapping[str, Any]], Any]
 """A compiled template: the variables (``lead`` and ``NAMES``) -> its value."""
@@ -128,6 +128,28 @@ def compile_template(source: str, fields: Collection[str] | None) -> tuple[Rende
     except TemplateSyntaxError as exc:  # what only the compiler finds
         return None, [f"invalid template: {_syntax(exc)}"]
     return template.render, []
+
+
+def lead_fields(source: str) -> frozenset[str] | None:
+    """The lead fields a (valid) template reads; None when it may read any (``lead[name]`` with a name
+    computed at run time, or ``lead`` itself handed on)."""
+    tree = ENV.parse(source)
+    names: set[str] = set()
+    direct = 0
+    accesses: list[nodes.Getattr | nodes.Getitem] = [*tree.find_all(nodes.Getattr)]
+    accesses += tree.find_all(nodes.Getitem)
+    for item in accesses:
+        if not (isinstance(item.node, nodes.Name) and item.node.name == "lead"):
+            continue
+        direct += 1
+        if isinstance(item, nodes.Getattr):
+            names.add(item.attr)
+        elif isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str):
+            names.add(item.arg.value)
+        else:
+            return None
+    uses = sum(1 for name in tree.find_all(nodes.Name) if name.name == "lead")
+    return frozenset(names) if uses == direct else None
 
 
 def _inspect(tree: nodes.Template, fields: Collection[str] | None) -> list[str]:

@@ -24,15 +24,14 @@ from leadrelay.adapters.channels.auth import (
     TokenCache,
     TokenError,
     apply_auth,
-    redact,
     refresh_auth,
     resolve_env,
     secret_values,
     sign,
 )
-from leadrelay.adapters.channels.guard import BlockedTarget, GuardedResolver, TargetGuard
+from leadrelay.adapters.channels.guard import TargetGuard, blocked
 from leadrelay.adapters.channels.mapping import MappingError
-from leadrelay.adapters.channels.payload import encode_request
+from leadrelay.adapters.channels.payload import encode
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import WebhookChannel
 
@@ -150,10 +149,9 @@ class WebhookSender:
     def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
-            resolver = GuardedResolver(self.guard) if self.guard.enabled else None
-            connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300, resolver=resolver)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
+            self._session = self.guard.session(  # every connection checked against private networks
+                limit=256,
+                ttl_dns_cache=300,
                 json_serialize=lambda obj: orjson.dumps(obj, default=str).decode(),
             )
             self._loop = loop
@@ -184,18 +182,25 @@ class WebhookSender:
         started = time.perf_counter()
         method = spec.method.upper()
         request: dict[str, Any] = {"method": method, "url": redact_url(spec.url)}
+        sent = lead.redactor  # what must never be stored; grows with the credentials once they are known
 
         def elapsed() -> float:
             return (time.perf_counter() - started) * 1000.0
 
         def error(reason: str, retryable: bool) -> AttemptResult:
             return AttemptResult(
-                Outcome.ERROR, reason=reason, duration_ms=elapsed(), request=request, retryable=retryable
+                Outcome.ERROR,
+                reason=reason,
+                duration_ms=elapsed(),
+                request=request,
+                retryable=retryable,
+                redactor=sent,
             )
 
         try:
-            url, body, content_type = encode_request(lead, spec)
-            headers = self._headers(lead, spec, content_type)
+            encoded = encode(lead, spec)
+            url, body = encoded.url, encoded.body
+            headers = self._headers(lead, spec, encoded.content_type)
         except MappingError as exc:  # the operator's mapping, not the buyer: no retry will help
             return error(f"mapping: {exc}", False)
         except (TypeError, ValueError) as exc:
@@ -205,18 +210,23 @@ class WebhookSender:
         except ValueError as exc:
             return error(f"auth: {exc}", False)
         session = self._get_session()
-        try:
+        try:  # a token endpoint is reached through the same guarded session as the buyer
             url = await apply_auth(auth, method, url, headers, self.tokens, session)
         except TokenError as exc:
             return error(f"auth: {exc.reason}", exc.retryable)
-        if (refused := self.guard.refusal(urlsplit(url).hostname or "")) is not None:
-            return error(refused, False)
         if signing is not None:
             sign(signing, lead.idempotency_key, int(time.time()), body or b"", headers)
-        secrets = secret_values(auth, signing, self.tokens)
-        request["url"] = redact(redact_url(url), secrets)
-        request["headers"] = {k: redact(v, secrets) for k, v in redact_headers(headers).items()}
-        request["body"] = redact((body or b"").decode("utf-8", errors="replace"), secrets)[
+        # what this request carries that must never be stored: the lead's sensitive values (also as the
+        # mapping transformed them), the partner's credentials and secret-looking headers
+        header_secrets = [value for name, value in spec.headers.items() if is_secret_name(name)]
+        sent = sent.plus(
+            sensitive=encoded.derived,
+            secrets=[*secret_values(auth, signing, self.tokens), *header_secrets],
+        )
+        recorded_url = url.replace(encoded.url, encoded.recorded_url)  # a query API key stays in place
+        request["url"] = sent.text(redact_url(recorded_url))
+        request["headers"] = sent.value(redact_headers(headers))
+        request["body"] = sent.text((encoded.recorded_body or b"").decode("utf-8", errors="replace"))[
             :MAX_RECORDED_CHARS
         ]
 
@@ -232,8 +242,8 @@ class WebhookSender:
         except TimeoutError:
             return error(_timeout_text(spec.timeout_s), True)
         except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, BlockedTarget):  # the name resolves only to private addresses
-                return error(str(exc.os_error), False)
+            if (refused := blocked(exc)) is not None:  # a private address: final, it would be refused again
+                return error(str(refused), False)
             return error(f"connection error: {_exc_text(exc)}", True)
         except (aiohttp.ClientConnectionError, OSError) as exc:
             return error(f"connection error: {_exc_text(exc)}", True)
@@ -243,8 +253,10 @@ class WebhookSender:
             return error(f"invalid request: {_exc_text(exc)}", False)
         status, phrase, retry_after, charset, content_type, raw = got
 
-        text = redact(_decode(raw, charset), secrets)[:MAX_RECORDED_CHARS]  # a buyer may echo a credential
-        return classify(
+        # a buyer may echo the lead or a credential: redacted before anything is read from the answer
+        sent = sent.plus(secrets=secret_values(auth, signing, self.tokens))  # a token renewed after a 401
+        text = sent.text(_decode(raw, charset))[:MAX_RECORDED_CHARS]
+        result = classify(
             status,
             text,
             phrase,
@@ -255,6 +267,7 @@ class WebhookSender:
             rules=spec.response,
             status_policy=spec.status_policy,
         )
+        return replace(result, redactor=sent)
 
 
 class _Answer(NamedTuple):

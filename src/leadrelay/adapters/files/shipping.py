@@ -9,9 +9,7 @@ time, and never stored.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import socket
 import time
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -19,13 +17,14 @@ from urllib.parse import urlsplit
 
 from leadrelay.adapters.channels.auth import resolve_env
 from leadrelay.adapters.channels.email import SmtpFailure, SmtpSettings, message_id, smtp_send
-from leadrelay.adapters.channels.guard import TargetGuard
+from leadrelay.adapters.channels.guard import BlockedTarget, TargetGuard
 from leadrelay.adapters.crypto import is_sealed_token
 from leadrelay.adapters.files.destinations import upload
 from leadrelay.adapters.files.results import UploadError, UploadResult
 from leadrelay.adapters.files.writers import MEDIA_TYPES
 from leadrelay.domain.files import Destination, EmailDestination, S3Destination
 from leadrelay.domain.model import FileChannel
+from leadrelay.domain.privacy import Redactor
 
 __all__ = ["ship"]
 
@@ -57,7 +56,11 @@ async def ship(
             )
     if not isinstance(dest, EmailDestination):
         await _check_target(guard, dest)
-        return await upload(dest, name, data)
+        try:
+            return await upload(dest, name, data)
+        except UploadError as exc:  # a server's message may quote what it was sent: never the password
+            secrets = Redactor.of(secrets=_secrets_of(dest))
+            raise UploadError(secrets.text(exc.reason), retryable=exc.retryable) from exc
     started = time.perf_counter()
     message = EmailMessage()
     message["From"] = smtp.sender
@@ -78,9 +81,8 @@ async def ship(
 
 
 async def _check_target(guard: TargetGuard | None, dest: Destination) -> None:
-    """Every address the destination's host resolves to must pass the guard (AWS's own S3 endpoints are
-    public: only an ``endpoint_url`` is checked). The upload library resolves the name again when it
-    connects; the check is against a configured host, not against DNS answers changing in between."""
+    """The destination's host must pass the guard (AWS's own S3 endpoints are public: only an
+    ``endpoint_url`` is checked); see :meth:`TargetGuard.check_host`."""
     if guard is None or not guard.enabled:
         return
     if isinstance(dest, S3Destination):
@@ -91,10 +93,13 @@ async def _check_target(guard: TargetGuard | None, dest: Destination) -> None:
     else:
         host, port = dest.host, dest.port
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        await guard.check_host(host, port)
+    except BlockedTarget as exc:
+        raise UploadError(f"destination {exc}", retryable=False) from None
     except OSError as exc:
         raise UploadError(f"cannot resolve {host}: {exc}", retryable=True) from None
-    for info in infos:
-        why = guard.refusal(str(info[4][0]))
-        if why is not None:
-            raise UploadError(f"destination {host}: {why}", retryable=False)
+
+
+def _secrets_of(dest: Destination) -> list[str]:
+    names = ("password", "private_key", "passphrase", "secret_access_key", "session_token")
+    return [value for name in names if isinstance(value := getattr(dest, name, None), str)]
