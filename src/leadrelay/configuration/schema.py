@@ -51,6 +51,7 @@ INT_MAX = 2**31 - 1  # an INTEGER column on PostgreSQL: cap counters, attempt nu
 MAX_ATTEMPTS = 100  # retries double their delay: beyond this the schedule is meaningless (and overflows)
 MAX_PRICE = 1_000_000_000  # prices are stored as doubles: exact to the cent well past this
 MAX_DURATION_S = 3660 * 86_400  # about ten years: windows are subtracted from today's date
+MAX_WAIT_S = 60  # a source's default ?wait, bounded as the parameter is
 
 
 def suggest(word: object, choices: Iterable[str]) -> str:
@@ -108,6 +109,13 @@ def _duration(value: Any) -> str:
         return format_duration(parse_duration(value))
     except ValueError as exc:
         raise problem(str(exc)) from None
+
+
+def _wait(value: Any) -> str:
+    text = _duration(value)
+    if parse_duration(text) > MAX_WAIT_S:
+        raise problem(f"must be at most {MAX_WAIT_S}s (the longest ?wait a post may ask for)")
+    return text
 
 
 def _positive_duration(value: Any) -> str:
@@ -272,10 +280,11 @@ def _present(value: Any) -> Any:
 
 Present = Annotated[Any, BeforeValidator(_present)]
 PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
-Attempts = Annotated[int, BeforeValidator(_int_in(1, MAX_ATTEMPTS, "a number of attempts"))]
+Attempts = Annotated[int, BeforeValidator(_int_in(1, MAX_ATTEMPTS, "a positive integer"))]
 Rank = Annotated[int, BeforeValidator(_int_in(-INT_MAX, INT_MAX, "an integer"))]
 Duration = Annotated[str, BeforeValidator(_duration)]
 PositiveDuration = Annotated[str, BeforeValidator(_positive_duration)]
+Wait = Annotated[str, BeforeValidator(_wait)]
 Money = Annotated[float, BeforeValidator(_money)]
 Name = Annotated[str, BeforeValidator(_name)]
 FieldName = Annotated[str, BeforeValidator(_field_name)]
@@ -360,7 +369,7 @@ class EntityModel(Strict):
 
 class SourceModel(Strict):
     entities: Names = []
-    wait: Duration = "0s"
+    wait: Wait = "0s"
 
 
 # ---------------------------------------------------------------- partners and channels
