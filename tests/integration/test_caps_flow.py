@@ -95,6 +95,7 @@ def test_a_poisoned_job_does_not_hold_back_the_others_of_its_claim_batch(
             return str(http.get(f"/v1/leads/{lead_id}", headers=source_headers()).json()["status"])
 
         wait_for(lambda: all(status(o["lead_id"]) == "delivered" for o in others), timeout=20)
+
         def job_status(lead_id: str) -> str | None:
             items = http.get("/v1/distributions", params={"lead": lead_id}, headers=ADMIN).json()["items"]
             return str(items[0]["status"]) if items else None

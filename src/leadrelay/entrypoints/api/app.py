@@ -18,12 +18,14 @@ from leadrelay.entrypoints.api import (
     batches,
     distributions,
     errors,
+    guards,
     holds,
     leads,
     privacy,
     suppression,
 )
 from leadrelay.entrypoints.api.deps import KeyCache
+from leadrelay.errors import LeadrelayError
 
 log = logging.getLogger("leadrelay.api")
 
@@ -34,6 +36,12 @@ class LeadrelayAPI(FastAPI):
     the documentation of that endpoint, is ordinary FastAPI."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                guards.check_request_line(scope)
+            except LeadrelayError as exc:
+                await errors.error_response(exc)(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/leads":
             scope["app"] = self  # as Starlette would: request.app.state holds the runtime and key caches
             request = Request(scope, receive)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from leadrelay.bootstrap import Runtime
 from leadrelay.entrypoints.api.deps import RuntimeDep, SourceDep, source_of
 from leadrelay.entrypoints.api.errors import HTTPProblem, error_response
+from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
 from leadrelay.services.intake import IntakeRequest
 
@@ -47,6 +48,10 @@ def _parse(content_type: str, body: bytes) -> dict[str, Any]:
             raise HTTPProblem(400, "malformed_body", f"the body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise HTTPProblem(400, "malformed_body", "the body must be a JSON object of lead fields")
+        if any(isinstance(v, dict | list) for v in data.values()) and (where := too_deep(data)) is not None:
+            field = where.split(".")[0].split("[")[0]
+            problem = f"nested deeper than {MAX_DEPTH} levels"
+            raise ValidationFailed([FieldProblem(field, problem)], f"{field}: {problem}")
         return data
     if media == "application/x-www-form-urlencoded":
         try:
