@@ -21,6 +21,7 @@ from leadrelay.entrypoints.api import (
     guards,
     holds,
     leads,
+    openapi,
     privacy,
     suppression,
 )
@@ -74,10 +75,12 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
         version=__version__,
         summary="Real-time lead distribution: intake, routing under exact caps, delivery, a true record.",
         lifespan=lifespan,
+        responses=openapi.COMMON_RESPONSES,  # the error model, on every route
     )
     app.state.source_keys = KeyCache()
     app.state.admin_tokens = KeyCache()
     errors.install(app)
+    openapi.install(app)
     app.include_router(leads.router)
     app.include_router(distributions.router)
     app.include_router(suppression.router)  # before admin: its /v1/{kind}/{name} would match first

@@ -9,9 +9,10 @@ parameter, instead of failing in whichever store or header it reaches.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote_to_bytes
 
+from pydantic import AfterValidator, Field
 from starlette.types import Scope
 
 from leadrelay.errors import FieldProblem, ValidationFailed
@@ -62,3 +63,13 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
             return path
         stack.extend((child, where, depth + 1) for where, child in items)
     return None
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Free text of a request body that is stored (a reason, a description): PostgreSQL text holds no NUL.
+StoredText = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})]
