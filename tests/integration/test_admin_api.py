@@ -181,6 +181,80 @@ def test_put_with_a_bad_value_is_422_with_the_path(
     assert audit(http) == before
 
 
+def test_numbers_storage_cannot_hold_are_422_with_the_path_not_a_500(http: httpx.Client) -> None:
+    """``caps.day: 10**30`` and a 401-digit price used to answer a plain-text 500."""
+    before = audit(http)
+    for body, path in [
+        ('{"caps": {"day": ' + "1" + "0" * 30 + "}}", "partners.nova.caps.day"),
+        ('{"caps": {"day": 9999999999}}', "partners.nova.caps.day"),
+        ('{"price": ' + "9" * 401 + "}", "partners.nova.price"),
+        ('{"price": 1e300}', "partners.nova.price"),
+    ]:
+        r = http.put("/v1/partners/nova", content=body, headers={**ADMIN, "Content-Type": "application/json"})
+        assert r.status_code == 422, (body[:40], r.text)
+        assert r.json()["code"] == "invalid_config"
+        assert paths(r) == [path]
+    assert http.get("/v1/partners/nova", headers=ADMIN).status_code == 404
+    assert audit(http) == before
+
+
+def test_deeply_nested_configuration_is_answered_in_the_error_shape(http: httpx.Client) -> None:
+    before = config(http)
+    for depth, status, code in [(300, 422, "invalid_config"), (2000, 400, "malformed_body")]:
+        nested = "[" * depth + "]" * depth
+        for method, path, body in [
+            ("POST", "/v1/config", '{"partners": {"nova": {"filters": ' + nested + "}}}"),
+            ("PUT", "/v1/partners/nova", '{"filters": ' + nested + "}"),
+        ]:
+            r = http.request(
+                method, path, content=body, headers={**ADMIN, "Content-Type": "application/json"}
+            )
+            assert r.status_code == status, (depth, path, r.text[:200])
+            assert r.headers["content-type"] == "application/json"
+            answer = r.json()
+            assert answer["code"] == code and answer["detail"], answer
+            if status == 422:
+                assert paths(r)[0].startswith("partners.nova.filters[0]")
+    assert config(http) == before
+
+
+CONTROL_CHARACTER_URLS = [
+    ("/v1/distributions?partner=a%00b", "partner"),
+    ("/v1/distributions?cursor=%00", "cursor"),
+    ("/v1/distributions?profile=x%0A", "profile"),
+    ("/v1/audit?cursor=%00", "cursor"),
+    ("/v1/holds?partner=%00", "partner"),
+    ("/v1/holds.csv?partner=%00", "partner"),
+    ("/v1/batches?partner=%00", "partner"),
+    ("/v1/suppression-lists/dnc/check?value=%00", "value"),
+    ("/v1/partners/a%00b", "path"),
+    ("/v1/distributions/job%00", "path"),
+    ("/v1/batches/b%00", "path"),
+    ("/v1/leads/lead%00/record", "path"),
+]
+
+
+def test_control_characters_in_the_path_or_query_are_422_naming_the_parameter(http: httpx.Client) -> None:
+    """On PostgreSQL a NUL used to give a 500 (text may not hold it); ``holds.csv`` put it into a header,
+    and the server closed the connection without an answer."""
+    for url, field in CONTROL_CHARACTER_URLS:
+        r = http.get(url, headers=ADMIN)
+        assert r.status_code == 422, (url, r.text)
+        answer = r.json()
+        assert answer["code"] == "validation_failed"
+        assert answer["errors"][0]["field"] == field, (url, answer)
+    r = http.post("/v1/leads?entity=sol%00ar", json=lead(), headers=source_headers())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "entity", r.text
+    assert http.get("/v1/distributions?partner=a%2500b", headers=ADMIN).status_code == 200  # a '%' is fine
+
+
+def test_framework_errors_use_the_error_shape(http: httpx.Client) -> None:
+    for method, path, status in [("GET", "/nothing-here", 404), ("PATCH", "/v1/config", 405)]:
+        r = http.request(method, path, headers=ADMIN)
+        assert r.status_code == status
+        assert set(r.json()) >= {"code", "detail"}, r.text
+
+
 def test_put_of_a_profile_naming_an_unknown_partner_is_422(http: httpx.Client) -> None:
     profile = http.get("/v1/profiles/solar-main", headers=ADMIN).json()
     profile.pop("name")

@@ -102,6 +102,26 @@ def test_bad_bodies_get_clear_4xx(
     assert r.json()["code"] == code
 
 
+def test_json_nested_deep_inside_a_field_is_refused_with_the_field_and_nothing_stored(
+    server: ServerThread, db_url: str
+) -> None:
+    """orjson reads 1,023 levels but writes only 254: a lead nested in between used to fail with a 500
+    when stored. Deep nesting is refused (422 naming the field, or 400 past the parser's own limit)."""
+    with server.client() as http:
+        for depth, status in [(65, 422), (254, 422), (300, 422), (1023, 422), (1024, 400), (5000, 400)]:
+            body = '{"first_name": ' + "[" * depth + "]" * depth + ', "phone": "5125551212", "zip": "94103"}'
+            headers = {**source_headers(), "Content-Type": "application/json"}
+            r = http.post("/v1/leads", content=body, headers=headers)
+            assert r.status_code == status, (depth, r.text)
+            answer = r.json()
+            assert answer["code"] == ("validation_failed" if status == 422 else "malformed_body")
+            if status == 422:
+                assert answer["errors"] == [{"field": "first_name", "error": "nested deeper than 64 levels"}]
+        shallow = http.post("/v1/leads", json=lead(extra=[[["ok"]]]), headers=source_headers())
+    assert shallow.status_code == 202, shallow.text
+    assert count(db_url, leads) == 1
+
+
 def test_body_over_the_limit_is_413(server: ServerThread) -> None:
     with server.client() as http:
         r = http.post("/v1/leads", json=lead(note="x" * 70_000), headers=source_headers())

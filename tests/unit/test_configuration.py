@@ -341,6 +341,61 @@ def test_a_bad_document_names_the_path_and_the_problem(
     assert any(p.path == path and fragment in p.message for p in problems), problems
 
 
+OUT_OF_RANGE = [
+    (("partners.sunco.caps.day", 9_999_999_999), "partners.sunco.caps.day", "1 to 2147483647"),
+    (("partners.sunco.caps.month", 2**63), "partners.sunco.caps.month", "1 to 2147483647"),
+    (
+        ("profiles.solar-main.partner_caps.sunco.day", 10**30),
+        "profiles.solar-main.partner_caps.sunco.day",
+        "",
+    ),
+    (("partners.sunco.price", 10**400), "partners.sunco.price", "at most 1000000000"),
+    (("partners.sunco.price", 1e300), "partners.sunco.price", "at most 1000000000"),
+    (
+        ("partners.sunco.channel.webhook.max_attempts", 10**6),
+        "partners.sunco.channel.webhook.max_attempts",
+        "",
+    ),
+    (("partners.sunco.channel.webhook.timeout", "99999d"), "partners.sunco.channel.webhook.timeout", "3660d"),
+    (("partners.sunco.cancel_period", 10**20), "partners.sunco.cancel_period", "at most 3660d"),
+    (
+        ("partners.sunco.channel.webhook.response", {"fallback_price": 10**400}),
+        "partners.sunco.channel.webhook.response.fallback_price",
+        "at most",
+    ),
+    (
+        ("partners.sunco.channel.webhook.response", {"fallback_price": "9" * 401}),
+        "partners.sunco.channel.webhook.response.fallback_price",
+        "at most",
+    ),
+    (
+        ("profiles.solar-main.rules.2.send_to.weights.sunco", 2**40),
+        "profiles.solar-main.rules[2].send_to.weights.sunco",
+        "",
+    ),
+    (("sources.acme-media.wait", "2m"), "sources.acme-media.wait", "at most 60s"),
+]
+
+
+@pytest.mark.parametrize(("edit", "path", "fragment"), OUT_OF_RANGE, ids=[c[1] for c in OUT_OF_RANGE])
+def test_numbers_beyond_what_storage_holds_are_refused_with_their_path(
+    edit: tuple[str, Any], path: str, fragment: str
+) -> None:
+    """A value `apply` accepts must never fail a routing later (an INTEGER column, a float, a date)."""
+    problems = problems_of(changed(edit))
+    assert any(p.path == path and fragment in p.message for p in problems), problems
+
+
+def test_the_largest_values_storage_holds_are_accepted() -> None:
+    document = changed(
+        ("partners.sunco.caps.day", 2**31 - 1),
+        ("partners.sunco.price", 1_000_000_000),
+        ("partners.sunco.channel.webhook.max_attempts", 100),
+        ("sources.acme-media.wait", "60s"),
+    )
+    validate_document(document)  # no ConfigError
+
+
 @pytest.mark.parametrize("data", [None, [], "partners: {}", 3])
 def test_the_document_must_be_a_mapping(data: Any) -> None:
     [only] = problems_of(data)

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, model_validator
 
 from leadrelay.configuration.schema import (
+    Attempts,
     Emails,
     EnvText,
     FieldNames,
@@ -284,7 +285,7 @@ class FileModel(Strict):
     filename: FilePatternExt = "{partner}-{datetime}.{ext}"  # {ext}: csv or xlsx
     schedule: ScheduleModel
     destination: DestinationModel
-    max_attempts: PositiveInt = 8
+    max_attempts: Attempts = 8
     fields: FieldNames | None = None
 
 

@@ -46,6 +46,13 @@ CAP_PERIODS = tuple(p.value for p in CapPeriod)
 STRATEGIES = tuple(s.value for s in Strategy)
 DEFAULT_SUBJECT = "New lead: {{ lead.first_name }} {{ lead.last_name }}"
 
+# What the storage holds, so that a value `apply` accepts can never fail a routing or a delivery later.
+INT_MAX = 2**31 - 1  # an INTEGER column on PostgreSQL: cap counters, attempt numbers, batch sizes
+MAX_ATTEMPTS = 100  # retries double their delay: beyond this the schedule is meaningless (and overflows)
+MAX_PRICE = 1_000_000_000  # prices are stored as doubles: exact to the cent well past this
+MAX_DURATION_S = 3660 * 86_400  # about ten years: windows are subtracted from today's date
+MAX_WAIT_S = 60  # a source's default ?wait, bounded as the parameter is
+
 
 def suggest(word: object, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
@@ -81,6 +88,8 @@ def parse_duration(value: Any) -> float:
         )
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"invalid duration {value!r}: must be zero or more")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"invalid duration {value!r}: must be at most {MAX_DURATION_S // 86_400}d")
     return seconds
 
 
@@ -102,6 +111,13 @@ def _duration(value: Any) -> str:
         raise problem(str(exc)) from None
 
 
+def _wait(value: Any) -> str:
+    text = _duration(value)
+    if parse_duration(text) > MAX_WAIT_S:
+        raise problem(f"must be at most {MAX_WAIT_S}s (the longest ?wait a post may ask for)")
+    return text
+
+
 def _positive_duration(value: Any) -> str:
     text = _duration(value)
     if text == "0s":
@@ -112,15 +128,23 @@ def _positive_duration(value: Any) -> str:
 # ---------------------------------------------------------------- scalar validators
 
 
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise problem("must be a positive integer")
-    return value
+def _int_in(low: int, high: int, what: str) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise problem(f"must be {what} ({low} to {high})")
+        return value
+
+    return check
+
+
+_positive_int = _int_in(1, INT_MAX, "a positive integer")
 
 
 def _money(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise problem("must be a number, zero or more")
+    if value > MAX_PRICE or not math.isfinite(value):  # compared before float(): 10**400 overflows it
+        raise problem(f"must be a number of at most {MAX_PRICE}")
     return float(value)
 
 
@@ -256,8 +280,11 @@ def _present(value: Any) -> Any:
 
 Present = Annotated[Any, BeforeValidator(_present)]
 PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
+Attempts = Annotated[int, BeforeValidator(_int_in(1, MAX_ATTEMPTS, "a positive integer"))]
+Rank = Annotated[int, BeforeValidator(_int_in(-INT_MAX, INT_MAX, "an integer"))]
 Duration = Annotated[str, BeforeValidator(_duration)]
 PositiveDuration = Annotated[str, BeforeValidator(_positive_duration)]
+Wait = Annotated[str, BeforeValidator(_wait)]
 Money = Annotated[float, BeforeValidator(_money)]
 Name = Annotated[str, BeforeValidator(_name)]
 FieldName = Annotated[str, BeforeValidator(_field_name)]
@@ -342,7 +369,7 @@ class EntityModel(Strict):
 
 class SourceModel(Strict):
     entities: Names = []
-    wait: Duration = "0s"
+    wait: Wait = "0s"
 
 
 # ---------------------------------------------------------------- partners and channels
@@ -378,7 +405,12 @@ def _response(value: Any) -> dict[str, Any] | None:
                 raise ResponseRulesError(
                     str(name), f"unknown response option {name!r}; known: {', '.join(OPTIONS)}"
                 )
+        price = value.get("fallback_price")
+        if isinstance(price, int | float) and not isinstance(price, bool) and not abs(price) <= MAX_PRICE:
+            raise ResponseRulesError("fallback_price", f"fallback_price must be at most {MAX_PRICE}")
         rules = ResponseRules.from_mapping(value)
+        if rules.fallback_price is not None and not abs(rules.fallback_price) <= MAX_PRICE:
+            raise ResponseRulesError("fallback_price", f"fallback_price must be at most {MAX_PRICE}")
     except ResponseRulesError as exc:
         where = InitErrorDetails(type=problem(str(exc)), loc=(str(exc.option),), input=value.get(exc.option))
         raise ValidationError.from_exception_data("response", [where]) from None  # at response.<option>
@@ -398,7 +430,7 @@ class WebhookModel(Strict):
     method: Annotated[str, BeforeValidator(_choice("method", ("POST", "PUT", "PATCH", "GET")))] = "POST"
     headers: dict[str, str] = {}
     timeout: PositiveDuration = "10s"
-    max_attempts: PositiveInt = 3
+    max_attempts: Attempts = 3
     fields: FieldNames | None = None
     mapping: Any = None  # destination path -> value
     mappings: Any = None  # [{when, mapping}, ..., {mapping}]
@@ -435,7 +467,7 @@ class EmailModel(Strict):
     body: Template | None = None
     html: bool = False
     attach: Annotated[str, BeforeValidator(_choice("attachment format", ("csv", "json")))] | None = None
-    max_attempts: PositiveInt = 3
+    max_attempts: Attempts = 3
     fields: FieldNames | None = None
     digest: Any = None  # None: one message per lead; else a DigestModel (configuration.batching)
 
@@ -485,7 +517,7 @@ class TargetModel(Strict):
     partners: Names | None = None
     strategy: Annotated[str, BeforeValidator(_choice("strategy", STRATEGIES))] = "priority"
     weights: dict[str, PositiveInt] = {}
-    priorities: dict[str, int] = {}
+    priorities: dict[str, Rank] = {}
 
 
 class RuleModel(Strict):

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import store
@@ -60,6 +60,24 @@ def storable(result: AttemptResult) -> AttemptResult:
 _Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]
 
 
+def _nobodys_fault(exc: BaseException) -> bool:
+    """A database error that says nothing about the job (a deadlock, a restart, a lost connection): the
+    whole transaction fails and its jobs go back to the queue. Other storage errors (a value out of range,
+    a bad byte) come from one job's data: that job alone is closed as failed."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def _why(exc: Exception, what: str) -> str:
+    """The trace line of a job that could not be processed. A storage error's first line is kept (the
+    driver's message: "integer out of range"; parameters are hidden from it); other errors by type only."""
+    if isinstance(exc, DBAPIError):
+        first = (str(exc.orig).strip().splitlines() or [""])[0][:200]
+        return f"internal error while {what}: storage refused it ({first}; see the worker log)"
+    return f"internal error while {what} ({type(exc).__name__}; see the worker log)"
+
+
 def _all_or_each(
     conn: Connection,
     jobs: Sequence[Row[Any]],
@@ -68,17 +86,18 @@ def _all_or_each(
     deliveries: Callable[[Row[Any]], Sequence[Row[Any]]],
     now: datetime,
 ) -> list[StepResult]:
-    """Run a step for all jobs under one savepoint; if one raises, redo them one by one so that only the
-    bad job is closed as failed and the others go on. A database error (deadlock, restart) is nobody's
-    fault: it fails the whole transaction, and the worker puts the jobs back in the queue."""
+    """Run a step for all jobs under one savepoint; if one raises, redo them one by one, each under its own
+    savepoint, so that only the bad job is closed as failed and the others go on. A database error that
+    is nobody's fault (deadlock, restart) fails the whole transaction, and the worker puts the jobs back
+    in the queue."""
     batch = conn.begin_nested()
     try:
         steps = run(jobs)
         batch.commit()
         return steps
-    except DBAPIError:
-        raise
-    except Exception:
+    except Exception as exc:
+        if _nobodys_fault(exc):
+            raise
         batch.rollback()
     steps = []
     for job in jobs:
@@ -86,14 +105,13 @@ def _all_or_each(
         try:
             steps.extend(run([job]))
             one.commit()
-        except DBAPIError:
-            raise
         except Exception as exc:
+            if _nobodys_fault(exc):
+                raise
             one.rollback()
             log.exception("%s failed for job %s", what, job.id)
             w = Writes()
-            reason = f"internal error while {what} ({type(exc).__name__}; see the worker log)"
-            steps.append(outcomes.fail_job(conn, w, job, deliveries(job), reason, now))
+            steps.append(outcomes.fail_job(conn, w, job, deliveries(job), _why(exc, what), now))
             w.flush(conn, now)
     return steps
 

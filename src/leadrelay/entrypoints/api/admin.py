@@ -10,12 +10,22 @@ from leadrelay.adapters.db import config_store
 from leadrelay.configuration.load import KINDS as _KINDS  # noqa: F401  (documented kinds)
 from leadrelay.domain.states import JobStatus
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
-from leadrelay.errors import NotFound
+from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
+from leadrelay.errors import ConfigError, ConfigProblem, NotFound
 from leadrelay.services import configure
 
 router = APIRouter(prefix="/v1", tags=["configuration"])
 
 Kind = Literal["entities", "sources", "partners", "profiles"]
+
+
+def _shallow(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Refuse a document nested deeper than any configuration is (its values are stored as JSON)."""
+    where = too_deep(document)
+    if where is not None:
+        path = f"{prefix}.{where}" if prefix and where else prefix or where
+        raise ConfigError([ConfigProblem(path, f"nested deeper than {MAX_DEPTH} levels")])
+    return document
 
 
 @router.get("/config", summary="The whole configuration (what `leadrelay export` writes)")
@@ -27,6 +37,7 @@ async def get_config(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
 async def apply_config(
     rt: RuntimeDep, admin: AdminDep, document: dict[str, Any] = Body(...), dry_run: bool = False
 ) -> dict[str, Any]:
+    document = _shallow(document)
     changes = await configure.apply_document(rt.db, document, actor=admin, dry_run=dry_run, sealer=rt.sealer)
     rt.configs.invalidate()
     return {"dry_run": dry_run, "changes": [c.as_dict() for c in changes]}
@@ -51,6 +62,7 @@ async def get_object(kind: Kind, name: str, rt: RuntimeDep, _admin: AdminDep) ->
 async def put_object(
     kind: Kind, name: str, rt: RuntimeDep, admin: AdminDep, document: dict[str, Any] = Body(...)
 ) -> dict[str, Any]:
+    document = _shallow(document, f"{kind}.{name}")
     document.pop("name", None)
     change = await configure.put_object(rt.db, kind, name, document, actor=admin, sealer=rt.sealer)
     rt.configs.invalidate()

@@ -20,12 +20,15 @@ from leadrelay.entrypoints.api import (
     credentials,
     distributions,
     errors,
+    guards,
     holds,
     leads,
+    openapi,
     privacy,
     suppression,
 )
 from leadrelay.entrypoints.api.deps import KeyCache
+from leadrelay.errors import LeadrelayError
 
 log = logging.getLogger("leadrelay.api")
 
@@ -36,6 +39,12 @@ class LeadrelayAPI(FastAPI):
     the documentation of that endpoint, is ordinary FastAPI."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                guards.check_request_line(scope)
+            except LeadrelayError as exc:
+                await errors.error_response(exc)(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/leads":
             scope["app"] = self  # as Starlette would: request.app.state holds the runtime and key caches
             request = Request(scope, receive)
@@ -68,10 +77,12 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
         version=__version__,
         summary="Real-time lead distribution: intake, routing under exact caps, delivery, a true record.",
         lifespan=lifespan,
+        responses=openapi.COMMON_RESPONSES,  # the error model, on every route
     )
     app.state.source_keys = KeyCache("key")
     app.state.admin_tokens = KeyCache("token")
     errors.install(app)
+    openapi.install(app)
     app.include_router(leads.router)
     app.include_router(distributions.router)
     app.include_router(suppression.router)  # before admin: its /v1/{kind}/{name} would match first

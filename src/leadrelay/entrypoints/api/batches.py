@@ -41,7 +41,27 @@ async def show(batch_id: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any
     return await rt.batches.show(batch_id)
 
 
-@router.get("/batches/{batch_id}/file", summary="The batch's file as the partner gets it (audited)")
+@router.get(
+    "/batches/{batch_id}/file",
+    summary="The batch's file as the partner gets it (audited)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file, in the partner's format",
+            "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in (
+                    "text/csv",
+                    "application/json",
+                    "application/x-ndjson",
+                    "application/xml",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "application/octet-stream",
+                )
+            },
+        }
+    },
+)
 async def download(batch_id: str, rt: RuntimeDep, admin: AdminDep) -> Response:
     name, media_type, data = await rt.batches.file(batch_id, actor=admin)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}

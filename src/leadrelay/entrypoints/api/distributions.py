@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field
 
 from leadrelay.domain.states import JobStatus, LeadStatus
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.services.logview import DistributionFilter
 
 router = APIRouter(prefix="/v1", tags=["distributions"])
 
 
 class ActionBody(BaseModel):
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: StoredText | None = Field(default=None, max_length=2000)
 
-    @field_validator("reason")
-    @classmethod
-    def _printable(cls, value: str | None) -> str | None:
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _rfc3339(value: object) -> object:
+    """A date and time as the document says (``2026-01-31T08:00:00Z``; without an offset, UTC), not the
+    numbers or bare dates pydantic would also read."""
+    if value is not None and not (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        raise ValueError("must be a date and time such as 2026-01-31T08:00:00Z")
+    return value
+
+
+Instant = Annotated[datetime | None, BeforeValidator(_rfc3339)]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -40,8 +49,8 @@ async def list_distributions(
     profile: str | None = None,
     source: str | None = None,
     lead: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant = None,
+    until: Instant = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from leadrelay.errors import (
@@ -18,6 +21,8 @@ from leadrelay.errors import (
     Unavailable,
     ValidationFailed,
 )
+
+log = logging.getLogger("leadrelay.api")
 
 _STATUS: dict[type[LeadrelayError], int] = {  # the first class that matches wins
     Unavailable: 503,
@@ -75,6 +80,40 @@ async def _request_validation(_request: Request, exc: Exception) -> Response:
     return JSONResponse({"code": "validation_failed", "detail": "invalid request", "errors": errors}, 422)
 
 
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+}
+
+
+async def _http_exception(_request: Request, exc: Exception) -> Response:
+    """The framework's own answers (no such route, wrong method, a body that does not parse) in the same
+    ``{"code", "detail"}`` shape as ours."""
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "internal_error" if exc.status_code >= 500 else "error")
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
+        detail = "the body is not valid JSON (or is nested too deeply)"
+        code = "malformed_body"
+    return JSONResponse({"code": code, "detail": detail}, exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback (by the server too), answered in the usual shape, never as text."""
+    log.error("unhandled error", exc_info=exc)
+    return JSONResponse({"code": "internal_error", "detail": "internal server error"}, 500)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(LeadrelayError, _leadrelay_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unexpected)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.guards import StoredText
 
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 router = APIRouter(prefix="/v1", tags=["holds"])
 
 
@@ -18,17 +21,26 @@ async def list_holds(rt: RuntimeDep, _admin: AdminDep, partner: str | None = Non
     return {"items": await rt.holds.list(partner)}
 
 
-@router.get("/holds.csv", summary="Held leads as CSV, with their fields (audited)")
+class CSVResponse(Response):
+    media_type = "text/csv"
+
+
+@router.get(
+    "/holds.csv",
+    summary="Held leads as CSV, with their fields (audited)",
+    response_class=CSVResponse,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The CSV"}},
+)
 async def export_holds(rt: RuntimeDep, admin: AdminDep, partner: str | None = None) -> Response:
     body = await rt.holds.export_csv(partner, actor=admin)
-    name = f"holds-{partner or 'all'}.csv"
+    name = f"holds-{_SAFE.sub('_', partner or 'all')}.csv"  # a header holds latin-1 only
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 class ReleaseBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str | None = None
+    reason: StoredText | None = Field(default=None, max_length=2000)
 
 
 @router.post("/holds/{delivery_id}/release", summary="Deliver a held lead again through the first channel")

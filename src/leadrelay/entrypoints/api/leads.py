@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from leadrelay.bootstrap import Runtime
 from leadrelay.entrypoints.api.deps import RuntimeDep, SourceDep, source_of
 from leadrelay.entrypoints.api.errors import HTTPProblem, error_response
+from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
+from leadrelay.entrypoints.api.openapi import LEAD_BODY, ErrorBody, IntakeAnswer
 from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
 from leadrelay.services.intake import IntakeRequest
 
@@ -45,6 +47,10 @@ def _parse(content_type: str, body: bytes) -> dict[str, Any]:
             raise HTTPProblem(400, "malformed_body", f"the body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise HTTPProblem(400, "malformed_body", "the body must be a JSON object of lead fields")
+        if any(isinstance(v, dict | list) for v in data.values()) and (where := too_deep(data)) is not None:
+            field = where.split(".")[0].split("[")[0]
+            problem = f"nested deeper than {MAX_DEPTH} levels"
+            raise ValidationFailed([FieldProblem(field, problem)], f"{field}: {problem}")
         return data
     if media == "application/x-www-form-urlencoded":
         try:
@@ -57,8 +63,39 @@ def _parse(content_type: str, body: bytes) -> dict[str, Any]:
     )
 
 
-@router.post("", summary="Submit a lead", status_code=202)
-async def post_lead(request: Request, rt: RuntimeDep, source: SourceDep) -> Response:
+_ERROR = {"$ref": "#/components/schemas/ErrorBody"}
+_ANSWER = {"$ref": "#/components/schemas/IntakeAnswer"}
+
+
+@router.post(
+    "",
+    summary="Submit a lead",
+    status_code=202,
+    response_model=None,
+    responses={
+        200: {
+            "model": IntakeAnswer,
+            "description": "The outcome (with `?wait`), or an Idempotency-Key repeat",
+        },
+        202: {"model": IntakeAnswer, "description": "Accepted and queued for routing"},
+        409: {"model": ErrorBody, "description": "An Idempotency-Key conflict"},
+        413: {"model": ErrorBody, "description": "The body is too large"},
+        415: {"model": ErrorBody, "description": "Neither JSON nor a form"},
+        422: {
+            "description": "The lead is rejected (`errors` per field), or a parameter is invalid",
+            "content": {"application/json": {"schema": {"anyOf": [_ANSWER, _ERROR]}}},
+        },
+    },
+    openapi_extra={"requestBody": LEAD_BODY},
+)
+async def post_lead(
+    request: Request,
+    rt: RuntimeDep,
+    source: SourceDep,
+    entity: Annotated[str | None, Query(description="the entity, unless named in the body")] = None,
+    wait: Annotated[float | None, Query(ge=0, le=60, description="seconds to wait for the outcome")] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> Response:
     """Validate and store a lead, then route it. Answers ``queued`` (202) at once, or with ``?wait=N`` the
     outcome within N seconds (``delivered`` with partner and price, ``unsold`` with the reason).
 
@@ -103,7 +140,7 @@ async def accept(request: Request, rt: Runtime, source: str) -> Response:
     return response
 
 
-@router.get("/{lead_id}", summary="A lead's outcome")
+@router.get("/{lead_id}", summary="A lead's outcome", response_model=IntakeAnswer)
 async def get_lead(lead_id: str, rt: RuntimeDep, source: SourceDep) -> Response:
     answer = await rt.intake.outcome(lead_id, source=source)
     return _json(answer.as_dict(), 200)

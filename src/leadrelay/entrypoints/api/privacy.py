@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import phonenumbers
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
@@ -26,8 +27,18 @@ async def erase_lead(lead_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str,
     return {"lead_id": lead_id, "erased": True, "already_erased": not erased}
 
 
+_ERASURE_SCHEMA: dict[str, Any] = {  # what the handler accepts: an email, a phone, or both
+    "anyOf": [{"required": ["email"]}, {"required": ["phone"]}],
+    "properties": {
+        "email": {"type": "string", "minLength": 1},
+        "phone": {"type": "string", "minLength": 1},
+        "region": {"enum": sorted(phonenumbers.SUPPORTED_REGIONS)},
+    },
+}
+
+
 class ErasureRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_ERASURE_SCHEMA)
     email: str | None = None
     phone: str | None = None
     region: str = "US"

@@ -10,10 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadrelay.bootstrap import Runtime
+from leadrelay.configuration.schema import NAME_RE
+from leadrelay.domain.suppression import KINDS
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.errors import FieldProblem, ValidationFailed
 from leadrelay.services.suppression import Outcome, SuppressionLists
 
@@ -23,16 +26,27 @@ MAX_ENTRIES = 10_000
 
 
 class NewList(BaseModel):
-    # name and kind are checked by the service, which names the bad field and suggests a kind
-    name: Any = None
-    kind: Any = None
-    description: str | None = Field(default=None, max_length=2000)
+    # name and kind are checked by the service, which names the bad field and suggests a kind; the
+    # document says what it accepts
+    model_config = ConfigDict(json_schema_extra={"required": ["name", "kind"]})
+    name: Any = Field(default=None, json_schema_extra={"type": "string", "pattern": NAME_RE.pattern})
+    kind: Any = Field(default=None, json_schema_extra={"enum": list(KINDS)})
+    description: StoredText | None = Field(default=None, max_length=2000)
 
 
 class Entries(BaseModel):
     """Exactly one of ``values`` or ``hashes``. Items are not typed here: a bad one (a list, a ZIP sent as
     a JSON number that lost its leading zero) is reported by its index, and the good ones still count."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": ["values"]}, {"required": ["hashes"]}],
+            "properties": {
+                "values": {"type": "array", "maxItems": MAX_ENTRIES},
+                "hashes": {"type": "array", "maxItems": MAX_ENTRIES},
+            },
+        }
+    )
     values: list[Any] | None = Field(default=None, max_length=MAX_ENTRIES)
     hashes: list[Any] | None = Field(default=None, max_length=MAX_ENTRIES)
 
