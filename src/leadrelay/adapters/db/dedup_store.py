@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, text
+from sqlalchemy import Connection, Row, and_, bindparam, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db.tables import dedup_marks
@@ -97,3 +97,44 @@ def forget_leads(conn: Connection, lead_ids: Sequence[str]) -> int:
         chunk = list(lead_ids[i : i + _CHUNK])
         count += conn.execute(delete(dedup_marks).where(dedup_marks.c.lead_id.in_(chunk))).rowcount
     return count
+
+
+# ---------------------------------------------------------------- recomputing marks (a key change)
+
+
+def any_marks(conn: Connection) -> bool:
+    return conn.execute(select(dedup_marks.c.scope).limit(1)).first() is not None
+
+
+def marks_after(conn: Connection, after: tuple[str, str] | None, limit: int) -> list[Row[Any]]:
+    """Up to ``limit`` marks in (scope, key_hash) order, after ``after``."""
+    c = dedup_marks.c
+    q = select(c.scope, c.key_hash, c.lead_id, c.seen_at)  # the columns migration 0007 knows
+    if after is not None:
+        scope, key_hash = after
+        q = q.where(
+            or_(
+                dedup_marks.c.scope > scope,
+                and_(dedup_marks.c.scope == scope, dedup_marks.c.key_hash > key_hash),
+            )
+        )
+    return list(conn.execute(q.order_by(dedup_marks.c.scope, dedup_marks.c.key_hash).limit(limit)))
+
+
+def drop_mark(conn: Connection, scope: str, key_hash: str) -> None:
+    conn.execute(delete(dedup_marks).where(dedup_marks.c.scope == scope, dedup_marks.c.key_hash == key_hash))
+
+
+def move_mark(conn: Connection, mark: Row[Any], new_hash: str) -> None:
+    """Gives a mark its new hash; where a mark with that hash exists already, the later of the two stays."""
+    there = load_marks(conn, [(mark.scope, new_hash)]).get((mark.scope, new_hash))
+    if there is not None:
+        if there.seen_at >= mark.seen_at:
+            drop_mark(conn, mark.scope, mark.key_hash)
+            return
+        drop_mark(conn, mark.scope, new_hash)
+    conn.execute(
+        update(dedup_marks)
+        .where(dedup_marks.c.scope == mark.scope, dedup_marks.c.key_hash == mark.key_hash)
+        .values(key_hash=new_hash)
+    )
