@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, Row, select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.crypto import MIN_SECRET_CHARS, KeyRing, SecretKeyError, load_keyring
@@ -60,12 +60,12 @@ def fingerprint(key: bytes) -> str:
     return hmac.new(key, _CHECK, "sha256").hexdigest()
 
 
-def _stored(conn: Connection) -> Row[Any] | None:
+def _stored(conn: Connection) -> Any:
     c = installation_secrets.c
     return conn.execute(select(c.value, c.fingerprint).where(c.name == NAME)).first()
 
 
-def _wanted(secret: str | None, row: Row[Any] | None) -> tuple[bytes, bool]:
+def _wanted(secret: str | None, row: Any) -> tuple[bytes, bool]:
     """The key this process should use, and whether it is kept in the database (no secret)."""
     if secret:
         return derive_dedup_key(secret), False
@@ -85,7 +85,7 @@ def _record(conn: Connection, key: bytes, stored: bool) -> None:
     )
 
 
-def _mismatch(secret: str | None, row: Row[Any]) -> DedupKeyMismatch:
+def _mismatch(secret: str | None, row: Any) -> DedupKeyMismatch:
     if secret and row.value:
         why = "the dedup marks were made before LEADRELAY_SECRET_KEY was set (with a generated key)"
     elif not secret:
@@ -133,7 +133,7 @@ def load_dedup_key(conn: Connection, secret: str | None, *, create: bool = True)
 
 
 class Rekeyed(NamedTuple):
-    kept: int  # marks recomputed under the new key (or already under it)
+    kept: int  # marks now under the new key
     dropped: int  # marks whose lead's values are gone, or (when checked) that did not match them
 
 
@@ -177,7 +177,7 @@ def recompute_marks(
     marks were made; a mark that does not match its lead's values that way is dropped (it was not this
     lead's). A mark already under ``hasher`` is left alone, so a run that stopped half-way can run again."""
     source = _LeadValues(conn, secret)
-    kept = dropped = 0
+    dropped = 0
     after: tuple[str, str] | None = None
     while page := dedup_store.marks_after(conn, after, batch):
         after = (page[-1].scope, page[-1].key_hash)
@@ -194,15 +194,13 @@ def recompute_marks(
             text_ = material(mark.scope, parts)
             new = hasher(text_)
             if mark.key_hash == new:
-                kept += 1  # done already (or met again after its move: it sorts later)
-                continue
+                continue  # done already (or met again after its move: it sorts later)
             if check is not None and not hmac.compare_digest(mark.key_hash, check(text_)):
                 dedup_store.drop_mark(conn, mark.scope, mark.key_hash)
                 dropped += 1
                 continue
             dedup_store.move_mark(conn, mark, new)
-            kept += 1
-    return Rekeyed(kept, dropped)
+    return Rekeyed(dedup_store.count_marks(conn), dropped)
 
 
 def rekey(conn: Connection, secret: str | None, *, legacy: bool = False) -> Rekeyed:

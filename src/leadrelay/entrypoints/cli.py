@@ -24,6 +24,7 @@ from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.configuration.load import load_yaml_text
 from leadrelay.entrypoints.commands.batches import batches_app
 from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, print_rows, settings_for
+from leadrelay.entrypoints.commands.dedup import check_dedup_key, dedup_app
 from leadrelay.entrypoints.commands.fields import check_field
 from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.entrypoints.commands.leads import leads_app
@@ -50,6 +51,7 @@ app.add_typer(suppression_app, name="suppression")
 app.add_typer(keys_app, name="keys")
 app.add_typer(leads_app, name="leads")
 app.add_typer(batches_app, name="batches")
+app.add_typer(dedup_app, name="dedup")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
 
@@ -106,6 +108,7 @@ def serve(
 
     settings = settings_for(database_url)
     upgrade(settings.database_url)
+    check_dedup_key(settings)
     application = create_app(settings, workers=workers)
     _long_running()
     uvicorn.run(
@@ -125,6 +128,7 @@ def worker(
 ) -> None:
     """Run workers only (any number of processes, on any machine sharing the database)."""
     settings = settings_for(database_url)
+    check_dedup_key(settings)
 
     async def main() -> None:
         rt = build_runtime(settings)

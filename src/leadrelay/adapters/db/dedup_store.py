@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, or_, select, text, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db.tables import dedup_marks
@@ -104,6 +104,10 @@ def forget_leads(conn: Connection, lead_ids: Sequence[str]) -> int:
 
 def any_marks(conn: Connection) -> bool:
     return conn.execute(select(dedup_marks.c.scope).limit(1)).first() is not None
+
+
+def count_marks(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(dedup_marks)).scalar_one())
 
 
 def marks_after(conn: Connection, after: tuple[str, str] | None, limit: int) -> list[Row[Any]]:
