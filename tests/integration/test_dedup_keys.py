@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from leadrelay.adapters.crypto import SecretKeyError
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import alembic_config, downgrade, upgrade
 from leadrelay.adapters.db.tables import dedup_marks, installation_secrets
@@ -78,6 +80,14 @@ def post(server: ServerThread, body: dict[str, Any], wait: int = 0) -> dict[str,
     return answer
 
 
+def current_revision(url: str) -> str | None:
+    db = Database(url)
+    try:
+        return db.read(lambda c: MigrationContext.configure(c).get_current_revision())
+    finally:
+        db.dispose()
+
+
 def before_0007() -> str:
     down = ScriptDirectory.from_config(alembic_config("sqlite://")).get_revision("0007").down_revision
     assert isinstance(down, str)
@@ -107,8 +117,16 @@ def test_marks_are_keyed_migrated_from_plain_sha256_and_erased(
     # a database of the version before: the same marks, written the old way (plain SHA-256)
     monkeypatch.setenv("LEADRELAY_SECRET_KEY", SECRET)
     downgrade(db_url, before_0007())
-    assert {s: m.key_hash for s, m in marks(db_url).items()} == {s: expected(s, None) for s in found}
+    legacy = {s: m.key_hash for s, m in marks(db_url).items()}
+    assert legacy == {s: expected(s, None) for s in found}
 
+    monkeypatch.delenv("LEADRELAY_SECRET_KEY")  # the phone is sealed: the upgrade cannot read it
+    with pytest.raises(SecretKeyError, match="LEADRELAY_SECRET_KEY is needed"):
+        upgrade(db_url)
+    assert current_revision(db_url) == before_0007()  # nothing half-applied
+    assert {s: m.key_hash for s, m in marks(db_url).items()} == legacy
+
+    monkeypatch.setenv("LEADRELAY_SECRET_KEY", SECRET)
     upgrade(db_url)  # migration 0007 recomputes them from the leads' values
     assert {s: m.key_hash for s, m in marks(db_url).items()} == {s: expected(s, key) for s in found}
     stored = everything_stored(db_url)

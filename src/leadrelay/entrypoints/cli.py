@@ -107,7 +107,7 @@ def serve(
     from leadrelay.entrypoints.api.app import create_app
 
     settings = settings_for(database_url)
-    upgrade(settings.database_url)
+    _upgrade(settings.database_url)
     check_dedup_key(settings)
     application = create_app(settings, workers=workers)
     _long_running()
@@ -149,8 +149,16 @@ def worker(
 def db_upgrade(database_url: DbOption = None) -> None:
     """Apply the schema migrations (Alembic) up to the newest."""
     settings = settings_for(database_url)
-    upgrade(settings.database_url)
+    _upgrade(settings.database_url)
     out.print("database is up to date")
+
+
+def _upgrade(url: str) -> None:
+    """The migrations; an expected failure (0007 without the secret it needs) is one error line."""
+    try:
+        upgrade(url)
+    except LeadrelayError as exc:
+        raise fail(f"database upgrade: {exc.detail}") from exc
 
 
 # ---------------------------------------------------------------- configuration
