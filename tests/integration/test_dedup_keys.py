@@ -197,3 +197,18 @@ def test_a_key_change_is_refused_until_the_marks_are_rekeyed(db_url: str) -> Non
     )
     assert CliRunner().invoke(app, ["dedup", "check"], env=env).exit_code == 0
     assert accept(db_url, SECRET, lead(phone="(512) 555 1212")) == "duplicate"
+
+
+def test_a_process_started_with_another_secret_is_noticed_by_the_running_ones(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        running = DedupKeys(db, None, max_age=0.0)  # re-reads the record at every use (60 s in a server)
+        first = running.hasher_sync()
+        later = DedupKeys(db, SECRET).hasher_sync()  # no marks yet: it records its own key
+        assert later(b"x") != first(b"x")
+        with pytest.raises(DedupKeyMismatch, match="another process recorded a different dedup key"):
+            running.hasher_sync()
+        with pytest.raises(DedupKeyMismatch):
+            asyncio.run(running.hasher())
+    finally:
+        db.dispose()

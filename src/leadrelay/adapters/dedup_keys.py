@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hmac
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -233,51 +234,68 @@ def unkey(conn: Connection, secret: str | None) -> Rekeyed:
 
 
 class DedupKeys:
-    """This process's ``MarkHasher``: the key is derived (or read) once, on first use, and kept."""
+    """This process's ``MarkHasher``: the key is derived (or read) once, on first use, and kept. Every
+    ``max_age`` seconds the record is read again (one small query), so a process started later with
+    another secret, which found no marks and recorded its own key, is noticed here and refused loudly
+    rather than two keys marking side by side."""
 
-    def __init__(self, db: Database, secret: str | None) -> None:
+    def __init__(self, db: Database, secret: str | None, *, max_age: float = 60.0) -> None:
         self._db = db
         self._secret = secret or None
+        self._max_age = max_age
         self._hasher: MarkHasher | None = None
+        self._fingerprint = ""
+        self._checked = 0.0
 
     @property
     def cached(self) -> MarkHasher | None:
+        """The hasher, when it was checked against the record less than ``max_age`` seconds ago."""
+        if self._hasher is not None and time.monotonic() - self._checked < self._max_age:
+            return self._hasher
+        return None
+
+    def _keep(self, key: bytes) -> MarkHasher:
+        hasher = MarkHasher(key)
+        self._hasher, self._fingerprint, self._checked = hasher, fingerprint(key), time.monotonic()
+        return hasher
+
+    def _recheck(self, conn: Connection) -> MarkHasher:
+        row = _stored(conn)
+        if row is None or not hmac.compare_digest(row.fingerprint, self._fingerprint):
+            raise DedupKeyMismatch(f"another process recorded a different dedup key since; {REKEY_HINT}")
+        assert self._hasher is not None
+        self._checked = time.monotonic()
         return self._hasher
 
-    def _read(self, conn: Connection) -> MarkHasher | None:
-        found = load_dedup_key(conn, self._secret, create=False)
-        return MarkHasher(found[0]) if found is not None else None
-
-    def _create(self, conn: Connection) -> MarkHasher:
-        found = load_dedup_key(conn, self._secret)
-        assert found is not None
-        return MarkHasher(found[0])
+    def _load(self, conn: Connection, create: bool) -> tuple[bytes, bool] | None:
+        return load_dedup_key(conn, self._secret, create=create)
 
     async def hasher(self) -> MarkHasher:
         """The hasher; the first call reads the key (and records it, the first time anywhere)."""
-        hasher = self._hasher
-        if hasher is None:
-            hasher = await self._db.run_read(self._read)
-            if hasher is None:
-                hasher = await self._db.run(self._create)
-            self._hasher = hasher
-        return hasher
+        if (hasher := self.cached) is not None:
+            return hasher
+        if self._hasher is not None:
+            return await self._db.run_read(self._recheck)
+        found = await self._db.run_read(lambda c: self._load(c, False))
+        if found is None:
+            found = await self._db.run(lambda c: self._load(c, True))
+        assert found is not None
+        return self._keep(found[0])
 
     def hasher_sync(self, conn: Connection | None = None) -> MarkHasher:
         """``hasher()`` for code in a worker thread; pass ``conn`` when inside a transaction already (SQLite
         has one writer). A key recorded in the caller's transaction is not kept: it may roll back."""
+        if (hasher := self.cached) is not None:
+            return hasher
         if self._hasher is not None:
-            return self._hasher
+            return self._recheck(conn) if conn is not None else self._db.read(self._recheck)
         if conn is not None:
-            found = load_dedup_key(conn, self._secret)
+            found = self._load(conn, True)
             assert found is not None
             key, recorded = found
-            mine = MarkHasher(key)
-            if not recorded:
-                self._hasher = mine
-            return mine
-        hasher = self._db.read(self._read)
-        if hasher is None:
-            hasher = self._db.transaction(self._create)
-        self._hasher = hasher
-        return hasher
+            return MarkHasher(key) if recorded else self._keep(key)
+        found = self._db.read(lambda c: self._load(c, False))
+        if found is None:
+            found = self._db.transaction(lambda c: self._load(c, True))
+        assert found is not None
+        return self._keep(found[0])
