@@ -8,20 +8,27 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import select
+from sqlalchemy import Connection, insert, select
 from typer.testing import CliRunner
 
 from leadrelay.adapters.crypto import SecretKeyError
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import alembic_config, downgrade, upgrade
 from leadrelay.adapters.db.tables import dedup_marks, installation_secrets
-from leadrelay.adapters.dedup_keys import DedupKeyMismatch, DedupKeys, derive_dedup_key
+from leadrelay.adapters.dedup_keys import (
+    DedupKeyMismatch,
+    DedupKeys,
+    Rekeyed,
+    derive_dedup_key,
+    recompute_marks,
+)
 from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings
 from leadrelay.domain.dedup import material
@@ -212,3 +219,28 @@ def test_a_process_started_with_another_secret_is_noticed_by_the_running_ones(db
             asyncio.run(running.hasher())
     finally:
         db.dispose()
+
+
+def test_recomputed_marks_that_meet_keep_the_latest(db_url: str) -> None:
+    """Unchecked recomputation (the old key unknown): marks that turn out to be one keep the latest."""
+    prepare(db_url, config_with_dedup())
+    assert accept(db_url, None, lead()) == "queued"
+    (mark,) = marks(db_url).values()
+    later, earlier = mark.seen_at + timedelta(seconds=5), mark.seen_at - timedelta(seconds=5)
+    stale = [(h * 64, t) for h, t in (("0", earlier), ("1", later), ("2", earlier))]
+    db = Database(db_url)
+    try:
+
+        def rekey_stale(conn: Connection) -> Rekeyed:
+            rows_ = [
+                {"scope": mark.scope, "key_hash": h, "lead_id": mark.lead_id, "seen_at": t} for h, t in stale
+            ]
+            conn.execute(insert(dedup_marks), rows_)
+            return recompute_marks(conn, DedupKeys(db, None).hasher_sync(conn), None)
+
+        done = db.transaction(rekey_stale)
+    finally:
+        db.dispose()
+    assert done == Rekeyed(1, 0)
+    (kept,) = marks(db_url).values()
+    assert (kept.key_hash, kept.seen_at) == (mark.key_hash, later)

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, Row, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.crypto import MIN_SECRET_CHARS, KeyRing, SecretKeyError, load_keyring
@@ -183,24 +183,27 @@ def recompute_marks(
     while page := dedup_store.marks_after(conn, after, batch):
         after = (page[-1].scope, page[-1].key_hash)
         found = source.load([m.lead_id for m in page])
+        drop: list[tuple[str, str]] = []
+        moves: list[tuple[Row[Any], str]] = []
         for mark in page:
             lead = found.get(mark.lead_id)
             fields = fields_of(mark.scope)
             values = source.values(lead, fields) if lead is not None else {}
             parts = [values.get(name) for name in fields]
             if lead is None or any(part is None or part == "" for part in parts):
-                dedup_store.drop_mark(conn, mark.scope, mark.key_hash)
-                dropped += 1
+                drop.append((mark.scope, mark.key_hash))
                 continue
             text_ = material(mark.scope, parts)
             new = hasher(text_)
             if mark.key_hash == new:
                 continue  # done already (or met again after its move: it sorts later)
             if check is not None and not hmac.compare_digest(mark.key_hash, check(text_)):
-                dedup_store.drop_mark(conn, mark.scope, mark.key_hash)
-                dropped += 1
+                drop.append((mark.scope, mark.key_hash))
                 continue
-            dedup_store.move_mark(conn, mark, new)
+            moves.append((mark, new))
+        dedup_store.drop_marks(conn, drop)
+        dedup_store.move_marks(conn, moves)
+        dropped += len(drop)
     return Rekeyed(dedup_store.count_marks(conn), dropped)
 
 

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db.tables import dedup_marks
@@ -115,30 +115,46 @@ def marks_after(conn: Connection, after: tuple[str, str] | None, limit: int) -> 
     c = dedup_marks.c
     q = select(c.scope, c.key_hash, c.lead_id, c.seen_at)  # the columns migration 0007 knows
     if after is not None:
-        scope, key_hash = after
-        q = q.where(
-            or_(
-                dedup_marks.c.scope > scope,
-                and_(dedup_marks.c.scope == scope, dedup_marks.c.key_hash > key_hash),
-            )
-        )
-    return list(conn.execute(q.order_by(dedup_marks.c.scope, dedup_marks.c.key_hash).limit(limit)))
+        q = q.where(tuple_(c.scope, c.key_hash) > tuple_(*after))  # a range of the primary key's index
+    return list(conn.execute(q.order_by(c.scope, c.key_hash).limit(limit)))
 
 
-def drop_mark(conn: Connection, scope: str, key_hash: str) -> None:
-    conn.execute(delete(dedup_marks).where(dedup_marks.c.scope == scope, dedup_marks.c.key_hash == key_hash))
+_DROP = delete(dedup_marks).where(
+    dedup_marks.c.scope == bindparam("b_scope"), dedup_marks.c.key_hash == bindparam("b_hash")
+)
+_MOVE = (
+    update(dedup_marks)
+    .where(dedup_marks.c.scope == bindparam("b_scope"), dedup_marks.c.key_hash == bindparam("b_old"))
+    .values(key_hash=bindparam("b_new"))
+)
 
 
-def move_mark(conn: Connection, mark: Row[Any], new_hash: str) -> None:
-    """Gives a mark its new hash; where a mark with that hash exists already, the later of the two stays."""
-    there = load_marks(conn, [(mark.scope, new_hash)]).get((mark.scope, new_hash))
-    if there is not None:
-        if there.seen_at >= mark.seen_at:
-            drop_mark(conn, mark.scope, mark.key_hash)
-            return
-        drop_mark(conn, mark.scope, new_hash)
-    conn.execute(
-        update(dedup_marks)
-        .where(dedup_marks.c.scope == mark.scope, dedup_marks.c.key_hash == mark.key_hash)
-        .values(key_hash=new_hash)
-    )
+def drop_marks(conn: Connection, keys: Collection[tuple[str, str]]) -> None:
+    if keys:
+        conn.execute(_DROP, [{"b_scope": scope, "b_hash": key} for scope, key in keys])
+
+
+def move_marks(conn: Connection, moves: Sequence[tuple[Row[Any], str]]) -> None:
+    """Gives marks their new hashes (``(mark, new hash)``), a batch in three statements. Where two marks
+    would get the same hash (one already has it), the later one stays."""
+    best: dict[tuple[str, str], Row[Any]] = {}
+    drop: list[tuple[str, str]] = []
+    for mark, new in moves:
+        key = (mark.scope, new)
+        rival = best.get(key)
+        if rival is not None and rival.seen_at >= mark.seen_at:
+            drop.append((mark.scope, mark.key_hash))
+            continue
+        if rival is not None:
+            drop.append((rival.scope, rival.key_hash))
+        best[key] = mark
+    for key, there in load_marks(conn, list(best)).items():
+        if there.seen_at >= best[key].seen_at:
+            mark = best.pop(key)
+            drop.append((mark.scope, mark.key_hash))
+        else:
+            drop.append(key)  # the mark already under the new hash is older: it goes
+    drop_marks(conn, drop)
+    if best:
+        rows = [{"b_scope": s, "b_old": m.key_hash, "b_new": new} for (s, new), m in best.items()]
+        conn.execute(_MOVE, rows)
