@@ -15,6 +15,7 @@ from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.adapters.files.results import UploadError
 from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
@@ -93,6 +94,7 @@ class Runtime:
         secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
         self.sealer = Sealer(self.db, secret)
         self.configs.sealer = self.sealer
+        self.configs.dedup_keys = self.dedup_keys = DedupKeys(self.db, secret)
         self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.db, self.sealer, self.configs)
         self.holds = Holds(self.db, self.configs, self.notifier, self.sealer)

@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_sender: str = "leadrelay@localhost"
-    # privacy: the secret that wraps the data keys of sensitive fields; personal data kept this long
+    # privacy: the secret that wraps the data keys of sensitive fields and from which the dedup key is
+    # derived (adapters/dedup_keys.py); the same in every process; personal data kept this long
     secret_key: SecretStr | None = None
     retention_days: int | None = None  # None: kept until erased
     # batched delivery (email digests, batch files): how often schedules are checked, how long a sender

@@ -3,16 +3,20 @@
 A *mark* says "a lead with this key was accepted at this time" for one scope: an entity
 (``entity:solar:email``), every entity (``global:email``), a profile (``profile:p:email,phone``) or a
 partner (``partner:acme:phone``). One mark per scope and key, pointing at the latest lead that carried it,
-so the table stays as small as the number of distinct people. The key is a SHA-256 of the scope and the
-key fields' *normalized* values, so ``(512) 555-1212`` and ``+1 512 555 1212`` are the same person and no
-plaintext is kept. A phone compares without its extension (``+15125551212;ext=12`` is the person at
-``+15125551212``): an extension reaches a desk, not another person.
+so the table stays as small as the number of distinct people. The key is an HMAC-SHA256, under the
+installation's dedup key, of the scope and the key fields' *normalized* values, so ``(512) 555-1212`` and
+``+1 512 555 1212`` are the same person, no plaintext is kept, and the table alone does not give the values
+back (a phone number has only about 10¹⁰ values: a plain hash of one is reversed by trying them all).
+A phone compares without its extension (``+15125551212;ext=12`` is the person at ``+15125551212``): an
+extension reaches a desk, not another person. Marks written before the HMAC (plain SHA-256 of the same
+material, ``legacy_hash``) are recomputed by the migration that introduced it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import hmac
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +24,42 @@ from typing import Any
 from leadrelay.domain.fields import number_only
 from leadrelay.domain.model import DedupSpec
 
-__all__ = ["DedupKey", "Mark", "find_duplicate", "keys_for", "scope_prefix"]
+__all__ = [
+    "DedupKey",
+    "Mark",
+    "MarkHasher",
+    "fields_of",
+    "find_duplicate",
+    "keys_for",
+    "legacy_hash",
+    "material",
+    "scope_prefix",
+]
+
+Hasher = Callable[[bytes], str]
+"""Turns a key's material into the hex digest stored in the mark."""
+
+class MarkHasher:
+    """HMAC-SHA256 (RFC 2104, the standard library's ``hmac``) under one key. The keyed state is made once
+    and copied per mark, so a mark costs no key handling (``hmac.new`` per call costs about twice as
+    much)."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("a dedup key has at least 16 bytes")
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def __call__(self, material: bytes) -> str:
+        mac = self._keyed.copy()
+        mac.update(material)
+        return mac.hexdigest()
+
+
+def legacy_hash(material: bytes) -> str:
+    """How marks were made before they were keyed: a plain SHA-256 (kept to recognize old marks)."""
+    return hashlib.sha256(material).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,18 +93,26 @@ def _text(value: Any) -> str:
     return str(value).strip().casefold()  # emails: John@x.com and john@x.com are one person
 
 
-def keys_for(prefix: str, spec: DedupSpec, values: Mapping[str, Any]) -> list[DedupKey]:
-    """The lead's keys under ``spec``; a key set with a field the lead lacks is left out (an empty email
-    never makes two leads the same person)."""
+def material(scope: str, parts: Sequence[Any]) -> bytes:
+    """What is hashed for a key: its scope and its fields' values, in one text form per value."""
+    return "\x1f".join([scope, *(_text(part) for part in parts)]).encode()
+
+
+def fields_of(scope: str) -> tuple[str, ...]:
+    """The key's field names, from its scope (``profile:p:email,phone`` → ``("email", "phone")``)."""
+    return tuple(scope.rsplit(":", 1)[-1].split(","))
+
+
+def keys_for(prefix: str, spec: DedupSpec, values: Mapping[str, Any], hasher: Hasher) -> list[DedupKey]:
+    """The lead's keys under ``spec``, hashed with ``hasher`` (the installation's ``MarkHasher``); a key
+    set with a field the lead lacks is left out (an empty email never makes two leads the same person)."""
     keys: list[DedupKey] = []
     for fields in spec.keys:
         parts = [values.get(name) for name in fields]
         if any(part is None or part == "" for part in parts):
             continue
         scope = f"{prefix}:{','.join(fields)}"
-        material = "\x1f".join([scope, *(_text(part) for part in parts)])
-        digest = hashlib.sha256(material.encode()).hexdigest()
-        keys.append(DedupKey(scope, digest, tuple(fields), spec.window_s))
+        keys.append(DedupKey(scope, hasher(material(scope, parts)), tuple(fields), spec.window_s))
     return keys
 
 

@@ -1,7 +1,9 @@
 """Suppression lists (do-not-call, litigators, existing customers, competitors…): what is hashed.
 
-A list holds no plaintext: an entry is the SHA-256 hex digest of a value's *canonical* form (a list can
-even be handed over already hashed), and a lead matches however either side typed the value. The
+A list holds no plaintext: an entry is the plain (unkeyed) SHA-256 hex digest of a value's *canonical* form,
+the format list vendors publish, so a list can be handed over already hashed; unlike the keyed dedup marks
+(``domain/dedup.py``), such a hash of a phone number is reversed by trying every number, so a list is still
+personal data. A lead matches however either side typed the value. The
 canonical form is the field type's normal form, with two deliberate widenings so that one person (or one
 area) is one hash:
 

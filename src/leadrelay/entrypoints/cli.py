@@ -23,6 +23,7 @@ from leadrelay.domain.states import JobStatus
 from leadrelay.entrypoints.commands.batches import batches_app
 from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, print_rows, settings_for
 from leadrelay.entrypoints.commands.credentials import admin_app, sources_app
+from leadrelay.entrypoints.commands.dedup import check_dedup_key, dedup_app
 from leadrelay.entrypoints.commands.fields import check_field
 from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.entrypoints.commands.leads import leads_app
@@ -48,6 +49,7 @@ app.add_typer(suppression_app, name="suppression")
 app.add_typer(keys_app, name="keys")
 app.add_typer(leads_app, name="leads")
 app.add_typer(batches_app, name="batches")
+app.add_typer(dedup_app, name="dedup")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
 
@@ -103,7 +105,8 @@ def serve(
     from leadrelay.entrypoints.api.app import create_app
 
     settings = settings_for(database_url)
-    upgrade(settings.database_url)
+    _upgrade(settings.database_url)
+    check_dedup_key(settings)
     application = create_app(settings, workers=workers)
     _long_running()
     uvicorn.run(
@@ -123,6 +126,7 @@ def worker(
 ) -> None:
     """Run workers only (any number of processes, on any machine sharing the database)."""
     settings = settings_for(database_url)
+    check_dedup_key(settings)
 
     async def main() -> None:
         rt = build_runtime(settings)
@@ -143,8 +147,16 @@ def worker(
 def db_upgrade(database_url: DbOption = None) -> None:
     """Apply the schema migrations (Alembic) up to the newest."""
     settings = settings_for(database_url)
-    upgrade(settings.database_url)
+    _upgrade(settings.database_url)
     out.print("database is up to date")
+
+
+def _upgrade(url: str) -> None:
+    """The migrations; an expected failure (0007 without the secret it needs) is one error line."""
+    try:
+        upgrade(url)
+    except LeadrelayError as exc:
+        raise fail(f"database upgrade: {exc.detail}") from exc
 
 
 # ---------------------------------------------------------------- configuration

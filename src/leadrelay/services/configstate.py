@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from leadrelay.adapters.crypto import KeyRing, Sealer
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.configuration import secrets
 from leadrelay.configuration.load import Objects, Specs, build_specs
 from leadrelay.domain.routing import CompiledConfig, compile_config
@@ -24,13 +25,14 @@ class LiveConfig:
     compiled: CompiledConfig
     profiles_by_entity: dict[str, tuple[str, ...]]
     screened_entities: frozenset[str] = frozenset()  # entities whose leads are deduped or suppressed
+    dedup_keys: DedupKeys | None = None  # the installation's dedup key (ConfigCache.dedup_keys)
 
     def screened(self, entity: str) -> bool:
         """Whether intake must check this entity's leads for duplicates or suppression."""
         return entity in self.screened_entities
 
 
-def compile_live(version: int, specs: Specs) -> LiveConfig:
+def compile_live(version: int, specs: Specs, dedup_keys: DedupKeys | None = None) -> LiveConfig:
     by_entity: dict[str, list[str]] = {}
     for name, prof in sorted(specs.profiles.items()):
         if prof.enabled:
@@ -39,6 +41,7 @@ def compile_live(version: int, specs: Specs) -> LiveConfig:
         version=version,
         specs=specs,
         compiled=compile_config(version, specs.partners, specs.profiles),
+        dedup_keys=dedup_keys,
         profiles_by_entity={k: tuple(v) for k, v in by_entity.items()},
         screened_entities=frozenset(
             name
@@ -62,6 +65,7 @@ class ConfigCache:
 
     def __init__(self, max_age: float = 1.0, sealer: Sealer | None = None) -> None:
         self.sealer = sealer  # opens the sealed secrets of channels (without one they stay sealed)
+        self.dedup_keys: DedupKeys | None = None  # keys the dedup marks (set by the composition root)
         self._live: LiveConfig | None = None
         self._checked = 0.0
         self._max_age = max_age
@@ -75,7 +79,7 @@ class ConfigCache:
                 live = self._live
                 if live is None or live.version != version:
                     specs = build_specs(self._opened(conn, config_store.load_objects(conn)))
-                    live = self._live = compile_live(version, specs)
+                    live = self._live = compile_live(version, specs, self.dedup_keys)
         self._checked = time.monotonic()
         return live
 

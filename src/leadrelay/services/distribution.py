@@ -211,14 +211,16 @@ def route_job(
             trace.append(f"{name}: eligible, not needed ({'; '.join(candidates[:i])} first)")
             continue
         partner = cfg.partners[name]
-        if partner.dedup is not None and (seen := partner_screen.duplicate_for(conn, job, partner, now)):
+        if partner.dedup is not None and (
+            seen := partner_screen.duplicate_for(conn, job, partner, now, live.dedup_keys)
+        ):
             trace.append(seen)
             continue
         windows, capped = reserve(conn, partner, profile.spec.partner_caps.get(name, {}), job.profile, now)
         if capped is not None:
             trace.append(f"{name}: {capped}")
             continue
-        windows.extend(partner_screen.mark_sent(conn, job, partner, now))
+        windows.extend(partner_screen.mark_sent(conn, job, partner, now, live.dedup_keys))
         chosen.append((name, windows))
         strategy = target.strategy.value if target is not None else "priority"
         trace.append(f"{name}: chosen ({strategy})")

@@ -168,7 +168,10 @@ class Intake:
         screen = None
         if not problems and not req.test and live.screened(req.entity):
             profiles = [live.specs.profiles[name] for name in names]
-            screen = build_screen(lead_id, entity, profiles, values)
+            keys, hasher = live.dedup_keys, None
+            if keys is not None:  # derived or read once per process, then kept
+                hasher = keys.cached or await keys.hasher()
+            screen = build_screen(lead_id, entity, profiles, values, hasher)
         sealed = None
         if entity.sensitive:
             secret = {k: values.pop(k) for k in entity.sensitive if k in values}

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import dedup_store, suppression_store
+from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.domain.dedup import DedupKey, find_duplicate, keys_for
 from leadrelay.domain.model import EntitySpec, PartnerSpec
 from leadrelay.domain.suppression import hashes_of_lead
@@ -44,15 +45,22 @@ def suppressed_partners(
     return out
 
 
-def partner_keys(job: Row[Any], partner: PartnerSpec) -> list[DedupKey]:
+def partner_keys(
+    conn: Connection, job: Row[Any], partner: PartnerSpec, dedup_keys: DedupKeys | None
+) -> list[DedupKey]:
     if partner.dedup is None:
         return []
-    return keys_for(f"partner:{partner.name}", partner.dedup, job.lead_values)
+    if dedup_keys is None:
+        raise RuntimeError("partner dedup needs the installation's dedup key (ConfigCache.dedup_keys)")
+    hasher = dedup_keys.hasher_sync(conn)
+    return keys_for(f"partner:{partner.name}", partner.dedup, job.lead_values, hasher)
 
 
-def duplicate_for(conn: Connection, job: Row[Any], partner: PartnerSpec, now: datetime) -> str | None:
+def duplicate_for(
+    conn: Connection, job: Row[Any], partner: PartnerSpec, now: datetime, dedup_keys: DedupKeys | None
+) -> str | None:
     """The trace line when the partner already received this person within its window, else None."""
-    keys = partner_keys(job, partner)
+    keys = partner_keys(conn, job, partner, dedup_keys)
     if not keys:
         return None
     pairs = [(k.scope, k.key_hash) for k in keys]
@@ -67,9 +75,11 @@ def duplicate_for(conn: Connection, job: Row[Any], partner: PartnerSpec, now: da
     )
 
 
-def mark_sent(conn: Connection, job: Row[Any], partner: PartnerSpec, now: datetime) -> list[list[str]]:
+def mark_sent(
+    conn: Connection, job: Row[Any], partner: PartnerSpec, now: datetime, dedup_keys: DedupKeys | None
+) -> list[list[str]]:
     """Write the partner's marks for this lead; returns the hold to keep with the delivery."""
-    keys = partner_keys(job, partner)
+    keys = partner_keys(conn, job, partner, dedup_keys)
     if not keys:
         return []
     rows = [{"scope": k.scope, "key_hash": k.key_hash, "lead_id": job.lead_id, "seen_at": now} for k in keys]

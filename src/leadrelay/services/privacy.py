@@ -2,7 +2,7 @@
 
 Erasing a lead removes what identifies the person — its submitted and normalized values, its sealed
 (encrypted) values, the requests and responses recorded for its delivery attempts, the values quoted in its
-routing trace, its dedup hashes — and keeps the business record: the lead's id, entity,
+routing trace, its dedup marks — and keeps the business record: the lead's id, entity,
 source, status and timestamps, its jobs, and its deliveries with partners, prices, references and dates,
 so invoices and reports stay true. A retention setting erases every lead older than N days the same way.
 """

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from leadrelay.adapters.db import dedup_store, suppression_store
-from leadrelay.domain.dedup import DedupKey, Mark, find_duplicate, keys_for, scope_prefix
+from leadrelay.domain.dedup import DedupKey, Hasher, Mark, find_duplicate, keys_for, scope_prefix
 from leadrelay.domain.model import EntitySpec, ProfileSpec
 from leadrelay.domain.states import JobStatus, LeadStatus
 from leadrelay.domain.suppression import hashes_of_lead
@@ -43,14 +43,22 @@ class Verdict:
 
 
 def build_screen(
-    lead_id: str, entity: EntitySpec, profiles: Sequence[ProfileSpec], values: Mapping[str, Any]
+    lead_id: str,
+    entity: EntitySpec,
+    profiles: Sequence[ProfileSpec],
+    values: Mapping[str, Any],
+    hasher: Hasher | None,
 ) -> Screen:
+    """``hasher``: the installation's ``MarkHasher`` (needed when the entity or a profile dedups)."""
     entity_keys: tuple[DedupKey, ...] = ()
     if entity.dedup is not None:
-        entity_keys = tuple(keys_for(scope_prefix("entity", entity.name, entity.dedup), entity.dedup, values))
+        prefix = scope_prefix("entity", entity.name, entity.dedup)
+        entity_keys = tuple(keys_for(prefix, entity.dedup, values, _need(hasher)))
     per_profile = {
         p.name: (
-            tuple(keys_for(f"profile:{p.name}", p.dedup, values)) if p.dedup is not None else (),
+            tuple(keys_for(f"profile:{p.name}", p.dedup, values, _need(hasher)))
+            if p.dedup is not None
+            else (),
             p.suppression,
         )
         for p in profiles
@@ -60,6 +68,12 @@ def build_screen(
         types = {name: spec.type.value for name, spec in entity.fields.items()}
         hashes = frozenset().union(*hashes_of_lead(types, values).values())
     return Screen(lead_id, entity_keys, entity.suppression, per_profile, hashes)
+
+
+def _need(hasher: Hasher | None) -> Hasher:
+    if hasher is None:
+        raise RuntimeError("dedup needs the installation's dedup key (ConfigCache.dedup_keys is not set)")
+    return hasher
 
 
 def screen(conn: Connection, items: Sequence[Screen], now: datetime) -> list[Verdict]:

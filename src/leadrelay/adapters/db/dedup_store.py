@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, text
+from sqlalchemy import Connection, Row, bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db.tables import dedup_marks
@@ -97,3 +97,64 @@ def forget_leads(conn: Connection, lead_ids: Sequence[str]) -> int:
         chunk = list(lead_ids[i : i + _CHUNK])
         count += conn.execute(delete(dedup_marks).where(dedup_marks.c.lead_id.in_(chunk))).rowcount
     return count
+
+
+# ---------------------------------------------------------------- recomputing marks (a key change)
+
+
+def any_marks(conn: Connection) -> bool:
+    return conn.execute(select(dedup_marks.c.scope).limit(1)).first() is not None
+
+
+def count_marks(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(dedup_marks)).scalar_one())
+
+
+def marks_after(conn: Connection, after: tuple[str, str] | None, limit: int) -> list[Row[Any]]:
+    """Up to ``limit`` marks in (scope, key_hash) order, after ``after``."""
+    c = dedup_marks.c
+    q = select(c.scope, c.key_hash, c.lead_id, c.seen_at)  # the columns migration 0007 knows
+    if after is not None:
+        q = q.where(tuple_(c.scope, c.key_hash) > tuple_(*after))  # a range of the primary key's index
+    return list(conn.execute(q.order_by(c.scope, c.key_hash).limit(limit)))
+
+
+_DROP = delete(dedup_marks).where(
+    dedup_marks.c.scope == bindparam("b_scope"), dedup_marks.c.key_hash == bindparam("b_hash")
+)
+_MOVE = (
+    update(dedup_marks)
+    .where(dedup_marks.c.scope == bindparam("b_scope"), dedup_marks.c.key_hash == bindparam("b_old"))
+    .values(key_hash=bindparam("b_new"))
+)
+
+
+def drop_marks(conn: Connection, keys: Collection[tuple[str, str]]) -> None:
+    if keys:
+        conn.execute(_DROP, [{"b_scope": scope, "b_hash": key} for scope, key in keys])
+
+
+def move_marks(conn: Connection, moves: Sequence[tuple[Row[Any], str]]) -> None:
+    """Gives marks their new hashes (``(mark, new hash)``), a batch in three statements. Where two marks
+    would get the same hash (one already has it), the later one stays."""
+    best: dict[tuple[str, str], Row[Any]] = {}
+    drop: list[tuple[str, str]] = []
+    for mark, new in moves:
+        key = (mark.scope, new)
+        rival = best.get(key)
+        if rival is not None and rival.seen_at >= mark.seen_at:
+            drop.append((mark.scope, mark.key_hash))
+            continue
+        if rival is not None:
+            drop.append((rival.scope, rival.key_hash))
+        best[key] = mark
+    for key, there in load_marks(conn, list(best)).items():
+        if there.seen_at >= best[key].seen_at:
+            mark = best.pop(key)
+            drop.append((mark.scope, mark.key_hash))
+        else:
+            drop.append(key)  # the mark already under the new hash is older: it goes
+    drop_marks(conn, drop)
+    if best:
+        rows = [{"b_scope": s, "b_old": m.key_hash, "b_new": new} for (s, new), m in best.items()]
+        conn.execute(_MOVE, rows)

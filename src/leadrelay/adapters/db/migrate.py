@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from leadrelay.adapters.db.engine import normalize_url
+from leadrelay.adapters.db.engine import Database, normalize_url
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
 
@@ -21,6 +21,19 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+    _forget_old_pages(url)
+
+
+def _forget_old_pages(url: str) -> None:
+    """SQLite: a migration that rewrote personal data (0007: the dedup marks) leaves no earlier page
+    versions behind in the write-ahead log or the database file."""
+    if not normalize_url(url).startswith("sqlite"):
+        return
+    db = Database(url)
+    try:
+        db.forget_old_pages()
+    finally:
+        db.dispose()
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -270,7 +270,7 @@ dedup_marks = Table(
     metadata,
     # "entity:solar:email", "profile:p:email,phone", "global:email", "partner:acme:phone"
     Column("scope", String(140), nullable=False),
-    Column("key_hash", String(64), nullable=False),  # SHA-256 of the key's normalized values
+    Column("key_hash", String(64), nullable=False),  # HMAC-SHA256 of the key's values (installation_secrets)
     Column("lead_id", ID, nullable=False, index=True),  # the latest lead (the original of duplicates)
     Column("seen_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("scope", "key_hash"),
@@ -300,6 +300,16 @@ data_keys = Table(
     Column("wrapped", Text, nullable=False),  # the data key, encrypted with LEADRELAY_SECRET_KEY
     Column("check", String(64), nullable=False),  # tells which secret wrapped it (HMAC of the key id)
     Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+installation_secrets = Table(
+    "installation_secrets",
+    metadata,
+    Column("name", String(40), primary_key=True),  # "dedup": the key of the dedup marks
+    # the key itself only when it is not derived from LEADRELAY_SECRET_KEY (generated once, base64)
+    Column("value", Text),
+    Column("fingerprint", String(64), nullable=False),  # HMAC of a fixed label: which key is in force
     Column("created_at", UTCDateTime, nullable=False),
 )
 
