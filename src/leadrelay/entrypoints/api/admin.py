@@ -20,6 +20,13 @@ router = APIRouter(prefix="/v1", tags=["configuration"])
 Kind = Literal["entities", "sources", "partners", "profiles"]
 
 
+class TestDeliveryBody(BaseModel):
+    lead: dict[str, Any] | None = Field(
+        default=None, description="The lead to send, checked against the entity (else one is made up)."
+    )
+    entity: str | None = Field(default=None, description="The lead's entity, when the partner takes several.")
+
+
 class KeyBody(BaseModel):
     key: str | None = Field(default=None, min_length=16, max_length=200)
 
@@ -101,9 +108,14 @@ async def create_key(
     "/partners/{name}/test-delivery", summary="Send a marked test lead through the partner's channel"
 )
 async def test_delivery(
-    name: str, rt: RuntimeDep, admin: AdminDep, wait: Annotated[float, Query(ge=0, le=60)] = 10.0
+    name: str,
+    rt: RuntimeDep,
+    admin: AdminDep,
+    wait: Annotated[float, Query(ge=0, le=60)] = 10.0,
+    body: TestDeliveryBody | None = None,
 ) -> dict[str, Any]:
-    job_id = await rt.actions.test_delivery(name, actor=admin)
+    body = body or TestDeliveryBody()
+    job_id = await rt.actions.test_delivery(name, actor=admin, entity=body.entity, lead=body.lead)
     detail = await _wait_job(rt, job_id, wait)
     return await rt.batches.with_previews(detail)
 
