@@ -137,14 +137,28 @@ def test_a_partner_of_two_entities_needs_one_named(sqlite_url: str, buyers: Buye
 # ---------------------------------------------------------------- the command line, in its own process
 
 
-def cli(url: str, *args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+def launch(url: str, *args: str, cwd: Path = ROOT, **env: str) -> subprocess.Popen[str]:
     """A CLI process with a new terminal's environment: no loopback allowance unless given."""
     clean = {k: v for k, v in os.environ.items() if k not in ("LEADRELAY_ALLOWED_TARGET_NETWORKS", "COLUMNS")}
     clean.update({"LEADRELAY_DATABASE_URL": url, "LEADRELAY_SECRET_KEY": SECRET, **env})
     clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), clean.get("PYTHONPATH")]))
-    return subprocess.run(
-        leadrelay_cmd(*args), env=clean, cwd=cwd, capture_output=True, text=True, timeout=90
+    return subprocess.Popen(
+        leadrelay_cmd(*args), env=clean, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        stdout, stderr = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def cli(url: str, *args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    return finish(launch(url, *args, cwd=cwd, **env))
 
 
 def test_the_cli_reads_the_installations_env_file_and_sends_a_lead_from_a_file(
@@ -175,8 +189,12 @@ def test_the_cli_leaves_the_test_to_the_running_server_whatever_its_own_settings
     between the two processes (it was "target 127.0.0.1 is in a private network" most of the time)."""
     prepare(sqlite_url, config(buyers))
     with ServerThread(sqlite_url, secret_key=SECRET, allowed_target_networks="127.0.0.0/8"):
-        results = [cli(sqlite_url, "partners", "test", "acme", cwd=tmp_path, LEADRELAY_ENV_FILE="")]
+        procs = [
+            launch(sqlite_url, "partners", "test", "acme", cwd=tmp_path, LEADRELAY_ENV_FILE="")
+            for _ in range(3)
+        ]
+        results = [finish(proc) for proc in procs]
     for done in results:
         assert done.returncode == 0, done.stderr + done.stdout
         assert json.loads(done.stdout)["status"] == "delivered"
-    assert len(buyers.leads("acme")) == len(results)
+    assert len(buyers.leads("acme")) == 3
