@@ -232,7 +232,7 @@ def post_ada(tour: Tour, command: str, state: dict[str, Any]) -> None:
     if answer["status"] == "delivered":  # sunco (80%), else brightpath, both answering price 10.0
         assert answer["partner"] in ("sunco", "brightpath") and answer["price"] == 10.0
     else:  # both buyers refused (4% of runs)
-        assert answer == {"lead_id": answer["lead_id"], "status": "unsold", "reason": "not sold"}
+        assert answer == {"lead_id": answer["lead_id"], "status": "unsold", "reason": "no eligible partner"}
     state["ada"] = answer
 
 
