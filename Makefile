@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 BUYERS_PORT ?= 9100
+SMTP_PORT ?= 8025
 DEMO_KEY ?= lr_demo_key_0123456789
 
 .PHONY: run test lint fmt typecheck migrate bench profile clean install install-dev
@@ -18,16 +19,20 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 
-## run: install, migrate, apply examples/demo.yaml, start the simulated buyers and the server (SQLite)
+## run: install, write ./.env (the installation's settings, read by every leadrelay process here) from
+## examples/demo.env if there is none, migrate, apply examples/demo.yaml, start the simulated buyers and
+## the server (SQLite)
 run: install
+	@test -f .env || { cp examples/demo.env .env && echo "wrote .env from examples/demo.env (loopback targets allowed for the demo buyers)"; }
+	@grep -qs '^LEADRELAY_ALLOWED_TARGET_NETWORKS=.*127\.0\.0\.' .env || echo "warning: .env does not allow 127.0.0.0/8: deliveries to the demo buyers will be refused"
 	$(BIN)/leadrelay db upgrade
 	$(BIN)/leadrelay apply -f examples/demo.yaml
 	$(BIN)/leadrelay sources add-key demo-web --key $(DEMO_KEY) > /dev/null
 	@echo "demo source key: $(DEMO_KEY)"
-	@$(BIN)/leadrelay simulate-buyers --port $(BUYERS_PORT) --count 3 --latency-ms 50 --accept-rate 0.8 --smtp-port 8025 & \
+	@$(BIN)/leadrelay simulate-buyers --port $(BUYERS_PORT) --count 3 --latency-ms 50 --accept-rate 0.8 --smtp-port $(SMTP_PORT) & \
 	  buyers=$$!; trap "kill $$buyers 2>/dev/null" EXIT INT TERM; \
 	  echo "leadrelay on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs)"; \
-	  LEADRELAY_ALLOWED_TARGET_NETWORKS=127.0.0.0/8 $(BIN)/leadrelay serve --port $(PORT)
+	  $(BIN)/leadrelay serve --port $(PORT)
 
 ## test: install the dev dependencies, then ruff, mypy and pytest
 test: install-dev

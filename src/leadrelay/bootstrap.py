@@ -98,7 +98,7 @@ class Runtime:
         self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.db, self.sealer, self.configs)
         self.holds = Holds(self.db, self.configs, self.notifier, self.sealer)
-        self.actions = Actions(self.db, self.configs, self.notifier)
+        self.actions = Actions(self.db, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.db)
         self.batches = BatchLog(self.db, self.configs, self.sealer)
         self.channels = ConfiguredChannels(self)

@@ -1,9 +1,20 @@
-"""Process settings, read once from the environment (``LEADRELAY_*``)."""
+"""Process settings, read once: the environment (``LEADRELAY_*``) over the installation's settings file.
+
+Every process of one installation (``serve``, ``worker``, every CLI command) must deliver a lead the same
+way, so the settings that decide it (allowed target networks, SMTP, the secret key) belong in one file
+that all of them read: ``.env`` in the working directory (where the SQLite database is by default), or the
+file named by ``LEADRELAY_ENV_FILE``. A variable set in a process's environment wins over the file.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from leadrelay.errors import ConfigError, ConfigProblem
 
 
 class Settings(BaseSettings):
@@ -40,5 +51,24 @@ class Settings(BaseSettings):
     allowed_target_networks: str = ""
 
 
+DEFAULT_ENV_FILE = ".env"
+
+
+def settings_file() -> Path | None:
+    """The installation's settings file: ``LEADRELAY_ENV_FILE`` (which must exist), else ``./.env`` when
+    there is one. ``LEADRELAY_ENV_FILE=`` (empty) reads no file."""
+    named = os.environ.get("LEADRELAY_ENV_FILE")
+    if named is None:
+        default = Path(DEFAULT_ENV_FILE)
+        return default if default.is_file() else None
+    if not named:
+        return None
+    path = Path(named)
+    if not path.is_file():
+        raise ConfigError([ConfigProblem("LEADRELAY_ENV_FILE", f"no such file: {named}")])
+    return path
+
+
 def load_settings() -> Settings:
-    return Settings()
+    path = settings_file()
+    return Settings(_env_file=path) if path is not None else Settings()

@@ -136,7 +136,9 @@ def test_a_test_delivery_sends_a_digest_of_its_own_at_once(db_url: str, mailbox:
     assert batch["filename"].startswith("test-sunco-")
     assert batch["attempts"][0]["outcome"] == "success"
     assert batch["attempts"][0]["location"] == "mailto:buyer@sunco.example"
-    assert batch["file"].startswith("lead_id,received_at,source,first_name,last_name,email,phone,note\r\n")
+    header, row = batch["file"].splitlines()[:2]  # the test lead has the entity's fields
+    assert header == "lead_id,received_at,source,first_name,last_name,email,phone,zip,state,monthly_bill"
+    assert row.endswith(",_test,Test,Lead,test@example.com,+15125550100,78701,TX,150.0")
     assert len(box.messages) == 1
     message = box.messages[0]
     assert message["Subject"].startswith("[TEST] 1 leads for sunco")

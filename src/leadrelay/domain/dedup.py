@@ -39,6 +39,7 @@ __all__ = [
 Hasher = Callable[[bytes], str]
 """Turns a key's material into the hex digest stored in the mark."""
 
+
 class MarkHasher:
     """HMAC-SHA256 (RFC 2104, the standard library's ``hmac``) under one key. The keyed state is made once
     and copied per mark, so a mark costs no key handling (``hmac.new`` per call costs about twice as

@@ -288,29 +288,57 @@ def log_cancel(job_id: str, reason: ReasonOption = None, database_url: DbOption 
     out.print(f"{job_id} cancelled" + (f"; redistributed as {new}" if new else ""))
 
 
+HANDOFF_S = 1.0  # how long `partners test` leaves its job to the installation's running workers
+
+
 @partners_app.command("test")
 def partners_test(
     name: str,
+    lead: Annotated[
+        Path | None, typer.Option(help="A JSON file with the lead to send (else one is made up).")
+    ] = None,
+    entity: Annotated[
+        str | None, typer.Option(help="The entity of the test lead, when the partner takes several.")
+    ] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the outcome.")] = 15.0,
     database_url: DbOption = None,
 ) -> None:
-    """Send a clearly marked test lead through the partner's channel and show the result."""
+    """Send a clearly marked test lead through the partner's channel and show the result.
+
+    The installation's running workers (`serve`, `worker`) deliver it, as they deliver real leads; when
+    none takes it within a second (nothing running), this command delivers it itself."""
+    given = _lead_file(lead) if lead is not None else None
 
     async def run(rt: Runtime) -> dict[str, Any]:
-        job_id = await rt.actions.test_delivery(name, actor=actor())
-        rt.start_workers(1, only={job_id})  # this test job only: queued real leads wait for real workers
+        job_id = await rt.actions.test_delivery(name, actor=actor(), entity=entity, lead=given)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
+        started = loop.time()
+        local = False
         while True:
             detail = await rt.logview.distribution(job_id)
-            if detail["status"] in _TEST_ENDED or loop.time() > deadline:
+            if detail["status"] in _TEST_ENDED or loop.time() > started + wait:
                 return await rt.batches.with_previews(detail)
+            if not local and detail["status"] == JobStatus.RECEIVED and loop.time() > started + HANDOFF_S:
+                rt.start_workers(1, only={job_id})  # no worker took it: deliver it here (this job only)
+                local = True
             await asyncio.sleep(0.05)
 
     detail = _with_runtime(database_url, run)
     _print_json(detail)
     if detail["status"] != JobStatus.DELIVERED:
         raise typer.Exit(1)
+
+
+def _lead_file(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise fail(f"--lead: cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise fail(f"--lead: {path} is not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise fail(f"--lead: {path} must hold a JSON object (field: value)")
+    return doc
 
 
 # ---------------------------------------------------------------- tools

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
+from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import config_store, store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import jobs
+from leadrelay.domain.fields.sample import build_test_lead
 from leadrelay.domain.states import (
     DELIVERY,
     DELIVERY_UNDER_WAY,
@@ -63,10 +66,13 @@ def _human(period: timedelta) -> str:
 
 
 class Actions:
-    def __init__(self, db: Database, configs: ConfigCache, notifier: Notifier) -> None:
+    def __init__(
+        self, db: Database, configs: ConfigCache, notifier: Notifier, sealer: Sealer | None = None
+    ) -> None:
         self.db = db
         self.configs = configs
         self.notifier = notifier
+        self.sealer = sealer  # seals the sensitive fields of a test lead
 
     async def resend(self, job_id: str, *, actor: str, reason: str | None = None) -> list[str]:
         """Only for a delivered job: a new job, linked to it, straight to the same partner through the
@@ -228,35 +234,51 @@ class Actions:
             self.notifier.jobs_added()
         return new_job
 
-    async def test_delivery(self, partner: str, *, actor: str) -> str:
-        """A clearly marked test lead through the partner's channel; never counts toward caps or reports."""
+    async def test_delivery(
+        self,
+        partner: str,
+        *,
+        actor: str,
+        entity: str | None = None,
+        lead: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A clearly marked test lead through the partner's channel; never counts toward caps or reports.
+
+        The lead is ``lead`` (checked against the entity) or a sample of the entity's fields, for the
+        entity of the profiles that route to the partner (``entity`` when there are several)."""
         live = await self.configs.get(self.db)
         spec = live.specs.partners.get(partner)
         if spec is None:
             raise NotFound(f"unknown partner {partner!r}")
         if spec.channel is None:
             raise InvalidTransition(f"partner {partner} has no delivery channel")
+        now = datetime.now(UTC)
+        test = build_test_lead(
+            partner, live.specs.entities, live.specs.profiles.values(), now.date(), entity=entity, lead=lead
+        )
+        lead_id = new_id("lead")
+        values, raw, sealed = dict(test.values), dict(test.raw), None
+        if test.entity is not None and test.entity.sensitive:
+            secret = {k: values.pop(k) for k in test.entity.sensitive if k in values}
+            secret_raw = {k: raw.pop(k) for k in test.entity.sensitive if k in raw}
+            if secret or secret_raw:
+                if self.sealer is None:
+                    raise InvalidTransition("sensitive fields need the secret key (LEADRELAY_SECRET_KEY)")
+                ring = await self.sealer.ring()
+                sealed = ring.seal_json({"data": secret, "raw": secret_raw}, lead_id.encode())
 
         def tx(conn: Connection) -> str:
-            now = datetime.now(UTC)
-            lead_id = new_id("lead")
-            values = {
-                "first_name": "Test",
-                "last_name": "Lead",
-                "email": "test@example.com",
-                "phone": "+15555550100",
-                "note": "leadrelay test delivery",
-            }
             store.insert_leads(
                 conn,
                 [
                     {
                         "id": lead_id,
-                        "entity": "_test",
+                        "entity": test.entity_name,
                         "source": "_test",
                         "status": LeadStatus.QUEUED,
                         "data": values,
-                        "raw": values,
+                        "raw": raw,
+                        "sealed": sealed,
                         "problems": None,
                         "idempotency_key": None,
                         "request_hash": None,
@@ -275,7 +297,8 @@ class Actions:
                 trace=[f"test delivery by {actor}"],
             )
             store.insert_jobs(conn, [row])
-            _audit(conn, actor, "partner.test_delivery", row["id"], now, None, partner=partner)
+            detail = {"partner": partner, "entity": test.entity_name}
+            _audit(conn, actor, "partner.test_delivery", row["id"], now, None, **detail)
             return str(row["id"])
 
         job_id = await self.db.run(tx)

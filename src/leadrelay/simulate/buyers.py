@@ -2,7 +2,9 @@
 
 ``POST|PUT /buyer/{name}`` takes a lead (JSON or form) and answers like a real buyer would: after
 ``latency_ms`` it accepts (200 with a reference and a price), rejects (422 with a reason) or fails (500).
-The decision is a deterministic function of (seed, buyer, idempotency key or body), so runs repeat.
+The decision is a deterministic function of (seed, buyer, idempotency key or body), so runs repeat. A lead
+marked as a test (``X-Leadrelay-Test`` or ``"test": true``) is accepted, as a buyer's sandbox would: a
+partner test shows whether the connection, the mapping and the answer work, not the buyer's appetite.
 
 Idempotency is exact: an ``Idempotency-Key`` already answered for a buyer gets the very same status and
 body again and is counted as a duplicate, never as a second acceptance. The answer is decided and stored
@@ -125,7 +127,7 @@ class BuyersState:
                 buyer.errors_by_ident[ident] = tries + 1
                 return _answer(500, {"status": "error"})
             buyer.errors_by_ident.pop(ident, None)
-            if _fraction(seed, who, b"accept", ident) < self.accept_rate:
+            if test or _fraction(seed, who, b"accept", ident) < self.accept_rate:
                 stats.accepted += 1
                 reference = f"{name}-{stats.accepted}"
                 buyer.leads.append({"key": key, "body": body, "reference": reference})

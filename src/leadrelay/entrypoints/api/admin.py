@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field
 
 from leadrelay.adapters.db import config_store
 from leadrelay.configuration.load import KINDS as _KINDS  # noqa: F401  (documented kinds)
@@ -26,6 +27,13 @@ def _shallow(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         path = f"{prefix}.{where}" if prefix and where else prefix or where
         raise ConfigError([ConfigProblem(path, f"nested deeper than {MAX_DEPTH} levels")])
     return document
+
+
+class TestDeliveryBody(BaseModel):
+    lead: dict[str, Any] | None = Field(
+        default=None, description="The lead to send, checked against the entity (else one is made up)."
+    )
+    entity: str | None = Field(default=None, description="The lead's entity, when the partner takes several.")
 
 
 @router.get("/config", summary="The whole configuration (what `leadrelay export` writes)")
@@ -80,9 +88,14 @@ async def delete_object(kind: Kind, name: str, rt: RuntimeDep, admin: AdminDep) 
     "/partners/{name}/test-delivery", summary="Send a marked test lead through the partner's channel"
 )
 async def test_delivery(
-    name: str, rt: RuntimeDep, admin: AdminDep, wait: Annotated[float, Query(ge=0, le=60)] = 10.0
+    name: str,
+    rt: RuntimeDep,
+    admin: AdminDep,
+    wait: Annotated[float, Query(ge=0, le=60)] = 10.0,
+    body: TestDeliveryBody | None = None,
 ) -> dict[str, Any]:
-    job_id = await rt.actions.test_delivery(name, actor=admin)
+    body = body or TestDeliveryBody()
+    job_id = await rt.actions.test_delivery(name, actor=admin, entity=body.entity, lead=body.lead)
     detail = await _wait_job(rt, job_id, wait)
     return await rt.batches.with_previews(detail)
 

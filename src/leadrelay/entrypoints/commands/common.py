@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from leadrelay.config import Settings, load_settings
+from leadrelay.errors import ConfigError
 
 out = Console(soft_wrap=True)  # long paths and ids stay on one line, greppable in logs
 err = Console(stderr=True, soft_wrap=True)
@@ -20,7 +21,10 @@ DbOption = Annotated[str | None, typer.Option("--database-url", help="Overrides 
 
 
 def settings_for(database_url: str | None = None) -> Settings:
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise fail(exc.detail) from exc
     if database_url:
         settings.database_url = database_url
     return settings

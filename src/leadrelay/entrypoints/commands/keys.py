@@ -31,8 +31,7 @@ from leadrelay.adapters.crypto import (
     rotate_key,
 )
 from leadrelay.adapters.db.engine import Database
-from leadrelay.config import load_settings
-from leadrelay.entrypoints.commands.common import DbOption, fail, out
+from leadrelay.entrypoints.commands.common import DbOption, fail, out, settings_for
 from leadrelay.errors import LeadrelayError
 
 keys_app = typer.Typer(help="Data keys that encrypt sensitive lead fields at rest.", no_args_is_help=True)
@@ -51,11 +50,11 @@ BatchOption = Annotated[int, typer.Option(min=1, max=10_000, help="Values re-enc
 @contextmanager
 def _session(database_url: str | None) -> Iterator[tuple[Database, str]]:
     """The database and the secret; every expected failure becomes a one-line error and exit status 1."""
-    settings = load_settings()
+    settings = settings_for(database_url)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
     if not secret:
         raise fail(MISSING_SECRET)
-    db = Database(database_url or settings.database_url)
+    db = Database(settings.database_url)
     try:
         derive_kek(secret)  # too short: say so before touching the database
         yield db, secret

@@ -1,0 +1,50 @@
+"""The installation's settings file: ./.env (or LEADRELAY_ENV_FILE), read by every process; the
+environment wins over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leadrelay.config import load_settings
+from leadrelay.errors import ConfigError
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in ("LEADRELAY_ENV_FILE", "LEADRELAY_ALLOWED_TARGET_NETWORKS", "LEADRELAY_SMTP_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_dot_env_in_the_working_directory_is_read(home: Path) -> None:
+    (home / ".env").write_text(
+        "# the installation\nLEADRELAY_ALLOWED_TARGET_NETWORKS=127.0.0.0/8\n"
+        "LEADRELAY_SMTP_PORT=2525\nOTHER=x\n"
+    )
+    settings = load_settings()
+    assert settings.allowed_target_networks == "127.0.0.0/8" and settings.smtp_port == 2525
+
+
+def test_without_a_file_the_defaults_hold(home: Path) -> None:
+    assert load_settings().allowed_target_networks == ""
+
+
+def test_the_environment_wins_over_the_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (home / ".env").write_text("LEADRELAY_ALLOWED_TARGET_NETWORKS=127.0.0.0/8\n")
+    monkeypatch.setenv("LEADRELAY_ALLOWED_TARGET_NETWORKS", "10.0.0.0/8")
+    assert load_settings().allowed_target_networks == "10.0.0.0/8"
+
+
+def test_leadrelay_env_file_names_another_file_or_none(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (home / ".env").write_text("LEADRELAY_SMTP_PORT=2525\n")
+    (home / "prod.env").write_text("LEADRELAY_SMTP_PORT=587\n")
+    monkeypatch.setenv("LEADRELAY_ENV_FILE", str(home / "prod.env"))
+    assert load_settings().smtp_port == 587
+    monkeypatch.setenv("LEADRELAY_ENV_FILE", "")
+    assert load_settings().smtp_port == 25
+    monkeypatch.setenv("LEADRELAY_ENV_FILE", str(home / "missing.env"))
+    with pytest.raises(ConfigError, match=r"LEADRELAY_ENV_FILE: no such file: .*missing\.env"):
+        load_settings()
