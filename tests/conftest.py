@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,35 @@ from tests.support import Mailbox, running_mailbox
 
 # The tests' buyers listen on loopback, which the SSRF guard refuses by default; subprocesses inherit this.
 os.environ.setdefault("LEADRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8,::1/128")
+# No test waits out a real backoff: a delivery's retries, and a job whose transaction failed, come back at
+# once (servers in threads, commands in this process and subprocesses all read these). A test that needs
+# the production schedule passes its own values.
+os.environ.setdefault("LEADRELAY_RETRY_BASE", "0.01")
+os.environ.setdefault("LEADRELAY_RETRY_MAX_DELAY", "0.05")
+os.environ.setdefault("LEADRELAY_RELEASE_DELAY", "0.05")
+
+
+def _share_httpx_tls_context() -> None:
+    """httpx loads certifi's CA bundle for every new client (0.1–0.2 s each); the tests make hundreds of
+    loopback clients, so they share one verifying context instead (an ``SSLContext`` is thread-safe)."""
+    from httpx._transports import default
+
+    original = default.create_ssl_context
+    shared: list[ssl.SSLContext] = []
+
+    def create_ssl_context(
+        verify: object = True, cert: object = None, trust_env: bool = True
+    ) -> ssl.SSLContext:
+        if verify is True and cert is None:
+            if not shared:
+                shared.append(original(verify=True, trust_env=trust_env))
+            return shared[0]
+        return original(verify=verify, cert=cert, trust_env=trust_env)  # type: ignore[arg-type]
+
+    default.create_ssl_context = create_ssl_context  # type: ignore[assignment]
+
+
+_share_httpx_tls_context()
 
 POSTGRES_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_ALL = os.environ.get("LEADRELAY_REQUIRE_ALL") == "1"
@@ -95,6 +125,15 @@ def _fresh_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
     path = tmp_path / "leadrelay.db"
     shutil.copy(template, path)
     yield f"sqlite:///{path}"
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixture's own params
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``@pytest.mark.sqlite_only`` (or a module's ``pytestmark``): the test checks what the API or the CLI
+    answers, not how a database stores it, so ``db_url`` is SQLite alone. PostgreSQL runs where the dialect
+    matters: storage, claiming, caps, dedup races, batches, migrations and concurrency."""
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("sqlite_only"):
+        metafunc.definition.add_marker(pytest.mark.parametrize("db_url", ["sqlite"], indirect=True))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
