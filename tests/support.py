@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -204,6 +205,21 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: f
 
 def leadrelay_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "leadrelay.entrypoints.cli", *args]
+
+
+def run_cli(args: Sequence[str], env: Mapping[str, str | None]) -> subprocess.CompletedProcess[str]:
+    """``leadrelay ARGS`` in this process (Typer's CliRunner, ``env`` set for the call; None unsets): the
+    exit code, stdout and stderr as a subprocess would give them. An unexpected exception's traceback goes
+    to stderr, as it would in a real run. A whole Python start-up per command is for the smoke tests."""
+    from typer.testing import CliRunner
+
+    from leadrelay.entrypoints.cli import app
+
+    result = CliRunner().invoke(app, list(args), env=dict(env))
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["leadrelay", *args], result.exit_code, result.stdout, stderr)
 
 
 @contextmanager

@@ -106,6 +106,7 @@ def test_no_plaintext_of_a_sensitive_value_in_the_database(db_url: str, buyers: 
     assert b"lr1:k1:" in stored  # what is there instead
 
 
+@pytest.mark.sqlite_only
 def test_sensitive_fields_need_the_secret(db_url: str, buyers: BuyersThread) -> None:
     prepare(db_url, sensitive_config(buyers))
     with ServerThread(db_url) as server, server.client() as http:  # no LEADRELAY_SECRET_KEY
@@ -211,6 +212,7 @@ def test_trace_of_a_rule_on_a_sensitive_field_is_redacted(db_url: str, buyers: B
     assert INCOME not in str(trace)
 
 
+@pytest.mark.sqlite_only
 def test_an_erasure_request_needs_a_valid_email_or_phone(db_url: str, buyers: BuyersThread) -> None:
     prepare(db_url, sensitive_config(buyers))
     with ServerThread(db_url, workers=0) as server, server.client() as http:

@@ -102,6 +102,7 @@ def test_csv_column_import_then_reimport_counts_already_present(db_url: str, tmp
     assert all(actor.startswith("cli") for _, actor, _ in audit_rows(db_url))
 
 
+@pytest.mark.sqlite_only
 def test_plain_file_with_bad_lines(db_url: str, tmp_path: Path) -> None:
     file = tmp_path / "dnc.txt"
     lines = [
@@ -124,6 +125,7 @@ def test_plain_file_with_bad_lines(db_url: str, tmp_path: Path) -> None:
     assert entries(db_url, "dnc") == {sha("+15125551212"), sha("+15125553434"), sha("+15125555656")}
 
 
+@pytest.mark.sqlite_only
 def test_plain_file_with_a_header_word_and_zip_codes(db_url: str, tmp_path: Path) -> None:
     file = tmp_path / "zips.txt"
     file.write_text("zip\r\n78704\r\n78704-1234\r\nK1A 0B1\r\n9410\r\n")
@@ -135,6 +137,7 @@ def test_plain_file_with_a_header_word_and_zip_codes(db_url: str, tmp_path: Path
     assert entries(db_url, "closed") == {sha("78704"), sha("K1A 0B1")}
 
 
+@pytest.mark.sqlite_only
 def test_pre_hashed_file(db_url: str, tmp_path: Path) -> None:
     hashes = [sha(f"+1512555{n:04d}") for n in range(1000, 1005)]
     file = tmp_path / "hashed.txt"
@@ -158,6 +161,7 @@ def test_pre_hashed_file(db_url: str, tmp_path: Path) -> None:
         (["--list", "Bad List", "--kind", "phone"], "invalid name"),
     ],
 )
+@pytest.mark.sqlite_only
 def test_refusals_exit_1_with_a_message(db_url: str, tmp_path: Path, args: list[str], words: str) -> None:
     file = tmp_path / "list.csv"
     file.write_text("name,phone\nAda,5125551212\n")
@@ -177,6 +181,7 @@ def test_refusals_exit_1_with_a_message(db_url: str, tmp_path: Path, args: list[
     assert names == ["dnc"]  # a refused import creates no list
 
 
+@pytest.mark.sqlite_only
 def test_a_missing_file(db_url: str, tmp_path: Path) -> None:
     r = cli(db_url, "import", str(tmp_path / "nope.txt"), "--list", "dnc", "--kind", "phone")
     assert r.returncode == 1
