@@ -8,9 +8,7 @@ buyer who echoes it back, must appear nowhere.
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,13 +28,13 @@ from leadrelay.adapters.db.tables import (
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import (
     ADMIN,
-    ROOT,
     ServerThread,
     base_config,
     everything_stored,
     lead,
     prepare,
     rows,
+    run_cli,
     source_headers,
     wait_for,
 )
@@ -145,18 +143,8 @@ def test_erase_a_lead_keeps_the_business_record(db_url: str, buyers: BuyersThrea
 
 
 def erase_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "leadrelay.entrypoints.cli",
-        "leads",
-        "erase",
-        *args,
-        "--database-url",
-        url,
-    ]
-    env = {**os.environ, "LEADRELAY_SECRET_KEY": SECRET}
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    """`leadrelay leads erase ARGS` (in this process)."""
+    return run_cli(["leads", "erase", *args, "--database-url", url], {"LEADRELAY_SECRET_KEY": SECRET})
 
 
 def test_erase_a_person_by_email_through_the_cli(db_url: str, buyers: BuyersThread) -> None:

@@ -1,11 +1,10 @@
-"""`leadrelay suppression import` and `lists` as a user runs them: real subprocesses against real SQLite
-files and PostgreSQL databases. CSV with a header column, plain files, pre-hashed files, bad lines, and
-re-imports that count what is already there."""
+"""`leadrelay suppression import` and `lists` as a user runs them (in this process, Typer's CliRunner)
+against real SQLite files and PostgreSQL databases. CSV with a header column, plain files, pre-hashed
+files, bad lines, and re-imports that count what is already there."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from sqlalchemy import select
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import audit_log, suppression_entries, suppression_lists
-from tests.support import ROOT, leadrelay_cmd
+from tests.support import run_cli
 
 
 def sha(text: str) -> str:
@@ -22,11 +21,8 @@ def sha(text: str) -> str:
 
 
 def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env["LEADRELAY_DATABASE_URL"] = url
-    return subprocess.run(
-        leadrelay_cmd("suppression", *args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    env = {"LEADRELAY_DATABASE_URL": url, "COLUMNS": None, "LINES": None}
+    return run_cli(["suppression", *args], env)
 
 
 def one_line(text: str) -> str:
