@@ -136,14 +136,18 @@ class ServerThread:
     """leadrelay's API (and workers) served by uvicorn on a loopback port, in a background thread."""
 
     def __init__(self, url: str, *, workers: int = 1, **settings: Any) -> None:
-        self.port = free_port()
+        # the socket is bound here and handed to uvicorn: no other test (or xdist worker) can take the port
+        # between choosing it and listening on it
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.settings = Settings(database_url=url, host="127.0.0.1", port=self.port, **settings)
         self.app = create_app(self.settings, workers=workers)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServerThread:
@@ -158,6 +162,7 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        self.socket.close()
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
