@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from leadrelay.adapters.db.migrate import upgrade
-from tests.support import Mailbox, running_mailbox
+from tests.support import Mailbox, forget_reader, running_mailbox
 
 # The tests' buyers listen on loopback, which the SSRF guard refuses by default; subprocesses inherit this.
 os.environ.setdefault("LEADRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8,::1/128")
@@ -215,9 +215,11 @@ def pg_template(pg_databases: PgDatabases) -> str:
 def _fresh_pg(request: pytest.FixtureRequest) -> Iterator[str]:
     databases: PgDatabases = request.getfixturevalue("pg_databases")
     name = databases.take()
+    url = _with_db(POSTGRES_URL, name)
     try:
-        yield _with_db(POSTGRES_URL, name)
+        yield url
     finally:
+        forget_reader(url)
         databases.give_back(name)
 
 
@@ -225,7 +227,9 @@ def _fresh_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
     template: Path = request.getfixturevalue("sqlite_template")
     path = tmp_path / "leadrelay.db"
     shutil.copy(template, path)
-    yield f"sqlite:///{path}"
+    url = f"sqlite:///{path}"
+    yield url
+    forget_reader(url)
 
 
 @pytest.hookimpl(tryfirst=True)  # before the fixture's own params

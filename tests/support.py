@@ -168,13 +168,27 @@ class ServerThread:
         return httpx.Client(base_url=self.url, timeout=30)
 
 
-def rows(url: str, query: Any) -> list[Any]:
-    """The rows a query returns, read in a fresh connection (a test's view of the database)."""
-    db = Database(url)
-    try:
-        return db.read(lambda c: list(c.execute(query)))
-    finally:
+_readers: dict[str, Database] = {}
+
+
+def reader(url: str) -> Database:
+    """The test's own view of a database: one engine per database for the whole test, so that polling
+    opens no new engine each time (the database fixtures dispose of it with the database)."""
+    db = _readers.get(url)
+    if db is None:
+        db = _readers[url] = Database(url)
+    return db
+
+
+def forget_reader(url: str) -> None:
+    db = _readers.pop(url, None)
+    if db is not None:
         db.dispose()
+
+
+def rows(url: str, query: Any) -> list[Any]:
+    """The rows a query returns, read in a new transaction (a test's view of the database)."""
+    return reader(url).read(lambda c: list(c.execute(query)))
 
 
 def everything_stored(url: str) -> bytes:

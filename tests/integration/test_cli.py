@@ -31,6 +31,7 @@ from tests.support import (
     lead,
     leadrelay_cmd,
     prepare,
+    reader,
     run_cli,
     source_headers,
     wait_for,
@@ -86,13 +87,8 @@ def stored(url: str) -> dict[str, Any]:
 
 
 def count(url: str, table: Any, *where: Any) -> int:
-    db = Database(url)
-    try:
-        return db.read(
-            lambda c: int(c.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
-        )
-    finally:
-        db.dispose()
+    query = select(func.count()).select_from(table).where(*where)
+    return reader(url).read(lambda c: int(c.execute(query).scalar_one()))
 
 
 @pytest.fixture
