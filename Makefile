@@ -7,7 +7,10 @@ BUYERS_PORT ?= 9100
 SMTP_PORT ?= 8025
 DEMO_KEY ?= lr_demo_key_0123456789
 
-.PHONY: run test lint fmt typecheck migrate bench profile clean install install-dev
+# the tests run in parallel on every core (pytest-xdist); each test has its own databases and ports
+XDIST ?= -n auto --dist worksteal
+
+.PHONY: run test test-unit coverage lint fmt typecheck migrate bench profile clean install install-dev
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,13 +37,24 @@ run: install
 	  echo "leadrelay on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs)"; \
 	  $(BIN)/leadrelay serve --port $(PORT)
 
-## test: install the dev dependencies, then ruff, mypy and pytest
+## test: install the dev dependencies, then ruff, mypy and pytest (in parallel; the 25 slowest tests listed)
 test: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST) --durations=25
+
+## test-unit: the pure tests of tests/unit only (no database, no network): seconds
+test-unit: install-dev
+	$(BIN)/python -m pytest tests/unit $(XDIST) -q
+
+## coverage: the whole suite under coverage.py (xdist workers and subprocesses too); statement coverage of src/
+coverage: install-dev
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest $(XDIST) -q
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report
 
 lint: install-dev
 	$(BIN)/ruff check src tests
@@ -66,4 +80,4 @@ profile: install-dev
 	$(BIN)/python bench/profile.py $(PROFILE_ARGS)
 
 clean:
-	rm -rf $(VENV) leadrelay.db leadrelay.db-wal leadrelay.db-shm .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) leadrelay.db leadrelay.db-wal leadrelay.db-shm .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -4,17 +4,50 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from leadrelay.adapters.db.migrate import upgrade
-from tests.support import Mailbox, running_mailbox
+from tests.support import Mailbox, forget_reader, running_mailbox
 
 # The tests' buyers listen on loopback, which the SSRF guard refuses by default; subprocesses inherit this.
 os.environ.setdefault("LEADRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8,::1/128")
+# A developer's ./.env (written by `make run`) is the demo installation's, not the tests': read no file.
+os.environ.setdefault("LEADRELAY_ENV_FILE", "")
+# No test waits out a real backoff: a delivery's retries, and a job whose transaction failed, come back at
+# once (servers in threads, commands in this process and subprocesses all read these). A test that needs
+# the production schedule passes its own values.
+os.environ.setdefault("LEADRELAY_RETRY_BASE", "0.01")
+os.environ.setdefault("LEADRELAY_RETRY_MAX_DELAY", "0.05")
+os.environ.setdefault("LEADRELAY_RELEASE_DELAY", "0.05")
+
+
+def _share_httpx_tls_context() -> None:
+    """httpx loads certifi's CA bundle for every new client (0.1–0.2 s each); the tests make hundreds of
+    loopback clients, so they share one verifying context instead (an ``SSLContext`` is thread-safe)."""
+    from httpx._transports import default
+
+    original = default.create_ssl_context
+    shared: list[ssl.SSLContext] = []
+
+    def create_ssl_context(
+        verify: object = True, cert: object = None, trust_env: bool = True
+    ) -> ssl.SSLContext:
+        if verify is True and cert is None:
+            if not shared:
+                shared.append(original(verify=True, trust_env=trust_env))
+            return shared[0]
+        return original(verify=verify, cert=cert, trust_env=trust_env)
+
+    default.create_ssl_context = create_ssl_context  # type: ignore[assignment]
+
+
+_share_httpx_tls_context()
 
 POSTGRES_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_ALL = os.environ.get("LEADRELAY_REQUIRE_ALL") == "1"
@@ -61,40 +94,153 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A migrated template database; each test copies it (CREATE DATABASE … TEMPLATE)."""
-    require_postgres()
-    import psycopg
+# What a test may not change in a reused database: its tables, columns, indexes, constraints, revision.
+_SCHEMA_PRINT = """
+SELECT md5(
+  coalesce((SELECT string_agg(table_name || '.' || column_name || ':' || data_type || ':' || is_nullable
+                              || ':' || coalesce(column_default, ''), ',' ORDER BY table_name, column_name)
+            FROM information_schema.columns WHERE table_schema = 'public'), '')
+  || coalesce((SELECT string_agg(indexdef, ',' ORDER BY indexdef) FROM pg_indexes
+               WHERE schemaname = 'public'), '')
+  || coalesce((SELECT string_agg(conname || pg_get_constraintdef(oid), ',' ORDER BY conname)
+               FROM pg_constraint WHERE connamespace = 'public'::regnamespace), '')
+  || coalesce((SELECT string_agg(version_num, ',') FROM alembic_version), ''))
+"""
 
-    name = f"lr_tmpl_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    upgrade(_with_db(POSTGRES_URL, name))
-    yield name
-    with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+class PgDatabases:
+    """This process's PostgreSQL test databases: copies of one migrated template, emptied and reused.
+
+    CREATE and DROP DATABASE cost seconds each (a file copy, a checkpoint); emptying a used database's
+    tables costs milliseconds. A database comes back clean or not at all: its sessions are ended, every
+    table is emptied and every sequence restarted, and unless its schema is still the template's (a test
+    may downgrade it, or lock it), it is dropped and the next test gets a new copy. Names carry the xdist
+    worker, so parallel workers never share one."""
+
+    def __init__(self, worker: str) -> None:
+        import psycopg
+
+        self.prefix = f"lr_{worker}_{uuid.uuid4().hex[:6]}"
+        self.template = f"{self.prefix}_tmpl"
+        self.free: list[str] = []
+        self.made = 0
+        with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.template}"')
+        upgrade(_with_db(POSTGRES_URL, self.template))
+        with psycopg.connect(_with_db(POSTGRES_URL, self.template), autocommit=True) as conn:
+            self.schema = self._fingerprint(conn)
+            # a migration that seeds rows would make an emptied database differ from a new copy
+            self.reusable = not any(
+                conn.execute(f'SELECT EXISTS (SELECT FROM "{table}")').fetchone()[0]
+                for table in self._tables(conn)
+            )
+
+    @staticmethod
+    def _tables(conn: Any) -> list[str]:
+        query = (
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        return [r[0] for r in conn.execute(query)]
+
+    @staticmethod
+    def _fingerprint(conn: Any) -> str:
+        return str(conn.execute(_SCHEMA_PRINT).fetchone()[0])
+
+    def take(self) -> str:
+        """A clean database's name."""
+        import psycopg
+
+        if self.free:
+            return self.free.pop()
+        self.made += 1
+        name = f"{self.prefix}_{self.made}"
+        with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    def give_back(self, name: str) -> None:
+        try:
+            if not self.reusable:
+                raise RuntimeError("the template has rows")
+            self._empty(name)
+        except Exception:
+            self._drop(name)
+        else:
+            self.free.append(name)
+
+    def _empty(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(_pg_admin_url(), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                [name],
+            )
+        with psycopg.connect(_with_db(POSTGRES_URL, name), connect_timeout=5) as conn:
+            if self._fingerprint(conn) != self.schema:
+                raise RuntimeError(f"the test changed the schema of {name}")
+            tables = self._tables(conn)
+            sequences = [r[0] for r in conn.execute("SELECT sequencename FROM pg_sequences")]
+            conn.execute("SET LOCAL session_replication_role = replica")  # no foreign-key order to mind
+            for table in tables:
+                conn.execute(f'DELETE FROM "{table}"')
+            for sequence in sequences:
+                conn.execute(f'ALTER SEQUENCE "{sequence}" RESTART')
+
+    def _drop(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        for name in [*self.free, self.template]:
+            self._drop(name)
+        self.free.clear()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(worker_id: str) -> Iterator[PgDatabases]:
+    require_postgres()
+    databases = PgDatabases(worker_id)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_databases: PgDatabases) -> str:
+    """The migrated template database the test databases are copied from."""
+    return pg_databases.template
 
 
 def _fresh_pg(request: pytest.FixtureRequest) -> Iterator[str]:
-    import psycopg
-
-    template = request.getfixturevalue("pg_template")
-    name = f"lr_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    databases: PgDatabases = request.getfixturevalue("pg_databases")
+    name = databases.take()
+    url = _with_db(POSTGRES_URL, name)
     try:
-        yield _with_db(POSTGRES_URL, name)
+        yield url
     finally:
-        with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        forget_reader(url)
+        databases.give_back(name)
 
 
 def _fresh_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     template: Path = request.getfixturevalue("sqlite_template")
     path = tmp_path / "leadrelay.db"
     shutil.copy(template, path)
-    yield f"sqlite:///{path}"
+    url = f"sqlite:///{path}"
+    yield url
+    forget_reader(url)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixture's own params
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``@pytest.mark.sqlite_only`` (or a module's ``pytestmark``): the test checks what the API or the CLI
+    answers, not how a database stores it, so ``db_url`` is SQLite alone. PostgreSQL runs where the dialect
+    matters: storage, claiming, caps, dedup races, batches, migrations and concurrency."""
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("sqlite_only"):
+        metafunc.definition.add_marker(pytest.mark.parametrize("db_url", ["sqlite"], indirect=True))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -135,14 +136,18 @@ class ServerThread:
     """leadrelay's API (and workers) served by uvicorn on a loopback port, in a background thread."""
 
     def __init__(self, url: str, *, workers: int = 1, **settings: Any) -> None:
-        self.port = free_port()
+        # the socket is bound here and handed to uvicorn: no other test (or xdist worker) can take the port
+        # between choosing it and listening on it
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.settings = Settings(database_url=url, host="127.0.0.1", port=self.port, **settings)
         self.app = create_app(self.settings, workers=workers)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServerThread:
@@ -157,18 +162,33 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        self.socket.close()
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
 
 
-def rows(url: str, query: Any) -> list[Any]:
-    """The rows a query returns, read in a fresh connection (a test's view of the database)."""
-    db = Database(url)
-    try:
-        return db.read(lambda c: list(c.execute(query)))
-    finally:
+_readers: dict[str, Database] = {}
+
+
+def reader(url: str) -> Database:
+    """The test's own view of a database: one engine per database for the whole test, so that polling
+    opens no new engine each time (the database fixtures dispose of it with the database)."""
+    db = _readers.get(url)
+    if db is None:
+        db = _readers[url] = Database(url)
+    return db
+
+
+def forget_reader(url: str) -> None:
+    db = _readers.pop(url, None)
+    if db is not None:
         db.dispose()
+
+
+def rows(url: str, query: Any) -> list[Any]:
+    """The rows a query returns, read in a new transaction (a test's view of the database)."""
+    return reader(url).read(lambda c: list(c.execute(query)))
 
 
 def everything_stored(url: str) -> bytes:
@@ -204,6 +224,21 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: f
 
 def leadrelay_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "leadrelay.entrypoints.cli", *args]
+
+
+def run_cli(args: Sequence[str], env: Mapping[str, str | None]) -> subprocess.CompletedProcess[str]:
+    """``leadrelay ARGS`` in this process (Typer's CliRunner, ``env`` set for the call; None unsets): the
+    exit code, stdout and stderr as a subprocess would give them. An unexpected exception's traceback goes
+    to stderr, as it would in a real run. A whole Python start-up per command is for the smoke tests."""
+    from typer.testing import CliRunner
+
+    from leadrelay.entrypoints.cli import app
+
+    result = CliRunner().invoke(app, list(args), env=dict(env))
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["leadrelay", *args], result.exit_code, result.stdout, stderr)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import ChannelSpec, EmailChannel
+from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.errors import ConfigError
 from leadrelay.services.act import Actions
@@ -122,6 +123,8 @@ class Runtime:
             poll_interval=s.poll_interval,
             grace_seconds=s.shutdown_grace,
             only=only,
+            retry=RetryPolicy(base_s=s.retry_base, max_delay_s=s.retry_max_delay),
+            release_delay_seconds=s.release_delay,
         )
 
     def start_workers(self, count: int, only: set[str] | None = None) -> None:

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     lease_seconds: float = 60.0
     poll_interval: float = 0.1
     shutdown_grace: float = 10.0
+    # deliveries: the first retry delay after a retryable error (doubling, spread ±25 %, at most
+    # retry_max_delay), and how soon a job whose transaction failed goes back to the queue
+    retry_base: float = 1.0
+    retry_max_delay: float = 300.0
+    release_delay: float = 1.0
     # SMTP for email channels (a configuration document's `smtp` section takes precedence)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25

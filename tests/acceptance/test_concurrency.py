@@ -29,6 +29,7 @@ from tests.support import (
     leadrelay_cmd,
     prepare,
     process,
+    reader,
     source_headers,
     wait_for,
     wait_http,
@@ -48,11 +49,7 @@ def any_url(request: pytest.FixtureRequest) -> str:
 
 
 def read(url: str, fn: Callable[[Connection], T]) -> T:
-    db = Database(url)
-    try:
-        return db.read(fn)
-    finally:
-        db.dispose()
+    return reader(url).read(fn)
 
 
 def config(

@@ -168,6 +168,7 @@ def test_resend_goes_through_the_partners_current_channel(start: Setup, buyers: 
 
 
 @pytest.mark.parametrize("state", ["unsold", "failed"])
+@pytest.mark.sqlite_only
 def test_resend_of_a_job_that_was_not_delivered_is_409(start: Setup, state: str) -> None:
     if state == "unsold":
         server = start(voltedge={"paused": True})
@@ -226,6 +227,7 @@ def test_rerun_routes_the_same_job_again_under_the_current_config(
 
 
 @pytest.mark.parametrize("state", ["delivered", "cancelled"])
+@pytest.mark.sqlite_only
 def test_rerun_of_a_delivered_or_cancelled_job_is_409(start: Setup, state: str) -> None:
     server = start()
     with server.client() as http:
@@ -296,6 +298,7 @@ def _age_delivery(url: str, job_id: str, days: float) -> None:
     )
 
 
+@pytest.mark.sqlite_only
 def test_cancel_after_the_cancellation_period_is_409(start: Setup, db_url: str) -> None:
     server = start()
     with server.client() as http:
@@ -305,6 +308,7 @@ def test_cancel_after_the_cancellation_period_is_409(start: Setup, db_url: str) 
         assert detail(http, sold["job"])["status"] == "delivered"
 
 
+@pytest.mark.sqlite_only
 def test_cancel_period_in_hours_is_honoured(start: Setup, db_url: str) -> None:
     server = start(sunco={"cancel_period": "12h"})
     with server.client() as http:
@@ -314,6 +318,7 @@ def test_cancel_period_in_hours_is_honoured(start: Setup, db_url: str) -> None:
         assert detail(http, sold["job"])["status"] == "delivered"
 
 
+@pytest.mark.sqlite_only
 def test_cancel_within_a_longer_partner_cancellation_period(start: Setup, db_url: str) -> None:
     server = start(sunco={"cancel_period": "30d"})
     with server.client() as http:
@@ -364,6 +369,7 @@ def test_auto_redistribute_with_no_other_eligible_partner_ends_unsold(
 
 
 @pytest.mark.parametrize("action", ["resend", "rerun", "cancel"])
+@pytest.mark.sqlite_only
 def test_action_on_an_unknown_distribution_is_404(start: Setup, action: str) -> None:
     server = start()
     with server.client() as http:
@@ -375,6 +381,7 @@ def test_action_on_an_unknown_distribution_is_404(start: Setup, action: str) -> 
 
 
 @pytest.mark.parametrize("action", ["resend", "rerun", "cancel"])
+@pytest.mark.sqlite_only
 def test_actions_need_an_admin_token(start: Setup, action: str) -> None:
     server = start()
     with server.client() as http:

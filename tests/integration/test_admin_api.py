@@ -99,6 +99,7 @@ BAD_CREDENTIALS = [
 ]
 
 
+@pytest.mark.sqlite_only
 def test_admin_endpoints_need_an_admin_token(http: httpx.Client, db_url: str) -> None:
     before = config(http)
     audit_before = audit(http)
@@ -117,6 +118,7 @@ def test_admin_endpoints_need_an_admin_token(http: httpx.Client, db_url: str) ->
 # ---------------------------------------------------------------- CRUD
 
 
+@pytest.mark.sqlite_only
 def test_list_and_get_objects(http: httpx.Client) -> None:
     r = http.get("/v1/partners", headers=ADMIN)
     assert r.status_code == 200
@@ -167,6 +169,7 @@ def test_put_creates_then_is_unchanged_then_updates_and_audits(http: httpx.Clien
         ({"channel": {"webhook": {"url": "ftp://x"}}}, "partners.nova.channel.webhook.url", "http"),
     ],
 )
+@pytest.mark.sqlite_only
 def test_put_with_a_bad_value_is_422_with_the_path(
     http: httpx.Client, document: dict[str, Any], path: str, words: str
 ) -> None:
@@ -255,6 +258,7 @@ def test_framework_errors_use_the_error_shape(http: httpx.Client) -> None:
         assert set(r.json()) >= {"code", "detail"}, r.text
 
 
+@pytest.mark.sqlite_only
 def test_put_of_a_profile_naming_an_unknown_partner_is_422(http: httpx.Client) -> None:
     profile = http.get("/v1/profiles/solar-main", headers=ADMIN).json()
     profile.pop("name")
@@ -265,6 +269,7 @@ def test_put_of_a_profile_naming_an_unknown_partner_is_422(http: httpx.Client) -
     assert config(http)["profiles"]["solar-main"]["default"]["partners"] == ["brightpath", "voltedge"]
 
 
+@pytest.mark.sqlite_only
 def test_delete_of_a_referenced_partner_is_refused_naming_the_profile(http: httpx.Client) -> None:
     before = config(http)
     r = http.delete("/v1/partners/brightpath", headers=ADMIN)
@@ -319,6 +324,7 @@ def test_a_document_with_one_bad_value_stores_nothing(http: httpx.Client) -> Non
     assert audit(http) == audit_before
 
 
+@pytest.mark.sqlite_only
 def test_a_document_reports_every_bad_path_at_once(http: httpx.Client) -> None:
     document = {
         "partners": {"nova": {"caps": {"day": "ten"}}},
@@ -373,6 +379,7 @@ def test_dry_run_reports_and_changes_nothing(http: httpx.Client) -> None:
     assert actions == {("config.created", "nova"), ("config.updated", "sunco")}
 
 
+@pytest.mark.sqlite_only
 def test_get_config_reapplies_unchanged(http: httpx.Client) -> None:
     stored = config(http)
     r = http.post("/v1/config", json=stored, headers=ADMIN)
@@ -403,6 +410,7 @@ def test_a_new_source_key_works_for_intake(http: httpx.Client) -> None:
     )
 
 
+@pytest.mark.sqlite_only
 def test_openapi_and_docs(http: httpx.Client) -> None:
     r = http.get("/openapi.json")
     assert r.status_code == 200
@@ -450,6 +458,7 @@ def test_test_delivery_is_delivered_marked_and_never_counted(
     assert sum(used for partner, _, used in caps() if partner == "sunco") == 1
 
 
+@pytest.mark.sqlite_only
 def test_test_delivery_of_an_unknown_partner_is_404(http: httpx.Client) -> None:
     r = http.post("/v1/partners/nobody/test-delivery", headers=ADMIN)
     assert r.status_code == 404
@@ -459,6 +468,7 @@ def test_test_delivery_of_an_unknown_partner_is_404(http: httpx.Client) -> None:
 # ---------------------------------------------------------------- email partner against aiosmtpd
 
 
+@pytest.mark.sqlite_only
 def test_a_lead_routed_to_an_email_partner_arrives_by_smtp(
     db_url: str, buyers: BuyersThread, mailbox: tuple[Mailbox, int]
 ) -> None:
@@ -494,6 +504,7 @@ def test_a_lead_routed_to_an_email_partner_arrives_by_smtp(
     assert buyers.stats()["total_received"] == 0  # nothing went to a webhook
 
 
+@pytest.mark.sqlite_only
 def test_a_profile_can_send_a_partners_email_to_other_recipients(
     db_url: str, buyers: BuyersThread, mailbox: tuple[Mailbox, int]
 ) -> None:
@@ -532,6 +543,7 @@ def test_the_audit_log_keeps_no_secret_of_a_configuration_change(db_url: str) ->
     assert again.json()["action"] == "unchanged"  # "***" keeps the stored secret
 
 
+@pytest.mark.sqlite_only
 def test_a_literal_secret_needs_the_secret_key(db_url: str) -> None:
     prepare(db_url, base_config(lambda name: f"http://127.0.0.1:9/{name}"))
     partner = {"channel": {"webhook": {"url": "http://127.0.0.1:9/x", "headers": {"X-Api-Key": "k-123"}}}}

@@ -236,6 +236,7 @@ def test_a_new_literal_replaces_the_stored_secret(db_url: str) -> None:
     assert_opened_to_the_literals(db_url, sftp_password="sftp-Rotated-leak-check-45")
 
 
+@pytest.mark.sqlite_only
 def test_apply_and_export_on_the_command_line(db_url: str, tmp_path: Path) -> None:
     runner = CliRunner()
     env = {"LEADRELAY_DATABASE_URL": db_url, "LEADRELAY_SECRET_KEY": KEY}
@@ -260,6 +261,7 @@ def test_apply_and_export_on_the_command_line(db_url: str, tmp_path: Path) -> No
     assert_opened_to_the_literals(db_url)
 
 
+@pytest.mark.sqlite_only
 def test_environment_references_are_kept_as_written(db_url: str) -> None:
     refs = {
         "sftp_password": "${FILER_SFTP_PASSWORD}",
@@ -286,6 +288,7 @@ def test_environment_references_are_kept_as_written(db_url: str) -> None:
     assert isinstance(sftp, SftpDestination) and sftp.password == "${FILER_SFTP_PASSWORD}"
 
 
+@pytest.mark.sqlite_only
 def test_a_literal_secret_needs_the_secret_key_and_names_its_place(db_url: str) -> None:
     only_s3 = {"bucket": partners()["bucket"]}
     with pytest.raises(ConfigError) as caught:
@@ -296,6 +299,7 @@ def test_a_literal_secret_needs_the_secret_key_and_names_its_place(db_url: str) 
     assert S3_SECRET_2.encode() not in everything_stored(db_url)
 
 
+@pytest.mark.sqlite_only
 def test_a_mask_with_no_stored_secret_is_refused_with_its_path(db_url: str) -> None:
     masked = partners(ftp_password="***")
     masked["filer"]["channel"]["file"]["destination"]["sftp"]["password"] = "${FILER_SFTP_PASSWORD}"
@@ -308,6 +312,7 @@ def test_a_mask_with_no_stored_secret_is_refused_with_its_path(db_url: str) -> N
     assert "none is stored" in problem.message
 
 
+@pytest.mark.sqlite_only
 def test_secret_places_lists_file_destination_credentials_and_keeps_webhooks() -> None:
     doc = partners()["filer"]
     doc["failover"].append(

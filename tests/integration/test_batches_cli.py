@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from leadrelay.adapters.db.tables import audit_log, batches
@@ -58,6 +59,7 @@ def test_list_show_download_and_redeliver_a_digest(
     assert "batches.download" in actions and "batches.redeliver" in actions
 
 
+@pytest.mark.sqlite_only
 def test_bad_batch_commands_say_what_is_wrong(db_url: str, mailbox: tuple[Mailbox, int]) -> None:
     prepare(db_url, digest_config(mailbox[1], {"every": 2}))
     unknown = cli(db_url, "batches", "show", "bat_nope")

@@ -1,5 +1,6 @@
-"""The `leadrelay` command line as a user runs it: real subprocesses against real SQLite files and PostgreSQL
-databases (LEADRELAY_DATABASE_URL), with a real server and simulated buyers where a command needs them."""
+"""The `leadrelay` command line as a user runs it, against real SQLite files and PostgreSQL databases
+(LEADRELAY_DATABASE_URL), with a real server and simulated buyers where a command needs them. Commands
+run in this process (Typer's CliRunner); `db upgrade` also runs as a real process (the smoke test)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from tests.support import (
     lead,
     leadrelay_cmd,
     prepare,
+    reader,
+    run_cli,
     source_headers,
     wait_for,
 )
@@ -38,21 +41,21 @@ KINDS = ("smtp", "entities", "sources", "partners", "profiles")
 CMD_TIMEOUT = 60
 
 
-def _env(url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # output as in a pipe
-    env["LEADRELAY_DATABASE_URL"] = url
-    env.update(extra)
-    return env
+def _env(url: str, **extra: str) -> dict[str, str | None]:
+    return {"LEADRELAY_DATABASE_URL": url, "COLUMNS": None, "LINES": None, **extra}  # output as in a pipe
 
 
 def cli(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """A command in this process, as a user would run it against ``url``."""
+    return run_cli(args, _env(url, **env))
+
+
+def cli_process(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command in a real `python -m leadrelay…` process (the smoke test of the entry point)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["LEADRELAY_DATABASE_URL"] = url
     return subprocess.run(
-        leadrelay_cmd(*args),
-        env=_env(url, **env),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=CMD_TIMEOUT,
+        leadrelay_cmd(*args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=CMD_TIMEOUT
     )
 
 
@@ -60,31 +63,9 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def launch(url: str, *args: str, **env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        leadrelay_cmd(*args),
-        env=_env(url, **env),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
-    try:
-        stdout, stderr = proc.communicate(timeout=CMD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-
-
 def cli_many(url: str, *commands: Sequence[str], **env: str) -> list[subprocess.CompletedProcess[str]]:
-    """Run independent commands at once (each is a whole Python start-up); results in order."""
-    procs = [launch(url, *args, **env) for args in commands]
-    return [finish(proc) for proc in procs]
+    """Independent commands, one after the other; results in order."""
+    return [cli(url, *args, **env) for args in commands]
 
 
 def changes(stdout: str) -> dict[tuple[str, str], str]:
@@ -106,13 +87,8 @@ def stored(url: str) -> dict[str, Any]:
 
 
 def count(url: str, table: Any, *where: Any) -> int:
-    db = Database(url)
-    try:
-        return db.read(
-            lambda c: int(c.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
-        )
-    finally:
-        db.dispose()
+    query = select(func.count()).select_from(table).where(*where)
+    return reader(url).read(lambda c: int(c.execute(query).scalar_one()))
 
 
 @pytest.fixture
@@ -145,7 +121,8 @@ EXPECTED_OBJECTS = {
 
 def test_db_upgrade_creates_the_schema(db_url: str) -> None:
     downgrade(db_url, "base")
-    r = cli(db_url, "db", "upgrade")
+    # the entry point's smoke test: a real process once (on SQLite), this process on PostgreSQL
+    r = (cli_process if db_url.startswith("sqlite") else cli)(db_url, "db", "upgrade")
     assert r.returncode == 0, r.stderr
     assert "database is up to date" in r.stdout
     db = Database(db_url)
@@ -198,6 +175,7 @@ def _audit(url: str) -> list[Any]:
         db.dispose()
 
 
+@pytest.mark.sqlite_only
 def test_export_reapplies_with_everything_unchanged(
     db_url: str, buyers: BuyersThread, tmp_path: Path, sqlite_template: Path
 ) -> None:
@@ -215,8 +193,7 @@ def test_export_reapplies_with_everything_unchanged(
     assert exported.read_text(encoding="utf-8") == to_stdout.stdout
     assert yaml.safe_load(to_stdout.stdout)["partners"]["sunco"]["caps"] == {"day": 5}
 
-    procs = [launch(url, "apply", "-f", str(exported)) for url in (db_url, fresh_url)]
-    same_db, fresh_db = (finish(proc) for proc in procs)
+    same_db, fresh_db = (cli(url, "apply", "-f", str(exported)) for url in (db_url, fresh_url))
     assert same_db.returncode == 0, same_db.stderr
     assert changes(same_db.stdout) == {key: "unchanged" for key in EXPECTED_OBJECTS}
     assert stored(db_url) == state
@@ -246,6 +223,7 @@ profiles:
 """
 
 
+@pytest.mark.sqlite_only
 def test_an_invalid_file_is_refused_whole_naming_every_bad_path(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(BAD_CONFIG, encoding="utf-8")
@@ -287,6 +265,7 @@ def test_unreadable_files_get_a_clear_error(sqlite_url: str, tmp_path: Path) -> 
 # ---------------------------------------------------------------- credentials
 
 
+@pytest.mark.sqlite_only
 def test_admin_create_token_prints_a_token_that_works(db_url: str, buyers: BuyersThread) -> None:
     prepare(db_url, base_config(buyers.url))
     r = cli(db_url, "admin", "create-token", "--name", "ops")
@@ -305,6 +284,7 @@ def test_admin_create_token_prints_a_token_that_works(db_url: str, buyers: Buyer
     assert actors[0] == "admin:ops"
 
 
+@pytest.mark.sqlite_only
 def test_sources_add_key(db_url: str, buyers: BuyersThread) -> None:
     prepare(db_url, base_config(buyers.url))
     chosen = "lr_cli_chosen_key_000001"
@@ -329,6 +309,7 @@ def test_sources_add_key(db_url: str, buyers: BuyersThread) -> None:
 # ---------------------------------------------------------------- the log and its actions
 
 
+@pytest.mark.sqlite_only
 def test_log_list_show_and_actions(db_url: str, buyers: BuyersThread) -> None:
     prepare(db_url, base_config(buyers.url, voltedge={"paused": True}))
     with ServerThread(db_url) as server, server.client() as http:
@@ -430,6 +411,7 @@ def test_log_list_shows_whole_ids(sqlite_url: str, buyers: BuyersThread) -> None
 # ---------------------------------------------------------------- import
 
 
+@pytest.mark.sqlite_only
 def test_import_csv_with_bad_rows(db_url: str, buyers: BuyersThread, tmp_path: Path) -> None:
     prepare(db_url, base_config(buyers.url))
     path = tmp_path / "leads.csv"
@@ -492,6 +474,7 @@ def test_import_with_an_unknown_source_or_missing_file(
 # ---------------------------------------------------------------- partners test
 
 
+@pytest.mark.sqlite_only
 def test_partners_test_sends_a_marked_test_lead(db_url: str, buyers: BuyersThread) -> None:
     dead = {"webhook": {"url": "http://127.0.0.1:9/nobody", "timeout": "2s", "max_attempts": 1}}
     prepare(db_url, base_config(buyers.url, voltedge={"channel": dead}))

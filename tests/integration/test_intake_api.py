@@ -49,6 +49,7 @@ def test_json_lead_is_delivered_and_answered_with_partner_and_price(server: Serv
     assert body["lead_id"].startswith("lead_")
 
 
+@pytest.mark.sqlite_only
 def test_default_answer_is_queued_202(server: ServerThread) -> None:
     with server.client() as http:
         r = http.post("/v1/leads", json=lead(), headers=source_headers())
@@ -56,6 +57,7 @@ def test_default_answer_is_queued_202(server: ServerThread) -> None:
     assert r.json()["status"] == "queued"
 
 
+@pytest.mark.sqlite_only
 def test_form_encoded_lead_with_x_api_key(server: ServerThread) -> None:
     key = source_headers()["Authorization"].split()[1]
     with server.client() as http:
@@ -91,6 +93,7 @@ def test_invalid_lead_is_422_per_field_and_recorded_as_rejected(server: ServerTh
         ("application/json", b'{"entity": "mortgage", "first_name": "A"}', 404, "not_found"),
     ],
 )
+@pytest.mark.sqlite_only
 def test_bad_bodies_get_clear_4xx(
     server: ServerThread, content_type: str, payload: bytes, status: int, code: str
 ) -> None:
@@ -122,6 +125,7 @@ def test_json_nested_deep_inside_a_field_is_refused_with_the_field_and_nothing_s
     assert count(db_url, leads) == 1
 
 
+@pytest.mark.sqlite_only
 def test_body_over_the_limit_is_413(server: ServerThread) -> None:
     with server.client() as http:
         r = http.post("/v1/leads", json=lead(note="x" * 70_000), headers=source_headers())
@@ -130,6 +134,7 @@ def test_body_over_the_limit_is_413(server: ServerThread) -> None:
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"X-API-Key": "nope"}])
+@pytest.mark.sqlite_only
 def test_missing_or_bad_key_is_401(server: ServerThread, headers: dict[str, str], db_url: str) -> None:
     with server.client() as http:
         r = http.post("/v1/leads", json=lead(), headers=headers)
@@ -244,6 +249,7 @@ def test_concurrent_requests_with_one_key_make_one_lead(db_url: str, buyers: Buy
 
 
 @pytest.mark.parametrize(("query", "field"), [("wait=abc", "wait"), ("wait=999", "wait")])
+@pytest.mark.sqlite_only
 def test_bad_wait_is_422(server: ServerThread, query: str, field: str) -> None:
     with server.client() as http:
         r = http.post(f"/v1/leads?{query}", json=lead(), headers=source_headers())
@@ -251,6 +257,7 @@ def test_bad_wait_is_422(server: ServerThread, query: str, field: str) -> None:
     assert r.json()["errors"][0]["field"] == field
 
 
+@pytest.mark.sqlite_only
 def test_a_source_reads_its_own_leads_only(db_url: str, buyers: BuyersThread) -> None:
     config = base_config(buyers.url)
     config["sources"]["other"] = {"entities": ["solar"]}
@@ -265,6 +272,7 @@ def test_a_source_reads_its_own_leads_only(db_url: str, buyers: BuyersThread) ->
     assert theirs.status_code == 404
 
 
+@pytest.mark.sqlite_only
 def test_entity_the_source_may_not_post_is_refused(db_url: str, buyers: BuyersThread) -> None:
     config = base_config(buyers.url)
     config["entities"]["roofing"] = {"fields": {"name": {"type": "string"}}}

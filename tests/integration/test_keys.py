@@ -245,6 +245,7 @@ def test_keys_rotate_and_list_commands(db: Database, db_url: str) -> None:
         (OTHER, "LEADRELAY_SECRET_KEY does not match the secret that wrapped data key k1"),
     ],
 )
+@pytest.mark.sqlite_only
 def test_keys_commands_refuse_a_bad_secret(
     db: Database, db_url: str, secret: str | None, message: str
 ) -> None:
@@ -257,6 +258,7 @@ def test_keys_commands_refuse_a_bad_secret(
     assert [(k.id, k.active) for k in db.read(list_keys)] == [("k1", True)]  # nothing rotated
 
 
+@pytest.mark.sqlite_only
 def test_keys_list_in_a_real_process(db_url: str) -> None:
     run = [sys.executable, "-c", "from leadrelay.entrypoints.commands.keys import keys_app; keys_app()"]
     env = {"PATH": "/usr/bin:/bin", "LEADRELAY_DATABASE_URL": db_url, "LEADRELAY_SECRET_KEY": SECRET}

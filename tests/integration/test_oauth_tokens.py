@@ -86,14 +86,26 @@ def oauth(base: str, **extra: Any) -> OAuth2ClientCredentials:
     return OAuth2ClientCredentials(f"{base}/oauth/token", CLIENT_ID, CLIENT_SECRET, **extra)
 
 
+class ManualClock:
+    """The token cache's clock, moved by the test instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def run(
     endpoint: TokenEndpoint,
     scenario: Callable[[str, TokenCache, aiohttp.ClientSession], Awaitable[Any]],
     timeout_s: float = 2.0,
+    clock: Callable[[], float] | None = None,
 ) -> Any:
     async def main() -> Any:
         async with serve(endpoint) as base, aiohttp.ClientSession() as session:
-            return await scenario(base, TokenCache(timeout_s=timeout_s), session)
+            tokens = TokenCache(timeout_s=timeout_s, clock=clock or time.monotonic)
+            return await scenario(base, tokens, session)
 
     return asyncio.run(main())
 
@@ -118,16 +130,19 @@ def test_concurrent_callers_share_one_fetch(method: str) -> None:
 
 def test_a_token_is_cached_until_near_its_expiry() -> None:
     endpoint = TokenEndpoint(expires_in=1)  # margin: a tenth of a second
+    clock = ManualClock()
 
     async def scenario(base: str, tokens: TokenCache, session: aiohttp.ClientSession) -> list[str]:
         spec = oauth(base)
         seen = [await tokens.token(spec, session), await tokens.token(spec, session)]
-        await asyncio.sleep(1.0)
+        clock.now += 0.85  # still fresh: 0.9 s of the 1 s lifetime are handed out
+        seen.append(await tokens.token(spec, session))
+        clock.now += 0.1
         seen.append(await tokens.token(spec, session))
         seen.append(await tokens.token(spec, session))
         return seen
 
-    assert run(endpoint, scenario) == ["tok-1", "tok-1", "tok-2", "tok-2"]
+    assert run(endpoint, scenario, clock=clock) == ["tok-1", "tok-1", "tok-1", "tok-2", "tok-2"]
     assert len(endpoint.requests) == 2
 
 

@@ -11,10 +11,8 @@ import asyncio
 import copy
 import json
 import logging
-import os
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -39,13 +37,13 @@ from leadrelay.entrypoints.cli import app
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import (
     ADMIN,
-    ROOT,
     ServerThread,
     base_config,
     everything_stored,
     lead,
     prepare,
     rows,
+    run_cli,
     source_headers,
     wait_for,
 )
@@ -115,6 +113,7 @@ def test_no_plaintext_of_a_sensitive_value_in_the_database(db_url: str, buyers: 
     assert b"lr1:k1:" in stored  # what is there instead
 
 
+@pytest.mark.sqlite_only
 def test_sensitive_fields_need_the_secret(db_url: str, buyers: BuyersThread) -> None:
     prepare(db_url, sensitive_config(buyers))
     with ServerThread(db_url) as server, server.client() as http:  # no LEADRELAY_SECRET_KEY
@@ -153,18 +152,8 @@ def test_erase_a_lead_keeps_the_business_record(db_url: str, buyers: BuyersThrea
 
 
 def erase_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "leadrelay.entrypoints.cli",
-        "leads",
-        "erase",
-        *args,
-        "--database-url",
-        url,
-    ]
-    env = {**os.environ, "LEADRELAY_SECRET_KEY": SECRET}
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    """`leadrelay leads erase ARGS` (in this process)."""
+    return run_cli(["leads", "erase", *args, "--database-url", url], {"LEADRELAY_SECRET_KEY": SECRET})
 
 
 def test_erase_a_person_by_email_through_the_cli(db_url: str, buyers: BuyersThread) -> None:
@@ -220,6 +209,7 @@ def test_trace_of_a_rule_on_a_sensitive_field_is_redacted(db_url: str, buyers: B
     assert INCOME not in str(trace)
 
 
+@pytest.mark.sqlite_only
 def test_an_erasure_request_needs_a_valid_email_or_phone(db_url: str, buyers: BuyersThread) -> None:
     prepare(db_url, sensitive_config(buyers))
     with ServerThread(db_url, workers=0) as server, server.client() as http:

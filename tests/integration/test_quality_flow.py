@@ -210,6 +210,7 @@ def test_partner_suppression_list_only_removes_that_partner(db_url: str, buyers:
     assert "sunco: suppressed by list sunco-customers (partner list)" in job["trace"]
 
 
+@pytest.mark.sqlite_only
 def test_unknown_suppression_list_is_refused_at_apply(db_url: str, buyers: BuyersThread) -> None:
     from leadrelay.errors import ConfigError
 
@@ -220,6 +221,7 @@ def test_unknown_suppression_list_is_refused_at_apply(db_url: str, buyers: Buyer
     assert "unknown suppression list 'dcn'" in problem.message
 
 
+@pytest.mark.sqlite_only
 def test_optional_invalid_field_is_kept_raw_and_flagged(db_url: str, buyers: BuyersThread) -> None:
     prepare(db_url, config(buyers))
     with ServerThread(db_url) as server:

@@ -116,6 +116,7 @@ def test_an_xml_acceptance_gives_the_delivery_its_price_and_reference(db_url: st
     assert len(xml_buyer.received) == 1
 
 
+@pytest.mark.sqlite_only
 def test_without_a_price_in_the_answer_the_list_price_stays(db_url: str, xml_buyer: Buyer) -> None:
     rules = {key: value for key, value in XML_RULES.items() if key != "price_path"}
     prepare(db_url, config(xml_buyer.url, webhook={"response": rules}))
@@ -147,6 +148,7 @@ def test_a_text_rejection_is_final_with_its_reason_and_gives_the_cap_slot_back(d
 
 
 @pytest.mark.parametrize(("policy", "status"), [("strict", "unsold"), ("body", "delivered")])
+@pytest.mark.sqlite_only
 def test_the_status_policy_decides_a_4xx_that_reads_as_accepted(
     db_url: str, policy: str, status: str
 ) -> None:
@@ -167,6 +169,7 @@ def test_the_status_policy_decides_a_4xx_that_reads_as_accepted(
     assert len(buyer.received) == 1
 
 
+@pytest.mark.sqlite_only
 def test_a_bad_option_is_refused_at_apply_time_by_its_path(db_url: str, xml_buyer: Buyer) -> None:
     document = config(xml_buyer.url, webhook={"response": {**XML_RULES, "price_pth": "result/price"}})
     db = Database(db_url)
@@ -181,6 +184,7 @@ def test_a_bad_option_is_refused_at_apply_time_by_its_path(db_url: str, xml_buye
     assert "did you mean 'price_path'?" in problem.message
 
 
+@pytest.mark.sqlite_only
 def test_the_rules_survive_export_and_reapply_unchanged(db_url: str, xml_buyer: Buyer) -> None:
     rules = {
         **XML_RULES,

@@ -173,6 +173,7 @@ def test_default_round_robin_alternates(db_url: str, buyers: BuyersThread) -> No
     assert f"{partners[0]}: chosen (round_robin)" in job["trace"]
 
 
+@pytest.mark.sqlite_only
 def test_partner_filter_failure_is_in_the_trace(db_url: str, buyers: BuyersThread) -> None:
     with serve(db_url, base_config(buyers.url)) as server, server.client() as http:
         answers = [post(http, state="TX", monthly_bill=80) for _ in range(2)]
@@ -330,6 +331,7 @@ def test_refusal_after_a_retry_also_gives_the_cap_slot_back(db_url: str, buyers:
     assert caps_used(db_url, "sunco") == 0
 
 
+@pytest.mark.sqlite_only
 def test_entity_without_an_enabled_profile_is_unsold_with_a_reason(db_url: str, buyers: BuyersThread) -> None:
     doc = base_config(buyers.url)
     doc["entities"]["roofing"] = {"fields": {"first_name": {"type": "string", "required": True}}}
@@ -349,6 +351,7 @@ def test_entity_without_an_enabled_profile_is_unsold_with_a_reason(db_url: str, 
     assert buyers.stats()["total_received"] == 0
 
 
+@pytest.mark.sqlite_only
 def test_unsold_reason_is_kept_for_later_reads_and_idempotent_repeats(
     db_url: str, buyers: BuyersThread
 ) -> None:

@@ -56,6 +56,7 @@ def stored(url: str, name: str) -> set[str]:
         db.dispose()
 
 
+@pytest.mark.sqlite_only
 def test_the_endpoints_need_an_admin_token(http: httpx.Client) -> None:
     create(http)
     for method, path in [
@@ -142,6 +143,7 @@ def test_add_values_and_hashes_check_and_remove(http: httpx.Client, db_url: str)
     assert stored(db_url, "dnc") == set()
 
 
+@pytest.mark.sqlite_only
 def test_email_and_postal_code_lists(http: httpx.Client) -> None:
     create(http, "customers", "email")
     r = http.post(
@@ -169,6 +171,7 @@ def test_email_and_postal_code_lists(http: httpx.Client) -> None:
         ({"name": "dnc", "kind": "phone", "description": 5}, "description", "string"),
     ],
 )
+@pytest.mark.sqlite_only
 def test_create_with_bad_input_is_422_naming_the_field(
     http: httpx.Client, body: dict[str, Any], field: str, words: str
 ) -> None:
@@ -181,6 +184,7 @@ def test_create_with_bad_input_is_422_naming_the_field(
     assert audit(http) == []
 
 
+@pytest.mark.sqlite_only
 def test_bad_requests_on_entries(http: httpx.Client) -> None:
     create(http)
     r = http.post(LISTS, json={"name": "dnc", "kind": "email"}, headers=ADMIN)

@@ -1,11 +1,10 @@
-"""`leadrelay suppression import` and `lists` as a user runs them: real subprocesses against real SQLite
-files and PostgreSQL databases. CSV with a header column, plain files, pre-hashed files, bad lines, and
-re-imports that count what is already there."""
+"""`leadrelay suppression import` and `lists` as a user runs them (in this process, Typer's CliRunner)
+against real SQLite files and PostgreSQL databases. CSV with a header column, plain files, pre-hashed
+files, bad lines, and re-imports that count what is already there."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from sqlalchemy import select
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import audit_log, suppression_entries, suppression_lists
-from tests.support import ROOT, leadrelay_cmd
+from tests.support import run_cli
 
 
 def sha(text: str) -> str:
@@ -22,11 +21,8 @@ def sha(text: str) -> str:
 
 
 def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env["LEADRELAY_DATABASE_URL"] = url
-    return subprocess.run(
-        leadrelay_cmd("suppression", *args), env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    env = {"LEADRELAY_DATABASE_URL": url, "COLUMNS": None, "LINES": None}
+    return run_cli(["suppression", *args], env)
 
 
 def one_line(text: str) -> str:
@@ -102,6 +98,7 @@ def test_csv_column_import_then_reimport_counts_already_present(db_url: str, tmp
     assert all(actor.startswith("cli") for _, actor, _ in audit_rows(db_url))
 
 
+@pytest.mark.sqlite_only
 def test_plain_file_with_bad_lines(db_url: str, tmp_path: Path) -> None:
     file = tmp_path / "dnc.txt"
     lines = [
@@ -124,6 +121,7 @@ def test_plain_file_with_bad_lines(db_url: str, tmp_path: Path) -> None:
     assert entries(db_url, "dnc") == {sha("+15125551212"), sha("+15125553434"), sha("+15125555656")}
 
 
+@pytest.mark.sqlite_only
 def test_plain_file_with_a_header_word_and_zip_codes(db_url: str, tmp_path: Path) -> None:
     file = tmp_path / "zips.txt"
     file.write_text("zip\r\n78704\r\n78704-1234\r\nK1A 0B1\r\n9410\r\n")
@@ -135,6 +133,7 @@ def test_plain_file_with_a_header_word_and_zip_codes(db_url: str, tmp_path: Path
     assert entries(db_url, "closed") == {sha("78704"), sha("K1A 0B1")}
 
 
+@pytest.mark.sqlite_only
 def test_pre_hashed_file(db_url: str, tmp_path: Path) -> None:
     hashes = [sha(f"+1512555{n:04d}") for n in range(1000, 1005)]
     file = tmp_path / "hashed.txt"
@@ -158,6 +157,7 @@ def test_pre_hashed_file(db_url: str, tmp_path: Path) -> None:
         (["--list", "Bad List", "--kind", "phone"], "invalid name"),
     ],
 )
+@pytest.mark.sqlite_only
 def test_refusals_exit_1_with_a_message(db_url: str, tmp_path: Path, args: list[str], words: str) -> None:
     file = tmp_path / "list.csv"
     file.write_text("name,phone\nAda,5125551212\n")
@@ -177,6 +177,7 @@ def test_refusals_exit_1_with_a_message(db_url: str, tmp_path: Path, args: list[
     assert names == ["dnc"]  # a refused import creates no list
 
 
+@pytest.mark.sqlite_only
 def test_a_missing_file(db_url: str, tmp_path: Path) -> None:
     r = cli(db_url, "import", str(tmp_path / "nope.txt"), "--list", "dnc", "--kind", "phone")
     assert r.returncode == 1

@@ -167,6 +167,7 @@ def test_bearer_token_reaches_the_buyer_and_leaks_nowhere(
     assert '"Authorization":"***"' in outputs[-1].replace(" ", "")
 
 
+@pytest.mark.sqlite_only
 def test_api_key_in_the_query_from_an_environment_variable(
     db_url: str, buyer: Buyer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,6 +184,7 @@ def test_api_key_in_the_query_from_an_environment_variable(
     assert "k-from-env-77" not in detail
 
 
+@pytest.mark.sqlite_only
 def test_basic_auth(db_url: str, buyer: Buyer) -> None:
     prepare(db_url, config(buyer, {"auth": {"basic": {"username": "u1", "password": "${NOT_SET_ANYWHERE}"}}}))
     with ServerThread(db_url) as server:
@@ -191,6 +193,7 @@ def test_basic_auth(db_url: str, buyer: Buyer) -> None:
     assert buyer.requests == []
 
 
+@pytest.mark.sqlite_only
 def test_oauth2_token_fetched_once_and_again_after_a_401(db_url: str, buyer: Buyer) -> None:
     oauth = {"token_url": buyer.url("token"), "client_id": "client-1", "client_secret": "client-secret-9"}
     doc = config(buyer, {"auth": {"oauth2": oauth}})
@@ -209,6 +212,7 @@ def test_oauth2_token_fetched_once_and_again_after_a_401(db_url: str, buyer: Buy
     assert b"client-secret-9" not in everything_stored(db_url)
 
 
+@pytest.mark.sqlite_only
 def test_bad_auth_configuration_is_refused_with_its_path(db_url: str, buyer: Buyer) -> None:
     from leadrelay.errors import ConfigError
 
@@ -223,6 +227,7 @@ def test_bad_auth_configuration_is_refused_with_its_path(db_url: str, buyer: Buy
     assert caught.value.problems[0].path == "partners.acme.channel.webhook.auth.api_key.in"
 
 
+@pytest.mark.sqlite_only
 def test_test_delivery_shows_the_rendered_request_the_answer_and_the_outcome(
     db_url: str, buyer: Buyer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -251,6 +256,7 @@ def test_test_delivery_shows_the_rendered_request_the_answer_and_the_outcome(
     assert buyer.requests[0]["headers"]["X-Partner-Key"] == "partner-key-value-31"
 
 
+@pytest.mark.sqlite_only
 def test_a_webhook_to_a_private_network_is_refused_unless_allowed(
     db_url: str, buyer: Buyer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,6 +30,8 @@ CONTACT = {
     "contact.name": "{{ lead.first_name | upper }} {{ lead.last_name }}",
 }
 
+pytestmark = pytest.mark.sqlite_only  # what is sent to buyers: no storage of its own
+
 
 @pytest.fixture
 def buyers() -> Iterator[BuyersThread]:

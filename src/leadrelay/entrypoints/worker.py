@@ -25,6 +25,7 @@ from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.ids import new_id
@@ -38,6 +39,11 @@ from leadrelay.services.ports import Channel
 log = logging.getLogger("leadrelay.worker")
 
 MAX_CLAIMS = 20  # a job claimed this often without finishing is closed as failed (a poison job)
+
+
+def utc_now() -> datetime:
+    """The worker's clock unless one is injected (tests pass their own)."""
+    return datetime.now(UTC)
 
 
 def _clean(text: str | None, limit: int) -> str | None:
@@ -131,7 +137,13 @@ class Worker:
         poll_interval: float = 0.1,
         grace_seconds: float = 10.0,
         only: set[str] | None = None,
+        retry: RetryPolicy | None = None,
+        release_delay_seconds: float = 1.0,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel);
+        ``release_delay_seconds``: how soon a job whose transaction failed goes back to the queue;
+        ``clock``: the time the worker claims, leases and records by."""
         self.db = db
         self.configs = configs
         self.channels = channels
@@ -143,6 +155,9 @@ class Worker:
         self.poll_interval = poll_interval
         self.grace_seconds = grace_seconds
         self.only = only  # when set, claim only these jobs
+        self.retry = retry or RetryPolicy()
+        self.release_delay = timedelta(seconds=release_delay_seconds)
+        self.clock = clock
         self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{new_id('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -177,7 +192,7 @@ class Worker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._slot_free.wait(), self.poll_interval)
                     continue
-                now = datetime.now(UTC)
+                now = self.clock()
                 try:
                     claimed = await self.db.run(
                         lambda c, n=min(free, self.claim_batch), t=now: self._claim_and_route(c, n, t),  # type: ignore[misc]
@@ -195,16 +210,37 @@ class Worker:
                 if not claimed:
                     await self._idle()
                     continue
-                for job_id, first in claimed:
-                    self.held.add(job_id)
-                    task = asyncio.create_task(self._process(job_id, first))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                self._start(claimed)
         finally:
             await self._drain()
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+    async def run_until_idle(self) -> int:
+        """Claim and process jobs until none is due by the worker's clock, then return how many claims
+        were processed. No polling and no sleeps: for tests and one-shot runs, in the caller's event loop.
+        A retry scheduled later than now is not due (a test makes it due with a zero-delay ``retry`` or by
+        moving the injected clock). Bound it with ``asyncio.timeout`` where a job could come back forever."""
+        processed = 0
+        while True:
+            now = self.clock()
+            claimed = await self.db.run(
+                lambda c, t=now: self._claim_and_route(c, self.claim_batch, t),  # type: ignore[misc]
+                background=True,
+            )
+            if not claimed:
+                return processed
+            processed += len(claimed)
+            self._start(claimed)
+            await asyncio.gather(*self._tasks)
+
+    def _start(self, claimed: Sequence[tuple[str, StepResult]]) -> None:
+        for job_id, first in claimed:
+            self.held.add(job_id)
+            task = asyncio.create_task(self._process(job_id, first))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _idle(self) -> None:
         waiter = asyncio.create_task(self.notifier.wait_work(self.poll_interval))
@@ -227,7 +263,7 @@ class Worker:
         unfinished |= self.held
         if unfinished:
             released = await self.db.run(
-                lambda c: store.release_jobs(c, self.owner, unfinished, datetime.now(UTC))
+                lambda c: store.release_jobs(c, self.owner, unfinished, self.clock())
             )
             log.info("released %d unfinished jobs", released)
             self.held.clear()
@@ -238,7 +274,7 @@ class Worker:
             await asyncio.sleep(interval)
             if self.held:
                 held = set(self.held)
-                until = datetime.now(UTC) + self.lease
+                until = self.clock() + self.lease
                 try:
                     await self.db.run(lambda c, h=held, u=until: store.extend_leases(c, self.owner, h, u))  # type: ignore[misc]
                 except Exception:  # a missed beat is survivable; the next one tries again
@@ -267,9 +303,9 @@ class Worker:
             self._slot_free.set()
 
     async def _release_soon(self, job_id: str) -> None:
-        """After a failed transaction (deadlock, database restart): back to the queue in a second, not
-        after the lease runs out. If even that fails, the lease still brings the job back."""
-        when = datetime.now(UTC) + timedelta(seconds=1)
+        """After a failed transaction (deadlock, database restart): back to the queue in a second (the
+        release delay), not after the lease runs out. If even that fails, the lease still brings it back."""
+        when = self.clock() + self.release_delay
         try:
             await self.db.run(lambda c: store.release_jobs(c, self.owner, [job_id], when), background=True)
         except Exception:
@@ -300,7 +336,7 @@ class Worker:
         with their writes grouped; if a job raises, redo the batch job by job so that one bad job is
         closed as failed and the others go on. Database errors (a deadlock, a restart) are not the job's
         fault: they fail the whole batch, whose jobs go back to the queue and run again."""
-        now = datetime.now(UTC)
+        now = self.clock()
         live = self.configs.current(conn)
         rows = {r.id: r for r in open_jobs(conn, store.load_jobs(conn, job_ids, lock=True), self.sealer)}
         mine = [
@@ -350,7 +386,7 @@ class Worker:
     def _finish_batch(self, conn: Connection, items: Sequence[_Outcomes]) -> list[StepResult]:
         """Record a batch of outcomes in one transaction; like routing, a job that raises is redone alone
         and closed as failed, and a database error sends the whole batch back to the queue."""
-        now = datetime.now(UTC)
+        now = self.clock()
         live = self.configs.current(conn)
         loaded = store.load_jobs(conn, [job_id for job_id, _ in items], lock=True)
         rows = {r.id: r for r in open_jobs(conn, loaded, self.sealer)}
@@ -358,7 +394,9 @@ class Worker:
         by_id = {job.id: out for job, out in work}
 
         def record(jobs: Sequence[Row[Any]]) -> list[StepResult]:
-            return outcomes.finish_batch(conn, [(j, by_id[j.id]) for j in jobs], self.owner, live, now)
+            return outcomes.finish_batch(
+                conn, [(j, by_id[j.id]) for j in jobs], self.owner, live, now, retry=self.retry
+            )
 
         def deliveries(job: Row[Any]) -> list[Row[Any]]:
             return store.deliveries_of(conn, [job.id])[job.id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
@@ -44,6 +45,8 @@ from leadrelay.services.distribution import (
     windows_of,
 )
 from leadrelay.services.leaddata import redact_result
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 def pending_sends(
@@ -120,9 +123,16 @@ Outcomes = Sequence[tuple[SendItem, AttemptResult]]
 
 
 def finish_batch(
-    conn: Connection, items: Sequence[tuple[Row[Any], Outcomes]], owner: str, live: LiveConfig, now: datetime
+    conn: Connection,
+    items: Sequence[tuple[Row[Any], Outcomes]],
+    owner: str,
+    live: LiveConfig,
+    now: datetime,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> list[StepResult]:
-    """Record every attempt; then, per job we still hold, retry later, fall back, or close it."""
+    """Record every attempt; then, per job we still hold, retry later, fall back, or close it. ``retry``
+    is the retry schedule; each channel's ``max_attempts`` replaces the template's."""
     w = Writes()
     owned: list[tuple[Row[Any], set[str]]] = []
     results: dict[str, StepResult] = {}
@@ -152,7 +162,7 @@ def finish_batch(
             continue
         owned.append((job, {item.delivery_id for item, _ in outcomes}))
         for item, res in outcomes:
-            note = _record_outcome(conn, w, item, res, live, now)
+            note = _record_outcome(conn, w, item, res, live, now, retry)
             if note:
                 notes.setdefault(job.id, []).append(note)
     w.flush(conn, now)
@@ -165,7 +175,13 @@ def finish_batch(
 
 
 def _record_outcome(
-    conn: Connection, w: Writes, item: SendItem, res: AttemptResult, live: LiveConfig, now: datetime
+    conn: Connection,
+    w: Writes,
+    item: SendItem,
+    res: AttemptResult,
+    live: LiveConfig,
+    now: datetime,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> str | None:
     """Record one attempt's outcome on its delivery; returns a trace line when it failed over."""
     if res.outcome is Outcome.SUCCESS:
@@ -180,7 +196,8 @@ def _record_outcome(
             next_attempt_at=None,
         )
         return None
-    decision = RetryPolicy(max_attempts=item.spec.max_attempts).decide(res, item.attempt, random.random())
+    policy = replace(retry, max_attempts=item.spec.max_attempts)
+    decision = policy.decide(res, item.attempt, random.random())
     if isinstance(decision, GiveUp) and res.outcome is Outcome.ERROR:
         partner = live.compiled.partners.get(item.partner)
         after = partner.channel_at(item.step + 1) if partner is not None else None

@@ -1,0 +1,142 @@
+"""The worker in the test's own event loop: ``run_until_idle()`` claims and processes until nothing is due,
+the retry schedule and the clock are injected, so no test sleeps for a real backoff."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from leadrelay.adapters.db.tables import attempts, deliveries, jobs
+from leadrelay.bootstrap import Runtime, build_runtime
+from leadrelay.config import Settings
+from leadrelay.domain.retry import RetryPolicy
+from leadrelay.entrypoints.worker import Worker
+from leadrelay.services.intake import IntakeRequest
+from tests.integration.test_routing_flow import ScriptedBuyer
+from tests.support import base_config, lead, prepare, rows
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def flaky() -> Iterator[ScriptedBuyer]:
+    """sunco's buyer: a 503 (no Retry-After), then a 200."""
+    with ScriptedBuyer([(503, {}), (200, {})]) as buyer:
+        yield buyer
+
+
+def _runtime(url: str, buyer: ScriptedBuyer) -> Runtime:
+    prepare(url, base_config(lambda name: buyer.url(name)))
+    return build_runtime(Settings(database_url=url))
+
+
+async def _post(rt: Runtime) -> str:
+    answer = await rt.intake.accept(IntakeRequest("web", "solar", lead(state="CA")))
+    assert answer.status == "queued"
+    return answer.lead_id
+
+
+def _state(url: str) -> tuple[Any, Any, list[int]]:
+    job = rows(url, select(jobs))[0]
+    delivery = rows(url, select(deliveries))[0]
+    codes = [a.status_code for a in rows(url, select(attempts).order_by(attempts.c.number))]
+    return job, delivery, codes
+
+
+def test_the_production_schedule_waits_on_the_injected_clock_not_the_wall_clock(
+    db_url: str, flaky: ScriptedBuyer
+) -> None:
+    """With the default schedule (a first retry after about a second), a retry is not due until the
+    injected clock has moved: ``run_until_idle`` returns at once instead of sleeping, and runs it after."""
+
+    async def scenario(rt: Runtime) -> tuple[int, int, int]:
+        await _post(rt)
+        clock = Clock()  # from the lead's arrival on
+        worker = Worker(rt.db, rt.configs, rt.channels, rt.notifier, rt.sealer, clock=clock)
+        first = await worker.run_until_idle()  # attempt 1: 503, retry in 0.75–1.25 s
+        again = await worker.run_until_idle()  # nothing due yet by the worker's clock
+        clock.advance(1.3)
+        last = await worker.run_until_idle()  # attempt 2: 200
+        return first, again, last
+
+    rt = _runtime(db_url, flaky)
+    try:
+        started = datetime.now(UTC)
+        first, again, last = asyncio.run(_run(rt, scenario))
+        took = (datetime.now(UTC) - started).total_seconds()
+    finally:
+        rt.db.dispose()
+    assert (first, again, last) == (1, 0, 1)
+    job, delivery, codes = _state(db_url)
+    assert codes == [503, 200]
+    assert job.status == "delivered" and job.queue_state == "done"
+    assert delivery.status == "delivered" and delivery.attempts == 2
+    assert flaky.calls == 2
+    assert took < 1.0  # nothing waited for the second of backoff
+
+
+def test_an_injected_schedule_retries_at_once(db_url: str, flaky: ScriptedBuyer) -> None:
+    """A zero-delay schedule makes the retry due at once: one ``run_until_idle`` sees the lead delivered."""
+
+    async def scenario(rt: Runtime) -> int:
+        worker = Worker(
+            rt.db, rt.configs, rt.channels, rt.notifier, rt.sealer, retry=RetryPolicy(base_s=0, jitter=0)
+        )
+        await _post(rt)
+        return await worker.run_until_idle()
+
+    rt = _runtime(db_url, flaky)
+    try:
+        claims = asyncio.run(_run(rt, scenario))
+    finally:
+        rt.db.dispose()
+    assert claims == 2  # the first attempt, then the retry it scheduled for now
+    job, delivery, codes = _state(db_url)
+    assert codes == [503, 200]
+    assert job.status == "delivered" and delivery.attempts == 2
+
+
+def test_the_retry_schedule_comes_from_the_settings(sqlite_url: str, flaky: ScriptedBuyer) -> None:
+    """``LEADRELAY_RETRY_BASE`` (``Settings.retry_base``) sets the delay the worker schedules."""
+
+    async def scenario(rt: Runtime) -> None:
+        worker = rt.new_worker()
+        await _post(rt)
+        await worker.run_until_idle()
+
+    prepare(sqlite_url, base_config(lambda name: flaky.url(name)))
+    rt = build_runtime(Settings(database_url=sqlite_url, retry_base=600, retry_max_delay=3600))
+    try:
+        asyncio.run(_run(rt, scenario))
+    finally:
+        rt.db.dispose()
+    job, delivery, codes = _state(sqlite_url)
+    assert codes == [503]
+    assert delivery.status == "retry"
+    wait = (delivery.next_attempt_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()
+    assert 400 < wait < 800  # 600 s ± 25 %
+    assert job.queue_state == "ready"
+
+
+async def _run(rt: Runtime, scenario: Any) -> Any:
+    try:
+        async with asyncio.timeout(30):
+            return await scenario(rt)
+    finally:
+        await rt.channels.close()
