@@ -62,7 +62,7 @@ def add_leads(db: Database, ring: KeyRing, n: int) -> dict[str, dict[str, str]]:
                 "id": lead_id,
                 "entity": "solar",
                 "source": "web",
-                "status": "received",
+                "status": "queued",
                 "data": {"zip": "94103"},
                 "raw": {"zip": "94103"},
                 "sealed": sealed,

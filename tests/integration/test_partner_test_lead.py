@@ -138,8 +138,10 @@ def test_a_partner_of_two_entities_needs_one_named(sqlite_url: str, buyers: Buye
 
 
 def launch(url: str, *args: str, cwd: Path = ROOT, **env: str) -> subprocess.Popen[str]:
-    """A CLI process with a new terminal's environment: no loopback allowance unless given."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("LEADRELAY_ALLOWED_TARGET_NETWORKS", "COLUMNS")}
+    """A CLI process with a new terminal's environment: no loopback allowance and the default settings file
+    (./.env in ``cwd``) unless given."""
+    dropped = ("LEADRELAY_ALLOWED_TARGET_NETWORKS", "LEADRELAY_ENV_FILE", "COLUMNS")
+    clean = {k: v for k, v in os.environ.items() if k not in dropped}
     clean.update({"LEADRELAY_DATABASE_URL": url, "LEADRELAY_SECRET_KEY": SECRET, **env})
     clean["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), clean.get("PYTHONPATH")]))
     return subprocess.Popen(
