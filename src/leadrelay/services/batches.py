@@ -38,7 +38,7 @@ from leadrelay.domain.batches import due
 from leadrelay.domain.files import EmailDestination, fill
 from leadrelay.domain.model import FileChannel, PartnerSpec
 from leadrelay.domain.states import BATCH, BatchStatus, DeliveryStatus
-from leadrelay.errors import InvalidTransition, NotFound
+from leadrelay.errors import InvalidTransition, NotFound, StorageError
 from leadrelay.services.configstate import ConfigCache, LiveConfig
 from leadrelay.services.distribution import select_values
 from leadrelay.services.leaddata import open_jobs
@@ -183,6 +183,7 @@ class Batcher:
         concurrency: int = 4,
         only_jobs: set[str] | None = None,
         guard: TargetGuard | None = None,  # SFTP/FTP hosts and S3 endpoints must not be private
+        record_backoff_s: float = 0.2,  # the first wait before recording an outcome again (doubling)
     ) -> None:
         self.db = db
         self.configs = configs
@@ -196,6 +197,7 @@ class Batcher:
         self.concurrency = concurrency
         self.only_jobs = only_jobs  # send only these jobs' batches and cut none (a partner test)
         self.guard = guard
+        self.record_backoff_s = record_backoff_s
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -312,11 +314,11 @@ class Batcher:
         for attempt in range(5):
             try:
                 return await self.db.run(fn)
-            except DBAPIError:
+            except (StorageError, DBAPIError):  # the engine turns deadlocks and lost connections into StorageError
                 if attempt == 4:
                     raise
                 log.warning("recording a batch outcome failed; trying again", exc_info=True)
-                await asyncio.sleep(0.2 * 2**attempt)
+                await asyncio.sleep(self.record_backoff_s * 2**attempt)
         return None
 
     async def _failed(
