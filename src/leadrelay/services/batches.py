@@ -314,7 +314,8 @@ class Batcher:
         for attempt in range(5):
             try:
                 return await self.db.run(fn)
-            except (StorageError, DBAPIError):  # the engine turns deadlocks and lost connections into StorageError
+            # the engine reports deadlocks and lost connections as StorageError
+            except (StorageError, DBAPIError):
                 if attempt == 4:
                     raise
                 log.warning("recording a batch outcome failed; trying again", exc_info=True)
