@@ -15,6 +15,7 @@ from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.adapters.files.results import UploadError
 from leadrelay.config import Settings
@@ -24,6 +25,7 @@ from leadrelay.domain.model import ChannelSpec, EmailChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.errors import ConfigError
+from leadrelay.services import ports
 from leadrelay.services.act import Actions
 from leadrelay.services.batches import Batcher, BatchLog
 from leadrelay.services.configstate import ConfigCache
@@ -93,9 +95,12 @@ class Runtime:
 
     def __post_init__(self) -> None:
         secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
+        self.storage: ports.Storage = SqlStorage(self.db)
         self.sealer = Sealer(self.db, secret)
+        _sealer: ports.Sealer = self.sealer  # the adapters implement the ports (checked by mypy)
         self.configs.sealer = self.sealer
         self.configs.dedup_keys = self.dedup_keys = DedupKeys(self.db, secret)
+        _keys: ports.DedupKeys = self.dedup_keys
         self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.db, self.sealer, self.configs)
         self.holds = Holds(self.db, self.configs, self.notifier, self.sealer)

@@ -30,7 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import data_keys, leads
+from leadrelay.adapters.db.unit_of_work import connection_of
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound, StorageError, Unavailable
+from leadrelay.services.ports import Tx
 
 MIN_SECRET_CHARS = 16
 MISSING_SECRET = f"sensitive fields need LEADRELAY_SECRET_KEY (at least {MIN_SECRET_CHARS} characters)"
@@ -337,9 +339,11 @@ class Sealer:
             ring = self._keep(ring)
         return ring
 
-    def ring_sync(self, *tokens: str, conn: Connection | None = None) -> KeyRing:
-        """``ring()`` for code in a worker thread. Pass ``conn`` when inside a transaction already (SQLite
-        has one writer: a second transaction would wait for the first)."""
+    def ring_sync(self, *tokens: str, conn: Connection | None = None, tx: Tx | None = None) -> KeyRing:
+        """``ring()`` for code in a worker thread. Pass ``conn`` (or ``tx``) when inside a transaction
+        already (SQLite has one writer: a second transaction would wait for the first)."""
+        if tx is not None:
+            conn = connection_of(tx)
         kek = self._need_kek()
         ring = self._cached(tokens)
         if ring is not None:

@@ -33,7 +33,9 @@ from leadrelay.adapters.crypto import MIN_SECRET_CHARS, KeyRing, SecretKeyError,
 from leadrelay.adapters.db import dedup_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import installation_secrets, leads
+from leadrelay.adapters.db.unit_of_work import connection_of
 from leadrelay.domain.dedup import MarkHasher, fields_of, legacy_hash, material
+from leadrelay.services.ports import Tx
 
 NAME = "dedup"
 _INFO = b"leadrelay dedup v1"
@@ -285,9 +287,11 @@ class DedupKeys:
         assert found is not None
         return self._keep(found[0])
 
-    def hasher_sync(self, conn: Connection | None = None) -> MarkHasher:
+    def hasher_sync(self, conn: Connection | None = None, *, tx: Tx | None = None) -> MarkHasher:
         """``hasher()`` for code in a worker thread; pass ``conn`` when inside a transaction already (SQLite
         has one writer). A key recorded in the caller's transaction is not kept: it may roll back."""
+        if tx is not None:
+            conn = connection_of(tx)
         if (hasher := self.cached) is not None:
             return hasher
         if self._hasher is not None:

@@ -28,6 +28,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.fields import normalize_field, number_only
@@ -85,6 +86,24 @@ def entry_of(kind: str, value: Any, *, hashed: bool) -> tuple[str | None, str | 
         given = normal_hash(value) if isinstance(value, str) else None
         return (given, None) if given else (None, NOT_A_HASH)
     return hash_or_error(kind, value)
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    name: str
+    kind: str
+    description: str | None
+    created_at: datetime
+    entries: int | None  # None when not counted (counting a long list scans it)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "entries": self.entries,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)

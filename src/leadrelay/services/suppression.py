@@ -21,11 +21,11 @@ from sqlalchemy import Connection
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db import suppression_store as store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.suppression_store import ListRow
 from leadrelay.configuration.schema import NAME_RE, NAME_RULE, unknown
 from leadrelay.domain.suppression import (
     KINDS,
     BadValue,
+    ListRow,
     data_rows,
     entry_of,
     file_layout,

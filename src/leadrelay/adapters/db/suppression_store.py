@@ -7,7 +7,6 @@ database's limit on bound parameters, and IN-lists stay short enough for the pri
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -16,29 +15,12 @@ from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.dialects import postgresql
 
 from leadrelay.adapters.db.tables import suppression_entries, suppression_lists
+from leadrelay.domain.suppression import ListRow
 
 CHUNK = 500
 
 _entries = suppression_entries.c
 _lists = suppression_lists.c
-
-
-@dataclass(frozen=True, slots=True)
-class ListRow:
-    name: str
-    kind: str
-    description: str | None
-    created_at: datetime
-    entries: int | None  # None when not counted (counting a long list scans it)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "description": self.description,
-            "entries": self.entries,
-            "created_at": self.created_at.isoformat(),
-        }
 
 
 def _chunks(items: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
