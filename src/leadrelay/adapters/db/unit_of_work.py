@@ -462,6 +462,14 @@ class SqlTx:
     def suppression(self) -> SqlSuppressionLists:
         return SqlSuppressionLists(self.conn)
 
+    # -- group A --
+
+    # -- group B --
+
+    # -- group C --
+
+    # -- group D --
+
 
 class SqlStorage:
     """``leadrelay.services.ports.Storage`` on a ``Database``."""
