@@ -65,7 +65,7 @@ class ConfiguredChannels:
 
     async def smtp(self) -> SmtpSettings:
         """The SMTP settings in force; raises ``ConfigError`` when the ``smtp`` section cannot be used."""
-        live = await self.runtime.configs.get(self.runtime.db)
+        live = await self.runtime.configs.get(self.runtime.storage)
         if live.version != self._smtp_version:
             smtp = live.specs.smtp
             self.channels.email.settings = (

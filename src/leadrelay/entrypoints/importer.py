@@ -25,7 +25,7 @@ async def run_import(
 ) -> Counter[str]:
     """Import every row; a rejected row goes to ``rejects`` with its reasons. Memory stays bounded:
     rows are read one at a time and at most ``_IN_FLIGHT`` are pending."""
-    live = await rt.configs.get(rt.db)
+    live = await rt.configs.get(rt.storage)
     if source not in live.specs.sources:
         raise LeadrelayError(f"--source: no source named {source!r}")
     if entity not in live.specs.entities:

@@ -24,6 +24,7 @@ from leadrelay.adapters.db import store
 from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.store import Writes
+from leadrelay.adapters.db.unit_of_work import SqlTx
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
@@ -337,8 +338,10 @@ class Worker:
         closed as failed and the others go on. Database errors (a deadlock, a restart) are not the job's
         fault: they fail the whole batch, whose jobs go back to the queue and run again."""
         now = self.clock()
-        live = self.configs.current(conn)
-        rows = {r.id: r for r in open_jobs(conn, store.load_jobs(conn, job_ids, lock=True), self.sealer)}
+        live = self.configs.current(SqlTx(conn))
+        rows = {
+            r.id: r for r in open_jobs(SqlTx(conn), store.load_jobs(conn, job_ids, lock=True), self.sealer)
+        }
         mine = [
             rows[i]
             for i in job_ids
@@ -387,9 +390,9 @@ class Worker:
         """Record a batch of outcomes in one transaction; like routing, a job that raises is redone alone
         and closed as failed, and a database error sends the whole batch back to the queue."""
         now = self.clock()
-        live = self.configs.current(conn)
+        live = self.configs.current(SqlTx(conn))
         loaded = store.load_jobs(conn, [job_id for job_id, _ in items], lock=True)
-        rows = {r.id: r for r in open_jobs(conn, loaded, self.sealer)}
+        rows = {r.id: r for r in open_jobs(SqlTx(conn), loaded, self.sealer)}
         work = [(rows[job_id], out) for job_id, out in items]
         by_id = {job.id: out for job, out in work}
 

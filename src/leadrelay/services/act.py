@@ -12,6 +12,7 @@ from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import config_store, store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import jobs
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.fields.sample import build_test_lead
 from leadrelay.domain.states import (
     DELIVERY,
@@ -180,7 +181,7 @@ class Actions:
     async def cancel(self, job_id: str, *, actor: str, reason: str | None = None) -> str | None:
         """Only for a delivered, not invoiced job within the partner's cancellation period. With the
         profile's automatic redistribution on, a new job routes the lead to the next eligible partner."""
-        live = await self.configs.get(self.db)
+        live = await self.configs.get(SqlStorage(self.db))
 
         def tx(conn: Connection) -> str | None:
             job = _job(conn, job_id)
@@ -246,7 +247,7 @@ class Actions:
 
         The lead is ``lead`` (checked against the entity) or a sample of the entity's fields, for the
         entity of the profiles that route to the partner (``entity`` when there are several)."""
-        live = await self.configs.get(self.db)
+        live = await self.configs.get(SqlStorage(self.db))
         spec = live.specs.partners.get(partner)
         if spec is None:
             raise NotFound(f"unknown partner {partner!r}")

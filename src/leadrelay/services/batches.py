@@ -32,6 +32,7 @@ from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import batch_store, config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import batch_attempts, batches, deliveries
+from leadrelay.adapters.db.unit_of_work import SqlStorage, SqlTx
 from leadrelay.adapters.files.results import UploadError
 from leadrelay.adapters.files.writers import MEDIA_TYPES, render_file
 from leadrelay.domain.batches import due
@@ -115,7 +116,7 @@ def render(
 ) -> Rendered:
     """A batch's file, rendered from its stored leads (opened sensitive values included: it is what the
     partner bought), with the mail subject and summary of a digest."""
-    leads = open_jobs(conn, batch_store.batch_leads(conn, row.id), sealer)
+    leads = open_jobs(SqlTx(conn), batch_store.batch_leads(conn, row.id), sealer)
     rows: list[dict[str, Any]] = []
     for lead in leads:
         values = select_values(lead.lead_values, spec.fields)
@@ -222,7 +223,7 @@ class Batcher:
 
     async def run_once(self) -> int:
         """One pass: cut what is due, then send what is due; returns the number of batches sent."""
-        live = await self.configs.get(self.db)
+        live = await self.configs.get(SqlStorage(self.db))
         now = datetime.now(UTC)
         # read first: a write transaction (SQLite's writer lock) only when there is something to do
         waiting, due_now = await self.db.run_read(
@@ -449,7 +450,7 @@ class BatchLog:
 
     async def file(self, batch_id: str, *, actor: str) -> tuple[str, str, bytes]:
         """The batch's file as the partner gets it: (file name, media type, bytes); audited."""
-        live = await self.configs.get(self.db)
+        live = await self.configs.get(SqlStorage(self.db))
 
         def tx(conn: Connection) -> tuple[str, str, bytes]:
             row = batch_store.batch(conn, batch_id)
@@ -478,7 +479,7 @@ class BatchLog:
     async def with_previews(self, detail: dict[str, Any]) -> dict[str, Any]:
         """A test delivery's detail with the file each test batch carried (its "rendered request"): the
         text of a CSV, or its size for XLSX. Only test batches: their one lead is the made-up test lead."""
-        live = await self.configs.get(self.db)
+        live = await self.configs.get(SqlStorage(self.db))
         for delivery in detail.get("deliveries", []):
             batch = delivery.get("batch")
             if not batch or not delivery.get("test"):

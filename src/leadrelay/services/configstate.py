@@ -7,15 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
-from leadrelay.adapters.crypto import KeyRing, Sealer
-from leadrelay.adapters.db import config_store
-from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.configuration import secrets
 from leadrelay.configuration.load import Objects, Specs, build_specs
 from leadrelay.domain.routing import CompiledConfig, compile_config
+from leadrelay.services.ports import DedupKeys, Ring, Sealer, Storage, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,19 +66,19 @@ class ConfigCache:
         self._max_age = max_age
         self._lock = threading.Lock()
 
-    def current(self, conn: Connection) -> LiveConfig:
-        version = config_store.config_version(conn)
+    def current(self, tx: Tx) -> LiveConfig:
+        version = tx.config.config_version()
         live = self._live
         if live is None or live.version != version:
             with self._lock:
                 live = self._live
                 if live is None or live.version != version:
-                    specs = build_specs(self._opened(conn, config_store.load_objects(conn)))
+                    specs = build_specs(self._opened(tx, tx.config.load_objects()))
                     live = self._live = compile_live(version, specs, self.dedup_keys)
         self._checked = time.monotonic()
         return live
 
-    def _opened(self, conn: Connection, objects: Objects) -> Objects:
+    def _opened(self, tx: Tx, objects: Objects) -> Objects:
         if self.sealer is None or not self.sealer.available:
             return objects
         out: Objects = {}
@@ -96,20 +91,20 @@ class ConfigCache:
                     if secrets.is_sealed(block[key])
                 ]
                 if sealed:
-                    ring = self.sealer.ring_sync(*sealed, conn=conn)
+                    ring = self.sealer.ring_sync(*sealed, tx=tx)
                     doc = secrets.open_all(kind, name, doc, _opener(ring))
                 out[kind][name] = doc
         return out
 
-    async def get(self, db: Database) -> LiveConfig:
+    async def get(self, storage: Storage) -> LiveConfig:
         live = self._live
         if live is not None and time.monotonic() - self._checked < self._max_age:
             return live
-        return await db.run_read(self.current)
+        return await storage.run_read(self.current)
 
     def invalidate(self) -> None:
         self._checked = 0.0
 
 
-def _opener(ring: KeyRing) -> Callable[[str, bytes], str]:
+def _opener(ring: Ring) -> Callable[[str, bytes], str]:
     return lambda token, aad: ring.open(token, aad).decode()

@@ -21,6 +21,7 @@ from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import config_store, store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import deliveries, jobs, leads
+from leadrelay.adapters.db.unit_of_work import SqlTx
 from leadrelay.domain.states import DELIVERY, JOB, QUEUE, DeliveryStatus, JobStatus, QueueState
 from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.services.configstate import ConfigCache
@@ -69,7 +70,7 @@ class Holds:
         if partner is not None:
             query = query.where(deliveries.c.partner == partner)
         out: list[HeldLead] = []
-        partners = self.configs.current(conn).specs.partners if values else {}
+        partners = self.configs.current(SqlTx(conn)).specs.partners if values else {}
         for row in conn.execute(query):
             data: dict[str, Any] = {}
             if values:
@@ -129,7 +130,7 @@ class Holds:
             if row.status != DeliveryStatus.HELD:
                 raise InvalidTransition(f"delivery {delivery_id} is {row.status}, not held")
             pending = DELIVERY.check(row.status, DeliveryStatus.PENDING)
-            partner = self.configs.current(conn).specs.partners.get(row.partner)
+            partner = self.configs.current(SqlTx(conn)).specs.partners.get(row.partner)
             if partner is None or partner.channel is None:
                 raise InvalidTransition(f"partner {row.partner} is missing or has no channel")
             now = datetime.now(UTC)

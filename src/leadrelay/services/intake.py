@@ -19,6 +19,7 @@ from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import dedup_store, store
 from leadrelay.adapters.db.batching import GroupCommit
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.fields import validate_lead
 from leadrelay.domain.states import (
     JOB,
@@ -148,7 +149,7 @@ class Intake:
         self._writes: GroupCommit[_Write, tuple[str, Any]] = GroupCommit(db, _write_batch)
 
     async def accept(self, req: IntakeRequest) -> IntakeAnswer:
-        live = await self._configs.get(self._db)
+        live = await self._configs.get(SqlStorage(self._db))
         source = live.specs.sources.get(req.source)
         if source is None:
             raise Unauthorized(f"source {req.source!r} is not configured")

@@ -8,25 +8,23 @@ reaches the database in plaintext.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Row
-
-from leadrelay.adapters.crypto import Sealer
 from leadrelay.domain.attempts import AttemptResult
 from leadrelay.domain.privacy import NO_REDACTION, Redactor
+from leadrelay.services.ports import Record, Sealer, Tx
 
 __all__ = ["OpenedJob", "open_jobs", "redact", "redact_lines", "redact_result", "redactor_of", "sensitive_of"]
 
 
 class OpenedJob:
-    """A job row (``Row``) whose ``lead_values`` include the opened sensitive values; ``redactor`` finds
+    """A job row (``Record``) whose ``lead_values`` include the opened sensitive values; ``redactor`` finds
     them (raw and normalized, in every derived form) in what is written back."""
 
     __slots__ = ("_row", "lead_values", "redactor", "sensitive")
 
     def __init__(
-        self, row: Row[Any], values: dict[str, Any], redactor: Redactor, sensitive: frozenset[str]
+        self, row: Record, values: dict[str, Any], redactor: Redactor, sensitive: frozenset[str]
     ) -> None:
         self._row = row
         self.lead_values = values
@@ -37,19 +35,19 @@ class OpenedJob:
         return getattr(self._row, name)
 
 
-def open_jobs(conn: Connection, rows: Iterable[Row[Any]], sealer: Sealer) -> list[Row[Any]]:
-    out: list[Row[Any]] = []
+def open_jobs(tx: Tx, rows: Iterable[Record], sealer: Sealer) -> list[Record]:
+    out: list[Record] = []
     for row in rows:
         token = row.lead_sealed
         if not token:
             out.append(row)
             continue
-        ring = sealer.ring_sync(token, conn=conn)
+        ring = sealer.ring_sync(token, tx=tx)
         doc = ring.open_json(token, row.lead_id.encode())
         values = {**row.lead_values, **doc["data"]}
         redactor = Redactor.of(sensitive=[*doc["data"].values(), *doc["raw"].values()])
         sensitive = frozenset(doc["data"]) | frozenset(doc["raw"])
-        out.append(cast(Row[Any], OpenedJob(row, values, redactor, sensitive)))
+        out.append(OpenedJob(row, values, redactor, sensitive))
     return out
 
 

@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import dedup_store, suppression_store
-from leadrelay.adapters.dedup_keys import DedupKeys
+from leadrelay.adapters.db.unit_of_work import SqlTx
 from leadrelay.domain.dedup import DedupKey, find_duplicate, keys_for
 from leadrelay.domain.model import EntitySpec, PartnerSpec
 from leadrelay.domain.suppression import hashes_of_lead
+from leadrelay.services.ports import DedupKeys
 
 DEDUP_HOLD = "dedup"
 
@@ -52,7 +53,7 @@ def partner_keys(
         return []
     if dedup_keys is None:
         raise RuntimeError("partner dedup needs the installation's dedup key (ConfigCache.dedup_keys)")
-    hasher = dedup_keys.hasher_sync(conn)
+    hasher = dedup_keys.hasher_sync(tx=SqlTx(conn))
     return keys_for(f"partner:{partner.name}", partner.dedup, job.lead_values, hasher)
 
 

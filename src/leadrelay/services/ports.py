@@ -328,6 +328,11 @@ class Sealer(Protocol):
 class DedupKeys(Protocol):
     """Where the services get the installation's ``MarkHasher`` (the dedup marks' HMAC key)."""
 
+    @property
+    def cached(self) -> MarkHasher | None:
+        """The hasher when it is known and fresh, without I/O."""
+        ...
+
     async def hasher(self) -> MarkHasher: ...
 
     def hasher_sync(self, *, tx: Tx | None = None) -> MarkHasher: ...

@@ -19,6 +19,7 @@ from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import batch_store, config_store, dedup_store, store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import attempts, batches, deliveries, jobs, leads
+from leadrelay.adapters.db.unit_of_work import SqlTx
 from leadrelay.domain.fields import EXTENSION, normalize_field, number_only
 from leadrelay.domain.model import EntitySpec
 from leadrelay.domain.privacy import REDACTED, Redactor
@@ -229,7 +230,7 @@ class Privacy:
         wanted = person_of(email, phone, region)
 
         def tx(conn: Connection) -> list[str]:
-            found = leads_of_person(conn, self.configs.current(conn).specs.entities, wanted)
+            found = leads_of_person(conn, self.configs.current(SqlTx(conn)).specs.entities, wanted)
             now = datetime.now(UTC)
             erased = erase_leads(conn, found, self.sealer, now) if found else 0
             by = "+".join(k for k, v in (("email", email), ("phone", phone)) if v is not None)

@@ -114,7 +114,7 @@ async def _caller(request: Request, cache: KeyCache, missing: str, unknown: str)
     if not credential:
         raise Unauthorized(missing)
     rt: Runtime = request.app.state.runtime
-    version = (await rt.configs.get(rt.db)).version
+    version = (await rt.configs.get(rt.storage)).version
     known = cache.get(credential, version)
     if known is None:
         now = datetime.now(UTC)

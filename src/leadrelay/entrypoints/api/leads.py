@@ -117,7 +117,7 @@ async def accept(request: Request, rt: Runtime, source: str) -> Response:
     data = _parse(request.headers.get("content-type", ""), body)
     in_body = data.pop("entity", None)  # never a lead field, wherever the entity is named
     entity = request.query_params.get("entity") or in_body
-    live = await rt.configs.get(rt.db)
+    live = await rt.configs.get(rt.storage)
     spec = live.specs.sources.get(source)
     if not entity and spec is not None and len(spec.entities) == 1:
         entity = spec.entities[0]
