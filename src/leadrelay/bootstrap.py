@@ -18,6 +18,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.adapters.files.results import UploadError
+from leadrelay.adapters.files.sender import FileShipper
 from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
@@ -106,8 +107,9 @@ class Runtime:
         self.holds = Holds(self.db, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.db, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.db)
-        self.batches = BatchLog(self.db, self.configs, self.sealer)
         self.channels = ConfiguredChannels(self)
+        self.files: ports.FileSender = FileShipper(self._smtp_for_batches, guard=self.channels.guard)
+        self.batches = BatchLog(self.storage, self.configs, self.sealer, self.files)
         self.workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._retention: asyncio.Task[None] | None = None
@@ -147,16 +149,15 @@ class Runtime:
         """The batch loop (email digests, batch files); one per process is enough."""
         s = self.settings
         return Batcher(
-            self.db,
+            self.storage,
             self.configs,
             self.sealer,
-            self._smtp_for_batches,
+            self.files,
             owner=f"{socket.gethostname()[:64]}:{os.getpid()}:batches",
             interval_s=s.batch_interval,
             lease_s=s.batch_lease_seconds,
             retry_base_s=s.batch_retry_base,
             only_jobs=only_jobs,
-            guard=self.channels.guard,
         )
 
     async def _smtp_for_batches(self) -> SmtpSettings:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from leadrelay.adapters.db import batch_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import batches, cap_counters, deliveries, jobs, leads
-from leadrelay.adapters.db.unit_of_work import SqlTx
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.services.batches import cut_due
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.simulate.buyers import BuyersThread
@@ -209,11 +209,12 @@ def test_a_daily_digest_goes_at_its_time_on_the_partners_clock(
     if eight <= local:
         eight = (local + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
     db = Database(db_url)
+    storage = SqlStorage(db)
     configs = ConfigCache()
     try:
 
         def cut_at(moment: datetime) -> list[str]:
-            return db.transaction(lambda c: cut_due(c, configs.current(SqlTx(c)), moment.astimezone(UTC)))
+            return storage.transaction(lambda tx: cut_due(tx, configs.current(tx), moment.astimezone(UTC)))
 
         assert cut_at(eight - timedelta(minutes=1)) == []
         (batch_id,) = cut_at(eight)
@@ -286,7 +287,9 @@ def test_a_cut_batch_of_a_partner_that_no_longer_takes_digests_goes_the_ordinary
         wait_for(lambda: len(rows(db_url, select(deliveries).where(deliveries.c.status == "batched"))) == 2)
     db = Database(db_url)
     try:  # the digest is cut, but not sent before the partner changes to a webhook
-        (batch_id,) = db.transaction(lambda c: cut_due(c, ConfigCache().current(SqlTx(c)), datetime.now(UTC)))
+        (batch_id,) = SqlStorage(db).transaction(
+            lambda tx: cut_due(tx, ConfigCache().current(tx), datetime.now(UTC))
+        )
     finally:
         db.dispose()
     with BuyersThread(count=1, latency_ms=0, accept_rate=1.0) as buyers:

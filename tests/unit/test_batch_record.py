@@ -1,4 +1,4 @@
-"""Recording a batch's outcome after its file went out: a deadlock or a lost connection (which the engine
+"""Recording a batch's outcome after its file went out: a deadlock or a lost connection (which the storage
 reports as StorageError) is tried again, with the recording alone; the send is never repeated for it."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from leadrelay.errors import StorageError
 from leadrelay.services.batches import Batcher
 
 
-class FlakyDatabase:
-    """A fake of the database port: its first ``failures`` transactions fail as the engine reports a
+class FlakyStorage:
+    """A fake of the storage port: its first ``failures`` transactions fail as the engine reports a
     deadlock or a dropped connection; then it runs the work."""
 
     def __init__(self, failures: int) -> None:
@@ -25,30 +25,37 @@ class FlakyDatabase:
         self.calls += 1
         if self.calls <= self.failures:
             raise StorageError("database connection lost: server closed the connection unexpectedly")
-        return fn("conn")
+        return fn("tx")
 
 
-def batcher(db: FlakyDatabase) -> Batcher:
-    async def smtp() -> Any:
-        raise AssertionError("no mail in this test")
+class NoFiles:
+    """A fake of the file sender: this test ships nothing."""
 
-    return Batcher(db, None, None, smtp, owner="test", record_backoff_s=0)  # type: ignore[arg-type]
+    def render(self, fmt: Any, rows: Any) -> bytes:
+        raise AssertionError("no file in this test")
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("no file in this test")
+
+
+def batcher(storage: FlakyStorage) -> Batcher:
+    return Batcher(storage, None, None, NoFiles(), owner="test", record_backoff_s=0)  # type: ignore[arg-type]
 
 
 def test_a_lost_connection_while_recording_is_tried_again_and_recorded_once() -> None:
-    db = FlakyDatabase(failures=2)
+    storage = FlakyStorage(failures=2)
     recorded: list[str] = []
 
-    def record(conn: Any) -> str:
-        recorded.append(conn)
+    def record(tx: Any) -> str:
+        recorded.append(tx)
         return "sent"
 
-    assert asyncio.run(batcher(db)._record(record)) == "sent"
-    assert db.calls == 3 and recorded == ["conn"]
+    assert asyncio.run(batcher(storage)._record(record)) == "sent"
+    assert storage.calls == 3 and recorded == ["tx"]
 
 
 def test_recording_gives_up_after_five_tries_with_the_storage_error() -> None:
-    db = FlakyDatabase(failures=5)
+    storage = FlakyStorage(failures=5)
     with pytest.raises(StorageError, match="connection lost"):
-        asyncio.run(batcher(db)._record(lambda conn: "sent"))
-    assert db.calls == 5
+        asyncio.run(batcher(storage)._record(lambda tx: "sent"))
+    assert storage.calls == 5

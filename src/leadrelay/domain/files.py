@@ -15,6 +15,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "MEDIA_TYPES",
     "PLACEHOLDERS",
     "Destination",
     "EmailDestination",
@@ -22,6 +23,8 @@ __all__ = [
     "FtpDestination",
     "S3Destination",
     "SftpDestination",
+    "UploadError",
+    "UploadResult",
     "check_filename",
     "check_pattern",
     "filename",
@@ -36,8 +39,33 @@ PLACEHOLDERS: tuple[str, ...] = ("date", "time", "datetime", "partner", "count")
 """``{date}`` 2024-05-01, ``{time}`` 142233, ``{datetime}`` 20240501T142233 (the partner's wall clock),
 ``{partner}`` the partner's name, ``{count}`` the number of leads (``{count:05d}`` pads it)."""
 
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+"""The media type of each file kind (a download's Content-Type, a mail attachment's type)."""
+
 _MAX_NAME_BYTES = 255  # the usual file-system limit for one name
 _UNSAFE = re.compile(r"[^\w.+=@,-]", re.ASCII)  # anything but letters, digits and harmless punctuation
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    """Where a batch file went (``sftp://host/dir/file.csv``, ``ftps://…``, ``s3://bucket/key``,
+    ``mailto:…``), how big it was and how long sending it took."""
+
+    location: str
+    bytes: int
+    duration_ms: float
+
+
+class UploadError(Exception):
+    """The upload failed; ``retryable`` says whether trying again later may succeed."""
+
+    def __init__(self, reason: str, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
 
 
 @dataclass(frozen=True, slots=True)

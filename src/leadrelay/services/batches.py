@@ -17,34 +17,24 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Row, func, select
-from sqlalchemy.exc import DBAPIError
-
-from leadrelay.adapters.channels.email import SmtpSettings
-from leadrelay.adapters.channels.guard import TargetGuard
-from leadrelay.adapters.crypto import Sealer
-from leadrelay.adapters.db import batch_store, config_store
-from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import batch_attempts, batches, deliveries
-from leadrelay.adapters.db.unit_of_work import SqlStorage, SqlTx
-from leadrelay.adapters.files.results import UploadError
-from leadrelay.adapters.files.writers import MEDIA_TYPES, render_file
 from leadrelay.domain.batches import due
-from leadrelay.domain.files import EmailDestination, fill
+from leadrelay.domain.files import MEDIA_TYPES, EmailDestination, UploadError, fill
 from leadrelay.domain.model import FileChannel, PartnerSpec
-from leadrelay.domain.states import BATCH, BatchStatus, DeliveryStatus
+from leadrelay.domain.states import BATCH, BatchStatus
 from leadrelay.errors import InvalidTransition, NotFound, StorageError
 from leadrelay.services.configstate import ConfigCache, LiveConfig
 from leadrelay.services.distribution import select_values
 from leadrelay.services.leaddata import open_jobs
+from leadrelay.services.ports import Clock, FileSender, Record, Sealer, Storage, Tx, system_clock
 
 log = logging.getLogger("leadrelay.batches")
+T = TypeVar("T")
 
 _MAX_CUTS = 100  # per partner and pass: a backlog of a million leads goes out over several passes
 _LIST_LIMIT = 500
@@ -57,32 +47,32 @@ def batched_channels(partner: PartnerSpec) -> list[tuple[int, FileChannel]]:
 
 
 def _cut_partner(
-    conn: Connection, partner: PartnerSpec, channels: list[tuple[int, FileChannel]], now: datetime
+    tx: Tx, partner: PartnerSpec, channels: list[tuple[int, FileChannel]], now: datetime
 ) -> list[str]:
-    batch_store.lock_partner(conn, partner.name)
+    tx.batches.lock_partner(partner.name)
     cut: list[str] = []
     for step, spec in channels:
         for _ in range(_MAX_CUTS):
-            waiting = batch_store.waiting(conn, partner.name, step)
+            waiting = tx.batches.waiting(partner.name, step)
             trigger = due(spec.schedule, waiting, now, partner.timezone)
             if trigger is None or waiting is None:
                 break
             count = spec.schedule.count
             limit = count if count is not None and waiting.count >= count else spec.schedule.max_leads
-            batch_id = batch_store.cut(conn, partner, spec, step, limit, trigger, now)
+            batch_id = tx.batches.cut(partner, spec, step, limit, trigger, now)
             if batch_id is None:
                 break
             cut.append(batch_id)
     return cut
 
 
-def cut_due(conn: Connection, live: LiveConfig, now: datetime) -> list[str]:
+def cut_due(tx: Tx, live: LiveConfig, now: datetime) -> list[str]:
     """Cut every batch whose schedule says go now; returns the new batches' ids. Leads waiting for a channel
     that is no longer batched (the partner now takes a webhook, or is gone) are sent the ordinary way."""
-    for name, step in batch_store.waiting_channels(conn):
+    for name, step in tx.batches.waiting_channels():
         partner = live.compiled.partners.get(name)
         if partner is None or not isinstance(partner.channel_at(step), FileChannel):
-            moved = batch_store.unbatch(conn, name, step, now)
+            moved = tx.batches.unbatch(name, step, now)
             log.info(
                 "%d leads waiting for a batch of %s (step %d) go the ordinary way now", moved, name, step
             )
@@ -91,14 +81,12 @@ def cut_due(conn: Connection, live: LiveConfig, now: datetime) -> list[str]:
         channels = batched_channels(partner)
         if not channels:
             continue
-        one = conn.begin_nested()  # one partner's trouble must not undo the others' batches
-        try:
-            cut.extend(_cut_partner(conn, partner, channels, now))
-            one.commit()
-        except DBAPIError:
+        try:  # one partner's trouble must not undo the others' batches
+            with tx.batch_queries.savepoint():
+                cut.extend(_cut_partner(tx, partner, channels, now))
+        except StorageError:
             raise
         except Exception:
-            one.rollback()
             log.exception("cutting the batches of %s failed; the others go on", partner.name)
     return cut
 
@@ -112,11 +100,11 @@ class Rendered:
 
 
 def render(
-    conn: Connection, row: Row[Any], partner: PartnerSpec, spec: FileChannel, sealer: Sealer
+    tx: Tx, row: Record, partner: PartnerSpec, spec: FileChannel, sealer: Sealer, files: FileSender
 ) -> Rendered:
     """A batch's file, rendered from its stored leads (opened sensitive values included: it is what the
     partner bought), with the mail subject and summary of a digest."""
-    leads = open_jobs(SqlTx(conn), batch_store.batch_leads(conn, row.id), sealer)
+    leads = open_jobs(tx, tx.batches.batch_leads(row.id), sealer)
     rows: list[dict[str, Any]] = []
     for lead in leads:
         values = select_values(lead.lead_values, spec.fields)
@@ -128,7 +116,7 @@ def render(
                 **values,
             }
         )
-    data = render_file(spec.format, rows)
+    data = files.render(spec.format, rows)
     subject = ""
     if isinstance(spec.destination, EmailDestination):
         subject = fill(
@@ -143,7 +131,7 @@ def render(
     return Rendered(data, len(rows), subject, summary(row, partner, spec, leads, len(data)))
 
 
-def summary(row: Row[Any], partner: PartnerSpec, spec: FileChannel, leads: Sequence[Any], size: int) -> str:
+def summary(row: Record, partner: PartnerSpec, spec: FileChannel, leads: Sequence[Any], size: int) -> str:
     """The body of a digest: how many leads, from when to when (the partner's clock), from which sources."""
     tz = ZoneInfo(partner.timezone)
     lines = [f"{len(leads)} lead{'s' if len(leads) != 1 else ''} for {partner.name}."]
@@ -171,10 +159,10 @@ class Batcher:
 
     def __init__(
         self,
-        db: Database,
+        storage: Storage,
         configs: ConfigCache,
         sealer: Sealer,
-        smtp: Callable[[], Awaitable[SmtpSettings]],  # the SMTP settings in force
+        files: FileSender,  # renders the files and ships them (SMTP settings in force, guarded targets)
         *,
         owner: str,
         interval_s: float = 1.0,
@@ -183,13 +171,13 @@ class Batcher:
         retry_max_s: float = 3600.0,
         concurrency: int = 4,
         only_jobs: set[str] | None = None,
-        guard: TargetGuard | None = None,  # SFTP/FTP hosts and S3 endpoints must not be private
         record_backoff_s: float = 0.2,  # the first wait before recording an outcome again (doubling)
+        clock: Clock = system_clock,
     ) -> None:
-        self.db = db
+        self.storage = storage
         self.configs = configs
         self.sealer = sealer
-        self.smtp = smtp
+        self.files = files
         self.owner = owner
         self.interval_s = interval_s
         self.lease = timedelta(seconds=lease_s)
@@ -197,8 +185,8 @@ class Batcher:
         self.retry_max_s = retry_max_s
         self.concurrency = concurrency
         self.only_jobs = only_jobs  # send only these jobs' batches and cut none (a partner test)
-        self.guard = guard
         self.record_backoff_s = record_backoff_s
+        self.clock = clock
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -211,7 +199,7 @@ class Batcher:
                 await self.run_once()
                 if self.only_jobs is None and time.monotonic() - last_sweep > _SWEEP_S:
                     last_sweep = time.monotonic()
-                    woken = await self.db.run(lambda c: batch_store.wake_stranded(c, datetime.now(UTC)))
+                    woken = await self.storage.run(lambda tx: tx.batches.wake_stranded(self.clock()))
                     if woken:
                         log.warning(
                             "%d parked jobs had no lead waiting for a batch; back in the queue", woken
@@ -223,21 +211,19 @@ class Batcher:
 
     async def run_once(self) -> int:
         """One pass: cut what is due, then send what is due; returns the number of batches sent."""
-        live = await self.configs.get(SqlStorage(self.db))
-        now = datetime.now(UTC)
+        live = await self.configs.get(self.storage)
+        now = self.clock()
         # read first: a write transaction (SQLite's writer lock) only when there is something to do
-        waiting, due_now = await self.db.run_read(
-            lambda c: (batch_store.waiting_channels(c), batch_store.any_due(c, now))
+        waiting, due_now = await self.storage.run_read(
+            lambda tx: (tx.batches.waiting_channels(), tx.batches.any_due(now))
         )
         if self.only_jobs is None and waiting:
-            await self.db.run(lambda c: cut_due(c, live, now), background=True)
+            await self.storage.run(lambda tx: cut_due(tx, live, now), background=True)
             due_now = True
         if not due_now:
             return 0
-        claimed = await self.db.run(
-            lambda c: batch_store.claim(
-                c, self.owner, self.concurrency, now, now + self.lease, self.only_jobs
-            ),
+        claimed = await self.storage.run(
+            lambda tx: tx.batches.claim(self.owner, self.concurrency, now, now + self.lease, self.only_jobs),
             background=True,
         )
         if not claimed:
@@ -245,14 +231,14 @@ class Batcher:
         results = await asyncio.gather(*(self.send(row, live) for row in claimed))
         return sum(results)
 
-    async def send(self, row: Row[Any], live: LiveConfig) -> bool:
-        started_at = datetime.now(UTC)
+    async def send(self, row: Record, live: LiveConfig) -> bool:
+        started_at = self.clock()
         started = time.perf_counter()
         partner = live.compiled.partners.get(row.partner)
         spec = partner.channel_at(row.channel_step) if partner is not None else None
         if partner is None or not isinstance(spec, FileChannel):
             why = f"partner {row.partner} takes no batches at step {row.channel_step} any more"
-            moved = await self._record(lambda c: batch_store.dissolve(c, row, self.owner, why, started_at))
+            moved = await self._record(lambda tx: tx.batches.dissolve(row, self.owner, why, started_at))
             log.warning("batch %s: %s; its %s leads go the ordinary way", row.id, why, moved)
             return False
         try:
@@ -262,21 +248,18 @@ class Batcher:
                 )
                 raise UploadError(lost, retryable=False)
             p = partner
-            rendered = await self.db.run_read(lambda c: render(c, row, p, spec, self.sealer))
-            settings = await self.smtp() if isinstance(spec.destination, EmailDestination) else SmtpSettings()
-            from leadrelay.adapters.files.shipping import ship  # asyncssh, boto3: only where files are sent
-
+            rendered = await self.storage.run_read(
+                lambda tx: render(tx, row, p, spec, self.sealer, self.files)
+            )
             # within the lease, so that no second sender starts while this one may still write
             async with asyncio.timeout(self.lease.total_seconds() * 0.8):
-                result = await ship(
+                result = await self.files.send(
                     spec,
                     row.filename,
                     rendered.data,
                     subject=rendered.subject,
                     summary=rendered.summary,
                     key=f"batch:{row.id}",
-                    smtp=settings,
-                    guard=self.guard,
                 )
         except TimeoutError:
             error = UploadError("timed out (the upload took most of the batch lease)", retryable=True)
@@ -292,10 +275,9 @@ class Batcher:
             return False
         price = partner.price
         ms = (time.perf_counter() - started) * 1000.0
-        now = datetime.now(UTC)
+        now = self.clock()
         await self._record(
-            lambda c: batch_store.record_success(
-                c,
+            lambda tx: tx.batches.record_success(
                 row,
                 self.owner,
                 location=result.location,
@@ -309,39 +291,38 @@ class Batcher:
         log.info("batch %s sent to %s (%d leads, %s)", row.id, row.partner, rendered.count, result.location)
         return True
 
-    async def _record(self, fn: Any) -> Any:
+    async def _record(self, fn: Callable[[Tx], T]) -> T:
         """Record an outcome, trying again after a deadlock or a database restart: the file is out, and a
         lost record would send it again when the lease runs out."""
-        for attempt in range(5):
+        attempt = 0
+        while True:
             try:
-                return await self.db.run(fn)
-            # the engine reports deadlocks and lost connections as StorageError
-            except (StorageError, DBAPIError):
-                if attempt == 4:
+                return await self.storage.run(fn)
+            except StorageError:  # the storage reports deadlocks and lost connections so
+                attempt += 1
+                if attempt == 5:
                     raise
                 log.warning("recording a batch outcome failed; trying again", exc_info=True)
-                await asyncio.sleep(self.record_backoff_s * 2**attempt)
-        return None
+                await asyncio.sleep(self.record_backoff_s * 2 ** (attempt - 1))
 
     async def _failed(
-        self, row: Row[Any], spec: FileChannel | None, exc: UploadError, started_at: datetime, started: float
+        self, row: Record, spec: FileChannel | None, exc: UploadError, started_at: datetime, started: float
     ) -> None:
         attempts = row.attempts + 1
         limit = spec.max_attempts if spec is not None else 1
         retry_at = None
         if exc.retryable and attempts < limit and not row.is_test:  # a test reports at once
             delay = min(self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
-            retry_at = datetime.now(UTC) + timedelta(seconds=delay)
+            retry_at = self.clock() + timedelta(seconds=delay)
         reason = (
             exc.reason
             if retry_at is not None or not exc.retryable
             else f"{exc.reason} (gave up after {attempts} attempts)"
         )
         ms = (time.perf_counter() - started) * 1000.0
-        now = datetime.now(UTC)
+        now = self.clock()
         await self._record(
-            lambda c: batch_store.record_failure(
-                c,
+            lambda tx: tx.batches.record_failure(
                 row,
                 self.owner,
                 reason=reason,
@@ -357,7 +338,7 @@ class Batcher:
 # ---------------------------------------------------------------- the log: list, show, file, redeliver
 
 
-def _summary(row: Row[Any]) -> dict[str, Any]:
+def _summary(row: Record) -> dict[str, Any]:
     return {
         "id": row.id,
         "partner": row.partner,
@@ -380,52 +361,45 @@ def _summary(row: Row[Any]) -> dict[str, Any]:
 class BatchLog:
     """What the API and the command line show of batches, and redelivery."""
 
-    def __init__(self, db: Database, configs: ConfigCache, sealer: Sealer) -> None:
-        self.db = db
+    def __init__(
+        self,
+        storage: Storage,
+        configs: ConfigCache,
+        sealer: Sealer,
+        files: FileSender,  # renders a batch's file for a download or a preview; never ships it
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.storage = storage
         self.configs = configs
         self.sealer = sealer
+        self.files = files
+        self.clock = clock
 
     async def find(self, partner: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        def read(conn: Connection) -> list[dict[str, Any]]:
-            query = (
-                select(batches).order_by(batches.c.created_at.desc(), batches.c.id.desc()).limit(_LIST_LIMIT)
-            )
-            if partner is not None:
-                query = query.where(batches.c.partner == partner)
-            if status is not None:
-                query = query.where(batches.c.status == status)
-            return [_summary(row) for row in conn.execute(query)]
+        def read(tx: Tx) -> list[dict[str, Any]]:
+            return [_summary(row) for row in tx.batch_queries.latest_batches(partner, status, _LIST_LIMIT)]
 
-        return await self.db.run_read(read)
+        return await self.storage.run_read(read)
 
     async def waiting(self) -> list[dict[str, Any]]:
         """How many leads wait for each partner's next batch, and since when."""
 
-        def read(conn: Connection) -> list[dict[str, Any]]:
-            query = (
-                select(deliveries.c.partner, func.count(), func.min(deliveries.c.created_at))
-                .where(deliveries.c.status == DeliveryStatus.BATCHED, deliveries.c.batch_id.is_(None))
-                .group_by(deliveries.c.partner)
-                .order_by(deliveries.c.partner)
-            )
+        def read(tx: Tx) -> list[dict[str, Any]]:
             return [
                 {"partner": p, "waiting": n, "oldest": oldest.isoformat() if oldest else None}
-                for p, n, oldest in conn.execute(query)
+                for p, n, oldest in tx.batch_queries.waiting_per_partner()
             ]
 
-        return await self.db.run_read(read)
+        return await self.storage.run_read(read)
 
     async def show(self, batch_id: str) -> dict[str, Any]:
-        def read(conn: Connection) -> dict[str, Any]:
-            row = batch_store.batch(conn, batch_id)
+        def read(tx: Tx) -> dict[str, Any]:
+            row = tx.batches.batch(batch_id)
             if row is None:
                 raise NotFound(f"unknown batch {batch_id}")
-            leads = batch_store.batch_leads(conn, batch_id)
-            tries = conn.execute(
-                select(batch_attempts)
-                .where(batch_attempts.c.batch_id == batch_id)
-                .order_by(batch_attempts.c.number)
-            )
+            leads = tx.batches.batch_leads(batch_id)
+            tries = tx.batch_queries.batch_attempts(batch_id)
             return {
                 **_summary(row),
                 "leads": [
@@ -446,14 +420,14 @@ class BatchLog:
                 ],
             }
 
-        return await self.db.run_read(read)
+        return await self.storage.run_read(read)
 
     async def file(self, batch_id: str, *, actor: str) -> tuple[str, str, bytes]:
         """The batch's file as the partner gets it: (file name, media type, bytes); audited."""
-        live = await self.configs.get(SqlStorage(self.db))
+        live = await self.configs.get(self.storage)
 
-        def tx(conn: Connection) -> tuple[str, str, bytes]:
-            row = batch_store.batch(conn, batch_id)
+        def work(tx: Tx) -> tuple[str, str, bytes]:
+            row = tx.batches.batch(batch_id)
             if row is None:
                 raise NotFound(f"unknown batch {batch_id}")
             partner = live.compiled.partners.get(row.partner)
@@ -462,63 +436,61 @@ class BatchLog:
                 raise InvalidTransition(
                     f"partner {row.partner} has no batched channel to render the file with"
                 )
-            rendered = render(conn, row, partner, spec, self.sealer)
-            config_store.audit(
-                conn,
+            rendered = render(tx, row, partner, spec, self.sealer, self.files)
+            tx.config.audit(
                 actor=actor,
                 action="batches.download",
                 object_kind="batch",
                 object_id=batch_id,
-                at=datetime.now(UTC),
+                at=self.clock(),
                 detail={"leads": rendered.count},
             )
             return row.filename, MEDIA_TYPES[spec.format.kind], rendered.data
 
-        return await self.db.run(tx)
+        return await self.storage.run(work)
 
     async def with_previews(self, detail: dict[str, Any]) -> dict[str, Any]:
         """A test delivery's detail with the file each test batch carried (its "rendered request"): the
         text of a CSV, or its size for XLSX. Only test batches: their one lead is the made-up test lead."""
-        live = await self.configs.get(SqlStorage(self.db))
+        live = await self.configs.get(self.storage)
         for delivery in detail.get("deliveries", []):
             batch = delivery.get("batch")
             if not batch or not delivery.get("test"):
                 continue
 
-            def tx(conn: Connection, batch_id: str = batch["id"]) -> str | None:
-                row = batch_store.batch(conn, batch_id)
+            def preview(tx: Tx, batch_id: str = batch["id"]) -> str | None:
+                row = tx.batches.batch(batch_id)
                 partner = live.compiled.partners.get(row.partner) if row is not None else None
                 spec = partner.channel_at(row.channel_step) if row is not None and partner else None
                 if row is None or not row.is_test or partner is None or not isinstance(spec, FileChannel):
                     return None
-                data = render(conn, row, partner, spec, self.sealer).data
+                data = render(tx, row, partner, spec, self.sealer, self.files).data
                 if spec.format.kind == "csv":
                     return data.decode("utf-8", "replace")[:4000]
                 return f"<{spec.format.kind} file, {len(data):,} bytes>"
 
-            batch["file"] = await self.db.run_read(tx)
+            batch["file"] = await self.storage.run_read(preview)
         return detail
 
     async def redeliver(self, batch_id: str, *, actor: str) -> dict[str, Any]:
         """Send a batch again, with the same leads and file name; audited."""
 
-        def tx(conn: Connection) -> dict[str, Any]:
-            before = batch_store.batch(conn, batch_id)
+        def work(tx: Tx) -> dict[str, Any]:
+            before = tx.batches.batch(batch_id)
             if before is None:
                 raise NotFound(f"unknown batch {batch_id}")
             if not BATCH.allowed(before.status, BatchStatus.READY):
                 raise InvalidTransition(f"batch {batch_id} is {before.status}: it is being sent already")
-            row = batch_store.redeliver(conn, batch_id, datetime.now(UTC))
+            row = tx.batches.redeliver(batch_id, self.clock())
             assert row is not None
-            config_store.audit(
-                conn,
+            tx.config.audit(
                 actor=actor,
                 action="batches.redeliver",
                 object_kind="batch",
                 object_id=batch_id,
-                at=datetime.now(UTC),
+                at=self.clock(),
                 detail={"was": before.status, "leads": before.lead_count},
             )
             return _summary(row)
 
-        return await self.db.run(tx)
+        return await self.storage.run(work)

@@ -9,12 +9,14 @@ passes a function of a ``Tx``, whose attributes are the repositories. The SQL be
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from leadrelay.domain.attempts import AttemptResult, LeadView
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.dedup import Mark, MarkHasher
+from leadrelay.domain.files import FileFormat, UploadResult
 from leadrelay.domain.model import ChannelSpec, FileChannel, PartnerSpec
 from leadrelay.domain.states import LeadStatus
 from leadrelay.domain.suppression import ListRow
@@ -346,6 +348,41 @@ class DedupKeys(Protocol):
 
 # -- group C: batches --
 
+
+class BatchQueries(Protocol):
+    """The batch log's reads, and a savepoint that keeps one partner's batches apart from the others'."""
+
+    def latest_batches(self, partner: str | None, status: str | None, limit: int) -> list[Record]:
+        """Batches, newest first, of one partner and in one status when they are given."""
+        ...
+
+    def waiting_per_partner(self) -> list[tuple[str, int, datetime | None]]:
+        """(partner, number of leads waiting for its next batch, when the oldest came), by partner."""
+        ...
+
+    def batch_attempts(self, batch_id: str) -> list[Record]:
+        """A batch's attempts in their order."""
+        ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: kept when the block ends, rolled back alone when it raises (the exception
+        goes on). A database error goes on as ``StorageError``: the whole transaction is lost then."""
+        ...
+
+
+class FileSender(Protocol):
+    """Renders a batch file and sends it where its channel says: uploaded (SFTP, FTP/FTPS, S3) or mailed."""
+
+    def render(self, fmt: FileFormat, rows: Sequence[Mapping[str, Any]]) -> bytes: ...
+
+    async def send(
+        self, spec: FileChannel, name: str, data: bytes, *, subject: str, summary: str, key: str
+    ) -> UploadResult:
+        """Raises ``UploadError`` saying whether a later attempt may succeed. ``key`` names the batch
+        (a mail's Message-ID is made from it)."""
+        ...
+
+
 # -- group D: configuration, credentials, suppression, privacy --
 
 
@@ -376,6 +413,8 @@ class Tx(Protocol):
     # -- group B --
 
     # -- group C --
+    @property
+    def batch_queries(self) -> BatchQueries: ...
 
     # -- group D --
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import batch_store, config_store, dedup_store, store, suppression_store
+from leadrelay.adapters.db.batch_queries import SqlBatchQueries
 from leadrelay.adapters.db.engine import Database
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.dedup import Mark
@@ -467,6 +468,9 @@ class SqlTx:
     # -- group B --
 
     # -- group C --
+    @cached_property
+    def batch_queries(self) -> SqlBatchQueries:
+        return SqlBatchQueries(self.conn)
 
     # -- group D --
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from leadrelay.domain.files import FileFormat
+from leadrelay.domain.files import MEDIA_TYPES, FileFormat
 
 if TYPE_CHECKING:  # openpyxl is imported when an XLSX file is written, not by every process
     from openpyxl.cell.cell import Cell
@@ -26,10 +26,6 @@ if TYPE_CHECKING:  # openpyxl is imported when an XLSX file is written, not by e
 
 __all__ = ["MEDIA_TYPES", "columns_of", "render_file"]
 
-MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 _QUOTING: dict[str, Literal[0, 1, 2, 3]] = {
     "minimal": csv.QUOTE_MINIMAL,
     "all": csv.QUOTE_ALL,

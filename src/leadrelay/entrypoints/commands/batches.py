@@ -12,6 +12,8 @@ import typer
 
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.adapters.files.sender import FileShipper
 from leadrelay.domain.states import BatchStatus
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError
@@ -33,7 +35,7 @@ def _log(database_url: str | None) -> Iterator[BatchLog]:
     configs = ConfigCache()
     configs.sealer = sealer
     try:
-        yield BatchLog(db, configs, sealer)
+        yield BatchLog(SqlStorage(db), configs, sealer, FileShipper())  # renders files, never ships them
     except LeadrelayError as exc:
         raise fail(exc.detail) from exc
     finally:
