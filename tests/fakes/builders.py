@@ -1,0 +1,109 @@
+"""Complete rows to insert, with every column set, for tests that seed the storage directly (the use
+cases make their own rows). Keyword arguments replace any column."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
+from tests.fakes.clock import START
+
+
+def lead_row(lead_id: str, *, now: datetime = START, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": lead_id,
+        "entity": "solar",
+        "source": "web",
+        "status": LeadStatus.QUEUED,
+        "data": {"email": "ann@example.com"},
+        "raw": {"email": "ann@example.com"},
+        "problems": None,
+        "flags": None,
+        "sealed": None,
+        "duplicate_of": None,
+        "erased_at": None,
+        "idempotency_key": None,
+        "request_hash": None,
+        "answer_code": None,
+        "answer": None,
+        "is_test": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return {**row, **values}
+
+
+def job_row(job_id: str, lead_id: str, *, now: datetime = START, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": job_id,
+        "lead_id": lead_id,
+        "profile": "main",
+        "kind": "route",
+        "status": JobStatus.RECEIVED,
+        "parent_id": None,
+        "target_partner": None,
+        "rule": None,
+        "trace": [],
+        "error": None,
+        "excluded": [],
+        "queue_state": QueueState.READY,
+        "run_at": now,
+        "lease_owner": None,
+        "lease_until": None,
+        "claims": 0,
+        "created_at": now,
+        "updated_at": now,
+        "finished_at": None,
+    }
+    return {**row, **values}
+
+
+def delivery_row(
+    delivery_id: str, job_id: str, lead_id: str, partner: str, *, now: datetime = START, **values: Any
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": delivery_id,
+        "job_id": job_id,
+        "lead_id": lead_id,
+        "partner": partner,
+        "profile": "main",
+        "channel": "webhook",
+        "channel_step": 0,
+        "status": DeliveryStatus.PENDING,
+        "idempotency_key": f"{job_id}:{partner}",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "cap_windows": [],
+        "price": None,
+        "reference": None,
+        "reason": None,
+        "invoiced": False,
+        "is_test": False,
+        "created_at": now,
+        "delivered_at": None,
+        "held_at": None,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "batch_id": None,
+    }
+    return {**row, **values}
+
+
+def attempt_row(
+    attempt_id: str, delivery_id: str, job_id: str, number: int, *, now: datetime = START, **values: Any
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": attempt_id,
+        "delivery_id": delivery_id,
+        "job_id": job_id,
+        "number": number,
+        "started_at": now,
+        "duration_ms": 12.5,
+        "request": {"url": "https://buyer.example/leads"},
+        "status_code": 200,
+        "response_body": "ok",
+        "outcome": "success",
+        "reason": None,
+    }
+    return {**row, **values}

@@ -1,0 +1,267 @@
+"""Fakes of the repositories of ``leadrelay.adapters.db.store``: leads, jobs and their queue claims, caps
+and rotations, deliveries and attempts. Each method mirrors the SQL of the function it is named after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from leadrelay.domain.attempts import Outcome
+from leadrelay.domain.states import LEAD, QUEUE, DeliveryStatus, LeadStatus, QueueState, lead_status
+from tests.fakes.quality import FakeDedupMarks
+from tests.fakes.tables import FakeRow, Tables
+
+
+class FakeLeads:
+    """A lead's row, its idempotent answer and its derived status."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def insert_leads(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        inserted: set[str] = set()
+        for row in rows:  # rows without a key first, as the SQL inserts them
+            if row["idempotency_key"] is None:
+                self._t.insert("leads", row)
+                inserted.add(row["id"])
+        for row in rows:  # a keyed row whose (source, key) is taken is skipped (ON CONFLICT DO NOTHING)
+            key = row["idempotency_key"]
+            if key is not None and self.lead_by_idempotency_key(row["source"], key) is None:
+                self._t.insert("leads", row)
+                inserted.add(row["id"])
+        return inserted
+
+    def lead_by_idempotency_key(self, source: str, key: str) -> FakeRow | None:
+        got = self._t.where("leads", lambda r: r["source"] == source and r["idempotency_key"] == key)
+        return self._t.row("leads", got[0]) if got else None
+
+    def keep_answer(self, lead_id: str, code: int, body: Mapping[str, Any]) -> None:
+        lead = self._t.find("leads", lead_id)
+        if lead is not None and lead["answer_code"] is None:
+            self._t.update("leads", lead, {"answer_code": code, "answer": dict(body)})
+
+    def get_lead(self, lead_id: str) -> FakeRow | None:
+        lead = self._t.find("leads", lead_id)
+        return self._t.row("leads", lead) if lead is not None else None
+
+    def lead_outcome(self, lead_id: str) -> tuple[str, list[dict[str, Any]], str | None]:
+        lead = self._t.find("leads", lead_id)
+        if lead is None:  # the SQL's scalar_one() raises NoResultFound
+            raise LookupError(f"no lead {lead_id}")
+        delivered = sorted(
+            self._t.where(
+                "deliveries", lambda d: d["lead_id"] == lead_id and d["status"] == DeliveryStatus.DELIVERED
+            ),
+            key=lambda d: d["id"],
+        )
+        sold = [
+            {"partner": d["partner"], "price": d["price"], "reference": d["reference"], "job_id": d["job_id"]}
+            for d in delivered
+        ]
+        jobs = sorted(self._t.where("jobs", lambda j: j["lead_id"] == lead_id), key=lambda j: j["id"])
+        error = next((j["error"] for j in jobs if j["error"] is not None), None)
+        status: str = lead["status"]
+        if not jobs and status == LeadStatus.UNSOLD:
+            error = f"no enabled profile for entity {lead['entity']}"
+        return status, sold, error
+
+    def refresh_lead_status(self, lead_id: str, now: datetime) -> LeadStatus:
+        return self.refresh_lead_statuses([lead_id], now)[lead_id]
+
+    def refresh_lead_statuses(self, lead_ids: Sequence[str], now: datetime) -> dict[str, LeadStatus]:
+        wanted = set(lead_ids)
+        leads = {lead["id"]: lead for lead in self._t.where("leads", lambda r: r["id"] in wanted)}
+        by_lead: dict[str, set[str]] = {lead_id: set() for lead_id in leads}
+        for job in self._t.where("jobs", lambda j: j["lead_id"] in leads):
+            by_lead[job["lead_id"]].add(job["status"])
+        statuses = {lead_id: lead_status(got) for lead_id, got in by_lead.items()}
+        changed = {  # every move checked before any is written, as the SQL does
+            lead_id: LEAD.check(leads[lead_id]["status"], status)
+            for lead_id, status in statuses.items()
+            if status != leads[lead_id]["status"]
+        }
+        for lead_id, status in changed.items():
+            self._t.update("leads", leads[lead_id], {"status": status, "updated_at": now})
+        return statuses
+
+
+class FakeJobs:
+    """Distribution jobs and their queue claims (lease per owner)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def insert_jobs(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            self._t.insert("jobs", row)
+
+    def claim_jobs(
+        self, owner: str, limit: int, now: datetime, lease_until: datetime, only: Iterable[str] | None = None
+    ) -> list[str]:
+        chosen = None if only is None else set(only)
+
+        def runnable(job: dict[str, Any]) -> bool:
+            if chosen is not None and job["id"] not in chosen:
+                return False
+            if job["queue_state"] == QueueState.READY:
+                return bool(job["run_at"] <= now)
+            lease = job["lease_until"]
+            return job["queue_state"] == QueueState.CLAIMED and lease is not None and lease < now
+
+        # ORDER BY run_at LIMIT n; ties come in insertion order here (the databases promise no order); a
+        # negative limit is no limit on SQLite (PostgreSQL refuses it)
+        due = sorted(self._t.where("jobs", runnable), key=lambda j: j["run_at"])
+        if limit >= 0:
+            due = due[:limit]
+        sources = QUEUE.sources(QueueState.CLAIMED)
+        for job in due:
+            if job["queue_state"] in sources:
+                changes = {
+                    "queue_state": QueueState.CLAIMED,
+                    "lease_owner": owner,
+                    "lease_until": lease_until,
+                    "claims": job["claims"] + 1,
+                    "updated_at": now,
+                }
+                self._t.update("jobs", job, changes)
+        return [job["id"] for job in due]
+
+    def _leased(self, owner: str, job_ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = set(job_ids)
+        return self._t.where(
+            "jobs",
+            lambda j: j["id"] in ids and j["lease_owner"] == owner and j["queue_state"] == QueueState.CLAIMED,
+        )
+
+    def extend_leases(self, owner: str, job_ids: Iterable[str], lease_until: datetime) -> None:
+        for job in self._leased(owner, job_ids):
+            self._t.update("jobs", job, {"lease_until": lease_until})
+
+    def release_jobs(self, owner: str, job_ids: Iterable[str], now: datetime) -> int:
+        ready = QUEUE.check(QueueState.CLAIMED, QueueState.READY)
+        released = self._leased(owner, job_ids)
+        for job in released:
+            changes = {
+                "queue_state": ready,
+                "lease_owner": None,
+                "lease_until": None,
+                "run_at": now,
+                "updated_at": now,
+            }
+            self._t.update("jobs", job, changes)
+        return len(released)
+
+    def load_jobs(self, job_ids: Sequence[str], *, lock: bool = False) -> list[FakeRow]:
+        """Each job with its lead's ``lead_values``, ``lead_sealed``, ``entity`` and ``is_test`` (an inner
+        join: a job whose lead is gone is left out), by job id."""
+        ids = set(job_ids)
+        out = []
+        for job in sorted(self._t.where("jobs", lambda j: j["id"] in ids), key=lambda j: j["id"]):
+            lead = self._t.find("leads", job["lead_id"])
+            if lead is None:
+                continue
+            lead_values = self._t.values("leads", lead)
+            values = self._t.values("jobs", job)
+            values.update(
+                lead_values=lead_values["data"],
+                lead_sealed=lead_values["sealed"],
+                entity=lead_values["entity"],
+                is_test=lead_values["is_test"],
+            )
+            out.append(FakeRow(values))
+        return out
+
+    def owns(self, job_id: str, owner: str) -> bool:
+        job = self._t.find("jobs", job_id)
+        return job is not None and job["lease_owner"] == owner and job["queue_state"] == QueueState.CLAIMED
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        self._t.columns("jobs", values)
+        job = self._t.find("jobs", job_id)
+        if job is not None:
+            self._t.update("jobs", job, values)
+
+    def job_had_errors(self, job_id: str) -> bool:
+        for attempt in self._t.where("attempts", lambda a: a["job_id"] == job_id):
+            delivery = self._t.find("deliveries", attempt["delivery_id"])
+            if (
+                delivery is not None
+                and delivery["status"] == DeliveryStatus.FAILED
+                and attempt["outcome"] == Outcome.ERROR
+                and attempt["number"] == delivery["attempts"]
+            ):
+                return True
+        return False
+
+
+class FakeCaps:
+    """Cap slots per partner, scope and window; round-robin counters."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def _counter(self, partner: str, scope: str, window: str) -> dict[str, Any]:
+        got = self._t.find("cap_counters", partner, scope, window)
+        if got is None:  # the row is made even when the limit is 0, so cap_usage lists it
+            got = self._t.insert(
+                "cap_counters", {"partner": partner, "scope": scope, "window": window, "used": 0}
+            )
+        return got
+
+    def reserve_cap(self, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]:
+        """(True, -1) when a slot was taken; (False, slots used) when the window is full."""
+        row = self._counter(partner, scope, window)
+        if row["used"] < limit:
+            self._t.update("cap_counters", row, {"used": row["used"] + 1})
+            return True, -1
+        return False, int(row["used"])
+
+    def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None:
+        for scope, window in windows:
+            if scope == "dedup":  # the partner's dedup mark of lead ``window``
+                FakeDedupMarks(self._t).release_partner_marks(partner, window)
+                continue
+            row = self._t.find("cap_counters", partner, scope, window)
+            if row is not None and row["used"] > 0:
+                self._t.update("cap_counters", row, {"used": row["used"] - 1})
+
+    def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:
+        rows = self._t.where("cap_counters", lambda r: r["partner"] == partner)
+        return {(r["scope"], r["window"]): int(r["used"]) for r in rows}
+
+    def next_rotation(self, key: str, n: int = 1) -> int:
+        row = self._t.find("rotations", key)
+        if row is None:
+            row = self._t.insert("rotations", {"key": key, "counter": 0})
+        self._t.update("rotations", row, {"counter": row["counter"] + n})
+        return int(row["counter"])
+
+
+class FakeDeliveries:
+    """A job's deliveries to partners and their attempts."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def insert_delivery(self, row: Mapping[str, Any]) -> None:
+        self._t.insert("deliveries", row)
+
+    def job_deliveries(self, job_id: str) -> list[FakeRow]:
+        return self.deliveries_of([job_id])[job_id]
+
+    def deliveries_of(self, job_ids: Sequence[str]) -> dict[str, list[FakeRow]]:
+        out: dict[str, list[FakeRow]] = {job_id: [] for job_id in job_ids}
+        found = self._t.where("deliveries", lambda d: d["job_id"] in out)
+        for delivery in sorted(found, key=lambda d: d["id"]):
+            out[delivery["job_id"]].append(self._t.row("deliveries", delivery))
+        return out
+
+    def update_delivery(self, delivery_id: str, **values: Any) -> None:
+        self._t.columns("deliveries", values)
+        delivery = self._t.find("deliveries", delivery_id)
+        if delivery is not None:
+            self._t.update("deliveries", delivery, values)
+
+    def insert_attempt(self, row: Mapping[str, Any]) -> None:
+        self._t.insert("attempts", row)

@@ -1,0 +1,255 @@
+"""The fakes' copy of the schema of ``leadrelay.adapters.db.tables``: each table's columns (with the kind of
+value they hold, whether they may be NULL and the default of an omitted column), its key, its unique
+constraints and its state columns. ``tests/unit/test_fakes_contract.py`` keeps it equal to the SQLAlchemy
+metadata, so the fakes need not import SQLAlchemy.
+
+Batches and the key tables (``data_keys``, ``installation_secrets``) are left out: nothing fakes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
+
+Kind = Literal["str", "int", "float", "bool", "json", "time"]
+
+
+@dataclass(frozen=True, slots=True)
+class Col:
+    name: str
+    kind: Kind
+    nullable: bool = True
+    default: Any = None  # what an INSERT that omits the column stores
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    name: str
+    columns: tuple[Col, ...]
+    key: tuple[str, ...]
+    unique: tuple[tuple[str, ...], ...] = ()
+    states: Mapping[str, type[StrEnum]] = field(default_factory=dict)
+
+    def column(self, name: str) -> Col:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(col.name for col in self.columns)
+
+
+def _s(name: str, *, null: bool = True) -> Col:
+    return Col(name, "str", null)
+
+
+def _t(name: str, *, null: bool = True) -> Col:
+    return Col(name, "time", null)
+
+
+def _j(name: str, *, null: bool = True) -> Col:
+    return Col(name, "json", null)
+
+
+def _i(name: str, *, null: bool = True, default: int | None = None) -> Col:
+    return Col(name, "int", null, default)
+
+
+def _flag(name: str) -> Col:
+    return Col(name, "bool", False, False)
+
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec(
+            "config_objects",
+            (
+                _s("kind", null=False),
+                _s("name", null=False),
+                _j("doc", null=False),
+                _t("updated_at", null=False),
+            ),
+            key=("kind", "name"),
+        ),
+        TableSpec("config_meta", (_i("id", null=False), _i("version", null=False)), key=("id",)),
+        TableSpec(
+            "api_keys",
+            (
+                _s("id", null=False),
+                _s("source", null=False),
+                _s("key_hash", null=False),
+                _s("prefix", null=False),
+                _t("created_at", null=False),
+                _t("revoked_at"),
+                _t("last_used_at"),
+            ),
+            key=("id",),
+            unique=(("key_hash",),),
+        ),
+        TableSpec(
+            "admin_tokens",
+            (
+                _s("id", null=False),
+                _s("name", null=False),
+                _s("token_hash", null=False),
+                _t("created_at", null=False),
+                _t("revoked_at"),
+                _t("expires_at"),
+                _t("last_used_at"),
+            ),
+            key=("id",),
+            unique=(("token_hash",),),
+        ),
+        TableSpec(
+            "leads",
+            (
+                _s("id", null=False),
+                _s("entity", null=False),
+                _s("source", null=False),
+                _s("status", null=False),
+                _j("data", null=False),
+                _j("raw", null=False),
+                _j("problems"),
+                _j("flags"),
+                _s("sealed"),
+                _s("duplicate_of"),
+                _t("erased_at"),
+                _s("idempotency_key"),
+                _s("request_hash"),
+                _i("answer_code"),
+                _j("answer"),
+                _flag("is_test"),
+                _t("created_at", null=False),
+                _t("updated_at", null=False),
+            ),
+            key=("id",),
+            unique=(("source", "idempotency_key"),),
+            states={"status": LeadStatus},
+        ),
+        TableSpec(
+            "jobs",
+            (
+                _s("id", null=False),
+                _s("lead_id", null=False),
+                _s("profile", null=False),
+                _s("kind", null=False),
+                _s("status", null=False),
+                _s("parent_id"),
+                _s("target_partner"),
+                _s("rule"),
+                _j("trace", null=False),
+                _s("error"),
+                _j("excluded", null=False),
+                _s("queue_state", null=False),
+                _t("run_at", null=False),
+                _s("lease_owner"),
+                _t("lease_until"),
+                _i("claims", null=False, default=0),
+                _t("created_at", null=False),
+                _t("updated_at", null=False),
+                _t("finished_at"),
+            ),
+            key=("id",),
+            states={"status": JobStatus, "queue_state": QueueState},
+        ),
+        TableSpec(
+            "deliveries",
+            (
+                _s("id", null=False),
+                _s("job_id", null=False),
+                _s("lead_id", null=False),
+                _s("partner", null=False),
+                _s("profile", null=False),
+                _s("channel", null=False),
+                _i("channel_step", null=False, default=0),
+                _s("status", null=False),
+                _s("idempotency_key", null=False),
+                _i("attempts", null=False, default=0),
+                _t("next_attempt_at"),
+                _j("cap_windows", null=False),
+                Col("price", "float"),
+                _s("reference"),
+                _s("reason"),
+                _flag("invoiced"),
+                _flag("is_test"),
+                _t("created_at", null=False),
+                _t("delivered_at"),
+                _t("held_at"),
+                _t("cancelled_at"),
+                _s("cancel_reason"),
+                _s("batch_id"),
+            ),
+            key=("id",),
+            states={"status": DeliveryStatus},
+        ),
+        TableSpec(
+            "attempts",
+            (
+                _s("id", null=False),
+                _s("delivery_id", null=False),
+                _s("job_id", null=False),
+                _i("number", null=False),
+                _t("started_at", null=False),
+                Col("duration_ms", "float", False),
+                _j("request", null=False),
+                _i("status_code"),
+                _s("response_body"),
+                _s("outcome", null=False),
+                _s("reason"),
+            ),
+            key=("id",),
+        ),
+        TableSpec(
+            "cap_counters",
+            (
+                _s("partner", null=False),
+                _s("scope", null=False),
+                _s("window", null=False),
+                _i("used", null=False),
+            ),
+            key=("partner", "scope", "window"),
+        ),
+        TableSpec("rotations", (_s("key", null=False), _i("counter", null=False)), key=("key",)),
+        TableSpec(
+            "audit_log",
+            (
+                _s("id", null=False),
+                _t("at", null=False),
+                _s("actor", null=False),
+                _s("action", null=False),
+                _s("object_kind", null=False),
+                _s("object_id", null=False),
+                _j("detail", null=False),
+                _s("reason"),
+            ),
+            key=("id",),
+        ),
+        TableSpec(
+            "dedup_marks",
+            (
+                _s("scope", null=False),
+                _s("key_hash", null=False),
+                _s("lead_id", null=False),
+                _t("seen_at", null=False),
+            ),
+            key=("scope", "key_hash"),
+        ),
+        TableSpec(
+            "suppression_lists",
+            (_s("name", null=False), _s("kind", null=False), _s("description"), _t("created_at", null=False)),
+            key=("name",),
+        ),
+        TableSpec(
+            "suppression_entries",
+            (_s("list", null=False), _s("value_hash", null=False)),
+            key=("list", "value_hash"),
+        ),
+    )
+}

@@ -1,0 +1,141 @@
+"""The in-memory unit of work: ``FakeStorage`` runs a use case's function of a ``FakeTx`` on its own view of
+the tables and installs its writes only when the function returns, so a use case that raises leaves
+nothing behind, as a rolled-back transaction does.
+
+Writers are serialized (one at a time, like SQLite's write lock); a read sees the last commit. A write
+transaction opened inside another on the same thread is refused (on SQLite it would wait for ever for the
+write lock its own caller holds), and so is a write inside ``read``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import TypeVar
+
+from leadrelay.services.ports import IdSource, Storage, Tx
+from tests.fakes.batches import FakeBatches
+from tests.fakes.clock import FakeIds
+from tests.fakes.config import FakeConfigObjects, FakeCredentials
+from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
+from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
+from tests.fakes.tables import FakeRow, State, Tables, empty_state
+
+T = TypeVar("T")
+
+
+class FakeTx:
+    """One transaction's repositories (``leadrelay.services.ports.Tx``), over ``tables``."""
+
+    def __init__(self, tables: Tables, ids: IdSource) -> None:
+        self.tables = tables
+        self.ids = ids
+
+    @cached_property
+    def leads(self) -> FakeLeads:
+        return FakeLeads(self.tables)
+
+    @cached_property
+    def jobs(self) -> FakeJobs:
+        return FakeJobs(self.tables)
+
+    @cached_property
+    def caps(self) -> FakeCaps:
+        return FakeCaps(self.tables)
+
+    @cached_property
+    def deliveries(self) -> FakeDeliveries:
+        return FakeDeliveries(self.tables)
+
+    @cached_property
+    def batches(self) -> FakeBatches:
+        return FakeBatches(self.tables)
+
+    @cached_property
+    def config(self) -> FakeConfigObjects:
+        return FakeConfigObjects(self.tables, self.ids)
+
+    @cached_property
+    def credentials(self) -> FakeCredentials:
+        return FakeCredentials(self.tables, self.ids)
+
+    @cached_property
+    def dedup(self) -> FakeDedupMarks:
+        return FakeDedupMarks(self.tables)
+
+    @cached_property
+    def suppression(self) -> FakeSuppressionLists:
+        return FakeSuppressionLists(self.tables)
+
+
+class FakeStorage:
+    """``leadrelay.services.ports.Storage`` in memory.
+
+    ``ids`` makes the ids the repositories choose themselves (API keys, admin tokens, audit entries).
+    ``dialect`` is what services that branch on it see ("sqlite": the fake serializes writers as SQLite
+    does). ``transactions`` and ``reads`` count what ran; ``fail_next`` makes the next transactions fail
+    at their commit (their writes dropped), like a deadlock or a lost connection.
+    """
+
+    def __init__(self, *, ids: IdSource | None = None, dialect: str = "sqlite") -> None:
+        self.ids: IdSource = ids if ids is not None else FakeIds()
+        self._dialect = dialect
+        self._state: State = empty_state()
+        self._writer = threading.Lock()
+        self._inside = threading.local()
+        self._failures: list[BaseException] = []
+        self.transactions = 0
+        self.reads = 0
+        self.relaxed = 0
+        self.background = 0
+
+    @property
+    def dialect(self) -> str:
+        return self._dialect
+
+    def fail_next(self, error: BaseException, times: int = 1) -> None:
+        """The next ``times`` write transactions run their function, then raise ``error`` instead of
+        committing (e.g. ``StorageError("database error: deadlock detected")``)."""
+        self._failures.extend([error] * times)
+
+    def transaction(self, fn: Callable[[FakeTx], T], *, relaxed: bool = False) -> T:
+        if getattr(self._inside, "writing", False):
+            raise RuntimeError("a write transaction inside another one (SQLite would wait for ever)")
+        with self._writer:
+            self._inside.writing = True
+            try:
+                tables = Tables(self._state)
+                result = fn(FakeTx(tables, self.ids))
+                self.transactions += 1
+                self.relaxed += relaxed
+                if self._failures:
+                    raise self._failures.pop(0)
+                if tables.written:  # a new state object: readers holding the old one are not disturbed
+                    self._state = {**self._state, **tables.written}
+                return result
+            finally:
+                self._inside.writing = False
+
+    def read(self, fn: Callable[[FakeTx], T]) -> T:
+        self.reads += 1
+        return fn(FakeTx(Tables(self._state, readonly=True), self.ids))
+
+    async def run(self, fn: Callable[[FakeTx], T], *, background: bool = False, relaxed: bool = False) -> T:
+        self.background += background
+        return self.transaction(fn, relaxed=relaxed)
+
+    async def run_read(self, fn: Callable[[FakeTx], T]) -> T:
+        return self.read(fn)
+
+    # ------------------------------------------------------------ for the tests' assertions
+
+    def rows(self, table: str) -> list[FakeRow]:
+        """The committed rows of ``table``, in the order they were inserted."""
+        tables = Tables(self._state, readonly=True)
+        return [tables.row(table, stored) for stored in tables.stored(table)]
+
+
+def _conforms(storage: FakeStorage, tx: FakeTx) -> tuple[Storage, Tx]:
+    """mypy proves here that the fakes implement the ports."""
+    return storage, tx

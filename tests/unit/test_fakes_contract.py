@@ -1,0 +1,693 @@
+"""The fakes of ``tests/fakes`` answer as the SQL does: each scenario makes the same repository calls on
+``SqlStorage`` over a migrated SQLite file and on ``FakeStorage``, and both must give the same answers
+(values and their types) and leave the same rows in every table. The fakes' schema is the metadata's.
+
+SQLite only: the fakes stand in for the storage in unit tests, and PostgreSQL's own behaviour (locks,
+SKIP LOCKED) is the integration tests' subject.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+import pytest
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.exc import IntegrityError, NoResultFound, StatementError
+
+from leadrelay.adapters.db import tables as sql_tables
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
+from leadrelay.errors import InvalidTransition
+from leadrelay.services.ports import Storage, Tx
+from tests.fakes import (
+    START,
+    FakeStorage,
+    IntegrityViolation,
+    attempt_row,
+    delivery_row,
+    job_row,
+    lead_row,
+)
+from tests.fakes.schema import TABLES, Col, Kind
+
+Scenario = Callable[[Storage], list[Any]]
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(fn: Scenario) -> Scenario:
+    SCENARIOS[fn.__name__] = fn
+    return fn
+
+
+def at(minutes: float) -> datetime:
+    return START + timedelta(minutes=minutes)
+
+
+# ---------------------------------------------------------------- comparing answers
+
+
+def plain(value: Any) -> Any:
+    """An answer in a form that compares types too: a ``StrEnum`` is not its string, nor an int a float,
+    nor a list a tuple; rows become their mappings."""
+    if hasattr(value, "_mapping"):
+        return ("row", {k: plain(v) for k, v in value._mapping.items()})
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__, plain(dataclasses.asdict(value)))
+    if isinstance(value, Mapping):
+        return {(str(k) if isinstance(k, str) else plain(k)): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return ("set", sorted(repr(plain(v)) for v in value))
+    if isinstance(value, datetime):
+        return ("datetime", value.isoformat())
+    if isinstance(value, Enum):
+        return (type(value).__name__, value.value)
+    return (type(value).__name__, value)
+
+
+def error_kind(exc: Exception) -> str:
+    if isinstance(exc, IntegrityError | IntegrityViolation):
+        return "integrity"
+    if isinstance(exc, InvalidTransition):
+        return "transition"
+    if isinstance(exc, NoResultFound | LookupError):
+        return "missing"
+    if isinstance(exc, ValueError) or (isinstance(exc, StatementError) and isinstance(exc.orig, ValueError)):
+        return "value"
+    raise exc
+
+
+def attempt(storage: Storage, fn: Callable[[Tx], Any]) -> tuple[str, Any]:
+    """A transaction's answer, or the kind of error that rolled it back."""
+    try:
+        return "ok", plain(storage.transaction(fn))
+    except Exception as exc:
+        return "error", error_kind(exc)
+
+
+_GENERATED = {"api_keys": "id", "admin_tokens": "id", "audit_log": "id"}  # ids the store makes itself
+
+
+def _all_rows(storage: Storage, table: str) -> list[Any]:
+    if isinstance(storage, FakeStorage):
+        return storage.rows(table)
+    assert isinstance(storage, SqlStorage)
+    query = select(sql_tables.metadata.tables[table])
+    return list(storage.db.read(lambda c: c.execute(query).all()))
+
+
+def dump(storage: Storage) -> dict[str, list[Any]]:
+    """Every faked table's rows, the ids the store makes itself masked, in a stable order."""
+    out: dict[str, list[Any]] = {}
+    for name in TABLES:
+        rows = [dict(row._mapping) for row in _all_rows(storage, name)]
+        masked = [{k: "<id>" if _GENERATED.get(name) == k else v for k, v in row.items()} for row in rows]
+        out[name] = sorted((plain(row) for row in masked), key=repr)
+    return out
+
+
+# ---------------------------------------------------------------- scenarios: leads
+
+
+@scenario
+def leads_and_their_answers(s: Storage) -> list[Any]:
+    leads = [
+        lead_row("lead_1", data={"email": "a@x.com", "n": (1, 2)}),
+        lead_row("lead_2", idempotency_key="k1", request_hash="h1", created_at=at(1), updated_at=at(1)),
+        lead_row("lead_3", idempotency_key="k1", source="other", problems=[{"field": "zip", "error": "?"}]),
+    ]
+    return [
+        attempt(s, lambda tx: tx.leads.insert_leads(leads)),
+        attempt(s, lambda tx: tx.leads.insert_leads([])),
+        # the key is taken for this source: skipped, not an error
+        attempt(s, lambda tx: tx.leads.insert_leads([lead_row("lead_4", idempotency_key="k1")])),
+        attempt(s, lambda tx: tx.leads.lead_by_idempotency_key("web", "k1")),
+        attempt(s, lambda tx: tx.leads.lead_by_idempotency_key("web", "k9")),
+        attempt(s, lambda tx: tx.leads.keep_answer("lead_2", 201, {"status": "queued"})),
+        attempt(s, lambda tx: tx.leads.keep_answer("lead_2", 200, {"status": "delivered"})),  # first wins
+        attempt(s, lambda tx: tx.leads.get_lead("lead_2")),
+        attempt(s, lambda tx: tx.leads.get_lead("lead_1")),
+        attempt(s, lambda tx: tx.leads.get_lead("nope")),
+    ]
+
+
+@scenario
+def lead_writes_the_schema_refuses(s: Storage) -> list[Any]:
+    missing = lead_row("lead_8")
+    del missing["data"]
+    return [
+        attempt(s, lambda tx: tx.leads.insert_leads([lead_row("lead_1")])),
+        attempt(s, lambda tx: tx.leads.insert_leads([lead_row("lead_1")])),  # the key
+        attempt(s, lambda tx: tx.leads.insert_leads([lead_row("lead_1", idempotency_key="k")])),
+        attempt(s, lambda tx: tx.leads.insert_leads([missing])),  # NOT NULL, omitted
+        attempt(s, lambda tx: tx.leads.insert_leads([lead_row("lead_9", entity=None)])),
+        attempt(s, lambda tx: tx.leads.insert_leads([lead_row("lead_9", status="lost")])),  # CHECK
+        attempt(s, lambda tx: tx.leads.insert_leads([lead_row("lead_9", created_at=datetime(2026, 1, 1))])),
+        # a JSON column takes None as the JSON null, even where NULL is not allowed
+        attempt(s, lambda tx: tx.leads.insert_leads([lead_row("lead_7", data=None, problems=None)])),
+        attempt(s, lambda tx: tx.leads.get_lead("lead_7")),
+        attempt(s, lambda tx: tx.leads.lead_outcome("nope")),
+        attempt(s, lambda tx: tx.leads.refresh_lead_status("nope", START)),
+    ]
+
+
+@scenario
+def a_raising_transaction_leaves_nothing(s: Storage) -> list[Any]:
+    def half(tx: Tx) -> None:
+        tx.leads.insert_leads([lead_row("lead_1")])
+        tx.jobs.insert_jobs([job_row("job_1", "lead_1")])
+        tx.caps.reserve_cap("acme", "", "d:1", 5)
+        tx.config.bump_version()
+        tx.leads.insert_leads([lead_row("lead_1")])  # fails: the key is taken
+
+    return [
+        attempt(s, half),
+        attempt(s, lambda tx: tx.leads.get_lead("lead_1")),
+        attempt(s, lambda tx: tx.config.config_version()),
+        attempt(s, lambda tx: tx.caps.cap_usage("acme")),
+    ]
+
+
+@scenario
+def lead_outcome_and_status(s: Storage) -> list[Any]:
+    def seed(tx: Tx) -> None:
+        tx.leads.insert_leads(
+            [
+                lead_row("lead_1"),
+                lead_row("lead_2", status=LeadStatus.UNSOLD, entity="roofing"),
+                lead_row("lead_3", status=LeadStatus.REJECTED),
+            ]
+        )
+        tx.jobs.insert_jobs(
+            [
+                job_row("job_2", "lead_1", status=JobStatus.DELIVERING),
+                job_row("job_1", "lead_1", status=JobStatus.FAILED, error="buyer down"),
+                job_row("job_3", "lead_1", status=JobStatus.UNSOLD, error="no partner"),
+            ]
+        )
+        for i, status in enumerate(
+            [DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.DELIVERED]
+        ):
+            tx.deliveries.insert_delivery(
+                delivery_row(f"dlv_{3 - i}", "job_2", "lead_1", f"p{i}", status=status, price=10 + i)
+            )
+
+    def settle(tx: Tx) -> Any:
+        tx.jobs.update_job("job_2", status=JobStatus.DELIVERED)
+        return tx.leads.refresh_lead_statuses(["lead_1", "lead_2", "nope", "lead_1"], at(3))
+
+    return [
+        attempt(s, seed),
+        attempt(s, lambda tx: tx.leads.lead_outcome("lead_1")),
+        attempt(s, lambda tx: tx.leads.lead_outcome("lead_2")),  # no job: no enabled profile
+        attempt(s, lambda tx: tx.leads.refresh_lead_status("lead_1", at(2))),  # queued stays queued
+        attempt(s, settle),
+        attempt(s, lambda tx: tx.leads.lead_outcome("lead_1")),
+        attempt(s, lambda tx: tx.leads.refresh_lead_status("lead_3", at(4))),  # rejected → unsold: refused
+    ]
+
+
+# ---------------------------------------------------------------- scenarios: the queue
+
+
+def _seed_jobs(tx: Tx) -> None:
+    tx.leads.insert_leads([lead_row("lead_1", sealed="fake1:x:y", is_test=True), lead_row("lead_2")])
+    tx.jobs.insert_jobs(
+        [
+            job_row("job_3", "lead_1", run_at=at(3)),
+            job_row("job_1", "lead_1", run_at=at(1)),
+            job_row("job_2", "lead_2", run_at=at(2)),
+            job_row("job_4", "lead_2", run_at=at(10)),  # not due yet
+            job_row("job_5", "lead_gone", run_at=at(0)),  # its lead is missing: load_jobs leaves it out
+            job_row("job_6", "lead_2", run_at=at(0), queue_state=QueueState.DONE),
+        ]
+    )
+
+
+@scenario
+def claims_leases_and_releases(s: Storage) -> list[Any]:
+    return [
+        attempt(s, _seed_jobs),
+        attempt(s, lambda tx: tx.jobs.claim_jobs("w1", 2, at(5), at(6))),
+        attempt(s, lambda tx: tx.jobs.claim_jobs("w2", 10, at(5), at(6), only=["job_3", "job_1", "job_4"])),
+        attempt(s, lambda tx: tx.jobs.claim_jobs("w2", 10, at(5), at(6), only=[])),
+        attempt(s, lambda tx: tx.jobs.claim_jobs("w2", 0, at(5), at(6))),
+        attempt(
+            s, lambda tx: [tx.jobs.owns("job_5", "w1"), tx.jobs.owns("job_5", "w2"), tx.jobs.owns("x", "w1")]
+        ),
+        attempt(s, lambda tx: tx.jobs.extend_leases("w2", ["job_5", "job_1"], at(20))),  # not w2's: no change
+        attempt(s, lambda tx: tx.jobs.extend_leases("w1", ["job_5", "job_1", "job_3"], at(8))),
+        attempt(s, lambda tx: tx.jobs.extend_leases("w1", [], at(9))),
+        # at 7 job_2's lease (until 6) ran out: w3 takes it over, with the due job_3; job_1 is still w1's
+        attempt(s, lambda tx: tx.jobs.claim_jobs("w3", 10, at(7), at(30))),
+        attempt(s, lambda tx: tx.jobs.release_jobs("w1", ["job_1", "job_2", "job_5"], at(8))),
+        attempt(s, lambda tx: tx.jobs.release_jobs("w1", [], at(8))),
+        # closed while still naming its last owner: nobody owns it
+        attempt(
+            s, lambda tx: tx.jobs.update_job("job_2", queue_state=QueueState.DONE, status=JobStatus.FAILED)
+        ),
+        attempt(s, lambda tx: [tx.jobs.owns("job_2", "w3"), tx.jobs.owns("job_3", "w3")]),
+        attempt(s, lambda tx: tx.jobs.load_jobs(["job_5", "job_2", "job_1", "job_1", "nope"])),
+        attempt(s, lambda tx: tx.jobs.load_jobs([], lock=True)),
+        attempt(s, lambda tx: tx.jobs.claim_jobs("w4", -1, at(60), at(61))),  # SQLite: no limit
+    ]
+
+
+@scenario
+def job_updates(s: Storage) -> list[Any]:
+    def update(tx: Tx) -> Any:
+        tx.jobs.update_job(
+            "job_1",
+            status=JobStatus.DELIVERING,
+            trace=[("rule", "r1"), {"picked": "acme"}],
+            excluded=["beta"],
+            finished_at=at(4),
+            claims=7,
+        )
+        tx.jobs.update_job("nope", status=JobStatus.DELIVERED)  # no such job: nothing
+        return tx.jobs.load_jobs(["job_1"])
+
+    return [
+        attempt(s, _seed_jobs),
+        attempt(s, update),
+        attempt(s, lambda tx: tx.jobs.update_job("job_1", status="sideways")),  # CHECK
+        attempt(s, lambda tx: tx.jobs.update_job("job_1", profile=None)),  # NOT NULL
+        attempt(s, lambda tx: tx.jobs.update_job("job_1", trace=None)),  # the JSON null
+        attempt(s, lambda tx: tx.jobs.update_job("job_1", run_at=datetime(2026, 1, 1))),
+        attempt(s, lambda tx: tx.jobs.load_jobs(["job_1"])),
+    ]
+
+
+# ---------------------------------------------------------------- scenarios: deliveries and attempts
+
+
+@scenario
+def deliveries_and_attempts(s: Storage) -> list[Any]:
+    def seed(tx: Tx) -> None:
+        _seed_jobs(tx)
+        tx.deliveries.insert_delivery(
+            delivery_row("dlv_2", "job_1", "lead_1", "acme", cap_windows=[["", "d:1"]])
+        )
+        tx.deliveries.insert_delivery(delivery_row("dlv_1", "job_1", "lead_1", "beta", price=7))
+        tx.deliveries.insert_delivery(delivery_row("dlv_3", "job_2", "lead_2", "acme", is_test=True))
+        omitted = delivery_row("dlv_4", "job_3", "lead_1", "acme")
+        for column in ("channel_step", "attempts", "invoiced", "batch_id", "is_test"):
+            del omitted[column]  # the columns' defaults
+        tx.deliveries.insert_delivery(omitted)
+
+    def attempts(tx: Tx) -> Any:
+        tx.deliveries.insert_attempt(attempt_row("att_1", "dlv_1", "job_1", 1, outcome="error"))
+        tx.deliveries.insert_attempt(
+            attempt_row("att_2", "dlv_2", "job_1", 1, outcome="error", status_code=None)
+        )
+        tx.deliveries.insert_attempt(attempt_row("att_3", "dlv_2", "job_1", 2, outcome="failure"))
+        tx.deliveries.update_delivery("dlv_1", status=DeliveryStatus.FAILED, attempts=1, reason="down")
+        tx.deliveries.update_delivery("dlv_2", status=DeliveryStatus.FAILED, attempts=2)
+        return [tx.jobs.job_had_errors("job_1"), tx.jobs.job_had_errors("job_2")]
+
+    def refused_last(tx: Tx) -> Any:
+        # dlv_1's last attempt was an error, but it is delivered now; dlv_2's last was a refusal
+        tx.deliveries.update_delivery("dlv_1", status=DeliveryStatus.DELIVERED, delivered_at=at(5), price=3)
+        return tx.jobs.job_had_errors("job_1")
+
+    return [
+        attempt(s, seed),
+        attempt(s, lambda tx: tx.deliveries.job_deliveries("job_1")),
+        attempt(s, lambda tx: tx.deliveries.job_deliveries("nope")),
+        attempt(s, lambda tx: tx.deliveries.deliveries_of(["job_2", "job_4", "job_1", "job_3"])),
+        attempt(s, attempts),
+        attempt(s, refused_last),
+        attempt(s, lambda tx: tx.deliveries.update_delivery("nope", status=DeliveryStatus.HELD)),
+        attempt(s, lambda tx: tx.deliveries.update_delivery("dlv_1", status="lost")),
+        attempt(s, lambda tx: tx.deliveries.insert_delivery(delivery_row("dlv_1", "job_1", "lead_1", "x"))),
+        attempt(s, lambda tx: tx.deliveries.insert_attempt(attempt_row("att_1", "dlv_1", "job_1", 9))),
+        attempt(s, lambda tx: tx.leads.lead_outcome("lead_1")),
+    ]
+
+
+# ---------------------------------------------------------------- scenarios: caps and rotations
+
+
+@scenario
+def caps_and_rotations(s: Storage) -> list[Any]:
+    def mark(tx: Tx) -> None:
+        tx.dedup.put_marks(
+            [
+                {"scope": "partner:acme:email", "key_hash": "h1", "lead_id": "lead_1", "seen_at": at(0)},
+                {"scope": "partner:acme:phone", "key_hash": "h2", "lead_id": "lead_1", "seen_at": at(0)},
+                {"scope": "partner:acme:email", "key_hash": "h3", "lead_id": "lead_2", "seen_at": at(0)},
+                {"scope": "partner:acmex:email", "key_hash": "h4", "lead_id": "lead_1", "seen_at": at(0)},
+            ]
+        )
+
+    return [
+        *[attempt(s, lambda tx: tx.caps.reserve_cap("acme", "", "d:1", 3)) for _ in range(5)],
+        attempt(s, lambda tx: tx.caps.reserve_cap("acme", "main", "d:1", 1)),
+        attempt(s, lambda tx: tx.caps.reserve_cap("acme", "", "total", 0)),  # a full window, row made
+        attempt(s, lambda tx: tx.caps.cap_usage("acme")),
+        attempt(s, lambda tx: tx.caps.cap_usage("nobody")),
+        attempt(s, mark),
+        attempt(
+            s, lambda tx: tx.caps.release_caps("acme", [["", "d:1"], ["main", "d:1"], ("dedup", "lead_1")])
+        ),
+        attempt(
+            s, lambda tx: tx.caps.release_caps("acme", [["main", "d:1"], ["", "never"]])
+        ),  # never below 0
+        attempt(s, lambda tx: tx.caps.cap_usage("acme")),
+        attempt(s, lambda tx: tx.caps.reserve_cap("acme", "", "d:1", 3)),
+        attempt(s, lambda tx: tx.dedup.count_marks()),
+        attempt(s, lambda tx: tx.caps.next_rotation("p:r")),
+        attempt(s, lambda tx: tx.caps.next_rotation("p:r", 3)),
+        attempt(s, lambda tx: tx.caps.next_rotation("p:r")),
+        attempt(s, lambda tx: tx.caps.next_rotation("p:other", 2)),
+    ]
+
+
+# ---------------------------------------------------------------- scenarios: configuration and credentials
+
+
+@scenario
+def configuration_objects_and_audit(s: Storage) -> list[Any]:
+    return [
+        attempt(s, lambda tx: tx.config.config_version()),
+        attempt(s, lambda tx: [tx.config.bump_version(), tx.config.bump_version()]),
+        attempt(s, lambda tx: tx.config.config_version()),
+        attempt(
+            s, lambda tx: tx.config.put_object("partner", "zeta", {"url": "https://z", "n": (1,)}, at(1))
+        ),
+        attempt(s, lambda tx: tx.config.put_object("partner", "acme", {"url": "https://a"}, at(1))),
+        attempt(s, lambda tx: tx.config.put_object("entity", "solar", {"fields": {"email": "email"}}, at(1))),
+        attempt(s, lambda tx: tx.config.put_object("partner", "acme", {"url": "https://b"}, at(2))),
+        attempt(s, lambda tx: tx.config.load_objects()),
+        attempt(
+            s, lambda tx: [tx.config.delete_object("partner", "zeta"), tx.config.delete_object("x", "y")]
+        ),
+        attempt(s, lambda tx: tx.config.load_objects()),
+        attempt(
+            s,
+            lambda tx: tx.config.audit(
+                actor="admin", action="put", object_kind="partner", object_id="acme", at=at(2), reason="why"
+            ),
+        ),
+        attempt(
+            s,
+            lambda tx: tx.config.audit(
+                actor="cli",
+                action="delete",
+                object_kind="partner",
+                object_id="zeta",
+                at=at(3),
+                detail={"a": 1},
+            ),
+        ),
+    ]
+
+
+@scenario
+def api_keys(s: Storage) -> list[Any]:
+    def add(tx: Tx) -> Any:
+        first = tx.credentials.add_api_key("web", "key-aaaaaaaaaaaa", at(1))
+        second = tx.credentials.add_api_key("web", "key-bbbbbbbbbbbb", at(2))
+        third = tx.credentials.add_api_key("partner-feed", "key-cccccccccccc", at(1))
+        again = tx.credentials.add_api_key("partner-feed", "key-aaaaaaaaaaaa", at(3))  # stored: its id
+        found = tx.credentials.find_api_key("key-aaaaaaaaaaaa")
+        assert found is not None
+        return [again == first, found.id == first, len({first, second, third})]
+
+    def revoke_one(tx: Tx) -> Any:
+        found = tx.credentials.find_api_key("key-bbbbbbbbbbbb")
+        assert found is not None
+        return [
+            tx.credentials.revoke_api_keys("web", at(4), found.id) == [found.id],
+            tx.credentials.revoke_api_keys("partner-feed", at(4), found.id),  # not that source's
+        ]
+
+    def used(tx: Tx) -> Any:
+        ids = [row.id for row in tx.credentials.list_api_keys("web")]
+        tx.credentials.record_last_use("key", ids, at(6))
+        tx.credentials.record_last_use("key", ids, at(5))  # late: never moves back
+        tx.credentials.record_last_use("key", [], at(7))
+        return len(ids)
+
+    def masked(rows: Any) -> Any:
+        return [{**row._mapping, "id": "<id>"} for row in rows]
+
+    return [
+        attempt(s, add),
+        attempt(s, lambda tx: [tx.credentials.source_for_key(k) for k in ("key-aaaaaaaaaaaa", "nope")]),
+        attempt(s, lambda tx: masked(tx.credentials.list_api_keys("web"))),
+        attempt(s, revoke_one),
+        attempt(s, lambda tx: tx.credentials.source_for_key("key-bbbbbbbbbbbb")),
+        attempt(s, used),
+        attempt(s, lambda tx: len(tx.credentials.revoke_api_keys("web", at(8)))),
+        attempt(s, lambda tx: tx.credentials.revoke_api_keys("web", at(9))),
+        attempt(s, lambda tx: masked([tx.credentials.find_api_key("key-aaaaaaaaaaaa")])),
+        attempt(s, lambda tx: tx.credentials.find_api_key("nope")),
+        attempt(s, lambda tx: masked(tx.credentials.list_api_keys("web"))),
+    ]
+
+
+@scenario
+def admin_tokens(s: Storage) -> list[Any]:
+    def add(tx: Tx) -> Any:
+        ids = [
+            tx.credentials.add_admin_token("ops", "tok-one-xxxxxxxx", at(1)),
+            tx.credentials.add_admin_token("ci", "tok-two-xxxxxxxx", at(1), expires_at=at(-5)),
+        ]
+        found = tx.credentials.find_admin_token("tok-two-xxxxxxxx")
+        assert found is not None
+        return [found.id == ids[1], len(set(ids))]
+
+    def revoke(tx: Tx) -> Any:
+        row = tx.credentials.find_admin_token("tok-one-xxxxxxxx")
+        assert row is not None
+        return [
+            tx.credentials.revoke_admin_token(row.id, at(3)),
+            tx.credentials.revoke_admin_token(row.id, at(4)),
+        ]
+
+    def used(tx: Tx) -> None:
+        ids = [row.id for row in tx.credentials.list_admin_tokens()]
+        tx.credentials.record_last_use("token", ids, at(2))
+
+    def masked(rows: Any) -> Any:
+        return [{**row._mapping, "id": "<id>"} for row in rows]
+
+    return [
+        attempt(s, add),
+        # an expired token still names its admin here (the caller checks the expiry)
+        attempt(s, lambda tx: [tx.credentials.admin_for_token(t) for t in ("tok-two-xxxxxxxx", "nope")]),
+        attempt(s, lambda tx: tx.credentials.add_admin_token("again", "tok-one-xxxxxxxx", at(2))),  # unique
+        attempt(s, used),
+        attempt(s, revoke),
+        attempt(s, lambda tx: tx.credentials.admin_for_token("tok-one-xxxxxxxx")),
+        attempt(s, lambda tx: tx.credentials.revoke_admin_token("nope", at(5))),
+        attempt(s, lambda tx: masked(tx.credentials.list_admin_tokens())),
+        attempt(s, lambda tx: masked([tx.credentials.find_admin_token("tok-one-xxxxxxxx")])),
+    ]
+
+
+# ---------------------------------------------------------------- scenarios: dedup marks and suppression
+
+
+def _mark(scope: str, key_hash: str, lead_id: str, minutes: float) -> dict[str, Any]:
+    return {"scope": scope, "key_hash": key_hash, "lead_id": lead_id, "seen_at": at(minutes)}
+
+
+@scenario
+def dedup_marks(s: Storage) -> list[Any]:
+    def put(tx: Tx) -> None:
+        tx.dedup.lock_keys([("entity:solar:email", "h1")])
+        tx.dedup.put_marks(
+            [
+                _mark("entity:solar:email", "h1", "lead_1", 1),
+                _mark("entity:solar:email", "h2", "lead_1", 1),
+                _mark("entity:solar:email", "h1", "lead_2", 2),  # the same key again: the last row wins
+                _mark("global:phone", "h1", "lead_3", 3),
+                _mark("partner:a_c:email", "h5", "lead_3", 3),
+                _mark("partner:abc:email", "h6", "lead_3", 3),  # "_" is not a wildcard
+            ]
+        )
+        tx.dedup.put_marks([])
+
+    def put_then_load_nothing(tx: Tx) -> Any:
+        tx.dedup.put_marks([_mark("s", "h", "lead_1", 1)])
+        return tx.dedup.load_marks([])
+
+    keys = [("entity:solar:email", "h1"), ("entity:solar:email", "h9"), ("global:phone", "h1")]
+    return [
+        attempt(s, lambda tx: [tx.dedup.any_marks(), tx.dedup.count_marks()]),
+        attempt(s, put),
+        attempt(s, lambda tx: tx.dedup.load_marks(keys)),
+        attempt(s, lambda tx: tx.dedup.put_marks([_mark("global:phone", "h1", "lead_4", 4)])),  # moves
+        attempt(s, lambda tx: tx.dedup.load_marks(keys)),
+        attempt(s, lambda tx: tx.dedup.marks_after(None, 2)),
+        attempt(s, lambda tx: tx.dedup.marks_after(("entity:solar:email", "h2"), 10)),
+        attempt(s, lambda tx: tx.dedup.release_partner_marks("a_c", "lead_3")),
+        attempt(s, lambda tx: tx.dedup.count_marks()),
+        attempt(s, lambda tx: tx.dedup.forget_leads(["lead_1", "lead_4", "nope"])),
+        attempt(s, lambda tx: tx.dedup.drop_marks([("entity:solar:email", "h1"), ("x", "y")])),
+        attempt(s, lambda tx: [tx.dedup.any_marks(), tx.dedup.count_marks()]),
+        attempt(s, put_then_load_nothing),
+    ]
+
+
+@scenario
+def dedup_rekey(s: Storage) -> list[Any]:
+    def seed(tx: Tx) -> None:
+        tx.dedup.put_marks(
+            [
+                _mark("e:email", "old1", "lead_1", 1),
+                _mark("e:email", "old2", "lead_2", 2),  # moves to new1 too, and is later: it stays
+                _mark("e:email", "old3", "lead_3", 3),
+                _mark("e:email", "new3", "lead_9", 9),  # already under new3, and later: old3 goes
+                _mark("e:email", "old4", "lead_4", 4),
+                _mark("e:email", "new4", "lead_0", 0),  # already under new4, but older: it goes
+            ]
+        )
+
+    def move(tx: Tx) -> None:
+        marks = {row.key_hash: row for row in tx.dedup.marks_after(None, 100)}
+        tx.dedup.move_marks(
+            [
+                (marks["old1"], "new1"),
+                (marks["old2"], "new1"),
+                (marks["old3"], "new3"),
+                (marks["old4"], "new4"),
+            ]
+        )
+
+    return [attempt(s, seed), attempt(s, move), attempt(s, lambda tx: tx.dedup.marks_after(None, 100))]
+
+
+@scenario
+def suppression_lists(s: Storage) -> list[Any]:
+    return [
+        attempt(s, lambda tx: tx.suppression.create_list("dnc", "phone", "do not call", at(1))),
+        attempt(s, lambda tx: tx.suppression.create_list("bounced", "email", None, at(2))),
+        attempt(s, lambda tx: tx.suppression.create_list("dnc", "phone", None, at(3))),  # taken
+        attempt(s, lambda tx: tx.suppression.add_hashes("dnc", ["a", "b", "a", "c"])),
+        attempt(s, lambda tx: tx.suppression.add_hashes("dnc", ["c", "d"])),
+        attempt(s, lambda tx: tx.suppression.add_hashes("bounced", iter(["a"]))),
+        attempt(s, lambda tx: [tx.suppression.count_entries("dnc"), tx.suppression.count_entries("none")]),
+        attempt(s, lambda tx: tx.suppression.get_list("dnc")),
+        attempt(s, lambda tx: tx.suppression.get_list("dnc", lock=True, count=False)),
+        attempt(s, lambda tx: tx.suppression.get_list("nope")),
+        attempt(s, lambda tx: tx.suppression.lists()),
+        attempt(s, lambda tx: tx.suppression.listed(["dnc", "bounced"], {"a", "d", "z"})),
+        attempt(s, lambda tx: [tx.suppression.listed([], {"a"}), tx.suppression.listed(["dnc"], set())]),
+        attempt(s, lambda tx: tx.suppression.remove_hashes("dnc", ["a", "a", "z"])),
+        attempt(s, lambda tx: tx.suppression.delete_list("dnc")),
+        attempt(s, lambda tx: tx.suppression.delete_list("dnc")),
+        attempt(s, lambda tx: tx.suppression.lists()),
+    ]
+
+
+@scenario
+def deliveries_waiting_for_a_batch(s: Storage) -> list[Any]:
+    def seed(tx: Tx) -> None:
+        _seed_jobs(tx)
+        batched = DeliveryStatus.BATCHED
+        for i, (partner, step, batch_id) in enumerate(
+            [
+                ("acme", 0, None),
+                ("acme", 0, None),
+                ("acme", 1, None),
+                ("beta", 0, "bat_1"),
+                ("gamma", 0, None),
+            ]
+        ):
+            status = DeliveryStatus.PENDING if partner == "gamma" else batched
+            row = delivery_row(f"dlv_{i}", "job_1", "lead_1", partner, now=at(i), status=status)
+            tx.deliveries.insert_delivery({**row, "channel_step": step, "batch_id": batch_id})
+
+    return [
+        attempt(s, seed),
+        attempt(s, lambda tx: tx.batches.waiting_channels()),
+        attempt(s, lambda tx: [tx.batches.waiting("acme", 0), tx.batches.waiting("acme", 1)]),
+        attempt(s, lambda tx: [tx.batches.waiting("beta", 0), tx.batches.waiting("gamma", 0)]),
+    ]
+
+
+# ---------------------------------------------------------------- the contract
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_fake_answers_as_sqlite(name: str, sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        sql = SqlStorage(db)
+        expected = SCENARIOS[name](sql)
+        expected_rows = dump(sql)
+    finally:
+        db.dispose()
+    fake: Storage = FakeStorage()
+    assert SCENARIOS[name](fake) == expected
+    assert dump(fake) == expected_rows
+
+
+# ---------------------------------------------------------------- rows and schema
+
+
+def test_fake_rows_behave_like_sqlalchemy_rows(sqlite_url: str) -> None:
+    def seed(tx: Tx) -> None:
+        tx.leads.insert_leads([lead_row("lead_1")])
+
+    db = Database(sqlite_url)
+    try:
+        sql = SqlStorage(db)
+        sql.transaction(seed)
+        real = sql.read(lambda tx: tx.leads.get_lead("lead_1"))
+    finally:
+        db.dispose()
+    fake = FakeStorage()
+    fake.transaction(seed)
+    got = fake.read(lambda tx: tx.leads.get_lead("lead_1"))
+    assert got is not None and real is not None
+    assert got._fields == real._fields
+    assert got._asdict() == real._asdict()
+    assert tuple(got) == tuple(real) and got == tuple(real) and len(got) == len(real)
+    assert got[0] == real[0] == "lead_1" and got.status == real.status
+    for row in (got, real):
+        with pytest.raises(AttributeError):
+            row.status = "x"
+        with pytest.raises(AttributeError):
+            _ = row.no_such_column
+
+
+def _kind(column: Any) -> Kind:
+    kinds: list[tuple[type[Any], Kind]] = [
+        (sql_tables.UTCDateTime, "time"),
+        (JSON, "json"),
+        (Boolean, "bool"),
+        (Float, "float"),
+        (BigInteger, "int"),
+        (Integer, "int"),
+        (Text, "str"),
+        (String, "str"),
+    ]
+    return next(kind for cls, kind in kinds if isinstance(column.type, cls))
+
+
+@pytest.mark.parametrize("name", list(TABLES))
+def test_the_fake_schema_is_the_metadata(name: str) -> None:
+    table = sql_tables.metadata.tables[name]
+    spec = TABLES[name]
+    expected = tuple(
+        Col(c.name, _kind(c), bool(c.nullable), getattr(c.default, "arg", None)) for c in table.columns
+    )
+    assert spec.columns == expected
+    assert spec.key == tuple(c.name for c in table.primary_key.columns)
+    unique = {tuple(c.name for c in k.columns) for k in table.constraints if isinstance(k, UniqueConstraint)}
+    unique |= {(c.name,) for c in table.columns if c.unique}
+    assert set(spec.unique) == unique
+    checks = {k.name for k in table.constraints if k.name and str(k.name).startswith("ck_")}
+    assert {f"ck_{name}_{column}" for column in spec.states} == checks
