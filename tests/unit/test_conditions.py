@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadrelay.domain import conditions
+from leadrelay.domain import condition_codegen
 from leadrelay.domain.conditions import (
     InvalidCondition,
     compile_condition,
@@ -386,7 +386,7 @@ def test_values_and_field_names_are_data(nasty: str, monkeypatch: pytest.MonkeyP
         sources.append(source)
         return real_compile(source, *args, **kwargs)
 
-    monkeypatch.setattr(conditions, "compile", spy, raising=False)
+    monkeypatch.setattr(condition_codegen, "compile", spy, raising=False)
     cond = AllOf(
         (
             Leaf(nasty, Op.EQ, nasty),

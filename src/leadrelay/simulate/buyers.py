@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import ipaddress
 import signal
 import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -36,122 +33,10 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from leadrelay.simulate.buyer_state import TRUE_WORDS, BuyersState, parse_body
+
 _T = TypeVar("_T")
 _SHUTDOWN_TIMEOUT_S = 0.5
-_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
-MAX_RECORDED_REQUESTS = 1000  # per buyer, the latest (a benchmark sends far more)
-
-
-@dataclass(slots=True)
-class BuyerStats:
-    received: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    errors: int = 0
-    duplicates: int = 0
-    tests: int = 0
-
-
-@dataclass(slots=True)
-class _Buyer:
-    stats: BuyerStats = field(default_factory=BuyerStats)
-    answers: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # by idempotency key
-    errors_by_ident: dict[bytes, int] = field(default_factory=dict)
-    leads: list[dict[str, Any]] = field(default_factory=list)
-    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_RECORDED_REQUESTS))
-
-
-def _answer(status: int, payload: dict[str, Any]) -> tuple[int, bytes]:
-    return status, orjson.dumps(payload)
-
-
-def _fraction(*parts: bytes) -> float:
-    """A number in [0, 1) drawn deterministically from ``parts``."""
-    digest = hashlib.blake2b(b"\x00".join(parts), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2.0**64
-
-
-class BuyersState:
-    """All buyers' counters and remembered answers; touched only from the server's event loop."""
-
-    def __init__(self, *, count: int, accept_rate: float, error_rate: float, seed: int) -> None:
-        self.count = count
-        self.accept_rate = accept_rate
-        self.error_rate = error_rate
-        self.seed = seed
-        self.buyers: dict[str, _Buyer] = {}
-        self.reset()
-
-    def reset(self) -> None:
-        self.buyers = {f"buyer{i}": _Buyer() for i in range(1, self.count + 1)}
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "buyers": {name: asdict(buyer.stats) for name, buyer in self.buyers.items()},
-            "total_accepted": sum(buyer.stats.accepted for buyer in self.buyers.values()),
-            "total_received": sum(buyer.stats.received for buyer in self.buyers.values()),
-        }
-
-    def leads(self, name: str) -> list[dict[str, Any]]:
-        buyer = self.buyers.get(name)
-        return [dict(lead) for lead in buyer.leads] if buyer else []
-
-    def requests(self, name: str) -> list[dict[str, Any]]:
-        buyer = self.buyers.get(name)
-        return [dict(request) for request in buyer.requests] if buyer else []
-
-    def record(self, name: str, request: dict[str, Any]) -> None:
-        self.buyers.setdefault(name, _Buyer()).requests.append(request)
-
-    def receive(
-        self, name: str, key: str | None, raw: bytes, body: dict[str, Any] | None, test: bool
-    ) -> tuple[int, bytes]:
-        """Decide (or repeat) the answer to one request; synchronous, so it is atomic on the loop."""
-        buyer = self.buyers.setdefault(name, _Buyer())
-        stats = buyer.stats
-        stats.received += 1
-        if key is not None and key in buyer.answers:
-            stats.duplicates += 1
-            return buyer.answers[key]
-        if test:
-            stats.tests += 1
-        if body is None:
-            stats.rejected += 1
-            answer = _answer(400, {"status": "rejected", "reason": "the body is not a JSON object or a form"})
-        else:
-            ident = key.encode("utf-8") if key is not None else raw
-            seed, who = str(self.seed).encode(), name.encode("utf-8")
-            tries = buyer.errors_by_ident.get(ident, 0)
-            if _fraction(seed, who, b"error", str(tries).encode(), ident) < self.error_rate:
-                stats.errors += 1
-                buyer.errors_by_ident[ident] = tries + 1
-                return _answer(500, {"status": "error"})
-            buyer.errors_by_ident.pop(ident, None)
-            if test or _fraction(seed, who, b"accept", ident) < self.accept_rate:
-                stats.accepted += 1
-                reference = f"{name}-{stats.accepted}"
-                buyer.leads.append({"key": key, "body": body, "reference": reference})
-                answer = _answer(200, {"status": "accepted", "reference": reference, "price": 10.0})
-            else:
-                stats.rejected += 1
-                answer = _answer(422, {"status": "rejected", "reason": "not interested"})
-        if key is not None:
-            buyer.answers[key] = answer
-        return answer
-
-
-def _parse_body(content_type: str, raw: bytes) -> dict[str, Any] | None:
-    if not raw.strip():
-        return {}
-    if content_type == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
-    if content_type in ("application/xml", "text/xml") or content_type.endswith("+xml"):
-        return {"xml": raw.decode("utf-8", errors="replace")}
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _is_test(request: web.Request, body: dict[str, Any] | None) -> bool:
@@ -159,7 +44,7 @@ def _is_test(request: web.Request, body: dict[str, Any] | None) -> bool:
     if header is not None and header.strip().lower() not in ("false", "0", "no", "off"):
         return True
     value = body.get("test") if body else None
-    return value is True or (isinstance(value, str) and value.strip().lower() in _TRUE_WORDS)
+    return value is True or (isinstance(value, str) and value.strip().lower() in TRUE_WORDS)
 
 
 _STATE = web.AppKey("state", BuyersState)
@@ -185,7 +70,7 @@ async def _lead(request: web.Request) -> web.Response:
         raw = request.query_string.encode("utf-8")
         body: dict[str, Any] | None = dict(parse_qsl(request.query_string, keep_blank_values=True))
     else:
-        body = _parse_body(request.content_type, raw)
+        body = parse_body(request.content_type, raw)
     status, payload = state.receive(
         name, request.headers.get("Idempotency-Key"), raw, body, _is_test(request, body)
     )
