@@ -5,6 +5,7 @@ those methods raise ``NotImplementedError``."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -123,3 +124,22 @@ class FakeBatches:
 
     def redeliver(self, batch_id: str, now: datetime) -> Any:
         _not_faked("redeliver")
+
+
+class FakeBatchQueries:
+    """The batch log's reads: not faked (tested against the database)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def latest_batches(self, partner: str | None, status: str | None, limit: int) -> list[Any]:
+        _not_faked("latest_batches")
+
+    def waiting_per_partner(self) -> list[tuple[str, int, datetime | None]]:
+        _not_faked("waiting_per_partner")
+
+    def batch_attempts(self, batch_id: str) -> list[Any]:
+        _not_faked("batch_attempts")
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        _not_faked("savepoint")

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TypeVar
 
 from leadrelay.services.ports import IdSource, Storage, Tx
-from tests.fakes.batches import FakeBatches
+from tests.fakes.batches import FakeBatches, FakeBatchQueries
 from tests.fakes.clock import FakeIds
 from tests.fakes.config import FakeConfigObjects, FakeCredentials
 from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
@@ -63,6 +63,10 @@ class FakeTx:
     @cached_property
     def dedup(self) -> FakeDedupMarks:
         return FakeDedupMarks(self.tables)
+
+    @cached_property
+    def batch_queries(self) -> FakeBatchQueries:
+        return FakeBatchQueries(self.tables)
 
     @cached_property
     def suppression(self) -> FakeSuppressionLists:
