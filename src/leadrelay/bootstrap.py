@@ -104,9 +104,9 @@ class Runtime:
         _keys: ports.DedupKeys = self.dedup_keys
         self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.db, self.sealer, self.configs)
-        self.holds = Holds(self.db, self.configs, self.notifier, self.sealer)
-        self.actions = Actions(self.db, self.configs, self.notifier, self.sealer)
-        self.logview = LogView(self.db)
+        self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
+        self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
+        self.logview = LogView(self.storage)
         self.channels = ConfiguredChannels(self)
         self.files: ports.FileSender = FileShipper(self._smtp_for_batches, guard=self.channels.guard)
         self.batches = BatchLog(self.storage, self.configs, self.sealer, self.files)

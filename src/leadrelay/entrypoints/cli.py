@@ -19,6 +19,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import upgrade
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.configuration.load import load_yaml_text
+from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.states import JobStatus
 from leadrelay.entrypoints.commands.batches import batches_app
 from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, print_rows, settings_for
@@ -31,7 +32,6 @@ from leadrelay.entrypoints.commands.response import check_response
 from leadrelay.entrypoints.commands.suppression import suppression_app
 from leadrelay.errors import ConfigError, LeadrelayError
 from leadrelay.services import configure
-from leadrelay.services.logview import DistributionFilter
 
 T = TypeVar("T")
 _TEST_ENDED = (JobStatus.DELIVERED, JobStatus.FAILED, JobStatus.UNSOLD)  # a test delivery has its answer

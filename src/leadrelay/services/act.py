@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
-
-from leadrelay.adapters.crypto import Sealer
-from leadrelay.adapters.db import config_store, store
-from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import jobs
-from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.fields.sample import build_test_lead
 from leadrelay.domain.states import (
     DELIVERY,
@@ -26,26 +19,25 @@ from leadrelay.domain.states import (
     QueueState,
 )
 from leadrelay.errors import InvalidTransition, NotFound
-from leadrelay.ids import new_id
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.intake import new_job_row
 from leadrelay.services.notify import Notifier
+from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock, system_ids
 
 
-def _job(conn: Connection, job_id: str) -> Row[Any]:
+def _job(tx: Tx, job_id: str) -> Record:
     """The job, locked until the action commits (PostgreSQL; SQLite's write lock is taken already), so
     two concurrent actions on it run one after the other and the second sees the first's result."""
-    row = conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update()).first()
-    if row is None:
+    found = tx.jobs.load_jobs([job_id], lock=True)
+    if not found:
         raise NotFound(f"unknown distribution {job_id}")
-    return row
+    return found[0]
 
 
 def _audit(
-    conn: Connection, actor: str, action: str, job_id: str, now: datetime, reason: str | None, **detail: Any
+    tx: Tx, actor: str, action: str, job_id: str, now: datetime, reason: str | None, **detail: Any
 ) -> None:
-    config_store.audit(
-        conn,
+    tx.config.audit(
         actor=actor,
         action=action,
         object_kind="distribution",
@@ -68,46 +60,55 @@ def _human(period: timedelta) -> str:
 
 class Actions:
     def __init__(
-        self, db: Database, configs: ConfigCache, notifier: Notifier, sealer: Sealer | None = None
+        self,
+        storage: Storage,
+        configs: ConfigCache,
+        notifier: Notifier,
+        sealer: Sealer | None = None,
+        *,
+        clock: Clock = system_clock,
+        ids: IdSource = system_ids,
     ) -> None:
-        self.db = db
+        self.storage = storage
         self.configs = configs
         self.notifier = notifier
         self.sealer = sealer  # seals the sensitive fields of a test lead
+        self.clock = clock
+        self.ids = ids
 
     async def resend(self, job_id: str, *, actor: str, reason: str | None = None) -> list[str]:
         """Only for a delivered job: a new job, linked to it, straight to the same partner through the
         partner's current channel; selection and dedup are bypassed. The original stays unchanged.
         (A broadcast delivered to several partners gets one new job per partner.)"""
 
-        def tx(conn: Connection) -> list[str]:
-            job = _job(conn, job_id)
+        def work(tx: Tx) -> list[str]:
+            job = _job(tx, job_id)
             if job.status != JobStatus.DELIVERED:
                 raise InvalidTransition(
                     f"resend is only for delivered distributions; {job_id} is {job.status}"
                     + (" (use rerun)" if job.status in (JobStatus.FAILED, JobStatus.UNSOLD) else "")
                 )
             delivered = [
-                d for d in store.job_deliveries(conn, job_id) if d.status == DeliveryStatus.DELIVERED
+                d for d in tx.deliveries.job_deliveries(job_id) if d.status == DeliveryStatus.DELIVERED
             ]
-            now = datetime.now(UTC)
+            now = self.clock()
             new_ids = []
             for d in delivered:
                 row = new_job_row(
                     job.lead_id,
                     job.profile,
                     now,
-                    id=new_id("job"),
+                    id=self.ids("job"),
                     kind="resend",
                     parent_id=job_id,
                     target_partner=d.partner,
                     trace=[f"resend of {job_id} by {actor}"],
                 )
-                store.insert_jobs(conn, [row])
+                tx.jobs.insert_jobs([row])
                 new_ids.append(row["id"])
-            store.refresh_lead_status(conn, job.lead_id, now)
+            tx.leads.refresh_lead_status(job.lead_id, now)
             _audit(
-                conn,
+                tx,
                 actor,
                 "distribution.resend",
                 job_id,
@@ -118,16 +119,16 @@ class Actions:
             )
             return [str(i) for i in new_ids]
 
-        new_jobs = await self.db.run(tx)
+        new_jobs = await self.storage.run(work)
         self.notifier.jobs_added()
         return new_jobs
 
     async def rerun(self, job_id: str, *, actor: str, reason: str | None = None) -> None:
         """For a failed or stuck job: reset the same job to received, clear its error, route again."""
 
-        def tx(conn: Connection) -> None:
-            job = _job(conn, job_id)
-            now = datetime.now(UTC)
+        def work(tx: Tx) -> None:
+            job = _job(tx, job_id)
+            now = self.clock()
             open_ = job.status in JOB_OPEN
             lease_live = job.queue_state == QueueState.CLAIMED and (job.lease_until or now) > now
             waiting = job.queue_state == QueueState.READY and job.run_at > now  # a retry scheduled for later
@@ -145,21 +146,19 @@ class Actions:
                 else:
                     why = f"it is {job.status}"
                 raise InvalidTransition(f"rerun is for failed or stuck distributions; {job_id}: {why}")
-            sold = [
-                d.partner for d in store.job_deliveries(conn, job_id) if d.status == DeliveryStatus.DELIVERED
-            ]
+            found = tx.deliveries.job_deliveries(job_id)
+            sold = [d.partner for d in found if d.status == DeliveryStatus.DELIVERED]
             if sold:
                 raise InvalidTransition(
                     f"rerun is for failed or stuck distributions; {job_id} was already delivered to "
                     f"{', '.join(sold)} (use resend, or cancel first)"
                 )
-            for d in store.job_deliveries(conn, job_id):
+            for d in found:
                 if d.status in DELIVERY_UNDER_WAY:  # a batched one leaves its batch unsent
                     failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
-                    store.update_delivery(conn, d.id, status=failed, reason="superseded by rerun")
-                    store.release_caps(conn, d.partner, d.cap_windows)
-            store.update_job(
-                conn,
+                    tx.deliveries.update_delivery(d.id, status=failed, reason="superseded by rerun")
+                    tx.caps.release_caps(d.partner, d.cap_windows)
+            tx.jobs.update_job(
                 job_id,
                 status=JOB.check(job.status, JobStatus.RECEIVED),
                 error=None,
@@ -172,26 +171,26 @@ class Actions:
                 updated_at=now,
                 trace=[*job.trace, f"rerun by {actor}" + (f": {reason}" if reason else "")],
             )
-            store.refresh_lead_status(conn, job.lead_id, now)
-            _audit(conn, actor, "distribution.rerun", job_id, now, reason, previous_status=job.status)
+            tx.leads.refresh_lead_status(job.lead_id, now)
+            _audit(tx, actor, "distribution.rerun", job_id, now, reason, previous_status=job.status)
 
-        await self.db.run(tx)
+        await self.storage.run(work)
         self.notifier.jobs_added()
 
     async def cancel(self, job_id: str, *, actor: str, reason: str | None = None) -> str | None:
         """Only for a delivered, not invoiced job within the partner's cancellation period. With the
         profile's automatic redistribution on, a new job routes the lead to the next eligible partner."""
-        live = await self.configs.get(SqlStorage(self.db))
+        live = await self.configs.get(self.storage)
 
-        def tx(conn: Connection) -> str | None:
-            job = _job(conn, job_id)
+        def work(tx: Tx) -> str | None:
+            job = _job(tx, job_id)
             if job.status != JobStatus.DELIVERED:
                 raise InvalidTransition(
                     f"cancel is only for delivered distributions; {job_id} is {job.status}"
                 )
-            now = datetime.now(UTC)
+            now = self.clock()
             delivered = [
-                d for d in store.job_deliveries(conn, job_id) if d.status == DeliveryStatus.DELIVERED
+                d for d in tx.deliveries.job_deliveries(job_id) if d.status == DeliveryStatus.DELIVERED
             ]
             for d in delivered:
                 if d.invoiced:
@@ -204,10 +203,9 @@ class Actions:
                     )
             for d in delivered:
                 cancelled = DELIVERY.check(d.status, DeliveryStatus.CANCELLED)
-                store.update_delivery(conn, d.id, status=cancelled, cancelled_at=now, cancel_reason=reason)
-                store.release_caps(conn, d.partner, d.cap_windows)
-            store.update_job(
-                conn,
+                tx.deliveries.update_delivery(d.id, status=cancelled, cancelled_at=now, cancel_reason=reason)
+                tx.caps.release_caps(d.partner, d.cap_windows)
+            tx.jobs.update_job(
                 job_id,
                 status=JOB.check(job.status, JobStatus.CANCELLED),
                 updated_at=now,
@@ -220,17 +218,18 @@ class Actions:
                     job.lead_id,
                     job.profile,
                     now,
+                    id=self.ids("job"),
                     parent_id=job_id,
                     excluded=sorted({*job.excluded, *(d.partner for d in delivered)}),
                     trace=[f"redistribution after cancel of {job_id}"],
                 )
-                store.insert_jobs(conn, [row])
+                tx.jobs.insert_jobs([row])
                 new_job = row["id"]
-            store.refresh_lead_status(conn, job.lead_id, now)
-            _audit(conn, actor, "distribution.cancel", job_id, now, reason, redistributed_as=new_job)
+            tx.leads.refresh_lead_status(job.lead_id, now)
+            _audit(tx, actor, "distribution.cancel", job_id, now, reason, redistributed_as=new_job)
             return new_job
 
-        new_job = await self.db.run(tx)
+        new_job = await self.storage.run(work)
         if new_job:
             self.notifier.jobs_added()
         return new_job
@@ -247,17 +246,17 @@ class Actions:
 
         The lead is ``lead`` (checked against the entity) or a sample of the entity's fields, for the
         entity of the profiles that route to the partner (``entity`` when there are several)."""
-        live = await self.configs.get(SqlStorage(self.db))
+        live = await self.configs.get(self.storage)
         spec = live.specs.partners.get(partner)
         if spec is None:
             raise NotFound(f"unknown partner {partner!r}")
         if spec.channel is None:
             raise InvalidTransition(f"partner {partner} has no delivery channel")
-        now = datetime.now(UTC)
+        now = self.clock()
         test = build_test_lead(
             partner, live.specs.entities, live.specs.profiles.values(), now.date(), entity=entity, lead=lead
         )
-        lead_id = new_id("lead")
+        lead_id = self.ids("lead")
         values, raw, sealed = dict(test.values), dict(test.raw), None
         if test.entity is not None and test.entity.sensitive:
             secret = {k: values.pop(k) for k in test.entity.sensitive if k in values}
@@ -268,9 +267,8 @@ class Actions:
                 ring = await self.sealer.ring()
                 sealed = ring.seal_json({"data": secret, "raw": secret_raw}, lead_id.encode())
 
-        def tx(conn: Connection) -> str:
-            store.insert_leads(
-                conn,
+        def work(tx: Tx) -> str:
+            tx.leads.insert_leads(
                 [
                     {
                         "id": lead_id,
@@ -293,15 +291,16 @@ class Actions:
                 lead_id,
                 "_test",
                 now,
+                id=self.ids("job"),
                 kind="test",
                 target_partner=partner,
                 trace=[f"test delivery by {actor}"],
             )
-            store.insert_jobs(conn, [row])
+            tx.jobs.insert_jobs([row])
             detail = {"partner": partner, "entity": test.entity_name}
-            _audit(conn, actor, "partner.test_delivery", row["id"], now, None, **detail)
+            _audit(tx, actor, "partner.test_delivery", row["id"], now, None, **detail)
             return str(row["id"])
 
-        job_id = await self.db.run(tx)
+        job_id = await self.storage.run(work)
         self.notifier.jobs_added()
         return job_id

@@ -12,20 +12,14 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
-
-from leadrelay.adapters.crypto import Sealer
-from leadrelay.adapters.db import config_store, store
-from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import deliveries, jobs, leads
-from leadrelay.adapters.db.unit_of_work import SqlTx
 from leadrelay.domain.states import DELIVERY, JOB, QUEUE, DeliveryStatus, JobStatus, QueueState
 from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.notify import Notifier
+from leadrelay.services.ports import Clock, Sealer, Storage, Tx, system_clock
 
 _FIXED = ("delivery_id", "lead_id", "partner", "profile", "held_at", "reason")
 _LIMIT = 10_000
@@ -53,30 +47,30 @@ class HeldLead:
 
 
 class Holds:
-    def __init__(self, db: Database, configs: ConfigCache, notifier: Notifier, sealer: Sealer) -> None:
-        self.db = db
+    def __init__(
+        self,
+        storage: Storage,
+        configs: ConfigCache,
+        notifier: Notifier,
+        sealer: Sealer,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.storage = storage
         self.configs = configs
         self.notifier = notifier
         self.sealer = sealer
+        self.clock = clock
 
-    def _held(self, conn: Connection, partner: str | None, *, values: bool) -> list[HeldLead]:
-        query = (
-            select(deliveries, leads.c.data, leads.c.sealed)
-            .join(leads, leads.c.id == deliveries.c.lead_id)
-            .where(deliveries.c.status == DeliveryStatus.HELD)
-            .order_by(deliveries.c.held_at, deliveries.c.id)
-            .limit(_LIMIT)
-        )
-        if partner is not None:
-            query = query.where(deliveries.c.partner == partner)
+    def _held(self, tx: Tx, partner: str | None, *, values: bool) -> list[HeldLead]:
         out: list[HeldLead] = []
-        partners = self.configs.current(SqlTx(conn)).specs.partners if values else {}
-        for row in conn.execute(query):
+        partners = self.configs.current(tx).specs.partners if values else {}
+        for row in tx.holds.held(partner, _LIMIT):
             data: dict[str, Any] = {}
             if values:
                 data = dict(row.data)
                 if row.sealed:
-                    ring = self.sealer.ring_sync(row.sealed, conn=conn)
+                    ring = self.sealer.ring_sync(row.sealed, tx=tx)
                     data.update(ring.open_json(row.sealed, row.lead_id.encode())["data"])
                 partner_spec = partners.get(row.partner)
                 shown = partner_spec.hold_fields(row.channel_step) if partner_spec is not None else None
@@ -86,15 +80,15 @@ class Holds:
         return out
 
     async def list(self, partner: str | None = None) -> list[dict[str, Any]]:
-        held = await self.db.run_read(lambda c: self._held(c, partner, values=False))
+        held = await self.storage.run_read(lambda tx: self._held(tx, partner, values=False))
         return [h.summary() for h in held]
 
     async def export_csv(self, partner: str | None, *, actor: str) -> str:
         """Every held lead (of a partner) as CSV: the delivery's columns, then the lead's fields (those of
         the hold channel's ``fields`` when it has them)."""
 
-        def tx(conn: Connection) -> str:
-            held = self._held(conn, partner, values=True)
+        def work(tx: Tx) -> str:
+            held = self._held(tx, partner, values=True)
             fields: dict[str, None] = {}
             for h in held:
                 fields.update(dict.fromkeys(h.values))
@@ -106,65 +100,56 @@ class Holds:
                 writer.writerow(
                     [*(fixed[k] or "" for k in _FIXED), *(_cell(h.values.get(f)) for f in fields)]
                 )
-            config_store.audit(
-                conn,
+            tx.config.audit(
                 actor=actor,
                 action="holds.export",
                 object_kind="partner",
                 object_id=partner or "*",
-                at=datetime.now(UTC),
+                at=self.clock(),
                 detail={"count": len(held)},
             )
             return buffer.getvalue()
 
-        return await self.db.run(tx)
+        return await self.storage.run(work)
 
     async def release(self, delivery_id: str, *, actor: str, reason: str | None = None) -> str:
         """Send a held lead again through its partner's first channel; returns the job id."""
 
-        def tx(conn: Connection) -> str:
-            row = conn.execute(select(deliveries).where(deliveries.c.id == delivery_id)).first()
+        def work(tx: Tx) -> str:
+            row = tx.holds.delivery(delivery_id)
             if row is None:
                 raise NotFound(f"unknown delivery {delivery_id}")
-            job = store.load_jobs(conn, [row.job_id], lock=True)[0]
+            job = tx.jobs.load_jobs([row.job_id], lock=True)[0]
             if row.status != DeliveryStatus.HELD:
                 raise InvalidTransition(f"delivery {delivery_id} is {row.status}, not held")
             pending = DELIVERY.check(row.status, DeliveryStatus.PENDING)
-            partner = self.configs.current(SqlTx(conn)).specs.partners.get(row.partner)
+            partner = self.configs.current(tx).specs.partners.get(row.partner)
             if partner is None or partner.channel is None:
                 raise InvalidTransition(f"partner {row.partner} is missing or has no channel")
-            now = datetime.now(UTC)
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id, deliveries.c.status == row.status)
-                .values(
-                    status=pending,
-                    channel=partner.channel.kind.value,
-                    channel_step=0,
-                    attempts=0,
-                    next_attempt_at=now,
-                    held_at=None,
-                    reason=None,
-                )
+            now = self.clock()
+            tx.holds.update_held(
+                delivery_id,
+                status=pending,
+                channel=partner.channel.kind.value,
+                channel_step=0,
+                attempts=0,
+                next_attempt_at=now,
+                held_at=None,
+                reason=None,
             )
-            trace = [*job.trace, f"{row.partner}: released from hold by {actor}"]
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job.id)
-                .values(
-                    status=JOB.check(job.status, JobStatus.DELIVERING),
-                    trace=trace,
-                    queue_state=QUEUE.check(job.queue_state, QueueState.READY),
-                    run_at=now,
-                    lease_owner=None,
-                    lease_until=None,
-                    finished_at=None,
-                    updated_at=now,
-                )
+            tx.jobs.update_job(
+                job.id,
+                status=JOB.check(job.status, JobStatus.DELIVERING),
+                trace=[*job.trace, f"{row.partner}: released from hold by {actor}"],
+                queue_state=QUEUE.check(job.queue_state, QueueState.READY),
+                run_at=now,
+                lease_owner=None,
+                lease_until=None,
+                finished_at=None,
+                updated_at=now,
             )
-            store.refresh_lead_status(conn, job.lead_id, now)
-            config_store.audit(
-                conn,
+            tx.leads.refresh_lead_status(job.lead_id, now)
+            tx.config.audit(
                 actor=actor,
                 action="hold.release",
                 object_kind="distribution",
@@ -175,7 +160,7 @@ class Holds:
             )
             return str(job.id)
 
-        job_id = await self.db.run(tx)
+        job_id = await self.storage.run(work)
         self.notifier.jobs_added()
         return job_id
 

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
-
-from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import attempts, audit_log, batch_attempts, batches, deliveries, jobs, leads
+from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.errors import NotFound
-
-
-@dataclass(frozen=True, slots=True)
-class DistributionFilter:
-    status: str | None = None
-    partner: str | None = None
-    profile: str | None = None
-    source: str | None = None
-    lead: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    cursor: str | None = None  # the last id of the previous page (newest first)
-    limit: int = 50
+from leadrelay.services.ports import Record, Storage, Tx
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _job_summary(row: Row[Any]) -> dict[str, Any]:
+def _job_summary(row: Record) -> dict[str, Any]:
     return {
         "id": row.id,
         "lead_id": row.lead_id,
@@ -46,34 +30,13 @@ def _job_summary(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def list_distributions(conn: Connection, f: DistributionFilter) -> dict[str, Any]:
-    q = select(jobs, leads.c.source).join(leads, leads.c.id == jobs.c.lead_id)
-    if f.status:
-        q = q.where(jobs.c.status == f.status)
-    if f.profile:
-        q = q.where(jobs.c.profile == f.profile)
-    if f.source:
-        q = q.where(leads.c.source == f.source)
-    if f.lead:
-        q = q.where(jobs.c.lead_id == f.lead)
-    if f.since:
-        q = q.where(jobs.c.created_at >= f.since)
-    if f.until:
-        q = q.where(jobs.c.created_at < f.until)
-    if f.partner:
-        q = q.where(jobs.c.id.in_(select(deliveries.c.job_id).where(deliveries.c.partner == f.partner)))
-    if f.cursor:
-        q = q.where(jobs.c.id < f.cursor)
+def list_distributions(tx: Tx, f: DistributionFilter) -> dict[str, Any]:
     limit = max(1, min(f.limit, 500))
-    rows = list(conn.execute(q.order_by(jobs.c.id.desc()).limit(limit + 1)))
+    rows = tx.log.distributions(f, limit + 1)
     page = rows[:limit]
     by_job: dict[str, list[str]] = {}
     if page:
-        for d in conn.execute(
-            select(deliveries.c.job_id, deliveries.c.partner, deliveries.c.status).where(
-                deliveries.c.job_id.in_([r.id for r in page])
-            )
-        ):
+        for d in tx.log.delivery_states([r.id for r in page]):
             by_job.setdefault(d.job_id, []).append(f"{d.partner}:{d.status}")
     items = []
     for r in page:
@@ -83,10 +46,8 @@ def list_distributions(conn: Connection, f: DistributionFilter) -> dict[str, Any
     return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
 
 
-def get_distribution(conn: Connection, job_id: str) -> dict[str, Any]:
-    row = conn.execute(
-        select(jobs, leads.c.source).join(leads, leads.c.id == jobs.c.lead_id).where(jobs.c.id == job_id)
-    ).first()
+def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
+    row = tx.log.distribution(job_id)
     if row is None:
         raise NotFound(f"unknown distribution {job_id}")
     out = _job_summary(row)
@@ -94,7 +55,7 @@ def get_distribution(conn: Connection, job_id: str) -> dict[str, Any]:
     out["excluded"] = row.excluded
     out["deliveries"] = []
     att_by_delivery: dict[str, list[dict[str, Any]]] = {}
-    for a in conn.execute(select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.id)):
+    for a in tx.log.attempts(job_id):
         att_by_delivery.setdefault(a.delivery_id, []).append(
             {
                 "id": a.id,
@@ -108,10 +69,8 @@ def get_distribution(conn: Connection, job_id: str) -> dict[str, Any]:
                 "response_body": a.response_body,
             }
         )
-    found = list(
-        conn.execute(select(deliveries).where(deliveries.c.job_id == job_id).order_by(deliveries.c.id))
-    )
-    in_batches = _batches(conn, [d.batch_id for d in found if d.batch_id])
+    found = tx.deliveries.job_deliveries(job_id)
+    in_batches = _batches(tx, [d.batch_id for d in found if d.batch_id])
     for d in found:
         out["deliveries"].append(
             {
@@ -134,13 +93,12 @@ def get_distribution(conn: Connection, job_id: str) -> dict[str, Any]:
     return out
 
 
-def _batches(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+def _batches(tx: Tx, ids: list[str]) -> dict[str, dict[str, Any]]:
     """The batches (file or digest) some deliveries went into, with every attempt to deliver them."""
     if not ids:
         return {}
     tries: dict[str, list[dict[str, Any]]] = {}
-    query = select(batch_attempts).where(batch_attempts.c.batch_id.in_(ids))
-    for a in conn.execute(query.order_by(batch_attempts.c.number)):
+    for a in tx.log.batch_attempts(ids):
         tries.setdefault(a.batch_id, []).append(
             {
                 "number": a.number,
@@ -164,16 +122,13 @@ def _batches(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
             "sent_at": _iso(b.sent_at),
             "attempts": tries.get(b.id, []),
         }
-        for b in conn.execute(select(batches).where(batches.c.id.in_(ids)))
+        for b in tx.log.batches(ids)
     }
 
 
-def list_audit(conn: Connection, *, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
-    q = select(audit_log).order_by(audit_log.c.id.desc())
-    if cursor:
-        q = q.where(audit_log.c.id < cursor)
+def list_audit(tx: Tx, *, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
     limit = max(1, min(limit, 500))
-    rows = list(conn.execute(q.limit(limit + 1)))
+    rows = tx.log.audit_entries(cursor, limit + 1)
     page = rows[:limit]
     items = [
         {
@@ -192,14 +147,14 @@ def list_audit(conn: Connection, *, cursor: str | None = None, limit: int = 100)
 
 
 class LogView:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
 
     async def distributions(self, f: DistributionFilter) -> dict[str, Any]:
-        return await self.db.run_read(lambda c: list_distributions(c, f))
+        return await self.storage.run_read(lambda tx: list_distributions(tx, f))
 
     async def distribution(self, job_id: str) -> dict[str, Any]:
-        return await self.db.run_read(lambda c: get_distribution(c, job_id))
+        return await self.storage.run_read(lambda tx: get_distribution(tx, job_id))
 
     async def audit(self, cursor: str | None, limit: int) -> dict[str, Any]:
-        return await self.db.run_read(lambda c: list_audit(c, cursor=cursor, limit=limit))
+        return await self.storage.run_read(lambda tx: list_audit(tx, cursor=cursor, limit=limit))

@@ -17,6 +17,7 @@ from leadrelay.domain.attempts import AttemptResult, LeadView
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.dedup import Mark, MarkHasher
 from leadrelay.domain.files import FileFormat, UploadResult
+from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.model import ChannelSpec, FileChannel, PartnerSpec
 from leadrelay.domain.states import LeadStatus
 from leadrelay.domain.suppression import ListRow
@@ -346,6 +347,55 @@ class DedupKeys(Protocol):
 
 # -- group B: actions, holds, log view --
 
+
+class LogQueries(Protocol):
+    """The distribution log and the audit log, as ``log list/show`` and ``/v1/distributions`` read them."""
+
+    def distributions(self, f: DistributionFilter, limit: int) -> list[Record]:
+        """The jobs ``f`` selects (older than ``f.cursor``), each with its lead's ``source``, newest first,
+        at most ``limit`` (the caller's page size, not ``f.limit``)."""
+        ...
+
+    def delivery_states(self, job_ids: Sequence[str]) -> list[Record]:
+        """The ``job_id``, ``partner`` and ``status`` of every delivery of these jobs."""
+        ...
+
+    def distribution(self, job_id: str) -> Record | None:
+        """One job with its lead's ``source``."""
+        ...
+
+    def attempts(self, job_id: str) -> list[Record]:
+        """The job's delivery attempts, oldest first."""
+        ...
+
+    def batches(self, batch_ids: Sequence[str]) -> list[Record]:
+        """The batches (files or digests) with these ids."""
+        ...
+
+    def batch_attempts(self, batch_ids: Sequence[str]) -> list[Record]:
+        """The attempts to deliver these batches, by number."""
+        ...
+
+    def audit_entries(self, cursor: str | None, limit: int) -> list[Record]:
+        """Audit entries older than ``cursor``, newest first, at most ``limit``."""
+        ...
+
+
+class HoldQueries(Protocol):
+    """Deliveries held for pick-up by the ``hold`` channel."""
+
+    def held(self, partner: str | None, limit: int) -> list[Record]:
+        """Held deliveries (of ``partner``), each with its lead's ``data`` and ``sealed``, oldest hold
+        first, at most ``limit``."""
+        ...
+
+    def delivery(self, delivery_id: str) -> Record | None: ...
+
+    def update_held(self, delivery_id: str, **values: Any) -> bool:
+        """Updates the delivery if it is still held; False when it is not."""
+        ...
+
+
 # -- group C: batches --
 
 
@@ -411,6 +461,10 @@ class Tx(Protocol):
     # -- group A --
 
     # -- group B --
+    @property
+    def log(self) -> LogQueries: ...
+    @property
+    def holds(self) -> HoldQueries: ...
 
     # -- group C --
     @property

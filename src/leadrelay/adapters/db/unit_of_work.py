@@ -17,6 +17,8 @@ from sqlalchemy import Connection, Row
 from leadrelay.adapters.db import batch_store, config_store, dedup_store, store, suppression_store
 from leadrelay.adapters.db.batch_queries import SqlBatchQueries
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.hold_queries import SqlHoldQueries
+from leadrelay.adapters.db.log_queries import SqlLogQueries
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.dedup import Mark
 from leadrelay.domain.model import FileChannel, PartnerSpec
@@ -466,6 +468,13 @@ class SqlTx:
     # -- group A --
 
     # -- group B --
+    @cached_property
+    def log(self) -> SqlLogQueries:
+        return SqlLogQueries(self.conn)
+
+    @cached_property
+    def holds(self) -> SqlHoldQueries:
+        return SqlHoldQueries(self.conn)
 
     # -- group C --
     @cached_property

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
+from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.states import JobStatus, LeadStatus
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
 from leadrelay.entrypoints.api.guards import StoredText
-from leadrelay.services.logview import DistributionFilter
 
 router = APIRouter(prefix="/v1", tags=["distributions"])
 

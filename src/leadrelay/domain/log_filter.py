@@ -1,0 +1,19 @@
+"""What a reader of the distribution log asks for: a filter and a page (newest first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DistributionFilter:
+    status: str | None = None
+    partner: str | None = None
+    profile: str | None = None
+    source: str | None = None
+    lead: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    cursor: str | None = None  # the last id of the previous page (newest first)
+    limit: int = 50
