@@ -59,6 +59,7 @@ coverage: install-dev
 lint: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: install-dev
 	$(BIN)/ruff format src tests

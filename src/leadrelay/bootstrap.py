@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import timedelta
 
-from leadrelay.adapters.channels.dispatch import Channels
-from leadrelay.adapters.channels.email import SmtpSettings
-from leadrelay.adapters.channels.guard import TargetGuard
-from leadrelay.adapters.channels.webhook import WebhookSender
+from leadrelay.adapters.channels.configured import ConfiguredChannels
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
-from leadrelay.adapters.files.results import UploadError
 from leadrelay.adapters.files.sender import FileShipper
 from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
-from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
-from leadrelay.domain.model import ChannelSpec, EmailChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.worker import Worker
-from leadrelay.errors import ConfigError
 from leadrelay.services import ports
 from leadrelay.services.act import Actions
 from leadrelay.services.batches import Batcher, BatchLog
@@ -35,56 +28,9 @@ from leadrelay.services.intake import Intake
 from leadrelay.services.logview import LogView
 from leadrelay.services.notify import Notifier
 from leadrelay.services.privacy import Privacy
+from leadrelay.services.retention import retain
 
 log = logging.getLogger("leadrelay")
-
-
-def env_smtp(settings: Settings) -> SmtpSettings:
-    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-    return SmtpSettings(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        security=settings.smtp_security,  # type: ignore[arg-type]
-        username=settings.smtp_username,
-        password=password,
-        sender=settings.smtp_sender,
-    )
-
-
-class ConfiguredChannels:
-    """Channels whose SMTP settings follow the configuration in force (its ``smtp`` section, else the
-    environment)."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        settings = runtime.settings
-        self.guard = TargetGuard.from_setting(
-            settings.allowed_target_networks, enabled=settings.block_private_targets
-        )
-        self.channels = Channels(WebhookSender(guard=self.guard), smtp=env_smtp(settings))
-        self._smtp_version = -1
-
-    async def smtp(self) -> SmtpSettings:
-        """The SMTP settings in force; raises ``ConfigError`` when the ``smtp`` section cannot be used."""
-        live = await self.runtime.configs.get(self.runtime.storage)
-        if live.version != self._smtp_version:
-            smtp = live.specs.smtp
-            self.channels.email.settings = (
-                smtp_settings(smtp, os.environ) if smtp else env_smtp(self.runtime.settings)
-            )
-            self._smtp_version = live.version
-        return self.channels.email.settings
-
-    async def send(self, lead: LeadView, spec: ChannelSpec) -> AttemptResult:
-        if isinstance(spec, EmailChannel):
-            try:
-                await self.smtp()
-            except ConfigError as exc:
-                return AttemptResult(Outcome.ERROR, reason=f"SMTP settings: {exc.detail}")
-        return await self.channels.send(lead, spec)
-
-    async def close(self) -> None:
-        await self.channels.close()
 
 
 @dataclass
@@ -107,8 +53,12 @@ class Runtime:
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.storage)
-        self.channels = ConfiguredChannels(self)
-        self.files: ports.FileSender = FileShipper(self._smtp_for_batches, guard=self.channels.guard)
+        self.channels = ConfiguredChannels(
+            self.settings,
+            in_force=functools.partial(self.configs.get, self.storage),
+            resolve_smtp=lambda smtp: smtp_settings(smtp, os.environ),
+        )
+        self.files: ports.FileSender = FileShipper(self.channels.smtp_for_batches, guard=self.channels.guard)
         self.batches = BatchLog(self.storage, self.configs, self.sealer, self.files)
         self.workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
@@ -140,7 +90,9 @@ class Runtime:
             self.workers.append(worker)
             self._worker_tasks.append(asyncio.create_task(worker.run()))
         if count and self.settings.retention_days and self._retention is None:
-            self._retention = asyncio.create_task(self._retain(self.settings.retention_days))
+            self._retention = asyncio.create_task(
+                retain(self.privacy.purge_sync, self.settings.retention_days)
+            )
         if count and self.batcher is None:
             self.batcher = self.new_batcher(only)
             self._batcher_task = asyncio.create_task(self.batcher.run())
@@ -159,23 +111,6 @@ class Runtime:
             retry_base_s=s.batch_retry_base,
             only_jobs=only_jobs,
         )
-
-    async def _smtp_for_batches(self) -> SmtpSettings:
-        try:
-            return await self.channels.smtp()
-        except ConfigError as exc:
-            raise UploadError(f"SMTP settings: {exc.detail}", retryable=True) from None
-
-    async def _retain(self, days: int) -> None:
-        """Erase the personal data of leads older than the retention period, now and every hour."""
-        while True:
-            try:
-                erased = await asyncio.to_thread(self.privacy.purge_sync, timedelta(days=days))
-                if erased:
-                    log.info("retention: erased the personal data of %d leads (> %d days old)", erased, days)
-            except Exception:
-                log.exception("retention purge failed; trying again in an hour")
-            await asyncio.sleep(3600)
 
     async def stop(self) -> None:
         if self._retention is not None:

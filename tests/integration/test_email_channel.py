@@ -18,9 +18,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from leadrelay.adapters.channels.dispatch import Channels
-from leadrelay.adapters.channels.email import EmailSender, SmtpSettings, check_template
+from leadrelay.adapters.channels.email import EmailSender, SmtpSettings
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import EmailChannel, WebhookChannel
+from leadrelay.templating.messages import check_template
 
 USER, PASSWORD = "relay", "hunter2-pw"
 

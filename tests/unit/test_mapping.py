@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from leadrelay.adapters.channels.mapping import CompiledMapping, MappingError, compile_mapping, mapping_for
-from leadrelay.adapters.channels.templating import ENV
+from leadrelay.templating.mapping import CompiledMapping, MappingError, compile_mapping, mapping_for
+from leadrelay.templating.sandbox import ENV
 
 FIELDS = frozenset(
     {

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ValidationError
 
 from leadrelay.configuration.auth import AuthModel, SigningModel, canonical_auth
 from leadrelay.configuration.batching import BUILTIN_COLUMNS, DigestModel, FileModel
-from leadrelay.configuration.conditions import canonical_condition, check_condition, parse_condition
 from leadrelay.configuration.mappings import check_mappings
 from leadrelay.configuration.schema import (
     CHANNEL_KINDS,
@@ -42,6 +41,7 @@ from leadrelay.configuration.specs import (
     dump_yaml,
     smtp_settings,
 )
+from leadrelay.domain.condition_syntax import canonical_condition, check_condition, parse_condition
 from leadrelay.domain.model import Strategy
 from leadrelay.errors import ConfigError, ConfigProblem
 

@@ -1,6 +1,6 @@
 """A webhook's ``mapping`` / ``mappings`` as configuration: checked when applied, stored canonical.
 
-The templates, references and conditions are checked by ``leadrelay.adapters.channels.mapping``; here the
+The templates, references and conditions are checked by ``leadrelay.templating.mapping``; here the
 shape of the two keys, and a dry build of each branch's body, so that paths which cannot make a body of
 the webhook's format (two XML roots, a path under a value) are refused now rather than at every delivery.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from leadrelay.adapters.channels.mapping import CompiledMapping, compile_mapping
 from leadrelay.domain.delivery import build_body
 from leadrelay.errors import ConfigProblem
+from leadrelay.templating.mapping import CompiledMapping, compile_mapping
 
 __all__ = ["check_mappings"]
 

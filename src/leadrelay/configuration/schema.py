@@ -4,12 +4,11 @@ Every closed set (field types, cap periods, strategies, …) is checked by a val
 "did you mean" so an operator sees ``unknown strategy 'round-robin'; did you mean 'round_robin'?``. Each
 validator returns the canonical form of its value (durations as "10s", hours as ``format_hours`` gives
 them), so dumping a validated model is the canonical document. Conditions and targets are parsed by hand
-(``leadrelay.configuration.conditions`` and ``load``), which is why some fields are typed ``Any`` here.
+(``leadrelay.domain.condition_syntax`` and ``load``), which is why some fields are typed ``Any`` here.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 import re
@@ -30,9 +29,11 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from leadrelay.adapters.channels.email import check_template
 from leadrelay.domain.hours import format_hours, parse_hours
 from leadrelay.domain.model import CapPeriod, FieldType, Strategy
+from leadrelay.domain.suggestions import suggest as suggest
+from leadrelay.domain.suggestions import unknown as unknown
+from leadrelay.templating.messages import check_template
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 NAME_RULE = "use 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit"
@@ -52,18 +53,6 @@ MAX_ATTEMPTS = 100  # retries double their delay: beyond this the schedule is me
 MAX_PRICE = 1_000_000_000  # prices are stored as doubles: exact to the cent well past this
 MAX_DURATION_S = 3660 * 86_400  # about ten years: windows are subtracted from today's date
 MAX_WAIT_S = 60  # a source's default ?wait, bounded as the parameter is
-
-
-def suggest(word: object, choices: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices``, or ``""``."""
-    if not isinstance(word, str):
-        return ""
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
-
-
-def unknown(what: str, word: object, choices: Iterable[str]) -> str:
-    return f"unknown {what} '{word}'{suggest(word, choices)}"
 
 
 def problem(message: str) -> PydanticCustomError:
@@ -423,7 +412,7 @@ ResponseOptions = Annotated[dict[str, Any] | None, BeforeValidator(_response)]
 
 class WebhookModel(Strict):
     """A buyer's HTTP endpoint. What it receives: every field, a chosen list (``fields``), or an explicit
-    ``mapping`` / conditional ``mappings`` (checked by hand, ``leadrelay.adapters.channels.mapping``)."""
+    ``mapping`` / conditional ``mappings`` (checked by hand, ``leadrelay.templating.mapping``)."""
 
     url: Url
     format: Annotated[str, BeforeValidator(_choice("format", ("json", "form", "xml")))] = "json"

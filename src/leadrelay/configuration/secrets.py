@@ -14,8 +14,8 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from leadrelay.adapters.channels.webhook import is_secret_name
 from leadrelay.configuration.schema import ENV_REF_RE
+from leadrelay.domain.privacy import is_secret_name
 from leadrelay.errors import ConfigError, ConfigProblem
 
 __all__ = ["MASK", "is_literal", "is_sealed", "mask", "merge_kept", "open_all", "seal_all", "secret_places"]

@@ -13,11 +13,10 @@ from typing import Any
 
 import yaml
 
-from leadrelay.adapters.channels.email import SmtpSettings
 from leadrelay.configuration.auth import signing_of, spec_of
 from leadrelay.configuration.batching import digest_of, file_of
-from leadrelay.configuration.conditions import parse_condition
 from leadrelay.configuration.schema import ENV_REF_RE, parse_duration
+from leadrelay.domain.condition_syntax import parse_condition
 from leadrelay.domain.hours import parse_hours
 from leadrelay.domain.model import (
     CapPeriod,
@@ -36,6 +35,7 @@ from leadrelay.domain.model import (
     Target,
     WebhookChannel,
 )
+from leadrelay.domain.smtp import SmtpSettings
 from leadrelay.errors import ConfigError, ConfigProblem
 
 __all__ = ["KINDS", "SMTP_NAME", "Objects", "Specs", "build_specs", "dump_yaml", "smtp_settings"]

@@ -24,13 +24,24 @@ from dataclasses import dataclass
 from typing import Any, overload
 from urllib.parse import quote, quote_plus
 
-__all__ = ["NO_REDACTION", "REDACTED", "Redactor", "redact_text", "secret_forms"]
+__all__ = ["NO_REDACTION", "REDACTED", "Redactor", "is_secret_name", "redact_text", "secret_forms"]
 
 REDACTED = "***"
 MIN_CHARS = 3  # "1" or "TX" would blank out half a text; such values are not identifying
 MIN_DIGITS = 5  # a value with this many digits is also found with other separators between them
 # between two digits of a value: up to three separators, plain or percent-encoded ("%20")
 _SEPARATOR = r"(?:[^0-9A-Za-z]|%[0-9A-Fa-f]{2}){0,3}"
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"})
+_SECRET_WORDS = ("token", "secret", "key", "password", "passwd", "auth", "signature", "session")
+_NOT_SECRET = frozenset({"idempotency-key"})
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header (or query parameter) called ``name`` carries a credential."""
+    lowered = name.lower()
+    if lowered in _NOT_SECRET:
+        return False
+    return lowered in _SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
 
 
 def _as_text(value: Any) -> str | None:

@@ -14,69 +14,28 @@ import html
 import io
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any, Literal
+from typing import Any
 
 import aiosmtplib
 import orjson
-from jinja2 import Template, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import TemplateError, TemplateSyntaxError
 
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import EmailChannel
+from leadrelay.domain.smtp import SmtpSettings
+from leadrelay.templating.messages import TemplateCache
 
-Security = Literal["none", "starttls", "tls"]
-_SECURITY: tuple[str, ...] = ("none", "starttls", "tls")
-_TEMPLATE_CACHE_SIZE = 256
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    """Where and how to send mail; the password never shows in ``repr``."""
-
-    host: str = "127.0.0.1"
-    port: int = 25
-    security: Security = "none"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    sender: str = "leadrelay@localhost"
-    timeout_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.security not in _SECURITY:
-            raise ValueError(f"security must be one of {', '.join(_SECURITY)}, not {self.security!r}")
-
-
-_ENVIRONMENTS = {
-    False: ImmutableSandboxedEnvironment(autoescape=False),
-    True: ImmutableSandboxedEnvironment(autoescape=True),
-}
-
-
-def check_template(source: str) -> str | None:
-    """The error in a template ("line 3: unexpected '}'", an unknown filter…) or None when it compiles."""
-    try:
-        _ENVIRONMENTS[False].compile(source)
-    except TemplateSyntaxError as exc:
-        return f"line {exc.lineno}: {exc.message}" if exc.lineno else str(exc.message)
-    return None
-
-
-class _TemplateCache:
-    def __init__(self) -> None:
-        self._compiled: dict[tuple[bool, str], Template] = {}
-
-    def get(self, source: str, autoescape: bool) -> Template:
-        key = (autoescape, source)
-        template = self._compiled.get(key)
-        if template is None:
-            template = _ENVIRONMENTS[autoescape].from_string(source)
-            if len(self._compiled) >= _TEMPLATE_CACHE_SIZE:
-                self._compiled.pop(next(iter(self._compiled)))
-            self._compiled[key] = template
-        return template
+__all__ = [
+    "EmailSender",
+    "SmtpFailure",
+    "SmtpSettings",
+    "csv_attachment",
+    "default_body",
+    "message_id",
+    "smtp_send",
+]
 
 
 class _RenderError(Exception):
@@ -168,7 +127,7 @@ class EmailSender:
 
     def __init__(self, settings: SmtpSettings | None = None) -> None:
         self.settings = settings or SmtpSettings()
-        self._templates = _TemplateCache()
+        self._templates = TemplateCache()
 
     async def close(self) -> None:
         """Nothing is kept open between sends; present for the Channel protocol."""

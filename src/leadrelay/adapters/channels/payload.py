@@ -13,11 +13,11 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from leadrelay.adapters.channels.mapping import MappingError, mapping_for
 from leadrelay.domain.attempts import LeadView
 from leadrelay.domain.delivery import build_body
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.privacy import REDACTED
+from leadrelay.templating.mapping import MappingError, mapping_for
 
 __all__ = ["Encoded", "encode", "encode_body", "encode_request", "with_query"]
 

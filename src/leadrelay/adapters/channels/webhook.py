@@ -30,29 +30,19 @@ from leadrelay.adapters.channels.auth import (
     sign,
 )
 from leadrelay.adapters.channels.guard import TargetGuard, blocked
-from leadrelay.adapters.channels.mapping import MappingError
 from leadrelay.adapters.channels.payload import encode
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import WebhookChannel
+from leadrelay.domain.privacy import is_secret_name
+from leadrelay.templating.mapping import MappingError
 
 MAX_RECORDED_CHARS = 65536  # request and response bodies kept in an attempt
 _MAX_READ_BYTES = 4 * MAX_RECORDED_CHARS  # enough bytes for 64 Ki characters of UTF-8
 _SHORT = 200
 _USER_AGENT = "leadrelay/0.1"
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"})
-_SECRET_WORDS = ("token", "secret", "key", "password", "passwd", "auth", "signature", "session")
-_NOT_SECRET = frozenset({"idempotency-key"})
 _REASON_KEYS = ("reason", "message", "error", "detail")
 _REFERENCE_KEYS = ("reference", "id", "lead_id")
 REDACTED = "***"
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a header (or query parameter) called ``name`` carries a credential."""
-    lowered = name.lower()
-    if lowered in _NOT_SECRET:
-        return False
-    return lowered in _SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

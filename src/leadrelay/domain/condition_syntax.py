@@ -13,9 +13,9 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from leadrelay.configuration.schema import suggest, unknown
 from leadrelay.domain.conditions import compile_condition
 from leadrelay.domain.model import AllOf, AnyOf, Condition, Leaf, Not, Op
+from leadrelay.domain.suggestions import suggest, unknown
 from leadrelay.errors import ConfigError, ConfigProblem
 
 __all__ = ["canonical_condition", "check_condition", "parse_condition"]

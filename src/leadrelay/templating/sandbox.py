@@ -19,8 +19,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
-from leadrelay.adapters.channels.transforms import FILTERS, check_pattern, text
-from leadrelay.configuration.schema import suggest, unknown
+from leadrelay.domain.suggestions import suggest, unknown
+from leadrelay.templating.transforms import FILTERS, check_pattern, text
 
 __all__ = ["ENV", "NAMES", "Fields", "Render", "compile_template", "is_template", "lead_fields"]
 

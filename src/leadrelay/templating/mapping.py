@@ -10,7 +10,7 @@ out). ``mappings`` chooses a whole mapping: the first entry whose ``when`` match
 path; ``mapping_for`` compiles a canonical document once (per configuration version), never per lead.
 A template that is exactly one expression (``{{ lead.age }}``) is evaluated as an expression and keeps the
 native type; any other template renders to text. A field the lead lacks is None in an expression or a
-field reference and empty text inside a longer template (see ``templating``).
+field reference and empty text inside a longer template (see ``sandbox``).
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import orjson
 from jinja2 import TemplateError
 from jinja2.exceptions import SecurityError
 
-from leadrelay.adapters.channels.templating import Fields, compile_template, is_template, lead_fields
-from leadrelay.configuration.conditions import canonical_condition, check_condition
-from leadrelay.configuration.schema import suggest, unknown
+from leadrelay.domain.condition_syntax import canonical_condition, check_condition
 from leadrelay.domain.conditions import compile_condition
 from leadrelay.domain.model import Condition
+from leadrelay.domain.suggestions import suggest, unknown
 from leadrelay.errors import ConfigProblem
+from leadrelay.templating.sandbox import Fields, compile_template, is_template, lead_fields
 
 __all__ = ["CompiledMapping", "MappingError", "compile_mapping", "key_path", "mapping_for"]
 
