@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.configuration import secrets
 from leadrelay.domain.files import FtpDestination, S3Destination, SftpDestination
 from leadrelay.domain.model import FileChannel
@@ -133,7 +134,7 @@ def live_channels(url: str) -> dict[str, tuple[Any, ...]]:
     """The file channels the workers deliver with: the stored configuration opened with the secret key."""
     db = Database(url)
     try:
-        live = db.read(ConfigCache(sealer=Sealer(db, KEY)).current)
+        live = SqlStorage(db).read(ConfigCache(sealer=Sealer(db, KEY)).current)
     finally:
         db.dispose()
     return {name: (p.channel, *p.failover) for name, p in live.specs.partners.items()}
@@ -142,7 +143,7 @@ def live_channels(url: str) -> dict[str, tuple[Any, ...]]:
 def exported(url: str) -> str:
     db = Database(url)
     try:
-        return configure.export_yaml(db)
+        return configure.export_yaml(SqlStorage(db))
     finally:
         db.dispose()
 

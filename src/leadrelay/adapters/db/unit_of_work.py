@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import batch_store, config_store, dedup_store, store, suppression_store
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.dedup import Mark
 from leadrelay.domain.model import FileChannel, PartnerSpec
@@ -419,6 +420,9 @@ class SqlSuppressionLists:
     def listed(self, lists: Sequence[str], hashes: Collection[str]) -> set[tuple[str, str]]:
         return suppression_store.listed(self._conn, lists, hashes)
 
+    def list_names(self) -> set[str]:
+        return suppression_store.list_names(self._conn)
+
 
 class SqlTx:
     """The repositories of one transaction (``leadrelay.services.ports.Tx``)."""
@@ -469,6 +473,13 @@ class SqlTx:
     # -- group C --
 
     # -- group D --
+    @property
+    def suppression_names(self) -> SqlSuppressionLists:
+        return self.suppression
+
+    @cached_property
+    def erasure(self) -> SqlErasure:
+        return SqlErasure(self.conn)
 
 
 class SqlStorage:
