@@ -27,6 +27,7 @@ from sqlalchemy import Connection, inspect, text
 
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.config import Settings
 from leadrelay.entrypoints.api.app import create_app
 from leadrelay.services import configure
@@ -96,7 +97,7 @@ def prepare(url: str, document: Mapping[str, Any] | str) -> None:
     data = yaml.safe_load(document) if isinstance(document, str) else document
     db = Database(url)
     try:
-        configure.apply_document_sync(db, data, actor="test", dry_run=False)
+        configure.apply_document_sync(SqlStorage(db), data, actor="test", dry_run=False)
         now = datetime.now(UTC)
         sources = list(db.read(config_store.load_objects).get("sources", {}))
 

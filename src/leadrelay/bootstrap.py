@@ -49,7 +49,7 @@ class Runtime:
         self.configs.dedup_keys = self.dedup_keys = DedupKeys(self.db, secret)
         _keys: ports.DedupKeys = self.dedup_keys
         self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
-        self.privacy = Privacy(self.db, self.sealer, self.configs)
+        self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.storage)

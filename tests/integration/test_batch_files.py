@@ -23,6 +23,7 @@ from sqlalchemy import select
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import batch_attempts, batches, deliveries, leads
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.services import configure
 from tests.file_servers import PASSWORD, S3, USER, Ftp, Sftp, closed_port, new_directory, serve_ftp
 from tests.support import (
@@ -75,7 +76,7 @@ def setup(db_url: str, doc: dict[str, Any]) -> None:
     prepare(db_url, {"sources": {"web": {}}})
     db = Database(db_url)
     try:
-        configure.apply_document_sync(db, doc, actor="test", sealer=Sealer(db, KEY))
+        configure.apply_document_sync(SqlStorage(db), doc, actor="test", sealer=Sealer(db, KEY))
     finally:
         db.dispose()
 

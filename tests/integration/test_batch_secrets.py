@@ -143,7 +143,7 @@ def live_channels(url: str) -> dict[str, tuple[Any, ...]]:
 def exported(url: str) -> str:
     db = Database(url)
     try:
-        return configure.export_yaml(db)
+        return configure.export_yaml(SqlStorage(db))
     finally:
         db.dispose()
 

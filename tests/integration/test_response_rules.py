@@ -17,6 +17,7 @@ from aiohttp import web
 
 from leadrelay.adapters.db import config_store, store
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.configuration.load import load_yaml_text
 from leadrelay.errors import ConfigError
 from leadrelay.services import configure
@@ -175,7 +176,7 @@ def test_a_bad_option_is_refused_at_apply_time_by_its_path(db_url: str, xml_buye
     db = Database(db_url)
     try:
         with pytest.raises(ConfigError) as caught:
-            configure.apply_document_sync(db, document, actor="test")
+            configure.apply_document_sync(SqlStorage(db), document, actor="test")
         assert db.read(config_store.load_objects) == {}  # one bad value refuses the whole document
     finally:
         db.dispose()
@@ -195,9 +196,9 @@ def test_the_rules_survive_export_and_reapply_unchanged(db_url: str, xml_buyer: 
     document = config(xml_buyer.url, webhook={"response": rules, "status_policy": "body"})
     db = Database(db_url)
     try:
-        configure.apply_document_sync(db, document, actor="test")
-        exported = configure.export_yaml(db)
-        again = configure.apply_document_sync(db, load_yaml_text(exported), actor="test")
+        configure.apply_document_sync(SqlStorage(db), document, actor="test")
+        exported = configure.export_yaml(SqlStorage(db))
+        again = configure.apply_document_sync(SqlStorage(db), load_yaml_text(exported), actor="test")
     finally:
         db.dispose()
     assert {change.action for change in again} == {"unchanged"}

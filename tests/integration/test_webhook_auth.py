@@ -17,6 +17,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.services import configure
 from tests.support import (
     ADMIN,
@@ -154,7 +155,7 @@ def test_bearer_token_reaches_the_buyer_and_leaks_nowhere(
     assert sent["headers"]["Authorization"] == f"Bearer {TOKEN}"
     # the buyer verifies the Standard Webhooks signature with the reference package
     Webhook(WHSEC).verify(sent["body"], {k.lower(): v for k, v in sent["headers"].items()})
-    exported = configure.export_yaml(db := Database(db_url))
+    exported = configure.export_yaml(SqlStorage(db := Database(db_url)))
     db.dispose()
     assert yaml.safe_load(exported)["partners"]["acme"]["channel"]["webhook"]["auth"] == {
         "bearer": {"token": "***"}

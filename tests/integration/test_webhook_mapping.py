@@ -16,6 +16,7 @@ import pytest
 
 from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.configuration.load import load_yaml_text
 from leadrelay.domain.attempts import LeadView
 from leadrelay.domain.model import WebhookChannel
@@ -286,9 +287,9 @@ def test_an_exported_mapping_applies_unchanged(db_url: str, buyers: BuyersThread
     prepare(db_url, document)
     db = Database(db_url)
     try:
-        text = configure.export_yaml(db)
-        changes = configure.apply_document_sync(db, load_yaml_text(text), actor="test")
-        assert configure.export_yaml(db) == text
+        text = configure.export_yaml(SqlStorage(db))
+        changes = configure.apply_document_sync(SqlStorage(db), load_yaml_text(text), actor="test")
+        assert configure.export_yaml(SqlStorage(db)) == text
     finally:
         db.dispose()
     assert {(c.kind, c.name): c.action for c in changes}[("partners", "acme")] == "unchanged"

@@ -21,10 +21,18 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, Literal, overload
 from urllib.parse import quote, quote_plus
 
-__all__ = ["NO_REDACTION", "REDACTED", "Redactor", "is_secret_name", "redact_text", "secret_forms"]
+__all__ = [
+    "NO_REDACTION",
+    "REDACTED",
+    "FieldMatch",
+    "Redactor",
+    "is_secret_name",
+    "redact_text",
+    "secret_forms",
+]
 
 REDACTED = "***"
 MIN_CHARS = 3  # "1" or "TX" would blank out half a text; such values are not identifying
@@ -169,3 +177,14 @@ class Redactor:
 
 
 NO_REDACTION = Redactor()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMatch:
+    """How an erasure request finds a person's leads: the stored (normalized) value of ``field`` equals
+    ``value`` (``equal``), equals it in any letter case (``equal_ignoring_case``), or starts with it
+    (``prefix``)."""
+
+    field: str
+    value: str
+    how: Literal["equal", "equal_ignoring_case", "prefix"] = "equal"

@@ -17,6 +17,7 @@ from rich.table import Table
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import upgrade
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.configuration.load import load_yaml_text
 from leadrelay.domain.log_filter import DistributionFilter
@@ -182,7 +183,9 @@ def apply(
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     try:
         sealer = Sealer(db, secret)
-        changes = configure.apply_document_sync(db, data, actor=actor(), dry_run=dry_run, sealer=sealer)
+        changes = configure.apply_document_sync(
+            SqlStorage(db), data, actor=actor(), dry_run=dry_run, sealer=sealer
+        )
     except ConfigError as exc:
         raise _config_fail(exc) from exc
     finally:
@@ -213,7 +216,7 @@ def export(
     """Write the stored configuration as YAML that re-applies to the same state."""
     db = Database(settings_for(database_url).database_url)
     try:
-        text = configure.export_yaml(db)
+        text = configure.export_yaml(SqlStorage(db))
     finally:
         db.dispose()
     if output:

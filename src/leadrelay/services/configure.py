@@ -6,20 +6,14 @@ import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
-
-from leadrelay.adapters.crypto import KeyRing, Sealer
-from leadrelay.adapters.db import config_store
-from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import suppression_lists
 from leadrelay.configuration import secrets
 from leadrelay.configuration.load import Objects, dump_yaml, validate_document
 from leadrelay.configuration.schema import unknown
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound
 from leadrelay.services import credentials
+from leadrelay.services.ports import Clock, Ring, Sealer, Storage, Tx, system_clock
 
 KINDS = ("smtp", "entities", "sources", "partners", "profiles")
 
@@ -63,22 +57,27 @@ def plan_changes(existing: Objects, incoming: Objects) -> list[Change]:
 
 
 def apply_objects(
-    conn: Connection, incoming: Objects, *, actor: str, dry_run: bool, existing: Objects | None = None
+    tx: Tx,
+    incoming: Objects,
+    *,
+    actor: str,
+    dry_run: bool,
+    existing: Objects | None = None,
+    clock: Clock = system_clock,
 ) -> list[Change]:
     """Validate ``incoming`` against what is stored and write it in this transaction (unless dry run)."""
     if existing is None:
-        existing = config_store.load_objects(conn)
+        existing = tx.config.load_objects()
     changes = plan_changes(existing, incoming)
     if dry_run or all(c.action == "unchanged" for c in changes):
         return changes
-    now = datetime.now(UTC)
+    now = clock()
     for change in changes:
         if change.action == "unchanged":
             continue
         doc = incoming[change.kind][change.name]
-        config_store.put_object(conn, change.kind, change.name, doc, now)
-        config_store.audit(
-            conn,
+        tx.config.put_object(change.kind, change.name, doc, now)
+        tx.config.audit(
             actor=actor,
             action=f"config.{change.action}",
             object_kind=change.kind,
@@ -86,13 +85,13 @@ def apply_objects(
             at=now,
             detail={"doc": redact(doc)},
         )
-    config_store.bump_version(conn)
+    tx.config.bump_version()
     return changes
 
 
-def check_suppression_lists(conn: Connection, objects: Objects) -> None:
+def check_suppression_lists(tx: Tx, objects: Objects) -> None:
     """Every ``suppression`` entry names a list that exists (lists are data, created before use)."""
-    names = set(conn.execute(select(suppression_lists.c.name)).scalars())
+    names = tx.suppression_names.list_names()
     problems = [
         ConfigProblem(f"{kind}.{name}.suppression[{i}]", unknown("suppression list", listed, names))
         for kind in ("entities", "profiles", "partners")
@@ -108,19 +107,19 @@ class SecretKeeper:
     """Seals the literal secrets of incoming objects, keeps stored ones for ``***``, and leaves an object
     whose secrets did not change exactly as stored (so re-applying reports ``unchanged``)."""
 
-    def __init__(self, conn: Connection, sealer: Sealer | None) -> None:
-        self._conn = conn
+    def __init__(self, tx: Tx, sealer: Sealer | None) -> None:
+        self._tx = tx
         self._sealer = sealer
-        self._ring: KeyRing | None = None
+        self._ring: Ring | None = None
 
-    def ring(self, path: str) -> KeyRing:
+    def ring(self, path: str) -> Ring:
         if self._ring is None:
             if self._sealer is None or not self._sealer.available:
                 raise ConfigError(
                     [ConfigProblem(path, "a literal secret is stored encrypted: set LEADRELAY_SECRET_KEY, or "
                                    "write it as a ${ENV_VAR} reference")]
                 )  # fmt: skip
-            self._ring = self._sealer.ring_sync(conn=self._conn)
+            self._ring = self._sealer.ring_sync(tx=self._tx)
         return self._ring
 
     def sealing(self, path: str) -> Callable[[str, bytes], str]:
@@ -154,29 +153,41 @@ class SecretKeeper:
 
 
 def _apply_tx(
-    data: Any, actor: str, dry_run: bool, sealer: Sealer | None
-) -> Callable[[Connection], list[Change]]:
-    def tx(conn: Connection) -> list[Change]:
-        existing = config_store.load_objects(conn)
+    data: Any, actor: str, dry_run: bool, sealer: Sealer | None, clock: Clock
+) -> Callable[[Tx], list[Change]]:
+    def apply(tx: Tx) -> list[Change]:
+        existing = tx.config.load_objects()
         incoming = validate_document(data, existing)
-        check_suppression_lists(conn, incoming)
-        incoming = SecretKeeper(conn, sealer).prepare(incoming, existing)
-        return apply_objects(conn, incoming, actor=actor, dry_run=dry_run, existing=existing)
+        check_suppression_lists(tx, incoming)
+        incoming = SecretKeeper(tx, sealer).prepare(incoming, existing)
+        return apply_objects(tx, incoming, actor=actor, dry_run=dry_run, existing=existing, clock=clock)
 
-    return tx
+    return apply
 
 
 async def apply_document(
-    db: Database, data: Any, *, actor: str, dry_run: bool = False, sealer: Sealer | None = None
+    storage: Storage,
+    data: Any,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    sealer: Sealer | None = None,
+    clock: Clock = system_clock,
 ) -> list[Change]:
     """Apply a whole document: every object is validated first; one invalid value refuses all of it."""
-    return await db.run(_apply_tx(data, actor, dry_run, sealer))
+    return await storage.run(_apply_tx(data, actor, dry_run, sealer, clock))
 
 
 def apply_document_sync(
-    db: Database, data: Any, *, actor: str, dry_run: bool = False, sealer: Sealer | None = None
+    storage: Storage,
+    data: Any,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    sealer: Sealer | None = None,
+    clock: Clock = system_clock,
 ) -> list[Change]:
-    return db.transaction(_apply_tx(data, actor, dry_run, sealer))
+    return storage.transaction(_apply_tx(data, actor, dry_run, sealer, clock))
 
 
 def masked(objects: Objects) -> Objects:
@@ -186,22 +197,35 @@ def masked(objects: Objects) -> Objects:
     }
 
 
-def export_yaml(db: Database) -> str:
-    return dump_yaml(masked(db.read(config_store.load_objects)))
+def stored_objects(tx: Tx) -> Objects:
+    return tx.config.load_objects()
+
+
+def export_yaml(storage: Storage) -> str:
+    return dump_yaml(masked(storage.read(stored_objects)))
 
 
 async def put_object(
-    db: Database, kind: str, name: str, doc: Any, *, actor: str, sealer: Sealer | None = None
+    storage: Storage,
+    kind: str,
+    name: str,
+    doc: Any,
+    *,
+    actor: str,
+    sealer: Sealer | None = None,
+    clock: Clock = system_clock,
 ) -> Change:
-    changes = await apply_document(db, {kind: {name: doc}}, actor=actor, sealer=sealer)
+    changes = await apply_document(storage, {kind: {name: doc}}, actor=actor, sealer=sealer, clock=clock)
     return changes[0]
 
 
-async def delete_object(db: Database, kind: str, name: str, *, actor: str) -> None:
+async def delete_object(
+    storage: Storage, kind: str, name: str, *, actor: str, clock: Clock = system_clock
+) -> None:
     """Delete one object; refused when what remains would be invalid (a profile still names a partner)."""
 
-    def tx(conn: Connection) -> None:
-        existing = config_store.load_objects(conn)
+    def delete(tx: Tx) -> None:
+        existing = tx.config.load_objects()
         if name not in existing.get(kind, {}):
             raise NotFound(f"no {kind[:-1] if kind.endswith('s') else kind} named {name!r}")
         remaining = copy.deepcopy(existing)
@@ -212,13 +236,13 @@ async def delete_object(db: Database, kind: str, name: str, *, actor: str) -> No
             raise ConfigError(
                 [ConfigProblem(p.path, f"{p.message} (after deleting {kind}.{name})") for p in exc.problems]
             ) from exc
-        config_store.delete_object(conn, kind, name)
-        now = datetime.now(UTC)
-        config_store.audit(
-            conn, actor=actor, action="config.deleted", object_kind=kind, object_id=name, at=now, detail={}
+        tx.config.delete_object(kind, name)
+        now = clock()
+        tx.config.audit(
+            actor=actor, action="config.deleted", object_kind=kind, object_id=name, at=now, detail={}
         )
         if kind == "sources":
-            credentials.revoke_source_keys(conn, name, actor=actor, now=now)
-        config_store.bump_version(conn)
+            credentials.revoke_source_keys(tx, name, actor=actor, now=now)
+        tx.config.bump_version()
 
-    await db.run(tx)
+    await storage.run(delete)

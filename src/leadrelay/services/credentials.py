@@ -10,17 +10,15 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row
-
-from leadrelay.adapters.db import config_store
 from leadrelay.errors import Conflict, NotFound
+from leadrelay.services.ports import Record, Tx
 
 
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at is not None else None
 
 
-def key_view(row: Row[Any]) -> dict[str, Any]:
+def key_view(row: Record) -> dict[str, Any]:
     return {
         "id": row.id,
         "source": row.owner,
@@ -31,7 +29,7 @@ def key_view(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def token_view(row: Row[Any]) -> dict[str, Any]:
+def token_view(row: Record) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.owner,
@@ -50,23 +48,22 @@ def new_admin_token() -> str:
     return "lra_" + secrets.token_urlsafe(32)
 
 
-def _source_exists(conn: Connection, source: str) -> bool:
-    return source in config_store.load_objects(conn).get("sources", {})
+def _source_exists(tx: Tx, source: str) -> bool:
+    return source in tx.config.load_objects().get("sources", {})
 
 
-def create_key(conn: Connection, source: str, key: str, *, actor: str, now: datetime) -> str:
+def create_key(tx: Tx, source: str, key: str, *, actor: str, now: datetime) -> str:
     """Store a key for a configured source; the key's id. A key once revoked, or another source's, is
     refused (a revoked key never comes back)."""
-    if not _source_exists(conn, source):
+    if not _source_exists(tx, source):
         raise NotFound(f"no source named {source!r}; apply a configuration that defines it first")
-    existing = config_store.find_api_key(conn, key)
+    existing = tx.credentials.find_api_key(key)
     if existing is not None:
         if existing.owner != source or existing.revoked_at is not None:
             raise Conflict("this key is already in use or was revoked: choose another one")
         return str(existing.id)
-    key_id = config_store.add_api_key(conn, source, key, now)
-    config_store.audit(
-        conn,
+    key_id = tx.credentials.add_api_key(source, key, now)
+    tx.config.audit(
         actor=actor,
         action="source.key_created",
         object_kind="sources",
@@ -77,19 +74,18 @@ def create_key(conn: Connection, source: str, key: str, *, actor: str, now: date
     return key_id
 
 
-def list_keys(conn: Connection, source: str) -> list[dict[str, Any]]:
+def list_keys(tx: Tx, source: str) -> list[dict[str, Any]]:
     """The source's keys, revoked ones included (a deleted source's keys stay listed, revoked)."""
-    rows = config_store.list_api_keys(conn, source)
-    if not rows and not _source_exists(conn, source):
+    rows = tx.credentials.list_api_keys(source)
+    if not rows and not _source_exists(tx, source):
         raise NotFound(f"no source named {source!r}")
     return [key_view(r) for r in rows]
 
 
-def revoke_key(conn: Connection, source: str, key_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
+def revoke_key(tx: Tx, source: str, key_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
     """Revoke one key of the source; revoking a revoked key changes nothing."""
-    if config_store.revoke_api_keys(conn, source, now, key_id):
-        config_store.audit(
-            conn,
+    if tx.credentials.revoke_api_keys(source, now, key_id):
+        tx.config.audit(
             actor=actor,
             action="source.key_revoked",
             object_kind="sources",
@@ -97,20 +93,19 @@ def revoke_key(conn: Connection, source: str, key_id: str, *, actor: str, now: d
             at=now,
             detail={"key_id": key_id},
         )
-        config_store.bump_version(conn)
-    for row in config_store.list_api_keys(conn, source):
+        tx.config.bump_version()
+    for row in tx.credentials.list_api_keys(source):
         if row.id == key_id:
             return key_view(row)
     raise NotFound(f"source {source!r} has no key {key_id!r}")
 
 
-def revoke_source_keys(conn: Connection, source: str, *, actor: str, now: datetime) -> list[str]:
+def revoke_source_keys(tx: Tx, source: str, *, actor: str, now: datetime) -> list[str]:
     """At a source's deletion: its keys die with it (re-creating the name must not revive them).
     The caller bumps the configuration version."""
-    revoked = config_store.revoke_api_keys(conn, source, now)
+    revoked = tx.credentials.revoke_api_keys(source, now)
     if revoked:
-        config_store.audit(
-            conn,
+        tx.config.audit(
             actor=actor,
             action="source.keys_revoked",
             object_kind="sources",
@@ -122,12 +117,11 @@ def revoke_source_keys(conn: Connection, source: str, *, actor: str, now: dateti
 
 
 def create_token(
-    conn: Connection, name: str, token: str, *, actor: str, now: datetime, expires_in: timedelta | None
+    tx: Tx, name: str, token: str, *, actor: str, now: datetime, expires_in: timedelta | None
 ) -> dict[str, Any]:
     expires_at = now + expires_in if expires_in is not None else None
-    token_id = config_store.add_admin_token(conn, name, token, now, expires_at)
-    config_store.audit(
-        conn,
+    token_id = tx.credentials.add_admin_token(name, token, now, expires_at)
+    tx.config.audit(
         actor=actor,
         action="admin.token_created",
         object_kind="admin_tokens",
@@ -138,22 +132,21 @@ def create_token(
     return {"id": token_id, "name": name, "expires_at": _iso(expires_at)}
 
 
-def list_tokens(conn: Connection) -> list[dict[str, Any]]:
-    return [token_view(r) for r in config_store.list_admin_tokens(conn)]
+def list_tokens(tx: Tx) -> list[dict[str, Any]]:
+    return [token_view(r) for r in tx.credentials.list_admin_tokens()]
 
 
-def revoke_token(conn: Connection, token_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
-    if config_store.revoke_admin_token(conn, token_id, now):
-        config_store.audit(
-            conn,
+def revoke_token(tx: Tx, token_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
+    if tx.credentials.revoke_admin_token(token_id, now):
+        tx.config.audit(
             actor=actor,
             action="admin.token_revoked",
             object_kind="admin_tokens",
             object_id=token_id,
             at=now,
         )
-        config_store.bump_version(conn)
-    for row in config_store.list_admin_tokens(conn):
+        tx.config.bump_version()
+    for row in tx.credentials.list_admin_tokens():
         if row.id == token_id:
             return token_view(row)
     raise NotFound(f"no admin token {token_id!r}")

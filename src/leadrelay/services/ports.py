@@ -19,6 +19,7 @@ from leadrelay.domain.dedup import Mark, MarkHasher
 from leadrelay.domain.files import FileFormat, UploadResult
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.model import ChannelSpec, FileChannel, PartnerSpec
+from leadrelay.domain.privacy import FieldMatch
 from leadrelay.domain.states import LeadStatus
 from leadrelay.domain.suppression import ListRow
 from leadrelay.ids import new_id
@@ -436,6 +437,73 @@ class FileSender(Protocol):
 # -- group D: configuration, credentials, suppression, privacy --
 
 
+class SuppressionListNames(Protocol):
+    """The names of the suppression lists that exist (what configuration may name), without counting
+    their entries."""
+
+    def list_names(self) -> set[str]: ...
+
+
+class Erasure(Protocol):
+    """The statements of erasure and retention: find a person's or an old lead, blank what identifies the
+    person in the lead, its jobs, attempts and deliveries, and take it out of batches not sent yet."""
+
+    def unerased_leads(self, lead_ids: Sequence[str]) -> list[Record]: ...
+
+    def leads_matching(self, entity: str, matches: Sequence[FieldMatch]) -> list[str]: ...
+
+    def leads_received_before(self, cutoff: datetime, limit: int) -> list[str]: ...
+
+    def job_texts(self, lead_id: str) -> list[Record]: ...
+
+    def set_job_texts(self, job_id: str, trace: Any, error: str | None) -> None: ...
+
+    def finish_lead_jobs(
+        self,
+        lead_id: str,
+        *,
+        statuses: Collection[str],
+        queue_states: Collection[str],
+        status: str,
+        queue_state: str,
+        error: str | None,
+        now: datetime,
+    ) -> None: ...
+
+    def finish_job(
+        self,
+        job_id: str,
+        *,
+        statuses: Collection[str],
+        queue_states: Collection[str],
+        status: str,
+        queue_state: str,
+        error: str | None,
+        now: datetime,
+    ) -> None: ...
+
+    def attempt_reasons(self, lead_id: str) -> list[Record]: ...
+
+    def erase_attempt(self, attempt_id: str, reason: str | None) -> None: ...
+
+    def delivery_reasons(self, lead_id: str) -> list[Record]: ...
+
+    def lead_deliveries(self, lead_id: str, status: str) -> list[Record]: ...
+
+    def shrink_batch(self, batch_id: str) -> None: ...
+
+    def blank_leads(self, lead_ids: Sequence[str], now: datetime) -> None: ...
+
+
+class OldPages(Protocol):
+    """Where erased values may linger on disk after their transaction: SQLite's write-ahead log keeps the
+    earlier versions of pages until a checkpoint (a no-op elsewhere)."""
+
+    def forget_old_pages(self) -> None: ...
+
+    async def forget_old_pages_soon(self) -> None: ...
+
+
 class Tx(Protocol):
     """One transaction's view of the storage: its repositories."""
 
@@ -471,6 +539,10 @@ class Tx(Protocol):
     def batch_queries(self) -> BatchQueries: ...
 
     # -- group D --
+    @property
+    def suppression_names(self) -> SuppressionListNames: ...
+    @property
+    def erasure(self) -> Erasure: ...
 
 
 class Storage(Protocol):

@@ -10,19 +10,12 @@ so invoices and reports stay true. A retention setting erases every lead older t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, or_, select, update
-
-from leadrelay.adapters.crypto import Sealer
-from leadrelay.adapters.db import batch_store, config_store, dedup_store, store
-from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import attempts, batches, deliveries, jobs, leads
-from leadrelay.adapters.db.unit_of_work import SqlTx
 from leadrelay.domain.fields import EXTENSION, normalize_field, number_only
 from leadrelay.domain.model import EntitySpec
-from leadrelay.domain.privacy import REDACTED, Redactor
+from leadrelay.domain.privacy import REDACTED, FieldMatch, Redactor
 from leadrelay.domain.states import (
     DELIVERY,
     DELIVERY_UNDER_WAY,
@@ -35,151 +28,115 @@ from leadrelay.domain.states import (
 )
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
 from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.ports import Clock, OldPages, Record, Sealer, Storage, Tx, system_clock
 
 _BATCH = 500
 ERASED_REASON = "personal data erased"
 
 
-def _all_values(row: Row[Any], sealer: Sealer, conn: Connection) -> list[Any]:
+def _all_values(row: Record, sealer: Sealer, tx: Tx) -> list[Any]:
     values: list[Any] = [*(row.data or {}).values(), *(row.raw or {}).values()]
     if row.sealed:
-        doc = sealer.ring_sync(row.sealed, conn=conn).open_json(row.sealed, row.id.encode())
+        doc = sealer.ring_sync(row.sealed, tx=tx).open_json(row.sealed, row.id.encode())
         values.extend([*doc["data"].values(), *doc["raw"].values()])
     return values
 
 
-def erase_leads(conn: Connection, lead_ids: Sequence[str], sealer: Sealer, now: datetime) -> int:
+def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) -> int:
     """Erase these leads' personal data in this transaction; returns how many were erased (not before)."""
-    rows = list(
-        conn.execute(select(leads).where(leads.c.id.in_(list(lead_ids)), leads.c.erased_at.is_(None)))
-    )
+    rows = tx.erasure.unerased_leads(lead_ids)
     for row in rows:
-        red = Redactor.of(sensitive=_all_values(row, sealer, conn))
-        for job in conn.execute(
-            select(jobs.c.id, jobs.c.trace, jobs.c.error).where(jobs.c.lead_id == row.id)
-        ):
-            trace = red.lines(job.trace)
-            error = red.text(job.error)
-            conn.execute(update(jobs).where(jobs.c.id == job.id).values(trace=trace, error=error))
-        conn.execute(  # a lead still waiting to be routed has nothing left to route with
-            update(jobs)
-            .where(
-                jobs.c.lead_id == row.id,
-                jobs.c.status.in_(sorted(JOB_TO_ROUTE & JOB.sources(JobStatus.UNSOLD))),
-                jobs.c.queue_state.in_(sorted(QUEUE.sources(QueueState.DONE))),
-            )
-            .values(
-                status=JobStatus.UNSOLD,
-                error=ERASED_REASON,
-                queue_state=QueueState.DONE,
-                finished_at=now,
-                updated_at=now,
-            )
+        red = Redactor.of(sensitive=_all_values(row, sealer, tx))
+        for job in tx.erasure.job_texts(row.id):
+            tx.erasure.set_job_texts(job.id, red.lines(job.trace), red.text(job.error))
+        tx.erasure.finish_lead_jobs(  # a lead still waiting to be routed has nothing left to route with
+            row.id,
+            statuses=JOB_TO_ROUTE & JOB.sources(JobStatus.UNSOLD),
+            queue_states=QUEUE.sources(QueueState.DONE),
+            status=JobStatus.UNSOLD,
+            queue_state=QueueState.DONE,
+            error=ERASED_REASON,
+            now=now,
         )
-        _out_of_batches(conn, row.id, now)
-        for att in conn.execute(
-            select(attempts.c.id, attempts.c.reason)
-            .join(jobs, jobs.c.id == attempts.c.job_id)
-            .where(jobs.c.lead_id == row.id)
-        ):
-            reason = red.text(att.reason)
-            conn.execute(
-                update(attempts)
-                .where(attempts.c.id == att.id)
-                .values(request={"erased": True}, response_body=None, reason=reason)
-            )
-        for d in conn.execute(
-            select(deliveries.c.id, deliveries.c.reason).where(deliveries.c.lead_id == row.id)
-        ):
+        _out_of_batches(tx, row.id, now)
+        for att in tx.erasure.attempt_reasons(row.id):
+            tx.erasure.erase_attempt(att.id, red.text(att.reason))
+        for d in tx.erasure.delivery_reasons(row.id):
             if d.reason and (reason := red.text(d.reason)) != d.reason:  # a buyer's reason may quote the lead
-                conn.execute(update(deliveries).where(deliveries.c.id == d.id).values(reason=reason))
+                tx.deliveries.update_delivery(d.id, reason=reason)
     ids = [row.id for row in rows]
     if not ids:
         return 0
-    conn.execute(
-        update(leads)
-        .where(leads.c.id.in_(ids))
-        .values(data={}, raw={}, sealed=None, flags=None, erased_at=now, updated_at=now)
-    )
-    dedup_store.forget_leads(conn, ids)
+    tx.erasure.blank_leads(ids, now)
+    tx.dedup.forget_leads(ids)
     return len(ids)
 
 
-def _out_of_batches(conn: Connection, lead_id: str, now: datetime) -> None:
+def _out_of_batches(tx: Tx, lead_id: str, now: datetime) -> None:
     """A lead waiting for a batch file or digest (or in one not sent yet) is not sent with its data erased:
     its delivery fails and gives its cap slot back, and its parked job is closed (delivered when another
     partner already has the lead, else unsold)."""
-    waiting = list(
-        conn.execute(
-            select(deliveries).where(
-                deliveries.c.lead_id == lead_id, deliveries.c.status == DeliveryStatus.BATCHED
-            )
-        )
-    )
+    waiting = tx.erasure.lead_deliveries(lead_id, DeliveryStatus.BATCHED)
     if not waiting:
         return
-    batch_store.lock_jobs(conn, [d.job_id for d in waiting])
+    tx.batches.lock_jobs([d.job_id for d in waiting])
     for d in waiting:
         failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
-        store.update_delivery(conn, d.id, status=failed, reason=f"{ERASED_REASON} before its batch was sent")
-        store.release_caps(conn, d.partner, d.cap_windows)
+        tx.deliveries.update_delivery(
+            d.id, status=failed, reason=f"{ERASED_REASON} before its batch was sent"
+        )
+        tx.caps.release_caps(d.partner, d.cap_windows)
         if d.batch_id is not None:
-            conn.execute(
-                update(batches).where(batches.c.id == d.batch_id).values(lead_count=batches.c.lead_count - 1)
-            )
+            tx.erasure.shrink_batch(d.batch_id)
     for job_id in {d.job_id for d in waiting}:
-        left = store.job_deliveries(conn, job_id)
+        left = tx.deliveries.job_deliveries(job_id)
         if any(o.status in DELIVERY_UNDER_WAY for o in left):
             continue  # another delivery is under way: the job is settled when it ends
         sold = any(o.status == DeliveryStatus.DELIVERED for o in left)
         status = JobStatus.DELIVERED if sold else JobStatus.UNSOLD
-        conn.execute(
-            update(jobs)
-            .where(
-                jobs.c.id == job_id,
-                jobs.c.queue_state == QueueState.WAITING,
-                jobs.c.status.in_(sorted(JOB.sources(status))),
-            )
-            .values(
-                status=status,
-                error=None if sold else ERASED_REASON,
-                queue_state=QUEUE.check(QueueState.WAITING, QueueState.DONE),
-                finished_at=now,
-                updated_at=now,
-            )
+        tx.erasure.finish_job(
+            job_id,
+            statuses=JOB.sources(status),
+            queue_states=[QueueState.WAITING],
+            status=status,
+            queue_state=QUEUE.check(QueueState.WAITING, QueueState.DONE),
+            error=None if sold else ERASED_REASON,
+            now=now,
         )
-    store.refresh_lead_status(conn, lead_id, now)
+    tx.leads.refresh_lead_status(lead_id, now)
 
 
-def leads_of_person(
-    conn: Connection, entities: Mapping[str, EntitySpec], wanted: Mapping[str, str]
-) -> list[str]:
+def person_matches(entity: EntitySpec, wanted: Mapping[str, str]) -> list[FieldMatch]:
+    """What finds the person among an entity's leads: emails compare case-insensitively, phones without
+    their extension (a wanted ``+15125551212`` finds ``+15125551212;ext=12`` too); sensitive (encrypted)
+    fields are not searched."""
+    matches: list[FieldMatch] = []
+    for field_name, spec in entity.fields.items():
+        value = wanted.get(spec.type.value)
+        if value is None or spec.sensitive:
+            continue
+        if spec.type.value == "email":
+            matches.append(FieldMatch(field_name, value, "equal_ignoring_case"))
+        elif spec.type.value == "phone":
+            number = number_only(value)
+            matches.append(FieldMatch(field_name, number))
+            matches.append(FieldMatch(field_name, number + EXTENSION, "prefix"))
+        else:
+            matches.append(FieldMatch(field_name, value))
+    return matches
+
+
+def leads_of_person(tx: Tx, entities: Mapping[str, EntitySpec], wanted: Mapping[str, str]) -> list[str]:
     """The leads whose email or phone fields hold these normalized values (``{"email": …, "phone": …}``).
 
     A scan, on purpose: erasure requests are rare, and an index of every lead's contacts would cost
-    every intake a write. Emails compare case-insensitively, phones without their extension (a wanted
-    ``+15125551212`` finds ``+15125551212;ext=12`` too); sensitive (encrypted) fields are not searched.
+    every intake a write (see ``person_matches`` for how values compare).
     """
     found: set[str] = set()
     for name, entity in entities.items():
-        matches = []
-        for field_name, spec in entity.fields.items():
-            value = wanted.get(spec.type.value)
-            if value is None or spec.sensitive:
-                continue
-            stored = leads.c.data[field_name].as_string()
-            if spec.type.value == "email":
-                matches.append(func.lower(stored) == value.lower())
-            elif spec.type.value == "phone":
-                number = number_only(value)
-                matches.extend([stored == number, stored.startswith(number + EXTENSION, autoescape=True)])
-            else:
-                matches.append(stored == value)
+        matches = person_matches(entity, wanted)
         if matches:
-            query = select(leads.c.id).where(
-                leads.c.entity == name, leads.c.erased_at.is_(None), or_(*matches)
-            )
-            found.update(conn.execute(query).scalars())
+            found.update(tx.erasure.leads_matching(name, matches))
     return sorted(found)
 
 
@@ -203,24 +160,39 @@ def person_of(email: str | None, phone: str | None, region: str = "US") -> dict[
 
 
 class Privacy:
-    def __init__(self, db: Database, sealer: Sealer, configs: ConfigCache) -> None:
-        self.db = db
+    """Erasure of a lead or a person, retention, and the stored lead as an operator may see it.
+
+    ``old_pages`` is told after an erasure, so the erased values do not linger in the database's
+    write-ahead log either."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        sealer: Sealer,
+        configs: ConfigCache,
+        old_pages: OldPages,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.storage = storage
         self.sealer = sealer
         self.configs = configs
+        self.old_pages = old_pages
+        self.clock = clock
 
     async def erase_lead(self, lead_id: str, *, actor: str, reason: str | None = None) -> bool:
         """Erase one lead; False when it was erased before. Unknown lead: NotFound."""
 
-        def tx(conn: Connection) -> bool:
-            if conn.execute(select(leads.c.id).where(leads.c.id == lead_id)).first() is None:
+        def erase(tx: Tx) -> bool:
+            if tx.leads.get_lead(lead_id) is None:
                 raise NotFound(f"unknown lead {lead_id}")
-            now = datetime.now(UTC)
-            erased = erase_leads(conn, [lead_id], self.sealer, now) == 1
-            _audit(conn, actor, lead_id, now, reason, erased=erased, by="id")
+            now = self.clock()
+            erased = erase_leads(tx, [lead_id], self.sealer, now) == 1
+            _audit(tx, actor, lead_id, now, reason, erased=erased, by="id")
             return erased
 
-        erased = await self.db.run(tx)
-        await self.db.forget_old_pages_soon()
+        erased = await self.storage.run(erase)
+        await self.old_pages.forget_old_pages_soon()
         return erased
 
     async def erase_person(
@@ -229,63 +201,56 @@ class Privacy:
         """Erase every lead with this email or phone; returns the lead ids found (erased now or before)."""
         wanted = person_of(email, phone, region)
 
-        def tx(conn: Connection) -> list[str]:
-            found = leads_of_person(conn, self.configs.current(SqlTx(conn)).specs.entities, wanted)
-            now = datetime.now(UTC)
-            erased = erase_leads(conn, found, self.sealer, now) if found else 0
+        def erase(tx: Tx) -> list[str]:
+            found = leads_of_person(tx, self.configs.current(tx).specs.entities, wanted)
+            now = self.clock()
+            erased = erase_leads(tx, found, self.sealer, now) if found else 0
             by = "+".join(k for k, v in (("email", email), ("phone", phone)) if v is not None)
-            _audit(conn, actor, ",".join(found)[:128] or "-", now, None, erased=erased, by=by, leads=found)
+            _audit(tx, actor, ",".join(found)[:128] or "-", now, None, erased=erased, by=by, leads=found)
             return found
 
-        found = await self.db.run(tx)
-        await self.db.forget_old_pages_soon()
+        found = await self.storage.run(erase)
+        await self.old_pages.forget_old_pages_soon()
         return found
 
     def purge_sync(self, older_than: timedelta, *, actor: str = "retention") -> int:
         """Erase the leads received before now - ``older_than``, in batches (bounded memory)."""
         total = 0
-        cutoff = datetime.now(UTC) - older_than
+        cutoff = self.clock() - older_than
+
+        def purge(tx: Tx) -> int:
+            ids = tx.erasure.leads_received_before(cutoff, _BATCH)
+            if not ids:
+                return 0
+            now = self.clock()
+            count = erase_leads(tx, ids, self.sealer, now)
+            _audit(tx, actor, f"{ids[0]}..{ids[-1]}", now, None, erased=count, by="retention")
+            return count
+
         while True:
-
-            def tx(conn: Connection) -> int:
-                ids = list(
-                    conn.execute(
-                        select(leads.c.id)
-                        .where(leads.c.created_at < cutoff, leads.c.erased_at.is_(None))
-                        .order_by(leads.c.id)
-                        .limit(_BATCH)
-                    ).scalars()
-                )
-                if not ids:
-                    return 0
-                now = datetime.now(UTC)
-                count = erase_leads(conn, ids, self.sealer, now)
-                _audit(conn, actor, f"{ids[0]}..{ids[-1]}", now, None, erased=count, by="retention")
-                return count
-
-            count = self.db.transaction(tx)
+            count = self.storage.transaction(purge)
             total += count
             if count == 0:
                 if total:
-                    self.db.forget_old_pages()
+                    self.old_pages.forget_old_pages()
                 return total
 
     def lead_record(self, lead_id: str, *, reveal: bool, actor: str) -> dict[str, Any]:
         """The stored lead; sensitive values as ``***`` unless ``reveal`` (which is audited)."""
 
-        def tx(conn: Connection) -> dict[str, Any]:
-            row = conn.execute(select(leads).where(leads.c.id == lead_id)).first()
+        def record(tx: Tx) -> dict[str, Any]:
+            row = tx.leads.get_lead(lead_id)
             if row is None:
                 raise NotFound(f"unknown lead {lead_id}")
             data, raw = dict(row.data), dict(row.raw)
             sealed_names: list[str] = []
             if row.sealed:
-                doc = self.sealer.ring_sync(row.sealed, conn=conn).open_json(row.sealed, row.id.encode())
+                doc = self.sealer.ring_sync(row.sealed, tx=tx).open_json(row.sealed, row.id.encode())
                 sealed_names = sorted({*doc["data"], *doc["raw"]})
                 if reveal:
                     data.update(doc["data"])
                     raw.update(doc["raw"])
-                    _audit(conn, actor, lead_id, datetime.now(UTC), None, action="lead.reveal")
+                    _audit(tx, actor, lead_id, self.clock(), None, action="lead.reveal")
                 else:
                     data.update(dict.fromkeys(doc["data"], REDACTED))
                     raw.update(dict.fromkeys(doc["raw"], REDACTED))
@@ -305,11 +270,11 @@ class Privacy:
                 "erased_at": row.erased_at.isoformat() if row.erased_at else None,
             }
 
-        return self.db.transaction(tx) if reveal else self.db.read(tx)
+        return self.storage.transaction(record) if reveal else self.storage.read(record)
 
 
 def _audit(
-    conn: Connection,
+    tx: Tx,
     actor: str,
     object_id: str,
     now: datetime,
@@ -317,8 +282,7 @@ def _audit(
     action: str = "lead.erase",
     **detail: Any,
 ) -> None:
-    config_store.audit(
-        conn,
+    tx.config.audit(
         actor=actor,
         action=action,
         object_kind="lead",

@@ -1,8 +1,8 @@
 """Suppression lists: create, delete (refused while configuration uses the list), entries, checks.
 
-The API's methods are async and run their SQL through ``Database.run``; parsing a batch of values runs in
-a thread, off the event loop (10,000 phone numbers take a while). ``import_file`` is sync, for the CLI: it
-streams a file of any size in chunks, each chunk one transaction, so memory stays bounded.
+The API's methods are async and run their transactions through ``Storage.run``; parsing a batch of values
+runs in a thread, off the event loop (10,000 phone numbers take a while). ``import_file`` is sync, for the
+CLI: it streams a file of any size in chunks, each chunk one transaction, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -12,15 +12,9 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection
-
-from leadrelay.adapters.db import config_store
-from leadrelay.adapters.db import suppression_store as store
-from leadrelay.adapters.db.engine import Database
 from leadrelay.configuration.schema import NAME_RE, NAME_RULE, unknown
 from leadrelay.domain.suppression import (
     KINDS,
@@ -34,6 +28,8 @@ from leadrelay.domain.suppression import (
     referring_objects,
 )
 from leadrelay.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from leadrelay.services.ports import Clock, Storage, Tx, system_clock
+from leadrelay.services.ports import SuppressionLists as ListStore
 
 OBJECT_KIND = "suppression_list"
 
@@ -61,50 +57,52 @@ def check_new_list(name: Any, kind: Any) -> None:
         raise ValidationFailed(problems, "; ".join(f"{p.field}: {p.error}" for p in problems))
 
 
-def require_list(conn: Connection, name: str, *, lock: bool = False, count: bool = True) -> ListRow:
-    row = store.get_list(conn, name, lock=lock, count=count)
+def require_list(tx: Tx, name: str, *, lock: bool = False, count: bool = True) -> ListRow:
+    row = tx.suppression.get_list(name, lock=lock, count=count)
     if row is None:
         raise NotFound(f"no suppression list named {name!r}")
     return row
 
 
-def audit(conn: Connection, actor: str, action: str, name: str, **detail: Any) -> None:
+def audit(tx: Tx, actor: str, action: str, name: str, *, clock: Clock = system_clock, **detail: Any) -> None:
     """Like every admin change; the detail holds counts, never a value (the lists are personal data)."""
-    config_store.audit(
-        conn,
+    tx.config.audit(
         actor=actor,
         action=action,
         object_kind=OBJECT_KIND,
         object_id=name,
-        at=datetime.now(UTC),
+        at=clock(),
         detail=detail,
     )
 
 
-def create_list_tx(conn: Connection, name: str, kind: str, description: str | None, actor: str) -> None:
+def create_list_tx(
+    tx: Tx, name: str, kind: str, description: str | None, actor: str, *, clock: Clock = system_clock
+) -> None:
     """Create the list in this transaction (audited); ``Conflict`` when the name is taken."""
     check_new_list(name, kind)
-    existing = store.get_list(conn, name, count=False)
+    existing = tx.suppression.get_list(name, count=False)
     if existing is not None:
         raise Conflict(f"a suppression list named {name!r} exists already (kind {existing.kind})")
-    store.create_list(conn, name, kind, description, datetime.now(UTC))
-    audit(conn, actor, "suppression.list_created", name, kind=kind, description=description)
+    tx.suppression.create_list(name, kind, description, clock())
+    audit(tx, actor, "suppression.list_created", name, clock=clock, kind=kind, description=description)
 
 
 class SuppressionLists:
     """What the admin API does with lists; every change writes an ``audit_log`` row in its transaction."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, storage: Storage, *, clock: Clock = system_clock) -> None:
+        self.storage = storage
+        self.clock = clock
 
     async def create(self, name: str, kind: str, description: str | None, *, actor: str) -> ListRow:
         check_new_list(name, kind)
 
-        def tx(conn: Connection) -> ListRow:
-            create_list_tx(conn, name, kind, description, actor)
-            return require_list(conn, name)
+        def create(tx: Tx) -> ListRow:
+            create_list_tx(tx, name, kind, description, actor, clock=self.clock)
+            return require_list(tx, name)
 
-        return await self.db.run(tx)
+        return await self.storage.run(create)
 
     async def delete(self, name: str, *, actor: str) -> int:
         """Delete a list and its entries; refused (``Conflict``) while a configuration object names it.
@@ -112,33 +110,39 @@ class SuppressionLists:
         The references are read from the stored documents in the same transaction as the delete, so the
         answer is about the configuration of that moment, not a cached one."""
 
-        def tx(conn: Connection) -> int:
-            row = require_list(conn, name, lock=True, count=False)
-            users = referring_objects(config_store.load_objects(conn), name)
+        def delete(tx: Tx) -> int:
+            row = require_list(tx, name, lock=True, count=False)
+            users = referring_objects(tx.config.load_objects(), name)
             if users:
                 raise Conflict(
                     f"suppression list {name!r} is used by {', '.join(users)}; "
                     "remove it from their 'suppression' first"
                 )
-            removed = store.delete_list(conn, name)
-            audit(conn, actor, "suppression.list_deleted", name, kind=row.kind, entries=removed)
+            removed = tx.suppression.delete_list(name)
+            audit(
+                tx, actor, "suppression.list_deleted", name, clock=self.clock, kind=row.kind, entries=removed
+            )
             return removed
 
-        return await self.db.run(tx)
+        return await self.storage.run(delete)
 
     async def lists(self) -> list[ListRow]:
-        return await self.db.run_read(store.lists)
+        return await self.storage.run_read(lambda tx: tx.suppression.lists())
 
     async def show(self, name: str, *, count: bool = True) -> ListRow:
-        return await self.db.run_read(lambda c: require_list(c, name, count=count))
+        return await self.storage.run_read(lambda tx: require_list(tx, name, count=count))
 
     async def add(self, name: str, values: Sequence[Any], *, hashed: bool, actor: str) -> Outcome:
         """Add values (or hashes); ``changed`` = added, ``unchanged`` = already present."""
-        return await self._change(name, values, hashed, actor, store.add_hashes, "added")
+        return await self._change(
+            name, values, hashed, actor, lambda lists, n, h: lists.add_hashes(n, h), "added"
+        )
 
     async def remove(self, name: str, values: Sequence[Any], *, hashed: bool, actor: str) -> Outcome:
         """Remove values (or hashes); ``changed`` = removed, ``unchanged`` = not on the list."""
-        return await self._change(name, values, hashed, actor, store.remove_hashes, "removed")
+        return await self._change(
+            name, values, hashed, actor, lambda lists, n, h: lists.remove_hashes(n, h), "removed"
+        )
 
     async def _change(
         self,
@@ -146,21 +150,21 @@ class SuppressionLists:
         values: Sequence[Any],
         hashed: bool,
         actor: str,
-        write: Callable[[Connection, str, list[str]], int],
+        write: Callable[[ListStore, str, list[str]], int],
         verb: str,
     ) -> Outcome:
         row = await self.show(name, count=False)
         hashes, invalid = await asyncio.to_thread(hash_values, row.kind, values, hashed=hashed)
 
-        def tx(conn: Connection) -> Outcome:
-            require_list(conn, name, lock=True, count=False)
-            changed = write(conn, name, hashes)
+        def change(tx: Tx) -> Outcome:
+            require_list(tx, name, lock=True, count=False)
+            changed = write(tx.suppression, name, hashes)
             outcome = Outcome(changed, len(hashes) - changed, invalid)
             detail = {"given": "hashes" if hashed else "values", **outcome.counts()}
-            audit(conn, actor, f"suppression.entries_{verb}", name, **detail)
+            audit(tx, actor, f"suppression.entries_{verb}", name, clock=self.clock, **detail)
             return outcome
 
-        return await self.db.run(tx)
+        return await self.storage.run(change)
 
     async def check(self, name: str, value: str) -> bool:
         """Whether ``value`` is on the list; ``ValidationFailed`` (field ``value``) when it is not a valid
@@ -169,7 +173,7 @@ class SuppressionLists:
         digest, error = hash_or_error(row.kind, value)
         if digest is None:
             raise ValidationFailed([FieldProblem("value", error or "invalid")], f"not a valid {row.kind}")
-        found = await self.db.run_read(lambda c: store.listed(c, [name], [digest]))
+        found = await self.storage.run_read(lambda tx: tx.suppression.listed([name], [digest]))
         return bool(found)
 
 
@@ -209,7 +213,7 @@ class _Lines:
 
 
 def import_file(
-    db: Database,
+    storage: Storage,
     path: Path,
     list_name: str,
     *,
@@ -219,6 +223,7 @@ def import_file(
     description: str | None = None,
     actor: str = "cli",
     progress: Callable[[int], None] | None = None,
+    clock: Clock = system_clock,
 ) -> ImportReport:
     """Import a file into a list (created when missing if ``kind`` is given): one value per line, or one
     column of a CSV (``column`` by its header, else the first); ``hashed``: the values are SHA-256 hashes.
@@ -231,7 +236,7 @@ def import_file(
         check_new_list(list_name, kind)
     if not path.is_file():
         raise NotFound(f"no such file: {path}")
-    existing = db.read(lambda c: store.get_list(c, list_name, count=False))
+    existing = storage.read(lambda tx: tx.suppression.get_list(list_name, count=False))
     if existing is None and kind is None:
         raise NotFound(f"no suppression list named {list_name!r}; give --kind to create it")
     if existing is not None and kind is not None and existing.kind != kind:
@@ -247,22 +252,30 @@ def import_file(
             raise ValidationFailed([FieldProblem("column", str(exc))], f"--column: {exc}") from exc
         report.header = layout.header
         if existing is None:
-            db.transaction(lambda c: create_list_tx(c, list_name, report.kind, description, actor))
+            storage.transaction(
+                lambda tx: create_list_tx(tx, list_name, report.kind, description, actor, clock=clock)
+            )
             report.created = True
         rows = data_rows(itertools.chain([first], iterator), layout)
         try:
-            _stream(db, report, rows, hashed, lambda: progress(lines.consumed) if progress else None)
+            _stream(storage, report, rows, hashed, lambda: progress(lines.consumed) if progress else None)
         finally:
             if report.total or report.blank:  # what was written, even when interrupted
                 detail = {k: getattr(report, k) for k in ("total", "added", "already_present", "invalid")}
-                db.transaction(
-                    lambda c: audit(c, actor, "suppression.imported", list_name, file=path.name, **detail)
+                storage.transaction(
+                    lambda tx: audit(
+                        tx, actor, "suppression.imported", list_name, clock=clock, file=path.name, **detail
+                    )
                 )
     return report
 
 
 def _stream(
-    db: Database, report: ImportReport, rows: Iterable[tuple[int, str]], hashed: bool, tick: Callable[[], Any]
+    storage: Storage,
+    report: ImportReport,
+    rows: Iterable[tuple[int, str]],
+    hashed: bool,
+    tick: Callable[[], Any],
 ) -> None:
     """Parse rows here while the previous chunk is written in a thread (SQLite and psycopg release the
     GIL while they work): at most two chunks are in memory, one filling and one being written."""
@@ -270,11 +283,11 @@ def _stream(
     writing: Future[tuple[int, int]] | None = None
 
     def write(hashes: list[str]) -> tuple[int, int]:
-        def tx(conn: Connection) -> int:
-            require_list(conn, report.list_name, lock=True, count=False)
-            return store.add_hashes(conn, report.list_name, hashes)
+        def add(tx: Tx) -> int:
+            require_list(tx, report.list_name, lock=True, count=False)
+            return tx.suppression.add_hashes(report.list_name, hashes)
 
-        return len(hashes), db.transaction(tx, relaxed=True)
+        return len(hashes), storage.transaction(add, relaxed=True)
 
     def settle() -> None:
         nonlocal writing

@@ -77,6 +77,11 @@ def lists(conn: Connection) -> list[ListRow]:
     return [ListRow(r.name, r.kind, r.description, r.created_at, int(r.n)) for r in conn.execute(query)]
 
 
+def list_names(conn: Connection) -> set[str]:
+    """The names of every list (no entry counts)."""
+    return set(conn.execute(select(_lists.name)).scalars())
+
+
 def delete_list(conn: Connection, name: str) -> int:
     """Delete the list and its entries; how many entries went with it."""
     removed = conn.execute(delete(suppression_entries).where(_entries.list == name)).rowcount

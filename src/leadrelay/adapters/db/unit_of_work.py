@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row
 from leadrelay.adapters.db import batch_store, config_store, dedup_store, store, suppression_store
 from leadrelay.adapters.db.batch_queries import SqlBatchQueries
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
 from leadrelay.adapters.db.log_queries import SqlLogQueries
 from leadrelay.domain.batches import Waiting
@@ -422,6 +423,9 @@ class SqlSuppressionLists:
     def listed(self, lists: Sequence[str], hashes: Collection[str]) -> set[tuple[str, str]]:
         return suppression_store.listed(self._conn, lists, hashes)
 
+    def list_names(self) -> set[str]:
+        return suppression_store.list_names(self._conn)
+
 
 class SqlTx:
     """The repositories of one transaction (``leadrelay.services.ports.Tx``)."""
@@ -482,6 +486,13 @@ class SqlTx:
         return SqlBatchQueries(self.conn)
 
     # -- group D --
+    @property
+    def suppression_names(self) -> SqlSuppressionLists:
+        return self.suppression
+
+    @cached_property
+    def erasure(self) -> SqlErasure:
+        return SqlErasure(self.conn)
 
 
 class SqlStorage:

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
-from leadrelay.adapters.db import config_store
 from leadrelay.configuration.load import KINDS as _KINDS  # noqa: F401  (documented kinds)
 from leadrelay.domain.states import JobStatus
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
@@ -38,7 +37,7 @@ class TestDeliveryBody(BaseModel):
 
 @router.get("/config", summary="The whole configuration (what `leadrelay export` writes)")
 async def get_config(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
-    return configure.masked(await rt.db.run_read(config_store.load_objects))
+    return configure.masked(await rt.storage.run_read(configure.stored_objects))
 
 
 @router.post("/config", summary="Apply a configuration document (all or nothing)")
@@ -46,20 +45,22 @@ async def apply_config(
     rt: RuntimeDep, admin: AdminDep, document: dict[str, Any] = Body(...), dry_run: bool = False
 ) -> dict[str, Any]:
     document = _shallow(document)
-    changes = await configure.apply_document(rt.db, document, actor=admin, dry_run=dry_run, sealer=rt.sealer)
+    changes = await configure.apply_document(
+        rt.storage, document, actor=admin, dry_run=dry_run, sealer=rt.sealer
+    )
     rt.configs.invalidate()
     return {"dry_run": dry_run, "changes": [c.as_dict() for c in changes]}
 
 
 @router.get("/{kind}", summary="List objects of a kind")
 async def list_objects(kind: Kind, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
-    objects = configure.masked(await rt.db.run_read(config_store.load_objects))
+    objects = configure.masked(await rt.storage.run_read(configure.stored_objects))
     return {"items": [{"name": n, **doc} for n, doc in objects.get(kind, {}).items()]}
 
 
 @router.get("/{kind}/{name}", summary="One object")
 async def get_object(kind: Kind, name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
-    objects = configure.masked(await rt.db.run_read(config_store.load_objects))
+    objects = configure.masked(await rt.storage.run_read(configure.stored_objects))
     doc = objects.get(kind, {}).get(name)
     if doc is None:
         raise NotFound(f"no {kind[:-1]} named {name!r}")
@@ -72,14 +73,14 @@ async def put_object(
 ) -> dict[str, Any]:
     document = _shallow(document, f"{kind}.{name}")
     document.pop("name", None)
-    change = await configure.put_object(rt.db, kind, name, document, actor=admin, sealer=rt.sealer)
+    change = await configure.put_object(rt.storage, kind, name, document, actor=admin, sealer=rt.sealer)
     rt.configs.invalidate()
     return change.as_dict()
 
 
 @router.delete("/{kind}/{name}", summary="Delete an object (refused while something refers to it)")
 async def delete_object(kind: Kind, name: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
-    await configure.delete_object(rt.db, kind, name, actor=admin)
+    await configure.delete_object(rt.storage, kind, name, actor=admin)
     rt.configs.invalidate()
     return {"kind": kind, "name": name, "action": "deleted"}
 

@@ -24,31 +24,31 @@ async def create_key(
 ) -> dict[str, Any]:
     key = body.key if body and body.key else credentials.new_source_key()
     now = datetime.now(UTC)
-    key_id = await rt.db.run(lambda c: credentials.create_key(c, name, key, actor=admin, now=now))
+    key_id = await rt.storage.run(lambda tx: credentials.create_key(tx, name, key, actor=admin, now=now))
     return {"id": key_id, "source": name, "key": key}
 
 
 @router.get("/sources/{name}/keys", summary="A source's API keys, with their last use (never the keys)")
 async def list_keys(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
-    return {"items": await rt.db.run_read(lambda c: credentials.list_keys(c, name))}
+    return {"items": await rt.storage.run_read(lambda tx: credentials.list_keys(tx, name))}
 
 
 @router.delete("/sources/{name}/keys/{key_id}", summary="Revoke a source's API key (401 from then on)")
 async def revoke_key(name: str, key_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
     now = datetime.now(UTC)
-    view = await rt.db.run(lambda c: credentials.revoke_key(c, name, key_id, actor=admin, now=now))
+    view = await rt.storage.run(lambda tx: credentials.revoke_key(tx, name, key_id, actor=admin, now=now))
     rt.configs.invalidate()
     return view
 
 
 @router.get("/admin/tokens", summary="Admin tokens, with their expiry and last use (never the tokens)")
 async def list_tokens(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
-    return {"items": await rt.db.run_read(credentials.list_tokens)}
+    return {"items": await rt.storage.run_read(credentials.list_tokens)}
 
 
 @router.delete("/admin/tokens/{token_id}", summary="Revoke an admin token (401 from then on)")
 async def revoke_token(token_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
     now = datetime.now(UTC)
-    view = await rt.db.run(lambda c: credentials.revoke_token(c, token_id, actor=admin, now=now))
+    view = await rt.storage.run(lambda tx: credentials.revoke_token(tx, token_id, actor=admin, now=now))
     rt.configs.invalidate()
     return view

@@ -59,7 +59,7 @@ class Entries(BaseModel):
 
 
 def _lists(rt: Runtime) -> SuppressionLists:
-    return SuppressionLists(rt.db)
+    return SuppressionLists(rt.storage)
 
 
 def _answer(name: str, outcome: Outcome, changed: str, unchanged: str) -> dict[str, Any]:

@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
-from sqlalchemy import Connection
 
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.configuration.schema import parse_duration
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError
 from leadrelay.services import credentials
+from leadrelay.services.ports import Tx
 
 T = TypeVar("T")
 
@@ -36,14 +37,14 @@ def _db(database_url: str | None) -> Iterator[Database]:
         db.dispose()
 
 
-def _write(database_url: str | None, fn: Callable[[Connection], T]) -> T:
+def _write(database_url: str | None, fn: Callable[[Tx], T]) -> T:
     with _db(database_url) as db:
-        return db.transaction(fn)
+        return SqlStorage(db).transaction(fn)
 
 
-def _read(database_url: str | None, fn: Callable[[Connection], T]) -> T:
+def _read(database_url: str | None, fn: Callable[[Tx], T]) -> T:
     with _db(database_url) as db:
-        return db.read(fn)
+        return SqlStorage(db).read(fn)
 
 
 def _when(value: Any) -> str:
@@ -76,7 +77,7 @@ def create_token(
     now = datetime.now(UTC)
     _write(
         database_url,
-        lambda c: credentials.create_token(c, name, token, actor=actor(), now=now, expires_in=lifetime),
+        lambda tx: credentials.create_token(tx, name, token, actor=actor(), now=now, expires_in=lifetime),
     )
     out.print(token, highlight=False)
 
@@ -97,7 +98,7 @@ def revoke_token(
 ) -> None:
     """Revoke an admin token: every server answers 401 to it within a second."""
     now = datetime.now(UTC)
-    view = _write(database_url, lambda c: credentials.revoke_token(c, token_id, actor=actor(), now=now))
+    view = _write(database_url, lambda tx: credentials.revoke_token(tx, token_id, actor=actor(), now=now))
     out.print(f"revoked {view['id']} ({view['name']}) at {_when(view['revoked_at'])}", highlight=False)
 
 
@@ -114,14 +115,14 @@ def add_key(
         raise fail("--key: must be at least 16 characters")
     value = key or credentials.new_source_key()
     now = datetime.now(UTC)
-    _write(database_url, lambda c: credentials.create_key(c, source, value, actor=actor(), now=now))
+    _write(database_url, lambda tx: credentials.create_key(tx, source, value, actor=actor(), now=now))
     out.print(value, highlight=False)
 
 
 @sources_app.command("keys")
 def list_keys(source: str, database_url: DbOption = None) -> None:
     """A source's API keys (never the keys themselves): prefix, creation, last use, revocation."""
-    items = _read(database_url, lambda c: credentials.list_keys(c, source))
+    items = _read(database_url, lambda tx: credentials.list_keys(tx, source))
     columns = ("id", "prefix", "created", "last used", "revoked")
     keys = ("id", "prefix", "created_at", "last_used_at", "revoked_at")
     print_rows(columns, [[_when(k_[k]) if k.endswith("_at") else k_[k] for k in keys] for k_ in items])
@@ -135,5 +136,5 @@ def revoke_key(
 ) -> None:
     """Revoke one API key of a source: every server answers 401 to it within a second."""
     now = datetime.now(UTC)
-    view = _write(database_url, lambda c: credentials.revoke_key(c, source, key_id, actor=actor(), now=now))
+    view = _write(database_url, lambda tx: credentials.revoke_key(tx, source, key_id, actor=actor(), now=now))
     out.print(f"revoked {view['id']} of {source} at {_when(view['revoked_at'])}", highlight=False)

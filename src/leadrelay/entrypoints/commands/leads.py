@@ -13,6 +13,7 @@ import typer
 
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.config import Settings
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, settings_for
 from leadrelay.errors import LeadrelayError
@@ -30,7 +31,7 @@ def _privacy(settings: Settings) -> Iterator[Privacy]:
     db = Database(settings.database_url)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     try:
-        yield Privacy(db, Sealer(db, secret), ConfigCache())
+        yield Privacy(SqlStorage(db), Sealer(db, secret), ConfigCache(), db)
     except LeadrelayError as exc:
         problems = getattr(exc, "problems", None)
         detail = "; ".join(f"{p.field}: {p.error}" for p in problems) if problems else exc.detail

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from leadrelay.adapters.db import suppression_store
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.suppression import KINDS
 from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, settings_for
 from leadrelay.errors import LeadrelayError
@@ -63,7 +64,7 @@ def import_command(
         ) as progress:
             task = progress.add_task("import", total=file.stat().st_size)
             report = import_file(
-                db,
+                SqlStorage(db),
                 file,
                 list_name,
                 column=column,
