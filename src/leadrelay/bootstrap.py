@@ -14,6 +14,7 @@ from leadrelay.adapters.channels.email import SmtpSettings
 from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.adapters.crypto import Sealer
+from leadrelay.adapters.db.batching import GroupCommits
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
@@ -101,7 +102,9 @@ class Runtime:
         self.configs.sealer = self.sealer
         self.configs.dedup_keys = self.dedup_keys = DedupKeys(self.db, secret)
         _keys: ports.DedupKeys = self.dedup_keys
-        self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
+        self.intake = Intake(
+            self.storage, self.configs, self.notifier, self.sealer, group_commits=GroupCommits(self.storage)
+        )
         self.privacy = Privacy(self.db, self.sealer, self.configs)
         self.holds = Holds(self.db, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.db, self.configs, self.notifier, self.sealer)
@@ -117,7 +120,7 @@ class Runtime:
     def new_worker(self, only: set[str] | None = None) -> Worker:
         s = self.settings
         return Worker(
-            self.db,
+            self.storage,
             self.configs,
             self.channels,
             self.notifier,

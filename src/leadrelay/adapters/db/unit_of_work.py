@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import batch_store, config_store, dedup_store, store, suppression_store
+from leadrelay.adapters.db.deferred_writes import SqlDeferredWrites
 from leadrelay.adapters.db.engine import Database
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.dedup import Mark
@@ -463,6 +464,9 @@ class SqlTx:
         return SqlSuppressionLists(self.conn)
 
     # -- group A --
+    @cached_property
+    def deferred(self) -> SqlDeferredWrites:
+        return SqlDeferredWrites(self.conn)
 
     # -- group B --
 
