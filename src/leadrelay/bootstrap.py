@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from leadrelay.adapters.channels.configured import ConfiguredChannels
 from leadrelay.adapters.crypto import Sealer
+from leadrelay.adapters.db.batching import GroupCommits
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
@@ -48,7 +49,9 @@ class Runtime:
         self.configs.sealer = self.sealer
         self.configs.dedup_keys = self.dedup_keys = DedupKeys(self.db, secret)
         _keys: ports.DedupKeys = self.dedup_keys
-        self.intake = Intake(self.db, self.configs, self.notifier, self.sealer)
+        self.intake = Intake(
+            self.storage, self.configs, self.notifier, self.sealer, group_commits=GroupCommits(self.storage)
+        )
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
@@ -69,7 +72,7 @@ class Runtime:
     def new_worker(self, only: set[str] | None = None) -> Worker:
         s = self.settings
         return Worker(
-            self.db,
+            self.storage,
             self.configs,
             self.channels,
             self.notifier,

@@ -3,7 +3,7 @@ counter row that a rolled-back transaction took away."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, delete
 
 from leadrelay.adapters.db import store
 from leadrelay.adapters.db.engine import Database
@@ -41,14 +41,15 @@ def test_a_counter_row_that_vanished_is_made_again(db_url: str) -> None:
 
 
 def test_a_batch_takes_consecutive_rotation_numbers(db_url: str) -> None:
+    from leadrelay.adapters.db.unit_of_work import SqlTx
     from leadrelay.services.distribution import Rotations
 
     db = Database(db_url)
     try:
         assert db.transaction(lambda c: store.next_rotation(c, "p:r", 3)) == 0
 
-        def batch(conn: object) -> list[int]:
-            rotations = Rotations(conn)  # type: ignore[arg-type]
+        def batch(conn: Connection) -> list[int]:
+            rotations = Rotations(SqlTx(conn))
             rotations.reserve({"p:r": 2})
             return [rotations.next("p:r"), rotations.next("p:r"), rotations.next("p:r")]
 

@@ -12,11 +12,12 @@ from sqlalchemy.exc import OperationalError
 
 from leadrelay.adapters.db import store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.store import Writes
 from leadrelay.adapters.db.tables import jobs
+from leadrelay.adapters.db.unit_of_work import SqlTx
 from leadrelay.entrypoints.worker import _all_or_each
 from leadrelay.services.distribution import StepResult
 from leadrelay.services.intake import new_job_row
+from leadrelay.services.writes import Writes
 
 
 def _seed(db: Database, n: int) -> list[str]:
@@ -62,10 +63,11 @@ def test_only_the_bad_job_fails(db_url: str) -> None:
                     if job.id == "job_1":
                         raise ValueError("a bug")
                     w.update_job(job.id, status="delivering")
-                w.flush(conn, now)
+                w.flush(tx, now)
                 return [StepResult(lead_id=job.lead_id) for job in batch]
 
-            return _all_or_each(conn, _rows(conn, ids), run, "routing", lambda job: [], now)
+            tx = SqlTx(conn)
+            return _all_or_each(tx, _rows(conn, ids), run, "routing", lambda job: [], now)
 
         steps = db.transaction(run_in)
         assert [s.done for s in steps] == [False, True, False]
@@ -87,7 +89,9 @@ def test_a_database_error_fails_the_whole_batch(db_url: str) -> None:
             def run(batch: Sequence[Row[Any]]) -> list[StepResult]:
                 raise OperationalError("SELECT 1", {}, Exception("deadlock detected"))
 
-            return _all_or_each(conn, _rows(conn, ids), run, "routing", lambda job: [], datetime.now(UTC))
+            return _all_or_each(
+                SqlTx(conn), _rows(conn, ids), run, "routing", lambda job: [], datetime.now(UTC)
+            )
 
         with pytest.raises(OperationalError), db.engine.begin() as conn:
             run_in(conn)

@@ -68,7 +68,7 @@ def test_the_production_schedule_waits_on_the_injected_clock_not_the_wall_clock(
     async def scenario(rt: Runtime) -> tuple[int, int, int]:
         await _post(rt)
         clock = Clock()  # from the lead's arrival on
-        worker = Worker(rt.db, rt.configs, rt.channels, rt.notifier, rt.sealer, clock=clock)
+        worker = Worker(rt.storage, rt.configs, rt.channels, rt.notifier, rt.sealer, clock=clock)
         first = await worker.run_until_idle()  # attempt 1: 503, retry in 0.75–1.25 s
         again = await worker.run_until_idle()  # nothing due yet by the worker's clock
         clock.advance(1.3)
@@ -96,7 +96,7 @@ def test_an_injected_schedule_retries_at_once(db_url: str, flaky: ScriptedBuyer)
 
     async def scenario(rt: Runtime) -> int:
         worker = Worker(
-            rt.db, rt.configs, rt.channels, rt.notifier, rt.sealer, retry=RetryPolicy(base_s=0, jitter=0)
+            rt.storage, rt.configs, rt.channels, rt.notifier, rt.sealer, retry=RetryPolicy(base_s=0, jitter=0)
         )
         await _post(rt)
         return await worker.run_until_idle()

@@ -13,38 +13,38 @@ import os
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Row
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from leadrelay.adapters.crypto import Sealer
-from leadrelay.adapters.db import store
-from leadrelay.adapters.db.batching import GroupCommit
-from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.store import Writes
-from leadrelay.adapters.db.unit_of_work import SqlTx
+from leadrelay.adapters.db.batching import GroupCommits
+from leadrelay.adapters.db.unit_of_work import connection_of
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
-from leadrelay.ids import new_id
 from leadrelay.services import distribution, outcomes
 from leadrelay.services.configstate import ConfigCache, LiveConfig
 from leadrelay.services.distribution import SendItem, StepResult
 from leadrelay.services.leaddata import open_jobs
 from leadrelay.services.notify import Notifier
-from leadrelay.services.ports import Channel
+from leadrelay.services.ports import (
+    Channel,
+    Clock,
+    GroupCommit,
+    IdSource,
+    Record,
+    Sealer,
+    Storage,
+    Tx,
+    system_clock,
+    system_ids,
+)
+from leadrelay.services.writes import Writes
 
 log = logging.getLogger("leadrelay.worker")
 
 MAX_CLAIMS = 20  # a job claimed this often without finishing is closed as failed (a poison job)
-
-
-def utc_now() -> datetime:
-    """The worker's clock unless one is injected (tests pass their own)."""
-    return datetime.now(UTC)
 
 
 def _clean(text: str | None, limit: int) -> str | None:
@@ -86,17 +86,18 @@ def _why(exc: Exception, what: str) -> str:
 
 
 def _all_or_each(
-    conn: Connection,
-    jobs: Sequence[Row[Any]],
-    run: Callable[[Sequence[Row[Any]]], list[StepResult]],
+    tx: Tx,
+    jobs: Sequence[Record],
+    run: Callable[[Sequence[Record]], list[StepResult]],
     what: str,
-    deliveries: Callable[[Row[Any]], Sequence[Row[Any]]],
+    deliveries: Callable[[Record], Sequence[Record]],
     now: datetime,
 ) -> list[StepResult]:
     """Run a step for all jobs under one savepoint; if one raises, redo them one by one, each under its own
     savepoint, so that only the bad job is closed as failed and the others go on. A database error that
     is nobody's fault (deadlock, restart) fails the whole transaction, and the worker puts the jobs back
     in the queue."""
+    conn = connection_of(tx)  # savepoints: the worker's own business, beside the services' repositories
     batch = conn.begin_nested()
     try:
         steps = run(jobs)
@@ -118,15 +119,15 @@ def _all_or_each(
             one.rollback()
             log.exception("%s failed for job %s", what, job.id)
             w = Writes()
-            steps.append(outcomes.fail_job(conn, w, job, deliveries(job), _why(exc, what), now))
-            w.flush(conn, now)
+            steps.append(outcomes.fail_job(tx, w, job, deliveries(job), _why(exc, what), now))
+            w.flush(tx, now)
     return steps
 
 
 class Worker:
     def __init__(
         self,
-        db: Database,
+        storage: Storage,
         configs: ConfigCache,
         channels: Channel,
         notifier: Notifier,
@@ -140,12 +141,14 @@ class Worker:
         only: set[str] | None = None,
         retry: RetryPolicy | None = None,
         release_delay_seconds: float = 1.0,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = system_clock,
+        ids: IdSource = system_ids,
     ) -> None:
         """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel);
         ``release_delay_seconds``: how soon a job whose transaction failed goes back to the queue;
-        ``clock``: the time the worker claims, leases and records by."""
-        self.db = db
+        ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
+        deliveries and attempts (and of the worker itself) come from."""
+        self.storage = storage
         self.configs = configs
         self.channels = channels
         self.notifier = notifier
@@ -159,20 +162,22 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.release_delay = timedelta(seconds=release_delay_seconds)
         self.clock = clock
-        self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{new_id('w')[-6:]}"
+        self.ids = ids
+        self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{ids('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         # small background transactions: intake (urgent) never waits long behind a routing batch
-        self._route: GroupCommit[str, StepResult] = GroupCommit(
-            db, self._route_batch, max_batch=32, background=True
+        group_commits = GroupCommits(storage)
+        self._route: GroupCommit[str, StepResult] = group_commits(
+            self._route_batch, max_batch=32, background=True
         )
         # recording outcomes may be lost in a power cut without harm: the delivery goes out again with the
         # same Idempotency-Key, which the buyer drops. (Routing may not: a lost routing commit after the
         # post could route the lead to a second partner.)
-        self._finish: GroupCommit[_Outcomes, StepResult] = GroupCommit(
-            db, self._finish_batch, max_batch=32, background=True, relaxed=True
+        self._finish: GroupCommit[_Outcomes, StepResult] = group_commits(
+            self._finish_batch, max_batch=32, background=True, relaxed=True
         )
 
     def stop(self) -> None:
@@ -195,8 +200,8 @@ class Worker:
                     continue
                 now = self.clock()
                 try:
-                    claimed = await self.db.run(
-                        lambda c, n=min(free, self.claim_batch), t=now: self._claim_and_route(c, n, t),  # type: ignore[misc]
+                    claimed = await self.storage.run(
+                        lambda tx, n=min(free, self.claim_batch), t=now: self._claim_and_route(tx, n, t),  # type: ignore[misc]
                         background=True,
                     )
                 except Exception:  # the database is away (restart, failover): wait, then try again
@@ -226,8 +231,8 @@ class Worker:
         processed = 0
         while True:
             now = self.clock()
-            claimed = await self.db.run(
-                lambda c, t=now: self._claim_and_route(c, self.claim_batch, t),  # type: ignore[misc]
+            claimed = await self.storage.run(
+                lambda tx, t=now: self._claim_and_route(tx, self.claim_batch, t),  # type: ignore[misc]
                 background=True,
             )
             if not claimed:
@@ -263,8 +268,8 @@ class Worker:
                 await asyncio.wait(pending)
         unfinished |= self.held
         if unfinished:
-            released = await self.db.run(
-                lambda c: store.release_jobs(c, self.owner, unfinished, self.clock())
+            released = await self.storage.run(
+                lambda tx: tx.jobs.release_jobs(self.owner, unfinished, self.clock())
             )
             log.info("released %d unfinished jobs", released)
             self.held.clear()
@@ -277,7 +282,9 @@ class Worker:
                 held = set(self.held)
                 until = self.clock() + self.lease
                 try:
-                    await self.db.run(lambda c, h=held, u=until: store.extend_leases(c, self.owner, h, u))  # type: ignore[misc]
+                    await self.storage.run(
+                        lambda tx, h=held, u=until: tx.jobs.extend_leases(self.owner, h, u)  # type: ignore[misc]
+                    )
                 except Exception:  # a missed beat is survivable; the next one tries again
                     log.exception("lease heartbeat failed")
 
@@ -308,7 +315,9 @@ class Worker:
         release delay), not after the lease runs out. If even that fails, the lease still brings it back."""
         when = self.clock() + self.release_delay
         try:
-            await self.db.run(lambda c: store.release_jobs(c, self.owner, [job_id], when), background=True)
+            await self.storage.run(
+                lambda tx: tx.jobs.release_jobs(self.owner, [job_id], when), background=True
+            )
         except Exception:
             log.exception("could not release job %s; its lease will bring it back", job_id)
 
@@ -326,48 +335,46 @@ class Worker:
 
     # ------------------------------------------------------------ grouped transactions
 
-    def _claim_and_route(self, conn: Connection, limit: int, now: datetime) -> list[tuple[str, StepResult]]:
+    def _claim_and_route(self, tx: Tx, limit: int, now: datetime) -> list[tuple[str, StepResult]]:
         """Claim runnable jobs and take their first step in the same transaction (one commit fewer per
         batch: the claim is only worth anything once the job is routed)."""
-        ids = store.claim_jobs(conn, self.owner, limit, now, now + self.lease, self.only)
-        return list(zip(ids, self._route_batch(conn, ids), strict=True)) if ids else []
+        ids = tx.jobs.claim_jobs(self.owner, limit, now, now + self.lease, self.only)
+        return list(zip(ids, self._route_batch(tx, ids), strict=True)) if ids else []
 
-    def _route_batch(self, conn: Connection, job_ids: Sequence[str]) -> list[StepResult]:
+    def _route_batch(self, tx: Tx, job_ids: Sequence[str]) -> list[StepResult]:
         """Route (or resume) a batch of jobs in one transaction. Fast path: all jobs under one savepoint
         with their writes grouped; if a job raises, redo the batch job by job so that one bad job is
         closed as failed and the others go on. Database errors (a deadlock, a restart) are not the job's
         fault: they fail the whole batch, whose jobs go back to the queue and run again."""
         now = self.clock()
-        live = self.configs.current(SqlTx(conn))
-        rows = {
-            r.id: r for r in open_jobs(SqlTx(conn), store.load_jobs(conn, job_ids, lock=True), self.sealer)
-        }
+        live = self.configs.current(tx)
+        rows = {r.id: r for r in open_jobs(tx, tx.jobs.load_jobs(job_ids, lock=True), self.sealer)}
         mine = [
             rows[i]
             for i in job_ids
             if i in rows and rows[i].lease_owner == self.owner and rows[i].queue_state == QueueState.CLAIMED
         ]
         resuming = [job.id for job in mine if job.status == JobStatus.DELIVERING]
-        dl = store.deliveries_of(conn, resuming) if resuming else {}
+        dl = tx.deliveries.deliveries_of(resuming) if resuming else {}
 
-        def route(jobs: Sequence[Row[Any]]) -> list[StepResult]:
+        def route(jobs: Sequence[Record]) -> list[StepResult]:
             w = Writes()
             plans = {job.id: distribution.plan(job, live, now) for job in jobs}
-            rotations = distribution.Rotations(conn)
+            rotations = distribution.Rotations(tx)
             rotations.reserve(distribution.rotations_wanted(plans, {job.id: job.profile for job in jobs}))
-            steps = [self._route_one(conn, job, dl, live, now, w, plans[job.id], rotations) for job in jobs]
-            w.flush(conn, now)
+            steps = [self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations) for job in jobs]
+            w.flush(tx, now)
             return steps
 
-        done = _all_or_each(conn, mine, route, "routing", lambda job: dl.get(job.id, []), now)
+        done = _all_or_each(tx, mine, route, "routing", lambda job: dl.get(job.id, []), now)
         steps = {job.id: step for job, step in zip(mine, done, strict=True)}
         return [steps.get(i) or StepResult(done=True) for i in job_ids]
 
-    @staticmethod
     def _route_one(
-        conn: Connection,
-        job: Row[Any],
-        dl: dict[str, list[Row[Any]]],
+        self,
+        tx: Tx,
+        job: Record,
+        dl: dict[str, list[Record]],
         live: LiveConfig,
         now: datetime,
         w: Writes,
@@ -376,32 +383,34 @@ class Worker:
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
-            return outcomes.fail_job(conn, w, job, dl.get(job.id, []), reason, now)
+            return outcomes.fail_job(tx, w, job, dl.get(job.id, []), reason, now)
         if job.status in JOB_TO_ROUTE:
-            return distribution.route_job(conn, job, live, now, w, planned=planned, rotations=rotations)
+            return distribution.route_job(
+                tx, job, live, now, w, planned=planned, rotations=rotations, ids=self.ids
+            )
         if job.status == JobStatus.DELIVERING:
-            return outcomes.pending_sends(conn, job, dl.get(job.id, []), live, now, w)
+            return outcomes.pending_sends(tx, job, dl.get(job.id, []), live, now, w)
         # already final (a rerun raced us, or a crash after the last write): let go of it
         done = QUEUE.check(job.queue_state, QueueState.DONE)
         w.update_job(job.id, queue_state=done, lease_owner=None, lease_until=None)
         return StepResult(done=True, lead_id=job.lead_id)
 
-    def _finish_batch(self, conn: Connection, items: Sequence[_Outcomes]) -> list[StepResult]:
+    def _finish_batch(self, tx: Tx, items: Sequence[_Outcomes]) -> list[StepResult]:
         """Record a batch of outcomes in one transaction; like routing, a job that raises is redone alone
         and closed as failed, and a database error sends the whole batch back to the queue."""
         now = self.clock()
-        live = self.configs.current(SqlTx(conn))
-        loaded = store.load_jobs(conn, [job_id for job_id, _ in items], lock=True)
-        rows = {r.id: r for r in open_jobs(SqlTx(conn), loaded, self.sealer)}
+        live = self.configs.current(tx)
+        loaded = tx.jobs.load_jobs([job_id for job_id, _ in items], lock=True)
+        rows = {r.id: r for r in open_jobs(tx, loaded, self.sealer)}
         work = [(rows[job_id], out) for job_id, out in items]
         by_id = {job.id: out for job, out in work}
 
-        def record(jobs: Sequence[Row[Any]]) -> list[StepResult]:
+        def record(jobs: Sequence[Record]) -> list[StepResult]:
             return outcomes.finish_batch(
-                conn, [(j, by_id[j.id]) for j in jobs], self.owner, live, now, retry=self.retry
+                tx, [(j, by_id[j.id]) for j in jobs], self.owner, live, now, retry=self.retry, ids=self.ids
             )
 
-        def deliveries(job: Row[Any]) -> list[Row[Any]]:
-            return store.deliveries_of(conn, [job.id])[job.id]
+        def deliveries(job: Record) -> list[Record]:
+            return tx.deliveries.deliveries_of([job.id])[job.id]
 
-        return _all_or_each(conn, [job for job, _ in work], record, "recording an outcome", deliveries, now)
+        return _all_or_each(tx, [job for job, _ in work], record, "recording an outcome", deliveries, now)

@@ -3,9 +3,9 @@
 
 Both run for a batch of jobs inside one database transaction, called by the worker through group commits;
 cap slots and rotations are taken at once (later jobs of the batch must see them), every other write is
-collected in a ``Writes`` and executed together at the end of the step. The job's status and the
-queue's claim state (kept apart from it) move through the transitions of ``leadrelay.domain.states``
-(docs/states.md).
+collected in a ``Writes`` (``services.writes``) and executed together at the end of the step. The job's
+status and the queue's claim state (kept apart from it) move through the transitions of
+``leadrelay.domain.states`` (docs/states.md).
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Row
-
-from leadrelay.adapters.db import batch_store, store
-from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import LeadView
 from leadrelay.domain.caps import window_key
 from leadrelay.domain.files import EmailDestination
@@ -43,10 +39,11 @@ from leadrelay.domain.states import (
     JobStatus,
     QueueState,
 )
-from leadrelay.ids import new_id
 from leadrelay.services import partner_screen
 from leadrelay.services.configstate import LiveConfig
 from leadrelay.services.leaddata import redact_lines, redactor_of, sensitive_of
+from leadrelay.services.ports import IdSource, Record, Tx, system_ids
+from leadrelay.services.writes import Writes
 
 _PERIOD_ORDER = (CapPeriod.HOUR, CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH, CapPeriod.TOTAL)
 
@@ -82,7 +79,7 @@ def select_values(values: Mapping[str, Any], fields: Sequence[str] | None) -> di
     return {k: values[k] for k in fields if k in values}
 
 
-def lead_view(job: Row[Any], partner: str, spec: ChannelSpec, key: str) -> LeadView:
+def lead_view(job: Record, partner: str, spec: ChannelSpec, key: str) -> LeadView:
     values = select_values(job.lead_values, spec.fields)
     test = bool(job.is_test) or job.kind == "test"
     if test:
@@ -101,7 +98,7 @@ def lead_view(job: Row[Any], partner: str, spec: ChannelSpec, key: str) -> LeadV
 
 
 def reserve(
-    conn: Connection, partner: PartnerSpec, profile_caps: Mapping[CapPeriod, int], profile: str, now: datetime
+    tx: Tx, partner: PartnerSpec, profile_caps: Mapping[CapPeriod, int], profile: str, now: datetime
 ) -> tuple[list[list[str]], str | None]:
     """Take a slot in every cap window of the partner (own caps, then caps within the profile).
 
@@ -115,9 +112,9 @@ def reserve(
             if limit is None:
                 continue
             window = window_key(period, tz, now)
-            ok, used = store.reserve_cap(conn, partner.name, scope, window, limit)
+            ok, used = tx.caps.reserve_cap(partner.name, scope, window, limit)
             if not ok:
-                store.release_caps(conn, partner.name, taken)
+                tx.caps.release_caps(partner.name, taken)
                 where = f" in profile {profile}" if scope else ""
                 return [], f"cap {period.value} {used}/{limit} reached{where}"
             taken.append([scope, window])
@@ -128,21 +125,21 @@ class Rotations:
     """Rotation numbers for a batch of jobs, taken from the stored counters once per rule and batch
     (exact: the numbers are consecutive and each is used once, in the order the jobs are routed)."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
         self._ready: dict[str, list[int]] = {}
 
     def reserve(self, wanted: Mapping[str, int]) -> None:
         for key, n in wanted.items():
-            first = store.next_rotation(self._conn, key, n)
+            first = self._tx.caps.next_rotation(key, n)
             self._ready.setdefault(key, []).extend(range(first + n - 1, first - 1, -1))
 
     def next(self, key: str) -> int:
         ready = self._ready.get(key)
-        return ready.pop() if ready else store.next_rotation(self._conn, key)
+        return ready.pop() if ready else self._tx.caps.next_rotation(key)
 
 
-def plan(job: Row[Any], live: LiveConfig, now: datetime) -> Evaluation | None:
+def plan(job: Record, live: LiveConfig, now: datetime) -> Evaluation | None:
     """The routing evaluation of a job about to be routed (pure), or None when it is not rule-routed."""
     profile = live.compiled.profiles.get(job.profile)
     if job.kind != "route" or job.status not in JOB_TO_ROUTE or profile is None:
@@ -163,21 +160,23 @@ def rotations_wanted(plans: Mapping[str, Evaluation | None], profiles: Mapping[s
 
 
 def route_job(
-    conn: Connection,
-    job: Row[Any],
+    tx: Tx,
+    job: Record,
     live: LiveConfig,
     now: datetime,
     w: Writes,
     *,
     planned: Evaluation | None = None,
     rotations: Rotations | None = None,
+    ids: IdSource = system_ids,
 ) -> StepResult:
     """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries.
-    ``planned``: its evaluation, when the batch already made it; ``rotations``: the batch's numbers."""
+    ``planned``: its evaluation, when the batch already made it; ``rotations``: the batch's numbers;
+    ``ids``: where the new deliveries' ids come from."""
     trace: list[str] = list(job.trace)
     cfg = live.compiled
     if job.kind in ("resend", "test"):
-        return _direct(conn, job, live, now, trace, w)
+        return _direct(tx, job, live, now, trace, w, ids)
     profile = cfg.profiles.get(job.profile)
     if profile is None or not profile.spec.enabled:
         why = f"profile {job.profile} is missing or disabled"
@@ -189,20 +188,20 @@ def route_job(
     target = ev.target
     if candidates:
         listed = partner_screen.suppressed_partners(
-            conn, job, live.specs.entities.get(job.entity), [cfg.partners[name] for name in candidates]
+            tx, job, live.specs.entities.get(job.entity), [cfg.partners[name] for name in candidates]
         )
         if listed:
             trace.extend(listed.values())
             candidates = [name for name in candidates if name not in listed]
     if target is not None and len(candidates) > 1 and needs_rotation(target):
         key = rotation_key(job.profile, ev.rule)
-        rotation = rotations.next(key) if rotations is not None else store.next_rotation(conn, key)
+        rotation = rotations.next(key) if rotations is not None else tx.caps.next_rotation(key)
         candidates = order_candidates(candidates, target, rotation)
     if not candidates:
         reason = ev.reason or "no eligible partner"
         if excluded:
             reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
-        status = JobStatus.FAILED if excluded and store.job_had_errors(conn, job.id) else JobStatus.UNSOLD
+        status = JobStatus.FAILED if excluded and tx.jobs.job_had_errors(job.id) else JobStatus.UNSOLD
         return close(w, job, status, now, trace, error=reason, rule=ev.rule)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[tuple[str, list[list[str]]]] = []
@@ -212,15 +211,15 @@ def route_job(
             continue
         partner = cfg.partners[name]
         if partner.dedup is not None and (
-            seen := partner_screen.duplicate_for(conn, job, partner, now, live.dedup_keys)
+            seen := partner_screen.duplicate_for(tx, job, partner, now, live.dedup_keys)
         ):
             trace.append(seen)
             continue
-        windows, capped = reserve(conn, partner, profile.spec.partner_caps.get(name, {}), job.profile, now)
+        windows, capped = reserve(tx, partner, profile.spec.partner_caps.get(name, {}), job.profile, now)
         if capped is not None:
             trace.append(f"{name}: {capped}")
             continue
-        windows.extend(partner_screen.mark_sent(conn, job, partner, now, live.dedup_keys))
+        windows.extend(partner_screen.mark_sent(tx, job, partner, now, live.dedup_keys))
         chosen.append((name, windows))
         strategy = target.strategy.value if target is not None else "priority"
         trace.append(f"{name}: chosen ({strategy})")
@@ -231,7 +230,7 @@ def route_job(
     batched = False
     for name, windows in chosen:
         partner = cfg.partners[name]
-        send = _new_delivery(conn, job, partner, windows, now, w, profile.spec.email_to)
+        send = _new_delivery(tx, job, partner, windows, now, w, ids, profile.spec.email_to)
         if send is not None:
             result.sends.append(send)
         elif isinstance(partner.channel, FileChannel):
@@ -253,14 +252,14 @@ def waiting_line(spec: FileChannel) -> str:
     return f"waiting for the next {what} ({spec.schedule.describe()})"
 
 
-def wait_for_batches(w: Writes, job: Row[Any], now: datetime) -> None:
+def wait_for_batches(w: Writes, job: Record, now: datetime) -> None:
     """Park a job whose deliveries wait for batches: no worker claims it until a batch is sent."""
     waiting = QUEUE.check(job.queue_state, QueueState.WAITING)
     w.update_job(job.id, queue_state=waiting, lease_owner=None, lease_until=None, updated_at=now)
 
 
 def _direct(
-    conn: Connection, job: Row[Any], live: LiveConfig, now: datetime, trace: list[str], w: Writes
+    tx: Tx, job: Record, live: LiveConfig, now: datetime, trace: list[str], w: Writes, ids: IdSource
 ) -> StepResult:
     """Resend and test jobs go straight to one partner: no rules, no selection, no caps."""
     partner = live.compiled.partners.get(job.target_partner or "")
@@ -268,7 +267,7 @@ def _direct(
         why = f"partner {job.target_partner} is missing or has no delivery channel"
         return close(w, job, JobStatus.FAILED, now, [*trace, why], error=why)
     trace.append(f"{partner.name}: {job.kind} straight to the partner (selection bypassed)")
-    send = _new_delivery(conn, job, partner, [], now, w)
+    send = _new_delivery(tx, job, partner, [], now, w, ids)
     if send is None and isinstance(partner.channel, FileChannel):
         line = "a batch of its own, sent now" if job.kind == "test" else waiting_line(partner.channel)
         status = JOB.check(job.status, JobStatus.DELIVERING)
@@ -283,25 +282,26 @@ def _direct(
 
 
 def _new_delivery(
-    conn: Connection,
-    job: Row[Any],
+    tx: Tx,
+    job: Record,
     partner: PartnerSpec,
     windows: list[list[str]],
     now: datetime,
     w: Writes,
+    ids: IdSource,
     profile_email_to: tuple[str, ...] = (),
 ) -> SendItem | None:
     """Create the delivery; None when the partner's channel is ``hold`` (stored for pick-up, no send) or
     batched (waiting for the partner's next file or digest; a test lead gets a batch of its own now)."""
     assert partner.channel is not None
     held = isinstance(partner.channel, HoldChannel)
-    delivery_id = new_id("dlv")
+    delivery_id = ids("dlv")
     key = f"{job.id}:{partner.name}"  # stable per job and partner: a buyer can drop a double post
     batch_id = None
     if isinstance(partner.channel, FileChannel):
         if job.kind == "test":
-            batch_id = batch_store.insert_batch(
-                conn, partner, partner.channel, 0, [], "test delivery", now, test=True
+            batch_id = tx.batches.insert_batch(
+                partner, partner.channel, 0, [], "test delivery", now, test=True
             )
         status = DeliveryStatus.BATCHED
     else:
@@ -364,7 +364,7 @@ def windows_of(windows: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]:
 
 def close(
     w: Writes,
-    job: Row[Any],
+    job: Record,
     status: JobStatus,
     now: datetime,
     trace: list[str],

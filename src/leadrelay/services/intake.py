@@ -9,17 +9,11 @@ import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row
 
-from leadrelay.adapters.crypto import Sealer
-from leadrelay.adapters.db import dedup_store, store
-from leadrelay.adapters.db.batching import GroupCommit
-from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.fields import validate_lead
 from leadrelay.domain.states import (
     JOB,
@@ -32,9 +26,20 @@ from leadrelay.domain.states import (
     public_lead_status,
 )
 from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized, ValidationFailed
-from leadrelay.ids import new_id
 from leadrelay.services.configstate import ConfigCache
 from leadrelay.services.notify import Notifier
+from leadrelay.services.ports import (
+    Clock,
+    GroupCommit,
+    GroupCommits,
+    IdSource,
+    Record,
+    Sealer,
+    Storage,
+    Tx,
+    system_clock,
+    system_ids,
+)
 from leadrelay.services.screening import Screen, Verdict, build_screen, screen
 
 FINAL_LEAD_STATUSES = frozenset(LeadStatus) - {LeadStatus.QUEUED}
@@ -141,15 +146,29 @@ def body_hash(raw: Mapping[str, Any], entity: str) -> str:
 
 
 class Intake:
-    def __init__(self, db: Database, configs: ConfigCache, notifier: Notifier, sealer: Sealer) -> None:
-        self._db = db
+    """``group_commits`` makes the group commit that writes concurrent requests' leads together."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        configs: ConfigCache,
+        notifier: Notifier,
+        sealer: Sealer,
+        *,
+        group_commits: GroupCommits,
+        clock: Clock = system_clock,
+        ids: IdSource = system_ids,
+    ) -> None:
+        self._storage = storage
         self._sealer = sealer
         self._configs = configs
         self._notifier = notifier
-        self._writes: GroupCommit[_Write, tuple[str, Any]] = GroupCommit(db, _write_batch)
+        self._clock = clock
+        self._ids = ids
+        self._writes: GroupCommit[_Write, tuple[str, Any]] = group_commits(self._write_batch)
 
     async def accept(self, req: IntakeRequest) -> IntakeAnswer:
-        live = await self._configs.get(SqlStorage(self._db))
+        live = await self._configs.get(self._storage)
         source = live.specs.sources.get(req.source)
         if source is None:
             raise Unauthorized(f"source {req.source!r} is not configured")
@@ -161,8 +180,8 @@ class Intake:
         checked = validate_lead(entity, req.raw)
         problems = checked.problems
         values = checked.values
-        now = datetime.now(UTC)
-        lead_id = new_id("lead")
+        now = self._clock()
+        lead_id = self._ids("lead")
         names = live.profiles_by_entity.get(req.entity, ())
         status = LeadStatus.REJECTED if problems else (LeadStatus.QUEUED if names else LeadStatus.UNSOLD)
         raw = dict(req.raw)
@@ -200,7 +219,7 @@ class Intake:
             "created_at": now,
             "updated_at": now,
         }
-        jobs = [] if problems else [_job_row(lead_id, p, now) for p in names]
+        jobs = [] if problems else [_job_row(lead_id, p, now, self._ids) for p in names]
         waits = req.wait > 0 and status == LeadStatus.QUEUED
         keep = req.idempotency_key is not None and not waits
         write = _Write(lead, jobs, screen, problems, keep)
@@ -221,14 +240,14 @@ class Intake:
             await self._keep(lead_id, answer)
         return answer
 
-    async def _replay(self, original: Row[Any]) -> IntakeAnswer:
+    async def _replay(self, original: Record) -> IntakeAnswer:
         """A repeat of a keyed request: the stored first answer, status code and body; 409 while the first
         request is still being answered."""
         if original.answer_code is not None:
             answer = IntakeAnswer(original.id, LeadStatus(original.answer["status"]), repeat=True)
             answer.replay = (int(original.answer_code), dict(original.answer))
             return answer
-        if datetime.now(UTC) - original.created_at < _ABANDONED:
+        if self._clock() - original.created_at < _ABANDONED:
             raise Conflict(
                 "a request with this Idempotency-Key is still being answered; repeat it in a few seconds"
             )
@@ -239,16 +258,16 @@ class Intake:
 
     async def _keep(self, lead_id: str, answer: IntakeAnswer) -> None:
         """Store the first answer of a keyed request that waited for the outcome (the only extra write)."""
-        await self._db.run(lambda c: store.keep_answer(c, lead_id, answer.code, answer.as_dict()))
+        await self._storage.run(lambda tx: tx.leads.keep_answer(lead_id, answer.code, answer.as_dict()))
 
     async def outcome(self, lead_id: str, *, source: str | None = None) -> IntakeAnswer:
         """The lead's answer now; with ``source``, only that source's leads are visible."""
 
-        def read(conn: Connection) -> IntakeAnswer:
-            row = store.get_lead(conn, lead_id)
+        def read(tx: Tx) -> IntakeAnswer:
+            row = tx.leads.get_lead(lead_id)
             if row is None or (source is not None and row.source != source):
                 raise NotFound(f"unknown lead {lead_id}")
-            status, sold, error = store.lead_outcome(conn, lead_id)
+            status, sold, error = tx.leads.lead_outcome(lead_id)
             problems = [FieldProblem(p["field"], p["error"]) for p in (row.problems or [])]
             public = public_lead_status(status)
             reason = _public_reason(error) if public is LeadStatus.UNSOLD else None
@@ -258,7 +277,7 @@ class Intake:
             answer.settled = status in FINAL_LEAD_STATUSES
             return answer
 
-        return await self._db.run_read(read)
+        return await self._storage.run_read(read)
 
     async def wait(self, lead_id: str, seconds: float) -> IntakeAnswer:
         """Wait up to ``seconds`` for the lead's outcome (woken in-process, polling across processes)."""
@@ -271,10 +290,41 @@ class Intake:
                 return answer
             await self._notifier.wait_lead(lead_id, min(remaining, 0.25))
 
+    def _write_batch(self, tx: Tx, writes: Sequence[_Write]) -> list[tuple[str, Any]]:
+        """Screen, then write the leads, their jobs and dedup marks of a group in one transaction; per
+        write: ("created", lead id), ("repeat", the original lead) or ("conflict", None)."""
+        screened = [w for w in writes if w.screen is not None]
+        marks: dict[str, list[dict[str, Any]]] = {}
+        if screened:
+            now = self._clock()
+            verdicts = screen(tx, [w.screen for w in screened if w.screen is not None], now)
+            for w, verdict in zip(screened, verdicts, strict=True):
+                _close_screened(w, verdict, now)
+                marks[w.lead["id"]] = verdict.marks
+        for w in writes:
+            if w.keep_answer:
+                answer = _first_answer(w)
+                w.lead["answer_code"] = answer.code
+                w.lead["answer"] = answer.as_dict()
+        inserted = tx.leads.insert_leads([w.lead for w in writes])
+        tx.jobs.insert_jobs([j for w in writes if w.lead["id"] in inserted for j in w.jobs])
+        tx.dedup.put_marks([m for lead_id in inserted for m in marks.get(lead_id, ())])
+        results: list[tuple[str, Any]] = []
+        for w in writes:
+            if w.lead["id"] in inserted:
+                results.append(("created", w.lead["id"]))
+                continue
+            original = tx.leads.lead_by_idempotency_key(w.lead["source"], w.lead["idempotency_key"])
+            if original is None or original.request_hash != w.lead["request_hash"]:
+                results.append(("conflict", None))
+            else:
+                results.append(("repeat", original))
+        return results
 
-def _job_row(lead_id: str, profile: str, now: datetime) -> dict[str, Any]:
+
+def _job_row(lead_id: str, profile: str, now: datetime, ids: IdSource) -> dict[str, Any]:
     return {
-        "id": new_id("job"),
+        "id": ids("job"),
         "lead_id": lead_id,
         "profile": profile,
         "kind": "route",
@@ -294,36 +344,6 @@ def _job_row(lead_id: str, profile: str, now: datetime) -> dict[str, Any]:
         "updated_at": now,
         "finished_at": None,
     }
-
-
-def _write_batch(conn: Connection, writes: Sequence[_Write]) -> list[tuple[str, Any]]:
-    screened = [w for w in writes if w.screen is not None]
-    marks: dict[str, list[dict[str, Any]]] = {}
-    if screened:
-        now = datetime.now(UTC)
-        verdicts = screen(conn, [w.screen for w in screened if w.screen is not None], now)
-        for w, verdict in zip(screened, verdicts, strict=True):
-            _close_screened(w, verdict, now)
-            marks[w.lead["id"]] = verdict.marks
-    for w in writes:
-        if w.keep_answer:
-            answer = _first_answer(w)
-            w.lead["answer_code"] = answer.code
-            w.lead["answer"] = answer.as_dict()
-    inserted = store.insert_leads(conn, [w.lead for w in writes])
-    store.insert_jobs(conn, [j for w in writes if w.lead["id"] in inserted for j in w.jobs])
-    dedup_store.put_marks(conn, [m for lead_id in inserted for m in marks.get(lead_id, ())])
-    results: list[tuple[str, Any]] = []
-    for w in writes:
-        if w.lead["id"] in inserted:
-            results.append(("created", w.lead["id"]))
-            continue
-        original = store.lead_by_idempotency_key(conn, w.lead["source"], w.lead["idempotency_key"])
-        if original is None or original.request_hash != w.lead["request_hash"]:
-            results.append(("conflict", None))
-        else:
-            results.append(("repeat", original))
-    return results
 
 
 def _close_screened(w: _Write, verdict: Verdict, now: datetime) -> None:
@@ -346,7 +366,9 @@ def _close_screened(w: _Write, verdict: Verdict, now: datetime) -> None:
         w.lead["status"] = LEAD.check_initial(lead_status([j["status"] for j in w.jobs]))
 
 
-def new_job_row(lead_id: str, profile: str, now: datetime, **overrides: Any) -> dict[str, Any]:
-    row = _job_row(lead_id, profile, now)
+def new_job_row(
+    lead_id: str, profile: str, now: datetime, *, ids: IdSource = system_ids, **overrides: Any
+) -> dict[str, Any]:
+    row = _job_row(lead_id, profile, now, ids)
     row.update(overrides)
     return row

@@ -12,13 +12,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Row
-
-from leadrelay.adapters.db import batch_store, store
-from leadrelay.adapters.db.store import Writes
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.model import FileChannel, HoldChannel
 from leadrelay.domain.retry import GiveUp, RetryPolicy
@@ -45,12 +40,14 @@ from leadrelay.services.distribution import (
     windows_of,
 )
 from leadrelay.services.leaddata import redact_result
+from leadrelay.services.ports import IdSource, Record, Tx, system_ids
+from leadrelay.services.writes import Writes
 
 DEFAULT_RETRY = RetryPolicy()
 
 
 def pending_sends(
-    conn: Connection, job: Row[Any], dl: Sequence[Row[Any]], live: LiveConfig, now: datetime, w: Writes
+    tx: Tx, job: Record, dl: Sequence[Record], live: LiveConfig, now: datetime, w: Writes
 ) -> StepResult:
     """A job already delivering (retry due, or reclaimed after a crash): its unfinished deliveries."""
     result = StepResult(lead_id=job.lead_id)
@@ -66,24 +63,24 @@ def pending_sends(
             reason = "partner or its channel removed from configuration"
             failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
             w.update_delivery(d.id, status=failed, reason=reason, next_attempt_at=None)
-            store.release_caps(conn, d.partner, d.cap_windows)
-            current[i] = _changed(d, status=failed, reason=reason)
+            tx.caps.release_caps(d.partner, d.cap_windows)
+            current[i] = _Changed(d, status=failed, reason=reason)
             continue
         if isinstance(spec, HoldChannel):  # a failover reached hold (or a crash came between)
             held = DELIVERY.check(d.status, DeliveryStatus.HELD)
             w.update_delivery(d.id, status=held, held_at=now, next_attempt_at=None)
-            current[i] = _changed(d, status=held)
+            current[i] = _Changed(d, status=held)
             continue
         if isinstance(spec, FileChannel):  # a failover reached a batched channel: wait for its next batch
             batch_id = None
             if job.kind == "test":  # a test lead never joins a real batch: it gets one of its own, now
                 assert partner is not None
-                batch_id = batch_store.insert_batch(
-                    conn, partner, spec, d.channel_step, [d.id], "test delivery", now, test=True
+                batch_id = tx.batches.insert_batch(
+                    partner, spec, d.channel_step, [d.id], "test delivery", now, test=True
                 )
             batched = DELIVERY.check(d.status, DeliveryStatus.BATCHED)
             w.update_delivery(d.id, status=batched, next_attempt_at=None)
-            current[i] = _changed(d, status=batched, batch_id=batch_id)
+            current[i] = _Changed(d, status=batched, batch_id=batch_id)
             continue
         view = lead_view(job, d.partner, spec, d.idempotency_key)
         windows = windows_of(d.cap_windows)
@@ -96,14 +93,24 @@ def pending_sends(
     return result
 
 
-def _changed(row: Row[Any], **changes: Any) -> Row[Any]:
-    """A delivery row as it is after this step's writes (SQLAlchemy rows cannot be copied with changes)."""
-    return cast(Row[Any], SimpleNamespace(**{**row._mapping, **changes}))
+class _Changed:
+    """A delivery row as it is after this step's writes: the changed columns, the row's for the rest
+    (stored rows are read-only)."""
+
+    __slots__ = ("_changes", "_row")
+
+    def __init__(self, row: Record, **changes: Any) -> None:
+        self._row = row
+        self._changes = changes
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._changes[name]
+        except KeyError:
+            return getattr(self._row, name)
 
 
-def fail_job(
-    conn: Connection, w: Writes, job: Row[Any], dl: Sequence[Row[Any]], reason: str, now: datetime
-) -> StepResult:
+def fail_job(tx: Tx, w: Writes, job: Record, dl: Sequence[Record], reason: str, now: datetime) -> StepResult:
     """Close a job that cannot be processed (a bug or bad stored data), keeping the reason for a rerun;
     its unfinished deliveries fail too and give their cap slots back. A job already closed (a rerun or
     an action raced us) keeps its status: it only leaves the queue."""
@@ -115,7 +122,7 @@ def fail_job(
         if d.status in DELIVERY_UNDER_WAY:  # a batched one leaves its batch unsent
             failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
             w.update_delivery(d.id, status=failed, reason=reason, next_attempt_at=None)
-            store.release_caps(conn, d.partner, d.cap_windows)
+            tx.caps.release_caps(d.partner, d.cap_windows)
     return close(w, job, JobStatus.FAILED, now, [*job.trace, reason], error=reason)
 
 
@@ -123,18 +130,20 @@ Outcomes = Sequence[tuple[SendItem, AttemptResult]]
 
 
 def finish_batch(
-    conn: Connection,
-    items: Sequence[tuple[Row[Any], Outcomes]],
+    tx: Tx,
+    items: Sequence[tuple[Record, Outcomes]],
     owner: str,
     live: LiveConfig,
     now: datetime,
     *,
     retry: RetryPolicy = DEFAULT_RETRY,
+    ids: IdSource = system_ids,
 ) -> list[StepResult]:
     """Record every attempt; then, per job we still hold, retry later, fall back, or close it. ``retry``
-    is the retry schedule; each channel's ``max_attempts`` replaces the template's."""
+    is the retry schedule; each channel's ``max_attempts`` replaces the template's. ``ids``: where the
+    attempts' ids come from."""
     w = Writes()
-    owned: list[tuple[Row[Any], set[str]]] = []
+    owned: list[tuple[Record, set[str]]] = []
     results: dict[str, StepResult] = {}
     notes: dict[str, list[str]] = {}  # job id -> trace lines of failovers
     for job, sent in items:
@@ -144,7 +153,7 @@ def finish_batch(
         for item, res in outcomes:
             w.insert_attempt(
                 {
-                    "id": store.new_attempt_id(),
+                    "id": ids("att"),
                     "delivery_id": item.delivery_id,
                     "job_id": item.job_id,
                     "number": item.attempt,
@@ -162,20 +171,20 @@ def finish_batch(
             continue
         owned.append((job, {item.delivery_id for item, _ in outcomes}))
         for item, res in outcomes:
-            note = _record_outcome(conn, w, item, res, live, now, retry)
+            note = _record_outcome(tx, w, item, res, live, now, retry)
             if note:
                 notes.setdefault(job.id, []).append(note)
-    w.flush(conn, now)
+    w.flush(tx, now)
     if owned:
-        dl = store.deliveries_of(conn, [job.id for job, _ in owned])
+        dl = tx.deliveries.deliveries_of([job.id for job, _ in owned])
         for job, finished in owned:
             results[job.id] = settle(job, dl[job.id], now, w, finished, notes.get(job.id, ()))
-        w.flush(conn, now)
+        w.flush(tx, now)
     return [results[job.id] for job, _ in items]
 
 
 def _record_outcome(
-    conn: Connection,
+    tx: Tx,
     w: Writes,
     item: SendItem,
     res: AttemptResult,
@@ -223,7 +232,7 @@ def _record_outcome(
             reason=decision.reason,
             next_attempt_at=None,
         )
-        store.release_caps(conn, item.partner, item.cap_windows)  # a failed delivery gives its slot back
+        tx.caps.release_caps(item.partner, item.cap_windows)  # a failed delivery gives its slot back
     else:
         w.update_delivery(
             item.delivery_id,
@@ -241,8 +250,8 @@ def _list_price(live: LiveConfig, partner: str) -> float | None:
 
 
 def settle(
-    job: Row[Any],
-    dl: Sequence[Row[Any]],
+    job: Record,
+    dl: Sequence[Record],
     now: datetime,
     w: Writes,
     finished: set[str] | None = None,
@@ -291,6 +300,6 @@ def settle(
     return close(w, job, settlement.status, now, trace, error=reason)
 
 
-def _delivered_line(d: Row[Any]) -> str:
+def _delivered_line(d: Record) -> str:
     by = f" by {d.channel} (failover)" if d.channel_step else ""
     return f"{d.partner}: delivered{by}" + (f" (ref {d.reference})" if d.reference else "")

@@ -11,22 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Row
-
-from leadrelay.adapters.db import dedup_store, suppression_store
-from leadrelay.adapters.db.unit_of_work import SqlTx
 from leadrelay.domain.dedup import DedupKey, find_duplicate, keys_for
 from leadrelay.domain.model import EntitySpec, PartnerSpec
 from leadrelay.domain.suppression import hashes_of_lead
-from leadrelay.services.ports import DedupKeys
+from leadrelay.services.ports import DedupKeys, Record, Tx
 
 DEDUP_HOLD = "dedup"
 
 
 def suppressed_partners(
-    conn: Connection, job: Row[Any], entity: EntitySpec | None, partners: Sequence[PartnerSpec]
+    tx: Tx, job: Record, entity: EntitySpec | None, partners: Sequence[PartnerSpec]
 ) -> dict[str, str]:
     """Partner name → the trace line of why a list removes it, for the partners with lists."""
     with_lists = [p for p in partners if p.suppression]
@@ -37,7 +32,7 @@ def suppressed_partners(
     if not hashes:
         return {}
     lists = sorted({name for p in with_lists for name in p.suppression})
-    hit = {name for name, _ in suppression_store.listed(conn, lists, hashes)}
+    hit = {name for name, _ in tx.suppression.listed(lists, hashes)}
     out: dict[str, str] = {}
     for p in with_lists:
         names = sorted(hit & set(p.suppression))
@@ -46,27 +41,25 @@ def suppressed_partners(
     return out
 
 
-def partner_keys(
-    conn: Connection, job: Row[Any], partner: PartnerSpec, dedup_keys: DedupKeys | None
-) -> list[DedupKey]:
+def partner_keys(tx: Tx, job: Record, partner: PartnerSpec, dedup_keys: DedupKeys | None) -> list[DedupKey]:
     if partner.dedup is None:
         return []
     if dedup_keys is None:
         raise RuntimeError("partner dedup needs the installation's dedup key (ConfigCache.dedup_keys)")
-    hasher = dedup_keys.hasher_sync(tx=SqlTx(conn))
+    hasher = dedup_keys.hasher_sync(tx=tx)
     return keys_for(f"partner:{partner.name}", partner.dedup, job.lead_values, hasher)
 
 
 def duplicate_for(
-    conn: Connection, job: Row[Any], partner: PartnerSpec, now: datetime, dedup_keys: DedupKeys | None
+    tx: Tx, job: Record, partner: PartnerSpec, now: datetime, dedup_keys: DedupKeys | None
 ) -> str | None:
     """The trace line when the partner already received this person within its window, else None."""
-    keys = partner_keys(conn, job, partner, dedup_keys)
+    keys = partner_keys(tx, job, partner, dedup_keys)
     if not keys:
         return None
     pairs = [(k.scope, k.key_hash) for k in keys]
-    dedup_store.lock_keys(conn, pairs)
-    found = find_duplicate(keys, dedup_store.load_marks(conn, pairs), now)
+    tx.dedup.lock_keys(pairs)
+    found = find_duplicate(keys, tx.dedup.load_marks(pairs), now)
     if found is None:
         return None
     key, mark = found
@@ -77,12 +70,12 @@ def duplicate_for(
 
 
 def mark_sent(
-    conn: Connection, job: Row[Any], partner: PartnerSpec, now: datetime, dedup_keys: DedupKeys | None
+    tx: Tx, job: Record, partner: PartnerSpec, now: datetime, dedup_keys: DedupKeys | None
 ) -> list[list[str]]:
     """Write the partner's marks for this lead; returns the hold to keep with the delivery."""
-    keys = partner_keys(conn, job, partner, dedup_keys)
+    keys = partner_keys(tx, job, partner, dedup_keys)
     if not keys:
         return []
     rows = [{"scope": k.scope, "key_hash": k.key_hash, "lead_id": job.lead_id, "seen_at": now} for k in keys]
-    dedup_store.put_marks(conn, rows)
+    tx.dedup.put_marks(rows)
     return [[DEDUP_HOLD, job.lead_id]]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from leadrelay.domain.attempts import AttemptResult, LeadView
 from leadrelay.domain.batches import Waiting
@@ -23,6 +23,9 @@ from leadrelay.domain.privacy import FieldMatch
 from leadrelay.domain.states import LeadStatus
 from leadrelay.domain.suppression import ListRow
 from leadrelay.ids import new_id
+
+if TYPE_CHECKING:
+    from leadrelay.services.writes import Writes
 
 T = TypeVar("T")
 
@@ -346,6 +349,40 @@ class DedupKeys(Protocol):
 # below its marker (kept in this order so that parallel branches merge cleanly).
 # -- group A: intake, screening, routing, outcomes, worker --
 
+I = TypeVar("I")  # noqa: E741
+R = TypeVar("R")
+I_contra = TypeVar("I_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
+
+
+class DeferredWrites(Protocol):
+    """Executes the writes a routing or recording step collected (``services.writes.Writes``): one
+    ``executemany`` per statement shape, then the status of every lead it touched."""
+
+    def flush(self, writes: Writes, now: datetime) -> None: ...
+
+
+class GroupCommit(Protocol[I_contra, R_co]):
+    """Concurrent submissions share one transaction; each gets its own result once it committed."""
+
+    async def submit(self, item: I_contra) -> R_co: ...
+
+
+class GroupCommits(Protocol):
+    """Makes a ``GroupCommit`` whose ``handler`` runs a batch of items in one transaction and returns one
+    result per item. ``background``/``relaxed``: as in ``Storage.run``; ``max_batch``: items per
+    transaction."""
+
+    def __call__(
+        self,
+        handler: Callable[[Tx, Sequence[I]], Sequence[R]],
+        *,
+        max_batch: int = 256,
+        background: bool = False,
+        relaxed: bool = False,
+    ) -> GroupCommit[I, R]: ...
+
+
 # -- group B: actions, holds, log view --
 
 
@@ -527,6 +564,8 @@ class Tx(Protocol):
     def suppression(self) -> SuppressionLists: ...
 
     # -- group A --
+    @property
+    def deferred(self) -> DeferredWrites: ...
 
     # -- group B --
     @property

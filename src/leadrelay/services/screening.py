@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
-from leadrelay.adapters.db import dedup_store, suppression_store
 from leadrelay.domain.dedup import DedupKey, Hasher, Mark, find_duplicate, keys_for, scope_prefix
 from leadrelay.domain.model import EntitySpec, ProfileSpec
 from leadrelay.domain.states import JobStatus, LeadStatus
 from leadrelay.domain.suppression import hashes_of_lead
+from leadrelay.services.ports import Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +74,15 @@ def _need(hasher: Hasher | None) -> Hasher:
     return hasher
 
 
-def screen(conn: Connection, items: Sequence[Screen], now: datetime) -> list[Verdict]:
+def screen(tx: Tx, items: Sequence[Screen], now: datetime) -> list[Verdict]:
     keys = {(k.scope, k.key_hash) for s in items for k in _all_keys(s)}
-    dedup_store.lock_keys(conn, keys)
-    marks = dedup_store.load_marks(conn, keys)
+    tx.dedup.lock_keys(keys)
+    marks = tx.dedup.load_marks(keys)
     lists = {name for s in items for name in _all_lists(s)}
     hashes = {h for s in items if _all_lists(s) for h in s.hashes}
     listed: dict[str, set[str]] = {}
     if lists and hashes:
-        for list_name, value_hash in suppression_store.listed(conn, sorted(lists), hashes):
+        for list_name, value_hash in tx.suppression.listed(sorted(lists), hashes):
             listed.setdefault(value_hash, set()).add(list_name)
     return [_decide(s, marks, listed, now) for s in items]
 

@@ -11,25 +11,26 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from sqlalchemy import Connection
-
-from leadrelay.adapters.db.engine import Database
+from leadrelay.services.ports import Storage, Tx
 
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
 
 
 class GroupCommit(Generic[I, R]):
+    """``leadrelay.services.ports.GroupCommit`` on a ``Storage``: ``handler`` runs a batch of items in
+    one transaction and returns one result per item."""
+
     def __init__(
         self,
-        db: Database,
-        handler: Callable[[Connection, Sequence[I]], Sequence[R]],
+        storage: Storage,
+        handler: Callable[[Tx, Sequence[I]], Sequence[R]],
         *,
         max_batch: int = 256,
         background: bool = False,
         relaxed: bool = False,
     ) -> None:
-        self._db = db
+        self._storage = storage
         self._handler = handler
         self._max_batch = max_batch
         self._background = background
@@ -50,8 +51,8 @@ class GroupCommit(Generic[I, R]):
             del self._pending[: self._max_batch]
             items = [item for item, _ in batch]
             try:
-                results = await self._db.run(
-                    lambda conn, items=items: self._handler(conn, items),  # type: ignore[misc]
+                results = await self._storage.run(
+                    lambda tx, items=items: self._handler(tx, items),  # type: ignore[misc]
                     background=self._background,
                     relaxed=self._relaxed,
                 )
@@ -65,3 +66,22 @@ class GroupCommit(Generic[I, R]):
             for (_, fut), res in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(res)
+
+
+class GroupCommits:
+    """``leadrelay.services.ports.GroupCommits``: makes group commits on one ``Storage``."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def __call__(
+        self,
+        handler: Callable[[Tx, Sequence[I]], Sequence[R]],
+        *,
+        max_batch: int = 256,
+        background: bool = False,
+        relaxed: bool = False,
+    ) -> GroupCommit[I, R]:
+        return GroupCommit(
+            self._storage, handler, max_batch=max_batch, background=background, relaxed=relaxed
+        )

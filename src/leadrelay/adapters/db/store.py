@@ -408,64 +408,6 @@ def count_rows(conn: Connection, table: Any, *where: Any) -> int:
     return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 
-# ---------------------------------------------------------------- deferred writes of one batch
-
-
-class Writes:
-    """The writes a batch of jobs decides on, executed together: one ``executemany`` per statement shape
-    instead of one round trip per row. Reads that must see a write (cap slots, rotations) are not
-    deferred; everything else is."""
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self._jobs: dict[str, dict[str, Any]] = {}
-        self._deliveries: dict[str, dict[str, Any]] = {}
-        self._new_deliveries: list[dict[str, Any]] = []
-        self._new_attempts: list[dict[str, Any]] = []
-        self._leads: set[str] = set()
-
-    def update_job(self, job_id: str, **values: Any) -> None:
-        self._jobs.setdefault(job_id, {}).update(values)
-
-    def update_delivery(self, delivery_id: str, **values: Any) -> None:
-        self._deliveries.setdefault(delivery_id, {}).update(values)
-
-    def insert_delivery(self, row: dict[str, Any]) -> None:
-        self._new_deliveries.append(row)
-
-    def insert_attempt(self, row: dict[str, Any]) -> None:
-        self._new_attempts.append(row)
-
-    def refresh_lead(self, lead_id: str) -> None:
-        self._leads.add(lead_id)
-
-    def merge(self, other: Writes) -> None:
-        for job_id, values in other._jobs.items():
-            self.update_job(job_id, **values)
-        for delivery_id, values in other._deliveries.items():
-            self.update_delivery(delivery_id, **values)
-        self._new_deliveries.extend(other._new_deliveries)
-        self._new_attempts.extend(other._new_attempts)
-        self._leads |= other._leads
-
-    def flush(self, conn: Connection, now: datetime) -> None:
-        if self._new_attempts:
-            conn.execute(_INSERT_ATTEMPT, self._new_attempts)
-        if self._new_deliveries:
-            conn.execute(_INSERT_DELIVERY, self._new_deliveries)
-        for table, updates in ((deliveries, self._deliveries), (jobs, self._jobs)):
-            shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
-            for row_id, values in updates.items():
-                shapes.setdefault(frozenset(values), []).append({"b_id": row_id, **values})
-            for keys, params in shapes.items():
-                conn.execute(_update_by_id(table, keys), params)
-        if self._leads:
-            refresh_lead_statuses(conn, sorted(self._leads), now)
-        self._reset()
-
-
 _STATUSES_OF_LEADS = (
     select(leads.c.id, leads.c.status, jobs.c.status.label("job_status"))
     .select_from(leads.outerjoin(jobs, jobs.c.lead_id == leads.c.id))

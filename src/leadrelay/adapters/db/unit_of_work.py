@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import batch_store, config_store, dedup_store, store, suppression_store
 from leadrelay.adapters.db.batch_queries import SqlBatchQueries
+from leadrelay.adapters.db.deferred_writes import SqlDeferredWrites
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
@@ -470,6 +471,9 @@ class SqlTx:
         return SqlSuppressionLists(self.conn)
 
     # -- group A --
+    @cached_property
+    def deferred(self) -> SqlDeferredWrites:
+        return SqlDeferredWrites(self.conn)
 
     # -- group B --
     @cached_property
