@@ -29,7 +29,7 @@ from leadrelay.domain.files import FileFormat  # noqa: E402
 from leadrelay.domain.model import FileChannel  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
 from leadrelay.services.batches import cut_due, render  # noqa: E402
-from leadrelay.services.configstate import ConfigCache  # noqa: E402
+from leadrelay.services.config_in_force import ConfigCache  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from run import fresh_postgres  # noqa: E402

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from leadrelay.adapters.channels.configured import ConfiguredChannels
 from leadrelay.adapters.crypto import Sealer
-from leadrelay.adapters.db.batching import GroupCommits
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.adapters.files.sender import FileShipper
@@ -23,7 +23,7 @@ from leadrelay.entrypoints.worker import Worker
 from leadrelay.services import ports
 from leadrelay.services.act import Actions
 from leadrelay.services.batches import Batcher, BatchLog
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
 from leadrelay.services.logview import LogView

@@ -24,7 +24,7 @@ from leadrelay.domain.model import FileChannel
 from leadrelay.entrypoints.cli import app
 from leadrelay.errors import ConfigError
 from leadrelay.services import configure
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache
 from tests.support import ADMIN, ServerThread, everything_stored, prepare
 
 KEY = "a-test-secret-of-enough-length-0005"

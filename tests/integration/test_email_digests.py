@@ -18,7 +18,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import batches, cap_counters, deliveries, jobs, leads
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.services.batches import cut_due
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import (
     ADMIN,

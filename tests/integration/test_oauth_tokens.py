@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
-from leadrelay.adapters.channels.auth import (
+from leadrelay.adapters.channels.credentials import (
     TokenCache,
     TokenError,
     apply_auth,
@@ -29,8 +29,8 @@ from leadrelay.adapters.channels.auth import (
 from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
-from leadrelay.domain.auth import ApiKeyAuth, OAuth2ClientCredentials, SigningSpec
 from leadrelay.domain.model import WebhookChannel
+from leadrelay.domain.partner_auth import ApiKeyAuth, OAuth2ClientCredentials, SigningSpec
 
 CLIENT_ID = "leadrelay client"
 CLIENT_SECRET = "s3cr+t/=:&x-not-for-logs"  # every character form encoding must get right

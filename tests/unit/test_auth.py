@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from leadrelay.adapters.channels.auth import (
+from leadrelay.adapters.channels.credentials import (
     TokenCache,
     add_query_param,
     apply_auth,
@@ -25,7 +25,7 @@ from leadrelay.adapters.channels.auth import (
     sign,
     token_margin,
 )
-from leadrelay.domain.auth import (
+from leadrelay.domain.partner_auth import (
     ApiKeyAuth,
     AuthSpec,
     BasicAuth,

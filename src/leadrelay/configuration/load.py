@@ -15,9 +15,9 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from leadrelay.configuration.auth import AuthModel, SigningModel, canonical_auth
 from leadrelay.configuration.batching import BUILTIN_COLUMNS, DigestModel, FileModel
 from leadrelay.configuration.mappings import check_mappings
+from leadrelay.configuration.partner_auth import AuthModel, SigningModel, canonical_auth
 from leadrelay.configuration.schema import (
     CHANNEL_KINDS,
     MODELS,

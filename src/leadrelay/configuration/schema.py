@@ -428,7 +428,7 @@ class WebhookModel(Strict):
     response: ResponseOptions = None  # LeadConduit response options: how the buyer's answer reads
     status_policy: Annotated[str, BeforeValidator(_choice("status policy", STATUS_POLICIES))] = "strict"
     auth: Any = (
-        None  # checked by hand (leadrelay.configuration.auth): headers | api_key | bearer | basic | oauth2
+        None  # checked by hand (configuration.partner_auth): headers | api_key | bearer | basic | oauth2
     )
     signing: Any = None  # {secret, scheme: standard-webhooks}, checked by hand
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from leadrelay.configuration.auth import signing_of, spec_of
 from leadrelay.configuration.batching import digest_of, file_of
+from leadrelay.configuration.partner_auth import signing_of, spec_of
 from leadrelay.configuration.schema import ENV_REF_RE, parse_duration
 from leadrelay.domain.condition_syntax import parse_condition
 from leadrelay.domain.hours import parse_hours

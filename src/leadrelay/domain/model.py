@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from leadrelay.domain.auth import AuthSpec, SigningSpec
 from leadrelay.domain.batches import BatchSchedule
 from leadrelay.domain.files import Destination, EmailDestination, FileFormat
+from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
 
 
 class FieldType(StrEnum):

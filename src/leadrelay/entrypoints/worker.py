@@ -17,17 +17,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from leadrelay.adapters.db.batching import GroupCommits
+from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.adapters.db.unit_of_work import connection_of
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
-from leadrelay.services import distribution, outcomes
-from leadrelay.services.configstate import ConfigCache, LiveConfig
+from leadrelay.services import distribution, settlement
+from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.distribution import SendItem, StepResult
-from leadrelay.services.leaddata import open_jobs
 from leadrelay.services.notify import Notifier
+from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import (
     Channel,
     Clock,
@@ -119,7 +119,7 @@ def _all_or_each(
             one.rollback()
             log.exception("%s failed for job %s", what, job.id)
             w = Writes()
-            steps.append(outcomes.fail_job(tx, w, job, deliveries(job), _why(exc, what), now))
+            steps.append(settlement.fail_job(tx, w, job, deliveries(job), _why(exc, what), now))
             w.flush(tx, now)
     return steps
 
@@ -383,13 +383,13 @@ class Worker:
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
-            return outcomes.fail_job(tx, w, job, dl.get(job.id, []), reason, now)
+            return settlement.fail_job(tx, w, job, dl.get(job.id, []), reason, now)
         if job.status in JOB_TO_ROUTE:
             return distribution.route_job(
                 tx, job, live, now, w, planned=planned, rotations=rotations, ids=self.ids
             )
         if job.status == JobStatus.DELIVERING:
-            return outcomes.pending_sends(tx, job, dl.get(job.id, []), live, now, w)
+            return settlement.pending_sends(tx, job, dl.get(job.id, []), live, now, w)
         # already final (a rerun raced us, or a crash after the last write): let go of it
         done = QUEUE.check(job.queue_state, QueueState.DONE)
         w.update_job(job.id, queue_state=done, lease_owner=None, lease_until=None)
@@ -406,7 +406,7 @@ class Worker:
         by_id = {job.id: out for job, out in work}
 
         def record(jobs: Sequence[Record]) -> list[StepResult]:
-            return outcomes.finish_batch(
+            return settlement.finish_batch(
                 tx, [(j, by_id[j.id]) for j in jobs], self.owner, live, now, retry=self.retry, ids=self.ids
             )
 

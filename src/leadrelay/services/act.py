@@ -19,7 +19,7 @@ from leadrelay.domain.states import (
     QueueState,
 )
 from leadrelay.errors import InvalidTransition, NotFound
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.intake import new_job_row
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock, system_ids

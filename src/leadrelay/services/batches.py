@@ -28,9 +28,9 @@ from leadrelay.domain.files import MEDIA_TYPES, EmailDestination, UploadError, f
 from leadrelay.domain.model import FileChannel, PartnerSpec
 from leadrelay.domain.states import BATCH, BatchStatus
 from leadrelay.errors import InvalidTransition, NotFound, StorageError
-from leadrelay.services.configstate import ConfigCache, LiveConfig
+from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.distribution import select_values
-from leadrelay.services.leaddata import open_jobs
+from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import Clock, FileSender, Record, Sealer, Storage, Tx, system_clock
 
 log = logging.getLogger("leadrelay.batches")

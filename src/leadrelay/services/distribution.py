@@ -39,9 +39,9 @@ from leadrelay.domain.states import (
     JobStatus,
     QueueState,
 )
-from leadrelay.services import partner_screen
-from leadrelay.services.configstate import LiveConfig
-from leadrelay.services.leaddata import redact_lines, redactor_of, sensitive_of
+from leadrelay.services import partner_exclusion
+from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.opened_leads import redact_lines, redactor_of, sensitive_of
 from leadrelay.services.ports import IdSource, Record, Tx, system_ids
 from leadrelay.services.writes import Writes
 
@@ -187,7 +187,7 @@ def route_job(
     candidates = ev.candidates
     target = ev.target
     if candidates:
-        listed = partner_screen.suppressed_partners(
+        listed = partner_exclusion.suppressed_partners(
             tx, job, live.specs.entities.get(job.entity), [cfg.partners[name] for name in candidates]
         )
         if listed:
@@ -211,7 +211,7 @@ def route_job(
             continue
         partner = cfg.partners[name]
         if partner.dedup is not None and (
-            seen := partner_screen.duplicate_for(tx, job, partner, now, live.dedup_keys)
+            seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
         ):
             trace.append(seen)
             continue
@@ -219,7 +219,7 @@ def route_job(
         if capped is not None:
             trace.append(f"{name}: {capped}")
             continue
-        windows.extend(partner_screen.mark_sent(tx, job, partner, now, live.dedup_keys))
+        windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
         chosen.append((name, windows))
         strategy = target.strategy.value if target is not None else "priority"
         trace.append(f"{name}: chosen ({strategy})")

@@ -17,7 +17,7 @@ from typing import Any
 
 from leadrelay.domain.states import DELIVERY, JOB, QUEUE, DeliveryStatus, JobStatus, QueueState
 from leadrelay.errors import InvalidTransition, NotFound
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import Clock, Sealer, Storage, Tx, system_clock
 

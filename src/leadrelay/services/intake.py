@@ -26,7 +26,7 @@ from leadrelay.domain.states import (
     public_lead_status,
 )
 from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized, ValidationFailed
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import (
     Clock,

@@ -27,7 +27,7 @@ from leadrelay.domain.states import (
     QueueState,
 )
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.ports import Clock, OldPages, Record, Sealer, Storage, Tx, system_clock
 
 _BATCH = 500

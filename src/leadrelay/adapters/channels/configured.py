@@ -30,7 +30,7 @@ class _Specs(Protocol):
 
 
 class InForce(Protocol):
-    """What this adapter reads of the configuration in force (``services.configstate.LiveConfig``)."""
+    """What this adapter reads of the configuration in force (``services.config_in_force.LiveConfig``)."""
 
     @property
     def version(self) -> int: ...

@@ -24,7 +24,7 @@ import aiohttp
 import orjson
 
 from leadrelay.adapters.channels.guard import blocked
-from leadrelay.domain.auth import OAuth2ClientCredentials
+from leadrelay.domain.partner_auth import OAuth2ClientCredentials
 from leadrelay.domain.privacy import Redactor
 
 MARGIN_S = 30.0  # a token is refreshed this long before it expires…

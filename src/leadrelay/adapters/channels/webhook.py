@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 import orjson
 
-from leadrelay.adapters.channels.auth import (
+from leadrelay.adapters.channels.credentials import (
     TokenCache,
     TokenError,
     apply_auth,

@@ -279,7 +279,7 @@ def batch(conn: Connection, batch_id: str) -> Row[Any] | None:
 
 def batch_leads(conn: Connection, batch_id: str) -> list[Row[Any]]:
     """The leads of a batch, oldest first, shaped like job rows (``lead_id``, ``lead_values``,
-    ``lead_sealed``) so that ``leaddata.open_jobs`` opens their sensitive values. A lead taken out of the
+    ``lead_sealed``) so that ``opened_leads.open_jobs`` opens their sensitive values. A lead taken out of the
     batch before it was sent (erased, its job failed) is not in it; a cancelled one is not sent again."""
     return list(
         conn.execute(

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import urlsplit
 
-from leadrelay.adapters.channels.auth import resolve_env
+from leadrelay.adapters.channels.credentials import resolve_env
 from leadrelay.adapters.channels.email import SmtpFailure, SmtpSettings, message_id, smtp_send
 from leadrelay.adapters.channels.guard import BlockedTarget, TargetGuard
 from leadrelay.adapters.crypto import is_sealed_token

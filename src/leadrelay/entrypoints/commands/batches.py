@@ -18,7 +18,7 @@ from leadrelay.domain.states import BatchStatus
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.batches import BatchLog
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache
 
 batches_app = typer.Typer(
     help="Batch files and email digests: list, show, download, deliver again.", no_args_is_help=True

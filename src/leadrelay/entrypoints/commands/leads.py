@@ -17,7 +17,7 @@ from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.config import Settings
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, settings_for
 from leadrelay.errors import LeadrelayError
-from leadrelay.services.configstate import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.privacy import Privacy
 
 leads_app = typer.Typer(

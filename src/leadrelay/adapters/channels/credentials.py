@@ -42,7 +42,7 @@ from leadrelay.adapters.channels.oauth import (
     client_credentials,
     token_margin,
 )
-from leadrelay.domain.auth import (
+from leadrelay.domain.partner_auth import (
     ApiKeyAuth,
     AuthSpec,
     BasicAuth,

@@ -1,7 +1,7 @@
 """How a partner's webhook authenticates us and checks that a request is ours, as plain values.
 
 Standard library only: configuration builds these, the webhook adapter applies them
-(``leadrelay.adapters.channels.auth``). Secrets never show in ``repr`` so a logged spec leaks nothing,
+(``leadrelay.adapters.channels.credentials``). Secrets never show in ``repr`` so a logged spec leaks nothing,
 and every spec lists its secrets (``secrets()``) so recorded requests can be redacted by value.
 """
 

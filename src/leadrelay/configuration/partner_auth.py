@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from leadrelay.configuration.schema import EnvText, Strict, Url, _choice, problem
-from leadrelay.domain.auth import (
+from leadrelay.domain.partner_auth import (
     ApiKeyAuth,
     AuthSpec,
     BasicAuth,

@@ -28,7 +28,7 @@ from leadrelay.domain.states import (
     QueueState,
     settle_job,
 )
-from leadrelay.services.configstate import LiveConfig
+from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.distribution import (
     SendItem,
     StepResult,
@@ -39,7 +39,7 @@ from leadrelay.services.distribution import (
     wait_for_batches,
     windows_of,
 )
-from leadrelay.services.leaddata import redact_result
+from leadrelay.services.opened_leads import redact_result
 from leadrelay.services.ports import IdSource, Record, Tx, system_ids
 from leadrelay.services.writes import Writes
 
