@@ -1,0 +1,76 @@
+"""The ports the services talk to. Implementations live in ``leadrelay.adapters``.
+
+A use case runs its reads and writes in one transaction through a ``Storage`` (the unit of work): it
+passes a function of a ``Tx``, whose attributes are the repositories. The SQL behind them lives in
+``leadrelay.adapters.db``; the unit tests pass in-memory fakes. Time and new ids come from an injected
+``Clock`` and ``IdSource``.
+
+The modules, by what they hold (import from here: ``from leadrelay.services.ports import Tx``):
+
+- ``storage``: the unit of work (``Storage``, ``Tx``), group commits, ``OldPages``;
+- ``repositories``: one repository per stored concept (leads, jobs, caps, deliveries, configuration,
+  credentials, dedup marks, suppression lists);
+- ``batches``: the batch files' repository and reads;
+- ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
+- ``channels``: the transports (``Channel``, ``FileSender``);
+- ``keys``: the key ring and the dedup key;
+- ``clock``: time and new ids; ``records``: what the repositories return.
+"""
+
+from leadrelay.services.ports.batches import Batches, BatchQueries
+from leadrelay.services.ports.channels import Channel, FileSender
+from leadrelay.services.ports.clock import Clock, IdSource, system_clock, system_ids
+from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
+from leadrelay.services.ports.queries import (
+    DeferredWrites,
+    Erasure,
+    HoldQueries,
+    LogQueries,
+    SuppressionListNames,
+)
+from leadrelay.services.ports.records import Objects, Record
+from leadrelay.services.ports.repositories import (
+    Caps,
+    ConfigObjects,
+    Credentials,
+    DedupMarks,
+    Deliveries,
+    Jobs,
+    Leads,
+    SuppressionLists,
+)
+from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Storage, Tx
+
+__all__ = [
+    "BatchQueries",
+    "Batches",
+    "Caps",
+    "Channel",
+    "Clock",
+    "ConfigObjects",
+    "Credentials",
+    "DedupKeys",
+    "DedupMarks",
+    "DeferredWrites",
+    "Deliveries",
+    "Erasure",
+    "FileSender",
+    "GroupCommit",
+    "GroupCommits",
+    "HoldQueries",
+    "IdSource",
+    "Jobs",
+    "Leads",
+    "LogQueries",
+    "Objects",
+    "OldPages",
+    "Record",
+    "Ring",
+    "Sealer",
+    "Storage",
+    "SuppressionListNames",
+    "SuppressionLists",
+    "Tx",
+    "system_clock",
+    "system_ids",
+]

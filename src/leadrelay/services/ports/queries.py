@@ -1,0 +1,128 @@
+"""Query objects of a ``Tx``: the statements one use case needs (the log, holds, erasure …), bound to
+the transaction's connection in ``leadrelay.adapters.db``."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from leadrelay.domain.log_filter import DistributionFilter
+from leadrelay.domain.privacy import FieldMatch
+from leadrelay.services.ports.records import Record
+
+if TYPE_CHECKING:
+    from leadrelay.services.writes import Writes
+
+
+class DeferredWrites(Protocol):
+    """Executes the writes a routing or recording step collected (``services.writes.Writes``): one
+    ``executemany`` per statement shape, then the status of every lead it touched."""
+
+    def flush(self, writes: Writes, now: datetime) -> None: ...
+
+
+class LogQueries(Protocol):
+    """The distribution log and the audit log, as ``log list/show`` and ``/v1/distributions`` read them."""
+
+    def distributions(self, f: DistributionFilter, limit: int) -> list[Record]:
+        """The jobs ``f`` selects (older than ``f.cursor``), each with its lead's ``source``, newest first,
+        at most ``limit`` (the caller's page size, not ``f.limit``)."""
+        ...
+
+    def delivery_states(self, job_ids: Sequence[str]) -> list[Record]:
+        """The ``job_id``, ``partner`` and ``status`` of every delivery of these jobs."""
+        ...
+
+    def distribution(self, job_id: str) -> Record | None:
+        """One job with its lead's ``source``."""
+        ...
+
+    def attempts(self, job_id: str) -> list[Record]:
+        """The job's delivery attempts, oldest first."""
+        ...
+
+    def batches(self, batch_ids: Sequence[str]) -> list[Record]:
+        """The batches (files or digests) with these ids."""
+        ...
+
+    def batch_attempts(self, batch_ids: Sequence[str]) -> list[Record]:
+        """The attempts to deliver these batches, by number."""
+        ...
+
+    def audit_entries(self, cursor: str | None, limit: int) -> list[Record]:
+        """Audit entries older than ``cursor``, newest first, at most ``limit``."""
+        ...
+
+
+class HoldQueries(Protocol):
+    """Deliveries held for pick-up by the ``hold`` channel."""
+
+    def held(self, partner: str | None, limit: int) -> list[Record]:
+        """Held deliveries (of ``partner``), each with its lead's ``data`` and ``sealed``, oldest hold
+        first, at most ``limit``."""
+        ...
+
+    def delivery(self, delivery_id: str) -> Record | None: ...
+
+    def update_held(self, delivery_id: str, **values: Any) -> bool:
+        """Updates the delivery if it is still held; False when it is not."""
+        ...
+
+
+class SuppressionListNames(Protocol):
+    """The names of the suppression lists that exist (what configuration may name), without counting
+    their entries."""
+
+    def list_names(self) -> set[str]: ...
+
+
+class Erasure(Protocol):
+    """The statements of erasure and retention: find a person's or an old lead, blank what identifies the
+    person in the lead, its jobs, attempts and deliveries, and take it out of batches not sent yet."""
+
+    def unerased_leads(self, lead_ids: Sequence[str]) -> list[Record]: ...
+
+    def leads_matching(self, entity: str, matches: Sequence[FieldMatch]) -> list[str]: ...
+
+    def leads_received_before(self, cutoff: datetime, limit: int) -> list[str]: ...
+
+    def job_texts(self, lead_id: str) -> list[Record]: ...
+
+    def set_job_texts(self, job_id: str, trace: Any, error: str | None) -> None: ...
+
+    def finish_lead_jobs(
+        self,
+        lead_id: str,
+        *,
+        statuses: Collection[str],
+        queue_states: Collection[str],
+        status: str,
+        queue_state: str,
+        error: str | None,
+        now: datetime,
+    ) -> None: ...
+
+    def finish_job(
+        self,
+        job_id: str,
+        *,
+        statuses: Collection[str],
+        queue_states: Collection[str],
+        status: str,
+        queue_state: str,
+        error: str | None,
+        now: datetime,
+    ) -> None: ...
+
+    def attempt_reasons(self, lead_id: str) -> list[Record]: ...
+
+    def erase_attempt(self, attempt_id: str, reason: str | None) -> None: ...
+
+    def delivery_reasons(self, lead_id: str) -> list[Record]: ...
+
+    def lead_deliveries(self, lead_id: str, status: str) -> list[Record]: ...
+
+    def shrink_batch(self, batch_id: str) -> None: ...
+
+    def blank_leads(self, lead_ids: Sequence[str], now: datetime) -> None: ...

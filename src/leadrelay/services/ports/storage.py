@@ -1,0 +1,125 @@
+"""The unit of work: ``Storage`` runs a function of a ``Tx`` (whose attributes are the repositories and
+query objects) in one transaction; ``GroupCommits`` lets concurrent submissions share one; ``OldPages``
+clears what erasure left in SQLite's write-ahead log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+from leadrelay.services.ports.batches import Batches, BatchQueries
+from leadrelay.services.ports.queries import (
+    DeferredWrites,
+    Erasure,
+    HoldQueries,
+    LogQueries,
+    SuppressionListNames,
+)
+from leadrelay.services.ports.repositories import (
+    Caps,
+    ConfigObjects,
+    Credentials,
+    DedupMarks,
+    Deliveries,
+    Jobs,
+    Leads,
+    SuppressionLists,
+)
+
+T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
+R = TypeVar("R")
+I_contra = TypeVar("I_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Tx(Protocol):
+    """One transaction's view of the storage: its repositories (``ports.repositories``, ``Batches``) and
+    its query objects (``ports.queries``, ``BatchQueries``)."""
+
+    @property
+    def leads(self) -> Leads: ...
+    @property
+    def jobs(self) -> Jobs: ...
+    @property
+    def caps(self) -> Caps: ...
+    @property
+    def deliveries(self) -> Deliveries: ...
+    @property
+    def batches(self) -> Batches: ...
+    @property
+    def config(self) -> ConfigObjects: ...
+    @property
+    def credentials(self) -> Credentials: ...
+    @property
+    def dedup(self) -> DedupMarks: ...
+    @property
+    def suppression(self) -> SuppressionLists: ...
+
+    @property
+    def deferred(self) -> DeferredWrites: ...
+    @property
+    def log(self) -> LogQueries: ...
+    @property
+    def holds(self) -> HoldQueries: ...
+    @property
+    def batch_queries(self) -> BatchQueries: ...
+    @property
+    def suppression_names(self) -> SuppressionListNames: ...
+    @property
+    def erasure(self) -> Erasure: ...
+
+
+class Storage(Protocol):
+    """The unit of work: runs a function of a ``Tx`` in one transaction, committed when it returns and
+    rolled back when it raises. ``StorageError`` reports a lost connection or a deadlock."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    def transaction(self, fn: Callable[[Tx], T], *, relaxed: bool = False) -> T:
+        """``fn`` in one write transaction. ``relaxed``: its commit may be lost in a power cut (redoing
+        it is safe), so the database need not wait for the disk."""
+        ...
+
+    def read(self, fn: Callable[[Tx], T]) -> T:
+        """``fn`` in a read-only transaction."""
+        ...
+
+    async def run(self, fn: Callable[[Tx], T], *, background: bool = False, relaxed: bool = False) -> T:
+        """``transaction`` off the event loop; ``background`` work yields to urgent work."""
+        ...
+
+    async def run_read(self, fn: Callable[[Tx], T]) -> T:
+        """``read`` off the event loop."""
+        ...
+
+
+class GroupCommit(Protocol[I_contra, R_co]):
+    """Concurrent submissions share one transaction; each gets its own result once it committed."""
+
+    async def submit(self, item: I_contra) -> R_co: ...
+
+
+class GroupCommits(Protocol):
+    """Makes a ``GroupCommit`` whose ``handler`` runs a batch of items in one transaction and returns one
+    result per item. ``background``/``relaxed``: as in ``Storage.run``; ``max_batch``: items per
+    transaction."""
+
+    def __call__(
+        self,
+        handler: Callable[[Tx, Sequence[I]], Sequence[R]],
+        *,
+        max_batch: int = 256,
+        background: bool = False,
+        relaxed: bool = False,
+    ) -> GroupCommit[I, R]: ...
+
+
+class OldPages(Protocol):
+    """Where erased values may linger on disk after their transaction: SQLite's write-ahead log keeps the
+    earlier versions of pages until a checkpoint (a no-op elsewhere)."""
+
+    def forget_old_pages(self) -> None: ...
+
+    async def forget_old_pages_soon(self) -> None: ...
