@@ -1,0 +1,294 @@
+"""The repositories of a ``SqlTx`` (``leadrelay.services.ports.repositories``): each binds the functions of
+a store module (``store``, ``config_store``, ``dedup_store``, ``suppression_store``) to the
+transaction's connection. The batch repository is in ``batch_repository``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from leadrelay.adapters.db import config_store, dedup_store, store, suppression_store
+from leadrelay.domain.dedup import Mark
+from leadrelay.domain.states import LeadStatus
+from leadrelay.domain.suppression import ListRow
+
+Objects = config_store.Objects
+
+
+class SqlLeads:
+    """A lead's row, its idempotent answer and its derived status."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def insert_leads(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        return store.insert_leads(self._conn, rows)
+
+    def lead_by_idempotency_key(self, source: str, key: str) -> Row[Any] | None:
+        return store.lead_by_idempotency_key(self._conn, source, key)
+
+    def keep_answer(self, lead_id: str, code: int, body: Mapping[str, Any]) -> None:
+        return store.keep_answer(self._conn, lead_id, code, body)
+
+    def get_lead(self, lead_id: str) -> Row[Any] | None:
+        return store.get_lead(self._conn, lead_id)
+
+    def lead_outcome(self, lead_id: str) -> tuple[str, list[dict[str, Any]], str | None]:
+        return store.lead_outcome(self._conn, lead_id)
+
+    def refresh_lead_status(self, lead_id: str, now: datetime) -> LeadStatus:
+        return store.refresh_lead_status(self._conn, lead_id, now)
+
+    def refresh_lead_statuses(self, lead_ids: Sequence[str], now: datetime) -> dict[str, LeadStatus]:
+        return store.refresh_lead_statuses(self._conn, lead_ids, now)
+
+
+class SqlJobs:
+    """Distribution jobs and their queue claims (lease per owner)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def insert_jobs(self, rows: Sequence[dict[str, Any]]) -> None:
+        return store.insert_jobs(self._conn, rows)
+
+    def claim_jobs(
+        self, owner: str, limit: int, now: datetime, lease_until: datetime, only: Iterable[str] | None = None
+    ) -> list[str]:
+        return store.claim_jobs(self._conn, owner, limit, now, lease_until, only)
+
+    def extend_leases(self, owner: str, job_ids: Iterable[str], lease_until: datetime) -> None:
+        return store.extend_leases(self._conn, owner, job_ids, lease_until)
+
+    def release_jobs(self, owner: str, job_ids: Iterable[str], now: datetime) -> int:
+        return store.release_jobs(self._conn, owner, job_ids, now)
+
+    def load_jobs(self, job_ids: Sequence[str], *, lock: bool = False) -> list[Row[Any]]:
+        return store.load_jobs(self._conn, job_ids, lock=lock)
+
+    def owns(self, job_id: str, owner: str) -> bool:
+        return store.owns(self._conn, job_id, owner)
+
+    def update_job(self, job_id: str, **values: Any) -> None:
+        return store.update_job(self._conn, job_id, **values)
+
+    def job_had_errors(self, job_id: str) -> bool:
+        return store.job_had_errors(self._conn, job_id)
+
+
+class SqlCaps:
+    """Cap slots per partner, scope and window; round-robin counters."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def reserve_cap(self, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]:
+        return store.reserve_cap(self._conn, partner, scope, window, limit)
+
+    def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None:
+        return store.release_caps(self._conn, partner, windows)
+
+    def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:
+        return store.cap_usage(self._conn, partner)
+
+    def next_rotation(self, key: str, n: int = 1) -> int:
+        return store.next_rotation(self._conn, key, n)
+
+
+class SqlDeliveries:
+    """A job's deliveries to partners and their attempts."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def insert_delivery(self, row: Mapping[str, Any]) -> None:
+        return store.insert_delivery(self._conn, row)
+
+    def job_deliveries(self, job_id: str) -> list[Row[Any]]:
+        return store.job_deliveries(self._conn, job_id)
+
+    def deliveries_of(self, job_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
+        return store.deliveries_of(self._conn, job_ids)
+
+    def update_delivery(self, delivery_id: str, **values: Any) -> None:
+        return store.update_delivery(self._conn, delivery_id, **values)
+
+    def insert_attempt(self, row: Mapping[str, Any]) -> None:
+        return store.insert_attempt(self._conn, row)
+
+
+class SqlConfigObjects:
+    """The stored configuration objects, their version, and the audit log."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def config_version(self) -> int:
+        return config_store.config_version(self._conn)
+
+    def bump_version(self) -> int:
+        return config_store.bump_version(self._conn)
+
+    def load_objects(self) -> Objects:
+        return config_store.load_objects(self._conn)
+
+    def put_object(self, kind: str, name: str, doc: Mapping[str, Any], now: datetime) -> None:
+        return config_store.put_object(self._conn, kind, name, doc, now)
+
+    def delete_object(self, kind: str, name: str) -> bool:
+        return config_store.delete_object(self._conn, kind, name)
+
+    def audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        object_kind: str,
+        object_id: str,
+        at: datetime,
+        detail: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        return config_store.audit(
+            self._conn,
+            actor=actor,
+            action=action,
+            object_kind=object_kind,
+            object_id=object_id,
+            at=at,
+            detail=detail,
+            reason=reason,
+        )
+
+
+class SqlCredentials:
+    """Source API keys and admin tokens (stored as hashes)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add_api_key(self, source: str, key: str, now: datetime) -> str:
+        return config_store.add_api_key(self._conn, source, key, now)
+
+    def source_for_key(self, key: str) -> str | None:
+        return config_store.source_for_key(self._conn, key)
+
+    def add_admin_token(
+        self, name: str, token: str, now: datetime, expires_at: datetime | None = None
+    ) -> str:
+        return config_store.add_admin_token(self._conn, name, token, now, expires_at)
+
+    def admin_for_token(self, token: str) -> str | None:
+        return config_store.admin_for_token(self._conn, token)
+
+    def find_api_key(self, key: str) -> Row[Any] | None:
+        return config_store.find_api_key(self._conn, key)
+
+    def find_admin_token(self, token: str) -> Row[Any] | None:
+        return config_store.find_admin_token(self._conn, token)
+
+    def list_api_keys(self, source: str) -> list[Row[Any]]:
+        return config_store.list_api_keys(self._conn, source)
+
+    def list_admin_tokens(self) -> list[Row[Any]]:
+        return config_store.list_admin_tokens(self._conn)
+
+    def revoke_api_keys(self, source: str, now: datetime, key_id: str | None = None) -> list[str]:
+        return config_store.revoke_api_keys(self._conn, source, now, key_id)
+
+    def revoke_admin_token(self, token_id: str, now: datetime) -> bool:
+        return config_store.revoke_admin_token(self._conn, token_id, now)
+
+    def record_last_use(self, kind: str, ids: Sequence[str], now: datetime) -> None:
+        return config_store.record_last_use(self._conn, kind, ids, now)
+
+
+class SqlDedupMarks:
+    """Dedup marks: keyed hashes of a lead's values, per scope, with expiry."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def lock_keys(self, keys: Collection[tuple[str, str]]) -> None:
+        return dedup_store.lock_keys(self._conn, keys)
+
+    def load_marks(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Mark]:
+        return dedup_store.load_marks(self._conn, keys)
+
+    def put_marks(self, rows: Sequence[dict[str, Any]]) -> None:
+        return dedup_store.put_marks(self._conn, rows)
+
+    def release_partner_marks(self, partner: str, lead_id: str) -> None:
+        return dedup_store.release_partner_marks(self._conn, partner, lead_id)
+
+    def forget_leads(self, lead_ids: Sequence[str]) -> int:
+        return dedup_store.forget_leads(self._conn, lead_ids)
+
+    def any_marks(self) -> bool:
+        return dedup_store.any_marks(self._conn)
+
+    def count_marks(self) -> int:
+        return dedup_store.count_marks(self._conn)
+
+    def marks_after(self, after: tuple[str, str] | None, limit: int) -> list[Row[Any]]:
+        return dedup_store.marks_after(self._conn, after, limit)
+
+    def drop_marks(self, keys: Collection[tuple[str, str]]) -> None:
+        return dedup_store.drop_marks(self._conn, keys)
+
+    def move_marks(self, moves: Sequence[tuple[Row[Any], str]]) -> None:
+        return dedup_store.move_marks(self._conn, moves)
+
+
+class SqlSuppressionLists:
+    """Suppression lists and their hashed entries."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def create_list(self, name: str, kind: str, description: str | None, now: datetime) -> None:
+        return suppression_store.create_list(self._conn, name, kind, description, now)
+
+    def count_entries(self, name: str) -> int:
+        return suppression_store.count_entries(self._conn, name)
+
+    def get_list(self, name: str, *, lock: bool = False, count: bool = True) -> ListRow | None:
+        return suppression_store.get_list(self._conn, name, lock=lock, count=count)
+
+    def lists(self) -> list[ListRow]:
+        return suppression_store.lists(self._conn)
+
+    def delete_list(self, name: str) -> int:
+        return suppression_store.delete_list(self._conn, name)
+
+    def add_hashes(self, list_name: str, hashes: Iterable[str]) -> int:
+        return suppression_store.add_hashes(self._conn, list_name, hashes)
+
+    def remove_hashes(self, list_name: str, hashes: Iterable[str]) -> int:
+        return suppression_store.remove_hashes(self._conn, list_name, hashes)
+
+    def listed(self, lists: Sequence[str], hashes: Collection[str]) -> set[tuple[str, str]]:
+        return suppression_store.listed(self._conn, lists, hashes)
+
+    def list_names(self) -> set[str]:
+        return suppression_store.list_names(self._conn)
