@@ -15,7 +15,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from leadrelay.adapters.db import config_store, store
+from leadrelay.adapters.db import cap_store, config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.configuration.load import load_yaml_text
@@ -94,7 +94,7 @@ def post(http: httpx.Client, body: dict[str, Any]) -> tuple[dict[str, Any], dict
 def cap_usage(url: str, partner: str) -> dict[tuple[str, str], int]:
     db = Database(url)
     try:
-        return db.read(lambda c: store.cap_usage(c, partner))
+        return db.read(lambda c: cap_store.cap_usage(c, partner))
     finally:
         db.dispose()
 

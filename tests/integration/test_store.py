@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, delete
 
-from leadrelay.adapters.db import store
+from leadrelay.adapters.db import cap_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import cap_counters, rotations
 
 
 def test_cap_slots_are_exact_and_given_back(db_url: str) -> None:
     db = Database(db_url)
+
+    def reserve(conn: Connection) -> tuple[bool, int]:
+        return cap_store.reserve_cap(conn, "sunco", "", "d:2026-11-22", 3)
+
     try:
-        taken = [
-            db.transaction(lambda c: store.reserve_cap(c, "sunco", "", "d:2026-11-22", 3)) for _ in range(5)
-        ]
+        taken = [db.transaction(reserve) for _ in range(5)]
         assert taken == [(True, -1)] * 3 + [(False, 3)] * 2
-        db.transaction(lambda c: store.release_caps(c, "sunco", [["", "d:2026-11-22"]]))
-        assert db.transaction(lambda c: store.reserve_cap(c, "sunco", "", "d:2026-11-22", 3)) == (True, -1)
-        assert db.read(lambda c: store.cap_usage(c, "sunco")) == {("", "d:2026-11-22"): 3}
+        db.transaction(lambda c: cap_store.release_caps(c, "sunco", [["", "d:2026-11-22"]]))
+        assert db.transaction(reserve) == (True, -1)
+        assert db.read(lambda c: cap_store.cap_usage(c, "sunco")) == {("", "d:2026-11-22"): 3}
     finally:
         db.dispose()
 
@@ -27,15 +29,15 @@ def test_cap_slots_are_exact_and_given_back(db_url: str) -> None:
 def test_a_counter_row_that_vanished_is_made_again(db_url: str) -> None:
     db = Database(db_url)
     try:
-        assert db.transaction(lambda c: store.reserve_cap(c, "p", "", "w", 5)) == (True, -1)
-        assert db.transaction(lambda c: store.next_rotation(c, "profile:rule")) == 0
+        assert db.transaction(lambda c: cap_store.reserve_cap(c, "p", "", "w", 5)) == (True, -1)
+        assert db.transaction(lambda c: cap_store.next_rotation(c, "profile:rule")) == 0
         # as if the transactions that created the rows had rolled back after the process remembered them
         db.transaction(lambda c: c.execute(delete(cap_counters)))
         db.transaction(lambda c: c.execute(delete(rotations)))
-        assert db.transaction(lambda c: store.reserve_cap(c, "p", "", "w", 5)) == (True, -1)
-        assert db.read(lambda c: store.cap_usage(c, "p")) == {("", "w"): 1}
-        assert db.transaction(lambda c: store.next_rotation(c, "profile:rule")) == 0
-        assert db.transaction(lambda c: store.next_rotation(c, "profile:rule")) == 1
+        assert db.transaction(lambda c: cap_store.reserve_cap(c, "p", "", "w", 5)) == (True, -1)
+        assert db.read(lambda c: cap_store.cap_usage(c, "p")) == {("", "w"): 1}
+        assert db.transaction(lambda c: cap_store.next_rotation(c, "profile:rule")) == 0
+        assert db.transaction(lambda c: cap_store.next_rotation(c, "profile:rule")) == 1
     finally:
         db.dispose()
 
@@ -46,7 +48,7 @@ def test_a_batch_takes_consecutive_rotation_numbers(db_url: str) -> None:
 
     db = Database(db_url)
     try:
-        assert db.transaction(lambda c: store.next_rotation(c, "p:r", 3)) == 0
+        assert db.transaction(lambda c: cap_store.next_rotation(c, "p:r", 3)) == 0
 
         def batch(conn: Connection) -> list[int]:
             rotations = Rotations(SqlTx(conn))
@@ -55,6 +57,6 @@ def test_a_batch_takes_consecutive_rotation_numbers(db_url: str) -> None:
 
         # two reserved for the batch (3, 4), then one more taken from the counter (5)
         assert db.transaction(batch) == [3, 4, 5]
-        assert db.transaction(lambda c: store.next_rotation(c, "p:r")) == 6
+        assert db.transaction(lambda c: cap_store.next_rotation(c, "p:r")) == 6
     finally:
         db.dispose()

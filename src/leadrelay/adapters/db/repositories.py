@@ -1,5 +1,5 @@
 """The repositories of a ``SqlTx`` (``leadrelay.services.ports.repositories``): each binds the functions of
-a store module (``store``, ``config_store``, ``dedup_store``, ``suppression_store``) to the
+a store module (``store``, ``cap_store``, ``config_store``, ``dedup_store``, ``suppression_store``) to the
 transaction's connection. The batch repository is in ``batch_repository``.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from leadrelay.adapters.db import config_store, dedup_store, store, suppression_store
+from leadrelay.adapters.db import cap_store, config_store, dedup_store, store, suppression_store
 from leadrelay.domain.dedup import Mark
 from leadrelay.domain.states import LeadStatus
 from leadrelay.domain.suppression import ListRow
@@ -93,16 +93,16 @@ class SqlCaps:
         self._conn = conn
 
     def reserve_cap(self, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]:
-        return store.reserve_cap(self._conn, partner, scope, window, limit)
+        return cap_store.reserve_cap(self._conn, partner, scope, window, limit)
 
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None:
-        return store.release_caps(self._conn, partner, windows)
+        return cap_store.release_caps(self._conn, partner, windows)
 
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:
-        return store.cap_usage(self._conn, partner)
+        return cap_store.cap_usage(self._conn, partner)
 
     def next_rotation(self, key: str, n: int = 1) -> int:
-        return store.next_rotation(self._conn, key, n)
+        return cap_store.next_rotation(self._conn, key, n)
 
 
 class SqlDeliveries:

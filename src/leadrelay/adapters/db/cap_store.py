@@ -1,0 +1,127 @@
+"""SQL for cap slots and rotation counters (SQLAlchemy Core): a slot is taken with a conditional UPDATE,
+which is exact under concurrency on both databases; a rotation counter hands out consecutive numbers.
+
+Every function takes an open transaction (``Connection``), as in ``store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from leadrelay.adapters.db import dedup_store
+from leadrelay.adapters.db.tables import cap_counters, rotations
+
+
+@lru_cache(maxsize=8)
+def _prepared(dialect: str, name: str) -> Any:
+    """The INSERT … ON CONFLICT DO NOTHING of a counter row (``cap_row`` or ``rotation_row``)."""
+    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if name == "cap_row":
+        return (
+            ins(cap_counters)
+            .values(
+                partner=bindparam("b_partner"),
+                scope=bindparam("b_scope"),
+                window=bindparam("b_window"),
+                used=0,
+            )
+            .on_conflict_do_nothing(index_elements=["partner", "scope", "window"])
+        )
+    if name == "rotation_row":
+        return (
+            ins(rotations)
+            .values(key=bindparam("b_key"), counter=0)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+    raise KeyError(name)
+
+
+# Built once: cap slots are taken on the hot path (see ``store``).
+_CAP_KEY = and_(
+    cap_counters.c.partner == bindparam("b_partner"),
+    cap_counters.c.scope == bindparam("b_scope"),
+    cap_counters.c.window == bindparam("b_window"),
+)
+_TAKE_SLOT = (
+    update(cap_counters)
+    .where(_CAP_KEY, cap_counters.c.used < bindparam("b_limit"))
+    .values(used=cap_counters.c.used + 1)
+)
+_GIVE_SLOT = (
+    update(cap_counters).where(_CAP_KEY, cap_counters.c.used > 0).values(used=cap_counters.c.used - 1)
+)
+_SLOT_USED = select(cap_counters.c.used).where(_CAP_KEY)
+_ADVANCE_ROTATION = (
+    update(rotations)
+    .where(rotations.c.key == bindparam("b_key"))
+    .values(counter=rotations.c.counter + bindparam("b_n"))
+    .returning(rotations.c.counter)
+)
+
+
+_known_rows: set[tuple[str, str, tuple[Any, ...]]] = set()
+
+
+def _ensure_row(conn: Connection, kind: str, key: dict[str, Any], *, force: bool = False) -> None:
+    """INSERT … ON CONFLICT DO NOTHING a counter row, at most once per process and key: counter rows are
+    never deleted, so one statement per lead is saved. (A row remembered from a transaction that rolled
+    back is found missing by the caller, which calls again with ``force``.)"""
+    marker = (str(conn.engine.url), kind, tuple(key.values()))
+    if marker in _known_rows and not force:
+        return
+    conn.execute(_prepared(conn.dialect.name, kind), key)
+    if len(_known_rows) > 100_000:
+        _known_rows.clear()
+    _known_rows.add(marker)
+
+
+def reserve_cap(conn: Connection, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]:
+    """Take one slot in a cap window if one is free: (taken, count before). Exact under concurrency:
+    the conditional UPDATE is atomic on both databases."""
+    key = {"b_partner": partner, "b_scope": scope, "b_window": window}
+    _ensure_row(conn, "cap_row", key)
+    for _ in (1, 2):
+        if conn.execute(_TAKE_SLOT, {**key, "b_limit": limit}).rowcount == 1:
+            return True, -1
+        used = conn.execute(_SLOT_USED, key).scalar()
+        if used is not None:
+            return False, int(used)
+        _ensure_row(conn, "cap_row", key, force=True)
+    raise AssertionError("unreachable: the counter row exists after a forced insert")
+
+
+def release_caps(conn: Connection, partner: str, windows: Sequence[Sequence[str]]) -> None:
+    """Give back what a delivery held: its cap slots, and a ``["dedup", lead id]`` hold is the partner's
+    dedup mark for that lead (the partner did not get the person after all)."""
+    for scope, window in windows:
+        if scope == "dedup":
+            dedup_store.release_partner_marks(conn, partner, window)
+            continue
+        conn.execute(_GIVE_SLOT, {"b_partner": partner, "b_scope": scope, "b_window": window})
+
+
+def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:
+    rows = conn.execute(
+        select(cap_counters.c.scope, cap_counters.c.window, cap_counters.c.used).where(
+            cap_counters.c.partner == partner
+        )
+    )
+    return {(r.scope, r.window): int(r.used) for r in rows}
+
+
+def next_rotation(conn: Connection, key: str, n: int = 1) -> int:
+    """Advance a shared rotation counter by ``n`` and return its previous value: the caller owns the
+    numbers from there to there + n - 1 (one counter per profile rule; a batch takes its numbers at once)."""
+    ensure = {"b_key": key}
+    params = {"b_key": key, "b_n": n}
+    _ensure_row(conn, "rotation_row", ensure)
+    value = conn.execute(_ADVANCE_ROTATION, params).scalar()
+    if value is None:
+        _ensure_row(conn, "rotation_row", ensure, force=True)
+        value = conn.execute(_ADVANCE_ROTATION, params).scalar_one()
+    return int(value) - n
