@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leadrelay.domain.state_diagrams import mermaid
 from leadrelay.domain.states import (
     BATCH,
     DELIVERY,
@@ -29,7 +30,6 @@ from leadrelay.domain.states import (
     Settlement,
     check_transition,
     lead_status,
-    mermaid,
     public_lead_status,
     settle_job,
 )
@@ -272,7 +272,7 @@ def test_public_lead_status(status: Any, public: LeadStatus) -> None:
 
 def test_docs_show_every_machine_as_generated() -> None:
     """docs/states.md holds each machine's diagram exactly as ``mermaid`` draws it from the tables
-    (``python -m leadrelay.domain.states`` prints them)."""
+    (``python -m leadrelay.domain.state_diagrams`` prints them)."""
     text = DOCS.read_text(encoding="utf-8")
     blocks = re.findall(r"```mermaid\n(.*?)```", text, flags=re.S)
     assert blocks == [mermaid(m) for m in MACHINES]

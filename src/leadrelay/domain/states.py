@@ -12,7 +12,7 @@ Each has a :class:`Machine`: the states a row may be created in, and labelled tr
 ``MACHINE.check(current, new)`` (an illegal move raises :class:`~leadrelay.errors.InvalidTransition`);
 bulk SQL updates restrict their WHERE clause to ``MACHINE.sources(new)``; the schema backs the values with
 CHECK constraints built from the enums. ``docs/states.md`` is generated from these tables
-(:func:`mermaid`), and a unit test keeps it so.
+(``leadrelay.domain.state_diagrams``), and a unit test keeps it so.
 
 Pure: standard library only.
 """
@@ -52,7 +52,6 @@ __all__ = [
     "Settlement",
     "check_transition",
     "lead_status",
-    "mermaid",
     "public_lead_status",
     "settle_job",
 ]
@@ -399,30 +398,3 @@ def public_lead_status(status: LeadStatus | str) -> LeadStatus:
     if got is LeadStatus.HELD:
         return LeadStatus.QUEUED
     return _PUBLIC.get(got, got)
-
-
-# ---------------------------------------------------------------- diagrams
-
-
-def mermaid(machine: Machine[S]) -> str:
-    """The machine as a Mermaid ``stateDiagram-v2``, every transition labelled (docs/states.md)."""
-    lines = ["stateDiagram-v2", "    direction LR"]
-    for state, how in machine.initial.items():
-        lines.append(f"    [*] --> {state.value} : {how}")
-    if machine.mesh:
-        lines.append('    state "derived" as derived {')
-        lines.extend(f"        {s.value}" for s in machine.states if s in machine.mesh)
-        lines.append("    }")
-        lines.append(f"    derived --> derived : {machine.mesh_label}")
-    for src, dst, label in machine.edges:
-        assert ":" not in label, label  # Mermaid ends a label at a colon
-        lines.append(f"    {src.value} --> {dst.value} : {label}")
-    for state in machine.states:
-        if not machine.transitions[state]:
-            lines.append(f"    {state.value} --> [*]")
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":  # python -m leadrelay.domain.states: the diagram blocks of docs/states.md
-    for _machine in MACHINES:
-        print(f"## {_machine.name}\n\n```mermaid\n{mermaid(_machine)}```\n")
