@@ -14,7 +14,7 @@ from leadrelay.adapters.db import store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import jobs
 from leadrelay.adapters.db.unit_of_work import SqlTx
-from leadrelay.entrypoints.worker import _all_or_each
+from leadrelay.entrypoints.worker_isolation import all_or_each
 from leadrelay.services.distribution import StepResult
 from leadrelay.services.intake import new_job_row
 from leadrelay.services.writes import Writes
@@ -67,7 +67,7 @@ def test_only_the_bad_job_fails(db_url: str) -> None:
                 return [StepResult(lead_id=job.lead_id) for job in batch]
 
             tx = SqlTx(conn)
-            return _all_or_each(tx, _rows(conn, ids), run, "routing", lambda job: [], now)
+            return all_or_each(tx, _rows(conn, ids), run, "routing", lambda job: [], now)
 
         steps = db.transaction(run_in)
         assert [s.done for s in steps] == [False, True, False]
@@ -89,7 +89,7 @@ def test_a_database_error_fails_the_whole_batch(db_url: str) -> None:
             def run(batch: Sequence[Row[Any]]) -> list[StepResult]:
                 raise OperationalError("SELECT 1", {}, Exception("deadlock detected"))
 
-            return _all_or_each(
+            return all_or_each(
                 SqlTx(conn), _rows(conn, ids), run, "routing", lambda job: [], datetime.now(UTC)
             )
 

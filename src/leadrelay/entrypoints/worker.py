@@ -11,18 +11,16 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
 from leadrelay.adapters.db.group_commit import GroupCommits
-from leadrelay.adapters.db.unit_of_work import connection_of
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
+from leadrelay.entrypoints.worker_isolation import all_or_each
 from leadrelay.services import distribution, settlement
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.distribution import SendItem, StepResult
@@ -67,64 +65,10 @@ def storable(result: AttemptResult) -> AttemptResult:
 _Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]
 
 
-def _nobodys_fault(exc: BaseException) -> bool:
-    """A database error that says nothing about the job (a deadlock, a restart, a lost connection): the
-    whole transaction fails and its jobs go back to the queue. Other storage errors (a value out of range,
-    a bad byte) come from one job's data: that job alone is closed as failed."""
-    return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
-
-
-def _why(exc: Exception, what: str) -> str:
-    """The trace line of a job that could not be processed. A storage error's first line is kept (the
-    driver's message: "integer out of range"; parameters are hidden from it); other errors by type only."""
-    if isinstance(exc, DBAPIError):
-        first = (str(exc.orig).strip().splitlines() or [""])[0][:200]
-        return f"internal error while {what}: storage refused it ({first}; see the worker log)"
-    return f"internal error while {what} ({type(exc).__name__}; see the worker log)"
-
-
-def _all_or_each(
-    tx: Tx,
-    jobs: Sequence[Record],
-    run: Callable[[Sequence[Record]], list[StepResult]],
-    what: str,
-    deliveries: Callable[[Record], Sequence[Record]],
-    now: datetime,
-) -> list[StepResult]:
-    """Run a step for all jobs under one savepoint; if one raises, redo them one by one, each under its own
-    savepoint, so that only the bad job is closed as failed and the others go on. A database error that
-    is nobody's fault (deadlock, restart) fails the whole transaction, and the worker puts the jobs back
-    in the queue."""
-    conn = connection_of(tx)  # savepoints: the worker's own business, beside the services' repositories
-    batch = conn.begin_nested()
-    try:
-        steps = run(jobs)
-        batch.commit()
-        return steps
-    except Exception as exc:
-        if _nobodys_fault(exc):
-            raise
-        batch.rollback()
-    steps = []
-    for job in jobs:
-        one = conn.begin_nested()
-        try:
-            steps.extend(run([job]))
-            one.commit()
-        except Exception as exc:
-            if _nobodys_fault(exc):
-                raise
-            one.rollback()
-            log.exception("%s failed for job %s", what, job.id)
-            w = Writes()
-            steps.append(settlement.fail_job(tx, w, job, deliveries(job), _why(exc, what), now))
-            w.flush(tx, now)
-    return steps
-
-
 class Worker:
+    """Claims due jobs under a lease, routes them, sends their deliveries concurrently and records the
+    outcomes, each step grouped into shared transactions (see the module docstring)."""
+
     def __init__(
         self,
         storage: Storage,
@@ -366,7 +310,7 @@ class Worker:
             w.flush(tx, now)
             return steps
 
-        done = _all_or_each(tx, mine, route, "routing", lambda job: dl.get(job.id, []), now)
+        done = all_or_each(tx, mine, route, "routing", lambda job: dl.get(job.id, []), now)
         steps = {job.id: step for job, step in zip(mine, done, strict=True)}
         return [steps.get(i) or StepResult(done=True) for i in job_ids]
 
@@ -413,4 +357,4 @@ class Worker:
         def deliveries(job: Record) -> list[Record]:
             return tx.deliveries.deliveries_of([job.id])[job.id]
 
-        return _all_or_each(tx, [job for job, _ in work], record, "recording an outcome", deliveries, now)
+        return all_or_each(tx, [job for job, _ in work], record, "recording an outcome", deliveries, now)
