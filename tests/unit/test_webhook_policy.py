@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from leadrelay.adapters.channels.webhook import classify
+from leadrelay.adapters.channels.webhook_answers import classify
 from leadrelay.configuration.load import load_yaml_text, validate_document
 from leadrelay.configuration.specs import build_specs, dump_yaml
 from leadrelay.domain.attempts import AttemptResult, Outcome
