@@ -130,10 +130,10 @@ class KeyRing:
             raise DecryptError(f"sealed value under {kid} is truncated or malformed")
         try:
             return aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
-        except InvalidTag:
+        except InvalidTag as exc:
             raise DecryptError(
                 f"sealed value under {kid} does not open: altered, or sealed for another record"
-            ) from None
+            ) from exc
 
     def seal_json(self, obj: Any, aad: bytes) -> str:
         return self.seal(orjson.dumps(obj), aad)

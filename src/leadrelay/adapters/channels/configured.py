@@ -90,7 +90,7 @@ class ConfiguredChannels:
         try:
             return await self.smtp()
         except ConfigError as exc:
-            raise UploadError(f"SMTP settings: {exc.detail}", retryable=True) from None
+            raise UploadError(f"SMTP settings: {exc.detail}", retryable=True) from exc
 
     async def send(self, lead: LeadView, spec: ChannelSpec) -> AttemptResult:
         if isinstance(spec, EmailChannel):

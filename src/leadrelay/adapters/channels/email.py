@@ -108,18 +108,18 @@ async def smtp_send(
         temporary = any(400 <= code < 500 for code in codes)
         raise SmtpFailure(
             reason or "recipients refused", code=codes[0] if codes else None, retryable=temporary, final=True
-        ) from None
+        ) from exc
     except aiosmtplib.SMTPResponseException as exc:
         temporary = not 500 <= exc.code < 600
         raise SmtpFailure(
             f"{exc.code} {exc.message}", code=exc.code, answer=exc.message, retryable=temporary, final=True
-        ) from None
-    except TimeoutError:
-        raise SmtpFailure(f"timed out after {settings.timeout_s:g}s", retryable=True, final=False) from None
+        ) from exc
+    except TimeoutError as exc:
+        raise SmtpFailure(f"timed out after {settings.timeout_s:g}s", retryable=True, final=False) from exc
     except OSError as exc:  # SMTPConnectError and SMTPServerDisconnected are OSErrors too
-        raise SmtpFailure(f"connection error: {exc}", retryable=True, final=False) from None
+        raise SmtpFailure(f"connection error: {exc}", retryable=True, final=False) from exc
     except (aiosmtplib.SMTPException, ValueError) as exc:  # STARTTLS or AUTH not offered: configuration
-        raise SmtpFailure(f"SMTP error: {exc}", retryable=False, final=False) from None
+        raise SmtpFailure(f"SMTP error: {exc}", retryable=False, final=False) from exc
 
 
 class EmailSender:

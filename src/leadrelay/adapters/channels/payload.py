@@ -116,7 +116,7 @@ def _encode(
         try:
             content_type, text = build_body(fmt, values, ascii=spec.ascii)
         except (TypeError, ValueError) as exc:
-            raise MappingError(f"cannot build the {fmt} body: {exc}") from None
+            raise MappingError(f"cannot build the {fmt} body: {exc}") from exc
         body = text.encode("utf-8")
     elif fmt == "xml":
         content_type, text = build_body(

@@ -52,6 +52,8 @@ _S3_RETRYABLE = {"SlowDown", "RequestTimeout", "Throttling", "InternalError", "S
 
 async def upload(dest: Destination, filename: str, data: bytes) -> UploadResult:
     """Put ``data`` at ``filename`` in ``dest``, replacing a file of that name, within ``dest.timeout_s``."""
+    # "from None" on every error that leaves here: the causes below are servers' and libraries' own errors,
+    # which may echo the password or key that went out; a reason is scrubbed, a cause would not be
     try:
         check_filename(filename)
     except ValueError as exc:
@@ -96,7 +98,7 @@ async def _sftp(dest: SftpDestination, filename: str, data: bytes) -> str:
         try:
             known_hosts = asyncssh.import_known_hosts(dest.known_hosts)
         except ValueError as exc:
-            raise UploadError(f"sftp: known_hosts cannot be read ({exc})", False) from None
+            raise UploadError(f"sftp: known_hosts cannot be read ({exc})", False) from exc
     try:
         keys = [asyncssh.import_private_key(dest.private_key)] if dest.private_key else None
         async with (
@@ -124,20 +126,20 @@ async def _sftp(dest: SftpDestination, filename: str, data: bytes) -> str:
                     await sftp.remove(part)
                 raise
     except asyncssh.KeyImportError as exc:
-        raise UploadError(f"sftp: the private key cannot be read ({exc})", False) from None
-    except asyncssh.PermissionDenied:
-        raise UploadError(f"{_where(dest)}: login refused for user {dest.username!r}", False) from None
+        raise UploadError(f"sftp: the private key cannot be read ({exc})", False) from exc
+    except asyncssh.PermissionDenied as exc:
+        raise UploadError(f"{_where(dest)}: login refused for user {dest.username!r}", False) from exc
     except asyncssh.HostKeyNotVerifiable as exc:
-        raise UploadError(f"{_where(dest)}: host key not trusted ({exc.reason})", False) from None
+        raise UploadError(f"{_where(dest)}: host key not trusted ({exc.reason})", False) from exc
     except asyncssh.SFTPError as exc:
         final = exc.code in _SFTP_FINAL
         raise UploadError(
             f"{_where(dest)}: {path!r}: {exc.reason} (SFTP status {exc.code})", not final
-        ) from None
+        ) from exc
     except asyncssh.Error as exc:  # disconnects, refused channels: worth another try
-        raise UploadError(f"{_where(dest)}: {type(exc).__name__}: {exc.reason}", True) from None
+        raise UploadError(f"{_where(dest)}: {type(exc).__name__}: {exc.reason}", True) from exc
     except OSError as exc:
-        raise UploadError(f"{_where(dest)}: {_os_reason(exc)}", True) from None
+        raise UploadError(f"{_where(dest)}: {_os_reason(exc)}", True) from exc
     return f"sftp://{_hostport(dest.host, dest.port, 22)}/{path.removeprefix('./').lstrip('/')}"
 
 
@@ -180,13 +182,13 @@ def _ftp(dest: FtpDestination, filename: str, data: bytes) -> str:
             try:
                 ftp.auth()
             except ftplib.error_perm as exc:
-                raise UploadError(f"{_where(dest)}: the server refused AUTH TLS: {exc}", False) from None
+                raise UploadError(f"{_where(dest)}: the server refused AUTH TLS: {exc}", False) from exc
         try:
             ftp.login(dest.username, dest.password)
         except ftplib.error_perm as exc:
             raise UploadError(
                 f"{_where(dest)}: login refused for user {dest.username!r}: {exc}", False
-            ) from None
+            ) from exc
         if isinstance(ftp, ftplib.FTP_TLS):
             ftp.prot_p()  # the file travels encrypted too
         ftp.set_pasv(dest.passive)
@@ -202,13 +204,13 @@ def _ftp(dest: FtpDestination, filename: str, data: bytes) -> str:
         with contextlib.suppress(OSError, EOFError, ftplib.Error):
             ftp.quit()
     except ftplib.error_perm as exc:
-        raise UploadError(f"{_where(dest)}: refused: {exc}", False) from None
+        raise UploadError(f"{_where(dest)}: refused: {exc}", False) from exc
     except (ftplib.error_temp, ftplib.error_reply, ftplib.error_proto, EOFError) as exc:
-        raise UploadError(f"{_where(dest)}: {type(exc).__name__}: {exc}", True) from None
+        raise UploadError(f"{_where(dest)}: {type(exc).__name__}: {exc}", True) from exc
     except ssl.SSLCertVerificationError as exc:
-        raise UploadError(f"{_where(dest)}: certificate not trusted: {exc.verify_message}", False) from None
+        raise UploadError(f"{_where(dest)}: certificate not trusted: {exc.verify_message}", False) from exc
     except OSError as exc:
-        raise UploadError(f"{_where(dest)}: {_os_reason(exc)}", True) from None
+        raise UploadError(f"{_where(dest)}: {_os_reason(exc)}", True) from exc
     finally:
         ftp.close()
     path = posixpath.join(dest.directory, filename).removeprefix("./").lstrip("/")
@@ -225,7 +227,7 @@ def _ftp_replace(ftp: ftplib.FTP, part: str, name: str) -> None:
         try:
             ftp.rename(name, name + OLD_SUFFIX)
         except ftplib.error_perm:
-            raise refused from None
+            raise refused from None  # the first refusal is the news; the fallback's own is not
     try:
         ftp.rename(part, name)
     except ftplib.error_perm:
@@ -263,13 +265,13 @@ def _s3(dest: S3Destination, filename: str, data: bytes) -> str:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         retryable = status >= 500 or status in (408, 429) or code in _S3_RETRYABLE
         what = f"no such bucket {dest.bucket!r}" if code == "NoSuchBucket" else error.get("Message", code)
-        raise UploadError(f"{_where(dest)}: {what} ({code}, HTTP {status})", retryable) from None
+        raise UploadError(f"{_where(dest)}: {what} ({code}, HTTP {status})", retryable) from exc
     except (NoCredentialsError, PartialCredentialsError) as exc:
-        raise UploadError(f"{_where(dest)}: no usable credentials ({exc})", False) from None
+        raise UploadError(f"{_where(dest)}: no usable credentials ({exc})", False) from exc
     except BotoConnectionError as exc:  # refused, timed out, closed: worth another try
-        raise UploadError(f"{_where(dest)}: {type(exc).__name__}: {exc}", True) from None
+        raise UploadError(f"{_where(dest)}: {type(exc).__name__}: {exc}", True) from exc
     except BotoCoreError as exc:  # a bad parameter or configuration
-        raise UploadError(f"{_where(dest)}: {exc}", False) from None
+        raise UploadError(f"{_where(dest)}: {exc}", False) from exc
     return f"s3://{dest.bucket}/{key}"
 
 

@@ -45,7 +45,7 @@ async def ship(
     try:
         dest = resolve_env(spec.destination)
     except ValueError as exc:
-        raise UploadError(f"destination: {exc}", retryable=False) from None
+        raise UploadError(f"destination: {exc}", retryable=False) from exc
     for f in dataclasses.fields(dest):
         value = getattr(dest, f.name)
         if isinstance(value, str) and is_sealed_token(value):  # never log in with ciphertext
@@ -74,7 +74,7 @@ async def ship(
     try:
         refused, _ = await smtp_send(smtp, message, dest.to)
     except SmtpFailure as exc:
-        raise UploadError(exc.reason, retryable=exc.retryable) from None
+        raise UploadError(exc.reason, retryable=exc.retryable) from exc
     delivered = [addr for addr in dest.to if addr not in refused]
     location = "mailto:" + ",".join(delivered)
     return UploadResult(location, len(data), (time.perf_counter() - started) * 1000.0)
@@ -95,9 +95,9 @@ async def _check_target(guard: TargetGuard | None, dest: Destination) -> None:
     try:
         await guard.check_host(host, port)
     except BlockedTarget as exc:
-        raise UploadError(f"destination {exc}", retryable=False) from None
+        raise UploadError(f"destination {exc}", retryable=False) from exc
     except OSError as exc:
-        raise UploadError(f"cannot resolve {host}: {exc}", retryable=True) from None
+        raise UploadError(f"cannot resolve {host}: {exc}", retryable=True) from exc
 
 
 def _secrets_of(dest: Destination) -> list[str]:

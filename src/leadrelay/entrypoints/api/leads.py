@@ -126,8 +126,8 @@ async def accept(request: Request, rt: Runtime, source: str) -> Response:
     wait_param = request.query_params.get("wait")
     try:
         wait = float(wait_param) if wait_param is not None else (spec.wait_s if spec is not None else 0.0)
-    except ValueError:
-        raise ValidationFailed([FieldProblem("wait", "must be a number of seconds")]) from None
+    except ValueError as exc:
+        raise ValidationFailed([FieldProblem("wait", "must be a number of seconds")]) from exc
     if not 0 <= wait <= 60:
         raise ValidationFailed([FieldProblem("wait", "must be between 0 and 60 seconds")])
     key = request.headers.get("idempotency-key")

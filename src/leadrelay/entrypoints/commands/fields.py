@@ -28,9 +28,9 @@ def check_field(
         options["choices"] = choices
     try:
         result = normalize_field(type_name, value, **options)
-    except ValueError:
+    except ValueError as exc:
         err.print(f"[red]unknown field type {type_name!r}[/red]; one of: {', '.join(type_names())}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(2) from exc
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")

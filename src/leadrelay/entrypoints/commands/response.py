@@ -41,7 +41,7 @@ def check_response(
     try:
         body = body_file.read_bytes()
     except OSError as exc:
-        raise fail(escape(f"cannot read the body file {str(body_file)!r}: {exc.strerror or exc}")) from None
+        raise fail(escape(f"cannot read the body file {str(body_file)!r}: {exc.strerror or exc}")) from exc
     result = interpret_response(checked, status, headers, body)
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -59,12 +59,12 @@ def _load_rules(path: Path) -> ResponseRules:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
-        raise fail(escape(f"cannot read the rules file {str(path)!r}: {reason}")) from None
+        raise fail(escape(f"cannot read the rules file {str(path)!r}: {reason}")) from exc
     try:
         options: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
-        raise fail(escape(f"the rules file {str(path)!r} is not valid {kind}: {exc}")) from None
+        raise fail(escape(f"the rules file {str(path)!r} is not valid {kind}: {exc}")) from exc
     if options is None:
         options = {}
     if not isinstance(options, dict) or not all(isinstance(name, str) for name in options):
@@ -72,4 +72,4 @@ def _load_rules(path: Path) -> ResponseRules:
     try:
         return ResponseRules.from_mapping(options)
     except ResponseRulesError as exc:
-        raise fail(escape(str(exc))) from None
+        raise fail(escape(str(exc))) from exc
