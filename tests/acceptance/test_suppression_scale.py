@@ -1,7 +1,7 @@
 """A million-line do-not-call file imported by `leadrelay suppression import` (a real subprocess, SQLite):
 every line is counted and stored, and the process's peak memory does not grow with the file.
 
-The bound: the import holds at most two chunks of 10,000 hashes (~3 MB) beside the interpreter and its
+The bound: the import holds at most two chunks of 50,000 hashes (~12 MB) beside the interpreter and its
 libraries (~90 MB: SQLAlchemy, phonenumbers' metadata, Typer/Rich). Holding every hash of the file would
 add well over 100 MB (a million 64-character strings plus a set), so the peak must stay within
 ``GROWTH_MB`` of the same command importing ten lines, and under ``PEAK_MB`` outright. The peak is that
