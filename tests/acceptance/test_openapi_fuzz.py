@@ -92,6 +92,7 @@ def _fuzz(
     return found[0] if found else None
 
 
+@pytest.mark.slow_start(45)
 def test_the_api_answers_as_its_openapi_document_says(
     sqlite_url: str, request: pytest.FixtureRequest
 ) -> None:
