@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import ssl
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,14 @@ os.environ.setdefault("LEADRELAY_ENV_FILE", "")
 os.environ.setdefault("LEADRELAY_RETRY_BASE", "0.01")
 os.environ.setdefault("LEADRELAY_RETRY_MAX_DELAY", "0.05")
 os.environ.setdefault("LEADRELAY_RELEASE_DELAY", "0.05")
+# The tests start a few hundred `leadrelay` processes (CLI commands, servers, workers), each importing the
+# package anew. Where bytecode writing is off (PYTHONDONTWRITEBYTECODE, as in some shells and CI images),
+# each of them would compile every leadrelay module from source again (~0.2 s of CPU a process); they share
+# one bytecode cache outside the source tree instead, which Python keeps up to date with the sources.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and "PYTHONPYCACHEPREFIX" not in os.environ:
+    os.environ["PYTHONPYCACHEPREFIX"] = str(
+        Path(tempfile.gettempdir()) / f"leadrelay-tests-pycache-{os.getuid()}"
+    )
 
 
 def _share_httpx_tls_context() -> None:
