@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import ssl
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,14 @@ os.environ.setdefault("LEADRELAY_ENV_FILE", "")
 os.environ.setdefault("LEADRELAY_RETRY_BASE", "0.01")
 os.environ.setdefault("LEADRELAY_RETRY_MAX_DELAY", "0.05")
 os.environ.setdefault("LEADRELAY_RELEASE_DELAY", "0.05")
+# The tests start a few hundred `leadrelay` processes (CLI commands, servers, workers), each importing the
+# package anew. Where bytecode writing is off (PYTHONDONTWRITEBYTECODE, as in some shells and CI images),
+# each of them would compile every leadrelay module from source again (~0.2 s of CPU a process); they share
+# one bytecode cache outside the source tree instead, which Python keeps up to date with the sources.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and "PYTHONPYCACHEPREFIX" not in os.environ:
+    os.environ["PYTHONPYCACHEPREFIX"] = str(
+        Path(tempfile.gettempdir()) / f"leadrelay-tests-pycache-{os.getuid()}"
+    )
 
 
 def _share_httpx_tls_context() -> None:
@@ -270,3 +279,42 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
     """A real SMTP server on loopback and its mailbox: ``box, port = mailbox``."""
     with running_mailbox() as running:
         yield running
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.slow_start(seconds)``: a long test starts first, so that it never ends up as the tail
+    of the run while the other workers wait.
+
+    pytest-xdist collects on every worker and ``--dist worksteal`` hands worker ``i`` of ``n`` the ``i``-th
+    contiguous slice of the collection; an idle worker then steals from the *end* of the longest queue. So
+    the long tests are dealt over the slices (longest first, each to the slice with the least long work so
+    far) and put at the head of their slice: every worker starts on its own long tests, and what is left to
+    steal at the end is short. Without xdist (one slice) they simply run first. The order is deterministic,
+    as xdist requires: every worker must collect the same list."""
+    weights = {id(item): _slow_start_seconds(item) for item in items}
+    slow = sorted((item for item in items if weights[id(item)]), key=lambda item: -weights[id(item)])
+    if not slow:
+        return
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    rest = [item for item in items if not weights[id(item)]]
+    heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    loads = [0.0] * workers
+    for item in slow:
+        least = loads.index(min(loads))
+        heads[least].append(item)
+        loads[least] += weights[id(item)]
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for index, head in enumerate(heads):
+        size = remaining // (workers - index)  # the slice xdist's worksteal sends worker ``index``
+        remaining -= size
+        ordered += head
+        fill = max(0, size - len(head))
+        ordered += rest[:fill]
+        del rest[:fill]
+    items[:] = ordered + rest
+
+
+def _slow_start_seconds(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("slow_start")
+    return float(marker.args[0]) if marker is not None and marker.args else 1.0 if marker else 0.0

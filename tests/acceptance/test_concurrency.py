@@ -274,6 +274,7 @@ def test_day_cap_of_10_is_exact_with_120_concurrent_leads_and_two_worker_process
 # ---------------------------------------------------------------- round robin
 
 
+@pytest.mark.slow_start(8)
 def test_round_robin_rotation_is_shared_by_two_worker_processes(pg_url: str, tmp_path: Path) -> None:
     total = 40
     with BuyersThread(count=0, latency_ms=50, accept_rate=1.0) as buyers:

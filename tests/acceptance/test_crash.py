@@ -134,6 +134,7 @@ def test_kill_9_mid_delivery_loses_nothing_and_each_lead_is_accepted_once(
 # ---------------------------------------------------------------- SIGTERM
 
 
+@pytest.mark.slow_start(8)
 def test_sigterm_finishes_in_flight_deliveries_and_gives_the_rest_back(any_url: str, tmp_path: Path) -> None:
     total, grace = 20, 5.0
     env = {"LEADRELAY_SHUTDOWN_GRACE": str(grace), "LEADRELAY_WORKER_CONCURRENCY": "5"}
@@ -172,6 +173,7 @@ def test_sigterm_finishes_in_flight_deliveries_and_gives_the_rest_back(any_url: 
             assert buyer_totals(buyers)["duplicates"] == 0
 
 
+@pytest.mark.slow_start(8)
 def test_sigterm_past_the_grace_period_gives_in_flight_jobs_back(any_url: str, tmp_path: Path) -> None:
     """Deliveries slower than the grace period are abandoned, and their jobs go back to the queue at once
     (not left claimed until the lease runs out); the next worker delivers them under the same key."""

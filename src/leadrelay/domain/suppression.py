@@ -32,6 +32,8 @@ from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.fields import normalize_field, number_only
+from leadrelay.domain.fields.phone import number_key
+from leadrelay.domain.fields.value import Invalid
 
 KINDS = ("phone", "email", "postal_code")
 """The kinds of list; each is also the field type whose values it matches."""
@@ -62,6 +64,12 @@ def hash_or_error(kind: str, value: Any, *, region: str = "US") -> tuple[str | N
     """``(hash, None)`` for a valid value of ``kind``, else ``(None, why)``."""
     if kind not in KINDS:
         raise ValueError(f"unknown suppression list kind {kind!r}")
+    if kind == "phone" and isinstance(value, str) and value.strip():
+        # the phone type's own parsing without building its parts: a third of the cost of a list line
+        try:
+            return digest(number_key(value, str(region or "US").upper())), None
+        except Invalid as exc:
+            return None, str(exc)
     options: dict[str, Any] = {"region": region} if kind == "phone" else {}
     field = normalize_field(kind, value, **options)
     if not field.valid or not field.normal:

@@ -179,8 +179,11 @@ class SuppressionLists:
 
 # ---------------------------------------------------------------- importing a file
 
-IMPORT_CHUNK = 10_000
-"""Rows per transaction: large enough that commits cost little, small enough to bound memory."""
+IMPORT_CHUNK = 50_000
+"""Rows per transaction: large enough that commits cost little, small enough to bound memory (two
+chunks of hashes, ~12 MB). The hashes are random, so on SQLite a chunk's rows land on pages all over the
+primary key's index and every page touched is written again at commit: 50,000 rows a chunk write a
+million in about half the time of 10,000 (fewer rewrites of the same pages), 100,000 gain much less."""
 MAX_EXAMPLES = 20
 
 

@@ -44,7 +44,20 @@ _SEQUENCES = frozenset({"1234567", "2345678", "3456789", "9876543", "8765432", "
 
 @register("phone")
 def parse_phone(raw: Any, options: Options) -> FieldValue:
-    region = options.region
+    number, country, hint = _parsed(raw, options.region)
+    return _decompose(raw, number, country, hint)
+
+
+def number_key(raw: Any, region: str = "US") -> str:
+    """What ``number_only`` gives for the normal form of a valid phone ``raw``, computed without the
+    parts (a suppression list of millions of numbers needs only this); ``Invalid`` with the same message
+    as the field type when it is not a valid number of ``region``."""
+    number = _parsed(raw, region)[0]
+    return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
+
+
+def _parsed(raw: Any, region: str) -> tuple[phonenumbers.PhoneNumber, str, str | None]:
+    """The number, the country it belongs to and the line-type hint; ``Invalid`` when not valid."""
     problem = f"not a valid {region} number"
     if isinstance(raw, bool):
         raise Invalid(problem)
@@ -67,7 +80,7 @@ def parse_phone(raw: Any, options: Options) -> FieldValue:
         country = phonenumbers.region_code_for_number(number) or region
     else:
         raise Invalid(problem)
-    return _decompose(raw, number, country, hint)
+    return number, country, hint
 
 
 _NANP_REGIONS = frozenset(phonenumbers.region_codes_for_country_code(1))

@@ -1,6 +1,6 @@
 """`leadrelay suppression`: import a file into a suppression list (any size, bounded memory), list lists.
 
-The import streams the file and commits every 10,000 rows, so a million-line do-not-call list needs no
+The import streams the file and commits every 50,000 rows, so a million-line do-not-call list needs no
 more memory than a small one, and an interrupted import can simply be run again.
 """
 
