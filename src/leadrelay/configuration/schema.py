@@ -9,7 +9,7 @@ Conditions and targets are parsed by hand (``leadrelay.domain.condition_syntax``
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import phonenumbers
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -62,6 +62,7 @@ from leadrelay.domain.model import (
     Strategy,
     Target,
 )
+from leadrelay.domain.smtp import Security, SmtpSettings
 
 __all__ = [
     "CAP_PERIODS",
@@ -272,7 +273,7 @@ class ProfileModel(Strict):
 class SmtpModel(Strict):
     host: EnvText = "127.0.0.1"
     port: EnvPort | None = None  # None: by security
-    security: Annotated[str, BeforeValidator(choice("security", ("none", "starttls", "tls")))] = "none"
+    security: Annotated[Security, BeforeValidator(choice("security", get_args(Security)))] = "none"
     username: EnvText | None = None
     password: EnvText | None = None
     sender: EnvEmail = "leadrelay@localhost"
@@ -283,6 +284,19 @@ class SmtpModel(Strict):
         if self.port is None:
             self.port = {"none": 25, "starttls": 587, "tls": 465}[self.security]
         return self
+
+    def to_spec(self) -> SmtpSettings:
+        """The settings of a document whose ``${ENV_VAR}`` references are resolved (``smtp_settings``)."""
+        assert isinstance(self.port, int), "the port's reference is resolved first"
+        return SmtpSettings(
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            username=self.username,
+            password=self.password,
+            sender=self.sender,
+            timeout_s=parse_duration(self.timeout),
+        )
 
 
 def _dedup(model: DedupModel | None) -> DedupSpec | None:

@@ -19,9 +19,10 @@ from leadrelay.configuration.schema import (
     Objects,
     PartnerModel,
     ProfileModel,
+    SmtpModel,
     SourceModel,
 )
-from leadrelay.configuration.values import ENV_REF_RE, parse_duration
+from leadrelay.configuration.values import ENV_REF_RE
 from leadrelay.domain.model import EntitySpec, PartnerSpec, ProfileSpec, SourceSpec
 from leadrelay.domain.smtp import SmtpSettings
 from leadrelay.errors import ConfigError, ConfigProblem
@@ -73,12 +74,4 @@ def smtp_settings(smtp: Mapping[str, Any], environ: Mapping[str, str]) -> SmtpSe
             resolved["port"] = int(port)
     if problems:
         raise ConfigError(problems)
-    return SmtpSettings(
-        host=resolved["host"],
-        port=resolved["port"],
-        security=resolved["security"],
-        username=resolved["username"],
-        password=resolved["password"],
-        sender=resolved["sender"],
-        timeout_s=parse_duration(resolved["timeout"]),
-    )
+    return SmtpModel.stored(resolved).to_spec()
