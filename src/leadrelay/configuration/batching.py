@@ -3,20 +3,18 @@
 A schedule is any of ``cron`` (on the partner's wall clock), ``count`` and ``idle``; digests also take the
 shorthands ``every: 50`` (leads), ``hourly: true`` and ``daily_at: "08:00"``. Destination secrets (an SFTP
 password or key, an FTP password, an S3 secret key) may be literals, stored encrypted and shown as ``***``,
-or ``${ENV_VAR}`` references read when the file is sent. ``schedule_of``, ``format_of`` and ``file_of``
-turn the canonical documents into the domain's values.
+or ``${ENV_VAR}`` references read when the file is sent. Each model's ``to_spec`` gives the domain's value.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import AfterValidator, BeforeValidator, model_validator
 
-from leadrelay.configuration.schema import (
+from leadrelay.configuration.values import (
     Attempts,
     Emails,
     EnvText,
@@ -24,30 +22,26 @@ from leadrelay.configuration.schema import (
     PositiveDuration,
     PositiveInt,
     Strict,
-    _choice,
+    choice,
     parse_duration,
     problem,
 )
 from leadrelay.domain.batches import MAX_BATCH, BatchSchedule, check_cron
 from leadrelay.domain.files import (
+    Destination,
     EmailDestination,
     FileFormat,
+    FileKind,
     FtpDestination,
+    LineEnding,
+    Quoting,
     S3Destination,
     SftpDestination,
     check_pattern,
 )
 from leadrelay.domain.model import ChannelKind, FileChannel
 
-__all__ = [
-    "BUILTIN_COLUMNS",
-    "DESTINATIONS",
-    "DigestModel",
-    "FileModel",
-    "digest_of",
-    "file_of",
-    "with_ext",
-]
+__all__ = ["BUILTIN_COLUMNS", "DESTINATIONS", "DigestModel", "FileModel", "with_ext"]
 
 BUILTIN_COLUMNS = ("lead_id", "received_at", "source")
 """Columns every batch row has besides the lead's fields: its id, when it arrived (UTC), its source."""
@@ -155,6 +149,10 @@ class ScheduleModel(Strict):
             raise problem(f"count must be at most {MAX_BATCH} (the most leads in one batch)")
         return self
 
+    def to_spec(self) -> BatchSchedule:
+        idle_s = parse_duration(self.idle) if self.idle is not None else None
+        return BatchSchedule(cron=self.cron, count=self.count, idle_s=idle_s)
+
 
 class DigestModel(Strict):
     """An email digest: one message with the waiting leads as a CSV attachment and a summary."""
@@ -180,6 +178,36 @@ class DigestModel(Strict):
         if self.every is not None and self.every > MAX_BATCH:
             raise problem(f"every must be at most {MAX_BATCH} (the most leads in one digest)")
         return self
+
+    def to_spec(
+        self, to: list[str] | None, fields: list[str] | None, max_attempts: int, partner_email: str | None
+    ) -> FileChannel:
+        """The digest of an email channel (``to``, ``fields``, ``max_attempts``): a CSV file mailed to the
+        channel's recipients, else the partner's, on its schedule."""
+        return FileChannel(
+            destination=EmailDestination(to=_recipients(to, partner_email), subject=self.subject),
+            schedule=self.schedule(),
+            format=FileFormat(columns=tuple(self.columns) if self.columns else None),
+            filename=self.filename,
+            fields=tuple(fields) if fields is not None else None,
+            max_attempts=max_attempts,
+            kind=ChannelKind.EMAIL,
+        )
+
+    def schedule(self) -> BatchSchedule:
+        """The shorthands as a schedule: ``hourly`` and ``daily_at`` become cron, ``every`` a count."""
+        cron = self.cron
+        if self.hourly:
+            cron = "0 * * * *"
+        elif self.daily_at:
+            hour, minute = self.daily_at.split(":")
+            cron = f"{int(minute)} {int(hour)} * * *"
+        idle_s = parse_duration(self.idle) if self.idle is not None else None
+        return BatchSchedule(cron=cron, count=self.every, idle_s=idle_s)
+
+
+def _recipients(to: list[str] | None, partner_email: str | None) -> tuple[str, ...]:
+    return tuple(to or ([partner_email] if partner_email else []))
 
 
 def _columns(value: list[str]) -> list[str]:
@@ -212,6 +240,19 @@ class SftpModel(Strict):
             raise problem("host_key must be a fingerprint such as 'SHA256:…' (ssh-keygen -lf key.pub)")
         return self
 
+    def to_spec(self) -> SftpDestination:
+        return SftpDestination(
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            private_key=self.private_key,
+            directory=self.directory,
+            known_hosts=self.known_hosts,
+            host_key=self.host_key,
+            timeout_s=parse_duration(self.timeout),
+        )
+
 
 class FtpModel(Strict):
     host: EnvText
@@ -223,6 +264,19 @@ class FtpModel(Strict):
     passive: bool = True
     ca_cert: str | None = None  # PEM text of a certificate to trust (a self-signed server)
     timeout: PositiveDuration = "1m"  # canonical: "60s" validates to "1m"
+
+    def to_spec(self) -> FtpDestination:
+        return FtpDestination(
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            directory=self.directory,
+            tls=self.tls,
+            passive=self.passive,
+            ca_cert=self.ca_cert,
+            timeout_s=parse_duration(self.timeout),
+        )
 
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -252,10 +306,24 @@ class S3Model(Strict):
             raise problem("give both access_key_id and secret_access_key, or neither (the SDK's chain)")
         return self
 
+    def to_spec(self) -> S3Destination:
+        return S3Destination(
+            bucket=self.bucket,
+            prefix=self.prefix,
+            region=self.region,
+            endpoint_url=self.endpoint_url,
+            access_key_id=self.access_key_id,
+            secret_access_key=self.secret_access_key,
+            timeout_s=parse_duration(self.timeout),
+        )
+
 
 class MailModel(Strict):
     to: Emails | None = None  # None: the partner's email
     subject: SubjectPattern = "{count} leads for {partner} ({date})"
+
+    def to_spec(self, partner_email: str | None) -> EmailDestination:
+        return EmailDestination(to=_recipients(self.to, partner_email), subject=self.subject)
 
 
 class DestinationModel(Strict):
@@ -270,17 +338,25 @@ class DestinationModel(Strict):
             raise problem("give exactly one destination: 'sftp', 'ftp', 's3' or 'email'")
         return self
 
+    def to_spec(self, partner_email: str | None) -> Destination | EmailDestination:
+        if self.sftp is not None:
+            return self.sftp.to_spec()
+        if self.ftp is not None:
+            return self.ftp.to_spec()
+        if self.s3 is not None:
+            return self.s3.to_spec()
+        assert self.email is not None, "validation: exactly one destination"
+        return self.email.to_spec(partner_email)
+
 
 class FileModel(Strict):
     """Batch files: the format, the name, when a file is cut and where it goes."""
 
-    format: Annotated[str, BeforeValidator(_choice("file format", ("csv", "xlsx")))] = "csv"
+    format: Annotated[FileKind, BeforeValidator(choice("file format", get_args(FileKind)))] = "csv"
     delimiter: Annotated[str, BeforeValidator(_one_char)] = ","
-    quoting: Annotated[str, BeforeValidator(_choice("quoting", ("minimal", "all", "nonnumeric", "none")))] = (
-        "minimal"
-    )
+    quoting: Annotated[Quoting, BeforeValidator(choice("quoting", get_args(Quoting)))] = "minimal"
     header: bool = True
-    line_ending: Annotated[str, BeforeValidator(_choice("line ending", ("crlf", "lf")))] = "crlf"
+    line_ending: Annotated[LineEnding, BeforeValidator(choice("line ending", get_args(LineEnding)))] = "crlf"
     columns: Annotated[list[str], AfterValidator(lambda v: _columns(v))] | None = None
     filename: FilePatternExt = "{partner}-{datetime}.{ext}"  # {ext}: csv or xlsx
     schedule: ScheduleModel
@@ -288,94 +364,20 @@ class FileModel(Strict):
     max_attempts: Attempts = 8
     fields: FieldNames | None = None
 
-
-# ---------------------------------------------------------------- canonical documents → domain values
-
-
-def schedule_of(doc: Mapping[str, Any]) -> BatchSchedule:
-    """A ``ScheduleModel`` or ``DigestModel`` document as a schedule (shorthands become cron and count)."""
-    cron = doc.get("cron")
-    if doc.get("hourly"):
-        cron = "0 * * * *"
-    elif doc.get("daily_at"):
-        hour, minute = doc["daily_at"].split(":")
-        cron = f"{int(minute)} {int(hour)} * * *"
-    count = doc.get("count", doc.get("every"))
-    idle = doc.get("idle")
-    return BatchSchedule(cron=cron, count=count, idle_s=parse_duration(idle) if idle is not None else None)
-
-
-def digest_of(mail: Mapping[str, Any], partner_email: str | None) -> FileChannel:
-    """An email channel with a digest: a CSV file mailed to the partner's recipients on its schedule."""
-    doc = mail["digest"]
-    to = tuple(mail.get("to") or ([partner_email] if partner_email else []))
-    return FileChannel(
-        destination=EmailDestination(to=to, subject=doc["subject"]),
-        schedule=schedule_of(doc),
-        format=FileFormat(columns=tuple(doc["columns"]) if doc.get("columns") else None),
-        filename=doc["filename"],
-        fields=tuple(mail["fields"]) if mail.get("fields") is not None else None,
-        max_attempts=mail["max_attempts"],
-        kind=ChannelKind.EMAIL,
-    )
-
-
-def file_of(doc: Mapping[str, Any], partner_email: str | None) -> FileChannel:
-    fmt = FileFormat(
-        kind=doc["format"],
-        delimiter=doc["delimiter"],
-        quoting=doc["quoting"],
-        header=doc["header"],
-        line_ending=doc["line_ending"],
-        columns=tuple(doc["columns"]) if doc.get("columns") else None,
-    )
-    return FileChannel(
-        destination=_destination(doc["destination"], partner_email),
-        schedule=schedule_of(doc["schedule"]),
-        format=fmt,
-        filename=with_ext(doc["filename"], fmt.extension),
-        fields=tuple(doc["fields"]) if doc.get("fields") is not None else None,
-        max_attempts=doc["max_attempts"],
-    )
-
-
-def _destination(
-    doc: Mapping[str, Any], partner_email: str | None
-) -> SftpDestination | FtpDestination | S3Destination | EmailDestination:
-    if (d := doc.get("sftp")) is not None:
-        return SftpDestination(
-            host=d["host"],
-            port=d["port"],
-            username=d["username"],
-            password=d.get("password"),
-            private_key=d.get("private_key"),
-            directory=d["directory"],
-            known_hosts=d.get("known_hosts"),
-            host_key=d.get("host_key"),
-            timeout_s=parse_duration(d["timeout"]),
+    def to_spec(self, partner_email: str | None) -> FileChannel:
+        fmt = FileFormat(
+            kind=self.format,
+            delimiter=self.delimiter,
+            quoting=self.quoting,
+            header=self.header,
+            line_ending=self.line_ending,
+            columns=tuple(self.columns) if self.columns else None,
         )
-    if (d := doc.get("ftp")) is not None:
-        return FtpDestination(
-            host=d["host"],
-            port=d["port"],
-            username=d["username"],
-            password=d["password"],
-            directory=d["directory"],
-            tls=d["tls"],
-            passive=d["passive"],
-            ca_cert=d.get("ca_cert"),
-            timeout_s=parse_duration(d["timeout"]),
+        return FileChannel(
+            destination=self.destination.to_spec(partner_email),
+            schedule=self.schedule.to_spec(),
+            format=fmt,
+            filename=with_ext(self.filename, fmt.extension),
+            fields=tuple(self.fields) if self.fields is not None else None,
+            max_attempts=self.max_attempts,
         )
-    if (d := doc.get("s3")) is not None:
-        return S3Destination(
-            bucket=d["bucket"],
-            prefix=d["prefix"],
-            region=d["region"],
-            endpoint_url=d.get("endpoint_url"),
-            access_key_id=d.get("access_key_id"),
-            secret_access_key=d.get("secret_access_key"),
-            timeout_s=parse_duration(d["timeout"]),
-        )
-    mail = doc["email"]
-    to = tuple(mail.get("to") or ([partner_email] if partner_email else []))
-    return EmailDestination(to=to, subject=mail["subject"])

@@ -2,17 +2,16 @@
 ``basic`` or ``oauth2`` under ``auth``, and ``signing`` (Standard Webhooks).
 
 Every secret may be a literal (stored encrypted, shown as ``***``) or a ``${ENV_VAR}`` reference resolved
-when the request is sent. ``spec_of`` turns the canonical documents into the domain's auth specs.
+when the request is sent. ``to_spec`` gives the domain's auth and signing specs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
-from leadrelay.configuration.schema import EnvText, Strict, Url, _choice, problem
+from leadrelay.configuration.values import EnvText, Strict, Url, choice, problem
 from leadrelay.domain.partner_auth import (
     ApiKeyAuth,
     AuthSpec,
@@ -31,16 +30,27 @@ class ApiKeyModel(Strict):
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     value: EnvText
-    in_: Annotated[str, BeforeValidator(_choice("place", ("header", "query")))] = Field("header", alias="in")
+    in_: Annotated[Literal["header", "query"], BeforeValidator(choice("place", ("header", "query")))] = Field(
+        "header", alias="in"
+    )
+
+    def to_spec(self) -> ApiKeyAuth:
+        return ApiKeyAuth(self.name, self.value, self.in_)
 
 
 class BearerModel(Strict):
     token: EnvText
 
+    def to_spec(self) -> BearerAuth:
+        return BearerAuth(self.token)
+
 
 class BasicModel(Strict):
     username: EnvText
     password: EnvText
+
+    def to_spec(self) -> BasicAuth:
+        return BasicAuth(self.username, self.password)
 
 
 class OAuth2Model(Strict):
@@ -49,7 +59,14 @@ class OAuth2Model(Strict):
     client_secret: EnvText
     scope: str | None = None
     audience: str | None = None
-    auth_method: Annotated[str, BeforeValidator(_choice("auth method", ("basic", "body")))] = "basic"
+    auth_method: Annotated[
+        Literal["basic", "body"], BeforeValidator(choice("auth method", ("basic", "body")))
+    ] = "basic"
+
+    def to_spec(self) -> OAuth2ClientCredentials:
+        return OAuth2ClientCredentials(
+            self.token_url, self.client_id, self.client_secret, self.scope, self.audience, self.auth_method
+        )
 
 
 class AuthModel(Strict):
@@ -65,42 +82,25 @@ class AuthModel(Strict):
             raise problem(f"give exactly one of: {', '.join(AUTH_KINDS)}")
         return self
 
+    def to_spec(self) -> AuthSpec:
+        if self.headers is not None:
+            return HeaderAuth(dict(self.headers))
+        kind = self.api_key or self.bearer or self.basic or self.oauth2
+        assert kind is not None, "validation: exactly one kind"
+        return kind.to_spec()
+
 
 class SigningModel(Strict):
     secret: EnvText
-    scheme: Annotated[str, BeforeValidator(_choice("signing scheme", ("standard-webhooks",)))] = (
+    scheme: Annotated[str, BeforeValidator(choice("signing scheme", ("standard-webhooks",)))] = (
         "standard-webhooks"
     )
+
+    def to_spec(self) -> SigningSpec:
+        return SigningSpec(self.secret)
 
 
 def canonical_auth(model: AuthModel | None) -> dict[str, Any] | None:
     if model is None:
         return None
     return {k: v for k, v in model.model_dump(by_alias=True).items() if v is not None}
-
-
-def spec_of(auth: Mapping[str, Any] | None) -> AuthSpec | None:
-    """The domain spec of a canonical ``auth`` document (secrets as stored there: opened or ``${ENV}``)."""
-    if not auth:
-        return None
-    if (headers := auth.get("headers")) is not None:
-        return HeaderAuth(dict(headers))
-    if (key := auth.get("api_key")) is not None:
-        return ApiKeyAuth(key["name"], key["value"], key.get("in", "header"))
-    if (bearer := auth.get("bearer")) is not None:
-        return BearerAuth(bearer["token"])
-    if (basic := auth.get("basic")) is not None:
-        return BasicAuth(basic["username"], basic["password"])
-    o = auth["oauth2"]
-    return OAuth2ClientCredentials(
-        o["token_url"],
-        o["client_id"],
-        o["client_secret"],
-        o.get("scope"),
-        o.get("audience"),
-        o["auth_method"],
-    )
-
-
-def signing_of(signing: Mapping[str, Any] | None) -> SigningSpec | None:
-    return SigningSpec(signing["secret"]) if signing else None
