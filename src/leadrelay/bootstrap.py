@@ -111,7 +111,7 @@ class Runtime:
             owner=f"{socket.gethostname()[:64]}:{os.getpid()}:batches",
             interval_s=s.batch_interval,
             lease_s=s.batch_lease_seconds,
-            retry_base_s=s.batch_retry_base,
+            retry=RetryPolicy(base_s=s.batch_retry_base, max_delay_s=s.batch_retry_max_delay),
             only_jobs=only_jobs,
         )
 

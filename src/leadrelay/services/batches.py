@@ -18,20 +18,32 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.batches import due
 from leadrelay.domain.files import MEDIA_TYPES, EmailDestination, UploadError, fill
 from leadrelay.domain.model import FileChannel, PartnerSpec
+from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.domain.states import BATCH, BatchStatus
 from leadrelay.errors import InvalidTransition, NotFound, StorageError
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.distribution import select_values
 from leadrelay.services.opened_leads import open_jobs
-from leadrelay.services.ports import Clock, FileSender, Record, Sealer, Storage, Tx, system_clock
+from leadrelay.services.ports import (
+    Clock,
+    FileSender,
+    RandomSource,
+    Record,
+    Sealer,
+    Storage,
+    Tx,
+    system_clock,
+    system_random,
+)
 
 log = logging.getLogger("leadrelay.batches")
 T = TypeVar("T")
@@ -39,6 +51,10 @@ T = TypeVar("T")
 _MAX_CUTS = 100  # per partner and pass: a backlog of a million leads goes out over several passes
 _LIST_LIMIT = 500
 _SWEEP_S = 60.0  # how often parked jobs are checked for a wake-up that never came (a safety net)
+
+BATCH_RETRY = RetryPolicy(base_s=30.0, max_delay_s=3600.0)
+"""The retry schedule of a failed upload or digest (each channel's ``max_attempts`` replaces the
+template's): 30 s, doubling, spread ±25 %, at most an hour."""
 
 
 def batched_channels(partner: PartnerSpec) -> list[tuple[int, FileChannel]]:
@@ -150,6 +166,23 @@ def summary(row: Record, partner: PartnerSpec, spec: FileChannel, leads: Sequenc
     return "\n".join(lines) + "\n"
 
 
+def next_try(
+    policy: RetryPolicy, spec: FileChannel | None, row: Record, exc: UploadError, rand: float
+) -> tuple[float | None, str]:
+    """After a failed send of batch ``row``: the delay before the next attempt (None: no more attempts)
+    and the reason to record. ``policy`` decides, with the channel's ``max_attempts``; a test batch reports
+    at once; ``rand`` in [0, 1) is the jitter's random number."""
+    attempts = row.attempts + 1
+    limit = spec.max_attempts if spec is not None else 1
+    result = AttemptResult(Outcome.ERROR, reason=exc.reason, retryable=exc.retryable)
+    decision = replace(policy, max_attempts=limit).decide(result, attempts, rand)
+    if not exc.retryable:
+        return None, exc.reason
+    if isinstance(decision, GiveUp) or row.is_test:
+        return None, f"{exc.reason} (gave up after {attempts} attempts)"
+    return decision.delay_s, exc.reason
+
+
 class Batcher:
     """The loop a worker process runs beside its workers: cut due batches, claim and send them.
 
@@ -167,13 +200,15 @@ class Batcher:
         owner: str,
         interval_s: float = 1.0,
         lease_s: float = 300.0,
-        retry_base_s: float = 30.0,
-        retry_max_s: float = 3600.0,
+        retry: RetryPolicy = BATCH_RETRY,
         concurrency: int = 4,
         only_jobs: set[str] | None = None,
         record_backoff_s: float = 0.2,  # the first wait before recording an outcome again (doubling)
         clock: Clock = system_clock,
+        rand: RandomSource = system_random,
     ) -> None:
+        """``retry``: the schedule after a failed send (the delivery policy type of ``domain.retry``; each
+        channel's ``max_attempts`` replaces the template's); ``rand`` spreads its delays (jitter)."""
         self.storage = storage
         self.configs = configs
         self.sealer = sealer
@@ -181,8 +216,8 @@ class Batcher:
         self.owner = owner
         self.interval_s = interval_s
         self.lease = timedelta(seconds=lease_s)
-        self.retry_base_s = retry_base_s
-        self.retry_max_s = retry_max_s
+        self.retry = retry
+        self.rand = rand
         self.concurrency = concurrency
         self.only_jobs = only_jobs  # send only these jobs' batches and cut none (a partner test)
         self.record_backoff_s = record_backoff_s
@@ -308,17 +343,8 @@ class Batcher:
     async def _failed(
         self, row: Record, spec: FileChannel | None, exc: UploadError, started_at: datetime, started: float
     ) -> None:
-        attempts = row.attempts + 1
-        limit = spec.max_attempts if spec is not None else 1
-        retry_at = None
-        if exc.retryable and attempts < limit and not row.is_test:  # a test reports at once
-            delay = min(self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
-            retry_at = self.clock() + timedelta(seconds=delay)
-        reason = (
-            exc.reason
-            if retry_at is not None or not exc.retryable
-            else f"{exc.reason} (gave up after {attempts} attempts)"
-        )
+        delay, reason = next_try(self.retry, spec, row, exc, self.rand())
+        retry_at = self.clock() + timedelta(seconds=delay) if delay is not None else None
         ms = (time.perf_counter() - started) * 1000.0
         now = self.clock()
         await self._record(

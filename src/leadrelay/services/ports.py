@@ -8,6 +8,7 @@ passes a function of a ``Tx``, whose attributes are the repositories. The SQL be
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -435,6 +436,15 @@ class HoldQueries(Protocol):
 
 
 # -- group C: batches --
+
+
+class RandomSource(Protocol):
+    """A random number in [0, 1): what spreads retry delays (jitter)."""
+
+    def __call__(self) -> float: ...
+
+
+system_random: RandomSource = random.random
 
 
 class BatchQueries(Protocol):
