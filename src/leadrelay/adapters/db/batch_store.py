@@ -13,8 +13,9 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, select, update
 
+from leadrelay.adapters.db import leases
 from leadrelay.adapters.db.dedup_store import lock_keys
 from leadrelay.adapters.db.tables import UTCDateTime, batch_attempts, batches, deliveries, jobs, leads
 from leadrelay.domain.attempts import Outcome
@@ -229,16 +230,9 @@ def cut(
     return batch_id
 
 
-def _due(now: datetime) -> Any:
-    return or_(
-        and_(batches.c.status.in_((BatchStatus.READY, BatchStatus.RETRY)), batches.c.next_attempt_at <= now),
-        and_(batches.c.status == BatchStatus.SENDING, batches.c.lease_until < now),
-    )
-
-
 def any_due(conn: Connection, now: datetime) -> bool:
     """Whether some batch is due to be sent (a cheap read before claiming in a write transaction)."""
-    return conn.execute(select(batches.c.id).where(_due(now)).limit(1)).first() is not None
+    return leases.any_claimable(conn, leases.BATCH_LEASE, now)
 
 
 def claim(
@@ -249,27 +243,12 @@ def claim(
     lease_until: datetime,
     only_jobs: Collection[str] | None = None,
 ) -> list[Row[Any]]:
-    """Claim batches due to be sent (ready, a retry due, or a sender's lease that ran out); with
-    ``only_jobs``, only the batches holding those jobs' leads (``partners test``)."""
-    query = select(batches.c.id).where(_due(now)).order_by(batches.c.next_attempt_at).limit(limit)
-    if only_jobs is not None:
-        mine = select(deliveries.c.batch_id).where(deliveries.c.job_id.in_(list(only_jobs)))
-        query = query.where(batches.c.id.in_(mine))
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(query).scalars())
+    """Claim batches due to be sent (ready, a retry due, or a sender's lease that ran out: that counts as
+    an attempt), with the jobs' lease mechanism (``leases``); with ``only_jobs``, only the batches holding
+    those jobs' leads (``partners test``)."""
+    ids = leases.claim(conn, leases.BATCH_LEASE, owner, limit, now, lease_until, only_jobs)
     if not ids:
         return []
-    conn.execute(  # a batch whose sender was lost (its lease ran out) counts that as an attempt
-        update(batches)
-        .where(batches.c.id.in_(ids), batches.c.status == BatchStatus.SENDING)
-        .values(attempts=batches.c.attempts + 1)
-    )
-    conn.execute(
-        update(batches)
-        .where(batches.c.id.in_(ids), _batch_from(BatchStatus.SENDING))
-        .values(status=BatchStatus.SENDING, lease_owner=owner, lease_until=lease_until)
-    )
     return list(conn.execute(select(batches).where(batches.c.id.in_(ids)).order_by(batches.c.created_at)))
 
 
@@ -379,14 +358,7 @@ def record_success(
 def _finish(conn: Connection, row: Row[Any], owner: str, *, status: BatchStatus, **values: Any) -> bool:
     """End a send we hold the lease of (the batch still ``sending`` and ours); False when another sender
     took it meanwhile (our lease ran out): then it records the outcome, not us."""
-    done = conn.execute(
-        update(batches)
-        .where(
-            batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == BatchStatus.SENDING
-        )
-        .values(status=BATCH.check(BatchStatus.SENDING, status), lease_owner=None, lease_until=None, **values)
-    ).rowcount
-    return bool(done)
+    return bool(leases.end(conn, leases.BATCH_LEASE, owner, [row.id], status, **values))
 
 
 def lock_jobs(conn: Connection, job_ids: Sequence[str]) -> None:
