@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, select, update
 
-from leadrelay.adapters.db import leases
+from leadrelay.adapters.db import leases, store
 from leadrelay.adapters.db.dedup_store import lock_keys
-from leadrelay.adapters.db.tables import UTCDateTime, batch_attempts, batches, deliveries, jobs, leads
+from leadrelay.adapters.db.tables import UTCDateTime, attempts, batches, deliveries, jobs, leads
 from leadrelay.domain.attempts import Outcome
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.files import filename
@@ -285,15 +285,22 @@ def batch_leads(conn: Connection, batch_id: str) -> list[Row[Any]]:
 def _attempt(
     conn: Connection, batch_id: str, number: int, started: datetime, ms: float, **values: Any
 ) -> None:
-    conn.execute(
-        batch_attempts.insert().values(
-            id=new_id("bta"), batch_id=batch_id, number=number, started_at=started, duration_ms=ms, **values
-        )
+    """Record an attempt to send the batch, in the one attempts table (a lead's attempts are there too)."""
+    store.insert_attempt(
+        conn,
+        {
+            "id": store.new_attempt_id(),
+            "batch_id": batch_id,
+            "number": number,
+            "started_at": started,
+            "duration_ms": ms,
+            **values,
+        },
     )
 
 
 def _attempt_number(conn: Connection, batch_id: str) -> int:
-    count = conn.execute(select(func.count()).where(batch_attempts.c.batch_id == batch_id)).scalar_one()
+    count = conn.execute(select(func.count()).where(attempts.c.batch_id == batch_id)).scalar_one()
     return int(count) + 1
 
 
