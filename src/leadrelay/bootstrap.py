@@ -22,7 +22,8 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services import ports
 from leadrelay.services.act import Actions
-from leadrelay.services.batches import Batcher, BatchLog
+from leadrelay.services.batch_log import BatchLog
+from leadrelay.services.batches import Batcher
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
