@@ -22,7 +22,8 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services import ports
 from leadrelay.services.act import Actions
-from leadrelay.services.batches import Batcher, BatchLog
+from leadrelay.services.batch_log import BatchLog
+from leadrelay.services.batches import Batcher
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
@@ -111,7 +112,7 @@ class Runtime:
             owner=f"{socket.gethostname()[:64]}:{os.getpid()}:batches",
             interval_s=s.batch_interval,
             lease_s=s.batch_lease_seconds,
-            retry_base_s=s.batch_retry_base,
+            retry=RetryPolicy(base_s=s.batch_retry_base, max_delay_s=s.batch_retry_max_delay),
             only_jobs=only_jobs,
         )
 

@@ -47,10 +47,12 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     retention_days: int | None = None  # None: kept until erased
     # batched delivery (email digests, batch files): how often schedules are checked, how long a sender
-    # holds a batch, the first retry delay after a failed upload (doubling, at most an hour)
+    # holds a batch, the first retry delay after a failed upload (doubling, spread ±25 %, at most
+    # batch_retry_max_delay: the delivery retry policy of domain/retry.py with the batch's own figures)
     batch_interval: float = 1.0
     batch_lease_seconds: float = 300.0
     batch_retry_base: float = 30.0
+    batch_retry_max_delay: float = 3600.0
     # webhooks may not reach private networks (SSRF) except these CIDRs, e.g. "127.0.0.0/8,10.1.0.0/16"
     block_private_targets: bool = True
     allowed_target_networks: str = ""

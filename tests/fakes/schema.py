@@ -33,6 +33,7 @@ class TableSpec:
     key: tuple[str, ...]
     unique: tuple[tuple[str, ...], ...] = ()
     states: Mapping[str, type[StrEnum]] = field(default_factory=dict)
+    checks: tuple[str, ...] = ()  # other CHECK constraints, by name (the fakes' writers keep them)
 
     def column(self, name: str) -> Col:
         for col in self.columns:
@@ -193,18 +194,22 @@ TABLES: dict[str, TableSpec] = {
             "attempts",
             (
                 _s("id", null=False),
-                _s("delivery_id", null=False),
-                _s("job_id", null=False),
+                _s("delivery_id"),  # a lead's attempt: delivery_id and job_id; a batch's: batch_id
+                _s("job_id"),
+                _s("batch_id"),
                 _i("number", null=False),
                 _t("started_at", null=False),
                 Col("duration_ms", "float", False),
-                _j("request", null=False),
+                _j("request"),
                 _i("status_code"),
                 _s("response_body"),
                 _s("outcome", null=False),
+                _s("location"),
+                _i("bytes"),
                 _s("reason"),
             ),
             key=("id",),
+            checks=("one_subject",),  # a lead's attempt or a batch's, never both
         ),
         TableSpec(
             "cap_counters",

@@ -6,15 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, DateTime, inspect, select
+from sqlalchemy import Connection, DateTime, MetaData, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import alembic_config, downgrade, upgrade
-from leadrelay.adapters.db.tables import UTCDateTime, metadata
+from leadrelay.adapters.db.tables import UTCDateTime, attempts, metadata
 
 
 def _is_datetime(t: Any) -> bool:
@@ -127,3 +129,99 @@ def test_upgrade_head_twice_is_a_no_op(db_url: str) -> None:
     upgrade(db_url)
     assert current_revision(db_url) == head(db_url)
     assert differences(db_url) == []
+
+
+BATCH_ATTEMPT = {
+    "id": "bta_1",
+    "batch_id": "bat_1",
+    "number": 1,
+    "started_at": datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+    "duration_ms": 12.5,
+    "outcome": "success",
+    "location": "sftp://files.sunco.example/in/sunco.csv",
+    "bytes": 420,
+    "reason": None,
+}
+DELIVERY_ATTEMPT = {
+    "id": "att_1",
+    "delivery_id": "dlv_1",
+    "job_id": "job_1",
+    "number": 1,
+    "started_at": datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+    "duration_ms": 3.0,
+    "request": {"url": "https://buyer.example/leads"},
+    "status_code": 503,
+    "response_body": "busy",
+    "outcome": "error",
+    "reason": "HTTP 503",
+}
+
+
+def _rows(url: str, table: str) -> list[dict[str, Any]]:
+    db = Database(url)
+    try:
+        got = db.read(lambda c: list(c.execute(text(f"SELECT * FROM {table} ORDER BY id")).mappings()))
+        return [dict(row) for row in got]
+    finally:
+        db.dispose()
+
+
+def test_0008_moves_batch_attempts_into_the_one_attempts_table_and_back(db_url: str) -> None:
+    downgrade(db_url, "0007")
+    assert "batch_attempts" in tables(db_url)
+    db = Database(db_url)
+    try:
+        old = MetaData()
+        old.reflect(db.engine, only=["attempts", "batch_attempts"])
+        db.transaction(lambda c: c.execute(old.tables["batch_attempts"].insert().values(BATCH_ATTEMPT)))
+        db.transaction(lambda c: c.execute(old.tables["attempts"].insert().values(DELIVERY_ATTEMPT)))
+    finally:
+        db.dispose()
+
+    upgrade(db_url)
+    assert "batch_attempts" not in tables(db_url)
+    assert differences(db_url) == []
+    db = Database(db_url)
+    try:
+        one = db.read(lambda c: list(c.execute(select(attempts).order_by(attempts.c.number, attempts.c.id))))
+    finally:
+        db.dispose()
+    moved = {row.id: row for row in one}
+    assert set(moved) == {"bta_1", "att_1"}
+    batch_row = moved["bta_1"]
+    assert (batch_row.batch_id, batch_row.delivery_id, batch_row.job_id, batch_row.request) == (
+        "bat_1",
+        None,
+        None,
+        None,
+    )
+    assert (batch_row.location, batch_row.bytes, batch_row.outcome) == (
+        BATCH_ATTEMPT["location"],
+        420,
+        "success",
+    )
+    assert batch_row.started_at == BATCH_ATTEMPT["started_at"]
+    assert (moved["att_1"].batch_id, moved["att_1"].request) == (None, DELIVERY_ATTEMPT["request"])
+
+    downgrade(db_url, "0007")
+    back = _rows(db_url, "batch_attempts")
+    assert [(r["id"], r["batch_id"], r["bytes"], r["location"]) for r in back] == [
+        ("bta_1", "bat_1", 420, BATCH_ATTEMPT["location"])
+    ]
+    assert [r["id"] for r in _rows(db_url, "attempts")] == ["att_1"]
+    assert "batch_id" not in _rows(db_url, "attempts")[0]
+    upgrade(db_url)
+    assert differences(db_url) == []
+
+
+def test_an_attempt_is_a_leads_or_a_batchs_never_both(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        both = {**DELIVERY_ATTEMPT, "batch_id": "bat_1"}
+        with pytest.raises(IntegrityError):
+            db.transaction(lambda c: c.execute(attempts.insert().values(both)))
+        neither = {k: v for k, v in BATCH_ATTEMPT.items() if k != "batch_id"}
+        with pytest.raises(IntegrityError):
+            db.transaction(lambda c: c.execute(attempts.insert().values(neither)))
+    finally:
+        db.dispose()

@@ -690,4 +690,4 @@ def test_the_fake_schema_is_the_metadata(name: str) -> None:
     unique |= {(c.name,) for c in table.columns if c.unique}
     assert set(spec.unique) == unique
     checks = {k.name for k in table.constraints if k.name and str(k.name).startswith("ck_")}
-    assert {f"ck_{name}_{column}" for column in spec.states} == checks
+    assert {f"ck_{name}_{column}" for column in (*spec.states, *spec.checks)} == checks

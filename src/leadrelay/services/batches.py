@@ -1,4 +1,4 @@
-"""Batched delivery (email digests and batch files): cut batches when due, render and send them, keep the log.
+"""Batched delivery (email digests and batch files): cut batches when due, claim them, send them, record it.
 
 The life of a batch: leads wait (their deliveries ``batched``) → the partner's schedule says go → a batch is
 cut with a fixed set of leads and a fixed file name → a sender claims it (with a lease), renders the file
@@ -8,6 +8,8 @@ keeps its leads; ``redeliver`` sends any batch again, from the log, with the sam
 
 Everything is in the database, so leads waiting for a digest survive a restart, and a crash while sending
 only means the lease runs out and the batch is sent again (replacing the same file; the same Message-ID).
+A batch is claimed with the jobs' leases and retried on the deliveries' retry policy. The file is rendered
+in ``batch_files``; the log and redelivery are ``batch_log``.
 """
 
 from __future__ import annotations
@@ -16,29 +18,40 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import TypeVar
 
+from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.batches import due
-from leadrelay.domain.files import MEDIA_TYPES, EmailDestination, UploadError, fill
+from leadrelay.domain.files import UploadError
 from leadrelay.domain.model import FileChannel, PartnerSpec
-from leadrelay.domain.states import BATCH, BatchStatus
-from leadrelay.errors import InvalidTransition, NotFound, StorageError
+from leadrelay.domain.retry import GiveUp, RetryPolicy
+from leadrelay.errors import StorageError
+from leadrelay.services.batch_files import render
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.distribution import select_values
-from leadrelay.services.opened_leads import open_jobs
-from leadrelay.services.ports import Clock, FileSender, Record, Sealer, Storage, Tx, system_clock
+from leadrelay.services.ports import (
+    Clock,
+    FileSender,
+    RandomSource,
+    Record,
+    Sealer,
+    Storage,
+    Tx,
+    system_clock,
+    system_random,
+)
 
 log = logging.getLogger("leadrelay.batches")
 T = TypeVar("T")
 
 _MAX_CUTS = 100  # per partner and pass: a backlog of a million leads goes out over several passes
-_LIST_LIMIT = 500
 _SWEEP_S = 60.0  # how often parked jobs are checked for a wake-up that never came (a safety net)
+
+BATCH_RETRY = RetryPolicy(base_s=30.0, max_delay_s=3600.0)
+"""The retry schedule of a failed upload or digest (each channel's ``max_attempts`` replaces the
+template's): 30 s, doubling, spread ±25 %, at most an hour."""
 
 
 def batched_channels(partner: PartnerSpec) -> list[tuple[int, FileChannel]]:
@@ -91,63 +104,21 @@ def cut_due(tx: Tx, live: LiveConfig, now: datetime) -> list[str]:
     return cut
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    data: bytes
-    count: int
-    subject: str
-    summary: str
-
-
-def render(
-    tx: Tx, row: Record, partner: PartnerSpec, spec: FileChannel, sealer: Sealer, files: FileSender
-) -> Rendered:
-    """A batch's file, rendered from its stored leads (opened sensitive values included: it is what the
-    partner bought), with the mail subject and summary of a digest."""
-    leads = open_jobs(tx, tx.batches.batch_leads(row.id), sealer)
-    rows: list[dict[str, Any]] = []
-    for lead in leads:
-        values = select_values(lead.lead_values, spec.fields)
-        rows.append(
-            {
-                "lead_id": lead.lead_id,
-                "received_at": lead.created_at.isoformat(timespec="seconds"),
-                "source": lead.source,
-                **values,
-            }
-        )
-    data = files.render(spec.format, rows)
-    subject = ""
-    if isinstance(spec.destination, EmailDestination):
-        subject = fill(
-            spec.destination.subject,
-            partner=partner.name,
-            count=len(rows),
-            now=row.created_at,
-            tz=partner.timezone,
-        )
-        if row.is_test:
-            subject = f"[TEST] {subject}"
-    return Rendered(data, len(rows), subject, summary(row, partner, spec, leads, len(data)))
-
-
-def summary(row: Record, partner: PartnerSpec, spec: FileChannel, leads: Sequence[Any], size: int) -> str:
-    """The body of a digest: how many leads, from when to when (the partner's clock), from which sources."""
-    tz = ZoneInfo(partner.timezone)
-    lines = [f"{len(leads)} lead{'s' if len(leads) != 1 else ''} for {partner.name}."]
-    if leads:
-        first = leads[0].created_at.astimezone(tz)
-        last = leads[-1].created_at.astimezone(tz)
-        lines.append(f"Received {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} ({partner.timezone}).")
-        sources = Counter(lead.source for lead in leads)
-        lines.append("By source: " + ", ".join(f"{name} {n}" for name, n in sorted(sources.items())) + ".")
-    lines.append(f"Sent because: {row.trigger}.")
-    kind = spec.format.kind.upper()
-    lines.append(f"Attached: {row.filename} ({kind}, {size:,} bytes).")
-    lines.append(f"Batch {row.id}.")
-    if row.is_test:
-        lines.insert(0, "TEST DELIVERY: these leads are not for sale.")
-    return "\n".join(lines) + "\n"
+def next_try(
+    policy: RetryPolicy, spec: FileChannel | None, row: Record, exc: UploadError, rand: float
+) -> tuple[float | None, str]:
+    """After a failed send of batch ``row``: the delay before the next attempt (None: no more attempts)
+    and the reason to record. ``policy`` decides, with the channel's ``max_attempts``; a test batch reports
+    at once; ``rand`` in [0, 1) is the jitter's random number."""
+    attempts = row.attempts + 1
+    limit = spec.max_attempts if spec is not None else 1
+    result = AttemptResult(Outcome.ERROR, reason=exc.reason, retryable=exc.retryable)
+    decision = replace(policy, max_attempts=limit).decide(result, attempts, rand)
+    if not exc.retryable:
+        return None, exc.reason
+    if isinstance(decision, GiveUp) or row.is_test:
+        return None, f"{exc.reason} (gave up after {attempts} attempts)"
+    return decision.delay_s, exc.reason
 
 
 class Batcher:
@@ -167,13 +138,15 @@ class Batcher:
         owner: str,
         interval_s: float = 1.0,
         lease_s: float = 300.0,
-        retry_base_s: float = 30.0,
-        retry_max_s: float = 3600.0,
+        retry: RetryPolicy = BATCH_RETRY,
         concurrency: int = 4,
         only_jobs: set[str] | None = None,
         record_backoff_s: float = 0.2,  # the first wait before recording an outcome again (doubling)
         clock: Clock = system_clock,
+        rand: RandomSource = system_random,
     ) -> None:
+        """``retry``: the schedule after a failed send (the delivery policy type of ``domain.retry``; each
+        channel's ``max_attempts`` replaces the template's); ``rand`` spreads its delays (jitter)."""
         self.storage = storage
         self.configs = configs
         self.sealer = sealer
@@ -181,8 +154,8 @@ class Batcher:
         self.owner = owner
         self.interval_s = interval_s
         self.lease = timedelta(seconds=lease_s)
-        self.retry_base_s = retry_base_s
-        self.retry_max_s = retry_max_s
+        self.retry = retry
+        self.rand = rand
         self.concurrency = concurrency
         self.only_jobs = only_jobs  # send only these jobs' batches and cut none (a partner test)
         self.record_backoff_s = record_backoff_s
@@ -308,17 +281,8 @@ class Batcher:
     async def _failed(
         self, row: Record, spec: FileChannel | None, exc: UploadError, started_at: datetime, started: float
     ) -> None:
-        attempts = row.attempts + 1
-        limit = spec.max_attempts if spec is not None else 1
-        retry_at = None
-        if exc.retryable and attempts < limit and not row.is_test:  # a test reports at once
-            delay = min(self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1))
-            retry_at = self.clock() + timedelta(seconds=delay)
-        reason = (
-            exc.reason
-            if retry_at is not None or not exc.retryable
-            else f"{exc.reason} (gave up after {attempts} attempts)"
-        )
+        delay, reason = next_try(self.retry, spec, row, exc, self.rand())
+        retry_at = self.clock() + timedelta(seconds=delay) if delay is not None else None
         ms = (time.perf_counter() - started) * 1000.0
         now = self.clock()
         await self._record(
@@ -333,164 +297,3 @@ class Batcher:
             )
         )
         log.warning("batch %s to %s failed: %s", row.id, row.partner, reason)
-
-
-# ---------------------------------------------------------------- the log: list, show, file, redeliver
-
-
-def _summary(row: Record) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "partner": row.partner,
-        "channel": row.channel,
-        "status": row.status,
-        "trigger": row.trigger,
-        "filename": row.filename,
-        "lead_count": row.lead_count,
-        "attempts": row.attempts,
-        "next_attempt_at": row.next_attempt_at.isoformat() if row.next_attempt_at else None,
-        "location": row.location,
-        "bytes": row.bytes,
-        "reason": row.reason,
-        "test": bool(row.is_test),
-        "created_at": row.created_at.isoformat(),
-        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-    }
-
-
-class BatchLog:
-    """What the API and the command line show of batches, and redelivery."""
-
-    def __init__(
-        self,
-        storage: Storage,
-        configs: ConfigCache,
-        sealer: Sealer,
-        files: FileSender,  # renders a batch's file for a download or a preview; never ships it
-        *,
-        clock: Clock = system_clock,
-    ) -> None:
-        self.storage = storage
-        self.configs = configs
-        self.sealer = sealer
-        self.files = files
-        self.clock = clock
-
-    async def find(self, partner: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-        def read(tx: Tx) -> list[dict[str, Any]]:
-            return [_summary(row) for row in tx.batch_queries.latest_batches(partner, status, _LIST_LIMIT)]
-
-        return await self.storage.run_read(read)
-
-    async def waiting(self) -> list[dict[str, Any]]:
-        """How many leads wait for each partner's next batch, and since when."""
-
-        def read(tx: Tx) -> list[dict[str, Any]]:
-            return [
-                {"partner": p, "waiting": n, "oldest": oldest.isoformat() if oldest else None}
-                for p, n, oldest in tx.batch_queries.waiting_per_partner()
-            ]
-
-        return await self.storage.run_read(read)
-
-    async def show(self, batch_id: str) -> dict[str, Any]:
-        def read(tx: Tx) -> dict[str, Any]:
-            row = tx.batches.batch(batch_id)
-            if row is None:
-                raise NotFound(f"unknown batch {batch_id}")
-            leads = tx.batches.batch_leads(batch_id)
-            tries = tx.batch_queries.batch_attempts(batch_id)
-            return {
-                **_summary(row),
-                "leads": [
-                    {"lead_id": r.lead_id, "delivery_id": r.delivery_id, "status": r.delivery_status}
-                    for r in leads
-                ],
-                "attempts_log": [
-                    {
-                        "number": a.number,
-                        "started_at": a.started_at.isoformat(),
-                        "duration_ms": round(a.duration_ms, 1),
-                        "outcome": a.outcome,
-                        "location": a.location,
-                        "bytes": a.bytes,
-                        "reason": a.reason,
-                    }
-                    for a in tries
-                ],
-            }
-
-        return await self.storage.run_read(read)
-
-    async def file(self, batch_id: str, *, actor: str) -> tuple[str, str, bytes]:
-        """The batch's file as the partner gets it: (file name, media type, bytes); audited."""
-        live = await self.configs.get(self.storage)
-
-        def work(tx: Tx) -> tuple[str, str, bytes]:
-            row = tx.batches.batch(batch_id)
-            if row is None:
-                raise NotFound(f"unknown batch {batch_id}")
-            partner = live.compiled.partners.get(row.partner)
-            spec = partner.channel_at(row.channel_step) if partner is not None else None
-            if partner is None or not isinstance(spec, FileChannel):
-                raise InvalidTransition(
-                    f"partner {row.partner} has no batched channel to render the file with"
-                )
-            rendered = render(tx, row, partner, spec, self.sealer, self.files)
-            tx.config.audit(
-                actor=actor,
-                action="batches.download",
-                object_kind="batch",
-                object_id=batch_id,
-                at=self.clock(),
-                detail={"leads": rendered.count},
-            )
-            return row.filename, MEDIA_TYPES[spec.format.kind], rendered.data
-
-        return await self.storage.run(work)
-
-    async def with_previews(self, detail: dict[str, Any]) -> dict[str, Any]:
-        """A test delivery's detail with the file each test batch carried (its "rendered request"): the
-        text of a CSV, or its size for XLSX. Only test batches: their one lead is the made-up test lead."""
-        live = await self.configs.get(self.storage)
-        for delivery in detail.get("deliveries", []):
-            batch = delivery.get("batch")
-            if not batch or not delivery.get("test"):
-                continue
-
-            def preview(tx: Tx, batch_id: str = batch["id"]) -> str | None:
-                row = tx.batches.batch(batch_id)
-                partner = live.compiled.partners.get(row.partner) if row is not None else None
-                spec = partner.channel_at(row.channel_step) if row is not None and partner else None
-                if row is None or not row.is_test or partner is None or not isinstance(spec, FileChannel):
-                    return None
-                data = render(tx, row, partner, spec, self.sealer, self.files).data
-                if spec.format.kind == "csv":
-                    return data.decode("utf-8", "replace")[:4000]
-                return f"<{spec.format.kind} file, {len(data):,} bytes>"
-
-            batch["file"] = await self.storage.run_read(preview)
-        return detail
-
-    async def redeliver(self, batch_id: str, *, actor: str) -> dict[str, Any]:
-        """Send a batch again, with the same leads and file name; audited."""
-
-        def work(tx: Tx) -> dict[str, Any]:
-            before = tx.batches.batch(batch_id)
-            if before is None:
-                raise NotFound(f"unknown batch {batch_id}")
-            if not BATCH.allowed(before.status, BatchStatus.READY):
-                raise InvalidTransition(f"batch {batch_id} is {before.status}: it is being sent already")
-            row = tx.batches.redeliver(batch_id, self.clock())
-            assert row is not None
-            tx.config.audit(
-                actor=actor,
-                action="batches.redeliver",
-                object_kind="batch",
-                object_id=batch_id,
-                at=self.clock(),
-                detail={"was": before.status, "leads": before.lead_count},
-            )
-            return _summary(row)
-
-        return await self.storage.run(work)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select
 from sqlalchemy.exc import DBAPIError
 
-from leadrelay.adapters.db.tables import batch_attempts, batches, deliveries
+from leadrelay.adapters.db.tables import attempts, batches, deliveries
 from leadrelay.domain.states import DeliveryStatus
 from leadrelay.errors import StorageError
 
@@ -42,11 +42,7 @@ class SqlBatchQueries:
         return [(partner, count, oldest) for partner, count, oldest in self._conn.execute(query)]
 
     def batch_attempts(self, batch_id: str) -> list[Row[Any]]:
-        query = (
-            select(batch_attempts)
-            .where(batch_attempts.c.batch_id == batch_id)
-            .order_by(batch_attempts.c.number)
-        )
+        query = select(attempts).where(attempts.c.batch_id == batch_id).order_by(attempts.c.number)
         return list(self._conn.execute(query))
 
     @contextmanager

@@ -1,10 +1,11 @@
-"""Batches (email digests, batch files) in the database: cut them, claim them, record what became of them.
+"""Batches (email digests, batch files) in the database: cut them, claim them, read them, send them again.
 
 A lead is in exactly one batch: its delivery waits (``DeliveryStatus.BATCHED``) with no ``batch_id``;
 cutting a batch sets ``batch_id`` on the chosen deliveries (only where it is still empty) in the
 transaction that creates the batch. On PostgreSQL a partner's cuts are serialized by an advisory lock, on
 SQLite by the write lock. A batch's file name is fixed when it is cut, so a retry replaces the same file
-and never adds a second one with the same leads.
+and never adds a second one with the same leads. What became of a batch (its attempts, its leads, their
+jobs) is recorded by ``batch_outcomes``, whose functions are this module's too.
 """
 
 from __future__ import annotations
@@ -13,15 +14,25 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, func, select, update
 
+from leadrelay.adapters.db import leases
+from leadrelay.adapters.db.batch_outcomes import (
+    WAITING_FOR_A_BATCH,
+    dissolve,
+    lock_jobs,
+    record_failure,
+    record_success,
+    unbatch,
+    wake_jobs,
+    wake_stranded,
+)
 from leadrelay.adapters.db.dedup_store import lock_keys
-from leadrelay.adapters.db.tables import UTCDateTime, batch_attempts, batches, deliveries, jobs, leads
-from leadrelay.domain.attempts import Outcome
+from leadrelay.adapters.db.tables import UTCDateTime, batches, deliveries, leads
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.files import filename
 from leadrelay.domain.model import FileChannel, PartnerSpec
-from leadrelay.domain.states import BATCH, DELIVERY, QUEUE, BatchStatus, DeliveryStatus, QueueState
+from leadrelay.domain.states import BATCH, BatchStatus, DeliveryStatus
 from leadrelay.ids import new_id
 
 __all__ = [
@@ -45,13 +56,6 @@ __all__ = [
 ]
 
 _NAME_ROOM = 245
-_BATCHED = deliveries.c.status == DeliveryStatus.BATCHED
-_WAITING = and_(_BATCHED, deliveries.c.batch_id.is_(None))
-
-
-def _delivery_from(dst: DeliveryStatus) -> Any:
-    """Only deliveries that may move to ``dst`` (the transitions of ``domain.states``)."""
-    return deliveries.c.status.in_(sorted(DELIVERY.sources(dst)))
 
 
 def _batch_from(dst: BatchStatus) -> Any:
@@ -68,53 +72,15 @@ def waiting(conn: Connection, partner: str, step: int) -> Waiting | None:
     row = conn.execute(
         select(
             func.count(), func.min(created, type_=UTCDateTime), func.max(created, type_=UTCDateTime)
-        ).where(deliveries.c.partner == partner, deliveries.c.channel_step == step, _WAITING)
+        ).where(deliveries.c.partner == partner, deliveries.c.channel_step == step, WAITING_FOR_A_BATCH)
     ).one()
     return Waiting(row[0], row[1], row[2]) if row[0] else None
 
 
 def waiting_channels(conn: Connection) -> set[tuple[str, int]]:
     """The (partner, failover step) pairs that have leads waiting for a batch."""
-    query = select(deliveries.c.partner, deliveries.c.channel_step).where(_WAITING).distinct()
+    query = select(deliveries.c.partner, deliveries.c.channel_step).where(WAITING_FOR_A_BATCH).distinct()
     return {(row[0], row[1]) for row in conn.execute(query)}
-
-
-def unbatch(conn: Connection, partner: str, step: int, now: datetime) -> int:
-    """Leads that wait for a batch of a channel that is no longer batched go the ordinary way: their
-    deliveries are pending again and their jobs go back to the queue (which sends them, or fails them when
-    the partner is gone). Returns how many."""
-    where = (deliveries.c.partner == partner, deliveries.c.channel_step == step, _WAITING)
-    job_ids = list(conn.execute(select(deliveries.c.job_id).where(*where)).scalars())
-    if job_ids:
-        lock_jobs(conn, job_ids)
-        pending = DeliveryStatus.PENDING
-        conn.execute(
-            update(deliveries)
-            .where(*where, _delivery_from(pending))
-            .values(status=pending, next_attempt_at=now)
-        )
-        wake_jobs(conn, job_ids, now)
-    return len(job_ids)
-
-
-def dissolve(conn: Connection, row: Row[Any], owner: str, reason: str, now: datetime) -> int:
-    """A cut batch whose partner no longer takes batches there (removed, or another channel now): the
-    batch fails and its unsent leads go the ordinary way (pending again, their jobs back in the queue)."""
-    mine = _finish(conn, row, owner, status=BatchStatus.FAILED, reason=reason, next_attempt_at=None)
-    if not mine:
-        return 0
-    where = (deliveries.c.batch_id == row.id, _BATCHED)
-    job_ids = list(conn.execute(select(deliveries.c.job_id).where(*where)).scalars())
-    if job_ids:
-        lock_jobs(conn, job_ids)
-        pending = DeliveryStatus.PENDING
-        conn.execute(
-            update(deliveries)
-            .where(*where, _delivery_from(pending))
-            .values(status=pending, batch_id=None, next_attempt_at=now)
-        )
-        wake_jobs(conn, job_ids, now)
-    return len(job_ids)
 
 
 def insert_batch(
@@ -214,7 +180,7 @@ def cut(
     first = (
         select(deliveries.c.id)
         .join(leads, leads.c.id == deliveries.c.lead_id)
-        .where(deliveries.c.partner == partner.name, deliveries.c.channel_step == step, _WAITING)
+        .where(deliveries.c.partner == partner.name, deliveries.c.channel_step == step, WAITING_FOR_A_BATCH)
         .order_by(leads.c.created_at, leads.c.id)  # first come, first out: by the lead's arrival
         .limit(limit)
     )
@@ -229,16 +195,9 @@ def cut(
     return batch_id
 
 
-def _due(now: datetime) -> Any:
-    return or_(
-        and_(batches.c.status.in_((BatchStatus.READY, BatchStatus.RETRY)), batches.c.next_attempt_at <= now),
-        and_(batches.c.status == BatchStatus.SENDING, batches.c.lease_until < now),
-    )
-
-
 def any_due(conn: Connection, now: datetime) -> bool:
     """Whether some batch is due to be sent (a cheap read before claiming in a write transaction)."""
-    return conn.execute(select(batches.c.id).where(_due(now)).limit(1)).first() is not None
+    return leases.any_claimable(conn, leases.BATCH_LEASE, now)
 
 
 def claim(
@@ -249,27 +208,12 @@ def claim(
     lease_until: datetime,
     only_jobs: Collection[str] | None = None,
 ) -> list[Row[Any]]:
-    """Claim batches due to be sent (ready, a retry due, or a sender's lease that ran out); with
-    ``only_jobs``, only the batches holding those jobs' leads (``partners test``)."""
-    query = select(batches.c.id).where(_due(now)).order_by(batches.c.next_attempt_at).limit(limit)
-    if only_jobs is not None:
-        mine = select(deliveries.c.batch_id).where(deliveries.c.job_id.in_(list(only_jobs)))
-        query = query.where(batches.c.id.in_(mine))
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(query).scalars())
+    """Claim batches due to be sent (ready, a retry due, or a sender's lease that ran out: that counts as
+    an attempt), with the jobs' lease mechanism (``leases``); with ``only_jobs``, only the batches holding
+    those jobs' leads (``partners test``)."""
+    ids = leases.claim(conn, leases.BATCH_LEASE, owner, limit, now, lease_until, only_jobs)
     if not ids:
         return []
-    conn.execute(  # a batch whose sender was lost (its lease ran out) counts that as an attempt
-        update(batches)
-        .where(batches.c.id.in_(ids), batches.c.status == BatchStatus.SENDING)
-        .values(attempts=batches.c.attempts + 1)
-    )
-    conn.execute(
-        update(batches)
-        .where(batches.c.id.in_(ids), _batch_from(BatchStatus.SENDING))
-        .values(status=BatchStatus.SENDING, lease_owner=owner, lease_until=lease_until)
-    )
     return list(conn.execute(select(batches).where(batches.c.id.in_(ids)).order_by(batches.c.created_at)))
 
 
@@ -301,163 +245,6 @@ def batch_leads(conn: Connection, batch_id: str) -> list[Row[Any]]:
             .order_by(leads.c.created_at, leads.c.id)
         )
     )
-
-
-def _attempt(
-    conn: Connection, batch_id: str, number: int, started: datetime, ms: float, **values: Any
-) -> None:
-    conn.execute(
-        batch_attempts.insert().values(
-            id=new_id("bta"), batch_id=batch_id, number=number, started_at=started, duration_ms=ms, **values
-        )
-    )
-
-
-def _attempt_number(conn: Connection, batch_id: str) -> int:
-    count = conn.execute(select(func.count()).where(batch_attempts.c.batch_id == batch_id)).scalar_one()
-    return int(count) + 1
-
-
-def record_success(
-    conn: Connection,
-    row: Row[Any],
-    owner: str,
-    *,
-    location: str,
-    size: int,
-    started: datetime,
-    duration_ms: float,
-    price: float | None,
-    now: datetime,
-) -> list[str]:
-    """The batch was delivered: the batch is sent, its waiting deliveries are delivered and their jobs go
-    back to the queue to be settled. Returns the lead ids delivered now (none for a redelivery)."""
-    number = _attempt_number(conn, row.id)
-    _attempt(
-        conn, row.id, number, started, duration_ms, outcome=Outcome.SUCCESS, location=location, bytes=size
-    )
-    mine = _finish(
-        conn,
-        row,
-        owner,
-        status=BatchStatus.SENT,
-        attempts=row.attempts + 1,
-        sent_at=now,
-        location=location,
-        bytes=size,
-        reason=None,
-        next_attempt_at=None,
-    )
-    if not mine:  # our lease ran out and another sender took the batch: it records the outcome
-        return []
-    fresh = list(
-        conn.execute(
-            select(deliveries.c.id, deliveries.c.job_id, deliveries.c.lead_id).where(
-                deliveries.c.batch_id == row.id, _BATCHED
-            )
-        )
-    )
-    if not fresh:
-        return []
-    lock_jobs(conn, [d.job_id for d in fresh])
-    conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id.in_([d.id for d in fresh]), _delivery_from(DeliveryStatus.DELIVERED))
-        .values(
-            status=DeliveryStatus.DELIVERED,
-            attempts=deliveries.c.attempts + 1,
-            delivered_at=now,
-            price=price,
-            reference=row.filename[:200],
-            reason=None,
-        )
-    )
-    wake_jobs(conn, [d.job_id for d in fresh], now)
-    return [d.lead_id for d in fresh]
-
-
-def _finish(conn: Connection, row: Row[Any], owner: str, *, status: BatchStatus, **values: Any) -> bool:
-    """End a send we hold the lease of (the batch still ``sending`` and ours); False when another sender
-    took it meanwhile (our lease ran out): then it records the outcome, not us."""
-    done = conn.execute(
-        update(batches)
-        .where(
-            batches.c.id == row.id, batches.c.lease_owner == owner, batches.c.status == BatchStatus.SENDING
-        )
-        .values(status=BATCH.check(BatchStatus.SENDING, status), lease_owner=None, lease_until=None, **values)
-    ).rowcount
-    return bool(done)
-
-
-def lock_jobs(conn: Connection, job_ids: Sequence[str]) -> None:
-    """Hold these jobs' rows (PostgreSQL) before changing the deliveries they are settled on, in the order
-    workers lock them: a worker finishing one of them waits, then sees the change (without this it could
-    read the deliveries before our commit and park its job after our wake-up, for ever)."""
-    if job_ids and conn.dialect.name == "postgresql":
-        conn.execute(
-            select(jobs.c.id).where(jobs.c.id.in_(sorted(set(job_ids)))).order_by(jobs.c.id).with_for_update()
-        )
-
-
-def wake_jobs(conn: Connection, job_ids: Sequence[str], now: datetime) -> None:
-    """Jobs parked while their deliveries waited for a batch go back to the queue to be settled."""
-    if job_ids:
-        conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(list(set(job_ids))), jobs.c.queue_state == QueueState.WAITING)
-            .values(queue_state=QUEUE.check(QueueState.WAITING, QueueState.READY), run_at=now, updated_at=now)
-        )
-
-
-def wake_stranded(conn: Connection, now: datetime, limit: int = 1000) -> int:
-    """A safety net: parked jobs none of whose deliveries waits for a batch any more go back to the queue."""
-    batched = select(deliveries.c.id).where(deliveries.c.job_id == jobs.c.id, _BATCHED)
-    ids = list(
-        conn.execute(
-            select(jobs.c.id).where(jobs.c.queue_state == QueueState.WAITING, ~batched.exists()).limit(limit)
-        ).scalars()
-    )
-    wake_jobs(conn, ids, now)
-    return len(ids)
-
-
-def record_failure(
-    conn: Connection,
-    row: Row[Any],
-    owner: str,
-    *,
-    reason: str,
-    retry_at: datetime | None,
-    started: datetime,
-    duration_ms: float,
-    now: datetime,
-) -> None:
-    """An attempt failed: try again at ``retry_at``, or give up (None) until an operator redelivers."""
-    number = _attempt_number(conn, row.id)
-    _attempt(conn, row.id, number, started, duration_ms, outcome=Outcome.ERROR, reason=reason)
-    mine = _finish(
-        conn,
-        row,
-        owner,
-        status=BatchStatus.RETRY if retry_at is not None else BatchStatus.FAILED,
-        attempts=row.attempts + 1,
-        reason=reason,
-        next_attempt_at=retry_at,
-    )
-    if mine and retry_at is None:
-        why = f"batch {row.id} not delivered: {reason}"[:2000]
-        waiting = deliveries.c.batch_id == row.id, _BATCHED
-        if not row.is_test:  # the leads stay in the batch, the partner's, until it is redelivered
-            conn.execute(update(deliveries).where(*waiting).values(reason=why))
-            return
-        # a test delivery reports its failure now: the test job is settled as failed
-        job_ids = list(conn.execute(select(deliveries.c.job_id).where(*waiting)).scalars())
-        lock_jobs(conn, job_ids)
-        failed = DeliveryStatus.FAILED
-        conn.execute(
-            update(deliveries).where(*waiting, _delivery_from(failed)).values(status=failed, reason=why)
-        )
-        wake_jobs(conn, job_ids, now)
 
 
 def redeliver(conn: Connection, batch_id: str, now: datetime) -> Row[Any] | None:

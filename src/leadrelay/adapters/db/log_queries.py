@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
-from leadrelay.adapters.db.tables import attempts, audit_log, batch_attempts, batches, deliveries, jobs, leads
+from leadrelay.adapters.db.tables import attempts, audit_log, batches, deliveries, jobs, leads
 from leadrelay.domain.log_filter import DistributionFilter
 
 _JOBS = select(jobs, leads.c.source).join(leads, leads.c.id == jobs.c.lead_id)
@@ -65,8 +65,8 @@ class SqlLogQueries:
     def batch_attempts(self, batch_ids: Sequence[str]) -> list[Row[Any]]:
         if not batch_ids:
             return []
-        query = select(batch_attempts).where(batch_attempts.c.batch_id.in_(list(batch_ids)))
-        return list(self._conn.execute(query.order_by(batch_attempts.c.number)))
+        query = select(attempts).where(attempts.c.batch_id.in_(list(batch_ids)))
+        return list(self._conn.execute(query.order_by(attempts.c.number)))
 
     def audit_entries(self, cursor: str | None, limit: int) -> list[Row[Any]]:
         q = select(audit_log).order_by(audit_log.c.id.desc())

@@ -12,9 +12,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from leadrelay.adapters.db import leases
 from leadrelay.adapters.db.tables import (
     attempts,
     deliveries,
@@ -22,7 +23,7 @@ from leadrelay.adapters.db.tables import (
     leads,
 )
 from leadrelay.domain.attempts import Outcome
-from leadrelay.domain.states import LEAD, QUEUE, DeliveryStatus, LeadStatus, QueueState, lead_status
+from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, QueueState, lead_status
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -128,36 +129,6 @@ _SET_LEAD_STATUS = (
 # ---------------------------------------------------------------- the queue: claim, heartbeat, release
 
 
-@lru_cache(maxsize=4)
-def _claimable(dialect: str, only: bool) -> Any:
-    runnable = or_(
-        and_(jobs.c.queue_state == QueueState.READY, jobs.c.run_at <= bindparam("b_now")),
-        and_(jobs.c.queue_state == QueueState.CLAIMED, jobs.c.lease_until < bindparam("b_now")),
-    )
-    query = select(jobs.c.id).where(runnable).order_by(jobs.c.run_at).limit(bindparam("b_limit"))
-    if only:  # a worker dedicated to some jobs (e.g. `partners test`)
-        query = query.where(jobs.c.id.in_(bindparam("b_only", expanding=True)))
-    if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return query
-
-
-_CLAIM = (
-    update(jobs)
-    .where(
-        jobs.c.id.in_(bindparam("b_ids", expanding=True)),
-        jobs.c.queue_state.in_(sorted(QUEUE.sources(QueueState.CLAIMED))),
-    )
-    .values(
-        queue_state=QueueState.CLAIMED,
-        lease_owner=bindparam("b_owner"),
-        lease_until=bindparam("b_until"),
-        claims=jobs.c.claims + 1,
-        updated_at=bindparam("b_now"),
-    )
-)
-
-
 def claim_jobs(
     conn: Connection,
     owner: str,
@@ -166,50 +137,18 @@ def claim_jobs(
     lease_until: datetime,
     only: Iterable[str] | None = None,
 ) -> list[str]:
-    """Claim up to ``limit`` runnable jobs (ready and due, or claimed with an expired lease).
-
-    PostgreSQL: FOR UPDATE SKIP LOCKED lets many workers claim at once without waiting on each other.
-    SQLite: the transaction began IMMEDIATE, so claims are serialized by the write lock.
-    """
-    params: dict[str, Any] = {"b_now": now, "b_limit": limit}
-    if only is not None:
-        params["b_only"] = list(only)
-    ids = list(conn.execute(_claimable(conn.dialect.name, only is not None), params).scalars())
-    if ids:
-        conn.execute(
-            _CLAIM,
-            {"b_ids": ids, "b_owner": owner, "b_until": lease_until, "b_now": now},
-        )
-    return ids
+    """Claim up to ``limit`` runnable jobs (ready and due, or claimed with an expired lease): the one
+    lease mechanism of ``leases`` (FOR UPDATE SKIP LOCKED on PostgreSQL, the write lock on SQLite)."""
+    return leases.claim(conn, leases.JOB_LEASE, owner, limit, now, lease_until, only)
 
 
 def extend_leases(conn: Connection, owner: str, job_ids: Iterable[str], lease_until: datetime) -> None:
-    ids = list(job_ids)
-    if ids:
-        conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.queue_state == QueueState.CLAIMED)
-            .values(lease_until=lease_until)
-        )
+    leases.extend(conn, leases.JOB_LEASE, owner, job_ids, lease_until)
 
 
 def release_jobs(conn: Connection, owner: str, job_ids: Iterable[str], now: datetime) -> int:
     """Give claimed jobs back to the queue (shutdown): another worker picks them up at once."""
-    ids = list(job_ids)
-    if not ids:
-        return 0
-    result = conn.execute(
-        update(jobs)
-        .where(jobs.c.id.in_(ids), jobs.c.lease_owner == owner, jobs.c.queue_state == QueueState.CLAIMED)
-        .values(
-            queue_state=QUEUE.check(QueueState.CLAIMED, QueueState.READY),
-            lease_owner=None,
-            lease_until=None,
-            run_at=now,
-            updated_at=now,
-        )
-    )
-    return result.rowcount
+    return leases.end(conn, leases.JOB_LEASE, owner, job_ids, QueueState.READY, now=now, run_at=now)
 
 
 def load_jobs(conn: Connection, job_ids: Sequence[str], *, lock: bool = False) -> list[Row[Any]]:

@@ -216,20 +216,28 @@ deliveries = Table(
     one_of("status", DeliveryStatus),
 )
 
-attempts = Table(
+attempts = Table(  # every delivery attempt: one lead's (delivery_id, job_id) or one batch's (batch_id)
     "attempts",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("delivery_id", ID, nullable=False, index=True),
-    Column("job_id", ID, nullable=False, index=True),
+    Column("delivery_id", ID, index=True),
+    Column("job_id", ID, index=True),
+    Column("batch_id", ID, index=True),  # a batch file or digest sent (its leads' deliveries point at it)
     Column("number", Integer, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("duration_ms", Float, nullable=False),
-    Column("request", JSON, nullable=False),
+    Column("request", JSON),  # a lead's: what was sent (secrets redacted)
     Column("status_code", Integer),
     Column("response_body", Text),
-    Column("outcome", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),  # success | error | failure
+    Column("location", Text),  # a batch's: where a successful attempt put the file (sftp://…, mailto:…)
+    Column("bytes", Integer),  # a batch's: the file's size
     Column("reason", Text),
+    CheckConstraint(
+        "(delivery_id IS NOT NULL AND job_id IS NOT NULL AND batch_id IS NULL)"
+        " OR (delivery_id IS NULL AND job_id IS NULL AND batch_id IS NOT NULL)",
+        name="one_subject",
+    ),
 )
 
 cap_counters = Table(
@@ -339,18 +347,4 @@ batches = Table(
     Column("sent_at", UTCDateTime),
     Index("ix_batches_status_next", "status", "next_attempt_at"),
     one_of("status", BatchStatus),
-)
-
-batch_attempts = Table(
-    "batch_attempts",
-    metadata,
-    Column("id", ID, primary_key=True),
-    Column("batch_id", ID, nullable=False, index=True),
-    Column("number", Integer, nullable=False),
-    Column("started_at", UTCDateTime, nullable=False),
-    Column("duration_ms", Float, nullable=False),
-    Column("outcome", String(16), nullable=False),  # success | error | failure
-    Column("location", Text),
-    Column("bytes", Integer),
-    Column("reason", Text),
 )

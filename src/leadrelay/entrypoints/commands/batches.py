@@ -17,7 +17,7 @@ from leadrelay.adapters.files.sender import FileShipper
 from leadrelay.domain.states import BatchStatus
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError
-from leadrelay.services.batches import BatchLog
+from leadrelay.services.batch_log import BatchLog
 from leadrelay.services.config_in_force import ConfigCache
 
 batches_app = typer.Typer(

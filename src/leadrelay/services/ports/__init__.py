@@ -19,7 +19,14 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 
 from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.channels import Channel, FileSender
-from leadrelay.services.ports.clock import Clock, IdSource, system_clock, system_ids
+from leadrelay.services.ports.clock import (
+    Clock,
+    IdSource,
+    RandomSource,
+    system_clock,
+    system_ids,
+    system_random,
+)
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.queries import (
     DeferredWrites,
@@ -64,6 +71,7 @@ __all__ = [
     "LogQueries",
     "Objects",
     "OldPages",
+    "RandomSource",
     "Record",
     "Ring",
     "Sealer",
@@ -73,4 +81,5 @@ __all__ = [
     "Tx",
     "system_clock",
     "system_ids",
+    "system_random",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -25,3 +26,12 @@ def system_clock() -> datetime:
 
 
 system_ids: IdSource = new_id
+
+
+class RandomSource(Protocol):
+    """A random number in [0, 1): what spreads retry delays (jitter)."""
+
+    def __call__(self) -> float: ...
+
+
+system_random: RandomSource = random.random

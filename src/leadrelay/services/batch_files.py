@@ -1,0 +1,77 @@
+"""A batch's file (an upload or a digest's attachment), rendered from its stored leads, with the subject and
+the summary a digest mail carries."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from leadrelay.domain.files import EmailDestination, fill
+from leadrelay.domain.model import FileChannel, PartnerSpec
+from leadrelay.services.distribution import select_values
+from leadrelay.services.opened_leads import open_jobs
+from leadrelay.services.ports import FileSender, Record, Sealer, Tx
+
+__all__ = ["Rendered", "render", "summary"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    data: bytes
+    count: int
+    subject: str
+    summary: str
+
+
+def render(
+    tx: Tx, row: Record, partner: PartnerSpec, spec: FileChannel, sealer: Sealer, files: FileSender
+) -> Rendered:
+    """A batch's file, rendered from its stored leads (opened sensitive values included: it is what the
+    partner bought), with the mail subject and summary of a digest."""
+    leads = open_jobs(tx, tx.batches.batch_leads(row.id), sealer)
+    rows: list[dict[str, Any]] = []
+    for lead in leads:
+        values = select_values(lead.lead_values, spec.fields)
+        rows.append(
+            {
+                "lead_id": lead.lead_id,
+                "received_at": lead.created_at.isoformat(timespec="seconds"),
+                "source": lead.source,
+                **values,
+            }
+        )
+    data = files.render(spec.format, rows)
+    subject = ""
+    if isinstance(spec.destination, EmailDestination):
+        subject = fill(
+            spec.destination.subject,
+            partner=partner.name,
+            count=len(rows),
+            now=row.created_at,
+            tz=partner.timezone,
+        )
+        if row.is_test:
+            subject = f"[TEST] {subject}"
+    return Rendered(data, len(rows), subject, summary(row, partner, spec, leads, len(data)))
+
+
+def summary(row: Record, partner: PartnerSpec, spec: FileChannel, leads: Sequence[Any], size: int) -> str:
+    """The body of a digest: how many leads, from when to when (the partner's clock), from which sources."""
+    tz = ZoneInfo(partner.timezone)
+    lines = [f"{len(leads)} lead{'s' if len(leads) != 1 else ''} for {partner.name}."]
+    if leads:
+        first = leads[0].created_at.astimezone(tz)
+        last = leads[-1].created_at.astimezone(tz)
+        lines.append(f"Received {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} ({partner.timezone}).")
+        sources = Counter(lead.source for lead in leads)
+        lines.append("By source: " + ", ".join(f"{name} {n}" for name, n in sorted(sources.items())) + ".")
+    lines.append(f"Sent because: {row.trigger}.")
+    kind = spec.format.kind.upper()
+    lines.append(f"Attached: {row.filename} ({kind}, {size:,} bytes).")
+    lines.append(f"Batch {row.id}.")
+    if row.is_test:
+        lines.insert(0, "TEST DELIVERY: these leads are not for sale.")
+    return "\n".join(lines) + "\n"
