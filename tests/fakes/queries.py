@@ -212,7 +212,14 @@ class FakeErasure:
 
     def blank_leads(self, lead_ids: Sequence[str], now: datetime) -> None:
         wanted = set(lead_ids)
-        changes: dict[str, Any] = {"data": {}, "raw": {}, "sealed": None, "flags": None, "erased_at": now, "updated_at": now}
+        changes: dict[str, Any] = {
+            "data": {},
+            "raw": {},
+            "sealed": None,
+            "flags": None,
+            "erased_at": now,
+            "updated_at": now,
+        }
         for lead in self._t.where("leads", lambda r: r["id"] in wanted):
             self._t.update("leads", lead, changes)
 

@@ -621,7 +621,7 @@ def deliveries_waiting_for_a_batch(s: Storage) -> list[Any]:
     ]
 
 
-# ---------------------------------------------------------------- scenarios: the query objects of the services
+# ---------------------------------------------------------------- scenarios: the services' query objects
 
 
 @scenario
