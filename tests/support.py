@@ -31,6 +31,8 @@ from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.config import Settings
 from leadrelay.entrypoints.api.app import create_app
 from leadrelay.services import configure
+from tests.documents import base_config as base_config  # re-exported: the tests import it from here
+from tests.documents import lead as lead
 
 SOURCE_KEY = "lr_test_source_key_0001"
 ADMIN_TOKEN = "lra_test_admin_token_0001"
@@ -41,55 +43,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def base_config(buyer_url: Callable[[str], str], **partner_overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """A small solar configuration whose webhooks point at ``buyer_url(name)``."""
-
-    def webhook(name: str, **extra: Any) -> dict[str, Any]:
-        return {"webhook": {"url": buyer_url(name), "timeout": "5s", "max_attempts": 3, **extra}}
-
-    partners: dict[str, Any] = {
-        "sunco": {"timezone": "America/Los_Angeles", "price": 25, "channel": webhook("sunco")},
-        "brightpath": {
-            "timezone": "America/New_York",
-            "filters": {"field": "monthly_bill", "op": "gte", "value": 100},
-            "channel": webhook("brightpath"),
-        },
-        "voltedge": {"timezone": "America/New_York", "channel": webhook("voltedge")},
-    }
-    for name, override in partner_overrides.items():
-        partners.setdefault(name, {"channel": webhook(name)}).update(override)
-    return {
-        "entities": {
-            "solar": {
-                "fields": {
-                    "first_name": {"type": "string", "required": True, "max_length": 50},
-                    "last_name": {"type": "string"},
-                    "email": {"type": "email"},
-                    "phone": {"type": "phone", "required": True},
-                    "zip": {"type": "postal_code", "required": True},
-                    "state": {"type": "state"},
-                    "monthly_bill": {"type": "number"},
-                }
-            }
-        },
-        "sources": {"web": {"entities": ["solar"]}},
-        "partners": partners,
-        "profiles": {
-            "solar-main": {
-                "entity": "solar",
-                "rules": [
-                    {
-                        "name": "west-coast",
-                        "when": {"field": "state", "op": "in", "value": ["CA", "OR", "WA"]},
-                        "send_to": {"partners": ["sunco", "brightpath"], "strategy": "priority"},
-                    }
-                ],
-                "default": {"partners": ["brightpath", "voltedge"], "strategy": "round_robin"},
-            }
-        },
-    }
 
 
 def prepare(url: str, document: Mapping[str, Any] | str) -> None:
@@ -117,20 +70,6 @@ def source_headers(source: str = "web") -> dict[str, str]:
 
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-def lead(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "first_name": "Ada",
-        "last_name": "Lovelace",
-        "email": "ada@example.com",
-        "phone": "(512) 555-1212",
-        "zip": "94103",
-        "state": "CA",
-        "monthly_bill": 180,
-    }
-    body.update(overrides)
-    return {k: v for k, v in body.items() if v is not None}
 
 
 class ServerThread:

@@ -18,15 +18,20 @@ Deliberately stricter than the SQL: an unknown column in an insert (the SQL drop
 of the wrong type (SQLite stores an int given for a string as text), a write inside ``Storage.read``, and
 a write transaction opened inside another are refused.
 
-Not faked: ``Batches`` beyond reading the waiting deliveries (its other methods raise
-``NotImplementedError``), and the query objects the service groups add to ``Tx`` (each adds its fake).
+The query objects the service groups added to ``Tx`` are faked in ``queries.py`` (``tx.deferred``,
+``tx.holds``, ``tx.erasure``, ``tx.suppression_names``); ``FakeGroupCommits`` runs each submitted item in
+one transaction of a ``FakeStorage``, and ``FakeOldPages`` forgets for free.
+
+Not faked: ``Batches`` beyond reading the waiting deliveries, ``BatchQueries``, ``LogQueries`` and
+``Erasure.shrink_batch`` (they raise ``NotImplementedError``).
 """
 
 from __future__ import annotations
 
-from leadrelay.services.ports import Clock, DedupKeys, IdSource, Ring, Sealer
+from leadrelay.services.ports import Clock, DedupKeys, GroupCommits, IdSource, OldPages, Ring, Sealer
 from tests.fakes.builders import attempt_row, delivery_row, job_row, lead_row
 from tests.fakes.clock import START, FakeClock, FakeIds
+from tests.fakes.commits import FakeGroupCommit, FakeGroupCommits, FakeOldPages
 from tests.fakes.keys import FakeDedupKeys, FakeRing, FakeSealer
 from tests.fakes.storage import FakeStorage, FakeTx
 from tests.fakes.tables import FakeRow, IntegrityViolation, ReadOnlyTransaction
@@ -35,7 +40,10 @@ __all__ = [
     "START",
     "FakeClock",
     "FakeDedupKeys",
+    "FakeGroupCommit",
+    "FakeGroupCommits",
     "FakeIds",
+    "FakeOldPages",
     "FakeRing",
     "FakeRow",
     "FakeSealer",
@@ -51,7 +59,13 @@ __all__ = [
 
 
 def _conforms(
-    clock: FakeClock, ids: FakeIds, sealer: FakeSealer, ring: FakeRing, keys: FakeDedupKeys
-) -> tuple[Clock, IdSource, Sealer, Ring, DedupKeys]:
+    clock: FakeClock,
+    ids: FakeIds,
+    sealer: FakeSealer,
+    ring: FakeRing,
+    keys: FakeDedupKeys,
+    commits: FakeGroupCommits,
+    pages: FakeOldPages,
+) -> tuple[Clock, IdSource, Sealer, Ring, DedupKeys, GroupCommits, OldPages]:
     """mypy proves here that the fakes implement the ports (the storage's in ``storage.py``)."""
-    return clock, ids, sealer, ring, keys
+    return clock, ids, sealer, ring, keys, commits, pages

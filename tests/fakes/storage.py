@@ -20,6 +20,13 @@ from tests.fakes.clock import FakeIds
 from tests.fakes.config import FakeConfigObjects, FakeCredentials
 from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
 from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
+from tests.fakes.queries import (
+    FakeDeferredWrites,
+    FakeErasure,
+    FakeHoldQueries,
+    FakeLogQueries,
+    FakeSuppressionListNames,
+)
 from tests.fakes.tables import FakeRow, State, Tables, empty_state
 
 T = TypeVar("T")
@@ -71,6 +78,26 @@ class FakeTx:
     @cached_property
     def suppression(self) -> FakeSuppressionLists:
         return FakeSuppressionLists(self.tables)
+
+    @cached_property
+    def deferred(self) -> FakeDeferredWrites:
+        return FakeDeferredWrites(self.tables)
+
+    @cached_property
+    def log(self) -> FakeLogQueries:
+        return FakeLogQueries(self.tables)
+
+    @cached_property
+    def holds(self) -> FakeHoldQueries:
+        return FakeHoldQueries(self.tables)
+
+    @cached_property
+    def suppression_names(self) -> FakeSuppressionListNames:
+        return FakeSuppressionListNames(self.tables)
+
+    @cached_property
+    def erasure(self) -> FakeErasure:
+        return FakeErasure(self.tables)
 
 
 class FakeStorage:

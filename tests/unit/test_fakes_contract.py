@@ -16,14 +16,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, UniqueConstraint, select
-from sqlalchemy.exc import IntegrityError, NoResultFound, StatementError
+from sqlalchemy.exc import CompileError, IntegrityError, NoResultFound, StatementError
 
 from leadrelay.adapters.db import tables as sql_tables
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.domain.privacy import FieldMatch
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
 from leadrelay.errors import InvalidTransition
 from leadrelay.services.ports import Storage, Tx
+from leadrelay.services.writes import Writes
 from tests.fakes import (
     START,
     FakeStorage,
@@ -78,6 +80,8 @@ def error_kind(exc: Exception) -> str:
         return "integrity"
     if isinstance(exc, InvalidTransition):
         return "transition"
+    if isinstance(exc, CompileError | KeyError):  # an UPDATE of a column the table lacks
+        return "column"
     if isinstance(exc, NoResultFound | LookupError):
         return "missing"
     if isinstance(exc, ValueError) or (isinstance(exc, StatementError) and isinstance(exc.orig, ValueError)):
@@ -614,6 +618,180 @@ def deliveries_waiting_for_a_batch(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.batches.waiting_channels()),
         attempt(s, lambda tx: [tx.batches.waiting("acme", 0), tx.batches.waiting("acme", 1)]),
         attempt(s, lambda tx: [tx.batches.waiting("beta", 0), tx.batches.waiting("gamma", 0)]),
+    ]
+
+
+# ---------------------------------------------------------------- scenarios: the services' query objects
+
+
+@scenario
+def deferred_writes(s: Storage) -> list[Any]:
+    def step(tx: Tx) -> Any:
+        w = Writes()
+        w.insert_delivery(delivery_row("dlv_9", "job_1", "lead_1", "acme", cap_windows=[["", "d:1"]]))
+        w.insert_delivery(delivery_row("dlv_8", "job_2", "lead_2", "beta", status=DeliveryStatus.HELD))
+        w.insert_attempt(attempt_row("att_1", "dlv_9", "job_1", 1, outcome="error", status_code=503))
+        w.update_delivery("dlv_9", status=DeliveryStatus.RETRY, attempts=1, next_attempt_at=at(2))
+        w.update_delivery("dlv_9", reason="HTTP 503")  # merged into the same row's update
+        w.update_delivery("nope", reason="no such row")
+        w.update_job("job_1", status=JobStatus.DELIVERING, trace=["a", ("b", 1)], updated_at=at(1))
+        w.update_job("job_2", status=JobStatus.HELD, queue_state=QueueState.DONE, finished_at=at(1))
+        w.update_job("job_3", status=JobStatus.UNSOLD, queue_state=QueueState.DONE, error="none")
+        w.refresh_lead("lead_2")
+        w.refresh_lead("lead_1")
+        w.refresh_lead("nope")
+        w.flush(tx, at(1))
+        return [w.jobs, w.new_deliveries, w.leads]  # empty again
+
+    def bad_column(tx: Tx) -> None:
+        w = Writes()
+        w.update_job("job_1", no_such_column=1)
+        w.flush(tx, at(2))
+
+    def bad_status(tx: Tx) -> None:
+        w = Writes()
+        w.update_delivery("dlv_9", status="lost")
+        w.flush(tx, at(2))
+
+    def nothing(tx: Tx) -> None:
+        Writes().flush(tx, at(3))
+
+    return [
+        attempt(s, _seed_jobs),
+        attempt(s, step),
+        attempt(s, bad_column),
+        attempt(s, bad_status),
+        attempt(s, nothing),
+        attempt(s, lambda tx: [tx.leads.get_lead("lead_1"), tx.leads.get_lead("lead_2")]),
+        attempt(s, lambda tx: tx.deliveries.deliveries_of(["job_1", "job_2"])),
+    ]
+
+
+@scenario
+def held_deliveries(s: Storage) -> list[Any]:
+    held = DeliveryStatus.HELD
+
+    def seed(tx: Tx) -> None:
+        _seed_jobs(tx)
+        for row in (
+            delivery_row("dlv_3", "job_1", "lead_1", "acme", status=held, held_at=at(2), reason="down"),
+            delivery_row("dlv_1", "job_2", "lead_2", "beta", status=held, held_at=at(2)),
+            delivery_row("dlv_2", "job_3", "lead_1", "acme", status=held, held_at=at(1)),
+            delivery_row("dlv_4", "job_3", "lead_1", "gamma"),  # pending
+            delivery_row("dlv_5", "job_5", "lead_gone", "acme", status=held, held_at=at(0)),  # no lead
+        ):
+            tx.deliveries.insert_delivery(row)
+
+    def release(tx: Tx) -> Any:
+        return [
+            tx.holds.update_held(
+                "dlv_3", status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=at(5), held_at=None
+            ),
+            tx.holds.update_held("dlv_3", status=DeliveryStatus.PENDING),  # not held any more
+            tx.holds.update_held("dlv_4", reason="x"),  # pending: not held
+            tx.holds.update_held("nope", reason="x"),
+        ]
+
+    return [
+        attempt(s, seed),
+        attempt(s, lambda tx: tx.holds.held(None, 100)),
+        attempt(s, lambda tx: tx.holds.held("acme", 100)),
+        attempt(s, lambda tx: tx.holds.held(None, 2)),
+        attempt(s, lambda tx: [tx.holds.delivery("dlv_4"), tx.holds.delivery("nope")]),
+        attempt(s, release),
+        attempt(s, lambda tx: tx.holds.update_held("dlv_1", no_such_column=1)),
+        attempt(s, lambda tx: tx.holds.held(None, 100)),
+    ]
+
+
+@scenario
+def erasure_statements(s: Storage) -> list[Any]:
+    def seed(tx: Tx) -> None:
+        tx.leads.insert_leads(
+            [
+                lead_row("lead_3", data={"email": "Ann@Example.com", "phone": "+15125551212"}, sealed="s"),
+                lead_row("lead_1", data={"email": "bob@example.com", "phone": "+15125551212;ext=7"}),
+                lead_row("lead_2", data={"email": "ann@example.com", "n": 5}, created_at=at(-60)),
+                lead_row("lead_4", entity="roofing", data={"email": "ann@example.com"}, flags={"a": 1}),
+                lead_row("lead_5", data={"email": "ann@example.com"}, erased_at=at(-1), created_at=at(-90)),
+            ]
+        )
+        tx.jobs.insert_jobs(
+            [
+                job_row("job_1", "lead_1", trace=["ann", "x"], error="e"),
+                job_row("job_2", "lead_1", status=JobStatus.DELIVERING, queue_state=QueueState.WAITING),
+                job_row("job_3", "lead_1", status=JobStatus.DELIVERED, queue_state=QueueState.DONE),
+                job_row("job_4", "lead_3"),
+            ]
+        )
+        tx.deliveries.insert_delivery(delivery_row("dlv_1", "job_1", "lead_1", "acme", reason="ann said no"))
+        batched = DeliveryStatus.BATCHED
+        tx.deliveries.insert_delivery(delivery_row("dlv_2", "job_2", "lead_1", "beta", status=batched))
+        tx.deliveries.insert_attempt(attempt_row("att_2", "dlv_1", "job_1", 1, reason="ann"))
+        tx.deliveries.insert_attempt(attempt_row("att_1", "dlv_1", "job_1", 2))
+        tx.deliveries.insert_attempt(attempt_row("att_3", "dlv_9", "job_4", 1))
+
+    email = [FieldMatch("email", "ANN@example.com", "equal_ignoring_case")]
+    phone = [FieldMatch("phone", "+15125551212"), FieldMatch("phone", "+15125551212;ext=", "prefix")]
+
+    def finish(tx: Tx) -> None:
+        open_ = [JobStatus.RECEIVED, JobStatus.ROUTING]
+        tx.erasure.finish_lead_jobs(
+            "lead_1",
+            statuses=open_,
+            queue_states=[QueueState.READY, QueueState.CLAIMED],
+            status=JobStatus.UNSOLD,
+            queue_state=QueueState.DONE,
+            error="personal data erased",
+            now=at(3),
+        )
+        tx.erasure.finish_job(
+            "job_2",
+            statuses=[JobStatus.DELIVERING],
+            queue_states=[QueueState.WAITING],
+            status=JobStatus.DELIVERED,
+            queue_state=QueueState.DONE,
+            error=None,
+            now=at(4),
+        )
+        tx.erasure.finish_job(  # not in those states: unchanged
+            "job_4",
+            statuses=[JobStatus.DELIVERING],
+            queue_states=[QueueState.READY],
+            status=JobStatus.UNSOLD,
+            queue_state=QueueState.DONE,
+            error=None,
+            now=at(4),
+        )
+
+    def erase(tx: Tx) -> None:
+        tx.erasure.set_job_texts("job_1", ["***", "x"], None)
+        tx.erasure.erase_attempt("att_2", "*** said")
+        tx.erasure.erase_attempt("nope", None)
+        tx.erasure.blank_leads(["lead_1", "lead_3", "nope"], at(5))
+
+    def sort(rows: list[Any]) -> list[Any]:  # a join's order is the planner's
+        return sorted(rows, key=lambda r: r.id)
+
+    return [
+        attempt(s, seed),
+        attempt(s, lambda tx: tx.erasure.unerased_leads(["lead_5", "lead_3", "lead_1", "nope"])),
+        attempt(s, lambda tx: sorted(tx.erasure.leads_matching("solar", email))),
+        attempt(s, lambda tx: sorted(tx.erasure.leads_matching("solar", phone))),
+        attempt(s, lambda tx: sorted(tx.erasure.leads_matching("solar", [FieldMatch("n", "5")]))),
+        attempt(s, lambda tx: tx.erasure.leads_matching("solar", [])),
+        attempt(s, lambda tx: tx.erasure.leads_received_before(at(0), 10)),
+        attempt(s, lambda tx: tx.erasure.leads_received_before(at(1), 2)),
+        attempt(s, lambda tx: sort(tx.erasure.job_texts("lead_1"))),
+        attempt(s, lambda tx: sort(tx.erasure.attempt_reasons("lead_1"))),
+        attempt(s, lambda tx: sort(tx.erasure.delivery_reasons("lead_1"))),
+        attempt(s, lambda tx: tx.erasure.lead_deliveries("lead_1", DeliveryStatus.BATCHED)),
+        attempt(s, finish),
+        attempt(s, erase),
+        attempt(s, lambda tx: tx.erasure.unerased_leads(["lead_1", "lead_2", "lead_3"])),
+        attempt(s, lambda tx: tx.suppression_names.list_names()),
+        attempt(s, lambda tx: tx.suppression.create_list("dnc", "phone", None, at(1))),
+        attempt(s, lambda tx: tx.suppression_names.list_names()),
     ]
 
 

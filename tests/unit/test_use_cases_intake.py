@@ -1,0 +1,133 @@
+"""Accepting a lead (``services/intake.py``) against the fakes: what is stored, what the source is told,
+and that a failed write leaves nothing behind."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from leadrelay.domain.states import JobStatus, LeadStatus, QueueState
+from leadrelay.errors import StorageError, ValidationFailed
+from leadrelay.services.ports import Tx
+from tests.documents import lead
+from tests.fakes import IntegrityViolation, job_row, lead_row
+from tests.unit.in_memory import Installation, document
+
+
+def two_profiles() -> dict[str, object]:
+    doc = document()
+    doc["profiles"]["solar-backup"] = copy.deepcopy(doc["profiles"]["solar-main"])
+    return doc
+
+
+def test_a_valid_lead_is_stored_normalized_with_one_ready_job_per_enabled_profile() -> None:
+    world = Installation(two_profiles())
+    answer = world.accept(lead(phone="(512) 555-1212", email="Ada@Example.com"))
+
+    assert (answer.code, answer.body()) == (202, {"lead_id": answer.lead_id, "status": "queued"})
+    stored = world.one("leads", id=answer.lead_id)
+    assert stored.status == LeadStatus.QUEUED and stored.source == "web" and stored.entity == "solar"
+    assert stored.data["phone"] == "+15125551212" and stored.raw["phone"] == "(512) 555-1212"
+    assert stored.created_at == world.clock.now and stored.problems is None
+    jobs = world.all("jobs", lead_id=answer.lead_id)
+    assert sorted(j.profile for j in jobs) == ["solar-backup", "solar-main"]
+    assert all(
+        (j.status, j.queue_state, j.kind, j.run_at) == ("received", "ready", "route", world.clock.now)
+        for j in jobs
+    )
+    assert world.notifier._work.is_set()  # the workers were told
+
+
+def test_a_lead_for_an_entity_without_an_enabled_profile_is_unsold_at_once() -> None:
+    doc = document()
+    doc["profiles"]["solar-main"]["enabled"] = False
+    world = Installation(doc)
+    answer = world.accept()
+    assert answer.code == 200
+    assert answer.body() == {
+        "lead_id": answer.lead_id,
+        "status": "unsold",
+        "reason": "no enabled profile for entity solar",
+    }
+    assert world.one("leads", id=answer.lead_id).status == LeadStatus.UNSOLD
+    assert world.all("jobs") == []
+
+
+def test_a_duplicate_within_the_window_is_refused_and_points_at_the_original() -> None:
+    doc = document()
+    doc["entities"]["solar"]["dedup"] = {"keys": ["email"], "window": "1d"}
+    world = Installation(doc)
+    first = world.accept()
+    world.clock.advance(hours=2)
+    again = world.accept(lead(phone="(512) 555-9999", email="ADA@example.com"))  # the same email
+
+    assert (again.code, again.body()["status"]) == (200, "duplicate")
+    stored = world.one("leads", id=again.lead_id)
+    assert (stored.status, stored.duplicate_of) == (LeadStatus.DUPLICATE, first.lead_id)
+    job = world.job_of(again.lead_id)
+    assert (job.status, job.queue_state) == (JobStatus.DUPLICATE, QueueState.DONE)
+    assert job.finished_at == world.clock.now and "duplicate" in job.trace[0]
+    assert [m.lead_id for m in world.storage.rows("dedup_marks")] == [first.lead_id]
+
+    world.clock.advance(days=1)  # past the window: a new lead, and the mark moves to it
+    later = world.accept()
+    assert later.body()["status"] == "queued"
+    assert [m.lead_id for m in world.storage.rows("dedup_marks")] == [later.lead_id]
+
+
+def test_an_idempotency_key_repeat_gets_the_first_answer_and_another_body_is_refused() -> None:
+    world = Installation()
+    first = world.accept(idempotency_key="req-1")
+    repeat = world.accept(idempotency_key="req-1")
+    assert repeat.repeat and repeat.lead_id == first.lead_id
+    assert (repeat.code, repeat.body()) == (first.code, first.as_dict())
+    with pytest.raises(ValidationFailed) as refused:
+        world.accept(lead(zip="10001"), idempotency_key="req-1")
+    assert [p.field for p in refused.value.problems] == ["Idempotency-Key"]
+    assert len(world.storage.rows("leads")) == 1 and len(world.storage.rows("jobs")) == 1
+
+
+def test_an_invalid_lead_is_a_422_naming_each_field_and_is_kept_rejected_without_jobs() -> None:
+    world = Installation()
+    answer = world.accept(lead(zip=None, phone="12", email="not an email"))
+
+    assert answer.code == 422 and answer.status == LeadStatus.REJECTED
+    assert answer.body()["errors"] == [
+        {"field": "phone", "error": "not a valid US number"},
+        {"field": "zip", "error": "required"},
+    ]
+    stored = world.one("leads", id=answer.lead_id)
+    assert stored.status == LeadStatus.REJECTED
+    assert [p["field"] for p in stored.problems] == ["phone", "zip"]
+    # an optional field's bad value does not reject the lead: it is flagged
+    assert stored.flags == {"email": ["invalid: not a valid email address"]}
+    assert world.all("jobs") == []
+
+
+def test_nothing_is_half_written_when_a_step_of_the_write_raises() -> None:
+    doc = document()
+    doc["entities"]["solar"]["dedup"] = {"keys": ["email"], "window": "1d"}
+    world = Installation(doc)
+    # the next lead's job id is taken: the lead and its dedup marks are written first, then the job fails
+    taken = f"job_{world.ids.next + 1:08d}"
+
+    def seed(tx: Tx) -> None:
+        tx.leads.insert_leads([lead_row("lead_other")])
+        tx.jobs.insert_jobs([job_row(taken, "lead_other")])
+
+    world.storage.transaction(seed)
+    with pytest.raises(IntegrityViolation):
+        world.accept()
+    assert [r.id for r in world.storage.rows("leads")] == ["lead_other"]
+    assert world.storage.rows("dedup_marks") == []
+
+    world.storage.fail_next(StorageError("database error: deadlock detected"))
+    with pytest.raises(StorageError):
+        world.accept()  # the whole transaction is lost at its commit
+    assert [r.id for r in world.storage.rows("leads")] == ["lead_other"]
+    assert world.storage.rows("dedup_marks") == []
+
+    answer = world.accept()  # and the next request goes through
+    assert answer.code == 202 and world.job_of(answer.lead_id).status == JobStatus.RECEIVED
+    assert len(world.storage.rows("dedup_marks")) == 1
