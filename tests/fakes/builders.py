@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
+from leadrelay.domain.states import DeliveryStatus, LeadStatus
+from leadrelay.services.intake import new_job_row
 from tests.fakes.clock import START
 
 
@@ -35,28 +36,8 @@ def lead_row(lead_id: str, *, now: datetime = START, **values: Any) -> dict[str,
 
 
 def job_row(job_id: str, lead_id: str, *, now: datetime = START, **values: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": job_id,
-        "lead_id": lead_id,
-        "profile": "main",
-        "kind": "route",
-        "status": JobStatus.RECEIVED,
-        "parent_id": None,
-        "target_partner": None,
-        "rule": None,
-        "trace": [],
-        "error": None,
-        "excluded": [],
-        "queue_state": QueueState.READY,
-        "run_at": now,
-        "lease_owner": None,
-        "lease_until": None,
-        "claims": 0,
-        "created_at": now,
-        "updated_at": now,
-        "finished_at": None,
-    }
-    return {**row, **values}
+    """A job row as intake writes it (``intake.new_job_row``), with ``values`` over it."""
+    return new_job_row(lead_id, values.pop("profile", "main"), now, ids=lambda _prefix: job_id, **values)
 
 
 def delivery_row(
