@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from leadrelay.adapters.crypto import Sealer  # noqa: E402
 from leadrelay.adapters.db import batch_store  # noqa: E402
 from leadrelay.adapters.db.engine import Database  # noqa: E402
+from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
 from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
 from leadrelay.adapters.db.tables import deliveries, leads  # noqa: E402
 from leadrelay.domain.files import FileFormat  # noqa: E402
@@ -101,7 +102,7 @@ def run(name: str, url: str, n: int) -> None:
     upgrade(url)
     db = Database(url)
     try:
-        configure.apply_document_sync(db, config(n), actor="bench", dry_run=False)
+        configure.apply_document_sync(SqlStorage(db), config(n), actor="bench", dry_run=False)
         seed(db, n)
         configs = ConfigCache()
         sealer = Sealer(db, None)

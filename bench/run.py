@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from leadrelay.adapters.db import config_store  # noqa: E402
 from leadrelay.adapters.db.engine import Database  # noqa: E402
+from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
 from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
 
@@ -135,7 +136,7 @@ def prepare(url: str, buyers_port: int) -> None:
         if QUALITY:
             fill_dnc(db)
         doc = with_dedup(config(buyers_port))
-        configure.apply_document_sync(db, quality(doc) if QUALITY else doc, actor="bench")
+        configure.apply_document_sync(SqlStorage(db), quality(doc) if QUALITY else doc, actor="bench")
         db.transaction(lambda c: config_store.add_api_key(c, "bench", KEY, datetime.now(UTC)))
     finally:
         db.dispose()
