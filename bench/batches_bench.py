@@ -24,12 +24,14 @@ from leadrelay.adapters.crypto import Sealer  # noqa: E402
 from leadrelay.adapters.db import batch_store  # noqa: E402
 from leadrelay.adapters.db.engine import Database  # noqa: E402
 from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
+from leadrelay.adapters.files.sender import FileShipper  # noqa: E402
 from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
 from leadrelay.adapters.db.tables import deliveries, leads  # noqa: E402
 from leadrelay.domain.files import FileFormat  # noqa: E402
 from leadrelay.domain.model import FileChannel  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
-from leadrelay.services.batches import cut_due, render  # noqa: E402
+from leadrelay.services.batch_files import render  # noqa: E402
+from leadrelay.services.batches import cut_due  # noqa: E402
 from leadrelay.services.config_in_force import ConfigCache  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -63,7 +65,7 @@ def seed(db: Database, n: int) -> None:
                 "id": lead_id,
                 "entity": "solar",
                 "source": "web",
-                "status": "delivering",
+                "status": "queued",
                 "data": values,
                 "raw": values,
                 "is_test": False,
@@ -106,9 +108,11 @@ def run(name: str, url: str, n: int) -> None:
         seed(db, n)
         configs = ConfigCache()
         sealer = Sealer(db, None)
-        live = db.read(configs.current)  # compiled once, as a running worker has it
+        storage = SqlStorage(db)
+        files = FileShipper()
+        live = storage.read(configs.current)  # compiled once, as a running worker has it
         t0 = time.perf_counter()
-        (batch_id,) = db.transaction(lambda c: cut_due(c, live, datetime.now(UTC)))
+        (batch_id,) = storage.transaction(lambda tx: cut_due(tx, live, datetime.now(UTC)))
         cut_s = time.perf_counter() - t0
         partner = live.compiled.partners["acme"]
         spec = partner.channel
@@ -118,7 +122,7 @@ def run(name: str, url: str, n: int) -> None:
             fmt = FileFormat(kind=kind)  # type: ignore[arg-type]
             channel = FileChannel(spec.destination, spec.schedule, fmt)
             t0 = time.perf_counter()
-            out = db.read(lambda c, ch=channel: render(c, row, partner, ch, sealer))  # type: ignore[misc]
+            out = storage.read(lambda tx, ch=channel: render(tx, row, partner, ch, sealer, files))  # type: ignore[misc]
             took = time.perf_counter() - t0
             print(
                 f"  [{name}] render {kind.upper():4s} of {out.count:,} leads: {took:6.2f} s"
