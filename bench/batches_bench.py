@@ -23,10 +23,10 @@ sys.path.insert(0, str(ROOT))
 from leadrelay.adapters.crypto import Sealer  # noqa: E402
 from leadrelay.adapters.db import batch_store  # noqa: E402
 from leadrelay.adapters.db.engine import Database  # noqa: E402
-from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
-from leadrelay.adapters.files.sender import FileShipper  # noqa: E402
 from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
 from leadrelay.adapters.db.tables import deliveries, leads  # noqa: E402
+from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
+from leadrelay.adapters.files.sender import FileShipper  # noqa: E402
 from leadrelay.domain.files import FileFormat  # noqa: E402
 from leadrelay.domain.model import FileChannel  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
