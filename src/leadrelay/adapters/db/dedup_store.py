@@ -8,14 +8,13 @@ its mark. On SQLite the write transaction (BEGIN IMMEDIATE) already serializes w
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from leadrelay.adapters.db.row_writer import RowWriter
 from leadrelay.adapters.db.tables import dedup_marks
 from leadrelay.domain.dedup import Mark
 
@@ -59,25 +58,17 @@ def load_marks(conn: Connection, keys: Collection[tuple[str, str]]) -> dict[tupl
     return found
 
 
-@functools.cache
-def _upsert(dialect: str) -> Any:
-    """Built once per dialect: building it per batch costs more than running it."""
-    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(dedup_marks)
-    return stmt.on_conflict_do_update(
-        index_elements=[dedup_marks.c.scope, dedup_marks.c.key_hash],
-        set_={"lead_id": stmt.excluded.lead_id, "seen_at": stmt.excluded.seen_at},
-    )
+_UPSERT = RowWriter(dedup_marks, conflict=("scope", "key_hash"), update=("lead_id", "seen_at"))
 
 
 def put_marks(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or move marks to their new lead (``scope, key_hash, lead_id, seen_at``)."""
     if not rows:
         return
-    stmt = _upsert(conn.dialect.name)
     last: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:  # one row per key: a statement may not touch the same row twice on PostgreSQL
         last[(row["scope"], row["key_hash"])] = row
-    conn.execute(stmt, list(last.values()))
+    _UPSERT.write(conn, list(last.values()))
 
 
 def release_partner_marks(conn: Connection, partner: str, lead_id: str) -> None:

@@ -4,17 +4,10 @@ together at its end, one ``executemany`` per statement shape instead of one roun
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
-from leadrelay.adapters.db.store import (
-    _INSERT_ATTEMPT,
-    _INSERT_DELIVERY,
-    _update_by_id,
-    refresh_lead_statuses,
-)
-from leadrelay.adapters.db.tables import deliveries, jobs
+from leadrelay.adapters.db.store import ATTEMPTS, DELIVERIES, JOBS, refresh_lead_statuses
 from leadrelay.services.writes import Writes
 
 
@@ -28,15 +21,9 @@ class SqlDeferredWrites:
 
     def flush(self, writes: Writes, now: datetime) -> None:
         conn = self._conn
-        if writes.new_attempts:
-            conn.execute(_INSERT_ATTEMPT, writes.new_attempts)
-        if writes.new_deliveries:
-            conn.execute(_INSERT_DELIVERY, writes.new_deliveries)
-        for table, updates in ((deliveries, writes.deliveries), (jobs, writes.jobs)):
-            shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
-            for row_id, values in updates.items():
-                shapes.setdefault(frozenset(values), []).append({"b_id": row_id, **values})
-            for keys, params in shapes.items():
-                conn.execute(_update_by_id(table, keys), params)
+        ATTEMPTS.write(conn, writes.new_attempts)
+        DELIVERIES.write(conn, writes.new_deliveries)
+        DELIVERIES.update(conn, writes.deliveries)
+        JOBS.update(conn, writes.jobs)
         if writes.leads:
             refresh_lead_statuses(conn, sorted(writes.leads), now)

@@ -12,10 +12,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, bindparam, func, select, update
+from sqlalchemy import Connection, Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db import leases
+from leadrelay.adapters.db.row_writer import RowWriter
 from leadrelay.adapters.db.tables import (
     attempts,
     deliveries,
@@ -33,10 +34,10 @@ def _insert(conn: Connection, table: Any) -> Any:
 
 # Statements on the hot path are built once: building one per call (and computing its cache key) costs
 # more than SQLite takes to execute it.
-_INSERT_LEAD = leads.insert()
-_INSERT_JOB = jobs.insert()
-_INSERT_DELIVERY = deliveries.insert()
-_INSERT_ATTEMPT = attempts.insert()
+LEADS = RowWriter(leads)
+JOBS = RowWriter(jobs)
+DELIVERIES = RowWriter(deliveries)
+ATTEMPTS = RowWriter(attempts)
 
 
 @lru_cache(maxsize=8)
@@ -59,8 +60,7 @@ def insert_leads(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     if not rows:
         return set()
     plain = [r for r in rows if r["idempotency_key"] is None]
-    if plain:  # no key, no possible conflict: one multi-row insert
-        conn.execute(_INSERT_LEAD, plain)
+    LEADS.write(conn, plain)  # no key, no possible conflict: one executemany
     inserted = {r["id"] for r in plain}
     stmt = _prepared(conn.dialect.name, "lead_keyed")
     for row in rows:  # keyed rows one by one: RETURNING with executemany is not portable
@@ -72,8 +72,7 @@ def insert_leads(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
 
 
 def insert_jobs(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(_INSERT_JOB, list(rows))
+    JOBS.write(conn, rows)
 
 
 def lead_by_idempotency_key(conn: Connection, source: str, key: str) -> Row[Any] | None:
@@ -179,22 +178,15 @@ def owns(conn: Connection, job_id: str, owner: str) -> bool:
     return got is not None and got.lease_owner == owner and got.queue_state == QueueState.CLAIMED
 
 
-@lru_cache(maxsize=256)
-def _update_by_id(table: Table, keys: frozenset[str]) -> Any:
-    """One prepared UPDATE … WHERE id = :_id per set of columns: built once, its cache key memoized
-    (building statements per call costs more than SQLite executing them)."""
-    return table.update().where(table.c.id == bindparam("b_id")).values({k: bindparam(k) for k in keys})
-
-
 def update_job(conn: Connection, job_id: str, **values: Any) -> None:
-    conn.execute(_update_by_id(jobs, frozenset(values)), {"b_id": job_id, **values})
+    JOBS.update(conn, {job_id: values})
 
 
 # ---------------------------------------------------------------- deliveries and attempts
 
 
 def insert_delivery(conn: Connection, row: Mapping[str, Any]) -> None:
-    conn.execute(_INSERT_DELIVERY, dict(row))
+    DELIVERIES.write(conn, [row])
 
 
 _JOB_DELIVERIES = (
@@ -207,11 +199,11 @@ def job_deliveries(conn: Connection, job_id: str) -> list[Row[Any]]:
 
 
 def update_delivery(conn: Connection, delivery_id: str, **values: Any) -> None:
-    conn.execute(_update_by_id(deliveries, frozenset(values)), {"b_id": delivery_id, **values})
+    DELIVERIES.update(conn, {delivery_id: values})
 
 
 def insert_attempt(conn: Connection, row: Mapping[str, Any]) -> None:
-    conn.execute(_INSERT_ATTEMPT, dict(row))
+    ATTEMPTS.write(conn, [row])
 
 
 def job_had_errors(conn: Connection, job_id: str) -> bool:
