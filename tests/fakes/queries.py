@@ -153,6 +153,8 @@ class FakeErasure:
             "status": status,
             "error": error,
             "queue_state": queue_state,
+            "lease_owner": None,
+            "lease_until": None,
             "finished_at": now,
             "updated_at": now,
         }
@@ -203,8 +205,9 @@ class FakeErasure:
         found = self._t.where("deliveries", lambda d: d["lead_id"] == lead_id)
         return [self._pick("deliveries", d, "id", "reason") for d in found]
 
-    def lead_deliveries(self, lead_id: str, status: str) -> list[FakeRow]:
-        found = self._t.where("deliveries", lambda d: d["lead_id"] == lead_id and d["status"] == status)
+    def lead_deliveries(self, lead_id: str, statuses: Collection[str]) -> list[FakeRow]:
+        wanted = set(statuses)
+        found = self._t.where("deliveries", lambda d: d["lead_id"] == lead_id and d["status"] in wanted)
         return [self._t.row("deliveries", d) for d in found]
 
     def shrink_batch(self, batch_id: str) -> None:

@@ -14,7 +14,7 @@ import logging
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,21 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import (
     attempts,
     audit_log,
+    cap_counters,
     dedup_marks,
     deliveries,
     jobs,
     leads,
 )
+from leadrelay.bootstrap import Runtime, build_runtime
+from leadrelay.config import Settings
+from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.cli import app
+from leadrelay.entrypoints.worker import Worker
+from leadrelay.errors import InvalidTransition
+from leadrelay.services.intake import IntakeRequest
 from leadrelay.simulate.buyers import BuyersThread
+from tests.integration.test_routing_flow import ScriptedBuyer
 from tests.support import (
     ADMIN,
     ServerThread,
@@ -413,3 +421,150 @@ def test_erasure_takes_the_person_out_of_the_reasons_buyers_gave(db_url: str) ->
     reasons = [r.reason for r in rows(db_url, select(deliveries.c.reason)) if r.reason]
     assert reasons and all("Byron-King" not in r for r in reasons)
     assert b"Byron-King" not in everything_stored(db_url)
+
+
+# ---------------------------------------------------------------- a lead not sent yet, erased
+
+
+class Clock:
+    """The worker's clock, moved by the test: a retry is due when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def scripted_runtime(url: str, buyer: ScriptedBuyer, **sunco: Any) -> Runtime:
+    """sunco (10 leads a day) posts to ``buyer``; a Californian goes to sunco."""
+    doc = base_config(lambda name: buyer.url(name))
+    doc["partners"]["sunco"].update({"caps": {"day": 10}, **sunco})
+    prepare(url, doc)
+    return build_runtime(Settings(database_url=url, secret_key=SECRET))
+
+
+def run_scenario(rt: Runtime, scenario: Callable[[], Awaitable[None]]) -> None:
+    async def bounded() -> None:
+        try:
+            async with asyncio.timeout(30):
+                await scenario()
+        finally:
+            await rt.channels.close()
+
+    try:
+        asyncio.run(bounded())
+    finally:
+        rt.db.dispose()
+
+
+async def accept(rt: Runtime) -> str:
+    answer = await rt.intake.accept(IntakeRequest("web", "solar", lead(state="CA", last_name="Byron-King")))
+    assert answer.status == "queued"
+    return answer.lead_id
+
+
+def erased_and_closed(url: str, lead_id: str, why: str) -> None:
+    """The lead's one delivery failed with ``why``, its job closed unsold, sunco's cap slot given back,
+    its attempts blank, and the person nowhere in the database."""
+    (delivery,) = rows(url, select(deliveries).where(deliveries.c.lead_id == lead_id))
+    assert (delivery.status, delivery.reason, delivery.next_attempt_at) == ("failed", why, None)
+    (job,) = rows(url, select(jobs).where(jobs.c.lead_id == lead_id))
+    assert (job.status, job.queue_state, job.error) == ("unsold", "done", "personal data erased")
+    assert (job.lease_owner, job.lease_until) == (None, None)
+    assert rows(url, select(leads.c.status).where(leads.c.id == lead_id))[0][0] == "unsold"
+    assert [c.used for c in rows(url, select(cap_counters))] == [0]
+    recorded = rows(url, select(attempts).where(attempts.c.delivery_id == delivery.id))
+    assert recorded and all((a.request, a.response_body) == ({"erased": True}, None) for a in recorded)
+    assert b"Byron-King" not in everything_stored(url)
+
+
+def test_an_erased_lead_waiting_for_a_retry_is_never_posted_again(db_url: str) -> None:
+    """sunco's buyer (a real HTTP server) answers 503: the delivery waits for its retry, its job in the
+    queue from a later ``run_at``. The lead is erased meanwhile: when the retry is due, and after, nothing
+    is claimed and the buyer gets no second post (of the blanked lead)."""
+    with ScriptedBuyer([(503, {}), (200, {})]) as buyer:
+        rt = scripted_runtime(db_url, buyer)
+        found: dict[str, Any] = {}
+
+        async def scenario() -> None:
+            lead_id = found["lead"] = await accept(rt)
+            clock = Clock()  # from the lead's arrival on
+            worker = Worker(
+                rt.storage,
+                rt.configs,
+                rt.channels,
+                rt.notifier,
+                rt.sealer,
+                clock=clock,
+                retry=RetryPolicy(base_s=60, jitter=0),
+            )
+            assert await worker.run_until_idle() == 1  # attempt 1: 503, a retry in 60 s
+            found["waiting"] = rows(
+                db_url,
+                select(deliveries.c.status, jobs.c.queue_state).join(jobs, jobs.c.id == deliveries.c.job_id),
+            )
+            assert await rt.privacy.erase_lead(lead_id, actor="dpo") is True
+            clock.now += timedelta(hours=1)  # the retry is long due
+            found["claims"] = await worker.run_until_idle()
+            found["later"] = await rt.new_worker().run_until_idle()  # another worker, on the real clock
+
+        run_scenario(rt, scenario)
+        assert found["waiting"] == [("retry", "ready")]
+        assert (found["claims"], found["later"]) == (0, 0)
+        assert buyer.calls == 1
+    erased_and_closed(db_url, found["lead"], "personal data erased before it was sent again")
+
+
+def test_an_erased_lead_held_for_pick_up_is_neither_listed_nor_released(db_url: str) -> None:
+    """sunco's webhook gives up on a 503 and fails over to hold: the lead waits for pick-up. Erased, it
+    leaves the held leads (and their CSV), cannot be released to the webhook, and gives its slot back."""
+    with ScriptedBuyer([(503, {})]) as buyer:
+        hook = {"url": buyer.url("sunco"), "timeout": "5s", "max_attempts": 1}
+        rt = scripted_runtime(db_url, buyer, channel={"webhook": hook}, failover=[{"hold": {}}])
+        found: dict[str, Any] = {}
+
+        async def scenario() -> None:
+            lead_id = found["lead"] = await accept(rt)
+            await rt.new_worker().run_until_idle()  # 503, then held
+            found["held"] = await rt.holds.list("sunco")
+            await rt.privacy.erase_lead(lead_id, actor="dpo")
+            found["after"] = await rt.holds.list()
+            found["csv"] = await rt.holds.export_csv(None, actor="ops")
+            with pytest.raises(InvalidTransition, match="is failed, not held"):
+                await rt.holds.release(found["held"][0]["delivery_id"], actor="ops")
+            found["claims"] = await rt.new_worker().run_until_idle()
+
+        run_scenario(rt, scenario)
+        assert [h["lead_id"] for h in found["held"]] == [found["lead"]]
+        assert found["after"] == [] and found["lead"] not in found["csv"]
+        assert found["claims"] == 0 and buyer.calls == 1
+    erased_and_closed(db_url, found["lead"], "personal data erased before it was picked up")
+
+
+def test_a_lead_erased_while_it_is_being_posted_is_settled_once(db_url: str) -> None:
+    """The buyer takes the post, and before it answers the lead is erased: the erasure takes the job
+    from the worker (its lease ends) and settles it; the worker, back with the 200, no longer holds the
+    job, so it records the answer as an attempt without the person and settles nothing (the delivery is
+    not made delivered over the erasure, the cap slot is not given back twice)."""
+    found: dict[str, Any] = {}
+
+    def erase_now() -> None:
+        (claimed,) = rows(db_url, select(jobs.c.queue_state, jobs.c.lease_owner))
+        found["claimed"] = claimed.queue_state, claimed.lease_owner is not None
+        found["erased"] = asyncio.run(rt.privacy.erase_lead(found["lead"], actor="dpo"))
+
+    with ScriptedBuyer([(200, {})], on_call=erase_now) as buyer:
+        rt = scripted_runtime(db_url, buyer)
+
+        async def scenario() -> None:
+            found["lead"] = await accept(rt)
+            found["claims"] = await rt.new_worker().run_until_idle()
+            found["again"] = await rt.new_worker().run_until_idle()
+
+        run_scenario(rt, scenario)
+        assert found["claimed"] == ("claimed", True) and found["erased"] is True
+        assert (found["claims"], found["again"], buyer.calls) == (1, 0, 1)
+    erased_and_closed(db_url, found["lead"], "personal data erased before it was sent")
+    (attempt,) = rows(db_url, select(attempts))
+    assert (attempt.outcome, attempt.status_code) == ("success", 200)  # what the buyer said is kept

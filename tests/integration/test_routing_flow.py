@@ -25,10 +25,14 @@ WAIT = "/v1/leads?wait=15"
 
 
 class ScriptedBuyer:
-    """A buyer on 127.0.0.1 answering from a script: (status, headers) per call; the last one repeats."""
+    """A buyer on 127.0.0.1 answering from a script: (status, headers) per call; the last one repeats.
+    ``on_call``: run (in a thread) when a post has arrived, before it is answered."""
 
-    def __init__(self, script: list[tuple[int, dict[str, str]]]) -> None:
+    def __init__(
+        self, script: list[tuple[int, dict[str, str]]], on_call: Callable[[], object] | None = None
+    ) -> None:
         self.script = script
+        self.on_call = on_call
         self.calls = 0
         self.keys: list[str | None] = []
         self._loop = asyncio.new_event_loop()
@@ -39,6 +43,8 @@ class ScriptedBuyer:
     async def _handle(self, request: web.Request) -> web.Response:
         await request.read()
         self.calls += 1
+        if self.on_call is not None:
+            await asyncio.to_thread(self.on_call)
         self.keys.append(request.headers.get("Idempotency-Key"))
         status, headers = self.script[min(self.calls, len(self.script)) - 1]
         body = (

@@ -722,11 +722,23 @@ def erasure_statements(s: Storage) -> list[Any]:
                 job_row("job_2", "lead_1", status=JobStatus.DELIVERING, queue_state=QueueState.WAITING),
                 job_row("job_3", "lead_1", status=JobStatus.DELIVERED, queue_state=QueueState.DONE),
                 job_row("job_4", "lead_3"),
+                job_row(  # a worker is posting it
+                    "job_5",
+                    "lead_1",
+                    status=JobStatus.DELIVERING,
+                    queue_state=QueueState.CLAIMED,
+                    lease_owner="w1",
+                    lease_until=at(9),
+                ),
             ]
         )
         tx.deliveries.insert_delivery(delivery_row("dlv_1", "job_1", "lead_1", "acme", reason="ann said no"))
         batched = DeliveryStatus.BATCHED
         tx.deliveries.insert_delivery(delivery_row("dlv_2", "job_2", "lead_1", "beta", status=batched))
+        held = DeliveryStatus.HELD
+        tx.deliveries.insert_delivery(delivery_row("dlv_3", "job_3", "lead_1", "gamma", status=held))
+        retry = DeliveryStatus.RETRY
+        tx.deliveries.insert_delivery(delivery_row("dlv_4", "job_5", "lead_1", "delta", status=retry))
         tx.deliveries.insert_attempt(attempt_row("att_2", "dlv_1", "job_1", 1, reason="ann"))
         tx.deliveries.insert_attempt(attempt_row("att_1", "dlv_1", "job_1", 2))
         tx.deliveries.insert_attempt(attempt_row("att_3", "dlv_9", "job_4", 1))
@@ -754,6 +766,15 @@ def erasure_statements(s: Storage) -> list[Any]:
             error=None,
             now=at(4),
         )
+        tx.erasure.finish_job(  # taken from its worker: the lease ends
+            "job_5",
+            statuses=[JobStatus.DELIVERING],
+            queue_states=[QueueState.READY, QueueState.CLAIMED, QueueState.WAITING, QueueState.DONE],
+            status=JobStatus.UNSOLD,
+            queue_state=QueueState.DONE,
+            error="personal data erased",
+            now=at(4),
+        )
         tx.erasure.finish_job(  # not in those states: unchanged
             "job_4",
             statuses=[JobStatus.DELIVERING],
@@ -773,6 +794,8 @@ def erasure_statements(s: Storage) -> list[Any]:
     def sort(rows: list[Any]) -> list[Any]:  # a join's order is the planner's
         return sorted(rows, key=lambda r: r.id)
 
+    held, retry = DeliveryStatus.HELD, DeliveryStatus.RETRY
+
     return [
         attempt(s, seed),
         attempt(s, lambda tx: tx.erasure.unerased_leads(["lead_5", "lead_3", "lead_1", "nope"])),
@@ -785,7 +808,12 @@ def erasure_statements(s: Storage) -> list[Any]:
         attempt(s, lambda tx: sort(tx.erasure.job_texts("lead_1"))),
         attempt(s, lambda tx: sort(tx.erasure.attempt_reasons("lead_1"))),
         attempt(s, lambda tx: sort(tx.erasure.delivery_reasons("lead_1"))),
-        attempt(s, lambda tx: tx.erasure.lead_deliveries("lead_1", DeliveryStatus.BATCHED)),
+        attempt(s, lambda tx: tx.erasure.lead_deliveries("lead_1", [DeliveryStatus.BATCHED])),
+        attempt(
+            s, lambda tx: sort(tx.erasure.lead_deliveries("lead_1", [held, retry, DeliveryStatus.PENDING]))
+        ),
+        attempt(s, lambda tx: tx.erasure.lead_deliveries("lead_1", [])),
+        attempt(s, lambda tx: tx.erasure.lead_deliveries("lead_3", [DeliveryStatus.BATCHED])),
         attempt(s, finish),
         attempt(s, erase),
         attempt(s, lambda tx: tx.erasure.unerased_leads(["lead_1", "lead_2", "lead_3"])),

@@ -30,6 +30,7 @@ __all__ = [
     "BATCH",
     "BATCH_TRANSITIONS",
     "DELIVERY",
+    "DELIVERY_NOT_SENT",
     "DELIVERY_TRANSITIONS",
     "DELIVERY_UNDER_WAY",
     "JOB",
@@ -198,9 +199,10 @@ JOB: Machine[JobStatus] = Machine(
         (_J.DELIVERING, _J.HELD, "held for pick-up"),
         (_J.DELIVERING, _J.ROUTING, "every delivery failed, route again"),
         (_J.DELIVERING, _J.FAILED, "every delivery failed, or cannot be processed"),
-        (_J.DELIVERING, _J.UNSOLD, "lead erased before its batch was sent"),
+        (_J.DELIVERING, _J.UNSOLD, "lead erased before it was sent"),
         (_J.DELIVERING, _J.RECEIVED, "rerun (stuck)"),
         (_J.HELD, _J.DELIVERING, "released from hold"),
+        (_J.HELD, _J.UNSOLD, "lead erased before it was picked up"),
         (_J.DELIVERED, _J.CANCELLED, "cancel"),
         (_J.DELIVERED, _J.DELIVERING, "a held delivery released (broadcast)"),
         (_J.FAILED, _J.RECEIVED, "rerun"),
@@ -232,7 +234,7 @@ QUEUE: Machine[QueueState] = Machine(
         (_Q.CLAIMED, _Q.CLAIMED, "lease ran out, claimed again"),
         (_Q.CLAIMED, _Q.READY, "retry due later, released at shutdown, rerun"),
         (_Q.CLAIMED, _Q.WAITING, "parked for a batch"),
-        (_Q.CLAIMED, _Q.DONE, "job closed"),
+        (_Q.CLAIMED, _Q.DONE, "job closed, or its lead erased"),
         (_Q.WAITING, _Q.READY, "its batch was sent, failed or dissolved"),
         (_Q.WAITING, _Q.DONE, "lead erased"),
         (_Q.DONE, _Q.READY, "rerun, released from hold"),
@@ -260,7 +262,7 @@ DELIVERY: Machine[DeliveryStatus] = Machine(
             for edge in (
                 (src, _D.DELIVERED, "accepted"),
                 (src, _D.RETRY, "retryable error"),
-                (src, _D.FAILED, "refused, gave up, partner removed, rerun, job failed"),
+                (src, _D.FAILED, "refused, gave up, partner removed, rerun, job failed, lead erased"),
                 (src, _D.PENDING, "failover to the next channel"),
                 (src, _D.HELD, "failover reached hold"),
                 (src, _D.BATCHED, "failover reached a batched channel"),
@@ -270,6 +272,7 @@ DELIVERY: Machine[DeliveryStatus] = Machine(
         (_D.BATCHED, _D.PENDING, "channel no longer batched, or batch dissolved"),
         (_D.BATCHED, _D.FAILED, "lead erased, rerun, job failed, test batch failed"),
         (_D.HELD, _D.PENDING, "released from hold"),
+        (_D.HELD, _D.FAILED, "lead erased before it was picked up"),
         (_D.DELIVERED, _D.CANCELLED, "cancel"),
     ),
 )
@@ -277,6 +280,9 @@ DELIVERY_TRANSITIONS = DELIVERY.transitions
 
 DELIVERY_UNDER_WAY = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRY, DeliveryStatus.BATCHED})
 """A delivery in these is not finished: its job is not settled yet."""
+DELIVERY_NOT_SENT = DELIVERY_UNDER_WAY | {DeliveryStatus.HELD}
+"""A delivery in these has not reached its partner: under way, or held for pick-up (a held lead is not sold
+yet). Erasing the lead closes them: nothing is sent, picked up or released with its data gone."""
 
 
 # ---------------------------------------------------------------- batches

@@ -5,20 +5,26 @@ Erasing a lead removes what identifies the person — its submitted and normaliz
 routing trace, its dedup marks — and keeps the business record: the lead's id, entity,
 source, status and timestamps, its jobs, and its deliveries with partners, prices, references and dates,
 so invoices and reports stay true. A retention setting erases every lead older than N days the same way.
+
+Nothing is sent with a lead's data erased: its deliveries that have not reached their partner yet (due,
+waiting for a retry, for a batch, or held for pick-up) fail with ``ERASED_REASON`` and give their cap slots
+back, and their jobs are closed (``_close_unsent``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadrelay.domain.attempts import AttemptResult
 from leadrelay.domain.fields import EXTENSION, normalize_field, number_only
 from leadrelay.domain.model import EntitySpec
 from leadrelay.domain.privacy import REDACTED, FieldMatch, Redactor
 from leadrelay.domain.states import (
     DELIVERY,
-    DELIVERY_UNDER_WAY,
+    DELIVERY_NOT_SENT,
     JOB,
     JOB_TO_ROUTE,
     QUEUE,
@@ -32,6 +38,8 @@ from leadrelay.services.ports import Clock, OldPages, Record, Sealer, Storage, T
 
 _BATCH = 500
 ERASED_REASON = "personal data erased"
+ERASED_REQUEST: Mapping[str, Any] = {"erased": True}
+"""An erased attempt's recorded request."""
 
 
 def _all_values(row: Record, sealer: Sealer, tx: Tx) -> list[Any]:
@@ -47,7 +55,7 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
     rows = tx.erasure.unerased_leads(lead_ids)
     for row in rows:
         red = Redactor.of(sensitive=_all_values(row, sealer, tx))
-        for job in tx.erasure.job_texts(row.id):
+        for job in tx.erasure.job_texts(row.id):  # locks the jobs (PostgreSQL): see _close_unsent
             tx.erasure.set_job_texts(job.id, red.lines(job.trace), red.text(job.error))
         tx.erasure.finish_lead_jobs(  # a lead still waiting to be routed has nothing left to route with
             row.id,
@@ -58,7 +66,7 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
             error=ERASED_REASON,
             now=now,
         )
-        _out_of_batches(tx, row.id, now)
+        _close_unsent(tx, row.id, now)
         for att in tx.erasure.attempt_reasons(row.id):
             tx.erasure.erase_attempt(att.id, red.text(att.reason))
         for d in tx.erasure.delivery_reasons(row.id):
@@ -72,38 +80,63 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
     return len(ids)
 
 
-def _out_of_batches(tx: Tx, lead_id: str, now: datetime) -> None:
-    """A lead waiting for a batch file or digest (or in one not sent yet) is not sent with its data erased:
-    its delivery fails and gives its cap slot back, and its parked job is closed (delivered when another
-    partner already has the lead, else unsold)."""
-    waiting = tx.erasure.lead_deliveries(lead_id, DeliveryStatus.BATCHED)
-    if not waiting:
+# why each kind of delivery not sent yet fails when its lead is erased (after ERASED_REASON)
+_NOT_SENT_BECAUSE = {
+    DeliveryStatus.PENDING: "before it was sent",
+    DeliveryStatus.RETRY: "before it was sent again",
+    DeliveryStatus.BATCHED: "before its batch was sent",
+    DeliveryStatus.HELD: "before it was picked up",
+}
+
+
+def _close_unsent(tx: Tx, lead_id: str, now: datetime) -> None:
+    """Nothing is sent with the lead's data erased: every delivery of it that has not reached its partner
+    (``DELIVERY_NOT_SENT``: due, waiting for a retry, waiting for a batch file or digest or in one not
+    sent yet, or held for pick-up) fails and gives its cap slot back, and its job is closed — delivered
+    when another partner already has the lead, else unsold — and leaves the queue.
+
+    A job a worker holds under a live lease (a post in flight) is taken over too, as a worker that finds
+    a lease ran out takes it over: the job leaves the claimed state and its lease is cleared, so when the
+    worker comes back with the buyer's answer it no longer holds the job and settles nothing
+    (``settlement.finish_batch``): the erasure's settlement is the only one. The answer is kept as an
+    attempt, without the person (``erased_attempt``). The lead's jobs were locked in ``erase_leads``, in
+    the order workers lock them, so a worker recording an outcome waits for this and then sees it."""
+    unsent = tx.erasure.lead_deliveries(lead_id, sorted(DELIVERY_NOT_SENT))
+    if not unsent:
         return
-    tx.batches.lock_jobs([d.job_id for d in waiting])
-    for d in waiting:
+    for d in unsent:
         failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
+        why = _NOT_SENT_BECAUSE[DeliveryStatus(d.status)]
         tx.deliveries.update_delivery(
-            d.id, status=failed, reason=f"{ERASED_REASON} before its batch was sent"
+            d.id, status=failed, reason=f"{ERASED_REASON} {why}", next_attempt_at=None
         )
-        tx.caps.release_caps(d.partner, d.cap_windows)
-        if d.batch_id is not None:
+        tx.caps.release_caps(d.partner, d.cap_windows)  # a held one kept its slot: given back too
+        if d.status == DeliveryStatus.BATCHED and d.batch_id is not None:
             tx.erasure.shrink_batch(d.batch_id)
-    for job_id in {d.job_id for d in waiting}:
-        left = tx.deliveries.job_deliveries(job_id)
-        if any(o.status in DELIVERY_UNDER_WAY for o in left):
-            continue  # another delivery is under way: the job is settled when it ends
+    for job_id in sorted({d.job_id for d in unsent}):
+        left = tx.deliveries.job_deliveries(job_id)  # none is under way any more: all were the lead's
         sold = any(o.status == DeliveryStatus.DELIVERED for o in left)
         status = JobStatus.DELIVERED if sold else JobStatus.UNSOLD
-        tx.erasure.finish_job(
+        tx.erasure.finish_job(  # a delivered (broadcast) or cancelled job keeps its status
             job_id,
             statuses=JOB.sources(status),
-            queue_states=[QueueState.WAITING],
+            # ready (a retry due later), claimed (taken from its worker), waiting (for a batch); a held
+            # job is out of the queue already
+            queue_states=QUEUE.sources(QueueState.DONE) | {QueueState.DONE},
             status=status,
-            queue_state=QUEUE.check(QueueState.WAITING, QueueState.DONE),
+            queue_state=QueueState.DONE,
             error=None if sold else ERASED_REASON,
             now=now,
         )
     tx.leads.refresh_lead_status(lead_id, now)
+
+
+def erased_attempt(result: AttemptResult, sent: Mapping[str, Any]) -> AttemptResult:
+    """What erasure leaves of an attempt (as ``Erasure.erase_attempt`` does to a stored one), for the
+    answer to a post that was in flight while its lead was erased: no request, no response body, and the
+    reason without the values that were ``sent``."""
+    red = Redactor.of(sensitive=sent.values())
+    return replace(result, request=ERASED_REQUEST, response_body=None, reason=red.text(result.reason))
 
 
 def person_matches(entity: EntitySpec, wanted: Mapping[str, str]) -> list[FieldMatch]:

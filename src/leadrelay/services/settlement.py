@@ -41,6 +41,7 @@ from leadrelay.services.distribution import (
 )
 from leadrelay.services.opened_leads import redact_result
 from leadrelay.services.ports import IdSource, Record, Tx, system_ids
+from leadrelay.services.privacy import erased_attempt
 from leadrelay.services.writes import Writes
 
 DEFAULT_RETRY = RetryPolicy()
@@ -147,9 +148,14 @@ def finish_batch(
     results: dict[str, StepResult] = {}
     notes: dict[str, list[str]] = {}  # job id -> trace lines of failovers
     for job, sent in items:
+        ours = job.lease_owner == owner and job.queue_state == QueueState.CLAIMED
         # the one gate: nothing a buyer answered is written before the lead's sensitive values and the
         # partner's secrets are taken out of it (the attempt, the delivery's reason, the job's trace)
         outcomes = [(item, redact_result(job, res)) for item, res in sent]
+        # erased while it was being sent: the erasure took the job over and settled it (services/privacy.py);
+        # the buyer's answer is kept as the erasure leaves an attempt
+        if not ours and _erased(tx, job.lead_id):
+            outcomes = [(item, erased_attempt(res, item.lead.values)) for item, res in outcomes]
         for item, res in outcomes:
             w.insert_attempt(
                 {
@@ -166,8 +172,8 @@ def finish_batch(
                     "reason": res.reason,
                 }
             )
-        if job.lease_owner != owner or job.queue_state != QueueState.CLAIMED:
-            results[job.id] = StepResult(done=True, lead_id=job.lead_id)  # the new lease owner decides
+        if not ours:  # the new lease owner (or the erasure) decides
+            results[job.id] = StepResult(done=True, lead_id=job.lead_id)
             continue
         owned.append((job, {item.delivery_id for item, _ in outcomes}))
         for item, res in outcomes:
@@ -181,6 +187,13 @@ def finish_batch(
             results[job.id] = settle(job, dl[job.id], now, w, finished, notes.get(job.id, ()))
         w.flush(tx, now)
     return [results[job.id] for job, _ in items]
+
+
+def _erased(tx: Tx, lead_id: str) -> bool:
+    """Whether the lead was erased (read afresh, after the job's lock: on PostgreSQL the job's row as
+    locked may be newer than the lead's row read with it)."""
+    lead = tx.leads.get_lead(lead_id)
+    return lead is not None and lead.erased_at is not None
 
 
 def _record_outcome(

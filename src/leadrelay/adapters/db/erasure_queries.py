@@ -50,8 +50,13 @@ class SqlErasure:
         return list(self._conn.execute(query).scalars())
 
     def job_texts(self, lead_id: str) -> list[Row[Any]]:
-        """The lead's jobs with the texts that may quote it (``id``, ``trace``, ``error``)."""
+        """The lead's jobs with the texts that may quote it (``id``, ``trace``, ``error``). On PostgreSQL
+        their rows are locked until commit, in id order as workers lock them (``store.load_jobs``): a
+        worker recording an outcome for one of them waits for the erasure, then sees what it did (SQLite's
+        write lock already serializes this)."""
         query = select(jobs.c.id, jobs.c.trace, jobs.c.error).where(jobs.c.lead_id == lead_id)
+        if self._conn.dialect.name == "postgresql":
+            query = query.order_by(jobs.c.id).with_for_update()
         return list(self._conn.execute(query))
 
     def set_job_texts(self, job_id: str, trace: Any, error: str | None) -> None:
@@ -68,7 +73,7 @@ class SqlErasure:
         error: str | None,
         now: datetime,
     ) -> None:
-        """Close the lead's jobs that are in one of ``statuses`` and ``queue_states``."""
+        """Close the lead's jobs that are in one of ``statuses`` and ``queue_states`` (ending any lease)."""
         self._finish(jobs.c.lead_id == lead_id, statuses, queue_states, status, queue_state, error, now)
 
     def finish_job(
@@ -82,7 +87,7 @@ class SqlErasure:
         error: str | None,
         now: datetime,
     ) -> None:
-        """Close the job if it is in one of ``statuses`` and ``queue_states``."""
+        """Close the job if it is in one of ``statuses`` and ``queue_states`` (ending any lease)."""
         self._finish(jobs.c.id == job_id, statuses, queue_states, status, queue_state, error, now)
 
     def _finish(
@@ -98,7 +103,15 @@ class SqlErasure:
         self._conn.execute(
             update(jobs)
             .where(which, jobs.c.status.in_(sorted(statuses)), jobs.c.queue_state.in_(sorted(queue_states)))
-            .values(status=status, error=error, queue_state=queue_state, finished_at=now, updated_at=now)
+            .values(
+                status=status,
+                error=error,
+                queue_state=queue_state,
+                lease_owner=None,  # a claimed job is taken from its worker: see services/privacy.py
+                lease_until=None,
+                finished_at=now,
+                updated_at=now,
+            )
         )
 
     def attempt_reasons(self, lead_id: str) -> list[Row[Any]]:
@@ -123,9 +136,11 @@ class SqlErasure:
         query = select(deliveries.c.id, deliveries.c.reason).where(deliveries.c.lead_id == lead_id)
         return list(self._conn.execute(query))
 
-    def lead_deliveries(self, lead_id: str, status: str) -> list[Row[Any]]:
-        """The lead's deliveries in ``status`` (whole rows)."""
-        query = select(deliveries).where(deliveries.c.lead_id == lead_id, deliveries.c.status == status)
+    def lead_deliveries(self, lead_id: str, statuses: Collection[str]) -> list[Row[Any]]:
+        """The lead's deliveries in one of ``statuses`` (whole rows)."""
+        query = select(deliveries).where(
+            deliveries.c.lead_id == lead_id, deliveries.c.status.in_(sorted(statuses))
+        )
         return list(self._conn.execute(query))
 
     def shrink_batch(self, batch_id: str) -> None:

@@ -79,7 +79,8 @@ class SuppressionListNames(Protocol):
 
 class Erasure(Protocol):
     """The statements of erasure and retention: find a person's or an old lead, blank what identifies the
-    person in the lead, its jobs, attempts and deliveries, and take it out of batches not sent yet."""
+    person in the lead, its jobs, attempts and deliveries, and close its deliveries not sent yet (taking
+    it out of batches not sent yet)."""
 
     def unerased_leads(self, lead_ids: Sequence[str]) -> list[Record]: ...
 
@@ -87,7 +88,10 @@ class Erasure(Protocol):
 
     def leads_received_before(self, cutoff: datetime, limit: int) -> list[str]: ...
 
-    def job_texts(self, lead_id: str) -> list[Record]: ...
+    def job_texts(self, lead_id: str) -> list[Record]:
+        """The lead's jobs (``id``, ``trace``, ``error``), locked until the transaction ends (PostgreSQL),
+        in the order workers lock jobs."""
+        ...
 
     def set_job_texts(self, job_id: str, trace: Any, error: str | None) -> None: ...
 
@@ -121,7 +125,9 @@ class Erasure(Protocol):
 
     def delivery_reasons(self, lead_id: str) -> list[Record]: ...
 
-    def lead_deliveries(self, lead_id: str, status: str) -> list[Record]: ...
+    def lead_deliveries(self, lead_id: str, statuses: Collection[str]) -> list[Record]:
+        """The lead's deliveries in one of ``statuses`` (whole rows)."""
+        ...
 
     def shrink_batch(self, batch_id: str) -> None: ...
 
