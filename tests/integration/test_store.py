@@ -60,3 +60,34 @@ def test_a_batch_takes_consecutive_rotation_numbers(db_url: str) -> None:
         assert db.transaction(lambda c: cap_store.next_rotation(c, "p:r")) == 6
     finally:
         db.dispose()
+
+
+def test_dedup_marks_of_many_scopes_are_found_in_packed_queries(db_url: str) -> None:
+    """load_marks packs every scope's keys into queries of at most 500: a long scope is split, short ones
+    share a query, and every mark comes back with its lead and its aware time."""
+    from datetime import UTC, datetime, timedelta
+
+    from leadrelay.adapters.db import dedup_store
+
+    seen = datetime(2026, 12, 3, 9, 30, 15, 123456, tzinfo=UTC)
+    sizes = {"entity:solar:email": 700, "entity:solar:phone": 400, "global:phone": 100}
+    marks = [
+        {"scope": scope, "key_hash": f"h{i:04d}", "lead_id": f"lead_{scope[-5:]}_{i}", "seen_at": seen}
+        for scope, n in sizes.items()
+        for i in range(n)
+    ]
+    db = Database(db_url)
+    try:
+        db.transaction(lambda c: dedup_store.put_marks(c, marks))
+        wanted = [(m["scope"], m["key_hash"]) for m in marks] + [
+            ("global:phone", f"x{i}") for i in range(100)
+        ]
+        found = db.read(lambda c: dedup_store.load_marks(c, wanted))
+        assert len(found) == 1200
+        assert {key: (m.lead_id, m.seen_at) for key, m in found.items()} == {
+            (m["scope"], m["key_hash"]): (m["lead_id"], seen) for m in marks
+        }
+        assert found[("global:phone", "h0007")].seen_at - seen == timedelta(0)
+        assert db.read(lambda c: dedup_store.load_marks(c, [])) == {}
+    finally:
+        db.dispose()

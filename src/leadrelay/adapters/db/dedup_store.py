@@ -8,14 +8,15 @@ its mark. On SQLite the write transaction (BEGIN IMMEDIATE) already serializes w
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, select, text, tuple_, update
 
 from leadrelay.adapters.db.row_writer import RowWriter
-from leadrelay.adapters.db.tables import dedup_marks
+from leadrelay.adapters.db.tables import UTCDateTime, dedup_marks
 from leadrelay.domain.dedup import Mark
 
 _CHUNK = 500
@@ -38,24 +39,53 @@ def lock_keys(conn: Connection, keys: Collection[tuple[str, str]]) -> None:
     conn.execute(_LOCK, {"ids": sorted({_lock_id(scope, key) for scope, key in keys})})
 
 
-_MARKS = select(dedup_marks).where(
-    dedup_marks.c.scope == bindparam("b_scope"),
-    dedup_marks.c.key_hash.in_(bindparam("b_hashes", expanding=True)),
-)
+def _marks_query(dialect: str, sizes: tuple[int, ...]) -> str:
+    """One SELECT for the keys of every scope (``sizes``: how many hashes each scope has), each scope an
+    index range of the primary key. Text SQL, cached per shape: building a Core statement with expanding
+    parameters costs more per batch than the lookups themselves."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    ors = " OR ".join(f"(scope = {mark} AND key_hash IN ({', '.join([mark] * n)}))" for n in sizes)
+    return f"SELECT scope, key_hash, lead_id, seen_at FROM dedup_marks WHERE {ors}"
+
+
+_marks_sql = functools.lru_cache(maxsize=256)(_marks_query)
+_SEEN_AT = UTCDateTime()
 
 
 def load_marks(conn: Connection, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], Mark]:
-    """The marks of these keys, one query per scope (and 500 keys), each an index lookup per key."""
+    """The marks of these keys: one query per 500 keys (every scope together), an index lookup per key."""
     by_scope: dict[str, list[str]] = {}
     for scope, key in set(keys):
         by_scope.setdefault(scope, []).append(key)
+    dialect = conn.dialect.name
     found: dict[tuple[str, str], Mark] = {}
-    for scope, hashes in by_scope.items():
-        hashes.sort()
-        for i in range(0, len(hashes), _CHUNK):
-            for row in conn.execute(_MARKS, {"b_scope": scope, "b_hashes": hashes[i : i + _CHUNK]}):
-                found[(row.scope, row.key_hash)] = Mark(row.lead_id, row.seen_at)
+    for groups in _packed(sorted((scope, sorted(hashes)) for scope, hashes in by_scope.items())):
+        params: list[str] = []
+        for scope, hashes in groups:
+            params.append(scope)
+            params.extend(hashes)
+        sql = _marks_sql(dialect, tuple(len(hashes) for _, hashes in groups))
+        for scope, key_hash, lead_id, seen in conn.exec_driver_sql(sql, tuple(params)):
+            at = _SEEN_AT.process_result_value(seen, conn.dialect)
+            assert at is not None  # NOT NULL
+            found[(scope, key_hash)] = Mark(lead_id, at)
     return found
+
+
+def _packed(groups: list[tuple[str, list[str]]]) -> Iterator[list[tuple[str, list[str]]]]:
+    """(scope, hashes) groups packed into queries of at most ``_CHUNK`` hashes, a long group split."""
+    query: list[tuple[str, list[str]]] = []
+    size = 0
+    for scope, hashes in groups:
+        for i in range(0, len(hashes), _CHUNK):
+            part = hashes[i : i + _CHUNK]
+            if query and size + len(part) > _CHUNK:
+                yield query
+                query, size = [], 0
+            query.append((scope, part))
+            size += len(part)
+    if query:
+        yield query
 
 
 _UPSERT = RowWriter(dedup_marks, conflict=("scope", "key_hash"), update=("lead_id", "seen_at"))

@@ -46,14 +46,12 @@ class LeadrelayAPI(FastAPI):
                 await errors.error_response(exc)(scope, receive, send)
                 return
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/leads":
-            scope["app"] = self  # as Starlette would: request.app.state holds the runtime and key caches
-            request = Request(scope, receive)
             try:
-                response = await leads.intake_fast_path(request, self.state.runtime)
+                await leads.intake_fast_path(scope, receive, send, self.state.runtime, self.state.source_keys)
             except Exception:
                 log.exception("unhandled error in intake")
                 response = JSONResponse({"code": "internal_error", "detail": "internal server error"}, 500)
-            await response(scope, receive, send)
+                await response(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 

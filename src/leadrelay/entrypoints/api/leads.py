@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from leadrelay.bootstrap import Runtime
-from leadrelay.entrypoints.api.deps import RuntimeDep, SourceDep, source_of
+from leadrelay.entrypoints.api.deps import KeyCache, RuntimeDep, SourceDep, source_of_credential
 from leadrelay.entrypoints.api.errors import HTTPProblem, error_response
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.entrypoints.api.openapi import LEAD_BODY, ErrorBody, IntakeAnswer
@@ -100,44 +102,119 @@ async def post_lead(
     outcome within N seconds (``delivered`` with partner and price, ``unsold`` with the reason).
 
     (Served by :func:`intake_fast_path`, which skips the framework's routing and dependency machinery;
-    this declaration documents it in the OpenAPI schema.)"""
+    this declaration documents it in the OpenAPI schema, and answers the same.)"""
     return await accept(request, rt, source)
 
 
-async def intake_fast_path(request: Request, rt: Runtime) -> Response:
-    """``POST /v1/leads`` straight from the ASGI entry: the hot path of the whole system."""
+async def intake_fast_path(scope: Scope, receive: Receive, send: Send, rt: Runtime, keys: KeyCache) -> None:
+    """``POST /v1/leads`` straight from the ASGI entry, on the raw scope and messages: the hot path of the
+    whole system. Answers exactly as :func:`accept` does through the framework."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        name = name.lower()
+        if name in _WANTED and name not in headers:
+            headers[name] = value
     try:
-        return await accept(request, rt, await source_of(request))
+        source = await source_of_credential(_bearer(headers), rt, keys)
+        body = await _receive_body(receive, headers.get(b"content-length"), rt.settings.max_body_bytes)
+        if body is None:
+            return  # the client went away: nobody to answer
+        query = scope["query_string"]
+        params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if query else {}
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        key = headers.get(b"idempotency-key")
+        status, payload, replayed = await _accept(
+            rt, source, content_type, body, params, None if key is None else key.decode("latin-1")
+        )
     except LeadrelayError as exc:
-        return error_response(exc)
+        await error_response(exc)(scope, receive, send)
+        return
+    content = orjson.dumps(payload)
+    answer_headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json")]
+    if replayed:
+        answer_headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": status, "headers": answer_headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+_WANTED = frozenset((b"authorization", b"x-api-key", b"content-type", b"content-length", b"idempotency-key"))
+
+
+def _bearer(headers: dict[bytes, bytes]) -> str | None:
+    """The credential, as ``deps._credential`` reads it from a Request."""
+    auth = headers.get(b"authorization")
+    if auth:
+        scheme, _, value = auth.decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    key = headers.get(b"x-api-key")
+    return key.decode("latin-1").strip() if key else None
+
+
+async def _receive_body(receive: Receive, declared: bytes | None, limit: int) -> bytes | None:
+    """The whole body, refused past ``limit`` bytes (declared or received); None if the client left."""
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPProblem(413, "body_too_large", f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HTTPProblem(413, "body_too_large", f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def accept(request: Request, rt: Runtime, source: str) -> Response:
     body = await _read_body(request, rt.settings.max_body_bytes)
-    data = _parse(request.headers.get("content-type", ""), body)
+    status, payload, replayed = await _accept(
+        rt,
+        source,
+        request.headers.get("content-type", ""),
+        body,
+        request.query_params,
+        request.headers.get("idempotency-key"),
+    )
+    response = _json(payload, status)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+async def _accept(
+    rt: Runtime,
+    source: str,
+    content_type: str,
+    body: bytes,
+    params: Mapping[str, str],
+    key: str | None,
+) -> tuple[int, dict[str, Any], bool]:
+    """(HTTP status, body, whether it replays an Idempotency-Key's first answer)."""
+    data = _parse(content_type, body)
     in_body = data.pop("entity", None)  # never a lead field, wherever the entity is named
-    entity = request.query_params.get("entity") or in_body
+    entity = params.get("entity") or in_body
     live = await rt.configs.get(rt.storage)
     spec = live.specs.sources.get(source)
     if not entity and spec is not None and len(spec.entities) == 1:
         entity = spec.entities[0]
     if not entity or not isinstance(entity, str):
         raise ValidationFailed([FieldProblem("entity", 'required: name the entity (e.g. "entity": "solar")')])
-    wait_param = request.query_params.get("wait")
+    wait_param = params.get("wait")
     try:
         wait = float(wait_param) if wait_param is not None else (spec.wait_s if spec is not None else 0.0)
     except ValueError as exc:
         raise ValidationFailed([FieldProblem("wait", "must be a number of seconds")]) from exc
     if not 0 <= wait <= 60:
         raise ValidationFailed([FieldProblem("wait", "must be between 0 and 60 seconds")])
-    key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= 200:
         raise ValidationFailed([FieldProblem("Idempotency-Key", "must be 1 to 200 characters")])
     answer = await rt.intake.accept(IntakeRequest(source, entity, data, key, wait=wait))
-    response = _json(answer.body(), answer.code)
-    if answer.repeat:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+    return answer.code, answer.body(), answer.repeat
 
 
 @router.get("/{lead_id}", summary="A lead's outcome", response_model=IntakeAnswer)
