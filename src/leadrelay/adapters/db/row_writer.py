@@ -13,7 +13,9 @@ an explicit None in a JSON column is the JSON null, as with SQLAlchemy).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,23 +45,23 @@ def _json(none_as_null: bool) -> Convert:
     return convert
 
 
-def _sqlite_datetime() -> Convert:
-    """UTC text in SQLAlchemy's SQLite DATETIME format. The rows of one batch share their timestamps, so
-    the last conversion is kept."""
-    last: list[Any] = [None, None]
+_last_datetime: tuple[datetime | None, str | None] = (None, None)
 
-    def convert(value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        if value is last[0]:
-            return last[1]  # type: ignore[no-any-return]
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-        last[0], last[1] = value, text
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    """UTC text in SQLAlchemy's SQLite DATETIME format. A row's timestamps (and often a batch's) are one
+    object, so the last conversion is kept (as one tuple: threads may share it)."""
+    global _last_datetime
+    if value is None:
+        return None
+    last, text = _last_datetime
+    if value is last:
         return text
-
-    return convert
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    _last_datetime = (value, text)
+    return text
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -77,10 +79,17 @@ def _converter(column: Any, dialect: str) -> Convert | None:
     if isinstance(kind, JSON):
         return _json(bool(kind.none_as_null))
     if isinstance(kind, UTCDateTime):
-        return _sqlite_datetime() if dialect == "sqlite" else _aware
+        return _sqlite_datetime if dialect == "sqlite" else _aware
     if isinstance(kind, Boolean) and dialect == "sqlite":
         return _sqlite_bool
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    sql: str
+    steps: list[tuple[str, Convert | None, Any]]  # per column: name, converter, scalar default or _OMITTED
+    converts: list[tuple[int, Convert]]  # the columns whose values need converting
 
 
 class RowWriter:
@@ -98,11 +107,14 @@ class RowWriter:
                 self._defaults[c.name] = default.arg
         self._conflict = tuple(conflict)
         self._update = tuple(update)
-        self._plans: dict[str, tuple[str, list[tuple[str, Convert | None, Any]]]] = {}
+        self._plans: dict[str, _Plan] = {}
+        # a row's values in column order, in C (KeyError when the row leaves a column out)
+        getter = operator.itemgetter(*self._names)
+        self._all = getter if len(self._names) > 1 else (lambda row: (getter(row),))
         self._updates: dict[tuple[str, frozenset[str]], tuple[str, list[tuple[str, Convert | None]]]] = {}
         self._columns = {c.name: c for c in table.columns}
 
-    def _plan(self, dialect: str) -> tuple[str, list[tuple[str, Convert | None, Any]]]:
+    def _plan(self, dialect: str) -> _Plan:
         plan = self._plans.get(dialect)
         if plan is None:
             mark = "?" if dialect == "sqlite" else "%s"
@@ -116,35 +128,46 @@ class RowWriter:
                 (c.name, _converter(c, dialect), self._defaults.get(c.name, _OMITTED))
                 for c in self.table.columns
             ]
-            plan = self._plans[dialect] = (sql, steps)
+            converts = [(i, convert) for i, (_, convert, _) in enumerate(steps) if convert is not None]
+            plan = self._plans[dialect] = _Plan(sql, steps, converts)
         return plan
 
     def tuples(self, dialect: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        _, steps = self._plan(dialect)
+        plan = self._plan(dialect)
         out = []
         for row in rows:
             if not self._known.issuperset(row):
                 unknown = sorted(set(row) - self._known)
                 raise UnknownColumn(f"{self.table.name} has no column {', '.join(unknown)}")
-            values: list[Any] = []
-            for name, convert, default in steps:
-                if name in row:
-                    value = row[name]
-                elif default is _OMITTED:  # left out, no default: NULL (a JSON column too)
-                    values.append(None)
-                    continue
-                else:
-                    value = default
-                values.append(value if convert is None else convert(value))
+            try:
+                values = list(self._all(row))  # the common case: the row names every column
+            except KeyError:
+                out.append(self._with_defaults(plan, row))
+                continue
+            for i, convert in plan.converts:
+                values[i] = convert(values[i])
             out.append(tuple(values))
         return out
+
+    @staticmethod
+    def _with_defaults(plan: _Plan, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        values: list[Any] = []
+        for name, convert, default in plan.steps:
+            if name in row:
+                value = row[name]
+            elif default is _OMITTED:  # left out, no default: NULL (a JSON column too)
+                values.append(None)
+                continue
+            else:
+                value = default
+            values.append(value if convert is None else convert(value))
+        return tuple(values)
 
     def write(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
         dialect = conn.dialect.name
-        sql, _ = self._plan(dialect)
-        conn.exec_driver_sql(sql, self.tuples(dialect, rows))
+        conn.exec_driver_sql(self._plan(dialect).sql, self.tuples(dialect, rows))
 
     def update(self, conn: Connection, changes: Mapping[str, Mapping[str, Any]]) -> None:
         """``UPDATE … SET … WHERE id = ?`` for ``{row id: {column: value}}``: one executemany per set of
