@@ -548,8 +548,13 @@ def main() -> None:
         run_routing()
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
-            urls = {"intake": f"sqlite:///{tmp}/intake.db", "e2e-0": f"sqlite:///{tmp}/e2e.db"}
-            run_http("sqlite", urls, gen, args.rounds, [("serve, 1 worker loop", 0)])
+            urls = {
+                "intake": f"sqlite:///{tmp}/intake.db",
+                "e2e-0": f"sqlite:///{tmp}/e2e.db",
+                "e2e-1": f"sqlite:///{tmp}/e2e-1.db",
+            }
+            setups = [("serve, 1 worker loop", 0), ("1 API + 1 worker process", 1)]
+            run_http("sqlite", urls, gen, args.rounds, setups)
     if args.only in (None, "postgres"):
         with fresh_postgres() as intake_url, fresh_postgres() as one, fresh_postgres() as two:
             if intake_url and one and two:
