@@ -3,12 +3,14 @@ lower-case Crockford base32 that sorts like the numbers it encodes."""
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 import time
 
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789abcdefghjkmnpqrstvwxyz")
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+# two digits (10 bits) per lookup: the 120 bits of an id are 12 lookups (the standard base32 encoder
+# loops in Python over 5-byte groups and costs three times as much)
+_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 
 
 # Ids are identifiers, not secrets (access is by API key and admin token): a fast generator seeded from the
@@ -18,6 +20,10 @@ os.register_at_fork(after_in_child=lambda: _random.seed(random.SystemRandom().ge
 
 
 def new_id(prefix: str) -> str:
-    ms = time.time_ns() // 1_000_000
-    raw = ms.to_bytes(6, "big") + _random.getrandbits(72).to_bytes(9, "big")
-    return f"{prefix}_{base64.b32encode(raw).translate(_TO_CROCKFORD).decode()}"
+    n = time.time_ns() // 1_000_000 << 72 | _random.getrandbits(72)
+    t = _PAIRS
+    return (
+        f"{prefix}_{t[n >> 110]}{t[n >> 100 & 1023]}{t[n >> 90 & 1023]}{t[n >> 80 & 1023]}"
+        f"{t[n >> 70 & 1023]}{t[n >> 60 & 1023]}{t[n >> 50 & 1023]}{t[n >> 40 & 1023]}"
+        f"{t[n >> 30 & 1023]}{t[n >> 20 & 1023]}{t[n >> 10 & 1023]}{t[n & 1023]}"
+    )
