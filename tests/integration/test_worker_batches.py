@@ -98,3 +98,33 @@ def test_a_database_error_fails_the_whole_batch(db_url: str) -> None:
         assert {r.status for r in db.read(lambda c: _rows(c, ids))} == {"received"}
     finally:
         db.dispose()
+
+
+def test_a_job_refused_by_storage_is_undone_and_fails_alone(db_url: str) -> None:
+    """The batch's writes before the refusal are undone (on PostgreSQL the refusal also aborts the
+    transaction until the savepoint is rolled back); redone one by one, only the refused job fails."""
+    db = Database(db_url)
+    try:
+        ids = _seed(db, 3)
+        now = datetime.now(UTC)
+
+        def run_in(conn: Connection) -> list[StepResult]:
+            def run(batch: Sequence[Row[Any]]) -> list[StepResult]:
+                for job in batch:  # written at once, not deferred: the refusal comes after other writes
+                    store.update_job(conn, job.id, status="delivering", trace=[f"routed {len(batch)}"])
+                    if job.id == "job_1":
+                        store.update_job(conn, job.id, status="no such status")  # the CHECK refuses it
+                return [StepResult(lead_id=job.lead_id) for job in batch]
+
+            return all_or_each(SqlTx(conn), _rows(conn, ids), run, "routing", lambda job: [], now)
+
+        steps = db.transaction(run_in)
+        assert [s.done for s in steps] == [False, True, False]
+        rows = {r.id: r for r in db.read(lambda c: _rows(c, ids))}
+        assert rows["job_0"].status == rows["job_2"].status == "delivering"
+        assert rows["job_0"].trace == rows["job_2"].trace == ["routed 1"]  # the batch's own writes undone
+        assert rows["job_1"].status == "failed"
+        assert rows["job_1"].error.startswith("internal error while routing: storage refused it (")
+        assert rows["job_1"].queue_state == "done"
+    finally:
+        db.dispose()

@@ -44,6 +44,7 @@ _SECRET_WORDS = ("token", "secret", "key", "password", "passwd", "auth", "signat
 _NOT_SECRET = frozenset({"idempotency-key"})
 
 
+@functools.lru_cache(maxsize=4096)  # header names repeat on every request
 def is_secret_name(name: str) -> bool:
     """Whether a header (or query parameter) called ``name`` carries a credential."""
     lowered = name.lower()

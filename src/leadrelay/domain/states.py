@@ -136,10 +136,10 @@ class Machine(Generic[S]):
         object.__setattr__(self, "transitions", {s: frozenset(n) for s, n in table.items()})
 
     def allowed(self, src: S | str, dst: S | str) -> bool:
-        try:
-            return self.states(dst) in self.transitions[self.states(src)]
-        except ValueError:
-            return False
+        # the states are StrEnums: a stored value (str) hashes and compares equal to its member, so the
+        # table answers for both without converting (which costs more than the lookup)
+        nexts = self.transitions.get(src)  # type: ignore[arg-type]
+        return nexts is not None and dst in nexts
 
     def check(self, src: S | str, dst: S) -> S:
         """``dst`` when a row in ``src`` may move there; else :class:`InvalidTransition`."""
@@ -353,6 +353,12 @@ class Settlement:
         return self.queue is QueueState.DONE
 
 
+# a stored value (or a member) to its member, faster than calling the enum; an unknown value falls through
+# to the call, which raises ValueError as before
+_DELIVERY_STATUSES: dict[str, DeliveryStatus] = {m.value: m for m in DeliveryStatus}
+_JOB_STATUSES: dict[str, JobStatus] = {m.value: m for m in JobStatus}
+
+
 def settle_job(deliveries: Iterable[DeliveryStatus | str], *, reroute: bool) -> Settlement:
     """A delivering job's settlement from its deliveries' statuses. ``reroute``: when every delivery
     failed, route again (a rule-routed job) rather than fail.
@@ -360,7 +366,7 @@ def settle_job(deliveries: Iterable[DeliveryStatus | str], *, reroute: bool) -> 
     A delivery to attempt (pending, retry) keeps the job delivering and queued; else one waiting for a
     batch parks it; else any delivered delivers it; else any held holds it; else it failed.
     """
-    got = {DeliveryStatus(s) for s in deliveries}
+    got = {_DELIVERY_STATUSES.get(s) or DeliveryStatus(s) for s in deliveries}
     if got & {DeliveryStatus.PENDING, DeliveryStatus.RETRY}:
         return Settlement(JobStatus.DELIVERING, QueueState.READY)
     if DeliveryStatus.BATCHED in got:
@@ -378,7 +384,7 @@ def lead_status(jobs: Collection[JobStatus | str]) -> LeadStatus:
     """A lead's status from its jobs' statuses: delivered when any job is; queued while one is open;
     then held, failed, cancelled (all of them), duplicate or suppressed (closed at intake by every
     profile), else unsold (no job at all included)."""
-    got = {JobStatus(s) for s in jobs}
+    got = {_JOB_STATUSES.get(s) or JobStatus(s) for s in jobs}
     if JobStatus.DELIVERED in got:
         return LeadStatus.DELIVERED
     if got & JOB_OPEN:

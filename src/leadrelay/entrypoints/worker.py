@@ -54,12 +54,12 @@ def _clean(text: str | None, limit: int) -> str | None:
 
 def storable(result: AttemptResult) -> AttemptResult:
     """Bound what a buyer's answer can put into the record (column sizes, NUL bytes)."""
-    return replace(
-        result,
-        reason=_clean(result.reason, 2000),
-        response_body=_clean(result.response_body, 65_536),
-        reference=_clean(result.reference, 200),
-    )
+    reason = _clean(result.reason, 2000)
+    body = _clean(result.response_body, 65_536)
+    reference = _clean(result.reference, 200)
+    if reason == result.reason and body == result.response_body and reference == result.reference:
+        return result  # the common case: nothing to bound (a copy costs more than the checks)
+    return replace(result, reason=reason, response_body=body, reference=reference)
 
 
 _Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]

@@ -51,16 +51,19 @@ def open_jobs(tx: Tx, rows: Iterable[Record], sealer: Sealer) -> list[Record]:
     return out
 
 
+_NONE_SENSITIVE: frozenset[str] = frozenset()
+
+
 def redactor_of(job: Any) -> Redactor:
-    """What finds the job's sensitive values (nothing for a lead without any)."""
-    found: Redactor = getattr(job, "redactor", NO_REDACTION)
-    return found
+    """What finds the job's sensitive values (nothing for a lead without any: only ``open_jobs`` makes a
+    job with sensitive values, an ``OpenedJob``; asking a stored row for a missing attribute costs an
+    exception, so it is not asked)."""
+    return job.redactor if isinstance(job, OpenedJob) else NO_REDACTION
 
 
 def sensitive_of(job: Any) -> frozenset[str]:
     """The names of the job's lead fields that are sensitive (opened)."""
-    names: frozenset[str] = getattr(job, "sensitive", frozenset())
-    return names
+    return job.sensitive if isinstance(job, OpenedJob) else _NONE_SENSITIVE
 
 
 def redact_lines(job: Any, lines: Sequence[str]) -> list[str]:

@@ -37,6 +37,8 @@ SETTING = "LEADRELAY_ALLOWED_TARGET_NETWORKS"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+_VERDICTS_KEPT = 4096  # addresses a guard remembers its verdict on (a webhook checks one per post)
+
 
 class BlockedTarget(OSError):
     """A connection refused by the guard: final, a retry would be refused again."""
@@ -48,6 +50,7 @@ class TargetGuard:
         self.allowed: tuple[IPNetwork, ...] = tuple(
             ipaddress.ip_network(n.strip(), strict=False) for n in allowed
         )
+        self._verdicts: dict[str, str | None] = {}  # address -> refusal: the same for as long as the guard
 
     @classmethod
     def from_setting(cls, allowed: str, *, enabled: bool = True) -> TargetGuard:
@@ -58,6 +61,17 @@ class TargetGuard:
         """Why a connection to ``address`` (an IP) is refused, or None."""
         if not self.enabled:
             return None
+        try:
+            return self._verdicts[address]
+        except KeyError:
+            pass
+        why = self._refusal(address)
+        if len(self._verdicts) >= _VERDICTS_KEPT:
+            self._verdicts.clear()
+        self._verdicts[address] = why
+        return why
+
+    def _refusal(self, address: str) -> str | None:
         try:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
         except ValueError:

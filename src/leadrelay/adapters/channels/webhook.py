@@ -10,6 +10,7 @@ final failure, connection trouble and timeouts retryable errors, a bad URL a fin
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -46,6 +47,7 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: REDACTED if is_secret_name(name) else value for name, value in headers.items()}
 
 
+@functools.lru_cache(maxsize=1024)  # a partner's URL is the same on every post
 def redact_url(url: str) -> str:
     """The URL without a password in its user info or values of secret-looking query parameters."""
     try:
@@ -63,6 +65,12 @@ def redact_url(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return url
+
+
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """A request's time limit (frozen: one per value is enough)."""
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _timeout_text(seconds: float) -> str:
@@ -168,7 +176,7 @@ class WebhookSender:
             :MAX_RECORDED_CHARS
         ]
 
-        timeout = aiohttp.ClientTimeout(total=spec.timeout_s)
+        timeout = _timeout(spec.timeout_s)
         try:
             got = await _exchange(session, method, url, body, headers, timeout)
             if got.status == 401 and await refresh_auth(auth, headers, self.tokens, session):

@@ -64,14 +64,14 @@ _ADVANCE_ROTATION = (
 )
 
 
-_known_rows: set[tuple[str, str, tuple[Any, ...]]] = set()
+_known_rows: set[tuple[Any, str, tuple[Any, ...]]] = set()
 
 
 def _ensure_row(conn: Connection, kind: str, key: dict[str, Any], *, force: bool = False) -> None:
     """INSERT … ON CONFLICT DO NOTHING a counter row, at most once per process and key: counter rows are
     never deleted, so one statement per lead is saved. (A row remembered from a transaction that rolled
     back is found missing by the caller, which calls again with ``force``.)"""
-    marker = (str(conn.engine.url), kind, tuple(key.values()))
+    marker = (conn.engine.url, kind, tuple(key.values()))  # the URL itself: its text is built per call
     if marker in _known_rows and not force:
         return
     conn.execute(_prepared(conn.dialect.name, kind), key)
