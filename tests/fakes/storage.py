@@ -152,7 +152,14 @@ class FakeStorage:
         self.reads += 1
         return fn(FakeTx(Tables(self._state, readonly=True), self.ids))
 
-    async def run(self, fn: Callable[[FakeTx], T], *, background: bool = False, relaxed: bool = False) -> T:
+    async def run(
+        self,
+        fn: Callable[[FakeTx], T],
+        *,
+        background: bool = False,
+        relaxed: bool = False,
+        quick: bool = False,
+    ) -> T:
         self.background += background
         return self.transaction(fn, relaxed=relaxed)
 

@@ -147,6 +147,7 @@ class Worker:
                     claimed = await self.storage.run(
                         lambda tx, n=min(free, self.claim_batch), t=now: self._claim_and_route(tx, n, t),  # type: ignore[misc]
                         background=True,
+                        quick=True,  # at most claim_batch jobs
                     )
                 except Exception:  # the database is away (restart, failover): wait, then try again
                     failures += 1
@@ -178,6 +179,7 @@ class Worker:
             claimed = await self.storage.run(
                 lambda tx, t=now: self._claim_and_route(tx, self.claim_batch, t),  # type: ignore[misc]
                 background=True,
+                quick=True,
             )
             if not claimed:
                 return processed

@@ -55,6 +55,7 @@ class GroupCommit(Generic[I, R]):
                     lambda tx, items=items: self._handler(tx, items),  # type: ignore[misc]
                     background=self._background,
                     relaxed=self._relaxed,
+                    quick=True,  # a batch is bounded by max_batch
                 )
             except BaseException as exc:  # the whole transaction rolled back: nobody's write happened
                 for _, fut in batch:

@@ -118,8 +118,17 @@ class SqlStorage:
     def read(self, fn: Callable[[SqlTx], T]) -> T:
         return self.db.read(lambda conn: fn(SqlTx(conn)))
 
-    async def run(self, fn: Callable[[SqlTx], T], *, background: bool = False, relaxed: bool = False) -> T:
-        return await self.db.run(lambda conn: fn(SqlTx(conn)), background=background, relaxed=relaxed)
+    async def run(
+        self,
+        fn: Callable[[SqlTx], T],
+        *,
+        background: bool = False,
+        relaxed: bool = False,
+        quick: bool = False,
+    ) -> T:
+        return await self.db.run(
+            lambda conn: fn(SqlTx(conn)), background=background, relaxed=relaxed, quick=quick
+        )
 
     async def run_read(self, fn: Callable[[SqlTx], T]) -> T:
         return await self.db.run_read(lambda conn: fn(SqlTx(conn)))

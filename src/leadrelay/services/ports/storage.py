@@ -86,8 +86,11 @@ class Storage(Protocol):
         """``fn`` in a read-only transaction."""
         ...
 
-    async def run(self, fn: Callable[[Tx], T], *, background: bool = False, relaxed: bool = False) -> T:
-        """``transaction`` off the event loop; ``background`` work yields to urgent work."""
+    async def run(
+        self, fn: Callable[[Tx], T], *, background: bool = False, relaxed: bool = False, quick: bool = False
+    ) -> T:
+        """``transaction`` off the event loop; ``background`` work yields to urgent work. ``quick``: small,
+        bounded work that may run on the loop's own thread when that is cheaper (SQLite, lock free)."""
         ...
 
     async def run_read(self, fn: Callable[[Tx], T]) -> T:
@@ -104,7 +107,7 @@ class GroupCommit(Protocol[I_contra, R_co]):
 class GroupCommits(Protocol):
     """Makes a ``GroupCommit`` whose ``handler`` runs a batch of items in one transaction and returns one
     result per item. ``background``/``relaxed``: as in ``Storage.run``; ``max_batch``: items per
-    transaction."""
+    transaction, which bounds it: its transactions are ``quick``."""
 
     def __call__(
         self,

@@ -1,0 +1,107 @@
+"""``Database.run(quick=True)`` on SQLite: a small write transaction runs on the event loop's own thread when
+the database is free, goes to the database thread (and waits there) when another connection holds the write
+lock, and keeps the usual error and rollback behaviour either way. PostgreSQL always uses its threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from leadrelay.adapters.db.engine import Database
+
+
+def _table(db: Database) -> None:
+    db.transaction(lambda c: c.exec_driver_sql("CREATE TABLE quick_t (a INTEGER PRIMARY KEY)"))
+
+
+def _values(db: Database) -> list[int]:
+    return [r[0] for r in db.read(lambda c: c.exec_driver_sql("SELECT a FROM quick_t ORDER BY a").all())]
+
+
+def test_a_quick_transaction_runs_on_the_loop_thread_when_the_database_is_free(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        _table(db)
+
+        def write(conn: Connection) -> int:
+            conn.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)")
+            return threading.get_ident()
+
+        async def main() -> tuple[int, int]:
+            return threading.get_ident(), await db.run(write, quick=True)
+
+        loop_thread, ran_on = asyncio.run(main())
+        assert (ran_on == loop_thread) is (db.dialect == "sqlite")
+        assert _values(db) == [1]
+    finally:
+        db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_quick_transaction_waits_on_the_database_thread_while_another_connection_writes(
+    db_url: str,
+) -> None:
+    db = Database(db_url)
+    holding, release = threading.Event(), threading.Event()
+    try:
+        _table(db)
+
+        def hold(conn: Connection) -> None:  # another process's writer, as far as SQLite can tell
+            conn.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)")
+            holding.set()
+            release.wait(10)
+
+        holder = threading.Thread(target=lambda: Database.transaction(other, hold))
+        other = Database(db_url)
+        holder.start()
+        assert holding.wait(10)
+
+        def write(conn: Connection) -> int:
+            conn.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)")
+            return threading.get_ident()
+
+        async def main() -> tuple[int, int]:
+            task = asyncio.ensure_future(db.run(write, quick=True))
+            await asyncio.sleep(0.05)
+            assert not task.done()  # waiting for the lock, on the database thread: the loop runs on
+            release.set()
+            return threading.get_ident(), await task
+
+        loop_thread, ran_on = asyncio.run(main())
+        holder.join(10)
+        other.dispose()
+        assert ran_on != loop_thread
+        assert _values(db) == [1, 2]
+    finally:
+        release.set()
+        db.dispose()
+
+
+def test_a_failing_quick_transaction_rolls_back_and_the_next_one_runs(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        _table(db)
+
+        def half(conn: Connection) -> None:
+            conn.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)")
+            raise RuntimeError("the step failed")
+
+        def duplicate(conn: Connection) -> None:
+            conn.exec_driver_sql("INSERT INTO quick_t (a) VALUES (3)")
+            conn.exec_driver_sql("INSERT INTO quick_t (a) VALUES (3)")
+
+        async def main() -> None:
+            with pytest.raises(RuntimeError, match="the step failed"):
+                await db.run(half, quick=True)
+            with pytest.raises(IntegrityError):
+                await db.run(duplicate, quick=True)
+            await db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)"), quick=True)
+
+        asyncio.run(main())
+        assert _values(db) == [2]
+    finally:
+        db.dispose()
