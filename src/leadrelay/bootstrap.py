@@ -29,6 +29,7 @@ from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
 from leadrelay.services.logview import LogView
 from leadrelay.services.notify import Notifier
+from leadrelay.services.pinging import Pings
 from leadrelay.services.privacy import Privacy
 from leadrelay.services.retention import retain
 
@@ -62,6 +63,7 @@ class Runtime:
             in_force=functools.partial(self.configs.get, self.storage),
             resolve_smtp=lambda smtp: smtp_settings(smtp, os.environ),
         )
+        self.pings = Pings(self.storage, self.configs, self.channels)
         self.files: ports.FileSender = FileShipper(self.channels.smtp_for_batches, guard=self.channels.guard)
         self.batches = BatchLog(self.storage, self.configs, self.sealer, self.files)
         self.workers: list[Worker] = []

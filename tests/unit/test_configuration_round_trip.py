@@ -4,7 +4,8 @@ specs the runtime builds from what is stored are those of the validated document
 The documents are drawn from the example configuration (examples/demo.yaml) and from a partner whose
 channel and failover steps are drawn from every kind the language has: webhooks (fields, mapping,
 conditional mappings, response rules, each kind of auth, signing, literal and ``${ENV}`` secrets),
-emails, digests, holds and batch files to each destination. The storage, the clock and the key ring are
+emails, digests, holds and batch files to each destination, and its ping (mappings, auth, signing, response
+rules, ``ping_pii``). The storage, the clock and the key ring are
 the in-memory fakes with the real AES key ring (its tokens are what ``configuration.secrets`` opens), so the
 whole path (validation, sealing, storage, masking, YAML, opening) runs in memory.
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -116,7 +118,52 @@ CHANNELS: list[dict[str, Any]] = [
 ]
 
 
-def partner_document(channel: dict[str, Any], failover: list[dict[str, Any]], caps: dict[str, int]) -> Any:
+PINGS: list[dict[str, Any] | None] = [
+    None,
+    {
+        "url": "https://buyer.example/ping",
+        "timeout": "750ms",
+        "mapping": {
+            "st": "{{ lead.state }}",
+            "bill": {"field": "monthly_bill"},
+            "tier": {"when": {"field": "monthly_bill", "op": "gte", "value": 200}, "value": "gold"},
+            "none": None,
+        },
+        "response": {
+            "outcome_search_term": "accepted",
+            "price_path": "bid.price",
+            "reference_path": "bid.id",
+        },
+        "auth": {"bearer": {"token": "literal-ping-token"}},
+    },
+    {
+        "url": "https://buyer.example/ping",
+        "method": "GET",
+        "fields": ["state", "roof"],
+        "headers": {"X-Key": "k"},
+    },
+    {  # a partner that allows personal fields in its ping
+        "url": "https://buyer.example/ping",
+        "format": "xml",
+        "mappings": [
+            {
+                "when": {"field": "state", "op": "eq", "value": "CA"},
+                "mapping": {"p.email": "{{ lead.email }}"},
+            },
+            {"mapping": {"p.state": "{{ lead.state }}"}},
+        ],
+        "response": {"fallback_price": 4},
+        "signing": {"secret": "whsec_ping"},
+        "ping_pii": "allowed",
+    },
+]
+
+
+def partner_document(
+    channel: dict[str, Any], failover: list[dict[str, Any]], caps: dict[str, int], ping: Any = None
+) -> Any:
+    ping = copy.deepcopy(ping)
+    pii = ping.pop("ping_pii", None) if ping else None
     partner = {
         "email": "leads@buyer.example",
         "timezone": "America/Chicago",
@@ -126,6 +173,8 @@ def partner_document(channel: dict[str, Any], failover: list[dict[str, Any]], ca
         "price": 12.5,
         "channel": channel,
         "failover": failover,
+        "ping": ping,
+        "ping_pii": pii,
     }
     return {
         "smtp": {"host": "mail.example", "password": "literal-smtp-password", "security": "starttls"},
@@ -159,6 +208,7 @@ documents = st.one_of(
         st.sampled_from(CHANNELS),
         st.lists(st.sampled_from(CHANNELS), max_size=2),
         st.dictionaries(st.sampled_from(["hour", "day", "month", "total"]), st.integers(1, 10_000)),
+        st.sampled_from(PINGS),
     ),
 )
 
@@ -213,3 +263,19 @@ def test_the_runtime_builds_the_specs_of_the_validated_document(document: Any) -
     apply(storage, document, keys)
     live = storage.read(ConfigCache(sealer=keys).current)
     assert live.specs == build_specs(validate_document(copy.deepcopy(document)))
+
+
+@pytest.mark.parametrize("ping", PINGS[1:])
+def test_every_kind_of_ping_round_trips_with_its_secrets_sealed(ping: dict[str, Any]) -> None:
+    document = partner_document(CHANNELS[0], [], {}, ping)
+    storage, keys = _Storage(), sealer()
+    apply(storage, document, keys)
+    stored = storage.read(stored_objects)
+    exported = export_yaml(storage)
+    assert "literal-ping-token" not in exported and "whsec_ping" not in exported
+    assert "literal-ping-token" not in repr(stored) and "whsec_ping" not in repr(stored)
+    assert {c.action for c in apply(storage, load_yaml_text(exported), keys)} == {"unchanged"}
+    assert storage.read(stored_objects) == stored
+    live = storage.read(ConfigCache(sealer=keys).current)
+    assert live.specs == build_specs(validate_document(copy.deepcopy(document)))
+    assert live.specs.partners["buyer"].ping is not None

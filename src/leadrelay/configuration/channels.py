@@ -10,9 +10,10 @@ partner; here they are typed ``Any`` and read with their own models in ``to_spec
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
 from leadrelay.configuration.batching import DigestModel, FileModel
@@ -138,6 +139,56 @@ class WebhookModel(Strict):
             signing=SigningModel.stored(self.signing).to_spec() if self.signing else None,
             status_policy=self.status_policy,
         )
+
+
+MAX_PING_TIMEOUT_S = 10.0
+
+
+def _ping_timeout(text: str) -> str:
+    if parse_duration(text) > MAX_PING_TIMEOUT_S:
+        raise problem(f"must be at most {MAX_PING_TIMEOUT_S:g}s: a ping answers within an auction's deadline")
+    return text
+
+
+def _ping_pii(value: Any) -> str | None:
+    """``allowed``, or ``refused`` (the default, canonical null)."""
+    if value not in ("allowed", "refused", None):
+        raise problem("must be 'allowed' (the ping may carry personal fields) or 'refused' (the default)")
+    return "allowed" if value == "allowed" else None
+
+
+def _never_retried(value: Any) -> int:
+    raise problem("a ping is sent once, never retried: leave out 'max_attempts'")
+
+
+PingTimeout = Annotated[PositiveDuration, AfterValidator(_ping_timeout)]
+PingPii = Annotated[str | None, BeforeValidator(_ping_pii)]
+
+
+class PingModel(WebhookModel):
+    """A partner's ping: a webhook request of its own (url, method, format, headers, auth, signing,
+    mapping or fields, response rules), sent once (never retried) within ``timeout`` (at most 10s). Its
+    answer is a bid: accepted or not by the response rules, the price at ``response.price_path`` (without
+    rules: a JSON body's ``price``), the reference at ``response.reference_path`` (else ``reference``/``id``).
+    Which fields it may carry is checked with the partner (``configuration.ping``)."""
+
+    timeout: PingTimeout = "1s"
+    max_attempts: Annotated[int, BeforeValidator(_never_retried)] = 1  # left out of the canonical form
+
+    @model_validator(mode="after")
+    def _bid_price(self) -> PingModel:
+        rules = self.response
+        if rules is not None and "price_path" not in rules and "fallback_price" not in rules:
+            why = problem(
+                "a ping's response rules give the bid: add 'price_path' (where the answer says the price, "
+                "e.g. price_path: bid.price) or 'fallback_price'"
+            )
+            where = InitErrorDetails(type=why, loc=("response", "price_path"), input=None)
+            raise ValidationError.from_exception_data("ping", [where])  # at ping.response.price_path
+        return self
+
+    def to_spec(self) -> WebhookChannel:
+        return replace(super().to_spec(), max_attempts=1)
 
 
 class EmailModel(Strict):

@@ -83,25 +83,34 @@ def _flow_value(value: Any) -> Any:
 
 
 def _marked(partner: dict[str, Any]) -> dict[str, Any]:
-    """The partner with its webhooks' mappings (its channel's and any failover step's) marked whole."""
+    """The partner with its webhooks' mappings (its channel's, any failover step's, its ping's) marked
+    whole."""
     marked = dict(partner)
     if isinstance(partner.get("channel"), dict):
         marked["channel"] = _marked_channel(partner["channel"])
     if isinstance(partner.get("failover"), list):
         marked["failover"] = [_marked_channel(step) for step in partner["failover"]]
+    if isinstance(partner.get("ping"), dict):
+        marked["ping"] = _marked_hook(partner["ping"])
     return marked
 
 
 def _marked_channel(channel: Any) -> Any:
     hook = channel.get("webhook") if isinstance(channel, dict) else None
-    if not hook or (hook.get("mapping") is None and hook.get("mappings") is None):
+    if not hook:
         return channel
+    return {**channel, "webhook": _marked_hook(hook)}
+
+
+def _marked_hook(hook: dict[str, Any]) -> dict[str, Any]:
+    if hook.get("mapping") is None and hook.get("mappings") is None:
+        return hook
     hook = dict(hook)
     if hook.get("mapping") is not None:
         hook["mapping"] = _Mapping(hook["mapping"])
     if hook.get("mappings") is not None:
         hook["mappings"] = [{**entry, "mapping": _Mapping(entry["mapping"])} for entry in hook["mappings"]]
-    return {**channel, "webhook": hook}
+    return hook
 
 
 def _implied(key: str, value: Any) -> bool:

@@ -15,7 +15,7 @@ import phonenumbers
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
-from leadrelay.configuration.channels import ChannelModel
+from leadrelay.configuration.channels import ChannelModel, PingModel, PingPii
 from leadrelay.configuration.values import (
     CAP_PERIODS,
     ENV_REF_RE,
@@ -50,6 +50,7 @@ from leadrelay.configuration.values import (
 from leadrelay.domain.condition_syntax import parse_condition
 from leadrelay.domain.hours import parse_hours
 from leadrelay.domain.model import (
+    PERSONAL_TYPES,
     CapPeriod,
     DedupSpec,
     EntitySpec,
@@ -129,6 +130,7 @@ class FieldModel(Strict):
     choices: Annotated[list[str], AfterValidator(unique)] = []
     sensitive: bool = False
     region: Region | None = None  # phone fields: the default country (else the entity's region)
+    personal: bool | None = None  # personal data, never in a ping; None: by type, name and sensitive
 
     @model_validator(mode="after")
     def _coherent(self) -> FieldModel:
@@ -140,6 +142,9 @@ class FieldModel(Strict):
             raise problem("'max_length' applies only to string fields")
         if self.type != FieldType.PHONE and self.region is not None:
             raise problem("'region' applies only to phone fields (set the entity's 'region' for all)")
+        if self.personal is False and (self.type in PERSONAL_TYPES or self.sensitive):
+            what = "a sensitive field" if self.sensitive else f"a field of type {self.type}"
+            raise problem(f"'personal: false' cannot apply: {what} is always personal")
         return self
 
     def to_spec(self, name: str) -> FieldSpec:
@@ -151,6 +156,7 @@ class FieldModel(Strict):
             tuple(self.choices),
             self.sensitive,
             self.region,
+            self.personal,
         )
 
 
@@ -194,6 +200,8 @@ class PartnerModel(Strict):
     dedup: DedupModel | None = None  # never the same person twice within the window
     suppression: Names = []  # lists that remove this partner from a lead's candidates
     failover: list[ChannelModel] = []  # tried in order when the channel before ends in error
+    ping: PingModel | None = None  # the ping before the post (its mapping checked by hand)
+    ping_pii: PingPii = None  # "allowed": the ping may carry personal fields; canonical None: refused
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -211,6 +219,8 @@ class PartnerModel(Strict):
             dedup=_dedup(self.dedup),
             suppression=tuple(self.suppression),
             failover=tuple(step.to_spec(self.email) for step in self.failover),
+            ping=self.ping.to_spec() if self.ping is not None else None,
+            ping_pii=self.ping_pii == "allowed",
         )
 
 

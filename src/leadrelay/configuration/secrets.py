@@ -1,11 +1,11 @@
 """Secrets in configuration documents: sealed at rest, masked on the way out, opened only to deliver.
 
-A secret is a value at a known place of a canonical document: a webhook's auth credentials and signing
-secret, a batch file destination's credentials (an SFTP password or private key, an FTP password, an S3
-secret access key), an email relay's password. It may be a ``${ENV_VAR}`` reference (resolved when
-sending, never stored) or a literal. A literal is stored sealed (``lr1:k1:…``, the same AES-GCM key ring
-as sensitive lead fields, bound to the object and the place); the API and ``export`` show ``***``
-instead; applying ``***`` back keeps the stored secret, so an exported document re-applies unchanged.
+A secret is a value at a known place of a canonical document: a webhook's (or a ping's) auth credentials and
+signing secret, a batch file destination's credentials (an SFTP password or private key, an FTP password, an
+S3 secret access key), an email relay's password. It may be a ``${ENV_VAR}`` reference (resolved when
+sending, never stored) or a literal. A literal is stored sealed (``lr1:k1:…``, the same AES-GCM key ring as
+sensitive lead fields, bound to the object and the place); the API and ``export`` show ``***`` instead;
+applying ``***`` back keeps the stored secret, so an exported document re-applies unchanged.
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ def _channels(doc: dict[str, Any], kind: str) -> Iterator[tuple[str, dict[str, A
 
 
 def _webhooks(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The webhook channels of a partner document: its channel and its failover channels."""
-    return _channels(doc, "webhook")
+    """The webhook requests of a partner document: its channel, its failover channels and its ping."""
+    yield from _channels(doc, "webhook")
+    if isinstance(doc.get("ping"), dict):
+        yield "ping", doc["ping"]
 
 
 def _file_secrets(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:

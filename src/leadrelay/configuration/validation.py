@@ -19,6 +19,7 @@ from leadrelay.configuration.batching import BUILTIN_COLUMNS, DigestModel, FileM
 from leadrelay.configuration.channels import CHANNEL_KINDS, ChannelModel
 from leadrelay.configuration.mappings import check_mappings
 from leadrelay.configuration.partner_auth import AuthModel, SigningModel, canonical_auth
+from leadrelay.configuration.ping import personal_fields, ping_problems
 from leadrelay.configuration.schema import (
     KINDS,
     MODELS,
@@ -74,6 +75,7 @@ class _Validator:
         self.raw: dict[str, dict[str, Any]] = {}
         self._known: dict[str, set[str]] = {}
         self._all_fields: tuple[Collection[str] | None] | None = None
+        self._personal: dict[str, str | None] | None = None
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(ConfigProblem(path, message))
@@ -215,6 +217,8 @@ class _Validator:
             )
             self.problems.extend(problems)
             mappings[where] = found
+        mappings["ping"], problems = check_mappings(_get(raw, "ping"), f"{path}.ping", self.all_fields())
+        self.problems.extend(problems)
         if model is None:
             return None
         document = model.model_dump()
@@ -231,8 +235,12 @@ class _Validator:
                 self.fail(f"{path}.{where}.email.to", "required when the partner has no 'email'")
         if model.failover and model.channel is None:
             self.fail(f"{path}.failover", "a failover needs the partner's own 'channel' first")
+        if model.ping is not None and model.channel is None:
+            self.fail(f"{path}.ping", "a ping needs the partner's 'channel' too: the post that follows a bid")
         document["channel"] = _channel(model.channel)
         document["failover"] = [_channel(c) for c in model.failover]
+        if document["ping"] is not None:
+            self.ping(document["ping"], f"{path}.ping", mappings.get("ping", {}), model.ping_pii == "allowed")
         for where, canonical in [("channel", document["channel"])] + [
             (f"failover[{i}]", c) for i, c in enumerate(document["failover"])
         ]:
@@ -245,6 +253,29 @@ class _Validator:
                 hold_fields = canonical["hold"].get("fields") or []
                 self.field_names(hold_fields, f"{path}.{where}.hold.fields", ())
         return document
+
+    def ping(self, hook: dict[str, Any], path: str, mappings: dict[str, Any], pii_allowed: bool) -> None:
+        """A partner's ping in canonical form (its mapping, auth and signing, no ``max_attempts``: it is
+        sent once), and no personal field in it unless the partner allows it."""
+        hook.pop("max_attempts", None)
+        hook.update(mappings)
+        self.webhook_auth(hook, path)
+        self.field_names(hook.get("fields") or [], f"{path}.fields", ())
+        if not pii_allowed:
+            self.problems.extend(ping_problems(hook, path, self.personal_fields()))
+
+    def personal_fields(self) -> dict[str, str | None]:
+        """The fields of every entity (document or stored): name → why it is personal, None if not."""
+        if self._personal is None:
+            fields = []
+            for entity in sorted(self.known("entities")):
+                doc = self.raw.get("entities", {}).get(entity) or self.existing.get("entities", {}).get(
+                    entity
+                )
+                found = _get(doc, "fields")
+                fields.append(found if isinstance(found, dict) else {})
+            self._personal = personal_fields(fields)
+        return self._personal
 
     def batched(self, channel: dict[str, Any], path: str, partner_email: str | None) -> None:
         """Validate a file channel or an email digest (put back in canonical form)."""

@@ -28,6 +28,7 @@ class AttemptResult:
     retry_after_s: float | None = None  # the partner's Retry-After, when it gave one
     price: float | None = None
     reference: str | None = None
+    timed_out: bool = False  # an ERROR because the partner did not answer within the channel's timeout
     # what this attempt sent that must never be stored (the partner's credentials, text rendered from
     # sensitive fields): the recorder redacts the result with it before writing anything
     redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
@@ -59,3 +60,6 @@ class LeadView:
     sensitive: frozenset[str] = frozenset()  # the names of the values that are sensitive fields
     # the lead's sensitive values in every form (raw and normalized), for what the channel records
     redactor: Redactor = field(default=NO_REDACTION, repr=False, compare=False)
+    # the bid this post follows (``{{ ping.reference }}``, ``{{ ping.price }}``); None: not pinged
+    ping_reference: str | None = None
+    ping_price: float | None = None

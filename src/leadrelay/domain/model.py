@@ -45,6 +45,58 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     sensitive: bool = False
     region: str | None = None  # phone: the default country; None: the entity's
+    personal: bool | None = None  # marked personal (true) or not (false); None: by type, name, sensitive
+
+    @property
+    def is_personal(self) -> bool:
+        """May this field identify a person (and so never go in a ping)? See :func:`personal_field`."""
+        return personal_field(self.name, self.type, self.sensitive, self.personal)
+
+
+PERSONAL_TYPES = frozenset({FieldType.EMAIL, FieldType.PHONE, FieldType.DOB, FieldType.IP})
+"""Field types that always identify a person."""
+PERSONAL_NAMES = frozenset(
+    {
+        "first_name",
+        "middle_name",
+        "last_name",
+        "name",
+        "full_name",
+        "email",
+        "email_address",
+        "phone",
+        "phone_number",
+        "mobile",
+        "mobile_phone",
+        "cell_phone",
+        "home_phone",
+        "work_phone",
+        "address",
+        "address1",
+        "address2",
+        "address_1",
+        "address_2",
+        "street",
+        "street_address",
+        "dob",
+        "date_of_birth",
+        "birth_date",
+        "birthdate",
+        "ip",
+        "ip_address",
+        "ssn",
+    }
+)
+"""Field names taken as personal unless the field is marked ``personal: false``."""
+
+
+def personal_field(name: str, field_type: FieldType | str, sensitive: bool, personal: bool | None) -> bool:
+    """Personal data (PRODUCT.md "Ping / post": a ping carries none): a field of a personal type (email,
+    phone, dob, ip), a sensitive one, one marked ``personal: true``, or one with a usual personal name
+    (``first_name``, ``street_address``, …) unless marked ``personal: false``."""
+    if field_type in PERSONAL_TYPES or sensitive or personal is True:
+        return True
+    return personal is None and name.lower() in PERSONAL_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +117,13 @@ class EntitySpec:
     dedup: DedupSpec | None = None
     suppression: tuple[str, ...] = ()
     sensitive: frozenset[str] = field(init=False)  # the names of fields encrypted at rest
+    personal: frozenset[str] = field(init=False)  # the names of fields a ping never carries
 
     def __post_init__(self) -> None:
         names = frozenset(name for name, spec in self.fields.items() if spec.sensitive)
         object.__setattr__(self, "sensitive", names)
+        personal = frozenset(name for name, spec in self.fields.items() if spec.is_personal)
+        object.__setattr__(self, "personal", personal)
 
 
 # ---------------------------------------------------------------- conditions (the rule language's tree)
@@ -226,6 +281,8 @@ class PartnerSpec:
     dedup: DedupSpec | None = None  # never the same person twice within the window
     suppression: tuple[str, ...] = ()  # a listed lead removes this partner from the candidates
     failover: tuple[ChannelSpec, ...] = ()  # tried in order when the channel before ends in error
+    ping: WebhookChannel | None = None  # the ping before the post (one attempt, its own timeout)
+    ping_pii: bool = False  # ``ping_pii: allowed``: the ping may carry personal fields
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""

@@ -304,13 +304,26 @@ def partners_test(
         str | None, typer.Option(help="The entity of the test lead, when the partner takes several.")
     ] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the outcome.")] = 15.0,
+    ping: Annotated[
+        bool, typer.Option("--ping", help="Ping instead: show the rendered ping, the answer and the bid.")
+    ] = False,
     database_url: DbOption = None,
 ) -> None:
     """Send a clearly marked test lead through the partner's channel and show the result.
 
     The installation's running workers (`serve`, `worker`) deliver it, as they deliver real leads; when
-    none takes it within a second (nothing running), this command delivers it itself."""
+    none takes it within a second (nothing running), this command delivers it itself. With --ping, this
+    command sends the partner's ping itself (once, within its timeout; nothing of the lead is stored) and
+    exits 1 unless the bid is accepted."""
     given = _lead_file(lead) if lead is not None else None
+    if ping:
+        shown = _with_runtime(
+            database_url, lambda rt: rt.pings.test(name, actor=actor(), entity=entity, lead=given)
+        )
+        _print_json(shown)
+        if not shown["bid"]["accepted"]:
+            raise typer.Exit(1)
+        return
 
     async def run(rt: Runtime) -> dict[str, Any]:
         job_id = await rt.actions.test_delivery(name, actor=actor(), entity=entity, lead=given)

@@ -62,7 +62,8 @@ class CompiledMapping:
     def render(self, values: Values, *, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The destination paths and values for one lead (``build_body``'s input); ``MappingError``.
 
-        ``meta`` gives the other template variables (``lead_id``, ``entity``, ``partner``, ``test``).
+        ``meta`` gives the other template variables (``lead_id``, ``entity``, ``partner``, ``test``,
+        ``ping``).
         """
         index = self.choose(values)
         if index < 0:

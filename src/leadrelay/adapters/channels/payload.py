@@ -82,7 +82,13 @@ def encode(lead: LeadView, spec: WebhookChannel) -> Encoded:
     get = spec.method.upper() == "GET"
     fmt = "form" if get else spec.format
     if spec.mapping is not None:
-        meta = {"lead_id": lead.lead_id, "entity": lead.entity, "partner": lead.partner, "test": lead.test}
+        meta = {
+            "lead_id": lead.lead_id,
+            "entity": lead.entity,
+            "partner": lead.partner,
+            "test": lead.test,
+            "ping": {"reference": lead.ping_reference, "price": lead.ping_price},  # empty: not pinged
+        }
         compiled = mapping_for(spec.mapping)
         values = compiled.render(lead.values, meta=meta)
         secret = [path for path in compiled.paths_from(lead.values, lead.sensitive) if path in values]

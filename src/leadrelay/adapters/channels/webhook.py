@@ -133,13 +133,14 @@ class WebhookSender:
         def elapsed() -> float:
             return (time.perf_counter() - started) * 1000.0
 
-        def error(reason: str, retryable: bool) -> AttemptResult:
+        def error(reason: str, retryable: bool, *, timed_out: bool = False) -> AttemptResult:
             return AttemptResult(
                 Outcome.ERROR,
                 reason=reason,
                 duration_ms=elapsed(),
                 request=request,
                 retryable=retryable,
+                timed_out=timed_out,
                 redactor=sent,
             )
 
@@ -186,7 +187,7 @@ class WebhookSender:
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
             return error(f"invalid URL: {_exc_text(exc)}", False)
         except TimeoutError:
-            return error(_timeout_text(spec.timeout_s), True)
+            return error(_timeout_text(spec.timeout_s), True, timed_out=True)
         except aiohttp.ClientConnectorError as exc:
             if (refused := blocked(exc)) is not None:  # a private address: final, it would be refused again
                 return error(str(refused), False)
