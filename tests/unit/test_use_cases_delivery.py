@@ -259,3 +259,38 @@ def test_an_outcome_for_a_job_another_worker_took_over_is_recorded_but_decides_n
     assert world.one("attempts", job_id=job_id).outcome == "success"  # what the buyer said is kept
     assert world.one("deliveries", lead_id=lead_id).status == DeliveryStatus.PENDING
     assert world.job_of(lead_id).lease_owner == "worker-2"
+
+
+def test_the_retry_jitter_comes_from_the_injected_random_source() -> None:
+    """``finish_batch(rand=…)``: the same error is retried sooner or later by the random number, within
+    the policy's ±25 %."""
+    from leadrelay.domain.retry import RetryPolicy
+    from leadrelay.services import settlement
+    from leadrelay.services.opened_leads import open_jobs
+
+    jittered = RetryPolicy(base_s=10.0, factor=2.0, jitter=0.25)
+    delays = []
+    for rand in (0.0, 0.5, 0.999):
+        world = Installation()
+        lead_id = accepted(world)
+        [(job_id, step)] = world.claim_and_route().items()
+        item = step.sends[0]
+
+        def work(
+            tx: Any,
+            item: SendItem = item,
+            job_id: str = job_id,
+            rand: float = rand,
+            world: Installation = world,
+        ) -> None:
+            job = open_jobs(tx, tx.jobs.load_jobs([job_id], lock=True), world.sealer)[0]
+            items = [(job, [(item, http(503)(item))])]
+            live = world.configs.current(tx)
+            settlement.finish_batch(
+                tx, items, OWNER, live, world.clock(), retry=jittered, ids=world.ids, rand=lambda: rand
+            )
+
+        world.storage.transaction(work)
+        delivery = world.one("deliveries", lead_id=lead_id)
+        delays.append((delivery.next_attempt_at - world.clock.now).total_seconds())
+    assert delays[0] == 7.5 and delays[1] == 10.0 and 12.49 < delays[2] < 12.5

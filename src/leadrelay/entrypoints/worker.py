@@ -31,12 +31,14 @@ from leadrelay.services.ports import (
     Clock,
     GroupCommit,
     IdSource,
+    RandomSource,
     Record,
     Sealer,
     Storage,
     Tx,
     system_clock,
     system_ids,
+    system_random,
 )
 from leadrelay.services.writes import Writes
 
@@ -87,8 +89,10 @@ class Worker:
         release_delay_seconds: float = 1.0,
         clock: Clock = system_clock,
         ids: IdSource = system_ids,
+        rand: RandomSource = system_random,
     ) -> None:
-        """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel);
+        """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel; ``rand``
+        gives its jitter);
         ``release_delay_seconds``: how soon a job whose transaction failed goes back to the queue;
         ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
         deliveries and attempts (and of the worker itself) come from."""
@@ -107,6 +111,7 @@ class Worker:
         self.release_delay = timedelta(seconds=release_delay_seconds)
         self.clock = clock
         self.ids = ids
+        self.rand = rand
         self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{ids('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -353,7 +358,14 @@ class Worker:
 
         def record(jobs: Sequence[Record]) -> list[StepResult]:
             return settlement.finish_batch(
-                tx, [(j, by_id[j.id]) for j in jobs], self.owner, live, now, retry=self.retry, ids=self.ids
+                tx,
+                [(j, by_id[j.id]) for j in jobs],
+                self.owner,
+                live,
+                now,
+                retry=self.retry,
+                ids=self.ids,
+                rand=self.rand,
             )
 
         def deliveries(job: Record) -> list[Record]:

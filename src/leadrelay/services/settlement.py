@@ -8,7 +8,6 @@ delivery is ``held`` (its cap slot kept) until an operator releases it through t
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -40,7 +39,7 @@ from leadrelay.services.distribution import (
     windows_of,
 )
 from leadrelay.services.opened_leads import redact_result
-from leadrelay.services.ports import IdSource, Record, Tx, system_ids
+from leadrelay.services.ports import IdSource, RandomSource, Record, Tx, system_ids, system_random
 from leadrelay.services.privacy import erased_attempt
 from leadrelay.services.writes import Writes
 
@@ -139,10 +138,11 @@ def finish_batch(
     *,
     retry: RetryPolicy = DEFAULT_RETRY,
     ids: IdSource = system_ids,
+    rand: RandomSource = system_random,
 ) -> list[StepResult]:
     """Record every attempt; then, per job we still hold, retry later, fall back, or close it. ``retry``
     is the retry schedule; each channel's ``max_attempts`` replaces the template's. ``ids``: where the
-    attempts' ids come from."""
+    attempts' ids come from; ``rand``: the retry delays' jitter."""
     w = Writes()
     owned: list[tuple[Record, set[str]]] = []
     results: dict[str, StepResult] = {}
@@ -177,7 +177,7 @@ def finish_batch(
             continue
         owned.append((job, {item.delivery_id for item, _ in outcomes}))
         for item, res in outcomes:
-            note = _record_outcome(tx, w, item, res, live, now, retry)
+            note = _record_outcome(tx, w, item, res, live, now, retry, rand)
             if note:
                 notes.setdefault(job.id, []).append(note)
     w.flush(tx, now)
@@ -204,6 +204,7 @@ def _record_outcome(
     live: LiveConfig,
     now: datetime,
     retry: RetryPolicy = DEFAULT_RETRY,
+    rand: RandomSource = system_random,
 ) -> str | None:
     """Record one attempt's outcome on its delivery; returns a trace line when it failed over."""
     if res.outcome is Outcome.SUCCESS:
@@ -219,7 +220,7 @@ def _record_outcome(
         )
         return None
     policy = replace(retry, max_attempts=item.spec.max_attempts)
-    decision = policy.decide(res, item.attempt, random.random())
+    decision = policy.decide(res, item.attempt, rand())
     if isinstance(decision, GiveUp) and res.outcome is Outcome.ERROR:
         partner = live.compiled.partners.get(item.partner)
         after = partner.channel_at(item.step + 1) if partner is not None else None
