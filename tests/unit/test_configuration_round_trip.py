@@ -160,7 +160,11 @@ PINGS: list[dict[str, Any] | None] = [
 
 
 def partner_document(
-    channel: dict[str, Any], failover: list[dict[str, Any]], caps: dict[str, int], ping: Any = None
+    channel: dict[str, Any],
+    failover: list[dict[str, Any]],
+    caps: dict[str, int],
+    ping: Any = None,
+    consent: bool = False,
 ) -> Any:
     ping = copy.deepcopy(ping)
     pii = ping.pop("ping_pii", None) if ping else None
@@ -176,9 +180,14 @@ def partner_document(
         "ping": ping,
         "ping_pii": pii,
     }
-    return {
+    entities = copy.deepcopy(ENTITIES)
+    if consent:  # one-to-one consent: the entity's field, the partner's names, the profile's requirement
+        entities["solar"]["fields"]["consented_sellers"] = {"type": "string"}
+        entities["solar"]["consent"] = {"field": "consented_sellers"}
+        partner |= {"legal_name": "Buyer Solar, LLC", "aliases": ["BuyerCo", "Sunny Leads"]}
+    document = {
         "smtp": {"host": "mail.example", "password": "literal-smtp-password", "security": "starttls"},
-        "entities": copy.deepcopy(ENTITIES),
+        "entities": entities,
         "sources": {"web": {"entities": ["solar"], "wait": "2s"}},
         "partners": {"buyer": copy.deepcopy(partner), "spare": {"channel": {"hold": {}}}},
         "profiles": {
@@ -199,6 +208,9 @@ def partner_document(
             }
         },
     }
+    if consent:
+        document["profiles"]["main"]["require_consent"] = True
+    return document
 
 
 documents = st.one_of(
@@ -209,6 +221,7 @@ documents = st.one_of(
         st.lists(st.sampled_from(CHANNELS), max_size=2),
         st.dictionaries(st.sampled_from(["hour", "day", "month", "total"]), st.integers(1, 10_000)),
         st.sampled_from(PINGS),
+        st.booleans(),
     ),
 )
 
@@ -279,3 +292,32 @@ def test_every_kind_of_ping_round_trips_with_its_secrets_sealed(ping: dict[str, 
     live = storage.read(ConfigCache(sealer=keys).current)
     assert live.specs == build_specs(validate_document(copy.deepcopy(document)))
     assert live.specs.partners["buyer"].ping is not None
+
+
+def test_consent_keys_round_trip_and_reach_the_specs() -> None:
+    """``consent``, ``legal_name``, ``aliases`` and ``require_consent`` are exported, apply back unchanged
+    and give the specs; a profile that does not require consent exports no ``require_consent``."""
+    document = partner_document(CHANNELS[0], [], {}, consent=True)
+    storage, keys = _Storage(), sealer()
+    apply(storage, document, keys)
+    stored = storage.read(stored_objects)
+    exported = export_yaml(storage)
+    assert "consent: {field: consented_sellers}" in exported
+    assert "legal_name: Buyer Solar, LLC" in exported
+    assert "aliases: [BuyerCo, Sunny Leads]" in exported
+    assert "require_consent: true" in exported
+    assert {c.action for c in apply(storage, load_yaml_text(exported), keys)} == {"unchanged"}
+    assert storage.read(stored_objects) == stored
+    specs = storage.read(ConfigCache(sealer=keys).current).specs
+    assert specs.entities["solar"].consent is not None
+    assert specs.entities["solar"].consent.field == "consented_sellers"
+    assert specs.partners["buyer"].legal_name == "Buyer Solar, LLC"
+    assert specs.partners["buyer"].aliases == ("BuyerCo", "Sunny Leads")
+    assert specs.profiles["main"].require_consent is True
+    assert "require_consent" not in export_yaml(_applied(partner_document(CHANNELS[0], [], {})))
+
+
+def _applied(document: Any) -> FakeStorage:
+    storage = _Storage()
+    apply(storage, document, sealer())
+    return storage

@@ -119,7 +119,7 @@ def _implied(key: str, value: Any) -> bool:
     return value is None or value == [] or value == {} or (key in _FALSE_BY_DEFAULT and value is False)
 
 
-_FALSE_BY_DEFAULT = frozenset({"ascii", "case_sensitive", "required", "sensitive"})
+_FALSE_BY_DEFAULT = frozenset({"ascii", "case_sensitive", "require_consent", "required", "sensitive"})
 
 
 def dump_yaml(objects: Objects) -> str:

@@ -52,6 +52,7 @@ from leadrelay.domain.hours import parse_hours
 from leadrelay.domain.model import (
     PERSONAL_TYPES,
     CapPeriod,
+    ConsentSpec,
     DedupSpec,
     EntitySpec,
     FieldSpec,
@@ -160,11 +161,21 @@ class FieldModel(Strict):
         )
 
 
+class ConsentModel(Strict):
+    """One-to-one consent: the entity's field listing the sellers the consumer agreed to hear from."""
+
+    field: FieldName
+
+    def to_spec(self) -> ConsentSpec:
+        return ConsentSpec(self.field)
+
+
 class EntityModel(Strict):
     fields: Annotated[dict[FieldName, FieldModel], Field(min_length=1)]
     region: Region = "US"  # the default country of phone numbers
     dedup: DedupModel | None = None
     suppression: Names = []  # suppression lists every lead of this entity is checked against
+    consent: ConsentModel | None = None  # only partners the lead's consent names get it
 
     def to_spec(self, name: str) -> EntitySpec:
         return EntitySpec(
@@ -173,6 +184,7 @@ class EntityModel(Strict):
             region=self.region,
             dedup=_dedup(self.dedup),
             suppression=tuple(self.suppression),
+            consent=self.consent.to_spec() if self.consent is not None else None,
         )
 
 
@@ -202,6 +214,8 @@ class PartnerModel(Strict):
     failover: list[ChannelModel] = []  # tried in order when the channel before ends in error
     ping: PingModel | None = None  # the ping before the post (its mapping checked by hand)
     ping_pii: PingPii = None  # "allowed": the ping may carry personal fields; canonical None: refused
+    legal_name: str | None = None  # the seller's name in a consumer's consent (checked by hand)
+    aliases: list[str] = []  # other names of the seller in a consent (trade names, brands)
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -221,6 +235,8 @@ class PartnerModel(Strict):
             failover=tuple(step.to_spec(self.email) for step in self.failover),
             ping=self.ping.to_spec() if self.ping is not None else None,
             ping_pii=self.ping_pii == "allowed",
+            legal_name=self.legal_name,
+            aliases=tuple(self.aliases),
         )
 
 
@@ -254,6 +270,7 @@ class ProfileModel(Strict):
     email_to: Annotated[list[Email], AfterValidator(unique)] = []
     dedup: DedupModel | None = None
     suppression: Names = []
+    require_consent: bool = False  # a lead without its entity's consent field is unsold: "no consent"
     rules: list[RuleModel] = []
     default: Any = None  # a target or null, checked by hand
 
@@ -277,6 +294,7 @@ class ProfileModel(Strict):
             email_to=tuple(self.email_to),
             dedup=_dedup(self.dedup),
             suppression=tuple(self.suppression),
+            require_consent=self.require_consent,
         )
 
 

@@ -34,7 +34,8 @@ from leadrelay.configuration.schema import (
 )
 from leadrelay.configuration.values import suggest, unknown, unwrap
 from leadrelay.domain.condition_syntax import canonical_condition, check_condition
-from leadrelay.domain.model import Strategy
+from leadrelay.domain.consent import seller_key
+from leadrelay.domain.model import FieldType, Strategy
 from leadrelay.errors import ConfigError, ConfigProblem
 
 __all__ = ["validate_document"]
@@ -136,6 +137,11 @@ class _Validator:
         stored = self.existing.get("entities", {}).get(entity)
         return set(stored.get("fields", {})) if stored is not None else None
 
+    def entity_consent(self, entity: str) -> Any:
+        """The ``consent`` of an entity of the document or stored (None: it has none or is unknown)."""
+        doc = self.raw.get("entities", {}).get(entity) or self.existing.get("entities", {}).get(entity)
+        return _get(doc, "consent")
+
     def all_fields(self) -> Collection[str] | None:
         """Every field of every entity (None when one is unknown): a partner takes leads of any entity."""
         if self._all_fields is None:
@@ -177,7 +183,24 @@ class _Validator:
             return None
         document = model.model_dump()
         self.dedup_fields(document, path, set(document["fields"]))
+        self.consent_field(document, path)
         return document
+
+    def consent_field(self, document: dict[str, Any], path: str) -> None:
+        """The consent field is a field of the entity that can hold a list of seller names."""
+        consent = document.get("consent")
+        if consent is None:
+            return
+        name = consent["field"]
+        spec = document["fields"].get(name)
+        if spec is None:
+            self.fail(f"{path}.consent.field", unknown("field", name, document["fields"]))
+        elif spec["type"] != FieldType.STRING or spec["max_length"] is not None:
+            self.fail(
+                f"{path}.consent.field",
+                f"the consent field '{name}' holds a list of seller names: "
+                "make it a string field without max_length",
+            )
 
     def dedup_fields(self, document: dict[str, Any], path: str, fields: Collection[str] | None) -> None:
         """Every dedup key names fields the entity has (when it is known)."""
@@ -223,6 +246,7 @@ class _Validator:
             return None
         document = model.model_dump()
         self.dedup_fields(document, path, None)
+        self.seller_names(document, path)
         document["filters"] = canonical_filters
         steps = [("channel", model.channel), *((f"failover[{i}]", c) for i, c in enumerate(model.failover))]
         for where, channel in steps:
@@ -253,6 +277,21 @@ class _Validator:
                 hold_fields = canonical["hold"].get("fields") or []
                 self.field_names(hold_fields, f"{path}.{where}.hold.fields", ())
         return document
+
+    def seller_names(self, document: dict[str, Any], path: str) -> None:
+        """A partner's ``legal_name`` and ``aliases``: each names a seller (a letter or a digit once
+        normalized), none the same seller as another (``leadrelay.domain.consent.seller_key``)."""
+        names = [("legal_name", document["legal_name"])] if document["legal_name"] is not None else []
+        names += [(f"aliases[{i}]", alias) for i, alias in enumerate(document["aliases"])]
+        seen: dict[str, str] = {}
+        for where, name in names:
+            key = seller_key(name)
+            if not key:
+                self.fail(f"{path}.{where}", "must name a seller (a letter or a digit)")
+            elif key in seen:
+                self.fail(f"{path}.{where}", f"the same seller as {seen[key]} once normalized ('{key}')")
+            else:
+                seen[key] = where
 
     def ping(self, hook: dict[str, Any], path: str, mappings: dict[str, Any], pii_allowed: bool) -> None:
         """A partner's ping in canonical form (its mapping, auth and signing, no ``max_attempts``: it is
@@ -347,6 +386,11 @@ class _Validator:
             return None
         document = model.model_dump()
         self.dedup_fields(document, path, fields)
+        if document["require_consent"] and isinstance(entity, str) and self.entity_consent(entity) is None:
+            self.fail(
+                f"{path}.require_consent",
+                f"entity {entity} names no consent field: give it 'consent: {{field: <field>}}'",
+            )
         document["rules"] = rules
         document["default"] = default if default is not None and default["partners"] else None
         return document

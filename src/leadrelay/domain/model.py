@@ -110,12 +110,21 @@ class DedupSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentSpec:
+    """One-to-one consent: ``field`` holds the sellers the consumer agreed to hear from (see
+    ``leadrelay.domain.consent``); only partners it names are offered the lead."""
+
+    field: str
+
+
+@dataclass(frozen=True, slots=True)
 class EntitySpec:
     name: str
     fields: Mapping[str, FieldSpec]
     region: str = "US"
     dedup: DedupSpec | None = None
     suppression: tuple[str, ...] = ()
+    consent: ConsentSpec | None = None
     sensitive: frozenset[str] = field(init=False)  # the names of fields encrypted at rest
     personal: frozenset[str] = field(init=False)  # the names of fields a ping never carries
 
@@ -283,6 +292,8 @@ class PartnerSpec:
     failover: tuple[ChannelSpec, ...] = ()  # tried in order when the channel before ends in error
     ping: WebhookChannel | None = None  # the ping before the post (one attempt, its own timeout)
     ping_pii: bool = False  # ``ping_pii: allowed``: the ping may carry personal fields
+    legal_name: str | None = None  # the name a consumer's consent names (with ``aliases`` and ``name``)
+    aliases: tuple[str, ...] = ()
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""
@@ -342,6 +353,7 @@ class ProfileSpec:
     email_to: tuple[str, ...] = ()  # overrides a partner's email recipient for this profile
     dedup: DedupSpec | None = None
     suppression: tuple[str, ...] = ()
+    require_consent: bool = False  # a lead without its entity's consent field is unsold ("no consent")
 
 
 @dataclass(frozen=True, slots=True)

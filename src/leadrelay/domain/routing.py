@@ -14,7 +14,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from leadrelay.domain.conditions import compile_filters, compile_first_match, explain_failure
-from leadrelay.domain.model import Condition, PartnerSpec, ProfileSpec, Target
+from leadrelay.domain.consent import consent_scope, covered, partner_keys
+from leadrelay.domain.model import Condition, EntitySpec, PartnerSpec, ProfileSpec, Target
 from leadrelay.domain.selection import order_candidates
 
 Values = Mapping[str, object]
@@ -28,6 +29,7 @@ PAUSED = 3
 NO_CHANNEL = 4
 FILTERED = 5
 CLOSED = 6
+NO_CONSENT = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class CompiledTarget:
     conditions: tuple[Condition | None, ...]
     open_idx: tuple[int, ...]  # indexes of the partners statically eligible
     hours_idx: frozenset[int]  # indexes of partners with delivery hours (checked per lead)
+    consent_keys: tuple[frozenset[str], ...] = ()  # per partner: the names a consent list may give it
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class CompiledProfile:
     first_match: Callable[[Values], int]
     rules: tuple[CompiledTarget, ...]
     default: CompiledTarget | None
+    consent_field: str | None = None  # the entity's consent field (None: consent is not checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,8 @@ class Evaluation:
     candidates: list[str] = field(default_factory=list)
     excluded: frozenset[str] | set[str] = frozenset()
     closed: frozenset[int] | set[int] = frozenset()
+    unconsented: frozenset[int] | set[int] = frozenset()  # partners the lead's consent does not name
+    no_consent: bool = False  # the profile requires consent and the lead has none
     _compiled: CompiledTarget | None = None
     _values: Values | None = None
     _now: datetime | None = None
@@ -80,6 +86,8 @@ class Evaluation:
             return static
         if self.partners[i] in self.excluded:
             return EXCLUDED
+        if i in self.unconsented:
+            return NO_CONSENT
         if self.failed[i] >= 0:
             return FILTERED
         if i in self.closed:
@@ -91,6 +99,8 @@ class Evaluation:
         """Why no partner is a candidate (None when there are candidates)."""
         if self.candidates:
             return None
+        if self.no_consent:
+            return "no consent"
         if self.rule is None:
             return "no rule matched and the profile has no default"
         if not self.partners:
@@ -100,6 +110,8 @@ class Evaluation:
     def trace(self, config: CompiledConfig) -> list[str]:
         """Words for the distribution log: the rule, then one line per partner considered."""
         lines: list[str] = []
+        if self.no_consent:
+            return ["no consent (the profile requires consent and the lead has none)"]
         if self.rule is None:
             lines.append("no rule matched; no default")
             return lines
@@ -120,6 +132,8 @@ class Evaluation:
             return "partner paused"
         if code == NO_CHANNEL:
             return "no delivery channel"
+        if code == NO_CONSENT:
+            return "not in the consent scope"
         if code == FILTERED and self._compiled is not None and self._values is not None:
             return explain_failure(self._compiled.conditions[i], self.failed[i], self._values)
         if code == CLOSED and self._now is not None:
@@ -130,8 +144,13 @@ class Evaluation:
 
 
 def compile_config(
-    version: int, partners: Mapping[str, PartnerSpec], profiles: Mapping[str, ProfileSpec]
+    version: int,
+    partners: Mapping[str, PartnerSpec],
+    profiles: Mapping[str, ProfileSpec],
+    entities: Mapping[str, EntitySpec] | None = None,
 ) -> CompiledConfig:
+    """Compile a configuration version; ``entities`` give the consent field of each profile's entity
+    (without them, consent is not checked)."""
     zones = {p.timezone: ZoneInfo(p.timezone) for p in partners.values()}
 
     def target(t: Target | None) -> CompiledTarget | None:
@@ -154,16 +173,25 @@ def compile_config(
         hours_idx = frozenset(
             i for i in open_idx if (spec := partners[t.partners[i]]) is not None and spec.hours is not None
         )
-        return CompiledTarget(t, tuple(static), compile_filters(conds), tuple(conds), open_idx, hours_idx)
+        keys = tuple(
+            partner_keys(name, spec.legal_name, spec.aliases) if spec is not None else frozenset()
+            for name in t.partners
+            for spec in (partners.get(name),)
+        )
+        return CompiledTarget(
+            t, tuple(static), compile_filters(conds), tuple(conds), open_idx, hours_idx, keys
+        )
 
     compiled: dict[str, CompiledProfile] = {}
     for name, prof in profiles.items():
         rules = tuple(target(r.send_to) for r in prof.rules)
+        entity = (entities or {}).get(prof.entity)
         compiled[name] = CompiledProfile(
             spec=prof,
             first_match=compile_first_match([r.when for r in prof.rules]),
             rules=tuple(r for r in rules if r is not None),
             default=target(prof.default),
+            consent_field=entity.consent.field if entity is not None and entity.consent else None,
         )
     return CompiledConfig(version, dict(partners), compiled, zones)
 
@@ -179,7 +207,14 @@ def evaluate(
 ) -> Evaluation:
     """Match the profile's rules (first wins, else default), check each partner of the target, and order
     the eligible ones with the target's strategy. ``now`` is UTC-aware; ``rotation`` is the stored counter
-    of the target's group (shared by all workers)."""
+    of the target's group (shared by all workers). When the entity names a consent field, only partners
+    the lead's consent covers are eligible; a lead without it routes as any other, unless the profile
+    requires consent (then nothing applies: ``reason`` is "no consent")."""
+    scope: frozenset[str] | None = None
+    if profile.consent_field is not None:
+        scope = consent_scope(values.get(profile.consent_field))
+    if scope is None and profile.spec.require_consent:  # also when the entity lost its consent field
+        return Evaluation(profile.spec.name, None, None, no_consent=True)
     index = profile.first_match(values)
     if index >= 0:
         compiled: CompiledTarget | None = profile.rules[index]
@@ -196,6 +231,12 @@ def evaluate(
         idx = [i for i in compiled.open_idx if failed[i] < 0 and names[i] not in exclude]
     else:
         idx = [i for i in compiled.open_idx if failed[i] < 0]
+    unconsented: set[int] = set()
+    if scope is not None:
+        keys = compiled.consent_keys
+        unconsented = {i for i in compiled.open_idx if not covered(keys[i], scope)}
+        if unconsented:
+            idx = [i for i in idx if i not in unconsented]
     closed: set[int] = set()
     if compiled.hours_idx:
         local_by_zone: dict[str, tuple[int, int]] = {}
@@ -223,6 +264,7 @@ def evaluate(
         candidates=order_candidates(eligible, target, rotation),
         excluded=exclude,
         closed=closed,
+        unconsented=unconsented,
         _compiled=compiled,
         _values=values,
         _now=now,

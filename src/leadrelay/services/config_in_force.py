@@ -35,7 +35,7 @@ def compile_live(version: int, specs: Specs, dedup_keys: DedupKeys | None = None
     return LiveConfig(
         version=version,
         specs=specs,
-        compiled=compile_config(version, specs.partners, specs.profiles),
+        compiled=compile_config(version, specs.partners, specs.profiles, specs.entities),
         dedup_keys=dedup_keys,
         profiles_by_entity={k: tuple(v) for k, v in by_entity.items()},
         screened_entities=frozenset(

@@ -54,6 +54,7 @@ _PUBLIC_REASONS = (
     "every eligible partner is at its cap",
     "no rule matched",
     "no enabled profile for entity",
+    "no consent",  # the profile requires one-to-one consent and the lead carries none
 )
 
 

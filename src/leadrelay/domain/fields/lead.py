@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leadrelay.domain.consent import consent_text
 from leadrelay.domain.fields.value import FieldValue, Options, is_empty, parse, parser_for, text
 from leadrelay.domain.model import EntitySpec, FieldSpec
 from leadrelay.errors import FieldProblem
@@ -44,14 +45,18 @@ def validate_lead(entity: EntitySpec, raw: Mapping[str, Any], *, today: dt.date 
     """Check ``raw`` against ``entity``; never raises for bad input.
 
     ``today`` is the day a dob's age is counted to (None: the system date). Empty values ("" or None)
-    count as not given.
+    count as not given. The entity's consent field may be a list (of seller names): it is kept as the JSON
+    text of the list (``leadrelay.domain.consent``); an empty list stays, as a consent to nobody.
     """
     values: dict[str, Any] = {}
     problems: list[FieldProblem] = []
     flags: dict[str, list[str]] = {}
     parsed: dict[str, FieldValue] = {}
+    consent = entity.consent.field if entity.consent is not None else None
     for name, spec in entity.fields.items():
         value = raw.get(name)
+        if name == consent and isinstance(value, list | tuple | dict):
+            value = consent_text(value) if not isinstance(value, dict) else text(value)  # one value
         if is_empty(value):
             if spec.required:
                 problems.append(FieldProblem(name, "required"))
