@@ -16,6 +16,16 @@ key gets a fresh (still deterministic) draw, as a real buyer's retry would.
 clears everything. ``PATCH`` and ``GET`` (the lead in the query string) are taken too, and an XML body is
 kept as ``{"xml": text}``. ``GET /buyer/{name}/requests`` lists the latest requests as they arrived
 (method, path, query, content type, headers, raw body): what a test of a partner mapping compares.
+
+Bidding buyers (ping / post): ``POST|PUT|GET /buyer/{name}/ping`` answers a ping as the ping channels read
+it without response rules: a bid is ``200 {"status": "accepted", "accepted": true, "price": 12.5,
+"reference": "buyer1-bid-7"}``, a refusal ``422 {"status": "refused", "accepted": false, "reason": "no
+bid", "reference": …}``, a timeout the same bid only after ``timeout_delay_s`` (cut short when the server
+stops). Latency, bid range and rates: :class:`~leadrelay.simulate.bidding.BiddingOptions` (per buyer with
+``bidders``). A post carrying a bid's reference (a ``ping_reference`` field, or the ``X-Ping-Reference``
+header) is answered at that bid's price and the reference is kept with the accepted lead.
+``GET /buyer/{name}/pings`` lists the latest pings (as ``requests``, with the parsed body) and every
+field name any ping to that buyer ever carried; ``GET /stats`` counts them under ``pings``.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import contextlib
 import ipaddress
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -33,6 +43,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from leadrelay.simulate.bidding import BiddingOptions
 from leadrelay.simulate.buyer_state import TRUE_WORDS, BuyersState, parse_body
 
 _T = TypeVar("_T")
@@ -49,35 +60,73 @@ def _is_test(request: web.Request, body: dict[str, Any] | None) -> bool:
 
 _STATE = web.AppKey("state", BuyersState)
 _LATENCY = web.AppKey("latency_s", float)
+_STOPPING = web.AppKey("stopping", asyncio.Event)
+
+
+def _as_recorded(request: web.Request, raw: bytes) -> dict[str, Any]:
+    return {
+        "method": request.method,
+        "path": request.path,
+        "query": request.query_string,
+        "content_type": request.headers.get("Content-Type"),
+        "headers": dict(request.headers),
+        "body": raw.decode("utf-8", errors="replace"),
+    }
+
+
+def _parsed(request: web.Request, raw: bytes) -> tuple[bytes, dict[str, Any] | None]:
+    if request.method == "GET":
+        return request.query_string.encode("utf-8"), dict(
+            parse_qsl(request.query_string, keep_blank_values=True)
+        )
+    return raw, parse_body(request.content_type, raw)
+
+
+def _ping_reference(request: web.Request, body: dict[str, Any] | None) -> str | None:
+    value = body.get("ping_reference") if body else None
+    if value is None or value == "":
+        value = request.headers.get("X-Ping-Reference")
+    return str(value) if value not in (None, "") else None
 
 
 async def _lead(request: web.Request) -> web.Response:
     state = request.app[_STATE]
     name = request.match_info["name"]
     raw = await request.read()
-    state.record(
-        name,
-        {
-            "method": request.method,
-            "path": request.path,
-            "query": request.query_string,
-            "content_type": request.headers.get("Content-Type"),
-            "headers": dict(request.headers),
-            "body": raw.decode("utf-8", errors="replace"),
-        },
-    )
-    if request.method == "GET":
-        raw = request.query_string.encode("utf-8")
-        body: dict[str, Any] | None = dict(parse_qsl(request.query_string, keep_blank_values=True))
-    else:
-        body = parse_body(request.content_type, raw)
+    state.record(name, _as_recorded(request, raw))
+    raw, body = _parsed(request, raw)
     status, payload = state.receive(
-        name, request.headers.get("Idempotency-Key"), raw, body, _is_test(request, body)
+        name,
+        request.headers.get("Idempotency-Key"),
+        raw,
+        body,
+        _is_test(request, body),
+        _ping_reference(request, body),
     )
     latency = request.app[_LATENCY]
     if latency > 0:
         await asyncio.sleep(latency)
     return web.Response(status=status, body=payload, content_type="application/json")
+
+
+async def _ping(request: web.Request) -> web.Response:
+    state = request.app[_STATE]
+    name = request.match_info["name"]
+    raw = await request.read()
+    recorded = _as_recorded(request, raw)
+    _, body = _parsed(request, raw)
+    status, payload, delay_s = state.ping(name, recorded, body, _is_test(request, body))
+    if delay_s > 0:  # a stopping server answers at once: a "timeout" buyer never holds up the shutdown
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(request.app[_STOPPING].wait(), delay_s)
+    return web.Response(status=status, body=payload, content_type="application/json")
+
+
+async def _pings(request: web.Request) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(request.app[_STATE].pings(request.match_info["name"])),
+        content_type="application/json",
+    )
 
 
 async def _stats(request: web.Request) -> web.Response:
@@ -107,10 +156,15 @@ def make_app(state: BuyersState, latency_ms: float) -> web.Application:
     app = web.Application()
     app[_STATE] = state
     app[_LATENCY] = latency_ms / 1000.0
+    app[_STOPPING] = asyncio.Event()
     app.router.add_post("/buyer/{name}", _lead)
     app.router.add_put("/buyer/{name}", _lead)
     app.router.add_patch("/buyer/{name}", _lead)
     app.router.add_get("/buyer/{name}", _lead)
+    app.router.add_post("/buyer/{name}/ping", _ping)
+    app.router.add_put("/buyer/{name}/ping", _ping)
+    app.router.add_get("/buyer/{name}/ping", _ping)
+    app.router.add_get("/buyer/{name}/pings", _pings)
     app.router.add_get("/buyer/{name}/leads", _leads)
     app.router.add_get("/buyer/{name}/requests", _requests)
     app.router.add_get("/stats", _stats)
@@ -160,7 +214,11 @@ class BuyersServer:
     def url(self, name: str) -> str:
         return f"{self.base_url}/buyer/{name}"
 
+    def ping_url(self, name: str) -> str:
+        return f"{self.base_url}/buyer/{name}/ping"
+
     async def stop(self) -> None:
+        self._runner.app[_STOPPING].set()
         await self._runner.cleanup()
 
 
@@ -173,9 +231,18 @@ async def start_buyers(
     accept_rate: float,
     error_rate: float = 0.0,
     seed: int = 0,
+    bidding: BiddingOptions | None = None,
+    bidders: Mapping[str, BiddingOptions] | None = None,
 ) -> BuyersServer:
     check_options(host, port, count, latency_ms, accept_rate, error_rate)
-    state = BuyersState(count=count, accept_rate=accept_rate, error_rate=error_rate, seed=seed)
+    state = BuyersState(
+        count=count,
+        accept_rate=accept_rate,
+        error_rate=error_rate,
+        seed=seed,
+        bidding=bidding,
+        bidders=bidders,
+    )
     runner = web.AppRunner(make_app(state, latency_ms), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
@@ -189,19 +256,32 @@ async def start_buyers(
 
 
 def run_buyers(
-    host: str, port: int, count: int, latency_ms: float, accept_rate: float, error_rate: float = 0.0
+    host: str,
+    port: int,
+    count: int,
+    latency_ms: float,
+    accept_rate: float,
+    error_rate: float = 0.0,
+    *,
+    seed: int = 0,
+    bidding: BiddingOptions | None = None,
 ) -> None:
     """Serve simulated buyers until SIGINT or SIGTERM (the ``leadrelay simulate-buyers`` command)."""
     check_options(host, port, count, latency_ms, accept_rate, error_rate)
-    asyncio.run(_serve_until_signal(host, port, count, latency_ms, accept_rate, error_rate))
+    options = {
+        "count": count,
+        "latency_ms": latency_ms,
+        "accept_rate": accept_rate,
+        "error_rate": error_rate,
+        "seed": seed,
+        "bidding": bidding,
+    }
+    asyncio.run(_serve_until_signal(host, port, options))
 
 
-async def _serve_until_signal(
-    host: str, port: int, count: int, latency_ms: float, accept_rate: float, error_rate: float
-) -> None:
-    server = await start_buyers(
-        host, port, count=count, latency_ms=latency_ms, accept_rate=accept_rate, error_rate=error_rate
-    )
+async def _serve_until_signal(host: str, port: int, options: dict[str, Any]) -> None:
+    count = int(options["count"])
+    server = await start_buyers(host, port, **options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -209,7 +289,10 @@ async def _serve_until_signal(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     names = ", ".join(f"buyer{i}" for i in range(1, count + 1)) or "any name"
-    print(f"simulated buyers ({names}) at {server.base_url}/buyer/<name>; stats at {server.base_url}/stats")
+    print(
+        f"simulated buyers ({names}) at {server.base_url}/buyer/<name> (pings: /buyer/<name>/ping); "
+        f"stats at {server.base_url}/stats"
+    )
     try:
         await stop.wait()
     finally:
@@ -235,6 +318,8 @@ class BuyersThread:
         accept_rate: float = 1.0,
         error_rate: float = 0.0,
         seed: int = 0,
+        bidding: BiddingOptions | None = None,
+        bidders: Mapping[str, BiddingOptions] | None = None,
     ) -> None:
         check_options(host, port, count, latency_ms, accept_rate, error_rate)
         self._options: dict[str, Any] = {
@@ -243,6 +328,8 @@ class BuyersThread:
             "accept_rate": accept_rate,
             "error_rate": error_rate,
             "seed": seed,
+            "bidding": bidding,
+            "bidders": bidders,
         }
         self._host = host
         self._port = port
@@ -323,6 +410,14 @@ class BuyersThread:
 
     def url(self, name: str) -> str:
         return self._running()[1].url(name)
+
+    def ping_url(self, name: str) -> str:
+        return self._running()[1].ping_url(name)
+
+    def pings(self, name: str) -> dict[str, Any]:
+        """The latest pings ``name`` received and every field name a ping to it ever carried."""
+        state = self._running()[1].state
+        return self._call(lambda: state.pings(name))
 
     def stats(self) -> dict[str, Any]:
         state = self._running()[1].state
