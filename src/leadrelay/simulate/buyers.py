@@ -69,7 +69,7 @@ def _as_recorded(request: web.Request, raw: bytes) -> dict[str, Any]:
         "path": request.path,
         "query": request.query_string,
         "content_type": request.headers.get("Content-Type"),
-        "headers": dict(request.headers),
+        "headers": {str(name): value for name, value in request.headers.items()},  # istr: not for orjson
         "body": raw.decode("utf-8", errors="replace"),
     }
 
