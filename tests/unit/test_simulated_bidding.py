@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from typing import Any
 
 import pytest
 
@@ -168,6 +169,6 @@ def test_a_fixed_bid_and_extreme_rates() -> None:
         ({"timeout_delay_s": -1}, "timeout_delay"),
     ],
 )
-def test_bad_options_are_refused(options: dict[str, float], message: str) -> None:
+def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BiddingOptions(**options)
