@@ -464,7 +464,9 @@ def admin_tokens(s: Storage) -> list[Any]:
     def add(tx: Tx) -> Any:
         ids = [
             tx.credentials.add_admin_token("ops", "tok-one-xxxxxxxx", at(1)),
-            tx.credentials.add_admin_token("ci", "tok-two-xxxxxxxx", at(1), expires_at=at(-5)),
+            # a moment later: two tokens of one instant are listed by id, and ids of one millisecond are
+            # in random order
+            tx.credentials.add_admin_token("ci", "tok-two-xxxxxxxx", at(1.001), expires_at=at(-5)),
         ]
         found = tx.credentials.find_admin_token("tok-two-xxxxxxxx")
         assert found is not None
