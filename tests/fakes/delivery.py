@@ -230,6 +230,13 @@ class FakeCaps:
         rows = self._t.where("cap_counters", lambda r: r["partner"] == partner)
         return {(r["scope"], r["window"]): int(r["used"]) for r in rows}
 
+    def cap_used(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        found = {
+            (r["partner"], r["scope"], r["window"]): int(r["used"])
+            for r in self._t.where("cap_counters", lambda r: (r["partner"], r["scope"], r["window"]) in keys)
+        }
+        return {key: found.get(key, 0) for key in keys}
+
     def next_rotation(self, key: str, n: int = 1) -> int:
         row = self._t.find("rotations", key)
         if row is None:

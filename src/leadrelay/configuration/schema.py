@@ -56,6 +56,7 @@ from leadrelay.domain.model import (
     EntitySpec,
     FieldSpec,
     FieldType,
+    Pacing,
     PartnerSpec,
     ProfileSpec,
     Rule,
@@ -187,6 +188,14 @@ class SourceModel(Strict):
 # ---------------------------------------------------------------- partners
 
 
+PACINGS = tuple(p.value for p in Pacing)
+
+
+def _pacing(value: Any) -> str | None:
+    """``even`` (or null: no pacing)."""
+    return None if value is None else choice("pacing", PACINGS)(value)
+
+
 class PartnerModel(Strict):
     email: Email | None = None
     timezone: TimeZone = "UTC"
@@ -202,6 +211,7 @@ class PartnerModel(Strict):
     failover: list[ChannelModel] = []  # tried in order when the channel before ends in error
     ping: PingModel | None = None  # the ping before the post (its mapping checked by hand)
     ping_pii: PingPii = None  # "allowed": the ping may carry personal fields; canonical None: refused
+    pacing: Annotated[str | None, BeforeValidator(_pacing)] = None  # even: the day cap over the hours
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -221,6 +231,7 @@ class PartnerModel(Strict):
             failover=tuple(step.to_spec(self.email) for step in self.failover),
             ping=self.ping.to_spec() if self.ping is not None else None,
             ping_pii=self.ping_pii == "allowed",
+            pacing=Pacing(self.pacing) if self.pacing is not None else None,
         )
 
 

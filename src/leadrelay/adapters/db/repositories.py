@@ -101,6 +101,9 @@ class SqlCaps:
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:
         return cap_store.cap_usage(self._conn, partner)
 
+    def cap_used(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        return cap_store.cap_used(self._conn, keys)
+
     def next_rotation(self, key: str, n: int = 1) -> int:
         return cap_store.next_rotation(self._conn, key, n)
 
