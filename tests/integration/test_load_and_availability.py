@@ -8,10 +8,13 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from leadrelay.simulate.buyers import BuyersThread
+from tests.integration.test_cli import cli
 from tests.integration.test_routing_flow import buyers as buyers
 from tests.integration.test_routing_flow import job_of, post, serve, with_target
-from tests.support import base_config
+from tests.support import ADMIN, ServerThread, base_config, prepare
 
 
 def _least_loaded(doc: dict[str, Any], *partners: str) -> dict[str, Any]:
@@ -77,3 +80,85 @@ def test_even_pacing_holds_a_partner_back_with_a_trace_line(db_url: str, buyers:
         line.startswith("sunco: held back by pacing (even: ") and "of 600 today" in line
         for line in held[0]["trace"]
     ), held[0]["trace"]
+
+
+# ---------------------------------------------------------------- availability
+
+
+def _availability(http: httpx.Client, name: str, available: bool, note: str | None = None) -> Any:
+    r = http.put(
+        f"/v1/partners/{name}/availability", json={"available": available, "note": note}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_an_unavailable_partner_is_skipped_at_once_with_the_reason(db_url: str, buyers: BuyersThread) -> None:
+    with serve(db_url, base_config(buyers.url)) as server, server.client() as http:
+        out = _availability(http, "sunco", False, "lunch break")
+        skipped = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, skipped["lead_id"])
+        one = http.get("/v1/partners/sunco/availability", headers=ADMIN).json()
+        every = http.get("/v1/availability", headers=ADMIN).json()["items"]
+        back = _availability(http, "sunco", True)
+        again = post(http, state="CA", monthly_bill=180)
+        trail = [e for e in http.get("/v1/audit", headers=ADMIN).json()["items"] if e["object_id"] == "sunco"]
+    assert (out["partner"], out["available"], out["note"], out["changed_by"]) == (
+        "sunco",
+        False,
+        "lunch break",
+        out["changed_by"],
+    )
+    assert out["changed_by"] and out["changed_at"]
+    assert skipped["partner"] == "brightpath"
+    assert "sunco: partner unavailable (checked out)" in job["trace"]
+    assert "brightpath: chosen (priority)" in job["trace"]
+    assert one["available"] is False and one["note"] == "lunch break"
+    assert {row["partner"]: row["available"] for row in every} == {
+        "brightpath": True,
+        "sunco": False,
+        "voltedge": True,
+    }
+    assert back["available"] is True
+    assert again["partner"] == "sunco"
+    actions = [(e["action"], e["detail"]["before"]) for e in trail if e["action"].startswith("partner.")]
+    assert sorted(actions) == [("partner.available", False), ("partner.unavailable", True)]
+
+
+def test_availability_of_an_unknown_partner_is_404_and_the_body_is_checked(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    with serve(db_url, base_config(buyers.url)) as server, server.client() as http:
+        missing = http.put("/v1/partners/nobody/availability", json={"available": False}, headers=ADMIN)
+        unknown = http.get("/v1/partners/nobody/availability", headers=ADMIN)
+        bad = http.put("/v1/partners/sunco/availability", json={"available": "maybe"}, headers=ADMIN)
+    assert missing.status_code == 404 and "nobody" in missing.text
+    assert unknown.status_code == 404
+    assert bad.status_code == 422
+
+
+def test_the_cli_checks_partners_out_and_in(db_url: str, buyers: BuyersThread) -> None:
+    prepare(db_url, base_config(buyers.url))
+    out = cli(db_url, "partners", "unavailable", "voltedge", "--note", "paused by the buyer")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "voltedge: unavailable"
+    listing = cli(db_url, "partners", "availability")
+    rows = {line.split("\t")[0]: line.split("\t") for line in listing.stdout.strip().splitlines()[1:]}
+    assert (
+        rows["voltedge"][1] == "no"
+        and rows["voltedge"][3].startswith("cli")
+        and rows["voltedge"][4] == ("paused by the buyer")
+    )
+    assert rows["sunco"][1] == "yes"
+    with ServerThread(db_url) as server, server.client() as http:
+        answer = post(http, state="TX", monthly_bill=180)
+        job = job_of(http, answer["lead_id"])
+        assert answer["partner"] == "brightpath"
+        assert "voltedge: partner unavailable (checked out)" in job["trace"]
+        back = cli(db_url, "partners", "available", "voltedge")
+        assert back.returncode == 0, back.stderr
+        later = [post(http, state="TX", monthly_bill=180)["partner"] for _ in range(2)]
+    assert "voltedge" in later  # round robin again over both
+    assert cli(db_url, "partners", "availability", "voltedge").stdout.splitlines()[1].split("\t")[1] == "yes"
+    missing = cli(db_url, "partners", "unavailable", "nobody")
+    assert missing.returncode == 1 and "no partner named 'nobody'" in missing.stderr

@@ -207,10 +207,12 @@ def route_job(
     planned: Evaluation | None = None,
     rotations: Rotations | None = None,
     ids: IdSource = system_ids,
+    unavailable: frozenset[str] | None = None,
 ) -> StepResult:
     """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries.
     ``planned``: its evaluation, when the batch already made it; ``rotations``: the batch's numbers;
-    ``ids``: where the new deliveries' ids come from."""
+    ``ids``: where the new deliveries' ids come from; ``unavailable``: the partners checked out, when the
+    batch already read them (else read here)."""
     trace: list[str] = list(job.trace)
     cfg = live.compiled
     if job.kind in ("resend", "test"):
@@ -224,6 +226,11 @@ def route_job(
     trace.extend(redact_lines(job, ev.trace(cfg)))
     candidates = ev.candidates
     target = ev.target
+    if candidates:
+        away = tx.caps.unavailable_partners() if unavailable is None else unavailable
+        if away and not away.isdisjoint(candidates):
+            trace.extend(f"{name}: partner unavailable (checked out)" for name in candidates if name in away)
+            candidates = [name for name in candidates if name not in away]
     if candidates:
         listed = partner_exclusion.suppressed_partners(
             tx, job, live.specs.entities.get(job.entity), [cfg.partners[name] for name in candidates]
