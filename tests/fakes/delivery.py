@@ -196,7 +196,7 @@ class FakeJobs:
 
 
 class FakeCaps:
-    """Cap slots per partner, scope and window; round-robin counters."""
+    """Cap slots per partner, scope and window; round-robin counters; partner availability."""
 
     def __init__(self, tables: Tables) -> None:
         self._t = tables
@@ -230,12 +230,48 @@ class FakeCaps:
         rows = self._t.where("cap_counters", lambda r: r["partner"] == partner)
         return {(r["scope"], r["window"]): int(r["used"]) for r in rows}
 
+    def cap_used(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        found = {
+            (r["partner"], r["scope"], r["window"]): int(r["used"])
+            for r in self._t.where("cap_counters", lambda r: (r["partner"], r["scope"], r["window"]) in keys)
+        }
+        return {key: found.get(key, 0) for key in keys}
+
     def next_rotation(self, key: str, n: int = 1) -> int:
         row = self._t.find("rotations", key)
         if row is None:
             row = self._t.insert("rotations", {"key": key, "counter": 0})
         self._t.update("rotations", row, {"counter": row["counter"] + n})
         return int(row["counter"])
+
+    def set_availability(
+        self, partner: str, available: bool, note: str | None, actor: str, at: datetime
+    ) -> bool | None:
+        values = {"available": available, "note": note, "changed_by": actor, "changed_at": at}
+        row = self._t.find("partner_availability", partner)
+        if row is None:
+            self._t.insert("partner_availability", {"partner": partner, **values})
+            return None
+        before = bool(row["available"])
+        self._t.update("partner_availability", row, values)
+        return before
+
+    def unavailable_partners(self) -> frozenset[str]:
+        return frozenset(
+            r["partner"] for r in self._t.where("partner_availability", lambda r: not r["available"])
+        )
+
+    def availability(self) -> dict[str, dict[str, Any]]:
+        rows = sorted(self._t.stored("partner_availability"), key=lambda r: r["partner"])
+        return {
+            r["partner"]: {
+                "available": bool(r["available"]),
+                "note": r["note"],
+                "changed_by": r["changed_by"],
+                "changed_at": r["changed_at"],
+            }
+            for r in rows
+        }
 
 
 class FakeDeliveries:

@@ -223,6 +223,18 @@ TABLES: dict[str, TableSpec] = {
         ),
         TableSpec("rotations", (_s("key", null=False), _i("counter", null=False)), key=("key",)),
         TableSpec(
+            "partner_availability",
+            (
+                _s("partner", null=False),
+                Col("available", "bool", False, True),
+                _s("note"),
+                _s("changed_by", null=False),
+                _t("changed_at", null=False),
+            ),
+            key=("partner",),
+            checks=("changed_by",),  # never empty: who checked the partner in or out
+        ),
+        TableSpec(
             "audit_log",
             (
                 _s("id", null=False),

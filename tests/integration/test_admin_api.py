@@ -89,6 +89,9 @@ ADMIN_ENDPOINTS = [
     ("GET", "/v1/audit"),
     ("POST", "/v1/sources/web/keys"),
     ("POST", "/v1/partners/sunco/test-delivery"),
+    ("GET", "/v1/availability"),
+    ("GET", "/v1/partners/sunco/availability"),
+    ("PUT", "/v1/partners/sunco/availability"),
 ]
 BAD_CREDENTIALS = [
     {},

@@ -164,6 +164,8 @@ def partner_document(
     failover: list[dict[str, Any]],
     caps: dict[str, int],
     ping: Any = None,
+    strategy: str = "weighted",
+    paced: bool = False,
     consent: bool = False,
 ) -> Any:
     ping = copy.deepcopy(ping)
@@ -185,6 +187,11 @@ def partner_document(
         entities["solar"]["fields"]["consented_sellers"] = {"type": "string"}
         entities["solar"]["consent"] = {"field": "consented_sellers"}
         partner |= {"legal_name": "Buyer Solar, LLC", "aliases": ["BuyerCo", "Sunny Leads"]}
+    if paced and "day" in caps:
+        partner["pacing"] = "even"
+    target: dict[str, Any] = {"partners": ["buyer", "spare"], "strategy": strategy}
+    if strategy == "weighted":
+        target["weights"] = WEIGHTS
     document = {
         "smtp": {"host": "mail.example", "password": "literal-smtp-password", "security": "starttls"},
         "entities": entities,
@@ -197,11 +204,7 @@ def partner_document(
                     {
                         "name": "west",
                         "when": {"field": "state", "op": "eq", "value": "CA"},
-                        "send_to": {
-                            "partners": ["buyer", "spare"],
-                            "strategy": "weighted",
-                            "weights": WEIGHTS,
-                        },
+                        "send_to": target,
                     }
                 ],
                 "default": {"partner": "spare"},
@@ -221,6 +224,8 @@ documents = st.one_of(
         st.lists(st.sampled_from(CHANNELS), max_size=2),
         st.dictionaries(st.sampled_from(["hour", "day", "month", "total"]), st.integers(1, 10_000)),
         st.sampled_from(PINGS),
+        st.sampled_from(["weighted", "least_loaded"]),
+        st.booleans(),
         st.booleans(),
     ),
 )
@@ -321,3 +326,37 @@ def _applied(document: Any) -> FakeStorage:
     storage = _Storage()
     apply(storage, document, sealer())
     return storage
+
+
+def test_least_loaded_and_even_pacing_round_trip() -> None:
+    document = partner_document(CHANNELS[0], [], {"day": 100, "hour": 20}, None, "least_loaded", True)
+    storage, keys = _Storage(), sealer()
+    apply(storage, document, keys)
+    exported = export_yaml(storage)
+    assert "pacing: even" in exported and "strategy: least_loaded" in exported
+    assert {c.action for c in apply(storage, load_yaml_text(exported), keys)} == {"unchanged"}
+    live = storage.read(ConfigCache(sealer=keys).current)
+    assert live.specs.partners["buyer"].pacing == "even"
+    assert live.specs.partners["spare"].pacing is None
+    rule = live.specs.profiles["main"].rules[0].send_to
+    assert rule.strategy == "least_loaded"
+    assert live.compiled.load_counted == frozenset({"spare"})  # uncapped and load balanced
+
+
+@pytest.mark.parametrize(
+    ("pacing", "caps", "problem"),
+    [
+        ("even", {"hour": 5}, "pacing spreads the day cap"),
+        ("steady", {"day": 5}, "unknown pacing 'steady'"),
+    ],
+)
+def test_pacing_needs_a_day_cap_and_a_known_mode(pacing: str, caps: dict[str, int], problem: str) -> None:
+    from leadrelay.errors import ConfigError
+
+    document = partner_document(CHANNELS[0], [], caps)
+    document["partners"]["buyer"]["pacing"] = pacing
+    with pytest.raises(ConfigError) as raised:
+        validate_document(document)
+    assert any(p.path == "partners.buyer.pacing" and problem in p.message for p in raised.value.problems), (
+        raised.value.problems
+    )

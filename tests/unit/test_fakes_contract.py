@@ -375,6 +375,28 @@ def caps_and_rotations(s: Storage) -> list[Any]:
     ]
 
 
+@scenario
+def cap_reads_and_availability(s: Storage) -> list[Any]:
+    return [
+        attempt(s, lambda tx: tx.caps.cap_used([])),
+        attempt(s, lambda tx: [tx.caps.reserve_cap("acme", "", "h:1", 5) for _ in range(2)]),
+        attempt(s, lambda tx: tx.caps.reserve_cap("acme", "@load", "d:1", 2**31 - 1)),
+        attempt(
+            s,
+            lambda tx: tx.caps.cap_used([("acme", "", "h:1"), ("acme", "@load", "d:1"), ("zed", "", "h:1")]),
+        ),
+        attempt(s, lambda tx: tx.caps.unavailable_partners()),
+        attempt(s, lambda tx: tx.caps.availability()),
+        attempt(s, lambda tx: tx.caps.set_availability("acme", False, "break", "ops", at(1))),
+        attempt(s, lambda tx: tx.caps.set_availability("zed", True, None, "cli:me", at(2))),
+        attempt(s, lambda tx: tx.caps.unavailable_partners()),
+        attempt(s, lambda tx: tx.caps.set_availability("acme", True, None, "ops", at(3))),
+        attempt(s, lambda tx: tx.caps.set_availability("zed", False, "gone", "ops", at(4))),
+        attempt(s, lambda tx: tx.caps.unavailable_partners()),
+        attempt(s, lambda tx: tx.caps.availability()),
+    ]
+
+
 # ---------------------------------------------------------------- scenarios: configuration and credentials
 
 

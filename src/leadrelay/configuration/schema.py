@@ -57,6 +57,7 @@ from leadrelay.domain.model import (
     EntitySpec,
     FieldSpec,
     FieldType,
+    Pacing,
     PartnerSpec,
     ProfileSpec,
     Rule,
@@ -199,6 +200,14 @@ class SourceModel(Strict):
 # ---------------------------------------------------------------- partners
 
 
+PACINGS = tuple(p.value for p in Pacing)
+
+
+def _pacing(value: Any) -> str | None:
+    """``even`` (or null: no pacing)."""
+    return None if value is None else choice("pacing", PACINGS)(value)
+
+
 class PartnerModel(Strict):
     email: Email | None = None
     timezone: TimeZone = "UTC"
@@ -216,6 +225,7 @@ class PartnerModel(Strict):
     ping_pii: PingPii = None  # "allowed": the ping may carry personal fields; canonical None: refused
     legal_name: str | None = None  # the seller's name in a consumer's consent (checked by hand)
     aliases: list[str] = []  # other names of the seller in a consent (trade names, brands)
+    pacing: Annotated[str | None, BeforeValidator(_pacing)] = None  # even: the day cap over the hours
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -237,6 +247,7 @@ class PartnerModel(Strict):
             ping_pii=self.ping_pii == "allowed",
             legal_name=self.legal_name,
             aliases=tuple(self.aliases),
+            pacing=Pacing(self.pacing) if self.pacing is not None else None,
         )
 
 

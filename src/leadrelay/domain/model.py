@@ -275,6 +275,12 @@ def batch_schedule(spec: ChannelSpec | None) -> BatchSchedule | None:
     return spec.schedule if isinstance(spec, FileChannel) else None
 
 
+class Pacing(StrEnum):
+    """How a partner's day cap is spread over its day (``leadrelay.domain.pacing``)."""
+
+    EVEN = "even"
+
+
 @dataclass(frozen=True, slots=True)
 class PartnerSpec:
     name: str
@@ -294,6 +300,7 @@ class PartnerSpec:
     ping_pii: bool = False  # ``ping_pii: allowed``: the ping may carry personal fields
     legal_name: str | None = None  # the name a consumer's consent names (with ``aliases`` and ``name``)
     aliases: tuple[str, ...] = ()
+    pacing: Pacing | None = None  # even: the day cap spread over the delivery hours
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""
@@ -318,6 +325,7 @@ class Strategy(StrEnum):
     ROUND_ROBIN = "round_robin"
     WEIGHTED = "weighted"
     BROADCAST = "broadcast"
+    LEAST_LOADED = "least_loaded"
 
 
 @dataclass(frozen=True, slots=True)

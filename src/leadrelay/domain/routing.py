@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from leadrelay.domain.conditions import compile_filters, compile_first_match, explain_failure
 from leadrelay.domain.consent import consent_scope, covered, partner_keys
-from leadrelay.domain.model import Condition, EntitySpec, PartnerSpec, ProfileSpec, Target
+from leadrelay.domain.model import Condition, EntitySpec, PartnerSpec, ProfileSpec, Strategy, Target
 from leadrelay.domain.selection import order_candidates
 
 Values = Mapping[str, object]
@@ -58,6 +58,7 @@ class CompiledConfig:
     partners: Mapping[str, PartnerSpec]
     profiles: Mapping[str, CompiledProfile]
     zones: Mapping[str, ZoneInfo]
+    load_counted: frozenset[str] = frozenset()  # uncapped partners a least_loaded target names: day count
 
 
 @dataclass(slots=True)
@@ -193,7 +194,18 @@ def compile_config(
             default=target(prof.default),
             consent_field=entity.consent.field if entity is not None and entity.consent else None,
         )
-    return CompiledConfig(version, dict(partners), compiled, zones)
+    return CompiledConfig(version, dict(partners), compiled, zones, _load_counted(partners, profiles))
+
+
+def _load_counted(partners: Mapping[str, PartnerSpec], profiles: Mapping[str, ProfileSpec]) -> frozenset[str]:
+    """Partners with no cap of their own that a ``least_loaded`` target names: their leads of the day are
+    counted (``domain.pacing.LOAD_SCOPE``), for there is no cap counter to read their load from."""
+    names: set[str] = set()
+    for prof in profiles.values():
+        for t in (*(r.send_to for r in prof.rules), prof.default):
+            if t is not None and t.strategy is Strategy.LEAST_LOADED:
+                names.update(n for n in t.partners if n in partners and not partners[n].caps)
+    return frozenset(names)
 
 
 def evaluate(

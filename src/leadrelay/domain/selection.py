@@ -27,11 +27,13 @@ def order_candidates(eligible: Sequence[str], target: Target, rotation: int) -> 
     - round_robin: the list rotated by ``rotation``.
     - weighted: the partner whose turn it is in a smooth weighted round robin, then the rest by weight.
     - broadcast: every eligible partner, in list order.
+    - least_loaded: list order here; the caller reorders by load (``domain.pacing.least_loaded_order``)
+      once it has read the partners' usage.
     """
     if not eligible:
         return []
     strategy = target.strategy
-    if strategy is Strategy.BROADCAST:
+    if strategy in (Strategy.BROADCAST, Strategy.LEAST_LOADED):
         return list(eligible)
     if strategy is Strategy.ROUND_ROBIN:
         start = rotation % len(eligible)

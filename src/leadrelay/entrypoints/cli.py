@@ -22,6 +22,7 @@ from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.configuration.load import load_yaml_text
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.states import JobStatus
+from leadrelay.entrypoints.commands import availability
 from leadrelay.entrypoints.commands.batches import batches_app
 from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, print_rows, settings_for
 from leadrelay.entrypoints.commands.credentials import admin_app, sources_app
@@ -51,6 +52,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(leads_app, name="leads")
 app.add_typer(batches_app, name="batches")
 app.add_typer(dedup_app, name="dedup")
+partners_app.command("available")(availability.available)
+partners_app.command("unavailable")(availability.unavailable)
+partners_app.command("availability")(availability.availability)
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
 

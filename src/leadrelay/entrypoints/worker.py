@@ -313,7 +313,10 @@ class Worker:
             plans = {job.id: distribution.plan(job, live, now) for job in jobs}
             rotations = distribution.Rotations(tx)
             rotations.reserve(distribution.rotations_wanted(plans, {job.id: job.profile for job in jobs}))
-            steps = [self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations) for job in jobs]
+            away = tx.caps.unavailable_partners()
+            steps = [
+                self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away) for job in jobs
+            ]
             w.flush(tx, now)
             return steps
 
@@ -331,13 +334,22 @@ class Worker:
         w: Writes,
         planned: Evaluation | None = None,
         rotations: distribution.Rotations | None = None,
+        unavailable: frozenset[str] | None = None,
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
             return settlement.fail_job(tx, w, job, dl.get(job.id, []), reason, now)
         if job.status in JOB_TO_ROUTE:
             return distribution.route_job(
-                tx, job, live, now, w, planned=planned, rotations=rotations, ids=self.ids
+                tx,
+                job,
+                live,
+                now,
+                w,
+                planned=planned,
+                rotations=rotations,
+                ids=self.ids,
+                unavailable=unavailable,
             )
         if job.status == JobStatus.DELIVERING:
             return settlement.pending_sends(tx, job, dl.get(job.id, []), live, now, w)

@@ -25,9 +25,11 @@ from leadrelay.domain.model import (
     EmailChannel,
     FileChannel,
     HoldChannel,
+    Pacing,
     PartnerSpec,
     Strategy,
 )
+from leadrelay.domain.pacing import LOAD_SCOPE, Load, even_allowance, least_loaded_order, load_window
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.domain.states import (
@@ -46,6 +48,7 @@ from leadrelay.services.ports import IdSource, Record, Tx, system_ids
 from leadrelay.services.writes import Writes
 
 _PERIOD_ORDER = (CapPeriod.HOUR, CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH, CapPeriod.TOTAL)
+_NO_LIMIT = 2**31 - 1  # a day count is a counter with no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +101,20 @@ def lead_view(job: Record, partner: str, spec: ChannelSpec, key: str) -> LeadVie
 
 
 def reserve(
-    tx: Tx, partner: PartnerSpec, profile_caps: Mapping[CapPeriod, int], profile: str, now: datetime
+    tx: Tx,
+    partner: PartnerSpec,
+    profile_caps: Mapping[CapPeriod, int],
+    profile: str,
+    now: datetime,
+    *,
+    count_load: bool = False,
 ) -> tuple[list[list[str]], str | None]:
     """Take a slot in every cap window of the partner (own caps, then caps within the profile).
 
-    Returns the windows taken, or the reason none were (the first cap reached, with its count).
+    A partner paced ``even`` has its own day window limited to its allowance so far (``domain.pacing``):
+    the same atomic reservation, so pacing is as exact as the cap. ``count_load``: also count the lead in
+    the partner's day count (an uncapped partner that ``least_loaded`` compares). Returns the windows
+    taken, or the reason none were (the first cap reached with its count, or pacing's hold).
     """
     tz = ZoneInfo(partner.timezone)
     taken: list[list[str]] = []
@@ -112,13 +124,39 @@ def reserve(
             if limit is None:
                 continue
             window = window_key(period, tz, now)
-            ok, used = tx.caps.reserve_cap(partner.name, scope, window, limit)
+            paced = scope == "" and period is CapPeriod.DAY and partner.pacing is Pacing.EVEN
+            allowed = even_allowance(limit, partner.hours, tz, now) if paced else limit
+            ok, used = tx.caps.reserve_cap(partner.name, scope, window, allowed)
             if not ok:
                 tx.caps.release_caps(partner.name, taken)
+                if used < limit:
+                    so_far = f"{used} of {limit} today, {allowed} allowed so far"
+                    return [], f"held back by pacing (even: {so_far})"
                 where = f" in profile {profile}" if scope else ""
                 return [], f"cap {period.value} {used}/{limit} reached{where}"
             taken.append([scope, window])
+    if count_load:
+        window = window_key(CapPeriod.DAY, tz, now)
+        tx.caps.reserve_cap(partner.name, LOAD_SCOPE, window, _NO_LIMIT)
+        taken.append([LOAD_SCOPE, window])
     return taken, None
+
+
+def least_loaded(tx: Tx, live: LiveConfig, candidates: Sequence[str], now: datetime) -> tuple[list[str], str]:
+    """The candidates least loaded first (``domain.pacing``), with a trace line of the loads compared;
+    the usage is read from the counters the caps reserve in (one statement)."""
+    cfg = live.compiled
+    windows = {}
+    for name in candidates:
+        partner = cfg.partners[name]
+        windows[name] = load_window(partner.caps, cfg.zones[partner.timezone], now)
+    used = tx.caps.cap_used([(name, scope, window) for name, (scope, window, _, _) in windows.items()])
+    loads = {
+        name: Load(used[(name, scope, window)], limit, period)
+        for name, (scope, window, limit, period) in windows.items()
+    }
+    line = "loads: " + ", ".join(f"{name} {loads[name].text()}" for name in candidates)
+    return least_loaded_order(candidates, loads), line
 
 
 class Rotations:
@@ -169,10 +207,12 @@ def route_job(
     planned: Evaluation | None = None,
     rotations: Rotations | None = None,
     ids: IdSource = system_ids,
+    unavailable: frozenset[str] | None = None,
 ) -> StepResult:
     """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries.
     ``planned``: its evaluation, when the batch already made it; ``rotations``: the batch's numbers;
-    ``ids``: where the new deliveries' ids come from."""
+    ``ids``: where the new deliveries' ids come from; ``unavailable``: the partners checked out, when the
+    batch already read them (else read here)."""
     trace: list[str] = list(job.trace)
     cfg = live.compiled
     if job.kind in ("resend", "test"):
@@ -187,6 +227,11 @@ def route_job(
     candidates = ev.candidates
     target = ev.target
     if candidates:
+        away = tx.caps.unavailable_partners() if unavailable is None else unavailable
+        if away and not away.isdisjoint(candidates):
+            trace.extend(f"{name}: partner unavailable (checked out)" for name in candidates if name in away)
+            candidates = [name for name in candidates if name not in away]
+    if candidates:
         listed = partner_exclusion.suppressed_partners(
             tx, job, live.specs.entities.get(job.entity), [cfg.partners[name] for name in candidates]
         )
@@ -197,6 +242,9 @@ def route_job(
         key = rotation_key(job.profile, ev.rule)
         rotation = rotations.next(key) if rotations is not None else tx.caps.next_rotation(key)
         candidates = order_candidates(candidates, target, rotation)
+    if target is not None and target.strategy is Strategy.LEAST_LOADED and len(candidates) > 1:
+        candidates, loads = least_loaded(tx, live, candidates, now)
+        trace.append(loads)
     if not candidates:
         reason = ev.reason or "no eligible partner"
         if excluded:
@@ -215,7 +263,14 @@ def route_job(
         ):
             trace.append(seen)
             continue
-        windows, capped = reserve(tx, partner, profile.spec.partner_caps.get(name, {}), job.profile, now)
+        windows, capped = reserve(
+            tx,
+            partner,
+            profile.spec.partner_caps.get(name, {}),
+            job.profile,
+            now,
+            count_load=name in cfg.load_counted,
+        )
         if capped is not None:
             trace.append(f"{name}: {capped}")
             continue

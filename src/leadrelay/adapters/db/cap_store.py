@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db import dedup_store
@@ -112,6 +112,23 @@ def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:
         )
     )
     return {(r.scope, r.window): int(r.used) for r in rows}
+
+
+def cap_used(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+    """The slots used in these (partner, scope, window) counters, read in one statement (a counter not
+    made yet is 0): what ``least_loaded`` compares, read from the rows the caps take their slots in."""
+    if not keys:
+        return {}
+    wanted = or_(
+        *(
+            and_(cap_counters.c.partner == p, cap_counters.c.scope == s, cap_counters.c.window == w)
+            for p, s, w in keys
+        )
+    )
+    c = cap_counters.c
+    rows = conn.execute(select(c.partner, c.scope, c.window, c.used).where(wanted))
+    found = {(r.partner, r.scope, r.window): int(r.used) for r in rows}
+    return {key: found.get(key, 0) for key in keys}
 
 
 def next_rotation(conn: Connection, key: str, n: int = 1) -> int:

@@ -11,7 +11,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from leadrelay.adapters.db import cap_store, config_store, dedup_store, store, suppression_store
+from leadrelay.adapters.db import (
+    availability_store,
+    cap_store,
+    config_store,
+    dedup_store,
+    store,
+    suppression_store,
+)
 from leadrelay.domain.dedup import Mark
 from leadrelay.domain.states import LeadStatus
 from leadrelay.domain.suppression import ListRow
@@ -85,7 +92,7 @@ class SqlJobs:
 
 
 class SqlCaps:
-    """Cap slots per partner, scope and window; round-robin counters."""
+    """Cap slots per partner, scope and window; round-robin counters; partner availability."""
 
     __slots__ = ("_conn",)
 
@@ -101,8 +108,22 @@ class SqlCaps:
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:
         return cap_store.cap_usage(self._conn, partner)
 
+    def cap_used(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
+        return cap_store.cap_used(self._conn, keys)
+
     def next_rotation(self, key: str, n: int = 1) -> int:
         return cap_store.next_rotation(self._conn, key, n)
+
+    def set_availability(
+        self, partner: str, available: bool, note: str | None, actor: str, at: datetime
+    ) -> bool | None:
+        return availability_store.set_availability(self._conn, partner, available, note, actor, at)
+
+    def unavailable_partners(self) -> frozenset[str]:
+        return availability_store.unavailable_partners(self._conn)
+
+    def availability(self) -> dict[str, dict[str, Any]]:
+        return availability_store.availability(self._conn)
 
 
 class SqlDeliveries:

@@ -257,6 +257,18 @@ rotations = Table(
     Column("counter", BigInteger, nullable=False),
 )
 
+partner_availability = Table(
+    "partner_availability",
+    metadata,
+    # a partner with no row is available; a row is the last check-in or check-out (API, CLI)
+    Column("partner", NAME, primary_key=True),
+    Column("available", Boolean, nullable=False, default=True),
+    Column("note", Text),
+    Column("changed_by", String(100), nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    CheckConstraint("changed_by <> ''", name="changed_by"),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

@@ -16,6 +16,7 @@ from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings, load_settings
 from leadrelay.entrypoints.api import (
     admin,
+    availability,
     batches,
     credentials,
     distributions,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(holds.router)
     app.include_router(batches.router)
     app.include_router(credentials.router)  # before admin too (GET /v1/admin/tokens)
+    app.include_router(availability.router)  # before admin: GET /v1/availability
     app.include_router(admin.router)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")

@@ -57,7 +57,8 @@ class Jobs(Protocol):
 
 
 class Caps(Protocol):
-    """Cap slots per partner, scope and window; round-robin counters."""
+    """Cap slots per partner, scope and window; round-robin counters; partner availability (a partner
+    never set is available)."""
 
     def reserve_cap(self, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]: ...
 
@@ -65,7 +66,19 @@ class Caps(Protocol):
 
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]: ...
 
+    def cap_used(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]: ...
+
     def next_rotation(self, key: str, n: int = 1) -> int: ...
+
+    def set_availability(
+        self, partner: str, available: bool, note: str | None, actor: str, at: datetime
+    ) -> bool | None:
+        """Record it at once; returns the availability before (None: never set)."""
+        ...
+
+    def unavailable_partners(self) -> frozenset[str]: ...
+
+    def availability(self) -> dict[str, dict[str, Any]]: ...
 
 
 class Deliveries(Protocol):
