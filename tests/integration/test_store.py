@@ -44,7 +44,7 @@ def test_a_counter_row_that_vanished_is_made_again(db_url: str) -> None:
 
 def test_a_batch_takes_consecutive_rotation_numbers(db_url: str) -> None:
     from leadrelay.adapters.db.unit_of_work import SqlTx
-    from leadrelay.services.distribution import Rotations
+    from leadrelay.services.reservations import Rotations
 
     db = Database(db_url)
     try:

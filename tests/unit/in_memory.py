@@ -21,7 +21,7 @@ from leadrelay.domain.attempts import AttemptResult
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
-from leadrelay.services import configure, distribution, settlement
+from leadrelay.services import configure, distribution, reservations, settlement
 from leadrelay.services.act import Actions
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.distribution import SendItem, StepResult
@@ -161,8 +161,8 @@ class Installation:
         dl = tx.deliveries.deliveries_of(resuming) if resuming else {}
         w = Writes()
         plans = {job.id: distribution.plan(job, live, now) for job in mine}
-        rotations = distribution.Rotations(tx)
-        rotations.reserve(distribution.rotations_wanted(plans, {job.id: job.profile for job in mine}))
+        rotations = reservations.Rotations(tx)
+        rotations.reserve(reservations.rotations_wanted(plans, {job.id: job.profile for job in mine}))
         steps: dict[str, StepResult] = {}
         for job in mine:
             if job.status in JOB_TO_ROUTE:

@@ -21,7 +21,7 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services import distribution, settlement
+from leadrelay.services import distribution, reservations, settlement
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.distribution import SendItem, StepResult
 from leadrelay.services.notify import Notifier
@@ -311,8 +311,8 @@ class Worker:
         def route(jobs: Sequence[Record]) -> list[StepResult]:
             w = Writes()
             plans = {job.id: distribution.plan(job, live, now) for job in jobs}
-            rotations = distribution.Rotations(tx)
-            rotations.reserve(distribution.rotations_wanted(plans, {job.id: job.profile for job in jobs}))
+            rotations = reservations.Rotations(tx)
+            rotations.reserve(reservations.rotations_wanted(plans, {job.id: job.profile for job in jobs}))
             away = tx.caps.unavailable_partners()
             steps = [
                 self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away) for job in jobs
@@ -333,7 +333,7 @@ class Worker:
         now: datetime,
         w: Writes,
         planned: Evaluation | None = None,
-        rotations: distribution.Rotations | None = None,
+        rotations: reservations.Rotations | None = None,
         unavailable: frozenset[str] | None = None,
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:

@@ -2,10 +2,10 @@
 (record attempts → retry, fall back to the next partner, or close the job).
 
 Both run for a batch of jobs inside one database transaction, called by the worker through group commits;
-cap slots and rotations are taken at once (later jobs of the batch must see them), every other write is
-collected in a ``Writes`` (``services.writes``) and executed together at the end of the step. The job's
-status and the queue's claim state (kept apart from it) move through the transitions of
-``leadrelay.domain.states`` (docs/states.md).
+cap slots and rotations are taken at once (``services.reservations``: later jobs of the batch must see
+them), every other write is collected in a ``Writes`` (``services.writes``) and executed together at the end
+of the step. The job's status and the queue's claim state (kept apart from it) move through the transitions
+of ``leadrelay.domain.states`` (docs/states.md).
 """
 
 from __future__ import annotations
@@ -14,22 +14,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from leadrelay.domain.attempts import LeadView
-from leadrelay.domain.caps import window_key
 from leadrelay.domain.files import EmailDestination
 from leadrelay.domain.model import (
-    CapPeriod,
     ChannelSpec,
     EmailChannel,
     FileChannel,
     HoldChannel,
-    Pacing,
     PartnerSpec,
     Strategy,
 )
-from leadrelay.domain.pacing import LOAD_SCOPE, Load, even_allowance, least_loaded_order, load_window
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.domain.states import (
@@ -45,10 +40,8 @@ from leadrelay.services import partner_exclusion
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.opened_leads import redact_lines, redactor_of, sensitive_of
 from leadrelay.services.ports import IdSource, Record, Tx, system_ids
+from leadrelay.services.reservations import Rotations, least_loaded, reserve
 from leadrelay.services.writes import Writes
-
-_PERIOD_ORDER = (CapPeriod.HOUR, CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH, CapPeriod.TOTAL)
-_NO_LIMIT = 2**31 - 1  # a day count is a counter with no limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,83 +93,6 @@ def lead_view(job: Record, partner: str, spec: ChannelSpec, key: str) -> LeadVie
     )
 
 
-def reserve(
-    tx: Tx,
-    partner: PartnerSpec,
-    profile_caps: Mapping[CapPeriod, int],
-    profile: str,
-    now: datetime,
-    *,
-    count_load: bool = False,
-) -> tuple[list[list[str]], str | None]:
-    """Take a slot in every cap window of the partner (own caps, then caps within the profile).
-
-    A partner paced ``even`` has its own day window limited to its allowance so far (``domain.pacing``):
-    the same atomic reservation, so pacing is as exact as the cap. ``count_load``: also count the lead in
-    the partner's day count (an uncapped partner that ``least_loaded`` compares). Returns the windows
-    taken, or the reason none were (the first cap reached with its count, or pacing's hold).
-    """
-    tz = ZoneInfo(partner.timezone)
-    taken: list[list[str]] = []
-    for scope, caps in (("", partner.caps), (profile, profile_caps)):
-        for period in _PERIOD_ORDER:
-            limit = caps.get(period)
-            if limit is None:
-                continue
-            window = window_key(period, tz, now)
-            paced = scope == "" and period is CapPeriod.DAY and partner.pacing is Pacing.EVEN
-            allowed = even_allowance(limit, partner.hours, tz, now) if paced else limit
-            ok, used = tx.caps.reserve_cap(partner.name, scope, window, allowed)
-            if not ok:
-                tx.caps.release_caps(partner.name, taken)
-                if used < limit:
-                    so_far = f"{used} of {limit} today, {allowed} allowed so far"
-                    return [], f"held back by pacing (even: {so_far})"
-                where = f" in profile {profile}" if scope else ""
-                return [], f"cap {period.value} {used}/{limit} reached{where}"
-            taken.append([scope, window])
-    if count_load:
-        window = window_key(CapPeriod.DAY, tz, now)
-        tx.caps.reserve_cap(partner.name, LOAD_SCOPE, window, _NO_LIMIT)
-        taken.append([LOAD_SCOPE, window])
-    return taken, None
-
-
-def least_loaded(tx: Tx, live: LiveConfig, candidates: Sequence[str], now: datetime) -> tuple[list[str], str]:
-    """The candidates least loaded first (``domain.pacing``), with a trace line of the loads compared;
-    the usage is read from the counters the caps reserve in (one statement)."""
-    cfg = live.compiled
-    windows = {}
-    for name in candidates:
-        partner = cfg.partners[name]
-        windows[name] = load_window(partner.caps, cfg.zones[partner.timezone], now)
-    used = tx.caps.cap_used([(name, scope, window) for name, (scope, window, _, _) in windows.items()])
-    loads = {
-        name: Load(used[(name, scope, window)], limit, period)
-        for name, (scope, window, limit, period) in windows.items()
-    }
-    line = "loads: " + ", ".join(f"{name} {loads[name].text()}" for name in candidates)
-    return least_loaded_order(candidates, loads), line
-
-
-class Rotations:
-    """Rotation numbers for a batch of jobs, taken from the stored counters once per rule and batch
-    (exact: the numbers are consecutive and each is used once, in the order the jobs are routed)."""
-
-    def __init__(self, tx: Tx) -> None:
-        self._tx = tx
-        self._ready: dict[str, list[int]] = {}
-
-    def reserve(self, wanted: Mapping[str, int]) -> None:
-        for key, n in wanted.items():
-            first = self._tx.caps.next_rotation(key, n)
-            self._ready.setdefault(key, []).extend(range(first + n - 1, first - 1, -1))
-
-    def next(self, key: str) -> int:
-        ready = self._ready.get(key)
-        return ready.pop() if ready else self._tx.caps.next_rotation(key)
-
-
 def plan(job: Record, live: LiveConfig, now: datetime) -> Evaluation | None:
     """The routing evaluation of a job about to be routed (pure), or None when it is not rule-routed."""
     profile = live.compiled.profiles.get(job.profile)
@@ -185,16 +101,6 @@ def plan(job: Record, live: LiveConfig, now: datetime) -> Evaluation | None:
     if not profile.spec.enabled:
         return None
     return evaluate(job.lead_values, profile, live.compiled, now, exclude=set(job.excluded))
-
-
-def rotations_wanted(plans: Mapping[str, Evaluation | None], profiles: Mapping[str, str]) -> dict[str, int]:
-    """How many rotation numbers each rule needs for these planned jobs (job id → profile name)."""
-    wanted: dict[str, int] = {}
-    for job_id, ev in plans.items():
-        if ev is not None and ev.target is not None and len(ev.candidates) > 1 and needs_rotation(ev.target):
-            key = rotation_key(profiles[job_id], ev.rule)
-            wanted[key] = wanted.get(key, 0) + 1
-    return wanted
 
 
 def route_job(
