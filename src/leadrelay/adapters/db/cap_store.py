@@ -81,8 +81,9 @@ def _ensure_row(conn: Connection, kind: str, key: dict[str, Any], *, force: bool
 
 
 def reserve_cap(conn: Connection, partner: str, scope: str, window: str, limit: int) -> tuple[bool, int]:
-    """Take one slot in a cap window if one is free: (taken, count before). Exact under concurrency:
-    the conditional UPDATE is atomic on both databases."""
+    """Take one slot in a cap window if one is free: ``(True, -1)`` when a slot was taken (the count is not
+    read, to save a statement), ``(False, the window's count)`` when the window is full. Exact under
+    concurrency: the conditional UPDATE is atomic on both databases."""
     key = {"b_partner": partner, "b_scope": scope, "b_window": window}
     _ensure_row(conn, "cap_row", key)
     for _ in (1, 2):
