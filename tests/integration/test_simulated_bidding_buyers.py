@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -26,6 +25,7 @@ from leadrelay.domain.ping import BidStatus, bid_of
 from leadrelay.simulate.bidding import BiddingOptions, Latency, parse_latency
 from leadrelay.simulate.buyers import BuyersServer, BuyersThread, start_buyers
 from tests.documents import base_config
+from tests.integration.test_simulated_buyers import get, with_buyers
 from tests.support import free_port, prepare, run_cli, wait_for
 
 Answer = tuple[int, dict[str, Any]]
@@ -51,30 +51,6 @@ async def ping(
             return response.status, orjson.loads(await response.read())
     except TimeoutError:
         return None
-
-
-async def get(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-    async with session.get(url) as response:
-        assert response.status == 200
-        data = orjson.loads(await response.read())
-        assert isinstance(data, dict)
-        return data
-
-
-def with_buyers(
-    scenario: Callable[[BuyersServer, aiohttp.ClientSession], Awaitable[Any]], **options: Any
-) -> Any:
-    settings: dict[str, Any] = {"count": 3, "latency_ms": 0, "accept_rate": 1.0} | options
-
-    async def run() -> Any:
-        server = await start_buyers("127.0.0.1", 0, **settings)
-        try:
-            async with aiohttp.ClientSession() as session:
-                return await scenario(server, session)
-        finally:
-            await server.stop()
-
-    return asyncio.run(run())
 
 
 PING_ZERO = {"received": 0, "bids": 0, "refusals": 0, "timeouts": 0, "tests": 0}
