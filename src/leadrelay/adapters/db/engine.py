@@ -93,33 +93,29 @@ class _OnTheLoop:
         self._engine = engine
         self._conn: Connection | None = None
         self._thread: int | None = None
-        self._running = False
 
     def run(self, fn: Callable[[Connection], T], relaxed: bool) -> tuple[bool, T | None]:
         """(True, the result), or (False, None) when the write lock is taken: then nothing ran."""
         thread = threading.get_ident()
         if self._thread is None:
             self._thread = thread
-        if self._thread != thread or self._running:  # one loop's connection; never re-entered
+        if self._thread != thread:  # the connection of one loop's thread (``fn`` is sync: no re-entry)
             return False, None
         if self._conn is None:
             self._conn = self._engine.connect()
             self._conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
         conn = self._conn.execution_options(relaxed=True) if relaxed else self._conn
-        self._running = True
         try:
             try:
                 transaction = conn.begin()  # BEGIN IMMEDIATE (make_engine): the write lock, or SQLITE_BUSY
             except OperationalError as exc:
                 if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
                     return False, None
-                raise StorageError(f"database error: {exc.orig}") from exc
+                raise
             with transaction:
                 return True, fn(conn)
         except OperationalError as exc:
             raise StorageError(f"database error: {exc.orig}") from exc
-        finally:
-            self._running = False
 
     def close(self) -> None:
         if self._conn is not None:

@@ -32,13 +32,16 @@ RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
 def _credential(request: Request) -> str | None:
-    auth = request.headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
+    return credential_of(request.headers.get("authorization"), request.headers.get("x-api-key"))
+
+
+def credential_of(authorization: str | None, api_key: str | None) -> str | None:
+    """The credential of ``Authorization: Bearer <it>``, else of ``X-API-Key``."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-    key = request.headers.get("x-api-key")
-    return key.strip() if key else None
+    return api_key.strip() if api_key else None
 
 
 @dataclass(frozen=True, slots=True)

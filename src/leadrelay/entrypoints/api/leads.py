@@ -12,7 +12,13 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from leadrelay.bootstrap import Runtime
-from leadrelay.entrypoints.api.deps import KeyCache, RuntimeDep, SourceDep, source_of_credential
+from leadrelay.entrypoints.api.deps import (
+    KeyCache,
+    RuntimeDep,
+    SourceDep,
+    credential_of,
+    source_of_credential,
+)
 from leadrelay.entrypoints.api.errors import HTTPProblem, error_response
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.entrypoints.api.openapi import LEAD_BODY, ErrorBody, IntakeAnswer
@@ -141,14 +147,10 @@ _WANTED = frozenset((b"authorization", b"x-api-key", b"content-type", b"content-
 
 
 def _bearer(headers: dict[bytes, bytes]) -> str | None:
-    """The credential, as ``deps._credential`` reads it from a Request."""
-    auth = headers.get(b"authorization")
-    if auth:
-        scheme, _, value = auth.decode("latin-1").partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    key = headers.get(b"x-api-key")
-    return key.decode("latin-1").strip() if key else None
+    auth, key = headers.get(b"authorization"), headers.get(b"x-api-key")
+    return credential_of(
+        None if auth is None else auth.decode("latin-1"), None if key is None else key.decode("latin-1")
+    )
 
 
 async def _receive_body(receive: Receive, declared: bytes | None, limit: int) -> bytes | None:
