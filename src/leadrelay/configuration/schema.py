@@ -15,7 +15,7 @@ import phonenumbers
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
-from leadrelay.configuration.channels import ChannelModel, PingModel, PingPii
+from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
 from leadrelay.configuration.values import (
     CAP_PERIODS,
     ENV_REF_RE,
@@ -192,9 +192,10 @@ class EntityModel(Strict):
 class SourceModel(Strict):
     entities: Names = []
     wait: Wait = "0s"
+    min_price: Money | None = None  # an auction sells this source's leads at no less
 
     def to_spec(self, name: str) -> SourceSpec:
-        return SourceSpec(name, tuple(self.entities), parse_duration(self.wait))
+        return SourceSpec(name, tuple(self.entities), parse_duration(self.wait), self.min_price)
 
 
 # ---------------------------------------------------------------- partners
@@ -226,6 +227,7 @@ class PartnerModel(Strict):
     legal_name: str | None = None  # the seller's name in a consumer's consent (checked by hand)
     aliases: list[str] = []  # other names of the seller in a consent (trade names, brands)
     pacing: Annotated[str | None, BeforeValidator(_pacing)] = None  # even: the day cap over the hours
+    min_price: Money | None = None  # an auction sells to it at no less (where the rule sets no floor)
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -248,10 +250,20 @@ class PartnerModel(Strict):
             legal_name=self.legal_name,
             aliases=tuple(self.aliases),
             pacing=Pacing(self.pacing) if self.pacing is not None else None,
+            min_price=self.min_price,
         )
 
 
 # ---------------------------------------------------------------- profiles
+
+
+def _deadline(text: str) -> str:
+    if parse_duration(text) > MAX_PING_TIMEOUT_S:
+        raise problem(f"must be at most {MAX_PING_TIMEOUT_S:g}s")
+    return text
+
+
+AUCTION_KEYS = ("deadline", "floor", "max_posts")  # a target's keys that only an auction has
 
 
 class TargetModel(Strict):
@@ -260,11 +272,22 @@ class TargetModel(Strict):
     strategy: Annotated[str, BeforeValidator(choice("strategy", STRATEGIES))] = "priority"
     weights: dict[str, PositiveInt] = {}
     priorities: dict[str, Rank] = {}
+    deadline: Annotated[PositiveDuration, AfterValidator(_deadline)] | None = None  # auction: 750ms
+    floor: Money | None = None  # auction: the lowest winning bid
+    max_posts: Annotated[int, Field(ge=1, le=10)] | None = None  # auction: posts per lead, 3
 
     def to_spec(self) -> Target:
         """The target of a canonical document (``partners``, with weights and priorities in their order)."""
         partners = tuple(self.partners or ())
-        return Target(partners, Strategy(self.strategy), dict(self.weights), dict(self.priorities))
+        return Target(
+            partners,
+            Strategy(self.strategy),
+            dict(self.weights),
+            dict(self.priorities),
+            deadline_s=parse_duration(self.deadline) if self.deadline is not None else 0.75,
+            floor=self.floor,
+            max_posts=self.max_posts if self.max_posts is not None else 3,
+        )
 
 
 class RuleModel(Strict):

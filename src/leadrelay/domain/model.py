@@ -301,6 +301,7 @@ class PartnerSpec:
     legal_name: str | None = None  # the name a consumer's consent names (with ``aliases`` and ``name``)
     aliases: tuple[str, ...] = ()
     pacing: Pacing | None = None  # even: the day cap spread over the delivery hours
+    min_price: float | None = None  # an auction sells to it at no less (where the rule sets no floor)
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""
@@ -326,6 +327,7 @@ class Strategy(StrEnum):
     WEIGHTED = "weighted"
     BROADCAST = "broadcast"
     LEAST_LOADED = "least_loaded"
+    AUCTION = "auction"  # ping the eligible partners at once; the best bid at or above the floor wins
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +342,11 @@ class Target:
     strategy: Strategy = Strategy.PRIORITY
     weights: Mapping[str, int] = field(default_factory=dict)
     priorities: Mapping[str, int] = field(default_factory=dict)
+    # an auction's: how long the pings may take, the lowest winning bid (None: the partner's minimum,
+    # else the source's), and how many posts a lead may get when the best bidder refuses it
+    deadline_s: float = 0.75
+    floor: float | None = None
+    max_posts: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,3 +376,4 @@ class SourceSpec:
     name: str
     entities: tuple[str, ...] = ()  # empty: every entity
     wait_s: float = 0.0  # default ?wait for this source's posts
+    min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)

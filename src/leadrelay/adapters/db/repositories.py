@@ -149,6 +149,15 @@ class SqlDeliveries:
     def insert_attempt(self, row: Mapping[str, Any]) -> None:
         return store.insert_attempt(self._conn, row)
 
+    def insert_bids(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        return store.insert_bids(self._conn, rows)
+
+    def bids_of(self, job_id: str) -> list[Row[Any]]:
+        return store.bids_of(self._conn, job_id)
+
+    def update_bid(self, bid_id: str, **values: Any) -> None:
+        return store.update_bid(self._conn, bid_id, **values)
+
 
 class SqlConfigObjects:
     """The stored configuration objects, their version, and the audit log."""

@@ -94,6 +94,16 @@ class Deliveries(Protocol):
 
     def insert_attempt(self, row: Mapping[str, Any]) -> None: ...
 
+    def insert_bids(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """An auction's answers (``bids`` rows), one per partner."""
+        ...
+
+    def bids_of(self, job_id: str) -> list[Record]:
+        """A job's bids, in the order they were stored."""
+        ...
+
+    def update_bid(self, bid_id: str, **values: Any) -> None: ...
+
 
 class ConfigObjects(Protocol):
     """The stored configuration objects, their version, and the audit log."""
