@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.auction import Offer
-from leadrelay.domain.ping import Bid, BidStatus, bid_of
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
@@ -252,7 +251,7 @@ class Worker:
             lead_id = step.lead_id
             while step.sends or step.reroute or step.auction is not None:
                 if step.auction is not None:
-                    offers = await self._ping_all(step.auction)
+                    offers = await auction.run_pings(self.channels, step.auction)
                     step = await self._award.submit((job_id, step.auction, offers))
                     continue
                 if step.reroute:
@@ -281,31 +280,6 @@ class Worker:
             )
         except Exception:
             log.exception("could not release job %s; its lease will bring it back", job_id)
-
-    async def _ping_all(self, auction: Auction) -> list[Offer]:
-        """Ping every partner of the auction at once; what has not answered by the deadline is a timeout
-        and is not waited for (its request is cancelled). The offers come in the target's order."""
-        tasks = [asyncio.create_task(self.channels.send(p.lead, p.spec)) for p in auction.pings]
-        done, pending = await asyncio.wait(tasks, timeout=auction.deadline_s)
-        for task in pending:
-            task.cancel()
-        deadline_ms = auction.deadline_s * 1000
-        offers = list(auction.fixed)
-        for ping, task in zip(auction.pings, tasks, strict=True):
-            if task not in done:
-                late = Bid(BidStatus.TIMEOUT, reason=f"no answer within the deadline ({deadline_ms:.0f} ms)")
-                offers.append(Offer(ping.partner, late, ping.floor, deadline_ms))
-            elif (exc := task.exception()) is not None:  # a channel bug: this bid is an error, not the job
-                log.error("ping to %s raised", ping.partner, exc_info=exc)
-                broken = Bid(BidStatus.ERROR, reason=f"internal error: {type(exc).__name__}")
-                offers.append(Offer(ping.partner, broken, ping.floor, 0.0))
-            else:
-                result = storable(task.result().redacted(ping.lead.redactor))
-                bid = bid_of(result, ping.list_price)
-                offers.append(Offer(ping.partner, bid, ping.floor, result.duration_ms))
-        place = {name: i for i, name in enumerate(auction.priority)}
-        offers.sort(key=lambda o: place.get(o.partner, len(place)))
-        return offers
 
     async def _send(self, item: SendItem) -> AttemptResult:
         try:

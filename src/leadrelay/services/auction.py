@@ -16,21 +16,26 @@ Three steps, two transactions and the pings between them:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from leadrelay.domain.attempts import AttemptResult
 from leadrelay.domain.auction import Offer, bid_line, floor_of, rank
-from leadrelay.domain.ping import Bid, BidStatus, ping_view
+from leadrelay.domain.ping import Bid, BidStatus, bid_of, ping_view
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JobStatus
 from leadrelay.services import partner_exclusion
 from leadrelay.services.config_in_force import LiveConfig
-from leadrelay.services.ports import IdSource, Record, Tx
+from leadrelay.services.ports import Channel, IdSource, Record, Tx
 from leadrelay.services.reservations import cap_room, reserve
 from leadrelay.services.steps import Auction, Chosen, Ping, StepResult, close, deliver
 from leadrelay.services.writes import Writes
 
-__all__ = ["award", "open_or_resume"]
+__all__ = ["award", "open_or_resume", "run_pings"]
+
+log = logging.getLogger("leadrelay.auction")
 
 
 def open_or_resume(
@@ -100,6 +105,41 @@ def open_or_resume(
     if not pings:  # nothing to wait for
         return award(tx, job, live, now, w, auction, list(fixed), ids)
     return StepResult(lead_id=job.lead_id, auction=auction)
+
+
+async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
+    """Ping every partner of the auction at once (each within its ping's timeout); what has not answered
+    by the deadline is a timeout and is not waited for (its request is cancelled). The offers, the
+    post-only partners' included, come in the target's order."""
+    tasks = [asyncio.create_task(channel.send(p.lead, p.spec)) for p in auction.pings]
+    done: set[asyncio.Task[AttemptResult]] = set()
+    if tasks:
+        done, pending = await asyncio.wait(tasks, timeout=auction.deadline_s)
+        for task in pending:
+            task.cancel()
+    deadline_ms = auction.deadline_s * 1000
+    offers = list(auction.fixed)
+    for ping, task in zip(auction.pings, tasks, strict=True):
+        if task not in done:
+            late = Bid(BidStatus.TIMEOUT, reason=f"no answer within the deadline ({deadline_ms:.0f} ms)")
+            offers.append(Offer(ping.partner, late, ping.floor, deadline_ms))
+        elif (exc := task.exception()) is not None:  # a channel bug: this bid is an error, not the job
+            log.error("ping to %s raised", ping.partner, exc_info=exc)
+            broken = Bid(BidStatus.ERROR, reason=f"internal error: {type(exc).__name__}")
+            offers.append(Offer(ping.partner, broken, ping.floor, 0.0))
+        else:
+            result = task.result().redacted(ping.lead.redactor)
+            bid = bid_of(result, ping.list_price)
+            bid = Bid(bid.status, bid.price, _storable(bid.reference, 200), _storable(bid.reason, 2000))
+            offers.append(Offer(ping.partner, bid, ping.floor, result.duration_ms))
+    place = {name: i for i, name in enumerate(auction.priority)}
+    offers.sort(key=lambda o: place.get(o.partner, len(place)))
+    return offers
+
+
+def _storable(text: str | None, limit: int) -> str | None:
+    """A buyer's text as every database stores it (PostgreSQL refuses NUL), bounded by its column."""
+    return text.replace("\x00", "\ufffd")[:limit] if text else text
 
 
 def award(
