@@ -188,6 +188,7 @@ TABLES: dict[str, TableSpec] = {
                 _s("cancel_reason"),
                 _s("batch_id"),
                 _s("ping_reference"),
+                _s("redirect_url"),
             ),
             key=("id",),
             states={"status": DeliveryStatus},

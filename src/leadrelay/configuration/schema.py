@@ -194,9 +194,12 @@ class SourceModel(Strict):
     entities: Names = []
     wait: Wait = "0s"
     min_price: Money | None = None  # an auction sells this source's leads at no less
+    show_buyer: bool = False  # its answers name the buyer and the price
 
     def to_spec(self, name: str) -> SourceSpec:
-        return SourceSpec(name, tuple(self.entities), parse_duration(self.wait), self.min_price)
+        return SourceSpec(
+            name, tuple(self.entities), parse_duration(self.wait), self.min_price, self.show_buyer
+        )
 
 
 # ---------------------------------------------------------------- partners

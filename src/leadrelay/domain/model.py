@@ -390,3 +390,4 @@ class SourceSpec:
     entities: tuple[str, ...] = ()  # empty: every entity
     wait_s: float = 0.0  # default ?wait for this source's posts
     min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)
+    show_buyer: bool = False  # its answers name the buyer and the price (else: sold or unsold only)

@@ -213,6 +213,7 @@ deliveries = Table(
     Column("cancel_reason", Text),
     Column("batch_id", ID, index=True),  # a batched channel's file or digest this lead went into
     Column("ping_reference", String(200)),  # an auction's post: the winning bid's reference
+    Column("redirect_url", Text),  # a sale's: where the buyer wants the consumer sent (told to the source)
     # the leads waiting for a partner's next batch (DeliveryStatus.BATCHED), by partner and failover step
     Index("ix_deliveries_status_partner", "status", "partner", "channel_step"),
     one_of("status", DeliveryStatus),
