@@ -193,9 +193,16 @@ class SourceModel(Strict):
     entities: Names = []
     wait: Wait = "0s"
     min_price: Money | None = None  # an auction sells this source's leads at no less
+    ping_token_ttl: PositiveDuration = "2m"  # how long a POST /v1/ping quote holds (its ping_token)
 
     def to_spec(self, name: str) -> SourceSpec:
-        return SourceSpec(name, tuple(self.entities), parse_duration(self.wait), self.min_price)
+        return SourceSpec(
+            name,
+            tuple(self.entities),
+            parse_duration(self.wait),
+            self.min_price,
+            parse_duration(self.ping_token_ttl),
+        )
 
 
 # ---------------------------------------------------------------- partners

@@ -377,3 +377,4 @@ class SourceSpec:
     entities: tuple[str, ...] = ()  # empty: every entity
     wait_s: float = 0.0  # default ?wait for this source's posts
     min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)
+    ping_token_ttl_s: float = 120.0  # how long a supplier ping's quote holds (POST /v1/ping)

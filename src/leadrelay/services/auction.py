@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult
 from leadrelay.domain.auction import Offer, bid_line, floor_of, rank
@@ -33,7 +34,7 @@ from leadrelay.services.reservations import cap_room, reserve
 from leadrelay.services.steps import Auction, Chosen, Ping, StepResult, close, deliver
 from leadrelay.services.writes import Writes
 
-__all__ = ["award", "open_or_resume", "run_pings"]
+__all__ = ["award", "open_or_resume", "prepare", "run_pings"]
 
 log = logging.getLogger("leadrelay.auction")
 
@@ -50,31 +51,79 @@ def open_or_resume(
     ids: IdSource,
 ) -> StepResult:
     """The auction of a routed job: the pings to send (a new auction), or the next post of the bids
-    stored (the post before was refused), or a sale at once when only post-only partners are eligible."""
+    stored (the post before was refused, or the source's ping ran the auction: ``services.supplier_ping``),
+    or a sale at once when only post-only partners are eligible. A stored bid goes on only while its
+    partner is among ``candidates`` (available, not suppressed for this lead, its filters passed)."""
     assert ev.target is not None
     stored = tx.deliveries.bids_of(job.id)
     if stored:
-        return _next_post(tx, job, live, now, w, stored, trace, ids, ev.rule, ev.target.max_posts)
-    cfg = live.compiled
-    profile = cfg.profiles[job.profile].spec
-    source = live.specs.sources.get(job.source)
-    source_min = source.min_price if source is not None else None
-    entity = live.specs.entities.get(job.entity)
+        return _next_post(
+            tx, job, live, now, w, stored, trace, ids, ev.rule, ev.target.max_posts, eligible=candidates
+        )
     open_names: list[str] = []
     for name in candidates:
-        partner = cfg.partners[name]
+        partner = live.compiled.partners[name]
         if partner.dedup is not None and (
             seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
         ):
             trace.append(f"{seen} (not pinged)")
             continue
         open_names.append(name)
-    full = cap_room(
-        tx, [(cfg.partners[n], profile.partner_caps.get(n, {})) for n in open_names], job.profile, now
+    auction = prepare(
+        tx,
+        live,
+        ev,
+        open_names,
+        trace,
+        profile=job.profile,
+        source=job.source,
+        entity=job.entity,
+        lead_id=job.lead_id,
+        values=job.lead_values,
+        key=job.id,
+        test=bool(job.is_test),
+        priority=candidates,
+        now=now,
     )
+    if auction is None:
+        why = "every eligible partner is at its cap"
+        return close(w, job, JobStatus.UNSOLD, now, trace, error=why, rule=ev.rule)
+    if not auction.pings:  # nothing to wait for
+        return award(tx, job, live, now, w, auction, list(auction.fixed), ids)
+    return StepResult(lead_id=job.lead_id, auction=auction)
+
+
+def prepare(
+    tx: Tx,
+    live: LiveConfig,
+    ev: Evaluation,
+    names: Sequence[str],
+    trace: list[str],
+    *,
+    profile: str,
+    source: str,
+    entity: str,
+    lead_id: str,
+    values: Mapping[str, Any],
+    key: str,
+    test: bool,
+    priority: Sequence[str],
+    now: datetime,
+) -> Auction | None:
+    """The auction among ``names`` (the eligible partners the lead may go to) as a lead's routing and a
+    source's ping (``services.supplier_ping``) both run it: those at a cap are left out (peeked, nothing
+    taken), a post-only partner offers its list price, every other is pinged with what a ping may carry;
+    each bid's floor. None when every one is at its cap. ``key``: what the pings' keys start with."""
+    assert ev.target is not None
+    cfg = live.compiled
+    spec = cfg.profiles[profile].spec
+    src = live.specs.sources.get(source)
+    source_min = src.min_price if src is not None else None
+    ent = live.specs.entities.get(entity)
+    full = cap_room(tx, [(cfg.partners[n], spec.partner_caps.get(n, {})) for n in names], profile, now)
     pings: list[Ping] = []
     fixed: list[Offer] = []
-    for name in open_names:
+    for name in names:
         if name in full:
             trace.append(f"{name}: {full[name]} (not pinged)")
             continue
@@ -83,28 +132,22 @@ def open_or_resume(
         if partner.ping is None:
             fixed.append(Offer(name, Bid(BidStatus.ACCEPTED, partner.price), floor))
             continue
-        view = ping_view(
-            partner, entity, job.lead_id, job.lead_values, key=f"{job.id}:{name}:ping", test=bool(job.is_test)
-        )
+        view = ping_view(partner, ent, lead_id, values, key=f"{key}:{name}:ping", test=test)
         pings.append(Ping(name, partner.ping, view, floor, partner.price))
     if not pings and not fixed:
-        why = "every eligible partner is at its cap"
-        return close(w, job, JobStatus.UNSOLD, now, trace, error=why, rule=ev.rule)
+        return None
     pinged = ", ".join(p.partner for p in pings) or "nobody (post-only partners)"
     deadline_ms = ev.target.deadline_s * 1000
     trace.append(f"auction: pinging {pinged} (deadline {deadline_ms:.0f} ms)")
-    auction = Auction(
+    return Auction(
         tuple(pings),
         tuple(fixed),
-        tuple(candidates),
+        tuple(priority),
         ev.target.deadline_s,
         ev.target.max_posts,
         ev.rule,
         tuple(trace),
     )
-    if not pings:  # nothing to wait for
-        return award(tx, job, live, now, w, auction, list(fixed), ids)
-    return StepResult(lead_id=job.lead_id, auction=auction)
 
 
 async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
@@ -218,8 +261,11 @@ def _next_post(
     ids: IdSource,
     rule: str | None,
     max_posts: int,
+    *,
+    eligible: Sequence[str] | None = None,
 ) -> StepResult:
-    """The post to the best bid not yet offered the lead, if the auction has posts left; else unsold."""
+    """The post to the best bid not yet offered the lead, if the auction has posts left; else unsold.
+    ``eligible``: the partners the lead may go to now (None: every bidder)."""
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
     posted = sum(1 for b in bids if b.delivery_id is not None)
@@ -234,6 +280,9 @@ def _next_post(
         partner = cfg.partners.get(bid.partner)
         if partner is None or partner.channel is None:
             trace.append(f"{bid.partner}: removed from configuration since its bid")
+            continue
+        if eligible is not None and bid.partner not in eligible:
+            trace.append(f"{bid.partner}: not eligible for this lead now (since its bid)")
             continue
         if partner.dedup is not None and (
             seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
