@@ -87,7 +87,9 @@ _ANSWER = {"$ref": "#/components/schemas/IntakeAnswer"}
             "description": "The outcome (with `?wait`), or an Idempotency-Key repeat",
         },
         202: {"model": IntakeAnswer, "description": "Accepted and queued for routing"},
-        409: {"model": ErrorBody, "description": "An Idempotency-Key conflict"},
+        403: {"model": ErrorBody, "description": "The source may not post this entity, or its ping_token"},
+        409: {"model": ErrorBody, "description": "An Idempotency-Key conflict, or a ping_token already used"},
+        410: {"model": ErrorBody, "description": "The ping_token expired"},
         413: {"model": ErrorBody, "description": "The body is too large"},
         415: {"model": ErrorBody, "description": "Neither JSON nor a form"},
         422: {
