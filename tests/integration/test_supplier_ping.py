@@ -24,6 +24,7 @@ from tests.integration.test_routing_flow import WAIT, job_of, serve
 from tests.support import source_headers
 
 PARTIAL = {"zip": "94103", "state": "CA", "monthly_bill": 180}
+BID_KEYS = {"partner", "status", "price", "floor", "reference", "reason", "duration_ms", "rank", "margin"}
 
 
 @pytest.fixture
@@ -90,12 +91,17 @@ def test_a_ping_quotes_the_best_bid_and_the_lead_with_its_token_goes_to_that_bid
     assert sold["ping_reference"] == delivery["ping_reference"]
     assert sold["ping_reference"] == next(b["reference"] for b in job["bids"] if b["partner"] == "brightpath")
     assert brightpath_ping is not None and sold["bid_price"] == 15.0
-    # the stored ping: quote, token used by this lead, and no lead value
+    # the stored ping: quote, token used by this lead, and no lead value (its columns and each bid's keys
+    # hold none; the personal values the lead brought later appear nowhere in it)
     [row] = stored_pings(db_url)
     assert (row["source"], row["price"], row["lead_id"]) == ("web", 15.0, answer["lead_id"])
     assert row["used_at"] is not None
+    assert set(row["auctions"]) == {"solar-main"}
+    auction = row["auctions"]["solar-main"]
+    assert set(auction) == {"rule", "max_posts", "bids", "trace"}
+    assert all(set(b) == BID_KEYS for b in auction["bids"])
     text = repr(row)
-    for value in ("Ada", "Lovelace", "ada@example.com", "555", "94103"):
+    for value in ("Ada", "Lovelace", "ada@example.com", "5125551212", "(512) 555-1212"):
         assert value not in text, value
 
 

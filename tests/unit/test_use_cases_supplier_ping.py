@@ -164,6 +164,17 @@ def test_an_expired_token_is_gone_and_a_used_one_conflicts() -> None:
     assert len(inst.all("leads")) == 1
 
 
+def test_a_keyed_repeat_of_a_lead_with_a_token_gets_its_first_answer_not_a_conflict() -> None:
+    inst, pings, _ = world()
+    q = quote(pings)
+    first = inst.accept(ping_token=q.token, idempotency_key="k1")
+    again = inst.accept(ping_token=q.token, idempotency_key="k1")
+    assert again.repeat and again.lead_id == first.lead_id and again.code == 202
+    with pytest.raises(Conflict, match="ping_token was already used"):  # a new key is a new lead
+        inst.accept(ping_token=q.token, idempotency_key="k2")
+    assert len(inst.all("leads")) == 1
+
+
 def test_a_token_of_another_source_is_forbidden_and_a_rejected_lead_does_not_use_it() -> None:
     inst, pings, _ = world()
     q = quote(pings)

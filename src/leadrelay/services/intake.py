@@ -194,7 +194,11 @@ class Intake:
         now = self._clock()
         redeemed = None
         if req.ping_token is not None:
-            redeemed = await supplier_ping.redeem(self._storage, live, req.source, req.ping_token, now)
+            try:
+                redeemed = await supplier_ping.redeem(self._storage, live, req.source, req.ping_token, now)
+            except Conflict:  # used: by this very request's first sending (a keyed repeat), or refused
+                if req.idempotency_key is None or not await self._keyed(req.source, req.idempotency_key):
+                    raise
         checked = validate_lead(entity, req.raw)
         problems = checked.problems
         values = checked.values
@@ -268,6 +272,11 @@ class Intake:
         if req.idempotency_key is not None and not keep:
             await self._keep(lead_id, answer)
         return answer
+
+    async def _keyed(self, source: str, key: str) -> bool:
+        """Whether a lead of this source was stored with this Idempotency-Key."""
+        found = await self._storage.run_read(lambda tx: tx.leads.lead_by_idempotency_key(source, key))
+        return found is not None
 
     async def _replay(self, original: Record) -> IntakeAnswer:
         """A repeat of a keyed request: the stored first answer, status code and body; 409 while the first
