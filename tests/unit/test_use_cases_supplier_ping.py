@@ -208,3 +208,14 @@ def test_a_token_used_between_the_check_and_the_write_is_refused_in_the_write(
     with pytest.raises(Conflict, match="ping_token was already used"):
         inst.accept(ping_token=q.token)
     assert inst.all("leads") == []
+
+
+def test_a_lead_closed_at_intake_gets_no_bids() -> None:
+    doc = auction_doc()
+    doc["entities"]["solar"]["dedup"] = {"keys": ["email"], "window": "1d"}
+    inst, pings, _ = world(doc)
+    inst.accept()
+    q = quote(pings)
+    again = inst.accept(ping_token=q.token)
+    assert again.body()["status"] == "duplicate"
+    assert inst.all("bids", lead_id=again.lead_id) == []

@@ -348,8 +348,10 @@ class Intake:
         inserted = tx.leads.insert_leads([w.lead for w in writes if w.lead["id"] not in refused])
         tx.jobs.insert_jobs([j for w in writes if w.lead["id"] in inserted for j in w.jobs])
         tx.dedup.put_marks([m for lead_id in inserted for m in marks.get(lead_id, ())])
-        if any(w.bids for w in writes):
-            tx.deliveries.insert_bids([b for w in writes if w.lead["id"] in inserted for b in w.bids])
+        if any(w.bids for w in writes):  # a ping's bids, for the jobs left to route (not closed at intake)
+            routed = {j["id"] for w in writes if w.lead["id"] in inserted for j in w.jobs}
+            routed -= {j["id"] for w in writes for j in w.jobs if j["queue_state"] == QueueState.DONE}
+            tx.deliveries.insert_bids([b for w in writes for b in w.bids if b["job_id"] in routed])
         results: list[tuple[str, Any]] = []
         for w in writes:
             if w.lead["id"] in refused:
