@@ -13,9 +13,10 @@ import orjson
 import pytest
 
 from leadrelay.adapters.channels.webhook import classify
+from leadrelay.configuration.load import validate_document
 from leadrelay.domain.attempts import AttemptResult, LeadView
 from leadrelay.domain.model import ChannelSpec
-from leadrelay.errors import Conflict, Expired, Forbidden, ValidationFailed
+from leadrelay.errors import ConfigError, Conflict, Expired, Forbidden, ValidationFailed
 from leadrelay.services import supplier_ping
 from leadrelay.services.supplier_ping import PingQuote, Redeemed, SupplierPings
 from tests.documents import lead
@@ -219,3 +220,15 @@ def test_a_lead_closed_at_intake_gets_no_bids() -> None:
     again = inst.accept(ping_token=q.token)
     assert again.body()["status"] == "duplicate"
     assert inst.all("bids", lead_id=again.lead_id) == []
+
+
+@pytest.mark.parametrize(
+    ("ttl", "words"), [("2h", "must be at most 1h"), ("0s", "more than zero"), ("soon", "duration")]
+)
+def test_a_ping_token_ttl_out_of_bounds_is_refused_with_its_path(ttl: str, words: str) -> None:
+    doc = auction_doc()
+    doc["sources"]["web"]["ping_token_ttl"] = ttl
+    with pytest.raises(ConfigError) as caught:
+        validate_document(doc)
+    [found] = caught.value.problems
+    assert found.path == "sources.web.ping_token_ttl" and words in found.message, found
