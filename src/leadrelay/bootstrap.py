@@ -32,6 +32,7 @@ from leadrelay.services.notify import Notifier
 from leadrelay.services.pinging import Pings
 from leadrelay.services.privacy import Privacy
 from leadrelay.services.retention import retain
+from leadrelay.services.supplier_ping import SupplierPings
 
 log = logging.getLogger("leadrelay")
 
@@ -64,6 +65,7 @@ class Runtime:
             resolve_smtp=lambda smtp: smtp_settings(smtp, os.environ),
         )
         self.pings = Pings(self.storage, self.configs, self.channels)
+        self.supplier_pings = SupplierPings(self.storage, self.configs, self.channels)
         self.files: ports.FileSender = FileShipper(self.channels.smtp_for_batches, guard=self.channels.guard)
         self.batches = BatchLog(self.storage, self.configs, self.sealer, self.files)
         self.workers: list[Worker] = []

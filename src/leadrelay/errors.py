@@ -8,6 +8,7 @@
     ├── InvalidTransition           an action's precondition failed (resend a job that was not delivered, …)
     ├── Unauthorized                missing or wrong credentials
     ├── Forbidden                   good credentials, but not for this (a source posting another entity)
+    ├── Expired                     what the request carries ran out (a ping token past its life)
     └── StorageError                the database failed in a way the caller cannot fix
 
 Business outcomes (no partner matched, a cap was reached, a buyer said no) are values, never exceptions.
@@ -82,6 +83,12 @@ class Unauthorized(LeadrelayError):
 
 class Forbidden(LeadrelayError):
     code = "forbidden"
+
+
+class Expired(LeadrelayError):
+    """Something the request carries was good once and has run out (a ping token past its life)."""
+
+    code = "expired"
 
 
 class Unavailable(LeadrelayError):

@@ -322,3 +322,17 @@ class FakeDeliveries:
         bid = self._t.find("bids", bid_id)
         if bid is not None:
             self._t.update("bids", bid, values)
+
+    def insert_supplier_ping(self, row: Mapping[str, Any]) -> None:
+        self._t.insert("supplier_pings", row)
+
+    def supplier_ping(self, ping_id: str) -> FakeRow | None:
+        found = self._t.find("supplier_pings", ping_id)
+        return self._t.row("supplier_pings", found) if found is not None else None
+
+    def use_supplier_ping(self, ping_id: str, lead_id: str, now: datetime) -> bool:
+        found = self._t.find("supplier_pings", ping_id)
+        if found is None or found["used_at"] is not None or found["expires_at"] <= now:
+            return False
+        self._t.update("supplier_pings", found, {"used_at": now, "lead_id": lead_id})
+        return True

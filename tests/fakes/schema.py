@@ -242,6 +242,21 @@ TABLES: dict[str, TableSpec] = {
             states={"status": BidStatus},
         ),
         TableSpec(
+            "supplier_pings",
+            (
+                _s("id", null=False),
+                _s("source", null=False),
+                _s("entity", null=False),
+                _j("auctions", null=False),
+                Col("price", "float"),
+                _t("expires_at", null=False),
+                _t("used_at"),
+                _s("lead_id"),
+                _t("created_at", null=False),
+            ),
+            key=("id",),
+        ),
+        TableSpec(
             "cap_counters",
             (
                 _s("partner", null=False),

@@ -144,6 +144,37 @@ def leads_and_their_answers(s: Storage) -> list[Any]:
 
 
 @scenario
+def supplier_pings_are_used_once_and_not_after_they_expire(s: Storage) -> list[Any]:
+    def ping(ping_id: str, expires_at: datetime) -> dict[str, Any]:
+        auctions = {"solar-main": {"rule": "r", "max_posts": 3, "bids": [{"partner": "a", "price": 1.5}]}}
+        return {
+            "id": ping_id,
+            "source": "web",
+            "entity": "solar",
+            "auctions": auctions,
+            "price": 1.5,
+            "expires_at": expires_at,
+            "used_at": None,
+            "lead_id": None,
+            "created_at": START,
+        }
+
+    return [
+        attempt(s, lambda tx: tx.deliveries.insert_supplier_ping(ping("ping_1", at(2)))),
+        attempt(s, lambda tx: tx.deliveries.insert_supplier_ping(ping("ping_2", at(2)))),
+        attempt(s, lambda tx: tx.deliveries.insert_supplier_ping(ping("ping_1", at(2)))),  # the key
+        attempt(s, lambda tx: tx.deliveries.supplier_ping("ping_1")),
+        attempt(s, lambda tx: tx.deliveries.supplier_ping("nope")),
+        attempt(s, lambda tx: tx.deliveries.use_supplier_ping("ping_1", "lead_1", at(1))),
+        attempt(s, lambda tx: tx.deliveries.use_supplier_ping("ping_1", "lead_2", at(1))),  # used
+        attempt(s, lambda tx: tx.deliveries.use_supplier_ping("ping_2", "lead_3", at(2))),  # expired
+        attempt(s, lambda tx: tx.deliveries.use_supplier_ping("nope", "lead_3", at(1))),
+        attempt(s, lambda tx: tx.deliveries.supplier_ping("ping_1")),
+        attempt(s, lambda tx: tx.deliveries.supplier_ping("ping_2")),
+    ]
+
+
+@scenario
 def lead_writes_the_schema_refuses(s: Storage) -> list[Any]:
     missing = lead_row("lead_8")
     del missing["data"]

@@ -190,15 +190,31 @@ class EntityModel(Strict):
         )
 
 
+MAX_PING_TOKEN_TTL_S = 3600.0  # a quote is a buyer's bid of the moment: an hour at most
+
+
+def _ping_token_ttl(text: str) -> str:
+    if parse_duration(text) > MAX_PING_TOKEN_TTL_S:
+        raise problem("must be at most 1h (a ping's bids do not hold longer)")
+    return text
+
+
 class SourceModel(Strict):
     entities: Names = []
     wait: Wait = "0s"
     min_price: Money | None = None  # an auction sells this source's leads at no less
     show_buyer: bool = False  # its answers name the buyer and the price
+    # how long a POST /v1/ping quote (its ping_token) holds
+    ping_token_ttl: Annotated[PositiveDuration, AfterValidator(_ping_token_ttl)] = "2m"
 
     def to_spec(self, name: str) -> SourceSpec:
         return SourceSpec(
-            name, tuple(self.entities), parse_duration(self.wait), self.min_price, self.show_buyer
+            name,
+            tuple(self.entities),
+            parse_duration(self.wait),
+            self.min_price,
+            self.show_buyer,
+            parse_duration(self.ping_token_ttl),
         )
 
 

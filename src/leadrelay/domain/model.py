@@ -391,3 +391,4 @@ class SourceSpec:
     wait_s: float = 0.0  # default ?wait for this source's posts
     min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)
     show_buyer: bool = False  # its answers name the buyer and the price (else: sold or unsold only)
+    ping_token_ttl_s: float = 120.0  # how long a supplier ping's quote holds (POST /v1/ping)

@@ -25,7 +25,16 @@ from leadrelay.domain.states import (
     lead_status,
     public_lead_status,
 )
-from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized, ValidationFailed
+from leadrelay.errors import (
+    Conflict,
+    Expired,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
+from leadrelay.services import supplier_ping
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import (
@@ -41,6 +50,7 @@ from leadrelay.services.ports import (
     system_ids,
 )
 from leadrelay.services.screening import Screen, Verdict, build_screen, screen
+from leadrelay.services.supplier_ping import Redeemed
 
 FINAL_LEAD_STATUSES = frozenset(LeadStatus) - {LeadStatus.QUEUED}
 
@@ -74,6 +84,7 @@ class IntakeRequest:
     idempotency_key: str | None = None
     test: bool = False
     wait: float = 0.0  # seconds to wait for the outcome of a queued lead before answering
+    ping_token: str | None = None  # a supplier ping's token (``services.supplier_ping``): its bids stand
 
 
 @dataclass(slots=True)
@@ -136,6 +147,8 @@ class _Write:
     screen: Screen | None = None
     problems: list[FieldProblem] = field(default_factory=list)
     keep_answer: bool = False  # a keyed request answered at once: its answer is stored with the lead
+    ping: Redeemed | None = None  # the supplier ping whose token the lead carries: used with the write
+    bids: list[dict[str, Any]] = field(default_factory=list)  # its bids, given to the lead's jobs
 
 
 def _first_answer(w: _Write) -> IntakeAnswer:
@@ -188,10 +201,17 @@ class Intake:
             raise NotFound(f"unknown entity {req.entity!r}")
         if source.entities and req.entity not in source.entities:
             raise Forbidden(f"source {req.source!r} may not post {req.entity!r} leads")
+        now = self._clock()
+        redeemed = None
+        if req.ping_token is not None:
+            try:
+                redeemed = await supplier_ping.redeem(self._storage, live, req.source, req.ping_token, now)
+            except Conflict:  # used: by this very request's first sending (a keyed repeat), or refused
+                if req.idempotency_key is None or not await self._keyed(req.source, req.idempotency_key):
+                    raise
         checked = validate_lead(entity, req.raw)
         problems = checked.problems
         values = checked.values
-        now = self._clock()
         lead_id = self._ids("lead")
         names = live.profiles_by_entity.get(req.entity, ())
         status = LeadStatus.REJECTED if problems else (LeadStatus.QUEUED if names else LeadStatus.UNSOLD)
@@ -233,8 +253,20 @@ class Intake:
         jobs = [] if problems else [_job_row(lead_id, p, now, self._ids) for p in names]
         waits = req.wait > 0 and status == LeadStatus.QUEUED
         keep = req.idempotency_key is not None and not waits
-        write = _Write(lead, jobs, screen, problems, keep)
+        bids: list[dict[str, Any]] = []
+        if redeemed is not None and not problems:  # a rejected lead leaves the token unused
+            for job in jobs:
+                rows, lines = supplier_ping.bid_rows(redeemed, job, req.test, self._ids)
+                bids.extend(rows)
+                job["trace"] = lines
+        else:
+            redeemed = None
+        write = _Write(lead, jobs, screen, problems, keep, redeemed, bids)
         kind, got = await self._writes.submit(write)
+        if kind == "ping_refused":
+            if got == "expired":
+                raise Expired("ping_token expired; ping again for a new quote")
+            raise Conflict("ping_token was already used; ping again for a new quote")
         if kind == "conflict":
             raise ValidationFailed(
                 [FieldProblem("Idempotency-Key", "already used with a different body")],
@@ -251,6 +283,11 @@ class Intake:
         if req.idempotency_key is not None and not keep:
             await self._keep(lead_id, answer)
         return answer
+
+    async def _keyed(self, source: str, key: str) -> bool:
+        """Whether a lead of this source was stored with this Idempotency-Key."""
+        found = await self._storage.run_read(lambda tx: tx.leads.lead_by_idempotency_key(source, key))
+        return found is not None
 
     async def _replay(self, original: Record) -> IntakeAnswer:
         """A repeat of a keyed request: the stored first answer, status code and body; 409 while the first
@@ -330,11 +367,19 @@ class Intake:
                 answer = _first_answer(w)
                 w.lead["answer_code"] = answer.code
                 w.lead["answer"] = answer.as_dict()
-        inserted = tx.leads.insert_leads([w.lead for w in writes])
+        refused = self._use_pings(tx, writes) if any(w.ping is not None for w in writes) else {}
+        inserted = tx.leads.insert_leads([w.lead for w in writes if w.lead["id"] not in refused])
         tx.jobs.insert_jobs([j for w in writes if w.lead["id"] in inserted for j in w.jobs])
         tx.dedup.put_marks([m for lead_id in inserted for m in marks.get(lead_id, ())])
+        if any(w.bids for w in writes):  # a ping's bids, for the jobs left to route (not closed at intake)
+            routed = {j["id"] for w in writes if w.lead["id"] in inserted for j in w.jobs}
+            routed -= {j["id"] for w in writes for j in w.jobs if j["queue_state"] == QueueState.DONE}
+            tx.deliveries.insert_bids([b for w in writes for b in w.bids if b["job_id"] in routed])
         results: list[tuple[str, Any]] = []
         for w in writes:
+            if w.lead["id"] in refused:
+                results.append(("ping_refused", refused[w.lead["id"]]))
+                continue
             if w.lead["id"] in inserted:
                 results.append(("created", w.lead["id"]))
                 continue
@@ -344,6 +389,22 @@ class Intake:
             else:
                 results.append(("repeat", original))
         return results
+
+    def _use_pings(self, tx: Tx, writes: Sequence[_Write]) -> dict[str, str]:
+        """Mark the ping tokens the group's leads carry used (each once: of two leads with one token, the
+        second is refused); a keyed repeat is answered as one and uses nothing. Lead id -> why refused."""
+        refused: dict[str, str] = {}
+        now = self._clock()
+        for w in writes:
+            if w.ping is None:
+                continue
+            key = w.lead["idempotency_key"]
+            if key is not None and tx.leads.lead_by_idempotency_key(w.lead["source"], key) is not None:
+                continue  # a repeat (or a conflict): not inserted, the token not used
+            why = supplier_ping.use(tx, w.ping, w.lead["id"], now)
+            if why is not None:
+                refused[w.lead["id"]] = why
+        return refused
 
 
 def _job_row(lead_id: str, profile: str, now: datetime, ids: IdSource) -> dict[str, Any]:

@@ -158,6 +158,15 @@ class SqlDeliveries:
     def update_bid(self, bid_id: str, **values: Any) -> None:
         return store.update_bid(self._conn, bid_id, **values)
 
+    def insert_supplier_ping(self, row: Mapping[str, Any]) -> None:
+        return store.insert_supplier_ping(self._conn, row)
+
+    def supplier_ping(self, ping_id: str) -> Row[Any] | None:
+        return store.supplier_ping(self._conn, ping_id)
+
+    def use_supplier_ping(self, ping_id: str, lead_id: str, now: datetime) -> bool:
+        return store.use_supplier_ping(self._conn, ping_id, lead_id, now)
+
 
 class SqlConfigObjects:
     """The stored configuration objects, their version, and the audit log."""

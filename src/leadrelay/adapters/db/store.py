@@ -23,6 +23,7 @@ from leadrelay.adapters.db.tables import (
     deliveries,
     jobs,
     leads,
+    supplier_pings,
 )
 from leadrelay.domain.attempts import Outcome
 from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, QueueState, lead_status
@@ -302,3 +303,23 @@ def bids_of(conn: Connection, job_id: str) -> list[Row[Any]]:
 
 def update_bid(conn: Connection, bid_id: str, **values: Any) -> None:
     BIDS.update(conn, {bid_id: values})
+
+
+def insert_supplier_ping(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(supplier_pings.insert(), [dict(row)])
+
+
+def supplier_ping(conn: Connection, ping_id: str) -> Row[Any] | None:
+    return conn.execute(select(supplier_pings).where(supplier_pings.c.id == ping_id)).first()
+
+
+def use_supplier_ping(conn: Connection, ping_id: str, lead_id: str, now: datetime) -> bool:
+    """One conditional UPDATE: of concurrent uses of a token, the database lets one through (PostgreSQL
+    re-checks ``used_at`` after waiting for the other's row lock; SQLite has one writer)."""
+    c = supplier_pings.c
+    done = conn.execute(
+        update(supplier_pings)
+        .where(c.id == ping_id, c.used_at.is_(None), c.expires_at > now)
+        .values(used_at=now, lead_id=lead_id)
+    )
+    return done.rowcount == 1

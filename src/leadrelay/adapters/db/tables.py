@@ -270,6 +270,22 @@ bids = Table(  # every partner's answer in an auction (issue 10): a bid, a refus
     one_of("status", BidStatus),
 )
 
+supplier_pings = Table(  # a source's ping (issue 10 point 6): the quote and its bids, no personal data
+    "supplier_pings",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("source", NAME, nullable=False),  # the source the token is bound to
+    Column("entity", NAME, nullable=False),
+    # per profile auctioned: {profile: {"rule", "max_posts", "bids": [{partner, status, price, floor,
+    # reference, reason, duration_ms, rank, margin}]}}; never a lead value
+    Column("auctions", JSON, nullable=False),
+    Column("price", Float),  # the quote: the best winning bid (None: no bid counted)
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),  # set once, in the transaction that accepts the lead carrying it
+    Column("lead_id", ID),  # that lead
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+)
+
 cap_counters = Table(
     "cap_counters",
     metadata,

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from leadrelay.errors import (
     ConfigError,
     Conflict,
+    Expired,
     Forbidden,
     InvalidTransition,
     LeadrelayError,
@@ -33,6 +34,7 @@ _STATUS: dict[type[LeadrelayError], int] = {  # the first class that matches win
     InvalidTransition: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    Expired: 410,
     StorageError: 503,
 }
 

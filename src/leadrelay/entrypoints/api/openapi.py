@@ -56,7 +56,7 @@ class IntakeAnswer(BaseModel):
 
 LEAD_BODY: dict[str, Any] = {
     "description": "The lead's fields, by the entity's field names (and `entity` unless the source posts "
-    "one only, or it is given as `?entity=`)",
+    "one only, or it is given as `?entity=`); with POST /v1/leads, `ping_token`: what POST /v1/ping answered",
     "required": True,
     "content": {
         "application/json": {

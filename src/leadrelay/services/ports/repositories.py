@@ -104,6 +104,17 @@ class Deliveries(Protocol):
 
     def update_bid(self, bid_id: str, **values: Any) -> None: ...
 
+    def insert_supplier_ping(self, row: Mapping[str, Any]) -> None:
+        """A source's ping (``supplier_pings``): its quote and bids, no lead value."""
+        ...
+
+    def supplier_ping(self, ping_id: str) -> Record | None: ...
+
+    def use_supplier_ping(self, ping_id: str, lead_id: str, now: datetime) -> bool:
+        """Mark the ping's token used by ``lead_id``, if it is neither used nor expired at ``now``; whether
+        it was (of two transactions using one token, one gets True)."""
+        ...
+
 
 class ConfigObjects(Protocol):
     """The stored configuration objects, their version, and the audit log."""
