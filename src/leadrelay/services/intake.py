@@ -15,12 +15,14 @@ from typing import Any
 import orjson
 
 from leadrelay.domain.fields import validate_lead
+from leadrelay.domain.offers import NO_OFFER_SELECTED, public_offer
 from leadrelay.domain.states import (
     JOB,
     LEAD,
     QUEUE,
     JobStatus,
     LeadStatus,
+    OfferStatus,
     QueueState,
     lead_status,
     public_lead_status,
@@ -55,6 +57,8 @@ _PUBLIC_REASONS = (
     "no rule matched",
     "no enabled profile for entity",
     "no consent",  # the profile requires one-to-one consent and the lead carries none
+    NO_OFFER_SELECTED,  # user choice: every offer expired
+    "the selected offer's partner did not take the lead",  # user choice
 )
 
 
@@ -86,6 +90,7 @@ class IntakeAnswer:
     repeat: bool = False  # an Idempotency-Key repeat: the original answer, nothing created
     settled: bool = False  # nothing more will happen without an operator (not shown to the source)
     replay: tuple[int, dict[str, Any]] | None = None  # a repeat's stored first answer: HTTP status, body
+    offers: list[dict[str, Any]] = field(default_factory=list)  # user choice: the open offers
 
     @property
     def code(self) -> int:
@@ -108,6 +113,8 @@ class IntakeAnswer:
                 out["deliveries"] = [{"partner": s["partner"], "price": s["price"]} for s in self.sold]
         if self.reason:
             out["reason"] = self.reason
+        if self.offers:
+            out["offers"] = self.offers
         return out
 
 
@@ -276,6 +283,8 @@ class Intake:
                 reason = _SUPPRESSED_REASON
             answer = IntakeAnswer(lead_id, public, problems=problems, sold=sold, reason=reason)
             answer.settled = status in FINAL_LEAD_STATUSES
+            if public is LeadStatus.QUEUED:
+                answer.offers = _open_offers(tx, lead_id, self._clock())
             return answer
 
         return await self._storage.run_read(read)
@@ -287,7 +296,7 @@ class Intake:
         while True:
             answer = await self.outcome(lead_id)
             remaining = deadline - loop.time()
-            if answer.settled or remaining <= 0:
+            if answer.settled or answer.offers or remaining <= 0:  # offers: the consumer chooses now
                 return answer
             await self._notifier.wait_lead(lead_id, min(remaining, 0.25))
 
@@ -321,6 +330,15 @@ class Intake:
             else:
                 results.append(("repeat", original))
         return results
+
+
+def _open_offers(tx: Tx, lead_id: str, now: datetime) -> list[dict[str, Any]]:
+    """A lead's offers the consumer may select now (``strategy: user_choice``), as the source sees them."""
+    return [
+        public_offer(o.id, o.display_name, o.logo_url, o.price, bool(o.show_price), o.expires_at)
+        for o in tx.deliveries.lead_offers(lead_id)
+        if o.status == OfferStatus.OPEN and o.expires_at > now
+    ]
 
 
 def _job_row(lead_id: str, profile: str, now: datetime, ids: IdSource) -> dict[str, Any]:

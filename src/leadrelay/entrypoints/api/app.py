@@ -24,6 +24,7 @@ from leadrelay.entrypoints.api import (
     guards,
     holds,
     leads,
+    offers,
     openapi,
     privacy,
     suppression,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     errors.install(app)
     openapi.install(app)
     app.include_router(leads.router)
+    app.include_router(offers.router)
     app.include_router(distributions.router)
     app.include_router(suppression.router)  # before admin: its /v1/{kind}/{name} would match first
     app.include_router(privacy.router)  # before admin too (DELETE /v1/leads/{id})

@@ -104,6 +104,26 @@ class Deliveries(Protocol):
 
     def update_bid(self, bid_id: str, **values: Any) -> None: ...
 
+    def insert_offers(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """A user-choice job's offers (``offers`` rows), one per partner offered."""
+        ...
+
+    def offers_of(self, job_id: str) -> list[Record]:
+        """A job's offers, in the order they were made."""
+        ...
+
+    def lead_offers(self, lead_id: str) -> list[Record]:
+        """Every offer made for a lead, in the order they were made."""
+        ...
+
+    def get_offer(self, offer_id: str) -> Record | None: ...
+
+    def update_offer(self, offer_id: str, **values: Any) -> None: ...
+
+    def jobs_with_expired_offers(self, now: datetime, limit: int) -> list[str]:
+        """The jobs (at most ``limit``, the oldest offer first) with an open offer past its time."""
+        ...
+
 
 class ConfigObjects(Protocol):
     """The stored configuration objects, their version, and the audit log."""
