@@ -331,11 +331,11 @@ class FakeDeliveries:
 
     def offers_of(self, job_id: str) -> list[FakeRow]:
         found = self._t.where("offers", lambda o: o["job_id"] == job_id)
-        return [self._t.row("offers", o) for o in sorted(found, key=lambda o: o["id"])]
+        return [self._t.row("offers", o) for o in sorted(found, key=lambda o: o["place"])]
 
     def lead_offers(self, lead_id: str) -> list[FakeRow]:
         found = self._t.where("offers", lambda o: o["lead_id"] == lead_id)
-        return [self._t.row("offers", o) for o in sorted(found, key=lambda o: o["id"])]
+        return [self._t.row("offers", o) for o in sorted(found, key=lambda o: (o["job_id"], o["place"]))]
 
     def get_offer(self, offer_id: str) -> FakeRow | None:
         offer = self._t.find("offers", offer_id)

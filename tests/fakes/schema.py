@@ -244,6 +244,7 @@ TABLES: dict[str, TableSpec] = {
                 _s("job_id", null=False),
                 _s("lead_id", null=False),
                 _s("partner", null=False),
+                _i("place", null=False),
                 _s("display_name", null=False),
                 _s("logo_url"),
                 Col("price", "float"),

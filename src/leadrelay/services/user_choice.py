@@ -105,7 +105,7 @@ def offer(
     ttl = ev.target.offer_ttl_s
     expires_at = now + timedelta(seconds=ttl)
     rows: list[dict[str, Any]] = []
-    for name in offered:
+    for place, name in enumerate(offered, 1):
         partner = cfg.partners[name]
         rows.append(
             {
@@ -113,6 +113,7 @@ def offer(
                 "job_id": job.id,
                 "lead_id": job.lead_id,
                 "partner": name,
+                "place": place,
                 "display_name": partner.display_name or name,
                 "logo_url": partner.logo_url,
                 "price": partner.price,

@@ -302,18 +302,20 @@ def insert_offers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         OFFERS.write(conn, rows)
 
 
-_OFFERS_OF = select(offers).where(offers.c.job_id == bindparam("job_id")).order_by(offers.c.id)
-_LEAD_OFFERS = select(offers).where(offers.c.lead_id == bindparam("lead_id")).order_by(offers.c.id)
+_OFFERS_OF = select(offers).where(offers.c.job_id == bindparam("job_id")).order_by(offers.c.place)
+_LEAD_OFFERS = (
+    select(offers).where(offers.c.lead_id == bindparam("lead_id")).order_by(offers.c.job_id, offers.c.place)
+)
 _OFFER = select(offers).where(offers.c.id == bindparam("offer_id"))
 
 
 def offers_of(conn: Connection, job_id: str) -> list[Row[Any]]:
-    """A job's offers, in the order they were made (the target's order)."""
+    """A job's offers, in the target's order."""
     return list(conn.execute(_OFFERS_OF, {"job_id": job_id}))
 
 
 def lead_offers(conn: Connection, lead_id: str) -> list[Row[Any]]:
-    """Every offer made for a lead (by any of its jobs), in the order they were made."""
+    """Every offer made for a lead, job by job, each job's in the target's order."""
     return list(conn.execute(_LEAD_OFFERS, {"lead_id": lead_id}))
 
 

@@ -280,6 +280,7 @@ offers = Table(  # a partner offered to the consumer (strategy user_choice, issu
     Column("job_id", ID, nullable=False, index=True),
     Column("lead_id", ID, nullable=False, index=True),
     Column("partner", NAME, nullable=False),
+    Column("place", Integer, nullable=False),  # its position among the job's offers (the target's order)
     Column("display_name", String(100), nullable=False),  # what the consumer sees of the partner
     Column("logo_url", Text),
     Column("price", Float),  # the partner's list price when offered: the sale's price if selected

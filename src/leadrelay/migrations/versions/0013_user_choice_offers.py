@@ -1,6 +1,7 @@
 """user choice: ``offers`` keeps the partners offered to a consumer (strategy user_choice)
 
-A row is one eligible partner offered to the consumer of one job (issue 10, point 5): what the consumer
+A row is one eligible partner offered to the consumer of one job (issue 10, point 5): its place in the
+target's order, what the consumer
 sees of it (display name, logo, price when the partner shows it), the list price a selection sells at,
 its status (open, selected, expired), until when it is valid, when it was selected or expired, and the
 delivery a selection created.
@@ -32,6 +33,7 @@ def upgrade() -> None:
         sa.Column("job_id", sa.String(length=40), nullable=False),
         sa.Column("lead_id", sa.String(length=40), nullable=False),
         sa.Column("partner", sa.String(length=64), nullable=False),
+        sa.Column("place", sa.Integer(), nullable=False),
         sa.Column("display_name", sa.String(length=100), nullable=False),
         sa.Column("logo_url", sa.Text(), nullable=True),
         sa.Column("price", sa.Float(), nullable=True),

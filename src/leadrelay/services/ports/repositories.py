@@ -109,11 +109,11 @@ class Deliveries(Protocol):
         ...
 
     def offers_of(self, job_id: str) -> list[Record]:
-        """A job's offers, in the order they were made."""
+        """A job's offers, in the target's order (``place``)."""
         ...
 
     def lead_offers(self, lead_id: str) -> list[Record]:
-        """Every offer made for a lead, in the order they were made."""
+        """Every offer made for a lead, job by job, each job's in the target's order."""
         ...
 
     def get_offer(self, offer_id: str) -> Record | None: ...
