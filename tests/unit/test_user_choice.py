@@ -127,8 +127,10 @@ def test_an_offer_may_be_selected_once_and_only_in_its_time() -> None:
     # a sibling selected: a conflict, even once the time is past (the lead was sold, not lost)
     sibling = refusal("ofr_1", "expired", later, ["selected"], later + timedelta(hours=1))
     assert sibling is not None and sibling.kind is RefusalKind.TAKEN
-    expired = refusal("ofr_1", "expired", later, ["expired"], START)
-    assert expired is not None and expired.kind is RefusalKind.GONE
+    expired = refusal("ofr_1", "expired", later, ["expired"], later)
+    assert expired is not None and expired.kind is RefusalKind.GONE and "expired at" in expired.detail
+    withdrawn = refusal("ofr_1", "expired", later, ["expired"], START)  # before its time: the lead erased
+    assert withdrawn is not None and withdrawn.kind is RefusalKind.GONE and "withdrawn" in withdrawn.detail
 
 
 def test_the_source_sees_the_price_only_where_the_partner_shows_it() -> None:
@@ -283,3 +285,14 @@ def test_every_partner_at_its_cap_leaves_the_lead_unsold_without_offers() -> Non
     w.claim_and_route()
     assert w.job_of(lead_id).error == "every eligible partner is at its cap"
     assert w.all("offers", lead_id=lead_id) == []
+
+
+def test_erasing_the_lead_withdraws_its_open_offers() -> None:
+    w, offers = world()
+    lead_id, ids = offered(w)
+    assert run(w.privacy.erase_lead(lead_id, actor="test"))
+    assert {o.status for o in w.all("offers", lead_id=lead_id)} == {OfferStatus.EXPIRED}
+    assert (w.job_of(lead_id).status, w.job_of(lead_id).queue_state) == (JobStatus.UNSOLD, QueueState.DONE)
+    with pytest.raises(Gone, match="was withdrawn"):
+        run(offers.select(ids["SunCo"], "web"))
+    assert run(w.intake.outcome(lead_id)).offers == []

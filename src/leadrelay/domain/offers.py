@@ -61,6 +61,8 @@ def refusal(
         return Refusal(
             RefusalKind.TAKEN, f"another offer for this lead was already selected; {offer_id} is closed"
         )
+    if status == OfferStatus.EXPIRED and expires_at > now:  # withdrawn before its time (lead erased)
+        return Refusal(RefusalKind.GONE, f"offer {offer_id} was withdrawn: it can no longer be selected")
     if status == OfferStatus.EXPIRED or expires_at <= now:
         return Refusal(
             RefusalKind.GONE,

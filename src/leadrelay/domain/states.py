@@ -351,7 +351,7 @@ OFFER: Machine[OfferStatus] = Machine(
     initial={_O.OPEN: "an eligible partner below its caps, offered to the consumer"},
     edges=(
         (_O.OPEN, _O.SELECTED, "the consumer chose it"),
-        (_O.OPEN, _O.EXPIRED, "its time ran out, or the consumer chose another"),
+        (_O.OPEN, _O.EXPIRED, "its time ran out, the consumer chose another, or the lead was erased"),
     ),
 )
 
