@@ -296,3 +296,13 @@ def test_erasing_the_lead_withdraws_its_open_offers() -> None:
     with pytest.raises(Gone, match="was withdrawn"):
         run(offers.select(ids["SunCo"], "web"))
     assert run(w.intake.outcome(lead_id)).offers == []
+
+
+def test_a_partner_checked_out_since_the_offer_is_a_conflict() -> None:
+    w, offers = world()
+    lead_id, ids = offered(w)
+    w.storage.transaction(lambda tx: tx.caps.set_availability("voltedge", False, None, "test", w.clock()))
+    with pytest.raises(Conflict, match="voltedge is not taking leads now; choose another offer"):
+        run(offers.select(ids["voltedge"], "web"))
+    assert {o.status for o in w.all("offers", lead_id=lead_id)} == {OfferStatus.OPEN}
+    assert run(offers.select(ids["brightpath"], "web")).partner == "brightpath"

@@ -6,10 +6,10 @@
    worker claims it while the consumer chooses. The answer to ``?wait`` lists the open offers
    (``services.intake``).
 2. :func:`select` (``POST /v1/offers/{id}/select``, one transaction under the job's lock): the offer is
-   marked selected and its siblings expired, the partner's cap slot is reserved exactly (at its cap since
-   the offer: 409, nothing changes), the delivery is created at the offer's price, and the job is woken:
-   a worker posts it as any other delivery. A selection already made is a 409; an offer past its time a
-   410.
+   marked selected and its siblings expired, the partner's cap slot is reserved exactly (at its cap,
+   paused or checked out since the offer: 409, nothing changes; its hours and filters are not evaluated
+   again), the delivery is created at the offer's price, and the job is woken: a worker posts it as any
+   other delivery. A selection already made is a 409; an offer past its time a 410.
 3. :func:`expire_due` (the worker's sweep, and lazily a select that finds its offer past its time): open
    offers past their time are expired and traced; a job with no open offer left, none selected, closes
    unsold ("no offer selected").
@@ -258,6 +258,8 @@ def select(
     partner = cfg.partners.get(chosen.partner)
     if partner is None or partner.channel is None:
         raise Conflict(f"partner {chosen.display_name} can no longer take leads; choose another offer")
+    if partner.paused or partner.name in tx.caps.unavailable_partners():
+        raise Conflict(f"partner {chosen.display_name} is not taking leads now; choose another offer")
     compiled = cfg.profiles.get(job.profile)
     profile_caps = compiled.spec.partner_caps.get(partner.name, {}) if compiled is not None else {}
     email_to = compiled.spec.email_to if compiled is not None else ()
