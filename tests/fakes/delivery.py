@@ -64,7 +64,13 @@ class FakeLeads:
             key=lambda d: d["id"],
         )
         sold = [
-            {"partner": d["partner"], "price": d["price"], "reference": d["reference"], "job_id": d["job_id"]}
+            {
+                "partner": d["partner"],
+                "price": d["price"],
+                "reference": d["reference"],
+                "job_id": d["job_id"],
+                "redirect_url": d["redirect_url"],
+            }
             for d in delivered
         ]
         jobs = sorted(self._t.where("jobs", lambda j: j["lead_id"] == lead_id), key=lambda j: j["id"])

@@ -95,7 +95,7 @@ def test_a_user_choice_target_is_canonical_with_its_ttl_and_partners_show_themse
         ),
         ({"offer_ttl": "8d"}, {}, f"{RULE}.offer_ttl", "must be at most 7d"),
         ({"offer_ttl": "0s"}, {}, f"{RULE}.offer_ttl", "more than zero"),
-        ({"floor": 5}, {}, f"{RULE}.floor", "applies only to strategy 'auction'"),
+        ({"floor": 5}, {}, f"{RULE}.floor", "applies only to strategies 'auction' and 'waterfall'"),
         ({}, {"sunco": {"logo_url": "http://cdn.example.com/a.png"}}, "partners.sunco.logo_url", "https://"),
         ({}, {"sunco": {"logo_url": "logo.png"}}, "partners.sunco.logo_url", "must be an https:// URL"),
         ({}, {"sunco": {"display_name": "  "}}, "partners.sunco.display_name", "1 to 100 printable"),

@@ -65,6 +65,7 @@ from leadrelay.domain.model import (
     SourceSpec,
     Strategy,
     Target,
+    Tier,
 )
 from leadrelay.domain.smtp import Security, SmtpSettings
 
@@ -194,9 +195,12 @@ class SourceModel(Strict):
     entities: Names = []
     wait: Wait = "0s"
     min_price: Money | None = None  # an auction sells this source's leads at no less
+    show_buyer: bool = False  # its answers name the buyer and the price
 
     def to_spec(self, name: str) -> SourceSpec:
-        return SourceSpec(name, tuple(self.entities), parse_duration(self.wait), self.min_price)
+        return SourceSpec(
+            name, tuple(self.entities), parse_duration(self.wait), self.min_price, self.show_buyer
+        )
 
 
 # ---------------------------------------------------------------- partners
@@ -299,7 +303,25 @@ def _offer_ttl(text: str) -> str:
     return text
 
 
-AUCTION_KEYS = ("deadline", "floor", "max_posts")  # a target's keys that only an auction has
+AUCTION_KEYS = ("deadline", "floor", "max_posts", "shared")  # a target's keys that only an auction has
+
+
+TIER_STRATEGIES = (Strategy.PRIORITY.value, Strategy.AUCTION.value)
+
+
+class TierModel(Strict):
+    partners: Names = []
+    strategy: Annotated[str, BeforeValidator(choice("strategy", TIER_STRATEGIES))] = "priority"
+    floor: Money | None = None
+
+    def to_spec(self) -> Tier:
+        return Tier(tuple(self.partners), Strategy(self.strategy), self.floor)
+
+
+class SharedModel(Strict):
+    max: Annotated[int, Field(ge=2, le=10)] = 2
+
+
 USER_CHOICE_KEYS = ("offer_ttl",)  # a target's keys that only user_choice has
 MAX_OFFER_TTL_S = 7 * 86_400.0
 
@@ -314,6 +336,8 @@ class TargetModel(Strict):
     floor: Money | None = None  # auction: the lowest winning bid
     max_posts: Annotated[int, Field(ge=1, le=10)] | None = None  # auction: posts per lead, 3
     offer_ttl: Annotated[PositiveDuration, AfterValidator(_offer_ttl)] | None = None  # user_choice: 10m
+    tiers: list[TierModel] | None = None  # waterfall: the tiers in order
+    shared: SharedModel | None = None  # auction, waterfall: sell to up to N buyers at their shared bids
 
     def to_spec(self) -> Target:
         """The target of a canonical document (``partners``, with weights and priorities in their order)."""
@@ -327,6 +351,8 @@ class TargetModel(Strict):
             floor=self.floor,
             max_posts=self.max_posts if self.max_posts is not None else 3,
             offer_ttl_s=parse_duration(self.offer_ttl) if self.offer_ttl is not None else 600.0,
+            tiers=tuple(tier.to_spec() for tier in self.tiers or ()),
+            shared_max=self.shared.max if self.shared is not None else 1,
         )
 
 

@@ -333,6 +333,17 @@ class Strategy(StrEnum):
     LEAST_LOADED = "least_loaded"
     AUCTION = "auction"  # ping the eligible partners at once; the best bid at or above the floor wins
     USER_CHOICE = "user_choice"  # offer the eligible partners to the consumer, who selects one
+    WATERFALL = "waterfall"  # ping tree: tiers in order, each by priority or auction, until sold
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One tier of a waterfall: its partners in priority order, sold by ``priority`` (the first partner
+    whose bid or list price reaches the floor) or ``auction`` (the highest), at no less than ``floor``."""
+
+    partners: tuple[str, ...]
+    strategy: Strategy = Strategy.PRIORITY
+    floor: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +364,8 @@ class Target:
     floor: float | None = None
     max_posts: int = 3
     offer_ttl_s: float = 600.0  # user_choice: how long the offers are valid
+    tiers: tuple[Tier, ...] = ()  # a waterfall's, in order (``partners`` is all of theirs)
+    shared_max: int = 1  # ``shared: {max: N}``: a lead may be sold to up to N buyers at their shared bids
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,3 +396,4 @@ class SourceSpec:
     entities: tuple[str, ...] = ()  # empty: every entity
     wait_s: float = 0.0  # default ?wait for this source's posts
     min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)
+    show_buyer: bool = False  # its answers name the buyer and the price (else: sold or unsold only)

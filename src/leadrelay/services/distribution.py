@@ -97,7 +97,7 @@ def route_job(
             reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
         status = JobStatus.FAILED if excluded and tx.jobs.job_had_errors(job.id) else JobStatus.UNSOLD
         return close(w, job, status, now, trace, error=reason, rule=ev.rule)
-    if target is not None and target.strategy is Strategy.AUCTION:
+    if target is not None and target.strategy in (Strategy.AUCTION, Strategy.WATERFALL):
         return auction.open_or_resume(tx, job, live, now, w, ev, candidates, trace, ids)
     if target is not None and target.strategy is Strategy.USER_CHOICE:
         return user_choice.offer(tx, job, live, now, w, ev, candidates, trace, ids)

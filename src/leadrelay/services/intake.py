@@ -89,6 +89,7 @@ class IntakeAnswer:
     reason: str | None = None
     repeat: bool = False  # an Idempotency-Key repeat: the original answer, nothing created
     settled: bool = False  # nothing more will happen without an operator (not shown to the source)
+    show_buyer: bool = False  # the source may see who bought the lead and at what price
     replay: tuple[int, dict[str, Any]] | None = None  # a repeat's stored first answer: HTTP status, body
     offers: list[dict[str, Any]] = field(default_factory=list)  # user choice: the open offers
 
@@ -106,11 +107,16 @@ class IntakeAnswer:
         out: dict[str, Any] = {"lead_id": self.lead_id, "status": self.status}
         if self.problems:
             out["errors"] = [p.as_dict() for p in self.problems]
-        if self.sold:
+        if self.sold and self.show_buyer:
             out["partner"] = self.sold[0]["partner"]
             out["price"] = self.sold[0]["price"]
             if len(self.sold) > 1:
                 out["deliveries"] = [{"partner": s["partner"], "price": s["price"]} for s in self.sold]
+        redirect = next((s["redirect_url"] for s in self.sold if s.get("redirect_url")), None)
+        if (
+            redirect is not None
+        ):  # where the buyer wants the consumer sent (response rules' redirect_url_path)
+            out["redirect_url"] = redirect
         if self.reason:
             out["reason"] = self.reason
         if self.offers:
@@ -125,6 +131,9 @@ def answer_code(status: str) -> int:
 # A keyed lead whose first answer is still missing this long after its creation lost its first request
 # (the process ended while waiting for the outcome): repeats get the outcome then, instead of 409.
 _ABANDONED = timedelta(seconds=90)
+# how far past its deadline a waiting answer may read the outcome one last time (issue 10 point 7: the
+# answer never comes later than the source's deadline plus 10 ms)
+_ANSWER_SLACK_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +185,7 @@ class Intake:
         self._writes: GroupCommit[_Write, tuple[str, Any]] = group_commits(self._write_batch)
 
     async def accept(self, req: IntakeRequest) -> IntakeAnswer:
+        started = asyncio.get_running_loop().time()  # ``wait`` counts from here
         live = await self._configs.get(self._storage)
         source = live.specs.sources.get(req.source)
         if source is None:
@@ -243,7 +253,8 @@ class Intake:
             self._notifier.jobs_added()
         answer = _first_answer(write)
         if waits and answer.status == LeadStatus.QUEUED:
-            answer = await self.wait(lead_id, req.wait)
+            answer = await self.wait(lead_id, req.wait, started=started)
+        answer.show_buyer = source.show_buyer
         if req.idempotency_key is not None and not keep:
             await self._keep(lead_id, answer)
         return answer
@@ -269,7 +280,9 @@ class Intake:
         await self._storage.run(lambda tx: tx.leads.keep_answer(lead_id, answer.code, answer.as_dict()))
 
     async def outcome(self, lead_id: str, *, source: str | None = None) -> IntakeAnswer:
-        """The lead's answer now; with ``source``, only that source's leads are visible."""
+        """The lead's answer now; with ``source``, only that source's leads are visible. The buyer and its
+        price are in it when the lead's source may see them (``show_buyer``)."""
+        live = await self._configs.get(self._storage)
 
         def read(tx: Tx) -> IntakeAnswer:
             row = tx.leads.get_lead(lead_id)
@@ -283,18 +296,28 @@ class Intake:
                 reason = _SUPPRESSED_REASON
             answer = IntakeAnswer(lead_id, public, problems=problems, sold=sold, reason=reason)
             answer.settled = status in FINAL_LEAD_STATUSES
+            spec = live.specs.sources.get(row.source)
+            answer.show_buyer = spec is not None and spec.show_buyer
             if public is LeadStatus.QUEUED:
                 answer.offers = _open_offers(tx, lead_id, self._clock())
             return answer
 
         return await self._storage.run_read(read)
 
-    async def wait(self, lead_id: str, seconds: float) -> IntakeAnswer:
-        """Wait up to ``seconds`` for the lead's outcome (woken in-process, polling across processes)."""
+    async def wait(self, lead_id: str, seconds: float, *, started: float | None = None) -> IntakeAnswer:
+        """Wait for the lead's outcome until ``seconds`` after ``started`` (the loop's time the request
+        came; default now), woken in-process, polling across processes. The answer is never later than
+        that deadline plus a few milliseconds, whatever the buyers do and however slow the database is:
+        past it, the lead is still ``queued`` and the source reads the outcome later (``GET
+        /v1/leads/{id}``)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
+        deadline = (loop.time() if started is None else started) + seconds
         while True:
-            answer = await self.outcome(lead_id)
+            try:
+                async with asyncio.timeout_at(deadline + _ANSWER_SLACK_S):
+                    answer = await self.outcome(lead_id)
+            except TimeoutError:
+                return IntakeAnswer(lead_id, LeadStatus.QUEUED)
             remaining = deadline - loop.time()
             if answer.settled or answer.offers or remaining <= 0:  # offers: the consumer chooses now
                 return answer

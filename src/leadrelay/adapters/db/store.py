@@ -100,9 +100,21 @@ def lead_outcome(conn: Connection, lead_id: str) -> tuple[str, list[dict[str, An
     """The lead's status, its delivered (non-test) deliveries, and the last job error."""
     status = conn.execute(select(leads.c.status).where(leads.c.id == lead_id)).scalar_one()
     sold = [
-        {"partner": r.partner, "price": r.price, "reference": r.reference, "job_id": r.job_id}
+        {
+            "partner": r.partner,
+            "price": r.price,
+            "reference": r.reference,
+            "job_id": r.job_id,
+            "redirect_url": r.redirect_url,
+        }
         for r in conn.execute(
-            select(deliveries.c.partner, deliveries.c.price, deliveries.c.reference, deliveries.c.job_id)
+            select(
+                deliveries.c.partner,
+                deliveries.c.price,
+                deliveries.c.reference,
+                deliveries.c.job_id,
+                deliveries.c.redirect_url,
+            )
             .where(deliveries.c.lead_id == lead_id, deliveries.c.status == DeliveryStatus.DELIVERED)
             .order_by(deliveries.c.id)
         )

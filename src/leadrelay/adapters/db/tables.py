@@ -220,6 +220,7 @@ deliveries = Table(
     Column("cancel_reason", Text),
     Column("batch_id", ID, index=True),  # a batched channel's file or digest this lead went into
     Column("ping_reference", String(200)),  # an auction's post: the winning bid's reference
+    Column("redirect_url", Text),  # a sale's: where the buyer wants the consumer sent (told to the source)
     # the leads waiting for a partner's next batch (DeliveryStatus.BATCHED), by partner and failover step
     Index("ix_deliveries_status_partner", "status", "partner", "channel_step"),
     one_of("status", DeliveryStatus),
@@ -259,7 +260,9 @@ bids = Table(  # every partner's answer in an auction (issue 10): a bid, a refus
     Column("profile", NAME, nullable=False),
     Column("rule", NAME),
     Column("status", String(16), nullable=False),  # BidStatus
+    Column("tier", Integer, nullable=False, default=0),  # a waterfall's tier (0: the first, or an auction)
     Column("price", Float),  # accepted: the bid (a post-only partner's list price)
+    Column("shared_price", Float),  # the bid for the lead shared with others (None: exclusive only)
     Column("floor", Float),  # the lowest price this bid could win at (None: any)
     Column("reference", String(200)),  # the buyer's reference for the bid, carried by the post
     Column("reason", Text),
@@ -267,6 +270,7 @@ bids = Table(  # every partner's answer in an auction (issue 10): a bid, a refus
     Column("rank", Integer),  # among the bids that count: 1 is the winner (None: it does not count)
     Column("margin", Float),  # the winner's: its bid over the next one (or over the floor)
     Column("delivery_id", ID),  # the post this bid got (None: not offered the lead)
+    Column("sold_as", String(16)),  # the post's sale: exclusive | shared (None: not posted)
     Column("is_test", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_bids_partner_created", "partner", "created_at"),  # per-buyer health over a window
