@@ -3,10 +3,12 @@ eligible partners as offers, ``POST /v1/offers/{id}/select`` posts the lead to t
 simulated buyer on 127.0.0.1) and expires the others, a second selection is a 409, and an offer past its
 time is a 410 while its job closes unsold ("no offer selected").
 
-Time: an offer's validity is moved into the past in the database (the test's clock), never waited for."""
+Time is never waited for: through the HTTP API an offer's validity is moved into the past in the database;
+the services (the worker, the selection) also run on an injected clock the test moves."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -18,10 +20,16 @@ import pytest
 from sqlalchemy import update
 
 from leadrelay.adapters.db.tables import offers
+from leadrelay.bootstrap import build_runtime
+from leadrelay.config import Settings
+from leadrelay.entrypoints.worker import Worker
+from leadrelay.errors import Gone
+from leadrelay.services.intake import IntakeRequest
+from leadrelay.services.user_choice import Offers
 from leadrelay.simulate.buyers import BuyersThread
 from tests.documents import base_config, lead
 from tests.integration.test_routing_flow import job_of, serve, with_target
-from tests.support import reader, source_headers, wait_for
+from tests.support import prepare, reader, source_headers, wait_for
 
 LOGO = "https://cdn.example.com/logos/sunco.png"
 
@@ -223,3 +231,71 @@ def test_two_sibling_offers_selected_at_once_sell_the_lead_once(db_url: str, buy
     assert [o["status"] for o in job["offers"] if o["id"] == winner] == ["selected"]
     assert len(job["deliveries"]) == 1 and final["status"] == "delivered"
     assert sum(b["accepted"] for b in buyers.stats()["buyers"].values()) == 1
+
+
+class Clock:
+    """The worker's and the offers' clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_select_expiry_and_the_sweep_by_an_injected_clock(db_url: str, buyers: BuyersThread) -> None:
+    """The services as the server runs them, on a clock the test moves: an offer selected within its time
+    is posted by the worker; at its end it is gone (410) and its job closes; the worker's sweep closes the
+    job of offers nobody selected."""
+    doc = choice_config(buyers)
+    doc["profiles"]["solar-main"]["rules"][0]["send_to"]["offer_ttl"] = "10m"
+    prepare(db_url, doc)
+    rt = build_runtime(Settings(database_url=db_url))
+    clock = Clock()
+    worker = Worker(rt.storage, rt.configs, rt.channels, rt.notifier, rt.sealer, clock=clock)
+    choice = Offers(rt.storage, rt.configs, rt.notifier, rt.sealer, clock=clock)
+    found: dict[str, Any] = {}
+
+    async def offered_now() -> tuple[str, dict[str, str]]:
+        answer = await rt.intake.accept(IntakeRequest("web", "solar", lead(state="CA", monthly_bill=180)))
+        clock.now = max(clock.now, datetime.now(UTC))  # the job is due from its arrival
+        assert await worker.run_until_idle() == 1  # routed: offered, then parked
+        shown = await rt.intake.outcome(answer.lead_id)
+        return answer.lead_id, {o["partner"]: o["id"] for o in shown.offers}
+
+    async def scenario() -> None:
+        sold, ids = await offered_now()
+        clock.now += timedelta(minutes=9, seconds=59)
+        assert (await choice.select(ids["voltedge"], "web")).woken
+        assert await worker.run_until_idle() == 1  # the post
+        found["sold"] = await rt.intake.outcome(sold)
+        late, ids = await offered_now()
+        clock.now += timedelta(minutes=10)  # the offers' last instant is past
+        try:
+            await choice.select(ids["SunCo Solar"], "web")
+        except Gone as exc:
+            found["gone"] = exc.detail
+        found["late"] = await rt.intake.outcome(late)
+        unchosen, _ = await offered_now()
+        clock.now += timedelta(minutes=10, seconds=1)
+        found["swept"] = await worker.run_until_idle()  # no job to claim: the sweep closes it
+        found["unchosen"] = await rt.intake.outcome(unchosen)
+
+    async def bounded() -> None:
+        try:
+            async with asyncio.timeout(30):
+                await scenario()
+        finally:
+            await rt.channels.close()
+
+    try:
+        asyncio.run(bounded())
+    finally:
+        rt.db.dispose()
+    sold = found["sold"]
+    assert (sold.status, sold.sold[0]["partner"], sold.offers) == ("delivered", "voltedge", [])
+    assert buyers.stats()["buyers"]["voltedge"]["accepted"] == 1
+    assert "expired at" in found["gone"]
+    assert (found["late"].status, found["late"].reason) == ("unsold", "no offer selected")
+    assert found["swept"] == 0
+    assert (found["unchosen"].status, found["unchosen"].reason) == ("unsold", "no offer selected")
