@@ -33,6 +33,7 @@ from leadrelay.services.pinging import Pings
 from leadrelay.services.privacy import Privacy
 from leadrelay.services.retention import retain
 from leadrelay.services.supplier_ping import SupplierPings
+from leadrelay.services.user_choice import Offers
 
 log = logging.getLogger("leadrelay")
 
@@ -55,6 +56,7 @@ class Runtime:
         self.intake = Intake(
             self.storage, self.configs, self.notifier, self.sealer, group_commits=GroupCommits(self.storage)
         )
+        self.offers = Offers(self.storage, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)

@@ -5,6 +5,7 @@
     ├── ConfigError                 a configuration document is invalid; carries every bad path
     ├── NotFound                    an object named in a request does not exist
     ├── Conflict                    the request contradicts stored state (idempotency key reuse, …)
+    ├── Gone                        the object existed but its time is over (an expired offer)
     ├── InvalidTransition           an action's precondition failed (resend a job that was not delivered, …)
     ├── Unauthorized                missing or wrong credentials
     ├── Forbidden                   good credentials, but not for this (a source posting another entity)
@@ -71,6 +72,10 @@ class NotFound(LeadrelayError):
 
 class Conflict(LeadrelayError):
     code = "conflict"
+
+
+class Gone(LeadrelayError):
+    code = "gone"
 
 
 class InvalidTransition(LeadrelayError):

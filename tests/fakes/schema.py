@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from leadrelay.domain.ping import BidStatus
-from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
+from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, OfferStatus, QueueState
 
 Kind = Literal["str", "int", "float", "bool", "json", "time"]
 
@@ -255,6 +255,28 @@ TABLES: dict[str, TableSpec] = {
                 _t("created_at", null=False),
             ),
             key=("id",),
+        ),
+        TableSpec(
+            "offers",
+            (
+                _s("id", null=False),
+                _s("job_id", null=False),
+                _s("lead_id", null=False),
+                _s("partner", null=False),
+                _i("place", null=False),
+                _s("display_name", null=False),
+                _s("logo_url"),
+                Col("price", "float"),
+                _flag("show_price"),
+                _s("status", null=False),
+                _t("expires_at", null=False),
+                _t("selected_at"),
+                _t("expired_at"),
+                _s("delivery_id"),
+                _t("created_at", null=False),
+            ),
+            key=("id",),
+            states={"status": OfferStatus},
         ),
         TableSpec(
             "cap_counters",

@@ -878,6 +878,59 @@ def erasure_statements(s: Storage) -> list[Any]:
     ]
 
 
+# ---------------------------------------------------------------- scenarios: user-choice offers
+
+
+def offer_row(offer_id: str, job_id: str, place: int, **overrides: Any) -> dict[str, Any]:
+    row = {
+        "id": offer_id,
+        "job_id": job_id,
+        "lead_id": "lead_1",
+        "partner": f"p{place}",
+        "place": place,
+        "display_name": f"Partner {place}",
+        "logo_url": None,
+        "price": 10.0 * place,
+        "show_price": place == 1,
+        "status": "open",
+        "expires_at": at(10),
+        "selected_at": None,
+        "expired_at": None,
+        "delivery_id": None,
+        "created_at": at(0),
+    }
+    return row | overrides
+
+
+@scenario
+def offers_in_order_and_their_expiry(s: Storage) -> list[Any]:
+    rows = [
+        offer_row("ofr_9", "job_1", 1),  # ids are not the order: the place is
+        offer_row("ofr_2", "job_1", 2, logo_url="https://x.example/l.png"),
+        offer_row("ofr_5", "job_2", 1, expires_at=at(5)),
+        offer_row("ofr_6", "job_2", 2, expires_at=at(5), status="expired", expired_at=at(1)),
+        offer_row("ofr_7", "job_3", 1, lead_id="lead_2", expires_at=at(3)),
+    ]
+    return [
+        attempt(s, lambda tx: tx.deliveries.insert_offers(rows)),
+        attempt(s, lambda tx: tx.deliveries.insert_offers([])),
+        attempt(s, lambda tx: tx.deliveries.insert_offers([offer_row("ofr_1", "job_1", 3, status="lost")])),
+        attempt(s, lambda tx: tx.deliveries.insert_offers([offer_row("ofr_9", "job_1", 3)])),  # the key
+        attempt(s, lambda tx: tx.deliveries.offers_of("job_1")),
+        attempt(s, lambda tx: tx.deliveries.offers_of("nope")),
+        attempt(s, lambda tx: tx.deliveries.lead_offers("lead_1")),
+        attempt(s, lambda tx: tx.deliveries.get_offer("ofr_2")),
+        attempt(s, lambda tx: tx.deliveries.get_offer("nope")),
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(2), 10)),
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(5), 10)),
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(20), 10)),
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(20), 2)),
+        attempt(s, lambda tx: tx.deliveries.update_offer("ofr_5", status="selected", selected_at=at(4))),
+        attempt(s, lambda tx: tx.deliveries.update_offer("ofr_7", status="gone")),  # CHECK
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(20), 10)),
+    ]
+
+
 # ---------------------------------------------------------------- the contract
 
 

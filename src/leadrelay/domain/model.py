@@ -302,6 +302,10 @@ class PartnerSpec:
     aliases: tuple[str, ...] = ()
     pacing: Pacing | None = None  # even: the day cap spread over the delivery hours
     min_price: float | None = None  # an auction sells to it at no less (where the rule sets no floor)
+    # what a consumer sees of it in a user-choice offer: its name, its logo, and its price when it allows
+    display_name: str | None = None  # None: the partner's name
+    logo_url: str | None = None
+    show_price: bool = False
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""
@@ -328,6 +332,7 @@ class Strategy(StrEnum):
     BROADCAST = "broadcast"
     LEAST_LOADED = "least_loaded"
     AUCTION = "auction"  # ping the eligible partners at once; the best bid at or above the floor wins
+    USER_CHOICE = "user_choice"  # offer the eligible partners to the consumer, who selects one
     WATERFALL = "waterfall"  # ping tree: tiers in order, each by priority or auction, until sold
 
 
@@ -358,6 +363,7 @@ class Target:
     deadline_s: float = 0.75
     floor: float | None = None
     max_posts: int = 3
+    offer_ttl_s: float = 600.0  # user_choice: how long the offers are valid
     tiers: tuple[Tier, ...] = ()  # a waterfall's, in order (``partners`` is all of theirs)
     shared_max: int = 1  # ``shared: {max: N}``: a lead may be sold to up to N buyers at their shared bids
 

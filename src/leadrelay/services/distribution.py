@@ -16,7 +16,7 @@ from leadrelay.domain.model import FileChannel, Strategy
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.domain.states import JOB, JOB_TO_ROUTE, JobStatus
-from leadrelay.services import auction, partner_exclusion
+from leadrelay.services import auction, partner_exclusion, user_choice
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.opened_leads import redact_lines
 from leadrelay.services.ports import IdSource, Record, Tx, system_ids
@@ -99,6 +99,8 @@ def route_job(
         return close(w, job, status, now, trace, error=reason, rule=ev.rule)
     if target is not None and target.strategy in (Strategy.AUCTION, Strategy.WATERFALL):
         return auction.open_or_resume(tx, job, live, now, w, ev, candidates, trace, ids)
+    if target is not None and target.strategy is Strategy.USER_CHOICE:
+        return user_choice.offer(tx, job, live, now, w, ev, candidates, trace, ids)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[Chosen] = []
     for i, name in enumerate(candidates):

@@ -15,12 +15,14 @@ from typing import Any
 import orjson
 
 from leadrelay.domain.fields import validate_lead
+from leadrelay.domain.offers import NO_OFFER_SELECTED, public_offer
 from leadrelay.domain.states import (
     JOB,
     LEAD,
     QUEUE,
     JobStatus,
     LeadStatus,
+    OfferStatus,
     QueueState,
     lead_status,
     public_lead_status,
@@ -65,6 +67,8 @@ _PUBLIC_REASONS = (
     "no rule matched",
     "no enabled profile for entity",
     "no consent",  # the profile requires one-to-one consent and the lead carries none
+    NO_OFFER_SELECTED,  # user choice: every offer expired
+    "the selected offer's partner did not take the lead",  # user choice
 )
 
 
@@ -98,6 +102,7 @@ class IntakeAnswer:
     settled: bool = False  # nothing more will happen without an operator (not shown to the source)
     show_buyer: bool = False  # the source may see who bought the lead and at what price
     replay: tuple[int, dict[str, Any]] | None = None  # a repeat's stored first answer: HTTP status, body
+    offers: list[dict[str, Any]] = field(default_factory=list)  # user choice: the open offers
 
     @property
     def code(self) -> int:
@@ -125,6 +130,8 @@ class IntakeAnswer:
             out["redirect_url"] = redirect
         if self.reason:
             out["reason"] = self.reason
+        if self.offers:
+            out["offers"] = self.offers
         return out
 
 
@@ -328,6 +335,8 @@ class Intake:
             answer.settled = status in FINAL_LEAD_STATUSES
             spec = live.specs.sources.get(row.source)
             answer.show_buyer = spec is not None and spec.show_buyer
+            if public is LeadStatus.QUEUED:
+                answer.offers = _open_offers(tx, lead_id, self._clock())
             return answer
 
         return await self._storage.run_read(read)
@@ -347,7 +356,7 @@ class Intake:
             except TimeoutError:
                 return IntakeAnswer(lead_id, LeadStatus.QUEUED)
             remaining = deadline - loop.time()
-            if answer.settled or remaining <= 0:
+            if answer.settled or answer.offers or remaining <= 0:  # offers: the consumer chooses now
                 return answer
             await self._notifier.wait_lead(lead_id, min(remaining, 0.25))
 
@@ -405,6 +414,15 @@ class Intake:
             if why is not None:
                 refused[w.lead["id"]] = why
         return refused
+
+
+def _open_offers(tx: Tx, lead_id: str, now: datetime) -> list[dict[str, Any]]:
+    """A lead's offers the consumer may select now (``strategy: user_choice``), as the source sees them."""
+    return [
+        public_offer(o.id, o.display_name, o.logo_url, o.price, bool(o.show_price), o.expires_at)
+        for o in tx.deliveries.lead_offers(lead_id)
+        if o.status == OfferStatus.OPEN and o.expires_at > now
+    ]
 
 
 def _job_row(lead_id: str, profile: str, now: datetime, ids: IdSource) -> dict[str, Any]:

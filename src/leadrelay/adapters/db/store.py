@@ -23,10 +23,11 @@ from leadrelay.adapters.db.tables import (
     deliveries,
     jobs,
     leads,
+    offers,
     supplier_pings,
 )
 from leadrelay.domain.attempts import Outcome
-from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, QueueState, lead_status
+from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, OfferStatus, QueueState, lead_status
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -41,6 +42,7 @@ JOBS = RowWriter(jobs)
 DELIVERIES = RowWriter(deliveries)
 ATTEMPTS = RowWriter(attempts)
 BIDS = RowWriter(bids)
+OFFERS = RowWriter(offers)
 
 
 @lru_cache(maxsize=8)
@@ -323,3 +325,48 @@ def use_supplier_ping(conn: Connection, ping_id: str, lead_id: str, now: datetim
         .values(used_at=now, lead_id=lead_id)
     )
     return done.rowcount == 1
+
+
+# ---------------------------------------------------------------- user-choice offers
+
+
+def insert_offers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        OFFERS.write(conn, rows)
+
+
+_OFFERS_OF = select(offers).where(offers.c.job_id == bindparam("job_id")).order_by(offers.c.place)
+_LEAD_OFFERS = (
+    select(offers).where(offers.c.lead_id == bindparam("lead_id")).order_by(offers.c.job_id, offers.c.place)
+)
+_OFFER = select(offers).where(offers.c.id == bindparam("offer_id"))
+
+
+def offers_of(conn: Connection, job_id: str) -> list[Row[Any]]:
+    """A job's offers, in the target's order."""
+    return list(conn.execute(_OFFERS_OF, {"job_id": job_id}))
+
+
+def lead_offers(conn: Connection, lead_id: str) -> list[Row[Any]]:
+    """Every offer made for a lead, job by job, each job's in the target's order."""
+    return list(conn.execute(_LEAD_OFFERS, {"lead_id": lead_id}))
+
+
+def get_offer(conn: Connection, offer_id: str) -> Row[Any] | None:
+    return conn.execute(_OFFER, {"offer_id": offer_id}).first()
+
+
+def update_offer(conn: Connection, offer_id: str, **values: Any) -> None:
+    OFFERS.update(conn, {offer_id: values})
+
+
+def jobs_with_expired_offers(conn: Connection, now: datetime, limit: int) -> list[str]:
+    """The jobs (at most ``limit``, oldest offer first) with an open offer whose time has run out."""
+    query = (
+        select(offers.c.job_id, func.min(offers.c.expires_at).label("first"))
+        .where(offers.c.status == OfferStatus.OPEN, offers.c.expires_at <= now)
+        .group_by(offers.c.job_id)
+        .order_by("first", offers.c.job_id)
+        .limit(limit)
+    )
+    return [str(r.job_id) for r in conn.execute(query)]

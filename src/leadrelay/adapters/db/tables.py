@@ -28,7 +28,14 @@ from sqlalchemy import (
 )
 
 from leadrelay.domain.ping import BidStatus
-from leadrelay.domain.states import BatchStatus, DeliveryStatus, JobStatus, LeadStatus, QueueState
+from leadrelay.domain.states import (
+    BatchStatus,
+    DeliveryStatus,
+    JobStatus,
+    LeadStatus,
+    OfferStatus,
+    QueueState,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -284,6 +291,28 @@ supplier_pings = Table(  # a source's ping (issue 10 point 6): the quote and its
     Column("used_at", UTCDateTime),  # set once, in the transaction that accepts the lead carrying it
     Column("lead_id", ID),  # that lead
     Column("created_at", UTCDateTime, nullable=False, index=True),
+)
+
+offers = Table(  # a partner offered to the consumer (strategy user_choice, issue 10 point 5)
+    "offers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("job_id", ID, nullable=False, index=True),
+    Column("lead_id", ID, nullable=False, index=True),
+    Column("partner", NAME, nullable=False),
+    Column("place", Integer, nullable=False),  # its position among the job's offers (the target's order)
+    Column("display_name", String(100), nullable=False),  # what the consumer sees of the partner
+    Column("logo_url", Text),
+    Column("price", Float),  # the partner's list price when offered: the sale's price if selected
+    Column("show_price", Boolean, nullable=False, default=False),  # the offer shows its price
+    Column("status", String(16), nullable=False),  # OfferStatus
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("selected_at", UTCDateTime),
+    Column("expired_at", UTCDateTime),
+    Column("delivery_id", ID),  # the post a selected offer got
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_offers_status_expires", "status", "expires_at"),  # the sweep of open offers past their time
+    one_of("status", OfferStatus),
 )
 
 cap_counters = Table(

@@ -45,6 +45,16 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class OfferShown(BaseModel):
+    """One offer of a lead routed by ``strategy: user_choice`` (``POST /v1/offers/{id}/select``)."""
+
+    id: str
+    partner: str = Field(description="the partner's display name")
+    logo_url: str | None = None
+    price: float | None = Field(default=None, description="only where the partner shows its price")
+    expires_at: str = Field(description="ISO 8601, UTC: the offer cannot be selected from then on (410)")
+
+
 class IntakeAnswer(BaseModel):
     """The answer to a posted lead (``POST /v1/leads``, ``GET /v1/leads/{id}``)."""
 
@@ -52,6 +62,9 @@ class IntakeAnswer(BaseModel):
     lead_id: str
     status: str = Field(description="queued | delivered | unsold | failed | rejected | duplicate")
     errors: list[Problem] | None = Field(default=None, description="for rejected: each bad field")
+    offers: list[OfferShown] | None = Field(
+        default=None, description="strategy user_choice, while queued: the offers the consumer may select"
+    )
 
 
 LEAD_BODY: dict[str, Any] = {
