@@ -14,6 +14,7 @@ from typing import Annotated, Any, get_args
 import phonenumbers
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import ChannelModel, PingModel, PingPii
 from leadrelay.configuration.values import (
@@ -48,6 +49,7 @@ from leadrelay.configuration.values import (
     unknown,
 )
 from leadrelay.domain.condition_syntax import parse_condition
+from leadrelay.domain.health import DEFAULT_POLICY
 from leadrelay.domain.hours import parse_hours
 from leadrelay.domain.model import (
     PERSONAL_TYPES,
@@ -226,6 +228,9 @@ class PartnerModel(Strict):
     legal_name: str | None = None  # the seller's name in a consumer's consent (checked by hand)
     aliases: list[str] = []  # other names of the seller in a consent (trade names, brands)
     pacing: Annotated[str | None, BeforeValidator(_pacing)] = None  # even: the day cap over the hours
+    # the circuit breaker's thresholds; None: the defaults; ``off``: {enabled: false}
+    breaker: Annotated[BreakerModel | None, BeforeValidator(breaker_switch)] = None
+    adaptive_ping_timeout: AdaptivePingTimeoutModel | None = None  # the ping's p99 plus a margin
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -248,6 +253,10 @@ class PartnerModel(Strict):
             legal_name=self.legal_name,
             aliases=tuple(self.aliases),
             pacing=Pacing(self.pacing) if self.pacing is not None else None,
+            breaker=self.breaker.to_spec() if self.breaker is not None else DEFAULT_POLICY,
+            adaptive_ping_margin_ms=(
+                self.adaptive_ping_timeout.margin_ms() if self.adaptive_ping_timeout is not None else None
+            ),
         )
 
 
