@@ -334,6 +334,10 @@ def deliveries_and_attempts(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.deliveries.insert_delivery(delivery_row("dlv_1", "job_1", "lead_1", "x"))),
         attempt(s, lambda tx: tx.deliveries.insert_attempt(attempt_row("att_1", "dlv_1", "job_1", 9))),
         attempt(s, lambda tx: tx.leads.lead_outcome("lead_1")),
+        attempt(s, lambda tx: sorted(tx.deliveries.post_observations(START))),  # same start: any order
+        attempt(s, lambda tx: sorted(tx.deliveries.post_observations(START, "acme"))),
+        attempt(s, lambda tx: tx.deliveries.post_observations(START, "beta", limit=1)),
+        attempt(s, lambda tx: tx.deliveries.post_observations(at(60))),
     ]
 
 
@@ -394,6 +398,45 @@ def cap_reads_and_availability(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.caps.set_availability("zed", False, "gone", "ops", at(4))),
         attempt(s, lambda tx: tx.caps.unavailable_partners()),
         attempt(s, lambda tx: tx.caps.availability()),
+    ]
+
+
+def _breaker(
+    state: str, minutes: float, retry: float | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    return {
+        "state": state,
+        "opened_at": at(minutes) if state != "closed" else None,
+        "retry_at": at(retry) if retry is not None else None,
+        "reason": reason,
+        "changed_at": at(minutes),
+    }
+
+
+@scenario
+def breakers(s: Storage) -> list[Any]:
+    """Conditional moves of circuit breakers (no row counts as closed) and the routing read."""
+    return [
+        attempt(s, lambda tx: tx.caps.unavailable_and_breakers()),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("open", 1, 2, "errors"), ["closed"])),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("open", 1, 2, "again"), ["closed"])),
+        attempt(s, lambda tx: tx.caps.move_breaker("zed", _breaker("half_open", 1, 2), ["open"])),
+        attempt(s, lambda tx: tx.caps.set_availability("zed", False, None, "ops", at(1))),
+        attempt(s, lambda tx: tx.caps.unavailable_and_breakers()),
+        attempt(
+            s, lambda tx: tx.caps.move_breaker("acme", _breaker("half_open", 1.5, 3), ["open"], due=at(1.5))
+        ),  # not due yet
+        attempt(
+            s,
+            lambda tx: tx.caps.move_breaker(
+                "acme", _breaker("half_open", 2, 3), ["open", "half_open"], at(2)
+            ),
+        ),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("closed", 4), ["half_open"])),
+        attempt(s, lambda tx: tx.caps.unavailable_and_breakers()),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("open", 5, 6, "timeouts"), ["closed"])),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("bogus", 5), ["open"])),  # CHECK
+        attempt(s, lambda tx: tx.caps.breakers()),
     ]
 
 
