@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.health import Kind, result_of
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
@@ -24,6 +25,7 @@ from leadrelay.entrypoints.worker_isolation import all_or_each
 from leadrelay.services import distribution, reservations, settlement
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.distribution import SendItem, StepResult
+from leadrelay.services.health import BreakerGate, HealthTracker, settle_breakers
 from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import (
@@ -90,9 +92,11 @@ class Worker:
         clock: Clock = system_clock,
         ids: IdSource = system_ids,
         rand: RandomSource = system_random,
+        health: HealthTracker | None = None,
     ) -> None:
         """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel; ``rand``
-        gives its jitter);
+        gives its jitter); ``health``: the process's partner health windows (every post is observed in
+        it; the partners' circuit breakers open and close by it);
         ``release_delay_seconds``: how soon a job whose transaction failed goes back to the queue;
         ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
         deliveries and attempts (and of the worker itself) come from."""
@@ -112,6 +116,7 @@ class Worker:
         self.clock = clock
         self.ids = ids
         self.rand = rand
+        self.health = health if health is not None else HealthTracker()
         self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{ids('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -282,6 +287,7 @@ class Worker:
             result = AttemptResult(
                 Outcome.ERROR, reason=f"internal error: {type(exc).__name__}", retryable=True
             )
+        self.health.observe_attempt(item.partner, result, self.clock())
         return storable(result)
 
     # ------------------------------------------------------------ grouped transactions
@@ -313,9 +319,12 @@ class Worker:
             plans = {job.id: distribution.plan(job, live, now) for job in jobs}
             rotations = reservations.Rotations(tx)
             rotations.reserve(reservations.rotations_wanted(plans, {job.id: job.profile for job in jobs}))
-            away = tx.caps.unavailable_partners()
+            away, tripped = tx.caps.unavailable_and_breakers()  # one read for the batch
+            self.health.sync(tripped)
+            gate = BreakerGate(tx, live, now, self.health)
             steps = [
-                self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away) for job in jobs
+                self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away, gate)
+                for job in jobs
             ]
             w.flush(tx, now)
             return steps
@@ -335,6 +344,7 @@ class Worker:
         planned: Evaluation | None = None,
         rotations: reservations.Rotations | None = None,
         unavailable: frozenset[str] | None = None,
+        breakers: BreakerGate | None = None,
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
@@ -350,6 +360,7 @@ class Worker:
                 rotations=rotations,
                 ids=self.ids,
                 unavailable=unavailable,
+                breakers=breakers,
             )
         if job.status == JobStatus.DELIVERING:
             return settlement.pending_sends(tx, job, dl.get(job.id, []), live, now, w)
@@ -383,4 +394,7 @@ class Worker:
         def deliveries(job: Record) -> list[Record]:
             return tx.deliveries.deliveries_of([job.id])[job.id]
 
-        return all_or_each(tx, [job for job, _ in work], record, "recording an outcome", deliveries, now)
+        steps = all_or_each(tx, [job for job, _ in work], record, "recording an outcome", deliveries, now)
+        observed = [(send.partner, Kind.POST, result_of(res)) for _, out in items for send, res in out]
+        settle_breakers(tx, self.health, live, observed, now)
+        return steps

@@ -38,6 +38,7 @@ from leadrelay.domain.states import (
 )
 from leadrelay.services import partner_exclusion
 from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.health import BreakerGate
 from leadrelay.services.opened_leads import redact_lines, redactor_of, sensitive_of
 from leadrelay.services.ports import IdSource, Record, Tx, system_ids
 from leadrelay.services.reservations import Rotations, least_loaded, reserve
@@ -114,11 +115,13 @@ def route_job(
     rotations: Rotations | None = None,
     ids: IdSource = system_ids,
     unavailable: frozenset[str] | None = None,
+    breakers: BreakerGate | None = None,
 ) -> StepResult:
     """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries.
     ``planned``: its evaluation, when the batch already made it; ``rotations``: the batch's numbers;
     ``ids``: where the new deliveries' ids come from; ``unavailable``: the partners checked out, when the
-    batch already read them (else read here)."""
+    batch already read them (else read here); ``breakers``: the batch's circuit breakers, which skip a
+    partner whose breaker is open and let a trial lead through after its cool-down (None: not checked)."""
     trace: list[str] = list(job.trace)
     cfg = live.compiled
     if job.kind in ("resend", "test"):
@@ -137,6 +140,8 @@ def route_job(
         if away and not away.isdisjoint(candidates):
             trace.extend(f"{name}: partner unavailable (checked out)" for name in candidates if name in away)
             candidates = [name for name in candidates if name not in away]
+    if candidates and breakers is not None:
+        candidates = breakers.admit(candidates, trace)
     if candidates:
         listed = partner_exclusion.suppressed_partners(
             tx, job, live.specs.entities.get(job.entity), [cfg.partners[name] for name in candidates]

@@ -11,8 +11,9 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, literal, null, select, union_all, update
+from sqlalchemy import ColumnElement, Connection, Row, and_, literal, null, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 
 from leadrelay.adapters.db.tables import attempts, deliveries, partner_availability, partner_breakers
 from leadrelay.domain.health import BreakerState
@@ -68,9 +69,10 @@ def move_breaker(
     """Set the partner's breaker to ``values`` (state, opened_at, retry_at, reason, changed_at) if its
     state is one of ``expect`` (no row counts as closed) and, with ``due``, its ``retry_at`` is at or
     before it; True when it moved."""
-    condition = _B.c.state.in_(list(expect))
+    condition: ColumnElement[bool] = _B.c.state.in_(list(expect))
     if due is not None:
-        condition &= _B.c.retry_at <= due
+        condition = and_(condition, _B.c.retry_at <= due)
+    stmt: ReturningInsert[Any] | ReturningUpdate[Any]
     if _CLOSED in expect:
         ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         stmt = (

@@ -1,0 +1,351 @@
+"""Per-partner health and the circuit breaker (issue 10, point 10), around the pure ``domain.health``.
+
+Three pieces:
+
+- :class:`HealthTracker` — one per process (``Runtime.health``): the sliding windows of every partner's
+  pings and posts, fed by whoever sent them (the worker after each post; the auction after each ping) with
+  ``observe(partner, kind, duration_ms, result, now)``. In memory: cheap, O(1) per observation.
+- :class:`BreakerGate` — routing's view of the breakers for one batch, from the one read the batch makes
+  (``tx.caps.unavailable_and_breakers()``): skips a partner whose breaker is open (a trace line says why
+  and until when) and, after the cool-down, lets one trial lead through (the breaker goes half-open,
+  claimed by a conditional update so two workers never both send it).
+- :func:`settle_breakers` — after outcomes are recorded (same transaction): opens a closed breaker whose
+  window crossed a threshold, and closes (or opens again) a half-open one on its trial's answer.
+
+Every move of a breaker is stored in ``partner_breakers`` and audited (``partner.breaker_open``,
+``partner.breaker_half_open``, ``partner.breaker_close``; actor ``breaker``). Each process keeps its own
+windows; the breaker's state is shared through the table, and a process forgets a partner's window when it
+sees the breaker closed (so old errors do not open it again at once).
+
+:class:`PartnerHealth` is what the admin API and the CLI show: stats computed from the stored attempts (the
+API and the workers may be different processes), over each partner's window, with its breaker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from leadrelay.domain.attempts import AttemptResult
+from leadrelay.domain.health import (
+    DEFAULT_POLICY,
+    Admission,
+    Breaker,
+    BreakerPolicy,
+    BreakerState,
+    Kind,
+    Result,
+    Stats,
+    Window,
+    admission,
+    after_trial,
+    opened,
+    result_of,
+    skip_line,
+    stats_of,
+    stored_result,
+    trial,
+    trip_reason,
+)
+from leadrelay.errors import NotFound
+from leadrelay.services.config_in_force import ConfigCache, LiveConfig
+from leadrelay.services.ports import Clock, Storage, Tx, system_clock
+
+ACTOR = "breaker"
+OBJECT_KIND = "partners"
+_ACTIONS = {
+    BreakerState.OPEN: "partner.breaker_open",
+    BreakerState.HALF_OPEN: "partner.breaker_half_open",
+    BreakerState.CLOSED: "partner.breaker_close",
+}
+
+
+def breaker_of(partner: str, row: Mapping[str, Any]) -> Breaker:
+    """A stored breaker row (``tx.caps.breakers()``) as the domain's value."""
+    return Breaker(
+        partner,
+        BreakerState(row["state"]),
+        row["opened_at"],
+        row["retry_at"],
+        row["reason"],
+        row["changed_at"],
+    )
+
+
+def _values(b: Breaker) -> dict[str, Any]:
+    return {
+        "state": b.state.value,
+        "opened_at": b.opened_at,
+        "retry_at": b.retry_at,
+        "reason": b.reason,
+        "changed_at": b.changed_at,
+    }
+
+
+def policy_of(live: LiveConfig, partner: str) -> BreakerPolicy | None:
+    """The partner's breaker policy; None when the partner is not configured (any more)."""
+    spec = live.compiled.partners.get(partner)
+    return spec.breaker if spec is not None else None
+
+
+def _move(
+    tx: Tx, before: Breaker, after: Breaker, expect: Iterable[BreakerState], due: datetime | None
+) -> bool:
+    """Store the move (if the breaker is still in a state of ``expect``) and audit it; True when it moved."""
+    assert after.changed_at is not None
+    if not tx.caps.move_breaker(after.partner, _values(after), [s.value for s in expect], due):
+        return False
+    tx.config.audit(
+        actor=ACTOR,
+        action=_ACTIONS[after.state],
+        object_kind=OBJECT_KIND,
+        object_id=after.partner,
+        at=after.changed_at,
+        detail={
+            "state": after.state.value,
+            "before": before.state.value,
+            "reason": after.reason if after.state is not BreakerState.CLOSED else before.reason,
+            "retry_at": after.retry_at.isoformat() if after.retry_at is not None else None,
+        },
+    )
+    return True
+
+
+# ---------------------------------------------------------------- the tracker (in memory)
+
+
+class HealthTracker:
+    """The sliding windows of every partner's pings and posts in this process, and the breakers not closed
+    as this process last saw them (``known``). Used from one event loop (not thread-safe)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        """``limit``: the most observations kept per partner and kind (the oldest are dropped first)."""
+        self.limit = limit
+        self._windows: dict[tuple[str, Kind], Window] = {}
+        self.known: dict[str, Breaker] = {}
+
+    def observe(
+        self, partner: str, kind: Kind | str, duration_ms: float, result: Result | str, now: datetime
+    ) -> None:
+        """One ping or post to ``partner``: how long it took and how it ended (``Result``: ok, refused,
+        error, timeout — a refusal is healthy). O(1)."""
+        key = (partner, Kind(kind))
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = Window(self.limit)
+        window.add(now, duration_ms, Result(result))
+
+    def observe_attempt(self, partner: str, attempt: AttemptResult, now: datetime) -> Result:
+        """A post attempt's result observed; returns how it counted."""
+        result = result_of(attempt)
+        self.observe(partner, Kind.POST, attempt.duration_ms, result, now)
+        return result
+
+    def _window(self, partner: str, kind: Kind, now: datetime, window_s: float) -> Window | None:
+        window = self._windows.get((partner, kind))
+        if window is not None:
+            window.evict(now, window_s)
+        return window
+
+    def counts(self, partner: str, kind: Kind, now: datetime, window_s: float) -> tuple[int, int, int]:
+        """(requests, errors, timeouts) over the last ``window_s`` seconds."""
+        window = self._window(partner, kind, now, window_s)
+        return (len(window), window.errors, window.timeouts) if window is not None else (0, 0, 0)
+
+    def stats(self, partner: str, kind: Kind, now: datetime, window_s: float) -> Stats:
+        window = self._window(partner, kind, now, window_s)
+        return window.stats() if window is not None else Stats()
+
+    def p99_ms(self, partner: str, kind: Kind, now: datetime, window_s: float) -> float | None:
+        """The p99 latency over the window (for ``domain.health.adaptive_timeout``); None without data."""
+        return self.stats(partner, kind, now, window_s).p99_ms
+
+    def forget(self, partner: str) -> None:
+        """Drop the partner's windows (its breaker closed: start afresh)."""
+        for kind in Kind:
+            self._windows.pop((partner, kind), None)
+
+    def sync(self, rows: Mapping[str, Mapping[str, Any]]) -> None:
+        """The breakers not closed, as routing just read them: a partner whose breaker closed since (in
+        another process) has its windows forgotten."""
+        for partner in self.known.keys() - rows.keys():
+            self.forget(partner)
+        self.known = {partner: breaker_of(partner, row) for partner, row in rows.items()}
+
+
+# ---------------------------------------------------------------- routing
+
+
+class BreakerGate:
+    """The breakers for one routing batch (the rows read once for the batch). ``admit`` is called for each
+    job's candidates; with no breaker open it costs one dict check."""
+
+    def __init__(self, tx: Tx, live: LiveConfig, now: datetime, tracker: HealthTracker) -> None:
+        self.tx = tx
+        self.live = live
+        self.now = now
+        self.tracker = tracker
+
+    def admit(self, candidates: list[str], trace: list[str]) -> list[str]:
+        """The candidates whose breaker lets this lead through, with a trace line for each one skipped or
+        sent as the trial."""
+        known = self.tracker.known
+        if not known or known.keys().isdisjoint(candidates):
+            return candidates
+        kept = []
+        for name in candidates:
+            breaker = known.get(name)
+            policy = policy_of(self.live, name)
+            if breaker is None or policy is None or not policy.enabled:
+                kept.append(name)
+                continue
+            decision = admission(breaker, self.now)
+            if decision is Admission.TRIAL:
+                half = trial(breaker, self.now, policy)
+                expect = (BreakerState.OPEN, BreakerState.HALF_OPEN)
+                if _move(self.tx, breaker, half, expect, due=self.now):
+                    known[name] = half
+                    kept.append(name)
+                    trace.append(f"{name}: circuit half-open: this lead is the trial ({breaker.reason})")
+                    continue
+                known[name] = half  # another worker sent the trial first
+                breaker = half
+            trace.append(skip_line(breaker))
+        return kept
+
+
+def gate_for(tx: Tx, live: LiveConfig, now: datetime, tracker: HealthTracker) -> BreakerGate:
+    """A gate on the breakers as stored now (one read), for a job routed outside the worker's batches."""
+    _, rows = tx.caps.unavailable_and_breakers()
+    tracker.sync(rows)
+    return BreakerGate(tx, live, now, tracker)
+
+
+# ---------------------------------------------------------------- after outcomes
+
+
+def settle_breakers(
+    tx: Tx,
+    tracker: HealthTracker,
+    live: LiveConfig,
+    observed: Iterable[tuple[str, Kind, Result]],
+    now: datetime,
+) -> list[Breaker]:
+    """The breakers' moves after the observations of a batch (already given to ``tracker.observe``), in the
+    caller's transaction: a half-open breaker closes on its trial's healthy answer (or opens again), a
+    closed one opens when its window crosses a threshold. Returns the moves made (each stored, audited)."""
+    last: dict[str, tuple[Kind, Result]] = {}
+    for partner, kind, result in observed:
+        last[partner] = (kind, result)
+    moves = []
+    for partner, (_, result) in last.items():
+        policy = policy_of(live, partner)
+        if policy is None or not policy.enabled:
+            continue
+        before = tracker.known.get(partner)
+        if before is not None and before.state is BreakerState.HALF_OPEN:
+            after = after_trial(before, result, now, policy)
+            if _move(tx, before, after, [BreakerState.HALF_OPEN], None):
+                moves.append(after)
+                if after.state is BreakerState.CLOSED:
+                    tracker.known.pop(partner, None)
+                    tracker.forget(partner)
+                else:
+                    tracker.known[partner] = after
+            continue
+        if before is not None:  # open: a retry of an older delivery; the trial decides
+            continue
+        reason = _trip(tracker, partner, policy, now)
+        if reason is None:
+            continue
+        closed = Breaker(partner)
+        after = opened(closed, reason, now, policy)
+        if _move(tx, closed, after, [BreakerState.CLOSED], None):
+            moves.append(after)
+            tracker.known[partner] = after
+    return moves
+
+
+def _trip(tracker: HealthTracker, partner: str, policy: BreakerPolicy, now: datetime) -> str | None:
+    for kind in (Kind.POST, Kind.PING):
+        count, errors, timeouts = tracker.counts(partner, kind, now, policy.window_s)
+        reason = trip_reason(count, errors, timeouts, policy, kind)
+        if reason is not None:
+            return reason
+    return None
+
+
+# ---------------------------------------------------------------- what the API shows
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    partner: str
+    window_s: float
+    post: Stats
+    ping: Stats | None  # None: pings are not stored yet (the auction's ``bids`` table)
+    breaker: Breaker
+    breaker_enabled: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        b = self.breaker
+        return {
+            "partner": self.partner,
+            "window_s": self.window_s,
+            "post": self.post.as_dict(),
+            "ping": self.ping.as_dict() if self.ping is not None else None,
+            "breaker": {
+                "enabled": self.breaker_enabled,
+                "state": b.state.value,
+                "opened_at": _iso(b.opened_at),
+                "retry_at": _iso(b.retry_at),
+                "reason": b.reason,
+                "changed_at": _iso(b.changed_at),
+            },
+        }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def health_tx(tx: Tx, live: LiveConfig, now: datetime, name: str | None = None) -> list[Health]:
+    """Every configured partner's health (or one partner's; ``NotFound`` if unknown), in name order: post
+    latency percentiles and error and timeout rates over its breaker's window, from the stored attempts,
+    and its breaker."""
+    partners = sorted(live.compiled.partners)
+    if name is not None:
+        if name not in live.compiled.partners:
+            raise NotFound(f"no partner named {name!r}")
+        partners = [name]
+    policies = {p: policy_of(live, p) or DEFAULT_POLICY for p in partners}
+    widest = max((policy.window_s for policy in policies.values()), default=DEFAULT_POLICY.window_s)
+    rows = tx.deliveries.post_observations(now - timedelta(seconds=widest), name)
+    by_partner: dict[str, list[tuple[float, Result]]] = {p: [] for p in partners}
+    starts = {p: now - timedelta(seconds=policies[p].window_s) for p in partners}
+    for partner, started_at, duration_ms, outcome, reason in rows:
+        if partner in by_partner and started_at >= starts[partner]:
+            by_partner[partner].append((duration_ms, stored_result(outcome, reason)))
+    stored = tx.caps.breakers()
+    out = []
+    for p in partners:
+        row = stored.get(p)
+        breaker = breaker_of(p, row) if row is not None else Breaker(p)
+        policy = policies[p]
+        out.append(Health(p, policy.window_s, stats_of(by_partner[p]), None, breaker, policy.enabled))
+    return out
+
+
+class PartnerHealth:
+    """What the admin API does (async, through ``Storage.run_read``)."""
+
+    def __init__(self, storage: Storage, configs: ConfigCache, *, clock: Clock = system_clock) -> None:
+        self.storage = storage
+        self.configs = configs
+        self.clock = clock
+
+    async def show(self, name: str | None = None) -> list[Health]:
+        now = self.clock()
+        return await self.storage.run_read(lambda tx: health_tx(tx, self.configs.current(tx), now, name))

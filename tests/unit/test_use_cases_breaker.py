@@ -1,0 +1,158 @@
+"""The circuit breaker through the real services in memory (``tests.unit.in_memory``), with an injected
+clock: a partner that errors is skipped with a trace line, a trial lead goes after the cool-down, and the
+breaker closes (or opens again); every move stored and audited. The health the API shows, from attempts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from leadrelay.domain.health import Kind, Result
+from leadrelay.services.health import health_tx
+from tests.documents import lead
+from tests.unit.in_memory import Installation, buyer_url, by_partner, document, http
+
+BREAKER = {"error_rate": "50%", "timeout_rate": "50%", "window": "5m", "min_requests": 3, "cool_down": "60s"}
+ONCE = {"webhook": {"url": buyer_url("sunco"), "timeout": "5s", "max_attempts": 1}}  # no retries
+
+
+def world_with(breaker: Any = None) -> Installation:
+    sunco: dict[str, Any] = {"channel": ONCE, "breaker": BREAKER if breaker is None else breaker}
+    return Installation(document(sunco=sunco))
+
+
+def sell(world: Installation, sunco: int, count: int = 1) -> list[str]:
+    """``count`` California leads (sunco first, then brightpath); sunco answers ``sunco``."""
+    ids = [world.accept(lead(state="CA", monthly_bill=180)).lead_id for _ in range(count)]
+    world.work(by_partner(sunco=http(sunco), brightpath=http(200)))
+    return ids
+
+
+def breaker(world: Installation) -> Any:
+    rows = world.all("partner_breakers", partner="sunco")
+    return rows[0] if rows else None
+
+
+def actions(world: Installation) -> list[tuple[str, str, str | None]]:
+    return [
+        (r.action, r.detail["before"], r.detail["reason"])
+        for r in world.storage.rows("audit_log")
+        if r.action.startswith("partner.breaker")
+    ]
+
+
+def test_the_breaker_opens_skips_the_partner_and_a_trial_closes_it() -> None:
+    world = world_with()
+    opened_at = world.clock.now
+    sell(world, 500, count=3)  # three errors of three: at the threshold
+    row = breaker(world)
+    assert (row.state, row.reason, row.opened_at) == ("open", "errors 3 of 3 in 5m", opened_at)
+    assert row.retry_at == opened_at + timedelta(seconds=60)
+    assert actions(world) == [("partner.breaker_open", "closed", "errors 3 of 3 in 5m")]
+    assert world.one("audit_log", action="partner.breaker_open").actor == "breaker"
+
+    (skipped,) = sell(world, 200)
+    trace = world.job_of(skipped).trace
+    retry = f"{row.retry_at:%H:%M:%S}"
+    assert f"sunco: circuit open (errors 3 of 3 in 5m; retry at {retry})" in trace
+    assert "brightpath: chosen (priority)" in trace
+    world.clock.advance(seconds=59)
+    (still,) = sell(world, 200)
+    assert any(line.startswith("sunco: circuit open") for line in world.job_of(still).trace)
+
+    world.clock.advance(seconds=1)  # the cool-down is over: one trial lead, in a batch of two
+    trial, other = sell(world, 200, count=2)
+    assert (
+        "sunco: circuit half-open: this lead is the trial (errors 3 of 3 in 5m)" in world.job_of(trial).trace
+    )
+    assert "sunco: chosen (priority)" in world.job_of(trial).trace
+    assert "sunco: circuit half-open (a trial lead is out)" in world.job_of(other).trace
+    assert breaker(world).state == "closed"
+    assert actions(world) == [
+        ("partner.breaker_open", "closed", "errors 3 of 3 in 5m"),
+        ("partner.breaker_half_open", "open", "errors 3 of 3 in 5m"),
+        ("partner.breaker_close", "half_open", "errors 3 of 3 in 5m"),
+    ]
+    (after,) = sell(world, 200)
+    assert "sunco: chosen (priority)" in world.job_of(after).trace  # the old errors are forgotten
+
+
+def test_a_failed_trial_opens_it_again_for_another_cool_down() -> None:
+    world = world_with()
+    sell(world, 500, count=3)
+    world.clock.advance(seconds=60)
+    (trial,) = sell(world, 503)
+    row = breaker(world)
+    assert (row.state, row.reason) == ("open", "the trial failed")
+    assert row.retry_at == world.clock.now + timedelta(seconds=60)
+    assert [a for a, _, _ in actions(world)] == [
+        "partner.breaker_open",
+        "partner.breaker_half_open",
+        "partner.breaker_open",
+    ]
+    assert world.job_of(trial).status == "delivered"  # brightpath took it after the trial failed
+    (skipped,) = sell(world, 200)
+    assert any(
+        "sunco: circuit open (the trial failed; retry at" in line for line in world.job_of(skipped).trace
+    )
+
+
+def test_refusals_are_healthy_and_too_few_errors_never_open_it() -> None:
+    world = world_with()
+    sell(world, 422, count=5)  # "not interested": a healthy answer
+    sell(world, 500, count=2)  # two errors of seven
+    assert breaker(world) is None
+
+
+def test_errors_spread_wider_than_the_window_never_open_it() -> None:
+    world = world_with()
+    for _ in range(3):
+        sell(world, 500)
+        world.clock.advance(minutes=3)  # the window is 5 minutes: at most two errors in it
+    assert breaker(world) is None
+
+
+def test_a_breaker_switched_off_never_opens() -> None:
+    world = world_with("off")
+    sell(world, 500, count=25)
+    assert breaker(world) is None and actions(world) == []
+
+
+def test_the_health_shown_comes_from_the_stored_attempts() -> None:
+    world = world_with()
+    sell(world, 500, count=3)
+    now = world.clock.now
+    health = world.storage.read(lambda tx: health_tx(tx, world.configs.current(tx), now))
+    shown = {h.partner: h.as_dict() for h in health}
+    assert set(shown) == {"brightpath", "sunco", "voltedge"}
+    sunco = shown["sunco"]
+    assert sunco["post"] | {"p50_ms": None, "p95_ms": None, "p99_ms": None} == {
+        "count": 3,
+        "errors": 3,
+        "timeouts": 0,
+        "error_rate": 1.0,
+        "timeout_rate": 0.0,
+        "p50_ms": None,
+        "p95_ms": None,
+        "p99_ms": None,
+    }
+    assert sunco["post"]["p99_ms"] == 12.0  # the answers' durations
+    assert sunco["breaker"]["state"] == "open" and sunco["breaker"]["enabled"] is True
+    assert sunco["breaker"]["reason"] == "errors 3 of 3 in 5m" and sunco["window_s"] == 300.0
+    assert shown["brightpath"]["post"]["count"] == 3 and shown["brightpath"]["post"]["error_rate"] == 0.0
+    assert shown["voltedge"]["breaker"]["state"] == "closed" and shown["voltedge"]["post"]["count"] == 0
+    assert sunco["ping"] is None  # pings are not stored yet
+    later = now + timedelta(minutes=6)
+    (gone,) = world.storage.read(lambda tx: health_tx(tx, world.configs.current(tx), later, "sunco"))
+    assert gone.post.count == 0
+
+
+def test_the_tracker_counts_pings_too() -> None:
+    """The auction observes pings in the same tracker: ping timeouts open the breaker alike."""
+    world = world_with()
+    for _ in range(3):
+        world.health.observe("sunco", Kind.PING, 800.0, Result.TIMEOUT, world.clock.now)
+    assert world.health.counts("sunco", Kind.PING, world.clock.now, 300) == (3, 0, 3)
+    assert world.health.p99_ms("sunco", Kind.PING, world.clock.now, 300) == 800.0
+    sell(world, 200)  # a healthy post: settling looks at every kind of the partner's windows
+    assert breaker(world).reason == "ping timeouts 3 of 3 in 5m"
