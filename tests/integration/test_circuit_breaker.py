@@ -1,0 +1,171 @@
+"""The circuit breaker opens and recovers (issue 10, point 10), against real simulated buyers on 127.0.0.1,
+on SQLite and PostgreSQL: a buyer answering 500s (or too slowly) opens its partner's breaker; routing skips
+the partner with the reason in the trace; after the cool-down (the worker's clock, moved by the test) one
+trial lead goes and the breaker closes once the buyer is back. Every move is audited, and the admin API
+shows the partner's health and breaker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from leadrelay.bootstrap import Runtime, build_runtime
+from leadrelay.config import Settings
+from leadrelay.entrypoints.worker import Worker
+from leadrelay.services.intake import IntakeRequest
+from leadrelay.simulate.buyers import BuyersThread
+from tests.integration.test_routing_flow import job_of
+from tests.support import ADMIN, ServerThread, base_config, lead, prepare
+
+BREAKER = {"min_requests": 3, "error_rate": "50%", "timeout_rate": "50%", "window": "5m", "cool_down": "60s"}
+
+
+class Clock:
+    """The wall clock plus an offset the test moves (leads posted now are due at once)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture
+def healthy() -> Iterator[BuyersThread]:
+    with BuyersThread() as buyers:
+        yield buyers
+
+
+@pytest.fixture
+def failing() -> Iterator[BuyersThread]:
+    """sunco's buyer: every post gets a 500 until the test says otherwise."""
+    with BuyersThread(error_rate=1.0) as buyers:
+        yield buyers
+
+
+def _document(sunco_url: str, healthy: BuyersThread, timeout: str = "5s") -> dict[str, Any]:
+    hook = {"url": sunco_url, "timeout": timeout, "max_attempts": 1}  # no retry: each lead, one attempt
+    return base_config(healthy.url, sunco={"channel": {"webhook": hook}, "breaker": BREAKER})
+
+
+async def _sell(rt: Runtime, worker: Worker, count: int = 1) -> list[str]:
+    ids = []
+    for _ in range(count):
+        answer = await rt.intake.accept(IntakeRequest("web", "solar", lead(state="CA", monthly_bill=180)))
+        assert answer.status == "queued"
+        ids.append(answer.lead_id)
+    await worker.run_until_idle()
+    return ids
+
+
+def _run(url: str, scenario: Callable[[Runtime, Worker, Clock], Any]) -> Any:
+    async def main() -> Any:
+        rt = build_runtime(Settings(database_url=url))
+        clock = Clock()
+        worker = Worker(
+            rt.storage, rt.configs, rt.channels, rt.notifier, rt.sealer, clock=clock, health=rt.health
+        )
+        try:
+            async with asyncio.timeout(60):
+                return await scenario(rt, worker, clock)
+        finally:
+            await rt.channels.close()
+            rt.db.dispose()
+
+    return asyncio.run(main())
+
+
+def _breaker_audit(http: Any) -> list[tuple[str, str, str, str | None]]:
+    entries = http.get("/v1/audit", headers=ADMIN).json()["items"]
+    found = [
+        (e["action"], e["actor"], e["detail"]["before"], e["detail"]["reason"])
+        for e in entries
+        if e["action"].startswith("partner.breaker") and e["object_id"] == "sunco"
+    ]
+    return sorted(found)
+
+
+def test_the_circuit_breaker_opens_and_recovers(
+    db_url: str, healthy: BuyersThread, failing: BuyersThread
+) -> None:
+    prepare(db_url, _document(failing.url("sunco"), healthy))
+
+    async def scenario(rt: Runtime, worker: Worker, clock: Clock) -> dict[str, Any]:
+        erred = await _sell(rt, worker, 3)  # three 500s of three: the breaker opens
+        (skipped,) = await _sell(rt, worker)
+        failing.set_error_rate(0.0)  # the buyer is back, but the breaker holds until its cool-down
+        (held,) = await _sell(rt, worker)
+        clock.offset = timedelta(seconds=61)
+        (trial,) = await _sell(rt, worker)
+        (after,) = await _sell(rt, worker)
+        return {"erred": erred, "skipped": skipped, "held": held, "trial": trial, "after": after}
+
+    leads = _run(db_url, scenario)
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        traces = {name: job_of(http, leads[name])["trace"] for name in ("skipped", "held", "trial", "after")}
+        firsts = [job_of(http, lead_id) for lead_id in leads["erred"]]
+        health = http.get("/v1/partners/sunco/health", headers=ADMIN)
+        every = http.get("/v1/partners/health", headers=ADMIN)
+        audit = _breaker_audit(http)
+        missing = http.get("/v1/partners/nobody/health", headers=ADMIN)
+    assert all(job["deliveries"][-1]["partner"] == "brightpath" for job in firsts)  # after sunco's error
+    open_line = [line for line in traces["skipped"] if line.startswith("sunco: circuit open")]
+    assert len(open_line) == 1, traces["skipped"]
+    assert open_line[0].startswith("sunco: circuit open (errors 3 of 3 in 5m; retry at ")
+    assert "brightpath: chosen (priority)" in traces["skipped"]
+    assert any(line.startswith("sunco: circuit open") for line in traces["held"])
+    assert "sunco: circuit half-open: this lead is the trial (errors 3 of 3 in 5m)" in traces["trial"]
+    assert "sunco: chosen (priority)" in traces["trial"]
+    assert "sunco: chosen (priority)" in traces["after"]
+    assert not any("circuit" in line for line in traces["after"])
+    assert failing.stats()["buyers"]["sunco"] | {"duplicates": 0} == {
+        "received": 5,  # three errors, then the trial and the lead after it: none while open
+        "accepted": 2,
+        "rejected": 0,
+        "errors": 3,
+        "duplicates": 0,
+        "tests": 0,
+    }
+    assert audit == sorted(
+        [
+            ("partner.breaker_open", "breaker", "closed", "errors 3 of 3 in 5m"),
+            ("partner.breaker_half_open", "breaker", "open", "errors 3 of 3 in 5m"),
+            ("partner.breaker_close", "breaker", "half_open", "errors 3 of 3 in 5m"),
+        ]
+    )
+    assert health.status_code == 200, health.text
+    shown = health.json()
+    assert shown["breaker"]["state"] == "closed" and shown["breaker"]["enabled"] is True
+    assert (shown["post"]["count"], shown["post"]["errors"], shown["post"]["timeouts"]) == (5, 3, 0)
+    assert shown["post"]["error_rate"] == 0.6
+    assert shown["post"]["p50_ms"] is not None and shown["post"]["p50_ms"] <= shown["post"]["p99_ms"]
+    assert shown["window_s"] == 300.0 and shown["ping"] is None
+    assert every.status_code == 200
+    assert [row["partner"] for row in every.json()["items"]] == ["brightpath", "sunco", "voltedge"]
+    assert missing.status_code == 404 and "nobody" in missing.text
+
+
+def test_timeouts_open_the_breaker_and_the_api_shows_it_open(db_url: str, healthy: BuyersThread) -> None:
+    with BuyersThread(latency_ms=400) as slow:
+        prepare(db_url, _document(slow.url("sunco"), healthy, timeout="100ms"))
+
+        async def scenario(rt: Runtime, worker: Worker, clock: Clock) -> list[str]:
+            timed_out = await _sell(rt, worker, 3)  # routed together: each waits for its timeout
+            return timed_out + await _sell(rt, worker)
+
+        leads = _run(db_url, scenario)
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        last = job_of(http, leads[-1])["trace"]
+        shown = http.get("/v1/partners/sunco/health", headers=ADMIN).json()
+        audit = _breaker_audit(http)
+    assert any(line.startswith("sunco: circuit open (timeouts 3 of 3 in 5m; retry at ") for line in last), (
+        last
+    )
+    assert audit == [("partner.breaker_open", "breaker", "closed", "timeouts 3 of 3 in 5m")]
+    assert shown["breaker"]["state"] == "open" and shown["breaker"]["reason"] == "timeouts 3 of 3 in 5m"
+    assert shown["breaker"]["retry_at"] is not None
+    assert (shown["post"]["count"], shown["post"]["timeouts"], shown["post"]["timeout_rate"]) == (3, 3, 1.0)
