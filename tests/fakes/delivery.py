@@ -168,6 +168,7 @@ class FakeJobs:
                 lead_sealed=lead_values["sealed"],
                 entity=lead_values["entity"],
                 is_test=lead_values["is_test"],
+                source=lead_values["source"],
             )
             out.append(FakeRow(values))
         return out
@@ -344,3 +345,32 @@ class FakeDeliveries:
                 )
         out.sort(key=lambda o: o[1], reverse=True)
         return out[:limit]
+
+    def ping_observations(
+        self, since: datetime, partner: str | None = None, limit: int = 50_000
+    ) -> list[tuple[str, datetime, float, str]]:
+        found = self._t.where(
+            "bids",
+            lambda b: (
+                b["duration_ms"] is not None
+                and b["created_at"] >= since
+                and (partner is None or b["partner"] == partner)
+            ),
+        )
+        out = [(b["partner"], b["created_at"], float(b["duration_ms"]), b["status"]) for b in found]
+        out.sort(key=lambda o: o[1], reverse=True)
+        return out[:limit]
+
+    def insert_bids(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self._t.insert("bids", row)
+
+    def bids_of(self, job_id: str) -> list[FakeRow]:
+        found = self._t.where("bids", lambda b: b["job_id"] == job_id)
+        return [self._t.row("bids", b) for b in sorted(found, key=lambda b: b["id"])]
+
+    def update_bid(self, bid_id: str, **values: Any) -> None:
+        self._t.columns("bids", values)
+        bid = self._t.find("bids", bid_id)
+        if bid is not None:
+            self._t.update("bids", bid, values)

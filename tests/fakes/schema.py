@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from leadrelay.domain.health import BreakerState
+from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
 
 Kind = Literal["str", "int", "float", "bool", "json", "time"]
@@ -187,6 +188,7 @@ TABLES: dict[str, TableSpec] = {
                 _t("cancelled_at"),
                 _s("cancel_reason"),
                 _s("batch_id"),
+                _s("ping_reference"),
             ),
             key=("id",),
             states={"status": DeliveryStatus},
@@ -211,6 +213,30 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("id",),
             checks=("one_subject",),  # a lead's attempt or a batch's, never both
+        ),
+        TableSpec(
+            "bids",
+            (
+                _s("id", null=False),
+                _s("job_id", null=False),
+                _s("lead_id", null=False),
+                _s("partner", null=False),
+                _s("profile", null=False),
+                _s("rule"),
+                _s("status", null=False),
+                Col("price", "float"),
+                Col("floor", "float"),
+                _s("reference"),
+                _s("reason"),
+                Col("duration_ms", "float"),
+                _i("rank"),
+                Col("margin", "float"),
+                _s("delivery_id"),
+                _flag("is_test"),
+                _t("created_at", null=False),
+            ),
+            key=("id",),
+            states={"status": BidStatus},
         ),
         TableSpec(
             "cap_counters",

@@ -17,8 +17,10 @@ from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services.intake import IntakeRequest
+from leadrelay.simulate.bidding import BiddingOptions
 from leadrelay.simulate.buyers import BuyersThread
-from tests.integration.test_routing_flow import job_of
+from tests.integration.test_auction import auction_config
+from tests.integration.test_routing_flow import job_of, post, serve
 from tests.support import ADMIN, ServerThread, base_config, lead, prepare
 
 BREAKER = {"min_requests": 3, "error_rate": "50%", "timeout_rate": "50%", "window": "5m", "cool_down": "60s"}
@@ -143,7 +145,7 @@ def test_the_circuit_breaker_opens_and_recovers(
     assert (shown["post"]["count"], shown["post"]["errors"], shown["post"]["timeouts"]) == (5, 3, 0)
     assert shown["post"]["error_rate"] == 0.6
     assert shown["post"]["p50_ms"] is not None and shown["post"]["p50_ms"] <= shown["post"]["p99_ms"]
-    assert shown["window_s"] == 300.0 and shown["ping"] is None
+    assert shown["window_s"] == 300.0 and shown["ping"]["count"] == 0  # no auction here
     assert every.status_code == 200
     assert [row["partner"] for row in every.json()["items"]] == ["brightpath", "sunco", "voltedge"]
     assert missing.status_code == 404 and "nobody" in missing.text
@@ -169,3 +171,37 @@ def test_timeouts_open_the_breaker_and_the_api_shows_it_open(db_url: str, health
     assert shown["breaker"]["state"] == "open" and shown["breaker"]["reason"] == "timeouts 3 of 3 in 5m"
     assert shown["breaker"]["retry_at"] is not None
     assert (shown["post"]["count"], shown["post"]["timeouts"], shown["post"]["timeout_rate"]) == (3, 3, 1.0)
+
+
+def test_ping_timeouts_open_the_breaker_and_the_auction_stops_pinging(db_url: str) -> None:
+    """An auction over sunco, brightpath and voltedge: sunco's buyer never answers its pings in time (its
+    ping timeout is 100 ms). After three auctions its breaker opens on ping timeouts, the next auction does
+    not ping it, and the API shows the ping statistics from the stored bids."""
+    bidders = {
+        "sunco": BiddingOptions(bid_min=20, bid_max=20, timeout_rate=1.0, timeout_delay_s=0.5),
+        "brightpath": BiddingOptions(bid_min=15, bid_max=15),
+        "voltedge": BiddingOptions(bid_min=12, bid_max=12),
+    }
+    with BuyersThread(bidders=bidders) as buyers:
+        doc = auction_config(buyers.url, buyers.ping_url, sunco={"breaker": BREAKER})
+        doc["partners"]["sunco"]["ping"]["timeout"] = "100ms"
+        with serve(db_url, doc) as server, server.client() as http:
+            answers = [post(http, state="CA", monthly_bill=180) for _ in range(4)]
+            last = job_of(http, answers[-1]["lead_id"])
+            shown = http.get("/v1/partners/sunco/health", headers=ADMIN).json()
+            other = http.get("/v1/partners/brightpath/health", headers=ADMIN).json()
+            audit = _breaker_audit(http)
+        pinged = buyers.stats()["pings"]["sunco"]["received"]
+    assert [a["partner"] for a in answers] == ["brightpath"] * 4
+    trace = last["trace"]
+    assert any(
+        line.startswith("sunco: circuit open (ping timeouts 3 of 3 in 5m; retry at ") for line in trace
+    )
+    assert "auction: pinging brightpath, voltedge (deadline 750 ms)" in trace
+    assert pinged == 3  # not the fourth time
+    assert audit == [("partner.breaker_open", "breaker", "closed", "ping timeouts 3 of 3 in 5m")]
+    assert shown["breaker"]["state"] == "open"
+    assert (shown["ping"]["count"], shown["ping"]["timeouts"], shown["ping"]["timeout_rate"]) == (3, 3, 1.0)
+    assert 100 <= shown["ping"]["p50_ms"] < 750
+    assert (other["ping"]["count"], other["ping"]["errors"], other["ping"]["timeouts"]) == (4, 0, 0)
+    assert other["post"]["count"] == 4 and other["breaker"]["state"] == "closed"

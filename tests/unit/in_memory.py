@@ -25,7 +25,6 @@ from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.services import configure, distribution, reservations, settlement
 from leadrelay.services.act import Actions
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.distribution import SendItem, StepResult
 from leadrelay.services.health import BreakerGate, HealthTracker, settle_breakers
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake, IntakeAnswer, IntakeRequest
@@ -33,6 +32,7 @@ from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import Record, Tx
 from leadrelay.services.privacy import Privacy
+from leadrelay.services.steps import SendItem, StepResult
 from leadrelay.services.writes import Writes
 from tests.documents import base_config, lead
 from tests.fakes import (

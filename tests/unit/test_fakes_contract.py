@@ -440,6 +440,47 @@ def breakers(s: Storage) -> list[Any]:
     ]
 
 
+def _bid(bid_id: str, partner: str, status: str, minutes: float, duration_ms: float | None) -> dict[str, Any]:
+    return {
+        "id": bid_id,
+        "job_id": "job_1",
+        "lead_id": "lead_1",
+        "partner": partner,
+        "profile": "main",
+        "rule": None,
+        "status": status,
+        "price": None,
+        "floor": None,
+        "reference": None,
+        "reason": None,
+        "duration_ms": duration_ms,
+        "rank": None,
+        "margin": None,
+        "delivery_id": None,
+        "is_test": False,
+        "created_at": at(minutes),
+    }
+
+
+@scenario
+def ping_observations(s: Storage) -> list[Any]:
+    """The pings a partner's health counts: stored bids with a duration (post-only offers have none)."""
+    rows = [
+        _bid("bid_1", "acme", "accepted", 1, 40.0),
+        _bid("bid_2", "acme", "timeout", 2, 750.0),
+        _bid("bid_3", "beta", "error", 3, 5.0),
+        _bid("bid_4", "acme", "accepted", 4, None),  # a post-only partner's list price
+        _bid("bid_5", "acme", "refused", 5, 30.0),
+    ]
+    return [
+        attempt(s, lambda tx: tx.deliveries.insert_bids(rows)),
+        attempt(s, lambda tx: tx.deliveries.ping_observations(at(0))),
+        attempt(s, lambda tx: tx.deliveries.ping_observations(at(2), "acme")),
+        attempt(s, lambda tx: tx.deliveries.ping_observations(at(0), limit=2)),
+        attempt(s, lambda tx: tx.deliveries.ping_observations(at(6))),
+    ]
+
+
 # ---------------------------------------------------------------- scenarios: configuration and credentials
 
 

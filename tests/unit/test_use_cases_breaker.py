@@ -141,7 +141,7 @@ def test_the_health_shown_comes_from_the_stored_attempts() -> None:
     assert sunco["breaker"]["reason"] == "errors 3 of 3 in 5m" and sunco["window_s"] == 300.0
     assert shown["brightpath"]["post"]["count"] == 3 and shown["brightpath"]["post"]["error_rate"] == 0.0
     assert shown["voltedge"]["breaker"]["state"] == "closed" and shown["voltedge"]["post"]["count"] == 0
-    assert sunco["ping"] is None  # pings are not stored yet
+    assert sunco["ping"]["count"] == 0 and sunco["ping"]["p99_ms"] is None  # no auction here
     later = now + timedelta(minutes=6)
     (gone,) = world.storage.read(lambda tx: health_tx(tx, world.configs.current(tx), later, "sunco"))
     assert gone.post.count == 0
@@ -156,3 +156,41 @@ def test_the_tracker_counts_pings_too() -> None:
     assert world.health.p99_ms("sunco", Kind.PING, world.clock.now, 300) == 800.0
     sell(world, 200)  # a healthy post: settling looks at every kind of the partner's windows
     assert breaker(world).reason == "ping timeouts 3 of 3 in 5m"
+
+
+def test_the_ping_health_shown_comes_from_the_stored_bids() -> None:
+    world = world_with()
+    now = world.clock.now
+
+    def bid(i: int, status: str, duration_ms: float | None, minutes_ago: float) -> dict[str, Any]:
+        return {
+            "id": f"bid_{i}",
+            "job_id": "job_1",
+            "lead_id": "lead_1",
+            "partner": "sunco",
+            "profile": "solar-main",
+            "status": status,
+            "duration_ms": duration_ms,
+            "created_at": now - timedelta(minutes=minutes_ago),
+        }
+
+    rows = [
+        bid(1, "accepted", 40.0, 1),
+        bid(2, "refused", 60.0, 2),
+        bid(3, "timeout", 750.0, 3),
+        bid(4, "error", 5.0, 4),
+        bid(5, "accepted", None, 1),  # a post-only offer: not a ping
+        bid(6, "error", 5.0, 6),  # out of the 5-minute window
+    ]
+    world.storage.transaction(lambda tx: tx.deliveries.insert_bids(rows))
+    (sunco,) = world.storage.read(lambda tx: health_tx(tx, world.configs.current(tx), now, "sunco"))
+    assert sunco.as_dict()["ping"] == {
+        "count": 4,
+        "errors": 1,
+        "timeouts": 1,
+        "error_rate": 0.25,
+        "timeout_rate": 0.25,
+        "p50_ms": 40.0,
+        "p95_ms": 750.0,
+        "p99_ms": 750.0,
+    }

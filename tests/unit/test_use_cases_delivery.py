@@ -8,7 +8,7 @@ from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
-from leadrelay.services.distribution import SendItem
+from leadrelay.services.steps import SendItem
 from tests.documents import lead
 from tests.unit.in_memory import (
     LEASE,

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
-from leadrelay.configuration.channels import ChannelModel, PingModel, PingPii
+from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
 from leadrelay.configuration.values import (
     CAP_PERIODS,
     ENV_REF_RE,
@@ -194,9 +194,10 @@ class EntityModel(Strict):
 class SourceModel(Strict):
     entities: Names = []
     wait: Wait = "0s"
+    min_price: Money | None = None  # an auction sells this source's leads at no less
 
     def to_spec(self, name: str) -> SourceSpec:
-        return SourceSpec(name, tuple(self.entities), parse_duration(self.wait))
+        return SourceSpec(name, tuple(self.entities), parse_duration(self.wait), self.min_price)
 
 
 # ---------------------------------------------------------------- partners
@@ -231,6 +232,7 @@ class PartnerModel(Strict):
     # the circuit breaker's thresholds; None: the defaults; ``off``: {enabled: false}
     breaker: Annotated[BreakerModel | None, BeforeValidator(breaker_switch)] = None
     adaptive_ping_timeout: AdaptivePingTimeoutModel | None = None  # the ping's p99 plus a margin
+    min_price: Money | None = None  # an auction sells to it at no less (where the rule sets no floor)
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -257,10 +259,20 @@ class PartnerModel(Strict):
             adaptive_ping_margin_ms=(
                 self.adaptive_ping_timeout.margin_ms() if self.adaptive_ping_timeout is not None else None
             ),
+            min_price=self.min_price,
         )
 
 
 # ---------------------------------------------------------------- profiles
+
+
+def _deadline(text: str) -> str:
+    if parse_duration(text) > MAX_PING_TIMEOUT_S:
+        raise problem(f"must be at most {MAX_PING_TIMEOUT_S:g}s")
+    return text
+
+
+AUCTION_KEYS = ("deadline", "floor", "max_posts")  # a target's keys that only an auction has
 
 
 class TargetModel(Strict):
@@ -269,11 +281,22 @@ class TargetModel(Strict):
     strategy: Annotated[str, BeforeValidator(choice("strategy", STRATEGIES))] = "priority"
     weights: dict[str, PositiveInt] = {}
     priorities: dict[str, Rank] = {}
+    deadline: Annotated[PositiveDuration, AfterValidator(_deadline)] | None = None  # auction: 750ms
+    floor: Money | None = None  # auction: the lowest winning bid
+    max_posts: Annotated[int, Field(ge=1, le=10)] | None = None  # auction: posts per lead, 3
 
     def to_spec(self) -> Target:
         """The target of a canonical document (``partners``, with weights and priorities in their order)."""
         partners = tuple(self.partners or ())
-        return Target(partners, Strategy(self.strategy), dict(self.weights), dict(self.priorities))
+        return Target(
+            partners,
+            Strategy(self.strategy),
+            dict(self.weights),
+            dict(self.priorities),
+            deadline_s=parse_duration(self.deadline) if self.deadline is not None else 0.75,
+            floor=self.floor,
+            max_posts=self.max_posts if self.max_posts is not None else 3,
+        )
 
 
 class RuleModel(Strict):

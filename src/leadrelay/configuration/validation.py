@@ -15,6 +15,7 @@ from typing import Any
 from leadrelay.configuration.document_checks import lookup
 from leadrelay.configuration.partner_checks import PartnerChecks
 from leadrelay.configuration.schema import (
+    AUCTION_KEYS,
     KINDS,
     MODELS,
     NAME_RE,
@@ -194,9 +195,30 @@ class _Validator(PartnerChecks):
                 missing = [name for name in names if name not in given]
                 if missing:
                     self.fail(f"{path}.{key}", f"no {label} for partner '{missing[0]}'")
-        return {
+        document: dict[str, Any] = {
             "partners": names,
             "strategy": model.strategy,
             "weights": {n: model.weights[n] for n in names if n in model.weights},
             "priorities": {n: model.priorities[n] for n in names if n in model.priorities},
         }
+        if model.strategy != Strategy.AUCTION:
+            for key in AUCTION_KEYS:
+                if getattr(model, key) is not None:
+                    self.fail(f"{path}.{key}", f"{key} applies only to strategy 'auction'")
+            return document
+        for i, name in enumerate(names):
+            partner = self.partner_doc(name)
+            if partner is not None and lookup(partner, "ping") is None and lookup(partner, "price") is None:
+                self.fail(
+                    f"{path}.partners[{i}]",
+                    f"partner '{name}' has no ping and no price: an auction offers a post-only partner the"
+                    " lead at its list price (give it 'price' or a 'ping')",
+                )
+        document["deadline"] = model.deadline if model.deadline is not None else "750ms"
+        document["floor"] = model.floor
+        document["max_posts"] = model.max_posts if model.max_posts is not None else 3
+        return document
+
+    def partner_doc(self, name: str) -> Any:
+        """A partner's document, of this document or stored (None: unknown)."""
+        return self.raw.get("partners", {}).get(name) or self.existing.get("partners", {}).get(name)

@@ -51,6 +51,7 @@ __all__ = [
     "format_rate",
     "opened",
     "percentile",
+    "ping_result",
     "result_of",
     "skip_line",
     "stats_of",
@@ -100,6 +101,14 @@ def stored_result(outcome: str, reason: str | None) -> Result:
     if outcome == Outcome.FAILURE:
         return Result.REFUSED
     return Result.TIMEOUT if reason is not None and reason.startswith(TIMEOUT_REASON) else Result.ERROR
+
+
+_PING_RESULTS = {"accepted": Result.OK, "refused": Result.REFUSED, "timeout": Result.TIMEOUT}
+
+
+def ping_result(status: str) -> Result:
+    """How a ping's answer (a bid's status: accepted, refused, timeout, error) counts for the health."""
+    return _PING_RESULTS.get(status, Result.ERROR)
 
 
 class BreakerState(StrEnum):

@@ -304,6 +304,7 @@ class PartnerSpec:
     pacing: Pacing | None = None  # even: the day cap spread over the delivery hours
     breaker: BreakerPolicy = DEFAULT_POLICY  # when the partner is skipped for its errors or timeouts
     adaptive_ping_margin_ms: float | None = None  # the ping's timeout: its p99 plus this (None: fixed)
+    min_price: float | None = None  # an auction sells to it at no less (where the rule sets no floor)
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""
@@ -329,6 +330,7 @@ class Strategy(StrEnum):
     WEIGHTED = "weighted"
     BROADCAST = "broadcast"
     LEAST_LOADED = "least_loaded"
+    AUCTION = "auction"  # ping the eligible partners at once; the best bid at or above the floor wins
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +345,11 @@ class Target:
     strategy: Strategy = Strategy.PRIORITY
     weights: Mapping[str, int] = field(default_factory=dict)
     priorities: Mapping[str, int] = field(default_factory=dict)
+    # an auction's: how long the pings may take, the lowest winning bid (None: the partner's minimum,
+    # else the source's), and how many posts a lead may get when the best bidder refuses it
+    deadline_s: float = 0.75
+    floor: float | None = None
+    max_posts: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,3 +379,4 @@ class SourceSpec:
     name: str
     entities: tuple[str, ...] = ()  # empty: every entity
     wait_s: float = 0.0  # default ?wait for this source's posts
+    min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)

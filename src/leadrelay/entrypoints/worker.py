@@ -17,14 +17,14 @@ from datetime import datetime, timedelta
 
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.domain.attempts import AttemptResult, Outcome
-from leadrelay.domain.health import Kind, result_of
+from leadrelay.domain.auction import Offer
+from leadrelay.domain.health import Kind, ping_result, result_of
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services import distribution, reservations, settlement
+from leadrelay.services import auction, distribution, reservations, settlement
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.distribution import SendItem, StepResult
 from leadrelay.services.health import BreakerGate, HealthTracker, settle_breakers
 from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
@@ -42,6 +42,7 @@ from leadrelay.services.ports import (
     system_ids,
     system_random,
 )
+from leadrelay.services.steps import Auction, SendItem, StepResult
 from leadrelay.services.writes import Writes
 
 log = logging.getLogger("leadrelay.worker")
@@ -67,6 +68,7 @@ def storable(result: AttemptResult) -> AttemptResult:
 
 
 _Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]
+_Bids = tuple[str, Auction, list[Offer]]  # a job's auction and its answers
 
 
 class Worker:
@@ -130,6 +132,9 @@ class Worker:
         # recording outcomes may be lost in a power cut without harm: the delivery goes out again with the
         # same Idempotency-Key, which the buyer drops. (Routing may not: a lost routing commit after the
         # post could route the lead to a second partner.)
+        self._award: GroupCommit[_Bids, StepResult] = group_commits(
+            self._award_batch, max_batch=32, background=True
+        )
         self._finish: GroupCommit[_Outcomes, StepResult] = group_commits(
             self._finish_batch, max_batch=32, background=True, relaxed=True
         )
@@ -249,7 +254,12 @@ class Worker:
         try:
             step = first
             lead_id = step.lead_id
-            while step.sends or step.reroute:
+            while step.sends or step.reroute or step.auction is not None:
+                if step.auction is not None:
+                    offers = await auction.run_pings(self.channels, step.auction)
+                    self._observe_pings(offers)
+                    step = await self._award.submit((job_id, step.auction, offers))
+                    continue
                 if step.reroute:
                     step = await self._route.submit(job_id)
                     continue
@@ -276,6 +286,15 @@ class Worker:
             )
         except Exception:
             log.exception("could not release job %s; its lease will bring it back", job_id)
+
+    def _observe_pings(self, offers: Sequence[Offer]) -> None:
+        """Each ping's answer into the partner's health (post-only partners' offers were not pinged)."""
+        now = self.clock()
+        for offer in offers:
+            if offer.duration_ms is not None:
+                self.health.observe(
+                    offer.partner, Kind.PING, offer.duration_ms, ping_result(offer.bid.status), now
+                )
 
     async def _send(self, item: SendItem) -> AttemptResult:
         try:
@@ -368,6 +387,40 @@ class Worker:
         done = QUEUE.check(job.queue_state, QueueState.DONE)
         w.update_job(job.id, queue_state=done, lease_owner=None, lease_until=None)
         return StepResult(done=True, lead_id=job.lead_id)
+
+    def _award_batch(self, tx: Tx, items: Sequence[_Bids]) -> list[StepResult]:
+        """Award a batch of auctions in one transaction (``services.auction.award``); a job that is no
+        longer ours, or was closed meanwhile (cancelled, erased), is let go of."""
+        now = self.clock()
+        live = self.configs.current(tx)
+        loaded = tx.jobs.load_jobs([job_id for job_id, _, _ in items], lock=True)
+        rows = {r.id: r for r in open_jobs(tx, loaded, self.sealer)}
+        by_id = {job_id: (a, offers) for job_id, a, offers in items}
+        mine = [
+            rows[i]
+            for i, _, _ in items
+            if i in rows
+            and rows[i].lease_owner == self.owner
+            and rows[i].queue_state == QueueState.CLAIMED
+            and rows[i].status in JOB_TO_ROUTE
+        ]
+
+        def run(jobs: Sequence[Record]) -> list[StepResult]:
+            w = Writes()
+            steps = [auction.award(tx, job, live, now, w, *by_id[job.id], ids=self.ids) for job in jobs]
+            w.flush(tx, now)
+            return steps
+
+        done = all_or_each(tx, mine, run, "awarding an auction", lambda job: [], now)
+        steps = {job.id: step for job, step in zip(mine, done, strict=True)}
+        pinged = [
+            (o.partner, Kind.PING, ping_result(o.bid.status))
+            for _, _, offers in items
+            for o in offers
+            if o.duration_ms is not None
+        ]
+        settle_breakers(tx, self.health, live, pinged, now)
+        return [steps.get(i) or StepResult(done=True) for i, _, _ in items]
 
     def _finish_batch(self, tx: Tx, items: Sequence[_Outcomes]) -> list[StepResult]:
         """Record a batch of outcomes in one transaction; like routing, a job that raises is redone alone

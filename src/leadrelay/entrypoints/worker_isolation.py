@@ -16,8 +16,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from leadrelay.adapters.db.unit_of_work import connection_of
 from leadrelay.services import settlement
-from leadrelay.services.distribution import StepResult
 from leadrelay.services.ports import Record, Tx
+from leadrelay.services.steps import StepResult
 from leadrelay.services.writes import Writes
 
 log = logging.getLogger("leadrelay.worker")

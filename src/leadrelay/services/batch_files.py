@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 from leadrelay.domain.files import EmailDestination, fill
 from leadrelay.domain.model import FileChannel, PartnerSpec
-from leadrelay.services.distribution import select_values
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import FileSender, Record, Sealer, Tx
+from leadrelay.services.steps import select_values
 
 __all__ = ["Rendered", "render", "summary"]
 

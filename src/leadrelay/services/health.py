@@ -42,6 +42,7 @@ from leadrelay.domain.health import (
     admission,
     after_trial,
     opened,
+    ping_result,
     result_of,
     skip_line,
     stats_of,
@@ -285,7 +286,7 @@ class Health:
     partner: str
     window_s: float
     post: Stats
-    ping: Stats | None  # None: pings are not stored yet (the auction's ``bids`` table)
+    ping: Stats  # from the auction's stored bids (post-only partners' offers are not pings)
     breaker: Breaker
     breaker_enabled: bool
 
@@ -295,7 +296,7 @@ class Health:
             "partner": self.partner,
             "window_s": self.window_s,
             "post": self.post.as_dict(),
-            "ping": self.ping.as_dict() if self.ping is not None else None,
+            "ping": self.ping.as_dict(),
             "breaker": {
                 "enabled": self.breaker_enabled,
                 "state": b.state.value,
@@ -313,8 +314,8 @@ def _iso(at: datetime | None) -> str | None:
 
 def health_tx(tx: Tx, live: LiveConfig, now: datetime, name: str | None = None) -> list[Health]:
     """Every configured partner's health (or one partner's; ``NotFound`` if unknown), in name order: post
-    latency percentiles and error and timeout rates over its breaker's window, from the stored attempts,
-    and its breaker."""
+    latency percentiles and error and timeout rates over its breaker's window, from the stored attempts;
+    ping latency and rates from the stored bids, and its breaker."""
     partners = sorted(live.compiled.partners)
     if name is not None:
         if name not in live.compiled.partners:
@@ -322,19 +323,24 @@ def health_tx(tx: Tx, live: LiveConfig, now: datetime, name: str | None = None) 
         partners = [name]
     policies = {p: policy_of(live, p) or DEFAULT_POLICY for p in partners}
     widest = max((policy.window_s for policy in policies.values()), default=DEFAULT_POLICY.window_s)
-    rows = tx.deliveries.post_observations(now - timedelta(seconds=widest), name)
-    by_partner: dict[str, list[tuple[float, Result]]] = {p: [] for p in partners}
+    since = now - timedelta(seconds=widest)
     starts = {p: now - timedelta(seconds=policies[p].window_s) for p in partners}
-    for partner, started_at, duration_ms, outcome, reason in rows:
-        if partner in by_partner and started_at >= starts[partner]:
-            by_partner[partner].append((duration_ms, stored_result(outcome, reason)))
+    posts: dict[str, list[tuple[float, Result]]] = {p: [] for p in partners}
+    for partner, started_at, duration_ms, outcome, reason in tx.deliveries.post_observations(since, name):
+        if partner in posts and started_at >= starts[partner]:
+            posts[partner].append((duration_ms, stored_result(outcome, reason)))
+    pings: dict[str, list[tuple[float, Result]]] = {p: [] for p in partners}
+    for partner, created_at, duration_ms, status in tx.deliveries.ping_observations(since, name):
+        if partner in pings and created_at >= starts[partner]:
+            pings[partner].append((duration_ms, ping_result(status)))
     stored = tx.caps.breakers()
     out = []
     for p in partners:
         row = stored.get(p)
         breaker = breaker_of(p, row) if row is not None else Breaker(p)
         policy = policies[p]
-        out.append(Health(p, policy.window_s, stats_of(by_partner[p]), None, breaker, policy.enabled))
+        post, ping = stats_of(posts[p]), stats_of(pings[p])
+        out.append(Health(p, policy.window_s, post, ping, breaker, policy.enabled))
     return out
 
 

@@ -88,8 +88,26 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
                 "cancelled_at": _iso(d.cancelled_at),
                 "attempts": att_by_delivery.get(d.id, []),
                 "batch": in_batches.get(d.batch_id) if d.batch_id else None,
+                "ping_reference": d.ping_reference,
             }
         )
+    out["bids"] = [
+        {
+            "id": b.id,
+            "partner": b.partner,
+            "status": b.status,
+            "price": b.price,
+            "floor": b.floor,
+            "reference": b.reference,
+            "reason": b.reason,
+            "duration_ms": round(b.duration_ms, 2) if b.duration_ms is not None else None,
+            "rank": b.rank,
+            "margin": b.margin,
+            "delivery_id": b.delivery_id,
+            "at": _iso(b.created_at),
+        }
+        for b in tx.deliveries.bids_of(job_id)
+    ]
     return out
 
 

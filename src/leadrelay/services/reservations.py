@@ -65,6 +65,40 @@ def reserve(
     return taken, None
 
 
+def cap_room(
+    tx: Tx, partners: Sequence[tuple[PartnerSpec, Mapping[CapPeriod, int]]], profile: str, now: datetime
+) -> dict[str, str]:
+    """Which of these partners (each with its caps within the profile) are at a cap or held back by pacing
+    now, with the words :func:`reserve` would give: read in one statement, nothing taken. An auction
+    pings only partners with room; the winner's slot is then reserved, exactly, by :func:`reserve`."""
+    limits: dict[tuple[str, str, str], tuple[PartnerSpec, str, CapPeriod, int, int]] = {}
+    for partner, profile_caps in partners:
+        tz = ZoneInfo(partner.timezone)
+        for scope, caps in (("", partner.caps), (profile, profile_caps)):
+            for period in _PERIOD_ORDER:
+                limit = caps.get(period)
+                if limit is None:
+                    continue
+                paced = scope == "" and period is CapPeriod.DAY and partner.pacing is Pacing.EVEN
+                allowed = even_allowance(limit, partner.hours, tz, now) if paced else limit
+                key = (partner.name, scope, window_key(period, tz, now))
+                limits[key] = (partner, scope, period, limit, allowed)
+    used = tx.caps.cap_used(list(limits))
+    full: dict[str, str] = {}
+    for key, (partner, scope, period, limit, allowed) in limits.items():
+        count = used[key]
+        if count < allowed or partner.name in full:
+            continue
+        if count < limit:
+            full[partner.name] = (
+                f"held back by pacing (even: {count} of {limit} today, {allowed} allowed so far)"
+            )
+        else:
+            where = f" in profile {profile}" if scope else ""
+            full[partner.name] = f"cap {period.value} {count}/{limit} reached{where}"
+    return full
+
+
 def least_loaded(tx: Tx, live: LiveConfig, candidates: Sequence[str], now: datetime) -> tuple[list[str], str]:
     """The candidates least loaded first (``domain.pacing``), with a trace line of the loads compared;
     the usage is read from the counters the caps reserve in (one statement)."""

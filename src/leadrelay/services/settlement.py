@@ -28,7 +28,10 @@ from leadrelay.domain.states import (
     settle_job,
 )
 from leadrelay.services.config_in_force import LiveConfig
-from leadrelay.services.distribution import (
+from leadrelay.services.opened_leads import redact_result
+from leadrelay.services.ports import IdSource, RandomSource, Record, Tx, system_ids, system_random
+from leadrelay.services.privacy import erased_attempt
+from leadrelay.services.steps import (
     SendItem,
     StepResult,
     channel_for,
@@ -38,9 +41,6 @@ from leadrelay.services.distribution import (
     wait_for_batches,
     windows_of,
 )
-from leadrelay.services.opened_leads import redact_result
-from leadrelay.services.ports import IdSource, RandomSource, Record, Tx, system_ids, system_random
-from leadrelay.services.privacy import erased_attempt
 from leadrelay.services.writes import Writes
 
 DEFAULT_RETRY = RetryPolicy()
@@ -82,10 +82,14 @@ def pending_sends(
             w.update_delivery(d.id, status=batched, next_attempt_at=None)
             current[i] = _Changed(d, status=batched, batch_id=batch_id)
             continue
-        view = lead_view(job, d.partner, spec, d.idempotency_key)
+        # an auction's post carries its bid again (``{{ ping.reference }}``), and is sold at it
+        view = lead_view(
+            job, d.partner, spec, d.idempotency_key, ping_reference=d.ping_reference, ping_price=d.price
+        )
         windows = windows_of(d.cap_windows)
+        step = d.channel_step
         result.sends.append(
-            SendItem(job.id, d.id, d.partner, spec, view, d.attempts + 1, windows, d.channel_step, d.status)
+            SendItem(job.id, d.id, d.partner, spec, view, d.attempts + 1, windows, step, d.status, d.price)
         )
     if not result.sends:
         return settle(job, current, now, w)
@@ -212,7 +216,7 @@ def _record_outcome(
             item.delivery_id,
             status=DELIVERY.check(item.status, DeliveryStatus.DELIVERED),
             attempts=item.attempt,
-            price=res.price if res.price is not None else _list_price(live, item.partner),
+            price=_price(item, res, live),
             reference=res.reference,
             reason=None,
             delivered_at=now,
@@ -258,8 +262,14 @@ def _record_outcome(
     return None
 
 
-def _list_price(live: LiveConfig, partner: str) -> float | None:
-    spec = live.compiled.partners.get(partner)
+def _price(item: SendItem, res: AttemptResult, live: LiveConfig) -> float | None:
+    """A sale's price: the bid it won at (an auction's), else the price in the buyer's answer, else the
+    partner's list price."""
+    if item.price is not None:
+        return item.price
+    if res.price is not None:
+        return res.price
+    spec = live.compiled.partners.get(item.partner)
     return spec.price if spec is not None else None
 
 

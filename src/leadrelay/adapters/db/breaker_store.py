@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Connection, Row, and_, literal, null, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 
-from leadrelay.adapters.db.tables import attempts, deliveries, partner_availability, partner_breakers
+from leadrelay.adapters.db.tables import attempts, bids, deliveries, partner_availability, partner_breakers
 from leadrelay.domain.health import BreakerState
 
 _B = partner_breakers
@@ -102,3 +102,20 @@ def post_observations(
     if partner is not None:
         stmt = stmt.where(d.c.partner == partner)
     return [(r[0], r[1], float(r[2]), r[3], r[4]) for r in conn.execute(stmt)]
+
+
+def ping_observations(
+    conn: Connection, since: datetime, partner: str | None = None, limit: int = 50_000
+) -> list[tuple[str, datetime, float, str]]:
+    """The pings answered (or timed out) at or after ``since`` (of one partner, or all), newest first and at
+    most ``limit``: (partner, created_at, duration_ms, status). Post-only partners' offers are not pings."""
+    b = bids
+    stmt = (
+        select(b.c.partner, b.c.created_at, b.c.duration_ms, b.c.status)
+        .where(b.c.created_at >= since, b.c.duration_ms.is_not(None))
+        .order_by(b.c.created_at.desc())
+        .limit(limit)
+    )
+    if partner is not None:
+        stmt = stmt.where(b.c.partner == partner)
+    return [(r[0], r[1], float(r[2]), r[3]) for r in conn.execute(stmt)]

@@ -166,6 +166,20 @@ class SqlDeliveries:
     ) -> list[tuple[str, datetime, float, str, str | None]]:
         return breaker_store.post_observations(self._conn, since, partner, limit)
 
+    def ping_observations(
+        self, since: datetime, partner: str | None = None, limit: int = 50_000
+    ) -> list[tuple[str, datetime, float, str]]:
+        return breaker_store.ping_observations(self._conn, since, partner, limit)
+
+    def insert_bids(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        return store.insert_bids(self._conn, rows)
+
+    def bids_of(self, job_id: str) -> list[Row[Any]]:
+        return store.bids_of(self._conn, job_id)
+
+    def update_bid(self, bid_id: str, **values: Any) -> None:
+        return store.update_bid(self._conn, bid_id, **values)
+
 
 class SqlConfigObjects:
     """The stored configuration objects, their version, and the audit log."""

@@ -19,6 +19,7 @@ from leadrelay.adapters.db import leases
 from leadrelay.adapters.db.row_writer import RowWriter
 from leadrelay.adapters.db.tables import (
     attempts,
+    bids,
     deliveries,
     jobs,
     leads,
@@ -38,6 +39,7 @@ LEADS = RowWriter(leads)
 JOBS = RowWriter(jobs)
 DELIVERIES = RowWriter(deliveries)
 ATTEMPTS = RowWriter(attempts)
+BIDS = RowWriter(bids)
 
 
 @lru_cache(maxsize=8)
@@ -165,6 +167,7 @@ _LOAD_JOBS = (
         leads.c.sealed.label("lead_sealed"),
         leads.c.entity,
         leads.c.is_test,
+        leads.c.source,
     )
     .join(leads, leads.c.id == jobs.c.lead_id)
     .where(jobs.c.id.in_(bindparam("b_ids", expanding=True)))
@@ -267,3 +270,23 @@ def deliveries_of(conn: Connection, job_ids: Sequence[str]) -> dict[str, list[Ro
     for row in conn.execute(_DELIVERIES_OF, {"b_ids": list(job_ids)}):
         out[row.job_id].append(row)
     return out
+
+
+# ---------------------------------------------------------------- auction bids
+
+
+def insert_bids(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        BIDS.write(conn, rows)
+
+
+_BIDS_OF = select(bids).where(bids.c.job_id == bindparam("job_id")).order_by(bids.c.id)
+
+
+def bids_of(conn: Connection, job_id: str) -> list[Row[Any]]:
+    """A job's bids, in the order they were stored (each auction's in the order of its partners)."""
+    return list(conn.execute(_BIDS_OF, {"job_id": job_id}))
+
+
+def update_bid(conn: Connection, bid_id: str, **values: Any) -> None:
+    BIDS.update(conn, {bid_id: values})

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from leadrelay.domain.health import BreakerState
+from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import BatchStatus, DeliveryStatus, JobStatus, LeadStatus, QueueState
 
 
@@ -212,6 +213,7 @@ deliveries = Table(
     Column("cancelled_at", UTCDateTime),
     Column("cancel_reason", Text),
     Column("batch_id", ID, index=True),  # a batched channel's file or digest this lead went into
+    Column("ping_reference", String(200)),  # an auction's post: the winning bid's reference
     # the leads waiting for a partner's next batch (DeliveryStatus.BATCHED), by partner and failover step
     Index("ix_deliveries_status_partner", "status", "partner", "channel_step"),
     one_of("status", DeliveryStatus),
@@ -239,6 +241,30 @@ attempts = Table(  # every delivery attempt: one lead's (delivery_id, job_id) or
         " OR (delivery_id IS NULL AND job_id IS NULL AND batch_id IS NOT NULL)",
         name="one_subject",
     ),
+)
+
+bids = Table(  # every partner's answer in an auction (issue 10): a bid, a refusal, a timeout or an error
+    "bids",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("job_id", ID, nullable=False, index=True),
+    Column("lead_id", ID, nullable=False, index=True),
+    Column("partner", NAME, nullable=False),
+    Column("profile", NAME, nullable=False),
+    Column("rule", NAME),
+    Column("status", String(16), nullable=False),  # BidStatus
+    Column("price", Float),  # accepted: the bid (a post-only partner's list price)
+    Column("floor", Float),  # the lowest price this bid could win at (None: any)
+    Column("reference", String(200)),  # the buyer's reference for the bid, carried by the post
+    Column("reason", Text),
+    Column("duration_ms", Float),  # the ping's time (None: a post-only partner, not pinged)
+    Column("rank", Integer),  # among the bids that count: 1 is the winner (None: it does not count)
+    Column("margin", Float),  # the winner's: its bid over the next one (or over the floor)
+    Column("delivery_id", ID),  # the post this bid got (None: not offered the lead)
+    Column("is_test", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_bids_partner_created", "partner", "created_at"),  # per-buyer health over a window
+    one_of("status", BidStatus),
 )
 
 cap_counters = Table(

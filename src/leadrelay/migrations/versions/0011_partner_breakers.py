@@ -4,7 +4,7 @@ A partner with no row (or a row in state ``closed``) gets leads. ``open``: routi
 ``retry_at``; ``half_open``: one trial lead is out. Opening and closing are audited (``partner.breaker_*``).
 
 Revision ID: 0011
-Revises: 0009 (0010, the ``bids`` table, is under way on another branch: when it lands, this revises 0010)
+Revises: 0010
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | None = None
 depends_on: str | None = None
 

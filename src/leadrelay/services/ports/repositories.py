@@ -117,6 +117,23 @@ class Deliveries(Protocol):
         ``limit``: (partner, started_at, duration_ms, outcome, reason)."""
         ...
 
+    def ping_observations(
+        self, since: datetime, partner: str | None = None, limit: int = 50_000
+    ) -> list[tuple[str, datetime, float, str]]:
+        """Pings (stored bids with a duration) made at or after ``since`` (one partner's, or all), newest
+        first, at most ``limit``: (partner, created_at, duration_ms, status)."""
+        ...
+
+    def insert_bids(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """An auction's answers (``bids`` rows), one per partner."""
+        ...
+
+    def bids_of(self, job_id: str) -> list[Record]:
+        """A job's bids, in the order they were stored."""
+        ...
+
+    def update_bid(self, bid_id: str, **values: Any) -> None: ...
+
 
 class ConfigObjects(Protocol):
     """The stored configuration objects, their version, and the audit log."""

@@ -1,0 +1,103 @@
+"""The auction's decision (PRODUCT.md §1 "Ping / post", issue 10 point 2): which bids win, in which order
+the post is offered, and the words the distribution log shows. Pure: the pings are sent by the worker, the
+bids stored by ``services.auction``.
+
+A bid counts when it is accepted and at or above its floor. The floor of a partner's bid is the rule's
+``floor``, else the partner's ``min_price``, else the source's ``min_price`` (the first one set; none:
+any accepted bid). The highest bid wins; equal bids keep the target's priority order. The post goes to the
+winner; when the winner refuses it or it errors, to the next bid, up to the rule's ``max_posts``, never
+below the floor. A post-only partner (no ``ping``) bids its list price without being asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from leadrelay.domain.ping import Bid, BidStatus
+
+__all__ = ["Offer", "Ranking", "bid_line", "floor_of", "rank"]
+
+
+def floor_of(rule_floor: float | None, partner_min: float | None, source_min: float | None) -> float | None:
+    """The lowest price a partner's bid may win at: the rule's floor, else the partner's minimum, else the
+    source's (None: any accepted bid)."""
+    for floor in (rule_floor, partner_min, source_min):
+        if floor is not None:
+            return floor
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One partner's answer in an auction: its bid, the floor it had to reach, how long the ping took
+    (None: a post-only partner, not pinged)."""
+
+    partner: str
+    bid: Bid
+    floor: float | None = None
+    duration_ms: float | None = None
+
+    @property
+    def counts(self) -> bool:
+        """An accepted bid with a price at or above the floor."""
+        price = self.bid.price
+        return self.bid.accepted and price is not None and (self.floor is None or price >= self.floor)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """The bids that count, best first, and the winner's margin over the next (over the floor when it
+    stands alone; None when nothing counts or there is no floor to measure against)."""
+
+    order: tuple[Offer, ...]
+    margin: float | None
+
+    @property
+    def winner(self) -> Offer | None:
+        return self.order[0] if self.order else None
+
+
+def rank(offers: Sequence[Offer], priority: Sequence[str]) -> Ranking:
+    """The counting bids by price, highest first; equal prices in ``priority`` order (the target's)."""
+    place = {name: i for i, name in enumerate(priority)}
+    counted = [o for o in offers if o.counts]
+    counted.sort(key=lambda o: (-(o.bid.price or 0.0), place.get(o.partner, len(place))))
+    if not counted:
+        return Ranking((), None)
+    best = counted[0].bid.price or 0.0
+    if len(counted) > 1:
+        margin: float | None = round(best - (counted[1].bid.price or 0.0), 2)
+    else:
+        floor = counted[0].floor
+        margin = round(best - floor, 2) if floor is not None else None
+    return Ranking(tuple(counted), margin)
+
+
+def _money(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def bid_line(offer: Offer, deadline_ms: float) -> str:
+    """The trace line of one partner's answer."""
+    bid = offer.bid
+    took = f" in {offer.duration_ms:.0f} ms" if offer.duration_ms is not None else ""
+    ref = f", ref {bid.reference}" if bid.reference else ""
+    if bid.status is BidStatus.ACCEPTED and bid.price is None:
+        return f"{offer.partner}: accepted without a price (no bid, no list price){took}"
+    if bid.status is BidStatus.ACCEPTED:
+        assert bid.price is not None
+        if offer.duration_ms is None:
+            return f"{offer.partner}: list price {_money(bid.price)} (post only, not pinged)"
+        if not offer.counts:
+            assert offer.floor is not None
+            return (
+                f"{offer.partner}: bid {_money(bid.price)} below the floor {_money(offer.floor)}{took}{ref}"
+            )
+        return f"{offer.partner}: bid {_money(bid.price)}{took}{ref}"
+    if bid.status is BidStatus.TIMEOUT:
+        return f"{offer.partner}: timeout (no answer within {offer.duration_ms or deadline_ms:.0f} ms)"
+    why = f": {bid.reason}" if bid.reason else ""
+    if bid.status is BidStatus.REFUSED:
+        return f"{offer.partner}: refused the ping{why}{took}"
+    return f"{offer.partner}: ping error{why}{took}"

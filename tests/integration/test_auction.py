@@ -1,0 +1,195 @@
+"""Ping-post auctions (issue 10, point 2) end to end, on SQLite and PostgreSQL: leadrelay's API and worker
+ping simulated bidding buyers over real HTTP on 127.0.0.1, store every answer, post to the best bid at or
+above the floor, fall back to the next bid when a post is refused, and never wait for a slow buyer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from leadrelay.simulate.bidding import BiddingOptions, Latency
+from leadrelay.simulate.buyers import BuyersThread
+from tests.documents import base_config
+from tests.integration.test_routing_flow import job_of, post, serve, with_target
+
+PERSONAL = {"first_name", "last_name", "email", "phone"}
+
+
+def fixed(price: float, **options: Any) -> BiddingOptions:
+    return BiddingOptions(bid_min=price, bid_max=price, **options)
+
+
+@pytest.fixture
+def bidders() -> Iterator[BuyersThread]:
+    """sunco bids 12, brightpath 15, voltedge 9; posts are accepted (at the bid the post refers to)."""
+    prices = {"sunco": fixed(12), "brightpath": fixed(15), "voltedge": fixed(9)}
+    with BuyersThread(accept_rate=1.0, bidders=prices) as buyers:
+        yield buyers
+
+
+@pytest.fixture
+def refusers() -> Iterator[BuyersThread]:
+    """Buyers that bid 15 on every ping and refuse every post."""
+    with BuyersThread(accept_rate=0.0, bidding=fixed(15)) as buyers:
+        yield buyers
+
+
+def auction_config(
+    post_url: Any, ping_url: Any, *, target: dict[str, Any] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """The solar configuration with a ping beside every partner's post, whose post carries the bid's
+    reference; the west-coast rule is an auction over sunco, brightpath and voltedge (floor 10)."""
+    doc = base_config(post_url)
+    for name, partner in doc["partners"].items():
+        partner["channel"]["webhook"]["mapping"] = {
+            "first_name": "{{ lead.first_name }}",
+            "phone": "{{ lead.phone }}",
+            "ping_reference": "{{ ping.reference }}",
+        }
+        partner["ping"] = {"url": ping_url(name), "timeout": "2s"}
+        partner.update(overrides.get(name, {}))
+    rule = {"partners": ["sunco", "brightpath", "voltedge"], "strategy": "auction", "floor": 10}
+    return with_target(doc, "rule", rule | (target or {}))
+
+
+def test_the_highest_bid_wins_and_is_billed_at_its_bid(db_url: str, bidders: BuyersThread) -> None:
+    doc = auction_config(bidders.url, bidders.ping_url)
+    with serve(db_url, doc) as server, server.client() as http:
+        answer = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, answer["lead_id"])
+    assert answer["status"] == "delivered" and answer["partner"] == "brightpath"
+    trace = job["trace"]
+    assert "auction: pinging sunco, brightpath, voltedge (deadline 750 ms)" in trace
+    assert any(line.startswith("sunco: bid 12.00 in ") for line in trace), trace
+    assert any(line.startswith("brightpath: bid 15.00 in ") for line in trace), trace
+    assert any(line.startswith("voltedge: bid 9.00 below the floor 10.00") for line in trace), trace
+    assert "auction: brightpath wins at 15.00 (margin 3.00)" in trace
+    assert "brightpath: chosen (auction, bid 15.00, post 1 of 3)" in trace
+    [delivery] = job["deliveries"]
+    assert (delivery["partner"], delivery["status"], delivery["price"]) == ("brightpath", "delivered", 15.0)
+    bids = {b["partner"]: b for b in job["bids"]}
+    assert {p: (b["status"], b["price"], b["rank"]) for p, b in bids.items()} == {
+        "sunco": ("accepted", 12.0, 2),
+        "brightpath": ("accepted", 15.0, 1),
+        "voltedge": ("accepted", 9.0, None),  # below the floor: it does not count
+    }
+    assert bids["brightpath"]["margin"] == 3.0 and bids["brightpath"]["delivery_id"] == delivery["id"]
+    assert bids["brightpath"]["floor"] == 10.0
+    # the post carried the winning bid's reference; the buyer priced it at that bid
+    [sold] = bidders.leads("brightpath")
+    assert sold["ping_reference"] == bids["brightpath"]["reference"] == delivery["ping_reference"]
+    assert sold["bid_price"] == 15.0
+    assert bidders.leads("sunco") == [] and bidders.leads("voltedge") == []
+    # no personal field in any ping, as the buyers received them
+    for name in ("sunco", "brightpath", "voltedge"):
+        received = bidders.pings(name)
+        assert len(received["pings"]) == 1
+        assert received["fields"] and PERSONAL.isdisjoint(received["fields"]), received["fields"]
+
+
+def test_ties_go_by_priority_and_a_floor_nobody_reaches_leaves_the_lead_unsold(
+    db_url: str,
+) -> None:
+    prices = {"sunco": fixed(12), "brightpath": fixed(12), "voltedge": fixed(12)}
+    with BuyersThread(bidders=prices) as buyers:
+        tie = auction_config(buyers.url, buyers.ping_url, target={"partners": ["voltedge", "sunco"]})
+        with serve(db_url, tie) as server, server.client() as http:
+            first = post(http, state="CA", monthly_bill=180)
+        high = auction_config(buyers.url, buyers.ping_url, target={"floor": 20})
+        with serve(db_url, high) as server, server.client() as http:
+            unsold = post(http, state="CA", monthly_bill=180)
+            job = job_of(http, unsold["lead_id"])
+    assert first["partner"] == "voltedge"  # equal bids: the target's order
+    assert unsold["status"] == "unsold"
+    assert job["error"] == "no bid at or above the floor"
+    assert all(b["rank"] is None and b["delivery_id"] is None for b in job["bids"])
+    assert job["deliveries"] == []
+
+
+def test_a_refused_post_goes_to_the_next_bid_never_below_the_floor(
+    db_url: str, bidders: BuyersThread, refusers: BuyersThread
+) -> None:
+    """brightpath (15) refuses the post: sunco (12) gets it. voltedge bids 9, under the floor of 10, so when
+    sunco refuses too the lead stays unsold rather than go to voltedge."""
+
+    def post_url(name: str) -> str:
+        return refusers.url(name) if name == "brightpath" else bidders.url(name)
+
+    def ping_url(name: str) -> str:
+        return refusers.ping_url(name) if name == "brightpath" else bidders.ping_url(name)
+
+    doc = auction_config(post_url, ping_url)
+    with serve(db_url, doc) as server, server.client() as http:
+        answer = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, answer["lead_id"])
+    assert answer["status"] == "delivered" and answer["partner"] == "sunco"
+    assert "brightpath: chosen (auction, bid 15.00, post 1 of 3)" in job["trace"]
+    assert "sunco: chosen (auction, bid 12.00, post 2 of 3)" in job["trace"]
+    prices = {d["partner"]: (d["status"], d["price"]) for d in job["deliveries"]}
+    assert prices == {"brightpath": ("failed", 15.0), "sunco": ("delivered", 12.0)}  # offered at its bid
+
+    def refuse_all(name: str) -> str:
+        return refusers.url(name) if name != "voltedge" else bidders.url(name)
+
+    def ping_all(name: str) -> str:
+        return refusers.ping_url(name) if name != "voltedge" else bidders.ping_url(name)
+
+    doc = auction_config(refuse_all, ping_all)
+    with serve(db_url, doc) as server, server.client() as http:
+        answer = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, answer["lead_id"])
+    assert answer["status"] == "unsold"
+    assert [d["partner"] for d in job["deliveries"]] == ["sunco", "brightpath"]  # 15 each: priority
+    assert job["error"] == "every bid was tried"
+    assert bidders.leads("voltedge") == []
+
+
+def test_max_posts_bounds_the_fallback(db_url: str, refusers: BuyersThread) -> None:
+    doc = auction_config(refusers.url, refusers.ping_url, target={"max_posts": 1})
+    with serve(db_url, doc) as server, server.client() as http:
+        answer = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, answer["lead_id"])
+    assert answer["status"] == "unsold"
+    assert [d["partner"] for d in job["deliveries"]] == ["sunco"]
+    assert job["error"] == "no sale after 1 post(s) (max_posts 1)"
+
+
+def test_a_buyer_slower_than_the_deadline_never_wins_and_is_not_waited_for(db_url: str) -> None:
+    slow = fixed(50, timeout_rate=1.0, timeout_delay_s=5.0)  # the best bid, 5 s late
+    prices = {"sunco": fixed(12, latency=Latency("fixed", 20)), "brightpath": slow, "voltedge": fixed(11)}
+    with BuyersThread(bidders=prices) as buyers:
+        doc = auction_config(buyers.url, buyers.ping_url, target={"deadline": "300ms"})
+        with serve(db_url, doc) as server, server.client() as http:
+            post(http, state="CA", monthly_bill=180)  # warm up: connections, the configuration
+            started = time.monotonic()
+            answer = post(http, state="CA", monthly_bill=180)
+            took = time.monotonic() - started
+            job = job_of(http, answer["lead_id"])
+    assert answer["partner"] == "sunco"
+    assert took < 2.0, took  # the slow buyer answers after 5 s
+    assert "brightpath: timeout (no answer within 300 ms)" in job["trace"]
+    bids = {b["partner"]: b for b in job["bids"]}
+    assert bids["brightpath"]["status"] == "timeout" and bids["brightpath"]["price"] is None
+
+
+def test_a_partner_at_its_cap_is_not_pinged_and_a_post_only_partner_bids_its_list_price(
+    db_url: str, bidders: BuyersThread
+) -> None:
+    doc = auction_config(bidders.url, bidders.ping_url, brightpath={"caps": {"day": 1}})
+    doc["partners"]["voltedge"].pop("ping")
+    doc["partners"]["voltedge"]["price"] = 11
+    with serve(db_url, doc) as server, server.client() as http:
+        first = post(http, state="CA", monthly_bill=180)
+        second = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, second["lead_id"])
+    assert first["partner"] == "brightpath"
+    assert second["partner"] == "sunco"
+    assert "brightpath: cap day 1/1 reached (not pinged)" in job["trace"]
+    assert "auction: pinging sunco (deadline 750 ms)" in job["trace"]
+    assert "voltedge: list price 11.00 (post only, not pinged)" in job["trace"]
+    assert len(bidders.pings("brightpath")["pings"]) == 1
+    assert bidders.pings("voltedge")["pings"] == []
+    assert {b["partner"]: b["rank"] for b in job["bids"]} == {"sunco": 1, "voltedge": 2}
