@@ -17,7 +17,7 @@ from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services.intake import IntakeRequest
-from leadrelay.simulate.bidding import BiddingOptions
+from leadrelay.simulate.bidding import BiddingOptions, Latency
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_auction import auction_config
 from tests.integration.test_routing_flow import job_of, post, serve
@@ -205,3 +205,25 @@ def test_ping_timeouts_open_the_breaker_and_the_auction_stops_pinging(db_url: st
     assert 100 <= shown["ping"]["p50_ms"] < 750
     assert (other["ping"]["count"], other["ping"]["errors"], other["ping"]["timeouts"]) == (4, 0, 0)
     assert other["post"]["count"] == 4 and other["breaker"]["state"] == "closed"
+
+
+def test_an_adaptive_ping_timeout_follows_the_p99(db_url: str) -> None:
+    """sunco answers its pings after 20 ms; with ``adaptive_ping_timeout: {margin: 50ms}`` its first ping
+    waits as configured (clamped to the 750 ms deadline), the next ones its p99 plus 50 ms."""
+    bidders = {
+        "sunco": BiddingOptions(bid_min=20, bid_max=20, latency=Latency("fixed", 20)),
+        "brightpath": BiddingOptions(bid_min=15, bid_max=15),
+        "voltedge": BiddingOptions(bid_min=12, bid_max=12),
+    }
+    with BuyersThread(bidders=bidders) as buyers:
+        adaptive = {"adaptive_ping_timeout": {"margin": "50ms"}}
+        doc = auction_config(buyers.url, buyers.ping_url, sunco=adaptive)
+        with serve(db_url, doc) as server, server.client() as http:
+            answers = [post(http, state="CA", monthly_bill=180) for _ in range(2)]
+            first, second = (job_of(http, a["lead_id"])["trace"] for a in answers)
+    assert [a["partner"] for a in answers] == ["sunco", "sunco"]
+    assert "sunco: ping timeout 750 ms (adaptive: no p99 yet)" in first
+    [line] = [line for line in second if line.startswith("sunco: ping timeout ")]
+    timeout, p99 = int(line.split()[3]), int(line.split("p99 ")[1].split()[0])
+    assert 20 <= p99 < 700 and timeout == p99 + 50, line
+    assert not any(line.startswith("brightpath: ping timeout") for line in second)

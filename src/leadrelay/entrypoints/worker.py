@@ -25,7 +25,7 @@ from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
 from leadrelay.services import auction, distribution, reservations, settlement
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.health import BreakerGate, HealthTracker, settle_breakers
+from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
 from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import (
@@ -345,6 +345,9 @@ class Worker:
                 self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away, gate)
                 for job in jobs
             ]
+            for step in steps:
+                if step.auction is not None:
+                    step.auction = adapt_pings(step.auction, live, self.health, now)
             w.flush(tx, now)
             return steps
 

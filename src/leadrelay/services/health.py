@@ -24,7 +24,7 @@ API and the workers may be different processes), over each partner's window, wit
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,7 @@ from leadrelay.domain.health import (
     Result,
     Stats,
     Window,
+    adaptive_timeout,
     admission,
     after_trial,
     opened,
@@ -53,6 +54,7 @@ from leadrelay.domain.health import (
 from leadrelay.errors import NotFound
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import Clock, Storage, Tx, system_clock
+from leadrelay.services.steps import Auction
 
 ACTOR = "breaker"
 OBJECT_KIND = "partners"
@@ -222,6 +224,30 @@ def gate_for(tx: Tx, live: LiveConfig, now: datetime, tracker: HealthTracker) ->
     _, rows = tx.caps.unavailable_and_breakers()
     tracker.sync(rows)
     return BreakerGate(tx, live, now, tracker)
+
+
+def adapt_pings(auction: Auction, live: LiveConfig, tracker: HealthTracker, now: datetime) -> Auction:
+    """The auction with the ping timeout of each partner configured ``adaptive_ping_timeout`` set to its
+    ping p99 over its window plus the margin, never more than its ping's own timeout or the deadline
+    (``domain.health.adaptive_timeout``), with a trace line each. Partners without it are left alone;
+    so is the whole auction when none has it (the common case costs a loop over the pings)."""
+    pings = []
+    lines = []
+    for ping in auction.pings:
+        spec = live.compiled.partners.get(ping.partner)
+        margin = spec.adaptive_ping_margin_ms if spec is not None else None
+        if spec is None or margin is None:
+            pings.append(ping)
+            continue
+        p99 = tracker.p99_ms(ping.partner, Kind.PING, now, spec.breaker.window_s)
+        deadline_ms = auction.deadline_s * 1000
+        timeout_ms = adaptive_timeout(p99, margin, deadline_ms, ping.spec.timeout_s * 1000)
+        why = "no p99 yet" if p99 is None else f"p99 {p99:.0f} ms + {margin:.0f} ms"
+        lines.append(f"{ping.partner}: ping timeout {timeout_ms:.0f} ms (adaptive: {why})")
+        pings.append(replace(ping, spec=replace(ping.spec, timeout_s=timeout_ms / 1000)))
+    if not lines:
+        return auction
+    return replace(auction, pings=tuple(pings), trace=(*auction.trace, *lines))
 
 
 # ---------------------------------------------------------------- after outcomes
