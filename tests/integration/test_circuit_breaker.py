@@ -20,6 +20,7 @@ from leadrelay.services.intake import IntakeRequest
 from leadrelay.simulate.bidding import BiddingOptions, Latency
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_auction import auction_config
+from tests.integration.test_cli import cli
 from tests.integration.test_routing_flow import job_of, post, serve
 from tests.support import ADMIN, ServerThread, base_config, lead, prepare
 
@@ -227,3 +228,36 @@ def test_an_adaptive_ping_timeout_follows_the_p99(db_url: str) -> None:
     timeout, p99 = int(line.split()[3]), int(line.split("p99 ")[1].split()[0])
     assert 20 <= p99 < 700 and timeout == p99 + 50, line
     assert not any(line.startswith("brightpath: ping timeout") for line in second)
+
+
+def test_the_cli_shows_health_and_breakers(db_url: str, healthy: BuyersThread, failing: BuyersThread) -> None:
+    prepare(db_url, _document(failing.url("sunco"), healthy))
+
+    async def scenario(rt: Runtime, worker: Worker, clock: Clock) -> list[str]:
+        return await _sell(rt, worker, 3)
+
+    _run(db_url, scenario)
+    every = cli(db_url, "partners", "health")
+    one = cli(db_url, "partners", "health", "sunco")
+    missing = cli(db_url, "partners", "health", "nobody")
+    assert every.returncode == 0, every.stderr
+    header, *lines = every.stdout.strip().splitlines()
+    assert header.split("\t") == [
+        "partner",
+        "breaker",
+        "since",
+        "retry at",
+        "reason",
+        "window",
+        "post",
+        "ping",
+    ]
+    rows = {line.split("\t")[0]: line.split("\t") for line in lines}
+    assert list(rows) == ["brightpath", "sunco", "voltedge"]
+    sunco = rows["sunco"]
+    assert sunco[1] == "open" and sunco[3] and sunco[4] == "errors 3 of 3 in 5m" and sunco[5] == "300s"
+    assert sunco[6].startswith("3 req, errors 100%, timeouts 0%, p50/p95/p99 ") and sunco[7] == "-"
+    assert rows["brightpath"][1] == "closed" and rows["brightpath"][6].startswith("3 req, errors 0%")
+    assert rows["voltedge"][6] == "-"
+    assert one.returncode == 0 and one.stdout.strip().splitlines()[1].split("\t") == sunco
+    assert missing.returncode == 1 and "no partner named 'nobody'" in missing.stderr
