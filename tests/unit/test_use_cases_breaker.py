@@ -7,8 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from leadrelay.domain.attempts import LeadView
 from leadrelay.domain.health import Kind, Result
-from leadrelay.services.health import health_tx
+from leadrelay.domain.model import WebhookChannel
+from leadrelay.services.health import adapt_pings, health_tx
+from leadrelay.services.steps import Auction, Ping
 from tests.documents import lead
 from tests.unit.in_memory import Installation, buyer_url, by_partner, document, http
 
@@ -194,3 +197,30 @@ def test_the_ping_health_shown_comes_from_the_stored_bids() -> None:
         "p95_ms": 750.0,
         "p99_ms": 750.0,
     }
+
+
+def _auction(*partners: str) -> Auction:
+    def ping(name: str) -> Ping:
+        spec = WebhookChannel(f"https://{name}.example/ping", timeout_s=2.0)
+        return Ping(name, spec, LeadView("lead_1", "solar", name, {}, "k"), None, None)
+
+    pings = tuple(ping(p) for p in partners)
+    return Auction(pings, (), partners, 0.75, 3, "west-coast", ("auction: pinging",))
+
+
+def test_adaptive_ping_timeouts_follow_each_partners_p99() -> None:
+    doc = document(sunco={"adaptive_ping_timeout": {"margin": "50ms"}, "ping": {"url": buyer_url("p")}})
+    world = Installation(doc)
+    live, now = world.live(), world.clock.now
+    auction = _auction("sunco", "brightpath")
+    first = adapt_pings(auction, live, world.health, now)
+    assert [p.spec.timeout_s for p in first.pings] == [0.75, 2.0]  # no p99 yet: clamped to the deadline
+    assert first.trace == ("auction: pinging", "sunco: ping timeout 750 ms (adaptive: no p99 yet)")
+    for ms in (40.0, 60.0, 90.0):
+        world.health.observe("sunco", Kind.PING, ms, Result.OK, now)
+        world.health.observe("brightpath", Kind.PING, ms, Result.OK, now)
+    later = adapt_pings(auction, live, world.health, now)
+    assert [p.spec.timeout_s for p in later.pings] == [0.14, 2.0]
+    assert later.trace[-1] == "sunco: ping timeout 140 ms (adaptive: p99 90 ms + 50 ms)"
+    plain = _auction("brightpath")
+    assert adapt_pings(plain, live, world.health, now) is plain  # nobody adaptive: the same auction
