@@ -193,3 +193,112 @@ def test_a_partner_at_its_cap_is_not_pinged_and_a_post_only_partner_bids_its_lis
     assert len(bidders.pings("brightpath")["pings"]) == 1
     assert bidders.pings("voltedge")["pings"] == []
     assert {b["partner"]: b["rank"] for b in job["bids"]} == {"sunco": 1, "voltedge": 2}
+
+
+# ---------------------------------------------------------------- ping trees (waterfall)
+
+
+def _waterfall(buyers: BuyersThread, *tiers: dict[str, Any]) -> dict[str, Any]:
+    doc = auction_config(buyers.url, buyers.ping_url)
+    doc["profiles"]["solar-main"]["rules"][0]["send_to"] = {"strategy": "waterfall", "tiers": list(tiers)}
+    return doc
+
+
+def test_a_waterfall_goes_down_its_tiers_until_the_lead_is_sold(db_url: str, bidders: BuyersThread) -> None:
+    """Tier 1 wants 20 and brightpath bids 15: nothing sells there. Tier 2 is an auction with no floor:
+    sunco's 12 beats voltedge's 9."""
+    doc = _waterfall(
+        bidders,
+        {"partners": ["brightpath"], "strategy": "priority", "floor": 20},
+        {"partners": ["sunco", "voltedge"], "strategy": "auction"},
+    )
+    with serve(db_url, doc) as server, server.client() as http:
+        answer = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, answer["lead_id"])
+    assert answer["partner"] == "sunco"
+    trace = job["trace"]
+    first = trace.index("tier 1 (priority): pinging brightpath (deadline 750 ms)")
+    second = next(
+        i for i, line in enumerate(trace) if line.startswith("tier 2 (auction): pinging sunco, voltedge")
+    )
+    assert first < second
+    assert any(line.startswith("brightpath: bid 15.00 below the floor 20.00") for line in trace), trace
+    assert "tier 2: sunco wins at 12.00 (margin 3.00)" in trace
+    assert {(b["partner"], b["rank"]) for b in job["bids"]} == {
+        ("brightpath", None),
+        ("sunco", 1),
+        ("voltedge", 2),
+    }
+    assert [d["price"] for d in job["deliveries"]] == [12.0]
+    assert bidders.pings("sunco")["pings"] and bidders.pings("brightpath")["pings"]
+
+
+def test_a_priority_tier_sells_to_the_first_partner_that_bids_and_post_only_partners_sit_in_tiers(
+    db_url: str, bidders: BuyersThread
+) -> None:
+    doc = _waterfall(
+        bidders,
+        {"partners": ["voltedge", "brightpath"], "strategy": "priority"},
+        {"partners": ["sunco"]},
+    )
+    with serve(db_url, doc) as server, server.client() as http:
+        answer = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, answer["lead_id"])
+    assert answer["partner"] == "voltedge"  # first in the tier's order, though brightpath bid more
+    assert "tier 1: voltedge first in priority order at 9.00" in job["trace"]
+    assert not any(line.startswith("tier 2") for line in job["trace"])
+
+    post_only = _waterfall(bidders, {"partners": ["voltedge"], "floor": 10}, {"partners": ["sunco"]})
+    post_only["partners"]["voltedge"].pop("ping")
+    post_only["partners"]["voltedge"]["price"] = 8  # its list price, below tier 1's floor
+    post_only["partners"]["sunco"].pop("ping")
+    post_only["partners"]["sunco"]["price"] = 25
+    with serve(db_url, post_only) as server, server.client() as http:
+        answer = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, answer["lead_id"])
+    assert answer["partner"] == "sunco"
+    assert "voltedge: list price 8.00 (post only, not pinged)" in job["trace"]
+    assert "tier 2 (priority): pinging nobody (post-only partners) (deadline 750 ms)" in job["trace"]
+    assert job["deliveries"][0]["price"] == 25.0
+
+
+# ---------------------------------------------------------------- shared and exclusive
+
+
+def test_a_shared_sale_goes_to_exactly_n_when_their_sum_earns_more(db_url: str) -> None:
+    """shared max 2, floor 5. Shared bids at 60 %: brightpath 9.00 + sunco 7.20 = 16.20 beats brightpath's
+    15 alone; voltedge (5.40) is not posted. At 40 % the shared bids are 6.00 and 4.80 (below the floor):
+    6.00 < 15, so brightpath buys the lead exclusively."""
+    for ratio, expected in ((0.6, {"brightpath": 9.0, "sunco": 7.2}), (0.4, {"brightpath": 15.0})):
+        prices = {
+            n: fixed(p, shared_ratio=ratio) for n, p in (("sunco", 12), ("brightpath", 15), ("voltedge", 9))
+        }
+        with BuyersThread(bidders=prices) as buyers:
+            doc = auction_config(buyers.url, buyers.ping_url, target={"floor": 5, "shared": {"max": 2}})
+            doc["partners"]["sunco"]["dedup"] = {"keys": ["phone"], "window": "30d"}
+            with serve(db_url, doc) as server, server.client() as http:
+                answer = post(http, state="CA", monthly_bill=180)
+                job = job_of(http, answer["lead_id"])
+                again = job_of(http, post(http, state="CA", monthly_bill=180)["lead_id"])
+            sold = {d["partner"]: d["price"] for d in job["deliveries"] if d["status"] == "delivered"}
+            assert sold == expected, (ratio, job["trace"])
+            assert len(buyers.leads("voltedge")) == 0
+            if ratio == 0.6:
+                assert (
+                    "auction: shared sale: brightpath 9.00 + sunco 7.20 = 16.20, more than 15.00 exclusive"
+                    in (job["trace"])
+                )
+                assert {b["partner"]: b["sold_as"] for b in job["bids"]} == {
+                    "sunco": "shared",
+                    "brightpath": "shared",
+                    "voltedge": None,
+                }
+                # the same person again: sunco's dedup holds, so it is not pinged; without it the shared
+                # bids (9.00 + 5.40) no longer beat brightpath's 15 alone
+                assert any(
+                    "already received this person" in line and "sunco" in line for line in again["trace"]
+                )
+                assert "auction: exclusive sale: 15.00 is more than 14.40 shared" in again["trace"]
+                assert {d["partner"] for d in again["deliveries"]} == {"brightpath"}
+            else:
+                assert "auction: exclusive sale: 15.00 is more than 6.00 shared" in job["trace"]

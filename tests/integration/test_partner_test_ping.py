@@ -24,10 +24,11 @@ RULES = {
     "outcome_search_path": "status",
     "reason_path": "reason",
     "price_path": "bid.price",
+    "shared_price_path": "bid.shared",
     "reference_path": "bid.id",
 }
 ANSWERS: dict[str, tuple[float, dict[str, Any]]] = {  # path -> (delay in seconds, JSON answer)
-    "/ping/accept": (0.0, {"status": "accepted", "bid": {"price": "$7.25", "id": "bid-42"}}),
+    "/ping/accept": (0.0, {"status": "accepted", "bid": {"price": "$7.25", "shared": "4", "id": "bid-42"}}),
     "/ping/refuse": (0.0, {"status": "rejected", "reason": "no coverage in TX"}),
     "/ping/slow": (1.5, {"status": "accepted", "bid": {"price": 99, "id": "too-late"}}),
     "/ping/plain": (0.0, {"price": 3.5, "reference": "p-1"}),  # no response rules: a JSON body's price
@@ -140,6 +141,7 @@ def test_an_accepted_bid_shows_the_rendered_ping_the_answer_and_the_parsed_bid(
         "price": 7.25,
         "reference": "bid-42",
         "reason": None,
+        "shared_price": 4.0,  # the bid for the lead shared with others (response.shared_price_path)
     }
     assert shown["partner"] == "acme" and shown["entity"] == "solar"
     assert shown["answer"]["status_code"] == 200 and "bid-42" in shown["answer"]["body"]
@@ -180,6 +182,7 @@ def test_a_ping_without_a_mapping_sends_only_the_non_personal_fields(
         "price": 3.5,
         "reference": "p-1",
         "reason": None,
+        "shared_price": None,
     }
     [received] = bidder.received
     assert json.loads(received["raw"]) == {"zip": "73301", "state": "TX", "monthly_bill": 210.0, "test": True}
@@ -198,6 +201,7 @@ def test_a_refused_bid_and_a_timeout(sqlite_url: str, bidder: Bidder) -> None:
         "price": None,
         "reference": None,
         "reason": "no coverage in TX",
+        "shared_price": None,
     }
     started = time.monotonic()
     code, late, stderr = ping(sqlite_url, "slowpoke")
@@ -209,6 +213,7 @@ def test_a_refused_bid_and_a_timeout(sqlite_url: str, bidder: Bidder) -> None:
         "price": None,
         "reference": None,
         "reason": "timed out after 0.3s",
+        "shared_price": None,
     }
     assert late["answer"]["status_code"] is None
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from leadrelay.configuration.load import build_specs, validate_document
-from leadrelay.domain.auction import Offer, bid_line, floor_of, rank
+from leadrelay.domain.auction import Offer, Sale, bid_line, decide, floor_of, rank
 from leadrelay.domain.model import Strategy
 from leadrelay.domain.ping import Bid, BidStatus
 from leadrelay.errors import ConfigError
@@ -48,6 +48,7 @@ def test_an_auction_target_is_canonical_with_its_defaults_and_built_into_the_spe
         "deadline": "750ms",
         "floor": None,
         "max_posts": 3,
+        "shared": None,
     }
     specs = build_specs(objects)
     target = specs.profiles["solar-main"].rules[0].send_to
@@ -74,8 +75,16 @@ def test_an_auction_target_takes_its_deadline_floor_and_max_posts() -> None:
 @pytest.mark.parametrize(
     ("target", "path", "words"),
     [
-        ({"strategy": "priority", "floor": 5}, f"{RULE}.floor", "applies only to strategy 'auction'"),
-        ({"strategy": "round_robin", "deadline": "1s"}, f"{RULE}.deadline", "only to strategy 'auction'"),
+        (
+            {"strategy": "priority", "floor": 5},
+            f"{RULE}.floor",
+            "applies only to strategies 'auction' and 'waterfall'",
+        ),
+        (
+            {"strategy": "round_robin", "deadline": "1s"},
+            f"{RULE}.deadline",
+            "only to strategies 'auction' and 'waterfall'",
+        ),
         ({"strategy": "auction", "deadline": "11s"}, f"{RULE}.deadline", "must be at most 10s"),
         ({"strategy": "auction", "deadline": "0s"}, f"{RULE}.deadline", "more than zero"),
         ({"strategy": "auction", "max_posts": 0}, f"{RULE}.max_posts", "greater than or equal to 1"),
@@ -151,3 +160,86 @@ def test_trace_lines_say_what_each_partner_answered() -> None:
     assert bid_line(Offer("a", Bid(BidStatus.ACCEPTED, 11.0)), 750) == (
         "a: list price 11.00 (post only, not pinged)"
     )
+
+
+def _shared(partner: str, price: float, shared: float | None, floor: float | None = None) -> Offer:
+    return Offer(partner, Bid(BidStatus.ACCEPTED, price, shared_price=shared), floor, 30.0)
+
+
+def test_a_shared_sale_is_chosen_only_when_its_sum_earns_more_than_the_best_exclusive_bid() -> None:
+    offers = [_shared("a", 15, 9), _shared("b", 12, 7.2), _shared("c", 9, 5.4), _shared("d", 20, None)]
+    shared = decide(offers, ["a", "b", "c", "d"], shared_max=3)
+    assert shared.sale is Sale.SHARED  # 9 + 7.2 + 5.4 = 21.6 > 20
+    assert [o.partner for o in shared.order] == ["a", "b", "c"]
+    assert shared.margin == 1.6
+    assert shared.line == "shared sale: a 9.00 + b 7.20 + c 5.40 = 21.60, more than 20.00 exclusive"
+    two = decide(offers, ["a", "b", "c", "d"], shared_max=2)  # 16.2 < 20
+    assert two.sale is Sale.EXCLUSIVE and two.winner is not None and two.winner.partner == "d"
+    assert two.line == "exclusive sale: 20.00 is more than 16.20 shared"
+    equal = decide([_shared("a", 10, 5), _shared("b", 1, 5)], ["a", "b"], shared_max=2)
+    assert equal.sale is Sale.EXCLUSIVE  # a tie keeps the lead exclusive
+    floored = decide([_shared("a", 10, 6, 5), _shared("b", 9, 4.8, 5)], ["a", "b"], shared_max=2)
+    assert floored.sale is Sale.EXCLUSIVE  # b's shared 4.80 is under the floor: 6 < 10
+    assert decide(offers, ["a"], shared_max=1).sale is Sale.EXCLUSIVE  # not a shared target
+
+
+def test_a_priority_tier_takes_the_first_counting_bid_in_its_order() -> None:
+    offers = [_offer("a", 9, 10), _offer("b", 11, 10), _offer("c", 30, 10)]
+    decision = decide(offers, ["a", "b", "c"], by_price=False)
+    assert [o.partner for o in decision.order] == ["b", "c"]  # a is under the floor
+    assert decision.margin is None
+
+
+def test_a_waterfall_names_its_partners_in_tiers() -> None:
+    tiers = [{"partners": ["sunco"], "strategy": "auction", "floor": 20}, {"partners": ["brightpath"]}]
+    objects = validate_document(_doc({"strategy": "waterfall", "tiers": tiers, "deadline": "1s"}))
+    send_to = objects["profiles"]["solar-main"]["rules"][0]["send_to"]
+    assert send_to["partners"] == ["sunco", "brightpath"]
+    assert send_to["tiers"] == [
+        {"partners": ["sunco"], "strategy": "auction", "floor": 20.0},
+        {"partners": ["brightpath"], "strategy": "priority", "floor": None},
+    ]
+    target = build_specs(objects).profiles["solar-main"].rules[0].send_to
+    assert target.strategy is Strategy.WATERFALL and target.deadline_s == 1.0
+    assert [(t.partners, t.strategy, t.floor) for t in target.tiers] == [
+        (("sunco",), Strategy.AUCTION, 20.0),
+        (("brightpath",), Strategy.PRIORITY, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "words"),
+    [
+        ({"strategy": "waterfall"}, f"{RULE}.tiers", "a waterfall needs tiers"),
+        (
+            {"strategy": "waterfall", "partners": ["sunco"], "tiers": [{"partners": ["sunco"]}]},
+            RULE,
+            "names its partners in its tiers",
+        ),
+        (
+            {"strategy": "waterfall", "tiers": [{"partners": ["sunco"]}, {"partners": ["sunco"]}]},
+            f"{RULE}.tiers[1].partners[0]",
+            "already in tiers[0]",
+        ),
+        ({"strategy": "waterfall", "tiers": [{"partners": []}]}, f"{RULE}.tiers[0].partners", "at least one"),
+        (
+            {"strategy": "waterfall", "tiers": [{"partners": ["nobody"]}]},
+            f"{RULE}.tiers[0].partners[0]",
+            "unknown partner",
+        ),
+        (
+            {"strategy": "waterfall", "tiers": [{"partners": ["sunco"], "strategy": "weighted"}]},
+            f"{RULE}.tiers[0].strategy",
+            "",
+        ),
+        ({"partners": ["sunco"], "tiers": [{"partners": ["sunco"]}]}, f"{RULE}.tiers", "only to strategy"),
+        ({"partners": ["sunco"], "strategy": "auction", "shared": {"max": 1}}, f"{RULE}.shared.max", ""),
+        ({"partners": ["sunco"], "shared": {"max": 2}}, f"{RULE}.shared", "applies only to strategies"),
+    ],
+)
+def test_bad_waterfalls_and_shared_settings_are_refused_with_their_path(
+    target: dict[str, Any], path: str, words: str
+) -> None:
+    problems = _problems(_doc(target))
+    assert path in problems, problems
+    assert words in problems[path]

@@ -66,6 +66,7 @@ from leadrelay.domain.model import (
     SourceSpec,
     Strategy,
     Target,
+    Tier,
 )
 from leadrelay.domain.smtp import Security, SmtpSettings
 
@@ -272,7 +273,23 @@ def _deadline(text: str) -> str:
     return text
 
 
-AUCTION_KEYS = ("deadline", "floor", "max_posts")  # a target's keys that only an auction has
+AUCTION_KEYS = ("deadline", "floor", "max_posts", "shared")  # a target's keys that only an auction has
+
+
+TIER_STRATEGIES = (Strategy.PRIORITY.value, Strategy.AUCTION.value)
+
+
+class TierModel(Strict):
+    partners: Names = []
+    strategy: Annotated[str, BeforeValidator(choice("strategy", TIER_STRATEGIES))] = "priority"
+    floor: Money | None = None
+
+    def to_spec(self) -> Tier:
+        return Tier(tuple(self.partners), Strategy(self.strategy), self.floor)
+
+
+class SharedModel(Strict):
+    max: Annotated[int, Field(ge=2, le=10)] = 2
 
 
 class TargetModel(Strict):
@@ -284,6 +301,8 @@ class TargetModel(Strict):
     deadline: Annotated[PositiveDuration, AfterValidator(_deadline)] | None = None  # auction: 750ms
     floor: Money | None = None  # auction: the lowest winning bid
     max_posts: Annotated[int, Field(ge=1, le=10)] | None = None  # auction: posts per lead, 3
+    tiers: list[TierModel] | None = None  # waterfall: the tiers in order
+    shared: SharedModel | None = None  # auction, waterfall: sell to up to N buyers at their shared bids
 
     def to_spec(self) -> Target:
         """The target of a canonical document (``partners``, with weights and priorities in their order)."""
@@ -296,6 +315,8 @@ class TargetModel(Strict):
             deadline_s=parse_duration(self.deadline) if self.deadline is not None else 0.75,
             floor=self.floor,
             max_posts=self.max_posts if self.max_posts is not None else 3,
+            tiers=tuple(tier.to_spec() for tier in self.tiers or ()),
+            shared_max=self.shared.max if self.shared is not None else 1,
         )
 
 

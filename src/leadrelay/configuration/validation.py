@@ -169,17 +169,15 @@ class _Validator(PartnerChecks):
         model = self.model(TargetModel, raw, path)
         if model is None:
             return None
-        if model.partner is not None and model.partners is not None:
-            self.fail(path, "give either 'partner' or 'partners', not both")
-        elif model.partner is None and model.partners is None:
-            self.fail(path, "give 'partner: name' or 'partners: [names]'")
-        if model.partner is not None:
-            names = [model.partner]
-            self.reference("partners", "partner", model.partner, f"{path}.partner")
+        waterfall = model.strategy == Strategy.WATERFALL
+        tiers: list[dict[str, Any]] = []
+        if waterfall:
+            tiers = self.tiers(model, path)
+            names = [name for tier in tiers for name in tier["partners"]]
         else:
-            names = model.partners or []
-            for i, name in enumerate(names):
-                self.reference("partners", "partner", name, f"{path}.partners[{i}]")
+            if model.tiers is not None:
+                self.fail(f"{path}.tiers", "tiers apply only to strategy 'waterfall'")
+            names = self.target_partners(model, path)
         for key, label, strategy in (
             ("weights", "weight", Strategy.WEIGHTED),
             ("priorities", "priority", Strategy.PRIORITY),
@@ -201,23 +199,67 @@ class _Validator(PartnerChecks):
             "weights": {n: model.weights[n] for n in names if n in model.weights},
             "priorities": {n: model.priorities[n] for n in names if n in model.priorities},
         }
-        if model.strategy != Strategy.AUCTION:
+        if model.strategy not in (Strategy.AUCTION, Strategy.WATERFALL):
             for key in AUCTION_KEYS:
                 if getattr(model, key) is not None:
-                    self.fail(f"{path}.{key}", f"{key} applies only to strategy 'auction'")
+                    self.fail(f"{path}.{key}", f"{key} applies only to strategies 'auction' and 'waterfall'")
             return document
-        for i, name in enumerate(names):
-            partner = self.partner_doc(name)
-            if partner is not None and lookup(partner, "ping") is None and lookup(partner, "price") is None:
-                self.fail(
-                    f"{path}.partners[{i}]",
-                    f"partner '{name}' has no ping and no price: an auction offers a post-only partner the"
-                    " lead at its list price (give it 'price' or a 'ping')",
-                )
+        if not waterfall:
+            for i, name in enumerate(names):
+                self.bidder(name, f"{path}.partners[{i}]")
         document["deadline"] = model.deadline if model.deadline is not None else "750ms"
         document["floor"] = model.floor
         document["max_posts"] = model.max_posts if model.max_posts is not None else 3
+        document["shared"] = {"max": model.shared.max} if model.shared is not None else None
+        if waterfall:
+            document["tiers"] = tiers
         return document
+
+    def target_partners(self, model: TargetModel, path: str) -> list[str]:
+        if model.partner is not None and model.partners is not None:
+            self.fail(path, "give either 'partner' or 'partners', not both")
+        elif model.partner is None and model.partners is None:
+            self.fail(path, "give 'partner: name' or 'partners: [names]'")
+        if model.partner is not None:
+            self.reference("partners", "partner", model.partner, f"{path}.partner")
+            return [model.partner]
+        names = model.partners or []
+        for i, name in enumerate(names):
+            self.reference("partners", "partner", name, f"{path}.partners[{i}]")
+        return names
+
+    def tiers(self, model: TargetModel, path: str) -> list[dict[str, Any]]:
+        """A waterfall's tiers, canonical: each a non-empty list of partners (each in one tier only), sold
+        by ``priority`` or ``auction``, with an optional floor."""
+        if model.partner is not None or model.partners is not None:
+            self.fail(path, "a waterfall names its partners in its tiers, not in 'partners'")
+        if not model.tiers:
+            self.fail(f"{path}.tiers", "a waterfall needs tiers: [{partners: [names]}, …]")
+            return []
+        seen: dict[str, int] = {}
+        out: list[dict[str, Any]] = []
+        for t, tier in enumerate(model.tiers):
+            where = f"{path}.tiers[{t}]"
+            if not tier.partners:
+                self.fail(f"{where}.partners", "a tier needs at least one partner")
+            for i, name in enumerate(tier.partners):
+                self.reference("partners", "partner", name, f"{where}.partners[{i}]")
+                if name in seen:
+                    self.fail(f"{where}.partners[{i}]", f"'{name}' is already in tiers[{seen[name]}]")
+                seen.setdefault(name, t)
+                self.bidder(name, f"{where}.partners[{i}]")
+            out.append({"partners": list(tier.partners), "strategy": tier.strategy, "floor": tier.floor})
+        return out
+
+    def bidder(self, name: str, path: str) -> None:
+        """A partner sold to by bids has a ping, or a list price to be offered the lead at."""
+        partner = self.partner_doc(name)
+        if partner is not None and lookup(partner, "ping") is None and lookup(partner, "price") is None:
+            self.fail(
+                path,
+                f"partner '{name}' has no ping and no price: an auction offers a post-only partner the"
+                " lead at its list price (give it 'price' or a 'ping')",
+            )
 
     def partner_doc(self, name: str) -> Any:
         """A partner's document, of this document or stored (None: unknown)."""

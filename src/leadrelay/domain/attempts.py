@@ -27,6 +27,7 @@ class AttemptResult:
     retryable: bool = False  # for ERROR: may a later attempt succeed (connection error, timeout, 5xx, 429)
     retry_after_s: float | None = None  # the partner's Retry-After, when it gave one
     price: float | None = None
+    shared_price: float | None = None  # a ping's bid for the lead shared with others
     reference: str | None = None
     timed_out: bool = False  # an ERROR because the partner did not answer within the channel's timeout
     # what this attempt sent that must never be stored (the partner's credentials, text rendered from

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from leadrelay.domain.ping import Bid, BidStatus
 
-__all__ = ["Offer", "Ranking", "bid_line", "floor_of", "rank"]
+__all__ = ["Decision", "Offer", "Ranking", "Sale", "bid_line", "decide", "floor_of", "rank"]
 
 
 def floor_of(rule_floor: float | None, partner_min: float | None, source_min: float | None) -> float | None:
@@ -41,7 +42,14 @@ class Offer:
     @property
     def counts(self) -> bool:
         """An accepted bid with a price at or above the floor."""
-        price = self.bid.price
+        return self._reaches(self.bid.price)
+
+    @property
+    def counts_shared(self) -> bool:
+        """An accepted bid with a shared price at or above the floor."""
+        return self._reaches(self.bid.shared_price)
+
+    def _reaches(self, price: float | None) -> bool:
         return self.bid.accepted and price is not None and (self.floor is None or price >= self.floor)
 
 
@@ -74,6 +82,58 @@ def rank(offers: Sequence[Offer], priority: Sequence[str]) -> Ranking:
     return Ranking(tuple(counted), margin)
 
 
+class Sale(StrEnum):
+    """How an auction sells the lead: to one buyer alone, or to several, each at its shared price."""
+
+    EXCLUSIVE = "exclusive"
+    SHARED = "shared"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The sale an auction makes: its kind, the bids in the order the posts go to them (a shared sale
+    posts to the first ``shared_max`` at once), the margin, and the trace line that says why."""
+
+    sale: Sale
+    order: tuple[Offer, ...]
+    margin: float | None
+    line: str | None = None
+
+    @property
+    def winner(self) -> Offer | None:
+        return self.order[0] if self.order else None
+
+
+def decide(
+    offers: Sequence[Offer], priority: Sequence[str], *, by_price: bool = True, shared_max: int = 1
+) -> Decision:
+    """The sale that earns more: one exclusive sale to the best bid (``by_price``; else the first bid
+    that counts in ``priority`` order, a priority tier of a waterfall), or, when the target shares leads
+    (``shared_max`` ≥ 2), up to ``shared_max`` sales at the best shared prices — chosen only when their sum
+    is more than the exclusive bid."""
+    place = {name: i for i, name in enumerate(priority)}
+    if by_price:
+        ranking = rank(offers, priority)
+        exclusive = Decision(Sale.EXCLUSIVE, ranking.order, ranking.margin)
+    else:
+        first = sorted((o for o in offers if o.counts), key=lambda o: place.get(o.partner, len(place)))
+        exclusive = Decision(Sale.EXCLUSIVE, tuple(first), None)
+    if shared_max < 2:
+        return exclusive
+    shared = [o for o in offers if o.counts_shared]
+    shared.sort(key=lambda o: (-(o.bid.shared_price or 0.0), place.get(o.partner, len(place))))
+    total = round(sum(o.bid.shared_price or 0.0 for o in shared[:shared_max]), 2)
+    best = exclusive.winner.bid.price or 0.0 if exclusive.winner is not None else 0.0
+    if not shared or total <= best:
+        if shared and exclusive.winner is not None:
+            line = f"exclusive sale: {best:.2f} is more than {total:.2f} shared"
+            return Decision(Sale.EXCLUSIVE, exclusive.order, exclusive.margin, line)
+        return exclusive
+    names = " + ".join(f"{o.partner} {o.bid.shared_price:.2f}" for o in shared[:shared_max])
+    line = f"shared sale: {names} = {total:.2f}, more than {best:.2f} exclusive"
+    return Decision(Sale.SHARED, tuple(shared), round(total - best, 2), line)
+
+
 def _money(value: float) -> str:
     return f"{value:.2f}"
 
@@ -94,7 +154,8 @@ def bid_line(offer: Offer, deadline_ms: float) -> str:
             return (
                 f"{offer.partner}: bid {_money(bid.price)} below the floor {_money(offer.floor)}{took}{ref}"
             )
-        return f"{offer.partner}: bid {_money(bid.price)}{took}{ref}"
+        shared = f" (shared {_money(bid.shared_price)})" if bid.shared_price is not None else ""
+        return f"{offer.partner}: bid {_money(bid.price)}{shared}{took}{ref}"
     if bid.status is BidStatus.TIMEOUT:
         return f"{offer.partner}: timeout (no answer within {offer.duration_ms or deadline_ms:.0f} ms)"
     why = f": {bid.reason}" if bid.reason else ""

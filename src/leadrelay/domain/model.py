@@ -331,6 +331,17 @@ class Strategy(StrEnum):
     BROADCAST = "broadcast"
     LEAST_LOADED = "least_loaded"
     AUCTION = "auction"  # ping the eligible partners at once; the best bid at or above the floor wins
+    WATERFALL = "waterfall"  # ping tree: tiers in order, each by priority or auction, until sold
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """One tier of a waterfall: its partners in priority order, sold by ``priority`` (the first partner
+    whose bid or list price reaches the floor) or ``auction`` (the highest), at no less than ``floor``."""
+
+    partners: tuple[str, ...]
+    strategy: Strategy = Strategy.PRIORITY
+    floor: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +361,8 @@ class Target:
     deadline_s: float = 0.75
     floor: float | None = None
     max_posts: int = 3
+    tiers: tuple[Tier, ...] = ()  # a waterfall's, in order (``partners`` is all of theirs)
+    shared_max: int = 1  # ``shared: {max: N}``: a lead may be sold to up to N buyers at their shared bids
 
 
 @dataclass(frozen=True, slots=True)

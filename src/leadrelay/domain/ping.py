@@ -35,6 +35,7 @@ class Bid:
     price: float | None = None  # accepted: the bid, else the partner's list price; None: neither
     reference: str | None = None
     reason: str | None = None
+    shared_price: float | None = None  # accepted: the bid for the lead shared with others (None: none)
 
     @property
     def accepted(self) -> bool:
@@ -47,6 +48,7 @@ class Bid:
             "price": self.price,
             "reference": self.reference,
             "reason": self.reason,
+            "shared_price": self.shared_price,
         }
 
 
@@ -55,7 +57,7 @@ def bid_of(result: AttemptResult, list_price: float | None = None) -> Bid:
     partner's list price, as a post's success is; a refusal or an error carries no price."""
     if result.outcome == Outcome.SUCCESS:
         price = result.price if result.price is not None else list_price
-        return Bid(BidStatus.ACCEPTED, price, result.reference)
+        return Bid(BidStatus.ACCEPTED, price, result.reference, shared_price=result.shared_price)
     if result.outcome == Outcome.FAILURE:
         return Bid(BidStatus.REFUSED, None, result.reference, result.reason)
     status = BidStatus.TIMEOUT if result.timed_out else BidStatus.ERROR

@@ -1,17 +1,23 @@
-"""Ping-post auctions (``strategy: auction``; PRODUCT.md §1 "Ping / post", issue 10 point 2).
+"""Ping-post selling: auctions (``strategy: auction``) and ping trees (``strategy: waterfall``), with shared
+sales (PRODUCT.md §1 "Ping / post", issue 10 points 2 to 4).
 
 Three steps, two transactions and the pings between them:
 
-1. :func:`open_or_resume` (the routing transaction): of the rule's eligible partners, those the lead may
-   still go to — not a duplicate for them, below their caps — are pinged; a post-only partner bids its list
-   price without a ping. Nothing is written: a worker that dies while pinging leaves the job to be claimed
-   and auctioned again.
-2. The worker pings them all at once, each within its own timeout and all within the rule's deadline
-   (``entrypoints.worker``); a late answer is a timeout and is not waited for.
-3. :func:`award` (a transaction): every answer is stored (``bids``) and traced, the bids that count are
-   ranked (``domain.auction``), and the post goes to the best one whose cap slot can still be taken — at
-   its bid, which is the sale's price. When the post is refused or fails, settlement routes the job again
-   and :func:`open_or_resume` finds the stored bids: the next best gets the post, up to ``max_posts``.
+1. :func:`open_or_resume` (the routing transaction): of the eligible partners of the (first) tier, those
+   the lead may still go to — not a duplicate for them, below their caps — are pinged; a post-only
+   partner bids its list price without a ping. Nothing is written: a worker that dies while pinging leaves
+   the job to be claimed and auctioned again.
+2. The worker pings them all at once (:func:`run_pings`), each within its own timeout and all within the
+   deadline; a late answer is a timeout and is not waited for.
+3. :func:`award` (a transaction): every answer is stored (``bids``) and traced; ``domain.auction.decide``
+   chooses the sale (the best bid, or in a priority tier the first that counts; or a shared sale when the
+   sum of up to ``shared.max`` shared bids earns more), and the post goes to the chosen bids whose cap
+   slots can still be taken — at their bid, which is the sale's price.
+
+When a post is refused or fails, settlement routes the job again and :func:`open_or_resume` finds the
+stored bids: the next bid of the tier gets the post, up to ``max_posts`` in all, never below its floor.
+A waterfall whose tier has nothing left goes down to the next tier, until the deadline (counted from the
+first tier's pings).
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult
-from leadrelay.domain.auction import Offer, bid_line, floor_of, rank
+from leadrelay.domain.auction import Decision, Offer, Sale, bid_line, decide, floor_of
+from leadrelay.domain.model import Strategy, Target, Tier
 from leadrelay.domain.ping import Bid, BidStatus, bid_of, ping_view
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JobStatus
@@ -33,9 +41,16 @@ from leadrelay.services.reservations import cap_room, reserve
 from leadrelay.services.steps import Auction, Chosen, Ping, StepResult, close, deliver
 from leadrelay.services.writes import Writes
 
-__all__ = ["award", "open_or_resume", "run_pings"]
+__all__ = ["award", "open_or_resume", "run_pings", "tiers_of"]
 
 log = logging.getLogger("leadrelay.auction")
+
+
+def tiers_of(target: Target) -> tuple[Tier, ...]:
+    """A waterfall's tiers; an auction is one tier of its partners, sold by price at the rule's floor."""
+    if target.strategy is Strategy.WATERFALL:
+        return target.tiers
+    return (Tier(target.partners, Strategy.AUCTION, target.floor),)
 
 
 def open_or_resume(
@@ -49,19 +64,114 @@ def open_or_resume(
     trace: list[str],
     ids: IdSource,
 ) -> StepResult:
-    """The auction of a routed job: the pings to send (a new auction), or the next post of the bids
-    stored (the post before was refused), or a sale at once when only post-only partners are eligible."""
-    assert ev.target is not None
+    """The auction of a routed job: the pings of its first tier (a new auction); or, when bids are
+    stored (the post before was refused), the next post of their tier, else the next tier's pings; or a
+    sale at once when a tier has only post-only partners."""
+    target = ev.target
+    assert target is not None
     stored = tx.deliveries.bids_of(job.id)
-    if stored:
-        return _next_post(tx, job, live, now, w, stored, trace, ids, ev.rule, ev.target.max_posts)
+    if not stored:
+        return _open(tx, job, live, now, w, target, ev.rule, tuple(candidates), trace, ids, started=now)
+    tier = max(b.tier for b in stored)
+    posted = sum(1 for b in stored if b.delivery_id is not None)
+    started = min(b.created_at for b in stored)
+    current = [b for b in stored if b.tier == tier]
+    step = _next_post(tx, job, live, now, w, current, posted, trace, ids, ev.rule, target)
+    if step is not None:
+        return step
+    names = tuple(candidates)
+    return _open(
+        tx,
+        job,
+        live,
+        now,
+        w,
+        target,
+        ev.rule,
+        names,
+        trace,
+        ids,
+        tier=tier + 1,
+        started=started,
+        posted=posted,
+    )
+
+
+def _open(
+    tx: Tx,
+    job: Record,
+    live: LiveConfig,
+    now: datetime,
+    w: Writes,
+    target: Target,
+    rule: str | None,
+    candidates: tuple[str, ...],
+    trace: list[str],
+    ids: IdSource,
+    *,
+    started: datetime,
+    tier: int = 0,
+    posted: int = 0,
+) -> StepResult:
+    """Open the first tier from ``tier`` on with someone to offer the lead to; unsold when there is none
+    (or the waterfall's deadline has passed)."""
+    tiers = tiers_of(target)
+    waterfall = target.strategy is Strategy.WATERFALL
+    offered = tier > 0  # a tier before this one had someone to offer the lead to
+    for k in range(tier, len(tiers)):
+        left = target.deadline_s - (now - started).total_seconds()
+        if left <= 0:
+            why = f"the deadline ({target.deadline_s * 1000:.0f} ms) passed before tier {k + 1}"
+            return _unsold(w, job, now, trace, why, rule)
+        names = tuple(n for n in tiers[k].partners if n in candidates)
+        pings, fixed = _offers(tx, job, live, now, names, tiers[k].floor, trace)
+        label = f"tier {k + 1} ({tiers[k].strategy.value})" if waterfall else "auction"
+        if not pings and not fixed:
+            if waterfall:
+                trace.append(f"{label}: nobody to offer the lead to")
+            continue
+        offered = True
+        pinged = ", ".join(p.partner for p in pings) or "nobody (post-only partners)"
+        trace.append(f"{label}: pinging {pinged} (deadline {left * 1000:.0f} ms)")
+        auction = Auction(
+            tuple(pings),
+            tuple(fixed),
+            names,
+            candidates,
+            target,
+            rule,
+            tuple(trace),
+            min(left, target.deadline_s),
+            started,
+            k,
+            posted,
+        )
+        if not pings:  # nothing to wait for
+            return award(tx, job, live, now, w, auction, list(fixed), ids)
+        return StepResult(lead_id=job.lead_id, auction=auction)
+    if not offered:
+        return _unsold(w, job, now, trace, "every eligible partner is at its cap", rule)
+    return _unsold(w, job, now, trace, _why_unsold(tx, job, posted), rule)
+
+
+def _offers(
+    tx: Tx,
+    job: Record,
+    live: LiveConfig,
+    now: datetime,
+    names: Sequence[str],
+    tier_floor: float | None,
+    trace: list[str],
+) -> tuple[list[Ping], list[Offer]]:
+    """The pings to send and the post-only partners' list-price offers, of the partners the lead may
+    still go to (not a duplicate for them, below their caps); the others get a trace line."""
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
     source = live.specs.sources.get(job.source)
     source_min = source.min_price if source is not None else None
     entity = live.specs.entities.get(job.entity)
     open_names: list[str] = []
-    for name in candidates:
+    for name in names:
         partner = cfg.partners[name]
         if partner.dedup is not None and (
             seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
@@ -79,7 +189,7 @@ def open_or_resume(
             trace.append(f"{name}: {full[name]} (not pinged)")
             continue
         partner = cfg.partners[name]
-        floor = floor_of(ev.target.floor, partner.min_price, source_min)
+        floor = floor_of(tier_floor, partner.min_price, source_min)
         if partner.ping is None:
             fixed.append(Offer(name, Bid(BidStatus.ACCEPTED, partner.price), floor))
             continue
@@ -87,30 +197,13 @@ def open_or_resume(
             partner, entity, job.lead_id, job.lead_values, key=f"{job.id}:{name}:ping", test=bool(job.is_test)
         )
         pings.append(Ping(name, partner.ping, view, floor, partner.price))
-    if not pings and not fixed:
-        why = "every eligible partner is at its cap"
-        return close(w, job, JobStatus.UNSOLD, now, trace, error=why, rule=ev.rule)
-    pinged = ", ".join(p.partner for p in pings) or "nobody (post-only partners)"
-    deadline_ms = ev.target.deadline_s * 1000
-    trace.append(f"auction: pinging {pinged} (deadline {deadline_ms:.0f} ms)")
-    auction = Auction(
-        tuple(pings),
-        tuple(fixed),
-        tuple(candidates),
-        ev.target.deadline_s,
-        ev.target.max_posts,
-        ev.rule,
-        tuple(trace),
-    )
-    if not pings:  # nothing to wait for
-        return award(tx, job, live, now, w, auction, list(fixed), ids)
-    return StepResult(lead_id=job.lead_id, auction=auction)
+    return pings, fixed
 
 
 async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
     """Ping every partner of the auction at once (each within its ping's timeout); what has not answered
     by the deadline is a timeout and is not waited for (its request is cancelled). The offers, the
-    post-only partners' included, come in the target's order."""
+    post-only partners' included, come in the tier's order."""
     tasks = [asyncio.create_task(channel.send(p.lead, p.spec)) for p in auction.pings]
     done: set[asyncio.Task[AttemptResult]] = set()
     if tasks:
@@ -130,7 +223,8 @@ async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
         else:
             result = task.result().redacted(ping.lead.redactor)
             bid = bid_of(result, ping.list_price)
-            bid = Bid(bid.status, bid.price, _storable(bid.reference, 200), _storable(bid.reason, 2000))
+            reference, reason = _storable(bid.reference, 200), _storable(bid.reason, 2000)
+            bid = Bid(bid.status, bid.price, reference, reason, bid.shared_price)
             offers.append(Offer(ping.partner, bid, ping.floor, result.duration_ms))
     place = {name: i for i, name in enumerate(auction.priority)}
     offers.sort(key=lambda o: place.get(o.partner, len(place)))
@@ -152,12 +246,16 @@ def award(
     offers: Sequence[Offer],
     ids: IdSource,
 ) -> StepResult:
-    """Store and trace every answer, rank the bids, and post to the best bidder that can still take it."""
-    ranking = rank(offers, auction.priority)
-    places = {id(o): i for i, o in enumerate(ranking.order, 1)}
+    """Store and trace every answer, decide the sale, and post to the chosen bids that can still take the
+    lead; when none can, the next tier (a waterfall) or unsold."""
+    target = auction.target
+    tier = tiers_of(target)[auction.tier]
+    by_price = tier.strategy is Strategy.AUCTION
+    decision = decide(offers, auction.priority, by_price=by_price, shared_max=target.shared_max)
+    places = {id(o): i for i, o in enumerate(decision.order, 1)}
     trace = list(auction.trace)
     deadline_ms = auction.deadline_s * 1000
-    rows = []
+    rows: list[dict[str, Any]] = []
     for offer in offers:
         trace.append(bid_line(offer, deadline_ms))
         place = places.get(id(offer))
@@ -170,26 +268,57 @@ def award(
                 "profile": job.profile,
                 "rule": auction.rule,
                 "status": offer.bid.status,
+                "tier": auction.tier,
                 "price": offer.bid.price,
+                "shared_price": offer.bid.shared_price,
                 "floor": offer.floor,
                 "reference": offer.bid.reference,
                 "reason": offer.bid.reason,
                 "duration_ms": offer.duration_ms,
                 "rank": place,
-                "margin": ranking.margin if place == 1 else None,
+                "margin": decision.margin if place == 1 else None,
                 "delivery_id": None,
+                "sold_as": None,
                 "is_test": bool(job.is_test),
-                "created_at": now,
+                # the first tier's rows keep when the waterfall began: its deadline counts from there
+                "created_at": auction.started if auction.tier == 0 else now,
             }
         )
-    winner = ranking.winner
-    if winner is not None:
-        assert winner.bid.price is not None
-        margin = f" (margin {ranking.margin:.2f})" if ranking.margin is not None else ""
-        trace.append(f"auction: {winner.partner} wins at {winner.bid.price:.2f}{margin}")
+    trace.extend(_decision_lines(decision, by_price, auction))
     tx.deliveries.insert_bids(rows)
     bids = [_Row(r) for r in rows]
-    return _next_post(tx, job, live, now, w, bids, trace, ids, auction.rule, auction.max_posts)
+    step = _next_post(
+        tx, job, live, now, w, bids, auction.posted, trace, ids, auction.rule, target, decision.sale
+    )
+    if step is not None:
+        return step
+    return _open(
+        tx,
+        job,
+        live,
+        now,
+        w,
+        target,
+        auction.rule,
+        auction.candidates,
+        trace,
+        ids,
+        tier=auction.tier + 1,
+        started=auction.started,
+        posted=auction.posted,
+    )
+
+
+def _decision_lines(decision: Decision, by_price: bool, auction: Auction) -> list[str]:
+    label = "auction" if auction.target.strategy is Strategy.AUCTION else f"tier {auction.tier + 1}"
+    lines = [f"{label}: {decision.line}"] if decision.line else []
+    winner = decision.winner
+    if winner is None or decision.sale is Sale.SHARED:
+        return lines
+    assert winner.bid.price is not None
+    margin = f" (margin {decision.margin:.2f})" if decision.margin is not None else ""
+    how = "wins at" if by_price else "first in priority order at"
+    return [*lines, f"{label}: {winner.partner} {how} {winner.bid.price:.2f}{margin}"]
 
 
 class _Row:
@@ -197,10 +326,10 @@ class _Row:
 
     __slots__ = ("_values",)
 
-    def __init__(self, values: dict[str, object]) -> None:
+    def __init__(self, values: dict[str, Any]) -> None:
         self._values = values
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         try:
             return self._values[name]
         except KeyError:
@@ -214,23 +343,34 @@ def _next_post(
     now: datetime,
     w: Writes,
     bids: Sequence[Record],
+    posted: int,
     trace: list[str],
     ids: IdSource,
     rule: str | None,
-    max_posts: int,
-) -> StepResult:
-    """The post to the best bid not yet offered the lead, if the auction has posts left; else unsold."""
+    target: Target,
+    sale: Sale | None = None,
+) -> StepResult | None:
+    """The post(s) to the best bids of the tier not yet offered the lead: one (an exclusive sale) or up to
+    ``shared.max`` (a shared sale: ``sale``, or as the tier's stored posts say). None when the tier has
+    nothing left to offer; unsold at once when ``max_posts`` is reached."""
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
-    posted = sum(1 for b in bids if b.delivery_id is not None)
+    if sale is None:
+        sale = Sale.SHARED if any(b.sold_as == Sale.SHARED for b in bids) else Sale.EXCLUSIVE
+    wanted = target.shared_max if sale is Sale.SHARED else 1
     ranked = sorted((b for b in bids if b.rank is not None), key=lambda b: b.rank)
     tried = set(job.excluded)
+    chosen: list[tuple[Record, Chosen]] = []
     for bid in ranked:
+        if len(chosen) == wanted:
+            break
         if bid.delivery_id is not None or bid.partner in tried:
             continue
-        if posted >= max_posts:
-            why = f"no sale after {posted} post(s) (max_posts {max_posts})"
-            return close(w, job, JobStatus.UNSOLD, now, [*trace, f"auction: {why}"], error=why, rule=rule)
+        if posted + len(chosen) >= target.max_posts:
+            if chosen:
+                break
+            why = f"no sale after {posted} post(s) (max_posts {target.max_posts})"
+            return _unsold(w, job, now, trace, why, rule)
         partner = cfg.partners.get(bid.partner)
         if partner is None or partner.channel is None:
             trace.append(f"{bid.partner}: removed from configuration since its bid")
@@ -245,24 +385,39 @@ def _next_post(
             trace.append(f"{bid.partner}: {capped} (since its bid)")
             continue
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
-        trace.append(
-            f"{bid.partner}: chosen (auction, bid {bid.price:.2f}, post {posted + 1} of {max_posts})"
-        )
-        delivery_id = ids("dlv")
-        tx.deliveries.update_bid(bid.id, delivery_id=delivery_id)
-        return deliver(
-            tx,
-            job,
-            cfg.partners,
-            [Chosen(bid.partner, windows, bid.price, bid.reference, delivery_id)],
-            now,
-            w,
-            ids,
-            trace,
-            rule=rule,
-            email_to=profile.email_to,
-        )
-    why = "no bid at or above the floor" if not ranked else "every bid was tried"
-    if ranked and posted == 0:
-        why = "no bidder could take the lead (caps or dedup since their bids)"
+        price = bid.shared_price if sale is Sale.SHARED else bid.price
+        number = posted + len(chosen) + 1
+        how = "shared sale" if sale is Sale.SHARED else "auction"
+        trace.append(f"{bid.partner}: chosen ({how}, bid {price:.2f}, post {number} of {target.max_posts})")
+        chosen.append((bid, Chosen(bid.partner, windows, price, bid.reference, ids("dlv"))))
+    if not chosen:
+        return None
+    for bid, c in chosen:
+        tx.deliveries.update_bid(bid.id, delivery_id=c.delivery_id, sold_as=sale)
+    return deliver(
+        tx,
+        job,
+        cfg.partners,
+        [c for _, c in chosen],
+        now,
+        w,
+        ids,
+        trace,
+        rule=rule,
+        email_to=profile.email_to,
+    )
+
+
+def _why_unsold(tx: Tx, job: Record, posted: int) -> str:
+    """Why an auction whose tiers have nothing left to offer ends unsold."""
+    if posted:
+        return "every bid was tried"
+    if any(b.rank is not None for b in tx.deliveries.bids_of(job.id)):
+        return "no bidder could take the lead (caps or dedup since their bids)"
+    return "no bid at or above the floor"
+
+
+def _unsold(
+    w: Writes, job: Record, now: datetime, trace: list[str], why: str, rule: str | None
+) -> StepResult:
     return close(w, job, JobStatus.UNSOLD, now, [*trace, f"auction: {why}"], error=why, rule=rule)

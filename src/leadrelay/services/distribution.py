@@ -102,7 +102,7 @@ def route_job(
             reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
         status = JobStatus.FAILED if excluded and tx.jobs.job_had_errors(job.id) else JobStatus.UNSOLD
         return close(w, job, status, now, trace, error=reason, rule=ev.rule)
-    if target is not None and target.strategy is Strategy.AUCTION:
+    if target is not None and target.strategy in (Strategy.AUCTION, Strategy.WATERFALL):
         return auction.open_or_resume(tx, job, live, now, w, ev, candidates, trace, ids)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[Chosen] = []

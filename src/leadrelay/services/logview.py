@@ -96,7 +96,9 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
             "id": b.id,
             "partner": b.partner,
             "status": b.status,
+            "tier": b.tier,
             "price": b.price,
+            "shared_price": b.shared_price,
             "floor": b.floor,
             "reference": b.reference,
             "reason": b.reason,
@@ -104,6 +106,7 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
             "rank": b.rank,
             "margin": b.margin,
             "delivery_id": b.delivery_id,
+            "sold_as": b.sold_as,
             "at": _iso(b.created_at),
         }
         for b in tx.deliveries.bids_of(job_id)

@@ -21,6 +21,7 @@ from leadrelay.domain.model import (
     FileChannel,
     HoldChannel,
     PartnerSpec,
+    Target,
     WebhookChannel,
 )
 from leadrelay.domain.states import DELIVERY, JOB, QUEUE, DeliveryStatus, JobStatus, QueueState
@@ -70,17 +71,22 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class Auction:
-    """The pings an auction sends at once (each within its own timeout, all within ``deadline_s``), and
-    what the award needs: the post-only partners' list-price offers, the priority order that breaks ties
-    and the trace so far."""
+    """The pings an auction (or a waterfall's tier) sends at once, each within its own timeout and all
+    within ``deadline_s``, and what the award needs: the post-only partners' list-price offers, the tier's
+    partners in order (ties; a priority tier's order), every eligible partner of the target (the next
+    tiers'), the trace so far, when the waterfall began and how many posts the lead had before."""
 
     pings: tuple[Ping, ...]
     fixed: tuple[Offer, ...]
     priority: tuple[str, ...]
-    deadline_s: float
-    max_posts: int
+    candidates: tuple[str, ...]
+    target: Target
     rule: str | None
     trace: tuple[str, ...]
+    deadline_s: float
+    started: datetime
+    tier: int = 0
+    posted: int = 0
 
 
 def select_values(values: Mapping[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:

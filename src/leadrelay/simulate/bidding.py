@@ -118,6 +118,7 @@ class BiddingOptions:
     refusal_rate: float = 0.0
     timeout_rate: float = 0.0
     timeout_delay_s: float = 30.0
+    shared_ratio: float | None = None  # a bid also offers this share of its price for a shared lead
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.bid_min) and math.isfinite(self.bid_max)) or self.bid_min < 0:
@@ -131,6 +132,8 @@ class BiddingOptions:
             raise ValueError(
                 f"refusal_rate + timeout_rate must not exceed 1 ({self.refusal_rate} + {self.timeout_rate})"
             )
+        if self.shared_ratio is not None and not 0.0 < self.shared_ratio <= 1.0:
+            raise ValueError(f"shared_ratio must be more than 0 and at most 1, not {self.shared_ratio}")
         if not 0.0 <= self.timeout_delay_s <= MAX_TIMEOUT_DELAY_S:
             raise ValueError(
                 f"timeout_delay must be between 0 and {MAX_TIMEOUT_DELAY_S:g} s, not {self.timeout_delay_s}"

@@ -159,6 +159,9 @@ class BuyersState:
             stats.bids += 1
         buyer.bids[reference] = decision.price
         payload = {"status": "accepted", "accepted": True, "price": decision.price, "reference": reference}
+        ratio = self.bidders.get(name, self.bidding).shared_ratio
+        if ratio is not None:
+            payload["shared_price"] = round(decision.price * ratio, 2)
         return 200, orjson.dumps(payload), decision.delay_s
 
     def leads(self, name: str) -> list[dict[str, Any]]:

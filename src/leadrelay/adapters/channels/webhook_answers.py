@@ -105,11 +105,11 @@ def classify(
     if 200 <= status < 300:
         data = _json_object(text)
         price: float | None = None
+        shared_price: float | None = None
         reference: str | None = None
         if data is not None:
-            raw_price = data.get("price")
-            if isinstance(raw_price, int | float) and not isinstance(raw_price, bool):
-                price = float(raw_price)
+            price = _number(data.get("price"))
+            shared_price = _number(data.get("shared_price"))
             for key in _REFERENCE_KEYS:
                 value = data.get(key)
                 if isinstance(value, str) and value:
@@ -125,6 +125,7 @@ def classify(
             duration_ms=duration_ms,
             request=request,
             price=price,
+            shared_price=shared_price,
             reference=reference,
         )
     reason = _reason_from(_json_object(text)) or _http_reason(status, text, phrase)
@@ -136,6 +137,13 @@ def classify(
         duration_ms=duration_ms,
         request=request,
     )
+
+
+def _number(value: object) -> float | None:
+    """A JSON number as a price (a boolean is not one)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _by_rules(
@@ -184,7 +192,7 @@ def _by_rules(
     if read.outcome == "success" and (status_policy == "body" or 200 <= status < 300):
         price = None if math.isnan(read.price) else read.price
         reference = read.reference[:_SHORT] if read.reference else None
-        return result(Outcome.SUCCESS, price=price, reference=reference)
+        return result(Outcome.SUCCESS, price=price, reference=reference, shared_price=read.shared_price)
     if read.outcome == "success":
         return result(Outcome.FAILURE, _http_reason(status, text, phrase))
     reason = read.reason or _http_reason(status, text, phrase)

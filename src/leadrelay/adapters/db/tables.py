@@ -253,7 +253,9 @@ bids = Table(  # every partner's answer in an auction (issue 10): a bid, a refus
     Column("profile", NAME, nullable=False),
     Column("rule", NAME),
     Column("status", String(16), nullable=False),  # BidStatus
+    Column("tier", Integer, nullable=False, default=0),  # a waterfall's tier (0: the first, or an auction)
     Column("price", Float),  # accepted: the bid (a post-only partner's list price)
+    Column("shared_price", Float),  # the bid for the lead shared with others (None: exclusive only)
     Column("floor", Float),  # the lowest price this bid could win at (None: any)
     Column("reference", String(200)),  # the buyer's reference for the bid, carried by the post
     Column("reason", Text),
@@ -261,6 +263,7 @@ bids = Table(  # every partner's answer in an auction (issue 10): a bid, a refus
     Column("rank", Integer),  # among the bids that count: 1 is the winner (None: it does not count)
     Column("margin", Float),  # the winner's: its bid over the next one (or over the floor)
     Column("delivery_id", ID),  # the post this bid got (None: not offered the lead)
+    Column("sold_as", String(16)),  # the post's sale: exclusive | shared (None: not posted)
     Column("is_test", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_bids_partner_created", "partner", "created_at"),  # per-buyer health over a window

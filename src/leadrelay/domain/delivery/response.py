@@ -37,6 +37,7 @@ _TEXT_OPTIONS = (
     "outcome_search_path",
     "reason_path",
     "price_path",
+    "shared_price_path",
     "reference_path",
     "default_reason",
     "response_content_type_override",
@@ -57,6 +58,7 @@ class ResponseOutcome:
     reason: str | None = None
     price: float = 0.0
     reference: str | None = None
+    shared_price: float | None = None  # a ping's bid for the lead shared with others (None: not given)
 
 
 class ResponseRulesError(ValueError):
@@ -77,6 +79,7 @@ class ResponseRules:
     outcome_search_path: str | None = None
     reason_path: str | None = None
     price_path: str | None = None
+    shared_price_path: str | None = None
     reference_path: str | None = None
     default_reason: str | None = None
     fallback_price: float | None = None
@@ -156,11 +159,13 @@ def interpret_response(
     prices = _select(kind, doc, rules.price_path)
     price = parse_price(prices[0]) if prices else None
     references = [ref.strip() for ref in _select(kind, doc, rules.reference_path) if ref.strip()]
+    shared = _select(kind, doc, rules.shared_price_path) if rules.shared_price_path else []
     return ResponseOutcome(
         outcome=outcome,
         reason=", ".join(reasons) or rules.default_reason,
         price=price if price is not None else rules.fallback_price or 0.0,
         reference=references[0] if references else None,
+        shared_price=parse_price(shared[0]) if shared else None,
     )
 
 

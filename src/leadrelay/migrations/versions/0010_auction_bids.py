@@ -1,7 +1,8 @@
 """auction bids: ``bids`` keeps every answer to an auction; a post carries its bid's reference
 
-A row is one partner's answer in one auction (issue 10, point 2): its status (accepted, refused, timeout,
-error), the price and the floor it had to reach, the buyer's reference, how long the ping took, its rank
+A row is one partner's answer in one auction (issue 10, points 2 to 4) or one tier of a waterfall: its
+status (accepted, refused, timeout, error), the price (and the price shared with others) and the floor it
+had to reach, the buyer's reference, how long the ping took, its rank
 among the bids that count, the winner's margin, and the delivery it got. ``deliveries.ping_reference``
 keeps the winning bid's reference, so a retried post still carries ``{{ ping.reference }}``.
 
@@ -34,7 +35,9 @@ def upgrade() -> None:
         sa.Column("profile", sa.String(length=64), nullable=False),
         sa.Column("rule", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("tier", sa.Integer(), nullable=False),
         sa.Column("price", sa.Float(), nullable=True),
+        sa.Column("shared_price", sa.Float(), nullable=True),
         sa.Column("floor", sa.Float(), nullable=True),
         sa.Column("reference", sa.String(length=200), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
@@ -42,6 +45,7 @@ def upgrade() -> None:
         sa.Column("rank", sa.Integer(), nullable=True),
         sa.Column("margin", sa.Float(), nullable=True),
         sa.Column("delivery_id", sa.String(length=40), nullable=True),
+        sa.Column("sold_as", sa.String(length=16), nullable=True),
         sa.Column("is_test", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(f"status IN ({BID_STATUSES})", name=op.f("ck_bids_status")),
