@@ -9,10 +9,11 @@ from typing import Any
 
 from leadrelay.domain.attempts import LeadView
 from leadrelay.domain.health import Kind, Result
-from leadrelay.domain.model import WebhookChannel
+from leadrelay.domain.model import Strategy, Target, WebhookChannel
 from leadrelay.services.health import adapt_pings, health_tx
 from leadrelay.services.steps import Auction, Ping
 from tests.documents import lead
+from tests.fakes.clock import START
 from tests.unit.in_memory import Installation, buyer_url, by_partner, document, http
 
 BREAKER = {"error_rate": "50%", "timeout_rate": "50%", "window": "5m", "min_requests": 3, "cool_down": "60s"}
@@ -205,7 +206,8 @@ def _auction(*partners: str) -> Auction:
         return Ping(name, spec, LeadView("lead_1", "solar", name, {}, "k"), None, None)
 
     pings = tuple(ping(p) for p in partners)
-    return Auction(pings, (), partners, 0.75, 3, "west-coast", ("auction: pinging",))
+    target = Target(partners, Strategy.AUCTION)
+    return Auction(pings, (), partners, partners, target, "west-coast", ("auction: pinging",), 0.75, START)
 
 
 def test_adaptive_ping_timeouts_follow_each_partners_p99() -> None:

@@ -411,6 +411,9 @@ class Worker:
         def run(jobs: Sequence[Record]) -> list[StepResult]:
             w = Writes()
             steps = [auction.award(tx, job, live, now, w, *by_id[job.id], ids=self.ids) for job in jobs]
+            for step in steps:  # a waterfall's next tier
+                if step.auction is not None:
+                    step.auction = adapt_pings(step.auction, live, self.health, now)
             w.flush(tx, now)
             return steps
 
