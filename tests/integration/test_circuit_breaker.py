@@ -7,12 +7,15 @@ shows the partner's health and breaker."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from leadrelay.adapters.db import breaker_store
+from leadrelay.adapters.db.engine import Database
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.entrypoints.worker import Worker
@@ -261,3 +264,40 @@ def test_the_cli_shows_health_and_breakers(db_url: str, healthy: BuyersThread, f
     assert rows["voltedge"][6] == "-"
     assert one.returncode == 0 and one.stdout.strip().splitlines()[1].split("\t") == sunco
     assert missing.returncode == 1 and "no partner named 'nobody'" in missing.stderr
+
+
+def test_two_workers_racing_for_the_trial_send_one(db_url: str) -> None:
+    """Two transactions see the same open breaker past its cool-down and both try to claim the trial; the
+    second waits for the first (row lock on PostgreSQL, the write lock on SQLite), then finds the breaker
+    half-open with a new retry_at and does not move it."""
+    db = Database(db_url)
+    t0 = datetime.now(UTC)
+    opened = {"state": "open", "opened_at": t0, "retry_at": t0, "reason": "errors", "changed_at": t0}
+    half = opened | {"state": "half_open", "retry_at": t0 + timedelta(seconds=60)}
+    try:
+        db.transaction(lambda conn: breaker_store.move_breaker(conn, "sunco", opened, ["closed"]))
+        results: list[bool] = []
+        with db.engine.connect() as first:
+            first.begin()
+            results.append(breaker_store.move_breaker(first, "sunco", half, ["open", "half_open"], t0))
+
+            def second() -> None:
+                results.append(
+                    db.transaction(
+                        lambda conn: breaker_store.move_breaker(
+                            conn, "sunco", half, ["open", "half_open"], t0
+                        )
+                    )
+                )
+
+            racer = threading.Thread(target=second)
+            racer.start()
+            racer.join(0.3)  # it waits for the first transaction
+            assert racer.is_alive()
+            first.commit()
+        racer.join(10)
+        stored = db.read(breaker_store.breakers)["sunco"]
+    finally:
+        db.dispose()
+    assert results == [True, False]
+    assert (stored["state"], stored["retry_at"]) == ("half_open", t0 + timedelta(seconds=60))

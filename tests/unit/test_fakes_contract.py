@@ -432,6 +432,12 @@ def breakers(s: Storage) -> list[Any]:
                 "acme", _breaker("half_open", 2, 3), ["open", "half_open"], at(2)
             ),
         ),
+        attempt(  # a second trial at the same time: the first one moved retry_at on
+            s,
+            lambda tx: tx.caps.move_breaker(
+                "acme", _breaker("half_open", 2, 3), ["open", "half_open"], at(2)
+            ),
+        ),
         attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("closed", 4), ["half_open"])),
         attempt(s, lambda tx: tx.caps.unavailable_and_breakers()),
         attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("open", 5, 6, "timeouts"), ["closed"])),
