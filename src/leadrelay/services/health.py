@@ -134,11 +134,11 @@ class HealthTracker:
     ) -> None:
         """One ping or post to ``partner``: how long it took and how it ended (``Result``: ok, refused,
         error, timeout — a refusal is healthy). O(1)."""
-        key = (partner, Kind(kind))
+        key = (partner, kind if type(kind) is Kind else Kind(kind))
         window = self._windows.get(key)
         if window is None:
             window = self._windows[key] = Window(self.limit)
-        window.add(now, duration_ms, Result(result))
+        window.add(now, duration_ms, result if type(result) is Result else Result(result))
 
     def observe_attempt(self, partner: str, attempt: AttemptResult, now: datetime) -> Result:
         """A post attempt's result observed; returns how it counted."""
