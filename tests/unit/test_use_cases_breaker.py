@@ -226,3 +226,26 @@ def test_adaptive_ping_timeouts_follow_each_partners_p99() -> None:
     assert later.trace[-1] == "sunco: ping timeout 140 ms (adaptive: p99 90 ms + 50 ms)"
     plain = _auction("brightpath")
     assert adapt_pings(plain, live, world.health, now) is plain  # nobody adaptive: the same auction
+
+
+def test_a_trial_is_spent_only_on_a_lead_the_partner_is_offered() -> None:
+    """Round robin over sunco and brightpath: after the cool-down, a lead that goes to brightpath first
+    leaves sunco's breaker open (no trial wasted); the first lead offered to sunco is its trial."""
+    doc = document(sunco={"channel": ONCE, "breaker": BREAKER})
+    doc["profiles"]["solar-main"]["rules"][0]["send_to"]["strategy"] = "round_robin"
+    world = Installation(doc)
+    for _ in range(6):  # every other lead goes to sunco first: three errors
+        sell(world, 500)
+    assert breaker(world).state == "open"
+    world.clock.advance(seconds=60)
+    states, traces = [], []
+    for _ in range(2):
+        (lead_id,) = sell(world, 200)
+        traces.append(world.job_of(lead_id).trace)
+        states.append(breaker(world).state)
+    [(trial_at, trial)] = [(i, t) for i, t in enumerate(traces) if "sunco: chosen (round_robin)" in t]
+    assert "sunco: circuit half-open: this lead is the trial (errors 3 of 3 in 5m)" in trial
+    other = traces[1 - trial_at]
+    assert not any("circuit" in line for line in other) and "brightpath: chosen (round_robin)" in other
+    assert states[trial_at] == "closed" and (trial_at == 0 or states[0] == "open")
+    assert [a for a, _, _ in actions(world)].count("partner.breaker_half_open") == 1

@@ -103,6 +103,10 @@ def route_job(
         status = JobStatus.FAILED if excluded and tx.jobs.job_had_errors(job.id) else JobStatus.UNSOLD
         return close(w, job, status, now, trace, error=reason, rule=ev.rule)
     if target is not None and target.strategy in (Strategy.AUCTION, Strategy.WATERFALL):
+        if breakers is not None:  # every candidate may be pinged: each due for a trial takes it now
+            candidates = breakers.claim_all(candidates, trace)
+            if not candidates:
+                return close(w, job, JobStatus.UNSOLD, now, trace, error="no eligible partner", rule=ev.rule)
         return auction.open_or_resume(tx, job, live, now, w, ev, candidates, trace, ids)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[Chosen] = []
@@ -115,6 +119,8 @@ def route_job(
             seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
         ):
             trace.append(seen)
+            continue
+        if breakers is not None and not breakers.claim(name, trace):  # a trial another lead took
             continue
         windows, capped = reserve(
             tx,

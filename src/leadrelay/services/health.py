@@ -182,18 +182,23 @@ class HealthTracker:
 
 
 class BreakerGate:
-    """The breakers for one routing batch (the rows read once for the batch). ``admit`` is called for each
-    job's candidates; with no breaker open it costs one dict check."""
+    """The breakers for one routing batch (the rows read once for the batch), for each job in turn:
+    ``admit`` drops the candidates whose breaker is open (a trace line each) and keeps those due for a trial;
+    ``claim`` is called when such a partner is really offered the lead (chosen, or pinged by an auction):
+    the breaker goes half-open, so a trial is never spent on a lead that went elsewhere. With no breaker
+    open, ``admit`` costs one dict check and ``claim`` one set check."""
 
     def __init__(self, tx: Tx, live: LiveConfig, now: datetime, tracker: HealthTracker) -> None:
         self.tx = tx
         self.live = live
         self.now = now
         self.tracker = tracker
+        self.due: set[str] = set()  # the current job's candidates due for a trial
 
     def admit(self, candidates: list[str], trace: list[str]) -> list[str]:
-        """The candidates whose breaker lets this lead through, with a trace line for each one skipped or
-        sent as the trial."""
+        """The candidates whose breaker lets this lead through (closed, or due for a trial), with a trace
+        line for each one skipped."""
+        self.due = set()
         known = self.tracker.known
         if not known or known.keys().isdisjoint(candidates):
             return candidates
@@ -203,20 +208,36 @@ class BreakerGate:
             policy = policy_of(self.live, name)
             if breaker is None or policy is None or not policy.enabled:
                 kept.append(name)
-                continue
-            decision = admission(breaker, self.now)
-            if decision is Admission.TRIAL:
-                half = trial(breaker, self.now, policy)
-                expect = (BreakerState.OPEN, BreakerState.HALF_OPEN)
-                if _move(self.tx, breaker, half, expect, due=self.now):
-                    known[name] = half
-                    kept.append(name)
-                    trace.append(f"{name}: circuit half-open: this lead is the trial ({breaker.reason})")
-                    continue
-                known[name] = half  # another worker sent the trial first
-                breaker = half
-            trace.append(skip_line(breaker))
+            elif admission(breaker, self.now) is Admission.TRIAL:
+                kept.append(name)
+                self.due.add(name)
+            else:
+                trace.append(skip_line(breaker))
         return kept
+
+    def claim(self, name: str, trace: list[str]) -> bool:
+        """The partner is offered this lead: True, unless it was due for a trial that another worker (or an
+        earlier job of the batch) has just taken; a trial taken here is stored, audited and traced."""
+        if name not in self.due:
+            return True
+        self.due.discard(name)
+        known = self.tracker.known
+        breaker = known[name]
+        policy = policy_of(self.live, name) or DEFAULT_POLICY
+        half = trial(breaker, self.now, policy)
+        expect = (BreakerState.OPEN, BreakerState.HALF_OPEN)
+        known[name] = half  # taken here or elsewhere: the next jobs of the batch skip the partner
+        if _move(self.tx, breaker, half, expect, due=self.now):
+            trace.append(f"{name}: circuit half-open: this lead is the trial ({breaker.reason})")
+            return True
+        trace.append(skip_line(half))
+        return False
+
+    def claim_all(self, candidates: list[str], trace: list[str]) -> list[str]:
+        """``claim`` for every candidate (an auction pings them all at once)."""
+        if not self.due:
+            return candidates
+        return [name for name in candidates if self.claim(name, trace)]
 
 
 def gate_for(tx: Tx, live: LiveConfig, now: datetime, tracker: HealthTracker) -> BreakerGate:
