@@ -41,7 +41,8 @@ def base_config(buyer_url: Callable[[str], str], **partner_overrides: Mapping[st
                 }
             }
         },
-        "sources": {"web": {"entities": ["solar"]}},
+        # the test source sees who bought its leads (a source does not by default: issue 10, point 7)
+        "sources": {"web": {"entities": ["solar"], "show_buyer": True}},
         "partners": partners,
         "profiles": {
             "solar-main": {

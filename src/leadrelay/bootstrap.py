@@ -33,6 +33,8 @@ from leadrelay.services.notify import Notifier
 from leadrelay.services.pinging import Pings
 from leadrelay.services.privacy import Privacy
 from leadrelay.services.retention import retain
+from leadrelay.services.supplier_ping import SupplierPings
+from leadrelay.services.user_choice import Offers
 
 log = logging.getLogger("leadrelay")
 
@@ -55,6 +57,7 @@ class Runtime:
         self.intake = Intake(
             self.storage, self.configs, self.notifier, self.sealer, group_commits=GroupCommits(self.storage)
         )
+        self.offers = Offers(self.storage, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
@@ -65,6 +68,7 @@ class Runtime:
             resolve_smtp=lambda smtp: smtp_settings(smtp, os.environ),
         )
         self.pings = Pings(self.storage, self.configs, self.channels)
+        self.supplier_pings = SupplierPings(self.storage, self.configs, self.channels)
         self.files: ports.FileSender = FileShipper(self.channels.smtp_for_batches, guard=self.channels.guard)
         self.batches = BatchLog(self.storage, self.configs, self.sealer, self.files)
         self.health = HealthTracker()  # this process's partner health windows (workers, auctions)

@@ -5,9 +5,11 @@
     ├── ConfigError                 a configuration document is invalid; carries every bad path
     ├── NotFound                    an object named in a request does not exist
     ├── Conflict                    the request contradicts stored state (idempotency key reuse, …)
+    ├── Gone                        the object existed but its time is over (an expired offer)
     ├── InvalidTransition           an action's precondition failed (resend a job that was not delivered, …)
     ├── Unauthorized                missing or wrong credentials
     ├── Forbidden                   good credentials, but not for this (a source posting another entity)
+    ├── Expired                     what the request carries ran out (a ping token past its life)
     └── StorageError                the database failed in a way the caller cannot fix
 
 Business outcomes (no partner matched, a cap was reached, a buyer said no) are values, never exceptions.
@@ -72,6 +74,10 @@ class Conflict(LeadrelayError):
     code = "conflict"
 
 
+class Gone(LeadrelayError):
+    code = "gone"
+
+
 class InvalidTransition(LeadrelayError):
     code = "invalid_transition"
 
@@ -82,6 +88,12 @@ class Unauthorized(LeadrelayError):
 
 class Forbidden(LeadrelayError):
     code = "forbidden"
+
+
+class Expired(LeadrelayError):
+    """Something the request carries was good once and has run out (a ping token past its life)."""
+
+    code = "expired"
 
 
 class Unavailable(LeadrelayError):

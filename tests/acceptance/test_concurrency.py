@@ -298,3 +298,44 @@ def test_round_robin_rotation_is_shared_by_two_worker_processes(pg_url: str, tmp
     assert all(s["duplicates"] == 0 for s in stats.values())
     delivered = Counter(d.partner for d in delivery_rows(pg_url) if d.status == "delivered")
     assert delivered == {"left": 20, "right": 20}
+
+
+# ---------------------------------------------------------------- auctions
+
+
+@pytest.mark.slow_start(8)
+def test_caps_stay_exact_with_auctions_on_two_worker_processes(pg_url: str, tmp_path: Path) -> None:
+    """120 leads auctioned at once by two worker processes on PostgreSQL: "rich" bids 20 with a day cap of
+    10, "cheap" bids 5 without one. Every cap peek before a ping may be stale (the other process is
+    auctioning too); the award's reservation is what counts: rich sells exactly 10, at 20, and the rest
+    goes to cheap at 5 — no lead lost, none sold twice."""
+    from leadrelay.simulate.bidding import BiddingOptions, Latency
+
+    total = 120
+    bids = {
+        "rich": BiddingOptions(Latency("fixed", 20), bid_min=20, bid_max=20),
+        "cheap": BiddingOptions(Latency("fixed", 20), bid_min=5, bid_max=5),
+    }
+    with BuyersThread(count=0, latency_ms=10, accept_rate=1.0, bidders=bids) as buyers:
+        doc = config(buyers.url, ["rich", "cheap"], "auction", rich=10)
+        for name, partner in doc["partners"].items():
+            partner["ping"] = {"url": buyers.ping_url(name), "timeout": "1s"}
+        doc["profiles"]["solar-main"]["default"]["deadline"] = "2s"
+        prepare(pg_url, doc)
+        record_claims(pg_url)
+        with cluster(pg_url, tmp_path, workers=2, LEADRELAY_WORKER_CONCURRENCY="8") as run:
+            lead_ids = post_concurrently(run.base, total)
+            rows = wait_all_final(pg_url, total)
+        assert {pid for _, pid in claims(pg_url)} == run.worker_pids  # both processes auctioned
+        rich, cheap = buyer(buyers, "rich"), buyer(buyers, "cheap")
+
+    assert sorted(r.lead_id for r in rows) == sorted(lead_ids)
+    assert Counter(r.status for r in rows) == {"delivered": total}
+    dl = delivery_rows(pg_url)
+    sold = Counter((d.partner, d.price) for d in dl if d.status == "delivered")
+    assert sold == {("rich", 20.0): 10, ("cheap", 5.0): total - 10}
+    assert len({d.lead_id for d in dl}) == len(dl) == total  # one post per lead: none sold twice
+    assert rich["accepted"] == 10 and rich["duplicates"] == 0
+    assert cheap["accepted"] == total - 10 and cheap["duplicates"] == 0
+    used = read(pg_url, lambda c: {(u.partner, u.used) for u in c.execute(select(cap_counters))})
+    assert used == {("rich", 10)}

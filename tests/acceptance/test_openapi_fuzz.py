@@ -36,6 +36,7 @@ NEGATIVE_EXAMPLES = 10
 # the product's validation, so a schema-valid request may be refused there; every other check still holds.
 CONFIGURED_BODIES = {
     "POST /v1/leads",
+    "POST /v1/ping",
     "POST /v1/config",
     "PUT /v1/{kind}/{name}",
     "GET /v1/suppression-lists/{name}/check",
@@ -45,7 +46,9 @@ CONFIGURED_BODIES = {
 
 def _credential(case: Any) -> dict[str, str]:
     """A source key where a source calls (posting a lead, reading its outcome), else an admin token."""
-    is_source = case.path == "/v1/leads" or (case.path == "/v1/leads/{lead_id}" and case.method == "GET")
+    is_source = case.path in ("/v1/leads", "/v1/ping") or (
+        case.path == "/v1/leads/{lead_id}" and case.method == "GET"
+    )
     return source_headers() if is_source else ADMIN
 
 

@@ -238,6 +238,32 @@ def post_ada(tour: Tour, command: str, state: dict[str, Any]) -> None:
     state["ada"] = answer
 
 
+def post_auctioned(tour: Tour, command: str, state: dict[str, Any]) -> None:
+    """Grace's Texas lead goes to auction: every partner is pinged (no personal field in the pings the
+    buyers received), the answers are stored as bids, and a sale is at the winning bid."""
+    answer = _json(tour.run(command))
+    headers = {"Authorization": f"Bearer {tour.env['LEADRELAY_TOKEN']}"}
+    r = httpx.get(f"{tour.api}/v1/distributions", params={"lead": answer["lead_id"]}, headers=headers)
+    [item] = r.json()["items"]
+    job = tour.finished(item["id"])
+    trace = job["trace"]
+    assert trace[:2] == [
+        "rule texas-auction matched",
+        "auction: pinging sunco, brightpath, voltedge (deadline 750 ms)",
+    ], trace
+    assert {b["partner"] for b in job["bids"]} == {"sunco", "brightpath", "voltedge"}
+    if answer["status"] == "delivered":
+        winner = answer["partner"]
+        [bid] = [b for b in job["bids"] if b["partner"] == winner]
+        assert bid["status"] == "accepted" and bid["price"] == answer["price"] >= 8
+        assert any(line.startswith(f"{winner}: chosen (auction, bid ") for line in trace), trace
+    else:  # every bidder refused or bid under $8, or every post was refused
+        assert answer["status"] == "unsold", answer
+    for name in ("sunco", "brightpath", "voltedge"):
+        pings = httpx.get(f"http://127.0.0.1:{tour.ports[9100]}/buyer/{name}/pings", timeout=5).json()
+        assert pings["fields"] and {"first_name", "last_name", "email", "phone"}.isdisjoint(pings["fields"])
+
+
 def post_bad_lead(tour: Tour, command: str, state: dict[str, Any]) -> None:
     answer = _json(tour.run(command))
     assert answer["status"] == "rejected" and answer["lead_id"].startswith("lead_")
@@ -343,7 +369,7 @@ def partners_test(tour: Tour, command: str, state: dict[str, Any]) -> None:
 
 
 CHECKS = [
-    ("post a lead", r"v1/leads\?wait=5", post_ada),
+    ("post a lead", r"v1/leads\?wait=5(?s:.*)Ada", post_ada),
     ("a bad lead", r"phone=123", post_bad_lead),
     ("the same person again", r"512\.555\.1212", post_duplicate),
     ("check-field", r"check-field phone", check_field),
@@ -351,6 +377,7 @@ CHECKS = [
     ("the log by the API", r"curl -s http://127\.0\.0\.1:8000/v1/distributions", list_by_api),
     ("log list", r"leadrelay log list", log_list),
     ("log show", r"leadrelay log show", log_show),
+    ("an auctioned lead", r"Grace", post_auctioned),
     ("log resend", r"leadrelay log resend", log_resend),
     ("log rerun", r"leadrelay log rerun", log_rerun),
     ("log cancel", r"leadrelay log cancel", log_cancel),

@@ -8,7 +8,15 @@ from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.attempts import Outcome
-from leadrelay.domain.states import LEAD, QUEUE, DeliveryStatus, LeadStatus, QueueState, lead_status
+from leadrelay.domain.states import (
+    LEAD,
+    QUEUE,
+    DeliveryStatus,
+    LeadStatus,
+    OfferStatus,
+    QueueState,
+    lead_status,
+)
 from tests.fakes.quality import FakeDedupMarks
 from tests.fakes.tables import FakeRow, Tables
 
@@ -56,7 +64,13 @@ class FakeLeads:
             key=lambda d: d["id"],
         )
         sold = [
-            {"partner": d["partner"], "price": d["price"], "reference": d["reference"], "job_id": d["job_id"]}
+            {
+                "partner": d["partner"],
+                "price": d["price"],
+                "reference": d["reference"],
+                "job_id": d["job_id"],
+                "redirect_url": d["redirect_url"],
+            }
             for d in delivered
         ]
         jobs = sorted(self._t.where("jobs", lambda j: j["lead_id"] == lead_id), key=lambda j: j["id"])
@@ -374,3 +388,47 @@ class FakeDeliveries:
         bid = self._t.find("bids", bid_id)
         if bid is not None:
             self._t.update("bids", bid, values)
+
+    def insert_supplier_ping(self, row: Mapping[str, Any]) -> None:
+        self._t.insert("supplier_pings", row)
+
+    def supplier_ping(self, ping_id: str) -> FakeRow | None:
+        found = self._t.find("supplier_pings", ping_id)
+        return self._t.row("supplier_pings", found) if found is not None else None
+
+    def use_supplier_ping(self, ping_id: str, lead_id: str, now: datetime) -> bool:
+        found = self._t.find("supplier_pings", ping_id)
+        if found is None or found["used_at"] is not None or found["expires_at"] <= now:
+            return False
+        self._t.update("supplier_pings", found, {"used_at": now, "lead_id": lead_id})
+        return True
+
+    def insert_offers(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self._t.insert("offers", row)
+
+    def offers_of(self, job_id: str) -> list[FakeRow]:
+        found = self._t.where("offers", lambda o: o["job_id"] == job_id)
+        return [self._t.row("offers", o) for o in sorted(found, key=lambda o: o["place"])]
+
+    def lead_offers(self, lead_id: str) -> list[FakeRow]:
+        found = self._t.where("offers", lambda o: o["lead_id"] == lead_id)
+        return [self._t.row("offers", o) for o in sorted(found, key=lambda o: (o["job_id"], o["place"]))]
+
+    def get_offer(self, offer_id: str) -> FakeRow | None:
+        offer = self._t.find("offers", offer_id)
+        return self._t.row("offers", offer) if offer is not None else None
+
+    def update_offer(self, offer_id: str, **values: Any) -> None:
+        self._t.columns("offers", values)
+        offer = self._t.find("offers", offer_id)
+        if offer is not None:
+            self._t.update("offers", offer, values)
+
+    def jobs_with_expired_offers(self, now: datetime, limit: int) -> list[str]:
+        first: dict[str, datetime] = {}
+        for o in self._t.where(
+            "offers", lambda o: o["status"] == OfferStatus.OPEN and o["expires_at"] <= now
+        ):
+            first[o["job_id"]] = min(o["expires_at"], first.get(o["job_id"], o["expires_at"]))
+        return sorted(first, key=lambda job_id: (first[job_id], job_id))[:limit]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ping import BidStatus
-from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
+from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, OfferStatus, QueueState
 
 Kind = Literal["str", "int", "float", "bool", "json", "time"]
 
@@ -189,6 +189,7 @@ TABLES: dict[str, TableSpec] = {
                 _s("cancel_reason"),
                 _s("batch_id"),
                 _s("ping_reference"),
+                _s("redirect_url"),
             ),
             key=("id",),
             states={"status": DeliveryStatus},
@@ -240,6 +241,43 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("id",),
             states={"status": BidStatus},
+        ),
+        TableSpec(
+            "supplier_pings",
+            (
+                _s("id", null=False),
+                _s("source", null=False),
+                _s("entity", null=False),
+                _j("auctions", null=False),
+                Col("price", "float"),
+                _t("expires_at", null=False),
+                _t("used_at"),
+                _s("lead_id"),
+                _t("created_at", null=False),
+            ),
+            key=("id",),
+        ),
+        TableSpec(
+            "offers",
+            (
+                _s("id", null=False),
+                _s("job_id", null=False),
+                _s("lead_id", null=False),
+                _s("partner", null=False),
+                _i("place", null=False),
+                _s("display_name", null=False),
+                _s("logo_url"),
+                Col("price", "float"),
+                _flag("show_price"),
+                _s("status", null=False),
+                _t("expires_at", null=False),
+                _t("selected_at"),
+                _t("expired_at"),
+                _s("delivery_id"),
+                _t("created_at", null=False),
+            ),
+            key=("id",),
+            states={"status": OfferStatus},
         ),
         TableSpec(
             "cap_counters",

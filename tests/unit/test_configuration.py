@@ -757,8 +757,13 @@ def test_the_demo_validates() -> None:
         attach="csv",
     )
     profile = specs.profiles["solar-main"]
-    assert [rule.name for rule in profile.rules] == ["west-coast", "big-bills"]
-    assert profile.rules[1].when == Leaf("monthly_bill", Op.GTE, 250)
-    assert profile.rules[1].send_to == Target(("voltedge",))
+    assert [rule.name for rule in profile.rules] == ["west-coast", "texas-auction", "big-bills"]
+    assert profile.rules[1].when == Leaf("state", Op.EQ, "TX")
+    assert profile.rules[1].send_to == Target(
+        ("sunco", "brightpath", "voltedge"), Strategy.AUCTION, deadline_s=0.75, floor=8.0, max_posts=3
+    )
+    assert specs.partners["sunco"].ping is not None and specs.partners["sunco"].ping.timeout_s == 0.5
+    assert profile.rules[2].when == Leaf("monthly_bill", Op.GTE, 250)
+    assert profile.rules[2].send_to == Target(("voltedge",))
     assert profile.default == Target(("brightpath", "voltedge", "inbox-partner"), Strategy.ROUND_ROBIN)
     assert specs.smtp is not None and (specs.smtp["host"], specs.smtp["port"]) == ("127.0.0.1", 8025)

@@ -144,6 +144,37 @@ def leads_and_their_answers(s: Storage) -> list[Any]:
 
 
 @scenario
+def supplier_pings_are_used_once_and_not_after_they_expire(s: Storage) -> list[Any]:
+    def ping(ping_id: str, expires_at: datetime) -> dict[str, Any]:
+        auctions = {"solar-main": {"rule": "r", "max_posts": 3, "bids": [{"partner": "a", "price": 1.5}]}}
+        return {
+            "id": ping_id,
+            "source": "web",
+            "entity": "solar",
+            "auctions": auctions,
+            "price": 1.5,
+            "expires_at": expires_at,
+            "used_at": None,
+            "lead_id": None,
+            "created_at": START,
+        }
+
+    return [
+        attempt(s, lambda tx: tx.deliveries.insert_supplier_ping(ping("ping_1", at(2)))),
+        attempt(s, lambda tx: tx.deliveries.insert_supplier_ping(ping("ping_2", at(2)))),
+        attempt(s, lambda tx: tx.deliveries.insert_supplier_ping(ping("ping_1", at(2)))),  # the key
+        attempt(s, lambda tx: tx.deliveries.supplier_ping("ping_1")),
+        attempt(s, lambda tx: tx.deliveries.supplier_ping("nope")),
+        attempt(s, lambda tx: tx.deliveries.use_supplier_ping("ping_1", "lead_1", at(1))),
+        attempt(s, lambda tx: tx.deliveries.use_supplier_ping("ping_1", "lead_2", at(1))),  # used
+        attempt(s, lambda tx: tx.deliveries.use_supplier_ping("ping_2", "lead_3", at(2))),  # expired
+        attempt(s, lambda tx: tx.deliveries.use_supplier_ping("nope", "lead_3", at(1))),
+        attempt(s, lambda tx: tx.deliveries.supplier_ping("ping_1")),
+        attempt(s, lambda tx: tx.deliveries.supplier_ping("ping_2")),
+    ]
+
+
+@scenario
 def lead_writes_the_schema_refuses(s: Storage) -> list[Any]:
     missing = lead_row("lead_8")
     del missing["data"]
@@ -934,6 +965,59 @@ def erasure_statements(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.suppression_names.list_names()),
         attempt(s, lambda tx: tx.suppression.create_list("dnc", "phone", None, at(1))),
         attempt(s, lambda tx: tx.suppression_names.list_names()),
+    ]
+
+
+# ---------------------------------------------------------------- scenarios: user-choice offers
+
+
+def offer_row(offer_id: str, job_id: str, place: int, **overrides: Any) -> dict[str, Any]:
+    row = {
+        "id": offer_id,
+        "job_id": job_id,
+        "lead_id": "lead_1",
+        "partner": f"p{place}",
+        "place": place,
+        "display_name": f"Partner {place}",
+        "logo_url": None,
+        "price": 10.0 * place,
+        "show_price": place == 1,
+        "status": "open",
+        "expires_at": at(10),
+        "selected_at": None,
+        "expired_at": None,
+        "delivery_id": None,
+        "created_at": at(0),
+    }
+    return row | overrides
+
+
+@scenario
+def offers_in_order_and_their_expiry(s: Storage) -> list[Any]:
+    rows = [
+        offer_row("ofr_9", "job_1", 1),  # ids are not the order: the place is
+        offer_row("ofr_2", "job_1", 2, logo_url="https://x.example/l.png"),
+        offer_row("ofr_5", "job_2", 1, expires_at=at(5)),
+        offer_row("ofr_6", "job_2", 2, expires_at=at(5), status="expired", expired_at=at(1)),
+        offer_row("ofr_7", "job_3", 1, lead_id="lead_2", expires_at=at(3)),
+    ]
+    return [
+        attempt(s, lambda tx: tx.deliveries.insert_offers(rows)),
+        attempt(s, lambda tx: tx.deliveries.insert_offers([])),
+        attempt(s, lambda tx: tx.deliveries.insert_offers([offer_row("ofr_1", "job_1", 3, status="lost")])),
+        attempt(s, lambda tx: tx.deliveries.insert_offers([offer_row("ofr_9", "job_1", 3)])),  # the key
+        attempt(s, lambda tx: tx.deliveries.offers_of("job_1")),
+        attempt(s, lambda tx: tx.deliveries.offers_of("nope")),
+        attempt(s, lambda tx: tx.deliveries.lead_offers("lead_1")),
+        attempt(s, lambda tx: tx.deliveries.get_offer("ofr_2")),
+        attempt(s, lambda tx: tx.deliveries.get_offer("nope")),
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(2), 10)),
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(5), 10)),
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(20), 10)),
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(20), 2)),
+        attempt(s, lambda tx: tx.deliveries.update_offer("ofr_5", status="selected", selected_at=at(4))),
+        attempt(s, lambda tx: tx.deliveries.update_offer("ofr_7", status="gone")),  # CHECK
+        attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(20), 10)),
     ]
 
 

@@ -10,6 +10,7 @@ Conditions and targets are parsed by hand (``leadrelay.domain.condition_syntax``
 from __future__ import annotations
 
 from typing import Annotated, Any, get_args
+from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -192,13 +193,32 @@ class EntityModel(Strict):
         )
 
 
+MAX_PING_TOKEN_TTL_S = 3600.0  # a quote is a buyer's bid of the moment: an hour at most
+
+
+def _ping_token_ttl(text: str) -> str:
+    if parse_duration(text) > MAX_PING_TOKEN_TTL_S:
+        raise problem("must be at most 1h (a ping's bids do not hold longer)")
+    return text
+
+
 class SourceModel(Strict):
     entities: Names = []
     wait: Wait = "0s"
     min_price: Money | None = None  # an auction sells this source's leads at no less
+    show_buyer: bool = False  # its answers name the buyer and the price
+    # how long a POST /v1/ping quote (its ping_token) holds
+    ping_token_ttl: Annotated[PositiveDuration, AfterValidator(_ping_token_ttl)] = "2m"
 
     def to_spec(self, name: str) -> SourceSpec:
-        return SourceSpec(name, tuple(self.entities), parse_duration(self.wait), self.min_price)
+        return SourceSpec(
+            name,
+            tuple(self.entities),
+            parse_duration(self.wait),
+            self.min_price,
+            self.show_buyer,
+            parse_duration(self.ping_token_ttl),
+        )
 
 
 # ---------------------------------------------------------------- partners
@@ -210,6 +230,29 @@ PACINGS = tuple(p.value for p in Pacing)
 def _pacing(value: Any) -> str | None:
     """``even`` (or null: no pacing)."""
     return None if value is None else choice("pacing", PACINGS)(value)
+
+
+def _display_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise problem("must be a string")
+    text = value.strip()
+    if not 0 < len(text) <= 100 or not text.isprintable():
+        raise problem("must be 1 to 100 printable characters")
+    return text
+
+
+def _https_url(value: Any) -> str:
+    """A URL a consumer's browser loads (a logo): https only."""
+    if not isinstance(value, str):
+        raise problem("must be a string")
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme == "https" and bool(parts.hostname) and len(value) <= 2000
+    except ValueError:
+        ok = False
+    if not ok:
+        raise problem(f"must be an https:// URL, not '{value[:200]}'")
+    return value
 
 
 class PartnerModel(Strict):
@@ -234,6 +277,9 @@ class PartnerModel(Strict):
     breaker: Annotated[BreakerModel | None, BeforeValidator(breaker_switch)] = None
     adaptive_ping_timeout: AdaptivePingTimeoutModel | None = None  # the ping's p99 plus a margin
     min_price: Money | None = None  # an auction sells to it at no less (where the rule sets no floor)
+    display_name: Annotated[str, BeforeValidator(_display_name)] | None = None  # user_choice: shown name
+    logo_url: Annotated[str, BeforeValidator(_https_url)] | None = None  # user_choice: its logo (https)
+    show_price: bool = False  # user_choice: its offers show its price
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -261,6 +307,9 @@ class PartnerModel(Strict):
                 self.adaptive_ping_timeout.margin_ms() if self.adaptive_ping_timeout is not None else None
             ),
             min_price=self.min_price,
+            display_name=self.display_name,
+            logo_url=self.logo_url,
+            show_price=self.show_price,
         )
 
 
@@ -270,6 +319,12 @@ class PartnerModel(Strict):
 def _deadline(text: str) -> str:
     if parse_duration(text) > MAX_PING_TIMEOUT_S:
         raise problem(f"must be at most {MAX_PING_TIMEOUT_S:g}s")
+    return text
+
+
+def _offer_ttl(text: str) -> str:
+    if parse_duration(text) > MAX_OFFER_TTL_S:
+        raise problem("must be at most 7d")
     return text
 
 
@@ -292,6 +347,10 @@ class SharedModel(Strict):
     max: Annotated[int, Field(ge=2, le=10)] = 2
 
 
+USER_CHOICE_KEYS = ("offer_ttl",)  # a target's keys that only user_choice has
+MAX_OFFER_TTL_S = 7 * 86_400.0
+
+
 class TargetModel(Strict):
     partner: str | None = None
     partners: Names | None = None
@@ -301,6 +360,7 @@ class TargetModel(Strict):
     deadline: Annotated[PositiveDuration, AfterValidator(_deadline)] | None = None  # auction: 750ms
     floor: Money | None = None  # auction: the lowest winning bid
     max_posts: Annotated[int, Field(ge=1, le=10)] | None = None  # auction: posts per lead, 3
+    offer_ttl: Annotated[PositiveDuration, AfterValidator(_offer_ttl)] | None = None  # user_choice: 10m
     tiers: list[TierModel] | None = None  # waterfall: the tiers in order
     shared: SharedModel | None = None  # auction, waterfall: sell to up to N buyers at their shared bids
 
@@ -315,6 +375,7 @@ class TargetModel(Strict):
             deadline_s=parse_duration(self.deadline) if self.deadline is not None else 0.75,
             floor=self.floor,
             max_posts=self.max_posts if self.max_posts is not None else 3,
+            offer_ttl_s=parse_duration(self.offer_ttl) if self.offer_ttl is not None else 600.0,
             tiers=tuple(tier.to_spec() for tier in self.tiers or ()),
             shared_max=self.shared.max if self.shared is not None else 1,
         )

@@ -21,6 +21,7 @@ from leadrelay.configuration.schema import (
     NAME_RE,
     NAME_RULE,
     SMTP_NAME,
+    USER_CHOICE_KEYS,
     Objects,
     ProfileModel,
     SourceModel,
@@ -199,6 +200,12 @@ class _Validator(PartnerChecks):
             "weights": {n: model.weights[n] for n in names if n in model.weights},
             "priorities": {n: model.priorities[n] for n in names if n in model.priorities},
         }
+        if model.strategy != Strategy.USER_CHOICE:
+            for key in USER_CHOICE_KEYS:
+                if getattr(model, key) is not None:
+                    self.fail(f"{path}.{key}", f"{key} applies only to strategy 'user_choice'")
+        if model.strategy == Strategy.USER_CHOICE:
+            document["offer_ttl"] = model.offer_ttl if model.offer_ttl is not None else "10m"
         if model.strategy not in (Strategy.AUCTION, Strategy.WATERFALL):
             for key in AUCTION_KEYS:
                 if getattr(model, key) is not None:

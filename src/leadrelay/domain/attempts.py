@@ -28,6 +28,7 @@ class AttemptResult:
     retry_after_s: float | None = None  # the partner's Retry-After, when it gave one
     price: float | None = None
     shared_price: float | None = None  # a ping's bid for the lead shared with others
+    redirect_url: str | None = None  # a post's answer: where the buyer wants the consumer sent next
     reference: str | None = None
     timed_out: bool = False  # an ERROR because the partner did not answer within the channel's timeout
     # what this attempt sent that must never be stored (the partner's credentials, text rendered from

@@ -305,6 +305,10 @@ class PartnerSpec:
     breaker: BreakerPolicy = DEFAULT_POLICY  # when the partner is skipped for its errors or timeouts
     adaptive_ping_margin_ms: float | None = None  # the ping's timeout: its p99 plus this (None: fixed)
     min_price: float | None = None  # an auction sells to it at no less (where the rule sets no floor)
+    # what a consumer sees of it in a user-choice offer: its name, its logo, and its price when it allows
+    display_name: str | None = None  # None: the partner's name
+    logo_url: str | None = None
+    show_price: bool = False
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""
@@ -331,6 +335,7 @@ class Strategy(StrEnum):
     BROADCAST = "broadcast"
     LEAST_LOADED = "least_loaded"
     AUCTION = "auction"  # ping the eligible partners at once; the best bid at or above the floor wins
+    USER_CHOICE = "user_choice"  # offer the eligible partners to the consumer, who selects one
     WATERFALL = "waterfall"  # ping tree: tiers in order, each by priority or auction, until sold
 
 
@@ -361,6 +366,7 @@ class Target:
     deadline_s: float = 0.75
     floor: float | None = None
     max_posts: int = 3
+    offer_ttl_s: float = 600.0  # user_choice: how long the offers are valid
     tiers: tuple[Tier, ...] = ()  # a waterfall's, in order (``partners`` is all of theirs)
     shared_max: int = 1  # ``shared: {max: N}``: a lead may be sold to up to N buyers at their shared bids
 
@@ -393,3 +399,5 @@ class SourceSpec:
     entities: tuple[str, ...] = ()  # empty: every entity
     wait_s: float = 0.0  # default ?wait for this source's posts
     min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)
+    show_buyer: bool = False  # its answers name the buyer and the price (else: sold or unsold only)
+    ping_token_ttl_s: float = 120.0  # how long a supplier ping's quote holds (POST /v1/ping)

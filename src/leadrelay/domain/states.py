@@ -1,12 +1,13 @@
 """Every state a stored row can be in, and the moves allowed between them, as data.
 
-Five state columns, one ``StrEnum`` each (values are what the database stores):
+Six state columns, one ``StrEnum`` each (values are what the database stores):
 
 - ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs (:func:`lead_status`);
 - ``jobs.status`` (:class:`JobStatus`): the distribution job's own progress;
 - ``jobs.queue_state`` (:class:`QueueState`): the queue's claim state, kept apart from the job's status;
 - ``deliveries.status`` (:class:`DeliveryStatus`): one partner's delivery of one job;
-- ``batches.status`` (:class:`BatchStatus`): a batch file or email digest being sent.
+- ``batches.status`` (:class:`BatchStatus`): a batch file or email digest being sent;
+- ``offers.status`` (:class:`OfferStatus`): a partner offered to the consumer (``strategy: user_choice``).
 
 Each has a :class:`Machine`: the states a row may be created in, and labelled transitions. Writers call
 ``MACHINE.check(current, new)`` (an illegal move raises :class:`~leadrelay.errors.InvalidTransition`);
@@ -42,6 +43,7 @@ __all__ = [
     "LEAD_SETTLED",
     "LEAD_TRANSITIONS",
     "MACHINES",
+    "OFFER",
     "QUEUE",
     "QUEUE_TRANSITIONS",
     "BatchStatus",
@@ -49,6 +51,7 @@ __all__ = [
     "JobStatus",
     "LeadStatus",
     "Machine",
+    "OfferStatus",
     "QueueState",
     "Settlement",
     "check_transition",
@@ -108,7 +111,13 @@ class BatchStatus(StrEnum):
     FAILED = "failed"  # gave up (or dissolved) until an operator redelivers
 
 
-S = TypeVar("S", LeadStatus, JobStatus, QueueState, DeliveryStatus, BatchStatus)
+class OfferStatus(StrEnum):
+    OPEN = "open"  # offered to the consumer until expires_at
+    SELECTED = "selected"  # the consumer chose it: its partner gets the post
+    EXPIRED = "expired"  # its time ran out, or the consumer chose another
+
+
+S = TypeVar("S", LeadStatus, JobStatus, QueueState, DeliveryStatus, BatchStatus, OfferStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,10 +242,11 @@ QUEUE: Machine[QueueState] = Machine(
         (_Q.READY, _Q.DONE, "lead erased"),
         (_Q.CLAIMED, _Q.CLAIMED, "lease ran out, claimed again"),
         (_Q.CLAIMED, _Q.READY, "retry due later, released at shutdown, rerun"),
-        (_Q.CLAIMED, _Q.WAITING, "parked for a batch"),
+        (_Q.CLAIMED, _Q.WAITING, "parked for a batch, or for the consumer's choice of an offer"),
         (_Q.CLAIMED, _Q.DONE, "job closed, or its lead erased"),
-        (_Q.WAITING, _Q.READY, "its batch was sent, failed or dissolved"),
-        (_Q.WAITING, _Q.DONE, "lead erased"),
+        (_Q.WAITING, _Q.READY, "its batch was sent, failed or dissolved, or an offer was selected"),
+        (_Q.WAITING, _Q.WAITING, "an offer was selected whose partner's channel is batched"),
+        (_Q.WAITING, _Q.DONE, "lead erased, every offer expired, or the selected partner holds leads"),
         (_Q.DONE, _Q.READY, "rerun, released from hold"),
     ),
 )
@@ -331,7 +341,21 @@ LEAD: Machine[LeadStatus] = Machine(
 )
 LEAD_TRANSITIONS = LEAD.transitions
 
-MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD)
+# ---------------------------------------------------------------- offers (strategy user_choice)
+
+_O = OfferStatus
+
+OFFER: Machine[OfferStatus] = Machine(
+    "offer",
+    OfferStatus,
+    initial={_O.OPEN: "an eligible partner below its caps, offered to the consumer"},
+    edges=(
+        (_O.OPEN, _O.SELECTED, "the consumer chose it"),
+        (_O.OPEN, _O.EXPIRED, "its time ran out, the consumer chose another, or the lead was erased"),
+    ),
+)
+
+MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER)
 
 
 # ---------------------------------------------------------------- what a set of facts means

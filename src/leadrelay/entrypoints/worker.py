@@ -23,7 +23,7 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services import auction, distribution, reservations, settlement
+from leadrelay.services import auction, distribution, reservations, settlement, user_choice
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
 from leadrelay.services.notify import Notifier
@@ -91,6 +91,7 @@ class Worker:
         only: set[str] | None = None,
         retry: RetryPolicy | None = None,
         release_delay_seconds: float = 1.0,
+        offer_sweep_seconds: float = 1.0,
         clock: Clock = system_clock,
         ids: IdSource = system_ids,
         rand: RandomSource = system_random,
@@ -100,6 +101,8 @@ class Worker:
         gives its jitter); ``health``: the process's partner health windows (every post is observed in
         it; the partners' circuit breakers open and close by it);
         ``release_delay_seconds``: how soon a job whose transaction failed goes back to the queue;
+        ``offer_sweep_seconds``: how often user-choice offers past their time are expired (and their jobs
+        closed unsold when nothing is left to select);
         ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
         deliveries and attempts (and of the worker itself) come from."""
         self.storage = storage
@@ -115,6 +118,7 @@ class Worker:
         self.only = only  # when set, claim only these jobs
         self.retry = retry or RetryPolicy()
         self.release_delay = timedelta(seconds=release_delay_seconds)
+        self.offer_sweep = offer_sweep_seconds
         self.clock = clock
         self.ids = ids
         self.rand = rand
@@ -146,6 +150,7 @@ class Worker:
 
     async def run(self) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
+        sweeper = asyncio.create_task(self._sweep_offers())
         failures = 0
         try:
             while not self._stopping.is_set():
@@ -179,9 +184,10 @@ class Worker:
                 self._start(claimed)
         finally:
             await self._drain()
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            for task in (heartbeat, sweeper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def run_until_idle(self) -> int:
         """Claim and process jobs until none is due by the worker's clock, then return how many claims
@@ -190,6 +196,7 @@ class Worker:
         moving the injected clock). Bound it with ``asyncio.timeout`` where a job could come back forever."""
         processed = 0
         while True:
+            await self.expire_offers()
             now = self.clock()
             claimed = await self.storage.run(
                 lambda tx, t=now: self._claim_and_route(tx, self.claim_batch, t),  # type: ignore[misc]
@@ -248,6 +255,23 @@ class Worker:
                     )
                 except Exception:  # a missed beat is survivable; the next one tries again
                     log.exception("lease heartbeat failed")
+
+    async def expire_offers(self) -> int:
+        """Expire the user-choice offers past their time (``services.user_choice.expire_due``); the jobs
+        left with nothing to select close unsold, and their waiting answers are woken. Returns how many."""
+        now = self.clock()
+        closed = await self.storage.run(lambda tx: user_choice.expire_due(tx, now), background=True)
+        for lead_id in closed:
+            self.notifier.lead_done(lead_id)
+        return len(closed)
+
+    async def _sweep_offers(self) -> None:
+        while True:
+            await asyncio.sleep(self.offer_sweep)
+            try:
+                await self.expire_offers()
+            except Exception:  # the database is away: the next sweep tries again
+                log.exception("expiring offers failed")
 
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None

@@ -138,7 +138,10 @@ class Actions:
                 if lease_live:
                     why = "it is being processed by a worker right now"
                 elif parked:
-                    why = "its lead waits for the partner's next batch file or digest (see GET /v1/batches)"
+                    why = (
+                        "its lead waits for the partner's next batch file or digest (see GET /v1/batches),"
+                        " or for the consumer's choice of an offer (strategy user_choice)"
+                    )
                 elif waiting:
                     why = f"it is waiting for a scheduled retry at {job.run_at.isoformat()}"
                 elif job.status == JobStatus.DELIVERED:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +41,7 @@ from leadrelay.services.reservations import cap_room, reserve
 from leadrelay.services.steps import Auction, Chosen, Ping, StepResult, close, deliver
 from leadrelay.services.writes import Writes
 
-__all__ = ["award", "open_or_resume", "run_pings", "tiers_of"]
+__all__ = ["award", "open_or_resume", "prepare", "run_pings", "tiers_of"]
 
 log = logging.getLogger("leadrelay.auction")
 
@@ -76,7 +76,9 @@ def open_or_resume(
     posted = sum(1 for b in stored if b.delivery_id is not None)
     started = min(b.created_at for b in stored)
     current = [b for b in stored if b.tier == tier]
-    step = _next_post(tx, job, live, now, w, current, posted, trace, ids, ev.rule, target)
+    step = _next_post(
+        tx, job, live, now, w, current, posted, trace, ids, ev.rule, target, eligible=candidates
+    )
     if step is not None:
         return step
     names = tuple(candidates)
@@ -165,26 +167,55 @@ def _offers(
 ) -> tuple[list[Ping], list[Offer]]:
     """The pings to send and the post-only partners' list-price offers, of the partners the lead may
     still go to (not a duplicate for them, below their caps); the others get a trace line."""
-    cfg = live.compiled
-    profile = cfg.profiles[job.profile].spec
-    source = live.specs.sources.get(job.source)
-    source_min = source.min_price if source is not None else None
-    entity = live.specs.entities.get(job.entity)
-    open_names: list[str] = []
-    for name in names:
-        partner = cfg.partners[name]
-        if partner.dedup is not None and (
-            seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
-        ):
-            trace.append(f"{seen} (not pinged)")
-            continue
-        open_names.append(name)
-    full = cap_room(
-        tx, [(cfg.partners[n], profile.partner_caps.get(n, {})) for n in open_names], job.profile, now
+    partners = [live.compiled.partners[name] for name in names]
+    open_names = partner_exclusion.not_duplicates(
+        tx, job, partners, now, live.dedup_keys, trace, left_out="not pinged"
     )
+    return _bidders(
+        tx,
+        live,
+        open_names,
+        tier_floor,
+        trace,
+        profile=job.profile,
+        source=job.source,
+        entity=job.entity,
+        lead_id=job.lead_id,
+        values=job.lead_values,
+        key=job.id,
+        test=bool(job.is_test),
+        now=now,
+    )
+
+
+def _bidders(
+    tx: Tx,
+    live: LiveConfig,
+    names: Sequence[str],
+    tier_floor: float | None,
+    trace: list[str],
+    *,
+    profile: str,
+    source: str,
+    entity: str,
+    lead_id: str,
+    values: Mapping[str, Any],
+    key: str,
+    test: bool,
+    now: datetime,
+) -> tuple[list[Ping], list[Offer]]:
+    """Of ``names``, those below their caps (peeked, nothing taken; the others get a trace line): the
+    pings to send, with what a ping may carry, and the post-only partners' list-price offers; each with
+    its floor. ``key``: what the pings' keys start with."""
+    cfg = live.compiled
+    spec = cfg.profiles[profile].spec
+    src = live.specs.sources.get(source)
+    source_min = src.min_price if src is not None else None
+    ent = live.specs.entities.get(entity)
+    full = cap_room(tx, [(cfg.partners[n], spec.partner_caps.get(n, {})) for n in names], profile, now)
     pings: list[Ping] = []
     fixed: list[Offer] = []
-    for name in open_names:
+    for name in names:
         if name in full:
             trace.append(f"{name}: {full[name]} (not pinged)")
             continue
@@ -193,11 +224,65 @@ def _offers(
         if partner.ping is None:
             fixed.append(Offer(name, Bid(BidStatus.ACCEPTED, partner.price), floor))
             continue
-        view = ping_view(
-            partner, entity, job.lead_id, job.lead_values, key=f"{job.id}:{name}:ping", test=bool(job.is_test)
-        )
+        view = ping_view(partner, ent, lead_id, values, key=f"{key}:{name}:ping", test=test)
         pings.append(Ping(name, partner.ping, view, floor, partner.price))
     return pings, fixed
+
+
+def prepare(
+    tx: Tx,
+    live: LiveConfig,
+    ev: Evaluation,
+    names: Sequence[str],
+    trace: list[str],
+    *,
+    profile: str,
+    source: str,
+    entity: str,
+    lead_id: str,
+    values: Mapping[str, Any],
+    key: str,
+    test: bool,
+    priority: Sequence[str],
+    now: datetime,
+) -> Auction | None:
+    """The first tier's auction among ``names`` (eligible partners the lead may go to) without a job: a
+    source's ping (``services.supplier_ping``). None when every one is at its cap."""
+    target = ev.target
+    assert target is not None
+    tier = tiers_of(target)[0]
+    names = [n for n in names if n in tier.partners]
+    pings, fixed = _bidders(
+        tx,
+        live,
+        names,
+        tier.floor,
+        trace,
+        profile=profile,
+        source=source,
+        entity=entity,
+        lead_id=lead_id,
+        values=values,
+        key=key,
+        test=test,
+        now=now,
+    )
+    if not pings and not fixed:
+        return None
+    pinged = ", ".join(p.partner for p in pings) or "nobody (post-only partners)"
+    trace.append(f"auction: pinging {pinged} (deadline {target.deadline_s * 1000:.0f} ms)")
+    auction = Auction(
+        tuple(pings),
+        tuple(fixed),
+        tuple(priority),
+        tuple(priority),
+        target,
+        ev.rule,
+        tuple(trace),
+        target.deadline_s,
+        now,
+    )
+    return auction
 
 
 async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
@@ -349,10 +434,14 @@ def _next_post(
     rule: str | None,
     target: Target,
     sale: Sale | None = None,
+    *,
+    eligible: Sequence[str] | None = None,
 ) -> StepResult | None:
     """The post(s) to the best bids of the tier not yet offered the lead: one (an exclusive sale) or up to
     ``shared.max`` (a shared sale: ``sale``, or as the tier's stored posts say). None when the tier has
-    nothing left to offer; unsold at once when ``max_posts`` is reached."""
+    nothing left to offer; unsold at once when ``max_posts`` is reached. ``eligible``: the partners the
+    lead may go to now (a stored bid whose partner is no longer among them is skipped: checked out since,
+    or suppressed for this lead — a source's ping could not know); None: every bidder."""
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
     if sale is None:
@@ -365,6 +454,9 @@ def _next_post(
         if len(chosen) == wanted:
             break
         if bid.delivery_id is not None or bid.partner in tried:
+            continue
+        if eligible is not None and bid.partner not in eligible:
+            trace.append(f"{bid.partner}: not eligible for this lead now (since its bid)")
             continue
         if posted + len(chosen) >= target.max_posts:
             if chosen:

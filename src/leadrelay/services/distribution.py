@@ -16,7 +16,7 @@ from leadrelay.domain.model import FileChannel, Strategy
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.domain.states import JOB, JOB_TO_ROUTE, JobStatus
-from leadrelay.services import auction, partner_exclusion
+from leadrelay.services import auction, partner_exclusion, user_choice
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.health import BreakerGate
 from leadrelay.services.opened_leads import redact_lines
@@ -108,6 +108,8 @@ def route_job(
             if not candidates:
                 return close(w, job, JobStatus.UNSOLD, now, trace, error="no eligible partner", rule=ev.rule)
         return auction.open_or_resume(tx, job, live, now, w, ev, candidates, trace, ids)
+    if target is not None and target.strategy is Strategy.USER_CHOICE:
+        return user_choice.offer(tx, job, live, now, w, ev, candidates, trace, ids)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[Chosen] = []
     for i, name in enumerate(candidates):

@@ -15,17 +15,28 @@ from typing import Any
 import orjson
 
 from leadrelay.domain.fields import validate_lead
+from leadrelay.domain.offers import NO_OFFER_SELECTED, public_offer
 from leadrelay.domain.states import (
     JOB,
     LEAD,
     QUEUE,
     JobStatus,
     LeadStatus,
+    OfferStatus,
     QueueState,
     lead_status,
     public_lead_status,
 )
-from leadrelay.errors import Conflict, FieldProblem, Forbidden, NotFound, Unauthorized, ValidationFailed
+from leadrelay.errors import (
+    Conflict,
+    Expired,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
+from leadrelay.services import supplier_ping
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import (
@@ -41,6 +52,7 @@ from leadrelay.services.ports import (
     system_ids,
 )
 from leadrelay.services.screening import Screen, Verdict, build_screen, screen
+from leadrelay.services.supplier_ping import Redeemed
 
 FINAL_LEAD_STATUSES = frozenset(LeadStatus) - {LeadStatus.QUEUED}
 
@@ -55,6 +67,8 @@ _PUBLIC_REASONS = (
     "no rule matched",
     "no enabled profile for entity",
     "no consent",  # the profile requires one-to-one consent and the lead carries none
+    NO_OFFER_SELECTED,  # user choice: every offer expired
+    "the selected offer's partner did not take the lead",  # user choice
 )
 
 
@@ -74,6 +88,7 @@ class IntakeRequest:
     idempotency_key: str | None = None
     test: bool = False
     wait: float = 0.0  # seconds to wait for the outcome of a queued lead before answering
+    ping_token: str | None = None  # a supplier ping's token (``services.supplier_ping``): its bids stand
 
 
 @dataclass(slots=True)
@@ -85,7 +100,9 @@ class IntakeAnswer:
     reason: str | None = None
     repeat: bool = False  # an Idempotency-Key repeat: the original answer, nothing created
     settled: bool = False  # nothing more will happen without an operator (not shown to the source)
+    show_buyer: bool = False  # the source may see who bought the lead and at what price
     replay: tuple[int, dict[str, Any]] | None = None  # a repeat's stored first answer: HTTP status, body
+    offers: list[dict[str, Any]] = field(default_factory=list)  # user choice: the open offers
 
     @property
     def code(self) -> int:
@@ -101,13 +118,20 @@ class IntakeAnswer:
         out: dict[str, Any] = {"lead_id": self.lead_id, "status": self.status}
         if self.problems:
             out["errors"] = [p.as_dict() for p in self.problems]
-        if self.sold:
+        if self.sold and self.show_buyer:
             out["partner"] = self.sold[0]["partner"]
             out["price"] = self.sold[0]["price"]
             if len(self.sold) > 1:
                 out["deliveries"] = [{"partner": s["partner"], "price": s["price"]} for s in self.sold]
+        redirect = next((s["redirect_url"] for s in self.sold if s.get("redirect_url")), None)
+        if (
+            redirect is not None
+        ):  # where the buyer wants the consumer sent (response rules' redirect_url_path)
+            out["redirect_url"] = redirect
         if self.reason:
             out["reason"] = self.reason
+        if self.offers:
+            out["offers"] = self.offers
         return out
 
 
@@ -118,6 +142,9 @@ def answer_code(status: str) -> int:
 # A keyed lead whose first answer is still missing this long after its creation lost its first request
 # (the process ended while waiting for the outcome): repeats get the outcome then, instead of 409.
 _ABANDONED = timedelta(seconds=90)
+# how far past its deadline a waiting answer may read the outcome one last time (issue 10 point 7: the
+# answer never comes later than the source's deadline plus 10 ms)
+_ANSWER_SLACK_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +154,8 @@ class _Write:
     screen: Screen | None = None
     problems: list[FieldProblem] = field(default_factory=list)
     keep_answer: bool = False  # a keyed request answered at once: its answer is stored with the lead
+    ping: Redeemed | None = None  # the supplier ping whose token the lead carries: used with the write
+    bids: list[dict[str, Any]] = field(default_factory=list)  # its bids, given to the lead's jobs
 
 
 def _first_answer(w: _Write) -> IntakeAnswer:
@@ -169,6 +198,7 @@ class Intake:
         self._writes: GroupCommit[_Write, tuple[str, Any]] = group_commits(self._write_batch)
 
     async def accept(self, req: IntakeRequest) -> IntakeAnswer:
+        started = asyncio.get_running_loop().time()  # ``wait`` counts from here
         live = await self._configs.get(self._storage)
         source = live.specs.sources.get(req.source)
         if source is None:
@@ -178,10 +208,17 @@ class Intake:
             raise NotFound(f"unknown entity {req.entity!r}")
         if source.entities and req.entity not in source.entities:
             raise Forbidden(f"source {req.source!r} may not post {req.entity!r} leads")
+        now = self._clock()
+        redeemed = None
+        if req.ping_token is not None:
+            try:
+                redeemed = await supplier_ping.redeem(self._storage, live, req.source, req.ping_token, now)
+            except Conflict:  # used: by this very request's first sending (a keyed repeat), or refused
+                if req.idempotency_key is None or not await self._keyed(req.source, req.idempotency_key):
+                    raise
         checked = validate_lead(entity, req.raw)
         problems = checked.problems
         values = checked.values
-        now = self._clock()
         lead_id = self._ids("lead")
         names = live.profiles_by_entity.get(req.entity, ())
         status = LeadStatus.REJECTED if problems else (LeadStatus.QUEUED if names else LeadStatus.UNSOLD)
@@ -223,8 +260,20 @@ class Intake:
         jobs = [] if problems else [_job_row(lead_id, p, now, self._ids) for p in names]
         waits = req.wait > 0 and status == LeadStatus.QUEUED
         keep = req.idempotency_key is not None and not waits
-        write = _Write(lead, jobs, screen, problems, keep)
+        bids: list[dict[str, Any]] = []
+        if redeemed is not None and not problems:  # a rejected lead leaves the token unused
+            for job in jobs:
+                rows, lines = supplier_ping.bid_rows(redeemed, job, req.test, self._ids)
+                bids.extend(rows)
+                job["trace"] = lines
+        else:
+            redeemed = None
+        write = _Write(lead, jobs, screen, problems, keep, redeemed, bids)
         kind, got = await self._writes.submit(write)
+        if kind == "ping_refused":
+            if got == "expired":
+                raise Expired("ping_token expired; ping again for a new quote")
+            raise Conflict("ping_token was already used; ping again for a new quote")
         if kind == "conflict":
             raise ValidationFailed(
                 [FieldProblem("Idempotency-Key", "already used with a different body")],
@@ -236,10 +285,16 @@ class Intake:
             self._notifier.jobs_added()
         answer = _first_answer(write)
         if waits and answer.status == LeadStatus.QUEUED:
-            answer = await self.wait(lead_id, req.wait)
+            answer = await self.wait(lead_id, req.wait, started=started)
+        answer.show_buyer = source.show_buyer
         if req.idempotency_key is not None and not keep:
             await self._keep(lead_id, answer)
         return answer
+
+    async def _keyed(self, source: str, key: str) -> bool:
+        """Whether a lead of this source was stored with this Idempotency-Key."""
+        found = await self._storage.run_read(lambda tx: tx.leads.lead_by_idempotency_key(source, key))
+        return found is not None
 
     async def _replay(self, original: Record) -> IntakeAnswer:
         """A repeat of a keyed request: the stored first answer, status code and body; 409 while the first
@@ -262,7 +317,9 @@ class Intake:
         await self._storage.run(lambda tx: tx.leads.keep_answer(lead_id, answer.code, answer.as_dict()))
 
     async def outcome(self, lead_id: str, *, source: str | None = None) -> IntakeAnswer:
-        """The lead's answer now; with ``source``, only that source's leads are visible."""
+        """The lead's answer now; with ``source``, only that source's leads are visible. The buyer and its
+        price are in it when the lead's source may see them (``show_buyer``)."""
+        live = await self._configs.get(self._storage)
 
         def read(tx: Tx) -> IntakeAnswer:
             row = tx.leads.get_lead(lead_id)
@@ -276,18 +333,30 @@ class Intake:
                 reason = _SUPPRESSED_REASON
             answer = IntakeAnswer(lead_id, public, problems=problems, sold=sold, reason=reason)
             answer.settled = status in FINAL_LEAD_STATUSES
+            spec = live.specs.sources.get(row.source)
+            answer.show_buyer = spec is not None and spec.show_buyer
+            if public is LeadStatus.QUEUED:
+                answer.offers = _open_offers(tx, lead_id, self._clock())
             return answer
 
         return await self._storage.run_read(read)
 
-    async def wait(self, lead_id: str, seconds: float) -> IntakeAnswer:
-        """Wait up to ``seconds`` for the lead's outcome (woken in-process, polling across processes)."""
+    async def wait(self, lead_id: str, seconds: float, *, started: float | None = None) -> IntakeAnswer:
+        """Wait for the lead's outcome until ``seconds`` after ``started`` (the loop's time the request
+        came; default now), woken in-process, polling across processes. The answer is never later than
+        that deadline plus a few milliseconds, whatever the buyers do and however slow the database is:
+        past it, the lead is still ``queued`` and the source reads the outcome later (``GET
+        /v1/leads/{id}``)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
+        deadline = (loop.time() if started is None else started) + seconds
         while True:
-            answer = await self.outcome(lead_id)
+            try:
+                async with asyncio.timeout_at(deadline + _ANSWER_SLACK_S):
+                    answer = await self.outcome(lead_id)
+            except TimeoutError:
+                return IntakeAnswer(lead_id, LeadStatus.QUEUED)
             remaining = deadline - loop.time()
-            if answer.settled or remaining <= 0:
+            if answer.settled or answer.offers or remaining <= 0:  # offers: the consumer chooses now
                 return answer
             await self._notifier.wait_lead(lead_id, min(remaining, 0.25))
 
@@ -307,11 +376,19 @@ class Intake:
                 answer = _first_answer(w)
                 w.lead["answer_code"] = answer.code
                 w.lead["answer"] = answer.as_dict()
-        inserted = tx.leads.insert_leads([w.lead for w in writes])
+        refused = self._use_pings(tx, writes) if any(w.ping is not None for w in writes) else {}
+        inserted = tx.leads.insert_leads([w.lead for w in writes if w.lead["id"] not in refused])
         tx.jobs.insert_jobs([j for w in writes if w.lead["id"] in inserted for j in w.jobs])
         tx.dedup.put_marks([m for lead_id in inserted for m in marks.get(lead_id, ())])
+        if any(w.bids for w in writes):  # a ping's bids, for the jobs left to route (not closed at intake)
+            routed = {j["id"] for w in writes if w.lead["id"] in inserted for j in w.jobs}
+            routed -= {j["id"] for w in writes for j in w.jobs if j["queue_state"] == QueueState.DONE}
+            tx.deliveries.insert_bids([b for w in writes for b in w.bids if b["job_id"] in routed])
         results: list[tuple[str, Any]] = []
         for w in writes:
+            if w.lead["id"] in refused:
+                results.append(("ping_refused", refused[w.lead["id"]]))
+                continue
             if w.lead["id"] in inserted:
                 results.append(("created", w.lead["id"]))
                 continue
@@ -321,6 +398,31 @@ class Intake:
             else:
                 results.append(("repeat", original))
         return results
+
+    def _use_pings(self, tx: Tx, writes: Sequence[_Write]) -> dict[str, str]:
+        """Mark the ping tokens the group's leads carry used (each once: of two leads with one token, the
+        second is refused); a keyed repeat is answered as one and uses nothing. Lead id -> why refused."""
+        refused: dict[str, str] = {}
+        now = self._clock()
+        for w in writes:
+            if w.ping is None:
+                continue
+            key = w.lead["idempotency_key"]
+            if key is not None and tx.leads.lead_by_idempotency_key(w.lead["source"], key) is not None:
+                continue  # a repeat (or a conflict): not inserted, the token not used
+            why = supplier_ping.use(tx, w.ping, w.lead["id"], now)
+            if why is not None:
+                refused[w.lead["id"]] = why
+        return refused
+
+
+def _open_offers(tx: Tx, lead_id: str, now: datetime) -> list[dict[str, Any]]:
+    """A lead's offers the consumer may select now (``strategy: user_choice``), as the source sees them."""
+    return [
+        public_offer(o.id, o.display_name, o.logo_url, o.price, bool(o.show_price), o.expires_at)
+        for o in tx.deliveries.lead_offers(lead_id)
+        if o.status == OfferStatus.OPEN and o.expires_at > now
+    ]
 
 
 def _job_row(lead_id: str, profile: str, now: datetime, ids: IdSource) -> dict[str, Any]:

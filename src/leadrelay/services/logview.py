@@ -111,6 +111,22 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
         }
         for b in tx.deliveries.bids_of(job_id)
     ]
+    out["offers"] = [
+        {
+            "id": o.id,
+            "partner": o.partner,
+            "display_name": o.display_name,
+            "price": o.price,
+            "show_price": bool(o.show_price),
+            "status": o.status,
+            "expires_at": _iso(o.expires_at),
+            "selected_at": _iso(o.selected_at),
+            "expired_at": _iso(o.expired_at),
+            "delivery_id": o.delivery_id,
+            "at": _iso(o.created_at),
+        }
+        for o in tx.deliveries.offers_of(job_id)
+    ]
     return out
 
 

@@ -27,9 +27,11 @@ from leadrelay.domain.states import (
     DELIVERY_NOT_SENT,
     JOB,
     JOB_TO_ROUTE,
+    OFFER,
     QUEUE,
     DeliveryStatus,
     JobStatus,
+    OfferStatus,
     QueueState,
 )
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
@@ -67,6 +69,10 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
             now=now,
         )
         _close_unsent(tx, row.id, now)
+        for offer in tx.deliveries.lead_offers(row.id):  # user choice: nothing left to choose
+            if offer.status == OfferStatus.OPEN:
+                expired = OFFER.check(offer.status, OfferStatus.EXPIRED)
+                tx.deliveries.update_offer(offer.id, status=expired, expired_at=now)
         for att in tx.erasure.attempt_reasons(row.id):
             tx.erasure.erase_attempt(att.id, red.text(att.reason))
         for d in tx.erasure.delivery_reasons(row.id):

@@ -217,6 +217,7 @@ def _record_outcome(
             status=DELIVERY.check(item.status, DeliveryStatus.DELIVERED),
             attempts=item.attempt,
             price=_price(item, res, live),
+            redirect_url=res.redirect_url,
             reference=res.reference,
             reason=None,
             delivered_at=now,

@@ -106,10 +106,18 @@ def classify(
         data = _json_object(text)
         price: float | None = None
         shared_price: float | None = None
+        redirect_url: str | None = None
         reference: str | None = None
         if data is not None:
             price = _number(data.get("price"))
             shared_price = _number(data.get("shared_price"))
+            redirect = data.get("redirect_url")
+            if (
+                isinstance(redirect, str)
+                and redirect.startswith(("https://", "http://"))
+                and len(redirect) <= 2000
+            ):
+                redirect_url = redirect
             for key in _REFERENCE_KEYS:
                 value = data.get(key)
                 if isinstance(value, str) and value:
@@ -126,6 +134,7 @@ def classify(
             request=request,
             price=price,
             shared_price=shared_price,
+            redirect_url=redirect_url,
             reference=reference,
         )
     reason = _reason_from(_json_object(text)) or _http_reason(status, text, phrase)
@@ -192,7 +201,13 @@ def _by_rules(
     if read.outcome == "success" and (status_policy == "body" or 200 <= status < 300):
         price = None if math.isnan(read.price) else read.price
         reference = read.reference[:_SHORT] if read.reference else None
-        return result(Outcome.SUCCESS, price=price, reference=reference, shared_price=read.shared_price)
+        return result(
+            Outcome.SUCCESS,
+            price=price,
+            reference=reference,
+            shared_price=read.shared_price,
+            redirect_url=read.redirect_url,
+        )
     if read.outcome == "success":
         return result(Outcome.FAILURE, _http_reason(status, text, phrase))
     reason = read.reason or _http_reason(status, text, phrase)

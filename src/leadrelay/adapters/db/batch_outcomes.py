@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, select, update
 
 from leadrelay.adapters.db import leases, store
-from leadrelay.adapters.db.tables import attempts, deliveries, jobs
+from leadrelay.adapters.db.tables import attempts, deliveries, jobs, offers
 from leadrelay.domain.attempts import Outcome
-from leadrelay.domain.states import DELIVERY, QUEUE, BatchStatus, DeliveryStatus, QueueState
+from leadrelay.domain.states import DELIVERY, QUEUE, BatchStatus, DeliveryStatus, OfferStatus, QueueState
 from leadrelay.ids import new_id
 
 __all__ = [
@@ -188,11 +188,16 @@ def wake_jobs(conn: Connection, job_ids: Sequence[str], now: datetime) -> None:
 
 
 def wake_stranded(conn: Connection, now: datetime, limit: int = 1000) -> int:
-    """A safety net: parked jobs none of whose deliveries waits for a batch any more go back to the queue."""
+    """A safety net: parked jobs none of whose deliveries waits for a batch any more go back to the queue
+    (not a job parked for the consumer's choice: its open offers keep it parked until one is selected or
+    they expire)."""
     batched = select(deliveries.c.id).where(deliveries.c.job_id == jobs.c.id, BATCHED)
+    offered = select(offers.c.id).where(offers.c.job_id == jobs.c.id, offers.c.status == OfferStatus.OPEN)
     ids = list(
         conn.execute(
-            select(jobs.c.id).where(jobs.c.queue_state == QueueState.WAITING, ~batched.exists()).limit(limit)
+            select(jobs.c.id)
+            .where(jobs.c.queue_state == QueueState.WAITING, ~batched.exists(), ~offered.exists())
+            .limit(limit)
         ).scalars()
     )
     wake_jobs(conn, ids, now)

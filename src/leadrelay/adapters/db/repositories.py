@@ -180,6 +180,33 @@ class SqlDeliveries:
     def update_bid(self, bid_id: str, **values: Any) -> None:
         return store.update_bid(self._conn, bid_id, **values)
 
+    def insert_supplier_ping(self, row: Mapping[str, Any]) -> None:
+        return store.insert_supplier_ping(self._conn, row)
+
+    def supplier_ping(self, ping_id: str) -> Row[Any] | None:
+        return store.supplier_ping(self._conn, ping_id)
+
+    def use_supplier_ping(self, ping_id: str, lead_id: str, now: datetime) -> bool:
+        return store.use_supplier_ping(self._conn, ping_id, lead_id, now)
+
+    def insert_offers(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        return store.insert_offers(self._conn, rows)
+
+    def offers_of(self, job_id: str) -> list[Row[Any]]:
+        return store.offers_of(self._conn, job_id)
+
+    def lead_offers(self, lead_id: str) -> list[Row[Any]]:
+        return store.lead_offers(self._conn, lead_id)
+
+    def get_offer(self, offer_id: str) -> Row[Any] | None:
+        return store.get_offer(self._conn, offer_id)
+
+    def update_offer(self, offer_id: str, **values: Any) -> None:
+        return store.update_offer(self._conn, offer_id, **values)
+
+    def jobs_with_expired_offers(self, now: datetime, limit: int) -> list[str]:
+        return store.jobs_with_expired_offers(self._conn, now, limit)
+
 
 class SqlConfigObjects:
     """The stored configuration objects, their version, and the audit log."""

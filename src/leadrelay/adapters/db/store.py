@@ -23,9 +23,11 @@ from leadrelay.adapters.db.tables import (
     deliveries,
     jobs,
     leads,
+    offers,
+    supplier_pings,
 )
 from leadrelay.domain.attempts import Outcome
-from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, QueueState, lead_status
+from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, OfferStatus, QueueState, lead_status
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -40,6 +42,7 @@ JOBS = RowWriter(jobs)
 DELIVERIES = RowWriter(deliveries)
 ATTEMPTS = RowWriter(attempts)
 BIDS = RowWriter(bids)
+OFFERS = RowWriter(offers)
 
 
 @lru_cache(maxsize=8)
@@ -98,9 +101,21 @@ def lead_outcome(conn: Connection, lead_id: str) -> tuple[str, list[dict[str, An
     """The lead's status, its delivered (non-test) deliveries, and the last job error."""
     status = conn.execute(select(leads.c.status).where(leads.c.id == lead_id)).scalar_one()
     sold = [
-        {"partner": r.partner, "price": r.price, "reference": r.reference, "job_id": r.job_id}
+        {
+            "partner": r.partner,
+            "price": r.price,
+            "reference": r.reference,
+            "job_id": r.job_id,
+            "redirect_url": r.redirect_url,
+        }
         for r in conn.execute(
-            select(deliveries.c.partner, deliveries.c.price, deliveries.c.reference, deliveries.c.job_id)
+            select(
+                deliveries.c.partner,
+                deliveries.c.price,
+                deliveries.c.reference,
+                deliveries.c.job_id,
+                deliveries.c.redirect_url,
+            )
             .where(deliveries.c.lead_id == lead_id, deliveries.c.status == DeliveryStatus.DELIVERED)
             .order_by(deliveries.c.id)
         )
@@ -290,3 +305,68 @@ def bids_of(conn: Connection, job_id: str) -> list[Row[Any]]:
 
 def update_bid(conn: Connection, bid_id: str, **values: Any) -> None:
     BIDS.update(conn, {bid_id: values})
+
+
+def insert_supplier_ping(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(supplier_pings.insert(), [dict(row)])
+
+
+def supplier_ping(conn: Connection, ping_id: str) -> Row[Any] | None:
+    return conn.execute(select(supplier_pings).where(supplier_pings.c.id == ping_id)).first()
+
+
+def use_supplier_ping(conn: Connection, ping_id: str, lead_id: str, now: datetime) -> bool:
+    """One conditional UPDATE: of concurrent uses of a token, the database lets one through (PostgreSQL
+    re-checks ``used_at`` after waiting for the other's row lock; SQLite has one writer)."""
+    c = supplier_pings.c
+    done = conn.execute(
+        update(supplier_pings)
+        .where(c.id == ping_id, c.used_at.is_(None), c.expires_at > now)
+        .values(used_at=now, lead_id=lead_id)
+    )
+    return done.rowcount == 1
+
+
+# ---------------------------------------------------------------- user-choice offers
+
+
+def insert_offers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        OFFERS.write(conn, rows)
+
+
+_OFFERS_OF = select(offers).where(offers.c.job_id == bindparam("job_id")).order_by(offers.c.place)
+_LEAD_OFFERS = (
+    select(offers).where(offers.c.lead_id == bindparam("lead_id")).order_by(offers.c.job_id, offers.c.place)
+)
+_OFFER = select(offers).where(offers.c.id == bindparam("offer_id"))
+
+
+def offers_of(conn: Connection, job_id: str) -> list[Row[Any]]:
+    """A job's offers, in the target's order."""
+    return list(conn.execute(_OFFERS_OF, {"job_id": job_id}))
+
+
+def lead_offers(conn: Connection, lead_id: str) -> list[Row[Any]]:
+    """Every offer made for a lead, job by job, each job's in the target's order."""
+    return list(conn.execute(_LEAD_OFFERS, {"lead_id": lead_id}))
+
+
+def get_offer(conn: Connection, offer_id: str) -> Row[Any] | None:
+    return conn.execute(_OFFER, {"offer_id": offer_id}).first()
+
+
+def update_offer(conn: Connection, offer_id: str, **values: Any) -> None:
+    OFFERS.update(conn, {offer_id: values})
+
+
+def jobs_with_expired_offers(conn: Connection, now: datetime, limit: int) -> list[str]:
+    """The jobs (at most ``limit``, oldest offer first) with an open offer whose time has run out."""
+    query = (
+        select(offers.c.job_id, func.min(offers.c.expires_at).label("first"))
+        .where(offers.c.status == OfferStatus.OPEN, offers.c.expires_at <= now)
+        .group_by(offers.c.job_id)
+        .order_by("first", offers.c.job_id)
+        .limit(limit)
+    )
+    return [str(r.job_id) for r in conn.execute(query)]

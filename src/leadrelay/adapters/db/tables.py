@@ -29,7 +29,14 @@ from sqlalchemy import (
 
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ping import BidStatus
-from leadrelay.domain.states import BatchStatus, DeliveryStatus, JobStatus, LeadStatus, QueueState
+from leadrelay.domain.states import (
+    BatchStatus,
+    DeliveryStatus,
+    JobStatus,
+    LeadStatus,
+    OfferStatus,
+    QueueState,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -214,6 +221,7 @@ deliveries = Table(
     Column("cancel_reason", Text),
     Column("batch_id", ID, index=True),  # a batched channel's file or digest this lead went into
     Column("ping_reference", String(200)),  # an auction's post: the winning bid's reference
+    Column("redirect_url", Text),  # a sale's: where the buyer wants the consumer sent (told to the source)
     # the leads waiting for a partner's next batch (DeliveryStatus.BATCHED), by partner and failover step
     Index("ix_deliveries_status_partner", "status", "partner", "channel_step"),
     one_of("status", DeliveryStatus),
@@ -268,6 +276,44 @@ bids = Table(  # every partner's answer in an auction (issue 10): a bid, a refus
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_bids_partner_created", "partner", "created_at"),  # per-buyer health over a window
     one_of("status", BidStatus),
+)
+
+supplier_pings = Table(  # a source's ping (issue 10 point 6): the quote and its bids, no personal data
+    "supplier_pings",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("source", NAME, nullable=False),  # the source the token is bound to
+    Column("entity", NAME, nullable=False),
+    # per profile auctioned: {profile: {"rule", "max_posts", "bids": [{partner, status, price, floor,
+    # reference, reason, duration_ms, rank, margin}]}}; never a lead value
+    Column("auctions", JSON, nullable=False),
+    Column("price", Float),  # the quote: the best winning bid (None: no bid counted)
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),  # set once, in the transaction that accepts the lead carrying it
+    Column("lead_id", ID),  # that lead
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+)
+
+offers = Table(  # a partner offered to the consumer (strategy user_choice, issue 10 point 5)
+    "offers",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("job_id", ID, nullable=False, index=True),
+    Column("lead_id", ID, nullable=False, index=True),
+    Column("partner", NAME, nullable=False),
+    Column("place", Integer, nullable=False),  # its position among the job's offers (the target's order)
+    Column("display_name", String(100), nullable=False),  # what the consumer sees of the partner
+    Column("logo_url", Text),
+    Column("price", Float),  # the partner's list price when offered: the sale's price if selected
+    Column("show_price", Boolean, nullable=False, default=False),  # the offer shows its price
+    Column("status", String(16), nullable=False),  # OfferStatus
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("selected_at", UTCDateTime),
+    Column("expired_at", UTCDateTime),
+    Column("delivery_id", ID),  # the post a selected offer got
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_offers_status_expires", "status", "expires_at"),  # the sweep of open offers past their time
+    one_of("status", OfferStatus),
 )
 
 cap_counters = Table(

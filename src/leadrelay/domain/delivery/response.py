@@ -17,7 +17,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal, get_args
 from urllib.parse import parse_qs
@@ -38,6 +38,7 @@ _TEXT_OPTIONS = (
     "reason_path",
     "price_path",
     "shared_price_path",
+    "redirect_url_path",
     "reference_path",
     "default_reason",
     "response_content_type_override",
@@ -59,6 +60,7 @@ class ResponseOutcome:
     price: float = 0.0
     reference: str | None = None
     shared_price: float | None = None  # a ping's bid for the lead shared with others (None: not given)
+    redirect_url: str | None = None  # where the buyer wants the consumer sent next
 
 
 class ResponseRulesError(ValueError):
@@ -80,6 +82,7 @@ class ResponseRules:
     reason_path: str | None = None
     price_path: str | None = None
     shared_price_path: str | None = None
+    redirect_url_path: str | None = None
     reference_path: str | None = None
     default_reason: str | None = None
     fallback_price: float | None = None
@@ -166,7 +169,19 @@ def interpret_response(
         price=price if price is not None else rules.fallback_price or 0.0,
         reference=references[0] if references else None,
         shared_price=parse_price(shared[0]) if shared else None,
+        redirect_url=_redirect(
+            _select(kind, doc, rules.redirect_url_path) if rules.redirect_url_path else []
+        ),
     )
+
+
+def _redirect(found: Sequence[str]) -> str | None:
+    """The first http(s) URL found (anything else is not a place to send a consumer)."""
+    for value in found:
+        url = value.strip()
+        if url.startswith(("https://", "http://")) and len(url) <= 2000:
+            return url
+    return None
 
 
 def js_regex(expression: str, *, ignore_case: bool = False) -> re.Pattern[str]:

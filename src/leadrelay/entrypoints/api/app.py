@@ -24,8 +24,10 @@ from leadrelay.entrypoints.api import (
     guards,
     holds,
     leads,
+    offers,
     openapi,
     partner_health,
+    ping,
     privacy,
     suppression,
 )
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     errors.install(app)
     openapi.install(app)
     app.include_router(leads.router)
+    app.include_router(ping.router)
+    app.include_router(offers.router)
     app.include_router(distributions.router)
     app.include_router(suppression.router)  # before admin: its /v1/{kind}/{name} would match first
     app.include_router(privacy.router)  # before admin too (DELETE /v1/leads/{id})

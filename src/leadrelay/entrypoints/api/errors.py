@@ -12,7 +12,9 @@ from starlette.responses import JSONResponse, Response
 from leadrelay.errors import (
     ConfigError,
     Conflict,
+    Expired,
     Forbidden,
+    Gone,
     InvalidTransition,
     LeadrelayError,
     NotFound,
@@ -30,9 +32,11 @@ _STATUS: dict[type[LeadrelayError], int] = {  # the first class that matches win
     ConfigError: 422,
     NotFound: 404,
     Conflict: 409,
+    Gone: 410,
     InvalidTransition: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    Expired: 410,
     StorageError: 503,
 }
 
@@ -88,6 +92,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    410: "gone",
     413: "body_too_large",
     415: "unsupported_media_type",
     422: "validation_failed",

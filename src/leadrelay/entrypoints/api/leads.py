@@ -24,15 +24,16 @@ from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.entrypoints.api.openapi import LEAD_BODY, ErrorBody, IntakeAnswer
 from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
 from leadrelay.services.intake import IntakeRequest
+from leadrelay.services.supplier_ping import TOKEN_FIELD
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 
-def _json(payload: Any, status: int) -> Response:
+def json_response(payload: Any, status: int) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPProblem(413, "body_too_large", f"the body is larger than {limit} bytes")
@@ -46,7 +47,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(content_type: str, body: bytes) -> dict[str, Any]:
+def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
     media = content_type.split(";")[0].strip().lower()
     if media in ("application/json", "") or media.endswith("+json"):
         try:
@@ -86,7 +87,9 @@ _ANSWER = {"$ref": "#/components/schemas/IntakeAnswer"}
             "description": "The outcome (with `?wait`), or an Idempotency-Key repeat",
         },
         202: {"model": IntakeAnswer, "description": "Accepted and queued for routing"},
-        409: {"model": ErrorBody, "description": "An Idempotency-Key conflict"},
+        403: {"model": ErrorBody, "description": "The source may not post this entity, or its ping_token"},
+        409: {"model": ErrorBody, "description": "An Idempotency-Key conflict, or a ping_token already used"},
+        410: {"model": ErrorBody, "description": "The ping_token expired"},
         413: {"model": ErrorBody, "description": "The body is too large"},
         415: {"model": ErrorBody, "description": "Neither JSON nor a form"},
         422: {
@@ -173,7 +176,7 @@ async def _receive_body(receive: Receive, declared: bytes | None, limit: int) ->
 
 
 async def accept(request: Request, rt: Runtime, source: str) -> Response:
-    body = await _read_body(request, rt.settings.max_body_bytes)
+    body = await read_body(request, rt.settings.max_body_bytes)
     status, payload, replayed = await _accept(
         rt,
         source,
@@ -182,7 +185,7 @@ async def accept(request: Request, rt: Runtime, source: str) -> Response:
         request.query_params,
         request.headers.get("idempotency-key"),
     )
-    response = _json(payload, status)
+    response = json_response(payload, status)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -197,7 +200,7 @@ async def _accept(
     key: str | None,
 ) -> tuple[int, dict[str, Any], bool]:
     """(HTTP status, body, whether it replays an Idempotency-Key's first answer)."""
-    data = _parse(content_type, body)
+    data = parse_body(content_type, body)
     in_body = data.pop("entity", None)  # never a lead field, wherever the entity is named
     entity = params.get("entity") or in_body
     live = await rt.configs.get(rt.storage)
@@ -215,11 +218,14 @@ async def _accept(
         raise ValidationFailed([FieldProblem("wait", "must be between 0 and 60 seconds")])
     if key is not None and not 0 < len(key) <= 200:
         raise ValidationFailed([FieldProblem("Idempotency-Key", "must be 1 to 200 characters")])
-    answer = await rt.intake.accept(IntakeRequest(source, entity, data, key, wait=wait))
+    token = data.pop(TOKEN_FIELD, None)  # a supplier ping's token: never a lead field
+    if token is not None and not isinstance(token, str):
+        raise ValidationFailed([FieldProblem(TOKEN_FIELD, "must be the text POST /v1/ping answered")])
+    answer = await rt.intake.accept(IntakeRequest(source, entity, data, key, wait=wait, ping_token=token))
     return answer.code, answer.body(), answer.repeat
 
 
 @router.get("/{lead_id}", summary="A lead's outcome", response_model=IntakeAnswer)
 async def get_lead(lead_id: str, rt: RuntimeDep, source: SourceDep) -> Response:
     answer = await rt.intake.outcome(lead_id, source=source)
-    return _json(answer.as_dict(), 200)
+    return json_response(answer.as_dict(), 200)

@@ -45,6 +45,16 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class OfferShown(BaseModel):
+    """One offer of a lead routed by ``strategy: user_choice`` (``POST /v1/offers/{id}/select``)."""
+
+    id: str
+    partner: str = Field(description="the partner's display name")
+    logo_url: str | None = None
+    price: float | None = Field(default=None, description="only where the partner shows its price")
+    expires_at: str = Field(description="ISO 8601, UTC: the offer cannot be selected from then on (410)")
+
+
 class IntakeAnswer(BaseModel):
     """The answer to a posted lead (``POST /v1/leads``, ``GET /v1/leads/{id}``)."""
 
@@ -52,11 +62,14 @@ class IntakeAnswer(BaseModel):
     lead_id: str
     status: str = Field(description="queued | delivered | unsold | failed | rejected | duplicate")
     errors: list[Problem] | None = Field(default=None, description="for rejected: each bad field")
+    offers: list[OfferShown] | None = Field(
+        default=None, description="strategy user_choice, while queued: the offers the consumer may select"
+    )
 
 
 LEAD_BODY: dict[str, Any] = {
     "description": "The lead's fields, by the entity's field names (and `entity` unless the source posts "
-    "one only, or it is given as `?entity=`)",
+    "one only, or it is given as `?entity=`); with POST /v1/leads, `ping_token`: what POST /v1/ping answered",
     "required": True,
     "content": {
         "application/json": {

@@ -4,7 +4,8 @@ A row is one partner's answer in one auction (issue 10, points 2 to 4) or one ti
 status (accepted, refused, timeout, error), the price (and the price shared with others) and the floor it
 had to reach, the buyer's reference, how long the ping took, its rank
 among the bids that count, the winner's margin, and the delivery it got. ``deliveries.ping_reference``
-keeps the winning bid's reference, so a retried post still carries ``{{ ping.reference }}``.
+keeps the winning bid's reference, so a retried post still carries ``{{ ping.reference }}``;
+``deliveries.redirect_url`` where the buyer's answer to the post sends the consumer (told to the source).
 
 Revision ID: 0010
 Revises: 0009
@@ -57,10 +58,12 @@ def upgrade() -> None:
         batch_op.create_index("ix_bids_partner_created", ["partner", "created_at"], unique=False)
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ping_reference", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("redirect_url", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("redirect_url")
         batch_op.drop_column("ping_reference")
     op.drop_table("bids")

@@ -134,6 +134,36 @@ class Deliveries(Protocol):
 
     def update_bid(self, bid_id: str, **values: Any) -> None: ...
 
+    def insert_supplier_ping(self, row: Mapping[str, Any]) -> None:
+        """A source's ping (``supplier_pings``): its quote and bids, no lead value."""
+        ...
+
+    def supplier_ping(self, ping_id: str) -> Record | None: ...
+
+    def use_supplier_ping(self, ping_id: str, lead_id: str, now: datetime) -> bool:
+        """Mark the ping's token used by ``lead_id``, if it is neither used nor expired at ``now``; whether
+        it was (of two transactions using one token, one gets True)."""
+
+    def insert_offers(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """A user-choice job's offers (``offers`` rows), one per partner offered."""
+        ...
+
+    def offers_of(self, job_id: str) -> list[Record]:
+        """A job's offers, in the target's order (``place``)."""
+        ...
+
+    def lead_offers(self, lead_id: str) -> list[Record]:
+        """Every offer made for a lead, job by job, each job's in the target's order."""
+        ...
+
+    def get_offer(self, offer_id: str) -> Record | None: ...
+
+    def update_offer(self, offer_id: str, **values: Any) -> None: ...
+
+    def jobs_with_expired_offers(self, now: datetime, limit: int) -> list[str]:
+        """The jobs (at most ``limit``, the oldest offer first) with an open offer past its time."""
+        ...
+
 
 class ConfigObjects(Protocol):
     """The stored configuration objects, their version, and the audit log."""
