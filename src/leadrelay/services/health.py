@@ -1,24 +1,26 @@
 """Per-partner health and the circuit breaker (issue 10, point 10), around the pure ``domain.health``.
 
-Three pieces:
-
 - :class:`HealthTracker` — one per process (``Runtime.health``): the sliding windows of every partner's
-  pings and posts, fed by whoever sent them (the worker after each post; the auction after each ping) with
-  ``observe(partner, kind, duration_ms, result, now)``. In memory: cheap, O(1) per observation.
+  pings and posts, fed by whoever sent them with ``observe(partner, kind, duration_ms, result, now)`` (the
+  worker after each post and after an auction's pings). In memory: O(1) per observation.
 - :class:`BreakerGate` — routing's view of the breakers for one batch, from the one read the batch makes
   (``tx.caps.unavailable_and_breakers()``): skips a partner whose breaker is open (a trace line says why
-  and until when) and, after the cool-down, lets one trial lead through (the breaker goes half-open,
-  claimed by a conditional update so two workers never both send it).
+  and until when) and, after the cool-down, gives the trial to the first lead the partner is really
+  offered (the breaker goes half-open by a conditional update, so two workers never both send one).
 - :func:`settle_breakers` — after outcomes are recorded (same transaction): opens a closed breaker whose
-  window crossed a threshold, and closes (or opens again) a half-open one on its trial's answer.
+  window crossed a threshold, and closes (or opens again) a half-open one on its trial's answer. Whoever
+  sends pings or posts elsewhere observes them in the tracker and calls it in its own transaction.
+- :func:`adapt_pings` — the optional adaptive ping timeout (``adaptive_ping_timeout: {margin}``).
 
 Every move of a breaker is stored in ``partner_breakers`` and audited (``partner.breaker_open``,
 ``partner.breaker_half_open``, ``partner.breaker_close``; actor ``breaker``). Each process keeps its own
 windows; the breaker's state is shared through the table, and a process forgets a partner's window when it
-sees the breaker closed (so old errors do not open it again at once).
+sees the breaker closed (so old errors do not open it again at once). Retries of a delivery made before the
+breaker opened still go (they are the retry policy's), and do not decide a trial unless it is half-open.
 
-:class:`PartnerHealth` is what the admin API and the CLI show: stats computed from the stored attempts (the
-API and the workers may be different processes), over each partner's window, with its breaker.
+:class:`PartnerHealth` is what the admin API and the CLI show, computed from stored rows (the API and the
+workers may be different processes): posts from ``attempts``, pings from the auctions' ``bids``, over each
+partner's window, with its breaker.
 """
 
 from __future__ import annotations
@@ -238,13 +240,6 @@ class BreakerGate:
         if not self.due:
             return candidates
         return [name for name in candidates if self.claim(name, trace)]
-
-
-def gate_for(tx: Tx, live: LiveConfig, now: datetime, tracker: HealthTracker) -> BreakerGate:
-    """A gate on the breakers as stored now (one read), for a job routed outside the worker's batches."""
-    _, rows = tx.caps.unavailable_and_breakers()
-    tracker.sync(rows)
-    return BreakerGate(tx, live, now, tracker)
 
 
 def adapt_pings(auction: Auction, live: LiveConfig, tracker: HealthTracker, now: datetime) -> Auction:
