@@ -379,9 +379,13 @@ class FakeDeliveries:
         for row in rows:
             self._t.insert("bids", row)
 
-    def bids_of(self, job_id: str) -> list[FakeRow]:
-        found = self._t.where("bids", lambda b: b["job_id"] == job_id)
+    def bids_of(self, job_id: str, *, history: bool = False) -> list[FakeRow]:
+        found = self._t.where("bids", lambda b: b["job_id"] == job_id and (history or not b["superseded"]))
         return [self._t.row("bids", b) for b in sorted(found, key=lambda b: b["id"])]
+
+    def supersede_bids(self, job_id: str) -> None:
+        for bid in self._t.where("bids", lambda b: b["job_id"] == job_id):
+            self._t.update("bids", bid, {"superseded": True})
 
     def update_bid(self, bid_id: str, **values: Any) -> None:
         self._t.columns("bids", values)

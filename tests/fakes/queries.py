@@ -225,6 +225,8 @@ class FakeErasure:
         }
         for lead in self._t.where("leads", lambda r: r["id"] in wanted):
             self._t.update("leads", lead, changes)
+        for delivery in self._t.where("deliveries", lambda r: r["lead_id"] in wanted and r["redirect_url"]):
+            self._t.update("deliveries", delivery, {"redirect_url": None})
 
 
 class FakeSuppressionListNames:

@@ -14,6 +14,7 @@ from leadrelay.simulate.bidding import BiddingOptions, Latency
 from leadrelay.simulate.buyers import BuyersThread
 from tests.documents import base_config
 from tests.integration.test_routing_flow import job_of, post, serve, with_target
+from tests.support import ADMIN, wait_for
 
 PERSONAL = {"first_name", "last_name", "email", "phone"}
 
@@ -288,10 +289,11 @@ def test_a_shared_sale_goes_to_exactly_n_when_their_sum_earns_more(db_url: str) 
                     "auction: shared sale: brightpath 9.00 + sunco 7.20 = 16.20, more than 15.00 exclusive"
                     in (job["trace"])
                 )
-                assert {b["partner"]: b["sold_as"] for b in job["bids"]} == {
-                    "sunco": "shared",
-                    "brightpath": "shared",
-                    "voltedge": None,
+                # every bid ranked for the shared sale; the two best got posts
+                assert {b["partner"]: (b["sold_as"], b["delivery_id"] is not None) for b in job["bids"]} == {
+                    "sunco": ("shared", True),
+                    "brightpath": ("shared", True),
+                    "voltedge": ("shared", False),
                 }
                 # the same person again: sunco's dedup holds, so it is not pinged; without it the shared
                 # bids (9.00 + 5.40) no longer beat brightpath's 15 alone
@@ -302,3 +304,51 @@ def test_a_shared_sale_goes_to_exactly_n_when_their_sum_earns_more(db_url: str) 
                 assert {d["partner"] for d in again["deliveries"]} == {"brightpath"}
             else:
                 assert "auction: exclusive sale: 15.00 is more than 6.00 shared" in job["trace"]
+
+
+def test_a_waterfalls_deadline_counts_from_its_first_pings_even_when_its_first_tier_is_empty(
+    db_url: str,
+) -> None:
+    """Tier 1 has nobody (voltedge is paused); tier 2's sunco answers its ping after 400 ms and refuses
+    the post 150 ms later: the 450 ms deadline has passed, so tier 3 is never pinged."""
+    prices = {"sunco": fixed(12, latency=Latency("fixed", 400)), "brightpath": fixed(15)}
+    with (
+        BuyersThread(bidders=prices, accept_rate=0.0, latency_ms=150) as refusing,
+        BuyersThread(bidders=prices) as accepting,
+    ):
+
+        def post_url(name: str) -> str:
+            return refusing.url(name) if name == "sunco" else accepting.url(name)
+
+        def ping_url(name: str) -> str:
+            return refusing.ping_url(name) if name == "sunco" else accepting.ping_url(name)
+
+        doc = auction_config(post_url, ping_url, voltedge={"paused": True})
+        doc["profiles"]["solar-main"]["rules"][0]["send_to"] = {
+            "strategy": "waterfall",
+            "deadline": "450ms",
+            "tiers": [{"partners": ["voltedge"]}, {"partners": ["sunco"]}, {"partners": ["brightpath"]}],
+        }
+        with serve(db_url, doc) as server, server.client() as http:
+            answer = post(http, state="CA", monthly_bill=180)
+            job = job_of(http, answer["lead_id"])
+        assert accepting.pings("brightpath")["pings"] == []
+    assert answer["status"] == "unsold"
+    assert job["error"] == "the deadline (450 ms) passed before tier 3", job["trace"]
+
+
+def test_a_rerun_auctions_the_lead_afresh(db_url: str, refusers: BuyersThread) -> None:
+    doc = auction_config(refusers.url, refusers.ping_url, target={"max_posts": 1})
+    with serve(db_url, doc) as server, server.client() as http:
+        answer = post(http, state="CA", monthly_bill=180)
+        job = job_of(http, answer["lead_id"])
+        assert job["status"] == "unsold"
+        r = http.post(f"/v1/distributions/{job['id']}/rerun", json={"reason": "try again"}, headers=ADMIN)
+        assert r.status_code == 200, r.text
+        again = wait_for(
+            lambda: (j := job_of(http, answer["lead_id"]))["status"] == "unsold" and j, timeout=20
+        )
+    assert len(refusers.pings("sunco")["pings"]) == 2  # pinged again, not resumed from the old bids
+    bids = again["bids"]
+    assert len(bids) == 6 and sum(1 for b in bids if b["superseded"]) == 3
+    assert [d["partner"] for d in again["deliveries"]] == ["sunco", "sunco"]

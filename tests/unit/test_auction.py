@@ -243,3 +243,37 @@ def test_bad_waterfalls_and_shared_settings_are_refused_with_their_path(
     problems = _problems(_doc(target))
     assert path in problems, problems
     assert words in problems[path]
+
+
+@pytest.mark.parametrize("price", [-5.0, float("inf"), float("nan")])
+def test_a_negative_or_infinite_bid_is_an_error_never_a_sale(price: float) -> None:
+    from leadrelay.domain.attempts import AttemptResult, Outcome
+    from leadrelay.domain.ping import bid_of
+
+    bid = bid_of(AttemptResult(Outcome.SUCCESS, price=price))
+    assert bid.status is BidStatus.ERROR and bid.price is None
+    shared = bid_of(AttemptResult(Outcome.SUCCESS, price=10, shared_price=price))
+    assert shared.status is BidStatus.ERROR
+
+
+def test_a_bid_is_billed_to_the_cent() -> None:
+    from leadrelay.domain.attempts import AttemptResult, Outcome
+    from leadrelay.domain.ping import bid_of
+
+    bid = bid_of(AttemptResult(Outcome.SUCCESS, price=12.3456789, shared_price=4.005))
+    assert (bid.price, bid.shared_price) == (12.35, 4.0)
+
+
+def test_what_a_buyer_answered_is_bounded_and_nul_free_before_it_is_stored() -> None:
+    from leadrelay.domain.attempts import AttemptResult, Outcome
+
+    raw = AttemptResult(
+        Outcome.SUCCESS, redirect_url="https://b.example/x\x00" + "y" * 3000, reference="r\x00"
+    )
+    kept = raw.storable()
+    assert (
+        kept.redirect_url is not None and "\x00" not in kept.redirect_url and len(kept.redirect_url) == 2000
+    )
+    assert kept.reference == "r\ufffd"
+    clean = AttemptResult(Outcome.SUCCESS, reference="ok")
+    assert clean.storable() is clean

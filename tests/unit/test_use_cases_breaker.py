@@ -175,6 +175,7 @@ def test_the_ping_health_shown_comes_from_the_stored_bids() -> None:
             "profile": "solar-main",
             "status": status,
             "duration_ms": duration_ms,
+            "started_at": now - timedelta(minutes=minutes_ago),
             "created_at": now - timedelta(minutes=minutes_ago),
         }
 

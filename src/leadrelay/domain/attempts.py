@@ -16,6 +16,13 @@ class Outcome(StrEnum):
     ERROR = "error"  # transport or server trouble: retried while attempts remain
 
 
+def bounded(text: str | None, limit: int) -> str | None:
+    """Text a buyer sent, made storable everywhere (PostgreSQL refuses NUL) and bounded by its column."""
+    if text is None:
+        return None
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
     outcome: Outcome
@@ -46,7 +53,23 @@ class AttemptResult:
             response_body=red.text(self.response_body),
             request=red.value(dict(self.request)),
             reference=red.text(self.reference),
+            redirect_url=red.text(self.redirect_url),
         )
+
+    def storable(self) -> AttemptResult:
+        """This result with what a buyer's answer can put into the record bounded (column sizes, NUL)."""
+        reason = bounded(self.reason, 2000)
+        body = bounded(self.response_body, 65_536)
+        reference = bounded(self.reference, 200)
+        redirect = bounded(self.redirect_url, 2000)
+        if (reason, body, reference, redirect) == (
+            self.reason,
+            self.response_body,
+            self.reference,
+            self.redirect_url,
+        ):
+            return self  # the common case: nothing to bound (a copy costs more than the checks)
+        return replace(self, reason=reason, response_body=body, reference=reference, redirect_url=redirect)
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,7 @@ def decide(
     shared = [o for o in offers if o.counts_shared]
     shared.sort(key=lambda o: (-(o.bid.shared_price or 0.0), place.get(o.partner, len(place))))
     total = round(sum(o.bid.shared_price or 0.0 for o in shared[:shared_max]), 2)
-    best = exclusive.winner.bid.price or 0.0 if exclusive.winner is not None else 0.0
+    best = (exclusive.winner.bid.price or 0.0) if exclusive.winner is not None else 0.0
     if not shared or total <= best:
         if shared and exclusive.winner is not None:
             line = f"exclusive sale: {best:.2f} is more than {total:.2f} shared"

@@ -8,6 +8,7 @@ sent once, never retried. The buyer's answer is read by the same code as a deliv
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -57,11 +58,25 @@ def bid_of(result: AttemptResult, list_price: float | None = None) -> Bid:
     partner's list price, as a post's success is; a refusal or an error carries no price."""
     if result.outcome == Outcome.SUCCESS:
         price = result.price if result.price is not None else list_price
-        return Bid(BidStatus.ACCEPTED, price, result.reference, shared_price=result.shared_price)
+        if not _amount(price) or not _amount(result.shared_price):
+            return Bid(BidStatus.ERROR, None, None, "the bid is not an amount of zero or more")
+        return Bid(
+            BidStatus.ACCEPTED, _cents(price), result.reference, shared_price=_cents(result.shared_price)
+        )
     if result.outcome == Outcome.FAILURE:
         return Bid(BidStatus.REFUSED, None, result.reference, result.reason)
     status = BidStatus.TIMEOUT if result.timed_out else BidStatus.ERROR
     return Bid(status, None, None, result.reason)
+
+
+def _amount(price: float | None) -> bool:
+    """None, or a finite price of zero or more (a negative or infinite bid is an error, never a sale)."""
+    return price is None or (math.isfinite(price) and price >= 0)
+
+
+def _cents(price: float | None) -> float | None:
+    """A bid as it is billed: to the cent."""
+    return round(price, 2) if price is not None else None
 
 
 def ping_values(values: Mapping[str, Any], personal: Collection[str], *, allowed: bool) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from leadrelay.adapters.db.group_commit import GroupCommits
@@ -48,23 +47,6 @@ from leadrelay.services.writes import Writes
 log = logging.getLogger("leadrelay.worker")
 
 MAX_CLAIMS = 20  # a job claimed this often without finishing is closed as failed (a poison job)
-
-
-def _clean(text: str | None, limit: int) -> str | None:
-    """Text a buyer sent, made storable everywhere: PostgreSQL refuses NUL characters."""
-    if text is None:
-        return None
-    return text.replace("\x00", "\ufffd")[:limit]
-
-
-def storable(result: AttemptResult) -> AttemptResult:
-    """Bound what a buyer's answer can put into the record (column sizes, NUL bytes)."""
-    reason = _clean(result.reason, 2000)
-    body = _clean(result.response_body, 65_536)
-    reference = _clean(result.reference, 200)
-    if reason == result.reason and body == result.response_body and reference == result.reference:
-        return result  # the common case: nothing to bound (a copy costs more than the checks)
-    return replace(result, reason=reason, response_body=body, reference=reference)
 
 
 _Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]
@@ -331,7 +313,7 @@ class Worker:
                 Outcome.ERROR, reason=f"internal error: {type(exc).__name__}", retryable=True
             )
         self.health.observe_attempt(item.partner, result, self.clock())
-        return storable(result)
+        return result.storable()
 
     # ------------------------------------------------------------ grouped transactions
 

@@ -161,6 +161,7 @@ class Actions:
                     failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
                     tx.deliveries.update_delivery(d.id, status=failed, reason="superseded by rerun")
                     tx.caps.release_caps(d.partner, d.cap_windows)
+            tx.deliveries.supersede_bids(job_id)  # an auctioned lead is auctioned afresh
             tx.jobs.update_job(
                 job_id,
                 status=JOB.check(job.status, JobStatus.RECEIVED),

@@ -15,9 +15,11 @@ Three steps, two transactions and the pings between them:
    slots can still be taken — at their bid, which is the sale's price.
 
 When a post is refused or fails, settlement routes the job again and :func:`open_or_resume` finds the
-stored bids: the next bid of the tier gets the post, up to ``max_posts`` in all, never below its floor.
-A waterfall whose tier has nothing left goes down to the next tier, until the deadline (counted from the
-first tier's pings).
+stored bids: the next bid of the tier gets the post, up to ``max_posts`` in all, never below its floor
+(the deadline bounds the pings, not these posts: the bids stand). A waterfall whose tier has nothing left
+goes down to the next tier, until the deadline (counted from the first tier's pings). A rerun auctions
+the lead afresh (the bids so far stay in the job's history). Pings answered before a worker died are
+not stored: the job is auctioned again by whoever claims it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from leadrelay.domain.attempts import AttemptResult
+from leadrelay.domain.attempts import AttemptResult, bounded
 from leadrelay.domain.auction import Decision, Offer, Sale, bid_line, decide, floor_of
 from leadrelay.domain.model import Strategy, Target, Tier
 from leadrelay.domain.ping import Bid, BidStatus, bid_of, ping_view
@@ -74,7 +76,7 @@ def open_or_resume(
         return _open(tx, job, live, now, w, target, ev.rule, tuple(candidates), trace, ids, started=now)
     tier = max(b.tier for b in stored)
     posted = sum(1 for b in stored if b.delivery_id is not None)
-    started = min(b.created_at for b in stored)
+    started = min(b.started_at for b in stored)
     current = [b for b in stored if b.tier == tier]
     step = _next_post(
         tx, job, live, now, w, current, posted, trace, ids, ev.rule, target, eligible=candidates
@@ -308,17 +310,12 @@ async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
         else:
             result = task.result().redacted(ping.lead.redactor)
             bid = bid_of(result, ping.list_price)
-            reference, reason = _storable(bid.reference, 200), _storable(bid.reason, 2000)
+            reference, reason = bounded(bid.reference, 200), bounded(bid.reason, 2000)
             bid = Bid(bid.status, bid.price, reference, reason, bid.shared_price)
             offers.append(Offer(ping.partner, bid, ping.floor, result.duration_ms))
     place = {name: i for i, name in enumerate(auction.priority)}
     offers.sort(key=lambda o: place.get(o.partner, len(place)))
     return offers
-
-
-def _storable(text: str | None, limit: int) -> str | None:
-    """A buyer's text as every database stores it (PostgreSQL refuses NUL), bounded by its column."""
-    return text.replace("\x00", "\ufffd")[:limit] if text else text
 
 
 def award(
@@ -336,7 +333,9 @@ def award(
     target = auction.target
     tier = tiers_of(target)[auction.tier]
     by_price = tier.strategy is Strategy.AUCTION
-    decision = decide(offers, auction.priority, by_price=by_price, shared_max=target.shared_max)
+    # a shared sale is never chosen on more buyers than the posts left can reach
+    shared_max = min(target.shared_max, target.max_posts - auction.posted)
+    decision = decide(offers, auction.priority, by_price=by_price, shared_max=shared_max)
     places = {id(o): i for i, o in enumerate(decision.order, 1)}
     trace = list(auction.trace)
     deadline_ms = auction.deadline_s * 1000
@@ -363,10 +362,11 @@ def award(
                 "rank": place,
                 "margin": decision.margin if place == 1 else None,
                 "delivery_id": None,
-                "sold_as": None,
+                "sold_as": decision.sale if place is not None else None,
+                "superseded": False,
                 "is_test": bool(job.is_test),
-                # the first tier's rows keep when the waterfall began: its deadline counts from there
-                "created_at": auction.started if auction.tier == 0 else now,
+                "started_at": auction.started,  # a waterfall's deadline counts from there
+                "created_at": now,
             }
         )
     trace.extend(_decision_lines(decision, by_price, auction))
@@ -444,9 +444,9 @@ def _next_post(
     or suppressed for this lead — a source's ping could not know); None: every bidder."""
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
-    if sale is None:
+    if sale is None:  # the sale the tier's bids were ranked for
         sale = Sale.SHARED if any(b.sold_as == Sale.SHARED for b in bids) else Sale.EXCLUSIVE
-    wanted = target.shared_max if sale is Sale.SHARED else 1
+    wanted = min(target.shared_max, target.max_posts - posted) if sale is Sale.SHARED else 1
     ranked = sorted((b for b in bids if b.rank is not None), key=lambda b: b.rank)
     tried = set(job.excluded)
     chosen: list[tuple[Record, Chosen]] = []
@@ -479,13 +479,13 @@ def _next_post(
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
         price = bid.shared_price if sale is Sale.SHARED else bid.price
         number = posted + len(chosen) + 1
-        how = "shared sale" if sale is Sale.SHARED else "auction"
+        how = "shared sale" if sale is Sale.SHARED else tiers_of(target)[bid.tier].strategy.value
         trace.append(f"{bid.partner}: chosen ({how}, bid {price:.2f}, post {number} of {target.max_posts})")
         chosen.append((bid, Chosen(bid.partner, windows, price, bid.reference, ids("dlv"))))
     if not chosen:
         return None
     for bid, c in chosen:
-        tx.deliveries.update_bid(bid.id, delivery_id=c.delivery_id, sold_as=sale)
+        tx.deliveries.update_bid(bid.id, delivery_id=c.delivery_id)
     return deliver(
         tx,
         job,

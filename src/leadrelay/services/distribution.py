@@ -147,6 +147,17 @@ def route_job(
     )
 
 
+def _sale_resent(tx: Tx, job: Record, partner: str) -> tuple[float | None, str | None]:
+    """A resend of an auction's sale is made at its bid and carries the bid's reference again; (None,
+    None) for anything else (its price comes from the buyer's answer or the list price, as any post's)."""
+    if job.kind != "resend" or job.parent_id is None:
+        return None, None
+    for d in tx.deliveries.job_deliveries(job.parent_id):
+        if d.partner == partner and d.ping_reference is not None:
+            return d.price, d.ping_reference
+    return None, None
+
+
 def _direct(
     tx: Tx, job: Record, live: LiveConfig, now: datetime, trace: list[str], w: Writes, ids: IdSource
 ) -> StepResult:
@@ -156,7 +167,8 @@ def _direct(
         why = f"partner {job.target_partner} is missing or has no delivery channel"
         return close(w, job, JobStatus.FAILED, now, [*trace, why], error=why)
     trace.append(f"{partner.name}: {job.kind} straight to the partner (selection bypassed)")
-    send = new_delivery(tx, job, partner, [], now, w, ids)
+    price, reference = _sale_resent(tx, job, partner.name)
+    send = new_delivery(tx, job, partner, [], now, w, ids, price=price, ping_reference=reference)
     if send is None and isinstance(partner.channel, FileChannel):
         line = "a batch of its own, sent now" if job.kind == "test" else waiting_line(partner.channel)
         status = JOB.check(job.status, JobStatus.DELIVERING)

@@ -6,7 +6,9 @@ The lead and its jobs are committed (in a shared group-commit transaction) befor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,6 +55,8 @@ from leadrelay.services.ports import (
 )
 from leadrelay.services.screening import Screen, Verdict, build_screen, screen
 from leadrelay.services.supplier_ping import Redeemed
+
+log = logging.getLogger("leadrelay.intake")
 
 FINAL_LEAD_STATUSES = frozenset(LeadStatus) - {LeadStatus.QUEUED}
 
@@ -196,6 +200,7 @@ class Intake:
         self._clock = clock
         self._ids = ids
         self._writes: GroupCommit[_Write, tuple[str, Any]] = group_commits(self._write_batch)
+        self._keeping: set[asyncio.Task[None]] = set()  # waited answers being kept (``_keep_soon``)
 
     async def accept(self, req: IntakeRequest) -> IntakeAnswer:
         started = asyncio.get_running_loop().time()  # ``wait`` counts from here
@@ -287,8 +292,8 @@ class Intake:
         if waits and answer.status == LeadStatus.QUEUED:
             answer = await self.wait(lead_id, req.wait, started=started)
         answer.show_buyer = source.show_buyer
-        if req.idempotency_key is not None and not keep:
-            await self._keep(lead_id, answer)
+        if req.idempotency_key is not None and not keep:  # it waited: keeping it must not delay it
+            await self._keep_by(lead_id, answer, started + req.wait + _ANSWER_SLACK_S)
         return answer
 
     async def _keyed(self, source: str, key: str) -> bool:
@@ -311,6 +316,23 @@ class Intake:
         await self._keep(original.id, answer)
         answer.repeat = True
         return answer
+
+    async def _keep_by(self, lead_id: str, answer: IntakeAnswer, deadline: float) -> None:
+        """Keep a waited answer, but answer by ``deadline`` (the loop's time) whatever the database does:
+        a write not done by then goes on in the background. A repeat before it lands is told to try again
+        (409), as while the first waits; if the process ends first, repeats get the outcome once the
+        request counts as abandoned."""
+        task = asyncio.create_task(self._keep(lead_id, answer))
+        self._keeping.add(task)
+        task.add_done_callback(self._kept)
+        remaining = deadline - asyncio.get_running_loop().time()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), max(remaining, 0.0))
+
+    def _kept(self, task: asyncio.Task[None]) -> None:
+        self._keeping.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("keeping the answer of a keyed lead failed", exc_info=exc)
 
     async def _keep(self, lead_id: str, answer: IntakeAnswer) -> None:
         """Store the first answer of a keyed request that waited for the outcome (the only extra write)."""
@@ -344,9 +366,10 @@ class Intake:
     async def wait(self, lead_id: str, seconds: float, *, started: float | None = None) -> IntakeAnswer:
         """Wait for the lead's outcome until ``seconds`` after ``started`` (the loop's time the request
         came; default now), woken in-process, polling across processes. The answer is never later than
-        that deadline plus a few milliseconds, whatever the buyers do and however slow the database is:
-        past it, the lead is still ``queued`` and the source reads the outcome later (``GET
-        /v1/leads/{id}``)."""
+        that deadline plus a few milliseconds, whatever the buyers do: a read of the outcome that would end
+        later is given up, the lead is still ``queued``, and the source reads the outcome later (``GET
+        /v1/leads/{id}``). (The lead's own write comes before the wait and is not bounded: a lead is
+        stored before it is answered.)"""
         loop = asyncio.get_running_loop()
         deadline = (loop.time() if started is None else started) + seconds
         while True:

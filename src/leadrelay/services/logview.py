@@ -107,9 +107,10 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
             "margin": b.margin,
             "delivery_id": b.delivery_id,
             "sold_as": b.sold_as,
+            "superseded": b.superseded,
             "at": _iso(b.created_at),
         }
-        for b in tx.deliveries.bids_of(job_id)
+        for b in tx.deliveries.bids_of(job_id, history=True)
     ]
     out["offers"] = [
         {

@@ -245,7 +245,10 @@ def bid_rows(
             "rank": b["rank"],
             "margin": b["margin"],
             "delivery_id": None,
+            "sold_as": "exclusive" if b["rank"] is not None else None,
+            "superseded": False,
             "is_test": is_test,
+            "started_at": job["created_at"],
             "created_at": job["created_at"],
         }
         for b in auction["bids"]

@@ -152,7 +152,7 @@ def record_success(
             status=DeliveryStatus.DELIVERED,
             attempts=deliveries.c.attempts + 1,
             delivered_at=now,
-            price=price,
+            price=func.coalesce(deliveries.c.price, price),  # a price fixed before (a bid, an offer) stays
             reference=row.filename[:200],
             reason=None,
         )

@@ -150,11 +150,17 @@ class SqlErasure:
         )
 
     def blank_leads(self, lead_ids: Sequence[str], now: datetime) -> None:
-        """Empty the leads' values, sealed values and flags, and mark them erased."""
+        """Empty the leads' values, sealed values and flags, and mark them erased; their deliveries' redirect
+        URLs go too (a buyer's URL for the consumer may carry the person)."""
         self._conn.execute(
             update(leads)
             .where(leads.c.id.in_(list(lead_ids)))
             .values(data={}, raw={}, sealed=None, flags=None, erased_at=now, updated_at=now)
+        )
+        self._conn.execute(
+            update(deliveries)
+            .where(deliveries.c.lead_id.in_(list(lead_ids)), deliveries.c.redirect_url.is_not(None))
+            .values(redirect_url=None)
         )
 
 

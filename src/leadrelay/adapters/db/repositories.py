@@ -174,8 +174,11 @@ class SqlDeliveries:
     def insert_bids(self, rows: Sequence[Mapping[str, Any]]) -> None:
         return store.insert_bids(self._conn, rows)
 
-    def bids_of(self, job_id: str) -> list[Row[Any]]:
-        return store.bids_of(self._conn, job_id)
+    def bids_of(self, job_id: str, *, history: bool = False) -> list[Row[Any]]:
+        return store.bids_of(self._conn, job_id, history=history)
+
+    def supersede_bids(self, job_id: str) -> None:
+        return store.supersede_bids(self._conn, job_id)
 
     def update_bid(self, bid_id: str, **values: Any) -> None:
         return store.update_bid(self._conn, bid_id, **values)

@@ -296,11 +296,18 @@ def insert_bids(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 _BIDS_OF = select(bids).where(bids.c.job_id == bindparam("job_id")).order_by(bids.c.id)
+_CURRENT_BIDS_OF = _BIDS_OF.where(bids.c.superseded.is_(False))
 
 
-def bids_of(conn: Connection, job_id: str) -> list[Row[Any]]:
-    """A job's bids, in the order they were stored (each auction's in the order of its partners)."""
-    return list(conn.execute(_BIDS_OF, {"job_id": job_id}))
+def bids_of(conn: Connection, job_id: str, *, history: bool = False) -> list[Row[Any]]:
+    """A job's bids of its current auction (``history``: every auction's), in the order they were stored
+    (each auction's in the order of its partners)."""
+    return list(conn.execute(_BIDS_OF if history else _CURRENT_BIDS_OF, {"job_id": job_id}))
+
+
+def supersede_bids(conn: Connection, job_id: str) -> None:
+    """A rerun auctions the lead afresh: the job's bids so far stay in its history only."""
+    conn.execute(update(bids).where(bids.c.job_id == job_id).values(superseded=True))
 
 
 def update_bid(conn: Connection, bid_id: str, **values: Any) -> None:

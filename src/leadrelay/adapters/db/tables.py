@@ -271,9 +271,11 @@ bids = Table(  # every partner's answer in an auction (issue 10): a bid, a refus
     Column("rank", Integer),  # among the bids that count: 1 is the winner (None: it does not count)
     Column("margin", Float),  # the winner's: its bid over the next one (or over the floor)
     Column("delivery_id", ID),  # the post this bid got (None: not offered the lead)
-    Column("sold_as", String(16)),  # the post's sale: exclusive | shared (None: not posted)
+    Column("sold_as", String(16)),  # the sale its rank is for: exclusive | shared (None: not ranked)
+    Column("superseded", Boolean, nullable=False, default=False),  # a rerun auctions the lead afresh
     Column("is_test", Boolean, nullable=False, default=False),
-    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),  # when the auction (a waterfall's first tier) began
+    Column("created_at", UTCDateTime, nullable=False),  # when the answer was recorded
     Index("ix_bids_partner_created", "partner", "created_at"),  # per-buyer health over a window
     one_of("status", BidStatus),
 )

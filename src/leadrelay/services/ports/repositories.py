@@ -128,8 +128,13 @@ class Deliveries(Protocol):
         """An auction's answers (``bids`` rows), one per partner."""
         ...
 
-    def bids_of(self, job_id: str) -> list[Record]:
-        """A job's bids, in the order they were stored."""
+    def bids_of(self, job_id: str, *, history: bool = False) -> list[Record]:
+        """A job's bids of its current auction (``history``: of every auction, reruns' too), in the order
+        they were stored."""
+        ...
+
+    def supersede_bids(self, job_id: str) -> None:
+        """Keep the job's bids so far in its history only (a rerun auctions the lead afresh)."""
         ...
 
     def update_bid(self, bid_id: str, **values: Any) -> None: ...
