@@ -25,6 +25,7 @@ from leadrelay.services.act import Actions
 from leadrelay.services.batch_log import BatchLog
 from leadrelay.services.batches import Batcher
 from leadrelay.services.config_in_force import ConfigCache
+from leadrelay.services.health import HealthTracker
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
 from leadrelay.services.logview import LogView
@@ -70,6 +71,7 @@ class Runtime:
         self.supplier_pings = SupplierPings(self.storage, self.configs, self.channels)
         self.files: ports.FileSender = FileShipper(self.channels.smtp_for_batches, guard=self.channels.guard)
         self.batches = BatchLog(self.storage, self.configs, self.sealer, self.files)
+        self.health = HealthTracker()  # this process's partner health windows (workers, auctions)
         self.workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._retention: asyncio.Task[None] | None = None
@@ -92,6 +94,7 @@ class Runtime:
             only=only,
             retry=RetryPolicy(base_s=s.retry_base, max_delay_s=s.retry_max_delay),
             release_delay_seconds=s.release_delay,
+            health=self.health,
         )
 
     def start_workers(self, count: int, only: set[str] | None = None) -> None:

@@ -81,7 +81,7 @@ def config(
                 }
             }
         },
-        "sources": {"web": {"entities": ["solar"]}},
+        "sources": {"web": {"entities": ["solar"], "show_buyer": True}},  # answers name the buyer
         "partners": {name: partner(name) for name in partners},
         "profiles": {
             "solar-main": {

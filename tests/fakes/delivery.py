@@ -3,7 +3,7 @@ and rotations, deliveries and attempts. Each method mirrors the SQL of the funct
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -288,6 +288,34 @@ class FakeCaps:
             for r in rows
         }
 
+    @staticmethod
+    def _breaker(r: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: r[k] for k in ("state", "opened_at", "retry_at", "reason", "changed_at")}
+
+    def unavailable_and_breakers(self) -> tuple[frozenset[str], dict[str, dict[str, Any]]]:
+        tripped = self._t.where("partner_breakers", lambda r: r["state"] != "closed")
+        return self.unavailable_partners(), {r["partner"]: self._breaker(r) for r in tripped}
+
+    def breakers(self) -> dict[str, dict[str, Any]]:
+        rows = sorted(self._t.stored("partner_breakers"), key=lambda r: r["partner"])
+        return {r["partner"]: self._breaker(r) for r in rows}
+
+    def move_breaker(
+        self, partner: str, values: dict[str, Any], expect: Collection[str], due: datetime | None = None
+    ) -> bool:
+        row = self._t.find("partner_breakers", partner)
+        if row is None:
+            if "closed" not in expect:
+                return False
+            self._t.insert("partner_breakers", {"partner": partner, **values})
+            return True
+        if row["state"] not in expect:
+            return False
+        if due is not None and (row["retry_at"] is None or row["retry_at"] > due):
+            return False
+        self._t.update("partner_breakers", row, values)
+        return True
+
 
 class FakeDeliveries:
     """A job's deliveries to partners and their attempts."""
@@ -316,6 +344,36 @@ class FakeDeliveries:
 
     def insert_attempt(self, row: Mapping[str, Any]) -> None:
         self._t.insert("attempts", row)
+
+    def post_observations(
+        self, since: datetime, partner: str | None = None, limit: int = 50_000
+    ) -> list[tuple[str, datetime, float, str, str | None]]:
+        out = []
+        for a in self._t.where(
+            "attempts", lambda a: a["delivery_id"] is not None and a["started_at"] >= since
+        ):
+            delivery = self._t.find("deliveries", a["delivery_id"])
+            if delivery is not None and (partner is None or delivery["partner"] == partner):
+                out.append(
+                    (delivery["partner"], a["started_at"], float(a["duration_ms"]), a["outcome"], a["reason"])
+                )
+        out.sort(key=lambda o: o[1], reverse=True)
+        return out[:limit]
+
+    def ping_observations(
+        self, since: datetime, partner: str | None = None, limit: int = 50_000
+    ) -> list[tuple[str, datetime, float, str]]:
+        found = self._t.where(
+            "bids",
+            lambda b: (
+                b["duration_ms"] is not None
+                and b["created_at"] >= since
+                and (partner is None or b["partner"] == partner)
+            ),
+        )
+        out = [(b["partner"], b["created_at"], float(b["duration_ms"]), b["status"]) for b in found]
+        out.sort(key=lambda o: o[1], reverse=True)
+        return out[:limit]
 
     def insert_bids(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:

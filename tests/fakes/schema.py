@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
     DeliveryStatus,
@@ -309,6 +310,19 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("partner",),
             checks=("changed_by",),  # never empty: who checked the partner in or out
+        ),
+        TableSpec(
+            "partner_breakers",
+            (
+                _s("partner", null=False),
+                _s("state", null=False),
+                _t("opened_at"),
+                _t("retry_at"),
+                _s("reason"),
+                _t("changed_at", null=False),
+            ),
+            key=("partner",),
+            states={"state": BreakerState},
         ),
         TableSpec(
             "audit_log",

@@ -92,6 +92,8 @@ ADMIN_ENDPOINTS = [
     ("GET", "/v1/availability"),
     ("GET", "/v1/partners/sunco/availability"),
     ("PUT", "/v1/partners/sunco/availability"),
+    ("GET", "/v1/partners/health"),
+    ("GET", "/v1/partners/sunco/health"),
 ]
 BAD_CREDENTIALS = [
     {},

@@ -227,11 +227,11 @@ def test_an_attempt_is_a_leads_or_a_batchs_never_both(db_url: str) -> None:
         db.dispose()
 
 
-def test_0014_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> None:
+def test_0015_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> None:
     """``api_keys.source`` becomes ``owner`` beside ``owner_kind``: every key stored before is a source's
     and still authenticates as it; a downgrade drops partners' keys and keeps sources'."""
     made = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    downgrade(db_url, "0013")
+    downgrade(db_url, "0014")
     db = Database(db_url)
     try:
         db.transaction(
@@ -240,7 +240,7 @@ def test_0014_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> N
                     "INSERT INTO api_keys (id, source, key_hash, prefix, created_at) "
                     "VALUES ('key_old', 'web', :digest, 'lr_old-k', :at)"
                 ),
-                {"digest": config_store.hash_secret("lr_old-key-from-0013"), "at": made},
+                {"digest": config_store.hash_secret("lr_old-key-from-0014"), "at": made},
             )
         )
     finally:
@@ -250,8 +250,8 @@ def test_0014_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> N
     assert differences(db_url) == []
     db = Database(db_url)
     try:
-        assert db.read(lambda c: config_store.source_for_key(c, "lr_old-key-from-0013")) == "web"
-        found = db.read(lambda c: config_store.find_api_key(c, "lr_old-key-from-0013"))
+        assert db.read(lambda c: config_store.source_for_key(c, "lr_old-key-from-0014")) == "web"
+        found = db.read(lambda c: config_store.find_api_key(c, "lr_old-key-from-0014"))
         assert found is not None and (found.owner_kind, found.owner, found.id) == ("source", "web", "key_old")
         assert [r.id for r in db.read(lambda c: config_store.list_api_keys(c, "web"))] == ["key_old"]
         partner_key = "lrp_sunco-key-xxxxxxxx"
@@ -268,7 +268,7 @@ def test_0014_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> N
     finally:
         db.dispose()
 
-    downgrade(db_url, "0013")
+    downgrade(db_url, "0014")
     assert [(r["id"], r["source"]) for r in _rows(db_url, "api_keys")] == [("key_old", "web")]
     upgrade(db_url)
     assert differences(db_url) == []

@@ -18,12 +18,14 @@ from typing import Any, TypeVar
 
 from leadrelay.adapters.channels.webhook import classify
 from leadrelay.domain.attempts import AttemptResult
+from leadrelay.domain.health import Kind, result_of
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.services import configure, distribution, reservations, settlement
 from leadrelay.services.act import Actions
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
+from leadrelay.services.health import BreakerGate, HealthTracker, settle_breakers
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake, IntakeAnswer, IntakeRequest
 from leadrelay.services.notify import Notifier
@@ -117,6 +119,7 @@ class Installation:
         )
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer, clock=self.clock)
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.old_pages, clock=self.clock)
+        self.health = HealthTracker()
 
     def configure(self, doc: Mapping[str, Any]) -> None:
         configure.apply_document_sync(self.storage, doc, actor="test", sealer=self.sealer, clock=self.clock)
@@ -163,11 +166,23 @@ class Installation:
         plans = {job.id: distribution.plan(job, live, now) for job in mine}
         rotations = reservations.Rotations(tx)
         rotations.reserve(reservations.rotations_wanted(plans, {job.id: job.profile for job in mine}))
+        away, tripped = tx.caps.unavailable_and_breakers()
+        self.health.sync(tripped)
+        gate = BreakerGate(tx, live, now, self.health)
         steps: dict[str, StepResult] = {}
         for job in mine:
             if job.status in JOB_TO_ROUTE:
                 steps[job.id] = distribution.route_job(
-                    tx, job, live, now, w, planned=plans[job.id], rotations=rotations, ids=self.ids
+                    tx,
+                    job,
+                    live,
+                    now,
+                    w,
+                    planned=plans[job.id],
+                    rotations=rotations,
+                    ids=self.ids,
+                    unavailable=away,
+                    breakers=gate,
                 )
             elif job.status == JobStatus.DELIVERING:
                 steps[job.id] = settlement.pending_sends(tx, job, dl.get(job.id, []), live, now, w)
@@ -179,14 +194,20 @@ class Installation:
         return [steps.get(i) or StepResult(done=True) for i in job_ids]
 
     def finish(self, job_id: str, outcomes: Sequence[tuple[SendItem, AttemptResult]]) -> StepResult:
-        """Record the outcomes of a job's sends in one transaction (``Worker._finish_batch``)."""
+        """Record the outcomes of a job's sends in one transaction (``Worker._finish_batch``); each was
+        observed for its partner's health (``Worker._send``) and may move its circuit breaker."""
+        for item, result in outcomes:
+            self.health.observe_attempt(item.partner, result, self.clock())
 
         def work(tx: Tx) -> StepResult:
             now = self.clock()
             live = self.configs.current(tx)
             job = open_jobs(tx, tx.jobs.load_jobs([job_id], lock=True), self.sealer)[0]
             items = [(job, list(outcomes))]
-            return settlement.finish_batch(tx, items, OWNER, live, now, retry=RETRY, ids=self.ids)[0]
+            step = settlement.finish_batch(tx, items, OWNER, live, now, retry=RETRY, ids=self.ids)[0]
+            observed = [(item.partner, Kind.POST, result_of(result)) for item, result in outcomes]
+            settle_breakers(tx, self.health, live, observed, now)
+            return step
 
         return self.storage.transaction(work)
 

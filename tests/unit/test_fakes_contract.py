@@ -365,6 +365,10 @@ def deliveries_and_attempts(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.deliveries.insert_delivery(delivery_row("dlv_1", "job_1", "lead_1", "x"))),
         attempt(s, lambda tx: tx.deliveries.insert_attempt(attempt_row("att_1", "dlv_1", "job_1", 9))),
         attempt(s, lambda tx: tx.leads.lead_outcome("lead_1")),
+        attempt(s, lambda tx: sorted(tx.deliveries.post_observations(START))),  # same start: any order
+        attempt(s, lambda tx: sorted(tx.deliveries.post_observations(START, "acme"))),
+        attempt(s, lambda tx: tx.deliveries.post_observations(START, "beta", limit=1)),
+        attempt(s, lambda tx: tx.deliveries.post_observations(at(60))),
     ]
 
 
@@ -425,6 +429,92 @@ def cap_reads_and_availability(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.caps.set_availability("zed", False, "gone", "ops", at(4))),
         attempt(s, lambda tx: tx.caps.unavailable_partners()),
         attempt(s, lambda tx: tx.caps.availability()),
+    ]
+
+
+def _breaker(
+    state: str, minutes: float, retry: float | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    return {
+        "state": state,
+        "opened_at": at(minutes) if state != "closed" else None,
+        "retry_at": at(retry) if retry is not None else None,
+        "reason": reason,
+        "changed_at": at(minutes),
+    }
+
+
+@scenario
+def breakers(s: Storage) -> list[Any]:
+    """Conditional moves of circuit breakers (no row counts as closed) and the routing read."""
+    return [
+        attempt(s, lambda tx: tx.caps.unavailable_and_breakers()),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("open", 1, 2, "errors"), ["closed"])),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("open", 1, 2, "again"), ["closed"])),
+        attempt(s, lambda tx: tx.caps.move_breaker("zed", _breaker("half_open", 1, 2), ["open"])),
+        attempt(s, lambda tx: tx.caps.set_availability("zed", False, None, "ops", at(1))),
+        attempt(s, lambda tx: tx.caps.unavailable_and_breakers()),
+        attempt(
+            s, lambda tx: tx.caps.move_breaker("acme", _breaker("half_open", 1.5, 3), ["open"], due=at(1.5))
+        ),  # not due yet
+        attempt(
+            s,
+            lambda tx: tx.caps.move_breaker(
+                "acme", _breaker("half_open", 2, 3), ["open", "half_open"], at(2)
+            ),
+        ),
+        attempt(  # a second trial at the same time: the first one moved retry_at on
+            s,
+            lambda tx: tx.caps.move_breaker(
+                "acme", _breaker("half_open", 2, 3), ["open", "half_open"], at(2)
+            ),
+        ),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("closed", 4), ["half_open"])),
+        attempt(s, lambda tx: tx.caps.unavailable_and_breakers()),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("open", 5, 6, "timeouts"), ["closed"])),
+        attempt(s, lambda tx: tx.caps.move_breaker("acme", _breaker("bogus", 5), ["open"])),  # CHECK
+        attempt(s, lambda tx: tx.caps.breakers()),
+    ]
+
+
+def _bid(bid_id: str, partner: str, status: str, minutes: float, duration_ms: float | None) -> dict[str, Any]:
+    return {
+        "id": bid_id,
+        "job_id": "job_1",
+        "lead_id": "lead_1",
+        "partner": partner,
+        "profile": "main",
+        "rule": None,
+        "status": status,
+        "price": None,
+        "floor": None,
+        "reference": None,
+        "reason": None,
+        "duration_ms": duration_ms,
+        "rank": None,
+        "margin": None,
+        "delivery_id": None,
+        "is_test": False,
+        "created_at": at(minutes),
+    }
+
+
+@scenario
+def ping_observations(s: Storage) -> list[Any]:
+    """The pings a partner's health counts: stored bids with a duration (post-only offers have none)."""
+    rows = [
+        _bid("bid_1", "acme", "accepted", 1, 40.0),
+        _bid("bid_2", "acme", "timeout", 2, 750.0),
+        _bid("bid_3", "beta", "error", 3, 5.0),
+        _bid("bid_4", "acme", "accepted", 4, None),  # a post-only partner's list price
+        _bid("bid_5", "acme", "refused", 5, 30.0),
+    ]
+    return [
+        attempt(s, lambda tx: tx.deliveries.insert_bids(rows)),
+        attempt(s, lambda tx: tx.deliveries.ping_observations(at(0))),
+        attempt(s, lambda tx: tx.deliveries.ping_observations(at(2), "acme")),
+        attempt(s, lambda tx: tx.deliveries.ping_observations(at(0), limit=2)),
+        attempt(s, lambda tx: tx.deliveries.ping_observations(at(6))),
     ]
 
 

@@ -58,6 +58,8 @@ class PartnerChecks(DocumentChecks):
             self.fail(f"{path}.failover", "a failover needs the partner's own 'channel' first")
         if model.ping is not None and model.channel is None:
             self.fail(f"{path}.ping", "a ping needs the partner's 'channel' too: the post that follows a bid")
+        if model.adaptive_ping_timeout is not None and model.ping is None:
+            self.fail(f"{path}.adaptive_ping_timeout", "an adaptive ping timeout needs the partner's 'ping'")
         if model.show_price and model.price is None:
             self.fail(f"{path}.show_price", "a user-choice offer shows the partner's 'price': give it one")
         if model.pacing is not None and "day" not in model.caps:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
 from leadrelay.configuration.values import (
@@ -49,6 +50,7 @@ from leadrelay.configuration.values import (
     unknown,
 )
 from leadrelay.domain.condition_syntax import parse_condition
+from leadrelay.domain.health import DEFAULT_POLICY
 from leadrelay.domain.hours import parse_hours
 from leadrelay.domain.model import (
     PERSONAL_TYPES,
@@ -271,6 +273,9 @@ class PartnerModel(Strict):
     legal_name: str | None = None  # the seller's name in a consumer's consent (checked by hand)
     aliases: list[str] = []  # other names of the seller in a consent (trade names, brands)
     pacing: Annotated[str | None, BeforeValidator(_pacing)] = None  # even: the day cap over the hours
+    # the circuit breaker's thresholds; None: the defaults; ``off``: {enabled: false}
+    breaker: Annotated[BreakerModel | None, BeforeValidator(breaker_switch)] = None
+    adaptive_ping_timeout: AdaptivePingTimeoutModel | None = None  # the ping's p99 plus a margin
     min_price: Money | None = None  # an auction sells to it at no less (where the rule sets no floor)
     display_name: Annotated[str, BeforeValidator(_display_name)] | None = None  # user_choice: shown name
     logo_url: Annotated[str, BeforeValidator(_https_url)] | None = None  # user_choice: its logo (https)
@@ -297,6 +302,10 @@ class PartnerModel(Strict):
             legal_name=self.legal_name,
             aliases=tuple(self.aliases),
             pacing=Pacing(self.pacing) if self.pacing is not None else None,
+            breaker=self.breaker.to_spec() if self.breaker is not None else DEFAULT_POLICY,
+            adaptive_ping_margin_ms=(
+                self.adaptive_ping_timeout.margin_ms() if self.adaptive_ping_timeout is not None else None
+            ),
             min_price=self.min_price,
             display_name=self.display_name,
             logo_url=self.logo_url,

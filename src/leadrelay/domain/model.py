@@ -13,6 +13,7 @@ from typing import Any
 
 from leadrelay.domain.batches import BatchSchedule
 from leadrelay.domain.files import Destination, EmailDestination, FileFormat
+from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
 
 
@@ -301,6 +302,8 @@ class PartnerSpec:
     legal_name: str | None = None  # the name a consumer's consent names (with ``aliases`` and ``name``)
     aliases: tuple[str, ...] = ()
     pacing: Pacing | None = None  # even: the day cap spread over the delivery hours
+    breaker: BreakerPolicy = DEFAULT_POLICY  # when the partner is skipped for its errors or timeouts
+    adaptive_ping_margin_ms: float | None = None  # the ping's timeout: its p99 plus this (None: fixed)
     min_price: float | None = None  # an auction sells to it at no less (where the rule sets no floor)
     # what a consumer sees of it in a user-choice offer: its name, its logo, and its price when it allows
     display_name: str | None = None  # None: the partner's name

@@ -18,12 +18,14 @@ from datetime import datetime, timedelta
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.auction import Offer
+from leadrelay.domain.health import Kind, ping_result, result_of
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
 from leadrelay.services import auction, distribution, reservations, settlement, user_choice
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
+from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
 from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import (
@@ -93,9 +95,11 @@ class Worker:
         clock: Clock = system_clock,
         ids: IdSource = system_ids,
         rand: RandomSource = system_random,
+        health: HealthTracker | None = None,
     ) -> None:
         """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel; ``rand``
-        gives its jitter);
+        gives its jitter); ``health``: the process's partner health windows (every post is observed in
+        it; the partners' circuit breakers open and close by it);
         ``release_delay_seconds``: how soon a job whose transaction failed goes back to the queue;
         ``offer_sweep_seconds``: how often user-choice offers past their time are expired (and their jobs
         closed unsold when nothing is left to select);
@@ -118,6 +122,7 @@ class Worker:
         self.clock = clock
         self.ids = ids
         self.rand = rand
+        self.health = health if health is not None else HealthTracker()
         self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{ids('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -276,6 +281,7 @@ class Worker:
             while step.sends or step.reroute or step.auction is not None:
                 if step.auction is not None:
                     offers = await auction.run_pings(self.channels, step.auction)
+                    self._observe_pings(offers)
                     step = await self._award.submit((job_id, step.auction, offers))
                     continue
                 if step.reroute:
@@ -305,6 +311,15 @@ class Worker:
         except Exception:
             log.exception("could not release job %s; its lease will bring it back", job_id)
 
+    def _observe_pings(self, offers: Sequence[Offer]) -> None:
+        """Each ping's answer into the partner's health (post-only partners' offers were not pinged)."""
+        now = self.clock()
+        for offer in offers:
+            if offer.duration_ms is not None:
+                self.health.observe(
+                    offer.partner, Kind.PING, offer.duration_ms, ping_result(offer.bid.status), now
+                )
+
     async def _send(self, item: SendItem) -> AttemptResult:
         try:
             result = await self.channels.send(item.lead, item.spec)
@@ -315,6 +330,7 @@ class Worker:
             result = AttemptResult(
                 Outcome.ERROR, reason=f"internal error: {type(exc).__name__}", retryable=True
             )
+        self.health.observe_attempt(item.partner, result, self.clock())
         return storable(result)
 
     # ------------------------------------------------------------ grouped transactions
@@ -346,10 +362,16 @@ class Worker:
             plans = {job.id: distribution.plan(job, live, now) for job in jobs}
             rotations = reservations.Rotations(tx)
             rotations.reserve(reservations.rotations_wanted(plans, {job.id: job.profile for job in jobs}))
-            away = tx.caps.unavailable_partners()
+            away, tripped = tx.caps.unavailable_and_breakers()  # one read for the batch
+            self.health.sync(tripped)
+            gate = BreakerGate(tx, live, now, self.health)
             steps = [
-                self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away) for job in jobs
+                self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away, gate)
+                for job in jobs
             ]
+            for step in steps:
+                if step.auction is not None:
+                    step.auction = adapt_pings(step.auction, live, self.health, now)
             w.flush(tx, now)
             return steps
 
@@ -368,6 +390,7 @@ class Worker:
         planned: Evaluation | None = None,
         rotations: reservations.Rotations | None = None,
         unavailable: frozenset[str] | None = None,
+        breakers: BreakerGate | None = None,
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
@@ -383,6 +406,7 @@ class Worker:
                 rotations=rotations,
                 ids=self.ids,
                 unavailable=unavailable,
+                breakers=breakers,
             )
         if job.status == JobStatus.DELIVERING:
             return settlement.pending_sends(tx, job, dl.get(job.id, []), live, now, w)
@@ -411,11 +435,21 @@ class Worker:
         def run(jobs: Sequence[Record]) -> list[StepResult]:
             w = Writes()
             steps = [auction.award(tx, job, live, now, w, *by_id[job.id], ids=self.ids) for job in jobs]
+            for step in steps:  # a waterfall's next tier
+                if step.auction is not None:
+                    step.auction = adapt_pings(step.auction, live, self.health, now)
             w.flush(tx, now)
             return steps
 
         done = all_or_each(tx, mine, run, "awarding an auction", lambda job: [], now)
         steps = {job.id: step for job, step in zip(mine, done, strict=True)}
+        pinged = [
+            (o.partner, Kind.PING, ping_result(o.bid.status))
+            for _, _, offers in items
+            for o in offers
+            if o.duration_ms is not None
+        ]
+        settle_breakers(tx, self.health, live, pinged, now)
         return [steps.get(i) or StepResult(done=True) for i, _, _ in items]
 
     def _finish_batch(self, tx: Tx, items: Sequence[_Outcomes]) -> list[StepResult]:
@@ -443,4 +477,7 @@ class Worker:
         def deliveries(job: Record) -> list[Record]:
             return tx.deliveries.deliveries_of([job.id])[job.id]
 
-        return all_or_each(tx, [job for job, _ in work], record, "recording an outcome", deliveries, now)
+        steps = all_or_each(tx, [job for job, _ in work], record, "recording an outcome", deliveries, now)
+        observed = [(send.partner, Kind.POST, result_of(res)) for _, out in items for send, res in out]
+        settle_breakers(tx, self.health, live, observed, now)
+        return steps

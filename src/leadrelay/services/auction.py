@@ -167,15 +167,10 @@ def _offers(
 ) -> tuple[list[Ping], list[Offer]]:
     """The pings to send and the post-only partners' list-price offers, of the partners the lead may
     still go to (not a duplicate for them, below their caps); the others get a trace line."""
-    open_names: list[str] = []
-    for name in names:
-        partner = live.compiled.partners[name]
-        if partner.dedup is not None and (
-            seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
-        ):
-            trace.append(f"{seen} (not pinged)")
-            continue
-        open_names.append(name)
+    partners = [live.compiled.partners[name] for name in names]
+    open_names = partner_exclusion.not_duplicates(
+        tx, job, partners, now, live.dedup_keys, trace, left_out="not pinged"
+    )
     return _bidders(
         tx,
         live,

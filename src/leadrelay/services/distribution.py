@@ -18,6 +18,7 @@ from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.domain.states import JOB, JOB_TO_ROUTE, JobStatus
 from leadrelay.services import auction, partner_exclusion, user_choice
 from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.health import BreakerGate
 from leadrelay.services.opened_leads import redact_lines
 from leadrelay.services.ports import IdSource, Record, Tx, system_ids
 from leadrelay.services.reservations import Rotations, least_loaded, reserve
@@ -54,11 +55,13 @@ def route_job(
     rotations: Rotations | None = None,
     ids: IdSource = system_ids,
     unavailable: frozenset[str] | None = None,
+    breakers: BreakerGate | None = None,
 ) -> StepResult:
     """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries.
     ``planned``: its evaluation, when the batch already made it; ``rotations``: the batch's numbers;
     ``ids``: where the new deliveries' ids come from; ``unavailable``: the partners checked out, when the
-    batch already read them (else read here)."""
+    batch already read them (else read here); ``breakers``: the batch's circuit breakers, which skip a
+    partner whose breaker is open and let a trial lead through after its cool-down (None: not checked)."""
     trace: list[str] = list(job.trace)
     cfg = live.compiled
     if job.kind in ("resend", "test"):
@@ -77,6 +80,8 @@ def route_job(
         if away and not away.isdisjoint(candidates):
             trace.extend(f"{name}: partner unavailable (checked out)" for name in candidates if name in away)
             candidates = [name for name in candidates if name not in away]
+    if candidates and breakers is not None:
+        candidates = breakers.admit(candidates, trace)
     if candidates:
         listed = partner_exclusion.suppressed_partners(
             tx, job, live.specs.entities.get(job.entity), [cfg.partners[name] for name in candidates]
@@ -98,6 +103,10 @@ def route_job(
         status = JobStatus.FAILED if excluded and tx.jobs.job_had_errors(job.id) else JobStatus.UNSOLD
         return close(w, job, status, now, trace, error=reason, rule=ev.rule)
     if target is not None and target.strategy in (Strategy.AUCTION, Strategy.WATERFALL):
+        if breakers is not None:  # every candidate may be pinged: each due for a trial takes it now
+            candidates = breakers.claim_all(candidates, trace)
+            if not candidates:
+                return close(w, job, JobStatus.UNSOLD, now, trace, error="no eligible partner", rule=ev.rule)
         return auction.open_or_resume(tx, job, live, now, w, ev, candidates, trace, ids)
     if target is not None and target.strategy is Strategy.USER_CHOICE:
         return user_choice.offer(tx, job, live, now, w, ev, candidates, trace, ids)
@@ -112,6 +121,8 @@ def route_job(
             seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
         ):
             trace.append(seen)
+            continue
+        if breakers is not None and not breakers.claim(name, trace):  # a trial another lead took
             continue
         windows, capped = reserve(
             tx,

@@ -69,6 +69,27 @@ def duplicate_for(
     )
 
 
+def not_duplicates(
+    tx: Tx,
+    job: Record,
+    partners: Sequence[PartnerSpec],
+    now: datetime,
+    dedup_keys: DedupKeys | None,
+    trace: list[str],
+    *,
+    left_out: str,
+) -> list[str]:
+    """The names of ``partners`` that have not received this person within their dedup window; each one
+    that has gets its trace line, ending ``(<left_out>)`` (``not pinged``, ``not offered``)."""
+    names: list[str] = []
+    for partner in partners:
+        if partner.dedup is not None and (seen := duplicate_for(tx, job, partner, now, dedup_keys)):
+            trace.append(f"{seen} ({left_out})")
+            continue
+        names.append(partner.name)
+    return names
+
+
 def mark_sent(
     tx: Tx, job: Record, partner: PartnerSpec, now: datetime, dedup_keys: DedupKeys | None
 ) -> list[list[str]]:

@@ -130,7 +130,9 @@ class SupplierPings:
         auctions: dict[str, Auction] = {}
 
         def plan(tx: Tx) -> None:
-            away = tx.caps.unavailable_partners()
+            # checked out, or a circuit breaker not closed: a quote spends no breaker's trial lead
+            checked_out, breakers = tx.caps.unavailable_and_breakers()
+            away = checked_out | breakers.keys()
             for name in live.profiles_by_entity.get(entity_name, ()):
                 profile = live.compiled.profiles.get(name)
                 if profile is None or not profile.spec.enabled:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadrelay.domain.model import PartnerSpec
 from leadrelay.domain.offers import (
     NO_OFFER_SELECTED,
     RefusalKind,
@@ -78,18 +79,16 @@ def offer(
         return _resume(tx, job, now, w, stored, trace, ev.rule)
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
-    open_names: list[str] = []
+    with_channel: list[PartnerSpec] = []
     for name in candidates:
         partner = cfg.partners[name]
         if partner.channel is None:
             trace.append(f"{name}: no delivery channel (not offered)")
             continue
-        if partner.dedup is not None and (
-            seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
-        ):
-            trace.append(f"{seen} (not offered)")
-            continue
-        open_names.append(name)
+        with_channel.append(partner)
+    open_names = partner_exclusion.not_duplicates(
+        tx, job, with_channel, now, live.dedup_keys, trace, left_out="not offered"
+    )
     full = cap_room(
         tx, [(cfg.partners[n], profile.partner_caps.get(n, {})) for n in open_names], job.profile, now
     )

@@ -286,6 +286,16 @@ class BuyersThread:
         state = self._running()[1].state
         return self._call(lambda: state.requests(name))
 
+    def set_error_rate(self, rate: float) -> None:
+        """From now on, answer this share of posts with a 500 (a buyer going down, or coming back)."""
+        check_options(self._host, 0, 0, 0.0, 1.0, rate)
+        state = self._running()[1].state
+
+        def change() -> None:
+            state.error_rate = rate
+
+        self._call(change)
+
     def reset(self) -> None:
         state = self._running()[1].state
         self._call(state.reset)

@@ -33,6 +33,7 @@ from leadrelay.adapters.channels.guard import TargetGuard, blocked
 from leadrelay.adapters.channels.payload import encode
 from leadrelay.adapters.channels.webhook_answers import classify
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.health import TIMEOUT_REASON
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.privacy import is_secret_name
 from leadrelay.templating.mapping import MappingError
@@ -74,7 +75,7 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
 
 
 def _timeout_text(seconds: float) -> str:
-    return f"timed out after {seconds:g}s"
+    return f"{TIMEOUT_REASON}{seconds:g}s"  # how the partner's health tells a timeout in stored attempts
 
 
 def _exc_text(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import (
     availability_store,
+    breaker_store,
     cap_store,
     config_store,
     dedup_store,
@@ -125,6 +126,17 @@ class SqlCaps:
     def availability(self) -> dict[str, dict[str, Any]]:
         return availability_store.availability(self._conn)
 
+    def unavailable_and_breakers(self) -> tuple[frozenset[str], dict[str, dict[str, Any]]]:
+        return breaker_store.unavailable_and_breakers(self._conn)
+
+    def breakers(self) -> dict[str, dict[str, Any]]:
+        return breaker_store.breakers(self._conn)
+
+    def move_breaker(
+        self, partner: str, values: dict[str, Any], expect: Collection[str], due: datetime | None = None
+    ) -> bool:
+        return breaker_store.move_breaker(self._conn, partner, values, expect, due)
+
 
 class SqlDeliveries:
     """A job's deliveries to partners and their attempts."""
@@ -148,6 +160,16 @@ class SqlDeliveries:
 
     def insert_attempt(self, row: Mapping[str, Any]) -> None:
         return store.insert_attempt(self._conn, row)
+
+    def post_observations(
+        self, since: datetime, partner: str | None = None, limit: int = 50_000
+    ) -> list[tuple[str, datetime, float, str, str | None]]:
+        return breaker_store.post_observations(self._conn, since, partner, limit)
+
+    def ping_observations(
+        self, since: datetime, partner: str | None = None, limit: int = 50_000
+    ) -> list[tuple[str, datetime, float, str]]:
+        return breaker_store.ping_observations(self._conn, since, partner, limit)
 
     def insert_bids(self, rows: Sequence[Mapping[str, Any]]) -> None:
         return store.insert_bids(self._conn, rows)

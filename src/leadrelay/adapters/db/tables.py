@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
     BatchStatus,
@@ -346,6 +347,19 @@ partner_availability = Table(
     Column("changed_by", String(100), nullable=False),
     Column("changed_at", UTCDateTime, nullable=False),
     CheckConstraint("changed_by <> ''", name="changed_by"),
+)
+
+partner_breakers = Table(
+    "partner_breakers",
+    metadata,
+    # a partner's circuit breaker (``leadrelay.domain.health``); no row: closed. Every change is audited.
+    Column("partner", NAME, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("opened_at", UTCDateTime),
+    Column("retry_at", UTCDateTime),  # open: a trial may go; half_open: the trial is given up
+    Column("reason", Text),
+    Column("changed_at", UTCDateTime, nullable=False),
+    one_of("state", BreakerState),
 )
 
 audit_log = Table(

@@ -80,6 +80,22 @@ class Caps(Protocol):
 
     def availability(self) -> dict[str, dict[str, Any]]: ...
 
+    def unavailable_and_breakers(self) -> tuple[frozenset[str], dict[str, dict[str, Any]]]:
+        """The partners checked out, and every circuit breaker not closed: name → {state, opened_at,
+        retry_at, reason, changed_at} (one read per routing batch)."""
+        ...
+
+    def breakers(self) -> dict[str, dict[str, Any]]:
+        """Every stored breaker (closed ones too), by partner name, as above."""
+        ...
+
+    def move_breaker(
+        self, partner: str, values: dict[str, Any], expect: Collection[str], due: datetime | None = None
+    ) -> bool:
+        """Set the breaker's row to ``values`` if its state is one of ``expect`` (no row counts as
+        ``closed``) and, with ``due``, its ``retry_at`` is at or before it; True when it moved."""
+        ...
+
 
 class Deliveries(Protocol):
     """A job's deliveries to partners and their attempts."""
@@ -93,6 +109,20 @@ class Deliveries(Protocol):
     def update_delivery(self, delivery_id: str, **values: Any) -> None: ...
 
     def insert_attempt(self, row: Mapping[str, Any]) -> None: ...
+
+    def post_observations(
+        self, since: datetime, partner: str | None = None, limit: int = 50_000
+    ) -> list[tuple[str, datetime, float, str, str | None]]:
+        """Delivery attempts started at or after ``since`` (one partner's, or all), newest first, at most
+        ``limit``: (partner, started_at, duration_ms, outcome, reason)."""
+        ...
+
+    def ping_observations(
+        self, since: datetime, partner: str | None = None, limit: int = 50_000
+    ) -> list[tuple[str, datetime, float, str]]:
+        """Pings (stored bids with a duration) made at or after ``since`` (one partner's, or all), newest
+        first, at most ``limit``: (partner, created_at, duration_ms, status)."""
+        ...
 
     def insert_bids(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """An auction's answers (``bids`` rows), one per partner."""
