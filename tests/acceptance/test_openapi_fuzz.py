@@ -1,7 +1,7 @@
 """The OpenAPI document against the running API, fuzzed by schemathesis on SQLite and PostgreSQL, with an
-admin token and a source key: no server error, and every answer as documented (status code, content type,
-body schema), for schema-valid and schema-invalid requests alike. Bounded: ``MAX_EXAMPLES`` per operation
-and mode, no shrinking (the first failure of an operation is reported as found).
+admin token, a source key and a partner key: no server error, and every answer as documented (status code,
+content type, body schema), for schema-valid and schema-invalid requests alike. Bounded: ``MAX_EXAMPLES``
+per operation and mode, no shrinking (the first failure of an operation is reported as found).
 
 Each generated request is sent to both servers, one on each database, with the same checks: generating the
 cases costs more than serving them (py-spy: 58% of the test against 32% for calling and validating), so
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from datetime import UTC, datetime
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
@@ -25,6 +26,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from leadrelay.adapters.db import config_store
+from leadrelay.adapters.db.engine import Database
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import ADMIN, ServerThread, base_config, prepare, source_headers
 
@@ -44,12 +47,28 @@ CONFIGURED_BODIES = {
 }
 
 
+PARTNER_KEY = "lrp_test_partner_key_0001"
+PARTNER = {"Authorization": f"Bearer {PARTNER_KEY}"}  # sunco's own key
+
+
 def _credential(case: Any) -> dict[str, str]:
-    """A source key where a source calls (posting a lead, reading its outcome), else an admin token."""
+    """A source key where a source calls (posting a lead, reading its outcome), a partner's key on the
+    partner's own routes (``/v1/partner…``), else an admin token."""
     is_source = case.path in ("/v1/leads", "/v1/ping") or (
         case.path == "/v1/leads/{lead_id}" and case.method == "GET"
     )
-    return source_headers() if is_source else ADMIN
+    if is_source:
+        return source_headers()
+    return PARTNER if case.path == "/v1/partner" or case.path.startswith("/v1/partner/") else ADMIN
+
+
+def _add_partner_key(url: str) -> None:
+    db = Database(url)
+    try:
+        now = datetime.now(UTC)
+        db.transaction(lambda c: config_store.add_api_key(c, "sunco", PARTNER_KEY, now, owner_kind="partner"))
+    finally:
+        db.dispose()
 
 
 def _session() -> requests.Session:
@@ -108,6 +127,7 @@ def test_the_api_answers_as_its_openapi_document_says(
         running = {}
         for database, url in urls.items():
             prepare(url, base_config(buyers.url))
+            _add_partner_key(url)
             server = servers.enter_context(ServerThread(url))
             running[database] = (server.url, servers.enter_context(_session()))
         schema = schemathesis.openapi.from_url(f"{running['sqlite'][0]}/openapi.json")

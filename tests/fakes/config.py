@@ -84,13 +84,12 @@ class FakeConfigObjects:
         return [self._t.row("audit_log", r) for r in rows]
 
 
-_KEY = ("id", "owner", "prefix", "created_at", "last_used_at", "revoked_at")
+_KEY = ("id", "owner_kind", "owner", "prefix", "created_at", "last_used_at", "revoked_at")
 _TOKEN = ("id", "owner", "created_at", "expires_at", "last_used_at", "revoked_at")
 
 
 def _key_row(row: Mapping[str, Any]) -> FakeRow:
-    values = {**row, "owner": row["source"]}
-    return FakeRow({name: values[name] for name in _KEY})
+    return FakeRow({name: row[name] for name in _KEY})
 
 
 def _token_row(row: Mapping[str, Any]) -> FakeRow:
@@ -99,7 +98,7 @@ def _token_row(row: Mapping[str, Any]) -> FakeRow:
 
 
 class FakeCredentials:
-    """Source API keys and admin tokens (stored as hashes)."""
+    """API keys of sources and partners, and admin tokens (stored as hashes)."""
 
     def __init__(self, tables: Tables, ids: IdSource) -> None:
         self._t = tables
@@ -115,15 +114,16 @@ class FakeCredentials:
         got = self._t.where("admin_tokens", lambda r: r["token_hash"] == digest)
         return got[0] if got else None
 
-    def add_api_key(self, source: str, key: str, now: datetime) -> str:
-        """A key already stored keeps its id, whatever its source and even when revoked."""
+    def add_api_key(self, owner: str, key: str, now: datetime, *, owner_kind: str = "source") -> str:
+        """A key already stored keeps its id, whatever its owner and even when revoked."""
         there = self._key(key)
         if there is not None:
             return str(there["id"])
         key_id = self._ids("key")
         row = {
             "id": key_id,
-            "source": source,
+            "owner_kind": owner_kind,
+            "owner": owner,
             "key_hash": hash_secret(key),
             "prefix": key[:8],
             "created_at": now,
@@ -134,7 +134,9 @@ class FakeCredentials:
 
     def source_for_key(self, key: str) -> str | None:
         row = self._key(key)
-        return str(row["source"]) if row is not None and row["revoked_at"] is None else None
+        if row is None or row["owner_kind"] != "source" or row["revoked_at"] is not None:
+            return None
+        return str(row["owner"])
 
     def add_admin_token(
         self, name: str, token: str, now: datetime, expires_at: datetime | None = None
@@ -164,19 +166,24 @@ class FakeCredentials:
         row = self._token(token)
         return _token_row(row) if row is not None else None
 
-    def list_api_keys(self, source: str) -> list[FakeRow]:
-        rows = self._t.where("api_keys", lambda r: r["source"] == source)
+    def list_api_keys(self, owner: str, *, owner_kind: str = "source") -> list[FakeRow]:
+        rows = self._t.where("api_keys", lambda r: r["owner_kind"] == owner_kind and r["owner"] == owner)
         return [_key_row(r) for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
 
     def list_admin_tokens(self) -> list[FakeRow]:
         rows = sorted(self._t.stored("admin_tokens"), key=lambda r: (r["created_at"], r["id"]))
         return [_token_row(r) for r in rows]
 
-    def revoke_api_keys(self, source: str, now: datetime, key_id: str | None = None) -> list[str]:
+    def revoke_api_keys(
+        self, owner: str, now: datetime, key_id: str | None = None, *, owner_kind: str = "source"
+    ) -> list[str]:
         live = self._t.where(
             "api_keys",
             lambda r: (
-                r["source"] == source and r["revoked_at"] is None and (key_id is None or r["id"] == key_id)
+                r["owner_kind"] == owner_kind
+                and r["owner"] == owner
+                and r["revoked_at"] is None
+                and (key_id is None or r["id"] == key_id)
             ),
         )
         for row in live:

@@ -15,7 +15,14 @@ from typing import Any, Literal
 
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ping import BidStatus
-from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, OfferStatus, QueueState
+from leadrelay.domain.states import (
+    DeliveryStatus,
+    JobStatus,
+    KeyOwner,
+    LeadStatus,
+    OfferStatus,
+    QueueState,
+)
 
 Kind = Literal["str", "int", "float", "bool", "json", "time"]
 
@@ -86,7 +93,8 @@ TABLES: dict[str, TableSpec] = {
             "api_keys",
             (
                 _s("id", null=False),
-                _s("source", null=False),
+                _s("owner_kind", null=False),
+                _s("owner", null=False),
                 _s("key_hash", null=False),
                 _s("prefix", null=False),
                 _t("created_at", null=False),
@@ -95,6 +103,7 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("id",),
             unique=(("key_hash",),),
+            states={"owner_kind": KeyOwner},
         ),
         TableSpec(
             "admin_tokens",

@@ -225,3 +225,50 @@ def test_an_attempt_is_a_leads_or_a_batchs_never_both(db_url: str) -> None:
             db.transaction(lambda c: c.execute(attempts.insert().values(neither)))
     finally:
         db.dispose()
+
+
+def test_0015_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> None:
+    """``api_keys.source`` becomes ``owner`` beside ``owner_kind``: every key stored before is a source's
+    and still authenticates as it; a downgrade drops partners' keys and keeps sources'."""
+    made = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    downgrade(db_url, "0014")
+    db = Database(db_url)
+    try:
+        db.transaction(
+            lambda c: c.execute(
+                text(
+                    "INSERT INTO api_keys (id, source, key_hash, prefix, created_at) "
+                    "VALUES ('key_old', 'web', :digest, 'lr_old-k', :at)"
+                ),
+                {"digest": config_store.hash_secret("lr_old-key-from-0014"), "at": made},
+            )
+        )
+    finally:
+        db.dispose()
+
+    upgrade(db_url)
+    assert differences(db_url) == []
+    db = Database(db_url)
+    try:
+        assert db.read(lambda c: config_store.source_for_key(c, "lr_old-key-from-0014")) == "web"
+        found = db.read(lambda c: config_store.find_api_key(c, "lr_old-key-from-0014"))
+        assert found is not None and (found.owner_kind, found.owner, found.id) == ("source", "web", "key_old")
+        assert [r.id for r in db.read(lambda c: config_store.list_api_keys(c, "web"))] == ["key_old"]
+        partner_key = "lrp_sunco-key-xxxxxxxx"
+        db.transaction(
+            lambda c: config_store.add_api_key(c, "sunco", partner_key, made, owner_kind="partner")
+        )
+        assert db.read(lambda c: config_store.source_for_key(c, partner_key)) is None  # never a source
+        assert db.read(lambda c: config_store.list_api_keys(c, "sunco")) == []
+        assert len(db.read(lambda c: config_store.list_api_keys(c, "sunco", owner_kind="partner"))) == 1
+        with pytest.raises(IntegrityError):  # only sources and partners own keys
+            db.transaction(
+                lambda c: config_store.add_api_key(c, "x", "some-admin-key-xx", made, owner_kind="admin")
+            )
+    finally:
+        db.dispose()
+
+    downgrade(db_url, "0014")
+    assert [(r["id"], r["source"]) for r in _rows(db_url, "api_keys")] == [("key_old", "web")]
+    upgrade(db_url)
+    assert differences(db_url) == []

@@ -603,6 +603,44 @@ def api_keys(s: Storage) -> list[Any]:
 
 
 @scenario
+def partner_keys(s: Storage) -> list[Any]:
+    """A partner's keys beside a source's of the same name: each kind sees, lists and revokes its own."""
+
+    def add(tx: Tx) -> Any:
+        source = tx.credentials.add_api_key("sunco", "key-source-sunco", at(1))
+        partner = tx.credentials.add_api_key("sunco", "lrp_partner-sunco", at(2), owner_kind="partner")
+        other = tx.credentials.add_api_key("voltedge", "lrp_partner-volt", at(2), owner_kind="partner")
+        again = tx.credentials.add_api_key("sunco", "lrp_partner-sunco", at(3))  # stored: its id, its kind
+        return [again == partner, len({source, partner, other})]
+
+    def masked(rows: Any) -> Any:
+        return [{**row._mapping, "id": "<id>"} for row in rows]
+
+    def revoke(tx: Tx) -> Any:
+        found = tx.credentials.find_api_key("lrp_partner-sunco")
+        assert found is not None
+        return [
+            tx.credentials.revoke_api_keys("sunco", at(4), found.id),  # not a source's key
+            tx.credentials.revoke_api_keys("sunco", at(4), found.id, owner_kind="partner") == [found.id],
+        ]
+
+    return [
+        attempt(s, add),
+        attempt(
+            s,
+            lambda tx: [tx.credentials.source_for_key(k) for k in ("key-source-sunco", "lrp_partner-sunco")],
+        ),
+        attempt(s, lambda tx: masked(tx.credentials.list_api_keys("sunco"))),
+        attempt(s, lambda tx: masked(tx.credentials.list_api_keys("sunco", owner_kind="partner"))),
+        attempt(s, lambda tx: masked([tx.credentials.find_api_key("lrp_partner-volt")])),
+        attempt(s, revoke),
+        attempt(s, lambda tx: len(tx.credentials.revoke_api_keys("voltedge", at(5), owner_kind="partner"))),
+        attempt(s, lambda tx: masked(tx.credentials.list_api_keys("sunco", owner_kind="partner"))),
+        attempt(s, lambda tx: tx.credentials.add_api_key("x", "key-of-nobody-xx", at(6), owner_kind="admin")),
+    ]
+
+
+@scenario
 def admin_tokens(s: Storage) -> list[Any]:
     def add(tx: Tx) -> Any:
         ids = [

@@ -117,6 +117,14 @@ class OfferStatus(StrEnum):
     EXPIRED = "expired"  # its time ran out, or the consumer chose another
 
 
+class KeyOwner(StrEnum):
+    """Whose API key it is: a source's (sends leads) or a partner's (its own routes, e.g. availability).
+    A key authenticates only as its kind of owner."""
+
+    SOURCE = "source"
+    PARTNER = "partner"
+
+
 S = TypeVar("S", LeadStatus, JobStatus, QueueState, DeliveryStatus, BatchStatus, OfferStatus)
 
 

@@ -1,5 +1,6 @@
 """Partner availability: check a partner out (routing skips it, the trace says ``unavailable``) or back in,
-at once, from the admin API or the CLI. Every change is audited in the same transaction.
+at once, from the admin API, the CLI, or the partner itself with its own API key (actor ``partner:<name>``).
+Every change is audited in the same transaction.
 
 Availability is runtime state, not configuration: it is not versioned, exported or applied, and a partner
 never checked out is available. ``paused`` in configuration stays the durable switch.
@@ -79,7 +80,7 @@ def availability_tx(tx: Tx, name: str | None = None) -> list[Availability]:
 
 
 class PartnerAvailability:
-    """What the admin API does (async, through ``Storage.run``)."""
+    """What the API does, for an admin or the partner itself (async, through ``Storage.run``)."""
 
     def __init__(self, storage: Storage, *, clock: Clock = system_clock) -> None:
         self.storage = storage

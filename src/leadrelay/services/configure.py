@@ -243,6 +243,8 @@ async def delete_object(
         )
         if kind == "sources":
             credentials.revoke_source_keys(tx, name, actor=actor, now=now)
+        elif kind == "partners":
+            credentials.revoke_partner_keys(tx, name, actor=actor, now=now)
         tx.config.bump_version()
 
     await storage.run(delete)

@@ -1,4 +1,8 @@
-"""Source API keys and admin tokens: create, list with their last use, revoke. Every change is audited.
+"""API keys of sources and partners, and admin tokens: create, list with their last use, revoke. Every
+change is audited.
+
+A source's key sends leads; a partner's key (``lrp_…``) reaches only the partner's own routes. A key
+authenticates only as its kind of owner.
 
 Keys and tokens are stored hashed; the value is shown once, at creation. A revocation bumps the
 configuration version, so every process drops the credential from its short-lived cache within a second.
@@ -10,6 +14,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadrelay.domain.states import KeyOwner
 from leadrelay.errors import Conflict, NotFound
 from leadrelay.services.ports import Record, Tx
 
@@ -19,9 +24,10 @@ def _iso(at: datetime | None) -> str | None:
 
 
 def key_view(row: Record) -> dict[str, Any]:
+    """A key's listing (never the key): its owner under ``source`` or ``partner``."""
     return {
         "id": row.id,
-        "source": row.owner,
+        row.owner_kind: row.owner,
         "prefix": row.prefix,
         "created_at": _iso(row.created_at),
         "last_used_at": _iso(row.last_used_at),
@@ -44,76 +50,120 @@ def new_source_key() -> str:
     return "lr_" + secrets.token_urlsafe(24)
 
 
+def new_partner_key() -> str:
+    return "lrp_" + secrets.token_urlsafe(24)
+
+
 def new_admin_token() -> str:
     return "lra_" + secrets.token_urlsafe(32)
 
 
-def _source_exists(tx: Tx, source: str) -> bool:
-    return source in tx.config.load_objects().get("sources", {})
+_KINDS = {KeyOwner.SOURCE: "sources", KeyOwner.PARTNER: "partners"}  # owner kind -> configuration kind
 
 
-def create_key(tx: Tx, source: str, key: str, *, actor: str, now: datetime) -> str:
-    """Store a key for a configured source; the key's id. A key once revoked, or another source's, is
-    refused (a revoked key never comes back)."""
-    if not _source_exists(tx, source):
-        raise NotFound(f"no source named {source!r}; apply a configuration that defines it first")
+def _owner_exists(tx: Tx, kind: KeyOwner, name: str) -> bool:
+    return name in tx.config.load_objects().get(_KINDS[kind], {})
+
+
+def _create(tx: Tx, kind: KeyOwner, owner: str, key: str, *, actor: str, now: datetime) -> str:
+    if not _owner_exists(tx, kind, owner):
+        raise NotFound(f"no {kind.value} named {owner!r}; apply a configuration that defines it first")
     existing = tx.credentials.find_api_key(key)
     if existing is not None:
-        if existing.owner != source or existing.revoked_at is not None:
+        if existing.owner_kind != kind or existing.owner != owner or existing.revoked_at is not None:
             raise Conflict("this key is already in use or was revoked: choose another one")
         return str(existing.id)
-    key_id = tx.credentials.add_api_key(source, key, now)
+    key_id = tx.credentials.add_api_key(owner, key, now, owner_kind=kind.value)
     tx.config.audit(
         actor=actor,
-        action="source.key_created",
-        object_kind="sources",
-        object_id=source,
+        action=f"{kind.value}.key_created",
+        object_kind=_KINDS[kind],
+        object_id=owner,
         at=now,
         detail={"key_id": key_id, "prefix": key[:8]},
     )
     return key_id
 
 
-def list_keys(tx: Tx, source: str) -> list[dict[str, Any]]:
-    """The source's keys, revoked ones included (a deleted source's keys stay listed, revoked)."""
-    rows = tx.credentials.list_api_keys(source)
-    if not rows and not _source_exists(tx, source):
-        raise NotFound(f"no source named {source!r}")
+def _list(tx: Tx, kind: KeyOwner, owner: str) -> list[dict[str, Any]]:
+    rows = tx.credentials.list_api_keys(owner, owner_kind=kind.value)
+    if not rows and not _owner_exists(tx, kind, owner):
+        raise NotFound(f"no {kind.value} named {owner!r}")
     return [key_view(r) for r in rows]
 
 
-def revoke_key(tx: Tx, source: str, key_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
-    """Revoke one key of the source; revoking a revoked key changes nothing."""
-    if tx.credentials.revoke_api_keys(source, now, key_id):
+def _revoke(tx: Tx, kind: KeyOwner, owner: str, key_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
+    if tx.credentials.revoke_api_keys(owner, now, key_id, owner_kind=kind.value):
         tx.config.audit(
             actor=actor,
-            action="source.key_revoked",
-            object_kind="sources",
-            object_id=source,
+            action=f"{kind.value}.key_revoked",
+            object_kind=_KINDS[kind],
+            object_id=owner,
             at=now,
             detail={"key_id": key_id},
         )
         tx.config.bump_version()
-    for row in tx.credentials.list_api_keys(source):
+    for row in tx.credentials.list_api_keys(owner, owner_kind=kind.value):
         if row.id == key_id:
             return key_view(row)
-    raise NotFound(f"source {source!r} has no key {key_id!r}")
+    raise NotFound(f"{kind.value} {owner!r} has no key {key_id!r}")
+
+
+def _revoke_all(tx: Tx, kind: KeyOwner, owner: str, *, actor: str, now: datetime) -> list[str]:
+    revoked = tx.credentials.revoke_api_keys(owner, now, owner_kind=kind.value)
+    if revoked:
+        tx.config.audit(
+            actor=actor,
+            action=f"{kind.value}.keys_revoked",
+            object_kind=_KINDS[kind],
+            object_id=owner,
+            at=now,
+            detail={"key_ids": revoked, "why": f"{kind.value} deleted"},
+        )
+    return revoked
+
+
+def create_key(tx: Tx, source: str, key: str, *, actor: str, now: datetime) -> str:
+    """Store a key for a configured source; the key's id. A key once revoked, or another owner's, is
+    refused (a revoked key never comes back)."""
+    return _create(tx, KeyOwner.SOURCE, source, key, actor=actor, now=now)
+
+
+def list_keys(tx: Tx, source: str) -> list[dict[str, Any]]:
+    """The source's keys, revoked ones included (a deleted source's keys stay listed, revoked)."""
+    return _list(tx, KeyOwner.SOURCE, source)
+
+
+def revoke_key(tx: Tx, source: str, key_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
+    """Revoke one key of the source; revoking a revoked key changes nothing."""
+    return _revoke(tx, KeyOwner.SOURCE, source, key_id, actor=actor, now=now)
 
 
 def revoke_source_keys(tx: Tx, source: str, *, actor: str, now: datetime) -> list[str]:
     """At a source's deletion: its keys die with it (re-creating the name must not revive them).
     The caller bumps the configuration version."""
-    revoked = tx.credentials.revoke_api_keys(source, now)
-    if revoked:
-        tx.config.audit(
-            actor=actor,
-            action="source.keys_revoked",
-            object_kind="sources",
-            object_id=source,
-            at=now,
-            detail={"key_ids": revoked, "why": "source deleted"},
-        )
-    return revoked
+    return _revoke_all(tx, KeyOwner.SOURCE, source, actor=actor, now=now)
+
+
+def create_partner_key(tx: Tx, partner: str, key: str, *, actor: str, now: datetime) -> str:
+    """Store a key for a configured partner (its own routes: ``/v1/partner…``); the key's id. As for
+    sources, a key once revoked, or another owner's, is refused."""
+    return _create(tx, KeyOwner.PARTNER, partner, key, actor=actor, now=now)
+
+
+def list_partner_keys(tx: Tx, partner: str) -> list[dict[str, Any]]:
+    """The partner's keys, revoked ones included."""
+    return _list(tx, KeyOwner.PARTNER, partner)
+
+
+def revoke_partner_key(tx: Tx, partner: str, key_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
+    """Revoke one key of the partner; revoking a revoked key changes nothing."""
+    return _revoke(tx, KeyOwner.PARTNER, partner, key_id, actor=actor, now=now)
+
+
+def revoke_partner_keys(tx: Tx, partner: str, *, actor: str, now: datetime) -> list[str]:
+    """At a partner's deletion: its keys die with it. The caller bumps the configuration version."""
+    return _revoke_all(tx, KeyOwner.PARTNER, partner, actor=actor, now=now)
 
 
 def create_token(

@@ -73,7 +73,9 @@ def delete_object(conn: Connection, kind: str, name: str) -> bool:
 # ---------------------------------------------------------------- credentials
 
 
-def add_api_key(conn: Connection, source: str, key: str, now: datetime) -> str:
+def add_api_key(conn: Connection, owner: str, key: str, now: datetime, *, owner_kind: str = "source") -> str:
+    """Store the key of a source (or, with ``owner_kind="partner"``, a partner); a key stored already keeps
+    its id, whoever owns it."""
     digest = hash_secret(key)
     existing = conn.execute(select(api_keys.c.id).where(api_keys.c.key_hash == digest)).scalar()
     if existing:
@@ -81,7 +83,13 @@ def add_api_key(conn: Connection, source: str, key: str, now: datetime) -> str:
     key_id = new_id("key")
     conn.execute(
         api_keys.insert().values(
-            id=key_id, source=source, key_hash=digest, prefix=key[:8], created_at=now, revoked_at=None
+            id=key_id,
+            owner_kind=owner_kind,
+            owner=owner,
+            key_hash=digest,
+            prefix=key[:8],
+            created_at=now,
+            revoked_at=None,
         )
     )
     return key_id
@@ -89,8 +97,10 @@ def add_api_key(conn: Connection, source: str, key: str, now: datetime) -> str:
 
 def source_for_key(conn: Connection, key: str) -> str | None:
     got = conn.execute(
-        select(api_keys.c.source).where(
-            api_keys.c.key_hash == hash_secret(key), api_keys.c.revoked_at.is_(None)
+        select(api_keys.c.owner).where(
+            api_keys.c.key_hash == hash_secret(key),
+            api_keys.c.owner_kind == "source",
+            api_keys.c.revoked_at.is_(None),
         )
     ).scalar()
     return str(got) if got is not None else None
@@ -124,7 +134,8 @@ def admin_for_token(conn: Connection, token: str) -> str | None:
 
 _KEY_COLUMNS: tuple[Any, ...] = (
     api_keys.c.id,
-    api_keys.c.source.label("owner"),
+    api_keys.c.owner_kind,
+    api_keys.c.owner,
     api_keys.c.prefix,
     api_keys.c.created_at,
     api_keys.c.last_used_at,
@@ -141,7 +152,8 @@ _TOKEN_COLUMNS: tuple[Any, ...] = (
 
 
 def find_api_key(conn: Connection, key: str) -> Row[Any] | None:
-    """The key's row (``id``, ``owner`` = its source, ``revoked_at`` …), revoked or not."""
+    """The key's row (``id``, ``owner_kind``, ``owner`` = its source or partner, ``revoked_at`` …), revoked
+    or not."""
     return conn.execute(select(*_KEY_COLUMNS).where(api_keys.c.key_hash == hash_secret(key))).first()
 
 
@@ -151,8 +163,8 @@ def find_admin_token(conn: Connection, token: str) -> Row[Any] | None:
     return conn.execute(query).first()
 
 
-def list_api_keys(conn: Connection, source: str) -> list[Row[Any]]:
-    query = select(*_KEY_COLUMNS).where(api_keys.c.source == source)
+def list_api_keys(conn: Connection, owner: str, *, owner_kind: str = "source") -> list[Row[Any]]:
+    query = select(*_KEY_COLUMNS).where(api_keys.c.owner_kind == owner_kind, api_keys.c.owner == owner)
     return list(conn.execute(query.order_by(api_keys.c.created_at, api_keys.c.id)))
 
 
@@ -160,9 +172,11 @@ def list_admin_tokens(conn: Connection) -> list[Row[Any]]:
     return list(conn.execute(select(*_TOKEN_COLUMNS).order_by(admin_tokens.c.created_at, admin_tokens.c.id)))
 
 
-def revoke_api_keys(conn: Connection, source: str, now: datetime, key_id: str | None = None) -> list[str]:
-    """Revoke the source's live keys (or only ``key_id``); the ids revoked now."""
-    where = [api_keys.c.source == source, api_keys.c.revoked_at.is_(None)]
+def revoke_api_keys(
+    conn: Connection, owner: str, now: datetime, key_id: str | None = None, *, owner_kind: str = "source"
+) -> list[str]:
+    """Revoke the owner's live keys (or only ``key_id``); the ids revoked now."""
+    where = [api_keys.c.owner_kind == owner_kind, api_keys.c.owner == owner, api_keys.c.revoked_at.is_(None)]
     if key_id is not None:
         where.append(api_keys.c.id == key_id)
     result = conn.execute(update(api_keys).where(*where).values(revoked_at=now).returning(api_keys.c.id))

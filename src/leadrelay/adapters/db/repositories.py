@@ -265,8 +265,8 @@ class SqlCredentials:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def add_api_key(self, source: str, key: str, now: datetime) -> str:
-        return config_store.add_api_key(self._conn, source, key, now)
+    def add_api_key(self, owner: str, key: str, now: datetime, *, owner_kind: str = "source") -> str:
+        return config_store.add_api_key(self._conn, owner, key, now, owner_kind=owner_kind)
 
     def source_for_key(self, key: str) -> str | None:
         return config_store.source_for_key(self._conn, key)
@@ -285,14 +285,16 @@ class SqlCredentials:
     def find_admin_token(self, token: str) -> Row[Any] | None:
         return config_store.find_admin_token(self._conn, token)
 
-    def list_api_keys(self, source: str) -> list[Row[Any]]:
-        return config_store.list_api_keys(self._conn, source)
+    def list_api_keys(self, owner: str, *, owner_kind: str = "source") -> list[Row[Any]]:
+        return config_store.list_api_keys(self._conn, owner, owner_kind=owner_kind)
 
     def list_admin_tokens(self) -> list[Row[Any]]:
         return config_store.list_admin_tokens(self._conn)
 
-    def revoke_api_keys(self, source: str, now: datetime, key_id: str | None = None) -> list[str]:
-        return config_store.revoke_api_keys(self._conn, source, now, key_id)
+    def revoke_api_keys(
+        self, owner: str, now: datetime, key_id: str | None = None, *, owner_kind: str = "source"
+    ) -> list[str]:
+        return config_store.revoke_api_keys(self._conn, owner, now, key_id, owner_kind=owner_kind)
 
     def revoke_admin_token(self, token_id: str, now: datetime) -> bool:
         return config_store.revoke_admin_token(self._conn, token_id, now)

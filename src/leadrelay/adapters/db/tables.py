@@ -33,6 +33,7 @@ from leadrelay.domain.states import (
     BatchStatus,
     DeliveryStatus,
     JobStatus,
+    KeyOwner,
     LeadStatus,
     OfferStatus,
     QueueState,
@@ -117,12 +118,15 @@ api_keys = Table(
     "api_keys",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("source", NAME, nullable=False, index=True),
+    Column("owner_kind", String(16), nullable=False),  # KeyOwner: a source's key or a partner's
+    Column("owner", NAME, nullable=False),  # the source's or partner's name
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("prefix", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-    Column("revoked_at", UTCDateTime),  # revoked by hand, or with its source's deletion
+    Column("revoked_at", UTCDateTime),  # revoked by hand, or with its owner's deletion
     Column("last_used_at", UTCDateTime),  # recorded at most once a minute per key and process
+    Index("ix_api_keys_owner_kind_owner", "owner_kind", "owner"),
+    one_of("owner_kind", KeyOwner),
 )
 
 admin_tokens = Table(

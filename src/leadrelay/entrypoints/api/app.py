@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
         lifespan=lifespan,
         responses=openapi.COMMON_RESPONSES,  # the error model, on every route
     )
-    app.state.source_keys = KeyCache("key")
+    app.state.source_keys = KeyCache("key", "source")
+    app.state.partner_keys = KeyCache("key", "partner")
     app.state.admin_tokens = KeyCache("token")
     errors.install(app)
     openapi.install(app)

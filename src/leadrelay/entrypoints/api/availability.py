@@ -1,5 +1,8 @@
-"""Partner availability over the admin API: check a partner out or back in at once (an agent going on a
-break, a buyer pausing), and read who is available. Audited; see ``services.availability``."""
+"""Partner availability: check a partner out or back in at once (an agent going on a break, a buyer
+pausing), and read who is available. Audited; see ``services.availability``.
+
+Admins do it for any partner (``/v1/partners/{name}/availability``); a partner does it for itself with its
+own API key (``/v1/partner/availability``), audited as ``partner:<name>``."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import AdminDep, PartnerDep, RuntimeDep
 from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.services.availability import PartnerAvailability
 
@@ -40,4 +43,32 @@ async def put_availability(
     name: str, rt: RuntimeDep, admin: AdminDep, body: AvailabilityBody = Body(...)
 ) -> dict[str, Any]:
     row = await PartnerAvailability(rt.storage).set(name, body.available, actor=admin, note=body.note)
+    return row.as_dict()
+
+
+# ---------------------------------------------------------------- the partner itself, with its own key
+
+
+@router.get("/partner", summary="Who the partner key belongs to, and its availability")
+async def whoami(rt: RuntimeDep, partner: PartnerDep) -> dict[str, Any]:
+    (row,) = await PartnerAvailability(rt.storage).show(partner)
+    return {"name": partner, "available": row.available, "availability": row.as_dict()}
+
+
+@router.get("/partner/availability", summary="The calling partner's availability")
+async def get_own_availability(rt: RuntimeDep, partner: PartnerDep) -> dict[str, Any]:
+    (row,) = await PartnerAvailability(rt.storage).show(partner)
+    return row.as_dict()
+
+
+@router.put(
+    "/partner/availability",
+    summary="The calling partner checks itself in or out at once (routing skips it while out; audited)",
+)
+async def put_own_availability(
+    rt: RuntimeDep, partner: PartnerDep, body: AvailabilityBody = Body(...)
+) -> dict[str, Any]:
+    row = await PartnerAvailability(rt.storage).set(
+        partner, body.available, actor=f"partner:{partner}", note=body.note
+    )
     return row.as_dict()

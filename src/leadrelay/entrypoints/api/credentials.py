@@ -1,4 +1,5 @@
-"""Source API keys and admin tokens: create a key, list keys and tokens with their last use, revoke."""
+"""API keys of sources and partners, and admin tokens: create a key, list keys and tokens with their last
+use, revoke. A partner's key reaches only the partner's own routes (``/v1/partner…``)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,33 @@ async def list_keys(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, An
 async def revoke_key(name: str, key_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
     now = datetime.now(UTC)
     view = await rt.storage.run(lambda tx: credentials.revoke_key(tx, name, key_id, actor=admin, now=now))
+    rt.configs.invalidate()
+    return view
+
+
+@router.post("/partners/{name}/keys", summary="Create an API key for a partner (shown once)")
+async def create_partner_key(
+    name: str, rt: RuntimeDep, admin: AdminDep, body: KeyBody | None = None
+) -> dict[str, Any]:
+    key = body.key if body and body.key else credentials.new_partner_key()
+    now = datetime.now(UTC)
+    key_id = await rt.storage.run(
+        lambda tx: credentials.create_partner_key(tx, name, key, actor=admin, now=now)
+    )
+    return {"id": key_id, "partner": name, "key": key}
+
+
+@router.get("/partners/{name}/keys", summary="A partner's API keys, with their last use (never the keys)")
+async def list_partner_keys(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+    return {"items": await rt.storage.run_read(lambda tx: credentials.list_partner_keys(tx, name))}
+
+
+@router.delete("/partners/{name}/keys/{key_id}", summary="Revoke a partner's API key (401 from then on)")
+async def revoke_partner_key(name: str, key_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    view = await rt.storage.run(
+        lambda tx: credentials.revoke_partner_key(tx, name, key_id, actor=admin, now=now)
+    )
     rt.configs.invalidate()
     return view
 

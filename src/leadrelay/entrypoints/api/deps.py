@@ -1,4 +1,6 @@
-"""Request dependencies: the runtime, and who is calling (a source by API key, an admin by token)."""
+"""Request dependencies: the runtime, and who is calling (a source or a partner by its API key, an admin by
+token). A key authenticates only as its kind of owner: a partner's key never sends leads, a source's never
+reaches a partner's routes, and neither is an admin token."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import config_store
 from leadrelay.bootstrap import Runtime
-from leadrelay.errors import Unauthorized
+from leadrelay.errors import Forbidden, Unauthorized
 
 log = logging.getLogger("leadrelay.api")
 
@@ -61,8 +63,9 @@ class KeyCache:
     configuration cache's one-second look. The last use is written at most once a minute per credential
     and process, off the request's path."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind  # "key" (sources) or "token" (admins)
+    def __init__(self, kind: str, owner_kind: str = "source") -> None:
+        self.kind = kind  # "key" (sources' or partners' API keys) or "token" (admins)
+        self.owner_kind = owner_kind  # for keys: whose keys this cache admits ("source" or "partner")
         self._known: dict[str, _Known] = {}
         self._recorded: dict[str, float] = {}  # credential id -> monotonic time of the last recorded use
         self._tasks: set[asyncio.Task[None]] = set()
@@ -129,6 +132,11 @@ async def caller_of(credential: str | None, rt: Runtime, cache: KeyCache, missin
             raise Unauthorized(unknown)
         if row.revoked_at is not None:
             raise Unauthorized(f"{_NAMES[cache.kind]} {row.id} was revoked at {_stamp(row.revoked_at)}")
+        owner_kind = getattr(row, "owner_kind", None)
+        if owner_kind is not None and owner_kind != cache.owner_kind:
+            raise Forbidden(
+                f"API key {row.id} is a {owner_kind}'s key: this route takes a {cache.owner_kind}'s key"
+            )
         expires_at = getattr(row, "expires_at", None)
         known = _Known(row.owner, row.id, version, time.monotonic() + _CACHE_SECONDS, expires_at)
         cache.put(credential, known)
@@ -168,5 +176,16 @@ async def admin_of(request: Request) -> str:
     return f"admin:{who}"
 
 
+async def partner_of(request: Request) -> str:
+    """The partner whose own key (``lrp_…``) the request carries."""
+    return await _caller(
+        request,
+        request.app.state.partner_keys,
+        "send the partner's API key as 'Authorization: Bearer <key>' or 'X-API-Key'",
+        "unknown API key",
+    )
+
+
 SourceDep = Annotated[str, Depends(source_of)]
+PartnerDep = Annotated[str, Depends(partner_of)]
 AdminDep = Annotated[str, Depends(admin_of)]

@@ -1,4 +1,5 @@
-"""`leadrelay admin …` (admin tokens) and `leadrelay sources …` (source API keys): create, list, revoke.
+"""`leadrelay admin …` (admin tokens), `leadrelay sources …` (source API keys) and `leadrelay partners
+add-key|keys|revoke-key` (partners' own API keys): create, list, revoke.
 
 (`leadrelay keys` is another thing: the data keys that encrypt sensitive lead fields.)
 """
@@ -102,18 +103,27 @@ def revoke_token(
     out.print(f"revoked {view['id']} ({view['name']}) at {_when(view['revoked_at'])}", highlight=False)
 
 
-@sources_app.command("add-key")
-def add_key(
-    source: str,
-    key: Annotated[
-        str | None, typer.Option(help="Use this key (at least 16 characters) instead of a new one.")
-    ] = None,
-    database_url: DbOption = None,
-) -> None:
-    """Create an API key for a source. Printed once; only its hash is stored."""
+KeyOption = Annotated[
+    str | None, typer.Option(help="Use this key (at least 16 characters) instead of a new one.")
+]
+
+
+def _print_keys(items: list[dict[str, Any]]) -> None:
+    columns = ("id", "prefix", "created", "last used", "revoked")
+    keys = ("id", "prefix", "created_at", "last_used_at", "revoked_at")
+    print_rows(columns, [[_when(k_[k]) if k.endswith("_at") else k_[k] for k in keys] for k_ in items])
+
+
+def _checked(key: str | None) -> str | None:
     if key is not None and len(key) < 16:
         raise fail("--key: must be at least 16 characters")
-    value = key or credentials.new_source_key()
+    return key
+
+
+@sources_app.command("add-key")
+def add_key(source: str, key: KeyOption = None, database_url: DbOption = None) -> None:
+    """Create an API key for a source. Printed once; only its hash is stored."""
+    value = _checked(key) or credentials.new_source_key()
     now = datetime.now(UTC)
     _write(database_url, lambda tx: credentials.create_key(tx, source, value, actor=actor(), now=now))
     out.print(value, highlight=False)
@@ -122,10 +132,7 @@ def add_key(
 @sources_app.command("keys")
 def list_keys(source: str, database_url: DbOption = None) -> None:
     """A source's API keys (never the keys themselves): prefix, creation, last use, revocation."""
-    items = _read(database_url, lambda tx: credentials.list_keys(tx, source))
-    columns = ("id", "prefix", "created", "last used", "revoked")
-    keys = ("id", "prefix", "created_at", "last_used_at", "revoked_at")
-    print_rows(columns, [[_when(k_[k]) if k.endswith("_at") else k_[k] for k in keys] for k_ in items])
+    _print_keys(_read(database_url, lambda tx: credentials.list_keys(tx, source)))
 
 
 @sources_app.command("revoke-key")
@@ -138,3 +145,39 @@ def revoke_key(
     now = datetime.now(UTC)
     view = _write(database_url, lambda tx: credentials.revoke_key(tx, source, key_id, actor=actor(), now=now))
     out.print(f"revoked {view['id']} of {source} at {_when(view['revoked_at'])}", highlight=False)
+
+
+# `leadrelay partners …` registers these (entrypoints.commands.partners)
+
+
+def add_partner_key(
+    name: Annotated[str, typer.Argument(help="The partner.")],
+    key: KeyOption = None,
+    database_url: DbOption = None,
+) -> None:
+    """Create an API key for partner NAME (its own routes: /v1/partner…). Printed once; only its hash is
+    stored."""
+    value = _checked(key) or credentials.new_partner_key()
+    now = datetime.now(UTC)
+    _write(database_url, lambda tx: credentials.create_partner_key(tx, name, value, actor=actor(), now=now))
+    out.print(value, highlight=False)
+
+
+def list_partner_keys(
+    name: Annotated[str, typer.Argument(help="The partner.")], database_url: DbOption = None
+) -> None:
+    """Partner NAME's API keys (never the keys themselves): prefix, creation, last use, revocation."""
+    _print_keys(_read(database_url, lambda tx: credentials.list_partner_keys(tx, name)))
+
+
+def revoke_partner_key(
+    name: Annotated[str, typer.Argument(help="The partner.")],
+    key_id: Annotated[str, typer.Argument(help="The id from `partners keys NAME`.")],
+    database_url: DbOption = None,
+) -> None:
+    """Revoke one API key of partner NAME: every server answers 401 to it within a second."""
+    now = datetime.now(UTC)
+    view = _write(
+        database_url, lambda tx: credentials.revoke_partner_key(tx, name, key_id, actor=actor(), now=now)
+    )
+    out.print(f"revoked {view['id']} of {name} at {_when(view['revoked_at'])}", highlight=False)

@@ -1,5 +1,5 @@
 """`leadrelay partners`: check a partner in or out (``availability``), show its health and circuit breaker
-(``partner_health``) and send it a test lead or ping."""
+(``partner_health``), manage its own API keys, and send it a test lead or ping."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 
 from leadrelay.bootstrap import Runtime
 from leadrelay.domain.states import JobStatus
-from leadrelay.entrypoints.commands import availability, partner_health
+from leadrelay.entrypoints.commands import availability, credentials, partner_health
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail
 from leadrelay.entrypoints.commands.runtime import print_json, with_runtime
 
@@ -23,6 +23,9 @@ partners_app = typer.Typer(help="Partners.", no_args_is_help=True)
 partners_app.command("available")(availability.available)
 partners_app.command("unavailable")(availability.unavailable)
 partners_app.command("availability")(availability.availability)
+partners_app.command("add-key")(credentials.add_partner_key)
+partners_app.command("keys")(credentials.list_partner_keys)
+partners_app.command("revoke-key")(credentials.revoke_partner_key)
 partners_app.command("health")(partner_health.health)
 
 
