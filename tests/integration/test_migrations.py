@@ -227,11 +227,11 @@ def test_an_attempt_is_a_leads_or_a_batchs_never_both(db_url: str) -> None:
         db.dispose()
 
 
-def test_0015_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> None:
+def test_0014_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> None:
     """``api_keys.source`` becomes ``owner`` beside ``owner_kind``: every key stored before is a source's
     and still authenticates as it; a downgrade drops partners' keys and keeps sources'."""
     made = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    downgrade(db_url, "0014")
+    downgrade(db_url, "0013")
     db = Database(db_url)
     try:
         db.transaction(
@@ -268,7 +268,7 @@ def test_0015_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> N
     finally:
         db.dispose()
 
-    downgrade(db_url, "0014")
+    downgrade(db_url, "0013")
     assert [(r["id"], r["source"]) for r in _rows(db_url, "api_keys")] == [("key_old", "web")]
     upgrade(db_url)
     assert differences(db_url) == []

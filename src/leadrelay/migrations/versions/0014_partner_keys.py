@@ -4,8 +4,8 @@
 stored before is a source's. A key authenticates only as its kind of owner (issue 10, point 8: a buyer
 pauses itself with its own key).
 
-Revision ID: 0015
-Revises: 0014 (the partner breakers' migration, merged on main first)
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | None = None
 depends_on: str | None = None
 

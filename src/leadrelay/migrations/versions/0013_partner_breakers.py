@@ -3,8 +3,8 @@
 A partner with no row (or a row in state ``closed``) gets leads. ``open``: routing skips it until
 ``retry_at``; ``half_open``: one trial lead is out. Opening and closing are audited (``partner.breaker_*``).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | None = None
 depends_on: str | None = None
 

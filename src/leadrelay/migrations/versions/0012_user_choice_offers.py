@@ -6,9 +6,8 @@ sees of it (display name, logo, price when the partner shows it), the list price
 its status (open, selected, expired), until when it is valid, when it was selected or expired, and the
 delivery a selection created.
 
-Revision ID: 0013
-Revises: 0012 (0011 and 0012 are other branches' migrations: when they are merged before this one, this
-one revises 0012 instead)
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -17,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -5,7 +5,7 @@ of each profile it ran (the bids, ranked; never a lead value), the quoted price,
 and when and by which lead it was used. A token is used once: ``used_at`` is set by the transaction that
 accepts the lead carrying it.
 
-Revision ID: 0012
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-03
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012"
+revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | None = None
 depends_on: str | None = None
