@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,12 +46,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from run import CLI, KEY, SECRET, cpu_seconds, free_port, fresh_postgres, start, stop, wait_up  # noqa: E402
+
 from leadrelay.adapters.db import config_store  # noqa: E402
 from leadrelay.adapters.db.engine import Database  # noqa: E402
 from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
 from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
-from run import CLI, KEY, SECRET, cpu_seconds, free_port, fresh_postgres, start, stop, wait_up  # noqa: E402
 
 BUYERS = 10
 PING_MS = 50.0  # every bidding buyer's answer time: the part of an answer that is not ours
