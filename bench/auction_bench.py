@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -220,6 +222,33 @@ def buyers(port: int, env: dict[str, str], ping: str, *extra: str) -> subprocess
     return proc
 
 
+def load_bench_module(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def profiler(proc: subprocess.Popen[bytes], out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server (`make profile` installs it) for the main run; raw collapsed stacks."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    args = [
+        py_spy,
+        "record",
+        "--pid",
+        str(proc.pid),
+        "--format",
+        "raw",
+        "--rate",
+        "250",
+        "--gil",
+        "--nonblocking",
+    ]
+    args += ["--duration", str(round(seconds) + 1), "--output", str(out)]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 HEADER = (
     f"    {'measure':34s} {'rate/s':>7s} {'answers':>8s} {'p50 ms':>7s} {'p99 ms':>7s} {'max ms':>7s} "
     f"{'CPU µs':>7s} {'gen lag':>8s}  outcomes"
@@ -252,7 +281,10 @@ def run_db(label: str, db_urls: tuple[str, str], args: argparse.Namespace, verdi
         print(HEADER)
         with platform(db_urls[0], config(fast_port, None, "750ms"), env) as (proc, url):
             asyncio.run(open_loop(url, 20, args.warm_up, 5))  # connections, caches, the configuration
+            spy = profiler(proc, args.profile, args.seconds) if args.profile else None
             main = measure(proc, url, args.rate, args.seconds, 5)
+            if spy is not None:
+                spy.wait(timeout=args.seconds + 60)
             print(row(f"{args.rate:g}/s for {args.seconds:g} s (overhead)", main), flush=True)
             if main.overhead(0.99) > BUDGET_P99_MS or main.statuses.keys() - {"delivered"}:
                 verdict.problems.append(
@@ -269,7 +301,7 @@ def run_db(label: str, db_urls: tuple[str, str], args: argparse.Namespace, verdi
             print(
                 f"    highest rate with p99 overhead under {SWEEP_LIMIT_MS:g} ms: "
                 + (f"{best:g}/s" if best is not None else f"none of {args.sweep}")
-                + ("" if best != args.sweep[-1] else " (the sweep's top: higher not tried)")
+                + ("" if not args.sweep or best != args.sweep[-1] else " (the sweep's top: higher not tried)")
             )
         with platform(db_urls[1], config(fast_port, slow_port, f"{SLOW_DEADLINE_MS:g}ms"), env) as (
             proc,
@@ -304,6 +336,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     parser.add_argument("--quick", action="store_true", help="a smoke test: a few seconds in all, SQLite")
     parser.add_argument("--check", action="store_true", help="exit 1 when a budget is missed")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the server in the main run; collapsed stacks here"
+    )
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.sweep, args.sweep_seconds, args.slow_seconds = 2.0, [50.0], 1.0, 1.0
@@ -326,6 +361,10 @@ def main() -> None:
         print(f"  over budget: {problem}")
     if not verdict.problems:
         print("  within budget")
+    if args.profile:
+        summarize = load_bench_module("profile").summarize  # bench/profile.py, not the standard library's
+        print(f"  profile of the main run (the server process): {args.profile}")
+        summarize(args.profile, 30)
     if args.check and verdict.problems:
         sys.exit(1)
 
