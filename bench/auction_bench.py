@@ -191,27 +191,53 @@ async def open_loop(url: str, rate: float, seconds: float, wait: float) -> Run:
     return run
 
 
-def measure(proc: subprocess.Popen[bytes], url: str, rate: float, seconds: float, wait: float) -> Run:
-    cpu0 = cpu_seconds([proc])
-    run = asyncio.run(open_loop(url, rate, seconds, wait))
-    run.cpu_us = (cpu_seconds([proc]) - cpu0) / max(1, sum(run.statuses.values())) * 1e6
+@dataclass
+class Platform:
+    proc: subprocess.Popen[bytes]
+    url: str
+    db: Database
+
+    def backlog(self) -> int:
+        """Jobs not finished yet (ready or claimed)."""
+        from sqlalchemy import func, select
+
+        from leadrelay.adapters.db.tables import jobs
+
+        query = select(func.count()).select_from(jobs).where(jobs.c.queue_state.in_(["ready", "claimed"]))
+        return self.db.read(lambda c: int(c.execute(query).scalar_one()))
+
+    def drain(self, limit_s: float = 120.0) -> None:
+        """Waits (bounded) for the jobs of the runs before to finish, so that a run starts on an idle server;
+        says so when they do not."""
+        deadline = time.monotonic() + limit_s
+        while (left := self.backlog()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if left:
+            print(f"    ({left} jobs of the runs before still unfinished after {limit_s:g} s)", flush=True)
+
+
+def measure(server: Platform, rate: float, seconds: float, wait: float) -> Run:
+    server.drain()
+    cpu0 = cpu_seconds([server.proc])
+    run = asyncio.run(open_loop(server.url, rate, seconds, wait))
+    run.cpu_us = (cpu_seconds([server.proc]) - cpu0) / max(1, sum(run.statuses.values())) * 1e6
     return run
 
 
 @contextlib.contextmanager
-def platform(
-    db_url: str, doc: dict[str, Any], env: dict[str, str]
-) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def platform(db_url: str, doc: dict[str, Any], env: dict[str, str]) -> Iterator[Platform]:
+    """`leadrelay serve` with one worker loop on a database prepared with ``doc``."""
     prepare(db_url, doc)
     port = free_port()
-    proc = start(
-        [*CLI, "serve", "--port", str(port), "--workers", "1"], {**env, "LEADRELAY_DATABASE_URL": db_url}
-    )
+    server_env = {**env, "LEADRELAY_DATABASE_URL": db_url}
+    proc = start([*CLI, "serve", "--port", str(port), "--workers", "1"], server_env)
+    db = Database(db_url)
     try:
         wait_up(f"http://127.0.0.1:{port}/health")
-        yield proc, f"http://127.0.0.1:{port}"
+        yield Platform(proc, f"http://127.0.0.1:{port}", db)
     finally:
         stop(proc)
+        db.dispose()
 
 
 def buyers(port: int, env: dict[str, str], ping: str, *extra: str) -> subprocess.Popen[bytes]:
@@ -279,10 +305,10 @@ def run_db(label: str, db_urls: tuple[str, str], args: argparse.Namespace, verdi
     try:
         print(f"  [{label}] overhead = answer time - {PING_MS:g} ms (the buyers' ping time); ms below")
         print(HEADER)
-        with platform(db_urls[0], config(fast_port, None, "750ms"), env) as (proc, url):
-            asyncio.run(open_loop(url, 20, args.warm_up, 5))  # connections, caches, the configuration
-            spy = profiler(proc, args.profile, args.seconds) if args.profile else None
-            main = measure(proc, url, args.rate, args.seconds, 5)
+        with platform(db_urls[0], config(fast_port, None, "750ms"), env) as server:
+            asyncio.run(open_loop(server.url, 20, args.warm_up, 5))  # connections, caches, the configuration
+            spy = profiler(server.proc, args.profile, args.seconds) if args.profile else None
+            main = measure(server, args.rate, args.seconds, 5)
             if spy is not None:
                 spy.wait(timeout=args.seconds + 60)
             print(row(f"{args.rate:g}/s for {args.seconds:g} s (overhead)", main), flush=True)
@@ -293,7 +319,7 @@ def run_db(label: str, db_urls: tuple[str, str], args: argparse.Namespace, verdi
                 )
             best: float | None = None
             for rate in args.sweep:
-                run = measure(proc, url, rate, args.sweep_seconds, 5)
+                run = measure(server, rate, args.sweep_seconds, 5)
                 print(row(f"sweep {rate:g}/s for {args.sweep_seconds:g} s", run), flush=True)
                 if run.overhead(0.99) >= SWEEP_LIMIT_MS or run.statuses.keys() - {"delivered"}:
                     break
@@ -303,12 +329,10 @@ def run_db(label: str, db_urls: tuple[str, str], args: argparse.Namespace, verdi
                 + (f"{best:g}/s" if best is not None else f"none of {args.sweep}")
                 + ("" if not args.sweep or best != args.sweep[-1] else " (the sweep's top: higher not tried)")
             )
-        with platform(db_urls[1], config(fast_port, slow_port, f"{SLOW_DEADLINE_MS:g}ms"), env) as (
-            proc,
-            url,
-        ):
-            asyncio.run(open_loop(url, 20, args.warm_up, SLOW_DEADLINE_MS / 1000))
-            check = measure(proc, url, args.slow_rate, args.slow_seconds, SLOW_DEADLINE_MS / 1000)
+        slow_doc = config(fast_port, slow_port, f"{SLOW_DEADLINE_MS:g}ms")
+        with platform(db_urls[1], slow_doc, env) as server:
+            asyncio.run(open_loop(server.url, 20, args.warm_up, SLOW_DEADLINE_MS / 1000))
+            check = measure(server, args.slow_rate, args.slow_seconds, SLOW_DEADLINE_MS / 1000)
             print(row("slow buyer, ?wait=0.75 (answer time)", check, offset=0.0))
             late = sum(1 for t in check.latencies_ms if t > SLOW_LIMIT_MS)
             print(
