@@ -59,6 +59,7 @@ from leadrelay.services import configure  # noqa: E402
 BUYERS = 10
 PING_MS = 50.0  # every bidding buyer's answer time: the part of an answer that is not ours
 BUDGET_P99_MS = 10.0  # p99 overhead at 100 auctions/s on the reference machine
+SWEEP = [10.0, 25.0, 50.0, 100.0, 200.0, 400.0]  # auctions/s; each --sweep-seconds; stops at the first over
 SWEEP_LIMIT_MS = 50.0  # the sweep's bar: the highest rate whose p99 overhead stays under it
 SLOW_DEADLINE_MS = 750.0
 SLOW_LIMIT_MS = 760.0  # the source's deadline plus the few ms we allow ourselves
@@ -352,7 +353,7 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=100.0, help="auctions per second of the main run")
     parser.add_argument("--seconds", type=float, default=30.0, help="the main run's length")
-    parser.add_argument("--sweep", type=float, nargs="*", default=[50, 100, 200, 400], help="rates, rising")
+    parser.add_argument("--sweep", type=float, nargs="*", default=SWEEP, help="rates, rising")
     parser.add_argument("--sweep-seconds", type=float, default=10.0)
     parser.add_argument("--slow-rate", type=float, default=20.0, help="arrivals per second, slow-buyer check")
     parser.add_argument("--slow-seconds", type=float, default=10.0)
