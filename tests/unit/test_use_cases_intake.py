@@ -3,16 +3,18 @@ and that a failed write leaves nothing behind."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 
 import pytest
 
 from leadrelay.domain.states import JobStatus, LeadStatus, QueueState
 from leadrelay.errors import StorageError, ValidationFailed
+from leadrelay.services.intake import IntakeAnswer, IntakeRequest
 from leadrelay.services.ports import Tx
 from tests.documents import lead
 from tests.fakes import IntegrityViolation, job_row, lead_row
-from tests.unit.in_memory import Installation, document
+from tests.unit.in_memory import Installation, document, run
 
 
 def two_profiles() -> dict[str, object]:
@@ -131,3 +133,71 @@ def test_nothing_is_half_written_when_a_step_of_the_write_raises() -> None:
     answer = world.accept()  # and the next request goes through
     assert answer.code == 202 and world.job_of(answer.lead_id).status == JobStatus.RECEIVED
     assert len(world.storage.rows("dedup_marks")) == 1
+
+
+def _outcomes_counted(world: Installation, settle_after: int) -> list[str]:
+    """Replaces the intake's outcome read: the lead reads as queued until ``settle_after`` reads, then
+    delivered; the list records every read."""
+    reads: list[str] = []
+
+    async def outcome(lead_id: str, *, source: str | None = None) -> IntakeAnswer:
+        reads.append(lead_id)
+        if len(reads) < settle_after:
+            return IntakeAnswer(lead_id, LeadStatus.QUEUED)
+        answer = IntakeAnswer(lead_id, LeadStatus.DELIVERED)
+        answer.settled = True
+        return answer
+
+    world.intake.outcome = outcome  # type: ignore[method-assign]
+    return reads
+
+
+def test_a_waiting_request_reads_the_outcome_only_once_the_worker_says_the_lead_is_done() -> None:
+    """The write answered queued: no read until the worker's word (not one read at once, then another)."""
+    world = Installation()
+    reads = _outcomes_counted(world, settle_after=1)
+
+    async def scenario() -> tuple[IntakeAnswer, float, int]:
+        loop = asyncio.get_running_loop()
+        waiting = asyncio.create_task(world.intake.accept(IntakeRequest("web", "solar", lead(), wait=5)))
+        await asyncio.sleep(0.05)
+        reads_before = len(reads)
+        [job] = world.all("jobs")
+        started = loop.time()
+        world.notifier.lead_done(job.lead_id)
+        answer = await waiting
+        return answer, loop.time() - started, reads_before
+
+    answer, took, reads_before = run(scenario())
+    assert reads_before == 0
+    assert answer.status == LeadStatus.DELIVERED and len(reads) == 1
+    assert took < 0.1  # woken, not the next poll (0.25 s)
+
+
+def test_a_lead_done_while_its_outcome_is_read_still_wakes_the_waiting_request() -> None:
+    """The worker's word between the read (queued) and the wait is not lost: the request is watching
+    from before it reads, so it reads again at once rather than at the next poll."""
+    world = Installation()
+    reads: list[str] = []
+
+    async def outcome(lead_id: str, *, source: str | None = None) -> IntakeAnswer:
+        reads.append(lead_id)
+        if len(reads) == 1:
+            world.notifier.lead_done(lead_id)  # done while this read still saw it queued
+            return IntakeAnswer(lead_id, LeadStatus.QUEUED)
+        answer = IntakeAnswer(lead_id, LeadStatus.DELIVERED)
+        answer.settled = True
+        return answer
+
+    world.intake.outcome = outcome  # type: ignore[method-assign]
+
+    async def scenario() -> tuple[IntakeAnswer, float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answer = await world.intake.wait("lead_1", 5)
+        return answer, loop.time() - started
+
+    answer, took = run(scenario())
+    assert answer.status == LeadStatus.DELIVERED and len(reads) == 2
+    assert took < 0.1, took
+    assert world.notifier._leads == {}  # nothing left watched

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from leadrelay.domain.fields import validate_lead
+from leadrelay.domain.model import SourceSpec
 from leadrelay.domain.offers import NO_OFFER_SELECTED, public_offer
 from leadrelay.domain.states import (
     JOB,
@@ -274,6 +275,23 @@ class Intake:
         else:
             redeemed = None
         write = _Write(lead, jobs, screen, problems, keep, redeemed, bids)
+        # watched before the write: a worker done with the lead before this request waits still wakes it
+        watch = self._notifier.watch(lead_id) if waits else None
+        try:
+            return await self._write_and_answer(req, write, source, started, watch)
+        finally:
+            if watch is not None:
+                self._notifier.unwatch(lead_id, watch)
+
+    async def _write_and_answer(
+        self,
+        req: IntakeRequest,
+        write: _Write,
+        source: SourceSpec,
+        started: float,
+        watch: asyncio.Event | None,
+    ) -> IntakeAnswer:
+        lead_id, jobs, keep = write.lead["id"], write.jobs, write.keep_answer
         kind, got = await self._writes.submit(write)
         if kind == "ping_refused":
             if got == "expired":
@@ -289,8 +307,8 @@ class Intake:
         if any(j["queue_state"] == QueueState.READY for j in jobs):
             self._notifier.jobs_added()
         answer = _first_answer(write)
-        if waits and answer.status == LeadStatus.QUEUED:
-            answer = await self.wait(lead_id, req.wait, started=started)
+        if watch is not None and answer.status == LeadStatus.QUEUED:
+            answer = await self.wait(lead_id, req.wait, started=started, watch=watch)
         answer.show_buyer = source.show_buyer
         if req.idempotency_key is not None and not keep:  # it waited: keeping it must not delay it
             await self._keep_by(lead_id, answer, started + req.wait + _ANSWER_SLACK_S)
@@ -363,25 +381,47 @@ class Intake:
 
         return await self._storage.run_read(read)
 
-    async def wait(self, lead_id: str, seconds: float, *, started: float | None = None) -> IntakeAnswer:
+    async def wait(
+        self,
+        lead_id: str,
+        seconds: float,
+        *,
+        started: float | None = None,
+        watch: asyncio.Event | None = None,
+    ) -> IntakeAnswer:
         """Wait for the lead's outcome until ``seconds`` after ``started`` (the loop's time the request
         came; default now), woken in-process, polling across processes. The answer is never later than
         that deadline plus a few milliseconds, whatever the buyers do: a read of the outcome that would end
         later is given up, the lead is still ``queued``, and the source reads the outcome later (``GET
         /v1/leads/{id}``). (The lead's own write comes before the wait and is not bounded: a lead is
-        stored before it is answered.)"""
+        stored before it is answered.) ``watch``: the notifier's event for the lead, watched since before
+        the lead was written (so still queued): the first read waits for the worker's word or the first
+        poll."""
         loop = asyncio.get_running_loop()
         deadline = (loop.time() if started is None else started) + seconds
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline + _ANSWER_SLACK_S):
-                    answer = await self.outcome(lead_id)
-            except TimeoutError:
-                return IntakeAnswer(lead_id, LeadStatus.QUEUED)
-            remaining = deadline - loop.time()
-            if answer.settled or answer.offers or remaining <= 0:  # offers: the consumer chooses now
-                return answer
-            await self._notifier.wait_lead(lead_id, min(remaining, 0.25))
+        read_now = watch is None
+        event = watch if watch is not None else self._notifier.watch(lead_id)
+        try:
+            while True:
+                if read_now:
+                    try:
+                        async with asyncio.timeout_at(deadline + _ANSWER_SLACK_S):
+                            answer = await self.outcome(lead_id)
+                    except TimeoutError:
+                        return IntakeAnswer(lead_id, LeadStatus.QUEUED)
+                    # offers (user choice): the consumer chooses now
+                    if answer.settled or answer.offers or deadline - loop.time() <= 0:
+                        return answer
+                read_now = True
+                remaining = deadline - loop.time()
+                if remaining > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(event.wait(), min(remaining, 0.25))
+                if event.is_set():  # the worker's word was used: watch again before the next read
+                    event = self._notifier.watch(lead_id)
+        finally:
+            if event is not watch:
+                self._notifier.unwatch(lead_id, event)
 
     def _write_batch(self, tx: Tx, writes: Sequence[_Write]) -> list[tuple[str, Any]]:
         """Screen, then write the leads, their jobs and dedup marks of a group in one transaction; per

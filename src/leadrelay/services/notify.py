@@ -27,11 +27,19 @@ class Notifier:
         if event is not None:
             event.set()
 
+    def watch(self, lead_id: str) -> asyncio.Event:
+        """An event set when the lead is next done (shared by every watcher of the lead). Watch before
+        reading the lead's state: a lead done between the read and the wait still wakes the watcher."""
+        return self._leads.setdefault(lead_id, asyncio.Event())
+
+    def unwatch(self, lead_id: str, event: asyncio.Event) -> None:
+        if self._leads.get(lead_id) is event:
+            del self._leads[lead_id]
+
     async def wait_lead(self, lead_id: str, seconds: float) -> None:
-        event = self._leads.setdefault(lead_id, asyncio.Event())
+        event = self.watch(lead_id)
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), seconds)
         finally:
-            if self._leads.get(lead_id) is event:
-                del self._leads[lead_id]
+            self.unwatch(lead_id, event)

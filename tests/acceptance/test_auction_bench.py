@@ -1,0 +1,41 @@
+"""`bench/auction_bench.py --quick` (the auction benchmark `make bench` runs) runs end to end: simulated
+bidding buyers, `leadrelay serve` on SQLite, the open-loop generator, the sweep and the slow-buyer check,
+and prints its table. The figures themselves are not checked here (the machine is shared)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow_start(30)
+def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "auction_bench.py"), "--quick"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    main = re.search(r"50/s for 2 s \(overhead\)\s+50\s+(\d+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)", out)
+    assert main is not None, out
+    answers, p50, p99, most = int(main[1]), float(main[2]), float(main[3]), float(main[4])
+    assert answers == 100 and p50 <= p99 <= most, out  # every arrival answered; the quantiles in order
+    assert "sweep 50/s for 1 s" in out, out
+    assert re.search(r"highest rate with p99 overhead under 50 ms: (50/s|none of)", out), out
+    slow = re.search(r"slow buyer: max answer ([\d.]+) ms; (\d+) of (\d+) later than 760 ms", out)
+    assert slow is not None and int(slow[3]) == 20, out
+    assert float(slow[1]) < 5000, out  # never waited for the buyer that answers after 5 s
