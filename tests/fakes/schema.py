@@ -167,6 +167,7 @@ TABLES: dict[str, TableSpec] = {
                 _t("created_at", null=False),
                 _t("updated_at", null=False),
                 _t("finished_at"),
+                _t("answer_by"),
             ),
             key=("id",),
             states={"status": JobStatus, "queue_state": QueueState},

@@ -14,7 +14,7 @@ from leadrelay.simulate.bidding import BiddingOptions, Latency
 from leadrelay.simulate.buyers import BuyersThread
 from tests.documents import base_config
 from tests.integration.test_routing_flow import job_of, post, serve, with_target
-from tests.support import ADMIN, wait_for
+from tests.support import ADMIN, lead, source_headers, wait_for
 
 PERSONAL = {"first_name", "last_name", "email", "phone"}
 
@@ -352,3 +352,22 @@ def test_a_rerun_auctions_the_lead_afresh(db_url: str, refusers: BuyersThread) -
     bids = again["bids"]
     assert len(bids) == 6 and sum(1 for b in bids if b["superseded"]) == 3
     assert [d["partner"] for d in again["deliveries"]] == ["sunco", "sunco"]
+
+
+def test_a_source_waiting_less_than_the_deadline_gets_the_sale_in_time(db_url: str) -> None:
+    """The rule gives the pings 750 ms but the source waits 0.5 s: the pings end early enough for the
+    award and the post, and the source is answered with the sale, not ``queued``."""
+    slow = fixed(50, timeout_rate=1.0, timeout_delay_s=5.0)
+    prices = {"sunco": fixed(12, latency=Latency("fixed", 20)), "brightpath": slow, "voltedge": fixed(11)}
+    with BuyersThread(bidders=prices) as buyers:
+        doc = auction_config(buyers.url, buyers.ping_url)
+        with serve(db_url, doc) as server, server.client() as http:
+            post(http, state="CA", monthly_bill=180)  # warm up
+            started = time.monotonic()
+            r = http.post("/v1/leads?wait=0.5", json=lead(state="CA"), headers=source_headers())
+            took = time.monotonic() - started
+            job = job_of(http, r.json()["lead_id"])
+    assert r.json()["status"] == "delivered" and r.json()["partner"] == "sunco"
+    assert took < 0.6, took
+    pinging = next(line for line in job["trace"] if line.startswith("auction: pinging"))
+    assert pinging.endswith(", to answer the source in time)"), pinging

@@ -47,6 +47,11 @@ __all__ = ["award", "open_or_resume", "prepare", "run_pings", "tiers_of"]
 
 log = logging.getLogger("leadrelay.auction")
 
+# a source waiting for its answer (``jobs.answer_by``) shortens the pings: this much is kept for the award
+# and the post, but the pings always get at least MIN_PINGS_S (a sale after the answer is still a sale)
+POST_RESERVE_S = 0.15
+MIN_PINGS_S = 0.1
+
 
 def tiers_of(target: Target) -> tuple[Tier, ...]:
     """A waterfall's tiers; an auction is one tier of its partners, sold by price at the rule's floor."""
@@ -127,6 +132,12 @@ def _open(
         if left <= 0:
             why = f"the deadline ({target.deadline_s * 1000:.0f} ms) passed before tier {k + 1}"
             return _unsold(w, job, now, trace, why, rule)
+        waiting = ""
+        if job.answer_by is not None:  # the source waits: the award and the post must fit in too
+            room = (job.answer_by - now).total_seconds() - POST_RESERVE_S
+            if room < left:
+                left = max(room, MIN_PINGS_S)
+                waiting = ", to answer the source in time"
         names = tuple(n for n in tiers[k].partners if n in candidates)
         pings, fixed = _offers(tx, job, live, now, names, tiers[k].floor, trace)
         label = f"tier {k + 1} ({tiers[k].strategy.value})" if waterfall else "auction"
@@ -136,7 +147,7 @@ def _open(
             continue
         offered = True
         pinged = ", ".join(p.partner for p in pings) or "nobody (post-only partners)"
-        trace.append(f"{label}: pinging {pinged} (deadline {left * 1000:.0f} ms)")
+        trace.append(f"{label}: pinging {pinged} (deadline {left * 1000:.0f} ms{waiting})")
         auction = Auction(
             tuple(pings),
             tuple(fixed),

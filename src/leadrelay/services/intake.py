@@ -265,6 +265,10 @@ class Intake:
         }
         jobs = [] if problems else [_job_row(lead_id, p, now, self._ids) for p in names]
         waits = req.wait > 0 and status == LeadStatus.QUEUED
+        if waits:  # an auction fits its pings in before the source stops waiting
+            answer_by = now + timedelta(seconds=req.wait)
+            for job in jobs:
+                job["answer_by"] = answer_by
         keep = req.idempotency_key is not None and not waits
         bids: list[dict[str, Any]] = []
         if redeemed is not None and not problems:  # a rejected lead leaves the token unused
@@ -509,6 +513,7 @@ def _job_row(lead_id: str, profile: str, now: datetime, ids: IdSource) -> dict[s
         "created_at": now,
         "updated_at": now,
         "finished_at": None,
+        "answer_by": None,
     }
 
 

@@ -191,6 +191,7 @@ jobs = Table(
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    Column("answer_by", UTCDateTime),  # the source waits for its answer until then (?wait): auctions fit in
     Index("ix_jobs_queue", "queue_state", "run_at"),
     one_of("status", JobStatus),
     one_of("queue_state", QueueState),
