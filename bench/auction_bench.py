@@ -84,8 +84,8 @@ def config(buyers_port: int, slow_port: int | None, deadline: str) -> dict[str, 
 
     names = [f"buyer{i}" for i in range(1, BUYERS + 1)]
     partners = {name: partner(name, buyers_port) for name in names}
-    if slow_port is not None:
-        partners[names[-1]] = partner("slow", slow_port)
+    if slow_port is not None:  # its breaker off: every auction waits for it until the deadline
+        partners[names[-1]] = partner("slow", slow_port) | {"breaker": "off"}
     return {
         "entities": {
             "solar": {
