@@ -77,15 +77,18 @@ def config(buyers_port: int, slow_port: int | None, deadline: str) -> dict[str, 
             "phone": "{{ lead.phone }}",
             "ping_reference": "{{ ping.reference }}",
         }
+        # breakers off: an overloaded server's own lateness would count as the buyers' timeouts, open
+        # their breakers and leave the next measures' leads unsold
         return {
             "channel": {"webhook": {"url": base, "timeout": "5s", "mapping": mapping}},
             "ping": {"url": f"{base}/ping", "timeout": "2s"},
+            "breaker": "off",
         }
 
     names = [f"buyer{i}" for i in range(1, BUYERS + 1)]
     partners = {name: partner(name, buyers_port) for name in names}
-    if slow_port is not None:  # its breaker off: every auction waits for it until the deadline
-        partners[names[-1]] = partner("slow", slow_port) | {"breaker": "off"}
+    if slow_port is not None:  # its breaker is off too: every auction waits for it until the deadline
+        partners[names[-1]] = partner("slow", slow_port)
     return {
         "entities": {
             "solar": {
