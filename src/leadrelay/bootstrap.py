@@ -98,6 +98,8 @@ class Runtime:
         )
 
     def start_workers(self, count: int, only: set[str] | None = None) -> None:
+        if count:
+            self.notifier.local_workers = True
         for _ in range(count):
             worker = self.new_worker(only)
             self.workers.append(worker)

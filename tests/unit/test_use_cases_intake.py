@@ -155,6 +155,7 @@ def _outcomes_counted(world: Installation, settle_after: int) -> list[str]:
 def test_a_waiting_request_reads_the_outcome_only_once_the_worker_says_the_lead_is_done() -> None:
     """The write answered queued: no read until the worker's word (not one read at once, then another)."""
     world = Installation()
+    world.notifier.local_workers = True  # the worker's word will come: reads are a 0.25 s safety net
     reads = _outcomes_counted(world, settle_after=1)
 
     async def scenario() -> tuple[IntakeAnswer, float, int]:
@@ -201,3 +202,21 @@ def test_a_lead_done_while_its_outcome_is_read_still_wakes_the_waiting_request()
     assert answer.status == LeadStatus.DELIVERED and len(reads) == 2
     assert took < 0.1, took
     assert world.notifier._leads == {}  # nothing left watched
+
+
+def test_without_workers_in_the_process_a_waiting_request_reads_soon_then_less_often() -> None:
+    """``serve --workers 0``: nobody here will say the lead is done, so the request reads it 20 ms after the
+    write, then at 40, 80, 160 ms… (at most every 0.25 s)."""
+    world = Installation()
+    assert world.notifier.local_workers is False
+    reads = _outcomes_counted(world, settle_after=3)
+
+    async def scenario() -> tuple[IntakeAnswer, float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answer = await world.intake.accept(IntakeRequest("web", "solar", lead(), wait=5))
+        return answer, loop.time() - started
+
+    answer, took = run(scenario())
+    assert answer.status == LeadStatus.DELIVERED and len(reads) == 3
+    assert 0.06 <= took < 0.2, took  # 20 + 40 ms, not 0.25 s per read

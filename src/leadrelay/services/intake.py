@@ -405,6 +405,7 @@ class Intake:
         deadline = (loop.time() if started is None else started) + seconds
         read_now = watch is None
         event = watch if watch is not None else self._notifier.watch(lead_id)
+        steps = self._notifier.poll_steps()
         try:
             while True:
                 if read_now:
@@ -420,7 +421,7 @@ class Intake:
                 remaining = deadline - loop.time()
                 if remaining > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(event.wait(), min(remaining, 0.25))
+                        await asyncio.wait_for(event.wait(), min(remaining, next(steps)))
                 if event.is_set():  # the worker's word was used: watch again before the next read
                     event = self._notifier.watch(lead_id)
         finally:
