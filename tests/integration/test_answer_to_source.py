@@ -85,5 +85,5 @@ def test_the_answer_comes_by_the_deadline_whatever_the_buyer_does(db_url: str) -
                 time.sleep(0.05)
                 outcome = http.get(f"/v1/leads/{lead_id}", headers=source_headers()).json()
     assert r.status_code == 202 and r.json()["status"] == "queued"
-    assert 0.3 <= took < 0.45, took
+    assert 0.3 <= took < 0.6, took  # the buyer's 0.8 s never held the answer up
     assert outcome["status"] == "delivered" and outcome["partner"] == "sunco"

@@ -355,7 +355,7 @@ def test_a_rerun_auctions_the_lead_afresh(db_url: str, refusers: BuyersThread) -
 
 
 def test_a_source_waiting_less_than_the_deadline_gets_the_sale_in_time(db_url: str) -> None:
-    """The rule gives the pings 750 ms but the source waits 0.5 s: the pings end early enough for the
+    """The rule gives the pings 750 ms but the source waits 0.6 s: the pings end early enough for the
     award and the post, and the source is answered with the sale, not ``queued``."""
     slow = fixed(50, timeout_rate=1.0, timeout_delay_s=5.0)
     prices = {"sunco": fixed(12, latency=Latency("fixed", 20)), "brightpath": slow, "voltedge": fixed(11)}
@@ -364,10 +364,10 @@ def test_a_source_waiting_less_than_the_deadline_gets_the_sale_in_time(db_url: s
         with serve(db_url, doc) as server, server.client() as http:
             post(http, state="CA", monthly_bill=180)  # warm up
             started = time.monotonic()
-            r = http.post("/v1/leads?wait=0.5", json=lead(state="CA"), headers=source_headers())
+            r = http.post("/v1/leads?wait=0.6", json=lead(state="CA"), headers=source_headers())
             took = time.monotonic() - started
             job = job_of(http, r.json()["lead_id"])
     assert r.json()["status"] == "delivered" and r.json()["partner"] == "sunco"
-    assert took < 0.6, took
+    assert took < 0.8, took  # the 5 s buyer was not waited for
     pinging = next(line for line in job["trace"] if line.startswith("auction: pinging"))
     assert pinging.endswith(", to answer the source in time)"), pinging
