@@ -7,8 +7,9 @@ them (``services.distribution``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from leadrelay.domain.caps import window_key
@@ -23,6 +24,41 @@ _PERIOD_ORDER = (CapPeriod.HOUR, CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH,
 _NO_LIMIT = 2**31 - 1  # a day count is a counter with no limit
 
 
+class _Window(NamedTuple):
+    """One cap window a lead takes a slot in: whose caps (``""``: the partner's own; else the profile's),
+    its period and key, the cap, and what may be used now (less than the cap when pacing holds back)."""
+
+    scope: str
+    period: CapPeriod
+    key: str
+    limit: int
+    allowed: int
+
+
+def _windows(
+    partner: PartnerSpec, profile_caps: Mapping[CapPeriod, int], profile: str, now: datetime
+) -> Iterator[_Window]:
+    """The partner's cap windows now, its own then those within the profile, shortest period first. A
+    partner paced ``even`` has its own day window limited to its allowance so far (``domain.pacing``)."""
+    tz = ZoneInfo(partner.timezone)
+    for scope, caps in (("", partner.caps), (profile, profile_caps)):
+        for period in _PERIOD_ORDER:
+            limit = caps.get(period)
+            if limit is None:
+                continue
+            paced = scope == "" and period is CapPeriod.DAY and partner.pacing is Pacing.EVEN
+            allowed = even_allowance(limit, partner.hours, tz, now) if paced else limit
+            yield _Window(scope, period, window_key(period, tz, now), limit, allowed)
+
+
+def _held(w: _Window, used: int, profile: str) -> str:
+    """Why a lead cannot take a slot in ``w`` with ``used`` taken: pacing's hold, or the cap reached."""
+    if used < w.limit:
+        return f"held back by pacing (even: {used} of {w.limit} today, {w.allowed} allowed so far)"
+    where = f" in profile {profile}" if w.scope else ""
+    return f"cap {w.period.value} {used}/{w.limit} reached{where}"
+
+
 def reserve(
     tx: Tx,
     partner: PartnerSpec,
@@ -34,32 +70,20 @@ def reserve(
 ) -> tuple[list[list[str]], str | None]:
     """Take a slot in every cap window of the partner (own caps, then caps within the profile).
 
-    A partner paced ``even`` has its own day window limited to its allowance so far (``domain.pacing``):
-    the same atomic reservation, so pacing is as exact as the cap. ``count_load``: also count the lead in
-    the partner's day count (an uncapped partner that ``least_loaded`` compares). Returns the windows
-    taken, or the reason none were (the first cap reached with its count, or pacing's hold).
+    Pacing's allowance is the limit of the day window's reservation: the same atomic reservation, so
+    pacing is as exact as the cap. ``count_load``: also count the lead in the partner's day count (an
+    uncapped partner that ``least_loaded`` compares). Returns the windows taken, or the reason none were
+    (the first cap reached with its count, or pacing's hold).
     """
-    tz = ZoneInfo(partner.timezone)
     taken: list[list[str]] = []
-    for scope, caps in (("", partner.caps), (profile, profile_caps)):
-        for period in _PERIOD_ORDER:
-            limit = caps.get(period)
-            if limit is None:
-                continue
-            window = window_key(period, tz, now)
-            paced = scope == "" and period is CapPeriod.DAY and partner.pacing is Pacing.EVEN
-            allowed = even_allowance(limit, partner.hours, tz, now) if paced else limit
-            ok, used = tx.caps.reserve_cap(partner.name, scope, window, allowed)
-            if not ok:
-                tx.caps.release_caps(partner.name, taken)
-                if used < limit:
-                    so_far = f"{used} of {limit} today, {allowed} allowed so far"
-                    return [], f"held back by pacing (even: {so_far})"
-                where = f" in profile {profile}" if scope else ""
-                return [], f"cap {period.value} {used}/{limit} reached{where}"
-            taken.append([scope, window])
+    for w in _windows(partner, profile_caps, profile, now):
+        ok, used = tx.caps.reserve_cap(partner.name, w.scope, w.key, w.allowed)
+        if not ok:
+            tx.caps.release_caps(partner.name, taken)
+            return [], _held(w, used, profile)
+        taken.append([w.scope, w.key])
     if count_load:
-        window = window_key(CapPeriod.DAY, tz, now)
+        window = window_key(CapPeriod.DAY, ZoneInfo(partner.timezone), now)
         tx.caps.reserve_cap(partner.name, LOAD_SCOPE, window, _NO_LIMIT)
         taken.append([LOAD_SCOPE, window])
     return taken, None
@@ -71,31 +95,17 @@ def cap_room(
     """Which of these partners (each with its caps within the profile) are at a cap or held back by pacing
     now, with the words :func:`reserve` would give: read in one statement, nothing taken. An auction
     pings only partners with room; the winner's slot is then reserved, exactly, by :func:`reserve`."""
-    limits: dict[tuple[str, str, str], tuple[PartnerSpec, str, CapPeriod, int, int]] = {}
-    for partner, profile_caps in partners:
-        tz = ZoneInfo(partner.timezone)
-        for scope, caps in (("", partner.caps), (profile, profile_caps)):
-            for period in _PERIOD_ORDER:
-                limit = caps.get(period)
-                if limit is None:
-                    continue
-                paced = scope == "" and period is CapPeriod.DAY and partner.pacing is Pacing.EVEN
-                allowed = even_allowance(limit, partner.hours, tz, now) if paced else limit
-                key = (partner.name, scope, window_key(period, tz, now))
-                limits[key] = (partner, scope, period, limit, allowed)
-    used = tx.caps.cap_used(list(limits))
+    windows = {
+        (partner.name, w.scope, w.key): w
+        for partner, profile_caps in partners
+        for w in _windows(partner, profile_caps, profile, now)
+    }
+    used = tx.caps.cap_used(list(windows))
     full: dict[str, str] = {}
-    for key, (partner, scope, period, limit, allowed) in limits.items():
-        count = used[key]
-        if count < allowed or partner.name in full:
-            continue
-        if count < limit:
-            full[partner.name] = (
-                f"held back by pacing (even: {count} of {limit} today, {allowed} allowed so far)"
-            )
-        else:
-            where = f" in profile {profile}" if scope else ""
-            full[partner.name] = f"cap {period.value} {count}/{limit} reached{where}"
+    for key, w in windows.items():
+        name = key[0]
+        if used[key] >= w.allowed and name not in full:
+            full[name] = _held(w, used[key], profile)
     return full
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from leadrelay.domain.auction import Offer, bid_line, rank
+from leadrelay.domain.auction import Offer, Sale, bid_line, rank
 from leadrelay.domain.fields import validate_lead
 from leadrelay.domain.model import PERSONAL_NAMES, EntitySpec, Strategy
 from leadrelay.domain.ping_tokens import KEY_LABEL, key_material, read_token, sign_token, signature_ok
@@ -245,7 +245,7 @@ def bid_rows(
             "rank": b["rank"],
             "margin": b["margin"],
             "delivery_id": None,
-            "sold_as": "exclusive" if b["rank"] is not None else None,
+            "sold_as": Sale.EXCLUSIVE if b["rank"] is not None else None,
             "superseded": False,
             "is_test": is_test,
             "started_at": job["created_at"],
