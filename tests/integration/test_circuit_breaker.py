@@ -206,7 +206,7 @@ def test_ping_timeouts_open_the_breaker_and_the_auction_stops_pinging(db_url: st
     assert audit == [("partner.breaker_open", "breaker", "closed", "ping timeouts 3 of 3 in 5m")]
     assert shown["breaker"]["state"] == "open"
     assert (shown["ping"]["count"], shown["ping"]["timeouts"], shown["ping"]["timeout_rate"]) == (3, 3, 1.0)
-    assert 100 <= shown["ping"]["p50_ms"] < 750
+    assert 95 <= shown["ping"]["p50_ms"] < 750  # the 100 ms ping timeout, as the channel timed it
     assert (other["ping"]["count"], other["ping"]["errors"], other["ping"]["timeouts"]) == (4, 0, 0)
     assert other["post"]["count"] == 4 and other["breaker"]["state"] == "closed"
 
