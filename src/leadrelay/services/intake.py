@@ -201,7 +201,8 @@ class Intake:
         self._clock = clock
         self._ids = ids
         self._writes: GroupCommit[_Write, tuple[str, Any]] = group_commits(self._write_batch)
-        self._keeping: set[asyncio.Task[None]] = set()  # waited answers being kept (``_keep_soon``)
+        # waited answers still being kept (``_keep_by``), by lead: a repeat here waits for its write
+        self._keeping: dict[str, tuple[asyncio.Task[None], IntakeAnswer]] = {}
 
     async def accept(self, req: IntakeRequest) -> IntakeAnswer:
         started = asyncio.get_running_loop().time()  # ``wait`` counts from here
@@ -330,6 +331,15 @@ class Intake:
             answer = IntakeAnswer(original.id, LeadStatus(original.answer["status"]), repeat=True)
             answer.replay = (int(original.answer_code), dict(original.answer))
             return answer
+        keeping = self._keeping.get(original.id)
+        if keeping is not None:  # answered here, its write still going: the repeat gets that answer
+            task, first = keeping
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), 5.0)
+            if task.done() and not task.cancelled() and task.exception() is None:
+                answer = IntakeAnswer(original.id, first.status, repeat=True)
+                answer.replay = (first.code, first.as_dict())
+                return answer
         if self._clock() - original.created_at < _ABANDONED:
             raise Conflict(
                 "a request with this Idempotency-Key is still being answered; repeat it in a few seconds"
@@ -341,18 +351,18 @@ class Intake:
 
     async def _keep_by(self, lead_id: str, answer: IntakeAnswer, deadline: float) -> None:
         """Keep a waited answer, but answer by ``deadline`` (the loop's time) whatever the database does:
-        a write not done by then goes on in the background. A repeat before it lands is told to try again
-        (409), as while the first waits; if the process ends first, repeats get the outcome once the
-        request counts as abandoned."""
+        a write not done by then goes on in the background. A repeat reaching this process meanwhile waits
+        for it (``_replay``); elsewhere it is told to try again (409), as while the first waits; if the
+        process ends first, repeats get the outcome once the request counts as abandoned."""
         task = asyncio.create_task(self._keep(lead_id, answer))
-        self._keeping.add(task)
-        task.add_done_callback(self._kept)
+        self._keeping[lead_id] = (task, answer)
+        task.add_done_callback(lambda done: self._kept(lead_id, done))
         remaining = deadline - asyncio.get_running_loop().time()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), max(remaining, 0.0))
 
-    def _kept(self, task: asyncio.Task[None]) -> None:
-        self._keeping.discard(task)
+    def _kept(self, lead_id: str, task: asyncio.Task[None]) -> None:
+        self._keeping.pop(lead_id, None)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("keeping the answer of a keyed lead failed", exc_info=exc)
 
