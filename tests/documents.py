@@ -17,7 +17,13 @@ def base_config(buyer_url: Callable[[str], str], **partner_overrides: Mapping[st
         return {"webhook": {"url": buyer_url(name), "timeout": "5s", "max_attempts": 3, **extra}}
 
     partners: dict[str, Any] = {
-        "sunco": {"timezone": "America/Los_Angeles", "price": 25, "channel": webhook("sunco")},
+        # sunco's answer may name the sale's price (its list price otherwise)
+        "sunco": {
+            "timezone": "America/Los_Angeles",
+            "price": 25,
+            "price_from_answer": True,
+            "channel": webhook("sunco"),
+        },
         "brightpath": {
             "timezone": "America/New_York",
             "filters": {"field": "monthly_bill", "op": "gte", "value": 100},

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from leadrelay.domain.health import BreakerState
+from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
     DeliveryStatus,
@@ -24,7 +25,7 @@ from leadrelay.domain.states import (
     QueueState,
 )
 
-Kind = Literal["str", "int", "float", "bool", "json", "time"]
+Kind = Literal["str", "int", "float", "bool", "json", "time", "money"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,7 @@ TABLES: dict[str, TableSpec] = {
                 _t("next_attempt_at"),
                 _j("cap_windows", null=False),
                 Col("price", "float"),
+                _s("price_basis"),
                 _s("reference"),
                 _s("reason"),
                 _flag("invoiced"),
@@ -360,6 +362,28 @@ TABLES: dict[str, TableSpec] = {
             "suppression_entries",
             (_s("list", null=False), _s("value_hash", null=False)),
             key=("list", "value_hash"),
+        ),
+        TableSpec(
+            "ledger_entries",
+            (
+                _i("seq", null=False),
+                _s("id", null=False),
+                _t("at", null=False),
+                _s("kind", null=False),
+                _s("party_kind", null=False),
+                _s("party", null=False),
+                Col("amount", "money", False),
+                _s("currency", null=False),
+                _s("actor", null=False),
+                _s("lead_id"),
+                _s("delivery_id"),
+                _s("reverses"),
+                Col("margin", "money"),
+                _s("memo"),
+            ),
+            key=("seq",),
+            unique=(("id",), ("reverses",)),
+            states={"kind": EntryKind, "party_kind": Party},
         ),
     )
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -106,6 +107,10 @@ def _coerce(table: str, col: Col, value: Any) -> Any:
         if not isinstance(value, int | float):
             raise TypeError(f"{where}: a number expected, got {value!r}")
         return float(value)
+    if col.kind == "money":  # Cents: a Decimal in whole cents
+        if not isinstance(value, Decimal) or value != value.quantize(Decimal("0.01")):
+            raise TypeError(f"{where}: a Decimal in cents expected, got {value!r}")
+        return value.quantize(Decimal("0.01"))
     if col.kind == "bool":
         if not isinstance(value, int):
             raise TypeError(f"{where}: a boolean expected, got {value!r}")

@@ -72,10 +72,13 @@ class Buyer:
 
 
 def config(url: str, **acme: Any) -> dict[str, Any]:
-    """The test configuration with one partner, acme (list price 25), taking every lead."""
+    """The test configuration with one partner, acme (list price 25, or the price its answer names),
+    taking every lead."""
     doc = copy.deepcopy(base_config(lambda name: url))
     webhook = {"url": url, "timeout": "5s", "max_attempts": 3, **acme.pop("webhook", {})}
-    doc["partners"] = {"acme": {"price": 25, "channel": {"webhook": webhook}, **acme}}
+    doc["partners"] = {
+        "acme": {"price": 25, "price_from_answer": True, "channel": {"webhook": webhook}, **acme}
+    }
     doc["profiles"]["solar-main"]["rules"] = []
     doc["profiles"]["solar-main"]["default"] = {"partners": ["acme"]}
     return doc

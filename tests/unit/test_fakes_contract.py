@@ -1108,6 +1108,7 @@ def test_fake_rows_behave_like_sqlalchemy_rows(sqlite_url: str) -> None:
 def _kind(column: Any) -> Kind:
     kinds: list[tuple[type[Any], Kind]] = [
         (sql_tables.UTCDateTime, "time"),
+        (sql_tables.Cents, "money"),
         (JSON, "json"),
         (Boolean, "bool"),
         (Float, "float"),

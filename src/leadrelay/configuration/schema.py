@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
+from leadrelay.configuration.money import PayoutConfig
 from leadrelay.configuration.values import (
     CAP_PERIODS,
     ENV_REF_RE,
@@ -209,6 +210,8 @@ class SourceModel(Strict):
     show_buyer: bool = False  # its answers name the buyer and the price
     # how long a POST /v1/ping quote (its ping_token) holds
     ping_token_ttl: Annotated[PositiveDuration, AfterValidator(_ping_token_ttl)] = "2m"
+    payout: PayoutConfig | None = None  # how the source is paid (configuration.money)
+    payouts_by_entity: dict[str, PayoutConfig] = {}  # per entity, instead of ``payout``
 
     def to_spec(self, name: str) -> SourceSpec:
         return SourceSpec(
@@ -218,6 +221,8 @@ class SourceModel(Strict):
             self.min_price,
             self.show_buyer,
             parse_duration(self.ping_token_ttl),
+            payout=self.payout.to_spec() if self.payout is not None else None,
+            payout_by_entity={entity: p.to_spec() for entity, p in self.payouts_by_entity.items()},
         )
 
 
@@ -262,6 +267,7 @@ class PartnerModel(Strict):
     hours: Hours | None = None
     filters: Any = None  # a condition, parsed by hand
     price: Money | None = None
+    price_from_answer: bool = False  # the price in the buyer's answer (response price_path) is the sale's
     cancel_period: Duration = "7d"
     paused: bool = False
     channel: ChannelModel | None = None
@@ -293,6 +299,7 @@ class PartnerModel(Strict):
             paused=self.paused,
             channel=self.channel.to_spec(self.email) if self.channel is not None else None,
             price=self.price,
+            price_from_answer=self.price_from_answer,
             cancel_period_s=parse_duration(self.cancel_period),
             dedup=_dedup(self.dedup),
             suppression=tuple(self.suppression),
@@ -363,6 +370,7 @@ class TargetModel(Strict):
     offer_ttl: Annotated[PositiveDuration, AfterValidator(_offer_ttl)] | None = None  # user_choice: 10m
     tiers: list[TierModel] | None = None  # waterfall: the tiers in order
     shared: SharedModel | None = None  # auction, waterfall: sell to up to N buyers at their shared bids
+    prices: dict[str, Money] = {}  # the rule's price per partner (instead of the partner's list price)
 
     def to_spec(self) -> Target:
         """The target of a canonical document (``partners``, with weights and priorities in their order)."""
@@ -378,6 +386,7 @@ class TargetModel(Strict):
             offer_ttl_s=parse_duration(self.offer_ttl) if self.offer_ttl is not None else 600.0,
             tiers=tuple(tier.to_spec() for tier in self.tiers or ()),
             shared_max=self.shared.max if self.shared is not None else 1,
+            prices=dict(self.prices),
         )
 
 
@@ -396,6 +405,7 @@ class ProfileModel(Strict):
     dedup: DedupModel | None = None
     suppression: Names = []
     require_consent: bool = False  # a lead without its entity's consent field is unsold: "no consent"
+    partner_prices: dict[str, Money] = {}  # the profile's price per partner (a rule's prices come first)
     rules: list[RuleModel] = []
     default: Any = None  # a target or null, checked by hand
 
@@ -420,6 +430,7 @@ class ProfileModel(Strict):
             dedup=_dedup(self.dedup),
             suppression=tuple(self.suppression),
             require_consent=self.require_consent,
+            partner_prices=dict(self.partner_prices),
         )
 
 

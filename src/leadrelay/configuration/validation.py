@@ -136,6 +136,9 @@ class _Validator(PartnerChecks):
         caps = lookup(raw, "partner_caps")
         for name in caps if isinstance(caps, dict) else ():
             self.reference("partners", "partner", name, f"{path}.partner_caps.{name}")
+        prices = lookup(raw, "partner_prices")
+        for name in prices if isinstance(prices, dict) else ():
+            self.reference("partners", "partner", name, f"{path}.partner_prices.{name}")
         rules: list[dict[str, Any]] = []
         raw_rules = lookup(raw, "rules")
         seen: dict[str, int] = {}
@@ -200,6 +203,15 @@ class _Validator(PartnerChecks):
             "weights": {n: model.weights[n] for n in names if n in model.weights},
             "priorities": {n: model.priorities[n] for n in names if n in model.priorities},
         }
+        if model.prices and model.strategy in (Strategy.AUCTION, Strategy.WATERFALL):
+            self.fail(
+                f"{path}.prices", "an auction's or a waterfall's buyers pay their bids, not a rule price"
+            )
+        for name in model.prices:
+            if name not in names:
+                self.fail(f"{path}.prices.{name}", f"'{name}' is not one of this target's partners")
+        if model.prices:
+            document["prices"] = {n: model.prices[n] for n in names if n in model.prices}
         if model.strategy != Strategy.USER_CHOICE:
             for key in USER_CHOICE_KEYS:
                 if getattr(model, key) is not None:

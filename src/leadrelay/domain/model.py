@@ -14,6 +14,7 @@ from typing import Any
 from leadrelay.domain.batches import BatchSchedule
 from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
+from leadrelay.domain.ledger import PayoutModel
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
 
 
@@ -293,6 +294,7 @@ class PartnerSpec:
     paused: bool = False
     channel: ChannelSpec | None = None
     price: float | None = None
+    price_from_answer: bool = False  # the price in the buyer's answer (``price_path``) is the sale's
     cancel_period_s: float = 7 * 86_400.0  # how long after delivery a cancel is allowed
     dedup: DedupSpec | None = None  # never the same person twice within the window
     suppression: tuple[str, ...] = ()  # a listed lead removes this partner from the candidates
@@ -369,6 +371,7 @@ class Target:
     offer_ttl_s: float = 600.0  # user_choice: how long the offers are valid
     tiers: tuple[Tier, ...] = ()  # a waterfall's, in order (``partners`` is all of theirs)
     shared_max: int = 1  # ``shared: {max: N}``: a lead may be sold to up to N buyers at their shared bids
+    prices: Mapping[str, float] = field(default_factory=dict)  # the rule's price per partner
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +394,7 @@ class ProfileSpec:
     dedup: DedupSpec | None = None
     suppression: tuple[str, ...] = ()
     require_consent: bool = False  # a lead without its entity's consent field is unsold ("no consent")
+    partner_prices: Mapping[str, float] = field(default_factory=dict)  # the profile's price per partner
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,3 +405,9 @@ class SourceSpec:
     min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)
     show_buyer: bool = False  # its answers name the buyer and the price (else: sold or unsold only)
     ping_token_ttl_s: float = 120.0  # how long a supplier ping's quote holds (POST /v1/ping)
+    payout: PayoutModel | None = None  # how the source is paid (None: not at all)
+    payout_by_entity: Mapping[str, PayoutModel] = field(default_factory=dict)  # per source × entity
+
+    def payout_for(self, entity: str) -> PayoutModel | None:
+        """The payout model of this source's leads of ``entity``."""
+        return self.payout_by_entity.get(entity, self.payout)

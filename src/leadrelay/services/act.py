@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadrelay.domain.fields.sample import build_test_lead
+from leadrelay.domain.ledger import EntryKind
 from leadrelay.domain.states import (
     DELIVERY,
     DELIVERY_UNDER_WAY,
@@ -21,6 +22,7 @@ from leadrelay.domain.states import (
 from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.intake import new_job_row
+from leadrelay.services.ledger import post_reversals
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock, system_ids
 
@@ -209,6 +211,17 @@ class Actions:
                 cancelled = DELIVERY.check(d.status, DeliveryStatus.CANCELLED)
                 tx.deliveries.update_delivery(d.id, status=cancelled, cancelled_at=now, cancel_reason=reason)
                 tx.caps.release_caps(d.partner, d.cap_windows)
+            # the sales are undone in the ledger with the cancel (new entries: nothing is edited)
+            post_reversals(
+                tx,
+                live,
+                [d.id for d in delivered],
+                EntryKind.CANCELLATION,
+                now,
+                self.ids,
+                actor=actor,
+                memo=reason,
+            )
             tx.jobs.update_job(
                 job_id,
                 status=JOB.check(job.status, JobStatus.CANCELLED),

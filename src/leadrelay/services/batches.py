@@ -31,15 +31,18 @@ from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.errors import StorageError
 from leadrelay.services.batch_files import render
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
+from leadrelay.services.ledger import post_sales
 from leadrelay.services.ports import (
     Clock,
     FileSender,
+    IdSource,
     RandomSource,
     Record,
     Sealer,
     Storage,
     Tx,
     system_clock,
+    system_ids,
     system_random,
 )
 
@@ -144,6 +147,7 @@ class Batcher:
         record_backoff_s: float = 0.2,  # the first wait before recording an outcome again (doubling)
         clock: Clock = system_clock,
         rand: RandomSource = system_random,
+        ids: IdSource = system_ids,
     ) -> None:
         """``retry``: the schedule after a failed send (the delivery policy type of ``domain.retry``; each
         channel's ``max_attempts`` replaces the template's); ``rand`` spreads its delays (jitter)."""
@@ -160,6 +164,7 @@ class Batcher:
         self.only_jobs = only_jobs  # send only these jobs' batches and cut none (a partner test)
         self.record_backoff_s = record_backoff_s
         self.clock = clock
+        self.ids = ids
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -249,8 +254,9 @@ class Batcher:
         price = partner.price
         ms = (time.perf_counter() - started) * 1000.0
         now = self.clock()
-        await self._record(
-            lambda tx: tx.batches.record_success(
+
+        def sold(tx: Tx) -> None:
+            delivered = tx.batches.record_success(
                 row,
                 self.owner,
                 location=result.location,
@@ -260,7 +266,10 @@ class Batcher:
                 price=price,
                 now=now,
             )
-        )
+            if delivered and not row.is_test:  # the sales go to the ledger with the deliveries
+                post_sales(tx, live, delivered, now, self.ids)
+
+        await self._record(sold)
         log.info("batch %s sent to %s (%d leads, %s)", row.id, row.partner, rendered.count, result.location)
         return True
 

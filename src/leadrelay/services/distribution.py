@@ -10,9 +10,11 @@ of ``leadrelay.domain.states`` (docs/states.md).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from leadrelay.domain.model import FileChannel, Strategy
+from leadrelay.domain.ledger import PriceBasis
+from leadrelay.domain.model import FileChannel, ProfileSpec, Strategy, Target
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.domain.states import JOB, JOB_TO_ROUTE, JobStatus
@@ -136,7 +138,7 @@ def route_job(
             trace.append(f"{name}: {capped}")
             continue
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
-        chosen.append(Chosen(name, windows))
+        chosen.append(_priced(Chosen(name, windows), target, profile.spec))
         strategy = target.strategy.value if target is not None else "priority"
         trace.append(f"{name}: chosen ({strategy})")
     if not chosen:
@@ -147,15 +149,31 @@ def route_job(
     )
 
 
-def _sale_resent(tx: Tx, job: Record, partner: str) -> tuple[float | None, str | None]:
-    """A resend of an auction's sale is made at its bid and carries the bid's reference again; (None,
-    None) for anything else (its price comes from the buyer's answer or the list price, as any post's)."""
+def _priced(c: Chosen, target: Target | None, profile: ProfileSpec) -> Chosen:
+    """The chosen partner with the rule's price for it, else the profile's (the price is then fixed
+    before the post: the buyer's answer wins over it only where the partner allows it)."""
+    if target is not None and c.name in target.prices:
+        return replace(c, price=target.prices[c.name], basis=PriceBasis.RULE)
+    if c.name in profile.partner_prices:
+        return replace(c, price=profile.partner_prices[c.name], basis=PriceBasis.PROFILE)
+    return c
+
+
+def _sale_resent(tx: Tx, job: Record, partner: str) -> tuple[float | None, str | None, str | None]:
+    """A resend of a sale is made at its fixed price (an auction's bid, a rule's or profile's price) and
+    carries the bid's reference again; (None, None, None) for anything else (its price comes from the
+    buyer's answer or the list price, as any post's)."""
     if job.kind != "resend" or job.parent_id is None:
-        return None, None
+        return None, None, None
     for d in tx.deliveries.job_deliveries(job.parent_id):
-        if d.partner == partner and d.ping_reference is not None:
-            return d.price, d.ping_reference
-    return None, None
+        fixed = d.ping_reference is not None or d.price_basis in (
+            PriceBasis.BID,
+            PriceBasis.RULE,
+            PriceBasis.PROFILE,
+        )
+        if d.partner == partner and fixed:
+            return d.price, d.price_basis, d.ping_reference
+    return None, None, None
 
 
 def _direct(
@@ -167,8 +185,10 @@ def _direct(
         why = f"partner {job.target_partner} is missing or has no delivery channel"
         return close(w, job, JobStatus.FAILED, now, [*trace, why], error=why)
     trace.append(f"{partner.name}: {job.kind} straight to the partner (selection bypassed)")
-    price, reference = _sale_resent(tx, job, partner.name)
-    send = new_delivery(tx, job, partner, [], now, w, ids, price=price, ping_reference=reference)
+    price, basis, reference = _sale_resent(tx, job, partner.name)
+    send = new_delivery(
+        tx, job, partner, [], now, w, ids, price=price, price_basis=basis, ping_reference=reference
+    )
     if send is None and isinstance(partner.channel, FileChannel):
         line = "a batch of its own, sent now" if job.kind == "test" else waiting_line(partner.channel)
         status = JOB.check(job.status, JobStatus.DELIVERING)

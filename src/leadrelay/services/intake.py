@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from leadrelay.domain.fields import validate_lead
+from leadrelay.domain.ledger import DEFAULT_CURRENCY, Entry, accepted_payout
 from leadrelay.domain.model import SourceSpec
 from leadrelay.domain.offers import NO_OFFER_SELECTED, public_offer
 from leadrelay.domain.states import (
@@ -161,6 +162,7 @@ class _Write:
     keep_answer: bool = False  # a keyed request answered at once: its answer is stored with the lead
     ping: Redeemed | None = None  # the supplier ping whose token the lead carries: used with the write
     bids: list[dict[str, Any]] = field(default_factory=list)  # its bids, given to the lead's jobs
+    payout: Entry | None = None  # the source's payout when paid on acceptance: posted if it is accepted
 
 
 def _first_answer(w: _Write) -> IntakeAnswer:
@@ -279,7 +281,13 @@ class Intake:
                 job["trace"] = lines
         else:
             redeemed = None
-        write = _Write(lead, jobs, screen, problems, keep, redeemed, bids)
+        payout = None
+        model = source.payout_for(req.entity)
+        if model is not None and not problems and not req.test:
+            payout = accepted_payout(
+                lead_id, req.source, model, at=now, currency=DEFAULT_CURRENCY, entry_id=self._ids("led")
+            )
+        write = _Write(lead, jobs, screen, problems, keep, redeemed, bids, payout)
         # watched before the write: a worker done with the lead before this request waits still wakes it
         watch = self._notifier.watch(lead_id) if waits else None
         try:
@@ -458,6 +466,13 @@ class Intake:
         inserted = tx.leads.insert_leads([w.lead for w in writes if w.lead["id"] not in refused])
         tx.jobs.insert_jobs([j for w in writes if w.lead["id"] in inserted for j in w.jobs])
         tx.dedup.put_marks([m for lead_id in inserted for m in marks.get(lead_id, ())])
+        payouts = [
+            w.payout
+            for w in writes
+            if w.payout is not None and w.lead["id"] in inserted and w.lead["status"] not in _NOT_ACCEPTED
+        ]
+        if payouts:  # the source is paid for the accepted lead with its write
+            tx.ledger.post(payouts)
         if any(w.bids for w in writes):  # a ping's bids, for the jobs left to route (not closed at intake)
             routed = {j["id"] for w in writes if w.lead["id"] in inserted for j in w.jobs}
             routed -= {j["id"] for w in writes for j in w.jobs if j["queue_state"] == QueueState.DONE}
@@ -492,6 +507,9 @@ class Intake:
             if why is not None:
                 refused[w.lead["id"]] = why
         return refused
+
+
+_NOT_ACCEPTED = (LeadStatus.REJECTED, LeadStatus.DUPLICATE, LeadStatus.SUPPRESSED)
 
 
 def _open_offers(tx: Tx, lead_id: str, now: datetime) -> list[dict[str, Any]]:

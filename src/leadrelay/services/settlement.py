@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.model import FileChannel, HoldChannel
 from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.domain.states import (
@@ -28,6 +29,7 @@ from leadrelay.domain.states import (
     settle_job,
 )
 from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.ledger import pays_anything, post_sales
 from leadrelay.services.opened_leads import redact_result
 from leadrelay.services.ports import IdSource, RandomSource, Record, Tx, system_ids, system_random
 from leadrelay.services.privacy import erased_attempt
@@ -89,7 +91,19 @@ def pending_sends(
         windows = windows_of(d.cap_windows)
         step = d.channel_step
         result.sends.append(
-            SendItem(job.id, d.id, d.partner, spec, view, d.attempts + 1, windows, step, d.status, d.price)
+            SendItem(
+                job.id,
+                d.id,
+                d.partner,
+                spec,
+                view,
+                d.attempts + 1,
+                windows,
+                step,
+                d.status,
+                d.price,
+                d.price_basis,
+            )
         )
     if not result.sends:
         return settle(job, current, now, w)
@@ -151,6 +165,7 @@ def finish_batch(
     owned: list[tuple[Record, set[str]]] = []
     results: dict[str, StepResult] = {}
     notes: dict[str, list[str]] = {}  # job id -> trace lines of failovers
+    sold: list[tuple[SendItem, AttemptResult]] = []  # sales to post to the ledger
     for job, sent in items:
         ours = job.lease_owner == owner and job.queue_state == QueueState.CLAIMED
         # the one gate: nothing a buyer answered is written before the lead's sensitive values and the
@@ -184,7 +199,11 @@ def finish_batch(
             note = _record_outcome(tx, w, item, res, live, now, retry, rand)
             if note:
                 notes.setdefault(job.id, []).append(note)
+            if res.outcome is Outcome.SUCCESS and not item.lead.test:
+                sold.append((item, res))
     w.flush(tx, now)
+    if sold and (pays_anything(live) or any(_price(i, r, live)["price"] is not None for i, r in sold)):
+        post_sales(tx, live, [item.delivery_id for item, _ in sold], now, ids)  # with the sale, at once
     if owned:
         dl = tx.deliveries.deliveries_of([job.id for job, _ in owned])
         for job, finished in owned:
@@ -216,7 +235,7 @@ def _record_outcome(
             item.delivery_id,
             status=DELIVERY.check(item.status, DeliveryStatus.DELIVERED),
             attempts=item.attempt,
-            price=_price(item, res, live),
+            **_price(item, res, live),
             redirect_url=res.redirect_url,
             reference=res.reference,
             reason=None,
@@ -263,15 +282,20 @@ def _record_outcome(
     return None
 
 
-def _price(item: SendItem, res: AttemptResult, live: LiveConfig) -> float | None:
-    """A sale's price: the bid it won at (an auction's), else the price in the buyer's answer, else the
-    partner's list price."""
-    if item.price is not None:
-        return item.price
-    if res.price is not None:
-        return res.price
+def _price(item: SendItem, res: AttemptResult, live: LiveConfig) -> dict[str, Any]:
+    """A sale's price and where it came from: the bid it won at (an auction's), else the price in the
+    buyer's answer where the partner allows it (``price_from_answer``), else the price fixed when the
+    delivery was made (the rule's or the profile's), else the partner's list price."""
     spec = live.compiled.partners.get(item.partner)
-    return spec.price if spec is not None else None
+    if item.price is not None and item.price_basis in (None, PriceBasis.BID):
+        return {"price": item.price, "price_basis": PriceBasis.BID}
+    if res.price is not None and spec is not None and spec.price_from_answer:
+        return {"price": res.price, "price_basis": PriceBasis.ANSWER}
+    if item.price is not None:
+        return {"price": item.price, "price_basis": item.price_basis}
+    if spec is not None and spec.price is not None:
+        return {"price": spec.price, "price_basis": PriceBasis.LIST}
+    return {"price": None, "price_basis": None}
 
 
 def settle(

@@ -15,6 +15,7 @@ from typing import Any
 from leadrelay.domain.attempts import LeadView
 from leadrelay.domain.auction import Offer
 from leadrelay.domain.files import EmailDestination
+from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.model import (
     ChannelSpec,
     EmailChannel,
@@ -44,7 +45,8 @@ class SendItem:
     cap_windows: tuple[tuple[str, str], ...] = ()  # released if the delivery finally fails
     step: int = 0  # the partner's failover step: 0 is its own channel
     status: DeliveryStatus = DeliveryStatus.PENDING  # the delivery's status while it is attempted
-    price: float | None = None  # the sale's price fixed before the post (an auction's bid), else None
+    price: float | None = None  # the sale's price fixed before the post (a bid, a rule's price), else None
+    price_basis: str | None = None  # where ``price`` came from (``domain.ledger.PriceBasis``)
 
 
 @dataclass(slots=True)
@@ -143,6 +145,7 @@ class Chosen:
     price: float | None = None
     ping_reference: str | None = None
     delivery_id: str | None = None  # the id its delivery is to have (None: a new one)
+    basis: PriceBasis = PriceBasis.BID  # where ``price`` came from: a bid, or the rule's or profile's price
 
 
 def deliver(
@@ -174,6 +177,7 @@ def deliver(
             ids,
             email_to,
             price=c.price,
+            price_basis=c.basis if c.price is not None else None,
             ping_reference=c.ping_reference,
             delivery_id=c.delivery_id,
         )
@@ -206,6 +210,7 @@ def new_delivery(
     price: float | None = None,
     ping_reference: str | None = None,
     delivery_id: str | None = None,
+    price_basis: str | None = None,
 ) -> SendItem | None:
     """Create the delivery; None when the partner's channel is ``hold`` (stored for pick-up, no send) or
     batched (waiting for the partner's next file or digest; a test lead gets a batch of its own now).
@@ -240,6 +245,7 @@ def new_delivery(
             "next_attempt_at": now if status is DeliveryStatus.PENDING else None,
             "cap_windows": windows,
             "price": price,
+            "price_basis": (price_basis or PriceBasis.BID) if price is not None else None,
             "reference": None,
             "reason": None,
             "invoiced": False,
@@ -258,7 +264,10 @@ def new_delivery(
     spec = channel_for(partner, profile_email_to)
     assert spec is not None
     view = lead_view(job, partner.name, spec, key, ping_reference=ping_reference, ping_price=price)
-    return SendItem(job.id, delivery_id, partner.name, spec, view, 1, windows_of(windows), price=price)
+    basis = (price_basis or PriceBasis.BID) if price is not None else None
+    return SendItem(
+        job.id, delivery_id, partner.name, spec, view, 1, windows_of(windows), price=price, price_basis=basis
+    )
 
 
 def channel_for(

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row, and_, func, select, update
 from leadrelay.adapters.db import leases, store
 from leadrelay.adapters.db.tables import attempts, deliveries, jobs, offers
 from leadrelay.domain.attempts import Outcome
+from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.states import DELIVERY, QUEUE, BatchStatus, DeliveryStatus, OfferStatus, QueueState
 from leadrelay.ids import new_id
 
@@ -116,7 +117,7 @@ def record_success(
     now: datetime,
 ) -> list[str]:
     """The batch was delivered: the batch is sent, its waiting deliveries are delivered and their jobs go
-    back to the queue to be settled. Returns the lead ids delivered now (none for a redelivery)."""
+    back to the queue to be settled. Returns the deliveries delivered now (none for a redelivery)."""
     number = _attempt_number(conn, row.id)
     _attempt(
         conn, row.id, number, started, duration_ms, outcome=Outcome.SUCCESS, location=location, bytes=size
@@ -153,12 +154,13 @@ def record_success(
             attempts=deliveries.c.attempts + 1,
             delivered_at=now,
             price=func.coalesce(deliveries.c.price, price),  # a price fixed before (a bid, an offer) stays
+            price_basis=func.coalesce(deliveries.c.price_basis, PriceBasis.LIST.value if price else None),
             reference=row.filename[:200],
             reason=None,
         )
     )
     wake_jobs(conn, [d.job_id for d in fresh], now)
-    return [d.lead_id for d in fresh]
+    return [d.id for d in fresh]
 
 
 def _finish(conn: Connection, row: Row[Any], owner: str, *, status: BatchStatus, **values: Any) -> bool:

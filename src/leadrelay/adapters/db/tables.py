@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 
 from leadrelay.domain.health import BreakerState
+from leadrelay.domain.ledger import CENTS, EntryKind, Party
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
     BatchStatus,
@@ -76,6 +78,27 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Cents(TypeDecorator[Decimal]):
+    """Money as a whole number of cents on both databases (exact sums in SQL; SQLite has no decimal type),
+    handed to and from Python as a ``Decimal`` in cents. An amount with fractions of a cent is refused."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        cents = Decimal(value) * 100
+        if cents != cents.to_integral_value():
+            raise ValueError(f"not a whole number of cents: {value}")
+        return int(cents)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(int(value)) / 100).quantize(CENTS)
 
 
 metadata = MetaData(
@@ -215,6 +238,7 @@ deliveries = Table(
     Column("next_attempt_at", UTCDateTime),
     Column("cap_windows", JSON, nullable=False),  # [[scope, window], ...] reserved; released on failure
     Column("price", Float),
+    Column("price_basis", String(8)),  # PriceBasis: bid | answer | rule | profile | list
     Column("reference", String(200)),
     Column("reason", Text),
     Column("invoiced", Boolean, nullable=False, default=False),
@@ -455,4 +479,30 @@ batches = Table(
     Column("sent_at", UTCDateTime),
     Index("ix_batches_status_next", "status", "next_attempt_at"),
     one_of("status", BatchStatus),
+)
+
+
+# ---------------------------------------------------------------- money (issue 11)
+
+ledger_entries = Table(  # every movement of money, immutable (triggers refuse UPDATE and DELETE)
+    "ledger_entries",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", ID, nullable=False, unique=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),  # EntryKind
+    Column("party_kind", String(8), nullable=False),  # Party: partner | source
+    Column("party", NAME, nullable=False),
+    Column("amount", Cents, nullable=False),  # + the party owes the operator more; - it is owed more
+    Column("currency", String(3), nullable=False),
+    Column("actor", String(100), nullable=False),  # system | admin:NAME | partner:NAME | cli
+    Column("lead_id", ID, index=True),
+    Column("delivery_id", ID, index=True),
+    Column("reverses", ID, unique=True),  # the entry a cancellation or return undoes (once)
+    Column("margin", Cents),  # a sale's revenue less the payout posted with it; reversed with it
+    Column("memo", Text),
+    Index("ix_ledger_entries_party_at", "party_kind", "party", "at"),
+    Index("ix_ledger_entries_at", "at"),
+    one_of("kind", EntryKind),
+    one_of("party_kind", Party),
 )

@@ -19,6 +19,7 @@ from leadrelay.adapters.db.deferred_writes import SqlDeferredWrites
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
+from leadrelay.adapters.db.ledger_store import SqlLedger
 from leadrelay.adapters.db.log_queries import SqlLogQueries
 from leadrelay.adapters.db.repositories import (
     SqlCaps,
@@ -76,6 +77,10 @@ class SqlTx:
     @cached_property
     def suppression(self) -> SqlSuppressionLists:
         return SqlSuppressionLists(self.conn)
+
+    @cached_property
+    def ledger(self) -> SqlLedger:
+        return SqlLedger(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

@@ -14,6 +14,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
+- ``ledger``: the money ledger's entries;
 - ``clock``: time and new ids; ``records``: what the repositories return.
 """
 
@@ -28,6 +29,7 @@ from leadrelay.services.ports.clock import (
     system_random,
 )
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
+from leadrelay.services.ports.ledger import Ledger, SaleFacts
 from leadrelay.services.ports.queries import (
     DeferredWrites,
     Erasure,
@@ -68,12 +70,14 @@ __all__ = [
     "IdSource",
     "Jobs",
     "Leads",
+    "Ledger",
     "LogQueries",
     "Objects",
     "OldPages",
     "RandomSource",
     "Record",
     "Ring",
+    "SaleFacts",
     "Sealer",
     "Storage",
     "SuppressionListNames",

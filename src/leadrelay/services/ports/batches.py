@@ -68,7 +68,9 @@ class Batches(Protocol):
         duration_ms: float,
         price: float | None,
         now: datetime,
-    ) -> list[str]: ...
+    ) -> list[str]:
+        """The batch was delivered; returns the deliveries it delivered now (none for a redelivery)."""
+        ...
 
     def lock_jobs(self, job_ids: Sequence[str]) -> None: ...
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from leadrelay.services.ports.batches import Batches, BatchQueries
+from leadrelay.services.ports.ledger import Ledger
 from leadrelay.services.ports.queries import (
     DeferredWrites,
     Erasure,
@@ -55,6 +56,9 @@ class Tx(Protocol):
     def dedup(self) -> DedupMarks: ...
     @property
     def suppression(self) -> SuppressionLists: ...
+
+    @property
+    def ledger(self) -> Ledger: ...
 
     @property
     def deferred(self) -> DeferredWrites: ...

@@ -1,0 +1,100 @@
+"""The ledger's SQL (``leadrelay.services.ports.Ledger``): entries are inserted, never updated or deleted
+(the migration's triggers refuse it), and read back as ``domain.ledger.Entry``."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from leadrelay.adapters.db.tables import deliveries, leads, ledger_entries
+from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party
+from leadrelay.services.ports.ledger import SaleFacts
+
+_L = ledger_entries.c
+_CHUNK = 500
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(
+        row.id,
+        row.at,
+        EntryKind(row.kind),
+        Party(row.party_kind),
+        row.party,
+        row.amount,
+        row.currency,
+        row.actor,
+        row.lead_id,
+        row.delivery_id,
+        row.reverses,
+        row.margin,
+        row.memo,
+    )
+
+
+class SqlLedger:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def post(self, entries: Sequence[Entry]) -> None:
+        if entries:
+            self._conn.execute(insert(ledger_entries), [e.row() for e in entries])
+
+    def entries(
+        self,
+        *,
+        lead_ids: Collection[str] | None = None,
+        delivery_ids: Collection[str] | None = None,
+        party_kind: Party | None = None,
+        party: str | None = None,
+        kinds: Collection[EntryKind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Entry]:
+        q = select(ledger_entries).order_by(_L.seq)
+        if lead_ids is not None:
+            q = q.where(_L.lead_id.in_(sorted(set(lead_ids))))
+        if delivery_ids is not None:
+            q = q.where(_L.delivery_id.in_(sorted(set(delivery_ids))))
+        if party_kind is not None:
+            q = q.where(_L.party_kind == party_kind.value)
+        if party is not None:
+            q = q.where(_L.party == party)
+        if kinds is not None:
+            q = q.where(_L.kind.in_([k.value for k in kinds]))
+        if since is not None:
+            q = q.where(_L.at >= since)
+        if until is not None:
+            q = q.where(_L.at < until)
+        if limit is not None:
+            q = q.limit(limit)
+        return [_entry(row) for row in self._conn.execute(q)]
+
+    def balances(self, party_kind: Party, parties: Collection[str] | None = None) -> dict[str, Decimal]:
+        q = select(_L.party, func.sum(_L.amount)).where(_L.party_kind == party_kind.value).group_by(_L.party)
+        if parties is not None:
+            q = q.where(_L.party.in_(sorted(set(parties))))
+        return {party: total if total is not None else ZERO for party, total in self._conn.execute(q)}
+
+    def sale_facts(self, delivery_ids: Collection[str]) -> list[SaleFacts]:
+        ids = sorted(set(delivery_ids))
+        out: list[SaleFacts] = []
+        d = deliveries.c
+        for i in range(0, len(ids), _CHUNK):
+            q = (
+                select(d.id, d.lead_id, d.partner, leads.c.source, leads.c.entity, d.price, d.is_test)
+                .join(leads, leads.c.id == d.lead_id)
+                .where(d.id.in_(ids[i : i + _CHUNK]))
+            )
+            out.extend(
+                SaleFacts(r.id, r.lead_id, r.partner, r.source, r.entity, r.price, bool(r.is_test))
+                for r in self._conn.execute(q)
+            )
+        return out

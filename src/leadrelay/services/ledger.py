@@ -1,0 +1,196 @@
+"""Posting money to the ledger (``leadrelay.domain.ledger``), always in the transaction of what caused it:
+a sale is posted with the delivery that became delivered, a cancellation with the cancel, a manual entry
+alone. Nothing here edits an entry; a correction is a new one.
+
+Test leads move no money. A delivery without a price posts no sale (its source's payout, if it earns one,
+is still posted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from leadrelay.domain.ledger import (
+    DEFAULT_CURRENCY,
+    Entry,
+    EntryKind,
+    Party,
+    PayoutModel,
+    Sale,
+    accepted_payout,
+    check,
+    lead_paid,
+    money,
+    reversal_entries,
+    sale_entries,
+)
+from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
+from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.ports import IdSource, Tx
+
+
+def pays_anything(live: LiveConfig) -> bool:
+    """Whether any source is paid (else a sale without a price posts nothing)."""
+    return any(s.payout is not None or s.payout_by_entity for s in live.specs.sources.values())
+
+
+def post_sales(
+    tx: Tx, live: LiveConfig, delivery_ids: Collection[str], now: datetime, ids: IdSource
+) -> list[Entry]:
+    """The sale and payout entries of deliveries that were just delivered (their price stored), posted."""
+    facts = [f for f in tx.ledger.sale_facts(delivery_ids) if not f.is_test]
+    if not facts:
+        return []
+    per_lead = {
+        f.lead_id
+        for f in facts
+        if (model := _payout(live, f.source, f.entity)) is not None and model.per_lead
+    }
+    lead_entries: dict[str, list[Entry]] = {lead: [] for lead in per_lead}
+    for e in tx.ledger.entries(lead_ids=per_lead) if per_lead else ():
+        lead_entries[e.lead_id or ""].append(e)
+    posted: list[Entry] = []
+    for f in sorted(facts, key=lambda f: f.delivery_id):
+        sale = Sale(
+            f.delivery_id,
+            f.lead_id,
+            f.partner,
+            f.source,
+            money(f.price) if f.price is not None else None,
+            _payout(live, f.source, f.entity),
+        )
+        paid = lead_paid(lead_entries.get(f.lead_id, ()))
+        entries = sale_entries(
+            sale, lead_paid=paid, at=now, currency=DEFAULT_CURRENCY, ids=[ids("led"), ids("led")]
+        )
+        lead_entries.setdefault(f.lead_id, []).extend(entries)
+        posted.extend(entries)
+    tx.ledger.post(posted)
+    return posted
+
+
+def post_accepted(
+    tx: Tx, live: LiveConfig, leads: Sequence[tuple[str, str, str]], now: datetime, ids: IdSource
+) -> list[Entry]:
+    """The payouts of accepted leads whose source is paid on acceptance; ``leads``: (lead id, source,
+    entity) of the accepted, non-test leads."""
+    posted = [
+        e
+        for lead_id, source, entity in leads
+        if (
+            e := accepted_payout(
+                lead_id,
+                source,
+                _payout(live, source, entity),
+                at=now,
+                currency=DEFAULT_CURRENCY,
+                entry_id=ids("led"),
+            )
+        )
+        is not None
+    ]
+    tx.ledger.post(posted)
+    return posted
+
+
+def post_reversals(
+    tx: Tx,
+    live: LiveConfig,
+    delivery_ids: Collection[str],
+    kind: EntryKind,
+    now: datetime,
+    ids: IdSource,
+    *,
+    actor: str,
+    memo: str | None = None,
+) -> list[Entry]:
+    """Undo the sales of these deliveries (a cancellation, or an approved return) with new entries; a sale
+    already undone gives nothing. A cancellation leaves a payout earned on acceptance alone."""
+    facts = {f.delivery_id: f for f in tx.ledger.sale_facts(delivery_ids)}
+    leads = {f.lead_id for f in facts.values()}
+    if not leads:
+        return []
+    lead_entries = tx.ledger.entries(lead_ids=leads)
+    posted: list[Entry] = []
+    for delivery_id in sorted(facts):
+        f = facts[delivery_id]
+        mine = [e for e in lead_entries if e.delivery_id == delivery_id]
+        others = [e for e in lead_entries if e.lead_id == f.lead_id]
+        model = _payout(live, f.source, f.entity)
+        fresh = [ids("led") for _ in mine]
+        entries = reversal_entries(
+            mine,
+            others,
+            kind,
+            at=now,
+            actor=actor,
+            ids=fresh,
+            memo=memo,
+            payout_per_lead=model is not None and model.per_lead,
+            undone_too=facts.keys(),
+        )
+        lead_entries.extend(entries)
+        posted.extend(entries)
+    tx.ledger.post(posted)
+    return posted
+
+
+MANUAL = {
+    EntryKind.CREDIT: (Party.PARTNER,),
+    EntryKind.TOPUP: (Party.PARTNER,),
+    EntryKind.PAYMENT: (Party.PARTNER, Party.SOURCE),
+    EntryKind.ADJUSTMENT: (Party.PARTNER, Party.SOURCE),
+}
+"""The entries an operator may post by hand, and for whom."""
+
+
+def post_manual(
+    tx: Tx,
+    live: LiveConfig,
+    *,
+    kind: EntryKind,
+    party_kind: Party,
+    party: str,
+    amount: Decimal,
+    actor: str,
+    now: datetime,
+    ids: IdSource,
+    memo: str | None = None,
+    lead_id: str | None = None,
+) -> Entry:
+    """A credit, top-up, payment or adjustment by an operator. ``amount`` is given as the operator reads
+    it: a credit, top-up or payment of 50 is ``50`` (its sign is the kind's); an adjustment is signed
+    (+ the party owes more)."""
+    if kind not in MANUAL or party_kind not in MANUAL[kind]:
+        allowed = ", ".join(f"{k.value} ({'/'.join(p.value for p in ps)})" for k, ps in MANUAL.items())
+        raise ValidationFailed([FieldProblem("kind", f"must be one of {allowed}")])
+    parties = live.specs.partners if party_kind is Party.PARTNER else live.specs.sources
+    if party not in parties:
+        raise NotFound(f"no {party_kind.value} named {party!r}")
+    amount = money(amount)
+    if kind is not EntryKind.ADJUSTMENT:
+        if amount <= 0:
+            raise ValidationFailed([FieldProblem("amount", "must be more than zero")])
+        sign = -1 if (kind, party_kind) != (EntryKind.PAYMENT, Party.SOURCE) else 1
+        amount = amount * sign
+    elif amount == 0:
+        raise ValidationFailed([FieldProblem("amount", "must not be zero")])
+    entry = check(
+        Entry(ids("led"), now, kind, party_kind, party, amount, DEFAULT_CURRENCY, actor, lead_id, memo=memo)
+    )
+    tx.ledger.post([entry])
+    return entry
+
+
+def lead_money(tx: Tx, lead_id: str) -> list[Entry]:
+    """A lead's entries, in the order they were posted."""
+    if tx.leads.get_lead(lead_id) is None:
+        raise NotFound(f"no lead {lead_id}")
+    return tx.ledger.entries(lead_ids=[lead_id])
+
+
+def _payout(live: LiveConfig, source: str, entity: str) -> PayoutModel | None:
+    spec = live.specs.sources.get(source)
+    return spec.payout_for(entity) if spec is not None else None

@@ -1,0 +1,55 @@
+"""The ledger's repository: immutable money entries (``leadrelay.domain.ledger``), posted in the
+transaction of what caused them, and the reads that sums are made of."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from leadrelay.domain.ledger import Entry, EntryKind, Party
+
+
+@dataclass(frozen=True, slots=True)
+class SaleFacts:
+    """What posting a sale needs of a delivered delivery: its lead's source and entity, and its price."""
+
+    delivery_id: str
+    lead_id: str
+    partner: str
+    source: str
+    entity: str
+    price: float | None
+    is_test: bool
+
+
+class Ledger(Protocol):
+    def post(self, entries: Sequence[Entry]) -> None:
+        """Append the entries (their ids unique; an entry reversed twice is refused by the database)."""
+        ...
+
+    def entries(
+        self,
+        *,
+        lead_ids: Collection[str] | None = None,
+        delivery_ids: Collection[str] | None = None,
+        party_kind: Party | None = None,
+        party: str | None = None,
+        kinds: Collection[EntryKind] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Entry]:
+        """The entries matching every filter given, in the order they were posted (``since`` inclusive,
+        ``until`` exclusive)."""
+        ...
+
+    def balances(self, party_kind: Party, parties: Collection[str] | None = None) -> dict[str, Decimal]:
+        """The sum of each party's entries (every party with entries, or those named)."""
+        ...
+
+    def sale_facts(self, delivery_ids: Collection[str]) -> list[SaleFacts]:
+        """The facts of these deliveries (those that exist), in no particular order."""
+        ...

@@ -1,0 +1,190 @@
+"""The ledger through the use cases (in memory): a sale posts its price and its source's payout with the
+delivery, a cancel reverses them with new entries, a resend bills once, prices come from the right place."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from leadrelay.domain.ledger import EntryKind, Party, Totals, balance
+from leadrelay.errors import NotFound, ValidationFailed
+from leadrelay.services import ledger
+from leadrelay.services.ports import Tx
+from tests.documents import lead
+from tests.unit.in_memory import Installation, by_partner, document, http, run
+
+D = Decimal
+
+
+def paid(payout: dict[str, Any], **partners: Any) -> dict[str, Any]:
+    doc = document(**partners)
+    doc["sources"]["web"]["payout"] = payout
+    return doc
+
+
+def sold(world: Installation, answer: str = '{"reference": "r-1"}', **values: Any) -> str:
+    lead_id = world.accept(lead(**values)).lead_id
+    world.work(http(200, answer))
+    return lead_id
+
+
+def entries(world: Installation, **where: Any) -> list[Any]:
+    return world.storage.read(lambda tx: tx.ledger.entries(**where))
+
+
+def test_a_sale_posts_the_list_price_and_a_share_payout_with_its_margin() -> None:
+    world = Installation(paid({"share": "60%"}))
+    lead_id = sold(world)  # CA: sunco, list price 25
+
+    sale, payout = entries(world, lead_ids=[lead_id])
+    delivery = world.one("deliveries", lead_id=lead_id)
+    assert (sale.kind, sale.party_kind, sale.party, sale.amount, sale.margin) == (
+        EntryKind.SALE,
+        Party.PARTNER,
+        "sunco",
+        D("25.00"),
+        D("10.00"),
+    )
+    assert (payout.kind, payout.party, payout.amount) == (EntryKind.PAYOUT, "web", D("-15.00"))
+    assert sale.delivery_id == payout.delivery_id == delivery.id
+    assert delivery.price_basis == "list"
+    totals = Totals.of(entries(world))
+    assert (totals.revenue, totals.payout, totals.margin, totals.sales) == (D("25"), D("15"), D("10"), 1)
+
+
+def test_a_test_lead_or_a_refused_post_moves_no_money() -> None:
+    world = Installation(paid({"fixed": 4}))
+    world.accept(lead(), test=True)
+    world.work(http(200))
+    world.accept(lead())
+    world.work(by_partner(sunco=http(422, "no"), brightpath=http(422, "no")))
+    assert entries(world) == []
+
+
+def test_the_answer_price_wins_only_where_the_partner_allows_it() -> None:
+    world = Installation(document(sunco={"price_from_answer": False}))
+    lead_id = sold(world, '{"price": 31.5}')
+    [sale] = entries(world, lead_ids=[lead_id])
+    assert sale.amount == D("25.00")  # the list price: sunco does not take its price from its answer
+
+    world.configure(document())  # sunco's answer names its price
+    lead_id = sold(world, '{"price": 31.5}', phone="(512) 555-1313")
+    [sale] = entries(world, lead_ids=[lead_id])
+    assert sale.amount == D("31.50")
+    assert world.one("deliveries", lead_id=lead_id).price_basis == "answer"
+
+
+def test_a_rule_price_beats_the_profile_price_which_beats_the_list_price() -> None:
+    doc = document()
+    profile = doc["profiles"]["solar-main"]
+    profile["partner_prices"] = {"sunco": 20, "brightpath": 9}
+    profile["rules"][0]["send_to"]["prices"] = {"sunco": 18.25}
+    world = Installation(doc)
+    west = sold(world)  # CA: the rule sends to sunco at its price
+    elsewhere = sold(world, state="TX", phone="(512) 555-1414")  # the default: brightpath, profile price
+    assert [e.amount for e in entries(world, lead_ids=[west])] == [D("18.25")]
+    assert [e.amount for e in entries(world, lead_ids=[elsewhere])] == [D("9.00")]
+    assert world.one("deliveries", lead_id=west).price_basis == "rule"
+    assert world.one("deliveries", lead_id=elsewhere).price_basis == "profile"
+
+
+def test_a_cancel_reverses_the_sale_and_its_payout_with_new_entries() -> None:
+    world = Installation(paid({"margin": 5}))
+    lead_id = sold(world)
+    job = world.job_of(lead_id)
+    run(world.actions.cancel(job.id, actor="admin:ops", reason="buyer asked"))
+
+    sale, payout, undo_sale, undo_payout = entries(world, lead_ids=[lead_id])
+    assert (payout.amount, sale.margin) == (D("-20.00"), D("5.00"))
+    assert (undo_sale.kind, undo_sale.amount, undo_sale.reverses, undo_sale.margin) == (
+        EntryKind.CANCELLATION,
+        D("-25.00"),
+        sale.id,
+        D("-5.00"),
+    )
+    assert (undo_payout.amount, undo_payout.reverses, undo_payout.actor) == (
+        D("20.00"),
+        payout.id,
+        "admin:ops",
+    )
+    assert undo_sale.memo == "buyer asked"
+    assert Totals.of(entries(world)) == Totals(D("0"), D("0"), D("0"), 0)
+
+
+def test_a_cancel_then_a_resend_bills_once() -> None:
+    world = Installation(paid({"fixed": 3}))
+    lead_id = sold(world)
+    first = world.job_of(lead_id)
+    run(world.actions.cancel(first.id, actor="admin:ops"))
+    # a cancelled distribution is resent by rerouting: here a resend of a delivered one, then a cancel
+    lead_two = sold(world, phone="(512) 555-1515")
+    job_two = world.job_of(lead_two)
+    [resend] = run(world.actions.resend(job_two.id, actor="admin:ops"))
+    world.work(http(200))
+    run(world.actions.cancel(job_two.id, actor="admin:ops"))
+
+    sunco = balance(entries(world, party_kind=Party.PARTNER, party="sunco"))
+    web = balance(entries(world, party_kind=Party.SOURCE, party="web"))
+    assert sunco == D("25.00")  # lead one cancelled, lead two: its resend stands (the first sale undone)
+    assert web == D("-3.00")  # the fixed payout once per lead still sold
+    assert world.job_of(lead_two, id=resend).status == "delivered"
+
+
+def test_a_fixed_payout_is_paid_once_per_lead_shared_by_several_buyers() -> None:
+    doc = paid({"fixed": 4})
+    doc["profiles"]["solar-main"]["rules"][0]["send_to"]["strategy"] = "broadcast"
+    doc["partners"]["brightpath"]["price"] = 10
+    world = Installation(doc)
+    lead_id = sold(world)
+    kinds = sorted((e.kind.value, e.party, e.amount) for e in entries(world, lead_ids=[lead_id]))
+    assert kinds == [
+        ("payout", "web", D("-4.00")),
+        ("sale", "brightpath", D("10.00")),
+        ("sale", "sunco", D("25.00")),
+    ]
+    # one buyer cancels: the payout stays (the lead is still sold), the cancelled sale's margin takes it
+    job = world.job_of(lead_id)
+    run(world.actions.cancel(job.id, actor="admin:ops"))  # a broadcast job: both sales are cancelled
+    assert Totals.of(entries(world)) == Totals(D("0"), D("0"), D("0"), 0)
+
+
+def test_payouts_on_acceptance_are_posted_with_the_lead() -> None:
+    world = Installation(paid({"fixed": 1.5, "on": "accepted"}))
+    answer = world.accept(lead())
+    [entry] = entries(world, lead_ids=[answer.lead_id])
+    assert (entry.kind, entry.amount, entry.margin) == (EntryKind.PAYOUT, D("-1.50"), D("-1.50"))
+    world.work(http(200))
+    assert [e.kind for e in entries(world, lead_ids=[answer.lead_id])] == [EntryKind.PAYOUT, EntryKind.SALE]
+
+
+def test_manual_entries_take_their_sign_from_their_kind_and_refuse_nonsense() -> None:
+    world = Installation()
+    live = world.live()
+
+    def post(**kw: Any) -> Any:
+        def work(tx: Tx) -> Any:
+            return ledger.post_manual(tx, live, actor="admin:ops", now=world.clock.now, ids=world.ids, **kw)
+
+        return world.storage.transaction(work)
+
+    top = post(kind=EntryKind.TOPUP, party_kind=Party.PARTNER, party="sunco", amount=D("100"))
+    credit = post(kind=EntryKind.CREDIT, party_kind=Party.PARTNER, party="sunco", amount=D("7.5"))
+    paid_out = post(kind=EntryKind.PAYMENT, party_kind=Party.SOURCE, party="web", amount=D("12"))
+    fix = post(kind=EntryKind.ADJUSTMENT, party_kind=Party.PARTNER, party="sunco", amount=D("-0.25"))
+    assert [e.amount for e in (top, credit, paid_out, fix)] == [
+        D("-100.00"),
+        D("-7.50"),
+        D("12.00"),
+        D("-0.25"),
+    ]
+    with pytest.raises(ValidationFailed):
+        post(kind=EntryKind.SALE, party_kind=Party.PARTNER, party="sunco", amount=D("1"))
+    with pytest.raises(ValidationFailed):
+        post(kind=EntryKind.CREDIT, party_kind=Party.PARTNER, party="sunco", amount=D("-1"))
+    with pytest.raises(ValidationFailed):
+        post(kind=EntryKind.TOPUP, party_kind=Party.SOURCE, party="web", amount=D("1"))
+    with pytest.raises(NotFound):
+        post(kind=EntryKind.CREDIT, party_kind=Party.PARTNER, party="nobody", amount=D("1"))
+    assert len(entries(world)) == 4
