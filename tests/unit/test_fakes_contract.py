@@ -1059,6 +1059,43 @@ def offers_in_order_and_their_expiry(s: Storage) -> list[Any]:
     ]
 
 
+# ---------------------------------------------------------------- scenarios: the ledger
+
+
+@scenario
+def ledger_entries_balances_and_sale_facts(s: Storage) -> list[Any]:
+    from decimal import Decimal
+
+    from leadrelay.domain.ledger import Entry, EntryKind, Party
+
+    def entry(i: int, kind: EntryKind, party_kind: Party, party: str, amount: str, **kw: Any) -> Entry:
+        return Entry(f"led_{i}", at(i), kind, party_kind, party, Decimal(amount), "USD", "system", **kw)
+
+    sale = entry(1, EntryKind.SALE, Party.PARTNER, "sunco", "25.00", lead_id="lead_1", delivery_id="dlv_1")
+    payout = entry(2, EntryKind.PAYOUT, Party.SOURCE, "web", "-10.00", lead_id="lead_1", delivery_id="dlv_1")
+    undo = entry(
+        3, EntryKind.CANCELLATION, Party.PARTNER, "sunco", "-25.00", lead_id="lead_1", reverses="led_1"
+    )
+    top = entry(4, EntryKind.TOPUP, Party.PARTNER, "acme", "-100.00", memo="wire")
+    again = entry(5, EntryKind.CANCELLATION, Party.PARTNER, "sunco", "-25.00", reverses="led_1")
+    return [
+        attempt(s, lambda tx: tx.ledger.post([sale, payout])),
+        attempt(s, lambda tx: tx.ledger.post([undo, top])),
+        attempt(s, lambda tx: tx.ledger.post([again])),  # an entry is undone once
+        attempt(s, lambda tx: tx.ledger.post([sale])),  # its id is taken
+        attempt(s, lambda tx: tx.ledger.post([])),
+        attempt(s, lambda tx: tx.ledger.entries()),
+        attempt(s, lambda tx: tx.ledger.entries(lead_ids=["lead_1"], party_kind=Party.PARTNER)),
+        attempt(s, lambda tx: tx.ledger.entries(delivery_ids=["dlv_1"], kinds=[EntryKind.PAYOUT])),
+        attempt(s, lambda tx: tx.ledger.entries(party="sunco", since=at(2), until=at(4))),
+        attempt(s, lambda tx: tx.ledger.entries(limit=2)),
+        attempt(s, lambda tx: tx.ledger.balances(Party.PARTNER)),
+        attempt(s, lambda tx: tx.ledger.balances(Party.PARTNER, ["sunco", "nobody"])),
+        attempt(s, lambda tx: tx.ledger.balances(Party.SOURCE)),
+        attempt(s, lambda tx: tx.ledger.sale_facts(["nope"])),
+    ]
+
+
 # ---------------------------------------------------------------- the contract
 
 

@@ -12,12 +12,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from leadrelay.domain.fields import validate_lead
-from leadrelay.domain.ledger import DEFAULT_CURRENCY, Entry, accepted_payout
+from leadrelay.domain.ledger import DEFAULT_CURRENCY, Entry, Party, accepted_payout, balance
 from leadrelay.domain.model import SourceSpec
 from leadrelay.domain.offers import NO_OFFER_SELECTED, public_offer
 from leadrelay.domain.states import (
@@ -109,6 +110,7 @@ class IntakeAnswer:
     show_buyer: bool = False  # the source may see who bought the lead and at what price
     replay: tuple[int, dict[str, Any]] | None = None  # a repeat's stored first answer: HTTP status, body
     offers: list[dict[str, Any]] = field(default_factory=list)  # user choice: the open offers
+    payout: Decimal | None = None  # what the source earns for the lead so far (sources with a payout)
 
     @property
     def code(self) -> int:
@@ -138,6 +140,8 @@ class IntakeAnswer:
             out["reason"] = self.reason
         if self.offers:
             out["offers"] = self.offers
+        if self.payout is not None:  # the source's own payout, never the buyer's price
+            out["payout"] = str(self.payout)
         return out
 
 
@@ -173,7 +177,10 @@ def _first_answer(w: _Write) -> IntakeAnswer:
         reason = f"no enabled profile for entity {w.lead['entity']}"
     elif status is LeadStatus.SUPPRESSED:
         reason = _SUPPRESSED_REASON
-    return IntakeAnswer(w.lead["id"], public_lead_status(status), problems=w.problems, reason=reason)
+    answer = IntakeAnswer(w.lead["id"], public_lead_status(status), problems=w.problems, reason=reason)
+    if w.payout is not None and status not in _NOT_ACCEPTED:  # paid on acceptance
+        answer.payout = -w.payout.amount
+    return answer
 
 
 def body_hash(raw: Mapping[str, Any], entity: str) -> str:
@@ -397,6 +404,9 @@ class Intake:
             answer.settled = status in FINAL_LEAD_STATUSES
             spec = live.specs.sources.get(row.source)
             answer.show_buyer = spec is not None and spec.show_buyer
+            if spec is not None and spec.payout_for(row.entity) is not None and not row.is_test:
+                paid = tx.ledger.entries(lead_ids=[lead_id], party_kind=Party.SOURCE)
+                answer.payout = -balance(paid)
             if public is LeadStatus.QUEUED:
                 answer.offers = _open_offers(tx, lead_id, self._clock())
             return answer

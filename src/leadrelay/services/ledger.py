@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from leadrelay.domain.ledger import (
     DEFAULT_CURRENCY,
@@ -27,8 +28,8 @@ from leadrelay.domain.ledger import (
     sale_entries,
 )
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
-from leadrelay.services.config_in_force import LiveConfig
-from leadrelay.services.ports import IdSource, Tx
+from leadrelay.services.config_in_force import ConfigCache, LiveConfig
+from leadrelay.services.ports import Clock, IdSource, Storage, Tx, system_clock, system_ids
 
 
 def pays_anything(live: LiveConfig) -> bool:
@@ -194,3 +195,65 @@ def lead_money(tx: Tx, lead_id: str) -> list[Entry]:
 def _payout(live: LiveConfig, source: str, entity: str) -> PayoutModel | None:
     spec = live.specs.sources.get(source)
     return spec.payout_for(entity) if spec is not None else None
+
+
+def entry_dict(e: Entry) -> dict[str, object]:
+    """An entry as the API and the CLI show it (amounts as text: exact decimals)."""
+    return {
+        "id": e.id,
+        "at": e.at.isoformat(),
+        "kind": e.kind.value,
+        "party_kind": e.party_kind.value,
+        "party": e.party,
+        "amount": str(e.amount),
+        "currency": e.currency,
+        "actor": e.actor,
+        "lead_id": e.lead_id,
+        "delivery_id": e.delivery_id,
+        "reverses": e.reverses,
+        "margin": str(e.margin) if e.margin is not None else None,
+        "memo": e.memo,
+    }
+
+
+class LedgerBook:
+    """The ledger's use cases for operators: read entries and balances, post a manual entry (audited)."""
+
+    def __init__(self, storage: Storage, configs: ConfigCache, *, clock: Clock = system_clock,
+                 ids: IdSource = system_ids) -> None:  # fmt: skip
+        self.storage = storage
+        self.configs = configs
+        self.clock = clock
+        self.ids = ids
+
+    async def entries(self, **filters: Any) -> list[Entry]:
+        limit = filters.pop("limit", 500)
+        return await self.storage.run_read(lambda tx: tx.ledger.entries(limit=limit, **filters))
+
+    async def balances(self, party_kind: Party) -> dict[str, Decimal]:
+        return await self.storage.run_read(lambda tx: tx.ledger.balances(party_kind))
+
+    async def post(
+        self, *, kind: EntryKind, party_kind: Party, party: str, amount: Decimal, actor: str,
+        memo: str | None = None, lead_id: str | None = None,
+    ) -> Entry:  # fmt: skip
+        live = await self.configs.get(self.storage)
+
+        def work(tx: Tx) -> Entry:
+            now = self.clock()
+            entry = post_manual(
+                tx, live, kind=kind, party_kind=party_kind, party=party, amount=amount, actor=actor,
+                now=now, ids=self.ids, memo=memo, lead_id=lead_id,
+            )  # fmt: skip
+            tx.config.audit(
+                actor=actor,
+                action=f"ledger.{kind.value}",
+                object_kind=party_kind.value,
+                object_id=party,
+                at=now,
+                detail={"entry": entry.id, "amount": str(entry.amount)},
+                reason=memo,
+            )
+            return entry
+
+        return await self.storage.run(work)

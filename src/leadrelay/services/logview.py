@@ -7,6 +7,7 @@ from typing import Any
 
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.errors import NotFound
+from leadrelay.services.ledger import entry_dict
 from leadrelay.services.ports import Record, Storage, Tx
 
 
@@ -79,6 +80,7 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
                 "channel": d.channel,
                 "status": d.status,
                 "price": d.price,
+                "price_basis": d.price_basis,
                 "reference": d.reference,
                 "reason": d.reason,
                 "invoiced": d.invoiced,
@@ -128,6 +130,9 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
         }
         for o in tx.deliveries.offers_of(job_id)
     ]
+    # the money this distribution moved: its deliveries' sales, payouts and their reversals
+    money = tx.ledger.entries(delivery_ids=[d.id for d in found]) if found else []
+    out["ledger"] = [entry_dict(e) for e in money]
     return out
 
 

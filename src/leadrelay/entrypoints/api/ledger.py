@@ -1,0 +1,87 @@
+"""The money ledger: its entries (filtered), the balances of partners and sources, and manual entries
+(credits, top-ups, payments, adjustments), posted by an admin and audited. Amounts travel as decimal
+strings ("12.40"): exact, never a float."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel, Field
+
+from leadrelay.domain.ledger import EntryKind, Party
+from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.guards import StoredText
+from leadrelay.services.ledger import LedgerBook, entry_dict
+
+router = APIRouter(prefix="/v1", tags=["money"])
+
+
+def _book(rt: Any) -> LedgerBook:
+    return LedgerBook(rt.storage, rt.configs)
+
+
+@router.get("/ledger", summary="Ledger entries, oldest first (filters combine)")
+async def list_entries(
+    rt: RuntimeDep,
+    _admin: AdminDep,
+    party_kind: Annotated[Party | None, Query(description="partner or source")] = None,
+    party: Annotated[str | None, Query(max_length=64)] = None,
+    lead: Annotated[str | None, Query(max_length=40)] = None,
+    delivery: Annotated[str | None, Query(max_length=40)] = None,
+    kind: Annotated[list[EntryKind] | None, Query()] = None,
+    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601 with a zone")] = None,
+    until: Annotated[datetime | None, Query(description="exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> dict[str, Any]:
+    entries = await _book(rt).entries(
+        party_kind=party_kind,
+        party=party,
+        lead_ids=[lead] if lead else None,
+        delivery_ids=[delivery] if delivery else None,
+        kinds=kind,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    return {"items": [entry_dict(e) for e in entries]}
+
+
+@router.get("/balances", summary="Each party's balance: + it owes the operator, - the operator owes it")
+async def balances(
+    rt: RuntimeDep,
+    _admin: AdminDep,
+    party_kind: Annotated[Party, Query(description="partner or source")] = Party.PARTNER,
+) -> dict[str, Any]:
+    got = await _book(rt).balances(party_kind)
+    return {"party_kind": party_kind.value, "balances": {name: str(v) for name, v in sorted(got.items())}}
+
+
+class EntryBody(BaseModel):
+    kind: EntryKind = Field(description="credit, topup, payment or adjustment")
+    party_kind: Party = Party.PARTNER
+    party: str = Field(min_length=1, max_length=64)
+    amount: Decimal = Field(
+        max_digits=14,
+        decimal_places=2,
+        description="As the operator reads it: a credit, top-up or payment of 50 is 50; an adjustment is "
+        "signed (+: the party owes more)",
+    )
+    memo: StoredText | None = Field(default=None, max_length=500)
+    lead_id: str | None = Field(default=None, max_length=40)
+
+
+@router.post("/ledger", status_code=201, summary="Post a manual entry (audited; a correction is a new entry)")
+async def post_entry(rt: RuntimeDep, admin: AdminDep, body: EntryBody = Body(...)) -> dict[str, Any]:
+    entry = await _book(rt).post(
+        kind=body.kind,
+        party_kind=body.party_kind,
+        party=body.party,
+        amount=body.amount,
+        actor=admin,
+        memo=body.memo,
+        lead_id=body.lead_id,
+    )
+    return entry_dict(entry)
