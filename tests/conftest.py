@@ -12,9 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from leadrelay.adapters.db.migrate import upgrade
 from tests.support import Mailbox, forget_reader, running_mailbox
+
+# no per-example deadline: the suite runs two tests per core beside servers and databases, and an example
+# that takes 250 ms on a loaded machine is not a failure (hypothesis's default deadline is 200 ms)
+settings.register_profile("leadrelay", deadline=None)
+settings.load_profile("leadrelay")
 
 # The tests' buyers listen on loopback, which the SSRF guard refuses by default; subprocesses inherit this.
 os.environ.setdefault("LEADRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8,::1/128")

@@ -22,7 +22,7 @@ revenue less a fixed margin; paid on sold leads, or on every accepted lead.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -233,28 +233,25 @@ def sale_entries(
     ids: Sequence[str],
     actor: str = "system",
 ) -> list[Entry]:
-    """The entries of a sale: the partner's sale at its price (none without a price) and the source's
-    payout when it is earned by this sale (``lead_paid``: the lead already carries a live fixed payout,
-    from an earlier sale or from its acceptance). ``ids``: two fresh entry ids."""
+    """The entries of a sale: the partner's sale at its price (0.00 without a price: the ledger knows
+    every sale) and the source's payout when it is earned by this sale (``lead_paid``: the lead already
+    carries a live fixed payout, from an earlier sale or from its acceptance). ``ids``: two fresh ids."""
     revenue = sale.price if sale.price is not None else ZERO
     payout: Decimal | None = None
     model = sale.payout
     if model is not None and model.on is PayoutBasis.SOLD and not (model.per_lead and lead_paid):
         payout = model.of_sale(revenue)
-    entries: list[Entry] = []
-    if sale.price is not None:
-        margin = revenue - (payout or ZERO)
-        entries.append(
-            Entry(
-                ids[0], at, EntryKind.SALE, Party.PARTNER, sale.partner, revenue, currency, actor,
-                sale.lead_id, sale.delivery_id, margin=margin,
-            )
-        )  # fmt: skip
+    entries = [
+        Entry(
+            ids[0], at, EntryKind.SALE, Party.PARTNER, sale.partner, revenue, currency, actor,
+            sale.lead_id, sale.delivery_id, margin=revenue - (payout or ZERO),
+        )
+    ]  # fmt: skip
     if payout is not None:
         entries.append(
             Entry(
                 ids[1], at, EntryKind.PAYOUT, Party.SOURCE, sale.source, -payout, currency, actor,
-                sale.lead_id, sale.delivery_id, margin=None if sale.price is not None else -payout,
+                sale.lead_id, sale.delivery_id,
             )
         )  # fmt: skip
     return [check(e) for e in entries]
@@ -288,7 +285,7 @@ def reversal_entries(
     *,
     at: datetime,
     actor: str,
-    ids: Sequence[str],
+    new_id: Callable[[], str],
     memo: str | None = None,
     keep_payout: bool = False,
     payout_per_lead: bool = False,
@@ -296,26 +293,35 @@ def reversal_entries(
 ) -> list[Entry]:
     """Undo a sale (``kind``: a cancellation or a return): its live sale entry, and its source's payout
     unless ``keep_payout``, or unless the payout is a fixed one per lead (``payout_per_lead``) and the lead
-    still has another live sale: that payout stays while the lead is sold to someone, and the undone
-    sale's margin takes it. ``of_delivery``: the delivery's entries; ``lead_entries``: the lead's.
-    ``undone_too``: other deliveries of the lead undone with this one (their sales do not keep the
-    payout). A sale already undone gives nothing (undoing twice bills nothing twice)."""
+    still has another live sale: that payout stays while the lead is sold to someone (the undone sale's
+    margin gives it back), and goes with the lead's last sale. ``of_delivery``: the delivery's entries;
+    ``lead_entries``: the lead's; ``undone_too``: other deliveries of the lead undone with this one.
+    A sale already undone gives nothing (undoing twice bills nothing twice)."""
     assert kind in REVERSALS
     mine = live(of_delivery)
     delivery = {e.delivery_id for e in of_delivery} | set(undone_too)
-    other_sales = any(e.kind is EntryKind.SALE and e.delivery_id not in delivery for e in live(lead_entries))
+    lead_live = live(lead_entries)
+    other_sales = any(e.kind is EntryKind.SALE and e.delivery_id not in delivery for e in lead_live)
     keep = keep_payout or (payout_per_lead and other_sales)
     kept = sum((-e.amount for e in mine if e.kind is EntryKind.PAYOUT and keep), ZERO)
+    # a per-lead payout kept by an earlier undone sale goes with the lead's last one
+    left_over = (
+        [e for e in lead_live if e.kind is EntryKind.PAYOUT and e.delivery_id not in (None, *delivery)]
+        if payout_per_lead and mine and not keep and not other_sales
+        else []
+    )
     out: list[Entry] = []
-    for e in mine:
+    for e in [*mine, *left_over]:
         if e.kind not in (EntryKind.SALE, EntryKind.PAYOUT) or (e.kind is EntryKind.PAYOUT and keep):
             continue
         margin = e.margin
         if e.kind is EntryKind.SALE and margin is not None:
             margin += kept  # a kept payout is no longer covered by this sale: its margin gives it back
+        elif e in left_over:
+            margin = e.amount  # its cost was given back by the sale undone before: it comes back now
         out.append(
             Entry(
-                ids[len(out)], at, kind, e.party_kind, e.party, -e.amount, e.currency, actor, e.lead_id,
+                new_id(), at, kind, e.party_kind, e.party, -e.amount, e.currency, actor, e.lead_id,
                 e.delivery_id, reverses=e.id, margin=-margin if margin is not None else None, memo=memo,
             )
         )  # fmt: skip

@@ -2,8 +2,8 @@
 a sale is posted with the delivery that became delivered, a cancellation with the cancel, a manual entry
 alone. Nothing here edits an entry; a correction is a new one.
 
-Test leads move no money. A delivery without a price posts no sale (its source's payout, if it earns one,
-is still posted).
+Test leads move no money. A sale without a price is posted at 0.00 (the ledger knows every sale); an
+installation with no prices and no payouts keeps no ledger at all.
 """
 
 from __future__ import annotations
@@ -120,14 +120,13 @@ def post_reversals(
         mine = [e for e in lead_entries if e.delivery_id == delivery_id]
         others = [e for e in lead_entries if e.lead_id == f.lead_id]
         model = _payout(live, f.source, f.entity)
-        fresh = [ids("led") for _ in mine]
         entries = reversal_entries(
             mine,
             others,
             kind,
             at=now,
             actor=actor,
-            ids=fresh,
+            new_id=lambda: ids("led"),
             memo=memo,
             payout_per_lead=model is not None and model.per_lead,
             undone_too=facts.keys(),
