@@ -11,12 +11,14 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``repositories``: one repository per stored concept (leads, jobs, caps, deliveries, configuration,
   credentials, dedup marks, suppression lists);
 - ``batches``: the batch files' repository and reads;
+- ``alerts``: the alert rules' states and messages, and their transport (``AlertTransport``);
 - ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
 - ``clock``: time and new ids; ``records``: what the repositories return.
 """
 
+from leadrelay.services.ports.alerts import Alerts, AlertTransport, Sent
 from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.channels import Channel, FileSender
 from leadrelay.services.ports.clock import (
@@ -49,6 +51,8 @@ from leadrelay.services.ports.repositories import (
 from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Storage, Tx
 
 __all__ = [
+    "AlertTransport",
+    "Alerts",
     "BatchQueries",
     "Batches",
     "Caps",
@@ -75,6 +79,7 @@ __all__ = [
     "Record",
     "Ring",
     "Sealer",
+    "Sent",
     "Storage",
     "SuppressionListNames",
     "SuppressionLists",
