@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from leadrelay.domain.alerts import AlertState, EventState
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
@@ -360,6 +361,33 @@ TABLES: dict[str, TableSpec] = {
             "suppression_entries",
             (_s("list", null=False), _s("value_hash", null=False)),
             key=("list", "value_hash"),
+        ),
+        TableSpec(
+            "alert_states",
+            (
+                _s("alert", null=False),
+                _s("state", null=False),
+                _t("since"),
+                _t("last_fired_at"),
+                _s("detail"),
+                _i("version", null=False),
+            ),
+            key=("alert",),
+            states={"state": AlertState},
+        ),
+        TableSpec(
+            "alert_events",
+            (
+                _s("id", null=False),
+                _s("alert", null=False),
+                _s("state", null=False),
+                _s("detail", null=False),
+                _t("sent_at", null=False),
+                _j("targets", null=False),
+                _s("error"),
+            ),
+            key=("id",),
+            states={"state": EventState},
         ),
     )
 }

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,8 @@ import pytest
 import yaml
 from standardwebhooks import Webhook
 
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.entrypoints.worker import Worker
@@ -325,3 +328,37 @@ def test_the_worker_loop_checks_the_rules(
     asyncio.run(scenario())
     wait_for(lambda: len(sink.requests) == 1)
     assert str(box.messages[0]["Subject"]).startswith("[leadrelay] FIRING sunco-failing: sunco: failure rate")
+
+
+def test_of_two_processes_moving_a_rule_from_the_same_state_one_wins(db_url: str) -> None:
+    """Both read version 0 and decide to fire; the second UPDATE waits for the first's commit and then
+    finds the version moved: it sends nothing."""
+    first, second = SqlStorage(Database(db_url)), SqlStorage(Database(db_url))
+    moved = threading.Event()
+    values = {
+        "state": "firing",
+        "since": datetime.now(UTC),
+        "last_fired_at": datetime.now(UTC),
+        "detail": "x",
+    }
+    results: dict[str, bool] = {}
+
+    def hold(tx: Any) -> None:
+        results["first"] = tx.alerts.move_state("r", 0, values)
+        moved.set()
+        time.sleep(0.3)  # the other transaction is now waiting for this one's row (or SQLite's lock)
+
+    def rival() -> None:
+        moved.wait(10)
+        results["second"] = second.transaction(lambda tx: tx.alerts.move_state("r", 0, values))
+
+    thread = threading.Thread(target=rival)
+    thread.start()
+    first.transaction(hold)
+    thread.join(20)
+    assert results == {"first": True, "second": False}
+    (row,) = first.read(lambda tx: list(tx.alerts.states().values()))
+    assert (row.state, row.version) == ("firing", 1)
+    assert second.transaction(lambda tx: tx.alerts.move_state("r", 1, {**values, "state": "ok"}))
+    for storage in (first, second):
+        storage.db.dispose()
