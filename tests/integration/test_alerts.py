@@ -24,12 +24,14 @@ import yaml
 from standardwebhooks import Webhook
 
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import batches
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services.alerts import Alerting
 from leadrelay.services.intake import IntakeRequest
+from leadrelay.services.ports import Sent
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_cli import cli
 from tests.support import ADMIN, Mailbox, ServerThread, base_config, free_port, lead, prepare, wait_for
@@ -362,3 +364,108 @@ def test_of_two_processes_moving_a_rule_from_the_same_state_one_wins(db_url: str
     assert second.transaction(lambda tx: tx.alerts.move_state("r", 1, {**values, "state": "ok"}))
     for storage in (first, second):
         storage.db.dispose()
+
+
+class FixedClock:
+    """Tomorrow 17:00 UTC (09:00 in Los Angeles) plus an offset: every job posted now is due."""
+
+    def __init__(self) -> None:
+        tomorrow = datetime.now(UTC) + timedelta(days=1)
+        self.base = tomorrow.replace(hour=17, minute=0, second=0, microsecond=0)
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return self.base + self.offset
+
+
+def test_the_other_kinds_read_real_rows(db_url: str, healthy: BuyersThread) -> None:
+    """Queue backlog and age, a day cap used up early, an open breaker and a failed batch, each from the
+    rows the rest of leadrelay writes (and a batch row as the batch sender leaves it)."""
+    document = base_config(healthy.url, sunco={"caps": {"day": 2}, "breaker": "off"})
+    notify = {"email": ["ops@example.com"]}
+    document["alerts"] = [
+        {"name": "backlog", "kind": "queue_backlog", "threshold": 0, "notify": notify},
+        {"name": "stuck", "kind": "queue_age", "threshold": "1m", "notify": notify},
+        {"name": "capped", "kind": "cap_early", "partners": ["sunco"], "before": "14:00", "notify": notify},
+        {"name": "breakers", "kind": "circuit_open", "notify": notify},
+        {"name": "batches", "kind": "batch_failed", "notify": notify},
+        {"name": "wallets", "kind": "wallet_low", "threshold": 10, "notify": notify},
+    ]
+    prepare(db_url, document)
+
+    async def scenario() -> list[list[tuple[str, str, str]]]:
+        rt = build_runtime(Settings(database_url=db_url))
+        clock = FixedClock()
+        worker = Worker(
+            rt.storage, rt.configs, rt.channels, rt.notifier, rt.sealer, clock=clock, health=rt.health
+        )
+        alerts = Alerting(rt.storage, rt.configs, _Quiet(), clock=clock)
+        rounds = []
+
+        def fired(batch: list[Any]) -> list[tuple[str, str, str]]:
+            return sorted((s.message.alert, s.message.state, s.message.detail) for s in batch)
+
+        try:
+            async with asyncio.timeout(60):
+                for _ in range(2):
+                    answer = await rt.intake.accept(IntakeRequest("web", "solar", lead(state="CA")))
+                    assert answer.status == "queued"
+                rounds.append(fired(await alerts.check()))  # two jobs waiting since (real) now
+                await worker.run_until_idle()  # both to sunco: its day cap of 2 is used up at 09:00
+                clock.offset = timedelta(minutes=1)
+                rounds.append(fired(await alerts.check()))
+                now = clock()
+
+                def trouble(tx: Any) -> None:
+                    tx.caps.move_breaker("voltedge", {"state": "open", "changed_at": now}, ["closed"])
+                    tx.conn.execute(batches.insert().values(**_failed_batch(now)))
+
+                await rt.storage.run(trouble)
+                clock.offset = timedelta(minutes=2)
+                rounds.append(fired(await alerts.check()))
+        finally:
+            await rt.channels.close()
+            rt.db.dispose()
+        return rounds
+
+    waiting, worked, broken = asyncio.run(scenario())
+    assert [(name, state) for name, state, _ in waiting] == [("backlog", "firing"), ("stuck", "firing")]
+    assert waiting[0][2] == "2 jobs ready to run, above 0"
+    assert waiting[1][2].startswith("the oldest ready job has waited ")
+    assert worked == [
+        ("backlog", "resolved", "0 jobs ready to run (at most 0)"),
+        (
+            "capped",
+            "firing",
+            "sunco: 2 of its day cap of 2 used (100%, at or above 100%) before 14:00 America/Los_Angeles",
+        ),
+        ("stuck", "resolved", "no ready job waiting over 1m"),
+    ]
+    assert broken == [
+        ("batches", "firing", "1 failed batches cut in 1d (voltedge: bat_failed_1), at least 1"),
+        ("breakers", "firing", "voltedge: circuit open"),
+    ]  # the wallet is pending: wallet_low never fires yet
+
+
+class _Quiet:
+    """A transport that takes every message (the sending is the other tests' subject)."""
+
+    async def send(self, spec: Any, message: Any) -> list[Any]:
+        return [Sent(target) for target in spec.targets()]
+
+
+def _failed_batch(now: datetime) -> dict[str, Any]:
+    return {
+        "id": "bat_failed_1",
+        "partner": "voltedge",
+        "channel": "file",
+        "channel_step": 0,
+        "status": "failed",
+        "trigger": "50 leads waiting",
+        "filename": "voltedge.csv",
+        "lead_count": 50,
+        "attempts": 5,
+        "reason": "gave up: connection refused",
+        "is_test": False,
+        "created_at": now - timedelta(hours=2),
+    }
