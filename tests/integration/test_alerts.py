@@ -34,7 +34,17 @@ from leadrelay.services.intake import IntakeRequest
 from leadrelay.services.ports import Sent
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_cli import cli
-from tests.support import ADMIN, Mailbox, ServerThread, base_config, free_port, lead, prepare, wait_for
+from tests.support import (
+    ADMIN,
+    Mailbox,
+    ServerThread,
+    base_config,
+    everything_stored,
+    free_port,
+    lead,
+    prepare,
+    wait_for,
+)
 
 SECRET = "whsec_" + base64.b64encode(b"alerts-test-signing-key-0001").decode()
 
@@ -469,3 +479,35 @@ def _failed_batch(now: datetime) -> dict[str, Any]:
         "is_test": False,
         "created_at": now - timedelta(hours=2),
     }
+
+
+@pytest.mark.sqlite_only
+def test_a_literal_signing_secret_is_sealed_masked_on_export_and_signs(
+    db_url: str, tmp_path: Path, mailbox: tuple[Mailbox, int], sink: WebhookSink, healthy: BuyersThread
+) -> None:
+    _, port = mailbox
+    document = _document(healthy, healthy, port, sink.url)
+    document["alerts"][0]["notify"]["webhook"]["secret"] = SECRET  # a literal: stored encrypted
+    source = tmp_path / "alerts.yaml"
+    source.write_text(yaml.safe_dump(document))
+    key = {"LEADRELAY_SECRET_KEY": "a-test-secret-of-enough-length-0018"}
+    applied = cli(db_url, "apply", "-f", str(source), **key)
+    assert applied.returncode == 0, applied.stderr
+    assert SECRET.encode() not in everything_stored(db_url)
+    exported = cli(db_url, "export", **key)
+    assert exported.returncode == 0, exported.stderr
+    assert SECRET not in exported.stdout
+    rule = yaml.safe_load(exported.stdout)["alerts"][0]
+    assert rule["name"] == "sunco-failing" and rule["notify"]["webhook"]["secret"] == "***"
+    again = tmp_path / "exported.yaml"
+    again.write_text(exported.stdout)
+    reapplied = cli(db_url, "apply", "-f", str(again), **key)
+    assert reapplied.returncode == 0, reapplied.stderr
+    assert ["alerts", "sunco-failing", "unchanged"] in [
+        line.split() for line in reapplied.stdout.splitlines()
+    ]
+    assert "created" not in reapplied.stdout and "updated" not in reapplied.stdout
+    sent = cli(db_url, "alerts", "test", "sunco-failing", **key)
+    assert sent.returncode == 0, sent.stderr
+    (payload,) = sink.payloads()  # signed with the literal secret, opened to send
+    assert payload["type"] == "alert.test"

@@ -354,3 +354,22 @@ def test_the_readme_example_applies() -> None:
     assert example is not None
     objects = validate_document(load_yaml_text(example[1]), {"partners": {"acme": {}, "sunco": {}}})
     assert set(objects["alerts"]) >= {"acme-failing", "queue-stuck"}
+
+
+def test_a_webhook_signing_secret_is_a_secret_of_the_rule() -> None:
+    from leadrelay.configuration import secrets
+
+    hook = {"url": "https://hooks.example.com/a", "secret": "whsec_c2VjcmV0"}
+    objects = validate_document(
+        {"alerts": [{"name": "a", "kind": "circuit_open", "notify": {"webhook": hook}}]}
+    )
+    doc = objects["alerts"]["a"]
+    assert [path for path, _, _ in secrets.secret_places("alerts", doc)] == ["notify.webhook.secret"]
+    assert secrets.mask("alerts", doc)["notify"]["webhook"]["secret"] == "***"
+    sealed = secrets.seal_all("alerts", "a", doc, lambda text, aad: f"lr1:k1:{text[::-1]}")
+    assert sealed == ["notify.webhook.secret"]
+    reference = {**hook, "secret": "${ALERT_SECRET}"}
+    kept = validate_document(
+        {"alerts": [{"name": "a", "kind": "circuit_open", "notify": {"webhook": reference}}]}
+    )
+    assert secrets.mask("alerts", kept["alerts"]["a"])["notify"]["webhook"]["secret"] == "${ALERT_SECRET}"
