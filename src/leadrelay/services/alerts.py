@@ -1,13 +1,14 @@
 """Alerts: check every configured rule, send "firing" and "resolved" messages, list rules and messages, and
 send a rule a test message.
 
-A check (:meth:`Alerting.check`) runs in one transaction: it reads what the rules need (post and ping
-observations, day caps, the queue, failed batches, breakers, wallets), measures each rule
-(``domain.alert_checks``), decides against its stored state (``domain.alerts.decide``) and moves the state
-with a conditional UPDATE on its version. Of several worker processes checking at once, only the one
-whose UPDATE moved the row sends; the others see their move refused and stay quiet. The messages go out
-after the commit; each is then recorded (``alert_events``) with its targets and any error. A message whose
-sending fails is recorded with the error and not sent again (the next change of state sends again).
+A check (:meth:`Alerting.check`) reads what the rules need (post and ping observations, day caps, the
+queue, failed batches, breakers, wallets), measures each rule (``domain.alert_checks``) and decides
+against its stored state (``domain.alerts.decide``); then one short write transaction moves the states
+that change, each with a conditional UPDATE on the version it read. Of several worker processes checking
+at once, only the one whose UPDATE moved the row sends; the others see their move refused and stay quiet.
+The messages go out after the commit; each is then recorded (``alert_events``) with its targets and any
+error. A message whose sending fails is recorded with the error and not sent again (a firing rule's
+reminder after its cool-down, or its "resolved", are the next messages).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from leadrelay.domain.alerts import (
     AlertMessage,
     AlertSpec,
     AlertState,
+    Decision,
     EventState,
     Memory,
+    Reading,
     decide,
     message_of,
 )
@@ -168,29 +171,42 @@ class Alerting:
         self.clock = clock
         self.ids = ids
 
-    def _claim(self, tx: Tx, now: datetime) -> list[tuple[AlertSpec, AlertMessage]]:
-        """Measure every rule and move the states that change; the messages this transaction owns."""
+    def _plan(self, tx: Tx, now: datetime) -> list[tuple[AlertSpec, Reading, Decision, int]]:
+        """Measure every rule (a read): the decisions to fire or resolve, each with the version it read."""
         live = self.configs.current(tx)
         specs = [live.specs.alerts[name] for name in sorted(live.specs.alerts)]
         if not specs:
             return []
         stored = tx.alerts.states()
         obs = observe(tx, live, specs, now)
-        owned = []
+        plans = []
         for spec in specs:
             memory = memory_of(stored.get(spec.name))
             measured = reading(spec, obs, firing=memory.state is AlertState.FIRING)
             decision = decide(measured, memory, spec.cool_down_s, now)
-            if decision.action is Action.NOTHING:
-                continue
-            if tx.alerts.move_state(spec.name, memory.version, _state_values(decision.memory)):
-                owned.append((spec, message_of(spec, decision.action, measured, now, self.ids("alev"))))
-        return owned
+            if decision.action is not Action.NOTHING:
+                plans.append((spec, measured, decision, memory.version))
+        return plans
+
+    def _claim(
+        self, tx: Tx, plans: Sequence[tuple[AlertSpec, Reading, Decision, int]], now: datetime
+    ) -> list[tuple[AlertSpec, AlertMessage]]:
+        """Move the states still at the versions read; the messages of the moves this transaction made
+        (another process that moved a rule first sends its message, and this one nothing)."""
+        return [
+            (spec, message_of(spec, decision.action, measured, now, self.ids("alev")))
+            for spec, measured, decision, version in plans
+            if tx.alerts.move_state(spec.name, version, _state_values(decision.memory))
+        ]
 
     async def check(self) -> list[SentAlert]:
-        """One check of every rule at the service's clock: the messages sent (and their outcomes)."""
+        """One check of every rule at the service's clock: the messages sent (and their outcomes). The
+        measuring reads outside the write transaction, which only moves the states that change."""
         now = self.clock()
-        owned = await self.storage.run(lambda tx: self._claim(tx, now), background=True)
+        plans = await self.storage.run_read(lambda tx: self._plan(tx, now))
+        if not plans:
+            return []
+        owned = await self.storage.run(lambda tx: self._claim(tx, plans, now), background=True)
         return await self._send(owned)
 
     async def _send(self, owned: Sequence[tuple[AlertSpec, AlertMessage]]) -> list[SentAlert]:
