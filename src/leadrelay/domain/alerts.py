@@ -119,8 +119,9 @@ class AlertSpec:
         return not self.partners or partner in self.partners
 
     def targets(self) -> list[str]:
-        """The targets as shown and recorded: ``mailto:…`` and the webhook's URL."""
-        out = [f"mailto:{address}" for address in self.emails]
+        """The targets as shown and recorded: ``mailto:a,b`` (one message to every address) and the
+        webhook's URL."""
+        out = [f"mailto:{','.join(self.emails)}"] if self.emails else []
         if self.webhook is not None:
             out.append(self.webhook.url)
         return out
