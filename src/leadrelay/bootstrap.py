@@ -9,6 +9,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from leadrelay.adapters.channels.alerts import AlertSender
 from leadrelay.adapters.channels.configured import ConfiguredChannels
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
@@ -22,6 +23,7 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services import ports
 from leadrelay.services.act import Actions
+from leadrelay.services.alerts import Alerting
 from leadrelay.services.batch_log import BatchLog
 from leadrelay.services.batches import Batcher
 from leadrelay.services.config_in_force import ConfigCache
@@ -72,13 +74,16 @@ class Runtime:
         self.files: ports.FileSender = FileShipper(self.channels.smtp_for_batches, guard=self.channels.guard)
         self.batches = BatchLog(self.storage, self.configs, self.sealer, self.files)
         self.health = HealthTracker()  # this process's partner health windows (workers, auctions)
+        self.alert_sender: ports.AlertTransport = AlertSender(self.channels.smtp, self.channels.guard)
+        self.alerts = Alerting(self.storage, self.configs, self.alert_sender)
         self.workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._retention: asyncio.Task[None] | None = None
         self.batcher: Batcher | None = None
         self._batcher_task: asyncio.Task[None] | None = None
 
-    def new_worker(self, only: set[str] | None = None) -> Worker:
+    def new_worker(self, only: set[str] | None = None, *, alerts: bool = False) -> Worker:
+        """A worker loop; ``alerts``: it also checks the alert rules (one loop per process does)."""
         s = self.settings
         return Worker(
             self.storage,
@@ -95,13 +100,15 @@ class Runtime:
             retry=RetryPolicy(base_s=s.retry_base, max_delay_s=s.retry_max_delay),
             release_delay_seconds=s.release_delay,
             health=self.health,
+            alerts=self.alerts if alerts else None,
+            alert_interval_seconds=s.alert_interval,
         )
 
     def start_workers(self, count: int, only: set[str] | None = None) -> None:
         if count:
             self.notifier.local_workers = True
-        for _ in range(count):
-            worker = self.new_worker(only)
+        for i in range(count):
+            worker = self.new_worker(only, alerts=i == 0 and not self.workers and only is None)
             self.workers.append(worker)
             self._worker_tasks.append(asyncio.create_task(worker.run()))
         if count and self.settings.retention_days and self._retention is None:

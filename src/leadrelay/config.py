@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     batch_lease_seconds: float = 300.0
     batch_retry_base: float = 30.0
     batch_retry_max_delay: float = 3600.0
+    # alerts: how often a worker process checks the alert rules (one worker loop per process does)
+    alert_interval: float = 30.0
     # webhooks may not reach private networks (SSRF) except these CIDRs, e.g. "127.0.0.0/8,10.1.0.0/16"
     block_private_targets: bool = True
     allowed_target_networks: str = ""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from leadrelay.domain.alerts import AlertState, EventState
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.ping import BidStatus
@@ -384,6 +385,33 @@ TABLES: dict[str, TableSpec] = {
             key=("seq",),
             unique=(("id",), ("reverses",)),
             states={"kind": EntryKind, "party_kind": Party},
+        ),
+        TableSpec(
+            "alert_states",
+            (
+                _s("alert", null=False),
+                _s("state", null=False),
+                _t("since"),
+                _t("last_fired_at"),
+                _s("detail"),
+                _i("version", null=False),
+            ),
+            key=("alert",),
+            states={"state": AlertState},
+        ),
+        TableSpec(
+            "alert_events",
+            (
+                _s("id", null=False),
+                _s("alert", null=False),
+                _s("state", null=False),
+                _s("detail", null=False),
+                _t("sent_at", null=False),
+                _j("targets", null=False),
+                _s("error"),
+            ),
+            key=("id",),
+            states={"state": EventState},
         ),
     )
 }

@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TypeVar
 
 from leadrelay.services.ports import IdSource, Storage, Tx
+from tests.fakes.alerts import FakeAlerts
 from tests.fakes.batches import FakeBatches, FakeBatchQueries
 from tests.fakes.clock import FakeIds
 from tests.fakes.config import FakeConfigObjects, FakeCredentials
@@ -83,6 +84,10 @@ class FakeTx:
     @cached_property
     def ledger(self) -> FakeLedger:
         return FakeLedger(self.tables)
+
+    @cached_property
+    def alerts(self) -> FakeAlerts:
+        return FakeAlerts(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:

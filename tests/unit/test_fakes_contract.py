@@ -477,6 +477,48 @@ def breakers(s: Storage) -> list[Any]:
     ]
 
 
+def _alert_state(state: str, minutes: float) -> dict[str, Any]:
+    return {
+        "state": state,
+        "since": at(minutes),
+        "last_fired_at": at(minutes),
+        "detail": f"{state} at {minutes}",
+    }
+
+
+@scenario
+def alerts(s: Storage) -> list[Any]:
+    """Alert rules' states moved on their version (no row counts as version 0), messages, the backlog."""
+    event = {"alert": "a", "detail": "d", "targets": ["mailto:ops@example.com"], "error": None}
+    return [
+        attempt(s, lambda tx: tx.alerts.states()),
+        attempt(s, lambda tx: tx.alerts.move_state("a", 0, _alert_state("firing", 1))),
+        attempt(s, lambda tx: tx.alerts.move_state("a", 0, _alert_state("firing", 2))),  # moved already
+        attempt(s, lambda tx: tx.alerts.move_state("b", 3, _alert_state("firing", 2))),  # no row: version 0
+        attempt(s, lambda tx: tx.alerts.move_state("a", 1, _alert_state("ok", 3))),
+        attempt(s, lambda tx: tx.alerts.move_state("a", 2, _alert_state("bogus", 4))),  # CHECK
+        attempt(s, lambda tx: tx.alerts.states()),
+        attempt(
+            s,
+            lambda tx: tx.alerts.insert_event({**event, "id": "alev_1", "state": "firing", "sent_at": at(1)}),
+        ),
+        attempt(
+            s,
+            lambda tx: tx.alerts.insert_event(
+                {**event, "id": "alev_2", "state": "resolved", "sent_at": at(3)}
+            ),
+        ),
+        attempt(
+            s, lambda tx: tx.alerts.insert_event({**event, "id": "alev_3", "state": "nope", "sent_at": at(4)})
+        ),
+        attempt(s, lambda tx: tx.alerts.events(None, 10)),
+        attempt(s, lambda tx: tx.alerts.events("a", 1)),
+        attempt(s, lambda tx: tx.alerts.events("b", 10)),
+        attempt(s, lambda tx: tx.alerts.queue_backlog(at(0))),
+        attempt(s, lambda tx: tx.alerts.wallet_balances()),
+    ]
+
+
 def _bid(bid_id: str, partner: str, status: str, minutes: float, duration_ms: float | None) -> dict[str, Any]:
     return {
         "id": bid_id,

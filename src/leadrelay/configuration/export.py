@@ -122,6 +122,11 @@ def _implied(key: str, value: Any) -> bool:
 _FALSE_BY_DEFAULT = frozenset({"ascii", "case_sensitive", "require_consent", "required", "sensitive"})
 
 
+def _rule(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert rule without an empty partner filter (every partner)."""
+    return {key: value for key, value in alert.items() if key != "partners" or value}
+
+
 def dump_yaml(objects: Objects) -> str:
     """A YAML document of ``objects`` (sections in a fixed order, names sorted) that re-applies to them."""
     document: dict[str, Any] = {}
@@ -129,6 +134,10 @@ def dump_yaml(objects: Objects) -> str:
         if kind == "smtp":
             if objects.get("smtp", {}).get(SMTP_NAME) is not None:
                 document["smtp"] = _flow(objects["smtp"][SMTP_NAME])
+        elif kind == "alerts" and objects.get("alerts"):
+            document["alerts"] = [
+                {"name": name, **_flow(_rule(objects["alerts"][name]))} for name in sorted(objects["alerts"])
+            ]
         elif kind in objects:
             mark = _marked if kind == "partners" else dict
             document[kind] = {name: _flow(mark(objects[kind][name])) for name in sorted(objects[kind])}

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from leadrelay.configuration.alerts import AlertModel
 from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
@@ -87,8 +88,8 @@ __all__ = [
 ]
 
 Objects = dict[str, dict[str, dict[str, Any]]]
-"""kind ("smtp", "entities", "sources", "partners", "profiles") -> name -> canonical document."""
-KINDS = ("smtp", "entities", "sources", "partners", "profiles")
+"""kind ("smtp", "entities", "sources", "partners", "profiles", "alerts") -> name -> canonical document."""
+KINDS = ("smtp", "entities", "sources", "partners", "profiles", "alerts")
 SMTP_NAME = "default"
 STRATEGIES = tuple(s.value for s in Strategy)
 
@@ -477,4 +478,5 @@ MODELS: dict[str, type[Strict]] = {
     "partners": PartnerModel,
     "profiles": ProfileModel,
     "smtp": SmtpModel,
+    "alerts": AlertModel,
 }

@@ -2,10 +2,11 @@
 
 A secret is a value at a known place of a canonical document: a webhook's (or a ping's) auth credentials and
 signing secret, a batch file destination's credentials (an SFTP password or private key, an FTP password, an
-S3 secret access key), an email relay's password. It may be a ``${ENV_VAR}`` reference (resolved when
-sending, never stored) or a literal. A literal is stored sealed (``lr1:k1:…``, the same AES-GCM key ring as
-sensitive lead fields, bound to the object and the place); the API and ``export`` show ``***`` instead;
-applying ``***`` back keeps the stored secret, so an exported document re-applies unchanged.
+S3 secret access key), an email relay's password, an alert webhook's signing secret. It may be a
+``${ENV_VAR}`` reference (resolved when sending, never stored) or a literal. A literal is stored sealed
+(``lr1:k1:…``, the same AES-GCM key ring as sensitive lead fields, bound to the object and the place); the
+API and ``export`` show ``***`` instead; applying ``***`` back keeps the stored secret, so an exported
+document re-applies unchanged.
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ def secret_places(kind: str, doc: dict[str, Any]) -> Iterator[tuple[str, dict[st
     if kind == "smtp":
         if isinstance(doc.get("password"), str):
             yield "password", doc, "password"
+        return
+    if kind == "alerts":
+        hook = (doc.get("notify") or {}).get("webhook")
+        if isinstance(hook, dict) and isinstance(hook.get("secret"), str):
+            yield "notify.webhook.secret", hook, "secret"
         return
     if kind != "partners":
         return

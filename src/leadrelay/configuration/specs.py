@@ -8,9 +8,10 @@ from the store, which only keeps what that function returned. Each is read into 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from leadrelay.configuration.alerts import AlertModel
 from leadrelay.configuration.export import dump_yaml as dump_yaml
 from leadrelay.configuration.schema import (
     KINDS,
@@ -23,6 +24,7 @@ from leadrelay.configuration.schema import (
     SourceModel,
 )
 from leadrelay.configuration.values import ENV_REF_RE
+from leadrelay.domain.alerts import AlertSpec
 from leadrelay.domain.model import EntitySpec, PartnerSpec, ProfileSpec, SourceSpec
 from leadrelay.domain.smtp import SmtpSettings
 from leadrelay.errors import ConfigError, ConfigProblem
@@ -37,6 +39,7 @@ class Specs:
     partners: dict[str, PartnerSpec]
     profiles: dict[str, ProfileSpec]
     smtp: dict[str, Any] | None
+    alerts: dict[str, AlertSpec] = field(default_factory=dict)
 
 
 def build_specs(objects: Objects) -> Specs:
@@ -51,6 +54,7 @@ def build_specs(objects: Objects) -> Specs:
         partners={name: PartnerModel.stored(doc).to_spec(name) for name, doc in each("partners")},
         profiles={name: ProfileModel.stored(doc).to_spec(name) for name, doc in each("profiles")},
         smtp=objects.get("smtp", {}).get(SMTP_NAME),
+        alerts={name: AlertModel.stored(doc).to_spec(name) for name, doc in each("alerts")},
     )
 
 

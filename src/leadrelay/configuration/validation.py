@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from leadrelay.configuration.alerts import AlertModel, alert_sections, check_alert
 from leadrelay.configuration.document_checks import lookup
 from leadrelay.configuration.partner_checks import PartnerChecks
 from leadrelay.configuration.schema import (
@@ -58,7 +59,9 @@ class _Validator(PartnerChecks):
                 self.fail(str(key), f"unknown section{suggest(key, KINDS)}")
         for kind in KINDS[1:]:
             if kind in self.data:
-                self.raw[kind] = self.section(kind, self.data[kind])
+                self.raw[kind] = self.section(
+                    kind, self.alert_list(self.data[kind]) if kind == "alerts" else self.data[kind]
+                )
         smtp = self.data.get("smtp")
         if isinstance(smtp, dict) and list(smtp) == [SMTP_NAME]:  # the Objects form: {default: {...}}
             smtp = smtp[SMTP_NAME]
@@ -66,7 +69,7 @@ class _Validator(PartnerChecks):
             self.raw["smtp"] = {SMTP_NAME: smtp}
         result: Objects = {}
         check = {"smtp": self.smtp, "entities": self.entity, "sources": self.source}
-        check |= {"partners": self.partner, "profiles": self.profile}
+        check |= {"partners": self.partner, "profiles": self.profile, "alerts": self.alert}
         for kind in KINDS:
             if kind in self.raw:
                 result[kind] = {}
@@ -90,7 +93,28 @@ class _Validator(PartnerChecks):
                 self.fail(f"{kind}.{name}", f"invalid name '{name}': {NAME_RULE}")
         return {name: obj for name, obj in value.items() if isinstance(name, str) and NAME_RE.match(name)}
 
+    def alert_list(self, value: Any) -> Any:
+        """The ``alerts`` list as a mapping of names to rules (``configuration.alerts.alert_sections``)."""
+        if value is None:
+            return None
+        rules, problems = alert_sections(value)
+        for path, message in problems:
+            self.fail(path, message)
+        return rules
+
     # ---------------------------------------------------------------- one function per kind
+
+    def alert(self, raw: Any, path: str) -> dict[str, Any] | None:
+        model = self.model(AlertModel, raw, path)
+        partners = lookup(raw, "partners")
+        for i, name in enumerate(partners if isinstance(partners, list) else []):
+            self.reference("partners", "partner", name, f"{path}.partners[{i}]")
+        if model is None:
+            return None
+        document = model.model_dump()
+        for where, message in check_alert(model, document):
+            self.fail(f"{path}.{where}", message)
+        return document
 
     def smtp(self, raw: Any, path: str) -> dict[str, Any] | None:
         model = self.model(MODELS["smtp"], raw, path)

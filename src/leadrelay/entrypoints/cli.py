@@ -16,6 +16,7 @@ import typer
 
 from leadrelay.adapters.db.migrate import upgrade
 from leadrelay.bootstrap import build_runtime
+from leadrelay.entrypoints.commands.alerts import alerts_app
 from leadrelay.entrypoints.commands.batches import batches_app
 from leadrelay.entrypoints.commands.common import DbOption, err, fail, out, settings_for
 from leadrelay.entrypoints.commands.configuration import apply, export
@@ -47,6 +48,7 @@ app.add_typer(leads_app, name="leads")
 app.add_typer(batches_app, name="batches")
 app.add_typer(dedup_app, name="dedup")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(alerts_app, name="alerts")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
 

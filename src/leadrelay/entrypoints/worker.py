@@ -23,6 +23,7 @@ from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
 from leadrelay.services import auction, distribution, reservations, settlement, user_choice
+from leadrelay.services.alerts import Alerting
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
 from leadrelay.services.notify import Notifier
@@ -78,6 +79,8 @@ class Worker:
         ids: IdSource = system_ids,
         rand: RandomSource = system_random,
         health: HealthTracker | None = None,
+        alerts: Alerting | None = None,
+        alert_interval_seconds: float = 30.0,
     ) -> None:
         """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel; ``rand``
         gives its jitter); ``health``: the process's partner health windows (every post is observed in
@@ -85,6 +88,8 @@ class Worker:
         ``release_delay_seconds``: how soon a job whose transaction failed goes back to the queue;
         ``offer_sweep_seconds``: how often user-choice offers past their time are expired (and their jobs
         closed unsold when nothing is left to select);
+        ``alerts``: the alert rules this loop checks every ``alert_interval_seconds`` (one loop per process
+        is enough; several processes may check at once, one sends);
         ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
         deliveries and attempts (and of the worker itself) come from."""
         self.storage = storage
@@ -105,6 +110,8 @@ class Worker:
         self.ids = ids
         self.rand = rand
         self.health = health if health is not None else HealthTracker()
+        self.alerts = alerts
+        self.alert_interval = alert_interval_seconds
         self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{ids('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -133,6 +140,7 @@ class Worker:
     async def run(self) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
         sweeper = asyncio.create_task(self._sweep_offers())
+        watcher = asyncio.create_task(self._watch_alerts()) if self.alerts is not None else None
         failures = 0
         try:
             while not self._stopping.is_set():
@@ -166,7 +174,9 @@ class Worker:
                 self._start(claimed)
         finally:
             await self._drain()
-            for task in (heartbeat, sweeper):
+            for task in (heartbeat, sweeper, watcher):
+                if task is None:
+                    continue
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -254,6 +264,16 @@ class Worker:
                 await self.expire_offers()
             except Exception:  # the database is away: the next sweep tries again
                 log.exception("expiring offers failed")
+
+    async def _watch_alerts(self) -> None:
+        """Check the alert rules every ``alert_interval`` (``services.alerts.Alerting.check``)."""
+        assert self.alerts is not None
+        while True:
+            await asyncio.sleep(self.alert_interval)
+            try:
+                await self.alerts.check()
+            except Exception:  # the database is away: the next check tries again
+                log.exception("checking alerts failed")
 
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None

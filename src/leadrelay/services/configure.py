@@ -15,7 +15,7 @@ from leadrelay.errors import ConfigError, ConfigProblem, NotFound
 from leadrelay.services import credentials
 from leadrelay.services.ports import Clock, Ring, Sealer, Storage, Tx, system_clock
 
-KINDS = ("smtp", "entities", "sources", "partners", "profiles")
+KINDS = ("smtp", "entities", "sources", "partners", "profiles", "alerts")
 
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|auth|api[-_]?key|cookie|signature", re.IGNORECASE)
 

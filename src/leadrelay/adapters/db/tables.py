@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from leadrelay.domain.alerts import AlertState, EventState
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ledger import CENTS, EntryKind, Party
 from leadrelay.domain.ping import BidStatus
@@ -505,4 +506,36 @@ ledger_entries = Table(  # every movement of money, immutable (triggers refuse U
     Index("ix_ledger_entries_at", "at"),
     one_of("kind", EntryKind),
     one_of("party_kind", Party),
+)
+
+# ---------------------------------------------------------------- alerts (issue 11 point 9)
+
+alert_states = Table(
+    "alert_states",
+    metadata,
+    # an alert rule's last state (``leadrelay.domain.alerts``); no row: ok, never fired. ``version`` moves
+    # with every change: a conditional UPDATE on it lets one process of many move the rule (and send).
+    Column("alert", NAME, primary_key=True),
+    Column("state", String(16), nullable=False),  # AlertState
+    Column("since", UTCDateTime),
+    Column("last_fired_at", UTCDateTime),  # the last "firing" message
+    Column("detail", Text),
+    Column("version", Integer, nullable=False),
+    one_of("state", AlertState),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    # every alert message sent (or tried): firing, resolved, or a test of the rule's targets
+    Column("id", ID, primary_key=True),
+    Column("alert", NAME, nullable=False),
+    Column("state", String(16), nullable=False),  # EventState
+    Column("detail", Text, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("targets", JSON, nullable=False),  # ["mailto:ops@example.com", "https://hooks…"]
+    Column("error", Text),  # what failed, target by target (NULL: every target took it)
+    Index("ix_alert_events_alert_sent_at", "alert", "sent_at"),
+    Index("ix_alert_events_sent_at", "sent_at"),
+    one_of("state", EventState),
 )

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
+from leadrelay.adapters.db.alert_repository import SqlAlerts
 from leadrelay.adapters.db.batch_queries import SqlBatchQueries
 from leadrelay.adapters.db.batch_repository import SqlBatches
 from leadrelay.adapters.db.deferred_writes import SqlDeferredWrites
@@ -81,6 +82,10 @@ class SqlTx:
     @cached_property
     def ledger(self) -> SqlLedger:
         return SqlLedger(self.conn)
+
+    @cached_property
+    def alerts(self) -> SqlAlerts:
+        return SqlAlerts(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

@@ -16,6 +16,7 @@ from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings, load_settings
 from leadrelay.entrypoints.api import (
     admin,
+    alerts,
     availability,
     batches,
     credentials,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(availability.router)  # before admin: GET /v1/availability
     app.include_router(partner_health.router)  # before admin: GET /v1/partners/health
     app.include_router(ledger.router)  # before admin: GET /v1/ledger
+    app.include_router(alerts.router)  # before admin: GET /v1/alerts
     app.include_router(admin.router)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")

@@ -11,6 +11,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``repositories``: one repository per stored concept (leads, jobs, caps, deliveries, configuration,
   credentials, dedup marks, suppression lists);
 - ``batches``: the batch files' repository and reads;
+- ``alerts``: the alert rules' states and messages, and their transport (``AlertTransport``);
 - ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
@@ -18,6 +19,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``clock``: time and new ids; ``records``: what the repositories return.
 """
 
+from leadrelay.services.ports.alerts import Alerts, AlertTransport, Sent
 from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.channels import Channel, FileSender
 from leadrelay.services.ports.clock import (
@@ -51,6 +53,8 @@ from leadrelay.services.ports.repositories import (
 from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Storage, Tx
 
 __all__ = [
+    "AlertTransport",
+    "Alerts",
     "BatchQueries",
     "Batches",
     "Caps",
@@ -79,6 +83,7 @@ __all__ = [
     "Ring",
     "SaleFacts",
     "Sealer",
+    "Sent",
     "Storage",
     "SuppressionListNames",
     "SuppressionLists",

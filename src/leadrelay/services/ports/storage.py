@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
+from leadrelay.services.ports.alerts import Alerts
 from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.ledger import Ledger
 from leadrelay.services.ports.queries import (
@@ -56,6 +57,8 @@ class Tx(Protocol):
     def dedup(self) -> DedupMarks: ...
     @property
     def suppression(self) -> SuppressionLists: ...
+    @property
+    def alerts(self) -> Alerts: ...
 
     @property
     def ledger(self) -> Ledger: ...

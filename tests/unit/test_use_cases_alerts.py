@@ -1,0 +1,127 @@
+"""Alert checks through the real services in memory (``tests.unit.in_memory``), with an injected clock and a
+recording transport: a failure rate fires, stays quiet, resolves; an open breaker and a queue backlog
+fire; a target's failure is recorded with the message; a test message moves no state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from leadrelay.domain.alerts import AlertMessage, AlertSpec
+from leadrelay.errors import NotFound
+from leadrelay.services.alerts import Alerting
+from leadrelay.services.ports import Sent
+from tests.documents import lead
+from tests.unit.in_memory import Installation, buyer_url, by_partner, document, http, run
+
+ONCE = {"webhook": {"url": buyer_url("sunco"), "timeout": "5s", "max_attempts": 1}}
+NOTIFY = {"email": ["ops@example.com"]}
+
+
+class Transport:
+    """Keeps every message; ``error`` makes every target fail."""
+
+    def __init__(self) -> None:
+        self.sent: list[AlertMessage] = []
+        self.error: str | None = None
+
+    async def send(self, spec: AlertSpec, message: AlertMessage) -> Sequence[Sent]:
+        self.sent.append(message)
+        return [Sent(target, self.error) for target in spec.targets()]
+
+
+def world_with(*rules: dict[str, Any]) -> tuple[Installation, Alerting, Transport]:
+    doc = document(sunco={"channel": ONCE, "breaker": "off"})
+    doc["alerts"] = [{"notify": NOTIFY, **rule} for rule in rules]
+    world = Installation(doc)
+    transport = Transport()
+    return (
+        world,
+        Alerting(world.storage, world.configs, transport, clock=world.clock, ids=world.ids),
+        transport,
+    )
+
+
+def sell(world: Installation, sunco: int, count: int) -> None:
+    for _ in range(count):
+        world.accept(lead(state="CA", monthly_bill=180))
+    world.work(by_partner(sunco=http(sunco), brightpath=http(200)))
+
+
+RATE = {
+    "name": "sunco-failing",
+    "kind": "failure_rate",
+    "threshold": 50,
+    "partners": ["sunco"],
+    "min_requests": 3,
+}
+
+
+def test_a_failure_rate_fires_stays_quiet_and_resolves() -> None:
+    world, alerts, transport = world_with(RATE)
+    assert run(alerts.check()) == []
+    sell(world, 500, 3)
+    (fired,) = run(alerts.check())
+    assert (fired.message.state, fired.message.detail) == (
+        "firing",
+        "sunco: failure rate 100% (3 of 3 posts in 15m) at or above 50%",
+    )
+    assert fired.error is None
+    world.clock.advance(minutes=1)
+    assert run(alerts.check()) == []
+    sell(world, 200, 4)
+    (resolved,) = run(alerts.check())
+    assert (resolved.message.state, resolved.message.detail) == ("resolved", "failure rate below 50% in 15m")
+    assert [m.state for m in transport.sent] == ["firing", "resolved"]
+    (state,) = world.storage.rows("alert_states")
+    assert (state.alert, state.state, state.version) == ("sunco-failing", "ok", 2)
+    events = world.storage.rows("alert_events")
+    assert [(e.state, e.targets, e.error) for e in events] == [
+        ("firing", ["mailto:ops@example.com"], None),
+        ("resolved", ["mailto:ops@example.com"], None),
+    ]
+
+
+def test_an_open_breaker_and_a_backlog_fire() -> None:
+    world, alerts, _ = world_with(
+        {"name": "breakers", "kind": "circuit_open"},
+        {"name": "backlog", "kind": "queue_backlog", "threshold": 1},
+    )
+    world.storage.transaction(
+        lambda tx: tx.caps.move_breaker(
+            "sunco", {"state": "open", "reason": "x", "changed_at": world.clock.now}, ["closed"]
+        )
+    )
+    for _ in range(2):
+        world.accept(lead(state="CA", monthly_bill=180))  # not worked: two jobs ready
+    fired = {s.message.alert: s.message.detail for s in run(alerts.check())}
+    assert fired == {"breakers": "sunco: circuit open", "backlog": "2 jobs ready to run, above 1"}
+
+
+def test_a_target_that_fails_is_recorded_with_the_message() -> None:
+    world, alerts, transport = world_with(RATE)
+    transport.error = "connection error: refused"
+    sell(world, 500, 3)
+    (fired,) = run(alerts.check())
+    assert fired.error == "mailto:ops@example.com: connection error: refused"
+    (event,) = world.storage.rows("alert_events")
+    assert event.error == "mailto:ops@example.com: connection error: refused"
+    assert world.storage.rows("alert_states")[0].state == "firing"  # not sent again before the cool-down
+
+
+def test_a_test_message_goes_to_the_targets_and_moves_nothing() -> None:
+    world, alerts, transport = world_with(RATE)
+    done = run(alerts.test("sunco-failing"))
+    assert done.message.state == "test"
+    assert [s.target for s in done.sent] == ["mailto:ops@example.com"]
+    assert world.storage.rows("alert_states") == []
+    assert [e.state for e in world.storage.rows("alert_events")] == ["test"]
+    with pytest.raises(NotFound, match="no alert named 'nobody' \\(alerts: sunco-failing\\)"):
+        run(alerts.test("nobody"))
+    overview = run(alerts.overview())
+    assert [(r["name"], r["state"]) for r in overview["items"]] == [("sunco-failing", "ok")]
+    assert [e["state"] for e in overview["events"]] == ["test"]
+    assert world.clock.now - transport.sent[0].at == timedelta(0)
