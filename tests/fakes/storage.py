@@ -19,6 +19,7 @@ from tests.fakes.batches import FakeBatches, FakeBatchQueries
 from tests.fakes.clock import FakeIds
 from tests.fakes.config import FakeConfigObjects, FakeCredentials
 from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
+from tests.fakes.postbacks import FakePostbacks, FakeRelays
 from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
 from tests.fakes.queries import (
     FakeDeferredWrites,
@@ -78,6 +79,14 @@ class FakeTx:
     @cached_property
     def suppression(self) -> FakeSuppressionLists:
         return FakeSuppressionLists(self.tables)
+
+    @cached_property
+    def postbacks(self) -> FakePostbacks:
+        return FakePostbacks(self.tables)
+
+    @cached_property
+    def relays(self) -> FakeRelays:
+        return FakeRelays(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
+from leadrelay.configuration.postback import SourcePostbackModel
 from leadrelay.configuration.values import (
     CAP_PERIODS,
     ENV_REF_RE,
@@ -209,6 +210,7 @@ class SourceModel(Strict):
     show_buyer: bool = False  # its answers name the buyer and the price
     # how long a POST /v1/ping quote (its ping_token) holds
     ping_token_ttl: Annotated[PositiveDuration, AfterValidator(_ping_token_ttl)] = "2m"
+    postback: SourcePostbackModel | None = None  # events relayed to the source (configuration.postback)
 
     def to_spec(self, name: str) -> SourceSpec:
         return SourceSpec(
@@ -218,6 +220,7 @@ class SourceModel(Strict):
             self.min_price,
             self.show_buyer,
             parse_duration(self.ping_token_ttl),
+            self.postback.to_spec() if self.postback is not None else None,
         )
 
 

@@ -80,6 +80,11 @@ def secret_places(kind: str, doc: dict[str, Any]) -> Iterator[tuple[str, dict[st
         if isinstance(doc.get("password"), str):
             yield "password", doc, "password"
         return
+    if kind == "sources":  # a source's outbound postback signing secret
+        postback = doc.get("postback")
+        if isinstance(postback, dict) and isinstance(postback.get("secret"), str):
+            yield "postback.secret", postback, "secret"
+        return
     if kind != "partners":
         return
     for where, hook in _webhooks(doc):

@@ -15,6 +15,7 @@ from leadrelay.domain.batches import BatchSchedule
 from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
+from leadrelay.domain.postback_relay import SourcePostback
 
 
 class FieldType(StrEnum):
@@ -401,3 +402,4 @@ class SourceSpec:
     min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)
     show_buyer: bool = False  # its answers name the buyer and the price (else: sold or unsold only)
     ping_token_ttl_s: float = 120.0  # how long a supplier ping's quote holds (POST /v1/ping)
+    postback: SourcePostback | None = None  # events relayed to the source (domain.postback_relay)

@@ -12,12 +12,14 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.auction import Offer
 from leadrelay.domain.health import Kind, ping_result, result_of
+from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
@@ -304,7 +306,12 @@ class Worker:
 
     async def _send(self, item: SendItem) -> AttemptResult:
         try:
-            result = await self.channels.send(item.lead, item.spec)
+            lead = item.lead
+            links = self.configs.postback_links
+            if links is not None and isinstance(item.spec, WebhookChannel) and item.spec.mapping is not None:
+                # only a mapping can place it ({{ postback.url }}): the other sends skip the signature
+                lead = replace(lead, postback_url=await links.url_for(item.delivery_id))
+            result = await self.channels.send(lead, item.spec)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a channel bug must not lose the job: record it as an error attempt

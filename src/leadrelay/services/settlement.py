@@ -15,6 +15,7 @@ from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.model import FileChannel, HoldChannel
+from leadrelay.domain.postback_relay import RelayEvent
 from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.domain.states import (
     DELIVERY,
@@ -30,6 +31,7 @@ from leadrelay.domain.states import (
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.opened_leads import redact_result
 from leadrelay.services.ports import IdSource, RandomSource, Record, Tx, system_ids, system_random
+from leadrelay.services.postback_relay import enqueue, relays_sold
 from leadrelay.services.privacy import erased_attempt
 from leadrelay.services.steps import (
     SendItem,
@@ -184,6 +186,17 @@ def finish_batch(
             note = _record_outcome(tx, w, item, res, live, now, retry, rand)
             if note:
                 notes.setdefault(job.id, []).append(note)
+            if res.outcome is Outcome.SUCCESS and not item.lead.test and relays_sold(live):
+                enqueue(  # the lead's source is told of the sale (when it subscribes to it)
+                    tx,
+                    live,
+                    ids,
+                    now,
+                    lead_id=job.lead_id,
+                    delivery_id=item.delivery_id,
+                    partner=item.partner,
+                    event=RelayEvent.SOLD,
+                )
     w.flush(tx, now)
     if owned:
         dl = tx.deliveries.deliveries_of([job.id for job, _ in owned])

@@ -20,6 +20,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
 from leadrelay.adapters.db.log_queries import SqlLogQueries
+from leadrelay.adapters.db.postback_store import SqlPostbacks, SqlRelays
 from leadrelay.adapters.db.repositories import (
     SqlCaps,
     SqlConfigObjects,
@@ -76,6 +77,14 @@ class SqlTx:
     @cached_property
     def suppression(self) -> SqlSuppressionLists:
         return SqlSuppressionLists(self.conn)
+
+    @cached_property
+    def postbacks(self) -> SqlPostbacks:
+        return SqlPostbacks(self.conn)
+
+    @cached_property
+    def relays(self) -> SqlRelays:
+        return SqlRelays(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

@@ -11,6 +11,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``repositories``: one repository per stored concept (leads, jobs, caps, deliveries, configuration,
   credentials, dedup marks, suppression lists);
 - ``batches``: the batch files' repository and reads;
+- ``postbacks``: what buyers reported (and the outcomes report), the events relayed to sources;
 - ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
@@ -28,6 +29,7 @@ from leadrelay.services.ports.clock import (
     system_random,
 )
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
+from leadrelay.services.ports.postbacks import OutcomeTotal, Postbacks, Relays, ReportBy
 from leadrelay.services.ports.queries import (
     DeferredWrites,
     Erasure,
@@ -71,8 +73,12 @@ __all__ = [
     "LogQueries",
     "Objects",
     "OldPages",
+    "OutcomeTotal",
+    "Postbacks",
     "RandomSource",
     "Record",
+    "Relays",
+    "ReportBy",
     "Ring",
     "Sealer",
     "Storage",

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from leadrelay.services.ports.batches import Batches, BatchQueries
+from leadrelay.services.ports.postbacks import Postbacks, Relays
 from leadrelay.services.ports.queries import (
     DeferredWrites,
     Erasure,
@@ -55,6 +56,10 @@ class Tx(Protocol):
     def dedup(self) -> DedupMarks: ...
     @property
     def suppression(self) -> SuppressionLists: ...
+    @property
+    def postbacks(self) -> Postbacks: ...
+    @property
+    def relays(self) -> Relays: ...
 
     @property
     def deferred(self) -> DeferredWrites: ...
