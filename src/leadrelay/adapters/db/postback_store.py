@@ -32,8 +32,11 @@ RELAY_LEASE = leases.Lease(
 
 
 def _insert_new(conn: Connection, table: Any, row: Mapping[str, Any]) -> bool:
+    """Insert ``row`` unless it breaks a unique constraint (ON CONFLICT DO NOTHING); whether it was. Told by
+    RETURNING: psycopg does not give this statement's rowcount."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return bool(conn.execute(dialect.insert(table).values(**row).on_conflict_do_nothing()).rowcount)
+    stmt = dialect.insert(table).values(**row).on_conflict_do_nothing().returning(table.c.id)
+    return conn.execute(stmt).first() is not None
 
 
 class SqlPostbacks:
