@@ -24,7 +24,7 @@ from leadrelay.domain.postbacks import (
 from leadrelay.domain.states import DeliveryOutcome as O
 from leadrelay.errors import ConfigError, Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from leadrelay.services.ports import OutcomeTotal
-from leadrelay.services.postback_links import PostbackLinks
+from leadrelay.services.postback_links import PostbackLinks, places_url
 from leadrelay.services.postbacks import Postbacks
 from tests.documents import lead
 from tests.fakes.builders import delivery_row, job_row, lead_row
@@ -316,3 +316,26 @@ def test_the_outcomes_report_counts_and_sums_per_partner_and_source() -> None:
         lambda tx: tx.postbacks.outcome_totals(end - timedelta(hours=1), end, "partner")
     )
     assert later == [OutcomeTotal(partner, O.RETURNED, 1, Decimal("0.05"))]  # [since, until)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "places"),
+    [
+        ({"email": "{{ lead.email }}", "pb": "{{ postback.url }}"}, True),
+        ([{"mapping": {"u": "{{ postback.url | urlencode }}"}}], True),
+        ({"email": "{{ lead.email }}"}, False),
+        (None, False),
+    ],
+)
+def test_only_a_mapping_that_places_the_url_gets_it_signed(mapping: Any, places: bool) -> None:
+    assert places_url(mapping) is places
+    assert places_url(mapping) is places  # cached per document
+
+
+def test_a_literal_source_secret_is_sealed_at_rest_and_opened_to_sign() -> None:
+    inst, _, _, _ = _world()
+    [stored] = [r for r in inst.storage.rows("config_objects") if r.kind == "sources" and r.name == "web"]
+    assert "s3cret" not in str(stored.doc)  # sealed (by the fake ring), never the literal
+    postback = inst.live().specs.sources["web"].postback
+    assert postback is not None and postback.signing.secret == "s3cret"
+    assert postback.click_id_field == "click_id"

@@ -8,13 +8,30 @@ in ``installation_secrets``), as the ping tokens' key is, under a label of its o
 
 from __future__ import annotations
 
+from typing import Any
+
 from leadrelay.domain.dedup import MarkHasher
 from leadrelay.domain.ping_tokens import key_material
 from leadrelay.domain.postbacks import KEY_LABEL, postback_url, signature_ok
 from leadrelay.errors import Unavailable
 from leadrelay.services.ports import DedupKeys
 
-__all__ = ["PostbackLinks"]
+__all__ = ["PostbackLinks", "places_url"]
+
+_PLACES: dict[int, tuple[Any, bool]] = {}
+
+
+def places_url(mapping: Any) -> bool:
+    """Whether a partner's mapping document may place ``{{ postback.url }}`` (its text names ``postback``):
+    the sends of the others skip signing. Cached per document object."""
+    hit = _PLACES.get(id(mapping))
+    if hit is not None and hit[0] is mapping:
+        return hit[1]
+    if len(_PLACES) > 1024:
+        _PLACES.clear()
+    found = mapping is not None and "postback" in repr(mapping)
+    _PLACES[id(mapping)] = (mapping, found)
+    return found
 
 
 class PostbackLinks:
