@@ -26,10 +26,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from leadrelay.adapters.channels.dispatch import Channels
 from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.channels.webhook import WebhookSender
+from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.states import DeliveryOutcome, RelayStatus
+from leadrelay.services import configure
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.ports import OutcomeTotal, Tx
 from leadrelay.services.postback_relay import PostbackRelay
@@ -382,5 +384,21 @@ def test_a_relayed_event_is_leased_to_one_loop_at_a_time(db_url: str) -> None:
         assert [r.id for r in storage.transaction(lambda tx: tx.relays.claim("c", 10, again, again))] == [
             "pbo_3"
         ]
+    finally:
+        db.dispose()
+
+
+def test_a_literal_source_secret_is_sealed_and_opened_to_sign(db_url: str) -> None:
+    doc = copy.deepcopy(base_config(lambda name: f"https://{name}.example/leads"))
+    doc["sources"]["web"]["postback"] = {"url": "https://t.example/pb", "events": ["sold"], "secret": SECRET}
+    db = Database(db_url)
+    try:
+        storage, sealer = SqlStorage(db), Sealer(db, "a-long-enough-secret-key-for-tests-0123")
+        configure.apply_document_sync(storage, doc, actor="test", sealer=sealer)
+        stored = storage.read(lambda tx: tx.config.load_objects())["sources"]["web"]["postback"]["secret"]
+        assert stored.startswith("lr1:") and SECRET not in stored
+        live = storage.read(ConfigCache(sealer=sealer).current)
+        postback = live.specs.sources["web"].postback
+        assert postback is not None and postback.signing.secret == SECRET
     finally:
         db.dispose()

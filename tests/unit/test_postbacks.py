@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from leadrelay.configuration.load import validate_document
+from leadrelay.configuration.secrets import MASK, mask, secret_places
 from leadrelay.domain.postbacks import (
     SIG_CHARS,
     next_outcome,
@@ -332,10 +333,10 @@ def test_only_a_mapping_that_places_the_url_gets_it_signed(mapping: Any, places:
     assert places_url(mapping) is places  # cached per document
 
 
-def test_a_literal_source_secret_is_sealed_at_rest_and_opened_to_sign() -> None:
+def test_a_literal_source_secret_is_sealed_at_rest_and_masked() -> None:
     inst, _, _, _ = _world()
     [stored] = [r for r in inst.storage.rows("config_objects") if r.kind == "sources" and r.name == "web"]
     assert "s3cret" not in str(stored.doc)  # sealed (by the fake ring), never the literal
-    postback = inst.live().specs.sources["web"].postback
-    assert postback is not None and postback.signing.secret == "s3cret"
-    assert postback.click_id_field == "click_id"
+    doc = {"postback": {"url": "https://t.example/pb", "events": ["sold"], "secret": "s3cret"}}
+    assert [path for path, _, _ in secret_places("sources", doc)] == ["postback.secret"]
+    assert mask("sources", doc)["postback"]["secret"] == MASK
