@@ -119,7 +119,7 @@ class Runtime:
         if count and self.batcher is None:
             self.batcher = self.new_batcher(only)
             self._batcher_task = asyncio.create_task(self.batcher.run())
-        if count and self.relay is None:
+        if count and only is None and self.relay is None:  # a partner test's worker relays nothing
             self.relay = self.new_relay()
             self._relay_task = asyncio.create_task(self.relay.run())
 

@@ -38,7 +38,16 @@ from leadrelay.services.postback_relay import PostbackRelay
 from leadrelay.simulate.buyers import BuyersThread
 from tests.fakes.builders import delivery_row, job_row, lead_row
 from tests.fakes.clock import FakeClock
-from tests.support import ADMIN, ServerThread, base_config, lead, prepare, run_async, source_headers
+from tests.support import (
+    ADMIN,
+    ServerThread,
+    base_config,
+    lead,
+    prepare,
+    run_async,
+    source_headers,
+    wait_for,
+)
 
 WAIT = "/v1/leads?wait=15"
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -402,3 +411,26 @@ def test_a_literal_source_secret_is_sealed_and_opened_to_sign(db_url: str) -> No
         assert postback is not None and postback.signing.secret == SECRET
     finally:
         db.dispose()
+
+
+def test_the_servers_relay_loop_sends_a_sale(
+    db_url: str, buyers: BuyersThread, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay loop of `serve` (started with its workers) sends the event and retries it by itself."""
+    monkeypatch.setenv("POSTBACK_TEST_WHSEC", SECRET)
+    prepare(db_url, document(buyers, sink))
+    fast = {"postback_interval": 0.05, "postback_retry_base": 0.01, "postback_retry_max_delay": 0.05}
+    with ServerThread(db_url, **fast) as server, server.client() as http:
+        sold = http.post(WAIT, json=lead(click_id="clk-1"), headers=source_headers())
+        assert sold.json()["status"] == "delivered", sold.text
+        wait_for(lambda: len(sink.received) >= 2)  # a 500, then the retry's 200
+        shown = wait_for(
+            lambda: [
+                o
+                for o in _detail(http, sold.json()["lead_id"])["outbound_postbacks"]
+                if o["status"] == "sent"
+            ]
+        )
+        assert [(o["event"], o["attempts"]) for o in shown] == [("sold", 2)]
+    assert all(r["verified"] for r in sink.received)
+    assert sink.received[-1]["payload"]["data"]["click_id"] == "clk-1"
