@@ -28,6 +28,21 @@ class FakePostbacks:
         names = ("id", "job_id", "lead_id", "partner", "status", "outcome", "is_test")
         return FakeRow({**{n: self._t.values("deliveries", d)[n] for n in names}, "source": lead["source"]})
 
+    def delivered_of_batch(self, batch_id: str) -> list[FakeRow]:
+        found = []
+        for d in self._t.where(
+            "deliveries", lambda d: d["batch_id"] == batch_id and d["status"] == "delivered"
+        ):
+            lead = self._t.find("leads", d["lead_id"])
+            if lead is not None:
+                names = ("id", "lead_id", "partner", "is_test")
+                found.append(
+                    FakeRow(
+                        {**{n: self._t.values("deliveries", d)[n] for n in names}, "source": lead["source"]}
+                    )
+                )
+        return sorted(found, key=lambda r: r.id)
+
     def _sorted(self, rows: list[dict[str, Any]]) -> list[FakeRow]:
         rows.sort(key=lambda r: (r["received_at"], r["id"]))
         return [self._t.row("postbacks", r) for r in rows]

@@ -40,6 +40,7 @@ from tests.fakes.builders import delivery_row, job_row, lead_row
 from tests.fakes.clock import FakeClock
 from tests.support import (
     ADMIN,
+    Mailbox,
     ServerThread,
     base_config,
     lead,
@@ -434,3 +435,36 @@ def test_the_servers_relay_loop_sends_a_sale(
         assert [(o["event"], o["attempts"]) for o in shown] == [("sold", 2)]
     assert all(r["verified"] for r in sink.received)
     assert sink.received[-1]["payload"]["data"]["click_id"] == "clk-1"
+
+
+def test_a_lead_sold_in_an_email_digest_is_relayed_to_its_source(
+    db_url: str, sink: Sink, mailbox: tuple[Mailbox, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSTBACK_TEST_WHSEC", SECRET)
+    box, port = mailbox
+    doc = base_config(lambda name: f"http://127.0.0.1:9/{name}")
+    doc["partners"] = {
+        "sunco": {"email": "buyer@sunco.example", "channel": {"email": {"digest": {"every": 1}}}}
+    }
+    doc["profiles"]["solar-main"]["rules"] = []
+    doc["profiles"]["solar-main"]["default"] = {"partner": "sunco"}
+    doc["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none", "sender": "relay@example.com"}
+    doc["sources"]["web"]["postback"] = {
+        "url": sink.url,
+        "events": ["sold"],
+        "secret_env": "POSTBACK_TEST_WHSEC",
+    }
+    prepare(db_url, doc)
+    fast = {"batch_interval": 0.1, "postback_interval": 0.05, "postback_retry_base": 0.01}
+    with ServerThread(db_url, postback_retry_max_delay=0.05, **fast) as server, server.client() as http:
+        r = http.post("/v1/leads", json=lead(click_id="clk-d"), headers=source_headers())
+        assert r.status_code in (200, 202), r.text
+        wait_for(lambda: len(box.messages) == 1)
+        wait_for(lambda: any(x["payload"] for x in sink.received[1:]))  # after the first 500
+    payload = sink.received[-1]["payload"]
+    assert (payload["type"], payload["data"]["lead_id"], payload["data"]["click_id"]) == (
+        "lead.sold",
+        r.json()["lead_id"],
+        "clk-d",
+    )
+    assert payload["data"]["partner"] == "sunco" and all(x["verified"] for x in sink.received)

@@ -42,6 +42,7 @@ from leadrelay.services.ports import (
     system_clock,
     system_random,
 )
+from leadrelay.services.postback_relay import sold_in_batch
 
 log = logging.getLogger("leadrelay.batches")
 T = TypeVar("T")
@@ -249,8 +250,9 @@ class Batcher:
         price = partner.price
         ms = (time.perf_counter() - started) * 1000.0
         now = self.clock()
-        await self._record(
-            lambda tx: tx.batches.record_success(
+
+        def record(tx: Tx) -> list[str]:
+            delivered = tx.batches.record_success(
                 row,
                 self.owner,
                 location=result.location,
@@ -260,7 +262,11 @@ class Batcher:
                 price=price,
                 now=now,
             )
-        )
+            if delivered:  # the leads' sources are told of the sales (those that subscribe to them)
+                sold_in_batch(tx, self.configs.current(tx), row.id, now)
+            return delivered
+
+        await self._record(record)
         log.info("batch %s sent to %s (%d leads, %s)", row.id, row.partner, rendered.count, result.location)
         return True
 

@@ -37,10 +37,11 @@ from leadrelay.services.ports import (
     Storage,
     Tx,
     system_clock,
+    system_ids,
     system_random,
 )
 
-__all__ = ["PostbackRelay", "enqueue", "relays_sold"]
+__all__ = ["PostbackRelay", "enqueue", "relays_sold", "sold_in_batch"]
 
 log = logging.getLogger("leadrelay.postbacks")
 
@@ -105,6 +106,30 @@ def enqueue(
         "created_at": now,
     }
     return relay_id if tx.relays.insert(row) else None
+
+
+def sold_in_batch(tx: Tx, live: LiveConfig, batch_id: str, now: datetime, ids: IdSource = system_ids) -> int:
+    """Store the sale of every delivery a sent batch (file or digest) delivered, for the sources that
+    subscribe to sales; how many."""
+    if not relays_sold(live):
+        return 0
+    stored = 0
+    for d in tx.postbacks.delivered_of_batch(batch_id):
+        if not d.is_test:
+            event = RelayEvent.SOLD
+            got = enqueue(
+                tx,
+                live,
+                ids,
+                now,
+                lead_id=d.lead_id,
+                delivery_id=d.id,
+                partner=d.partner,
+                event=event,
+                source=d.source,
+            )
+            stored += got is not None
+    return stored
 
 
 class PostbackRelay:

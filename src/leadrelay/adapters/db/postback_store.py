@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db import leases
 from leadrelay.adapters.db.tables import deliveries, leads, outbound_postbacks, postbacks
-from leadrelay.domain.states import OUTCOME, RELAY, DeliveryOutcome, RelayStatus
+from leadrelay.domain.states import OUTCOME, RELAY, DeliveryOutcome, DeliveryStatus, RelayStatus
 from leadrelay.services.ports.postbacks import OutcomeTotal, ReportBy
 
 __all__ = ["RELAY_LEASE", "SqlPostbacks", "SqlRelays"]
@@ -54,6 +54,16 @@ class SqlPostbacks:
         )
         row: Row[Any] | None = self._conn.execute(query).first()  # type: ignore[assignment]
         return row
+
+    def delivered_of_batch(self, batch_id: str) -> list[Row[Any]]:
+        d = deliveries.c
+        query = (
+            select(d.id, d.lead_id, d.partner, d.is_test, leads.c.source)
+            .join(leads, leads.c.id == d.lead_id)
+            .where(d.batch_id == batch_id, d.status == DeliveryStatus.DELIVERED)
+            .order_by(d.id)
+        )
+        return list(self._conn.execute(query))
 
     def of_delivery(self, delivery_id: str) -> list[Row[Any]]:
         query = select(postbacks).where(postbacks.c.delivery_id == delivery_id)

@@ -31,6 +31,10 @@ class Postbacks(Protocol):
         """The delivery (id, job_id, lead_id, partner, status, outcome) with its lead's ``source``."""
         ...
 
+    def delivered_of_batch(self, batch_id: str) -> list[Record]:
+        """The delivered deliveries of a batch (id, lead_id, partner, is_test) with their lead's source."""
+        ...
+
     def of_delivery(self, delivery_id: str) -> list[Record]:
         """The delivery's accepted postbacks, oldest first."""
         ...
