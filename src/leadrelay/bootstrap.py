@@ -33,6 +33,9 @@ from leadrelay.services.intake import Intake
 from leadrelay.services.logview import LogView
 from leadrelay.services.notify import Notifier
 from leadrelay.services.pinging import Pings
+from leadrelay.services.postback_links import PostbackLinks
+from leadrelay.services.postback_relay import PostbackRelay
+from leadrelay.services.postbacks import Postbacks
 from leadrelay.services.privacy import Privacy
 from leadrelay.services.retention import retain
 from leadrelay.services.supplier_ping import SupplierPings
@@ -56,6 +59,8 @@ class Runtime:
         self.configs.sealer = self.sealer
         self.configs.dedup_keys = self.dedup_keys = DedupKeys(self.db, secret)
         _keys: ports.DedupKeys = self.dedup_keys
+        self.postback_links = PostbackLinks(self.dedup_keys, self.settings.base_url())
+        self.configs.postback_links = self.postback_links
         self.intake = Intake(
             self.storage, self.configs, self.notifier, self.sealer, group_commits=GroupCommits(self.storage)
         )
@@ -63,7 +68,7 @@ class Runtime:
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
-        self.logview = LogView(self.storage)
+        self.logview = LogView(self.storage, self.postback_links)
         self.channels = ConfiguredChannels(
             self.settings,
             in_force=functools.partial(self.configs.get, self.storage),
@@ -73,6 +78,9 @@ class Runtime:
         self.supplier_pings = SupplierPings(self.storage, self.configs, self.channels)
         self.files: ports.FileSender = FileShipper(self.channels.smtp_for_batches, guard=self.channels.guard)
         self.batches = BatchLog(self.storage, self.configs, self.sealer, self.files)
+        self.postbacks = Postbacks(self.storage, self.configs, self.postback_links)
+        self.relay: PostbackRelay | None = None
+        self._relay_task: asyncio.Task[None] | None = None
         self.health = HealthTracker()  # this process's partner health windows (workers, auctions)
         self.alert_sender: ports.AlertTransport = AlertSender(self.channels.smtp, self.channels.guard)
         self.alerts = Alerting(self.storage, self.configs, self.alert_sender)
@@ -118,6 +126,26 @@ class Runtime:
         if count and self.batcher is None:
             self.batcher = self.new_batcher(only)
             self._batcher_task = asyncio.create_task(self.batcher.run())
+        if count and only is None and self.relay is None:  # a partner test's worker relays nothing
+            self.relay = self.new_relay()
+            self._relay_task = asyncio.create_task(self.relay.run())
+
+    def new_relay(self) -> PostbackRelay:
+        """The loop relaying postbacks to sources; one per process is enough (leases keep several apart)."""
+        s = self.settings
+        return PostbackRelay(
+            self.storage,
+            self.configs,
+            self.channels,
+            owner=f"{socket.gethostname()[:64]}:{os.getpid()}:postbacks",
+            interval_s=s.postback_interval,
+            lease_s=s.postback_lease_seconds,
+            retry=RetryPolicy(
+                max_attempts=s.postback_max_attempts,
+                base_s=s.postback_retry_base,
+                max_delay_s=s.postback_retry_max_delay,
+            ),
+        )
 
     def new_batcher(self, only_jobs: set[str] | None = None) -> Batcher:
         """The batch loop (email digests, batch files); one per process is enough."""
@@ -143,6 +171,12 @@ class Runtime:
                 await asyncio.wait_for(self._batcher_task, self.settings.shutdown_grace)
             except Exception:
                 log.exception("the batch loop did not stop cleanly")
+        if self.relay is not None and self._relay_task is not None:
+            self.relay.stop()
+            try:
+                await asyncio.wait_for(self._relay_task, self.settings.shutdown_grace)
+            except Exception:
+                log.exception("the postback relay did not stop cleanly")
         for worker in self.workers:
             worker.stop()
         for task in self._worker_tasks:

@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     # webhooks may not reach private networks (SSRF) except these CIDRs, e.g. "127.0.0.0/8,10.1.0.0/16"
     block_private_targets: bool = True
     allowed_target_networks: str = ""
+    # postbacks: the URL buyers reach this installation at (the postback URLs start with it; empty:
+    # http://{host}:{port}); how often relayed postbacks to sources are looked for, and their retry
+    # schedule (domain/retry.py: first delay, doubling, spread ±25 %, at most the max delay, attempts)
+    public_url: str = ""
+    postback_interval: float = 1.0
+    postback_lease_seconds: float = 60.0
+    postback_retry_base: float = 10.0
+    postback_retry_max_delay: float = 3600.0
+    postback_max_attempts: int = 8
+
+    def base_url(self) -> str:
+        """Where buyers reach this installation (``public_url``, else the address it listens on)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 DEFAULT_ENV_FILE = ".env"

@@ -18,12 +18,14 @@ from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
+    DeliveryOutcome,
     DeliveryStatus,
     JobStatus,
     KeyOwner,
     LeadStatus,
     OfferStatus,
     QueueState,
+    RelayStatus,
 )
 
 Kind = Literal["str", "int", "float", "bool", "json", "time", "money"]
@@ -203,9 +205,10 @@ TABLES: dict[str, TableSpec] = {
                 _s("batch_id"),
                 _s("ping_reference"),
                 _s("redirect_url"),
+                _s("outcome"),
             ),
             key=("id",),
-            states={"status": DeliveryStatus},
+            states={"status": DeliveryStatus, "outcome": DeliveryOutcome},
         ),
         TableSpec(
             "attempts",
@@ -412,6 +415,48 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("id",),
             states={"state": EventState},
+        ),
+        TableSpec(
+            "postbacks",
+            (
+                _s("id", null=False),
+                _s("delivery_id", null=False),
+                _s("lead_id", null=False),
+                _s("partner", null=False),
+                _s("outcome", null=False),
+                _i("revenue_cents"),
+                _s("event_id"),
+                _s("note"),
+                _t("received_at", null=False),
+            ),
+            key=("id",),
+            unique=(("delivery_id", "event_id"),),
+            states={"outcome": DeliveryOutcome},
+        ),
+        TableSpec(
+            "outbound_postbacks",
+            (
+                _s("id", null=False),
+                _s("lead_id", null=False),
+                _s("source", null=False),
+                _s("delivery_id", null=False),
+                _s("event", null=False),
+                _s("url", null=False),
+                _j("body", null=False),
+                _s("status", null=False),
+                _i("attempts", null=False),
+                _t("next_attempt_at"),
+                _s("lease_owner"),
+                _t("lease_until"),
+                _i("last_status_code"),
+                _s("last_answer"),
+                _s("reason"),
+                _t("created_at", null=False),
+                _t("sent_at"),
+            ),
+            key=("id",),
+            unique=(("delivery_id", "event"),),
+            states={"status": RelayStatus},
         ),
     )
 }

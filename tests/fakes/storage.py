@@ -21,6 +21,7 @@ from tests.fakes.clock import FakeIds
 from tests.fakes.config import FakeConfigObjects, FakeCredentials
 from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
 from tests.fakes.ledger import FakeLedger
+from tests.fakes.postbacks import FakePostbacks, FakeRelays
 from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
 from tests.fakes.queries import (
     FakeDeferredWrites,
@@ -88,6 +89,14 @@ class FakeTx:
     @cached_property
     def alerts(self) -> FakeAlerts:
         return FakeAlerts(self.tables)
+
+    @cached_property
+    def postbacks(self) -> FakePostbacks:
+        return FakePostbacks(self.tables)
+
+    @cached_property
+    def relays(self) -> FakeRelays:
+        return FakeRelays(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:

@@ -20,6 +20,7 @@ from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerMod
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
 from leadrelay.configuration.money import PayoutConfig
+from leadrelay.configuration.postback import SourcePostbackModel
 from leadrelay.configuration.values import (
     CAP_PERIODS,
     ENV_REF_RE,
@@ -213,6 +214,7 @@ class SourceModel(Strict):
     ping_token_ttl: Annotated[PositiveDuration, AfterValidator(_ping_token_ttl)] = "2m"
     payout: PayoutConfig | None = None  # how the source is paid (configuration.money)
     payouts_by_entity: dict[str, PayoutConfig] = {}  # per entity, instead of ``payout``
+    postback: SourcePostbackModel | None = None  # events relayed to the source (configuration.postback)
 
     def to_spec(self, name: str) -> SourceSpec:
         return SourceSpec(
@@ -224,6 +226,7 @@ class SourceModel(Strict):
             parse_duration(self.ping_token_ttl),
             payout=self.payout.to_spec() if self.payout is not None else None,
             payout_by_entity={entity: p.to_spec() for entity, p in self.payouts_by_entity.items()},
+            postback=self.postback.to_spec() if self.postback is not None else None,
         )
 
 

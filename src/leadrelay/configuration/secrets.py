@@ -85,6 +85,10 @@ def secret_places(kind: str, doc: dict[str, Any]) -> Iterator[tuple[str, dict[st
         hook = (doc.get("notify") or {}).get("webhook")
         if isinstance(hook, dict) and isinstance(hook.get("secret"), str):
             yield "notify.webhook.secret", hook, "secret"
+    if kind == "sources":  # a source's outbound postback signing secret
+        postback = doc.get("postback")
+        if isinstance(postback, dict) and isinstance(postback.get("secret"), str):
+            yield "postback.secret", postback, "secret"
         return
     if kind != "partners":
         return

@@ -88,3 +88,5 @@ class LeadView:
     # the bid this post follows (``{{ ping.reference }}``, ``{{ ping.price }}``); None: not pinged
     ping_reference: str | None = None
     ping_price: float | None = None
+    # the delivery's signed postback URL (``{{ postback.url }}``); None when the channel does not use it
+    postback_url: str | None = None

@@ -16,6 +16,7 @@ from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
 from leadrelay.domain.ledger import PayoutModel
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
+from leadrelay.domain.postback_relay import SourcePostback
 
 
 class FieldType(StrEnum):
@@ -407,6 +408,7 @@ class SourceSpec:
     ping_token_ttl_s: float = 120.0  # how long a supplier ping's quote holds (POST /v1/ping)
     payout: PayoutModel | None = None  # how the source is paid (None: not at all)
     payout_by_entity: Mapping[str, PayoutModel] = field(default_factory=dict)  # per source × entity
+    postback: SourcePostback | None = None  # events relayed to the source (domain.postback_relay)
 
     def payout_for(self, entity: str) -> PayoutModel | None:
         """The payout model of this source's leads of ``entity``."""

@@ -1,13 +1,15 @@
 """Every state a stored row can be in, and the moves allowed between them, as data.
 
-Six state columns, one ``StrEnum`` each (values are what the database stores):
+Eight state columns, one ``StrEnum`` each (values are what the database stores):
 
 - ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs (:func:`lead_status`);
 - ``jobs.status`` (:class:`JobStatus`): the distribution job's own progress;
 - ``jobs.queue_state`` (:class:`QueueState`): the queue's claim state, kept apart from the job's status;
 - ``deliveries.status`` (:class:`DeliveryStatus`): one partner's delivery of one job;
 - ``batches.status`` (:class:`BatchStatus`): a batch file or email digest being sent;
-- ``offers.status`` (:class:`OfferStatus`): a partner offered to the consumer (``strategy: user_choice``).
+- ``offers.status`` (:class:`OfferStatus`): a partner offered to the consumer (``strategy: user_choice``);
+- ``deliveries.outcome`` (:class:`DeliveryOutcome`): what the buyer reported since (postbacks), NULL before;
+- ``outbound_postbacks.status`` (:class:`RelayStatus`): an event relayed to a lead's source.
 
 Each has a :class:`Machine`: the states a row may be created in, and labelled transitions. Writers call
 ``MACHINE.check(current, new)`` (an illegal move raises :class:`~leadrelay.errors.InvalidTransition`);
@@ -44,15 +46,19 @@ __all__ = [
     "LEAD_TRANSITIONS",
     "MACHINES",
     "OFFER",
+    "OUTCOME",
     "QUEUE",
     "QUEUE_TRANSITIONS",
+    "RELAY",
     "BatchStatus",
+    "DeliveryOutcome",
     "DeliveryStatus",
     "JobStatus",
     "LeadStatus",
     "Machine",
     "OfferStatus",
     "QueueState",
+    "RelayStatus",
     "Settlement",
     "check_transition",
     "lead_status",
@@ -117,6 +123,25 @@ class OfferStatus(StrEnum):
     EXPIRED = "expired"  # its time ran out, or the consumer chose another
 
 
+class DeliveryOutcome(StrEnum):
+    """What the buyer reported about a delivered lead (its postbacks); NULL: nothing reported yet."""
+
+    CONTACTED = "contacted"  # the buyer reached the consumer
+    CONVERTED = "converted"  # the consumer bought (may carry revenue)
+    REJECTED = "rejected"  # the buyer could not use the lead: final
+    RETURNED = "returned"  # the buyer sent the lead back (even after a conversion): final
+
+
+class RelayStatus(StrEnum):
+    """An event relayed to a lead's source (``outbound_postbacks``)."""
+
+    READY = "ready"  # to be sent from next_attempt_at
+    SENDING = "sending"  # a relay loop holds the lease
+    RETRY = "retry"  # a retryable failure: due again at next_attempt_at
+    SENT = "sent"
+    FAILED = "failed"  # refused, or gave up
+
+
 class KeyOwner(StrEnum):
     """Whose API key it is: a source's (sends leads) or a partner's (its own routes, e.g. availability).
     A key authenticates only as its kind of owner."""
@@ -125,7 +150,17 @@ class KeyOwner(StrEnum):
     PARTNER = "partner"
 
 
-S = TypeVar("S", LeadStatus, JobStatus, QueueState, DeliveryStatus, BatchStatus, OfferStatus)
+S = TypeVar(
+    "S",
+    LeadStatus,
+    JobStatus,
+    QueueState,
+    DeliveryStatus,
+    BatchStatus,
+    OfferStatus,
+    DeliveryOutcome,
+    RelayStatus,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +398,46 @@ OFFER: Machine[OfferStatus] = Machine(
     ),
 )
 
-MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER)
+# ---------------------------------------------------------------- a delivery's outcome (postbacks)
+
+_P = DeliveryOutcome
+
+OUTCOME: Machine[DeliveryOutcome] = Machine(
+    "delivery outcome",
+    DeliveryOutcome,
+    initial={
+        _P.CONTACTED: "the buyer's first postback",
+        _P.CONVERTED: "the buyer's first postback",
+        _P.REJECTED: "the buyer's first postback",
+        _P.RETURNED: "the buyer's first postback",
+    },
+    edges=(
+        (_P.CONTACTED, _P.CONVERTED, "the consumer bought"),
+        (_P.CONTACTED, _P.REJECTED, "the buyer could not use it"),
+        (_P.CONTACTED, _P.RETURNED, "sent back"),
+        (_P.CONVERTED, _P.RETURNED, "sent back after the sale"),
+    ),
+)
+
+# ---------------------------------------------------------------- events relayed to sources
+
+_R = RelayStatus
+
+RELAY: Machine[RelayStatus] = Machine(
+    "relayed postback",
+    RelayStatus,
+    initial={_R.READY: "a sale or a buyer's postback the source subscribed to"},
+    edges=(
+        (_R.READY, _R.SENDING, "claimed by a relay loop"),
+        (_R.RETRY, _R.SENDING, "retry due"),
+        (_R.SENDING, _R.SENDING, "lease ran out, claimed again"),
+        (_R.SENDING, _R.SENT, "the source answered 2xx"),
+        (_R.SENDING, _R.RETRY, "retryable failure"),
+        (_R.SENDING, _R.FAILED, "refused, gave up, or no longer configured"),
+    ),
+)
+
+MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER, OUTCOME, RELAY)
 
 
 # ---------------------------------------------------------------- what a set of facts means

@@ -12,12 +12,14 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from leadrelay.adapters.db.group_commit import GroupCommits
-from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.auction import Offer
 from leadrelay.domain.health import Kind, ping_result, result_of
+from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
@@ -42,6 +44,7 @@ from leadrelay.services.ports import (
     system_ids,
     system_random,
 )
+from leadrelay.services.postback_links import places_url
 from leadrelay.services.steps import Auction, SendItem, StepResult
 from leadrelay.services.writes import Writes
 
@@ -322,9 +325,22 @@ class Worker:
                     offer.partner, Kind.PING, offer.duration_ms, ping_result(offer.bid.status), now
                 )
 
+    async def _with_postback_url(self, item: SendItem) -> LeadView:
+        """The lead with its delivery's postback URL when the partner's mapping places it
+        (``{{ postback.url }}``); the other sends skip signing. Without the key, it is sent without."""
+        links = self.configs.postback_links
+        spec = item.spec
+        if links is None or not isinstance(spec, WebhookChannel) or not places_url(spec.mapping):
+            return item.lead
+        try:
+            return replace(item.lead, postback_url=await links.url_for(item.delivery_id))
+        except Exception:  # the installation key is unreadable: the lead still goes, without the URL
+            log.exception("no postback URL for %s", item.delivery_id)
+            return item.lead
+
     async def _send(self, item: SendItem) -> AttemptResult:
         try:
-            result = await self.channels.send(item.lead, item.spec)
+            result = await self.channels.send(await self._with_postback_url(item), item.spec)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a channel bug must not lose the job: record it as an error attempt

@@ -45,6 +45,7 @@ from leadrelay.services.ports import (
     system_ids,
     system_random,
 )
+from leadrelay.services.postback_relay import sold_in_batch
 
 log = logging.getLogger("leadrelay.batches")
 T = TypeVar("T")
@@ -255,7 +256,7 @@ class Batcher:
         ms = (time.perf_counter() - started) * 1000.0
         now = self.clock()
 
-        def sold(tx: Tx) -> None:
+        def record(tx: Tx) -> list[str]:
             delivered = tx.batches.record_success(
                 row,
                 self.owner,
@@ -268,8 +269,11 @@ class Batcher:
             )
             if delivered and not row.is_test:  # the sales go to the ledger with the deliveries
                 post_sales(tx, live, delivered, now, self.ids)
+            if delivered:  # the leads' sources are told of the sales (those that subscribe to them)
+                sold_in_batch(tx, self.configs.current(tx), row.id, now)
+            return delivered
 
-        await self._record(sold)
+        await self._record(record)
         log.info("batch %s sent to %s (%d leads, %s)", row.id, row.partner, rendered.count, result.location)
         return True
 

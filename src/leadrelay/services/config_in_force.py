@@ -11,6 +11,7 @@ from leadrelay.configuration import secrets
 from leadrelay.configuration.load import Objects, Specs, build_specs
 from leadrelay.domain.routing import CompiledConfig, compile_config
 from leadrelay.services.ports import DedupKeys, Ring, Sealer, Storage, Tx
+from leadrelay.services.postback_links import PostbackLinks
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class ConfigCache:
     def __init__(self, max_age: float = 1.0, sealer: Sealer | None = None) -> None:
         self.sealer = sealer  # opens the sealed secrets of channels (without one they stay sealed)
         self.dedup_keys: DedupKeys | None = None  # keys the dedup marks (set by the composition root)
+        # signs the deliveries' postback URLs (set by the composition root; None: no {{ postback.url }})
+        self.postback_links: PostbackLinks | None = None
         self._live: LiveConfig | None = None
         self._checked = 0.0
         self._max_age = max_age

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from leadrelay.domain.log_filter import DistributionFilter
+from leadrelay.domain.postbacks import postback_url
 from leadrelay.errors import NotFound
 from leadrelay.services.ledger import entry_dict
 from leadrelay.services.ports import Record, Storage, Tx
+from leadrelay.services.postback_links import PostbackLinks
+from leadrelay.services.postback_relay import relay_rows
+
+_CENT = Decimal("0.01")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -47,7 +55,8 @@ def list_distributions(tx: Tx, f: DistributionFilter) -> dict[str, Any]:
     return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
 
 
-def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
+def get_distribution(tx: Tx, job_id: str, postback_url: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """A job's record; ``postback_url``: signs a delivery's postback URL (shown per delivery)."""
     row = tx.log.distribution(job_id)
     if row is None:
         raise NotFound(f"unknown distribution {job_id}")
@@ -72,6 +81,20 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
         )
     found = tx.deliveries.job_deliveries(job_id)
     in_batches = _batches(tx, [d.batch_id for d in found if d.batch_id])
+    reports: dict[str, list[dict[str, Any]]] = {}
+    for p in tx.postbacks.of_lead(row.lead_id):
+        reports.setdefault(p.delivery_id, []).append(
+            {
+                "id": p.id,
+                "outcome": p.outcome,
+                "revenue": None
+                if p.revenue_cents is None
+                else str((Decimal(p.revenue_cents) / 100).quantize(_CENT)),
+                "event_id": p.event_id,
+                "note": p.note,
+                "received_at": _iso(p.received_at),
+            }
+        )
     for d in found:
         out["deliveries"].append(
             {
@@ -91,8 +114,12 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
                 "attempts": att_by_delivery.get(d.id, []),
                 "batch": in_batches.get(d.batch_id) if d.batch_id else None,
                 "ping_reference": d.ping_reference,
+                "outcome": d.outcome,
+                "postback_url": postback_url(d.id) if postback_url is not None else None,
+                "postbacks": reports.get(d.id, []),
             }
         )
+    out["outbound_postbacks"] = relay_rows(tx, row.lead_id)
     out["bids"] = [
         {
             "id": b.id,
@@ -190,14 +217,19 @@ def list_audit(tx: Tx, *, cursor: str | None = None, limit: int = 100) -> dict[s
 
 
 class LogView:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, links: PostbackLinks | None = None) -> None:
         self.storage = storage
+        self.links = links
 
     async def distributions(self, f: DistributionFilter) -> dict[str, Any]:
         return await self.storage.run_read(lambda tx: list_distributions(tx, f))
 
     async def distribution(self, job_id: str) -> dict[str, Any]:
-        return await self.storage.run_read(lambda tx: get_distribution(tx, job_id))
+        sign: Callable[[str], str] | None = None
+        if self.links is not None:
+            key, base = await self.links.key(), self.links.base_url
+            sign = functools.partial(postback_url, base, key)
+        return await self.storage.run_read(lambda tx: get_distribution(tx, job_id, sign))
 
     async def audit(self, cursor: str | None, limit: int) -> dict[str, Any]:
         return await self.storage.run_read(lambda tx: list_audit(tx, cursor=cursor, limit=limit))

@@ -16,6 +16,7 @@ from typing import Any
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.model import FileChannel, HoldChannel
+from leadrelay.domain.postback_relay import RelayEvent
 from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.domain.states import (
     DELIVERY,
@@ -32,6 +33,7 @@ from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.ledger import pays_anything, post_sales
 from leadrelay.services.opened_leads import redact_result
 from leadrelay.services.ports import IdSource, RandomSource, Record, Tx, system_ids, system_random
+from leadrelay.services.postback_relay import enqueue, relays_sold
 from leadrelay.services.privacy import erased_attempt
 from leadrelay.services.steps import (
     SendItem,
@@ -201,6 +203,17 @@ def finish_batch(
                 notes.setdefault(job.id, []).append(note)
             if res.outcome is Outcome.SUCCESS and not item.lead.test:
                 sold.append((item, res))
+            if res.outcome is Outcome.SUCCESS and not item.lead.test and relays_sold(live):
+                enqueue(  # the lead's source is told of the sale (when it subscribes to it)
+                    tx,
+                    live,
+                    ids,
+                    now,
+                    lead_id=job.lead_id,
+                    delivery_id=item.delivery_id,
+                    partner=item.partner,
+                    event=RelayEvent.SOLD,
+                )
     w.flush(tx, now)
     if sold and (pays_anything(live) or any(_price(i, r, live)["price"] is not None for i, r in sold)):
         post_sales(tx, live, [item.delivery_id for item, _ in sold], now, ids)  # with the sale, at once

@@ -26,8 +26,9 @@ __all__ = ["ENV", "NAMES", "Fields", "Render", "compile_template", "is_template"
 
 Render = Callable[[Mapping[str, Any]], Any]
 """A compiled template: the variables (``lead`` and ``NAMES``) -> its value."""
-# the variables a template may use; ``ping`` is the bid a post follows ({reference, price}, empty if none)
-NAMES = frozenset({"lead", "lead_id", "entity", "partner", "test", "ping"})
+# the variables a template may use; ``ping`` is the bid a post follows ({reference, price}, empty if none);
+# ``postback`` the delivery's signed postback URL ({url}: services.postback_links)
+NAMES = frozenset({"lead", "lead_id", "entity", "partner", "test", "ping", "postback"})
 MAX_SIZE = 10_000  # the longest text or list ``*`` may build
 MAX_EXPONENT = 100
 

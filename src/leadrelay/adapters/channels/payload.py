@@ -88,6 +88,7 @@ def encode(lead: LeadView, spec: WebhookChannel) -> Encoded:
             "partner": lead.partner,
             "test": lead.test,
             "ping": {"reference": lead.ping_reference, "price": lead.ping_price},  # empty: not pinged
+            "postback": {"url": lead.postback_url},  # the buyer reports the lead's outcome there
         }
         compiled = mapping_for(spec.mapping)
         values = compiled.render(lead.values, meta=meta)

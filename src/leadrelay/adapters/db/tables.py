@@ -34,12 +34,14 @@ from leadrelay.domain.ledger import CENTS, EntryKind, Party
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
     BatchStatus,
+    DeliveryOutcome,
     DeliveryStatus,
     JobStatus,
     KeyOwner,
     LeadStatus,
     OfferStatus,
     QueueState,
+    RelayStatus,
 )
 
 
@@ -252,9 +254,11 @@ deliveries = Table(
     Column("batch_id", ID, index=True),  # a batched channel's file or digest this lead went into
     Column("ping_reference", String(200)),  # an auction's post: the winning bid's reference
     Column("redirect_url", Text),  # a sale's: where the buyer wants the consumer sent (told to the source)
+    Column("outcome", String(16)),  # DeliveryOutcome: the buyer's latest postback; NULL: none yet
     # the leads waiting for a partner's next batch (DeliveryStatus.BATCHED), by partner and failover step
     Index("ix_deliveries_status_partner", "status", "partner", "channel_step"),
     one_of("status", DeliveryStatus),
+    one_of("outcome", DeliveryOutcome),
 )
 
 attempts = Table(  # every delivery attempt: one lead's (delivery_id, job_id) or one batch's (batch_id)
@@ -538,4 +542,47 @@ alert_events = Table(
     Index("ix_alert_events_alert_sent_at", "alert", "sent_at"),
     Index("ix_alert_events_sent_at", "sent_at"),
     one_of("state", EventState),
+)
+
+# ---------------------------------------------------------------- postbacks (issue 11, point 5)
+
+postbacks = Table(  # every postback a buyer sent that was accepted (append-only)
+    "postbacks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("delivery_id", ID, nullable=False, index=True),
+    Column("lead_id", ID, nullable=False, index=True),
+    Column("partner", NAME, nullable=False),
+    Column("outcome", String(16), nullable=False),  # DeliveryOutcome
+    Column("revenue_cents", BigInteger),  # the reported revenue in cents (Decimal at the edges)
+    Column("event_id", String(200)),  # the buyer's id of the event: a replay carries the same
+    Column("note", Text),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+    UniqueConstraint("delivery_id", "event_id"),
+    one_of("outcome", DeliveryOutcome),
+)
+
+outbound_postbacks = Table(  # an event relayed to a lead's source (its postback URL), with its attempts
+    "outbound_postbacks",
+    metadata,
+    Column("id", ID, primary_key=True),  # also the webhook-id: the same on every retry
+    Column("lead_id", ID, nullable=False, index=True),
+    Column("source", NAME, nullable=False),
+    Column("delivery_id", ID, nullable=False),
+    Column("event", String(16), nullable=False),  # RelayEvent: sold, contacted, converted, …
+    Column("url", Text, nullable=False),
+    Column("body", JSON, nullable=False),  # fixed when stored: every retry sends the same
+    Column("status", String(16), nullable=False),  # RelayStatus
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(128)),
+    Column("lease_until", UTCDateTime),
+    Column("last_status_code", Integer),
+    Column("last_answer", Text),  # the source's last answer (bounded)
+    Column("reason", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("delivery_id", "event"),  # one relay of each event of a delivery
+    Index("ix_outbound_postbacks_status_next", "status", "next_attempt_at"),
+    one_of("status", RelayStatus),
 )

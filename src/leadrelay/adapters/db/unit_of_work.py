@@ -22,6 +22,7 @@ from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
 from leadrelay.adapters.db.ledger_store import SqlLedger
 from leadrelay.adapters.db.log_queries import SqlLogQueries
+from leadrelay.adapters.db.postback_store import SqlPostbacks, SqlRelays
 from leadrelay.adapters.db.repositories import (
     SqlCaps,
     SqlConfigObjects,
@@ -86,6 +87,14 @@ class SqlTx:
     @cached_property
     def alerts(self) -> SqlAlerts:
         return SqlAlerts(self.conn)
+
+    @cached_property
+    def postbacks(self) -> SqlPostbacks:
+        return SqlPostbacks(self.conn)
+
+    @cached_property
+    def relays(self) -> SqlRelays:
+        return SqlRelays(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

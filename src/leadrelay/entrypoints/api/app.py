@@ -30,6 +30,7 @@ from leadrelay.entrypoints.api import (
     openapi,
     partner_health,
     ping,
+    postbacks,
     privacy,
     suppression,
 )
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(leads.router)
     app.include_router(ping.router)
     app.include_router(offers.router)
+    app.include_router(postbacks.router)  # no key: the URL's signature is the credential
     app.include_router(distributions.router)
     app.include_router(suppression.router)  # before admin: its /v1/{kind}/{name} would match first
     app.include_router(privacy.router)  # before admin too (DELETE /v1/leads/{id})

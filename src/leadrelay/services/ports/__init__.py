@@ -12,6 +12,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
   credentials, dedup marks, suppression lists);
 - ``batches``: the batch files' repository and reads;
 - ``alerts``: the alert rules' states and messages, and their transport (``AlertTransport``);
+- ``postbacks``: what buyers reported (and the outcomes report), the events relayed to sources;
 - ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
@@ -32,6 +33,7 @@ from leadrelay.services.ports.clock import (
 )
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
+from leadrelay.services.ports.postbacks import OutcomeTotal, Postbacks, Relays, ReportBy
 from leadrelay.services.ports.queries import (
     DeferredWrites,
     Erasure,
@@ -78,8 +80,12 @@ __all__ = [
     "LogQueries",
     "Objects",
     "OldPages",
+    "OutcomeTotal",
+    "Postbacks",
     "RandomSource",
     "Record",
+    "Relays",
+    "ReportBy",
     "Ring",
     "SaleFacts",
     "Sealer",

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 from leadrelay.services.ports.alerts import Alerts
 from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.ledger import Ledger
+from leadrelay.services.ports.postbacks import Postbacks, Relays
 from leadrelay.services.ports.queries import (
     DeferredWrites,
     Erasure,
@@ -62,6 +63,11 @@ class Tx(Protocol):
 
     @property
     def ledger(self) -> Ledger: ...
+
+    @property
+    def postbacks(self) -> Postbacks: ...
+    @property
+    def relays(self) -> Relays: ...
 
     @property
     def deferred(self) -> DeferredWrites: ...
