@@ -29,6 +29,7 @@ from tests.fakes.queries import (
     FakeSuppressionListNames,
 )
 from tests.fakes.tables import FakeRow, State, Tables, empty_state
+from tests.fakes.wallets import FakeWallets
 
 T = TypeVar("T")
 
@@ -83,6 +84,10 @@ class FakeTx:
     @cached_property
     def ledger(self) -> FakeLedger:
         return FakeLedger(self.tables)
+
+    @cached_property
+    def wallets(self) -> FakeWallets:
+        return FakeWallets(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:
