@@ -106,10 +106,6 @@ def test_a_wallet_and_a_budget_are_exact_with_120_concurrent_leads_and_two_worke
         holds = conn.execute(
             select(func.count()).select_from(money_holds).where(money_holds.c.kind == "wallet")
         ).scalar_one()
-            select(func.count())
-            .select_from(money_holds.join(wallets, wallets.c.partner == money_holds.c.partner))
-            .where(money_holds.c.kind == "wallet")
-        ).scalar_one()
         return total, row, spent, holds
 
     total, row, spent, wallet_holds = read(any_url, final)
