@@ -126,3 +126,28 @@ def test_the_wallet_api_refuses_bad_requests(db_url: str, buyers: BuyersThread) 
     assert unknown.status_code == 404
     assert no_wallet.status_code == 404 and "has no wallet" in no_wallet.json()["detail"]
     assert (fresh["balance"], fresh["available"]) == ("0.00", "100.00")
+
+
+def test_an_auction_winner_holds_its_bid_and_is_skipped_without_the_funds(db_url: str) -> None:
+    """sunco bids 20 and brightpath 5; sunco's wallet of 30 pays for one win: the next lead's award
+    skips it for its funds and sells to brightpath at its bid."""
+    from leadrelay.simulate.bidding import BiddingOptions, Latency
+
+    bids = {
+        "sunco": BiddingOptions(Latency("fixed", 5), bid_min=20, bid_max=20),
+        "brightpath": BiddingOptions(Latency("fixed", 5), bid_min=5, bid_max=5),
+    }
+    with BuyersThread(count=0, latency_ms=0, accept_rate=1.0, bidders=bids) as buyers:
+        doc = base_config(buyers.url, sunco={"wallet": {}})
+        for name in ("sunco", "brightpath"):
+            doc["partners"][name]["ping"] = {"url": buyers.ping_url(name), "timeout": "2s"}
+        rule = doc["profiles"]["solar-main"]["rules"][0]["send_to"]
+        rule.update(strategy="auction", deadline="3s")
+        prepare(db_url, doc)
+        with ServerThread(db_url) as server, server.client() as http:
+            http.post("/v1/partners/sunco/wallet/topup", json={"amount": 30}, headers=ADMIN)
+            answers = [http.post(WAIT, json=nth(i), headers=source_headers()).json() for i in range(2)]
+            trace = trace_of(http, answers[1]["lead_id"])
+    assert [a["partner"] for a in answers] == ["sunco", "brightpath"]
+    assert "sunco: no funds (balance 10.00, needs 20.00)" in trace
+    assert stored(db_url, "sunco") == (Decimal("-10.00"), -1000, 0, 0)

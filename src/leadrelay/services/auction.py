@@ -492,7 +492,7 @@ def _next_post(
         held, short = reserve_money(tx, job, partner, profile, Price(bid=price), now)
         if short is not None:  # the bid is what it would pay: its budget or wallet cannot
             tx.caps.release_caps(bid.partner, windows)
-            trace.append(f"{bid.partner}: {short} (for its bid {price:.2f})")
+            trace.append(f"{bid.partner}: {short}")
             continue
         windows.extend(held)
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))

@@ -46,14 +46,14 @@ class Price:
 
 
 def reserve_money(
-    tx: Tx, job: Record, partner: PartnerSpec, profile: ProfileSpec, price: Price, now: datetime
+    tx: Tx, job: Record, partner: PartnerSpec, profile: ProfileSpec | None, price: Price, now: datetime
 ) -> tuple[list[list[str]], str | None]:
     """Hold the lead's expected price in the partner's budgets and wallet: the ``cap_windows`` entry to
     keep with the delivery (none when nothing is held), or why the partner cannot take the lead
     (``budget reached (day 500.00)``, ``no funds (balance 12.00, needs 25.00)``), nothing held then."""
     budgets: tuple[tuple[str, Mapping[CapPeriod, Decimal]], ...] = (
         ("", partner.budget),
-        (profile.name, profile.partner_budgets.get(partner.name, {})),
+        (job.profile, profile.partner_budgets.get(partner.name, {}) if profile is not None else {}),
     )
     if job.is_test or (partner.wallet is None and not any(b for _, b in budgets)):
         return [], None
