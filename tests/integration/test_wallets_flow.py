@@ -14,7 +14,17 @@ from sqlalchemy import func, select
 
 from leadrelay.adapters.db.tables import ledger_entries, money_holds, wallets
 from leadrelay.simulate.buyers import BuyersThread
-from tests.support import ADMIN, ServerThread, base_config, free_port, lead, prepare, reader, source_headers
+from tests.support import (
+    ADMIN,
+    ServerThread,
+    base_config,
+    free_port,
+    lead,
+    prepare,
+    reader,
+    run_cli,
+    source_headers,
+)
 
 WAIT = "/v1/leads?wait=15"
 # sunco sells at its list price, 25, here (the simulated buyers answer with a price of their own)
@@ -151,3 +161,25 @@ def test_an_auction_winner_holds_its_bid_and_is_skipped_without_the_funds(db_url
     assert [a["partner"] for a in answers] == ["sunco", "brightpath"]
     assert "sunco: no funds (balance 10.00, needs 20.00)" in trace
     assert stored(db_url, "sunco") == (Decimal("-10.00"), -1000, 0, 0)
+
+
+def test_the_wallets_command_line(db_url: str) -> None:
+    env: dict[str, str | None] = {"LEADRELAY_DATABASE_URL": db_url, "COLUMNS": None, "LINES": None}
+    prepare(
+        db_url, base_config(lambda n: f"https://{n}.example/leads", sunco={"wallet": {"low_balance": 50}})
+    )
+    topped = run_cli(("wallets", "topup", "sunco", "40", "--memo", "wire 7"), env)
+    assert topped.returncode == 0, topped.stderr
+    assert "sunco: topped up 40.00" in topped.stdout and "balance 40.00" in topped.stdout
+    listed = run_cli(("wallets", "list"), env)
+    assert listed.returncode == 0, listed.stderr
+    assert "sunco\t40.00\t0.00\t40.00\t0.00\t50.00 (low)" in listed.stdout
+    shown = run_cli(("wallets", "show", "sunco"), env)
+    assert "sunco\t40.00" in shown.stdout
+    bad = run_cli(("wallets", "topup", "sunco", "lots"), env)
+    assert bad.returncode == 1 and "amount: not a number" in bad.stderr
+    none = run_cli(("wallets", "show", "brightpath"), env)
+    assert none.returncode == 1 and "has no wallet" in none.stderr
+    zero = run_cli(("wallets", "topup", "sunco", "0"), env)
+    assert zero.returncode == 1 and "amount" in zero.stderr and "more than zero" in zero.stderr, zero.stderr
+    assert stored(db_url, "sunco")[:2] == (Decimal("-40.00"), -4000)

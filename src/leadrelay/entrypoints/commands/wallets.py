@@ -13,7 +13,7 @@ import typer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
-from leadrelay.errors import LeadrelayError
+from leadrelay.errors import LeadrelayError, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import Tx, system_ids
 from leadrelay.services.wallets import WalletView, list_wallets, show_wallet, top_up
@@ -28,6 +28,8 @@ def _run(database_url: str | None, fn: Callable[[Tx, LiveConfig], T]) -> T:
     configs = ConfigCache()
     try:
         return SqlStorage(db).transaction(lambda tx: fn(tx, configs.current(tx)))
+    except ValidationFailed as exc:
+        raise fail("; ".join(f"{p.field}: {p.error}" for p in exc.problems) or exc.detail) from exc
     except LeadrelayError as exc:
         raise fail(exc.detail) from exc
     finally:
