@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from leadrelay.domain.states import QueueState
@@ -46,6 +45,3 @@ class FakeAlerts:
 
     def failed_batches(self, since: datetime, limit: int = 1000) -> list[tuple[str, str, datetime]]:
         return []  # the fakes keep no batches (tests/fakes/schema.py)
-
-    def wallet_balances(self) -> dict[str, tuple[Decimal, Decimal]]:
-        return {}

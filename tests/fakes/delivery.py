@@ -19,6 +19,7 @@ from leadrelay.domain.states import (
 )
 from tests.fakes.quality import FakeDedupMarks
 from tests.fakes.tables import FakeRow, Tables
+from tests.fakes.wallets import FakeWallets
 
 
 class FakeLeads:
@@ -236,6 +237,9 @@ class FakeCaps:
         for scope, window in windows:
             if scope == "dedup":  # the partner's dedup mark of lead ``window``
                 FakeDedupMarks(self._t).release_partner_marks(partner, window)
+                continue
+            if scope == "money":  # what job ``window``'s delivery holds of the partner's money
+                FakeWallets(self._t).release_holds(window, partner)
                 continue
             row = self._t.find("cap_counters", partner, scope, window)
             if row is not None and row["used"] > 0:

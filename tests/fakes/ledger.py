@@ -10,6 +10,7 @@ from decimal import Decimal
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party
 from leadrelay.services.ports import SaleFacts
 from tests.fakes.tables import Stored, Tables
+from tests.fakes.wallets import move_owed
 
 
 def _entry(row: Stored) -> Entry:
@@ -35,9 +36,13 @@ class FakeLedger:
         self.tables = tables
 
     def post(self, entries: Sequence[Entry]) -> None:
+        owed: dict[str, Decimal] = {}
         for e in entries:
             seq = 1 + max((row["seq"] for row in self.tables.stored("ledger_entries")), default=0)
             self.tables.insert("ledger_entries", {"seq": seq, **e.row()})
+            if e.party_kind is Party.PARTNER:
+                owed[e.party] = owed.get(e.party, ZERO) + e.amount
+        move_owed(self.tables, owed)
 
     def entries(
         self,
@@ -81,7 +86,7 @@ class FakeLedger:
             out.append(
                 SaleFacts(
                     d["id"], d["lead_id"], d["partner"], lead["source"], lead["entity"], d["price"],
-                    bool(d["is_test"]),
+                    bool(d["is_test"]), d["job_id"],
                 )
             )  # fmt: skip
         return out

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from leadrelay.domain.alerts import AlertState, EventState
+from leadrelay.domain.budgets import HoldKind
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.ping import BidStatus
@@ -457,6 +458,40 @@ TABLES: dict[str, TableSpec] = {
             key=("id",),
             unique=(("delivery_id", "event"),),
             states={"status": RelayStatus},
+        ),
+        TableSpec(
+            "wallets",
+            (
+                _s("partner", null=False),
+                _i("owed", null=False),
+                _i("held", null=False),
+                _i("credit_limit"),
+                _i("low_balance"),
+            ),
+            key=("partner",),
+        ),
+        TableSpec(
+            "budget_counters",
+            (
+                _s("partner", null=False),
+                _s("scope", null=False),
+                _s("window", null=False),
+                _i("spent", null=False),
+            ),
+            key=("partner", "scope", "window"),
+        ),
+        TableSpec(
+            "money_holds",
+            (
+                _s("job_id", null=False),
+                _s("partner", null=False),
+                _s("kind", null=False),
+                _s("scope", null=False),
+                _s("window", null=False),
+                _i("amount", null=False),
+            ),
+            key=("job_id", "partner", "kind", "scope", "window"),
+            states={"kind": HoldKind},
         ),
     )
 }

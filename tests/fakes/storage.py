@@ -31,6 +31,7 @@ from tests.fakes.queries import (
     FakeSuppressionListNames,
 )
 from tests.fakes.tables import FakeRow, State, Tables, empty_state
+from tests.fakes.wallets import FakeWallets
 
 T = TypeVar("T")
 
@@ -97,6 +98,10 @@ class FakeTx:
     @cached_property
     def relays(self) -> FakeRelays:
         return FakeRelays(self.tables)
+
+    @cached_property
+    def wallets(self) -> FakeWallets:
+        return FakeWallets(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:

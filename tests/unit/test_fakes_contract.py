@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -21,6 +22,8 @@ from sqlalchemy.exc import CompileError, IntegrityError, NoResultFound, Statemen
 from leadrelay.adapters.db import tables as sql_tables
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.domain.ledger import Entry, EntryKind, Party
+from leadrelay.domain.model import WalletSpec
 from leadrelay.domain.privacy import FieldMatch
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
 from leadrelay.errors import InvalidTransition
@@ -116,6 +119,38 @@ def dump(storage: Storage) -> dict[str, list[Any]]:
         masked = [{k: "<id>" if _GENERATED.get(name) == k else v for k, v in row.items()} for row in rows]
         out[name] = sorted((plain(row) for row in masked), key=repr)
     return out
+
+
+# ---------------------------------------------------------------- scenarios: budgets and wallets
+
+
+@scenario
+def wallets_hold_release_and_settle_as_the_sql(s: Storage) -> list[Any]:
+    d = Decimal
+    topup = Entry("led_1", START, EntryKind.TOPUP, Party.PARTNER, "sunco", d("-50.00"), "USD", "cli")
+    sale = Entry("led_2", START, EntryKind.SALE, Party.PARTNER, "sunco", d("20.00"), "USD", "system")
+    return [
+        attempt(s, lambda tx: tx.wallets.configure_wallets({"sunco": WalletSpec(d("0.00"), d("10.00"))})),
+        attempt(s, lambda tx: tx.wallets.configure_wallets({"other": None})),
+        attempt(s, lambda tx: tx.ledger.post([topup])),  # moves what sunco owes
+        attempt(s, lambda tx: tx.wallets.reserve_funds("job_1", "sunco", d("30.00"), d("0.00"))),
+        attempt(s, lambda tx: tx.wallets.reserve_funds("job_2", "sunco", d("30.00"), d("0.00"))),  # short
+        attempt(s, lambda tx: tx.wallets.reserve_funds("job_2", "sunco", d("30.00"), d("10.00"))),  # credit
+        attempt(
+            s, lambda tx: tx.wallets.reserve_budget("job_1", "sunco", "", "d:2026-12-03", d("30"), d("50"))
+        ),
+        attempt(
+            s, lambda tx: tx.wallets.reserve_budget("job_2", "sunco", "", "d:2026-12-03", d("30"), d("50"))
+        ),
+        attempt(s, lambda tx: tx.wallets.release_holds("job_2", "sunco")),
+        attempt(s, lambda tx: tx.wallets.release_holds("job_2", "sunco")),  # once
+        attempt(s, lambda tx: tx.ledger.post([sale])),
+        attempt(s, lambda tx: tx.wallets.settle_holds([("job_1", "sunco", d("20.00"))])),
+        attempt(s, lambda tx: tx.wallets.funds("sunco")),
+        attempt(s, lambda tx: tx.wallets.funds("nobody")),
+        attempt(s, lambda tx: tx.wallets.wallet_balances()),
+        attempt(s, lambda tx: tx.wallets.budget_spent("sunco")),
+    ]
 
 
 # ---------------------------------------------------------------- scenarios: leads
@@ -515,7 +550,6 @@ def alerts(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.alerts.events("a", 1)),
         attempt(s, lambda tx: tx.alerts.events("b", 10)),
         attempt(s, lambda tx: tx.alerts.queue_backlog(at(0))),
-        attempt(s, lambda tx: tx.alerts.wallet_balances()),
     ]
 
 

@@ -125,3 +125,17 @@ def test_a_test_message_goes_to_the_targets_and_moves_nothing() -> None:
     assert [(r["name"], r["state"]) for r in overview["items"]] == [("sunco-failing", "ok")]
     assert [e["state"] for e in overview["events"]] == ["test"]
     assert world.clock.now - transport.sent[0].at == timedelta(0)
+
+
+def test_a_wallet_low_alert_fires_when_sales_spend_the_wallet() -> None:
+    from tests.unit.test_use_cases_wallets import topup
+
+    doc = document(sunco={"channel": ONCE, "breaker": "off", "wallet": {"credit_limit": 0}})
+    doc["alerts"] = [{"notify": NOTIFY, "name": "sunco-funds", "kind": "wallet_low", "threshold": 30}]
+    world = Installation(doc)
+    alerts = Alerting(world.storage, world.configs, Transport(), clock=world.clock, ids=world.ids)
+    topup(world, "60")
+    assert run(alerts.check()) == []  # 60 in the wallet
+    sell(world, 200, 2)  # two sales at sunco's list price, 25: 10 left
+    (fired,) = run(alerts.check())
+    assert fired.message.state == "firing" and "sunco" in fired.message.detail, fired.message.detail

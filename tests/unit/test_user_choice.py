@@ -306,3 +306,16 @@ def test_a_partner_checked_out_since_the_offer_is_a_conflict() -> None:
         run(offers.select(ids["voltedge"], "web"))
     assert {o.status for o in w.all("offers", lead_id=lead_id)} == {OfferStatus.OPEN}
     assert run(offers.select(ids["brightpath"], "web")).partner == "brightpath"
+
+
+def test_a_partner_without_the_funds_for_its_offer_is_a_conflict_and_the_offers_stay_open() -> None:
+    w, offers = world(sunco={"wallet": {"credit_limit": 30}})
+    _, ids_a = offered(w)
+    b, ids_b = offered(w)
+    run(offers.select(ids_a["SunCo"], "web"))  # holds 25 of sunco's 30
+    with pytest.raises(
+        Conflict, match=r"no funds \(balance 5.00, 25.00 held, credit limit 30.00, needs 25.00\)"
+    ):
+        run(offers.select(ids_b["SunCo"], "web"))
+    assert {o.status for o in w.all("offers", lead_id=b)} == {OfferStatus.OPEN}
+    assert w.storage.read(lambda tx: tx.wallets.funds("sunco")).held == 25  # type: ignore[union-attr]

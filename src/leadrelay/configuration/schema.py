@@ -19,7 +19,7 @@ from leadrelay.configuration.alerts import AlertModel
 from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
-from leadrelay.configuration.money import PayoutConfig
+from leadrelay.configuration.money import Budget, PayoutConfig, WalletConfig, budget_of
 from leadrelay.configuration.postback import SourcePostbackModel
 from leadrelay.configuration.values import (
     CAP_PERIODS,
@@ -290,6 +290,17 @@ class PartnerModel(Strict):
     display_name: Annotated[str, BeforeValidator(_display_name)] | None = None  # user_choice: shown name
     logo_url: Annotated[str, BeforeValidator(_https_url)] | None = None  # user_choice: its logo (https)
     show_price: bool = False  # user_choice: its offers show its price
+    budget: Budget = {}  # money per hour/day/week/month/total (domain.budgets)
+    wallet: WalletConfig | None = None  # prepaid funds or a credit limit (domain.budgets)
+
+    @model_validator(mode="after")
+    def _reservable(self) -> PartnerModel:
+        if (self.budget or self.wallet is not None) and self.price_from_answer and self.price is None:
+            raise problem(
+                "a partner priced from its answer with a budget or a wallet needs a list price ('price'):"
+                " it is what a lead reserves until the answer is known"
+            )
+        return self
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -321,6 +332,8 @@ class PartnerModel(Strict):
             display_name=self.display_name,
             logo_url=self.logo_url,
             show_price=self.show_price,
+            budget=budget_of(self.budget),
+            wallet=self.wallet.to_spec() if self.wallet is not None else None,
         )
 
 
@@ -410,6 +423,7 @@ class ProfileModel(Strict):
     suppression: Names = []
     require_consent: bool = False  # a lead without its entity's consent field is unsold: "no consent"
     partner_prices: dict[str, Money] = {}  # the profile's price per partner (a rule's prices come first)
+    partner_budgets: dict[str, Budget] = {}  # money caps per partner within the profile
     rules: list[RuleModel] = []
     default: Any = None  # a target or null, checked by hand
 
@@ -435,6 +449,7 @@ class ProfileModel(Strict):
             suppression=tuple(self.suppression),
             require_consent=self.require_consent,
             partner_prices=dict(self.partner_prices),
+            partner_budgets={partner: budget_of(b) for partner, b in self.partner_budgets.items()},
         )
 
 

@@ -163,6 +163,9 @@ class _Validator(PartnerChecks):
         prices = lookup(raw, "partner_prices")
         for name in prices if isinstance(prices, dict) else ():
             self.reference("partners", "partner", name, f"{path}.partner_prices.{name}")
+        budgets = lookup(raw, "partner_budgets")
+        for name in budgets if isinstance(budgets, dict) else ():
+            self.reference("partners", "partner", name, f"{path}.partner_budgets.{name}")
         rules: list[dict[str, Any]] = []
         raw_rules = lookup(raw, "rules")
         seen: dict[str, int] = {}

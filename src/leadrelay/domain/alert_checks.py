@@ -10,8 +10,7 @@
 - ``cap_early``: per partner with a day cap, the share of the cap used today (its time zone) reached the
   threshold (percent, 100 = used up) before the local time ``before``. Once fired it holds for the rest
   of the day and resolves when the next day's counter starts below the threshold.
-- ``wallet_low``: per partner, its wallet's balance plus its credit limit below the threshold (money).
-  The wallet is pending (built in parallel): its port answers nothing yet, so this never fires.
+- ``wallet_low``: per partner with a wallet, its balance plus its credit limit below the threshold (money).
 - ``queue_backlog``: the jobs ready to run (due now, not claimed) above the threshold (a number).
 - ``queue_age``: the oldest job ready to run has waited longer than the threshold (seconds).
 - ``batch_failed``: per partner, the batches (files, digests) cut in the window that were given up on

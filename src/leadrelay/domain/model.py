@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from leadrelay.domain.batches import BatchSchedule
 from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
-from leadrelay.domain.ledger import PayoutModel
+from leadrelay.domain.ledger import ZERO, PayoutModel
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
 from leadrelay.domain.postback_relay import SourcePostback
 
@@ -285,6 +286,15 @@ class Pacing(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class WalletSpec:
+    """A partner's wallet (``domain.budgets``): how far it may owe (``credit_limit``; 0: prepaid only) and
+    the balance under which it is low (``low_balance``; None: no low-balance line)."""
+
+    credit_limit: Decimal = ZERO
+    low_balance: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PartnerSpec:
     name: str
     timezone: str = "UTC"
@@ -312,6 +322,8 @@ class PartnerSpec:
     display_name: str | None = None  # None: the partner's name
     logo_url: str | None = None
     show_price: bool = False
+    budget: Mapping[CapPeriod, Decimal] = field(default_factory=dict)  # money per window (domain.budgets)
+    wallet: WalletSpec | None = None  # prepaid funds or a credit limit (domain.budgets)
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""
@@ -396,6 +408,7 @@ class ProfileSpec:
     suppression: tuple[str, ...] = ()
     require_consent: bool = False  # a lead without its entity's consent field is unsold ("no consent")
     partner_prices: Mapping[str, float] = field(default_factory=dict)  # the profile's price per partner
+    partner_budgets: Mapping[str, Mapping[CapPeriod, Decimal]] = field(default_factory=dict)  # money caps
 
 
 @dataclass(frozen=True, slots=True)

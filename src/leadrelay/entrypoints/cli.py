@@ -31,6 +31,7 @@ from leadrelay.entrypoints.commands.partners import partners_app
 from leadrelay.entrypoints.commands.response import check_response
 from leadrelay.entrypoints.commands.suppression import suppression_app
 from leadrelay.entrypoints.commands.tools import import_csv, simulate_buyers
+from leadrelay.entrypoints.commands.wallets import wallets_app
 from leadrelay.errors import LeadrelayError
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(sources_app, name="sources")
 app.add_typer(log_app, name="log")
 app.add_typer(partners_app, name="partners")
+app.add_typer(wallets_app, name="wallets")
 app.add_typer(suppression_app, name="suppression")
 app.add_typer(keys_app, name="keys")
 app.add_typer(leads_app, name="leads")

@@ -120,7 +120,9 @@ def observe(tx: Tx, live: LiveConfig, specs: Sequence[AlertSpec], now: datetime)
             for name, key in keys.items()
         }
     if AlertKind.WALLET_LOW in kinds:
-        values["wallets"] = tx.alerts.wallet_balances()
+        values["wallets"] = {  # the money in each wallet and its credit limit
+            partner: (w.balance, w.credit_limit) for partner, w in tx.wallets.wallet_balances().items()
+        }
     if kinds & {AlertKind.QUEUE_BACKLOG, AlertKind.QUEUE_AGE}:
         values["ready_jobs"], values["oldest_ready"] = tx.alerts.queue_backlog(now)
     if AlertKind.BATCH_FAILED in kinds:

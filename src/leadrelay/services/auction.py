@@ -37,6 +37,7 @@ from leadrelay.domain.ping import Bid, BidStatus, bid_of, ping_view
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JobStatus
 from leadrelay.services import partner_exclusion
+from leadrelay.services.budgets import Price, reserve_money
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.ports import Channel, IdSource, Record, Tx
 from leadrelay.services.reservations import cap_room, reserve
@@ -487,8 +488,14 @@ def _next_post(
         if capped is not None:
             trace.append(f"{bid.partner}: {capped} (since its bid)")
             continue
-        windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
         price = bid.shared_price if sale is Sale.SHARED else bid.price
+        held, short = reserve_money(tx, job, partner, profile, Price(bid=price), now)
+        if short is not None:  # the bid is what it would pay: its budget or wallet cannot
+            tx.caps.release_caps(bid.partner, windows)
+            trace.append(f"{bid.partner}: {short}")
+            continue
+        windows.extend(held)
+        windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
         number = posted + len(chosen) + 1
         how = "shared sale" if sale is Sale.SHARED else tiers_of(target)[bid.tier].strategy.value
         trace.append(f"{bid.partner}: chosen ({how}, bid {price:.2f}, post {number} of {target.max_posts})")
@@ -516,7 +523,7 @@ def _why_unsold(tx: Tx, job: Record, posted: int) -> str:
     if posted:
         return "every bid was tried"
     if any(b.rank is not None for b in tx.deliveries.bids_of(job.id)):
-        return "no bidder could take the lead (caps or dedup since their bids)"
+        return "no bidder could take the lead (caps, budgets, funds or dedup since their bids)"
     return "no bid at or above the floor"
 
 

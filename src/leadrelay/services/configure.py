@@ -10,6 +10,7 @@ from typing import Any
 
 from leadrelay.configuration import secrets
 from leadrelay.configuration.load import Objects, dump_yaml, validate_document
+from leadrelay.configuration.money import wallet_of
 from leadrelay.configuration.schema import unknown
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound
 from leadrelay.services import credentials
@@ -77,6 +78,8 @@ def apply_objects(
             continue
         doc = incoming[change.kind][change.name]
         tx.config.put_object(change.kind, change.name, doc, now)
+        if change.kind == "partners":
+            tx.wallets.configure_wallets({change.name: wallet_of(doc)})
         tx.config.audit(
             actor=actor,
             action=f"config.{change.action}",
@@ -245,6 +248,7 @@ async def delete_object(
             credentials.revoke_source_keys(tx, name, actor=actor, now=now)
         elif kind == "partners":
             credentials.revoke_partner_keys(tx, name, actor=actor, now=now)
+            tx.wallets.configure_wallets({name: None})
         tx.config.bump_version()
 
     await storage.run(delete)

@@ -19,6 +19,7 @@ from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.domain.states import JOB, JOB_TO_ROUTE, JobStatus
 from leadrelay.services import auction, partner_exclusion, user_choice
+from leadrelay.services.budgets import Price, reserve_money
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.health import BreakerGate
 from leadrelay.services.opened_leads import redact_lines
@@ -137,8 +138,15 @@ def route_job(
         if capped is not None:
             trace.append(f"{name}: {capped}")
             continue
+        priced = _priced(Chosen(name, windows), target, profile.spec)
+        held, short = reserve_money(tx, job, partner, profile.spec, Price(rule=priced.price), now)
+        if short is not None:
+            tx.caps.release_caps(name, windows)
+            trace.append(f"{name}: {short}")
+            continue
+        windows.extend(held)
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
-        chosen.append(_priced(Chosen(name, windows), target, profile.spec))
+        chosen.append(priced)
         strategy = target.strategy.value if target is not None else "priority"
         trace.append(f"{name}: chosen ({strategy})")
     if not chosen:

@@ -8,13 +8,16 @@ installation with no prices and no payouts keeps no ledger at all.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from leadrelay.domain.budgets import low_crossed
 from leadrelay.domain.ledger import (
     DEFAULT_CURRENCY,
+    ZERO,
     Entry,
     EntryKind,
     Party,
@@ -28,8 +31,11 @@ from leadrelay.domain.ledger import (
     sale_entries,
 )
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
+from leadrelay.services.budgets import holds_money
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import Clock, IdSource, Storage, Tx, system_clock, system_ids
+
+log = logging.getLogger("leadrelay.ledger")
 
 
 def pays_anything(live: LiveConfig) -> bool:
@@ -40,8 +46,15 @@ def pays_anything(live: LiveConfig) -> bool:
 def post_sales(
     tx: Tx, live: LiveConfig, delivery_ids: Collection[str], now: datetime, ids: IdSource
 ) -> list[Entry]:
-    """The sale and payout entries of deliveries that were just delivered (their price stored), posted."""
-    facts = [f for f in tx.ledger.sale_facts(delivery_ids) if not f.is_test]
+    """The sale and payout entries of deliveries that were just delivered (their price stored), posted;
+    with them, the money their leads held of the partners' budgets and wallets is settled at the sale's
+    price (``services.budgets``), and a wallet the sales take under its low balance gets a log line."""
+    facts = tx.ledger.sale_facts(delivery_ids)
+    if holds_money(live):
+        tx.wallets.settle_holds(
+            [(f.job_id, f.partner, money(f.price) if f.price is not None else ZERO) for f in facts]
+        )
+    facts = [f for f in facts if not f.is_test]
     if not facts:
         return []
     per_lead = {
@@ -69,7 +82,31 @@ def post_sales(
         lead_entries.setdefault(f.lead_id, []).extend(entries)
         posted.extend(entries)
     tx.ledger.post(posted)
+    _low_balance_lines(tx, live, posted)
     return posted
+
+
+def _low_balance_lines(tx: Tx, live: LiveConfig, posted: Sequence[Entry]) -> None:
+    """A log line for each wallet these sales took under its ``low_balance`` (the alerts read
+    ``Wallets.wallet_balances``)."""
+    spent: dict[str, Decimal] = {}
+    for e in posted:
+        spec = live.specs.partners.get(e.party)
+        if e.party_kind is Party.PARTNER and spec is not None and spec.wallet is not None:
+            spent[e.party] = spent.get(e.party, ZERO) + e.amount
+    for partner, amount in sorted(spent.items()):
+        wallet = live.specs.partners[partner].wallet
+        funds = tx.wallets.funds(partner)
+        if wallet is None or funds is None:
+            continue
+        after = -funds.owed
+        if low_crossed(after + amount, after, wallet.low_balance):
+            log.warning(
+                "wallet of %s is low: balance %s, under its low balance %s",
+                partner,
+                after,
+                wallet.low_balance,
+            )
 
 
 def post_accepted(

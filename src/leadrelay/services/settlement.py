@@ -29,6 +29,7 @@ from leadrelay.domain.states import (
     QueueState,
     settle_job,
 )
+from leadrelay.services.budgets import holds_money
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.ledger import pays_anything, post_sales
 from leadrelay.services.opened_leads import redact_result
@@ -215,7 +216,11 @@ def finish_batch(
                     event=RelayEvent.SOLD,
                 )
     w.flush(tx, now)
-    if sold and (pays_anything(live) or any(_price(i, r, live)["price"] is not None for i, r in sold)):
+    if sold and (
+        pays_anything(live)
+        or holds_money(live)
+        or any(_price(i, r, live)["price"] is not None for i, r in sold)
+    ):
         post_sales(tx, live, [item.delivery_id for item, _ in sold], now, ids)  # with the sale, at once
     if owned:
         dl = tx.deliveries.deliveries_of([job.id for job, _ in owned])

@@ -38,6 +38,7 @@ from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, OFFER, QUEUE, JobStatus, OfferStatus, QueueState
 from leadrelay.errors import Conflict, Gone, NotFound
 from leadrelay.services import partner_exclusion
+from leadrelay.services.budgets import Price, reserve_money
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
@@ -269,6 +270,14 @@ def select(
         raise Conflict(
             f"partner {chosen.display_name} cannot take the lead now ({capped}); choose another offer"
         )
+    held, short = reserve_money(
+        tx, job, partner, compiled.spec if compiled is not None else None, Price(bid=chosen.price), now
+    )
+    if short is not None:
+        raise Conflict(
+            f"partner {chosen.display_name} cannot take the lead now ({short}); choose another offer"
+        )
+    windows.extend(held)
     windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
     delivery_id = ids("dlv")
     tx.deliveries.update_offer(

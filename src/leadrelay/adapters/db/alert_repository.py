@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -36,6 +35,3 @@ class SqlAlerts:
 
     def failed_batches(self, since: datetime, limit: int = 1000) -> list[tuple[str, str, datetime]]:
         return alert_store.failed_batches(self._conn, since, limit)
-
-    def wallet_balances(self) -> dict[str, tuple[Decimal, Decimal]]:
-        return alert_store.wallet_balances(self._conn)

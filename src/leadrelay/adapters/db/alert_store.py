@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, select, update
@@ -79,9 +78,3 @@ def failed_batches(conn: Connection, since: datetime, limit: int = 1000) -> list
         .limit(limit)
     )
     return [(r[0], r[1], r[2]) for r in conn.execute(stmt)]
-
-
-def wallet_balances(conn: Connection) -> dict[str, tuple[Decimal, Decimal]]:
-    """Pending: the wallets (ledger) are being built in parallel. Each partner's (balance, credit limit)
-    will come from them; until then there is none, and a ``wallet_low`` alert never fires."""
-    return {}

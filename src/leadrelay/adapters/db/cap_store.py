@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from leadrelay.adapters.db import dedup_store
+from leadrelay.adapters.db import dedup_store, wallet_store
 from leadrelay.adapters.db.tables import cap_counters, rotations
 
 
@@ -98,10 +98,14 @@ def reserve_cap(conn: Connection, partner: str, scope: str, window: str, limit: 
 
 def release_caps(conn: Connection, partner: str, windows: Sequence[Sequence[str]]) -> None:
     """Give back what a delivery held: its cap slots, and a ``["dedup", lead id]`` hold is the partner's
-    dedup mark for that lead (the partner did not get the person after all)."""
+    dedup mark for that lead (the partner did not get the person after all); a ``["money", job id]`` hold is
+    the money the job's delivery holds of the partner's budgets and wallet (``wallet_store``)."""
     for scope, window in windows:
         if scope == "dedup":
             dedup_store.release_partner_marks(conn, partner, window)
+            continue
+        if scope == "money":
+            wallet_store.release_holds(conn, window, partner)
             continue
         conn.execute(_GIVE_SLOT, {"b_partner": partner, "b_scope": scope, "b_window": window})
 

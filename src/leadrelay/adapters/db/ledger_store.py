@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
+from leadrelay.adapters.db import wallet_store
 from leadrelay.adapters.db.tables import deliveries, leads, ledger_entries
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party
 from leadrelay.services.ports.ledger import SaleFacts
@@ -43,8 +44,16 @@ class SqlLedger:
         self._conn = conn
 
     def post(self, entries: Sequence[Entry]) -> None:
-        if entries:
-            self._conn.execute(insert(ledger_entries), [e.row() for e in entries])
+        """Insert the entries and, in the same transaction, move each partner's balance row (``wallets``):
+        the one place a partner's money is posted, so its balance row never disagrees with its entries."""
+        if not entries:
+            return
+        self._conn.execute(insert(ledger_entries), [e.row() for e in entries])
+        owed: dict[str, Decimal] = {}
+        for e in entries:
+            if e.party_kind is Party.PARTNER:
+                owed[e.party] = owed.get(e.party, ZERO) + e.amount
+        wallet_store.move_owed(self._conn, owed)
 
     def entries(
         self,
@@ -89,12 +98,14 @@ class SqlLedger:
         d = deliveries.c
         for i in range(0, len(ids), _CHUNK):
             q = (
-                select(d.id, d.lead_id, d.partner, leads.c.source, leads.c.entity, d.price, d.is_test)
+                select(
+                    d.id, d.lead_id, d.partner, leads.c.source, leads.c.entity, d.price, d.is_test, d.job_id
+                )
                 .join(leads, leads.c.id == d.lead_id)
                 .where(d.id.in_(ids[i : i + _CHUNK]))
             )
             out.extend(
-                SaleFacts(r.id, r.lead_id, r.partner, r.source, r.entity, r.price, bool(r.is_test))
+                SaleFacts(r.id, r.lead_id, r.partner, r.source, r.entity, r.price, bool(r.is_test), r.job_id)
                 for r in self._conn.execute(q)
             )
         return out

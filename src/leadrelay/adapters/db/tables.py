@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from leadrelay.domain.alerts import AlertState, EventState
+from leadrelay.domain.budgets import HoldKind
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ledger import CENTS, EntryKind, Party
 from leadrelay.domain.ping import BidStatus
@@ -585,4 +586,38 @@ outbound_postbacks = Table(  # an event relayed to a lead's source (its postback
     UniqueConstraint("delivery_id", "event"),  # one relay of each event of a delivery
     Index("ix_outbound_postbacks_status_next", "status", "next_attempt_at"),
     one_of("status", RelayStatus),
+)
+
+# Budgets and wallets (domain.budgets): whole cents (BIGINT), moved by conditional UPDATEs.
+wallets = Table(  # one row per partner with ledger entries (its balance), moved with every entry posted
+    "wallets",
+    metadata,
+    Column("partner", NAME, primary_key=True),
+    Column("owed", BigInteger, nullable=False),  # the partner's ledger balance, in cents
+    Column("held", BigInteger, nullable=False),  # the expected prices of leads routed, not sold yet
+    Column("credit_limit", BigInteger),  # NULL: no wallet (nothing is held); 0: prepaid only
+    Column("low_balance", BigInteger),  # the configured low-balance threshold (read by alerts)
+)
+
+budget_counters = Table(  # money spent per partner, scope and cap window (as cap_counters counts leads)
+    "budget_counters",
+    metadata,
+    Column("partner", NAME, nullable=False),
+    Column("scope", NAME, nullable=False),  # "" for the partner's own budget, else the profile
+    Column("window", String(32), nullable=False),
+    Column("spent", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partner", "scope", "window"),
+)
+
+money_holds = Table(  # what a job's delivery to a partner holds, given back when it fails
+    "money_holds",
+    metadata,
+    Column("job_id", ID, nullable=False),
+    Column("partner", NAME, nullable=False),
+    Column("kind", String(8), nullable=False),  # HoldKind: budget | wallet
+    Column("scope", NAME, nullable=False),  # a budget's scope ("" for a wallet)
+    Column("window", String(32), nullable=False),  # a budget's window ("" for a wallet)
+    Column("amount", BigInteger, nullable=False),
+    PrimaryKeyConstraint("job_id", "partner", "kind", "scope", "window"),
+    one_of("kind", HoldKind),
 )

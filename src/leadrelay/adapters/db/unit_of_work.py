@@ -33,6 +33,7 @@ from leadrelay.adapters.db.repositories import (
     SqlLeads,
     SqlSuppressionLists,
 )
+from leadrelay.adapters.db.wallet_store import SqlWallets
 from leadrelay.services.ports import Storage, Tx
 
 T = TypeVar("T")
@@ -95,6 +96,10 @@ class SqlTx:
     @cached_property
     def relays(self) -> SqlRelays:
         return SqlRelays(self.conn)
+
+    @cached_property
+    def wallets(self) -> SqlWallets:
+        return SqlWallets(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

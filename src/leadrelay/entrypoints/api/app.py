@@ -33,6 +33,7 @@ from leadrelay.entrypoints.api import (
     postbacks,
     privacy,
     suppression,
+    wallets,
 )
 from leadrelay.entrypoints.api.deps import KeyCache
 from leadrelay.errors import LeadrelayError
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(partner_health.router)  # before admin: GET /v1/partners/health
     app.include_router(ledger.router)  # before admin: GET /v1/ledger
     app.include_router(alerts.router)  # before admin: GET /v1/alerts
+    app.include_router(wallets.router)  # before admin: GET /v1/wallets
     app.include_router(admin.router)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")

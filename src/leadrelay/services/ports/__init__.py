@@ -16,7 +16,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
-- ``ledger``: the money ledger's entries;
+- ``ledger``: the money ledger's entries; ``wallets``: budgets and wallets (money held by routed leads);
 - ``clock``: time and new ids; ``records``: what the repositories return.
 """
 
@@ -53,6 +53,7 @@ from leadrelay.services.ports.repositories import (
     SuppressionLists,
 )
 from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Storage, Tx
+from leadrelay.services.ports.wallets import Wallets
 
 __all__ = [
     "AlertTransport",
@@ -94,6 +95,7 @@ __all__ = [
     "SuppressionListNames",
     "SuppressionLists",
     "Tx",
+    "Wallets",
     "system_clock",
     "system_ids",
     "system_random",

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from leadrelay.domain.alerts import AlertMessage, AlertSpec
@@ -37,11 +36,6 @@ class Alerts(Protocol):
 
     def failed_batches(self, since: datetime, limit: int = 1000) -> list[tuple[str, str, datetime]]:
         """Batches cut since ``since`` and given up on: (partner, batch id, cut at)."""
-        ...
-
-    def wallet_balances(self) -> dict[str, tuple[Decimal, Decimal]]:
-        """Each partner's wallet (balance, credit limit). PENDING: the wallet is built in parallel; until
-        it lands this answers ``{}`` and ``wallet_low`` alerts never fire."""
         ...
 
 

@@ -23,6 +23,7 @@ class SaleFacts:
     entity: str
     price: float | None
     is_test: bool
+    job_id: str = ""  # the delivery's job (its money holds are the job's: ``Wallets.settle_holds``)
 
 
 class Ledger(Protocol):

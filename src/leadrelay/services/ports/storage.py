@@ -28,6 +28,7 @@ from leadrelay.services.ports.repositories import (
     Leads,
     SuppressionLists,
 )
+from leadrelay.services.ports.wallets import Wallets
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
@@ -63,6 +64,8 @@ class Tx(Protocol):
 
     @property
     def ledger(self) -> Ledger: ...
+    @property
+    def wallets(self) -> Wallets: ...
 
     @property
     def postbacks(self) -> Postbacks: ...
