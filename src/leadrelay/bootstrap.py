@@ -33,6 +33,7 @@ from leadrelay.services.notify import Notifier
 from leadrelay.services.pinging import Pings
 from leadrelay.services.privacy import Privacy
 from leadrelay.services.retention import retain
+from leadrelay.services.returns import Returns
 from leadrelay.services.supplier_ping import SupplierPings
 from leadrelay.services.user_choice import Offers
 
@@ -62,6 +63,7 @@ class Runtime:
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.storage)
+        self.returns = Returns(self.storage, self.configs, self.notifier)
         self.channels = ConfiguredChannels(
             self.settings,
             in_force=functools.partial(self.configs.get, self.storage),

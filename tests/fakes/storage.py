@@ -28,6 +28,7 @@ from tests.fakes.queries import (
     FakeLogQueries,
     FakeSuppressionListNames,
 )
+from tests.fakes.returns import FakeReturns
 from tests.fakes.tables import FakeRow, State, Tables, empty_state
 
 T = TypeVar("T")
@@ -83,6 +84,10 @@ class FakeTx:
     @cached_property
     def ledger(self) -> FakeLedger:
         return FakeLedger(self.tables)
+
+    @cached_property
+    def returns(self) -> FakeReturns:
+        return FakeReturns(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:

@@ -19,6 +19,7 @@ from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerMod
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
 from leadrelay.configuration.money import PayoutConfig
+from leadrelay.configuration.returns import ReturnsModel
 from leadrelay.configuration.values import (
     CAP_PERIODS,
     ENV_REF_RE,
@@ -286,6 +287,7 @@ class PartnerModel(Strict):
     display_name: Annotated[str, BeforeValidator(_display_name)] | None = None  # user_choice: shown name
     logo_url: Annotated[str, BeforeValidator(_https_url)] | None = None  # user_choice: its logo (https)
     show_price: bool = False  # user_choice: its offers show its price
+    returns: ReturnsModel | None = None  # whether and how it may return leads (configuration.returns)
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -317,6 +319,7 @@ class PartnerModel(Strict):
             display_name=self.display_name,
             logo_url=self.logo_url,
             show_price=self.show_price,
+            returns=self.returns.to_spec() if self.returns is not None else None,
         )
 
 

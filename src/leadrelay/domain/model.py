@@ -16,6 +16,7 @@ from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
 from leadrelay.domain.ledger import PayoutModel
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
+from leadrelay.domain.returns import ReturnPolicy
 
 
 class FieldType(StrEnum):
@@ -311,6 +312,7 @@ class PartnerSpec:
     display_name: str | None = None  # None: the partner's name
     logo_url: str | None = None
     show_price: bool = False
+    returns: ReturnPolicy | None = None  # None: it may not return leads
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""

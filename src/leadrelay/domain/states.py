@@ -1,13 +1,14 @@
 """Every state a stored row can be in, and the moves allowed between them, as data.
 
-Six state columns, one ``StrEnum`` each (values are what the database stores):
+Seven state columns, one ``StrEnum`` each (values are what the database stores):
 
 - ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs (:func:`lead_status`);
 - ``jobs.status`` (:class:`JobStatus`): the distribution job's own progress;
 - ``jobs.queue_state`` (:class:`QueueState`): the queue's claim state, kept apart from the job's status;
 - ``deliveries.status`` (:class:`DeliveryStatus`): one partner's delivery of one job;
 - ``batches.status`` (:class:`BatchStatus`): a batch file or email digest being sent;
-- ``offers.status`` (:class:`OfferStatus`): a partner offered to the consumer (``strategy: user_choice``).
+- ``offers.status`` (:class:`OfferStatus`): a partner offered to the consumer (``strategy: user_choice``);
+- ``returns.status`` (:class:`ReturnStatus`): a partner's return of a lead it bought.
 
 Each has a :class:`Machine`: the states a row may be created in, and labelled transitions. Writers call
 ``MACHINE.check(current, new)`` (an illegal move raises :class:`~leadrelay.errors.InvalidTransition`);
@@ -46,6 +47,7 @@ __all__ = [
     "OFFER",
     "QUEUE",
     "QUEUE_TRANSITIONS",
+    "RETURN",
     "BatchStatus",
     "DeliveryStatus",
     "JobStatus",
@@ -53,6 +55,7 @@ __all__ = [
     "Machine",
     "OfferStatus",
     "QueueState",
+    "ReturnStatus",
     "Settlement",
     "check_transition",
     "lead_status",
@@ -117,6 +120,12 @@ class OfferStatus(StrEnum):
     EXPIRED = "expired"  # its time ran out, or the consumer chose another
 
 
+class ReturnStatus(StrEnum):
+    REQUESTED = "requested"  # waiting for an operator's review
+    APPROVED = "approved"  # credited to the partner (a RETURN in the ledger)
+    DENIED = "denied"  # refused by an operator; the sale stands
+
+
 class KeyOwner(StrEnum):
     """Whose API key it is: a source's (sends leads) or a partner's (its own routes, e.g. availability).
     A key authenticates only as its kind of owner."""
@@ -125,7 +134,7 @@ class KeyOwner(StrEnum):
     PARTNER = "partner"
 
 
-S = TypeVar("S", LeadStatus, JobStatus, QueueState, DeliveryStatus, BatchStatus, OfferStatus)
+S = TypeVar("S", LeadStatus, JobStatus, QueueState, DeliveryStatus, BatchStatus, OfferStatus, ReturnStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +372,24 @@ OFFER: Machine[OfferStatus] = Machine(
     ),
 )
 
-MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER)
+# ---------------------------------------------------------------- returns (a partner returns a lead)
+
+_R = ReturnStatus
+
+RETURN: Machine[ReturnStatus] = Machine(
+    "return",
+    ReturnStatus,
+    initial={
+        _R.REQUESTED: "requested within the window and under the rate, to be reviewed",
+        _R.APPROVED: "requested with a reason the partner's policy approves at once",
+    },
+    edges=(
+        (_R.REQUESTED, _R.APPROVED, "approved by an operator (the partner credited)"),
+        (_R.REQUESTED, _R.DENIED, "denied by an operator (the sale stands)"),
+    ),
+)
+
+MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER, RETURN)
 
 
 # ---------------------------------------------------------------- what a set of facts means

@@ -31,6 +31,7 @@ from leadrelay.adapters.db.repositories import (
     SqlLeads,
     SqlSuppressionLists,
 )
+from leadrelay.adapters.db.returns_store import SqlReturns
 from leadrelay.services.ports import Storage, Tx
 
 T = TypeVar("T")
@@ -81,6 +82,10 @@ class SqlTx:
     @cached_property
     def ledger(self) -> SqlLedger:
         return SqlLedger(self.conn)
+
+    @cached_property
+    def returns(self) -> SqlReturns:
+        return SqlReturns(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

@@ -14,7 +14,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
-- ``ledger``: the money ledger's entries;
+- ``ledger``: the money ledger's entries; ``returns``: partners' returns of leads;
 - ``clock``: time and new ids; ``records``: what the repositories return.
 """
 
@@ -48,6 +48,7 @@ from leadrelay.services.ports.repositories import (
     Leads,
     SuppressionLists,
 )
+from leadrelay.services.ports.returns import ReturnableDelivery, ReturnRecord, Returns
 from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Storage, Tx
 
 __all__ = [
@@ -76,6 +77,9 @@ __all__ = [
     "OldPages",
     "RandomSource",
     "Record",
+    "ReturnRecord",
+    "ReturnableDelivery",
+    "Returns",
     "Ring",
     "SaleFacts",
     "Sealer",

@@ -26,6 +26,7 @@ from leadrelay.services.ports.repositories import (
     Leads,
     SuppressionLists,
 )
+from leadrelay.services.ports.returns import Returns
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
@@ -59,6 +60,8 @@ class Tx(Protocol):
 
     @property
     def ledger(self) -> Ledger: ...
+    @property
+    def returns(self) -> Returns: ...
 
     @property
     def deferred(self) -> DeferredWrites: ...

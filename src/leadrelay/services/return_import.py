@@ -1,0 +1,119 @@
+"""Importing returns from a CSV file (``leadrelay returns import FILE.csv``): one return per row.
+
+Columns (a header row, in any order): ``lead_id`` or ``delivery_id`` (one per row), ``partner``,
+``reason``, ``note`` (optional). Each row is its own transaction: a good row is kept, a bad one is
+reported with its line number and why, and nothing of a row is half-applied.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
+from leadrelay.services.returns import ReturnRequest, Returns
+
+__all__ = ["COLUMNS", "ImportedRow", "ReturnsImport", "import_returns", "read_rows"]
+
+COLUMNS = ("lead_id", "delivery_id", "partner", "reason", "note")
+MAX_NOTE = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedRow:
+    line: int
+    ok: bool
+    return_id: str | None = None
+    status: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "line": self.line,
+            "ok": self.ok,
+            "return_id": self.return_id,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+@dataclass
+class ReturnsImport:
+    rows: list[ImportedRow] = field(default_factory=list)
+
+    @property
+    def taken(self) -> int:
+        return sum(1 for r in self.rows if r.ok)
+
+    @property
+    def refused(self) -> int:
+        return sum(1 for r in self.rows if not r.ok)
+
+
+def read_rows(text: str) -> Iterator[tuple[int, dict[str, str] | ValidationFailed]]:
+    """Each data row with its line number (the header is line 1), as a mapping of the known columns, or
+    the problem of its shape. A header without ``partner``, ``reason`` and an id column is refused whole."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise ValidationFailed([FieldProblem("file", "empty: a header row is needed")]) from None
+    unknown = [h for h in header if h not in COLUMNS]
+    missing = [c for c in ("partner", "reason") if c not in header]
+    if unknown or missing or not ({"lead_id", "delivery_id"} & set(header)):
+        problems = [
+            FieldProblem(f"header.{h}", f"unknown column; known: {', '.join(COLUMNS)}") for h in unknown
+        ]
+        problems += [FieldProblem(f"header.{c}", "missing column") for c in missing]
+        if not ({"lead_id", "delivery_id"} & set(header)):
+            problems.append(FieldProblem("header.lead_id", "a lead_id or delivery_id column is needed"))
+        raise ValidationFailed(problems, "the CSV header is not a returns file's")
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            yield (
+                line,
+                ValidationFailed(
+                    [FieldProblem("row", f"{len(cells)} cells where the header has {len(header)}")]
+                ),
+            )
+            continue
+        yield line, {h: c.strip() for h, c in zip(header, cells, strict=True)}
+
+
+def _request(row: dict[str, str]) -> ReturnRequest:
+    problems = [FieldProblem(c, "required") for c in ("partner", "reason") if not row.get(c)]
+    lead_id, delivery_id = row.get("lead_id") or None, row.get("delivery_id") or None
+    if (lead_id is None) == (delivery_id is None):
+        problems.append(FieldProblem("lead_id", "give exactly one of lead_id or delivery_id"))
+    note = row.get("note") or None
+    if note is not None and (len(note) > MAX_NOTE or "\x00" in note):
+        problems.append(FieldProblem("note", f"at most {MAX_NOTE} characters, no NUL"))
+    if problems:
+        raise ValidationFailed(problems)
+    return ReturnRequest(row["partner"], row["reason"], delivery_id=delivery_id, lead_id=lead_id, note=note)
+
+
+def _why(exc: LeadrelayError) -> str:
+    if isinstance(exc, ValidationFailed) and exc.problems:
+        return "; ".join(f"{p.field}: {p.error}" for p in exc.problems)
+    return exc.detail
+
+
+async def import_returns(returns: Returns, text: str, *, actor: str) -> ReturnsImport:
+    """Every row of the CSV ``text`` requested as a return (each in its own transaction)."""
+    report = ReturnsImport()
+    for line, row in read_rows(text):
+        try:
+            if isinstance(row, ValidationFailed):
+                raise row
+            rec = await returns.request(_request(row), actor=actor)
+        except LeadrelayError as exc:
+            report.rows.append(ImportedRow(line, False, error=_why(exc)))
+        else:
+            report.rows.append(ImportedRow(line, True, rec.id, rec.status.value))
+    return report
