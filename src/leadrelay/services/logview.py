@@ -1,4 +1,5 @@
-"""Reading the record: the distribution log (jobs with trace, deliveries, attempts) and the audit log."""
+"""Reading the record: the distribution log (jobs with trace, deliveries, attempts, returns) and the audit
+log."""
 
 from __future__ import annotations
 
@@ -71,6 +72,8 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
         )
     found = tx.deliveries.job_deliveries(job_id)
     in_batches = _batches(tx, [d.batch_id for d in found if d.batch_id])
+    # a partner's returns of these deliveries (the delivery stays delivered; the return is beside it)
+    returned = {r.delivery_id: r.as_dict() for r in tx.returns.of_deliveries([d.id for d in found])}
     for d in found:
         out["deliveries"].append(
             {
@@ -89,8 +92,10 @@ def get_distribution(tx: Tx, job_id: str) -> dict[str, Any]:
                 "attempts": att_by_delivery.get(d.id, []),
                 "batch": in_batches.get(d.batch_id) if d.batch_id else None,
                 "ping_reference": d.ping_reference,
+                "return": returned.get(d.id),
             }
         )
+    out["returns"] = list(returned.values())
     out["bids"] = [
         {
             "id": b.id,

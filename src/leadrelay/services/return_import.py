@@ -69,7 +69,8 @@ def read_rows(text: str) -> Iterator[tuple[int, dict[str, str] | ValidationFaile
         problems += [FieldProblem(f"header.{c}", "missing column") for c in missing]
         if not ({"lead_id", "delivery_id"} & set(header)):
             problems.append(FieldProblem("header.lead_id", "a lead_id or delivery_id column is needed"))
-        raise ValidationFailed(problems, "the CSV header is not a returns file's")
+        said = "; ".join(f"{p.field}: {p.error}" for p in problems)
+        raise ValidationFailed(problems, f"the CSV header is not a returns file's: {said}")
     for cells in reader:
         line = reader.line_num
         if not any(c.strip() for c in cells):
