@@ -72,7 +72,12 @@ class FakeReturns:
         return self._sorted(rows, newest=True)[:limit]
 
     def deliveries(
-        self, partner: str, *, delivery_id: str | None = None, lead_id: str | None = None
+        self,
+        partner: str,
+        *,
+        delivery_id: str | None = None,
+        lead_id: str | None = None,
+        lock: bool = False,
     ) -> list[ReturnableDelivery]:
         rows = self.tables.where(
             "deliveries",

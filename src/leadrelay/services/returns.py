@@ -80,7 +80,7 @@ def _delivery(tx: Tx, req: ReturnRequest) -> ReturnableDelivery:
     """The partner's delivered delivery the request names (another partner's is not found)."""
     if (req.delivery_id is None) == (req.lead_id is None):
         raise ValidationFailed([FieldProblem("delivery_id", "give exactly one of delivery_id or lead_id")])
-    found = tx.returns.deliveries(req.partner, delivery_id=req.delivery_id, lead_id=req.lead_id)
+    found = tx.returns.deliveries(req.partner, delivery_id=req.delivery_id, lead_id=req.lead_id, lock=True)
     named = f"delivery {req.delivery_id}" if req.delivery_id else f"lead {req.lead_id}"
     if not found:
         raise NotFound(f"no {named} was delivered to {req.partner}")

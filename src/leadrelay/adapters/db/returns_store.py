@@ -78,7 +78,12 @@ class SqlReturns:
         return [_record(r) for r in self._conn.execute(query)]
 
     def deliveries(
-        self, partner: str, *, delivery_id: str | None = None, lead_id: str | None = None
+        self,
+        partner: str,
+        *,
+        delivery_id: str | None = None,
+        lead_id: str | None = None,
+        lock: bool = False,
     ) -> list[ReturnableDelivery]:
         query = (
             select(_D.id, _D.lead_id, _D.job_id, _D.partner, _D.status, _D.delivered_at, _D.is_test)
@@ -89,6 +94,8 @@ class SqlReturns:
             query = query.where(_D.id == delivery_id)
         if lead_id is not None:
             query = query.where(_D.lead_id == lead_id)
+        if lock:
+            query = query.with_for_update()
         return [
             ReturnableDelivery(
                 r.id, r.lead_id, r.job_id, r.partner, r.status, r.delivered_at, bool(r.is_test)

@@ -79,10 +79,16 @@ class Returns(Protocol):
         ...
 
     def deliveries(
-        self, partner: str, *, delivery_id: str | None = None, lead_id: str | None = None
+        self,
+        partner: str,
+        *,
+        delivery_id: str | None = None,
+        lead_id: str | None = None,
+        lock: bool = False,
     ) -> list[ReturnableDelivery]:
         """The partner's deliveries with this id, or of this lead (another partner's: none), oldest
-        first."""
+        first. ``lock``: held until the transaction ends (PostgreSQL), so two returns of one delivery
+        run one after the other and the second sees the first."""
         ...
 
     def rate_figures(self, partner: str, start: datetime, end: datetime) -> tuple[int, int]:
