@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
@@ -52,38 +51,48 @@ class ReturnsImport:
         return sum(1 for r in self.rows if not r.ok)
 
 
-def read_rows(text: str) -> Iterator[tuple[int, dict[str, str] | ValidationFailed]]:
+def read_rows(text: str) -> list[tuple[int, dict[str, str] | ValidationFailed]]:
     """Each data row with its line number (the header is line 1), as a mapping of the known columns, or
-    the problem of its shape. A header without ``partner``, ``reason`` and an id column is refused whole."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    the problem of its shape. The whole file is read before any row is taken: a file the CSV reader cannot
+    read, or a header without ``partner``, ``reason`` and an id column, is refused whole."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        raise ValidationFailed([FieldProblem("file", "empty: a header row is needed")]) from None
+        lines = [(reader.line_num, cells) for cells in reader]
+    except csv.Error as exc:
+        problem = FieldProblem("file", f"line {reader.line_num + 1}: {exc}")
+        raise ValidationFailed([problem], f"not a CSV file: line {reader.line_num + 1}: {exc}") from None
+    if not lines:
+        raise ValidationFailed(
+            [FieldProblem("file", "empty: a header row is needed")], "the CSV file is empty"
+        )
+    header = [h.strip().lower() for h in lines[0][1]]
     unknown = [h for h in header if h not in COLUMNS]
     missing = [c for c in ("partner", "reason") if c not in header]
-    if unknown or missing or not ({"lead_id", "delivery_id"} & set(header)):
+    no_id = not ({"lead_id", "delivery_id"} & set(header))
+    if unknown or missing or no_id or len(set(header)) != len(header):
         problems = [
             FieldProblem(f"header.{h}", f"unknown column; known: {', '.join(COLUMNS)}") for h in unknown
         ]
         problems += [FieldProblem(f"header.{c}", "missing column") for c in missing]
-        if not ({"lead_id", "delivery_id"} & set(header)):
+        if no_id:
             problems.append(FieldProblem("header.lead_id", "a lead_id or delivery_id column is needed"))
+        if len(set(header)) != len(header):
+            problems.append(FieldProblem("header", "a column is named twice"))
         said = "; ".join(f"{p.field}: {p.error}" for p in problems)
         raise ValidationFailed(problems, f"the CSV header is not a returns file's: {said}")
-    for cells in reader:
-        line = reader.line_num
+    rows: list[tuple[int, dict[str, str] | ValidationFailed]] = []
+    for line, cells in lines[1:]:
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
-            yield (
-                line,
-                ValidationFailed(
-                    [FieldProblem("row", f"{len(cells)} cells where the header has {len(header)}")]
-                ),
-            )
+            problem = FieldProblem("row", f"{len(cells)} cells where the header has {len(header)}")
+            rows.append((line, ValidationFailed([problem])))
             continue
-        yield line, {h: c.strip() for h, c in zip(header, cells, strict=True)}
+        if any("\x00" in c for c in cells):
+            rows.append((line, ValidationFailed([FieldProblem("row", "a cell holds a NUL character")])))
+            continue
+        rows.append((line, {h: c.strip() for h, c in zip(header, cells, strict=True)}))
+    return rows
 
 
 def _request(row: dict[str, str]) -> ReturnRequest:
@@ -92,8 +101,8 @@ def _request(row: dict[str, str]) -> ReturnRequest:
     if (lead_id is None) == (delivery_id is None):
         problems.append(FieldProblem("lead_id", "give exactly one of lead_id or delivery_id"))
     note = row.get("note") or None
-    if note is not None and (len(note) > MAX_NOTE or "\x00" in note):
-        problems.append(FieldProblem("note", f"at most {MAX_NOTE} characters, no NUL"))
+    if note is not None and len(note) > MAX_NOTE:
+        problems.append(FieldProblem("note", f"at most {MAX_NOTE} characters"))
     if problems:
         raise ValidationFailed(problems)
     return ReturnRequest(row["partner"], row["reason"], delivery_id=delivery_id, lead_id=lead_id, note=note)

@@ -24,14 +24,16 @@ MAX_CSV_BYTES = 5_000_000
 class OwnReturnBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    delivery_id: str | None = Field(default=None, max_length=40, description="The delivery returned…")
-    lead_id: str | None = Field(default=None, max_length=40, description="…or its lead (one of the two).")
-    reason: str = Field(max_length=64, description="One of the partner's configured return reasons.")
+    delivery_id: StoredText | None = Field(default=None, max_length=40, description="The delivery returned…")
+    lead_id: StoredText | None = Field(
+        default=None, max_length=40, description="…or its lead (exactly one of the two)."
+    )
+    reason: StoredText = Field(max_length=64, description="One of the partner's configured return reasons.")
     note: StoredText | None = Field(default=None, max_length=2000, description="Why, in words.")
 
 
 class ReturnBody(OwnReturnBody):
-    partner: str = Field(max_length=64, description="The partner returning the lead.")
+    partner: StoredText = Field(max_length=64, description="The partner returning the lead.")
 
 
 class DecisionBody(BaseModel):
