@@ -8,6 +8,7 @@ ones by line; the CLI; every step audited and shown in the distribution detail."
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -335,3 +336,20 @@ def test_csv_import_keeps_good_rows_and_reports_bad_ones_then_the_cli_reviews(
     )
     assert made.exit_code == 0 and "approved (auto-approved)" in made.output, made.output
     assert audit_entries(http, "return.requested", made.output.split()[0])
+
+
+def test_returns_at_once_keep_to_the_rate(start: Start) -> None:
+    """Six returns sent together for six leads sold, at most 50 %: exactly three are taken (each counts
+    the others: PostgreSQL locks the partner's returns while counting, SQLite writes one at a time)."""
+    server, http = start({**POLICY, "max_rate": "50%", "redistribute": False})
+    sunco = key_of(http, "sunco")
+    leads = [sell(http, phone=f"(512) 555-01{i:02d}", **WEST)["lead_id"] for i in range(6)]
+
+    def send(lead_id: str) -> int:
+        with server.client() as own:
+            return ret(own, sunco, lead_id=lead_id, reason="duplicate").status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = sorted(pool.map(send, leads))
+    assert codes == [201, 201, 201, 409, 409, 409]
+    assert len(http.get("/v1/returns", headers=ADMIN).json()["items"]) == 3

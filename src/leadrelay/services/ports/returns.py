@@ -93,5 +93,6 @@ class Returns(Protocol):
 
     def rate_figures(self, partner: str, start: datetime, end: datetime) -> tuple[int, int]:
         """(returns not denied, leads sold) of the partner's deliveries delivered in ``[start, end)``:
-        sold counts its delivered deliveries of real (not test) leads."""
+        sold counts its delivered deliveries of real (not test) leads. Counted under a lock on the
+        partner's returns held until the transaction ends, so two returns at once count each other."""
         ...
