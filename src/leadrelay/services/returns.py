@@ -229,6 +229,13 @@ def _decide(
     if rec is None:
         raise NotFound(f"no return {return_id}")
     if approve:
+        RETURN.check(rec.status, ReturnStatus.APPROVED)
+        found = tx.returns.deliveries(rec.partner, delivery_id=rec.delivery_id, lock=True)
+        d = found[0] if found else None
+        if d is None or d.status != DeliveryStatus.DELIVERED:
+            raise InvalidTransition(
+                f"cannot approve {rec.id}: its delivery is {d.status if d else 'gone'} now (deny it instead)"
+            )
         return _approve(tx, live, rec, actor=actor, note=note, now=now, ids=ids)
     status = RETURN.check(rec.status, ReturnStatus.DENIED)
     tx.returns.update(return_id, status=status, decided_at=now, decided_by=actor, decision_note=note)
