@@ -218,9 +218,10 @@ def test_return_transitions() -> None:
         with pytest.raises(InvalidTransition, match="return cannot go"):
             RETURN.check(src, dst)
     assert RETURN.terminal() == {R.APPROVED, R.DENIED}
-    assert RETURN.check_initial("approved") is R.APPROVED
-    with pytest.raises(InvalidTransition):
-        RETURN.check_initial("denied")
+    assert RETURN.check_initial("requested") is R.REQUESTED
+    for state in ("approved", "denied"):
+        with pytest.raises(InvalidTransition):
+            RETURN.check_initial(state)
 
 
 # ---------------------------------------------------------------- the configuration

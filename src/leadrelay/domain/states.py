@@ -379,12 +379,9 @@ _R = ReturnStatus
 RETURN: Machine[ReturnStatus] = Machine(
     "return",
     ReturnStatus,
-    initial={
-        _R.REQUESTED: "requested within the window and under the rate, to be reviewed",
-        _R.APPROVED: "requested with a reason the partner's policy approves at once",
-    },
+    initial={_R.REQUESTED: "requested with a reason, within the window, under the rate"},
     edges=(
-        (_R.REQUESTED, _R.APPROVED, "approved by an operator (the partner credited)"),
+        (_R.REQUESTED, _R.APPROVED, "approved by an operator, or at once by its reason (auto_approve)"),
         (_R.REQUESTED, _R.DENIED, "denied by an operator (the sale stands)"),
     ),
 )
