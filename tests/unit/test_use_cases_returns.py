@@ -177,3 +177,16 @@ def test_a_return_of_a_delivery_cancelled_since_cannot_be_approved() -> None:
         run(desk.approve(rec.id, actor="admin:ops"))
     assert run(desk.deny(rec.id, actor="admin:ops")).status is ReturnStatus.DENIED
     assert not [e for e in money(world, lead_id) if e.kind is EntryKind.RETURN]
+
+
+def test_erasing_the_lead_redacts_what_the_return_notes_quote_of_it() -> None:
+    world, desk = world_with()
+    lead_id = sold(world)
+    phone = world.one("leads", id=lead_id).data["phone"]
+    note = f"called {phone}: nobody"
+    rec = run(desk.request(ReturnRequest("sunco", "duplicate", lead_id=lead_id, note=note), actor="cli"))
+    run(desk.deny(rec.id, actor="admin:ops", note=f"{phone} answered us"))
+    assert run(world.privacy.erase_lead(lead_id, actor="admin:ops"))
+    erased = run(desk.get(rec.id))
+    assert phone not in (erased.note or "") and phone not in (erased.decision_note or "")
+    assert erased.note and erased.note.endswith(": nobody")
