@@ -38,6 +38,7 @@ from leadrelay.services.postback_relay import PostbackRelay
 from leadrelay.services.postbacks import Postbacks
 from leadrelay.services.privacy import Privacy
 from leadrelay.services.retention import retain
+from leadrelay.services.returns import Returns
 from leadrelay.services.supplier_ping import SupplierPings
 from leadrelay.services.user_choice import Offers
 
@@ -69,6 +70,7 @@ class Runtime:
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.storage, self.postback_links)
+        self.returns = Returns(self.storage, self.configs, self.notifier)
         self.channels = ConfiguredChannels(
             self.settings,
             in_force=functools.partial(self.configs.get, self.storage),

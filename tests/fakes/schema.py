@@ -27,6 +27,7 @@ from leadrelay.domain.states import (
     OfferStatus,
     QueueState,
     RelayStatus,
+    ReturnStatus,
 )
 
 Kind = Literal["str", "int", "float", "bool", "json", "time", "money"]
@@ -492,6 +493,30 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("job_id", "partner", "kind", "scope", "window"),
             states={"kind": HoldKind},
+        ),
+        TableSpec(
+            "returns",
+            (
+                _s("id", null=False),
+                _s("delivery_id", null=False),
+                _s("lead_id", null=False),
+                _s("job_id", null=False),
+                _s("partner", null=False),
+                _s("reason", null=False),
+                _s("note"),
+                _s("status", null=False),
+                _flag("auto"),
+                _t("delivered_at", null=False),
+                _t("requested_at", null=False),
+                _s("requested_by", null=False),
+                _t("decided_at"),
+                _s("decided_by"),
+                _s("decision_note"),
+                _s("redistributed_as"),
+            ),
+            key=("id",),
+            unique=(("delivery_id",),),
+            states={"status": ReturnStatus},
         ),
     )
 }

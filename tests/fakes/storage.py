@@ -30,6 +30,7 @@ from tests.fakes.queries import (
     FakeLogQueries,
     FakeSuppressionListNames,
 )
+from tests.fakes.returns import FakeReturns
 from tests.fakes.tables import FakeRow, State, Tables, empty_state
 from tests.fakes.wallets import FakeWallets
 
@@ -102,6 +103,10 @@ class FakeTx:
     @cached_property
     def wallets(self) -> FakeWallets:
         return FakeWallets(self.tables)
+
+    @cached_property
+    def returns(self) -> FakeReturns:
+        return FakeReturns(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:

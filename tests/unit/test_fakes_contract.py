@@ -25,7 +25,7 @@ from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.ledger import Entry, EntryKind, Party
 from leadrelay.domain.model import WalletSpec
 from leadrelay.domain.privacy import FieldMatch
-from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
+from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState, ReturnStatus
 from leadrelay.errors import InvalidTransition
 from leadrelay.services.ports import Storage, Tx
 from leadrelay.services.writes import Writes
@@ -1169,6 +1169,72 @@ def ledger_entries_balances_and_sale_facts(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.ledger.balances(Party.PARTNER, ["sunco", "nobody"])),
         attempt(s, lambda tx: tx.ledger.balances(Party.SOURCE)),
         attempt(s, lambda tx: tx.ledger.sale_facts(["nope"])),
+    ]
+
+
+def return_row(return_id: str, delivery_id: str, lead_id: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": return_id,
+        "delivery_id": delivery_id,
+        "lead_id": lead_id,
+        "job_id": "job_1",
+        "partner": "sunco",
+        "reason": "duplicate",
+        "note": None,
+        "status": "requested",
+        "auto": False,
+        "delivered_at": at(1),
+        "requested_at": at(2),
+        "requested_by": "partner:sunco",
+    }
+    return {**row, **values}
+
+
+@scenario
+def returns_and_their_rate_figures(s: Storage) -> list[Any]:
+    def seed(tx: Tx) -> None:
+        tx.leads.insert_leads([lead_row("lead_1"), lead_row("lead_2"), lead_row("lead_t", is_test=True)])
+        tx.jobs.insert_jobs(
+            [job_row("job_1", "lead_1"), job_row("job_2", "lead_2"), job_row("job_t", "lead_t")]
+        )
+        for row in (
+            delivery_row("dl_1", "job_1", "lead_1", "sunco", status="delivered", delivered_at=at(1)),
+            delivery_row("dl_2", "job_2", "lead_2", "sunco", status="delivered", delivered_at=at(3)),
+            delivery_row("dl_3", "job_2", "lead_2", "volt", status="delivered", delivered_at=at(3)),
+            delivery_row("dl_4", "job_1", "lead_1", "sunco", now=at(1), status="failed"),
+            delivery_row("dl_t", "job_t", "lead_t", "sunco", status="delivered", delivered_at=at(1)),
+        ):
+            tx.deliveries.insert_delivery(row)
+
+    return [
+        attempt(s, seed),
+        attempt(s, lambda tx: tx.returns.insert(return_row("ret_1", "dl_1", "lead_1"))),
+        attempt(s, lambda tx: tx.returns.insert(return_row("ret_2", "dl_1", "lead_1"))),  # one per delivery
+        attempt(
+            s, lambda tx: tx.returns.insert(return_row("ret_3", "dl_9", "lead_9", status="lost"))
+        ),  # CHECK
+        attempt(
+            s,
+            lambda tx: tx.returns.insert(
+                return_row("ret_4", "dl_2", "lead_2", job_id="job_2", delivered_at=at(3), requested_at=at(4))
+            ),
+        ),
+        attempt(s, lambda tx: tx.returns.get("ret_1")),
+        attempt(s, lambda tx: tx.returns.get("nope", lock=True)),
+        attempt(s, lambda tx: tx.returns.update("ret_4", status="denied", decided_at=at(5), decided_by="x")),
+        attempt(s, lambda tx: tx.returns.update("ret_4", status="gone")),  # CHECK
+        attempt(s, lambda tx: tx.returns.of_deliveries(["dl_1", "dl_2", "dl_9"])),
+        attempt(s, lambda tx: tx.returns.of_deliveries([])),
+        attempt(s, lambda tx: tx.returns.of_leads(["lead_2"])),
+        attempt(s, lambda tx: tx.returns.find()),
+        attempt(s, lambda tx: tx.returns.find(partner="sunco", status=ReturnStatus.DENIED)),
+        attempt(s, lambda tx: tx.returns.find(limit=1)),
+        attempt(s, lambda tx: tx.returns.deliveries("sunco", lead_id="lead_1")),
+        attempt(s, lambda tx: tx.returns.deliveries("sunco", delivery_id="dl_3", lock=True)),
+        attempt(s, lambda tx: tx.returns.deliveries("volt", delivery_id="dl_3")),
+        attempt(s, lambda tx: tx.returns.rate_figures("sunco", at(0), at(10))),
+        attempt(s, lambda tx: tx.returns.rate_figures("sunco", at(0), at(3))),
+        attempt(s, lambda tx: tx.returns.rate_figures("volt", at(3), at(4))),
     ]
 
 

@@ -11,6 +11,7 @@ from leadrelay.configuration.document_checks import DocumentChecks, lookup
 from leadrelay.configuration.mappings import check_mappings
 from leadrelay.configuration.partner_auth import AuthModel, SigningModel, canonical_auth
 from leadrelay.configuration.ping import personal_fields, ping_problems
+from leadrelay.configuration.returns import returns_problems
 from leadrelay.configuration.schema import PartnerModel
 from leadrelay.domain.consent import seller_key
 
@@ -54,6 +55,7 @@ class PartnerChecks(DocumentChecks):
                 and not model.email
             ):
                 self.fail(f"{path}.{where}.email.to", "required when the partner has no 'email'")
+        self.problems.extend(returns_problems(model.returns, f"{path}.returns"))
         if model.failover and model.channel is None:
             self.fail(f"{path}.failover", "a failover needs the partner's own 'channel' first")
         if model.ping is not None and model.channel is None:

@@ -21,6 +21,7 @@ from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
 from leadrelay.configuration.money import Budget, PayoutConfig, WalletConfig, budget_of
 from leadrelay.configuration.postback import SourcePostbackModel
+from leadrelay.configuration.returns import ReturnsModel
 from leadrelay.configuration.values import (
     CAP_PERIODS,
     ENV_REF_RE,
@@ -292,6 +293,7 @@ class PartnerModel(Strict):
     show_price: bool = False  # user_choice: its offers show its price
     budget: Budget = {}  # money per hour/day/week/month/total (domain.budgets)
     wallet: WalletConfig | None = None  # prepaid funds or a credit limit (domain.budgets)
+    returns: ReturnsModel | None = None  # whether and how it may return leads (configuration.returns)
 
     @model_validator(mode="after")
     def _reservable(self) -> PartnerModel:
@@ -334,6 +336,7 @@ class PartnerModel(Strict):
             show_price=self.show_price,
             budget=budget_of(self.budget),
             wallet=self.wallet.to_spec() if self.wallet is not None else None,
+            returns=self.returns.to_spec() if self.returns is not None else None,
         )
 
 

@@ -18,6 +18,7 @@ from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
 from leadrelay.domain.ledger import ZERO, PayoutModel
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
 from leadrelay.domain.postback_relay import SourcePostback
+from leadrelay.domain.returns import ReturnPolicy
 
 
 class FieldType(StrEnum):
@@ -324,6 +325,7 @@ class PartnerSpec:
     show_price: bool = False
     budget: Mapping[CapPeriod, Decimal] = field(default_factory=dict)  # money per window (domain.budgets)
     wallet: WalletSpec | None = None  # prepaid funds or a credit limit (domain.budgets)
+    returns: ReturnPolicy | None = None  # None: it may not return leads
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""

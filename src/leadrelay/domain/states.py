@@ -1,6 +1,6 @@
 """Every state a stored row can be in, and the moves allowed between them, as data.
 
-Eight state columns, one ``StrEnum`` each (values are what the database stores):
+Nine state columns, one ``StrEnum`` each (values are what the database stores):
 
 - ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs (:func:`lead_status`);
 - ``jobs.status`` (:class:`JobStatus`): the distribution job's own progress;
@@ -10,6 +10,7 @@ Eight state columns, one ``StrEnum`` each (values are what the database stores):
 - ``offers.status`` (:class:`OfferStatus`): a partner offered to the consumer (``strategy: user_choice``);
 - ``deliveries.outcome`` (:class:`DeliveryOutcome`): what the buyer reported since (postbacks), NULL before;
 - ``outbound_postbacks.status`` (:class:`RelayStatus`): an event relayed to a lead's source.
+- ``returns.status`` (:class:`ReturnStatus`): a partner's return of a lead it bought.
 
 Each has a :class:`Machine`: the states a row may be created in, and labelled transitions. Writers call
 ``MACHINE.check(current, new)`` (an illegal move raises :class:`~leadrelay.errors.InvalidTransition`);
@@ -50,6 +51,7 @@ __all__ = [
     "QUEUE",
     "QUEUE_TRANSITIONS",
     "RELAY",
+    "RETURN",
     "BatchStatus",
     "DeliveryOutcome",
     "DeliveryStatus",
@@ -59,6 +61,7 @@ __all__ = [
     "OfferStatus",
     "QueueState",
     "RelayStatus",
+    "ReturnStatus",
     "Settlement",
     "check_transition",
     "lead_status",
@@ -142,6 +145,12 @@ class RelayStatus(StrEnum):
     FAILED = "failed"  # refused, or gave up
 
 
+class ReturnStatus(StrEnum):
+    REQUESTED = "requested"  # waiting for an operator's review
+    APPROVED = "approved"  # credited to the partner (a RETURN in the ledger)
+    DENIED = "denied"  # refused by an operator; the sale stands
+
+
 class KeyOwner(StrEnum):
     """Whose API key it is: a source's (sends leads) or a partner's (its own routes, e.g. availability).
     A key authenticates only as its kind of owner."""
@@ -160,6 +169,7 @@ S = TypeVar(
     OfferStatus,
     DeliveryOutcome,
     RelayStatus,
+    ReturnStatus,
 )
 
 
@@ -437,7 +447,21 @@ RELAY: Machine[RelayStatus] = Machine(
     ),
 )
 
-MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER, OUTCOME, RELAY)
+# ---------------------------------------------------------------- returns (a partner returns a lead)
+
+_T = ReturnStatus
+
+RETURN: Machine[ReturnStatus] = Machine(
+    "return",
+    ReturnStatus,
+    initial={_T.REQUESTED: "requested with a reason, within the window, under the rate"},
+    edges=(
+        (_T.REQUESTED, _T.APPROVED, "approved by an operator, or at once by its reason (auto_approve)"),
+        (_T.REQUESTED, _T.DENIED, "denied by an operator (the sale stands)"),
+    ),
+)
+
+MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER, OUTCOME, RELAY, RETURN)
 
 
 # ---------------------------------------------------------------- what a set of facts means

@@ -29,6 +29,7 @@ from leadrelay.entrypoints.commands.ledger import ledger_app
 from leadrelay.entrypoints.commands.log import log_app
 from leadrelay.entrypoints.commands.partners import partners_app
 from leadrelay.entrypoints.commands.response import check_response
+from leadrelay.entrypoints.commands.returns import returns_app
 from leadrelay.entrypoints.commands.suppression import suppression_app
 from leadrelay.entrypoints.commands.tools import import_csv, simulate_buyers
 from leadrelay.entrypoints.commands.wallets import wallets_app
@@ -51,6 +52,7 @@ app.add_typer(batches_app, name="batches")
 app.add_typer(dedup_app, name="dedup")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(returns_app, name="returns")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
 

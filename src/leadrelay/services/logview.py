@@ -1,4 +1,5 @@
-"""Reading the record: the distribution log (jobs with trace, deliveries, attempts) and the audit log."""
+"""Reading the record: the distribution log (jobs with trace, deliveries, attempts, returns) and the audit
+log."""
 
 from __future__ import annotations
 
@@ -95,6 +96,8 @@ def get_distribution(tx: Tx, job_id: str, postback_url: Callable[[str], str] | N
                 "received_at": _iso(p.received_at),
             }
         )
+    # a partner's returns of these deliveries (the delivery stays delivered; the return is beside it)
+    returned = {r.delivery_id: r.as_dict() for r in tx.returns.of_deliveries([d.id for d in found])}
     for d in found:
         out["deliveries"].append(
             {
@@ -117,9 +120,11 @@ def get_distribution(tx: Tx, job_id: str, postback_url: Callable[[str], str] | N
                 "outcome": d.outcome,
                 "postback_url": postback_url(d.id) if postback_url is not None else None,
                 "postbacks": reports.get(d.id, []),
+                "return": returned.get(d.id),
             }
         )
     out["outbound_postbacks"] = relay_rows(tx, row.lead_id)
+    out["returns"] = list(returned.values())
     out["bids"] = [
         {
             "id": b.id,

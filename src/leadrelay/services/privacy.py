@@ -78,6 +78,10 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
         for d in tx.erasure.delivery_reasons(row.id):
             if d.reason and (reason := red.text(d.reason)) != d.reason:  # a buyer's reason may quote the lead
                 tx.deliveries.update_delivery(d.id, reason=reason)
+        for r in tx.returns.of_leads([row.id]):  # a partner's or an operator's note may quote the lead
+            notes = (red.text(r.note), red.text(r.decision_note))
+            if notes != (r.note, r.decision_note):
+                tx.returns.update(r.id, note=notes[0], decision_note=notes[1])
     ids = [row.id for row in rows]
     if not ids:
         return 0

@@ -43,6 +43,7 @@ from leadrelay.domain.states import (
     OfferStatus,
     QueueState,
     RelayStatus,
+    ReturnStatus,
 )
 
 
@@ -620,4 +621,28 @@ money_holds = Table(  # what a job's delivery to a partner holds, given back whe
     Column("amount", BigInteger, nullable=False),
     PrimaryKeyConstraint("job_id", "partner", "kind", "scope", "window"),
     one_of("kind", HoldKind),
+)
+
+returns = Table(  # a partner's return of a lead it bought (issue 11, point 4); the delivery stays delivered
+    "returns",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("delivery_id", ID, nullable=False, unique=True),  # one return per delivery
+    Column("lead_id", ID, nullable=False, index=True),
+    Column("job_id", ID, nullable=False),
+    Column("partner", NAME, nullable=False),
+    Column("reason", NAME, nullable=False),
+    Column("note", Text),
+    Column("status", String(16), nullable=False),  # ReturnStatus
+    Column("auto", Boolean, nullable=False, default=False),  # approved at once by its reason
+    Column("delivered_at", UTCDateTime, nullable=False),  # the delivery's: the rate period it counts in
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("requested_by", String(100), nullable=False),  # partner:NAME | admin:NAME | cli:USER
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(100)),
+    Column("decision_note", Text),
+    Column("redistributed_as", ID),  # the job that sent the lead on after an approval
+    Index("ix_returns_partner_delivered_at", "partner", "delivered_at"),
+    Index("ix_returns_status_requested_at", "status", "requested_at"),
+    one_of("status", ReturnStatus),
 )

@@ -33,6 +33,7 @@ from leadrelay.adapters.db.repositories import (
     SqlLeads,
     SqlSuppressionLists,
 )
+from leadrelay.adapters.db.returns_store import SqlReturns
 from leadrelay.adapters.db.wallet_store import SqlWallets
 from leadrelay.services.ports import Storage, Tx
 
@@ -100,6 +101,10 @@ class SqlTx:
     @cached_property
     def wallets(self) -> SqlWallets:
         return SqlWallets(self.conn)
+
+    @cached_property
+    def returns(self) -> SqlReturns:
+        return SqlReturns(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

@@ -32,6 +32,7 @@ from leadrelay.entrypoints.api import (
     ping,
     postbacks,
     privacy,
+    returns,
     suppression,
     wallets,
 )
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(ledger.router)  # before admin: GET /v1/ledger
     app.include_router(alerts.router)  # before admin: GET /v1/alerts
     app.include_router(wallets.router)  # before admin: GET /v1/wallets
+    app.include_router(returns.router)  # before admin too (/v1/returns…)
     app.include_router(admin.router)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")

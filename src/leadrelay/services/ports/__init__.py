@@ -17,6 +17,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
 - ``ledger``: the money ledger's entries; ``wallets``: budgets and wallets (money held by routed leads);
+- ``ledger``: the money ledger's entries; ``returns``: partners' returns of leads;
 - ``clock``: time and new ids; ``records``: what the repositories return.
 """
 
@@ -52,6 +53,7 @@ from leadrelay.services.ports.repositories import (
     Leads,
     SuppressionLists,
 )
+from leadrelay.services.ports.returns import ReturnableDelivery, ReturnRecord, Returns
 from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Storage, Tx
 from leadrelay.services.ports.wallets import Wallets
 
@@ -87,6 +89,9 @@ __all__ = [
     "Record",
     "Relays",
     "ReportBy",
+    "ReturnRecord",
+    "ReturnableDelivery",
+    "Returns",
     "Ring",
     "SaleFacts",
     "Sealer",

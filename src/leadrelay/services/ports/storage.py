@@ -28,6 +28,7 @@ from leadrelay.services.ports.repositories import (
     Leads,
     SuppressionLists,
 )
+from leadrelay.services.ports.returns import Returns
 from leadrelay.services.ports.wallets import Wallets
 
 T = TypeVar("T")
@@ -71,6 +72,8 @@ class Tx(Protocol):
     def postbacks(self) -> Postbacks: ...
     @property
     def relays(self) -> Relays: ...
+    @property
+    def returns(self) -> Returns: ...
 
     @property
     def deferred(self) -> DeferredWrites: ...
