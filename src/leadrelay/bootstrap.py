@@ -28,6 +28,7 @@ from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.health import HealthTracker
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
+from leadrelay.services.invoicing import Billing
 from leadrelay.services.logview import LogView
 from leadrelay.services.notify import Notifier
 from leadrelay.services.pinging import Pings
@@ -62,6 +63,7 @@ class Runtime:
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.storage)
+        self.invoices = Billing(self.storage, self.configs)
         self.channels = ConfiguredChannels(
             self.settings,
             in_force=functools.partial(self.configs.get, self.storage),

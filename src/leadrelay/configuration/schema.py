@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
+from leadrelay.configuration.invoicing import InvoicingConfig, SourceInvoicingConfig
 from leadrelay.configuration.money import PayoutConfig
 from leadrelay.configuration.values import (
     CAP_PERIODS,
@@ -53,6 +54,7 @@ from leadrelay.configuration.values import (
 from leadrelay.domain.condition_syntax import parse_condition
 from leadrelay.domain.health import DEFAULT_POLICY
 from leadrelay.domain.hours import parse_hours
+from leadrelay.domain.invoices import Invoicing
 from leadrelay.domain.model import (
     PERSONAL_TYPES,
     CapPeriod,
@@ -212,6 +214,7 @@ class SourceModel(Strict):
     ping_token_ttl: Annotated[PositiveDuration, AfterValidator(_ping_token_ttl)] = "2m"
     payout: PayoutConfig | None = None  # how the source is paid (configuration.money)
     payouts_by_entity: dict[str, PayoutConfig] = {}  # per entity, instead of ``payout``
+    invoicing: SourceInvoicingConfig | None = None  # its statements' period (configuration.invoicing)
 
     def to_spec(self, name: str) -> SourceSpec:
         return SourceSpec(
@@ -223,6 +226,7 @@ class SourceModel(Strict):
             parse_duration(self.ping_token_ttl),
             payout=self.payout.to_spec() if self.payout is not None else None,
             payout_by_entity={entity: p.to_spec() for entity, p in self.payouts_by_entity.items()},
+            invoicing=self.invoicing.to_spec() if self.invoicing is not None else Invoicing(),
         )
 
 
@@ -286,6 +290,7 @@ class PartnerModel(Strict):
     display_name: Annotated[str, BeforeValidator(_display_name)] | None = None  # user_choice: shown name
     logo_url: Annotated[str, BeforeValidator(_https_url)] | None = None  # user_choice: its logo (https)
     show_price: bool = False  # user_choice: its offers show its price
+    invoicing: InvoicingConfig | None = None  # its invoices' period, on its timezone
 
     def to_spec(self, name: str) -> PartnerSpec:
         filters = parse_condition(self.filters, f"partners.{name}.filters") if self.filters else None
@@ -317,6 +322,11 @@ class PartnerModel(Strict):
             display_name=self.display_name,
             logo_url=self.logo_url,
             show_price=self.show_price,
+            invoicing=(
+                self.invoicing.to_spec(self.timezone)
+                if self.invoicing is not None
+                else Invoicing(timezone=self.timezone)
+            ),
         )
 
 

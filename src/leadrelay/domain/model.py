@@ -14,6 +14,7 @@ from typing import Any
 from leadrelay.domain.batches import BatchSchedule
 from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
+from leadrelay.domain.invoices import DEFAULT_INVOICING, Invoicing
 from leadrelay.domain.ledger import PayoutModel
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
 
@@ -311,6 +312,7 @@ class PartnerSpec:
     display_name: str | None = None  # None: the partner's name
     logo_url: str | None = None
     show_price: bool = False
+    invoicing: Invoicing = DEFAULT_INVOICING  # its invoices' period, on its clock (``timezone``)
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""
@@ -407,6 +409,7 @@ class SourceSpec:
     ping_token_ttl_s: float = 120.0  # how long a supplier ping's quote holds (POST /v1/ping)
     payout: PayoutModel | None = None  # how the source is paid (None: not at all)
     payout_by_entity: Mapping[str, PayoutModel] = field(default_factory=dict)  # per source × entity
+    invoicing: Invoicing = DEFAULT_INVOICING  # its statements' period and clock
 
     def payout_for(self, entity: str) -> PayoutModel | None:
         """The payout model of this source's leads of ``entity``."""

@@ -22,6 +22,7 @@ from leadrelay.entrypoints.commands.configuration import apply, export
 from leadrelay.entrypoints.commands.credentials import admin_app, sources_app
 from leadrelay.entrypoints.commands.dedup import check_dedup_key, dedup_app
 from leadrelay.entrypoints.commands.fields import check_field
+from leadrelay.entrypoints.commands.invoices import invoices_app
 from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.entrypoints.commands.leads import leads_app
 from leadrelay.entrypoints.commands.log import log_app
@@ -45,6 +46,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(leads_app, name="leads")
 app.add_typer(batches_app, name="batches")
 app.add_typer(dedup_app, name="dedup")
+app.add_typer(invoices_app, name="invoices")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
 

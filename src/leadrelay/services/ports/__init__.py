@@ -14,7 +14,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
-- ``ledger``: the money ledger's entries;
+- ``ledger``: the money ledger's entries; ``invoices``: invoices and statements made of them;
 - ``clock``: time and new ids; ``records``: what the repositories return.
 """
 
@@ -28,6 +28,7 @@ from leadrelay.services.ports.clock import (
     system_ids,
     system_random,
 )
+from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
 from leadrelay.services.ports.queries import (
@@ -68,6 +69,7 @@ __all__ = [
     "GroupCommits",
     "HoldQueries",
     "IdSource",
+    "Invoices",
     "Jobs",
     "Leads",
     "Ledger",

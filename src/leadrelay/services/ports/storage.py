@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from leadrelay.services.ports.batches import Batches, BatchQueries
+from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.ledger import Ledger
 from leadrelay.services.ports.queries import (
     DeferredWrites,
@@ -59,6 +60,8 @@ class Tx(Protocol):
 
     @property
     def ledger(self) -> Ledger: ...
+    @property
+    def invoices(self) -> Invoices: ...
 
     @property
     def deferred(self) -> DeferredWrites: ...
