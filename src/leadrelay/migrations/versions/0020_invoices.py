@@ -22,7 +22,7 @@ branch_labels: str | None = None
 depends_on: str | None = None
 
 STATUSES = "'draft', 'issued', 'paid', 'void'"
-FROZEN = "an issued invoice's lines and total never change: void it and draft again"
+FROZEN = "an issued invoice is frozen: its lines and total never change (void it, then draft again)"
 
 
 def upgrade() -> None:
