@@ -19,6 +19,7 @@ from tests.fakes.batches import FakeBatches, FakeBatchQueries
 from tests.fakes.clock import FakeIds
 from tests.fakes.config import FakeConfigObjects, FakeCredentials
 from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
+from tests.fakes.invoices import FakeInvoices
 from tests.fakes.ledger import FakeLedger
 from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
 from tests.fakes.queries import (
@@ -83,6 +84,10 @@ class FakeTx:
     @cached_property
     def ledger(self) -> FakeLedger:
         return FakeLedger(self.tables)
+
+    @cached_property
+    def invoices(self) -> FakeInvoices:
+        return FakeInvoices(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:
