@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
+import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +31,7 @@ from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.ledger import post_manual
 from leadrelay.services.ports import system_ids
 from leadrelay.simulate.buyers import BuyersThread
-from tests.support import ADMIN, ServerThread, base_config, lead, prepare, rows, source_headers
+from tests.support import ADMIN, ServerThread, base_config, lead, prepare, rows, run_cli, source_headers
 
 Setup = Callable[..., ServerThread]
 TODAY_LA = datetime.now(ZoneInfo("America/Los_Angeles")).date().isoformat()
@@ -271,3 +275,46 @@ def test_concurrent_issues_number_without_gaps_or_repeats(
         # the entries are on one invoice only, whatever the order the issues ran in
         lines = [x["entry_id"] for i in won for x in i["lines"]]
         assert len(lines) == len(set(lines)) == 1
+
+
+@pytest.mark.sqlite_only
+def test_the_command_line(start: Callable[[str], ServerThread], db_url: str, tmp_path: Path) -> None:
+    server = start(db_url)
+    with server.client() as http:
+        sold = sell(http)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(
+            ["invoices", *args], {"LEADRELAY_DATABASE_URL": db_url, "COLUMNS": None, "LINES": None}
+        )
+
+    r = cli("draft", "--partner", "sunco", "--period", TODAY_LA)
+    assert r.returncode == 0, r.stderr
+    assert "1 lines, total 25.00 USD, draft" in r.stdout
+    match = re.search(r"inv_\w+", r.stdout)
+    assert match is not None
+    invoice_id = match[0]
+    r = cli("issue", invoice_id)
+    assert r.returncode == 0 and f"INV-{YEAR}-000001" in r.stdout, r.stdout + r.stderr
+    r = cli("list", "--partner", "sunco")
+    assert r.returncode == 0 and f"INV-{YEAR}-000001" in r.stdout and "issued" in r.stdout, r.stdout
+    shown = json.loads(cli("show", invoice_id).stdout)
+    assert shown["lines"][0]["lead_id"] == sold["lead_id"] and shown["total"] == "25.00"
+    pdf, table = tmp_path / "inv.pdf", tmp_path / "inv.csv"
+    assert cli("export", invoice_id, "-o", str(pdf)).returncode == 0
+    assert cli("export", invoice_id, "-o", str(table)).returncode == 0
+    text = pdf_text(pdf.read_bytes())
+    assert (
+        f"INV-{YEAR}-000001" in text and "sunco" in text and sold["lead_id"] in text and "25.00 USD" in text
+    )
+    assert list(csv.DictReader(table.open()))[-1]["amount"] == "25.00"
+    r = cli("pay", invoice_id)
+    assert r.returncode == 0 and "paid" in r.stdout, r.stderr
+    r = cli("void", invoice_id)
+    assert r.returncode == 1 and "cannot void" in r.stderr, r.stdout + r.stderr
+    r = cli("draft", "--partner", "sunco", "--period", "soon")
+    assert r.returncode == 2 and "--period" in r.stderr, r.stderr
+    r = cli("draft", "--partner", "sunco", "--source", "web", "--period", "2026-11")
+    assert r.returncode == 2 and "exactly one of --partner or --source" in r.stderr, r.stderr
+    r = cli("export", invoice_id, "-o", str(tmp_path / "inv.txt"))
+    assert r.returncode == 2 and "--output" in r.stderr, r.stderr

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from leadrelay.adapters.documents.invoices import invoice_csv, invoice_pdf, invoice_view
+from leadrelay.bootstrap import Runtime
 from leadrelay.domain.invoices import Invoice, InvoiceStatus
 from leadrelay.domain.ledger import Party
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows
@@ -44,12 +45,14 @@ def draft(
 ) -> None:
     """Draft (or regenerate) the invoice of a partner's period, or the statement of a source's."""
     party_kind, party = _party(partner, source)
-    try:
-        invoice = with_runtime(
-            database_url, lambda rt: rt.invoices.draft(party_kind, party, period, actor=actor())
-        )
-    except ValidationFailed as exc:
-        raise fail("; ".join(f"--{p.field}: {p.error}" for p in exc.problems), 2) from exc
+
+    async def go(rt: Runtime) -> Invoice:
+        try:
+            return await rt.invoices.draft(party_kind, party, period, actor=actor())
+        except ValidationFailed as exc:
+            raise fail("; ".join(f"--{p.field}: {p.error}" for p in exc.problems), 2) from exc
+
+    invoice = with_runtime(database_url, go)
     out.print(_summary(invoice))
 
 
