@@ -34,12 +34,13 @@ class InvoicingConfig(Strict):
     period: Annotated[str, BeforeValidator(choice("invoicing period", PERIODS))] = "monthly"
     week_starts: Annotated[str, BeforeValidator(choice("weekday", WEEKDAYS))] = "monday"
 
-    def to_spec(self, timezone: str) -> Invoicing:
-        return Invoicing(PeriodKind(self.period), Weekday(self.week_starts), timezone)
+    def to_spec(self) -> Invoicing:
+        """A partner's: on its own ``timezone`` (``timezone=None``)."""
+        return Invoicing(PeriodKind(self.period), Weekday(self.week_starts))
 
 
 class SourceInvoicingConfig(InvoicingConfig):
     timezone: TimeZone = "UTC"
 
-    def to_spec(self, timezone: str | None = None) -> Invoicing:
-        return Invoicing(PeriodKind(self.period), Weekday(self.week_starts), timezone or self.timezone)
+    def to_spec(self) -> Invoicing:
+        return Invoicing(PeriodKind(self.period), Weekday(self.week_starts), self.timezone)

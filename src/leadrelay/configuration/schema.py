@@ -322,11 +322,7 @@ class PartnerModel(Strict):
             display_name=self.display_name,
             logo_url=self.logo_url,
             show_price=self.show_price,
-            invoicing=(
-                self.invoicing.to_spec(self.timezone)
-                if self.invoicing is not None
-                else Invoicing(timezone=self.timezone)
-            ),
+            invoicing=self.invoicing.to_spec() if self.invoicing is not None else Invoicing(),
         )
 
 

@@ -124,11 +124,12 @@ class Weekday(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Invoicing:
-    """A party's invoicing policy (``invoicing:`` in its configuration; these are the defaults)."""
+    """A party's invoicing policy (``invoicing:`` in its configuration; these are the defaults).
+    ``timezone``: its clock (None: a partner's own ``timezone``, else UTC)."""
 
     period: PeriodKind = PeriodKind.MONTHLY
     week_starts: Weekday = Weekday.MONDAY
-    timezone: str = "UTC"
+    timezone: str | None = None
 
 
 DEFAULT_INVOICING = Invoicing()
@@ -168,10 +169,11 @@ def period_containing(day: date, policy: Invoicing) -> Period:
     else:
         first = day - timedelta(days=(day.weekday() - policy.week_starts.number) % 7)
         last = first + timedelta(days=6)
-    zone = _zone(policy.timezone)
+    name = policy.timezone or "UTC"
+    zone = _zone(name)
     starts_at = datetime.combine(first, time(), zone).astimezone(UTC)
     ends_at = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
-    return Period(policy.period, first, last, policy.timezone, starts_at, ends_at)
+    return Period(policy.period, first, last, name, starts_at, ends_at)
 
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")

@@ -15,11 +15,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from leadrelay.domain import invoices as inv
 from leadrelay.domain.invoices import Invoice, InvoiceStatus, Invoicing
 from leadrelay.domain.ledger import DEFAULT_CURRENCY, Party
+from leadrelay.domain.model import PartnerSpec
 from leadrelay.errors import FieldProblem, InvalidTransition, NotFound, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import Clock, IdSource, Storage, Tx, system_clock, system_ids
@@ -30,7 +32,10 @@ def _policy(live: LiveConfig, party_kind: Party, party: str) -> Invoicing:
     spec = specs.get(party)
     if spec is None:
         raise NotFound(f"no {party_kind.value} named {party!r}")
-    return spec.invoicing
+    policy = spec.invoicing
+    if policy.timezone is None and isinstance(spec, PartnerSpec):
+        policy = replace(policy, timezone=spec.timezone)  # a partner's periods are on its own clock
+    return policy
 
 
 def _get(tx: Tx, invoice_id: str) -> Invoice:
@@ -38,6 +43,18 @@ def _get(tx: Tx, invoice_id: str) -> Invoice:
     if invoice is None:
         raise NotFound(f"no invoice {invoice_id}")
     return invoice
+
+
+def _audit(tx: Tx, actor: str, action: str, invoice: Invoice, now: datetime) -> None:
+    tx.config.audit(
+        actor=actor,
+        action=f"invoice.{action}",
+        object_kind="invoice",
+        object_id=invoice.id,
+        at=now,
+        detail={"number": invoice.number, "party": invoice.party, "total": str(invoice.total)},
+        reason=None,
+    )
 
 
 def _refill(tx: Tx, invoice: Invoice, now: datetime) -> Invoice:
@@ -123,11 +140,13 @@ class Billing:
             # the counter first: it holds every other issue of the series until this one ends, so what
             # is read next (the invoice's state, the entries on no invoice) is what they committed
             seq = tx.invoices.next_number(first.series, now.year)
-            invoice = _refill(tx, _get(tx, invoice_id), now)
-            invoice = inv.issue(invoice, seq, now)
+            invoice = _get(tx, invoice_id)
+            inv.check_move(invoice_id, invoice.status, InvoiceStatus.ISSUED)  # as committed meanwhile
+            invoice = inv.issue(_refill(tx, invoice, now), seq, now)
             tx.invoices.set_state(invoice)
             if invoice.party_kind is Party.PARTNER:
                 tx.invoices.set_invoiced(invoice.sold_deliveries, True)
+            _audit(tx, actor, "issue", invoice, now)
             return invoice
 
         return await self.storage.run(work)
@@ -142,17 +161,20 @@ class Billing:
                 tx.ledger.post([entry])
             invoice = inv.pay(invoice, now, entry.id if entry is not None else None)
             tx.invoices.set_state(invoice)
+            _audit(tx, actor, "pay", invoice, now)
             return invoice
 
         return await self.storage.run(work)
 
     async def void(self, invoice_id: str, *, actor: str) -> Invoice:
         def work(tx: Tx) -> Invoice:
-            invoice = inv.void(_get(tx, invoice_id), self.clock())
+            now = self.clock()
+            invoice = inv.void(_get(tx, invoice_id), now)
             tx.invoices.release(invoice.id)
             if invoice.party_kind is Party.PARTNER:
                 tx.invoices.set_invoiced(invoice.sold_deliveries, False)
             tx.invoices.set_state(invoice)
+            _audit(tx, actor, "void", invoice, now)
             return invoice
 
         return await self.storage.run(work)

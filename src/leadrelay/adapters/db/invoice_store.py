@@ -96,7 +96,13 @@ class SqlInvoices:
             **_state(invoice),
             **_lines(invoice),
         }
-        self._conn.execute(insert(invoices), [row])
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(invoices), [row])
+        except IntegrityError as exc:
+            raise Conflict(
+                f"{invoice.party} has another invoice for {p.label} (drafted at the same time): try again"
+            ) from exc
 
     def set_lines(self, invoice: Invoice) -> None:
         self._conn.execute(

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 from leadrelay.domain.health import BreakerState
@@ -532,7 +533,16 @@ invoices = Table(  # partners' invoices and sources' statements (domain.invoices
     Column("paid_at", UTCDateTime),
     Column("voided_at", UTCDateTime),
     Column("payment_entry", ID),  # the ledger entry that paid it
-    Index("ix_invoices_party", "party_kind", "party", "starts_at"),
+    # one invoice per party and period that is not void (drafted twice at once: one insert fails)
+    Index(
+        "uq_invoices_live_period",
+        "party_kind",
+        "party",
+        "starts_at",
+        unique=True,
+        sqlite_where=text("status <> 'void'"),
+        postgresql_where=text("status <> 'void'"),
+    ),
     one_of("party_kind", Party),
     one_of("period", PeriodKind),
     one_of("status", InvoiceStatus),

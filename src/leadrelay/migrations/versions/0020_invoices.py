@@ -56,7 +56,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
         sa.UniqueConstraint("number", name=op.f("uq_invoices_number")),
     )
-    op.create_index("ix_invoices_party", "invoices", ["party_kind", "party", "starts_at"], unique=False)
+    op.create_index(
+        "uq_invoices_live_period",
+        "invoices",
+        ["party_kind", "party", "starts_at"],
+        unique=True,
+        sqlite_where=sa.text("status <> 'void'"),
+        postgresql_where=sa.text("status <> 'void'"),
+    )
     op.create_table(
         "invoice_lines",
         sa.Column("entry_id", sa.String(length=40), nullable=False),
@@ -97,5 +104,5 @@ def downgrade() -> None:
     op.drop_table("invoice_counters")
     op.drop_index(op.f("ix_invoice_lines_invoice_id"), table_name="invoice_lines")
     op.drop_table("invoice_lines")
-    op.drop_index("ix_invoices_party", table_name="invoices")
+    op.drop_index("uq_invoices_live_period", table_name="invoices")
     op.drop_table("invoices")
