@@ -21,10 +21,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import deliveries, ledger_entries
+from leadrelay.adapters.db.tables import deliveries, invoices, ledger_entries
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.services.config_in_force import ConfigCache
@@ -318,3 +319,33 @@ def test_the_command_line(start: Callable[[str], ServerThread], db_url: str, tmp
     assert r.returncode == 2 and "exactly one of --partner or --source" in r.stderr, r.stderr
     r = cli("export", invoice_id, "-o", str(tmp_path / "inv.txt"))
     assert r.returncode == 2 and "--output" in r.stderr, r.stderr
+
+
+def test_the_database_refuses_to_change_an_issued_invoice(
+    start: Callable[[str], ServerThread], db_url: str
+) -> None:
+    server = start(db_url)
+    with server.client() as http:
+        sell(http)
+        d = draft(http)
+        issued = ok(act(http, d["id"], "issue"))
+        audit = ok(http.get("/v1/audit", headers=ADMIN))["items"]
+        assert [(e["action"], e["object_id"]) for e in audit if e["action"].startswith("invoice.")] == [
+            ("invoice.issue", d["id"])
+        ]
+    db = Database(db_url)
+    try:
+        for change in ({"total": Decimal("1.00")}, {"lines": []}):
+            with pytest.raises(DBAPIError, match="frozen"):
+                db.transaction(
+                    lambda c, change=change: c.execute(
+                        update(invoices).where(invoices.c.id == d["id"]).values(**change)
+                    )
+                )
+        # its state may still move (the service pays or voids it)
+        db.transaction(
+            lambda c: c.execute(update(invoices).where(invoices.c.id == d["id"]).values(status="void"))
+        )
+        assert rows(db_url, select(invoices.c.total))[0].total == Decimal(issued["total"])
+    finally:
+        db.dispose()
