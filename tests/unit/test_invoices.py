@@ -249,8 +249,13 @@ def test_every_invoice_totals_sales_less_credits_and_bills_each_entry_once(scrip
         assert invoice.total == sum((x.amount for x in invoice.lines), ZERO)
         assert all(isinstance(x.amount, Decimal) and x.amount == x.amount.quantize(Decimal("0.01"))
                    for x in invoice.lines)  # fmt: skip
-        # an issued invoice never changes, whatever came after it
+        # an issued invoice never changes, whatever came after it: its lines are the entries it holds
+        # (a void one holds none), no later draft takes them, and it cannot be made again
         assert (invoice.lines, invoice.total) == book.snapshots[invoice.id]
+        held = {e for e, i in book.held.items() if i == invoice.id}
+        assert held == (set() if invoice.status is S.VOID else {x.entry_id for x in invoice.lines})
+        with pytest.raises(InvalidTransition):
+            inv.regenerate(invoice, book.entries, book.now)
     # every entry that is a line kind is billed once in all (a netted pair counts zero)
     billed = sum((i.total for i in book.billed()), ZERO)
     assert billed == sum((e.amount for e in book.entries), ZERO)
