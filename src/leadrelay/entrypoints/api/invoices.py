@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from leadrelay.adapters.documents.invoices import invoice_csv, invoice_pdf, invoice_view
@@ -20,6 +20,23 @@ Format = Literal["json", "csv", "pdf"]
 
 
 class DraftBody(BaseModel):
+    """Exactly one of ``partner`` (an invoice) or ``source`` (a statement), and the period."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": ["partner"]}, {"required": ["source"]}],
+            "properties": {
+                "partner": {"type": "string", "maxLength": 64, "description": "An invoice for this partner."},
+                "source": {"type": "string", "maxLength": 64, "description": "A statement for this source."},
+                "period": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "description": "The period that holds this month (2026-11) or day (2026-11-30), on the"
+                    " party's clock.",
+                },
+            },
+        }
+    )
     partner: str | None = Field(default=None, max_length=64, description="An invoice for this partner.")
     source: str | None = Field(default=None, max_length=64, description="A statement for this source.")
     period: str = Field(
@@ -67,8 +84,19 @@ async def list_invoices(
     status: InvoiceStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    party_kind, party = (None, None) if partner is None and source is None else _party(partner, source)
-    found = await rt.invoices.find(party_kind=party_kind, party=party, status=status, limit=limit)
+    """``partner`` and ``source`` filter; given both, the invoices of the one and the statements of the
+    other."""
+    wanted = [(Party.PARTNER, partner), (Party.SOURCE, source)]
+    if partner is None and source is None:
+        found = await rt.invoices.find(status=status, limit=limit)
+    else:
+        found = [
+            i
+            for kind, name in wanted
+            if name is not None
+            for i in await rt.invoices.find(party_kind=kind, party=name, status=status, limit=limit)
+        ]
+        found = sorted(found, key=lambda i: (i.created_at, i.id), reverse=True)[:limit]
     return {"items": [invoice_view(i) for i in found]}
 
 
