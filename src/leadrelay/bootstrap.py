@@ -30,6 +30,7 @@ from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.health import HealthTracker
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
+from leadrelay.services.invoicing import Billing
 from leadrelay.services.logview import LogView
 from leadrelay.services.notify import Notifier
 from leadrelay.services.pinging import Pings
@@ -71,6 +72,7 @@ class Runtime:
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.storage, self.postback_links)
         self.returns = Returns(self.storage, self.configs, self.notifier)
+        self.invoices = Billing(self.storage, self.configs)
         self.channels = ConfiguredChannels(
             self.settings,
             in_force=functools.partial(self.configs.get, self.storage),

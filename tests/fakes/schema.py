@@ -16,6 +16,7 @@ from typing import Any, Literal
 from leadrelay.domain.alerts import AlertState, EventState
 from leadrelay.domain.budgets import HoldKind
 from leadrelay.domain.health import BreakerState
+from leadrelay.domain.invoices import InvoiceStatus, PeriodKind
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
@@ -517,6 +518,43 @@ TABLES: dict[str, TableSpec] = {
             key=("id",),
             unique=(("delivery_id",),),
             states={"status": ReturnStatus},
+        ),
+        TableSpec(
+            "invoices",
+            (
+                _s("id", null=False),
+                _s("number"),
+                _s("party_kind", null=False),
+                _s("party", null=False),
+                _s("period", null=False),
+                _s("first_day", null=False),
+                _s("last_day", null=False),
+                _s("timezone", null=False),
+                _t("starts_at", null=False),
+                _t("ends_at", null=False),
+                _s("status", null=False),
+                _s("currency", null=False),
+                Col("total", "money", False),
+                _j("lines", null=False),
+                _s("actor", null=False),
+                _t("created_at", null=False),
+                _t("updated_at", null=False),
+                _t("issued_at"),
+                _t("paid_at"),
+                _t("voided_at"),
+                _s("payment_entry"),
+            ),
+            key=("id",),
+            unique=(("number",),),
+            states={"party_kind": Party, "period": PeriodKind, "status": InvoiceStatus},
+        ),
+        TableSpec(
+            "invoice_lines", (_s("entry_id", null=False), _s("invoice_id", null=False)), key=("entry_id",)
+        ),
+        TableSpec(
+            "invoice_counters",
+            (_s("series", null=False), _i("year", null=False), _i("last", null=False)),
+            key=("series", "year"),
         ),
     )
 }

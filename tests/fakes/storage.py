@@ -20,6 +20,7 @@ from tests.fakes.batches import FakeBatches, FakeBatchQueries
 from tests.fakes.clock import FakeIds
 from tests.fakes.config import FakeConfigObjects, FakeCredentials
 from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
+from tests.fakes.invoices import FakeInvoices
 from tests.fakes.ledger import FakeLedger
 from tests.fakes.postbacks import FakePostbacks, FakeRelays
 from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
@@ -107,6 +108,10 @@ class FakeTx:
     @cached_property
     def returns(self) -> FakeReturns:
         return FakeReturns(self.tables)
+
+    @cached_property
+    def invoices(self) -> FakeInvoices:
+        return FakeInvoices(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:

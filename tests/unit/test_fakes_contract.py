@@ -22,11 +22,14 @@ from sqlalchemy.exc import CompileError, IntegrityError, NoResultFound, Statemen
 from leadrelay.adapters.db import tables as sql_tables
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.domain.invoices import Invoice, InvoiceStatus, Invoicing, period_containing
+from leadrelay.domain.invoices import draft as invoice_draft
+from leadrelay.domain.invoices import issue as invoice_issue
 from leadrelay.domain.ledger import Entry, EntryKind, Party
 from leadrelay.domain.model import WalletSpec
 from leadrelay.domain.privacy import FieldMatch
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState, ReturnStatus
-from leadrelay.errors import InvalidTransition
+from leadrelay.errors import Conflict, InvalidTransition
 from leadrelay.services.ports import Storage, Tx
 from leadrelay.services.writes import Writes
 from tests.fakes import (
@@ -83,6 +86,8 @@ def error_kind(exc: Exception) -> str:
         return "integrity"
     if isinstance(exc, InvalidTransition):
         return "transition"
+    if isinstance(exc, Conflict):
+        return "conflict"
     if isinstance(exc, CompileError | KeyError):  # an UPDATE of a column the table lacks
         return "column"
     if isinstance(exc, NoResultFound | LookupError):
@@ -1235,6 +1240,57 @@ def returns_and_their_rate_figures(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.returns.rate_figures("sunco", at(0), at(10))),
         attempt(s, lambda tx: tx.returns.rate_figures("sunco", at(0), at(3))),
         attempt(s, lambda tx: tx.returns.rate_figures("volt", at(3), at(4))),
+    ]
+
+
+# ---------------------------------------------------------------- scenarios: invoices
+
+
+@scenario
+def invoices_hold_entries_once_and_count_numbers(s: Storage) -> list[Any]:
+    def entry(i: int, kind: EntryKind, amount: str, reverses: str | None = None) -> Entry:
+        return Entry(f"led_{i}", at(i), kind, Party.PARTNER, "acme", Decimal(amount), "USD", "t", "lead_1",
+                     "dlv_1", reverses)  # fmt: skip
+
+    def seed(tx: Tx) -> None:
+        tx.leads.insert_leads([lead_row("lead_1")])
+        tx.jobs.insert_jobs([job_row("job_1", "lead_1")])
+        tx.deliveries.insert_delivery(delivery_row("dlv_1", "job_1", "lead_1", "acme", price=7))
+        tx.ledger.post([entry(1, EntryKind.SALE, "7.00"), entry(2, EntryKind.CREDIT, "-1.50"),
+                        entry(3, EntryKind.SALE, "2.00")])  # fmt: skip
+
+    period = period_containing(START.date(), Invoicing())
+
+    def draft(tx: Tx) -> Invoice:
+        open_ = tx.invoices.open_entries(Party.PARTNER, "acme", at(3))
+        d = invoice_draft("inv_1", Party.PARTNER, "acme", period, open_, now=at(5), currency="USD", actor="t")
+        tx.invoices.insert(d)
+        tx.invoices.claim(d.id, [x.entry_id for x in d.lines])
+        return d
+
+    def issue(tx: Tx) -> Invoice | None:
+        seq = tx.invoices.next_number("INV", 2026)
+        got = tx.invoices.get("inv_1")
+        assert got is not None
+        issued = invoice_issue(got, seq, at(6))
+        tx.invoices.set_state(issued)
+        tx.invoices.set_invoiced(issued.sold_deliveries, True)
+        return tx.invoices.get("inv_1")
+
+    return [
+        attempt(s, seed),
+        attempt(s, draft),
+        attempt(s, lambda tx: tx.invoices.open_entries(Party.PARTNER, "acme", at(10))),
+        attempt(s, lambda tx: tx.invoices.claim("inv_2", ["led_3", "led_1"])),  # led_1 is held
+        attempt(s, lambda tx: tx.invoices.next_number("ST", 2026)),
+        attempt(s, issue),
+        attempt(s, lambda tx: tx.invoices.next_number("INV", 2026)),
+        attempt(s, lambda tx: tx.invoices.find(party_kind=Party.PARTNER, party="acme")),
+        attempt(s, lambda tx: tx.invoices.find(status=InvoiceStatus.DRAFT)),
+        attempt(s, lambda tx: tx.invoices.find(starts_at=period.starts_at, limit=1)),
+        attempt(s, lambda tx: tx.invoices.release("inv_1")),
+        attempt(s, lambda tx: tx.invoices.open_entries(Party.PARTNER, "acme", at(10))),
+        attempt(s, lambda tx: tx.invoices.get("nope")),
     ]
 
 

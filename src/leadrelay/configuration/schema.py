@@ -19,6 +19,7 @@ from leadrelay.configuration.alerts import AlertModel
 from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
+from leadrelay.configuration.invoicing import InvoicingConfig, SourceInvoicingConfig
 from leadrelay.configuration.money import Budget, PayoutConfig, WalletConfig, budget_of
 from leadrelay.configuration.postback import SourcePostbackModel
 from leadrelay.configuration.returns import ReturnsModel
@@ -56,6 +57,7 @@ from leadrelay.configuration.values import (
 from leadrelay.domain.condition_syntax import parse_condition
 from leadrelay.domain.health import DEFAULT_POLICY
 from leadrelay.domain.hours import parse_hours
+from leadrelay.domain.invoices import Invoicing
 from leadrelay.domain.model import (
     PERSONAL_TYPES,
     CapPeriod,
@@ -216,6 +218,7 @@ class SourceModel(Strict):
     payout: PayoutConfig | None = None  # how the source is paid (configuration.money)
     payouts_by_entity: dict[str, PayoutConfig] = {}  # per entity, instead of ``payout``
     postback: SourcePostbackModel | None = None  # events relayed to the source (configuration.postback)
+    invoicing: SourceInvoicingConfig | None = None  # its statements' period (configuration.invoicing)
 
     def to_spec(self, name: str) -> SourceSpec:
         return SourceSpec(
@@ -228,6 +231,7 @@ class SourceModel(Strict):
             payout=self.payout.to_spec() if self.payout is not None else None,
             payout_by_entity={entity: p.to_spec() for entity, p in self.payouts_by_entity.items()},
             postback=self.postback.to_spec() if self.postback is not None else None,
+            invoicing=self.invoicing.to_spec() if self.invoicing is not None else Invoicing(),
         )
 
 
@@ -294,6 +298,7 @@ class PartnerModel(Strict):
     budget: Budget = {}  # money per hour/day/week/month/total (domain.budgets)
     wallet: WalletConfig | None = None  # prepaid funds or a credit limit (domain.budgets)
     returns: ReturnsModel | None = None  # whether and how it may return leads (configuration.returns)
+    invoicing: InvoicingConfig | None = None  # its invoices' period, on its timezone
 
     @model_validator(mode="after")
     def _reservable(self) -> PartnerModel:
@@ -337,6 +342,7 @@ class PartnerModel(Strict):
             budget=budget_of(self.budget),
             wallet=self.wallet.to_spec() if self.wallet is not None else None,
             returns=self.returns.to_spec() if self.returns is not None else None,
+            invoicing=self.invoicing.to_spec() if self.invoicing is not None else Invoicing(),
         )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from leadrelay.domain.batches import BatchSchedule
 from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
+from leadrelay.domain.invoices import DEFAULT_INVOICING, Invoicing
 from leadrelay.domain.ledger import ZERO, PayoutModel
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
 from leadrelay.domain.postback_relay import SourcePostback
@@ -326,6 +327,7 @@ class PartnerSpec:
     budget: Mapping[CapPeriod, Decimal] = field(default_factory=dict)  # money per window (domain.budgets)
     wallet: WalletSpec | None = None  # prepaid funds or a credit limit (domain.budgets)
     returns: ReturnPolicy | None = None  # None: it may not return leads
+    invoicing: Invoicing = DEFAULT_INVOICING  # its invoices' period, on its clock (``timezone``)
 
     def channel_at(self, step: int) -> ChannelSpec | None:
         """The channel of a failover step (0: the partner's own channel); None past the end."""
@@ -424,6 +426,7 @@ class SourceSpec:
     payout: PayoutModel | None = None  # how the source is paid (None: not at all)
     payout_by_entity: Mapping[str, PayoutModel] = field(default_factory=dict)  # per source × entity
     postback: SourcePostback | None = None  # events relayed to the source (domain.postback_relay)
+    invoicing: Invoicing = DEFAULT_INVOICING  # its statements' period and clock
 
     def payout_for(self, entity: str) -> PayoutModel | None:
         """The payout model of this source's leads of ``entity``."""

@@ -23,6 +23,7 @@ from leadrelay.entrypoints.commands.configuration import apply, export
 from leadrelay.entrypoints.commands.credentials import admin_app, sources_app
 from leadrelay.entrypoints.commands.dedup import check_dedup_key, dedup_app
 from leadrelay.entrypoints.commands.fields import check_field
+from leadrelay.entrypoints.commands.invoices import invoices_app
 from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.entrypoints.commands.leads import leads_app
 from leadrelay.entrypoints.commands.ledger import ledger_app
@@ -53,6 +54,7 @@ app.add_typer(dedup_app, name="dedup")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(returns_app, name="returns")
+app.add_typer(invoices_app, name="invoices")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
 

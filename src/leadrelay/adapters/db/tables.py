@@ -26,11 +26,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 from leadrelay.domain.alerts import AlertState, EventState
 from leadrelay.domain.budgets import HoldKind
 from leadrelay.domain.health import BreakerState
+from leadrelay.domain.invoices import InvoiceStatus, PeriodKind
 from leadrelay.domain.ledger import CENTS, EntryKind, Party
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
@@ -645,4 +647,59 @@ returns = Table(  # a partner's return of a lead it bought (issue 11, point 4); 
     Index("ix_returns_partner_delivered_at", "partner", "delivered_at"),
     Index("ix_returns_status_requested_at", "status", "requested_at"),
     one_of("status", ReturnStatus),
+)
+
+invoices = Table(  # partners' invoices and sources' statements (domain.invoices); lines frozen once issued
+    "invoices",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("number", String(24), unique=True),  # given at issue: INV-2026-000001, ST-2026-000001
+    Column("party_kind", String(8), nullable=False),  # Party: partner (invoice) | source (statement)
+    Column("party", NAME, nullable=False),
+    Column("period", String(8), nullable=False),  # PeriodKind
+    Column("first_day", String(10), nullable=False),  # the period's local days (ISO dates), inclusive
+    Column("last_day", String(10), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False),  # exclusive
+    Column("status", String(8), nullable=False),  # InvoiceStatus
+    Column("currency", String(3), nullable=False),
+    Column("total", Cents, nullable=False),
+    Column("lines", JSON, nullable=False),  # the lines as issued (kept when voided)
+    Column("actor", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("issued_at", UTCDateTime),
+    Column("paid_at", UTCDateTime),
+    Column("voided_at", UTCDateTime),
+    Column("payment_entry", ID),  # the ledger entry that paid it
+    # one invoice per party and period that is not void (drafted twice at once: one insert fails)
+    Index(
+        "uq_invoices_live_period",
+        "party_kind",
+        "party",
+        "starts_at",
+        unique=True,
+        sqlite_where=text("status <> 'void'"),
+        postgresql_where=text("status <> 'void'"),
+    ),
+    one_of("party_kind", Party),
+    one_of("period", PeriodKind),
+    one_of("status", InvoiceStatus),
+)
+
+invoice_lines = Table(  # which invoice holds each ledger entry (an entry is on one invoice at most)
+    "invoice_lines",
+    metadata,
+    Column("entry_id", ID, primary_key=True),
+    Column("invoice_id", ID, nullable=False, index=True),
+)
+
+invoice_counters = Table(  # the last number issued per series and year (gap-free: taken in the issue)
+    "invoice_counters",
+    metadata,
+    Column("series", String(8), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("last", Integer, nullable=False),
+    PrimaryKeyConstraint("series", "year"),
 )

@@ -20,6 +20,7 @@ from leadrelay.adapters.db.deferred_writes import SqlDeferredWrites
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
+from leadrelay.adapters.db.invoice_store import SqlInvoices
 from leadrelay.adapters.db.ledger_store import SqlLedger
 from leadrelay.adapters.db.log_queries import SqlLogQueries
 from leadrelay.adapters.db.postback_store import SqlPostbacks, SqlRelays
@@ -105,6 +106,10 @@ class SqlTx:
     @cached_property
     def returns(self) -> SqlReturns:
         return SqlReturns(self.conn)
+
+    @cached_property
+    def invoices(self) -> SqlInvoices:
+        return SqlInvoices(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

@@ -17,7 +17,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
 - ``ledger``: the money ledger's entries; ``wallets``: budgets and wallets (money held by routed leads);
-- ``ledger``: the money ledger's entries; ``returns``: partners' returns of leads;
+  ``returns``: partners' returns of leads; ``invoices``: invoices and statements made of entries;
 - ``clock``: time and new ids; ``records``: what the repositories return.
 """
 
@@ -32,6 +32,7 @@ from leadrelay.services.ports.clock import (
     system_ids,
     system_random,
 )
+from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
 from leadrelay.services.ports.postbacks import OutcomeTotal, Postbacks, Relays, ReportBy
@@ -77,6 +78,7 @@ __all__ = [
     "GroupCommits",
     "HoldQueries",
     "IdSource",
+    "Invoices",
     "Jobs",
     "Leads",
     "Ledger",

@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 
 from leadrelay.services.ports.alerts import Alerts
 from leadrelay.services.ports.batches import Batches, BatchQueries
+from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.ledger import Ledger
 from leadrelay.services.ports.postbacks import Postbacks, Relays
 from leadrelay.services.ports.queries import (
@@ -74,6 +75,8 @@ class Tx(Protocol):
     def relays(self) -> Relays: ...
     @property
     def returns(self) -> Returns: ...
+    @property
+    def invoices(self) -> Invoices: ...
 
     @property
     def deferred(self) -> DeferredWrites: ...

@@ -1,0 +1,1 @@
+"""Documents made of stored records: invoices and statements as CSV and PDF."""

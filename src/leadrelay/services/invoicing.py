@@ -1,0 +1,180 @@
+"""Invoicing use cases: draft, list, show, issue, pay and void partners' invoices and sources' statements
+(``leadrelay.domain.invoices``), each in one transaction.
+
+- **draft**: the party's entries on no invoice yet, up to the end of the period (on its clock), become the
+  lines of a draft; drafting the same party and period again regenerates the draft in place. A period
+  that already has an issued or paid invoice is refused (void it first); a later entry of that period goes
+  to the next period's invoice.
+- **issue**: the draft is made again from the ledger as it stands (so a sale cancelled since the draft is
+  left out rather than billed and credited), numbered from the series' counter and frozen; an invoice's
+  deliveries become ``invoiced`` in the same transaction, so they can no longer be cancelled.
+- **pay**: a payment entry for the total is posted to the ledger (none for a total of zero or less).
+- **void**: only an issued, unpaid invoice; its entries are released to the next invoice, its deliveries
+  are no longer invoiced, and its number stays used (the voided invoice keeps its lines as issued).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from leadrelay.domain import invoices as inv
+from leadrelay.domain.invoices import Invoice, InvoiceStatus, Invoicing
+from leadrelay.domain.ledger import DEFAULT_CURRENCY, Party
+from leadrelay.domain.model import PartnerSpec
+from leadrelay.errors import FieldProblem, InvalidTransition, NotFound, ValidationFailed
+from leadrelay.services.config_in_force import ConfigCache, LiveConfig
+from leadrelay.services.ports import Clock, IdSource, Storage, Tx, system_clock, system_ids
+
+
+def _policy(live: LiveConfig, party_kind: Party, party: str) -> Invoicing:
+    specs = live.specs.partners if party_kind is Party.PARTNER else live.specs.sources
+    spec = specs.get(party)
+    if spec is None:
+        raise NotFound(f"no {party_kind.value} named {party!r}")
+    policy = spec.invoicing
+    if policy.timezone is None and isinstance(spec, PartnerSpec):
+        policy = replace(policy, timezone=spec.timezone)  # a partner's periods are on its own clock
+    return policy
+
+
+def _get(tx: Tx, invoice_id: str) -> Invoice:
+    invoice = tx.invoices.get(invoice_id)
+    if invoice is None:
+        raise NotFound(f"no invoice {invoice_id}")
+    return invoice
+
+
+def _audit(tx: Tx, actor: str, action: str, invoice: Invoice, now: datetime) -> None:
+    tx.config.audit(
+        actor=actor,
+        action=f"invoice.{action}",
+        object_kind="invoice",
+        object_id=invoice.id,
+        at=now,
+        detail={"number": invoice.number, "party": invoice.party, "total": str(invoice.total)},
+        reason=None,
+    )
+
+
+def _refill(tx: Tx, invoice: Invoice, now: datetime) -> Invoice:
+    """The draft made again from the entries on no invoice (its own released first), stored."""
+    tx.invoices.release(invoice.id)
+    candidates = tx.invoices.open_entries(invoice.party_kind, invoice.party, invoice.period.ends_at)
+    invoice = inv.regenerate(invoice, candidates, now)
+    tx.invoices.claim(invoice.id, [x.entry_id for x in invoice.lines])
+    tx.invoices.set_lines(invoice)
+    return invoice
+
+
+class Billing:
+    """The invoicing use cases (``Runtime.invoices``)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        configs: ConfigCache,
+        *,
+        clock: Clock = system_clock,
+        ids: IdSource = system_ids,
+    ) -> None:
+        self.storage = storage
+        self.configs = configs
+        self.clock = clock
+        self.ids = ids
+
+    async def draft(self, party_kind: Party, party: str, period: str, *, actor: str) -> Invoice:
+        """A draft for the party's period that holds ``period`` (a month ``2026-11`` or a day)."""
+        live = await self.configs.get(self.storage)
+        policy = _policy(live, party_kind, party)
+        try:
+            span = inv.parse_period(period, policy)
+        except ValueError as exc:
+            raise ValidationFailed([FieldProblem("period", str(exc))]) from exc
+
+        def work(tx: Tx) -> Invoice:
+            now = self.clock()
+            current = [
+                i
+                for i in tx.invoices.find(party_kind=party_kind, party=party, starts_at=span.starts_at)
+                if i.status is not InvoiceStatus.VOID
+            ]
+            for existing in current:
+                if existing.status is InvoiceStatus.DRAFT:
+                    return _refill(tx, existing, now)
+                raise InvalidTransition(
+                    f"{party} already has {existing.status} {existing.title.lower()} {existing.number} for"
+                    f" {span.label}: void it to draft the period again"
+                )
+            candidates = tx.invoices.open_entries(party_kind, party, span.ends_at)
+            invoice = inv.draft(
+                self.ids("inv"), party_kind, party, span, candidates, now=now, currency=DEFAULT_CURRENCY,
+                actor=actor,
+            )  # fmt: skip
+            tx.invoices.insert(invoice)
+            tx.invoices.claim(invoice.id, [x.entry_id for x in invoice.lines])
+            return invoice
+
+        return await self.storage.run(work)
+
+    async def get(self, invoice_id: str) -> Invoice:
+        return await self.storage.run_read(lambda tx: _get(tx, invoice_id))
+
+    async def find(
+        self,
+        *,
+        party_kind: Party | None = None,
+        party: str | None = None,
+        status: InvoiceStatus | None = None,
+        limit: int = 100,
+    ) -> list[Invoice]:
+        return await self.storage.run_read(
+            lambda tx: tx.invoices.find(party_kind=party_kind, party=party, status=status, limit=limit)
+        )
+
+    async def issue(self, invoice_id: str, *, actor: str) -> Invoice:
+        def work(tx: Tx) -> Invoice:
+            first = _get(tx, invoice_id)
+            inv.check_move(invoice_id, first.status, InvoiceStatus.ISSUED)
+            now = self.clock()
+            # the counter first: it holds every other issue of the series until this one ends, so what
+            # is read next (the invoice's state, the entries on no invoice) is what they committed
+            seq = tx.invoices.next_number(first.series, now.year)
+            invoice = _get(tx, invoice_id)
+            inv.check_move(invoice_id, invoice.status, InvoiceStatus.ISSUED)  # as committed meanwhile
+            invoice = inv.issue(_refill(tx, invoice, now), seq, now)
+            tx.invoices.set_state(invoice)
+            if invoice.party_kind is Party.PARTNER:
+                tx.invoices.set_invoiced(invoice.sold_deliveries, True)
+            _audit(tx, actor, "issue", invoice, now)
+            return invoice
+
+        return await self.storage.run(work)
+
+    async def pay(self, invoice_id: str, *, actor: str) -> Invoice:
+        def work(tx: Tx) -> Invoice:
+            invoice = _get(tx, invoice_id)
+            inv.check_move(invoice_id, invoice.status, InvoiceStatus.PAID)
+            now = self.clock()
+            entry = inv.settlement_entry(invoice, entry_id=self.ids("led"), at=now, actor=actor)
+            if entry is not None:
+                tx.ledger.post([entry])
+            invoice = inv.pay(invoice, now, entry.id if entry is not None else None)
+            tx.invoices.set_state(invoice)
+            _audit(tx, actor, "pay", invoice, now)
+            return invoice
+
+        return await self.storage.run(work)
+
+    async def void(self, invoice_id: str, *, actor: str) -> Invoice:
+        def work(tx: Tx) -> Invoice:
+            now = self.clock()
+            invoice = inv.void(_get(tx, invoice_id), now)
+            tx.invoices.release(invoice.id)
+            if invoice.party_kind is Party.PARTNER:
+                tx.invoices.set_invoiced(invoice.sold_deliveries, False)
+            tx.invoices.set_state(invoice)
+            _audit(tx, actor, "void", invoice, now)
+            return invoice
+
+        return await self.storage.run(work)
