@@ -16,6 +16,7 @@ from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.adapters.files.sender import FileShipper
+from leadrelay.adapters.observability import traces
 from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
 from leadrelay.domain.retry import RetryPolicy
@@ -45,6 +46,7 @@ class Runtime:
     db: Database
     configs: ConfigCache = field(default_factory=ConfigCache)
     notifier: Notifier = field(default_factory=Notifier)
+    metrics: ports.Metrics = ports.NO_METRICS  # build_runtime counts with Prometheus
 
     def __post_init__(self) -> None:
         secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
@@ -55,7 +57,12 @@ class Runtime:
         self.configs.dedup_keys = self.dedup_keys = DedupKeys(self.db, secret)
         _keys: ports.DedupKeys = self.dedup_keys
         self.intake = Intake(
-            self.storage, self.configs, self.notifier, self.sealer, group_commits=GroupCommits(self.storage)
+            self.storage,
+            self.configs,
+            self.notifier,
+            self.sealer,
+            group_commits=GroupCommits(self.storage),
+            metrics=self.metrics,
         )
         self.offers = Offers(self.storage, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
@@ -95,6 +102,7 @@ class Runtime:
             retry=RetryPolicy(base_s=s.retry_base, max_delay_s=s.retry_max_delay),
             release_delay_seconds=s.release_delay,
             health=self.health,
+            metrics=self.metrics,
         )
 
     def start_workers(self, count: int, only: set[str] | None = None) -> None:
@@ -145,7 +153,12 @@ class Runtime:
                 log.exception("a worker loop ended with an error")
         await self.channels.close()
         self.db.dispose()
+        traces.flush()
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    return Runtime(settings=settings, db=Database(settings.database_url))
+    # imported here: prometheus-client picks its multiprocess storage when first imported, and `serve`
+    # sets PROMETHEUS_MULTIPROC_DIR first (entrypoints.commands.processes)
+    from leadrelay.adapters.observability.metrics import PrometheusMetrics
+
+    return Runtime(settings=settings, db=Database(settings.database_url), metrics=PrometheusMetrics())

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadrelay.errors import ConfigError, ConfigProblem
@@ -56,6 +57,12 @@ class Settings(BaseSettings):
     # webhooks may not reach private networks (SSRF) except these CIDRs, e.g. "127.0.0.0/8,10.1.0.0/16"
     block_private_targets: bool = True
     allowed_target_networks: str = ""
+    # operations: log lines as JSON ("json"), readable text ("console") or JSON unless on a terminal
+    # ("auto"); the level; `/ready` fails when the job waiting longest to be claimed has waited longer
+    # than this many seconds (workers down or far behind; 0 turns that check off)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ready_max_job_age: float = Field(default=60.0, ge=0)
 
 
 DEFAULT_ENV_FILE = ".env"

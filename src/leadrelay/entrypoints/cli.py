@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from leadrelay.adapters.db.migrate import upgrade
+from leadrelay.adapters.observability.logs import configure_logging
 from leadrelay.bootstrap import build_runtime
 from leadrelay.entrypoints.commands.batches import batches_app
 from leadrelay.entrypoints.commands.common import DbOption, err, fail, out, settings_for
@@ -26,6 +27,7 @@ from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.entrypoints.commands.leads import leads_app
 from leadrelay.entrypoints.commands.log import log_app
 from leadrelay.entrypoints.commands.partners import partners_app
+from leadrelay.entrypoints.commands.processes import WorkerProcesses, metrics_directory
 from leadrelay.entrypoints.commands.response import check_response
 from leadrelay.entrypoints.commands.suppression import suppression_app
 from leadrelay.entrypoints.commands.tools import import_csv, simulate_buyers
@@ -78,26 +80,47 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker loops inside this process.")] = None,
+    worker_processes: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Worker processes beside the API (each `leadrelay worker` with --workers loops)."
+        ),
+    ] = 0,
     database_url: DbOption = None,
 ) -> None:
-    """Migrate the database, then run the HTTP API and workers in one process."""
+    """Migrate the database, then run the HTTP API and workers: loops in this process (--workers), and
+    worker processes beside it (--worker-processes), whose metrics /metrics sums with its own."""
     import uvicorn
 
-    from leadrelay.entrypoints.api.app import create_app
-
     settings = settings_for(database_url)
+    configure_logging(settings.log_format, settings.log_level)
     _upgrade(settings.database_url)
     check_dedup_key(settings)
-    application = create_app(settings, workers=workers)
-    _long_running()
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
-    )
+    with metrics_directory(needed=worker_processes > 0):
+        from leadrelay.entrypoints.api.app import create_app
+
+        loops = settings.workers if workers is None else workers
+        # with worker processes, the API process runs no loops of its own unless --workers says so
+        application = create_app(
+            settings, workers=loops if workers is not None or not worker_processes else 0
+        )
+        others = WorkerProcesses(
+            worker_processes, max(1, loops), settings.database_url, settings.shutdown_grace
+        )
+        others.start()
+        try:
+            _long_running()
+            uvicorn.run(
+                application,
+                host=host or settings.host,
+                port=port or settings.port,
+                log_level="warning",
+                log_config=None,  # uvicorn's lines go through leadrelay's log handler
+                access_log=False,
+                timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+            )
+        finally:
+            others.stop()
 
 
 @app.command()
@@ -107,6 +130,7 @@ def worker(
 ) -> None:
     """Run workers only (any number of processes, on any machine sharing the database)."""
     settings = settings_for(database_url)
+    configure_logging(settings.log_format, settings.log_level)
     check_dedup_key(settings)
 
     async def main() -> None:

@@ -11,10 +11,13 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from leadrelay import log_context
 from leadrelay.adapters.db.group_commit import GroupCommits
+from leadrelay.adapters.observability import traces
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.auction import Offer
 from leadrelay.domain.health import Kind, ping_result, result_of
@@ -28,10 +31,12 @@ from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, s
 from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import (
+    NO_METRICS,
     Channel,
     Clock,
     GroupCommit,
     IdSource,
+    Metrics,
     RandomSource,
     Record,
     Sealer,
@@ -78,6 +83,7 @@ class Worker:
         ids: IdSource = system_ids,
         rand: RandomSource = system_random,
         health: HealthTracker | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel; ``rand``
         gives its jitter); ``health``: the process's partner health windows (every post is observed in
@@ -86,7 +92,8 @@ class Worker:
         ``offer_sweep_seconds``: how often user-choice offers past their time are expired (and their jobs
         closed unsold when nothing is left to select);
         ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
-        deliveries and attempts (and of the worker itself) come from."""
+        deliveries and attempts (and of the worker itself) come from; ``metrics``: counts routing
+        outcomes, attempts and pings (``services.ports.Metrics``)."""
         self.storage = storage
         self.configs = configs
         self.channels = channels
@@ -105,6 +112,7 @@ class Worker:
         self.ids = ids
         self.rand = rand
         self.health = health if health is not None else HealthTracker()
+        self.metrics = metrics
         self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{ids('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -193,6 +201,7 @@ class Worker:
 
     def _start(self, claimed: Sequence[tuple[str, StepResult]]) -> None:
         for job_id, first in claimed:
+            self._routed(first)
             self.held.add(job_id)
             task = asyncio.create_task(self._process(job_id, first))
             self._tasks.add(task)
@@ -255,19 +264,31 @@ class Worker:
             except Exception:  # the database is away: the next sweep tries again
                 log.exception("expiring offers failed")
 
+    def _routed(self, step: StepResult) -> None:
+        """Count a routing step's outcome (``Metrics.job_routed``), once its transaction committed."""
+        outcome = _outcome(step)
+        if outcome is not None:
+            self.metrics.job_routed(outcome)
+
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None
+        log_context.bind(job_id=job_id, lead_id=first.lead_id)  # this task's log lines (and its sends')
         try:
             step = first
             lead_id = step.lead_id
             while step.sends or step.reroute or step.auction is not None:
                 if step.auction is not None:
-                    offers = await auction.run_pings(self.channels, step.auction)
+                    attributes = {"leadrelay.lead_id": lead_id, "leadrelay.job_id": job_id}
+                    with traces.span("auction", attributes) as span:
+                        span.set_attribute("leadrelay.pings", len(step.auction.pings))
+                        offers = await auction.run_pings(self.channels, step.auction)
                     self._observe_pings(offers)
                     step = await self._award.submit((job_id, step.auction, offers))
+                    self._routed(step)
                     continue
                 if step.reroute:
                     step = await self._route.submit(job_id)
+                    self._routed(step)
                     continue
                 results = await asyncio.gather(*(self._send(s) for s in step.sends))
                 step = await self._finish.submit((job_id, list(zip(step.sends, results, strict=True))))
@@ -298,19 +319,42 @@ class Worker:
         now = self.clock()
         for offer in offers:
             if offer.duration_ms is not None:
-                self.health.observe(
-                    offer.partner, Kind.PING, offer.duration_ms, ping_result(offer.bid.status), now
-                )
+                result = ping_result(offer.bid.status)
+                self.health.observe(offer.partner, Kind.PING, offer.duration_ms, result, now)
+                self.metrics.ping_answered(offer.partner, result, offer.duration_ms / 1000)
 
     async def _send(self, item: SendItem) -> AttemptResult:
-        try:
-            result = await self.channels.send(item.lead, item.spec)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a channel bug must not lose the job: record it as an error attempt
-            log.exception("channel raised for %s", item.delivery_id)
-            result = AttemptResult(
-                Outcome.ERROR, reason=f"internal error: {type(exc).__name__}", retryable=True
+        log_context.bind(delivery_id=item.delivery_id)  # this send's own task (asyncio.gather)
+        attributes = {
+            "leadrelay.lead_id": item.lead.lead_id,
+            "leadrelay.job_id": item.job_id,
+            "leadrelay.delivery_id": item.delivery_id,
+            "leadrelay.partner": item.partner,
+            "leadrelay.attempt": item.attempt,
+        }
+        started = time.perf_counter()
+        with traces.span("delivery", attributes) as span:
+            try:
+                result = await self.channels.send(item.lead, item.spec)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a channel bug must not lose the job: record it as an error attempt
+                log.exception("channel raised for %s", item.delivery_id)
+                result = AttemptResult(
+                    Outcome.ERROR, reason=f"internal error: {type(exc).__name__}", retryable=True
+                )
+            span.set_attribute("leadrelay.outcome", result.outcome.value)
+            if result.status_code is not None:
+                span.set_attribute("http.response.status_code", result.status_code)
+        seconds = result.duration_ms / 1000 if result.duration_ms else time.perf_counter() - started
+        self.metrics.attempt_finished(item.partner, result.outcome, seconds)
+        if result.outcome is not Outcome.SUCCESS:
+            log.info(
+                "delivery attempt %d to %s: %s (%s)",
+                item.attempt,
+                item.partner,
+                result.outcome,
+                result.reason,
             )
         self.health.observe_attempt(item.partner, result, self.clock())
         return result.storable()
@@ -373,6 +417,25 @@ class Worker:
         rotations: reservations.Rotations | None = None,
         unavailable: frozenset[str] | None = None,
         breakers: BreakerGate | None = None,
+    ) -> StepResult:
+        attributes = {"leadrelay.lead_id": job.lead_id, "leadrelay.job_id": job.id}
+        with traces.span("routing", attributes) as span:
+            step = self._route_step(tx, job, dl, live, now, w, planned, rotations, unavailable, breakers)
+            span.set_attribute("leadrelay.outcome", _outcome(step))
+        return step
+
+    def _route_step(
+        self,
+        tx: Tx,
+        job: Record,
+        dl: dict[str, list[Record]],
+        live: LiveConfig,
+        now: datetime,
+        w: Writes,
+        planned: Evaluation | None,
+        rotations: reservations.Rotations | None,
+        unavailable: frozenset[str] | None,
+        breakers: BreakerGate | None,
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
@@ -463,3 +526,12 @@ class Worker:
         observed = [(send.partner, Kind.POST, result_of(res)) for _, out in items for send, res in out]
         settle_breakers(tx, self.health, live, observed, now)
         return steps
+
+
+def _outcome(step: StepResult) -> str | None:
+    """A routing step's outcome as ``/metrics`` counts it: auction, delivering or closed."""
+    if step.auction is not None:
+        return "auction"
+    if step.sends:
+        return "delivering"
+    return "closed" if step.done else None

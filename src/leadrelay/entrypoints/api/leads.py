@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from leadrelay.adapters.observability import traces
 from leadrelay.bootstrap import Runtime
 from leadrelay.entrypoints.api.deps import (
     KeyCache,
@@ -136,6 +137,7 @@ async def intake_fast_path(scope: Scope, receive: Receive, send: Send, rt: Runti
             rt, source, content_type, body, params, None if key is None else key.decode("latin-1")
         )
     except LeadrelayError as exc:
+        rt.metrics.lead_received("refused")
         await error_response(exc)(scope, receive, send)
         return
     content = orjson.dumps(payload)
@@ -176,15 +178,19 @@ async def _receive_body(receive: Receive, declared: bytes | None, limit: int) ->
 
 
 async def accept(request: Request, rt: Runtime, source: str) -> Response:
-    body = await read_body(request, rt.settings.max_body_bytes)
-    status, payload, replayed = await _accept(
-        rt,
-        source,
-        request.headers.get("content-type", ""),
-        body,
-        request.query_params,
-        request.headers.get("idempotency-key"),
-    )
+    try:
+        body = await read_body(request, rt.settings.max_body_bytes)
+        status, payload, replayed = await _accept(
+            rt,
+            source,
+            request.headers.get("content-type", ""),
+            body,
+            request.query_params,
+            request.headers.get("idempotency-key"),
+        )
+    except LeadrelayError:
+        rt.metrics.lead_received("refused")
+        raise
     response = json_response(payload, status)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -221,7 +227,11 @@ async def _accept(
     token = data.pop(TOKEN_FIELD, None)  # a supplier ping's token: never a lead field
     if token is not None and not isinstance(token, str):
         raise ValidationFailed([FieldProblem(TOKEN_FIELD, "must be the text POST /v1/ping answered")])
-    answer = await rt.intake.accept(IntakeRequest(source, entity, data, key, wait=wait, ping_token=token))
+    request = IntakeRequest(source, entity, data, key, wait=wait, ping_token=token)
+    with traces.span("intake", {"leadrelay.source": source, "leadrelay.entity": entity}) as span:
+        answer = await rt.intake.accept(request)
+        span.set_attribute("leadrelay.lead_id", answer.lead_id)
+        span.set_attribute("leadrelay.status", answer.status.value)
     return answer.code, answer.body(), answer.repeat
 
 

@@ -14,7 +14,8 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``queries``: the query objects of single use cases (deferred writes, the log, holds, erasure);
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
-- ``clock``: time and new ids; ``records``: what the repositories return.
+- ``clock``: time and new ids; ``records``: what the repositories return;
+- ``metrics``: what is counted for ``/metrics`` (``Metrics``; ``NO_METRICS`` counts nothing).
 """
 
 from leadrelay.services.ports.batches import Batches, BatchQueries
@@ -28,6 +29,7 @@ from leadrelay.services.ports.clock import (
     system_random,
 )
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
+from leadrelay.services.ports.metrics import NO_METRICS, Metrics
 from leadrelay.services.ports.queries import (
     DeferredWrites,
     Erasure,
@@ -49,6 +51,7 @@ from leadrelay.services.ports.repositories import (
 from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Storage, Tx
 
 __all__ = [
+    "NO_METRICS",
     "BatchQueries",
     "Batches",
     "Caps",
@@ -69,6 +72,7 @@ __all__ = [
     "Jobs",
     "Leads",
     "LogQueries",
+    "Metrics",
     "Objects",
     "OldPages",
     "RandomSource",
