@@ -108,6 +108,9 @@ def serve(
             worker_processes, max(1, loops), settings.database_url, settings.shutdown_grace
         )
         others.start()
+        # uvicorn sends the SIGTERM it caught on after its graceful shutdown: this handler turns it into
+        # an exit that runs the cleanup below (the worker processes, the metrics directory)
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             _long_running()
             uvicorn.run(
@@ -121,6 +124,10 @@ def serve(
             )
         finally:
             others.stop()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command()

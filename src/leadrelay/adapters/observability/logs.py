@@ -101,6 +101,8 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # the migrations' chatter (each `serve` start) only when debugging
+    logging.getLogger("alembic").setLevel(logging.DEBUG if level.lower() == "debug" else logging.WARNING)
     structlog.configure(  # structlog's own loggers (none in leadrelay yet) end in the same handler
         processors=[
             structlog.contextvars.merge_contextvars,
