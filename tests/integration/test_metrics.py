@@ -14,7 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from leadrelay.adapters.db.tables import jobs
+from leadrelay.simulate.bidding import BiddingOptions
 from leadrelay.simulate.buyers import BuyersThread
+from tests.integration.test_auction import auction_config
 from tests.support import ServerThread, base_config, lead, prepare, reader, source_headers
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -105,3 +107,25 @@ def test_process_counters_survive_a_database_that_does_not_answer(tmp_path: Path
         samples = scrape(http)
     assert value(samples, "leadrelay_scrape_database_up") == 0
     assert ("leadrelay_queue_jobs", frozenset({("state", "due")})) not in samples
+
+
+def test_auction_pings_are_counted_and_timed_per_partner(db_url: str) -> None:
+    prices = {name: BiddingOptions(bid_min=p, bid_max=p) for name, p in (("sunco", 12), ("brightpath", 15))}
+    prices["voltedge"] = BiddingOptions(bid_min=9, bid_max=9)
+    with BuyersThread(accept_rate=1.0, bidders=prices) as bidders:
+        prepare(db_url, auction_config(bidders.url, bidders.ping_url))
+        with ServerThread(db_url) as server, server.client() as http:
+            before = scrape(http)
+            r = http.post("/v1/leads?wait=15", json=lead(state="CA"), headers=source_headers())
+            assert r.json()["partner"] == "brightpath", r.text
+            after = scrape(http)
+    for partner in ("sunco", "brightpath", "voltedge"):
+        assert delta(before, after, "leadrelay_pings_total", partner=partner, result="ok") == 1
+        assert delta(before, after, "leadrelay_ping_seconds_count", partner=partner) == 1
+        assert delta(before, after, "leadrelay_ping_seconds_sum", partner=partner) > 0
+    assert delta(before, after, "leadrelay_routing_total", outcome="auction") == 1
+    assert delta(before, after, "leadrelay_routing_total", outcome="delivering") == 1  # the award
+    assert (
+        delta(before, after, "leadrelay_delivery_attempts_total", partner="brightpath", outcome="success")
+        == 1
+    )
