@@ -1,6 +1,6 @@
 """OpenTelemetry traces of a real ``leadrelay serve``, switched on by the standard variables and sent over
 OTLP/HTTP to a real receiver on 127.0.0.1 (an aiohttp server decoding the protobuf requests): one span per
-stage of the lead (intake, routing, delivery), each with the lead's id."""
+stage of the lead (intake, routing, the auction's pings, delivery), each with the lead's id."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from leadrelay.simulate.bidding import BiddingOptions
 from leadrelay.simulate.buyers import BuyersThread
+from tests.integration.test_auction import auction_config
 from tests.support import (
-    base_config,
     free_port,
     lead,
     leadrelay_cmd,
@@ -109,8 +110,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_each_stage_of_a_lead_is_a_span_with_its_id(db_url: str, receiver: Receiver, tmp_path: Path) -> None:
-    with BuyersThread(count=0, latency_ms=0, accept_rate=1.0) as buyers:
-        prepare(db_url, base_config(buyers.url))
+    prices = {name: BiddingOptions(bid_min=p, bid_max=p) for name, p in (("sunco", 12), ("brightpath", 15))}
+    prices["voltedge"] = BiddingOptions(bid_min=11, bid_max=11)
+    with BuyersThread(accept_rate=1.0, bidders=prices) as buyers:  # an auction: brightpath's bid wins
+        prepare(db_url, auction_config(buyers.url, buyers.ping_url))
         port = free_port()
         env = {
             "LEADRELAY_DATABASE_URL": db_url,
@@ -127,15 +130,19 @@ def test_each_stage_of_a_lead_is_a_span_with_its_id(db_url: str, receiver: Recei
             answer = r.json()
             assert answer["status"] == "delivered", r.text
             lead_id = answer["lead_id"]
-            wait_for(lambda: all(receiver.named(n, lead_id) for n in ("intake", "routing", "delivery")))
+            stages = ("intake", "routing", "auction", "delivery")
+            wait_for(lambda: all(receiver.named(n, lead_id) for n in stages))
     [intake] = receiver.named("intake", lead_id)
     [routing] = receiver.named("routing", lead_id)
+    [auction] = receiver.named("auction", lead_id)
     [delivery] = receiver.named("delivery", lead_id)
     assert intake["attributes"]["leadrelay.source"] == "web"
     assert intake["attributes"]["leadrelay.status"] == "delivered"
-    assert routing["attributes"]["leadrelay.outcome"] == "delivering"
+    assert routing["attributes"]["leadrelay.outcome"] == "auction"
+    assert auction["attributes"]["leadrelay.pings"] == 3
+    assert auction["attributes"]["leadrelay.job_id"] == routing["attributes"]["leadrelay.job_id"]
     assert routing["attributes"]["leadrelay.job_id"].startswith("job_")
-    assert delivery["attributes"]["leadrelay.partner"] == "sunco"
+    assert delivery["attributes"]["leadrelay.partner"] == "brightpath"
     assert delivery["attributes"]["leadrelay.outcome"] == "success"
     assert delivery["attributes"]["leadrelay.delivery_id"].startswith("dlv_")
     assert delivery["attributes"]["http.response.status_code"] == 200
