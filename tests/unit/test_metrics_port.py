@@ -69,6 +69,6 @@ def test_prometheus_counts_into_the_process_registry() -> None:
     assert sample("leadrelay_pings_total", partner="unit-p", result="timeout") >= 1
     assert sample("leadrelay_ping_seconds_count", partner="unit-p") >= 1
     # one child per label set, looked up once
-    assert len(metrics._children) == 6
+    assert metrics.children == 6
     metrics.attempt_finished("unit-p", "error", 0.2)
-    assert len(metrics._children) == 6
+    assert metrics.children == 6

@@ -233,7 +233,7 @@ class Intake:
         problems = checked.problems
         values = checked.values
         lead_id = self._ids("lead")
-        log_context.bind(lead_id=lead_id)
+        log_context.bind_lead(lead_id)
         names = live.profiles_by_entity.get(req.entity, ())
         status = LeadStatus.REJECTED if problems else (LeadStatus.QUEUED if names else LeadStatus.UNSOLD)
         raw = dict(req.raw)

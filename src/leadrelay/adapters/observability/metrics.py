@@ -66,31 +66,64 @@ def _instruments() -> _Instruments:
 
 
 class PrometheusMetrics:
-    """``services.ports.Metrics`` on prometheus-client counters and histograms."""
+    """``services.ports.Metrics`` on prometheus-client counters and histograms. Each label set's child
+    is looked up once and kept: intake's count is a dict look-up by its status and an increment (no
+    allocation); the worker's keys are (partner, outcome) pairs."""
 
     def __init__(self) -> None:
         self._m = _instruments()
-        self._children: dict[tuple[str, ...], Any] = {}
+        self._intake: dict[str, Any] = {}
+        self._routing: dict[str, Any] = {}
+        self._attempts: dict[tuple[str, str], Any] = {}
+        self._pings: dict[tuple[str, str], Any] = {}
+        self._delivery_seconds: dict[str, Any] = {}
+        self._ping_seconds: dict[str, Any] = {}
 
-    def _child(self, key: tuple[str, ...], metric: Counter | Histogram, *labels: str) -> Any:
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    @property
+    def children(self) -> int:
+        """How many label sets were looked up (each once)."""
+        return (
+            len(self._intake)
+            + len(self._routing)
+            + len(self._attempts)
+            + len(self._pings)
+            + len(self._delivery_seconds)
+            + len(self._ping_seconds)
+        )
 
     def lead_received(self, status: str) -> None:
-        self._child(("i", status), self._m.intake, status).inc()
+        child = self._intake.get(status)
+        if child is None:
+            child = self._intake[status] = self._m.intake.labels(status)
+        child.inc()
 
     def job_routed(self, outcome: str) -> None:
-        self._child(("r", outcome), self._m.routing, outcome).inc()
+        child = self._routing.get(outcome)
+        if child is None:
+            child = self._routing[outcome] = self._m.routing.labels(outcome)
+        child.inc()
 
     def attempt_finished(self, partner: str, outcome: str, seconds: float) -> None:
-        self._child(("a", partner, outcome), self._m.attempts, partner, outcome).inc()
-        self._child(("d", partner), self._m.delivery_seconds, partner).observe(seconds)
+        key = (partner, outcome)
+        child = self._attempts.get(key)
+        if child is None:
+            child = self._attempts[key] = self._m.attempts.labels(partner, outcome)
+        child.inc()
+        timer = self._delivery_seconds.get(partner)
+        if timer is None:
+            timer = self._delivery_seconds[partner] = self._m.delivery_seconds.labels(partner)
+        timer.observe(seconds)
 
     def ping_answered(self, partner: str, result: str, seconds: float) -> None:
-        self._child(("p", partner, result), self._m.pings, partner, result).inc()
-        self._child(("s", partner), self._m.ping_seconds, partner).observe(seconds)
+        key = (partner, result)
+        child = self._pings.get(key)
+        if child is None:
+            child = self._pings[key] = self._m.pings.labels(partner, result)
+        child.inc()
+        timer = self._ping_seconds.get(partner)
+        if timer is None:
+            timer = self._ping_seconds[partner] = self._m.ping_seconds.labels(partner)
+        timer.observe(seconds)
 
 
 def multiprocess_dir() -> str | None:

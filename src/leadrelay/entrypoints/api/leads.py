@@ -24,6 +24,7 @@ from leadrelay.entrypoints.api.errors import HTTPProblem, error_response
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.entrypoints.api.openapi import LEAD_BODY, ErrorBody, IntakeAnswer
 from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
+from leadrelay.services import intake
 from leadrelay.services.intake import IntakeRequest
 from leadrelay.services.supplier_ping import TOKEN_FIELD
 
@@ -228,11 +229,18 @@ async def _accept(
     if token is not None and not isinstance(token, str):
         raise ValidationFailed([FieldProblem(TOKEN_FIELD, "must be the text POST /v1/ping answered")])
     request = IntakeRequest(source, entity, data, key, wait=wait, ping_token=token)
-    with traces.span("intake", {"leadrelay.source": source, "leadrelay.entity": entity}) as span:
+    answer = await (_traced(rt, request) if traces.enabled() else rt.intake.accept(request))
+    return answer.code, answer.body(), answer.repeat
+
+
+async def _traced(rt: Runtime, request: IntakeRequest) -> intake.IntakeAnswer:
+    """Intake under its span (only when tracing is on: the hot path builds no attributes otherwise)."""
+    attributes = {"leadrelay.source": request.source, "leadrelay.entity": request.entity}
+    with traces.span("intake", attributes) as span:
         answer = await rt.intake.accept(request)
         span.set_attribute("leadrelay.lead_id", answer.lead_id)
         span.set_attribute("leadrelay.status", answer.status.value)
-    return answer.code, answer.body(), answer.repeat
+    return answer
 
 
 @router.get("/{lead_id}", summary="A lead's outcome", response_model=IntakeAnswer)
