@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadrelay.errors import ConfigError, ConfigProblem
@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ready_max_job_age: float = Field(default=60.0, ge=0)
 
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
 
 DEFAULT_ENV_FILE = ".env"
 
@@ -84,5 +89,14 @@ def settings_file() -> Path | None:
 
 
 def load_settings() -> Settings:
+    """The settings; a value that is not valid is a ``ConfigError`` naming its variable."""
     path = settings_file()
-    return Settings(_env_file=path) if path is not None else Settings()
+    try:
+        return Settings(_env_file=path) if path is not None else Settings()
+    except ValidationError as exc:
+        raise ConfigError(
+            [
+                ConfigProblem(f"LEADRELAY_{'_'.join(str(p) for p in e['loc']).upper()}", e["msg"])
+                for e in exc.errors()
+            ]
+        ) from exc
