@@ -27,6 +27,8 @@ from tests.support import (
     wait_http,
 )
 
+STARTUP = 60.0  # seconds: a Python process starting on a loaded 2-core machine
+
 SECRET = "lrp_live_0123456789abcdef"
 
 
@@ -80,7 +82,7 @@ def run_and_post(url: str, tmp_path: Path, fmt: str) -> tuple[dict[str, Any], st
     env = {"LEADRELAY_DATABASE_URL": url, "LEADRELAY_ENV_FILE": "", "LEADRELAY_LOG_FORMAT": fmt}
     with process(leadrelay_cmd("serve", "--port", str(port)), env, log=log):
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/health")
+        wait_http(f"{base}/health", timeout=STARTUP)
         with httpx.Client(base_url=base, timeout=30) as http:
             r = http.post("/v1/leads?wait=15", json=lead(), headers=source_headers())
             assert r.status_code == 200, r.text

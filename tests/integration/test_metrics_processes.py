@@ -28,6 +28,8 @@ from tests.support import (
     wait_http,
 )
 
+STARTUP = 60.0  # seconds: a Python process starting on a loaded 2-core machine
+
 pytestmark = pytest.mark.slow
 
 ATTEMPTS = "leadrelay_delivery_attempts_total"
@@ -54,9 +56,9 @@ def serve(url: str, tmp_path: Path, **env: str) -> Iterator[tuple[httpx.Client, 
     }
     with process(args, full, log=tmp_path / "serve.log") as proc:
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/health")
+        wait_http(f"{base}/health", timeout=STARTUP)
         log = tmp_path / "serve.log"
-        wait_for(lambda: log.read_text().count("worker running") >= 2, timeout=20)
+        wait_for(lambda: log.read_text().count("worker running") >= 2, timeout=STARTUP)
         with httpx.Client(base_url=base, timeout=30) as http:
             yield http, proc.pid
     assert proc.returncode is not None
@@ -73,7 +75,7 @@ def delivered(http: httpx.Client, n: int) -> Samples:
         samples = scrape(http)
         return samples if value(samples, ATTEMPTS, partner="sunco", outcome="success") >= n else None
 
-    result: Samples = wait_for(done, timeout=30, interval=0.1)
+    result: Samples = wait_for(done, timeout=STARTUP, interval=0.1)
     return result
 
 
@@ -138,7 +140,9 @@ def test_the_run_directory_is_removed_and_a_dead_workers_counts_stay(
         first = children(api_pid)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        replaced = wait_for(lambda: (now := children(api_pid)) - first and len(now) == 2 and now, timeout=20)
+        replaced = wait_for(
+            lambda: (now := children(api_pid)) - first and len(now) == 2 and now, timeout=STARTUP
+        )
         assert victim not in replaced
         after = scrape(http)  # the dead worker's deliveries still count
         assert value(after, ATTEMPTS, partner="sunco", outcome="success") == 4

@@ -33,6 +33,8 @@ from tests.support import (
     wait_http,
 )
 
+STARTUP = 60.0  # seconds: a Python process starting on a loaded 2-core machine
+
 pytestmark = pytest.mark.slow
 
 LEAD = "leadrelay.lead_id"
@@ -124,14 +126,14 @@ def test_each_stage_of_a_lead_is_a_span_with_its_id(db_url: str, receiver: Recei
         }
         with process(leadrelay_cmd("serve", "--port", str(port)), env, log=tmp_path / "serve.log"):
             base = f"http://127.0.0.1:{port}"
-            wait_http(f"{base}/health")
+            wait_http(f"{base}/health", timeout=STARTUP)
             with httpx.Client(base_url=base, timeout=30) as http:
                 r = http.post("/v1/leads?wait=15", json=lead(), headers=source_headers())
             answer = r.json()
             assert answer["status"] == "delivered", r.text
             lead_id = answer["lead_id"]
             stages = ("intake", "routing", "auction", "delivery")
-            wait_for(lambda: all(receiver.named(n, lead_id) for n in stages))
+            wait_for(lambda: all(receiver.named(n, lead_id) for n in stages), timeout=STARTUP)
     [intake] = receiver.named("intake", lead_id)
     [routing] = receiver.named("routing", lead_id)
     [auction] = receiver.named("auction", lead_id)

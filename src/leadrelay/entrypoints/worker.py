@@ -391,10 +391,14 @@ class Worker:
             away, tripped = tx.caps.unavailable_and_breakers()  # one read for the batch
             self.health.sync(tripped)
             gate = BreakerGate(tx, live, now, self.health)
-            steps = [
-                self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away, gate)
-                for job in jobs
-            ]
+            steps = []
+            for job in jobs:  # one span per job's routing (nothing when tracing is off)
+                with traces.span(
+                    "routing", {"leadrelay.lead_id": job.lead_id, "leadrelay.job_id": job.id}
+                ) as span:
+                    step = self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away, gate)
+                    span.set_attribute("leadrelay.outcome", _outcome(step))
+                steps.append(step)
             for step in steps:
                 if step.auction is not None:
                     step.auction = adapt_pings(step.auction, live, self.health, now)
@@ -417,25 +421,6 @@ class Worker:
         rotations: reservations.Rotations | None = None,
         unavailable: frozenset[str] | None = None,
         breakers: BreakerGate | None = None,
-    ) -> StepResult:
-        attributes = {"leadrelay.lead_id": job.lead_id, "leadrelay.job_id": job.id}
-        with traces.span("routing", attributes) as span:
-            step = self._route_step(tx, job, dl, live, now, w, planned, rotations, unavailable, breakers)
-            span.set_attribute("leadrelay.outcome", _outcome(step))
-        return step
-
-    def _route_step(
-        self,
-        tx: Tx,
-        job: Record,
-        dl: dict[str, list[Record]],
-        live: LiveConfig,
-        now: datetime,
-        w: Writes,
-        planned: Evaluation | None,
-        rotations: reservations.Rotations | None,
-        unavailable: frozenset[str] | None,
-        breakers: BreakerGate | None,
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
             reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
