@@ -30,6 +30,14 @@ from tests.support import (
 STARTUP = 60.0  # seconds: a Python process starting on a loaded 2-core machine
 
 SECRET = "lrp_live_0123456789abcdef"
+SSN = "078-05-1120"
+
+
+def sensitive(buyer: RefusingBuyer) -> dict[str, Any]:
+    """The test configuration with a sensitive field (``ssn``), which the buyers are sent."""
+    doc = base_config(buyer.url)
+    doc["entities"]["solar"]["fields"]["ssn"] = {"type": "string", "sensitive": True}
+    return doc
 
 
 class RefusingBuyer:
@@ -43,8 +51,9 @@ class RefusingBuyer:
         self.port = 0
 
     async def _handle(self, request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response({"status": "rejected", "reason": f"unknown key {SECRET}"}, status=400)
+        body = await request.json()
+        reason = f"unknown key {SECRET}; ssn {body.get('ssn')} on file"  # and a sensitive value it was sent
+        return web.json_response({"status": "rejected", "reason": reason}, status=400)
 
     async def _start(self) -> int:
         app = web.Application()
@@ -79,12 +88,17 @@ def run_and_post(url: str, tmp_path: Path, fmt: str) -> tuple[dict[str, Any], st
     """``serve`` with ``LEADRELAY_LOG_FORMAT=fmt``; one lead posted and answered; (its answer, the log)."""
     port = free_port()
     log = tmp_path / "serve.log"
-    env = {"LEADRELAY_DATABASE_URL": url, "LEADRELAY_ENV_FILE": "", "LEADRELAY_LOG_FORMAT": fmt}
+    env = {
+        "LEADRELAY_DATABASE_URL": url,
+        "LEADRELAY_ENV_FILE": "",
+        "LEADRELAY_LOG_FORMAT": fmt,
+        "LEADRELAY_SECRET_KEY": "a-test-secret-key-of-some-length",
+    }
     with process(leadrelay_cmd("serve", "--port", str(port)), env, log=log):
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/health", timeout=STARTUP)
         with httpx.Client(base_url=base, timeout=30) as http:
-            r = http.post("/v1/leads?wait=15", json=lead(), headers=source_headers())
+            r = http.post("/v1/leads?wait=15", json=lead(ssn=SSN), headers=source_headers())
             assert r.status_code == 200, r.text
             answer: dict[str, Any] = r.json()
         wait_for(lambda: "delivery attempt" in log.read_text(), timeout=10)
@@ -94,7 +108,7 @@ def run_and_post(url: str, tmp_path: Path, fmt: str) -> tuple[dict[str, Any], st
 def test_json_lines_carry_the_ids_and_hide_secrets(
     db_url: str, refusing: RefusingBuyer, tmp_path: Path
 ) -> None:
-    prepare(db_url, base_config(refusing.url))
+    prepare(db_url, sensitive(refusing))
     answer, text = run_and_post(db_url, tmp_path, "json")
     assert answer["status"] == "unsold"
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
@@ -107,14 +121,14 @@ def test_json_lines_carry_the_ids_and_hide_secrets(
         assert line["job_id"].startswith("job_")
         assert line["delivery_id"].startswith("dlv_")
         assert line["logger"] == "leadrelay.worker" and line["level"] == "info"
-    assert SECRET not in text
-    assert any("[redacted]" in line["event"] for line in attempts)
+    assert SECRET not in text and SSN not in text
+    assert any("[redacted]" in line["event"] and "ssn *** on file" in line["event"] for line in attempts)
 
 
 def test_console_format_is_readable_text(sqlite_url: str, refusing: RefusingBuyer, tmp_path: Path) -> None:
-    prepare(sqlite_url, base_config(refusing.url))
+    prepare(sqlite_url, sensitive(refusing))
     answer, text = run_and_post(sqlite_url, tmp_path, "console")
     attempt = next(line for line in text.splitlines() if "delivery attempt" in line)
     assert not attempt.startswith("{")
     assert f"lead_id={answer['lead_id']}" in attempt and "job_id=job_" in attempt
-    assert SECRET not in text
+    assert SECRET not in text and SSN not in text

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from leadrelay import log_context
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.adapters.observability import traces
-from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.attempts import AttemptResult, Outcome, bounded
 from leadrelay.domain.auction import Offer
 from leadrelay.domain.health import Kind, ping_result, result_of
 from leadrelay.domain.retry import RetryPolicy
@@ -348,14 +348,9 @@ class Worker:
                 span.set_attribute("http.response.status_code", result.status_code)
         seconds = result.duration_ms / 1000 if result.duration_ms else time.perf_counter() - started
         self.metrics.attempt_finished(item.partner, result.outcome, seconds)
-        if result.outcome is not Outcome.SUCCESS:
-            log.info(
-                "delivery attempt %d to %s: %s (%s)",
-                item.attempt,
-                item.partner,
-                result.outcome,
-                result.reason,
-            )
+        if result.outcome is not Outcome.SUCCESS:  # the buyer's words, without the lead's secrets
+            shown = bounded(result.redacted(item.lead.redactor).reason, 300)
+            log.info("delivery attempt %d to %s: %s (%s)", item.attempt, item.partner, result.outcome, shown)
         self.health.observe_attempt(item.partner, result, self.clock())
         return result.storable()
 
