@@ -141,7 +141,7 @@ def worker(
     check_dedup_key(settings)
 
     async def main() -> None:
-        rt = build_runtime(settings)
+        rt = build_runtime(settings)  # counts into PROMETHEUS_MULTIPROC_DIR when one is set (serve's)
         rt.start_workers(loops)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -152,7 +152,8 @@ def worker(
         await stop.wait()
         await rt.stop()
 
-    _run_fast(main())
+    with metrics_directory(needed=False):  # an operator's PROMETHEUS_MULTIPROC_DIR: made if missing
+        _run_fast(main())
 
 
 @db_app.command("upgrade")
