@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
-from leadrelay.adapters.db.tables import jobs
+from leadrelay.adapters.db.tables import batches, deliveries, jobs
 from leadrelay.simulate.bidding import BiddingOptions
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_auction import auction_config
@@ -129,3 +130,41 @@ def test_auction_pings_are_counted_and_timed_per_partner(db_url: str) -> None:
         delta(before, after, "leadrelay_delivery_attempts_total", partner="brightpath", outcome="success")
         == 1
     )
+
+
+def test_the_batch_backlog(db_url: str, buyers: BuyersThread) -> None:
+    prepare(db_url, base_config(buyers.url))
+    now = datetime.now(UTC)
+
+    def batch(n: int, status: str) -> dict[str, object]:
+        return {
+            "id": f"bat_{n}",
+            "partner": "sunco",
+            "channel": "file",
+            "channel_step": 0,
+            "status": status,
+            "trigger": "test",
+            "filename": f"leads-{n}.csv",
+            "lead_count": 1,
+            "attempts": 0,
+            "is_test": False,
+            "created_at": now,
+        }
+
+    with ServerThread(db_url) as server, server.client() as http:
+        for i in range(2):
+            r = http.post("/v1/leads?wait=15", json=lead(email=f"b{i}@example.com"), headers=source_headers())
+            assert r.json()["status"] == "delivered", r.text
+        empty = scrape(http)
+
+        def backlog(c: Any) -> None:  # as if both leads waited for a partner's batch file
+            c.execute(update(deliveries).values(status="batched"))
+            c.execute(insert(batches), [batch(1, "ready"), batch(2, "retry"), batch(3, "sent")])
+
+        reader(db_url).transaction(backlog)
+        waiting = scrape(http)
+    assert value(empty, "leadrelay_batch_waiting_deliveries") == 0
+    assert value(waiting, "leadrelay_batch_waiting_deliveries") == 2
+    assert value(waiting, "leadrelay_batch_backlog", status="ready") == 1
+    assert value(waiting, "leadrelay_batch_backlog", status="retry") == 1
+    assert value(waiting, "leadrelay_batch_backlog", status="sending") == 0
