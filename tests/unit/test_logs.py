@@ -135,3 +135,24 @@ class _Tty(io.StringIO):
 )
 def test_json_unless_on_a_terminal(fmt: str, stream: io.StringIO, as_json: bool) -> None:
     assert use_json(fmt, stream) is as_json
+
+
+def test_console_lines_are_text_with_the_ids_and_masked_tracebacks() -> None:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    stream = io.StringIO()
+    configure_logging("console", "info", stream)
+    try:
+        log_context.bind(lead_id="lead_7")
+        try:
+            raise RuntimeError("token lr_live_key_777777 refused")
+        except RuntimeError:
+            logging.getLogger("leadrelay.worker").exception("job failed")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()
+        log_context.clear()
+    text = stream.getvalue()
+    assert not text.startswith("{") and "job failed" in text and "lead_id=lead_7" in text
+    assert "RuntimeError: token [redacted] refused" in text and "lr_live_key_777777" not in text

@@ -88,10 +88,13 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
         _drop_color_message,
     ]
     final: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    # a traceback is text before it is redacted, in both formats
+    final += [structlog.processors.format_exc_info, redact]
     if as_json:
-        final += [structlog.processors.format_exc_info, redact, structlog.processors.JSONRenderer()]
+        final.append(structlog.processors.JSONRenderer())
     else:
-        final += [redact, structlog.dev.ConsoleRenderer(colors=False)]
+        isatty = getattr(stream, "isatty", None)
+        final.append(structlog.dev.ConsoleRenderer(colors=bool(isatty and isatty())))
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
