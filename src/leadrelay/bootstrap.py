@@ -17,6 +17,7 @@ from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.adapters.files.sender import FileShipper
+from leadrelay.adapters.observability import traces
 from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
 from leadrelay.domain.retry import RetryPolicy
@@ -52,6 +53,7 @@ class Runtime:
     db: Database
     configs: ConfigCache = field(default_factory=ConfigCache)
     notifier: Notifier = field(default_factory=Notifier)
+    metrics: ports.Metrics = ports.NO_METRICS  # build_runtime counts with Prometheus
 
     def __post_init__(self) -> None:
         secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
@@ -64,7 +66,12 @@ class Runtime:
         self.postback_links = PostbackLinks(self.dedup_keys, self.settings.base_url())
         self.configs.postback_links = self.postback_links
         self.intake = Intake(
-            self.storage, self.configs, self.notifier, self.sealer, group_commits=GroupCommits(self.storage)
+            self.storage,
+            self.configs,
+            self.notifier,
+            self.sealer,
+            group_commits=GroupCommits(self.storage),
+            metrics=self.metrics,
         )
         self.offers = Offers(self.storage, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
@@ -114,6 +121,7 @@ class Runtime:
             health=self.health,
             alerts=self.alerts if alerts else None,
             alert_interval_seconds=s.alert_interval,
+            metrics=self.metrics,
         )
 
     def start_workers(self, count: int, only: set[str] | None = None) -> None:
@@ -190,7 +198,12 @@ class Runtime:
                 log.exception("a worker loop ended with an error")
         await self.channels.close()
         self.db.dispose()
+        traces.flush()
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    return Runtime(settings=settings, db=Database(settings.database_url))
+    # imported here: prometheus-client picks its multiprocess storage when first imported, and `serve`
+    # sets PROMETHEUS_MULTIPROC_DIR first (entrypoints.commands.processes)
+    from leadrelay.adapters.observability.metrics import PrometheusMetrics
+
+    return Runtime(settings=settings, db=Database(settings.database_url), metrics=PrometheusMetrics())

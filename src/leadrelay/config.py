@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadrelay.errors import ConfigError, ConfigProblem
@@ -72,6 +73,18 @@ class Settings(BaseSettings):
         """Where buyers reach this installation (``public_url``, else the address it listens on)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    # operations: log lines as JSON ("json"), readable text ("console") or JSON unless on a terminal
+    # ("auto"); the level; `/ready` fails when the job waiting longest to be claimed has waited longer
+    # than this many seconds (workers down or far behind; 0 turns that check off)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ready_max_job_age: float = Field(default=60.0, ge=0)
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
 
 DEFAULT_ENV_FILE = ".env"
 
@@ -92,5 +105,14 @@ def settings_file() -> Path | None:
 
 
 def load_settings() -> Settings:
+    """The settings; a value that is not valid is a ``ConfigError`` naming its variable."""
     path = settings_file()
-    return Settings(_env_file=path) if path is not None else Settings()
+    try:
+        return Settings(_env_file=path) if path is not None else Settings()
+    except ValidationError as exc:
+        raise ConfigError(
+            [
+                ConfigProblem(f"LEADRELAY_{'_'.join(str(p) for p in e['loc']).upper()}", e["msg"])
+                for e in exc.errors()
+            ]
+        ) from exc

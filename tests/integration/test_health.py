@@ -1,5 +1,6 @@
-"""Liveness and readiness (``/health``, ``/health/ready``) on SQLite and PostgreSQL, and the 503 answers
-when the database cannot be reached, has no schema, is behind this version's migrations or hangs."""
+"""Liveness and readiness (``/health``, ``/ready`` and its alias ``/health/ready``) on SQLite and
+PostgreSQL, and the 503 answers when the database cannot be reached, has no schema, is behind this
+version's migrations or hangs, or when no worker claims the jobs."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.readiness import check_ready, head_revision
+from leadrelay.adapters.db.tables import jobs
 from leadrelay.errors import Unavailable
-from tests.support import ServerThread, free_port
+from leadrelay.simulate.buyers import BuyersThread
+from tests.support import ServerThread, base_config, free_port, lead, prepare, reader, source_headers
 
 
 def probe(url: str) -> tuple[httpx.Response, httpx.Response]:
@@ -30,7 +35,12 @@ def test_ready_when_the_database_answers_with_the_current_schema(db_url: str) ->
     assert live.status_code == 200 and live.json() == {"status": "ok"}
     assert ready.status_code == 200, ready.text
     dialect = "postgresql" if db_url.startswith("postgres") else "sqlite"
-    assert ready.json() == {"status": "ready", "database": dialect, "schema": head_revision()}
+    assert ready.json() == {
+        "status": "ready",
+        "database": dialect,
+        "schema": head_revision(),
+        "oldest_due_seconds": 0.0,
+    }
 
 
 def test_not_ready_when_the_schema_is_behind_the_code(db_url: str) -> None:
@@ -94,3 +104,54 @@ def test_not_ready_when_the_database_does_not_answer_in_time(silent_server: int)
         assert [t.name for t in threading.enumerate()].count("leadrelay-ready") == 1
     finally:
         db.engine.dispose()
+
+
+# ---------------------------------------------------------------- workers claiming
+
+
+def _post_and_age(server: ServerThread, url: str, seconds: float) -> None:
+    """One lead posted (its job ready, nobody claiming), its job made due ``seconds`` ago."""
+    with server.client() as http:
+        r = http.post("/v1/leads", json=lead(), headers=source_headers())
+        assert r.status_code == 202, r.text
+    since = datetime.now(UTC) - timedelta(seconds=seconds)
+    reader(url).transaction(lambda c: c.execute(update(jobs).values(run_at=since)))
+
+
+def test_not_ready_when_no_worker_claims_the_jobs(db_url: str) -> None:
+    prepare(db_url, base_config(lambda name: f"http://127.0.0.1:9/{name}"))
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        _post_and_age(server, db_url, 5)
+        young = http.get("/ready")  # waited 5 s: within the 60 s a worker has to claim it
+        _post_and_age(server, db_url, 120)
+        ready, alias = http.get("/ready"), http.get("/health/ready")
+    assert young.status_code == 200, young.text
+    assert 5 <= young.json()["oldest_due_seconds"] < 60
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["code"] == "unavailable"
+    assert body["detail"].startswith("workers are not claiming jobs: a job has waited 12")
+    assert "(more than 60 s)" in body["detail"]
+    assert alias.status_code == 503 and alias.json()["detail"].startswith("workers are not claiming")
+
+
+def test_the_claiming_check_follows_its_setting(sqlite_url: str) -> None:
+    prepare(sqlite_url, base_config(lambda name: f"http://127.0.0.1:9/{name}"))
+    with ServerThread(sqlite_url, workers=0, ready_max_job_age=10) as server, server.client() as http:
+        _post_and_age(server, sqlite_url, 15)
+        strict = http.get("/ready")
+    with ServerThread(sqlite_url, workers=0, ready_max_job_age=0) as server, server.client() as http:
+        off = http.get("/ready")
+    assert strict.status_code == 503 and "(more than 10 s)" in strict.json()["detail"]
+    assert off.status_code == 200 and "oldest_due_seconds" not in off.json()
+
+
+def test_ready_when_the_workers_keep_up(db_url: str) -> None:
+    with BuyersThread(count=0, latency_ms=0, accept_rate=1.0) as buyers:
+        prepare(db_url, base_config(buyers.url))
+        with ServerThread(db_url, workers=1) as server, server.client() as http:
+            r = http.post("/v1/leads?wait=15", json=lead(), headers=source_headers())
+            assert r.json()["status"] == "delivered", r.text
+            ready = http.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["oldest_due_seconds"] == 0

@@ -48,3 +48,33 @@ def test_leadrelay_env_file_names_another_file_or_none(home: Path, monkeypatch: 
     monkeypatch.setenv("LEADRELAY_ENV_FILE", str(home / "missing.env"))
     with pytest.raises(ConfigError, match=r"LEADRELAY_ENV_FILE: no such file: .*missing\.env"):
         load_settings()
+
+
+def test_the_operations_settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LEADRELAY_LOG_FORMAT", "LEADRELAY_LOG_LEVEL", "LEADRELAY_READY_MAX_JOB_AGE"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = load_settings()
+    assert (defaults.log_format, defaults.log_level, defaults.ready_max_job_age) == ("auto", "info", 60.0)
+    monkeypatch.setenv("LEADRELAY_LOG_FORMAT", "JSON")
+    monkeypatch.setenv("LEADRELAY_LOG_LEVEL", "Debug")
+    monkeypatch.setenv("LEADRELAY_READY_MAX_JOB_AGE", "0")
+    settings = load_settings()
+    assert (settings.log_format, settings.log_level, settings.ready_max_job_age) == ("json", "debug", 0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LEADRELAY_LOG_FORMAT", "yaml"),
+        ("LEADRELAY_LOG_LEVEL", "loud"),
+        ("LEADRELAY_READY_MAX_JOB_AGE", "-1"),
+    ],
+)
+def test_a_bad_value_names_its_variable(
+    home: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    [problem] = caught.value.problems
+    assert problem.path == variable, caught.value.detail

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from leadrelay.adapters.db.migrate import upgrade
+from leadrelay.adapters.observability.logs import configure_logging
 from leadrelay.bootstrap import build_runtime
 from leadrelay.entrypoints.commands.alerts import alerts_app
 from leadrelay.entrypoints.commands.batches import batches_app
@@ -29,6 +30,7 @@ from leadrelay.entrypoints.commands.leads import leads_app
 from leadrelay.entrypoints.commands.ledger import ledger_app
 from leadrelay.entrypoints.commands.log import log_app
 from leadrelay.entrypoints.commands.partners import partners_app
+from leadrelay.entrypoints.commands.processes import WorkerProcesses, metrics_directory
 from leadrelay.entrypoints.commands.response import check_response
 from leadrelay.entrypoints.commands.returns import returns_app
 from leadrelay.entrypoints.commands.suppression import suppression_app
@@ -88,26 +90,54 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker loops inside this process.")] = None,
+    worker_processes: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Worker processes beside the API (each `leadrelay worker` with --workers loops)."
+        ),
+    ] = 0,
     database_url: DbOption = None,
 ) -> None:
-    """Migrate the database, then run the HTTP API and workers in one process."""
+    """Migrate the database, then run the HTTP API and workers: loops in this process (--workers), and
+    worker processes beside it (--worker-processes), whose metrics /metrics sums with its own."""
     import uvicorn
 
-    from leadrelay.entrypoints.api.app import create_app
-
     settings = settings_for(database_url)
+    configure_logging(settings.log_format, settings.log_level)
     _upgrade(settings.database_url)
     check_dedup_key(settings)
-    application = create_app(settings, workers=workers)
-    _long_running()
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
-    )
+    with metrics_directory(needed=worker_processes > 0):
+        from leadrelay.entrypoints.api.app import create_app
+
+        loops = settings.workers if workers is None else workers
+        # with worker processes, the API process runs no loops of its own unless --workers says so
+        application = create_app(
+            settings, workers=loops if workers is not None or not worker_processes else 0
+        )
+        others = WorkerProcesses(
+            worker_processes, max(1, loops), settings.database_url, settings.shutdown_grace
+        )
+        others.start()
+        # uvicorn sends the SIGTERM it caught on after its graceful shutdown: this handler turns it into
+        # an exit that runs the cleanup below (the worker processes, the metrics directory)
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        try:
+            _long_running()
+            uvicorn.run(
+                application,
+                host=host or settings.host,
+                port=port or settings.port,
+                log_level="warning",
+                log_config=None,  # uvicorn's lines go through leadrelay's log handler
+                access_log=False,
+                timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+            )
+        finally:
+            others.stop()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command()
@@ -117,10 +147,11 @@ def worker(
 ) -> None:
     """Run workers only (any number of processes, on any machine sharing the database)."""
     settings = settings_for(database_url)
+    configure_logging(settings.log_format, settings.log_level)
     check_dedup_key(settings)
 
     async def main() -> None:
-        rt = build_runtime(settings)
+        rt = build_runtime(settings)  # counts into PROMETHEUS_MULTIPROC_DIR when one is set (serve's)
         rt.start_workers(loops)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -131,7 +162,8 @@ def worker(
         await stop.wait()
         await rt.stop()
 
-    _run_fast(main())
+    with metrics_directory(needed=False):  # an operator's PROMETHEUS_MULTIPROC_DIR: made if missing
+        _run_fast(main())
 
 
 @db_app.command("upgrade")

@@ -11,12 +11,15 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from leadrelay import log_context
 from leadrelay.adapters.db.group_commit import GroupCommits
-from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.adapters.observability import traces
+from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome, bounded
 from leadrelay.domain.auction import Offer
 from leadrelay.domain.health import Kind, ping_result, result_of
 from leadrelay.domain.model import WebhookChannel
@@ -31,10 +34,12 @@ from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, s
 from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import (
+    NO_METRICS,
     Channel,
     Clock,
     GroupCommit,
     IdSource,
+    Metrics,
     RandomSource,
     Record,
     Sealer,
@@ -84,6 +89,7 @@ class Worker:
         health: HealthTracker | None = None,
         alerts: Alerting | None = None,
         alert_interval_seconds: float = 30.0,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel; ``rand``
         gives its jitter); ``health``: the process's partner health windows (every post is observed in
@@ -94,7 +100,8 @@ class Worker:
         ``alerts``: the alert rules this loop checks every ``alert_interval_seconds`` (one loop per process
         is enough; several processes may check at once, one sends);
         ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
-        deliveries and attempts (and of the worker itself) come from."""
+        deliveries and attempts (and of the worker itself) come from; ``metrics``: counts routing
+        outcomes, attempts and pings (``services.ports.Metrics``)."""
         self.storage = storage
         self.configs = configs
         self.channels = channels
@@ -115,6 +122,7 @@ class Worker:
         self.health = health if health is not None else HealthTracker()
         self.alerts = alerts
         self.alert_interval = alert_interval_seconds
+        self.metrics = metrics
         self.owner = f"{socket.gethostname()[:64]}:{os.getpid()}:{ids('w')[-6:]}"
         self.held: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -206,6 +214,7 @@ class Worker:
 
     def _start(self, claimed: Sequence[tuple[str, StepResult]]) -> None:
         for job_id, first in claimed:
+            self._routed(first)
             self.held.add(job_id)
             task = asyncio.create_task(self._process(job_id, first))
             self._tasks.add(task)
@@ -278,19 +287,31 @@ class Worker:
             except Exception:  # the database is away: the next check tries again
                 log.exception("checking alerts failed")
 
+    def _routed(self, step: StepResult) -> None:
+        """Count a routing step's outcome (``Metrics.job_routed``), once its transaction committed."""
+        outcome = _outcome(step)
+        if outcome is not None:
+            self.metrics.job_routed(outcome)
+
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None
+        log_context.bind(job_id=job_id, lead_id=first.lead_id)  # this task's log lines (and its sends')
         try:
             step = first
             lead_id = step.lead_id
             while step.sends or step.reroute or step.auction is not None:
                 if step.auction is not None:
-                    offers = await auction.run_pings(self.channels, step.auction)
+                    attributes = {"leadrelay.lead_id": lead_id, "leadrelay.job_id": job_id}
+                    with traces.span("auction", attributes) as span:
+                        span.set_attribute("leadrelay.pings", len(step.auction.pings))
+                        offers = await auction.run_pings(self.channels, step.auction)
                     self._observe_pings(offers)
                     step = await self._award.submit((job_id, step.auction, offers))
+                    self._routed(step)
                     continue
                 if step.reroute:
                     step = await self._route.submit(job_id)
+                    self._routed(step)
                     continue
                 results = await asyncio.gather(*(self._send(s) for s in step.sends))
                 step = await self._finish.submit((job_id, list(zip(step.sends, results, strict=True))))
@@ -321,9 +342,9 @@ class Worker:
         now = self.clock()
         for offer in offers:
             if offer.duration_ms is not None:
-                self.health.observe(
-                    offer.partner, Kind.PING, offer.duration_ms, ping_result(offer.bid.status), now
-                )
+                result = ping_result(offer.bid.status)
+                self.health.observe(offer.partner, Kind.PING, offer.duration_ms, result, now)
+                self.metrics.ping_answered(offer.partner, result, offer.duration_ms / 1000)
 
     async def _with_postback_url(self, item: SendItem) -> LeadView:
         """The lead with its delivery's postback URL when the partner's mapping places it
@@ -339,15 +360,33 @@ class Worker:
             return item.lead
 
     async def _send(self, item: SendItem) -> AttemptResult:
-        try:
-            result = await self.channels.send(await self._with_postback_url(item), item.spec)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a channel bug must not lose the job: record it as an error attempt
-            log.exception("channel raised for %s", item.delivery_id)
-            result = AttemptResult(
-                Outcome.ERROR, reason=f"internal error: {type(exc).__name__}", retryable=True
-            )
+        log_context.bind(delivery_id=item.delivery_id)  # this send's own task (asyncio.gather)
+        attributes = {
+            "leadrelay.lead_id": item.lead.lead_id,
+            "leadrelay.job_id": item.job_id,
+            "leadrelay.delivery_id": item.delivery_id,
+            "leadrelay.partner": item.partner,
+            "leadrelay.attempt": item.attempt,
+        }
+        started = time.perf_counter()
+        with traces.span("delivery", attributes) as span:
+            try:
+                result = await self.channels.send(await self._with_postback_url(item), item.spec)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a channel bug must not lose the job: record it as an error attempt
+                log.exception("channel raised for %s", item.delivery_id)
+                result = AttemptResult(
+                    Outcome.ERROR, reason=f"internal error: {type(exc).__name__}", retryable=True
+                )
+            span.set_attribute("leadrelay.outcome", result.outcome.value)
+            if result.status_code is not None:
+                span.set_attribute("http.response.status_code", result.status_code)
+        seconds = result.duration_ms / 1000 if result.duration_ms else time.perf_counter() - started
+        self.metrics.attempt_finished(item.partner, result.outcome, seconds)
+        if result.outcome is not Outcome.SUCCESS:  # the buyer's words, without the lead's secrets
+            shown = bounded(result.redacted(item.lead.redactor).reason, 300)
+            log.info("delivery attempt %d to %s: %s (%s)", item.attempt, item.partner, result.outcome, shown)
         self.health.observe_attempt(item.partner, result, self.clock())
         return result.storable()
 
@@ -383,10 +422,14 @@ class Worker:
             away, tripped = tx.caps.unavailable_and_breakers()  # one read for the batch
             self.health.sync(tripped)
             gate = BreakerGate(tx, live, now, self.health)
-            steps = [
-                self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away, gate)
-                for job in jobs
-            ]
+            steps = []
+            for job in jobs:  # one span per job's routing (nothing when tracing is off)
+                with traces.span(
+                    "routing", {"leadrelay.lead_id": job.lead_id, "leadrelay.job_id": job.id}
+                ) as span:
+                    step = self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away, gate)
+                    span.set_attribute("leadrelay.outcome", _outcome(step))
+                steps.append(step)
             for step in steps:
                 if step.auction is not None:
                     step.auction = adapt_pings(step.auction, live, self.health, now)
@@ -499,3 +542,12 @@ class Worker:
         observed = [(send.partner, Kind.POST, result_of(res)) for _, out in items for send, res in out]
         settle_breakers(tx, self.health, live, observed, now)
         return steps
+
+
+def _outcome(step: StepResult) -> str | None:
+    """A routing step's outcome as ``/metrics`` counts it: auction, delivering or closed."""
+    if step.auction is not None:
+        return "auction"
+    if step.sends:
+        return "delivering"
+    return "closed" if step.done else None

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from leadrelay import log_context
 from leadrelay.domain.fields import validate_lead
 from leadrelay.domain.ledger import DEFAULT_CURRENCY, Entry, Party, accepted_payout, balance
 from leadrelay.domain.model import SourceSpec
@@ -45,10 +46,12 @@ from leadrelay.services import supplier_ping
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import (
+    NO_METRICS,
     Clock,
     GroupCommit,
     GroupCommits,
     IdSource,
+    Metrics,
     Record,
     Sealer,
     Storage,
@@ -190,7 +193,8 @@ def body_hash(raw: Mapping[str, Any], entity: str) -> str:
 
 
 class Intake:
-    """``group_commits`` makes the group commit that writes concurrent requests' leads together."""
+    """``group_commits`` makes the group commit that writes concurrent requests' leads together;
+    ``metrics`` counts each request's outcome (``Metrics.lead_received``)."""
 
     def __init__(
         self,
@@ -202,8 +206,10 @@ class Intake:
         group_commits: GroupCommits,
         clock: Clock = system_clock,
         ids: IdSource = system_ids,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._storage = storage
+        self.metrics = metrics
         self._sealer = sealer
         self._configs = configs
         self._notifier = notifier
@@ -236,6 +242,7 @@ class Intake:
         problems = checked.problems
         values = checked.values
         lead_id = self._ids("lead")
+        log_context.bind_lead(lead_id)
         names = live.profiles_by_entity.get(req.entity, ())
         status = LeadStatus.REJECTED if problems else (LeadStatus.QUEUED if names else LeadStatus.UNSOLD)
         raw = dict(req.raw)
@@ -313,6 +320,8 @@ class Intake:
     ) -> IntakeAnswer:
         lead_id, jobs, keep = write.lead["id"], write.jobs, write.keep_answer
         kind, got = await self._writes.submit(write)
+        if kind in ("created", "repeat"):  # the others raise: the entry point counts them as refused
+            self.metrics.lead_received(write.lead["status"] if kind == "created" else kind)
         if kind == "ping_refused":
             if got == "expired":
                 raise Expired("ping_token expired; ping again for a new quote")

@@ -89,6 +89,35 @@ def reserve(
     return taken, None
 
 
+class CapUse(NamedTuple):
+    """A cap window in force now and how much of it is used (``/metrics``)."""
+
+    partner: str
+    scope: str  # "" for the partner's own caps, else the profile
+    period: CapPeriod
+    used: int
+    limit: int
+
+
+def cap_usage(tx: Tx, live: LiveConfig, now: datetime) -> list[CapUse]:
+    """Every cap window in force now (the partners' own caps, then their caps within each profile) with
+    its use, read in one statement; pacing is not applied (``limit`` is the cap)."""
+    windows: dict[tuple[str, str, str], _Window] = {}
+    for name, partner in live.specs.partners.items():
+        for w in _windows(partner, {}, "", now):
+            windows[(name, w.scope, w.key)] = w
+    for profile_name, profile in live.specs.profiles.items():
+        for name, caps in profile.partner_caps.items():
+            within = live.specs.partners.get(name)
+            if within is None or not caps:
+                continue
+            for w in _windows(within, caps, profile_name, now):
+                if w.scope:
+                    windows[(name, w.scope, w.key)] = w
+    used = tx.caps.cap_used(list(windows)) if windows else {}
+    return [CapUse(key[0], w.scope, w.period, used.get(key, 0), w.limit) for key, w in windows.items()]
+
+
 def cap_room(
     tx: Tx, partners: Sequence[tuple[PartnerSpec, Mapping[CapPeriod, int]]], profile: str, now: datetime
 ) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """Readiness: does the database answer, quickly, with the schema this version of leadrelay needs?
 
-``GET /health`` says the process is alive; ``GET /health/ready`` asks this module. It reads the Alembic
+``GET /health`` says the process is alive; ``GET /ready`` (alias ``/health/ready``) asks this module,
+first the database (:func:`check_ready`), then whether workers claim the jobs (:func:`check_claiming`).
+The first check reads the Alembic
 version row (a real table, so a missing or empty SQLite file is not "ready" the way ``SELECT 1`` would be),
 on a thread of its own rather than the database executor's queue, so the answer measures the database and
 not the backlog of intake work, and gives up after a short timeout. One check runs at a time: while one
@@ -18,6 +20,7 @@ import functools
 import logging
 import threading
 import weakref
+from datetime import UTC, datetime
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
@@ -25,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import alembic_config
+from leadrelay.adapters.db.operations_queries import oldest_due
 from leadrelay.errors import StorageError, Unavailable
 
 READY_TIMEOUT_S = 2.0
@@ -90,3 +94,27 @@ async def check_ready(db: Database, within_s: float = READY_TIMEOUT_S) -> dict[s
             f"the database schema is at {version}, this version needs {head}: run `leadrelay db upgrade`"
         )
     return {"status": "ready", "database": db.dialect, "schema": version}
+
+
+async def check_claiming(db: Database, max_age_s: float, within_s: float = READY_TIMEOUT_S) -> float:
+    """The second readiness check, "workers claiming": the job waiting longest to be claimed (ready, due)
+    has waited at most ``max_age_s``. A job waits only while no worker of the installation (in this
+    process or any other) claims: none runs, or they are far behind. Returns that wait in seconds (0 when
+    none waits), or raises ``Unavailable`` saying so."""
+    now = datetime.now(UTC)
+    try:
+        since = await asyncio.wait_for(
+            asyncio.to_thread(db.read, lambda conn: oldest_due(conn, now)), within_s
+        )
+    except TimeoutError as exc:
+        raise Unavailable(f"the database did not answer within {within_s:g} s") from exc
+    except (StorageError, SQLAlchemyError) as exc:
+        log.warning("readiness: reading the job queue failed: %s", exc)
+        raise Unavailable("the database does not answer") from exc
+    waited = 0.0 if since is None else max(0.0, (now - since).total_seconds())
+    if waited > max_age_s:
+        raise Unavailable(
+            f"workers are not claiming jobs: a job has waited {waited:.0f} s to be claimed "
+            f"(more than {max_age_s:g} s); start workers (`leadrelay worker`) or add more"
+        )
+    return waited

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from leadrelay import __version__
-from leadrelay.adapters.db.readiness import check_ready
+from leadrelay.adapters.db.readiness import check_claiming, check_ready
 from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings, load_settings
 from leadrelay.entrypoints.api import (
@@ -29,6 +29,7 @@ from leadrelay.entrypoints.api import (
     ledger,
     offers,
     openapi,
+    operations,
     partner_health,
     ping,
     postbacks,
@@ -115,14 +116,27 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get(
-        "/health/ready",
-        tags=["health"],
-        summary="Readiness: the database answers within 2 s, with this version's schema",
-        responses={503: {"description": "Not ready: `{code, detail}` says why"}},
-    )
-    async def ready(request: Request) -> dict[str, str]:
-        return await check_ready(request.app.state.runtime.db)
+    async def ready(request: Request) -> dict[str, str | float]:
+        """Readiness: the database answers within 2 s with this version's schema, and workers claim the
+        jobs (none has waited to be claimed longer than ``LEADRELAY_READY_MAX_JOB_AGE``, 60 s; 0 skips
+        this check). 503 with ``{code, detail}``: the detail names the check that failed."""
+        runtime = request.app.state.runtime
+        answer: dict[str, str | float] = dict(await check_ready(runtime.db))
+        max_age = runtime.settings.ready_max_job_age
+        if max_age > 0:
+            answer["oldest_due_seconds"] = round(await check_claiming(runtime.db, max_age), 3)
+        return answer
+
+    for path in ("/ready", "/health/ready"):  # /health/ready: the name it had first
+        app.add_api_route(
+            path,
+            ready,
+            methods=["GET"],
+            tags=["health"],
+            summary="Readiness: the database answers with this version's schema, and workers claim jobs",
+            responses={503: {"description": "Not ready: `{code, detail}` says which check failed"}},
+        )
+    app.include_router(operations.router)
 
     return app
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from leadrelay.adapters.observability import traces
 from leadrelay.bootstrap import Runtime
 from leadrelay.entrypoints.api.deps import (
     KeyCache,
@@ -23,6 +24,7 @@ from leadrelay.entrypoints.api.errors import HTTPProblem, error_response
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.entrypoints.api.openapi import LEAD_BODY, ErrorBody, IntakeAnswer
 from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
+from leadrelay.services import intake
 from leadrelay.services.intake import IntakeRequest
 from leadrelay.services.supplier_ping import TOKEN_FIELD
 
@@ -136,6 +138,7 @@ async def intake_fast_path(scope: Scope, receive: Receive, send: Send, rt: Runti
             rt, source, content_type, body, params, None if key is None else key.decode("latin-1")
         )
     except LeadrelayError as exc:
+        rt.metrics.lead_received("refused")
         await error_response(exc)(scope, receive, send)
         return
     content = orjson.dumps(payload)
@@ -176,15 +179,19 @@ async def _receive_body(receive: Receive, declared: bytes | None, limit: int) ->
 
 
 async def accept(request: Request, rt: Runtime, source: str) -> Response:
-    body = await read_body(request, rt.settings.max_body_bytes)
-    status, payload, replayed = await _accept(
-        rt,
-        source,
-        request.headers.get("content-type", ""),
-        body,
-        request.query_params,
-        request.headers.get("idempotency-key"),
-    )
+    try:
+        body = await read_body(request, rt.settings.max_body_bytes)
+        status, payload, replayed = await _accept(
+            rt,
+            source,
+            request.headers.get("content-type", ""),
+            body,
+            request.query_params,
+            request.headers.get("idempotency-key"),
+        )
+    except LeadrelayError:
+        rt.metrics.lead_received("refused")
+        raise
     response = json_response(payload, status)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -221,8 +228,19 @@ async def _accept(
     token = data.pop(TOKEN_FIELD, None)  # a supplier ping's token: never a lead field
     if token is not None and not isinstance(token, str):
         raise ValidationFailed([FieldProblem(TOKEN_FIELD, "must be the text POST /v1/ping answered")])
-    answer = await rt.intake.accept(IntakeRequest(source, entity, data, key, wait=wait, ping_token=token))
+    request = IntakeRequest(source, entity, data, key, wait=wait, ping_token=token)
+    answer = await (_traced(rt, request) if traces.enabled() else rt.intake.accept(request))
     return answer.code, answer.body(), answer.repeat
+
+
+async def _traced(rt: Runtime, request: IntakeRequest) -> intake.IntakeAnswer:
+    """Intake under its span (only when tracing is on: the hot path builds no attributes otherwise)."""
+    attributes = {"leadrelay.source": request.source, "leadrelay.entity": request.entity}
+    with traces.span("intake", attributes) as span:
+        answer = await rt.intake.accept(request)
+        span.set_attribute("leadrelay.lead_id", answer.lead_id)
+        span.set_attribute("leadrelay.status", answer.status.value)
+    return answer
 
 
 @router.get("/{lead_id}", summary="A lead's outcome", response_model=IntakeAnswer)

@@ -18,7 +18,8 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``keys``: the key ring and the dedup key;
 - ``ledger``: the money ledger's entries; ``wallets``: budgets and wallets (money held by routed leads);
   ``returns``: partners' returns of leads; ``invoices``: invoices and statements made of entries;
-- ``clock``: time and new ids; ``records``: what the repositories return.
+- ``clock``: time and new ids; ``records``: what the repositories return;
+- ``metrics``: what is counted for ``/metrics`` (``Metrics``; ``NO_METRICS`` counts nothing).
 """
 
 from leadrelay.services.ports.alerts import Alerts, AlertTransport, Sent
@@ -35,6 +36,7 @@ from leadrelay.services.ports.clock import (
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
+from leadrelay.services.ports.metrics import NO_METRICS, Metrics
 from leadrelay.services.ports.postbacks import OutcomeTotal, Postbacks, Relays, ReportBy
 from leadrelay.services.ports.queries import (
     DeferredWrites,
@@ -59,6 +61,7 @@ from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages
 from leadrelay.services.ports.wallets import Wallets
 
 __all__ = [
+    "NO_METRICS",
     "AlertTransport",
     "Alerts",
     "BatchQueries",
@@ -83,6 +86,7 @@ __all__ = [
     "Leads",
     "Ledger",
     "LogQueries",
+    "Metrics",
     "Objects",
     "OldPages",
     "OutcomeTotal",

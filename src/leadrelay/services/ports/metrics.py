@@ -1,0 +1,48 @@
+"""What the services and the worker count, as a port: the Prometheus implementation lives in
+``leadrelay.adapters.observability.metrics``; ``NO_METRICS`` (the default everywhere) counts nothing.
+
+Every method is called on a hot path (each lead, each attempt, each ping): an implementation does no I/O
+and allocates nothing it can keep (label children are looked up once and cached).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Metrics(Protocol):
+    def lead_received(self, status: str) -> None:
+        """One intake request's outcome: the stored lead's status (queued, rejected, unsold, duplicate,
+        suppressed), ``repeat`` (an Idempotency-Key's repeat, answered as the first), or ``refused`` (an
+        error answer, no lead stored: credentials, body, entity, a key's conflict, a used ping_token)."""
+
+    def job_routed(self, outcome: str) -> None:
+        """One routing step of a distribution job: ``delivering`` (deliveries to send), ``auction``
+        (partners to ping), ``closed`` (a final or parked status without a send: unsold, capped, held,
+        batched, offered)."""
+
+    def attempt_finished(self, partner: str, outcome: str, seconds: float) -> None:
+        """One delivery attempt to ``partner``: success, failure or error, and how long it took."""
+
+    def ping_answered(self, partner: str, result: str, seconds: float) -> None:
+        """One auction ping to ``partner`` and how long its answer took (result: ok, refused, timeout,
+        error: ``domain.health.ping_result``)."""
+
+
+class NoMetrics:
+    """Counts nothing (unit tests, one-shot commands)."""
+
+    def lead_received(self, status: str) -> None:
+        pass
+
+    def job_routed(self, outcome: str) -> None:
+        pass
+
+    def attempt_finished(self, partner: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def ping_answered(self, partner: str, result: str, seconds: float) -> None:
+        pass
+
+
+NO_METRICS: Metrics = NoMetrics()
