@@ -122,6 +122,12 @@ class FakeWallets:
             if r["credit_limit"] is not None
         }
 
+    def balances(self) -> dict[str, Funds]:
+        return {
+            r["partner"]: Funds(of_cents(r["owed"]), of_cents(r["held"]), of_cents(r["credit_limit"] or 0))
+            for r in sorted(self._t.stored("wallets"), key=lambda r: r["partner"])
+        }
+
     def budget_spent(self, partner: str) -> dict[tuple[str, str], Decimal]:
         rows = self._t.where("budget_counters", lambda r: r["partner"] == partner)
         return {(r["scope"], r["window"]): of_cents(r["spent"]) for r in rows}

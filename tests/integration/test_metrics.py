@@ -18,7 +18,7 @@ from leadrelay.adapters.db.tables import batches, deliveries, jobs
 from leadrelay.simulate.bidding import BiddingOptions
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_auction import auction_config
-from tests.support import ServerThread, base_config, lead, prepare, reader, source_headers
+from tests.support import ADMIN, ServerThread, base_config, lead, prepare, reader, source_headers
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -59,6 +59,7 @@ def test_counters_and_gauges_after_real_traffic(db_url: str, buyers: BuyersThrea
         refused = http.post("/v1/leads", json=lead(), headers={"Authorization": "Bearer lr_nobody_0000"})
         assert refused.status_code == 401
         after = scrape(http)
+        owed = http.get("/v1/balances", headers=ADMIN).json()["balances"]["sunco"]
 
     assert delta(before, after, "leadrelay_intake_leads_total", status="queued") == 3
     assert delta(before, after, "leadrelay_intake_leads_total", status="rejected") == 1
@@ -78,6 +79,10 @@ def test_counters_and_gauges_after_real_traffic(db_url: str, buyers: BuyersThrea
     assert value(after, "leadrelay_queue_oldest_due_seconds") == 0
     assert value(after, "leadrelay_batch_backlog", status="ready") == 0
     assert value(after, "leadrelay_scrape_database_up") == 1
+    # the ledger's partner balances, kept with every entry: the three sales
+    assert float(owed) > 0
+    assert value(after, "leadrelay_partner_balance", partner="sunco", currency="USD") == float(owed)
+    assert value(after, "leadrelay_partner_held", partner="sunco", currency="USD") == 0
 
 
 def test_queue_depth_and_oldest_waiting_job(db_url: str, buyers: BuyersThread) -> None:

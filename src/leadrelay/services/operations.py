@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from leadrelay.domain.ledger import DEFAULT_CURRENCY
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.ports import Tx
 
@@ -29,12 +30,17 @@ class Gauge:
 
 
 def ledger_totals(tx: Tx, live: LiveConfig, now: datetime) -> list[Gauge]:
-    """THE HOOK for the ledger's totals on ``/metrics`` (the ledger is built separately).
+    """The ledger's partner balances on ``/metrics``, read from the balances the ledger keeps with every
+    entry (one row per partner: no sum over the ledger at each scrape): what each partner owes
+    (``leadrelay_partner_balance``, negative: prepaid funds left) and what its routed leads hold of its
+    wallet (``leadrelay_partner_held``)."""
+    out: list[Gauge] = []
+    for partner, funds in tx.wallets.balances().items():
+        labels = {"partner": partner, "currency": DEFAULT_CURRENCY}
+        out.append(Gauge("leadrelay_partner_balance", _BALANCE, float(funds.owed), labels))
+        out.append(Gauge("leadrelay_partner_held", _HELD, float(funds.held), labels))
+    return out
 
-    Called at every scrape inside the scrape's read transaction (``tx``), after the queue, caps and
-    batches were read. Return one :class:`Gauge` per total, e.g.
-    ``Gauge("leadrelay_ledger_balance", "…", 1234.5, {"account": "partner:sunco", "currency": "USD"})``
-    (Decimal amounts as float: a gauge is a float). Keep the labels bounded (accounts, currencies: no
-    lead ids) and the read cheap (a sum over an index, or a kept balance). Nothing until the ledger lands.
-    """
-    return []
+
+_BALANCE = "What the partner owes (the sum of its ledger entries); negative: prepaid funds left"
+_HELD = "What the partner's routed, not yet sold leads hold of its wallet"

@@ -247,5 +247,12 @@ class SqlWallets:
     def wallet_balances(self) -> dict[str, WalletBalance]:
         return wallet_balances(self._conn)
 
+    def balances(self) -> dict[str, Funds]:
+        rows = self._conn.execute(select(_W.partner, _W.owed, _W.held, _W.credit_limit).order_by(_W.partner))
+        return {
+            r.partner: Funds(of_cents(int(r.owed)), of_cents(int(r.held)), of_cents(int(r.credit_limit or 0)))
+            for r in rows
+        }
+
     def budget_spent(self, partner: str) -> dict[tuple[str, str], Decimal]:
         return budget_spent(self._conn, partner)

@@ -54,6 +54,11 @@ class Wallets(Protocol):
         """Every partner with a wallet configured: its balance, credit limit and low-balance threshold."""
         ...
 
+    def balances(self) -> dict[str, Funds]:
+        """Every partner's kept numbers (what it owes, what its routed leads hold), one row each: the
+        ledger's partner balances without summing the ledger."""
+        ...
+
     def budget_spent(self, partner: str) -> dict[tuple[str, str], Decimal]:
         """What the partner's budget windows have spent: (scope, window) → amount."""
         ...
