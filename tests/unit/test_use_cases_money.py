@@ -188,3 +188,36 @@ def test_manual_entries_take_their_sign_from_their_kind_and_refuse_nonsense() ->
     with pytest.raises(NotFound):
         post(kind=EntryKind.CREDIT, party_kind=Party.PARTNER, party="nobody", amount=D("1"))
     assert len(entries(world)) == 4
+
+
+@pytest.mark.parametrize(
+    "answer", ['{"price": -5}', '{"price": 1e300}', '{"price": 1e17}', '{"price": "-1"}']
+)
+def test_a_buyer_answer_that_names_no_price_to_bill_leaves_the_sale_standing(answer: str) -> None:
+    # the buyer names the price (price_from_answer): one the ledger refuses must not undo the sale (in the
+    # worker, an exception here closes the job as failed though the buyer took the lead)
+    world = Installation(paid({"share": "50%"}))
+    lead_id = sold(world, answer)
+    delivery = world.one("deliveries", lead_id=lead_id)
+    assert (delivery.status, delivery.price, delivery.price_basis) == ("delivered", 25.0, "list")
+    sale, payout = entries(world, lead_ids=[lead_id])
+    assert (sale.amount, payout.amount) == (D("25.00"), D("-12.50"))
+
+
+def test_a_stored_price_that_is_no_amount_posts_the_sale_without_a_price() -> None:
+    # a bid is the buyer's word too: a delivered sale at a bid of -5 is recorded (at 0.00), never refused
+    world = Installation(document(sunco={"price_from_answer": False}))
+    lead_id = sold(world)
+    delivery = world.one("deliveries", lead_id=lead_id)
+    world.configure(paid({"fixed": 2}))
+    live = world.live()
+
+    def again(tx: Tx) -> list[Any]:
+        tx.deliveries.update_delivery(delivery.id, price=-5.0)
+        return ledger.post_sales(tx, live, [delivery.id], world.clock.now, world.ids)
+
+    posted = world.storage.transaction(again)
+    assert [(e.kind, e.amount) for e in posted] == [
+        (EntryKind.SALE, D("0.00")),
+        (EntryKind.PAYOUT, D("-2.00")),
+    ]

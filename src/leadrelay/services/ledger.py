@@ -28,6 +28,7 @@ from leadrelay.domain.ledger import (
     lead_paid,
     money,
     reversal_entries,
+    sale_amount,
     sale_entries,
 )
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
@@ -48,12 +49,12 @@ def post_sales(
 ) -> list[Entry]:
     """The sale and payout entries of deliveries that were just delivered (their price stored), posted;
     with them, the money their leads held of the partners' budgets and wallets is settled at the sale's
-    price (``services.budgets``), and a wallet the sales take under its low balance gets a log line."""
+    price (``services.budgets``), and a wallet the sales take under its low balance gets a log line.
+    A stored price that is no amount to bill (a buyer's bid of 1e17) is a sale without a price: the sale
+    is recorded, never refused."""
     facts = tx.ledger.sale_facts(delivery_ids)
     if holds_money(live):
-        tx.wallets.settle_holds(
-            [(f.job_id, f.partner, money(f.price) if f.price is not None else ZERO) for f in facts]
-        )
+        tx.wallets.settle_holds([(f.job_id, f.partner, sale_amount(f.price) or ZERO) for f in facts])
     facts = [f for f in facts if not f.is_test]
     if not facts:
         return []
@@ -72,7 +73,7 @@ def post_sales(
             f.lead_id,
             f.partner,
             f.source,
-            money(f.price) if f.price is not None else None,
+            sale_amount(f.price),
             _payout(live, f.source, f.entity),
         )
         paid = lead_paid(lead_entries.get(f.lead_id, ()))
