@@ -221,3 +221,17 @@ def test_a_stored_price_that_is_no_amount_posts_the_sale_without_a_price() -> No
         (EntryKind.SALE, D("0.00")),
         (EntryKind.PAYOUT, D("-2.00")),
     ]
+
+
+def test_without_prices_or_payouts_a_sale_posts_nothing_whichever_way_it_was_delivered() -> None:
+    # settlement posts nothing then; a batch's sales go through post_sales unasked and must not either
+    world = Installation(document(sunco={"price": None, "price_from_answer": False}))
+    lead_id = sold(world)
+    delivery = world.one("deliveries", lead_id=lead_id)
+    assert (delivery.status, delivery.price) == ("delivered", None)
+    live = world.live()
+    posted = world.storage.transaction(
+        lambda tx: ledger.post_sales(tx, live, [delivery.id], world.clock.now, world.ids)
+    )
+    assert posted == [] and entries(world) == []
+

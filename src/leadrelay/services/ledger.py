@@ -50,13 +50,14 @@ def post_sales(
     """The sale and payout entries of deliveries that were just delivered (their price stored), posted;
     with them, the money their leads held of the partners' budgets and wallets is settled at the sale's
     price (``services.budgets``), and a wallet the sales take under its low balance gets a log line.
-    A stored price that is no amount to bill (a buyer's bid of 1e17) is a sale without a price: the sale
-    is recorded, never refused."""
+    No entries when none of them has a price and no source is paid (an installation without money keeps
+    no ledger, whichever way its leads are delivered). A stored price that is no amount to bill (a
+    buyer's bid of 1e17) is a sale without a price: the sale is recorded, never refused."""
     facts = tx.ledger.sale_facts(delivery_ids)
     if holds_money(live):
         tx.wallets.settle_holds([(f.job_id, f.partner, sale_amount(f.price) or ZERO) for f in facts])
     facts = [f for f in facts if not f.is_test]
-    if not facts:
+    if not facts or (not pays_anything(live) and all(sale_amount(f.price) is None for f in facts)):
         return []
     per_lead = {
         f.lead_id
