@@ -140,6 +140,10 @@ def test_the_cli_posts_lists_and_sums(db_url: str, buyers: BuyersThread) -> None
         (["ledger", "post", "credit", "sunco", "0"], "amount"),
         (["ledger", "post", "credit", "nobody", "1"], "nobody"),
         (["ledger", "balances", "--party-kind", "buyer"], "--party-kind"),
+        (["ledger", "post", "adjustment", "sunco", "NaN"], "amount"),  # no traceback: a named refusal
+        (["ledger", "post", "adjustment", "sunco", "Infinity"], "amount"),
+        (["ledger", "post", "adjustment", "sunco", "1e30"], "amount"),  # no BIGINT overflow
+        (["ledger", "post", "credit", "sunco", "1.005"], "amount"),  # not rounded behind the back
     ):
         r = run_cli(args, env)
         assert r.returncode == 1 and named in r.stderr, (args, r.stderr)

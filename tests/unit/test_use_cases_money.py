@@ -235,3 +235,21 @@ def test_without_prices_or_payouts_a_sale_posts_nothing_whichever_way_it_was_del
     )
     assert posted == [] and entries(world) == []
 
+
+@pytest.mark.parametrize(
+    "amount", ["NaN", "sNaN", "Infinity", "-Infinity", "1E+30", "1.005", "1000000000000"]
+)
+def test_a_manual_amount_that_is_not_cents_is_refused_by_name(amount: str) -> None:
+    world = Installation()
+    live = world.live()
+
+    def post(tx: Tx) -> Any:
+        return ledger.post_manual(
+            tx, live, kind=EntryKind.ADJUSTMENT, party_kind=Party.PARTNER, party="sunco", amount=D(amount),
+            actor="cli:ops", now=world.clock.now, ids=world.ids,
+        )  # fmt: skip
+
+    with pytest.raises(ValidationFailed) as caught:
+        world.storage.transaction(post)
+    assert [p.field for p in caught.value.problems] == ["amount"]
+    assert entries(world) == []

@@ -16,6 +16,7 @@ from typing import Any
 
 from leadrelay.domain.budgets import low_crossed
 from leadrelay.domain.ledger import (
+    CENTS,
     DEFAULT_CURRENCY,
     ZERO,
     Entry,
@@ -176,6 +177,9 @@ def post_reversals(
     return posted
 
 
+MAX_MANUAL = Decimal("999999999999.99")
+"""The largest manual amount (the API's 14 digits, 2 of them cents)."""
+
 MANUAL = {
     EntryKind.CREDIT: (Party.PARTNER,),
     EntryKind.TOPUP: (Party.PARTNER,),
@@ -208,6 +212,9 @@ def post_manual(
     parties = live.specs.partners if party_kind is Party.PARTNER else live.specs.sources
     if party not in parties:
         raise NotFound(f"no {party_kind.value} named {party!r}")
+    if not amount.is_finite() or abs(amount) > MAX_MANUAL or amount != amount.quantize(CENTS):
+        why = "must be an amount in cents, at most 999999999999.99 either way"
+        raise ValidationFailed([FieldProblem("amount", why)])
     amount = money(amount)
     if kind is not EntryKind.ADJUSTMENT:
         if amount <= 0:
