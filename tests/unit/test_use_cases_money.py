@@ -253,3 +253,27 @@ def test_a_manual_amount_that_is_not_cents_is_refused_by_name(amount: str) -> No
         world.storage.transaction(post)
     assert [p.field for p in caught.value.problems] == ["amount"]
     assert entries(world) == []
+
+
+def test_a_resend_is_billed_at_the_price_of_the_delivery_it_resends() -> None:
+    # the job's first delivery to sunco (rule price 18.25) was refused; rerun under a new rule price (20)
+    # sold it: a resend bills the sale it resends, not the refused delivery's price
+    def priced(price: float) -> dict[str, Any]:
+        doc = document(sunco={"price_from_answer": False})
+        doc["profiles"]["solar-main"]["rules"][0]["send_to"]["prices"] = {"sunco": price}
+        doc["profiles"]["solar-main"]["rules"][0]["send_to"]["partners"] = ["sunco"]
+        return doc
+
+    world = Installation(priced(18.25))
+    lead_id = world.accept(lead()).lead_id
+    world.work(http(422, "no"))
+    job = world.job_of(lead_id)
+    assert job.status in ("unsold", "failed")
+    world.configure(priced(20))
+    run(world.actions.rerun(job.id, actor="admin:ops"))
+    world.work(http(200))
+    assert world.job_of(lead_id, id=job.id).status == "delivered"
+    [resend] = run(world.actions.resend(job.id, actor="admin:ops"))
+    world.work(http(200))
+    again = world.one("deliveries", job_id=resend)
+    assert (again.price, again.price_basis) == (20, "rule")
