@@ -12,6 +12,7 @@ from leadrelay.domain.ledger import EntryKind, Party, Totals, balance
 from leadrelay.errors import NotFound, ValidationFailed
 from leadrelay.services import ledger
 from leadrelay.services.ports import Tx
+from leadrelay.services.user_choice import Offers
 from tests.documents import lead
 from tests.unit.in_memory import Installation, by_partner, document, http, run
 
@@ -277,3 +278,29 @@ def test_a_resend_is_billed_at_the_price_of_the_delivery_it_resends() -> None:
     world.work(http(200))
     again = world.one("deliveries", job_id=resend)
     assert (again.price, again.price_basis) == (20, "rule")
+
+
+def test_a_user_choice_offer_is_made_and_billed_at_the_rule_or_profile_price() -> None:
+    # the configuration accepts send_to.prices and partner_prices for a user_choice target: the offer the
+    # consumer sees and the sale it bills must follow them, not the partner's list price
+    doc = document(sunco={"price_from_answer": False, "show_price": True})
+    profile = doc["profiles"]["solar-main"]
+    profile["rules"][0]["send_to"] = {
+        "partners": ["sunco", "brightpath"],
+        "strategy": "user_choice",
+        "prices": {"sunco": 18.25},
+    }
+    profile["partner_prices"] = {"brightpath": 9}
+    world = Installation(doc)
+    offers = Offers(
+        world.storage, world.configs, world.notifier, world.sealer, clock=world.clock, ids=world.ids
+    )
+    lead_id = world.accept(lead()).lead_id
+    world.claim_and_route()
+    shown = {o.partner: o.price for o in world.all("offers", lead_id=lead_id)}
+    assert shown == {"sunco": 18.25, "brightpath": 9}
+    [sunco] = [o for o in world.all("offers", lead_id=lead_id) if o.partner == "sunco"]
+    run(offers.select(sunco.id, "web"))
+    world.work(http(200))
+    [sale] = entries(world, lead_ids=[lead_id])
+    assert (sale.party, sale.amount) == ("sunco", D("18.25"))
