@@ -140,6 +140,29 @@ def test_the_cli_posts_lists_and_sums(db_url: str, buyers: BuyersThread) -> None
         (["ledger", "post", "credit", "sunco", "0"], "amount"),
         (["ledger", "post", "credit", "nobody", "1"], "nobody"),
         (["ledger", "balances", "--party-kind", "buyer"], "--party-kind"),
+        (["ledger", "post", "adjustment", "sunco", "NaN"], "amount"),  # no traceback: a named refusal
+        (["ledger", "post", "adjustment", "sunco", "Infinity"], "amount"),
+        (["ledger", "post", "adjustment", "sunco", "1e30"], "amount"),  # no BIGINT overflow
+        (["ledger", "post", "credit", "sunco", "1.005"], "amount"),  # not rounded behind the back
     ):
         r = run_cli(args, env)
         assert r.returncode == 1 and named in r.stderr, (args, r.stderr)
+
+
+def test_the_ledger_reads_times_without_a_zone_as_utc_and_refuses_what_is_no_time(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    prepare(db_url, paid_config(buyers))
+    with ServerThread(db_url) as server, server.client() as http:
+        r = http.post("/v1/ledger", json={"kind": "credit", "party": "sunco", "amount": "5"}, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        for params, count in (
+            ({"since": "2000-01-01T00:00:00"}, 1),  # no zone: UTC (was a 500: naive compared with aware)
+            ({"until": "2000-01-01T00:00:00"}, 0),
+            ({"since": "2000-01-01T00:00:00+02:00"}, 1),
+        ):
+            r = http.get("/v1/ledger", params=params, headers=ADMIN)
+            assert r.status_code == 200 and len(r.json()["items"]) == count, (params, r.text)
+        for params in ({"since": "2026-01-01"}, {"until": "yesterday"}, {"since": "1700000000"}):
+            r = http.get("/v1/ledger", params=params, headers=ADMIN)
+            assert r.status_code == 422 and next(iter(params)) in r.text, (params, r.status_code, r.text)

@@ -12,6 +12,7 @@ from leadrelay.domain.ledger import EntryKind, Party, Totals, balance
 from leadrelay.errors import NotFound, ValidationFailed
 from leadrelay.services import ledger
 from leadrelay.services.ports import Tx
+from leadrelay.services.user_choice import Offers
 from tests.documents import lead
 from tests.unit.in_memory import Installation, by_partner, document, http, run
 
@@ -188,3 +189,118 @@ def test_manual_entries_take_their_sign_from_their_kind_and_refuse_nonsense() ->
     with pytest.raises(NotFound):
         post(kind=EntryKind.CREDIT, party_kind=Party.PARTNER, party="nobody", amount=D("1"))
     assert len(entries(world)) == 4
+
+
+@pytest.mark.parametrize(
+    "answer", ['{"price": -5}', '{"price": 1e300}', '{"price": 1e17}', '{"price": "-1"}']
+)
+def test_a_buyer_answer_that_names_no_price_to_bill_leaves_the_sale_standing(answer: str) -> None:
+    # the buyer names the price (price_from_answer): one the ledger refuses must not undo the sale (in the
+    # worker, an exception here closes the job as failed though the buyer took the lead)
+    world = Installation(paid({"share": "50%"}))
+    lead_id = sold(world, answer)
+    delivery = world.one("deliveries", lead_id=lead_id)
+    assert (delivery.status, delivery.price, delivery.price_basis) == ("delivered", 25.0, "list")
+    sale, payout = entries(world, lead_ids=[lead_id])
+    assert (sale.amount, payout.amount) == (D("25.00"), D("-12.50"))
+
+
+def test_a_stored_price_that_is_no_amount_posts_the_sale_without_a_price() -> None:
+    # a bid is the buyer's word too: a delivered sale at a bid of -5 is recorded (at 0.00), never refused
+    world = Installation(document(sunco={"price_from_answer": False}))
+    lead_id = sold(world)
+    delivery = world.one("deliveries", lead_id=lead_id)
+    world.configure(paid({"fixed": 2}))
+    live = world.live()
+
+    def again(tx: Tx) -> list[Any]:
+        tx.deliveries.update_delivery(delivery.id, price=-5.0)
+        return ledger.post_sales(tx, live, [delivery.id], world.clock.now, world.ids)
+
+    posted = world.storage.transaction(again)
+    assert [(e.kind, e.amount) for e in posted] == [
+        (EntryKind.SALE, D("0.00")),
+        (EntryKind.PAYOUT, D("-2.00")),
+    ]
+
+
+def test_without_prices_or_payouts_a_sale_posts_nothing_whichever_way_it_was_delivered() -> None:
+    # settlement posts nothing then; a batch's sales go through post_sales unasked and must not either
+    world = Installation(document(sunco={"price": None, "price_from_answer": False}))
+    lead_id = sold(world)
+    delivery = world.one("deliveries", lead_id=lead_id)
+    assert (delivery.status, delivery.price) == ("delivered", None)
+    live = world.live()
+    posted = world.storage.transaction(
+        lambda tx: ledger.post_sales(tx, live, [delivery.id], world.clock.now, world.ids)
+    )
+    assert posted == [] and entries(world) == []
+
+
+@pytest.mark.parametrize(
+    "amount", ["NaN", "sNaN", "Infinity", "-Infinity", "1E+30", "1.005", "1000000000000"]
+)
+def test_a_manual_amount_that_is_not_cents_is_refused_by_name(amount: str) -> None:
+    world = Installation()
+    live = world.live()
+
+    def post(tx: Tx) -> Any:
+        return ledger.post_manual(
+            tx, live, kind=EntryKind.ADJUSTMENT, party_kind=Party.PARTNER, party="sunco", amount=D(amount),
+            actor="cli:ops", now=world.clock.now, ids=world.ids,
+        )  # fmt: skip
+
+    with pytest.raises(ValidationFailed) as caught:
+        world.storage.transaction(post)
+    assert [p.field for p in caught.value.problems] == ["amount"]
+    assert entries(world) == []
+
+
+def test_a_resend_is_billed_at_the_price_of_the_delivery_it_resends() -> None:
+    # the job's first delivery to sunco (rule price 18.25) was refused; rerun under a new rule price (20)
+    # sold it: a resend bills the sale it resends, not the refused delivery's price
+    def priced(price: float) -> dict[str, Any]:
+        doc = document(sunco={"price_from_answer": False})
+        doc["profiles"]["solar-main"]["rules"][0]["send_to"]["prices"] = {"sunco": price}
+        doc["profiles"]["solar-main"]["rules"][0]["send_to"]["partners"] = ["sunco"]
+        return doc
+
+    world = Installation(priced(18.25))
+    lead_id = world.accept(lead()).lead_id
+    world.work(http(422, "no"))
+    job = world.job_of(lead_id)
+    assert job.status in ("unsold", "failed")
+    world.configure(priced(20))
+    run(world.actions.rerun(job.id, actor="admin:ops"))
+    world.work(http(200))
+    assert world.job_of(lead_id, id=job.id).status == "delivered"
+    [resend] = run(world.actions.resend(job.id, actor="admin:ops"))
+    world.work(http(200))
+    again = world.one("deliveries", job_id=resend)
+    assert (again.price, again.price_basis) == (20, "rule")
+
+
+def test_a_user_choice_offer_is_made_and_billed_at_the_rule_or_profile_price() -> None:
+    # the configuration accepts send_to.prices and partner_prices for a user_choice target: the offer the
+    # consumer sees and the sale it bills must follow them, not the partner's list price
+    doc = document(sunco={"price_from_answer": False, "show_price": True})
+    profile = doc["profiles"]["solar-main"]
+    profile["rules"][0]["send_to"] = {
+        "partners": ["sunco", "brightpath"],
+        "strategy": "user_choice",
+        "prices": {"sunco": 18.25},
+    }
+    profile["partner_prices"] = {"brightpath": 9}
+    world = Installation(doc)
+    offers = Offers(
+        world.storage, world.configs, world.notifier, world.sealer, clock=world.clock, ids=world.ids
+    )
+    lead_id = world.accept(lead()).lead_id
+    world.claim_and_route()
+    shown = {o.partner: o.price for o in world.all("offers", lead_id=lead_id)}
+    assert shown == {"sunco": 18.25, "brightpath": 9}
+    [sunco] = [o for o in world.all("offers", lead_id=lead_id) if o.partner == "sunco"]
+    run(offers.select(sunco.id, "web"))
+    world.work(http(200))
+    [sale] = entries(world, lead_ids=[lead_id])
+    assert (sale.party, sale.amount) == ("sunco", D("18.25"))

@@ -150,6 +150,9 @@ class _Validator(PartnerChecks):
         entities = lookup(raw, "entities")
         for i, name in enumerate(entities if isinstance(entities, list) else []):
             self.reference("entities", "entity", name, f"{path}.entities[{i}]")
+        payouts = lookup(raw, "payouts_by_entity")
+        for name in payouts if isinstance(payouts, dict) else ():  # a misspelt entity would pay nothing
+            self.reference("entities", "entity", name, f"{path}.payouts_by_entity.{name}")
         return model.model_dump() if model is not None else None
 
     def profile(self, raw: Any, path: str) -> dict[str, Any] | None:

@@ -46,6 +46,22 @@ def money(value: Decimal | float | int | str) -> Decimal:
         raise ValueError(f"not an amount of money: {value!r}") from exc
 
 
+MAX_PRICE = Decimal(1_000_000_000)
+"""The most one sale is billed (the configuration's prices are bounded so too)."""
+
+
+def sale_amount(value: Decimal | float | int | None) -> Decimal | None:
+    """A price a sale may be billed at, in cents (0 to ``MAX_PRICE``); None for none, and for what is not
+    such a price (a buyer's answer or bid of -5, 1e300, NaN: the buyer names it, the ledger refuses it)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = money(value)
+    except ValueError:
+        return None
+    return amount if ZERO <= amount <= MAX_PRICE else None
+
+
 class Party(StrEnum):
     PARTNER = "partner"
     SOURCE = "source"

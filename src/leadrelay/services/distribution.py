@@ -17,7 +17,7 @@ from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.model import FileChannel, ProfileSpec, Strategy, Target
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
-from leadrelay.domain.states import JOB, JOB_TO_ROUTE, JobStatus
+from leadrelay.domain.states import JOB, JOB_TO_ROUTE, DeliveryStatus, JobStatus
 from leadrelay.services import auction, partner_exclusion, user_choice
 from leadrelay.services.budgets import Price, reserve_money
 from leadrelay.services.config_in_force import LiveConfig
@@ -179,7 +179,10 @@ def _sale_resent(tx: Tx, job: Record, partner: str) -> tuple[float | None, str |
             PriceBasis.RULE,
             PriceBasis.PROFILE,
         )
-        if d.partner == partner and fixed:
+        # the sale resent (cancelled since, perhaps), not a delivery the buyer refused: a rerun's other
+        # delivery to the partner may have had another price and bid
+        sold = d.status in (DeliveryStatus.DELIVERED, DeliveryStatus.CANCELLED)
+        if d.partner == partner and fixed and sold:
             return d.price, d.price_basis, d.ping_reference
     return None, None, None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from leadrelay.domain.budgets import low_crossed
 from leadrelay.domain.ledger import (
+    CENTS,
     DEFAULT_CURRENCY,
     ZERO,
     Entry,
@@ -28,6 +29,7 @@ from leadrelay.domain.ledger import (
     lead_paid,
     money,
     reversal_entries,
+    sale_amount,
     sale_entries,
 )
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
@@ -48,14 +50,15 @@ def post_sales(
 ) -> list[Entry]:
     """The sale and payout entries of deliveries that were just delivered (their price stored), posted;
     with them, the money their leads held of the partners' budgets and wallets is settled at the sale's
-    price (``services.budgets``), and a wallet the sales take under its low balance gets a log line."""
+    price (``services.budgets``), and a wallet the sales take under its low balance gets a log line.
+    No entries when none of them has a price and no source is paid (an installation without money keeps
+    no ledger, whichever way its leads are delivered). A stored price that is no amount to bill (a
+    buyer's bid of 1e17) is a sale without a price: the sale is recorded, never refused."""
     facts = tx.ledger.sale_facts(delivery_ids)
     if holds_money(live):
-        tx.wallets.settle_holds(
-            [(f.job_id, f.partner, money(f.price) if f.price is not None else ZERO) for f in facts]
-        )
+        tx.wallets.settle_holds([(f.job_id, f.partner, sale_amount(f.price) or ZERO) for f in facts])
     facts = [f for f in facts if not f.is_test]
-    if not facts:
+    if not facts or (not pays_anything(live) and all(sale_amount(f.price) is None for f in facts)):
         return []
     per_lead = {
         f.lead_id
@@ -72,7 +75,7 @@ def post_sales(
             f.lead_id,
             f.partner,
             f.source,
-            money(f.price) if f.price is not None else None,
+            sale_amount(f.price),
             _payout(live, f.source, f.entity),
         )
         paid = lead_paid(lead_entries.get(f.lead_id, ()))
@@ -174,6 +177,9 @@ def post_reversals(
     return posted
 
 
+MAX_MANUAL = Decimal("999999999999.99")
+"""The largest manual amount (the API's 14 digits, 2 of them cents)."""
+
 MANUAL = {
     EntryKind.CREDIT: (Party.PARTNER,),
     EntryKind.TOPUP: (Party.PARTNER,),
@@ -206,6 +212,9 @@ def post_manual(
     parties = live.specs.partners if party_kind is Party.PARTNER else live.specs.sources
     if party not in parties:
         raise NotFound(f"no {party_kind.value} named {party!r}")
+    if not amount.is_finite() or abs(amount) > MAX_MANUAL or amount != amount.quantize(CENTS):
+        why = "must be an amount in cents, at most 999999999999.99 either way"
+        raise ValidationFailed([FieldProblem("amount", why)])
     amount = money(amount)
     if kind is not EntryKind.ADJUSTMENT:
         if amount <= 0:

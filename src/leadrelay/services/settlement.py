@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, Outcome
-from leadrelay.domain.ledger import PriceBasis
+from leadrelay.domain.ledger import PriceBasis, sale_amount
 from leadrelay.domain.model import FileChannel, HoldChannel
 from leadrelay.domain.postback_relay import RelayEvent
 from leadrelay.domain.retry import GiveUp, RetryPolicy
@@ -307,7 +307,8 @@ def _price(item: SendItem, res: AttemptResult, live: LiveConfig) -> dict[str, An
     spec = live.compiled.partners.get(item.partner)
     if item.price is not None and item.price_basis in (None, PriceBasis.BID):
         return {"price": item.price, "price_basis": PriceBasis.BID}
-    if res.price is not None and spec is not None and spec.price_from_answer:
+    # the buyer names this price: one that is no price to bill (negative, huge, not a number) is not used
+    if sale_amount(res.price) is not None and spec is not None and spec.price_from_answer:
         return {"price": res.price, "price_basis": PriceBasis.ANSWER}
     if item.price is not None:
         return {"price": item.price, "price_basis": item.price_basis}

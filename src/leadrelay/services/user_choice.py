@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from leadrelay.domain.model import PartnerSpec
+from leadrelay.domain.model import PartnerSpec, ProfileSpec, Target
 from leadrelay.domain.offers import (
     NO_OFFER_SELECTED,
     RefusalKind,
@@ -116,7 +116,7 @@ def offer(
                 "place": place,
                 "display_name": partner.display_name or name,
                 "logo_url": partner.logo_url,
-                "price": partner.price,
+                "price": _offer_price(name, ev.target, profile, partner.price),
                 "show_price": partner.show_price,
                 "status": OFFER.check_initial(OfferStatus.OPEN),
                 "expires_at": expires_at,
@@ -307,6 +307,16 @@ def select(
         w.update_job(job.id, queue_state=QUEUE.check(job.queue_state, QueueState.READY), run_at=now)
     w.flush(tx, now)
     return Selection(job.lead_id, job.id, partner.name, bool(result.sends))
+
+
+def _offer_price(
+    name: str, target: Target | None, profile: ProfileSpec, list_price: float | None
+) -> float | None:
+    """What an offer costs its buyer (and the consumer sees): the rule's price for the partner, else the
+    profile's, else its list price (the order a delivery's price follows, ``distribution._priced``)."""
+    if target is not None and name in target.prices:
+        return target.prices[name]
+    return profile.partner_prices.get(name, list_price)
 
 
 def _money(price: float | None) -> str:

@@ -136,16 +136,18 @@ def record_success(
     )
     if not mine:  # our lease ran out and another sender took the batch: it records the outcome
         return []
-    fresh = list(
-        conn.execute(
-            select(deliveries.c.id, deliveries.c.job_id, deliveries.c.lead_id).where(
-                deliveries.c.batch_id == row.id, BATCHED
-            )
-        )
+    waiting = select(deliveries.c.id, deliveries.c.job_id, deliveries.c.lead_id).where(
+        deliveries.c.batch_id == row.id, BATCHED
     )
+    fresh = list(conn.execute(waiting))
     if not fresh:
         return []
     lock_jobs(conn, [d.job_id for d in fresh])
+    # read again under the jobs' locks: a delivery failed meanwhile (an erasure, a rerun) is not delivered,
+    # nor returned as delivered (its sale would be billed, its source told)
+    fresh = list(conn.execute(waiting)) if conn.dialect.name == "postgresql" else fresh
+    if not fresh:
+        return []
     conn.execute(
         update(deliveries)
         .where(deliveries.c.id.in_([d.id for d in fresh]), _delivery_from(DeliveryStatus.DELIVERED))

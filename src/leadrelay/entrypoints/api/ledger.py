@@ -4,7 +4,7 @@ strings ("12.40"): exact, never a float."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -13,10 +13,16 @@ from pydantic import BaseModel, Field
 
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.distributions import Instant
 from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.services.ledger import LedgerBook, entry_dict
 
 router = APIRouter(prefix="/v1", tags=["money"])
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time without a zone is read as UTC (the ledger stores UTC; a naive time cannot be compared)."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _book(rt: Any) -> LedgerBook:
@@ -32,8 +38,8 @@ async def list_entries(
     lead: Annotated[str | None, Query(max_length=40)] = None,
     delivery: Annotated[str | None, Query(max_length=40)] = None,
     kind: Annotated[list[EntryKind] | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="inclusive, ISO 8601 with a zone")] = None,
-    until: Annotated[datetime | None, Query(description="exclusive")] = None,
+    since: Annotated[Instant, Query(description="inclusive, ISO 8601 (UTC without a zone)")] = None,
+    until: Annotated[Instant, Query(description="exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ) -> dict[str, Any]:
     entries = await _book(rt).entries(
@@ -42,8 +48,8 @@ async def list_entries(
         lead_ids=[lead] if lead else None,
         delivery_ids=[delivery] if delivery else None,
         kinds=kind,
-        since=since,
-        until=until,
+        since=_utc(since),
+        until=_utc(until),
         limit=limit,
     )
     return {"items": [entry_dict(e) for e in entries]}
