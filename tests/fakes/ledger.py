@@ -81,12 +81,13 @@ class FakeLedger:
         out = []
         for d in self.tables.where("deliveries", lambda row: row["id"] in delivery_ids):
             lead = self.tables.find("leads", d["lead_id"])
-            if lead is None:
+            job = self.tables.find("jobs", d["job_id"])
+            if lead is None or job is None:
                 continue
             out.append(
                 SaleFacts(
                     d["id"], d["lead_id"], d["partner"], lead["source"], lead["entity"], d["price"],
-                    bool(d["is_test"]), d["job_id"],
+                    bool(d["is_test"]), d["job_id"], job["kind"] == "resend",
                 )
             )  # fmt: skip
         return out

@@ -114,12 +114,35 @@ def test_a_cancel_reverses_the_sale_and_its_payout_with_new_entries() -> None:
     assert Totals.of(entries(world)) == Totals(D("0"), D("0"), D("0"), 0)
 
 
+def test_a_resend_of_a_sale_that_stands_is_not_billed_again() -> None:
+    world = Installation(paid({"share": "40%"}))
+    lead_id = sold(world)
+    job = world.job_of(lead_id)
+    [resend] = run(world.actions.resend(job.id, actor="admin:ops"))
+    world.work(http(200))
+    assert world.job_of(lead_id, id=resend).status == "delivered"
+    assert [e.kind for e in entries(world, lead_ids=[lead_id])] == [EntryKind.SALE, EntryKind.PAYOUT]
+    # the original cancelled: the resend, still delivered, is the sale that stands and is billed now
+    run(world.actions.cancel(job.id, actor="admin:ops"))
+    assert balance(entries(world, party_kind=Party.PARTNER, party="sunco")) == D("25.00")
+    assert balance(entries(world, party_kind=Party.SOURCE, party="web")) == D("-10.00")
+    resend_delivery = world.one("deliveries", job_id=resend)
+    [standing] = [
+        e for e in entries(world, lead_ids=[lead_id]) if e.kind is EntryKind.SALE and e.reverses is None
+    ][1:]
+    assert standing.delivery_id == resend_delivery.id
+    # and cancelling the resend too leaves nothing billed
+    run(world.actions.cancel(resend, actor="admin:ops"))
+    assert Totals.of(entries(world)) == Totals(D("0"), D("0"), D("0"), 0)
+
+
 def test_a_cancel_then_a_resend_bills_once() -> None:
     world = Installation(paid({"fixed": 3}))
     lead_id = sold(world)
-    first = world.job_of(lead_id)
-    run(world.actions.cancel(first.id, actor="admin:ops"))
-    # a cancelled distribution is resent by rerouting: here a resend of a delivered one, then a cancel
+    job = world.job_of(lead_id)
+    run(world.actions.cancel(job.id, actor="admin:ops"))
+    # the cancelled sale's lead sent to the partner again (a resend of a delivered job needs one: here a
+    # second sale, resent, then the original cancelled): billed once, its payout once
     lead_two = sold(world, phone="(512) 555-1515")
     job_two = world.job_of(lead_two)
     [resend] = run(world.actions.resend(job_two.id, actor="admin:ops"))
@@ -128,7 +151,7 @@ def test_a_cancel_then_a_resend_bills_once() -> None:
 
     sunco = balance(entries(world, party_kind=Party.PARTNER, party="sunco"))
     web = balance(entries(world, party_kind=Party.SOURCE, party="web"))
-    assert sunco == D("25.00")  # lead one cancelled, lead two: its resend stands (the first sale undone)
+    assert sunco == D("25.00")  # lead one cancelled; lead two: its resend stands, billed once
     assert web == D("-3.00")  # the fixed payout once per lead still sold
     assert world.job_of(lead_two, id=resend).status == "delivered"
 

@@ -22,7 +22,7 @@ from leadrelay.domain.states import (
 from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.intake import new_job_row
-from leadrelay.services.ledger import post_reversals
+from leadrelay.services.ledger import post_reversals, resend_takes_over
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock, system_ids
 
@@ -222,6 +222,7 @@ class Actions:
                 actor=actor,
                 memo=reason,
             )
+            resend_takes_over(tx, live, delivered, now, self.ids)
             tx.jobs.update_job(
                 job_id,
                 status=JOB.check(job.status, JobStatus.CANCELLED),

@@ -32,10 +32,21 @@ from leadrelay.domain.ledger import (
     sale_amount,
     sale_entries,
 )
+from leadrelay.domain.ledger import live as standing_entries
+from leadrelay.domain.states import DeliveryStatus
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
 from leadrelay.services.budgets import holds_money
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.ports import Clock, IdSource, Storage, Tx, system_clock, system_ids
+from leadrelay.services.ports import (
+    Clock,
+    IdSource,
+    Record,
+    SaleFacts,
+    Storage,
+    Tx,
+    system_clock,
+    system_ids,
+)
 
 log = logging.getLogger("leadrelay.ledger")
 
@@ -60,6 +71,8 @@ def post_sales(
     facts = [f for f in facts if not f.is_test]
     if not facts or (not pays_anything(live) and all(sale_amount(f.price) is None for f in facts)):
         return []
+    if any(f.resend for f in facts):  # a resend of a sale that stands is the same sale sent again
+        facts = _not_sold_again(tx, facts)
     per_lead = {
         f.lead_id
         for f in facts
@@ -87,6 +100,39 @@ def post_sales(
     tx.ledger.post(posted)
     _low_balance_lines(tx, live, posted)
     return posted
+
+
+def _not_sold_again(tx: Tx, facts: Sequence[SaleFacts]) -> list[SaleFacts]:
+    """The facts without the resends of a sale that still stands (the partner has a live sale of the lead
+    from another delivery): the buyer is sent the lead again, not billed again. A resend after the sale
+    was cancelled is billed (the cancel undid the first)."""
+    resent = {f.lead_id for f in facts if f.resend}
+    standing = {
+        (e.lead_id, e.party, e.delivery_id)
+        for e in standing_entries(tx.ledger.entries(lead_ids=resent, party_kind=Party.PARTNER))
+        if e.kind is EntryKind.SALE
+    }
+    sold = {(lead, partner): delivery for lead, partner, delivery in standing}
+    return [
+        f
+        for f in facts
+        if not (f.resend and sold.get((f.lead_id, f.partner), f.delivery_id) != f.delivery_id)
+    ]
+
+
+def resend_takes_over(
+    tx: Tx, live: LiveConfig, cancelled: Sequence[Record], now: datetime, ids: IdSource
+) -> list[Entry]:
+    """After a cancel: a resend of a cancelled sale to the same partner that still stands (delivered, not
+    billed because the sale it repeated stood) is billed now, as the sale that stands."""
+    resent: list[str] = []
+    for d in cancelled:
+        standing = tx.erasure.lead_deliveries(d.lead_id, [DeliveryStatus.DELIVERED])  # the lead's, any job
+        resent.extend(x.id for x in standing if x.partner == d.partner and x.id != d.id)
+    if not resent:
+        return []
+    billed = {e.delivery_id for e in tx.ledger.entries(delivery_ids=resent, kinds=[EntryKind.SALE])}
+    return post_sales(tx, live, [i for i in resent if i not in billed], now, ids)
 
 
 def _low_balance_lines(tx: Tx, live: LiveConfig, posted: Sequence[Entry]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from leadrelay.adapters.db import wallet_store
-from leadrelay.adapters.db.tables import deliveries, leads, ledger_entries
+from leadrelay.adapters.db.tables import deliveries, jobs, leads, ledger_entries
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party
 from leadrelay.services.ports.ledger import SaleFacts
 
@@ -99,13 +99,32 @@ class SqlLedger:
         for i in range(0, len(ids), _CHUNK):
             q = (
                 select(
-                    d.id, d.lead_id, d.partner, leads.c.source, leads.c.entity, d.price, d.is_test, d.job_id
+                    d.id,
+                    d.lead_id,
+                    d.partner,
+                    leads.c.source,
+                    leads.c.entity,
+                    d.price,
+                    d.is_test,
+                    d.job_id,
+                    jobs.c.kind,
                 )
                 .join(leads, leads.c.id == d.lead_id)
+                .join(jobs, jobs.c.id == d.job_id)
                 .where(d.id.in_(ids[i : i + _CHUNK]))
             )
             out.extend(
-                SaleFacts(r.id, r.lead_id, r.partner, r.source, r.entity, r.price, bool(r.is_test), r.job_id)
+                SaleFacts(
+                    r.id,
+                    r.lead_id,
+                    r.partner,
+                    r.source,
+                    r.entity,
+                    r.price,
+                    bool(r.is_test),
+                    r.job_id,
+                    r.kind == "resend",
+                )
                 for r in self._conn.execute(q)
             )
         return out

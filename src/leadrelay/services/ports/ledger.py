@@ -24,6 +24,7 @@ class SaleFacts:
     price: float | None
     is_test: bool
     job_id: str = ""  # the delivery's job (its money holds are the job's: ``Wallets.settle_holds``)
+    resend: bool = False  # its job is a resend (the lead sent to the partner again, not sold again)
 
 
 class Ledger(Protocol):
