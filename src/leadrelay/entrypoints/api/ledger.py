@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
@@ -65,8 +66,17 @@ async def balances(
     return {"party_kind": party_kind.value, "balances": {name: str(v) for name, v in sorted(got.items())}}
 
 
+class ManualKind(StrEnum):
+    """The entries an operator posts by hand (``services.ledger.MANUAL``)."""
+
+    CREDIT = EntryKind.CREDIT.value
+    TOPUP = EntryKind.TOPUP.value
+    PAYMENT = EntryKind.PAYMENT.value
+    ADJUSTMENT = EntryKind.ADJUSTMENT.value
+
+
 class EntryBody(BaseModel):
-    kind: EntryKind = Field(description="credit, topup, payment or adjustment")
+    kind: ManualKind = Field(description="credit or topup (a partner's), payment or adjustment (either's)")
     party_kind: Party = Party.PARTNER
     party: str = Field(min_length=1, max_length=64)
     amount: Decimal = Field(
@@ -82,7 +92,7 @@ class EntryBody(BaseModel):
 @router.post("/ledger", status_code=201, summary="Post a manual entry (audited; a correction is a new entry)")
 async def post_entry(rt: RuntimeDep, admin: AdminDep, body: EntryBody = Body(...)) -> dict[str, Any]:
     entry = await _book(rt).post(
-        kind=body.kind,
+        kind=EntryKind(body.kind.value),
         party_kind=body.party_kind,
         party=body.party,
         amount=body.amount,
