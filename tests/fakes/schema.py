@@ -16,6 +16,7 @@ from typing import Any, Literal
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.ping import BidStatus
+from leadrelay.domain.reports import COUNTERS
 from leadrelay.domain.states import (
     DeliveryStatus,
     JobStatus,
@@ -385,5 +386,15 @@ TABLES: dict[str, TableSpec] = {
             unique=(("id",), ("reverses",)),
             states={"kind": EntryKind, "party_kind": Party},
         ),
+        TableSpec(
+            "report_hours",
+            (
+                _t("hour", null=False),
+                *(_s(name, null=False) for name in ("source", "entity", "partner", "profile")),
+                *(_i(name, null=False, default=0) for name in COUNTERS),
+            ),
+            key=("hour", "source", "entity", "partner", "profile"),
+        ),
+        TableSpec("report_watermark", (_s("name", null=False), _t("rolled_until")), key=("name",)),
     )
 }

@@ -20,6 +20,7 @@ from tests.fakes.clock import FakeIds
 from tests.fakes.config import FakeConfigObjects, FakeCredentials
 from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
 from tests.fakes.ledger import FakeLedger
+from tests.fakes.reports import FakeReportFacts
 from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
 from tests.fakes.queries import (
     FakeDeferredWrites,
@@ -83,6 +84,10 @@ class FakeTx:
     @cached_property
     def ledger(self) -> FakeLedger:
         return FakeLedger(self.tables)
+
+    @cached_property
+    def reports(self) -> FakeReportFacts:
+        return FakeReportFacts(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:

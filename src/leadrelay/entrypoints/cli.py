@@ -26,6 +26,7 @@ from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.entrypoints.commands.leads import leads_app
 from leadrelay.entrypoints.commands.log import log_app
 from leadrelay.entrypoints.commands.partners import partners_app
+from leadrelay.entrypoints.commands.reports import report
 from leadrelay.entrypoints.commands.response import check_response
 from leadrelay.entrypoints.commands.suppression import suppression_app
 from leadrelay.entrypoints.commands.tools import import_csv, simulate_buyers
@@ -47,6 +48,7 @@ app.add_typer(batches_app, name="batches")
 app.add_typer(dedup_app, name="dedup")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
+app.command("report")(report)
 
 
 def _long_running() -> None:

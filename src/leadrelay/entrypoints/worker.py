@@ -22,7 +22,7 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services import auction, distribution, reservations, settlement, user_choice
+from leadrelay.services import auction, distribution, reports, reservations, settlement, user_choice
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
 from leadrelay.services.notify import Notifier
@@ -74,6 +74,7 @@ class Worker:
         retry: RetryPolicy | None = None,
         release_delay_seconds: float = 1.0,
         offer_sweep_seconds: float = 1.0,
+        report_rollup_seconds: float = 60.0,
         clock: Clock = system_clock,
         ids: IdSource = system_ids,
         rand: RandomSource = system_random,
@@ -85,6 +86,8 @@ class Worker:
         ``release_delay_seconds``: how soon a job whose transaction failed goes back to the queue;
         ``offer_sweep_seconds``: how often user-choice offers past their time are expired (and their jobs
         closed unsold when nothing is left to select);
+        ``report_rollup_seconds``: how often the reports' hourly rollup looks for closed hours to roll up
+        (``services.reports.roll_up``; several workers may run it, one of them rolls each hour);
         ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
         deliveries and attempts (and of the worker itself) come from."""
         self.storage = storage
@@ -101,6 +104,7 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.release_delay = timedelta(seconds=release_delay_seconds)
         self.offer_sweep = offer_sweep_seconds
+        self.report_rollup = report_rollup_seconds
         self.clock = clock
         self.ids = ids
         self.rand = rand
@@ -133,6 +137,7 @@ class Worker:
     async def run(self) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
         sweeper = asyncio.create_task(self._sweep_offers())
+        rollup = asyncio.create_task(self._roll_up_reports())
         failures = 0
         try:
             while not self._stopping.is_set():
@@ -166,7 +171,7 @@ class Worker:
                 self._start(claimed)
         finally:
             await self._drain()
-            for task in (heartbeat, sweeper):
+            for task in (heartbeat, sweeper, rollup):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -254,6 +259,16 @@ class Worker:
                 await self.expire_offers()
             except Exception:  # the database is away: the next sweep tries again
                 log.exception("expiring offers failed")
+
+    async def _roll_up_reports(self) -> None:
+        while True:
+            await asyncio.sleep(self.report_rollup)
+            try:  # a day at a time until caught up; then the next closed hour, once an hour
+                rolled = await reports.roll_up(self.storage, self.clock())
+                while rolled is not None and not self._stopping.is_set():
+                    rolled = await reports.roll_up(self.storage, self.clock())
+            except Exception:  # the database is away: the next round tries again
+                log.exception("rolling up the reports failed")
 
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None

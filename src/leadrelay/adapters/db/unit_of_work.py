@@ -21,6 +21,7 @@ from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
 from leadrelay.adapters.db.ledger_store import SqlLedger
 from leadrelay.adapters.db.log_queries import SqlLogQueries
+from leadrelay.adapters.db.report_store import SqlReportFacts
 from leadrelay.adapters.db.repositories import (
     SqlCaps,
     SqlConfigObjects,
@@ -81,6 +82,10 @@ class SqlTx:
     @cached_property
     def ledger(self) -> SqlLedger:
         return SqlLedger(self.conn)
+
+    @cached_property
+    def reports(self) -> SqlReportFacts:
+        return SqlReportFacts(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

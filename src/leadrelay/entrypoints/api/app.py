@@ -29,6 +29,7 @@ from leadrelay.entrypoints.api import (
     partner_health,
     ping,
     privacy,
+    reports,
     suppression,
 )
 from leadrelay.entrypoints.api.deps import KeyCache
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(credentials.router)  # before admin too (GET /v1/admin/tokens)
     app.include_router(availability.router)  # before admin: GET /v1/availability
     app.include_router(partner_health.router)  # before admin: GET /v1/partners/health
+    app.include_router(reports.router)  # before admin: GET /v1/reports
     app.include_router(admin.router)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")

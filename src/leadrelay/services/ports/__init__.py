@@ -15,6 +15,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``channels``: the transports (``Channel``, ``FileSender``);
 - ``keys``: the key ring and the dedup key;
 - ``ledger``: the money ledger's entries;
+- ``reports``: the reports' hourly facts and their rollup;
 - ``clock``: time and new ids; ``records``: what the repositories return.
 """
 
@@ -38,6 +39,7 @@ from leadrelay.services.ports.queries import (
     SuppressionListNames,
 )
 from leadrelay.services.ports.records import Objects, Record
+from leadrelay.services.ports.reports import ReportFacts
 from leadrelay.services.ports.repositories import (
     Caps,
     ConfigObjects,
@@ -76,6 +78,7 @@ __all__ = [
     "OldPages",
     "RandomSource",
     "Record",
+    "ReportFacts",
     "Ring",
     "SaleFacts",
     "Sealer",

@@ -16,6 +16,7 @@ from leadrelay.services.ports.queries import (
     LogQueries,
     SuppressionListNames,
 )
+from leadrelay.services.ports.reports import ReportFacts
 from leadrelay.services.ports.repositories import (
     Caps,
     ConfigObjects,
@@ -59,6 +60,8 @@ class Tx(Protocol):
 
     @property
     def ledger(self) -> Ledger: ...
+    @property
+    def reports(self) -> ReportFacts: ...
 
     @property
     def deferred(self) -> DeferredWrites: ...

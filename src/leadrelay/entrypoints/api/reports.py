@@ -1,0 +1,51 @@
+"""Reports over the admin API: ``GET /v1/reports?by=partner,source&grain=day&since=&until=&tz=&format=csv``
+(see ``services.reports``). JSON: ``{"by", "grain", "tz", "since", "until", "rolled_until", "columns",
+"items"}``; CSV: a header line, then one line per item (money and rates as exact decimals)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.errors import FieldProblem, ValidationFailed
+from leadrelay.services.reports import report, report_query
+
+router = APIRouter(prefix="/v1", tags=["reports"])
+
+
+@router.get("/reports", summary="Counts, money, latency and auctions by one or two dimensions and a grain")
+async def get_report(
+    rt: RuntimeDep,
+    _admin: AdminDep,
+    by: Annotated[
+        str, Query(description="one or two of source, entity, partner, profile (comma separated)")
+    ] = "partner",
+    grain: Annotated[str, Query(description="hour, day or month")] = "day",
+    since: Annotated[str | None, Query(description="ISO date or time (default: by the grain)")] = None,
+    until: Annotated[str | None, Query(description="ISO date or time, excluded (default: now)")] = None,
+    tz: Annotated[str | None, Query(description="IANA time zone of the buckets (default UTC)")] = None,
+    format: Annotated[str, Query(description="json or csv")] = "json",
+) -> Any:
+    if format not in ("json", "csv"):
+        raise ValidationFailed(
+            [FieldProblem("format", f"json or csv: not {format!r}")], "bad report parameters: format"
+        )
+    now = datetime.now(UTC)
+    query = report_query(by=by, grain=grain, since=since, until=until, tz=tz, now=now)
+    rep = await report(rt.storage, query, now)
+    if format == "csv":
+        return Response(rep.to_csv(), media_type="text/csv; charset=utf-8")
+    return {
+        "by": list(query.dims),
+        "grain": query.grain.value,
+        "tz": str(query.zone),
+        "since": query.since.isoformat(),
+        "until": query.until.isoformat(),
+        "rolled_until": rep.rolled_until.isoformat() if rep.rolled_until else None,
+        "columns": list(rep.columns),
+        "items": rep.records(),
+    }
