@@ -173,7 +173,7 @@ class SqlReportFacts:
         if rolled_until is None:
             ins = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
             first = ins(report_watermark).values(name=_NAME, rolled_until=to).on_conflict_do_nothing()
-            return self._conn.execute(first).rowcount == 1
+            return self._conn.execute(first.returning(w.name)).first() is not None  # (rowcount: -1 on PG)
         stmt = (
             update(report_watermark)
             .where(w.name == _NAME, w.rolled_until == rolled_until)
