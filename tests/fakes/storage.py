@@ -20,7 +20,6 @@ from tests.fakes.clock import FakeIds
 from tests.fakes.config import FakeConfigObjects, FakeCredentials
 from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
 from tests.fakes.ledger import FakeLedger
-from tests.fakes.reports import FakeReportFacts
 from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
 from tests.fakes.queries import (
     FakeDeferredWrites,
@@ -29,6 +28,7 @@ from tests.fakes.queries import (
     FakeLogQueries,
     FakeSuppressionListNames,
 )
+from tests.fakes.reports import FakeReportFacts
 from tests.fakes.tables import FakeRow, State, Tables, empty_state
 
 T = TypeVar("T")

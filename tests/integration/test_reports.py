@@ -82,10 +82,22 @@ def from_scratch(url: str, dim: str) -> dict[str, dict[str, Any]]:
     lead_rows = {r.id: r for r in rows(url, select(leads))}
     delivery_rows = {r.id: r for r in rows(url, select(deliveries))}
     entries = [
-        Entry(r.id, r.at, EntryKind(r.kind), Party(r.party_kind), r.party, r.amount, r.currency, r.actor,
-              r.lead_id, r.delivery_id, r.reverses, r.margin)
+        Entry(
+            r.id,
+            r.at,
+            EntryKind(r.kind),
+            Party(r.party_kind),
+            r.party,
+            r.amount,
+            r.currency,
+            r.actor,
+            r.lead_id,
+            r.delivery_id,
+            r.reverses,
+            r.margin,
+        )
         for r in rows(url, select(ledger_entries))
-    ]  # fmt: skip
+    ]
     out: dict[str, dict[str, Any]] = {}
     groups: dict[str, list[Entry]] = {}
     for e in entries:
@@ -110,6 +122,10 @@ def from_scratch(url: str, dim: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def share(amount: Decimal, part: str) -> str:
+    return str((amount * D(part)).quantize(D("0.01")))
+
+
 def figures(body: dict[str, Any], dim: str, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return {i[dim]: {n: i[n] for n in names} for i in body["items"]}
 
@@ -121,28 +137,58 @@ def test_a_report_by_source_and_by_partner_counts_the_traffic(server: ServerThre
         by_partner = report(http, by="partner")
         both = http.get("/v1/reports", params={"by": "partner,source", "format": "csv"}, headers=ADMIN)
     assert by_source["rolled_until"] is None  # every hour live
-    src = figures(by_source, "source", ("received", "accepted", "rejected", "duplicates", "sold", "cancelled", "revenue", "payout", "margin"))  # fmt: skip
+    names = (
+        "received",
+        "accepted",
+        "rejected",
+        "duplicates",
+        "sold",
+        "cancelled",
+        "revenue",
+        "payout",
+        "margin",
+    )
+    src = figures(by_source, "source", names)
     # web: 3 sales at 25 (one cancelled), 2 TX sales at 15 or 10; 60% of each live sale paid out
     revenue = D(src["web"]["revenue"])
     tx_revenue = revenue - D("50.00")
     assert tx_revenue in (D("20.00"), D("25.00"), D("30.00"))
     assert src["web"] | {"revenue": None} == {
-        "received": 6, "accepted": 5, "rejected": 0, "duplicates": 1, "sold": 5, "cancelled": 1,
-        "revenue": None, "payout": str((revenue * D("0.6")).quantize(D("0.01"))), "margin": str((revenue * D("0.4")).quantize(D("0.01"))),
-    }  # fmt: skip
+        "received": 6,
+        "accepted": 5,
+        "rejected": 0,
+        "duplicates": 1,
+        "sold": 5,
+        "cancelled": 1,
+        "revenue": None,
+        "payout": share(revenue, "0.6"),
+        "margin": share(revenue, "0.4"),
+    }
     assert src["ads"] == {
-        "received": 3, "accepted": 2, "rejected": 1, "duplicates": 0, "sold": 2, "cancelled": 0,
-        "revenue": "50.00", "payout": "8.00", "margin": "42.00",
-    }  # fmt: skip
+        "received": 3,
+        "accepted": 2,
+        "rejected": 1,
+        "duplicates": 0,
+        "sold": 2,
+        "cancelled": 0,
+        "revenue": "50.00",
+        "payout": "8.00",
+        "margin": "42.00",
+    }
     scratch = from_scratch(db_url, "source")
     for name in ("web", "ads"):
         assert {k: src[name][k] for k in scratch[name]} == scratch[name]
 
-    part = figures(by_partner, "partner", ("offered", "sold", "acceptance_rate", "cancelled", "revenue", "average_price"))  # fmt: skip
+    names = ("offered", "sold", "acceptance_rate", "cancelled", "revenue", "average_price")
+    part = figures(by_partner, "partner", names)
     assert part["sunco"] == {
-        "offered": 5, "sold": 5, "acceptance_rate": "1.0000", "cancelled": 1, "revenue": "100.00",
+        "offered": 5,
+        "sold": 5,
+        "acceptance_rate": "1.0000",
+        "cancelled": 1,
+        "revenue": "100.00",
         "average_price": "20.00",
-    }  # fmt: skip
+    }
     scratch = from_scratch(db_url, "partner")
     for name, expected in scratch.items():
         got = figures(by_partner, "partner", tuple(expected))[name]
@@ -179,7 +225,7 @@ def test_rolled_hours_and_live_hours_agree_with_a_live_report(server: ServerThre
                         "updated_at": earlier,
                     }
                     for i in range(2)
-                ],  # fmt: skip
+                ],
             )
         )
         with server.client() as http:
@@ -209,7 +255,7 @@ def test_rolled_hours_and_live_hours_agree_with_a_live_report(server: ServerThre
                         now=now,
                     ),
                     later,
-                )  # fmt: skip
+                )
             )
             assert rolled_only.rolled_until is not None and rolled_only.rolled_until > now
             assert rolled_only.records() == live["items"]
@@ -224,10 +270,18 @@ def test_of_two_rollups_of_the_same_hours_one_stores(db_url: str) -> None:
         db.transaction(
             lambda c: c.execute(
                 insert(leads),
-                {"id": "lead_one", "entity": "solar", "source": "web", "status": "rejected", "data": {},
-                 "raw": {}, "created_at": at, "updated_at": at},
+                {
+                    "id": "lead_one",
+                    "entity": "solar",
+                    "source": "web",
+                    "status": "rejected",
+                    "data": {},
+                    "raw": {},
+                    "created_at": at,
+                    "updated_at": at,
+                },
             )
-        )  # fmt: skip
+        )
         storage = SqlStorage(db)
         now = datetime.now(UTC)
         plans = [storage.read(lambda tx: reports._plan(tx, now, reports.SETTLE, 24)) for _ in range(2)]
