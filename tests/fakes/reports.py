@@ -112,9 +112,14 @@ class FakeReportFacts:
                 "report_hours", {"hour": r.hour, **dict(zip(DIMENSIONS, r.group, strict=True)), **r.values}
             )
 
-    def rolled(self, since: datetime, until: datetime, dims: Sequence[str]) -> list[Row]:
+    def rolled(
+        self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()
+    ) -> list[Row]:
+        def start(hour: datetime) -> datetime:
+            return max((c for c in (since, *cuts) if c <= hour), default=since) if cuts else hour
+
         rows = [
-            Row(s["hour"], tuple(s[d] for d in DIMENSIONS), {name: s[name] for name in COUNTERS})
+            Row(start(s["hour"]), tuple(s[d] for d in DIMENSIONS), {name: s[name] for name in COUNTERS})
             for s in self.tables.stored("report_hours")
             if since <= s["hour"] < until
         ]

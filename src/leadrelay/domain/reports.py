@@ -163,6 +163,21 @@ def bucket(hour: datetime, grain: Grain, zone: tzinfo) -> datetime:
     return day
 
 
+def cuts(since: datetime, until: datetime, grain: Grain, zone: tzinfo) -> list[datetime]:
+    """Where the grain's buckets start (in UTC) inside the hours from ``since`` to ``until`` (none for the
+    hour grain: each hour is its own bucket)."""
+    if grain is Grain.HOUR:
+        return []
+    out = []
+    current = None
+    for hour in hours(since, until):
+        start = bucket(hour, grain, zone)
+        if start != current:
+            out.append(hour)
+            current = start
+    return out
+
+
 def floor_hour(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 

@@ -34,6 +34,7 @@ from leadrelay.domain.reports import (
     Row,
     ceil_hour,
     check_zone,
+    cuts,
     floor_hour,
     hours,
     lines,
@@ -219,7 +220,10 @@ def report_tx(tx: Tx, query: ReportQuery, now: datetime) -> Report:
     """The report: rolled hours from ``report_hours``, the hours from the watermark on from the tables."""
     watermark = tx.reports.rolled_until()
     cut = query.since if watermark is None else max(query.since, min(watermark, query.until))
-    rows = tx.reports.rolled(query.since, cut, query.dims) if cut > query.since else []
+    rows: list[Row] = []
+    if cut > query.since:  # the rolled hours, summed in SQL per bucket of the grain
+        starts = cuts(query.since, cut, query.grain, query.zone)
+        rows = tx.reports.rolled(query.since, cut, query.dims, cuts=starts)
     live_until = min(query.until, ceil_hour(now))
     rows += project((row for hour in hours(cut, live_until) for row in tx.reports.facts(hour)), query.dims)
     return Report(query, lines(rows, query.grain, query.zone), watermark)

@@ -4,6 +4,7 @@ ledger entries by ``at``), and the rollup ``report_hours`` with its watermark ro
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -196,15 +197,33 @@ class SqlReportFacts:
                 ],
             )
 
-    def rolled(self, since: datetime, until: datetime, dims: Sequence[str]) -> list[Row]:
+    def rolled(
+        self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()
+    ) -> list[Row]:
         group = [_R[d] for d in dims]
-        q = (
-            select(_R.hour, *group, *(func.sum(_R[name]) for name in COUNTERS))
-            .where(_R.hour >= since, _R.hour < until)
-            .group_by(_R.hour, *group)
-        )
-        width = 1 + len(group)
-        return [
-            Row(row[0], tuple(row[1:width]), dict(zip(COUNTERS, map(int, row[width:]), strict=True)))
-            for row in self._conn.execute(q)
-        ]
+        sums = [func.sum(_R[name]) for name in COUNTERS]
+        width = len(group)
+        if not cuts:  # per hour
+            q = (
+                select(_R.hour, *group, *sums)
+                .where(_R.hour >= since, _R.hour < until)
+                .group_by(_R.hour, *group)
+            )
+            return [
+                Row(
+                    row[0],
+                    tuple(row[1 : 1 + width]),
+                    dict(zip(COUNTERS, map(int, row[1 + width :]), strict=True)),
+                )
+                for row in self._conn.execute(q)
+            ]
+        out = []
+        edges = [since, *(c for c in cuts if since < c < until), until]
+        for start, end in itertools.pairwise(edges):  # one range of the primary key per bucket
+            q = select(*group, *sums).where(_R.hour >= start, _R.hour < end).group_by(*group)
+            out += [
+                Row(start, tuple(row[:width]), dict(zip(COUNTERS, map(int, row[width:]), strict=True)))
+                for row in self._conn.execute(q)
+                if row[width] is not None
+            ]
+        return out

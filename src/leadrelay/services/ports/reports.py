@@ -33,6 +33,9 @@ class ReportFacts(Protocol):
         """Add rollup rows (each keyed by its hour and all four dimensions; the hour not rolled up yet)."""
         ...
 
-    def rolled(self, since: datetime, until: datetime, dims: Sequence[str]) -> list[Row]:
-        """The rollup's hours from ``since`` up to ``until`` (excluded), summed per hour into ``dims``."""
+    def rolled(
+        self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()
+    ) -> list[Row]:
+        """The rollup's hours from ``since`` up to ``until`` (excluded) summed into ``dims``: per hour, or,
+        given ``cuts`` (where the report's buckets start), per bucket, each row stamped with its start."""
         ...
