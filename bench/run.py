@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from leadrelay.adapters.db import config_store  # noqa: E402
 from leadrelay.adapters.db.engine import Database  # noqa: E402
-from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
 from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
+from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
 
 KEY = "lr_bench_source_key_000"
