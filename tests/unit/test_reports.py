@@ -21,6 +21,7 @@ from leadrelay.domain.reports import (
     bucket,
     bucket_of,
     check_zone,
+    cuts,
     lead_counters,
     ledger_counters,
     left_on_table,
@@ -241,3 +242,34 @@ def test_of_two_workers_one_rolls_an_hour() -> None:
     assert stored == [True, False]
     count = len(world.storage.read(lambda tx: list(tx.tables.stored("report_hours"))))  # type: ignore[attr-defined]
     assert count == len(plans[0].rows)  # type: ignore[union-attr]
+
+
+def test_bucket_cuts_in_a_zone() -> None:
+    ny = ZoneInfo("America/New_York")
+    since = datetime(2026, 3, 6, 5, tzinfo=UTC)  # midnight in New York (EST)
+    got = cuts(since, since + timedelta(days=3), Grain.DAY, ny)
+    # the 8th begins at 05:00 UTC; the 9th at 04:00 UTC (summer time since 2:00 on the 8th)
+    assert got == [
+        since,
+        since + timedelta(days=1),
+        since + timedelta(days=2),
+        datetime(2026, 3, 9, 4, tzinfo=UTC),
+    ]
+    assert cuts(since, since + timedelta(days=3), Grain.HOUR, ny) == []
+    assert cuts(since, since + timedelta(days=40), Grain.MONTH, UTC) == [
+        since,
+        datetime(2026, 4, 1, tzinfo=UTC),
+    ]
+
+
+def test_a_report_by_day_in_a_zone_sums_rolled_buckets_as_hours() -> None:
+    world = Installation(document())
+    traffic(world)
+    world.clock.advance(hours=30)
+    now = world.clock()
+    q = reports.report_query(by="source", grain="day", since=None, until=None, tz="America/New_York", now=now)
+    live = world.storage.read(lambda tx: reports.report_tx(tx, q, now))
+    run(reports.roll_up(world.storage, now, max_hours=24 * 40))
+    rolled = world.storage.read(lambda tx: reports.report_tx(tx, q, now))
+    assert rolled.rolled_until is not None
+    assert rolled.records() == live.records() != []
