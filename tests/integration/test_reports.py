@@ -24,7 +24,17 @@ from leadrelay.domain.ledger import Entry, EntryKind, Party, Totals
 from leadrelay.domain.reports import floor_hour
 from leadrelay.services import reports
 from leadrelay.simulate.buyers import BuyersThread
-from tests.support import ADMIN, ServerThread, base_config, lead, prepare, rows, run_async, source_headers
+from tests.support import (
+    ADMIN,
+    ServerThread,
+    base_config,
+    lead,
+    prepare,
+    rows,
+    run_async,
+    run_cli,
+    source_headers,
+)
 
 D = Decimal
 
@@ -304,3 +314,41 @@ def test_bad_parameters_are_422_naming_them(server: ServerThread) -> None:
         assert [e["field"] for e in r.json()["errors"]] == ["by", "grain", "tz"]
         assert http.get("/v1/reports").status_code == 401
         assert http.get("/v1/reports", headers=source_headers()).status_code in (401, 403)
+
+
+LEADS = [("web", "rejected"), ("web", "queued"), ("ads", "duplicate")]
+
+
+def test_the_report_command_prints_a_table_or_csv(db_url: str) -> None:
+    at = floor_hour(datetime.now(UTC)) - timedelta(hours=2)
+    db = Database(db_url)
+    try:
+        db.transaction(
+            lambda c: c.execute(
+                insert(leads),
+                [
+                    {"id": f"lead_c{i}", "entity": "solar", "source": src, "status": status, "data": {},
+                     "raw": {}, "created_at": at, "updated_at": at}
+                    for i, (src, status) in enumerate(LEADS)
+                ],
+            )
+        )  # fmt: skip
+    finally:
+        db.dispose()
+    env = {"LEADRELAY_DATABASE_URL": db_url, "COLUMNS": None, "LINES": None}
+    done = run_cli(["report", "--by", "source", "--grain", "hour", "--csv", "--roll-up"], env)
+    assert done.returncode == 0, done.stderr
+    table = {r["source"]: r for r in csv.DictReader(io.StringIO(done.stdout))}
+    assert {s: (r["received"], r["accepted"], r["rejected"], r["duplicates"]) for s, r in table.items()} == {
+        "web": ("2", "1", "1", "0"),
+        "ads": ("1", "0", "0", "1"),
+    }
+    assert table["web"]["start"] == at.isoformat() and table["web"]["acceptance_rate"] == ""
+    plain = run_cli(["report", "--by", "source,entity"], env)
+    assert plain.returncode == 0, plain.stderr
+    header, *lines = plain.stdout.splitlines()
+    assert header.split("\t")[:4] == ["start", "source", "entity", "received"]
+    assert sorted(line.split("\t")[1] for line in lines) == ["ads", "web"]
+    bad = run_cli(["report", "--by", "buyer", "--grain", "week"], env)
+    assert bad.returncode == 2
+    assert "--by" in bad.stderr and "--grain" in bad.stderr
