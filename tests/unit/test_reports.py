@@ -194,6 +194,9 @@ def test_report_parameters_and_their_defaults() -> None:
         ({"since": "2026-03-08", "until": "2026-03-01"}, ["since"]),
         ({"grain": "hour", "since": "2025-01-01"}, ["until"]),
         ({"by": "", "grain": "x", "until": "never"}, ["by", "grain", "until"]),
+        ({"until": "9999-12-31T23:30:00+00:00"}, ["until"]),
+        ({"since": "0001-01-01"}, ["since"]),
+        ({"tz": "America"}, ["tz"]),
     ],
 )
 def test_bad_parameters_are_named(params: dict[str, Any], fields: list[str]) -> None:

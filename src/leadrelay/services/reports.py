@@ -49,6 +49,9 @@ SETTLE = timedelta(minutes=5)
 MAX_HOURS = 24 * 31
 """The longest range a report at the hour grain covers."""
 
+MAX_SPAN = timedelta(days=3700)
+"""The longest range of any report (ten years and some)."""
+
 _DEFAULT_SPAN = {
     Grain.HOUR: timedelta(days=1),
     Grain.DAY: timedelta(days=30),
@@ -157,7 +160,7 @@ def report_query(
     if tz:
         try:
             zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory's name, …
             problems.append(FieldProblem("tz", f"not a known time zone: {tz!r}"))
     start = end = None
     for field, value in (("since", since), ("until", until)):
@@ -168,13 +171,21 @@ def report_query(
                 problems.append(FieldProblem(field, f"{exc}: {value!r}"))
                 continue
             start, end = (at, end) if field == "since" else (start, at)
-    end = ceil_hour(end or now)
-    start = floor_hour(start or end - _DEFAULT_SPAN[step])
-    if start >= end:
+    try:
+        end = ceil_hour(end or now)
+        start = floor_hour(start or end - _DEFAULT_SPAN[step])
+    except OverflowError:
+        problems.append(FieldProblem("until" if end else "since", "out of range"))
+        start = end = floor_hour(now)
+    if any(p.field in ("since", "until") for p in problems):
+        pass  # said already
+    elif start >= end:
         problems.append(FieldProblem("since", "must be before until"))
     elif step is Grain.HOUR and end - start > MAX_HOURS * HOUR:
         problems.append(FieldProblem("until", f"at most {MAX_HOURS} hours at the hour grain"))
-    if not any(p.field == "tz" for p in problems):
+    elif end - start > MAX_SPAN:
+        problems.append(FieldProblem("since", f"at most {MAX_SPAN.days} days before until"))
+    if not problems:
         try:
             check_zone(zone, start, end)
         except ValueError as exc:
