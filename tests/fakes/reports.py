@@ -9,6 +9,7 @@ from datetime import datetime
 
 from leadrelay.domain.reports import (
     COUNTERS,
+    DAY,
     DIMENSIONS,
     HOUR,
     Row,
@@ -111,6 +112,17 @@ class FakeReportFacts:
             self.tables.insert(
                 "report_hours", {"hour": r.hour, **dict(zip(DIMENSIONS, r.group, strict=True)), **r.values}
             )
+
+    def sum_days(self, days: Sequence[datetime]) -> None:
+        for day in days:
+            sums: dict[tuple[str, ...], dict[str, int]] = {}
+            for s in self.tables.stored("report_hours"):
+                if day <= s["hour"] < day + DAY:
+                    add(sums.setdefault(tuple(s[d] for d in DIMENSIONS), {}), {n: s[n] for n in COUNTERS})
+            for group, values in sums.items():
+                self.tables.insert(
+                    "report_days", {"day": day, **dict(zip(DIMENSIONS, group, strict=True)), **values}
+                )
 
     def rolled(
         self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()

@@ -395,6 +395,15 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("hour", "source", "entity", "partner", "profile"),
         ),
+        TableSpec(
+            "report_days",
+            (
+                _t("day", null=False),
+                *(_s(name, null=False) for name in ("source", "entity", "partner", "profile")),
+                *(_i(name, null=False, default=0) for name in COUNTERS),
+            ),
+            key=("day", "source", "entity", "partner", "profile"),
+        ),
         TableSpec("report_watermark", (_s("name", null=False), _t("rolled_until")), key=("name",)),
     )
 }

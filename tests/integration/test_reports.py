@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import deliveries, leads, ledger_entries
+from leadrelay.adapters.db.tables import deliveries, leads, ledger_entries, report_days
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.ledger import Entry, EntryKind, Party, Totals
 from leadrelay.domain.reports import floor_hour
@@ -352,3 +352,43 @@ def test_the_report_command_prints_a_table_or_csv(db_url: str) -> None:
     bad = run_cli(["report", "--by", "buyer", "--grain", "week"], env)
     assert bad.returncode == 2
     assert "--by" in bad.stderr and "--grain" in bad.stderr
+
+
+SHAPES = [("source", "day", None), ("partner,source", "month", None), ("source", "day", "Asia/Tokyo")]
+
+
+def test_days_read_from_the_daily_rollup_agree_with_live_ones(db_url: str) -> None:
+    now = datetime.now(UTC)
+    first = floor_hour(now) - timedelta(days=3, hours=5)
+    at = [first + timedelta(hours=7 * i, minutes=i) for i in range(12)]
+    lead_rows = [
+        {"id": f"lead_d{i}", "entity": "solar", "source": ("web", "ads")[i % 2],
+         "status": ("queued", "rejected")[i % 3 == 0], "data": {}, "raw": {}, "created_at": t,
+         "updated_at": t}
+        for i, t in enumerate(at)
+    ]  # fmt: skip
+    sales = [
+        Entry(f"le_d{i}", t + timedelta(minutes=1), EntryKind.SALE, Party.PARTNER, "sunco", D(10 + i), "USD",
+              "system", f"lead_d{i}", margin=D(3))
+        for i, t in enumerate(at) if i % 3
+    ]  # fmt: skip
+    db = Database(db_url)
+    try:
+        db.transaction(lambda c: c.execute(insert(leads), lead_rows))
+        SqlStorage(db).transaction(lambda tx: tx.ledger.post(sales))
+        storage = SqlStorage(db)
+        queries = [
+            reports.report_query(by=by, grain=grain, since=first.isoformat(), until=None, tz=tz, now=now)
+            for by, grain, tz in SHAPES
+        ]  # fmt: skip
+        live = [storage.read(lambda tx, q=q: reports.report_tx(tx, q, now)).records() for q in queries]  # type: ignore[misc]
+        assert sum(r["received"] for r in live[0]) == 12
+        assert sum(D(r["revenue"]) for r in live[0]) == sum((e.amount for e in sales), D(0))
+        reports.roll_up_now(storage, now)
+        days = rows(db_url, select(report_days.c.day).distinct())
+        assert len(days) >= 3  # every whole day before today's
+        rolled = [storage.read(lambda tx, q=q: reports.report_tx(tx, q, now)) for q in queries]  # type: ignore[misc]
+        assert all(r.rolled_until == floor_hour(now - reports.SETTLE) for r in rolled)
+        assert [r.records() for r in rolled] == live
+    finally:
+        db.dispose()

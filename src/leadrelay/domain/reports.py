@@ -66,6 +66,7 @@ COUNTERS = (
 """Every counter of a rollup row and of a report line (integers; money in cents)."""
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 _CENT = Decimal("0.01")
 _RATE = Decimal("0.0001")
 
@@ -175,6 +176,28 @@ def cuts(since: datetime, until: datetime, grain: Grain, zone: tzinfo) -> list[d
         if start != current:
             out.append(hour)
             current = start
+    return out
+
+
+def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime] | None:
+    """The UTC days wholly inside the hours from ``since`` to ``until`` (first midnight, last midnight), if
+    any: a rolled range reads them from the daily rollup and only its edges from the hours."""
+    first = since.replace(hour=0)
+    if first < since:
+        first += DAY
+    last = until.replace(hour=0)
+    return (first, last) if first < last else None
+
+
+def days_ended(since: datetime, until: datetime) -> list[datetime]:
+    """The UTC days (their midnights) that end after ``since`` and by ``until``: the days a rollup from
+    ``since`` to ``until`` completes."""
+    day = since.replace(hour=0)
+    out = []
+    while day + DAY <= until:
+        if day + DAY > since:
+            out.append(day)
+        day += DAY
     return out
 
 

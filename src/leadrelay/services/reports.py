@@ -35,6 +35,7 @@ from leadrelay.domain.reports import (
     ceil_hour,
     check_zone,
     cuts,
+    days_ended,
     floor_hour,
     hours,
     lines,
@@ -62,6 +63,7 @@ _DEFAULT_SPAN = {
 @dataclass(frozen=True, slots=True)
 class _Plan:
     watermark: datetime | None
+    begin: datetime
     end: datetime
     rows: list[Row]
 
@@ -77,13 +79,14 @@ def _plan(tx: Tx, now: datetime, settle: timedelta, max_hours: int) -> _Plan | N
     end = min(floor_hour(now - settle), begin + max_hours * HOUR)
     if end <= begin:
         return None
-    return _Plan(watermark, end, [row for hour in hours(begin, end) for row in tx.reports.facts(hour)])
+    return _Plan(watermark, begin, end, [row for hour in hours(begin, end) for row in tx.reports.facts(hour)])
 
 
 def _store(tx: Tx, plan: _Plan) -> bool:
     if not tx.reports.advance(plan.watermark, plan.end):
         return False  # another worker rolled these hours first
     tx.reports.store(plan.rows)
+    tx.reports.sum_days(days_ended(plan.begin, plan.end))
     return True
 
 

@@ -9,22 +9,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, case, false, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Connection, and_, case, false, func, insert, literal, or_, select, update
 from sqlalchemy import type_coerce as coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from leadrelay.adapters.db.tables import (
+    UTCDateTime,
     attempts,
     bids,
     deliveries,
     leads,
     ledger_entries,
+    report_days,
     report_hours,
     report_watermark,
 )
 from leadrelay.domain.reports import (
     COUNTERS,
+    DAY,
     DIMENSIONS,
     HOUR,
     LATENCY_BOUNDS_MS,
@@ -33,6 +36,7 @@ from leadrelay.domain.reports import (
     lead_counters,
     ledger_counters,
     left_on_table,
+    whole_days,
 )
 
 _NAME = "hours"
@@ -219,11 +223,34 @@ class SqlReportFacts:
             ]
         out = []
         edges = [since, *(c for c in cuts if since < c < until), until]
-        for start, end in itertools.pairwise(edges):  # one range of the primary key per bucket
-            q = select(*group, *sums).where(_R.hour >= start, _R.hour < end).group_by(*group)
-            out += [
-                Row(start, tuple(row[:width]), dict(zip(COUNTERS, map(int, row[width:]), strict=True)))
-                for row in self._conn.execute(q)
-                if row[width] is not None
-            ]
+        for start, end in itertools.pairwise(edges):  # ranges of the primary keys per bucket
+            ranges: list[tuple[Any, datetime, datetime]] = [(report_hours, start, end)]
+            days = whole_days(start, end)
+            if days is not None:
+                ranges = [(report_hours, start, days[0]), (report_days, *days), (report_hours, days[1], end)]
+            for table, low, high in ranges:
+                if low >= high:
+                    continue
+                at = table.c.hour if table is report_hours else table.c.day
+                q = (
+                    select(*(table.c[d] for d in dims), *(func.sum(table.c[name]) for name in COUNTERS))
+                    .where(at >= low, at < high)
+                    .group_by(*(table.c[d] for d in dims))
+                )
+                out += [
+                    Row(start, tuple(row[:width]), dict(zip(COUNTERS, map(int, row[width:]), strict=True)))
+                    for row in self._conn.execute(q)
+                    if row[width] is not None
+                ]
         return out
+
+    def sum_days(self, days: Sequence[datetime]) -> None:
+        keys = [_R.source, _R.entity, _R.partner, _R.profile]
+        for day in days:
+            q = (
+                select(literal(day, UTCDateTime), *keys, *(func.sum(_R[name]) for name in COUNTERS))
+                .where(_R.hour >= day, _R.hour < day + DAY)
+                .group_by(*keys)
+            )
+            names = ["day", *DIMENSIONS, *COUNTERS]
+            self._conn.execute(insert(report_days).from_select(names, q))

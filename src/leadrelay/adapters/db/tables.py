@@ -526,6 +526,18 @@ report_hours = Table(  # the rollup: one UTC hour's counters per source, entity,
     PrimaryKeyConstraint("hour", "source", "entity", "partner", "profile"),
 )
 
+report_days = Table(  # the same counters per UTC day, summed from report_hours as each day is rolled up
+    "report_days",
+    metadata,
+    Column("day", UTCDateTime, nullable=False),  # midnight UTC
+    Column("source", NAME, nullable=False),
+    Column("entity", NAME, nullable=False),
+    Column("partner", NAME, nullable=False),
+    Column("profile", NAME, nullable=False),
+    *(Column(name, BigInteger, nullable=False, default=0, server_default="0") for name in COUNTERS),
+    PrimaryKeyConstraint("day", "source", "entity", "partner", "profile"),
+)
+
 report_watermark = Table(  # how far the rollup reaches: one row, moved by a conditional update
     "report_watermark",
     metadata,

@@ -1,8 +1,9 @@
-"""reports: the hourly rollup ``report_hours`` and its watermark, and the indexes the rollup reads by
+"""reports: the hourly rollup ``report_hours``, the daily ``report_days``, their watermark; three indexes
 
-``report_hours`` holds one UTC hour's counters per (source, entity, partner, profile) — leads received and
+``report_hours`` holds one UTC hour's counters per (source, entity, partner, profile): leads received and
 closed at intake, deliveries made and delivered, ledger sums, latency bucket counts, auctions' money left
-on the table (see ``leadrelay.domain.reports``). ``report_watermark`` says up to which hour it is filled.
+on the table (see ``leadrelay.domain.reports``). ``report_days`` holds the same per UTC day, summed from
+the hours when the rollup passes the day's end. ``report_watermark`` says up to which hour both are filled.
 The rollup reads an hour of deliveries by ``created_at`` and ``delivered_at`` and of attempts by
 ``started_at``: three indexes.
 
@@ -43,6 +44,16 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "report_days",
+        sa.Column("day", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("entity", sa.String(length=64), nullable=False),
+        sa.Column("partner", sa.String(length=64), nullable=False),
+        sa.Column("profile", sa.String(length=64), nullable=False),
+        *(sa.Column(name, sa.BigInteger(), server_default="0", nullable=False) for name in COUNTERS),
+        sa.PrimaryKeyConstraint("day", "source", "entity", "partner", "profile", name=op.f("pk_report_days")),
+    )
+    op.create_table(
         "report_watermark",
         sa.Column("name", sa.String(length=16), nullable=False),
         sa.Column("rolled_until", sa.DateTime(timezone=True), nullable=True),
@@ -59,4 +70,5 @@ def downgrade() -> None:
     op.drop_index("ix_deliveries_delivered_at", table_name="deliveries")
     op.drop_index("ix_deliveries_created_at", table_name="deliveries")
     op.drop_table("report_watermark")
+    op.drop_table("report_days")
     op.drop_table("report_hours")

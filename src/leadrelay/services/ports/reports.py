@@ -33,9 +33,14 @@ class ReportFacts(Protocol):
         """Add rollup rows (each keyed by its hour and all four dimensions; the hour not rolled up yet)."""
         ...
 
+    def sum_days(self, days: Sequence[datetime]) -> None:
+        """Sum each of these UTC days' rolled hours into the daily rollup (every hour of them rolled)."""
+        ...
+
     def rolled(
         self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()
     ) -> list[Row]:
         """The rollup's hours from ``since`` up to ``until`` (excluded) summed into ``dims``: per hour, or,
-        given ``cuts`` (where the report's buckets start), per bucket, each row stamped with its start."""
+        given ``cuts`` (where the report's buckets start), per bucket, each row stamped with its start (the
+        UTC days wholly inside a bucket read from the daily rollup, its edges from the hours)."""
         ...
