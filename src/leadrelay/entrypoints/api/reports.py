@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
 from leadrelay.errors import FieldProblem, ValidationFailed
@@ -17,7 +17,19 @@ from leadrelay.services.reports import report, report_query
 router = APIRouter(prefix="/v1", tags=["reports"])
 
 
-@router.get("/reports", summary="Counts, money, latency and auctions by one or two dimensions and a grain")
+@router.get(
+    "/reports",
+    summary="Counts, money, latency and auctions by one or two dimensions and a grain",
+    responses={
+        200: {
+            "description": "The report: JSON (``format=json``) or CSV (``format=csv``)",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 async def get_report(
     rt: RuntimeDep,
     _admin: AdminDep,
@@ -29,7 +41,7 @@ async def get_report(
     until: Annotated[str | None, Query(description="ISO date or time, excluded (default: now)")] = None,
     tz: Annotated[str | None, Query(description="IANA time zone of the buckets (default UTC)")] = None,
     format: Annotated[str, Query(description="json or csv")] = "json",
-) -> Any:
+) -> Response:
     if format not in ("json", "csv"):
         raise ValidationFailed(
             [FieldProblem("format", f"json or csv: not {format!r}")], "bad report parameters: format"
@@ -39,13 +51,15 @@ async def get_report(
     rep = await report(rt.storage, query, now)
     if format == "csv":
         return Response(rep.to_csv(), media_type="text/csv; charset=utf-8")
-    return {
-        "by": list(query.dims),
-        "grain": query.grain.value,
-        "tz": str(query.zone),
-        "since": query.since.isoformat(),
-        "until": query.until.isoformat(),
-        "rolled_until": rep.rolled_until.isoformat() if rep.rolled_until else None,
-        "columns": list(rep.columns),
-        "items": rep.records(),
-    }
+    return JSONResponse(
+        {
+            "by": list(query.dims),
+            "grain": query.grain.value,
+            "tz": str(query.zone),
+            "since": query.since.isoformat(),
+            "until": query.until.isoformat(),
+            "rolled_until": rep.rolled_until.isoformat() if rep.rolled_until else None,
+            "columns": list(rep.columns),
+            "items": rep.records(),
+        }
+    )
