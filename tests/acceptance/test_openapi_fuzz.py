@@ -44,6 +44,7 @@ CONFIGURED_BODIES = {
     "PUT /v1/{kind}/{name}",
     "GET /v1/suppression-lists/{name}/check",
     "POST /v1/erasures",
+    "GET /v1/reports",  # its time zone (whole hours from UTC), its range and a pair of two dimensions
 }
 
 

@@ -5,16 +5,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse, Response
 
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
-from leadrelay.errors import FieldProblem, ValidationFailed
 from leadrelay.services.reports import report, report_query
 
 router = APIRouter(prefix="/v1", tags=["reports"])
+
+_NAME = "(source|entity|partner|profile)"
+_BY = f"^{_NAME}(,{_NAME})?$"
 
 
 @router.get(
@@ -34,18 +36,15 @@ async def get_report(
     rt: RuntimeDep,
     _admin: AdminDep,
     by: Annotated[
-        str, Query(description="one or two of source, entity, partner, profile (comma separated)")
+        str,
+        Query(description="one or two of source, entity, partner, profile (comma separated)", pattern=_BY),
     ] = "partner",
-    grain: Annotated[str, Query(description="hour, day or month")] = "day",
+    grain: Annotated[Literal["hour", "day", "month"], Query()] = "day",
     since: Annotated[str | None, Query(description="ISO date or time (default: by the grain)")] = None,
     until: Annotated[str | None, Query(description="ISO date or time, excluded (default: now)")] = None,
     tz: Annotated[str | None, Query(description="IANA time zone of the buckets (default UTC)")] = None,
-    format: Annotated[str, Query(description="json or csv")] = "json",
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
-    if format not in ("json", "csv"):
-        raise ValidationFailed(
-            [FieldProblem("format", f"json or csv: not {format!r}")], "bad report parameters: format"
-        )
     now = datetime.now(UTC)
     query = report_query(by=by, grain=grain, since=since, until=until, tz=tz, now=now)
     rep = await report(rt.storage, query, now)
