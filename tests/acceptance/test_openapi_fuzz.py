@@ -53,6 +53,7 @@ CONFIGURED_BODIES = {
     # (a credit more than zero, an adjustment anything but zero), and a party must have a wallet
     "POST /v1/ledger",
     "POST /v1/partners/{name}/wallet/topup",
+    "GET /v1/reports",  # its time zone (whole hours from UTC), its range and a pair of two dimensions
 }
 
 

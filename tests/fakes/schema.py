@@ -19,6 +19,7 @@ from leadrelay.domain.health import BreakerState
 from leadrelay.domain.invoices import InvoiceStatus, PeriodKind
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.ping import BidStatus
+from leadrelay.domain.reports import COUNTERS
 from leadrelay.domain.states import (
     DeliveryOutcome,
     DeliveryStatus,
@@ -556,5 +557,24 @@ TABLES: dict[str, TableSpec] = {
             (_s("series", null=False), _i("year", null=False), _i("last", null=False)),
             key=("series", "year"),
         ),
+        TableSpec(
+            "report_hours",
+            (
+                _t("hour", null=False),
+                *(_s(name, null=False) for name in ("source", "entity", "partner", "profile")),
+                *(_i(name, null=False, default=0) for name in COUNTERS),
+            ),
+            key=("hour", "source", "entity", "partner", "profile"),
+        ),
+        TableSpec(
+            "report_days",
+            (
+                _t("day", null=False),
+                *(_s(name, null=False) for name in ("source", "entity", "partner", "profile")),
+                *(_i(name, null=False, default=0) for name in COUNTERS),
+            ),
+            key=("day", "source", "entity", "partner", "profile"),
+        ),
+        TableSpec("report_watermark", (_s("name", null=False), _t("rolled_until")), key=("name",)),
     )
 }

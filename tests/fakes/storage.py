@@ -31,6 +31,7 @@ from tests.fakes.queries import (
     FakeLogQueries,
     FakeSuppressionListNames,
 )
+from tests.fakes.reports import FakeReportFacts
 from tests.fakes.returns import FakeReturns
 from tests.fakes.tables import FakeRow, State, Tables, empty_state
 from tests.fakes.wallets import FakeWallets
@@ -112,6 +113,10 @@ class FakeTx:
     @cached_property
     def invoices(self) -> FakeInvoices:
         return FakeInvoices(self.tables)
+
+    @cached_property
+    def reports(self) -> FakeReportFacts:
+        return FakeReportFacts(self.tables)
 
     @cached_property
     def deferred(self) -> FakeDeferredWrites:

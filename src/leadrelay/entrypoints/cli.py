@@ -31,6 +31,7 @@ from leadrelay.entrypoints.commands.ledger import ledger_app
 from leadrelay.entrypoints.commands.log import log_app
 from leadrelay.entrypoints.commands.partners import partners_app
 from leadrelay.entrypoints.commands.processes import WorkerProcesses, metrics_directory
+from leadrelay.entrypoints.commands.reports import report
 from leadrelay.entrypoints.commands.response import check_response
 from leadrelay.entrypoints.commands.returns import returns_app
 from leadrelay.entrypoints.commands.suppression import suppression_app
@@ -59,6 +60,7 @@ app.add_typer(returns_app, name="returns")
 app.add_typer(invoices_app, name="invoices")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
+app.command("report")(report)
 
 
 def _long_running() -> None:

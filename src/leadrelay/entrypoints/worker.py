@@ -27,7 +27,7 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services import auction, distribution, reservations, settlement, user_choice
+from leadrelay.services import auction, distribution, reports, reservations, settlement, user_choice
 from leadrelay.services.alerts import Alerting
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
@@ -83,6 +83,7 @@ class Worker:
         retry: RetryPolicy | None = None,
         release_delay_seconds: float = 1.0,
         offer_sweep_seconds: float = 1.0,
+        report_rollup_seconds: float = 60.0,
         clock: Clock = system_clock,
         ids: IdSource = system_ids,
         rand: RandomSource = system_random,
@@ -99,6 +100,8 @@ class Worker:
         closed unsold when nothing is left to select);
         ``alerts``: the alert rules this loop checks every ``alert_interval_seconds`` (one loop per process
         is enough; several processes may check at once, one sends);
+        ``report_rollup_seconds``: how often the reports' hourly rollup looks for closed hours to roll up
+        (``services.reports.roll_up``; several workers may run it, one of them rolls each hour);
         ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
         deliveries and attempts (and of the worker itself) come from; ``metrics``: counts routing
         outcomes, attempts and pings (``services.ports.Metrics``)."""
@@ -116,6 +119,7 @@ class Worker:
         self.retry = retry or RetryPolicy()
         self.release_delay = timedelta(seconds=release_delay_seconds)
         self.offer_sweep = offer_sweep_seconds
+        self.report_rollup = report_rollup_seconds
         self.clock = clock
         self.ids = ids
         self.rand = rand
@@ -152,6 +156,7 @@ class Worker:
         heartbeat = asyncio.create_task(self._heartbeat())
         sweeper = asyncio.create_task(self._sweep_offers())
         watcher = asyncio.create_task(self._watch_alerts()) if self.alerts is not None else None
+        rollup = asyncio.create_task(self._roll_up_reports())
         failures = 0
         try:
             while not self._stopping.is_set():
@@ -185,7 +190,7 @@ class Worker:
                 self._start(claimed)
         finally:
             await self._drain()
-            for task in (heartbeat, sweeper, watcher):
+            for task in (heartbeat, sweeper, watcher, rollup):
                 if task is None:
                     continue
                 task.cancel()
@@ -292,6 +297,16 @@ class Worker:
         outcome = _outcome(step)
         if outcome is not None:
             self.metrics.job_routed(outcome)
+
+    async def _roll_up_reports(self) -> None:
+        while True:
+            await asyncio.sleep(self.report_rollup)
+            try:  # a day at a time until caught up; then the next closed hour, once an hour
+                rolled = await reports.roll_up(self.storage, self.clock())
+                while rolled is not None and not self._stopping.is_set():
+                    rolled = await reports.roll_up(self.storage, self.clock())
+            except Exception:  # the database is away: the next round tries again
+                log.exception("rolling up the reports failed")
 
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None

@@ -35,6 +35,7 @@ from leadrelay.domain.health import BreakerState
 from leadrelay.domain.invoices import InvoiceStatus, PeriodKind
 from leadrelay.domain.ledger import CENTS, EntryKind, Party
 from leadrelay.domain.ping import BidStatus
+from leadrelay.domain.reports import COUNTERS
 from leadrelay.domain.states import (
     BatchStatus,
     DeliveryOutcome,
@@ -261,6 +262,8 @@ deliveries = Table(
     Column("outcome", String(16)),  # DeliveryOutcome: the buyer's latest postback; NULL: none yet
     # the leads waiting for a partner's next batch (DeliveryStatus.BATCHED), by partner and failover step
     Index("ix_deliveries_status_partner", "status", "partner", "channel_step"),
+    Index("ix_deliveries_created_at", "created_at"),  # reports: the hour's deliveries made
+    Index("ix_deliveries_delivered_at", "delivered_at"),  # reports: the hour's sales
     one_of("status", DeliveryStatus),
     one_of("outcome", DeliveryOutcome),
 )
@@ -287,6 +290,7 @@ attempts = Table(  # every delivery attempt: one lead's (delivery_id, job_id) or
         " OR (delivery_id IS NULL AND job_id IS NULL AND batch_id IS NOT NULL)",
         name="one_subject",
     ),
+    Index("ix_attempts_started_at", "started_at"),  # reports: the hour's latencies
 )
 
 bids = Table(  # every partner's answer in an auction (issue 10): a bid, a refusal, a timeout or an error
@@ -702,4 +706,37 @@ invoice_counters = Table(  # the last number issued per series and year (gap-fre
     Column("year", Integer, nullable=False),
     Column("last", Integer, nullable=False),
     PrimaryKeyConstraint("series", "year"),
+)
+
+# ---------------------------------------------------------------- reports (issue 11 point 7)
+
+report_hours = Table(  # the rollup: one UTC hour's counters per source, entity, partner and profile
+    "report_hours",
+    metadata,
+    Column("hour", UTCDateTime, nullable=False),
+    Column("source", NAME, nullable=False),  # "": none (a partner's entry without a lead, …)
+    Column("entity", NAME, nullable=False),
+    Column("partner", NAME, nullable=False),  # "": a lead's own counts, a payout on acceptance
+    Column("profile", NAME, nullable=False),
+    *(Column(name, BigInteger, nullable=False, default=0, server_default="0") for name in COUNTERS),
+    PrimaryKeyConstraint("hour", "source", "entity", "partner", "profile"),
+)
+
+report_days = Table(  # the same counters per UTC day, summed from report_hours as each day is rolled up
+    "report_days",
+    metadata,
+    Column("day", UTCDateTime, nullable=False),  # midnight UTC
+    Column("source", NAME, nullable=False),
+    Column("entity", NAME, nullable=False),
+    Column("partner", NAME, nullable=False),
+    Column("profile", NAME, nullable=False),
+    *(Column(name, BigInteger, nullable=False, default=0, server_default="0") for name in COUNTERS),
+    PrimaryKeyConstraint("day", "source", "entity", "partner", "profile"),
+)
+
+report_watermark = Table(  # how far the rollup reaches: one row, moved by a conditional update
+    "report_watermark",
+    metadata,
+    Column("name", String(16), primary_key=True),  # "hours"
+    Column("rolled_until", UTCDateTime),  # every hour before it is in report_hours; None: none yet
 )

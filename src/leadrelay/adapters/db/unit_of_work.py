@@ -24,6 +24,7 @@ from leadrelay.adapters.db.invoice_store import SqlInvoices
 from leadrelay.adapters.db.ledger_store import SqlLedger
 from leadrelay.adapters.db.log_queries import SqlLogQueries
 from leadrelay.adapters.db.postback_store import SqlPostbacks, SqlRelays
+from leadrelay.adapters.db.report_store import SqlReportFacts
 from leadrelay.adapters.db.repositories import (
     SqlCaps,
     SqlConfigObjects,
@@ -110,6 +111,10 @@ class SqlTx:
     @cached_property
     def invoices(self) -> SqlInvoices:
         return SqlInvoices(self.conn)
+
+    @cached_property
+    def reports(self) -> SqlReportFacts:
+        return SqlReportFacts(self.conn)
 
     @cached_property
     def deferred(self) -> SqlDeferredWrites:

@@ -34,6 +34,7 @@ from leadrelay.entrypoints.api import (
     ping,
     postbacks,
     privacy,
+    reports,
     returns,
     suppression,
     wallets,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(wallets.router)  # before admin: GET /v1/wallets
     app.include_router(returns.router)  # before admin too (/v1/returns…)
     app.include_router(invoices.router)  # before admin: GET /v1/invoices
+    app.include_router(reports.router)  # before admin: GET /v1/reports
     app.include_router(admin.router)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")

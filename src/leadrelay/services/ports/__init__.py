@@ -18,6 +18,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``keys``: the key ring and the dedup key;
 - ``ledger``: the money ledger's entries; ``wallets``: budgets and wallets (money held by routed leads);
   ``returns``: partners' returns of leads; ``invoices``: invoices and statements made of entries;
+- ``reports``: the reports' hourly facts and their rollup;
 - ``clock``: time and new ids; ``records``: what the repositories return;
 - ``metrics``: what is counted for ``/metrics`` (``Metrics``; ``NO_METRICS`` counts nothing).
 """
@@ -46,6 +47,7 @@ from leadrelay.services.ports.queries import (
     SuppressionListNames,
 )
 from leadrelay.services.ports.records import Objects, Record
+from leadrelay.services.ports.reports import ReportFacts
 from leadrelay.services.ports.repositories import (
     Caps,
     ConfigObjects,
@@ -95,6 +97,7 @@ __all__ = [
     "Record",
     "Relays",
     "ReportBy",
+    "ReportFacts",
     "ReturnRecord",
     "ReturnableDelivery",
     "Returns",

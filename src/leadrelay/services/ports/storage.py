@@ -19,6 +19,7 @@ from leadrelay.services.ports.queries import (
     LogQueries,
     SuppressionListNames,
 )
+from leadrelay.services.ports.reports import ReportFacts
 from leadrelay.services.ports.repositories import (
     Caps,
     ConfigObjects,
@@ -77,6 +78,8 @@ class Tx(Protocol):
     def returns(self) -> Returns: ...
     @property
     def invoices(self) -> Invoices: ...
+    @property
+    def reports(self) -> ReportFacts: ...
 
     @property
     def deferred(self) -> DeferredWrites: ...

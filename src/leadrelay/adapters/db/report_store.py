@@ -1,0 +1,256 @@
+"""The reports' SQL (``leadrelay.services.ports.ReportFacts``): one hour's facts from the indexed tables
+(leads by ``created_at``, deliveries by ``created_at`` and ``delivered_at``, attempts by ``started_at``,
+ledger entries by ``at``), and the rollup ``report_hours`` with its watermark row."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Connection, and_, case, false, func, insert, literal, or_, select, update
+from sqlalchemy import type_coerce as coerce
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
+
+from leadrelay.adapters.db.tables import (
+    UTCDateTime,
+    attempts,
+    bids,
+    deliveries,
+    leads,
+    ledger_entries,
+    report_days,
+    report_hours,
+    report_watermark,
+)
+from leadrelay.domain.reports import (
+    COUNTERS,
+    DAY,
+    DIMENSIONS,
+    HOUR,
+    LATENCY_BOUNDS_MS,
+    Row,
+    add,
+    lead_counters,
+    ledger_counters,
+    left_on_table,
+    whole_days,
+)
+
+_NAME = "hours"
+_L, _D, _A, _E, _R = leads.c, deliveries.c, attempts.c, ledger_entries.c, report_hours.c
+Key = tuple[str, str, str, str]
+
+
+def _in(column: Any, hour: datetime) -> Any:
+    return and_(column >= hour, column < hour + HOUR)
+
+
+class SqlReportFacts:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def facts(self, hour: datetime) -> list[Row]:
+        sums: dict[Key, dict[str, int]] = {}
+
+        def put(key: Any, values: dict[str, int]) -> None:
+            add(sums.setdefault(tuple(k or "" for k in key), {}), values)  # type: ignore[arg-type]
+
+        conn = self._conn
+        q = (
+            select(_L.source, _L.entity, _L.status, func.count())
+            .where(_in(_L.created_at, hour), _L.is_test == false())
+            .group_by(_L.source, _L.entity, _L.status)
+        )
+        for source, entity, status, n in conn.execute(q):
+            put((source, entity, "", ""), lead_counters(status, n))
+        dims = (_L.source, _L.entity, _D.partner, _D.profile)
+        made = select(*dims).select_from(deliveries.join(leads, _L.id == _D.lead_id))
+        for column, name in ((_D.created_at, "offered"), (_D.delivered_at, "sold")):
+            q = made.add_columns(func.count()).where(_in(column, hour), _D.is_test == false()).group_by(*dims)
+            for *key, n in conn.execute(q):
+                put(key, {name: n})
+        bucket = case(
+            *((_A.duration_ms < bound, i) for i, bound in enumerate(LATENCY_BOUNDS_MS)),
+            else_=len(LATENCY_BOUNDS_MS),
+        )
+        q = (
+            select(*dims, bucket, func.count())
+            .select_from(attempts.join(deliveries, _D.id == _A.delivery_id).join(leads, _L.id == _D.lead_id))
+            .where(_in(_A.started_at, hour), _D.is_test == false())
+            .group_by(*dims, bucket)
+        )
+        for source, entity, partner, profile, i, n in conn.execute(q):
+            put((source, entity, partner, profile), {"attempts": n, f"lat_{i}": n})
+        self._money(hour, put)
+        self._auctions(hour, put)
+        return [Row(hour, key, values) for key, values in sums.items() if any(values.values())]
+
+    def _money(self, hour: datetime, put: Any) -> None:
+        q = (
+            select(
+                _E.party_kind,
+                _E.party,
+                _E.kind,
+                _D.partner,
+                _D.profile,
+                _L.source,
+                _L.entity,
+                func.sum(coerce(_E.amount, BigInteger)),
+                func.coalesce(func.sum(coerce(_E.margin, BigInteger)), 0),
+                func.count(),
+            )
+            .select_from(
+                ledger_entries.outerjoin(deliveries, _D.id == _E.delivery_id).outerjoin(
+                    leads, _L.id == _E.lead_id
+                )
+            )
+            .where(_in(_E.at, hour), or_(_L.is_test.is_(None), _L.is_test == false()))
+            .group_by(_E.party_kind, _E.party, _E.kind, _D.partner, _D.profile, _L.source, _L.entity)
+        )
+        for (
+            party_kind,
+            party,
+            kind,
+            partner,
+            profile,
+            source,
+            entity,
+            amount,
+            margin,
+            n,
+        ) in self._conn.execute(q):
+            if party_kind == "partner":
+                partner = party
+            else:
+                source = party
+            put(
+                (source, entity, partner, profile),
+                ledger_counters(party_kind, kind, int(amount), int(margin), n),
+            )
+
+    def _auctions(self, hour: datetime, put: Any) -> None:
+        """Exclusive auction sales delivered in the hour with a second-best accepted bid."""
+        first, second = aliased(bids), aliased(bids)
+        live = (first.c.sold_as == "exclusive", first.c.superseded == false())
+        q = (
+            select(_L.source, _L.entity, _D.partner, _D.profile, first.c.price, second.c.price)
+            .select_from(
+                deliveries.join(leads, _L.id == _D.lead_id)
+                .join(first, and_(first.c.job_id == _D.job_id, first.c.delivery_id == _D.id))
+                .join(
+                    second,
+                    and_(
+                        second.c.job_id == _D.job_id,
+                        second.c.tier == first.c.tier,
+                        second.c.rank == 2,
+                        second.c.sold_as == "exclusive",
+                        second.c.superseded == false(),
+                    ),
+                )
+            )
+            .where(_in(_D.delivered_at, hour), _D.is_test == false(), first.c.rank == 1, *live)
+        )
+        for source, entity, partner, profile, winner, runner_up in self._conn.execute(q):
+            if winner is not None and runner_up is not None:
+                gap = left_on_table(winner, runner_up)
+                put((source, entity, partner, profile), {"auctions": 1, "left_on_table": gap})
+
+    def first_hour(self) -> datetime | None:
+        firsts = [
+            self._conn.execute(select(func.min(_L.created_at))).scalar(),
+            self._conn.execute(select(func.min(_E.at))).scalar(),
+        ]
+        known = [at for at in firsts if at is not None]
+        return min(known) if known else None
+
+    def rolled_until(self) -> datetime | None:
+        q = select(report_watermark.c.rolled_until).where(report_watermark.c.name == _NAME)
+        at: datetime | None = self._conn.execute(q).scalar()
+        return at
+
+    def advance(self, rolled_until: datetime | None, to: datetime) -> bool:
+        w = report_watermark.c
+        if rolled_until is None:
+            ins = postgresql.insert if self._conn.dialect.name == "postgresql" else sqlite.insert
+            first = ins(report_watermark).values(name=_NAME, rolled_until=to).on_conflict_do_nothing()
+            return self._conn.execute(first.returning(w.name)).first() is not None  # (rowcount: -1 on PG)
+        stmt = (
+            update(report_watermark)
+            .where(w.name == _NAME, w.rolled_until == rolled_until)
+            .values(rolled_until=to)
+        )
+        return self._conn.execute(stmt).rowcount == 1
+
+    def store(self, rows: Sequence[Row]) -> None:
+        if rows:
+            self._conn.execute(
+                insert(report_hours),
+                [
+                    {
+                        "hour": r.hour,
+                        **dict(zip(DIMENSIONS, r.group, strict=True)),
+                        **dict.fromkeys(COUNTERS, 0),
+                        **r.values,
+                    }
+                    for r in rows
+                ],
+            )
+
+    def rolled(
+        self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()
+    ) -> list[Row]:
+        group = [_R[d] for d in dims]
+        sums = [func.sum(_R[name]) for name in COUNTERS]
+        width = len(group)
+        if not cuts:  # per hour
+            q = (
+                select(_R.hour, *group, *sums)
+                .where(_R.hour >= since, _R.hour < until)
+                .group_by(_R.hour, *group)
+            )
+            return [
+                Row(
+                    row[0],
+                    tuple(row[1 : 1 + width]),
+                    dict(zip(COUNTERS, map(int, row[1 + width :]), strict=True)),
+                )
+                for row in self._conn.execute(q)
+            ]
+        out = []
+        edges = [since, *(c for c in cuts if since < c < until), until]
+        for start, end in itertools.pairwise(edges):  # ranges of the primary keys per bucket
+            ranges: list[tuple[Any, datetime, datetime]] = [(report_hours, start, end)]
+            days = whole_days(start, end)
+            if days is not None:
+                ranges = [(report_hours, start, days[0]), (report_days, *days), (report_hours, days[1], end)]
+            for table, low, high in ranges:
+                if low >= high:
+                    continue
+                at = table.c.hour if table is report_hours else table.c.day
+                q = (
+                    select(*(table.c[d] for d in dims), *(func.sum(table.c[name]) for name in COUNTERS))
+                    .where(at >= low, at < high)
+                    .group_by(*(table.c[d] for d in dims))
+                )
+                out += [
+                    Row(start, tuple(row[:width]), dict(zip(COUNTERS, map(int, row[width:]), strict=True)))
+                    for row in self._conn.execute(q)
+                    if row[width] is not None
+                ]
+        return out
+
+    def sum_days(self, days: Sequence[datetime]) -> None:
+        keys = [_R.source, _R.entity, _R.partner, _R.profile]
+        for day in days:
+            q = (
+                select(literal(day, UTCDateTime), *keys, *(func.sum(_R[name]) for name in COUNTERS))
+                .where(_R.hour >= day, _R.hour < day + DAY)
+                .group_by(*keys)
+            )
+            names = ["day", *DIMENSIONS, *COUNTERS]
+            self._conn.execute(insert(report_days).from_select(names, q))

@@ -1,0 +1,46 @@
+"""The reports' repository: the hourly facts of the stored tables, and their rollup (``report_hours``) with
+its watermark (``report_watermark``). See ``leadrelay.domain.reports`` for what each counter counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from leadrelay.domain.reports import Row
+
+
+class ReportFacts(Protocol):
+    def facts(self, hour: datetime) -> list[Row]:
+        """The counters of one UTC hour, computed from the stored leads, deliveries, attempts, bids and
+        ledger entries, one row per (source, entity, partner, profile) with anything to count."""
+        ...
+
+    def first_hour(self) -> datetime | None:
+        """The earliest time anything was counted (a lead or a ledger entry); None when there is nothing."""
+        ...
+
+    def rolled_until(self) -> datetime | None:
+        """The hour the rollup reaches (excluded): every hour before it is in ``report_hours``; None: none."""
+        ...
+
+    def advance(self, rolled_until: datetime | None, to: datetime) -> bool:
+        """Move the watermark from ``rolled_until`` to ``to`` if it is still there (one conditional update:
+        of several workers, one wins); False when another moved it first."""
+        ...
+
+    def store(self, rows: Sequence[Row]) -> None:
+        """Add rollup rows (each keyed by its hour and all four dimensions; the hour not rolled up yet)."""
+        ...
+
+    def sum_days(self, days: Sequence[datetime]) -> None:
+        """Sum each of these UTC days' rolled hours into the daily rollup (every hour of them rolled)."""
+        ...
+
+    def rolled(
+        self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()
+    ) -> list[Row]:
+        """The rollup's hours from ``since`` up to ``until`` (excluded) summed into ``dims``: per hour, or,
+        given ``cuts`` (where the report's buckets start), per bucket, each row stamped with its start (the
+        UTC days wholly inside a bucket read from the daily rollup, its edges from the hours)."""
+        ...

@@ -1,0 +1,247 @@
+"""Reports (issue 11 point 7): the hourly rollup kept by the workers, and a report read from it plus a live
+computation of the hours after it (so a report is current). See ``leadrelay.domain.reports`` for what
+each figure counts.
+
+- :func:`roll_up` — run by every worker every ``report_rollup_seconds``: the hours that closed at least
+  ``SETTLE`` ago and are not rolled up yet (at most ``max_hours`` at a time) are computed in a read
+  transaction, then stored in a short write transaction that first moves the watermark by one conditional
+  update; of several workers the first moves it and stores, the others find it moved and store nothing.
+  No per-lead work is added to intake or delivery: the rollup reads the indexed tables afterwards.
+- :func:`report` — the rolled hours of the range summed in SQL (per hour and group), plus each hour from the
+  watermark on computed from the tables, summed into the grain's buckets in the report's zone.
+
+A fact written more than ``SETTLE`` after the end of its hour (a ledger entry posted with an old ``at``)
+is not in a rolled hour; the counted facts are written as they happen, well inside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from leadrelay.domain.reports import (
+    DIMENSIONS,
+    FIGURES,
+    HOUR,
+    Grain,
+    Line,
+    Row,
+    ceil_hour,
+    check_zone,
+    cuts,
+    days_ended,
+    floor_hour,
+    hours,
+    lines,
+    project,
+)
+from leadrelay.errors import FieldProblem, ValidationFailed
+from leadrelay.services.ports import Storage, Tx
+
+SETTLE = timedelta(minutes=5)
+"""How long after its end an hour is rolled up (what it counts has been written by then)."""
+
+MAX_HOURS = 24 * 31
+"""The longest range a report at the hour grain covers."""
+
+MAX_SPAN = timedelta(days=3700)
+"""The longest range of any report (ten years and some)."""
+
+_DEFAULT_SPAN = {
+    Grain.HOUR: timedelta(days=1),
+    Grain.DAY: timedelta(days=30),
+    Grain.MONTH: timedelta(days=365),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    watermark: datetime | None
+    begin: datetime
+    end: datetime
+    rows: list[Row]
+
+
+def _plan(tx: Tx, now: datetime, settle: timedelta, max_hours: int) -> _Plan | None:
+    watermark = tx.reports.rolled_until()
+    begin = watermark
+    if begin is None:
+        first = tx.reports.first_hour()
+        if first is None:
+            return None
+        begin = floor_hour(first)
+    end = min(floor_hour(now - settle), begin + max_hours * HOUR)
+    if end <= begin:
+        return None
+    return _Plan(watermark, begin, end, [row for hour in hours(begin, end) for row in tx.reports.facts(hour)])
+
+
+def _store(tx: Tx, plan: _Plan) -> bool:
+    if not tx.reports.advance(plan.watermark, plan.end):
+        return False  # another worker rolled these hours first
+    tx.reports.store(plan.rows)
+    tx.reports.sum_days(days_ended(plan.begin, plan.end))
+    return True
+
+
+async def roll_up(
+    storage: Storage, now: datetime, *, settle: timedelta = SETTLE, max_hours: int = 24
+) -> datetime | None:
+    """Rolls up the next closed hours (see the module docstring); returns the new watermark, or None when
+    there was nothing to roll up or another worker did it."""
+    plan = await storage.run_read(lambda tx: _plan(tx, now, settle, max_hours))
+    if plan is None:
+        return None
+    stored = await storage.run(lambda tx: _store(tx, plan), background=True)
+    return plan.end if stored else None
+
+
+def roll_up_now(storage: Storage, now: datetime, *, settle: timedelta = SETTLE, max_hours: int = 24) -> int:
+    """Rolls up every closed hour (synchronously: the CLI and the benchmark); returns how many batches."""
+    batches = 0
+    while True:
+        plan = storage.read(lambda tx: _plan(tx, now, settle, max_hours))
+        if plan is None:
+            return batches
+        if storage.transaction(lambda tx, p=plan: _store(tx, p)):  # type: ignore[misc]
+            batches += 1
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    dims: tuple[str, ...]
+    grain: Grain
+    since: datetime  # a UTC hour
+    until: datetime  # a UTC hour, excluded
+    zone: tzinfo
+
+
+def _time(value: str, zone: tzinfo) -> datetime:
+    """An ISO date (midnight in the zone) or date and time (in the zone when it names no offset)."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=zone)
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError("not an ISO date or date and time") from exc
+    return at.replace(tzinfo=zone) if at.tzinfo is None else at
+
+
+def report_query(
+    *,
+    by: Sequence[str] | str | None,
+    grain: str | None,
+    since: str | None,
+    until: str | None,
+    tz: str | None,
+    now: datetime,
+) -> ReportQuery:
+    """The report asked for, or ``ValidationFailed`` naming every bad parameter. ``by``: one or two of
+    ``DIMENSIONS`` (a list or comma separated; default partner); ``grain``: hour, day (default) or month;
+    ``since``/``until``: ISO dates or times (default: the last day, 30 days or year up to now), widened to
+    whole hours; ``tz``: an IANA zone (default UTC) whose offset is whole hours."""
+    problems: list[FieldProblem] = []
+    names = [n.strip() for n in (by.split(",") if isinstance(by, str) else by or ["partner"]) if n.strip()]
+    if not names or len(names) > 2 or len(set(names)) != len(names) or set(names) - set(DIMENSIONS):
+        problems.append(FieldProblem("by", f"one or two of {', '.join(DIMENSIONS)}: not {','.join(names)!r}"))
+    try:
+        step = Grain(grain or Grain.DAY)
+    except ValueError:
+        problems.append(FieldProblem("grain", f"hour, day or month: not {grain!r}"))
+        step = Grain.DAY
+    zone: tzinfo = UTC
+    if tz:
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory's name, …
+            problems.append(FieldProblem("tz", f"not a known time zone: {tz!r}"))
+    start = end = None
+    for field, value in (("since", since), ("until", until)):
+        if value:
+            try:
+                at = _time(value, zone)
+            except ValueError as exc:
+                problems.append(FieldProblem(field, f"{exc}: {value!r}"))
+                continue
+            start, end = (at, end) if field == "since" else (start, at)
+    try:
+        end = ceil_hour(end or now)
+        start = floor_hour(start or end - _DEFAULT_SPAN[step])
+    except OverflowError:
+        problems.append(FieldProblem("until" if end else "since", "out of range"))
+        start = end = floor_hour(now)
+    if any(p.field in ("since", "until") for p in problems):
+        pass  # said already
+    elif start >= end:
+        problems.append(FieldProblem("since", "must be before until"))
+    elif step is Grain.HOUR and end - start > MAX_HOURS * HOUR:
+        problems.append(FieldProblem("until", f"at most {MAX_HOURS} hours at the hour grain"))
+    elif end - start > MAX_SPAN:
+        problems.append(FieldProblem("since", f"at most {MAX_SPAN.days} days before until"))
+    if not any(p.field in ("tz", "since", "until") for p in problems):
+        try:
+            check_zone(zone, start, end)
+        except ValueError as exc:
+            problems.append(FieldProblem("tz", str(exc)))
+    if problems:
+        raise ValidationFailed(problems, "bad report parameters: " + ", ".join(p.field for p in problems))
+    return ReportQuery(tuple(names), step, start, end, zone)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    query: ReportQuery
+    lines: list[Line]
+    rolled_until: datetime | None  # the hours before it came from the rollup, the rest from the tables
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("start", *self.query.dims, *FIGURES)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Each line as plain values by column: money and rates as text (exact), None where undefined."""
+        out = []
+        for line in self.lines:
+            record: dict[str, Any] = {"start": line.start.isoformat()}
+            record.update(zip(self.query.dims, line.group, strict=True))
+            for name, value in line.figures().items():
+                record[name] = str(value) if isinstance(value, Decimal) else value
+            out.append(record)
+        return out
+
+    def to_csv(self) -> str:
+        """The report as CSV: a header line, then one line per line (empty cells where a figure has no
+        basis)."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        for record in self.records():
+            writer.writerow({k: "" if v is None else v for k, v in record.items()})
+        return buffer.getvalue()
+
+
+def report_tx(tx: Tx, query: ReportQuery, now: datetime) -> Report:
+    """The report: rolled hours from ``report_hours``, the hours from the watermark on from the tables."""
+    watermark = tx.reports.rolled_until()
+    cut = query.since if watermark is None else max(query.since, min(watermark, query.until))
+    rows: list[Row] = []
+    if cut > query.since:  # the rolled hours, summed in SQL per bucket of the grain
+        starts = cuts(query.since, cut, query.grain, query.zone)
+        rows = tx.reports.rolled(query.since, cut, query.dims, cuts=starts)
+    live_until = min(query.until, ceil_hour(now))
+    rows += project((row for hour in hours(cut, live_until) for row in tx.reports.facts(hour)), query.dims)
+    return Report(query, lines(rows, query.grain, query.zone), watermark)
+
+
+async def report(storage: Storage, query: ReportQuery, now: datetime) -> Report:
+    return await storage.run_read(lambda tx: report_tx(tx, query, now))
