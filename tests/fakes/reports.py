@@ -19,6 +19,7 @@ from leadrelay.domain.reports import (
     lead_counters,
     ledger_counters,
     left_on_table,
+    postback_counters,
     project,
 )
 from tests.fakes.tables import Stored, Tables
@@ -84,6 +85,10 @@ class FakeReportFacts:
                 same = second["job_id"] == b["job_id"] and second["tier"] == b["tier"]
                 if same and second["rank"] == 2 and b["price"] is not None and second["price"] is not None:
                     put(dims(d), {"auctions": 1, "left_on_table": left_on_table(b["price"], second["price"])})
+        for p in t.stored("postbacks"):
+            d = deliveries.get(p["delivery_id"])
+            if d is not None and not d["is_test"] and _within(p["received_at"], hour):
+                put(dims(d), postback_counters(p["outcome"], 1, p["revenue_cents"] or 0))
         return [Row(hour, key, values) for key, values in sums.items() if any(values.values())]
 
     def first_hour(self) -> datetime | None:

@@ -27,11 +27,16 @@ from leadrelay.domain.reports import (
     left_on_table,
     lines,
     percentile,
+    postback_counters,
     project,
 )
 from leadrelay.errors import ValidationFailed
+from leadrelay.domain.postbacks import sign
 from leadrelay.services import reports
+from leadrelay.services.postback_links import PostbackLinks
+from leadrelay.services.postbacks import Postbacks
 from tests.documents import lead
+from tests.fakes.keys import FakeDedupKeys
 from tests.unit.in_memory import Installation, document, http, run
 
 D = Decimal
@@ -59,6 +64,27 @@ def test_no_basis_no_rate() -> None:
     assert f["acceptance_rate"] is f["average_price"] is f["effective_price"] is f["return_rate"] is None
     assert f["latency_p50_ms"] is None
     assert tuple(f) == FIGURES
+
+
+def test_conversions_from_the_postbacks_counters() -> None:
+    f = line(sold=3, rejected=2, contacted=2, converted=1, rejected_by_buyer=1, conversion_revenue=12_550)
+    assert (f["contacted"], f["converted"], f["rejected_by_buyer"]) == (2, 1, 1)
+    assert f["rejected"] == 2  # leads rejected at intake: another counter
+    assert f["conversion_rate"] == D("0.3333")  # converted / sold, half up
+    assert f["conversion_revenue"] == D("125.50")
+    assert line(sold=3, converted=2)["conversion_rate"] == D("0.6667")
+    nothing_sold = line(converted=1)  # a conversion reported in a later bucket than its sale
+    assert (nothing_sold["conversion_rate"], nothing_sold["conversion_revenue"]) == (None, D("0.00"))
+    names = ("contacted", "converted", "rejected_by_buyer", "conversion_rate", "conversion_revenue")
+    assert FIGURES[-len(names) :] == names
+
+
+def test_postback_counters_count_the_outcome_and_sum_the_revenue() -> None:
+    assert postback_counters("contacted", 3, 0) == {"contacted": 3}
+    assert postback_counters("converted", 2, 25_000) == {"converted": 2, "conversion_revenue": 25_000}
+    assert postback_counters("rejected", 1, 0) == {"rejected_by_buyer": 1}
+    assert postback_counters("returned", 1, 0) == {}  # the ledger counts returns
+    assert postback_counters("contacted", 1, 500) == {"contacted": 1, "conversion_revenue": 500}
 
 
 def test_a_third_of_a_cent_rounds_half_up() -> None:
@@ -233,6 +259,30 @@ def test_the_rollup_and_the_live_hours_agree_with_a_live_report() -> None:
     assert again.rolled_until == rolled
     assert again.records() == live.records()
     assert run(reports.roll_up(world.storage, now)) is None  # nothing more has closed
+
+
+def test_postbacks_count_in_the_hour_received_rolled_or_live() -> None:
+    world = Installation(document())
+    world.accept(lead())
+    world.work(http(200))
+    [delivery] = world.all("deliveries", status="delivered")
+    links = PostbackLinks(FakeDedupKeys(), "https://leads.example.com")
+    service = Postbacks(world.storage, world.configs, links, clock=world.clock, ids=world.ids)
+    sig = sign(run(links.key()), delivery.id)
+    run(service.receive(delivery.id, sig, {"outcome": "contacted"}))
+    world.clock.advance(hours=1)
+    run(service.receive(delivery.id, sig, {"outcome": "converted", "revenue": "99.99"}))
+    now = world.clock.advance(hours=2)
+    q = reports.report_query(by="partner", grain="hour", since=None, until=None, tz=None, now=now)
+    names = ("sold", "contacted", "converted", "conversion_rate", "conversion_revenue")
+    live = world.storage.read(lambda tx: reports.report_tx(tx, q, now)).records()
+    got = [{n: r[n] for n in names} for r in live if r["partner"]]
+    assert got == [  # the sale and the contact in one hour, the conversion in the next
+        {"sold": 1, "contacted": 1, "converted": 0, "conversion_rate": "0.0000", "conversion_revenue": "0.00"},
+        {"sold": 0, "contacted": 0, "converted": 1, "conversion_rate": None, "conversion_revenue": "99.99"},
+    ]
+    assert run(reports.roll_up(world.storage, now)) is not None
+    assert world.storage.read(lambda tx: reports.report_tx(tx, q, now)).records() == live
 
 
 def test_of_two_workers_one_rolls_an_hour() -> None:

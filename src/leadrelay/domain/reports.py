@@ -20,8 +20,17 @@ and a report over any range of whole hours is a sum of hours:
   bound).
 - ``auctions``/``left_on_table``: exclusive auction sales delivered in the hour that had a second-best
   accepted bid, and the sum of (winner's bid − second-best bid), in cents: the money left on the table.
-- (conversions: buyer postbacks — contacted, converted, their revenue — add their counters to
-  ``COUNTERS`` and their rates to ``Line``; nothing here counts them yet.)
+- conversions, from the buyers' postbacks (``postbacks.received_at``), attributed to the delivery's
+  source, entity, partner and profile: ``contacted``, ``converted``, ``rejected_by_buyer`` count the
+  postbacks that reported that outcome (``rejected`` is taken: leads rejected at intake); a ``returned``
+  postback is not counted here (a return's money is the ledger's ``returns``). ``conversion_revenue``
+  sums the revenue of every postback that carried one (in cents), whatever its outcome, as the postbacks'
+  own outcomes report does. **Postbacks are counted, not current outcomes**: a delivery reported contacted
+  then converted counts once in ``contacted`` (in the hour of the first postback) and once in
+  ``converted`` (in the hour of the second), so an hour never changes after it closed and hours add up;
+  ``contacted`` is therefore "reported contacted", not "still only contacted". The conversion rate =
+  converted / sold, over the same bucket (a conversion reported in a later bucket than its sale counts in
+  that later bucket).
 
 **Time zones**: hours are UTC; a report in a zone builds its hours, days and months from UTC hours, so the
 zone's offset must be a whole number of hours over the range (a zone such as Asia/Kolkata is refused).
@@ -61,7 +70,10 @@ COUNTERS = (
     "left_on_table",  # cents
     "attempts",
     *LATENCY,
-    # conversions (postbacks) go here: "contacted", "converted", "converted_revenue"
+    "contacted",
+    "converted",
+    "rejected_by_buyer",
+    "conversion_revenue",  # cents
 )
 """Every counter of a rollup row and of a report line (integers; money in cents)."""
 
@@ -281,7 +293,11 @@ class Line:
             "latency_p95_ms": percentile(self.latency, 0.95),
             "auctions": self.get("auctions"),
             "left_on_table": money_of(self.get("left_on_table")),
-            # conversions (postbacks): "contacted", "converted", "conversion_rate", "converted_revenue"
+            "contacted": self.get("contacted"),
+            "converted": self.get("converted"),
+            "rejected_by_buyer": self.get("rejected_by_buyer"),
+            "conversion_rate": ratio(self.get("converted"), sold),
+            "conversion_revenue": money_of(self.get("conversion_revenue")),
         }
 
 
@@ -330,4 +346,18 @@ def ledger_counters(party_kind: str, kind: str, amount: int, margin: int, count:
         out["payout"] = -amount
     if margin:
         out["margin"] = margin
+    return out
+
+
+_OUTCOMES = {"contacted": "contacted", "converted": "converted", "rejected": "rejected_by_buyer"}
+
+
+def postback_counters(outcome: str, count: int, revenue: int) -> dict[str, int]:
+    """The counters of ``count`` postbacks reporting ``outcome`` (a ``DeliveryOutcome``'s value) whose
+    revenues sum to ``revenue`` cents: the outcome's counter (none for ``returned``) and the revenue."""
+    out: dict[str, int] = {}
+    if outcome in _OUTCOMES:
+        out[_OUTCOMES[outcome]] = count
+    if revenue:
+        out["conversion_revenue"] = revenue
     return out

@@ -1,6 +1,6 @@
 """The reports' SQL (``leadrelay.services.ports.ReportFacts``): one hour's facts from the indexed tables
 (leads by ``created_at``, deliveries by ``created_at`` and ``delivered_at``, attempts by ``started_at``,
-ledger entries by ``at``), and the rollup ``report_hours`` with its watermark row."""
+ledger entries by ``at``, postbacks by ``received_at``), and the rollup ``report_hours`` with its watermark row."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from leadrelay.adapters.db.tables import (
     deliveries,
     leads,
     ledger_entries,
+    postbacks,
     report_days,
     report_hours,
     report_watermark,
@@ -36,11 +37,12 @@ from leadrelay.domain.reports import (
     lead_counters,
     ledger_counters,
     left_on_table,
+    postback_counters,
     whole_days,
 )
 
 _NAME = "hours"
-_L, _D, _A, _E, _R = leads.c, deliveries.c, attempts.c, ledger_entries.c, report_hours.c
+_L, _D, _A, _E, _R, _P = leads.c, deliveries.c, attempts.c, ledger_entries.c, report_hours.c, postbacks.c
 Key = tuple[str, str, str, str]
 
 
@@ -88,6 +90,7 @@ class SqlReportFacts:
             put((source, entity, partner, profile), {"attempts": n, f"lat_{i}": n})
         self._money(hour, put)
         self._auctions(hour, put)
+        self._postbacks(hour, put)
         return [Row(hour, key, values) for key, values in sums.items() if any(values.values())]
 
     def _money(self, hour: datetime, put: Any) -> None:
@@ -159,6 +162,20 @@ class SqlReportFacts:
             if winner is not None and runner_up is not None:
                 gap = left_on_table(winner, runner_up)
                 put((source, entity, partner, profile), {"auctions": 1, "left_on_table": gap})
+
+    def _postbacks(self, hour: datetime, put: Any) -> None:
+        """The buyers' postbacks received in the hour, by outcome, on their delivery's dimensions."""
+        dims = (_L.source, _L.entity, _D.partner, _D.profile)
+        q = (
+            select(*dims, _P.outcome, func.count(), func.coalesce(func.sum(_P.revenue_cents), 0))
+            .select_from(
+                postbacks.join(deliveries, _D.id == _P.delivery_id).join(leads, _L.id == _D.lead_id)
+            )
+            .where(_in(_P.received_at, hour), _D.is_test == false())
+            .group_by(*dims, _P.outcome)
+        )
+        for source, entity, partner, profile, outcome, n, revenue in self._conn.execute(q):
+            put((source, entity, partner, profile), postback_counters(outcome, n, int(revenue)))
 
     def first_hour(self) -> datetime | None:
         firsts = [

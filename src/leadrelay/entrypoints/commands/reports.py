@@ -1,4 +1,4 @@
-"""`leadrelay report`: counts, money, latency and auctions by one or two dimensions and a grain, as a table
+"""`leadrelay report`: counts, money, latency, auctions and conversions by one or two dimensions and a grain, as a table
 or ``--csv`` (see ``services.reports``); `leadrelay report --roll-up` first rolls up the closed hours."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from leadrelay.services.reports import report_query, report_tx, roll_up_now
 SHORT = (
     "received", "accepted", "rejected", "duplicates", "offered", "sold", "acceptance_rate", "revenue",
     "payout", "margin", "average_price", "effective_price", "returns", "return_rate", "latency_p50_ms",
-    "latency_p95_ms", "left_on_table",
+    "latency_p95_ms", "left_on_table", "contacted", "converted", "rejected_by_buyer", "conversion_rate",
+    "conversion_revenue",
 )  # fmt: skip
 
 
@@ -41,7 +42,8 @@ def report(
 ) -> None:
     """Leads received, accepted, rejected, duplicates; deliveries offered and sold (acceptance rate);
     revenue, payout and margin from the ledger; average and effective price; returns; delivery latency
-    p50/p95 (approximate: from buckets); auctions' money left on the table."""
+    p50/p95 (approximate: from buckets); auctions' money left on the table; the buyers' postbacks
+    (contacted, converted, rejected by the buyer, conversion rate and revenue)."""
     now = datetime.now(UTC)
     names = [n for item in by or ["partner"] for n in item.split(",")]
     try:

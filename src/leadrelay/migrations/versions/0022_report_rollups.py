@@ -2,7 +2,8 @@
 
 ``report_hours`` holds one UTC hour's counters per (source, entity, partner, profile): leads received and
 closed at intake, deliveries made and delivered, ledger sums, latency bucket counts, auctions' money left
-on the table (see ``leadrelay.domain.reports``). ``report_days`` holds the same per UTC day, summed from
+on the table, the buyers' postbacks (contacted, converted, rejected, their revenue) (see
+``leadrelay.domain.reports``). ``report_days`` holds the same per UTC day, summed from
 the hours when the rollup passes the day's end. ``report_watermark`` says up to which hour both are filled.
 The rollup reads an hour of deliveries by ``created_at`` and ``delivered_at`` and of attempts by
 ``started_at``: three indexes.
@@ -25,7 +26,7 @@ depends_on: str | None = None
 COUNTERS = (
     "received", "rejected", "duplicates", "suppressed", "offered", "sold", "cancelled", "returns",
     "revenue", "payout", "margin", "returned", "auctions", "left_on_table", "attempts",
-    *(f"lat_{i}" for i in range(14)),
+    *(f"lat_{i}" for i in range(14)), "contacted", "converted", "rejected_by_buyer", "conversion_revenue",
 )  # fmt: skip
 
 
