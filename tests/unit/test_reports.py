@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from leadrelay.domain.postbacks import sign
 from leadrelay.domain.reports import (
     FIGURES,
     LATENCY,
@@ -30,8 +31,8 @@ from leadrelay.domain.reports import (
     postback_counters,
     project,
 )
+from leadrelay.entrypoints.commands.reports import SHORT
 from leadrelay.errors import ValidationFailed
-from leadrelay.domain.postbacks import sign
 from leadrelay.services import reports
 from leadrelay.services.postback_links import PostbackLinks
 from leadrelay.services.postbacks import Postbacks
@@ -77,6 +78,7 @@ def test_conversions_from_the_postbacks_counters() -> None:
     assert (nothing_sold["conversion_rate"], nothing_sold["conversion_revenue"]) == (None, D("0.00"))
     names = ("contacted", "converted", "rejected_by_buyer", "conversion_rate", "conversion_revenue")
     assert FIGURES[-len(names) :] == names
+    assert set(names) <= set(SHORT) <= set(FIGURES)  # the CLI's table shows them too
 
 
 def test_postback_counters_count_the_outcome_and_sum_the_revenue() -> None:
@@ -278,7 +280,13 @@ def test_postbacks_count_in_the_hour_received_rolled_or_live() -> None:
     live = world.storage.read(lambda tx: reports.report_tx(tx, q, now)).records()
     got = [{n: r[n] for n in names} for r in live if r["partner"]]
     assert got == [  # the sale and the contact in one hour, the conversion in the next
-        {"sold": 1, "contacted": 1, "converted": 0, "conversion_rate": "0.0000", "conversion_revenue": "0.00"},
+        {
+            "sold": 1,
+            "contacted": 1,
+            "converted": 0,
+            "conversion_rate": "0.0000",
+            "conversion_revenue": "0.00",
+        },
         {"sold": 0, "contacted": 0, "converted": 1, "conversion_rate": None, "conversion_revenue": "99.99"},
     ]
     assert run(reports.roll_up(world.storage, now)) is not None

@@ -1,6 +1,7 @@
 """The reports' SQL (``leadrelay.services.ports.ReportFacts``): one hour's facts from the indexed tables
 (leads by ``created_at``, deliveries by ``created_at`` and ``delivered_at``, attempts by ``started_at``,
-ledger entries by ``at``, postbacks by ``received_at``), and the rollup ``report_hours`` with its watermark row."""
+ledger entries by ``at``, postbacks by ``received_at``), and the rollup ``report_hours`` with its
+watermark row."""
 
 from __future__ import annotations
 
@@ -168,9 +169,7 @@ class SqlReportFacts:
         dims = (_L.source, _L.entity, _D.partner, _D.profile)
         q = (
             select(*dims, _P.outcome, func.count(), func.coalesce(func.sum(_P.revenue_cents), 0))
-            .select_from(
-                postbacks.join(deliveries, _D.id == _P.delivery_id).join(leads, _L.id == _D.lead_id)
-            )
+            .select_from(postbacks.join(deliveries, _D.id == _P.delivery_id).join(leads, _L.id == _D.lead_id))
             .where(_in(_P.received_at, hour), _D.is_test == false())
             .group_by(*dims, _P.outcome)
         )

@@ -1,5 +1,6 @@
-"""`leadrelay report`: counts, money, latency, auctions and conversions by one or two dimensions and a grain, as a table
-or ``--csv`` (see ``services.reports``); `leadrelay report --roll-up` first rolls up the closed hours."""
+"""`leadrelay report`: counts, money, latency, auctions and conversions by one or two dimensions and a
+grain, as a table or ``--csv`` (see ``services.reports``); `leadrelay report --roll-up` first rolls up the
+closed hours."""
 
 from __future__ import annotations
 
