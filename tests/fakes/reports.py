@@ -91,9 +91,17 @@ class FakeReportFacts:
                 put(dims(d), postback_counters(p["outcome"], 1, p["revenue_cents"] or 0))
         return [Row(hour, key, values) for key, values in sums.items() if any(values.values())]
 
-    def first_hour(self) -> datetime | None:
+    def first_hour(self, since: datetime | None = None) -> datetime | None:
         times = [row["created_at"] for row in self.tables.stored("leads")]
         times += [row["at"] for row in self.tables.stored("ledger_entries")]
+        if since is not None:
+            for table, columns in (
+                ("deliveries", ("created_at", "delivered_at")),
+                ("attempts", ("started_at",)),
+                ("postbacks", ("received_at",)),
+            ):
+                times += [row[c] for row in self.tables.stored(table) for c in columns if row[c] is not None]
+            times = [t for t in times if t >= since]
         return min(times, default=None)
 
     def rolled_until(self) -> datetime | None:

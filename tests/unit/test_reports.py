@@ -334,3 +334,34 @@ def test_a_report_by_day_in_a_zone_sums_rolled_buckets_as_hours() -> None:
     rolled = world.storage.read(lambda tx: reports.report_tx(tx, q, now))
     assert rolled.rolled_until is not None
     assert rolled.records() == live.records() != []
+
+
+def test_a_long_range_before_any_rollup_computes_only_the_hours_from_the_first_fact() -> None:
+    world = Installation(document())
+    traffic(world)
+    now = world.clock.advance(hours=3)
+    q = reports.report_query(
+        by="source", grain="day", since="2017-01-01", until=None, tz=None, now=now
+    )  # nine years of days, nothing rolled up yet
+    asked: list[datetime] = []
+
+    def report(tx: Any) -> Any:
+        facts = tx.reports.facts
+
+        class Counting:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(tx.reports, name)
+
+            def facts(self, hour: datetime) -> Any:
+                asked.append(hour)
+                return facts(hour)
+
+        class Tx:
+            def __getattr__(self, name: str) -> Any:
+                return Counting() if name == "reports" else getattr(tx, name)
+
+        return reports.report_tx(Tx(), q, now)
+
+    got = world.storage.read(report)
+    assert sum(r["received"] for r in got.records()) == 4
+    assert 0 < len(asked) <= 6  # the hours of the traffic and since, not 79,000 empty ones

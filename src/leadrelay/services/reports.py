@@ -239,7 +239,11 @@ def report_tx(tx: Tx, query: ReportQuery, now: datetime) -> Report:
         starts = cuts(query.since, cut, query.grain, query.zone)
         rows = tx.reports.rolled(query.since, cut, query.dims, cuts=starts)
     live_until = min(query.until, ceil_hour(now))
-    rows += project((row for hour in hours(cut, live_until) for row in tx.reports.facts(hour)), query.dims)
+    # the hours after the watermark are computed one by one: from the first that has anything to count
+    # (a long range over a rollup that has not run yet would otherwise query every empty hour)
+    first = tx.reports.first_hour(cut) if cut < live_until else None
+    start = max(cut, floor_hour(first)) if first is not None else live_until
+    rows += project((row for hour in hours(start, live_until) for row in tx.reports.facts(hour)), query.dims)
     return Report(query, lines(rows, query.grain, query.zone), watermark)
 
 

@@ -176,10 +176,16 @@ class SqlReportFacts:
         for source, entity, partner, profile, outcome, n, revenue in self._conn.execute(q):
             put((source, entity, partner, profile), postback_counters(outcome, n, int(revenue)))
 
-    def first_hour(self) -> datetime | None:
+    def first_hour(self, since: datetime | None = None) -> datetime | None:
+        if since is None:
+            columns = [_L.created_at, _E.at]
+        else:  # every fact an hour counts, each column indexed: a few index probes
+            columns = [_L.created_at, _E.at, _D.created_at, _D.delivered_at, _A.started_at, _P.received_at]
         firsts = [
-            self._conn.execute(select(func.min(_L.created_at))).scalar(),
-            self._conn.execute(select(func.min(_E.at))).scalar(),
+            self._conn.execute(
+                select(func.min(column)) if since is None else select(func.min(column)).where(column >= since)
+            ).scalar()
+            for column in columns
         ]
         known = [at for at in firsts if at is not None]
         return min(known) if known else None

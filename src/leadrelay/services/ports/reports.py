@@ -16,8 +16,10 @@ class ReportFacts(Protocol):
         ledger entries, one row per (source, entity, partner, profile) with anything to count."""
         ...
 
-    def first_hour(self) -> datetime | None:
-        """The earliest time anything was counted (a lead or a ledger entry); None when there is nothing."""
+    def first_hour(self, since: datetime | None = None) -> datetime | None:
+        """The earliest time anything was counted (a lead or a ledger entry); None when there is nothing.
+        With ``since``: the earliest time at or after it that any fact counted in an hour happened (a lead,
+        a delivery made or sold, an attempt, a ledger entry, a postback); None: nothing since."""
         ...
 
     def rolled_until(self) -> datetime | None:
