@@ -53,6 +53,10 @@ class FakePostbacks:
     def of_lead(self, lead_id: str) -> list[FakeRow]:
         return self._sorted(self._t.where("postbacks", lambda r: r["lead_id"] == lead_id))
 
+    def set_note(self, postback_id: str, note: str | None) -> None:
+        for row in self._t.where("postbacks", lambda r: r["id"] == postback_id):
+            self._t.update("postbacks", row, {"note": note})
+
     def insert(self, row: Mapping[str, Any]) -> bool:
         try:
             self._t.insert("postbacks", row)

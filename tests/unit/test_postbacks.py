@@ -340,3 +340,15 @@ def test_a_literal_source_secret_is_sealed_at_rest_and_masked() -> None:
     doc = {"postback": {"url": "https://t.example/pb", "events": ["sold"], "secret": "s3cret"}}
     assert [path for path, _, _ in secret_places("sources", doc)] == ["postback.secret"]
     assert mask("sources", doc)["postback"]["secret"] == MASK
+
+
+def test_erasing_the_lead_redacts_what_its_postback_notes_quote_of_it() -> None:
+    inst, service, links, delivery_id = _world()
+    [delivery] = inst.all("deliveries", id=delivery_id)
+    phone = inst.one("leads", id=delivery.lead_id).data["phone"]
+    _receive(service, links, delivery_id, outcome="contacted", note=f"reached {phone}, call back")
+    _receive(service, links, delivery_id, outcome="converted", note="signed")
+    assert run(inst.privacy.erase_lead(delivery.lead_id, actor="admin:ops"))
+    notes = [p.note for p in inst.all("postbacks", delivery_id=delivery_id)]
+    assert all(phone not in (n or "") for n in notes) and "signed" in notes
+    assert any(n and n.endswith(", call back") for n in notes)

@@ -82,6 +82,9 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
             notes = (red.text(r.note), red.text(r.decision_note))
             if notes != (r.note, r.decision_note):
                 tx.returns.update(r.id, note=notes[0], decision_note=notes[1])
+        for p in tx.postbacks.of_lead(row.id):  # a buyer's postback note may quote the lead too
+            if p.note and (note := red.text(p.note)) != p.note:
+                tx.postbacks.set_note(p.id, note)
     ids = [row.id for row in rows]
     if not ids:
         return 0

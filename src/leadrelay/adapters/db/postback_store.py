@@ -76,6 +76,9 @@ class SqlPostbacks:
     def insert(self, row: Mapping[str, Any]) -> bool:
         return _insert_new(self._conn, postbacks, row)
 
+    def set_note(self, postback_id: str, note: str | None) -> None:
+        self._conn.execute(update(postbacks).where(postbacks.c.id == postback_id).values(note=note))
+
     def set_outcome(self, delivery_id: str, was: str | None, outcome: DeliveryOutcome) -> bool:
         d = deliveries.c
         current: ColumnElement[bool]

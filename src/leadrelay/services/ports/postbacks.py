@@ -41,6 +41,10 @@ class Postbacks(Protocol):
 
     def of_lead(self, lead_id: str) -> list[Record]: ...
 
+    def set_note(self, postback_id: str, note: str | None) -> None:
+        """Replace a postback's note (an erasure takes out what it quotes of the lead)."""
+        ...
+
     def insert(self, row: Mapping[str, Any]) -> bool:
         """Store an accepted postback; False when (delivery_id, event_id) is already stored (a replay
         that raced this one)."""
