@@ -348,9 +348,11 @@ def test_a_rerun_auctions_the_lead_afresh(db_url: str, refusers: BuyersThread) -
         again = wait_for(
             lambda: (j := job_of(http, answer["lead_id"]))["status"] == "unsold" and j, timeout=20
         )
-    assert len(refusers.pings("sunco")["pings"]) == 2  # pinged again, not resumed from the old bids
     bids = again["bids"]
-    assert len(bids) == 6 and sum(1 for b in bids if b["superseded"]) == 3
+    assert len(bids) == 6 and sum(1 for b in bids if b["superseded"]) == 3  # a fresh auction, not resumed
+    # pinged again (on a loaded machine the ping may be cut at the deadline before the buyer reads it)
+    [fresh] = [b for b in bids if b["partner"] == "sunco" and not b["superseded"]]
+    assert len(refusers.pings("sunco")["pings"]) == 2 or fresh["status"] == "timeout"
     assert [d["partner"] for d in again["deliveries"]] == ["sunco", "sunco"]
 
 
