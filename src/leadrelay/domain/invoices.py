@@ -34,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party, check
+from leadrelay.domain.states import INVOICE, InvoiceStatus
 from leadrelay.errors import InvalidTransition
 
 __all__ = [
@@ -67,25 +68,13 @@ __all__ = [
 # ---------------------------------------------------------------- states
 
 
-class InvoiceStatus(StrEnum):
-    DRAFT = "draft"  # lines may be regenerated; no number yet
-    ISSUED = "issued"  # numbered; its lines and total never change again
-    PAID = "paid"  # settled: a payment entry posted for its total
-    VOID = "void"  # cancelled after issue: its entries released, its number kept
-
-
 _S = InvoiceStatus
-
-INITIAL: Mapping[InvoiceStatus, str] = {_S.DRAFT: "drafted for a party and a period"}
-EDGES: tuple[tuple[InvoiceStatus, InvoiceStatus, str], ...] = (
-    (_S.DRAFT, _S.DRAFT, "regenerated from the ledger"),
-    (_S.DRAFT, _S.ISSUED, "issued: numbered, lines frozen, deliveries invoiced"),
-    (_S.ISSUED, _S.PAID, "paid: a payment entry posted for the total"),
-    (_S.ISSUED, _S.VOID, "voided: entries released, deliveries no longer invoiced"),
-)
+INITIAL: Mapping[InvoiceStatus, str] = INVOICE.initial
+EDGES = INVOICE.edges
 TRANSITIONS: Mapping[InvoiceStatus, frozenset[InvoiceStatus]] = {
     state: frozenset(dst for src, dst, _ in EDGES if src is state) for state in InvoiceStatus
 }
+"""The moves are ``domain.states.INVOICE`` (drawn in docs/states.md with the other machines)."""
 
 _VERB = {_S.DRAFT: "regenerate", _S.ISSUED: "issue", _S.PAID: "pay", _S.VOID: "void"}
 

@@ -1,6 +1,6 @@
 """Every state a stored row can be in, and the moves allowed between them, as data.
 
-Nine state columns, one ``StrEnum`` each (values are what the database stores):
+Ten state columns, one ``StrEnum`` each (values are what the database stores):
 
 - ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs (:func:`lead_status`);
 - ``jobs.status`` (:class:`JobStatus`): the distribution job's own progress;
@@ -9,8 +9,9 @@ Nine state columns, one ``StrEnum`` each (values are what the database stores):
 - ``batches.status`` (:class:`BatchStatus`): a batch file or email digest being sent;
 - ``offers.status`` (:class:`OfferStatus`): a partner offered to the consumer (``strategy: user_choice``);
 - ``deliveries.outcome`` (:class:`DeliveryOutcome`): what the buyer reported since (postbacks), NULL before;
-- ``outbound_postbacks.status`` (:class:`RelayStatus`): an event relayed to a lead's source.
-- ``returns.status`` (:class:`ReturnStatus`): a partner's return of a lead it bought.
+- ``outbound_postbacks.status`` (:class:`RelayStatus`): an event relayed to a lead's source;
+- ``returns.status`` (:class:`ReturnStatus`): a partner's return of a lead it bought;
+- ``invoices.status`` (:class:`InvoiceStatus`): a partner's invoice or a source's statement.
 
 Each has a :class:`Machine`: the states a row may be created in, and labelled transitions. Writers call
 ``MACHINE.check(current, new)`` (an illegal move raises :class:`~leadrelay.errors.InvalidTransition`);
@@ -151,6 +152,13 @@ class ReturnStatus(StrEnum):
     DENIED = "denied"  # refused by an operator; the sale stands
 
 
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"  # lines may be regenerated; no number yet
+    ISSUED = "issued"  # numbered; its lines and total never change again
+    PAID = "paid"  # settled: a payment entry posted for its total
+    VOID = "void"  # cancelled after issue: its entries released, its number kept
+
+
 class KeyOwner(StrEnum):
     """Whose API key it is: a source's (sends leads) or a partner's (its own routes, e.g. availability).
     A key authenticates only as its kind of owner."""
@@ -170,6 +178,7 @@ S = TypeVar(
     DeliveryOutcome,
     RelayStatus,
     ReturnStatus,
+    InvoiceStatus,
 )
 
 
@@ -461,7 +470,25 @@ RETURN: Machine[ReturnStatus] = Machine(
     ),
 )
 
-MACHINES: tuple[Machine[Any], ...] = (JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER, OUTCOME, RELAY, RETURN)
+# ---------------------------------------------------------------- invoices and statements
+
+_I = InvoiceStatus
+
+INVOICE: Machine[InvoiceStatus] = Machine(
+    "invoice",
+    InvoiceStatus,
+    initial={_I.DRAFT: "drafted for a party and a period"},
+    edges=(
+        (_I.DRAFT, _I.DRAFT, "regenerated from the ledger"),
+        (_I.DRAFT, _I.ISSUED, "issued (numbered, lines frozen, deliveries invoiced)"),
+        (_I.ISSUED, _I.PAID, "paid (a payment entry posted for the total)"),
+        (_I.ISSUED, _I.VOID, "voided (entries released, deliveries no longer invoiced)"),
+    ),
+)
+
+MACHINES: tuple[Machine[Any], ...] = (
+    JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER, OUTCOME, RELAY, RETURN, INVOICE,
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------- what a set of facts means
