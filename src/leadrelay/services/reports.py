@@ -180,13 +180,12 @@ def report_query(
     except OverflowError:
         problems.append(FieldProblem("until" if end else "since", "out of range"))
         start = end = floor_hour(now)
-    if any(p.field in ("since", "until") for p in problems):
-        pass  # said already
-    elif start >= end:
+    range_given = not any(p.field in ("since", "until") for p in problems)  # else its problem is named
+    if range_given and start >= end:
         problems.append(FieldProblem("since", "must be before until"))
-    elif step is Grain.HOUR and end - start > MAX_HOURS * HOUR:
+    elif range_given and step is Grain.HOUR and end - start > MAX_HOURS * HOUR:
         problems.append(FieldProblem("until", f"at most {MAX_HOURS} hours at the hour grain"))
-    elif end - start > MAX_SPAN:
+    elif range_given and end - start > MAX_SPAN:
         problems.append(FieldProblem("since", f"at most {MAX_SPAN.days} days before until"))
     if not any(p.field in ("tz", "since", "until") for p in problems):
         try:
