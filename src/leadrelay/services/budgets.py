@@ -29,11 +29,9 @@ MONEY_SCOPE = "money"  # the scope of a money hold in a delivery's ``cap_windows
 
 
 def holds_money(live: LiveConfig) -> bool:
-    """Whether any partner has a budget or a wallet (else routing and sales skip all of this)."""
-    cfg = live.compiled
-    return any(p.budget or p.wallet is not None for p in cfg.partners.values()) or any(
-        profile.spec.partner_budgets for profile in cfg.profiles.values()
-    )
+    """Whether any partner has a budget or a wallet (else routing and sales skip all of this); decided
+    once per configuration version (``LiveConfig.holds_money``)."""
+    return live.holds_money
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,10 @@ class LiveConfig:
     profiles_by_entity: dict[str, tuple[str, ...]]
     screened_entities: frozenset[str] = frozenset()  # entities whose leads are deduped or suppressed
     dedup_keys: DedupKeys | None = None  # the installation's dedup key (ConfigCache.dedup_keys)
+    # money, decided once per version (read for every settlement batch): whether any source is paid, and
+    # whether any partner has a budget or a wallet (else sales and routing skip the money's work)
+    pays_sources: bool = False
+    holds_money: bool = False
 
     def screened(self, entity: str) -> bool:
         """Whether intake must check this entity's leads for duplicates or suppression."""
@@ -39,6 +43,9 @@ def compile_live(version: int, specs: Specs, dedup_keys: DedupKeys | None = None
         compiled=compile_config(version, specs.partners, specs.profiles, specs.entities),
         dedup_keys=dedup_keys,
         profiles_by_entity={k: tuple(v) for k, v in by_entity.items()},
+        pays_sources=any(s.payout is not None or s.payout_by_entity for s in specs.sources.values()),
+        holds_money=any(p.budget or p.wallet is not None for p in specs.partners.values())
+        or any(profile.partner_budgets for profile in specs.profiles.values()),
         screened_entities=frozenset(
             name
             for name, entity in specs.entities.items()

@@ -52,8 +52,8 @@ log = logging.getLogger("leadrelay.ledger")
 
 
 def pays_anything(live: LiveConfig) -> bool:
-    """Whether any source is paid (else a sale without a price posts nothing)."""
-    return any(s.payout is not None or s.payout_by_entity for s in live.specs.sources.values())
+    """Whether any source is paid (else a sale without a price posts nothing); decided per version."""
+    return live.pays_sources
 
 
 def post_sales(
