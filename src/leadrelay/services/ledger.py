@@ -24,7 +24,6 @@ from leadrelay.domain.ledger import (
     Party,
     PayoutModel,
     Sale,
-    accepted_payout,
     check,
     lead_paid,
     money,
@@ -156,30 +155,6 @@ def _low_balance_lines(tx: Tx, live: LiveConfig, posted: Sequence[Entry]) -> Non
                 after,
                 wallet.low_balance,
             )
-
-
-def post_accepted(
-    tx: Tx, live: LiveConfig, leads: Sequence[tuple[str, str, str]], now: datetime, ids: IdSource
-) -> list[Entry]:
-    """The payouts of accepted leads whose source is paid on acceptance; ``leads``: (lead id, source,
-    entity) of the accepted, non-test leads."""
-    posted = [
-        e
-        for lead_id, source, entity in leads
-        if (
-            e := accepted_payout(
-                lead_id,
-                source,
-                _payout(live, source, entity),
-                at=now,
-                currency=DEFAULT_CURRENCY,
-                entry_id=ids("led"),
-            )
-        )
-        is not None
-    ]
-    tx.ledger.post(posted)
-    return posted
 
 
 def post_reversals(
