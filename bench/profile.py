@@ -41,6 +41,8 @@ def summarize(collapsed: Path, top: int) -> None:
     incl_by_function: collections.Counter[str] = collections.Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
+        if not line.strip():
+            continue
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
         frames = stack.split(";")
