@@ -77,7 +77,7 @@ class Runtime:
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
-        self.logview = LogView(self.storage, self.postback_links)
+        self.logview = LogView(self.storage, self.postback_links, self.configs)
         self.returns = Returns(self.storage, self.configs, self.notifier)
         self.invoices = Billing(self.storage, self.configs)
         self.channels = ConfiguredChannels(

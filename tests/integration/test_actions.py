@@ -280,6 +280,11 @@ def test_cancel_of_an_invoiced_delivery_is_409(start: Setup, db_url: str) -> Non
             ),
             write=True,
         )
+        assert detail(http, sold["job"])["actions"]["cancel"] == {
+            "allowed": False,
+            "reason": "cannot cancel: the delivery to sunco is already invoiced",
+            "partners": [],
+        }
         assert_conflict(act(http, sold["job"], "cancel"), "invoiced")
         after = detail(http, sold["job"])
         assert after["status"] == "delivered"
@@ -304,6 +309,11 @@ def test_cancel_after_the_cancellation_period_is_409(start: Setup, db_url: str) 
     with server.client() as http:
         sold = post(http)
         _age_delivery(db_url, sold["job"], 8)
+        shown = detail(http, sold["job"])["actions"]
+        assert shown["cancel"]["allowed"] is False
+        assert "cancellation period of sunco (7 days) has passed" in shown["cancel"]["reason"]
+        assert shown["resend"] == {"allowed": True, "reason": None, "partners": ["sunco"]}
+        assert shown["rerun"]["allowed"] is False and "(use resend)" in shown["rerun"]["reason"]
         assert_conflict(act(http, sold["job"], "cancel"), "cancellation period", "7 days")
         assert detail(http, sold["job"])["status"] == "delivered"
 

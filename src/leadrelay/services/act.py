@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadrelay.domain.actions import (
+    Availability,
+    DeliveryView,
+    JobView,
+    can_cancel,
+    can_rerun,
+    can_resend,
+)
 from leadrelay.domain.fields.sample import build_test_lead
 from leadrelay.domain.ledger import EntryKind
 from leadrelay.domain.states import (
     DELIVERY,
     DELIVERY_UNDER_WAY,
     JOB,
-    JOB_OPEN,
     QUEUE,
     DeliveryStatus,
     JobStatus,
@@ -20,7 +27,7 @@ from leadrelay.domain.states import (
     QueueState,
 )
 from leadrelay.errors import InvalidTransition, NotFound
-from leadrelay.services.config_in_force import ConfigCache
+from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.intake import new_job_row
 from leadrelay.services.ledger import post_reversals, resend_takes_over
 from leadrelay.services.notify import Notifier
@@ -50,14 +57,22 @@ def _audit(
     )
 
 
-def _human(period: timedelta) -> str:
-    seconds = int(period.total_seconds())
-    if seconds % 86_400 == 0:
-        days = seconds // 86_400
-        return f"{days} day" + ("s" if days != 1 else "")
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} hours"
-    return f"{seconds} seconds"
+def job_view(job: Record) -> JobView:
+    return JobView(job.id, job.status, job.queue_state, job.run_at, job.lease_until)
+
+
+def delivery_views(deliveries: Sequence[Record]) -> list[DeliveryView]:
+    return [DeliveryView(d.partner, d.status, bool(d.invoiced), d.delivered_at) for d in deliveries]
+
+
+def _allowed(availability: Availability) -> None:
+    if not availability.allowed:
+        raise InvalidTransition(availability.reason or "not allowed")
+
+
+def cancel_periods(live: LiveConfig) -> dict[str, timedelta]:
+    """Each configured partner's cancellation period."""
+    return {name: timedelta(seconds=p.cancel_period_s) for name, p in live.specs.partners.items()}
 
 
 class Actions:
@@ -85,14 +100,9 @@ class Actions:
 
         def work(tx: Tx) -> list[str]:
             job = _job(tx, job_id)
-            if job.status != JobStatus.DELIVERED:
-                raise InvalidTransition(
-                    f"resend is only for delivered distributions; {job_id} is {job.status}"
-                    + (" (use rerun)" if job.status in (JobStatus.FAILED, JobStatus.UNSOLD) else "")
-                )
-            delivered = [
-                d for d in tx.deliveries.job_deliveries(job_id) if d.status == DeliveryStatus.DELIVERED
-            ]
+            found = tx.deliveries.job_deliveries(job_id)
+            _allowed(can_resend(job_view(job), delivery_views(found)))
+            delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
             now = self.clock()
             new_ids = []
             for d in delivered:
@@ -131,33 +141,8 @@ class Actions:
         def work(tx: Tx) -> None:
             job = _job(tx, job_id)
             now = self.clock()
-            open_ = job.status in JOB_OPEN
-            lease_live = job.queue_state == QueueState.CLAIMED and (job.lease_until or now) > now
-            waiting = job.queue_state == QueueState.READY and job.run_at > now  # a retry scheduled for later
-            parked = job.queue_state == QueueState.WAITING  # its lead is in (or waits for) a batch
-            stuck = open_ and not lease_live and not waiting and not parked
-            if job.status not in (JobStatus.FAILED, JobStatus.UNSOLD) and not stuck:
-                if lease_live:
-                    why = "it is being processed by a worker right now"
-                elif parked:
-                    why = (
-                        "its lead waits for the partner's next batch file or digest (see GET /v1/batches),"
-                        " or for the consumer's choice of an offer (strategy user_choice)"
-                    )
-                elif waiting:
-                    why = f"it is waiting for a scheduled retry at {job.run_at.isoformat()}"
-                elif job.status == JobStatus.DELIVERED:
-                    why = "it was delivered (use resend)"
-                else:
-                    why = f"it is {job.status}"
-                raise InvalidTransition(f"rerun is for failed or stuck distributions; {job_id}: {why}")
             found = tx.deliveries.job_deliveries(job_id)
-            sold = [d.partner for d in found if d.status == DeliveryStatus.DELIVERED]
-            if sold:
-                raise InvalidTransition(
-                    f"rerun is for failed or stuck distributions; {job_id} was already delivered to "
-                    f"{', '.join(sold)} (use resend, or cancel first)"
-                )
+            _allowed(can_rerun(job_view(job), delivery_views(found), now))
             for d in found:
                 if d.status in DELIVERY_UNDER_WAY:  # a batched one leaves its batch unsent
                     failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
@@ -190,23 +175,10 @@ class Actions:
 
         def work(tx: Tx) -> str | None:
             job = _job(tx, job_id)
-            if job.status != JobStatus.DELIVERED:
-                raise InvalidTransition(
-                    f"cancel is only for delivered distributions; {job_id} is {job.status}"
-                )
             now = self.clock()
-            delivered = [
-                d for d in tx.deliveries.job_deliveries(job_id) if d.status == DeliveryStatus.DELIVERED
-            ]
-            for d in delivered:
-                if d.invoiced:
-                    raise InvalidTransition(f"cannot cancel: the delivery to {d.partner} is already invoiced")
-                partner = live.specs.partners.get(d.partner)
-                period = timedelta(seconds=partner.cancel_period_s if partner is not None else 7 * 86_400)
-                if d.delivered_at is not None and now - d.delivered_at > period:
-                    raise InvalidTransition(
-                        f"cannot cancel: the cancellation period of {d.partner} ({_human(period)}) has passed"
-                    )
+            found = tx.deliveries.job_deliveries(job_id)
+            _allowed(can_cancel(job_view(job), delivery_views(found), now, cancel_periods(live)))
+            delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
             for d in delivered:
                 cancelled = DELIVERY.check(d.status, DeliveryStatus.CANCELLED)
                 tx.deliveries.update_delivery(d.id, status=cancelled, cancelled_at=now, cancel_reason=reason)

@@ -4,16 +4,19 @@ log."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from leadrelay.domain.actions import available_actions
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.postbacks import postback_url
 from leadrelay.errors import NotFound
+from leadrelay.services.act import cancel_periods, delivery_views, job_view
+from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.ledger import entry_dict
-from leadrelay.services.ports import Record, Storage, Tx
+from leadrelay.services.ports import Clock, Record, Storage, Tx, system_clock
 from leadrelay.services.postback_links import PostbackLinks
 from leadrelay.services.postback_relay import relay_rows
 
@@ -56,8 +59,16 @@ def list_distributions(tx: Tx, f: DistributionFilter) -> dict[str, Any]:
     return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
 
 
-def get_distribution(tx: Tx, job_id: str, postback_url: Callable[[str], str] | None = None) -> dict[str, Any]:
-    """A job's record; ``postback_url``: signs a delivery's postback URL (shown per delivery)."""
+def get_distribution(
+    tx: Tx,
+    job_id: str,
+    postback_url: Callable[[str], str] | None = None,
+    *,
+    now: datetime | None = None,
+    cancel_periods: Mapping[str, timedelta] | None = None,
+) -> dict[str, Any]:
+    """A job's record; ``postback_url``: signs a delivery's postback URL (shown per delivery). With
+    ``now``: also which actions are allowed at that time, or why not (``actions``)."""
     row = tx.log.distribution(job_id)
     if row is None:
         raise NotFound(f"unknown distribution {job_id}")
@@ -165,6 +176,9 @@ def get_distribution(tx: Tx, job_id: str, postback_url: Callable[[str], str] | N
     # the money this distribution moved: its deliveries' sales, payouts and their reversals
     money = tx.ledger.entries(delivery_ids=[d.id for d in found]) if found else []
     out["ledger"] = [entry_dict(e) for e in money]
+    if now is not None:
+        allowed = available_actions(job_view(row), delivery_views(found), now, cancel_periods or {})
+        out["actions"] = {name: a.as_dict() for name, a in allowed.items()}
     return out
 
 
@@ -222,9 +236,18 @@ def list_audit(tx: Tx, *, cursor: str | None = None, limit: int = 100) -> dict[s
 
 
 class LogView:
-    def __init__(self, storage: Storage, links: PostbackLinks | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        links: PostbackLinks | None = None,
+        configs: ConfigCache | None = None,
+        *,
+        clock: Clock = system_clock,
+    ) -> None:
         self.storage = storage
         self.links = links
+        self.configs = configs  # for the partners' cancellation periods (the actions' availability)
+        self.clock = clock
 
     async def distributions(self, f: DistributionFilter) -> dict[str, Any]:
         return await self.storage.run_read(lambda tx: list_distributions(tx, f))
@@ -234,7 +257,11 @@ class LogView:
         if self.links is not None:
             key, base = await self.links.key(), self.links.base_url
             sign = functools.partial(postback_url, base, key)
-        return await self.storage.run_read(lambda tx: get_distribution(tx, job_id, sign))
+        periods = cancel_periods(await self.configs.get(self.storage)) if self.configs is not None else {}
+        now = self.clock()
+        return await self.storage.run_read(
+            lambda tx: get_distribution(tx, job_id, sign, now=now, cancel_periods=periods)
+        )
 
     async def audit(self, cursor: str | None, limit: int) -> dict[str, Any]:
         return await self.storage.run_read(lambda tx: list_audit(tx, cursor=cursor, limit=limit))
