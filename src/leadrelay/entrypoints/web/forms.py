@@ -99,17 +99,21 @@ def _cross_site(request: Request) -> bool:
     return urlsplit(origin).netloc not in ours
 
 
-async def _body(request: Request) -> dict[str, str]:
+async def _body(request: Request) -> dict[str, str] | None:
+    """The posted form's values (urlencoded, as the page posts them); None past the body limit."""
     rt: Runtime = request.app.state.runtime
-    body = b""
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > rt.settings.max_body_bytes:
-            break
-    try:
-        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    except ValueError:
-        return {}
+        size += len(chunk)
+        if size > rt.settings.max_body_bytes:
+            return None
+        chunks.append(chunk)
+    return dict(parse_qsl(b"".join(chunks).decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _too_large(link: str) -> HTMLResponse:
+    return _message(413, "Form not sent", "The form is too large to send.", link)
 
 
 async def _render_form(
@@ -163,6 +167,8 @@ async def post_form(source: str, entity: str, request: Request) -> Response:
             403, "Form not sent", "The form was sent from another site. Load it here and send it.", link
         )
     data = await _body(request)
+    if data is None:
+        return _too_large(link)
     check = await forms.check(form_subject(source, entity), data.get(TOKEN), setup.form.token_ttl_s)
     if check is not TokenCheck.OK:
         log.info("hosted form %s/%s: refused a post (token %s)", source, entity, check)
@@ -221,6 +227,8 @@ async def select_offer(source: str, entity: str, offer_id: str, request: Request
     if _cross_site(request):
         return _message(403, "Choice not sent", "The choice was sent from another site.", link)
     data = await _body(request)
+    if data is None:
+        return _too_large(link)
     check = await forms.check(offer_subject(source, offer_id), data.get(TOKEN), setup.form.token_ttl_s)
     if check is not TokenCheck.OK:
         return _message(403, "Choice not sent", _REFUSED[check], link)
