@@ -19,6 +19,7 @@ from leadrelay.configuration.alerts import AlertModel
 from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
 from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
+from leadrelay.configuration.hosted_form import HostedFormModel
 from leadrelay.configuration.invoicing import InvoicingConfig, SourceInvoicingConfig
 from leadrelay.configuration.money import Budget, PayoutConfig, WalletConfig, budget_of
 from leadrelay.configuration.postback import SourcePostbackModel
@@ -219,6 +220,7 @@ class SourceModel(Strict):
     payouts_by_entity: dict[str, PayoutConfig] = {}  # per entity, instead of ``payout``
     postback: SourcePostbackModel | None = None  # events relayed to the source (configuration.postback)
     invoicing: SourceInvoicingConfig | None = None  # its statements' period (configuration.invoicing)
+    form: HostedFormModel | None = None  # its hosted lead form (configuration.hosted_form)
 
     def to_spec(self, name: str) -> SourceSpec:
         return SourceSpec(
@@ -232,6 +234,7 @@ class SourceModel(Strict):
             payout_by_entity={entity: p.to_spec() for entity, p in self.payouts_by_entity.items()},
             postback=self.postback.to_spec() if self.postback is not None else None,
             invoicing=self.invoicing.to_spec() if self.invoicing is not None else Invoicing(),
+            form=self.form.to_spec() if self.form is not None else None,
         )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from leadrelay.configuration.alerts import AlertModel, alert_sections, check_alert
 from leadrelay.configuration.document_checks import lookup
+from leadrelay.configuration.hosted_form import form_problems
 from leadrelay.configuration.partner_checks import PartnerChecks
 from leadrelay.configuration.schema import (
     AUCTION_KEYS,
@@ -153,7 +154,16 @@ class _Validator(PartnerChecks):
         payouts = lookup(raw, "payouts_by_entity")
         for name in payouts if isinstance(payouts, dict) else ():  # a misspelt entity would pay nothing
             self.reference("entities", "entity", name, f"{path}.payouts_by_entity.{name}")
+        if model is not None and model.form is not None:
+            named = entities if isinstance(entities, list) and entities else sorted(self.known("entities"))
+            docs = [(e, self.entity_doc(e)) for e in named if isinstance(e, str)]
+            for where, message in form_problems(lookup(raw, "form"), docs, f"{path}.form"):
+                self.fail(where, message)
         return model.model_dump() if model is not None else None
+
+    def entity_doc(self, name: str) -> Any:
+        """An entity's document, from this document or stored (None: unknown)."""
+        return self.raw.get("entities", {}).get(name) or self.existing.get("entities", {}).get(name)
 
     def profile(self, raw: Any, path: str) -> dict[str, Any] | None:
         model = self.model(ProfileModel, raw, path)

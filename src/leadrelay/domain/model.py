@@ -15,6 +15,7 @@ from typing import Any
 from leadrelay.domain.batches import BatchSchedule
 from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
+from leadrelay.domain.hosted_form import HostedFormSpec
 from leadrelay.domain.invoices import DEFAULT_INVOICING, Invoicing
 from leadrelay.domain.ledger import ZERO, PayoutModel
 from leadrelay.domain.partner_auth import AuthSpec, SigningSpec
@@ -427,6 +428,7 @@ class SourceSpec:
     payout_by_entity: Mapping[str, PayoutModel] = field(default_factory=dict)  # per source × entity
     postback: SourcePostback | None = None  # events relayed to the source (domain.postback_relay)
     invoicing: Invoicing = DEFAULT_INVOICING  # its statements' period and clock
+    form: HostedFormSpec | None = None  # its hosted lead form (domain.hosted_form); None: it has none
 
     def payout_for(self, entity: str) -> PayoutModel | None:
         """The payout model of this source's leads of ``entity``."""

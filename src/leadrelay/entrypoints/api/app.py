@@ -40,6 +40,7 @@ from leadrelay.entrypoints.api import (
     wallets,
 )
 from leadrelay.entrypoints.api.deps import KeyCache
+from leadrelay.entrypoints.web import forms
 from leadrelay.errors import LeadrelayError
 
 log = logging.getLogger("leadrelay.api")
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(invoices.router)  # before admin: GET /v1/invoices
     app.include_router(reports.router)  # before admin: GET /v1/reports
     app.include_router(admin.router)
+    app.include_router(forms.router)  # the hosted lead form: HTML pages at /f/{source}/{entity}
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")
     async def health() -> dict[str, str]:
