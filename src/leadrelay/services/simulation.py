@@ -8,7 +8,7 @@ bids and offers are taken in memory, and whose ``Writes`` are never flushed. Not
 buyer is pinged: an auction is decided on the lead's recorded bids when it had an auction (the ``bids``
 table), else on the partners' list prices.
 
-A draft is a YAML document as ``leadrelay apply`` takes it, checked by the same code (``validate_document``
+A draft is a YAML document as the apply command takes it, checked by the same code (``validate_document``
 over the stored objects, the suppression lists named), merged over the stored configuration and compiled,
 never stored.
 """

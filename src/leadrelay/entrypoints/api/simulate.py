@@ -21,7 +21,7 @@ from leadrelay.services.simulation import (
 router = APIRouter(prefix="/v1", tags=["simulator"])
 
 _DRAFT = (
-    "A draft configuration: a YAML document as `leadrelay apply` takes it, checked the same way, applied "
+    "A draft configuration: a YAML document as the apply command takes it, checked the same way, applied "
     "over the configuration in force and never stored (omitted: the configuration in force)."
 )
 _ERRORS: dict[int | str, dict[str, Any]] = {
