@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, T
 from leadrelay.services.steps import StepResult
 from leadrelay.services.writes import Writes
 
+_AGO = re.compile(r"^[0-9]{1,6}[dhm]$")
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 100_000
 PAGE = 500  # leads read per transaction of a backtest
@@ -295,12 +297,12 @@ def parse_since(text: str, now: datetime) -> datetime:
     """``7d``, ``12h``, ``30m`` before ``now``, or an ISO date or time (UTC unless it says)."""
     text = text.strip()
     units = {"d": "days", "h": "hours", "m": "minutes"}
-    if len(text) > 1 and text[-1] in units and text[:-1].isdigit():
-        return now - timedelta(**{units[text[-1]]: int(text[:-1])})
     try:
+        if _AGO.match(text):
+            return now - timedelta(**{units[text[-1]]: int(text[:-1])})
         at = datetime.fromisoformat(text)
-    except ValueError:
-        raise _invalid("since", "expected 7d, 12h, 30m or an ISO date or time") from None
+    except (ValueError, OverflowError):
+        raise _invalid("since", "expected 7d, 12h, 30m or an ISO date or time (within reach)") from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=now.tzinfo)
     if at > now:

@@ -4,12 +4,14 @@ answers 422 with the configuration path of each problem (the same words as ``app
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.guards import MAX_DEPTH, StoredText, too_deep
+from leadrelay.errors import FieldProblem, ValidationFailed
 from leadrelay.services.simulation import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -24,17 +26,16 @@ _DRAFT = (
     "A draft configuration: a YAML document as the apply command takes it, checked the same way, applied "
     "over the configuration in force and never stored (omitted: the configuration in force)."
 )
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    422: {"description": "A bad lead or draft: each field's or configuration path's problem (`errors`)"}
-}
+LeadId = Annotated[str, Field(max_length=64, pattern="^[A-Za-z0-9_-]+$")]
+Name = Annotated[StoredText, Field(max_length=100)]
 
 
 class SimulateBody(BaseModel):
-    lead_id: str | None = Field(default=None, description="A stored lead (else entity, source and lead).")
-    entity: str | None = Field(default=None, description="The pasted lead's entity.")
-    source: str | None = Field(default=None, description="The pasted lead's source.")
+    lead_id: LeadId | None = Field(default=None, description="A stored lead (else entity, source and lead).")
+    entity: Name | None = Field(default=None, description="The pasted lead's entity.")
+    source: Name | None = Field(default=None, description="The pasted lead's source.")
     lead: dict[str, Any] | None = Field(default=None, description="A pasted lead (field: value).")
-    draft: str | None = Field(default=None, description=_DRAFT)
+    draft: StoredText | None = Field(default=None, description=_DRAFT)
 
 
 class PartnerOut(BaseModel):
@@ -74,8 +75,10 @@ class SimulationOut(BaseModel):
 
 
 class BacktestBody(BaseModel):
-    draft: str = Field(description=_DRAFT)
-    since: str = Field(default="7d", description="7d, 12h, 30m, or an ISO date or time")
+    draft: StoredText = Field(description=_DRAFT)
+    since: Annotated[StoredText, Field(max_length=40)] = Field(
+        default="7d", description="7d, 12h, 30m, or an ISO date or time"
+    )
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="The most leads replayed")
 
 
@@ -122,9 +125,10 @@ class BacktestOut(BaseModel):
     "/simulate",
     summary="Route a stored or pasted lead through the configuration or a draft; nothing is delivered",
     response_model=SimulationOut,
-    responses=_ERRORS,
 )
 async def simulate(body: SimulateBody, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+    if body.lead is not None and (where := too_deep(body.lead)) is not None:
+        raise ValidationFailed([FieldProblem("lead", f"{where}: nested deeper than {MAX_DEPTH} levels")])
     result = await rt.simulator.simulate(
         lead_id=body.lead_id, entity=body.entity, source=body.source, lead=body.lead, draft=body.draft
     )
@@ -135,7 +139,6 @@ async def simulate(body: SimulateBody, rt: RuntimeDep, _admin: AdminDep) -> dict
     "/backtest",
     summary="Replay the last leads through a draft configuration against what happened; nothing moves",
     response_model=BacktestOut,
-    responses=_ERRORS,
 )
 async def backtest(body: BacktestBody, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
     since = parse_since(body.since, rt.simulator.now())
