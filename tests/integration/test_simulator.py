@@ -20,6 +20,7 @@ from leadrelay.bootstrap import Runtime
 from leadrelay.config import Settings
 from leadrelay.services.simulation import backtest_dict, parse_since, simulation_dict
 from leadrelay.simulate.buyers import BuyersThread
+from tests.integration.test_auction import auction_config, fixed
 from tests.support import (
     ADMIN,
     ServerThread,
@@ -272,3 +273,44 @@ def test_the_cli_names_the_option_or_the_config_path_of_bad_input(
     code, text = cli("simulate", "--lead", "lead_nope")
     assert code != 0 and "lead_nope" in text
     assert rows(db_url, select(cap_counters)) and len(rows(db_url, select(leads))) == 3
+
+
+@pytest.mark.sqlite_only
+def test_an_auction_is_decided_again_on_the_leads_recorded_bids(db_url: str) -> None:
+    prices = {"sunco": fixed(12), "brightpath": fixed(15), "voltedge": fixed(9)}
+    with BuyersThread(accept_rate=1.0, bidders=prices) as bidders:
+        doc = auction_config(bidders.url, bidders.ping_url)
+        prepare(db_url, doc)
+        with ServerThread(db_url) as server, server.client() as http:
+            answer = http.post(WAIT, json=lead(), headers=source_headers()).json()
+        pings = {name: len(bidders.pings(name)["pings"]) for name in prices}
+    assert answer["partner"] == "brightpath"
+    before = snapshot(db_url)
+    dearer = copy.deepcopy(doc["profiles"])
+    dearer["solar-main"]["rules"][0]["send_to"]["floor"] = 13
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        rt = runtime(db_url)
+        try:
+            again = await rt.simulator.simulate(lead_id=answer["lead_id"])
+            draft = yaml.safe_dump({"profiles": dearer})
+            floor = await rt.simulator.simulate(lead_id=answer["lead_id"], draft=draft)
+            since = parse_since("1h", rt.simulator.now())
+            back = await rt.simulator.backtest(draft, since=since)
+            return simulation_dict(again), simulation_dict(floor), backtest_dict(back)
+        finally:
+            await rt.stop()
+
+    again, floor, back = run_async(run())
+    assert snapshot(db_url) == before
+    (route,) = again["profiles"]
+    verdicts = {p["partner"]: p for p in route["partners"]}
+    assert route["auction_prices"] == "recorded bids" and any("recorded bids" in n for n in again["notes"])
+    assert (verdicts["brightpath"]["verdict"], verdicts["brightpath"]["price"]) == ("chosen", "15.00")
+    assert verdicts["brightpath"]["price_basis"] == "bid"
+    assert "auction: brightpath wins at 15.00 (margin 3.00)" in route["trace"]
+    (route,) = floor["profiles"]  # a floor of 13: sunco's 12 no longer counts; brightpath's 15 still wins
+    assert "auction: brightpath wins at 15.00 (margin 2.00)" in route["trace"], route["trace"]
+    assert back["auctions"] == {"on_recorded_bids": 1, "on_list_prices": 0}
+    assert back["draft"]["revenue"] == back["actual"]["revenue"] == "15.00"
+    assert pings == {name: 1 for name in prices}  # pinged once, by the real auction; never by the simulator

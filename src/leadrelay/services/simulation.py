@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from secrets import token_bytes
 from types import SimpleNamespace
 from typing import Any
 
@@ -197,11 +198,12 @@ def route_one(
         return ProfileRoute(job.profile, None, None, JobStatus.UNSOLD, why, (), (), ZERO, (why,))
     ev = evaluate(job.lead_values, compiled, cfg, now)
     trace = redact_lines(job, ev.trace(cfg))
+    words = ev.trace(cfg)
     ineligible = {
         name: line[len(name) + 2 :]
         for i, name in enumerate(ev.partners)
         if ev.code(i) != ELIGIBLE
-        for line in ev.trace(cfg)
+        for line in words
         if line.startswith(f"{name}: ")
     }
     order = distribution.screen(dry, job, live, now, ev, trace, breakers=gate)
@@ -322,17 +324,23 @@ class Simulator:
     def now(self) -> datetime:
         return self._clock()
 
-    async def _keys(self) -> _FixedKeys | None:
+    async def _live(self, draft: str | None) -> LiveConfig:
+        """The configuration (or the draft over it) with the dedup hasher its partners' dedup needs, read
+        before the dry run's read-only transaction. When no dedup key is recorded yet, no mark exists:
+        a key of the dry run's own serves (recording the installation's key would be a write)."""
+        live, recorded = await self._storage.run_read(
+            lambda tx: (config_for(tx, self._configs, draft), tx.simulation.dedup_key_recorded())
+        )
         keys = self._configs.dedup_keys
-        if keys is None:
-            return None
-        return _FixedKeys(keys.cached or await keys.hasher())
-
-    def _live(self, tx: Tx, draft: str | None, keys: _FixedKeys | None) -> LiveConfig:
-        live = config_for(tx, self._configs, draft)
-        if keys is not None:
-            live = replace(live, dedup_keys=keys)
-        return live
+        if keys is None or not any(p.dedup is not None for p in live.specs.partners.values()):
+            return live
+        if keys.cached is not None:
+            hasher = keys.cached
+        elif recorded:
+            hasher = await keys.hasher()
+        else:
+            hasher = MarkHasher(token_bytes(32))
+        return replace(live, dedup_keys=_FixedKeys(hasher))
 
     async def simulate(
         self,
@@ -347,11 +355,10 @@ class Simulator:
         every enabled profile of its entity, as if now; ``draft``: a YAML document over the configuration."""
         if lead_id is None and (entity is None or source is None or lead is None):
             raise _invalid("lead_id", "give a stored lead's id, or entity, source and lead")
-        keys = await self._keys()
+        live = await self._live(draft)
         now = self._clock()
 
         def run(tx: Tx) -> Simulation:
-            live = self._live(tx, draft, keys)
             notes: list[str] = []
             if lead_id is not None:
                 row = tx.leads.get_lead(lead_id)
@@ -414,10 +421,9 @@ class Simulator:
         routed at the time each came in; against what happened to them."""
         if not 1 <= limit <= MAX_LIMIT:
             raise _invalid("limit", f"must be between 1 and {MAX_LIMIT}")
-        keys = await self._keys()
+        live = await self._live(draft)
         until = self._clock()
         result = Backtest(since, until, limit)
-        live = await self._storage.run_read(lambda tx: self._live(tx, draft, keys))
         taken = Taken()
         ids = _ids()
         after: tuple[datetime, str] | None = None

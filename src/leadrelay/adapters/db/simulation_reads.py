@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, or_, select
 
-from leadrelay.adapters.db.tables import bids, deliveries, jobs, leads, rotations
+from leadrelay.adapters.db.tables import bids, deliveries, installation_secrets, jobs, leads, rotations
 
 _LEADS = select(
     leads.c.id,
@@ -76,3 +76,9 @@ class SqlSimulationReads:
     def rotation(self, key: str) -> int:
         value = self._conn.execute(select(rotations.c.counter).where(rotations.c.key == key)).scalar()
         return int(value or 0)
+
+    def dedup_key_recorded(self) -> bool:
+        found = self._conn.execute(
+            select(installation_secrets.c.name).where(installation_secrets.c.name == "dedup")
+        ).first()
+        return found is not None

@@ -158,3 +158,7 @@ class SimulationReads(Protocol):
     def rotation(self, key: str) -> int:
         """A rotation counter as it stands (what ``Caps.next_rotation`` would hand out next), not moved."""
         ...
+
+    def dedup_key_recorded(self) -> bool:
+        """Whether the installation's dedup key is recorded (else no dedup mark exists yet)."""
+        ...
