@@ -33,6 +33,7 @@ TRACE = [
     "sunco: cap day 5/5 reached",
     "brightpath: chosen (priority)",
     "acme: eligible, not needed (brightpath first)",
+    "bidder: bid 9.00 below the floor 10.00 in 3 ms",
 ]
 
 
@@ -50,16 +51,17 @@ def test_the_lines_about_one_partner_lose_its_name() -> None:
         ("voltedge", Verdict.NOT_ELIGIBLE, None, ("outside delivery hours (Thu 07:00 America/New_York)",)),
         ("zeta", Verdict.NOT_IN_RULE, None, ()),
         ("offeree", Verdict.OFFERED, 4, ()),
+        ("bidder", Verdict.NOT_WON, 5, ("bid 9.00 below the floor 10.00 in 3 ms",)),
     ],
 )
 def test_each_partner_gets_its_verdict_from_routings_words(
     partner: str, verdict: Verdict, position: int | None, reasons: tuple[str, ...]
 ) -> None:
     out = verdicts(
-        partners=["acme", "brightpath", "offeree", "sunco", "voltedge", "zeta"],
-        named=["sunco", "brightpath", "acme", "voltedge", "offeree"],
+        partners=["acme", "bidder", "brightpath", "offeree", "sunco", "voltedge", "zeta"],
+        named=["sunco", "brightpath", "acme", "voltedge", "offeree", "bidder"],
         ineligible={"voltedge": "outside delivery hours (Thu 07:00 America/New_York)"},
-        order=["sunco", "brightpath", "acme", "offeree"],
+        order=["sunco", "brightpath", "acme", "offeree", "bidder"],
         trace=TRACE,
         chosen={"brightpath": (D("25.00"), "list")},
         offered=["offeree"],

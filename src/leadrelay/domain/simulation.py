@@ -18,6 +18,7 @@ class Verdict(StrEnum):
     CHOSEN = "chosen"  # the lead goes to it (a delivery would be made)
     OFFERED = "offered"  # offered to the consumer (user choice), who picks
     NOT_NEEDED = "not needed"  # eligible, but an earlier partner took the lead
+    NOT_WON = "not won"  # bid in an auction (or a waterfall's tier) and did not win
     SKIPPED = "skipped"  # eligible by the rules, left out now: cap, pacing, dedup, breaker, funds, bid ...
     NOT_ELIGIBLE = "not eligible"  # filters, delivery hours, paused, consent
     NOT_IN_RULE = "not in the rule"  # the matched rule does not name it
@@ -31,6 +32,16 @@ class PartnerVerdict:
     position: int | None = None  # 1-based place in the pick order (None: not a candidate)
     price: Decimal | None = None  # the expected price, for a chosen partner
     price_basis: str | None = None  # bid | rule | profile | list (``domain.ledger.PriceBasis``)
+
+
+_BID_LINES = (
+    "bid ",
+    "list price ",
+    "accepted without a price",
+    "refused the ping",
+    "timeout (",
+    "ping error",
+)
 
 
 def lines_of(name: str, trace: Iterable[str]) -> tuple[str, ...]:
@@ -68,6 +79,8 @@ def verdicts(
             out.append(PartnerVerdict(name, Verdict.NOT_ELIGIBLE, (ineligible[name],)))
         elif any(line.startswith("eligible, not needed") for line in lines):
             out.append(PartnerVerdict(name, Verdict.NOT_NEEDED, lines, place.get(name)))
+        elif any(line.startswith(_BID_LINES) for line in lines):
+            out.append(PartnerVerdict(name, Verdict.NOT_WON, lines, place.get(name)))
         else:
             why = lines or (("not offered the lead",) if name in place else ("not eligible",))
             out.append(PartnerVerdict(name, Verdict.SKIPPED, why, place.get(name)))

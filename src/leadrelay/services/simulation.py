@@ -142,7 +142,7 @@ def _job(lead: Record, profile: str, values: Mapping[str, Any], n: int) -> Any:
         profile=profile,
         kind="route",
         status=JobStatus.RECEIVED,
-        queue_state=QueueState.READY,
+        queue_state=QueueState.CLAIMED,  # as a worker holds a job it routes
         trace=[],
         excluded=[],
         entity=lead.entity,

@@ -41,7 +41,8 @@ class SimulateBody(BaseModel):
 class PartnerOut(BaseModel):
     partner: str
     verdict: str = Field(
-        description="chosen, offered (user choice), not needed, skipped, not eligible, not in the rule"
+        description="chosen, offered (user choice), not needed, not won (an auction), skipped, not eligible, "
+        "not in the rule"
     )
     reasons: list[str] = Field(description="Routing's own words: filters, hours, caps, pacing, dedup ...")
     position: int | None = Field(description="Its place in the strategy's pick order (None: not a candidate)")
