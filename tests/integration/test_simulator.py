@@ -54,7 +54,7 @@ def config(buyers: BuyersThread) -> dict[str, Any]:
     )
 
 
-def draft_voltedge_first() -> str:
+def draft_voltedge_first(strategy: str = "priority") -> str:
     """A draft: the west coast goes to voltedge at 40 (a rule's price), then sunco."""
     return yaml.safe_dump(
         {
@@ -67,7 +67,7 @@ def draft_voltedge_first() -> str:
                             "when": {"field": "state", "op": "in", "value": ["CA", "OR", "WA"]},
                             "send_to": {
                                 "partners": ["voltedge", "sunco"],
-                                "strategy": "priority",
+                                "strategy": strategy,
                                 "prices": {"voltedge": 40},
                             },
                         }
@@ -124,10 +124,19 @@ def test_nothing_moves_and_routing_is_explained(db_url: str, buyers: BuyersThrea
             )
             since = parse_since("1d", rt.simulator.now())
             back = await rt.simulator.backtest(draft_voltedge_first(), since=since, limit=100)
+            other = lead(phone="(512) 555-0177")
+            budget = await rt.simulator.simulate(entity="solar", source="web", lead=other)  # sunco's budget
+            for strategy in ("user_choice", "broadcast"):
+                choice = await rt.simulator.simulate(
+                    entity="solar", source="web", lead=other, draft=draft_voltedge_first(strategy)
+                )
+                outcomes[strategy] = simulation_dict(choice)["profiles"][0]
+            outcomes["in force"] = simulation_dict(budget)["profiles"][0]
             return simulation_dict(stored), simulation_dict(pasted), backtest_dict(back)
         finally:
             await rt.stop()
 
+    outcomes: dict[str, dict[str, Any]] = {}
     stored, pasted, back = run_async(run())
     draft = tmp_path / "draft.yaml"
     draft.write_text(draft_voltedge_first())
@@ -161,6 +170,13 @@ def test_nothing_moves_and_routing_is_explained(db_url: str, buyers: BuyersThrea
     assert shares["sunco"]["actual"] == 1 and shares["sunco"]["draft"] == 0
     assert shares["voltedge"]["draft"] >= 2
     assert back["draft"]["revenue"] != back["actual"]["revenue"]
+
+    # sunco's budget and caps are reserved in memory; user choice offers (no offer row); broadcast to both
+    assert outcomes["in force"]["order"] == ["sunco", "brightpath"]
+    assert outcomes["in force"]["partners"][0]["price"] == "25.00"
+    assert outcomes["user_choice"]["outcome"] == "offered"
+    assert {p["verdict"] for p in outcomes["user_choice"]["partners"][:2]} == {"offered"}
+    assert outcomes["broadcast"]["expected_revenue"] == "65.00"  # voltedge at 40, sunco at its list 25
 
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["profiles"][0]["rule"] == "default"
