@@ -198,12 +198,11 @@ def route_one(
         return ProfileRoute(job.profile, None, None, JobStatus.UNSOLD, why, (), (), ZERO, (why,))
     ev = evaluate(job.lead_values, compiled, cfg, now)
     trace = redact_lines(job, ev.trace(cfg))
-    words = ev.trace(cfg)
     ineligible = {
         name: line[len(name) + 2 :]
         for i, name in enumerate(ev.partners)
         if ev.code(i) != ELIGIBLE
-        for line in words
+        for line in trace  # the rules' lines only, so far (redacted: a stored lead's sensitive values)
         if line.startswith(f"{name}: ")
     }
     order = distribution.screen(dry, job, live, now, ev, trace, breakers=gate)
@@ -217,7 +216,7 @@ def route_one(
             if step.auction is None:
                 break
             offers, recorded = _offers(step.auction, bids)
-            prices = RECORDED_BIDS if recorded or prices == RECORDED_BIDS else LIST_PRICES
+            prices = RECORDED_BIDS if recorded or prices == RECORDED_BIDS else LIST_PRICES  # per tier
             step = auction.award(dry, job, live, now, w, step.auction, offers, ids)
         status = w.jobs.get(job.id, {}).get("status", JobStatus.DELIVERING)
         reason = w.jobs.get(job.id, {}).get("error")
@@ -366,6 +365,8 @@ class Simulator:
                     raise NotFound(f"no lead {lead_id!r}")
                 if row.status == LeadStatus.REJECTED:
                     notes.append("the lead was rejected at intake (invalid): it would not be routed")
+                if row.erased_at is not None:
+                    notes.append("the lead's personal data was erased: it is routed on what is left")
                 values: Mapping[str, Any] = row.data
                 record: Any = row
                 bids = tx.simulation.bids([lead_id])
