@@ -18,7 +18,8 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import cap_counters, leads, metadata
 from leadrelay.bootstrap import Runtime
 from leadrelay.config import Settings
-from leadrelay.services.simulation import backtest_dict, parse_since, simulation_dict
+from leadrelay.services.simulation import parse_since
+from leadrelay.services.simulation_views import backtest_dict, simulation_dict
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_auction import auction_config, fixed
 from tests.support import (

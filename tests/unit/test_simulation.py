@@ -17,7 +17,8 @@ from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.simulation import Tally, Verdict, compare, lines_of, share, verdicts
 from leadrelay.errors import ValidationFailed
 from leadrelay.services.dry_run import DryRunTx, DryRunWrite, Taken
-from leadrelay.services.simulation import _offers, parse_since
+from leadrelay.services.simulated_route import _offers
+from leadrelay.services.simulation import parse_since
 from tests.fakes import FakeStorage
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ bids and offers are taken in memory, and whose ``Writes`` are never flushed. Not
 buyer is pinged: an auction is decided on the lead's recorded bids when it had an auction (the ``bids``
 table), else on the partners' list prices.
 
-A draft is a YAML document as the apply command takes it, checked by the same code (``validate_document``
-over the stored objects, the suppression lists named), merged over the stored configuration and compiled,
-never stored.
+A draft (``services.drafts``) is a YAML document as the apply command takes it, checked by the same code,
+laid over the stored configuration and compiled, never stored. The JSON the API and ``--json`` show is
+``services.simulation_views``'.
 """
 
 from __future__ import annotations
@@ -26,233 +26,30 @@ from secrets import token_bytes
 from types import SimpleNamespace
 from typing import Any
 
-from leadrelay.configuration import secrets
-from leadrelay.configuration.load import Objects, build_specs, load_yaml_text, validate_document
-from leadrelay.domain.auction import Offer
 from leadrelay.domain.dedup import MarkHasher
 from leadrelay.domain.fields.lead import validate_lead
-from leadrelay.domain.ledger import ZERO, PriceBasis, money
-from leadrelay.domain.model import Strategy
-from leadrelay.domain.ping import Bid, BidStatus
-from leadrelay.domain.routing import ELIGIBLE, evaluate
-from leadrelay.domain.simulation import PartnerShare, PartnerVerdict, Tally, compare, verdicts
-from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
+from leadrelay.domain.ledger import money
+from leadrelay.domain.simulation import PartnerShare, Tally, compare
+from leadrelay.domain.states import DeliveryStatus, LeadStatus
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
-from leadrelay.services import auction, distribution
-from leadrelay.services.config_in_force import ConfigCache, LiveConfig, compile_live
-from leadrelay.services.configure import check_suppression_lists
+from leadrelay.services.config_in_force import ConfigCache, LiveConfig
+from leadrelay.services.drafts import FixedKeys, config_for
 from leadrelay.services.dry_run import DryRunTx, Taken
 from leadrelay.services.health import BreakerGate, HealthTracker
-from leadrelay.services.opened_leads import open_jobs, redact_lines
+from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock
-from leadrelay.services.steps import StepResult
-from leadrelay.services.writes import Writes
+from leadrelay.services.simulated_route import RECORDED_BIDS, ProfileRoute, route_one, simulated_job
 
 _AGO = re.compile(r"^[0-9]{1,6}[dhm]$")
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 100_000
 PAGE = 500  # leads read per transaction of a backtest
-_MAX_TIERS = 32  # a waterfall's tiers awarded in one simulated route, at most
-
-RECORDED_BIDS = "recorded bids"
-LIST_PRICES = "list prices (no recorded bids)"
 NOT_REPLAYED = (
     "No buyer is contacted and no counter moves; every partner chosen is assumed to accept the post.",
     "Caps, pacing, budgets and partner dedup start empty and fill with the replayed leads; availability "
     "and circuit breakers are not replayed (their past states are not kept).",
     "Intake's screening is not replayed: leads rejected, duplicates or suppressed at intake stay so.",
 )
-
-
-# ---------------------------------------------------------------- the draft configuration
-
-
-@dataclass(frozen=True, slots=True)
-class _FixedKeys:
-    """The installation's dedup hasher, read before the read-only transaction (``DedupKeys``)."""
-
-    hasher_: MarkHasher
-
-    @property
-    def cached(self) -> MarkHasher:
-        return self.hasher_
-
-    async def hasher(self) -> MarkHasher:
-        return self.hasher_
-
-    def hasher_sync(self, *, tx: Tx | None = None) -> MarkHasher:
-        return self.hasher_
-
-
-def draft_objects(tx: Tx, text: str) -> Objects:
-    """The stored configuration with a draft document applied over it, checked as ``apply`` checks it
-    (``ConfigError`` with each problem's path); nothing is written."""
-    data = load_yaml_text(text)
-    existing = tx.config.load_objects()
-    incoming = validate_document(data, existing)
-    check_suppression_lists(tx, incoming)
-    merged: Objects = {kind: dict(docs) for kind, docs in existing.items()}
-    for kind, docs in incoming.items():
-        for name, doc in docs.items():
-            secrets.merge_kept(kind, name, doc, existing.get(kind, {}).get(name))  # "***": the stored one
-            merged.setdefault(kind, {})[name] = doc
-    return merged
-
-
-def config_for(tx: Tx, configs: ConfigCache, draft: str | None) -> LiveConfig:
-    """The configuration in force, or the draft over it (compiled, never stored)."""
-    live = configs.current(tx)
-    if draft is None:
-        return live
-    return compile_live(live.version, build_specs(draft_objects(tx, draft)), configs.dedup_keys)
-
-
-# ---------------------------------------------------------------- one lead through one profile
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileRoute:
-    """What routing one lead through one profile decided."""
-
-    profile: str
-    rule: str | None
-    strategy: str | None
-    outcome: (
-        str  # the job's status it would end the step in: delivering, held, unsold … (offered: user choice)
-    )
-    reason: str | None
-    order: tuple[str, ...]  # the screened candidates, in the order the strategy offers them
-    partners: tuple[PartnerVerdict, ...]
-    expected_revenue: Decimal
-    trace: tuple[str, ...]
-    auction_prices: str | None = None  # where an auction's bids came from (None: no auction)
-
-    @property
-    def routed(self) -> bool:
-        return bool(self.order)
-
-    def sales(self) -> list[tuple[str, Decimal | None]]:
-        return [(p.partner, p.price) for p in self.partners if p.verdict == "chosen"]
-
-
-def _job(lead: Record, profile: str, values: Mapping[str, Any], n: int) -> Any:
-    return SimpleNamespace(
-        id=f"sim_job_{n}",
-        lead_id=lead.id,
-        profile=profile,
-        kind="route",
-        status=JobStatus.RECEIVED,
-        queue_state=QueueState.CLAIMED,  # as a worker holds a job it routes
-        trace=[],
-        excluded=[],
-        entity=lead.entity,
-        source=lead.source,
-        lead_values=dict(values),
-        lead_sealed=lead.sealed,
-        is_test=False,
-        answer_by=None,
-        parent_id=None,
-        target_partner=None,
-        claims=0,
-    )
-
-
-def _offers(pending: Any, bids: Mapping[str, Record]) -> tuple[list[Offer], bool]:
-    """The answers an auction's pings would get: the lead's recorded bid of each partner, else an accepted
-    bid at its list price; and whether any recorded bid was used."""
-    offers = list(pending.fixed)
-    recorded = False
-    for ping in pending.pings:
-        bid = bids.get(ping.partner)
-        if bid is not None:
-            recorded = True
-            status = BidStatus(bid.status)
-            offers.append(
-                Offer(
-                    ping.partner,
-                    Bid(status, bid.price, bid.reference, None, bid.shared_price),
-                    ping.floor,
-                    0.0,
-                )
-            )
-        else:
-            offers.append(Offer(ping.partner, Bid(BidStatus.ACCEPTED, ping.list_price), ping.floor, 0.0))
-    return offers, recorded
-
-
-def route_one(
-    dry: DryRunTx,
-    live: LiveConfig,
-    job: Any,
-    now: datetime,
-    bids: Mapping[str, Record],
-    ids: IdSource,
-    gate: BreakerGate | None,
-) -> ProfileRoute:
-    """Route ``job`` as the worker does (``distribution.screen`` then ``place``), in the dry run."""
-    cfg = live.compiled
-    compiled = cfg.profiles.get(job.profile)
-    names = sorted(cfg.partners)
-    if compiled is None or not compiled.spec.enabled:
-        why = f"profile {job.profile} is missing or disabled"
-        return ProfileRoute(job.profile, None, None, JobStatus.UNSOLD, why, (), (), ZERO, (why,))
-    ev = evaluate(job.lead_values, compiled, cfg, now)
-    trace = redact_lines(job, ev.trace(cfg))
-    ineligible = {
-        name: line[len(name) + 2 :]
-        for i, name in enumerate(ev.partners)
-        if ev.code(i) != ELIGIBLE
-        for line in trace  # the rules' lines only, so far (redacted: a stored lead's sensitive values)
-        if line.startswith(f"{name}: ")
-    }
-    order = distribution.screen(dry, job, live, now, ev, trace, breakers=gate)
-    w = Writes()
-    prices: str | None = None
-    if order:
-        step: StepResult = distribution.place(
-            dry, job, live, now, w, ev, list(order), trace, ids=ids, breakers=gate
-        )
-        for _ in range(_MAX_TIERS):
-            if step.auction is None:
-                break
-            offers, recorded = _offers(step.auction, bids)
-            prices = RECORDED_BIDS if recorded or prices == RECORDED_BIDS else LIST_PRICES  # per tier
-            step = auction.award(dry, job, live, now, w, step.auction, offers, ids)
-        status = w.jobs.get(job.id, {}).get("status", JobStatus.DELIVERING)
-        reason = w.jobs.get(job.id, {}).get("error")
-    else:
-        status, reason = JobStatus.UNSOLD, ev.reason or "no eligible partner"
-        prices = None
-    final = list(w.jobs.get(job.id, {}).get("trace", trace))
-    chosen: dict[str, tuple[Decimal | None, str | None]] = {}
-    revenue = ZERO
-    for row in w.new_deliveries:
-        partner = cfg.partners[row["partner"]]
-        price, basis = row["price"], row["price_basis"]
-        if price is None and partner.price is not None:
-            price, basis = partner.price, PriceBasis.LIST
-        amount = money(price) if price is not None else None
-        chosen[row["partner"]] = (amount, str(basis) if basis is not None else None)
-        revenue += amount or ZERO
-    offered = [o.partner for o in dry.taken.offers.get(job.id, [])]
-    outcome = "offered" if offered and not chosen else str(status)
-    target = ev.target
-    return ProfileRoute(
-        profile=job.profile,
-        rule=ev.rule,
-        strategy=target.strategy.value if target is not None else None,
-        outcome=outcome,
-        reason=None if chosen or offered else reason,
-        order=tuple(order),
-        partners=tuple(verdicts(names, ev.partners, ineligible, order, final, chosen, offered)),
-        expected_revenue=revenue,
-        trace=tuple(final),
-        auction_prices=prices if target is not None and target.strategy in _AUCTIONS else None,
-    )
-
-
-_AUCTIONS = (Strategy.AUCTION, Strategy.WATERFALL)
-
 
 # ---------------------------------------------------------------- the results
 
@@ -339,7 +136,7 @@ class Simulator:
             hasher = await keys.hasher()
         else:
             hasher = MarkHasher(token_bytes(32))
-        return replace(live, dedup_keys=_FixedKeys(hasher))
+        return replace(live, dedup_keys=FixedKeys(hasher))
 
     async def simulate(
         self,
@@ -393,7 +190,7 @@ class Simulator:
             ids = _ids()
             routes = []
             for n, name in enumerate(profiles):
-                job = _job(record, name, values, n)
+                job = simulated_job(record, name, values, n)
                 if lead_id is not None:
                     (job,) = open_jobs(tx, [job], self._sealer)
                 mine = {b.partner: b for b in bids if b.profile == name}
@@ -481,7 +278,7 @@ class Simulator:
             draft: list[tuple[str, Decimal | None]] = []
             routed = False
             for k, name in enumerate(live.profiles_by_entity.get(row.entity, ())):
-                job = _job(row, name, row.data, k)
+                job = simulated_job(row, name, row.data, k)
                 (job,) = open_jobs(tx, [job], self._sealer)
                 route = route_one(dry, live, job, row.created_at, bids.get((row.id, name), {}), ids, None)
                 routed = routed or route.routed
@@ -504,94 +301,3 @@ _AT_INTAKE = (LeadStatus.REJECTED, LeadStatus.DUPLICATE, LeadStatus.SUPPRESSED)
 
 def _invalid(name: str, error: str) -> ValidationFailed:
     return ValidationFailed([FieldProblem(name, error)], f"{name}: {error}")
-
-
-# ---------------------------------------------------------------- as JSON (the API's and `--json`'s)
-
-
-def _money(value: Decimal | None) -> str | None:
-    return f"{value:.2f}" if value is not None else None
-
-
-def simulation_dict(s: Simulation) -> dict[str, Any]:
-    return {
-        "config": s.config,
-        "version": s.version,
-        "lead_id": s.lead_id,
-        "entity": s.entity,
-        "source": s.source,
-        "at": s.at.isoformat(),
-        "delivered": False,
-        "profiles": [
-            {
-                "profile": r.profile,
-                "rule": r.rule,
-                "strategy": r.strategy,
-                "outcome": r.outcome,
-                "reason": r.reason,
-                "order": list(r.order),
-                "expected_revenue": _money(r.expected_revenue),
-                "auction_prices": r.auction_prices,
-                "partners": [
-                    {
-                        "partner": p.partner,
-                        "verdict": p.verdict.value,
-                        "reasons": list(p.reasons),
-                        "position": p.position,
-                        "price": _money(p.price),
-                        "price_basis": p.price_basis,
-                    }
-                    for p in r.partners
-                ],
-                "trace": list(r.trace),
-            }
-            for r in s.profiles
-        ],
-        "notes": list(s.notes),
-    }
-
-
-def _side(t: Tally) -> dict[str, Any]:
-    return {
-        "leads": t.leads,
-        "routed": t.routed,
-        "sold": t.sold,
-        "unsold": t.unsold,
-        "revenue": _money(t.revenue),
-    }
-
-
-def backtest_dict(b: Backtest) -> dict[str, Any]:
-    a, d = b.actual, b.draft
-    return {
-        "since": b.since.isoformat(),
-        "until": b.until.isoformat(),
-        "limit": b.limit,
-        "leads": b.leads,
-        "truncated": b.truncated,
-        "actual": _side(a),
-        "draft": _side(d),
-        "difference": {
-            "leads": 0,
-            "routed": d.routed - a.routed,
-            "sold": d.sold - a.sold,
-            "unsold": d.unsold - a.unsold,
-            "revenue": _money(d.revenue - a.revenue),
-        },
-        "partners": [
-            {
-                "partner": p.partner,
-                "actual": p.actual,
-                "draft": p.draft,
-                "difference": p.difference,
-                "actual_share": str(p.actual_share),
-                "draft_share": str(p.draft_share),
-                "share_difference": str(p.share_difference),
-                "actual_revenue": _money(p.actual_revenue),
-                "draft_revenue": _money(p.draft_revenue),
-            }
-            for p in b.partners()
-        ],
-        "auctions": {"on_recorded_bids": b.auctions_on_bids, "on_list_prices": b.auctions_on_list_prices},
-        "notes": list(b.notes),
-    }

@@ -12,13 +12,8 @@ from pydantic import BaseModel, Field
 from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, StoredText, too_deep
 from leadrelay.errors import FieldProblem, ValidationFailed
-from leadrelay.services.simulation import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    backtest_dict,
-    parse_since,
-    simulation_dict,
-)
+from leadrelay.services.simulation import DEFAULT_LIMIT, MAX_LIMIT, parse_since
+from leadrelay.services.simulation_views import backtest_dict, simulation_dict
 
 router = APIRouter(prefix="/v1", tags=["simulator"])
 

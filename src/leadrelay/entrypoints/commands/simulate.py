@@ -16,13 +16,8 @@ from leadrelay.bootstrap import Runtime
 from leadrelay.entrypoints.commands.common import DbOption, err, fail, out
 from leadrelay.entrypoints.commands.runtime import print_json, with_runtime
 from leadrelay.errors import ConfigError, ValidationFailed
-from leadrelay.services.simulation import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    backtest_dict,
-    parse_since,
-    simulation_dict,
-)
+from leadrelay.services.simulation import DEFAULT_LIMIT, MAX_LIMIT, parse_since
+from leadrelay.services.simulation_views import backtest_dict, simulation_dict
 
 _OPTION = {
     "lead_id": "--lead",
