@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import cap_counters, leads, metadata
+from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.bootstrap import Runtime
 from leadrelay.config import Settings
 from leadrelay.services.simulation import parse_since
@@ -331,3 +332,24 @@ def test_an_auction_is_decided_again_on_the_leads_recorded_bids(db_url: str) -> 
     assert back["auctions"] == {"on_recorded_bids": 1, "on_list_prices": 0}
     assert back["draft"]["revenue"] == back["actual"]["revenue"] == "15.00"
     assert pings == {name: 1 for name in prices}  # pinged once, by the real auction; never by the simulator
+
+
+def test_the_dry_runs_transaction_refuses_writes_at_the_database(db_url: str) -> None:
+    """The guard under every simulation: a write that reached the database would fail, not land; SQLite's
+    pooled connection is writable again afterwards."""
+    prepare(db_url, {"entities": {"solar": {"fields": {"phone": {"type": "phone"}}}}})
+    db = Database(db_url)
+    try:
+        storage = SqlStorage(db)
+
+        def write_in_dry_run(tx: Any) -> None:
+            with tx.simulation.read_only():
+                tx.caps.next_rotation("p:r")
+
+        for _ in range(2):  # the same pooled connection, twice
+            with pytest.raises(Exception, match=r"(?i)read.only|readonly|query_only|attempt to write"):
+                storage.read(write_in_dry_run)
+        assert storage.transaction(lambda tx: tx.caps.next_rotation("p:r")) == 0
+        assert storage.read(lambda tx: tx.simulation.rotation("p:r")) == 1
+    finally:
+        db.dispose()

@@ -18,13 +18,13 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from secrets import token_bytes
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from leadrelay.domain.dedup import MarkHasher
 from leadrelay.domain.fields.lead import validate_lead
@@ -40,6 +40,7 @@ from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock
 from leadrelay.services.simulated_route import RECORDED_BIDS, ProfileRoute, route_one, simulated_job
 
+T = TypeVar("T")
 _AGO = re.compile(r"^[0-9]{1,6}[dhm]$")
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 100_000
@@ -212,7 +213,7 @@ class Simulator:
                 tuple(notes),
             )
 
-        return await self._storage.run_read(run)
+        return await self._storage.run_read(_guarded(run))
 
     async def backtest(self, draft: str, *, since: datetime, limit: int = DEFAULT_LIMIT) -> Backtest:
         """Replay the leads created since ``since`` (oldest first, at most ``limit``) through the draft, as
@@ -228,11 +229,10 @@ class Simulator:
         left = limit
         while True:
             n = min(PAGE, left)
-            got, after = await self._storage.run_read(
-                functools.partial(
-                    self._page, live=live, taken=taken, ids=ids, after=after, n=n, result=result
-                )
+            page = functools.partial(
+                self._page, live=live, taken=taken, ids=ids, after=after, n=n, result=result
             )
+            got, after = await self._storage.run_read(_guarded(page))
             left -= got
             if got < n:
                 break
@@ -290,6 +290,17 @@ class Simulator:
             result.draft.add(draft, routed=routed)
         last = rows[-1]
         return len(rows), (last.created_at, last.id)
+
+
+def _guarded(fn: Callable[[Tx], T]) -> Callable[[Tx], T]:
+    """``fn`` in a transaction whose writes the database itself refuses: a write the dry run would miss
+    fails loudly instead of landing."""
+
+    def run(tx: Tx) -> T:
+        with tx.simulation.read_only():
+            return fn(tx)
+
+    return run
 
 
 def _more(since: datetime, until: datetime, after: tuple[datetime, str] | None, tx: Tx) -> bool:

@@ -3,7 +3,8 @@ with a cursor, what they sold, their bids, a rotation counter. Nothing here writ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -82,3 +83,18 @@ class SqlSimulationReads:
             select(installation_secrets.c.name).where(installation_secrets.c.name == "dedup")
         ).first()
         return found is not None
+
+    @contextmanager
+    def read_only(self) -> Iterator[None]:
+        """PostgreSQL: the transaction becomes READ ONLY (to its end). SQLite: the connection refuses
+        writes (``query_only``) until the block ends; it is a pooled connection, so it is given back as it
+        was."""
+        if self._conn.dialect.name == "postgresql":
+            self._conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield
+            return
+        self._conn.exec_driver_sql("PRAGMA query_only = ON")
+        try:
+            yield
+        finally:
+            self._conn.exec_driver_sql("PRAGMA query_only = OFF")

@@ -4,6 +4,7 @@ the transaction's connection in ``leadrelay.adapters.db``."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -161,4 +162,8 @@ class SimulationReads(Protocol):
 
     def dedup_key_recorded(self) -> bool:
         """Whether the installation's dedup key is recorded (else no dedup mark exists yet)."""
+        ...
+
+    def read_only(self) -> AbstractContextManager[None]:
+        """Within it, the database itself refuses any write of this transaction (a dry run's guard)."""
         ...
