@@ -271,6 +271,14 @@ def test_the_cli_names_the_option_or_the_config_path_of_bad_input(
     assert code == 0 and "west-coast" in text and "not in the rule" in text, text
     code, text = cli("simulate", "--lead-file", str(lead_file), "--entity", "solar", "--source", "web")
     assert code == 0 and "sunco" in text and "25.00 (list)" in text, text
+    assert cli("partners", "unavailable", "sunco")[0] == 0
+    code, text = cli(
+        "simulate", "--lead-file", str(lead_file), "--entity", "solar", "--source", "web", "--json"
+    )
+    (route,) = json.loads(text)["profiles"]
+    sunco = next(p for p in route["partners"] if p["partner"] == "sunco")
+    assert sunco["verdict"] == "skipped" and sunco["reasons"] == ["partner unavailable (checked out)"]
+    assert route["order"] == ["brightpath"]
     assert cli("simulate")[0] != 0 and "--lead" in cli("simulate")[1]
     code, text = cli("simulate", "--lead-file", str(lead_file), "--entity", "solar")
     assert code != 0 and "--source" in text
