@@ -41,6 +41,7 @@ from leadrelay.services.postbacks import Postbacks
 from leadrelay.services.privacy import Privacy
 from leadrelay.services.retention import retain
 from leadrelay.services.returns import Returns
+from leadrelay.services.simulation import Simulator
 from leadrelay.services.supplier_ping import SupplierPings
 from leadrelay.services.user_choice import Offers
 
@@ -80,6 +81,7 @@ class Runtime:
         self.logview = LogView(self.storage, self.postback_links, self.configs)
         self.returns = Returns(self.storage, self.configs, self.notifier)
         self.invoices = Billing(self.storage, self.configs)
+        self.simulator = Simulator(self.storage, self.configs, self.sealer)  # routing dry runs: nothing moves
         self.channels = ConfiguredChannels(
             self.settings,
             in_force=functools.partial(self.configs.get, self.storage),

@@ -54,6 +54,8 @@ CONFIGURED_BODIES = {
     "POST /v1/ledger",
     "POST /v1/partners/{name}/wallet/topup",
     "GET /v1/reports",  # its time zone (whole hours from UTC), its range and a pair of two dimensions
+    "POST /v1/simulate",  # a stored lead, or a lead of a configured entity and source; a draft as `apply`'s
+    "POST /v1/backtest",  # a draft configuration, checked as `apply` checks one
 }
 
 

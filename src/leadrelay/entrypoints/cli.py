@@ -34,6 +34,7 @@ from leadrelay.entrypoints.commands.processes import WorkerProcesses, metrics_di
 from leadrelay.entrypoints.commands.reports import report
 from leadrelay.entrypoints.commands.response import check_response
 from leadrelay.entrypoints.commands.returns import returns_app
+from leadrelay.entrypoints.commands.simulate import simulate
 from leadrelay.entrypoints.commands.suppression import suppression_app
 from leadrelay.entrypoints.commands.tools import import_csv, simulate_buyers
 from leadrelay.entrypoints.commands.wallets import wallets_app
@@ -190,6 +191,7 @@ app.command()(apply)
 app.command()(export)
 app.command("import")(import_csv)
 app.command("simulate-buyers")(simulate_buyers)
+app.command("simulate")(simulate)
 
 
 def main() -> None:

@@ -76,6 +76,34 @@ def route_job(
     excluded = set(job.excluded)
     ev = planned or evaluate(job.lead_values, profile, cfg, now, exclude=excluded)
     trace.extend(redact_lines(job, ev.trace(cfg)))
+    candidates = screen(
+        tx, job, live, now, ev, trace, rotations=rotations, unavailable=unavailable, breakers=breakers
+    )
+    if not candidates:
+        reason = ev.reason or "no eligible partner"
+        if excluded:
+            reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
+        status = JobStatus.FAILED if excluded and tx.jobs.job_had_errors(job.id) else JobStatus.UNSOLD
+        return close(w, job, status, now, trace, error=reason, rule=ev.rule)
+    return place(tx, job, live, now, w, ev, candidates, trace, ids=ids, breakers=breakers)
+
+
+def screen(
+    tx: Tx,
+    job: Record,
+    live: LiveConfig,
+    now: datetime,
+    ev: Evaluation,
+    trace: list[str],
+    *,
+    rotations: Rotations | None = None,
+    unavailable: frozenset[str] | None = None,
+    breakers: BreakerGate | None = None,
+) -> list[str]:
+    """The candidates of an evaluation still eligible now, in the order the target's strategy offers them:
+    less the partners checked out, those whose breaker is open, those a partner suppression list names;
+    ordered by the rule's rotation or the partners' loads. Each partner left out gets its trace line."""
+    cfg = live.compiled
     candidates = ev.candidates
     target = ev.target
     if candidates:
@@ -99,12 +127,28 @@ def route_job(
     if target is not None and target.strategy is Strategy.LEAST_LOADED and len(candidates) > 1:
         candidates, loads = least_loaded(tx, live, candidates, now)
         trace.append(loads)
-    if not candidates:
-        reason = ev.reason or "no eligible partner"
-        if excluded:
-            reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
-        status = JobStatus.FAILED if excluded and tx.jobs.job_had_errors(job.id) else JobStatus.UNSOLD
-        return close(w, job, status, now, trace, error=reason, rule=ev.rule)
+    return candidates
+
+
+def place(
+    tx: Tx,
+    job: Record,
+    live: LiveConfig,
+    now: datetime,
+    w: Writes,
+    ev: Evaluation,
+    candidates: list[str],
+    trace: list[str],
+    *,
+    ids: IdSource = system_ids,
+    breakers: BreakerGate | None = None,
+) -> StepResult:
+    """Offer the lead to the screened candidates (not empty), in order, by the target's strategy: an
+    auction or waterfall, offers to the consumer, or the first (broadcast: every) partner not a duplicate
+    for it, below its caps and with money for it; then its deliveries, or unsold."""
+    cfg = live.compiled
+    profile = cfg.profiles[job.profile]
+    target = ev.target
     if target is not None and target.strategy in (Strategy.AUCTION, Strategy.WATERFALL):
         if breakers is not None:  # every candidate may be pinged: each due for a trial takes it now
             candidates = breakers.claim_all(candidates, trace)

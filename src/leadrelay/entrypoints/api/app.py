@@ -36,6 +36,7 @@ from leadrelay.entrypoints.api import (
     privacy,
     reports,
     returns,
+    simulate,
     suppression,
     wallets,
 )
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(returns.router)  # before admin too (/v1/returns…)
     app.include_router(invoices.router)  # before admin: GET /v1/invoices
     app.include_router(reports.router)  # before admin: GET /v1/reports
+    app.include_router(simulate.router)  # POST /v1/simulate, /v1/backtest
     app.include_router(admin.router)
     app.include_router(forms.router)  # the hosted lead form: HTML pages at /f/{source}/{entity}
 

@@ -44,6 +44,7 @@ from leadrelay.services.ports.queries import (
     Erasure,
     HoldQueries,
     LogQueries,
+    SimulationReads,
     SuppressionListNames,
 )
 from leadrelay.services.ports.records import Objects, Record
@@ -105,6 +106,7 @@ __all__ = [
     "SaleFacts",
     "Sealer",
     "Sent",
+    "SimulationReads",
     "Storage",
     "SuppressionListNames",
     "SuppressionLists",

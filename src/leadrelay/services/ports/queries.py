@@ -4,6 +4,7 @@ the transaction's connection in ``leadrelay.adapters.db``."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -132,3 +133,37 @@ class Erasure(Protocol):
     def shrink_batch(self, batch_id: str) -> None: ...
 
     def blank_leads(self, lead_ids: Sequence[str], now: datetime) -> None: ...
+
+
+class SimulationReads(Protocol):
+    """What the routing simulator and backtest read (``services.simulation``); nothing here writes."""
+
+    def leads_between(
+        self, since: datetime, until: datetime, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Record]:
+        """Non-test leads created in ``[since, until)`` after the cursor ``(created_at, id)``, oldest
+        first, at most ``limit``: ``id``, ``entity``, ``source``, ``status``, ``data``, ``sealed``,
+        ``created_at``."""
+        ...
+
+    def deliveries(self, lead_ids: Sequence[str]) -> list[Record]:
+        """The deliveries of these leads' routing jobs (not resends, not tests): ``lead_id``, ``partner``,
+        ``status``, ``price`` (a delivered one's: the sale's)."""
+        ...
+
+    def bids(self, lead_ids: Sequence[str]) -> list[Record]:
+        """The recorded bids of these leads (not superseded): ``lead_id``, ``profile``, ``partner``,
+        ``status``, ``price``, ``shared_price``, ``reference``."""
+        ...
+
+    def rotation(self, key: str) -> int:
+        """A rotation counter as it stands (what ``Caps.next_rotation`` would hand out next), not moved."""
+        ...
+
+    def dedup_key_recorded(self) -> bool:
+        """Whether the installation's dedup key is recorded (else no dedup mark exists yet)."""
+        ...
+
+    def read_only(self) -> AbstractContextManager[None]:
+        """Within it, the database itself refuses any write of this transaction (a dry run's guard)."""
+        ...

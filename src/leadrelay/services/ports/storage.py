@@ -17,6 +17,7 @@ from leadrelay.services.ports.queries import (
     Erasure,
     HoldQueries,
     LogQueries,
+    SimulationReads,
     SuppressionListNames,
 )
 from leadrelay.services.ports.reports import ReportFacts
@@ -93,6 +94,8 @@ class Tx(Protocol):
     def suppression_names(self) -> SuppressionListNames: ...
     @property
     def erasure(self) -> Erasure: ...
+    @property
+    def simulation(self) -> SimulationReads: ...
 
 
 class Storage(Protocol):
