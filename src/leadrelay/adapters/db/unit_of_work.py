@@ -36,6 +36,7 @@ from leadrelay.adapters.db.repositories import (
     SqlSuppressionLists,
 )
 from leadrelay.adapters.db.returns_store import SqlReturns
+from leadrelay.adapters.db.user_store import SqlUsers
 from leadrelay.adapters.db.wallet_store import SqlWallets
 from leadrelay.services.ports import Storage, Tx
 
@@ -139,6 +140,10 @@ class SqlTx:
     @cached_property
     def erasure(self) -> SqlErasure:
         return SqlErasure(self.conn)
+
+    @cached_property
+    def users(self) -> SqlUsers:
+        return SqlUsers(self.conn)
 
 
 class SqlStorage:

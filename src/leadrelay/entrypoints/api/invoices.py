@@ -11,7 +11,7 @@ from starlette.responses import Response
 from leadrelay.adapters.documents.invoices import invoice_csv, invoice_pdf, invoice_view
 from leadrelay.domain.invoices import Invoice, InvoiceStatus
 from leadrelay.domain.ledger import Party
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import FinanceDep, RuntimeDep, ViewDep
 from leadrelay.errors import FieldProblem, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["invoices"])
@@ -70,7 +70,7 @@ def _document(invoice: Invoice, fmt: Format) -> Any:
 
 
 @router.post("/invoices", summary="Draft (or regenerate) the invoice of a partner's or a source's period")
-async def draft_invoice(body: DraftBody, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def draft_invoice(body: DraftBody, rt: RuntimeDep, admin: FinanceDep) -> dict[str, Any]:
     party_kind, party = _party(body.partner, body.source)
     return invoice_view(await rt.invoices.draft(party_kind, party, body.period, actor=admin))
 
@@ -78,7 +78,7 @@ async def draft_invoice(body: DraftBody, rt: RuntimeDep, admin: AdminDep) -> dic
 @router.get("/invoices", summary="Invoices and statements, newest first")
 async def list_invoices(
     rt: RuntimeDep,
-    _admin: AdminDep,
+    _admin: ViewDep,
     partner: str | None = None,
     source: str | None = None,
     status: InvoiceStatus | None = None,
@@ -101,30 +101,30 @@ async def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}.csv", summary="An invoice as CSV", response_class=Response)
-async def invoice_as_csv(invoice_id: str, rt: RuntimeDep, _admin: AdminDep) -> Any:
+async def invoice_as_csv(invoice_id: str, rt: RuntimeDep, _admin: ViewDep) -> Any:
     return _document(await rt.invoices.get(invoice_id), "csv")
 
 
 @router.get("/invoices/{invoice_id}.pdf", summary="An invoice as PDF", response_class=Response)
-async def invoice_as_pdf(invoice_id: str, rt: RuntimeDep, _admin: AdminDep) -> Any:
+async def invoice_as_pdf(invoice_id: str, rt: RuntimeDep, _admin: ViewDep) -> Any:
     return _document(await rt.invoices.get(invoice_id), "pdf")
 
 
 @router.get("/invoices/{invoice_id}", summary="An invoice (JSON; ?format=csv or pdf for the document)")
-async def get_invoice(invoice_id: str, rt: RuntimeDep, _admin: AdminDep, format: Format = "json") -> Any:
+async def get_invoice(invoice_id: str, rt: RuntimeDep, _admin: ViewDep, format: Format = "json") -> Any:
     return _document(await rt.invoices.get(invoice_id), format)
 
 
 @router.post("/invoices/{invoice_id}/issue", summary="Issue a draft: numbered, frozen, deliveries invoiced")
-async def issue_invoice(invoice_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def issue_invoice(invoice_id: str, rt: RuntimeDep, admin: FinanceDep) -> dict[str, Any]:
     return invoice_view(await rt.invoices.issue(invoice_id, actor=admin))
 
 
 @router.post("/invoices/{invoice_id}/pay", summary="Mark an issued invoice paid (posts the payment)")
-async def pay_invoice(invoice_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def pay_invoice(invoice_id: str, rt: RuntimeDep, admin: FinanceDep) -> dict[str, Any]:
     return invoice_view(await rt.invoices.pay(invoice_id, actor=admin))
 
 
 @router.post("/invoices/{invoice_id}/void", summary="Void an issued, unpaid invoice (its entries released)")
-async def void_invoice(invoice_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def void_invoice(invoice_id: str, rt: RuntimeDep, admin: FinanceDep) -> dict[str, Any]:
     return invoice_view(await rt.invoices.void(invoice_id, actor=admin))

@@ -31,6 +31,7 @@ from leadrelay.services.ports.repositories import (
     SuppressionLists,
 )
 from leadrelay.services.ports.returns import Returns
+from leadrelay.services.ports.users import Users
 from leadrelay.services.ports.wallets import Wallets
 
 T = TypeVar("T")
@@ -93,6 +94,8 @@ class Tx(Protocol):
     def suppression_names(self) -> SuppressionListNames: ...
     @property
     def erasure(self) -> Erasure: ...
+    @property
+    def users(self) -> Users: ...
 
 
 class Storage(Protocol):
