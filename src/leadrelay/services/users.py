@@ -145,7 +145,7 @@ class Accounts:
     login_limit: LoginLimit = field(default_factory=LoginLimit)
     session_limits: SessionLimits = field(default_factory=SessionLimits)
     invitation_life: timedelta = timedelta(days=7)
-    _dummy_hash: str | None = None
+    _dummy_hash: str | None = field(default=None, init=False, repr=False)  # verified for unknown emails
 
     # ------------------------------------------------------------ administration (CLI, later the console)
 
@@ -334,7 +334,12 @@ class Accounts:
         stored = user.password_hash if usable and user is not None else await asyncio.to_thread(self._dummy)
         good = await asyncio.to_thread(self.passwords.verify, stored, password)
         if not (usable and good) or user is None:
-            await self.storage.run(lambda tx: tx.users.add_login_failure(email, address, now))
+
+            def failed(tx: Tx) -> None:
+                tx.users.add_login_failure(email, address, now)
+                tx.users.forget_login_failures(None, since)  # only the window's failures are kept
+
+            await self.storage.run(failed)
             raise Unauthorized(WRONG_LOGIN)
         rehash = self.passwords.needs_rehash(stored)
         new_hash = await asyncio.to_thread(self.passwords.hash, password) if rehash else None

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Row, delete, func, or_, select, update
 
 from leadrelay.adapters.db.tables import login_failures, user_invitations, user_sessions, users
 
@@ -108,9 +108,8 @@ class SqlUsers:
 
         return count(login_failures.c.email == email), count(login_failures.c.address == address)
 
-    def forget_login_failures(self, email: str, before: datetime) -> None:
+    def forget_login_failures(self, email: str | None, before: datetime) -> None:
+        old = login_failures.c.at < before
         self._conn.execute(
-            delete(login_failures).where(
-                or_(login_failures.c.email == email, and_(login_failures.c.at < before))
-            )
+            delete(login_failures).where(or_(login_failures.c.email == email, old) if email else old)
         )

@@ -57,8 +57,8 @@ class Users(Protocol):
         """Failures since then: (for this email, from this address)."""
         ...
 
-    def forget_login_failures(self, email: str, before: datetime) -> None:
-        """Drop the email's failures (after a good login) and everyone's older than ``before``."""
+    def forget_login_failures(self, email: str | None, before: datetime) -> None:
+        """Drop everyone's failures older than ``before``, and the email's (after a good login)."""
         ...
 
 
