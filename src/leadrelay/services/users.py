@@ -162,10 +162,8 @@ class Accounts:
         """A new user; without a password it can only log in after an invitation or a reset."""
         email, role = _email(email), _role(role)
         problem = tenant_problem(role, tenant)
-        if problem is not None:
-            raise _problem(
-                "partner" if role == Role.PARTNER else "source" if tenant is None else "role", problem
-            )
+        if problem is not None:  # named as the CLI's options: --partner, --source (or --role)
+            raise _problem(role.value if role in (Role.PARTNER, Role.SOURCE) else "role", problem)
         hashed = self.passwords.hash(_password(password)) if password is not None else None
         now = self.clock()
 
