@@ -1,4 +1,5 @@
-"""Invoices (partners) and statements (sources): draft, list, show (JSON, CSV, PDF), issue, pay, void."""
+"""Invoices (partners) and statements (sources): draft, list, show (JSON, CSV, PDF), issue, pay, void; a
+partner's own invoices (``/v1/partner/invoices``, issued ones only; another partner's answer 404)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.responses import Response
 from leadrelay.adapters.documents.invoices import invoice_csv, invoice_pdf, invoice_view
 from leadrelay.domain.invoices import Invoice, InvoiceStatus
 from leadrelay.domain.ledger import Party
-from leadrelay.entrypoints.api.deps import FinanceDep, RuntimeDep, ViewDep
+from leadrelay.entrypoints.api.deps import FinanceDep, PartnerDep, RuntimeDep, ViewDep
 from leadrelay.errors import FieldProblem, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["invoices"])
@@ -128,3 +129,22 @@ async def pay_invoice(invoice_id: str, rt: RuntimeDep, admin: FinanceDep) -> dic
 @router.post("/invoices/{invoice_id}/void", summary="Void an issued, unpaid invoice (its entries released)")
 async def void_invoice(invoice_id: str, rt: RuntimeDep, admin: FinanceDep) -> dict[str, Any]:
     return invoice_view(await rt.invoices.void(invoice_id, actor=admin))
+
+
+@router.get(
+    "/partner/invoices", summary="The calling partner's invoices (issued, paid or void), newest first"
+)
+async def list_own_invoices(
+    rt: RuntimeDep, partner: PartnerDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    found = await rt.invoices.find(party_kind=Party.PARTNER, party=partner, limit=limit)
+    return {"items": [invoice_view(i) for i in found if i.status is not InvoiceStatus.DRAFT]}
+
+
+@router.get(
+    "/partner/invoices/{invoice_id}", summary="One of the calling partner's invoices (?format=csv or pdf)"
+)
+async def get_own_invoice(
+    invoice_id: str, rt: RuntimeDep, partner: PartnerDep, format: Format = "json"
+) -> Any:
+    return _document(await rt.invoices.get_own(invoice_id, Party.PARTNER, partner), format)
