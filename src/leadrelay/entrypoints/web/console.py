@@ -167,10 +167,9 @@ async def login(request: Request) -> Response:
         context["error"] = "The form expired: please try again."
         return _render(request, "login.html", context, 403, form_token=token)
     address = request.client.host if request.client else "-"
+    accounts = request.app.state.runtime.accounts
     try:
-        session = await request.app.state.runtime.accounts.login(
-            email, str(form.get("password") or ""), address
-        )
+        session = await accounts.login(email, str(form.get("password") or ""), address)
     except TooManyRequests as exc:
         context["error"] = "Too many failed logins. Wait a few minutes before trying again."
         response = _render(request, "login.html", context, 429, form_token=token)
@@ -179,11 +178,12 @@ async def login(request: Request) -> Response:
     except Unauthorized:
         context["error"] = "Wrong email or password."
         return _render(request, "login.html", context, 401, form_token=token)
+    await accounts.logout(request.cookies.get(SESSION_COOKIE))  # a session from before ends (fixation)
     response = _see(target)
     response.set_cookie(
         SESSION_COOKIE,
         session.cookie,
-        max_age=int(request.app.state.runtime.accounts.session_limits.absolute.total_seconds()),
+        max_age=int(accounts.session_limits.absolute.total_seconds()),
         httponly=True,
         samesite="lax",
         secure=_secure(request),
