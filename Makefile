@@ -25,8 +25,8 @@ install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 
 ## run: install, write ./.env (the installation's settings, read by every leadrelay process here) from
-## examples/demo.env if there is none, migrate, apply examples/demo.yaml, start the simulated buyers and
-## the server (SQLite)
+## examples/demo.env if there is none, migrate, apply examples/demo.yaml, print the console's first admin
+## login (made on the first run only), start the simulated buyers and the server (SQLite)
 run: install
 	@test -f .env || { cp examples/demo.env .env && echo "wrote .env from examples/demo.env (loopback targets allowed for the demo buyers)"; }
 	@grep -qs '^LEADRELAY_ALLOWED_TARGET_NETWORKS=.*127\.0\.0\.' .env || echo "warning: .env does not allow 127.0.0.0/8: deliveries to the demo buyers will be refused"
@@ -34,6 +34,7 @@ run: install
 	$(BIN)/leadrelay apply -f examples/demo.yaml
 	$(BIN)/leadrelay sources add-key demo-web --key $(DEMO_KEY) > /dev/null
 	@echo "demo source key: $(DEMO_KEY)"
+	@LEADRELAY_PORT=$(PORT) $(BIN)/leadrelay users ensure-admin
 	@$(BIN)/leadrelay simulate-buyers --port $(BUYERS_PORT) --count 3 --latency-ms 50 --accept-rate 0.8 --smtp-port $(SMTP_PORT) & \
 	  buyers=$$!; trap "kill $$buyers 2>/dev/null" EXIT INT TERM; \
 	  echo "leadrelay on http://127.0.0.1:$(PORT)  (API docs: http://127.0.0.1:$(PORT)/docs)"; \

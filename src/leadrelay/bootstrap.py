@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from leadrelay.adapters.channels.alerts import AlertSender
 from leadrelay.adapters.channels.configured import ConfiguredChannels
@@ -18,8 +19,10 @@ from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.adapters.files.sender import FileShipper
 from leadrelay.adapters.observability import traces
+from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.config import Settings
 from leadrelay.configuration.load import smtp_settings
+from leadrelay.domain.access import SessionLimits
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services import ports
@@ -44,6 +47,7 @@ from leadrelay.services.returns import Returns
 from leadrelay.services.simulation import Simulator
 from leadrelay.services.supplier_ping import SupplierPings
 from leadrelay.services.user_choice import Offers
+from leadrelay.services.users import Accounts
 
 log = logging.getLogger("leadrelay")
 
@@ -82,6 +86,14 @@ class Runtime:
         self.returns = Returns(self.storage, self.configs, self.notifier)
         self.invoices = Billing(self.storage, self.configs)
         self.simulator = Simulator(self.storage, self.configs, self.sealer)  # routing dry runs: nothing moves
+        self.accounts = Accounts(
+            self.storage,
+            Argon2Passwords(),
+            session_limits=SessionLimits(
+                idle=timedelta(minutes=self.settings.session_idle_minutes),
+                absolute=timedelta(hours=self.settings.session_max_hours),
+            ),
+        )
         self.channels = ConfiguredChannels(
             self.settings,
             in_force=functools.partial(self.configs.get, self.storage),

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     postback_retry_max_delay: float = 3600.0
     postback_max_attempts: int = 8
 
+    # the console's sessions: ended after this many minutes without a request, and this many hours after the
+    # login; the cookie is marked Secure when the request came over https, or always when this is true
+    # (behind a proxy that ends TLS)
+    session_idle_minutes: float = Field(default=30.0, gt=0)
+    session_max_hours: float = Field(default=12.0, gt=0)
+    secure_cookies: bool = False
+
     def base_url(self) -> str:
         """Where buyers reach this installation (``public_url``, else the address it listens on)."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

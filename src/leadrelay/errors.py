@@ -10,6 +10,7 @@
     ├── Unauthorized                missing or wrong credentials
     ├── Forbidden                   good credentials, but not for this (a source posting another entity)
     ├── Expired                     what the request carries ran out (a ping token past its life)
+    ├── TooManyRequests             a limit of attempts was reached (failed logins): wait and try again
     └── StorageError                the database failed in a way the caller cannot fix
 
 Business outcomes (no partner matched, a cap was reached, a buyer said no) are values, never exceptions.
@@ -94,6 +95,16 @@ class Expired(LeadrelayError):
     """Something the request carries was good once and has run out (a ping token past its life)."""
 
     code = "expired"
+
+
+class TooManyRequests(LeadrelayError):
+    """Too many attempts in a while (failed logins); ``retry_after`` seconds until the next may pass."""
+
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class Unavailable(LeadrelayError):

@@ -85,7 +85,7 @@ class FakeConfigObjects:
 
 
 _KEY = ("id", "owner_kind", "owner", "prefix", "created_at", "last_used_at", "revoked_at")
-_TOKEN = ("id", "owner", "created_at", "expires_at", "last_used_at", "revoked_at")
+_TOKEN = ("id", "owner", "created_at", "expires_at", "last_used_at", "revoked_at", "role")
 
 
 def _key_row(row: Mapping[str, Any]) -> FakeRow:
@@ -139,7 +139,7 @@ class FakeCredentials:
         return str(row["owner"])
 
     def add_admin_token(
-        self, name: str, token: str, now: datetime, expires_at: datetime | None = None
+        self, name: str, token: str, now: datetime, expires_at: datetime | None = None, *, role: str = "admin"
     ) -> str:
         token_id = self._ids("tok")
         row = {
@@ -149,6 +149,7 @@ class FakeCredentials:
             "created_at": now,
             "revoked_at": None,
             "expires_at": expires_at,
+            "role": role,
         }
         self._t.insert("admin_tokens", row)
         return token_id

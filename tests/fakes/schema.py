@@ -123,6 +123,7 @@ TABLES: dict[str, TableSpec] = {
                 _t("revoked_at"),
                 _t("expires_at"),
                 _t("last_used_at"),
+                _s("role", null=False),
             ),
             key=("id",),
             unique=(("token_hash",),),

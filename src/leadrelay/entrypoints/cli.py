@@ -37,6 +37,7 @@ from leadrelay.entrypoints.commands.returns import returns_app
 from leadrelay.entrypoints.commands.simulate import simulate
 from leadrelay.entrypoints.commands.suppression import suppression_app
 from leadrelay.entrypoints.commands.tools import import_csv, simulate_buyers
+from leadrelay.entrypoints.commands.users import users_app
 from leadrelay.entrypoints.commands.wallets import wallets_app
 from leadrelay.errors import LeadrelayError
 
@@ -59,6 +60,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(returns_app, name="returns")
 app.add_typer(invoices_app, name="invoices")
+app.add_typer(users_app, name="users")
 app.command("check-field")(check_field)
 app.command("check-response")(check_response)
 app.command("report")(report)

@@ -14,8 +14,9 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadrelay.domain.access import STAFF_ROLES, Role
 from leadrelay.domain.states import KeyOwner
-from leadrelay.errors import Conflict, NotFound
+from leadrelay.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from leadrelay.services.ports import Record, Tx
 
 
@@ -43,6 +44,7 @@ def token_view(row: Record) -> dict[str, Any]:
         "expires_at": _iso(row.expires_at),
         "last_used_at": _iso(row.last_used_at),
         "revoked_at": _iso(row.revoked_at),
+        "role": getattr(row, "role", "admin"),
     }
 
 
@@ -167,19 +169,32 @@ def revoke_partner_keys(tx: Tx, partner: str, *, actor: str, now: datetime) -> l
 
 
 def create_token(
-    tx: Tx, name: str, token: str, *, actor: str, now: datetime, expires_in: timedelta | None
+    tx: Tx,
+    name: str,
+    token: str,
+    *,
+    actor: str,
+    now: datetime,
+    expires_in: timedelta | None,
+    role: Role = Role.ADMIN,
 ) -> dict[str, Any]:
+    """An admin token acting with ``role`` (a staff role: admin, operator or viewer)."""
+    if role not in STAFF_ROLES:
+        raise ValidationFailed(
+            [FieldProblem("role", "an admin token's role is admin, operator or viewer")],
+            f"an admin token cannot have the {role.value} role",
+        )
     expires_at = now + expires_in if expires_in is not None else None
-    token_id = tx.credentials.add_admin_token(name, token, now, expires_at)
+    token_id = tx.credentials.add_admin_token(name, token, now, expires_at, role=role.value)
     tx.config.audit(
         actor=actor,
         action="admin.token_created",
         object_kind="admin_tokens",
         object_id=token_id,
         at=now,
-        detail={"name": name, "expires_at": _iso(expires_at)},
+        detail={"name": name, "expires_at": _iso(expires_at), "role": role.value},
     )
-    return {"id": token_id, "name": name, "expires_at": _iso(expires_at)}
+    return {"id": token_id, "name": name, "expires_at": _iso(expires_at), "role": role.value}
 
 
 def list_tokens(tx: Tx) -> list[dict[str, Any]]:

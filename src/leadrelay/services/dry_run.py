@@ -48,6 +48,7 @@ from leadrelay.services.ports import (
     SuppressionListNames,
     SuppressionLists,
     Tx,
+    Users,
     Wallets,
 )
 
@@ -357,3 +358,7 @@ class DryRunTx:
     @property
     def simulation(self) -> SimulationReads:
         return self.real.simulation
+
+    @property
+    def users(self) -> Users:
+        return self.real.users

@@ -120,6 +120,19 @@ class Billing:
     async def get(self, invoice_id: str) -> Invoice:
         return await self.storage.run_read(lambda tx: _get(tx, invoice_id))
 
+    async def get_own(self, invoice_id: str, party_kind: Party, party: str) -> Invoice:
+        """A partner's (or a source's) own invoice once issued. Another party's, or a draft, is not found:
+        a 404 that does not tell whether it exists."""
+        invoice = await self.storage.run_read(lambda tx: tx.invoices.get(invoice_id))
+        if (
+            invoice is None
+            or invoice.party_kind is not party_kind
+            or invoice.party != party
+            or invoice.status is InvoiceStatus.DRAFT
+        ):
+            raise NotFound(f"no invoice {invoice_id}")
+        return invoice
+
     async def find(
         self,
         *,

@@ -107,7 +107,13 @@ def source_for_key(conn: Connection, key: str) -> str | None:
 
 
 def add_admin_token(
-    conn: Connection, name: str, token: str, now: datetime, expires_at: datetime | None = None
+    conn: Connection,
+    name: str,
+    token: str,
+    now: datetime,
+    expires_at: datetime | None = None,
+    *,
+    role: str = "admin",
 ) -> str:
     token_id = new_id("tok")
     conn.execute(
@@ -118,6 +124,7 @@ def add_admin_token(
             created_at=now,
             revoked_at=None,
             expires_at=expires_at,
+            role=role,
         )
     )
     return token_id
@@ -148,6 +155,7 @@ _TOKEN_COLUMNS: tuple[Any, ...] = (
     admin_tokens.c.expires_at,
     admin_tokens.c.last_used_at,
     admin_tokens.c.revoked_at,
+    admin_tokens.c.role,
 )
 
 

@@ -272,9 +272,9 @@ class SqlCredentials:
         return config_store.source_for_key(self._conn, key)
 
     def add_admin_token(
-        self, name: str, token: str, now: datetime, expires_at: datetime | None = None
+        self, name: str, token: str, now: datetime, expires_at: datetime | None = None, *, role: str = "admin"
     ) -> str:
-        return config_store.add_admin_token(self._conn, name, token, now, expires_at)
+        return config_store.add_admin_token(self._conn, name, token, now, expires_at, role=role)
 
     def admin_for_token(self, token: str) -> str | None:
         return config_store.admin_for_token(self._conn, token)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     text,
 )
 
+from leadrelay.domain.access import Role
 from leadrelay.domain.alerts import AlertState, EventState
 from leadrelay.domain.budgets import HoldKind
 from leadrelay.domain.health import BreakerState
@@ -170,6 +171,7 @@ admin_tokens = Table(
     Column("revoked_at", UTCDateTime),
     Column("expires_at", UTCDateTime),  # None: never expires
     Column("last_used_at", UTCDateTime),  # recorded at most once a minute per token and process
+    Column("role", String(16), nullable=False, server_default="admin"),  # access.Role: admin|operator|viewer
 )
 
 leads = Table(
@@ -739,4 +741,55 @@ report_watermark = Table(  # how far the rollup reaches: one row, moved by a con
     metadata,
     Column("name", String(16), primary_key=True),  # "hours"
     Column("rolled_until", UTCDateTime),  # every hour before it is in report_hours; None: none yet
+)
+
+
+# ---------------------------------------------------------------- console users (domain/access.py)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),  # trimmed, lower case
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),  # access.Role
+    Column("tenant", NAME),  # the partner's or source's name for those roles, else None
+    Column("password_hash", String(200)),  # argon2id; None until an invitation is accepted
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
+    Column("last_login_at", UTCDateTime),
+    one_of("role", Role),
+)
+
+user_invitations = Table(
+    "user_invitations",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ID, nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the cookie's value
+    Column("user_id", ID, nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # absolute
+    Column("last_seen_at", UTCDateTime, nullable=False),  # idle expiry counts from it
+    Column("csrf_secret", String(64), nullable=False),
+    Column("ended_at", UTCDateTime),  # logout, a disabled user, a password reset
+)
+
+login_failures = Table(  # failed logins of the last minutes, counted per email and per client address
+    "login_failures",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_login_failures_email_at", "email", "at"),
+    Index("ix_login_failures_address_at", "address", "at"),
 )

@@ -37,6 +37,7 @@ from leadrelay.adapters.db.repositories import (
 )
 from leadrelay.adapters.db.returns_store import SqlReturns
 from leadrelay.adapters.db.simulation_reads import SqlSimulationReads
+from leadrelay.adapters.db.user_store import SqlUsers
 from leadrelay.adapters.db.wallet_store import SqlWallets
 from leadrelay.services.ports import Storage, Tx
 
@@ -144,6 +145,10 @@ class SqlTx:
     @cached_property
     def simulation(self) -> SqlSimulationReads:
         return SqlSimulationReads(self.conn)
+
+    @cached_property
+    def users(self) -> SqlUsers:
+        return SqlUsers(self.conn)
 
 
 class SqlStorage:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from leadrelay.configuration.load import KINDS as _KINDS  # noqa: F401  (documented kinds)
 from leadrelay.domain.states import JobStatus
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import ConfigureDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound
 from leadrelay.services import configure
@@ -36,13 +36,13 @@ class TestDeliveryBody(BaseModel):
 
 
 @router.get("/config", summary="The whole configuration (what `leadrelay export` writes)")
-async def get_config(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def get_config(rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     return configure.masked(await rt.storage.run_read(configure.stored_objects))
 
 
 @router.post("/config", summary="Apply a configuration document (all or nothing)")
 async def apply_config(
-    rt: RuntimeDep, admin: AdminDep, document: dict[str, Any] = Body(...), dry_run: bool = False
+    rt: RuntimeDep, admin: ConfigureDep, document: dict[str, Any] = Body(...), dry_run: bool = False
 ) -> dict[str, Any]:
     document = _shallow(document)
     changes = await configure.apply_document(
@@ -53,13 +53,13 @@ async def apply_config(
 
 
 @router.get("/{kind}", summary="List objects of a kind")
-async def list_objects(kind: Kind, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def list_objects(kind: Kind, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     objects = configure.masked(await rt.storage.run_read(configure.stored_objects))
     return {"items": [{"name": n, **doc} for n, doc in objects.get(kind, {}).items()]}
 
 
 @router.get("/{kind}/{name}", summary="One object")
-async def get_object(kind: Kind, name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def get_object(kind: Kind, name: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     objects = configure.masked(await rt.storage.run_read(configure.stored_objects))
     doc = objects.get(kind, {}).get(name)
     if doc is None:
@@ -69,7 +69,7 @@ async def get_object(kind: Kind, name: str, rt: RuntimeDep, _admin: AdminDep) ->
 
 @router.put("/{kind}/{name}", summary="Create or replace an object")
 async def put_object(
-    kind: Kind, name: str, rt: RuntimeDep, admin: AdminDep, document: dict[str, Any] = Body(...)
+    kind: Kind, name: str, rt: RuntimeDep, admin: ConfigureDep, document: dict[str, Any] = Body(...)
 ) -> dict[str, Any]:
     document = _shallow(document, f"{kind}.{name}")
     document.pop("name", None)
@@ -79,7 +79,7 @@ async def put_object(
 
 
 @router.delete("/{kind}/{name}", summary="Delete an object (refused while something refers to it)")
-async def delete_object(kind: Kind, name: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def delete_object(kind: Kind, name: str, rt: RuntimeDep, admin: ConfigureDep) -> dict[str, Any]:
     await configure.delete_object(rt.storage, kind, name, actor=admin)
     rt.configs.invalidate()
     return {"kind": kind, "name": name, "action": "deleted"}
@@ -91,7 +91,7 @@ async def delete_object(kind: Kind, name: str, rt: RuntimeDep, admin: AdminDep) 
 async def test_delivery(
     name: str,
     rt: RuntimeDep,
-    admin: AdminDep,
+    admin: ConfigureDep,
     wait: Annotated[float, Query(ge=0, le=60)] = 10.0,
     body: TestDeliveryBody | None = None,
 ) -> dict[str, Any]:

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import RuntimeDep, ViewDep
 
 router = APIRouter(prefix="/v1", tags=["alerts"])
 
 
 @router.get("/alerts", summary="Alert rules with their state (ok, firing), and the latest messages sent")
 async def list_alerts(
-    rt: RuntimeDep, _admin: AdminDep, events: Annotated[int, Query(ge=0, le=1000)] = 50
+    rt: RuntimeDep, _admin: ViewDep, events: Annotated[int, Query(ge=0, le=1000)] = 50
 ) -> dict[str, Any]:
     return await rt.alerts.overview(events)

@@ -41,7 +41,7 @@ from leadrelay.entrypoints.api import (
     wallets,
 )
 from leadrelay.entrypoints.api.deps import KeyCache
-from leadrelay.entrypoints.web import forms
+from leadrelay.entrypoints.web import console, forms
 from leadrelay.errors import LeadrelayError
 
 log = logging.getLogger("leadrelay.api")
@@ -59,7 +59,12 @@ class LeadrelayAPI(FastAPI):
             except LeadrelayError as exc:
                 await errors.error_response(exc)(scope, receive, send)
                 return
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/leads":
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] == "/v1/leads"
+            and _has_credential(scope)  # else the framework's route: a console session, or a 401
+        ):
             try:
                 await leads.intake_fast_path(scope, receive, send, self.state.runtime, self.state.source_keys)
             except Exception:
@@ -68,6 +73,13 @@ class LeadrelayAPI(FastAPI):
                 await response(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+def _has_credential(scope: Scope) -> bool:
+    return any(name in _CREDENTIAL_HEADERS for name, _ in scope["headers"])
+
+
+_CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key", b"Authorization", b"X-API-Key"})
 
 
 def create_app(settings: Settings | None = None, *, workers: int | None = None) -> FastAPI:
@@ -143,8 +155,33 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
             responses={503: {"description": "Not ready: `{code, detail}` says which check failed"}},
         )
     app.include_router(operations.router)
+    console.install(app)
 
     return app
+
+
+# The routes that declare no permission (every other route has a ``deps.Require`` or a console page's
+# ``SignedIn``): the API's documentation, health and metrics, postbacks (the URL's signature is their
+# credential), and the console's login and invitation pages and static files.
+PUBLIC_PATHS = frozenset(
+    {
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/health",
+        "/ready",
+        "/health/ready",
+        "/metrics",
+        "/v1/postbacks/{delivery_id}",
+        "/console/login",
+        "/console/invite/{token}",
+        "/console/static",
+        # the hosted lead form: the consumer's own page (the source opted in; signed form tokens)
+        "/f/{source}/{entity}",
+        "/f/{source}/{entity}/offers/{offer_id}",
+    }
+)
 
 
 def app_factory() -> FastAPI:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
-from leadrelay.entrypoints.api.deps import AdminDep, PartnerDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import ActDep, PartnerDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.services.availability import PartnerAvailability
 
@@ -24,13 +24,13 @@ class AvailabilityBody(BaseModel):
 
 
 @router.get("/availability", summary="Every partner's availability")
-async def list_availability(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def list_availability(rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     rows = await PartnerAvailability(rt.storage).show()
     return {"items": [row.as_dict() for row in rows]}
 
 
 @router.get("/partners/{name}/availability", summary="One partner's availability")
-async def get_availability(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def get_availability(name: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     (row,) = await PartnerAvailability(rt.storage).show(name)
     return row.as_dict()
 
@@ -40,7 +40,7 @@ async def get_availability(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[
     summary="Check a partner in or out at once (routing skips an unavailable partner; audited)",
 )
 async def put_availability(
-    name: str, rt: RuntimeDep, admin: AdminDep, body: AvailabilityBody = Body(...)
+    name: str, rt: RuntimeDep, admin: ActDep, body: AvailabilityBody = Body(...)
 ) -> dict[str, Any]:
     row = await PartnerAvailability(rt.storage).set(name, body.available, actor=admin, note=body.note)
     return row.as_dict()

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from leadrelay.domain.states import BatchStatus
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import ActDep, RuntimeDep, ViewDep
 
 router = APIRouter(prefix="/v1", tags=["batches"])
 
@@ -24,7 +24,7 @@ STATUSES = tuple(BatchStatus)
 @router.get("/batches", summary="Batch files and digests, newest first")
 async def list_batches(
     rt: RuntimeDep,
-    _admin: AdminDep,
+    _admin: ViewDep,
     partner: str | None = None,
     status: Annotated[str | None, Query(pattern=f"^({'|'.join(BatchStatus)})$")] = None,
 ) -> dict[str, Any]:
@@ -32,12 +32,12 @@ async def list_batches(
 
 
 @router.get("/batches/waiting", summary="Leads waiting for each partner's next batch")
-async def waiting(rt: RuntimeDep, _admin: AdminDep) -> list[dict[str, Any]]:
+async def waiting(rt: RuntimeDep, _admin: ViewDep) -> list[dict[str, Any]]:
     return await rt.batches.waiting()
 
 
 @router.get("/batches/{batch_id}", summary="A batch: its leads and every attempt to deliver it")
-async def show(batch_id: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def show(batch_id: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     return await rt.batches.show(batch_id)
 
 
@@ -62,12 +62,12 @@ async def show(batch_id: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any
         }
     },
 )
-async def download(batch_id: str, rt: RuntimeDep, admin: AdminDep) -> Response:
+async def download(batch_id: str, rt: RuntimeDep, admin: ViewDep) -> Response:
     name, media_type, data = await rt.batches.file(batch_id, actor=admin)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(data, media_type=media_type, headers=headers)
 
 
 @router.post("/batches/{batch_id}/redeliver", summary="Deliver a batch again: same leads, same file name")
-async def redeliver(batch_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def redeliver(batch_id: str, rt: RuntimeDep, admin: ActDep) -> dict[str, Any]:
     return await rt.batches.redeliver(batch_id, actor=admin)

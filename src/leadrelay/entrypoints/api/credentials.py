@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import RuntimeDep, SecretsDep
 from leadrelay.services import credentials
 
 router = APIRouter(prefix="/v1", tags=["credentials"])
@@ -21,7 +21,7 @@ class KeyBody(BaseModel):
 
 @router.post("/sources/{name}/keys", summary="Create an API key for a source (shown once)")
 async def create_key(
-    name: str, rt: RuntimeDep, admin: AdminDep, body: KeyBody | None = None
+    name: str, rt: RuntimeDep, admin: SecretsDep, body: KeyBody | None = None
 ) -> dict[str, Any]:
     key = body.key if body and body.key else credentials.new_source_key()
     now = datetime.now(UTC)
@@ -30,12 +30,12 @@ async def create_key(
 
 
 @router.get("/sources/{name}/keys", summary="A source's API keys, with their last use (never the keys)")
-async def list_keys(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def list_keys(name: str, rt: RuntimeDep, _admin: SecretsDep) -> dict[str, Any]:
     return {"items": await rt.storage.run_read(lambda tx: credentials.list_keys(tx, name))}
 
 
 @router.delete("/sources/{name}/keys/{key_id}", summary="Revoke a source's API key (401 from then on)")
-async def revoke_key(name: str, key_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def revoke_key(name: str, key_id: str, rt: RuntimeDep, admin: SecretsDep) -> dict[str, Any]:
     now = datetime.now(UTC)
     view = await rt.storage.run(lambda tx: credentials.revoke_key(tx, name, key_id, actor=admin, now=now))
     rt.configs.invalidate()
@@ -44,7 +44,7 @@ async def revoke_key(name: str, key_id: str, rt: RuntimeDep, admin: AdminDep) ->
 
 @router.post("/partners/{name}/keys", summary="Create an API key for a partner (shown once)")
 async def create_partner_key(
-    name: str, rt: RuntimeDep, admin: AdminDep, body: KeyBody | None = None
+    name: str, rt: RuntimeDep, admin: SecretsDep, body: KeyBody | None = None
 ) -> dict[str, Any]:
     key = body.key if body and body.key else credentials.new_partner_key()
     now = datetime.now(UTC)
@@ -55,12 +55,12 @@ async def create_partner_key(
 
 
 @router.get("/partners/{name}/keys", summary="A partner's API keys, with their last use (never the keys)")
-async def list_partner_keys(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def list_partner_keys(name: str, rt: RuntimeDep, _admin: SecretsDep) -> dict[str, Any]:
     return {"items": await rt.storage.run_read(lambda tx: credentials.list_partner_keys(tx, name))}
 
 
 @router.delete("/partners/{name}/keys/{key_id}", summary="Revoke a partner's API key (401 from then on)")
-async def revoke_partner_key(name: str, key_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def revoke_partner_key(name: str, key_id: str, rt: RuntimeDep, admin: SecretsDep) -> dict[str, Any]:
     now = datetime.now(UTC)
     view = await rt.storage.run(
         lambda tx: credentials.revoke_partner_key(tx, name, key_id, actor=admin, now=now)
@@ -70,12 +70,12 @@ async def revoke_partner_key(name: str, key_id: str, rt: RuntimeDep, admin: Admi
 
 
 @router.get("/admin/tokens", summary="Admin tokens, with their expiry and last use (never the tokens)")
-async def list_tokens(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def list_tokens(rt: RuntimeDep, _admin: SecretsDep) -> dict[str, Any]:
     return {"items": await rt.storage.run_read(credentials.list_tokens)}
 
 
 @router.delete("/admin/tokens/{token_id}", summary="Revoke an admin token (401 from then on)")
-async def revoke_token(token_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def revoke_token(token_id: str, rt: RuntimeDep, admin: SecretsDep) -> dict[str, Any]:
     now = datetime.now(UTC)
     view = await rt.storage.run(lambda tx: credentials.revoke_token(tx, token_id, actor=admin, now=now))
     rt.configs.invalidate()

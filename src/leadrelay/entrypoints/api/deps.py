@@ -1,6 +1,12 @@
-"""Request dependencies: the runtime, and who is calling (a source or a partner by its API key, an admin by
-token). A key authenticates only as its kind of owner: a partner's key never sends leads, a source's never
-reaches a partner's routes, and neither is an admin token."""
+"""Request dependencies: the runtime, and who is calling (a source or a partner by its API key, a staff
+member by admin token, anyone by the console's session cookie) and whether its role may (``Require``).
+
+Every route declares the permission it needs (``leadrelay.domain.access``) with one of the aliases at
+the bottom (``ViewDep``, ``ActDep`` …, ``SourceDep``, ``PartnerDep``); the role table decides. A key
+authenticates only as its kind of owner: a partner's key never sends leads, a source's never reaches a
+partner's routes, and neither is an admin token. An admin token acts with its role (admin, operator or
+viewer). A request without a credential may carry the console's session cookie instead; then an unsafe
+method must also carry the session's CSRF token in ``X-CSRF-Token``."""
 
 from __future__ import annotations
 
@@ -17,7 +23,9 @@ from sqlalchemy import Connection, Row
 
 from leadrelay.adapters.db import config_store
 from leadrelay.bootstrap import Runtime
+from leadrelay.domain.access import STAFF_ROLES, Permission, Role, allows, refusal
 from leadrelay.errors import Forbidden, Unauthorized
+from leadrelay.services.users import SessionUser
 
 log = logging.getLogger("leadrelay.api")
 
@@ -53,6 +61,7 @@ class _Known:
     version: int  # of the configuration when looked up: revocations and deletions bump it
     until: float  # monotonic
     expires_at: datetime | None
+    role: str = "admin"  # an admin token's role
 
 
 class KeyCache:
@@ -114,13 +123,15 @@ _LOOKUPS: dict[str, Callable[[Connection, str], Row[Any] | None]] = {
 _NAMES = {"key": "API key", "token": "admin token"}
 
 
-async def _caller(request: Request, cache: KeyCache, missing: str, unknown: str) -> str:
-    rt: Runtime = request.app.state.runtime
-    return await caller_of(_credential(request), rt, cache, missing, unknown)
-
-
 async def caller_of(credential: str | None, rt: Runtime, cache: KeyCache, missing: str, unknown: str) -> str:
     """Who the credential belongs to: from the short-lived cache, else from the database (hashed)."""
+    return (await known_of(credential, rt, cache, missing, unknown)).who
+
+
+async def known_of(
+    credential: str | None, rt: Runtime, cache: KeyCache, missing: str, unknown: str
+) -> _Known:
+    """The credential's owner (and for an admin token, its role)."""
     if not credential:
         raise Unauthorized(missing)
     version = (await rt.configs.get(rt.storage)).version
@@ -138,7 +149,8 @@ async def caller_of(credential: str | None, rt: Runtime, cache: KeyCache, missin
                 f"API key {row.id} is a {owner_kind}'s key: this route takes a {cache.owner_kind}'s key"
             )
         expires_at = getattr(row, "expires_at", None)
-        known = _Known(row.owner, row.id, version, time.monotonic() + _CACHE_SECONDS, expires_at)
+        role = getattr(row, "role", None) or "admin"
+        known = _Known(row.owner, row.id, version, time.monotonic() + _CACHE_SECONDS, expires_at, role)
         cache.put(credential, known)
         cache.seen(row.id, row.last_used_at, now)
     if known.expires_at is not None and known.expires_at <= datetime.now(UTC):
@@ -147,7 +159,7 @@ async def caller_of(credential: str | None, rt: Runtime, cache: KeyCache, missin
             "create a new one with `leadrelay admin create-token`"
         )
     cache.used(rt, known.id)
-    return known.who
+    return known
 
 
 def _stamp(at: datetime) -> str:
@@ -157,35 +169,102 @@ def _stamp(at: datetime) -> str:
 _NO_SOURCE_KEY = "send the source's API key as 'Authorization: Bearer <key>' or 'X-API-Key'"
 
 
-async def source_of(request: Request) -> str:
-    return await _caller(request, request.app.state.source_keys, _NO_SOURCE_KEY, "unknown API key")
-
-
 async def source_of_credential(credential: str | None, rt: Runtime, cache: KeyCache) -> str:
     """The source a credential (already taken from the headers) belongs to: the intake fast path."""
     return await caller_of(credential, rt, cache, _NO_SOURCE_KEY, "unknown API key")
 
 
-async def admin_of(request: Request) -> str:
-    who = await _caller(
-        request,
-        request.app.state.admin_tokens,
-        "send an admin token as 'Authorization: Bearer <token>'",
-        "unknown admin token",
-    )
-    return f"admin:{who}"
+SESSION_COOKIE = "lr_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MISSING = {
+    Permission.SOURCE_PORTAL: _NO_SOURCE_KEY,
+    Permission.PARTNER_PORTAL: "send the partner's API key as 'Authorization: Bearer <key>' or 'X-API-Key'",
+}
+_MISSING_TOKEN = "send an admin token as 'Authorization: Bearer <token>'"
 
 
-async def partner_of(request: Request) -> str:
-    """The partner whose own key (``lrp_…``) the request carries."""
-    return await _caller(
-        request,
-        request.app.state.partner_keys,
-        "send the partner's API key as 'Authorization: Bearer <key>' or 'X-API-Key'",
-        "unknown API key",
-    )
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: its role, the name the audit log shows, and for a partner or a source its own
+    name (``tenant``)."""
+
+    role: Role
+    actor: str
+    tenant: str | None = None
 
 
-SourceDep = Annotated[str, Depends(source_of)]
-PartnerDep = Annotated[str, Depends(partner_of)]
-AdminDep = Annotated[str, Depends(admin_of)]
+async def session_of(request: Request) -> SessionUser | None:
+    """The console session the request's cookie names, looked up once per request."""
+    if "session_user" in request.scope.get("state", {}):
+        found: SessionUser | None = request.state.session_user
+        return found
+    rt: Runtime = request.app.state.runtime
+    found = await rt.accounts.session(request.cookies.get(SESSION_COOKIE))
+    request.state.session_user = found
+    return found
+
+
+async def caller_for(request: Request, permission: Permission) -> Caller:
+    """The caller, if its role has ``permission``: 401 without a (known) credential, 403 otherwise."""
+    rt: Runtime = request.app.state.runtime
+    credential = _credential(request)
+    caller: Caller
+    if credential is not None:
+        if permission == Permission.SOURCE_PORTAL:
+            who = await caller_of(
+                credential, rt, request.app.state.source_keys, _NO_SOURCE_KEY, "unknown API key"
+            )
+            caller = Caller(Role.SOURCE, who, who)
+        elif permission == Permission.PARTNER_PORTAL:
+            who = await caller_of(
+                credential, rt, request.app.state.partner_keys, _MISSING[permission], "unknown API key"
+            )
+            caller = Caller(Role.PARTNER, who, who)
+        else:
+            known = await known_of(
+                credential, rt, request.app.state.admin_tokens, _MISSING_TOKEN, "unknown admin token"
+            )
+            role = Role(known.role)
+            caller = Caller(role if role in STAFF_ROLES else Role.VIEWER, f"admin:{known.who}")
+    else:
+        session = await session_of(request)
+        if session is None:
+            raise Unauthorized(_MISSING.get(permission, _MISSING_TOKEN) + ", or log in to the console")
+        if request.method not in SAFE_METHODS and not session.csrf_ok(request.headers.get(CSRF_HEADER)):
+            raise Forbidden(
+                "a request made with the console's session must carry its CSRF token in X-CSRF-Token"
+            )
+        caller = Caller(session.role, session.actor, session.tenant)
+    if not allows(caller.role, permission):
+        raise Forbidden(refusal(caller.role, permission))
+    return caller
+
+
+class Require:
+    """The dependency a route declares: the caller must have ``permission``. Gives the actor's name for
+    the audit log, or for the portals the caller's own partner or source."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __repr__(self) -> str:
+        return f"Require({self.permission.value})"
+
+    async def __call__(self, request: Request) -> str:
+        caller = await caller_for(request, self.permission)
+        if self.permission in (Permission.SOURCE_PORTAL, Permission.PARTNER_PORTAL):
+            assert caller.tenant is not None
+            return caller.tenant
+        return caller.actor
+
+
+SourceDep = Annotated[str, Depends(Require(Permission.SOURCE_PORTAL))]  # the source's name
+PartnerDep = Annotated[str, Depends(Require(Permission.PARTNER_PORTAL))]  # the partner's name
+ViewDep = Annotated[str, Depends(Require(Permission.VIEW))]  # the actor, as are the ones below
+ActDep = Annotated[str, Depends(Require(Permission.ACT))]
+FinanceDep = Annotated[str, Depends(Require(Permission.FINANCE))]
+ConfigureDep = Annotated[str, Depends(Require(Permission.CONFIGURE))]
+SecretsDep = Annotated[str, Depends(Require(Permission.SECRETS))]
+PrivacyDep = Annotated[str, Depends(Require(Permission.PRIVACY))]
+UsersDep = Annotated[str, Depends(Require(Permission.USERS))]

@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.states import JobStatus, LeadStatus
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import ActDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
 
 router = APIRouter(prefix="/v1", tags=["distributions"])
@@ -43,7 +43,7 @@ def _utc(value: datetime | None) -> datetime | None:
 @router.get("/distributions", summary="The distribution log, newest first")
 async def list_distributions(
     rt: RuntimeDep,
-    _admin: AdminDep,
+    _admin: ViewDep,
     status: JobStatus | None = None,
     partner: str | None = None,
     profile: str | None = None,
@@ -59,29 +59,27 @@ async def list_distributions(
 
 
 @router.get("/distributions/{job_id}", summary="One distribution: routing trace and delivery attempts")
-async def get_distribution(job_id: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def get_distribution(job_id: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     return await rt.logview.distribution(job_id)
 
 
 @router.post("/distributions/{job_id}/resend", summary="Resend a delivered lead to the same partner")
 async def resend(
-    job_id: str, rt: RuntimeDep, admin: AdminDep, body: ActionBody | None = None
+    job_id: str, rt: RuntimeDep, admin: ActDep, body: ActionBody | None = None
 ) -> dict[str, Any]:
     new_jobs = await rt.actions.resend(job_id, actor=admin, reason=body.reason if body else None)
     return {"status": LeadStatus.QUEUED, "job_id": new_jobs[0], "job_ids": new_jobs, "original_id": job_id}
 
 
 @router.post("/distributions/{job_id}/rerun", summary="Route a failed or stuck job again")
-async def rerun(
-    job_id: str, rt: RuntimeDep, admin: AdminDep, body: ActionBody | None = None
-) -> dict[str, Any]:
+async def rerun(job_id: str, rt: RuntimeDep, admin: ActDep, body: ActionBody | None = None) -> dict[str, Any]:
     await rt.actions.rerun(job_id, actor=admin, reason=body.reason if body else None)
     return {"status": JobStatus.RECEIVED, "job_id": job_id}
 
 
 @router.post("/distributions/{job_id}/cancel", summary="Cancel a delivered, not invoiced distribution")
 async def cancel(
-    job_id: str, rt: RuntimeDep, admin: AdminDep, body: ActionBody | None = None
+    job_id: str, rt: RuntimeDep, admin: ActDep, body: ActionBody | None = None
 ) -> dict[str, Any]:
     new_job = await rt.actions.cancel(job_id, actor=admin, reason=body.reason if body else None)
     return {"status": JobStatus.CANCELLED, "job_id": job_id, "redistributed_as": new_job}
@@ -90,7 +88,7 @@ async def cancel(
 @router.get("/audit", summary="The audit log: every action and configuration change")
 async def audit(
     rt: RuntimeDep,
-    _admin: AdminDep,
+    _admin: ViewDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from leadrelay.errors import (
     LeadrelayError,
     NotFound,
     StorageError,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     ValidationFailed,
@@ -37,6 +38,7 @@ _STATUS: dict[type[LeadrelayError], int] = {  # the first class that matches win
     Unauthorized: 401,
     Forbidden: 403,
     Expired: 410,
+    TooManyRequests: 429,
     StorageError: 503,
 }
 
@@ -67,6 +69,8 @@ def error_response(exc: LeadrelayError) -> Response:
     if isinstance(exc, ConfigError):
         body["errors"] = [{"path": p.path, "error": p.message} for p in exc.problems]
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(body, status_code=_status(exc), headers=headers)
 
 

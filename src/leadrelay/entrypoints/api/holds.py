@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import ActDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["holds"])
 
 
 @router.get("/holds", summary="Deliveries held for pick-up (oldest first)")
-async def list_holds(rt: RuntimeDep, _admin: AdminDep, partner: str | None = None) -> dict[str, Any]:
+async def list_holds(rt: RuntimeDep, _admin: ViewDep, partner: str | None = None) -> dict[str, Any]:
     return {"items": await rt.holds.list(partner)}
 
 
@@ -31,7 +31,7 @@ class CSVResponse(Response):
     response_class=CSVResponse,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The CSV"}},
 )
-async def export_holds(rt: RuntimeDep, admin: AdminDep, partner: str | None = None) -> Response:
+async def export_holds(rt: RuntimeDep, admin: ViewDep, partner: str | None = None) -> Response:
     body = await rt.holds.export_csv(partner, actor=admin)
     name = f"holds-{_SAFE.sub('_', partner or 'all')}.csv"  # a header holds latin-1 only
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
@@ -45,7 +45,7 @@ class ReleaseBody(BaseModel):
 
 @router.post("/holds/{delivery_id}/release", summary="Deliver a held lead again through the first channel")
 async def release(
-    delivery_id: str, rt: RuntimeDep, admin: AdminDep, body: ReleaseBody | None = None
+    delivery_id: str, rt: RuntimeDep, admin: ActDep, body: ReleaseBody | None = None
 ) -> dict[str, Any]:
     job_id = await rt.holds.release(delivery_id, actor=admin, reason=body.reason if body else None)
     return {"delivery_id": delivery_id, "job_id": job_id, "status": "released"}

@@ -1,4 +1,5 @@
-"""Invoices (partners) and statements (sources): draft, list, show (JSON, CSV, PDF), issue, pay, void."""
+"""Invoices (partners) and statements (sources): draft, list, show (JSON, CSV, PDF), issue, pay, void; a
+partner's own invoices (``/v1/partner/invoices``, issued ones only; another partner's answer 404)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.responses import Response
 from leadrelay.adapters.documents.invoices import invoice_csv, invoice_pdf, invoice_view
 from leadrelay.domain.invoices import Invoice, InvoiceStatus
 from leadrelay.domain.ledger import Party
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import FinanceDep, PartnerDep, RuntimeDep, ViewDep
 from leadrelay.errors import FieldProblem, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["invoices"])
@@ -70,7 +71,7 @@ def _document(invoice: Invoice, fmt: Format) -> Any:
 
 
 @router.post("/invoices", summary="Draft (or regenerate) the invoice of a partner's or a source's period")
-async def draft_invoice(body: DraftBody, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def draft_invoice(body: DraftBody, rt: RuntimeDep, admin: FinanceDep) -> dict[str, Any]:
     party_kind, party = _party(body.partner, body.source)
     return invoice_view(await rt.invoices.draft(party_kind, party, body.period, actor=admin))
 
@@ -78,7 +79,7 @@ async def draft_invoice(body: DraftBody, rt: RuntimeDep, admin: AdminDep) -> dic
 @router.get("/invoices", summary="Invoices and statements, newest first")
 async def list_invoices(
     rt: RuntimeDep,
-    _admin: AdminDep,
+    _admin: ViewDep,
     partner: str | None = None,
     source: str | None = None,
     status: InvoiceStatus | None = None,
@@ -101,30 +102,49 @@ async def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}.csv", summary="An invoice as CSV", response_class=Response)
-async def invoice_as_csv(invoice_id: str, rt: RuntimeDep, _admin: AdminDep) -> Any:
+async def invoice_as_csv(invoice_id: str, rt: RuntimeDep, _admin: ViewDep) -> Any:
     return _document(await rt.invoices.get(invoice_id), "csv")
 
 
 @router.get("/invoices/{invoice_id}.pdf", summary="An invoice as PDF", response_class=Response)
-async def invoice_as_pdf(invoice_id: str, rt: RuntimeDep, _admin: AdminDep) -> Any:
+async def invoice_as_pdf(invoice_id: str, rt: RuntimeDep, _admin: ViewDep) -> Any:
     return _document(await rt.invoices.get(invoice_id), "pdf")
 
 
 @router.get("/invoices/{invoice_id}", summary="An invoice (JSON; ?format=csv or pdf for the document)")
-async def get_invoice(invoice_id: str, rt: RuntimeDep, _admin: AdminDep, format: Format = "json") -> Any:
+async def get_invoice(invoice_id: str, rt: RuntimeDep, _admin: ViewDep, format: Format = "json") -> Any:
     return _document(await rt.invoices.get(invoice_id), format)
 
 
 @router.post("/invoices/{invoice_id}/issue", summary="Issue a draft: numbered, frozen, deliveries invoiced")
-async def issue_invoice(invoice_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def issue_invoice(invoice_id: str, rt: RuntimeDep, admin: FinanceDep) -> dict[str, Any]:
     return invoice_view(await rt.invoices.issue(invoice_id, actor=admin))
 
 
 @router.post("/invoices/{invoice_id}/pay", summary="Mark an issued invoice paid (posts the payment)")
-async def pay_invoice(invoice_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def pay_invoice(invoice_id: str, rt: RuntimeDep, admin: FinanceDep) -> dict[str, Any]:
     return invoice_view(await rt.invoices.pay(invoice_id, actor=admin))
 
 
 @router.post("/invoices/{invoice_id}/void", summary="Void an issued, unpaid invoice (its entries released)")
-async def void_invoice(invoice_id: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def void_invoice(invoice_id: str, rt: RuntimeDep, admin: FinanceDep) -> dict[str, Any]:
     return invoice_view(await rt.invoices.void(invoice_id, actor=admin))
+
+
+@router.get(
+    "/partner/invoices", summary="The calling partner's invoices (issued, paid or void), newest first"
+)
+async def list_own_invoices(
+    rt: RuntimeDep, partner: PartnerDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
+    found = await rt.invoices.find(party_kind=Party.PARTNER, party=partner, limit=limit)
+    return {"items": [invoice_view(i) for i in found if i.status is not InvoiceStatus.DRAFT]}
+
+
+@router.get(
+    "/partner/invoices/{invoice_id}", summary="One of the calling partner's invoices (?format=csv or pdf)"
+)
+async def get_own_invoice(
+    invoice_id: str, rt: RuntimeDep, partner: PartnerDep, format: Format = "json"
+) -> Any:
+    return _document(await rt.invoices.get_own(invoice_id, Party.PARTNER, partner), format)

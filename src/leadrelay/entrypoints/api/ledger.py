@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, Field
 
 from leadrelay.domain.ledger import EntryKind, Party
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import FinanceDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.distributions import Instant
 from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.services.ledger import LedgerBook, entry_dict
@@ -33,7 +33,7 @@ def _book(rt: Any) -> LedgerBook:
 @router.get("/ledger", summary="Ledger entries, oldest first (filters combine)")
 async def list_entries(
     rt: RuntimeDep,
-    _admin: AdminDep,
+    _admin: ViewDep,
     party_kind: Annotated[Party | None, Query(description="partner or source")] = None,
     party: Annotated[str | None, Query(max_length=64)] = None,
     lead: Annotated[str | None, Query(max_length=40)] = None,
@@ -59,7 +59,7 @@ async def list_entries(
 @router.get("/balances", summary="Each party's balance: + it owes the operator, - the operator owes it")
 async def balances(
     rt: RuntimeDep,
-    _admin: AdminDep,
+    _admin: ViewDep,
     party_kind: Annotated[Party, Query(description="partner or source")] = Party.PARTNER,
 ) -> dict[str, Any]:
     got = await _book(rt).balances(party_kind)
@@ -90,7 +90,7 @@ class EntryBody(BaseModel):
 
 
 @router.post("/ledger", status_code=201, summary="Post a manual entry (audited; a correction is a new entry)")
-async def post_entry(rt: RuntimeDep, admin: AdminDep, body: EntryBody = Body(...)) -> dict[str, Any]:
+async def post_entry(rt: RuntimeDep, admin: FinanceDep, body: EntryBody = Body(...)) -> dict[str, Any]:
     entry = await _book(rt).post(
         kind=EntryKind(body.kind.value),
         party_kind=body.party_kind,

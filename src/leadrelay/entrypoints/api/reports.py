@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse, Response
 
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import RuntimeDep, ViewDep
 from leadrelay.services.reports import report, report_query
 
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -34,7 +34,7 @@ _BY = f"^{_NAME}(,{_NAME})?$"
 )
 async def get_report(
     rt: RuntimeDep,
-    _admin: AdminDep,
+    _admin: ViewDep,
     by: Annotated[
         str,
         Query(description="one or two of source, entity, partner, profile (comma separated)", pattern=_BY),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadrelay.domain.states import ReturnStatus
-from leadrelay.entrypoints.api.deps import AdminDep, PartnerDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import ActDep, PartnerDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.errors import FieldProblem, ValidationFailed
 from leadrelay.services.return_import import import_returns
@@ -78,7 +78,7 @@ async def get_own(return_id: str, rt: RuntimeDep, partner: PartnerDep) -> dict[s
 @router.get("/returns", summary="Returns, newest first (filter by partner and status)")
 async def list_returns(
     rt: RuntimeDep,
-    _admin: AdminDep,
+    _admin: ViewDep,
     partner: str | None = None,
     status: ReturnStatus | None = None,
     limit: Limit = 100,
@@ -88,7 +88,7 @@ async def list_returns(
 
 
 @router.post("/returns", status_code=201, summary="Return a lead on a partner's behalf (its policy decides)")
-async def request_return(rt: RuntimeDep, admin: AdminDep, body: ReturnBody = Body(...)) -> dict[str, Any]:
+async def request_return(rt: RuntimeDep, admin: ActDep, body: ReturnBody = Body(...)) -> dict[str, Any]:
     req = ReturnRequest(body.partner, body.reason, body.delivery_id, body.lead_id, body.note)
     return (await rt.returns.request(req, actor=admin)).as_dict()
 
@@ -100,7 +100,7 @@ async def request_return(rt: RuntimeDep, admin: AdminDep, body: ReturnBody = Bod
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}, "required": True}
     },
 )
-async def import_csv(request: Request, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def import_csv(request: Request, rt: RuntimeDep, admin: ActDep) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_CSV_BYTES:
         raise ValidationFailed([FieldProblem("body", f"at most {MAX_CSV_BYTES} bytes")])
@@ -113,7 +113,7 @@ async def import_csv(request: Request, rt: RuntimeDep, admin: AdminDep) -> dict[
 
 
 @router.get("/returns/{return_id}", summary="One return")
-async def get_return(return_id: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def get_return(return_id: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     return (await rt.returns.get(return_id)).as_dict()
 
 
@@ -122,7 +122,7 @@ async def get_return(return_id: str, rt: RuntimeDep, _admin: AdminDep) -> dict[s
     summary="Approve a requested return: the partner credited, the source's payout clawed back (audited)",
 )
 async def approve(
-    return_id: str, rt: RuntimeDep, admin: AdminDep, body: DecisionBody | None = None
+    return_id: str, rt: RuntimeDep, admin: ActDep, body: DecisionBody | None = None
 ) -> dict[str, Any]:
     rec = await rt.returns.approve(return_id, actor=admin, note=body.note if body else None)
     return rec.as_dict()
@@ -130,7 +130,7 @@ async def approve(
 
 @router.post("/returns/{return_id}/deny", summary="Deny a requested return: the sale stands (audited)")
 async def deny(
-    return_id: str, rt: RuntimeDep, admin: AdminDep, body: DecisionBody | None = None
+    return_id: str, rt: RuntimeDep, admin: ActDep, body: DecisionBody | None = None
 ) -> dict[str, Any]:
     rec = await rt.returns.deny(return_id, actor=admin, note=body.note if body else None)
     return rec.as_dict()

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, StoredText, too_deep
 from leadrelay.errors import FieldProblem, ValidationFailed
 from leadrelay.services.simulation import DEFAULT_LIMIT, MAX_LIMIT, parse_since
@@ -122,7 +122,7 @@ class BacktestOut(BaseModel):
     summary="Route a stored or pasted lead through the configuration or a draft; nothing is delivered",
     response_model=SimulationOut,
 )
-async def simulate(body: SimulateBody, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def simulate(body: SimulateBody, rt: RuntimeDep, _viewer: ViewDep) -> dict[str, Any]:
     if body.lead is not None and (where := too_deep(body.lead)) is not None:
         raise ValidationFailed([FieldProblem("lead", f"{where}: nested deeper than {MAX_DEPTH} levels")])
     result = await rt.simulator.simulate(
@@ -136,6 +136,6 @@ async def simulate(body: SimulateBody, rt: RuntimeDep, _admin: AdminDep) -> dict
     summary="Replay the last leads through a draft configuration against what happened; nothing moves",
     response_model=BacktestOut,
 )
-async def backtest(body: BacktestBody, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def backtest(body: BacktestBody, rt: RuntimeDep, _viewer: ViewDep) -> dict[str, Any]:
     since = parse_since(body.since, rt.simulator.now())
     return backtest_dict(await rt.simulator.backtest(body.draft, since=since, limit=body.limit))

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadrelay.bootstrap import Runtime
 from leadrelay.configuration.schema import NAME_RE
 from leadrelay.domain.suppression import KINDS
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import ConfigureDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.errors import FieldProblem, ValidationFailed
 from leadrelay.services.suppression import Outcome, SuppressionLists
@@ -72,30 +72,30 @@ def _answer(name: str, outcome: Outcome, changed: str, unchanged: str) -> dict[s
 
 
 @router.post("", status_code=201, summary="Create a suppression list (phone, email or postal_code)")
-async def create_list(rt: RuntimeDep, admin: AdminDep, body: NewList = Body(...)) -> dict[str, Any]:
+async def create_list(rt: RuntimeDep, admin: ConfigureDep, body: NewList = Body(...)) -> dict[str, Any]:
     row = await _lists(rt).create(body.name, body.kind, body.description, actor=admin)
     return row.as_dict()
 
 
 @router.get("", summary="Every suppression list with its number of entries")
-async def list_lists(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def list_lists(rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     return {"items": [row.as_dict() for row in await _lists(rt).lists()]}
 
 
 @router.get("/{name}", summary="One suppression list with its number of entries")
-async def show_list(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def show_list(name: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     return (await _lists(rt).show(name)).as_dict()
 
 
 @router.delete("/{name}", summary="Delete a list and its entries (refused while configuration uses it)")
-async def delete_list(name: str, rt: RuntimeDep, admin: AdminDep) -> dict[str, Any]:
+async def delete_list(name: str, rt: RuntimeDep, admin: ConfigureDep) -> dict[str, Any]:
     removed = await _lists(rt).delete(name, actor=admin)
     return {"name": name, "action": "deleted", "entries_removed": removed}
 
 
 @router.post("/{name}/entries", summary="Add values or hashes (at most 10000 per request)")
 async def add_entries(
-    name: str, rt: RuntimeDep, admin: AdminDep, body: Entries = Body(...)
+    name: str, rt: RuntimeDep, admin: ConfigureDep, body: Entries = Body(...)
 ) -> dict[str, Any]:
     values, hashed = body.given()
     outcome = await _lists(rt).add(name, values, hashed=hashed, actor=admin)
@@ -104,7 +104,7 @@ async def add_entries(
 
 @router.delete("/{name}/entries", summary="Remove values or hashes (at most 10000 per request)")
 async def remove_entries(
-    name: str, rt: RuntimeDep, admin: AdminDep, body: Entries = Body(...)
+    name: str, rt: RuntimeDep, admin: ConfigureDep, body: Entries = Body(...)
 ) -> dict[str, Any]:
     values, hashed = body.given()
     outcome = await _lists(rt).remove(name, values, hashed=hashed, actor=admin)
@@ -113,6 +113,6 @@ async def remove_entries(
 
 @router.get("/{name}/check", summary="Whether a value is on the list")
 async def check_value(
-    name: str, rt: RuntimeDep, _admin: AdminDep, value: Annotated[str, Query(max_length=320)]
+    name: str, rt: RuntimeDep, _admin: ViewDep, value: Annotated[str, Query(max_length=320)]
 ) -> dict[str, Any]:
     return {"list": name, "listed": await _lists(rt).check(name, value)}

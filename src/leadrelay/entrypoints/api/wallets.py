@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
-from leadrelay.entrypoints.api.deps import AdminDep, RuntimeDep
+from leadrelay.entrypoints.api.deps import FinanceDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.services.ports import Tx, system_ids
 from leadrelay.services.wallets import list_wallets, show_wallet, top_up
@@ -24,21 +24,21 @@ class TopUpBody(BaseModel):
 
 
 @router.get("/wallets", summary="Every partner wallet: balance, held, available, credit limit")
-async def get_wallets(rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def get_wallets(rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     live = await rt.configs.get(rt.storage)
     rows = await rt.storage.run(lambda tx: list_wallets(tx, live))
     return {"items": [row.as_dict() for row in rows]}
 
 
 @router.get("/partners/{name}/wallet", summary="One partner's wallet")
-async def get_wallet(name: str, rt: RuntimeDep, _admin: AdminDep) -> dict[str, Any]:
+async def get_wallet(name: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
     live = await rt.configs.get(rt.storage)
     return (await rt.storage.run(lambda tx: show_wallet(tx, live, name))).as_dict()
 
 
 @router.post("/partners/{name}/wallet/topup", summary="Pay money into a partner's wallet (audited)")
 async def post_topup(
-    name: str, rt: RuntimeDep, admin: AdminDep, body: TopUpBody = Body(...)
+    name: str, rt: RuntimeDep, admin: FinanceDep, body: TopUpBody = Body(...)
 ) -> dict[str, Any]:
     live = await rt.configs.get(rt.storage)
 

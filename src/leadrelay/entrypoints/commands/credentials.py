@@ -16,6 +16,7 @@ import typer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.configuration.schema import parse_duration
+from leadrelay.domain.access import STAFF_ROLES, Role
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError
 from leadrelay.services import credentials
@@ -70,15 +71,22 @@ def create_token(
     expires: Annotated[
         str | None, typer.Option(help="Lifetime, e.g. '30d', '12h' (default: never expires).")
     ] = None,
+    role: Annotated[
+        Role, typer.Option(help="What the token may do: admin (everything), operator or viewer.")
+    ] = Role.ADMIN,
     database_url: DbOption = None,
 ) -> None:
     """Create an admin API token. It is shown once; only its hash is stored."""
+    if role not in STAFF_ROLES:
+        raise fail(f"--role: an admin token's role is admin, operator or viewer, not {role.value}")
     lifetime = _expiry(expires)
     token = credentials.new_admin_token()
     now = datetime.now(UTC)
     _write(
         database_url,
-        lambda tx: credentials.create_token(tx, name, token, actor=actor(), now=now, expires_in=lifetime),
+        lambda tx: credentials.create_token(
+            tx, name, token, actor=actor(), now=now, expires_in=lifetime, role=role
+        ),
     )
     out.print(token, highlight=False)
 
@@ -87,8 +95,8 @@ def create_token(
 def list_tokens(database_url: DbOption = None) -> None:
     """Admin tokens (never the tokens themselves): name, expiry, last use, revocation."""
     items = _read(database_url, credentials.list_tokens)
-    columns = ("id", "name", "created", "expires", "last used", "revoked")
-    keys = ("id", "name", "created_at", "expires_at", "last_used_at", "revoked_at")
+    columns = ("id", "name", "role", "created", "expires", "last used", "revoked")
+    keys = ("id", "name", "role", "created_at", "expires_at", "last_used_at", "revoked_at")
     print_rows(columns, [[_when(t[k]) if k.endswith("_at") else t[k] for k in keys] for t in items])
 
 

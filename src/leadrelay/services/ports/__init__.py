@@ -19,6 +19,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``ledger``: the money ledger's entries; ``wallets``: budgets and wallets (money held by routed leads);
   ``returns``: partners' returns of leads; ``invoices``: invoices and statements made of entries;
 - ``reports``: the reports' hourly facts and their rollup;
+- ``users``: console users, invitations, sessions, failed logins; ``Passwords`` (their hashes);
 - ``clock``: time and new ids; ``records``: what the repositories return;
 - ``metrics``: what is counted for ``/metrics`` (``Metrics``; ``NO_METRICS`` counts nothing).
 """
@@ -61,6 +62,7 @@ from leadrelay.services.ports.repositories import (
 )
 from leadrelay.services.ports.returns import ReturnableDelivery, ReturnRecord, Returns
 from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Storage, Tx
+from leadrelay.services.ports.users import Passwords, Users
 from leadrelay.services.ports.wallets import Wallets
 
 __all__ = [
@@ -93,6 +95,7 @@ __all__ = [
     "Objects",
     "OldPages",
     "OutcomeTotal",
+    "Passwords",
     "Postbacks",
     "RandomSource",
     "Record",
@@ -111,6 +114,7 @@ __all__ = [
     "SuppressionListNames",
     "SuppressionLists",
     "Tx",
+    "Users",
     "Wallets",
     "system_clock",
     "system_ids",

@@ -32,6 +32,7 @@ from leadrelay.services.ports.repositories import (
     SuppressionLists,
 )
 from leadrelay.services.ports.returns import Returns
+from leadrelay.services.ports.users import Users
 from leadrelay.services.ports.wallets import Wallets
 
 T = TypeVar("T")
@@ -96,6 +97,8 @@ class Tx(Protocol):
     def erasure(self) -> Erasure: ...
     @property
     def simulation(self) -> SimulationReads: ...
+    @property
+    def users(self) -> Users: ...
 
 
 class Storage(Protocol):

@@ -1,0 +1,216 @@
+"""Console users on SQLite and PostgreSQL (services/users.py over adapters/db/user_store.py): create,
+invite and accept, log in, the failed-login limit per email and per address, idle and absolute session
+expiry, logout, disable and reset (which end sessions), every change audited; and `leadrelay users …`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import audit_log, users
+from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.adapters.passwords import Argon2Passwords
+from leadrelay.domain.access import Role
+from leadrelay.entrypoints.cli import app
+from leadrelay.errors import Conflict, Gone, NotFound, TooManyRequests, Unauthorized, ValidationFailed
+from leadrelay.services.users import Accounts
+from tests.support import base_config, prepare, rows, run_async
+
+PASSWORD = "correct horse battery"
+FAST = Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))  # tests only
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def accounts(db_url: str) -> Any:
+    prepare(db_url, base_config(lambda name: f"http://127.0.0.1:9/{name}"))
+    db = Database(db_url)
+    clock = Clock()
+    yield Accounts(SqlStorage(db), FAST, clock=clock), clock
+    db.dispose()
+
+
+def actions(url: str) -> list[tuple[str, str, str]]:
+    query = select(audit_log.c.action, audit_log.c.actor, audit_log.c.detail).where(
+        audit_log.c.object_kind == "users"
+    )
+    return [(r.action, r.actor, r.detail["email"]) for r in rows(url, query.order_by(audit_log.c.at))]
+
+
+def test_create_log_in_session_and_log_out(db_url: str, accounts: Any) -> None:
+    acc, clock = accounts
+    made = acc.create_user(" Ann@Example.com ", "operator", password=PASSWORD, actor="cli:me")
+    assert made["email"] == "ann@example.com" and made["role"] == "operator" and made["has_password"]
+    with pytest.raises(Conflict):
+        acc.create_user("ann@example.com", "viewer", password=PASSWORD, actor="cli:me")
+    [stored] = rows(db_url, select(users.c.password_hash))
+    assert stored.password_hash.startswith("$argon2id$") and PASSWORD not in stored.password_hash
+
+    session = run_async(acc.login("ANN@example.com", PASSWORD, "10.0.0.1"))
+    assert session.user.role == Role.OPERATOR and session.user.actor == "user:ann@example.com"
+    who = run_async(acc.session(session.cookie))
+    assert who is not None and who.csrf_ok(session.user.csrf_secret) and not who.csrf_ok("forged")
+    assert run_async(acc.session("not-a-session")) is None
+
+    clock.now += timedelta(minutes=20)  # used within the idle limit: touched, so it lives on
+    assert run_async(acc.session(session.cookie)) is not None
+    clock.now += timedelta(minutes=29)
+    assert run_async(acc.session(session.cookie)) is not None
+    clock.now += timedelta(minutes=31)  # idle too long
+    assert run_async(acc.session(session.cookie)) is None
+
+    again = run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.1"))
+    for _ in range(25):  # busy all day (25 × 29 min > 12 h): the absolute limit (12 h) still ends it
+        clock.now += timedelta(minutes=29)
+        run_async(acc.session(again.cookie))
+    assert run_async(acc.session(again.cookie)) is None
+
+    third = run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.1"))
+    run_async(acc.logout(third.cookie))
+    assert run_async(acc.session(third.cookie)) is None
+    assert actions(db_url) == [("user.created", "cli:me", "ann@example.com")]
+
+
+def test_failed_logins_are_limited_per_email_and_per_address(db_url: str, accounts: Any) -> None:
+    acc, clock = accounts
+    acc.create_user("ann@example.com", "viewer", password=PASSWORD, actor="t")
+    for _ in range(5):
+        with pytest.raises(Unauthorized, match="wrong email or password"):
+            run_async(acc.login("ann@example.com", "wrong password!", "10.0.0.1"))
+    with pytest.raises(TooManyRequests) as limited:  # even the right password, from anywhere
+        run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.2"))
+    assert limited.value.retry_after == 900
+    for i in range(5):  # one address guessing many emails (that do not exist: counted all the same)
+        with pytest.raises(Unauthorized):
+            run_async(acc.login(f"nobody{i}@example.com", "x", "10.9.9.9"))
+    with pytest.raises(TooManyRequests):
+        run_async(acc.login("someone@example.com", "x", "10.9.9.9"))
+    clock.now += timedelta(minutes=15, seconds=1)  # the failures left the window
+    assert run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.2")).user.email == "ann@example.com"
+
+
+def test_invitation_sets_the_password_once_then_disable_and_reset_end_sessions(
+    db_url: str, accounts: Any
+) -> None:
+    acc, clock = accounts
+    view, token = acc.invite("pat@example.com", "partner", actor="cli:me", tenant="sunco")
+    assert view["tenant"] == "sunco" and not view["has_password"]
+    with pytest.raises(Unauthorized):  # no password yet
+        run_async(acc.login("pat@example.com", "", "10.0.0.1"))
+    assert run_async(acc.invitation(token))["email"] == "pat@example.com"
+    with pytest.raises(ValidationFailed) as short:
+        run_async(acc.accept_invitation(token, "short"))
+    assert short.value.problems[0].field == "password"
+    run_async(acc.accept_invitation(token, PASSWORD))
+    with pytest.raises(Gone, match="used already"):
+        run_async(acc.accept_invitation(token, PASSWORD))
+    with pytest.raises(NotFound):
+        run_async(acc.invitation("made-up"))
+    with pytest.raises(Conflict, match="has a password already"):
+        acc.invite("pat@example.com", "partner", actor="cli:me", tenant="sunco")
+    _, late = acc.invite("late@example.com", "viewer", actor="cli:me")
+    clock.now += timedelta(days=7)
+    with pytest.raises(Gone, match="expired"):
+        run_async(acc.invitation(late))
+
+    session = run_async(acc.login("pat@example.com", PASSWORD, "10.0.0.1"))
+    assert session.user.tenant == "sunco"
+    acc.reset_password("pat@example.com", "another long one", actor="cli:me")
+    assert run_async(acc.session(session.cookie)) is None
+    session = run_async(acc.login("pat@example.com", "another long one", "10.0.0.1"))
+    acc.disable("pat@example.com", actor="cli:me")
+    assert run_async(acc.session(session.cookie)) is None
+    with pytest.raises(Unauthorized):
+        run_async(acc.login("pat@example.com", "another long one", "10.0.0.1"))
+    assert actions(db_url) == [
+        ("user.created", "cli:me", "pat@example.com"),
+        ("user.invited", "cli:me", "pat@example.com"),
+        ("user.password_set", "user:pat@example.com", "pat@example.com"),
+        ("user.created", "cli:me", "late@example.com"),
+        ("user.invited", "cli:me", "late@example.com"),
+        ("user.password_reset", "cli:me", "pat@example.com"),
+        ("user.disabled", "cli:me", "pat@example.com"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("role", "tenant", "field"),
+    [
+        ("partner", None, "partner"),
+        ("source", None, "source"),
+        ("partner", "nobody", "partner"),
+        ("chef", None, "role"),
+    ],
+)
+def test_bad_users_name_the_field(accounts: Any, role: str, tenant: str | None, field: str) -> None:
+    acc, _ = accounts
+    with pytest.raises(ValidationFailed) as bad:
+        acc.create_user("x@example.com", role, password=PASSWORD, actor="t", tenant=tenant)
+    assert bad.value.problems[0].field == field
+
+
+def cli(url: str, *args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(
+        app, list(args), input=input, env={"LEADRELAY_DATABASE_URL": url, "COLUMNS": "200"}
+    )
+
+
+@pytest.mark.sqlite_only
+def test_the_users_commands(db_url: str) -> None:
+    prepare(db_url, base_config(lambda name: f"http://127.0.0.1:9/{name}"))
+    first = cli(db_url, "users", "ensure-admin")
+    assert first.exit_code == 0, first.output
+    assert "console: http://127.0.0.1:8000/console" in first.output
+    assert "first admin login: admin@localhost  password: " in first.output
+    again = cli(db_url, "users", "ensure-admin")  # idempotent: nothing is made again
+    assert "users exist" in again.output and "password" not in again.output
+
+    made = cli(db_url, "users", "create", "op@example.com", "--role", "operator", input="long enough pw\n")
+    assert made.exit_code == 1 and "no terminal" in made.output  # CliRunner's stdin is not a terminal
+    made = cli(
+        db_url,
+        "users",
+        "create",
+        "op@example.com",
+        "--role",
+        "operator",
+        "--password-stdin",
+        input="long enough pw\n",
+    )
+    assert made.exit_code == 0, made.output
+    invited = cli(db_url, "users", "invite", "pat@example.com", "--role", "partner", "--partner", "sunco")
+    assert invited.exit_code == 0 and "http://127.0.0.1:8000/console/invite/" in invited.output
+    bad = cli(db_url, "users", "invite", "src@example.com", "--role", "source")
+    assert bad.exit_code == 1 and "--source: a source user needs the source's name" in bad.output
+    bad = cli(db_url, "users", "create", "not-an-email", "--random-password")
+    assert bad.exit_code == 1 and "email: is not an email address" in bad.output
+    reset = cli(db_url, "users", "reset-password", "op@example.com", "--random-password")
+    assert reset.exit_code == 0 and "password: " in reset.output
+    assert cli(db_url, "users", "disable", "op@example.com").exit_code == 0
+    missing = cli(db_url, "users", "disable", "who@example.com")
+    assert missing.exit_code == 1 and "no user with the email" in missing.output
+    listed = cli(db_url, "users", "list").output.splitlines()
+    assert listed[0].split("\t") == ["email", "name", "role", "of", "last login", "disabled", "password"]
+    assert [line.split("\t")[:4] for line in listed[1:]] == [
+        ["admin@localhost", "Admin", "admin", "-"],
+        ["op@example.com", "op", "operator", "-"],
+        ["pat@example.com", "pat", "partner", "sunco"],
+    ]
+    token = cli(db_url, "admin", "create-token", "--role", "viewer", "--name", "grafana")
+    assert token.exit_code == 0 and token.output.startswith("lra_")
+    assert "\tgrafana\tviewer\t" in cli(db_url, "admin", "tokens").output
+    bad = cli(db_url, "admin", "create-token", "--role", "partner")
+    assert bad.exit_code == 1 and "--role: an admin token's role is admin, operator or viewer" in bad.output
