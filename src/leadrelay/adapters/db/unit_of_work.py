@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from leadrelay.adapters.db.alert_repository import SqlAlerts
 from leadrelay.adapters.db.batch_queries import SqlBatchQueries
 from leadrelay.adapters.db.batch_repository import SqlBatches
+from leadrelay.adapters.db.dashboard_queries import SqlDashboardQueries
 from leadrelay.adapters.db.deferred_writes import SqlDeferredWrites
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.erasure_queries import SqlErasure
@@ -139,6 +140,10 @@ class SqlTx:
     @cached_property
     def erasure(self) -> SqlErasure:
         return SqlErasure(self.conn)
+
+    @cached_property
+    def dashboard(self) -> SqlDashboardQueries:
+        return SqlDashboardQueries(self.conn)
 
 
 class SqlStorage:

@@ -20,6 +20,7 @@ from leadrelay.entrypoints.api import (
     availability,
     batches,
     credentials,
+    dashboard,
     distributions,
     errors,
     guards,
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(returns.router)  # before admin too (/v1/returns…)
     app.include_router(invoices.router)  # before admin: GET /v1/invoices
     app.include_router(reports.router)  # before admin: GET /v1/reports
+    app.include_router(dashboard.router)  # before admin: GET /v1/dashboard
     app.include_router(admin.router)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")

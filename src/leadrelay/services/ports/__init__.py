@@ -19,6 +19,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``ledger``: the money ledger's entries; ``wallets``: budgets and wallets (money held by routed leads);
   ``returns``: partners' returns of leads; ``invoices``: invoices and statements made of entries;
 - ``reports``: the reports' hourly facts and their rollup;
+- ``dashboard``: the queue's depth for the console's dashboard (``DashboardQueries``, ``QueueDepth``);
 - ``clock``: time and new ids; ``records``: what the repositories return;
 - ``metrics``: what is counted for ``/metrics`` (``Metrics``; ``NO_METRICS`` counts nothing).
 """
@@ -34,6 +35,7 @@ from leadrelay.services.ports.clock import (
     system_ids,
     system_random,
 )
+from leadrelay.services.ports.dashboard import DashboardQueries, QueueDepth
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
@@ -73,6 +75,7 @@ __all__ = [
     "Clock",
     "ConfigObjects",
     "Credentials",
+    "DashboardQueries",
     "DedupKeys",
     "DedupMarks",
     "DeferredWrites",
@@ -93,6 +96,7 @@ __all__ = [
     "OldPages",
     "OutcomeTotal",
     "Postbacks",
+    "QueueDepth",
     "RandomSource",
     "Record",
     "Relays",

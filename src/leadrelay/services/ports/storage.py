@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 
 from leadrelay.services.ports.alerts import Alerts
 from leadrelay.services.ports.batches import Batches, BatchQueries
+from leadrelay.services.ports.dashboard import DashboardQueries
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.ledger import Ledger
 from leadrelay.services.ports.postbacks import Postbacks, Relays
@@ -93,6 +94,8 @@ class Tx(Protocol):
     def suppression_names(self) -> SuppressionListNames: ...
     @property
     def erasure(self) -> Erasure: ...
+    @property
+    def dashboard(self) -> DashboardQueries: ...
 
 
 class Storage(Protocol):
