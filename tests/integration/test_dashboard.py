@@ -40,6 +40,14 @@ def test_a_day_of_traffic_live_and_rolled_up(db_url: str) -> None:
         rolled = board(storage)
         assert (live.pop("rolled_until"), rolled.pop("rolled_until")) == (None, "2026-11-22T15:00:00+00:00")
         assert rolled == live
+        day = datetime(2026, 11, 22, tzinfo=UTC)
+        sold = storage.read(
+            lambda tx: tx.reports.rolled(day, day + timedelta(days=1), ["partner"], counters=["sold"])
+        )
+        assert sorted((r.group, dict(r.values)) for r in sold) == [
+            (("",), {"sold": 0}),  # the leads' own counts, summed away but for "sold"
+            (("sunco",), {"sold": 1}),  # 14:00 is rolled up, 15:00 not yet
+        ]
         ny = board(storage, zone="America/New_York", hours=2)
         assert [(h["start"], h["received"]) for h in ny["leads"]] == [
             ("2026-11-22T09:00:00-05:00", 3),

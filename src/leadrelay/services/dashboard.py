@@ -2,10 +2,12 @@
 read in one read transaction from bounded, indexed sources — never a scan of the leads:
 
 - leads per hour by their intake outcome, sales, revenue, acceptance rates and delivery latencies per
-  partner and per source: one report (``services.reports.report_tx``) by source and partner at the hour
-  grain, from the hourly rollup plus the hours after its watermark (see ``domain.reports`` for what each
-  counter counts); the hours are UTC hours shown in the dashboard's zone (any zone, even one half an hour
-  off UTC: an hour is never cut);
+  partner and per source: three reports of the window read together (``services.reports.reports_tx``):
+  per hour, per partner and per source, each summed in SQL from the hourly and daily rollups, plus the
+  hours after the rollup's watermark computed once from the tables (see ``domain.reports`` for what each
+  counter counts). The hours are UTC hours shown in the dashboard's zone (any zone, even one half an hour
+  off UTC: an hour is never cut). What is read is bounded by the hours, partners and sources, not by the
+  leads;
 - the cap windows in force now with their use and pacing's allowance (``services.reservations.cap_usage``,
   one read of the counters);
 - the queue's depth and the oldest job waiting to be claimed (``tx.dashboard``, the counts ``/metrics``
@@ -30,6 +32,7 @@ from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ledger import DEFAULT_CURRENCY
 from leadrelay.domain.reports import (
     HOUR,
+    LATENCY,
     Grain,
     Line,
     add,
@@ -42,7 +45,7 @@ from leadrelay.domain.reports import (
 from leadrelay.errors import FieldProblem, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import QueueDepth, Storage, Tx
-from leadrelay.services.reports import ReportQuery, report_tx
+from leadrelay.services.reports import ReportQuery, reports_tx
 from leadrelay.services.reservations import CapUse, cap_usage
 
 DEFAULT_HOURS = 24
@@ -56,6 +59,10 @@ LEAD_SERIES = ("accepted", "rejected", "duplicates", "suppressed")
 """The outcomes at intake the leads per hour are split by (they add up to the leads received)."""
 
 _PERIODS = ("hour", "day", "week", "month", "total")
+# the counters each of the dashboard's reports sums from the rollup (``domain.reports.COUNTERS``)
+_LEAD_COUNTERS = ("received", "rejected", "duplicates", "suppressed")
+_PARTNER_COUNTERS = ("offered", "sold", "revenue", "attempts", *LATENCY)
+_SOURCE_COUNTERS = (*_LEAD_COUNTERS, "sold", "revenue", "payout", "margin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,12 +289,12 @@ def lead_hours(lines: Iterable[Line], since: datetime, until: datetime, zone: tz
     return out
 
 
-def _totals(lines: Iterable[Line], index: int, names: Iterable[str]) -> dict[str, Line]:
-    """The lines summed over the window per value of the group's ``index`` (lines whose value is "" left
-    out), one ``Line`` each, for each name in ``names`` too (zeros when it has none)."""
+def _totals(lines: Iterable[Line], names: Iterable[str]) -> dict[str, Line]:
+    """The lines of a report by one dimension summed over the window per group (the group "" left out),
+    one ``Line`` each, for each name in ``names`` too (zeros when it has none), by name."""
     sums: dict[str, dict[str, int]] = {name: {} for name in names}
     for line in lines:
-        key = line.group[index]
+        (key,) = line.group
         if key:
             add(sums.setdefault(key, {}), line.values)
     start = datetime(2000, 1, 1, tzinfo=UTC)
@@ -295,8 +302,7 @@ def _totals(lines: Iterable[Line], index: int, names: Iterable[str]) -> dict[str
 
 
 def partner_figures(lines: Iterable[Line], partners: Iterable[str]) -> list[PartnerFigures]:
-    """Per partner (group index 1 of a report by source and partner), over the window, as the report
-    figures them."""
+    """Per partner (the lines of a report by partner), over the window, as the report figures them."""
     return [
         PartnerFigures(
             name,
@@ -308,12 +314,12 @@ def partner_figures(lines: Iterable[Line], partners: Iterable[str]) -> list[Part
             percentile(line.latency, 0.5),
             percentile(line.latency, 0.95),
         )
-        for name, line in _totals(lines, 1, partners).items()
+        for name, line in _totals(lines, partners).items()
     ]
 
 
 def source_figures(lines: Iterable[Line], sources: Iterable[str]) -> list[SourceFigures]:
-    """Per source (group index 0 of a report by source and partner), over the window."""
+    """Per source (the lines of a report by source), over the window."""
     return [
         SourceFigures(
             name,
@@ -324,7 +330,7 @@ def source_figures(lines: Iterable[Line], sources: Iterable[str]) -> list[Source
             money_of(line.get("payout")),
             money_of(line.get("margin")),
         )
-        for name, line in _totals(lines, 0, sources).items()
+        for name, line in _totals(lines, sources).items()
     ]
 
 
@@ -354,18 +360,27 @@ def dashboard_tx(
 ) -> Dashboard:
     """The dashboard at ``now``, in the caller's (read) transaction."""
     since, until = window(query, now)
-    report = report_tx(tx, ReportQuery(("source", "partner"), Grain.HOUR, since, until, query.zone), now)
+    per_hour, per_partner, per_source = reports_tx(
+        tx,
+        [
+            ReportQuery((), Grain.HOUR, since, until, query.zone, _LEAD_COUNTERS),
+            # totals over the window: UTC days (whole ones from the daily rollup), summed here
+            ReportQuery(("partner",), Grain.DAY, since, until, UTC, _PARTNER_COUNTERS),
+            ReportQuery(("source",), Grain.DAY, since, until, UTC, _SOURCE_COUNTERS),
+        ],
+        now,
+    )
     specs = live.specs
     return Dashboard(
         zone=query.zone_name,
         since=since,
         until=until,
         now=now,
-        rolled_until=report.rolled_until,
+        rolled_until=per_hour.rolled_until,
         currency=DEFAULT_CURRENCY,
-        leads=lead_hours(report.lines, since, until, query.zone),
-        partners=partner_figures(report.lines, specs.partners),
-        sources=source_figures(report.lines, specs.sources),
+        leads=lead_hours(per_hour.lines, since, until, query.zone),
+        partners=partner_figures(per_partner.lines, specs.partners),
+        sources=source_figures(per_source.lines, specs.sources),
         caps=sorted(cap_usage(tx, live, now), key=_cap_order),
         queue=tx.dashboard.queue_depth(now),
         breakers=open_breakers(tx.caps.breakers()),
