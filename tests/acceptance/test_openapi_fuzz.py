@@ -54,6 +54,7 @@ CONFIGURED_BODIES = {
     "POST /v1/ledger",
     "POST /v1/partners/{name}/wallet/topup",
     "GET /v1/reports",  # its time zone (whole hours from UTC), its range and a pair of two dimensions
+    "GET /v1/dashboard",  # its time zone: a name of the zone database
 }
 
 

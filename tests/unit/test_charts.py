@@ -188,3 +188,13 @@ def test_the_dashboards_charts() -> None:
         for svg in (charts.revenue_chart(board), charts.revenue_chart(board, by="source"))
     }
     assert len(ids) == 2  # two charts on one page never share an id
+
+
+def test_hours_of_a_zone_half_an_hour_off_utc_are_labelled_as_they_start() -> None:
+    storage = FakeStorage(ids=FakeIds())
+    seeded.seed(storage)
+    query = dashboard_query(zone="Asia/Kolkata", hours=2)
+    configs = ConfigCache()
+    board = storage.read(lambda tx: dashboard_tx(tx, configs.current(tx), query, seeded.NOW))
+    root = parse(charts.leads_chart(board))
+    assert [e.text for e in of_class(root, "axis-label")] == ["19:30", "20:30"]

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
+from typing import Literal
 
 from leadrelay.services.dashboard import LEAD_SERIES, Dashboard
 
@@ -31,6 +32,7 @@ _INK = "#1F2937"
 _MARKER = "#B91C1C"
 _FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 NO_DATA = "No data"
+By = Literal["partner", "source"]
 
 
 def _attr(value: object) -> str:
@@ -262,7 +264,7 @@ def cap_bars(
 
 def leads_chart(board: Dashboard, *, chart_id: str = "leads-per-hour") -> str:
     """Leads per hour by outcome at intake, the hours labelled in the dashboard's zone."""
-    labels = [h.start.strftime("%H:00") for h in board.leads]
+    labels = [h.start.strftime("%H:%M") for h in board.leads]  # 19:30 in a zone half an hour off
     series = [(name, [h.counts[name] for h in board.leads]) for name in LEAD_SERIES]
     total = sum(h.received for h in board.leads)
     desc = (
@@ -272,10 +274,11 @@ def leads_chart(board: Dashboard, *, chart_id: str = "leads-per-hour") -> str:
     return stacked_bars(title="Leads per hour", desc=desc, labels=labels, series=series, chart_id=chart_id)
 
 
-def sales_chart(board: Dashboard, *, by: str = "partner", chart_id: str | None = None) -> str:
+def sales_chart(board: Dashboard, *, by: By = "partner", chart_id: str | None = None) -> str:
     """Sales (deliveries sold) per partner or per source, most first."""
-    rows = [(p.partner, p.sold) for p in board.partners] if by == "partner" else []
-    if by == "source":
+    if by == "partner":
+        rows = [(p.partner, p.sold) for p in board.partners]
+    else:
         rows = [(s.source, s.sold) for s in board.sources]
     rows.sort(key=lambda r: (-r[1], r[0]))
     bars = [Bar(name, sold) for name, sold in rows]
@@ -287,13 +290,14 @@ def sales_chart(board: Dashboard, *, by: str = "partner", chart_id: str | None =
     )
 
 
-def revenue_chart(board: Dashboard, *, by: str = "partner", chart_id: str | None = None) -> str:
+def revenue_chart(board: Dashboard, *, by: By = "partner", chart_id: str | None = None) -> str:
     """Revenue per partner or per source, most first, in the dashboard's currency."""
-    rows = [(p.partner, p.revenue) for p in board.partners] if by == "partner" else []
-    if by == "source":
-        rows = [(s.source, s.revenue) for s in board.sources]
-    rows.sort(key=lambda r: (-r[1], r[0]))
-    bars = [Bar(name, amount, f"{amount:,} {board.currency}") for name, amount in rows]
+    if by == "partner":
+        money = [(p.partner, p.revenue) for p in board.partners]
+    else:
+        money = [(s.source, s.revenue) for s in board.sources]
+    money.sort(key=lambda r: (-r[1], r[0]))
+    bars = [Bar(name, amount, f"{amount:,} {board.currency}") for name, amount in money]
     desc = f"Revenue per {by} in the last {len(board.leads)} hours: " + (
         ", ".join(f"{b.label} {b.text}" for b in bars) or "none"
     )
