@@ -56,6 +56,7 @@ CONFIGURED_BODIES = {
     "GET /v1/reports",  # its time zone (whole hours from UTC), its range and a pair of two dimensions
     "POST /v1/simulate",  # a stored lead, or a lead of a configured entity and source; a draft as `apply`'s
     "POST /v1/backtest",  # a draft configuration, checked as `apply` checks one
+    "GET /v1/dashboard",  # its time zone: a name of the zone database
 }
 
 

@@ -1,7 +1,8 @@
 """Fakes of the query objects the service groups added to ``Tx``: the deferred writes of a routing or
 recording step (``adapters/db/deferred_writes.py``), the hold channel's queries (``hold_queries.py``), the
-statements of erasure (``erasure_queries.py``) and the names of the suppression lists. Each method mirrors
-the SQL of the method it is named after; ``tests/unit/test_fakes_contract.py`` proves them against SQLite.
+statements of erasure (``erasure_queries.py``), the names of the suppression lists and the dashboard's queue
+depth (``dashboard_queries.py``). Each method mirrors the SQL of the method it is named after;
+``tests/unit/test_fakes_contract.py`` proves them against SQLite.
 
 Not faked: the log's queries (``LogQueries``: the log view is tested against the database) and
 ``Erasure.shrink_batch`` (batches are not faked); they raise ``NotImplementedError``.
@@ -15,7 +16,8 @@ from typing import Any, NoReturn
 
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.privacy import FieldMatch
-from leadrelay.domain.states import DeliveryStatus
+from leadrelay.domain.states import DeliveryStatus, QueueState
+from leadrelay.services.ports import QueueDepth
 from leadrelay.services.writes import Writes
 from tests.fakes.delivery import FakeLeads
 from tests.fakes.tables import FakeRow, Stored, Tables
@@ -265,3 +267,22 @@ class FakeLogQueries:
 
     def audit_entries(self, cursor: str | None, limit: int) -> list[Any]:
         _not_faked("LogQueries.audit_entries")
+
+
+class FakeDashboardQueries:
+    """``DashboardQueries``: the open jobs counted by queue state, as ``operations_queries`` counts them."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def queue_depth(self, now: datetime) -> QueueDepth:
+        jobs = self._t.stored("jobs")
+        ready = [j["run_at"] for j in jobs if j["queue_state"] == QueueState.READY]
+        due = [at for at in ready if at <= now]
+        return QueueDepth(
+            due=len(due),
+            scheduled=len(ready) - len(due),
+            claimed=sum(1 for j in jobs if j["queue_state"] == QueueState.CLAIMED),
+            waiting=sum(1 for j in jobs if j["queue_state"] == QueueState.WAITING),
+            oldest_due=min(due, default=None),
+        )

@@ -138,13 +138,19 @@ class FakeReportFacts:
                 )
 
     def rolled(
-        self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()
+        self,
+        since: datetime,
+        until: datetime,
+        dims: Sequence[str],
+        *,
+        cuts: Sequence[datetime] = (),
+        counters: Sequence[str] = COUNTERS,
     ) -> list[Row]:
         def start(hour: datetime) -> datetime:
             return max((c for c in (since, *cuts) if c <= hour), default=since) if cuts else hour
 
         rows = [
-            Row(start(s["hour"]), tuple(s[d] for d in DIMENSIONS), {name: s[name] for name in COUNTERS})
+            Row(start(s["hour"]), tuple(s[d] for d in DIMENSIONS), {name: s[name] for name in counters})
             for s in self.tables.stored("report_hours")
             if since <= s["hour"] < until
         ]

@@ -25,6 +25,7 @@ from tests.fakes.ledger import FakeLedger
 from tests.fakes.postbacks import FakePostbacks, FakeRelays
 from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
 from tests.fakes.queries import (
+    FakeDashboardQueries,
     FakeDeferredWrites,
     FakeErasure,
     FakeHoldQueries,
@@ -137,6 +138,10 @@ class FakeTx:
     @cached_property
     def erasure(self) -> FakeErasure:
         return FakeErasure(self.tables)
+
+    @cached_property
+    def dashboard(self) -> FakeDashboardQueries:
+        return FakeDashboardQueries(self.tables)
 
 
 class FakeStorage:

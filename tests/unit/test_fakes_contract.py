@@ -558,6 +558,26 @@ def alerts(s: Storage) -> list[Any]:
     ]
 
 
+@scenario
+def queue_depth(s: Storage) -> list[Any]:
+    """The dashboard's queue: open jobs by queue state, and the oldest due."""
+    s.transaction(lambda tx: tx.leads.insert_leads([lead_row("lead_1")]))
+    jobs = [
+        job_row("job_1", "lead_1", now=at(0), run_at=at(1)),
+        job_row("job_2", "lead_1", now=at(0), run_at=at(3)),
+        job_row("job_3", "lead_1", now=at(0), run_at=at(9)),
+        job_row("job_4", "lead_1", now=at(0), queue_state=QueueState.CLAIMED),
+        job_row("job_5", "lead_1", now=at(0), queue_state=QueueState.WAITING),
+        job_row("job_6", "lead_1", now=at(0), queue_state=QueueState.DONE),
+    ]
+    return [
+        attempt(s, lambda tx: tx.dashboard.queue_depth(at(5))),
+        attempt(s, lambda tx: tx.jobs.insert_jobs(jobs)),
+        attempt(s, lambda tx: tx.dashboard.queue_depth(at(5))),
+        attempt(s, lambda tx: tx.dashboard.queue_depth(at(0))),
+    ]
+
+
 def _bid(bid_id: str, partner: str, status: str, minutes: float, duration_ms: float | None) -> dict[str, Any]:
     return {
         "id": bid_id,

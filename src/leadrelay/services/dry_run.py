@@ -29,6 +29,7 @@ from leadrelay.services.ports import (
     Caps,
     ConfigObjects,
     Credentials,
+    DashboardQueries,
     DedupMarks,
     DeferredWrites,
     Deliveries,
@@ -362,3 +363,7 @@ class DryRunTx:
     @property
     def users(self) -> Users:
         return self.real.users
+
+    @property
+    def dashboard(self) -> DashboardQueries:
+        return self.real.dashboard

@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadrelay.domain.reports import (
+    COUNTERS,
     DIMENSIONS,
     FIGURES,
     HOUR,
@@ -123,6 +124,7 @@ class ReportQuery:
     since: datetime  # a UTC hour
     until: datetime  # a UTC hour, excluded
     zone: tzinfo
+    counters: tuple[str, ...] = COUNTERS  # fewer: the rolled hours sum only these (the dashboard's reads)
 
 
 def _time(value: str, zone: tzinfo) -> datetime:
@@ -231,19 +233,33 @@ class Report:
 
 def report_tx(tx: Tx, query: ReportQuery, now: datetime) -> Report:
     """The report: rolled hours from ``report_hours``, the hours from the watermark on from the tables."""
+    return reports_tx(tx, [query], now)[0]
+
+
+def reports_tx(tx: Tx, queries: Sequence[ReportQuery], now: datetime) -> list[Report]:
+    """Several reports of one range (each its own dimensions, grain and zone) in one go: each reads its
+    rolled hours summed in SQL, and the hours after the watermark are computed from the tables once for
+    all of them (the dashboard's leads per hour, totals per partner and per source)."""
+    since, until = queries[0].since, queries[0].until
+    if any((q.since, q.until) != (since, until) for q in queries):
+        raise ValueError("the reports read together cover one range")
     watermark = tx.reports.rolled_until()
-    cut = query.since if watermark is None else max(query.since, min(watermark, query.until))
-    rows: list[Row] = []
-    if cut > query.since:  # the rolled hours, summed in SQL per bucket of the grain
-        starts = cuts(query.since, cut, query.grain, query.zone)
-        rows = tx.reports.rolled(query.since, cut, query.dims, cuts=starts)
-    live_until = min(query.until, ceil_hour(now))
+    cut = since if watermark is None else max(since, min(watermark, until))
+    live_until = min(until, ceil_hour(now))
     # the hours after the watermark are computed one by one: from the first that has anything to count
     # (a long range over a rollup that has not run yet would otherwise query every empty hour)
     first = tx.reports.first_hour(cut) if cut < live_until else None
     start = max(cut, floor_hour(first)) if first is not None else live_until
-    rows += project((row for hour in hours(start, live_until) for row in tx.reports.facts(hour)), query.dims)
-    return Report(query, lines(rows, query.grain, query.zone), watermark)
+    live = [row for hour in hours(start, live_until) for row in tx.reports.facts(hour)]
+    out = []
+    for query in queries:
+        rows: list[Row] = []
+        if cut > since:  # the rolled hours, summed in SQL per bucket of the grain
+            starts = cuts(since, cut, query.grain, query.zone)
+            rows = tx.reports.rolled(since, cut, query.dims, cuts=starts, counters=query.counters)
+        rows += project(live, query.dims)
+        out.append(Report(query, lines(rows, query.grain, query.zone), watermark))
+    return out
 
 
 async def report(storage: Storage, query: ReportQuery, now: datetime) -> Report:

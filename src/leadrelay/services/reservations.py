@@ -33,6 +33,7 @@ class _Window(NamedTuple):
     key: str
     limit: int
     allowed: int
+    paced: bool = False  # the partner's own day window of a partner paced ``even``
 
 
 def _windows(
@@ -48,7 +49,7 @@ def _windows(
                 continue
             paced = scope == "" and period is CapPeriod.DAY and partner.pacing is Pacing.EVEN
             allowed = even_allowance(limit, partner.hours, tz, now) if paced else limit
-            yield _Window(scope, period, window_key(period, tz, now), limit, allowed)
+            yield _Window(scope, period, window_key(period, tz, now), limit, allowed, paced)
 
 
 def _held(w: _Window, used: int, profile: str) -> str:
@@ -90,18 +91,20 @@ def reserve(
 
 
 class CapUse(NamedTuple):
-    """A cap window in force now and how much of it is used (``/metrics``)."""
+    """A cap window in force now and how much of it is used (``/metrics``, the dashboard)."""
 
     partner: str
     scope: str  # "" for the partner's own caps, else the profile
     period: CapPeriod
     used: int
     limit: int
+    allowed: int | None = None  # paced (``even``): what the partner may have had so far today; else None
 
 
 def cap_usage(tx: Tx, live: LiveConfig, now: datetime) -> list[CapUse]:
     """Every cap window in force now (the partners' own caps, then their caps within each profile) with
-    its use, read in one statement; pacing is not applied (``limit`` is the cap)."""
+    its use, read in one statement. ``limit`` is the cap; a paced window also gives pacing's allowance so
+    far (``allowed``), which the day window's reservations are held to."""
     windows: dict[tuple[str, str, str], _Window] = {}
     for name, partner in live.specs.partners.items():
         for w in _windows(partner, {}, "", now):
@@ -115,7 +118,10 @@ def cap_usage(tx: Tx, live: LiveConfig, now: datetime) -> list[CapUse]:
                 if w.scope:
                     windows[(name, w.scope, w.key)] = w
     used = tx.caps.cap_used(list(windows)) if windows else {}
-    return [CapUse(key[0], w.scope, w.period, used.get(key, 0), w.limit) for key, w in windows.items()]
+    return [
+        CapUse(key[0], w.scope, w.period, used.get(key, 0), w.limit, w.allowed if w.paced else None)
+        for key, w in windows.items()
+    ]
 
 
 def cap_room(

@@ -4,27 +4,15 @@ waiting to be claimed, and the batch backlog. Plain aggregate reads, on the ``ix
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
 from leadrelay.adapters.db.tables import batches, deliveries, jobs
 from leadrelay.domain.states import BatchStatus, DeliveryStatus, QueueState
+from leadrelay.services.ports.dashboard import QueueDepth
 
-
-@dataclass(frozen=True, slots=True)
-class QueueDepth:
-    due: int  # ready, and due now: waiting for a worker to claim it
-    scheduled: int  # ready from a later time (a retry's backoff)
-    claimed: int  # held by a worker under its lease
-    waiting: int  # parked until its batch is sent
-    oldest_due: datetime | None  # the run_at of the job waiting longest to be claimed
-
-    def oldest_age_s(self, now: datetime) -> float:
-        """How long the job waiting longest to be claimed has waited (0 when none waits)."""
-        return 0.0 if self.oldest_due is None else max(0.0, (now - self.oldest_due).total_seconds())
-
+__all__ = ["QueueDepth", "batch_backlog", "oldest_due", "queue_depth"]  # QueueDepth: the port's
 
 _OPEN = (QueueState.READY, QueueState.CLAIMED, QueueState.WAITING)
 

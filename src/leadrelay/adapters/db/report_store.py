@@ -224,10 +224,16 @@ class SqlReportFacts:
             )
 
     def rolled(
-        self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()
+        self,
+        since: datetime,
+        until: datetime,
+        dims: Sequence[str],
+        *,
+        cuts: Sequence[datetime] = (),
+        counters: Sequence[str] = COUNTERS,
     ) -> list[Row]:
         group = [_R[d] for d in dims]
-        sums = [func.sum(_R[name]) for name in COUNTERS]
+        sums = [func.sum(_R[name]) for name in counters]
         width = len(group)
         if not cuts:  # per hour
             q = (
@@ -239,7 +245,7 @@ class SqlReportFacts:
                 Row(
                     row[0],
                     tuple(row[1 : 1 + width]),
-                    dict(zip(COUNTERS, map(int, row[1 + width :]), strict=True)),
+                    dict(zip(counters, map(int, row[1 + width :]), strict=True)),
                 )
                 for row in self._conn.execute(q)
             ]
@@ -255,12 +261,12 @@ class SqlReportFacts:
                     continue
                 at = table.c.hour if table is report_hours else table.c.day
                 q = (
-                    select(*(table.c[d] for d in dims), *(func.sum(table.c[name]) for name in COUNTERS))
+                    select(*(table.c[d] for d in dims), *(func.sum(table.c[name]) for name in counters))
                     .where(at >= low, at < high)
                     .group_by(*(table.c[d] for d in dims))
                 )
                 out += [
-                    Row(start, tuple(row[:width]), dict(zip(COUNTERS, map(int, row[width:]), strict=True)))
+                    Row(start, tuple(row[:width]), dict(zip(counters, map(int, row[width:]), strict=True)))
                     for row in self._conn.execute(q)
                     if row[width] is not None
                 ]

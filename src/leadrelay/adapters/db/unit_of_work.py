@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from leadrelay.adapters.db.alert_repository import SqlAlerts
 from leadrelay.adapters.db.batch_queries import SqlBatchQueries
 from leadrelay.adapters.db.batch_repository import SqlBatches
+from leadrelay.adapters.db.dashboard_queries import SqlDashboardQueries
 from leadrelay.adapters.db.deferred_writes import SqlDeferredWrites
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.erasure_queries import SqlErasure
@@ -149,6 +150,10 @@ class SqlTx:
     @cached_property
     def users(self) -> SqlUsers:
         return SqlUsers(self.conn)
+
+    @cached_property
+    def dashboard(self) -> SqlDashboardQueries:
+        return SqlDashboardQueries(self.conn)
 
 
 class SqlStorage:

@@ -20,6 +20,7 @@ from leadrelay.entrypoints.api import (
     availability,
     batches,
     credentials,
+    dashboard,
     distributions,
     errors,
     guards,
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.include_router(invoices.router)  # before admin: GET /v1/invoices
     app.include_router(reports.router)  # before admin: GET /v1/reports
     app.include_router(simulate.router)  # POST /v1/simulate, /v1/backtest
+    app.include_router(dashboard.router)  # before admin: GET /v1/dashboard
     app.include_router(admin.router)
     app.include_router(forms.router)  # the hosted lead form: HTML pages at /f/{source}/{entity}
 

@@ -1,0 +1,1 @@
+"""Pieces of the web console that are not pages: server-rendered SVG charts (``charts``)."""

@@ -20,6 +20,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
   ``returns``: partners' returns of leads; ``invoices``: invoices and statements made of entries;
 - ``reports``: the reports' hourly facts and their rollup;
 - ``users``: console users, invitations, sessions, failed logins; ``Passwords`` (their hashes);
+- ``dashboard``: the queue's depth for the console's dashboard (``DashboardQueries``, ``QueueDepth``);
 - ``clock``: time and new ids; ``records``: what the repositories return;
 - ``metrics``: what is counted for ``/metrics`` (``Metrics``; ``NO_METRICS`` counts nothing).
 """
@@ -35,6 +36,7 @@ from leadrelay.services.ports.clock import (
     system_ids,
     system_random,
 )
+from leadrelay.services.ports.dashboard import DashboardQueries, QueueDepth
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
@@ -76,6 +78,7 @@ __all__ = [
     "Clock",
     "ConfigObjects",
     "Credentials",
+    "DashboardQueries",
     "DedupKeys",
     "DedupMarks",
     "DeferredWrites",
@@ -97,6 +100,7 @@ __all__ = [
     "OutcomeTotal",
     "Passwords",
     "Postbacks",
+    "QueueDepth",
     "RandomSource",
     "Record",
     "Relays",

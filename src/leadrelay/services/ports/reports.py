@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from leadrelay.domain.reports import Row
+from leadrelay.domain.reports import COUNTERS, Row
 
 
 class ReportFacts(Protocol):
@@ -40,9 +40,16 @@ class ReportFacts(Protocol):
         ...
 
     def rolled(
-        self, since: datetime, until: datetime, dims: Sequence[str], *, cuts: Sequence[datetime] = ()
+        self,
+        since: datetime,
+        until: datetime,
+        dims: Sequence[str],
+        *,
+        cuts: Sequence[datetime] = (),
+        counters: Sequence[str] = COUNTERS,
     ) -> list[Row]:
         """The rollup's hours from ``since`` up to ``until`` (excluded) summed into ``dims``: per hour, or,
         given ``cuts`` (where the report's buckets start), per bucket, each row stamped with its start (the
-        UTC days wholly inside a bucket read from the daily rollup, its edges from the hours)."""
+        UTC days wholly inside a bucket read from the daily rollup, its edges from the hours). Only the
+        ``counters`` named are summed (the others are left out of the rows)."""
         ...

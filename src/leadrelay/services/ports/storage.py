@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 
 from leadrelay.services.ports.alerts import Alerts
 from leadrelay.services.ports.batches import Batches, BatchQueries
+from leadrelay.services.ports.dashboard import DashboardQueries
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.ledger import Ledger
 from leadrelay.services.ports.postbacks import Postbacks, Relays
@@ -99,6 +100,8 @@ class Tx(Protocol):
     def simulation(self) -> SimulationReads: ...
     @property
     def users(self) -> Users: ...
+    @property
+    def dashboard(self) -> DashboardQueries: ...
 
 
 class Storage(Protocol):
