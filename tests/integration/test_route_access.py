@@ -28,7 +28,7 @@ from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Permission, Role, allows
 from leadrelay.entrypoints.api.app import PUBLIC_PATHS
 from leadrelay.entrypoints.api.deps import Require
-from leadrelay.entrypoints.web.console import SignedIn
+from leadrelay.entrypoints.web.console import PageNeeds, SignedIn
 from leadrelay.services.users import Accounts
 from tests.support import ADMIN_TOKEN, SOURCE_KEY, ServerThread, base_config, lead, prepare, source_headers
 
@@ -54,7 +54,7 @@ def walk(routes: list[Any]) -> Iterator[Any]:
             yield route
 
 
-def declared(route: Any) -> Permission | str | None:
+def declared(route: Any) -> Permission | str | tuple[str, Permission] | None:
     """The permission a route declares (``Require``), ``SIGNED_IN`` (a console page), ``PUBLIC``, or None."""
     if not hasattr(route, "dependant"):  # a plain Starlette route or mount: the docs, the static files
         return PUBLIC if route.path in PUBLIC_PATHS else None
@@ -63,18 +63,25 @@ def declared(route: Any) -> Permission | str | None:
         dep = stack.pop()
         if isinstance(dep.call, Require):
             return dep.call.permission
+        if isinstance(dep.call, PageNeeds):
+            return ("page", dep.call.permission)
         if isinstance(dep.call, SignedIn):
             return SIGNED_IN
         stack.extend(dep.dependencies)
     return PUBLIC if route.path in PUBLIC_PATHS else None
 
 
-def expected(kind: str, role: Role | None, need: Permission | str) -> str:
+def expected(kind: str, role: Role | None, need: Permission | str | tuple[str, Permission]) -> str:
     """ "ok" (neither 401 nor 403, no redirect to the login), "401", "403" or "login" (a page's redirect)."""
     if need == PUBLIC:
         return "ok"
     if need == SIGNED_IN:
         return "ok" if kind == "session" else "login"
+    if isinstance(need, tuple):  # a page that needs a permission (console.PageNeeds)
+        if kind != "session":
+            return "login"
+        assert role is not None
+        return "ok" if allows(role, need[1]) else "403"
     assert isinstance(need, Permission)
     if kind == "nobody":
         return "401"

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from leadrelay.domain.access import Permission, Role, allows
+from leadrelay.domain.access import Permission, Role, allows, refusal
 from leadrelay.entrypoints.api.deps import CSRF_HEADER, SESSION_COOKIE, session_of
 from leadrelay.errors import Gone, LeadrelayError, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from leadrelay.services.users import SessionUser
@@ -82,6 +82,24 @@ class SignedIn:
         return user
 
 
+class PageNeeds:
+    """A page's dependency: a live session whose role has ``permission`` (the role table of
+    ``leadrelay.domain.access``). Without a session: the login; with one whose role may not: a 403 page."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    async def __call__(self, request: Request) -> SessionUser:
+        user = await SignedIn()(request)
+        if not allows(user.role, self.permission):
+            raise PageForbidden(refusal(user.role, self.permission))
+        return user
+
+
+class PageForbidden(Exception):
+    """The signed-in user's role may not see this page (answered as a 403 page)."""
+
+
 class NeedsLogin(Exception):
     def __init__(self, path: str) -> None:
         super().__init__(path)
@@ -89,6 +107,13 @@ class NeedsLogin(Exception):
 
 
 UserDep = Annotated[SessionUser, Depends(SignedIn())]
+# pages of staff (viewer and up), of operators (acting on leads), of admins (configuration, users), of tenants
+ViewerPage = Annotated[SessionUser, Depends(PageNeeds(Permission.VIEW))]
+OperatorPage = Annotated[SessionUser, Depends(PageNeeds(Permission.ACT))]
+ConfigurePage = Annotated[SessionUser, Depends(PageNeeds(Permission.CONFIGURE))]
+UsersPage = Annotated[SessionUser, Depends(PageNeeds(Permission.USERS))]
+PartnerPage = Annotated[SessionUser, Depends(PageNeeds(Permission.PARTNER_PORTAL))]
+SourcePage = Annotated[SessionUser, Depends(PageNeeds(Permission.SOURCE_PORTAL))]
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
@@ -262,6 +287,11 @@ def install(app: Any) -> None:
         assert isinstance(exc, NeedsLogin)
         return login_redirect(exc.path)
 
+    async def forbidden(request: Request, exc: Exception) -> Response:
+        message = _message("Not for your role", str(exc), "/console", "Back to the console")
+        return _render(request, "message.html", message, 403)
+
     app.add_exception_handler(NeedsLogin, needs_login)
+    app.add_exception_handler(PageForbidden, forbidden)
     app.include_router(router)
     app.mount("/console/static", static_files, name="console-static")
