@@ -27,6 +27,7 @@ from tests.support import ServerThread, base_config, lead, prepare, rows
 
 PASSWORD = "console admin password"
 SMTP_PASSWORD = "smtp-password-sentinel-7731"
+FAST = Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 class Site:
@@ -63,12 +64,13 @@ def site(sqlite_url: str) -> Iterator[Site]:
     ]
     prepare(sqlite_url, config)
     db = Database(sqlite_url)
-    accounts = Accounts(SqlStorage(db), Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024)))
+    accounts = Accounts(SqlStorage(db), FAST)
     for role in (Role.ADMIN, Role.OPERATOR, Role.VIEWER):
         accounts.create_user(f"{role.value}@example.com", role, password=PASSWORD, actor="test")
     db.dispose()
     settings = {"smtp_password": SMTP_PASSWORD, "smtp_host": "127.0.0.1", "smtp_port": 9}
     with ServerThread(sqlite_url, workers=0, **settings) as server:
+        server.app.state.runtime.accounts.passwords = FAST  # no rehash at full cost on each login
         yield Site(server, sqlite_url)
 
 
