@@ -5,6 +5,7 @@ typed, and the same whether it comes from a list file (``list_hash``) or a lead 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from leadrelay.domain.suppression import (
     list_hash,
     normal_hash,
 )
+from leadrelay.errors import ValidationFailed
 
 
 def sha(text: str) -> str:
@@ -173,3 +175,36 @@ def test_csv_column_by_name_and_first_column_by_default() -> None:
 def test_unknown_column_names_the_columns() -> None:
     with pytest.raises(ValueError, match=r"no column named 'phon'; did you mean 'phone'\? \(the header"):
         file_layout("name,phone\n", "phon", "phone", hashed=False)
+
+
+@pytest.mark.parametrize(
+    ("content", "column", "field", "message"),
+    [
+        (b"", None, "file", "the file is empty"),
+        (b" \n\n", None, "file", "the file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", None, "file", "is not a text file"),
+        (b"PK\x03\x04\x14\x00\x06\x00", None, "file", "is not a text file"),  # an .xlsx
+        ("phone\n".encode("utf-16"), None, "file", "is not a text file"),
+        (b"Phone;name\n5125551212;Ada\n", "phnoe", "column", "did you mean 'Phone'?"),
+    ],
+)
+def test_a_file_the_console_would_only_half_import_is_refused_first(
+    tmp_path: Path, content: bytes, column: str | None, field: str, message: str
+) -> None:
+    from leadrelay.services.suppression import check_file
+
+    path = tmp_path / "upload"
+    path.write_bytes(content)
+    with pytest.raises(ValidationFailed) as caught:
+        check_file(path, "phone", column=column)
+    assert caught.value.problems[0].field == field and message in caught.value.problems[0].error
+
+
+def test_a_text_file_passes_even_cut_inside_a_character_at_64_kib(tmp_path: Path) -> None:
+    from leadrelay.services.suppression import check_file
+
+    path = tmp_path / "upload"
+    path.write_bytes(b"\xef\xbb\xbfphone\n" + b"5125551212\n" * 5956 + "é".encode() * 10)
+    check_file(path, "phone")  # the BOM, and a 2-byte character across the 64 KiB mark
+    path.write_bytes(b"\xef\xbb\xbfphone,name\n5125551212,Ada\n")
+    check_file(path, "phone", column="phone")

@@ -215,3 +215,16 @@ def revoke_token(tx: Tx, token_id: str, *, actor: str, now: datetime) -> dict[st
         if row.id == token_id:
             return token_view(row)
     raise NotFound(f"no admin token {token_id!r}")
+
+
+def overview(tx: Tx) -> dict[str, Any]:
+    """Every configured source's and partner's keys (revoked ones included, never the keys) and the admin
+    tokens: the console's keys page. ``sources``/``partners``: name -> keys, in name order."""
+    objects = tx.config.load_objects()
+    owners: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for kind, config_kind in _KINDS.items():
+        owners[config_kind] = {
+            name: [key_view(r) for r in tx.credentials.list_api_keys(name, owner_kind=kind.value)]
+            for name in sorted(objects.get(config_kind, {}))
+        }
+    return {**owners, "tokens": list_tokens(tx)}

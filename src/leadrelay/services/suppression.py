@@ -323,3 +323,27 @@ def _stream(
                 writing = writer.submit(write, chunk)
         finally:
             settle()
+
+
+def check_file(path: Path, kind: str, *, column: str | None = None, hashed: bool = False) -> None:
+    """Refuse, before anything is written, a file ``import_file`` would only half read: an empty one, one
+    that is not text (a spreadsheet, an image: NUL bytes in its first 64 KiB, or not UTF-8 there), one
+    whose header has no ``column``. ``ValidationFailed`` names the field (``file`` or ``column``)."""
+    with path.open("rb") as fh:
+        head = fh.read(65_536)
+    if not head.strip():
+        raise ValidationFailed([FieldProblem("file", "the file is empty")], "file: the file is empty")
+    not_text = "is not a text file: give a CSV or one value per line (UTF-8)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a character cut at the end of the 64 KiB is fine
+            raise ValidationFailed([FieldProblem("file", not_text)], f"file: {not_text}") from None
+        text = head[: exc.start].decode("utf-8")
+    if "\x00" in text:
+        raise ValidationFailed([FieldProblem("file", not_text)], f"file: {not_text}")
+    first = text.removeprefix("\ufeff").splitlines()[0] if text.strip() else ""
+    try:
+        file_layout(first, column, kind, hashed=hashed)
+    except ValueError as exc:
+        raise ValidationFailed([FieldProblem("column", str(exc))], f"column: {exc}") from exc

@@ -53,7 +53,10 @@ NAVIGATION = (
     NavItem("Leads", "/console/leads", Permission.VIEW, False),
     NavItem("Simulator", "/console/simulator", Permission.VIEW, False),
     NavItem("Configuration", "/console/config", Permission.CONFIGURE, False),
-    NavItem("Users", "/console/users", Permission.USERS, False),
+    NavItem("Users", "/console/users", Permission.USERS, True),
+    NavItem("Suppression lists", "/console/suppression", Permission.VIEW, True),
+    NavItem("Keys", "/console/keys", Permission.SECRETS, True),
+    NavItem("Settings", "/console/settings", Permission.CONFIGURE, True),
     NavItem("Portal", "/console", Permission.PARTNER_PORTAL, True),
     NavItem("Leads", "/console/partner/leads", Permission.PARTNER_PORTAL, False),
     NavItem("Returns", "/console/partner/returns", Permission.PARTNER_PORTAL, False),
@@ -114,6 +117,7 @@ ConfigurePage = Annotated[SessionUser, Depends(PageNeeds(Permission.CONFIGURE))]
 UsersPage = Annotated[SessionUser, Depends(PageNeeds(Permission.USERS))]
 PartnerPage = Annotated[SessionUser, Depends(PageNeeds(Permission.PARTNER_PORTAL))]
 SourcePage = Annotated[SessionUser, Depends(PageNeeds(Permission.SOURCE_PORTAL))]
+SecretsPage = Annotated[SessionUser, Depends(PageNeeds(Permission.SECRETS))]
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
@@ -291,7 +295,10 @@ def install(app: Any) -> None:
         message = _message("Not for your role", str(exc), "/console", "Back to the console")
         return _render(request, "message.html", message, 403)
 
+    from leadrelay.entrypoints.web import admin  # imports this module
+
     app.add_exception_handler(NeedsLogin, needs_login)
     app.add_exception_handler(PageForbidden, forbidden)
     app.include_router(router)
+    app.include_router(admin.router)  # suppression lists, users, keys, settings
     app.mount("/console/static", static_files, name="console-static")
