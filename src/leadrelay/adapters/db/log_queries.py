@@ -32,6 +32,8 @@ class SqlLogQueries:
             q = q.where(leads.c.source == f.source)
         if f.lead:
             q = q.where(jobs.c.lead_id == f.lead)
+        if f.rule:
+            q = q.where(jobs.c.rule == f.rule)
         if f.since:
             q = q.where(jobs.c.created_at >= f.since)
         if f.until:
@@ -40,6 +42,8 @@ class SqlLogQueries:
             q = q.where(jobs.c.id.in_(select(deliveries.c.job_id).where(deliveries.c.partner == f.partner)))
         if f.cursor:
             q = q.where(jobs.c.id < f.cursor)
+        if f.after:
+            q = q.where(jobs.c.id > f.after)
         return list(self._conn.execute(q.order_by(jobs.c.id.desc()).limit(limit)))
 
     def delivery_states(self, job_ids: Sequence[str]) -> list[Row[Any]]:
