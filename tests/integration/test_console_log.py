@@ -352,3 +352,23 @@ def test_a_viewer_sees_no_action_and_its_post_is_403_and_a_form_without_token_is
     assert site.detail(job)["status"] == "delivered"
     assert admin.post("/console/log/nope/cancel", data={"csrf_token": csrf(admin)}).status_code == 404
     assert site.server.client().get("/console/log").status_code == 303  # no session: the login
+
+
+def test_the_audit_page_pages_by_cursor_for_a_viewer(site: Site) -> None:
+    viewer = site.login("vic@example.com")
+    every = [e["id"] for e in site.api.get("/v1/audit", headers=ADMIN).json()["items"]]
+    assert len(every) >= 4
+    seen: list[str] = []
+    path: str | None = "/console/audit?limit=3"
+    while path:
+        page = viewer.get(path)
+        assert page.status_code == 200
+        rows = tree(page).xpath('//table[@class="audit"]/tbody/tr')
+        assert 1 <= len(rows) <= 3
+        seen.extend(r.xpath("td")[2].text for r in rows)
+        nexts = tree(page).xpath('//a[@rel="next"]/@href')
+        path = nexts[0] if nexts else None
+    assert len(seen) == len(every)
+    assert (
+        site.login("ada@example.com").get("/console/audit").status_code == 200
+    )  # other roles: the route walk

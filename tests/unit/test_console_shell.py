@@ -26,9 +26,12 @@ def test_a_login_sends_the_browser_only_to_a_console_page(target: object, where:
 @pytest.mark.parametrize(
     ("role", "labels"),
     [
-        (Role.ADMIN, ["Dashboard", "Distribution log", "Leads", "Simulator", "Configuration", "Users"]),
-        (Role.OPERATOR, ["Dashboard", "Distribution log", "Leads", "Simulator"]),
-        (Role.VIEWER, ["Dashboard", "Distribution log", "Leads", "Simulator"]),
+        (
+            Role.ADMIN,
+            ["Dashboard", "Distribution log", "Audit log", "Leads", "Simulator", "Configuration", "Users"],
+        ),
+        (Role.OPERATOR, ["Dashboard", "Distribution log", "Audit log", "Leads", "Simulator"]),
+        (Role.VIEWER, ["Dashboard", "Distribution log", "Audit log", "Leads", "Simulator"]),
         (Role.PARTNER, ["Portal", "Leads", "Returns", "Invoices"]),
         (Role.SOURCE, ["Portal", "Submissions", "Payouts", "Posting specification"]),
     ],

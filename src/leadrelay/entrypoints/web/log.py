@@ -292,12 +292,16 @@ async def deny(request: Request, user: OperatorPage, job_id: str) -> Response:
 
 
 @router.get("/audit", summary="The audit log")
-async def audit_page(request: Request, user: ViewerPage, cursor: str | None = None) -> Response:
-    page = await request.app.state.runtime.logview.audit(cursor or None, PAGE_SIZE)
+async def audit_page(
+    request: Request, user: ViewerPage, cursor: str | None = None, limit: str = ""
+) -> Response:
+    size = int(limit) if limit.isdigit() and 1 <= int(limit) <= MAX_PAGE else PAGE_SIZE
+    page = await request.app.state.runtime.logview.audit(cursor or None, size)
     context = _base(user, "/console/audit")
     context["items"] = page["items"]
     context["cursor"] = cursor
     context["next"] = None
     if page["next_cursor"]:
-        context["next"] = "/console/audit?" + urlencode({"cursor": page["next_cursor"]})
+        more = {"cursor": page["next_cursor"], **({"limit": str(size)} if size != PAGE_SIZE else {})}
+        context["next"] = "/console/audit?" + urlencode(more)
     return _render(request, "log/audit.html", context)
