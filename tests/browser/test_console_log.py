@@ -103,3 +103,9 @@ def test_a_posted_lead_appears_live_then_resend_and_cancel_from_the_drawer(
     expect(entries.filter(has_text="distribution.resend")).to_contain_text("user:ada@example.com")
     expect(entries.filter(has_text="distribution.cancel")).to_contain_text("user:ada@example.com")
     shot(page, artifacts, "audit")
+
+    page.set_viewport_size({"width": 375, "height": 800})  # a phone: the filters stack, the table scrolls
+    page.goto(f"{server.url}/console/log?partner=sunco")
+    expect(page.locator("#log-rows tr")).to_have_count(2)  # the sale and its resend
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    shot(page, artifacts, "log-phone")

@@ -155,6 +155,11 @@ def test_the_table_lists_filters_pages_by_cursor_and_gives_new_rows(site: Site) 
     rows = http.get("/console/log/rows", params={"after": west[0]["job"], "rule": "west-coast"})
     assert west[1]["job"] in rows.text and failing["job"] not in rows.text
     assert http.get("/console/log/rows", params={"after": failing["job"]}).text.strip() == ""
+    # and the current state of rows the table watches (those still open when shown)
+    rows = http.get("/console/log/rows", params={"after": failing["job"], "watch": f"{west[0]['job']},x"})
+    [row] = html.fragment_fromstring(rows.text, create_parent="tbody")
+    assert row.get("data-id") == west[0]["job"] and "delivered" in row.text_content()
+    assert row.get("data-open") is None  # finished: no longer watched
 
 
 def test_bad_filters_answer_422_with_the_message_next_to_the_field(site: Site) -> None:

@@ -19,3 +19,4 @@ class DistributionFilter:
     limit: int = 50
     rule: str | None = None  # the routing rule that matched
     after: str | None = None  # only ids newer than this one (a live view asking what is new)
+    ids: tuple[str, ...] = ()  # besides those, these (a live view refreshing the rows it shows)

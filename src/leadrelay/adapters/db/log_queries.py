@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, or_, select
 
 from leadrelay.adapters.db.tables import attempts, audit_log, batches, deliveries, jobs, leads
 from leadrelay.domain.log_filter import DistributionFilter
@@ -43,7 +43,8 @@ class SqlLogQueries:
         if f.cursor:
             q = q.where(jobs.c.id < f.cursor)
         if f.after:
-            q = q.where(jobs.c.id > f.after)
+            newer = jobs.c.id > f.after
+            q = q.where(or_(newer, jobs.c.id.in_(list(f.ids))) if f.ids else newer)
         return list(self._conn.execute(q.order_by(jobs.c.id.desc()).limit(limit)))
 
     def delivery_states(self, job_ids: Sequence[str]) -> list[Row[Any]]:

@@ -11,7 +11,7 @@ the actor (``user:<email>``), so the console says and refuses exactly what the A
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from leadrelay.domain.access import Permission, allows
 from leadrelay.domain.log_filter import DistributionFilter
-from leadrelay.domain.states import JobStatus, ReturnStatus
+from leadrelay.domain.states import JOB_OPEN, JobStatus, ReturnStatus
 from leadrelay.entrypoints.api.deps import CSRF_HEADER
 from leadrelay.entrypoints.web.console import (
     OperatorPage,
@@ -48,6 +48,7 @@ DONE = {  # the flash message after an action (the redirect carries only this co
     "deny": "Return denied: the sale stands.",
 }
 MAX_REASON = 2000
+OPEN = frozenset(s.value for s in JOB_OPEN)  # a row in these may still change: the live table watches it
 
 
 @dataclass(slots=True)
@@ -132,6 +133,7 @@ async def log_page(request: Request, user: ViewerPage, cursor: str | None = None
     q = read_query(request)
     context = _base(user, "/console/log")
     context.update({"q": q, "statuses": [s.value for s in JobStatus], "items": [], "next": None})
+    context["open_statuses"] = OPEN
     if q.errors:
         return _render(request, "log/index.html", context, 422)
     page = await request.app.state.runtime.logview.distributions(q.filter(cursor=cursor or None))
@@ -144,13 +146,17 @@ async def log_page(request: Request, user: ViewerPage, cursor: str | None = None
 
 
 @router.get("/log/rows", summary="The distributions newer than one (the live table's poll)")
-async def log_rows(request: Request, user: ViewerPage, after: str = "") -> Response:
-    """Table rows (HTML) of the distributions after ``after`` that match the filter, newest first."""
+async def log_rows(request: Request, user: ViewerPage, after: str = "", watch: str = "") -> Response:
+    """Table rows (HTML) of the distributions after ``after`` that match the filter, newest first, and the
+    current state of the ones in ``watch`` (comma-separated ids: the open rows the table shows)."""
     q = read_query(request)
     if q.errors:
         return _render(request, "message.html", _message("Bad filter", "; ".join(q.errors.values())), 422)
-    page = await request.app.state.runtime.logview.distributions(q.filter(after=after or None))
-    return _render(request, "log/rows.html", {"items": page["items"], "user": user})
+    watched = tuple(dict.fromkeys(i for i in watch.split(",") if 0 < len(i) <= 64))[:PAGE_SIZE]
+    f = replace(q.filter(after=after or None), ids=watched, limit=q.limit + len(watched))
+    page = await request.app.state.runtime.logview.distributions(f)
+    context = {"items": page["items"], "user": user, "open_statuses": OPEN}
+    return _render(request, "log/rows.html", context)
 
 
 # ---------------------------------------------------------------- one distribution

@@ -1,6 +1,7 @@
 // leadrelay console: the distribution log. Small, hand-written, no library.
 // - live table: every few seconds asks /console/log/rows for the distributions newer than the newest row
-//   shown (same filter) and prepends them; a button pauses it.
+//   shown (same filter) and prepends them, and for the current state of the rows still open (replaced in
+//   place); a button pauses it.
 // - drawer: a row's link opens the distribution's detail in a <dialog> (its own page without script).
 // - three-dots menu: a button opening a menu (arrow keys, Escape); resend and cancel open a confirmation
 //   dialog (a page of their own without script).
@@ -34,6 +35,10 @@
       busy = true;
       var url = box.getAttribute("data-rows-url");
       url += (url.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(newest());
+      var open = Array.prototype.map.call(body.querySelectorAll('tr[data-open="true"]'), function (r) {
+        return r.getAttribute("data-id");
+      }).slice(0, 50);
+      if (open.length && newest()) { url += "&watch=" + encodeURIComponent(open.join(",")); }
       window.leadrelay.fetch(url).then(function (answer) {
         if (!answer.ok) { throw new Error("HTTP " + answer.status); }
         return answer.text();
@@ -42,14 +47,22 @@
         t.innerHTML = html.trim();
         var rows = t.content.querySelectorAll("tr[data-id]");
         if (!rows.length) { return; }
+        var added = 0;
         for (var i = rows.length - 1; i >= 0; i--) {
-          if (body.querySelector('tr[data-id="' + rows[i].getAttribute("data-id") + '"]')) { continue; }
+          var shown = body.querySelector('tr[data-id="' + rows[i].getAttribute("data-id") + '"]');
+          if (shown) {  // a row still open when shown: its state now
+            if (shown.classList.contains("fresh")) { rows[i].classList.add("fresh"); }
+            shown.replaceWith(rows[i]);
+            continue;
+          }
           rows[i].classList.add("fresh");
           body.insertBefore(rows[i], body.firstChild);
+          added++;
         }
+        if (!added) { return; }
         var empty = document.getElementById("log-empty");
         if (empty) { empty.remove(); }
-        state.textContent = rows.length + " new distribution" + (rows.length > 1 ? "s" : "") + ".";
+        state.textContent = added + " new distribution" + (added > 1 ? "s" : "") + ".";
       }).catch(function () {
         state.textContent = "Live updates interrupted; retrying.";
       }).then(function () { busy = false; });
