@@ -349,6 +349,8 @@ def test_a_viewer_sees_no_action_and_its_post_is_403_and_a_form_without_token_is
         refused = viewer.post(f"/console/log/{job}/{action}", data={"csrf_token": token})
         assert refused.status_code == 403 and "may not act" in refused.text
     assert viewer.get(f"/console/log/{job}/resend").status_code == 403
+    api = viewer.post(f"/v1/distributions/{job}/cancel", headers={"X-CSRF-Token": token})
+    assert api.status_code == 403  # the API refuses the viewer's session too
     assert site.audit("distribution.resend", job) == []
 
     admin = site.login("ada@example.com")

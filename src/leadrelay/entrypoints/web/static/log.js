@@ -130,6 +130,10 @@
       document.addEventListener("click", function (e) {
         if (!menu.hidden && !wrap.contains(e.target)) { close(false); }
       });
+      items().forEach(function (item) {  // a confirmation closed without going on: back to the menu's button
+        var dialog = item.getAttribute("data-dialog") && document.getElementById(item.getAttribute("data-dialog"));
+        if (dialog) { dialog.addEventListener("close", function () { button.focus(); }); }
+      });
     });
     root.querySelectorAll("dialog.confirm [data-close]").forEach(function (b) {
       b.addEventListener("click", function () { b.closest("dialog").close(); });
