@@ -429,6 +429,8 @@ def test_distribution_list_filters_and_cursor_pagination(start: Setup) -> None:
         assert ids(profile="other") == set()
         assert ids(source="web") == every
         assert ids(lead=east[1]["lead_id"]) == {east[1]["job"]}
+        assert ids(rule="west-coast") == {j["job"] for j in west}
+        assert ids(rule="nope") == set()
         assert ids(status="delivered", partner="sunco", lead=west[0]["lead_id"]) == {west[0]["job"]}
         assert ids(since=(datetime.now(UTC) + timedelta(hours=1)).isoformat()) == set()
         assert ids(until=(datetime.now(UTC) + timedelta(hours=1)).isoformat()) == every

@@ -31,6 +31,7 @@ def test_a_login_sends_the_browser_only_to_a_console_page(target: object, where:
             [
                 "Dashboard",
                 "Distribution log",
+                "Audit log",
                 "Leads",
                 "Simulator",
                 "Configuration",
@@ -40,8 +41,14 @@ def test_a_login_sends_the_browser_only_to_a_console_page(target: object, where:
                 "Settings",
             ],
         ),
-        (Role.OPERATOR, ["Dashboard", "Distribution log", "Leads", "Simulator", "Suppression lists"]),
-        (Role.VIEWER, ["Dashboard", "Distribution log", "Leads", "Simulator", "Suppression lists"]),
+        (
+            Role.OPERATOR,
+            ["Dashboard", "Distribution log", "Audit log", "Leads", "Simulator", "Suppression lists"],
+        ),
+        (
+            Role.VIEWER,
+            ["Dashboard", "Distribution log", "Audit log", "Leads", "Simulator", "Suppression lists"],
+        ),
         (Role.PARTNER, ["Portal", "Leads", "Returns", "Invoices"]),
         (Role.SOURCE, ["Portal", "Submissions", "Payouts", "Posting specification"]),
     ],

@@ -17,3 +17,6 @@ class DistributionFilter:
     until: datetime | None = None
     cursor: str | None = None  # the last id of the previous page (newest first)
     limit: int = 50
+    rule: str | None = None  # the routing rule that matched
+    after: str | None = None  # only ids newer than this one (a live view asking what is new)
+    ids: tuple[str, ...] = ()  # besides those, these (a live view refreshing the rows it shows)

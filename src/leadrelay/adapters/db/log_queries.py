@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, or_, select
 
 from leadrelay.adapters.db.tables import attempts, audit_log, batches, deliveries, jobs, leads
 from leadrelay.domain.log_filter import DistributionFilter
@@ -32,6 +32,8 @@ class SqlLogQueries:
             q = q.where(leads.c.source == f.source)
         if f.lead:
             q = q.where(jobs.c.lead_id == f.lead)
+        if f.rule:
+            q = q.where(jobs.c.rule == f.rule)
         if f.since:
             q = q.where(jobs.c.created_at >= f.since)
         if f.until:
@@ -40,6 +42,9 @@ class SqlLogQueries:
             q = q.where(jobs.c.id.in_(select(deliveries.c.job_id).where(deliveries.c.partner == f.partner)))
         if f.cursor:
             q = q.where(jobs.c.id < f.cursor)
+        if f.after:
+            newer = jobs.c.id > f.after
+            q = q.where(or_(newer, jobs.c.id.in_(list(f.ids))) if f.ids else newer)
         return list(self._conn.execute(q.order_by(jobs.c.id.desc()).limit(limit)))
 
     def delivery_states(self, job_ids: Sequence[str]) -> list[Row[Any]]:

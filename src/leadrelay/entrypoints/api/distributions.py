@@ -49,12 +49,15 @@ async def list_distributions(
     profile: str | None = None,
     source: str | None = None,
     lead: str | None = None,
+    rule: str | None = None,
     since: Instant = None,
     until: Instant = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    f = DistributionFilter(status, partner, profile, source, lead, _utc(since), _utc(until), cursor, limit)
+    f = DistributionFilter(
+        status, partner, profile, source, lead, _utc(since), _utc(until), cursor, limit, rule=rule
+    )
     return await rt.logview.distributions(f)
 
 

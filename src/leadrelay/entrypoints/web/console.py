@@ -49,7 +49,8 @@ class NavItem:
 
 NAVIGATION = (
     NavItem("Dashboard", "/console", Permission.VIEW, True),
-    NavItem("Distribution log", "/console/log", Permission.VIEW, False),
+    NavItem("Distribution log", "/console/log", Permission.VIEW, True),
+    NavItem("Audit log", "/console/audit", Permission.VIEW, True),
     NavItem("Leads", "/console/leads", Permission.VIEW, False),
     NavItem("Simulator", "/console/simulator", Permission.VIEW, False),
     NavItem("Configuration", "/console/config", Permission.CONFIGURE, False),
@@ -286,6 +287,7 @@ async def accept_invite(request: Request, token: str) -> Response:
 def install(app: Any) -> None:
     """The console's pages, its static files, and the redirect to the login for a page without a
     session."""
+    from leadrelay.entrypoints.web import log  # its pages use this module's dependencies
 
     async def needs_login(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NeedsLogin)
@@ -301,4 +303,5 @@ def install(app: Any) -> None:
     app.add_exception_handler(PageForbidden, forbidden)
     app.include_router(router)
     app.include_router(admin.router)  # suppression lists, users, keys, settings
+    app.include_router(log.router)
     app.mount("/console/static", static_files, name="console-static")
