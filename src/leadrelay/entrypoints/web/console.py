@@ -55,13 +55,16 @@ NAVIGATION = (
     NavItem("Configuration", "/console/config", Permission.CONFIGURE, False),
     NavItem("Users", "/console/users", Permission.USERS, False),
     NavItem("Portal", "/console", Permission.PARTNER_PORTAL, True),
-    NavItem("Leads", "/console/partner/leads", Permission.PARTNER_PORTAL, False),
-    NavItem("Returns", "/console/partner/returns", Permission.PARTNER_PORTAL, False),
-    NavItem("Invoices", "/console/partner/invoices", Permission.PARTNER_PORTAL, False),
+    NavItem("Leads", "/console/partner/leads", Permission.PARTNER_PORTAL, True),
+    NavItem("Returns", "/console/partner/returns", Permission.PARTNER_PORTAL, True),
+    NavItem("Invoices", "/console/partner/invoices", Permission.PARTNER_PORTAL, True),
+    NavItem("Availability", "/console/partner/availability", Permission.PARTNER_PORTAL, True),
+    NavItem("Postbacks", "/console/partner/postbacks", Permission.PARTNER_PORTAL, True),
     NavItem("Portal", "/console", Permission.SOURCE_PORTAL, True),
-    NavItem("Submissions", "/console/source/submissions", Permission.SOURCE_PORTAL, False),
-    NavItem("Payouts", "/console/source/payouts", Permission.SOURCE_PORTAL, False),
-    NavItem("Posting specification", "/console/source/spec", Permission.SOURCE_PORTAL, False),
+    NavItem("Submissions", "/console/source/submissions", Permission.SOURCE_PORTAL, True),
+    NavItem("Payouts", "/console/source/payouts", Permission.SOURCE_PORTAL, True),
+    NavItem("API keys", "/console/source/keys", Permission.SOURCE_PORTAL, True),
+    NavItem("Posting specification", "/console/source/spec", Permission.SOURCE_PORTAL, True),
 )
 
 
@@ -294,4 +297,7 @@ def install(app: Any) -> None:
     app.add_exception_handler(NeedsLogin, needs_login)
     app.add_exception_handler(PageForbidden, forbidden)
     app.include_router(router)
+    from leadrelay.entrypoints.web import portals  # the partner and source portals (imports this module)
+
+    app.include_router(portals.router)
     app.mount("/console/static", static_files, name="console-static")
