@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,8 +77,20 @@ def partner_lead(tx: Tx, partner: str, delivery_id: str, sign: Callable[[str], s
     out = _sold(row, returned)
     sent = [a for a in tx.log.attempts(row.job_id) if a.delivery_id == row.id and a.outcome == "success"]
     out["sent"] = sent[-1].request if sent else None  # what it received (secrets redacted)
+    out["sent_body"] = _body_of(out["sent"])
     out["postback_url"] = sign(row.id) if sign is not None else None
     return out
+
+
+def _body_of(request: Any) -> Any:
+    """A JSON request's body, parsed (as the buyer read it); else None."""
+    body = request.get("body") if isinstance(request, dict) else None
+    if not isinstance(body, str):
+        return body if isinstance(body, dict | list) else None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 def source_submissions(tx: Tx, source: str, cursor: str | None, limit: int) -> Page:
