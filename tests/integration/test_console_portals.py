@@ -2,7 +2,8 @@
 simulated buyer on loopback: each portal page shows its own tenant's data only, another tenant's lead,
 return, invoice or statement answers 404, a return is filed through the form and refused past the window,
 the availability switch works and is audited, staff get the 403 page, a form without its token 403, and
-the posting specification lists every field and its example posts (with a real key)."""
+the posting specification lists every field and its example posts (with a real key). The portals' own
+queries (``adapters.db.portal_queries``) run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -31,8 +32,6 @@ from tests.documents import base_config, lead
 from tests.integration.test_returns import POLICY, sell
 from tests.integration.test_route_access import PASSWORD, console_login
 from tests.support import ADMIN, ServerThread, prepare, source_headers
-
-pytestmark = pytest.mark.sqlite_only
 
 Portal = tuple[ServerThread, httpx.Client]
 
@@ -272,6 +271,7 @@ PORTAL_PAGES = [
 ]
 
 
+@pytest.mark.sqlite_only
 def test_staff_and_the_other_kind_of_tenant_get_the_403_page(portal: Portal) -> None:
     _, http = portal
     for name in ("admin", "operator", "viewer"):

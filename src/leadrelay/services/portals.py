@@ -93,6 +93,13 @@ def _body_of(request: Any) -> Any:
         return None
 
 
+def partner_returns(tx: Tx, partner: str, cursor: str | None, limit: int) -> Page:
+    n = _limit(limit)
+    found = tx.portal.partner_returns(partner, cursor, n + 1)
+    page = found[:n]
+    return Page([r.as_dict() for r in page], page[-1].id if len(found) > n else None)
+
+
 def source_submissions(tx: Tx, source: str, cursor: str | None, limit: int) -> Page:
     n = _limit(limit)
     rows = tx.portal.source_leads(source, cursor, n + 1)
@@ -147,6 +154,9 @@ class Portals:
     async def partner_lead(self, partner: str, delivery_id: str) -> dict[str, Any]:
         sign = await self._signer()
         return await self.storage.run_read(lambda tx: partner_lead(tx, partner, delivery_id, sign))
+
+    async def partner_returns(self, partner: str, cursor: str | None = None, limit: int = 50) -> Page:
+        return await self.storage.run_read(lambda tx: partner_returns(tx, partner, cursor, limit))
 
     async def source_submissions(self, source: str, cursor: str | None = None, limit: int = 50) -> Page:
         return await self.storage.run_read(lambda tx: source_submissions(tx, source, cursor, limit))

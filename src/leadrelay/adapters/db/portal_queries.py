@@ -9,9 +9,11 @@ from typing import Any, cast
 from sqlalchemy import Connection, Row, select
 
 from leadrelay.adapters.db.ledger_store import _entry
-from leadrelay.adapters.db.tables import deliveries, leads, ledger_entries
+from leadrelay.adapters.db.returns_store import _record
+from leadrelay.adapters.db.tables import deliveries, leads, ledger_entries, returns
 from leadrelay.domain.ledger import Entry, Party
 from leadrelay.domain.states import DeliveryStatus
+from leadrelay.services.ports.returns import ReturnRecord
 
 _D = deliveries.c
 _SOLD = select(
@@ -63,3 +65,10 @@ class SqlPortalQueries:
             q = q.where(c.seq < cursor)
         rows = self._conn.execute(q.order_by(c.seq.desc()).limit(limit))
         return [(int(row.seq), _entry(row)) for row in rows]
+
+    def partner_returns(self, partner: str, cursor: str | None, limit: int) -> list[ReturnRecord]:
+        c = returns.c
+        q = select(returns).where(c.partner == partner)
+        if cursor:
+            q = q.where(c.id < cursor)
+        return [_record(row) for row in self._conn.execute(q.order_by(c.id.desc()).limit(limit))]

@@ -151,10 +151,12 @@ async def file_return(request: Request, user: PartnerPage, delivery_id: str) -> 
 
 
 @router.get("/partner/returns", summary="The partner's returns")
-async def partner_returns(request: Request, user: PartnerPage, filed: str | None = None) -> Response:
-    found = await request.app.state.runtime.returns.find(partner=_tenant(user), status=None, limit=200)
-    items = [r.as_dict() for r in found]
-    return _page(request, user, "partner_returns.html", "/console/partner/returns", items=items, filed=filed)
+async def partner_returns(
+    request: Request, user: PartnerPage, filed: str | None = None, cursor: str | None = None
+) -> Response:
+    page = await request.app.state.runtime.portals.partner_returns(_tenant(user), _cursor(cursor))
+    context = {"page": page, "cursor": cursor, "filed": filed}
+    return _page(request, user, "partner_returns.html", "/console/partner/returns", **context)
 
 
 @router.get("/partner/invoices", summary="The partner's invoices")

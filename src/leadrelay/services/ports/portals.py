@@ -7,6 +7,7 @@ from typing import Protocol
 
 from leadrelay.domain.ledger import Entry, Party
 from leadrelay.services.ports.records import Record
+from leadrelay.services.ports.returns import ReturnRecord
 
 
 class PortalQueries(Protocol):
@@ -29,4 +30,8 @@ class PortalQueries(Protocol):
         self, kind: Party, party: str, cursor: int | None, limit: int
     ) -> list[tuple[int, Entry]]:
         """The party's ledger entries, newest first, with their sequence (below ``cursor``)."""
+        ...
+
+    def partner_returns(self, partner: str, cursor: str | None, limit: int) -> list[ReturnRecord]:
+        """The partner's returns, newest first, ids below ``cursor``."""
         ...
