@@ -38,6 +38,7 @@ from leadrelay.services.invoicing import Billing
 from leadrelay.services.logview import LogView
 from leadrelay.services.notify import Notifier
 from leadrelay.services.pinging import Pings
+from leadrelay.services.portals import Portals
 from leadrelay.services.postback_links import PostbackLinks
 from leadrelay.services.postback_relay import PostbackRelay
 from leadrelay.services.postbacks import Postbacks
@@ -85,6 +86,7 @@ class Runtime:
         self.logview = LogView(self.storage, self.postback_links, self.configs)
         self.returns = Returns(self.storage, self.configs, self.notifier)
         self.invoices = Billing(self.storage, self.configs)
+        self.portals = Portals(self.storage, self.configs, self.postback_links)  # partner and source portals
         self.simulator = Simulator(self.storage, self.configs, self.sealer)  # routing dry runs: nothing moves
         self.accounts = Accounts(
             self.storage,

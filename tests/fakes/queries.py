@@ -286,3 +286,25 @@ class FakeDashboardQueries:
             waiting=sum(1 for j in jobs if j["queue_state"] == QueueState.WAITING),
             oldest_due=min(due, default=None),
         )
+
+
+class FakePortalQueries:
+    """``PortalQueries``: not faked (the portals are tested against the database, both dialects)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def partner_deliveries(self, partner: str, cursor: str | None, limit: int) -> list[Any]:
+        _not_faked("PortalQueries.partner_deliveries")
+
+    def partner_delivery(self, partner: str, delivery_id: str) -> Any:
+        _not_faked("PortalQueries.partner_delivery")
+
+    def source_leads(self, source: str, cursor: str | None, limit: int) -> list[Any]:
+        _not_faked("PortalQueries.source_leads")
+
+    def party_entries(self, kind: Any, party: str, cursor: int | None, limit: int) -> list[Any]:
+        _not_faked("PortalQueries.party_entries")
+
+    def partner_returns(self, partner: str, cursor: str | None, limit: int) -> list[Any]:
+        _not_faked("PortalQueries.partner_returns")

@@ -30,6 +30,7 @@ from tests.fakes.queries import (
     FakeErasure,
     FakeHoldQueries,
     FakeLogQueries,
+    FakePortalQueries,
     FakeSuppressionListNames,
 )
 from tests.fakes.reports import FakeReportFacts
@@ -142,6 +143,10 @@ class FakeTx:
     @cached_property
     def dashboard(self) -> FakeDashboardQueries:
         return FakeDashboardQueries(self.tables)
+
+    @cached_property
+    def portal(self) -> FakePortalQueries:
+        return FakePortalQueries(self.tables)
 
 
 class FakeStorage:

@@ -49,8 +49,8 @@ def test_a_login_sends_the_browser_only_to_a_console_page(target: object, where:
             Role.VIEWER,
             ["Dashboard", "Distribution log", "Audit log", "Leads", "Simulator", "Suppression lists"],
         ),
-        (Role.PARTNER, ["Portal", "Leads", "Returns", "Invoices"]),
-        (Role.SOURCE, ["Portal", "Submissions", "Payouts", "Posting specification"]),
+        (Role.PARTNER, ["Portal", "Leads", "Returns", "Invoices", "Availability", "Postbacks"]),
+        (Role.SOURCE, ["Portal", "Submissions", "Payouts", "API keys", "Posting specification"]),
     ],
 )
 def test_the_navigation_shows_what_the_role_may_reach(role: Role, labels: list[str]) -> None:

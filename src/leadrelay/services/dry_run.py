@@ -40,6 +40,7 @@ from leadrelay.services.ports import (
     Leads,
     Ledger,
     LogQueries,
+    PortalQueries,
     Postbacks,
     Record,
     Relays,
@@ -367,3 +368,7 @@ class DryRunTx:
     @property
     def dashboard(self) -> DashboardQueries:
         return self.real.dashboard
+
+    @property
+    def portal(self) -> PortalQueries:
+        return self.real.portal

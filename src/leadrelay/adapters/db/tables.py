@@ -793,3 +793,11 @@ login_failures = Table(  # failed logins of the last minutes, counted per email 
     Index("ix_login_failures_email_at", "email", "at"),
     Index("ix_login_failures_address_at", "address", "at"),
 )
+
+# the partner and source portals (issue 12 point 7): one tenant's rows, newest first, by cursor
+Index("ix_leads_source_id", leads.c.source, leads.c.id)
+Index("ix_deliveries_partner_id", deliveries.c.partner, deliveries.c.id)
+Index("ix_returns_partner_id", returns.c.partner, returns.c.id)
+Index(
+    "ix_ledger_entries_party_seq", ledger_entries.c.party_kind, ledger_entries.c.party, ledger_entries.c.seq
+)

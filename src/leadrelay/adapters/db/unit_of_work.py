@@ -24,6 +24,7 @@ from leadrelay.adapters.db.hold_queries import SqlHoldQueries
 from leadrelay.adapters.db.invoice_store import SqlInvoices
 from leadrelay.adapters.db.ledger_store import SqlLedger
 from leadrelay.adapters.db.log_queries import SqlLogQueries
+from leadrelay.adapters.db.portal_queries import SqlPortalQueries
 from leadrelay.adapters.db.postback_store import SqlPostbacks, SqlRelays
 from leadrelay.adapters.db.report_store import SqlReportFacts
 from leadrelay.adapters.db.repositories import (
@@ -154,6 +155,10 @@ class SqlTx:
     @cached_property
     def dashboard(self) -> SqlDashboardQueries:
         return SqlDashboardQueries(self.conn)
+
+    @cached_property
+    def portal(self) -> SqlPortalQueries:
+        return SqlPortalQueries(self.conn)
 
 
 class SqlStorage:

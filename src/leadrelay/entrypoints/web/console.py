@@ -59,13 +59,16 @@ NAVIGATION = (
     NavItem("Keys", "/console/keys", Permission.SECRETS, True),
     NavItem("Settings", "/console/settings", Permission.CONFIGURE, True),
     NavItem("Portal", "/console", Permission.PARTNER_PORTAL, True),
-    NavItem("Leads", "/console/partner/leads", Permission.PARTNER_PORTAL, False),
-    NavItem("Returns", "/console/partner/returns", Permission.PARTNER_PORTAL, False),
-    NavItem("Invoices", "/console/partner/invoices", Permission.PARTNER_PORTAL, False),
+    NavItem("Leads", "/console/partner/leads", Permission.PARTNER_PORTAL, True),
+    NavItem("Returns", "/console/partner/returns", Permission.PARTNER_PORTAL, True),
+    NavItem("Invoices", "/console/partner/invoices", Permission.PARTNER_PORTAL, True),
+    NavItem("Availability", "/console/partner/availability", Permission.PARTNER_PORTAL, True),
+    NavItem("Postbacks", "/console/partner/postbacks", Permission.PARTNER_PORTAL, True),
     NavItem("Portal", "/console", Permission.SOURCE_PORTAL, True),
-    NavItem("Submissions", "/console/source/submissions", Permission.SOURCE_PORTAL, False),
-    NavItem("Payouts", "/console/source/payouts", Permission.SOURCE_PORTAL, False),
-    NavItem("Posting specification", "/console/source/spec", Permission.SOURCE_PORTAL, False),
+    NavItem("Submissions", "/console/source/submissions", Permission.SOURCE_PORTAL, True),
+    NavItem("Payouts", "/console/source/payouts", Permission.SOURCE_PORTAL, True),
+    NavItem("API keys", "/console/source/keys", Permission.SOURCE_PORTAL, True),
+    NavItem("Posting specification", "/console/source/spec", Permission.SOURCE_PORTAL, True),
 )
 
 
@@ -304,4 +307,7 @@ def install(app: Any) -> None:
     app.include_router(router)
     app.include_router(admin.router)  # suppression lists, users, keys, settings
     app.include_router(log.router)
+    from leadrelay.entrypoints.web import portals  # the partner and source portals (imports this module)
+
+    app.include_router(portals.router)
     app.mount("/console/static", static_files, name="console-static")

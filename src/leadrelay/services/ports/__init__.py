@@ -41,6 +41,7 @@ from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
 from leadrelay.services.ports.metrics import NO_METRICS, Metrics
+from leadrelay.services.ports.portals import PortalQueries
 from leadrelay.services.ports.postbacks import OutcomeTotal, Postbacks, Relays, ReportBy
 from leadrelay.services.ports.queries import (
     DeferredWrites,
@@ -99,6 +100,7 @@ __all__ = [
     "OldPages",
     "OutcomeTotal",
     "Passwords",
+    "PortalQueries",
     "Postbacks",
     "QueueDepth",
     "RandomSource",

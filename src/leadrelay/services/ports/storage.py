@@ -12,6 +12,7 @@ from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.dashboard import DashboardQueries
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.ledger import Ledger
+from leadrelay.services.ports.portals import PortalQueries
 from leadrelay.services.ports.postbacks import Postbacks, Relays
 from leadrelay.services.ports.queries import (
     DeferredWrites,
@@ -102,6 +103,8 @@ class Tx(Protocol):
     def users(self) -> Users: ...
     @property
     def dashboard(self) -> DashboardQueries: ...
+    @property
+    def portal(self) -> PortalQueries: ...
 
 
 class Storage(Protocol):
