@@ -52,7 +52,7 @@ NAVIGATION = (
     NavItem("Distribution log", "/console/log", Permission.VIEW, False),
     NavItem("Leads", "/console/leads", Permission.VIEW, False),
     NavItem("Simulator", "/console/simulator", Permission.VIEW, False),
-    NavItem("Configuration", "/console/config", Permission.CONFIGURE, False),
+    NavItem("Configuration", "/console/config", Permission.CONFIGURE, True),
     NavItem("Users", "/console/users", Permission.USERS, False),
     NavItem("Portal", "/console", Permission.PARTNER_PORTAL, True),
     NavItem("Leads", "/console/partner/leads", Permission.PARTNER_PORTAL, False),
@@ -291,7 +291,10 @@ def install(app: Any) -> None:
         message = _message("Not for your role", str(exc), "/console", "Back to the console")
         return _render(request, "message.html", message, 403)
 
+    from leadrelay.entrypoints.web import config  # the configuration pages (they use this module's deps)
+
     app.add_exception_handler(NeedsLogin, needs_login)
     app.add_exception_handler(PageForbidden, forbidden)
     app.include_router(router)
+    app.include_router(config.router)
     app.mount("/console/static", static_files, name="console-static")
