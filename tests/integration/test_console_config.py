@@ -372,6 +372,8 @@ def test_new_objects_and_a_deletion_with_its_confirmation(site: Any) -> None:
         },
         "region": "US", "dedup": None, "suppression": [], "consent": None,
     }  # fmt: skip
+    profile = form_data(http.get("/console/config/profiles/new").text, "/profiles/preview")
+    assert profile["f.enabled"] == "1"  # the default a new profile gets, shown
     source = form_data(http.get("/console/config/sources/new").text, "/sources/preview")
     source.update({"name": "roof-web", "f.entities": "roofing", "f.wait": "5s"})
     created = preview(http, "sources", source)

@@ -3,8 +3,8 @@
 An edit is a whole configuration document: the stored configuration as ``export`` writes it, with one
 object replaced (or left out, for a deletion). ``preview`` validates it as ``apply`` does (nothing is
 written) and gives the YAML before and after, masked as ``export`` masks it; ``save`` applies it through
-``configure.apply_document`` (the same path as ``leadrelay apply``: validated, all or nothing, audited)
-and a deletion goes through ``configure.delete_object``.
+``configure.apply_document`` (the same path as ``leadrelay apply -f FILE``: validated, all or nothing,
+audited) and a deletion goes through ``configure.delete_object``.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ async def save(
     sealer: Sealer | None,
     deleting: tuple[str, str] | None = None,
 ) -> list[Change]:
-    """Apply ``document`` as ``leadrelay apply`` does, or delete ``deleting`` (refused while something
+    """Apply ``document`` as ``leadrelay apply -f FILE`` does, or delete ``deleting`` (refused while something
     refers to it)."""
     if deleting is not None:
         kind, name = deleting

@@ -1,7 +1,7 @@
 """The configuration pages (``/console/config``): entities, sources, partners and profiles listed, edited
 through a structured form or their whole YAML, the change shown as a YAML diff, then saved through the
-same path as ``leadrelay apply`` (``services.config_editing``); a partner's test delivery and ping; the
-configuration as ``leadrelay export`` writes it.
+same path as ``leadrelay apply -f FILE`` (``services.config_editing``); a partner's test delivery and
+ping; the configuration as ``leadrelay export`` writes it.
 
 Secrets never come back in a page: the forms leave them blank ("set — leave blank to keep"; blank keeps
 the stored one), the YAML shows ``***`` as ``export`` does, and the previewed change travels to the save
@@ -278,7 +278,7 @@ def _refused(
     return _render(request, "config/edit.html", context, 422)
 
 
-@router.post("/config/{kind}/save", summary="Save a previewed change (as `leadrelay apply`)")
+@router.post("/config/{kind}/save", summary="Save a previewed change (as `leadrelay apply -f FILE`)")
 async def config_save(request: Request, kind: str, user: ConfigurePage) -> Response:
     form = await _form(request, user)
     if isinstance(form, Response):
@@ -371,25 +371,35 @@ async def config_test(request: Request, name: str, user: ConfigurePage) -> Respo
 
 
 def _attempts(detail: dict[str, Any]) -> list[dict[str, Any]]:
-    """A test delivery's attempts: the request as rendered and the answer as read."""
+    """A test delivery's attempts: the request as rendered and the answer as read (JSON bodies shown as
+    JSON)."""
     out = []
     for delivery in detail.get("deliveries") or []:
         for attempt in delivery.get("attempts") or []:
+            request = dict(attempt.get("request") or {})
+            if "body" in request:
+                request["body"] = _json_or_text(request["body"])
             answer = {
-                key: attempt.get(key)
-                for key in ("outcome", "reason", "status_code", "duration_ms", "response_body")
+                "outcome": attempt.get("outcome"),
+                "reason": attempt.get("reason"),
+                "status_code": attempt.get("status_code"),
+                "duration_ms": attempt.get("duration_ms"),
+                "body": _json_or_text(attempt.get("response_body")),
+                "delivery": delivery.get("status"),
+                "price": delivery.get("price"),
+                "reference": delivery.get("reference"),
             }
-            answer.update(
-                {
-                    "delivery_status": delivery.get("status"),
-                    "price": delivery.get("price"),
-                    "reference": delivery.get("reference"),
-                }
-            )
-            out.append(
-                {"outcome": attempt.get("outcome"), "request": attempt.get("request"), "answer": answer}
-            )
+            out.append({"outcome": attempt.get("outcome"), "request": request, "answer": answer})
     return out
+
+
+def _json_or_text(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 async def _test_delivery(rt: Any, name: str, actor: str) -> dict[str, Any]:

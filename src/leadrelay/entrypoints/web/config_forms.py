@@ -39,6 +39,7 @@ class Input:
     widget: str  # text | number | bool | select | list | secret | yaml | condition
     options: tuple[str, ...] = ()
     hint: str = ""
+    default: Any = None  # what validation fills in when the value is left out (a flag's default)
 
     @property
     def name(self) -> str:
@@ -149,7 +150,7 @@ FORMS: dict[str, tuple[Section, ...]] = {
             "General",
             (
                 Input("entity", "Entity", "text"),
-                Input("enabled", "Enabled", "bool"),
+                Input("enabled", "Enabled", "bool", default=True),
                 Input("auto_redistribute", "Redistribute automatically", "bool"),
                 Input("default.partners", "Default target: partners", "list", hint="comma separated"),
                 Input("default.strategy", "Default target: strategy", "select", ("", *STRATEGIES)),
@@ -182,7 +183,7 @@ def shown(item: Input, doc: Mapping[str, Any] | None) -> Any:
     if item.widget == "secret":
         return ""
     if item.widget == "bool":
-        return value is True
+        return value is True or (value is None and item.default is True)
     if item.widget == "list":
         return ", ".join(str(v) for v in value) if isinstance(value, list) else (value or "")
     if item.widget in ("yaml", "condition"):
@@ -269,7 +270,7 @@ def from_form(kind: str, form: Mapping[str, str], stored: dict[str, Any] | None)
         if item.widget == "bool":
             if form.get(item.name) is not None:
                 _set(doc, item.path, True)
-            elif value_at(doc, item.path) is not None:
+            elif value_at(doc, item.path) is not None or item.default is True:
                 _set(doc, item.path, False)
             continue
         if item.widget == "secret":
@@ -384,8 +385,9 @@ def _rules(form: Mapping[str, str], stored: dict[str, Any] | None, parsed: Parse
             sent = rule.get("send_to")
             target: dict[str, Any] = dict(sent) if isinstance(sent, dict) else {}
             target.pop("partner", None)
-            partners = str(form.get(f"rules-{i}-partners", ""))
-            target["partners"] = [p.strip() for p in partners.split(",") if p.strip()]
+            partners = [p.strip() for p in str(form.get(f"rules-{i}-partners", "")).split(",") if p.strip()]
+            if partners or "partners" in target or "tiers" not in target:  # a waterfall may name tiers only
+                target["partners"] = partners
             strategy = str(form.get(f"rules-{i}-strategy", "")).strip()
             if strategy:
                 target["strategy"] = strategy

@@ -156,28 +156,53 @@
     var wrap = el("div", { "class": "cb" });
     var optional = source.getAttribute("data-optional") === "1";
     var root = null;
-    var write = function () { source.value = root ? JSON.stringify(root.read()) : ""; };
+    var starter = el("button", { type: "button", "class": "cb-add", text: "+ Add a condition" });
+    var note = el("p", { "class": "hint", role: "status" });
+    var write = function () { if (source.hidden) { source.value = root ? JSON.stringify(root.read()) : ""; } };
     var start = function (node) {
-      root = build(node, write, optional ? function () { wrap.removeChild(root.box); root = null; write(); showStart(); } : null);
+      if (starter.parentNode) { wrap.removeChild(starter); }
+      root = build(node, write, optional ? function () {
+        wrap.removeChild(root.box); root = null; write(); wrap.appendChild(starter);
+      } : null);
       wrap.insertBefore(root.box, wrap.firstChild);
     };
-    var starter = el("button", { type: "button", "class": "cb-add", text: "+ Add a condition" });
-    var showStart = function () { wrap.appendChild(starter); };
-    starter.addEventListener("click", function () { wrap.removeChild(starter); start(blankLeaf()); write(); });
+    var rebuild = function (node) {
+      if (root) { wrap.removeChild(root.box); root = null; }
+      if (node || !optional) { start(node || blankLeaf()); } else { wrap.appendChild(starter); }
+    };
+    starter.addEventListener("click", function () { start(blankLeaf()); write(); });
     wrap.addEventListener("input", write);
     wrap.addEventListener("change", write);
-    if (tree || !optional) { start(tree || blankLeaf()); } else { showStart(); }
+    rebuild(tree);
     var toggle = el("button", { type: "button", "class": "cb-toggle", text: "Edit as text" });
     toggle.addEventListener("click", function () {
+      note.textContent = "";
+      if (source.hidden) {  // to the text: what the builder holds
+        write();
+        source.hidden = false;
+        wrap.hidden = true;
+        toggle.textContent = "Back to the builder";
+        source.focus();
+        return;
+      }
+      var typed = source.value.trim();
+      var node = null;
+      if (typed) {
+        try { node = JSON.parse(typed); } catch (e) {
+          note.textContent = "The builder reads JSON; this text (YAML) is sent as it is.";
+          return;
+        }
+      }
+      rebuild(node);
+      source.hidden = true;
+      wrap.hidden = false;
+      toggle.textContent = "Edit as text";
       write();
-      source.hidden = !source.hidden;
-      wrap.hidden = !source.hidden;
-      toggle.textContent = source.hidden ? "Edit as text" : "Back to the builder";
-      if (!source.hidden) { source.focus(); }
     });
     source.hidden = true;
     source.parentNode.insertBefore(wrap, source.nextSibling);
     source.parentNode.insertBefore(toggle, wrap.nextSibling);
+    source.parentNode.insertBefore(note, toggle.nextSibling);
     if (tree) { write(); }
   }
 
