@@ -283,6 +283,8 @@ def test_forms_without_the_csrf_token_are_refused(site: Any) -> None:
     assert "day: 7" not in export(url)
     assert save(http, "partners", shown).status_code == 303  # the same draft with its token
     assert "day: 7" in export(url)
+    stale = save(http, "partners", shown)  # previewed against what was stored before that save
+    assert stale.status_code == 409 and "changed since the preview" in stale.text
 
 
 # what the condition builder (static/config.js) writes into a rule's field: JSON, every operator

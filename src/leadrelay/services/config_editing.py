@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,18 @@ from leadrelay.services import configure
 from leadrelay.services.configure import Change, SecretKeeper, check_suppression_lists, masked, plan_changes
 from leadrelay.services.ports import Objects, Sealer, Storage, Tx
 
-__all__ = ["EDITABLE", "Preview", "diff_lines", "document_with", "exported", "preview", "save"]
+__all__ = [
+    "EDITABLE",
+    "Preview",
+    "diff_lines",
+    "document_with",
+    "exported",
+    "fingerprint",
+    "open_draft",
+    "preview",
+    "save",
+    "seal_draft",
+]
 
 EDITABLE = ("entities", "sources", "partners", "profiles")
 
@@ -39,6 +51,15 @@ class Preview:
     @property
     def changed(self) -> bool:
         return self.before != self.after
+
+    @property
+    def base(self) -> str:
+        """What the change was previewed against (``fingerprint`` of the stored configuration)."""
+        return fingerprint(self.before)
+
+
+def fingerprint(exported_yaml: str) -> str:
+    return hashlib.sha256(exported_yaml.encode()).hexdigest()[:32]
 
 
 def diff_lines(before: str, after: str) -> list[str]:

@@ -216,7 +216,7 @@ async def config_preview(request: Request, kind: str, user: ConfigurePage) -> Re
             [(p.path, p.message) for p in exc.problems],
             parsed=parsed,
         )
-    draft = {"kind": kind, "name": name, "doc": parsed.doc}
+    draft = {"kind": kind, "name": name, "doc": parsed.doc, "base": preview.base}
     token = await editing.seal_draft(rt.sealer, draft, user.user_id)
     context = _context(
         user,
@@ -296,6 +296,14 @@ async def config_save(request: Request, kind: str, user: ConfigurePage) -> Respo
     name = str(draft.get("name"))
     deleting = (kind, name) if draft.get("delete") else None
     objects = await editing.exported(rt.storage)
+    if editing.fingerprint(dump_yaml(objects)) != draft.get("base"):
+        return _problem_page(
+            request,
+            user,
+            409,
+            "The configuration changed since the preview",
+            "Nothing was saved: edit the object again to review the change against what is stored now.",
+        )
     document = editing.document_with(objects, kind, name, None if deleting else draft.get("doc"))
     try:
         changes = await editing.save(
@@ -326,7 +334,8 @@ async def config_delete_page(request: Request, kind: str, name: str, user: Confi
         preview = await editing.preview(rt.storage, {}, sealer=rt.sealer, deleting=(kind, name))
     except ConfigError as exc:
         preview, problems = None, [str(p) for p in exc.problems]
-    token = await editing.seal_draft(rt.sealer, {"kind": kind, "name": name, "delete": True}, user.user_id)
+    draft = {"kind": kind, "name": name, "delete": True, "base": preview.base if preview else ""}
+    token = await editing.seal_draft(rt.sealer, draft, user.user_id)
     context = _context(
         user,
         kind=kind,
