@@ -128,3 +128,7 @@ def test_an_admin_creates_a_partner_sees_the_diff_saves_and_tests_it(
     page.goto(f"{server.url}/console/config/profiles/solar-main")  # a rule's condition in the builder
     expect(page.get_by_label("Operator").first).to_have_value("in")
     shot(page, artifacts, "config-profile-form")
+    page.set_viewport_size({"width": 375, "height": 800})  # a phone
+    page.goto(f"{server.url}/console/config")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375 + 1
+    shot(page, artifacts, "config-list-phone")
