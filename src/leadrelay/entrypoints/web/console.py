@@ -58,6 +58,8 @@ NAVIGATION = (
     NavItem("Suppression lists", "/console/suppression", Permission.VIEW, True),
     NavItem("Keys", "/console/keys", Permission.SECRETS, True),
     NavItem("Settings", "/console/settings", Permission.CONFIGURE, True),
+    NavItem("Configuration", "/console/config", Permission.CONFIGURE, True),
+    NavItem("Users", "/console/users", Permission.USERS, False),
     NavItem("Portal", "/console", Permission.PARTNER_PORTAL, True),
     NavItem("Leads", "/console/partner/leads", Permission.PARTNER_PORTAL, True),
     NavItem("Returns", "/console/partner/returns", Permission.PARTNER_PORTAL, True),
@@ -290,7 +292,8 @@ async def accept_invite(request: Request, token: str) -> Response:
 def install(app: Any) -> None:
     """The console's pages, its static files, and the redirect to the login for a page without a
     session."""
-    from leadrelay.entrypoints.web import log  # its pages use this module's dependencies
+    # the pages' modules import this one (its dependencies and rendering): imported here, not at the top
+    from leadrelay.entrypoints.web import admin, config, log, portals
 
     async def needs_login(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NeedsLogin)
@@ -300,14 +303,11 @@ def install(app: Any) -> None:
         message = _message("Not for your role", str(exc), "/console", "Back to the console")
         return _render(request, "message.html", message, 403)
 
-    from leadrelay.entrypoints.web import admin  # imports this module
-
     app.add_exception_handler(NeedsLogin, needs_login)
     app.add_exception_handler(PageForbidden, forbidden)
     app.include_router(router)
+    app.include_router(log.router)  # the distribution log, its drawer and actions, the audit log
+    app.include_router(config.router)  # entities, sources, partners, profiles: forms, diff, apply
     app.include_router(admin.router)  # suppression lists, users, keys, settings
-    app.include_router(log.router)
-    from leadrelay.entrypoints.web import portals  # the partner and source portals (imports this module)
-
-    app.include_router(portals.router)
+    app.include_router(portals.router)  # the partner and source portals
     app.mount("/console/static", static_files, name="console-static")
