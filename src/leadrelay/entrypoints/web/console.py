@@ -51,7 +51,7 @@ NAVIGATION = (
     NavItem("Dashboard", "/console", Permission.VIEW, True),
     NavItem("Distribution log", "/console/log", Permission.VIEW, False),
     NavItem("Leads", "/console/leads", Permission.VIEW, False),
-    NavItem("Simulator", "/console/simulator", Permission.VIEW, False),
+    NavItem("Simulator", "/console/simulator", Permission.VIEW, True),
     NavItem("Configuration", "/console/config", Permission.CONFIGURE, False),
     NavItem("Users", "/console/users", Permission.USERS, False),
     NavItem("Portal", "/console", Permission.PARTNER_PORTAL, True),
@@ -161,13 +161,6 @@ def login_redirect(path: str) -> Response:
 
 
 # ---------------------------------------------------------------- pages
-
-
-@router.get("", summary="The dashboard")
-async def dashboard(request: Request, user: UserDep) -> Response:
-    return _render(
-        request, "dashboard.html", {"user": user, "nav": navigation(user.role), "here": "/console"}
-    )
 
 
 @router.get("/login", summary="The login page")
@@ -282,6 +275,8 @@ async def accept_invite(request: Request, token: str) -> Response:
 def install(app: Any) -> None:
     """The console's pages, its static files, and the redirect to the login for a page without a
     session."""
+    from leadrelay.entrypoints.web import dashboard as web_dashboard  # these pages import this module
+    from leadrelay.entrypoints.web import simulator as web_simulator
 
     async def needs_login(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NeedsLogin)
@@ -294,4 +289,6 @@ def install(app: Any) -> None:
     app.add_exception_handler(NeedsLogin, needs_login)
     app.add_exception_handler(PageForbidden, forbidden)
     app.include_router(router)
+    app.include_router(web_dashboard.router)  # GET /console: the dashboard, or a portal's welcome
+    app.include_router(web_simulator.router)
     app.mount("/console/static", static_files, name="console-static")
