@@ -175,9 +175,9 @@ def test_the_dashboard_refreshes_itself(console: Console, artifacts: Path) -> No
         with page.expect_response(re.compile(r"/console/dashboard/board\?hours=24&zone=UTC$")):
             page.evaluate("document.getElementById('dash-board').dashboardRefresh()")
         expect(page.locator("#total-received")).to_have_text("6")  # the fragment put in place
-        page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "dashboard-day.png"), full_page=True)
         page.set_viewport_size({"width": PHONE, "height": 800})
-        page.screenshot(path=str(artifacts / "dashboard-phone.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "dashboard-day-phone.png"), full_page=True)
     finally:
         page.close()
     assert console.external == []

@@ -120,6 +120,8 @@ def test_a_draft_changes_the_matched_rule_and_nothing_is_delivered(server: Serve
         # the form keeps what was pasted
         assert doc.xpath('string(//textarea[@id="sim-draft"])') == draft()
 
+        linked = html.fromstring(http.get("/console/simulator", params={"lead_id": "lead_stored"}).text)
+        assert linked.xpath('//input[@id="sim-lead-id"]/@value') == ["lead_stored"]  # a link from the log
         status, doc = simulate(http, csrf, lead_id="lead_stored")  # no state: the default
         assert status == 200 and rules(doc) == ["default"]
 

@@ -113,6 +113,7 @@ def stacked_bars(
         parts.append(_text(x_legend + 14, 15, name, "legend-label"))
         x_legend += 14 + 7 * len(name) + 16
     parts.append("</g>")
+    classes = [f"bar series-{_attr(_slug(name))}" for name, _values in series]
     every = max(1, -(-len(labels) // 12))  # at most a dozen labels under the bars
     show_totals = slot >= 22
     parts.append('<g class="bars">')
@@ -127,7 +128,7 @@ def stacked_bars(
             h = plot_h * value / top
             y -= h
             parts.append(
-                f'<rect class="bar series-{_attr(_slug(name))}" x="{_num(x)}" y="{_num(y)}" '
+                f'<rect class="{classes[k]}" x="{_num(x)}" y="{_num(y)}" '
                 f'width="{_num(bar_w)}" height="{_num(h)}" fill="{PALETTE[k % len(PALETTE)]}" '
                 f'data-value="{value}"><title>{escape(label)}: {escape(name)} {value}</title></rect>'
             )
