@@ -4,8 +4,8 @@ critical violation on any page, each page fits a phone's width (375 px: no horiz
 page asks for anything but the server on 127.0.0.1 (a route handler refuses, and records, any other
 request). Then the dashboard's and the simulator's flows, with screenshots.
 
-EVERY NEW CONSOLE PAGE MUST BE ADDED HERE: its path to ``PAGES`` (pages of a signed-in admin) or to
-``ANONYMOUS_PAGES`` (pages without a session), with the status it answers; a page with states worth
+EVERY NEW CONSOLE PAGE MUST BE ADDED HERE: a line in ``PAGES`` with who sees it (``admin``, ``partner``
+sunco, ``source`` web, or None: no session), its path and the status it answers; a page with states worth
 checking (a form's errors, results) gets a line per state, or a flow test like the simulator's below.
 Only pages that exist on the branch are listed: a page answering another status (a 404: not there)
 fails, nothing is skipped. The server is seeded with a day of traffic (``tests/dashboard_seed.py``, the
@@ -38,25 +38,35 @@ from tests.support import ServerThread, lead
 
 PASSWORD = "accessibility test password"
 PHONE = 375  # CSS pixels
-PAGES = [  # signed in as an admin, (path, the status it answers): add each new console page here
-    ("/console", 200),
-    ("/console?hours=2&zone=America/New_York", 200),
-    ("/console?hours=9999", 422),  # the window selector with its error next to the field
-    ("/console/simulator", 200),
+PAGES = [  # (who is signed in, the path, the status it answers): add each new console page here
+    ("admin", "/console", 200),
+    ("admin", "/console?hours=2&zone=America/New_York", 200),
+    ("admin", "/console?hours=9999", 422),  # the window selector with its error next to the field
+    ("admin", "/console/simulator", 200),
+    ("partner", "/console", 200),  # the portal's welcome (partner sunco)
+    ("partner", "/console/simulator", 403),  # the message page: not for this role
+    ("source", "/console", 200),  # the portal's welcome (source web)
+    (None, "/console/login", 200),
+    (None, "/console/invite/no-such-invitation", 404),  # a message page
 ]
-ANONYMOUS_PAGES = [  # no session
-    ("/console/login", 200),
-    ("/console/invite/no-such-invitation", 404),  # a message page
-]
+USERS = {  # who: (email, role, tenant)
+    "admin": ("ada@example.com", Role.ADMIN, None),
+    "partner": ("buyer@example.com", Role.PARTNER, "sunco"),
+    "source": ("affiliate@example.com", Role.SOURCE, "web"),
+}
 SERIOUS = {"serious", "critical"}
 
 
 @dataclass
 class Console:
     server: ServerThread
-    session: Any  # a browser context signed in as the admin
-    anonymous: Any  # a browser context without a session
+    contexts: dict[str | None, Any]  # a browser context per user signed in (None: nobody)
     external: list[str] = field(default_factory=list)  # requests to anywhere but the server
+
+    @property
+    def session(self) -> Any:
+        """The admin's context."""
+        return self.contexts["admin"]
 
 
 def _guard(context: Any, seen: list[str]) -> None:
@@ -77,7 +87,8 @@ def _guard(context: Any, seen: list[str]) -> None:
 def console(
     browser: Any, sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Console]:
-    """One server for the module (SQLite, seeded) and two browser contexts: an admin's and nobody's."""
+    """One server for the module (SQLite, seeded) and a browser context per user of ``USERS`` (signed
+    in through the login form) and one without a session."""
     path = tmp_path_factory.mktemp("a11y") / "leadrelay.db"
     shutil.copy(sqlite_template, path)
     url = f"sqlite:///{path}"
@@ -87,29 +98,32 @@ def console(
         accounts = Accounts(
             SqlStorage(db), Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
         )
-        accounts.create_user("ada@example.com", Role.ADMIN, password=PASSWORD, actor="test")
+        for email, role, tenant in USERS.values():
+            accounts.create_user(email, role, password=PASSWORD, actor="test", tenant=tenant)
     finally:
         db.dispose()
     with pytest.MonkeyPatch.context() as patch, ServerThread(url, workers=0) as server:
         patch.setattr(dashboard_page, "clock", lambda: seeded.NOW)
         external: list[str] = []
-        session = browser.new_context(viewport={"width": 1280, "height": 800})
-        anonymous = browser.new_context(viewport={"width": 1280, "height": 800})
-        for context in (session, anonymous):
-            context.set_default_timeout(10_000)
-            _guard(context, external)
-        login = session.new_page()
-        login.goto(f"{server.url}/console/login")
-        login.get_by_label("Email").fill("ada@example.com")
-        login.get_by_label("Password").fill(PASSWORD)
-        login.get_by_role("button", name="Log in").click()
-        login.wait_for_url(f"{server.url}/console")
-        login.close()
+        contexts: dict[str | None, Any] = {}
         try:
-            yield Console(server, session, anonymous, external)
+            for who in (*USERS, None):
+                context = contexts[who] = browser.new_context(viewport={"width": 1280, "height": 800})
+                context.set_default_timeout(10_000)
+                _guard(context, external)
+                if who is None:
+                    continue
+                login = context.new_page()
+                login.goto(f"{server.url}/console/login")
+                login.get_by_label("Email").fill(USERS[who][0])
+                login.get_by_label("Password").fill(PASSWORD)
+                login.get_by_role("button", name="Log in").click()
+                login.wait_for_url(f"{server.url}/console")
+                login.close()
+            yield Console(server, contexts, external)
         finally:
-            session.close()
-            anonymous.close()
+            for context in contexts.values():
+                context.close()
 
 
 def serious_violations(page: Any) -> list[str]:
@@ -149,16 +163,11 @@ def check_page(console: Console, context: Any, path: str, status: int) -> None:
     assert console.external == [], f"requests outside 127.0.0.1: {console.external}"
 
 
-@pytest.mark.parametrize(("path", "status"), PAGES)
-def test_signed_in_pages_are_accessible_and_fit_a_phone(console: Console, path: str, status: int) -> None:
-    check_page(console, console.session, path, status)
-
-
-@pytest.mark.parametrize(("path", "status"), ANONYMOUS_PAGES)
-def test_pages_without_a_session_are_accessible_and_fit_a_phone(
-    console: Console, path: str, status: int
+@pytest.mark.parametrize(("who", "path", "status"), PAGES)
+def test_every_page_is_accessible_and_fits_a_phone(
+    console: Console, who: str | None, path: str, status: int
 ) -> None:
-    check_page(console, console.anonymous, path, status)
+    check_page(console, console.contexts[who], path, status)
 
 
 def test_the_dashboard_refreshes_itself(console: Console, artifacts: Path) -> None:
