@@ -73,7 +73,8 @@ migrate: install
 
 ## bench: intake and end to end as ratios to a bare app, CPU per lead, routing; SQLite and PostgreSQL; batch files;
 ##   the auction's overhead under open-loop arrivals (bench/auction_bench.py); reports over 1,000,000 leads
-##   (bench/report_bench.py); the dashboard over 1,000,000 leads (bench/dashboard_bench.py)
+##   (bench/report_bench.py); the dashboard over 1,000,000 leads (bench/dashboard_bench.py); the console's pages
+##   through HTTP over 1,000,000 leads (bench/console_bench.py)
 bench: install-dev
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  apt-get install -y -qq wrk >/dev/null 2>&1; } || echo "wrk is not installed: using the aiohttp generator"
@@ -82,6 +83,7 @@ bench: install-dev
 	$(BIN)/python bench/auction_bench.py
 	$(BIN)/python bench/report_bench.py
 	$(BIN)/python bench/dashboard_bench.py
+	$(BIN)/python bench/console_bench.py
 
 ## profile: where the server's CPU per lead goes (py-spy under wrk load; PROFILE_ARGS=--e2e for end to end)
 profile: install-dev

@@ -113,13 +113,14 @@ def stacked_bars(
         parts.append(_text(x_legend + 14, 15, name, "legend-label"))
         x_legend += 14 + 7 * len(name) + 16
     parts.append("</g>")
+    classes = [f"bar series-{_attr(_slug(name))}" for name, _values in series]
     every = max(1, -(-len(labels) // 12))  # at most a dozen labels under the bars
     show_totals = slot >= 22
     parts.append('<g class="bars">')
     for i, label in enumerate(labels):
         x = left + i * slot + (slot - bar_w) / 2
         y = plot_bottom
-        parts.append(f'<g class="stack" aria-label="{_attr(label)}: {totals[i]}">')
+        parts.append(f'<g class="stack" data-label="{_attr(label)}: {totals[i]}">')
         for k, (name, values) in enumerate(series):
             value = max(0, values[i])
             if not value:
@@ -127,7 +128,7 @@ def stacked_bars(
             h = plot_h * value / top
             y -= h
             parts.append(
-                f'<rect class="bar series-{_attr(_slug(name))}" x="{_num(x)}" y="{_num(y)}" '
+                f'<rect class="{classes[k]}" x="{_num(x)}" y="{_num(y)}" '
                 f'width="{_num(bar_w)}" height="{_num(h)}" fill="{PALETTE[k % len(PALETTE)]}" '
                 f'data-value="{value}"><title>{escape(label)}: {escape(name)} {value}</title></rect>'
             )
@@ -181,7 +182,7 @@ def horizontal_bars(
         y = 4 + i * row
         length = track * max(0.0, float(b.value)) / top
         shown = b.text if b.text is not None else str(b.value)
-        parts.append(f'<g class="row" aria-label="{_attr(b.label)}: {_attr(shown)}">')
+        parts.append(f'<g class="row" data-label="{_attr(b.label)}: {_attr(shown)}">')
         parts.append(_text(label_w - 6, y + row * 0.65, b.label, "bar-label", "end"))
         parts.append(
             f'<rect class="bar" x="{_num(label_w)}" y="{_num(y + 3)}" width="{_num(length)}" '
@@ -233,7 +234,7 @@ def cap_bars(
         used_w = track * min(1.0, max(0, cap.used) / limit)
         shown = f"{cap.used}/{cap.limit}"
         full = cap.used >= cap.limit or (cap.allowed is not None and cap.used >= cap.allowed)
-        parts.append(f'<g class="row" aria-label="{_attr(cap.label)}: {shown}">')
+        parts.append(f'<g class="row" data-label="{_attr(cap.label)}: {shown}">')
         parts.append(_text(label_w - 6, y + row * 0.65, cap.label, "bar-label", "end"))
         parts.append(
             f'<rect class="track" x="{_num(label_w)}" y="{_num(y + 4)}" width="{_num(track)}" '

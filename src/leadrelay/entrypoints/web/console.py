@@ -52,7 +52,7 @@ NAVIGATION = (
     NavItem("Distribution log", "/console/log", Permission.VIEW, True),
     NavItem("Audit log", "/console/audit", Permission.VIEW, True),
     NavItem("Leads", "/console/leads", Permission.VIEW, False),
-    NavItem("Simulator", "/console/simulator", Permission.VIEW, False),
+    NavItem("Simulator", "/console/simulator", Permission.VIEW, True),
     NavItem("Configuration", "/console/config", Permission.CONFIGURE, False),
     NavItem("Users", "/console/users", Permission.USERS, True),
     NavItem("Suppression lists", "/console/suppression", Permission.VIEW, True),
@@ -173,13 +173,6 @@ def login_redirect(path: str) -> Response:
 # ---------------------------------------------------------------- pages
 
 
-@router.get("", summary="The dashboard")
-async def dashboard(request: Request, user: UserDep) -> Response:
-    return _render(
-        request, "dashboard.html", {"user": user, "nav": navigation(user.role), "here": "/console"}
-    )
-
-
 @router.get("/login", summary="The login page")
 async def login_page(request: Request, next: str = "/console") -> Response:
     if await session_of(request) is not None:
@@ -293,7 +286,8 @@ def install(app: Any) -> None:
     """The console's pages, its static files, and the redirect to the login for a page without a
     session."""
     # the pages' modules import this one (its dependencies and rendering): imported here, not at the top
-    from leadrelay.entrypoints.web import admin, config, log, portals
+    from leadrelay.entrypoints.web import admin, config, log, portals, simulator
+    from leadrelay.entrypoints.web import dashboard as web_dashboard
 
     async def needs_login(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, NeedsLogin)
@@ -310,4 +304,6 @@ def install(app: Any) -> None:
     app.include_router(config.router)  # entities, sources, partners, profiles: forms, diff, apply
     app.include_router(admin.router)  # suppression lists, users, keys, settings
     app.include_router(portals.router)  # the partner and source portals
+    app.include_router(web_dashboard.router)  # GET /console: the dashboard, or a portal's welcome
+    app.include_router(simulator.router)  # the routing simulator and backtest
     app.mount("/console/static", static_files, name="console-static")
