@@ -37,6 +37,7 @@ from leadrelay.services.ports import (
     HoldQueries,
     Invoices,
     Jobs,
+    LeadPageQueries,
     Leads,
     Ledger,
     LogQueries,
@@ -367,3 +368,7 @@ class DryRunTx:
     @property
     def dashboard(self) -> DashboardQueries:
         return self.real.dashboard
+
+    @property
+    def lead_pages(self) -> LeadPageQueries:
+        return self.real.lead_pages

@@ -793,3 +793,14 @@ login_failures = Table(  # failed logins of the last minutes, counted per email 
     Index("ix_login_failures_email_at", "email", "at"),
     Index("ix_login_failures_address_at", "address", "at"),
 )
+
+# ---------------------------------------------------------------- the console's lead search (issue 12)
+
+lead_lookup = Table(  # a lead's email and phone keys (domain.lookup): HMAC-SHA256, no plaintext
+    "lead_lookup",
+    metadata,
+    Column("key_hash", String(64), nullable=False),
+    Column("lead_id", ID, nullable=False, index=True),  # erasure deletes by lead
+    PrimaryKeyConstraint("key_hash", "lead_id"),  # a search is one index range of key_hash
+)
+Index("ix_audit_log_object_id", audit_log.c.object_id)  # the audit entries about a lead and its jobs

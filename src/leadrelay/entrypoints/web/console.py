@@ -50,7 +50,7 @@ class NavItem:
 NAVIGATION = (
     NavItem("Dashboard", "/console", Permission.VIEW, True),
     NavItem("Distribution log", "/console/log", Permission.VIEW, False),
-    NavItem("Leads", "/console/leads", Permission.VIEW, False),
+    NavItem("Leads", "/console/leads", Permission.VIEW, True),
     NavItem("Simulator", "/console/simulator", Permission.VIEW, False),
     NavItem("Configuration", "/console/config", Permission.CONFIGURE, False),
     NavItem("Users", "/console/users", Permission.USERS, False),
@@ -114,6 +114,7 @@ ConfigurePage = Annotated[SessionUser, Depends(PageNeeds(Permission.CONFIGURE))]
 UsersPage = Annotated[SessionUser, Depends(PageNeeds(Permission.USERS))]
 PartnerPage = Annotated[SessionUser, Depends(PageNeeds(Permission.PARTNER_PORTAL))]
 SourcePage = Annotated[SessionUser, Depends(PageNeeds(Permission.SOURCE_PORTAL))]
+PrivacyPage = Annotated[SessionUser, Depends(PageNeeds(Permission.PRIVACY))]  # personal data, erasure
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
@@ -291,7 +292,10 @@ def install(app: Any) -> None:
         message = _message("Not for your role", str(exc), "/console", "Back to the console")
         return _render(request, "message.html", message, 403)
 
+    from leadrelay.entrypoints.web import leads  # its pages use this module's dependencies
+
     app.add_exception_handler(NeedsLogin, needs_login)
     app.add_exception_handler(PageForbidden, forbidden)
     app.include_router(router)
+    app.include_router(leads.router)
     app.mount("/console/static", static_files, name="console-static")

@@ -11,6 +11,7 @@ from leadrelay.services.ports.alerts import Alerts
 from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.dashboard import DashboardQueries
 from leadrelay.services.ports.invoices import Invoices
+from leadrelay.services.ports.lead_pages import LeadPageQueries
 from leadrelay.services.ports.ledger import Ledger
 from leadrelay.services.ports.postbacks import Postbacks, Relays
 from leadrelay.services.ports.queries import (
@@ -102,6 +103,8 @@ class Tx(Protocol):
     def users(self) -> Users: ...
     @property
     def dashboard(self) -> DashboardQueries: ...
+    @property
+    def lead_pages(self) -> LeadPageQueries: ...
 
 
 class Storage(Protocol):

@@ -1,0 +1,169 @@
+"""The console's lead pages: find a lead by id, email or phone (through the lookup keys, never a scan of
+stored values: ``domain.lookup``), and a lead's whole history (its record, jobs, deliveries, returns,
+postbacks, ledger entries and the audit entries about it)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leadrelay.domain.lookup import BadQuery, Query, parse_query
+from leadrelay.errors import FieldProblem, ValidationFailed
+from leadrelay.services.ports import DedupKeys, Record, Storage, Tx
+from leadrelay.services.privacy import Privacy
+
+SEARCH_LIMIT = 50
+AUDIT_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    query: Query
+    leads: list[dict[str, Any]]  # newest first
+    more: bool  # more than SEARCH_LIMIT matched
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _summary(row: Record) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "entity": row.entity,
+        "source": row.source,
+        "status": row.status,
+        "is_test": bool(row.is_test),
+        "created_at": _iso(row.created_at),
+        "erased_at": _iso(row.erased_at),
+    }
+
+
+def find(tx: Tx, query: Query, keys: list[str], limit: int = SEARCH_LIMIT) -> Found:
+    """The lead whose id is the text, and the leads holding the query's lookup keys (index lookups)."""
+    ids = set(tx.dedup.leads_by_lookup(keys, limit + 1)) if keys else set()
+    if query.kind is None:
+        ids.add(query.text)
+    rows = tx.lead_pages.summaries(ids)
+    return Found(query, [_summary(r) for r in rows[:limit]], len(rows) > limit)
+
+
+def history(tx: Tx, lead_id: str) -> dict[str, Any]:
+    """Everything recorded about a lead but its values (``Privacy.lead_record`` gives those)."""
+    jobs = tx.lead_pages.jobs_of(lead_id)
+    job_ids = [j.id for j in jobs]
+    by_job = tx.deliveries.deliveries_of(job_ids) if job_ids else {}
+    deliveries = [d for j in job_ids for d in by_job.get(j, [])]
+    returns = tx.returns.of_leads([lead_id])
+    inbound = tx.postbacks.of_lead(lead_id)
+    outbound = tx.relays.of_lead(lead_id)
+    entries = tx.ledger.entries(lead_ids=[lead_id])
+    about = [lead_id, *job_ids, *(d.id for d in deliveries), *(r.id for r in returns)]
+    audit = tx.lead_pages.audit_of(about, AUDIT_LIMIT)
+    return {
+        "jobs": [
+            {
+                "id": j.id,
+                "profile": j.profile,
+                "kind": j.kind,
+                "status": j.status,
+                "target_partner": j.target_partner,
+                "rule": j.rule,
+                "error": j.error,
+                "created_at": _iso(j.created_at),
+                "finished_at": _iso(j.finished_at),
+            }
+            for j in jobs
+        ],
+        "deliveries": [
+            {
+                "id": d.id,
+                "job_id": d.job_id,
+                "partner": d.partner,
+                "channel": d.channel,
+                "status": d.status,
+                "attempts": d.attempts,
+                "price": d.price,
+                "reason": d.reason,
+                "outcome": d.outcome,
+                "created_at": _iso(d.created_at),
+                "delivered_at": _iso(d.delivered_at),
+            }
+            for d in deliveries
+        ],
+        "returns": [r.as_dict() for r in returns],
+        "postbacks": [
+            {
+                "id": p.id,
+                "partner": p.partner,
+                "outcome": p.outcome,
+                "note": p.note,
+                "received_at": _iso(p.received_at),
+            }
+            for p in inbound
+        ],
+        "relays": [
+            {
+                "id": r.id,
+                "event": r.event,
+                "status": r.status,
+                "attempts": r.attempts,
+                "created_at": _iso(r.created_at),
+            }
+            for r in outbound
+        ],
+        "ledger": [
+            {
+                "id": e.id,
+                "at": _iso(e.at),
+                "kind": e.kind.value,
+                "party": f"{e.party_kind.value} {e.party}",
+                "amount": str(e.amount),
+                "currency": e.currency,
+                "memo": e.memo,
+            }
+            for e in entries
+        ],
+        "audit": [
+            {
+                "id": a.id,
+                "at": _iso(a.at),
+                "actor": a.actor,
+                "action": a.action,
+                "object_kind": a.object_kind,
+                "object_id": a.object_id,
+                "reason": a.reason,
+            }
+            for a in audit
+        ],
+    }
+
+
+class LeadPages:
+    """The lead search and a lead's history, for the console."""
+
+    def __init__(self, storage: Storage, keys: DedupKeys, privacy: Privacy) -> None:
+        self.storage = storage
+        self.keys = keys
+        self.privacy = privacy
+
+    async def search(self, text: str, *, region: str = "US") -> Found:
+        """``ValidationFailed`` naming ``q`` when the text reads as an email or phone but is not valid."""
+        try:
+            query = parse_query(text, region)
+        except BadQuery as exc:
+            raise ValidationFailed([FieldProblem("q", str(exc))]) from None
+        keys: list[str] = []
+        if query.kind is not None:
+            hasher = self.keys.cached or await self.keys.hasher()
+            keys = query.keys(hasher)
+        return await self.storage.run_read(lambda tx: find(tx, query, keys))
+
+    async def lead(self, lead_id: str, *, reveal: bool, actor: str) -> dict[str, Any]:
+        """The lead's record (sensitive values masked unless ``reveal``, which is audited) and its
+        history; NotFound for an unknown id."""
+        record = await asyncio.to_thread(self.privacy.lead_record, lead_id, reveal=reveal, actor=actor)
+        rest = await self.storage.run_read(lambda tx: history(tx, lead_id))
+        return {"lead": record, **rest}
