@@ -1,0 +1,68 @@
+"""The lookup keys of the console's lead search: one key per person's email or phone however written,
+the query read as intake reads values, an email's key never a phone's."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadrelay.domain.dedup import MarkHasher
+from leadrelay.domain.fields import normalize_field
+from leadrelay.domain.lookup import BadQuery, lead_keys, lookup_key, parse_query
+from leadrelay.domain.model import EntitySpec, FieldSpec, FieldType
+
+HASHER = MarkHasher(b"k" * 32)
+
+
+def entity() -> EntitySpec:
+    fields = {
+        "email": FieldSpec("email", FieldType("email")),
+        "phone": FieldSpec("phone", FieldType("phone")),
+        "work_phone": FieldSpec("work_phone", FieldType("phone"), sensitive=True),
+        "note": FieldSpec("note", FieldType("string")),
+    }
+    return EntitySpec("solar", fields)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "canonical"),
+    [
+        ("(512) 789-1111", "phone", "+15127891111"),
+        ("+1 512 789 1111", "phone", "+15127891111"),
+        ("512.789.1111 x12", "phone", "+15127891111"),
+        ("5127891111", "phone", "+15127891111"),
+        (" Jane.Doe@Example.COM ", "email", "jane.doe@example.com"),
+        ("lead_06h3pkg6dzk2dqztr4v7rsd6", None, None),
+        ("12345", None, None),  # too few digits for a phone: an id
+    ],
+)
+def test_a_query_is_read_as_intake_reads_values(text: str, kind: str | None, canonical: str | None) -> None:
+    query = parse_query(text)
+    assert (query.kind, query.canonical) == (kind, canonical)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("jane@", "not a valid email"), ("(512) 000-0000", "not a valid phone"), ("  ", "type a lead id")],
+)
+def test_a_bad_query_says_why(text: str, why: str) -> None:
+    with pytest.raises(BadQuery, match=why):
+        parse_query(text)
+
+
+def test_a_lead_is_found_by_the_keys_of_its_normalized_values_whatever_the_query_looked_like() -> None:
+    values = {
+        "email": normalize_field("email", "Jane.Doe@Example.com").normal,
+        "phone": normalize_field("phone", "(512) 789-1111 ext 4").normal,
+        "work_phone": normalize_field("phone", "+1 512 789 2222").normal,
+        "note": "+15127893333",
+    }
+    keys = lead_keys(entity(), values, HASHER)
+    assert len(keys) == 3  # a text field is not a contact, even when it looks like one
+    for text in ("jane.doe@example.com", "512-789-1111", "(512) 789-2222"):
+        assert set(parse_query(text).keys(HASHER)) <= keys
+    assert not set(parse_query("512 789 3333").keys(HASHER)) & keys
+    assert lookup_key("email", "x", HASHER) != lookup_key("phone", "x", HASHER)
+    assert lookup_key("phone", "+15127891111", HASHER) != lookup_key(
+        "phone", "+15127891111", MarkHasher(b"o" * 32)
+    )
+    assert lead_keys(entity(), {"email": "", "phone": None}, HASHER) == set()
