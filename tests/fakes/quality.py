@@ -64,6 +64,11 @@ class FakeDedupMarks:
             if self._t.find("lead_lookup", key_hash, lead_id) is None:
                 self._t.insert("lead_lookup", {"key_hash": key_hash, "lead_id": lead_id})
 
+    def forget_lookups(self, lead_ids: Sequence[str]) -> None:
+        ids = set(lead_ids)
+        for row in self._t.where("lead_lookup", lambda r: r["lead_id"] in ids):
+            self._t.delete("lead_lookup", row)
+
     def leads_by_lookup(self, keys: Collection[str], limit: int) -> list[str]:
         wanted = set(keys)
         found = {r["lead_id"] for r in self._t.where("lead_lookup", lambda r: r["key_hash"] in wanted)}

@@ -17,15 +17,16 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from lxml import html
-from sqlalchemy import event
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.engine import Engine
 
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import lead_lookup
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role
 from leadrelay.services.users import Accounts
-from tests.support import ServerThread, base_config, lead, prepare, source_headers
+from tests.support import ServerThread, base_config, lead, prepare, run_cli, source_headers
 
 PASSWORD = "console leads password"
 SECRET = "a-test-secret-of-enough-length-0042"
@@ -35,6 +36,7 @@ PHONE, EMAIL, SSN = "(512) 789-1111", "Jane.Doe@Example.com", "123-45-6789"
 def config() -> dict[str, Any]:
     doc = base_config(lambda name: f"http://127.0.0.1:9/{name}")
     doc["entities"]["solar"]["fields"]["ssn"] = {"type": "string", "sensitive": True}
+    doc["entities"]["solar"]["fields"]["work_phone"] = {"type": "phone", "sensitive": True}
     return doc
 
 
@@ -239,3 +241,27 @@ def test_only_an_admin_erases_a_lead_with_the_csrf_token(site: ServerThread) -> 
     # its lookup keys are gone with its data: the phone finds nothing, the id still finds the lead
     assert found_ids(admin.get("/console/leads", params={"q": PHONE})) == []
     assert found_ids(admin.get("/console/leads", params={"q": lead_id})) == [lead_id]
+
+
+def test_leads_reindex_writes_the_lookup_keys_again_sensitive_phones_too(
+    site: ServerThread, db_url: str
+) -> None:
+    """Leads from before the search (or keyed with an older dedup key): ``leadrelay leads reindex``."""
+    lead_id = post_lead(site, phone=PHONE, email=EMAIL, work_phone="+1 512 789 4444")
+    viewer = session(site, Role.VIEWER)
+    assert found_ids(viewer.get("/console/leads", params={"q": "512 789 4444"})) == [lead_id]
+    db = Database(db_url)
+    try:
+        before = db.read(lambda c: c.execute(select(func.count()).select_from(lead_lookup)).scalar())
+        assert before == 3  # email, phone, work phone
+        db.transaction(lambda c: c.execute(delete(lead_lookup)))
+        assert found_ids(viewer.get("/console/leads", params={"q": "512 789 4444"})) == []
+        done = run_cli(["leads", "reindex", "--database-url", db_url], {"LEADRELAY_SECRET_KEY": SECRET})
+        assert done.returncode == 0, done.stderr
+        assert "lookup keys written for 1 lead(s)" in done.stdout
+        after = db.read(lambda c: c.execute(select(func.count()).select_from(lead_lookup)).scalar())
+        assert after == 3
+    finally:
+        db.dispose()
+    for written in ("512 789 4444", PHONE, EMAIL):
+        assert found_ids(viewer.get("/console/leads", params={"q": written})) == [lead_id]

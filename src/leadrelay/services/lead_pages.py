@@ -5,16 +5,19 @@ postbacks, ledger entries and the audit entries about it)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from leadrelay.domain.lookup import BadQuery, Query, parse_query
+from leadrelay.domain.lookup import KINDS, BadQuery, Hasher, Query, lead_keys, parse_query
+from leadrelay.domain.model import EntitySpec
 from leadrelay.errors import FieldProblem, ValidationFailed
-from leadrelay.services.ports import DedupKeys, Record, Storage, Tx
+from leadrelay.services.ports import DedupKeys, Record, Sealer, Storage, Tx
 from leadrelay.services.privacy import Privacy
 
 SEARCH_LIMIT = 50
+REINDEX_BATCH = 500
 AUDIT_LIMIT = 100
 
 
@@ -141,6 +144,32 @@ def history(tx: Tx, lead_id: str) -> dict[str, Any]:
     }
 
 
+def reindex(
+    tx: Tx,
+    entities: Mapping[str, EntitySpec],
+    hasher: Hasher,
+    sealer: Sealer,
+    after: str | None,
+    limit: int = REINDEX_BATCH,
+) -> tuple[str | None, int]:
+    """The lookup keys of the next ``limit`` leads after ``after`` computed again from their stored values
+    (sensitive ones opened when an email or phone field is sensitive); returns the last id and the count."""
+    rows = tx.lead_pages.leads_after(after, limit)
+    pairs: list[tuple[str, str]] = []
+    for row in rows:
+        entity = entities.get(row.entity)
+        if entity is None:
+            continue  # an entity removed from the configuration: its fields' types are unknown
+        values = dict(row.data or {})
+        if row.sealed and any(entity.fields[n].type.value in KINDS for n in entity.sensitive):
+            opened = sealer.ring_sync(row.sealed, tx=tx).open_json(row.sealed, row.id.encode())
+            values.update(opened["data"])
+        pairs.extend((row.id, key) for key in lead_keys(entity, values, hasher))
+    tx.dedup.forget_lookups([row.id for row in rows])
+    tx.dedup.put_lookups(pairs)
+    return (rows[-1].id if rows else after), len(rows)
+
+
 class LeadPages:
     """The lead search and a lead's history, for the console."""
 
@@ -167,3 +196,21 @@ class LeadPages:
         record = await asyncio.to_thread(self.privacy.lead_record, lead_id, reveal=reveal, actor=actor)
         rest = await self.storage.run_read(lambda tx: history(tx, lead_id))
         return {"lead": record, **rest}
+
+    def reindex_sync(self, *, batch: int = REINDEX_BATCH) -> int:
+        """Every stored lead's lookup keys written again, a transaction per ``batch`` leads: for leads
+        received before the search existed, and after the dedup key changed (``leadrelay dedup rekey``).
+        Returns how many leads were indexed."""
+        hasher = self.keys.hasher_sync()
+        after: str | None = None
+        total = 0
+
+        def step(tx: Tx) -> tuple[str | None, int]:
+            entities = self.privacy.configs.current(tx).specs.entities
+            return reindex(tx, entities, hasher, self.privacy.sealer, after, batch)
+
+        while True:
+            after, count = self.storage.transaction(step)
+            total += count
+            if count < batch:
+                return total

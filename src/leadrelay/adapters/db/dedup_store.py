@@ -133,6 +133,11 @@ def put_lookups(conn: Connection, rows: Sequence[tuple[str, str]]) -> None:
         _LOOKUP.write(conn, [{"key_hash": key, "lead_id": lead} for lead, key in sorted(set(rows))])
 
 
+def forget_lookups(conn: Connection, lead_ids: Sequence[str]) -> None:
+    for i in range(0, len(lead_ids), _CHUNK):
+        conn.execute(delete(lead_lookup).where(lead_lookup.c.lead_id.in_(list(lead_ids[i : i + _CHUNK]))))
+
+
 def leads_by_lookup(conn: Connection, keys: Collection[str], limit: int) -> list[str]:
     """The ids of the leads holding any of these lookup keys (an index range per key), newest id first."""
     if not keys:

@@ -57,3 +57,10 @@ class SqlLeadPages:
             .limit(limit)
         )
         return list(self._conn.execute(q))
+
+    def leads_after(self, after: str | None, limit: int) -> list[Row[Any]]:
+        c = leads.c
+        q = select(c.id, c.entity, c.data, c.sealed).where(c.erased_at.is_(None))
+        if after is not None:
+            q = q.where(c.id > after)
+        return list(self._conn.execute(q.order_by(c.id).limit(limit)))

@@ -329,6 +329,9 @@ class SqlDedupMarks:
     def put_lookups(self, rows: Sequence[tuple[str, str]]) -> None:
         return dedup_store.put_lookups(self._conn, rows)
 
+    def forget_lookups(self, lead_ids: Sequence[str]) -> None:
+        return dedup_store.forget_lookups(self._conn, lead_ids)
+
     def leads_by_lookup(self, keys: Collection[str], limit: int) -> list[str]:
         return dedup_store.leads_by_lookup(self._conn, keys, limit)
 

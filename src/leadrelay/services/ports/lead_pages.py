@@ -23,3 +23,8 @@ class LeadPageQueries(Protocol):
     def audit_of(self, object_ids: Sequence[str], limit: int) -> list[Record]:
         """The audit entries whose object is one of these ids (the lead, its jobs…), newest first."""
         ...
+
+    def leads_after(self, after: str | None, limit: int) -> list[Record]:
+        """Leads not erased, by id after ``after``, at most ``limit``: ``id``, ``entity``, ``data``,
+        ``sealed`` (the search index rebuilt from them)."""
+        ...

@@ -247,6 +247,10 @@ class DedupMarks(Protocol):
         """``(lead_id, key_hash)``: the leads' lookup keys (``domain.lookup``), in one statement."""
         ...
 
+    def forget_lookups(self, lead_ids: Sequence[str]) -> None:
+        """The leads' lookup keys go (to be written again: ``LeadPages.reindex_sync``)."""
+        ...
+
     def leads_by_lookup(self, keys: Collection[str], limit: int) -> list[str]:
         """The ids of the leads holding any of these lookup keys, newest first (an index lookup)."""
         ...
