@@ -34,6 +34,7 @@ class ImportProgress:
     rows: int = 0
     accepted: int = 0
     rejected: int = 0  # rows with problems, and rows intake refused outright
+    errors: int = 0  # of which refused outright (an error, not a rejected lead)
     state: str = "running"  # running | done | failed
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)  # per lead status
@@ -56,6 +57,7 @@ class ImportProgress:
             "rows": self.rows,
             "accepted": self.accepted,
             "rejected": self.rejected,
+            "errors": self.errors,
             "counts": dict(self.counts),
         }
 
@@ -90,6 +92,7 @@ async def import_rows(
         try:
             answer = await intake.accept(IntakeRequest(progress.source, progress.entity, values))
         except LeadrelayError as exc:
+            progress.errors += 1
             refuse(row_no, row, exc.detail)
             return
         progress.counts[answer.status] = progress.counts.get(answer.status, 0) + 1
