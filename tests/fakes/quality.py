@@ -69,10 +69,10 @@ class FakeDedupMarks:
         for row in self._t.where("lead_lookup", lambda r: r["lead_id"] in ids):
             self._t.delete("lead_lookup", row)
 
-    def leads_by_lookup(self, keys: Collection[str], limit: int) -> list[str]:
+    def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
         wanted = set(keys)
         found = {r["lead_id"] for r in self._t.where("lead_lookup", lambda r: r["key_hash"] in wanted)}
-        return sorted(found, reverse=True)[:limit]
+        return sorted((i for i in found if before is None or i < before), reverse=True)[:limit]
 
     def any_marks(self) -> bool:
         return any(True for _ in self._t.stored("dedup_marks"))

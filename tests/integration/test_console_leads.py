@@ -265,3 +265,18 @@ def test_leads_reindex_writes_the_lookup_keys_again_sensitive_phones_too(
         db.dispose()
     for written in ("512 789 4444", PHONE, EMAIL):
         assert found_ids(viewer.get("/console/leads", params={"q": written})) == [lead_id]
+
+
+@pytest.mark.sqlite_only
+def test_many_leads_of_one_person_page_by_cursor(site: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadrelay.services import lead_pages
+
+    monkeypatch.setattr(lead_pages, "SEARCH_LIMIT", 2)
+    ids = sorted((post_lead(site, phone=PHONE) for _ in range(3)), reverse=True)
+    viewer = session(site, Role.VIEWER)
+    first = viewer.get("/console/leads", params={"q": PHONE})
+    assert found_ids(first) == ids[:2]
+    older = html.fromstring(first.text).xpath('//a[@rel="next"]/@href')
+    assert older == [f"/console/leads?q=%28512%29%20789-1111&before={ids[1]}"]
+    second = viewer.get(older[0])
+    assert found_ids(second) == ids[2:] and not html.fromstring(second.text).xpath('//a[@rel="next"]')

@@ -7,7 +7,7 @@ import pytest
 
 from leadrelay.domain.dedup import MarkHasher
 from leadrelay.domain.fields import normalize_field
-from leadrelay.domain.lookup import BadQuery, lead_keys, lookup_key, parse_query
+from leadrelay.domain.lookup import BadQuery, lead_keys, lookup_key, parse_query, phone_regions
 from leadrelay.domain.model import EntitySpec, FieldSpec, FieldType
 
 HASHER = MarkHasher(b"k" * 32)
@@ -66,3 +66,15 @@ def test_a_lead_is_found_by_the_keys_of_its_normalized_values_whatever_the_query
         "phone", "+15127891111", MarkHasher(b"o" * 32)
     )
     assert lead_keys(entity(), {"email": "", "phone": None}, HASHER) == set()
+
+
+def test_a_phone_without_its_country_is_read_in_every_region_the_entities_use() -> None:
+    uk = EntitySpec("insurance", {"phone": FieldSpec("phone", FieldType("phone"))}, region="GB")
+    regions = phone_regions([entity(), uk])
+    assert regions == ["US", "GB"]
+    assert parse_query("020 7946 0958", regions).canonicals == ("+442079460958",)  # not a US number
+    assert parse_query("(512) 789-1111", regions).canonicals == ("+15127891111",)
+    assert parse_query("+44 20 7946 0958", regions).canonicals == ("+442079460958",)
+    with pytest.raises(BadQuery):  # intake refuses it where only US numbers are taken: no lead has it
+        parse_query("+44 20 7946 0958", ["US"])
+    assert phone_regions([]) == ["US"]

@@ -15,7 +15,7 @@ is never a phone's. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,25 +53,42 @@ def lead_keys(entity: EntitySpec, values: Mapping[str, Any], hasher: Hasher) -> 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """What a search looks for: the text as a lead id, and the email or phone it reads as (if any)."""
+    """What a search looks for: the text as a lead id, and the email or phone it reads as (if any; a
+    phone typed without its country may read as one number per region the configuration uses)."""
 
     text: str
     kind: str | None  # "email" | "phone" | None (an id only)
-    canonical: str | None
+    canonicals: tuple[str, ...] = ()
+
+    @property
+    def canonical(self) -> str | None:
+        return self.canonicals[0] if self.canonicals else None
 
     def keys(self, hasher: Hasher) -> list[str]:
-        if self.kind is None or self.canonical is None:
+        if self.kind is None:
             return []
-        return [lookup_key(self.kind, self.canonical, hasher)]
+        return [lookup_key(self.kind, c, hasher) for c in self.canonicals]
 
 
 class BadQuery(ValueError):
     """The text looks like an email or a phone but is not a valid one."""
 
 
-def parse_query(text: str, region: str = "US") -> Query:
+def phone_regions(entities: Iterable[EntitySpec]) -> list[str]:
+    """The regions phones are parsed for at intake (each phone field's, else its entity's), US first."""
+    found = {
+        (spec.region or entity.region).upper()
+        for entity in entities
+        for spec in entity.fields.values()
+        if spec.type.value == "phone"
+    }
+    return sorted(found, key=lambda r: (r != "US", r)) or ["US"]
+
+
+def parse_query(text: str, regions: Sequence[str] = ("US",)) -> Query:
     """The operator's search text read as intake reads values: an email (with an ``@``), a phone (digits
-    and the usual punctuation, parsed for ``region`` unless it starts with ``+``), else a lead id only."""
+    and the usual punctuation: with a ``+`` one number, else the number it is in each of ``regions`` where
+    it is valid), else a lead id only."""
     text = text.strip()
     if not text:
         raise BadQuery("type a lead id, an email or a phone")
@@ -79,11 +96,20 @@ def parse_query(text: str, region: str = "US") -> Query:
         field = normalize_field("email", text)
         if not field.valid or not field.normal:
             raise BadQuery(f"not a valid email: {field.error or text}")
-        return Query(text, "email", canonical_of("email", field.normal))
+        return Query(text, "email", (canonical_of("email", field.normal),))
     digits = sum(ch.isdigit() for ch in text)
     if _PHONE_RE.match(text) and digits >= 7:
-        try:
-            return Query(text, "phone", number_key(text, region))
-        except Invalid as exc:
-            raise BadQuery(f"not a valid phone: {exc}") from None
-    return Query(text, None, None)
+        numbers: list[str] = []
+        why = ""
+        for region in regions or ("US",):
+            try:
+                number = number_key(text, region)
+            except Invalid as exc:
+                why = why or str(exc)
+                continue
+            if number not in numbers:
+                numbers.append(number)
+        if not numbers:
+            raise BadQuery(f"not a valid phone: {why}")
+        return Query(text, "phone", tuple(numbers))
+    return Query(text, None)

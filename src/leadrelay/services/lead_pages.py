@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from leadrelay.domain.lookup import KINDS, BadQuery, Hasher, Query, lead_keys, parse_query
+from leadrelay.domain.lookup import KINDS, BadQuery, Hasher, Query, lead_keys, parse_query, phone_regions
 from leadrelay.domain.model import EntitySpec
 from leadrelay.errors import FieldProblem, ValidationFailed
 from leadrelay.services.ports import DedupKeys, Record, Sealer, Storage, Tx
@@ -25,7 +25,7 @@ AUDIT_LIMIT = 100
 class Found:
     query: Query
     leads: list[dict[str, Any]]  # newest first
-    more: bool  # more than SEARCH_LIMIT matched
+    next_cursor: str | None  # the last lead's id when older ones matched too (``before`` of the next page)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -44,13 +44,16 @@ def _summary(row: Record) -> dict[str, Any]:
     }
 
 
-def find(tx: Tx, query: Query, keys: list[str], limit: int = SEARCH_LIMIT) -> Found:
-    """The lead whose id is the text, and the leads holding the query's lookup keys (index lookups)."""
-    ids = set(tx.dedup.leads_by_lookup(keys, limit + 1)) if keys else set()
-    if query.kind is None:
+def find(tx: Tx, query: Query, keys: list[str], before: str | None = None, limit: int | None = None) -> Found:
+    """The lead whose id is the text, and the leads holding the query's lookup keys (index lookups),
+    newest first, older than the cursor ``before``."""
+    limit = limit or SEARCH_LIMIT
+    ids = set(tx.dedup.leads_by_lookup(keys, limit + 1, before=before)) if keys else set()
+    if query.kind is None and before is None:
         ids.add(query.text)
     rows = tx.lead_pages.summaries(ids)
-    return Found(query, [_summary(r) for r in rows[:limit]], len(rows) > limit)
+    page = rows[:limit]
+    return Found(query, [_summary(r) for r in page], page[-1].id if len(rows) > limit else None)
 
 
 def history(tx: Tx, lead_id: str) -> dict[str, Any]:
@@ -178,17 +181,20 @@ class LeadPages:
         self.keys = keys
         self.privacy = privacy
 
-    async def search(self, text: str, *, region: str = "US") -> Found:
-        """``ValidationFailed`` naming ``q`` when the text reads as an email or phone but is not valid."""
+    async def search(self, text: str, *, before: str | None = None) -> Found:
+        """The leads ``text`` finds (a phone read in each region the entities' phone fields use), newest
+        first, older than ``before``. ``ValidationFailed`` naming ``q`` when the text reads as an email or
+        phone but is not a valid one."""
+        live = await self.privacy.configs.get(self.storage)
         try:
-            query = parse_query(text, region)
+            query = parse_query(text, phone_regions(live.specs.entities.values()))
         except BadQuery as exc:
             raise ValidationFailed([FieldProblem("q", str(exc))]) from None
         keys: list[str] = []
         if query.kind is not None:
             hasher = self.keys.cached or await self.keys.hasher()
             keys = query.keys(hasher)
-        return await self.storage.run_read(lambda tx: find(tx, query, keys))
+        return await self.storage.run_read(lambda tx: find(tx, query, keys, before))
 
     async def lead(self, lead_id: str, *, reveal: bool, actor: str) -> dict[str, Any]:
         """The lead's record (sensitive values masked unless ``reveal``, which is audited) and its

@@ -138,17 +138,17 @@ def forget_lookups(conn: Connection, lead_ids: Sequence[str]) -> None:
         conn.execute(delete(lead_lookup).where(lead_lookup.c.lead_id.in_(list(lead_ids[i : i + _CHUNK]))))
 
 
-def leads_by_lookup(conn: Connection, keys: Collection[str], limit: int) -> list[str]:
-    """The ids of the leads holding any of these lookup keys (an index range per key), newest id first."""
+def leads_by_lookup(
+    conn: Connection, keys: Collection[str], limit: int, before: str | None = None
+) -> list[str]:
+    """The ids of the leads holding any of these lookup keys (an index range per key), newest id first,
+    below the id ``before`` when given (the next page)."""
     if not keys:
         return []
-    q = (
-        select(lead_lookup.c.lead_id)
-        .where(lead_lookup.c.key_hash.in_(sorted(set(keys))))
-        .distinct()
-        .order_by(lead_lookup.c.lead_id.desc())
-        .limit(limit)
-    )
+    q = select(lead_lookup.c.lead_id).where(lead_lookup.c.key_hash.in_(sorted(set(keys))))
+    if before is not None:
+        q = q.where(lead_lookup.c.lead_id < before)
+    q = q.distinct().order_by(lead_lookup.c.lead_id.desc()).limit(limit)
     return list(conn.execute(q).scalars())
 
 

@@ -94,13 +94,15 @@ def _context(user: SessionUser, here: str, **more: Any) -> dict[str, Any]:
 
 
 @router.get("/leads", summary="Find a lead by id, email or phone")
-async def search_page(request: Request, user: ViewerPage, q: str | None = None) -> Response:
+async def search_page(
+    request: Request, user: ViewerPage, q: str | None = None, before: str | None = None
+) -> Response:
     context = _context(user, "/console/leads", q=q or "", found=None, error=None)
     context["may_import"] = allows(user.role, Permission.ACT)
     if q is None or not q.strip():
         return _render(request, "leads/search.html", context)
     try:
-        context["found"] = await request.app.state.runtime.lead_pages.search(q)
+        context["found"] = await request.app.state.runtime.lead_pages.search(q, before=before or None)
     except ValidationFailed as exc:
         context["error"] = exc.problems[0].error
         return _render(request, "leads/search.html", context, 422)

@@ -251,8 +251,9 @@ class DedupMarks(Protocol):
         """The leads' lookup keys go (to be written again: ``LeadPages.reindex_sync``)."""
         ...
 
-    def leads_by_lookup(self, keys: Collection[str], limit: int) -> list[str]:
-        """The ids of the leads holding any of these lookup keys, newest first (an index lookup)."""
+    def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
+        """The ids of the leads holding any of these lookup keys, newest first (an index lookup), those
+        before the id ``before`` only when given."""
         ...
 
     def any_marks(self) -> bool: ...
