@@ -95,3 +95,7 @@ def test_import_a_csv_download_its_rejects_then_find_the_lead_by_phone(
     shot(page, artifacts, "leads-erase-dialog")
     dialog.get_by_role("link", name="Cancel").click()
     expect(dialog).to_be_hidden()
+
+    page.set_viewport_size({"width": 375, "height": 800})  # a phone: nothing wider than the screen
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, artifacts, "leads-history-phone")
