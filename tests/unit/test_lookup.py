@@ -9,6 +9,10 @@ from leadrelay.domain.dedup import MarkHasher
 from leadrelay.domain.fields import normalize_field
 from leadrelay.domain.lookup import BadQuery, lead_keys, lookup_key, parse_query, phone_regions
 from leadrelay.domain.model import EntitySpec, FieldSpec, FieldType
+from leadrelay.errors import Unavailable
+from tests.documents import lead
+from tests.fakes.keys import DEDUP_KEY
+from tests.unit.in_memory import Installation, document, run
 
 HASHER = MarkHasher(b"k" * 32)
 
@@ -78,3 +82,42 @@ def test_a_phone_without_its_country_is_read_in_every_region_the_entities_use() 
     with pytest.raises(BadQuery):  # intake refuses it where only US numbers are taken: no lead has it
         parse_query("+44 20 7946 0958", ["US"])
     assert phone_regions([]) == ["US"]
+
+
+class _OtherKeyRecorded:
+    """``DedupKeys`` after a process with another secret recorded its key: asking for the hasher fails."""
+
+    cached = None
+
+    async def hasher(self) -> MarkHasher:
+        raise Unavailable("the dedup marks were made with another LEADRELAY_SECRET_KEY")
+
+    def hasher_sync(self, **_: object) -> MarkHasher:
+        raise Unavailable("the dedup marks were made with another LEADRELAY_SECRET_KEY")
+
+
+def test_intake_writes_a_lead_s_lookup_keys_with_it_and_erasure_removes_them() -> None:
+    world = Installation()
+    answer = world.accept(lead(email="Jane@Example.com", phone="(512) 789-1111"))
+    keys = {r.key_hash for r in world.all("lead_lookup", lead_id=answer.lead_id)}
+    hasher = MarkHasher(DEDUP_KEY)
+    assert keys == {
+        lookup_key("email", "jane@example.com", hasher),
+        lookup_key("phone", "+15127891111", hasher),
+    }
+    run(world.privacy.erase_lead(answer.lead_id, actor="test"))
+    assert world.all("lead_lookup", lead_id=answer.lead_id) == []
+
+
+def test_a_lead_is_taken_without_lookup_keys_when_the_dedup_key_changed_and_nothing_dedups() -> None:
+    """The search's keys are not worth refusing a lead for (``leadrelay leads reindex`` adds them later);
+    a lead that dedups is still refused, as before."""
+    world = Installation()
+    world.configs.dedup_keys = _OtherKeyRecorded()  # type: ignore[assignment]
+    answer = world.accept(lead(phone="(512) 789-1111"))
+    assert answer.status == "queued" and world.all("lead_lookup") == []
+    dedups = document()
+    dedups["entities"]["solar"]["dedup"] = {"keys": [["phone"]], "window": "1d"}
+    world.configure(dedups)
+    with pytest.raises(Unavailable, match="another LEADRELAY_SECRET_KEY"):
+        world.accept(lead(phone="(512) 789-2222"))

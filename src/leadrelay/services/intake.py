@@ -39,6 +39,7 @@ from leadrelay.errors import (
     Expired,
     FieldProblem,
     Forbidden,
+    LeadrelayError,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -249,10 +250,18 @@ class Intake:
         status = LeadStatus.REJECTED if problems else (LeadStatus.QUEUED if names else LeadStatus.UNSOLD)
         raw = dict(req.raw)
         screen = None
+        screened = not problems and not req.test and live.screened(req.entity)
         keys, hasher = live.dedup_keys, None
         if keys is not None:  # derived or read once per process, then kept
-            hasher = keys.cached or await keys.hasher()
-        if not problems and not req.test and live.screened(req.entity):
+            hasher = keys.cached
+            if hasher is None:
+                try:
+                    hasher = await keys.hasher()
+                except LeadrelayError:  # another key recorded since (a process with another secret)
+                    if screened:
+                        raise  # dedup cannot decide: refused loudly
+                    log.warning("lead %s: no lookup keys for the console's search (dedup key)", lead_id)
+        if screened:
             profiles = [live.specs.profiles[name] for name in names]
             screen = build_screen(lead_id, entity, profiles, values, hasher)
         # the console finds the lead by its email or phone through these (before sensitive values leave)
