@@ -55,7 +55,24 @@ class FakeDedupMarks:
         gone = self._t.where("dedup_marks", lambda r: r["lead_id"] in ids)
         for row in gone:
             self._t.delete("dedup_marks", row)
+        for row in self._t.where("lead_lookup", lambda r: r["lead_id"] in ids):
+            self._t.delete("lead_lookup", row)
         return len(gone)
+
+    def put_lookups(self, rows: Sequence[tuple[str, str]]) -> None:
+        for lead_id, key_hash in sorted(set(rows)):  # ON CONFLICT DO NOTHING
+            if self._t.find("lead_lookup", key_hash, lead_id) is None:
+                self._t.insert("lead_lookup", {"key_hash": key_hash, "lead_id": lead_id})
+
+    def forget_lookups(self, lead_ids: Sequence[str]) -> None:
+        ids = set(lead_ids)
+        for row in self._t.where("lead_lookup", lambda r: r["lead_id"] in ids):
+            self._t.delete("lead_lookup", row)
+
+    def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
+        wanted = set(keys)
+        found = {r["lead_id"] for r in self._t.where("lead_lookup", lambda r: r["key_hash"] in wanted)}
+        return sorted((i for i in found if before is None or i < before), reverse=True)[:limit]
 
     def any_marks(self) -> bool:
         return any(True for _ in self._t.stored("dedup_marks"))

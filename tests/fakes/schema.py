@@ -363,6 +363,11 @@ TABLES: dict[str, TableSpec] = {
             key=("scope", "key_hash"),
         ),
         TableSpec(
+            "lead_lookup",
+            (_s("key_hash", null=False), _s("lead_id", null=False)),
+            key=("key_hash", "lead_id"),
+        ),
+        TableSpec(
             "suppression_lists",
             (_s("name", null=False), _s("kind", null=False), _s("description"), _t("created_at", null=False)),
             key=("name",),

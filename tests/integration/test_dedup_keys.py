@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from leadrelay.adapters.crypto import SecretKeyError
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import alembic_config, downgrade, upgrade
-from leadrelay.adapters.db.tables import dedup_marks, installation_secrets
+from leadrelay.adapters.db.tables import dedup_marks, installation_secrets, lead_lookup
 from leadrelay.adapters.dedup_keys import (
     DedupKeyMismatch,
     DedupKeys,
@@ -31,7 +31,8 @@ from leadrelay.adapters.dedup_keys import (
 )
 from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings
-from leadrelay.domain.dedup import material
+from leadrelay.domain.dedup import MarkHasher, material
+from leadrelay.domain.lookup import lookup_key
 from leadrelay.entrypoints.cli import app
 from leadrelay.services.intake import IntakeRequest
 from leadrelay.simulate.buyers import BuyersThread
@@ -203,6 +204,12 @@ def test_a_key_change_is_refused_until_the_marks_are_rekeyed(db_url: str) -> Non
         "entity:solar:phone", derive_dedup_key(SECRET)
     )
     assert CliRunner().invoke(app, ["dedup", "check"], env=env).exit_code == 0
+    # the console's search keys follow the key too
+    assert "lookup keys written again for 1 lead(s)" in done.output
+    new_key = MarkHasher(derive_dedup_key(SECRET))
+    assert {r.key_hash for r in rows(db_url, select(lead_lookup))} >= {
+        lookup_key("phone", "+15125551212", new_key)
+    }
     assert accept(db_url, SECRET, lead(phone="(512) 555 1212")) == "duplicate"
 
 

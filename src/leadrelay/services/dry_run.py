@@ -37,6 +37,7 @@ from leadrelay.services.ports import (
     HoldQueries,
     Invoices,
     Jobs,
+    LeadPageQueries,
     Leads,
     Ledger,
     LogQueries,
@@ -372,3 +373,7 @@ class DryRunTx:
     @property
     def portal(self) -> PortalQueries:
         return self.real.portal
+
+    @property
+    def lead_pages(self) -> LeadPageQueries:
+        return self.real.lead_pages

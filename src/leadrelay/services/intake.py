@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from leadrelay import log_context
+from leadrelay.domain import lookup
 from leadrelay.domain.fields import validate_lead
 from leadrelay.domain.ledger import DEFAULT_CURRENCY, Entry, Party, accepted_payout, balance
 from leadrelay.domain.model import SourceSpec
@@ -38,6 +39,7 @@ from leadrelay.errors import (
     Expired,
     FieldProblem,
     Forbidden,
+    LeadrelayError,
     NotFound,
     Unauthorized,
     ValidationFailed,
@@ -170,6 +172,7 @@ class _Write:
     ping: Redeemed | None = None  # the supplier ping whose token the lead carries: used with the write
     bids: list[dict[str, Any]] = field(default_factory=list)  # its bids, given to the lead's jobs
     payout: Entry | None = None  # the source's payout when paid on acceptance: posted if it is accepted
+    lookups: list[str] = field(default_factory=list)  # its lookup keys (domain.lookup), written with it
 
 
 def _first_answer(w: _Write) -> IntakeAnswer:
@@ -247,12 +250,22 @@ class Intake:
         status = LeadStatus.REJECTED if problems else (LeadStatus.QUEUED if names else LeadStatus.UNSOLD)
         raw = dict(req.raw)
         screen = None
-        if not problems and not req.test and live.screened(req.entity):
+        screened = not problems and not req.test and live.screened(req.entity)
+        keys, hasher = live.dedup_keys, None
+        if keys is not None:  # derived or read once per process, then kept
+            hasher = keys.cached
+            if hasher is None:
+                try:
+                    hasher = await keys.hasher()
+                except LeadrelayError:  # another key recorded since (a process with another secret)
+                    if screened:
+                        raise  # dedup cannot decide: refused loudly
+                    log.warning("lead %s: no lookup keys for the console's search (dedup key)", lead_id)
+        if screened:
             profiles = [live.specs.profiles[name] for name in names]
-            keys, hasher = live.dedup_keys, None
-            if keys is not None:  # derived or read once per process, then kept
-                hasher = keys.cached or await keys.hasher()
             screen = build_screen(lead_id, entity, profiles, values, hasher)
+        # the console finds the lead by its email or phone through these (before sensitive values leave)
+        lookups = sorted(lookup.lead_keys(entity, values, hasher)) if hasher is not None else []
         sealed = None
         if entity.sensitive:
             secret = {k: values.pop(k) for k in entity.sensitive if k in values}
@@ -301,7 +314,7 @@ class Intake:
             payout = accepted_payout(
                 lead_id, req.source, model, at=now, currency=DEFAULT_CURRENCY, entry_id=self._ids("led")
             )
-        write = _Write(lead, jobs, screen, problems, keep, redeemed, bids, payout)
+        write = _Write(lead, jobs, screen, problems, keep, redeemed, bids, payout, lookups)
         # watched before the write: a worker done with the lead before this request waits still wakes it
         watch = self._notifier.watch(lead_id) if waits else None
         try:
@@ -485,6 +498,9 @@ class Intake:
         inserted = tx.leads.insert_leads([w.lead for w in writes if w.lead["id"] not in refused])
         tx.jobs.insert_jobs([j for w in writes if w.lead["id"] in inserted for j in w.jobs])
         tx.dedup.put_marks([m for lead_id in inserted for m in marks.get(lead_id, ())])
+        tx.dedup.put_lookups(
+            [(w.lead["id"], k) for w in writes if w.lead["id"] in inserted for k in w.lookups]
+        )
         payouts = [
             w.payout
             for w in writes

@@ -175,8 +175,9 @@ def person_matches(entity: EntitySpec, wanted: Mapping[str, str]) -> list[FieldM
 def leads_of_person(tx: Tx, entities: Mapping[str, EntitySpec], wanted: Mapping[str, str]) -> list[str]:
     """The leads whose email or phone fields hold these normalized values (``{"email": …, "phone": …}``).
 
-    A scan, on purpose: erasure requests are rare, and an index of every lead's contacts would cost
-    every intake a write (see ``person_matches`` for how values compare).
+    A scan, on purpose: erasure requests are rare, and the console's lookup keys (``domain.lookup``) may
+    be missing for leads received before them until ``leadrelay leads reindex`` (see ``person_matches``
+    for how values compare).
     """
     found: set[str] = set()
     for name, entity in entities.items():

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, delete, func, select, text, tuple_, update
 
 from leadrelay.adapters.db.row_writer import RowWriter
-from leadrelay.adapters.db.tables import UTCDateTime, dedup_marks
+from leadrelay.adapters.db.tables import UTCDateTime, dedup_marks, lead_lookup
 from leadrelay.domain.dedup import Mark
 
 _CHUNK = 500
@@ -112,12 +112,44 @@ def release_partner_marks(conn: Connection, partner: str, lead_id: str) -> None:
 
 
 def forget_leads(conn: Connection, lead_ids: Sequence[str]) -> int:
-    """Erasure: hashes of a person's data are personal data too."""
+    """Erasure: hashes of a person's data are personal data too (its dedup marks and lookup keys); returns
+    how many dedup marks went."""
     count = 0
     for i in range(0, len(lead_ids), _CHUNK):
         chunk = list(lead_ids[i : i + _CHUNK])
         count += conn.execute(delete(dedup_marks).where(dedup_marks.c.lead_id.in_(chunk))).rowcount
+        conn.execute(delete(lead_lookup).where(lead_lookup.c.lead_id.in_(chunk)))
     return count
+
+
+# ---------------------------------------------------------------- lookup keys (the console's lead search)
+
+_LOOKUP = RowWriter(lead_lookup, conflict=("key_hash", "lead_id"))
+
+
+def put_lookups(conn: Connection, rows: Sequence[tuple[str, str]]) -> None:
+    """``(lead_id, key_hash)`` rows, in one executemany (a repeated pair is kept once)."""
+    if rows:
+        _LOOKUP.write(conn, [{"key_hash": key, "lead_id": lead} for lead, key in sorted(set(rows))])
+
+
+def forget_lookups(conn: Connection, lead_ids: Sequence[str]) -> None:
+    for i in range(0, len(lead_ids), _CHUNK):
+        conn.execute(delete(lead_lookup).where(lead_lookup.c.lead_id.in_(list(lead_ids[i : i + _CHUNK]))))
+
+
+def leads_by_lookup(
+    conn: Connection, keys: Collection[str], limit: int, before: str | None = None
+) -> list[str]:
+    """The ids of the leads holding any of these lookup keys (an index range per key), newest id first,
+    below the id ``before`` when given (the next page)."""
+    if not keys:
+        return []
+    q = select(lead_lookup.c.lead_id).where(lead_lookup.c.key_hash.in_(sorted(set(keys))))
+    if before is not None:
+        q = q.where(lead_lookup.c.lead_id < before)
+    q = q.distinct().order_by(lead_lookup.c.lead_id.desc()).limit(limit)
+    return list(conn.execute(q).scalars())
 
 
 # ---------------------------------------------------------------- recomputing marks (a key change)

@@ -326,6 +326,15 @@ class SqlDedupMarks:
     def forget_leads(self, lead_ids: Sequence[str]) -> int:
         return dedup_store.forget_leads(self._conn, lead_ids)
 
+    def put_lookups(self, rows: Sequence[tuple[str, str]]) -> None:
+        return dedup_store.put_lookups(self._conn, rows)
+
+    def forget_lookups(self, lead_ids: Sequence[str]) -> None:
+        return dedup_store.forget_lookups(self._conn, lead_ids)
+
+    def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
+        return dedup_store.leads_by_lookup(self._conn, keys, limit, before)
+
     def any_marks(self) -> bool:
         return dedup_store.any_marks(self._conn)
 

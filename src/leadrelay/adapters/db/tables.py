@@ -801,3 +801,14 @@ Index("ix_returns_partner_id", returns.c.partner, returns.c.id)
 Index(
     "ix_ledger_entries_party_seq", ledger_entries.c.party_kind, ledger_entries.c.party, ledger_entries.c.seq
 )
+
+# ---------------------------------------------------------------- the console's lead search (issue 12)
+
+lead_lookup = Table(  # a lead's email and phone keys (domain.lookup): HMAC-SHA256, no plaintext
+    "lead_lookup",
+    metadata,
+    Column("key_hash", String(64), nullable=False),
+    Column("lead_id", ID, nullable=False, index=True),  # erasure deletes by lead
+    PrimaryKeyConstraint("key_hash", "lead_id"),  # a search is one index range of key_hash
+)
+Index("ix_audit_log_object_id", audit_log.c.object_id)  # the audit entries about a lead and its jobs

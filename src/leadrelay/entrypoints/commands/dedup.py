@@ -54,3 +54,6 @@ def rekey_(database_url: DbOption = None) -> None:
     out.print(
         f"dedup marks: {done.kept} under the new key, {done.dropped} dropped (their lead's values are gone)"
     )
+    from leadrelay.entrypoints.commands.leads import reindex_leads
+
+    out.print(f"lead search: lookup keys written again for {reindex_leads(settings)} lead(s)")

@@ -1,4 +1,5 @@
-"""``leadrelay leads``: erase a person's data, purge by retention, show a stored lead."""
+"""``leadrelay leads``: erase a person's data, purge by retention, show a stored lead, rebuild the search's
+lookup keys."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import typer
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.config import Settings
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, settings_for
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.config_in_force import ConfigCache
+from leadrelay.services.lead_pages import LeadPages
 from leadrelay.services.privacy import Privacy
 
 leads_app = typer.Typer(
@@ -84,3 +87,25 @@ def show(
     """A stored lead as JSON; sensitive values masked unless --reveal."""
     with _privacy(settings_for(database_url)) as privacy:
         out.print_json(json.dumps(privacy.lead_record(lead_id, reveal=reveal, actor=actor())))
+
+
+def reindex_leads(settings: Settings) -> int:
+    """Every stored lead's lookup keys computed again (``LeadPages.reindex_sync``)."""
+    db = Database(settings.database_url)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    storage = SqlStorage(db)
+    privacy = Privacy(storage, Sealer(db, secret), ConfigCache(), db)
+    try:
+        return LeadPages(storage, DedupKeys(db, secret), privacy).reindex_sync()
+    except LeadrelayError as exc:
+        raise fail(exc.detail) from exc
+    finally:
+        db.dispose()
+
+
+@leads_app.command("reindex")
+def reindex(database_url: DbOption = None) -> None:
+    """Write again the keyed hashes the console's search finds leads by (their emails and phones): for
+    leads received before the search existed, and after `leadrelay dedup rekey`."""
+    count = reindex_leads(settings_for(database_url))
+    out.print(f"lookup keys written for {count} lead(s)")

@@ -51,7 +51,7 @@ NAVIGATION = (
     NavItem("Dashboard", "/console", Permission.VIEW, True),
     NavItem("Distribution log", "/console/log", Permission.VIEW, True),
     NavItem("Audit log", "/console/audit", Permission.VIEW, True),
-    NavItem("Leads", "/console/leads", Permission.VIEW, False),
+    NavItem("Leads", "/console/leads", Permission.VIEW, True),
     NavItem("Simulator", "/console/simulator", Permission.VIEW, True),
     NavItem("Configuration", "/console/config", Permission.CONFIGURE, True),
     NavItem("Users", "/console/users", Permission.USERS, True),
@@ -122,6 +122,7 @@ UsersPage = Annotated[SessionUser, Depends(PageNeeds(Permission.USERS))]
 PartnerPage = Annotated[SessionUser, Depends(PageNeeds(Permission.PARTNER_PORTAL))]
 SourcePage = Annotated[SessionUser, Depends(PageNeeds(Permission.SOURCE_PORTAL))]
 SecretsPage = Annotated[SessionUser, Depends(PageNeeds(Permission.SECRETS))]
+PrivacyPage = Annotated[SessionUser, Depends(PageNeeds(Permission.PRIVACY))]  # personal data, erasure
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
@@ -284,7 +285,7 @@ def install(app: Any) -> None:
     """The console's pages, its static files, and the redirect to the login for a page without a
     session."""
     # the pages' modules import this one (its dependencies and rendering): imported here, not at the top
-    from leadrelay.entrypoints.web import admin, config, log, portals, simulator
+    from leadrelay.entrypoints.web import admin, config, leads, log, portals, simulator
     from leadrelay.entrypoints.web import dashboard as web_dashboard
 
     async def needs_login(request: Request, exc: Exception) -> Response:
@@ -304,4 +305,5 @@ def install(app: Any) -> None:
     app.include_router(portals.router)  # the partner and source portals
     app.include_router(web_dashboard.router)  # GET /console: the dashboard, or a portal's welcome
     app.include_router(simulator.router)  # the routing simulator and backtest
+    app.include_router(leads.router)  # lead search, a lead's history, CSV import, erasure
     app.mount("/console/static", static_files, name="console-static")

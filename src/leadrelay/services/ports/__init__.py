@@ -39,6 +39,7 @@ from leadrelay.services.ports.clock import (
 from leadrelay.services.ports.dashboard import DashboardQueries, QueueDepth
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
+from leadrelay.services.ports.lead_pages import LeadPageQueries
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
 from leadrelay.services.ports.metrics import NO_METRICS, Metrics
 from leadrelay.services.ports.portals import PortalQueries
@@ -92,6 +93,7 @@ __all__ = [
     "IdSource",
     "Invoices",
     "Jobs",
+    "LeadPageQueries",
     "Leads",
     "Ledger",
     "LogQueries",

@@ -239,7 +239,22 @@ class DedupMarks(Protocol):
 
     def release_partner_marks(self, partner: str, lead_id: str) -> None: ...
 
-    def forget_leads(self, lead_ids: Sequence[str]) -> int: ...
+    def forget_leads(self, lead_ids: Sequence[str]) -> int:
+        """Erasure: the leads' dedup marks and lookup keys go; returns how many marks went."""
+        ...
+
+    def put_lookups(self, rows: Sequence[tuple[str, str]]) -> None:
+        """``(lead_id, key_hash)``: the leads' lookup keys (``domain.lookup``), in one statement."""
+        ...
+
+    def forget_lookups(self, lead_ids: Sequence[str]) -> None:
+        """The leads' lookup keys go (to be written again: ``LeadPages.reindex_sync``)."""
+        ...
+
+    def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
+        """The ids of the leads holding any of these lookup keys, newest first (an index lookup), those
+        before the id ``before`` only when given."""
+        ...
 
     def any_marks(self) -> bool: ...
 

@@ -1,0 +1,222 @@
+"""The console's lead pages: find a lead by id, email or phone (through the lookup keys, never a scan of
+stored values: ``domain.lookup``), and a lead's whole history (its record, jobs, deliveries, returns,
+postbacks, ledger entries and the audit entries about it)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leadrelay.domain.lookup import KINDS, BadQuery, Hasher, Query, lead_keys, parse_query, phone_regions
+from leadrelay.domain.model import EntitySpec
+from leadrelay.errors import FieldProblem, ValidationFailed
+from leadrelay.services.ports import DedupKeys, Record, Sealer, Storage, Tx
+from leadrelay.services.privacy import Privacy
+
+SEARCH_LIMIT = 50
+REINDEX_BATCH = 500
+AUDIT_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    query: Query
+    leads: list[dict[str, Any]]  # newest first
+    next_cursor: str | None  # the last lead's id when older ones matched too (``before`` of the next page)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _summary(row: Record) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "entity": row.entity,
+        "source": row.source,
+        "status": row.status,
+        "is_test": bool(row.is_test),
+        "created_at": _iso(row.created_at),
+        "erased_at": _iso(row.erased_at),
+    }
+
+
+def find(tx: Tx, query: Query, keys: list[str], before: str | None = None, limit: int | None = None) -> Found:
+    """The lead whose id is the text, and the leads holding the query's lookup keys (index lookups),
+    newest first, older than the cursor ``before``."""
+    limit = limit or SEARCH_LIMIT
+    ids = set(tx.dedup.leads_by_lookup(keys, limit + 1, before=before)) if keys else set()
+    if query.kind is None and before is None:
+        ids.add(query.text)
+    rows = tx.lead_pages.summaries(ids)
+    page = rows[:limit]
+    return Found(query, [_summary(r) for r in page], page[-1].id if len(rows) > limit else None)
+
+
+def history(tx: Tx, lead_id: str) -> dict[str, Any]:
+    """Everything recorded about a lead but its values (``Privacy.lead_record`` gives those)."""
+    jobs = tx.lead_pages.jobs_of(lead_id)
+    job_ids = [j.id for j in jobs]
+    by_job = tx.deliveries.deliveries_of(job_ids) if job_ids else {}
+    deliveries = [d for j in job_ids for d in by_job.get(j, [])]
+    returns = tx.returns.of_leads([lead_id])
+    inbound = tx.postbacks.of_lead(lead_id)
+    outbound = tx.relays.of_lead(lead_id)
+    entries = tx.ledger.entries(lead_ids=[lead_id])
+    about = [lead_id, *job_ids, *(d.id for d in deliveries), *(r.id for r in returns)]
+    audit = tx.lead_pages.audit_of(about, AUDIT_LIMIT)
+    return {
+        "jobs": [
+            {
+                "id": j.id,
+                "profile": j.profile,
+                "kind": j.kind,
+                "status": j.status,
+                "target_partner": j.target_partner,
+                "rule": j.rule,
+                "error": j.error,
+                "created_at": _iso(j.created_at),
+                "finished_at": _iso(j.finished_at),
+            }
+            for j in jobs
+        ],
+        "deliveries": [
+            {
+                "id": d.id,
+                "job_id": d.job_id,
+                "partner": d.partner,
+                "channel": d.channel,
+                "status": d.status,
+                "attempts": d.attempts,
+                "price": d.price,
+                "reason": d.reason,
+                "outcome": d.outcome,
+                "created_at": _iso(d.created_at),
+                "delivered_at": _iso(d.delivered_at),
+            }
+            for d in deliveries
+        ],
+        "returns": [r.as_dict() for r in returns],
+        "postbacks": [
+            {
+                "id": p.id,
+                "partner": p.partner,
+                "outcome": p.outcome,
+                "note": p.note,
+                "received_at": _iso(p.received_at),
+            }
+            for p in inbound
+        ],
+        "relays": [
+            {
+                "id": r.id,
+                "event": r.event,
+                "status": r.status,
+                "attempts": r.attempts,
+                "created_at": _iso(r.created_at),
+            }
+            for r in outbound
+        ],
+        "ledger": [
+            {
+                "id": e.id,
+                "at": _iso(e.at),
+                "kind": e.kind.value,
+                "party": f"{e.party_kind.value} {e.party}",
+                "amount": str(e.amount),
+                "currency": e.currency,
+                "memo": e.memo,
+            }
+            for e in entries
+        ],
+        "audit": [
+            {
+                "id": a.id,
+                "at": _iso(a.at),
+                "actor": a.actor,
+                "action": a.action,
+                "object_kind": a.object_kind,
+                "object_id": a.object_id,
+                "reason": a.reason,
+            }
+            for a in audit
+        ],
+    }
+
+
+def reindex(
+    tx: Tx,
+    entities: Mapping[str, EntitySpec],
+    hasher: Hasher,
+    sealer: Sealer,
+    after: str | None,
+    limit: int = REINDEX_BATCH,
+) -> tuple[str | None, int]:
+    """The lookup keys of the next ``limit`` leads after ``after`` computed again from their stored values
+    (sensitive ones opened when an email or phone field is sensitive); returns the last id and the count."""
+    rows = tx.lead_pages.leads_after(after, limit)
+    pairs: list[tuple[str, str]] = []
+    for row in rows:
+        entity = entities.get(row.entity)
+        if entity is None:
+            continue  # an entity removed from the configuration: its fields' types are unknown
+        values = dict(row.data or {})
+        if row.sealed and any(entity.fields[n].type.value in KINDS for n in entity.sensitive):
+            opened = sealer.ring_sync(row.sealed, tx=tx).open_json(row.sealed, row.id.encode())
+            values.update(opened["data"])
+        pairs.extend((row.id, key) for key in lead_keys(entity, values, hasher))
+    tx.dedup.forget_lookups([row.id for row in rows])
+    tx.dedup.put_lookups(pairs)
+    return (rows[-1].id if rows else after), len(rows)
+
+
+class LeadPages:
+    """The lead search and a lead's history, for the console."""
+
+    def __init__(self, storage: Storage, keys: DedupKeys, privacy: Privacy) -> None:
+        self.storage = storage
+        self.keys = keys
+        self.privacy = privacy
+
+    async def search(self, text: str, *, before: str | None = None) -> Found:
+        """The leads ``text`` finds (a phone read in each region the entities' phone fields use), newest
+        first, older than ``before``. ``ValidationFailed`` naming ``q`` when the text reads as an email or
+        phone but is not a valid one."""
+        live = await self.privacy.configs.get(self.storage)
+        try:
+            query = parse_query(text, phone_regions(live.specs.entities.values()))
+        except BadQuery as exc:
+            raise ValidationFailed([FieldProblem("q", str(exc))]) from None
+        keys: list[str] = []
+        if query.kind is not None:
+            hasher = self.keys.cached or await self.keys.hasher()
+            keys = query.keys(hasher)
+        return await self.storage.run_read(lambda tx: find(tx, query, keys, before))
+
+    async def lead(self, lead_id: str, *, reveal: bool, actor: str) -> dict[str, Any]:
+        """The lead's record (sensitive values masked unless ``reveal``, which is audited) and its
+        history; NotFound for an unknown id."""
+        record = await asyncio.to_thread(self.privacy.lead_record, lead_id, reveal=reveal, actor=actor)
+        rest = await self.storage.run_read(lambda tx: history(tx, lead_id))
+        return {"lead": record, **rest}
+
+    def reindex_sync(self, *, batch: int = REINDEX_BATCH) -> int:
+        """Every stored lead's lookup keys written again, a transaction per ``batch`` leads: for leads
+        received before the search existed, and after the dedup key changed (``leadrelay dedup rekey``).
+        Returns how many leads were indexed."""
+        hasher = self.keys.hasher_sync()
+        after: str | None = None
+        total = 0
+
+        def step(tx: Tx) -> tuple[str | None, int]:
+            entities = self.privacy.configs.current(tx).specs.entities
+            return reindex(tx, entities, hasher, self.privacy.sealer, after, batch)
+
+        while True:
+            after, count = self.storage.transaction(step)
+            total += count
+            if count < batch:
+                return total
