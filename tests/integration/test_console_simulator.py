@@ -56,6 +56,7 @@ def server(sqlite_url: str) -> Iterator[ServerThread]:
     try:
         accounts = Accounts(SqlStorage(db), Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024)))
         accounts.create_user("viewer@example.com", Role.VIEWER, password=PASSWORD, actor="test")
+        accounts.create_user("admin@example.com", Role.ADMIN, password=PASSWORD, actor="test")
         accounts.create_user(
             "buyer@example.com", Role.PARTNER, password=PASSWORD, actor="test", tenant="sunco"
         )
@@ -102,7 +103,7 @@ def verdicts(doc: html.HtmlElement) -> dict[str, str]:
 def test_a_draft_changes_the_matched_rule_and_nothing_is_delivered(server: ServerThread) -> None:
     pasted = {"entity": "solar", "source": "web", "lead": json.dumps(lead())}  # a CA lead
     with server.client() as http:
-        csrf = log_in(http, "viewer@example.com")
+        csrf = log_in(http, "admin@example.com")
         status, doc = simulate(http, csrf, **pasted)
         assert status == 200
         assert doc.xpath('string(//*[@id="sim-config"])') == "in force"
@@ -142,7 +143,7 @@ def test_a_draft_changes_the_matched_rule_and_nothing_is_delivered(server: Serve
 
 def test_bad_drafts_and_bad_input_are_shown_next_to_their_field(server: ServerThread) -> None:
     with server.client() as http:
-        csrf = log_in(http, "viewer@example.com")
+        csrf = log_in(http, "admin@example.com")
         broken = yaml.safe_load(draft())
         broken["profiles"]["solar-main"]["rules"][0]["send_to"]["strategy"] = "lottery"
         status, doc = simulate(http, csrf, lead_id="lead_stored", draft=yaml.safe_dump(broken))
@@ -181,6 +182,28 @@ def test_bad_drafts_and_bad_input_are_shown_next_to_their_field(server: ServerTh
         forged = http.post("/console/simulator", data={"csrf_token": "forged", "lead_id": "lead_stored"})
         assert forged.status_code == 403 and "The form expired" in forged.text
         assert http.post("/console/simulator", data={"lead_id": "lead_stored"}).status_code == 403
+
+
+def test_a_viewer_simulates_under_the_configuration_in_force_but_may_not_post_a_draft(
+    server: ServerThread,
+) -> None:
+    """A draft's rule conditions over a stored lead would tell a viewer its sealed values (an oracle): a
+    draft and the backtest need the configure permission."""
+    with server.client() as http:
+        csrf = log_in(http, "viewer@example.com")
+        page = html.fromstring(http.get("/console/simulator").text)
+        assert page.xpath('//input[@id="sim-lead-id"]')
+        assert not page.xpath('//textarea[@name="draft"]')  # neither the draft nor the backtest's form
+        assert not page.xpath('//form[@action="/console/simulator/backtest"]')
+        status, doc = simulate(http, csrf, lead_id="lead_stored")
+        assert status == 200 and rules(doc) == ["default"]
+        status, doc = simulate(http, csrf, lead_id="lead_stored", draft=draft())
+        assert status == 403 and "configure" in doc.text_content()
+        back = http.post(
+            "/console/simulator/backtest",
+            data={"csrf_token": csrf, "draft": draft(), "since": "1d", "limit": "50"},
+        )
+        assert back.status_code == 403
 
 
 def test_a_partner_may_not_use_the_simulator(server: ServerThread) -> None:

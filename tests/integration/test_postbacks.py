@@ -27,6 +27,7 @@ from leadrelay.adapters.channels.dispatch import Channels
 from leadrelay.adapters.channels.guard import TargetGuard
 from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.adapters.crypto import Sealer
+from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.retry import RetryPolicy
@@ -136,10 +137,23 @@ def _sig(url: str) -> str:
     return parse_qs(urlsplit(url).query)["sig"][0]
 
 
-def _detail(http: httpx.Client, lead_id: str) -> dict[str, Any]:
-    [item] = http.get("/v1/distributions", params={"lead": lead_id}, headers=ADMIN).json()["items"]
-    detail: dict[str, Any] = http.get(f"/v1/distributions/{item['id']}", headers=ADMIN).json()
+def _detail(http: httpx.Client, lead_id: str, headers: dict[str, str] = ADMIN) -> dict[str, Any]:
+    [item] = http.get("/v1/distributions", params={"lead": lead_id}, headers=headers).json()["items"]
+    detail: dict[str, Any] = http.get(f"/v1/distributions/{item['id']}", headers=headers).json()
     return detail
+
+
+def staff_tokens(db_url: str) -> dict[str, dict[str, str]]:
+    """An operator's and a viewer's admin tokens: their headers by role."""
+    db = Database(db_url)
+    now = datetime.now(UTC)
+    tokens = {role: f"lra_{role}_token_of_the_postback_test" for role in ("operator", "viewer")}
+    try:
+        for role, token in tokens.items():
+            db.transaction(lambda c, r=role, t=token: config_store.add_admin_token(c, r, t, now, role=r))
+    finally:
+        db.dispose()
+    return {role: {"Authorization": f"Bearer {token}"} for role, token in tokens.items()}
 
 
 def test_postbacks_end_to_end(
@@ -147,6 +161,7 @@ def test_postbacks_end_to_end(
 ) -> None:
     monkeypatch.setenv("POSTBACK_TEST_WHSEC", SECRET)  # a literal would need LEADRELAY_SECRET_KEY
     prepare(db_url, document(buyers, sink))
+    staff = staff_tokens(db_url)
     # the server's own relay loop looks once at start, then not for an hour: the test drives the relay
     with ServerThread(db_url, postback_interval=3600) as server, server.client() as http:
         sold = http.post(WAIT, json=lead(click_id="clk-9"), headers=source_headers())
@@ -158,6 +173,9 @@ def test_postbacks_end_to_end(
         [delivery] = _detail(http, lead_id)["deliveries"]
         assert url == f"{server.url}/v1/postbacks/{delivery['id']}?sig={_sig(url)}"
         assert delivery["postback_url"] == url  # the detail shows the URL the buyer got
+        for headers in staff.values():  # the signed URL is a credential: not for viewers nor operators
+            [shown] = _detail(http, lead_id, headers)["deliveries"]
+            assert shown["id"] == delivery["id"] and shown["postback_url"] is None
 
         # tampering: another delivery's signature, a changed one, a cut one, none
         sig = _sig(url)

@@ -241,3 +241,18 @@ def test_a_source_reads_only_its_own_leads_and_sessions_need_their_csrf_token(wo
         assert refused.status_code == 403 and "CSRF token" in refused.json()["detail"]
     assert world.client.post("/v1/distributions/x/rerun", headers=admin).status_code == 404
     assert world.client.get("/v1/distributions", headers={"Cookie": admin["Cookie"]}).status_code == 200
+
+
+PLAINTEXT_DOWNLOADS = ("/v1/holds.csv", "/v1/batches/{batch_id}/file")  # sensitive values opened
+
+
+def test_downloads_with_opened_sensitive_values_need_the_privacy_permission(world: World) -> None:
+    """A held lead's CSV and a batch's file carry the leads' sealed values in plaintext: admins only."""
+    needs = {r.path: declared(r) for r in world.routes if r.path in PLAINTEXT_DOWNLOADS}
+    assert needs == dict.fromkeys(PLAINTEXT_DOWNLOADS, Permission.PRIVACY)
+    for kind, role in (("token", Role.OPERATOR), ("token", Role.VIEWER), ("session", Role.VIEWER)):
+        headers = world.headers(kind, role)
+        for path in PLAINTEXT_DOWNLOADS:
+            answer = world.client.get(url_of(path), headers=headers)
+            assert answer.status_code == 403, (kind, role, path, answer.text)
+    assert world.client.get("/v1/holds.csv", headers=world.headers("token", Role.ADMIN)).status_code == 200

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from sqlalchemy import Connection, select
 
+from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import cap_counters, leads, metadata
 from leadrelay.adapters.db.unit_of_work import SqlStorage
@@ -36,6 +38,7 @@ from tests.support import (
 )
 
 WAIT = "/v1/leads?wait=15"
+VIEWER_TOKEN, OPERATOR_TOKEN = "lra_viewer_token_of_a_test_01", "lra_operator_token_of_a_test_01"
 
 
 @pytest.fixture
@@ -250,6 +253,49 @@ def test_the_api_answers_with_its_documented_shapes_and_names_bad_input(
     assert "/v1/simulate" in ops and "/v1/backtest" in ops
     ref = ops["/v1/simulate"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.endswith("/SimulationOut")
+
+
+def probe(prefix: str) -> str:
+    """A draft whose rule matches when the sealed ``ssn`` starts with ``prefix``: an oracle, if allowed."""
+    rule = {
+        "name": "probe",
+        "when": {"field": "ssn", "op": "regex", "value": f"^{prefix}"},
+        "send_to": {"partners": ["voltedge"]},
+    }
+    profile = {"entity": "solar", "rules": [rule], "default": {"partners": ["sunco"]}}
+    return yaml.safe_dump({"profiles": {"solar-main": profile}})
+
+
+@pytest.mark.sqlite_only
+def test_a_viewer_may_not_probe_a_sealed_value_through_a_draft(db_url: str, buyers: BuyersThread) -> None:
+    """A viewer simulates a stored lead under the configuration in force; a draft (whose conditions would
+    read the lead's sealed values, one match at a time) and the backtest need the configure permission."""
+    doc = config(buyers)
+    doc["entities"]["solar"]["fields"]["ssn"] = {"type": "string", "sensitive": True}
+    prepare(db_url, doc)
+    db = Database(db_url)
+    db.transaction(
+        lambda c: config_store.add_admin_token(c, "v", VIEWER_TOKEN, datetime.now(UTC), role="viewer")
+    )
+    db.transaction(
+        lambda c: config_store.add_admin_token(c, "o", OPERATOR_TOKEN, datetime.now(UTC), role="operator")
+    )
+    db.dispose()
+    secret = "a-review-secret-key-of-32-chars!!"
+    with ServerThread(db_url, secret_key=secret) as server, server.client() as http:
+        sent = http.post(WAIT, json={**lead(), "ssn": "123-45-6789"}, headers=source_headers())
+        assert sent.status_code in (200, 202), sent.text
+        lead_id = sent.json()["lead_id"]
+        for token in (VIEWER_TOKEN, OPERATOR_TOKEN):
+            caller = {"Authorization": f"Bearer {token}"}
+            plain = http.post("/v1/simulate", json={"lead_id": lead_id}, headers=caller)
+            probed = http.post("/v1/simulate", json={"lead_id": lead_id, "draft": probe("1")}, headers=caller)
+            back = http.post("/v1/backtest", json={"draft": probe("1")}, headers=caller)
+            assert plain.status_code == 200, plain.text
+            assert probed.status_code == 403 and "configure" in probed.json()["detail"], probed.text
+            assert back.status_code == 403, back.text
+        matched = http.post("/v1/simulate", json={"lead_id": lead_id, "draft": probe("1")}, headers=ADMIN)
+    assert matched.status_code == 200 and matched.json()["profiles"][0]["rule"] == "probe"  # an admin may
 
 
 @pytest.mark.sqlite_only

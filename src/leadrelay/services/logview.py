@@ -252,9 +252,11 @@ class LogView:
     async def distributions(self, f: DistributionFilter) -> dict[str, Any]:
         return await self.storage.run_read(lambda tx: list_distributions(tx, f))
 
-    async def distribution(self, job_id: str) -> dict[str, Any]:
+    async def distribution(self, job_id: str, *, postback_urls: bool = False) -> dict[str, Any]:
+        """The job's record. ``postback_urls``: with each delivery's signed postback URL (a credential:
+        whoever holds it reports the lead's outcome, so only for callers who may configure); else None."""
         sign: Callable[[str], str] | None = None
-        if self.links is not None:
+        if self.links is not None and postback_urls:
             key, base = await self.links.key(), self.links.base_url
             sign = functools.partial(postback_url, base, key)
         periods = cancel_periods(await self.configs.get(self.storage)) if self.configs is not None else {}

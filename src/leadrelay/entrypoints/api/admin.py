@@ -107,7 +107,7 @@ async def _wait_job(rt: Any, job_id: str, seconds: float) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
-        detail: dict[str, Any] = await rt.logview.distribution(job_id)
+        detail: dict[str, Any] = await rt.logview.distribution(job_id, postback_urls=True)
         if (
             detail["status"] in (JobStatus.DELIVERED, JobStatus.FAILED, JobStatus.UNSOLD)
             or loop.time() >= deadline

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from leadrelay.domain.states import BatchStatus
-from leadrelay.entrypoints.api.deps import ActDep, RuntimeDep, ViewDep
+from leadrelay.entrypoints.api.deps import ActDep, PrivacyDep, RuntimeDep, ViewDep
 
 router = APIRouter(prefix="/v1", tags=["batches"])
 
@@ -43,7 +43,7 @@ async def show(batch_id: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]
 
 @router.get(
     "/batches/{batch_id}/file",
-    summary="The batch's file as the partner gets it (audited)",
+    summary="The batch's file as the partner gets it, sensitive values opened (privacy; audited)",
     response_class=Response,
     responses={
         200: {
@@ -62,7 +62,7 @@ async def show(batch_id: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]
         }
     },
 )
-async def download(batch_id: str, rt: RuntimeDep, admin: ViewDep) -> Response:
+async def download(batch_id: str, rt: RuntimeDep, admin: PrivacyDep) -> Response:
     name, media_type, data = await rt.batches.file(batch_id, actor=admin)
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(data, media_type=media_type, headers=headers)

@@ -259,6 +259,14 @@ class Require:
         return caller.actor
 
 
+class RequireCaller(Require):
+    """As ``Require``, but gives the whole ``Caller``: for a route whose answer depends on what else the
+    caller's role may do (a simulator's draft, a signed postback URL)."""
+
+    async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
+        return await caller_for(request, self.permission)
+
+
 SourceDep = Annotated[str, Depends(Require(Permission.SOURCE_PORTAL))]  # the source's name
 PartnerDep = Annotated[str, Depends(Require(Permission.PARTNER_PORTAL))]  # the partner's name
 ViewDep = Annotated[str, Depends(Require(Permission.VIEW))]  # the actor, as are the ones below
@@ -268,3 +276,4 @@ ConfigureDep = Annotated[str, Depends(Require(Permission.CONFIGURE))]
 SecretsDep = Annotated[str, Depends(Require(Permission.SECRETS))]
 PrivacyDep = Annotated[str, Depends(Require(Permission.PRIVACY))]
 UsersDep = Annotated[str, Depends(Require(Permission.USERS))]
+ViewerDep = Annotated[Caller, Depends(RequireCaller(Permission.VIEW))]  # the caller, with its role

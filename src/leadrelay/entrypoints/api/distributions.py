@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, BeforeValidator, Field
 
+from leadrelay.domain.access import Permission, allows
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.states import JobStatus, LeadStatus
-from leadrelay.entrypoints.api.deps import ActDep, RuntimeDep, ViewDep
+from leadrelay.entrypoints.api.deps import ActDep, RuntimeDep, ViewDep, ViewerDep
 from leadrelay.entrypoints.api.guards import StoredText
 
 router = APIRouter(prefix="/v1", tags=["distributions"])
@@ -62,8 +63,10 @@ async def list_distributions(
 
 
 @router.get("/distributions/{job_id}", summary="One distribution: routing trace and delivery attempts")
-async def get_distribution(job_id: str, rt: RuntimeDep, _admin: ViewDep) -> dict[str, Any]:
-    return await rt.logview.distribution(job_id)
+async def get_distribution(job_id: str, rt: RuntimeDep, caller: ViewerDep) -> dict[str, Any]:
+    """Each delivery's signed ``postback_url`` (a credential) only for a caller who may configure."""
+    signed = allows(caller.role, Permission.CONFIGURE) or allows(caller.role, Permission.SECRETS)
+    return await rt.logview.distribution(job_id, postback_urls=signed)
 
 
 @router.post("/distributions/{job_id}/resend", summary="Resend a delivered lead to the same partner")

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from leadrelay.entrypoints.api.deps import ActDep, RuntimeDep, ViewDep
+from leadrelay.entrypoints.api.deps import ActDep, PrivacyDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -27,11 +27,11 @@ class CSVResponse(Response):
 
 @router.get(
     "/holds.csv",
-    summary="Held leads as CSV, with their fields (audited)",
+    summary="Held leads as CSV, with their fields in plaintext (admins only: privacy; audited)",
     response_class=CSVResponse,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The CSV"}},
 )
-async def export_holds(rt: RuntimeDep, admin: ViewDep, partner: str | None = None) -> Response:
+async def export_holds(rt: RuntimeDep, admin: PrivacyDep, partner: str | None = None) -> Response:
     body = await rt.holds.export_csv(partner, actor=admin)
     name = f"holds-{_SAFE.sub('_', partner or 'all')}.csv"  # a header holds latin-1 only
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}

@@ -1,6 +1,10 @@
 """The routing simulator and backtest over the admin API (``services.simulation``): ``POST /v1/simulate``
 and ``POST /v1/backtest``. Nothing is delivered, no buyer is pinged and nothing is written. A bad draft
-answers 422 with the configuration path of each problem (the same words as ``apply``)."""
+answers 422 with the configuration path of each problem (the same words as ``apply``).
+
+Simulating a stored lead under the configuration in force needs only ``view``; a draft needs
+``configure`` (a draft's rule conditions would otherwise probe a stored lead's sealed values, one match at
+a time), and so does the backtest (a draft over many leads, and heavy)."""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from leadrelay.entrypoints.api.deps import RuntimeDep, ViewDep
+from leadrelay.domain.access import Permission, allows, refusal
+from leadrelay.entrypoints.api.deps import ConfigureDep, RuntimeDep, ViewerDep
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, StoredText, too_deep
-from leadrelay.errors import FieldProblem, ValidationFailed
+from leadrelay.errors import FieldProblem, Forbidden, ValidationFailed
 from leadrelay.services.simulation import DEFAULT_LIMIT, MAX_LIMIT, parse_since
 from leadrelay.services.simulation_views import backtest_dict, simulation_dict
 
@@ -122,7 +127,9 @@ class BacktestOut(BaseModel):
     summary="Route a stored or pasted lead through the configuration or a draft; nothing is delivered",
     response_model=SimulationOut,
 )
-async def simulate(body: SimulateBody, rt: RuntimeDep, _viewer: ViewDep) -> dict[str, Any]:
+async def simulate(body: SimulateBody, rt: RuntimeDep, caller: ViewerDep) -> dict[str, Any]:
+    if body.draft is not None and not allows(caller.role, Permission.CONFIGURE):
+        raise Forbidden(f"a draft: {refusal(caller.role, Permission.CONFIGURE)}")
     if body.lead is not None and (where := too_deep(body.lead)) is not None:
         raise ValidationFailed([FieldProblem("lead", f"{where}: nested deeper than {MAX_DEPTH} levels")])
     result = await rt.simulator.simulate(
@@ -136,6 +143,6 @@ async def simulate(body: SimulateBody, rt: RuntimeDep, _viewer: ViewDep) -> dict
     summary="Replay the last leads through a draft configuration against what happened; nothing moves",
     response_model=BacktestOut,
 )
-async def backtest(body: BacktestBody, rt: RuntimeDep, _viewer: ViewDep) -> dict[str, Any]:
+async def backtest(body: BacktestBody, rt: RuntimeDep, _admin: ConfigureDep) -> dict[str, Any]:
     since = parse_since(body.since, rt.simulator.now())
     return backtest_dict(await rt.simulator.backtest(body.draft, since=since, limit=body.limit))

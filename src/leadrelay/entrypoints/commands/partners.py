@@ -66,7 +66,7 @@ def partners_test(
         started = loop.time()
         local = False
         while True:
-            detail = await rt.logview.distribution(job_id)
+            detail = await rt.logview.distribution(job_id, postback_urls=True)
             if detail["status"] in _TEST_ENDED or loop.time() > started + wait:
                 return await rt.batches.with_previews(detail)
             if not local and detail["status"] == JobStatus.RECEIVED and loop.time() > started + HANDOFF_S:

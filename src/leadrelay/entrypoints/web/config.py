@@ -418,7 +418,7 @@ async def _test_delivery(rt: Any, name: str, actor: str) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TEST_WAIT_S
     while True:
-        detail: dict[str, Any] = await rt.logview.distribution(job_id)
+        detail: dict[str, Any] = await rt.logview.distribution(job_id, postback_urls=True)
         if detail["status"] in _ENDED or loop.time() >= deadline:
             return dict(await rt.batches.with_previews(detail))
         await asyncio.sleep(0.05)

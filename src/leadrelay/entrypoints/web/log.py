@@ -166,7 +166,8 @@ async def _detail_context(
     request: Request, user: SessionUser, job_id: str, *, reveal: bool = False
 ) -> dict[str, Any]:
     rt = request.app.state.runtime
-    job = await rt.logview.distribution(job_id)  # NotFound: answered by the caller
+    signed = allows(user.role, Permission.CONFIGURE) or allows(user.role, Permission.SECRETS)
+    job = await rt.logview.distribution(job_id, postback_urls=signed)  # NotFound: by the caller
     reveal = reveal and allows(user.role, Permission.PRIVACY)
     try:
         lead = await asyncio.to_thread(

@@ -8,6 +8,10 @@
 - ``POST /console/simulator/backtest``: replay the leads since a time (at most ``limit``) through a draft:
   volume, revenue and each partner's share, actual against draft.
 
+A draft (and so the backtest) needs the ``configure`` permission: a draft's rule conditions over a stored
+lead would otherwise tell a viewer its sealed values, one match at a time. A viewer sees neither the draft's
+text area nor the backtest's form, and a post of one answers 403.
+
 Both posts carry the session's CSRF token. Bad input answers 422 with the message next to its field; a
 draft's problems are listed with their configuration paths next to the draft's text area.
 """
@@ -21,9 +25,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from leadrelay.domain.access import Permission, allows, refusal
 from leadrelay.entrypoints.api.deps import CSRF_HEADER
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
-from leadrelay.entrypoints.web.console import ViewerPage, _message, _render, navigation
+from leadrelay.entrypoints.web.console import (
+    ConfigurePage,
+    PageForbidden,
+    ViewerPage,
+    _message,
+    _render,
+    navigation,
+)
 from leadrelay.errors import ConfigError, NotFound, ValidationFailed
 from leadrelay.services.simulation import DEFAULT_LIMIT, MAX_LIMIT, parse_since
 from leadrelay.services.simulation_views import backtest_dict, simulation_dict
@@ -71,6 +83,7 @@ async def _context(request: Request, user: SessionUser) -> dict[str, Any]:
         "back_errors": {},
         "result": None,
         "backtest": None,
+        "can_draft": allows(user.role, Permission.CONFIGURE),
     }
 
 
@@ -102,6 +115,8 @@ async def simulate(request: Request, user: ViewerPage) -> Response:
     context = await _context(request, user)
     sim = {name: _text(form, name) for name in ("lead_id", "entity", "source", "lead", "draft")}
     sim["draft"] = str(form.get("draft") or "")  # the YAML as pasted (its indentation kept)
+    if sim["draft"].strip() and not context["can_draft"]:
+        raise PageForbidden(f"a draft: {refusal(user.role, Permission.CONFIGURE)}")
     context["sim"] = sim
     errors: dict[str, list[str]] = context["errors"]
     lead: dict[str, Any] | None = None
@@ -153,7 +168,7 @@ async def simulate(request: Request, user: ViewerPage) -> Response:
 
 
 @router.post("/simulator/backtest", summary="Backtest a draft configuration (nothing moves)")
-async def backtest(request: Request, user: ViewerPage) -> Response:
+async def backtest(request: Request, user: ConfigurePage) -> Response:
     form = await request.form()
     if not _csrf_ok(request, user, form):
         return _refused(request)
