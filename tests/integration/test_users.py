@@ -146,6 +146,34 @@ def test_invitation_sets_the_password_once_then_disable_and_reset_end_sessions(
     ]
 
 
+def test_a_stale_invitation_takes_no_account_over(accounts: Any) -> None:
+    """Accepting one invitation uses up the user's others (a resent link); a user with a password is
+    refused; a reset and a disable revoke the open invitations."""
+    acc, _ = accounts
+    _, first = acc.invite("ann@example.com", Role.ADMIN, actor="cli")
+    _, second = acc.invite("ann@example.com", Role.ADMIN, actor="cli")  # resent: the first stays open
+    run_async(acc.accept_invitation(second, PASSWORD))
+    session = run_async(acc.login("ann@example.com", PASSWORD, "1.1.1.1"))
+    with pytest.raises(Gone):  # whoever holds the first link (a forwarded mail) days later
+        run_async(acc.accept_invitation(first, "attacker password!"))
+    with pytest.raises(Gone):
+        run_async(acc.invitation(first))
+    assert run_async(acc.session(session.cookie)) is not None  # ann stays logged in
+    with pytest.raises(Unauthorized):
+        run_async(acc.login("ann@example.com", "attacker password!", "2.2.2.2"))
+
+    _, bobs = acc.invite("bob@example.com", Role.VIEWER, actor="cli")
+    acc.reset_password("bob@example.com", "admin set password", actor="cli")
+    with pytest.raises(Gone):
+        run_async(acc.accept_invitation(bobs, "attacker password!"))
+    assert run_async(acc.login("bob@example.com", "admin set password", "1.1.1.1")).user.email
+
+    _, cats = acc.invite("cat@example.com", Role.VIEWER, actor="cli")
+    acc.disable("cat@example.com", actor="cli")
+    with pytest.raises(Gone):
+        run_async(acc.accept_invitation(cats, "attacker password!"))
+
+
 @pytest.mark.parametrize(
     ("role", "tenant", "field"),
     [

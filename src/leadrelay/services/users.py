@@ -236,7 +236,10 @@ class Accounts:
             if row.disabled_at is None:
                 tx.users.update_user(row.id, {"disabled_at": now})
                 ended = tx.users.end_user_sessions(row.id, now)
-                _audit(tx, actor, "user.disabled", row, now, sessions_ended=ended)
+                revoked = tx.users.revoke_invitations(row.id, now)
+                _audit(
+                    tx, actor, "user.disabled", row, now, sessions_ended=ended, invitations_revoked=revoked
+                )
             updated = tx.users.get_user(row.id)
             assert updated is not None
             return user_view(updated)
@@ -252,7 +255,16 @@ class Accounts:
             row = _user(tx, email)
             tx.users.update_user(row.id, {"password_hash": hashed})
             ended = tx.users.end_user_sessions(row.id, now)
-            _audit(tx, actor, "user.password_reset", row, now, sessions_ended=ended)
+            revoked = tx.users.revoke_invitations(row.id, now)  # an older link must not undo the reset
+            _audit(
+                tx,
+                actor,
+                "user.password_reset",
+                row,
+                now,
+                sessions_ended=ended,
+                invitations_revoked=revoked,
+            )
             updated = tx.users.get_user(row.id)
             assert updated is not None
             return user_view(updated)
@@ -284,6 +296,8 @@ class Accounts:
         user = tx.users.get_user(invitation.user_id)
         if user is None or user.disabled_at is not None:
             raise Gone("this invitation's user is disabled")
+        if user.password_hash is not None:  # set by another invitation or a reset: this link is stale
+            raise Gone("this user has a password already: log in, or ask an admin to reset it")
         return invitation, user
 
     async def invitation(self, token: str) -> dict[str, Any]:
@@ -291,15 +305,18 @@ class Accounts:
         return user_view(user)
 
     async def accept_invitation(self, token: str, password: str) -> dict[str, Any]:
-        """Set the invited user's password (once per invitation)."""
+        """Set the invited user's password: once per invitation, and only while the user has none (all of
+        the user's open invitations are used up by the first one accepted; a reset and a disable revoke
+        them too)."""
         hashed = await asyncio.to_thread(self.passwords.hash, _password(password))
         now = self.clock()
 
         def write(tx: Tx) -> dict[str, Any]:
             _, user = self._open_invitation(tx, token)
+            tx.users.update_user(user.id, {"password_hash": hashed})  # first: two links wait on the row
             if not tx.users.use_invitation(digest(token), now):
                 raise Gone("this invitation was used already")
-            tx.users.update_user(user.id, {"password_hash": hashed})
+            tx.users.revoke_invitations(user.id, now)  # the user's other links (a resent invitation) die
             tx.users.end_user_sessions(user.id, now)
             _audit(tx, f"user:{user.email}", "user.password_set", user, now, via="invitation")
             return user_view(user)

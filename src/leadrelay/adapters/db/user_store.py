@@ -63,6 +63,14 @@ class SqlUsers:
         )
         return done.rowcount == 1
 
+    def revoke_invitations(self, user_id: str, now: datetime) -> int:
+        done = self._conn.execute(
+            update(user_invitations)
+            .where(user_invitations.c.user_id == user_id, user_invitations.c.used_at.is_(None))
+            .values(used_at=now)
+        )
+        return int(done.rowcount)
+
     def add_session(self, row: Mapping[str, Any]) -> None:
         self._conn.execute(user_sessions.insert().values(**row))
 

@@ -39,6 +39,10 @@ class Users(Protocol):
         """Mark it used; False when it was used already (two tabs, a replay)."""
         ...
 
+    def revoke_invitations(self, user_id: str, now: datetime) -> int:
+        """Mark every open invitation of the user used (how many)."""
+        ...
+
     def add_session(self, row: Mapping[str, Any]) -> None: ...
 
     def session(self, id_hash: str) -> Record | None:
