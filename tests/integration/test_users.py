@@ -4,6 +4,8 @@ expiry, logout, disable and reset (which end sessions), every change audited; an
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -90,16 +92,94 @@ def test_failed_logins_are_limited_per_email_and_per_address(db_url: str, accoun
     for _ in range(5):
         with pytest.raises(Unauthorized, match="wrong email or password"):
             run_async(acc.login("ann@example.com", "wrong password!", "10.0.0.1"))
-    with pytest.raises(TooManyRequests) as limited:  # even the right password, from anywhere
-        run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.2"))
+    with pytest.raises(TooManyRequests) as limited:  # that address: hard, even the right password
+        run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.1"))
     assert limited.value.retry_after == 900
+    # the email failed too often: from elsewhere, a password is checked at most once per 5 s for it
+    with pytest.raises(TooManyRequests) as paused:
+        run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.2"))
+    assert paused.value.retry_after == 5
+    clock.now += timedelta(seconds=5)
+    with pytest.raises(Unauthorized):  # a guess from a fresh address, past the pause: checked, wrong
+        run_async(acc.login("ann@example.com", "wrong again!", "10.0.0.3"))
+    with pytest.raises(TooManyRequests):
+        run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.2"))
+    clock.now += timedelta(seconds=5)  # nobody locks ann out: she waits a few seconds and gets in
+    assert run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.2")).user.email == "ann@example.com"
+
     for i in range(5):  # one address guessing many emails (that do not exist: counted all the same)
         with pytest.raises(Unauthorized):
             run_async(acc.login(f"nobody{i}@example.com", "x", "10.9.9.9"))
     with pytest.raises(TooManyRequests):
         run_async(acc.login("someone@example.com", "x", "10.9.9.9"))
     clock.now += timedelta(minutes=15, seconds=1)  # the failures left the window
-    assert run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.2")).user.email == "ann@example.com"
+    assert run_async(acc.login("ann@example.com", PASSWORD, "10.0.0.1")).user.email == "ann@example.com"
+
+
+def test_ipv6_clients_are_counted_by_their_64(accounts: Any) -> None:
+    acc, _ = accounts
+    for i in range(5):  # five addresses of one /64: one client
+        with pytest.raises(Unauthorized):
+            run_async(acc.login(f"nobody{i}@example.com", "x", f"2001:db8:1:2::{i + 1}"))
+    with pytest.raises(TooManyRequests):
+        run_async(acc.login("someone@example.com", "x", "2001:db8:1:2:ffff:ffff:ffff:ffff"))
+    with pytest.raises(Unauthorized):  # the next /64 is another client
+        run_async(acc.login("someone@example.com", "x", "2001:db8:1:3::1"))
+
+
+def test_a_login_with_a_control_character_in_the_email_is_a_wrong_login(accounts: Any) -> None:
+    """PostgreSQL's text holds no NUL: it used to answer 500."""
+    acc, _ = accounts
+    for email in ("a\x00b@example.com", "ann\x00", "\x00", "a@b\x1b.c"):
+        with pytest.raises(Unauthorized):
+            run_async(acc.login(email, "x" * 12, "10.0.0.1"))
+
+
+class CountingPasswords:
+    """The tests' argon2, counting the passwords it checks."""
+
+    def __init__(self) -> None:
+        self.verified = 0
+        self._lock = threading.Lock()
+
+    def hash(self, password: str) -> str:
+        return FAST.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        with self._lock:
+            self.verified += 1
+        return FAST.verify(password_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return FAST.needs_rehash(password_hash)
+
+
+@pytest.mark.parametrize("addresses", ["one", "many"])
+def test_parallel_wrong_logins_check_at_most_the_limit_of_passwords(
+    db_url: str, accounts: Any, addresses: str
+) -> None:
+    """40 logins at once: the attempt is recorded before its password is checked, in the transaction that
+    counts the earlier ones (per email and address, locked), so at most 5 passwords are checked — from one
+    address (its hard limit) or from 40 (the email's pause: the clock stands still here)."""
+    acc, clock = accounts
+    acc.create_user("ann@example.com", Role.ADMIN, password=PASSWORD, actor="t")
+    counting = CountingPasswords()
+    racing = Accounts(acc.storage, counting, clock=clock)
+
+    async def one(i: int) -> str:
+        address = "10.0.0.9" if addresses == "one" else f"10.0.1.{i}"
+        try:
+            await racing.login("ann@example.com", f"guess number {i}", address)
+        except (Unauthorized, TooManyRequests) as exc:
+            return type(exc).__name__
+        return "ok"
+
+    async def all_at_once() -> list[str]:
+        return await asyncio.gather(*(one(i) for i in range(40)))
+
+    got = run_async(all_at_once())
+    assert got.count("Unauthorized") == 5 and got.count("TooManyRequests") == 35
+    assert counting.verified == 5, f"{counting.verified} passwords were checked, the limit is 5"
 
 
 def test_invitation_sets_the_password_once_then_disable_and_reset_end_sessions(

@@ -19,6 +19,7 @@ from leadrelay.domain.access import (
     roles_with,
     tenant_problem,
 )
+from leadrelay.domain.client_address import address_group
 
 P = Permission
 TABLE = [  # role, what it may do; everything else it may not
@@ -72,14 +73,50 @@ def test_passwords_and_tenants() -> None:
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
 
+LAST = NOW - timedelta(seconds=2)  # the email's latest attempt
+
+
 @pytest.mark.parametrize(
-    ("by_email", "by_address", "blocked"),
-    [(0, 0, False), (4, 4, False), (5, 0, True), (0, 5, True), (9, 9, True)],
+    ("by_email", "by_address", "last", "wait"),
+    [
+        (0, 0, None, None),
+        (4, 4, LAST, None),
+        (0, 5, None, timedelta(minutes=15)),  # an address over its limit: hard, whatever the password
+        (9, 9, LAST, timedelta(minutes=15)),
+        (5, 0, LAST, timedelta(seconds=3)),  # an email over its limit: only a short pause after its last
+        (50, 4, NOW, timedelta(seconds=5)),
+        (50, 4, NOW - timedelta(seconds=5), None),  # past the pause: checked (the admin gets in)
+    ],
 )
-def test_five_failures_by_email_or_by_address_block(by_email: int, by_address: int, blocked: bool) -> None:
+def test_an_address_is_limited_hard_and_an_email_only_throttled(
+    by_email: int, by_address: int, last: datetime | None, wait: timedelta | None
+) -> None:
     limit = LoginLimit()
-    assert limit.blocked(by_email, by_address) is blocked
+    assert limit.wait(by_email, by_address, last, NOW) == wait
     assert limit.since(NOW) == NOW - timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("address", "group"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),  # the same /64: one client
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_client_addresses_are_counted_by_their_ipv6_64(address: str, group: str) -> None:
+    assert address_group(address) == group
+
+
+@pytest.mark.parametrize(
+    "text", ["a\x00b@example.com", "ann@exa\x7fmple.com", "ann@example.com\x85x", "a b@c.d"]
+)
+def test_an_email_has_no_control_character(text: str) -> None:
+    assert normal_email(text) is None
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,8 @@ def roles_with(permission: Permission) -> frozenset[Role]:
 
 # ---------------------------------------------------------------- users
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+_CONTROL = r"\x00-\x1f\x7f-\x9f"  # control characters (C0, DEL, C1): never in an email
+_EMAIL = re.compile(rf"^[^@\s{_CONTROL}]{{1,64}}@[^@\s{_CONTROL}]{{1,255}}$")
 MIN_PASSWORD = 10
 
 
@@ -116,17 +117,37 @@ def tenant_problem(role: Role, tenant: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class LoginLimit:
-    """At most ``failures`` failed logins per email and per client address within ``window``; then the
-    login answers 429 until the oldest failure leaves the window."""
+    """The failed-login limits, counted over ``window`` (an attempt is recorded *before* its password is
+    checked, so parallel attempts count too; a good login removes its own record):
+
+    - per client address (its /64 for IPv6, ``client_address.address_group``): hard. After ``failures``
+      the address gets 429 until the oldest failure leaves the window, whatever the password.
+    - per email: a throttle, not a lockout. After ``failures`` for the email (from anywhere), a password
+      is checked at most once per ``email_pause`` for it: an attempt closer than that to the last one
+      answers 429 (retry in a few seconds); one past the pause is checked, and the right password logs in.
+      Guessing a password from many addresses is slowed to one guess per pause, yet nobody can lock the
+      admin out by failing on purpose: the admin waits the pause and logs in.
+    """
 
     failures: int = 5
     window: timedelta = timedelta(minutes=15)
+    email_pause: timedelta = timedelta(seconds=5)
 
     def since(self, now: datetime) -> datetime:
         return now - self.window
 
-    def blocked(self, by_email: int, by_address: int) -> bool:
-        return by_email >= self.failures or by_address >= self.failures
+    def wait(
+        self, by_email: int, by_address: int, last_for_email: datetime | None, now: datetime
+    ) -> timedelta | None:
+        """None: check the password; else how long the caller must wait (answered 429). The counts are
+        the window's attempts before this one; ``last_for_email``: the email's latest attempt."""
+        if by_address >= self.failures:
+            return self.window
+        if by_email >= self.failures and last_for_email is not None:
+            since_last = now - last_for_email
+            if since_last < self.email_pause:
+                return self.email_pause - since_last
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +28,7 @@ from leadrelay.domain.access import (
     password_problem,
     tenant_problem,
 )
+from leadrelay.domain.client_address import address_group
 from leadrelay.errors import (
     Conflict,
     FieldProblem,
@@ -98,6 +101,16 @@ def _email(text: str) -> str:
     if email is None:
         raise _problem("email", "is not an email address")
     return email
+
+
+def _not_an_email(text: str) -> str:
+    """What a login with something that is no email is counted under: no control character (PostgreSQL's
+    text holds no NUL), at most the column's length. It matches no user."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", text.strip().lower())[:320]
+
+
+def _seconds(wait: timedelta) -> int:
+    return max(1, math.ceil(wait.total_seconds()))
 
 
 def _role(text: str | Role) -> Role:
@@ -332,30 +345,41 @@ class Accounts:
 
     async def login(self, email_text: str, password: str, address: str) -> NewSession:
         """A new session; ``Unauthorized`` for a wrong email or password (which one is not said),
-        ``TooManyRequests`` after too many failures for this email or from this address."""
+        ``TooManyRequests`` after too many failures from this address, or within a few seconds of the
+        last attempt for an email that failed too often (``LoginLimit``).
+
+        Each attempt is recorded as a failure *before* its password is checked, in the transaction that
+        counts the earlier ones (per email and per address, locked against parallel attempts): however many
+        arrive at once, at most the limit's number of passwords are checked. A good login removes its
+        record (and this address's other failures for the email)."""
         now = self.clock()
-        email = normal_email(email_text) or email_text.strip().lower()[:320]
+        email = normal_email(email_text) or _not_an_email(email_text)
+        group = address_group(address)
         since = self.login_limit.since(now)
-        by_email, by_address = await self.storage.run_read(
-            lambda tx: tx.users.login_failures(email, address, since)
-        )
-        if self.login_limit.blocked(by_email, by_address):
+
+        def attempt(tx: Tx) -> timedelta | None:
+            tx.users.lock_login(email, group)
+            tx.users.forget_login_failures(None, since)  # only the window's failures are kept
+            by_email, by_address, last = tx.users.login_failures(email, group, since)
+            wait = self.login_limit.wait(by_email, by_address, last, now)
+            if wait is None:
+                tx.users.add_login_failure(email, group, now)  # a failure until the password is right
+            return wait
+
+        wait = await self.storage.run(attempt)
+        if wait is not None:
             raise TooManyRequests(
-                "too many failed logins: try again in a few minutes",
-                retry_after=int(self.login_limit.window.total_seconds()),
+                "too many failed logins: try again in a few minutes"
+                if wait >= timedelta(minutes=1)
+                else f"too many failed logins for this email: try again in {_seconds(wait)} s",
+                retry_after=_seconds(wait),
             )
         user = await self.storage.run_read(lambda tx: tx.users.find_user(email))
         usable = user is not None and user.disabled_at is None and user.password_hash is not None
         stored = user.password_hash if usable and user is not None else await asyncio.to_thread(self._dummy)
         good = await asyncio.to_thread(self.passwords.verify, stored, password)
         if not (usable and good) or user is None:
-
-            def failed(tx: Tx) -> None:
-                tx.users.add_login_failure(email, address, now)
-                tx.users.forget_login_failures(None, since)  # only the window's failures are kept
-
-            await self.storage.run(failed)
-            raise Unauthorized(WRONG_LOGIN)
+            raise Unauthorized(WRONG_LOGIN)  # its failure is recorded already
         rehash = self.passwords.needs_rehash(stored)
         new_hash = await asyncio.to_thread(self.passwords.hash, password) if rehash else None
         cookie = secrets.token_urlsafe(32)
@@ -378,7 +402,7 @@ class Accounts:
             if new_hash is not None:
                 values["password_hash"] = new_hash
             tx.users.update_user(user.id, values)
-            tx.users.forget_login_failures(email, since)
+            tx.users.forget_login_failures(email, since, group)  # this attempt's record too
 
         await self.storage.run(write)
         who = SessionUser(user.id, user.email, user.display_name, Role(user.role), user.tenant, csrf)

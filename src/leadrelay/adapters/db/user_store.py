@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, or_, select, update
 
+from leadrelay.adapters.db.dedup_store import lock_keys
 from leadrelay.adapters.db.tables import login_failures, user_invitations, user_sessions, users
 
 _SESSION_COLUMNS = (
@@ -104,20 +105,31 @@ class SqlUsers:
         )
         return int(done.rowcount)
 
+    def lock_login(self, email: str, address: str) -> None:
+        lock_keys(self._conn, [("login-email", email), ("login-address", address)])
+
     def add_login_failure(self, email: str, address: str, at: datetime) -> None:
         self._conn.execute(login_failures.insert().values(email=email, address=address, at=at))
 
-    def login_failures(self, email: str, address: str, since: datetime) -> tuple[int, int]:
-        def count(*where: Any) -> int:
-            query = (
-                select(func.count()).select_from(login_failures).where(login_failures.c.at >= since, *where)
-            )
-            return int(self._conn.execute(query).scalar_one())
-
-        return count(login_failures.c.email == email), count(login_failures.c.address == address)
-
-    def forget_login_failures(self, email: str | None, before: datetime) -> None:
-        old = login_failures.c.at < before
-        self._conn.execute(
-            delete(login_failures).where(or_(login_failures.c.email == email, old) if email else old)
+    def login_failures(self, email: str, address: str, since: datetime) -> tuple[int, int, datetime | None]:
+        recent = login_failures.c.at >= since
+        by_email = select(func.count(), func.max(login_failures.c.at)).where(
+            recent, login_failures.c.email == email
         )
+        by_address = (
+            select(func.count())
+            .select_from(login_failures)
+            .where(recent, login_failures.c.address == address)
+        )
+        count, last = self._conn.execute(by_email).one()  # max() keeps the column's type (UTC aware)
+        return int(count), int(self._conn.execute(by_address).scalar_one()), last
+
+    def forget_login_failures(self, email: str | None, before: datetime, address: str | None = None) -> None:
+        old = login_failures.c.at < before
+        if email is None:
+            self._conn.execute(delete(login_failures).where(old))
+            return
+        mine = login_failures.c.email == email
+        if address is not None:
+            mine = and_(mine, login_failures.c.address == address)
+        self._conn.execute(delete(login_failures).where(or_(mine, old)))

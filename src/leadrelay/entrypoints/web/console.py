@@ -198,7 +198,9 @@ async def login(request: Request) -> Response:
     try:
         session = await accounts.login(email, str(form.get("password") or ""), address)
     except TooManyRequests as exc:
-        context["error"] = "Too many failed logins. Wait a few minutes before trying again."
+        wait = exc.retry_after
+        later = f"{wait} seconds" if wait < 60 else "a few minutes"
+        context["error"] = f"Too many failed logins. Wait {later} before trying again."
         response = _render(request, "login.html", context, 429, form_token=token)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response

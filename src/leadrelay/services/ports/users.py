@@ -55,14 +55,20 @@ class Users(Protocol):
 
     def end_user_sessions(self, user_id: str, now: datetime) -> int: ...
 
-    def add_login_failure(self, email: str, address: str, at: datetime) -> None: ...
-
-    def login_failures(self, email: str, address: str, since: datetime) -> tuple[int, int]:
-        """Failures since then: (for this email, from this address)."""
+    def lock_login(self, email: str, address: str) -> None:
+        """Until the transaction ends, no other transaction counts or records attempts for this email or
+        from this address (PostgreSQL: advisory locks; SQLite's write transaction already serializes)."""
         ...
 
-    def forget_login_failures(self, email: str | None, before: datetime) -> None:
-        """Drop everyone's failures older than ``before``, and the email's (after a good login)."""
+    def add_login_failure(self, email: str, address: str, at: datetime) -> None: ...
+
+    def login_failures(self, email: str, address: str, since: datetime) -> tuple[int, int, datetime | None]:
+        """Failures since then: (for this email, from this address, the email's latest one's time)."""
+        ...
+
+    def forget_login_failures(self, email: str | None, before: datetime, address: str | None = None) -> None:
+        """Drop everyone's failures older than ``before``, and the email's (from ``address`` only, when
+        given) after a good login."""
         ...
 
 
