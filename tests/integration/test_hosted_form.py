@@ -207,6 +207,14 @@ def test_a_valid_post_stores_the_lead_with_its_consent(db_url: str, buyers: Buye
     assert buyers.stats()["buyers"]["sunco"]["accepted"] == 1
 
 
+def test_a_nul_in_a_field_is_never_a_500(db_url: str, buyers: BuyersThread) -> None:
+    """PostgreSQL's text holds no NUL: a NUL in a value or in the client's headers answers a page."""
+    prepare(db_url, form_config(buyers))
+    with ServerThread(db_url) as server, server.client() as http:
+        answers = [send(http, person(first_name="Ada\x00")), send(http, person(email="a\x00@example.com"))]
+    assert [r.status_code < 500 for r in answers] == [True, True], [r.text[:300] for r in answers]
+
+
 @pytest.mark.sqlite_only
 def test_an_invalid_post_is_shown_again_with_a_message_per_field_and_nothing_stored(
     db_url: str, buyers: BuyersThread

@@ -146,6 +146,14 @@ def test_the_limit_counts_posts_per_address_and_source() -> None:
     assert world.forms.admit(setup, "203.0.113.7") is None
 
 
+def test_an_ipv6_client_is_counted_by_its_64() -> None:
+    world = World(max_posts_per_minute=2)
+    setup = world.setup()
+    assert [world.forms.admit(setup, f"2001:db8:5:6::{i}") for i in (1, 2)] == [None, None]
+    assert world.forms.admit(setup, "2001:db8:5:6:ffff::9") is not None  # another address, same /64
+    assert world.forms.admit(setup, "2001:db8:5:7::1") is None  # the next /64
+
+
 def test_a_token_holds_for_its_form_for_its_ttl() -> None:
     world = World(token_ttl="10m")
     subject = form_subject("web", "solar")

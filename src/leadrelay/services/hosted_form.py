@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from leadrelay.domain.client_address import address_group
 from leadrelay.domain.dedup import MarkHasher
 from leadrelay.domain.fields import validate_lead
 from leadrelay.domain.hosted_form import (
@@ -145,9 +146,10 @@ class HostedForms:
         return check_token(await self._form_key(), token, subject, self._clock(), ttl_s)
 
     def admit(self, setup: FormSetup, client: str) -> float | None:
-        """Count a post from ``client``: None when admitted, else the seconds to wait."""
+        """Count a post from ``client`` (an IPv6 client by its /64): None when admitted, else the seconds
+        to wait."""
         return self._window.admit(
-            (setup.source.name, client), setup.form.max_posts_per_minute, self._monotonic()
+            (setup.source.name, address_group(client)), setup.form.max_posts_per_minute, self._monotonic()
         )
 
     # ---------------------------------------------------------------- a post

@@ -483,6 +483,8 @@ async def revoke_token(request: Request, user: SecretsPage) -> Response:
         return _expired(request)
     rt = request.app.state.runtime
     token_id = _text(form, "token_id", 100)
+    if not token_id.isprintable():  # a NUL would fail in PostgreSQL's text (a 500): no token has one
+        return await _keys(request, user, 404, problem="no admin token has this id")
     now = datetime.now(UTC)
     try:
         await rt.storage.run(lambda tx: credentials.revoke_token(tx, token_id, actor=user.actor, now=now))
