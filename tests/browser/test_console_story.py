@@ -119,6 +119,7 @@ def test_the_console_story(story: tuple[ServerThread, BuyersThread], browser: An
         shot(admin, "config-diff")
         admin.get_by_role("button", name="Save").click()
         expect(admin.get_by_role("status")).to_have_text("Saved: partner acme created.")
+        shot(admin, "config-saved")
 
         # -- acme first in the west-coast rule, through the profile's form
         admin.goto(f"{server.url}/console/config/profiles/solar-main")
@@ -126,6 +127,7 @@ def test_the_console_story(story: tuple[ServerThread, BuyersThread], browser: An
         shot(admin, "config-profile-form")
         admin.get_by_role("button", name="Preview the change").click()
         expect(admin.locator("pre.diff ins").filter(has_text="acme")).not_to_have_count(0)
+        shot(admin, "config-profile-diff")
         admin.get_by_role("button", name="Save").click()
         expect(admin.get_by_role("status")).to_contain_text("Saved")
 
@@ -243,6 +245,7 @@ def test_the_console_story(story: tuple[ServerThread, BuyersThread], browser: An
         # -- a viewer: the drawer without any action, and the API refuses the action to its session
         viewer = user_page(browser, external)
         log_in(viewer, server.url, "vic")
+        shot(viewer, "viewer-dashboard")
         viewer.goto(f"{server.url}{job_path}")
         expect(viewer.get_by_role("heading", name="Routing trace")).to_be_visible()
         expect(viewer.get_by_role("button", name="Actions")).to_have_count(0)
