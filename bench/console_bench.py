@@ -8,9 +8,13 @@ jobs; the closed hours rolled up), creates an admin, starts the real app (``lead
 each page of ``--paths`` over HTTP (one warm-up, then ``--runs`` times: the median and the slowest), the
 whole page as the browser gets it: the data read, the SVG charts drawn, the template rendered.
 
-``--paths`` takes any console pages (the distribution log's, …): by default the dashboard for the last 24
-hours and for a week. Prints the figures; ``--check``: exit 1 when a page takes 200 ms or more (or does not
-answer 200). ``--quick``: 20,000 leads on SQLite, a smoke test.
+``--paths`` takes any console pages: by default the dashboard for the last 24 hours and for a week, the
+distribution log (all, and one partner's), the lead search by a phone, the audit log and a partner's leads. A
+path written ``partner:/console/partner/leads`` is asked by a partner's user (of ``buyer00``) instead of the
+admin. Besides the leads, the seed writes a routing job per delivery (the distribution log's rows) and a
+lookup key per lead (the lead search's index; ``/console/leads?q=`` with a phone answers through it), so that
+those pages read tables of the bench's size. Prints the figures; ``--check``: exit 1 when a page takes 200 ms
+or more (or does not answer 200). ``--quick``: 20,000 leads on SQLite, a smoke test.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,13 +44,17 @@ from argon2 import PasswordHasher  # noqa: E402
 from dashboard_bench import document, open_jobs  # noqa: E402
 from report_bench import seed  # noqa: E402
 from run import fresh_postgres  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
 
 from leadrelay.adapters.db.engine import Database  # noqa: E402
 from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
+from leadrelay.adapters.db.tables import lead_lookup  # noqa: E402
 from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
+from leadrelay.adapters.dedup_keys import DedupKeys  # noqa: E402
 from leadrelay.adapters.passwords import Argon2Passwords  # noqa: E402
 from leadrelay.config import Settings  # noqa: E402
 from leadrelay.domain.access import Role  # noqa: E402
+from leadrelay.domain.lookup import parse_query  # noqa: E402
 from leadrelay.entrypoints.api.app import create_app  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
 from leadrelay.services.reports import roll_up_now  # noqa: E402
@@ -53,7 +62,17 @@ from leadrelay.services.users import Accounts  # noqa: E402
 
 LIMIT_S = 0.2
 EMAIL, PASSWORD = "bench@example.com", "console bench password"
-DEFAULT_PATHS = ("/console?hours=24&zone=America/New_York", "/console?hours=168&zone=America/New_York")
+PARTNER_EMAIL = "buyer00@example.com"
+PHONE = "(512) 789-1111"  # three leads of the seed have it
+DEFAULT_PATHS = (
+    "/console?hours=24&zone=America/New_York",
+    "/console?hours=168&zone=America/New_York",
+    "/console/log",
+    "/console/log?partner=buyer03",
+    f"/console/leads?q={PHONE}",
+    "/console/audit",
+    "partner:/console/partner/leads",
+)
 
 
 @contextmanager
@@ -79,11 +98,11 @@ def serving(url: str) -> Iterator[str]:
         sock.close()
 
 
-def log_in(http: httpx.Client) -> None:
+def log_in(http: httpx.Client, email: str = EMAIL) -> None:
     form = http.get("/console/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert token is not None, form.text
-    done = http.post("/console/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token[1]})
+    done = http.post("/console/login", data={"email": email, "password": PASSWORD, "csrf_token": token[1]})
     if done.status_code != 303:
         raise RuntimeError(f"the login answered {done.status_code}")
 
@@ -91,18 +110,48 @@ def log_in(http: httpx.Client) -> None:
 def time_pages(base: str, paths: Sequence[str], runs: int) -> list[tuple[str, int, float, float, int]]:
     """Each page: (path, status, median s, slowest s, bytes)."""
     out = []
-    with httpx.Client(base_url=base, timeout=60) as http:
+    with httpx.Client(base_url=base, timeout=60) as http, httpx.Client(base_url=base, timeout=60) as partner:
         log_in(http)
-        for path in paths:
-            http.get(path)  # warm-up: templates compiled, configuration cached
+        log_in(partner, PARTNER_EMAIL)
+        for shown in paths:
+            client, path = (
+                (partner, shown[len("partner:") :]) if shown.startswith("partner:") else (http, shown)
+            )
+            client.get(path)  # warm-up: templates compiled, configuration cached
             times, answer = [], None
             for _ in range(runs):
                 t = time.perf_counter()
-                answer = http.get(path)
+                answer = client.get(path)
                 times.append(time.perf_counter() - t)
             assert answer is not None
-            out.append((path, answer.status_code, statistics.median(times), max(times), len(answer.content)))
+            out.append((shown, answer.status_code, statistics.median(times), max(times), len(answer.content)))
     return out
+
+
+def log_rows(db: Database) -> None:
+    """A finished routing job for each delivery of the seed (the distribution log's rows, with their
+    times, profile and outcome) and a lookup key per lead (a stand-in hash: the lead search's index at
+    its size), plus the real key of ``PHONE`` (under the installation's dedup key) for three leads: the
+    search by that phone finds them."""
+    job_status = "CASE status WHEN 'delivered' THEN 'delivered' ELSE 'unsold' END"
+    hashed = "'k' || substr(id, 6)" if db.dialect == "sqlite" else "md5(id)"
+    statements = (
+        "INSERT INTO jobs (id, lead_id, profile, kind, status, trace, excluded, queue_state, run_at, claims,"
+        " created_at, updated_at, finished_at)"
+        f" SELECT job_id, lead_id, profile, 'route', {job_status}, '[]', '[]', 'done', created_at, 1,"
+        " created_at, created_at, created_at FROM deliveries",
+        f"INSERT INTO lead_lookup (key_hash, lead_id) SELECT {hashed}, id FROM leads",
+        "ANALYZE",
+    )
+
+    def write(conn: Any) -> None:
+        for sql in statements:
+            conn.exec_driver_sql(sql)
+
+    db.transaction(write)
+    keys = parse_query(PHONE).keys(DedupKeys(db, None).hasher_sync())
+    found = [{"key_hash": key, "lead_id": f"lead_{n:010d}"} for key in keys for n in (1, 2, 3)]
+    db.transaction(lambda conn: conn.execute(insert(lead_lookup), found))
 
 
 def run_db(label: str, url: str, args: argparse.Namespace) -> list[float]:
@@ -116,10 +165,15 @@ def run_db(label: str, url: str, args: argparse.Namespace) -> list[float]:
         configure.apply_document_sync(storage, document(), actor="bench")
         open_jobs(db, now)
         t = time.perf_counter()
+        log_rows(db)
+        print(f"  [{label}] routing jobs and lookup keys: {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
         roll_up_now(storage, now, max_hours=48)
         print(f"  [{label}] rollup: {time.perf_counter() - t:.1f} s")
         fast = Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-        Accounts(storage, fast).create_user(EMAIL, Role.ADMIN, password=PASSWORD, actor="bench")
+        accounts = Accounts(storage, fast)
+        accounts.create_user(EMAIL, Role.ADMIN, password=PASSWORD, actor="bench")
+        accounts.create_user(PARTNER_EMAIL, Role.PARTNER, password=PASSWORD, actor="bench", tenant="buyer00")
     finally:
         db.dispose()
     worst = []

@@ -19,6 +19,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,9 +33,12 @@ from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role
 from leadrelay.entrypoints.web import dashboard as dashboard_page
+from leadrelay.services import configure, credentials, suppression
+from leadrelay.services.ports import Tx
 from leadrelay.services.users import Accounts
 from tests import dashboard_seed as seeded
-from tests.support import ServerThread, lead
+from tests.fakes import FakeClock
+from tests.support import ADMIN, ADMIN_TOKEN, ServerThread, lead
 
 PASSWORD = "accessibility test password"
 PHONE = 375  # CSS pixels
@@ -43,11 +47,45 @@ PAGES = [  # (who is signed in, the path, the status it answers): add each new c
     ("admin", "/console?hours=2&zone=America/New_York", 200),
     ("admin", "/console?hours=9999", 422),  # the window selector with its error next to the field
     ("admin", "/console/simulator", 200),
+    ("admin", "/console/log", 200),
+    ("admin", "/console/log?status=delivered&partner=sunco", 200),
+    ("admin", "/console/log/job_4", 200),  # the drawer's own page: a sale and a failed copy
+    ("admin", "/console/log/job_4/resend", 200),  # the confirmation without script
+    ("admin", "/console/log/job_4/cancel", 200),
+    ("admin", "/console/audit", 200),
+    ("admin", "/console/leads", 200),
+    ("admin", "/console/leads?q=lead_4", 200),
+    ("admin", "/console/leads?q=(512) 555-0000", 200),  # nothing found
+    ("admin", "/console/leads/lead_4", 200),  # a lead's history
+    ("admin", "/console/leads/lead_4/erase", 200),  # the erasure's confirmation
+    ("admin", "/console/leads/import", 200),
+    ("admin", "/console/config", 200),
+    ("admin", "/console/config/partners/sunco", 200),
+    ("admin", "/console/config/partners/new", 200),
+    ("admin", "/console/config/profiles/solar-main", 200),  # rules in the condition builder
+    ("admin", "/console/config/sources/web", 200),
+    ("admin", "/console/config/entities/solar", 200),
+    ("admin", "/console/suppression", 200),
+    ("admin", "/console/users", 200),
+    ("admin", "/console/keys", 200),
+    ("admin", "/console/settings", 200),
     ("partner", "/console", 200),  # the portal's welcome (partner sunco)
     ("partner", "/console/simulator", 403),  # the message page: not for this role
+    ("partner", "/console/partner/leads", 200),
+    ("partner", "/console/partner/leads/d2", 200),
+    ("partner", "/console/partner/returns", 200),
+    ("partner", "/console/partner/invoices", 200),
+    ("partner", "/console/partner/availability", 200),
+    ("partner", "/console/partner/postbacks", 200),
     ("source", "/console", 200),  # the portal's welcome (source web)
+    ("source", "/console/source/submissions", 200),
+    ("source", "/console/source/submissions/lead_4", 200),
+    ("source", "/console/source/payouts", 200),
+    ("source", "/console/source/keys", 200),
+    ("source", "/console/source/spec", 200),
     (None, "/console/login", 200),
     (None, "/console/invite/no-such-invitation", 404),  # a message page
+    (None, "/f/web/solar", 200),  # the hosted form
 ]
 USERS = {  # who: (email, role, tenant)
     "admin": ("ada@example.com", Role.ADMIN, None),
@@ -95,6 +133,7 @@ def console(
     db = Database(url)
     try:
         seeded.seed(SqlStorage(db))
+        more(SqlStorage(db))
         accounts = Accounts(
             SqlStorage(db), Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
         )
@@ -104,6 +143,7 @@ def console(
         db.dispose()
     with pytest.MonkeyPatch.context() as patch, ServerThread(url, workers=0) as server:
         patch.setattr(dashboard_page, "clock", lambda: seeded.NOW)
+        returned_and_invoiced(server)
         external: list[str] = []
         contexts: dict[str | None, Any] = {}
         try:
@@ -126,6 +166,37 @@ def console(
                 context.close()
 
 
+def more(storage: SqlStorage) -> None:
+    """Beyond the dashboard's day: the hosted form on source web, a returns policy for sunco, a
+    suppression list, a key each for source web and partner sunco (so the pages listing them have rows),
+    the test admin token (for ``returned_and_invoiced``)."""
+    doc = seeded.document()
+    doc["sources"]["web"]["form"] = {"consent_text": "I agree to be contacted about solar offers."}
+    doc["partners"]["sunco"]["returns"] = {"window": "3650d", "reasons": ["bad_phone", "duplicate"]}
+    configure.apply_document_sync(storage, doc, actor="test", clock=FakeClock(seeded.NOW - timedelta(days=3)))
+
+    def write(tx: Tx) -> None:
+        suppression.create_list_tx(tx, "dnc", "phone", "do not call", "test")
+        credentials.create_key(tx, "web", credentials.new_source_key(), actor="test", now=seeded.NOW)
+        key = credentials.new_partner_key()
+        credentials.create_partner_key(tx, "sunco", key, actor="test", now=seeded.NOW)
+        credentials.create_token(tx, "tester", ADMIN_TOKEN, actor="test", now=seeded.NOW, expires_in=None)
+
+    storage.transaction(write)
+
+
+def returned_and_invoiced(server: ServerThread) -> None:
+    """sunco returns lead_4 (requested, not yet decided) and its day's invoice is issued: the partner's
+    returns and invoices pages have a row."""
+    with server.client() as http:
+        returned = {"partner": "sunco", "delivery_id": "d2", "reason": "duplicate"}
+        r = http.post("/v1/returns", json=returned, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        r = http.post("/v1/invoices", json={"partner": "sunco", "period": "2026-11-22"}, headers=ADMIN)
+        assert r.status_code == 200, r.text
+        assert http.post(f"/v1/invoices/{r.json()['id']}/issue", headers=ADMIN).status_code == 200
+
+
 def serious_violations(page: Any) -> list[str]:
     """axe-core's serious and critical violations on the page as it is now (WCAG 2.x A and AA rules and
     best practices), one line each with the elements concerned."""
@@ -139,14 +210,29 @@ def serious_violations(page: Any) -> list[str]:
     ]
 
 
+WIDEST = """() => [...document.body.querySelectorAll('*')]
+    .filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
+    .filter((e) => !e.parentElement || e.parentElement.getBoundingClientRect().right <= innerWidth + 1)
+    .slice(0, 5)
+    .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${[...e.classList].join('.')}`
+        + ` (${Math.round(e.getBoundingClientRect().right)} px)`)"""
+
+
 def phone_overflow(page: Any) -> int:
     """How far the page scrolls sideways at the phone's width (0: it fits)."""
+    return sticking_out(page)[0]
+
+
+def sticking_out(page: Any) -> tuple[int, list[str]]:
+    """How far the page scrolls sideways at the phone's width (0: it fits) and the outermost elements
+    that stick out (to name in a failure)."""
     page.set_viewport_size({"width": PHONE, "height": 800})
     try:
         width = int(page.evaluate("document.scrollingElement.scrollWidth"))
+        widest = page.evaluate(WIDEST) if width > PHONE else []
     finally:
         page.set_viewport_size({"width": 1280, "height": 800})
-    return max(0, width - PHONE)
+    return max(0, width - PHONE), widest
 
 
 def check_page(console: Console, context: Any, path: str, status: int) -> None:
@@ -157,7 +243,8 @@ def check_page(console: Console, context: Any, path: str, status: int) -> None:
         assert "/console/login?next=" not in page.url, f"{path}: redirected to the login"
         page.wait_for_load_state("networkidle")
         assert serious_violations(page) == [], path
-        assert phone_overflow(page) == 0, f"{path}: wider than {PHONE} px on a phone"
+        overflow, widest = sticking_out(page)
+        assert overflow == 0, f"{path}: wider than {PHONE} px on a phone: {widest}"
     finally:
         page.close()
     assert console.external == [], f"requests outside 127.0.0.1: {console.external}"
@@ -185,6 +272,7 @@ def test_the_dashboard_refreshes_itself(console: Console, artifacts: Path) -> No
             page.evaluate("document.getElementById('dash-board').dashboardRefresh()")
         expect(page.locator("#total-received")).to_have_text("6")  # the fragment put in place
         page.screenshot(path=str(artifacts / "dashboard-day.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "dashboard-day-viewport.png"))  # the README's (1280x800)
         page.set_viewport_size({"width": PHONE, "height": 800})
         page.screenshot(path=str(artifacts / "dashboard-day-phone.png"), full_page=True)
     finally:
