@@ -202,7 +202,8 @@ def test_ping_timeouts_open_the_breaker_and_the_auction_stops_pinging(db_url: st
         line.startswith("sunco: circuit open (ping timeouts 3 of 3 in 5m; retry at ") for line in trace
     )
     assert "auction: pinging brightpath, voltedge (deadline 750 ms)" in trace
-    assert pinged == 3  # not the fourth time
+    # not the fourth time; a ping may time out (100 ms) before a loaded machine's buyer thread has read it
+    assert pinged <= 3
     assert audit == [("partner.breaker_open", "breaker", "closed", "ping timeouts 3 of 3 in 5m")]
     assert shown["breaker"]["state"] == "open"
     assert (shown["ping"]["count"], shown["ping"]["timeouts"], shown["ping"]["timeout_rate"]) == (3, 3, 1.0)
