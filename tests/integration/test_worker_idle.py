@@ -4,7 +4,6 @@ the retry schedule and the clock are injected, so no test sleeps for a real back
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,14 +70,11 @@ def test_the_production_schedule_waits_on_the_injected_clock_not_the_wall_clock(
         clock = Clock()  # from the lead's arrival on
         worker = Worker(rt.storage, rt.configs, rt.channels, rt.notifier, rt.sealer, clock=clock)
         first = await worker.run_until_idle()  # attempt 1: 503, retry in 0.75–1.25 s
-        waited = time.monotonic()
         again = await worker.run_until_idle()  # nothing due yet by the worker's clock
         clock.advance(1.3)
         last = await worker.run_until_idle()  # attempt 2: 200
-        spans.append(time.monotonic() - waited)
         return first, again, last
 
-    spans: list[float] = []
     rt = _runtime(db_url, flaky)
     try:
         first, again, last = asyncio.run(_run(rt, scenario))
@@ -90,8 +86,8 @@ def test_the_production_schedule_waits_on_the_injected_clock_not_the_wall_clock(
     assert job.status == "delivered" and job.queue_state == "done"
     assert delivery.status == "delivered" and delivery.attempts == 2
     assert flaky.calls == 2
-    # from the first attempt to the second, less than the shortest real backoff (0.75 s) went by
-    assert spans[0] < 0.75
+    # no wall-clock bound here: a loaded machine takes a second over three transactions; that the retry
+    # waited on the injected clock is shown by ``again == 0`` then ``last == 1`` after ``advance``
 
 
 def test_an_injected_schedule_retries_at_once(db_url: str, flaky: ScriptedBuyer) -> None:
