@@ -47,17 +47,18 @@ def site(db_url: str) -> Iterator[ServerThread]:
     accounts = Accounts(SqlStorage(db), Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024)))
     for role in (Role.ADMIN, Role.OPERATOR, Role.VIEWER):
         accounts.create_user(f"{role.value}@example.com", role, password=PASSWORD, actor="test")
+    accounts.create_user("operator2@example.com", Role.OPERATOR, password=PASSWORD, actor="test")
     with ServerThread(db_url, workers=0, secret_key=SECRET) as server:
         yield server
     db.dispose()
 
 
-def session(server: ServerThread, role: Role) -> httpx.Client:
+def session(server: ServerThread, role: Role, email: str | None = None) -> httpx.Client:
     http = server.client()
     page = http.get("/console/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
-    data = {"email": f"{role.value}@example.com", "password": PASSWORD, "csrf_token": token.group(1)}
+    data = {"email": email or f"{role.value}@example.com", "password": PASSWORD, "csrf_token": token.group(1)}
     assert http.post("/console/login", data=data).status_code == 303
     return http
 
@@ -204,6 +205,10 @@ def test_an_import_with_a_bad_row_yields_a_rejects_file_with_the_reason(site: Se
 
     status_page = operator.get(f"/console/leads/import/{progress['id']}")
     assert status_page.status_code == 200 and "rejects.csv" in status_page.text
+    # another operator (and an admin) is not shown someone else's import: 404 on all three addresses
+    for other in (session(site, Role.OPERATOR, "operator2@example.com"), session(site, Role.ADMIN)):
+        for tail in ("", "/progress", "/rejects.csv"):
+            assert other.get(f"/console/leads/import/{progress['id']}{tail}").status_code == 404, tail
     found = operator.get("/console/leads", params={"q": "512 555 0101"})
     assert len(found_ids(found)) == 1  # imported through intake: in the search index
 
