@@ -103,7 +103,9 @@ async def search_page(
     if q is None or not q.strip():
         return _render(request, "leads/search.html", context)
     try:
-        context["found"] = await request.app.state.runtime.lead_pages.search(q, before=before or None)
+        context["found"] = await request.app.state.runtime.lead_pages.search(
+            q, before=before or None, sensitive=allows(user.role, Permission.PRIVACY)
+        )
     except ValidationFailed as exc:
         context["error"] = exc.problems[0].error
         return _render(request, "leads/search.html", context, 422)
