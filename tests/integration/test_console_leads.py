@@ -47,17 +47,18 @@ def site(db_url: str) -> Iterator[ServerThread]:
     accounts = Accounts(SqlStorage(db), Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024)))
     for role in (Role.ADMIN, Role.OPERATOR, Role.VIEWER):
         accounts.create_user(f"{role.value}@example.com", role, password=PASSWORD, actor="test")
+    accounts.create_user("operator2@example.com", Role.OPERATOR, password=PASSWORD, actor="test")
     with ServerThread(db_url, workers=0, secret_key=SECRET) as server:
         yield server
     db.dispose()
 
 
-def session(server: ServerThread, role: Role) -> httpx.Client:
+def session(server: ServerThread, role: Role, email: str | None = None) -> httpx.Client:
     http = server.client()
     page = http.get("/console/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
-    data = {"email": f"{role.value}@example.com", "password": PASSWORD, "csrf_token": token.group(1)}
+    data = {"email": email or f"{role.value}@example.com", "password": PASSWORD, "csrf_token": token.group(1)}
     assert http.post("/console/login", data=data).status_code == 303
     return http
 
@@ -131,8 +132,10 @@ def test_the_search_finds_a_lead_by_id_email_or_phone_through_the_hashes(
     sql = [s for s, _ in statements.seen]
     assert any("lead_lookup" in s and "key_hash" in s for s in sql)
     assert not any(re.search(r"\bLIKE\b", s, re.IGNORECASE) for s in sql)
-    # no stored value is compared: no statement reads the leads' data, and no parameter is a plaintext value
-    assert not any(re.search(r"\bleads\.(data|raw|sealed)\b.*\bWHERE\b", s, re.S) for s in sql)
+    # no stored value is compared: the leads' data is read by id only (a viewer's results are checked
+    # against their non-sensitive values), and no parameter is a plaintext value
+    by_value = r"\bleads\.(data|raw|sealed)\b.*\bWHERE\b(?!\s+leads\.id\s*=\s*\S+\s*$)"
+    assert not any(re.search(by_value, s, re.S) for s in sql)
     params = " ".join(p for _, p in statements.seen).lower()
     for plain in ("5127891111", "jane.doe", "789-1111", "nobody@example.com"):
         assert plain not in params
@@ -204,6 +207,10 @@ def test_an_import_with_a_bad_row_yields_a_rejects_file_with_the_reason(site: Se
 
     status_page = operator.get(f"/console/leads/import/{progress['id']}")
     assert status_page.status_code == 200 and "rejects.csv" in status_page.text
+    # another operator (and an admin) is not shown someone else's import: 404 on all three addresses
+    for other in (session(site, Role.OPERATOR, "operator2@example.com"), session(site, Role.ADMIN)):
+        for tail in ("", "/progress", "/rejects.csv"):
+            assert other.get(f"/console/leads/import/{progress['id']}{tail}").status_code == 404, tail
     found = operator.get("/console/leads", params={"q": "512 555 0101"})
     assert len(found_ids(found)) == 1  # imported through intake: in the search index
 
@@ -248,7 +255,7 @@ def test_leads_reindex_writes_the_lookup_keys_again_sensitive_phones_too(
 ) -> None:
     """Leads from before the search (or keyed with an older dedup key): ``leadrelay leads reindex``."""
     lead_id = post_lead(site, phone=PHONE, email=EMAIL, work_phone="+1 512 789 4444")
-    viewer = session(site, Role.VIEWER)
+    viewer = session(site, Role.ADMIN)  # a sensitive phone finds a lead for the privacy permission only
     assert found_ids(viewer.get("/console/leads", params={"q": "512 789 4444"})) == [lead_id]
     db = Database(db_url)
     try:
@@ -280,3 +287,15 @@ def test_many_leads_of_one_person_page_by_cursor(site: ServerThread, monkeypatch
     assert older == [f"/console/leads?q=%28512%29%20789-1111&before={ids[1]}"]
     second = viewer.get(older[0])
     assert found_ids(second) == ids[2:] and not html.fromstring(second.text).xpath('//a[@rel="next"]')
+
+
+def test_a_sensitive_phone_finds_a_lead_only_for_a_user_with_the_privacy_permission(
+    site: ServerThread,
+) -> None:
+    hidden = post_lead(site, phone="(512) 789-5555", email="a@example.com", work_phone="+1 512 789 6666")
+    shown = post_lead(site, phone="(512) 789-6666", email="b@example.com")
+    viewer, admin = session(site, Role.VIEWER), session(site, Role.ADMIN)
+    assert found_ids(viewer.get("/console/leads", params={"q": "512 789 6666"})) == [shown]
+    assert found_ids(viewer.get("/console/leads", params={"q": "512 789 5555"})) == [hidden]  # its open phone
+    assert found_ids(viewer.get("/console/leads", params={"q": hidden})) == [hidden]  # by id
+    assert set(found_ids(admin.get("/console/leads", params={"q": "512 789 6666"}))) == {hidden, shown}

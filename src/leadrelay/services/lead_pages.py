@@ -44,16 +44,42 @@ def _summary(row: Record) -> dict[str, Any]:
     }
 
 
-def find(tx: Tx, query: Query, keys: list[str], before: str | None = None, limit: int | None = None) -> Found:
+def find(
+    tx: Tx,
+    query: Query,
+    keys: list[str],
+    before: str | None = None,
+    limit: int | None = None,
+    *,
+    open_only: tuple[Mapping[str, EntitySpec], Hasher] | None = None,
+) -> Found:
     """The lead whose id is the text, and the leads holding the query's lookup keys (index lookups),
-    newest first, older than the cursor ``before``."""
+    newest first, older than the cursor ``before``. ``open_only`` (the entities and the key hasher, for a
+    user without the privacy permission): a lead found through a key only its sensitive fields give is
+    left out (a page may then hold fewer leads; the cursor still follows the index)."""
     limit = limit or SEARCH_LIMIT
     ids = set(tx.dedup.leads_by_lookup(keys, limit + 1, before=before)) if keys else set()
     if query.kind is None and before is None:
         ids.add(query.text)
     rows = tx.lead_pages.summaries(ids)
     page = rows[:limit]
-    return Found(query, [_summary(r) for r in page], page[-1].id if len(rows) > limit else None)
+    cursor = page[-1].id if len(rows) > limit else None
+    if open_only is not None and keys:
+        entities, hasher = open_only
+        page = [r for r in page if _found_in_open_fields(tx, r.id, set(keys), entities, hasher)]
+    return Found(query, [_summary(r) for r in page], cursor)
+
+
+def _found_in_open_fields(
+    tx: Tx, lead_id: str, keys: set[str], entities: Mapping[str, EntitySpec], hasher: Hasher
+) -> bool:
+    """Whether one of ``keys`` is a key of the lead's non-sensitive values (stored in the clear)."""
+    row = tx.leads.get_lead(lead_id)
+    entity = entities.get(row.entity) if row is not None else None
+    if row is None or entity is None:
+        return False  # its fields' sensitivity is unknown: not shown
+    values = {n: v for n, v in dict(row.data or {}).items() if n not in entity.sensitive}
+    return not keys.isdisjoint(lead_keys(entity, values, hasher))
 
 
 def history(tx: Tx, lead_id: str) -> dict[str, Any]:
@@ -181,20 +207,24 @@ class LeadPages:
         self.keys = keys
         self.privacy = privacy
 
-    async def search(self, text: str, *, before: str | None = None) -> Found:
+    async def search(self, text: str, *, before: str | None = None, sensitive: bool = True) -> Found:
         """The leads ``text`` finds (a phone read in each region the entities' phone fields use), newest
         first, older than ``before``. ``ValidationFailed`` naming ``q`` when the text reads as an email or
-        phone but is not a valid one."""
+        phone but is not a valid one. ``sensitive`` False (no privacy permission): only leads whose
+        non-sensitive fields hold the email or phone."""
         live = await self.privacy.configs.get(self.storage)
         try:
             query = parse_query(text, phone_regions(live.specs.entities.values()))
         except BadQuery as exc:
             raise ValidationFailed([FieldProblem("q", str(exc))]) from None
         keys: list[str] = []
+        open_only: tuple[Mapping[str, EntitySpec], Hasher] | None = None
         if query.kind is not None:
             hasher = self.keys.cached or await self.keys.hasher()
             keys = query.keys(hasher)
-        return await self.storage.run_read(lambda tx: find(tx, query, keys, before))
+            if not sensitive:
+                open_only = (live.specs.entities, hasher)
+        return await self.storage.run_read(lambda tx: find(tx, query, keys, before, open_only=open_only))
 
     async def lead(self, lead_id: str, *, reveal: bool, actor: str) -> dict[str, Any]:
         """The lead's record (sensitive values masked unless ``reveal``, which is audited) and its

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,7 +123,8 @@ def source_submissions(tx: Tx, source: str, cursor: str | None, limit: int) -> P
 
 def party_entries(tx: Tx, kind: Party, party: str, cursor: str | None, limit: int) -> Page:
     n = _limit(limit)
-    after = int(cursor) if cursor is not None and cursor.isdigit() else None
+    # ASCII digits only ("²".isdigit() is true) and below BIGINT's bound: anything else is no cursor
+    after = int(cursor) if cursor is not None and re.fullmatch(r"[0-9]{1,18}", cursor) else None
     rows = tx.portal.party_entries(kind, party, after, n + 1)
     page = rows[:n]
     return Page([entry_dict(e) for _, e in page], str(page[-1][0]) if len(rows) > n else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -37,7 +38,7 @@ def json_response(payload: Any, status: int) -> Response:
 
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and re.fullmatch(r"[0-9]+", declared) and int(declared) > limit:
         raise HTTPProblem(413, "body_too_large", f"the body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

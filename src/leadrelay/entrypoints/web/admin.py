@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import AsyncIterator
@@ -455,7 +456,7 @@ async def create_token(request: Request, user: SecretsPage) -> Response:
         errors["role"] = "choose admin, operator or viewer"
     expires: timedelta | None = None
     if days:
-        if not days.isdigit() or not 1 <= int(days) <= 3650:
+        if not re.fullmatch(r"[0-9]{1,9}", days) or not 1 <= int(days) <= 3650:
             errors["days"] = "a whole number of days from 1 to 3650, or empty for no expiry"
         else:
             expires = timedelta(days=int(days))

@@ -374,7 +374,7 @@ def _rules(form: Mapping[str, str], stored: dict[str, Any] | None, parsed: Parse
         if (name or when_text) and not form.get(f"rules-{i}-remove"):
             rule = (
                 copy.deepcopy(before[int(original)])
-                if original.isdigit() and int(original) < len(before)
+                if re.fullmatch(r"[0-9]{1,9}", original) and int(original) < len(before)
                 else {}
             )
             rule["name"] = name

@@ -48,6 +48,7 @@ _CHUNK = 1 << 16
 class _Import:
     progress: ImportProgress
     folder: Path
+    user_id: str  # who started it: the only user its progress and rejects are shown to
     task: asyncio.Task[ImportProgress] | None = None
 
     @property
@@ -102,7 +103,9 @@ async def search_page(
     if q is None or not q.strip():
         return _render(request, "leads/search.html", context)
     try:
-        context["found"] = await request.app.state.runtime.lead_pages.search(q, before=before or None)
+        context["found"] = await request.app.state.runtime.lead_pages.search(
+            q, before=before or None, sensitive=allows(user.role, Permission.PRIVACY)
+        )
     except ValidationFailed as exc:
         context["error"] = exc.problems[0].error
         return _render(request, "leads/search.html", context, 422)
@@ -166,7 +169,7 @@ async def start_import(request: Request, user: OperatorPage) -> Response:
     folder = Path(tempfile.mkdtemp(prefix="leadrelay-import-"))
     size = await asyncio.to_thread(_save, upload, folder / "upload.csv")
     progress = ImportProgress(new_id("imp"), source, entity, str(upload.filename), size)
-    run = _Import(progress, folder)
+    run = _Import(progress, folder, user.user_id)
     run.task = asyncio.create_task(_run(request.app.state.runtime.intake, run))
     _keep(request, run)
     status_url = f"/console/leads/import/{progress.id}"
@@ -196,16 +199,15 @@ async def _run(intake: Any, run: _Import) -> ImportProgress:
         upload.unlink(missing_ok=True)  # the leads are stored now: the plaintext file goes
 
 
-def _import_of(request: Request, import_id: str) -> _Import:
-    run = _imports(request).get(import_id)
-    if run is None:
-        raise NotFound(f"unknown import {import_id}")
-    return run
+def _import_of(request: Request, import_id: str, user: SessionUser) -> _Import | None:
+    """The import, if it exists and ``user`` started it (to anyone else it does not exist)."""
+    found = _imports(request).get(import_id)
+    return found if found is not None and found.user_id == user.user_id else None
 
 
 @router.get("/leads/import/{import_id}", summary="An import's progress")
 async def import_status(request: Request, import_id: str, user: OperatorPage) -> Response:
-    run = _imports(request).get(import_id)
+    run = _import_of(request, import_id, user)
     if run is None:
         return _not_found(request, f"No import {import_id} in this server (imports are kept until it stops).")
     context = _context(user, "/console/leads", progress=run.progress.as_dict())
@@ -214,7 +216,7 @@ async def import_status(request: Request, import_id: str, user: OperatorPage) ->
 
 @router.get("/leads/import/{import_id}/progress", summary="An import's progress (JSON)")
 async def import_progress(request: Request, import_id: str, user: OperatorPage) -> Response:
-    run = _imports(request).get(import_id)
+    run = _import_of(request, import_id, user)
     if run is None:
         return JSONResponse({"detail": f"unknown import {import_id}"}, 404, headers=_HEADERS)
     return JSONResponse(run.progress.as_dict(), headers=_HEADERS)
@@ -222,7 +224,7 @@ async def import_progress(request: Request, import_id: str, user: OperatorPage) 
 
 @router.get("/leads/import/{import_id}/rejects.csv", summary="An import's rejected rows with their reasons")
 async def import_rejects(request: Request, import_id: str, user: OperatorPage) -> Response:
-    run = _imports(request).get(import_id)
+    run = _import_of(request, import_id, user)
     if run is None or not run.progress.done or not run.rejects.exists():
         return _not_found(request, "No rejects file for this import (yet).")
     name = f"rejects-{import_id}.csv"

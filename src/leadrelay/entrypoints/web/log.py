@@ -11,6 +11,7 @@ the actor (``user:<email>``), so the console says and refuses exactly what the A
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -106,7 +107,7 @@ def read_query(request: Request) -> LogQuery:
     limit = params.get("limit", "").strip()[:10]
     if limit:
         q.values["limit"] = limit
-        if limit.isdigit() and 1 <= int(limit) <= MAX_PAGE:
+        if re.fullmatch(r"[0-9]{1,9}", limit) and 1 <= int(limit) <= MAX_PAGE:
             q.limit = int(limit)
         else:
             q.errors["limit"] = f"Rows per page must be a whole number from 1 to {MAX_PAGE}."
@@ -302,7 +303,7 @@ async def deny(request: Request, user: OperatorPage, job_id: str) -> Response:
 async def audit_page(
     request: Request, user: ViewerPage, cursor: str | None = None, limit: str = ""
 ) -> Response:
-    size = int(limit) if limit.isdigit() and 1 <= int(limit) <= MAX_PAGE else PAGE_SIZE
+    size = int(limit) if re.fullmatch(r"[0-9]{1,9}", limit) and 1 <= int(limit) <= MAX_PAGE else PAGE_SIZE
     page = await request.app.state.runtime.logview.audit(cursor or None, size)
     context = _base(user, "/console/audit")
     context["items"] = page["items"]
