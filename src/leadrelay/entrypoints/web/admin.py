@@ -33,7 +33,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from leadrelay.domain.access import STAFF_ROLES, Permission, Role, allows
 from leadrelay.domain.suppression import KINDS
-from leadrelay.entrypoints.api.deps import CSRF_HEADER
 from leadrelay.entrypoints.web.console import (
     ConfigurePage,
     SecretsPage,
@@ -41,6 +40,7 @@ from leadrelay.entrypoints.web.console import (
     ViewerPage,
     _message,
     _render,
+    csrf_sent_ok,
     navigation,
 )
 from leadrelay.errors import ConfigError, Conflict, LeadrelayError, NotFound, ValidationFailed
@@ -74,8 +74,7 @@ def _expired(request: Request) -> Response:
 async def _form(request: Request, user: SessionUser) -> FormData | None:
     """The form, when it carries the session's CSRF secret (the field, or a script's header)."""
     form = await request.form()
-    sent = form.get("csrf_token") or request.headers.get(CSRF_HEADER)
-    return form if isinstance(sent, str) and user.csrf_ok(sent) else None
+    return form if csrf_sent_ok(request, user, form.get("csrf_token")) else None
 
 
 def _text(form: FormData, name: str, limit: int = 320) -> str:
@@ -176,8 +175,7 @@ async def upload(
 ) -> Response:
     """The body is the file. The answer: 4xx JSON ``{field, detail}`` for a file refused before writing,
     else a stream of JSON lines (see the module's docstring)."""
-    sent = request.headers.get(CSRF_HEADER)
-    if not sent or not user.csrf_ok(sent):
+    if not csrf_sent_ok(request, user, None):  # a script's upload: the header only
         return _refuse("csrf", "the form expired: reload the page and try again", 403)
     rt = request.app.state.runtime
     try:

@@ -20,9 +20,8 @@ from starlette.responses import Response
 from leadrelay.configuration import secrets
 from leadrelay.configuration.load import dump_yaml, load_yaml_text
 from leadrelay.domain.states import JobStatus
-from leadrelay.entrypoints.api.deps import CSRF_HEADER
 from leadrelay.entrypoints.web import config_forms as forms
-from leadrelay.entrypoints.web.console import ConfigurePage, _render, _see, navigation
+from leadrelay.entrypoints.web.console import ConfigurePage, _render, _see, csrf_sent_ok, navigation
 from leadrelay.errors import ConfigError, ConfigProblem, InvalidTransition, NotFound
 from leadrelay.services import config_editing as editing
 from leadrelay.services.users import SessionUser
@@ -52,8 +51,7 @@ def _kind_or_none(kind: str) -> str | None:
 async def _form(request: Request, user: SessionUser) -> dict[str, str] | Response:
     """The submitted form, or the 403 page when it does not carry the session's CSRF token."""
     form = await request.form()
-    sent = form.get("csrf_token") or request.headers.get(CSRF_HEADER)
-    if not isinstance(sent, str) or not user.csrf_ok(sent):
+    if not csrf_sent_ok(request, user, form.get("csrf_token")):
         return _problem_page(
             request, user, 403, "The form expired", "Go back, reload the page and try again."
         )

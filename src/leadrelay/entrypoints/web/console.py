@@ -107,6 +107,13 @@ class PageForbidden(Exception):
     """The signed-in user's role may not see this page (answered as a 403 page)."""
 
 
+def csrf_sent_ok(request: Request, user: SessionUser, field: object) -> bool:
+    """A console POST carries the session's CSRF secret: its form's ``csrf_token`` field (``field``), or
+    a script's ``X-CSRF-Token`` header."""
+    sent = field if isinstance(field, str) and field else request.headers.get(CSRF_HEADER)
+    return isinstance(sent, str) and bool(sent) and user.csrf_ok(sent)
+
+
 class NeedsLogin(Exception):
     def __init__(self, path: str) -> None:
         super().__init__(path)
@@ -225,8 +232,7 @@ async def login(request: Request) -> Response:
 @router.post("/logout", summary="Log out")
 async def logout(request: Request, user: UserDep) -> Response:
     form = await request.form()
-    sent = form.get("csrf_token") or request.headers.get(CSRF_HEADER)  # the form's, or a script's
-    if not isinstance(sent, str) or not user.csrf_ok(sent):
+    if not csrf_sent_ok(request, user, form.get("csrf_token")):
         return _render(request, "message.html", _message("The form expired", "Go back and try again."), 403)
     await request.app.state.runtime.accounts.logout(request.cookies.get(SESSION_COOKIE))
     response = _see("/console/login")

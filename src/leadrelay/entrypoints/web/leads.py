@@ -23,7 +23,6 @@ from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from leadrelay.domain.access import Permission, allows
-from leadrelay.entrypoints.api.deps import CSRF_HEADER
 from leadrelay.entrypoints.web.console import (
     _HEADERS,
     OperatorPage,
@@ -32,6 +31,7 @@ from leadrelay.entrypoints.web.console import (
     _message,
     _render,
     _see,
+    csrf_sent_ok,
     navigation,
 )
 from leadrelay.errors import NotFound, ValidationFailed
@@ -71,11 +71,6 @@ def _keep(request: Request, run: _Import) -> None:
         _, old = imports.popitem(last=False)
         if old.task is None or old.task.done():
             shutil.rmtree(old.folder, ignore_errors=True)
-
-
-def _csrf_ok(user: SessionUser, request: Request, sent: object) -> bool:
-    token = sent if isinstance(sent, str) and sent else request.headers.get(CSRF_HEADER)
-    return isinstance(token, str) and user.csrf_ok(token)
 
 
 def _expired(request: Request) -> Response:
@@ -147,7 +142,7 @@ def _wants_json(request: Request) -> bool:
 @router.post("/leads/import", summary="Start an import of leads from a CSV file")
 async def start_import(request: Request, user: OperatorPage) -> Response:
     form = await request.form()
-    if not _csrf_ok(user, request, form.get("csrf_token")):
+    if not csrf_sent_ok(request, user, form.get("csrf_token")):
         if _wants_json(request):
             return JSONResponse({"detail": "the form expired: reload the page"}, 403)
         return _expired(request)
@@ -260,7 +255,7 @@ async def erase_page(request: Request, lead_id: str, user: PrivacyPage) -> Respo
 @router.post("/leads/{lead_id}/erase", summary="Erase a lead's personal data")
 async def erase(request: Request, lead_id: str, user: PrivacyPage) -> Response:
     form = await request.form()
-    if not _csrf_ok(user, request, form.get("csrf_token")):
+    if not csrf_sent_ok(request, user, form.get("csrf_token")):
         return _expired(request)
     reason = str(form.get("reason") or "").strip()[:500] or None
     try:

@@ -24,13 +24,13 @@ from starlette.responses import Response
 from leadrelay.domain.access import Permission, allows
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.states import JOB_OPEN, JobStatus, ReturnStatus
-from leadrelay.entrypoints.api.deps import CSRF_HEADER
 from leadrelay.entrypoints.web.console import (
     OperatorPage,
     ViewerPage,
     _message,
     _render,
     _see,
+    csrf_sent_ok,
     navigation,
 )
 from leadrelay.errors import LeadrelayError, NotFound
@@ -231,8 +231,7 @@ def _reason(form: FormData, name: str) -> str | None:
 
 async def _act(request: Request, user: SessionUser, job_id: str, action: str) -> Response:
     form = await request.form()
-    sent = form.get("csrf_token") or request.headers.get(CSRF_HEADER)  # the form's, or a script's
-    if not isinstance(sent, str) or not user.csrf_ok(sent):
+    if not csrf_sent_ok(request, user, form.get("csrf_token")):
         message = _message("The form expired", "Go back and try again.", f"/console/log/{job_id}", "Back")
         return _render(request, "message.html", message, 403)
     rt = request.app.state.runtime

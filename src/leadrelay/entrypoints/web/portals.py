@@ -23,13 +23,13 @@ from starlette.responses import Response
 from leadrelay.adapters.documents.invoices import invoice_pdf, invoice_view
 from leadrelay.domain.invoices import InvoiceStatus
 from leadrelay.domain.ledger import Party
-from leadrelay.entrypoints.api.deps import CSRF_HEADER
 from leadrelay.entrypoints.web.console import (
     _HEADERS,
     PartnerPage,
     SourcePage,
     _render,
     _see,
+    csrf_sent_ok,
     navigation,
 )
 from leadrelay.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
@@ -78,8 +78,7 @@ def _cursor(value: str | None) -> str | None:
 async def _form(request: Request, user: SessionUser) -> dict[str, str] | None:
     """The posted form's fields, or None when its CSRF token is not the session's."""
     form = await request.form()
-    sent = form.get("csrf_token") or request.headers.get(CSRF_HEADER)  # the form's, or a script's
-    if not isinstance(sent, str) or not user.csrf_ok(sent):
+    if not csrf_sent_ok(request, user, form.get("csrf_token")):
         return None
     return {k: v for k, v in form.items() if isinstance(v, str)}
 

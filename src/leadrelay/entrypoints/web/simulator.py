@@ -26,7 +26,6 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from leadrelay.domain.access import Permission, allows, refusal
-from leadrelay.entrypoints.api.deps import CSRF_HEADER
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.entrypoints.web.console import (
     ConfigurePage,
@@ -34,6 +33,7 @@ from leadrelay.entrypoints.web.console import (
     ViewerPage,
     _message,
     _render,
+    csrf_sent_ok,
     navigation,
 )
 from leadrelay.errors import ConfigError, NotFound, ValidationFailed
@@ -87,12 +87,6 @@ async def _context(request: Request, user: SessionUser) -> dict[str, Any]:
     }
 
 
-def _csrf_ok(request: Request, user: SessionUser, form: Any) -> bool:
-    """The session's token: the form's field, or a script's ``X-CSRF-Token`` header."""
-    sent = _text(form, "csrf_token") or request.headers.get(CSRF_HEADER, "")
-    return bool(sent) and user.csrf_ok(sent)
-
-
 def _refused(request: Request) -> Response:
     message = _message(
         "The form expired", "Reload the simulator and try again.", "/console/simulator", "Back"
@@ -110,7 +104,7 @@ async def simulator_page(request: Request, user: ViewerPage, lead_id: str = "") 
 @router.post("/simulator", summary="Simulate a lead's routing (nothing is delivered)")
 async def simulate(request: Request, user: ViewerPage) -> Response:
     form = await request.form()
-    if not _csrf_ok(request, user, form):
+    if not csrf_sent_ok(request, user, _text(form, "csrf_token")):
         return _refused(request)
     context = await _context(request, user)
     sim = {name: _text(form, name) for name in ("lead_id", "entity", "source", "lead", "draft")}
@@ -170,7 +164,7 @@ async def simulate(request: Request, user: ViewerPage) -> Response:
 @router.post("/simulator/backtest", summary="Backtest a draft configuration (nothing moves)")
 async def backtest(request: Request, user: ConfigurePage) -> Response:
     form = await request.form()
-    if not _csrf_ok(request, user, form):
+    if not csrf_sent_ok(request, user, _text(form, "csrf_token")):
         return _refused(request)
     context = await _context(request, user)
     back = {
