@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 from sqlalchemy.exc import IntegrityError
 
 from leadrelay.adapters.db.engine import Database
@@ -103,5 +104,58 @@ def test_a_failing_quick_transaction_rolls_back_and_the_next_one_runs(db_url: st
 
         asyncio.run(main())
         assert _values(db) == [2]
+    finally:
+        db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_quick_transactions_durable_commit_runs_off_the_loop_and_the_next_one_waits_for_it(
+    db_url: str,
+) -> None:
+    """The COMMIT that waits for the disk runs on the commit thread; meanwhile the loop serves others, and
+    a quick transaction started then runs after it (the connection is the commit's until it returns)."""
+    db = Database(db_url)
+    commits: list[int] = []
+    try:
+        _table(db)
+        event.listen(db.engine, "commit", lambda _conn: commits.append(threading.get_ident()))
+
+        def insert(a: int) -> Callable[[Connection], int]:
+            def write(conn: Connection) -> int:
+                conn.exec_driver_sql(f"INSERT INTO quick_t (a) VALUES ({a})")
+                return threading.get_ident()
+
+            return write
+
+        async def main() -> tuple[int, list[int]]:
+            ran = await asyncio.gather(*(db.run(insert(a), quick=True) for a in (1, 2, 3)))
+            return threading.get_ident(), ran
+
+        loop_thread, ran_on = asyncio.run(main())
+        assert ran_on == [loop_thread] * 3  # the statements ran on the loop
+        assert len(commits) == 3 and loop_thread not in commits  # the commits did not
+        assert _values(db) == [1, 2, 3]
+    finally:
+        db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_caller_cancelled_during_the_commit_leaves_it_to_finish(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        _table(db)
+
+        async def main() -> None:
+            first = asyncio.ensure_future(
+                db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)"), quick=True)
+            )
+            await asyncio.sleep(0)  # the statement ran; the commit is on its thread
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+            await db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)"), quick=True)
+
+        asyncio.run(main())
+        assert _values(db) == [1, 2]  # the cancelled caller's write committed all the same
     finally:
         db.dispose()
