@@ -4,10 +4,11 @@ data, cheap to import."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["base_config", "lead"]
+__all__ = ["alias_bomb", "base_config", "lead"]
 
 
 def base_config(buyer_url: Callable[[str], str], **partner_overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,3 +79,13 @@ def lead(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """ "Billion laughs": ``l0: &l0 [x, …]``, ``l1: &l1 [*l0, *l0, …]``, …: ``width ** levels`` values
+    from a few hundred bytes of YAML."""
+    names = [f"l{i}" for i in range(levels)]
+    lines = [f"{names[0]}: &{names[0]} [{', '.join(['x'] * width)}]"]
+    for before, name in itertools.pairwise(names):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{before}'] * width)}]")
+    return "\n".join(lines) + "\n"

@@ -27,6 +27,9 @@ class FakeConfigObjects:
         row = self._t.find("config_meta", 1)
         return int(row["version"] or 0) if row is not None else 0
 
+    def lock_config(self) -> int:
+        return self.config_version()  # (one transaction at a time in the fakes)
+
     def bump_version(self) -> int:
         row = self._t.find("config_meta", 1)
         if row is None:

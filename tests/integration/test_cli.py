@@ -23,6 +23,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import downgrade
 from leadrelay.adapters.db.tables import audit_log, jobs, leads, metadata
 from leadrelay.simulate.buyers import BuyersThread
+from tests.documents import alias_bomb
 from tests.support import (
     ADMIN,
     ROOT,
@@ -259,6 +260,18 @@ def test_unreadable_files_get_a_clear_error(sqlite_url: str, tmp_path: Path) -> 
     assert f"cannot read {tmp_path}: Is a directory" in one_line(directory.stderr)
     assert bad_yaml.returncode == 2
     assert "invalid YAML at line 3" in one_line(bad_yaml.stderr)
+    assert stored(sqlite_url) == {}
+
+
+def test_a_file_of_nested_aliases_is_refused_naming_the_expansion(sqlite_url: str, tmp_path: Path) -> None:
+    bomb = tmp_path / "laughs.yaml"
+    bomb.write_text(alias_bomb(), encoding="utf-8")
+    r = cli(sqlite_url, "apply", "-f", str(bomb))
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    text = one_line(r.stderr)
+    assert "nothing was applied" in text and "the document expands to more than" in text, text
+    assert "through aliases" in text
     assert stored(sqlite_url) == {}
 
 

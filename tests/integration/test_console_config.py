@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,8 +24,10 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import audit_log
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.passwords import Argon2Passwords
+from leadrelay.configuration.load import MAX_POSTED_CHARS
 from leadrelay.domain.access import Role
 from leadrelay.services.users import Accounts
+from tests.documents import alias_bomb
 from tests.support import ServerThread, base_config, prepare, rows, run_cli
 
 PASSWORD = "config pages password"
@@ -189,6 +192,10 @@ def test_an_invalid_value_comes_back_next_to_its_field_and_nothing_changes(site:
     assert "partners.sunco.timezone" in yaml_refused.text and textarea.get("aria-invalid") == "true"
     broken = preview(http, "partners", {**form, "yaml": "timezone: [unclosed\n"}, source="yaml")
     assert broken.status_code == 422 and "invalid YAML at line" in broken.text
+    laughs = preview(http, "partners", {**form, "yaml": alias_bomb()}, source="yaml")
+    assert laughs.status_code == 422 and "expands to more than" in laughs.text
+    huge = preview(http, "partners", {**form, "yaml": "#" * (MAX_POSTED_CHARS + 1)}, source="yaml")
+    assert huge.status_code == 413 and f"yaml: at most {MAX_POSTED_CHARS:,} characters" in huge.text
 
     new = form_data(http.get("/console/config/partners/new").text, "/partners/preview")
     nameless = preview(http, "partners", new)
@@ -311,6 +318,26 @@ BUILT = {
         {"field": "state", "op": "ne", "value": "NV"},
     ]
 }
+
+
+def test_an_apply_between_the_preview_and_the_save_is_kept_and_the_save_refused(
+    site: Any, tmp_path: Path
+) -> None:
+    """The save checks its preview against what is stored in the transaction that writes (409 when stale):
+    the whole document it applies never overwrites a `leadrelay apply` that landed after the preview."""
+    http, url = site
+    form = form_data(http.get("/console/config/partners/sunco").text, "/partners/preview")
+    shown = preview(http, "partners", {**form, "f.caps.day": "7"})
+    assert shown.status_code == 200, shown.text
+    voltedge = yaml.safe_load(export(url))["partners"]["voltedge"]
+    change = tmp_path / "voltedge.yaml"
+    change.write_text(yaml.safe_dump({"partners": {"voltedge": {**voltedge, "caps": {"day": 9}}}}))
+    applied = run_cli(["apply", "-f", str(change)], {"LEADRELAY_DATABASE_URL": url})
+    assert applied.returncode == 0, applied.stderr
+    stale = save(http, "partners", shown)
+    assert stale.status_code == 409 and "changed since the preview" in stale.text
+    assert (stored(url, "partners", "voltedge") or {}).get("caps") == {"day": 9}  # the apply kept
+    assert (stored(url, "partners", "sunco") or {}).get("caps") == {}  # nothing saved
 
 
 def test_the_condition_builders_output_goes_through_apply_and_back(site: Any) -> None:

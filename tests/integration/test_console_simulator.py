@@ -23,6 +23,7 @@ from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role
 from leadrelay.services.ports import Tx
 from leadrelay.services.users import Accounts
+from tests.documents import alias_bomb
 from tests.fakes import lead_row
 from tests.support import ServerThread, base_config, lead, prepare
 
@@ -154,6 +155,9 @@ def test_bad_drafts_and_bad_input_are_shown_next_to_their_field(server: ServerTh
 
         status, doc = simulate(http, csrf, lead_id="lead_stored", draft="profiles: [1")
         assert status == 422 and "invalid YAML" in doc.xpath('string(//div[@id="sim-draft-error"])')
+        status, doc = simulate(http, csrf, lead_id="lead_stored", draft=alias_bomb())  # billion laughs
+        assert status == 422
+        assert "expands to more than" in doc.xpath('string(//div[@id="sim-draft-error"])')
 
         status, doc = simulate(http, csrf, lead_id="lead_nope")
         assert status == 422 and "lead_nope" in doc.xpath('string(//div[@id="sim-lead-id-error"])')

@@ -21,9 +21,11 @@ from leadrelay.adapters.db.tables import cap_counters, leads, metadata
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.bootstrap import Runtime
 from leadrelay.config import Settings
+from leadrelay.configuration.load import MAX_POSTED_CHARS
 from leadrelay.services.simulation import parse_since
 from leadrelay.services.simulation_views import backtest_dict, simulation_dict
 from leadrelay.simulate.buyers import BuyersThread
+from tests.documents import alias_bomb
 from tests.integration.test_auction import auction_config, fixed
 from tests.support import (
     ADMIN,
@@ -407,3 +409,35 @@ def test_the_dry_runs_transaction_refuses_writes_at_the_database(db_url: str) ->
         assert storage.read(lambda tx: tx.simulation.rotation("p:r")) == 1
     finally:
         db.dispose()
+
+
+def test_a_draft_of_nested_aliases_is_refused_with_a_422_naming_the_problem(db_url: str) -> None:
+    """ "Billion laughs" (a few hundred bytes of nested anchors expanding to 387 million values) answers 422
+    with the alias budget's words, for the simulator and the backtest; a draft over the size limit 422
+    naming ``draft``. Nothing is parsed inside a transaction (``services.drafts``)."""
+    prepare(db_url, base_config(lambda name: f"http://127.0.0.1:9/{name}"))
+    pasted = {"entity": "solar", "source": "web", "lead": lead()}
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        simulated = http.post("/v1/simulate", json={**pasted, "draft": alias_bomb()}, headers=ADMIN)
+        backtest = http.post("/v1/backtest", json={"draft": alias_bomb(), "since": "1d"}, headers=ADMIN)
+        too_long = http.post(
+            "/v1/simulate", json={**pasted, "draft": "# " + "x" * MAX_POSTED_CHARS}, headers=ADMIN
+        )
+        fine = http.post("/v1/simulate", json={**pasted, "draft": ANCHORED_DRAFT}, headers=ADMIN)
+    for answer in (simulated, backtest):
+        assert answer.status_code == 422, answer.text
+        body = answer.json()
+        assert body["code"] == "invalid_config"
+        [problem] = body["errors"]
+        assert problem["path"] == "" and "expands to more than" in problem["error"], body
+        assert "through aliases" in body["detail"]
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "draft", too_long.text
+    assert fine.status_code == 200, fine.text
+    assert fine.json()["config"] == "draft"
+
+
+ANCHORED_DRAFT = """
+partners:
+  sunco: {caps: &caps {day: 9}}
+  voltedge: {caps: *caps}
+"""

@@ -22,7 +22,9 @@ from leadrelay.domain.condition_syntax import parse_condition
 from leadrelay.errors import ConfigError, ConfigProblem
 
 __all__ = [
+    "ALIAS_BUDGET",
     "KINDS",
+    "MAX_POSTED_CHARS",
     "ConfigError",
     "ConfigProblem",
     "Objects",
@@ -38,6 +40,16 @@ __all__ = [
 
 
 # ---------------------------------------------------------------- YAML
+
+# Aliases may add at most this many values to those a document writes out. An alias repeats its anchor's
+# whole value, so nested anchors multiply ("billion laughs": a 500-byte document of nine aliases of nine
+# aliases … expands to millions of values, and every later step, validation, JSON, routing, walks them
+# all). Counting the values written plus this allowance keeps a large alias-free configuration loadable
+# (its size is bounded by its text) and bounds every document's work by its length plus a constant.
+ALIAS_BUDGET = 200_000
+# The longest YAML text taken over HTTP (a simulator draft, an object's YAML in the console): the CLI
+# reads files of any size, a request body does not.
+MAX_POSTED_CHARS = 200_000
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml when built
@@ -68,9 +80,17 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping
 
 
 def load_yaml_text(text: str) -> Any:
-    """Parse one YAML document; syntax errors become a ``ConfigError`` naming the line and column."""
+    """Parse one YAML document; syntax errors become a ``ConfigError`` naming the line and column, and so
+    does a document whose aliases expand it past ``ALIAS_BUDGET`` values, or refer to a value they are in
+    (checked on the composed nodes, before any Python value is built)."""
+    loader = _Loader(text)
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if "*" in text:  # no alias without one: an alias-free document needs no count
+            _check_expansion(node)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -80,3 +100,62 @@ def load_yaml_text(text: str) -> Any:
         raise ConfigError([ConfigProblem("", f"invalid YAML{where}: {what}")]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigProblem("", f"invalid YAML: {exc}")]) from exc
+    finally:
+        loader.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def expansion(root: yaml.Node) -> tuple[int, int]:
+    """(the values a composed document writes out, the values it expands to), each node one value and an
+    alias counted as the whole value it repeats. Iterative, each node visited once: linear in the
+    document's text whatever its aliases multiply to (the counts are Python integers). Raises
+    ``ConfigError`` when an alias sits inside the value it refers to (a recursive structure)."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()  # nodes whose values are being counted (the path from the root)
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if counted:
+            open_.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
+        elif key in open_:  # met again below itself: only an alias to an enclosing anchor does that
+            mark = node.start_mark
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "",
+                        f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: an alias refers "
+                        "to a value it is part of (a recursive structure)",
+                    )
+                ]
+            )
+        elif key not in sizes:
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children)
+    return len(sizes), sizes[id(root)]
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    written, expanded = expansion(root)
+    limit = written + ALIAS_BUDGET
+    if expanded > limit:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "",
+                    f"invalid YAML: the document expands to more than {limit:,} values through aliases "
+                    f"(it writes {written:,}; aliases may add at most {ALIAS_BUDGET:,}): repeat anchors "
+                    "less, or write the values out",
+                )
+            ]
+        )

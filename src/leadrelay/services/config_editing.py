@@ -3,8 +3,9 @@
 An edit is a whole configuration document: the stored configuration as ``export`` writes it, with one
 object replaced (or left out, for a deletion). ``preview`` validates it as ``apply`` does (nothing is
 written) and gives the YAML before and after, masked as ``export`` masks it; ``save`` applies it through
-``configure.apply_document`` (the same path as ``leadrelay apply -f FILE``: validated, all or nothing,
-audited) and a deletion goes through ``configure.delete_object``.
+``configure.apply_in`` (the same path as ``leadrelay apply -f FILE``: validated, all or nothing,
+audited) and a deletion through ``configure.delete_in``, in the transaction that checks the preview is
+still current.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadrelay.configuration.load import dump_yaml, load_yaml_text, validate_document
-from leadrelay.errors import ConfigError, ConfigProblem
+from leadrelay.errors import ConfigError, ConfigProblem, Conflict
 from leadrelay.services import configure
 from leadrelay.services.configure import Change, SecretKeeper, check_suppression_lists, masked, plan_changes
 from leadrelay.services.ports import Objects, Sealer, Storage, Tx
 
 __all__ = [
     "EDITABLE",
+    "STALE",
     "Preview",
     "diff_lines",
     "document_with",
@@ -127,21 +129,41 @@ async def preview(
     return await storage.run(run)
 
 
+STALE = "the configuration changed since the preview"
+
+
 async def save(
     storage: Storage,
-    document: dict[str, Any],
+    kind: str,
+    name: str,
+    doc: dict[str, Any] | None,
     *,
+    base: str,
     actor: str,
     sealer: Sealer | None,
-    deleting: tuple[str, str] | None = None,
 ) -> list[Change]:
-    """Apply ``document`` as ``leadrelay apply -f FILE`` does, or delete ``deleting`` (refused while something
-    refers to it)."""
-    if deleting is not None:
-        kind, name = deleting
-        await configure.delete_object(storage, kind, name, actor=actor)
-        return [Change(kind, name, "deleted")]
-    return await configure.apply_document(storage, document, actor=actor, sealer=sealer)
+    """Save a previewed change: ``kind.name`` set to ``doc`` in the stored configuration, applied as
+    ``leadrelay apply -f FILE`` applies a document, or deleted (``doc`` None; refused while something refers
+    to it). Only while the configuration is still what the change was previewed against (``base``, its
+    ``fingerprint``): else ``Conflict`` and nothing is saved.
+
+    The check and the write are one transaction under the configuration's lock (``lock_config``, which
+    ``apply`` and every other change take too): an ``apply`` or another user's save that lands after the
+    preview is seen here and never overwritten by the whole document this one writes."""
+
+    def run(tx: Tx) -> list[Change]:
+        tx.config.lock_config()
+        existing = tx.config.load_objects()
+        shown = masked(existing)
+        if fingerprint(dump_yaml(shown)) != base:
+            raise Conflict(STALE)
+        if doc is None:
+            configure.delete_in(tx, kind, name, actor=actor, existing=existing)
+            return [Change(kind, name, "deleted")]
+        document = document_with(shown, kind, name, doc)  # "***": the stored secret (``SecretKeeper``)
+        return configure.apply_in(tx, document, actor=actor, sealer=sealer, existing=existing)
+
+    return await storage.run(run)
 
 
 _DRAFT_AAD = b"console-config-draft:"

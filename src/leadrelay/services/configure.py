@@ -94,7 +94,11 @@ def apply_objects(
 
 def check_suppression_lists(tx: Tx, objects: Objects) -> None:
     """Every ``suppression`` entry names a list that exists (lists are data, created before use)."""
-    names = tx.suppression_names.list_names()
+    check_suppression_names(objects, tx.suppression_names.list_names())
+
+
+def check_suppression_names(objects: Objects, names: set[str]) -> None:
+    """``check_suppression_lists`` against the list ``names`` read already (no transaction needed)."""
     problems = [
         ConfigProblem(f"{kind}.{name}.suppression[{i}]", unknown("suppression list", listed, names))
         for kind in ("entities", "profiles", "partners")
@@ -155,15 +159,33 @@ class SecretKeeper:
         return out
 
 
+def apply_in(
+    tx: Tx,
+    data: Any,
+    *,
+    actor: str,
+    dry_run: bool = False,
+    sealer: Sealer | None = None,
+    clock: Clock = system_clock,
+    existing: Objects | None = None,
+) -> list[Change]:
+    """Apply a whole document in this transaction. The caller took the configuration's lock
+    (``tx.config.lock_config``) and may pass the ``existing`` objects it read after taking it."""
+    if existing is None:
+        existing = tx.config.load_objects()
+    incoming = validate_document(data, existing)
+    check_suppression_lists(tx, incoming)
+    incoming = SecretKeeper(tx, sealer).prepare(incoming, existing)
+    return apply_objects(tx, incoming, actor=actor, dry_run=dry_run, existing=existing, clock=clock)
+
+
 def _apply_tx(
     data: Any, actor: str, dry_run: bool, sealer: Sealer | None, clock: Clock
 ) -> Callable[[Tx], list[Change]]:
     def apply(tx: Tx) -> list[Change]:
-        existing = tx.config.load_objects()
-        incoming = validate_document(data, existing)
-        check_suppression_lists(tx, incoming)
-        incoming = SecretKeeper(tx, sealer).prepare(incoming, existing)
-        return apply_objects(tx, incoming, actor=actor, dry_run=dry_run, existing=existing, clock=clock)
+        if not dry_run:  # changes of the configuration are made one at a time (``lock_config``)
+            tx.config.lock_config()
+        return apply_in(tx, data, actor=actor, dry_run=dry_run, sealer=sealer, clock=clock)
 
     return apply
 
@@ -228,27 +250,40 @@ async def delete_object(
     """Delete one object; refused when what remains would be invalid (a profile still names a partner)."""
 
     def delete(tx: Tx) -> None:
-        existing = tx.config.load_objects()
-        if name not in existing.get(kind, {}):
-            raise NotFound(f"no {kind[:-1] if kind.endswith('s') else kind} named {name!r}")
-        remaining = copy.deepcopy(existing)
-        del remaining[kind][name]
-        try:
-            validate_document(remaining)
-        except ConfigError as exc:
-            raise ConfigError(
-                [ConfigProblem(p.path, f"{p.message} (after deleting {kind}.{name})") for p in exc.problems]
-            ) from exc
-        tx.config.delete_object(kind, name)
-        now = clock()
-        tx.config.audit(
-            actor=actor, action="config.deleted", object_kind=kind, object_id=name, at=now, detail={}
-        )
-        if kind == "sources":
-            credentials.revoke_source_keys(tx, name, actor=actor, now=now)
-        elif kind == "partners":
-            credentials.revoke_partner_keys(tx, name, actor=actor, now=now)
-            tx.wallets.configure_wallets({name: None})
-        tx.config.bump_version()
+        tx.config.lock_config()
+        delete_in(tx, kind, name, actor=actor, clock=clock)
 
     await storage.run(delete)
+
+
+def delete_in(
+    tx: Tx,
+    kind: str,
+    name: str,
+    *,
+    actor: str,
+    clock: Clock = system_clock,
+    existing: Objects | None = None,
+) -> None:
+    """``delete_object`` in this transaction (the caller took ``tx.config.lock_config``)."""
+    if existing is None:
+        existing = tx.config.load_objects()
+    if name not in existing.get(kind, {}):
+        raise NotFound(f"no {kind[:-1] if kind.endswith('s') else kind} named {name!r}")
+    remaining = copy.deepcopy(existing)
+    del remaining[kind][name]
+    try:
+        validate_document(remaining)
+    except ConfigError as exc:
+        raise ConfigError(
+            [ConfigProblem(p.path, f"{p.message} (after deleting {kind}.{name})") for p in exc.problems]
+        ) from exc
+    tx.config.delete_object(kind, name)
+    now = clock()
+    tx.config.audit(actor=actor, action="config.deleted", object_kind=kind, object_id=name, at=now, detail={})
+    if kind == "sources":
+        credentials.revoke_source_keys(tx, name, actor=actor, now=now)
+    elif kind == "partners":
+        credentials.revoke_partner_keys(tx, name, actor=actor, now=now)
+        tx.wallets.configure_wallets({name: None})
+    tx.config.bump_version()

@@ -95,6 +95,9 @@ def _list(tx: Tx, kind: KeyOwner, owner: str) -> list[dict[str, Any]]:
 
 
 def _revoke(tx: Tx, kind: KeyOwner, owner: str, key_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
+    # the configuration's lock first, as a deletion (which revokes its object's keys) takes it: the two
+    # lock the version row and the key rows in one order, never waiting on each other
+    tx.config.lock_config()
     if tx.credentials.revoke_api_keys(owner, now, key_id, owner_kind=kind.value):
         tx.config.audit(
             actor=actor,

@@ -15,6 +15,7 @@ laid over the stored configuration and compiled, never stored. The JSON the API 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import re
@@ -33,7 +34,7 @@ from leadrelay.domain.simulation import PartnerShare, Tally, compare
 from leadrelay.domain.states import DeliveryStatus, LeadStatus
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.drafts import FixedKeys, config_for
+from leadrelay.services.drafts import FixedKeys, draft_config, parse_draft, underneath
 from leadrelay.services.dry_run import DryRunTx, Taken
 from leadrelay.services.health import BreakerGate, HealthTracker
 from leadrelay.services.opened_leads import open_jobs
@@ -123,11 +124,20 @@ class Simulator:
 
     async def _live(self, draft: str | None) -> LiveConfig:
         """The configuration (or the draft over it) with the dedup hasher its partners' dedup needs, read
-        before the dry run's read-only transaction. When no dedup key is recorded yet, no mark exists:
-        a key of the dry run's own serves (recording the installation's key would be a write)."""
-        live, recorded = await self._storage.run_read(
-            lambda tx: (config_for(tx, self._configs, draft), tx.simulation.dedup_key_recorded())
+        before the dry run's read-only transaction. A draft is parsed before that read and checked and
+        compiled after it (``services.drafts``), off the event loop: no transaction waits on it. When no
+        dedup key is recorded yet, no mark exists: a key of the dry run's own serves (recording the
+        installation's key would be a write)."""
+        parsed = None if draft is None else await asyncio.to_thread(parse_draft, draft)  # no transaction
+        live, under, recorded = await self._storage.run_read(
+            lambda tx: (
+                self._configs.current(tx),
+                None if parsed is None else underneath(tx),
+                tx.simulation.dedup_key_recorded(),
+            )
         )
+        if parsed is not None and under is not None:  # checked and compiled after the transaction
+            live = await asyncio.to_thread(draft_config, parsed, under, live, self._configs.dedup_keys)
         keys = self._configs.dedup_keys
         if keys is None or not any(p.dedup is not None for p in live.specs.partners.values()):
             return live

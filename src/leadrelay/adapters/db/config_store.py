@@ -29,6 +29,16 @@ def config_version(conn: Connection) -> int:
     return int(got or 0)
 
 
+def lock_config(conn: Connection) -> int:
+    """The version row, locked until the transaction ends (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
+    write transactions hold the database's one writer lock from ``BEGIN IMMEDIATE`` already). The row is
+    made when missing, so there is always one to lock."""
+    conn.execute(
+        _insert(conn, config_meta).values(id=1, version=0).on_conflict_do_nothing(index_elements=["id"])
+    )
+    return int(conn.execute(_VERSION.with_for_update()).scalar_one())
+
+
 def bump_version(conn: Connection) -> int:
     conn.execute(
         _insert(conn, config_meta).values(id=1, version=0).on_conflict_do_nothing(index_elements=["id"])

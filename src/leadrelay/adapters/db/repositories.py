@@ -222,6 +222,9 @@ class SqlConfigObjects:
     def config_version(self) -> int:
         return config_store.config_version(self._conn)
 
+    def lock_config(self) -> int:
+        return config_store.lock_config(self._conn)
+
     def bump_version(self) -> int:
         return config_store.bump_version(self._conn)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from leadrelay.configuration.load import MAX_POSTED_CHARS
 from leadrelay.domain.access import Permission, allows, refusal
 from leadrelay.entrypoints.api.deps import ConfigureDep, RuntimeDep, ViewerDep
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, StoredText, too_deep
@@ -24,8 +25,10 @@ router = APIRouter(prefix="/v1", tags=["simulator"])
 
 _DRAFT = (
     "A draft configuration: a YAML document as the apply command takes it, checked the same way, applied "
-    "over the configuration in force and never stored (omitted: the configuration in force)."
+    "over the configuration in force and never stored (omitted: the configuration in force). At most "
+    f"{MAX_POSTED_CHARS:,} characters."
 )
+DraftText = Annotated[StoredText, Field(max_length=MAX_POSTED_CHARS)]
 LeadId = Annotated[str, Field(max_length=64, pattern="^[A-Za-z0-9_-]+$")]
 Name = Annotated[StoredText, Field(max_length=100)]
 
@@ -35,7 +38,7 @@ class SimulateBody(BaseModel):
     entity: Name | None = Field(default=None, description="The pasted lead's entity.")
     source: Name | None = Field(default=None, description="The pasted lead's source.")
     lead: dict[str, Any] | None = Field(default=None, description="A pasted lead (field: value).")
-    draft: StoredText | None = Field(default=None, description=_DRAFT)
+    draft: DraftText | None = Field(default=None, description=_DRAFT)
 
 
 class PartnerOut(BaseModel):
@@ -76,7 +79,7 @@ class SimulationOut(BaseModel):
 
 
 class BacktestBody(BaseModel):
-    draft: StoredText = Field(description=_DRAFT)
+    draft: DraftText = Field(description=_DRAFT)
     since: Annotated[StoredText, Field(max_length=40)] = Field(
         default="7d", description="7d, 12h, 30m, or an ISO date or time"
     )

@@ -18,11 +18,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from leadrelay.configuration import secrets
-from leadrelay.configuration.load import dump_yaml, load_yaml_text
+from leadrelay.configuration.load import MAX_POSTED_CHARS, dump_yaml, load_yaml_text
 from leadrelay.domain.states import JobStatus
 from leadrelay.entrypoints.web import config_forms as forms
 from leadrelay.entrypoints.web.console import ConfigurePage, _render, _see, csrf_sent_ok, navigation
-from leadrelay.errors import ConfigError, ConfigProblem, InvalidTransition, NotFound
+from leadrelay.errors import ConfigError, ConfigProblem, Conflict, InvalidTransition, NotFound
 from leadrelay.services import config_editing as editing
 from leadrelay.services.users import SessionUser
 
@@ -154,6 +154,15 @@ async def config_preview(request: Request, kind: str, user: ConfigurePage) -> Re
         return form
     if _kind_or_none(kind) is None:
         return _problem_page(request, user, 404, "Not found", f"No kind of configuration named {kind!r}.")
+    oversized = sorted(key for key, value in form.items() if len(value) > MAX_POSTED_CHARS)
+    if oversized:  # (the YAML textarea, or any field: none is parsed)
+        return _problem_page(
+            request,
+            user,
+            413,
+            "Nothing was previewed",
+            f"{', '.join(oversized)}: at most {MAX_POSTED_CHARS:,} characters.",
+        )
     rt = request.app.state.runtime
     new = form.get("new") == "1"
     name = form.get("name", "").strip()
@@ -283,7 +292,13 @@ async def config_save(request: Request, kind: str, user: ConfigurePage) -> Respo
         return form
     rt = request.app.state.runtime
     draft = await editing.open_draft(rt.sealer, form.get("draft", ""), user.user_id)
-    if draft is None or draft.get("kind") != kind or _kind_or_none(kind) is None:
+    doc = None if draft is None or draft.get("delete") else draft.get("doc")
+    if (
+        draft is None
+        or draft.get("kind") != kind
+        or _kind_or_none(kind) is None
+        or not (draft.get("delete") or isinstance(doc, dict))
+    ):
         return _problem_page(
             request,
             user,
@@ -292,20 +307,23 @@ async def config_save(request: Request, kind: str, user: ConfigurePage) -> Respo
             "Its preview expired or was altered: edit the object again.",
         )
     name = str(draft.get("name"))
-    deleting = (kind, name) if draft.get("delete") else None
-    objects = await editing.exported(rt.storage)
-    if editing.fingerprint(dump_yaml(objects)) != draft.get("base"):
+    try:
+        changes = await editing.save(
+            rt.storage,
+            kind,
+            name,
+            doc,
+            base=str(draft.get("base")),
+            actor=user.actor,
+            sealer=rt.sealer,
+        )
+    except Conflict:  # checked in the save's own transaction: nothing was saved
         return _problem_page(
             request,
             user,
             409,
             "The configuration changed since the preview",
             "Nothing was saved: edit the object again to review the change against what is stored now.",
-        )
-    document = editing.document_with(objects, kind, name, None if deleting else draft.get("doc"))
-    try:
-        changes = await editing.save(
-            rt.storage, document, actor=user.actor, sealer=rt.sealer, deleting=deleting
         )
     except (ConfigError, NotFound) as exc:
         problems = exc.problems if isinstance(exc, ConfigError) else [ConfigProblem("", exc.detail)]

@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from leadrelay.configuration.load import MAX_POSTED_CHARS
 from leadrelay.domain.access import Permission, allows, refusal
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.entrypoints.web.console import (
@@ -43,7 +44,7 @@ from leadrelay.services.users import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-MAX_DRAFT = 200_000  # characters of a pasted draft
+MAX_DRAFT = MAX_POSTED_CHARS  # characters of a pasted draft
 MAX_LEAD = 100_000  # characters of a pasted lead
 _LEAD_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _OWN_FIELDS = {"lead_id", "entity", "source", "lead", "draft", "since", "limit"}
