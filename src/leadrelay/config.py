@@ -24,7 +24,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///leadrelay.db"
     host: str = "127.0.0.1"
     port: int = 8000
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = 64 * 1024  # a lead (POST /v1/leads, /v1/ping, a hosted form's post)
+    # any other request's body (a file upload has its own bound): read no further, answered 413
+    max_request_bytes: int = 4 * 1024 * 1024
     workers: int = 1  # worker loops inside `serve`
     worker_concurrency: int = 64  # deliveries in flight per worker loop
     claim_batch: int = 100

@@ -256,6 +256,27 @@ def test_control_characters_in_the_path_or_query_are_422_naming_the_parameter(ht
     assert http.get("/v1/distributions?partner=a%2500b", headers=ADMIN).status_code == 200  # a '%' is fine
 
 
+def test_a_body_over_the_installations_limit_is_413_whether_declared_or_streamed(http: httpx.Client) -> None:
+    """``max_request_bytes`` (4 MiB): no route reads more of a body into memory (the lead routes have
+    their own, smaller bound; the upload routes a larger one)."""
+    big = b'{"lead": {"email": "' + b"a" * (4 * 1024 * 1024) + b'@example.com"}}'
+    headers = {**ADMIN, "Content-Type": "application/json"}
+    declared = http.post("/v1/simulate", content=big, headers=headers)
+    assert declared.status_code == 413, declared.text  # refused before a byte is read (Starlette's text)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: chunked, refused once past the limit
+        yield big[: 1 << 20]
+        for i in range(1 << 20, len(big), 1 << 20):
+            yield big[i : i + (1 << 20)]
+
+    streamed = http.post("/v1/simulate", content=chunks(), headers=headers)
+    assert streamed.status_code == 413, streamed.text
+    assert streamed.json() == {"code": "body_too_large", "detail": "the body is larger than 4194304 bytes"}
+    assert "content-length" not in streamed.request.headers
+    small = http.post("/v1/simulate", json={"lead": {"email": "a@example.com"}}, headers=ADMIN)
+    assert small.status_code != 413
+
+
 def test_framework_errors_use_the_error_shape(http: httpx.Client) -> None:
     for method, path, status in [("GET", "/nothing-here", 404), ("PATCH", "/v1/config", 405)]:
         r = http.request(method, path, headers=ADMIN)

@@ -162,6 +162,10 @@ def test_a_bad_file_is_refused_before_anything_is_written(site: Site) -> None:
     forged = upload(http, "phones", b"5125551212\n", csrf="forged")
     assert forged.status_code == 403 and forged.json()["field"] == "csrf"
     assert upload(http, "nope", b"5125551212\n").status_code == 404
+    # an upload has its own bound, above the installation's 4 MiB for other bodies: read whole, then judged
+    large = b"Phone,name\n" + b"5125551212,Ada\n" * (5 * 1024 * 1024 // 15)
+    answer = upload(http, "phones", large, column="phnoe")
+    assert answer.status_code == 422 and answer.json()["field"] == "column", answer.text[:200]
     assert entries(http, "phones") == 0
     assert audits(site.url, "suppression.imported") == []  # nothing half-applied
 

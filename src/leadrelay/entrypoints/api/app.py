@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
         version=__version__,
         summary="Real-time lead distribution: intake, routing under exact caps, delivery, a true record.",
         lifespan=lifespan,
+        max_body_size=settings.max_request_bytes,  # 413 past it; the upload routes set their own
         responses=openapi.COMMON_RESPONSES,  # the error model, on every route
     )
     app.state.source_keys = KeyCache("key", "source")

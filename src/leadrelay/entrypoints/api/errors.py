@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import body_limit
 from starlette.responses import JSONResponse, Response
 
 from leadrelay.errors import (
@@ -115,6 +116,17 @@ async def _http_exception(_request: Request, exc: Exception) -> Response:
     return JSONResponse({"code": code, "detail": detail}, exc.status_code, headers=exc.headers)
 
 
+# Starlette's signal that a body passed the app's ``max_body_size`` (it has no public type; FastAPI reads it
+# the same way): answered in our shape instead of its plain "Content Too Large"
+_BODY_TOO_LARGE: type[Exception] | None = getattr(body_limit, "_RequestBodyTooLarge", None)
+
+
+async def _body_too_large(request: Request, _exc: Exception) -> Response:
+    limit = request.scope.get(body_limit.MAX_BODY_SIZE_SCOPE_KEY)
+    detail = f"the body is larger than {limit} bytes" if isinstance(limit, int) else "the body is too large"
+    return JSONResponse({"code": "body_too_large", "detail": detail}, 413)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     """A bug: logged with its traceback (by the server too), answered in the usual shape, never as text."""
     log.error("unhandled error", exc_info=exc)
@@ -125,4 +137,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LeadrelayError, _leadrelay_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    if _BODY_TOO_LARGE is not None:
+        app.add_exception_handler(_BODY_TOO_LARGE, _body_too_large)
     app.add_exception_handler(Exception, _unexpected)

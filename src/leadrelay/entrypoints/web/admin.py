@@ -169,7 +169,11 @@ def _refuse(field: str, detail: str, status: int = 422) -> JSONResponse:
     return JSONResponse({"field": field, "detail": detail}, status_code=status)
 
 
-@router.post("/suppression/{name}/upload", summary="Upload a file to a list (its progress streamed)")
+@router.post(
+    "/suppression/{name}/upload",
+    summary="Upload a file to a list (its progress streamed)",
+    max_body_size=MAX_UPLOAD + 1,  # its own bound, answered below with the field named
+)
 async def upload(
     request: Request, name: str, user: ConfigurePage, column: str = "", hashed: bool = False
 ) -> Response:
