@@ -289,3 +289,14 @@ def test_progress_is_read_from_the_database_by_any_server_and_a_stopped_import_s
         again = post(operator, ROWS)  # an interrupted import is redone when the file is posted again
         assert again.status_code == 202 and again.json()["id"] != import_id
         wait_done(operator, again.json()["id"])
+
+
+@pytest.mark.sqlite_only
+def test_stale_import_folders_are_swept_at_start_up(db_url: str, temp_root: Path) -> None:
+    stale, fresh = temp_root / "leadrelay-import-dead", temp_root / "leadrelay-import-recent"
+    stale.mkdir(), fresh.mkdir()
+    (stale / "upload.csv").write_text(ROWS)
+    old = time.time() - 86400 - 60
+    os.utime(stale, (old, old))
+    with make_site(db_url):
+        assert folders(temp_root) == ["leadrelay-import-recent"]

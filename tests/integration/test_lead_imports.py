@@ -7,7 +7,9 @@ the file and its counts; its rejects are shown to its owner only and dropped a d
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -161,3 +163,26 @@ def test_the_heartbeat_writes_the_progress_any_reader_sees(
         elsewhere.dispose()
     assert view is not None and (view["rows"], view["accepted"], view["percent"]) == (5, 5, 50)
     assert view["counts"] == {"accepted": 5}
+
+
+def test_the_same_file_posted_twice_at_once_starts_one_import(db_url: str) -> None:
+    """Two processes take the same post at the same moment: the file lock (PostgreSQL's advisory lock,
+    SQLite's write lock) lets one start the import and answers the other with it."""
+    dbs = [Database(db_url) for _ in range(4)]
+    barrier = threading.Barrier(len(dbs))
+
+    def post(db: Database) -> Any:
+        imports = ConsoleImports(SqlStorage(db))
+        barrier.wait()
+        return begin(imports)
+
+    try:
+        with ThreadPoolExecutor(len(dbs)) as pool:
+            answers = list(pool.map(post, dbs))
+        rows = dbs[0].read(lambda c: list(c.execute(select(lead_imports.c.id))))
+    finally:
+        for db in dbs:
+            db.dispose()
+    assert len(rows) == 1
+    assert {a.view["id"] for a in answers} == {rows[0].id}
+    assert sorted(a.reused for a in answers) == [False, True, True, True]

@@ -7,7 +7,8 @@ An import's upload is streamed to a temporary folder (``leadrelay-import-*``) un
 a background task through ``Intake.accept`` (as ``leadrelay import`` does) and is kept in the database
 (``services.lead_import.ConsoleImports``): its progress, written every half second, is read by any process;
 the same file posted again by the same user is answered with the earlier import. Its folder goes when it
-ends, whichever way; folders older than a day (a process that died) are swept when an import starts.
+ends, whichever way; folders older than a day (a process that died) are swept at start-up and when an
+import starts.
 """
 
 from __future__ import annotations
