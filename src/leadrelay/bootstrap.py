@@ -35,6 +35,7 @@ from leadrelay.services.health import HealthTracker
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
 from leadrelay.services.invoicing import Billing
+from leadrelay.services.lead_import import ConsoleImports
 from leadrelay.services.lead_pages import LeadPages
 from leadrelay.services.logview import LogView
 from leadrelay.services.notify import Notifier
@@ -83,6 +84,7 @@ class Runtime:
         self.offers = Offers(self.storage, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
         self.lead_pages = LeadPages(self.storage, self.dedup_keys, self.privacy)
+        self.lead_imports = ConsoleImports(self.storage)  # the console's CSV imports, kept in the database
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.storage, self.postback_links, self.configs)

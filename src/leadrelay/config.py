@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     session_idle_minutes: float = Field(default=30.0, gt=0)
     session_max_hours: float = Field(default=12.0, gt=0)
     secure_cookies: bool = False
+    # the console's CSV lead import: an upload larger than this many bytes is refused (413, nothing read
+    # past the limit, nothing imported)
+    import_max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
 
     def base_url(self) -> str:
         """Where buyers reach this installation (``public_url``, else the address it listens on)."""

@@ -68,6 +68,8 @@ def test_the_operations_settings(home: Path, monkeypatch: pytest.MonkeyPatch) ->
         ("LEADRELAY_LOG_FORMAT", "yaml"),
         ("LEADRELAY_LOG_LEVEL", "loud"),
         ("LEADRELAY_READY_MAX_JOB_AGE", "-1"),
+        ("LEADRELAY_IMPORT_MAX_BYTES", "0"),
+        ("LEADRELAY_IMPORT_MAX_BYTES", "50MB"),
     ],
 )
 def test_a_bad_value_names_its_variable(
@@ -78,3 +80,10 @@ def test_a_bad_value_names_its_variable(
         load_settings()
     [problem] = caught.value.problems
     assert problem.path == variable, caught.value.detail
+
+
+def test_the_console_import_limit_defaults_to_50_mb(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEADRELAY_IMPORT_MAX_BYTES", raising=False)
+    assert load_settings().import_max_bytes == 50 * 1024 * 1024
+    (home / ".env").write_text("LEADRELAY_IMPORT_MAX_BYTES=1048576\n")
+    assert load_settings().import_max_bytes == 1024 * 1024

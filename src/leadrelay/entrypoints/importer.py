@@ -14,14 +14,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from leadrelay.bootstrap import Runtime
 from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import LeadrelayError
-from leadrelay.services.lead_import import ImportProgress, import_rows
+from leadrelay.services.lead_import import ImportProgress, bounded_lines, import_rows
 
 
 async def run_import(
     rt: Runtime, file: Path, entity: str, source: str, rejects: Path, out: Console
 ) -> Counter[str]:
     """Import every row; a rejected row goes to ``rejects`` with its reasons. Memory stays bounded:
-    rows are read one at a time and at most ``lead_import.IN_FLIGHT`` are pending."""
+    rows are read one at a time (a line longer than ``lead_import.MAX_LINE_BYTES`` is skipped unread: its
+    row is rejected) and at most ``lead_import.IN_FLIGHT`` are pending."""
     live = await rt.configs.get(rt.storage)
     if source not in live.specs.sources:
         raise LeadrelayError(f"--source: no source named {source!r}")
@@ -32,7 +33,7 @@ async def run_import(
 
     def lines() -> Iterator[bytes]:
         with file.open("rb") as fh:
-            yield from fh
+            yield from bounded_lines(fh)  # a line past lead_import.MAX_LINE_BYTES: a rejected row
 
     with (
         rejects.open("w", newline="", encoding="utf-8") as rej_fh,

@@ -37,6 +37,7 @@ from leadrelay.services.ports import (
     HoldQueries,
     Invoices,
     Jobs,
+    LeadImports,
     LeadPageQueries,
     Leads,
     Ledger,
@@ -377,3 +378,7 @@ class DryRunTx:
     @property
     def lead_pages(self) -> LeadPageQueries:
         return self.real.lead_pages
+
+    @property
+    def lead_imports(self) -> LeadImports:
+        return self.real.lead_imports

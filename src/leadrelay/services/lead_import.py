@@ -1,24 +1,67 @@
-"""A CSV import of leads started from the console: every row through intake (``Intake.accept``, as
-``leadrelay import`` does), its progress readable while it runs, and the rows refused written to a rejects
-file with the reason of each.
+"""A CSV import of leads: every row through intake (``Intake.accept``, as ``leadrelay import`` does), its
+progress readable while it runs, and the rows refused written to a rejects file with the reason of each.
 
-The caller gives the file's lines (bytes) and a text stream for the rejects; memory stays bounded: rows
-are read one at a time and at most ``IN_FLIGHT`` are pending (they share group-commit transactions).
+``import_rows`` is the import itself (the CLI's and the console's). The caller gives the file's lines
+(bytes: ``bounded_lines`` reads them with a bound on a line's length) and a text stream for the rejects;
+memory stays bounded: rows are read one at a time, a line longer than ``MAX_LINE_BYTES`` is skipped
+without being held (its row is a reject: "line N is longer than ..."), and at most ``IN_FLIGHT`` rows are
+pending (they share group-commit transactions).
+
+``ConsoleImports`` keeps the console's imports in the database (``ports.LeadImports``): the process that
+runs one writes its progress every ``heartbeat`` seconds, so any process shows it; one not heard of for
+``imports.STALE_AFTER`` is taken for interrupted when read; the same file posted again by the same user is
+answered with the earlier import (``imports.reuses``); a finished import is audited (``lead.import``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import gzip
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import IO, Any
 
+from leadrelay.domain.imports import KEPT_FOR, STALE_AFTER, Earlier, ImportState, interrupted, reuses
 from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.intake import Intake, IntakeRequest
+from leadrelay.services.ports import Clock, IdSource, Record, Storage, Tx, system_clock, system_ids
 
 IN_FLIGHT = 256
+# a physical line of the file longer than this (its line ending included) is not read into memory: its
+# row is rejected. Well under the csv module's own field limit (128 KiB), which a quoted value spanning
+# many lines can still reach: that ends the import as failed ("line N: field larger than field limit").
+MAX_LINE_BYTES = 64 * 1024
+_DRAIN = 1 << 16
+_MARK = "\x00leadrelay-overlong-line\x00"  # stands for a skipped line in the text the csv reader reads
+
+
+class Overlong(bytes):
+    """Stands for a line longer than the bound among the lines: empty, with the line's ``size``."""
+
+    size: int = 0
+
+
+def bounded_lines(fh: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The file's lines (with their line endings); a line longer than ``limit`` bytes comes as an
+    ``Overlong`` (read through in chunks, never held whole)."""
+    while line := fh.readline(limit + 1):
+        if len(line) <= limit:
+            yield line
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = fh.readline(_DRAIN)
+            if not line:
+                break
+            size += len(line)
+        skipped = Overlong()
+        skipped.size = size
+        yield skipped
 
 
 @dataclass
@@ -35,13 +78,13 @@ class ImportProgress:
     accepted: int = 0
     rejected: int = 0  # rows with problems, and rows intake refused outright
     errors: int = 0  # of which refused outright (an error, not a rejected lead)
-    state: str = "running"  # running | done | failed
+    state: str = ImportState.RUNNING
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)  # per lead status
 
     @property
     def done(self) -> bool:
-        return self.state != "running"
+        return self.state != ImportState.RUNNING
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,7 +92,7 @@ class ImportProgress:
             "source": self.source,
             "entity": self.entity,
             "filename": self.filename,
-            "state": self.state,
+            "state": str(self.state),
             "error": self.error,
             "total_bytes": self.total_bytes,
             "read_bytes": self.read_bytes,
@@ -62,22 +105,50 @@ class ImportProgress:
         }
 
 
+def _skipped_line(value: Any) -> int | None:
+    """The line number a skipped line's mark carries, when ``value`` (a cell or a list of them) has one."""
+    values = value if isinstance(value, list) else [value]
+    for text in values:
+        if isinstance(text, str) and _MARK in text:
+            number = text.split(_MARK)[1]
+            return int(number) if number.isdigit() else 0
+    return None
+
+
 async def import_rows(
-    intake: Intake, progress: ImportProgress, lines: Iterable[bytes], rejects: IO[str]
+    intake: Intake,
+    progress: ImportProgress,
+    lines: Iterable[bytes],
+    rejects: IO[str],
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> ImportProgress:
     """Import every row of the CSV ``lines`` (a header row first); a refused row goes to ``rejects``
-    (``row``, the row's columns, ``errors``). A file without a header ends the import as failed."""
+    (``row``: its line in the file, the row's columns, ``errors``). A file without a header, or one the
+    csv reader cannot read on (a quoted value never closed), ends the import as failed; an ``Overlong``
+    line (``bounded_lines``) is a rejected row. ``max_line_bytes``: the bound the lines were read with
+    (named in the reason)."""
 
     def decoded() -> Iterator[str]:
-        for number, chunk in enumerate(lines):
+        for number, chunk in enumerate(lines, start=1):
+            if isinstance(chunk, Overlong):
+                progress.read_bytes += chunk.size
+                yield f"{_MARK}{number}{_MARK}\n"
+                continue
             progress.read_bytes += len(chunk)
             text = chunk.decode("utf-8", errors="replace")
-            yield text.removeprefix("\ufeff") if number == 0 else text
+            yield text.removeprefix("\ufeff") if number == 1 else text
 
     reader = csv.DictReader(decoded())
-    names = reader.fieldnames
-    if not names:
-        progress.state, progress.error = "failed", "the file has no header row"
+    try:
+        names = reader.fieldnames
+    except csv.Error as exc:
+        names, progress.error = None, f"line 1: {exc}"
+    if not names or any(_skipped_line(name) is not None for name in names):
+        progress.state = ImportState.FAILED
+        if names:
+            progress.error = f"the header row is longer than {max_line_bytes} bytes"
+        progress.error = progress.error or "the file has no header row"
         return progress
     out = csv.writer(rejects)
     out.writerow(["row", *names, "errors"])
@@ -102,9 +173,15 @@ async def import_rows(
             progress.accepted += 1
 
     try:
-        for row_no, row in enumerate(reader, start=2):
+        for row in reader:
             progress.rows += 1
-            task = asyncio.create_task(one(row_no, row))
+            skipped = [n for v in row.values() if (n := _skipped_line(v)) is not None]
+            if skipped:  # not read: refused before intake, the row's other values kept in the rejects
+                progress.errors += 1
+                kept = {k: v for k, v in row.items() if isinstance(v, str) and _MARK not in v}
+                refuse(skipped[0], kept, f"line {skipped[0]} is longer than {max_line_bytes} bytes: not read")
+                continue
+            task = asyncio.create_task(one(reader.line_num, row))
             pending.add(task)
             task.add_done_callback(pending.discard)
             if len(pending) >= IN_FLIGHT:
@@ -114,8 +191,262 @@ async def import_rows(
         if pending:
             await asyncio.wait(set(pending))
     except Exception as exc:  # the file could not be read on: say so on the page
-        progress.state, progress.error = "failed", str(exc) or type(exc).__name__
+        if pending:
+            await asyncio.wait(set(pending))
+        where = f"line {reader.line_num}: " if isinstance(exc, csv.Error) else ""
+        progress.state, progress.error = ImportState.FAILED, where + (str(exc) or type(exc).__name__)
         return progress
     progress.read_bytes = progress.total_bytes
-    progress.state = "done"
+    progress.state = ImportState.DONE
     return progress
+
+
+# ---------------------------------------------------------------- the console's imports, stored
+
+
+def _packed(rejects: IO[str]) -> bytes:
+    """The rejects stream's text, gzipped chunk by chunk (the plain text is never held whole)."""
+    rejects.flush()
+    rejects.seek(0)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb") as packer:
+        while chunk := rejects.read(_DRAIN):
+            packer.write(chunk.encode("utf-8"))
+    return out.getvalue()
+
+
+def view_of(row: Record, *, reused: bool = False) -> dict[str, Any]:
+    """An import's stored row as the console shows it (``ImportProgress.as_dict``'s keys, and whether it
+    was started before and answers a post of the same file again: ``reused``)."""
+    running = row.state == ImportState.RUNNING
+    return {
+        "id": row.id,
+        "source": row.source,
+        "entity": row.entity,
+        "filename": row.filename,
+        "state": str(row.state),
+        "error": row.error,
+        "total_bytes": int(row.total_bytes),
+        "read_bytes": int(row.read_bytes),
+        "percent": int(100 * row.read_bytes / max(row.total_bytes, 1)) if running else 100,
+        "rows": int(row.rows_done),
+        "accepted": int(row.rows_accepted),
+        "rejected": int(row.rows_rejected),
+        "errors": int(row.rows_errors),
+        "counts": dict(row.counts or {}),
+        "has_rejects": bool(getattr(row, "has_rejects", False)),
+        "created_at": row.created_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "reused": reused,
+    }
+
+
+def _progress_values(progress: ImportProgress, now: datetime) -> dict[str, Any]:
+    return {
+        "read_bytes": progress.read_bytes,
+        "rows_done": progress.rows,
+        "rows_accepted": progress.accepted,
+        "rows_rejected": progress.rejected,
+        "rows_errors": progress.errors,
+        "counts": {str(status): n for status, n in progress.counts.items()},
+        "updated_at": now,
+    }
+
+
+def _audit(tx: Tx, row: Record, now: datetime, state: str, **detail: Any) -> None:
+    tx.config.audit(
+        actor=row.actor,
+        action="lead.import",
+        object_kind="lead_import",
+        object_id=row.id,
+        at=now,
+        detail={
+            "filename": row.filename,
+            "sha256": row.sha256,
+            "source": row.source,
+            "entity": row.entity,
+            "state": state,
+            **detail,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Started:
+    """``ConsoleImports.begin``'s answer: the import (``view_of``), and whether it is an earlier one of
+    the same file (then nothing is to be imported)."""
+
+    view: dict[str, Any]
+    reused: bool
+
+
+class ConsoleImports:
+    """The console's CSV imports, stored: started (or found again), run with a heartbeat, read by their
+    owner from any process."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        clock: Clock = system_clock,
+        ids: IdSource = system_ids,
+        heartbeat: float = 0.5,
+        stale_after: timedelta = STALE_AFTER,
+    ) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.ids = ids
+        self.heartbeat = heartbeat
+        self.stale_after = stale_after
+
+    def _checked(self, tx: Tx, row: Record, now: datetime) -> Record:
+        """The row, marked interrupted (and audited) first when its heartbeat is too old."""
+        if not interrupted(row.state, row.updated_at, now, self.stale_after):
+            return row
+        why = f"interrupted: no progress from the process running it since {row.updated_at.isoformat()}"
+        values = {"state": ImportState.INTERRUPTED, "error": why, "finished_at": now}
+        if tx.lead_imports.update_import(row.id, values, running_only=True):
+            _audit(
+                tx,
+                row,
+                now,
+                ImportState.INTERRUPTED,
+                rows=row.rows_done,
+                accepted=row.rows_accepted,
+                rejected=row.rows_rejected,
+            )
+        return tx.lead_imports.get_import(row.id)
+
+    async def begin(
+        self,
+        *,
+        owner: str,
+        actor: str,
+        filename: str,
+        sha256: str,
+        source: str,
+        entity: str,
+        total_bytes: int,
+    ) -> Started:
+        """A new running import of the file, or the owner's earlier import of the same file (same
+        SHA-256) when it is running or finished within ``imports.REUSE_WITHIN``."""
+
+        def work(tx: Tx) -> Started:
+            tx.lead_imports.lock_file(owner, sha256)
+            now = self.clock()
+            earlier = tx.lead_imports.latest_of_file(owner, sha256)
+            if earlier is not None:
+                earlier = self._checked(tx, earlier, now)
+                if reuses(Earlier(earlier.state, earlier.updated_at, earlier.finished_at), now):
+                    return Started(view_of(earlier, reused=True), True)
+            import_id = self.ids("imp")
+            tx.lead_imports.add_import(
+                {
+                    "id": import_id,
+                    "owner": owner,
+                    "actor": actor,
+                    "filename": filename[:255],
+                    "sha256": sha256,
+                    "source": source,
+                    "entity": entity,
+                    "state": ImportState.RUNNING,
+                    "total_bytes": total_bytes,
+                    "read_bytes": 0,
+                    "rows_done": 0,
+                    "rows_accepted": 0,
+                    "rows_rejected": 0,
+                    "rows_errors": 0,
+                    "counts": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            return Started(view_of(tx.lead_imports.get_import(import_id)), False)
+
+        return await self.storage.run(work)
+
+    async def save(self, progress: ImportProgress) -> bool:
+        """Write the progress (the heartbeat); False when the import is no longer running."""
+        values = _progress_values(progress, self.clock())
+        return await self.storage.run(
+            lambda tx: tx.lead_imports.update_import(progress.id, values, running_only=True), quick=True
+        )
+
+    async def finish(self, progress: ImportProgress, rejects: bytes | None, *, packed: bool = False) -> None:
+        """Write its end (state, counts, the rejects file gzipped when there are rejected rows; ``packed``:
+        ``rejects`` is gzipped already) and audit it: who, the file, the rows accepted and rejected. An
+        import taken for interrupted meanwhile (its heartbeat stalled) ends as it really did."""
+        now = self.clock()
+        if rejects and not packed:
+            rejects = gzip.compress(rejects)
+        values = {
+            **_progress_values(progress, now),
+            "state": progress.state,
+            "error": progress.error,
+            "rows_total": progress.rows,
+            "finished_at": now,
+            "rejects": rejects if rejects and progress.rejected else None,
+        }
+
+        def work(tx: Tx) -> None:
+            tx.lead_imports.update_import(progress.id, values, running_only=False)
+            row = tx.lead_imports.get_import(progress.id)
+            if row is not None:
+                _audit(
+                    tx,
+                    row,
+                    now,
+                    progress.state,
+                    rows=progress.rows,
+                    accepted=progress.accepted,
+                    rejected=progress.rejected,
+                    errors=progress.errors,
+                    **({"error": progress.error} if progress.error else {}),
+                )
+
+        await self.storage.run(work)
+
+    async def run(
+        self, intake: Intake, progress: ImportProgress, lines: Iterable[bytes], rejects: IO[str]
+    ) -> ImportProgress:
+        """``import_rows`` with the progress written every ``heartbeat`` seconds, then ``finish``.
+        ``rejects`` must be readable too (``w+``): its text is stored when the import ends."""
+        job = asyncio.create_task(import_rows(intake, progress, lines, rejects))
+        try:
+            while not job.done():
+                await asyncio.wait({job}, timeout=self.heartbeat)
+                if not job.done():
+                    with contextlib.suppress(Exception):  # a missed heartbeat is not the import's end
+                        await self.save(progress)
+            job.result()
+        except Exception as exc:
+            progress.state, progress.error = ImportState.FAILED, str(exc) or type(exc).__name__
+        await self.finish(progress, _packed(rejects) if progress.rejected else None, packed=True)
+        return progress
+
+    async def view(self, import_id: str, owner: str) -> dict[str, Any] | None:
+        """The import if ``owner`` started it (to anyone else it does not exist); a running one whose
+        heartbeat is too old is marked interrupted first."""
+        row = await self.storage.run_read(lambda tx: tx.lead_imports.get_import(import_id))
+        if row is None or row.owner != owner:
+            return None
+        if interrupted(row.state, row.updated_at, self.clock(), self.stale_after):
+            row = await self.storage.run(lambda tx: self._checked(tx, row, self.clock()))
+        return view_of(row)
+
+    async def rejects(self, import_id: str, owner: str) -> bytes | None:
+        """The finished import's rejects file (CSV) if ``owner`` started it and it has one."""
+
+        def read(tx: Tx) -> bytes | None:
+            row = tx.lead_imports.get_import(import_id)
+            if row is None or row.owner != owner or row.state == ImportState.RUNNING:
+                return None
+            return tx.lead_imports.import_rejects(import_id)
+
+        packed = await self.storage.run_read(read)
+        return gzip.decompress(packed) if packed is not None else None
+
+    async def forget_old(self) -> int:
+        """Drop the rejects files of imports finished more than ``imports.KEPT_FOR`` ago."""
+        before = self.clock() - KEPT_FOR
+        return await self.storage.run(lambda tx: tx.lead_imports.forget_rejects(before), background=True)

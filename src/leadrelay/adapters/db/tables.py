@@ -19,6 +19,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -33,6 +34,7 @@ from leadrelay.domain.access import Role
 from leadrelay.domain.alerts import AlertState, EventState
 from leadrelay.domain.budgets import HoldKind
 from leadrelay.domain.health import BreakerState
+from leadrelay.domain.imports import ImportState
 from leadrelay.domain.invoices import InvoiceStatus, PeriodKind
 from leadrelay.domain.ledger import CENTS, EntryKind, Party
 from leadrelay.domain.ping import BidStatus
@@ -812,3 +814,32 @@ lead_lookup = Table(  # a lead's email and phone keys (domain.lookup): HMAC-SHA2
     PrimaryKeyConstraint("key_hash", "lead_id"),  # a search is one index range of key_hash
 )
 Index("ix_audit_log_object_id", audit_log.c.object_id)  # the audit entries about a lead and its jobs
+
+
+lead_imports = Table(  # the console's CSV imports: progress read by any process, a file posted twice found
+    "lead_imports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner", ID, nullable=False),  # the user who started it: the only one it is shown to
+    Column("actor", String(100), nullable=False),  # the owner as the audit log names them
+    Column("filename", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),  # of the uploaded file: the same file posted again
+    Column("source", NAME, nullable=False),
+    Column("entity", NAME, nullable=False),
+    Column("state", String(16), nullable=False),  # imports.ImportState
+    Column("error", Text),
+    Column("total_bytes", BigInteger, nullable=False),
+    Column("read_bytes", BigInteger, nullable=False, default=0),
+    Column("rows_total", Integer),  # known once it finished
+    Column("rows_done", Integer, nullable=False, default=0),
+    Column("rows_accepted", Integer, nullable=False, default=0),
+    Column("rows_rejected", Integer, nullable=False, default=0),
+    Column("rows_errors", Integer, nullable=False, default=0),  # of the rejected: refused outright
+    Column("counts", JSON, nullable=False),  # rows per lead status
+    Column("rejects", LargeBinary),  # the rejects file, gzip; cleared a day after it finished
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),  # the heartbeat of the process that runs it
+    Column("finished_at", UTCDateTime),
+    one_of("state", ImportState),
+    Index("ix_lead_imports_owner_sha256", "owner", "sha256"),
+)

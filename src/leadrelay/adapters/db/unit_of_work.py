@@ -22,6 +22,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
 from leadrelay.adapters.db.invoice_store import SqlInvoices
+from leadrelay.adapters.db.lead_import_store import SqlLeadImports
 from leadrelay.adapters.db.lead_queries import SqlLeadPages
 from leadrelay.adapters.db.ledger_store import SqlLedger
 from leadrelay.adapters.db.log_queries import SqlLogQueries
@@ -164,6 +165,10 @@ class SqlTx:
     @cached_property
     def lead_pages(self) -> SqlLeadPages:
         return SqlLeadPages(self.conn)
+
+    @cached_property
+    def lead_imports(self) -> SqlLeadImports:
+        return SqlLeadImports(self.conn)
 
 
 class SqlStorage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,6 +44,7 @@ from leadrelay.entrypoints.api import (
 )
 from leadrelay.entrypoints.api.deps import KeyCache
 from leadrelay.entrypoints.web import console, forms
+from leadrelay.entrypoints.web import leads as console_leads
 from leadrelay.errors import LeadrelayError
 
 log = logging.getLogger("leadrelay.api")
@@ -91,6 +93,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings)
         app.state.runtime = runtime
+        await asyncio.to_thread(console_leads.sweep_folders)  # CSV imports' folders left by a dead process
         runtime.start_workers(worker_count)
         try:
             yield

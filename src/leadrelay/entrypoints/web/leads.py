@@ -2,27 +2,34 @@
 ``services.lead_pages``), a lead's history, the CSV import from the browser with its progress and rejects
 file, and the erasure of a lead (admins: the privacy permission).
 
-An import runs in this server process as a background task through ``Intake.accept`` (as ``leadrelay
-import`` does); its progress and rejects file live in memory and a temporary directory until the process
-ends (the last ``_KEPT`` imports are kept).
+An import's upload is streamed to a temporary folder (``leadrelay-import-*``) under a byte limit
+(``LEADRELAY_IMPORT_MAX_BYTES``: 413 past it, nothing imported); the import runs in this server process as
+a background task through ``Intake.accept`` (as ``leadrelay import`` does) and is kept in the database
+(``services.lead_import.ConsoleImports``): its progress, written every half second, is read by any process;
+the same file posted again by the same user is answered with the earlier import. Its folder goes when it
+ends, whichever way; folders older than a day (a process that died) are swept at start-up and when an
+import starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import shutil
 import tempfile
-from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.datastructures import UploadFile
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
+from starlette.responses import JSONResponse, Response
 
 from leadrelay.domain.access import Permission, allows
+from leadrelay.domain.imports import KEPT_FOR
 from leadrelay.entrypoints.web.console import (
     _HEADERS,
     OperatorPage,
@@ -35,42 +42,13 @@ from leadrelay.entrypoints.web.console import (
     navigation,
 )
 from leadrelay.errors import NotFound, ValidationFailed
-from leadrelay.ids import new_id
-from leadrelay.services.lead_import import ImportProgress, import_rows
+from leadrelay.services.lead_import import MAX_LINE_BYTES, ConsoleImports, ImportProgress, bounded_lines
 from leadrelay.services.users import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-_KEPT = 20  # imports whose progress and rejects file are kept per process
 _CHUNK = 1 << 16
-
-
-@dataclass
-class _Import:
-    progress: ImportProgress
-    folder: Path
-    user_id: str  # who started it: the only user its progress and rejects are shown to
-    task: asyncio.Task[ImportProgress] | None = None
-
-    @property
-    def rejects(self) -> Path:
-        return self.folder / "rejects.csv"
-
-
-def _imports(request: Request) -> OrderedDict[str, _Import]:
-    state = request.app.state
-    if not hasattr(state, "lead_imports"):
-        state.lead_imports = OrderedDict()
-    imports: OrderedDict[str, _Import] = state.lead_imports
-    return imports
-
-
-def _keep(request: Request, run: _Import) -> None:
-    imports = _imports(request)
-    imports[run.progress.id] = run
-    while len(imports) > _KEPT:
-        _, old = imports.popitem(last=False)
-        if old.task is None or old.task.done():
-            shutil.rmtree(old.folder, ignore_errors=True)
+_FOLDER_PREFIX = "leadrelay-import-"
+log = logging.getLogger("leadrelay.console")
 
 
 def _expired(request: Request) -> Response:
@@ -125,6 +103,8 @@ def _import_form(
     **more: Any,
 ) -> Response:
     context = _context(user, "/console/leads", sources=sources, entities=entities, errors={}, chosen={})
+    context["max_size"] = _bytes(request.app.state.runtime.settings.import_max_bytes)
+    context["max_line"] = _bytes(MAX_LINE_BYTES)
     context.update(more)
     return _render(request, "leads/import.html", context, status)
 
@@ -139,9 +119,81 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
+def _imports(request: Request) -> ConsoleImports:
+    imports: ConsoleImports = request.app.state.runtime.lead_imports
+    return imports
+
+
+class _TooLarge(Exception):
+    """The request's body passed the import's byte limit."""
+
+
+def _bytes(limit: int) -> str:
+    """``limit`` for people: "50 MB" (MiB, as the setting's default is written), else bytes."""
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if limit % size == 0:
+            return f"{limit // size} {unit}"
+    return f"{limit} bytes"
+
+
+def too_large_message(limit: int) -> str:
+    readable = _bytes(limit)
+    return f"the file is larger than the import limit of {readable} ({limit} bytes): nothing was imported"
+
+
+async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    """The request's body, chunk by chunk; ``_TooLarge`` as soon as it passes ``limit`` bytes."""
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        yield chunk
+
+
+async def _bounded_form(request: Request, limit: int) -> FormData:
+    """The posted form, read under ``limit`` bytes (the upload's part spooled to a temporary file by the
+    parser); ``_TooLarge`` past it (a ``Content-Length`` above it is refused before reading)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        parts = MultiPartParser(request.headers, _limited(request, limit), max_files=1, max_fields=20)
+        return await parts.parse()
+    if media == "application/x-www-form-urlencoded":
+        return await FormParser(request.headers, _limited(request, limit), max_fields=20).parse()
+    return FormData()
+
+
 @router.post("/leads/import", summary="Start an import of leads from a CSV file")
 async def start_import(request: Request, user: OperatorPage) -> Response:
-    form = await request.form()
+    limit: int = request.app.state.runtime.settings.import_max_bytes
+    try:
+        form = await _bounded_form(request, limit)
+    except _TooLarge:
+        message = too_large_message(limit)
+        if _wants_json(request):
+            return JSONResponse({"errors": {"file": message}, "detail": message}, 413, headers=_HEADERS)
+        sources, entities = await _choices(request)
+        return _import_form(request, user, sources, entities, 413, errors={"file": message})
+    except MultiPartException as exc:
+        if _wants_json(request):
+            detail = f"the form could not be read: {exc.message}"
+            return JSONResponse({"detail": detail}, 400, headers=_HEADERS)
+        return _render(
+            request,
+            "message.html",
+            _message("Form not read", exc.message, "/console/leads/import", "Back to the import"),
+            400,
+        )
+    try:
+        return await _start(request, user, form)
+    finally:
+        await form.close()  # the parser's spooled copy of the upload
+
+
+async def _start(request: Request, user: SessionUser, form: FormData) -> Response:
     if not csrf_sent_ok(request, user, form.get("csrf_token")):
         if _wants_json(request):
             return JSONResponse({"detail": "the form expired: reload the page"}, 403)
@@ -161,69 +213,122 @@ async def start_import(request: Request, user: OperatorPage) -> Response:
         chosen = {"source": source, "entity": entity}
         return _import_form(request, user, sources, entities, 422, errors=errors, chosen=chosen)
     assert isinstance(source, str) and isinstance(entity, str)
-    folder = Path(tempfile.mkdtemp(prefix="leadrelay-import-"))
-    size = await asyncio.to_thread(_save, upload, folder / "upload.csv")
-    progress = ImportProgress(new_id("imp"), source, entity, str(upload.filename), size)
-    run = _Import(progress, folder, user.user_id)
-    run.task = asyncio.create_task(_run(request.app.state.runtime.intake, run))
-    _keep(request, run)
-    status_url = f"/console/leads/import/{progress.id}"
+    imports = _imports(request)
+    await asyncio.to_thread(sweep_folders)
+    await imports.forget_old()
+    folder = Path(tempfile.mkdtemp(prefix=_FOLDER_PREFIX))
+    try:
+        size, sha256 = await asyncio.to_thread(_save, upload, folder / "upload.csv")
+        started = await imports.begin(
+            owner=user.user_id,
+            actor=user.actor,
+            filename=str(upload.filename),
+            sha256=sha256,
+            source=source,
+            entity=entity,
+            total_bytes=size,
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    view = started.view
+    status_url = f"/console/leads/import/{view['id']}"
+    if started.reused:  # the same file, running or imported within the day: not imported again
+        shutil.rmtree(folder, ignore_errors=True)
+        if _wants_json(request):
+            return JSONResponse({**view, "status_url": status_url}, 200, headers=_HEADERS)
+        return _see(f"{status_url}?again=1")
+    progress = ImportProgress(view["id"], source, entity, view["filename"], size)
+    task = asyncio.create_task(_run(request.app.state.runtime.intake, imports, progress, folder))
+    running: set[asyncio.Task[None]] = _tasks(request)
+    running.add(task)
+    task.add_done_callback(running.discard)
     if _wants_json(request):
-        return JSONResponse({**progress.as_dict(), "status_url": status_url}, 202, headers=_HEADERS)
+        return JSONResponse({**view, "status_url": status_url}, 202, headers=_HEADERS)
     return _see(status_url)
 
 
-def _save(upload: UploadFile, path: Path) -> int:
+def _tasks(request: Request) -> set[asyncio.Task[None]]:
+    """The imports running in this process (held so they are not collected while they run)."""
+    state = request.app.state
+    if not hasattr(state, "lead_import_tasks"):
+        state.lead_import_tasks = set()
+    tasks: set[asyncio.Task[None]] = state.lead_import_tasks
+    return tasks
+
+
+def _save(upload: UploadFile, path: Path) -> tuple[int, str]:
+    """Copy the upload to ``path``: its size and SHA-256."""
+    digest = hashlib.sha256()
+    size = 0
     upload.file.seek(0)
     with path.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, _CHUNK)
-    return path.stat().st_size
+        while chunk := upload.file.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return size, digest.hexdigest()
 
 
-def _lines(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        yield from fh
+def sweep_folders(
+    root: Path | None = None, *, now: float | None = None, older_than: float | None = None
+) -> int:
+    """Remove the import folders (``leadrelay-import-*``) older than a day: left by a process that died
+    during an import (a finished import removes its own). How many went."""
+    base = root or Path(tempfile.gettempdir())
+    cutoff = (time.time() if now is None else now) - (older_than or KEPT_FOR.total_seconds())
+    gone = 0
+    for folder in base.glob(f"{_FOLDER_PREFIX}*"):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                gone += 1
+        except OSError:  # another process swept it first
+            continue
+    return gone
 
 
-async def _run(intake: Any, run: _Import) -> ImportProgress:
-    upload = run.folder / "upload.csv"
+async def _run(intake: Any, imports: ConsoleImports, progress: ImportProgress, folder: Path) -> None:
+    """Run the import, then remove its folder (the upload and the rejects, stored by then), whichever way
+    it ended."""
     try:
-        with run.rejects.open("w", newline="", encoding="utf-8") as rejects:
-            return await import_rows(intake, run.progress, _lines(upload), rejects)
+        with (
+            (folder / "upload.csv").open("rb") as upload,
+            (folder / "rejects.csv").open("w+", newline="", encoding="utf-8") as rejects,
+        ):
+            await imports.run(intake, progress, bounded_lines(upload), rejects)
+    except Exception:  # its end not stored (the database unreachable): it shows as interrupted later
+        log.exception("lead import %s: its end could not be stored", progress.id)
     finally:
-        upload.unlink(missing_ok=True)  # the leads are stored now: the plaintext file goes
-
-
-def _import_of(request: Request, import_id: str, user: SessionUser) -> _Import | None:
-    """The import, if it exists and ``user`` started it (to anyone else it does not exist)."""
-    found = _imports(request).get(import_id)
-    return found if found is not None and found.user_id == user.user_id else None
+        await asyncio.to_thread(shutil.rmtree, folder, True)
 
 
 @router.get("/leads/import/{import_id}", summary="An import's progress")
 async def import_status(request: Request, import_id: str, user: OperatorPage) -> Response:
-    run = _import_of(request, import_id, user)
-    if run is None:
-        return _not_found(request, f"No import {import_id} in this server (imports are kept until it stops).")
-    context = _context(user, "/console/leads", progress=run.progress.as_dict())
+    view = await _imports(request).view(import_id, user.user_id)
+    if view is None:
+        return _not_found(request, f"No import {import_id}.")
+    again = request.query_params.get("again") == "1"
+    context = _context(user, "/console/leads", progress=view, again=again)
     return _render(request, "leads/import_status.html", context)
 
 
 @router.get("/leads/import/{import_id}/progress", summary="An import's progress (JSON)")
 async def import_progress(request: Request, import_id: str, user: OperatorPage) -> Response:
-    run = _import_of(request, import_id, user)
-    if run is None:
+    view = await _imports(request).view(import_id, user.user_id)
+    if view is None:
         return JSONResponse({"detail": f"unknown import {import_id}"}, 404, headers=_HEADERS)
-    return JSONResponse(run.progress.as_dict(), headers=_HEADERS)
+    return JSONResponse(view, headers=_HEADERS)
 
 
 @router.get("/leads/import/{import_id}/rejects.csv", summary="An import's rejected rows with their reasons")
 async def import_rejects(request: Request, import_id: str, user: OperatorPage) -> Response:
-    run = _import_of(request, import_id, user)
-    if run is None or not run.progress.done or not run.rejects.exists():
+    body = await _imports(request).rejects(import_id, user.user_id)
+    if body is None:
         return _not_found(request, "No rejects file for this import (yet).")
     name = f"rejects-{import_id}.csv"
-    return FileResponse(run.rejects, media_type="text/csv", filename=name, headers=_HEADERS)
+    headers = {**_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def _not_found(request: Request, text: str) -> Response:

@@ -19,6 +19,7 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``ledger``: the money ledger's entries; ``wallets``: budgets and wallets (money held by routed leads);
   ``returns``: partners' returns of leads; ``invoices``: invoices and statements made of entries;
 - ``reports``: the reports' hourly facts and their rollup;
+- ``lead_imports``: the console's CSV lead imports (their progress, a file posted twice);
 - ``users``: console users, invitations, sessions, failed logins; ``Passwords`` (their hashes);
 - ``dashboard``: the queue's depth for the console's dashboard (``DashboardQueries``, ``QueueDepth``);
 - ``clock``: time and new ids; ``records``: what the repositories return;
@@ -39,6 +40,7 @@ from leadrelay.services.ports.clock import (
 from leadrelay.services.ports.dashboard import DashboardQueries, QueueDepth
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
+from leadrelay.services.ports.lead_imports import LeadImports
 from leadrelay.services.ports.lead_pages import LeadPageQueries
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
 from leadrelay.services.ports.metrics import NO_METRICS, Metrics
@@ -93,6 +95,7 @@ __all__ = [
     "IdSource",
     "Invoices",
     "Jobs",
+    "LeadImports",
     "LeadPageQueries",
     "Leads",
     "Ledger",

@@ -11,6 +11,7 @@ from leadrelay.services.ports.alerts import Alerts
 from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.dashboard import DashboardQueries
 from leadrelay.services.ports.invoices import Invoices
+from leadrelay.services.ports.lead_imports import LeadImports
 from leadrelay.services.ports.lead_pages import LeadPageQueries
 from leadrelay.services.ports.ledger import Ledger
 from leadrelay.services.ports.portals import PortalQueries
@@ -108,6 +109,8 @@ class Tx(Protocol):
     def portal(self) -> PortalQueries: ...
     @property
     def lead_pages(self) -> LeadPageQueries: ...
+    @property
+    def lead_imports(self) -> LeadImports: ...
 
 
 class Storage(Protocol):

@@ -14,7 +14,9 @@
       " rejected" + (p.error ? " (" + p.error + ")" : "");
     if (p.state !== "running") {
       rejects.querySelector("a").href = "/console/leads/import/" + p.id + "/rejects.csv";
-      rejects.hidden = false;
+      rejects.hidden = !p.has_rejects;
+      var stopped = $("import-interrupted");
+      if (stopped) { stopped.hidden = p.state !== "interrupted"; }
       state.focus && state.setAttribute("tabindex", "-1");
     }
   }
@@ -42,7 +44,8 @@
     xhr.addEventListener("load", function () {
       var body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { body = {}; }
-      if (xhr.status === 202) {
+      if (xhr.status === 202 || (xhr.status === 200 && body.reused)) {
+        if (body.reused) { window.location.assign(body.status_url + "?again=1"); return; }
         upload.value = 100;
         showProgress(body);
         poll("/console/leads/import/" + body.id + "/progress");
