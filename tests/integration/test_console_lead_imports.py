@@ -300,3 +300,12 @@ def test_stale_import_folders_are_swept_at_start_up(db_url: str, temp_root: Path
     os.utime(stale, (old, old))
     with make_site(db_url):
         assert folders(temp_root) == ["leadrelay-import-recent"]
+
+
+def test_an_upload_larger_than_the_bound_of_other_requests_is_read_under_its_own(site: ServerThread) -> None:
+    """The import has its own bound (``import_max_bytes``, 50 MB), above ``max_request_bytes`` (4 MiB)
+    that holds every other body: a 5 MiB file is read whole, then judged (here: its form token)."""
+    operator = session(site, Role.OPERATOR)
+    large = ROWS + "N0,Row,n0@example.com,512-555-0000,78704,TX\n" * (5 * 1024 * 1024 // 45)
+    answer = post(operator, large, **{"X-CSRF-Token": "forged"})
+    assert answer.status_code == 403 and "the form expired" in answer.json()["detail"], answer.text[:200]

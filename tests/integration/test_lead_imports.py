@@ -7,6 +7,7 @@ the file and its counts; its rejects are shown to its owner only and dropped a d
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import audit_log, lead_imports
 from leadrelay.adapters.db.unit_of_work import SqlStorage
@@ -186,3 +188,24 @@ def test_the_same_file_posted_twice_at_once_starts_one_import(db_url: str) -> No
     assert len(rows) == 1
     assert {a.view["id"] for a in answers} == {rows[0].id}
     assert sorted(a.reused for a in answers) == [False, True, True, True]
+
+
+def test_with_a_secret_key_the_rejects_are_stored_sealed(db_url: str) -> None:
+    """The rejects hold the rows' values as sent (sensitive ones too): with the installation's secret they
+    are sealed under its data keys, bound to the import, like a lead's sensitive fields."""
+    db = Database(db_url)
+    try:
+        imports = ConsoleImports(
+            SqlStorage(db), clock=FakeClock(), ids=FakeIds(), sealer=Sealer(db, "s" * 32)
+        )
+        import_id = begin(imports).view["id"]
+        rejects = b"row,email,errors\n3,ada@example.com,phone: not a phone number\n"
+        finished(imports, import_id, rejects)
+        stored = db.read(
+            lambda c: c.execute(select(lead_imports.c.rejects).where(lead_imports.c.id == import_id)).scalar()
+        )
+        assert stored is not None and stored[:1] == b"s"
+        assert b"ada@example.com" not in stored and gzip.compress(rejects)[10:30] not in stored
+        assert asyncio.run(imports.rejects(import_id, "usr_1")) == rejects
+    finally:
+        db.dispose()

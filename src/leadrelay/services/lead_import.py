@@ -29,7 +29,16 @@ from leadrelay.domain.imports import KEPT_FOR, STALE_AFTER, Earlier, ImportState
 from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.intake import Intake, IntakeRequest
-from leadrelay.services.ports import Clock, IdSource, Record, Storage, Tx, system_clock, system_ids
+from leadrelay.services.ports import (
+    Clock,
+    IdSource,
+    Record,
+    Sealer,
+    Storage,
+    Tx,
+    system_clock,
+    system_ids,
+)
 
 IN_FLIGHT = 256
 # a physical line of the file longer than this (its line ending included) is not read into memory: its
@@ -271,6 +280,9 @@ def _audit(tx: Tx, row: Record, now: datetime, state: str, **detail: Any) -> Non
     )
 
 
+_PLAIN, _SEALED = b"z", b"s"  # the stored rejects: gzip as is, or a sealed token of it
+
+
 @dataclass(frozen=True)
 class Started:
     """``ConsoleImports.begin``'s answer: the import (``view_of``), and whether it is an earlier one of
@@ -292,8 +304,10 @@ class ConsoleImports:
         ids: IdSource = system_ids,
         heartbeat: float = 0.5,
         stale_after: timedelta = STALE_AFTER,
+        sealer: Sealer | None = None,
     ) -> None:
         self.storage = storage
+        self.sealer = sealer  # with a secret key, the rejects (personal data) are stored sealed
         self.clock = clock
         self.ids = ids
         self.heartbeat = heartbeat
@@ -379,6 +393,8 @@ class ConsoleImports:
         now = self.clock()
         if rejects and not packed:
             rejects = gzip.compress(rejects)
+        if rejects:
+            rejects = await self._stored(progress.id, rejects)
         values = {
             **_progress_values(progress, now),
             "state": progress.state,
@@ -443,8 +459,27 @@ class ConsoleImports:
                 return None
             return tx.lead_imports.import_rejects(import_id)
 
-        packed = await self.storage.run_read(read)
-        return gzip.decompress(packed) if packed is not None else None
+        stored = await self.storage.run_read(read)
+        return gzip.decompress(await self._unsealed(import_id, stored)) if stored is not None else None
+
+    async def _stored(self, import_id: str, packed: bytes) -> bytes:
+        """The gzipped rejects as stored: sealed under the installation's data keys when it has a secret
+        (they hold the rows' values, sensitive ones too, as sent: the same care as a lead's), bound to
+        the import's id; marked so that reading knows which."""
+        if self.sealer is None or not self.sealer.available:
+            return _PLAIN + packed
+        ring = await self.sealer.ring()
+        return _SEALED + ring.seal(packed, import_id.encode()).encode()
+
+    async def _unsealed(self, import_id: str, stored: bytes) -> bytes:
+        mark, body = stored[:1], stored[1:]
+        if mark == _PLAIN:
+            return body
+        if mark != _SEALED or self.sealer is None:
+            raise ValueError(f"import {import_id}: rejects stored in an unknown form")
+        token = body.decode()
+        ring = await self.sealer.ring(token)
+        return ring.open(token, import_id.encode())
 
     async def forget_old(self) -> int:
         """Drop the rejects files of imports finished more than ``imports.KEPT_FOR`` ago."""
