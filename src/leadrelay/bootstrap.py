@@ -45,7 +45,7 @@ from leadrelay.services.postback_links import PostbackLinks
 from leadrelay.services.postback_relay import PostbackRelay
 from leadrelay.services.postbacks import Postbacks
 from leadrelay.services.privacy import Privacy
-from leadrelay.services.retention import retain
+from leadrelay.services.retention import retain, sweep
 from leadrelay.services.returns import Returns
 from leadrelay.services.simulation import Simulator
 from leadrelay.services.supplier_ping import SupplierPings
@@ -120,6 +120,7 @@ class Runtime:
         self.workers: list[Worker] = []
         self._worker_tasks: list[asyncio.Task[None]] = []
         self._retention: asyncio.Task[None] | None = None
+        self._sweep: asyncio.Task[None] | None = None
         self.batcher: Batcher | None = None
         self._batcher_task: asyncio.Task[None] | None = None
 
@@ -156,6 +157,10 @@ class Runtime:
         if count and self.settings.retention_days and self._retention is None:
             self._retention = asyncio.create_task(
                 retain(self.privacy.purge_sync, self.settings.retention_days)
+            )
+        if count and self._sweep is None:
+            self._sweep = asyncio.create_task(
+                sweep("console imports' rejects files", self.lead_imports.forget_old)
             )
         if count and self.batcher is None:
             self.batcher = self.new_batcher(only)
@@ -199,6 +204,8 @@ class Runtime:
     async def stop(self) -> None:
         if self._retention is not None:
             self._retention.cancel()
+        if self._sweep is not None:
+            self._sweep.cancel()
         if self.batcher is not None and self._batcher_task is not None:
             self.batcher.stop()
             try:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-__all__ = ["EVERY_S", "retain"]
+__all__ = ["EVERY_S", "retain", "sweep"]
 
 log = logging.getLogger("leadrelay")
 
@@ -28,4 +28,17 @@ async def retain(purge: Callable[[timedelta], int], days: int, *, every_s: float
                 log.info("retention: erased the personal data of %d leads (> %d days old)", erased, days)
         except Exception:
             log.exception("retention purge failed; trying again in an hour")
+        await asyncio.sleep(every_s)
+
+
+async def sweep(what: str, forget: Callable[[], Awaitable[int]], *, every_s: float = EVERY_S) -> None:
+    """Run ``forget`` (drop what has been kept long enough, return how many) now and every ``every_s``
+    seconds, until cancelled: the console imports' rejects files (kept a day)."""
+    while True:
+        try:
+            dropped = await forget()
+            if dropped:
+                log.info("retention: dropped %d %s", dropped, what)
+        except Exception:
+            log.exception("dropping old %s failed; trying again in an hour", what)
         await asyncio.sleep(every_s)
