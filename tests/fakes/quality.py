@@ -69,6 +69,14 @@ class FakeDedupMarks:
         for row in self._t.where("lead_lookup", lambda r: r["lead_id"] in ids):
             self._t.delete("lead_lookup", row)
 
+    def replace_lookups(
+        self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
+    ) -> list[str]:
+        live = {i for i in lead_ids if (r := self._t.find("leads", i)) is not None and r["erased_at"] is None}
+        self.forget_lookups(sorted(live))
+        self.put_lookups([(lead, key) for lead, key in rows if lead in live])
+        return []  # no other transaction holds a row (as on SQLite)
+
     def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
         wanted = set(keys)
         found = {r["lead_id"] for r in self._t.where("lead_lookup", lambda r: r["key_hash"] in wanted)}
