@@ -812,3 +812,23 @@ lead_lookup = Table(  # a lead's email and phone keys (domain.lookup): HMAC-SHA2
     PrimaryKeyConstraint("key_hash", "lead_id"),  # a search is one index range of key_hash
 )
 Index("ix_audit_log_object_id", audit_log.c.object_id)  # the audit entries about a lead and its jobs
+
+# ---------------------------------------------------------------- the distribution log's filters (0027)
+
+# a job status, a routing rule or a profile, newest first: an index range read backwards, not a scan
+Index("ix_jobs_status_id", jobs.c.status, jobs.c.id)
+Index("ix_jobs_rule_id", jobs.c.rule, jobs.c.id)
+Index("ix_jobs_profile_id", jobs.c.profile, jobs.c.id)
+
+# ---------------------------------------------------------------- the hosted form's rate limit (0027)
+
+form_posts = Table(  # posts per source and client address (an IPv6 client by its /64) per minute window
+    "form_posts",
+    metadata,
+    Column("source", NAME, nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("posts", Integer, nullable=False),
+    PrimaryKeyConstraint("source", "client", "window_start"),
+    Index("ix_form_posts_window_start", "window_start"),  # old windows deleted by range
+)
