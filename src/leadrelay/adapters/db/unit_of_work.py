@@ -20,6 +20,7 @@ from leadrelay.adapters.db.dashboard_queries import SqlDashboardQueries
 from leadrelay.adapters.db.deferred_writes import SqlDeferredWrites
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.erasure_queries import SqlErasure
+from leadrelay.adapters.db.form_store import SqlFormPosts
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
 from leadrelay.adapters.db.invoice_store import SqlInvoices
 from leadrelay.adapters.db.lead_queries import SqlLeadPages
@@ -164,6 +165,10 @@ class SqlTx:
     @cached_property
     def lead_pages(self) -> SqlLeadPages:
         return SqlLeadPages(self.conn)
+
+    @cached_property
+    def form_posts(self) -> SqlFormPosts:
+        return SqlFormPosts(self.conn)
 
 
 class SqlStorage:

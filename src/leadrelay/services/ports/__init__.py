@@ -37,6 +37,7 @@ from leadrelay.services.ports.clock import (
     system_random,
 )
 from leadrelay.services.ports.dashboard import DashboardQueries, QueueDepth
+from leadrelay.services.ports.form_posts import FormPosts
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.lead_pages import LeadPageQueries
@@ -87,6 +88,7 @@ __all__ = [
     "Deliveries",
     "Erasure",
     "FileSender",
+    "FormPosts",
     "GroupCommit",
     "GroupCommits",
     "HoldQueries",

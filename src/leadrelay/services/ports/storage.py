@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 from leadrelay.services.ports.alerts import Alerts
 from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.dashboard import DashboardQueries
+from leadrelay.services.ports.form_posts import FormPosts
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.lead_pages import LeadPageQueries
 from leadrelay.services.ports.ledger import Ledger
@@ -108,6 +109,8 @@ class Tx(Protocol):
     def portal(self) -> PortalQueries: ...
     @property
     def lead_pages(self) -> LeadPageQueries: ...
+    @property
+    def form_posts(self) -> FormPosts: ...
 
 
 class Storage(Protocol):
