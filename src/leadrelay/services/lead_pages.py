@@ -271,9 +271,10 @@ class LeadPages:
         return {"lead": record, **rest}
 
     def reindex_sync(self, *, batch: int = REINDEX_BATCH) -> int:
-        """Every stored lead's lookup keys written again, a transaction per ``batch`` leads: for leads
-        received before the search existed, and after the dedup key changed (``leadrelay dedup rekey``).
-        Returns how many leads were indexed."""
+        """Every stored lead's lookup keys written again, ``batch`` leads at a time (read and keyed in a
+        read transaction, written in a write transaction for those still not erased: an erased lead never
+        gets keys back): for leads received before the search existed, and after the dedup key changed
+        (``leadrelay dedup rekey``). Returns how many leads were read."""
         hasher = self.keys.hasher_sync()
         after: str | None = None
         total = 0
