@@ -1,4 +1,5 @@
-"""Fakes of the dedup marks (``dedup_store``) and the suppression lists (``suppression_store``)."""
+"""Fakes of the dedup marks (``dedup_store``), the suppression lists (``suppression_store``) and the hosted
+form's post counts (``form_store``)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,14 @@ class FakeDedupMarks:
         ids = set(lead_ids)
         for row in self._t.where("lead_lookup", lambda r: r["lead_id"] in ids):
             self._t.delete("lead_lookup", row)
+
+    def replace_lookups(
+        self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
+    ) -> list[str]:
+        live = {i for i in lead_ids if (r := self._t.find("leads", i)) is not None and r["erased_at"] is None}
+        self.forget_lookups(sorted(live))
+        self.put_lookups([(lead, key) for lead, key in rows if lead in live])
+        return []  # no other transaction holds a row (as on SQLite)
 
     def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
         wanted = set(keys)
@@ -181,3 +190,32 @@ class FakeSuppressionLists:
             for r in self._t.stored("suppression_entries")
             if r["list"] in wanted and r["value_hash"] in values
         }
+
+
+class FakeFormPosts:
+    """The hosted form's post counts per source, client address and window (``form_store``)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    def count_post(self, source: str, client: str, window_start: datetime, limit: int) -> bool:
+        there = self._t.find("form_posts", source, client, window_start)
+        if there is None:  # INSERT … ON CONFLICT DO UPDATE … WHERE posts < limit
+            self._t.insert(
+                "form_posts", {"source": source, "client": client, "window_start": window_start, "posts": 1}
+            )
+            return True
+        if there["posts"] >= limit:
+            return False
+        self._t.update("form_posts", there, {"posts": there["posts"] + 1})
+        return True
+
+    def forget_windows(self, before: datetime, source: str | None = None, client: str | None = None) -> None:
+        for row in self._t.where(
+            "form_posts",
+            lambda r: (
+                r["window_start"] < before
+                and (source is None or client is None or (r["source"], r["client"]) == (source, client))
+            ),
+        ):
+            self._t.delete("form_posts", row)

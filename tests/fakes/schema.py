@@ -368,6 +368,16 @@ TABLES: dict[str, TableSpec] = {
             key=("key_hash", "lead_id"),
         ),
         TableSpec(
+            "form_posts",
+            (
+                _s("source", null=False),
+                _s("client", null=False),
+                _t("window_start", null=False),
+                _i("posts", null=False),
+            ),
+            key=("source", "client", "window_start"),
+        ),
+        TableSpec(
             "suppression_lists",
             (_s("name", null=False), _s("kind", null=False), _s("description"), _t("created_at", null=False)),
             key=("name",),

@@ -23,7 +23,7 @@ from tests.fakes.delivery import FakeCaps, FakeDeliveries, FakeJobs, FakeLeads
 from tests.fakes.invoices import FakeInvoices
 from tests.fakes.ledger import FakeLedger
 from tests.fakes.postbacks import FakePostbacks, FakeRelays
-from tests.fakes.quality import FakeDedupMarks, FakeSuppressionLists
+from tests.fakes.quality import FakeDedupMarks, FakeFormPosts, FakeSuppressionLists
 from tests.fakes.queries import (
     FakeDashboardQueries,
     FakeDeferredWrites,
@@ -139,6 +139,10 @@ class FakeTx:
     @cached_property
     def erasure(self) -> FakeErasure:
         return FakeErasure(self.tables)
+
+    @cached_property
+    def form_posts(self) -> FakeFormPosts:
+        return FakeFormPosts(self.tables)
 
     @cached_property
     def dashboard(self) -> FakeDashboardQueries:

@@ -4,7 +4,7 @@ the input each field type is asked with."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -59,25 +59,16 @@ def test_a_token_cannot_be_moved_in_time() -> None:
     assert check_token(KEY, later, FORM, NOW + timedelta(hours=1, minutes=30), 3600.0) is TokenCheck.INVALID
 
 
-def test_the_window_admits_the_limit_per_key_per_minute() -> None:
+def test_the_windows_are_aligned_on_the_epoch_so_every_process_agrees() -> None:
     window = PostWindow()
-    key, other = ("web", "10.0.0.1"), ("web", "10.0.0.2")
-    assert [window.admit(key, 3, t) for t in (0.0, 1.0, 2.0)] == [None, None, None]
-    assert window.admit(key, 3, 3.0) == pytest.approx(57.0)  # the first post leaves the window at 60
-    assert window.admit(other, 3, 3.0) is None  # another address has its own count
-    assert window.admit(("shop", "10.0.0.1"), 3, 3.0) is None  # and so has another source
-    assert window.admit(key, 3, 60.5) is None
-    assert window.admit(key, 3, 60.6) == pytest.approx(0.4)
-
-
-def test_the_window_forgets_the_keys_seen_longest_ago() -> None:
-    window = PostWindow(max_keys=2)
-    window.admit(("web", "a"), 1, 0.0)
-    window.admit(("web", "b"), 1, 0.0)
-    window.admit(("web", "a"), 1, 1.0)  # refused, but "a" is now the newest
-    window.admit(("web", "c"), 1, 1.0)  # "b" goes
-    assert window.admit(("web", "a"), 1, 2.0) is not None  # remembered: its post at 0 still counts
-    assert window.admit(("web", "b"), 1, 2.0) is None  # forgotten: a new count
+    at = datetime(2026, 12, 3, 12, 41, 17, 500_000, tzinfo=UTC)
+    assert window.start(at) == datetime(2026, 12, 3, 12, 41, tzinfo=UTC)
+    assert window.start(at.astimezone(timezone(timedelta(hours=5, minutes=30)))) == window.start(at)
+    assert window.wait(at) == pytest.approx(42.5)  # until 12:42:00
+    assert window.start(datetime(2026, 12, 3, 12, 42, tzinfo=UTC)) == datetime(
+        2026, 12, 3, 12, 42, tzinfo=UTC
+    )
+    assert PostWindow(seconds=300).start(at) == datetime(2026, 12, 3, 12, 40, tzinfo=UTC)
 
 
 def test_a_sources_form_and_its_defaults() -> None:

@@ -4,6 +4,7 @@ the per-address limit and the form tokens."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from leadrelay.domain.hosted_form import TokenCheck, form_subject
 from leadrelay.errors import NotFound
 from leadrelay.services.hosted_form import FormSetup, HostedForms
 from leadrelay.services.user_choice import Offers
+from tests.fakes.clock import FakeClock
 from tests.fakes.keys import FakeDedupKeys
 from tests.unit.in_memory import Installation, document, run
 
@@ -42,12 +44,21 @@ def form_document(**form: Any) -> dict[str, Any]:
 class World:
     def __init__(self, **form: Any) -> None:
         self.installation = Installation(form_document(**form))
-        self.now = 0.0
+        self.window_clock = FakeClock(datetime(2026, 12, 3, 12, 0, 30, tzinfo=UTC))
         i = self.installation
         offers = Offers(i.storage, i.configs, i.notifier, i.sealer, clock=i.clock, ids=i.ids)
         self.forms = HostedForms(
-            i.storage, i.configs, i.intake, offers, FakeDedupKeys(), clock=i.clock, monotonic=lambda: self.now
+            i.storage,
+            i.configs,
+            i.intake,
+            offers,
+            FakeDedupKeys(),
+            clock=i.clock,
+            window_clock=self.window_clock,
         )
+
+    def admit(self, setup: FormSetup, client: str) -> float | None:
+        return run(self.forms.admit(setup, client))
 
     def setup(self, source: str = "web", entity: str = "solar") -> FormSetup:
         return run(self.forms.setup(source, entity))
@@ -136,22 +147,27 @@ def test_a_filled_honeypot_stores_nothing_and_is_counted() -> None:
     assert world.forms.trapped == 2 and world.installation.all("leads") == []
 
 
-def test_the_limit_counts_posts_per_address_and_source() -> None:
+def test_the_limit_counts_posts_per_address_and_source_in_each_window() -> None:
     world = World(max_posts_per_minute=2)
     setup = world.setup()
-    assert [world.forms.admit(setup, "203.0.113.7") for _ in range(2)] == [None, None]
-    assert world.forms.admit(setup, "203.0.113.7") == pytest.approx(60.0)
-    assert world.forms.admit(setup, "198.51.100.1") is None
-    world.now = 60.0
-    assert world.forms.admit(setup, "203.0.113.7") is None
+    assert [world.admit(setup, "203.0.113.7") for _ in range(2)] == [None, None]
+    assert world.admit(setup, "203.0.113.7") == pytest.approx(30.0)  # until the next minute
+    assert world.admit(setup, "198.51.100.1") is None
+    assert [(r.client, r.posts) for r in world.installation.all("form_posts")] == [
+        ("203.0.113.7", 2),  # the refused post was not counted
+        ("198.51.100.1", 1),
+    ]
+    world.window_clock.advance(seconds=30)  # the next window: a new count, the old windows deleted
+    assert world.admit(setup, "203.0.113.7") is None
+    assert [(r.client, r.posts) for r in world.installation.all("form_posts")] == [("203.0.113.7", 1)]
 
 
 def test_an_ipv6_client_is_counted_by_its_64() -> None:
     world = World(max_posts_per_minute=2)
     setup = world.setup()
-    assert [world.forms.admit(setup, f"2001:db8:5:6::{i}") for i in (1, 2)] == [None, None]
-    assert world.forms.admit(setup, "2001:db8:5:6:ffff::9") is not None  # another address, same /64
-    assert world.forms.admit(setup, "2001:db8:5:7::1") is None  # the next /64
+    assert [world.admit(setup, f"2001:db8:5:6::{i}") for i in (1, 2)] == [None, None]
+    assert world.admit(setup, "2001:db8:5:6:ffff::9") is not None  # another address, same /64
+    assert world.admit(setup, "2001:db8:5:7::1") is None  # the next /64
 
 
 def test_a_token_holds_for_its_form_for_its_ttl() -> None:

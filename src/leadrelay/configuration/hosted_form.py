@@ -13,7 +13,7 @@ sources:
       sellers: [SunCo Solar, BrightPath Energy]   # the entity's one-to-one consent field gets these
       title: Get your solar quote       # the page's heading (default: the entity's name)
       wait: 5s                          # how long a post waits for the outcome / user choice offers
-      max_posts_per_minute: 10          # per client address (and per API process)
+      max_posts_per_minute: 10          # per client address (one count for every API process)
       token_ttl: 1h                     # how long a page may stay open before it is sent
       enabled: true                     # false: the form answers 404, its settings kept
 ```

@@ -2,7 +2,7 @@
 through the same intake as ``POST /v1/leads``.
 
 What is pure about it lives here: a source's form settings (:class:`HostedFormSpec`), the form token that
-proves a post comes from a page this installation served not long ago, and the window that limits posts
+proves a post comes from a page this installation served not long ago, and the windows that limit posts
 per client address.
 
 A form token is ``ft1.<issued, unix seconds>.<signature>``: HMAC-SHA256 (the standard library's ``hmac``)
@@ -18,9 +18,8 @@ import base64
 import hashlib
 import hmac
 import re
-from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 __all__ = [
@@ -47,7 +46,8 @@ class HostedFormSpec:
     ``consent_text`` is shown beside the consent checkbox and stored with every lead the form posts;
     ``sellers`` are the names the consent gives (the entity's one-to-one consent field, where it has one);
     ``wait_s`` how long a post waits for the outcome (and user choice offers); ``max_posts_per_minute`` per
-    client address; ``token_ttl_s`` how long a page may be kept open before it is posted."""
+    client address (one count for every process); ``token_ttl_s`` how long a page may be kept open before
+    it is posted."""
 
     consent_text: str
     sellers: tuple[str, ...] = ()
@@ -109,28 +109,21 @@ def check_token(key: bytes, token: object, subject: str, now: datetime, ttl_s: f
     return TokenCheck.OK
 
 
+@dataclass(frozen=True, slots=True)
 class PostWindow:
-    """At most ``limit`` posts per key (a source and a client address) in any ``window_s`` seconds: a
-    sliding window of the times of the last posts. ``now`` is any monotonic count of seconds. The keys
-    seen longest ago are forgotten past ``max_keys`` (a flood of addresses costs bounded memory)."""
+    """The rate limit's windows: at most ``limit`` posts per key (a source and a client address) in each
+    window of ``seconds``, the windows aligned on the Unix epoch so every process, reading its own clock,
+    counts a post into the same window (the count is stored: ``services.hosted_form``). A fixed window,
+    not a sliding one: a burst straddling two windows may get up to twice the limit within ``seconds``,
+    which a bot trap can afford for a count one row per key and window holds."""
 
-    def __init__(self, window_s: float = 60.0, max_keys: int = 100_000) -> None:
-        self.window_s = window_s
-        self.max_keys = max_keys
-        self._posts: dict[tuple[str, str], deque[float]] = {}
+    seconds: int = 60
 
-    def admit(self, key: tuple[str, str], limit: int, now: float) -> float | None:
-        """Count a post and return None when it is within the limit; else the seconds until one more is
-        admitted (the refused post is not counted)."""
-        times = self._posts.pop(key, None)  # re-inserted last: the dict's order is by last use
-        if times is None:
-            times = deque()
-            if len(self._posts) >= self.max_keys:
-                del self._posts[next(iter(self._posts))]
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        self._posts[key] = times
-        if len(times) >= limit:
-            return max(times[0] + self.window_s - now, 0.0)
-        times.append(now)
-        return None
+    def start(self, now: datetime) -> datetime:
+        """The start of the window ``now`` falls in."""
+        stamp = int(now.timestamp())
+        return datetime.fromtimestamp(stamp - stamp % self.seconds, tz=UTC)
+
+    def wait(self, now: datetime) -> float:
+        """Seconds until the next window (a refused post may try again then)."""
+        return (self.start(now) + timedelta(seconds=self.seconds) - now).total_seconds()

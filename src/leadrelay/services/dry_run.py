@@ -34,6 +34,7 @@ from leadrelay.services.ports import (
     DeferredWrites,
     Deliveries,
     Erasure,
+    FormPosts,
     HoldQueries,
     Invoices,
     Jobs,
@@ -382,3 +383,7 @@ class DryRunTx:
     @property
     def lead_imports(self) -> LeadImports:
         return self.real.lead_imports
+
+    @property
+    def form_posts(self) -> FormPosts:  # the hosted form's counts: routing never reaches them
+        return self.real.form_posts

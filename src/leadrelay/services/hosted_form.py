@@ -11,7 +11,9 @@ same intake as ``POST /v1/leads``.
   entity's ``ip`` field — and ``user_agent``), the consent text shown (``consent_text``) and, where the
   entity records one-to-one consent, its consent field set to the form's sellers.
 - The bot traps: a filled honeypot is answered as a success and stores nothing (a log line counts them);
-  at most ``max_posts_per_minute`` posts per client address and source in any minute (per process).
+  at most ``max_posts_per_minute`` posts per client address and source in each clock minute, counted in the
+  database (``form_posts``: one atomic conditional upsert per post), so every API process counts against
+  the same limit.
 - Form tokens (``domain.hosted_form``): signed under the installation's form key, an HMAC of its own label
   under the installation key (as the postback and ping-token keys are), so every process checks the
   tokens any of them issued.
@@ -20,9 +22,9 @@ same intake as ``POST /v1/leads``.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.client_address import address_group
@@ -42,7 +44,7 @@ from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import NotFound
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.intake import Intake, IntakeAnswer, IntakeRequest
-from leadrelay.services.ports import Clock, DedupKeys, Storage, system_clock
+from leadrelay.services.ports import Clock, DedupKeys, Storage, Tx, system_clock
 from leadrelay.services.user_choice import Offers
 
 __all__ = ["FILLED_IN", "FormSetup", "HostedForms", "Submitted"]
@@ -85,7 +87,8 @@ class Submitted:
 
 
 class HostedForms:
-    """``monotonic``: the clock of the rate limit's window (seconds); ``clock``: the tokens' time."""
+    """``clock``: the tokens' time; ``window_clock`` (``clock`` unless given): the rate limit's, a wall
+    clock, since the windows are shared with the other processes (a monotonic count is per process)."""
 
     def __init__(
         self,
@@ -96,7 +99,7 @@ class HostedForms:
         keys: DedupKeys,
         *,
         clock: Clock = system_clock,
-        monotonic: Callable[[], float] = time.monotonic,
+        window_clock: Clock | None = None,
     ) -> None:
         self._storage = storage
         self._configs = configs
@@ -104,8 +107,9 @@ class HostedForms:
         self._offers = offers
         self._keys = keys
         self._clock = clock
-        self._monotonic = monotonic
+        self._window_clock = window_clock or clock
         self._window = PostWindow()
+        self._pruned: datetime | None = None  # the window whose older ones this process deleted last
         self._hasher: MarkHasher | None = None
         self._key = b""
         self.trapped = 0  # honeypot posts seen by this process
@@ -145,12 +149,25 @@ class HostedForms:
     async def check(self, subject: str, token: object, ttl_s: float) -> TokenCheck:
         return check_token(await self._form_key(), token, subject, self._clock(), ttl_s)
 
-    def admit(self, setup: FormSetup, client: str) -> float | None:
+    async def admit(self, setup: FormSetup, client: str) -> float | None:
         """Count a post from ``client`` (an IPv6 client by its /64): None when admitted, else the seconds
-        to wait."""
-        return self._window.admit(
-            (setup.source.name, address_group(client)), setup.form.max_posts_per_minute, self._monotonic()
-        )
+        to wait (until the next window). A refused post is not counted. The first post this process sees
+        in a window deletes the counts of the windows before it (every key's: one index range)."""
+        now = self._window_clock()
+        start = self._window.start(now)
+        source, group = setup.source.name, address_group(client)[:64]
+        limit = setup.form.max_posts_per_minute
+        prune = self._pruned != start
+
+        def count(tx: Tx) -> bool:
+            if prune:
+                tx.form_posts.forget_windows(start)
+            return tx.form_posts.count_post(source, group, start, limit)
+
+        # relaxed: a count lost in a power cut only lets a few more posts in
+        counted = await self._storage.run(count, quick=True, relaxed=True)
+        self._pruned = start
+        return None if counted else self._window.wait(now)
 
     # ---------------------------------------------------------------- a post
 

@@ -5,7 +5,7 @@ postbacks, ledger entries and the audit entries about it)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -173,30 +173,67 @@ def history(tx: Tx, lead_id: str) -> dict[str, Any]:
     }
 
 
-def reindex(
+@dataclass(frozen=True, slots=True)
+class KeyBatch:
+    """Leads read for ``reindex`` and the lookup keys computed from their values, to be written."""
+
+    lead_ids: list[str]
+    pairs: list[tuple[str, str]]  # (lead_id, key_hash)
+
+
+def _keys_of(
+    tx: Tx, row: Record, entities: Mapping[str, EntitySpec], hasher: Hasher, sealer: Sealer
+) -> set[str] | None:
+    """A stored lead's lookup keys (sensitive values opened when an email or phone field is sensitive);
+    None when its entity is no longer configured (its fields' types are unknown)."""
+    entity = entities.get(row.entity)
+    if entity is None:
+        return None
+    values = dict(row.data or {})
+    if row.sealed and any(entity.fields[n].type.value in KINDS for n in entity.sensitive):
+        opened = sealer.ring_sync(row.sealed, tx=tx).open_json(row.sealed, row.id.encode())
+        values.update(opened["data"])
+    return lead_keys(entity, values, hasher)
+
+
+def reindex_read(
     tx: Tx,
     entities: Mapping[str, EntitySpec],
     hasher: Hasher,
     sealer: Sealer,
     after: str | None,
     limit: int = REINDEX_BATCH,
-) -> tuple[str | None, int]:
-    """The lookup keys of the next ``limit`` leads after ``after`` computed again from their stored values
-    (sensitive ones opened when an email or phone field is sensitive); returns the last id and the count."""
-    rows = tx.lead_pages.leads_after(after, limit)
+) -> KeyBatch:
+    """The next ``limit`` unerased leads after ``after`` and their lookup keys computed again (a read
+    transaction: the values are opened without holding SQLite's write lock)."""
+    ids: list[str] = []
     pairs: list[tuple[str, str]] = []
-    for row in rows:
-        entity = entities.get(row.entity)
-        if entity is None:
-            continue  # an entity removed from the configuration: its fields' types are unknown
-        values = dict(row.data or {})
-        if row.sealed and any(entity.fields[n].type.value in KINDS for n in entity.sensitive):
-            opened = sealer.ring_sync(row.sealed, tx=tx).open_json(row.sealed, row.id.encode())
-            values.update(opened["data"])
-        pairs.extend((row.id, key) for key in lead_keys(entity, values, hasher))
-    tx.dedup.forget_lookups([row.id for row in rows])
-    tx.dedup.put_lookups(pairs)
-    return (rows[-1].id if rows else after), len(rows)
+    for row in tx.lead_pages.leads_after(after, limit):
+        ids.append(row.id)
+        keys = _keys_of(tx, row, entities, hasher, sealer)
+        if keys is not None:
+            pairs.extend((row.id, key) for key in keys)
+    return KeyBatch(ids, pairs)
+
+
+def reindex_one(
+    tx: Tx, entities: Mapping[str, EntitySpec], hasher: Hasher, sealer: Sealer, lead_id: str
+) -> None:
+    """One lead's lookup keys computed and written again in this transaction, waiting for its row if
+    another transaction holds it (a lead a batch skipped: ``reindex_write``); nothing for an erased one."""
+    row = tx.leads.get_lead(lead_id)
+    if row is None or row.erased_at is not None:
+        return
+    keys = _keys_of(tx, row, entities, hasher, sealer)
+    if keys is not None:
+        tx.dedup.replace_lookups([lead_id], [(lead_id, key) for key in keys], wait=True)
+
+
+def reindex_write(tx: Tx, batch: KeyBatch) -> list[str]:
+    """A batch's keys written in a write transaction, for the leads not erased meanwhile only (an erasure
+    between the read and this write, or in flight during it, wins: ``DedupMarks.replace_lookups``);
+    returns the leads skipped because another transaction held them (``reindex_one`` does them)."""
+    return tx.dedup.replace_lookups(batch.lead_ids, batch.pairs)
 
 
 class LeadPages:
@@ -234,19 +271,36 @@ class LeadPages:
         return {"lead": record, **rest}
 
     def reindex_sync(self, *, batch: int = REINDEX_BATCH) -> int:
-        """Every stored lead's lookup keys written again, a transaction per ``batch`` leads: for leads
-        received before the search existed, and after the dedup key changed (``leadrelay dedup rekey``).
-        Returns how many leads were indexed."""
+        """Every stored lead's lookup keys written again, ``batch`` leads at a time (read and keyed in a
+        read transaction, written in a write transaction for those still not erased: an erased lead never
+        gets keys back): for leads received before the search existed, and after the dedup key changed
+        (``leadrelay dedup rekey``). Returns how many leads were read."""
         hasher = self.keys.hasher_sync()
         after: str | None = None
         total = 0
+        skipped: list[str] = []
 
-        def step(tx: Tx) -> tuple[str | None, int]:
+        def read(tx: Tx) -> KeyBatch:
             entities = self.privacy.configs.current(tx).specs.entities
-            return reindex(tx, entities, hasher, self.privacy.sealer, after, batch)
+            return reindex_read(tx, entities, hasher, self.privacy.sealer, after, batch)
 
-        while True:
-            after, count = self.storage.transaction(step)
-            total += count
-            if count < batch:
-                return total
+        def write(keys: KeyBatch) -> Callable[[Tx], list[str]]:
+            return lambda tx: reindex_write(tx, keys)
+
+        def one(lead_id: str) -> Callable[[Tx], None]:
+            def write_one(tx: Tx) -> None:
+                entities = self.privacy.configs.current(tx).specs.entities
+                reindex_one(tx, entities, hasher, self.privacy.sealer, lead_id)
+
+            return write_one
+
+        while True:  # each batch read, then written in a transaction of its own (``reindex_write``)
+            keys = self.storage.read(read)
+            skipped.extend(self.storage.transaction(write(keys)))
+            total += len(keys.lead_ids)
+            if len(keys.lead_ids) < batch:
+                break
+            after = keys.lead_ids[-1]
+        for lead_id in skipped:  # held by another transaction when their batch was written
+            self.storage.transaction(one(lead_id))
+        return total

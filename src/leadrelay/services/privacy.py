@@ -88,6 +88,9 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
     ids = [row.id for row in rows]
     if not ids:
         return 0
+    # the lead rows are updated (erased_at) before their lookup keys are deleted: a concurrent
+    # ``leads reindex`` holding a row makes this wait, and the delete then sees the keys it wrote
+    # (``DedupMarks.replace_lookups``)
     tx.erasure.blank_leads(ids, now)
     tx.dedup.forget_leads(ids)
     return len(ids)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, delete, func, select, text, tuple_, update
 
 from leadrelay.adapters.db.row_writer import RowWriter
-from leadrelay.adapters.db.tables import UTCDateTime, dedup_marks, lead_lookup
+from leadrelay.adapters.db.tables import UTCDateTime, dedup_marks, lead_lookup, leads
 from leadrelay.domain.dedup import Mark
 
 _CHUNK = 500
@@ -136,6 +136,52 @@ def put_lookups(conn: Connection, rows: Sequence[tuple[str, str]]) -> None:
 def forget_lookups(conn: Connection, lead_ids: Sequence[str]) -> None:
     for i in range(0, len(lead_ids), _CHUNK):
         conn.execute(delete(lead_lookup).where(lead_lookup.c.lead_id.in_(list(lead_ids[i : i + _CHUNK]))))
+
+
+def replace_lookups(
+    conn: Connection, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool
+) -> list[str]:
+    """The lookup keys of these leads replaced by ``rows`` (``(lead_id, key_hash)``, computed from values
+    read in an earlier transaction), for the leads still not erased only; returns the ids of the leads
+    skipped because another transaction holds their row (PostgreSQL, ``wait`` False only).
+
+    Why an erased lead never gets keys back (``leadrelay leads reindex`` against an erasure): erasure
+    updates the lead row (``blank_leads``: ``erased_at``) before it deletes the lead's keys, in one
+    transaction. Here each lead row is first read with ``erased_at IS NULL`` and, on PostgreSQL, locked
+    ``FOR SHARE`` (which an UPDATE waits for) until this transaction commits:
+
+    - erasure committed before: the lead is not returned, no key is written for it;
+    - erasure has updated the row but not committed: the lock waits for it, then PostgreSQL checks the
+      condition again on the new version (erased), and the lead is left out;
+    - this lock came first: erasure's UPDATE waits until these keys are committed, and its DELETE (a new
+      snapshot in READ COMMITTED) then sees and deletes them.
+
+    A guard alone (INSERT … SELECT … WHERE not erased) would not do on PostgreSQL: an erasure committing
+    after the guard's snapshot deletes only the keys it can see, not these uncommitted ones. On SQLite
+    the write transaction (BEGIN IMMEDIATE) already excludes the erasure, so the read is enough.
+
+    ``wait`` False takes the locks ``SKIP LOCKED``: a batch never waits while holding other leads' locks,
+    so it cannot deadlock with an erasure of several leads locking them in another order; the caller
+    does the skipped leads again one per transaction with ``wait`` True (a single lock held: no cycle)."""
+    ids = sorted(set(lead_ids))
+    live: set[str] = set()
+    pg = conn.dialect.name == "postgresql"
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        q = select(leads.c.id).where(leads.c.id.in_(chunk), leads.c.erased_at.is_(None)).order_by(leads.c.id)
+        if pg:
+            q = q.with_for_update(read=True, skip_locked=not wait)
+        live.update(conn.execute(q).scalars())
+    skipped: list[str] = []
+    if pg and not wait and len(live) < len(ids):  # left out: erased, or held by another transaction
+        for i in range(0, len(ids), _CHUNK):
+            chunk = [lead for lead in ids[i : i + _CHUNK] if lead not in live]
+            if chunk:
+                unerased = select(leads.c.id).where(leads.c.id.in_(chunk), leads.c.erased_at.is_(None))
+                skipped.extend(conn.execute(unerased).scalars())
+    forget_lookups(conn, sorted(live))
+    put_lookups(conn, [(lead, key) for lead, key in rows if lead in live])
+    return sorted(skipped)
 
 
 def leads_by_lookup(

@@ -335,6 +335,11 @@ class SqlDedupMarks:
     def forget_lookups(self, lead_ids: Sequence[str]) -> None:
         return dedup_store.forget_lookups(self._conn, lead_ids)
 
+    def replace_lookups(
+        self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
+    ) -> list[str]:
+        return dedup_store.replace_lookups(self._conn, lead_ids, rows, wait=wait)
+
     def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
         return dedup_store.leads_by_lookup(self._conn, keys, limit, before)
 

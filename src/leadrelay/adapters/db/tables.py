@@ -843,3 +843,23 @@ lead_imports = Table(  # the console's CSV imports: progress read by any process
     one_of("state", ImportState),
     Index("ix_lead_imports_owner_sha256", "owner", "sha256"),
 )
+
+# ---------------------------------------------------------------- the distribution log's filters (0027)
+
+# a job status, a routing rule or a profile, newest first: an index range read backwards, not a scan
+Index("ix_jobs_status_id", jobs.c.status, jobs.c.id)
+Index("ix_jobs_rule_id", jobs.c.rule, jobs.c.id)
+Index("ix_jobs_profile_id", jobs.c.profile, jobs.c.id)
+
+# ---------------------------------------------------------------- the hosted form's rate limit (0027)
+
+form_posts = Table(  # posts per source and client address (an IPv6 client by its /64) per minute window
+    "form_posts",
+    metadata,
+    Column("source", NAME, nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("posts", Integer, nullable=False),
+    PrimaryKeyConstraint("source", "client", "window_start"),
+    Index("ix_form_posts_window_start", "window_start"),  # old windows deleted by range
+)

@@ -20,6 +20,7 @@ from leadrelay.adapters.db.dashboard_queries import SqlDashboardQueries
 from leadrelay.adapters.db.deferred_writes import SqlDeferredWrites
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.erasure_queries import SqlErasure
+from leadrelay.adapters.db.form_store import SqlFormPosts
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
 from leadrelay.adapters.db.invoice_store import SqlInvoices
 from leadrelay.adapters.db.lead_import_store import SqlLeadImports
@@ -169,6 +170,10 @@ class SqlTx:
     @cached_property
     def lead_imports(self) -> SqlLeadImports:
         return SqlLeadImports(self.conn)
+
+    @cached_property
+    def form_posts(self) -> SqlFormPosts:
+        return SqlFormPosts(self.conn)
 
 
 class SqlStorage:

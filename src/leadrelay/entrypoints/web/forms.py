@@ -173,7 +173,7 @@ async def post_form(source: str, entity: str, request: Request) -> Response:
     if check is not TokenCheck.OK:
         log.info("hosted form %s/%s: refused a post (token %s)", source, entity, check)
         return _message(403, "Form not sent", _REFUSED[check], link)
-    wait = forms.admit(setup, _client(request))
+    wait = await forms.admit(setup, _client(request))
     if wait is not None:
         seconds = max(int(wait + 0.999), 1)
         page = _message(

@@ -38,6 +38,7 @@ from leadrelay.services.ports.clock import (
     system_random,
 )
 from leadrelay.services.ports.dashboard import DashboardQueries, QueueDepth
+from leadrelay.services.ports.form_posts import FormPosts
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.lead_imports import LeadImports
@@ -89,6 +90,7 @@ __all__ = [
     "Deliveries",
     "Erasure",
     "FileSender",
+    "FormPosts",
     "GroupCommit",
     "GroupCommits",
     "HoldQueries",

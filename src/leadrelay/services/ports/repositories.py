@@ -257,6 +257,15 @@ class DedupMarks(Protocol):
         """The leads' lookup keys go (to be written again: ``LeadPages.reindex_sync``)."""
         ...
 
+    def replace_lookups(
+        self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
+    ) -> list[str]:
+        """The lookup keys of these leads replaced by ``rows`` (``(lead_id, key_hash)``), for the leads
+        still not erased only, each lead's row held (PostgreSQL: FOR SHARE) until the commit so an
+        erasure in flight either wins first (no key written) or deletes these keys after; returns the
+        ids skipped because another transaction holds them (``wait`` False, PostgreSQL: do them again)."""
+        ...
+
     def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
         """The ids of the leads holding any of these lookup keys, newest first (an index lookup), those
         before the id ``before`` only when given."""

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 from leadrelay.services.ports.alerts import Alerts
 from leadrelay.services.ports.batches import Batches, BatchQueries
 from leadrelay.services.ports.dashboard import DashboardQueries
+from leadrelay.services.ports.form_posts import FormPosts
 from leadrelay.services.ports.invoices import Invoices
 from leadrelay.services.ports.lead_imports import LeadImports
 from leadrelay.services.ports.lead_pages import LeadPageQueries
@@ -111,6 +112,8 @@ class Tx(Protocol):
     def lead_pages(self) -> LeadPageQueries: ...
     @property
     def lead_imports(self) -> LeadImports: ...
+    @property
+    def form_posts(self) -> FormPosts: ...
 
 
 class Storage(Protocol):
