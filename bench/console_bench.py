@@ -11,7 +11,8 @@ whole page as the browser gets it: the data read, the SVG charts drawn, the temp
 ``--paths`` takes any console pages: by default the dashboard for the last 24 hours and for a week, the
 distribution log (all, and one partner's), the lead search by a phone, the audit log and a partner's leads. A
 path written ``partner:/console/partner/leads`` is asked by a partner's user (of ``buyer00``) instead of the
-admin. Besides the leads, the seed writes a routing job per delivery (the distribution log's rows) and a
+admin. Besides the leads, the seed writes a routing job per delivery (the distribution log's rows, one in
+1,000 matched by a rare rule) and a
 lookup key per lead (the lead search's index; ``/console/leads?q=`` with a phone answers through it), so that
 those pages read tables of the bench's size. Prints the figures; ``--check``: exit 1 when a page takes 200 ms
 or more (or does not answer 200). ``--quick``: 20,000 leads on SQLite, a smoke test.
@@ -69,6 +70,7 @@ DEFAULT_PATHS = (
     "/console?hours=168&zone=America/New_York",
     "/console/log",
     "/console/log?partner=buyer03",
+    "/console/log?rule=rare-rule",  # a filter matching one row in 1,000: an index range, not a scan
     f"/console/leads?q={PHONE}",
     "/console/audit",
     "partner:/console/partner/leads",
@@ -135,10 +137,12 @@ def log_rows(db: Database) -> None:
     search by that phone finds them."""
     job_status = "CASE status WHEN 'delivered' THEN 'delivered' ELSE 'unsold' END"
     hashed = "'k' || substr(id, 6)" if db.dialect == "sqlite" else "md5(id)"
+    tail = "substr(lead_id, -3)" if db.dialect == "sqlite" else "right(lead_id, 3)"
+    rule = f"CASE {tail} WHEN '007' THEN 'rare-rule' ELSE 'main-rule' END"  # one job in 1,000 is rare's
     statements = (
-        "INSERT INTO jobs (id, lead_id, profile, kind, status, trace, excluded, queue_state, run_at, claims,"
-        " created_at, updated_at, finished_at)"
-        f" SELECT job_id, lead_id, profile, 'route', {job_status}, '[]', '[]', 'done', created_at, 1,"
+        "INSERT INTO jobs (id, lead_id, profile, rule, kind, status, trace, excluded, queue_state, run_at,"
+        " claims, created_at, updated_at, finished_at)"
+        f" SELECT job_id, lead_id, profile, {rule}, 'route', {job_status}, '[]', '[]', 'done', created_at, 1,"
         " created_at, created_at, created_at FROM deliveries",
         f"INSERT INTO lead_lookup (key_hash, lead_id) SELECT {hashed}, id FROM leads",
         "ANALYZE",
