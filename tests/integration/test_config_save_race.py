@@ -6,6 +6,7 @@ exactly one wins and the other is stale; a stale deletion deletes nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,10 +16,10 @@ from sqlalchemy import Connection, text
 
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.adapters.db.unit_of_work import SqlStorage, SqlTx
 from leadrelay.errors import Conflict
 from leadrelay.services import config_editing as editing
-from leadrelay.services import configure
+from leadrelay.services import configure, suppression
 from tests.support import base_config, prepare, run_async, wait_for
 
 
@@ -140,3 +141,47 @@ def test_of_two_saves_of_one_preview_base_exactly_one_wins(db_url: str, storage:
     won = "sunco" if isinstance(results[0], list) else "voltedge"
     expected = {**before, won: 7 if won == "sunco" else 9}
     assert caps(storage) == expected  # the winner's change only: the loser overwrote nothing
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_list_is_not_deleted_while_a_change_naming_it_is_being_applied(storage: SqlStorage) -> None:
+    """A suppression list's deletion takes the configuration's lock first, as every change does: while an
+    apply that names the list holds it, the deletion waits, then sees the reference and is refused. (It used
+    to read the configuration unlocked, delete the list and commit: the apply then committed a partner
+    naming a list that no longer existed, and its suppression silently matched nothing.)"""
+    db = storage.db
+    lists = suppression.SuppressionLists(storage)
+    run_async(lists.create("dnc", "email", None, actor="t"))
+    doc = dict(storage.read(configure.stored_objects)["partners"]["sunco"])
+    doc["suppression"] = ["dnc"]
+    applied, release = threading.Event(), threading.Event()
+
+    def apply(conn: Connection) -> None:  # an apply naming the list, held open before its commit
+        configure.apply_in(SqlTx(conn), {"partners": {"sunco": doc}}, actor="cli")
+        applied.set()
+        release.wait(60)
+
+    applier = threading.Thread(target=db.transaction, args=(apply,))
+    applier.start()
+    try:
+        assert applied.wait(30)
+        deletion = threading.Thread(target=lambda: outcome.append(_delete(lists)))
+        outcome: list[Any] = []
+        deletion.start()
+        with contextlib.suppress(AssertionError):  # without the lock it never waits: it is done already
+            wait_for(lambda: db.read(_lock_waiters) >= 1 or bool(outcome), timeout=10)
+    finally:
+        release.set()
+        applier.join(30)
+    deletion.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], Conflict), outcome
+    assert "sunco" in outcome[0].detail
+    assert storage.read(lambda tx: tx.suppression_names.list_names()) == {"dnc"}
+    assert storage.read(configure.stored_objects)["partners"]["sunco"]["suppression"] == ["dnc"]
+
+
+def _delete(lists: suppression.SuppressionLists) -> Any:
+    try:
+        return run_async(lists.delete("dnc", actor="console:bob"))
+    except Conflict as exc:
+        return exc

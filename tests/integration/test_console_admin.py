@@ -22,6 +22,7 @@ from leadrelay.adapters.db.tables import audit_log
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role
+from leadrelay.entrypoints.web import admin
 from leadrelay.services import suppression
 from leadrelay.services.users import Accounts
 from tests.support import ServerThread, base_config, lead, prepare, rows
@@ -174,6 +175,25 @@ def test_a_bad_file_is_refused_before_anything_is_written(site: Site) -> None:
     bad = form(http, "/console/suppression", name="bad name!", kind="fax")
     assert bad.status_code == 422
     assert "invalid name" in field_error(bad, "name") and "kind" in field_error(bad, "kind")
+
+
+def test_a_file_over_the_upload_bound_is_refused_naming_it_declared_or_streamed(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(admin, "MAX_UPLOAD", 1000)  # the server runs in this process
+    http = site.client()
+    form(http, "/console/suppression", name="phones", kind="phone")
+    body = b"5125551212\n" * 200
+    declared = upload(http, "phones", body)
+    assert declared.status_code == 413 and declared.json()["field"] == "file", declared.text
+    assert "use the CLI" in declared.json()["detail"]
+    streamed = http.post(  # no Content-Length: refused once past the bound
+        "/console/suppression/phones/upload",
+        content=iter([body[:600], body[600:]]),
+        headers={"Content-Type": "application/octet-stream", "X-CSRF-Token": http.csrf},  # type: ignore[attr-defined]
+    )
+    assert streamed.status_code == 413 and streamed.json()["field"] == "file", streamed.text
+    assert entries(http, "phones") == 0
 
 
 def test_the_suppression_page_for_each_role(site: Site) -> None:

@@ -35,15 +35,21 @@ def stored(db_url: str) -> Iterator[tuple[ConsoleImports, FakeClock, Database]]:
     db.dispose()
 
 
-def begin(imports: ConsoleImports, owner: str = "usr_1", sha256: str = SHA) -> Any:
+def begin(
+    imports: ConsoleImports,
+    owner: str = "usr_1",
+    sha256: str = SHA,
+    source: str = "web",
+    entity: str = "solar",
+) -> Any:
     return asyncio.run(
         imports.begin(
             owner=owner,
             actor=f"user:{owner}@example.com",
             filename="leads.csv",
             sha256=sha256,
-            source="web",
-            entity="solar",
+            source=source,
+            entity=entity,
             total_bytes=100,
         )
     )
@@ -209,3 +215,15 @@ def test_with_a_secret_key_the_rejects_are_stored_sealed(db_url: str) -> None:
         assert asyncio.run(imports.rejects(import_id, "usr_1")) == rejects
     finally:
         db.dispose()
+
+
+def test_the_same_file_for_another_source_or_entity_is_a_new_import(
+    stored: tuple[ConsoleImports, FakeClock, Database],
+) -> None:
+    imports, _, _ = stored
+    first = begin(imports)
+    for source, entity in (("partner_feed", "solar"), ("web", "roofing")):
+        other = begin(imports, source=source, entity=entity)
+        assert not other.reused and other.view["id"] != first.view["id"]
+        assert (other.view["source"], other.view["entity"]) == (source, entity)
+    assert begin(imports).reused  # the same file, source and entity again: the first one

@@ -159,3 +159,26 @@ def test_a_caller_cancelled_during_the_commit_leaves_it_to_finish(db_url: str) -
         assert _values(db) == [1, 2]  # the cancelled caller's write committed all the same
     finally:
         db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_relaxed_quick_transaction_leaves_the_next_durable_one_durable(db_url: str) -> None:
+    """``execution_options`` changes the loop's connection itself: a relaxed transaction (a worker's
+    finish, synchronous=NORMAL) must not leave the intake's commits after it without the wait for the disk."""
+    db = Database(db_url)
+    try:
+        _table(db)
+
+        def synchronous(conn: Connection) -> int:
+            return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+
+        async def main() -> list[int]:
+            return [
+                await db.run(synchronous, quick=True),
+                await db.run(synchronous, quick=True, relaxed=True),
+                await db.run(synchronous, quick=True),
+            ]
+
+        assert asyncio.run(main()) == [2, 1, 2]  # FULL, NORMAL, FULL
+    finally:
+        db.dispose()

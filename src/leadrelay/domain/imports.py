@@ -42,11 +42,11 @@ class Earlier:
 
 
 def reuses(earlier: Earlier, now: datetime, within: timedelta = REUSE_WITHIN) -> bool:
-    """Whether a post of the same file answers with this earlier import: it is still running (and not
-    interrupted), or it finished (done or failed) within ``within``. An interrupted import is not reused:
-    posting the file again is how it is redone."""
+    """Whether a post of the same file (to the same source and entity) answers with this earlier import:
+    it is still running (and not interrupted), or it finished within ``within``. An interrupted or failed
+    import is not reused: posting the file again is how it is redone."""
     if earlier.state == ImportState.RUNNING:
         return not interrupted(earlier.state, earlier.updated_at, now)
-    if earlier.state == ImportState.INTERRUPTED or earlier.finished_at is None:
+    if earlier.state in (ImportState.INTERRUPTED, ImportState.FAILED) or earlier.finished_at is None:
         return False
     return now - earlier.finished_at <= within

@@ -343,12 +343,13 @@ class ConsoleImports:
         total_bytes: int,
     ) -> Started:
         """A new running import of the file, or the owner's earlier import of the same file (same
-        SHA-256) when it is running or finished within ``imports.REUSE_WITHIN``."""
+        SHA-256) to the same source and entity when it is running or finished (not failed) within
+        ``imports.REUSE_WITHIN``."""
 
         def work(tx: Tx) -> Started:
-            tx.lead_imports.lock_file(owner, sha256)
+            tx.lead_imports.lock_file(owner, sha256, source, entity)
             now = self.clock()
-            earlier = tx.lead_imports.latest_of_file(owner, sha256)
+            earlier = tx.lead_imports.latest_of_file(owner, sha256, source, entity)
             if earlier is not None:
                 earlier = self._checked(tx, earlier, now)
                 if reuses(Earlier(earlier.state, earlier.updated_at, earlier.finished_at), now):

@@ -107,10 +107,12 @@ class SuppressionLists:
     async def delete(self, name: str, *, actor: str) -> int:
         """Delete a list and its entries; refused (``Conflict``) while a configuration object names it.
 
-        The references are read from the stored documents in the same transaction as the delete, so the
-        answer is about the configuration of that moment, not a cached one."""
+        The references are read from the stored documents in the same transaction as the delete, under
+        the configuration's lock (as every change of it takes first), so the answer is about the
+        configuration of that moment, and no change naming the list can commit in between."""
 
         def delete(tx: Tx) -> int:
+            tx.config.lock_config()  # before the list's row: the order every configuration change takes
             row = require_list(tx, name, lock=True, count=False)
             users = referring_objects(tx.config.load_objects(), name)
             if users:

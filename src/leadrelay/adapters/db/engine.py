@@ -116,7 +116,9 @@ class _OnTheLoop:
         if self._conn is None:
             self._conn = self._engine.connect()
             self._conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
-        conn = self._conn.execution_options(relaxed=True) if relaxed else self._conn
+        # set each time: execution_options() changes the connection itself, so a relaxed transaction's
+        # flag would otherwise stay on for the durable ones after it
+        conn = self._conn.execution_options(relaxed=relaxed)
         try:
             try:
                 transaction = conn.begin()  # BEGIN IMMEDIATE (make_engine): the write lock, or SQLITE_BUSY

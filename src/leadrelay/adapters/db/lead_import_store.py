@@ -23,13 +23,18 @@ class SqlLeadImports:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def lock_file(self, owner: str, sha256: str) -> None:
-        lock_keys(self._conn, [("lead-import", f"{owner}:{sha256}")])
+    def lock_file(self, owner: str, sha256: str, source: str, entity: str) -> None:
+        lock_keys(self._conn, [("lead-import", f"{owner}:{sha256}:{source}:{entity}")])
 
-    def latest_of_file(self, owner: str, sha256: str) -> Row[Any] | None:
+    def latest_of_file(self, owner: str, sha256: str, source: str, entity: str) -> Row[Any] | None:
         query = (
             select(*_WITHOUT_REJECTS)
-            .where(lead_imports.c.owner == owner, lead_imports.c.sha256 == sha256)
+            .where(
+                lead_imports.c.owner == owner,
+                lead_imports.c.sha256 == sha256,
+                lead_imports.c.source == source,
+                lead_imports.c.entity == entity,
+            )
             .order_by(lead_imports.c.created_at.desc(), lead_imports.c.id.desc())
             .limit(1)
         )

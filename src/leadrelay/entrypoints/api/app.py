@@ -46,6 +46,7 @@ from leadrelay.entrypoints.api.deps import KeyCache
 from leadrelay.entrypoints.web import console, forms
 from leadrelay.entrypoints.web import leads as console_leads
 from leadrelay.errors import LeadrelayError
+from leadrelay.services.retention import sweep
 
 log = logging.getLogger("leadrelay.api")
 
@@ -94,10 +95,15 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
         runtime = build_runtime(settings)
         app.state.runtime = runtime
         await asyncio.to_thread(console_leads.sweep_folders)  # CSV imports' folders left by a dead process
+        # and every hour after: a folder left by a crash shortly before this start is a day old later
+        folders = asyncio.create_task(
+            sweep("console imports' folders", lambda: asyncio.to_thread(console_leads.sweep_folders))
+        )
         runtime.start_workers(worker_count)
         try:
             yield
         finally:
+            folders.cancel()
             await runtime.stop()
 
     app = LeadrelayAPI(

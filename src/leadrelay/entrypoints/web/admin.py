@@ -172,7 +172,7 @@ def _refuse(field: str, detail: str, status: int = 422) -> JSONResponse:
 @router.post(
     "/suppression/{name}/upload",
     summary="Upload a file to a list (its progress streamed)",
-    max_body_size=MAX_UPLOAD + 1,  # its own bound, answered below with the field named
+    max_body_size=1 << 62,  # its own bound (MAX_UPLOAD), answered below with the field named
 )
 async def upload(
     request: Request, name: str, user: ConfigurePage, column: str = "", hashed: bool = False
@@ -186,6 +186,9 @@ async def upload(
         row = await SuppressionLists(rt.storage).show(name, count=False)
     except NotFound as exc:
         return _refuse("list", exc.detail, 404)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD:  # refused before a byte is read
+        return _refuse("file", f"the file is over {MAX_UPLOAD >> 20} MiB: use the CLI", 413)
     fd, raw = tempfile.mkstemp(prefix="leadrelay-upload-", suffix=".txt")
     path = Path(raw)
     handed_over = False

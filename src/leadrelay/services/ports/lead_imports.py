@@ -15,13 +15,14 @@ from leadrelay.services.ports.records import Record
 
 
 class LeadImports(Protocol):
-    def lock_file(self, owner: str, sha256: str) -> None:
-        """Until the transaction ends, no other transaction starts an import of this file for this owner
-        (PostgreSQL: an advisory lock; SQLite's write transaction already serializes)."""
+    def lock_file(self, owner: str, sha256: str, source: str, entity: str) -> None:
+        """Until the transaction ends, no other transaction starts an import of this file for this owner,
+        source and entity (PostgreSQL: an advisory lock; SQLite's write transaction already serializes)."""
         ...
 
-    def latest_of_file(self, owner: str, sha256: str) -> Record | None:
-        """The owner's most recent import of the file with this SHA-256 (without its rejects)."""
+    def latest_of_file(self, owner: str, sha256: str, source: str, entity: str) -> Record | None:
+        """The owner's most recent import of the file with this SHA-256 for this source and entity
+        (without its rejects)."""
         ...
 
     def add_import(self, row: Mapping[str, Any]) -> None: ...
