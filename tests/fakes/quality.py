@@ -210,12 +210,8 @@ class FakeFormPosts:
         self._t.update("form_posts", there, {"posts": there["posts"] + 1})
         return True
 
-    def forget_windows(self, before: datetime, source: str | None = None, client: str | None = None) -> None:
-        for row in self._t.where(
-            "form_posts",
-            lambda r: (
-                r["window_start"] < before
-                and (source is None or client is None or (r["source"], r["client"]) == (source, client))
-            ),
-        ):
+    def forget_windows(self, before: datetime, *, limit: int) -> int:
+        old = self._t.where("form_posts", lambda r: r["window_start"] < before)[:limit]
+        for row in old:
             self._t.delete("form_posts", row)
+        return len(old)

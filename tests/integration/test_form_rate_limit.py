@@ -14,7 +14,7 @@ from sqlalchemy import select
 from leadrelay.adapters.db.tables import form_posts
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
-from leadrelay.services.hosted_form import HostedForms
+from leadrelay.services.hosted_form import HostedForms, forget_old_windows
 from tests.fakes.clock import FakeClock
 from tests.support import base_config, prepare
 
@@ -50,6 +50,10 @@ def test_two_processes_share_one_limit_per_client_and_window(db_url: str) -> Non
             seen["burst"] = await asyncio.gather(*(post(i, "203.0.113.7") for i in range(4 * LIMIT)))
             query = select(form_posts.c.client, form_posts.c.window_start, form_posts.c.posts)
             seen["rows"] = runtimes[0].db.read(lambda c: sorted(tuple(r) for r in c.execute(query)))
+            seen["kept"] = await forget_old_windows(runtimes[0].storage, clock)  # 12:00 is the previous one
+            clock.advance(seconds=60)  # 12:02:10: the 12:00 window's counts go, 12:01's stay
+            seen["forgot"] = await forget_old_windows(runtimes[1].storage, clock)
+            seen["left"] = runtimes[0].db.read(lambda c: sorted(tuple(r) for r in c.execute(query)))
         finally:
             for rt in runtimes:
                 rt.db.dispose()
@@ -61,5 +65,11 @@ def test_two_processes_share_one_limit_per_client_and_window(db_url: str) -> Non
     assert seen["other"] is None
     assert sum(wait is None for wait in seen["burst"]) == LIMIT  # all at once, from both
     assert [wait for wait in seen["burst"] if wait is not None] == [50.0] * (3 * LIMIT)
-    # the 12:00 window's counts went with the first post of 12:01; the refused posts were not counted
-    assert seen["rows"] == [("203.0.113.7", datetime(2026, 12, 3, 12, 1, tzinfo=UTC), LIMIT)]
+    # one row per client and window; the refused posts were not counted
+    assert seen["rows"] == [
+        ("198.51.100.1", datetime(2026, 12, 3, 12, 0, tzinfo=UTC), 1),
+        ("203.0.113.7", datetime(2026, 12, 3, 12, 0, tzinfo=UTC), LIMIT),
+        ("203.0.113.7", datetime(2026, 12, 3, 12, 1, tzinfo=UTC), LIMIT),
+    ]
+    assert (seen["kept"], seen["forgot"]) == (0, 2)
+    assert seen["left"] == [("203.0.113.7", datetime(2026, 12, 3, 12, 1, tzinfo=UTC), LIMIT)]

@@ -11,7 +11,8 @@ import pytest
 
 from leadrelay.domain.hosted_form import TokenCheck, form_subject
 from leadrelay.errors import NotFound
-from leadrelay.services.hosted_form import FormSetup, HostedForms
+from leadrelay.services import hosted_form
+from leadrelay.services.hosted_form import FormSetup, HostedForms, forget_old_windows
 from leadrelay.services.user_choice import Offers
 from tests.fakes.clock import FakeClock
 from tests.fakes.keys import FakeDedupKeys
@@ -157,9 +158,46 @@ def test_the_limit_counts_posts_per_address_and_source_in_each_window() -> None:
         ("203.0.113.7", 2),  # the refused post was not counted
         ("198.51.100.1", 1),
     ]
-    world.window_clock.advance(seconds=30)  # the next window: a new count, the old windows deleted
+    world.window_clock.advance(seconds=30)  # the next window: a new count
     assert world.admit(setup, "203.0.113.7") is None
+    assert [(r.client, r.posts) for r in world.installation.all("form_posts")] == [
+        ("203.0.113.7", 2),  # the previous window's counts are kept (a process a little behind counts there)
+        ("198.51.100.1", 1),
+        ("203.0.113.7", 1),
+    ]
+    storage = world.installation.storage
+    assert run(forget_old_windows(storage, world.window_clock)) == 0
+    world.window_clock.advance(seconds=60)  # two windows on: the first one's counts go
+    assert run(forget_old_windows(storage, world.window_clock)) == 2
     assert [(r.client, r.posts) for r in world.installation.all("form_posts")] == [("203.0.113.7", 1)]
+
+
+def test_old_windows_go_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many addresses posted, the deletion is a series of short transactions."""
+    monkeypatch.setattr(hosted_form, "FORGET_CHUNK", 3)
+    world = World(max_posts_per_minute=2)
+    setup = world.setup()
+    for i in range(8):
+        assert world.admit(setup, f"203.0.113.{i}") is None
+    world.window_clock.advance(seconds=120)
+    assert run(forget_old_windows(world.installation.storage, world.window_clock)) == 8
+    assert world.installation.all("form_posts") == []
+
+
+def test_a_key_the_database_refused_is_refused_again_without_asking_it() -> None:
+    """A flood from one address costs one write per window, not one per post."""
+    world = World(max_posts_per_minute=1)
+    setup = world.setup()
+    assert world.admit(setup, "203.0.113.7") is None
+    storage = world.installation.storage
+    assert world.admit(setup, "203.0.113.7") == pytest.approx(30.0)  # refused by the stored count
+    writes = storage.transactions
+    assert [world.admit(setup, "203.0.113.7") for _ in range(50)] == [pytest.approx(30.0)] * 50
+    assert storage.transactions == writes  # refused without a transaction
+    assert world.admit(setup, "198.51.100.1") is None  # another address asks the database
+    assert storage.transactions == writes + 1
+    world.window_clock.advance(seconds=30)  # the next window: asked again
+    assert world.admit(setup, "203.0.113.7") is None
 
 
 def test_an_ipv6_client_is_counted_by_its_64() -> None:

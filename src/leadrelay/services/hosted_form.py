@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from leadrelay.domain.client_address import address_group
@@ -44,7 +44,7 @@ from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import NotFound
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.intake import Intake, IntakeAnswer, IntakeRequest
-from leadrelay.services.ports import Clock, DedupKeys, Storage, Tx, system_clock
+from leadrelay.services.ports import Clock, DedupKeys, Storage, system_clock
 from leadrelay.services.user_choice import Offers
 
 __all__ = ["FILLED_IN", "FormSetup", "HostedForms", "Submitted"]
@@ -86,6 +86,26 @@ class Submitted:
     trapped: bool = False
 
 
+REFUSED_KEPT = 10_000  # keys refused in the current window that a process remembers
+FORGET_CHUNK = 1_000  # old counts deleted per transaction
+
+
+async def forget_old_windows(storage: Storage, clock: Clock = system_clock) -> int:
+    """Delete the counts of the windows before the previous one (a process whose clock is a little behind
+    still counts into that one), in short background transactions of ``FORGET_CHUNK`` rows: however many
+    addresses posted, no request waits behind one long delete. How many went."""
+    window = PostWindow()
+    before = window.start(clock()) - timedelta(seconds=window.seconds)
+    gone = 0
+    while True:
+        count = await storage.run(
+            lambda tx: tx.form_posts.forget_windows(before, limit=FORGET_CHUNK), background=True
+        )
+        gone += count
+        if count < FORGET_CHUNK:
+            return gone
+
+
 class HostedForms:
     """``clock``: the tokens' time; ``window_clock`` (``clock`` unless given): the rate limit's, a wall
     clock, since the windows are shared with the other processes (a monotonic count is per process)."""
@@ -109,7 +129,8 @@ class HostedForms:
         self._clock = clock
         self._window_clock = window_clock or clock
         self._window = PostWindow()
-        self._pruned: datetime | None = None  # the window whose older ones this process deleted last
+        # the keys the database refused in the current window: refused here again without a write
+        self._refused: dict[tuple[str, str], datetime] = {}
         self._hasher: MarkHasher | None = None
         self._key = b""
         self.trapped = 0  # honeypot posts seen by this process
@@ -151,23 +172,27 @@ class HostedForms:
 
     async def admit(self, setup: FormSetup, client: str) -> float | None:
         """Count a post from ``client`` (an IPv6 client by its /64): None when admitted, else the seconds
-        to wait (until the next window). A refused post is not counted. The first post this process sees
-        in a window deletes the counts of the windows before it (every key's: one index range)."""
+        to wait (until the next window). A refused post is not counted, and a key the database refused is
+        refused by this process until the window ends without asking it again (a flood from one address
+        costs no write). Old windows are deleted in the background (``forget_old_windows``)."""
         now = self._window_clock()
         start = self._window.start(now)
-        source, group = setup.source.name, address_group(client)[:64]
+        key = (setup.source.name, address_group(client)[:64])
+        if self._refused.get(key) == start:
+            return self._window.wait(now)
         limit = setup.form.max_posts_per_minute
-        prune = self._pruned != start
-
-        def count(tx: Tx) -> bool:
-            if prune:
-                tx.form_posts.forget_windows(start)
-            return tx.form_posts.count_post(source, group, start, limit)
-
         # relaxed: a count lost in a power cut only lets a few more posts in
-        counted = await self._storage.run(count, quick=True, relaxed=True)
-        self._pruned = start
-        return None if counted else self._window.wait(now)
+        counted = await self._storage.run(
+            lambda tx: tx.form_posts.count_post(*key, start, limit), quick=True, relaxed=True
+        )
+        if counted:
+            return None
+        if len(self._refused) >= REFUSED_KEPT:  # bounded: the past windows' keys go first, then all
+            self._refused = {k: at for k, at in self._refused.items() if at == start}
+            if len(self._refused) >= REFUSED_KEPT:
+                self._refused.clear()
+        self._refused[key] = start
+        return self._window.wait(now)
 
     # ---------------------------------------------------------------- a post
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, delete
+from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db.tables import form_posts
@@ -36,8 +36,7 @@ class SqlFormPosts:
         ).returning(form_posts.c.posts)
         return self._conn.execute(counted).first() is not None
 
-    def forget_windows(self, before: datetime, source: str | None = None, client: str | None = None) -> None:
-        old = form_posts.c.window_start < before
-        if source is not None and client is not None:
-            old = and_(form_posts.c.source == source, form_posts.c.client == client, old)
-        self._conn.execute(delete(form_posts).where(old))
+    def forget_windows(self, before: datetime, *, limit: int) -> int:
+        key = (form_posts.c.source, form_posts.c.client, form_posts.c.window_start)
+        oldest = select(*key).where(form_posts.c.window_start < before).limit(limit)  # an index range
+        return int(self._conn.execute(delete(form_posts).where(tuple_(*key).in_(oldest))).rowcount)

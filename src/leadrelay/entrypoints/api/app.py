@@ -46,6 +46,7 @@ from leadrelay.entrypoints.api.deps import KeyCache
 from leadrelay.entrypoints.web import console, forms
 from leadrelay.entrypoints.web import leads as console_leads
 from leadrelay.errors import LeadrelayError
+from leadrelay.services.hosted_form import forget_old_windows
 from leadrelay.services.retention import sweep
 
 log = logging.getLogger("leadrelay.api")
@@ -99,10 +100,14 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
         folders = asyncio.create_task(
             sweep("console imports' folders", lambda: asyncio.to_thread(console_leads.sweep_folders))
         )
+        counts = asyncio.create_task(  # the hosted form's post counts of past windows
+            sweep("hosted form counts", lambda: forget_old_windows(runtime.storage), every_s=60)
+        )
         runtime.start_workers(worker_count)
         try:
             yield
         finally:
+            counts.cancel()
             folders.cancel()
             await runtime.stop()
 

@@ -14,6 +14,6 @@ class FormPosts(Protocol):
         full (nothing changed). Atomic against every other process counting the same key."""
         ...
 
-    def forget_windows(self, before: datetime, source: str | None = None, client: str | None = None) -> None:
-        """The counts of windows starting before ``before`` go (only this key's when given)."""
+    def forget_windows(self, before: datetime, *, limit: int) -> int:
+        """At most ``limit`` counts of windows starting before ``before`` go; how many went."""
         ...
