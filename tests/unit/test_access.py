@@ -106,6 +106,10 @@ def test_an_address_is_limited_hard_and_an_email_only_throttled(
         ("::ffff:203.0.113.9", "203.0.113.9"),
         ("fe80::1%eth0", "fe80::/64"),
         ("testclient", "testclient"),
+        ("203.0.113.9:51234", "203.0.113.9"),  # a proxy's address with its port: the port dropped
+        ("[2001:db8:1:2::7]:443", "2001:db8:1:2::/64"),
+        ("[2001:db8:1:2::7]", "2001:db8:1:2::/64"),
+        ("host:80", "host:80"),  # no address: as it is
     ],
 )
 def test_client_addresses_are_counted_by_their_ipv6_64(address: str, group: str) -> None:
