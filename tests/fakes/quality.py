@@ -72,11 +72,11 @@ class FakeDedupMarks:
 
     def replace_lookups(
         self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
-    ) -> list[str]:
+    ) -> tuple[int, list[str]]:
         live = {i for i in lead_ids if (r := self._t.find("leads", i)) is not None and r["erased_at"] is None}
         self.forget_lookups(sorted(live))
         self.put_lookups([(lead, key) for lead, key in rows if lead in live])
-        return []  # no other transaction holds a row (as on SQLite)
+        return len(live), []  # no other transaction holds a row (as on SQLite)
 
     def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
         wanted = set(keys)

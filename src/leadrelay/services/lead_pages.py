@@ -218,21 +218,23 @@ def reindex_read(
 
 def reindex_one(
     tx: Tx, entities: Mapping[str, EntitySpec], hasher: Hasher, sealer: Sealer, lead_id: str
-) -> None:
+) -> int:
     """One lead's lookup keys computed and written again in this transaction, waiting for its row if
-    another transaction holds it (a lead a batch skipped: ``reindex_write``); nothing for an erased one."""
+    another transaction holds it (a lead a batch skipped: ``reindex_write``); nothing for an erased one.
+    A lead whose entity is gone loses its keys (as in a batch). 1 when written, else 0."""
     row = tx.leads.get_lead(lead_id)
     if row is None or row.erased_at is not None:
-        return
-    keys = _keys_of(tx, row, entities, hasher, sealer)
-    if keys is not None:
-        tx.dedup.replace_lookups([lead_id], [(lead_id, key) for key in keys], wait=True)
+        return 0
+    keys = _keys_of(tx, row, entities, hasher, sealer) or ()
+    written, _ = tx.dedup.replace_lookups([lead_id], [(lead_id, key) for key in keys], wait=True)
+    return written
 
 
-def reindex_write(tx: Tx, batch: KeyBatch) -> list[str]:
+def reindex_write(tx: Tx, batch: KeyBatch) -> tuple[int, list[str]]:
     """A batch's keys written in a write transaction, for the leads not erased meanwhile only (an erasure
     between the read and this write, or in flight during it, wins: ``DedupMarks.replace_lookups``);
-    returns the leads skipped because another transaction held them (``reindex_one`` does them)."""
+    returns how many leads were written and those skipped because another transaction held them
+    (``reindex_one`` does them)."""
     return tx.dedup.replace_lookups(batch.lead_ids, batch.pairs)
 
 
@@ -274,7 +276,8 @@ class LeadPages:
         """Every stored lead's lookup keys written again, ``batch`` leads at a time (read and keyed in a
         read transaction, written in a write transaction for those still not erased: an erased lead never
         gets keys back): for leads received before the search existed, and after the dedup key changed
-        (``leadrelay dedup rekey``). Returns how many leads were read."""
+        (``leadrelay dedup rekey``). Returns how many leads had their keys written (not those erased
+        meanwhile)."""
         hasher = self.keys.hasher_sync()
         after: str | None = None
         total = 0
@@ -284,23 +287,24 @@ class LeadPages:
             entities = self.privacy.configs.current(tx).specs.entities
             return reindex_read(tx, entities, hasher, self.privacy.sealer, after, batch)
 
-        def write(keys: KeyBatch) -> Callable[[Tx], list[str]]:
+        def write(keys: KeyBatch) -> Callable[[Tx], tuple[int, list[str]]]:
             return lambda tx: reindex_write(tx, keys)
 
-        def one(lead_id: str) -> Callable[[Tx], None]:
-            def write_one(tx: Tx) -> None:
+        def one(lead_id: str) -> Callable[[Tx], int]:
+            def write_one(tx: Tx) -> int:
                 entities = self.privacy.configs.current(tx).specs.entities
-                reindex_one(tx, entities, hasher, self.privacy.sealer, lead_id)
+                return reindex_one(tx, entities, hasher, self.privacy.sealer, lead_id)
 
             return write_one
 
         while True:  # each batch read, then written in a transaction of its own (``reindex_write``)
             keys = self.storage.read(read)
-            skipped.extend(self.storage.transaction(write(keys)))
-            total += len(keys.lead_ids)
+            written, held = self.storage.transaction(write(keys))
+            total += written
+            skipped.extend(held)
             if len(keys.lead_ids) < batch:
                 break
             after = keys.lead_ids[-1]
         for lead_id in skipped:  # held by another transaction when their batch was written
-            self.storage.transaction(one(lead_id))
+            total += self.storage.transaction(one(lead_id))
         return total

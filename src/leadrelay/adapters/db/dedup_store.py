@@ -140,7 +140,7 @@ def forget_lookups(conn: Connection, lead_ids: Sequence[str]) -> None:
 
 def replace_lookups(
     conn: Connection, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool
-) -> list[str]:
+) -> tuple[int, list[str]]:
     """The lookup keys of these leads replaced by ``rows`` (``(lead_id, key_hash)``, computed from values
     read in an earlier transaction), for the leads still not erased only; returns the ids of the leads
     skipped because another transaction holds their row (PostgreSQL, ``wait`` False only).
@@ -181,7 +181,7 @@ def replace_lookups(
                 skipped.extend(conn.execute(unerased).scalars())
     forget_lookups(conn, sorted(live))
     put_lookups(conn, [(lead, key) for lead, key in rows if lead in live])
-    return sorted(skipped)
+    return len(live), sorted(skipped)
 
 
 def leads_by_lookup(

@@ -337,7 +337,7 @@ class SqlDedupMarks:
 
     def replace_lookups(
         self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
-    ) -> list[str]:
+    ) -> tuple[int, list[str]]:
         return dedup_store.replace_lookups(self._conn, lead_ids, rows, wait=wait)
 
     def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:

@@ -259,11 +259,12 @@ class DedupMarks(Protocol):
 
     def replace_lookups(
         self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
-    ) -> list[str]:
+    ) -> tuple[int, list[str]]:
         """The lookup keys of these leads replaced by ``rows`` (``(lead_id, key_hash)``), for the leads
         still not erased only, each lead's row held (PostgreSQL: FOR SHARE) until the commit so an
-        erasure in flight either wins first (no key written) or deletes these keys after; returns the
-        ids skipped because another transaction holds them (``wait`` False, PostgreSQL: do them again)."""
+        erasure in flight either wins first (no key written) or deletes these keys after; returns how
+        many leads had their keys replaced, and the ids skipped because another transaction holds them
+        (``wait`` False, PostgreSQL: do them again)."""
         ...
 
     def leads_by_lookup(self, keys: Collection[str], limit: int, *, before: str | None = None) -> list[str]:
