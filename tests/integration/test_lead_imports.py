@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
@@ -227,3 +227,16 @@ def test_the_same_file_for_another_source_or_entity_is_a_new_import(
         assert not other.reused and other.view["id"] != first.view["id"]
         assert (other.view["source"], other.view["entity"]) == (source, entity)
     assert begin(imports).reused  # the same file, source and entity again: the first one
+
+
+def test_rejects_stored_before_the_mark_existed_are_still_read(
+    stored: tuple[ConsoleImports, FakeClock, Database],
+) -> None:
+    """The day after the upgrade that added the plain/sealed mark, an import's rejects are plain gzip."""
+    imports, _, db = stored
+    import_id = begin(imports).view["id"]
+    rejects = b"row,first_name,errors\n3,Bad,phone: not a phone number\n"
+    finished(imports, import_id, rejects)
+    legacy = update(lead_imports).where(lead_imports.c.id == import_id).values(rejects=gzip.compress(rejects))
+    db.transaction(lambda c: c.execute(legacy))
+    assert asyncio.run(imports.rejects(import_id, "usr_1")) == rejects

@@ -5,6 +5,7 @@ lock, and keeps the usual error and rollback behaviour either way. PostgreSQL al
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -180,5 +181,48 @@ def test_a_relaxed_quick_transaction_leaves_the_next_durable_one_durable(db_url:
             ]
 
         assert asyncio.run(main()) == [2, 1, 2]  # FULL, NORMAL, FULL
+    finally:
+        db.dispose()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("relaxed", [False, True], ids=["durable", "relaxed"])
+def test_a_failed_commit_drops_the_connection_and_leaves_no_lock(db_url: str, relaxed: bool) -> None:
+    """A COMMIT that fails (here a deferred foreign key) must not leave the loop's connection with
+    SQLAlchemy's failed transaction (every later ``begin`` would raise) or SQLite's write lock (every
+    other writer would wait out its busy timeout): the connection is dropped, the next one is new."""
+    db = Database(db_url)
+    event.listen(db.engine, "connect", lambda dbapi, _record: dbapi.execute("PRAGMA foreign_keys = ON"))
+    try:
+        db.transaction(
+            lambda c: (
+                c.exec_driver_sql("CREATE TABLE p (id INTEGER PRIMARY KEY)"),
+                c.exec_driver_sql(
+                    "CREATE TABLE ch (id INTEGER PRIMARY KEY,"
+                    " p INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)"
+                ),
+            )
+        )
+
+        def orphan(conn: Connection) -> None:
+            conn.exec_driver_sql("INSERT INTO ch (id, p) VALUES (1, 99)")  # checked at COMMIT
+
+        async def main() -> int:
+            with pytest.raises(IntegrityError):
+                await db.run(orphan, quick=True, relaxed=relaxed)
+            # another writer is not kept waiting (busy timeout 0 here: it would fail at once)
+            other = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("INSERT INTO p (id) VALUES (5)")
+                other.execute("COMMIT")
+            finally:
+                other.close()
+            return int(
+                await db.run(lambda c: c.exec_driver_sql("SELECT count(*) FROM p").scalar_one(), quick=True)
+            )
+
+        assert asyncio.run(main()) == 1  # and the loop's next quick transaction runs
+        assert db.read(lambda c: c.exec_driver_sql("SELECT count(*) FROM ch").scalar_one()) == 0
     finally:
         db.dispose()

@@ -281,6 +281,7 @@ def _audit(tx: Tx, row: Record, now: datetime, state: str, **detail: Any) -> Non
 
 
 _PLAIN, _SEALED = b"z", b"s"  # the stored rejects: gzip as is, or a sealed token of it
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -474,6 +475,8 @@ class ConsoleImports:
 
     async def _unsealed(self, import_id: str, stored: bytes) -> bytes:
         mark, body = stored[:1], stored[1:]
+        if stored[:2] == _GZIP_MAGIC:  # stored before the mark existed (the day after an upgrade)
+            return stored
         if mark == _PLAIN:
             return body
         if mark != _SEALED or self.sealer is None:

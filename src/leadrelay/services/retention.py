@@ -40,5 +40,5 @@ async def sweep(what: str, forget: Callable[[], Awaitable[int]], *, every_s: flo
             if dropped:
                 log.info("retention: dropped %d %s", dropped, what)
         except Exception:
-            log.exception("dropping old %s failed; trying again in an hour", what)
+            log.exception("dropping old %s failed; trying again in %.0f s", what, every_s)
         await asyncio.sleep(every_s)

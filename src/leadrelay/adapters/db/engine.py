@@ -132,7 +132,11 @@ class _OnTheLoop:
                 transaction.rollback()
                 raise
             if relaxed:
-                transaction.commit()
+                try:
+                    transaction.commit()
+                except BaseException:
+                    self._discard()
+                    raise
                 return True, result
             await self._commit(transaction)
             return True, result
@@ -141,18 +145,29 @@ class _OnTheLoop:
 
     async def _commit(self, transaction: RootTransaction) -> None:
         """The durable COMMIT on the commit thread; a caller cancelled meanwhile leaves it to finish (and
-        to roll back if it failed) before the connection serves again."""
+        the connection to be dropped if it failed) before the connection serves again."""
         committing = asyncio.get_running_loop().run_in_executor(self._committer, transaction.commit)
 
         def done(fut: asyncio.Future[None]) -> None:
             self._committing = None
-            if not fut.cancelled() and fut.exception() is not None:  # the COMMIT failed: end it
-                with contextlib.suppress(Exception):
-                    transaction.rollback()
+            if not fut.cancelled() and fut.exception() is not None:
+                self._discard()
 
         committing.add_done_callback(done)
         self._committing = committing
         await asyncio.shield(committing)
+
+    def _discard(self) -> None:
+        """After a failed COMMIT: the connection is dropped, not reused. SQLAlchemy keeps a transaction
+        whose commit failed attached to it (every later ``begin`` would raise), and SQLite may still hold
+        its transaction, and with it the write lock; closing the driver's connection ends both, and the
+        next quick transaction connects afresh."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.invalidate()
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
 
     def close(self) -> None:
         self._committer.shutdown(wait=True)
