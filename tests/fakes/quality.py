@@ -65,7 +65,7 @@ class FakeDedupMarks:
             if self._t.find("lead_lookup", key_hash, lead_id) is None:
                 self._t.insert("lead_lookup", {"key_hash": key_hash, "lead_id": lead_id})
 
-    def forget_lookups(self, lead_ids: Sequence[str]) -> None:
+    def _forget_lookups(self, lead_ids: Sequence[str]) -> None:
         ids = set(lead_ids)
         for row in self._t.where("lead_lookup", lambda r: r["lead_id"] in ids):
             self._t.delete("lead_lookup", row)
@@ -74,7 +74,7 @@ class FakeDedupMarks:
         self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
     ) -> tuple[int, list[str]]:
         live = {i for i in lead_ids if (r := self._t.find("leads", i)) is not None and r["erased_at"] is None}
-        self.forget_lookups(sorted(live))
+        self._forget_lookups(sorted(live))
         self.put_lookups([(lead, key) for lead, key in rows if lead in live])
         return len(live), []  # no other transaction holds a row (as on SQLite)
 

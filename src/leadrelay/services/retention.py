@@ -19,21 +19,16 @@ EVERY_S = 3600.0  # between two runs
 
 
 async def retain(purge: Callable[[timedelta], int], days: int, *, every_s: float = EVERY_S) -> None:
-    """Run ``purge`` (erase the leads older than its argument, return how many) now and every ``every_s``
-    seconds, until cancelled."""
-    while True:
-        try:
-            erased = await asyncio.to_thread(purge, timedelta(days=days))
-            if erased:
-                log.info("retention: erased the personal data of %d leads (> %d days old)", erased, days)
-        except Exception:
-            log.exception("retention purge failed; trying again in an hour")
-        await asyncio.sleep(every_s)
+    """Run ``purge`` (erase the leads older than its argument, return how many) in a thread, now and every
+    ``every_s`` seconds, until cancelled."""
+    what = f"leads' personal data (> {days} days old)"
+    await sweep(what, lambda: asyncio.to_thread(purge, timedelta(days=days)), every_s=every_s)
 
 
 async def sweep(what: str, forget: Callable[[], Awaitable[int]], *, every_s: float = EVERY_S) -> None:
     """Run ``forget`` (drop what has been kept long enough, return how many) now and every ``every_s``
-    seconds, until cancelled: the console imports' rejects files (kept a day)."""
+    seconds, until cancelled; a failed run is logged and the next one comes on time (the retention
+    period's erasure, the console imports' rejects files and folders, the hosted form's old counts)."""
     while True:
         try:
             dropped = await forget()

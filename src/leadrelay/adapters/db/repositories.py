@@ -332,9 +332,6 @@ class SqlDedupMarks:
     def put_lookups(self, rows: Sequence[tuple[str, str]]) -> None:
         return dedup_store.put_lookups(self._conn, rows)
 
-    def forget_lookups(self, lead_ids: Sequence[str]) -> None:
-        return dedup_store.forget_lookups(self._conn, lead_ids)
-
     def replace_lookups(
         self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
     ) -> tuple[int, list[str]]:

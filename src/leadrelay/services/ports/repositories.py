@@ -253,10 +253,6 @@ class DedupMarks(Protocol):
         """``(lead_id, key_hash)``: the leads' lookup keys (``domain.lookup``), in one statement."""
         ...
 
-    def forget_lookups(self, lead_ids: Sequence[str]) -> None:
-        """The leads' lookup keys go (to be written again: ``LeadPages.reindex_sync``)."""
-        ...
-
     def replace_lookups(
         self, lead_ids: Sequence[str], rows: Sequence[tuple[str, str]], *, wait: bool = False
     ) -> tuple[int, list[str]]:
