@@ -105,25 +105,26 @@ class PrometheusMetrics:
 
     def attempt_finished(self, partner: str, outcome: str, seconds: float) -> None:
         key = (partner, outcome)
-        child = self._attempts.get(key)
-        if child is None:
-            child = self._attempts[key] = self._m.attempts.labels(partner, outcome)
-        child.inc()
+        # the time first: a scrape that sees the attempt counted sees its time too
         timer = self._delivery_seconds.get(partner)
         if timer is None:
             timer = self._delivery_seconds[partner] = self._m.delivery_seconds.labels(partner)
         timer.observe(seconds)
+        child = self._attempts.get(key)
+        if child is None:
+            child = self._attempts[key] = self._m.attempts.labels(partner, outcome)
+        child.inc()
 
     def ping_answered(self, partner: str, result: str, seconds: float) -> None:
         key = (partner, result)
-        child = self._pings.get(key)
-        if child is None:
-            child = self._pings[key] = self._m.pings.labels(partner, result)
-        child.inc()
         timer = self._ping_seconds.get(partner)
         if timer is None:
             timer = self._ping_seconds[partner] = self._m.ping_seconds.labels(partner)
         timer.observe(seconds)
+        child = self._pings.get(key)
+        if child is None:
+            child = self._pings[key] = self._m.pings.labels(partner, result)
+        child.inc()
 
 
 def multiprocess_dir() -> str | None:
