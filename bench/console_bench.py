@@ -6,7 +6,11 @@ last ``--days`` days, 8 sources, 12 partners; a configuration naming them with c
 jobs; the closed hours rolled up), creates an admin, starts the real app (``leadrelay serve``'s
 ``create_app`` under uvicorn on loopback, no workers), logs in through the console's form, then asks for
 each page of ``--paths`` over HTTP (one warm-up, then ``--runs`` times: the median and the slowest), the
-whole page as the browser gets it: the data read, the SVG charts drawn, the template rendered.
+whole page as the browser gets it: the data read, the SVG charts drawn, the template rendered. Each timed
+request is followed by one with the reports' cache of the process emptied first (``ReportCache``: the
+rolled sums and the settled hours it keeps), printed as the "first view": what the first dashboard after
+the process starts costs (and, in part, the first after each hour turns). ``--check`` holds the repeated
+views to the budget; the first view is printed beside them.
 
 ``--paths`` takes any console pages: by default the dashboard for the last 24 hours and for a week, the
 distribution log (all, and one partner's), the lead search by a phone, the audit log and a partner's leads. A
@@ -28,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,7 +62,7 @@ from leadrelay.domain.access import Role  # noqa: E402
 from leadrelay.domain.lookup import parse_query  # noqa: E402
 from leadrelay.entrypoints.api.app import create_app  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
-from leadrelay.services.reports import roll_up_now  # noqa: E402
+from leadrelay.services.reports import ReportCache, roll_up_now  # noqa: E402
 from leadrelay.services.users import Accounts  # noqa: E402
 
 LIMIT_S = 0.2
@@ -78,8 +82,10 @@ DEFAULT_PATHS = (
 
 
 @contextmanager
-def serving(url: str) -> Iterator[str]:
-    """The app on a loopback port in a thread (no workers); its base URL."""
+def serving(url: str) -> Iterator[tuple[str, Callable[[], None]]]:
+    """The app on a loopback port in a thread (no workers): its base URL, and a function that empties what
+    its process keeps of the reports (``ReportCache``): the next dashboard reads everything, as the first
+    one after the process starts does."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
@@ -92,8 +98,12 @@ def serving(url: str) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the server did not start")
         time.sleep(0.02)
+
+    def forget() -> None:
+        app.state.runtime.reports_cache = ReportCache()
+
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", forget
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -109,8 +119,12 @@ def log_in(http: httpx.Client, email: str = EMAIL) -> None:
         raise RuntimeError(f"the login answered {done.status_code}")
 
 
-def time_pages(base: str, paths: Sequence[str], runs: int) -> list[tuple[str, int, float, float, int]]:
-    """Each page: (path, status, median s, slowest s, bytes)."""
+Timed = tuple[str, int, float, float, float, float, int]
+
+
+def time_pages(base: str, forget: Callable[[], None], paths: Sequence[str], runs: int) -> list[Timed]:
+    """Each page: (path, status, median s, slowest s, then the same with the reports' cache emptied before
+    each request, bytes)."""
     out = []
     with httpx.Client(base_url=base, timeout=60) as http, httpx.Client(base_url=base, timeout=60) as partner:
         log_in(http)
@@ -120,13 +134,28 @@ def time_pages(base: str, paths: Sequence[str], runs: int) -> list[tuple[str, in
                 (partner, shown[len("partner:") :]) if shown.startswith("partner:") else (http, shown)
             )
             client.get(path)  # warm-up: templates compiled, configuration cached
-            times, answer = [], None
+            times, cold, answer = [], [], None
             for _ in range(runs):
                 t = time.perf_counter()
                 answer = client.get(path)
                 times.append(time.perf_counter() - t)
+                forget()
+                t = time.perf_counter()
+                again = client.get(path)
+                cold.append(time.perf_counter() - t)
+                assert again.status_code == answer.status_code
             assert answer is not None
-            out.append((shown, answer.status_code, statistics.median(times), max(times), len(answer.content)))
+            out.append(
+                (
+                    shown,
+                    answer.status_code,
+                    statistics.median(times),
+                    max(times),
+                    statistics.median(cold),
+                    max(cold),
+                    len(answer.content),
+                )
+            )
     return out
 
 
@@ -181,11 +210,13 @@ def run_db(label: str, url: str, args: argparse.Namespace) -> list[float]:
     finally:
         db.dispose()
     worst = []
-    with serving(url) as base:
-        for path, status, median, slowest, size in time_pages(base, args.paths, args.runs):
+    with serving(url) as (base, forget):
+        for path, status, median, slowest, cold, cold_slowest, size in time_pages(
+            base, forget, args.paths, args.runs
+        ):
             print(
-                f"  [{label}] {path}: {median * 1000:>6.0f} ms median, {slowest * 1000:>6.0f} ms slowest"
-                f" ({status}, {size:,} bytes)"
+                f"  [{label}] {path}: {median * 1000:>6.0f} ms median, {slowest * 1000:>6.0f} ms slowest;"
+                f" first view {cold * 1000:>4.0f} / {cold_slowest * 1000:>4.0f} ms ({status}, {size:,} bytes)"
             )
             worst.append(slowest if status == 200 else float("inf"))
     return worst

@@ -45,6 +45,7 @@ from leadrelay.services.postback_links import PostbackLinks
 from leadrelay.services.postback_relay import PostbackRelay
 from leadrelay.services.postbacks import Postbacks
 from leadrelay.services.privacy import Privacy
+from leadrelay.services.reports import ReportCache
 from leadrelay.services.retention import retain, sweep
 from leadrelay.services.returns import Returns
 from leadrelay.services.simulation import Simulator
@@ -93,6 +94,7 @@ class Runtime:
         self.returns = Returns(self.storage, self.configs, self.notifier)
         self.invoices = Billing(self.storage, self.configs)
         self.portals = Portals(self.storage, self.configs, self.postback_links)  # partner and source portals
+        self.reports_cache = ReportCache()  # the rolled sums and settled hours the reports read again
         self.simulator = Simulator(self.storage, self.configs, self.sealer)  # routing dry runs: nothing moves
         self.accounts = Accounts(
             self.storage,

@@ -25,15 +25,18 @@ from leadrelay.domain.reports import (
 from tests.fakes.tables import Stored, Tables
 
 
-def _within(at: datetime | None, hour: datetime) -> bool:
-    return at is not None and hour <= at < hour + HOUR
+def _within(at: datetime | None, span: tuple[datetime, datetime]) -> bool:
+    return at is not None and span[0] <= at < span[1]
 
 
 class FakeReportFacts:
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
 
-    def facts(self, hour: datetime) -> list[Row]:
+    def facts(
+        self, hour: datetime, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Row]:
+        span = (max(hour, since or hour), min(hour + HOUR, until or hour + HOUR))
         t = self.tables
         leads = {row["id"]: row for row in t.stored("leads")}
         deliveries = {row["id"]: row for row in t.stored("deliveries")}
@@ -47,22 +50,22 @@ class FakeReportFacts:
             return (lead["source"], lead["entity"], d["partner"], d["profile"])
 
         for lead in leads.values():
-            if _within(lead["created_at"], hour) and not lead["is_test"]:
+            if _within(lead["created_at"], span) and not lead["is_test"]:
                 put((lead["source"], lead["entity"], "", ""), lead_counters(lead["status"], 1))
         for d in deliveries.values():
             if d["is_test"]:
                 continue
-            if _within(d["created_at"], hour):
+            if _within(d["created_at"], span):
                 put(dims(d), {"offered": 1})
-            if _within(d["delivered_at"], hour):
+            if _within(d["delivered_at"], span):
                 put(dims(d), {"sold": 1})
         for a in t.stored("attempts"):
             d = deliveries.get(a["delivery_id"] or "")
-            if d is not None and not d["is_test"] and _within(a["started_at"], hour):
+            if d is not None and not d["is_test"] and _within(a["started_at"], span):
                 put(dims(d), {"attempts": 1, f"lat_{bucket_of(a['duration_ms'])}": 1})
         for e in t.stored("ledger_entries"):
             lead = leads.get(e["lead_id"] or "")
-            if not _within(e["at"], hour) or (lead is not None and lead["is_test"]):
+            if not _within(e["at"], span) or (lead is not None and lead["is_test"]):
                 continue
             d = deliveries.get(e["delivery_id"] or "")
             partner, profile = (d["partner"], d["profile"]) if d else (None, None)
@@ -79,7 +82,7 @@ class FakeReportFacts:
         bids = [b for b in t.stored("bids") if b["sold_as"] == "exclusive" and not b["superseded"]]
         for b in bids:
             d = deliveries.get(b["delivery_id"] or "")
-            if b["rank"] != 1 or d is None or d["is_test"] or not _within(d["delivered_at"], hour):
+            if b["rank"] != 1 or d is None or d["is_test"] or not _within(d["delivered_at"], span):
                 continue
             for second in bids:
                 same = second["job_id"] == b["job_id"] and second["tier"] == b["tier"]
@@ -87,7 +90,7 @@ class FakeReportFacts:
                     put(dims(d), {"auctions": 1, "left_on_table": left_on_table(b["price"], second["price"])})
         for p in t.stored("postbacks"):
             d = deliveries.get(p["delivery_id"])
-            if d is not None and not d["is_test"] and _within(p["received_at"], hour):
+            if d is not None and not d["is_test"] and _within(p["received_at"], span):
                 put(dims(d), postback_counters(p["outcome"], 1, p["revenue_cents"] or 0))
         return [Row(hour, key, values) for key, values in sums.items() if any(values.values())]
 

@@ -392,3 +392,39 @@ def test_days_read_from_the_daily_rollup_agree_with_live_ones(db_url: str) -> No
         assert [r.records() for r in rolled] == live
     finally:
         db.dispose()
+
+
+def test_the_parts_of_an_hour_add_up_to_the_hour(server: ServerThread, db_url: str) -> None:
+    """``facts`` of a part of an hour (what a process keeps of the settled minutes of the current hour,
+    ``services.reports.ReportCache``): cut at the fifth lead's time, the two parts' counters sum to the
+    hour's, group by group, and each part has some of them."""
+    with server.client() as http:
+        traffic(http, db_url)
+    times = sorted(r.created_at for r in rows(db_url, select(leads.c.created_at)))
+    cut = times[4]
+    hour = floor_hour(cut)
+    db = Database(db_url)
+    storage = SqlStorage(db)
+
+    def summed(found: list[Any]) -> dict[tuple[str, ...], dict[str, int]]:
+        out: dict[tuple[str, ...], dict[str, int]] = {}
+        for row in found:
+            into = out.setdefault(row.group, {})
+            for name, value in row.values.items():
+                into[name] = into.get(name, 0) + value
+        return out
+
+    try:
+        whole = storage.read(lambda tx: tx.reports.facts(hour))
+        before = storage.read(lambda tx: tx.reports.facts(hour, until=cut))
+        after = storage.read(lambda tx: tx.reports.facts(hour, since=cut))
+    finally:
+        db.dispose()
+    assert all(row.hour == hour for row in [*before, *after])
+    assert summed([*before, *after]) == summed(whole)
+    for part in (before, after):
+        totals = Counter[str]()
+        for row in part:
+            totals.update(row.values)
+        assert totals["received"] > 0 and totals["offered"] > 0, part
+    assert sum(row.values.get("received", 0) for row in before) == 4

@@ -77,6 +77,11 @@ COUNTERS = (
 )
 """Every counter of a rollup row and of a report line (integers; money in cents)."""
 
+LEAD_COUNTERS = COUNTERS[:4]
+"""The counters of the leads themselves (received, rejected, duplicates, suppressed). A lead is counted at
+its source and entity only: a rollup row carries them with no partner and no profile, so a report of these
+alone reads those rows alone (an index of its own keeps them)."""
+
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 _CENT = Decimal("0.01")

@@ -45,7 +45,7 @@ from leadrelay.domain.reports import (
 from leadrelay.errors import FieldProblem, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import QueueDepth, Storage, Tx
-from leadrelay.services.reports import ReportQuery, reports_tx
+from leadrelay.services.reports import ReportCache, ReportQuery, reports_tx
 from leadrelay.services.reservations import CapUse, cap_usage
 
 DEFAULT_HOURS = 24
@@ -356,9 +356,16 @@ def window(query: DashboardQuery, now: datetime) -> tuple[datetime, datetime]:
 
 
 def dashboard_tx(
-    tx: Tx, live: LiveConfig, query: DashboardQuery, now: datetime, *, alerts: int = RECENT_ALERTS
+    tx: Tx,
+    live: LiveConfig,
+    query: DashboardQuery,
+    now: datetime,
+    *,
+    alerts: int = RECENT_ALERTS,
+    cache: ReportCache | None = None,
 ) -> Dashboard:
-    """The dashboard at ``now``, in the caller's (read) transaction."""
+    """The dashboard at ``now``, in the caller's (read) transaction; ``cache``: what the process keeps of
+    the reports between requests (``services.reports.ReportCache``)."""
     since, until = window(query, now)
     per_hour, per_partner, per_source = reports_tx(
         tx,
@@ -369,6 +376,7 @@ def dashboard_tx(
             ReportQuery(("source",), Grain.DAY, since, until, UTC, _SOURCE_COUNTERS),
         ],
         now,
+        cache,
     )
     specs = live.specs
     return Dashboard(
@@ -392,7 +400,11 @@ def dashboard_tx(
 
 
 async def show_dashboard(
-    storage: Storage, configs: ConfigCache, query: DashboardQuery, now: datetime
+    storage: Storage,
+    configs: ConfigCache,
+    query: DashboardQuery,
+    now: datetime,
+    cache: ReportCache | None = None,
 ) -> Dashboard:
     """The dashboard at ``now`` (one read transaction, off the event loop)."""
-    return await storage.run_read(lambda tx: dashboard_tx(tx, configs.current(tx), query, now))
+    return await storage.run_read(lambda tx: dashboard_tx(tx, configs.current(tx), query, now, cache=cache))

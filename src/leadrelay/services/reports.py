@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -47,6 +49,10 @@ from leadrelay.services.ports import Storage, Tx
 
 SETTLE = timedelta(minutes=5)
 """How long after its end an hour is rolled up (what it counts has been written by then)."""
+
+STEP = timedelta(minutes=5)
+"""How often the settled part of the current hour a process keeps (``ReportCache``) grows: every ``STEP``
+the facts up to ``SETTLE`` ago are read once more (a divisor of an hour, in whole minutes)."""
 
 MAX_HOURS = 24 * 31
 """The longest range a report at the hour grain covers."""
@@ -231,15 +237,94 @@ class Report:
         return buffer.getvalue()
 
 
-def report_tx(tx: Tx, query: ReportQuery, now: datetime) -> Report:
+class ReportCache:
+    """What one process keeps of the reports between requests (the dashboard refreshes every few seconds,
+    and most of what it shows is the same each time). Both kinds are final by the rollup's own rule, so a
+    kept copy is never stale:
+
+    - the rollup's sums for a range, its buckets, dimensions and counters, under the watermark of the time:
+      the rollup only ever adds hours after its watermark, and a rolled hour never changes;
+    - the facts of what settled, ``SETTLE`` ago, of the hours not rolled yet: of an hour that ended (a
+      rollup lagging behind, or not running), the rows the rollup will store; of the current hour, its
+      first minutes up to a multiple of ``STEP`` (the facts of parts of an hour add up to the hour's, each
+      fact counted at one time). A fact written later than ``SETTLE`` after its time is not counted by the
+      rollup either.
+
+    So what is read from the tables each time is the last ``SETTLE`` to ``SETTLE + STEP`` of facts, not
+    the current hour's. Bounded: the newest ``sums`` sums and ``hours`` hours or parts; safe to share
+    between the threads of a process."""
+
+    def __init__(self, *, sums: int = 64, hours: int = 48) -> None:
+        self._sums: OrderedDict[Hashable, list[Row]] = OrderedDict()
+        self._hours: OrderedDict[tuple[datetime, datetime | None], list[Row]] = OrderedDict()
+        self._limits = (sums, hours)
+        self._lock = threading.Lock()
+
+    def rolled(
+        self,
+        tx: Tx,
+        query: ReportQuery,
+        cut: datetime,
+        starts: Sequence[datetime],
+        watermark: datetime | None,
+    ) -> list[Row]:
+        """``tx.reports.rolled`` of the query's rolled hours (up to ``cut``), kept."""
+        key = (query.since, cut, query.dims, tuple(starts), query.counters, watermark)
+        with self._lock:
+            kept = self._sums.get(key)
+        if kept is None:
+            kept = tx.reports.rolled(query.since, cut, query.dims, cuts=starts, counters=query.counters)
+            self._keep(self._sums, key, kept, self._limits[0])
+        return list(kept)
+
+    def facts(self, tx: Tx, hour: datetime, now: datetime) -> list[Row]:
+        """``tx.reports.facts(hour)``: the part of the hour that settled (every ``STEP`` up to ``SETTLE``
+        ago) kept, the rest read each time."""
+        settled = floor_step(now - SETTLE)
+        if settled <= hour:  # nothing of it settled yet
+            return tx.reports.facts(hour)
+        whole = settled >= hour + HOUR
+        key = (hour, None if whole else settled)
+        with self._lock:
+            kept = self._hours.get(key)
+            # kept a step ago: only the step since is read, added to it
+            before = min(settled, hour + HOUR) - STEP
+            earlier = self._hours.pop((hour, before), None) if kept is None and before > hour else None
+        if kept is None:
+            if earlier is None:
+                kept = tx.reports.facts(hour) if whole else tx.reports.facts(hour, until=settled)
+            else:
+                step = tx.reports.facts(hour, since=before, until=before + STEP)
+                kept = project([*earlier, *step], DIMENSIONS)  # one row per group again
+            self._keep(self._hours, key, kept, self._limits[1])
+        return kept if whole else kept + tx.reports.facts(hour, since=settled)
+
+    def _keep(self, into: OrderedDict[Any, list[Row]], key: Any, rows: list[Row], limit: int) -> None:
+        with self._lock:
+            into[key] = rows
+            into.move_to_end(key)
+            while len(into) > limit:
+                into.popitem(last=False)
+
+
+def floor_step(at: datetime) -> datetime:
+    """``at`` down to a multiple of ``STEP`` within its hour."""
+    minutes = at.minute - at.minute % int(STEP.total_seconds() // 60)
+    return at.replace(minute=minutes, second=0, microsecond=0)
+
+
+def report_tx(tx: Tx, query: ReportQuery, now: datetime, cache: ReportCache | None = None) -> Report:
     """The report: rolled hours from ``report_hours``, the hours from the watermark on from the tables."""
-    return reports_tx(tx, [query], now)[0]
+    return reports_tx(tx, [query], now, cache)[0]
 
 
-def reports_tx(tx: Tx, queries: Sequence[ReportQuery], now: datetime) -> list[Report]:
+def reports_tx(
+    tx: Tx, queries: Sequence[ReportQuery], now: datetime, cache: ReportCache | None = None
+) -> list[Report]:
     """Several reports of one range (each its own dimensions, grain and zone) in one go: each reads its
     rolled hours summed in SQL, and the hours after the watermark are computed from the tables once for
-    all of them (the dashboard's leads per hour, totals per partner and per source)."""
+    all of them (the dashboard's leads per hour, totals per partner and per source). ``cache``: what the
+    process kept of earlier reports, and keeps of this one."""
     since, until = queries[0].since, queries[0].until
     if any((q.since, q.until) != (since, until) for q in queries):
         raise ValueError("the reports read together cover one range")
@@ -250,17 +335,26 @@ def reports_tx(tx: Tx, queries: Sequence[ReportQuery], now: datetime) -> list[Re
     # (a long range over a rollup that has not run yet would otherwise query every empty hour)
     first = tx.reports.first_hour(cut) if cut < live_until else None
     start = max(cut, floor_hour(first)) if first is not None else live_until
-    live = [row for hour in hours(start, live_until) for row in tx.reports.facts(hour)]
+    live = [
+        row
+        for hour in hours(start, live_until)
+        for row in (tx.reports.facts(hour) if cache is None else cache.facts(tx, hour, now))
+    ]
     out = []
     for query in queries:
         rows: list[Row] = []
         if cut > since:  # the rolled hours, summed in SQL per bucket of the grain
             starts = cuts(since, cut, query.grain, query.zone)
-            rows = tx.reports.rolled(since, cut, query.dims, cuts=starts, counters=query.counters)
+            if cache is None:
+                rows = tx.reports.rolled(since, cut, query.dims, cuts=starts, counters=query.counters)
+            else:
+                rows = cache.rolled(tx, query, cut, starts, watermark)
         rows += project(live, query.dims)
         out.append(Report(query, lines(rows, query.grain, query.zone), watermark))
     return out
 
 
-async def report(storage: Storage, query: ReportQuery, now: datetime) -> Report:
-    return await storage.run_read(lambda tx: report_tx(tx, query, now))
+async def report(
+    storage: Storage, query: ReportQuery, now: datetime, cache: ReportCache | None = None
+) -> Report:
+    return await storage.run_read(lambda tx: report_tx(tx, query, now, cache))

@@ -10,12 +10,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, case, false, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import type_coerce as coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from leadrelay.adapters.db.tables import (
+    LEAD_ROWS,
     UTCDateTime,
     attempts,
     bids,
@@ -33,6 +47,7 @@ from leadrelay.domain.reports import (
     DIMENSIONS,
     HOUR,
     LATENCY_BOUNDS_MS,
+    LEAD_COUNTERS,
     Row,
     add,
     lead_counters,
@@ -47,8 +62,8 @@ _L, _D, _A, _E, _R, _P = leads.c, deliveries.c, attempts.c, ledger_entries.c, re
 Key = tuple[str, str, str, str]
 
 
-def _in(column: Any, hour: datetime) -> Any:
-    return and_(column >= hour, column < hour + HOUR)
+def _in(column: Any, span: tuple[datetime, datetime]) -> Any:
+    return and_(column >= span[0], column < span[1])
 
 
 class SqlReportFacts:
@@ -57,7 +72,13 @@ class SqlReportFacts:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def facts(self, hour: datetime) -> list[Row]:
+    def facts(
+        self, hour: datetime, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Row]:
+        span = (
+            hour if since is None else max(hour, since),
+            hour + HOUR if until is None else min(hour + HOUR, until),
+        )
         sums: dict[Key, dict[str, int]] = {}
 
         def put(key: Any, values: dict[str, int]) -> None:
@@ -66,7 +87,7 @@ class SqlReportFacts:
         conn = self._conn
         q = (
             select(_L.source, _L.entity, _L.status, func.count())
-            .where(_in(_L.created_at, hour), _L.is_test == false())
+            .where(_in(_L.created_at, span), _L.is_test == false())
             .group_by(_L.source, _L.entity, _L.status)
         )
         for source, entity, status, n in conn.execute(q):
@@ -74,7 +95,7 @@ class SqlReportFacts:
         dims = (_L.source, _L.entity, _D.partner, _D.profile)
         made = select(*dims).select_from(deliveries.join(leads, _L.id == _D.lead_id))
         for column, name in ((_D.created_at, "offered"), (_D.delivered_at, "sold")):
-            q = made.add_columns(func.count()).where(_in(column, hour), _D.is_test == false()).group_by(*dims)
+            q = made.add_columns(func.count()).where(_in(column, span), _D.is_test == false()).group_by(*dims)
             for *key, n in conn.execute(q):
                 put(key, {name: n})
         bucket = case(
@@ -84,17 +105,17 @@ class SqlReportFacts:
         q = (
             select(*dims, bucket, func.count())
             .select_from(attempts.join(deliveries, _D.id == _A.delivery_id).join(leads, _L.id == _D.lead_id))
-            .where(_in(_A.started_at, hour), _D.is_test == false())
+            .where(_in(_A.started_at, span), _D.is_test == false())
             .group_by(*dims, bucket)
         )
         for source, entity, partner, profile, i, n in conn.execute(q):
             put((source, entity, partner, profile), {"attempts": n, f"lat_{i}": n})
-        self._money(hour, put)
-        self._auctions(hour, put)
-        self._postbacks(hour, put)
+        self._money(span, put)
+        self._auctions(span, put)
+        self._postbacks(span, put)
         return [Row(hour, key, values) for key, values in sums.items() if any(values.values())]
 
-    def _money(self, hour: datetime, put: Any) -> None:
+    def _money(self, span: tuple[datetime, datetime], put: Any) -> None:
         q = (
             select(
                 _E.party_kind,
@@ -113,7 +134,7 @@ class SqlReportFacts:
                     leads, _L.id == _E.lead_id
                 )
             )
-            .where(_in(_E.at, hour), or_(_L.is_test.is_(None), _L.is_test == false()))
+            .where(_in(_E.at, span), or_(_L.is_test.is_(None), _L.is_test == false()))
             .group_by(_E.party_kind, _E.party, _E.kind, _D.partner, _D.profile, _L.source, _L.entity)
         )
         for (
@@ -137,7 +158,7 @@ class SqlReportFacts:
                 ledger_counters(party_kind, kind, int(amount), int(margin), n),
             )
 
-    def _auctions(self, hour: datetime, put: Any) -> None:
+    def _auctions(self, span: tuple[datetime, datetime], put: Any) -> None:
         """Exclusive auction sales delivered in the hour with a second-best accepted bid."""
         first, second = aliased(bids), aliased(bids)
         live = (first.c.sold_as == "exclusive", first.c.superseded == false())
@@ -157,20 +178,20 @@ class SqlReportFacts:
                     ),
                 )
             )
-            .where(_in(_D.delivered_at, hour), _D.is_test == false(), first.c.rank == 1, *live)
+            .where(_in(_D.delivered_at, span), _D.is_test == false(), first.c.rank == 1, *live)
         )
         for source, entity, partner, profile, winner, runner_up in self._conn.execute(q):
             if winner is not None and runner_up is not None:
                 gap = left_on_table(winner, runner_up)
                 put((source, entity, partner, profile), {"auctions": 1, "left_on_table": gap})
 
-    def _postbacks(self, hour: datetime, put: Any) -> None:
+    def _postbacks(self, span: tuple[datetime, datetime], put: Any) -> None:
         """The buyers' postbacks received in the hour, by outcome, on their delivery's dimensions."""
         dims = (_L.source, _L.entity, _D.partner, _D.profile)
         q = (
             select(*dims, _P.outcome, func.count(), func.coalesce(func.sum(_P.revenue_cents), 0))
             .select_from(postbacks.join(deliveries, _D.id == _P.delivery_id).join(leads, _L.id == _D.lead_id))
-            .where(_in(_P.received_at, hour), _D.is_test == false())
+            .where(_in(_P.received_at, span), _D.is_test == false())
             .group_by(*dims, _P.outcome)
         )
         for source, entity, partner, profile, outcome, n, revenue in self._conn.execute(q):
@@ -235,10 +256,16 @@ class SqlReportFacts:
         group = [_R[d] for d in dims]
         sums = [func.sum(_R[name]) for name in counters]
         width = len(group)
+        # the leads' own counters sit on the rows of no partner and no profile (ix_report_hours_leads)
+        leads_only = set(counters) <= set(LEAD_COUNTERS)
+
+        def rows_of(table: Any) -> list[Any]:
+            return [text(LEAD_ROWS)] if leads_only else []
+
         if not cuts:  # per hour
             q = (
                 select(_R.hour, *group, *sums)
-                .where(_R.hour >= since, _R.hour < until)
+                .where(_R.hour >= since, _R.hour < until, *rows_of(report_hours))
                 .group_by(_R.hour, *group)
             )
             return [
@@ -262,7 +289,7 @@ class SqlReportFacts:
                 at = table.c.hour if table is report_hours else table.c.day
                 q = (
                     select(*(table.c[d] for d in dims), *(func.sum(table.c[name]) for name in counters))
-                    .where(at >= low, at < high)
+                    .where(at >= low, at < high, *rows_of(table))
                     .group_by(*(table.c[d] for d in dims))
                 )
                 out += [

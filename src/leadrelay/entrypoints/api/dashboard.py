@@ -115,5 +115,5 @@ async def get_dashboard(
     zone: Annotated[str, Query(description="IANA time zone the hours are shown in")] = "UTC",
 ) -> dict[str, Any]:
     query = dashboard_query(hours=hours, zone=zone)
-    board = await show_dashboard(rt.storage, rt.configs, query, datetime.now(UTC))
+    board = await show_dashboard(rt.storage, rt.configs, query, datetime.now(UTC), rt.reports_cache)
     return board.as_dict()

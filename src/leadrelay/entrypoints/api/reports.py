@@ -47,7 +47,7 @@ async def get_report(
 ) -> Response:
     now = datetime.now(UTC)
     query = report_query(by=by, grain=grain, since=since, until=until, tz=tz, now=now)
-    rep = await report(rt.storage, query, now)
+    rep = await report(rt.storage, query, now, rt.reports_cache)
     if format == "csv":
         return Response(rep.to_csv(), media_type="text/csv; charset=utf-8")
     return JSONResponse(

@@ -198,7 +198,7 @@ async def _board(request: Request, hours: str | None, zone: str | None) -> dict[
         context["errors"] = {p.field: p.error for p in exc.problems}
         return context
     rt = request.app.state.runtime
-    board = await show_dashboard(rt.storage, rt.configs, query, clock())
+    board = await show_dashboard(rt.storage, rt.configs, query, clock(), rt.reports_cache)
     context["hours"] = str(query.hours)
     context.update(board_context(board, query.zone))
     return context

@@ -11,9 +11,13 @@ from leadrelay.domain.reports import COUNTERS, Row
 
 
 class ReportFacts(Protocol):
-    def facts(self, hour: datetime) -> list[Row]:
+    def facts(
+        self, hour: datetime, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Row]:
         """The counters of one UTC hour, computed from the stored leads, deliveries, attempts, bids and
-        ledger entries, one row per (source, entity, partner, profile) with anything to count."""
+        ledger entries, one row per (source, entity, partner, profile) with anything to count. ``since``,
+        ``until``: only what happened in that part of the hour (the rows still stamped with the hour); the
+        parts of an hour add up to it, every fact being counted at one time."""
         ...
 
     def first_hour(self, since: datetime | None = None) -> datetime | None:
