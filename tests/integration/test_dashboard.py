@@ -18,15 +18,18 @@ from leadrelay.services import reports
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.dashboard import dashboard_query, dashboard_tx
 from leadrelay.services.ports import Tx
+from leadrelay.services.reports import ReportCache
 from tests import dashboard_seed as seeded
 from tests.fakes import lead_row
 from tests.support import ADMIN, ServerThread, prepare
 
 
-def board(storage: SqlStorage, **params: Any) -> dict[str, Any]:
+def board(storage: SqlStorage, cache: ReportCache | None = None, **params: Any) -> dict[str, Any]:
     query = dashboard_query(**params)
     configs = ConfigCache()
-    return storage.read(lambda tx: dashboard_tx(tx, configs.current(tx), query, seeded.NOW)).as_dict()
+    return storage.read(
+        lambda tx: dashboard_tx(tx, configs.current(tx), query, seeded.NOW, cache=cache)
+    ).as_dict()
 
 
 def test_a_day_of_traffic_live_and_rolled_up(db_url: str) -> None:
@@ -38,6 +41,10 @@ def test_a_day_of_traffic_live_and_rolled_up(db_url: str) -> None:
         seeded.check(board(storage))
         assert reports.roll_up_now(storage, seeded.NOW) > 0
         rolled = board(storage)
+        # through a process's cache, filled then read: the same board (the leads per hour from their own
+        # rollup rows, the settled part of 15:00 kept)
+        cache = ReportCache()
+        assert board(storage, cache) == board(storage, cache) == rolled
         assert (live.pop("rolled_until"), rolled.pop("rolled_until")) == (None, "2026-11-22T15:00:00+00:00")
         assert rolled == live
         day = datetime(2026, 11, 22, tzinfo=UTC)

@@ -108,7 +108,7 @@ def test_the_settled_part_of_an_hour_grows_a_step_at_a_time() -> None:
         # (now, the calls for 14:00 at that time)
         (CURRENT + 4 * MINUTE, [(hour, hour + 55 * MINUTE), (hour + 55 * MINUTE, CURRENT)]),
         (CURRENT + 4 * MINUTE, [(hour + 55 * MINUTE, CURRENT)]),  # 14:55 on: not settled at 15:04
-        (CURRENT + 5 * MINUTE, [(hour + 55 * MINUTE, CURRENT)]),  # settled now: the last step read
+        (CURRENT + 5 * MINUTE, [hour]),  # settled now: read whole once, as the rollup reads it
         (CURRENT + 7 * MINUTE, []),  # the whole hour kept
     ]
     for now, calls in walk:
@@ -133,9 +133,9 @@ def test_the_settled_part_of_an_hour_grows_a_step_at_a_time() -> None:
     assert len(cache.facts(tx, CURRENT, CURRENT + 16 * MINUTE)) == 4  # type: ignore[arg-type]
 
 
-def test_what_is_kept_is_bounded_and_the_oldest_goes_first() -> None:
+def test_what_is_kept_is_bounded_by_rows_and_the_least_used_goes_first() -> None:
     tx = FakeTx(CountingFacts(watermark=None))
-    cache = ReportCache(sums=2, hours=3)
+    cache = ReportCache(hours_rows=6)  # two rows an hour: three hours
     hours = [CURRENT - (10 - i) * HOUR for i in range(5)]
     for hour in hours:
         cache.facts(tx, hour, NOW)  # type: ignore[arg-type]
@@ -145,14 +145,25 @@ def test_what_is_kept_is_bounded_and_the_oldest_goes_first() -> None:
     assert tx.reports.calls == []  # the newest three are kept
     cache.facts(tx, hours[0], NOW)  # type: ignore[arg-type]
     assert tx.reports.calls == [("facts", hours[0])]
+    # sums of 22, 46 and 70 rows (24, 48, 72 hours up to the watermark) under a budget of 120 rows
     tx.reports.watermark = CURRENT - HOUR
+    cache = ReportCache(sums_rows=120)
     tx.reports.calls.clear()
-    for n in (24, 48, 72, 24):
+
+    def ask(n: int) -> None:
         cache.rolled(tx, _query(n), CURRENT - HOUR, [], CURRENT - HOUR)  # type: ignore[arg-type]
-    # 24 was the oldest when 72 came: read again; 72, among the newest two, is kept
-    assert [c[1][0] for c in tx.reports.calls] == [_query(n).since for n in (24, 48, 72, 24)]
-    cache.rolled(tx, _query(72), CURRENT - HOUR, [], CURRENT - HOUR)  # type: ignore[arg-type]
-    assert len(tx.reports.calls) == 4
+
+    for n in (24, 48, 24, 72, 48, 24):
+        ask(n)
+    # 24 was used again before 72 came: 48, the least recently used, went; then 48 back pushed out 24,
+    # and 24 back pushed out 72
+    assert [c[1][0] for c in tx.reports.calls] == [_query(n).since for n in (24, 48, 72, 48, 24)]
+    # a sum longer than the whole budget is not kept
+    small = ReportCache(sums_rows=10)
+    tx.reports.calls.clear()
+    for _ in range(2):
+        small.rolled(tx, _query(24), CURRENT - HOUR, [], CURRENT - HOUR)  # type: ignore[arg-type]
+    assert len(tx.reports.calls) == 2
 
 
 def test_a_report_cannot_change_what_is_kept() -> None:
@@ -162,3 +173,32 @@ def test_a_report_cannot_change_what_is_kept() -> None:
     rows = cache.rolled(tx, query, CURRENT, [], CURRENT)  # type: ignore[arg-type]
     rows.append(Row(CURRENT, (), {"received": 1}))
     assert len(cache.rolled(tx, query, CURRENT, [], CURRENT)) == 3  # type: ignore[arg-type]
+    hour = CURRENT - 2 * HOUR  # settled: kept whole
+    facts = cache.facts(tx, hour, NOW)  # type: ignore[arg-type]
+    facts.append(Row(hour, (), {"received": 1}))
+    assert len(cache.facts(tx, hour, NOW)) == 2  # type: ignore[arg-type]
+
+
+def test_a_fact_written_late_into_a_kept_step_is_counted_once_the_hour_has_settled() -> None:
+    """A lead stamped 15:02 but committed at 15:12 (after its step was kept, well before the rollup's
+    16:05): the hour the cache keeps when it has settled is the one the rollup stores."""
+
+    @dataclass
+    class Stamps(CountingFacts):
+        stamps: list[datetime] = field(default_factory=list)
+
+        def facts(
+            self, hour: datetime, *, since: datetime | None = None, until: datetime | None = None
+        ) -> list[Row]:
+            low, high = max(hour, since or hour), min(hour + HOUR, until or hour + HOUR)
+            n = sum(1 for t in self.stamps if low <= t < high)
+            return [Row(hour, ("web", "loan", "", ""), {"received": n})] if n else []
+
+    tx = FakeTx(Stamps(watermark=None, stamps=[CURRENT + MINUTE]))
+    cache = ReportCache()
+    for minute in range(10, 70):
+        if minute == 12:
+            tx.reports.stamps.append(CURRENT + 2 * MINUTE)
+        cache.facts(tx, CURRENT, CURRENT + minute * MINUTE)  # type: ignore[arg-type]
+    got = cache.facts(tx, CURRENT, CURRENT + 70 * MINUTE)  # type: ignore[arg-type]
+    assert _sums(got) == _sums(tx.reports.facts(CURRENT)) == {"received": 2}

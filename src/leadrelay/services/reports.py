@@ -237,27 +237,60 @@ class Report:
         return buffer.getvalue()
 
 
+class _Kept:
+    """Row lists by key, the least recently used dropped first once their rows exceed ``rows`` (a list
+    longer than that alone is not kept). Not locked: its owner locks."""
+
+    def __init__(self, rows: int) -> None:
+        self._items: OrderedDict[Hashable, list[Row]] = OrderedDict()
+        self._rows = 0
+        self._limit = rows
+
+    def get(self, key: Hashable) -> list[Row] | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def pop(self, key: Hashable) -> list[Row] | None:
+        found = self._items.pop(key, None)
+        if found is not None:
+            self._rows -= len(found)
+        return found
+
+    def put(self, key: Hashable, rows: list[Row]) -> None:
+        self.pop(key)
+        if len(rows) > self._limit:
+            return
+        self._items[key] = rows
+        self._rows += len(rows)
+        while self._rows > self._limit:
+            _, dropped = self._items.popitem(last=False)
+            self._rows -= len(dropped)
+
+
 class ReportCache:
     """What one process keeps of the reports between requests (the dashboard refreshes every few seconds,
-    and most of what it shows is the same each time). Both kinds are final by the rollup's own rule, so a
-    kept copy is never stale:
+    and most of what it shows is the same each time):
 
     - the rollup's sums for a range, its buckets, dimensions and counters, under the watermark of the time:
-      the rollup only ever adds hours after its watermark, and a rolled hour never changes;
-    - the facts of what settled, ``SETTLE`` ago, of the hours not rolled yet: of an hour that ended (a
-      rollup lagging behind, or not running), the rows the rollup will store; of the current hour, its
-      first minutes up to a multiple of ``STEP`` (the facts of parts of an hour add up to the hour's, each
-      fact counted at one time). A fact written later than ``SETTLE`` after its time is not counted by the
-      rollup either.
+      the rollup only ever adds hours after its watermark, and a rolled hour never changes, so these are
+      never stale;
+    - the facts of the hours not rolled yet, as far as they have settled (``SETTLE`` ago, by ``STEP``s):
+      an hour that has settled is read whole once, as the rollup reads it, and kept (the rows the rollup
+      will store: a rollup lagging behind, or not running); of the current hour, its first minutes up to
+      a multiple of ``STEP``, read a step at a time (the facts of parts of an hour add up to the hour's,
+      each fact counted at one time). A fact written more than ``SETTLE`` after its time into a step
+      already kept is missed until its hour has settled (then counted, as the rollup counts it): facts
+      are written as they happen, well inside that.
 
     So what is read from the tables each time is the last ``SETTLE`` to ``SETTLE + STEP`` of facts, not
-    the current hour's. Bounded: the newest ``sums`` sums and ``hours`` hours or parts; safe to share
-    between the threads of a process."""
+    the current hour's. Bounded by rows (``sums_rows``, ``hours_rows``), the least recently used dropped
+    first; safe to share between the threads of a process."""
 
-    def __init__(self, *, sums: int = 64, hours: int = 48) -> None:
-        self._sums: OrderedDict[Hashable, list[Row]] = OrderedDict()
-        self._hours: OrderedDict[tuple[datetime, datetime | None], list[Row]] = OrderedDict()
-        self._limits = (sums, hours)
+    def __init__(self, *, sums_rows: int = 20_000, hours_rows: int = 50_000) -> None:
+        self._sums = _Kept(sums_rows)
+        self._hours = _Kept(hours_rows)
         self._lock = threading.Lock()
 
     def rolled(
@@ -274,37 +307,35 @@ class ReportCache:
             kept = self._sums.get(key)
         if kept is None:
             kept = tx.reports.rolled(query.since, cut, query.dims, cuts=starts, counters=query.counters)
-            self._keep(self._sums, key, kept, self._limits[0])
+            with self._lock:
+                self._sums.put(key, kept)
         return list(kept)
 
     def facts(self, tx: Tx, hour: datetime, now: datetime) -> list[Row]:
-        """``tx.reports.facts(hour)``: the part of the hour that settled (every ``STEP`` up to ``SETTLE``
-        ago) kept, the rest read each time."""
+        """``tx.reports.facts(hour)``: what has settled of the hour (every ``STEP`` up to ``SETTLE`` ago)
+        kept, the rest read each time."""
         settled = floor_step(now - SETTLE)
         if settled <= hour:  # nothing of it settled yet
             return tx.reports.facts(hour)
         whole = settled >= hour + HOUR
         key = (hour, None if whole else settled)
+        before = settled - STEP
         with self._lock:
             kept = self._hours.get(key)
-            # kept a step ago: only the step since is read, added to it
-            before = min(settled, hour + HOUR) - STEP
-            earlier = self._hours.pop((hour, before), None) if kept is None and before > hour else None
+            earlier = None
+            if whole:  # read whole once, as the rollup reads it: its parts are no longer read
+                self._hours.pop((hour, hour + HOUR - STEP))
+            elif kept is None and before > hour:  # kept a step ago: only the step since is read
+                earlier = self._hours.pop((hour, before))
         if kept is None:
             if earlier is None:
                 kept = tx.reports.facts(hour) if whole else tx.reports.facts(hour, until=settled)
             else:
-                step = tx.reports.facts(hour, since=before, until=before + STEP)
+                step = tx.reports.facts(hour, since=before, until=settled)
                 kept = project([*earlier, *step], DIMENSIONS)  # one row per group again
-            self._keep(self._hours, key, kept, self._limits[1])
-        return kept if whole else kept + tx.reports.facts(hour, since=settled)
-
-    def _keep(self, into: OrderedDict[Any, list[Row]], key: Any, rows: list[Row], limit: int) -> None:
-        with self._lock:
-            into[key] = rows
-            into.move_to_end(key)
-            while len(into) > limit:
-                into.popitem(last=False)
+            with self._lock:
+                self._hours.put(key, kept)
+        return list(kept) if whole else kept + tx.reports.facts(hour, since=settled)
 
 
 def floor_step(at: datetime) -> datetime:
