@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     and_,
+    bindparam,
     case,
     false,
     func,
@@ -62,8 +63,81 @@ _L, _D, _A, _E, _R, _P = leads.c, deliveries.c, attempts.c, ledger_entries.c, re
 Key = tuple[str, str, str, str]
 
 
-def _in(column: Any, span: tuple[datetime, datetime]) -> Any:
-    return and_(column >= span[0], column < span[1])
+def _in(column: Any) -> Any:
+    """``column`` within the span a statement is run for: its ``low`` and ``high`` parameters."""
+    return and_(column >= bindparam("low", type_=column.type), column < bindparam("high", type_=column.type))
+
+
+# the statements of an hour's facts, built once (each run with the span's ``low`` and ``high``)
+_DIMS = (_L.source, _L.entity, _D.partner, _D.profile)
+_LEADS = (
+    select(_L.source, _L.entity, _L.status, func.count())
+    .where(_in(_L.created_at), _L.is_test == false())
+    .group_by(_L.source, _L.entity, _L.status)
+)
+_MADE = select(*_DIMS, func.count()).select_from(deliveries.join(leads, _L.id == _D.lead_id))
+_OFFERED = _MADE.where(_in(_D.created_at), _D.is_test == false()).group_by(*_DIMS)
+_SOLD = _MADE.where(_in(_D.delivered_at), _D.is_test == false()).group_by(*_DIMS)
+_BUCKET = case(
+    *((_A.duration_ms < bound, i) for i, bound in enumerate(LATENCY_BOUNDS_MS)),
+    else_=len(LATENCY_BOUNDS_MS),
+)
+_ATTEMPTS = (
+    select(*_DIMS, _BUCKET, func.count())
+    .select_from(attempts.join(deliveries, _D.id == _A.delivery_id).join(leads, _L.id == _D.lead_id))
+    .where(_in(_A.started_at), _D.is_test == false())
+    .group_by(*_DIMS, _BUCKET)
+)
+_MONEY = (
+    select(
+        _E.party_kind,
+        _E.party,
+        _E.kind,
+        _D.partner,
+        _D.profile,
+        _L.source,
+        _L.entity,
+        func.sum(coerce(_E.amount, BigInteger)),
+        func.coalesce(func.sum(coerce(_E.margin, BigInteger)), 0),
+        func.count(),
+    )
+    .select_from(
+        ledger_entries.outerjoin(deliveries, _D.id == _E.delivery_id).outerjoin(leads, _L.id == _E.lead_id)
+    )
+    .where(_in(_E.at), or_(_L.is_test.is_(None), _L.is_test == false()))
+    .group_by(_E.party_kind, _E.party, _E.kind, _D.partner, _D.profile, _L.source, _L.entity)
+)
+_FIRST, _SECOND = aliased(bids), aliased(bids)
+_AUCTIONS = (  # exclusive auction sales delivered in the span with a second-best accepted bid
+    select(*_DIMS, _FIRST.c.price, _SECOND.c.price)
+    .select_from(
+        deliveries.join(leads, _L.id == _D.lead_id)
+        .join(_FIRST, and_(_FIRST.c.job_id == _D.job_id, _FIRST.c.delivery_id == _D.id))
+        .join(
+            _SECOND,
+            and_(
+                _SECOND.c.job_id == _D.job_id,
+                _SECOND.c.tier == _FIRST.c.tier,
+                _SECOND.c.rank == 2,
+                _SECOND.c.sold_as == "exclusive",
+                _SECOND.c.superseded == false(),
+            ),
+        )
+    )
+    .where(
+        _in(_D.delivered_at),
+        _D.is_test == false(),
+        _FIRST.c.rank == 1,
+        _FIRST.c.sold_as == "exclusive",
+        _FIRST.c.superseded == false(),
+    )
+)
+_POSTBACKS = (  # the buyers' postbacks received in the span, by outcome, on their delivery's dimensions
+    select(*_DIMS, _P.outcome, func.count(), func.coalesce(func.sum(_P.revenue_cents), 0))
+    .select_from(postbacks.join(deliveries, _D.id == _P.delivery_id).join(leads, _L.id == _D.lead_id))
+    .where(_in(_P.received_at), _D.is_test == false())
+    .group_by(*_DIMS, _P.outcome)
+)
 
 
 class SqlReportFacts:
@@ -75,80 +149,24 @@ class SqlReportFacts:
     def facts(
         self, hour: datetime, *, since: datetime | None = None, until: datetime | None = None
     ) -> list[Row]:
-        span = (
-            hour if since is None else max(hour, since),
-            hour + HOUR if until is None else min(hour + HOUR, until),
-        )
+        span = {
+            "low": hour if since is None else max(hour, since),
+            "high": hour + HOUR if until is None else min(hour + HOUR, until),
+        }
         sums: dict[Key, dict[str, int]] = {}
 
         def put(key: Any, values: dict[str, int]) -> None:
             add(sums.setdefault(tuple(k or "" for k in key), {}), values)  # type: ignore[arg-type]
 
-        conn = self._conn
-        q = (
-            select(_L.source, _L.entity, _L.status, func.count())
-            .where(_in(_L.created_at, span), _L.is_test == false())
-            .group_by(_L.source, _L.entity, _L.status)
-        )
-        for source, entity, status, n in conn.execute(q):
+        run = self._conn.execute
+        for source, entity, status, n in run(_LEADS, span):
             put((source, entity, "", ""), lead_counters(status, n))
-        dims = (_L.source, _L.entity, _D.partner, _D.profile)
-        made = select(*dims).select_from(deliveries.join(leads, _L.id == _D.lead_id))
-        for column, name in ((_D.created_at, "offered"), (_D.delivered_at, "sold")):
-            q = made.add_columns(func.count()).where(_in(column, span), _D.is_test == false()).group_by(*dims)
-            for *key, n in conn.execute(q):
+        for statement, name in ((_OFFERED, "offered"), (_SOLD, "sold")):
+            for *key, n in run(statement, span):
                 put(key, {name: n})
-        bucket = case(
-            *((_A.duration_ms < bound, i) for i, bound in enumerate(LATENCY_BOUNDS_MS)),
-            else_=len(LATENCY_BOUNDS_MS),
-        )
-        q = (
-            select(*dims, bucket, func.count())
-            .select_from(attempts.join(deliveries, _D.id == _A.delivery_id).join(leads, _L.id == _D.lead_id))
-            .where(_in(_A.started_at, span), _D.is_test == false())
-            .group_by(*dims, bucket)
-        )
-        for source, entity, partner, profile, i, n in conn.execute(q):
+        for source, entity, partner, profile, i, n in run(_ATTEMPTS, span):
             put((source, entity, partner, profile), {"attempts": n, f"lat_{i}": n})
-        self._money(span, put)
-        self._auctions(span, put)
-        self._postbacks(span, put)
-        return [Row(hour, key, values) for key, values in sums.items() if any(values.values())]
-
-    def _money(self, span: tuple[datetime, datetime], put: Any) -> None:
-        q = (
-            select(
-                _E.party_kind,
-                _E.party,
-                _E.kind,
-                _D.partner,
-                _D.profile,
-                _L.source,
-                _L.entity,
-                func.sum(coerce(_E.amount, BigInteger)),
-                func.coalesce(func.sum(coerce(_E.margin, BigInteger)), 0),
-                func.count(),
-            )
-            .select_from(
-                ledger_entries.outerjoin(deliveries, _D.id == _E.delivery_id).outerjoin(
-                    leads, _L.id == _E.lead_id
-                )
-            )
-            .where(_in(_E.at, span), or_(_L.is_test.is_(None), _L.is_test == false()))
-            .group_by(_E.party_kind, _E.party, _E.kind, _D.partner, _D.profile, _L.source, _L.entity)
-        )
-        for (
-            party_kind,
-            party,
-            kind,
-            partner,
-            profile,
-            source,
-            entity,
-            amount,
-            margin,
-            n,
-        ) in self._conn.execute(q):
+        for party_kind, party, kind, partner, profile, source, entity, amount, margin, n in run(_MONEY, span):
             if party_kind == "partner":
                 partner = party
             else:
@@ -157,45 +175,13 @@ class SqlReportFacts:
                 (source, entity, partner, profile),
                 ledger_counters(party_kind, kind, int(amount), int(margin), n),
             )
-
-    def _auctions(self, span: tuple[datetime, datetime], put: Any) -> None:
-        """Exclusive auction sales delivered in the hour with a second-best accepted bid."""
-        first, second = aliased(bids), aliased(bids)
-        live = (first.c.sold_as == "exclusive", first.c.superseded == false())
-        q = (
-            select(_L.source, _L.entity, _D.partner, _D.profile, first.c.price, second.c.price)
-            .select_from(
-                deliveries.join(leads, _L.id == _D.lead_id)
-                .join(first, and_(first.c.job_id == _D.job_id, first.c.delivery_id == _D.id))
-                .join(
-                    second,
-                    and_(
-                        second.c.job_id == _D.job_id,
-                        second.c.tier == first.c.tier,
-                        second.c.rank == 2,
-                        second.c.sold_as == "exclusive",
-                        second.c.superseded == false(),
-                    ),
-                )
-            )
-            .where(_in(_D.delivered_at, span), _D.is_test == false(), first.c.rank == 1, *live)
-        )
-        for source, entity, partner, profile, winner, runner_up in self._conn.execute(q):
+        for source, entity, partner, profile, winner, runner_up in run(_AUCTIONS, span):
             if winner is not None and runner_up is not None:
                 gap = left_on_table(winner, runner_up)
                 put((source, entity, partner, profile), {"auctions": 1, "left_on_table": gap})
-
-    def _postbacks(self, span: tuple[datetime, datetime], put: Any) -> None:
-        """The buyers' postbacks received in the hour, by outcome, on their delivery's dimensions."""
-        dims = (_L.source, _L.entity, _D.partner, _D.profile)
-        q = (
-            select(*dims, _P.outcome, func.count(), func.coalesce(func.sum(_P.revenue_cents), 0))
-            .select_from(postbacks.join(deliveries, _D.id == _P.delivery_id).join(leads, _L.id == _D.lead_id))
-            .where(_in(_P.received_at, span), _D.is_test == false())
-            .group_by(*dims, _P.outcome)
-        )
-        for source, entity, partner, profile, outcome, n, revenue in self._conn.execute(q):
+        for source, entity, partner, profile, outcome, n, revenue in run(_POSTBACKS, span):
             put((source, entity, partner, profile), postback_counters(outcome, n, int(revenue)))
+        return [Row(hour, key, values) for key, values in sums.items() if any(values.values())]
 
     def first_hour(self, since: datetime | None = None) -> datetime | None:
         if since is None:
@@ -277,6 +263,14 @@ class SqlReportFacts:
                 for row in self._conn.execute(q)
             ]
         out = []
+        statements = {}  # by table: built once, run for each of its ranges (``low``, ``high``)
+        for table in (report_hours, report_days):
+            at = table.c.hour if table is report_hours else table.c.day
+            statements[table] = (
+                select(*(table.c[d] for d in dims), *(func.sum(table.c[name]) for name in counters))
+                .where(_in(at), *rows_of(table))
+                .group_by(*(table.c[d] for d in dims))
+            )
         edges = [since, *(c for c in cuts if since < c < until), until]
         for start, end in itertools.pairwise(edges):  # ranges of the primary keys per bucket
             ranges: list[tuple[Any, datetime, datetime]] = [(report_hours, start, end)]
@@ -286,15 +280,9 @@ class SqlReportFacts:
             for table, low, high in ranges:
                 if low >= high:
                     continue
-                at = table.c.hour if table is report_hours else table.c.day
-                q = (
-                    select(*(table.c[d] for d in dims), *(func.sum(table.c[name]) for name in counters))
-                    .where(at >= low, at < high, *rows_of(table))
-                    .group_by(*(table.c[d] for d in dims))
-                )
                 out += [
                     Row(start, tuple(row[:width]), dict(zip(counters, map(int, row[width:]), strict=True)))
-                    for row in self._conn.execute(q)
+                    for row in self._conn.execute(statements[table], {"low": low, "high": high})
                     if row[width] is not None
                 ]
         return out
