@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadrelay.domain.reports import HOUR, LEAD_COUNTERS, Grain, Row
-from leadrelay.services.reports import ReportCache, ReportQuery, reports_tx
+from leadrelay.services.reports import ReportCache, ReportQuery, _Kept, reports_tx
 
 NOW = datetime(2026, 12, 3, 15, 20, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -131,11 +131,18 @@ def test_the_settled_part_of_an_hour_grows_a_step_at_a_time() -> None:
         assert [c[1] for c in tx.reports.calls] == calls, now
     # the steps were summed into one row per group, not kept side by side
     assert len(cache.facts(tx, CURRENT, CURRENT + 16 * MINUTE)) == 4  # type: ignore[arg-type]
+    # nobody looked for a while: what settled since the part kept is read at once
+    tx.reports.calls.clear()
+    cache.facts(tx, CURRENT, CURRENT + 41 * MINUTE)  # type: ignore[arg-type]
+    assert [c[1] for c in tx.reports.calls] == [
+        (CURRENT + 10 * MINUTE, CURRENT + 35 * MINUTE),
+        (CURRENT + 35 * MINUTE, CURRENT + HOUR),
+    ]
 
 
 def test_what_is_kept_is_bounded_by_rows_and_the_least_used_goes_first() -> None:
     tx = FakeTx(CountingFacts(watermark=None))
-    cache = ReportCache(hours_rows=6)  # two rows an hour: three hours
+    cache = ReportCache(hours_rows=9)  # two rows an hour, and one for the entry: three hours
     hours = [CURRENT - (10 - i) * HOUR for i in range(5)]
     for hour in hours:
         cache.facts(tx, hour, NOW)  # type: ignore[arg-type]
@@ -145,7 +152,8 @@ def test_what_is_kept_is_bounded_by_rows_and_the_least_used_goes_first() -> None
     assert tx.reports.calls == []  # the newest three are kept
     cache.facts(tx, hours[0], NOW)  # type: ignore[arg-type]
     assert tx.reports.calls == [("facts", hours[0])]
-    # sums of 22, 46 and 70 rows (24, 48, 72 hours up to the watermark) under a budget of 120 rows
+    # sums of 22, 46 and 70 rows (24, 48, 72 hours up to the watermark; each costs one more) under a
+    # budget of 120 rows
     tx.reports.watermark = CURRENT - HOUR
     cache = ReportCache(sums_rows=120)
     tx.reports.calls.clear()
@@ -202,3 +210,13 @@ def test_a_fact_written_late_into_a_kept_step_is_counted_once_the_hour_has_settl
         cache.facts(tx, CURRENT, CURRENT + minute * MINUTE)  # type: ignore[arg-type]
     got = cache.facts(tx, CURRENT, CURRENT + 70 * MINUTE)  # type: ignore[arg-type]
     assert _sums(got) == _sums(tx.reports.facts(CURRENT)) == {"received": 2}
+
+
+def test_empty_answers_count_against_the_budget_too() -> None:
+    """A quiet hour or an empty range is an answer worth keeping, but not for free: otherwise an API client
+    varying its range could grow the cache without end."""
+    kept = _Kept(rows=10)
+    for n in range(1000):
+        kept.put(("range", n), [], 0)
+    assert sum(kept.get(("range", n)) is not None for n in range(1000)) == 10
+    assert kept.get(("range", 999)) == [] and kept.get(("range", 989)) is None

@@ -238,35 +238,38 @@ class Report:
 
 
 class _Kept:
-    """Row lists by key, the least recently used dropped first once their rows exceed ``rows`` (a list
-    longer than that alone is not kept). Not locked: its owner locks."""
+    """Values by key, each costing its rows plus one, the least recently used dropped first once the costs
+    exceed ``rows`` (a value costing more than that alone is not kept). Not locked: its owner locks."""
 
     def __init__(self, rows: int) -> None:
-        self._items: OrderedDict[Hashable, list[Row]] = OrderedDict()
-        self._rows = 0
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._cost = 0
         self._limit = rows
 
-    def get(self, key: Hashable) -> list[Row] | None:
+    def get(self, key: Hashable) -> Any:
         found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
+        if found is None:
+            return None
+        self._items.move_to_end(key)
+        return found[0]
 
-    def pop(self, key: Hashable) -> list[Row] | None:
+    def pop(self, key: Hashable) -> Any:
         found = self._items.pop(key, None)
-        if found is not None:
-            self._rows -= len(found)
-        return found
+        if found is None:
+            return None
+        self._cost -= found[1]
+        return found[0]
 
-    def put(self, key: Hashable, rows: list[Row]) -> None:
+    def put(self, key: Hashable, value: Any, rows: int) -> None:
         self.pop(key)
-        if len(rows) > self._limit:
+        cost = rows + 1  # an empty answer costs too: many of them are not free
+        if cost > self._limit:
             return
-        self._items[key] = rows
-        self._rows += len(rows)
-        while self._rows > self._limit:
-            _, dropped = self._items.popitem(last=False)
-            self._rows -= len(dropped)
+        self._items[key] = (value, cost)
+        self._cost += cost
+        while self._cost > self._limit:
+            _, (_, dropped) = self._items.popitem(last=False)
+            self._cost -= dropped
 
 
 class ReportCache:
@@ -308,7 +311,7 @@ class ReportCache:
         if kept is None:
             kept = tx.reports.rolled(query.since, cut, query.dims, cuts=starts, counters=query.counters)
             with self._lock:
-                self._sums.put(key, kept)
+                self._sums.put(key, kept, len(kept))
         return list(kept)
 
     def facts(self, tx: Tx, hour: datetime, now: datetime) -> list[Row]:
@@ -317,25 +320,29 @@ class ReportCache:
         settled = floor_step(now - SETTLE)
         if settled <= hour:  # nothing of it settled yet
             return tx.reports.facts(hour)
-        whole = settled >= hour + HOUR
-        key = (hour, None if whole else settled)
-        before = settled - STEP
-        with self._lock:
-            kept = self._hours.get(key)
-            earlier = None
-            if whole:  # read whole once, as the rollup reads it: its parts are no longer read
-                self._hours.pop((hour, hour + HOUR - STEP))
-            elif kept is None and before > hour:  # kept a step ago: only the step since is read
-                earlier = self._hours.pop((hour, before))
-        if kept is None:
-            if earlier is None:
-                kept = tx.reports.facts(hour) if whole else tx.reports.facts(hour, until=settled)
-            else:
-                step = tx.reports.facts(hour, since=before, until=settled)
-                kept = project([*earlier, *step], DIMENSIONS)  # one row per group again
+        if settled >= hour + HOUR:  # read whole once, as the rollup reads it: its part is no longer read
             with self._lock:
-                self._hours.put(key, kept)
-        return list(kept) if whole else kept + tx.reports.facts(hour, since=settled)
+                kept: list[Row] | None = self._hours.get((hour, None))
+                if kept is None:
+                    self._hours.pop((hour, "part"))
+            if kept is None:
+                kept = tx.reports.facts(hour)
+                with self._lock:
+                    self._hours.put((hour, None), kept, len(kept))
+            return list(kept)
+        # one part kept per hour, (up to when, its rows): what settled since is read and added to it
+        with self._lock:
+            part: tuple[datetime, list[Row]] | None = self._hours.get((hour, "part"))
+        if part is None or part[0] > settled:  # (a clock gone back: read again)
+            rows = tx.reports.facts(hour, until=settled)
+        elif part[0] < settled:
+            rows = project([*part[1], *tx.reports.facts(hour, since=part[0], until=settled)], DIMENSIONS)
+        else:
+            rows = part[1]
+        if part is None or part[0] != settled:
+            with self._lock:
+                self._hours.put((hour, "part"), (settled, rows), len(rows))
+        return rows + tx.reports.facts(hour, since=settled)
 
 
 def floor_step(at: datetime) -> datetime:
