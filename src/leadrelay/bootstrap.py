@@ -85,9 +85,8 @@ class Runtime:
         self.offers = Offers(self.storage, self.configs, self.notifier, self.sealer)
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
         self.lead_pages = LeadPages(self.storage, self.dedup_keys, self.privacy)
-        self.lead_imports = ConsoleImports(
-            self.storage, sealer=self.sealer
-        )  # the console's CSV imports, kept in the database
+        # the console's CSV imports, kept in the database (their rejects sealed with a secret key)
+        self.lead_imports = ConsoleImports(self.storage, sealer=self.sealer)
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer)
         self.actions = Actions(self.storage, self.configs, self.notifier, self.sealer)
         self.logview = LogView(self.storage, self.postback_links, self.configs)

@@ -33,6 +33,7 @@ from leadrelay.domain.ledger import DEFAULT_CURRENCY
 from leadrelay.domain.reports import (
     HOUR,
     LATENCY,
+    LEAD_COUNTERS,
     Grain,
     Line,
     add,
@@ -60,9 +61,8 @@ LEAD_SERIES = ("accepted", "rejected", "duplicates", "suppressed")
 
 _PERIODS = ("hour", "day", "week", "month", "total")
 # the counters each of the dashboard's reports sums from the rollup (``domain.reports.COUNTERS``)
-_LEAD_COUNTERS = ("received", "rejected", "duplicates", "suppressed")
 _PARTNER_COUNTERS = ("offered", "sold", "revenue", "attempts", *LATENCY)
-_SOURCE_COUNTERS = (*_LEAD_COUNTERS, "sold", "revenue", "payout", "margin")
+_SOURCE_COUNTERS = (*LEAD_COUNTERS, "sold", "revenue", "payout", "margin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,7 +370,7 @@ def dashboard_tx(
     per_hour, per_partner, per_source = reports_tx(
         tx,
         [
-            ReportQuery((), Grain.HOUR, since, until, query.zone, _LEAD_COUNTERS),
+            ReportQuery((), Grain.HOUR, since, until, query.zone, LEAD_COUNTERS),
             # totals over the window: UTC days (whole ones from the daily rollup), summed here
             ReportQuery(("partner",), Grain.DAY, since, until, UTC, _PARTNER_COUNTERS),
             ReportQuery(("source",), Grain.DAY, since, until, UTC, _SOURCE_COUNTERS),

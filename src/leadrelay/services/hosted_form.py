@@ -177,7 +177,7 @@ class HostedForms:
         costs no write). Old windows are deleted in the background (``forget_old_windows``)."""
         now = self._window_clock()
         start = self._window.start(now)
-        key = (setup.source.name, address_group(client)[:64])
+        key = (setup.source.name, address_group(client))
         if self._refused.get(key) == start:
             return self._window.wait(now)
         limit = setup.form.max_posts_per_minute

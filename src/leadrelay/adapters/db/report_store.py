@@ -243,15 +243,12 @@ class SqlReportFacts:
         sums = [func.sum(_R[name]) for name in counters]
         width = len(group)
         # the leads' own counters sit on the rows of no partner and no profile (ix_report_hours_leads)
-        leads_only = set(counters) <= set(LEAD_COUNTERS)
-
-        def rows_of(table: Any) -> list[Any]:
-            return [text(LEAD_ROWS)] if leads_only else []
+        lead_rows = [text(LEAD_ROWS)] if set(counters) <= set(LEAD_COUNTERS) else []
 
         if not cuts:  # per hour
             q = (
                 select(_R.hour, *group, *sums)
-                .where(_R.hour >= since, _R.hour < until, *rows_of(report_hours))
+                .where(_R.hour >= since, _R.hour < until, *lead_rows)
                 .group_by(_R.hour, *group)
             )
             return [
@@ -268,7 +265,7 @@ class SqlReportFacts:
             at = table.c.hour if table is report_hours else table.c.day
             statements[table] = (
                 select(*(table.c[d] for d in dims), *(func.sum(table.c[name]) for name in counters))
-                .where(_in(at), *rows_of(table))
+                .where(_in(at), *lead_rows)
                 .group_by(*(table.c[d] for d in dims))
             )
         edges = [since, *(c for c in cuts if since < c < until), until]
