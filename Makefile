@@ -85,10 +85,12 @@ bench: install-dev
 	$(BIN)/python bench/dashboard_bench.py
 	$(BIN)/python bench/console_bench.py
 
-## profile: where the server's CPU per lead goes (py-spy under wrk load; PROFILE_ARGS=--e2e for end to end)
+## profile: where the server's CPU per lead goes (py-spy under wrk load; PROFILE_ARGS=--e2e for end to end), then
+##   intake's CPU per lead without HTTP beside SQLite's alone for the same rows (bench/intake_floor.py)
 profile: install-dev
 	$(BIN)/pip install --quiet py-spy
 	$(BIN)/python bench/profile.py $(PROFILE_ARGS)
+	$(BIN)/python bench/intake_floor.py
 
 clean:
 	rm -rf $(VENV) leadrelay.db leadrelay.db-wal leadrelay.db-shm .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
