@@ -38,6 +38,7 @@ from leadrelay.entrypoints.api import (
     privacy,
     reports,
     returns,
+    shared_routes,
     simulate,
     suppression,
     wallets,
@@ -124,28 +125,31 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     app.state.admin_tokens = KeyCache("token")
     errors.install(app)
     openapi.install(app)
-    app.include_router(leads.router)
-    app.include_router(ping.router)
-    app.include_router(offers.router)
-    app.include_router(postbacks.router)  # no key: the URL's signature is the credential
-    app.include_router(distributions.router)
-    app.include_router(suppression.router)  # before admin: its /v1/{kind}/{name} would match first
-    app.include_router(privacy.router)  # before admin too (DELETE /v1/leads/{id})
-    app.include_router(holds.router)
-    app.include_router(batches.router)
-    app.include_router(credentials.router)  # before admin too (GET /v1/admin/tokens)
-    app.include_router(availability.router)  # before admin: GET /v1/availability
-    app.include_router(partner_health.router)  # before admin: GET /v1/partners/health
-    app.include_router(ledger.router)  # before admin: GET /v1/ledger
-    app.include_router(alerts.router)  # before admin: GET /v1/alerts
-    app.include_router(wallets.router)  # before admin: GET /v1/wallets
-    app.include_router(returns.router)  # before admin too (/v1/returns…)
-    app.include_router(invoices.router)  # before admin: GET /v1/invoices
-    app.include_router(reports.router)  # before admin: GET /v1/reports
-    app.include_router(simulate.router)  # POST /v1/simulate, /v1/backtest
-    app.include_router(dashboard.router)  # before admin: GET /v1/dashboard
-    app.include_router(admin.router)
-    app.include_router(forms.router)  # the hosted lead form: HTML pages at /f/{source}/{entity}
+    shared_routes.include(  # in this order: the first route that matches answers
+        app,
+        leads.router,
+        ping.router,
+        offers.router,
+        postbacks.router,  # no key: the URL's signature is the credential
+        distributions.router,
+        suppression.router,  # before admin: its /v1/{kind}/{name} would match first
+        privacy.router,  # before admin too (DELETE /v1/leads/{id})
+        holds.router,
+        batches.router,
+        credentials.router,  # before admin too (GET /v1/admin/tokens)
+        availability.router,  # before admin: GET /v1/availability
+        partner_health.router,  # before admin: GET /v1/partners/health
+        ledger.router,  # before admin: GET /v1/ledger
+        alerts.router,  # before admin: GET /v1/alerts
+        wallets.router,  # before admin: GET /v1/wallets
+        returns.router,  # before admin too (/v1/returns…)
+        invoices.router,  # before admin: GET /v1/invoices
+        reports.router,  # before admin: GET /v1/reports
+        simulate.router,  # POST /v1/simulate, /v1/backtest
+        dashboard.router,  # before admin: GET /v1/dashboard
+        admin.router,
+        forms.router,  # the hosted lead form: HTML pages at /f/{source}/{entity}
+    )
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")
     async def health() -> dict[str, str]:
@@ -171,7 +175,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
             summary="Readiness: the database answers with this version's schema, and workers claim jobs",
             responses={503: {"description": "Not ready: `{code, detail}` says which check failed"}},
         )
-    app.include_router(operations.router)
+    shared_routes.include(app, operations.router)
     console.install(app)
 
     return app

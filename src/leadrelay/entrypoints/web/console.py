@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from leadrelay.domain.access import Permission, Role, allows, refusal
+from leadrelay.entrypoints.api import shared_routes
 from leadrelay.entrypoints.api.deps import CSRF_HEADER, SESSION_COOKIE, session_of
 from leadrelay.errors import Gone, LeadrelayError, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from leadrelay.services.users import SessionUser
@@ -306,12 +307,15 @@ def install(app: Any) -> None:
 
     app.add_exception_handler(NeedsLogin, needs_login)
     app.add_exception_handler(PageForbidden, forbidden)
-    app.include_router(router)
-    app.include_router(log.router)  # the distribution log, its drawer and actions, the audit log
-    app.include_router(config.router)  # entities, sources, partners, profiles: forms, diff, apply
-    app.include_router(admin.router)  # suppression lists, users, keys, settings
-    app.include_router(portals.router)  # the partner and source portals
-    app.include_router(web_dashboard.router)  # GET /console: the dashboard, or a portal's welcome
-    app.include_router(simulator.router)  # the routing simulator and backtest
-    app.include_router(leads.router)  # lead search, a lead's history, CSV import, erasure
+    shared_routes.include(
+        app,
+        router,
+        log.router,  # the distribution log, its drawer and actions, the audit log
+        config.router,  # entities, sources, partners, profiles: forms, diff, apply
+        admin.router,  # suppression lists, users, keys, settings
+        portals.router,  # the partner and source portals
+        web_dashboard.router,  # GET /console: the dashboard, or a portal's welcome
+        simulator.router,  # the routing simulator and backtest
+        leads.router,  # lead search, a lead's history, CSV import, erasure
+    )
     app.mount("/console/static", static_files, name="console-static")
