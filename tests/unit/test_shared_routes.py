@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
@@ -91,3 +92,12 @@ def test_a_second_app_reuses_the_routes_the_first_built() -> None:
     third = app_with("own")
     answers(third)
     assert third.router.routes[-2].effective_candidates() is not built  # type: ignore[attr-defined]
+
+
+def test_a_router_with_startup_handlers_is_refused() -> None:
+    async def start() -> None:
+        return None
+
+    with_handlers = APIRouter(on_startup=[start])
+    with pytest.raises(ValueError, match="startup or shutdown handlers"):
+        shared_routes.include(FastAPI(), items, with_handlers)

@@ -9,7 +9,11 @@ app through ``request.app``).
 
 What an app would add to an inclusion is set on the keeping router instead: the error responses every
 route documents (``openapi.COMMON_RESPONSES``). The app's own body limit (``max_body_size``) is enforced by
-the app's middleware either way, and a route's own limit still overrides it.
+the app's middleware either way, and a route's own limit still overrides it. What the keeping router cannot
+carry, and leadrelay does not use: the app's ``dependency_overrides`` (a shared route never sees them; the
+tests run real parts, not overridden dependencies), app-wide ``dependencies`` or ``default_response_class``
+(put them on the routers), and a router's own startup and shutdown handlers (refused here: they would run
+with no app).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from leadrelay.entrypoints.api import openapi
 
 def include(app: FastAPI, *routers: APIRouter) -> None:
     """``app.include_router`` of each router, in order, with the inclusions this process already built."""
+    for router in routers:
+        if router.on_startup or router.on_shutdown:
+            raise ValueError(f"router {router.prefix or '/'} has startup or shutdown handlers: include it")
     key = tuple(id(router) for router in routers)  # routers are module-level: never collected
     with _lock:
         kept = _kept.get(key)
