@@ -1,7 +1,9 @@
 """The browser tier: Playwright (the pip package) driving Debian's Chromium at /usr/bin/chromium; no
-browser is downloaded. One browser for the whole session, one context (cookies, storage) per test, and
-a real leadrelay server on loopback per test. Screenshots go to ``tests/artifacts/browser`` (or
-``$LEADRELAY_ARTIFACTS``), which git ignores."""
+browser is downloaded. One browser per test module, one context (cookies, storage) per test, and a real
+leadrelay server on loopback per test. Not one browser for the session: Playwright's sync API keeps an
+event loop running on the main thread while it is open, and every later test of the same xdist worker
+that calls ``asyncio.run`` there would fail ("cannot be called from a running event loop"). Screenshots go
+to ``tests/artifacts/browser`` (or ``$LEADRELAY_ARTIFACTS``), which git ignores."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     problem = _missing()
     if problem is not None:
