@@ -49,7 +49,9 @@ def actions(url: str) -> list[tuple[str, str, str]]:
     query = select(audit_log.c.action, audit_log.c.actor, audit_log.c.detail).where(
         audit_log.c.object_kind == "users"
     )
-    return [(r.action, r.actor, r.detail["email"]) for r in rows(url, query.order_by(audit_log.c.at))]
+    # the entries of one call share its time (the test's clock): within it, by action (created, invited)
+    ordered = query.order_by(audit_log.c.at, audit_log.c.action)
+    return [(r.action, r.actor, r.detail["email"]) for r in rows(url, ordered)]
 
 
 def test_create_log_in_session_and_log_out(db_url: str, accounts: Any) -> None:
@@ -194,6 +196,7 @@ def test_invitation_sets_the_password_once_then_disable_and_reset_end_sessions(
     with pytest.raises(ValidationFailed) as short:
         run_async(acc.accept_invitation(token, "short"))
     assert short.value.problems[0].field == "password"
+    clock.now += timedelta(seconds=1)  # each step at its own time: audit entries in the order of the steps
     run_async(acc.accept_invitation(token, PASSWORD))
     with pytest.raises(Gone, match="used already"):
         run_async(acc.accept_invitation(token, PASSWORD))
@@ -201,6 +204,7 @@ def test_invitation_sets_the_password_once_then_disable_and_reset_end_sessions(
         run_async(acc.invitation("made-up"))
     with pytest.raises(Conflict, match="has a password already"):
         acc.invite("pat@example.com", "partner", actor="cli:me", tenant="sunco")
+    clock.now += timedelta(seconds=1)
     _, late = acc.invite("late@example.com", "viewer", actor="cli:me")
     clock.now += timedelta(days=7)
     with pytest.raises(Gone, match="expired"):
@@ -211,6 +215,7 @@ def test_invitation_sets_the_password_once_then_disable_and_reset_end_sessions(
     acc.reset_password("pat@example.com", "another long one", actor="cli:me")
     assert run_async(acc.session(session.cookie)) is None
     session = run_async(acc.login("pat@example.com", "another long one", "10.0.0.1"))
+    clock.now += timedelta(seconds=1)
     acc.disable("pat@example.com", actor="cli:me")
     assert run_async(acc.session(session.cookie)) is None
     with pytest.raises(Unauthorized):
