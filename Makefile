@@ -16,7 +16,8 @@ XDIST ?= -n $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 ))) --dist wor
 # environment says not to (PYTHONDONTWRITEBYTECODE): every xdist worker would rewrite and compile all the
 # test modules again (its collection: 13 s of CPU without, 5 s with); the leadrelay subprocesses the tests
 # start already share a cache (tests/conftest.py)
-PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
+KEEP_BYTECODE := env -u PYTHONDONTWRITEBYTECODE
+PYTEST := $(KEEP_BYTECODE) $(BIN)/python -m pytest
 
 .PHONY: run test test-unit coverage lint fmt typecheck migrate bench profile clean install install-dev
 
@@ -61,7 +62,7 @@ test-unit: install-dev
 ## coverage: the whole suite under coverage.py (xdist workers and subprocesses too); statement coverage of src/
 coverage: install-dev
 	$(BIN)/coverage erase
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/coverage run -m pytest $(XDIST) -q
+	$(KEEP_BYTECODE) $(BIN)/coverage run -m pytest $(XDIST) -q
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 

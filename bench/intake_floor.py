@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,18 +44,13 @@ CONCURRENCY = 32
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-def body(k: int) -> bytes:
-    """bench/new_person.lua's lead: a new email and phone for every k."""
-    state = (b"CA", b"TX", b"NY", b"WA")[k % 4]
-    return (
-        b'{"first_name":"Lead%d","last_name":"Bench","email":"lead%d@example.com","phone":"512%03d%04d",'
-        b'"zip":"94103","state":"%s","monthly_bill":%d}'
-        % (k, k, 200 + (k // 10_000) % 800, k % 10_000, state, 40 + k % 200)
-    )
+def bodies(count: int) -> list[bytes]:
+    """``count`` leads, each a new person (bench/run.py's), built before a measure starts."""
+    return [orjson.dumps(bench.lead()) for _ in range(count)]
 
 
-async def drive(app: App, first: int, count: int) -> dict[int, int]:
-    """``count`` POST /v1/leads straight into ``app``, CONCURRENCY at a time; answers by status."""
+async def drive(app: App, leads: list[bytes]) -> dict[int, int]:
+    """POST /v1/leads of each body straight into ``app``, CONCURRENCY at a time; answers by status."""
     statuses: dict[int, int] = {}
     headers = [
         (b"host", b"127.0.0.1"),
@@ -62,14 +58,14 @@ async def drive(app: App, first: int, count: int) -> dict[int, int]:
         (b"authorization", b"Bearer " + bench.KEY.encode()),
     ]
 
-    async def one(k: int) -> None:
+    async def one(body: bytes) -> None:
         sent = False
 
         async def receive() -> dict[str, Any]:
             nonlocal sent
             if not sent:
                 sent = True
-                return {"type": "http.request", "body": body(k), "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             await asyncio.Event().wait()  # the client never disconnects
             raise AssertionError
 
@@ -93,55 +89,34 @@ async def drive(app: App, first: int, count: int) -> dict[int, int]:
         }
         await app(scope, receive, send)
 
-    async def lane(ks: range) -> None:
-        for k in ks:
-            await one(k)
+    async def lane(part: list[bytes]) -> None:
+        for body in part:
+            await one(body)
 
-    await asyncio.gather(*(lane(range(first + i, first + count, CONCURRENCY)) for i in range(CONCURRENCY)))
+    await asyncio.gather(*(lane(leads[i::CONCURRENCY]) for i in range(CONCURRENCY)))
     return statuses
 
 
-async def timed(app: App, first: int, count: int) -> tuple[float, float, dict[int, int]]:
+async def timed(app: App, count: int) -> tuple[float, float, dict[int, int]]:
     """CPU µs per request of ``count`` requests, after a warm-up of 1,000: the process's (every thread),
     and the event loop thread's alone."""
-    await drive(app, first, 1_000)
+    await drive(app, bodies(1_000))
+    measured = bodies(count)
     gc.collect()
     cpu, loop = time.process_time(), time.thread_time()
-    statuses = await drive(app, first + 1_000, count)
+    statuses = await drive(app, measured)
     loop = time.thread_time() - loop
     return 1e6 * (time.process_time() - cpu) / count, 1e6 * loop / count, statuses
 
 
-async def leadrelay_intake(url: str, count: int, first: int) -> tuple[float, float, dict[int, int]]:
+async def leadrelay_intake(url: str, count: int) -> tuple[float, float, dict[int, int]]:
     os.environ["LEADRELAY_DATABASE_URL"] = url
     from leadrelay.config import load_settings
     from leadrelay.entrypoints.api.app import create_app
 
     app = create_app(load_settings(), workers=0)
     async with app.router.lifespan_context(app):
-        return await timed(app, first, count)
-
-
-def prepare(url: str, dedup: bool) -> None:
-    """bench/run.py's database: its configuration (without dedup when asked) and source key."""
-    from datetime import UTC, datetime
-
-    from leadrelay.adapters.db import config_store
-    from leadrelay.adapters.db.engine import Database
-    from leadrelay.adapters.db.migrate import upgrade
-    from leadrelay.adapters.db.unit_of_work import SqlStorage
-    from leadrelay.services import configure
-
-    upgrade(url)
-    db = Database(url)
-    try:
-        doc = bench.config(9)
-        if dedup:
-            doc = bench.with_dedup(doc)
-        configure.apply_document_sync(SqlStorage(db), doc, actor="bench")
-        db.transaction(lambda c: config_store.add_api_key(c, "bench", bench.KEY, datetime.now(UTC)))
-    finally:
-        db.dispose()
+        return await timed(app, count)
 
 
 _TABLES = ("leads", "jobs", "dedup_marks", "lead_lookup")
@@ -245,13 +220,13 @@ def main() -> None:
     rows_of: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
     figures: list[tuple[str, float, float, str]] = []  # name, CPU in all, the event loop's share, answers
     with tempfile.TemporaryDirectory() as tmp:
-        bare_us, bare_loop, statuses = uvloop.run(timed(bare_app.app, 0, n))
+        bare_us, bare_loop, statuses = uvloop.run(timed(bare_app.app, n))
         figures.append(("bare app (parse the JSON, answer 202)", bare_us, bare_loop, _answers(statuses)))
         schema = ""
         for dedup in (True, False):
             path = f"{tmp}/intake_{int(dedup)}.db"
-            prepare(f"sqlite:///{path}", dedup)
-            us, loop, statuses = uvloop.run(leadrelay_intake(f"sqlite:///{path}", n, 10_000_000))
+            bench.prepare(f"sqlite:///{path}", 9, dedup=dedup)
+            us, loop, statuses = uvloop.run(leadrelay_intake(f"sqlite:///{path}", n))
             name = "leadrelay intake, dedup on (email or phone)" if dedup else "leadrelay intake, dedup off"
             figures.append((name, us, loop, _answers(statuses)))
             if dedup:

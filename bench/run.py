@@ -129,13 +129,13 @@ def fill_dnc(db: Database, n: int = 100_000) -> None:
     db.transaction(tx)
 
 
-def prepare(url: str, buyers_port: int) -> None:
+def prepare(url: str, buyers_port: int, *, dedup: bool = True) -> None:
     upgrade(url)
     db = Database(url)
     try:
         if QUALITY:
             fill_dnc(db)
-        doc = with_dedup(config(buyers_port))
+        doc = with_dedup(config(buyers_port)) if dedup else config(buyers_port)
         configure.apply_document_sync(SqlStorage(db), quality(doc) if QUALITY else doc, actor="bench")
         db.transaction(lambda c: config_store.add_api_key(c, "bench", KEY, datetime.now(UTC)))
     finally:
