@@ -17,6 +17,7 @@ from leadrelay.domain.states import (
     QueueState,
     lead_status,
 )
+from leadrelay.services.ports.records import LeadOutcome
 from tests.fakes.quality import FakeDedupMarks
 from tests.fakes.tables import FakeRow, Tables
 from tests.fakes.wallets import FakeWallets
@@ -54,10 +55,10 @@ class FakeLeads:
         lead = self._t.find("leads", lead_id)
         return self._t.row("leads", lead) if lead is not None else None
 
-    def lead_outcome(self, lead_id: str) -> tuple[str, list[dict[str, Any]], str | None]:
+    def lead_outcome(self, lead_id: str) -> LeadOutcome | None:
         lead = self._t.find("leads", lead_id)
-        if lead is None:  # the SQL's scalar_one() raises NoResultFound
-            raise LookupError(f"no lead {lead_id}")
+        if lead is None:
+            return None
         delivered = sorted(
             self._t.where(
                 "deliveries", lambda d: d["lead_id"] == lead_id and d["status"] == DeliveryStatus.DELIVERED
@@ -76,10 +77,12 @@ class FakeLeads:
         ]
         jobs = sorted(self._t.where("jobs", lambda j: j["lead_id"] == lead_id), key=lambda j: j["id"])
         error = next((j["error"] for j in jobs if j["error"] is not None), None)
-        status: str = lead["status"]
-        if not jobs and status == LeadStatus.UNSOLD:
+        if not jobs and lead["status"] == LeadStatus.UNSOLD:
             error = f"no enabled profile for entity {lead['entity']}"
-        return status, sold, error
+        row = self._t.row("leads", lead)  # the columns as the SQL reads them back (JSON decoded)
+        return LeadOutcome(
+            row.source, row.entity, row.status, list(row.problems or []), bool(row.is_test), sold, error
+        )
 
     def refresh_lead_status(self, lead_id: str, now: datetime) -> LeadStatus:
         return self.refresh_lead_statuses([lead_id], now)[lead_id]

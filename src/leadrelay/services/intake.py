@@ -413,20 +413,20 @@ class Intake:
         live = await self._configs.get(self._storage)
 
         def read(tx: Tx) -> IntakeAnswer:
-            row = tx.leads.get_lead(lead_id)
-            if row is None or (source is not None and row.source != source):
+            got = tx.leads.lead_outcome(lead_id)
+            if got is None or (source is not None and got.source != source):
                 raise NotFound(f"unknown lead {lead_id}")
-            status, sold, error = tx.leads.lead_outcome(lead_id)
-            problems = [FieldProblem(p["field"], p["error"]) for p in (row.problems or [])]
+            status = got.status
+            problems = [FieldProblem(p["field"], p["error"]) for p in got.problems]
             public = public_lead_status(status)
-            reason = _public_reason(error) if public is LeadStatus.UNSOLD else None
+            reason = _public_reason(got.error) if public is LeadStatus.UNSOLD else None
             if status == LeadStatus.SUPPRESSED:
                 reason = _SUPPRESSED_REASON
-            answer = IntakeAnswer(lead_id, public, problems=problems, sold=sold, reason=reason)
+            answer = IntakeAnswer(lead_id, public, problems=problems, sold=got.sold, reason=reason)
             answer.settled = status in FINAL_LEAD_STATUSES
-            spec = live.specs.sources.get(row.source)
+            spec = live.specs.sources.get(got.source)
             answer.show_buyer = spec is not None and spec.show_buyer
-            if spec is not None and spec.payout_for(row.entity) is not None and not row.is_test:
+            if spec is not None and spec.payout_for(got.entity) is not None and not got.is_test:
                 paid = tx.ledger.entries(lead_ids=[lead_id], party_kind=Party.SOURCE)
                 answer.payout = -balance(paid)
             if public is LeadStatus.QUEUED:

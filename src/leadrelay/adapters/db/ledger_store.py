@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from leadrelay.adapters.db import wallet_store
 from leadrelay.adapters.db.tables import deliveries, jobs, leads, ledger_entries
@@ -17,6 +17,27 @@ from leadrelay.services.ports.ledger import SaleFacts
 
 _L = ledger_entries.c
 _CHUNK = 500
+
+# built once: every sale posts entries and reads its facts (a statement built per call costs more than
+# SQLite takes to run it)
+_INSERT_ENTRIES = insert(ledger_entries)
+_D = deliveries.c
+_SALE_FACTS = (
+    select(
+        _D.id,
+        _D.lead_id,
+        _D.partner,
+        leads.c.source,
+        leads.c.entity,
+        _D.price,
+        _D.is_test,
+        _D.job_id,
+        jobs.c.kind,
+    )
+    .join(leads, leads.c.id == _D.lead_id)
+    .join(jobs, jobs.c.id == _D.job_id)
+    .where(_D.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 def _entry(row: Any) -> Entry:
@@ -48,7 +69,7 @@ class SqlLedger:
         the one place a partner's money is posted, so its balance row never disagrees with its entries."""
         if not entries:
             return
-        self._conn.execute(insert(ledger_entries), [e.row() for e in entries])
+        self._conn.execute(_INSERT_ENTRIES, [e.row() for e in entries])
         owed: dict[str, Decimal] = {}
         for e in entries:
             if e.party_kind is Party.PARTNER:
@@ -95,24 +116,7 @@ class SqlLedger:
     def sale_facts(self, delivery_ids: Collection[str]) -> list[SaleFacts]:
         ids = sorted(set(delivery_ids))
         out: list[SaleFacts] = []
-        d = deliveries.c
         for i in range(0, len(ids), _CHUNK):
-            q = (
-                select(
-                    d.id,
-                    d.lead_id,
-                    d.partner,
-                    leads.c.source,
-                    leads.c.entity,
-                    d.price,
-                    d.is_test,
-                    d.job_id,
-                    jobs.c.kind,
-                )
-                .join(leads, leads.c.id == d.lead_id)
-                .join(jobs, jobs.c.id == d.job_id)
-                .where(d.id.in_(ids[i : i + _CHUNK]))
-            )
             out.extend(
                 SaleFacts(
                     r.id,
@@ -125,6 +129,6 @@ class SqlLedger:
                     r.job_id,
                     r.kind == "resend",
                 )
-                for r in self._conn.execute(q)
+                for r in self._conn.execute(_SALE_FACTS, {"ids": ids[i : i + _CHUNK]})
             )
         return out

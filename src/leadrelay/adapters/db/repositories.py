@@ -23,6 +23,7 @@ from leadrelay.adapters.db import (
 from leadrelay.domain.dedup import Mark
 from leadrelay.domain.states import LeadStatus
 from leadrelay.domain.suppression import ListRow
+from leadrelay.services.ports.records import LeadOutcome
 
 Objects = config_store.Objects
 
@@ -47,7 +48,7 @@ class SqlLeads:
     def get_lead(self, lead_id: str) -> Row[Any] | None:
         return store.get_lead(self._conn, lead_id)
 
-    def lead_outcome(self, lead_id: str) -> tuple[str, list[dict[str, Any]], str | None]:
+    def lead_outcome(self, lead_id: str) -> LeadOutcome | None:
         return store.lead_outcome(self._conn, lead_id)
 
     def refresh_lead_status(self, lead_id: str, now: datetime) -> LeadStatus:

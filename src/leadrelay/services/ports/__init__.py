@@ -55,7 +55,7 @@ from leadrelay.services.ports.queries import (
     SimulationReads,
     SuppressionListNames,
 )
-from leadrelay.services.ports.records import Objects, Record
+from leadrelay.services.ports.records import LeadOutcome, Objects, Record
 from leadrelay.services.ports.reports import ReportFacts
 from leadrelay.services.ports.repositories import (
     Caps,
@@ -98,6 +98,7 @@ __all__ = [
     "Invoices",
     "Jobs",
     "LeadImports",
+    "LeadOutcome",
     "LeadPageQueries",
     "Leads",
     "Ledger",

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from leadrelay.domain.dedup import Mark
 from leadrelay.domain.states import LeadStatus
 from leadrelay.domain.suppression import ListRow
-from leadrelay.services.ports.records import Objects, Record
+from leadrelay.services.ports.records import LeadOutcome, Objects, Record
 
 
 class Leads(Protocol):
@@ -27,7 +27,8 @@ class Leads(Protocol):
 
     def get_lead(self, lead_id: str) -> Record | None: ...
 
-    def lead_outcome(self, lead_id: str) -> tuple[str, list[dict[str, Any]], str | None]: ...
+    def lead_outcome(self, lead_id: str) -> LeadOutcome | None:
+        """The lead's answer to its source (``None``: no such lead)."""
 
     def refresh_lead_status(self, lead_id: str, now: datetime) -> LeadStatus: ...
 
