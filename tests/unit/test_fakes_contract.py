@@ -229,6 +229,7 @@ def lead_writes_the_schema_refuses(s: Storage) -> list[Any]:
         # a JSON column takes None as the JSON null, even where NULL is not allowed
         attempt(s, lambda tx: tx.leads.insert_leads([lead_row("lead_7", data=None, problems=None)])),
         attempt(s, lambda tx: tx.leads.get_lead("lead_7")),
+        attempt(s, lambda tx: tx.leads.lead_outcome("lead_7")),  # problems: the JSON null
         attempt(s, lambda tx: tx.leads.lead_outcome("nope")),
         attempt(s, lambda tx: tx.leads.refresh_lead_status("nope", START)),
     ]
@@ -259,6 +260,12 @@ def lead_outcome_and_status(s: Storage) -> list[Any]:
                 lead_row("lead_1"),
                 lead_row("lead_2", status=LeadStatus.UNSOLD, entity="roofing"),
                 lead_row("lead_3", status=LeadStatus.REJECTED),
+                lead_row(
+                    "lead_4",
+                    is_test=True,
+                    problems=[{"field": "zip", "error": "not a ZIP code"}],
+                    status=LeadStatus.UNSOLD,
+                ),
             ]
         )
         tx.jobs.insert_jobs(
@@ -283,6 +290,7 @@ def lead_outcome_and_status(s: Storage) -> list[Any]:
         attempt(s, seed),
         attempt(s, lambda tx: tx.leads.lead_outcome("lead_1")),
         attempt(s, lambda tx: tx.leads.lead_outcome("lead_2")),  # no job: no enabled profile
+        attempt(s, lambda tx: tx.leads.lead_outcome("lead_4")),  # a test lead, with its problems
         attempt(s, lambda tx: tx.leads.refresh_lead_status("lead_1", at(2))),  # queued stays queued
         attempt(s, settle),
         attempt(s, lambda tx: tx.leads.lead_outcome("lead_1")),
