@@ -59,7 +59,6 @@ def digest_config(port: int, digest: dict[str, Any]) -> dict[str, Any]:
 FAST = {"LEADRELAY_BATCH_INTERVAL": "0.05"}
 
 
-@pytest.mark.slow_start(14)
 def test_three_worker_processes_put_each_lead_in_exactly_one_digest(
     any_url: str, tmp_path: Path, mailbox: tuple[Mailbox, int]
 ) -> None:
@@ -83,7 +82,6 @@ def test_three_worker_processes_put_each_lead_in_exactly_one_digest(
     assert Counter(d.batch_id for d in dl) == {b.id: b.lead_count for b in sent}
 
 
-@pytest.mark.slow_start(9)
 def test_leads_waiting_for_a_digest_survive_kill_9_of_the_worker(
     any_url: str, tmp_path: Path, mailbox: tuple[Mailbox, int]
 ) -> None:

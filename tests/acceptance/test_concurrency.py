@@ -221,7 +221,6 @@ def buyer(buyers: BuyersThread, name: str) -> dict[str, int]:
 # ---------------------------------------------------------------- caps
 
 
-@pytest.mark.slow_start(11)
 @pytest.mark.parametrize("overflow", [True, False], ids=["with-overflow", "without-overflow"])
 def test_day_cap_of_10_is_exact_with_120_concurrent_leads_and_two_worker_processes(
     any_url: str, tmp_path: Path, overflow: bool
@@ -275,7 +274,7 @@ def test_day_cap_of_10_is_exact_with_120_concurrent_leads_and_two_worker_process
 # ---------------------------------------------------------------- round robin
 
 
-@pytest.mark.slow_start(12)
+@pytest.mark.slow_start(8)
 def test_round_robin_rotation_is_shared_by_two_worker_processes(pg_url: str, tmp_path: Path) -> None:
     total = 40
     with BuyersThread(count=0, latency_ms=50, accept_rate=1.0) as buyers:
@@ -304,7 +303,7 @@ def test_round_robin_rotation_is_shared_by_two_worker_processes(pg_url: str, tmp
 # ---------------------------------------------------------------- auctions
 
 
-@pytest.mark.slow_start(10)
+@pytest.mark.slow_start(8)
 def test_caps_stay_exact_with_auctions_on_two_worker_processes(pg_url: str, tmp_path: Path) -> None:
     """120 leads auctioned at once by two worker processes on PostgreSQL: "rich" bids 20 with a day cap of
     10, "cheap" bids 5 without one. Every cap peek before a ping may be stale (the other process is

@@ -89,7 +89,6 @@ def assert_every_job_delivered_once(url: str, buyers: BuyersThread, total: int) 
 # ---------------------------------------------------------------- kill -9
 
 
-@pytest.mark.slow_start(12)
 def test_kill_9_mid_delivery_loses_nothing_and_each_lead_is_accepted_once(
     any_url: str, tmp_path: Path
 ) -> None:
@@ -135,7 +134,7 @@ def test_kill_9_mid_delivery_loses_nothing_and_each_lead_is_accepted_once(
 # ---------------------------------------------------------------- SIGTERM
 
 
-@pytest.mark.slow_start(13)
+@pytest.mark.slow_start(8)
 def test_sigterm_finishes_in_flight_deliveries_and_gives_the_rest_back(any_url: str, tmp_path: Path) -> None:
     total, grace = 20, 5.0
     env = {"LEADRELAY_SHUTDOWN_GRACE": str(grace), "LEADRELAY_WORKER_CONCURRENCY": "5"}
@@ -174,7 +173,7 @@ def test_sigterm_finishes_in_flight_deliveries_and_gives_the_rest_back(any_url: 
             assert buyer_totals(buyers)["duplicates"] == 0
 
 
-@pytest.mark.slow_start(11)
+@pytest.mark.slow_start(8)
 def test_sigterm_past_the_grace_period_gives_in_flight_jobs_back(any_url: str, tmp_path: Path) -> None:
     """Deliveries slower than the grace period are abandoned, and their jobs go back to the queue at once
     (not left claimed until the lease runs out); the next worker delivers them under the same key."""
@@ -208,7 +207,6 @@ def test_sigterm_past_the_grace_period_gives_in_flight_jobs_back(any_url: str, t
 # ---------------------------------------------------------------- the database goes away for a moment
 
 
-@pytest.mark.slow_start(10)
 def test_worker_keeps_working_after_the_database_was_unreachable(pg_url: str, tmp_path: Path) -> None:
     """PostgreSQL refuses connections for a few seconds (a restart, a failover): the worker process must
     come back to work by itself once the database is back, not stay alive doing nothing."""

@@ -56,7 +56,6 @@ def post_all(bases: list[str], bodies: list[dict[str, Any]]) -> list[dict[str, A
     return asyncio.run(main())
 
 
-@pytest.mark.slow_start(12)
 def test_fifty_identical_leads_at_once_give_one_lead_and_49_duplicates(any_url: str, tmp_path: Path) -> None:
     with BuyersThread(count=1, latency_ms=0, accept_rate=1.0) as buyers:
         doc = config(buyers.url, ["sunco"], "priority")
@@ -77,7 +76,6 @@ def test_fifty_identical_leads_at_once_give_one_lead_and_49_duplicates(any_url: 
     assert len(marks) == 2 and {m.lead_id for m in marks} == {original}  # one per key: email, phone
 
 
-@pytest.mark.slow_start(11)
 def test_partner_dedup_holds_across_worker_processes(any_url: str, tmp_path: Path) -> None:
     """Forty leads of one person, no intake dedup: two workers route them at once; the partner with a
     dedup window gets the person once, every other lead goes to the overflow partner."""

@@ -131,7 +131,7 @@ def shard_of(label: str) -> int:
     return zlib.crc32(label.encode()) % SHARDS
 
 
-@pytest.mark.slow_start(30)
+@pytest.mark.slow_start(45)
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_the_api_answers_as_its_openapi_document_says(
     shard: int, sqlite_url: str, request: pytest.FixtureRequest

@@ -208,7 +208,7 @@ def _json(done: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(done.stdout)
 
 
-@pytest.mark.slow_start(21)
+@pytest.mark.slow_start(25)
 def test_every_command_of_the_readme_tour_works_as_printed(tour: Tour) -> None:
     commands = tour_commands((ROOT / "README.md").read_text(encoding="utf-8"))
     assert (tour.home / ".env").read_text() == (ROOT / "examples" / "demo.env").read_text()

@@ -76,7 +76,7 @@ def run_import(url: str, file: Path, name: str, log: Path) -> tuple[int, float, 
     return code, time.monotonic() - started, peak_kb / 1024
 
 
-@pytest.mark.slow_start(37)
+@pytest.mark.slow_start(35)
 def test_a_million_line_import_in_bounded_memory(sqlite_url: str, tmp_path: Path) -> None:
     small, big = tmp_path / "ten.txt", tmp_path / "dnc.txt"
     write_phones(small, 10)

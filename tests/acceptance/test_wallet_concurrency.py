@@ -68,7 +68,6 @@ class Sampler(threading.Thread):
             self.halt.wait(0.005)
 
 
-@pytest.mark.slow_start(11)
 def test_a_wallet_and_a_budget_are_exact_with_120_concurrent_leads_and_two_worker_processes(
     any_url: str, tmp_path: Path
 ) -> None:

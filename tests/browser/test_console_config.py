@@ -47,7 +47,6 @@ def shot(page: Any, artifacts: Path, name: str) -> None:
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
 
-@pytest.mark.slow_start(8)
 def test_an_admin_creates_a_partner_sees_the_diff_saves_and_tests_it(
     console: tuple[ServerThread, BuyersThread, str], page: Any, artifacts: Path
 ) -> None:

@@ -29,7 +29,6 @@ def log_in(page: Any, url: str, email: str) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
-@pytest.mark.slow_start(10)
 def test_a_partner_returns_its_lead_and_downloads_its_invoice_a_source_reads_its_spec(
     portal: Portal, page: Any, artifacts: Path
 ) -> None:

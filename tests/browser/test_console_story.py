@@ -86,7 +86,6 @@ def log_in(page: Any, url: str, who: str, then: str = "/console") -> None:
     page.wait_for_url(f"{url}{then}")
 
 
-@pytest.mark.slow_start(10)
 def test_the_console_story(story: tuple[ServerThread, BuyersThread], browser: Any, artifacts: Path) -> None:
     from playwright.sync_api import expect
 
