@@ -346,23 +346,29 @@ def update_bid(conn: Connection, bid_id: str, **values: Any) -> None:
     BIDS.update(conn, {bid_id: values})
 
 
+_SP = supplier_pings.c
+_INSERT_SUPPLIER_PING = supplier_pings.insert()
+_SUPPLIER_PING = select(supplier_pings).where(_SP.id == bindparam("ping_id"))
+# of concurrent uses of a token, the database lets one through (PostgreSQL re-checks ``used_at`` after
+# waiting for the other's row lock; SQLite has one writer)
+_USE_SUPPLIER_PING = (
+    update(supplier_pings)
+    .where(_SP.id == bindparam("ping_id"), _SP.used_at.is_(None), _SP.expires_at > bindparam("b_now"))
+    .values(used_at=bindparam("b_now"), lead_id=bindparam("b_lead_id"))
+)
+
+
 def insert_supplier_ping(conn: Connection, row: Mapping[str, Any]) -> None:
-    conn.execute(supplier_pings.insert(), [dict(row)])
+    conn.execute(_INSERT_SUPPLIER_PING, [dict(row)])
 
 
 def supplier_ping(conn: Connection, ping_id: str) -> Row[Any] | None:
-    return conn.execute(select(supplier_pings).where(supplier_pings.c.id == ping_id)).first()
+    return conn.execute(_SUPPLIER_PING, {"ping_id": ping_id}).first()
 
 
 def use_supplier_ping(conn: Connection, ping_id: str, lead_id: str, now: datetime) -> bool:
-    """One conditional UPDATE: of concurrent uses of a token, the database lets one through (PostgreSQL
-    re-checks ``used_at`` after waiting for the other's row lock; SQLite has one writer)."""
-    c = supplier_pings.c
-    done = conn.execute(
-        update(supplier_pings)
-        .where(c.id == ping_id, c.used_at.is_(None), c.expires_at > now)
-        .values(used_at=now, lead_id=lead_id)
-    )
+    """One conditional UPDATE: whether this use took the token (unused and unexpired until now)."""
+    done = conn.execute(_USE_SUPPLIER_PING, {"ping_id": ping_id, "b_now": now, "b_lead_id": lead_id})
     return done.rowcount == 1
 
 
