@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select
+from sqlalchemy import Connection, Integer, Select, bindparam, func, insert, select
 
 from leadrelay.adapters.db import wallet_store
 from leadrelay.adapters.db.tables import deliveries, jobs, leads, ledger_entries
@@ -58,6 +59,30 @@ def _entry(row: Any) -> Entry:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _entries_query(filters: frozenset[str]) -> Select[Any]:
+    """``SqlLedger.entries``'s statement for this set of filters, built once (its values are bound
+    parameters): a sale's payout, a waiting source's answer and a cancellation each read entries."""
+    q = select(ledger_entries).order_by(_L.seq)
+    if "lead_ids" in filters:
+        q = q.where(_L.lead_id.in_(bindparam("lead_ids", expanding=True)))
+    if "delivery_ids" in filters:
+        q = q.where(_L.delivery_id.in_(bindparam("delivery_ids", expanding=True)))
+    if "party_kind" in filters:
+        q = q.where(_L.party_kind == bindparam("party_kind"))
+    if "party" in filters:
+        q = q.where(_L.party == bindparam("party"))
+    if "kinds" in filters:
+        q = q.where(_L.kind.in_(bindparam("kinds", expanding=True)))
+    if "since" in filters:
+        q = q.where(_L.at >= bindparam("since"))
+    if "until" in filters:
+        q = q.where(_L.at < bindparam("until"))
+    if "limit" in filters:
+        q = q.limit(bindparam("limit", type_=Integer))
+    return q
+
+
 class SqlLedger:
     __slots__ = ("_conn",)
 
@@ -88,24 +113,19 @@ class SqlLedger:
         until: datetime | None = None,
         limit: int | None = None,
     ) -> list[Entry]:
-        q = select(ledger_entries).order_by(_L.seq)
-        if lead_ids is not None:
-            q = q.where(_L.lead_id.in_(sorted(set(lead_ids))))
-        if delivery_ids is not None:
-            q = q.where(_L.delivery_id.in_(sorted(set(delivery_ids))))
-        if party_kind is not None:
-            q = q.where(_L.party_kind == party_kind.value)
-        if party is not None:
-            q = q.where(_L.party == party)
-        if kinds is not None:
-            q = q.where(_L.kind.in_([k.value for k in kinds]))
-        if since is not None:
-            q = q.where(_L.at >= since)
-        if until is not None:
-            q = q.where(_L.at < until)
-        if limit is not None:
-            q = q.limit(limit)
-        return [_entry(row) for row in self._conn.execute(q)]
+        given = {
+            "lead_ids": sorted(set(lead_ids)) if lead_ids is not None else None,
+            "delivery_ids": sorted(set(delivery_ids)) if delivery_ids is not None else None,
+            "party_kind": party_kind.value if party_kind is not None else None,
+            "party": party,
+            "kinds": [k.value for k in kinds] if kinds is not None else None,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        }
+        params = {name: value for name, value in given.items() if value is not None}
+        query = _entries_query(frozenset(params))
+        return [_entry(row) for row in self._conn.execute(query, params)]
 
     def balances(self, party_kind: Party, parties: Collection[str] | None = None) -> dict[str, Decimal]:
         q = select(_L.party, func.sum(_L.amount)).where(_L.party_kind == party_kind.value).group_by(_L.party)
