@@ -207,18 +207,22 @@ def _waterfall(buyers: BuyersThread, *tiers: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_waterfall_goes_down_its_tiers_until_the_lead_is_sold(db_url: str, bidders: BuyersThread) -> None:
     """Tier 1 wants 20 and brightpath bids 15: nothing sells there. Tier 2 is an auction with no floor:
-    sunco's 12 beats voltedge's 9."""
+    sunco's 12 beats voltedge's 9. The deadline is 5 s, not the default 750 ms: once, on a loaded CI
+    machine (PostgreSQL), the lead was answered without a sale, most likely because the 750 ms had passed
+    before tier 2, which is right. The deadline across tiers has its own test below; a failure here
+    shows the answer and the trace."""
     doc = _waterfall(
         bidders,
         {"partners": ["brightpath"], "strategy": "priority", "floor": 20},
         {"partners": ["sunco", "voltedge"], "strategy": "auction"},
     )
+    doc["profiles"]["solar-main"]["rules"][0]["send_to"]["deadline"] = "5s"
     with serve(db_url, doc) as server, server.client() as http:
         answer = post(http, state="CA", monthly_bill=180)
         job = job_of(http, answer["lead_id"])
-    assert answer["partner"] == "sunco"
     trace = job["trace"]
-    first = trace.index("tier 1 (priority): pinging brightpath (deadline 750 ms)")
+    assert answer.get("partner") == "sunco", (answer, trace)
+    first = trace.index("tier 1 (priority): pinging brightpath (deadline 5000 ms)")
     second = next(
         i for i, line in enumerate(trace) if line.startswith("tier 2 (auction): pinging sunco, voltedge")
     )
