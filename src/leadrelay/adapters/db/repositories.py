@@ -17,6 +17,7 @@ from leadrelay.adapters.db import (
     cap_store,
     config_store,
     dedup_store,
+    lead_answers,
     store,
     suppression_store,
 )
@@ -49,7 +50,7 @@ class SqlLeads:
         return store.get_lead(self._conn, lead_id)
 
     def lead_outcome(self, lead_id: str) -> LeadOutcome | None:
-        return store.lead_outcome(self._conn, lead_id)
+        return lead_answers.lead_outcome(self._conn, lead_id)
 
     def refresh_lead_status(self, lead_id: str, now: datetime) -> LeadStatus:
         return store.refresh_lead_status(self._conn, lead_id, now)
