@@ -23,7 +23,7 @@ PYTEST := $(KEEP_BYTECODE) $(BIN)/python -m pytest
 .PHONY: run test test-unit coverage lint fmt typecheck migrate bench profile clean install install-dev
 
 # the venv's packages are installed by uv, which resolves and fetches in parallel: `.[dev]` into a fresh venv
-# took 5-6 s, where pip took 57 s on the 2-core machine (a tenth of the suite's budget); pip installs them
+# took 5-6 s, where pip took 57 s on the 2-core machine (a sixth of the suite's budget); pip installs them
 # where uv cannot be installed or fails
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
