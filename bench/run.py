@@ -266,7 +266,7 @@ class Load:
     errors: int  # other answers and socket errors
 
 
-CLI = [sys.executable, "-m", "leadrelay.entrypoints.cli"]
+CLI = [sys.executable, "-m", "leadrelay"]
 WRK_SCRIPT = ROOT / "bench" / "new_person.lua"
 
 

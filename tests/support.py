@@ -163,7 +163,7 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: f
 
 
 def leadrelay_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "leadrelay.entrypoints.cli", *args]
+    return [sys.executable, "-m", "leadrelay", *args]
 
 
 def run_cli(args: Sequence[str], env: Mapping[str, str | None]) -> subprocess.CompletedProcess[str]:

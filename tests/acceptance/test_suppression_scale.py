@@ -56,7 +56,7 @@ def peak():
 
 atexit.register(peak)
 sys.argv = ["leadrelay", *sys.argv[1:]]
-runpy.run_module("leadrelay.entrypoints.cli", run_name="__main__")
+runpy.run_module("leadrelay", run_name="__main__")
 """
 
 

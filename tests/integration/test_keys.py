@@ -33,9 +33,10 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import leads
 from leadrelay.entrypoints.commands.keys import keys_app
 from leadrelay.ids import new_id
+from tests.integration import keyring_race
 from tests.support import ROOT
 
-SECRET = "a test secret that is long enough"
+SECRET = keyring_race.SECRET
 OTHER = "a different secret, also long enough"
 
 
@@ -116,22 +117,11 @@ def test_first_key_created_once_by_racing_threads(db_url: str) -> None:
     assert all(r.active == "k1" and r.open(token, b"lead") == b"v" for r in rings)
 
 
-def _load_in_process(url: str, start_at: float) -> str:
-    """In a fresh process: wait for the common start, load (maybe creating) the ring, seal a value."""
-    database = Database(url)
-    try:
-        time.sleep(max(0.0, start_at - time.time()))
-        ring = database.transaction(lambda c: load_keyring(c, SECRET))
-        return ring.seal(b"from another process", b"lead")
-    finally:
-        database.dispose()
-
-
 def test_first_key_created_once_by_racing_processes(pg_url: str) -> None:
     count = 4
     with ProcessPoolExecutor(count, mp_context=get_context("spawn")) as pool:
         start_at = time.time() + 3.0  # processes spawn meanwhile, then load at once
-        tokens = list(pool.map(_load_in_process, [pg_url] * count, [start_at] * count))
+        tokens = list(pool.map(keyring_race.load_in_process, [pg_url] * count, [start_at] * count))
     database = Database(pg_url)
     try:
         assert [k.id for k in database.read(list_keys)] == ["k1"]

@@ -325,7 +325,7 @@ def test_the_command_serves_bidding_buyers_with_its_options() -> None:
     args = [
         sys.executable,
         "-m",
-        "leadrelay.entrypoints.cli",
+        "leadrelay",
         "simulate-buyers",
         "--port",
         str(port),

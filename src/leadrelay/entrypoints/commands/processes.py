@@ -67,7 +67,7 @@ class WorkerProcesses:
         self._watchers: list[threading.Thread] = []
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        args = [sys.executable, "-m", "leadrelay.entrypoints.cli", "worker", "--loops", str(self.loops)]
+        args = [sys.executable, "-m", "leadrelay", "worker", "--loops", str(self.loops)]
         return subprocess.Popen(args, env=self.env)
 
     def start(self) -> None:
