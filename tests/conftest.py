@@ -324,12 +324,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection(session: pytest.Session) -> Iterator[object]:
-    """What collection builds (the test modules, leadrelay and its libraries, the items: hundreds of thousands of
-    objects in an xdist worker) lives to the end of the run. The collector is off while it is built, then
-    it is frozen out of the collector, and the youngest generation is collected less often (the tests
-    make many short-lived objects; reference counting frees them). Each xdist worker of the integration
-    tier spent about 6 s of CPU in the collector, some 20 full collections scanning everything at 0.2 s
-    each; about 2.5 s this way."""
+    """What collection builds (the test modules, leadrelay and its libraries, the items: hundreds of
+    thousands of objects in an xdist worker) lives to the end of the run. The collector is off while it
+    is built, then it is frozen out of the collector, and the youngest generation is collected less
+    often (the tests make many short-lived objects; reference counting frees them). Each xdist worker of
+    the integration tier spent about 6 s of CPU in the collector, some 20 full collections scanning
+    everything at 0.2 s each; about 2.5 s this way."""
     gc.disable()
     try:
         return (yield)
