@@ -214,7 +214,9 @@ def test_ping_timeouts_open_the_breaker_and_the_auction_stops_pinging(db_url: st
 
 def test_an_adaptive_ping_timeout_follows_the_p99(db_url: str) -> None:
     """sunco answers its pings after 20 ms; with ``adaptive_ping_timeout: {margin: 50ms}`` its first ping
-    waits as configured (clamped to the 750 ms deadline), the next ones its p99 plus 50 ms."""
+    waits as configured (its 2 s, clamped to the auction's 1.5 s deadline), the next ones its p99 plus 50
+    ms. (At the default 750 ms deadline a loaded machine sometimes answered no ping of the first auction
+    in time: the lead went unsold.)"""
     bidders = {
         "sunco": BiddingOptions(bid_min=20, bid_max=20, latency=Latency("fixed", 20)),
         "brightpath": BiddingOptions(bid_min=15, bid_max=15),
@@ -222,15 +224,15 @@ def test_an_adaptive_ping_timeout_follows_the_p99(db_url: str) -> None:
     }
     with BuyersThread(bidders=bidders) as buyers:
         adaptive = {"adaptive_ping_timeout": {"margin": "50ms"}}
-        doc = auction_config(buyers.url, buyers.ping_url, sunco=adaptive)
+        doc = auction_config(buyers.url, buyers.ping_url, target={"deadline": "1500ms"}, sunco=adaptive)
         with serve(db_url, doc) as server, server.client() as http:
             answers = [post(http, state="CA", monthly_bill=180) for _ in range(2)]
             first, second = (job_of(http, a["lead_id"])["trace"] for a in answers)
-    assert [a["partner"] for a in answers] == ["sunco", "sunco"]
-    assert "sunco: ping timeout 750 ms (adaptive: no p99 yet)" in first
+    assert [a.get("partner") for a in answers] == ["sunco", "sunco"], (answers, first, second)
+    assert "sunco: ping timeout 1500 ms (adaptive: no p99 yet)" in first
     [line] = [line for line in second if line.startswith("sunco: ping timeout ")]
     timeout, p99 = int(line.split()[3]), int(line.split("p99 ")[1].split()[0])
-    assert 20 <= p99 < 700 and timeout == p99 + 50, line
+    assert 20 <= p99 < 1450 and timeout == p99 + 50, line
     assert not any(line.startswith("brightpath: ping timeout") for line in second)
 
 
