@@ -8,10 +8,10 @@ SMTP_PORT ?= 8025
 DEMO_KEY ?= lr_demo_key_0123456789
 
 # the tests run in parallel (pytest-xdist), two per core; each test has its own databases and ports. On the
-# 2-core machine the suite (4,710 tests) keeps both cores busy: `bash .ci/run` on a fresh clone took 6:34-7:16
-# in all on the afternoon of 2026-12-03 (pytest 5:37-6:10), from about 9:45 (pytest 8:41) the same day before
-# the shared routes and the kept bytecode; the same code took 11:26-13:27 (pytest 9:17-11:22) that evening, on
-# a machine running about twice as slow
+# 2-core machine the suite (4,710 tests) keeps both cores busy: `bash .ci/run` on a fresh clone took 5:19
+# (pytest 4:43) at 06:34 UTC on 2026-12-04, where the code of the day before took 6:03 (pytest 5:40) right
+# after it; the machine's speed varies about twofold within a day (nearly the same code took 6:34 and 11:26
+# on 2026-12-03)
 XDIST ?= -n $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 ))) --dist worksteal
 # the tests keep Python's bytecode (src, and the tests as pytest rewrites their asserts) even where the
 # environment says not to (PYTHONDONTWRITEBYTECODE): every xdist worker would rewrite and compile all the
