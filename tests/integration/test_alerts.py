@@ -27,7 +27,7 @@ from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services.alerts import Alerting
-from leadrelay.services.intake import IntakeRequest
+from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.services.ports import Sent
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_cli import cli

@@ -19,7 +19,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.entrypoints.worker import Worker
-from leadrelay.services.intake import IntakeRequest
+from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.simulate.bidding import BiddingOptions, Latency
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_auction import auction_config

@@ -34,7 +34,7 @@ from leadrelay.config import Settings
 from leadrelay.domain.dedup import MarkHasher, material
 from leadrelay.domain.lookup import lookup_key
 from leadrelay.entrypoints.cli import app
-from leadrelay.services.intake import IntakeRequest
+from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import (
     ADMIN,

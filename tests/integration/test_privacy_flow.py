@@ -40,7 +40,7 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.cli import app
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.errors import InvalidTransition
-from leadrelay.services.intake import IntakeRequest
+from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_routing_flow import ScriptedBuyer
 from tests.support import (

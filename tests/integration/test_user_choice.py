@@ -24,7 +24,7 @@ from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.errors import Gone
-from leadrelay.services.intake import IntakeRequest
+from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.services.user_choice import Offers
 from leadrelay.simulate.buyers import BuyersThread
 from tests.documents import base_config, lead

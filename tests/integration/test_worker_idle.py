@@ -16,7 +16,7 @@ from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints.worker import Worker
-from leadrelay.services.intake import IntakeRequest
+from leadrelay.services.intake_answers import IntakeRequest
 from tests.integration.test_routing_flow import ScriptedBuyer
 from tests.support import base_config, lead, prepare, rows
 

@@ -27,7 +27,8 @@ from leadrelay.services.act import Actions
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.health import BreakerGate, HealthTracker, settle_breakers
 from leadrelay.services.holds import Holds
-from leadrelay.services.intake import Intake, IntakeAnswer, IntakeRequest
+from leadrelay.services.intake import Intake
+from leadrelay.services.intake_answers import IntakeAnswer, IntakeRequest
 from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import Record, Tx

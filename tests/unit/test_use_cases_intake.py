@@ -10,7 +10,7 @@ import pytest
 
 from leadrelay.domain.states import JobStatus, LeadStatus, QueueState
 from leadrelay.errors import StorageError, ValidationFailed
-from leadrelay.services.intake import IntakeAnswer, IntakeRequest
+from leadrelay.services.intake_answers import IntakeAnswer, IntakeRequest
 from leadrelay.services.ports import Tx
 from tests.documents import lead
 from tests.fakes import IntegrityViolation, job_row, lead_row

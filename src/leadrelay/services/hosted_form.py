@@ -43,7 +43,8 @@ from leadrelay.domain.ping_tokens import key_material
 from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import NotFound
 from leadrelay.services.config_in_force import ConfigCache
-from leadrelay.services.intake import Intake, IntakeAnswer, IntakeRequest
+from leadrelay.services.intake import Intake
+from leadrelay.services.intake_answers import IntakeAnswer, IntakeRequest
 from leadrelay.services.ports import Clock, DedupKeys, Storage, system_clock
 from leadrelay.services.user_choice import Offers
 

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -20,16 +19,14 @@ import orjson
 from leadrelay import log_context
 from leadrelay.domain import lookup
 from leadrelay.domain.fields import validate_lead
-from leadrelay.domain.ledger import DEFAULT_CURRENCY, Entry, Party, accepted_payout, balance
+from leadrelay.domain.ledger import DEFAULT_CURRENCY, Entry, accepted_payout
 from leadrelay.domain.model import SourceSpec
-from leadrelay.domain.offers import NO_OFFER_SELECTED, public_offer
 from leadrelay.domain.states import (
     JOB,
     LEAD,
     QUEUE,
     JobStatus,
     LeadStatus,
-    OfferStatus,
     QueueState,
     lead_status,
     public_lead_status,
@@ -46,6 +43,12 @@ from leadrelay.errors import (
 )
 from leadrelay.services import supplier_ping
 from leadrelay.services.config_in_force import ConfigCache
+from leadrelay.services.intake_answers import (
+    SUPPRESSED_REASON,
+    IntakeAnswer,
+    IntakeRequest,
+    read_answer,
+)
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import (
     NO_METRICS,
@@ -65,94 +68,6 @@ from leadrelay.services.screening import Screen, Verdict, build_screen, screen
 from leadrelay.services.supplier_ping import Redeemed
 
 log = logging.getLogger("leadrelay.intake")
-
-FINAL_LEAD_STATUSES = frozenset(LeadStatus) - {LeadStatus.QUEUED}
-
-# What a source is told (domain.states.public_lead_status): delivered, unsold, rejected or queued (and,
-# later, cancelled). A technical failure is unsold to the source, and only routing reasons are shown
-# (never a buyer's answer). A suppressed lead is unsold, its reason the word suppressed: which list
-# matched is not the source's business.
-_SUPPRESSED_REASON = str(LeadStatus.SUPPRESSED)
-_PUBLIC_REASONS = (
-    "no eligible partner",
-    "every eligible partner is at its cap",
-    "no rule matched",
-    "no enabled profile for entity",
-    "no consent",  # the profile requires one-to-one consent and the lead carries none
-    NO_OFFER_SELECTED,  # user choice: every offer expired
-    "the selected offer's partner did not take the lead",  # user choice
-)
-
-
-def _public_reason(error: str | None) -> str:
-    if error:
-        for known in _PUBLIC_REASONS:
-            if error.startswith(known):
-                return error.split(" (already tried")[0]
-    return "not sold"
-
-
-@dataclass(frozen=True, slots=True)
-class IntakeRequest:
-    source: str
-    entity: str
-    raw: Mapping[str, Any]
-    idempotency_key: str | None = None
-    test: bool = False
-    wait: float = 0.0  # seconds to wait for the outcome of a queued lead before answering
-    ping_token: str | None = None  # a supplier ping's token (``services.supplier_ping``): its bids stand
-
-
-@dataclass(slots=True)
-class IntakeAnswer:
-    lead_id: str
-    status: LeadStatus  # what the source is told (public_lead_status)
-    problems: list[FieldProblem] = field(default_factory=list)
-    sold: list[dict[str, Any]] = field(default_factory=list)
-    reason: str | None = None
-    repeat: bool = False  # an Idempotency-Key repeat: the original answer, nothing created
-    settled: bool = False  # nothing more will happen without an operator (not shown to the source)
-    show_buyer: bool = False  # the source may see who bought the lead and at what price
-    replay: tuple[int, dict[str, Any]] | None = None  # a repeat's stored first answer: HTTP status, body
-    offers: list[dict[str, Any]] = field(default_factory=list)  # user choice: the open offers
-    payout: Decimal | None = None  # what the source earns for the lead so far (sources with a payout)
-
-    @property
-    def code(self) -> int:
-        """The HTTP status: 202 queued, 422 rejected, else 200 (a repeat: the first answer's)."""
-        if self.replay is not None:
-            return self.replay[0]
-        return answer_code(self.status)
-
-    def body(self) -> dict[str, Any]:
-        return self.replay[1] if self.replay is not None else self.as_dict()
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"lead_id": self.lead_id, "status": self.status}
-        if self.problems:
-            out["errors"] = [p.as_dict() for p in self.problems]
-        if self.sold and self.show_buyer:
-            out["partner"] = self.sold[0]["partner"]
-            out["price"] = self.sold[0]["price"]
-            if len(self.sold) > 1:
-                out["deliveries"] = [{"partner": s["partner"], "price": s["price"]} for s in self.sold]
-        redirect = next((s["redirect_url"] for s in self.sold if s.get("redirect_url")), None)
-        if (
-            redirect is not None
-        ):  # where the buyer wants the consumer sent (response rules' redirect_url_path)
-            out["redirect_url"] = redirect
-        if self.reason:
-            out["reason"] = self.reason
-        if self.offers:
-            out["offers"] = self.offers
-        if self.payout is not None:  # the source's own payout, never the buyer's price
-            out["payout"] = str(self.payout)
-        return out
-
-
-def answer_code(status: str) -> int:
-    return 202 if status == LeadStatus.QUEUED else 422 if status == LeadStatus.REJECTED else 200
-
 
 # A keyed lead whose first answer is still missing this long after its creation lost its first request
 # (the process ended while waiting for the outcome): repeats get the outcome then, instead of 409.
@@ -182,7 +97,7 @@ def _first_answer(w: _Write) -> IntakeAnswer:
     if status is LeadStatus.UNSOLD and not w.jobs and not w.problems:
         reason = f"no enabled profile for entity {w.lead['entity']}"
     elif status is LeadStatus.SUPPRESSED:
-        reason = _SUPPRESSED_REASON
+        reason = SUPPRESSED_REASON
     answer = IntakeAnswer(w.lead["id"], public_lead_status(status), problems=w.problems, reason=reason)
     if w.payout is not None and status not in _NOT_ACCEPTED:  # paid on acceptance
         answer.payout = -w.payout.amount
@@ -411,29 +326,10 @@ class Intake:
         """The lead's answer now; with ``source``, only that source's leads are visible. The buyer and its
         price are in it when the lead's source may see them (``show_buyer``)."""
         live = await self._configs.get(self._storage)
-
-        def read(tx: Tx) -> IntakeAnswer:
-            got = tx.leads.lead_outcome(lead_id)
-            if got is None or (source is not None and got.source != source):
-                raise NotFound(f"unknown lead {lead_id}")
-            status = got.status
-            problems = [FieldProblem(p["field"], p["error"]) for p in got.problems]
-            public = public_lead_status(status)
-            reason = _public_reason(got.error) if public is LeadStatus.UNSOLD else None
-            if status == LeadStatus.SUPPRESSED:
-                reason = _SUPPRESSED_REASON
-            answer = IntakeAnswer(lead_id, public, problems=problems, sold=got.sold, reason=reason)
-            answer.settled = status in FINAL_LEAD_STATUSES
-            spec = live.specs.sources.get(got.source)
-            answer.show_buyer = spec is not None and spec.show_buyer
-            if spec is not None and spec.payout_for(got.entity) is not None and not got.is_test:
-                paid = tx.ledger.entries(lead_ids=[lead_id], party_kind=Party.SOURCE)
-                answer.payout = -balance(paid)
-            if public is LeadStatus.QUEUED:
-                answer.offers = _open_offers(tx, lead_id, self._clock())
-            return answer
-
-        return await self._storage.run_read(read)
+        sources = live.specs.sources
+        return await self._storage.run_read(
+            lambda tx: read_answer(tx, lead_id, sources, self._clock, source=source)
+        )
 
     async def wait(
         self,
@@ -545,15 +441,6 @@ class Intake:
 
 
 _NOT_ACCEPTED = (LeadStatus.REJECTED, LeadStatus.DUPLICATE, LeadStatus.SUPPRESSED)
-
-
-def _open_offers(tx: Tx, lead_id: str, now: datetime) -> list[dict[str, Any]]:
-    """A lead's offers the consumer may select now (``strategy: user_choice``), as the source sees them."""
-    return [
-        public_offer(o.id, o.display_name, o.logo_url, o.price, bool(o.show_price), o.expires_at)
-        for o in tx.deliveries.lead_offers(lead_id)
-        if o.status == OfferStatus.OPEN and o.expires_at > now
-    ]
 
 
 def _job_row(lead_id: str, profile: str, now: datetime, ids: IdSource) -> dict[str, Any]:

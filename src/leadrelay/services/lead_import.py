@@ -28,7 +28,8 @@ from typing import IO, Any
 from leadrelay.domain.imports import KEPT_FOR, STALE_AFTER, Earlier, ImportState, interrupted, reuses
 from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import LeadrelayError
-from leadrelay.services.intake import Intake, IntakeRequest
+from leadrelay.services.intake import Intake
+from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.services.ports import (
     Clock,
     IdSource,

@@ -25,8 +25,8 @@ from leadrelay.entrypoints.api.errors import HTTPProblem, error_response
 from leadrelay.entrypoints.api.guards import MAX_DEPTH, too_deep
 from leadrelay.entrypoints.api.openapi import LEAD_BODY, ErrorBody, IntakeAnswer
 from leadrelay.errors import FieldProblem, LeadrelayError, ValidationFailed
-from leadrelay.services import intake
-from leadrelay.services.intake import IntakeRequest
+from leadrelay.services import intake_answers
+from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.services.supplier_ping import TOKEN_FIELD
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
@@ -234,7 +234,7 @@ async def _accept(
     return answer.code, answer.body(), answer.repeat
 
 
-async def _traced(rt: Runtime, request: IntakeRequest) -> intake.IntakeAnswer:
+async def _traced(rt: Runtime, request: IntakeRequest) -> intake_answers.IntakeAnswer:
     """Intake under its span (only when tracing is on: the hot path builds no attributes otherwise)."""
     attributes = {"leadrelay.source": request.source, "leadrelay.entity": request.entity}
     with traces.span("intake", attributes) as span:
