@@ -39,7 +39,7 @@ from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
 from leadrelay.services.config_in_force import ConfigCache  # noqa: E402
 from leadrelay.services.dashboard import dashboard_query, dashboard_tx  # noqa: E402
-from leadrelay.services.intake import new_job_row  # noqa: E402
+from leadrelay.services.intake_writes import new_job_row  # noqa: E402
 from leadrelay.services.reports import roll_up_now  # noqa: E402
 
 LIMIT_S = 0.2

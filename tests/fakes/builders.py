@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.states import DeliveryStatus, LeadStatus
-from leadrelay.services.intake import new_job_row
+from leadrelay.services.intake_writes import new_job_row
 from tests.fakes.clock import START
 
 

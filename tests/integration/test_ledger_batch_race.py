@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, text, update
 from leadrelay.adapters.db import batch_outcomes, store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import batches, deliveries, jobs
-from leadrelay.services.intake import new_job_row
+from leadrelay.services.intake_writes import new_job_row
 
 
 def _seed(conn: Connection, now: datetime) -> None:

@@ -17,7 +17,7 @@ from leadrelay.adapters.db import store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import batches, deliveries, jobs, leads
 from leadrelay.domain.states import BatchStatus, DeliveryStatus, JobStatus, LeadStatus, QueueState
-from leadrelay.services.intake import new_job_row
+from leadrelay.services.intake_writes import new_job_row
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import ADMIN, ServerThread, base_config, lead, prepare, rows, source_headers, wait_for
 

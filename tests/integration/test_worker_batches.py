@@ -15,7 +15,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import jobs
 from leadrelay.adapters.db.unit_of_work import SqlTx
 from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services.intake import new_job_row
+from leadrelay.services.intake_writes import new_job_row
 from leadrelay.services.steps import StepResult
 from leadrelay.services.writes import Writes
 

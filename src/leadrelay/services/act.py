@@ -28,7 +28,7 @@ from leadrelay.domain.states import (
 )
 from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.intake import new_job_row
+from leadrelay.services.intake_writes import new_job_row
 from leadrelay.services.ledger import post_reversals, resend_takes_over
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock, system_ids

@@ -10,8 +10,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -19,17 +18,11 @@ import orjson
 from leadrelay import log_context
 from leadrelay.domain import lookup
 from leadrelay.domain.fields import validate_lead
-from leadrelay.domain.ledger import DEFAULT_CURRENCY, Entry, accepted_payout
+from leadrelay.domain.ledger import DEFAULT_CURRENCY, accepted_payout
 from leadrelay.domain.model import SourceSpec
 from leadrelay.domain.states import (
-    JOB,
-    LEAD,
-    QUEUE,
-    JobStatus,
     LeadStatus,
     QueueState,
-    lead_status,
-    public_lead_status,
 )
 from leadrelay.errors import (
     Conflict,
@@ -44,11 +37,11 @@ from leadrelay.errors import (
 from leadrelay.services import supplier_ping
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.intake_answers import (
-    SUPPRESSED_REASON,
     IntakeAnswer,
     IntakeRequest,
     read_answer,
 )
+from leadrelay.services.intake_writes import LeadWrite, first_answer, job_row, write_group
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import (
     NO_METRICS,
@@ -64,8 +57,7 @@ from leadrelay.services.ports import (
     system_clock,
     system_ids,
 )
-from leadrelay.services.screening import Screen, Verdict, build_screen, screen
-from leadrelay.services.supplier_ping import Redeemed
+from leadrelay.services.screening import build_screen
 
 log = logging.getLogger("leadrelay.intake")
 
@@ -75,33 +67,6 @@ _ABANDONED = timedelta(seconds=90)
 # how far past its deadline a waiting answer may read the outcome one last time (issue 10 point 7: the
 # answer never comes later than the source's deadline plus 10 ms)
 _ANSWER_SLACK_S = 0.005
-
-
-@dataclass(frozen=True, slots=True)
-class _Write:
-    lead: dict[str, Any]
-    jobs: list[dict[str, Any]]
-    screen: Screen | None = None
-    problems: list[FieldProblem] = field(default_factory=list)
-    keep_answer: bool = False  # a keyed request answered at once: its answer is stored with the lead
-    ping: Redeemed | None = None  # the supplier ping whose token the lead carries: used with the write
-    bids: list[dict[str, Any]] = field(default_factory=list)  # its bids, given to the lead's jobs
-    payout: Entry | None = None  # the source's payout when paid on acceptance: posted if it is accepted
-    lookups: list[str] = field(default_factory=list)  # its lookup keys (domain.lookup), written with it
-
-
-def _first_answer(w: _Write) -> IntakeAnswer:
-    """What the source is told right after the write (before any wait)."""
-    status = LEAD.check_initial(str(w.lead["status"]))
-    reason = None
-    if status is LeadStatus.UNSOLD and not w.jobs and not w.problems:
-        reason = f"no enabled profile for entity {w.lead['entity']}"
-    elif status is LeadStatus.SUPPRESSED:
-        reason = SUPPRESSED_REASON
-    answer = IntakeAnswer(w.lead["id"], public_lead_status(status), problems=w.problems, reason=reason)
-    if w.payout is not None and status not in _NOT_ACCEPTED:  # paid on acceptance
-        answer.payout = -w.payout.amount
-    return answer
 
 
 def body_hash(raw: Mapping[str, Any], entity: str) -> str:
@@ -133,7 +98,7 @@ class Intake:
         self._notifier = notifier
         self._clock = clock
         self._ids = ids
-        self._writes: GroupCommit[_Write, tuple[str, Any]] = group_commits(self._write_batch)
+        self._writes: GroupCommit[LeadWrite, tuple[str, Any]] = group_commits(self._write_batch)
         # waited answers still being kept (``_keep_by``), by lead: a repeat here waits for its write
         self._keeping: dict[str, tuple[asyncio.Task[None], IntakeAnswer]] = {}
 
@@ -208,7 +173,7 @@ class Intake:
             "created_at": now,
             "updated_at": now,
         }
-        jobs = [] if problems else [_job_row(lead_id, p, now, self._ids) for p in names]
+        jobs = [] if problems else [job_row(lead_id, p, now, self._ids) for p in names]
         waits = req.wait > 0 and status == LeadStatus.QUEUED
         if waits:  # an auction fits its pings in before the source stops waiting
             answer_by = now + timedelta(seconds=req.wait)
@@ -229,7 +194,7 @@ class Intake:
             payout = accepted_payout(
                 lead_id, req.source, model, at=now, currency=DEFAULT_CURRENCY, entry_id=self._ids("led")
             )
-        write = _Write(lead, jobs, screen, problems, keep, redeemed, bids, payout, lookups)
+        write = LeadWrite(lead, jobs, screen, problems, keep, redeemed, bids, payout, lookups)
         # watched before the write: a worker done with the lead before this request waits still wakes it
         watch = self._notifier.watch(lead_id) if waits else None
         try:
@@ -241,7 +206,7 @@ class Intake:
     async def _write_and_answer(
         self,
         req: IntakeRequest,
-        write: _Write,
+        write: LeadWrite,
         source: SourceSpec,
         started: float,
         watch: asyncio.Event | None,
@@ -263,7 +228,7 @@ class Intake:
             return await self._replay(got)
         if any(j["queue_state"] == QueueState.READY for j in jobs):
             self._notifier.jobs_added()
-        answer = _first_answer(write)
+        answer = first_answer(write)
         if watch is not None and answer.status == LeadStatus.QUEUED:
             answer = await self.wait(lead_id, req.wait, started=started, watch=watch)
         answer.show_buyer = source.show_buyer
@@ -374,123 +339,5 @@ class Intake:
             if event is not watch:
                 self._notifier.unwatch(lead_id, event)
 
-    def _write_batch(self, tx: Tx, writes: Sequence[_Write]) -> list[tuple[str, Any]]:
-        """Screen, then write the leads, their jobs and dedup marks of a group in one transaction; per
-        write: ("created", lead id), ("repeat", the original lead) or ("conflict", None)."""
-        screened = [w for w in writes if w.screen is not None]
-        marks: dict[str, list[dict[str, Any]]] = {}
-        if screened:
-            now = self._clock()
-            verdicts = screen(tx, [w.screen for w in screened if w.screen is not None], now)
-            for w, verdict in zip(screened, verdicts, strict=True):
-                _close_screened(w, verdict, now)
-                marks[w.lead["id"]] = verdict.marks
-        for w in writes:
-            if w.keep_answer:
-                answer = _first_answer(w)
-                w.lead["answer_code"] = answer.code
-                w.lead["answer"] = answer.as_dict()
-        refused = self._use_pings(tx, writes) if any(w.ping is not None for w in writes) else {}
-        inserted = tx.leads.insert_leads([w.lead for w in writes if w.lead["id"] not in refused])
-        tx.jobs.insert_jobs([j for w in writes if w.lead["id"] in inserted for j in w.jobs])
-        tx.dedup.put_marks([m for lead_id in inserted for m in marks.get(lead_id, ())])
-        tx.dedup.put_lookups(
-            [(w.lead["id"], k) for w in writes if w.lead["id"] in inserted for k in w.lookups]
-        )
-        payouts = [
-            w.payout
-            for w in writes
-            if w.payout is not None and w.lead["id"] in inserted and w.lead["status"] not in _NOT_ACCEPTED
-        ]
-        if payouts:  # the source is paid for the accepted lead with its write
-            tx.ledger.post(payouts)
-        if any(w.bids for w in writes):  # a ping's bids, for the jobs left to route (not closed at intake)
-            routed = {j["id"] for w in writes if w.lead["id"] in inserted for j in w.jobs}
-            routed -= {j["id"] for w in writes for j in w.jobs if j["queue_state"] == QueueState.DONE}
-            tx.deliveries.insert_bids([b for w in writes for b in w.bids if b["job_id"] in routed])
-        results: list[tuple[str, Any]] = []
-        for w in writes:
-            if w.lead["id"] in refused:
-                results.append(("ping_refused", refused[w.lead["id"]]))
-                continue
-            if w.lead["id"] in inserted:
-                results.append(("created", w.lead["id"]))
-                continue
-            original = tx.leads.lead_by_idempotency_key(w.lead["source"], w.lead["idempotency_key"])
-            if original is None or original.request_hash != w.lead["request_hash"]:
-                results.append(("conflict", None))
-            else:
-                results.append(("repeat", original))
-        return results
-
-    def _use_pings(self, tx: Tx, writes: Sequence[_Write]) -> dict[str, str]:
-        """Mark the ping tokens the group's leads carry used (each once: of two leads with one token, the
-        second is refused); a keyed repeat is answered as one and uses nothing. Lead id -> why refused."""
-        refused: dict[str, str] = {}
-        now = self._clock()
-        for w in writes:
-            if w.ping is None:
-                continue
-            key = w.lead["idempotency_key"]
-            if key is not None and tx.leads.lead_by_idempotency_key(w.lead["source"], key) is not None:
-                continue  # a repeat (or a conflict): not inserted, the token not used
-            why = supplier_ping.use(tx, w.ping, w.lead["id"], now)
-            if why is not None:
-                refused[w.lead["id"]] = why
-        return refused
-
-
-_NOT_ACCEPTED = (LeadStatus.REJECTED, LeadStatus.DUPLICATE, LeadStatus.SUPPRESSED)
-
-
-def _job_row(lead_id: str, profile: str, now: datetime, ids: IdSource) -> dict[str, Any]:
-    return {
-        "id": ids("job"),
-        "lead_id": lead_id,
-        "profile": profile,
-        "kind": "route",
-        "status": JobStatus.RECEIVED,
-        "parent_id": None,
-        "target_partner": None,
-        "rule": None,
-        "trace": [],
-        "error": None,
-        "excluded": [],
-        "queue_state": QueueState.READY,
-        "run_at": now,
-        "lease_owner": None,
-        "lease_until": None,
-        "claims": 0,
-        "created_at": now,
-        "updated_at": now,
-        "finished_at": None,
-        "answer_by": None,
-    }
-
-
-def _close_screened(w: _Write, verdict: Verdict, now: datetime) -> None:
-    """Jobs closed at intake (duplicate, suppressed) are written done, with the reason in the trace."""
-    for job in w.jobs:
-        closed = verdict.closed.get(job["profile"])
-        if closed is not None:
-            status, why = closed
-            job.update(
-                status=JOB.check_initial(status),
-                trace=[why],
-                error=why,
-                queue_state=QUEUE.check_initial(QueueState.DONE),
-                finished_at=now,
-            )
-    if verdict.lead_status is not None:
-        w.lead["status"] = LEAD.check_initial(verdict.lead_status)
-        w.lead["duplicate_of"] = verdict.duplicate_of
-    elif w.jobs and all(j["queue_state"] == QueueState.DONE for j in w.jobs):
-        w.lead["status"] = LEAD.check_initial(lead_status([j["status"] for j in w.jobs]))
-
-
-def new_job_row(
-    lead_id: str, profile: str, now: datetime, *, ids: IdSource = system_ids, **overrides: Any
-) -> dict[str, Any]:
-    row = _job_row(lead_id, profile, now, ids)
-    row.update(overrides)
-    return row
+    def _write_batch(self, tx: Tx, writes: Sequence[LeadWrite]) -> list[tuple[str, Any]]:
+        return write_group(tx, writes, self._clock)

@@ -23,7 +23,7 @@ from leadrelay.domain.returns import Accepted, RateFigures, ReturnPolicy, decide
 from leadrelay.domain.states import RETURN, DeliveryStatus, ReturnStatus
 from leadrelay.errors import FieldProblem, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.intake import new_job_row
+from leadrelay.services.intake_writes import new_job_row
 from leadrelay.services.ledger import post_reversals
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import (
