@@ -21,7 +21,8 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import audit_log, lead_imports
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.imports import ImportState
-from leadrelay.services.lead_import import ConsoleImports, ImportProgress
+from leadrelay.services.csv_leads import ImportProgress
+from leadrelay.services.lead_import import ConsoleImports
 from tests.fakes.clock import FakeClock, FakeIds
 
 SHA = "a" * 64

@@ -1,6 +1,6 @@
 """The pure parts of the console's CSV import: when a running import is taken for interrupted, when a file
 posted again is answered with an earlier import (``domain.imports``), and how the file's lines are read
-with a bound on a line's length (``lead_import.bounded_lines``)."""
+with a bound on a line's length (``csv_leads.bounded_lines``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from leadrelay.domain.imports import Earlier, ImportState, interrupted, reuses
-from leadrelay.services.lead_import import Overlong, bounded_lines
+from leadrelay.services.csv_leads import Overlong, bounded_lines
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 

@@ -1,5 +1,5 @@
 """CSV import: stream rows (any file size) through intake, with a Rich progress bar and a rejects file.
-The rows go through ``services.lead_import.import_rows``, as the console's import does."""
+The rows go through ``services.csv_leads.import_rows``, as the console's import does."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from leadrelay.bootstrap import Runtime
 from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import LeadrelayError
-from leadrelay.services.lead_import import ImportProgress, bounded_lines, import_rows
+from leadrelay.services.csv_leads import ImportProgress, bounded_lines, import_rows
 
 
 async def run_import(
     rt: Runtime, file: Path, entity: str, source: str, rejects: Path, out: Console
 ) -> Counter[str]:
     """Import every row; a rejected row goes to ``rejects`` with its reasons. Memory stays bounded:
-    rows are read one at a time (a line longer than ``lead_import.MAX_LINE_BYTES`` is skipped unread: its
-    row is rejected) and at most ``lead_import.IN_FLIGHT`` are pending."""
+    rows are read one at a time (a line longer than ``csv_leads.MAX_LINE_BYTES`` is skipped unread: its
+    row is rejected) and at most ``csv_leads.IN_FLIGHT`` are pending."""
     live = await rt.configs.get(rt.storage)
     if source not in live.specs.sources:
         raise LeadrelayError(f"--source: no source named {source!r}")
@@ -33,7 +33,7 @@ async def run_import(
 
     def lines() -> Iterator[bytes]:
         with file.open("rb") as fh:
-            yield from bounded_lines(fh)  # a line past lead_import.MAX_LINE_BYTES: a rejected row
+            yield from bounded_lines(fh)  # a line past csv_leads.MAX_LINE_BYTES: a rejected row
 
     with (
         rejects.open("w", newline="", encoding="utf-8") as rej_fh,

@@ -1,35 +1,25 @@
-"""A CSV import of leads: every row through intake (``Intake.accept``, as ``leadrelay import`` does), its
-progress readable while it runs, and the rows refused written to a rejects file with the reason of each.
-
-``import_rows`` is the import itself (the CLI's and the console's). The caller gives the file's lines
-(bytes: ``bounded_lines`` reads them with a bound on a line's length) and a text stream for the rejects;
-memory stays bounded: rows are read one at a time, a line longer than ``MAX_LINE_BYTES`` is skipped
-without being held (its row is a reject: "line N is longer than ..."), and at most ``IN_FLIGHT`` rows are
-pending (they share group-commit transactions).
-
-``ConsoleImports`` keeps the console's imports in the database (``ports.LeadImports``): the process that
-runs one writes its progress every ``heartbeat`` seconds, so any process shows it; one not heard of for
+"""The console's CSV imports of leads (``ConsoleImports``), kept in the database (``ports.LeadImports``): the
+rows go through ``services.csv_leads.import_rows`` (the CLI's import too); the process that runs one
+writes its progress every ``heartbeat`` seconds, so any process shows it; one not heard of for
 ``imports.STALE_AFTER`` is taken for interrupted when read; the same file posted again by the same user is
-answered with the earlier import (``imports.reuses``); a finished import is audited (``lead.import``).
+answered with the earlier import (``imports.reuses``); a finished import is audited (``lead.import``), and
+its rejected rows are kept as a file with the reason of each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import gzip
 import io
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
 from leadrelay.domain.imports import KEPT_FOR, STALE_AFTER, Earlier, ImportState, interrupted, reuses
-from leadrelay.domain.states import LeadStatus
-from leadrelay.errors import LeadrelayError
+from leadrelay.services.csv_leads import READ_CHUNK, ImportProgress, import_rows
 from leadrelay.services.intake import Intake
-from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.services.ports import (
     Clock,
     IdSource,
@@ -41,178 +31,6 @@ from leadrelay.services.ports import (
     system_ids,
 )
 
-IN_FLIGHT = 256
-# a physical line of the file longer than this (its line ending included) is not read into memory: its
-# row is rejected. Well under the csv module's own field limit (128 KiB), which a quoted value spanning
-# many lines can still reach: that ends the import as failed ("line N: field larger than field limit").
-MAX_LINE_BYTES = 64 * 1024
-_DRAIN = 1 << 16
-_MARK = "\x00leadrelay-overlong-line\x00"  # stands for a skipped line in the text the csv reader reads
-
-
-class Overlong(bytes):
-    """Stands for a line longer than the bound among the lines: empty, with the line's ``size``."""
-
-    size: int = 0
-
-
-def bounded_lines(fh: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
-    """The file's lines (with their line endings); a line longer than ``limit`` bytes comes as an
-    ``Overlong`` (read through in chunks, never held whole)."""
-    while line := fh.readline(limit + 1):
-        if len(line) <= limit:
-            yield line
-            continue
-        size = len(line)
-        while not line.endswith(b"\n"):
-            line = fh.readline(_DRAIN)
-            if not line:
-                break
-            size += len(line)
-        skipped = Overlong()
-        skipped.size = size
-        yield skipped
-
-
-@dataclass
-class ImportProgress:
-    """What the console's progress bar polls."""
-
-    id: str
-    source: str
-    entity: str
-    filename: str
-    total_bytes: int
-    read_bytes: int = 0
-    rows: int = 0
-    accepted: int = 0
-    rejected: int = 0  # rows with problems, and rows intake refused outright
-    errors: int = 0  # of which refused outright (an error, not a rejected lead)
-    state: str = ImportState.RUNNING
-    error: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)  # per lead status
-
-    @property
-    def done(self) -> bool:
-        return self.state != ImportState.RUNNING
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "source": self.source,
-            "entity": self.entity,
-            "filename": self.filename,
-            "state": str(self.state),
-            "error": self.error,
-            "total_bytes": self.total_bytes,
-            "read_bytes": self.read_bytes,
-            "percent": 100 if self.done else int(100 * self.read_bytes / max(self.total_bytes, 1)),
-            "rows": self.rows,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "errors": self.errors,
-            "counts": dict(self.counts),
-        }
-
-
-def _skipped_line(value: Any) -> int | None:
-    """The line number a skipped line's mark carries, when ``value`` (a cell or a list of them) has one."""
-    values = value if isinstance(value, list) else [value]
-    for text in values:
-        if isinstance(text, str) and _MARK in text:
-            number = text.split(_MARK)[1]
-            return int(number) if number.isdigit() else 0
-    return None
-
-
-async def import_rows(
-    intake: Intake,
-    progress: ImportProgress,
-    lines: Iterable[bytes],
-    rejects: IO[str],
-    *,
-    max_line_bytes: int = MAX_LINE_BYTES,
-) -> ImportProgress:
-    """Import every row of the CSV ``lines`` (a header row first); a refused row goes to ``rejects``
-    (``row``: its line in the file, the row's columns, ``errors``). A file without a header, or one the
-    csv reader cannot read on (a quoted value never closed), ends the import as failed; an ``Overlong``
-    line (``bounded_lines``) is a rejected row. ``max_line_bytes``: the bound the lines were read with
-    (named in the reason)."""
-
-    def decoded() -> Iterator[str]:
-        for number, chunk in enumerate(lines, start=1):
-            if isinstance(chunk, Overlong):
-                progress.read_bytes += chunk.size
-                yield f"{_MARK}{number}{_MARK}\n"
-                continue
-            progress.read_bytes += len(chunk)
-            text = chunk.decode("utf-8", errors="replace")
-            yield text.removeprefix("\ufeff") if number == 1 else text
-
-    reader = csv.DictReader(decoded())
-    try:
-        names = reader.fieldnames
-    except csv.Error as exc:
-        names, progress.error = None, f"line 1: {exc}"
-    if not names or any(_skipped_line(name) is not None for name in names):
-        progress.state = ImportState.FAILED
-        if names:
-            progress.error = f"the header row is longer than {max_line_bytes} bytes"
-        progress.error = progress.error or "the file has no header row"
-        return progress
-    out = csv.writer(rejects)
-    out.writerow(["row", *names, "errors"])
-    pending: set[asyncio.Task[None]] = set()
-
-    def refuse(row_no: int, row: dict[str, str], why: str) -> None:
-        progress.rejected += 1
-        out.writerow([row_no, *(row.get(f, "") for f in names), why])
-
-    async def one(row_no: int, row: dict[str, str]) -> None:
-        values = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
-        try:
-            answer = await intake.accept(IntakeRequest(progress.source, progress.entity, values))
-        except LeadrelayError as exc:
-            progress.errors += 1
-            refuse(row_no, row, exc.detail)
-            return
-        progress.counts[answer.status] = progress.counts.get(answer.status, 0) + 1
-        if answer.problems:
-            refuse(row_no, row, "; ".join(f"{p.field}: {p.error}" for p in answer.problems))
-        elif answer.status != LeadStatus.REJECTED:
-            progress.accepted += 1
-
-    try:
-        for row in reader:
-            progress.rows += 1
-            skipped = [n for v in row.values() if (n := _skipped_line(v)) is not None]
-            if skipped:  # not read: refused before intake, the row's other values kept in the rejects
-                progress.errors += 1
-                kept = {k: v for k, v in row.items() if isinstance(v, str) and _MARK not in v}
-                refuse(skipped[0], kept, f"line {skipped[0]} is longer than {max_line_bytes} bytes: not read")
-                continue
-            task = asyncio.create_task(one(reader.line_num, row))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-            if len(pending) >= IN_FLIGHT:
-                await asyncio.wait(set(pending), return_when=asyncio.FIRST_COMPLETED)
-            else:
-                await asyncio.sleep(0)  # let the intake and the progress polls in
-        if pending:
-            await asyncio.wait(set(pending))
-    except Exception as exc:  # the file could not be read on: say so on the page
-        if pending:
-            await asyncio.wait(set(pending))
-        where = f"line {reader.line_num}: " if isinstance(exc, csv.Error) else ""
-        progress.state, progress.error = ImportState.FAILED, where + (str(exc) or type(exc).__name__)
-        return progress
-    progress.read_bytes = progress.total_bytes
-    progress.state = ImportState.DONE
-    return progress
-
-
-# ---------------------------------------------------------------- the console's imports, stored
-
 
 def _packed(rejects: IO[str]) -> bytes:
     """The rejects stream's text, gzipped chunk by chunk (the plain text is never held whole)."""
@@ -220,7 +38,7 @@ def _packed(rejects: IO[str]) -> bytes:
     rejects.seek(0)
     out = io.BytesIO()
     with gzip.GzipFile(fileobj=out, mode="wb") as packer:
-        while chunk := rejects.read(_DRAIN):
+        while chunk := rejects.read(READ_CHUNK):
             packer.write(chunk.encode("utf-8"))
     return out.getvalue()
 

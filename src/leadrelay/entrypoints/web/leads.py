@@ -42,7 +42,8 @@ from leadrelay.entrypoints.web.console import (
     navigation,
 )
 from leadrelay.errors import NotFound, ValidationFailed
-from leadrelay.services.lead_import import MAX_LINE_BYTES, ConsoleImports, ImportProgress, bounded_lines
+from leadrelay.services.csv_leads import MAX_LINE_BYTES, ImportProgress, bounded_lines
+from leadrelay.services.lead_import import ConsoleImports
 from leadrelay.services.users import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
