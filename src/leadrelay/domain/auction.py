@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from leadrelay.domain.model import Strategy, Target, Tier
 from leadrelay.domain.ping import Bid, BidStatus
 
 __all__ = ["Decision", "Offer", "Ranking", "Sale", "bid_line", "decide", "floor_of", "rank"]
@@ -162,3 +163,10 @@ def bid_line(offer: Offer, deadline_ms: float) -> str:
     if bid.status is BidStatus.REFUSED:
         return f"{offer.partner}: refused the ping{why}{took}"
     return f"{offer.partner}: ping error{why}{took}"
+
+
+def tiers_of(target: Target) -> tuple[Tier, ...]:
+    """A waterfall's tiers; an auction is one tier of its partners, sold by price at the rule's floor."""
+    if target.strategy is Strategy.WATERFALL:
+        return target.tiers
+    return (Tier(target.partners, Strategy.AUCTION, target.floor),)

@@ -31,20 +31,19 @@ from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, bounded
-from leadrelay.domain.auction import Decision, Offer, Sale, bid_line, decide, floor_of
-from leadrelay.domain.model import Strategy, Target, Tier
+from leadrelay.domain.auction import Decision, Offer, Sale, bid_line, decide, floor_of, tiers_of
+from leadrelay.domain.model import Strategy, Target
 from leadrelay.domain.ping import Bid, BidStatus, bid_of, ping_view
 from leadrelay.domain.routing import Evaluation
-from leadrelay.domain.states import JobStatus
 from leadrelay.services import partner_exclusion
-from leadrelay.services.budgets import Price, reserve_money
+from leadrelay.services.auction_posts import next_post, unsold, why_unsold
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.ports import Channel, IdSource, Record, Tx
-from leadrelay.services.reservations import cap_room, reserve
-from leadrelay.services.steps import Auction, Chosen, Ping, StepResult, close, deliver
+from leadrelay.services.reservations import cap_room
+from leadrelay.services.steps import Auction, Ping, StepResult
 from leadrelay.services.writes import Writes
 
-__all__ = ["award", "open_or_resume", "prepare", "run_pings", "tiers_of"]
+__all__ = ["award", "open_or_resume", "prepare", "run_pings"]
 
 log = logging.getLogger("leadrelay.auction")
 
@@ -52,13 +51,6 @@ log = logging.getLogger("leadrelay.auction")
 # and the post, but the pings always get at least MIN_PINGS_S (a sale after the answer is still a sale)
 POST_RESERVE_S = 0.15
 MIN_PINGS_S = 0.1
-
-
-def tiers_of(target: Target) -> tuple[Tier, ...]:
-    """A waterfall's tiers; an auction is one tier of its partners, sold by price at the rule's floor."""
-    if target.strategy is Strategy.WATERFALL:
-        return target.tiers
-    return (Tier(target.partners, Strategy.AUCTION, target.floor),)
 
 
 def open_or_resume(
@@ -84,9 +76,7 @@ def open_or_resume(
     posted = sum(1 for b in stored if b.delivery_id is not None)
     started = min(b.started_at for b in stored)
     current = [b for b in stored if b.tier == tier]
-    step = _next_post(
-        tx, job, live, now, w, current, posted, trace, ids, ev.rule, target, eligible=candidates
-    )
+    step = next_post(tx, job, live, now, w, current, posted, trace, ids, ev.rule, target, eligible=candidates)
     if step is not None:
         return step
     names = tuple(candidates)
@@ -132,7 +122,7 @@ def _open(
         left = target.deadline_s - (now - started).total_seconds()
         if left <= 0:
             why = f"the deadline ({target.deadline_s * 1000:.0f} ms) passed before tier {k + 1}"
-            return _unsold(w, job, now, trace, why, rule)
+            return unsold(w, job, now, trace, why, rule)
         waiting = ""
         if job.answer_by is not None:  # the source waits: the award and the post must fit in too
             room = (job.answer_by - now).total_seconds() - POST_RESERVE_S
@@ -166,8 +156,8 @@ def _open(
             return award(tx, job, live, now, w, auction, list(fixed), ids)
         return StepResult(lead_id=job.lead_id, auction=auction)
     if not offered:
-        return _unsold(w, job, now, trace, "every eligible partner is at its cap", rule)
-    return _unsold(w, job, now, trace, _why_unsold(tx, job, posted), rule)
+        return unsold(w, job, now, trace, "every eligible partner is at its cap", rule)
+    return unsold(w, job, now, trace, why_unsold(tx, job, posted), rule)
 
 
 def _offers(
@@ -384,7 +374,7 @@ def award(
     trace.extend(_decision_lines(decision, by_price, auction))
     tx.deliveries.insert_bids(rows)
     bids = [_Row(r) for r in rows]
-    step = _next_post(
+    step = next_post(
         tx, job, live, now, w, bids, auction.posted, trace, ids, auction.rule, target, decision.sale
     )
     if step is not None:
@@ -431,103 +421,3 @@ class _Row:
             return self._values[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-def _next_post(
-    tx: Tx,
-    job: Record,
-    live: LiveConfig,
-    now: datetime,
-    w: Writes,
-    bids: Sequence[Record],
-    posted: int,
-    trace: list[str],
-    ids: IdSource,
-    rule: str | None,
-    target: Target,
-    sale: Sale | None = None,
-    *,
-    eligible: Sequence[str] | None = None,
-) -> StepResult | None:
-    """The post(s) to the best bids of the tier not yet offered the lead: one (an exclusive sale) or up to
-    ``shared.max`` (a shared sale: ``sale``, or as the tier's stored posts say). None when the tier has
-    nothing left to offer; unsold at once when ``max_posts`` is reached. ``eligible``: the partners the
-    lead may go to now (a stored bid whose partner is no longer among them is skipped: checked out since,
-    or suppressed for this lead — a source's ping could not know); None: every bidder."""
-    cfg = live.compiled
-    profile = cfg.profiles[job.profile].spec
-    if sale is None:  # the sale the tier's bids were ranked for
-        sale = Sale.SHARED if any(b.sold_as == Sale.SHARED for b in bids) else Sale.EXCLUSIVE
-    wanted = min(target.shared_max, target.max_posts - posted) if sale is Sale.SHARED else 1
-    ranked = sorted((b for b in bids if b.rank is not None), key=lambda b: b.rank)
-    tried = set(job.excluded)
-    chosen: list[tuple[Record, Chosen]] = []
-    for bid in ranked:
-        if len(chosen) == wanted:
-            break
-        if bid.delivery_id is not None or bid.partner in tried:
-            continue
-        if eligible is not None and bid.partner not in eligible:
-            trace.append(f"{bid.partner}: not eligible for this lead now (since its bid)")
-            continue
-        if posted + len(chosen) >= target.max_posts:
-            if chosen:
-                break
-            why = f"no sale after {posted} post(s) (max_posts {target.max_posts})"
-            return _unsold(w, job, now, trace, why, rule)
-        partner = cfg.partners.get(bid.partner)
-        if partner is None or partner.channel is None:
-            trace.append(f"{bid.partner}: removed from configuration since its bid")
-            continue
-        if partner.dedup is not None and (
-            seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
-        ):
-            trace.append(seen)
-            continue
-        windows, capped = reserve(tx, partner, profile.partner_caps.get(bid.partner, {}), job.profile, now)
-        if capped is not None:
-            trace.append(f"{bid.partner}: {capped} (since its bid)")
-            continue
-        price = bid.shared_price if sale is Sale.SHARED else bid.price
-        held, short = reserve_money(tx, job, partner, profile, Price(bid=price), now)
-        if short is not None:  # the bid is what it would pay: its budget or wallet cannot
-            tx.caps.release_caps(bid.partner, windows)
-            trace.append(f"{bid.partner}: {short}")
-            continue
-        windows.extend(held)
-        windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
-        number = posted + len(chosen) + 1
-        how = "shared sale" if sale is Sale.SHARED else tiers_of(target)[bid.tier].strategy.value
-        trace.append(f"{bid.partner}: chosen ({how}, bid {price:.2f}, post {number} of {target.max_posts})")
-        chosen.append((bid, Chosen(bid.partner, windows, price, bid.reference, ids("dlv"))))
-    if not chosen:
-        return None
-    for bid, c in chosen:
-        tx.deliveries.update_bid(bid.id, delivery_id=c.delivery_id)
-    return deliver(
-        tx,
-        job,
-        cfg.partners,
-        [c for _, c in chosen],
-        now,
-        w,
-        ids,
-        trace,
-        rule=rule,
-        email_to=profile.email_to,
-    )
-
-
-def _why_unsold(tx: Tx, job: Record, posted: int) -> str:
-    """Why an auction whose tiers have nothing left to offer ends unsold."""
-    if posted:
-        return "every bid was tried"
-    if any(b.rank is not None for b in tx.deliveries.bids_of(job.id)):
-        return "no bidder could take the lead (caps, budgets, funds or dedup since their bids)"
-    return "no bid at or above the floor"
-
-
-def _unsold(
-    w: Writes, job: Record, now: datetime, trace: list[str], why: str, rule: str | None
-) -> StepResult:
-    return close(w, job, JobStatus.UNSOLD, now, [*trace, f"auction: {why}"], error=why, rule=rule)

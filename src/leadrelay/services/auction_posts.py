@@ -1,0 +1,116 @@
+"""The posts after an auction's bids (``services.auction``): the next bid or bids of the tier to post,
+within ``max_posts`` and the partners' caps, budgets and dedup as they are now, or the lead unsold and why."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from leadrelay.domain.auction import Sale, tiers_of
+from leadrelay.domain.model import Target
+from leadrelay.domain.states import JobStatus
+from leadrelay.services import partner_exclusion
+from leadrelay.services.budgets import Price, reserve_money
+from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.ports import IdSource, Record, Tx
+from leadrelay.services.reservations import reserve
+from leadrelay.services.steps import Chosen, StepResult, close, deliver
+from leadrelay.services.writes import Writes
+
+
+def next_post(
+    tx: Tx,
+    job: Record,
+    live: LiveConfig,
+    now: datetime,
+    w: Writes,
+    bids: Sequence[Record],
+    posted: int,
+    trace: list[str],
+    ids: IdSource,
+    rule: str | None,
+    target: Target,
+    sale: Sale | None = None,
+    *,
+    eligible: Sequence[str] | None = None,
+) -> StepResult | None:
+    """The post(s) to the best bids of the tier not yet offered the lead: one (an exclusive sale) or up to
+    ``shared.max`` (a shared sale: ``sale``, or as the tier's stored posts say). None when the tier has
+    nothing left to offer; unsold at once when ``max_posts`` is reached. ``eligible``: the partners the
+    lead may go to now (a stored bid whose partner is no longer among them is skipped: checked out since,
+    or suppressed for this lead — a source's ping could not know); None: every bidder."""
+    cfg = live.compiled
+    profile = cfg.profiles[job.profile].spec
+    if sale is None:  # the sale the tier's bids were ranked for
+        sale = Sale.SHARED if any(b.sold_as == Sale.SHARED for b in bids) else Sale.EXCLUSIVE
+    wanted = min(target.shared_max, target.max_posts - posted) if sale is Sale.SHARED else 1
+    ranked = sorted((b for b in bids if b.rank is not None), key=lambda b: b.rank)
+    tried = set(job.excluded)
+    chosen: list[tuple[Record, Chosen]] = []
+    for bid in ranked:
+        if len(chosen) == wanted:
+            break
+        if bid.delivery_id is not None or bid.partner in tried:
+            continue
+        if eligible is not None and bid.partner not in eligible:
+            trace.append(f"{bid.partner}: not eligible for this lead now (since its bid)")
+            continue
+        if posted + len(chosen) >= target.max_posts:
+            if chosen:
+                break
+            why = f"no sale after {posted} post(s) (max_posts {target.max_posts})"
+            return unsold(w, job, now, trace, why, rule)
+        partner = cfg.partners.get(bid.partner)
+        if partner is None or partner.channel is None:
+            trace.append(f"{bid.partner}: removed from configuration since its bid")
+            continue
+        if partner.dedup is not None and (
+            seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
+        ):
+            trace.append(seen)
+            continue
+        windows, capped = reserve(tx, partner, profile.partner_caps.get(bid.partner, {}), job.profile, now)
+        if capped is not None:
+            trace.append(f"{bid.partner}: {capped} (since its bid)")
+            continue
+        price = bid.shared_price if sale is Sale.SHARED else bid.price
+        held, short = reserve_money(tx, job, partner, profile, Price(bid=price), now)
+        if short is not None:  # the bid is what it would pay: its budget or wallet cannot
+            tx.caps.release_caps(bid.partner, windows)
+            trace.append(f"{bid.partner}: {short}")
+            continue
+        windows.extend(held)
+        windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
+        number = posted + len(chosen) + 1
+        how = "shared sale" if sale is Sale.SHARED else tiers_of(target)[bid.tier].strategy.value
+        trace.append(f"{bid.partner}: chosen ({how}, bid {price:.2f}, post {number} of {target.max_posts})")
+        chosen.append((bid, Chosen(bid.partner, windows, price, bid.reference, ids("dlv"))))
+    if not chosen:
+        return None
+    for bid, c in chosen:
+        tx.deliveries.update_bid(bid.id, delivery_id=c.delivery_id)
+    return deliver(
+        tx,
+        job,
+        cfg.partners,
+        [c for _, c in chosen],
+        now,
+        w,
+        ids,
+        trace,
+        rule=rule,
+        email_to=profile.email_to,
+    )
+
+
+def why_unsold(tx: Tx, job: Record, posted: int) -> str:
+    """Why an auction whose tiers have nothing left to offer ends unsold."""
+    if posted:
+        return "every bid was tried"
+    if any(b.rank is not None for b in tx.deliveries.bids_of(job.id)):
+        return "no bidder could take the lead (caps, budgets, funds or dedup since their bids)"
+    return "no bid at or above the floor"
+
+
+def unsold(w: Writes, job: Record, now: datetime, trace: list[str], why: str, rule: str | None) -> StepResult:
+    return close(w, job, JobStatus.UNSOLD, now, [*trace, f"auction: {why}"], error=why, rule=rule)
