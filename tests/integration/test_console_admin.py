@@ -22,7 +22,7 @@ from leadrelay.adapters.db.tables import audit_log
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role
-from leadrelay.entrypoints.web import admin
+from leadrelay.entrypoints.web import suppression_pages
 from leadrelay.services import suppression
 from leadrelay.services.users import Accounts
 from tests.support import ServerThread, base_config, lead, prepare, rows
@@ -180,7 +180,7 @@ def test_a_bad_file_is_refused_before_anything_is_written(site: Site) -> None:
 def test_a_file_over_the_upload_bound_is_refused_naming_it_declared_or_streamed(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(admin, "MAX_UPLOAD", 1000)  # the server runs in this process
+    monkeypatch.setattr(suppression_pages, "MAX_UPLOAD", 1000)  # the server runs in this process
     http = site.client()
     form(http, "/console/suppression", name="phones", kind="phone")
     body = b"5125551212\n" * 200

@@ -294,7 +294,7 @@ def install(app: Any) -> None:
     """The console's pages, its static files, and the redirect to the login for a page without a
     session."""
     # the pages' modules import this one (its dependencies and rendering): imported here, not at the top
-    from leadrelay.entrypoints.web import admin, config, leads, log, portals, simulator
+    from leadrelay.entrypoints.web import admin, config, leads, log, portals, simulator, suppression_pages
     from leadrelay.entrypoints.web import dashboard as web_dashboard
 
     async def needs_login(request: Request, exc: Exception) -> Response:
@@ -312,7 +312,8 @@ def install(app: Any) -> None:
         router,
         log.router,  # the distribution log, its drawer and actions, the audit log
         config.router,  # entities, sources, partners, profiles: forms, diff, apply
-        admin.router,  # suppression lists, users, keys, settings
+        admin.router,  # users, keys, settings
+        suppression_pages.router,  # suppression lists, an upload with its progress
         portals.router,  # the partner and source portals
         web_dashboard.router,  # GET /console: the dashboard, or a portal's welcome
         simulator.router,  # the routing simulator and backtest
