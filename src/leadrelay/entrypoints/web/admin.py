@@ -20,7 +20,6 @@ from leadrelay.domain.access import STAFF_ROLES, Role
 from leadrelay.entrypoints.web.admin_forms import (
     checked_form,
     error_status,
-    expired,
     field_errors,
     page,
     text_field,
@@ -29,6 +28,7 @@ from leadrelay.entrypoints.web.console import (
     ConfigurePage,
     SecretsPage,
     UsersPage,
+    expired_page,
 )
 from leadrelay.errors import ConfigError, LeadrelayError, NotFound
 from leadrelay.services import credentials
@@ -72,7 +72,7 @@ def _invite_link(request: Request, token: str) -> str:
 async def invite(request: Request, user: UsersPage) -> Response:
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     entered = {k: text_field(form, k, 200) for k in ("email", "role", "tenant", "display_name")}
     accounts = request.app.state.runtime.accounts
     try:
@@ -98,7 +98,7 @@ async def invite(request: Request, user: UsersPage) -> Response:
 async def disable(request: Request, user: UsersPage) -> Response:
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     email = text_field(form, "email")
     if email.lower() == user.email:
         return await _users(request, user, 422, problem="You cannot disable your own account.")
@@ -115,7 +115,7 @@ async def reset(request: Request, user: UsersPage) -> Response:
     invitation not taken up) gets a new invitation link."""
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     email = text_field(form, "email")
     accounts = request.app.state.runtime.accounts
     try:
@@ -170,7 +170,7 @@ def _owner(text: str) -> tuple[str, str] | None:
 async def create_key(request: Request, user: SecretsPage) -> Response:
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     rt = request.app.state.runtime
     owner = _owner(text_field(form, "owner", 300))
     if owner is None:
@@ -190,7 +190,7 @@ async def create_key(request: Request, user: SecretsPage) -> Response:
 async def revoke_key(request: Request, user: SecretsPage) -> Response:
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     rt = request.app.state.runtime
     owner, key_id = _owner(text_field(form, "owner", 300)), text_field(form, "key_id", 100)
     if owner is None or not key_id:
@@ -210,7 +210,7 @@ async def revoke_key(request: Request, user: SecretsPage) -> Response:
 async def create_token(request: Request, user: SecretsPage) -> Response:
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     rt = request.app.state.runtime
     name, role, days = (
         text_field(form, "name", 100),
@@ -249,7 +249,7 @@ async def create_token(request: Request, user: SecretsPage) -> Response:
 async def revoke_token(request: Request, user: SecretsPage) -> Response:
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     rt = request.app.state.runtime
     token_id = text_field(form, "token_id", 100)
     if not token_id.isprintable():  # a NUL would fail in PostgreSQL's text (a 500): no token has one
@@ -300,7 +300,7 @@ async def settings_page(request: Request, user: ConfigurePage) -> Response:
 async def test_alert(request: Request, user: ConfigurePage) -> Response:
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     name = text_field(form, "alert", 200)
     try:
         sent = await request.app.state.runtime.alerts.test(name)

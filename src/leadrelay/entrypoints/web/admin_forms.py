@@ -11,7 +11,6 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from leadrelay.entrypoints.web.console import (
-    _message,
     _render,
     csrf_sent_ok,
     navigation,
@@ -25,15 +24,6 @@ def page(
 ) -> Response:
     return _render(
         request, name, {"user": user, "nav": navigation(user.role), "here": here, **context}, status
-    )
-
-
-def expired(request: Request) -> Response:
-    return _render(
-        request,
-        "message.html",
-        _message("The form expired", "Go back and try again.", "/console", "Back to the console"),
-        403,
     )
 
 

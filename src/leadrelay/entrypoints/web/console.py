@@ -234,7 +234,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, user: UserDep) -> Response:
     form = await request.form()
     if not csrf_sent_ok(request, user, form.get("csrf_token")):
-        return _render(request, "message.html", _message("The form expired", "Go back and try again."), 403)
+        return expired_page(request, "/console/login", "Log in")
     await request.app.state.runtime.accounts.logout(request.cookies.get(SESSION_COOKIE))
     response = _see("/console/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -245,6 +245,15 @@ def _message(
     title: str, text: str, link: str = "/console/login", link_text: str = "Log in"
 ) -> dict[str, Any]:
     return {"title": title, "text": text, "link": link, "link_text": link_text}
+
+
+def expired_page(
+    request: Request, back: str = "/console", back_text: str = "Back to the console"
+) -> Response:
+    """The 403 page of a form posted without the session's CSRF secret (expired, or from elsewhere)."""
+    return _render(
+        request, "message.html", _message("The form expired", "Go back and try again.", back, back_text), 403
+    )
 
 
 def _invitation_problem(request: Request, exc: LeadrelayError) -> Response:

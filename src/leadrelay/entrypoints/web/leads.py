@@ -39,6 +39,7 @@ from leadrelay.entrypoints.web.console import (
     _render,
     _see,
     csrf_sent_ok,
+    expired_page,
     navigation,
 )
 from leadrelay.errors import NotFound, ValidationFailed
@@ -50,15 +51,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 _CHUNK = 1 << 16
 _FOLDER_PREFIX = "leadrelay-import-"
 log = logging.getLogger("leadrelay.console")
-
-
-def _expired(request: Request) -> Response:
-    return _render(
-        request,
-        "message.html",
-        _message("The form expired", "Go back and try again.", "/console/leads", "Back to the leads"),
-        403,
-    )
 
 
 def _context(user: SessionUser, here: str, **more: Any) -> dict[str, Any]:
@@ -202,7 +194,7 @@ async def _start(request: Request, user: SessionUser, form: FormData) -> Respons
     if not csrf_sent_ok(request, user, form.get("csrf_token")):
         if _wants_json(request):
             return JSONResponse({"detail": "the form expired: reload the page"}, 403)
-        return _expired(request)
+        return expired_page(request, "/console/leads", "Back to the leads")
     sources, entities = await _choices(request)
     source, entity, upload = form.get("source"), form.get("entity"), form.get("file")
     errors: dict[str, str] = {}
@@ -366,7 +358,7 @@ async def erase_page(request: Request, lead_id: str, user: PrivacyPage) -> Respo
 async def erase(request: Request, lead_id: str, user: PrivacyPage) -> Response:
     form = await request.form()
     if not csrf_sent_ok(request, user, form.get("csrf_token")):
-        return _expired(request)
+        return expired_page(request, "/console/leads", "Back to the leads")
     reason = str(form.get("reason") or "").strip()[:500] or None
     try:
         await request.app.state.runtime.privacy.erase_lead(lead_id, actor=user.actor, reason=reason)

@@ -31,6 +31,7 @@ from leadrelay.entrypoints.web.console import (
     _render,
     _see,
     csrf_sent_ok,
+    expired_page,
     navigation,
 )
 from leadrelay.errors import LeadrelayError, NotFound
@@ -232,8 +233,7 @@ def _reason(form: FormData, name: str) -> str | None:
 async def _act(request: Request, user: SessionUser, job_id: str, action: str) -> Response:
     form = await request.form()
     if not csrf_sent_ok(request, user, form.get("csrf_token")):
-        message = _message("The form expired", "Go back and try again.", f"/console/log/{job_id}", "Back")
-        return _render(request, "message.html", message, 403)
+        return expired_page(request, f"/console/log/{job_id}", "Back")
     rt = request.app.state.runtime
     reason = _reason(form, "reason")
     if reason is not None and len(reason) > MAX_REASON:

@@ -28,7 +28,6 @@ from leadrelay.domain.suppression import KINDS
 from leadrelay.entrypoints.web.admin_forms import (
     checked_form,
     error_status,
-    expired,
     field_errors,
     page,
     text_field,
@@ -37,6 +36,7 @@ from leadrelay.entrypoints.web.console import (
     ConfigurePage,
     ViewerPage,
     csrf_sent_ok,
+    expired_page,
 )
 from leadrelay.errors import LeadrelayError, NotFound, ValidationFailed
 from leadrelay.services.suppression import ImportReport, SuppressionLists, check_file, import_file
@@ -74,7 +74,7 @@ async def suppression_page(request: Request, user: ViewerPage) -> Response:
 async def create_list(request: Request, user: ConfigurePage) -> Response:
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     name, kind = text_field(form, "name", 200), text_field(form, "kind", 40)
     description = text_field(form, "description", 2000) or None
     lists = SuppressionLists(request.app.state.runtime.storage)
@@ -93,7 +93,7 @@ async def create_list(request: Request, user: ConfigurePage) -> Response:
 async def remove_entry(request: Request, name: str, user: ConfigurePage) -> Response:
     form = await checked_form(request, user)
     if form is None:
-        return expired(request)
+        return expired_page(request)
     value = text_field(form, "value")
     lists = SuppressionLists(request.app.state.runtime.storage)
     key = f"value-{name}"
