@@ -141,6 +141,35 @@ def test_a_quick_transactions_durable_commit_runs_off_the_loop_and_the_next_one_
 
 
 @pytest.mark.sqlite_only
+def test_a_quick_transaction_that_wrote_nothing_commits_on_the_loop(db_url: str) -> None:
+    """A claim that found no job or a sweep with nothing due has nothing for the disk: its COMMIT only
+    releases the lock, on the loop thread, and never waits for the commit thread; a write still does."""
+    db = Database(db_url)
+    commits: list[int] = []
+    try:
+        _table(db)
+        event.listen(db.engine, "commit", lambda _conn: commits.append(threading.get_ident()))
+
+        def nothing(conn: Connection) -> None:
+            conn.exec_driver_sql("SELECT a FROM quick_t").all()
+            conn.exec_driver_sql("UPDATE quick_t SET a = 2 WHERE a = 99")  # matches no row
+
+        async def main() -> int:
+            await db.run(nothing, quick=True)
+            await db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)"), quick=True)
+            await db.run(nothing, quick=True)
+            return threading.get_ident()
+
+        loop_thread = asyncio.run(main())
+        assert len(commits) == 3
+        assert commits[0] == commits[2] == loop_thread  # nothing written: committed where it ran
+        assert commits[1] != loop_thread  # the insert waited for the disk on the commit thread
+        assert _values(db) == [1]
+    finally:
+        db.dispose()
+
+
+@pytest.mark.sqlite_only
 def test_a_caller_cancelled_during_the_commit_leaves_it_to_finish(db_url: str) -> None:
     db = Database(db_url)
     try:

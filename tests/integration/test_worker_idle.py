@@ -133,6 +133,48 @@ def test_the_retry_schedule_comes_from_the_settings(sqlite_url: str, flaky: Scri
     assert job.queue_state == "ready"
 
 
+class CountingWorker(Worker):
+    """Counts its claim transactions."""
+
+    claims = 0
+
+    def _claim_and_route(self, tx: Any, limit: int, now: datetime) -> Any:
+        self.claims += 1
+        return super()._claim_and_route(tx, limit, now)
+
+
+def test_a_claim_that_got_fewer_jobs_than_asked_waits_for_word_of_more(db_url: str) -> None:
+    """Nothing more is due after a short claim: the loop waits for intake's word (or the poll) instead of
+    a second, empty claim transaction at once. One lead: the first claim finds nothing, the word of the
+    lead wakes the loop, and the claim that takes it is the last one while the loop is idle."""
+
+    async def scenario(rt: Runtime) -> int:
+        worker = CountingWorker(
+            rt.storage, rt.configs, rt.channels, rt.notifier, rt.sealer, poll_interval=30.0
+        )
+        running = asyncio.create_task(worker.run())
+        while worker.claims == 0:  # the first claim, on an empty queue
+            await asyncio.sleep(0.01)
+        lead_id = await _post(rt)
+        await rt.notifier.wait_lead(lead_id, 20)
+        for _ in range(20):  # the loop's turn to claim again, if it were to
+            await asyncio.sleep(0.005)
+        worker.stop()
+        await running
+        return worker.claims
+
+    with ScriptedBuyer([(200, {})]) as buyer:
+        rt = _runtime(db_url, buyer)
+        try:
+            claims = asyncio.run(_run(rt, scenario))
+        finally:
+            rt.db.dispose()
+        assert buyer.calls == 1
+    assert claims == 2
+    job, delivery, _ = _state(db_url)
+    assert job.status == "delivered" and delivery.status == "delivered"
+
+
 async def _run(rt: Runtime, scenario: Any) -> Any:
     try:
         async with asyncio.timeout(30):

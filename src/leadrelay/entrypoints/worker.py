@@ -168,10 +168,10 @@ class Worker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._slot_free.wait(), self.poll_interval)
                     continue
-                now = self.clock()
+                now, wanted = self.clock(), min(free, self.claim_batch)
                 try:
                     claimed = await self.storage.run(
-                        lambda tx, n=min(free, self.claim_batch), t=now: self._claim_and_route(tx, n, t),  # type: ignore[misc]
+                        lambda tx, n=wanted, t=now: self._claim_and_route(tx, n, t),  # type: ignore[misc]
                         background=True,
                         quick=True,  # at most claim_batch jobs
                     )
@@ -184,10 +184,9 @@ class Worker:
                         )
                     continue
                 failures = 0
-                if not claimed:
-                    await self._idle()
-                    continue
                 self._start(claimed)
+                if len(claimed) < wanted:  # nothing more is due: wait for word of new jobs, or the poll
+                    await self._idle()
         finally:
             await self._drain()
             for task in (heartbeat, sweeper, watcher, rollup):

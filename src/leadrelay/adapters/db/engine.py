@@ -119,6 +119,7 @@ class _OnTheLoop:
         # set each time: execution_options() changes the connection itself, so a relaxed transaction's
         # flag would otherwise stay on for the durable ones after it
         conn = self._conn.execution_options(relaxed=relaxed)
+        driver: sqlite3.Connection = conn.connection.dbapi_connection  # type: ignore[assignment]
         try:
             try:
                 transaction = conn.begin()  # BEGIN IMMEDIATE (make_engine): the write lock, or SQLITE_BUSY
@@ -126,12 +127,15 @@ class _OnTheLoop:
                 if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
                     return False, None
                 raise
+            changes = driver.total_changes
             try:
                 result = fn(conn)
             except BaseException:
                 transaction.rollback()
                 raise
-            if relaxed:
+            # nothing written (a claim that found no job, a sweep with nothing due): nothing to wait for
+            # the disk for, so the COMMIT only releases the lock, here, without the commit thread
+            if relaxed or driver.total_changes == changes:
                 try:
                     transaction.commit()
                 except BaseException:
