@@ -133,27 +133,24 @@ def test_the_retry_schedule_comes_from_the_settings(sqlite_url: str, flaky: Scri
     assert job.queue_state == "ready"
 
 
-class CountingWorker(Worker):
-    """Counts its claim transactions."""
-
-    claims = 0
-
-    def _claim_and_route(self, tx: Any, limit: int, now: datetime) -> Any:
-        self.claims += 1
-        return super()._claim_and_route(tx, limit, now)
-
-
 def test_a_claim_that_got_fewer_jobs_than_asked_waits_for_word_of_more(db_url: str) -> None:
     """Nothing more is due after a short claim: the loop waits for intake's word (or the poll) instead of
     a second, empty claim transaction at once. One lead: the first claim finds nothing, the word of the
     lead wakes the loop, and the claim that takes it is the last one while the loop is idle."""
 
     async def scenario(rt: Runtime) -> int:
-        worker = CountingWorker(
-            rt.storage, rt.configs, rt.channels, rt.notifier, rt.sealer, poll_interval=30.0
-        )
+        worker = Worker(rt.storage, rt.configs, rt.channels, rt.notifier, rt.sealer, poll_interval=30.0)
+        claims = 0
+        claim_and_route = worker.steps.claim_and_route
+
+        def counted(tx: Any, limit: int, now: datetime) -> Any:
+            nonlocal claims
+            claims += 1
+            return claim_and_route(tx, limit, now)
+
+        worker.steps.claim_and_route = counted  # type: ignore[method-assign]
         running = asyncio.create_task(worker.run())
-        while worker.claims == 0:  # the first claim, on an empty queue
+        while claims == 0:  # the first claim, on an empty queue
             await asyncio.sleep(0.01)
         lead_id = await _post(rt)
         await rt.notifier.wait_lead(lead_id, 20)
@@ -161,7 +158,7 @@ def test_a_claim_that_got_fewer_jobs_than_asked_waits_for_word_of_more(db_url: s
             await asyncio.sleep(0.005)
         worker.stop()
         await running
-        return worker.claims
+        return claims
 
     with ScriptedBuyer([(200, {})]) as buyer:
         rt = _runtime(db_url, buyer)

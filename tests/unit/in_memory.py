@@ -3,8 +3,8 @@ real configuration service (document → validation → stored objects → specs
 services built on ``FakeStorage`` with a ``FakeClock`` and ``FakeIds``, and a driver that does what the
 worker does with a job (claim → route → send → record the outcome) one step at a time.
 
-The driver repeats ``entrypoints/worker.py``'s ``_claim_and_route``, ``_route_batch``, ``_route_one`` and
-``_finish_batch`` without their savepoints: the worker opens those on the SQL connection
+The driver repeats ``entrypoints/worker_steps.py``'s ``claim_and_route``, ``route_batch``, ``route_one`` and
+``finish_batch`` without their savepoints: the worker opens those on the SQL connection
 (``connection_of(tx)``), which a fake transaction does not have. The buyers' answers are what the webhook
 channel makes of an HTTP exchange (``classify``, a pure function).
 """
@@ -139,7 +139,7 @@ class Installation:
     # ------------------------------------------------------------ the worker's steps
 
     def claim_and_route(self) -> dict[str, StepResult]:
-        """Claim the due jobs and take their first step, in one transaction (``Worker._claim_and_route``)."""
+        """Claim the due jobs and take their first step, in one transaction (``WorkerSteps.claim_and_route``)."""
 
         def work(tx: Tx) -> dict[str, StepResult]:
             now = self.clock()
@@ -195,7 +195,7 @@ class Installation:
         return [steps.get(i) or StepResult(done=True) for i in job_ids]
 
     def finish(self, job_id: str, outcomes: Sequence[tuple[SendItem, AttemptResult]]) -> StepResult:
-        """Record the outcomes of a job's sends in one transaction (``Worker._finish_batch``); each was
+        """Record the outcomes of a job's sends in one transaction (``WorkerSteps.finish_batch``); each was
         observed for its partner's health (``Worker._send``) and may move its circuit breaker."""
         for item, result in outcomes:
             self.health.observe_attempt(item.partner, result, self.clock())

@@ -1,7 +1,8 @@
 """The worker: claim jobs with a lease → route → deliver → finish; heartbeat; graceful SIGTERM.
 
 Database work for many jobs in flight is grouped: one transaction routes every job that is ready to be
-routed, one records every finished attempt. Deliveries run concurrently outside any transaction.
+routed, one records every finished attempt (the transactions: ``worker_steps``). Deliveries run
+concurrently outside any transaction.
 """
 
 from __future__ import annotations
@@ -14,25 +15,23 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from leadrelay import log_context
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.adapters.observability import traces
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome, bounded
 from leadrelay.domain.auction import Offer
-from leadrelay.domain.health import Kind, ping_result, result_of
+from leadrelay.domain.health import Kind, ping_result
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
-from leadrelay.domain.routing import Evaluation
-from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
-from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services import auction, distribution, reports, reservations, settlement, user_choice
+from leadrelay.entrypoints import worker_steps
+from leadrelay.entrypoints.worker_steps import Bids, Outcomes, WorkerSteps
+from leadrelay.services import auction, reports, user_choice
 from leadrelay.services.alerts import Alerting
-from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
+from leadrelay.services.config_in_force import ConfigCache
+from leadrelay.services.health import HealthTracker
 from leadrelay.services.notify import Notifier
-from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import (
     NO_METRICS,
     Channel,
@@ -41,25 +40,16 @@ from leadrelay.services.ports import (
     IdSource,
     Metrics,
     RandomSource,
-    Record,
     Sealer,
     Storage,
-    Tx,
     system_clock,
     system_ids,
     system_random,
 )
 from leadrelay.services.postback_links import places_url
-from leadrelay.services.steps import Auction, SendItem, StepResult
-from leadrelay.services.writes import Writes
+from leadrelay.services.steps import SendItem, StepResult
 
 log = logging.getLogger("leadrelay.worker")
-
-MAX_CLAIMS = 20  # a job claimed this often without finishing is closed as failed (a poison job)
-
-
-_Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]
-_Bids = tuple[str, Auction, list[Offer]]  # a job's auction and its answers
 
 
 class Worker:
@@ -134,17 +124,20 @@ class Worker:
         self._slot_free = asyncio.Event()
         # small background transactions: intake (urgent) never waits long behind a routing batch
         group_commits = GroupCommits(storage)
+        self.steps = WorkerSteps(
+            self.owner, configs, sealer, self.health, self.retry, self.lease, only, clock, ids, rand
+        )
         self._route: GroupCommit[str, StepResult] = group_commits(
-            self._route_batch, max_batch=32, background=True
+            self.steps.route_batch, max_batch=32, background=True
         )
         # recording outcomes may be lost in a power cut without harm: the delivery goes out again with the
         # same Idempotency-Key, which the buyer drops. (Routing may not: a lost routing commit after the
         # post could route the lead to a second partner.)
-        self._award: GroupCommit[_Bids, StepResult] = group_commits(
-            self._award_batch, max_batch=32, background=True
+        self._award: GroupCommit[Bids, StepResult] = group_commits(
+            self.steps.award_batch, max_batch=32, background=True
         )
-        self._finish: GroupCommit[_Outcomes, StepResult] = group_commits(
-            self._finish_batch, max_batch=32, background=True, relaxed=True
+        self._finish: GroupCommit[Outcomes, StepResult] = group_commits(
+            self.steps.finish_batch, max_batch=32, background=True, relaxed=True
         )
 
     def stop(self) -> None:
@@ -171,7 +164,7 @@ class Worker:
                 now, wanted = self.clock(), min(free, self.claim_batch)
                 try:
                     claimed = await self.storage.run(
-                        lambda tx, n=wanted, t=now: self._claim_and_route(tx, n, t),  # type: ignore[misc]
+                        lambda tx, n=wanted, t=now: self.steps.claim_and_route(tx, n, t),  # type: ignore[misc]
                         background=True,
                         quick=True,  # at most claim_batch jobs
                     )
@@ -206,7 +199,7 @@ class Worker:
             await self.expire_offers()
             now = self.clock()
             claimed = await self.storage.run(
-                lambda tx, t=now: self._claim_and_route(tx, self.claim_batch, t),  # type: ignore[misc]
+                lambda tx, t=now: self.steps.claim_and_route(tx, self.claim_batch, t),  # type: ignore[misc]
                 background=True,
                 quick=True,
             )
@@ -293,7 +286,7 @@ class Worker:
 
     def _routed(self, step: StepResult) -> None:
         """Count a routing step's outcome (``Metrics.job_routed``), once its transaction committed."""
-        outcome = _outcome(step)
+        outcome = worker_steps.outcome(step)
         if outcome is not None:
             self.metrics.job_routed(outcome)
 
@@ -403,165 +396,3 @@ class Worker:
             log.info("delivery attempt %d to %s: %s (%s)", item.attempt, item.partner, result.outcome, shown)
         self.health.observe_attempt(item.partner, result, self.clock())
         return result.storable()
-
-    # ------------------------------------------------------------ grouped transactions
-
-    def _claim_and_route(self, tx: Tx, limit: int, now: datetime) -> list[tuple[str, StepResult]]:
-        """Claim runnable jobs and take their first step in the same transaction (one commit fewer per
-        batch: the claim is only worth anything once the job is routed)."""
-        ids = tx.jobs.claim_jobs(self.owner, limit, now, now + self.lease, self.only)
-        return list(zip(ids, self._route_batch(tx, ids), strict=True)) if ids else []
-
-    def _route_batch(self, tx: Tx, job_ids: Sequence[str]) -> list[StepResult]:
-        """Route (or resume) a batch of jobs in one transaction. Fast path: all jobs under one savepoint
-        with their writes grouped; if a job raises, redo the batch job by job so that one bad job is
-        closed as failed and the others go on. Database errors (a deadlock, a restart) are not the job's
-        fault: they fail the whole batch, whose jobs go back to the queue and run again."""
-        now = self.clock()
-        live = self.configs.current(tx)
-        rows = {r.id: r for r in open_jobs(tx, tx.jobs.load_jobs(job_ids, lock=True), self.sealer)}
-        mine = [
-            rows[i]
-            for i in job_ids
-            if i in rows and rows[i].lease_owner == self.owner and rows[i].queue_state == QueueState.CLAIMED
-        ]
-        resuming = [job.id for job in mine if job.status == JobStatus.DELIVERING]
-        dl = tx.deliveries.deliveries_of(resuming) if resuming else {}
-
-        def route(jobs: Sequence[Record]) -> list[StepResult]:
-            w = Writes()
-            plans = {job.id: distribution.plan(job, live, now) for job in jobs}
-            rotations = reservations.Rotations(tx)
-            rotations.reserve(reservations.rotations_wanted(plans, {job.id: job.profile for job in jobs}))
-            away, tripped = tx.caps.unavailable_and_breakers()  # one read for the batch
-            self.health.sync(tripped)
-            gate = BreakerGate(tx, live, now, self.health)
-            steps = []
-            for job in jobs:  # one span per job's routing (nothing when tracing is off)
-                with traces.span(
-                    "routing", {"leadrelay.lead_id": job.lead_id, "leadrelay.job_id": job.id}
-                ) as span:
-                    step = self._route_one(tx, job, dl, live, now, w, plans[job.id], rotations, away, gate)
-                    span.set_attribute("leadrelay.outcome", _outcome(step))
-                steps.append(step)
-            for step in steps:
-                if step.auction is not None:
-                    step.auction = adapt_pings(step.auction, live, self.health, now)
-            w.flush(tx, now)
-            return steps
-
-        done = all_or_each(tx, mine, route, "routing", lambda job: dl.get(job.id, []), now)
-        steps = {job.id: step for job, step in zip(mine, done, strict=True)}
-        return [steps.get(i) or StepResult(done=True) for i in job_ids]
-
-    def _route_one(
-        self,
-        tx: Tx,
-        job: Record,
-        dl: dict[str, list[Record]],
-        live: LiveConfig,
-        now: datetime,
-        w: Writes,
-        planned: Evaluation | None = None,
-        rotations: reservations.Rotations | None = None,
-        unavailable: frozenset[str] | None = None,
-        breakers: BreakerGate | None = None,
-    ) -> StepResult:
-        if job.claims > MAX_CLAIMS:
-            reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
-            return settlement.fail_job(tx, w, job, dl.get(job.id, []), reason, now)
-        if job.status in JOB_TO_ROUTE:
-            return distribution.route_job(
-                tx,
-                job,
-                live,
-                now,
-                w,
-                planned=planned,
-                rotations=rotations,
-                ids=self.ids,
-                unavailable=unavailable,
-                breakers=breakers,
-            )
-        if job.status == JobStatus.DELIVERING:
-            return settlement.pending_sends(tx, job, dl.get(job.id, []), live, now, w)
-        # already final (a rerun raced us, or a crash after the last write): let go of it
-        done = QUEUE.check(job.queue_state, QueueState.DONE)
-        w.update_job(job.id, queue_state=done, lease_owner=None, lease_until=None)
-        return StepResult(done=True, lead_id=job.lead_id)
-
-    def _award_batch(self, tx: Tx, items: Sequence[_Bids]) -> list[StepResult]:
-        """Award a batch of auctions in one transaction (``services.auction.award``); a job that is no
-        longer ours, or was closed meanwhile (cancelled, erased), is let go of."""
-        now = self.clock()
-        live = self.configs.current(tx)
-        loaded = tx.jobs.load_jobs([job_id for job_id, _, _ in items], lock=True)
-        rows = {r.id: r for r in open_jobs(tx, loaded, self.sealer)}
-        by_id = {job_id: (a, offers) for job_id, a, offers in items}
-        mine = [
-            rows[i]
-            for i, _, _ in items
-            if i in rows
-            and rows[i].lease_owner == self.owner
-            and rows[i].queue_state == QueueState.CLAIMED
-            and rows[i].status in JOB_TO_ROUTE
-        ]
-
-        def run(jobs: Sequence[Record]) -> list[StepResult]:
-            w = Writes()
-            steps = [auction.award(tx, job, live, now, w, *by_id[job.id], ids=self.ids) for job in jobs]
-            for step in steps:  # a waterfall's next tier
-                if step.auction is not None:
-                    step.auction = adapt_pings(step.auction, live, self.health, now)
-            w.flush(tx, now)
-            return steps
-
-        done = all_or_each(tx, mine, run, "awarding an auction", lambda job: [], now)
-        steps = {job.id: step for job, step in zip(mine, done, strict=True)}
-        pinged = [
-            (o.partner, Kind.PING, ping_result(o.bid.status))
-            for _, _, offers in items
-            for o in offers
-            if o.duration_ms is not None
-        ]
-        settle_breakers(tx, self.health, live, pinged, now)
-        return [steps.get(i) or StepResult(done=True) for i, _, _ in items]
-
-    def _finish_batch(self, tx: Tx, items: Sequence[_Outcomes]) -> list[StepResult]:
-        """Record a batch of outcomes in one transaction; like routing, a job that raises is redone alone
-        and closed as failed, and a database error sends the whole batch back to the queue."""
-        now = self.clock()
-        live = self.configs.current(tx)
-        loaded = tx.jobs.load_jobs([job_id for job_id, _ in items], lock=True)
-        rows = {r.id: r for r in open_jobs(tx, loaded, self.sealer)}
-        work = [(rows[job_id], out) for job_id, out in items]
-        by_id = {job.id: out for job, out in work}
-
-        def record(jobs: Sequence[Record]) -> list[StepResult]:
-            return settlement.finish_batch(
-                tx,
-                [(j, by_id[j.id]) for j in jobs],
-                self.owner,
-                live,
-                now,
-                retry=self.retry,
-                ids=self.ids,
-                rand=self.rand,
-            )
-
-        def deliveries(job: Record) -> list[Record]:
-            return tx.deliveries.deliveries_of([job.id])[job.id]
-
-        steps = all_or_each(tx, [job for job, _ in work], record, "recording an outcome", deliveries, now)
-        observed = [(send.partner, Kind.POST, result_of(res)) for _, out in items for send, res in out]
-        settle_breakers(tx, self.health, live, observed, now)
-        return steps
-
-
-def _outcome(step: StepResult) -> str | None:
-    """A routing step's outcome as ``/metrics`` counts it: auction, delivering or closed."""
-    if step.auction is not None:
-        return "auction"
-    if step.sends:
-        return "delivering"
-    return "closed" if step.done else None
