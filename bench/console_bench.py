@@ -53,7 +53,7 @@ from sqlalchemy import insert  # noqa: E402
 
 from leadrelay.adapters.db.engine import Database  # noqa: E402
 from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
-from leadrelay.adapters.db.tables import lead_lookup  # noqa: E402
+from leadrelay.adapters.db.privacy_tables import lead_lookup  # noqa: E402
 from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
 from leadrelay.adapters.dedup_keys import DedupKeys  # noqa: E402
 from leadrelay.adapters.passwords import Argon2Passwords  # noqa: E402

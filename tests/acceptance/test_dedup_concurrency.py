@@ -17,7 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from leadrelay.adapters.db.tables import dedup_marks, deliveries, leads
+from leadrelay.adapters.db.privacy_tables import dedup_marks
+from leadrelay.adapters.db.tables import deliveries, leads
 from leadrelay.simulate.buyers import BuyersThread
 from tests.acceptance.test_concurrency import any_url, api_server, config, nth_lead, read, worker_process
 from tests.support import lead, prepare, source_headers, wait_for

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import suppression_entries
+from leadrelay.adapters.db.privacy_tables import suppression_entries
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from leadrelay.adapters.db.tables import budget_counters, ledger_entries, money_holds, wallets
+from leadrelay.adapters.db.money_tables import budget_counters, ledger_entries, money_holds, wallets
 from leadrelay.simulate.buyers import BuyersThread
 from tests.acceptance.test_concurrency import (
     any_url,

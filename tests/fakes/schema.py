@@ -1,4 +1,4 @@
-"""The fakes' copy of the schema of ``leadrelay.adapters.db.tables``: each table's columns (with the kind of
+"""The fakes' copy of the schema of ``leadrelay.adapters.db.schema``: each table's columns (with the kind of
 value they hold, whether they may be NULL and the default of an omitted column), its key, its unique
 constraints and its state columns. ``tests/unit/test_fakes_contract.py`` keeps it equal to the SQLAlchemy
 metadata, so the fakes need not import SQLAlchemy.

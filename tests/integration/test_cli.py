@@ -21,7 +21,8 @@ from sqlalchemy import func, inspect, select
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import downgrade
-from leadrelay.adapters.db.tables import audit_log, jobs, leads, metadata
+from leadrelay.adapters.db.schema import metadata
+from leadrelay.adapters.db.tables import audit_log, jobs, leads
 from leadrelay.simulate.buyers import BuyersThread
 from tests.documents import alias_bomb
 from tests.support import (

@@ -22,8 +22,9 @@ from argon2 import PasswordHasher
 from lxml import html
 from sqlalchemy import func, select, update
 
+from leadrelay.adapters.db.console_tables import lead_imports
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import audit_log, lead_imports, leads
+from leadrelay.adapters.db.tables import audit_log, leads
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role

@@ -21,7 +21,7 @@ from sqlalchemy import delete, event, func, select
 from sqlalchemy.engine import Engine
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import lead_lookup
+from leadrelay.adapters.db.privacy_tables import lead_lookup
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role

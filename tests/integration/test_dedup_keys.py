@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from leadrelay.adapters.crypto import SecretKeyError
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import alembic_config, downgrade, upgrade
-from leadrelay.adapters.db.tables import dedup_marks, installation_secrets, lead_lookup
+from leadrelay.adapters.db.privacy_tables import dedup_marks, installation_secrets, lead_lookup
 from leadrelay.adapters.dedup_keys import (
     DedupKeyMismatch,
     DedupKeys,

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from leadrelay.adapters.db.tables import form_posts
+from leadrelay.adapters.db.console_tables import form_posts
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.services.hosted_form import HostedForms, forget_old_windows

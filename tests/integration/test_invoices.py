@@ -25,7 +25,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import deliveries, invoices, ledger_entries
+from leadrelay.adapters.db.money_tables import invoices, ledger_entries
+from leadrelay.adapters.db.tables import deliveries
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.services.config_in_force import ConfigCache

@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import select, update
 
 from leadrelay.adapters.crypto import Sealer
+from leadrelay.adapters.db.console_tables import lead_imports
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import audit_log, lead_imports
+from leadrelay.adapters.db.tables import audit_log
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.imports import ImportState
 from leadrelay.services.csv_leads import ImportProgress

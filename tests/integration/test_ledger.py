@@ -14,7 +14,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import DBAPIError
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import ledger_entries
+from leadrelay.adapters.db.money_tables import ledger_entries
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import ADMIN, ServerThread, base_config, lead, prepare, run_cli, source_headers
 

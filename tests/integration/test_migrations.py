@@ -16,7 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.migrate import alembic_config, downgrade, upgrade
-from leadrelay.adapters.db.tables import UTCDateTime, attempts, metadata
+from leadrelay.adapters.db.schema import metadata
+from leadrelay.adapters.db.schema_base import UTCDateTime
+from leadrelay.adapters.db.tables import attempts
 
 
 def _is_datetime(t: Any) -> bool:

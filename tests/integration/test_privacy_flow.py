@@ -25,15 +25,8 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import (
-    attempts,
-    audit_log,
-    cap_counters,
-    dedup_marks,
-    deliveries,
-    jobs,
-    leads,
-)
+from leadrelay.adapters.db.privacy_tables import dedup_marks
+from leadrelay.adapters.db.tables import attempts, audit_log, cap_counters, deliveries, jobs, leads
 from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.domain.retry import RetryPolicy

@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 
 from leadrelay.adapters.db import suppression_store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import dedup_marks, jobs, leads
+from leadrelay.adapters.db.privacy_tables import dedup_marks
+from leadrelay.adapters.db.tables import jobs, leads
 from leadrelay.domain.suppression import list_hash
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import ADMIN, ServerThread, base_config, lead, prepare, rows, source_headers, wait_for

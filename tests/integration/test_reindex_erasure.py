@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import lead_lookup
+from leadrelay.adapters.db.privacy_tables import lead_lookup
 from leadrelay.adapters.db.unit_of_work import SqlStorage, SqlTx
 from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.services import lead_pages

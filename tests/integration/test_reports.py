@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import insert, select
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import deliveries, leads, ledger_entries, report_days
+from leadrelay.adapters.db.money_tables import ledger_entries, report_days
+from leadrelay.adapters.db.tables import deliveries, leads
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.ledger import Entry, EntryKind, Party, Totals
 from leadrelay.domain.reports import floor_hour

@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import insert, select, update
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import deliveries, leads, postbacks
+from leadrelay.adapters.db.money_tables import postbacks
+from leadrelay.adapters.db.tables import deliveries, leads
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.reports import floor_hour, ratio
 from leadrelay.services import reports

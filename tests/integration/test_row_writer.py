@@ -12,8 +12,9 @@ from sqlalchemy import Connection, String, cast, select
 
 from leadrelay.adapters.db import dedup_store
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.privacy_tables import dedup_marks
 from leadrelay.adapters.db.row_writer import RowWriter, UnknownColumn
-from leadrelay.adapters.db.tables import dedup_marks, jobs, leads
+from leadrelay.adapters.db.tables import jobs, leads
 from leadrelay.domain.states import JobStatus, LeadStatus, QueueState
 
 NOW = datetime(2026, 12, 3, 1, 2, 3, 456789, tzinfo=timezone(timedelta(hours=-5)))

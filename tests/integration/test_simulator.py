@@ -17,7 +17,8 @@ from sqlalchemy import Connection, select
 
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import cap_counters, leads, metadata
+from leadrelay.adapters.db.schema import metadata
+from leadrelay.adapters.db.tables import cap_counters, leads
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.bootstrap import Runtime
 from leadrelay.config import Settings

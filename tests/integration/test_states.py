@@ -1,5 +1,5 @@
 """The state machine in the database and through the services, on SQLite and PostgreSQL: every state
-column refuses a value outside its enum (CHECK constraints of migration 0005, as in tables.py), and an
+column refuses a value outside its enum (CHECK constraints of migration 0005, as in the table modules), and an
 illegal transition asked of a service is refused with nothing changed."""
 
 from __future__ import annotations

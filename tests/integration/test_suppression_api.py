@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import suppression_entries
+from leadrelay.adapters.db.privacy_tables import suppression_entries
 from tests.support import ADMIN, ServerThread, base_config, prepare, source_headers
 
 LISTS = "/v1/suppression-lists"

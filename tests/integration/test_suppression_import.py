@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import audit_log, suppression_entries, suppression_lists
+from leadrelay.adapters.db.privacy_tables import suppression_entries, suppression_lists
+from leadrelay.adapters.db.tables import audit_log
 from tests.support import run_cli
 
 

@@ -14,8 +14,9 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from leadrelay.adapters.db.console_tables import users
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import audit_log, users
+from leadrelay.adapters.db.tables import audit_log
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role

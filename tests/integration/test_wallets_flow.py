@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from leadrelay.adapters.db.tables import ledger_entries, money_holds, wallets
+from leadrelay.adapters.db.money_tables import ledger_entries, money_holds, wallets
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import (
     ADMIN,

@@ -139,7 +139,8 @@ class Installation:
     # ------------------------------------------------------------ the worker's steps
 
     def claim_and_route(self) -> dict[str, StepResult]:
-        """Claim the due jobs and take their first step, in one transaction (``WorkerSteps.claim_and_route``)."""
+        """Claim the due jobs and take their first step, in one transaction
+        (``WorkerSteps.claim_and_route``)."""
 
         def work(tx: Tx) -> dict[str, StepResult]:
             now = self.clock()

@@ -19,8 +19,9 @@ import pytest
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import CompileError, IntegrityError, NoResultFound, StatementError
 
-from leadrelay.adapters.db import tables as sql_tables
+from leadrelay.adapters.db import schema_base as sql_tables
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.schema import metadata as sql_metadata
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.invoices import Invoice, InvoiceStatus, Invoicing, period_containing
 from leadrelay.domain.invoices import draft as invoice_draft
@@ -112,7 +113,7 @@ def _all_rows(storage: Storage, table: str) -> list[Any]:
     if isinstance(storage, FakeStorage):
         return storage.rows(table)
     assert isinstance(storage, SqlStorage)
-    query = select(sql_tables.metadata.tables[table])
+    query = select(sql_metadata.tables[table])
     return list(storage.db.read(lambda c: c.execute(query).all()))
 
 
@@ -1385,7 +1386,7 @@ def _kind(column: Any) -> Kind:
 
 @pytest.mark.parametrize("name", list(TABLES))
 def test_the_fake_schema_is_the_metadata(name: str) -> None:
-    table = sql_tables.metadata.tables[name]
+    table = sql_metadata.tables[name]
     spec = TABLES[name]
     expected = tuple(
         Col(c.name, _kind(c), bool(c.nullable), getattr(c.default, "arg", None)) for c in table.columns

@@ -29,7 +29,8 @@ from sqlalchemy import Connection, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import data_keys, leads
+from leadrelay.adapters.db.privacy_tables import data_keys
+from leadrelay.adapters.db.tables import leads
 from leadrelay.adapters.db.unit_of_work import connection_of
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound, StorageError, Unavailable
 from leadrelay.services.ports import Tx

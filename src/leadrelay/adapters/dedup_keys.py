@@ -32,7 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from leadrelay.adapters.crypto import MIN_SECRET_CHARS, KeyRing, SecretKeyError, load_keyring
 from leadrelay.adapters.db import dedup_store
 from leadrelay.adapters.db.engine import Database
-from leadrelay.adapters.db.tables import installation_secrets, leads
+from leadrelay.adapters.db.privacy_tables import installation_secrets
+from leadrelay.adapters.db.tables import leads
 from leadrelay.adapters.db.unit_of_work import connection_of
 from leadrelay.domain.dedup import MarkHasher, fields_of, legacy_hash, material
 from leadrelay.services.ports import Tx

@@ -1,11 +1,11 @@
-"""Alembic environment: the metadata in leadrelay.adapters.db.tables is the target."""
+"""Alembic environment: the metadata of leadrelay.adapters.db.schema (every table module) is the target."""
 
 from __future__ import annotations
 
 from alembic import context
 
 from leadrelay.adapters.db.engine import make_engine
-from leadrelay.adapters.db.tables import metadata
+from leadrelay.adapters.db.schema import metadata
 
 config = context.config
 

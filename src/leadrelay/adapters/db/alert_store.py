@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from leadrelay.adapters.db.tables import alert_events, alert_states, batches, jobs
+from leadrelay.adapters.db.console_tables import alert_events, alert_states
+from leadrelay.adapters.db.tables import batches, jobs
 from leadrelay.domain.alerts import AlertState
 from leadrelay.domain.states import BatchStatus, QueueState
 

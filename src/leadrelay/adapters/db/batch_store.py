@@ -28,7 +28,8 @@ from leadrelay.adapters.db.batch_outcomes import (
     wake_stranded,
 )
 from leadrelay.adapters.db.dedup_store import lock_keys
-from leadrelay.adapters.db.tables import UTCDateTime, batches, deliveries, leads
+from leadrelay.adapters.db.schema_base import UTCDateTime
+from leadrelay.adapters.db.tables import batches, deliveries, leads
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.files import filename
 from leadrelay.domain.model import FileChannel, PartnerSpec

@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, select, text, tuple_, update
 
+from leadrelay.adapters.db.privacy_tables import dedup_marks, lead_lookup
 from leadrelay.adapters.db.row_writer import RowWriter
-from leadrelay.adapters.db.tables import UTCDateTime, dedup_marks, lead_lookup, leads
+from leadrelay.adapters.db.schema_base import UTCDateTime
+from leadrelay.adapters.db.tables import leads
 from leadrelay.domain.dedup import Mark
 
 _CHUNK = 500

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from leadrelay.adapters.db.tables import form_posts
+from leadrelay.adapters.db.console_tables import form_posts
 
 
 class SqlFormPosts:

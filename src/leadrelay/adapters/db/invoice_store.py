@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from leadrelay.adapters.db.ledger_store import _entry
-from leadrelay.adapters.db.tables import deliveries, invoice_counters, invoice_lines, invoices, ledger_entries
+from leadrelay.adapters.db.money_tables import invoice_counters, invoice_lines, invoices, ledger_entries
+from leadrelay.adapters.db.tables import deliveries
 from leadrelay.domain.invoices import Invoice, InvoiceStatus, Line, Period, PeriodKind
 from leadrelay.domain.ledger import Entry, Party
 from leadrelay.errors import Conflict

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, literal, select, update
 
+from leadrelay.adapters.db.console_tables import lead_imports
 from leadrelay.adapters.db.dedup_store import lock_keys
-from leadrelay.adapters.db.tables import lead_imports
 from leadrelay.domain.imports import ImportState
 
 _WITHOUT_REJECTS = (

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, Integer, Select, bindparam, func, insert, select
 
 from leadrelay.adapters.db import wallet_store
-from leadrelay.adapters.db.tables import deliveries, jobs, leads, ledger_entries
+from leadrelay.adapters.db.money_tables import ledger_entries
+from leadrelay.adapters.db.tables import deliveries, jobs, leads
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party
 from leadrelay.services.ports.ledger import SaleFacts
 

@@ -9,8 +9,9 @@ from typing import Any, cast
 from sqlalchemy import Connection, Row, select
 
 from leadrelay.adapters.db.ledger_store import _entry
+from leadrelay.adapters.db.money_tables import ledger_entries, returns
 from leadrelay.adapters.db.returns_store import _record
-from leadrelay.adapters.db.tables import deliveries, leads, ledger_entries, returns
+from leadrelay.adapters.db.tables import deliveries, leads
 from leadrelay.domain.ledger import Entry, Party
 from leadrelay.domain.states import DeliveryStatus
 from leadrelay.services.ports.returns import ReturnRecord

@@ -14,7 +14,8 @@ from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db import leases
-from leadrelay.adapters.db.tables import deliveries, leads, outbound_postbacks, postbacks
+from leadrelay.adapters.db.money_tables import outbound_postbacks, postbacks
+from leadrelay.adapters.db.tables import deliveries, leads
 from leadrelay.domain.states import OUTCOME, RELAY, DeliveryOutcome, DeliveryStatus, RelayStatus
 from leadrelay.services.ports.postbacks import OutcomeTotal, ReportBy
 

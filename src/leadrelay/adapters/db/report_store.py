@@ -29,19 +29,16 @@ from sqlalchemy import type_coerce as coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from leadrelay.adapters.db.tables import (
+from leadrelay.adapters.db.money_tables import (
     LEAD_ROWS,
-    UTCDateTime,
-    attempts,
-    bids,
-    deliveries,
-    leads,
     ledger_entries,
     postbacks,
     report_days,
     report_hours,
     report_watermark,
 )
+from leadrelay.adapters.db.schema_base import UTCDateTime
+from leadrelay.adapters.db.tables import attempts, bids, deliveries, leads
 from leadrelay.domain.reports import (
     COUNTERS,
     DAY,

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, literal, select, update
 
-from leadrelay.adapters.db.tables import deliveries, leads, returns
+from leadrelay.adapters.db.money_tables import returns
+from leadrelay.adapters.db.tables import deliveries, leads
 from leadrelay.domain.states import DeliveryStatus, ReturnStatus
 from leadrelay.services.ports.returns import ReturnableDelivery, ReturnRecord
 

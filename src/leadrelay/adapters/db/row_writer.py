@@ -23,7 +23,7 @@ import orjson
 from sqlalchemy import JSON, Boolean, Connection, Table
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from leadrelay.adapters.db.tables import UTCDateTime
+from leadrelay.adapters.db.schema_base import UTCDateTime
 
 Convert = Callable[[Any], Any]
 _OMITTED = object()

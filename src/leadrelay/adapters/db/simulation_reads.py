@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, or_, select
 
-from leadrelay.adapters.db.tables import bids, deliveries, installation_secrets, jobs, leads, rotations
+from leadrelay.adapters.db.privacy_tables import installation_secrets
+from leadrelay.adapters.db.tables import bids, deliveries, jobs, leads, rotations
 
 _LEADS = select(
     leads.c.id,

@@ -17,15 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db import leases
 from leadrelay.adapters.db.row_writer import RowWriter
-from leadrelay.adapters.db.tables import (
-    attempts,
-    bids,
-    deliveries,
-    jobs,
-    leads,
-    offers,
-    supplier_pings,
-)
+from leadrelay.adapters.db.tables import attempts, bids, deliveries, jobs, leads, offers, supplier_pings
 from leadrelay.domain.attempts import Outcome
 from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, OfferStatus, QueueState, lead_status
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.exc import DBAPIError
 
-from leadrelay.adapters.db.tables import suppression_entries, suppression_lists
+from leadrelay.adapters.db.privacy_tables import suppression_entries, suppression_lists
 from leadrelay.domain.suppression import ListRow
 
 CHUNK = 500

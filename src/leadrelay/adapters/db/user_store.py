@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, func, or_, select, update
 
+from leadrelay.adapters.db.console_tables import login_failures, user_invitations, user_sessions, users
 from leadrelay.adapters.db.dedup_store import lock_keys
-from leadrelay.adapters.db.tables import login_failures, user_invitations, user_sessions, users
 
 _SESSION_COLUMNS = (
     *user_sessions.c,

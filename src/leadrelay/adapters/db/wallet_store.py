@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from leadrelay.adapters.db.tables import budget_counters, money_holds, wallets
+from leadrelay.adapters.db.money_tables import budget_counters, money_holds, wallets
 from leadrelay.domain.budgets import Funds, HoldKind, WalletBalance, cents, of_cents
 from leadrelay.domain.ledger import ZERO
 from leadrelay.domain.model import WalletSpec
