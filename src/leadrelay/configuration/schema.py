@@ -1,5 +1,6 @@
-"""The shape of a configuration document: one pydantic model per kind of object, and the domain spec each
-validated model stands for (``to_spec``).
+"""The shape of a configuration document: one pydantic model per kind of object (``MODELS``), and the domain
+spec each validated model stands for (``to_spec``). Sources, partners and the SMTP settings are here;
+entities are in ``configuration.entities``, profiles in ``configuration.profiles``.
 
 The scalar values are typed in ``configuration.values``, the channels in ``configuration.channels``.
 Conditions and targets are parsed by hand (``leadrelay.domain.condition_syntax`` and
@@ -12,17 +13,18 @@ from __future__ import annotations
 from typing import Annotated, Any, get_args
 from urllib.parse import urlsplit
 
-import phonenumbers
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, model_validator
 
 from leadrelay.configuration.alerts import AlertModel
 from leadrelay.configuration.breaker import AdaptivePingTimeoutModel, BreakerModel, breaker_switch
 from leadrelay.configuration.channels import CHANNEL_KINDS as CHANNEL_KINDS
-from leadrelay.configuration.channels import MAX_PING_TIMEOUT_S, ChannelModel, PingModel, PingPii
+from leadrelay.configuration.channels import ChannelModel, PingModel, PingPii
+from leadrelay.configuration.entities import DedupModel, EntityModel, dedup_spec
 from leadrelay.configuration.hosted_form import HostedFormModel
 from leadrelay.configuration.invoicing import InvoicingConfig, SourceInvoicingConfig
 from leadrelay.configuration.money import Budget, PayoutConfig, WalletConfig, budget_of
 from leadrelay.configuration.postback import SourcePostbackModel
+from leadrelay.configuration.profiles import ProfileModel
 from leadrelay.configuration.returns import ReturnsModel
 from leadrelay.configuration.values import (
     CAP_PERIODS,
@@ -35,24 +37,18 @@ from leadrelay.configuration.values import (
     EnvEmail,
     EnvPort,
     EnvText,
-    FieldName,
-    FieldNames,
     Hours,
     Money,
-    Name,
     Names,
     PositiveDuration,
-    PositiveInt,
-    Present,
-    Rank,
     Strict,
     TimeZone,
     Wait,
+    cap_periods,
     choice,
     parse_duration,
     problem,
     suggest,
-    unique,
     unknown,
 )
 from leadrelay.domain.condition_syntax import parse_condition
@@ -60,21 +56,9 @@ from leadrelay.domain.health import DEFAULT_POLICY
 from leadrelay.domain.hours import parse_hours
 from leadrelay.domain.invoices import Invoicing
 from leadrelay.domain.model import (
-    PERSONAL_TYPES,
-    CapPeriod,
-    ConsentSpec,
-    DedupSpec,
-    EntitySpec,
-    FieldSpec,
-    FieldType,
     Pacing,
     PartnerSpec,
-    ProfileSpec,
-    Rule,
     SourceSpec,
-    Strategy,
-    Target,
-    Tier,
 )
 from leadrelay.domain.smtp import Security, SmtpSettings
 
@@ -96,108 +80,9 @@ Objects = dict[str, dict[str, dict[str, Any]]]
 """kind ("smtp", "entities", "sources", "partners", "profiles", "alerts") -> name -> canonical document."""
 KINDS = ("smtp", "entities", "sources", "partners", "profiles", "alerts")
 SMTP_NAME = "default"
-STRATEGIES = tuple(s.value for s in Strategy)
 
 
-# ---------------------------------------------------------------- entities and sources
-
-
-def _region(value: Any) -> str:
-    if not isinstance(value, str):
-        raise problem("must be a two-letter country code such as US or CA")
-    regions = phonenumbers.SUPPORTED_REGIONS
-    if value.upper() not in regions:
-        raise problem(unknown("region", value, sorted(regions)))
-    return value.upper()
-
-
-def _key_sets(value: Any) -> Any:
-    """``email`` → ``[[email]]``; ``[email, phone]`` → one key of both fields; ``[[email], [phone]]`` →
-    two keys, a duplicate on either."""
-    if isinstance(value, str):
-        return [[value]]
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return [value]
-    return value
-
-
-Region = Annotated[str, BeforeValidator(_region)]
-KeySets = Annotated[list[Annotated[FieldNames, Field(min_length=1)]], BeforeValidator(_key_sets)]
-
-
-class DedupModel(Strict):
-    """Duplicates by key sets over normalized values within a lookback window."""
-
-    keys: Annotated[KeySets, Field(min_length=1)]
-    window: PositiveDuration = "30d"
-    scope: Annotated[str, BeforeValidator(choice("dedup scope", ("entity", "global")))] = "entity"
-
-    def to_spec(self) -> DedupSpec:
-        return DedupSpec(tuple(tuple(key) for key in self.keys), parse_duration(self.window), self.scope)
-
-
-class FieldModel(Strict):
-    type: Annotated[str, BeforeValidator(choice("field type", [t.value for t in FieldType]))] = "string"
-    required: bool = False
-    max_length: PositiveInt | None = None
-    choices: Annotated[list[str], AfterValidator(unique)] = []
-    sensitive: bool = False
-    region: Region | None = None  # phone fields: the default country (else the entity's region)
-    personal: bool | None = None  # personal data, never in a ping; None: by type, name and sensitive
-
-    @model_validator(mode="after")
-    def _coherent(self) -> FieldModel:
-        if self.type == FieldType.ENUM and not self.choices:
-            raise problem("an enum field needs 'choices', e.g. choices: [shingle, tile]")
-        if self.type != FieldType.ENUM and self.choices:
-            raise problem("'choices' applies only to enum fields")
-        if self.type != FieldType.STRING and self.max_length is not None:
-            raise problem("'max_length' applies only to string fields")
-        if self.type != FieldType.PHONE and self.region is not None:
-            raise problem("'region' applies only to phone fields (set the entity's 'region' for all)")
-        if self.personal is False and (self.type in PERSONAL_TYPES or self.sensitive):
-            what = "a sensitive field" if self.sensitive else f"a field of type {self.type}"
-            raise problem(f"'personal: false' cannot apply: {what} is always personal")
-        return self
-
-    def to_spec(self, name: str) -> FieldSpec:
-        return FieldSpec(
-            name,
-            FieldType(self.type),
-            self.required,
-            self.max_length,
-            tuple(self.choices),
-            self.sensitive,
-            self.region,
-            self.personal,
-        )
-
-
-class ConsentModel(Strict):
-    """One-to-one consent: the entity's field listing the sellers the consumer agreed to hear from."""
-
-    field: FieldName
-
-    def to_spec(self) -> ConsentSpec:
-        return ConsentSpec(self.field)
-
-
-class EntityModel(Strict):
-    fields: Annotated[dict[FieldName, FieldModel], Field(min_length=1)]
-    region: Region = "US"  # the default country of phone numbers
-    dedup: DedupModel | None = None
-    suppression: Names = []  # suppression lists every lead of this entity is checked against
-    consent: ConsentModel | None = None  # only partners the lead's consent names get it
-
-    def to_spec(self, name: str) -> EntitySpec:
-        return EntitySpec(
-            name,
-            {key: field.to_spec(key) for key, field in self.fields.items()},
-            region=self.region,
-            dedup=_dedup(self.dedup),
-            suppression=tuple(self.suppression),
-            consent=self.consent.to_spec() if self.consent is not None else None,
-        )
+# ---------------------------------------------------------------- sources
 
 
 MAX_PING_TOKEN_TTL_S = 3600.0  # a quote is a buyer's bid of the moment: an hour at most
@@ -318,7 +203,7 @@ class PartnerModel(Strict):
             name=name,
             timezone=self.timezone,
             email=self.email,
-            caps=_caps(self.caps),
+            caps=cap_periods(self.caps),
             hours=parse_hours(self.hours) if self.hours is not None else None,
             filters=filters,
             paused=self.paused,
@@ -326,7 +211,7 @@ class PartnerModel(Strict):
             price=self.price,
             price_from_answer=self.price_from_answer,
             cancel_period_s=parse_duration(self.cancel_period),
-            dedup=_dedup(self.dedup),
+            dedup=dedup_spec(self.dedup),
             suppression=tuple(self.suppression),
             failover=tuple(step.to_spec(self.email) for step in self.failover),
             ping=self.ping.to_spec() if self.ping is not None else None,
@@ -346,122 +231,6 @@ class PartnerModel(Strict):
             wallet=self.wallet.to_spec() if self.wallet is not None else None,
             returns=self.returns.to_spec() if self.returns is not None else None,
             invoicing=self.invoicing.to_spec() if self.invoicing is not None else Invoicing(),
-        )
-
-
-# ---------------------------------------------------------------- profiles
-
-
-def _deadline(text: str) -> str:
-    if parse_duration(text) > MAX_PING_TIMEOUT_S:
-        raise problem(f"must be at most {MAX_PING_TIMEOUT_S:g}s")
-    return text
-
-
-def _offer_ttl(text: str) -> str:
-    if parse_duration(text) > MAX_OFFER_TTL_S:
-        raise problem("must be at most 7d")
-    return text
-
-
-AUCTION_KEYS = ("deadline", "floor", "max_posts", "shared")  # a target's keys that only an auction has
-
-
-TIER_STRATEGIES = (Strategy.PRIORITY.value, Strategy.AUCTION.value)
-
-
-class TierModel(Strict):
-    partners: Names = []
-    strategy: Annotated[str, BeforeValidator(choice("strategy", TIER_STRATEGIES))] = "priority"
-    floor: Money | None = None
-
-    def to_spec(self) -> Tier:
-        return Tier(tuple(self.partners), Strategy(self.strategy), self.floor)
-
-
-class SharedModel(Strict):
-    max: Annotated[int, Field(ge=2, le=10)] = 2
-
-
-USER_CHOICE_KEYS = ("offer_ttl",)  # a target's keys that only user_choice has
-MAX_OFFER_TTL_S = 7 * 86_400.0
-
-
-class TargetModel(Strict):
-    partner: str | None = None
-    partners: Names | None = None
-    strategy: Annotated[str, BeforeValidator(choice("strategy", STRATEGIES))] = "priority"
-    weights: dict[str, PositiveInt] = {}
-    priorities: dict[str, Rank] = {}
-    deadline: Annotated[PositiveDuration, AfterValidator(_deadline)] | None = None  # auction: 750ms
-    floor: Money | None = None  # auction: the lowest winning bid
-    max_posts: Annotated[int, Field(ge=1, le=10)] | None = None  # auction: posts per lead, 3
-    offer_ttl: Annotated[PositiveDuration, AfterValidator(_offer_ttl)] | None = None  # user_choice: 10m
-    tiers: list[TierModel] | None = None  # waterfall: the tiers in order
-    shared: SharedModel | None = None  # auction, waterfall: sell to up to N buyers at their shared bids
-    prices: dict[str, Money] = {}  # the rule's price per partner (instead of the partner's list price)
-
-    def to_spec(self) -> Target:
-        """The target of a canonical document (``partners``, with weights and priorities in their order)."""
-        partners = tuple(self.partners or ())
-        return Target(
-            partners,
-            Strategy(self.strategy),
-            dict(self.weights),
-            dict(self.priorities),
-            deadline_s=parse_duration(self.deadline) if self.deadline is not None else 0.75,
-            floor=self.floor,
-            max_posts=self.max_posts if self.max_posts is not None else 3,
-            offer_ttl_s=parse_duration(self.offer_ttl) if self.offer_ttl is not None else 600.0,
-            tiers=tuple(tier.to_spec() for tier in self.tiers or ()),
-            shared_max=self.shared.max if self.shared is not None else 1,
-            prices=dict(self.prices),
-        )
-
-
-class RuleModel(Strict):
-    name: Name
-    when: Present  # a condition, parsed by hand
-    send_to: Present  # a target, checked by hand
-
-
-class ProfileModel(Strict):
-    entity: str
-    enabled: bool = True
-    auto_redistribute: bool = False
-    partner_caps: dict[str, Caps] = {}
-    email_to: Annotated[list[Email], AfterValidator(unique)] = []
-    dedup: DedupModel | None = None
-    suppression: Names = []
-    require_consent: bool = False  # a lead without its entity's consent field is unsold: "no consent"
-    partner_prices: dict[str, Money] = {}  # the profile's price per partner (a rule's prices come first)
-    partner_budgets: dict[str, Budget] = {}  # money caps per partner within the profile
-    rules: list[RuleModel] = []
-    default: Any = None  # a target or null, checked by hand
-
-    def to_spec(self, name: str) -> ProfileSpec:
-        rules = tuple(
-            Rule(
-                rule.name,
-                parse_condition(rule.when, f"profiles.{name}.rules[{i}].when"),
-                TargetModel.stored(rule.send_to).to_spec(),
-            )
-            for i, rule in enumerate(self.rules)
-        )
-        return ProfileSpec(
-            name=name,
-            entity=self.entity,
-            rules=rules,
-            default=TargetModel.stored(self.default).to_spec() if self.default is not None else None,
-            enabled=self.enabled,
-            auto_redistribute=self.auto_redistribute,
-            partner_caps={partner: _caps(caps) for partner, caps in self.partner_caps.items()},
-            email_to=tuple(self.email_to),
-            dedup=_dedup(self.dedup),
-            suppression=tuple(self.suppression),
-            require_consent=self.require_consent,
-            partner_prices=dict(self.partner_prices),
-            partner_budgets={partner: budget_of(b) for partner, b in self.partner_budgets.items()},
         )
 
 
@@ -492,14 +261,6 @@ class SmtpModel(Strict):
             sender=self.sender,
             timeout_s=parse_duration(self.timeout),
         )
-
-
-def _dedup(model: DedupModel | None) -> DedupSpec | None:
-    return model.to_spec() if model is not None else None
-
-
-def _caps(caps: dict[str, int]) -> dict[CapPeriod, int]:
-    return {CapPeriod(period): count for period, count in caps.items()}
 
 
 MODELS: dict[str, type[Strict]] = {

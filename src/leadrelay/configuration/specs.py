@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadrelay.configuration.alerts import AlertModel
+from leadrelay.configuration.entities import EntityModel
 from leadrelay.configuration.export import dump_yaml as dump_yaml
+from leadrelay.configuration.profiles import ProfileModel
 from leadrelay.configuration.schema import (
     KINDS,
     SMTP_NAME,
-    EntityModel,
     Objects,
     PartnerModel,
-    ProfileModel,
     SmtpModel,
     SourceModel,
 )

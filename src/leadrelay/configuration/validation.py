@@ -16,18 +16,15 @@ from leadrelay.configuration.alerts import AlertModel, alert_sections, check_ale
 from leadrelay.configuration.document_checks import lookup
 from leadrelay.configuration.hosted_form import form_problems
 from leadrelay.configuration.partner_checks import PartnerChecks
+from leadrelay.configuration.profiles import AUCTION_KEYS, USER_CHOICE_KEYS, ProfileModel, TargetModel
 from leadrelay.configuration.schema import (
-    AUCTION_KEYS,
     KINDS,
     MODELS,
     NAME_RE,
     NAME_RULE,
     SMTP_NAME,
-    USER_CHOICE_KEYS,
     Objects,
-    ProfileModel,
     SourceModel,
-    TargetModel,
 )
 from leadrelay.configuration.values import suggest, unknown
 from leadrelay.domain.model import FieldType, Strategy

@@ -323,3 +323,8 @@ def unwrap(annotation: Any) -> Any:
     while get_origin(annotation) in (Annotated, Union, types.UnionType):
         annotation = next(arg for arg in get_args(annotation) if arg is not type(None))
     return annotation
+
+
+def cap_periods(caps: Mapping[str, int]) -> dict[CapPeriod, int]:
+    """Validated ``Caps`` as the domain counts them: by ``CapPeriod``."""
+    return {CapPeriod(period): count for period, count in caps.items()}

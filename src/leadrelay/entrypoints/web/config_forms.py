@@ -20,8 +20,8 @@ import yaml
 
 from leadrelay.configuration import secrets
 from leadrelay.configuration.load import load_yaml_text
+from leadrelay.configuration.profiles import STRATEGIES as STRATEGIES
 from leadrelay.configuration.schema import CAP_PERIODS
-from leadrelay.configuration.schema import STRATEGIES as STRATEGIES
 from leadrelay.domain.model import FieldType, Op
 from leadrelay.errors import ConfigError
 
