@@ -2,7 +2,8 @@
 the form shows its YAML diff, then saves through `apply` (export and the audit log have it); an invalid
 value comes back next to its field and nothing changes; secrets never appear in a page and a blank secret
 keeps the stored one; a viewer cannot save; a form without its CSRF token is refused; the condition
-builder's output (JSON in the rule's field) goes through `apply` and back."""
+builder's output (JSON in the rule's field) goes through `apply` and back; a partner's test delivery shows
+its rendered request and the answer."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from leadrelay.configuration.load import MAX_POSTED_CHARS
 from leadrelay.domain.access import Role
 from leadrelay.services.users import Accounts
 from tests.documents import alias_bomb
+from tests.integration.test_routing_flow import ScriptedBuyer
 from tests.support import ServerThread, base_config, prepare, rows, run_cli
 
 PASSWORD = "config pages password"
@@ -417,3 +419,33 @@ def test_new_objects_and_a_deletion_with_its_confirmation(site: Any) -> None:
     assert "roof-web" not in export(url)
     audit = rows(url, select(audit_log.c.action).where(audit_log.c.object_id == "roof-web"))
     assert [r.action for r in audit] == ["config.created", "config.deleted"]
+
+
+def test_a_partners_test_delivery_shows_the_request_as_rendered_and_the_answer_as_read(
+    sqlite_url: str,
+) -> None:
+    """The partner page's "Test delivery": the test lead goes through the running worker to the buyer,
+    and the page shows the attempt, its rendered request (the lead's fields as the mapping sent them) and
+    the buyer's answer as it was read (its reference)."""
+    with ScriptedBuyer([(200, {})]) as buyer:
+        prepare(sqlite_url, base_config(lambda name: buyer.url(name)))
+        db = Database(sqlite_url)
+        accounts = Accounts(SqlStorage(db), Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=1024)))
+        accounts.create_user("ada@example.com", Role.ADMIN, password=PASSWORD, actor="test")
+        db.dispose()
+        settings = {"secret_key": KEY, "allowed_target_networks": "127.0.0.0/8"}
+        with ServerThread(sqlite_url, workers=1, **settings) as server, server.client() as http:
+            log_in(http, "ada@example.com")
+            form = form_data(http.get("/console/config/partners/sunco").text, "/sunco/test")
+            shown = http.post("/console/config/partners/sunco/test", data={**form, "what": "post"})
+        assert buyer.calls == 1
+    assert shown.status_code == 200, shown.text
+    page = lxml.html.fromstring(shown.text)
+    assert page.xpath('string(//p[@role="status"]/strong)') == "delivered"
+    assert page.xpath("string(//section[@class='card']/h2)") == "Attempt 1: success"
+    request, answer = (json.loads(pre.text_content()) for pre in page.xpath("//section//pre")[:2])
+    assert request["url"] == buyer.url("sunco") and request["method"] == "POST"
+    assert request["body"]["test"] is True and request["body"]["email"] == "test@example.com"  # shown as JSON
+    assert request["headers"]["X-Leadrelay-Test"] == "true"
+    assert answer["status_code"] == 200 and answer["reference"] == "ref-1"
+    assert answer["body"] == {"status": "accepted", "reference": "ref-1"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from leadrelay.entrypoints.web import config_forms as forms
+from leadrelay.entrypoints.web import config_inputs
 
 STORED: dict[str, Any] = {
     "timezone": "UTC",
@@ -17,7 +18,7 @@ STORED: dict[str, Any] = {
 
 def submitted(doc: dict[str, Any] | None, **changes: str) -> dict[str, str]:
     """The form as the page shows ``doc``, with ``changes`` (input path → text)."""
-    form = {item.name: forms.shown(item, doc) for item in forms.inputs("partners")}
+    form = {item.name: forms.shown(item, doc) for item in config_inputs.inputs("partners")}
     form = {name: value for name, value in form.items() if value is not False}
     form = {name: ("1" if value is True else value) for name, value in form.items()}
     form.update({f"f.{path.replace('__', '.')}": text for path, text in changes.items()})

@@ -10,7 +10,6 @@ sealed with the installation's key (``config_editing.seal_draft``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -19,8 +18,8 @@ from starlette.responses import Response
 
 from leadrelay.configuration import secrets
 from leadrelay.configuration.load import MAX_POSTED_CHARS, dump_yaml, load_yaml_text
-from leadrelay.domain.states import JobStatus
 from leadrelay.entrypoints.web import config_forms as forms
+from leadrelay.entrypoints.web import config_inputs, partner_tests
 from leadrelay.entrypoints.web.console import ConfigurePage, _render, _see, csrf_sent_ok, navigation
 from leadrelay.errors import ConfigError, ConfigProblem, Conflict, InvalidTransition, NotFound
 from leadrelay.services import config_editing as editing
@@ -29,8 +28,6 @@ from leadrelay.services.users import SessionUser
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 SINGULAR = {"entities": "entity", "sources": "source", "partners": "partner", "profiles": "profile"}
-TEST_WAIT_S = 10.0
-_ENDED = (JobStatus.DELIVERED, JobStatus.FAILED, JobStatus.UNSOLD)
 
 
 def _context(user: SessionUser, **more: Any) -> dict[str, Any]:
@@ -105,15 +102,15 @@ def _edit_context(
         new=new,
         doc=doc or {},
         stored=stored or {},
-        sections=forms.FORMS[kind],
+        sections=config_inputs.FORMS[kind],
         shown=lambda item: raw.get(item.path, forms.shown(item, doc)),
         stored_at=lambda path: forms.value_at(stored, path) is not None,
         condition_json=lambda path: forms.condition_json(forms.value_at(doc, path)),
         field_rows=forms.field_rows(doc, origins) if kind == "entities" else [],
         rule_rows=forms.rule_rows(doc, origins, raw) if kind == "profiles" else [],
-        field_types=forms.FIELD_TYPES,
-        strategies=forms.STRATEGIES,
-        operators=forms.OPERATORS,
+        field_types=config_inputs.FIELD_TYPES,
+        strategies=config_inputs.STRATEGIES,
+        operators=config_inputs.OPERATORS,
         yaml_text=yaml_text if yaml_text is not None else forms.dump_small(doc or {}),
         placed=placed or {},
         top=top or [],
@@ -385,56 +382,13 @@ async def config_test(request: Request, name: str, user: ConfigurePage) -> Respo
         if ping:
             result = await rt.pings.test(name, actor=user.actor)
         else:
-            result = await _test_delivery(rt, name, user.actor)
+            result = await partner_tests.sent_and_answered(rt, name, user.actor)
     except (NotFound, InvalidTransition, ConfigError) as exc:
         return _problem_page(
             request, user, 409, "The test cannot be sent", str(exc.detail if hasattr(exc, "detail") else exc)
         )
     shown = json.dumps(result, indent=2, default=str)
-    context = _context(user, name=name, ping=ping, result=result, shown=shown, attempts=_attempts(result))
+    context = _context(
+        user, name=name, ping=ping, result=result, shown=shown, attempts=partner_tests.attempts(result)
+    )
     return _render(request, "config/test.html", context)
-
-
-def _attempts(detail: dict[str, Any]) -> list[dict[str, Any]]:
-    """A test delivery's attempts: the request as rendered and the answer as read (JSON bodies shown as
-    JSON)."""
-    out = []
-    for delivery in detail.get("deliveries") or []:
-        for attempt in delivery.get("attempts") or []:
-            request = dict(attempt.get("request") or {})
-            if "body" in request:
-                request["body"] = _json_or_text(request["body"])
-            answer = {
-                "outcome": attempt.get("outcome"),
-                "reason": attempt.get("reason"),
-                "status_code": attempt.get("status_code"),
-                "duration_ms": attempt.get("duration_ms"),
-                "body": _json_or_text(attempt.get("response_body")),
-                "delivery": delivery.get("status"),
-                "price": delivery.get("price"),
-                "reference": delivery.get("reference"),
-            }
-            out.append({"outcome": attempt.get("outcome"), "request": request, "answer": answer})
-    return out
-
-
-def _json_or_text(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-async def _test_delivery(rt: Any, name: str, actor: str) -> dict[str, Any]:
-    """``leadrelay partners test NAME``: the test lead's job, delivered by the running workers, with its
-    attempts' rendered requests and answers."""
-    job_id = await rt.actions.test_delivery(name, actor=actor)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + TEST_WAIT_S
-    while True:
-        detail: dict[str, Any] = await rt.logview.distribution(job_id, postback_urls=True)
-        if detail["status"] in _ENDED or loop.time() >= deadline:
-            return dict(await rt.batches.with_previews(detail))
-        await asyncio.sleep(0.05)
