@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 
 from leadrelay.domain.conditions import compile_filters
-from leadrelay.domain.model import AllOf, Condition, Leaf, Op
+from leadrelay.domain.condition_tree import AllOf, Condition, Leaf, Op
 
 LEAD = {
     "first_name": "Dana",

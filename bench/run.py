@@ -453,10 +453,8 @@ def run_http(
 
 
 def run_routing() -> None:
+    from leadrelay.domain.condition_tree import AllOf, Leaf, Op
     from leadrelay.domain.model import (
-        AllOf,
-        Leaf,
-        Op,
         PartnerSpec,
         ProfileSpec,
         Strategy,

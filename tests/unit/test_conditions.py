@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadrelay.domain import condition_codegen
+from leadrelay.domain.condition_tree import AllOf, AnyOf, Condition, Leaf, Not, Op
 from leadrelay.domain.conditions import (
     InvalidCondition,
     compile_condition,
@@ -19,7 +20,6 @@ from leadrelay.domain.conditions import (
     describe,
     explain_failure,
 )
-from leadrelay.domain.model import AllOf, AnyOf, Condition, Leaf, Not, Op
 
 MISSING = object()  # "the lead has no such field"
 

@@ -20,17 +20,13 @@ from leadrelay.configuration.load import (
     smtp_settings,
     validate_document,
 )
+from leadrelay.domain.condition_tree import AllOf, AnyOf, Leaf, Not, Op
 from leadrelay.domain.model import (
-    AllOf,
-    AnyOf,
     CapPeriod,
     EmailChannel,
     FieldType,
     HoldChannel,
     Hours,
-    Leaf,
-    Not,
-    Op,
     PartnerSpec,
     ProfileSpec,
     Rule,

@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 
 from leadrelay.configuration.load import build_specs, load_yaml_text, validate_document
+from leadrelay.domain.condition_tree import Leaf, Op
 from leadrelay.domain.consent import consent_names, consent_scope, covered, partner_keys, seller_key
 from leadrelay.domain.fields.lead import validate_lead
 from leadrelay.domain.model import (
     ConsentSpec,
     EntitySpec,
     FieldSpec,
-    Leaf,
-    Op,
     PartnerSpec,
     ProfileSpec,
     Strategy,

@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 
+from leadrelay.domain.condition_tree import AllOf, Leaf, Op
 from leadrelay.domain.hours import parse_hours
 from leadrelay.domain.model import (
-    AllOf,
-    Leaf,
-    Op,
     PartnerSpec,
     ProfileSpec,
     Rule,

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from leadrelay.domain.model import AllOf, AnyOf, Condition, Leaf, Not, Op
+from leadrelay.domain.condition_tree import AllOf, AnyOf, Condition, Leaf, Not, Op
 
 Values = Mapping[str, Any]
 

@@ -13,8 +13,8 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from leadrelay.domain.condition_tree import AllOf, AnyOf, Condition, Leaf, Not, Op
 from leadrelay.domain.conditions import compile_condition
-from leadrelay.domain.model import AllOf, AnyOf, Condition, Leaf, Not, Op
 from leadrelay.domain.suggestions import suggest, unknown
 from leadrelay.errors import ConfigError, ConfigProblem
 

@@ -1,6 +1,6 @@
 """The condition language: compile a condition tree once per configuration version, evaluate it many times.
 
-A tree (``Leaf`` / ``AllOf`` / ``AnyOf`` / ``Not`` from :mod:`leadrelay.domain.model`) becomes the source
+A tree (:mod:`leadrelay.domain.condition_tree`: ``Leaf``, ``AllOf``, ``AnyOf``, ``Not``) becomes the source
 text of one Python function, which is ``compile()``-d and ``exec``-uted into a private namespace. User data
 (field names, values, regexes) is never written into that source: each value is bound in the namespace
 under a generated name, so a value like ``"__import__('os')"`` is only ever a string to compare with.
@@ -46,7 +46,7 @@ from leadrelay.domain.condition_codegen import (
     compile_condition,
     text_of,
 )
-from leadrelay.domain.model import AllOf, Condition, Leaf, Not, Op
+from leadrelay.domain.condition_tree import AllOf, Condition, Leaf, Not, Op
 
 _PLAIN = re.compile(r'[^\s,\[\]()"](?:[^,\[\]()"]*[^\s,\[\]()"])?')  # shown without quotes
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from leadrelay.domain.batches import BatchSchedule
+from leadrelay.domain.condition_tree import Condition
 from leadrelay.domain.files import Destination, EmailDestination, FileFormat
 from leadrelay.domain.health import DEFAULT_POLICY, BreakerPolicy
 from leadrelay.domain.hosted_form import HostedFormSpec
@@ -140,55 +141,6 @@ class EntitySpec:
         object.__setattr__(self, "sensitive", names)
         personal = frozenset(name for name, spec in self.fields.items() if spec.is_personal)
         object.__setattr__(self, "personal", personal)
-
-
-# ---------------------------------------------------------------- conditions (the rule language's tree)
-
-
-class Op(StrEnum):
-    EQ = "eq"
-    NE = "ne"
-    IN = "in"
-    NOT_IN = "not_in"
-    STARTS_WITH = "starts_with"
-    ENDS_WITH = "ends_with"
-    CONTAINS = "contains"
-    REGEX = "regex"
-    GT = "gt"
-    GTE = "gte"
-    LT = "lt"
-    LTE = "lte"
-    BETWEEN = "between"
-    EXISTS = "exists"
-    EMPTY = "empty"
-
-
-@dataclass(frozen=True, slots=True)
-class Leaf:
-    """``field op value``; string comparisons ignore case unless ``case_sensitive``."""
-
-    field: str
-    op: Op
-    value: Any = None
-    case_sensitive: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AllOf:
-    items: tuple[Condition, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AnyOf:
-    items: tuple[Condition, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    item: Condition
-
-
-Condition = Leaf | AllOf | AnyOf | Not
 
 
 # ---------------------------------------------------------------- partners, caps, hours, channels

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from leadrelay.domain.condition_tree import Condition
 from leadrelay.domain.conditions import compile_filters, compile_first_match, explain_failure
 from leadrelay.domain.consent import consent_scope, covered, partner_keys
-from leadrelay.domain.model import Condition, EntitySpec, PartnerSpec, ProfileSpec, Strategy, Target
+from leadrelay.domain.model import EntitySpec, PartnerSpec, ProfileSpec, Strategy, Target
 from leadrelay.domain.selection import order_candidates
 
 Values = Mapping[str, object]

@@ -27,8 +27,8 @@ from jinja2 import TemplateError
 from jinja2.exceptions import SecurityError
 
 from leadrelay.domain.condition_syntax import canonical_condition, check_condition
+from leadrelay.domain.condition_tree import Condition
 from leadrelay.domain.conditions import compile_condition
-from leadrelay.domain.model import Condition
 from leadrelay.domain.suggestions import suggest, unknown
 from leadrelay.errors import ConfigProblem
 from leadrelay.templating.sandbox import Fields, compile_template, is_template, lead_fields

@@ -11,7 +11,8 @@ from typing import Any
 
 from leadrelay.configuration.profiles import STRATEGIES as STRATEGIES
 from leadrelay.configuration.schema import CAP_PERIODS
-from leadrelay.domain.model import FieldType, Op
+from leadrelay.domain.condition_tree import Op
+from leadrelay.domain.model import FieldType
 
 FIELD_TYPES = tuple(t.value for t in FieldType)
 OPERATORS = tuple(op.value for op in Op)
