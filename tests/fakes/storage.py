@@ -41,12 +41,30 @@ from tests.fakes.wallets import FakeWallets
 T = TypeVar("T")
 
 
+class FakeSavepoint:
+    """``leadrelay.services.ports.Savepoint`` in memory: the transaction's written tables as they were (a
+    written row is replaced, never changed in place, so a copy of each table's row map is a snapshot)."""
+
+    def __init__(self, tables: Tables) -> None:
+        self._tables = tables
+        self._written = {name: dict(rows) for name, rows in tables.written.items()}
+
+    def release(self) -> None:
+        pass
+
+    def roll_back(self) -> None:
+        self._tables.written = self._written
+
+
 class FakeTx:
     """One transaction's repositories (``leadrelay.services.ports.Tx``), over ``tables``."""
 
     def __init__(self, tables: Tables, ids: IdSource) -> None:
         self.tables = tables
         self.ids = ids
+
+    def savepoint(self) -> FakeSavepoint:
+        return FakeSavepoint(self.tables)
 
     @cached_property
     def leads(self) -> FakeLeads:

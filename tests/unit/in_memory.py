@@ -3,10 +3,9 @@ real configuration service (document → validation → stored objects → specs
 services built on ``FakeStorage`` with a ``FakeClock`` and ``FakeIds``, and a driver that does what the
 worker does with a job (claim → route → send → record the outcome) one step at a time.
 
-The driver repeats ``entrypoints/worker_steps.py``'s ``claim_and_route``, ``route_batch``, ``route_one`` and
-``finish_batch`` without their savepoints: the worker opens those on the SQL connection
-(``connection_of(tx)``), which a fake transaction does not have. The buyers' answers are what the webhook
-channel makes of an HTTP exchange (``classify``, a pure function).
+The driver runs the worker's own transactions (``entrypoints/worker_steps.py``: ``claim_and_route``,
+``route_batch``, ``finish_batch``), their savepoints on the fakes' (``FakeSavepoint``). The buyers'
+answers are what the webhook channel makes of an HTTP exchange (``classify``, a pure function).
 """
 
 from __future__ import annotations
@@ -18,23 +17,20 @@ from typing import Any, TypeVar
 
 from leadrelay.adapters.channels.webhook import classify
 from leadrelay.domain.attempts import AttemptResult
-from leadrelay.domain.health import Kind, result_of
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
-from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
-from leadrelay.services import configure, distribution, reservations, settlement
+from leadrelay.entrypoints.worker_steps import WorkerSteps
+from leadrelay.services import configure
 from leadrelay.services.act import Actions
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.health import BreakerGate, HealthTracker, settle_breakers
+from leadrelay.services.health import HealthTracker
 from leadrelay.services.holds import Holds
 from leadrelay.services.intake import Intake
 from leadrelay.services.intake_answers import IntakeAnswer, IntakeRequest
 from leadrelay.services.notify import Notifier
-from leadrelay.services.opened_leads import open_jobs
-from leadrelay.services.ports import Record, Tx
+from leadrelay.services.ports import Record, system_random
 from leadrelay.services.privacy import Privacy
 from leadrelay.services.steps import SendItem, StepResult
-from leadrelay.services.writes import Writes
 from tests.documents import base_config, lead
 from tests.fakes import (
     FakeClock,
@@ -121,6 +117,18 @@ class Installation:
         self.holds = Holds(self.storage, self.configs, self.notifier, self.sealer, clock=self.clock)
         self.privacy = Privacy(self.storage, self.sealer, self.configs, self.old_pages, clock=self.clock)
         self.health = HealthTracker()
+        self.steps = WorkerSteps(
+            OWNER,
+            self.configs,
+            self.sealer,
+            self.health,
+            RETRY,
+            LEASE,
+            None,
+            self.clock,
+            self.ids,
+            system_random,
+        )
 
     def configure(self, doc: Mapping[str, Any]) -> None:
         configure.apply_document_sync(self.storage, doc, actor="test", sealer=self.sealer, clock=self.clock)
@@ -141,77 +149,18 @@ class Installation:
     def claim_and_route(self) -> dict[str, StepResult]:
         """Claim the due jobs and take their first step, in one transaction
         (``WorkerSteps.claim_and_route``)."""
-
-        def work(tx: Tx) -> dict[str, StepResult]:
-            now = self.clock()
-            ids = tx.jobs.claim_jobs(OWNER, 100, now, now + LEASE)
-            return dict(zip(ids, self._route_batch(tx, ids), strict=True))
-
-        return self.storage.transaction(work)
+        return self.storage.transaction(lambda tx: dict(self.steps.claim_and_route(tx, 100, self.clock())))
 
     def route_again(self, job_id: str) -> StepResult:
         """A job whose deliveries all failed goes back to routing (the worker's reroute)."""
-        return self.storage.transaction(lambda tx: self._route_batch(tx, [job_id])[0])
-
-    def _route_batch(self, tx: Tx, job_ids: Sequence[str]) -> list[StepResult]:
-        now = self.clock()
-        live = self.configs.current(tx)
-        rows = {r.id: r for r in open_jobs(tx, tx.jobs.load_jobs(job_ids, lock=True), self.sealer)}
-        mine = [
-            rows[i]
-            for i in job_ids
-            if i in rows and rows[i].lease_owner == OWNER and rows[i].queue_state == QueueState.CLAIMED
-        ]
-        resuming = [job.id for job in mine if job.status == JobStatus.DELIVERING]
-        dl = tx.deliveries.deliveries_of(resuming) if resuming else {}
-        w = Writes()
-        plans = {job.id: distribution.plan(job, live, now) for job in mine}
-        rotations = reservations.Rotations(tx)
-        rotations.reserve(reservations.rotations_wanted(plans, {job.id: job.profile for job in mine}))
-        away, tripped = tx.caps.unavailable_and_breakers()
-        self.health.sync(tripped)
-        gate = BreakerGate(tx, live, now, self.health)
-        steps: dict[str, StepResult] = {}
-        for job in mine:
-            if job.status in JOB_TO_ROUTE:
-                steps[job.id] = distribution.route_job(
-                    tx,
-                    job,
-                    live,
-                    now,
-                    w,
-                    planned=plans[job.id],
-                    rotations=rotations,
-                    ids=self.ids,
-                    unavailable=away,
-                    breakers=gate,
-                )
-            elif job.status == JobStatus.DELIVERING:
-                steps[job.id] = settlement.pending_sends(tx, job, dl.get(job.id, []), live, now, w)
-            else:
-                done = QUEUE.check(job.queue_state, QueueState.DONE)
-                w.update_job(job.id, queue_state=done, lease_owner=None, lease_until=None)
-                steps[job.id] = StepResult(done=True, lead_id=job.lead_id)
-        w.flush(tx, now)
-        return [steps.get(i) or StepResult(done=True) for i in job_ids]
+        return self.storage.transaction(lambda tx: self.steps.route_batch(tx, [job_id])[0])
 
     def finish(self, job_id: str, outcomes: Sequence[tuple[SendItem, AttemptResult]]) -> StepResult:
         """Record the outcomes of a job's sends in one transaction (``WorkerSteps.finish_batch``); each was
         observed for its partner's health (``Worker._send``) and may move its circuit breaker."""
         for item, result in outcomes:
             self.health.observe_attempt(item.partner, result, self.clock())
-
-        def work(tx: Tx) -> StepResult:
-            now = self.clock()
-            live = self.configs.current(tx)
-            job = open_jobs(tx, tx.jobs.load_jobs([job_id], lock=True), self.sealer)[0]
-            items = [(job, list(outcomes))]
-            step = settlement.finish_batch(tx, items, OWNER, live, now, retry=RETRY, ids=self.ids)[0]
-            observed = [(item.partner, Kind.POST, result_of(result)) for item, result in outcomes]
-            settle_breakers(tx, self.health, live, observed, now)
-            return step
-
-        return self.storage.transaction(work)
+        return self.storage.transaction(lambda tx: self.steps.finish_batch(tx, [(job_id, list(outcomes))])[0])
 
     def deliver(self, step: StepResult, job_id: str, answer: Answer) -> StepResult:
         """What ``Worker._process`` does with a job it holds: send, record, route again, until done."""

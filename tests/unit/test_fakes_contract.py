@@ -254,6 +254,35 @@ def a_raising_transaction_leaves_nothing(s: Storage) -> list[Any]:
 
 
 @scenario
+def a_savepoint_rolled_back_undoes_only_what_came_after_it(s: Storage) -> list[Any]:
+    """The worker's batch isolation: what was written before the mark stays, what came after it (inserts,
+    updates, deletes, in tables written before the mark and in new ones) is undone; a released mark keeps
+    everything; the transaction goes on after either."""
+
+    def marks(tx: Tx) -> None:
+        tx.leads.insert_leads([lead_row("lead_1")])
+        tx.caps.reserve_cap("acme", "", "d:1", 5)
+        mark = tx.savepoint()
+        tx.leads.insert_leads([lead_row("lead_2")])
+        tx.jobs.insert_jobs([job_row("job_2", "lead_2")])
+        tx.caps.reserve_cap("acme", "", "d:1", 5)
+        tx.config.bump_version()
+        mark.roll_back()
+        kept = tx.savepoint()
+        tx.leads.insert_leads([lead_row("lead_3")])
+        kept.release()
+        tx.jobs.insert_jobs([job_row("job_3", "lead_3")])
+
+    return [
+        attempt(s, marks),
+        attempt(s, lambda tx: [tx.leads.get_lead(i) for i in ("lead_1", "lead_2", "lead_3")]),
+        attempt(s, lambda tx: tx.jobs.load_jobs(["job_2", "job_3"])),
+        attempt(s, lambda tx: tx.caps.cap_usage("acme")),
+        attempt(s, lambda tx: tx.config.config_version()),
+    ]
+
+
+@scenario
 def lead_outcome_and_status(s: Storage) -> list[Any]:
     def seed(tx: Tx) -> None:
         tx.leads.insert_leads(

@@ -11,10 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from leadrelay.adapters.db.unit_of_work import connection_of
 from leadrelay.services import settlement
 from leadrelay.services.ports import Record, Tx
 from leadrelay.services.steps import StepResult
@@ -41,27 +39,6 @@ def _why(exc: Exception, what: str) -> str:
     return f"internal error while {what} ({type(exc).__name__}; see the worker log)"
 
 
-# The savepoint as plain SQL (the same on SQLite and PostgreSQL): SQLAlchemy's begin_nested() compiles its
-# SAVEPOINT and RELEASE clauses anew each time, which costs four times as much on the worker's hot path.
-_SAVEPOINT = "SAVEPOINT leadrelay_step"
-_RELEASE = "RELEASE SAVEPOINT leadrelay_step"
-_ROLLBACK_TO = "ROLLBACK TO SAVEPOINT leadrelay_step"
-
-
-def _savepoint(conn: Connection) -> None:
-    conn.exec_driver_sql(_SAVEPOINT)
-
-
-def _release(conn: Connection) -> None:
-    conn.exec_driver_sql(_RELEASE)
-
-
-def _roll_back(conn: Connection) -> None:
-    """Undo everything since the savepoint, and drop it (as SQLAlchemy's nested rollback does)."""
-    conn.exec_driver_sql(_ROLLBACK_TO)
-    conn.exec_driver_sql(_RELEASE)
-
-
 def all_or_each(
     tx: Tx,
     jobs: Sequence[Record],
@@ -74,26 +51,25 @@ def all_or_each(
     savepoint, so that only the bad job is closed as failed and the others go on. A database error that
     is nobody's fault (deadlock, restart) fails the whole transaction, and the worker puts the jobs back
     in the queue."""
-    conn = connection_of(tx)  # savepoints: the worker's own business, beside the services' repositories
-    _savepoint(conn)
+    mark = tx.savepoint()
     try:
         steps = run(jobs)
-        _release(conn)
+        mark.release()
         return steps
     except Exception as exc:
         if _nobodys_fault(exc):
             raise
-        _roll_back(conn)
+        mark.roll_back()
     steps = []
     for job in jobs:
-        _savepoint(conn)
+        mark = tx.savepoint()
         try:
             steps.extend(run([job]))
-            _release(conn)
+            mark.release()
         except Exception as exc:
             if _nobodys_fault(exc):
                 raise
-            _roll_back(conn)
+            mark.roll_back()
             log.exception("%s failed for job %s", what, job.id)
             w = Writes()
             steps.append(settlement.fail_job(tx, w, job, deliveries(job), _why(exc, what), now))

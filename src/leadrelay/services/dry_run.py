@@ -49,6 +49,7 @@ from leadrelay.services.ports import (
     Relays,
     ReportFacts,
     Returns,
+    Savepoint,
     SimulationReads,
     SuppressionListNames,
     SuppressionLists,
@@ -290,6 +291,11 @@ class DryRunTx:
     @property
     def batches(self) -> Batches:
         return _NoBatches()
+
+    def savepoint(self) -> Savepoint:
+        """Refused: the simulator runs routing without the worker's savepoints, and what a dry run takes
+        is kept in memory (``Taken``), where a savepoint could not undo it."""
+        raise TypeError("a dry run takes no savepoints")
 
     # read only: the real ones
     @property

@@ -7,7 +7,7 @@ passes a function of a ``Tx``, whose attributes are the repositories. The SQL be
 
 The modules, by what they hold (import from here: ``from leadrelay.services.ports import Tx``):
 
-- ``storage``: the unit of work (``Storage``, ``Tx``), group commits, ``OldPages``;
+- ``storage``: the unit of work (``Storage``, ``Tx`` and its ``Savepoint``), group commits, ``OldPages``;
 - ``repositories``: one repository per stored concept (leads, jobs, caps, deliveries, configuration,
   credentials, dedup marks, suppression lists);
 - ``batches``: the batch files' repository and reads;
@@ -68,7 +68,7 @@ from leadrelay.services.ports.repositories import (
     SuppressionLists,
 )
 from leadrelay.services.ports.returns import ReturnableDelivery, ReturnRecord, Returns
-from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Storage, Tx
+from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Savepoint, Storage, Tx
 from leadrelay.services.ports.users import Passwords, Users
 from leadrelay.services.ports.wallets import Wallets
 
@@ -121,6 +121,7 @@ __all__ = [
     "Returns",
     "Ring",
     "SaleFacts",
+    "Savepoint",
     "Sealer",
     "Sent",
     "SimulationReads",

@@ -47,9 +47,21 @@ I_contra = TypeVar("I_contra", contravariant=True)
 R_co = TypeVar("R_co", covariant=True)
 
 
+class Savepoint(Protocol):
+    """A mark inside a transaction (``Tx.savepoint``): ``release`` keeps what was written since it,
+    ``roll_back`` undoes that and ends the mark. One mark at a time."""
+
+    def release(self) -> None: ...
+
+    def roll_back(self) -> None: ...
+
+
 class Tx(Protocol):
     """One transaction's view of the storage: its repositories (``ports.repositories``, ``Batches``) and
-    its query objects (``ports.queries``, ``BatchQueries``)."""
+    its query objects (``ports.queries``, ``BatchQueries``); ``savepoint`` marks a point to undo to (the
+    worker runs a batch of jobs under one, and a job that raises under its own)."""
+
+    def savepoint(self) -> Savepoint: ...
 
     @property
     def leads(self) -> Leads: ...
