@@ -56,6 +56,8 @@ def test_the_url_names_its_delivery_and_carries_a_short_signature() -> None:
         ("dlv_1", ("B" if sign(KEY, "dlv_1")[0] != "B" else "C") + sign(KEY, "dlv_1")[1:]),  # changed
         ("dlv_1", sign(b"x" * 32, "dlv_1")),  # another installation's key
         ("dlv_1", ""),
+        ("dlv_1", "é" * SIG_CHARS),  # not ASCII (found by the OpenAPI fuzz: a 500 before)
+        ("dlv_1", sign(KEY, "dlv_1")[:-1] + "\u00ff"),
         ("dlv_1", None),
         ("dlv_1", 12345),
     ],

@@ -59,8 +59,10 @@ def sign(key: bytes, delivery_id: str) -> str:
 
 
 def signature_ok(key: bytes, delivery_id: str, sig: object) -> bool:
-    """Whether ``sig`` is this delivery's (constant time; a truncated, padded or foreign one is not)."""
-    if not isinstance(sig, str) or len(sig) != SIG_CHARS:
+    """Whether ``sig`` is this delivery's (constant time; a truncated, padded or foreign one is not). A
+    signature is base64url: one with other characters is refused before the comparison, which takes ASCII
+    text only."""
+    if not isinstance(sig, str) or len(sig) != SIG_CHARS or not sig.isascii():
         return False
     return hmac.compare_digest(sign(key, delivery_id), sig)
 
