@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from leadrelay.domain.attempts import AttemptResult
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
+from leadrelay.services import distribution
 from leadrelay.services.steps import SendItem
 from tests.documents import lead
 from tests.unit.in_memory import (
@@ -115,6 +118,38 @@ def test_a_lead_no_partner_may_take_is_unsold_with_the_reason() -> None:
         "no eligible partner",
         True,
     )
+
+
+def test_a_job_that_raises_while_routing_is_closed_as_failed_and_the_rest_of_its_batch_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's batch isolation (``entrypoints/worker_isolation.py``) on the fakes' savepoints: two
+    jobs are routed in one transaction; routing one of them raises after it took a cap slot, so the batch
+    is rolled back and redone job by job: that job is closed as failed with nothing of its routing kept
+    (its slot is not taken), and the other job is routed and takes its own slot."""
+    world = Installation(document(sunco={"caps": {"day": 5}}))
+    bad = accepted(world, state="CA")
+    good = accepted(world, state="CA", email="grace@example.com", phone="(512) 555-1313")
+    real = distribution.route_job
+
+    def route_job(tx: Any, job: Any, *args: Any, **kwargs: Any) -> Any:
+        step = real(tx, job, *args, **kwargs)  # the cap slot is taken, the delivery written
+        if job.lead_id == bad:
+            raise RuntimeError("a bug in routing")
+        return step
+
+    monkeypatch.setattr(distribution, "route_job", route_job)
+    routed = world.claim_and_route()
+
+    by_lead = {world.one("jobs", id=job_id).lead_id: step for job_id, step in routed.items()}
+    assert by_lead[bad].done and not by_lead[bad].sends
+    assert [send.partner for send in by_lead[good].sends] == ["sunco"]
+    failed = world.job_of(bad)
+    assert failed.status == JobStatus.FAILED and failed.queue_state == QueueState.DONE
+    assert failed.error == "internal error while routing (RuntimeError; see the worker log)"
+    assert world.job_of(good).status == JobStatus.DELIVERING
+    assert [d.lead_id for d in world.all("deliveries")] == [good]
+    assert [c.used for c in world.storage.rows("cap_counters")] == [1]  # the good job's slot only
 
 
 # ---------------------------------------------------------------- settle an outcome
