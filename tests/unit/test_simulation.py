@@ -220,6 +220,18 @@ def test_caps_and_rotations_start_from_the_stored_numbers_or_from_nothing(stored
     assert after == ({("a", "", "d:2026-12-03"): 2}, 3)  # the stored numbers did not move
 
 
+def test_a_dry_run_refuses_a_savepoint_it_could_not_undo() -> None:
+    """What a dry run takes lives in memory (``Taken``), where a savepoint could not undo it: asked for one,
+    it says so instead of handing out a mark that would leave the taken slots behind."""
+    storage = _seeded()
+
+    def ask(tx: Any) -> None:
+        DryRunTx(_WithReads(tx), Taken(), stored=True).savepoint()
+
+    with pytest.raises(TypeError, match="a dry run takes no savepoints"):
+        storage.read(ask)
+
+
 def test_money_is_held_in_memory_and_given_back() -> None:
     storage = _seeded()
 

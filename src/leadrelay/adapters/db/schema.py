@@ -3,9 +3,8 @@ table module's tables, registered on one ``metadata``."""
 
 from __future__ import annotations
 
-from leadrelay.adapters.db import console_tables, money_tables, privacy_tables, tables
+# imported for what importing them does: each registers its tables on ``metadata``
+from leadrelay.adapters.db import console_tables, money_tables, privacy_tables, tables  # noqa: F401
 from leadrelay.adapters.db.schema_base import metadata
 
 __all__ = ["metadata"]
-
-TABLE_MODULES = (tables, privacy_tables, money_tables, console_tables)  # each registers its tables on import
