@@ -13,7 +13,7 @@ from leadrelay.errors import StorageError, ValidationFailed
 from leadrelay.services.intake_answers import IntakeAnswer, IntakeRequest
 from leadrelay.services.ports import Tx
 from tests.documents import lead
-from tests.fakes import IntegrityViolation, job_row, lead_row
+from tests.fakes import FakeRow, IntegrityViolation, job_row, lead_row
 from tests.unit.in_memory import Installation, document, run
 
 
@@ -88,6 +88,22 @@ def test_an_idempotency_key_repeat_gets_the_first_answer_and_another_body_is_ref
         world.accept(lead(zip="10001"), idempotency_key="req-1")
     assert [p.field for p in refused.value.problems] == ["Idempotency-Key"]
     assert len(world.storage.rows("leads")) == 1 and len(world.storage.rows("jobs")) == 1
+
+
+def test_a_repeat_that_read_the_lead_before_its_first_answer_was_kept_gets_that_answer() -> None:
+    """The first request answered and stored its answer while the repeat was reading the lead: the repeat
+    holds a read from before that write (no answer yet) and the first is no longer being kept in this
+    process. It reads the lead again and replays the stored answer, not a 409 (seen on PostgreSQL)."""
+    world = Installation()
+    first = world.accept(idempotency_key="req-1")
+    stored = world.one("leads", id=first.lead_id)
+    assert stored.answer_code is not None
+    before_the_write = FakeRow({**stored._asdict(), "answer_code": None, "answer": None})
+
+    repeat = run(world.intake._replay(before_the_write))
+
+    assert repeat.repeat and repeat.lead_id == first.lead_id
+    assert repeat.replay == (first.code, first.as_dict())
 
 
 def test_an_invalid_lead_is_a_422_naming_each_field_and_is_kept_rejected_without_jobs() -> None:

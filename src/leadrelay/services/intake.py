@@ -245,9 +245,7 @@ class Intake:
         """A repeat of a keyed request: the stored first answer, status code and body; 409 while the first
         request is still being answered."""
         if original.answer_code is not None:
-            answer = IntakeAnswer(original.id, LeadStatus(original.answer["status"]), repeat=True)
-            answer.replay = (int(original.answer_code), dict(original.answer))
-            return answer
+            return _stored_replay(original)
         keeping = self._keeping.get(original.id)
         if keeping is not None:  # answered here, its write still going: the repeat gets that answer
             task, first = keeping
@@ -257,6 +255,10 @@ class Intake:
                 answer = IntakeAnswer(original.id, first.status, repeat=True)
                 answer.replay = (first.code, first.as_dict())
                 return answer
+        if keeping is None:  # kept here meanwhile: its write may have committed since ``original`` was read
+            fresh = await self._storage.run_read(lambda tx: tx.leads.get_lead(original.id))
+            if fresh is not None and fresh.answer_code is not None:
+                return _stored_replay(fresh)
         if self._clock() - original.created_at < _ABANDONED:
             raise Conflict(
                 "a request with this Idempotency-Key is still being answered; repeat it in a few seconds"
@@ -341,3 +343,10 @@ class Intake:
 
     def _write_batch(self, tx: Tx, writes: Sequence[LeadWrite]) -> list[tuple[str, Any]]:
         return write_group(tx, writes, self._clock)
+
+
+def _stored_replay(lead: Record) -> IntakeAnswer:
+    """A repeat's answer: the first answer as it was stored, status code and body."""
+    answer = IntakeAnswer(lead.id, LeadStatus(lead.answer["status"]), repeat=True)
+    answer.replay = (int(lead.answer_code), dict(lead.answer))
+    return answer
