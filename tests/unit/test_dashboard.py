@@ -14,14 +14,8 @@ from leadrelay.domain.reports import Line
 from leadrelay.errors import ValidationFailed
 from leadrelay.services import configure, reports
 from leadrelay.services.config_in_force import ConfigCache
-from leadrelay.services.dashboard import (
-    MAX_HOURS,
-    Dashboard,
-    dashboard_query,
-    dashboard_tx,
-    lead_hours,
-    show_dashboard,
-)
+from leadrelay.services.dashboard import MAX_HOURS, dashboard_query, dashboard_tx, show_dashboard
+from leadrelay.services.dashboard_figures import Dashboard, lead_hours
 from tests import dashboard_seed as seeded
 from tests.fakes import FakeIds, FakeStorage
 from tests.unit.in_memory import run

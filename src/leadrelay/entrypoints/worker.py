@@ -27,7 +27,7 @@ from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints import worker_steps
 from leadrelay.entrypoints.worker_steps import Bids, Outcomes, WorkerSteps
-from leadrelay.services import auction, reports, user_choice
+from leadrelay.services import auction_pings, reports, user_choice
 from leadrelay.services.alerts import Alerting
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.health import HealthTracker
@@ -311,7 +311,7 @@ class Worker:
                     attributes = {"leadrelay.lead_id": lead_id, "leadrelay.job_id": job_id}
                     with traces.span("auction", attributes) as span:
                         span.set_attribute("leadrelay.pings", len(step.auction.pings))
-                        offers = await auction.run_pings(self.channels, step.auction)
+                        offers = await auction_pings.run_pings(self.channels, step.auction)
                     self._observe_pings(offers)
                     step = await self._award.submit((job_id, step.auction, offers))
                     self._routed(step)

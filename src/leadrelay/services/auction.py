@@ -7,8 +7,8 @@ Three steps, two transactions and the pings between them:
    the lead may still go to — not a duplicate for them, below their caps — are pinged; a post-only
    partner bids its list price without a ping. Nothing is written: a worker that dies while pinging leaves
    the job to be claimed and auctioned again.
-2. The worker pings them all at once (:func:`run_pings`), each within its own timeout and all within the
-   deadline; a late answer is a timeout and is not waited for.
+2. The worker pings them all at once (``services.auction_pings.run_pings``), each within its own timeout
+   and all within the deadline; a late answer is a timeout and is not waited for.
 3. :func:`award` (a transaction): every answer is stored (``bids``) and traced; ``domain.auction.decide``
    chooses the sale (the best bid, or in a priority tier the first that counts; or a shared sale when the
    sum of up to ``shared.max`` shared bids earns more), and the post goes to the chosen bids whose cap
@@ -24,28 +24,21 @@ not stored: the job is auctioned again by whoever claims it.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from leadrelay.domain.attempts import AttemptResult, bounded
-from leadrelay.domain.auction import Decision, Offer, Sale, bid_line, decide, floor_of, tiers_of
+from leadrelay.domain.auction import Decision, Offer, Sale, bid_line, decide, tiers_of
 from leadrelay.domain.model import Strategy, Target
-from leadrelay.domain.ping import Bid, BidStatus, bid_of, ping_view
 from leadrelay.domain.routing import Evaluation
-from leadrelay.services import partner_exclusion
+from leadrelay.services.auction_pings import offers_of
 from leadrelay.services.auction_posts import next_post, unsold, why_unsold
 from leadrelay.services.config_in_force import LiveConfig
-from leadrelay.services.ports import Channel, IdSource, Record, Tx
-from leadrelay.services.reservations import cap_room
-from leadrelay.services.steps import Auction, Ping, StepResult
+from leadrelay.services.ports import IdSource, Record, Tx
+from leadrelay.services.steps import Auction, StepResult
 from leadrelay.services.writes import Writes
 
-__all__ = ["award", "open_or_resume", "prepare", "run_pings"]
-
-log = logging.getLogger("leadrelay.auction")
+__all__ = ["award", "open_or_resume"]
 
 # a source waiting for its answer (``jobs.answer_by``) shortens the pings: this much is kept for the award
 # and the post, but the pings always get at least MIN_PINGS_S (a sale after the answer is still a sale)
@@ -130,7 +123,7 @@ def _open(
                 left = max(room, MIN_PINGS_S)
                 waiting = ", to answer the source in time"
         names = tuple(n for n in tiers[k].partners if n in candidates)
-        pings, fixed = _offers(tx, job, live, now, names, tiers[k].floor, trace)
+        pings, fixed = offers_of(tx, job, live, now, names, tiers[k].floor, trace)
         label = f"tier {k + 1} ({tiers[k].strategy.value})" if waterfall else "auction"
         if not pings and not fixed:
             if waterfall:
@@ -158,166 +151,6 @@ def _open(
     if not offered:
         return unsold(w, job, now, trace, "every eligible partner is at its cap", rule)
     return unsold(w, job, now, trace, why_unsold(tx, job, posted), rule)
-
-
-def _offers(
-    tx: Tx,
-    job: Record,
-    live: LiveConfig,
-    now: datetime,
-    names: Sequence[str],
-    tier_floor: float | None,
-    trace: list[str],
-) -> tuple[list[Ping], list[Offer]]:
-    """The pings to send and the post-only partners' list-price offers, of the partners the lead may
-    still go to (not a duplicate for them, below their caps); the others get a trace line."""
-    partners = [live.compiled.partners[name] for name in names]
-    open_names = partner_exclusion.not_duplicates(
-        tx, job, partners, now, live.dedup_keys, trace, left_out="not pinged"
-    )
-    return _bidders(
-        tx,
-        live,
-        open_names,
-        tier_floor,
-        trace,
-        profile=job.profile,
-        source=job.source,
-        entity=job.entity,
-        lead_id=job.lead_id,
-        values=job.lead_values,
-        key=job.id,
-        test=bool(job.is_test),
-        now=now,
-    )
-
-
-def _bidders(
-    tx: Tx,
-    live: LiveConfig,
-    names: Sequence[str],
-    tier_floor: float | None,
-    trace: list[str],
-    *,
-    profile: str,
-    source: str,
-    entity: str,
-    lead_id: str,
-    values: Mapping[str, Any],
-    key: str,
-    test: bool,
-    now: datetime,
-) -> tuple[list[Ping], list[Offer]]:
-    """Of ``names``, those below their caps (peeked, nothing taken; the others get a trace line): the
-    pings to send, with what a ping may carry, and the post-only partners' list-price offers; each with
-    its floor. ``key``: what the pings' keys start with."""
-    cfg = live.compiled
-    spec = cfg.profiles[profile].spec
-    src = live.specs.sources.get(source)
-    source_min = src.min_price if src is not None else None
-    ent = live.specs.entities.get(entity)
-    full = cap_room(tx, [(cfg.partners[n], spec.partner_caps.get(n, {})) for n in names], profile, now)
-    pings: list[Ping] = []
-    fixed: list[Offer] = []
-    for name in names:
-        if name in full:
-            trace.append(f"{name}: {full[name]} (not pinged)")
-            continue
-        partner = cfg.partners[name]
-        floor = floor_of(tier_floor, partner.min_price, source_min)
-        if partner.ping is None:
-            fixed.append(Offer(name, Bid(BidStatus.ACCEPTED, partner.price), floor))
-            continue
-        view = ping_view(partner, ent, lead_id, values, key=f"{key}:{name}:ping", test=test)
-        pings.append(Ping(name, partner.ping, view, floor, partner.price))
-    return pings, fixed
-
-
-def prepare(
-    tx: Tx,
-    live: LiveConfig,
-    ev: Evaluation,
-    names: Sequence[str],
-    trace: list[str],
-    *,
-    profile: str,
-    source: str,
-    entity: str,
-    lead_id: str,
-    values: Mapping[str, Any],
-    key: str,
-    test: bool,
-    priority: Sequence[str],
-    now: datetime,
-) -> Auction | None:
-    """The first tier's auction among ``names`` (eligible partners the lead may go to) without a job: a
-    source's ping (``services.supplier_ping``). None when every one is at its cap."""
-    target = ev.target
-    assert target is not None
-    tier = tiers_of(target)[0]
-    names = [n for n in names if n in tier.partners]
-    pings, fixed = _bidders(
-        tx,
-        live,
-        names,
-        tier.floor,
-        trace,
-        profile=profile,
-        source=source,
-        entity=entity,
-        lead_id=lead_id,
-        values=values,
-        key=key,
-        test=test,
-        now=now,
-    )
-    if not pings and not fixed:
-        return None
-    pinged = ", ".join(p.partner for p in pings) or "nobody (post-only partners)"
-    trace.append(f"auction: pinging {pinged} (deadline {target.deadline_s * 1000:.0f} ms)")
-    auction = Auction(
-        tuple(pings),
-        tuple(fixed),
-        tuple(priority),
-        tuple(priority),
-        target,
-        ev.rule,
-        tuple(trace),
-        target.deadline_s,
-        now,
-    )
-    return auction
-
-
-async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
-    """Ping every partner of the auction at once (each within its ping's timeout); what has not answered
-    by the deadline is a timeout and is not waited for (its request is cancelled). The offers, the
-    post-only partners' included, come in the tier's order."""
-    tasks = [asyncio.create_task(channel.send(p.lead, p.spec)) for p in auction.pings]
-    done: set[asyncio.Task[AttemptResult]] = set()
-    if tasks:
-        done, pending = await asyncio.wait(tasks, timeout=auction.deadline_s)
-        for task in pending:
-            task.cancel()
-    deadline_ms = auction.deadline_s * 1000
-    offers = list(auction.fixed)
-    for ping, task in zip(auction.pings, tasks, strict=True):
-        if task not in done:
-            late = Bid(BidStatus.TIMEOUT, reason=f"no answer within the deadline ({deadline_ms:.0f} ms)")
-            offers.append(Offer(ping.partner, late, ping.floor, deadline_ms))
-        elif (exc := task.exception()) is not None:  # a channel bug: this bid is an error, not the job
-            log.error("ping to %s raised", ping.partner, exc_info=exc)
-            broken = Bid(BidStatus.ERROR, reason=f"internal error: {type(exc).__name__}")
-            offers.append(Offer(ping.partner, broken, ping.floor, 0.0))
-        else:
-            result = task.result().redacted(ping.lead.redactor)
-            bid = bid_of(result, ping.list_price)
-            reference, reason = bounded(bid.reference, 200), bounded(bid.reason, 2000)
-            bid = Bid(bid.status, bid.price, reference, reason, bid.shared_price)
-            offers.append(Offer(ping.partner, bid, ping.floor, result.duration_ms))
-    place = {name: i for i, name in enumerate(auction.priority)}
-    offers.sort(key=lambda o: place.get(o.partner, len(place)))
-    return offers
 
 
 def award(

@@ -2,10 +2,10 @@
 
 ``POST /v1/ping`` carries the lead's non-personal values only (a personal field is refused, by name). The
 source's profiles of the entity are evaluated on them; each one routed to an auction (``strategy:
-auction``) runs it as a lead's routing would (``services.auction.prepare``: eligible partners, available,
-with cap room; floors; post-only list prices), the pings go out from the API process, and the bids are
-ranked. Stored (``supplier_pings``): the bids and the quote, never a lead value. The source gets ``{accepted,
-price, ping_token, expires_at}``; the price is the best winning bid.
+auction``) runs it as a lead's routing would (``services.auction_pings.prepare``: eligible partners,
+available, with cap room; floors; post-only list prices), the pings go out from the API process, and the
+bids are ranked. Stored (``supplier_pings``): the bids and the quote, never a lead value. The source gets
+``{accepted, price, ping_token, expires_at}``; the price is the best winning bid.
 
 ``POST /v1/leads`` with that token (body field ``ping_token``) within its life: the token is checked here
 (:meth:`SupplierPings.redeem`: signed by this installation for this source, not expired, not used), then
@@ -40,7 +40,7 @@ from leadrelay.errors import (
     Unavailable,
     ValidationFailed,
 )
-from leadrelay.services.auction import prepare, run_pings
+from leadrelay.services.auction_pings import prepare, run_pings
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import Channel, Clock, IdSource, Storage, Tx, system_clock, system_ids
 from leadrelay.services.steps import Auction

@@ -11,10 +11,6 @@ transaction.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import math
-import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,106 +21,32 @@ from leadrelay.domain.access import (
     Role,
     SessionLimits,
     normal_email,
-    password_problem,
     tenant_problem,
 )
 from leadrelay.domain.client_address import address_group
 from leadrelay.errors import (
     Conflict,
-    FieldProblem,
     Gone,
     NotFound,
     TooManyRequests,
     Unauthorized,
-    ValidationFailed,
 )
 from leadrelay.services.ports import Clock, Record, Storage, Tx, system_clock, system_ids
 from leadrelay.services.ports.users import Passwords
-
-WRONG_LOGIN = "wrong email or password"
-
-
-def digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
-
-
-def user_view(row: Record) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "email": row.email,
-        "display_name": row.display_name,
-        "role": row.role,
-        "tenant": row.tenant,
-        "created_at": _iso(row.created_at),
-        "last_login_at": _iso(row.last_login_at),
-        "disabled_at": _iso(row.disabled_at),
-        "has_password": row.password_hash is not None,
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class SessionUser:
-    """Who a live session belongs to, and the secret its forms and unsafe requests must show."""
-
-    user_id: str
-    email: str
-    display_name: str
-    role: Role
-    tenant: str | None
-    csrf_secret: str
-
-    @property
-    def actor(self) -> str:
-        return f"user:{self.email}"
-
-    def csrf_ok(self, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(token.encode(), self.csrf_secret.encode())
-
-
-@dataclass(frozen=True, slots=True)
-class NewSession:
-    cookie: str  # the session id, for the cookie only
-    user: SessionUser
-    expires_at: datetime
-
-
-def _problem(name: str, error: str) -> ValidationFailed:
-    return ValidationFailed([FieldProblem(name, error)], f"{name}: {error}")
-
-
-def _email(text: str) -> str:
-    email = normal_email(text)
-    if email is None:
-        raise _problem("email", "is not an email address")
-    return email
-
-
-def _not_an_email(text: str) -> str:
-    """What a login with something that is no email is counted under: no control character (PostgreSQL's
-    text holds no NUL), at most the column's length. It matches no user."""
-    return re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", text.strip().lower())[:320]
-
-
-def _seconds(wait: timedelta) -> int:
-    return max(1, math.ceil(wait.total_seconds()))
-
-
-def _role(text: str | Role) -> Role:
-    try:
-        return Role(text)
-    except ValueError:
-        raise _problem("role", f"must be one of {', '.join(r.value for r in Role)}") from None
-
-
-def _password(password: str) -> str:
-    problem = password_problem(password)
-    if problem is not None:
-        raise _problem("password", problem)
-    return password
+from leadrelay.services.user_values import (
+    WRONG_LOGIN,
+    NewSession,
+    SessionUser,
+    checked_email,
+    checked_password,
+    checked_role,
+    digest,
+    field_problem,
+    iso,
+    login_name,
+    user_view,
+    whole_seconds,
+)
 
 
 def _audit(
@@ -142,7 +64,7 @@ def _audit(
 
 
 def _user(tx: Tx, email: str) -> Record:
-    row = tx.users.find_user(_email(email))
+    row = tx.users.find_user(checked_email(email))
     if row is None:
         raise NotFound(f"no user with the email {email!r}")
     return row
@@ -173,11 +95,11 @@ class Accounts:
         tenant: str | None = None,
     ) -> dict[str, Any]:
         """A new user; without a password it can only log in after an invitation or a reset."""
-        email, role = _email(email), _role(role)
+        email, role = checked_email(email), checked_role(role)
         problem = tenant_problem(role, tenant)
         if problem is not None:  # named as the CLI's options: --partner, --source (or --role)
-            raise _problem(role.value if role in (Role.PARTNER, Role.SOURCE) else "role", problem)
-        hashed = self.passwords.hash(_password(password)) if password is not None else None
+            raise field_problem(role.value if role in (Role.PARTNER, Role.SOURCE) else "role", problem)
+        hashed = self.passwords.hash(checked_password(password)) if password is not None else None
         now = self.clock()
 
         def write(tx: Tx) -> dict[str, Any]:
@@ -186,7 +108,7 @@ class Accounts:
             if tenant is not None:
                 kind = "partners" if role == Role.PARTNER else "sources"
                 if tenant not in tx.config.load_objects().get(kind, {}):
-                    raise _problem(role.value, f"no {role.value} named {tenant!r} is configured")
+                    raise field_problem(role.value, f"no {role.value} named {tenant!r} is configured")
             row = {
                 "id": system_ids("usr"),
                 "email": email,
@@ -217,7 +139,7 @@ class Accounts:
     ) -> tuple[dict[str, Any], str]:
         """An invitation (the token of ``/console/invite/{token}``) for a new user, or for a user who has
         no password yet."""
-        email = _email(email)
+        email = checked_email(email)
         now = self.clock()
         token = secrets.token_urlsafe(32)
         existing = self.storage.read(lambda tx: tx.users.find_user(email))
@@ -232,7 +154,7 @@ class Accounts:
 
         def write(tx: Tx) -> None:
             tx.users.add_invitation(digest(token), view["id"], now, now + self.invitation_life)
-            _audit(tx, actor, "user.invited", view, now, expires_at=_iso(now + self.invitation_life))
+            _audit(tx, actor, "user.invited", view, now, expires_at=iso(now + self.invitation_life))
 
         self.storage.transaction(write)
         return view, token
@@ -261,7 +183,7 @@ class Accounts:
 
     def reset_password(self, email: str, password: str, *, actor: str) -> dict[str, Any]:
         """A new password; the user's sessions end."""
-        hashed = self.passwords.hash(_password(password))
+        hashed = self.passwords.hash(checked_password(password))
         now = self.clock()
 
         def write(tx: Tx) -> dict[str, Any]:
@@ -321,7 +243,7 @@ class Accounts:
         """Set the invited user's password: once per invitation, and only while the user has none (all of
         the user's open invitations are used up by the first one accepted; a reset and a disable revoke
         them too)."""
-        hashed = await asyncio.to_thread(self.passwords.hash, _password(password))
+        hashed = await asyncio.to_thread(self.passwords.hash, checked_password(password))
         now = self.clock()
 
         def write(tx: Tx) -> dict[str, Any]:
@@ -353,7 +275,7 @@ class Accounts:
         arrive at once, at most the limit's number of passwords are checked. A good login removes its
         record (and this address's other failures for the email)."""
         now = self.clock()
-        email = normal_email(email_text) or _not_an_email(email_text)
+        email = normal_email(email_text) or login_name(email_text)
         group = address_group(address)
         since = self.login_limit.since(now)
 
@@ -371,8 +293,8 @@ class Accounts:
             raise TooManyRequests(
                 "too many failed logins: try again in a few minutes"
                 if wait >= timedelta(minutes=1)
-                else f"too many failed logins for this email: try again in {_seconds(wait)} s",
-                retry_after=_seconds(wait),
+                else f"too many failed logins for this email: try again in {whole_seconds(wait)} s",
+                retry_after=whole_seconds(wait),
             )
         user = await self.storage.run_read(lambda tx: tx.users.find_user(email))
         usable = user is not None and user.disabled_at is None and user.password_hash is not None

@@ -25,7 +25,7 @@ from leadrelay.adapters.db import config_store
 from leadrelay.bootstrap import Runtime
 from leadrelay.domain.access import STAFF_ROLES, Permission, Role, allows, refusal
 from leadrelay.errors import Forbidden, Unauthorized
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 log = logging.getLogger("leadrelay.api")
 

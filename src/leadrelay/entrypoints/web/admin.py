@@ -32,7 +32,7 @@ from leadrelay.entrypoints.web.console import (
 )
 from leadrelay.errors import ConfigError, LeadrelayError, NotFound
 from leadrelay.services import credentials
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

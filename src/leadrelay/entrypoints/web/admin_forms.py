@@ -16,7 +16,7 @@ from leadrelay.entrypoints.web.console import (
     navigation,
 )
 from leadrelay.errors import Conflict, LeadrelayError, NotFound, ValidationFailed
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 
 def page(

@@ -9,7 +9,7 @@ with a "No data" text and no bars.
 - :func:`horizontal_bars` — one bar per item, lengths proportional to the values (sales, revenue);
 - :func:`cap_bars` — one bar per cap window: used out of the limit, with a marker at pacing's allowance.
 
-The ``*_chart`` functions at the end draw a ``services.dashboard.Dashboard``'s figures with them.
+The ``*_chart`` functions at the end draw a ``services.dashboard_figures.Dashboard``'s figures with them.
 
 Bars carry classes (``bar``, ``series-<name>``, ``pacing-marker`` …) and inline fills from a palette that
 stays distinguishable for the common colour blindnesses (Okabe–Ito), so a page may restyle them with CSS.
@@ -24,7 +24,7 @@ from decimal import Decimal
 from html import escape
 from typing import Literal
 
-from leadrelay.services.dashboard import LEAD_SERIES, Dashboard
+from leadrelay.services.dashboard_figures import LEAD_SERIES, Dashboard
 
 PALETTE = ("#0072B2", "#D55E00", "#E69F00", "#CC79A7", "#009E73", "#56B4E9", "#F0E442", "#000000")
 _TRACK = "#E5E7EB"

@@ -23,7 +23,7 @@ from leadrelay.entrypoints.web import config_inputs, partner_tests
 from leadrelay.entrypoints.web.console import ConfigurePage, _render, _see, csrf_sent_ok, navigation
 from leadrelay.errors import ConfigError, ConfigProblem, Conflict, InvalidTransition, NotFound
 from leadrelay.services import config_editing as editing
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

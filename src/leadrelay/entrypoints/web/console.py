@@ -24,7 +24,7 @@ from leadrelay.domain.access import Permission, Role, allows, refusal
 from leadrelay.entrypoints.api import shared_routes
 from leadrelay.entrypoints.api.deps import CSRF_HEADER, SESSION_COOKIE, session_of
 from leadrelay.errors import Gone, LeadrelayError, NotFound, TooManyRequests, Unauthorized, ValidationFailed
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")

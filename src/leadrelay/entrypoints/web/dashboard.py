@@ -26,13 +26,8 @@ from leadrelay.domain.access import Permission, allows
 from leadrelay.entrypoints.web import charts
 from leadrelay.entrypoints.web.console import UserDep, ViewerPage, _render, navigation
 from leadrelay.errors import ValidationFailed
-from leadrelay.services.dashboard import (
-    DEFAULT_HOURS,
-    MAX_HOURS,
-    Dashboard,
-    dashboard_query,
-    show_dashboard,
-)
+from leadrelay.services.dashboard import DEFAULT_HOURS, MAX_HOURS, dashboard_query, show_dashboard
+from leadrelay.services.dashboard_figures import Dashboard
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

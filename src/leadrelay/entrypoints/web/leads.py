@@ -45,7 +45,7 @@ from leadrelay.entrypoints.web.console import (
 from leadrelay.errors import NotFound, ValidationFailed
 from leadrelay.services.csv_leads import MAX_LINE_BYTES, ImportProgress, bounded_lines
 from leadrelay.services.lead_import import ConsoleImports
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _CHUNK = 1 << 16

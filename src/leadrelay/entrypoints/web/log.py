@@ -35,7 +35,7 @@ from leadrelay.entrypoints.web.console import (
     navigation,
 )
 from leadrelay.errors import LeadrelayError, NotFound
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

@@ -36,7 +36,7 @@ from leadrelay.errors import Forbidden, InvalidTransition, NotFound, ValidationF
 from leadrelay.services import credentials
 from leadrelay.services.availability import PartnerAvailability
 from leadrelay.services.returns import ReturnRequest
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

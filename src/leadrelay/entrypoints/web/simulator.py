@@ -40,7 +40,7 @@ from leadrelay.entrypoints.web.console import (
 from leadrelay.errors import ConfigError, NotFound, ValidationFailed
 from leadrelay.services.simulation import DEFAULT_LIMIT, MAX_LIMIT, parse_since
 from leadrelay.services.simulation_views import backtest_dict, simulation_dict
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

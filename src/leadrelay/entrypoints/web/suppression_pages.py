@@ -40,7 +40,7 @@ from leadrelay.entrypoints.web.console import (
 )
 from leadrelay.errors import LeadrelayError, NotFound, ValidationFailed
 from leadrelay.services.suppression import ImportReport, SuppressionLists, check_file, import_file
-from leadrelay.services.users import SessionUser
+from leadrelay.services.user_values import SessionUser
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
