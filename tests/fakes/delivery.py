@@ -8,15 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.attempts import Outcome
-from leadrelay.domain.states import (
-    LEAD,
-    QUEUE,
-    DeliveryStatus,
-    LeadStatus,
-    OfferStatus,
-    QueueState,
-    lead_status,
-)
+from leadrelay.domain.derived_states import lead_status
+from leadrelay.domain.states import LEAD, QUEUE, DeliveryStatus, LeadStatus, OfferStatus, QueueState
 from leadrelay.services.ports.records import LeadOutcome
 from tests.fakes.quality import FakeDedupMarks
 from tests.fakes.tables import FakeRow, Tables

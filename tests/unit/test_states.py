@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from leadrelay.domain.derived_states import Settlement, lead_status, public_lead_status, settle_job
 from leadrelay.domain.state_diagrams import mermaid
 from leadrelay.domain.states import (
     BATCH,
@@ -27,11 +28,7 @@ from leadrelay.domain.states import (
     JobStatus,
     LeadStatus,
     QueueState,
-    Settlement,
     check_transition,
-    lead_status,
-    public_lead_status,
-    settle_job,
 )
 from leadrelay.errors import InvalidTransition, LeadrelayError
 

@@ -8,7 +8,8 @@ Pure: standard library only.
 
 from __future__ import annotations
 
-from leadrelay.domain.states import MACHINES, Machine, S
+from leadrelay.domain.state_machine import Machine, S
+from leadrelay.domain.states import MACHINES
 
 
 def mermaid(machine: Machine[S]) -> str:

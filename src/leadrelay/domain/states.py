@@ -2,7 +2,8 @@
 
 Ten state columns, one ``StrEnum`` each (values are what the database stores):
 
-- ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs (:func:`lead_status`);
+- ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs
+  (``domain.derived_states.lead_status``);
 - ``jobs.status`` (:class:`JobStatus`): the distribution job's own progress;
 - ``jobs.queue_state`` (:class:`QueueState`): the queue's claim state, kept apart from the job's status;
 - ``deliveries.status`` (:class:`DeliveryStatus`): one partner's delivery of one job;
@@ -13,23 +14,24 @@ Ten state columns, one ``StrEnum`` each (values are what the database stores):
 - ``returns.status`` (:class:`ReturnStatus`): a partner's return of a lead it bought;
 - ``invoices.status`` (:class:`InvoiceStatus`): a partner's invoice or a source's statement.
 
-Each has a :class:`Machine`: the states a row may be created in, and labelled transitions. Writers call
-``MACHINE.check(current, new)`` (an illegal move raises :class:`~leadrelay.errors.InvalidTransition`);
-bulk SQL updates restrict their WHERE clause to ``MACHINE.sources(new)``; the schema backs the values with
-CHECK constraints built from the enums. ``docs/states.md`` is generated from these tables
-(``leadrelay.domain.state_diagrams``), and a unit test keeps it so.
+Each has a :class:`~leadrelay.domain.state_machine.Machine`: the states a row may be created in, and
+labelled transitions. Writers call ``MACHINE.check(current, new)`` (an illegal move raises
+:class:`~leadrelay.errors.InvalidTransition`); bulk SQL updates restrict their WHERE clause to
+``MACHINE.sources(new)``; the schema backs the values with CHECK constraints built from the enums.
+``docs/states.md`` is generated from these tables
+(``leadrelay.domain.state_diagrams``), and a unit test keeps it so. What a set of facts means for a
+state (a job's settlement from its deliveries, a lead's status from its jobs) is decided in
+``domain.derived_states``.
 
 Pure: standard library only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from leadrelay.errors import InvalidTransition
+from leadrelay.domain.state_machine import Machine, S
 
 __all__ = [
     "BATCH",
@@ -63,11 +65,7 @@ __all__ = [
     "QueueState",
     "RelayStatus",
     "ReturnStatus",
-    "Settlement",
     "check_transition",
-    "lead_status",
-    "public_lead_status",
-    "settle_job",
 ]
 
 
@@ -165,75 +163,6 @@ class KeyOwner(StrEnum):
 
     SOURCE = "source"
     PARTNER = "partner"
-
-
-S = TypeVar(
-    "S",
-    LeadStatus,
-    JobStatus,
-    QueueState,
-    DeliveryStatus,
-    BatchStatus,
-    OfferStatus,
-    DeliveryOutcome,
-    RelayStatus,
-    ReturnStatus,
-    InvoiceStatus,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Machine(Generic[S]):
-    """The states of one column: where a row may start, and the labelled moves between states.
-
-    ``mesh``: states derived from other facts, which may follow one another freely (a lead's status,
-    recomputed from its jobs); drawn as one box.
-    """
-
-    name: str
-    states: type[S]
-    initial: Mapping[S, str]  # state -> how a row is created in it
-    edges: tuple[tuple[S, S, str], ...]  # (from, to, label)
-    mesh: frozenset[S] = frozenset()
-    mesh_label: str = ""
-    transitions: Mapping[S, frozenset[S]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        table: dict[S, set[S]] = {state: set() for state in self.states}
-        for src, dst, _ in self.edges:
-            table[src].add(dst)
-        for src in self.mesh:
-            table[src] |= self.mesh - {src}
-        object.__setattr__(self, "transitions", {s: frozenset(n) for s, n in table.items()})
-
-    def allowed(self, src: S | str, dst: S | str) -> bool:
-        # the states are StrEnums: a stored value (str) hashes and compares equal to its member, so the
-        # table answers for both without converting (which costs more than the lookup)
-        nexts = self.transitions.get(src)  # type: ignore[arg-type]
-        return nexts is not None and dst in nexts
-
-    def check(self, src: S | str, dst: S) -> S:
-        """``dst`` when a row in ``src`` may move there; else :class:`InvalidTransition`."""
-        if not self.allowed(src, dst):
-            raise InvalidTransition(f"{self.name} cannot go from {src!s} to {dst!s}")
-        return dst
-
-    def check_initial(self, state: S | str) -> S:
-        """``state`` when a row may be created in it; else :class:`InvalidTransition`."""
-        try:
-            got = self.states(state)
-        except ValueError:
-            got = None
-        if got is None or got not in self.initial:
-            raise InvalidTransition(f"a {self.name} cannot start in {state!s}")
-        return got
-
-    def sources(self, dst: S) -> frozenset[S]:
-        """Every state from which ``dst`` may be reached (for a bulk UPDATE's WHERE clause)."""
-        return frozenset(s for s, nexts in self.transitions.items() if dst in nexts)
-
-    def terminal(self) -> frozenset[S]:
-        return frozenset(s for s, nexts in self.transitions.items() if not nexts)
 
 
 def check_transition(machine: Machine[S], src: S | str, dst: S) -> S:
@@ -489,81 +418,3 @@ INVOICE: Machine[InvoiceStatus] = Machine(
 MACHINES: tuple[Machine[Any], ...] = (
     JOB, QUEUE, DELIVERY, BATCH, LEAD, OFFER, OUTCOME, RELAY, RETURN, INVOICE,
 )  # fmt: skip
-
-
-# ---------------------------------------------------------------- what a set of facts means
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """Where a job goes once its deliveries have moved: its status and its queue state.
-
-    ``queue`` is READY (a delivery is due again: run at the earliest), WAITING (parked until a batch is
-    sent), CLAIMED (route again, in the same claim) or DONE (closed).
-    """
-
-    status: JobStatus
-    queue: QueueState
-
-    @property
-    def closed(self) -> bool:
-        return self.queue is QueueState.DONE
-
-
-# a stored value (or a member) to its member, faster than calling the enum; an unknown value falls through
-# to the call, which raises ValueError as before
-_DELIVERY_STATUSES: dict[str, DeliveryStatus] = {m.value: m for m in DeliveryStatus}
-_JOB_STATUSES: dict[str, JobStatus] = {m.value: m for m in JobStatus}
-
-
-def settle_job(deliveries: Iterable[DeliveryStatus | str], *, reroute: bool) -> Settlement:
-    """A delivering job's settlement from its deliveries' statuses. ``reroute``: when every delivery
-    failed, route again (a rule-routed job) rather than fail.
-
-    A delivery to attempt (pending, retry) keeps the job delivering and queued; else one waiting for a
-    batch parks it; else any delivered delivers it; else any held holds it; else it failed.
-    """
-    got = {_DELIVERY_STATUSES.get(s) or DeliveryStatus(s) for s in deliveries}
-    if got & {DeliveryStatus.PENDING, DeliveryStatus.RETRY}:
-        return Settlement(JobStatus.DELIVERING, QueueState.READY)
-    if DeliveryStatus.BATCHED in got:
-        return Settlement(JobStatus.DELIVERING, QueueState.WAITING)
-    if DeliveryStatus.DELIVERED in got:
-        return Settlement(JobStatus.DELIVERED, QueueState.DONE)
-    if DeliveryStatus.HELD in got:
-        return Settlement(JobStatus.HELD, QueueState.DONE)
-    if reroute and DeliveryStatus.FAILED in got:
-        return Settlement(JobStatus.ROUTING, QueueState.CLAIMED)
-    return Settlement(JobStatus.FAILED, QueueState.DONE)
-
-
-def lead_status(jobs: Collection[JobStatus | str]) -> LeadStatus:
-    """A lead's status from its jobs' statuses: delivered when any job is; queued while one is open;
-    then held, failed, cancelled (all of them), duplicate or suppressed (closed at intake by every
-    profile), else unsold (no job at all included)."""
-    got = {_JOB_STATUSES.get(s) or JobStatus(s) for s in jobs}
-    if JobStatus.DELIVERED in got:
-        return LeadStatus.DELIVERED
-    if got & JOB_OPEN:
-        return LeadStatus.QUEUED
-    if JobStatus.HELD in got:  # waiting for pick-up or release
-        return LeadStatus.HELD
-    if JobStatus.FAILED in got:
-        return LeadStatus.FAILED
-    if got == {JobStatus.CANCELLED}:
-        return LeadStatus.CANCELLED
-    if got and got <= {JobStatus.DUPLICATE, JobStatus.SUPPRESSED}:
-        return LeadStatus.SUPPRESSED if got == {JobStatus.SUPPRESSED} else LeadStatus.DUPLICATE
-    return LeadStatus.UNSOLD
-
-
-_PUBLIC = {LeadStatus.FAILED: LeadStatus.UNSOLD, LeadStatus.SUPPRESSED: LeadStatus.UNSOLD}
-
-
-def public_lead_status(status: LeadStatus | str) -> LeadStatus:
-    """What a source is told: a technical failure and a suppressed lead are ``unsold``; a held lead is
-    not sold yet, so ``queued``."""
-    got = LeadStatus(status)
-    if got is LeadStatus.HELD:
-        return LeadStatus.QUEUED
-    return _PUBLIC.get(got, got)

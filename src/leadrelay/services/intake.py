@@ -20,10 +20,7 @@ from leadrelay.domain import lookup
 from leadrelay.domain.fields import validate_lead
 from leadrelay.domain.ledger import DEFAULT_CURRENCY, accepted_payout
 from leadrelay.domain.model import SourceSpec
-from leadrelay.domain.states import (
-    LeadStatus,
-    QueueState,
-)
+from leadrelay.domain.states import LeadStatus, QueueState
 from leadrelay.errors import (
     Conflict,
     Expired,

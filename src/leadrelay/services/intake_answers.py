@@ -9,17 +9,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from leadrelay.domain.derived_states import public_lead_status
 from leadrelay.domain.ledger import Party, balance
 from leadrelay.domain.model import SourceSpec
 from leadrelay.domain.offers import NO_OFFER_SELECTED, public_offer
-from leadrelay.domain.states import LeadStatus, OfferStatus, public_lead_status
+from leadrelay.domain.states import LeadStatus, OfferStatus
 from leadrelay.errors import FieldProblem, NotFound
 from leadrelay.services.ports import Clock, Tx
 
 FINAL_LEAD_STATUSES = frozenset(LeadStatus) - {LeadStatus.QUEUED}
 
-# What a source is told (domain.states.public_lead_status): delivered, unsold, rejected or queued (and,
-# later, cancelled). A technical failure is unsold to the source, and only routing reasons are shown
+# What a source is told (domain.derived_states.public_lead_status): delivered, unsold, rejected or queued
+# (and, later, cancelled). A technical failure is unsold to the source, and only routing reasons are shown
 # (never a buyer's answer). A suppressed lead is unsold, its reason the word suppressed: which list
 # matched is not the source's business.
 SUPPRESSED_REASON = str(LeadStatus.SUPPRESSED)

@@ -9,17 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from leadrelay.domain.derived_states import lead_status, public_lead_status
 from leadrelay.domain.ledger import Entry
-from leadrelay.domain.states import (
-    JOB,
-    LEAD,
-    QUEUE,
-    JobStatus,
-    LeadStatus,
-    QueueState,
-    lead_status,
-    public_lead_status,
-)
+from leadrelay.domain.states import JOB, LEAD, QUEUE, JobStatus, LeadStatus, QueueState
 from leadrelay.errors import FieldProblem
 from leadrelay.services import supplier_ping
 from leadrelay.services.intake_answers import SUPPRESSED_REASON, IntakeAnswer

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.derived_states import settle_job
 from leadrelay.domain.ledger import PriceBasis, sale_amount
 from leadrelay.domain.model import FileChannel, HoldChannel
 from leadrelay.domain.postback_relay import RelayEvent
@@ -27,7 +28,6 @@ from leadrelay.domain.states import (
     DeliveryStatus,
     JobStatus,
     QueueState,
-    settle_job,
 )
 from leadrelay.services.budgets import holds_money
 from leadrelay.services.config_in_force import LiveConfig
@@ -325,7 +325,7 @@ def settle(
     finished: set[str] | None = None,
     notes: Sequence[str] = (),
 ) -> StepResult:
-    """Look at all deliveries of the job and move it on (``domain.states.settle_job`` decides where).
+    """Look at all deliveries of the job and move it on (``domain.derived_states.settle_job`` decides where).
     ``finished``: the deliveries whose attempt just ended (their failures get a trace line); None means
     all of them. ``notes``: failover lines."""
     settlement = settle_job([d.status for d in dl], reroute=job.kind == "route")

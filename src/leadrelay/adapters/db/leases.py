@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Connection, Table, and_, bindparam, case, or_, select, update
 
 from leadrelay.adapters.db.tables import batches, deliveries, jobs
-from leadrelay.domain.states import BATCH, QUEUE, BatchStatus, Machine, QueueState
+from leadrelay.domain.state_machine import Machine
+from leadrelay.domain.states import BATCH, QUEUE, BatchStatus, QueueState
 
 __all__ = [
     "BATCH_LEASE",

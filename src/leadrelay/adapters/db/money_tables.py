@@ -22,11 +22,7 @@ from leadrelay.domain.budgets import HoldKind
 from leadrelay.domain.invoices import InvoiceStatus, PeriodKind
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.reports import COUNTERS, LEAD_COUNTERS
-from leadrelay.domain.states import (
-    DeliveryOutcome,
-    RelayStatus,
-    ReturnStatus,
-)
+from leadrelay.domain.states import DeliveryOutcome, RelayStatus, ReturnStatus
 
 # ---------------------------------------------------------------- money (issue 11)
 

@@ -19,7 +19,8 @@ from leadrelay.adapters.db import leases
 from leadrelay.adapters.db.row_writer import RowWriter
 from leadrelay.adapters.db.tables import attempts, bids, deliveries, jobs, leads, offers, supplier_pings
 from leadrelay.domain.attempts import Outcome
-from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, OfferStatus, QueueState, lead_status
+from leadrelay.domain.derived_states import lead_status
+from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, OfferStatus, QueueState
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -93,7 +94,7 @@ def get_lead(conn: Connection, lead_id: str) -> Row[Any] | None:
 
 
 def refresh_lead_status(conn: Connection, lead_id: str, now: datetime) -> LeadStatus:
-    """Set the lead's status from its jobs (``domain.states.lead_status``); returns it."""
+    """Set the lead's status from its jobs (``domain.derived_states.lead_status``); returns it."""
     return refresh_lead_statuses(conn, [lead_id], now)[lead_id]
 
 
@@ -215,7 +216,7 @@ _STATUSES_OF_LEADS = (
 
 
 def refresh_lead_statuses(conn: Connection, lead_ids: Sequence[str], now: datetime) -> dict[str, LeadStatus]:
-    """Set each lead's status from its jobs (``domain.states.lead_status``), through the lead's
+    """Set each lead's status from its jobs (``domain.derived_states.lead_status``), through the lead's
     transitions (a status set at intake, such as rejected, never changes); returns them."""
     current: dict[str, str] = {}
     by_lead: dict[str, set[str]] = {}
