@@ -48,11 +48,26 @@ PG_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql://postgres@12
 
 
 def free_port() -> int:
+    """A free loopback port below the kernel's ephemeral range (32768 and up on Linux), where no outgoing
+    connection can take it before our server binds it; above the test suite's blocks (20000-27999)."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    for _ in range(1000):
+        port = random.randrange(28000, 32000)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError("no free port in 28000-31999")
+
+
+_GIVEN: set[int] = set()  # the ports handed out by this run (two asked in a row must differ)
 
 
 def config(buyers_port: int) -> dict[str, Any]:

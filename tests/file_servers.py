@@ -31,6 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from moto.server import ThreadedMotoServer
 
 from leadrelay.domain.files import FtpDestination, S3Destination, SftpDestination
+from tests.support import free_port
 
 with warnings.catch_warnings():  # pyftpdlib still imports asyncore/asynchat on Python 3.11
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -64,10 +65,9 @@ WAIT_S = 10.0
 
 
 def closed_port() -> int:
-    """A loopback port where nothing listens (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port where nothing listens (``tests.support.free_port``: none an outgoing connection
+    takes meanwhile)."""
+    return free_port()
 
 
 @pytest.fixture

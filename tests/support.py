@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -39,10 +40,34 @@ ADMIN_TOKEN = "lra_test_admin_token_0001"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Ports for the servers a test starts, chosen here rather than by the kernel: a port the kernel gives for
+# "port 0" comes from its ephemeral range, where any outgoing connection may take it as its local port
+# before the server binds it (seen in CI: "address already in use", and the test waited for a server that
+# had died). So they come from below that range, from a block of its own for each xdist worker, in turn,
+# each one checked free (without SO_REUSEADDR: a port still in TIME_WAIT is passed over).
+_PORT_BLOCK = 1000
+_PORTS_FROM = 20000  # 8 workers' blocks end at 28000, under Linux's default ephemeral range (32768-60999)
+_port_lock = threading.Lock()
+_ports_in_turn: Iterator[int] | None = None
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, which no outgoing connection will take meanwhile."""
+    global _ports_in_turn
+    with _port_lock:
+        if _ports_in_turn is None:
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+            start = _PORTS_FROM + (int(worker) % 8 if worker.isdigit() else 0) * _PORT_BLOCK
+            _ports_in_turn = itertools.cycle(range(start, start + _PORT_BLOCK))
+        for _ in range(_PORT_BLOCK):
+            port = next(_ports_in_turn)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise AssertionError(f"no free port in this worker's block of {_PORT_BLOCK}")
 
 
 def prepare(url: str, document: Mapping[str, Any] | str) -> None:
@@ -199,8 +224,14 @@ def process(args: list[str], env: Mapping[str, str], *, log: Path) -> Iterator[s
                 proc.wait()
 
 
-def wait_http(url: str, timeout: float = 20.0) -> None:
+def wait_http(url: str, timeout: float = 20.0, *, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until ``url`` answers 200; with ``proc``, the server's process, fail at once when it ends."""
+
     def up() -> bool:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(
+                f"the server's process ended (exit code {proc.returncode}) before {url} answered"
+            )
         try:
             return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:

@@ -107,9 +107,9 @@ def api_server(url: str, tmp_path: Path) -> Iterator[str]:
     """`leadrelay serve --workers 0`: the API alone, as a process; yields its base URL."""
     port = free_port()
     args = leadrelay_cmd("serve", "--workers", "0", "--port", str(port))
-    with process(args, leadrelay_env(url), log=tmp_path / "serve.log"):
+    with process(args, leadrelay_env(url), log=tmp_path / "serve.log") as proc:
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/health")
+        wait_http(f"{base}/health", proc=proc)
         yield base
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -22,6 +21,7 @@ from leadrelay.adapters.channels.email import EmailSender, SmtpSettings
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import EmailChannel, WebhookChannel
 from leadrelay.templating.messages import check_template
+from tests.support import free_port
 
 USER, PASSWORD = "relay", "hunter2-pw"
 
@@ -51,12 +51,6 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (USER.encode(), PASSWORD.encode())
     return AuthResult(success=ok, handled=False)
@@ -65,7 +59,7 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data
 @pytest.fixture(scope="module")
 def smtp_server() -> Iterator[tuple[int, Mailbox]]:
     mailbox = Mailbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(
         mailbox, hostname="127.0.0.1", port=port, authenticator=_authenticate, auth_require_tls=False
     )
@@ -231,7 +225,7 @@ def test_partly_refused_recipients_still_deliver(smtp: tuple[int, Mailbox]) -> N
 
 
 def test_server_down_is_a_retryable_error() -> None:
-    result = deliver(_free_port(), EmailChannel(to=("a@b.test",)))
+    result = deliver(free_port(), EmailChannel(to=("a@b.test",)))
     assert (result.outcome, result.retryable) == (Outcome.ERROR, True)
     assert result.reason is not None and result.reason.startswith("connection error")
 
@@ -323,7 +317,7 @@ def test_channels_pick_the_sender_by_spec(smtp: tuple[int, Mailbox]) -> None:
         channels = Channels(smtp=SmtpSettings(port=port, timeout_s=2.0))
         try:
             mailed = await channels.send(make_lead(), EmailChannel(to=("a@b.test",)))
-            posted = await channels.send(make_lead(), WebhookChannel(url=f"http://127.0.0.1:{_free_port()}/"))
+            posted = await channels.send(make_lead(), WebhookChannel(url=f"http://127.0.0.1:{free_port()}/"))
             return mailed, posted
         finally:
             await channels.close()

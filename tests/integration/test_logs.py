@@ -94,9 +94,9 @@ def run_and_post(url: str, tmp_path: Path, fmt: str) -> tuple[dict[str, Any], st
         "LEADRELAY_LOG_FORMAT": fmt,
         "LEADRELAY_SECRET_KEY": "a-test-secret-key-of-some-length",
     }
-    with process(leadrelay_cmd("serve", "--port", str(port)), env, log=log):
+    with process(leadrelay_cmd("serve", "--port", str(port)), env, log=log) as proc:
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/health", timeout=STARTUP)
+        wait_http(f"{base}/health", timeout=STARTUP, proc=proc)
         with httpx.Client(base_url=base, timeout=30) as http:
             r = http.post("/v1/leads?wait=15", json=lead(ssn=SSN), headers=source_headers())
             assert r.status_code == 200, r.text

@@ -56,7 +56,7 @@ def serve(url: str, tmp_path: Path, **env: str) -> Iterator[tuple[httpx.Client, 
     }
     with process(args, full, log=tmp_path / "serve.log") as proc:
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/health", timeout=STARTUP)
+        wait_http(f"{base}/health", timeout=STARTUP, proc=proc)
         log = tmp_path / "serve.log"
         wait_for(lambda: log.read_text().count("worker running") >= 2, timeout=STARTUP)
         with httpx.Client(base_url=base, timeout=30) as http:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import orjson
 import pytest
 
 from leadrelay.simulate.buyers import BuyersServer, BuyersThread, check_options, run_buyers, start_buyers
+from tests.support import free_port
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -276,9 +276,7 @@ def test_bad_settings_are_refused(
 
 
 def test_run_buyers_serves_until_sigterm() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     code = f"from leadrelay.simulate.buyers import run_buyers; run_buyers('127.0.0.1', {port}, 2, 0, 1.0)"
     process = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()

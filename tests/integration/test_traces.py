@@ -124,9 +124,9 @@ def test_each_stage_of_a_lead_is_a_span_with_its_id(db_url: str, receiver: Recei
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
             "OTEL_BSP_SCHEDULE_DELAY": "50",
         }
-        with process(leadrelay_cmd("serve", "--port", str(port)), env, log=tmp_path / "serve.log"):
+        with process(leadrelay_cmd("serve", "--port", str(port)), env, log=tmp_path / "serve.log") as proc:
             base = f"http://127.0.0.1:{port}"
-            wait_http(f"{base}/health", timeout=STARTUP)
+            wait_http(f"{base}/health", timeout=STARTUP, proc=proc)
             with httpx.Client(base_url=base, timeout=30) as http:
                 r = http.post("/v1/leads?wait=15", json=lead(), headers=source_headers())
             answer = r.json()

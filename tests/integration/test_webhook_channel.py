@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.utils import formatdate
@@ -18,6 +17,7 @@ from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.simulate.buyers import BuyersThread
+from tests.support import free_port as support_free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -95,11 +95,8 @@ def send_once(spec: WebhookChannel, *leads: LeadView) -> list[AttemptResult]:
 
 @pytest.fixture
 def free_port() -> Iterator[int]:
-    """A port that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    yield port
+    """A port that nothing listens on (``tests.support.free_port``)."""
+    yield support_free_port()
 
 
 # ---------------------------------------------------------------- against the simulated buyers
