@@ -49,12 +49,12 @@ PG_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql://postgres@12
 
 def free_port() -> int:
     """A free loopback port below the kernel's ephemeral range (32768 and up on Linux), where no outgoing
-    connection can take it before our server binds it; above the test suite's blocks (20000-27999)."""
+    connection can take it before our server binds it; above the test suite's (20000-29999)."""
     import random
     import socket
 
     for _ in range(1000):
-        port = random.randrange(28000, 32000)
+        port = random.randrange(30000, 32768)
         if port in _GIVEN:
             continue
         with socket.socket() as s:
@@ -64,7 +64,7 @@ def free_port() -> int:
                 continue
         _GIVEN.add(port)
         return port
-    raise RuntimeError("no free port in 28000-31999")
+    raise RuntimeError("no free port in 30000-32767")
 
 
 _GIVEN: set[int] = set()  # the ports handed out by this run (two asked in a row must differ)

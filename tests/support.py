@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -43,12 +44,24 @@ ROOT = Path(__file__).resolve().parent.parent
 # Ports for the servers a test starts, chosen here rather than by the kernel: a port the kernel gives for
 # "port 0" comes from its ephemeral range, where any outgoing connection may take it as its local port
 # before the server binds it (seen in CI: "address already in use", and the test waited for a server that
-# had died). So they come from below that range, from a block of its own for each xdist worker, in turn,
-# each one checked free (without SO_REUSEADDR: a port still in TIME_WAIT is passed over).
-_PORT_BLOCK = 1000
-_PORTS_FROM = 20000  # 8 workers' blocks end at 28000, under Linux's default ephemeral range (32768-60999)
+# had died). So they come from below that range (Linux's default starts at 32768): 20000-29999, the
+# benchmark's servers taking theirs from 30000-32767. Each xdist worker has a block of its own, used in
+# turn from a random place (two test runs on one host rarely meet), each port checked free (without
+# SO_REUSEADDR: a port still in TIME_WAIT is passed over).
+_PORTS = range(20000, 30000)
 _port_lock = threading.Lock()
 _ports_in_turn: Iterator[int] | None = None
+
+
+def _port_block() -> range:
+    """This xdist worker's share of ``_PORTS`` (all of them outside xdist)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.isdigit() or count < 2:
+        return _PORTS
+    size = len(_PORTS) // count
+    start = _PORTS.start + int(worker) % count * size
+    return range(start, start + size)
 
 
 def free_port() -> int:
@@ -56,10 +69,10 @@ def free_port() -> int:
     global _ports_in_turn
     with _port_lock:
         if _ports_in_turn is None:
-            worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-            start = _PORTS_FROM + (int(worker) % 8 if worker.isdigit() else 0) * _PORT_BLOCK
-            _ports_in_turn = itertools.cycle(range(start, start + _PORT_BLOCK))
-        for _ in range(_PORT_BLOCK):
+            block = _port_block()
+            first = random.randrange(len(block))
+            _ports_in_turn = itertools.cycle([*block[first:], *block[:first]])
+        for _ in range(len(_PORTS)):
             port = next(_ports_in_turn)
             with socket.socket() as s:
                 try:
@@ -67,7 +80,7 @@ def free_port() -> int:
                 except OSError:
                     continue
             return port
-    raise AssertionError(f"no free port in this worker's block of {_PORT_BLOCK}")
+    raise AssertionError("no free port in this worker's block")
 
 
 def prepare(url: str, document: Mapping[str, Any] | str) -> None:

@@ -9,8 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from jinja2 import pass_context
 
-from leadrelay.templating.sandbox import Fields, compile_template
+from leadrelay.templating.sandbox import ENV, Fields, compile_template
 
 TEMPLATES = [
     "{{ lead.phone }}",
@@ -38,6 +39,13 @@ TEMPLATES = [
     "{{ ping['price'] | default(0) }}",
     "{{ postback.url }}",
     "{{ ping.missing | default('none') }}",
+    # constants Jinja writes into its code as names that fail (inf, nan) or folds (lists, dicts, sums)
+    "{{ lead.first_name | default(1e999) }}",
+    "{{ lead.first_name | default(1e999 - 1e999) }}",
+    "{{ lead.first_name | truncate(1e999) }}",
+    "{{ lead.homeowner | map({'True': 'yes'}) }}",
+    "{{ lead.first_name | default('a' ~ 'b') }}",
+    "{{ lead.first_name | default([1, 2]) }}",
 ]
 LEADS: list[dict[str, Any]] = [
     {
@@ -92,6 +100,9 @@ def test_the_direct_read_is_taken_for_a_field_through_constant_filters_only() ->
         "{{ ping.reference }}",
     ]
     not_taken = [
+        "{{ lead.first_name | default(1e999) }}",
+        "{{ lead.homeowner | map({'True': 'yes'}) }}",
+        "{{ lead.first_name | default('a' ~ 'b') }}",
         "{{ ping.items }}",  # the dict's method, to Jinja
         "{{ ping['keys'] }}",
         "{{ lead_id }}",
@@ -112,3 +123,16 @@ def test_the_direct_read_is_taken_for_a_field_through_constant_filters_only() ->
 def test_a_direct_read_still_refuses_what_the_sandbox_refuses_at_compile_time() -> None:
     render, problems = compile_template("{{ lead.__class__ }}", None)
     assert render is None and problems == ["access to '__class__' is not allowed"]
+
+
+def test_a_filter_that_jinja_hands_its_context_is_left_to_jinja(monkeypatch: pytest.MonkeyPatch) -> None:
+    @pass_context
+    def shout(context: Any, value: Any) -> str:
+        return f"{value}!{context.get('lead_id')}"
+
+    monkeypatch.setitem(ENV.filters, "shout", shout)
+    direct, _ = compile_template("{{ lead.first_name | shout }}", None)
+    jinja, _ = compile_template("{{ lead.first_name | shout }}", None, direct=False)
+    assert getattr(direct, "__name__", "") != "read"
+    scope = {"lead": Fields({"first_name": "ada"}), "lead_id": "L1"}
+    assert direct is not None and jinja is not None and direct(scope) == jinja(scope) == "ada!L1"

@@ -9,6 +9,7 @@ What can be refused before any lead arrives (unknown filters, names and fields, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -111,9 +112,9 @@ def compile_template(
     """The compiled template, or None and what is wrong with it (with ``fields``, ``lead.x`` must be one).
 
     A template that is exactly one expression (``{{ lead.age }}``) is evaluated as that expression and
-    keeps its native type; any other renders to text. ``direct``: a lead field through filters with
-    constant arguments, the commonest mapping value, is read without Jinja's machinery when the lead has
-    the field (:func:`_direct`: the same value, a fraction of the cost).
+    keeps its native type; any other renders to text. ``direct``: a variable's field through filters with
+    literal arguments, the commonest mapping value, is read without Jinja's machinery when the variable
+    holds it (:func:`_direct`: the same value, a fraction of the cost).
     """
     try:
         tree = ENV.parse(source)
@@ -127,35 +128,41 @@ def compile_template(
         if len(body) == 1 and isinstance(body[0], nodes.Output) and len(body[0].nodes) == 1:
             expression = body[0].nodes[0]
             if not isinstance(expression, nodes.TemplateData):
+                # read as parsed: compiling (the analysis above too) lets Jinja's optimizer fold constants
+                plan = _direct_plan(_expression(ENV.parse(source))) if direct else None
                 assign = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
                 run = TemplateExpression(ENV.from_string(nodes.Template([assign], lineno=1)), False)
 
                 def evaluate(scope: Mapping[str, Any]) -> Any:
                     return native(run(**scope))
 
-                fast = _direct(expression, evaluate) if direct else None
-                return fast or evaluate, []
+                return (_direct(plan, evaluate) if plan is not None else evaluate), []
         template = ENV.from_string(source)
     except TemplateSyntaxError as exc:  # what only the compiler finds
         return None, [f"invalid template: {_syntax(exc)}"]
     return template.render, []
 
 
-def _direct(expression: nodes.Expr, evaluate: Render) -> Render | None:
-    """The commonest mapping values as plain functions: a variable's attribute or key (``{{ lead.x }}``,
-    ``{{ lead['x'] }}``, ``{{ ping.reference }}``), through filters with constant arguments
-    (``{{ lead.phone | e164 }}``, ``{{ lead.dob | date('%m/%d/%Y') }}``), made native. When the variable
-    holds that key as plain data (``lead`` is :class:`Fields`, the other variables dicts, whose own
-    attributes are not read this way), the value is what Jinja's sandbox would read, and the filters are
-    ours; anything else (a missing field, another type) goes through Jinja (``evaluate``), which decides
-    what it gives. None for any other expression."""
+_Plan = tuple[str, str, tuple[tuple[Callable[..., Any], tuple[Any, ...]], ...]]
+# (the variable, its key, the filters in the order they apply, each with its constant arguments)
+
+
+def _direct_plan(expression: nodes.Expr) -> _Plan | None:
+    """What :func:`_direct` reads, for an expression as parsed (not yet optimized): a variable's attribute or
+    key (``{{ lead.x }}``, ``{{ lead['x'] }}``, ``{{ ping.reference }}``) through filters whose arguments
+    are literal text, whole numbers, finite floats, booleans or none (``{{ lead.phone | e164 }}``,
+    ``{{ lead.dob | date('%m/%d/%Y') }}``), each filter taking the value alone (none that Jinja hands a
+    context or the environment). None for any other expression."""
     chain: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
     node: nodes.Node | None = expression
     while isinstance(node, nodes.Filter):
-        consts = [a for a in node.args if isinstance(a, nodes.Const)]
+        consts = [a for a in node.args if isinstance(a, nodes.Const) and _plain(a.value)]
         if node.kwargs or node.dyn_args or node.dyn_kwargs or len(consts) != len(node.args):
             return None
-        chain.append((ENV.filters[node.name], tuple(c.value for c in consts)))
+        apply = ENV.filters[node.name]
+        if getattr(apply, "jinja_pass_arg", None) is not None:  # Jinja would pass it a context first
+            return None
+        chain.append((apply, tuple(c.value for c in consts)))
         node = node.node
     if isinstance(node, nodes.Getattr):
         key = node.attr
@@ -172,11 +179,37 @@ def _direct(expression: nodes.Expr, evaluate: Render) -> Render | None:
     variable = node.node.name
     if variable != "lead" and hasattr(dict, key):  # ping.items is the dict's method to Jinja
         return None
-    chain.reverse()
+    return variable, key, tuple(reversed(chain))
+
+
+def _expression(tree: nodes.Template) -> nodes.Expr:
+    """The one expression of a template that is one expression."""
+    (output,) = tree.body
+    assert isinstance(output, nodes.Output)
+    (expression,) = output.nodes
+    return expression
+
+
+def _plain(value: Any) -> bool:
+    """A literal Jinja writes into its code as itself (an infinite float it writes as ``inf``, a name
+    that fails when the template runs)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, str | int)
+
+
+def _direct(plan: _Plan, evaluate: Render) -> Render:
+    """The plan's value as a plain function: when the variable holds the key as plain data (``lead`` is
+    :class:`Fields`, the other variables dicts), what Jinja's sandbox would read there, through the same
+    filter functions, made native; anything else (a missing field, another type) goes through Jinja
+    (``evaluate``), which decides what it gives. The sandbox has nothing to guard on that path: the
+    value is data and the filters are ours."""
+    variable, key, chain = plan
+    holder_type = Fields if variable == "lead" else dict
 
     def read(scope: Mapping[str, Any]) -> Any:
         holder = scope.get(variable)
-        if type(holder) is not (Fields if variable == "lead" else dict) or key not in holder:
+        if type(holder) is not holder_type or key not in holder:
             return evaluate(scope)
         value = holder[key]
         for apply, args in chain:
