@@ -31,7 +31,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from moto.server import ThreadedMotoServer
 
 from leadrelay.domain.files import FtpDestination, S3Destination, SftpDestination
-from tests.support import free_port
 
 with warnings.catch_warnings():  # pyftpdlib still imports asyncore/asynchat on Python 3.11
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -48,7 +47,6 @@ __all__ = [
     "Ftp",
     "LoopThread",
     "Sftp",
-    "closed_port",
     "ftp",
     "s3",
     "self_signed",
@@ -62,12 +60,6 @@ __all__ = [
 USER, PASSWORD = "relay", "s3cret-Pa55word"
 S3_SECRET = "not-the-secret-key"
 WAIT_S = 10.0
-
-
-def closed_port() -> int:
-    """A loopback port where nothing listens (``tests.support.free_port``: none an outgoing connection
-    takes meanwhile)."""
-    return free_port()
 
 
 @pytest.fixture

@@ -25,13 +25,14 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import attempts, batches, deliveries, leads
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.services import configure
-from tests.file_servers import PASSWORD, S3, USER, Ftp, Sftp, closed_port, new_directory, serve_ftp
+from tests.file_servers import PASSWORD, S3, USER, Ftp, Sftp, new_directory, serve_ftp
 from tests.support import (
     ADMIN,
     Mailbox,
     ServerThread,
     base_config,
     everything_stored,
+    free_port,
     lead,
     prepare,
     rows,
@@ -349,7 +350,7 @@ def test_an_email_destination_mails_the_file(db_url: str, mailbox: tuple[Mailbox
 def test_a_stopped_server_is_retried_until_it_answers_then_the_file_lands_once(
     db_url: str, tmp_path: Path
 ) -> None:
-    port = closed_port()  # the partner's FTP server is down
+    port = free_port()  # the partner's FTP server is down
     root = tmp_path / "ftp"
     root.mkdir()
     directory = new_directory(root)

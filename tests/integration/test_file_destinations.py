@@ -14,7 +14,8 @@ import pytest
 
 from leadrelay.adapters.files.destinations import UploadError, UploadResult, upload
 from leadrelay.domain.files import Destination, FtpDestination, S3Destination, SftpDestination
-from tests.file_servers import PASSWORD, S3, USER, WAIT_S, Ftp, Sftp, closed_port
+from tests.file_servers import PASSWORD, S3, USER, WAIT_S, Ftp, Sftp
+from tests.support import free_port
 
 DATA = "first_name,monthly_bill\r\nZoë,120\r\n".encode()
 
@@ -103,7 +104,7 @@ def test_sftp_unreadable_known_hosts_is_final(sftp: Sftp) -> None:
 
 @pytest.mark.parametrize("name", ["../escape.csv", "sub/leads.csv", ".hidden.csv", ""])
 def test_unsafe_file_names_are_refused_before_connecting(name: str) -> None:
-    dest = SftpDestination(host="127.0.0.1", port=closed_port(), username=USER, password=PASSWORD)
+    dest = SftpDestination(host="127.0.0.1", port=free_port(), username=USER, password=PASSWORD)
     error = _failure(dest, name)
     assert not error.retryable and "unsafe file name" in error.reason
 
@@ -116,9 +117,7 @@ def test_sftp_missing_directory_is_final(sftp: Sftp) -> None:
 
 
 def test_sftp_closed_port_and_silence_are_retryable(silent_port: int) -> None:
-    refused = _failure(
-        SftpDestination(host="127.0.0.1", port=closed_port(), username=USER, password=PASSWORD)
-    )
+    refused = _failure(SftpDestination(host="127.0.0.1", port=free_port(), username=USER, password=PASSWORD))
     assert refused.retryable and refused.reason.endswith("Connection refused")
     silent = _failure(
         SftpDestination(host="127.0.0.1", port=silent_port, username=USER, password=PASSWORD, timeout_s=0.5)
@@ -202,9 +201,7 @@ def test_ftps_needs_a_trusted_certificate_and_a_tls_server(ftp: Ftp) -> None:
 
 def test_ftp_closed_port_and_silence_are_retryable(silent_port: int) -> None:
     for tls in (False, True):
-        closed = FtpDestination(
-            host="127.0.0.1", port=closed_port(), username=USER, password=PASSWORD, tls=tls
-        )
+        closed = FtpDestination(host="127.0.0.1", port=free_port(), username=USER, password=PASSWORD, tls=tls)
         refused = _failure(closed)
         assert refused.retryable and refused.reason.endswith("Connection refused")
         silent = FtpDestination(
@@ -239,7 +236,7 @@ def test_s3_missing_bucket_is_final(s3: S3) -> None:
 def test_s3_closed_port_is_retryable() -> None:
     dest = S3Destination(
         "leads",
-        endpoint_url=f"http://127.0.0.1:{closed_port()}",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
         access_key_id="k",
         secret_access_key="not-the-secret-key",
     )

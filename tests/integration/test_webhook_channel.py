@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 
@@ -17,7 +17,7 @@ from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.simulate.buyers import BuyersThread
-from tests.support import free_port as support_free_port
+from tests.support import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -91,12 +91,6 @@ def send_once(spec: WebhookChannel, *leads: LeadView) -> list[AttemptResult]:
             await sender.close()
 
     return asyncio.run(scenario())
-
-
-@pytest.fixture
-def free_port() -> Iterator[int]:
-    """A port that nothing listens on (``tests.support.free_port``)."""
-    yield support_free_port()
 
 
 # ---------------------------------------------------------------- against the simulated buyers
@@ -243,8 +237,9 @@ def test_slow_endpoint_times_out() -> None:
     assert 150 < result.duration_ms < 1000
 
 
-def test_closed_port_is_a_retryable_connection_error(free_port: int) -> None:
-    (result,) = send_once(WebhookChannel(url=f"http://127.0.0.1:{free_port}/hook"), make_lead())
+def test_closed_port_is_a_retryable_connection_error() -> None:
+    closed = free_port()  # nothing listens there
+    (result,) = send_once(WebhookChannel(url=f"http://127.0.0.1:{closed}/hook"), make_lead())
     assert (result.outcome, result.retryable) == (Outcome.ERROR, True)
     assert result.reason is not None and result.reason.startswith("connection error: ")
 
