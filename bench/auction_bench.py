@@ -14,6 +14,8 @@ Measures, on each database:
   answers by status, and the servers' CPU per auction;
 - a rate sweep (``--sweep``, short runs, rising; it stops at the first rate whose p99 overhead reaches
   50 ms) and the highest rate whose p99 overhead stays under 50 ms;
+- the API and the worker in two processes (`serve --workers 0` and `leadrelay worker`, the layout at
+  scale): ``--split-rate`` auctions/s (20) for ``--split-seconds``;
 - the slow buyer: one of the 10 answers its pings only after 5 s, the rule's deadline is 750 ms and the
   source waits ``?wait=0.75``; every answer must come within 760 ms of its request.
 
@@ -200,6 +202,7 @@ class Platform:
     proc: subprocess.Popen[bytes]
     url: str
     db: Database
+    others: list[subprocess.Popen[bytes]] = field(default_factory=list)  # a worker process beside it
 
     def backlog(self) -> int:
         """Jobs not finished yet (ready or claimed)."""
@@ -222,24 +225,32 @@ class Platform:
 
 def measure(server: Platform, rate: float, seconds: float, wait: float) -> Run:
     server.drain()
-    cpu0 = cpu_seconds([server.proc])
+    cpu0 = cpu_seconds([server.proc, *server.others])
     run = asyncio.run(open_loop(server.url, rate, seconds, wait))
-    run.cpu_us = (cpu_seconds([server.proc]) - cpu0) / max(1, sum(run.statuses.values())) * 1e6
+    run.cpu_us = (
+        (cpu_seconds([server.proc, *server.others]) - cpu0) / max(1, sum(run.statuses.values())) * 1e6
+    )
     return run
 
 
 @contextlib.contextmanager
-def platform(db_url: str, doc: dict[str, Any], env: dict[str, str]) -> Iterator[Platform]:
-    """`leadrelay serve` with one worker loop on a database prepared with ``doc``."""
+def platform(
+    db_url: str, doc: dict[str, Any], env: dict[str, str], *, split: bool = False
+) -> Iterator[Platform]:
+    """`leadrelay serve` with one worker loop on a database prepared with ``doc``; ``split``: `serve
+    --workers 0` and a `leadrelay worker` process beside it (the CPU figure is both processes')."""
     prepare(db_url, doc)
     port = free_port()
     server_env = {**env, "LEADRELAY_DATABASE_URL": db_url}
-    proc = start([*CLI, "serve", "--port", str(port), "--workers", "1"], server_env)
+    proc = start([*CLI, "serve", "--port", str(port), "--workers", "0" if split else "1"], server_env)
+    worker = start([*CLI, "worker"], server_env) if split else None
     db = Database(db_url)
     try:
         wait_up(f"http://127.0.0.1:{port}/health")
-        yield Platform(proc, f"http://127.0.0.1:{port}", db)
+        yield Platform(proc, f"http://127.0.0.1:{port}", db, [worker] if worker is not None else [])
     finally:
+        if worker is not None:
+            stop(worker)
         stop(proc)
         db.dispose()
 
@@ -301,7 +312,7 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
 
 
-def run_db(label: str, db_urls: tuple[str, str], args: argparse.Namespace, verdict: Verdict) -> None:
+def run_db(label: str, db_urls: tuple[str, str, str], args: argparse.Namespace, verdict: Verdict) -> None:
     env = {"LEADRELAY_SECRET_KEY": SECRET, "LEADRELAY_ALLOWED_TARGET_NETWORKS": "127.0.0.0/8"}
     fast_port, slow_port = free_port(), free_port()
     fast = buyers(fast_port, env, f"fixed:{PING_MS:g}")
@@ -333,6 +344,12 @@ def run_db(label: str, db_urls: tuple[str, str], args: argparse.Namespace, verdi
                 + (f"{best:g}/s" if best is not None else f"none of {args.sweep}")
                 + ("" if not args.sweep or best != args.sweep[-1] else " (the sweep's top: higher not tried)")
             )
+        # the API and the worker in two processes (the layout at scale): the word between them
+        # (PostgreSQL's LISTEN/NOTIFY) starts a lead at once; SQLite's processes poll
+        with platform(db_urls[2], config(fast_port, None, "750ms"), env, split=True) as server:
+            asyncio.run(open_loop(server.url, 20, args.warm_up, 5))
+            two = measure(server, args.split_rate, args.split_seconds, 5)
+            print(row("API + worker process (overhead)", two), flush=True)
         slow_doc = config(fast_port, slow_port, f"{SLOW_DEADLINE_MS:g}ms")
         with platform(db_urls[1], slow_doc, env) as server:
             asyncio.run(open_loop(server.url, 20, args.warm_up, SLOW_DEADLINE_MS / 1000))
@@ -358,6 +375,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="the main run's length")
     parser.add_argument("--sweep", type=float, nargs="*", default=SWEEP, help="rates, rising")
     parser.add_argument("--sweep-seconds", type=float, default=10.0)
+    parser.add_argument("--split-rate", type=float, default=20.0, help="auctions/s, API + worker process")
+    parser.add_argument("--split-seconds", type=float, default=10.0)
     parser.add_argument("--slow-rate", type=float, default=20.0, help="arrivals per second, slow-buyer check")
     parser.add_argument("--slow-seconds", type=float, default=10.0)
     parser.add_argument("--warm-up", type=float, default=2.0, help="seconds at 20/s before measuring")
@@ -371,8 +390,11 @@ def main() -> None:
     if args.quick:
         args.seconds, args.sweep, args.sweep_seconds, args.slow_seconds = 2.0, [50.0], 1.0, 1.0
         args.rate, args.warm_up, args.only = 50.0, 0.5, args.only or "sqlite"
-    if args.sweep != sorted(args.sweep) or any(r <= 0 for r in [args.rate, *args.sweep, args.slow_rate]):
-        parser.error("--rate, --slow-rate and --sweep rates must be positive; --sweep rising")
+        args.split_seconds = 1.0
+    if args.sweep != sorted(args.sweep) or any(
+        r <= 0 for r in [args.rate, *args.sweep, args.slow_rate, args.split_rate]
+    ):
+        parser.error("--rate, --slow-rate, --split-rate and --sweep rates must be positive; --sweep rising")
     print(
         f"leadrelay auction benchmark — {BUYERS} bidding buyers ({PING_MS:g} ms pings, posts at once), "
         "`serve` with 1 worker loop, open-loop arrivals, every lead a new person"
@@ -380,11 +402,12 @@ def main() -> None:
     verdict = Verdict()
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
-            run_db("sqlite", (f"sqlite:///{tmp}/auction.db", f"sqlite:///{tmp}/slow.db"), args, verdict)
+            urls = (f"sqlite:///{tmp}/auction.db", f"sqlite:///{tmp}/slow.db", f"sqlite:///{tmp}/split.db")
+            run_db("sqlite", urls, args, verdict)
     if args.only in (None, "postgres"):
-        with fresh_postgres() as one, fresh_postgres() as two:
-            if one and two:
-                run_db("postgres", (one, two), args, verdict)
+        with fresh_postgres() as one, fresh_postgres() as two, fresh_postgres() as three:
+            if one and two and three:
+                run_db("postgres", (one, two, three), args, verdict)
     for problem in verdict.problems:
         print(f"  over budget: {problem}")
     if not verdict.problems:

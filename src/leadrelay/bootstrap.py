@@ -124,6 +124,17 @@ class Runtime:
         self._sweep: asyncio.Task[None] | None = None
         self.batcher: Batcher | None = None
         self._batcher_task: asyncio.Task[None] | None = None
+        self.wakeups: ports.WakeRelay | None = None  # adapters.db.wakeups.PgWakeups on PostgreSQL
+
+    def start_wakeups(self) -> None:
+        """Word to and from the installation's other processes (PostgreSQL only; ``wakeups`` setting):
+        for the long-running processes, ``serve`` and ``worker``, in their event loop. SQLite's poll."""
+        if self.wakeups is None and self.settings.wakeups and self.db.dialect == "postgresql":
+            from leadrelay.adapters.db.wakeups import PgWakeups  # psycopg: not for SQLite's commands
+
+            wakeups = PgWakeups(self.db.url, self.notifier.heard_work, self.notifier.heard_done)
+            wakeups.start()
+            self.wakeups = self.notifier.relay = wakeups
 
     def new_worker(self, only: set[str] | None = None, *, alerts: bool = False) -> Worker:
         """A worker loop; ``alerts``: it also checks the alert rules (one loop per process does)."""
@@ -226,6 +237,10 @@ class Runtime:
                 await task
             except Exception:
                 log.exception("a worker loop ended with an error")
+        if self.wakeups is not None:
+            self.notifier.relay = None
+            await self.wakeups.close()
+            self.wakeups = None
         await self.channels.close()
         self.db.dispose()
         traces.flush()

@@ -36,6 +36,8 @@ def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
     assert answers == 100 and p50 <= p99 <= most, out  # every arrival answered; the quantiles in order
     assert "sweep 50/s for 1 s" in out, out
     assert re.search(r"highest rate with p99 overhead under 50 ms: (50/s|none of)", out), out
+    split = re.search(r"API \+ worker process \(overhead\)\s+20\s+(\d+)", out)  # two processes
+    assert split is not None and int(split[1]) == 20, out
     slow = re.search(r"slow buyer: max answer ([\d.]+) ms; (\d+) of (\d+) later than 760 ms", out)
     assert slow is not None and int(slow[3]) == 20, out
     assert float(slow[1]) < 5000, out  # never waited for the buyer that answers after 5 s

@@ -157,6 +157,7 @@ def worker(
 
     async def main() -> None:
         rt = build_runtime(settings)  # counts into PROMETHEUS_MULTIPROC_DIR when one is set (serve's)
+        rt.start_wakeups()
         rt.start_workers(loops)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

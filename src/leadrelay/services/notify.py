@@ -1,6 +1,9 @@
-"""In-process wake-ups: intake tells the workers there is work; workers tell waiting requests a lead is done.
+"""Wake-ups: intake tells the workers there is work; workers tell waiting requests a lead is done.
 
-Across processes nothing is shared: workers also poll, and waiting requests also read the database.
+Within a process the word is an ``asyncio.Event``. Across processes it goes through the ``relay``
+(``services.ports.WakeRelay``: PostgreSQL's LISTEN/NOTIFY) when one is set, and what the relay hears from
+the other processes comes back here (``heard_work``, ``heard_done``). Workers also poll, and waiting
+requests also read the database: without a relay, or when a word is lost, that is the way.
 """
 
 from __future__ import annotations
@@ -9,23 +12,34 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 
+from leadrelay.services.ports import WakeRelay
+
 
 class Notifier:
     def __init__(self) -> None:
         self._work = asyncio.Event()
         self._leads: dict[str, asyncio.Event] = {}
         self.local_workers = False  # worker loops run in this process: they say when a lead is done
+        self.relay: WakeRelay | None = None  # word to and from the installation's other processes
 
     def poll_steps(self) -> Iterator[float]:
-        """How long a waiting request waits between reads of its lead: with workers in this process their
-        word wakes it and a read every 0.25 s is only a safety net; without (``serve --workers 0``, the
-        workers in other processes), reads come soon after the lead is written (20 ms), then less often."""
-        step = 0.25 if self.local_workers else 0.02
+        """How long a waiting request waits between reads of its lead: when word of a lead done reaches
+        it (worker loops in this process, or the relay listening), a read every 0.25 s is only a safety
+        net; otherwise (``serve --workers 0``, the workers in other processes, no relay), reads come soon
+        after the lead is written (20 ms), then less often."""
+        told = self.local_workers or (self.relay is not None and self.relay.listening)
+        step = 0.25 if told else 0.02
         while True:
             yield step
             step = min(step * 2, 0.25)
 
     def jobs_added(self) -> None:
+        self._work.set()
+        if self.relay is not None:
+            self.relay.work_added()
+
+    def heard_work(self) -> None:
+        """Another process added jobs (word through the relay): wake this process's workers."""
         self._work.set()
 
     async def wait_work(self, seconds: float) -> None:
@@ -34,6 +48,16 @@ class Notifier:
         self._work.clear()
 
     def lead_done(self, lead_id: str) -> None:
+        """The lead's outcome is known: wake its waiting requests here; when none waits here, tell the
+        other processes (a request there may wait for it)."""
+        event = self._leads.pop(lead_id, None)
+        if event is not None:
+            event.set()
+        elif self.relay is not None:
+            self.relay.lead_done(lead_id)
+
+    def heard_done(self, lead_id: str) -> None:
+        """Another process finished the lead (word through the relay): wake its waiting requests here."""
         event = self._leads.pop(lead_id, None)
         if event is not None:
             event.set()

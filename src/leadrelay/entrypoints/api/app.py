@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
         counts = asyncio.create_task(  # the hosted form's post counts of past windows
             sweep("hosted form counts", lambda: forget_old_windows(runtime.storage), every_s=60)
         )
+        runtime.start_wakeups()
         runtime.start_workers(worker_count)
         try:
             yield

@@ -23,7 +23,8 @@ The modules, by what they hold (import from here: ``from leadrelay.services.port
 - ``users``: console users, invitations, sessions, failed logins; ``Passwords`` (their hashes);
 - ``dashboard``: the queue's depth for the console's dashboard (``DashboardQueries``, ``QueueDepth``);
 - ``clock``: time and new ids; ``records``: what the repositories return;
-- ``metrics``: what is counted for ``/metrics`` (``Metrics``; ``NO_METRICS`` counts nothing).
+- ``metrics``: what is counted for ``/metrics`` (``Metrics``; ``NO_METRICS`` counts nothing);
+- ``wakeups``: word between the processes of one installation (``WakeRelay``).
 """
 
 from leadrelay.services.ports.alerts import Alerts, AlertTransport, Sent
@@ -70,6 +71,7 @@ from leadrelay.services.ports.repositories import (
 from leadrelay.services.ports.returns import ReturnableDelivery, ReturnRecord, Returns
 from leadrelay.services.ports.storage import GroupCommit, GroupCommits, OldPages, Savepoint, Storage, Tx
 from leadrelay.services.ports.users import Passwords, Users
+from leadrelay.services.ports.wakeups import WakeRelay
 from leadrelay.services.ports.wallets import Wallets
 
 __all__ = [
@@ -130,6 +132,7 @@ __all__ = [
     "SuppressionLists",
     "Tx",
     "Users",
+    "WakeRelay",
     "Wallets",
     "system_clock",
     "system_ids",
