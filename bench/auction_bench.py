@@ -345,7 +345,7 @@ def run_db(label: str, db_urls: tuple[str, str, str], args: argparse.Namespace, 
                 + ("" if not args.sweep or best != args.sweep[-1] else " (the sweep's top: higher not tried)")
             )
         # the API and the worker in two processes (the layout at scale): the word between them
-        # (PostgreSQL's LISTEN/NOTIFY) starts a lead at once; SQLite's processes poll
+        # (PostgreSQL's LISTEN/NOTIFY, datagrams on SQLite) starts a lead at once and answers at once
         with platform(db_urls[2], config(fast_port, None, "750ms"), env, split=True) as server:
             asyncio.run(open_loop(server.url, 20, args.warm_up, 5))
             two = measure(server, args.split_rate, args.split_seconds, 5)

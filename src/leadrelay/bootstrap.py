@@ -15,6 +15,7 @@ from leadrelay.adapters.channels.configured import ConfiguredChannels
 from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.group_commit import GroupCommits
+from leadrelay.adapters.db.local_wakeups import LocalWakeups
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.dedup_keys import DedupKeys
 from leadrelay.adapters.files.sender import FileShipper
@@ -127,14 +128,27 @@ class Runtime:
         self.wakeups: ports.WakeRelay | None = None  # adapters.db.wakeups.PgWakeups on PostgreSQL
 
     def start_wakeups(self) -> None:
-        """Word to and from the installation's other processes (PostgreSQL only; ``wakeups`` setting):
-        for the long-running processes, ``serve`` and ``worker``, in their event loop. SQLite's poll."""
-        if self.wakeups is None and self.settings.wakeups and self.db.dialect == "postgresql":
+        """Word to and from the installation's other processes (the ``wakeups`` setting): PostgreSQL's
+        LISTEN/NOTIFY, or datagrams between SQLite's processes on the machine; for the long-running
+        processes, ``serve`` and ``worker``, in their event loop."""
+        if self.wakeups is not None or not self.settings.wakeups:
+            return
+        wakeups: ports.WakeRelay
+        if self.db.dialect == "postgresql":
             from leadrelay.adapters.db.wakeups import PgWakeups  # psycopg: not for SQLite's commands
 
             wakeups = PgWakeups(self.db.url, self.notifier.heard_work, self.notifier.heard_done)
+        else:
+            path = self.db.file_path()
+            if path is None:  # an in-memory database: one process
+                return
+            wakeups = LocalWakeups(path, self.notifier.heard_work, self.notifier.heard_done)
+        try:
             wakeups.start()
-            self.wakeups = self.notifier.relay = wakeups
+        except OSError as exc:  # best effort: without it, the polls and reads do the work
+            log.warning("no word between processes (%r): workers poll, waiting requests read", exc)
+            return
+        self.wakeups = self.notifier.relay = wakeups
 
     def new_worker(self, only: set[str] | None = None, *, alerts: bool = False) -> Worker:
         """A worker loop; ``alerts``: it also checks the alert rules (one loop per process does)."""

@@ -1,11 +1,16 @@
-"""Word between processes on PostgreSQL (LISTEN/NOTIFY, ``adapters.db.wakeups``): what one process says, the
-others hear; a dropped connection is made again; and a worker in its own process starts a new lead at once
-instead of at its next poll, so that a source waiting for the answer (``?wait``) gets the sale."""
+"""Word between processes: PostgreSQL's LISTEN/NOTIFY (``adapters.db.wakeups``), and datagrams between
+SQLite's processes (``adapters.db.local_wakeups``). What one process says, the others hear, and not itself;
+a dropped connection is made again, a dead process's socket is forgotten; and a worker in its own process
+starts a new lead at once instead of at its next poll, so that a source waiting for the answer (``?wait``)
+gets the sale."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -14,6 +19,7 @@ import psycopg
 import pytest
 
 from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.local_wakeups import LocalWakeups, wake_dir
 from leadrelay.adapters.db.wakeups import PgWakeups, conninfo
 from leadrelay.bootstrap import Runtime
 from leadrelay.config import Settings
@@ -21,13 +27,11 @@ from leadrelay.simulate.buyers import BuyersThread
 from tests.acceptance.test_concurrency import api_server, worker_process
 from tests.support import base_config, lead, prepare, source_headers
 
-pytestmark = pytest.mark.postgres
-
 WAIT_S = 10.0  # every wait here is bounded by this
 
 
 class Ears:
-    """What a ``PgWakeups`` hears, as events the test can wait for."""
+    """What a relay hears, as events the test can wait for."""
 
     def __init__(self) -> None:
         self.work = asyncio.Event()
@@ -49,12 +53,28 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
 
-def relay(url: str, ears: Ears) -> PgWakeups:
+def relay(url: str, ears: Ears) -> PgWakeups | LocalWakeups:
+    """The relay a process on ``url``'s database has (``Runtime.start_wakeups``)."""
+    if url.startswith("sqlite"):
+        return LocalWakeups(sqlite_path(url), ears.heard_work, ears.heard_done)
     return PgWakeups(url, ears.heard_work, ears.heard_done)
 
 
+Relay = PgWakeups | LocalWakeups
+
+
+def sqlite_path(url: str) -> str:
+    db = Database(url)
+    try:
+        path = db.file_path()
+    finally:
+        db.dispose()
+    assert path is not None
+    return path
+
+
 @contextlib.asynccontextmanager
-async def two_processes(url: str) -> AsyncIterator[tuple[PgWakeups, Ears, PgWakeups, Ears]]:
+async def two_processes(url: str) -> AsyncIterator[tuple[Relay, Ears, Relay, Ears]]:
     """A speaker and a listener (as two processes would hold them), both listening; closed at the end."""
     speaker_ears, listener_ears = Ears(), Ears()
     speaker, listener = relay(url, speaker_ears), relay(url, listener_ears)
@@ -80,9 +100,9 @@ async def terminate(url: str, query_start: str) -> int:
         return int(row[0]) if row else 0
 
 
-def test_what_one_process_says_the_others_hear_and_it_does_not_hear_itself(pg_url: str) -> None:
+def test_what_one_process_says_the_others_hear_and_it_does_not_hear_itself(db_url: str) -> None:
     async def main() -> None:
-        async with two_processes(pg_url) as (speaker, speaker_ears, listener, listener_ears):
+        async with two_processes(db_url) as (speaker, speaker_ears, listener, listener_ears):
             speaker_ears.work.clear()  # the word each gives itself on connecting
             listener_ears.work.clear()
             speaker.work_added()
@@ -102,6 +122,7 @@ def test_what_one_process_says_the_others_hear_and_it_does_not_hear_itself(pg_ur
     asyncio.run(main())
 
 
+@pytest.mark.postgres
 def test_a_dropped_connection_is_made_again_and_word_goes_on(pg_url: str) -> None:
     async def main() -> None:
         async with two_processes(pg_url) as (speaker, _, listener, listener_ears):
@@ -119,36 +140,88 @@ def test_a_dropped_connection_is_made_again_and_word_goes_on(pg_url: str) -> Non
     asyncio.run(main())
 
 
-def test_only_long_running_processes_on_postgresql_with_the_setting_on_listen(
-    pg_url: str, sqlite_url: str
-) -> None:
-    async def relay_of(url: str, **settings: object) -> str | None:
-        runtime = Runtime(Settings(database_url=url, **settings), Database(url))  # type: ignore[arg-type]
-        try:
-            runtime.start_wakeups()
-            found = runtime.notifier.relay
-            if found is not None:
-                await until(lambda: found.listening)
-            return type(found).__name__ if found is not None else None
-        finally:
-            await runtime.stop()
+def test_a_dead_process_socket_is_forgotten_and_word_goes_on(sqlite_url: str) -> None:
+    path = sqlite_path(sqlite_url)
+    directory = wake_dir(path)
+    directory.mkdir(mode=0o700)
+    dead = directory / "999999-dead00.sock"  # a process killed before it removed its socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(dead))
 
+    async def main() -> None:
+        async with two_processes(sqlite_url) as (speaker, _, _, listener_ears):
+            speaker.lead_done("lead_after")
+            await listener_ears.lead("lead_after")
+            assert not dead.exists()
+        assert not directory.exists()  # each closed relay removed its socket, the last the directory
+
+    asyncio.run(main())
+
+
+async def relay_of(url: str, **settings: object) -> str | None:
+    """The relay a long-running process on ``url`` gets (its class name), once it listens; None: none."""
+    runtime = Runtime(Settings(database_url=url, **settings), Database(url))  # type: ignore[arg-type]
+    try:
+        runtime.start_wakeups()
+        found = runtime.notifier.relay
+        if isinstance(found, PgWakeups):
+            await until(lambda: found.listening)
+        return type(found).__name__ if found is not None else None
+    finally:
+        await runtime.stop()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_process_listens_unless_the_setting_is_off(pg_url: str) -> None:
     assert asyncio.run(relay_of(pg_url)) == "PgWakeups"
     assert asyncio.run(terminate(pg_url, "LISTEN")) == 0  # stopped: its connection closed
     assert asyncio.run(relay_of(pg_url, wakeups=False)) is None
+
+
+def test_an_sqlite_process_binds_its_socket_only_in_its_own_private_directory(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the directories of sockets go
+    directory = wake_dir(sqlite_path(sqlite_url))
+    assert asyncio.run(relay_of(sqlite_url, wakeups=False)) is None
+    assert asyncio.run(relay_of(sqlite_url)) == "LocalWakeups"
+    assert not directory.exists()  # the last one out removed it
+
+    directory.mkdir(mode=0o777)  # this user's, too open: made private
+    directory.chmod(0o777)
+    assert asyncio.run(relay_of(sqlite_url)) == "LocalWakeups"
+    assert not directory.exists()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    directory.symlink_to(elsewhere)  # a link (anyone's): never followed
     assert asyncio.run(relay_of(sqlite_url)) is None
+    directory.unlink()
+    if os.getuid() == 0:  # another user's directory of that name: never used
+        directory.mkdir(mode=0o700)
+        os.chown(directory, 65534, 65534)
+        assert asyncio.run(relay_of(sqlite_url)) is None
+        directory.rmdir()
+    directory.write_text("")  # a file in the way
+    assert asyncio.run(relay_of(sqlite_url)) is None
+    directory.unlink()
+    assert "no word between processes" in caplog.text
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / ("t" * 120)))  # too long for a socket's path
+    (tmp_path / ("t" * 120)).mkdir()
+    assert asyncio.run(relay_of(sqlite_url)) is None  # the process goes on without: it polls
 
 
 @pytest.mark.slow
 def test_a_worker_in_its_own_process_starts_a_lead_at_once_and_tells_the_api_it_is_done(
-    pg_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path
 ) -> None:
     """The worker polls once a minute here: a lead posted after its first poll is started at once only
     because the API's word reaches it, and the source waiting for the answer gets the sale. The worker's
     word that the lead is done is heard here too (the API process hears the same)."""
 
     async def main(base: str, spy_ears: Ears) -> list[httpx.Response]:
-        spy = relay(pg_url, spy_ears)
+        spy = relay(db_url, spy_ears)
         spy.start()
         try:
             await until(lambda: spy.listening)
@@ -169,9 +242,9 @@ def test_a_worker_in_its_own_process_starts_a_lead_at_once_and_tells_the_api_it_
             await spy.close()
 
     with BuyersThread(accept_rate=1.0) as buyers:
-        prepare(pg_url, base_config(buyers.url))
+        prepare(db_url, base_config(buyers.url))
         with contextlib.ExitStack() as stack:
-            base = stack.enter_context(api_server(pg_url, tmp_path))
-            stack.enter_context(worker_process(pg_url, tmp_path, "worker", LEADRELAY_POLL_INTERVAL="60"))
+            base = stack.enter_context(api_server(db_url, tmp_path))
+            stack.enter_context(worker_process(db_url, tmp_path, "worker", LEADRELAY_POLL_INTERVAL="60"))
             answers = asyncio.run(main(base, Ears()))
     assert [a.json()["status"] for a in answers] == ["delivered", "delivered"], [a.text for a in answers]

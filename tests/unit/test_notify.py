@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from itertools import islice
 
-from leadrelay.adapters.db.wakeups import PAYLOAD_BYTES, payloads
+from leadrelay.adapters.db.wake_words import PAYLOAD_BYTES, payloads
 from leadrelay.services.notify import Notifier
 
 

@@ -196,6 +196,15 @@ class Database:
         self._executor = PriorityExecutor(threads, "leadrelay-db")
         self._on_the_loop = _OnTheLoop(self.engine) if self.dialect == "sqlite" else None
 
+    def file_path(self) -> str | None:
+        """SQLite: the database file's path (None for an in-memory database); None for PostgreSQL."""
+        if self.dialect != "sqlite":
+            return None
+        name = self.engine.url.database
+        if name and name.startswith("file:"):  # a URI filename (``?uri=true``): its path
+            name = name[len("file:") :].split("?", 1)[0]
+        return None if not name or name == ":memory:" else name
+
     def transaction(self, fn: Callable[[Connection], T], *, relaxed: bool = False) -> T:
         """``fn`` in one write transaction. ``relaxed``: its commit may be lost in a power cut or a
         database crash (never in a process crash), because redoing it is safe; the database does not wait

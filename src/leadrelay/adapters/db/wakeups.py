@@ -30,11 +30,12 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 from sqlalchemy.engine import make_url
 
+from leadrelay.adapters.db.wake_words import payloads
+
 log = logging.getLogger("leadrelay.wakeups")
 
 WORK = "leadrelay_work"
 DONE = "leadrelay_done"
-PAYLOAD_BYTES = 7900  # PostgreSQL's limit is 8000 bytes per notification
 MAX_WAITING_IDS = 50_000  # leads done not sent yet (the database away): past this, the newest are dropped
 _RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # pauses before connecting again, growing, then the last again
 _QUIET_S = 30.0  # the listener pings its connection after this long without a notification
@@ -55,24 +56,6 @@ def _pause(failures: int) -> float:
 def conninfo(database_url: str) -> str:
     """The libpq connection string of a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://…``)."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def payloads(lead_ids: list[str]) -> list[str]:
-    """The ids in as few notifications as fit, in order; none of them over ``PAYLOAD_BYTES``."""
-    out: list[str] = []
-    current: list[str] = []
-    size = 0
-    for lead_id in lead_ids:
-        extra = len(lead_id.encode()) + (1 if current else 0)
-        if current and size + extra > PAYLOAD_BYTES:
-            out.append(" ".join(current))
-            current, size = [], 0
-            extra = len(lead_id.encode())
-        current.append(lead_id)
-        size += extra
-    if current:
-        out.append(" ".join(current))
-    return out
 
 
 class PgWakeups:
