@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -178,9 +179,20 @@ def test_a_postgresql_process_listens_unless_the_setting_is_off(pg_url: str) -> 
     assert asyncio.run(relay_of(pg_url, wakeups=False)) is None
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary directory with a short path (a socket's path is at most 107 bytes; pytest's are long)."""
+    path = Path(tempfile.mkdtemp(prefix="lr"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
 def test_an_sqlite_process_binds_its_socket_only_in_its_own_private_directory(
-    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    sqlite_url: str, short_tmp: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    tmp_path = short_tmp
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the directories of sockets go
     directory = wake_dir(sqlite_path(sqlite_url))
     assert asyncio.run(relay_of(sqlite_url, wakeups=False)) is None
