@@ -125,7 +125,7 @@ class Runtime:
         self._sweep: asyncio.Task[None] | None = None
         self.batcher: Batcher | None = None
         self._batcher_task: asyncio.Task[None] | None = None
-        self.wakeups: ports.WakeRelay | None = None  # adapters.db.wakeups.PgWakeups on PostgreSQL
+        self.wakeups: ports.WakeRelay | None = None  # adapters.db: PgWakeups, or LocalWakeups on SQLite
 
     def start_wakeups(self) -> None:
         """Word to and from the installation's other processes (the ``wakeups`` setting): PostgreSQL's

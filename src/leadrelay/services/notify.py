@@ -1,8 +1,9 @@
 """Wake-ups: intake tells the workers there is work; workers tell waiting requests a lead is done.
 
 Within a process the word is an ``asyncio.Event``. Across processes it goes through the ``relay``
-(``services.ports.WakeRelay``: PostgreSQL's LISTEN/NOTIFY) when one is set, and what the relay hears from
-the other processes comes back here (``heard_work``, ``heard_done``). Workers also poll, and waiting
+(``services.ports.WakeRelay``: PostgreSQL's LISTEN/NOTIFY, or datagrams between SQLite's processes) when
+one is set, and what the relay hears from the other processes comes back here (``heard_work``,
+``heard_done``). Workers also poll, and waiting
 requests also read the database: without a relay, or when a word is lost, that is the way.
 """
 
