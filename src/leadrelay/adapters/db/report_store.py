@@ -27,7 +27,6 @@ from sqlalchemy import (
 )
 from sqlalchemy import type_coerce as coerce
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import aliased
 
 from leadrelay.adapters.db.money_tables import (
     LEAD_ROWS,
@@ -104,7 +103,7 @@ _MONEY = (
     .where(_in(_E.at), or_(_L.is_test.is_(None), _L.is_test == false()))
     .group_by(_E.party_kind, _E.party, _E.kind, _D.partner, _D.profile, _L.source, _L.entity)
 )
-_FIRST, _SECOND = aliased(bids), aliased(bids)
+_FIRST, _SECOND = bids.alias("first_bid"), bids.alias("second_bid")
 _AUCTIONS = (  # exclusive auction sales delivered in the span with a second-best accepted bid
     select(*_DIMS, _FIRST.c.price, _SECOND.c.price)
     .select_from(
