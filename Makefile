@@ -56,16 +56,17 @@ run: install
 ## test: install the dev dependencies, then ruff, the import contracts, and mypy beside pytest (in parallel; the 25
 ##   slowest tests listed); any of them failing fails the target
 # mypy takes one core for about 25 s from a fresh clone (no cache): run alone it leaves the other core idle, so it
-# runs in the background while pytest starts, and its report is printed after pytest's
+# runs in the background while pytest runs, and its report is printed after pytest's (an interrupt stops both)
 test: install-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/lint-imports
 	@echo "$(BIN)/mypy (beside pytest: its report follows pytest's)"
-	@$(BIN)/mypy > .mypy-report 2>&1 & types=$$!; \
+	@report=$$(mktemp); $(BIN)/mypy > $$report 2>&1 & types=$$!; \
+	  trap 'kill $$types 2>/dev/null; rm -f $$report' EXIT; trap 'exit 130' INT TERM; \
 	  echo "$(PYTEST) $(XDIST) --durations=25"; \
 	  $(PYTEST) $(XDIST) --durations=25; tests=$$?; \
-	  wait $$types; typed=$$?; echo "mypy:"; cat .mypy-report; rm -f .mypy-report; \
+	  wait $$types; typed=$$?; echo "mypy:"; cat $$report; \
 	  test $$tests -eq 0 && test $$typed -eq 0
 
 ## test-unit: the pure tests of tests/unit only (no database, no network): seconds
@@ -113,4 +114,4 @@ profile: install-dev
 	$(BIN)/python bench/intake_floor.py
 
 clean:
-	rm -rf $(VENV) .mypy-report leadrelay.db leadrelay.db-wal leadrelay.db-shm .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) leadrelay.db leadrelay.db-wal leadrelay.db-shm .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
