@@ -32,9 +32,10 @@ class Settings(BaseSettings):
     claim_batch: int = 100
     lease_seconds: float = 60.0
     poll_interval: float = 0.1
-    # PostgreSQL: the processes of one installation tell each other of new jobs and of leads done
-    # (LISTEN/NOTIFY, adapters/db/wakeups.py), so that a worker in another process than the API starts a
-    # lead at once and a waiting request (?wait) is answered at once; the polls stay as the safety net
+    # the processes of one installation tell each other of new jobs and of leads done (PostgreSQL's
+    # LISTEN/NOTIFY, adapters/db/wakeups.py; datagrams on SQLite, adapters/db/local_wakeups.py), so that
+    # a worker in another process than the API starts a lead at once and a waiting request (?wait) is
+    # answered at once; the polls stay as the safety net
     wakeups: bool = True
     shutdown_grace: float = 10.0
     # deliveries: the first retry delay after a retryable error (doubling, spread ±25 %, at most

@@ -3,8 +3,8 @@
 Within a process the word is an ``asyncio.Event``. Across processes it goes through the ``relay``
 (``services.ports.WakeRelay``: PostgreSQL's LISTEN/NOTIFY, or datagrams between SQLite's processes) when
 one is set, and what the relay hears from the other processes comes back here (``heard_work``,
-``heard_done``). Workers also poll, and waiting
-requests also read the database: without a relay, or when a word is lost, that is the way.
+``heard_done``). Workers also poll, and waiting requests also read the database: without a relay, or when
+a word is lost, that is the way.
 """
 
 from __future__ import annotations
@@ -51,17 +51,20 @@ class Notifier:
     def lead_done(self, lead_id: str) -> None:
         """The lead's outcome is known: wake its waiting requests here; when none waits here, tell the
         other processes (a request there may wait for it)."""
-        event = self._leads.pop(lead_id, None)
-        if event is not None:
-            event.set()
-        elif self.relay is not None:
+        if not self._wake(lead_id) and self.relay is not None:
             self.relay.lead_done(lead_id)
 
     def heard_done(self, lead_id: str) -> None:
         """Another process finished the lead (word through the relay): wake its waiting requests here."""
+        self._wake(lead_id)
+
+    def _wake(self, lead_id: str) -> bool:
+        """Wake the lead's waiting requests in this process; whether any waited."""
         event = self._leads.pop(lead_id, None)
-        if event is not None:
-            event.set()
+        if event is None:
+            return False
+        event.set()
+        return True
 
     def watch(self, lead_id: str) -> asyncio.Event:
         """An event set when the lead is next done (shared by every watcher of the lead). Watch before

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from leadrelay.adapters.db.wake_words import PAYLOAD_BYTES, payloads
+from leadrelay.adapters.db.wake_words import MAX_WAITING_IDS, PAYLOAD_BYTES, payloads
 
 log = logging.getLogger("leadrelay.wakeups")
 
@@ -39,7 +39,6 @@ WORK = b"w"
 DONE = b"d "
 SPACING_S = 0.005  # at most one round of datagrams per this long
 _RESCAN_S = 1.0  # how long the list of the other processes' sockets is kept before looking again
-_MAX_IDS = 50_000  # ids of leads done not sent yet (the others' queues full): past this, dropped
 _MAX_RETRIES = 20  # rounds in a row that send ids again to a full queue (about 0.1 s), then they are dropped
 
 
@@ -99,7 +98,7 @@ class LocalWakeups:
         self._soon()
 
     def lead_done(self, lead_id: str) -> None:
-        if len(self._done) < _MAX_IDS:
+        if len(self._done) < MAX_WAITING_IDS:
             self._done.append(lead_id)
         self._soon()
 
@@ -174,7 +173,7 @@ class LocalWakeups:
                 self._send_to(peer, WORK)  # a full queue: that process is awake anyway
         if retry and self._retries < _MAX_RETRIES:  # again (to everyone: a repeat wakes nobody) next round
             self._retries += 1
-            self._done = [i for payload in retry for i in payload.split()][:_MAX_IDS] + self._done
+            self._done = [i for payload in retry for i in payload.split()][:MAX_WAITING_IDS] + self._done
             self._soon()
         else:  # sent, or a process has not read its queue for a while: the waiting requests' reads will do
             self._retries = 0

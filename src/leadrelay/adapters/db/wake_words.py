@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 PAYLOAD_BYTES = 7900  # PostgreSQL's limit is 8000 bytes per notification; a datagram holds it too
+MAX_WAITING_IDS = 50_000  # ids of leads done not sent yet (the others away or busy): past this, dropped
 
 
 def payloads(lead_ids: list[str]) -> list[str]:

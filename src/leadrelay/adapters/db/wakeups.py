@@ -30,13 +30,12 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 from sqlalchemy.engine import make_url
 
-from leadrelay.adapters.db.wake_words import payloads
+from leadrelay.adapters.db.wake_words import MAX_WAITING_IDS, payloads
 
 log = logging.getLogger("leadrelay.wakeups")
 
 WORK = "leadrelay_work"
 DONE = "leadrelay_done"
-MAX_WAITING_IDS = 50_000  # leads done not sent yet (the database away): past this, the newest are dropped
 _RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # pauses before connecting again, growing, then the last again
 _QUIET_S = 30.0  # the listener pings its connection after this long without a notification
 _PING_S = 10.0  # a ping, a connection or a round of sends that takes longer: the connection is dead
