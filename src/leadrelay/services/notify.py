@@ -74,11 +74,3 @@ class Notifier:
     def unwatch(self, lead_id: str, event: asyncio.Event) -> None:
         if self._leads.get(lead_id) is event:
             del self._leads[lead_id]
-
-    async def wait_lead(self, lead_id: str, seconds: float) -> None:
-        event = self.watch(lead_id)
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), seconds)
-        finally:
-            self.unwatch(lead_id, event)
