@@ -19,6 +19,8 @@ from sqlalchemy import update
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.readiness import check_ready, head_revision
 from leadrelay.adapters.db.tables import jobs
+from leadrelay.config import Settings
+from leadrelay.entrypoints.api.app import create_app
 from leadrelay.errors import Unavailable
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import ServerThread, base_config, free_port, lead, prepare, reader, source_headers
@@ -155,3 +157,15 @@ def test_ready_when_the_workers_keep_up(db_url: str) -> None:
             ready = http.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["oldest_due_seconds"] == 0
+
+
+def test_the_probes_are_matched_before_any_router(tmp_path: Path) -> None:
+    """Routes are matched in order, and FastAPI builds an included router's routes when a request is first
+    matched against it: only the API's documentation comes before the health and readiness routes, so a
+    probe of a process just started builds none of the routers' routes."""
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/probes.db"))
+    paths = [getattr(route, "path", type(route).__name__) for route in app.router.routes]
+    probes = {"/health", "/ready", "/health/ready"}
+    before = paths[: max(i for i, path in enumerate(paths) if path in probes) + 1]
+    assert probes <= set(before)
+    assert set(before) - probes <= {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}, before

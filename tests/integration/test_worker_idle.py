@@ -173,10 +173,13 @@ def test_a_claim_that_got_fewer_jobs_than_asked_waits_for_word_of_more(db_url: s
 
 
 async def _lead_done(rt: Runtime, lead_id: str, seconds: float) -> None:
-    """Until the worker says the lead is done (at most ``seconds``), as a waiting request hears it."""
+    """Until the worker says the lead is done (at most ``seconds``), as a waiting request hears it: watch,
+    then read the lead's job, so that a job finished before the watch is not waited for."""
     event = rt.notifier.watch(lead_id)
+    query = select(jobs.c.finished_at).where(jobs.c.lead_id == lead_id)
     try:
-        await asyncio.wait_for(event.wait(), seconds)
+        if await rt.db.run_read(lambda conn: conn.execute(query).scalar()) is None:
+            await asyncio.wait_for(event.wait(), seconds)
     finally:
         rt.notifier.unwatch(lead_id, event)
 
