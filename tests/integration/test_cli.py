@@ -473,15 +473,20 @@ def test_import_with_an_unknown_source_or_missing_file(
     prepare(sqlite_url, base_config(buyers.url))
     path = tmp_path / "leads.csv"
     path.write_text("first_name,phone,zip\nAda,5125551212,94103\n", encoding="utf-8")
-    no_source, no_entity, no_file = cli_many(
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    no_source, no_entity, no_file, no_header = cli_many(
         sqlite_url,
         ["import", str(path), "--entity", "solar", "--source", "nope"],
         ["import", str(path), "--entity", "mortgage", "--source", "web"],
         ["import", str(tmp_path / "missing.csv"), "--entity", "solar", "--source", "web"],
+        ["import", str(empty), "--entity", "solar", "--source", "web"],
     )
     assert no_source.returncode != 0 and "no source named 'nope'" in no_source.stderr
     assert no_entity.returncode != 0 and "no entity named 'mortgage'" in no_entity.stderr
     assert no_file.returncode != 0 and "no such file" in no_file.stderr
+    assert no_header.returncode != 0 and "empty.csv: the file has no header row" in no_header.stderr
+    assert not (tmp_path / "empty.rejected.csv").exists()  # a failed import leaves no rejects file
     assert count(sqlite_url, leads) == 0
 
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from leadrelay.bootstrap import Runtime
+from leadrelay.domain.imports import ImportState
 from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.csv_leads import ImportProgress, bounded_lines, import_rows
@@ -52,7 +53,7 @@ async def run_import(
             await asyncio.wait({job}, timeout=0.2)
             bar.update(task, completed=progress.read_bytes)
         job.result()
-    if progress.state == "failed":
+    if progress.state == ImportState.FAILED:
         rejects.unlink(missing_ok=True)
         raise LeadrelayError(f"{file}: {progress.error}")
     counts: Counter[str] = Counter(progress.counts)
