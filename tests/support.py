@@ -34,6 +34,7 @@ from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.config import Settings
 from leadrelay.entrypoints.api.app import create_app
 from leadrelay.services import configure
+from tests import forked
 from tests.documents import base_config as base_config  # re-exported: the tests import it from here
 from tests.documents import lead as lead
 
@@ -245,11 +246,10 @@ def run_cli(args: Sequence[str], env: Mapping[str, str | None]) -> subprocess.Co
 
 
 @contextmanager
-def process(args: list[str], env: Mapping[str, str], *, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A leadrelay subprocess, ended (SIGTERM, then SIGKILL) when the block ends."""
-    full_env = {**os.environ, **env}
-    with log.open("ab") as fh:
-        proc = subprocess.Popen(args, env=full_env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+def process(args: list[str], env: Mapping[str, str], *, log: Path) -> Iterator[forked.Process]:
+    """A leadrelay process (forked from the tests' fork server: ``tests.forked``), its output in ``log``,
+    ended (SIGTERM, then SIGKILL) when the block ends."""
+    proc = forked.start(args, {**os.environ, **env}, log=log, cwd=ROOT)
     try:
         yield proc
     finally:
@@ -262,7 +262,7 @@ def process(args: list[str], env: Mapping[str, str], *, log: Path) -> Iterator[s
                 proc.wait()
 
 
-def wait_http(url: str, timeout: float = 20.0, *, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(url: str, timeout: float = 20.0, *, proc: forked.Process | None = None) -> None:
     """Wait until ``url`` answers 200; with ``proc``, the server's process, fail at once when it ends."""
 
     def up() -> bool:

@@ -7,7 +7,6 @@ one PostgreSQL database (or one SQLite file), delivering to simulated buyers on 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -23,6 +22,7 @@ from sqlalchemy import Connection, select
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import cap_counters, deliveries, jobs, leads
 from leadrelay.simulate.buyers import BuyersThread
+from tests import forked
 from tests.support import (
     free_port,
     lead,
@@ -114,7 +114,7 @@ def api_server(url: str, tmp_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def worker_process(url: str, tmp_path: Path, name: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(url: str, tmp_path: Path, name: str, **env: str) -> Iterator[forked.Process]:
     """`leadrelay worker` as a process, once it says it is running (its log is ``<name>.log``)."""
     log = tmp_path / f"{name}.log"
     with process(leadrelay_cmd("worker"), leadrelay_env(url, **env), log=log) as proc:
