@@ -5,9 +5,12 @@ leadrelay and its libraries before its first line of work, and the multi-process
 them. Here each is forked instead from multiprocessing's fork server, which imported those modules once
 (one fork server per xdist worker, started by its first such test). What runs is still a process of its
 own running the real CLI, with its own pid, signals, environment, working directory, log file and exit
-status: SIGTERM, kill -9 and exit codes are the operating system's, as in production. Only the
-interpreter's start and the imports are shared. (The preloaded modules must not import prometheus_client:
-`serve --worker-processes` sets its multiprocess directory first, and says so if it was imported.)
+status: SIGTERM, kill -9 and exit codes are the operating system's, as in production. What is shared is
+the interpreter's start and the imports, and with them what a module reads at import: that is the fork
+server's (its environment with the terminal's variables removed, one string-hash seed, the ``PYTHON*``
+variables), and the preloaded modules must not import prometheus_client (`serve --worker-processes` sets
+its multiprocess directory first, and says so if it was imported). The tests run from the repository's
+root, where the fork server finds ``tests.forked``.
 
 Under coverage (`make coverage`), and for any command that is not ``python -m leadrelay``, the process is
 started the usual way (``subprocess.Popen``), so that coverage measures it as it measures every
@@ -17,6 +20,7 @@ subprocess; the README tour and the CLI smoke tests run real commands too.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import multiprocessing
 import multiprocessing.process
@@ -25,6 +29,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Protocol
@@ -89,8 +94,10 @@ class Forked:
         return code
 
     def send_signal(self, sig: int) -> None:
+        """Signal the process unless it has ended (as ``Popen`` does; it may end meanwhile)."""
         if self._process.exitcode is None:
-            os.kill(self.pid, sig)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -100,12 +107,28 @@ class Forked:
 
 
 _context: list[ForkServerContext] = []
+_TERMINAL = ("TERM", "COLUMNS", "LINES")
 
 
 def _fork_server() -> ForkServerContext:
+    """The fork server, started on first use with the environment of a process whose output goes to a
+    file: what a module decides at import from the terminal (the CLI's Rich consoles: colours, width) is
+    then what a subprocess writing to its log decides."""
     if not _context:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
+        saved = {name: os.environ.get(name) for name in _TERMINAL}
+        os.environ.update(TERM="dumb")
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
+        try:
+            forkserver.ensure_running()
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         _context.append(context)
     return _context[0]
 
@@ -132,7 +155,7 @@ def start(args: Sequence[str], env: Mapping[str, str], *, log: Path, cwd: Path) 
     process = _fork_server().Process(
         target=_run_cli, args=(cli, dict(env), str(log), str(cwd)), name="leadrelay", daemon=True
     )
-    process.start()  # daemon: one a test left running is ended with the xdist worker, not waited for
+    process.start()  # daemon: one a test left running gets SIGTERM when the xdist worker exits
     return Forked(process, args)
 
 
