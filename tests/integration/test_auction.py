@@ -159,19 +159,20 @@ def test_max_posts_bounds_the_fallback(db_url: str, refusers: BuyersThread) -> N
 
 
 def test_a_buyer_slower_than_the_deadline_never_wins_and_is_not_waited_for(db_url: str) -> None:
+    """A 1 s deadline: with 300 ms, a loaded machine once answered sunco's 20 ms ping too late too."""
     slow = fixed(50, timeout_rate=1.0, timeout_delay_s=5.0)  # the best bid, 5 s late
     prices = {"sunco": fixed(12, latency=Latency("fixed", 20)), "brightpath": slow, "voltedge": fixed(11)}
     with BuyersThread(bidders=prices) as buyers:
-        doc = auction_config(buyers.url, buyers.ping_url, target={"deadline": "300ms"})
+        doc = auction_config(buyers.url, buyers.ping_url, target={"deadline": "1s"})
         with serve(db_url, doc) as server, server.client() as http:
             post(http, state="CA", monthly_bill=180)  # warm up: connections, the configuration
             started = time.monotonic()
             answer = post(http, state="CA", monthly_bill=180)
             took = time.monotonic() - started
             job = job_of(http, answer["lead_id"])
-    assert answer["partner"] == "sunco"
-    assert took < 2.0, took  # the slow buyer answers after 5 s
-    assert "brightpath: timeout (no answer within 300 ms)" in job["trace"]
+    assert answer.get("partner") == "sunco", (answer, job["trace"])
+    assert took < 2.5, took  # the slow buyer answers after 5 s
+    assert "brightpath: timeout (no answer within 1000 ms)" in job["trace"]
     bids = {b["partner"]: b for b in job["bids"]}
     assert bids["brightpath"]["status"] == "timeout" and bids["brightpath"]["price"] is None
 
