@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import gc
 import multiprocessing
 import multiprocessing.process
@@ -33,6 +34,8 @@ from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 from typing import Protocol
+
+import pytest
 
 # what `leadrelay serve` and `leadrelay worker` import before their first line of work
 PRELOAD = [
@@ -106,31 +109,19 @@ class Forked:
         self.send_signal(signal.SIGKILL)
 
 
-_context: list[ForkServerContext] = []
-_TERMINAL = ("TERM", "COLUMNS", "LINES")
-
-
+@functools.cache
 def _fork_server() -> ForkServerContext:
     """The fork server, started on first use with the environment of a process whose output goes to a
     file: what a module decides at import from the terminal (the CLI's Rich consoles: colours, width) is
     then what a subprocess writing to its log decides."""
-    if not _context:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
-        saved = {name: os.environ.get(name) for name in _TERMINAL}
-        os.environ.update(TERM="dumb")
-        for name in ("COLUMNS", "LINES"):
-            os.environ.pop(name, None)
-        try:
-            forkserver.ensure_running()
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-        _context.append(context)
-    return _context[0]
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    with pytest.MonkeyPatch.context() as env:  # this process's own variables come back after
+        env.setenv("TERM", "dumb")
+        env.delenv("COLUMNS", raising=False)
+        env.delenv("LINES", raising=False)
+        forkserver.ensure_running()
+    return context
 
 
 def measured() -> bool:
