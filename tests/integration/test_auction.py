@@ -4,17 +4,22 @@ above the floor, fall back to the next bid when a post is refused, and never wai
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from leadrelay.bootstrap import build_runtime
+from leadrelay.config import Settings
+from leadrelay.domain.auction import MAX_RESERVE_S, POST_RESERVE_S
+from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.simulate.bidding import BiddingOptions, Latency
 from leadrelay.simulate.buyers import BuyersThread
 from tests.documents import base_config
 from tests.integration.test_routing_flow import job_of, post, serve, with_target
-from tests.support import ADMIN, lead, source_headers, wait_for
+from tests.support import ADMIN, lead, prepare, source_headers, wait_for
 
 PERSONAL = {"first_name", "last_name", "email", "phone"}
 
@@ -379,3 +384,30 @@ def test_a_source_waiting_less_than_the_deadline_gets_the_sale_in_time(db_url: s
     assert took < 0.8, took  # the 5 s buyer was not waited for
     pinging = next(line for line in job["trace"] if line.startswith("auction: pinging"))
     assert pinging.endswith(", to answer the source in time)"), pinging
+
+
+def test_the_worker_keeps_as_much_room_as_its_sales_lately_took(db_url: str) -> None:
+    """The buyers answer their posts after 300 ms: after one sale, the worker's auctions keep at least 1.5
+    times that after their pings for a waiting source's award and post (``domain.auction.PostReserve``),
+    not the 150 ms they start with."""
+    prices = {"sunco": fixed(12), "brightpath": fixed(11), "voltedge": fixed(9)}
+    with BuyersThread(latency_ms=300, bidders=prices) as buyers:
+        prepare(db_url, auction_config(buyers.url, buyers.ping_url))
+
+        async def sell_one() -> tuple[float, float]:
+            rt = build_runtime(Settings(database_url=db_url))
+            worker = rt.new_worker()
+            try:
+                before = worker.steps.reserve.seconds
+                request = IntakeRequest("web", "solar", lead(state="CA", monthly_bill=180))
+                assert (await rt.intake.accept(request)).status == "queued"
+                async with asyncio.timeout(30):
+                    assert await worker.run_until_idle() == 1
+                return before, worker.steps.reserve.seconds
+            finally:
+                await rt.channels.close()
+                rt.db.dispose()
+
+        before, after = asyncio.run(sell_one())
+    assert before == POST_RESERVE_S
+    assert 1.5 * 0.3 <= after <= MAX_RESERVE_S, after

@@ -11,10 +11,12 @@ below the floor. A post-only partner (no ``ping``) bids its list price without b
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from leadrelay.domain.health import percentile
 from leadrelay.domain.model import Strategy, Target, Tier
 from leadrelay.domain.ping import Bid, BidStatus
 
@@ -170,3 +172,29 @@ def tiers_of(target: Target) -> tuple[Tier, ...]:
     if target.strategy is Strategy.WATERFALL:
         return target.tiers
     return (Tier(target.partners, Strategy.AUCTION, target.floor),)
+
+
+# A source waiting for its answer (``jobs.answer_by``) shortens an auction's pings: room is kept for the
+# award and the post. At least POST_RESERVE_S, and more when this process's awards and posts have lately
+# taken longer (a loaded machine, a slow buyer's post): 1.5 times the p95 of the last RESERVE_SAMPLES, at
+# most MAX_RESERVE_S.
+POST_RESERVE_S = 0.15
+MAX_RESERVE_S = 1.0
+RESERVE_SAMPLES = 64
+
+
+class PostReserve:
+    """The room an auction keeps after its pings for a waiting source, learnt from how long this process's
+    sales took from the pings' end to the sale recorded (``observe``). Used from one event loop."""
+
+    __slots__ = ("_recent", "seconds")
+
+    def __init__(self) -> None:
+        self._recent: deque[float] = deque(maxlen=RESERVE_SAMPLES)
+        self.seconds = POST_RESERVE_S  # the room to keep now
+
+    def observe(self, seconds: float) -> None:
+        """One auction's time from its pings' end to its sale (or unsold) recorded."""
+        self._recent.append(seconds)
+        p95 = percentile(sorted(self._recent), 95) or 0.0
+        self.seconds = min(MAX_RESERVE_S, max(POST_RESERVE_S, 1.5 * p95))

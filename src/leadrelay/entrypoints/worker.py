@@ -303,6 +303,7 @@ class Worker:
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None
         log_context.bind(job_id=job_id, lead_id=first.lead_id)  # this task's log lines (and its sends')
+        pinged: float | None = None  # when the last pings ended (an auction)
         try:
             step = first
             lead_id = step.lead_id
@@ -312,6 +313,7 @@ class Worker:
                     with traces.span("auction", attributes) as span:
                         span.set_attribute("leadrelay.pings", len(step.auction.pings))
                         offers = await auction_pings.run_pings(self.channels, step.auction)
+                    pinged = time.perf_counter()
                     self._observe_pings(offers)
                     step = await self._award.submit((job_id, step.auction, offers))
                     self._routed(step)
@@ -324,6 +326,8 @@ class Worker:
                 step = await self._finish.submit((job_id, list(zip(step.sends, results, strict=True))))
             if step.done and lead_id is not None:
                 self.notifier.lead_done(lead_id)
+            if step.done and pinged is not None:  # how long the award and the posts took
+                self.steps.reserve.observe(time.perf_counter() - pinged)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -9,12 +9,12 @@ between: the pings and the posts, outside any transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from leadrelay.adapters.observability import traces
 from leadrelay.domain.attempts import AttemptResult
-from leadrelay.domain.auction import Offer
+from leadrelay.domain.auction import Offer, PostReserve
 from leadrelay.domain.health import Kind, ping_result, result_of
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
@@ -39,7 +39,7 @@ class WorkerSteps:
     """One worker's transactions, by its lease ``owner``: what it claims is leased until ``now + lease``
     (``only``: when set, it claims only these jobs); ``clock``, ``ids`` and ``rand`` are the worker's;
     ``health`` is the process's partner health (the circuit breakers); ``retry`` the delivery retry
-    schedule."""
+    schedule; ``reserve`` the room its auctions keep after their pings for a waiting source."""
 
     owner: str
     configs: ConfigCache
@@ -51,6 +51,7 @@ class WorkerSteps:
     clock: Clock
     ids: IdSource
     rand: RandomSource
+    reserve: PostReserve = field(default_factory=PostReserve)  # learnt by the worker from its sales
 
     def claim_and_route(self, tx: Tx, limit: int, now: datetime) -> list[tuple[str, StepResult]]:
         """Claim runnable jobs and take their first step in the same transaction (one commit fewer per
@@ -128,6 +129,7 @@ class WorkerSteps:
                 ids=self.ids,
                 unavailable=unavailable,
                 breakers=breakers,
+                reserve_s=self.reserve.seconds,
             )
         if job.status == JobStatus.DELIVERING:
             return settlement.pending_sends(tx, job, dl.get(job.id, []), live, now, w)
@@ -155,7 +157,11 @@ class WorkerSteps:
 
         def run(jobs: Sequence[Record]) -> list[StepResult]:
             w = Writes()
-            steps = [auction.award(tx, job, live, now, w, *by_id[job.id], ids=self.ids) for job in jobs]
+            reserve_s = self.reserve.seconds
+            steps = [
+                auction.award(tx, job, live, now, w, *by_id[job.id], ids=self.ids, reserve_s=reserve_s)
+                for job in jobs
+            ]
             for step in steps:  # a waterfall's next tier
                 if step.auction is not None:
                     step.auction = adapt_pings(step.auction, live, self.health, now)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from leadrelay.domain.auction import Decision, Offer, Sale, bid_line, decide, tiers_of
+from leadrelay.domain.auction import POST_RESERVE_S, Decision, Offer, Sale, bid_line, decide, tiers_of
 from leadrelay.domain.model import Strategy, Target
 from leadrelay.domain.routing import Evaluation
 from leadrelay.services.auction_pings import offers_of
@@ -40,9 +40,9 @@ from leadrelay.services.writes import Writes
 
 __all__ = ["award", "open_or_resume"]
 
-# a source waiting for its answer (``jobs.answer_by``) shortens the pings: this much is kept for the award
-# and the post, but the pings always get at least MIN_PINGS_S (a sale after the answer is still a sale)
-POST_RESERVE_S = 0.15
+# a source waiting for its answer (``jobs.answer_by``) shortens the pings, to keep room for the award and
+# the post (``domain.auction.PostReserve``), but the pings always get at least MIN_PINGS_S (a sale after
+# the answer is still a sale)
 MIN_PINGS_S = 0.1
 
 
@@ -56,23 +56,28 @@ def open_or_resume(
     candidates: Sequence[str],
     trace: list[str],
     ids: IdSource,
+    *,
+    reserve_s: float = POST_RESERVE_S,
 ) -> StepResult:
     """The auction of a routed job: the pings of its first tier (a new auction); or, when bids are
     stored (the post before was refused), the next post of their tier, else the next tier's pings; or a
-    sale at once when a tier has only post-only partners."""
+    sale at once when a tier has only post-only partners. ``reserve_s``: the room kept after the pings for
+    the award and the post when the source waits for its answer."""
     target = ev.target
     assert target is not None
     stored = tx.deliveries.bids_of(job.id)
+    names = tuple(candidates)
     if not stored:
-        return _open(tx, job, live, now, w, target, ev.rule, tuple(candidates), trace, ids, started=now)
+        return _open(
+            tx, job, live, now, w, target, ev.rule, names, trace, ids, started=now, reserve_s=reserve_s
+        )
     tier = max(b.tier for b in stored)
     posted = sum(1 for b in stored if b.delivery_id is not None)
-    started = min(b.started_at for b in stored)
     current = [b for b in stored if b.tier == tier]
     step = next_post(tx, job, live, now, w, current, posted, trace, ids, ev.rule, target, eligible=candidates)
     if step is not None:
         return step
-    names = tuple(candidates)
+    started = min(b.started_at for b in stored)
     return _open(
         tx,
         job,
@@ -87,6 +92,7 @@ def open_or_resume(
         tier=tier + 1,
         started=started,
         posted=posted,
+        reserve_s=reserve_s,
     )
 
 
@@ -105,6 +111,7 @@ def _open(
     started: datetime,
     tier: int = 0,
     posted: int = 0,
+    reserve_s: float = POST_RESERVE_S,
 ) -> StepResult:
     """Open the first tier from ``tier`` on with someone to offer the lead to; unsold when there is none
     (or the waterfall's deadline has passed)."""
@@ -118,7 +125,7 @@ def _open(
             return unsold(w, job, now, trace, why, rule)
         waiting = ""
         if job.answer_by is not None:  # the source waits: the award and the post must fit in too
-            room = (job.answer_by - now).total_seconds() - POST_RESERVE_S
+            room = (job.answer_by - now).total_seconds() - reserve_s
             if room < left:
                 left = max(room, MIN_PINGS_S)
                 waiting = ", to answer the source in time"
@@ -162,9 +169,11 @@ def award(
     auction: Auction,
     offers: Sequence[Offer],
     ids: IdSource,
+    *,
+    reserve_s: float = POST_RESERVE_S,
 ) -> StepResult:
     """Store and trace every answer, decide the sale, and post to the chosen bids that can still take the
-    lead; when none can, the next tier (a waterfall) or unsold."""
+    lead; when none can, the next tier (a waterfall) or unsold (``reserve_s``: as ``open_or_resume``'s)."""
     target = auction.target
     tier = tiers_of(target)[auction.tier]
     by_price = tier.strategy is Strategy.AUCTION
@@ -226,6 +235,7 @@ def award(
         tier=auction.tier + 1,
         started=auction.started,
         posted=auction.posted,
+        reserve_s=reserve_s,
     )
 
 

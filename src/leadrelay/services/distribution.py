@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from leadrelay.domain.auction import POST_RESERVE_S
 from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.model import FileChannel, ProfileSpec, Strategy, Target
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
@@ -59,12 +60,15 @@ def route_job(
     ids: IdSource = system_ids,
     unavailable: frozenset[str] | None = None,
     breakers: BreakerGate | None = None,
+    reserve_s: float = POST_RESERVE_S,
 ) -> StepResult:
     """Route a claimed job in status received/routing: evaluate rules, reserve caps, create deliveries.
     ``planned``: its evaluation, when the batch already made it; ``rotations``: the batch's numbers;
     ``ids``: where the new deliveries' ids come from; ``unavailable``: the partners checked out, when the
     batch already read them (else read here); ``breakers``: the batch's circuit breakers, which skip a
-    partner whose breaker is open and let a trial lead through after its cool-down (None: not checked)."""
+    partner whose breaker is open and let a trial lead through after its cool-down (None: not checked);
+    ``reserve_s``: what an auction keeps after its pings for the award and the post when the source waits
+    (``domain.auction.PostReserve``)."""
     trace: list[str] = list(job.trace)
     cfg = live.compiled
     if job.kind in ("resend", "test"):
@@ -85,7 +89,9 @@ def route_job(
             reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"
         status = JobStatus.FAILED if excluded and tx.jobs.job_had_errors(job.id) else JobStatus.UNSOLD
         return close(w, job, status, now, trace, error=reason, rule=ev.rule)
-    return place(tx, job, live, now, w, ev, candidates, trace, ids=ids, breakers=breakers)
+    return place(
+        tx, job, live, now, w, ev, candidates, trace, ids=ids, breakers=breakers, reserve_s=reserve_s
+    )
 
 
 def screen(
@@ -142,6 +148,7 @@ def place(
     *,
     ids: IdSource = system_ids,
     breakers: BreakerGate | None = None,
+    reserve_s: float = POST_RESERVE_S,
 ) -> StepResult:
     """Offer the lead to the screened candidates (not empty), in order, by the target's strategy: an
     auction or waterfall, offers to the consumer, or the first (broadcast: every) partner not a duplicate
@@ -154,7 +161,7 @@ def place(
             candidates = breakers.claim_all(candidates, trace)
             if not candidates:
                 return close(w, job, JobStatus.UNSOLD, now, trace, error="no eligible partner", rule=ev.rule)
-        return auction.open_or_resume(tx, job, live, now, w, ev, candidates, trace, ids)
+        return auction.open_or_resume(tx, job, live, now, w, ev, candidates, trace, ids, reserve_s=reserve_s)
     if target is not None and target.strategy is Strategy.USER_CHOICE:
         return user_choice.offer(tx, job, live, now, w, ev, candidates, trace, ids)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST

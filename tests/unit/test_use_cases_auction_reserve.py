@@ -1,0 +1,96 @@
+"""A waiting source's auction keeps room after its pings for the award and the post (issue 10, point 7): at
+least 150 ms, and what this worker's sales have lately taken when that is more (``domain.auction
+.PostReserve``), so that a loaded machine or a slow post still answers the source with the sale."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from leadrelay.domain.auction import MAX_RESERVE_S, POST_RESERVE_S, RESERVE_SAMPLES, PostReserve
+from leadrelay.services.writes import Writes
+from tests.documents import lead
+from tests.unit.in_memory import Installation, buyer_url, document
+
+
+def test_the_reserve_is_the_floor_until_sales_take_longer() -> None:
+    reserve = PostReserve()
+    assert reserve.seconds == POST_RESERVE_S
+    reserve.observe(0.02)
+    assert reserve.seconds == POST_RESERVE_S  # a quick sale keeps the floor
+    reserve.observe(0.3)
+    assert reserve.seconds == pytest.approx(0.45)  # 1.5 times the p95 (two samples: the larger)
+    reserve.observe(5.0)
+    assert reserve.seconds == MAX_RESERVE_S  # never more than a second
+
+
+def test_the_reserve_follows_the_recent_sales_and_forgets_the_old_ones() -> None:
+    reserve = PostReserve()
+    for _ in range(RESERVE_SAMPLES):
+        reserve.observe(0.4)
+    assert reserve.seconds == pytest.approx(0.6)
+    for _ in range(RESERVE_SAMPLES - 4):
+        reserve.observe(0.1)
+    assert reserve.seconds == pytest.approx(0.6)  # 4 slow sales of the last 64 still reach the p95
+    reserve.observe(0.1)
+    assert reserve.seconds == pytest.approx(POST_RESERVE_S)  # 3 of 64 do not (the p95 is the 61st)
+    for _ in range(4):
+        reserve.observe(0.5)
+    assert reserve.seconds == pytest.approx(0.75)  # the last 64: 60 at 0.1 s, 4 at 0.5 s
+    for _ in range(RESERVE_SAMPLES):
+        reserve.observe(0.01)
+    assert reserve.seconds == POST_RESERVE_S  # the slow ones have left the window; never below the floor
+
+
+def auctioned(world: Installation, waits_s: float) -> Any:
+    """A lead whose source waits ``waits_s`` for its answer, claimed and routed to its auction's pings."""
+    lead_id = world.accept(lead(state="CA")).lead_id
+    job = world.job_of(lead_id)
+
+    def wait(tx: Any) -> None:
+        w = Writes()
+        w.update_job(job.id, answer_by=world.clock.now + timedelta(seconds=waits_s))
+        w.flush(tx, world.clock.now)
+
+    world.storage.transaction(wait)
+    [step] = world.claim_and_route().values()
+    assert step.auction is not None, step
+    return step.auction
+
+
+def auction_world() -> Installation:
+    doc = document()
+    for name, partner in doc["partners"].items():
+        partner["ping"] = {"url": buyer_url(f"{name}/ping")}
+    rule = doc["profiles"]["solar-main"]["rules"][0]
+    rule["send_to"] = {"partners": ["sunco", "brightpath"], "strategy": "auction", "deadline": "750ms"}
+    return Installation(doc)
+
+
+def test_a_waiting_sources_pings_end_early_enough_for_the_award_and_the_post() -> None:
+    world = auction_world()
+    auction = auctioned(world, 0.6)
+    assert auction.deadline_s == pytest.approx(0.6 - POST_RESERVE_S, abs=0.01)
+    assert any(line.endswith("to answer the source in time)") for line in auction.trace), auction.trace
+
+
+def test_slow_sales_lately_leave_the_pings_less_time() -> None:
+    """The worker's sales took 300 ms from the pings' end: the pings of a source waiting 0.9 s end 450 ms
+    before its answer is due, not 150 ms."""
+    world = auction_world()
+    world.steps.reserve.observe(0.3)
+    auction = auctioned(world, 0.9)
+    assert auction.deadline_s == pytest.approx(0.9 - 0.45, abs=0.01)
+    assert any(line.endswith("(deadline 450 ms, to answer the source in time)") for line in auction.trace), (
+        auction.trace
+    )
+
+
+def test_a_source_waiting_longer_than_the_deadline_and_the_reserve_leaves_the_deadline_alone() -> None:
+    world = auction_world()
+    world.steps.reserve.observe(0.3)
+    auction = auctioned(world, 2.0)
+    assert auction.deadline_s == pytest.approx(0.75)
+    assert "auction: pinging sunco, brightpath (deadline 750 ms)" in auction.trace
