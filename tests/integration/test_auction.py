@@ -28,10 +28,13 @@ def fixed(price: float, **options: Any) -> BiddingOptions:
     return BiddingOptions(bid_min=price, bid_max=price, **options)
 
 
+PRICES = {"sunco": 12, "brightpath": 15, "voltedge": 9}
+
+
 @pytest.fixture
 def bidders() -> Iterator[BuyersThread]:
     """sunco bids 12, brightpath 15, voltedge 9; posts are accepted (at the bid the post refers to)."""
-    prices = {"sunco": fixed(12), "brightpath": fixed(15), "voltedge": fixed(9)}
+    prices = {name: fixed(price) for name, price in PRICES.items()}
     with BuyersThread(accept_rate=1.0, bidders=prices) as buyers:
         yield buyers
 
@@ -367,31 +370,41 @@ def test_a_rerun_auctions_the_lead_afresh(db_url: str, refusers: BuyersThread) -
 
 
 def test_a_source_waiting_less_than_the_deadline_gets_the_sale_in_time(db_url: str) -> None:
-    """The rule gives the pings 750 ms but the source waits 0.6 s: the pings end early enough for the
-    award and the post, and the source is answered with the sale, not ``queued``."""
+    """The rule gives the pings 1 s but the source waits 0.9 s: the pings end early enough for the award
+    and the post (at least 150 ms before, more when the warm-up's award and post took longer; at least
+    half the wait), and the source is answered with the sale, not ``queued``. (With 750 ms and 0.6 s, a
+    loaded machine once answered sunco's 20 ms ping later than the 225 ms its pings were left.)"""
     slow = fixed(50, timeout_rate=1.0, timeout_delay_s=5.0)
     prices = {"sunco": fixed(12, latency=Latency("fixed", 20)), "brightpath": slow, "voltedge": fixed(11)}
     with BuyersThread(bidders=prices) as buyers:
-        doc = auction_config(buyers.url, buyers.ping_url)
+        doc = auction_config(buyers.url, buyers.ping_url, target={"deadline": "1s"})
         with serve(db_url, doc) as server, server.client() as http:
             post(http, state="CA", monthly_bill=180)  # warm up
             started = time.monotonic()
-            r = http.post("/v1/leads?wait=0.6", json=lead(state="CA"), headers=source_headers())
+            r = http.post("/v1/leads?wait=0.9", json=lead(state="CA"), headers=source_headers())
             took = time.monotonic() - started
             job = job_of(http, r.json()["lead_id"])
     answer = r.json()
     assert answer["status"] == "delivered" and answer["partner"] == "sunco", (answer, took, job["trace"])
-    assert took < 0.8, took  # the 5 s buyer was not waited for
+    assert took < 1.1, took  # the 5 s buyer was not waited for
     pinging = next(line for line in job["trace"] if line.startswith("auction: pinging"))
     assert pinging.endswith(", to answer the source in time)"), pinging
 
 
-def test_the_worker_keeps_as_much_room_as_its_sales_lately_took(db_url: str) -> None:
-    """The buyers answer their posts after 300 ms: after one sale, the worker's auctions keep at least 1.5
-    times that after their pings for a waiting source's award and post (``domain.auction.PostReserve``),
-    not the 150 ms they start with."""
-    prices = {"sunco": fixed(12), "brightpath": fixed(11), "voltedge": fixed(9)}
-    with BuyersThread(latency_ms=300, bidders=prices) as buyers:
+@pytest.mark.parametrize(
+    ("ping_ms", "post_ms", "least", "most"),
+    [(0, 300, 1.5 * 0.3, MAX_RESERVE_S), (600, 0, POST_RESERVE_S, 1.5 * 0.5)],
+    ids=["slow-post", "slow-pings"],
+)
+def test_the_worker_keeps_as_much_room_as_its_auctions_lately_took_after_their_pings(
+    db_url: str, ping_ms: int, post_ms: int, least: float, most: float
+) -> None:
+    """After one sale, the worker's auctions keep 1.5 times what it took from the pings' end to done for a
+    waiting source's award and post (``domain.auction.PostReserve``): posts answered after 300 ms make it
+    at least 450 ms; pings answered after 600 ms are not part of it (with them it would be 900 ms or more;
+    without them a loaded machine may still take a few hundred ms to award, post and record)."""
+    prices = {name: fixed(price, latency=Latency("fixed", ping_ms)) for name, price in PRICES.items()}
+    with BuyersThread(latency_ms=post_ms, bidders=prices) as buyers:
         prepare(db_url, auction_config(buyers.url, buyers.ping_url))
 
         async def sell_one() -> tuple[float, float]:
@@ -410,4 +423,4 @@ def test_the_worker_keeps_as_much_room_as_its_sales_lately_took(db_url: str) -> 
 
         before, after = asyncio.run(sell_one())
     assert before == POST_RESERVE_S
-    assert 1.5 * 0.3 <= after <= MAX_RESERVE_S, after
+    assert least <= after <= most, after

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from leadrelay.domain.auction import MAX_RESERVE_S, POST_RESERVE_S, RESERVE_SAMPLES, PostReserve
+from leadrelay.domain.auction import MAX_RESERVE_S, POST_RESERVE_S, RESERVE_SAMPLES, Offer, PostReserve
+from leadrelay.domain.ping import Bid, BidStatus
+from leadrelay.services import auction_pings
 from leadrelay.services.writes import Writes
 from tests.documents import lead
 from tests.unit.in_memory import Installation, buyer_url, document
@@ -94,3 +96,27 @@ def test_a_source_waiting_longer_than_the_deadline_and_the_reserve_leaves_the_de
     auction = auctioned(world, 2.0)
     assert auction.deadline_s == pytest.approx(0.75)
     assert "auction: pinging sunco, brightpath (deadline 750 ms)" in auction.trace
+
+
+def test_the_pings_keep_at_least_half_the_time_to_the_answer() -> None:
+    """Posts lately slow enough for the whole 1 s reserve: a source waiting 1.2 s still has its pings wait
+    600 ms, not 200 (a sale after the answer is still a sale; a bid not waited for is lost)."""
+    world = auction_world()
+    world.steps.reserve.observe(0.9)
+    assert world.steps.reserve.seconds == MAX_RESERVE_S
+    auction = auctioned(world, 1.2)
+    assert auction.deadline_s == pytest.approx(0.6, abs=0.01)
+    assert auction.for_answer and auction.opened_at is not None
+
+
+def test_a_ping_cut_by_a_deadline_shortened_for_the_source_is_not_the_buyers_timeout() -> None:
+    world = auction_world()
+    shortened = auctioned(world, 0.6)
+    whole = auctioned(world, 5.0)
+    assert shortened.for_answer and not whole.for_answer
+    cut = Offer("sunco", Bid(BidStatus.TIMEOUT, reason="no answer within the deadline"), None, 450, cut=True)
+    own = Offer("brightpath", Bid(BidStatus.TIMEOUT, reason="timed out after 0.2 s"), None, 200.0)
+    listed = Offer("voltedge", Bid(BidStatus.ACCEPTED, 9.0))  # a post-only partner: not pinged
+    offers = [cut, own, listed]
+    assert auction_pings.observed_pings(shortened, offers) == [own]  # its own timeout still counts
+    assert auction_pings.observed_pings(whole, offers) == [cut, own]  # the rule's deadline is the buyer's

@@ -35,12 +35,14 @@ def floor_of(rule_floor: float | None, partner_min: float | None, source_min: fl
 @dataclass(frozen=True, slots=True)
 class Offer:
     """One partner's answer in an auction: its bid, the floor it had to reach, how long the ping took
-    (None: a post-only partner, not pinged)."""
+    (None: a post-only partner, not pinged); ``cut``: no answer by the auction's deadline, the ping was
+    cancelled (a timeout of the auction's, not of the ping's own ``timeout``)."""
 
     partner: str
     bid: Bid
     floor: float | None = None
     duration_ms: float | None = None
+    cut: bool = False
 
     @property
     def counts(self) -> bool:
@@ -175,17 +177,18 @@ def tiers_of(target: Target) -> tuple[Tier, ...]:
 
 
 # A source waiting for its answer (``jobs.answer_by``) shortens an auction's pings: room is kept for the
-# award and the post. At least POST_RESERVE_S, and more when this process's awards and posts have lately
-# taken longer (a loaded machine, a slow buyer's post): 1.5 times the p95 of the last RESERVE_SAMPLES, at
-# most MAX_RESERVE_S.
+# award and the post. At least POST_RESERVE_S, and more when the worker's auctions have lately taken longer
+# from their pings' end to done (a loaded machine, a slow buyer's post): 1.5 times the p95 of the last
+# RESERVE_SAMPLES, at most MAX_RESERVE_S.
 POST_RESERVE_S = 0.15
 MAX_RESERVE_S = 1.0
 RESERVE_SAMPLES = 64
 
 
 class PostReserve:
-    """The room an auction keeps after its pings for a waiting source, learnt from how long this process's
-    sales took from the pings' end to the sale recorded (``observe``). Used from one event loop."""
+    """The room a worker's auctions keep after their pings for a waiting source, learnt from how long its
+    auctions took from their pings' end to done (sold, unsold, or handed back for a retry), each worker
+    afresh from its start. Observed on the worker's event loop; ``seconds`` is read by its transactions."""
 
     __slots__ = ("_recent", "seconds")
 
@@ -194,7 +197,7 @@ class PostReserve:
         self.seconds = POST_RESERVE_S  # the room to keep now
 
     def observe(self, seconds: float) -> None:
-        """One auction's time from its pings' end to its sale (or unsold) recorded."""
+        """One auction's time from its pings' end (or when they were due to end, if earlier) to done."""
         self._recent.append(seconds)
         p95 = percentile(sorted(self._recent), 95) or 0.0
         self.seconds = min(MAX_RESERVE_S, max(POST_RESERVE_S, 1.5 * p95))

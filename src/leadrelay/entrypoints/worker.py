@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from leadrelay import log_context
 from leadrelay.adapters.db.group_commit import GroupCommits
@@ -47,7 +47,7 @@ from leadrelay.services.ports import (
     system_random,
 )
 from leadrelay.services.postback_links import places_url
-from leadrelay.services.steps import SendItem, StepResult
+from leadrelay.services.steps import Auction, SendItem, StepResult
 
 log = logging.getLogger("leadrelay.worker")
 
@@ -303,19 +303,19 @@ class Worker:
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None
         log_context.bind(job_id=job_id, lead_id=first.lead_id)  # this task's log lines (and its sends')
-        pinged: float | None = None  # when the last pings ended (an auction)
+        pinged: datetime | None = None  # when the last pings ended (an auction)
         try:
             step = first
             lead_id = step.lead_id
             while step.sends or step.reroute or step.auction is not None:
-                if step.auction is not None:
+                if (auction := step.auction) is not None:
                     attributes = {"leadrelay.lead_id": lead_id, "leadrelay.job_id": job_id}
                     with traces.span("auction", attributes) as span:
-                        span.set_attribute("leadrelay.pings", len(step.auction.pings))
-                        offers = await auction_pings.run_pings(self.channels, step.auction)
-                    pinged = time.perf_counter()
-                    self._observe_pings(offers)
-                    step = await self._award.submit((job_id, step.auction, offers))
+                        span.set_attribute("leadrelay.pings", len(auction.pings))
+                        offers = await auction_pings.run_pings(self.channels, auction)
+                    pinged = _pings_end(auction, self.clock())
+                    self._observe_pings(auction, offers)
+                    step = await self._award.submit((job_id, auction, offers))
                     self._routed(step)
                     continue
                 if step.reroute:
@@ -327,7 +327,7 @@ class Worker:
             if step.done and lead_id is not None:
                 self.notifier.lead_done(lead_id)
             if step.done and pinged is not None:  # how long the award and the posts took
-                self.steps.reserve.observe(time.perf_counter() - pinged)
+                self.steps.reserve.observe((self.clock() - pinged).total_seconds())
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -348,13 +348,17 @@ class Worker:
         except Exception:
             log.exception("could not release job %s; its lease will bring it back", job_id)
 
-    def _observe_pings(self, offers: Sequence[Offer]) -> None:
-        """Each ping's answer into the partner's health (post-only partners' offers were not pinged)."""
+    def _observe_pings(self, auction: Auction, offers: Sequence[Offer]) -> None:
+        """Each ping's answer counted in the metrics, and into the partner's health unless a deadline
+        shortened for a waiting source cut it (``auction_pings.observed_pings``); post-only partners'
+        offers were not pinged."""
         now = self.clock()
+        observed = {id(offer) for offer in auction_pings.observed_pings(auction, offers)}
         for offer in offers:
             if offer.duration_ms is not None:
                 result = ping_result(offer.bid.status)
-                self.health.observe(offer.partner, Kind.PING, offer.duration_ms, result, now)
+                if id(offer) in observed:
+                    self.health.observe(offer.partner, Kind.PING, offer.duration_ms, result, now)
                 self.metrics.ping_answered(offer.partner, result, offer.duration_ms / 1000)
 
     async def _with_postback_url(self, item: SendItem) -> LeadView:
@@ -400,3 +404,13 @@ class Worker:
             log.info("delivery attempt %d to %s: %s (%s)", item.attempt, item.partner, result.outcome, shown)
         self.health.observe_attempt(item.partner, result, self.clock())
         return result.storable()
+
+
+def _pings_end(auction: Auction, now: datetime) -> datetime:
+    """When an auction's pings ended, for what the award and the posts take after them
+    (``domain.auction.PostReserve``): now, or when they were due to end if that was earlier (pings that
+    began late, behind a busy event loop or a slow commit, leave the award and the post less room: the
+    reserve has to cover that too)."""
+    if auction.opened_at is None:
+        return now
+    return min(now, auction.opened_at + timedelta(seconds=auction.deadline_s))

@@ -20,7 +20,7 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services import auction, distribution, reservations, settlement
+from leadrelay.services import auction, auction_pings, distribution, reservations, settlement
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
 from leadrelay.services.opened_leads import open_jobs
@@ -172,9 +172,8 @@ class WorkerSteps:
         steps = {job.id: step for job, step in zip(mine, done, strict=True)}
         pinged = [
             (o.partner, Kind.PING, ping_result(o.bid.status))
-            for _, _, offers in items
-            for o in offers
-            if o.duration_ms is not None
+            for _, held, offers in items
+            for o in auction_pings.observed_pings(held, offers)
         ]
         settle_breakers(tx, self.health, live, pinged, now)
         return [steps.get(i) or StepResult(done=True) for i, _, _ in items]

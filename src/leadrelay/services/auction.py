@@ -41,8 +41,8 @@ from leadrelay.services.writes import Writes
 __all__ = ["award", "open_or_resume"]
 
 # a source waiting for its answer (``jobs.answer_by``) shortens the pings, to keep room for the award and
-# the post (``domain.auction.PostReserve``), but the pings always get at least MIN_PINGS_S (a sale after
-# the answer is still a sale)
+# the post (``domain.auction.PostReserve``); but the pings always get at least half the time left to the
+# answer, and MIN_PINGS_S (a sale recorded after the answer is still a sale; a bid not waited for is lost)
 MIN_PINGS_S = 0.1
 
 
@@ -125,9 +125,10 @@ def _open(
             return unsold(w, job, now, trace, why, rule)
         waiting = ""
         if job.answer_by is not None:  # the source waits: the award and the post must fit in too
-            room = (job.answer_by - now).total_seconds() - reserve_s
-            if room < left:
-                left = max(room, MIN_PINGS_S)
+            to_answer = (job.answer_by - now).total_seconds()
+            fit = max(to_answer - reserve_s, to_answer / 2, MIN_PINGS_S)
+            if fit < left:
+                left = fit
                 waiting = ", to answer the source in time"
         names = tuple(n for n in tiers[k].partners if n in candidates)
         pings, fixed = offers_of(tx, job, live, now, names, tiers[k].floor, trace)
@@ -151,9 +152,11 @@ def _open(
             started,
             k,
             posted,
+            opened_at=now,
+            for_answer=bool(waiting),
         )
         if not pings:  # nothing to wait for
-            return award(tx, job, live, now, w, auction, list(fixed), ids)
+            return award(tx, job, live, now, w, auction, list(fixed), ids, reserve_s=reserve_s)
         return StepResult(lead_id=job.lead_id, auction=auction)
     if not offered:
         return unsold(w, job, now, trace, "every eligible partner is at its cap", rule)

@@ -24,7 +24,7 @@ from leadrelay.services.ports import Channel, Record, Tx
 from leadrelay.services.reservations import cap_room
 from leadrelay.services.steps import Auction, Ping
 
-__all__ = ["bidders", "offers_of", "prepare", "run_pings"]
+__all__ = ["bidders", "observed_pings", "offers_of", "prepare", "run_pings"]
 
 log = logging.getLogger("leadrelay.auction")
 
@@ -173,7 +173,7 @@ async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
     for ping, task in zip(auction.pings, tasks, strict=True):
         if task not in done:
             late = Bid(BidStatus.TIMEOUT, reason=f"no answer within the deadline ({deadline_ms:.0f} ms)")
-            offers.append(Offer(ping.partner, late, ping.floor, deadline_ms))
+            offers.append(Offer(ping.partner, late, ping.floor, deadline_ms, cut=True))
         elif (exc := task.exception()) is not None:  # a channel bug: this bid is an error, not the job
             log.error("ping to %s raised", ping.partner, exc_info=exc)
             broken = Bid(BidStatus.ERROR, reason=f"internal error: {type(exc).__name__}")
@@ -187,3 +187,10 @@ async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
     place = {name: i for i, name in enumerate(auction.priority)}
     offers.sort(key=lambda o: place.get(o.partner, len(place)))
     return offers
+
+
+def observed_pings(auction: Auction, offers: Sequence[Offer]) -> list[Offer]:
+    """The answers that tell of the buyers' health: the pings (not the post-only partners' list prices),
+    less those cut by a deadline shortened for a waiting source (the buyer had less time than the rule
+    gives it)."""
+    return [o for o in offers if o.duration_ms is not None and not (o.cut and auction.for_answer)]

@@ -76,7 +76,10 @@ class Auction:
     """The pings an auction (or a waterfall's tier) sends at once, each within its own timeout and all
     within ``deadline_s``, and what the award needs: the post-only partners' list-price offers, the tier's
     partners in order (ties; a priority tier's order), every eligible partner of the target (the next
-    tiers'), the trace so far, when the waterfall began and how many posts the lead had before."""
+    tiers'), the trace so far, when the waterfall began and how many posts the lead had before;
+    ``opened_at``: when the deadline was set (the routing transaction's time); ``for_answer``: the deadline
+    was shortened so that a waiting source gets the sale in its answer (a ping cut by it is not the
+    buyer's timeout: its health does not count it)."""
 
     pings: tuple[Ping, ...]
     fixed: tuple[Offer, ...]
@@ -89,6 +92,8 @@ class Auction:
     started: datetime
     tier: int = 0
     posted: int = 0
+    opened_at: datetime | None = None
+    for_answer: bool = False
 
 
 def select_values(values: Mapping[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
