@@ -178,7 +178,7 @@ def tiers_of(target: Target) -> tuple[Tier, ...]:
 
 # A source waiting for its answer (``jobs.answer_by``) shortens an auction's pings: room is kept for the
 # award and the post. At least POST_RESERVE_S, and more when the worker's auctions have lately taken longer
-# from their pings' end to done (a loaded machine, a slow buyer's post): 1.5 times the p95 of the last
+# from their pings' end to done (a loaded machine, a slow buyer's post): twice the p95 of the last
 # RESERVE_SAMPLES, at most MAX_RESERVE_S.
 POST_RESERVE_S = 0.15
 MAX_RESERVE_S = 1.0
@@ -200,4 +200,4 @@ class PostReserve:
         """One auction's time from its pings' end (or when they were due to end, if earlier) to done."""
         self._recent.append(seconds)
         p95 = percentile(sorted(self._recent), 95) or 0.0
-        self.seconds = min(MAX_RESERVE_S, max(POST_RESERVE_S, 1.5 * p95))
+        self.seconds = min(MAX_RESERVE_S, max(POST_RESERVE_S, 2 * p95))
