@@ -107,11 +107,13 @@ bench: install-dev
 	$(BIN)/python bench/console_bench.py
 
 ## profile: where the server's CPU per lead goes (py-spy under wrk load; PROFILE_ARGS=--e2e for end to end), then
-##   intake's CPU per lead without HTTP beside SQLite's alone for the same rows (bench/intake_floor.py)
+##   intake's CPU per lead without HTTP beside SQLite's alone for the same rows (bench/intake_floor.py), and the
+##   worker's without intake beside aiohttp's alone (bench/worker_floor.py)
 profile: install-dev
 	$(call uv_or_pip,py-spy)
 	$(BIN)/python bench/profile.py $(PROFILE_ARGS)
 	$(BIN)/python bench/intake_floor.py
+	$(BIN)/python bench/worker_floor.py
 
 clean:
 	rm -rf $(VENV) leadrelay.db leadrelay.db-wal leadrelay.db-shm .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
