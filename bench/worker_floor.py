@@ -8,12 +8,14 @@ tuned as a server's (`leadrelay.entrypoints.cli._long_running`):
    the HTTP client every delivery goes through);
 2. the worker: leads queued through leadrelay's ASGI intake beforehand (not measured), then
    ``Worker.run_until_idle``: claim → route → the webhook to a buyer answering at once → the outcome
-   recorded, on a SQLite file (dedup on, as `make bench`).
+   recorded, on a SQLite file (dedup on, as `make bench`), at the worker's own concurrency (64) and claim
+   batch (100).
 
 The buyers run in another process (`leadrelay simulate-buyers`, answering at once, every lead accepted as
 in `make bench`). CPU per lead is this process's user + system time (every thread: the commit thread too)
 over the measure, and the event loop thread's alone. ``--sql`` also lists the SQL statements the worker ran
-per lead (grouped transactions run one statement for many rows).
+per lead (grouped transactions run one statement for many rows; the COMMITs are not among them). One run:
+compare figures of the same run, as the machine's speed drifts.
 
     python bench/worker_floor.py [--leads 5000] [--sql]
 """
@@ -149,7 +151,8 @@ def main() -> None:
         finally:
             bench.stop(buyers)
     print(
-        f"the worker without intake — one process, uvloop, {CONCURRENCY} at a time, {n:,} leads per measure"
+        f"the worker without intake — one process, uvloop, {n:,} leads per measure "
+        f"(aiohttp {CONCURRENCY} at a time; the worker at its own concurrency and claim batch)"
     )
     width = max(len(name) for name, _ in figures)
     print(f"  {'measure':<{width}}  CPU µs/lead  of it on the loop  leads/s")

@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from leadrelay.adapters.db.tables import jobs
 from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings
 from leadrelay.domain.auction import MAX_RESERVE_S, POST_RESERVE_S
+from leadrelay.domain.health import Kind
 from leadrelay.services.intake_answers import IntakeRequest
 from leadrelay.simulate.bidding import BiddingOptions, Latency
 from leadrelay.simulate.buyers import BuyersThread
@@ -426,3 +430,43 @@ def test_the_worker_keeps_as_much_room_as_its_auctions_lately_took_after_their_p
         before, after = asyncio.run(sell_one())
     assert before == POST_RESERVE_S
     assert least <= after <= most, after
+
+
+def test_a_ping_cut_for_a_waiting_source_is_not_charged_to_a_buyer_that_usually_needs_longer(
+    db_url: str,
+) -> None:
+    """brightpath answers its pings after 500 ms, voltedge never. A lead without a wait hears both out
+    (750 ms); a lead whose source waits 0.6 s then cuts their pings at 450 ms: neither is charged with
+    that cut (both usually took longer), so each partner's health holds one ping, not two."""
+    prices = {
+        "sunco": fixed(12),
+        "brightpath": fixed(15, latency=Latency("fixed", 500)),
+        "voltedge": fixed(9, timeout_rate=1.0, timeout_delay_s=5.0),
+    }
+    with BuyersThread(bidders=prices) as buyers:
+        prepare(db_url, auction_config(buyers.url, buyers.ping_url))
+
+        async def sell_two() -> dict[str, tuple[int, int, int]]:
+            rt = build_runtime(Settings(database_url=db_url))
+            worker = rt.new_worker()
+            try:
+                first = IntakeRequest("web", "solar", lead(state="CA", monthly_bill=180))
+                assert (await rt.intake.accept(first)).status == "queued"
+                async with asyncio.timeout(30):
+                    assert await worker.run_until_idle() == 1
+                second = IntakeRequest("web", "solar", lead(state="CA", monthly_bill=180))
+                lead_id = (await rt.intake.accept(second)).lead_id
+                due = datetime.now(UTC) + timedelta(seconds=0.6)
+                query = update(jobs).where(jobs.c.lead_id == lead_id).values(answer_by=due)
+                rt.db.transaction(lambda conn: conn.execute(query))
+                async with asyncio.timeout(30):
+                    assert await worker.run_until_idle() == 1
+                now = datetime.now(UTC)
+                return {name: worker.health.counts(name, Kind.PING, now, 300) for name in prices}
+            finally:
+                await rt.channels.close()
+                rt.db.dispose()
+
+        counts = asyncio.run(sell_two())
+    assert counts["sunco"][0] == 2  # answered both at once
+    assert counts["brightpath"][0] == 1 and counts["voltedge"] == (1, 0, 1), counts

@@ -4,6 +4,7 @@ least 150 ms, and what this worker's sales have lately taken when that is more (
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -109,14 +110,59 @@ def test_the_pings_keep_at_least_half_the_time_to_the_answer() -> None:
     assert auction.for_answer and auction.opened_at is not None
 
 
-def test_a_ping_cut_by_a_deadline_shortened_for_the_source_is_not_the_buyers_timeout() -> None:
+def test_a_ping_cut_by_a_deadline_shortened_for_the_source_counts_unless_the_buyer_usually_needs_longer() -> (
+    None
+):
     world = auction_world()
     shortened = auctioned(world, 0.6)
     whole = auctioned(world, 5.0)
     assert shortened.for_answer and not whole.for_answer
-    cut = Offer("sunco", Bid(BidStatus.TIMEOUT, reason="no answer within the deadline"), None, 450, cut=True)
-    own = Offer("brightpath", Bid(BidStatus.TIMEOUT, reason="timed out after 0.2 s"), None, 200.0)
+    late = Bid(BidStatus.TIMEOUT, reason="no answer within the deadline")
+    slow = Offer("sunco", late, None, 450, cut=True)  # usually answers in 600 ms: excused
+    dead = Offer("brightpath", late, None, 450, cut=True)  # no answer lately: charged
+    quick = Offer("acme", late, None, 450, cut=True)  # usually answers in 40 ms: charged
+    own = Offer(
+        "zenith", Bid(BidStatus.TIMEOUT, reason="timed out after 0.2 s"), None, 200.0
+    )  # its own timeout
     listed = Offer("voltedge", Bid(BidStatus.ACCEPTED, 9.0))  # a post-only partner: not pinged
-    offers = [cut, own, listed]
-    assert auction_pings.observed_pings(shortened, offers) == [own]  # its own timeout still counts
-    assert auction_pings.observed_pings(whole, offers) == [cut, own]  # the rule's deadline is the buyer's
+    offers = [slow, dead, quick, own, listed]
+    usual = {"sunco": 600.0, "acme": 40.0, "zenith": 600.0}.get
+    assert auction_pings.observed_pings(shortened, offers, usual) == [dead, quick, own]
+    assert auction_pings.observed_pings(whole, offers, usual) == [
+        slow,
+        dead,
+        quick,
+        own,
+    ]  # the rule's deadline
+
+
+def test_the_pings_lateness_is_counted_from_when_they_were_due_to_end() -> None:
+    world = auction_world()
+    auction = auctioned(world, 0.6)
+    assert auction.opened_at is not None
+    due = auction.opened_at + timedelta(seconds=auction.deadline_s)
+    assert auction_pings.lateness(auction, due - timedelta(milliseconds=300)) == 0.0  # answered early
+    assert auction_pings.lateness(auction, due + timedelta(milliseconds=250)) == pytest.approx(0.25)
+    assert auction_pings.lateness(replace(auction, opened_at=None), due) == 0.0
+
+
+def test_a_waterfalls_next_tier_after_a_post_only_tier_keeps_the_learnt_room() -> None:
+    """Tier 1 is a post-only partner whose list price is below its floor: nothing to sell there, and
+    tier 2's pings keep the worker's learnt reserve for a waiting source (400 ms: sales lately took 200)."""
+    doc = document()
+    for name, partner in doc["partners"].items():
+        partner["ping"] = {"url": buyer_url(f"{name}/ping")}
+    doc["partners"]["voltedge"].pop("ping")
+    doc["partners"]["voltedge"]["price"] = 5
+    rule = doc["profiles"]["solar-main"]["rules"][0]
+    rule["send_to"] = {
+        "strategy": "waterfall",
+        "deadline": "750ms",
+        "tiers": [{"partners": ["voltedge"], "floor": 30}, {"partners": ["sunco", "brightpath"]}],
+    }
+    world = Installation(doc)
+    world.steps.reserve.observe(0.2)
+    auction = auctioned(world, 0.9)
+    assert auction.tier == 1
+    assert auction.deadline_s == pytest.approx(0.9 - 0.4, abs=0.02)
+    assert any(line.endswith("ms, to answer the source in time)") for line in auction.trace), auction.trace

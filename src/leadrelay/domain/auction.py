@@ -198,6 +198,6 @@ class PostReserve:
 
     def observe(self, seconds: float) -> None:
         """One auction's time from its pings' end (or when they were due to end, if earlier) to done."""
-        self._recent.append(seconds)
+        self._recent.append(max(0.0, seconds))
         p95 = percentile(sorted(self._recent), 95) or 0.0
         self.seconds = min(MAX_RESERVE_S, max(POST_RESERVE_S, 2 * p95))

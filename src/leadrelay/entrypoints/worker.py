@@ -15,14 +15,14 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from leadrelay import log_context
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.adapters.observability import traces
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome, bounded
 from leadrelay.domain.auction import Offer
-from leadrelay.domain.health import Kind, ping_result
+from leadrelay.domain.health import DEFAULT_POLICY, Kind, ping_result
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints import worker_steps
@@ -303,7 +303,7 @@ class Worker:
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None
         log_context.bind(job_id=job_id, lead_id=first.lead_id)  # this task's log lines (and its sends')
-        pinged: datetime | None = None  # when the last pings ended (an auction)
+        pinged: float | None = None  # when the last pings ended, or were due to if earlier (perf_counter)
         try:
             step = first
             lead_id = step.lead_id
@@ -313,9 +313,9 @@ class Worker:
                     with traces.span("auction", attributes) as span:
                         span.set_attribute("leadrelay.pings", len(auction.pings))
                         offers = await auction_pings.run_pings(self.channels, auction)
-                    pinged = _pings_end(auction, self.clock())
-                    self._observe_pings(auction, offers)
-                    step = await self._award.submit((job_id, auction, offers))
+                    pinged = time.perf_counter() - auction_pings.lateness(auction, self.clock())
+                    counted = self._observe_pings(auction, offers)
+                    step = await self._award.submit((job_id, auction, offers, counted))
                     self._routed(step)
                     continue
                 if step.reroute:
@@ -327,7 +327,7 @@ class Worker:
             if step.done and lead_id is not None:
                 self.notifier.lead_done(lead_id)
             if step.done and pinged is not None:  # how long the award and the posts took
-                self.steps.reserve.observe((self.clock() - pinged).total_seconds())
+                self.steps.reserve.observe(time.perf_counter() - pinged)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -348,18 +348,25 @@ class Worker:
         except Exception:
             log.exception("could not release job %s; its lease will bring it back", job_id)
 
-    def _observe_pings(self, auction: Auction, offers: Sequence[Offer]) -> None:
+    def _observe_pings(self, auction: Auction, offers: Sequence[Offer]) -> list[Offer]:
         """Each ping's answer counted in the metrics, and into the partner's health unless a deadline
-        shortened for a waiting source cut it (``auction_pings.observed_pings``); post-only partners'
-        offers were not pinged."""
+        shortened for a waiting source cut it while the partner usually needs longer than that
+        (``auction_pings.observed_pings``; post-only partners' offers were not pinged). Returns the
+        offers its health counted."""
         now = self.clock()
-        observed = {id(offer) for offer in auction_pings.observed_pings(auction, offers)}
+        window = DEFAULT_POLICY.window_s  # "usually": the buyer's recent pings, over the default window
+        counted = auction_pings.observed_pings(
+            auction, offers, lambda partner: self.health.p99_ms(partner, Kind.PING, now, window)
+        )
+        for offer in counted:
+            assert offer.duration_ms is not None
+            result = ping_result(offer.bid.status)
+            self.health.observe(offer.partner, Kind.PING, offer.duration_ms, result, now)
         for offer in offers:
             if offer.duration_ms is not None:
                 result = ping_result(offer.bid.status)
-                if id(offer) in observed:
-                    self.health.observe(offer.partner, Kind.PING, offer.duration_ms, result, now)
                 self.metrics.ping_answered(offer.partner, result, offer.duration_ms / 1000)
+        return counted
 
     async def _with_postback_url(self, item: SendItem) -> LeadView:
         """The lead with its delivery's postback URL when the partner's mapping places it
@@ -404,13 +411,3 @@ class Worker:
             log.info("delivery attempt %d to %s: %s (%s)", item.attempt, item.partner, result.outcome, shown)
         self.health.observe_attempt(item.partner, result, self.clock())
         return result.storable()
-
-
-def _pings_end(auction: Auction, now: datetime) -> datetime:
-    """When an auction's pings ended, for what the award and the posts take after them
-    (``domain.auction.PostReserve``): now, or when they were due to end if that was earlier (pings that
-    began late, behind a busy event loop or a slow commit, leave the award and the post less room: the
-    reserve has to cover that too)."""
-    if auction.opened_at is None:
-        return now
-    return min(now, auction.opened_at + timedelta(seconds=auction.deadline_s))

@@ -20,7 +20,7 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services import auction, auction_pings, distribution, reservations, settlement
+from leadrelay.services import auction, distribution, reservations, settlement
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
 from leadrelay.services.opened_leads import open_jobs
@@ -31,7 +31,8 @@ from leadrelay.services.writes import Writes
 MAX_CLAIMS = 20  # a job claimed this often without finishing is closed as failed (a poison job)
 
 Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]  # a job's sends and what each got
-Bids = tuple[str, Auction, list[Offer]]  # a job's auction and its answers
+# a job's auction, its answers, and those its buyers' health counts (``auction_pings.observed_pings``)
+Bids = tuple[str, Auction, list[Offer], list[Offer]]
 
 
 @dataclass
@@ -143,12 +144,12 @@ class WorkerSteps:
         longer ours, or was closed meanwhile (cancelled, erased), is let go of."""
         now = self.clock()
         live = self.configs.current(tx)
-        loaded = tx.jobs.load_jobs([job_id for job_id, _, _ in items], lock=True)
+        loaded = tx.jobs.load_jobs([job_id for job_id, *_ in items], lock=True)
         rows = {r.id: r for r in open_jobs(tx, loaded, self.sealer)}
-        by_id = {job_id: (a, offers) for job_id, a, offers in items}
+        by_id = {job_id: (a, offers) for job_id, a, offers, _ in items}
         mine = [
             rows[i]
-            for i, _, _ in items
+            for i, *_ in items
             if i in rows
             and rows[i].lease_owner == self.owner
             and rows[i].queue_state == QueueState.CLAIMED
@@ -170,13 +171,9 @@ class WorkerSteps:
 
         done = all_or_each(tx, mine, run, "awarding an auction", lambda job: [], now)
         steps = {job.id: step for job, step in zip(mine, done, strict=True)}
-        pinged = [
-            (o.partner, Kind.PING, ping_result(o.bid.status))
-            for _, held, offers in items
-            for o in auction_pings.observed_pings(held, offers)
-        ]
+        pinged = [(o.partner, Kind.PING, ping_result(o.bid.status)) for *_, counted in items for o in counted]
         settle_breakers(tx, self.health, live, pinged, now)
-        return [steps.get(i) or StepResult(done=True) for i, _, _ in items]
+        return [steps.get(i) or StepResult(done=True) for i, *_ in items]
 
     def finish_batch(self, tx: Tx, items: Sequence[Outcomes]) -> list[StepResult]:
         """Record a batch of outcomes in one transaction; like routing, a job that raises is redone alone

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from leadrelay.services.ports import Channel, Record, Tx
 from leadrelay.services.reservations import cap_room
 from leadrelay.services.steps import Auction, Ping
 
-__all__ = ["bidders", "observed_pings", "offers_of", "prepare", "run_pings"]
+__all__ = ["bidders", "lateness", "observed_pings", "offers_of", "prepare", "run_pings"]
 
 log = logging.getLogger("leadrelay.auction")
 
@@ -189,8 +189,30 @@ async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
     return offers
 
 
-def observed_pings(auction: Auction, offers: Sequence[Offer]) -> list[Offer]:
+def observed_pings(
+    auction: Auction, offers: Sequence[Offer], p99_ms: Callable[[str], float | None]
+) -> list[Offer]:
     """The answers that tell of the buyers' health: the pings (not the post-only partners' list prices),
-    less those cut by a deadline shortened for a waiting source (the buyer had less time than the rule
-    gives it)."""
-    return [o for o in offers if o.duration_ms is not None and not (o.cut and auction.for_answer)]
+    less those cut by a deadline shortened for a waiting source when the buyer's recent pings (``p99_ms``
+    of the partner, before these) took longer than the time it got: the cut says nothing new of it. A
+    buyer with no recent answer, or one that usually answers within that time, is charged with the
+    timeout (so a buyer that never answers still opens its breaker)."""
+
+    def counts(offer: Offer) -> bool:
+        if offer.duration_ms is None:
+            return False
+        if not (offer.cut and auction.for_answer):
+            return True
+        usual = p99_ms(offer.partner)
+        return usual is None or usual <= offer.duration_ms
+
+    return [offer for offer in offers if counts(offer)]
+
+
+def lateness(auction: Auction, now: datetime) -> float:
+    """How many seconds after they were due to end (the routing transaction's time plus the deadline) an
+    auction's pings ended at ``now``: pings that began late, behind a busy event loop or a slow commit;
+    0 when on time (or unknown)."""
+    if auction.opened_at is None:
+        return 0.0
+    return max(0.0, (now - auction.opened_at).total_seconds() - auction.deadline_s)
