@@ -166,3 +166,20 @@ def test_a_waterfalls_next_tier_after_a_post_only_tier_keeps_the_learnt_room() -
     assert auction.tier == 1
     assert auction.deadline_s == pytest.approx(0.9 - 0.4, abs=0.02)
     assert any(line.endswith("ms, to answer the source in time)") for line in auction.trace), auction.trace
+
+
+def test_pings_that_begin_late_for_a_waiting_source_wait_only_for_what_is_left() -> None:
+    """The deadline set for a waiting source ends when it was set to, however late the pings begin (a
+    busy event loop, a slow commit): they must not take the award's and the post's room."""
+    world = auction_world()
+    shortened = auctioned(world, 0.6)
+    whole = auctioned(world, 5.0)
+    assert shortened.opened_at is not None and whole.opened_at is not None
+    began = shortened.opened_at + timedelta(milliseconds=120)
+    assert auction_pings.ping_window(shortened, began) == pytest.approx(shortened.deadline_s - 0.12)
+    too_late = shortened.opened_at + timedelta(seconds=2)
+    assert auction_pings.ping_window(shortened, too_late) == auction_pings.LATE_PINGS_S
+    assert auction_pings.ping_window(shortened, shortened.opened_at) == shortened.deadline_s
+    assert auction_pings.ping_window(shortened, None) == shortened.deadline_s
+    later = whole.opened_at + timedelta(milliseconds=120)
+    assert auction_pings.ping_window(whole, later) == whole.deadline_s  # no source waits: its whole deadline

@@ -312,7 +312,7 @@ class Worker:
                     attributes = {"leadrelay.lead_id": lead_id, "leadrelay.job_id": job_id}
                     with traces.span("auction", attributes) as span:
                         span.set_attribute("leadrelay.pings", len(auction.pings))
-                        offers = await auction_pings.run_pings(self.channels, auction)
+                        offers = await auction_pings.run_pings(self.channels, auction, self.clock())
                     pinged = time.perf_counter() - auction_pings.lateness(auction, self.clock())
                     counted = self._observe_pings(auction, offers)
                     step = await self._award.submit((job_id, auction, offers, counted))

@@ -158,17 +158,34 @@ def prepare(
     return auction
 
 
-async def run_pings(channel: Channel, auction: Auction) -> list[Offer]:
+# the least an auction's pings are given when they begin after the deadline set for a waiting source
+LATE_PINGS_S = 0.05
+
+
+def ping_window(auction: Auction, now: datetime | None) -> float:
+    """How long the pings of an auction beginning at ``now`` may wait: its deadline; but when the deadline
+    was shortened for a waiting source (``for_answer``), only until it ends as set at ``opened_at`` (pings
+    that begin late, behind a busy event loop or a slow commit, must not take the award's and the post's
+    room), never less than LATE_PINGS_S."""
+    if now is None or auction.opened_at is None or not auction.for_answer:
+        return auction.deadline_s
+    left = auction.deadline_s - (now - auction.opened_at).total_seconds()
+    return min(auction.deadline_s, max(left, LATE_PINGS_S))
+
+
+async def run_pings(channel: Channel, auction: Auction, now: datetime | None = None) -> list[Offer]:
     """Ping every partner of the auction at once (each within its ping's timeout); what has not answered
-    by the deadline is a timeout and is not waited for (its request is cancelled). The offers, the
-    post-only partners' included, come in the tier's order."""
+    within the window (``ping_window``: the deadline, or what is left of it for a waiting source at
+    ``now``) is a timeout and is not waited for (its request is cancelled). The offers, the post-only
+    partners' included, come in the tier's order."""
+    window = ping_window(auction, now)
     tasks = [asyncio.create_task(channel.send(p.lead, p.spec)) for p in auction.pings]
     done: set[asyncio.Task[AttemptResult]] = set()
     if tasks:
-        done, pending = await asyncio.wait(tasks, timeout=auction.deadline_s)
+        done, pending = await asyncio.wait(tasks, timeout=window)
         for task in pending:
             task.cancel()
-    deadline_ms = auction.deadline_s * 1000
+    deadline_ms = window * 1000
     offers = list(auction.fixed)
     for ping, task in zip(auction.pings, tasks, strict=True):
         if task not in done:
