@@ -196,6 +196,11 @@ class PostReserve:
         self._recent: deque[float] = deque(maxlen=RESERVE_SAMPLES)
         self.seconds = POST_RESERVE_S  # the room to keep now
 
+    @property
+    def recent(self) -> tuple[float, ...]:
+        """The times observed, oldest first (at most RESERVE_SAMPLES)."""
+        return tuple(self._recent)
+
     def observe(self, seconds: float) -> None:
         """One auction's time from its pings' end (or when they were due to end, if earlier) to done."""
         self._recent.append(max(0.0, seconds))
