@@ -4,7 +4,8 @@ least 150 ms, and what this worker's sales have lately taken when that is more (
 
 from __future__ import annotations
 
-from dataclasses import replace
+import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from leadrelay.domain.ping import Bid, BidStatus
 from leadrelay.services import auction_pings
 from leadrelay.services.writes import Writes
 from tests.documents import lead
-from tests.unit.in_memory import Installation, buyer_url, document
+from tests.unit.in_memory import Installation, buyer_url, document, run
 
 
 def test_the_reserve_is_the_floor_until_sales_take_longer() -> None:
@@ -136,14 +137,33 @@ def test_a_ping_cut_by_a_deadline_shortened_for_the_source_counts_unless_the_buy
     ]  # the rule's deadline
 
 
-def test_the_pings_lateness_is_counted_from_when_they_were_due_to_end() -> None:
+class NeverAnswers:
+    """A ``Channel`` whose buyers never answer (until cancelled)."""
+
+    async def send(self, lead: Any, spec: Any) -> Any:
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        return None
+
+
+def test_pings_that_begin_after_their_due_end_get_the_least_window_and_say_so() -> None:
     world = auction_world()
     auction = auctioned(world, 0.6)
     assert auction.opened_at is not None
-    due = auction.opened_at + timedelta(seconds=auction.deadline_s)
-    assert auction_pings.lateness(auction, due - timedelta(milliseconds=300)) == 0.0  # answered early
-    assert auction_pings.lateness(auction, due + timedelta(milliseconds=250)) == pytest.approx(0.25)
-    assert auction_pings.lateness(replace(auction, opened_at=None), due) == 0.0
+    began = auction.opened_at + timedelta(seconds=2)  # the worker was that late
+    started = time.perf_counter()
+    offers = run(auction_pings.run_pings(NeverAnswers(), auction, began))
+    took = time.perf_counter() - started
+    assert took < auction.deadline_s  # not the deadline set (450 ms): what was left of it, 50 ms
+    assert [(o.partner, o.bid.status, o.duration_ms, o.cut) for o in offers] == [
+        ("sunco", BidStatus.TIMEOUT, 50.0, True),
+        ("brightpath", BidStatus.TIMEOUT, 50.0, True),
+    ]
+    assert offers[0].bid.reason == "no answer within the deadline (50 ms left: the pings began late)"
+    # and no buyer is charged with the worker's delay, unless it has not answered lately
+    usual = {"sunco": 20.0}.get
+    assert auction_pings.observed_pings(auction, offers, usual) == [offers[1]]
 
 
 def test_a_waterfalls_next_tier_after_a_post_only_tier_keeps_the_learnt_room() -> None:

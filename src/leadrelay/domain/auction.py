@@ -202,7 +202,8 @@ class PostReserve:
         return tuple(self._recent)
 
     def observe(self, seconds: float) -> None:
-        """One auction's time from its pings' end (or when they were due to end, if earlier) to done."""
+        """One auction's time from its pings' end to done (a waiting source's pings that began late ended
+        when they were due, ``services.auction_pings.ping_window``: the delay is not counted twice)."""
         self._recent.append(max(0.0, seconds))
         p95 = percentile(sorted(self._recent), 95) or 0.0
         self.seconds = min(MAX_RESERVE_S, max(POST_RESERVE_S, 2 * p95))

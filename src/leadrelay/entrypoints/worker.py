@@ -303,7 +303,7 @@ class Worker:
     async def _process(self, job_id: str, first: StepResult) -> None:
         lead_id: str | None = None
         log_context.bind(job_id=job_id, lead_id=first.lead_id)  # this task's log lines (and its sends')
-        pinged: float | None = None  # when the last pings ended, or were due to if earlier (perf_counter)
+        pinged: float | None = None  # when the last pings ended (perf_counter)
         try:
             step = first
             lead_id = step.lead_id
@@ -313,7 +313,7 @@ class Worker:
                     with traces.span("auction", attributes) as span:
                         span.set_attribute("leadrelay.pings", len(auction.pings))
                         offers = await auction_pings.run_pings(self.channels, auction, self.clock())
-                    pinged = time.perf_counter() - auction_pings.lateness(auction, self.clock())
+                    pinged = time.perf_counter()
                     counted = self._observe_pings(auction, offers)
                     step = await self._award.submit((job_id, auction, offers, counted))
                     self._routed(step)

@@ -24,7 +24,7 @@ from leadrelay.services.ports import Channel, Record, Tx
 from leadrelay.services.reservations import cap_room
 from leadrelay.services.steps import Auction, Ping
 
-__all__ = ["bidders", "lateness", "observed_pings", "offers_of", "prepare", "run_pings"]
+__all__ = ["bidders", "observed_pings", "offers_of", "ping_window", "prepare", "run_pings"]
 
 log = logging.getLogger("leadrelay.auction")
 
@@ -186,11 +186,15 @@ async def run_pings(channel: Channel, auction: Auction, now: datetime | None = N
         for task in pending:
             task.cancel()
     deadline_ms = window * 1000
+    why = f"no answer within the deadline ({deadline_ms:.0f} ms)"
+    if window < auction.deadline_s:  # a waiting source's pings that began late
+        why = f"no answer within the deadline ({deadline_ms:.0f} ms left: the pings began late)"
     offers = list(auction.fixed)
     for ping, task in zip(auction.pings, tasks, strict=True):
         if task not in done:
-            late = Bid(BidStatus.TIMEOUT, reason=f"no answer within the deadline ({deadline_ms:.0f} ms)")
-            offers.append(Offer(ping.partner, late, ping.floor, deadline_ms, cut=True))
+            offers.append(
+                Offer(ping.partner, Bid(BidStatus.TIMEOUT, reason=why), ping.floor, deadline_ms, cut=True)
+            )
         elif (exc := task.exception()) is not None:  # a channel bug: this bid is an error, not the job
             log.error("ping to %s raised", ping.partner, exc_info=exc)
             broken = Bid(BidStatus.ERROR, reason=f"internal error: {type(exc).__name__}")
@@ -210,10 +214,11 @@ def observed_pings(
     auction: Auction, offers: Sequence[Offer], p99_ms: Callable[[str], float | None]
 ) -> list[Offer]:
     """The answers that tell of the buyers' health: the pings (not the post-only partners' list prices),
-    less those cut by a deadline shortened for a waiting source when the buyer's recent pings (``p99_ms``
-    of the partner, before these) took longer than the time it got: the cut says nothing new of it. A
-    buyer with no recent answer, or one that usually answers within that time, is charged with the
-    timeout (so a buyer that never answers still opens its breaker)."""
+    less some of those cut by a deadline shortened for a waiting source. Such a cut is charged to a buyer
+    with no recent answer (``p99_ms`` of the partner, before these: None), so that one that never answers
+    still opens its breaker; it is not charged when the pings began late and got less than the deadline
+    set (the worker's delay, not the buyer's), nor when the buyer's recent pings took longer than the time
+    it got (the cut says nothing new of it)."""
 
     def counts(offer: Offer) -> bool:
         if offer.duration_ms is None:
@@ -221,15 +226,9 @@ def observed_pings(
         if not (offer.cut and auction.for_answer):
             return True
         usual = p99_ms(offer.partner)
-        return usual is None or usual <= offer.duration_ms
+        if usual is None:
+            return True
+        shortened = offer.duration_ms < auction.deadline_s * 1000 - 1  # began late (ping_window)
+        return not shortened and usual <= offer.duration_ms
 
     return [offer for offer in offers if counts(offer)]
-
-
-def lateness(auction: Auction, now: datetime) -> float:
-    """How many seconds after they were due to end (the routing transaction's time plus the deadline) an
-    auction's pings ended at ``now``: pings that began late, behind a busy event loop or a slow commit;
-    0 when on time (or unknown)."""
-    if auction.opened_at is None:
-        return 0.0
-    return max(0.0, (now - auction.opened_at).total_seconds() - auction.deadline_s)
