@@ -21,8 +21,6 @@ from leadrelay import log_context
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.adapters.observability import traces
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome, bounded
-from leadrelay.domain.auction import Offer
-from leadrelay.domain.health import DEFAULT_POLICY, Kind, ping_result
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints import worker_steps
@@ -47,7 +45,7 @@ from leadrelay.services.ports import (
     system_random,
 )
 from leadrelay.services.postback_links import places_url
-from leadrelay.services.steps import Auction, SendItem, StepResult
+from leadrelay.services.steps import SendItem, StepResult
 
 log = logging.getLogger("leadrelay.worker")
 
@@ -314,7 +312,8 @@ class Worker:
                         span.set_attribute("leadrelay.pings", len(auction.pings))
                         offers = await auction_pings.run_pings(self.channels, auction, self.clock())
                     pinged = time.perf_counter()
-                    counted = self._observe_pings(auction, offers)
+                    now = self.clock()
+                    counted = auction_pings.observe_pings(self.health, self.metrics, auction, offers, now)
                     step = await self._award.submit((job_id, auction, offers, counted))
                     self._routed(step)
                     continue
@@ -347,26 +346,6 @@ class Worker:
             )
         except Exception:
             log.exception("could not release job %s; its lease will bring it back", job_id)
-
-    def _observe_pings(self, auction: Auction, offers: Sequence[Offer]) -> list[Offer]:
-        """Each ping's answer counted in the metrics, and into the partner's health unless a deadline
-        shortened for a waiting source cut it while the partner usually needs longer than that
-        (``auction_pings.observed_pings``; post-only partners' offers were not pinged). Returns the
-        offers its health counted."""
-        now = self.clock()
-        window = DEFAULT_POLICY.window_s  # "usually": the buyer's recent pings, over the default window
-        counted = auction_pings.observed_pings(
-            auction, offers, lambda partner: self.health.p99_ms(partner, Kind.PING, now, window)
-        )
-        for offer in counted:
-            assert offer.duration_ms is not None
-            result = ping_result(offer.bid.status)
-            self.health.observe(offer.partner, Kind.PING, offer.duration_ms, result, now)
-        for offer in offers:
-            if offer.duration_ms is not None:
-                result = ping_result(offer.bid.status)
-                self.metrics.ping_answered(offer.partner, result, offer.duration_ms / 1000)
-        return counted
 
     async def _with_postback_url(self, item: SendItem) -> LeadView:
         """The lead with its delivery's postback URL when the partner's mapping places it

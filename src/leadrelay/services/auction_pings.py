@@ -16,15 +16,17 @@ from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, bounded
 from leadrelay.domain.auction import Offer, floor_of, tiers_of
+from leadrelay.domain.health import DEFAULT_POLICY, Kind, ping_result
 from leadrelay.domain.ping import Bid, BidStatus, bid_of, ping_view
 from leadrelay.domain.routing import Evaluation
 from leadrelay.services import partner_exclusion
 from leadrelay.services.config_in_force import LiveConfig
-from leadrelay.services.ports import Channel, Record, Tx
+from leadrelay.services.health import HealthTracker
+from leadrelay.services.ports import Channel, Metrics, Record, Tx
 from leadrelay.services.reservations import cap_room
 from leadrelay.services.steps import Auction, Ping
 
-__all__ = ["bidders", "observed_pings", "offers_of", "ping_window", "prepare", "run_pings"]
+__all__ = ["bidders", "observe_pings", "observed_pings", "offers_of", "ping_window", "prepare", "run_pings"]
 
 log = logging.getLogger("leadrelay.auction")
 
@@ -232,3 +234,21 @@ def observed_pings(
         return not shortened and usual <= offer.duration_ms
 
     return [offer for offer in offers if counts(offer)]
+
+
+def observe_pings(
+    tracker: HealthTracker, metrics: Metrics, auction: Auction, offers: Sequence[Offer], now: datetime
+) -> list[Offer]:
+    """Each ping's answer counted in the metrics, and into the partner's health when ``observed_pings``
+    says so (its "usually": the partner's ping p99 over the default breaker window, before these).
+    Returns the offers its health counted, for the award's breaker check."""
+    window = DEFAULT_POLICY.window_s
+    counted = observed_pings(auction, offers, lambda name: tracker.p99_ms(name, Kind.PING, now, window))
+    charged = {id(offer) for offer in counted}
+    for offer in offers:
+        if offer.duration_ms is not None:
+            result = ping_result(offer.bid.status)
+            if id(offer) in charged:
+                tracker.observe(offer.partner, Kind.PING, offer.duration_ms, result, now)
+            metrics.ping_answered(offer.partner, result, offer.duration_ms / 1000)
+    return counted

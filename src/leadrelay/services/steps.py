@@ -78,8 +78,9 @@ class Auction:
     partners in order (ties; a priority tier's order), every eligible partner of the target (the next
     tiers'), the trace so far, when the waterfall began and how many posts the lead had before;
     ``opened_at``: when the deadline was set (the routing transaction's time); ``for_answer``: the deadline
-    was shortened so that a waiting source gets the sale in its answer (a ping cut by it is not the
-    buyer's timeout: its health does not count it)."""
+    was shortened so that a waiting source gets the sale in its answer (its pings end when set to end,
+    ``auction_pings.ping_window``; a ping it cuts is charged to the buyer's health only as
+    ``auction_pings.observed_pings`` says)."""
 
     pings: tuple[Ping, ...]
     fixed: tuple[Offer, ...]
