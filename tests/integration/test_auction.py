@@ -374,35 +374,35 @@ def test_a_rerun_auctions_the_lead_afresh(db_url: str, refusers: BuyersThread) -
 
 
 def test_a_source_waiting_less_than_the_deadline_gets_the_sale_in_time(db_url: str) -> None:
-    """The rule gives the pings 1 s but the source waits 0.9 s: the pings end early enough for the award
-    and the post (at least 150 ms before, more when the warm-up's award and post took longer; at least
-    half the wait), and the source is answered with the sale, not ``queued``. Without the shortened pings
-    every answer is ``queued``, on time: the 5 s buyer holds the auction for the rule's whole second.
+    """The rule gives the pings 2 s but the source waits 1.5 s: the pings end early enough for the award
+    and the post (at least 150 ms before, more when the worker's recent awards and posts took longer; at
+    least half the wait), and the source is answered with the sale, not ``queued``. Without the shortened
+    pings every answer is ``queued``: the 5 s buyer holds the auction for the rule's whole 2 s.
 
-    Timing still: on a starved machine (a fresh-clone CI run with the machine twice as slow as usual gave
-    the answer after 1.32 s) the server cannot keep even its own answer's deadline, so a ``queued`` answer
-    that came more than 100 ms late says nothing of the auction, and a new lead is sent, at most three
-    times; a ``queued`` answer on time is a failure at once."""
+    Timing still, on a machine shared with the rest of the suite: with the suite's four workers at their
+    busiest on 2 cores, an award and a post have taken longer than the room one warm-up taught (a 0.9 s
+    wait, 600 ms of room, answered ``queued`` after 0.98 s). The room is learnt from the worker's recent
+    sales, so a new lead is sent, at most three times: one of them must be sold within the wait."""
     slow = fixed(50, timeout_rate=1.0, timeout_delay_s=5.0)
     prices = {"sunco": fixed(12, latency=Latency("fixed", 20)), "brightpath": slow, "voltedge": fixed(11)}
     tries: list[tuple[dict[str, Any], float, list[str]]] = []
     with BuyersThread(bidders=prices) as buyers:
-        doc = auction_config(buyers.url, buyers.ping_url, target={"deadline": "1s"})
+        doc = auction_config(buyers.url, buyers.ping_url, target={"deadline": "2s"})
         with serve(db_url, doc) as server, server.client() as http:
             post(http, state="CA", monthly_bill=180)  # warm up
             while len(tries) < 3:
                 started = time.monotonic()
-                r = http.post("/v1/leads?wait=0.9", json=lead(state="CA"), headers=source_headers())
+                r = http.post("/v1/leads?wait=1.5", json=lead(state="CA"), headers=source_headers())
                 took = time.monotonic() - started
                 answer, trace = r.json(), job_of(http, r.json()["lead_id"])["trace"]
                 tries.append((answer, took, trace))
                 pinging = next(line for line in trace if line.startswith("auction: pinging"))
                 assert pinging.endswith(", to answer the source in time)"), pinging
-                if took <= 1.0 or (answer["status"] == "delivered" and took < 1.1):
+                if answer["status"] == "delivered":
                     break
     answer, took, trace = tries[-1]
     assert answer["status"] == "delivered" and answer["partner"] == "sunco", tries
-    assert took < 1.1, took  # the 5 s buyer was not waited for
+    assert took < 2.0, took  # the 5 s buyer was not waited for, nor the rule's 2 s
 
 
 @pytest.mark.parametrize(("ping_ms", "post_ms"), [(0, 300), (1200, 0)], ids=["slow-post", "slow-pings"])

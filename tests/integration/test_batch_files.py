@@ -148,7 +148,11 @@ def assert_settled(db_url: str, ids: set[str], batch_ids: set[str]) -> None:
     assert {d.status for d in dl} == {"delivered"}
     assert {d.batch_id for d in dl} == batch_ids
     assert all(d.price == 30 and d.delivered_at is not None for d in dl)
-    wait_for(lambda: all_delivered(db_url, ids), timeout=WAIT)
+    # a sent batch wakes its leads' jobs, and the worker settles them (the lead's status); a server stopped
+    # just after the batch was marked sent (a loaded machine) leaves that to the next one to start
+    if not all_delivered(db_url, ids):
+        with ServerThread(db_url, **FAST):
+            wait_for(lambda: all_delivered(db_url, ids), timeout=WAIT)
 
 
 def read_csv(data: bytes, delimiter: str = ",") -> list[list[str]]:

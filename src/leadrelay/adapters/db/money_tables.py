@@ -150,6 +150,9 @@ returns = Table(  # a partner's return of a lead it bought (issue 11, point 4); 
     one_of("status", ReturnStatus),
 )
 
+_LIVE_INVOICE = f"status <> '{InvoiceStatus.VOID.value}'"
+"""An invoice that counts: one per party and period (a void one may be issued again)."""
+
 invoices = Table(  # partners' invoices and sources' statements (domain.invoices); lines frozen once issued
     "invoices",
     metadata,
@@ -181,8 +184,8 @@ invoices = Table(  # partners' invoices and sources' statements (domain.invoices
         "party",
         "starts_at",
         unique=True,
-        sqlite_where=text("status <> 'void'"),
-        postgresql_where=text("status <> 'void'"),
+        sqlite_where=text(_LIVE_INVOICE),
+        postgresql_where=text(_LIVE_INVOICE),
     ),
     one_of("party_kind", Party),
     one_of("period", PeriodKind),
