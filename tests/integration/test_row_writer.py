@@ -108,6 +108,40 @@ def test_rows_are_stored_as_the_core_insert_stores_them(db_url: str) -> None:
         db.dispose()
 
 
+def test_rows_leaving_out_different_columns_in_one_write_each_get_their_own_defaults(db_url: str) -> None:
+    """One executemany of rows of several shapes (columns left out, the same columns in another order, a
+    row naming every column): each stored as the Core insert stores it, whatever shape came before."""
+    full = lead_row("x", problems=[{"field": "zip", "error": "bad"}], sealed="ciphertext")
+    shapes: list[dict[str, Any]] = [
+        {k: v for k, v in full.items() if k not in ("flags", "answer")},
+        dict(reversed(list(full.items()))),
+        {k: v for k, v in full.items() if k not in ("problems", "sealed", "request_hash")},
+        dict(full, is_test=True),
+        {k: v for k, v in full.items() if k not in ("flags", "answer")},  # the first shape again
+    ]
+    db = Database(db_url)
+    try:
+
+        def write(conn: Connection) -> None:
+            for i, row in enumerate(shapes):
+                conn.execute(leads.insert(), [dict(row, id=f"lead_core{i}")])
+            RowWriter(leads).write(conn, [dict(row, id=f"lead_fast{i}") for i, row in enumerate(shapes)])
+
+        db.transaction(write)
+        for i in range(len(shapes)):
+            left, right = db.read(
+                lambda c, i=i: (stored(c, leads, f"lead_core{i}"), stored(c, leads, f"lead_fast{i}"))
+            )
+            for view in ("text", "typed"):
+                left[view].pop("id"), right[view].pop("id")
+                assert left[view] == right[view], (i, view)
+        typed = db.read(lambda c: stored(c, leads, "lead_fast3"))["typed"]
+        assert typed["is_test"] is True and typed["raw"] == {"email": "A@example.com"}
+        assert db.read(lambda c: stored(c, leads, "lead_fast2"))["typed"]["sealed"] is None
+    finally:
+        db.dispose()
+
+
 def test_an_unknown_column_or_a_naive_datetime_is_refused_and_nothing_is_written(db_url: str) -> None:
     db = Database(db_url)
     try:
