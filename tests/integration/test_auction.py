@@ -5,6 +5,7 @@ above the floor, fall back to the next bid when a post is refused, and never wai
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -382,7 +383,8 @@ def test_a_source_waiting_less_than_the_deadline_gets_the_sale_in_time(db_url: s
     Timing still, on a machine shared with the rest of the suite: with the suite's four workers at their
     busiest on 2 cores, an award and a post have taken longer than the room one warm-up taught (a 0.9 s
     wait, 600 ms of room, answered ``queued`` after 0.98 s). The room is learnt from the worker's recent
-    sales, so a new lead is sent, at most three times: one of them must be sold within the wait."""
+    sales, so a new lead is sent, at most three times: one of them must be sold within the wait, and every
+    one's pings must have ended early enough for the room's floor."""
     slow = fixed(50, timeout_rate=1.0, timeout_delay_s=5.0)
     prices = {"sunco": fixed(12, latency=Latency("fixed", 20)), "brightpath": slow, "voltedge": fixed(11)}
     tries: list[tuple[dict[str, Any], float, list[str]]] = []
@@ -398,6 +400,9 @@ def test_a_source_waiting_less_than_the_deadline_gets_the_sale_in_time(db_url: s
                 tries.append((answer, took, trace))
                 pinging = next(line for line in trace if line.startswith("auction: pinging"))
                 assert pinging.endswith(", to answer the source in time)"), pinging
+                # the room is never under its floor: the pings end 150 ms or more before the answer
+                window = re.search(r"within (\d+) ms", pinging)
+                assert window is not None and int(window[1]) <= 1500 - 150, pinging
                 if answer["status"] == "delivered":
                     break
     answer, took, trace = tries[-1]

@@ -42,7 +42,7 @@ def make_engine(url: str) -> Engine:
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
             hide_parameters=True,  # lead data and secrets stay out of error messages and logs
-            connect_args={"timeout": 30, "check_same_thread": False, "isolation_level": None},
+            connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False, "isolation_level": None},
             pool_size=4,
             max_overflow=4,
         )
@@ -69,7 +69,7 @@ def make_engine(url: str) -> Engine:
             # take the write lock up front: read-then-write transactions never deadlock on upgrade
             if options.get("readonly", False):
                 conn.exec_driver_sql("BEGIN")
-            elif conn.info.get("fail_fast"):  # the event loop's connection: busy now, it goes to the thread
+            elif options.get("fail_fast", False):  # the event loop's connection: busy, it goes to the thread
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 _begin_immediate(conn)
@@ -96,8 +96,8 @@ def _begin_immediate(conn: Connection) -> None:
     doubling to at most 1 ms between tries, for up to ``BUSY_TIMEOUT_S``; then SQLite's "database is
     locked" error, as before.
 
-    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries: a lock held for half a
-    millisecond cost its waiter 3.4 ms, one held 12 ms cost 18.8 ms (measured on the development machine).
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries: a lock held for 1 ms cost
+    its waiter 3.4 ms, one held 12 ms cost 18.8 ms (measured on the development machine).
     An API and a worker process on one file take the lock many times a second each, so they spent much of
     their time asleep with the lock free. The connection's own busy timeout stays for everything else (a
     reader in the rare moments a write-ahead log is being recovered); it is off only for these tries."""
@@ -111,13 +111,18 @@ def _begin_immediate(conn: Connection) -> None:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 return
             except OperationalError as exc:
-                busy = (getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
-                if not busy or time.monotonic() > deadline:
+                if not _is_busy(exc) or time.monotonic() > deadline:
                     raise
             time.sleep(pause)
             pause = min(pause * 2, _LONGEST_PAUSE_S)
     finally:
-        driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        with contextlib.suppress(sqlite3.Error):  # a connection gone meanwhile: its own error tells why
+            driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    """SQLITE_BUSY, in any of its extended forms (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT)."""
+    return (getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
 
 
 class _OnTheLoop:
@@ -156,7 +161,9 @@ class _OnTheLoop:
         if self._conn is None:
             self._conn = self._engine.connect()
             self._conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
-            self._conn.info["fail_fast"] = True
+            # one try at BEGIN IMMEDIATE (make_engine): an option of this Connection, not of the pooled
+            # driver connection under it, which goes back to the pool on close
+            self._conn.execution_options(fail_fast=True)
         # set each time: execution_options() changes the connection itself, so a relaxed transaction's
         # flag would otherwise stay on for the durable ones after it
         conn = self._conn.execution_options(relaxed=relaxed)
@@ -165,7 +172,7 @@ class _OnTheLoop:
             try:
                 transaction = conn.begin()  # BEGIN IMMEDIATE (make_engine): the write lock, or SQLITE_BUSY
             except OperationalError as exc:
-                if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                if _is_busy(exc):
                     return False, None
                 raise
             changes = driver.total_changes
@@ -218,6 +225,9 @@ class _OnTheLoop:
         self._committer.shutdown(wait=True)
         self._committing = None
         if self._conn is not None:
+            with contextlib.suppress(Exception):  # back to the pool waiting for the lock as the others do
+                driver = self._conn.connection.dbapi_connection
+                driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")  # type: ignore[union-attr]
             self._conn.close()
             self._conn = None
 
