@@ -401,7 +401,7 @@ def test_a_source_waiting_less_than_the_deadline_gets_the_sale_in_time(db_url: s
                 pinging = next(line for line in trace if line.startswith("auction: pinging"))
                 assert pinging.endswith(", to answer the source in time)"), pinging
                 # the room is never under its floor: the pings end 150 ms or more before the answer
-                window = re.search(r"within (\d+) ms", pinging)
+                window = re.search(r"deadline (\d+) ms", pinging)
                 assert window is not None and int(window[1]) <= 1500 - 150, pinging
                 if answer["status"] == "delivered":
                     break
