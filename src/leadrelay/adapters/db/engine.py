@@ -52,7 +52,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")  # a 2xx answer means the lead is on disk
-            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            cur.execute(_busy_timeout_pragma())
             # erased personal data is overwritten in its page, not left in free space (no extra I/O)
             cur.execute("PRAGMA secure_delete=FAST")
             cur.close()
@@ -117,7 +117,12 @@ def _begin_immediate(conn: Connection) -> None:
             pause = min(pause * 2, _LONGEST_PAUSE_S)
     finally:
         with contextlib.suppress(sqlite3.Error):  # a connection gone meanwhile: its own error tells why
-            driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            driver.execute(_busy_timeout_pragma())
+
+
+def _busy_timeout_pragma() -> str:
+    """The connection's own wait for a lock, ``BUSY_TIMEOUT_S`` (read when called: tests shorten it)."""
+    return f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}"
 
 
 def _is_busy(exc: OperationalError) -> bool:
@@ -227,7 +232,7 @@ class _OnTheLoop:
         if self._conn is not None:
             with contextlib.suppress(Exception):  # back to the pool waiting for the lock as the others do
                 driver = self._conn.connection.dbapi_connection
-                driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")  # type: ignore[union-attr]
+                driver.execute(_busy_timeout_pragma())  # type: ignore[union-attr]
             self._conn.close()
             self._conn = None
 
