@@ -12,6 +12,11 @@ Measures, on each database:
 
 - the main run: ``--rate`` auctions/s for ``--seconds`` (100/s for 30 s), p50, p99 and max overhead, the
   answers by status, and the servers' CPU per auction;
+- its reference, just before it on the same buyers: a bare client (aiohttp) doing an auction's HTTP by hand
+  at the same rate (the 10 pings at once, the post to the best bid), after a warm-up as long as the
+  platform's, timed and printed the same way, its CPU the client's own; then the platform's own part, the
+  main run's quantiles less the reference's. The simulated buyers answer later than 50 ms themselves
+  (their timers, their HTTP on a shared core), and the overhead, as the budget defines it, counts that too;
 - a rate sweep (``--sweep``, short runs, rising; it stops at the first rate whose p99 overhead reaches
   50 ms) and the highest rate whose p99 overhead stays under 50 ms;
 - the API and the worker in two processes (`serve --workers 0` and `leadrelay worker`, the layout at
@@ -37,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,6 +164,22 @@ class Run:
         return lat[min(len(lat) - 1, max(0, int(len(lat) * q + 0.5) - 1))] - PING_MS
 
 
+async def arrivals(run: Run, bodies: list[bytes], one: Callable[[bytes], Awaitable[None]]) -> None:
+    """Open loop: ``one(body)`` for each body, as a task of its own started at its scheduled time
+    (``run.rate`` a second), whatever the earlier ones are doing; returns when all have ended.
+    ``run.lag_ms``: how late the latest-started one started."""
+    loop = asyncio.get_running_loop()
+    start_at = loop.time() + 0.05
+    tasks = []
+    for i, body in enumerate(bodies):
+        due = start_at + i / run.rate
+        if (delay := due - loop.time()) > 0:
+            await asyncio.sleep(delay)
+        run.lag_ms = max(run.lag_ms, (loop.time() - due) * 1e3)
+        tasks.append(asyncio.create_task(one(body)))
+    await asyncio.gather(*tasks)
+
+
 async def open_loop(url: str, rate: float, seconds: float, wait: float) -> Run:
     """``rate`` arrivals per second for ``seconds``, each a coroutine of its own sent at its scheduled
     time, whatever the earlier ones are doing; bounded: ``rate * seconds`` posts, each under a timeout."""
@@ -184,17 +205,50 @@ async def open_loop(url: str, rate: float, seconds: float, wait: float) -> Run:
             if status != "error":
                 run.latencies_ms.append(took)
 
-        loop = asyncio.get_running_loop()
-        start_at = loop.time() + 0.05
-        tasks = []
-        for i, body in enumerate(bodies):
-            due = start_at + i / rate
-            if (delay := due - loop.time()) > 0:
-                await asyncio.sleep(delay)
-            run.lag_ms = max(run.lag_ms, (loop.time() - due) * 1e3)
-            tasks.append(asyncio.create_task(one(body)))
-        await asyncio.gather(*tasks)
+        await arrivals(run, bodies, one)
     return run
+
+
+async def bare_auctions(buyers_url: str, rate: float, seconds: float, warm_up: float) -> Run:
+    """The reference, run in the same hour on the same buyers: a bare client (aiohttp, no platform) doing
+    an auction's HTTP by hand at ``rate`` open-loop arrivals for ``seconds`` — the 10 pings at once, the best
+    bid taken, the post to it — timed like the platform's answers, after ``warm_up`` seconds at the same rate
+    in the same session (its connections opened, as the platform's are by its own warm-up). What it takes
+    beyond PING_MS is the buyers' own part (their timers, their HTTP on a shared core) that the overhead
+    also counts."""
+    names = [f"buyer{i}" for i in range(1, BUYERS + 1)]
+    headers = {"Content-Type": "application/json"}
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
+
+        async def ping(name: str, body: bytes) -> tuple[float, str]:
+            async with session.post(f"{buyers_url}/buyer/{name}/ping", data=body, headers=headers) as r:
+                answer = orjson.loads(await r.read())
+            return (float(answer["price"]) if answer.get("accepted") else -1.0), name
+
+        async def measured(run: Run) -> Run:
+            async def one(body: bytes) -> None:
+                t0 = time.perf_counter()
+                try:
+                    price, best = max(await asyncio.gather(*(ping(name, body) for name in names)))
+                    async with session.post(f"{buyers_url}/buyer/{best}", data=body, headers=headers) as r:
+                        await r.read()
+                        status = "delivered" if r.status == 200 and price >= 0 else "error"
+                except (aiohttp.ClientError, TimeoutError):
+                    status = "error"
+                run.statuses[status] += 1
+                if status != "error":
+                    run.latencies_ms.append((time.perf_counter() - t0) * 1e3)
+
+            n = max(1, round(run.rate * run.seconds))
+            bodies = [lead() for _ in range(n)]  # built before the clock starts
+            cpu = time.process_time()
+            await arrivals(run, bodies, one)
+            run.cpu_us = (time.process_time() - cpu) / n * 1e6  # the bare client's own, per auction
+            return run
+
+        await measured(Run(rate, warm_up))
+        return await measured(Run(rate, seconds))
 
 
 @dataclass
@@ -322,11 +376,23 @@ def run_db(label: str, db_urls: tuple[str, str, str], args: argparse.Namespace, 
         print(HEADER)
         with platform(db_urls[0], config(fast_port, None, "750ms"), env) as server:
             asyncio.run(open_loop(server.url, 20, args.warm_up, 5))  # connections, caches, the configuration
+            # the reference first, with the platform started and idle beside it, as in the main run
+            buyers_url = f"http://127.0.0.1:{fast_port}"
+            bare = asyncio.run(bare_auctions(buyers_url, args.rate, args.seconds, args.warm_up))
+            print(row(f"bare client, {args.rate:g}/s (reference)", bare), flush=True)
             spy = profiler(server.proc, args.profile, args.seconds) if args.profile else None
             main = measure(server, args.rate, args.seconds, 5)
             if spy is not None:
                 spy.wait(timeout=args.seconds + 60)
             print(row(f"{args.rate:g}/s for {args.seconds:g} s (overhead)", main), flush=True)
+            print(
+                "    the platform's own part (the main run less the reference, quantile by quantile): "
+                + ", ".join(
+                    f"{name} {main.overhead(q) - bare.overhead(q):.1f} ms"
+                    for name, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))
+                ),
+                flush=True,
+            )
             if main.overhead(0.99) > BUDGET_P99_MS or main.statuses.keys() - {"delivered"}:
                 verdict.problems.append(
                     f"{label}: p99 overhead {main.overhead(0.99):.1f} ms at {args.rate:g}/s "

@@ -1,6 +1,7 @@
 """`bench/auction_bench.py --quick` (the auction benchmark `make bench` runs) runs end to end: simulated
-bidding buyers, `leadrelay serve` on SQLite, the open-loop generator, the sweep and the slow-buyer check,
-and prints its table. The figures themselves are not checked here (the machine is shared)."""
+bidding buyers, `leadrelay serve` on SQLite, the bare client's reference, the open-loop generator, the sweep
+and the slow-buyer check, and prints its table. The figures themselves are not checked here (the machine is
+shared)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
     assert main is not None, out
     answers, p50, p99, most = int(main[1]), float(main[2]), float(main[3]), float(main[4])
     assert answers == 100 and p50 <= p99 <= most, out  # every arrival answered; the quantiles in order
+    bare = re.search(r"bare client, 50/s \(reference\)\s+50\s+(\d+)\s+([\d.]+)\s+.*delivered 100", out)
+    # every bare auction sold, after the buyers' 50 ms pings
+    assert bare is not None and int(bare[1]) == 100 and float(bare[2]) >= 0, out
+    own = r"the platform's own part .*: p50 -?[\d.]+ ms, p99 -?[\d.]+ ms, max -?[\d.]+ ms"
+    assert re.search(own, out), out
     assert "sweep 50/s for 1 s" in out, out
     assert re.search(r"highest rate with p99 overhead under 50 ms: (50/s|none of)", out), out
     split = re.search(r"API \+ worker process \(overhead\)\s+20\s+(\d+)", out)  # two processes
