@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from leadrelay.domain.states import OUTCOME, RELAY, DeliveryOutcome, RelayStatus
+from leadrelay.domain.after_sale_states import OUTCOME, RELAY, DeliveryOutcome, RelayStatus
 from leadrelay.services.ports.postbacks import OutcomeTotal, ReportBy
 from tests.fakes.tables import FakeRow, IntegrityViolation, Tables
 

@@ -6,7 +6,8 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from leadrelay.domain.states import DeliveryStatus, ReturnStatus
+from leadrelay.domain.after_sale_states import ReturnStatus
+from leadrelay.domain.states import DeliveryStatus
 from leadrelay.services.ports import ReturnableDelivery, ReturnRecord
 from tests.fakes.tables import Stored, Tables
 

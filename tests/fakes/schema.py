@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from leadrelay.domain.after_sale_states import DeliveryOutcome, RelayStatus, ReturnStatus
 from leadrelay.domain.alerts import AlertState, EventState
 from leadrelay.domain.budgets import HoldKind
 from leadrelay.domain.health import BreakerState
@@ -20,17 +21,7 @@ from leadrelay.domain.invoices import InvoiceStatus, PeriodKind
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.reports import COUNTERS
-from leadrelay.domain.states import (
-    DeliveryOutcome,
-    DeliveryStatus,
-    JobStatus,
-    KeyOwner,
-    LeadStatus,
-    OfferStatus,
-    QueueState,
-    RelayStatus,
-    ReturnStatus,
-)
+from leadrelay.domain.states import DeliveryStatus, JobStatus, KeyOwner, LeadStatus, OfferStatus, QueueState
 
 Kind = Literal["str", "int", "float", "bool", "json", "time", "money"]
 

@@ -30,8 +30,8 @@ from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db import config_store
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.domain.after_sale_states import DeliveryOutcome, RelayStatus
 from leadrelay.domain.retry import RetryPolicy
-from leadrelay.domain.states import DeliveryOutcome, RelayStatus
 from leadrelay.services import configure
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.ports import OutcomeTotal, Tx

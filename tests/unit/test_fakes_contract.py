@@ -23,13 +23,14 @@ from leadrelay.adapters.db import schema_base as sql_tables
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.schema import metadata as sql_metadata
 from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.domain.after_sale_states import ReturnStatus
 from leadrelay.domain.invoices import Invoice, InvoiceStatus, Invoicing, period_containing
 from leadrelay.domain.invoices import draft as invoice_draft
 from leadrelay.domain.invoices import issue as invoice_issue
 from leadrelay.domain.ledger import Entry, EntryKind, Party
 from leadrelay.domain.model import WalletSpec
 from leadrelay.domain.privacy import FieldMatch
-from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState, ReturnStatus
+from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
 from leadrelay.errors import Conflict, InvalidTransition
 from leadrelay.services.ports import Storage, Tx
 from leadrelay.services.writes import Writes

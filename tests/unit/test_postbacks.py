@@ -13,6 +13,7 @@ import pytest
 
 from leadrelay.configuration.load import validate_document
 from leadrelay.configuration.secrets import MASK, mask, secret_places
+from leadrelay.domain.after_sale_states import DeliveryOutcome as O
 from leadrelay.domain.postbacks import (
     SIG_CHARS,
     next_outcome,
@@ -22,7 +23,6 @@ from leadrelay.domain.postbacks import (
     sign,
     signature_ok,
 )
-from leadrelay.domain.states import DeliveryOutcome as O
 from leadrelay.errors import ConfigError, Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from leadrelay.services.ports import OutcomeTotal
 from leadrelay.services.postback_links import PostbackLinks, places_url

@@ -14,6 +14,7 @@ import pytest
 from leadrelay.configuration.load import load_yaml_text
 from leadrelay.configuration.specs import build_specs, dump_yaml
 from leadrelay.configuration.validation import validate_document
+from leadrelay.domain.after_sale_states import RETURN, ReturnStatus
 from leadrelay.domain.returns import (
     Accepted,
     RateFigures,
@@ -24,7 +25,6 @@ from leadrelay.domain.returns import (
     percent,
     period_bounds,
 )
-from leadrelay.domain.states import RETURN, ReturnStatus
 from leadrelay.errors import ConfigError, InvalidTransition
 from tests.documents import base_config
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from leadrelay.domain.after_sale_states import ReturnStatus
 from leadrelay.domain.ledger import EntryKind
-from leadrelay.domain.states import ReturnStatus
 from leadrelay.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from leadrelay.services.return_import import import_returns, read_rows
 from leadrelay.services.returns import ReturnRequest, Returns

@@ -33,8 +33,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from leadrelay.domain.after_sale_states import INVOICE, InvoiceStatus
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party, check
-from leadrelay.domain.states import INVOICE, InvoiceStatus
 from leadrelay.errors import InvalidTransition
 
 __all__ = [
@@ -74,7 +74,7 @@ EDGES = INVOICE.edges
 TRANSITIONS: Mapping[InvoiceStatus, frozenset[InvoiceStatus]] = {
     state: frozenset(dst for src, dst, _ in EDGES if src is state) for state in InvoiceStatus
 }
-"""The moves are ``domain.states.INVOICE`` (drawn in docs/states.md with the other machines)."""
+"""The moves are ``domain.after_sale_states.INVOICE`` (drawn in docs/states.md with the other machines)."""
 
 _VERB = {_S.DRAFT: "regenerate", _S.ISSUED: "issue", _S.PAID: "pay", _S.VOID: "void"}
 

@@ -21,8 +21,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from leadrelay.domain.after_sale_states import DeliveryOutcome
 from leadrelay.domain.partner_auth import SigningSpec
-from leadrelay.domain.states import DeliveryOutcome
 
 __all__ = ["DEFAULT_CLICK_ID_FIELD", "RelayEvent", "SourcePostback", "click_id_of", "event_body"]
 

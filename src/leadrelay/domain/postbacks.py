@@ -6,9 +6,9 @@ key, as the ping tokens' key is: one key per purpose), base64url without padding
 :data:`SIG_CHARS` characters (132 bits). So the URL names its delivery in the clear and cannot be turned
 into another delivery's without the key.
 
-A report (:class:`Report`) is an outcome (:class:`~leadrelay.domain.states.DeliveryOutcome`), an optional
-revenue (a Decimal, quantized to cents), an optional ``event_id`` (the buyer's id of the event: a replay
-carries the same one) and an optional note. The outcome's moves are the ``OUTCOME`` machine of
+A report (:class:`Report`) is an outcome (:class:`~leadrelay.domain.after_sale_states.DeliveryOutcome`), an
+optional revenue (a Decimal, quantized to cents), an optional ``event_id`` (the buyer's id of the event: a
+replay carries the same one) and an optional note. The outcome's moves are the ``OUTCOME`` machine of
 ``domain.states``; :func:`next_outcome` applies it. Pure: the key and the values are arguments.
 """
 
@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
-from leadrelay.domain.states import OUTCOME, DeliveryOutcome
+from leadrelay.domain.after_sale_states import OUTCOME, DeliveryOutcome
 from leadrelay.errors import FieldProblem, InvalidTransition, ValidationFailed
 
 __all__ = [

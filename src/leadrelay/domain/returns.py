@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from leadrelay.domain.states import ReturnStatus
+from leadrelay.domain.after_sale_states import ReturnStatus
 
 __all__ = [
     "Accepted",

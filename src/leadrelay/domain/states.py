@@ -1,6 +1,6 @@
 """Every state a stored row can be in, and the moves allowed between them, as data.
 
-Ten state columns, one ``StrEnum`` each (values are what the database stores):
+Six state columns of the delivery half, one ``StrEnum`` each (values are what the database stores):
 
 - ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs
   (``domain.derived_states.lead_status``);
@@ -8,11 +8,10 @@ Ten state columns, one ``StrEnum`` each (values are what the database stores):
 - ``jobs.queue_state`` (:class:`QueueState`): the queue's claim state, kept apart from the job's status;
 - ``deliveries.status`` (:class:`DeliveryStatus`): one partner's delivery of one job;
 - ``batches.status`` (:class:`BatchStatus`): a batch file or email digest being sent;
-- ``offers.status`` (:class:`OfferStatus`): a partner offered to the consumer (``strategy: user_choice``);
-- ``deliveries.outcome`` (:class:`DeliveryOutcome`): what the buyer reported since (postbacks), NULL before;
-- ``outbound_postbacks.status`` (:class:`RelayStatus`): an event relayed to a lead's source;
-- ``returns.status`` (:class:`ReturnStatus`): a partner's return of a lead it bought;
-- ``invoices.status`` (:class:`InvoiceStatus`): a partner's invoice or a source's statement.
+- ``offers.status`` (:class:`OfferStatus`): a partner offered to the consumer (``strategy: user_choice``).
+
+The four of what follows a sale (a delivery's reported outcome, the events relayed to sources, returns and
+invoices) are in ``domain.after_sale_states``; ``MACHINES`` here lists all ten.
 
 Each has a :class:`~leadrelay.domain.state_machine.Machine`: the states a row may be created in, and
 labelled transitions. Writers call ``MACHINE.check(current, new)`` (an illegal move raises
@@ -31,6 +30,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from leadrelay.domain.after_sale_states import INVOICE, OUTCOME, RELAY, RETURN
 from leadrelay.domain.state_machine import Machine, S
 
 __all__ = [
@@ -50,21 +50,15 @@ __all__ = [
     "LEAD_TRANSITIONS",
     "MACHINES",
     "OFFER",
-    "OUTCOME",
     "QUEUE",
     "QUEUE_TRANSITIONS",
-    "RELAY",
-    "RETURN",
     "BatchStatus",
-    "DeliveryOutcome",
     "DeliveryStatus",
     "JobStatus",
     "LeadStatus",
     "Machine",
     "OfferStatus",
     "QueueState",
-    "RelayStatus",
-    "ReturnStatus",
     "check_transition",
 ]
 
@@ -123,38 +117,6 @@ class OfferStatus(StrEnum):
     OPEN = "open"  # offered to the consumer until expires_at
     SELECTED = "selected"  # the consumer chose it: its partner gets the post
     EXPIRED = "expired"  # its time ran out, or the consumer chose another
-
-
-class DeliveryOutcome(StrEnum):
-    """What the buyer reported about a delivered lead (its postbacks); NULL: nothing reported yet."""
-
-    CONTACTED = "contacted"  # the buyer reached the consumer
-    CONVERTED = "converted"  # the consumer bought (may carry revenue)
-    REJECTED = "rejected"  # the buyer could not use the lead: final
-    RETURNED = "returned"  # the buyer sent the lead back (even after a conversion): final
-
-
-class RelayStatus(StrEnum):
-    """An event relayed to a lead's source (``outbound_postbacks``)."""
-
-    READY = "ready"  # to be sent from next_attempt_at
-    SENDING = "sending"  # a relay loop holds the lease
-    RETRY = "retry"  # a retryable failure: due again at next_attempt_at
-    SENT = "sent"
-    FAILED = "failed"  # refused, or gave up
-
-
-class ReturnStatus(StrEnum):
-    REQUESTED = "requested"  # waiting for an operator's review
-    APPROVED = "approved"  # credited to the partner (a RETURN in the ledger)
-    DENIED = "denied"  # refused by an operator; the sale stands
-
-
-class InvoiceStatus(StrEnum):
-    DRAFT = "draft"  # lines may be regenerated; no number yet
-    ISSUED = "issued"  # numbered; its lines and total never change again
-    PAID = "paid"  # settled: a payment entry posted for its total
-    VOID = "void"  # cancelled after issue: its entries released, its number kept
 
 
 class KeyOwner(StrEnum):
@@ -343,75 +305,6 @@ OFFER: Machine[OfferStatus] = Machine(
     edges=(
         (_O.OPEN, _O.SELECTED, "the consumer chose it"),
         (_O.OPEN, _O.EXPIRED, "its time ran out, the consumer chose another, or the lead was erased"),
-    ),
-)
-
-# ---------------------------------------------------------------- a delivery's outcome (postbacks)
-
-_P = DeliveryOutcome
-
-OUTCOME: Machine[DeliveryOutcome] = Machine(
-    "delivery outcome",
-    DeliveryOutcome,
-    initial={
-        _P.CONTACTED: "the buyer's first postback",
-        _P.CONVERTED: "the buyer's first postback",
-        _P.REJECTED: "the buyer's first postback",
-        _P.RETURNED: "the buyer's first postback",
-    },
-    edges=(
-        (_P.CONTACTED, _P.CONVERTED, "the consumer bought"),
-        (_P.CONTACTED, _P.REJECTED, "the buyer could not use it"),
-        (_P.CONTACTED, _P.RETURNED, "sent back"),
-        (_P.CONVERTED, _P.RETURNED, "sent back after the sale"),
-    ),
-)
-
-# ---------------------------------------------------------------- events relayed to sources
-
-_R = RelayStatus
-
-RELAY: Machine[RelayStatus] = Machine(
-    "relayed postback",
-    RelayStatus,
-    initial={_R.READY: "a sale or a buyer's postback the source subscribed to"},
-    edges=(
-        (_R.READY, _R.SENDING, "claimed by a relay loop"),
-        (_R.RETRY, _R.SENDING, "retry due"),
-        (_R.SENDING, _R.SENDING, "lease ran out, claimed again"),
-        (_R.SENDING, _R.SENT, "the source answered 2xx"),
-        (_R.SENDING, _R.RETRY, "retryable failure"),
-        (_R.SENDING, _R.FAILED, "refused, gave up, or no longer configured"),
-    ),
-)
-
-# ---------------------------------------------------------------- returns (a partner returns a lead)
-
-_T = ReturnStatus
-
-RETURN: Machine[ReturnStatus] = Machine(
-    "return",
-    ReturnStatus,
-    initial={_T.REQUESTED: "requested with a reason, within the window, under the rate"},
-    edges=(
-        (_T.REQUESTED, _T.APPROVED, "approved by an operator, or at once by its reason (auto_approve)"),
-        (_T.REQUESTED, _T.DENIED, "denied by an operator (the sale stands)"),
-    ),
-)
-
-# ---------------------------------------------------------------- invoices and statements
-
-_I = InvoiceStatus
-
-INVOICE: Machine[InvoiceStatus] = Machine(
-    "invoice",
-    InvoiceStatus,
-    initial={_I.DRAFT: "drafted for a party and a period"},
-    edges=(
-        (_I.DRAFT, _I.DRAFT, "regenerated from the ledger"),
-        (_I.DRAFT, _I.ISSUED, "issued (numbered, lines frozen, deliveries invoiced)"),
-        (_I.ISSUED, _I.PAID, "paid (a payment entry posted for the total)"),
-        (_I.ISSUED, _I.VOID, "voided (entries released, deliveries no longer invoiced)"),
     ),
 )
 

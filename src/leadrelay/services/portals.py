@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from leadrelay.domain.after_sale_states import DeliveryOutcome
 from leadrelay.domain.derived_states import public_lead_status
 from leadrelay.domain.ledger import Party
 from leadrelay.domain.postbacks import postback_url
 from leadrelay.domain.posting_spec import PostingSpec, posting_spec
 from leadrelay.domain.returns import ReturnPolicy
-from leadrelay.domain.states import DeliveryOutcome, LeadStatus
+from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import NotFound
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.ledger import entry_dict

@@ -22,11 +22,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from leadrelay.domain.after_sale_states import RelayStatus
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome, bounded
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.postback_relay import RelayEvent, click_id_of, event_body
 from leadrelay.domain.retry import GiveUp, RetryPolicy
-from leadrelay.domain.states import RelayStatus
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import (
     Channel,

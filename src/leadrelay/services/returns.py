@@ -18,9 +18,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from leadrelay.domain.after_sale_states import RETURN, ReturnStatus
 from leadrelay.domain.ledger import ZERO, EntryKind, Party
 from leadrelay.domain.returns import Accepted, RateFigures, ReturnPolicy, decide_return, period_bounds
-from leadrelay.domain.states import RETURN, DeliveryStatus, ReturnStatus
+from leadrelay.domain.states import DeliveryStatus
 from leadrelay.errors import FieldProblem, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.intake_writes import new_job_row

@@ -18,11 +18,11 @@ from sqlalchemy import (
 )
 
 from leadrelay.adapters.db.schema_base import ID, NAME, Cents, UTCDateTime, metadata, one_of
+from leadrelay.domain.after_sale_states import DeliveryOutcome, RelayStatus, ReturnStatus
 from leadrelay.domain.budgets import HoldKind
 from leadrelay.domain.invoices import InvoiceStatus, PeriodKind
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.reports import COUNTERS, LEAD_COUNTERS
-from leadrelay.domain.states import DeliveryOutcome, RelayStatus, ReturnStatus
 
 # ---------------------------------------------------------------- money (issue 11)
 

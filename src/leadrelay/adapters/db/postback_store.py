@@ -16,7 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from leadrelay.adapters.db import leases
 from leadrelay.adapters.db.money_tables import outbound_postbacks, postbacks
 from leadrelay.adapters.db.tables import deliveries, leads
-from leadrelay.domain.states import OUTCOME, RELAY, DeliveryOutcome, DeliveryStatus, RelayStatus
+from leadrelay.domain.after_sale_states import OUTCOME, RELAY, DeliveryOutcome, RelayStatus
+from leadrelay.domain.states import DeliveryStatus
 from leadrelay.services.ports.postbacks import OutcomeTotal, ReportBy
 
 __all__ = ["RELAY_LEASE", "SqlPostbacks", "SqlRelays"]

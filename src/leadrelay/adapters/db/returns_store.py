@@ -10,7 +10,8 @@ from sqlalchemy import Connection, func, insert, literal, select, update
 
 from leadrelay.adapters.db.money_tables import returns
 from leadrelay.adapters.db.tables import deliveries, leads
-from leadrelay.domain.states import DeliveryStatus, ReturnStatus
+from leadrelay.domain.after_sale_states import ReturnStatus
+from leadrelay.domain.states import DeliveryStatus
 from leadrelay.services.ports.returns import ReturnableDelivery, ReturnRecord
 
 _R = returns.c

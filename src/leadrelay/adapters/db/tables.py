@@ -23,11 +23,11 @@ from sqlalchemy import (
 )
 
 from leadrelay.adapters.db.schema_base import ID, NAME, UTCDateTime, metadata, one_of
+from leadrelay.domain.after_sale_states import DeliveryOutcome
 from leadrelay.domain.health import BreakerState
 from leadrelay.domain.ping import BidStatus
 from leadrelay.domain.states import (
     BatchStatus,
-    DeliveryOutcome,
     DeliveryStatus,
     JobStatus,
     KeyOwner,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadrelay.domain.states import ReturnStatus
+from leadrelay.domain.after_sale_states import ReturnStatus
 from leadrelay.entrypoints.api.deps import ActDep, PartnerDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.errors import FieldProblem, ValidationFailed

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from leadrelay.domain.states import ReturnStatus
+from leadrelay.domain.after_sale_states import ReturnStatus
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows
 from leadrelay.entrypoints.commands.runtime import with_runtime
 from leadrelay.services.ports import ReturnRecord

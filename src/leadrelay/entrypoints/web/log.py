@@ -22,8 +22,9 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from leadrelay.domain.access import Permission, allows
+from leadrelay.domain.after_sale_states import ReturnStatus
 from leadrelay.domain.log_filter import DistributionFilter
-from leadrelay.domain.states import JOB_OPEN, JobStatus, ReturnStatus
+from leadrelay.domain.states import JOB_OPEN, JobStatus
 from leadrelay.entrypoints.web.console import (
     OperatorPage,
     ViewerPage,

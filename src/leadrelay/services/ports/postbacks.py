@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from leadrelay.domain.states import DeliveryOutcome, RelayStatus
+from leadrelay.domain.after_sale_states import DeliveryOutcome, RelayStatus
 from leadrelay.services.ports.records import Record
 
 ReportBy = Literal["partner", "source"]

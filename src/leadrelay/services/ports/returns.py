@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from leadrelay.domain.states import ReturnStatus
+from leadrelay.domain.after_sale_states import ReturnStatus
 
 
 @dataclass(frozen=True, slots=True)
