@@ -8,8 +8,9 @@ Four state columns, one ``StrEnum`` each (values are what the database stores):
 - ``returns.status`` (:class:`ReturnStatus`): a partner's return of a lead it bought;
 - ``invoices.status`` (:class:`InvoiceStatus`): a partner's invoice or a source's statement.
 
-Each has a :class:`~leadrelay.domain.state_machine.Machine`, as the delivery states of ``domain.states`` do
-(whose ``MACHINES`` lists these too, for the diagrams and the schema's checks). Pure: standard library only.
+Each has a :class:`~leadrelay.domain.state_machine.Machine`, as the distribution's states in
+``domain.states`` do (whose ``MACHINES`` lists these too, for the diagrams of docs/states.md and their
+tests). Pure: standard library only.
 """
 
 from __future__ import annotations

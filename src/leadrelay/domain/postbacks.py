@@ -9,7 +9,7 @@ into another delivery's without the key.
 A report (:class:`Report`) is an outcome (:class:`~leadrelay.domain.after_sale_states.DeliveryOutcome`), an
 optional revenue (a Decimal, quantized to cents), an optional ``event_id`` (the buyer's id of the event: a
 replay carries the same one) and an optional note. The outcome's moves are the ``OUTCOME`` machine of
-``domain.states``; :func:`next_outcome` applies it. Pure: the key and the values are arguments.
+``domain.after_sale_states``; :func:`next_outcome` applies it. Pure: the key and the values are arguments.
 """
 
 from __future__ import annotations

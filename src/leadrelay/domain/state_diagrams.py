@@ -1,5 +1,5 @@
-"""The state machines of ``leadrelay.domain.states`` (``MACHINES``: the delivery half's and those of
-``domain.after_sale_states``) drawn as Mermaid diagrams, every transition labelled.
+"""The state machines of ``leadrelay.domain.states`` (``MACHINES``: those of a lead's distribution and
+those of ``domain.after_sale_states``) drawn as Mermaid diagrams, every transition labelled.
 
 ``python -m leadrelay.domain.state_diagrams`` prints the diagram blocks of ``docs/states.md``; a unit test
 (``tests/unit/test_states.py``) fails when the document and the tables differ.

@@ -1,5 +1,6 @@
-"""The shape of a state machine (``domain.states`` holds the machines themselves): the states of one column,
-where a row may start, and the labelled moves between states, with the checks writers make.
+"""The shape of a state machine (``domain.states`` and ``domain.after_sale_states`` hold the machines
+themselves): the states of one column, where a row may start, and the labelled moves between states, with
+the checks writers make.
 
 Pure: standard library only.
 """

@@ -1,6 +1,6 @@
-"""Every state a stored row can be in, and the moves allowed between them, as data.
+"""The states of a lead's distribution, and the moves allowed between them, as data.
 
-Six state columns of the delivery half, one ``StrEnum`` each (values are what the database stores):
+Six state columns, one ``StrEnum`` each (values are what the database stores):
 
 - ``leads.status`` (:class:`LeadStatus`): set at intake, then derived from its jobs
   (``domain.derived_states.lead_status``);
