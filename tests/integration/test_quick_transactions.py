@@ -321,13 +321,20 @@ def test_a_write_transaction_that_never_gets_the_lock_fails_after_the_busy_timeo
         holder = threading.Thread(target=_hold_write_lock, args=(path, 1.0, locked, []))
         holder.start()
         assert locked.wait(5)
+        used: list[sqlite3.Connection] = []  # the driver connection the failing transaction waited on
+
+        def checkout(dbapi_conn: sqlite3.Connection, *_: object) -> None:
+            used.append(dbapi_conn)
+
+        event.listen(db.engine, "checkout", checkout)
         started = time.perf_counter()
         with pytest.raises(StorageError, match="locked"):
             db.transaction(lambda c: c.exec_driver_sql("INSERT INTO quick_t DEFAULT VALUES"))
         assert 0.2 <= time.perf_counter() - started < 0.9
+        event.remove(db.engine, "checkout", checkout)
         holder.join()
         assert _values(db) == []
-        timeouts = db.read(lambda c: c.exec_driver_sql("PRAGMA busy_timeout").all())
-        assert timeouts == [(200,)]
+        assert len(used) == 1  # that very connection has its own busy timeout back (0 while it tried)
+        assert used[0].execute("PRAGMA busy_timeout").fetchall() == [(200,)]
     finally:
         db.dispose()
