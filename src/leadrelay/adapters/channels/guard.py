@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import weakref
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -38,6 +40,25 @@ SETTING = "LEADRELAY_ALLOWED_TARGET_NETWORKS"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _VERDICTS_KEPT = 4096  # addresses a guard remembers its verdict on (a webhook checks one per post)
+# a connection idle longer in the pool is closed, not reused: under the 5 s after which uvicorn, Node.js
+# and Apache close an idle one by default (aiohttp's own is 15 s), so that fewer requests go out on a
+# connection the server is closing (the webhook sends those again: see its ``_exchange``)
+KEEP_IDLE_S = 4.0
+
+
+class PooledWatch:
+    """Set as :data:`POOLED` around a request: ``reused`` tells whether the connector took a connection
+    kept alive in its pool (True) or made one for it (False)."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+# the request's watch, if its sender set one; a ContextVar because aiohttp awaits the connector in the
+# sender's own task, with no way to hand it a per-request object short of tracing, which costs every request
+POOLED: ContextVar[PooledWatch | None] = ContextVar("leadrelay_pooled", default=None)
 
 
 class BlockedTarget(OSError):
@@ -109,7 +130,9 @@ class TargetGuard:
         this guard (an IP in the URL before connecting, a name's addresses as it resolves them). A
         refused connection raises ``aiohttp.ClientConnectorError`` whose ``os_error`` is a
         :class:`BlockedTarget` (see :func:`blocked`). ``options`` go to ``aiohttp.ClientSession``."""
-        connector = GuardedConnector(self, limit=limit, ttl_dns_cache=ttl_dns_cache)
+        connector = GuardedConnector(
+            self, limit=limit, ttl_dns_cache=ttl_dns_cache, keepalive_timeout=KEEP_IDLE_S
+        )
         return aiohttp.ClientSession(connector=connector, **options)
 
 
@@ -124,12 +147,14 @@ def blocked(exc: BaseException) -> BlockedTarget | None:
 
 class GuardedConnector(aiohttp.TCPConnector):
     """A TCP connector whose every connection passes the guard: aiohttp does not resolve an IP literal,
-    so the resolver alone would let ``http://127.0.0.1/`` through."""
+    so the resolver alone would let ``http://127.0.0.1/`` through. It also tells a request's
+    :class:`PooledWatch` whether its connection came from the pool."""
 
     def __init__(self, guard: TargetGuard, **options: Any) -> None:
         resolver = GuardedResolver(guard) if guard.enabled else None
         super().__init__(resolver=resolver, **options)
         self.guard = guard
+        self._served: weakref.WeakSet[Any] = weakref.WeakSet()  # connections that carried a request
 
     async def connect(  # aiohttp's signature
         self,
@@ -140,7 +165,12 @@ class GuardedConnector(aiohttp.TCPConnector):
         key: ConnectionKey = req.connection_key  # our sessions use no proxy: this is the target
         if (why := self.guard.refusal(key.host or "")) is not None:
             raise aiohttp.ClientConnectorError(key, BlockedTarget(why))
-        return await super().connect(req, traces, timeout)
+        connection = await super().connect(req, traces, timeout)
+        protocol = connection.protocol
+        if (watch := POOLED.get()) is not None:
+            watch.reused = protocol in self._served
+        self._served.add(protocol)
+        return connection
 
 
 class GuardedResolver(AbstractResolver):
