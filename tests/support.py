@@ -9,12 +9,13 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -310,3 +311,57 @@ def running_mailbox() -> Iterator[tuple[Mailbox, int]]:
         yield box, port
     finally:
         controller.stop()
+
+
+class ClosingServer:
+    """A bare HTTP/1.1 server that keeps connections alive, and closes one, without an answer, when the
+    request numbered ``close_on`` on it arrives (1: the first): a server whose idle timeout fires just as a
+    request comes in on a pooled connection (``close_on=2``), or one that drops every request
+    (``close_on=1``). ``reset``: with a TCP reset rather than an orderly close. ``answered`` counts the
+    requests answered (with ``answer``); ``dropped`` those never read beyond their head."""
+
+    def __init__(
+        self, close_on: int, reset: bool = False, *, answer: bytes = b"ok", content_type: str = "text/plain"
+    ) -> None:
+        self.close_on, self.reset = close_on, reset
+        self.head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(answer)}\r\n"
+            "Connection: keep-alive\r\n\r\n"
+        ).encode() + answer
+        self.answered = self.dropped = 0
+        self.connections = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                number += 1
+                if number == self.close_on:
+                    self.dropped += 1
+                    if self.reset:  # SO_LINGER 0: close() sends RST
+                        sock = writer.get_extra_info("socket")
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort() if self.reset else writer.close()
+                    return
+                length = next(
+                    (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                     if line.lower().startswith(b"content-length:")),
+                    0,
+                )  # fmt: skip
+                await reader.readexactly(length)
+                self.answered += 1
+                writer.write(self.head)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[str]:
+        port = free_port()
+        server = await asyncio.start_server(self._serve, "127.0.0.1", port)
+        try:
+            yield f"http://127.0.0.1:{port}/hook"
+        finally:
+            server.close()

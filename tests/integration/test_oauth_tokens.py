@@ -31,6 +31,7 @@ from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.partner_auth import ApiKeyAuth, OAuth2ClientCredentials, SigningSpec
+from tests.support import ClosingServer
 
 CLIENT_ID = "leadrelay client"
 CLIENT_SECRET = "s3cr+t/=:&x-not-for-logs"  # every character form encoding must get right
@@ -359,3 +360,21 @@ def test_an_allowed_network_lets_the_token_endpoint_through() -> None:
             return await TokenCache().token(oauth(base), session)
 
     assert asyncio.run(main()) == "tok-1" and len(endpoint.requests) == 1
+
+
+def test_a_token_request_on_a_pooled_connection_the_endpoint_closed_goes_again_on_a_new_one() -> None:
+    """The token endpoint ends an idle kept-alive connection just as the next token request comes on it:
+    the request never reached it, so it goes again on a new connection and the token is issued."""
+    answer = b'{"access_token": "tok-x", "token_type": "Bearer", "expires_in": 3600}'
+    server = ClosingServer(close_on=2, answer=answer, content_type="application/json")
+
+    async def main() -> list[str]:
+        async with server.running() as url, TargetGuard(enabled=False).session() as session:
+            tokens = TokenCache(timeout_s=2.0)
+            spec = oauth(url.removesuffix("/hook"))
+            first = await tokens.token(spec, session)
+            tokens.invalidate(spec, first)
+            return [first, await tokens.token(spec, session)]
+
+    assert asyncio.run(main()) == ["tok-x", "tok-x"]
+    assert (server.answered, server.dropped, server.connections) == (2, 1, 2)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
@@ -19,7 +17,7 @@ from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.simulate.buyers import BuyersThread
-from tests.support import free_port
+from tests.support import ClosingServer, free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -244,54 +242,6 @@ def test_closed_port_is_a_retryable_connection_error() -> None:
     (result,) = send_once(WebhookChannel(url=f"http://127.0.0.1:{closed}/hook"), make_lead())
     assert (result.outcome, result.retryable) == (Outcome.ERROR, True)
     assert result.reason is not None and result.reason.startswith("connection error: ")
-
-
-class ClosingServer:
-    """A bare HTTP/1.1 server that keeps connections alive, and closes one, without an answer, when the
-    request numbered ``close_on`` on it arrives (1: the first): a server whose idle timeout fires just as a
-    request comes in on a pooled connection (``close_on=2``), or one that drops every request
-    (``close_on=1``). ``reset``: with a TCP reset rather than an orderly close. ``answered`` counts the
-    requests answered; ``dropped`` those the server never read beyond their head."""
-
-    def __init__(self, close_on: int, reset: bool = False) -> None:
-        self.close_on, self.reset = close_on, reset
-        self.answered = self.dropped = 0
-        self.connections = 0
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        number = 0
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                number += 1
-                if number == self.close_on:
-                    self.dropped += 1
-                    if self.reset:  # SO_LINGER 0: close() sends RST
-                        sock = writer.get_extra_info("socket")
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    writer.transport.abort() if self.reset else writer.close()
-                    return
-                length = next(
-                    (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                     if line.lower().startswith(b"content-length:")),
-                    0,
-                )  # fmt: skip
-                await reader.readexactly(length)
-                self.answered += 1
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[str]:
-        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        try:
-            yield f"http://127.0.0.1:{port}/hook"
-        finally:
-            server.close()
 
 
 def sends(server: ClosingServer, count: int, method: str = "POST") -> list[AttemptResult]:

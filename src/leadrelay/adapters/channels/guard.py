@@ -46,8 +46,8 @@ _VERDICTS_KEPT = 4096  # addresses a guard remembers its verdict on (a webhook c
 KEEP_IDLE_S = 4.0
 
 
-class PooledWatch:
-    """Set as :data:`POOLED` around a request: ``reused`` tells whether the connector took a connection
+class _PooledWatch:
+    """Set as ``_POOLED`` around a request: ``reused`` tells whether the connector took a connection
     kept alive in its pool (True) or made one for it (False)."""
 
     __slots__ = ("reused",)
@@ -56,9 +56,9 @@ class PooledWatch:
         self.reused = False
 
 
-# the request's watch, if its sender set one; a ContextVar because aiohttp awaits the connector in the
-# sender's own task, with no way to hand it a per-request object short of tracing, which costs every request
-POOLED: ContextVar[PooledWatch | None] = ContextVar("leadrelay_pooled", default=None)
+# the request's watch (see request_head); a ContextVar because aiohttp awaits the connector in the caller's
+# own task, with no way to hand it a per-request object short of tracing, which costs every request
+_POOLED: ContextVar[_PooledWatch | None] = ContextVar("leadrelay_pooled", default=None)
 
 
 class BlockedTarget(OSError):
@@ -136,6 +136,34 @@ class TargetGuard:
         return aiohttp.ClientSession(connector=connector, **options)
 
 
+async def request_head(
+    session: aiohttp.ClientSession, method: str, url: str, *, limits: aiohttp.ClientTimeout, **options: Any
+) -> aiohttp.ClientResponse:
+    """``session.request(method, url, timeout=limits, **options)`` up to the answer's head (the caller
+    reads the body, ``async with`` the response). A request that went out on a connection kept alive in
+    the pool and ended with the connection closed or reset before any answer goes again, once, on another
+    connection, within what is left of ``limits.total``: the server closed that connection, idle, just as
+    the request came, so the request never reached it (browsers do the same; aiohttp itself does it only
+    for idempotent methods, and a post, a ping or a token request is a POST). A request dropped on a
+    connection made for it is not sent again: that is the server's trouble."""
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + (limits.total or 0.0)
+    watch = _PooledWatch()
+    token = _POOLED.set(watch)
+    try:
+        try:
+            return await session.request(method, url, timeout=limits, **options)
+        except aiohttp.ClientConnectorError:  # no connection was made: nothing was sent
+            raise
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            left = ends - loop.time()
+            if not watch.reused or left <= 0:
+                raise
+        return await session.request(method, url, timeout=aiohttp.ClientTimeout(total=left), **options)
+    finally:
+        _POOLED.reset(token)
+
+
 def blocked(exc: BaseException) -> BlockedTarget | None:
     """The guard's refusal behind an aiohttp (or plain) exception, if that is what it is."""
     if isinstance(exc, BlockedTarget):
@@ -148,7 +176,7 @@ def blocked(exc: BaseException) -> BlockedTarget | None:
 class GuardedConnector(aiohttp.TCPConnector):
     """A TCP connector whose every connection passes the guard: aiohttp does not resolve an IP literal,
     so the resolver alone would let ``http://127.0.0.1/`` through. It also tells a request's
-    :class:`PooledWatch` whether its connection came from the pool."""
+    request (see :func:`request_head`) whether its connection came from the pool."""
 
     def __init__(self, guard: TargetGuard, **options: Any) -> None:
         resolver = GuardedResolver(guard) if guard.enabled else None
@@ -167,7 +195,7 @@ class GuardedConnector(aiohttp.TCPConnector):
             raise aiohttp.ClientConnectorError(key, BlockedTarget(why))
         connection = await super().connect(req, traces, timeout)
         protocol = connection.protocol
-        if (watch := POOLED.get()) is not None:
+        if (watch := _POOLED.get()) is not None:
             watch.reused = protocol in self._served
         self._served.add(protocol)
         return connection

@@ -23,7 +23,7 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 import aiohttp
 import orjson
 
-from leadrelay.adapters.channels.guard import blocked
+from leadrelay.adapters.channels.guard import blocked, request_head
 from leadrelay.domain.partner_auth import OAuth2ClientCredentials
 from leadrelay.domain.privacy import Redactor
 
@@ -154,11 +154,13 @@ async def _fetch(
         return TokenError(secrets.text(f"token endpoint {where}: {reason}"), retryable)
 
     try:
-        async with session.post(
+        async with await request_head(
+            session,
+            "POST",
             spec.token_url,
             data=urlencode(form).encode("ascii"),
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            limits=aiohttp.ClientTimeout(total=timeout_s),
             allow_redirects=False,  # never replay client credentials to wherever a redirect points
         ) as response:
             raw = b""

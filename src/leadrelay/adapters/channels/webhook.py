@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -29,7 +29,7 @@ from leadrelay.adapters.channels.credentials import (
     secret_values,
     sign,
 )
-from leadrelay.adapters.channels.guard import POOLED, PooledWatch, TargetGuard, blocked
+from leadrelay.adapters.channels.guard import TargetGuard, blocked, request_head
 from leadrelay.adapters.channels.payload import encode
 from leadrelay.adapters.channels.webhook_answers import classify
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
@@ -235,32 +235,9 @@ async def _exchange(
     headers: dict[str, str],
     limits: aiohttp.ClientTimeout,
 ) -> _Answer:
-    """One request and its answer. A request that went out on a connection kept alive in the pool and
-    ended with the connection closed or reset before any answer goes again, once, on another connection,
-    within what is left of the time limit: the buyer's server closed that connection, idle, just as the
-    request came, so the request never reached it (browsers do the same; aiohttp itself does it only for
-    idempotent methods, and a post or a ping is a POST). A request dropped on a connection made for it is
-    not sent again here: that is the buyer's trouble, for the delivery's own retry schedule."""
-
-    def request(limits: aiohttp.ClientTimeout) -> Awaitable[aiohttp.ClientResponse]:  # up to the head
-        return session.request(method, url, data=body, headers=headers, timeout=limits, allow_redirects=False)
-
-    loop = asyncio.get_running_loop()
-    ends = loop.time() + (limits.total or 0.0)
-    watch = PooledWatch()
-    token = POOLED.set(watch)
-    try:
-        try:
-            response = await request(limits)
-        except aiohttp.ClientConnectorError:  # no connection was made: nothing was sent
-            raise
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-            left = ends - loop.time()
-            if not watch.reused or left <= 0:
-                raise
-            response = await request(aiohttp.ClientTimeout(total=left))
-    finally:
-        POOLED.reset(token)
+    response = await request_head(
+        session, method, url, data=body, headers=headers, limits=limits, allow_redirects=False
+    )
     async with response:
         raw = await _read_capped(response.content, _MAX_READ_BYTES)
         return _Answer(
