@@ -175,8 +175,8 @@ def blocked(exc: BaseException) -> BlockedTarget | None:
 
 class GuardedConnector(aiohttp.TCPConnector):
     """A TCP connector whose every connection passes the guard: aiohttp does not resolve an IP literal,
-    so the resolver alone would let ``http://127.0.0.1/`` through. It also tells a request's
-    request (see :func:`request_head`) whether its connection came from the pool."""
+    so the resolver alone would let ``http://127.0.0.1/`` through. It also tells a request sent with
+    :func:`request_head` whether its connection came from the pool."""
 
     def __init__(self, guard: TargetGuard, **options: Any) -> None:
         resolver = GuardedResolver(guard) if guard.enabled else None
