@@ -317,13 +317,20 @@ class ClosingServer:
     """A bare HTTP/1.1 server that keeps connections alive, and closes one, without an answer, when the
     request numbered ``close_on`` on it arrives (1: the first): a server whose idle timeout fires just as a
     request comes in on a pooled connection (``close_on=2``), or one that drops every request
-    (``close_on=1``). ``reset``: with a TCP reset rather than an orderly close. ``answered`` counts the
-    requests answered (with ``answer``); ``dropped`` those never read beyond their head."""
+    (``close_on=1``). ``reset``: with a TCP reset rather than an orderly close; ``partial``: bytes of an
+    answer sent first. ``answered`` counts the requests answered (with ``answer``); ``dropped`` those
+    closed on."""
 
     def __init__(
-        self, close_on: int, reset: bool = False, *, answer: bytes = b"ok", content_type: str = "text/plain"
+        self,
+        close_on: int,
+        reset: bool = False,
+        *,
+        partial: bytes = b"",
+        answer: bytes = b"ok",
+        content_type: str = "text/plain",
     ) -> None:
-        self.close_on, self.reset = close_on, reset
+        self.close_on, self.reset, self.partial = close_on, reset, partial
         self.head = (
             f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len(answer)}\r\n"
             "Connection: keep-alive\r\n\r\n"
@@ -340,6 +347,9 @@ class ClosingServer:
                 number += 1
                 if number == self.close_on:
                     self.dropped += 1
+                    if self.partial:
+                        writer.write(self.partial)
+                        await writer.drain()
                     if self.reset:  # SO_LINGER 0: close() sends RST
                         sock = writer.get_extra_info("socket")
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

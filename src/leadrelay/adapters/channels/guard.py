@@ -21,6 +21,7 @@ A refusal is final (a retry would be refused again) and names the setting that a
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import weakref
@@ -30,6 +31,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ClientRequest, ConnectionKey
 from aiohttp.connector import Connection
 from aiohttp.resolver import DefaultResolver
@@ -42,23 +44,40 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _VERDICTS_KEPT = 4096  # addresses a guard remembers its verdict on (a webhook checks one per post)
 # a connection idle longer in the pool is closed, not reused: under the 5 s after which uvicorn, Node.js
 # and Apache close an idle one by default (aiohttp's own is 15 s), so that fewer requests go out on a
-# connection the server is closing (the webhook sends those again: see its ``_exchange``)
+# connection the server is closing (those go again: see request_head)
 KEEP_IDLE_S = 4.0
+# the methods aiohttp itself sends again when a pooled connection fails (client.IDEMPOTENT_METHODS)
+_AIOHTTP_RESENDS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
-class _PooledWatch:
-    """Set as ``_POOLED`` around a request: ``reused`` tells whether the connector took a connection
-    kept alive in its pool (True) or made one for it (False)."""
+class _CountingHandler(ResponseHandler):
+    """aiohttp's protocol for a connection, counting the bytes the server sent on it."""
 
-    __slots__ = ("reused",)
+    received = 0
+
+    def data_received(self, data: bytes) -> None:
+        self.received += len(data)
+        super().data_received(data)
+
+
+class _Watch:
+    """A request's connection, as the connector tells :func:`request_head` (through ``_WATCH``)."""
+
+    __slots__ = ("fresh", "pooled", "received")
 
     def __init__(self) -> None:
-        self.reused = False
+        self.pooled: _CountingHandler | None = None  # the connection, when it came from the pool
+        self.received = 0  # the bytes received on it before this request
+        self.fresh = False  # set for a second try: the connection must be a new one
+
+    def unanswered(self) -> bool:
+        """The request went out on a pooled connection, and not a byte of an answer came on it."""
+        return self.pooled is not None and self.pooled.received == self.received
 
 
-# the request's watch (see request_head); a ContextVar because aiohttp awaits the connector in the caller's
-# own task, with no way to hand it a per-request object short of tracing, which costs every request
-_POOLED: ContextVar[_PooledWatch | None] = ContextVar("leadrelay_pooled", default=None)
+# a ContextVar because aiohttp awaits the connector in the caller's own task, with no way to hand it a
+# per-request object short of tracing, which costs every request
+_WATCH: ContextVar[_Watch | None] = ContextVar("leadrelay_connection_watch", default=None)
 
 
 class BlockedTarget(OSError):
@@ -139,29 +158,44 @@ class TargetGuard:
 async def request_head(
     session: aiohttp.ClientSession, method: str, url: str, *, limits: aiohttp.ClientTimeout, **options: Any
 ) -> aiohttp.ClientResponse:
-    """``session.request(method, url, timeout=limits, **options)`` up to the answer's head (the caller
-    reads the body, ``async with`` the response). A request that went out on a connection kept alive in
-    the pool and ended with the connection closed or reset before any answer goes again, once, on another
-    connection, within what is left of ``limits.total``: the server closed that connection, idle, just as
-    the request came, so the request never reached it (browsers do the same; aiohttp itself does it only
-    for idempotent methods, and a post, a ping or a token request is a POST). A request dropped on a
-    connection made for it is not sent again: that is the server's trouble."""
+    """``session.request(method, url, timeout=limits, **options)``, without redirects, up to the answer's
+    head (the caller reads the body, ``async with`` the response).
+
+    A POST (or PATCH) that went out on a connection kept alive in the pool, and whose connection was then
+    closed or reset before a single byte of an answer came, goes again, once, on a new connection, within
+    what is left of ``limits.total``: most likely the server closed that connection, idle, just as the
+    request came, and never read it. It may have read it (a server that took the request and died without
+    a word looks the same): a post carries the same Idempotency-Key both times, so a buyer can tell the
+    repeat. Browsers do the same; aiohttp does it itself, on any connection, for the idempotent methods
+    only. A request dropped on a connection made for it, or after any byte of an answer, is not sent
+    again: that is the server's trouble."""
     loop = asyncio.get_running_loop()
-    ends = loop.time() + (limits.total or 0.0)
-    watch = _PooledWatch()
-    token = _POOLED.set(watch)
+    started = loop.time()
+    watch = _Watch()
+    token = _WATCH.set(watch)
     try:
         try:
-            return await session.request(method, url, timeout=limits, **options)
+            return await session.request(method, url, timeout=limits, allow_redirects=False, **options)
         except aiohttp.ClientConnectorError:  # no connection was made: nothing was sent
             raise
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-            left = ends - loop.time()
-            if not watch.reused or left <= 0:
+            if method.upper() in _AIOHTTP_RESENDS or not watch.unanswered():
                 raise
-        return await session.request(method, url, timeout=aiohttp.ClientTimeout(total=left), **options)
+            again = limits
+            if limits.total is not None:
+                if (left := limits.total - (loop.time() - started)) <= 0:
+                    raise
+                again = aiohttp.ClientTimeout(
+                    total=left,
+                    connect=limits.connect,
+                    sock_read=limits.sock_read,
+                    sock_connect=limits.sock_connect,
+                    ceil_threshold=limits.ceil_threshold,
+                )
+        watch.fresh = True
+        return await session.request(method, url, timeout=again, allow_redirects=False, **options)
     finally:
-        _POOLED.reset(token)
+        _WATCH.reset(token)
 
 
 def blocked(exc: BaseException) -> BlockedTarget | None:
@@ -176,13 +210,16 @@ def blocked(exc: BaseException) -> BlockedTarget | None:
 class GuardedConnector(aiohttp.TCPConnector):
     """A TCP connector whose every connection passes the guard: aiohttp does not resolve an IP literal,
     so the resolver alone would let ``http://127.0.0.1/`` through. It also tells a request sent with
-    :func:`request_head` whether its connection came from the pool."""
+    :func:`request_head` whether its connection came from the pool, and what had come on it before."""
 
     def __init__(self, guard: TargetGuard, **options: Any) -> None:
         resolver = GuardedResolver(guard) if guard.enabled else None
         super().__init__(resolver=resolver, **options)
         self.guard = guard
-        self._served: weakref.WeakSet[Any] = weakref.WeakSet()  # connections that carried a request
+        # aiohttp's protocol factory (a private attribute), for one that counts what it receives (typed as a
+        # partial of ResponseHandler, and partial is invariant)
+        self._factory = functools.partial(_CountingHandler, loop=self._loop)  # type: ignore[assignment]
+        self._served: weakref.WeakSet[ResponseHandler] = weakref.WeakSet()  # connections that carried one
 
     async def connect(  # aiohttp's signature
         self,
@@ -193,11 +230,18 @@ class GuardedConnector(aiohttp.TCPConnector):
         key: ConnectionKey = req.connection_key  # our sessions use no proxy: this is the target
         if (why := self.guard.refusal(key.host or "")) is not None:
             raise aiohttp.ClientConnectorError(key, BlockedTarget(why))
-        connection = await super().connect(req, traces, timeout)
-        protocol = connection.protocol
-        if (watch := _POOLED.get()) is not None:
-            watch.reused = protocol in self._served
-        self._served.add(protocol)
+        watch = _WATCH.get()
+        while True:
+            connection = await super().connect(req, traces, timeout)
+            protocol = connection.protocol
+            pooled = protocol in self._served
+            if not (pooled and watch is not None and watch.fresh):
+                break
+            connection.close()  # a second try goes out on a connection made for it
+        if protocol is not None:
+            self._served.add(protocol)
+        if watch is not None and pooled and isinstance(protocol, _CountingHandler):
+            watch.pooled, watch.received = protocol, protocol.received
         return connection
 
 

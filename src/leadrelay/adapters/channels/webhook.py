@@ -235,9 +235,7 @@ async def _exchange(
     headers: dict[str, str],
     limits: aiohttp.ClientTimeout,
 ) -> _Answer:
-    response = await request_head(
-        session, method, url, data=body, headers=headers, limits=limits, allow_redirects=False
-    )
+    response = await request_head(session, method, url, data=body, headers=headers, limits=limits)
     async with response:
         raw = await _read_capped(response.content, _MAX_READ_BYTES)
         return _Answer(
