@@ -24,7 +24,6 @@ import asyncio
 import functools
 import ipaddress
 import socket
-import weakref
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
@@ -54,6 +53,7 @@ class _CountingHandler(ResponseHandler):
     """aiohttp's protocol for a connection, counting the bytes the server sent on it."""
 
     received = 0
+    carried = False  # it has carried a request: from then on, it comes from the pool
 
     def data_received(self, data: bytes) -> None:
         self.received += len(data)
@@ -219,7 +219,6 @@ class GuardedConnector(aiohttp.TCPConnector):
         # aiohttp's protocol factory (a private attribute), for one that counts what it receives (typed as a
         # partial of ResponseHandler, and partial is invariant)
         self._factory = functools.partial(_CountingHandler, loop=self._loop)  # type: ignore[assignment]
-        self._served: weakref.WeakSet[ResponseHandler] = weakref.WeakSet()  # connections that carried one
 
     async def connect(  # aiohttp's signature
         self,
@@ -234,14 +233,14 @@ class GuardedConnector(aiohttp.TCPConnector):
         while True:
             connection = await super().connect(req, traces, timeout)
             protocol = connection.protocol
-            pooled = protocol in self._served
-            if not (pooled and watch is not None and watch.fresh):
+            if not isinstance(protocol, _CountingHandler):  # (aiohttp made it otherwise: nothing known)
+                return connection
+            if not (protocol.carried and watch is not None and watch.fresh):
                 break
             connection.close()  # a second try goes out on a connection made for it
-        if protocol is not None:
-            self._served.add(protocol)
-        if watch is not None and pooled and isinstance(protocol, _CountingHandler):
+        if watch is not None and protocol.carried:
             watch.pooled, watch.received = protocol, protocol.received
+        protocol.carried = True
         return connection
 
 
