@@ -191,7 +191,7 @@ async def open_loop(url: str, rate: float, seconds: float, wait: float) -> Run:
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     target = f"{url}/v1/leads?wait={wait:g}"
     timeout = aiohttp.ClientTimeout(total=wait + 30)
-    # idle connections dropped after 4 s, under uvicorn's 5 s: a post never goes out on a connection the
+    # idle connections dropped after 4 s, before uvicorn's 5 s: a post does not go out on a connection the
     # server is closing between two runs (aiohttp keeps them 15 s, and sends a POST only once)
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:

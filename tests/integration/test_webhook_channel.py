@@ -244,7 +244,9 @@ def test_closed_port_is_a_retryable_connection_error() -> None:
     assert result.reason is not None and result.reason.startswith("connection error: ")
 
 
-def sends(server: ClosingServer, count: int, *, together: int = 0) -> list[AttemptResult]:
+def sends(
+    server: ClosingServer, count: int, *, together: int = 0, method: str = "POST"
+) -> list[AttemptResult]:
     """``together`` posts at once (each on a connection of its own), then ``count`` one after the other
     through the same sender, each after the first finding a connection in the pool; every result."""
 
@@ -252,7 +254,7 @@ def sends(server: ClosingServer, count: int, *, together: int = 0) -> list[Attem
         sender = WebhookSender()
         try:
             async with server.running() as url:
-                channel = WebhookChannel(url=url, timeout_s=5)
+                channel = WebhookChannel(url=url, method=method, timeout_s=5)
                 first = await asyncio.gather(*(sender.send(make_lead(), channel) for _ in range(together)))
                 return [*first, *[await sender.send(make_lead(), channel) for _ in range(count)]]
         finally:
@@ -273,11 +275,13 @@ def test_a_pooled_connection_the_buyer_closed_as_the_request_came_is_retried_onc
     assert (server.answered, server.dropped, server.connections) == (2, 1, 2)
 
 
-def test_the_second_try_takes_a_new_connection_not_another_pooled_one() -> None:
-    """Two connections in the pool, both closing at the server: the second try does not go out on the
-    other one (it would fail too), but on a connection made for it."""
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_the_second_try_takes_a_new_connection_not_another_pooled_one(method: str) -> None:
+    """Two connections in the pool, both closing at the server: the second try (leadrelay's for a POST,
+    aiohttp's own for a PUT) does not go out on the other one (it would fail too), but on a connection
+    made for it."""
     server = ClosingServer(close_on=2)
-    *first, result = sends(server, 1, together=2)
+    *first, result = sends(server, 1, together=2, method=method)
     assert [r.outcome for r in first] == [Outcome.SUCCESS] * 2
     assert result.outcome is Outcome.SUCCESS, result.reason
     assert (server.answered, server.dropped, server.connections) == (3, 1, 3)

@@ -63,12 +63,12 @@ class _CountingHandler(ResponseHandler):
 class _Watch:
     """A request's connection, as the connector tells :func:`request_head` (through ``_WATCH``)."""
 
-    __slots__ = ("fresh", "pooled", "received")
+    __slots__ = ("connects", "pooled", "received")
 
     def __init__(self) -> None:
         self.pooled: _CountingHandler | None = None  # the connection, when it came from the pool
         self.received = 0  # the bytes received on it before this request
-        self.fresh = False  # set for a second try: the connection must be a new one
+        self.connects = 0  # connections asked for: from the second on (a second try), a new one
 
     def unanswered(self) -> bool:
         """The request went out on a pooled connection, and not a byte of an answer came on it."""
@@ -166,9 +166,10 @@ async def request_head(
     what is left of ``limits.total``: most likely the server closed that connection, idle, just as the
     request came, and never read it. It may have read it (a server that took the request and died without
     a word looks the same): a post carries the same Idempotency-Key both times, so a buyer can tell the
-    repeat. Browsers do the same; aiohttp does it itself, on any connection, for the idempotent methods
-    only. A request dropped on a connection made for it, or after any byte of an answer, is not sent
-    again: that is the server's trouble."""
+    repeat. Browsers do the same. A POST dropped on a connection made for it, or after any byte of an
+    answer, is not sent again: that is the server's trouble. The idempotent methods (a PUT or GET
+    channel) aiohttp itself sends again once, on any dropped connection; here too the second try goes
+    out on a new connection. ``options['data']`` must be bytes (sent twice, it is read twice)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     watch = _Watch()
@@ -192,7 +193,6 @@ async def request_head(
                     sock_connect=limits.sock_connect,
                     ceil_threshold=limits.ceil_threshold,
                 )
-        watch.fresh = True
         return await session.request(method, url, timeout=again, allow_redirects=False, **options)
     finally:
         _WATCH.reset(token)
@@ -230,12 +230,15 @@ class GuardedConnector(aiohttp.TCPConnector):
         if (why := self.guard.refusal(key.host or "")) is not None:
             raise aiohttp.ClientConnectorError(key, BlockedTarget(why))
         watch = _WATCH.get()
+        fresh = watch is not None and watch.connects > 0  # a second try (ours, or aiohttp's own)
+        if watch is not None:
+            watch.connects += 1
         while True:
             connection = await super().connect(req, traces, timeout)
             protocol = connection.protocol
             if not isinstance(protocol, _CountingHandler):  # (aiohttp made it otherwise: nothing known)
                 return connection
-            if not (protocol.carried and watch is not None and watch.fresh):
+            if not (fresh and protocol.carried):
                 break
             connection.close()  # a second try goes out on a connection made for it
         if watch is not None and protocol.carried:
