@@ -350,10 +350,12 @@ class ClosingServer:
                     if self.partial:
                         writer.write(self.partial)
                         await writer.drain()
-                    if self.reset:  # SO_LINGER 0: close() sends RST
+                    if self.reset:  # SO_LINGER 0: closing sends RST
                         sock = writer.get_extra_info("socket")
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    writer.transport.abort() if self.reset else writer.close()
+                        writer.transport.abort()
+                    else:
+                        writer.close()
                     return
                 length = next(
                     (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")

@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.client import IDEMPOTENT_METHODS  # those aiohttp itself sends again on a dropped connection
 from aiohttp.client_proto import ResponseHandler
 from aiohttp.client_reqrep import ClientRequest, ConnectionKey
 from aiohttp.connector import Connection
@@ -45,8 +46,6 @@ _VERDICTS_KEPT = 4096  # addresses a guard remembers its verdict on (a webhook c
 # and Apache close an idle one by default (aiohttp's own is 15 s), so that fewer requests go out on a
 # connection the server is closing (those go again: see request_head)
 KEEP_IDLE_S = 4.0
-# the methods aiohttp itself sends again when a pooled connection fails (client.IDEMPOTENT_METHODS)
-_AIOHTTP_RESENDS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class _CountingHandler(ResponseHandler):
@@ -180,7 +179,7 @@ async def request_head(
         except aiohttp.ClientConnectorError:  # no connection was made: nothing was sent
             raise
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-            if method.upper() in _AIOHTTP_RESENDS or not watch.unanswered():
+            if method.upper() in IDEMPOTENT_METHODS or not watch.unanswered():
                 raise
             again = limits
             if limits.total is not None:
