@@ -355,13 +355,22 @@ def test_the_report_command_prints_a_table_or_csv(db_url: str) -> None:
     assert "--by" in bad.stderr and "--grain" in bad.stderr
 
 
-SHAPES = [("source", "day", None), ("partner,source", "month", None), ("source", "day", "Asia/Tokyo")]
+SHAPES = [
+    ("source", "day", None),
+    ("partner,source", "month", None),
+    ("source", "day", "Asia/Tokyo"),  # a UTC day plus nine hours before it, less its last nine
+    ("source,partner", "day", "America/New_York"),  # a UTC day less its first hours plus the next day's
+    ("partner", "day", "America/Los_Angeles"),
+]
 
 
 def test_days_read_from_the_daily_rollup_agree_with_live_ones(db_url: str) -> None:
     now = datetime.now(UTC)
     first = floor_hour(now) - timedelta(days=3, hours=5)
     at = [first + timedelta(hours=7 * i, minutes=i) for i in range(12)]
+    # and in the first hours of the last two whole UTC days: the day before's in America
+    midnight = floor_hour(now).replace(hour=0)
+    at += [midnight - timedelta(days=1, hours=-2), midnight - timedelta(days=2, hours=-4, minutes=-30)]
     lead_rows = [
         {"id": f"lead_d{i}", "entity": "solar", "source": ("web", "ads")[i % 2],
          "status": ("queued", "rejected")[i % 3 == 0], "data": {}, "raw": {}, "created_at": t,
@@ -383,7 +392,7 @@ def test_days_read_from_the_daily_rollup_agree_with_live_ones(db_url: str) -> No
             for by, grain, tz in SHAPES
         ]  # fmt: skip
         live = [storage.read(lambda tx, q=q: reports.report_tx(tx, q, now)).records() for q in queries]  # type: ignore[misc]
-        assert sum(r["received"] for r in live[0]) == 12
+        assert sum(r["received"] for r in live[0]) == 14
         assert sum(D(r["revenue"]) for r in live[0]) == sum((e.amount for e in sales), D(0))
         reports.roll_up_now(storage, now)
         days = rows(db_url, select(report_days.c.day).distinct())

@@ -4,12 +4,15 @@ rollup plus the live hours agree with a report computed live, one worker of two 
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadrelay.domain.postbacks import sign
 from leadrelay.domain.reports import (
@@ -30,6 +33,7 @@ from leadrelay.domain.reports import (
     percentile,
     postback_counters,
     project,
+    spans,
 )
 from leadrelay.entrypoints.commands.reports import SHORT
 from leadrelay.errors import ValidationFailed
@@ -174,6 +178,63 @@ def test_days_and_months_in_a_zone_are_made_of_utc_hours() -> None:
     with pytest.raises(ValueError, match="whole number of hours"):
         check_zone(ZoneInfo("Asia/Kolkata"), H, H + timedelta(days=2))
     check_zone(ny, H, H + timedelta(days=60))  # across the change to summer time
+
+
+def _cover(parts: list[Any]) -> Counter[datetime]:
+    """Each hour's count in the spans: +1 for every span that adds it, -1 for every one that takes it away."""
+    out: Counter[datetime] = Counter()
+    for span in parts:
+        at = span.low
+        while at < span.high:
+            out[at] += span.sign
+            at += timedelta(hours=1)
+    return out
+
+
+def test_a_day_in_new_york_is_read_as_a_utc_day_and_its_edges() -> None:
+    day = datetime(2026, 1, 14, tzinfo=UTC)
+    ny = ZoneInfo("America/New_York")
+    since, until = cuts(day, day + timedelta(days=2), Grain.DAY, ny)[1:3]  # the 14th in New York
+    assert (since.hour, until.hour) == (5, 5)
+    got = spans(since, until, rolled_until=day + timedelta(days=3))
+    assert [(s.sign, s.days, s.low, s.high) for s in got] == [
+        (1, True, day, day + timedelta(days=1)),
+        (-1, False, day, since),  # its first five hours are the 13th's in New York
+        (1, False, until - timedelta(hours=5), until),  # the next day's are the 14th's
+    ]
+    # a day in Tokyo (15:00 to 15:00 UTC) is best read as the next UTC day less its last nine hours plus the
+    # bucket's first nine, once that day is rolled up; until then, as its hours
+    tokyo = since + timedelta(hours=10), until + timedelta(hours=10)
+    assert [(s.sign, s.days) for s in spans(*tokyo, rolled_until=tokyo[1])] == [(1, False)]
+    assert [(s.sign, s.days, s.low, s.high) for s in spans(*tokyo, rolled_until=day + timedelta(days=2))] == [
+        (1, True, day + timedelta(days=1), day + timedelta(days=2)),
+        (1, False, tokyo[0], day + timedelta(days=1)),
+        (-1, False, tokyo[1], day + timedelta(days=2)),
+    ]
+    assert [
+        (s.days, s.low, s.high) for s in spans(day, day + timedelta(days=3), day + timedelta(days=3))
+    ] == [(True, day, day + timedelta(days=3))]
+
+
+@given(
+    start=st.integers(0, 24 * 40),
+    length=st.integers(1, 24 * 40),
+    room=st.integers(0, 24 * 3),
+)
+def test_the_spans_of_a_bucket_add_up_to_its_hours_each_once(start: int, length: int, room: int) -> None:
+    origin = datetime(2026, 3, 1, tzinfo=UTC)
+    since = origin + timedelta(hours=start)
+    until = since + timedelta(hours=length)
+    rolled = until + timedelta(hours=room)
+    got = spans(since, until, rolled)
+    cover = _cover(got)
+    hours = {since + timedelta(hours=i) for i in range(length)}
+    assert {at for at, n in cover.items() if n} == hours
+    assert all(cover[at] == 1 for at in hours)
+    assert all(s.high <= rolled and s.low < s.high for s in got)
+    assert all(s.low == s.low.replace(hour=0) and s.high == s.high.replace(hour=0) for s in got if s.days)
+    read = sum((s.high - s.low) // timedelta(hours=1) for s in got if not s.days)
+    assert read <= length
 
 
 def test_project_sums_the_other_dimensions_away() -> None:

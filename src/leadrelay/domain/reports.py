@@ -196,14 +196,58 @@ def cuts(since: datetime, until: datetime, grain: Grain, zone: tzinfo) -> list[d
     return out
 
 
-def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime] | None:
-    """The UTC days wholly inside the hours from ``since`` to ``until`` (first midnight, last midnight), if
-    any: a rolled range reads them from the daily rollup and only its edges from the hours."""
-    first = since.replace(hour=0)
-    if first < since:
-        first += DAY
-    last = until.replace(hour=0)
-    return (first, last) if first < last else None
+DAY_COST = 3
+"""What reading a UTC day of the daily rollup costs, in hours of the hourly one read instead (a day's rows
+are each group of the day once; an hour's, each group of the hour): how :func:`spans` weighs them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A part of a bucket's rolled figures: the hourly rollup's hours (``days`` false) or the daily rollup's
+    UTC days from ``low`` up to ``high`` (excluded), added (``sign`` 1) or taken away (-1)."""
+
+    sign: int
+    days: bool
+    low: datetime
+    high: datetime
+
+
+def spans(since: datetime, until: datetime, rolled_until: datetime) -> list[Span]:
+    """How to read a bucket (the hours from ``since`` to ``until``) from the rollups at the least cost,
+    counting a day as ``DAY_COST`` hours: its hours; or the UTC days from a midnight on or next to each end,
+    with the hours between each end and its midnight added (inside the bucket) or taken away (outside). A
+    day in New York (05:00 to 05:00 UTC) is a UTC day less its first five hours plus the next day's first
+    five, 13 hours' cost instead of 24. Every hour and day read ends by ``rolled_until`` (all rolled).
+    The figures are sums of integers, so what is taken away is exactly what was added: the spans add up to
+    the bucket's hours, each once (a group whose figures net to zero is one with nothing to report)."""
+    best = [Span(1, False, since, until)]
+    cost = _hours(since, until)
+    for first in (_ceil_day(since), _floor_day(since)):  # the bucket's own days first, on a tie
+        for last in (_floor_day(until), _ceil_day(until)):
+            if last <= first or last > rolled_until:
+                continue
+            here = DAY_COST * ((last - first) // DAY) + abs(_hours(since, first)) + abs(_hours(until, last))
+            if here < cost:
+                cost = here
+                best = [Span(1, True, first, last)]
+                if since != first:  # the hours between the bucket's start and its first midnight
+                    best.append(Span(1 if since < first else -1, False, min(since, first), max(since, first)))
+                if until != last:
+                    best.append(Span(1 if last < until else -1, False, min(until, last), max(until, last)))
+    return best
+
+
+def _hours(since: datetime, until: datetime) -> int:
+    return (until - since) // HOUR
+
+
+def _floor_day(at: datetime) -> datetime:
+    return at.replace(hour=0)
+
+
+def _ceil_day(at: datetime) -> datetime:
+    floor = at.replace(hour=0)
+    return floor if floor == at else floor + DAY
 
 
 def days_ended(since: datetime, until: datetime) -> list[datetime]:
@@ -274,35 +318,37 @@ class Line:
 
     def figures(self) -> dict[str, object]:
         """Every figure of the line, by its column name (money and rates as ``Decimal``; None: no basis)."""
-        revenue, sold = self.get("revenue"), self.get("sold")
+        get = self.values.get  # (a report has thousands of lines, each of about 50 lookups)
+        revenue, sold = get("revenue", 0), get("sold", 0)
+        latency = [get(name, 0) for name in LATENCY]
         return {
-            "received": self.get("received"),
+            "received": get("received", 0),
             "accepted": self.accepted,
-            "rejected": self.get("rejected"),
-            "duplicates": self.get("duplicates"),
-            "suppressed": self.get("suppressed"),
-            "offered": self.get("offered"),
+            "rejected": get("rejected", 0),
+            "duplicates": get("duplicates", 0),
+            "suppressed": get("suppressed", 0),
+            "offered": get("offered", 0),
             "sold": sold,
-            "acceptance_rate": ratio(sold, self.get("offered")),
-            "cancelled": self.get("cancelled"),
+            "acceptance_rate": ratio(sold, get("offered", 0)),
+            "cancelled": get("cancelled", 0),
             "revenue": money_of(revenue),
-            "payout": money_of(self.get("payout")),
-            "margin": money_of(self.get("margin")),
+            "payout": money_of(get("payout", 0)),
+            "margin": money_of(get("margin", 0)),
             "average_price": per(revenue, sold),
-            "effective_price": per(revenue, self.get("received")),
-            "returns": self.get("returns"),
-            "returned": money_of(self.get("returned")),
-            "return_rate": ratio(self.get("returns"), sold),
-            "attempts": self.get("attempts"),
-            "latency_p50_ms": percentile(self.latency, 0.5),
-            "latency_p95_ms": percentile(self.latency, 0.95),
-            "auctions": self.get("auctions"),
-            "left_on_table": money_of(self.get("left_on_table")),
-            "contacted": self.get("contacted"),
-            "converted": self.get("converted"),
-            "rejected_by_buyer": self.get("rejected_by_buyer"),
-            "conversion_rate": ratio(self.get("converted"), sold),
-            "conversion_revenue": money_of(self.get("conversion_revenue")),
+            "effective_price": per(revenue, get("received", 0)),
+            "returns": get("returns", 0),
+            "returned": money_of(get("returned", 0)),
+            "return_rate": ratio(get("returns", 0), sold),
+            "attempts": get("attempts", 0),
+            "latency_p50_ms": percentile(latency, 0.5),
+            "latency_p95_ms": percentile(latency, 0.95),
+            "auctions": get("auctions", 0),
+            "left_on_table": money_of(get("left_on_table", 0)),
+            "contacted": get("contacted", 0),
+            "converted": get("converted", 0),
+            "rejected_by_buyer": get("rejected_by_buyer", 0),
+            "conversion_rate": ratio(get("converted", 0), sold),
+            "conversion_revenue": money_of(get("conversion_revenue", 0)),
         }
 
 

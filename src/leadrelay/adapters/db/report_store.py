@@ -6,6 +6,7 @@ watermark row."""
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     false,
     func,
     insert,
@@ -46,12 +48,13 @@ from leadrelay.domain.reports import (
     LATENCY_BOUNDS_MS,
     LEAD_COUNTERS,
     Row,
+    Span,
     add,
     lead_counters,
     ledger_counters,
     left_on_table,
     postback_counters,
-    whole_days,
+    spans,
 )
 
 _NAME = "hours"
@@ -255,29 +258,41 @@ class SqlReportFacts:
                 )
                 for row in self._conn.execute(q)
             ]
-        out = []
-        statements = {}  # by table: built once, run for each of its ranges (``low``, ``high``)
+        statements = {}  # by table: built once, run for each of its spans (``low``, ``high``)
         for table in (report_hours, report_days):
             at = table.c.hour if table is report_hours else table.c.day
-            statements[table] = (
-                select(*(table.c[d] for d in dims), *(func.sum(table.c[name]) for name in counters))
+            statements[table.name] = (
+                select(
+                    *(table.c[d] for d in dims),
+                    *(cast(func.sum(table.c[name]), BigInteger) for name in counters),  # PG: not numeric
+                )
                 .where(_in(at), *lead_rows)
                 .group_by(*(table.c[d] for d in dims))
             )
+        read: dict[Span, list[tuple[tuple[str, ...], tuple[int, ...]]]] = {}  # a span of two buckets: once
+        out = []
         edges = [since, *(c for c in cuts if since < c < until), until]
-        for start, end in itertools.pairwise(edges):  # ranges of the primary keys per bucket
-            ranges: list[tuple[Any, datetime, datetime]] = [(report_hours, start, end)]
-            days = whole_days(start, end)
-            if days is not None:
-                ranges = [(report_hours, start, days[0]), (report_days, *days), (report_hours, days[1], end)]
-            for table, low, high in ranges:
-                if low >= high:
-                    continue
-                out += [
-                    Row(start, tuple(row[:width]), dict(zip(counters, map(int, row[width:]), strict=True)))
-                    for row in self._conn.execute(statements[table], {"low": low, "high": high})
-                    if row[width] is not None
-                ]
+        for start, end in itertools.pairwise(edges):
+            net: dict[tuple[str, ...], tuple[int, ...]] = {}
+            for span in spans(start, end, until):
+                key = Span(1, span.days, span.low, span.high)
+                if key not in read:
+                    statement = statements["report_days" if span.days else "report_hours"]
+                    read[key] = [
+                        (tuple(row[:width]), tuple(row[width:]))
+                        for row in self._conn.execute(statement, {"low": span.low, "high": span.high})
+                    ]
+                for who, values in read[key]:
+                    into = net.get(who)
+                    if into is not None:
+                        net[who] = tuple(map(operator.add if span.sign > 0 else operator.sub, into, values))
+                    else:
+                        net[who] = values if span.sign > 0 else tuple(map(operator.neg, values))
+            out += [
+                Row(start, who, dict(zip(counters, values, strict=True)))
+                for who, values in net.items()
+                if any(values)  # (what a day took away from its edge: nothing to report, as ``lines`` has it)
+            ]
         return out
 
     def sum_days(self, days: Sequence[datetime]) -> None:
