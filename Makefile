@@ -58,8 +58,8 @@ run: install
 # mypy takes one core for about 25 s from a fresh clone (no cache): run alone it leaves the other core idle, so it
 # runs in the background while pytest runs, and its report is printed after pytest's (an interrupt stops both)
 test: install-dev
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
 	@echo "$(BIN)/mypy (beside pytest: its report follows pytest's)"
 	@report=$$(mktemp); $(BIN)/mypy > $$report 2>&1 & types=$$!; \
@@ -81,13 +81,13 @@ coverage: install-dev
 	$(BIN)/coverage report
 
 lint: install-dev
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 fmt: install-dev
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 migrate: install
 	$(BIN)/leadrelay db upgrade

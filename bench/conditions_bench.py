@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from leadrelay.domain.conditions import compile_filters
 from leadrelay.domain.condition_tree import AllOf, Condition, Leaf, Op
+from leadrelay.domain.conditions import compile_filters
 
 LEAD = {
     "first_name": "Dana",

@@ -49,7 +49,9 @@ def compiled(direct: bool) -> mappings.CompiledMapping:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--renders", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()

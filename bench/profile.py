@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import CLI, Generator, free_port, prepare, start, stop, wait_up  # noqa: E402
+from run import CLI, Generator, free_port, prepare, start, stop, wait_up
 
 
 def module_of(frame: str) -> str:

@@ -67,8 +67,8 @@ def _columns(table: str) -> list[str]:
         ],
         "attempts": ["id", "delivery_id", "job_id", "number", "started_at", "duration_ms", "outcome"],
         "ledger_entries": [
-            "id", "at", "kind", "party_kind", "party", "amount", "currency", "actor", "lead_id", "delivery_id",
-            "reverses", "margin",
+            "id", "at", "kind", "party_kind", "party", "amount", "currency", "actor", "lead_id",
+            "delivery_id", "reverses", "margin",
         ],
         "bids": [
             "id", "job_id", "lead_id", "partner", "profile", "status", "tier", "price", "rank", "delivery_id",
@@ -119,26 +119,29 @@ def generate(
                     price = rng.choice((1500, 2000, 2500, 3000, 4000))
                     payout = price * 6 // 10
                     out["ledger_entries"] += [
-                        (f"le_s{n}", done, "sale", "partner", partner, price, "USD", "system", lid, did, None, price - payout),
-                        (f"le_p{n}", done, "payout", "source", source, -payout, "USD", "system", lid, did, None, None),
+                        (f"le_s{n}", done, "sale", "partner", partner, price, "USD", "system", lid, did, None,
+                         price - payout),
+                        (f"le_p{n}", done, "payout", "source", source, -payout, "USD", "system", lid, did,
+                         None, None),
                     ]  # fmt: skip
                     kind = "cancellation" if r > 0.99 else "return" if r > 0.985 else None
                     if kind:
                         later = done + timedelta(hours=rng.randrange(1, 48))
                         if later < now - timedelta(minutes=1):
                             out["ledger_entries"] += [
-                                (f"le_xs{n}", later, kind, "partner", partner, -price, "USD", "admin:ops", lid, did,
-                                 f"le_s{n}", payout - price),
-                                (f"le_xp{n}", later, kind, "source", source, payout, "USD", "admin:ops", lid, did,
-                                 f"le_p{n}", None),
+                                (f"le_xs{n}", later, kind, "partner", partner, -price, "USD", "admin:ops",
+                                 lid, did, f"le_s{n}", payout - price),
+                                (f"le_xp{n}", later, kind, "source", source, payout, "USD", "admin:ops",
+                                 lid, did, f"le_p{n}", None),
                             ]  # fmt: skip
                     if n % 5 == 0:
                         second = PARTNERS[(PARTNERS.index(partner) + 1) % 12]
                         out["bids"] += [
                             (f"bid_a{n}", jid, lid, partner, profile, "accepted", 0, price / 100, 1, did,
                              "exclusive", False, False, at, at),
-                            (f"bid_b{n}", jid, lid, second, profile, "accepted", 0, price / 100 - rng.choice((1, 2.5, 5)),
-                             2, None, "exclusive", False, False, at, at),
+                            (f"bid_b{n}", jid, lid, second, profile, "accepted", 0,
+                             price / 100 - rng.choice((1, 2.5, 5)), 2, None, "exclusive", False, False, at,
+                             at),
                         ]  # fmt: skip
             out["leads"].insert(len(out["leads"]), (lid, entity, source, status, "{}", "{}", False, at, at))
         yield out
@@ -197,7 +200,8 @@ def run_db(label: str, url: str, args: argparse.Namespace) -> list[float]:
         now = datetime.now(UTC)
         seconds = seed(db, args.leads, args.days, now)
         print(
-            f"  [{label}] seeded {args.leads:,} leads (and their deliveries, attempts, ledger, bids) in {seconds:.1f} s"
+            f"  [{label}] seeded {args.leads:,} leads (and their deliveries, attempts, ledger, bids) "
+            f"in {seconds:.1f} s"
         )
         storage = SqlStorage(db)
         t = time.perf_counter()

@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from leadrelay.adapters.db import config_store  # noqa: E402
 from leadrelay.adapters.db.engine import Database  # noqa: E402
-from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
 from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
+from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
 
 KEY = "lr_bench_source_key_000"
@@ -454,7 +454,8 @@ def run_http(
     bare_rate = statistics.median(f.rate for f in results["bare Starlette app"])
     print(f"  [{db_label}] median of {rounds} rounds ({gen.describe()}):")
     print(
-        f"    {'measure':44s} {'leads/s':>9s} {'× bare':>7s} {'CPU µs/lead':>12s} {'p50 ms':>7s} {'p99 ms':>7s}"
+        f"    {'measure':44s} {'leads/s':>9s} {'× bare':>7s} {'CPU µs/lead':>12s} "
+        f"{'p50 ms':>7s} {'p99 ms':>7s}"
     )
     for key, figures in results.items():
         rate = statistics.median(f.rate for f in figures)
@@ -462,7 +463,8 @@ def run_http(
         print(
             f"    {key:44s} {rate:9,.0f} {rate / bare_rate:7.2f} "
             f"{statistics.median(f.cpu_us for f in figures):12,.0f} "
-            f"{statistics.median(f.p50_ms for f in figures):7.1f} {statistics.median(f.p99_ms for f in figures):7.1f}"
+            f"{statistics.median(f.p50_ms for f in figures):7.1f} "
+            f"{statistics.median(f.p99_ms for f in figures):7.1f}"
             + (f"  ({errors} not accepted or not settled)" if errors else "")
         )
 
@@ -526,7 +528,8 @@ def run_routing() -> None:
                 evaluate(lead_values, prof, compiled, now)
             times.append((time.perf_counter() - t0) / loops)
         print(
-            f"  routing decision, {n:5d} partners × 5 conditions: {statistics.median(times) * 1e6:8.1f} µs/lead"
+            f"  routing decision, {n:5d} partners × 5 conditions: "
+            f"{statistics.median(times) * 1e6:8.1f} µs/lead"
         )
 
 
