@@ -404,6 +404,37 @@ def test_days_read_from_the_daily_rollup_agree_with_live_ones(db_url: str) -> No
         db.dispose()
 
 
+def test_a_day_is_read_from_the_daily_rollup_only_once_it_is_rolled_up(db_url: str) -> None:
+    """Fixed times (whatever the hour the test runs at): the 14th's hours are rolled up and summed into its
+    day, the 15th's only up to 22:00. A day in New York is read as the 14th less its first hours plus the
+    15th's first ones; the 15th up to 22:00 is read from its hours (its day is not summed yet), and so is
+    the bucket of no dimension whose edge hours hold nothing."""
+    day = datetime(2026, 1, 14, tzinfo=UTC)
+    at = [day + timedelta(hours=h) for h in (2, 10, 23, 27, 36)]
+    lead_rows = [
+        {"id": f"lead_r{i}", "entity": "solar", "source": "web", "status": "queued", "data": {}, "raw": {},
+         "created_at": t, "updated_at": t}
+        for i, t in enumerate(at)
+    ]  # fmt: skip
+    db = Database(db_url)
+    try:
+        db.transaction(lambda c: c.execute(insert(leads), lead_rows))
+        storage = SqlStorage(db)
+        reports.roll_up_now(storage, day + timedelta(hours=46) + reports.SETTLE)
+        assert [r.day for r in rows(db_url, select(report_days.c.day))] == [day]
+
+        def received(since: int, until: int, dims: tuple[str, ...] = ("source",)) -> list[int]:
+            low, high = day + timedelta(hours=since), day + timedelta(hours=until)
+            got = storage.read(lambda tx: tx.reports.rolled(low, high, dims, cuts=[low]))
+            return [r.values["received"] for r in got]
+
+        assert received(5, 29) == [3]  # the 14th in New York: 10:00, 23:00, 03:00 the next day
+        assert received(24, 46) == [2]  # the 15th's hours: its day is not rolled up
+        assert received(1, 25, ()) == [3]  # [00:00, 01:00) of the 14th and of the 15th hold nothing
+    finally:
+        db.dispose()
+
+
 def test_the_parts_of_an_hour_add_up_to_the_hour(server: ServerThread, db_url: str) -> None:
     """``facts`` of a part of an hour (what a process keeps of the settled minutes of the current hour,
     ``services.reports.ReportCache``): cut at the fifth lead's time, the two parts' counters sum to the

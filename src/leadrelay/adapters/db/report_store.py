@@ -281,6 +281,7 @@ class SqlReportFacts:
                     read[key] = [
                         (tuple(row[:width]), tuple(row[width:]))
                         for row in self._conn.execute(statement, {"low": span.low, "high": span.high})
+                        if row[width] is not None  # (no dimensions, nothing in the span: one row of NULLs)
                     ]
                 for who, values in read[key]:
                     into = net.get(who)
