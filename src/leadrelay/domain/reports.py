@@ -197,8 +197,10 @@ def cuts(since: datetime, until: datetime, grain: Grain, zone: tzinfo) -> list[d
 
 
 DAY_COST = 3
-"""What reading a UTC day of the daily rollup costs, in hours of the hourly one read instead (a day's rows
-are each group of the day once; an hour's, each group of the hour): how :func:`spans` weighs them."""
+"""What reading a UTC day of the daily rollup costs, in hours of the hourly one read instead, as
+:func:`spans` weighs them. A day's rows are each group of the day once, an hour's each group of the hour: in
+``bench/report_bench.py``'s million leads, 600 rows a day against 529 an hour. 3 leaves room for each read's
+own statement."""
 
 
 @dataclass(frozen=True, slots=True)
