@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadrelay.domain.postbacks import sign
+from leadrelay.domain.report_spans import spans
 from leadrelay.domain.reports import (
     FIGURES,
     LATENCY,
@@ -33,7 +34,6 @@ from leadrelay.domain.reports import (
     percentile,
     postback_counters,
     project,
-    spans,
 )
 from leadrelay.entrypoints.commands.reports import SHORT
 from leadrelay.errors import ValidationFailed

@@ -40,6 +40,7 @@ from leadrelay.adapters.db.money_tables import (
 )
 from leadrelay.adapters.db.schema_base import UTCDateTime
 from leadrelay.adapters.db.tables import attempts, bids, deliveries, leads
+from leadrelay.domain.report_spans import Span, spans
 from leadrelay.domain.reports import (
     COUNTERS,
     DAY,
@@ -48,13 +49,11 @@ from leadrelay.domain.reports import (
     LATENCY_BOUNDS_MS,
     LEAD_COUNTERS,
     Row,
-    Span,
     add,
     lead_counters,
     ledger_counters,
     left_on_table,
     postback_counters,
-    spans,
 )
 
 _NAME = "hours"

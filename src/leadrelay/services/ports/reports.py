@@ -53,8 +53,8 @@ class ReportFacts(Protocol):
         counters: Sequence[str] = COUNTERS,
     ) -> list[Row]:
         """The rollup's hours from ``since`` up to ``until`` (excluded) summed into ``dims``: per hour, or,
-        given ``cuts`` (where the report's buckets start), per bucket, each row stamped with its start (read
-        as ``domain.reports.spans`` says: UTC days from the daily rollup, hours added or taken away at the
-        edges; a group whose figures net to zero is left out). Only the ``counters`` named are summed (the
-        others are left out of the rows)."""
+        given ``cuts`` (where the report's buckets start), per bucket, each row stamped with its start
+        (read as ``domain.report_spans.spans`` says: UTC days from the daily rollup, hours added or taken
+        away at the edges; a group whose figures net to zero is left out). Only the ``counters`` named are
+        summed (the others are left out of the rows)."""
         ...
