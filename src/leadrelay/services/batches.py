@@ -166,6 +166,7 @@ class Batcher:
         self.record_backoff_s = record_backoff_s
         self.clock = clock
         self.ids = ids
+        self.passes = 0  # the passes made since it started (each looked for what to cut and send)
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -185,6 +186,7 @@ class Batcher:
                         )
             except Exception:  # the database is away, a bug: log, wait, go on
                 log.exception("batch pass failed; trying again")
+            self.passes += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval_s)
 
