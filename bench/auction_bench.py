@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,6 +65,7 @@ from leadrelay.adapters.db.engine import Database  # noqa: E402
 from leadrelay.adapters.db.migrate import upgrade  # noqa: E402
 from leadrelay.adapters.db.unit_of_work import SqlStorage  # noqa: E402
 from leadrelay.services import configure  # noqa: E402
+from leadrelay.services.ports import STEPS  # noqa: E402
 
 BUYERS = 10
 PING_MS = 50.0  # every bidding buyer's answer time: the part of an answer that is not ours
@@ -157,6 +160,7 @@ class Run:
     statuses: Counter[str] = field(default_factory=Counter)  # delivered, unsold, queued, error
     lag_ms: float = 0.0  # how late the generator sent its latest-sent request (its own health)
     cpu_us: float = 0.0  # the servers' CPU per arrival (the bare client's own, in its reference)
+    steps: dict[str, tuple[float, float]] = field(default_factory=dict)  # database step: (count, seconds)
 
     def overhead(self, q: float) -> float:
         """The q quantile (0..1; 1 the max) of the answers' time less the buyers' PING_MS."""
@@ -291,13 +295,32 @@ class Platform:
             print(f"    ({left} jobs of the runs before still unfinished after {limit_s:g} s)", flush=True)
 
 
+def step_times(url: str) -> dict[str, tuple[float, float]]:
+    """The server's ``leadrelay_step_seconds`` so far, per database step: (count, seconds)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    found: dict[str, list[float]] = {step: [0.0, 0.0] for step in STEPS}
+    for family in text_string_to_metric_families(text):
+        if family.name == "leadrelay_step_seconds":
+            for sample in family.samples:
+                kept = found.setdefault(sample.labels["step"], [0.0, 0.0])
+                if sample.name.endswith("_count"):
+                    kept[0] = sample.value
+                elif sample.name.endswith("_sum"):
+                    kept[1] = sample.value
+    return {step: (count, total) for step, (count, total) in found.items()}
+
+
 def measure(server: Platform, rate: float, seconds: float, wait: float) -> Run:
     server.drain()
+    steps0 = step_times(server.url)
     cpu0 = cpu_seconds([server.proc, *server.others])
     run = asyncio.run(open_loop(server.url, rate, seconds, wait))
     run.cpu_us = (
         (cpu_seconds([server.proc, *server.others]) - cpu0) / max(1, sum(run.statuses.values())) * 1e6
     )
+    steps1 = step_times(server.url)
+    run.steps = {k: (steps1[k][0] - c, steps1[k][1] - t) for k, (c, t) in steps0.items() if k in steps1}
     return run
 
 
@@ -310,6 +333,9 @@ def platform(
     prepare(db_url, doc)
     port = free_port()
     server_env = {**env, "LEADRELAY_DATABASE_URL": db_url}
+    counts = tempfile.TemporaryDirectory() if split else None
+    if counts is not None:  # the worker's counts reach the API's /metrics (prometheus-client multiprocess)
+        server_env["PROMETHEUS_MULTIPROC_DIR"] = counts.name
     proc = start([*CLI, "serve", "--port", str(port), "--workers", "0" if split else "1"], server_env)
     worker = start([*CLI, "worker"], server_env) if split else None
     db = Database(db_url)
@@ -321,6 +347,8 @@ def platform(
             stop(worker)
         stop(proc)
         db.dispose()
+        if counts is not None:
+            counts.cleanup()
 
 
 def buyers(port: int, env: dict[str, str], ping: str, *extra: str) -> subprocess.Popen[bytes]:
@@ -375,6 +403,18 @@ def row(label: str, run: Run, offset: float = PING_MS) -> str:
     )
 
 
+def steps_row(run: Run) -> str:
+    """Where an auction's overhead goes, in the database: each step's mean time (its wait for the shared
+    transaction and the transaction) and how many per auction."""
+    answers = max(1, len(run.latencies_ms))
+    parts = [
+        f"{step} {total / count * 1e3:.1f} ms ×{count / answers:.1f}"
+        for step, (count, total) in run.steps.items()
+        if count
+    ]
+    return "      database steps, mean (per auction): " + (", ".join(parts) or "none counted")
+
+
 @dataclass
 class Verdict:
     problems: list[str] = field(default_factory=list)
@@ -400,6 +440,7 @@ def run_db(label: str, db_urls: tuple[str, str, str], args: argparse.Namespace, 
             if spy is not None:
                 spy.wait(timeout=args.seconds + 60)
             print(row(f"{args.rate:g}/s for {args.seconds:g} s (overhead)", main), flush=True)
+            print(steps_row(main), flush=True)
             print(
                 "    the main run less the reference, quantile by quantile (the platform's own part, about): "
                 + ", ".join(
@@ -417,6 +458,7 @@ def run_db(label: str, db_urls: tuple[str, str, str], args: argparse.Namespace, 
             for rate in args.sweep:
                 run = measure(server, rate, args.sweep_seconds, 5)
                 print(row(f"sweep {rate:g}/s for {args.sweep_seconds:g} s", run), flush=True)
+                print(steps_row(run), flush=True)
                 if run.overhead(0.99) >= SWEEP_LIMIT_MS or run.statuses.keys() - {"delivered"}:
                     break
                 best = rate
@@ -431,6 +473,7 @@ def run_db(label: str, db_urls: tuple[str, str, str], args: argparse.Namespace, 
             asyncio.run(open_loop(server.url, WARM_UP_RATE, args.warm_up, 5))
             two = measure(server, args.split_rate, args.split_seconds, 5)
             print(row("API + worker process (overhead)", two), flush=True)
+            print(steps_row(two), flush=True)
         slow_doc = config(fast_port, slow_port, f"{SLOW_DEADLINE_MS:g}ms")
         with platform(db_urls[1], slow_doc, env) as server:
             asyncio.run(open_loop(server.url, WARM_UP_RATE, args.warm_up, SLOW_DEADLINE_MS / 1000))

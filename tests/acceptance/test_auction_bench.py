@@ -47,6 +47,14 @@ def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
     assert less is not None, out
     assert abs(float(less[1]) - (p50 - float(bare[2]))) <= 0.16, out  # three figures rounded to 0.1 ms
     assert abs(float(less[2]) - (p99 - float(bare[3]))) <= 0.16, out
+    # where the overhead goes: each database step of the main run, once per auction, and in the two-process
+    # layout too (the worker's steps summed into the API's /metrics)
+    steps = re.findall(r"database steps, mean \(per auction\): (.*)", out)
+    assert len(steps) == 3, out  # the main run, the sweep's one rate, the API + worker run
+    for line in (steps[0], steps[2]):
+        found = dict(re.findall(r"(\w+) [\d.]+ ms ×([\d.]+)", line))
+        assert set(found) == {"store", "route", "award", "record", "answer"}, line
+        assert all(found[s] == "1.0" for s in ("store", "route", "award", "record")), line  # one per lead
     assert "sweep 50/s for 1 s" in out, out
     assert re.search(r"highest rate with p99 overhead under 50 ms: (50/s|none of)", out), out
     split = re.search(r"API \+ worker process \(overhead\)\s+20\s+(\d+)", out)  # two processes

@@ -83,6 +83,18 @@ def test_counters_and_gauges_after_real_traffic(db_url: str, buyers: BuyersThrea
     assert float(owed) > 0
     assert value(after, "leadrelay_partner_balance", partner="sunco", currency="USD") == float(owed)
     assert value(after, "leadrelay_partner_held", partner="sunco", currency="USD") == 0
+    # the database steps on the leads' way: every stored lead (the rejected one too), every claimed job, every
+    # recorded send, every waiting answer's read (one or more each)
+    step = "leadrelay_step_seconds"
+    assert delta(before, after, f"{step}_count", step="store") == 4
+    assert delta(before, after, f"{step}_count", step="record") == 3
+    assert delta(before, after, f"{step}_count", step="route") == 3
+    assert delta(before, after, f"{step}_count", step="answer") >= 3
+    assert delta(before, after, f"{step}_count", step="award") == 0  # no auction here
+    for name in ("store", "route", "record", "answer"):
+        count = delta(before, after, f"{step}_count", step=name)
+        assert delta(before, after, f"{step}_bucket", step=name, le="+Inf") == count
+        assert 0 < delta(before, after, f"{step}_sum", step=name) < count * 5  # seconds
 
 
 def test_queue_depth_and_oldest_waiting_job(db_url: str, buyers: BuyersThread) -> None:
@@ -131,6 +143,9 @@ def test_auction_pings_are_counted_and_timed_per_partner(db_url: str) -> None:
         assert delta(before, after, "leadrelay_ping_seconds_sum", partner=partner) > 0
     assert delta(before, after, "leadrelay_routing_total", outcome="auction") == 1
     assert delta(before, after, "leadrelay_routing_total", outcome="delivering") == 1  # the award
+    # its database steps: stored, claimed and routed, awarded after the pings, the post's outcome recorded
+    for name in ("store", "route", "award", "record"):
+        assert delta(before, after, "leadrelay_step_seconds_count", step=name) == 1, name
     assert (
         delta(before, after, "leadrelay_delivery_attempts_total", partner="brightpath", outcome="success")
         == 1

@@ -16,6 +16,7 @@ from tests.unit.in_memory import Installation, document
 class Recording:
     def __init__(self) -> None:
         self.leads: Counter[str] = Counter()
+        self.steps: Counter[str] = Counter()
 
     def lead_received(self, status: str) -> None:
         self.leads[str(status)] += 1
@@ -28,6 +29,9 @@ class Recording:
 
     def ping_answered(self, partner: str, result: str, seconds: float) -> None:
         pass
+
+    def step_finished(self, step: str, seconds: float) -> None:
+        self.steps[step] += 1
 
 
 def test_intake_counts_each_request_by_the_stored_status() -> None:
@@ -43,6 +47,8 @@ def test_intake_counts_each_request_by_the_stored_status() -> None:
     world.accept(lead(email="key@example.com"), idempotency_key="k1")
     world.accept(lead(email="key@example.com"), idempotency_key="k1")  # the repeat
     assert recorded.leads == Counter({"queued": 2, "duplicate": 1, "rejected": 1, "repeat": 1})
+    # every request that reached the write is a ``store`` step, the repeat's too (found there)
+    assert recorded.steps == Counter({"store": 5})
 
 
 def test_no_metrics_is_the_default() -> None:
@@ -68,7 +74,13 @@ def test_prometheus_counts_into_the_process_registry() -> None:
     assert sample("leadrelay_delivery_seconds_bucket", partner="unit-p", le="0.25") == seconds_before + 3
     assert sample("leadrelay_pings_total", partner="unit-p", result="timeout") >= 1
     assert sample("leadrelay_ping_seconds_count", partner="unit-p") >= 1
+    # a database step of 2 ms: in the 2.5 ms bucket and above, not in the 1 ms one
+    fast, slow = (sample("leadrelay_step_seconds_bucket", step="award", le=le) for le in ("0.001", "0.0025"))
+    metrics.step_finished("award", 0.002)
+    assert sample("leadrelay_step_seconds_bucket", step="award", le="0.001") == fast
+    assert sample("leadrelay_step_seconds_bucket", step="award", le="0.0025") == slow + 1
     # one child per label set, looked up once
-    assert metrics.children == 6
+    assert metrics.children == 7
     metrics.attempt_finished("unit-p", "error", 0.2)
-    assert metrics.children == 6
+    metrics.step_finished("award", 0.3)
+    assert metrics.children == 7

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
@@ -81,18 +81,17 @@ class Worker:
         metrics: Metrics = NO_METRICS,
     ) -> None:
         """``retry``: the delivery retry schedule (its ``max_attempts`` comes from each channel; ``rand``
-        gives its jitter); ``health``: the process's partner health windows (every post is observed in
-        it; the partners' circuit breakers open and close by it);
-        ``release_delay_seconds``: how soon a job whose transaction failed goes back to the queue;
-        ``offer_sweep_seconds``: how often user-choice offers past their time are expired (and their jobs
-        closed unsold when nothing is left to select);
+        gives its jitter); ``health``: the process's partner health windows (every post is observed in it;
+        the partners' circuit breakers open and close by it); ``release_delay_seconds``: how soon a job
+        whose transaction failed goes back to the queue; ``offer_sweep_seconds``: how often user-choice
+        offers past their time are expired (and their jobs closed unsold when nothing is left to select);
         ``alerts``: the alert rules this loop checks every ``alert_interval_seconds`` (one loop per process
-        is enough; several processes may check at once, one sends);
-        ``report_rollup_seconds``: how often the reports' hourly rollup looks for closed hours to roll up
-        (``services.reports.roll_up``; several workers may run it, one of them rolls each hour);
-        ``clock``: the time the worker claims, leases and records by; ``ids``: where the ids of new
-        deliveries and attempts (and of the worker itself) come from; ``metrics``: counts routing
-        outcomes, attempts and pings (``services.ports.Metrics``)."""
+        is enough; several processes may check at once, one sends); ``report_rollup_seconds``: how often
+        the reports' hourly rollup looks for closed hours to roll up (``services.reports.roll_up``; several
+        workers may run it, one of them rolls each hour); ``clock``: the time the worker claims, leases
+        and records by; ``ids``: where the ids of new deliveries and attempts (and of the worker itself)
+        come from; ``metrics``: counts routing outcomes, attempts and pings, and times the database steps
+        (``services.ports.Metrics``)."""
         self.storage = storage
         self.configs = configs
         self.channels = channels
@@ -159,13 +158,9 @@ class Worker:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._slot_free.wait(), self.poll_interval)
                     continue
-                now, wanted = self.clock(), min(free, self.claim_batch)
+                wanted = min(free, self.claim_batch)
                 try:
-                    claimed = await self.storage.run(
-                        lambda tx, n=wanted, t=now: self.steps.claim_and_route(tx, n, t),  # type: ignore[misc]
-                        background=True,
-                        quick=True,  # at most claim_batch jobs
-                    )
+                    claimed = await self._claim(wanted)
                 except Exception:  # the database is away (restart, failover): wait, then try again
                     failures += 1
                     log.exception("claiming jobs failed (%d in a row); retrying", failures)
@@ -180,9 +175,7 @@ class Worker:
                     await self._idle()
         finally:
             await self._drain()
-            for task in (heartbeat, sweeper, watcher, rollup):
-                if task is None:
-                    continue
+            for task in filter(None, (heartbeat, sweeper, watcher, rollup)):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -195,17 +188,23 @@ class Worker:
         processed = 0
         while True:
             await self.expire_offers()
-            now = self.clock()
-            claimed = await self.storage.run(
-                lambda tx, t=now: self.steps.claim_and_route(tx, self.claim_batch, t),  # type: ignore[misc]
-                background=True,
-                quick=True,
-            )
+            claimed = await self._claim(self.claim_batch)
             if not claimed:
                 return processed
             processed += len(claimed)
             self._start(claimed)
             await asyncio.gather(*self._tasks)
+
+    async def _claim(self, wanted: int) -> list[tuple[str, StepResult]]:
+        """Claim and route up to ``wanted`` due jobs in one transaction: each job's ``route`` step."""
+        began, now = time.perf_counter(), self.clock()
+        claimed = await self.storage.run(  # quick: at most ``wanted`` jobs
+            lambda tx: self.steps.claim_and_route(tx, wanted, now), background=True, quick=True
+        )
+        took = time.perf_counter() - began
+        for _ in claimed:
+            self.metrics.step_finished("route", took)
+        return claimed
 
     def _start(self, claimed: Sequence[tuple[str, StepResult]]) -> None:
         for job_id, first in claimed:
@@ -314,15 +313,16 @@ class Worker:
                     pinged = time.perf_counter()
                     now = self.clock()
                     counted = auction_pings.observe_pings(self.health, self.metrics, auction, offers, now)
-                    step = await self._award.submit((job_id, auction, offers, counted))
+                    step = await self._timed("award", self._award.submit((job_id, auction, offers, counted)))
                     self._routed(step)
                     continue
                 if step.reroute:
-                    step = await self._route.submit(job_id)
+                    step = await self._timed("route", self._route.submit(job_id))
                     self._routed(step)
                     continue
                 results = await asyncio.gather(*(self._send(s) for s in step.sends))
-                step = await self._finish.submit((job_id, list(zip(step.sends, results, strict=True))))
+                outcomes = list(zip(step.sends, results, strict=True))
+                step = await self._timed("record", self._finish.submit((job_id, outcomes)))
             if step.done and lead_id is not None:
                 self.notifier.lead_done(lead_id)
             if step.done and pinged is not None:  # how long the award and the posts took
@@ -335,6 +335,13 @@ class Worker:
         finally:
             self.held.discard(job_id)
             self._slot_free.set()
+
+    async def _timed(self, name: str, step: Awaitable[StepResult]) -> StepResult:
+        """``step``'s result, its time counted as the database step ``name`` (``Metrics.step_finished``)."""
+        began = time.perf_counter()
+        result = await step
+        self.metrics.step_finished(name, time.perf_counter() - began)
+        return result
 
     async def _release_soon(self, job_id: str) -> None:
         """After a failed transaction (deadlock, database restart): back to the queue in a second (the

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -209,7 +210,9 @@ class Intake:
         watch: asyncio.Event | None,
     ) -> IntakeAnswer:
         lead_id, jobs, keep = write.lead["id"], write.jobs, write.keep_answer
+        stored = time.perf_counter()
         kind, got = await self._writes.submit(write)
+        self.metrics.step_finished("store", time.perf_counter() - stored)
         if kind in ("created", "repeat"):  # the others raise: the entry point counts them as refused
             self.metrics.lead_received(write.lead["status"] if kind == "created" else kind)
         if kind == "ping_refused":
@@ -320,8 +323,10 @@ class Intake:
             while True:
                 if read_now:
                     try:
+                        read = time.perf_counter()
                         async with asyncio.timeout_at(deadline + _ANSWER_SLACK_S):
                             answer = await self.outcome(lead_id)
+                        self.metrics.step_finished("answer", time.perf_counter() - read)
                     except TimeoutError:
                         return IntakeAnswer(lead_id, LeadStatus.QUEUED)
                     # offers (user choice): the consumer chooses now

@@ -25,6 +25,8 @@ from prometheus_client.registry import Collector
 
 # seconds: a buyer answering in 5 ms up to a slow one near the 30 s channel timeout
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# seconds: a lead's database steps, from a lone transaction (a millisecond) to one queued behind others
+STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -36,6 +38,7 @@ class _Instruments:
     delivery_seconds: Histogram
     pings: Counter
     ping_seconds: Histogram
+    step_seconds: Histogram
 
 
 @functools.cache
@@ -62,6 +65,13 @@ def _instruments() -> _Instruments:
         ping_seconds=Histogram(
             "leadrelay_ping_seconds", "Auction ping latency by partner", ["partner"], buckets=LATENCY_BUCKETS
         ),
+        step_seconds=Histogram(
+            "leadrelay_step_seconds",
+            "A lead's database steps (store, route, award, record, answer): the wait for the shared "
+            "transaction and the transaction",
+            ["step"],
+            buckets=STEP_BUCKETS,
+        ),
     )
 
 
@@ -78,6 +88,7 @@ class PrometheusMetrics:
         self._pings: dict[tuple[str, str], Any] = {}
         self._delivery_seconds: dict[str, Any] = {}
         self._ping_seconds: dict[str, Any] = {}
+        self._step_seconds: dict[str, Any] = {}
 
     @property
     def children(self) -> int:
@@ -89,6 +100,7 @@ class PrometheusMetrics:
             + len(self._pings)
             + len(self._delivery_seconds)
             + len(self._ping_seconds)
+            + len(self._step_seconds)
         )
 
     def lead_received(self, status: str) -> None:
@@ -125,6 +137,12 @@ class PrometheusMetrics:
         if child is None:
             child = self._pings[key] = self._m.pings.labels(partner, result)
         child.inc()
+
+    def step_finished(self, step: str, seconds: float) -> None:
+        timer = self._step_seconds.get(step)
+        if timer is None:
+            timer = self._step_seconds[step] = self._m.step_seconds.labels(step)
+        timer.observe(seconds)
 
 
 def multiprocess_dir() -> str | None:

@@ -45,7 +45,7 @@ from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.lead_imports import LeadImports
 from leadrelay.services.ports.lead_pages import LeadPageQueries
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
-from leadrelay.services.ports.metrics import NO_METRICS, Metrics
+from leadrelay.services.ports.metrics import NO_METRICS, STEPS, Metrics
 from leadrelay.services.ports.portals import PortalQueries
 from leadrelay.services.ports.postbacks import OutcomeTotal, Postbacks, Relays, ReportBy
 from leadrelay.services.ports.queries import (
@@ -76,6 +76,7 @@ from leadrelay.services.ports.wallets import Wallets
 
 __all__ = [
     "NO_METRICS",
+    "STEPS",
     "AlertTransport",
     "Alerts",
     "BatchQueries",

@@ -28,6 +28,16 @@ class Metrics(Protocol):
         """One auction ping to ``partner`` and how long its answer took (result: ok, refused, timeout,
         error: ``domain.health.ping_result``)."""
 
+    def step_finished(self, step: str, seconds: float) -> None:
+        """One database step on a lead's way and how long its caller waited for it, its turn in the shared
+        transaction included: ``store`` (intake's write), ``route`` (the claim and routing transaction, for
+        each job it took; a reroute), ``award`` (an auction's award), ``record`` (a send's outcome recorded),
+        ``answer`` (a waiting source's read of the outcome)."""
+
+
+STEPS = ("store", "route", "award", "record", "answer")
+"""The steps ``Metrics.step_finished`` times, in the order a lead meets them."""
+
 
 class NoMetrics:
     """Counts nothing (unit tests, one-shot commands)."""
@@ -42,6 +52,9 @@ class NoMetrics:
         pass
 
     def ping_answered(self, partner: str, result: str, seconds: float) -> None:
+        pass
+
+    def step_finished(self, step: str, seconds: float) -> None:
         pass
 
 
