@@ -234,7 +234,7 @@ class FakeStorage:
         self.background += background
         return self.transaction(fn, relaxed=relaxed)
 
-    async def run_read(self, fn: Callable[[FakeTx], T]) -> T:
+    async def run_read(self, fn: Callable[[FakeTx], T], *, quick: bool = False) -> T:
         return self.read(fn)
 
     # ------------------------------------------------------------ for the tests' assertions

@@ -1,6 +1,7 @@
 """``Database.run(quick=True)`` on SQLite: a small write transaction runs on the event loop's own thread when
 the database is free, goes to the database thread (and waits there) when another connection holds the write
-lock, and keeps the usual error and rollback behaviour either way. PostgreSQL always uses its threads."""
+lock, and keeps the usual error and rollback behaviour either way. ``Database.run_read(quick=True)``: a small
+read runs there too, without a lock. PostgreSQL always uses its threads."""
 
 from __future__ import annotations
 
@@ -83,6 +84,81 @@ def test_a_quick_transaction_waits_on_the_database_thread_while_another_connecti
         assert _values(db) == [1, 2]
     finally:
         release.set()
+        db.dispose()
+
+
+def _read_values(conn: Connection) -> tuple[list[int], int]:
+    """The table's values, and the thread that read them."""
+    rows = conn.exec_driver_sql("SELECT a FROM quick_t ORDER BY a").all()
+    return [r[0] for r in rows], threading.get_ident()
+
+
+def test_a_quick_read_runs_on_the_loop_thread_and_sees_the_last_commit(db_url: str) -> None:
+    """A waiting source's read of its lead's answer: on SQLite on the loop's own connection, after the
+    commit in flight there, and seeing what another connection committed."""
+    db, other = Database(db_url), Database(db_url)
+    try:
+        _table(db)
+        other.transaction(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)"))
+
+        async def main() -> tuple[int, tuple[list[int], int], tuple[list[int], int]]:
+            first = await db.run_read(_read_values, quick=True)
+            # a write's durable commit in flight on the loop's connection: the read comes after it
+            wrote = asyncio.ensure_future(
+                db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)"), quick=True)
+            )
+            await asyncio.sleep(0)
+            second = await db.run_read(_read_values, quick=True)
+            await wrote
+            return threading.get_ident(), first, second
+
+        loop_thread, (first, first_on), (second, second_on) = asyncio.run(main())
+        assert first == [1] and second == [1, 2]
+        assert (first_on == loop_thread) is (second_on == loop_thread) is (db.dialect == "sqlite")
+    finally:
+        other.dispose()
+        db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_quick_read_takes_no_lock_and_the_next_quick_write_still_does(db_url: str) -> None:
+    """While another connection holds the write lock, a quick read runs at once on the loop (the last
+    committed state, not the holder's row); the quick write after it still asks for the lock first
+    (``BEGIN IMMEDIATE``), so it goes to the database thread and waits there instead of failing."""
+    db, other = Database(db_url), Database(db_url)
+    holding, release = threading.Event(), threading.Event()
+    try:
+        _table(db)
+
+        def hold(conn: Connection) -> None:
+            conn.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)")
+            holding.set()
+            release.wait(10)
+
+        holder = threading.Thread(target=lambda: other.transaction(hold))
+        holder.start()
+        assert holding.wait(10)
+
+        def write(conn: Connection) -> int:
+            conn.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)")
+            return threading.get_ident()
+
+        async def main() -> tuple[int, tuple[list[int], int], int]:
+            read = await asyncio.wait_for(db.run_read(_read_values, quick=True), 5)  # no wait for the lock
+            task = asyncio.ensure_future(db.run(write, quick=True))
+            await asyncio.sleep(0.05)
+            assert not task.done()  # waiting for the lock on the database thread
+            release.set()
+            return threading.get_ident(), read, await task
+
+        loop_thread, (values, read_on), wrote_on = asyncio.run(main())
+        holder.join(10)
+        assert values == [] and read_on == loop_thread
+        assert wrote_on != loop_thread
+        assert _values(db) == [1, 2]
+    finally:
+        release.set()
+        other.dispose()
         db.dispose()
 
 

@@ -294,8 +294,8 @@ class Intake:
         price are in it when the lead's source may see them (``show_buyer``)."""
         live = await self._configs.get(self._storage)
         sources = live.specs.sources
-        return await self._storage.run_read(
-            lambda tx: read_answer(tx, lead_id, sources, self._clock, source=source)
+        return await self._storage.run_read(  # quick: one lead's rows
+            lambda tx: read_answer(tx, lead_id, sources, self._clock, source=source), quick=True
         )
 
     async def wait(

@@ -230,8 +230,8 @@ class SqlStorage:
             lambda conn: fn(SqlTx(conn)), background=background, relaxed=relaxed, quick=quick
         )
 
-    async def run_read(self, fn: Callable[[SqlTx], T]) -> T:
-        return await self.db.run_read(lambda conn: fn(SqlTx(conn)))
+    async def run_read(self, fn: Callable[[SqlTx], T], *, quick: bool = False) -> T:
+        return await self.db.run_read(lambda conn: fn(SqlTx(conn)), quick=quick)
 
 
 def connection_of(tx: Tx) -> Connection:

@@ -151,8 +151,9 @@ class Storage(Protocol):
         bounded work that may run on the loop's own thread when that is cheaper (SQLite, lock free)."""
         ...
 
-    async def run_read(self, fn: Callable[[Tx], T]) -> T:
-        """``read`` off the event loop."""
+    async def run_read(self, fn: Callable[[Tx], T], *, quick: bool = False) -> T:
+        """``read`` off the event loop. ``quick``: a small, bounded read (one lead's answer) that may run
+        on the loop's own thread when that is cheaper (SQLite, its connection free)."""
         ...
 
 
