@@ -94,8 +94,8 @@ def _read_values(conn: Connection) -> tuple[list[int], int]:
 
 
 def test_a_quick_read_runs_on_the_loop_thread_and_sees_the_last_commit(db_url: str) -> None:
-    """A waiting source's read of its lead's answer: on SQLite on the loop's own connection, after the
-    commit in flight there, and seeing what another connection committed."""
+    """A waiting source's read of its lead's answer: on SQLite on the loop's own thread, seeing what
+    another connection and the loop's own writing connection committed; on PostgreSQL on its threads."""
     db, other = Database(db_url), Database(db_url)
     try:
         _table(db)
@@ -103,14 +103,8 @@ def test_a_quick_read_runs_on_the_loop_thread_and_sees_the_last_commit(db_url: s
 
         async def main() -> tuple[int, tuple[list[int], int], tuple[list[int], int]]:
             first = await db.run_read(_read_values, quick=True)
-            # a write's durable commit in flight on the loop's connection: the read comes after it
-            wrote = asyncio.ensure_future(
-                db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)"), quick=True)
-            )
-            await asyncio.sleep(0)
-            second = await db.run_read(_read_values, quick=True)
-            await wrote
-            return threading.get_ident(), first, second
+            await db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)"), quick=True)
+            return threading.get_ident(), first, await db.run_read(_read_values, quick=True)
 
         loop_thread, (first, first_on), (second, second_on) = asyncio.run(main())
         assert first == [1] and second == [1, 2]
@@ -118,6 +112,46 @@ def test_a_quick_read_runs_on_the_loop_thread_and_sees_the_last_commit(db_url: s
     finally:
         other.dispose()
         db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_quick_read_never_waits_for_the_writing_connections_commit(db_url: str) -> None:
+    """While a quick write's durable commit is on its thread (held there 0.3 s), a quick read on the loop
+    answers at once with the state committed before it; a read that raises leaves the next one working."""
+    db = Database(db_url)
+    try:
+        _table(db)
+        db.transaction(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)"))
+        event.listen(db.engine, "commit", lambda _conn: time.sleep(0.3) if _committing() else None)
+
+        def failing(conn: Connection) -> None:
+            conn.exec_driver_sql("SELECT a FROM quick_t").all()
+            raise RuntimeError("the read failed")
+
+        async def main() -> tuple[float, list[int], list[int]]:
+            wrote = asyncio.ensure_future(
+                db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)"), quick=True)
+            )
+            await asyncio.sleep(0.05)  # the statement ran; the commit sleeps on its thread
+            started = time.monotonic()
+            during, _ = await db.run_read(_read_values, quick=True)
+            took = time.monotonic() - started
+            with pytest.raises(RuntimeError, match="the read failed"):
+                await db.run_read(failing, quick=True)
+            await wrote
+            after, _ = await db.run_read(_read_values, quick=True)
+            return took, during, after
+
+        took, during, after = asyncio.run(main())
+        assert took < 0.2 and during == [1]  # not held behind the commit, which had not ended
+        assert after == [1, 2]
+    finally:
+        db.dispose()
+
+
+def _committing() -> bool:
+    """On the SQLite commit thread (the loop's durable commits)."""
+    return threading.current_thread().name.startswith("leadrelay-sqlite-commit")
 
 
 @pytest.mark.sqlite_only

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from prometheus_client import REGISTRY
 
 from leadrelay.adapters.observability.metrics import PrometheusMetrics
+from leadrelay.errors import StorageError
 from leadrelay.services.ports import NO_METRICS, Metrics
 from tests.documents import lead
 from tests.unit.in_memory import Installation, document
@@ -49,6 +51,18 @@ def test_intake_counts_each_request_by_the_stored_status() -> None:
     assert recorded.leads == Counter({"queued": 2, "duplicate": 1, "rejected": 1, "repeat": 1})
     # every request that reached the write is a ``store`` step, the repeat's too (found there)
     assert recorded.steps == Counter({"store": 5})
+
+
+def test_a_store_that_failed_is_counted_with_the_time_it_took() -> None:
+    world = Installation(document())
+    recorded = Recording()
+    world.intake.metrics = recorded
+    world.storage.fail_next(StorageError("database error: deadlock detected"))
+    with pytest.raises(StorageError):
+        world.accept()
+    world.accept()
+    assert recorded.steps == Counter({"store": 2})
+    assert recorded.leads == Counter({"queued": 1})  # the failed one stored nothing: not counted as a lead
 
 
 def test_no_metrics_is_the_default() -> None:

@@ -160,7 +160,7 @@ class Worker:
                     continue
                 wanted = min(free, self.claim_batch)
                 try:
-                    claimed = await self._claim(wanted)
+                    claimed, took = await self._claim(wanted)
                 except Exception:  # the database is away (restart, failover): wait, then try again
                     failures += 1
                     log.exception("claiming jobs failed (%d in a row); retrying", failures)
@@ -170,7 +170,7 @@ class Worker:
                         )
                     continue
                 failures = 0
-                self._start(claimed)
+                self._start(claimed, took)
                 if len(claimed) < wanted:  # nothing more is due: wait for word of new jobs, or the poll
                     await self._idle()
         finally:
@@ -188,31 +188,31 @@ class Worker:
         processed = 0
         while True:
             await self.expire_offers()
-            claimed = await self._claim(self.claim_batch)
+            claimed, took = await self._claim(self.claim_batch)
             if not claimed:
                 return processed
             processed += len(claimed)
-            self._start(claimed)
+            self._start(claimed, took)
             await asyncio.gather(*self._tasks)
 
-    async def _claim(self, wanted: int) -> list[tuple[str, StepResult]]:
-        """Claim and route up to ``wanted`` due jobs in one transaction: each job's ``route`` step."""
+    async def _claim(self, wanted: int) -> tuple[list[tuple[str, StepResult]], float]:
+        """Claim and route up to ``wanted`` due jobs in one transaction, and how long it took."""
         began, now = time.perf_counter(), self.clock()
         claimed = await self.storage.run(  # quick: at most ``wanted`` jobs
             lambda tx: self.steps.claim_and_route(tx, wanted, now), background=True, quick=True
         )
-        took = time.perf_counter() - began
-        for _ in claimed:
-            self.metrics.step_finished("route", took)
-        return claimed
+        return claimed, time.perf_counter() - began
 
-    def _start(self, claimed: Sequence[tuple[str, StepResult]]) -> None:
+    def _start(self, claimed: Sequence[tuple[str, StepResult]], took: float) -> None:
+        """Each claimed job in a task of its own; ``took``: the claim's time, each one's ``route`` step."""
         for job_id, first in claimed:
             self._routed(first)
             self.held.add(job_id)
             task = asyncio.create_task(self._process(job_id, first))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        for _ in claimed:
+            self.metrics.step_finished("route", took)
 
     async def _idle(self) -> None:
         waiter = asyncio.create_task(self.notifier.wait_work(self.poll_interval))
@@ -339,9 +339,10 @@ class Worker:
     async def _timed(self, name: str, step: Awaitable[StepResult]) -> StepResult:
         """``step``'s result, its time counted as the database step ``name`` (``Metrics.step_finished``)."""
         began = time.perf_counter()
-        result = await step
-        self.metrics.step_finished(name, time.perf_counter() - began)
-        return result
+        try:
+            return await step
+        finally:  # a failed one too
+            self.metrics.step_finished(name, time.perf_counter() - began)
 
     async def _release_soon(self, job_id: str) -> None:
         """After a failed transaction (deadlock, database restart): back to the queue in a second (the

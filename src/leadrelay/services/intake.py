@@ -211,8 +211,10 @@ class Intake:
     ) -> IntakeAnswer:
         lead_id, jobs, keep = write.lead["id"], write.jobs, write.keep_answer
         stored = time.perf_counter()
-        kind, got = await self._writes.submit(write)
-        self.metrics.step_finished("store", time.perf_counter() - stored)
+        try:
+            kind, got = await self._writes.submit(write)
+        finally:  # a write that failed took its time too
+            self.metrics.step_finished("store", time.perf_counter() - stored)
         if kind in ("created", "repeat"):  # the others raise: the entry point counts them as refused
             self.metrics.lead_received(write.lead["status"] if kind == "created" else kind)
         if kind == "ping_refused":
@@ -324,9 +326,11 @@ class Intake:
                 if read_now:
                     try:
                         read = time.perf_counter()
-                        async with asyncio.timeout_at(deadline + _ANSWER_SLACK_S):
-                            answer = await self.outcome(lead_id)
-                        self.metrics.step_finished("answer", time.perf_counter() - read)
+                        try:
+                            async with asyncio.timeout_at(deadline + _ANSWER_SLACK_S):
+                                answer = await self.outcome(lead_id)
+                        finally:  # one given up at the deadline too
+                            self.metrics.step_finished("answer", time.perf_counter() - read)
                     except TimeoutError:
                         return IntakeAnswer(lead_id, LeadStatus.QUEUED)
                     # offers (user choice): the consumer chooses now

@@ -139,9 +139,8 @@ class _OnTheLoop:
     four context switches in five).
     This runner keeps one connection of its own whose ``BEGIN IMMEDIATE`` does not wait (busy timeout 0):
     when another connection holds the write lock, nothing has run and the caller goes to the thread as
-    before. Only work its caller marks ``quick`` (bounded, small) comes here, never a long read or export.
-    A quick read (one lead's answer) runs here too, in a plain ``BEGIN``: it takes no lock, and sees what
-    was committed last.
+    before. Only work its caller marks ``quick`` (bounded, small) comes here, never a long read or export,
+    and quick reads (one lead's answer) too, in a plain ``BEGIN`` that takes no lock (``read``).
 
     The durable commit (``synchronous=FULL``: the write-ahead log reaches the disk) is the one slow step,
     and it does not need the loop: it runs on a thread of its own while the loop goes on parsing and
@@ -156,17 +155,23 @@ class _OnTheLoop:
         self._thread: int | None = None
         self._committer = ThreadPoolExecutor(1, "leadrelay-sqlite-commit")
         self._committing: asyncio.Future[None] | None = None
+        self._reader: Connection | None = None  # quick reads while a commit holds the writing one
 
-    async def _connection(self) -> Connection | None:
-        """The loop's connection once no commit holds it; None on another thread than the first caller's
-        (the connection of one loop's thread; the work is sync: no re-entry)."""
+    def _on_its_thread(self) -> bool:
+        """Whether the caller is on the first caller's thread: the connections are one loop's (the work is
+        sync: no re-entry)."""
         thread = threading.get_ident()
         if self._thread is None:
             self._thread = thread
-        if self._thread != thread:
-            return None
+        return self._thread == thread
+
+    async def _connection(self) -> Connection:
+        """The loop's writing connection, once no commit holds it."""
         while self._committing is not None:  # the connection is the commit's until it returns
             await asyncio.wait({self._committing})  # never cancels the commit, whatever happens here
+        return self._writer()
+
+    def _writer(self) -> Connection:
         if self._conn is None:
             self._conn = self._engine.connect()
             self._conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
@@ -175,13 +180,26 @@ class _OnTheLoop:
             self._conn.execution_options(fail_fast=True)
         return self._conn
 
-    async def read(self, fn: Callable[[Connection], T]) -> tuple[bool, T | None]:
-        """(True, the result) of a read transaction (``BEGIN``: no lock, the latest committed state), or
-        (False, None) when it could not run here (another thread; a write-ahead log being recovered)."""
-        conn = await self._connection()
-        if conn is None:
+    def read(self, fn: Callable[[Connection], T]) -> tuple[bool, T | None]:
+        """(True, the result) of a read transaction (the last committed state), or (False, None) when it
+        cannot run here (another thread; a write-ahead log being recovered). On the writing connection when
+        no commit holds it (its page cache holds what it wrote; another connection finds the database
+        changed and reads its pages again), else on a reading connection: never behind a commit, which the
+        write batches that follow would win again and again (at 100 auctions/s the answer's read then took
+        7.3 ms). A read that could not end (a failed COMMIT) drops its connection; the next connects anew."""
+        if not self._on_its_thread():
             return False, None
-        conn = conn.execution_options(readonly=True)  # (changes the connection: undone below)
+        if self._committing is None:
+            return self._read_on(self._writer().execution_options(readonly=True), fn, writer=True)
+        if self._reader is None:
+            reader = self._engine.connect()
+            reader.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+            self._reader = reader.execution_options(readonly=True)  # only ever reads: set once
+        return self._read_on(self._reader, fn, writer=False)
+
+    def _read_on(
+        self, conn: Connection, fn: Callable[[Connection], T], *, writer: bool
+    ) -> tuple[bool, T | None]:
         try:
             with conn.begin():
                 return True, fn(conn)
@@ -190,13 +208,20 @@ class _OnTheLoop:
                 return False, None
             raise StorageError(f"database error: {exc.orig}") from exc
         finally:
-            conn.execution_options(readonly=False)
+            if writer:  # execution_options() changed the connection itself: its writes BEGIN IMMEDIATE
+                conn.execution_options(readonly=False)
+            if conn.in_transaction():
+                if writer:
+                    self._discard()
+                else:
+                    self._reader = None
+                    _drop(conn)
 
     async def run(self, fn: Callable[[Connection], T], relaxed: bool) -> tuple[bool, T | None]:
         """(True, the result), or (False, None) when the write lock is taken: then nothing ran."""
-        loops = await self._connection()
-        if loops is None:
+        if not self._on_its_thread():
             return False, None
+        loops = await self._connection()
         # set each time: execution_options() changes the connection itself, so a relaxed transaction's
         # flag would otherwise stay on for the durable ones after it
         conn = loops.execution_options(relaxed=relaxed)
@@ -243,26 +268,33 @@ class _OnTheLoop:
         await asyncio.shield(committing)
 
     def _discard(self) -> None:
-        """After a failed COMMIT: the connection is dropped, not reused. SQLAlchemy keeps a transaction
-        whose commit failed attached to it (every later ``begin`` would raise), and SQLite may still hold
-        its transaction, and with it the write lock; closing the driver's connection ends both, and the
-        next quick transaction connects afresh."""
+        """After a failed COMMIT: the connection is dropped. SQLAlchemy keeps a transaction whose commit
+        failed attached to it (every later ``begin`` would raise), and SQLite may still hold it and the write
+        lock; closing the driver's connection ends both, and the next quick transaction connects afresh."""
         if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.invalidate()
-            with contextlib.suppress(Exception):
-                self._conn.close()
+            _drop(self._conn)
             self._conn = None
 
     def close(self) -> None:
         self._committer.shutdown(wait=True)
         self._committing = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._conn is not None:
             with contextlib.suppress(Exception):  # back to the pool waiting for the lock as the others do
                 driver = self._conn.connection.dbapi_connection
                 driver.execute(_busy_timeout_pragma())  # type: ignore[union-attr]
             self._conn.close()
             self._conn = None
+
+
+def _drop(conn: Connection) -> None:
+    """Close a connection for good (invalidated: its driver connection is not pooled again)."""
+    with contextlib.suppress(Exception):
+        conn.invalidate()
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 class Database:
@@ -337,11 +369,12 @@ class Database:
         return await asyncio.wrap_future(self._executor.submit(lane, work))
 
     async def run_read(self, fn: Callable[[Connection], T], *, quick: bool = False) -> T:
-        """``read`` off the event loop. ``quick``: small, bounded work that on SQLite runs on the loop's
-        own connection when it is free: a thread's hand-off and its turns at the GIL cost a busy loop more
-        than such a read (one lead's answer: 0.6 ms on the thread alone, 2.4 ms at 100 auctions/s)."""
+        """``read`` off the event loop. ``quick``: small, bounded work that on SQLite runs on the loop's own
+        thread (``_OnTheLoop.read``): a thread's hand-off and its turns at the GIL cost a busy loop more than
+        such a read. At 100 auctions/s a waiting source's answer took 0.7 ms there, 6.2-6.8 ms on the
+        database thread (2026-12-05, the same hour; about 1 ms either way with nothing else running)."""
         if quick and self._on_the_loop is not None:
-            ran, result = await self._on_the_loop.read(fn)
+            ran, result = self._on_the_loop.read(fn)
             if ran:
                 return result  # type: ignore[return-value]
         return await asyncio.wrap_future(self._executor.submit(URGENT, self.read, fn))

@@ -32,7 +32,8 @@ class Metrics(Protocol):
         """One database step on a lead's way and how long its caller waited for it, its turn in the shared
         transaction included: ``store`` (intake's write), ``route`` (the claim and routing transaction, for
         each job it took; a reroute), ``award`` (an auction's award), ``record`` (a send's outcome recorded),
-        ``answer`` (a waiting source's read of the outcome)."""
+        ``answer`` (a waiting source's read of the outcome, its configuration check included). A step that
+        failed or was given up at the source's deadline is counted with the time it took."""
 
 
 STEPS = ("store", "route", "award", "record", "answer")
