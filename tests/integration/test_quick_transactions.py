@@ -117,36 +117,41 @@ def test_a_quick_read_runs_on_the_loop_thread_and_sees_the_last_commit(db_url: s
 @pytest.mark.sqlite_only
 def test_a_quick_read_never_waits_for_the_writing_connections_commit(db_url: str) -> None:
     """While a quick write's durable commit is on its thread (held there 0.3 s), a quick read on the loop
-    answers at once with the state committed before it; a read that raises leaves the next one working."""
+    answers at once with the state committed before it (on the loop's reading connection); a read that
+    raises there leaves the next one working, still on the loop."""
     db = Database(db_url)
     try:
         _table(db)
         db.transaction(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)"))
         event.listen(db.engine, "commit", lambda _conn: time.sleep(0.3) if _committing() else None)
 
-        def failing(conn: Connection) -> None:
-            conn.exec_driver_sql("SELECT a FROM quick_t").all()
-            raise RuntimeError("the read failed")
-
-        async def main() -> tuple[float, list[int], list[int]]:
+        async def main() -> tuple[float, list[int], list[int], set[int]]:
             wrote = asyncio.ensure_future(
                 db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)"), quick=True)
             )
             await asyncio.sleep(0.05)  # the statement ran; the commit sleeps on its thread
             started = time.monotonic()
-            during, _ = await db.run_read(_read_values, quick=True)
+            during, on = await db.run_read(_read_values, quick=True)
             took = time.monotonic() - started
             with pytest.raises(RuntimeError, match="the read failed"):
-                await db.run_read(failing, quick=True)
+                await db.run_read(_failing, quick=True)
+            again, again_on = await db.run_read(_read_values, quick=True)
+            assert not wrote.done() and again == during  # still during the commit
             await wrote
-            after, _ = await db.run_read(_read_values, quick=True)
-            return took, during, after
+            after, after_on = await db.run_read(_read_values, quick=True)
+            return took, during, after, {on, again_on, after_on, threading.get_ident()}
 
-        took, during, after = asyncio.run(main())
+        took, during, after, threads = asyncio.run(main())
         assert took < 0.2 and during == [1]  # not held behind the commit, which had not ended
         assert after == [1, 2]
+        assert len(threads) == 1  # every read on the loop's own thread
     finally:
         db.dispose()
+
+
+def _failing(conn: Connection) -> None:
+    conn.exec_driver_sql("SELECT a FROM quick_t").all()
+    raise RuntimeError("the read failed")
 
 
 def _committing() -> bool:
@@ -178,6 +183,8 @@ def test_a_quick_read_takes_no_lock_and_the_next_quick_write_still_does(db_url: 
             return threading.get_ident()
 
         async def main() -> tuple[int, tuple[list[int], int], int]:
+            with pytest.raises(RuntimeError, match="the read failed"):  # on the writing connection
+                await db.run_read(_failing, quick=True)
             read = await asyncio.wait_for(db.run_read(_read_values, quick=True), 5)  # no wait for the lock
             task = asyncio.ensure_future(db.run(write, quick=True))
             await asyncio.sleep(0.05)
@@ -446,5 +453,35 @@ def test_a_write_transaction_that_never_gets_the_lock_fails_after_the_busy_timeo
         assert _values(db) == []
         assert len(used) == 1  # that very connection has its own busy timeout back (0 while it tried)
         assert used[0].execute("PRAGMA busy_timeout").fetchall() == [(200,)]
+    finally:
+        db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_quick_read_whose_commit_fails_drops_the_connection(db_url: str) -> None:
+    """SQLAlchemy forgets a transaction whose COMMIT failed, while SQLite may still hold it: the loop's
+    connection is dropped, and the next quick write runs on a fresh one instead of failing with "cannot
+    start a transaction within a transaction"."""
+    db = Database(db_url)
+    fail = threading.Event()
+    try:
+        _table(db)
+
+        def commit(_conn: Connection) -> None:
+            if fail.is_set():
+                fail.clear()
+                raise RuntimeError("the disk went away")
+
+        event.listen(db.engine, "commit", commit)
+
+        async def main() -> list[int]:
+            fail.set()
+            with pytest.raises(RuntimeError, match="the disk went away"):
+                await db.run_read(_read_values, quick=True)
+            await db.run(lambda c: c.exec_driver_sql("INSERT INTO quick_t (a) VALUES (1)"), quick=True)
+            values, _ = await db.run_read(_read_values, quick=True)
+            return values
+
+        assert asyncio.run(main()) == [1]
     finally:
         db.dispose()

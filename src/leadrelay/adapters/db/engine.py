@@ -95,10 +95,8 @@ _FIRST_PAUSE_S, _LONGEST_PAUSE_S = 0.0001, 0.001
 def _begin_immediate(conn: Connection) -> None:
     """``BEGIN IMMEDIATE``, waiting for another connection's write lock by trying again after 0.1 ms,
     doubling to at most 1 ms between tries, for up to ``BUSY_TIMEOUT_S``; then SQLite's "database is
-    locked" error, as before.
-
-    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries: a lock held for 1 ms cost
-    its waiter 3.4 ms, one held 12 ms cost 18.8 ms (measured on the development machine).
+    locked" error, as before. SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries: a
+    lock held for 1 ms cost its waiter 3.4 ms, one held 12 ms cost 18.8 ms (on the development machine).
     An API and a worker process on one file take the lock many times a second each, so they spent much of
     their time asleep with the lock free. The connection's own busy timeout stays for everything else (a
     reader in the rare moments a write-ahead log is being recovered); it is off only for these tries."""
@@ -136,17 +134,15 @@ class _OnTheLoop:
 
     Handing it to the database thread costs more than running it: SQLite releases the GIL around every
     step, so the two threads trade it back and forth (measured at intake: 5–10 % of the CPU per lead, and
-    four context switches in five).
-    This runner keeps one connection of its own whose ``BEGIN IMMEDIATE`` does not wait (busy timeout 0):
-    when another connection holds the write lock, nothing has run and the caller goes to the thread as
-    before. Only work its caller marks ``quick`` (bounded, small) comes here, never a long read or export,
-    and quick reads (one lead's answer) too, in a plain ``BEGIN`` that takes no lock (``read``).
+    four context switches in five). This runner keeps one connection of its own whose ``BEGIN IMMEDIATE``
+    does not wait (busy timeout 0): when another connection holds the write lock, nothing has run and the
+    caller goes to the thread as before. Only work marked ``quick`` (bounded, small) comes here, never a
+    long read or export; quick reads (one lead's answer) too, in a plain ``BEGIN`` (``read``).
 
-    The durable commit (``synchronous=FULL``: the write-ahead log reaches the disk) is the one slow step,
-    and it does not need the loop: it runs on a thread of its own while the loop goes on parsing and
-    checking the next requests, which then share the next transaction (measured at intake: the commit was
-    a quarter of the loop's samples). The connection is the commit's until it returns; the next quick
-    transaction waits for it. A relaxed commit (no wait for the disk) stays on the loop.
+    The durable commit (``synchronous=FULL``: the write-ahead log reaches the disk) is the one slow step, and
+    it does not need the loop: it runs on a thread of its own while the loop goes on with the next requests,
+    which then share the next transaction (at intake the commit was a quarter of the loop's samples). The
+    connection is the commit's until it returns. A relaxed commit (no wait for the disk) stays on the loop.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -158,8 +154,7 @@ class _OnTheLoop:
         self._reader: Connection | None = None  # quick reads while a commit holds the writing one
 
     def _on_its_thread(self) -> bool:
-        """Whether the caller is on the first caller's thread: the connections are one loop's (the work is
-        sync: no re-entry)."""
+        """Whether the caller is on the first caller's thread: the connections are one loop's (sync work)."""
         thread = threading.get_ident()
         if self._thread is None:
             self._thread = thread
@@ -181,25 +176,22 @@ class _OnTheLoop:
         return self._conn
 
     def read(self, fn: Callable[[Connection], T]) -> tuple[bool, T | None]:
-        """(True, the result) of a read transaction (the last committed state), or (False, None) when it
-        cannot run here (another thread; a write-ahead log being recovered). On the writing connection when
-        no commit holds it (its page cache holds what it wrote; another connection finds the database
-        changed and reads its pages again), else on a reading connection: never behind a commit, which the
-        write batches that follow would win again and again (at 100 auctions/s the answer's read then took
-        7.3 ms). A read that could not end (a failed COMMIT) drops its connection; the next connects anew."""
+        """(True, the result) of a read transaction, or (False, None) when it cannot run here (another
+        thread; a write-ahead log being recovered). On the writing connection when no commit holds it (its
+        page cache holds what it wrote), else on a reading one: never behind a commit, which the write
+        batches after it would win again and again (7.3 ms for an answer at 100 auctions/s). A read whose
+        transaction could not end drops its connection; the next one connects afresh."""
         if not self._on_its_thread():
             return False, None
         if self._committing is None:
-            return self._read_on(self._writer().execution_options(readonly=True), fn, writer=True)
+            return self._read_on(self._writer().execution_options(readonly=True), fn, own=True)
         if self._reader is None:
             reader = self._engine.connect()
             reader.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
             self._reader = reader.execution_options(readonly=True)  # only ever reads: set once
-        return self._read_on(self._reader, fn, writer=False)
+        return self._read_on(self._reader, fn, own=False)
 
-    def _read_on(
-        self, conn: Connection, fn: Callable[[Connection], T], *, writer: bool
-    ) -> tuple[bool, T | None]:
+    def _read_on(self, conn: Connection, fn: Callable[[Connection], T], own: bool) -> tuple[bool, T | None]:
         try:
             with conn.begin():
                 return True, fn(conn)
@@ -208,10 +200,10 @@ class _OnTheLoop:
                 return False, None
             raise StorageError(f"database error: {exc.orig}") from exc
         finally:
-            if writer:  # execution_options() changed the connection itself: its writes BEGIN IMMEDIATE
+            if own:  # the writing connection (options change it in place): its writes BEGIN IMMEDIATE
                 conn.execution_options(readonly=False)
-            if conn.in_transaction():
-                if writer:
+            if _left_open(conn):
+                if own:
                     self._discard()
                 else:
                     self._reader = None
@@ -279,7 +271,7 @@ class _OnTheLoop:
         self._committer.shutdown(wait=True)
         self._committing = None
         if self._reader is not None:
-            self._reader.close()
+            _drop(self._reader)
             self._reader = None
         if self._conn is not None:
             with contextlib.suppress(Exception):  # back to the pool waiting for the lock as the others do
@@ -287,6 +279,14 @@ class _OnTheLoop:
                 driver.execute(_busy_timeout_pragma())  # type: ignore[union-attr]
             self._conn.close()
             self._conn = None
+
+
+def _left_open(conn: Connection) -> bool:
+    """Whether SQLite may still hold a transaction (SQLAlchemy forgets its own after a failed COMMIT)."""
+    try:
+        return conn.invalidated or bool(conn.connection.dbapi_connection.in_transaction)  # type: ignore[union-attr]
+    except Exception:
+        return True
 
 
 def _drop(conn: Connection) -> None:
