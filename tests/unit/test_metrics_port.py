@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 
 from leadrelay.adapters.observability.metrics import PrometheusMetrics
 from leadrelay.errors import StorageError
-from leadrelay.services.ports import NO_METRICS, Metrics
+from leadrelay.services.ports import NO_METRICS, Metrics, timed_step
 from tests.documents import lead
 from tests.unit.in_memory import Installation, document
 
@@ -63,6 +63,15 @@ def test_a_store_that_failed_is_counted_with_the_time_it_took() -> None:
     world.accept()
     assert recorded.steps == Counter({"store": 2})
     assert recorded.leads == Counter({"queued": 1})  # the failed one stored nothing: not counted as a lead
+
+
+def test_a_timed_step_counts_a_block_that_raised_or_was_cancelled() -> None:
+    recorded = Recording()
+    with pytest.raises(TimeoutError), timed_step(recorded, "answer"):  # a read given up at its deadline
+        raise TimeoutError
+    with timed_step(recorded, "award"):
+        pass
+    assert recorded.steps == Counter({"answer": 1, "award": 1})
 
 
 def test_no_metrics_is_the_default() -> None:

@@ -260,13 +260,14 @@ class Line:
 
     @property
     def latency(self) -> list[int]:
-        return [self.get(name) for name in LATENCY]
+        get = self.values.get
+        return [get(name, 0) for name in LATENCY]
 
     def figures(self) -> dict[str, object]:
         """Every figure of the line, by its column name (money and rates as ``Decimal``; None: no basis)."""
         get = self.values.get  # (a report has thousands of lines, each of about 50 lookups)
         revenue, sold = get("revenue", 0), get("sold", 0)
-        latency = [get(name, 0) for name in LATENCY]
+        latency = self.latency
         return {
             "received": get("received", 0),
             "accepted": self.accepted,

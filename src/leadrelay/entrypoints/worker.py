@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
@@ -43,6 +43,7 @@ from leadrelay.services.ports import (
     system_clock,
     system_ids,
     system_random,
+    timed_step,
 )
 from leadrelay.services.postback_links import places_url
 from leadrelay.services.steps import SendItem, StepResult
@@ -313,16 +314,18 @@ class Worker:
                     pinged = time.perf_counter()
                     now = self.clock()
                     counted = auction_pings.observe_pings(self.health, self.metrics, auction, offers, now)
-                    step = await self._timed("award", self._award.submit((job_id, auction, offers, counted)))
+                    with timed_step(self.metrics, "award"):
+                        step = await self._award.submit((job_id, auction, offers, counted))
                     self._routed(step)
                     continue
                 if step.reroute:
-                    step = await self._timed("route", self._route.submit(job_id))
+                    with timed_step(self.metrics, "route"):
+                        step = await self._route.submit(job_id)
                     self._routed(step)
                     continue
                 results = await asyncio.gather(*(self._send(s) for s in step.sends))
-                outcomes = list(zip(step.sends, results, strict=True))
-                step = await self._timed("record", self._finish.submit((job_id, outcomes)))
+                with timed_step(self.metrics, "record"):
+                    step = await self._finish.submit((job_id, list(zip(step.sends, results, strict=True))))
             if step.done and lead_id is not None:
                 self.notifier.lead_done(lead_id)
             if step.done and pinged is not None:  # how long the award and the posts took
@@ -335,14 +338,6 @@ class Worker:
         finally:
             self.held.discard(job_id)
             self._slot_free.set()
-
-    async def _timed(self, name: str, step: Awaitable[StepResult]) -> StepResult:
-        """``step``'s result, its time counted as the database step ``name`` (``Metrics.step_finished``)."""
-        began = time.perf_counter()
-        try:
-            return await step
-        finally:  # a failed one too
-            self.metrics.step_finished(name, time.perf_counter() - began)
 
     async def _release_soon(self, job_id: str) -> None:
         """After a failed transaction (deadlock, database restart): back to the queue in a second (the

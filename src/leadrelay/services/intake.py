@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -54,6 +53,7 @@ from leadrelay.services.ports import (
     Tx,
     system_clock,
     system_ids,
+    timed_step,
 )
 from leadrelay.services.screening import build_screen
 
@@ -210,11 +210,8 @@ class Intake:
         watch: asyncio.Event | None,
     ) -> IntakeAnswer:
         lead_id, jobs, keep = write.lead["id"], write.jobs, write.keep_answer
-        stored = time.perf_counter()
-        try:
+        with timed_step(self.metrics, "store"):
             kind, got = await self._writes.submit(write)
-        finally:  # a write that failed took its time too
-            self.metrics.step_finished("store", time.perf_counter() - stored)
         if kind in ("created", "repeat"):  # the others raise: the entry point counts them as refused
             self.metrics.lead_received(write.lead["status"] if kind == "created" else kind)
         if kind == "ping_refused":
@@ -325,12 +322,10 @@ class Intake:
             while True:
                 if read_now:
                     try:
-                        read = time.perf_counter()
-                        try:
+                        # timed whether it ends or is given up at the deadline
+                        with timed_step(self.metrics, "answer"):
                             async with asyncio.timeout_at(deadline + _ANSWER_SLACK_S):
                                 answer = await self.outcome(lead_id)
-                        finally:  # one given up at the deadline too
-                            self.metrics.step_finished("answer", time.perf_counter() - read)
                     except TimeoutError:
                         return IntakeAnswer(lead_id, LeadStatus.QUEUED)
                     # offers (user choice): the consumer chooses now

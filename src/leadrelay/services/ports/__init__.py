@@ -45,7 +45,7 @@ from leadrelay.services.ports.keys import DedupKeys, Ring, Sealer
 from leadrelay.services.ports.lead_imports import LeadImports
 from leadrelay.services.ports.lead_pages import LeadPageQueries
 from leadrelay.services.ports.ledger import Ledger, SaleFacts
-from leadrelay.services.ports.metrics import NO_METRICS, STEPS, Metrics
+from leadrelay.services.ports.metrics import NO_METRICS, STEPS, Metrics, timed_step
 from leadrelay.services.ports.portals import PortalQueries
 from leadrelay.services.ports.postbacks import OutcomeTotal, Postbacks, Relays, ReportBy
 from leadrelay.services.ports.queries import (
@@ -138,4 +138,5 @@ __all__ = [
     "system_clock",
     "system_ids",
     "system_random",
+    "timed_step",
 ]

@@ -7,6 +7,9 @@ and allocates nothing it can keep (label children are looked up once and cached)
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from typing import Protocol
 
 
@@ -38,6 +41,16 @@ class Metrics(Protocol):
 
 STEPS = ("store", "route", "award", "record", "answer")
 """The steps ``Metrics.step_finished`` times, in the order a lead meets them."""
+
+
+@contextlib.contextmanager
+def timed_step(metrics: Metrics, step: str) -> Iterator[None]:
+    """Time the block as the database step ``step`` (``Metrics.step_finished``), a failed one too."""
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        metrics.step_finished(step, time.perf_counter() - began)
 
 
 class NoMetrics:
