@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -96,6 +96,18 @@ class FakePostbacks:
         ]
 
 
+def _due_at(now: datetime) -> Callable[[dict[str, Any]], bool]:
+    """Whether an event is due to be claimed at ``now``: waiting and due, or its sender's lease ran out."""
+    waiting = {s.value for s in RELAY.sources(RelayStatus.SENDING) - {RelayStatus.SENDING}}
+
+    def due(r: dict[str, Any]) -> bool:
+        if r["status"] in waiting:
+            return r["next_attempt_at"] is not None and r["next_attempt_at"] <= now
+        return r["status"] == RelayStatus.SENDING and r["lease_until"] < now
+
+    return due
+
+
 class FakeRelays:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
@@ -110,14 +122,11 @@ class FakeRelays:
             return False
         return True
 
+    def any_due(self, now: datetime) -> bool:
+        return bool(self._t.where("outbound_postbacks", _due_at(now)))
+
     def claim(self, owner: str, limit: int, now: datetime, lease_until: datetime) -> list[FakeRow]:
-        waiting = {s.value for s in RELAY.sources(RelayStatus.SENDING) - {RelayStatus.SENDING}}
-
-        def due(r: dict[str, Any]) -> bool:
-            if r["status"] in waiting:
-                return r["next_attempt_at"] is not None and r["next_attempt_at"] <= now
-            return r["status"] == RelayStatus.SENDING and r["lease_until"] < now
-
+        due = _due_at(now)
         rows = sorted(self._t.where("outbound_postbacks", due), key=lambda r: r["next_attempt_at"])[:limit]
         taken = [
             self._t.update(

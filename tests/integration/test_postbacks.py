@@ -396,10 +396,13 @@ def test_a_relayed_event_is_leased_to_one_loop_at_a_time(db_url: str) -> None:
         )
         assert inserted == [True, False, True]
         lease = timedelta(seconds=60)
+        assert storage.read(lambda tx: tx.relays.any_due(AT)) is True
         a = storage.transaction(lambda tx: tx.relays.claim("a", 10, AT, AT + lease))
+        assert storage.read(lambda tx: tx.relays.any_due(AT)) is False  # the relay's pass reads this first
         b = storage.transaction(lambda tx: tx.relays.claim("b", 10, AT, AT + lease))
         assert ([r.id for r in a], b) == (["pbo_1"], [])  # pbo_3 is not due yet; a holds pbo_1
         later = AT + timedelta(minutes=5)
+        assert storage.read(lambda tx: tx.relays.any_due(later)) is True
         b = storage.transaction(lambda tx: tx.relays.claim("b", 10, later, later + lease))
         assert sorted(r.id for r in b) == ["pbo_1", "pbo_3"]  # a's lease ran out: b takes over
         late = storage.transaction(lambda tx: tx.relays.finish("pbo_1", "a", RelayStatus.SENT, attempts=1))

@@ -1,7 +1,8 @@
 """``Database.run(quick=True)`` on SQLite: a small write transaction runs on the event loop's own thread when
-the database is free, goes to the database thread (and waits there) when another connection holds the write
-lock, and keeps the usual error and rollback behaviour either way. ``Database.run_read(quick=True)``: a small
-read runs there too, without a lock. PostgreSQL always uses its threads."""
+the database is free, waits for the write lock there while another connection holds it (on the database
+thread if it is held long), and keeps the usual error and rollback behaviour either way.
+``Database.run_read(quick=True)``: a small read runs there too, without a lock. PostgreSQL always uses its
+threads."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import Connection, event
 from sqlalchemy.exc import IntegrityError
 
-from leadrelay.adapters.db import engine
+from leadrelay.adapters.db import on_the_loop, sqlite_lock
 from leadrelay.adapters.db.engine import Database
 from leadrelay.errors import StorageError
 
@@ -47,11 +48,10 @@ def test_a_quick_transaction_runs_on_the_loop_thread_when_the_database_is_free(d
         db.dispose()
 
 
-@pytest.mark.sqlite_only
-def test_a_quick_transaction_waits_on_the_database_thread_while_another_connection_writes(
-    db_url: str,
-) -> None:
-    db = Database(db_url)
+def _hold_then_write(db_url: str, held_s: float) -> tuple[int, int, int]:
+    """Another connection holds the write lock for ``held_s`` while a quick write waits for it; returns
+    the loop's thread, the thread the write ran on, and how many times a ticker on the loop ran meanwhile."""
+    db, other = Database(db_url), Database(db_url)
     holding, release = threading.Event(), threading.Event()
     try:
         _table(db)
@@ -61,8 +61,7 @@ def test_a_quick_transaction_waits_on_the_database_thread_while_another_connecti
             holding.set()
             release.wait(10)
 
-        holder = threading.Thread(target=lambda: Database.transaction(other, hold))
-        other = Database(db_url)
+        holder = threading.Thread(target=lambda: other.transaction(hold))
         holder.start()
         assert holding.wait(10)
 
@@ -70,21 +69,56 @@ def test_a_quick_transaction_waits_on_the_database_thread_while_another_connecti
             conn.exec_driver_sql("INSERT INTO quick_t (a) VALUES (2)")
             return threading.get_ident()
 
-        async def main() -> tuple[int, int]:
-            task = asyncio.ensure_future(db.run(write, quick=True))
-            await asyncio.sleep(0.05)
-            assert not task.done()  # waiting for the lock, on the database thread: the loop runs on
-            release.set()
-            return threading.get_ident(), await task
+        async def main() -> tuple[int, int, int]:
+            ticks = 0
 
-        loop_thread, ran_on = asyncio.run(main())
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0.005)
+
+            ticking = asyncio.ensure_future(ticker())
+            task = asyncio.ensure_future(db.run(write, quick=True))
+            await asyncio.sleep(held_s)
+            assert not task.done()  # waiting for the lock
+            release.set()
+            ran_on = await task
+            ticking.cancel()
+            return threading.get_ident(), ran_on, ticks
+
+        loop_thread, ran_on, ticks = asyncio.run(main())
         holder.join(10)
-        other.dispose()
-        assert ran_on != loop_thread
         assert _values(db) == [1, 2]
+        return loop_thread, ran_on, ticks
     finally:
         release.set()
+        other.dispose()
         db.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_a_quick_transaction_waits_on_the_loop_while_another_connection_holds_the_lock_briefly(
+    db_url: str,
+) -> None:
+    """Held by another connection (most often this process's own database thread), the write lock is
+    waited for on the loop, which goes on meanwhile, and the transaction runs there once it is free:
+    never queued on the database thread behind the holder."""
+    loop_thread, ran_on, ticks = _hold_then_write(db_url, 0.1)
+    assert ran_on == loop_thread
+    assert ticks >= 5  # the loop was not blocked while the write waited (a tick every 5 ms)
+
+
+@pytest.mark.sqlite_only
+def test_a_quick_transaction_goes_to_the_database_thread_when_the_lock_is_held_longer(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``LOOP_PATIENCE_S`` the quick write gives up waiting on the loop and waits on the database
+    thread instead (which waits up to ``BUSY_TIMEOUT_S``); it still runs, once."""
+    monkeypatch.setattr(on_the_loop, "LOOP_PATIENCE_S", 0.02)
+    loop_thread, ran_on, ticks = _hold_then_write(db_url, 0.1)
+    assert ran_on != loop_thread
+    assert ticks >= 5
 
 
 def _read_values(conn: Connection) -> tuple[list[int], int]:
@@ -163,7 +197,7 @@ def _committing() -> bool:
 def test_a_quick_read_takes_no_lock_and_the_next_quick_write_still_does(db_url: str) -> None:
     """While another connection holds the write lock, a quick read runs at once on the loop (the last
     committed state, not the holder's row); the quick write after it still asks for the lock first
-    (``BEGIN IMMEDIATE``), so it goes to the database thread and waits there instead of failing."""
+    (``BEGIN IMMEDIATE``), and waits for it on the loop instead of failing."""
     db, other = Database(db_url), Database(db_url)
     holding, release = threading.Event(), threading.Event()
     try:
@@ -188,14 +222,14 @@ def test_a_quick_read_takes_no_lock_and_the_next_quick_write_still_does(db_url: 
             read = await asyncio.wait_for(db.run_read(_read_values, quick=True), 5)  # no wait for the lock
             task = asyncio.ensure_future(db.run(write, quick=True))
             await asyncio.sleep(0.05)
-            assert not task.done()  # waiting for the lock on the database thread
+            assert not task.done()  # waiting for the lock
             release.set()
             return threading.get_ident(), read, await task
 
         loop_thread, (values, read_on), wrote_on = asyncio.run(main())
         holder.join(10)
         assert values == [] and read_on == loop_thread
-        assert wrote_on != loop_thread
+        assert wrote_on == loop_thread
         assert _values(db) == [1, 2]
     finally:
         release.set()
@@ -394,7 +428,7 @@ def _hold_write_lock(path: str, seconds: float, locked: threading.Event, release
 def test_a_write_transaction_gets_the_lock_soon_after_its_release(sqlite_url: str) -> None:
     """SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries, so a waiter for a lock
     held 60 ms tries at 53 and 78 ms: 18 ms after the release (a lock held 1 ms cost its waiter 3.4 ms,
-    one held 12 ms cost 18.8 ms). ``engine._begin_immediate`` tries again at most 1 ms apart: its
+    one held 12 ms cost 18.8 ms). ``sqlite_lock.begin_immediate`` tries again at most 1 ms apart: its
     transaction begins within 5 ms of the release, the room left here for a loaded machine."""
     db = Database(sqlite_url)
     try:
@@ -428,7 +462,7 @@ def test_a_write_transaction_that_never_gets_the_lock_fails_after_the_busy_timeo
 ) -> None:
     """Past ``BUSY_TIMEOUT_S`` the transaction fails as a ``StorageError`` naming the lock, runs nothing,
     and the connection's own busy timeout is back for its next use."""
-    monkeypatch.setattr(engine, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(sqlite_lock, "BUSY_TIMEOUT_S", 0.2)
     db = Database(sqlite_url)
     try:
         _table(db)

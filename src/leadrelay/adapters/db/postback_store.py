@@ -126,6 +126,9 @@ class SqlRelays:
         RELAY.check_initial(row["status"])
         return _insert_new(self._conn, outbound_postbacks, row)
 
+    def any_due(self, now: datetime) -> bool:
+        return leases.any_claimable(self._conn, RELAY_LEASE, now)
+
     def claim(self, owner: str, limit: int, now: datetime, lease_until: datetime) -> list[Row[Any]]:
         ids = leases.claim(self._conn, RELAY_LEASE, owner, limit, now, lease_until)
         if not ids:

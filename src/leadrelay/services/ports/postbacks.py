@@ -66,6 +66,11 @@ class Relays(Protocol):
         """Store an event to relay; False when that delivery's event is already stored."""
         ...
 
+    def any_due(self, now: datetime) -> bool:
+        """Whether some event is due to be claimed at ``now`` (a cheap read before claiming in a write
+        transaction)."""
+        ...
+
     def claim(self, owner: str, limit: int, now: datetime, lease_until: datetime) -> list[Record]:
         """Lease up to ``limit`` due events (ready or retry due, or leased by someone whose lease ran
         out) to ``owner``; their rows, as claimed."""
