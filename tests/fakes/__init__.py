@@ -29,7 +29,7 @@ Not faked: ``Batches`` beyond reading the waiting deliveries, ``BatchQueries``, 
 from __future__ import annotations
 
 from leadrelay.services.ports import Clock, DedupKeys, GroupCommits, IdSource, OldPages, Ring, Sealer
-from tests.fakes.builders import attempt_row, delivery_row, job_row, lead_row
+from tests.fakes.builders import attempt_row, delivery_row, job_row, lead_row, relay_row
 from tests.fakes.clock import START, FakeClock, FakeIds
 from tests.fakes.commits import FakeGroupCommit, FakeGroupCommits, FakeOldPages
 from tests.fakes.keys import FakeDedupKeys, FakeRing, FakeSealer
@@ -55,6 +55,7 @@ __all__ = [
     "delivery_row",
     "job_row",
     "lead_row",
+    "relay_row",
 ]
 
 

@@ -88,3 +88,20 @@ def attempt_row(
         "reason": None,
     }
     return {**row, **values}
+
+
+def relay_row(relay_id: str, delivery_id: str, event: str, due: datetime) -> dict[str, Any]:
+    """An outbound postback (a sale or outcome to tell the source), ready from ``due``."""
+    return {
+        "id": relay_id,
+        "lead_id": "lead_1",
+        "source": "web",
+        "delivery_id": delivery_id,
+        "event": event,
+        "url": "http://127.0.0.1:9/pb",
+        "body": {"type": f"lead.{event}"},
+        "status": "ready",
+        "attempts": 0,
+        "next_attempt_at": due,
+        "created_at": due,
+    }

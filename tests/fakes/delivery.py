@@ -436,3 +436,6 @@ class FakeDeliveries:
         ):
             first[o["job_id"]] = min(o["expires_at"], first.get(o["job_id"], o["expires_at"]))
         return sorted(first, key=lambda job_id: (first[job_id], job_id))[:limit]
+
+    def any_expired_offer(self, now: datetime) -> bool:
+        return bool(self.jobs_with_expired_offers(now, 1))

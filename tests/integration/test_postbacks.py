@@ -37,7 +37,7 @@ from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.ports import OutcomeTotal, Tx
 from leadrelay.services.postback_relay import PostbackRelay
 from leadrelay.simulate.buyers import BuyersThread
-from tests.fakes.builders import delivery_row, job_row, lead_row
+from tests.fakes.builders import delivery_row, job_row, lead_row, relay_row
 from tests.fakes.clock import FakeClock
 from tests.support import (
     ADMIN,
@@ -366,22 +366,6 @@ def test_postbacks_are_stored_once_per_event_and_reported(db_url: str) -> None:
         db.dispose()
 
 
-def _relay(rid: str, delivery: str, event: str, at: datetime) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "lead_id": "lead_1",
-        "source": "web",
-        "delivery_id": delivery,
-        "event": event,
-        "url": "http://127.0.0.1:9/pb",
-        "body": {"type": f"lead.{event}"},
-        "status": RelayStatus.READY,
-        "attempts": 0,
-        "next_attempt_at": at,
-        "created_at": at,
-    }
-
-
 def test_a_relayed_event_is_leased_to_one_loop_at_a_time(db_url: str) -> None:
     db = Database(db_url)
     try:
@@ -389,9 +373,9 @@ def test_a_relayed_event_is_leased_to_one_loop_at_a_time(db_url: str) -> None:
         storage.transaction(_seed)
         inserted = storage.transaction(
             lambda tx: [
-                tx.relays.insert(_relay("pbo_1", "dlv_1", "sold", AT)),
-                tx.relays.insert(_relay("pbo_2", "dlv_1", "sold", AT)),  # that event is stored already
-                tx.relays.insert(_relay("pbo_3", "dlv_1", "converted", AT + timedelta(minutes=5))),
+                tx.relays.insert(relay_row("pbo_1", "dlv_1", "sold", AT)),
+                tx.relays.insert(relay_row("pbo_2", "dlv_1", "sold", AT)),  # that event is stored already
+                tx.relays.insert(relay_row("pbo_3", "dlv_1", "converted", AT + timedelta(minutes=5))),
             ]
         )
         assert inserted == [True, False, True]
@@ -399,6 +383,7 @@ def test_a_relayed_event_is_leased_to_one_loop_at_a_time(db_url: str) -> None:
         assert storage.read(lambda tx: tx.relays.any_due(AT)) is True
         a = storage.transaction(lambda tx: tx.relays.claim("a", 10, AT, AT + lease))
         assert storage.read(lambda tx: tx.relays.any_due(AT)) is False  # the relay's pass reads this first
+        assert storage.read(lambda tx: tx.relays.any_due(AT + timedelta(minutes=2))) is True  # lease ran out
         b = storage.transaction(lambda tx: tx.relays.claim("b", 10, AT, AT + lease))
         assert ([r.id for r in a], b) == (["pbo_1"], [])  # pbo_3 is not due yet; a holds pbo_1
         later = AT + timedelta(minutes=5)

@@ -42,6 +42,7 @@ from tests.fakes import (
     delivery_row,
     job_row,
     lead_row,
+    relay_row,
 )
 from tests.fakes.schema import TABLES, Col, Kind
 
@@ -1193,9 +1194,33 @@ def offers_in_order_and_their_expiry(s: Storage) -> list[Any]:
         attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(5), 10)),
         attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(20), 10)),
         attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(20), 2)),
+        attempt(s, lambda tx: tx.deliveries.any_expired_offer(at(2))),
+        attempt(s, lambda tx: tx.deliveries.any_expired_offer(at(3))),  # ofr_7's last instant
         attempt(s, lambda tx: tx.deliveries.update_offer("ofr_5", status="selected", selected_at=at(4))),
         attempt(s, lambda tx: tx.deliveries.update_offer("ofr_7", status="gone")),  # CHECK
         attempt(s, lambda tx: tx.deliveries.jobs_with_expired_offers(at(20), 10)),
+        attempt(s, lambda tx: tx.deliveries.update_offer("ofr_7", status="expired", expired_at=at(4))),
+        attempt(s, lambda tx: tx.deliveries.any_expired_offer(at(9))),  # ofr_6 expired, ofr_5 selected
+        attempt(s, lambda tx: tx.deliveries.any_expired_offer(at(10))),  # ofr_9 and ofr_2 now
+    ]
+
+
+@scenario
+def relays_due_claimed_and_taken_over(s: Storage) -> list[Any]:
+    """The postback relay's cheap read (``any_due``) agrees with what a claim takes: a ready event due,
+    or one whose sender's lease ran out."""
+    return [
+        attempt(s, lambda tx: tx.relays.any_due(at(1))),
+        attempt(s, lambda tx: tx.relays.insert(relay_row("pbo_1", "dlv_1", "sold", at(1)))),
+        attempt(s, lambda tx: tx.relays.insert(relay_row("pbo_2", "dlv_1", "converted", at(5)))),
+        attempt(s, lambda tx: tx.relays.any_due(at(0))),
+        attempt(s, lambda tx: tx.relays.any_due(at(1))),
+        attempt(s, lambda tx: [r.id for r in tx.relays.claim("a", 10, at(1), at(2))]),
+        attempt(s, lambda tx: tx.relays.any_due(at(1))),  # pbo_1 is a's; pbo_2 not due yet
+        attempt(s, lambda tx: tx.relays.any_due(at(3))),  # a's lease ran out
+        attempt(s, lambda tx: tx.relays.finish("pbo_1", "a", "sent", attempts=1)),
+        attempt(s, lambda tx: tx.relays.any_due(at(3))),
+        attempt(s, lambda tx: tx.relays.any_due(at(5))),
     ]
 
 

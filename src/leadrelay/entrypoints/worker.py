@@ -260,9 +260,7 @@ class Worker:
         left with nothing to select close unsold, and their waiting answers are woken. Returns how many."""
         now = self.clock()
         # read first: a sweep that finds nothing due (nearly every one) takes no write lock
-        if not await self.storage.run_read(
-            lambda tx: tx.deliveries.jobs_with_expired_offers(now, 1), quick=True
-        ):
+        if not await self.storage.run_read(lambda tx: tx.deliveries.any_expired_offer(now), quick=True):
             return 0
         closed = await self.storage.run(lambda tx: user_choice.expire_due(tx, now), background=True)
         for lead_id in closed:

@@ -12,9 +12,10 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from leadrelay.adapters.db import sqlite_lock
 from leadrelay.adapters.db.executor import BACKGROUND, URGENT, PriorityExecutor
 from leadrelay.adapters.db.on_the_loop import OnTheLoop
-from leadrelay.adapters.db.sqlite_lock import BUSY_TIMEOUT_S, begin_immediate, busy_timeout_pragma
+from leadrelay.adapters.db.sqlite_lock import begin_immediate, busy_timeout_pragma
 from leadrelay.errors import StorageError
 
 T = TypeVar("T")
@@ -40,7 +41,11 @@ def make_engine(url: str) -> Engine:
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
             hide_parameters=True,  # lead data and secrets stay out of error messages and logs
-            connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False, "isolation_level": None},
+            connect_args={
+                "timeout": sqlite_lock.BUSY_TIMEOUT_S,  # read now: tests change it
+                "check_same_thread": False,
+                "isolation_level": None,
+            },
             pool_size=4,
             max_overflow=4,
         )
@@ -68,7 +73,7 @@ def make_engine(url: str) -> Engine:
                 conn.exec_driver_sql(f"PRAGMA synchronous={mode}")
                 conn.info["synchronous"] = mode
             # take the write lock up front: read-then-write transactions never deadlock on upgrade
-            if options.get("fail_fast", False):  # the event loop's connection: busy, it goes to the thread
+            if options.get("fail_fast", False):  # the event loop's connection: busy, it waits on the loop
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 begin_immediate(conn)
@@ -89,7 +94,8 @@ class Database:
     """Runs transactional units of work (sync SQLAlchemy Core functions) off the event loop.
 
     SQLite gets one thread (one writer at a time anyway), and runs work marked ``quick`` on the loop itself
-    when the database is free (``OnTheLoop``); PostgreSQL a small pool.
+    (``OnTheLoop``: waiting there for the write lock while another connection holds it briefly);
+    PostgreSQL a small pool.
     """
 
     def __init__(self, url: str) -> None:
@@ -147,7 +153,7 @@ class Database:
     ) -> T:
         """A write transaction off the event loop; ``background`` work yields to urgent work queued later.
         ``quick``: small, bounded work (a group commit's batch, a worker step) that on SQLite runs on the
-        loop's own thread when the database is free."""
+        loop's own thread (waiting there for the write lock while another connection holds it briefly)."""
         if quick and self._on_the_loop is not None:
             ran, result = await self._on_the_loop.run(fn, relaxed)
             if ran:

@@ -13,19 +13,15 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import OperationalError
 
-from leadrelay.adapters.db.sqlite_lock import (
-    FIRST_PAUSE_S,
-    LONGEST_PAUSE_S,
-    busy_timeout_pragma,
-    is_busy,
-)
+from leadrelay.adapters.db.sqlite_lock import busy_timeout_pragma, is_busy
 from leadrelay.errors import StorageError
 
 T = TypeVar("T")
 
 LOOP_PATIENCE_S = 0.25
 """How long a quick write waits on the event loop for another connection's write lock before it goes to
-the database thread (read when called: tests shorten it)."""
+the database thread (read when called: tests change it)."""
+LOCK_POLL_S = 0.001  # between its tries (uvloop's timers count whole milliseconds)
 
 
 class OnTheLoop:
@@ -52,6 +48,8 @@ class OnTheLoop:
         self._committer = ThreadPoolExecutor(1, "leadrelay-sqlite-commit")
         self._committing: asyncio.Future[None] | None = None
         self._reader: Connection | None = None  # quick reads while a commit holds the writing one
+        self._lock_wait = asyncio.Lock()  # one caller at a time tries for a write lock held elsewhere
+        self._closed = False
 
     def _on_its_thread(self) -> bool:
         """Whether the caller is on the first caller's thread: the connections are one loop's (sync work)."""
@@ -110,7 +108,8 @@ class OnTheLoop:
                     drop(conn)
 
     async def run(self, fn: Callable[[Connection], T], relaxed: bool) -> tuple[bool, T | None]:
-        """(True, the result), or (False, None) when the write lock is taken: then nothing ran."""
+        """(True, the result), or (False, None) when nothing ran: another connection held the write lock
+        past ``LOOP_PATIENCE_S``, or the caller is not on the loop's thread."""
         if not self._on_its_thread():
             return False, None
         begun = await self._begin(relaxed)
@@ -127,8 +126,7 @@ class OnTheLoop:
                     transaction.rollback()
                 except BaseException:  # SQLite may still hold the transaction and the write lock
                     self._discard()
-                    raise
-                raise
+                raise  # fn's own error (a failed ROLLBACK is in its context)
             # nothing written (a claim that found no job, a sweep with nothing due): nothing to wait for
             # the disk for, so the COMMIT only releases the lock, here, without the commit thread
             if relaxed or driver.total_changes == changes:
@@ -145,8 +143,9 @@ class OnTheLoop:
 
     async def _begin(self, relaxed: bool) -> tuple[Connection, RootTransaction] | None:
         """The write lock on the loop's connection (``BEGIN IMMEDIATE``, make_engine), waited for here
-        while another connection holds it, trying again after 0.1 ms, doubling to at most 1 ms, for up to
-        ``LOOP_PATIENCE_S``; None after that (the caller goes to the database thread, which waits longer).
+        while another connection holds it: one caller at a time tries again, at the next turn of the loop
+        and then every millisecond, the others wait their turn without trying; each gives up at its own
+        ``LOOP_PATIENCE_S`` and gets None (it goes to the database thread, which waits longer).
 
         The holder is most often this process's own database thread (a sweep, a lease heartbeat).
         Handing the work to that thread queued it behind the holder, and with it every quick transaction
@@ -154,21 +153,31 @@ class OnTheLoop:
         held the lock 3.5 ms at the median and up to 31 ms, and sent about 34 transactions a second to the
         thread, in bursts that made most of the p99 (2026-12-05)."""
         loop = asyncio.get_running_loop()
-        deadline, pause = loop.time() + LOOP_PATIENCE_S, FIRST_PAUSE_S
-        while True:
-            loops = await self._connection()
-            # set each time: execution_options() changes the connection itself, so a relaxed transaction's
-            # flag would otherwise stay on for the durable ones after it
-            conn = loops.execution_options(relaxed=relaxed)
-            try:
-                return conn, conn.begin()  # the write lock, or SQLITE_BUSY: no await since _connection
-            except OperationalError as exc:
-                if not is_busy(exc):
-                    raise StorageError(f"database error: {exc.orig}") from exc
-            if loop.time() >= deadline:
+        deadline = loop.time() + LOOP_PATIENCE_S
+        if not self._lock_wait.locked() and (begun := await self._try_begin(relaxed)) is not None:
+            return begun  # the lock was free: nearly always
+        async with self._lock_wait:  # no deadline here: a timeout could cancel a caller that has begun
+            pause = 0.0
+            while (begun := await self._try_begin(relaxed)) is None and loop.time() < deadline:
+                await asyncio.sleep(pause)
+                pause = LOCK_POLL_S
+            return begun
+
+    async def _try_begin(self, relaxed: bool) -> tuple[Connection, RootTransaction] | None:
+        """``BEGIN IMMEDIATE`` on the loop's connection, once no commit holds it; None when another
+        connection holds the write lock (SQLITE_BUSY: nothing began)."""
+        if self._closed:
+            raise StorageError("the database is closed")
+        loops = await self._connection()
+        # set each time: execution_options() changes the connection itself, so a relaxed transaction's flag
+        # would otherwise stay on for the durable ones after it
+        conn = loops.execution_options(relaxed=relaxed)
+        try:
+            return conn, conn.begin()  # no await since _connection: nobody else has the connection
+        except OperationalError as exc:
+            if is_busy(exc):
                 return None
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LONGEST_PAUSE_S)
+            raise StorageError(f"database error: {exc.orig}") from exc
 
     async def _commit(self, transaction: RootTransaction) -> None:
         """The durable COMMIT on the commit thread; a caller cancelled meanwhile leaves it to finish (and
@@ -194,6 +203,7 @@ class OnTheLoop:
             self._conn = None
 
     def close(self) -> None:
+        self._closed = True  # a caller waiting for the lock meanwhile gets an error, never a new connection
         self._committer.shutdown(wait=True)
         self._committing = None
         if self._reader is not None:

@@ -212,6 +212,9 @@ class SqlDeliveries:
     def jobs_with_expired_offers(self, now: datetime, limit: int) -> list[str]:
         return store.jobs_with_expired_offers(self._conn, now, limit)
 
+    def any_expired_offer(self, now: datetime) -> bool:
+        return store.any_expired_offer(self._conn, now)
+
 
 class SqlConfigObjects:
     """The stored configuration objects, their version, and the audit log."""

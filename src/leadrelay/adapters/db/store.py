@@ -346,3 +346,16 @@ def jobs_with_expired_offers(conn: Connection, now: datetime, limit: int) -> lis
         .limit(limit)
     )
     return [str(r.job_id) for r in conn.execute(query)]
+
+
+_ANY_EXPIRED_OFFER = (
+    select(offers.c.id)
+    .where(offers.c.status == OfferStatus.OPEN, offers.c.expires_at <= bindparam("b_now"))
+    .limit(1)
+)
+
+
+def any_expired_offer(conn: Connection, now: datetime) -> bool:
+    """Whether an open offer is past its time: one row of ``ix_offers_status_expires``, not the sorted
+    list of every such job (``jobs_with_expired_offers``)."""
+    return conn.execute(_ANY_EXPIRED_OFFER, {"b_now": now}).first() is not None

@@ -170,6 +170,10 @@ class Deliveries(Protocol):
         """The jobs (at most ``limit``, the oldest offer first) with an open offer past its time."""
         ...
 
+    def any_expired_offer(self, now: datetime) -> bool:
+        """Whether an open offer is past its time (the sweep's cheap read before its write)."""
+        ...
+
 
 class ConfigObjects(Protocol):
     """The stored configuration objects, their version, and the audit log."""

@@ -148,7 +148,8 @@ class Storage(Protocol):
         self, fn: Callable[[Tx], T], *, background: bool = False, relaxed: bool = False, quick: bool = False
     ) -> T:
         """``transaction`` off the event loop; ``background`` work yields to urgent work. ``quick``: small,
-        bounded work that may run on the loop's own thread when that is cheaper (SQLite, lock free)."""
+        bounded work that may run on the loop's own thread when that is cheaper (SQLite: there, it waits
+        for the write lock while another connection holds it briefly)."""
         ...
 
     async def run_read(self, fn: Callable[[Tx], T], *, quick: bool = False) -> T:
