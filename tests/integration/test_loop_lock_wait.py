@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import Connection, event
 
 from leadrelay.adapters.db import on_the_loop, sqlite_lock
 from leadrelay.adapters.db.engine import Database
+from leadrelay.errors import StorageError
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -39,7 +41,7 @@ class Waited:
     loop_thread: int
     ran_on: list[int]  # the thread each quick write ran on
     ticks: int  # how often a ticker on the loop ran while the writes waited (one every 5 ms)
-    tries: int  # the quick writes' tries for the lock (``OnTheLoop._try_begin``)
+    tries: int  # the quick writes' tries for the lock while it was held (``OnTheLoop._try_begin``)
 
 
 def _hold_then_write(
@@ -93,10 +95,11 @@ def _hold_then_write(
             ]
             await asyncio.sleep(held_s)
             assert not any(task.done() for task in tasks)  # waiting for the lock
+            tried = tries  # not those during the holder's durable COMMIT (slow on a loaded machine)
             release.set()
             ran_on = list(await asyncio.gather(*tasks))
             ticking.cancel()
-            return Waited(threading.get_ident(), ran_on, ticks, tries)
+            return Waited(threading.get_ident(), ran_on, ticks, tried)
 
         waited = asyncio.run(main())
         holder.join(10)
@@ -129,14 +132,16 @@ def test_many_waiting_writes_share_one_try_at_a_time(db: Database, monkeypatch: 
     assert waited.tries < 20 + 300, waited.tries
 
 
+@pytest.mark.parametrize("writers", [1, 3])
 def test_a_quick_write_goes_to_the_database_thread_when_the_lock_is_held_longer(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    db: Database, monkeypatch: pytest.MonkeyPatch, writers: int
 ) -> None:
-    """Past ``LOOP_PATIENCE_S`` it gives up waiting on the loop and waits on the database thread instead
-    (which waits up to ``BUSY_TIMEOUT_S``); it still runs, once."""
+    """Past ``LOOP_PATIENCE_S`` (each waiter's own, also one that waited its turn behind another) it gives
+    up waiting on the loop and waits on the database thread instead (which waits up to
+    ``BUSY_TIMEOUT_S``); each write still runs, once."""
     monkeypatch.setattr(on_the_loop, "LOOP_PATIENCE_S", 0.02)
-    waited = _hold_then_write(db, monkeypatch, 0.1)
-    assert waited.ran_on != [waited.loop_thread]
+    waited = _hold_then_write(db, monkeypatch, 0.1, writers=writers)
+    assert waited.loop_thread not in waited.ran_on
     assert waited.ticks >= 5
 
 
@@ -210,3 +215,59 @@ def test_a_failed_rollback_on_the_loop_drops_the_connection(
     finally:
         other.dispose()
     assert failures == [] and _values(db) == [2, 3]
+
+
+def test_closing_the_database_while_writes_wait_leaves_no_lock_behind(db_url: str) -> None:
+    """The server stops (``Database.dispose``) while one quick write waits for a lock another connection
+    holds and another waits for the loop's connection, whose durable COMMIT is on its thread: the first
+    commit completes, both waiters are refused (never a new connection of a closed database), and no
+    write lock is left behind for the other processes on the file."""
+    db = Database(db_url)
+    db.transaction(lambda c: c.exec_driver_sql("CREATE TABLE lock_t (a INTEGER PRIMARY KEY)"))
+    path = db.file_path()
+    assert path is not None
+
+    def slow_commit(_conn: Connection) -> None:
+        if threading.current_thread().name.startswith("leadrelay-sqlite-commit"):
+            time.sleep(0.2)
+
+    def insert(n: int) -> Callable[[Connection], object]:
+        return lambda c: c.exec_driver_sql(f"INSERT INTO lock_t (a) VALUES ({n})")
+
+    async def behind_a_commit() -> tuple[object, BaseException]:
+        event.listen(db.engine, "commit", slow_commit)
+        first = asyncio.ensure_future(db.run(insert(1), quick=True))
+        await asyncio.sleep(0.05)  # its COMMIT is on the commit thread
+        second = asyncio.ensure_future(db.run(insert(2), quick=True))
+        await asyncio.sleep(0)  # waiting for the connection
+        db.dispose()  # waits for the commit thread
+        done = await asyncio.gather(first, second, return_exceptions=True)
+        return done[0], done[1]
+
+    async def behind_another_connection(holder: sqlite3.Connection) -> BaseException:
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            waiting = asyncio.ensure_future(db.run(insert(3), quick=True))
+            await asyncio.sleep(0.05)  # trying for the lock
+            db.dispose()
+            (got,) = await asyncio.gather(waiting, return_exceptions=True)
+        finally:
+            holder.execute("ROLLBACK")
+        return got
+
+    first, second = asyncio.run(behind_a_commit())
+    assert not isinstance(first, BaseException)
+    assert isinstance(second, StorageError) and "closed" in str(second)
+    db = Database(db_url)
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        third = asyncio.run(behind_another_connection(holder))
+    finally:
+        holder.close()
+    assert isinstance(third, StorageError) and "closed" in str(third)
+    other = Database(db_url)
+    try:  # no lock left: another connection writes at once
+        other.transaction(insert(4))
+        assert _values(other) == [1, 4]
+    finally:
+        other.dispose()

@@ -49,6 +49,7 @@ class OnTheLoop:
         self._committing: asyncio.Future[None] | None = None
         self._reader: Connection | None = None  # quick reads while a commit holds the writing one
         self._lock_wait = asyncio.Lock()  # one caller at a time tries for a write lock held elsewhere
+        self._waiting_on: asyncio.AbstractEventLoop | None = None  # the loop _lock_wait belongs to
         self._closed = False
 
     def _on_its_thread(self) -> bool:
@@ -65,6 +66,8 @@ class OnTheLoop:
         return self._writer()
 
     def _writer(self) -> Connection:
+        if self._closed:  # also for a caller that waited for the last commit while the database closed
+            raise StorageError("the database is closed")
         if self._conn is None:
             self._conn = self._engine.connect()
             self._conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
@@ -116,17 +119,18 @@ class OnTheLoop:
         if begun is None:
             return False, None
         conn, transaction = begun
-        driver: sqlite3.Connection = conn.connection.dbapi_connection  # type: ignore[assignment]
         try:
-            changes = driver.total_changes
             try:
+                driver: sqlite3.Connection = conn.connection.dbapi_connection  # type: ignore[assignment]
+                changes = driver.total_changes
                 result = fn(conn)
-            except BaseException:
+            except BaseException as exc:
                 try:
                     transaction.rollback()
-                except BaseException:  # SQLite may still hold the transaction and the write lock
+                except BaseException as failed:  # SQLite may still hold the transaction and the write lock
                     self._discard()
-                raise  # fn's own error (a failed ROLLBACK is in its context)
+                    exc.add_note(f"(and its ROLLBACK failed: {failed!r}; the connection was dropped)")
+                raise  # fn's own error
             # nothing written (a claim that found no job, a sweep with nothing due): nothing to wait for
             # the disk for, so the COMMIT only releases the lock, here, without the commit thread
             if relaxed or driver.total_changes == changes:
@@ -154,20 +158,29 @@ class OnTheLoop:
         thread, in bursts that made most of the p99 (2026-12-05)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOOP_PATIENCE_S
-        if not self._lock_wait.locked() and (begun := await self._try_begin(relaxed)) is not None:
+        waiters = self._waiters(loop)
+        tried = not waiters.locked()
+        if tried and (begun := await self._try_begin(relaxed)) is not None:
             return begun  # the lock was free: nearly always
-        async with self._lock_wait:  # no deadline here: a timeout could cancel a caller that has begun
-            pause = 0.0
-            while (begun := await self._try_begin(relaxed)) is None and loop.time() < deadline:
-                await asyncio.sleep(pause)
-                pause = LOCK_POLL_S
-            return begun
+        async with waiters:  # no deadline here: a timeout could cancel a caller that has begun
+            if tried:  # just now, and found it held: the next try at the next turn of the loop
+                await asyncio.sleep(0)
+            while True:
+                begun = await self._try_begin(relaxed)
+                if begun is not None or loop.time() >= deadline:
+                    return begun  # a caller whose turn came after its deadline has tried once
+                await asyncio.sleep(LOCK_POLL_S)
+
+    def _waiters(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+        """The queue of callers waiting for a write lock held elsewhere; one per event loop (a CLI command
+        may run several loops, one after the other, on one ``Database``)."""
+        if self._waiting_on is not loop:
+            self._lock_wait, self._waiting_on = asyncio.Lock(), loop
+        return self._lock_wait
 
     async def _try_begin(self, relaxed: bool) -> tuple[Connection, RootTransaction] | None:
         """``BEGIN IMMEDIATE`` on the loop's connection, once no commit holds it; None when another
         connection holds the write lock (SQLITE_BUSY: nothing began)."""
-        if self._closed:
-            raise StorageError("the database is closed")
         loops = await self._connection()
         # set each time: execution_options() changes the connection itself, so a relaxed transaction's flag
         # would otherwise stay on for the durable ones after it
@@ -182,7 +195,11 @@ class OnTheLoop:
     async def _commit(self, transaction: RootTransaction) -> None:
         """The durable COMMIT on the commit thread; a caller cancelled meanwhile leaves it to finish (and
         the connection to be dropped if it failed) before the connection serves again."""
-        committing = asyncio.get_running_loop().run_in_executor(self._committer, transaction.commit)
+        try:
+            committing = asyncio.get_running_loop().run_in_executor(self._committer, transaction.commit)
+        except BaseException:  # the commit thread is gone (closed meanwhile): nothing may keep the lock
+            self._discard()
+            raise
 
         def done(fut: asyncio.Future[None]) -> None:
             self._committing = None
