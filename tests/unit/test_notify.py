@@ -71,10 +71,10 @@ def test_a_waiting_request_reads_rarely_when_word_reaches_it_and_soon_when_not()
     alone.relay = FakeRelay(listening=False)  # a relay that is not connected (yet) does not count
     assert steps(alone)[0] == 0.02
     alone.relay = FakeRelay(listening=True)
-    assert steps(alone) == [0.25] * 5
+    assert steps(alone) == [0.25, 0.5, 1.0, 1.0, 1.0]
     local = Notifier()
     local.local_workers = True
-    assert steps(local) == [0.25] * 5
+    assert steps(local) == [0.25, 0.5, 1.0, 1.0, 1.0]
 
 
 def test_lead_ids_go_in_as_few_notifications_as_fit() -> None:

@@ -25,14 +25,16 @@ class Notifier:
 
     def poll_steps(self) -> Iterator[float]:
         """How long a waiting request waits between reads of its lead: when word of a lead done reaches
-        it (worker loops in this process, or the relay listening), a read every 0.25 s is only a safety
-        net; otherwise (``serve --workers 0``, the workers in other processes, no relay), reads come soon
-        after the lead is written (20 ms), then less often."""
+        it (worker loops in this process, or the relay listening), a read is only a safety net, 0.25 s
+        after the lead is written, then 0.5 s and every second (a lead that takes longer is late because
+        the workers are behind, and reads every 0.25 s would add to their load); otherwise (``serve
+        --workers 0``, the workers in other processes, no relay), reads come soon after the lead is written
+        (20 ms), then less often, every 0.25 s. The last read is at the request's deadline either way."""
         told = self.local_workers or (self.relay is not None and self.relay.listening)
-        step = 0.25 if told else 0.02
+        step, longest = (0.25, 1.0) if told else (0.02, 0.25)
         while True:
             yield step
-            step = min(step * 2, 0.25)
+            step = min(step * 2, longest)
 
     def jobs_added(self) -> None:
         self._work.set()
