@@ -32,6 +32,16 @@ def db(db_url: str) -> Iterator[Database]:
         database.dispose()
 
 
+def _insert(n: int) -> Callable[[Connection], int]:
+    """A write of row ``n`` that tells the thread it ran on."""
+
+    def write(conn: Connection) -> int:
+        conn.exec_driver_sql(f"INSERT INTO lock_t (a) VALUES ({n})")
+        return threading.get_ident()
+
+    return write
+
+
 def _values(db: Database) -> list[int]:
     return [r[0] for r in db.read(lambda c: c.exec_driver_sql("SELECT a FROM lock_t ORDER BY a").all())]
 
@@ -81,18 +91,7 @@ def _hold_then_write(
                     await asyncio.sleep(0.005)
 
             ticking = asyncio.ensure_future(ticker())
-            tasks = [
-                asyncio.ensure_future(
-                    db.run(
-                        lambda conn, n=n: (
-                            conn.exec_driver_sql(f"INSERT INTO lock_t (a) VALUES ({n})"),
-                            threading.get_ident(),
-                        )[1],
-                        quick=True,
-                    )
-                )
-                for n in range(1, writers + 1)
-            ]
+            tasks = [asyncio.ensure_future(db.run(_insert(n), quick=True)) for n in range(1, writers + 1)]
             await asyncio.sleep(held_s)
             assert not any(task.done() for task in tasks)  # waiting for the lock
             tried = tries  # not those during the holder's durable COMMIT (slow on a loaded machine)
@@ -155,9 +154,7 @@ def test_a_write_cancelled_while_it_waits_leaves_nothing_behind(db: Database) ->
     async def main() -> int:
         holder.execute("BEGIN IMMEDIATE")
         try:
-            task = asyncio.ensure_future(
-                db.run(lambda c: c.exec_driver_sql("INSERT INTO lock_t (a) VALUES (1)"), quick=True)
-            )
+            task = asyncio.ensure_future(db.run(_insert(1), quick=True))
             await asyncio.sleep(0.05)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -165,13 +162,7 @@ def test_a_write_cancelled_while_it_waits_leaves_nothing_behind(db: Database) ->
         finally:
             holder.execute("ROLLBACK")
         loop_thread = threading.get_ident()
-        ran_on = await asyncio.wait_for(
-            db.run(
-                lambda c: (c.exec_driver_sql("INSERT INTO lock_t (a) VALUES (2)"), threading.get_ident())[1],
-                quick=True,
-            ),
-            2,
-        )
+        ran_on = await asyncio.wait_for(db.run(_insert(2), quick=True), 2)
         return int(ran_on == loop_thread)
 
     try:
@@ -231,14 +222,11 @@ def test_closing_the_database_while_writes_wait_leaves_no_lock_behind(db_url: st
         if threading.current_thread().name.startswith("leadrelay-sqlite-commit"):
             time.sleep(0.2)
 
-    def insert(n: int) -> Callable[[Connection], object]:
-        return lambda c: c.exec_driver_sql(f"INSERT INTO lock_t (a) VALUES ({n})")
-
     async def behind_a_commit() -> tuple[object, BaseException]:
         event.listen(db.engine, "commit", slow_commit)
-        first = asyncio.ensure_future(db.run(insert(1), quick=True))
+        first = asyncio.ensure_future(db.run(_insert(1), quick=True))
         await asyncio.sleep(0.05)  # its COMMIT is on the commit thread
-        second = asyncio.ensure_future(db.run(insert(2), quick=True))
+        second = asyncio.ensure_future(db.run(_insert(2), quick=True))
         await asyncio.sleep(0)  # waiting for the connection
         db.dispose()  # waits for the commit thread
         done = await asyncio.gather(first, second, return_exceptions=True)
@@ -247,7 +235,7 @@ def test_closing_the_database_while_writes_wait_leaves_no_lock_behind(db_url: st
     async def behind_another_connection(holder: sqlite3.Connection) -> BaseException:
         holder.execute("BEGIN IMMEDIATE")
         try:
-            waiting = asyncio.ensure_future(db.run(insert(3), quick=True))
+            waiting = asyncio.ensure_future(db.run(_insert(3), quick=True))
             await asyncio.sleep(0.05)  # trying for the lock
             db.dispose()
             (got,) = await asyncio.gather(waiting, return_exceptions=True)
@@ -267,7 +255,7 @@ def test_closing_the_database_while_writes_wait_leaves_no_lock_behind(db_url: st
     assert isinstance(third, StorageError) and "closed" in str(third)
     other = Database(db_url)
     try:  # no lock left: another connection writes at once
-        other.transaction(insert(4))
+        other.transaction(_insert(4))
         assert _values(other) == [1, 4]
     finally:
         other.dispose()

@@ -212,7 +212,6 @@ class Worker:
             task = asyncio.create_task(self._process(job_id, first))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        for _ in claimed:
             self.metrics.step_finished("route", took)
 
     async def _idle(self) -> None:

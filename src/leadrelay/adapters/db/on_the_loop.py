@@ -13,7 +13,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import OperationalError
 
-from leadrelay.adapters.db.sqlite_lock import busy_timeout_pragma, is_busy
+from leadrelay.adapters.db.sqlite_lock import LONGEST_PAUSE_S, busy_timeout_pragma, is_busy
 from leadrelay.errors import StorageError
 
 T = TypeVar("T")
@@ -21,7 +21,6 @@ T = TypeVar("T")
 LOOP_PATIENCE_S = 0.25
 """How long a quick write waits on the event loop for another connection's write lock before it goes to
 the database thread (read when called: tests change it)."""
-LOCK_POLL_S = 0.001  # between its tries (uvloop's timers count whole milliseconds)
 
 
 class OnTheLoop:
@@ -169,7 +168,7 @@ class OnTheLoop:
                 begun = await self._try_begin(relaxed)
                 if begun is not None or loop.time() >= deadline:
                     return begun  # a caller whose turn came after its deadline has tried once
-                await asyncio.sleep(LOCK_POLL_S)
+                await asyncio.sleep(LONGEST_PAUSE_S)  # 1 ms: uvloop's timers count whole ones
 
     def _waiters(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
         """The queue of callers waiting for a write lock held elsewhere; one per event loop (a CLI command

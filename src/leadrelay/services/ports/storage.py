@@ -154,7 +154,7 @@ class Storage(Protocol):
 
     async def run_read(self, fn: Callable[[Tx], T], *, quick: bool = False) -> T:
         """``read`` off the event loop. ``quick``: a small, bounded read (one lead's answer) that may run
-        on the loop's own thread when that is cheaper (SQLite, its connection free)."""
+        on the loop's own thread when that is cheaper (SQLite: never waiting behind a commit)."""
         ...
 
 
