@@ -18,17 +18,22 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow_start(30)
-def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
+def _bench(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``bench/<script>`` with ``args``, on this checkout's ``src``; its output captured."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "auction_bench.py"), "--quick"],
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
     )
+
+
+@pytest.mark.slow_start(30)
+def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
+    done = _bench("auction_bench.py", "--quick", timeout=180)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     main = re.search(r"50/s for 2 s \(overhead\)\s+50\s+(\d+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)", out)
@@ -62,3 +67,20 @@ def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
     slow = re.search(r"slow buyer: max answer ([\d.]+) ms; (\d+) of (\d+) later than 760 ms", out)
     assert slow is not None and int(slow[3]) == 20, out
     assert float(slow[1]) < 5000, out  # never waited for the buyer that answers after 5 s
+
+
+def test_the_auction_floor_runs_a_minimal_server_through_the_same_auctions() -> None:
+    """`bench/auction_floor.py` (docs/benchmarks.md, *The floor under the auction budget*): its minimal
+    server sells every lead of the same open-loop arrivals to the same simulated buyers, and the figures
+    print beside the bare client's."""
+    done = _bench("auction_floor.py", "--rate", "20", "--seconds", "1", "--warm-up", "0.5", timeout=120)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    bare = re.search(r"bare client, 20/s \(reference\)\s+20\s+20\s+.*delivered 20", out)
+    floor = re.search(
+        r"minimal server, 20/s\s+20\s+20\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s.*delivered 20$", out, re.M
+    )
+    assert bare is not None and floor is not None and bare.start() < floor.start(), out
+    assert 0 <= float(floor[1]) <= float(floor[2]) <= float(floor[3]), (
+        out
+    )  # after the buyers' 50 ms, in order
