@@ -18,6 +18,9 @@ Measures, on each database:
   less the reference's (about the platform's own part: a difference of quantiles, not a quantile). The
   simulated buyers answer later than 50 ms themselves (their timers, their HTTP on a shared core), and the
   overhead, as the budget defines it, counts that too;
+- on SQLite, after the main run, the floor (bench/auction_floor.py): a minimal auction server in the same
+  stack doing only an auction's necessary I/O (the lead and the award stored durably, the pings, the post,
+  the record), at the same rate on the same buyers, and the main run's p50 and p99 less the floor's;
 - a rate sweep (``--sweep``, short runs, rising; it stops at the first rate whose p99 overhead reaches
   50 ms) and the highest rate whose p99 overhead stays under 50 ms;
 - the API and the worker in two processes (`serve --workers 0` and `leadrelay worker`, the layout at
@@ -415,6 +418,12 @@ def steps_row(run: Run) -> str:
     return "      database steps, mean (per auction): " + (", ".join(parts) or "none counted")
 
 
+def less(main: Run, other: Run, name: str, about: str = "") -> str:
+    """The main run's p50 and p99 less ``other``'s (a difference of quantiles, not a quantile)."""
+    parts = [f"{q} {main.overhead(x) - other.overhead(x):.1f} ms" for q, x in (("p50", 0.5), ("p99", 0.99))]
+    return f"    the main run less {name}, quantile by quantile{about}: " + ", ".join(parts)
+
+
 @dataclass
 class Verdict:
     problems: list[str] = field(default_factory=list)
@@ -441,14 +450,12 @@ def run_db(label: str, db_urls: tuple[str, str, str], args: argparse.Namespace, 
                 spy.wait(timeout=args.seconds + 60)
             print(row(f"{args.rate:g}/s for {args.seconds:g} s (overhead)", main), flush=True)
             print(steps_row(main), flush=True)
-            print(
-                "    the main run less the reference, quantile by quantile (the platform's own part, about): "
-                + ", ".join(
-                    f"{name} {main.overhead(q) - bare.overhead(q):.1f} ms"
-                    for name, q in (("p50", 0.5), ("p99", 0.99))
-                ),
-                flush=True,
-            )
+            print(less(main, bare, "the reference", " (the platform's own part, about)"), flush=True)
+            if label == "sqlite":  # the other bound, on the same buyers: a minimal server in the same stack
+                floor_run = load_bench_module("auction_floor").floor_run
+                floor = floor_run(buyers_url, args.rate, args.seconds, args.warm_up)
+                print(row(f"minimal server, {args.rate:g}/s (the floor)", floor), flush=True)
+                print(less(main, floor, "the floor"), flush=True)
             if main.overhead(0.99) > BUDGET_P99_MS or main.statuses.keys() - {"delivered"}:
                 verdict.problems.append(
                     f"{label}: p99 overhead {main.overhead(0.99):.1f} ms at {args.rate:g}/s "

@@ -52,6 +52,17 @@ def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
     assert less is not None, out
     assert abs(float(less[1]) - (p50 - float(bare[2]))) <= 0.16, out  # three figures rounded to 0.1 ms
     assert abs(float(less[2]) - (p99 - float(bare[3]))) <= 0.16, out
+    # the floor on SQLite: the minimal server sold every lead at the same rate, after the main run
+    floor = re.search(
+        r"minimal server, 50/s \(the floor\)\s+50\s+(\d+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s.*delivered 100", out
+    )
+    assert floor is not None and int(floor[1]) == 100 and floor.start() > main.start(), out
+    less_floor = re.search(
+        r"the main run less the floor, quantile by quantile: p50 (-?[\d.]+) ms, p99 (-?[\d.]+)", out
+    )
+    assert less_floor is not None, out
+    assert abs(float(less_floor[1]) - (p50 - float(floor[2]))) <= 0.16, out
+    assert abs(float(less_floor[2]) - (p99 - float(floor[3]))) <= 0.16, out
     # where the overhead goes: each database step of the main run, once per auction, and in the two-process
     # layout too (the worker's steps summed into the API's /metrics)
     steps = re.findall(r"database steps, mean \(per auction\): (.*)", out)
