@@ -54,7 +54,9 @@ def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
     assert abs(float(less[2]) - (p99 - float(bare[3]))) <= 0.16, out
     # the floor on SQLite: the minimal server sold every lead at the same rate, after the main run
     floor = re.search(
-        r"minimal server, 50/s \(the floor\)\s+50\s+(\d+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s.*delivered 100", out
+        r"minimal server, 50/s \(the floor\)\s+50\s+(\d+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s.*delivered 100"
+        r"  \(writes: commit-thread\)",
+        out,
     )
     assert floor is not None and int(floor[1]) == 100 and floor.start() > main.start(), out
     less_floor = re.search(
@@ -81,17 +83,18 @@ def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
 
 
 def test_the_auction_floor_runs_a_minimal_server_through_the_same_auctions() -> None:
-    """`bench/auction_floor.py` (docs/benchmarks.md, *The floor under the auction budget*): its minimal
-    server sells every lead of the same open-loop arrivals to the same simulated buyers, and the figures
-    print beside the bare client's."""
-    done = _bench("auction_floor.py", "--rate", "20", "--seconds", "1", "--warm-up", "0.5", timeout=120)
+    """`bench/auction_floor.py` (docs/benchmarks.md, *The floor under the budget*): its minimal server sells
+    every lead of the same open-loop arrivals to the same simulated buyers, writing as it was told (the
+    row carries what the server itself says), and the figures print beside the bare client's."""
+    quick = ("--rate", "20", "--seconds", "1", "--warm-up", "0.5", "--writes", "thread", "--no-fsync")
+    done = _bench("auction_floor.py", *quick, timeout=120)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     bare = re.search(r"bare client, 20/s \(reference\)\s+20\s+20\s+.*delivered 20", out)
     floor = re.search(
-        r"minimal server, 20/s\s+20\s+20\s+(-?[\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s.*delivered 20$", out, re.M
+        r"minimal server, 20/s\s+20\s+20\s+(-?[\d.]+)\s.*delivered 20  \(writes: thread, no fsync\)$",
+        out,
+        re.M,
     )
     assert bare is not None and floor is not None and bare.start() < floor.start(), out
-    assert 0 <= float(floor[1]) <= float(floor[2]) <= float(floor[3]), (
-        out
-    )  # after the buyers' 50 ms, in order
+    assert float(floor[1]) >= 0, out  # the answers came after the buyers' 50 ms
