@@ -85,7 +85,8 @@ def server_app(db_path: str, buyers_url: str, key: str, writes: str, fsync: bool
             for sql, params in work:
                 (conn.executemany if isinstance(params, list) else conn.execute)(sql, params)
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled it back itself (an I/O error)
+                conn.execute("ROLLBACK")
             raise
 
     def commit() -> None:

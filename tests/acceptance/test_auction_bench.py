@@ -31,7 +31,7 @@ def _bench(script: str, *args: str, timeout: float) -> subprocess.CompletedProce
     )
 
 
-@pytest.mark.slow_start(30)
+@pytest.mark.slow_start(40)
 def test_the_auction_benchmark_runs_end_to_end_and_prints_its_figures() -> None:
     done = _bench("auction_bench.py", "--quick", timeout=180)
     out = done.stdout
@@ -92,9 +92,10 @@ def test_the_auction_floor_runs_a_minimal_server_through_the_same_auctions() -> 
     assert done.returncode == 0, out + done.stderr
     bare = re.search(r"bare client, 20/s \(reference\)\s+20\s+20\s+.*delivered 20", out)
     floor = re.search(
-        r"minimal server, 20/s\s+20\s+20\s+(-?[\d.]+)\s.*delivered 20  \(writes: thread, no fsync\)$",
+        r"minimal server, 20/s\s+20\s+20\s+[-\d.]+\s+[-\d.]+\s+[-\d.]+\s+([\d,]+)\s.*delivered 20"
+        r"  \(writes: thread, no fsync\)$",
         out,
         re.M,
     )
-    assert bare is not None and floor is not None and bare.start() < floor.start(), out
-    assert float(floor[1]) >= 0, out  # the answers came after the buyers' 50 ms
+    assert bare is not None and floor is not None, out
+    assert int(floor[1].replace(",", "")) > 0, out  # the server's own CPU per auction: it did the work
