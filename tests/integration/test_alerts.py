@@ -96,18 +96,6 @@ def sink() -> Iterator[WebhookSink]:
         yield running
 
 
-@pytest.fixture
-def healthy() -> Iterator[BuyersThread]:
-    with BuyersThread() as buyers:
-        yield buyers
-
-
-@pytest.fixture
-def failing() -> Iterator[BuyersThread]:
-    with BuyersThread(error_rate=1.0) as buyers:
-        yield buyers
-
-
 RULE = {
     "name": "sunco-failing",
     "kind": "failure_rate",

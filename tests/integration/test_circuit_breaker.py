@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from leadrelay.adapters.db import breaker_store
 from leadrelay.adapters.db.engine import Database
@@ -38,19 +36,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return datetime.now(UTC) + self.offset
-
-
-@pytest.fixture
-def healthy() -> Iterator[BuyersThread]:
-    with BuyersThread() as buyers:
-        yield buyers
-
-
-@pytest.fixture
-def failing() -> Iterator[BuyersThread]:
-    """sunco's buyer: every post gets a 500 until the test says otherwise."""
-    with BuyersThread(error_rate=1.0) as buyers:
-        yield buyers
 
 
 def _document(sunco_url: str, healthy: BuyersThread, timeout: str = "5s") -> dict[str, Any]:

@@ -159,8 +159,11 @@ class WorkerSteps:
         def run(jobs: Sequence[Record]) -> list[StepResult]:
             w = Writes()
             reserve_s = self.reserve.seconds
+            trials = BreakerGate(tx, live, now, self.health).trials  # a waterfall's next tier
             steps = [
-                auction.award(tx, job, live, now, w, *by_id[job.id], ids=self.ids, reserve_s=reserve_s)
+                auction.award(
+                    tx, job, live, now, w, *by_id[job.id], ids=self.ids, reserve_s=reserve_s, trials=trials
+                )
                 for job in jobs
             ]
             for step in steps:  # a waterfall's next tier

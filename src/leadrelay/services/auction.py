@@ -24,7 +24,7 @@ not stored: the job is auctioned again by whoever claims it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,12 @@ from leadrelay.services.ports import IdSource, Record, Tx
 from leadrelay.services.steps import Auction, StepResult
 from leadrelay.services.writes import Writes
 
-__all__ = ["award", "open_or_resume"]
+__all__ = ["Trials", "award", "open_or_resume"]
+
+Trials = Callable[[Sequence[str], list[str]], list[str]]
+"""The circuit breakers' say on a tier's partners, once they are known to be offered the lead (below their
+caps, not duplicates): those kept (a partner due for its trial takes it now; one whose trial another lead
+took, or whose breaker opened meanwhile, is left out with a trace line). ``services.health.BreakerGate``."""
 
 # a source waiting for its answer (``jobs.answer_by``) shortens the pings, to keep room for the award and
 # the post (``domain.auction.PostReserve``); but the pings always get at least half the time left to the
@@ -58,26 +63,27 @@ def open_or_resume(
     ids: IdSource,
     *,
     reserve_s: float = POST_RESERVE_S,
+    trials: Trials | None = None,
 ) -> StepResult:
     """The auction of a routed job: the pings of its first tier (a new auction); or, when bids are
     stored (the post before was refused), the next post of their tier, else the next tier's pings; or a
     sale at once when a tier has only post-only partners. ``reserve_s``: the room kept after the pings for
-    the award and the post when the source waits for its answer."""
+    the award and the post when the source waits for its answer; ``trials``: the breakers' say on the
+    partners a tier pings (``Trials``)."""
     target = ev.target
     assert target is not None
     stored = tx.deliveries.bids_of(job.id)
-    names = tuple(candidates)
-    if not stored:
-        return _open(
-            tx, job, live, now, w, target, ev.rule, names, trace, ids, started=now, reserve_s=reserve_s
+    tier, started, posted = 0, now, 0  # a new auction
+    if stored:
+        last = max(b.tier for b in stored)
+        posted = sum(1 for b in stored if b.delivery_id is not None)
+        current = [b for b in stored if b.tier == last]
+        step = next_post(
+            tx, job, live, now, w, current, posted, trace, ids, ev.rule, target, eligible=candidates
         )
-    tier = max(b.tier for b in stored)
-    posted = sum(1 for b in stored if b.delivery_id is not None)
-    current = [b for b in stored if b.tier == tier]
-    step = next_post(tx, job, live, now, w, current, posted, trace, ids, ev.rule, target, eligible=candidates)
-    if step is not None:
-        return step
-    started = min(b.started_at for b in stored)
+        if step is not None:
+            return step
+        tier, started = last + 1, min(b.started_at for b in stored)
     return _open(
         tx,
         job,
@@ -86,13 +92,14 @@ def open_or_resume(
         w,
         target,
         ev.rule,
-        names,
+        tuple(candidates),
         trace,
         ids,
-        tier=tier + 1,
+        tier=tier,
         started=started,
         posted=posted,
         reserve_s=reserve_s,
+        trials=trials,
     )
 
 
@@ -112,12 +119,15 @@ def _open(
     tier: int = 0,
     posted: int = 0,
     reserve_s: float = POST_RESERVE_S,
+    trials: Trials | None = None,
 ) -> StepResult:
     """Open the first tier from ``tier`` on with someone to offer the lead to; unsold when there is none
-    (or the waterfall's deadline has passed)."""
+    (or the waterfall's deadline has passed). ``trials``: the breakers' say on each tier's partners, asked
+    only of those the tier really offers the lead to (a trial is never spent on a partner at its cap)."""
     tiers = tiers_of(target)
     waterfall = target.strategy is Strategy.WATERFALL
     offered = tier > 0  # a tier before this one had someone to offer the lead to
+    held_back = False  # a breaker kept every partner of a tier out
     for k in range(tier, len(tiers)):
         left = target.deadline_s - (now - started).total_seconds()
         if left <= 0:
@@ -132,6 +142,11 @@ def _open(
                 waiting = ", to answer the source in time"
         names = tuple(n for n in tiers[k].partners if n in candidates)
         pings, fixed = offers_of(tx, job, live, now, names, tiers[k].floor, trace)
+        if trials is not None and (pings or fixed):
+            kept = set(trials([*(p.partner for p in pings), *(o.partner for o in fixed)], trace))
+            held_back = held_back or len(kept) < len(pings) + len(fixed)
+            pings = [p for p in pings if p.partner in kept]
+            fixed = [o for o in fixed if o.partner in kept]
         label = f"tier {k + 1} ({tiers[k].strategy.value})" if waterfall else "auction"
         if not pings and not fixed:
             if waterfall:
@@ -159,7 +174,8 @@ def _open(
             return award(tx, job, live, now, w, auction, list(fixed), ids, reserve_s=reserve_s)
         return StepResult(lead_id=job.lead_id, auction=auction)
     if not offered:
-        return unsold(w, job, now, trace, "every eligible partner is at its cap", rule)
+        why = "no eligible partner" if held_back else "every eligible partner is at its cap"
+        return unsold(w, job, now, trace, why, rule)
     return unsold(w, job, now, trace, why_unsold(tx, job, posted), rule)
 
 
@@ -174,9 +190,11 @@ def award(
     ids: IdSource,
     *,
     reserve_s: float = POST_RESERVE_S,
+    trials: Trials | None = None,
 ) -> StepResult:
     """Store and trace every answer, decide the sale, and post to the chosen bids that can still take the
-    lead; when none can, the next tier (a waterfall) or unsold (``reserve_s``: as ``open_or_resume``'s)."""
+    lead; when none can, the next tier (a waterfall) or unsold (``reserve_s``, ``trials``: as
+    ``open_or_resume``'s)."""
     target = auction.target
     tier = tiers_of(target)[auction.tier]
     by_price = tier.strategy is Strategy.AUCTION
@@ -239,6 +257,7 @@ def award(
         started=auction.started,
         posted=auction.posted,
         reserve_s=reserve_s,
+        trials=trials,
     )
 
 

@@ -157,11 +157,11 @@ def place(
     profile = cfg.profiles[job.profile]
     target = ev.target
     if target is not None and target.strategy in (Strategy.AUCTION, Strategy.WATERFALL):
-        if breakers is not None:  # every candidate may be pinged: each due for a trial takes it now
-            candidates = breakers.claim_all(candidates, trace)
-            if not candidates:
-                return close(w, job, JobStatus.UNSOLD, now, trace, error="no eligible partner", rule=ev.rule)
-        return auction.open_or_resume(tx, job, live, now, w, ev, candidates, trace, ids, reserve_s=reserve_s)
+        # a partner due for its trial takes it when a tier pings it (below its cap, not a duplicate)
+        trials = breakers.claim_all if breakers is not None else None
+        return auction.open_or_resume(
+            tx, job, live, now, w, ev, candidates, trace, ids, reserve_s=reserve_s, trials=trials
+        )
     if target is not None and target.strategy is Strategy.USER_CHOICE:
         return user_choice.offer(tx, job, live, now, w, ev, candidates, trace, ids)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
@@ -175,8 +175,6 @@ def place(
             seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
         ):
             trace.append(seen)
-            continue
-        if breakers is not None and not breakers.claim(name, trace):  # a trial another lead took
             continue
         windows, capped = reserve(
             tx,
@@ -194,6 +192,12 @@ def place(
         if short is not None:
             tx.caps.release_caps(name, windows)
             trace.append(f"{name}: {short}")
+            continue
+        # a trial is spent only on a lead the partner really gets (below its caps, with money for it)
+        if breakers is not None and not breakers.claim(name, trace):  # a trial another lead took
+            if held:
+                tx.wallets.release_holds(job.id, name)
+            tx.caps.release_caps(name, windows)
             continue
         windows.extend(held)
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))

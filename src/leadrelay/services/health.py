@@ -25,7 +25,7 @@ partner's window, with its breaker.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -235,11 +235,16 @@ class BreakerGate:
         trace.append(skip_line(half))
         return False
 
-    def claim_all(self, candidates: list[str], trace: list[str]) -> list[str]:
-        """``claim`` for every candidate (an auction pings them all at once)."""
+    def claim_all(self, candidates: Sequence[str], trace: list[str]) -> list[str]:
+        """``claim`` for every candidate (an auction's tier pings them all at once): those kept."""
         if not self.due:
-            return candidates
+            return list(candidates)
         return [name for name in candidates if self.claim(name, trace)]
+
+    def trials(self, candidates: Sequence[str], trace: list[str]) -> list[str]:
+        """``admit`` then ``claim_all``: for a tier opened after routing (a waterfall's next tier, at the
+        award), whose partners' breakers may have opened since the lead was routed."""
+        return self.claim_all(self.admit(list(candidates), trace), trace)
 
 
 def adapt_pings(auction: Auction, live: LiveConfig, tracker: HealthTracker, now: datetime) -> Auction:
