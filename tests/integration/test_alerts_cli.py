@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from leadrelay.simulate.buyers import BuyersThread
-from tests.integration.test_alerts import SECRET, WebhookSink, _document, healthy, sink
+from tests.integration.test_alerts import SECRET, WebhookSink, _document, sink
 from tests.integration.test_cli import cli
 from tests.support import Mailbox, base_config, everything_stored, free_port, prepare
 
-__all__ = ["healthy", "sink"]  # the fixtures
+__all__ = ["sink"]  # the fixture
 
 
 def test_alerts_test_sends_a_sample_and_says_where(
