@@ -65,11 +65,50 @@ def test_a_quiet_morning_is_made_up_later() -> None:
     assert even_allowance(100, TEN_HOURS, PARIS, paris(3, 12, 0)) == 41  # ceil(100 * 241 / 600)
 
 
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def taken_per_real_minute(cap: int, hours: object, day: dt.date) -> Counter[dt.datetime]:
+    """Leads arriving 50 a minute through every real minute of a New York day (23, 24 or 25 hours), each
+    taken while the count is under the allowance: the leads taken per minute."""
+    now = dt.datetime.combine(day, dt.time(), tzinfo=NEW_YORK).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=NEW_YORK).astimezone(dt.UTC)
+    used = 0
+    taken: Counter[dt.datetime] = Counter()
+    while now < end:  # at most 25 h of minutes
+        for _ in range(50):
+            if used < even_allowance(cap, hours, NEW_YORK, now):  # type: ignore[arg-type]
+                used += 1
+                taken[now] += 1
+        now += dt.timedelta(minutes=1)
+    return taken
+
+
+@pytest.mark.parametrize(
+    "day", [dt.date(2026, 3, 1), dt.date(2026, 3, 8), dt.date(2026, 11, 1)], ids=["24h", "23h", "25h"]
+)
+def test_the_days_the_clock_changes_are_paced_in_real_minutes_without_a_burst(day: dt.date) -> None:
+    taken = taken_per_real_minute(240, None, day)
+    assert sum(taken.values()) == 240
+    assert max(taken.values()) == 1  # not a skipped hour's share at once when the clock springs forward
+
+
+def test_the_skipped_hour_inside_delivery_hours_is_neither_open_nor_elapsed() -> None:
+    hours = parse_hours({"daily": "01:00-05:00"})  # 3 real hours on 2026-03-08 in New York
+
+    def at(hour: int, minute: int) -> dt.datetime:
+        return dt.datetime(2026, 3, 8, hour, minute, tzinfo=NEW_YORK).astimezone(dt.UTC)
+
+    assert open_minutes(hours, NEW_YORK, at(1, 59)) == (60, 180)
+    assert open_minutes(hours, NEW_YORK, at(3, 0)) == (61, 180)  # a real minute after 01:59
+    assert even_allowance(100, hours, NEW_YORK, at(3, 0)) == 34  # ceil(100 * 61 / 180), not 51
+
+
 def test_without_hours_the_day_is_24_hours_and_split_windows_count_only_open_minutes() -> None:
     assert even_allowance(24, None, PARIS, paris(3, 0, 59)) == 1
     assert even_allowance(24, None, PARIS, paris(3, 11, 59)) == 12
     split = parse_hours({"daily": "09:00-12:00,14:00-17:00"})
-    assert open_minutes(split, 3, 13 * 60) == (180, 360)  # the lunch break is not open time
+    assert open_minutes(split, PARIS, paris(3, 13)) == (180, 360)  # the lunch break is not open time
     per_hour = simulate_day(60, split, arrivals_per_minute=3, start=paris(3, 0))
     assert sum(per_hour.values()) == 60
     assert set(per_hour) == {9, 10, 11, 14, 15, 16}

@@ -2,7 +2,7 @@
 
 ``pacing: even`` spreads a partner's day cap over its delivery hours of the day. At a given minute the
 partner may have received ``ceil(day cap × open minutes elapsed / open minutes of the day)`` leads (the
-current minute counts as elapsed): a buyer taking 100 a day, open 08:00-18:00, may have 1 lead at 08:00,
+current minute counts as elapsed; minutes are real ones, so a day of 23 or 25 hours is paced as evenly): a buyer taking 100 a day, open 08:00-18:00, may have 1 lead at 08:00,
 10 by 08:59, 50 by 12:59 and 100 only in the last minutes. A quiet morning is made up later in the day
 (the allowance is cumulative). With no delivery hours the day is open for its 24 hours. The allowance
 is used as the day window's limit when the slot is reserved, so it is as exact under concurrency as the
@@ -41,14 +41,35 @@ LOAD_SCOPE = "@load"
 """The counter scope of an uncapped partner's day count (not a valid profile name, so never a profile's)."""
 _DAY_MINUTES = 24 * 60
 _ALWAYS = ((0, _DAY_MINUTES),)
+_MINUTE = dt.timedelta(minutes=1)
 
 
-def open_minutes(hours: Hours | None, weekday: int, minute: int) -> tuple[int, int]:
-    """(open minutes of the day elapsed up to and including ``minute``, open minutes of the whole day)."""
-    windows = hours.windows[weekday] if hours is not None else _ALWAYS
-    total = sum(end - start for start, end in windows)
-    elapsed = sum(max(0, min(end, minute + 1) - start) for start, end in windows)
+def open_minutes(hours: Hours | None, tz: ZoneInfo, now: dt.datetime) -> tuple[int, int]:
+    """(open minutes of the partner's local day elapsed up to and including ``now``'s minute, open minutes
+    of the whole day), counted in real minutes: on the day the clock springs forward the skipped hour is
+    neither open nor elapsed (no burst when the clock jumps), and the day it falls back counts the repeated
+    hour twice. ``now``: an aware datetime."""
+    local = now.astimezone(tz)
+    day = local.date()
+    windows = hours.windows[local.weekday()] if hours is not None else _ALWAYS
+    until = now.astimezone(dt.UTC).replace(second=0, microsecond=0) + _MINUTE  # this minute counts
+    elapsed = total = 0
+    for start, end in windows:
+        opens, closes = _instant(day, start, tz), _instant(day, end, tz)
+        total += _minutes(closes - opens)
+        elapsed += _minutes(min(closes, until) - opens) if until > opens else 0
     return elapsed, total
+
+
+def _instant(day: dt.date, minute: int, tz: ZoneInfo) -> dt.datetime:
+    """The real (UTC) instant of the local wall-clock ``minute`` of ``day`` (1440: the next midnight); a
+    wall time the clock skipped is read with the offset before the change, as ``zoneinfo`` does."""
+    wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minute)
+    return wall.replace(tzinfo=tz).astimezone(dt.UTC)
+
+
+def _minutes(span: dt.timedelta) -> int:
+    return max(0, int(span.total_seconds()) // 60)
 
 
 def even_allowance(day_cap: int, hours: Hours | None, tz: ZoneInfo, now: dt.datetime) -> int:
@@ -57,8 +78,7 @@ def even_allowance(day_cap: int, hours: Hours | None, tz: ZoneInfo, now: dt.date
     A day with no open minute is not paced (the hours check keeps the partner out anyway)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
-    local = now.astimezone(tz)
-    elapsed, total = open_minutes(hours, local.weekday(), local.hour * 60 + local.minute)
+    elapsed, total = open_minutes(hours, tz, now)
     if total <= 0 or day_cap <= 0:
         return max(day_cap, 0)
     return min(day_cap, -(-day_cap * elapsed // total))
