@@ -7,6 +7,8 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 
+import orjson
+
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party
 from leadrelay.services.ports import SaleFacts
 from tests.fakes.tables import Stored, Tables
@@ -88,6 +90,7 @@ class FakeLedger:
                 SaleFacts(
                     d["id"], d["lead_id"], d["partner"], lead["source"], lead["entity"], d["price"],
                     bool(d["is_test"]), d["job_id"], job["kind"] == "resend",
+                    any(scope == "money" for scope, _ in orjson.loads(d["cap_windows"])),
                 )
             )  # fmt: skip
         return out

@@ -4,6 +4,7 @@ reason in the trace and the lead goes to the next partner; a failed delivery giv
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.money_tables import ledger_entries, money_holds, wallets
+from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.services import configure
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import (
     ADMIN,
@@ -106,6 +110,34 @@ def test_a_failed_delivery_gives_its_hold_back(db_url: str, buyers: BuyersThread
     assert answer["partner"] == "brightpath"  # sunco failed; the lead went on
     assert (wallet["balance"], wallet["held"], wallet["available"]) == ("25.00", "0.00", "25.00")
     assert stored(db_url, "sunco") == (Decimal("-25.00"), -2500, 0, 0)
+
+
+def test_a_hold_taken_before_the_wallet_was_switched_off_is_settled_by_the_sale(db_url: str) -> None:
+    sunco = {"wallet": {"credit_limit": 100}, "price_from_answer": False}
+    with BuyersThread(count=3, latency_ms=1500, accept_rate=1.0) as slow:  # the post is out 1.5 s
+        doc = base_config(slow.url, sunco=sunco)
+        prepare(db_url, doc)
+        with ServerThread(db_url) as server, server.client() as http:
+            lead_id = http.post("/v1/leads", json=nth(1), headers=source_headers()).json()["lead_id"]
+            for _ in range(100):  # bounded: until the post is out (25.00 held), at most 5 s
+                if stored(db_url, "sunco")[2] == 2500:
+                    break
+                time.sleep(0.05)
+            assert stored(db_url, "sunco")[2:] == (2500, 1)
+            del doc["partners"]["sunco"]["wallet"]  # switched off while the post is out
+            db = Database(db_url)
+            try:
+                configure.apply_document_sync(SqlStorage(db), doc, actor="test")
+            finally:
+                db.dispose()
+            for _ in range(200):  # bounded: until the sale is recorded, at most 10 s
+                answer = http.get(f"/v1/leads/{lead_id}", headers=source_headers()).json()
+                if answer["status"] != "queued":
+                    break
+                time.sleep(0.05)
+    assert answer["status"] == "delivered", answer
+    # sold at 25.00: owed, and nothing held any more (the wallet, switched on again, has its full credit)
+    assert stored(db_url, "sunco") == (Decimal("25.00"), 2500, 0, 0)
 
 
 def test_a_budget_skips_the_partner_with_the_reason(db_url: str, buyers: BuyersThread) -> None:

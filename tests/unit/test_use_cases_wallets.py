@@ -190,3 +190,17 @@ def test_removing_the_wallet_from_the_configuration_stops_holding() -> None:
     second = route(world, 2)
     assert world.one("deliveries", lead_id=second).partner == "sunco"
     assert world.storage.read(lambda tx: tx.wallets.wallet_balances()) == {}
+
+
+def test_a_hold_taken_before_the_wallet_was_switched_off_is_settled_by_the_sale() -> None:
+    doc = document(sunco={"price": 7, "price_from_answer": False, "wallet": {"credit_limit": 10}})
+    world = Installation(doc)
+    world.accept(lead(state="CA", monthly_bill=180))
+    ((job_id, step),) = world.claim_and_route().items()  # routed to sunco: 7.00 held of its wallet
+    assert [s.partner for s in step.sends] == ["sunco"]
+    assert world.one("wallets", partner="sunco").held == 700
+    del doc["partners"]["sunco"]["wallet"]  # the operator switches the wallet off while the post is out
+    world.configure(doc)
+    world.deliver(step, job_id, by_partner(sunco=http(200)))
+    assert world.one("deliveries", partner="sunco").status == "delivered"
+    assert (world.one("wallets", partner="sunco").held, world.all("money_holds")) == (0, [])

@@ -2,8 +2,9 @@
 
 ``pacing: even`` spreads a partner's day cap over its delivery hours of the day. At a given minute the
 partner may have received ``ceil(day cap × open minutes elapsed / open minutes of the day)`` leads (the
-current minute counts as elapsed; minutes are real ones, so a day of 23 or 25 hours is paced as evenly): a buyer taking 100 a day, open 08:00-18:00, may have 1 lead at 08:00,
-10 by 08:59, 50 by 12:59 and 100 only in the last minutes. A quiet morning is made up later in the day
+current minute counts as elapsed; minutes are real ones, so a day of 23 or 25 hours is paced as evenly):
+a buyer taking 100 a day, open 08:00-18:00, may have 1 lead at 08:00, 10 by 08:59, 50 by 12:59 and 100
+only in the last minutes. A quiet morning is made up later in the day
 (the allowance is cumulative). With no delivery hours the day is open for its 24 hours. The allowance
 is used as the day window's limit when the slot is reserved, so it is as exact under concurrency as the
 cap itself.

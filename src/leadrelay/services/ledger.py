@@ -65,8 +65,11 @@ def post_sales(
     no ledger, whichever way its leads are delivered). A stored price that is no amount to bill (a
     buyer's bid of 1e17) is a sale without a price: the sale is recorded, never refused."""
     facts = tx.ledger.sale_facts(delivery_ids)
-    if holds_money(live):
-        tx.wallets.settle_holds([(f.job_id, f.partner, sale_amount(f.price) or ZERO) for f in facts])
+    # a hold is settled whatever the configuration says now: one taken before the budgets or wallets were
+    # switched off is still the partner's money
+    held = facts if holds_money(live) else [f for f in facts if f.money_held]
+    if held:
+        tx.wallets.settle_holds([(f.job_id, f.partner, sale_amount(f.price) or ZERO) for f in held])
     facts = [f for f in facts if not f.is_test]
     if not facts or (not pays_anything(live) and all(sale_amount(f.price) is None for f in facts)):
         return []

@@ -29,7 +29,7 @@ from leadrelay.domain.states import (
     JobStatus,
     QueueState,
 )
-from leadrelay.services.budgets import holds_money
+from leadrelay.services.budgets import MONEY_SCOPE, holds_money
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.ledger import pays_anything, post_sales
 from leadrelay.services.opened_leads import redact_result
@@ -219,6 +219,7 @@ def finish_batch(
     if sold and (
         pays_anything(live)
         or holds_money(live)
+        or any(scope == MONEY_SCOPE for item, _ in sold for scope, _ in item.cap_windows)
         or any(_price(i, r, live)["price"] is not None for i, r in sold)
     ):
         post_sales(tx, live, [item.delivery_id for item, _ in sold], now, ids)  # with the sale, at once

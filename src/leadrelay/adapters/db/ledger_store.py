@@ -35,6 +35,7 @@ _SALE_FACTS = (
         _D.is_test,
         _D.job_id,
         jobs.c.kind,
+        _D.cap_windows,
     )
     .join(leads, leads.c.id == _D.lead_id)
     .join(jobs, jobs.c.id == _D.job_id)
@@ -149,6 +150,7 @@ class SqlLedger:
                     bool(r.is_test),
                     r.job_id,
                     r.kind == "resend",
+                    any(scope == "money" for scope, _ in r.cap_windows or ()),
                 )
                 for r in self._conn.execute(_SALE_FACTS, {"ids": ids[i : i + _CHUNK]})
             )

@@ -25,6 +25,7 @@ class SaleFacts:
     is_test: bool
     job_id: str = ""  # the delivery's job (its money holds are the job's: ``Wallets.settle_holds``)
     resend: bool = False  # its job is a resend (the lead sent to the partner again, not sold again)
+    money_held: bool = False  # the delivery holds money of the partner's budgets or wallet (its cap windows)
 
 
 class Ledger(Protocol):
