@@ -15,11 +15,14 @@ Three steps, two transactions and the pings between them:
    slots can still be taken — at their bid, which is the sale's price.
 
 When a post is refused or fails, settlement routes the job again and :func:`open_or_resume` finds the
-stored bids: the next bid of the tier gets the post, up to ``max_posts`` in all, never below its floor
-(the deadline bounds the pings, not these posts: the bids stand). A waterfall whose tier has nothing left
-goes down to the next tier, until the deadline (counted from the first tier's pings). A rerun auctions
-the lead afresh (the bids so far stay in the job's history). Pings answered before a worker died are
-not stored: the job is auctioned again by whoever claims it.
+stored bids: the sale is decided again among the bids not yet posted, within the posts left, and the next
+bid (or bids, shared) of the tier gets the post, up to ``max_posts`` in all, never below its floor (the
+deadline bounds the pings, not these posts: the bids stand). So when every post of a shared sale is refused,
+a buyer left alone gets the lead at its exclusive bid. A shared sale of which one post stands is a sale:
+the lead is not posted again to fill a refused buyer's place ("up to N" buyers). A waterfall whose tier
+has nothing left goes down to the next tier, until the deadline (counted from the first tier's pings). A
+rerun auctions the lead afresh (the bids so far stay in the job's history). Pings answered before a worker
+died are not stored: the job is auctioned again by whoever claims it.
 """
 
 from __future__ import annotations

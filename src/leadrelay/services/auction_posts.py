@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from leadrelay.domain.auction import Sale, tiers_of
-from leadrelay.domain.model import Target
+from leadrelay.domain.auction import Offer, Sale, decide, tiers_of
+from leadrelay.domain.model import Strategy, Target
+from leadrelay.domain.ping import Bid, BidStatus
 from leadrelay.domain.states import JobStatus
 from leadrelay.services import partner_exclusion
 from leadrelay.services.budgets import Price, reserve_money
@@ -41,11 +42,12 @@ def next_post(
     or suppressed for this lead — a source's ping could not know); None: every bidder."""
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
-    if sale is None:  # the sale the tier's bids were ranked for
-        sale = Sale.SHARED if any(b.sold_as == Sale.SHARED for b in bids) else Sale.EXCLUSIVE
-    wanted = min(target.shared_max, target.max_posts - posted) if sale is Sale.SHARED else 1
-    ranked = sorted((b for b in bids if b.rank is not None), key=lambda b: b.rank)
     tried = set(job.excluded)
+    if sale is None:  # a fallback: the posts before all failed, and no part of the lead is sold
+        sale, ranked = _decide_again(bids, tried, target, posted, trace)
+    else:
+        ranked = sorted((b for b in bids if b.rank is not None), key=lambda b: b.rank)
+    wanted = min(target.shared_max, target.max_posts - posted) if sale is Sale.SHARED else 1
     chosen: list[tuple[Record, Chosen]] = []
     for bid in ranked:
         if len(chosen) == wanted:
@@ -101,6 +103,28 @@ def next_post(
         rule=rule,
         email_to=profile.email_to,
     )
+
+
+def _decide_again(
+    bids: Sequence[Record], tried: set[str], target: Target, posted: int, trace: list[str]
+) -> tuple[Sale, list[Record]]:
+    """The sale among the tier's bids not yet posted, decided again as the auction did
+    (``domain.auction.decide``) within the posts left: after every shared post was refused, one buyer
+    left alone gets the lead at its exclusive bid, not at its shared one. The bids in the posts' order."""
+    left = [b for b in bids if b.delivery_id is None and b.partner not in tried]
+    offers = [
+        Offer(b.partner, Bid(BidStatus(b.status), b.price, b.reference, b.reason, b.shared_price), b.floor)
+        for b in left
+    ]
+    tier = tiers_of(target)[bids[0].tier] if bids else None
+    by_price = tier is None or tier.strategy is Strategy.AUCTION
+    priority = tier.partners if tier is not None else ()
+    shared_max = min(target.shared_max, target.max_posts - posted)
+    decision = decide(offers, priority, by_price=by_price, shared_max=shared_max)
+    if decision.line is not None and any(b.sold_as == Sale.SHARED for b in bids):
+        trace.append(f"auction: the bids left: {decision.line}")
+    by_partner = {b.partner: b for b in left}
+    return decision.sale, [by_partner[o.partner] for o in decision.order]
 
 
 def why_unsold(tx: Tx, job: Record, posted: int) -> str:
