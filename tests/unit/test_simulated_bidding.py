@@ -161,7 +161,7 @@ def test_a_fixed_bid_and_extreme_rates() -> None:
     [
         ({"bid_min": -1}, "bid_min"),
         ({"bid_min": 10, "bid_max": 5}, "bid_max"),
-        ({"bid_max": float("inf")}, "bid_min must be a finite"),
+        ({"bid_max": float("inf")}, "bid_max must be a finite"),
         ({"refusal_rate": 1.5}, "refusal_rate"),
         ({"timeout_rate": -0.1}, "timeout_rate"),
         ({"refusal_rate": 0.6, "timeout_rate": 0.5}, "must not exceed 1"),

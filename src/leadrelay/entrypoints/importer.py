@@ -36,8 +36,12 @@ async def run_import(
         with file.open("rb") as fh:
             yield from bounded_lines(fh)  # a line past csv_leads.MAX_LINE_BYTES: a rejected row
 
+    try:
+        rej_fh = rejects.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise LeadrelayError(f"--rejects: cannot write {rejects}: {exc.strerror}") from exc
     with (
-        rejects.open("w", newline="", encoding="utf-8") as rej_fh,
+        rej_fh,
         Progress(
             TextColumn("[bold]importing"),
             BarColumn(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -106,6 +106,24 @@ def _skipped_line(value: Any) -> int | None:
     return None
 
 
+def _header_problem(names: Sequence[str] | None, fields: Collection[str], entity: str) -> str | None:
+    """Why the header row cannot be the columns' names: a column without a name, a name given twice (the
+    first column's values would be lost), or no name of the entity's fields at all (a file without its
+    header: its first lead would be taken for one). None when it can."""
+    if not names:
+        return None
+    seen: set[str] = set()
+    for i, name in enumerate(names, start=1):
+        if not name.strip():
+            return f"the header row's column {i} has no name"
+        if name.strip() in seen:
+            return f"the header row names {name.strip()!r} twice"
+        seen.add(name.strip())
+    if fields and seen.isdisjoint(fields):
+        return f"the header row names none of entity {entity!r}'s fields: is the file's header row missing?"
+    return None
+
+
 async def import_rows(
     intake: Intake,
     progress: ImportProgress,
@@ -120,14 +138,22 @@ async def import_rows(
     line (``bounded_lines``) is a rejected row. ``max_line_bytes``: the bound the lines were read with
     (named in the reason)."""
 
+    unread: dict[int, str] = {}  # line number -> why it was not read (its row is rejected)
+
     def decoded() -> Iterator[str]:
         for number, chunk in enumerate(lines, start=1):
             if isinstance(chunk, Overlong):
                 progress.read_bytes += chunk.size
+                unread[number] = f"is longer than {max_line_bytes} bytes"
                 yield f"{_MARK}{number}{_MARK}\n"
                 continue
             progress.read_bytes += len(chunk)
-            text = chunk.decode("utf-8", errors="replace")
+            try:  # a value is never stored altered: a line that is not UTF-8 is a rejected row
+                text = chunk.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                unread[number] = f"is not UTF-8 text (byte {exc.start + 1})"
+                yield f"{_MARK}{number}{_MARK}\n"
+                continue
             yield text.removeprefix("\ufeff") if number == 1 else text
 
     reader = csv.DictReader(decoded())
@@ -135,11 +161,12 @@ async def import_rows(
         names = reader.fieldnames
     except csv.Error as exc:
         names, progress.error = None, f"line 1: {exc}"
-    if not names or any(_skipped_line(name) is not None for name in names):
+    problem = _header_problem(names, await intake.entity_fields(progress.entity), progress.entity)
+    if names and (header_line := next((n for n in map(_skipped_line, names) if n is not None), None)):
+        problem = f"the header row {unread.get(header_line, 'was not read')}"
+    if problem is not None or not names:
         progress.state = ImportState.FAILED
-        if names:
-            progress.error = f"the header row is longer than {max_line_bytes} bytes"
-        progress.error = progress.error or "the file has no header row"
+        progress.error = progress.error or problem or "the file has no header row"
         return progress
     out = csv.writer(rejects)
     out.writerow(["row", *names, "errors"])
@@ -150,7 +177,7 @@ async def import_rows(
         out.writerow([row_no, *(row.get(f, "") for f in names), why])
 
     async def one(row_no: int, row: dict[str, str]) -> None:
-        values = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+        values = {k: v for k, v in row.items() if v not in (None, "")}
         try:
             answer = await intake.accept(IntakeRequest(progress.source, progress.entity, values))
         except LeadrelayError as exc:
@@ -170,7 +197,14 @@ async def import_rows(
             if skipped:  # not read: refused before intake, the row's other values kept in the rejects
                 progress.errors += 1
                 kept = {k: v for k, v in row.items() if isinstance(v, str) and _MARK not in v}
-                refuse(skipped[0], kept, f"line {skipped[0]} is longer than {max_line_bytes} bytes: not read")
+                refuse(skipped[0], kept, f"line {skipped[0]} {unread.get(skipped[0], 'was')}: not read")
+                continue
+            extra = row.pop(None, None)
+            if extra:  # a value past the header's columns (an unquoted comma?): nothing is dropped unsaid
+                progress.errors += 1
+                refuse(
+                    reader.line_num, row, f"{len(extra)} more value(s) than the header's {len(names)} columns"
+                )
                 continue
             task = asyncio.create_task(one(reader.line_num, row))
             pending.add(task)

@@ -288,6 +288,11 @@ class Intake:
         """Store the first answer of a keyed request that waited for the outcome (the only extra write)."""
         await self._storage.run(lambda tx: tx.leads.keep_answer(lead_id, answer.code, answer.as_dict()))
 
+    async def entity_fields(self, entity: str) -> frozenset[str]:
+        """The fields the entity in force defines (none for an unknown entity): what a CSV header names."""
+        spec = (await self._configs.get(self._storage)).specs.entities.get(entity)
+        return frozenset(spec.fields) if spec is not None else frozenset()
+
     async def outcome(self, lead_id: str, *, source: str | None = None) -> IntakeAnswer:
         """The lead's answer now; with ``source``, only that source's leads are visible. The buyer and its
         price are in it when the lead's source may see them (``show_buyer``)."""

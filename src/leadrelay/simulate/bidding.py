@@ -121,8 +121,9 @@ class BiddingOptions:
     shared_ratio: float | None = None  # a bid also offers this share of its price for a shared lead
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.bid_min) and math.isfinite(self.bid_max)) or self.bid_min < 0:
-            raise ValueError(f"bid_min must be a finite amount not below 0, not {self.bid_min}")
+        for label, amount in (("bid_min", self.bid_min), ("bid_max", self.bid_max)):
+            if not math.isfinite(amount) or amount < 0:
+                raise ValueError(f"{label} must be a finite amount not below 0, not {amount}")
         if self.bid_max < self.bid_min:
             raise ValueError(f"bid_max ({self.bid_max}) must not be below bid_min ({self.bid_min})")
         for label, rate in (("refusal_rate", self.refusal_rate), ("timeout_rate", self.timeout_rate)):

@@ -30,6 +30,8 @@ def apply(
         data = load_yaml_text(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise fail(f"cannot read {file}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise fail(f"cannot read {file}: not UTF-8 text (byte {exc.start})") from exc
     except ConfigError as exc:
         raise _config_fail(exc) from exc
     settings = settings_for(database_url)

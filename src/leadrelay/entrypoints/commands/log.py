@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from leadrelay.domain.log_filter import DistributionFilter
+from leadrelay.domain.states import JobStatus
 from leadrelay.entrypoints.commands.common import DbOption, actor, out, print_rows
 from leadrelay.entrypoints.commands.runtime import print_json, with_runtime
 
@@ -15,7 +16,7 @@ log_app = typer.Typer(help="The distribution log and its actions.", no_args_is_h
 
 @log_app.command("list")
 def log_list(
-    status: Annotated[str | None, typer.Option()] = None,
+    status: Annotated[JobStatus | None, typer.Option(help="A job's status.")] = None,
     partner: Annotated[str | None, typer.Option()] = None,
     profile: Annotated[str | None, typer.Option()] = None,
     source: Annotated[str | None, typer.Option()] = None,

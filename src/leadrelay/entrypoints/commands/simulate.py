@@ -34,6 +34,8 @@ def _read(path: Path, option: str) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise fail(f"{option}: cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise fail(f"{option}: cannot read {path}: not UTF-8 text (byte {exc.start})") from exc
 
 
 def _lead_file(path: Path) -> dict[str, Any]:

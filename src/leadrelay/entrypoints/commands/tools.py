@@ -10,6 +10,8 @@ import typer
 from leadrelay.entrypoints.commands.common import DbOption, fail, out
 from leadrelay.entrypoints.commands.runtime import with_runtime
 
+MAX_BUYERS = 1000  # simulated buyers in one process (each is a name, a state and its draws)
+
 
 def import_csv(
     file: Path,
@@ -28,13 +30,15 @@ def import_csv(
 
 
 def simulate_buyers(
-    port: Annotated[int, typer.Option()] = 9100,
-    count: Annotated[int, typer.Option(min=1)] = 3,
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 9100,
+    count: Annotated[int, typer.Option(min=1, max=MAX_BUYERS, help="How many buyers (each a name).")] = 3,
     latency_ms: Annotated[float, typer.Option(min=0)] = 50.0,
     accept_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.8,
     error_rate: Annotated[float, typer.Option(min=0, max=1)] = 0.0,
     host: Annotated[str, typer.Option(help="Loopback only.")] = "127.0.0.1",
-    smtp_port: Annotated[int, typer.Option(help="Also run a demo mailbox (SMTP) on this port; 0: none.")] = 0,
+    smtp_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Also run a demo mailbox (SMTP) on this port; 0: none.")
+    ] = 0,
     seed: Annotated[int, typer.Option(help="Seeds every draw (posts and pings) for repeatable runs.")] = 0,
     ping_latency_ms: Annotated[
         float | None, typer.Option(min=0, help="Fixed ping answer latency (default: --latency-ms).")
@@ -83,3 +87,5 @@ def simulate_buyers(
                 mailbox.stop()
     except ValueError as exc:
         raise fail(str(exc)) from exc
+    except OSError as exc:  # a port in use, or not ours to take
+        raise fail(f"cannot listen on {host} (port {port}, SMTP port {smtp_port}): {exc.strerror}") from exc
