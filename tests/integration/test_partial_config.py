@@ -4,10 +4,15 @@ nothing is applied, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import yaml
 
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.services import configure
+from tests.integration.test_auction import auction_config
 from tests.integration.test_cli import cli, stored
 from tests.support import ADMIN, ServerThread, base_config, prepare
 
@@ -17,8 +22,8 @@ def nowhere(name: str) -> str:
 
 
 def test_a_partial_document_may_not_leave_stored_profiles_invalid(db_url: str, tmp_path: Path) -> None:
-    """The whole document with `state` dropped is refused (rules use it); the same entity alone is
-    accepted, and then `export` no longer re-applies."""
+    """The whole document with `state` dropped is refused (rules use it); so is the same entity alone,
+    which would leave the stored profile's rule on a field the entity no longer has."""
     prepare(db_url, base_config(nowhere))
     before = stored(db_url)
     entity = {k: v for k, v in base_config(nowhere)["entities"]["solar"]["fields"].items() if k != "state"}
@@ -46,3 +51,26 @@ def test_put_of_one_partner_may_not_leave_a_stored_auction_invalid(db_url: str) 
 
 
 # ------------------------------------------------------------- non-UTF-8 files given to commands
+
+
+def test_a_stored_waterfall_validates_again_so_export_re_applies_and_deletes_are_not_refused(
+    db_url: str,
+) -> None:
+    """The stored form of a waterfall lists its tiers' partners in ``partners`` too: it was refused when
+    validated again, so with a waterfall stored nothing could be deleted and ``export`` did not re-apply."""
+    doc = auction_config(nowhere, lambda name: f"http://127.0.0.1:9/{name}/ping")
+    doc["profiles"]["solar-main"]["rules"][0]["send_to"] = {
+        "strategy": "waterfall",
+        "tiers": [{"partners": ["sunco"]}, {"partners": ["voltedge", "brightpath"]}],
+    }
+    prepare(db_url, doc)
+    db = Database(db_url)
+    try:
+        storage = SqlStorage(db)
+        exported = yaml.safe_load(configure.export_yaml(storage))
+        changes = configure.apply_document_sync(storage, exported, actor="test")
+        assert {change.action for change in changes} == {"unchanged"}
+        asyncio.run(configure.delete_object(storage, "sources", "web", actor="test"))
+        assert "web" not in storage.read(configure.stored_objects).get("sources", {})
+    finally:
+        db.dispose()

@@ -212,7 +212,7 @@ def test_a_waterfall_names_its_partners_in_tiers() -> None:
     [
         ({"strategy": "waterfall"}, f"{RULE}.tiers", "a waterfall needs tiers"),
         (
-            {"strategy": "waterfall", "partners": ["sunco"], "tiers": [{"partners": ["sunco"]}]},
+            {"strategy": "waterfall", "partners": ["voltedge"], "tiers": [{"partners": ["sunco"]}]},
             RULE,
             "names its partners in its tiers",
         ),

@@ -286,8 +286,10 @@ class _Validator(PartnerChecks):
 
     def tiers(self, model: TargetModel, path: str) -> list[dict[str, Any]]:
         """A waterfall's tiers, canonical: each a non-empty list of partners (each in one tier only), sold
-        by ``priority`` or ``auction``, with an optional floor."""
-        if model.partner is not None or model.partners is not None:
+        by ``priority`` or ``auction``, with an optional floor. (The canonical form also lists every tier's
+        partners in ``partners``, in order: a stored waterfall validates again, for a delete or an export.)"""
+        in_tiers = [name for tier in model.tiers or () for name in tier.partners]
+        if model.partner is not None or (model.partners is not None and list(model.partners) != in_tiers):
             self.fail(path, "a waterfall names its partners in its tiers, not in 'partners'")
         if not model.tiers:
             self.fail(f"{path}.tiers", "a waterfall needs tiers: [{partners: [names]}, …]")
