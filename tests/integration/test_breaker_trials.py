@@ -92,7 +92,12 @@ def test_a_capped_partner_due_for_its_trial_keeps_it(
     # room again and past the cool-down: this lead is the trial, and the healthy answer closes the breaker
     assert "sunco: circuit half-open: this lead is the trial (errors 3 of 3 in 5m)" in next_trace, next_trace
     assert "sunco: chosen (priority)" in next_trace, next_trace
-    assert found["audit"] == ["partner.breaker_open", "partner.breaker_half_open", "partner.breaker_close"]
+    # one trial in all (the audit log's rows come in no set order)
+    assert sorted(found["audit"]) == [
+        "partner.breaker_close",
+        "partner.breaker_half_open",
+        "partner.breaker_open",
+    ]
 
 
 def test_an_auction_does_not_spend_the_trial_of_a_partner_it_does_not_ping(db_url: str) -> None:
