@@ -120,14 +120,15 @@ class Holds:
             if row is None:
                 raise NotFound(f"unknown delivery {delivery_id}")
             job = tx.jobs.load_jobs([row.job_id], lock=True)[0]
-            if row.status != DeliveryStatus.HELD:
+            row = tx.holds.delivery(delivery_id) or row  # read again under the job's lock: a release at
+            if row.status != DeliveryStatus.HELD:  # the same time waited for it, and sees it released
                 raise InvalidTransition(f"delivery {delivery_id} is {row.status}, not held")
             pending = DELIVERY.check(row.status, DeliveryStatus.PENDING)
             partner = self.configs.current(tx).specs.partners.get(row.partner)
             if partner is None or partner.channel is None:
                 raise InvalidTransition(f"partner {row.partner} is missing or has no channel")
             now = self.clock()
-            tx.holds.update_held(
+            released = tx.holds.update_held(
                 delivery_id,
                 status=pending,
                 channel=partner.channel.kind.value,
@@ -137,6 +138,8 @@ class Holds:
                 held_at=None,
                 reason=None,
             )
+            if not released:  # no longer held (a store without the job's lock): nothing is changed
+                raise InvalidTransition(f"delivery {delivery_id} is no longer held")
             tx.jobs.update_job(
                 job.id,
                 status=JOB.check(job.status, JobStatus.DELIVERING),

@@ -17,6 +17,7 @@ from leadrelay.domain.delivery.response import (
     ResponseRules,
     ResponseRulesError,
     interpret_response,
+    parse_price,
 )
 
 
@@ -388,3 +389,29 @@ def test_an_option_name_that_is_not_text_is_refused_by_name() -> None:
     with pytest.raises(ResponseRulesError) as caught:
         ResponseRules.from_mapping({3: "x"})  # type: ignore[dict-item]
     assert caught.value.option == "3"
+
+
+@pytest.mark.parametrize(
+    ("text", "price"),
+    [
+        ("1e3", 1000.0),
+        ("12.5e3", 12500.0),
+        ("1.25E2", 125.0),
+        ("$1,000.50", 1000.5),
+        ("+12", 12.0),
+        (" -3.5 ", -3.5),
+        ("1e999", float("inf")),  # out of range: refused where an amount is checked (sale_amount)
+        ("no price", None),
+    ],
+)
+def test_a_price_is_read_as_written_exponent_included(text: str, price: float | None) -> None:
+    """An exponent is the number's (LeadConduit's type would run "1e3" together as 13); other text keeps
+    only digits, '.' and '-' ("$1,000.50")."""
+    assert parse_price(text) == price
+
+
+def test_a_price_path_with_an_exponent_bills_the_number_written() -> None:
+    body = json.dumps({"status": "accepted", "bid": {"price": "1.25e2"}})
+    rules = {"outcome_search_term": "accepted", "outcome_search_path": "status", "price_path": "bid.price"}
+    result = interpret_response(rules, 200, {"Content-Type": "application/json"}, body)
+    assert (result.outcome, result.price) == ("success", 125.0)

@@ -203,7 +203,7 @@ class WebhookSender:
 
         # a buyer may echo the lead or a credential: redacted before anything is read from the answer
         sent = sent.plus(secrets=secret_values(auth, signing, self.tokens))  # a token renewed after a 401
-        text = sent.text(_decode(raw, charset))[:MAX_RECORDED_CHARS]
+        text = sent.text(_decode(raw, charset))  # read whole (up to what was read); stored cut
         result = classify(
             status,
             text,
@@ -215,6 +215,9 @@ class WebhookSender:
             rules=spec.response,
             status_policy=spec.status_policy,
         )
+        answered = result.response_body
+        if answered is not None and len(answered) > MAX_RECORDED_CHARS:
+            return replace(result, response_body=answered[:MAX_RECORDED_CHARS], redactor=sent)
         return replace(result, redactor=sent)
 
 

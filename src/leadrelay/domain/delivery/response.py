@@ -196,13 +196,20 @@ def js_regex(expression: str, *, ignore_case: bool = False) -> re.Pattern[str]:
     return re.compile(re.sub(r"(?<!\\)\(\?<(?=[A-Za-z_])", "(?P<", expression), flags)
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def parse_price(value: object) -> float | None:
-    """LeadConduit's number type: everything but digits, '.' and '-' is dropped ("$1,000.50" → 1000.5)."""
+    """A number as written ("12.5", "1.25e2"); else LeadConduit's number type: everything but digits, '.'
+    and '-' is dropped ("$1,000.50" → 1000.5). No number: None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return float(value) if math.isfinite(value) else None
-    digits = re.sub(r"[^0-9.\-]", "", str(value))
+    text = str(value).strip()
+    if _PLAIN_NUMBER.fullmatch(text):  # an exponent is the number's, not digits to run together
+        return float(text)  # past a float's range: infinite, refused by what checks an amount's range
+    digits = re.sub(r"[^0-9.\-]", "", text)
     try:
         return float(digits) if digits else None
     except ValueError:
