@@ -44,7 +44,9 @@ FIELD = "consented_sellers"
         ("Acme Solar, LLC", "acmesolar"),
         ("Acme Solar L.L.C.", "acmesolar"),
         ("Acme Solar Inc.", "acmesolar"),
-        ("Acme Solar Co., Inc.", "acmesolar"),
+        ("Acme Solar Corp., Inc.", "acmesolar"),
+        ("Acme Solar Co., Inc.", "acmesolarco"),  # "Co" and "Company" are part of a name
+        ("Sun Company, Inc.", "suncompany"),
         ("Acme Solar Corporation", "acmesolar"),
         ("Acme Incorporated Solar", "acmeincorporatedsolar"),  # a suffix word only counts at the end
         ("Ａｃｍｅ Solar", "acmesolar"),  # full-width letters (NFKC)
@@ -83,7 +85,7 @@ def test_a_partner_is_covered_by_its_name_legal_name_or_an_alias() -> None:
     for consent in (["SUNCO"], ["sun company holdings"], ["Sunco-Energy LLC"], "Other|bright roofs"):
         scope = consent_scope(consent)
         assert scope is not None and covered(keys, scope), consent
-    for consent in (["Sun"], ["Suncompany"], [], "Other Seller"):
+    for consent in (["Sun"], ["Suncompany"], ["Sun Company Holdings Co"], ["Sun LLC"], [], "Other Seller"):
         scope = consent_scope(consent)
         assert scope is not None and not covered(keys, scope), consent
     assert consent_scope(None) is None  # no consent value at all: not a scope

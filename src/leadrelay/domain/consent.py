@@ -26,8 +26,6 @@ __all__ = [
 
 COMPANY_SUFFIXES = frozenset(
     {
-        "co",
-        "company",
         "corp",
         "corporation",
         "inc",
@@ -41,8 +39,10 @@ COMPANY_SUFFIXES = frozenset(
         "pllc",
     }
 )
-"""Words a seller's name may end with that do not tell two sellers apart (``Acme Solar, LLC`` is
-``Acme Solar``); removed from the end only, as often as they repeat (``Acme Co., Inc.`` is ``Acme``)."""
+"""The legal forms a seller's name may end with, which do not tell two sellers apart (``Acme Solar, LLC``
+is ``Acme Solar``); removed from the end only, as often as they repeat (``Acme Corp., Inc.`` is ``Acme``).
+"Co" and "Company" are not among them: they are part of a name (``Sun Company, Inc.`` is not ``Sun LLC``,
+a consent to one is no consent to the other)."""
 
 _SEPARATORS = re.compile(r"[|;\n]")
 

@@ -71,7 +71,9 @@ def next_post(
         ):
             trace.append(seen)
             continue
-        windows, capped = reserve(tx, partner, profile.partner_caps.get(bid.partner, {}), job.profile, now)
+        caps = profile.partner_caps.get(bid.partner, {})
+        count_load = bid.partner in cfg.load_counted  # a least_loaded rule counts it (an uncapped partner)
+        windows, capped = reserve(tx, partner, caps, job.profile, now, count_load=count_load)
         if capped is not None:
             trace.append(f"{bid.partner}: {capped} (since its bid)")
             continue

@@ -84,6 +84,9 @@ def route_job(
         tx, job, live, now, ev, trace, rotations=rotations, unavailable=unavailable, breakers=breakers
     )
     if not candidates:
+        choice = excluded and ev.target is not None and ev.target.strategy is Strategy.USER_CHOICE
+        if choice and (stored := tx.deliveries.offers_of(job.id)):  # a selection refused: its offers end it
+            return user_choice.resume(tx, job, now, w, stored, trace, ev.rule)
         reason = ev.reason or "no eligible partner"
         if excluded:
             reason = f"{reason} (already tried: {', '.join(sorted(excluded))})"

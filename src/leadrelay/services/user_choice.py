@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.model import PartnerSpec, ProfileSpec, Target
 from leadrelay.domain.offers import (
     NO_OFFER_SELECTED,
@@ -73,11 +74,11 @@ def offer(
     ids: IdSource,
 ) -> StepResult:
     """Offer the eligible partners with room to the consumer and park the job until one is selected; a job
-    that has offers already (routed again) is resumed instead (:func:`_resume`)."""
+    that has offers already (routed again) is resumed instead (:func:`resume`)."""
     assert ev.target is not None
     stored = tx.deliveries.offers_of(job.id)
     if stored:
-        return _resume(tx, job, now, w, stored, trace, ev.rule)
+        return resume(tx, job, now, w, stored, trace, ev.rule)
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
     with_channel: list[PartnerSpec] = []
@@ -146,7 +147,7 @@ def _park(w: Writes, job: Record, now: datetime, trace: list[str], rule: str | N
     )
 
 
-def _resume(
+def resume(
     tx: Tx,
     job: Record,
     now: datetime,
@@ -265,7 +266,8 @@ def select(
     email_to = compiled.spec.email_to if compiled is not None else ()
     if partner.dedup is not None and partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys):
         raise Conflict(f"partner {chosen.display_name} already received this person; choose another offer")
-    windows, capped = reserve(tx, partner, profile_caps, job.profile, now)
+    count_load = partner.name in cfg.load_counted  # a least_loaded rule counts it (an uncapped partner)
+    windows, capped = reserve(tx, partner, profile_caps, job.profile, now, count_load=count_load)
     if capped is not None:  # raising rolls the transaction back: the offers stay open
         raise Conflict(
             f"partner {chosen.display_name} cannot take the lead now ({capped}); choose another offer"
@@ -279,6 +281,7 @@ def select(
         )
     windows.extend(held)
     windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
+    basis = _basis_of(chosen.price, job, compiled.spec, partner) if compiled is not None else PriceBasis.RULE
     delivery_id = ids("dlv")
     tx.deliveries.update_offer(
         chosen.id,
@@ -295,7 +298,7 @@ def select(
         tx,
         job,
         cfg.partners,
-        [Chosen(partner.name, windows, chosen.price, None, delivery_id)],
+        [Chosen(partner.name, windows, chosen.price, None, delivery_id, basis)],
         now,
         w,
         ids,
@@ -314,9 +317,28 @@ def _offer_price(
 ) -> float | None:
     """What an offer costs its buyer (and the consumer sees): the rule's price for the partner, else the
     profile's, else its list price (the order a delivery's price follows, ``distribution._priced``)."""
+    return _offer_priced(name, target, profile, list_price)[0]
+
+
+def _offer_priced(
+    name: str, target: Target | None, profile: ProfileSpec, list_price: float | None
+) -> tuple[float | None, PriceBasis]:
+    """``_offer_price`` with where it came from (the delivery's ``price_basis``)."""
     if target is not None and name in target.prices:
-        return target.prices[name]
-    return profile.partner_prices.get(name, list_price)
+        return target.prices[name], PriceBasis.RULE
+    if name in profile.partner_prices:
+        return profile.partner_prices[name], PriceBasis.PROFILE
+    return list_price, PriceBasis.LIST
+
+
+def _basis_of(
+    chosen_price: float | None, job: Record, profile: ProfileSpec, partner: PartnerSpec
+) -> PriceBasis:
+    """Where a selected offer's price came from, as the configuration prices it now; a price the
+    configuration no longer gives (changed since the offer) is one fixed before the post: the rule's."""
+    target = next((rule.send_to for rule in profile.rules if rule.name == job.rule), profile.default)
+    price, basis = _offer_priced(partner.name, target, profile, partner.price)
+    return basis if price == chosen_price else PriceBasis.RULE
 
 
 def _money(price: float | None) -> str:
