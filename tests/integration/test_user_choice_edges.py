@@ -5,27 +5,13 @@ a consent to another seller named "Sun" does not cover "Sun Company, Inc."."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from leadrelay.simulate.buyers import BuyersThread
 from tests.documents import lead
+from tests.integration.test_routing_flow import buyers as buyers
 from tests.integration.test_routing_flow import job_of, serve
+from tests.integration.test_routing_flow import refusing as refusing
 from tests.integration.test_user_choice import by_partner, choice_config, offered, select
 from tests.support import source_headers
-
-
-@pytest.fixture
-def buyers() -> Iterator[BuyersThread]:
-    with BuyersThread(count=0, latency_ms=0, accept_rate=1.0) as b:
-        yield b
-
-
-@pytest.fixture
-def refusing() -> Iterator[BuyersThread]:
-    with BuyersThread(count=0, latency_ms=0, accept_rate=0.0) as b:
-        yield b
 
 
 def test_a_user_choice_sale_records_the_price_basis_it_was_priced_from(
