@@ -14,6 +14,8 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
+import orjson
+
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.privacy import FieldMatch
 from leadrelay.domain.states import DeliveryStatus, QueueState
@@ -226,6 +228,11 @@ class FakeErasure:
             "updated_at": now,
         }
         for lead in self._t.where("leads", lambda r: r["id"] in wanted):
+            answer = orjson.loads(lead["answer"]) if lead["answer"] is not None else None
+            if isinstance(answer, dict) and answer.get("redirect_url") is not None:
+                answer = {key: value for key, value in answer.items() if key != "redirect_url"}
+                self._t.update("leads", lead, {**changes, "answer": answer})
+                continue
             self._t.update("leads", lead, changes)
         for delivery in self._t.where("deliveries", lambda r: r["lead_id"] in wanted and r["redirect_url"]):
             self._t.update("deliveries", delivery, {"redirect_url": None})

@@ -611,3 +611,14 @@ def test_control_characters_around_digits_are_text_not_numbers(value: str) -> No
     """float() refuses these; the compiled code must treat them as text, never raise."""
     assert compile_condition(Leaf("x", Op.GT, 1))({"x": value}) is False
     assert compile_condition(Leaf("x", Op.EQ, value))({"x": 0}) is False
+
+
+def test_a_failure_quotes_a_value_whole_or_names_its_length() -> None:
+    """Never a cut value (redaction and erasure find whole values only)."""
+    assert (
+        explain_failure(BILL, 0, {"monthly_bill": "9" * 100})
+        == f"filter monthly_bill gte 100 failed ({'9' * 100})"
+    )
+    assert explain_failure(BILL, 0, {"monthly_bill": "9" * 101}) == (
+        "filter monthly_bill gte 100 failed (a value of 101 characters)"
+    )

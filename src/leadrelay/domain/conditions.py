@@ -149,11 +149,20 @@ def _fields(cond: Condition) -> Iterable[str]:
             yield from _fields(item)
 
 
+_QUOTED_MAX = 100
+"""The longest value a trace line quotes, whole; a longer one is named by its length only. A value is
+never cut: what a trace quotes must be a whole value, the only form redaction (``domain.privacy``) and
+erasure know to find and replace."""
+
+
 def _actual(values: Values, field: str) -> str:
     value = values.get(field)
     if value is None:
         return "missing"
-    return "empty" if value == "" else _compact(_render(value), 60)
+    if value == "":
+        return "empty"
+    shown = _render(value)
+    return shown if len(shown) <= _QUOTED_MAX else f"a value of {len(shown)} characters"
 
 
 def _render(value: Any) -> str:

@@ -59,6 +59,9 @@ def make_engine(url: str) -> Engine:
             # erased personal data is overwritten in its page, not left in free space (no extra I/O)
             cur.execute("PRAGMA secure_delete=FAST")
             cur.close()
+            # SQLite's lower() folds ASCII letters only: an email compared in any letter case (erasure's
+            # search) uses Python's folding, as dedup does
+            dbapi_conn.create_function("casefold", 1, _casefold, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
@@ -88,6 +91,10 @@ def make_engine(url: str) -> Engine:
         max_overflow=10,
         pool_pre_ping=True,
     )
+
+
+def _casefold(value: str | None) -> str | None:
+    return value.casefold() if isinstance(value, str) else None
 
 
 class Database:

@@ -35,7 +35,9 @@ class SqlErasure:
         if not matches:
             return []
         query = select(leads.c.id).where(
-            leads.c.entity == entity, leads.c.erased_at.is_(None), or_(*map(_condition, matches))
+            leads.c.entity == entity,
+            leads.c.erased_at.is_(None),
+            or_(*(_condition(m, sqlite=self._conn.dialect.name == "sqlite") for m in matches)),
         )
         return list(self._conn.execute(query).scalars())
 
@@ -151,7 +153,15 @@ class SqlErasure:
 
     def blank_leads(self, lead_ids: Sequence[str], now: datetime) -> None:
         """Empty the leads' values, sealed values and flags, and mark them erased; their deliveries' redirect
-        URLs go too (a buyer's URL for the consumer may carry the person)."""
+        URLs go too (a buyer's URL for the consumer may carry the person), and so does the one in a lead's
+        stored first answer (a keyed request's, replayed to its repeats)."""
+        answered = select(leads.c.id, leads.c.answer).where(
+            leads.c.id.in_(list(lead_ids)), leads.c.answer.is_not(None)
+        )
+        for lead_id, answer in list(self._conn.execute(answered)):
+            if isinstance(answer, dict) and answer.get("redirect_url") is not None:
+                kept = {key: value for key, value in answer.items() if key != "redirect_url"}
+                self._conn.execute(update(leads).where(leads.c.id == lead_id).values(answer=kept))
         self._conn.execute(
             update(leads)
             .where(leads.c.id.in_(list(lead_ids)))
@@ -164,10 +174,12 @@ class SqlErasure:
         )
 
 
-def _condition(match: FieldMatch) -> ColumnElement[bool]:
+def _condition(match: FieldMatch, *, sqlite: bool) -> ColumnElement[bool]:
     stored = leads.c.data[match.field].as_string()
     condition: ColumnElement[bool]
-    if match.how == "equal_ignoring_case":
+    if match.how == "equal_ignoring_case" and sqlite:  # every letter folded (``engine``'s casefold)
+        condition = func.casefold(stored) == match.value.casefold()
+    elif match.how == "equal_ignoring_case":  # PostgreSQL's lower() folds every letter
         condition = func.lower(stored) == match.value.lower()
     elif match.how == "prefix":
         condition = stored.startswith(match.value, autoescape=True)
