@@ -156,6 +156,11 @@ class FakeRelays:
         rows.sort(key=lambda r: (r["created_at"], r["id"]))
         return [self._t.row("outbound_postbacks", r) for r in rows]
 
+    def set_body(self, relay_id: str, body: Mapping[str, Any]) -> None:
+        r = self._t.find("outbound_postbacks", relay_id)
+        if r is not None:
+            self._t.update("outbound_postbacks", r, {"body": dict(body)})
+
     def get(self, relay_id: str) -> FakeRow | None:
         r = self._t.find("outbound_postbacks", relay_id)
         return None if r is None else self._t.row("outbound_postbacks", r)

@@ -73,8 +73,7 @@ def record_postback(
         object_kind="delivery",
         object_id=delivery_id,
         at=now,
-        detail=detail,
-        reason=report.note,
+        detail=detail,  # the buyer's note stays with the postback (where erasure finds it), not in the log
     )
     relayed = None
     if not d.is_test:

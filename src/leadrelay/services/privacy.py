@@ -85,6 +85,9 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
         for p in tx.postbacks.of_lead(row.id):  # a buyer's postback note may quote the lead too
             if p.note and (note := red.text(p.note)) != p.note:
                 tx.postbacks.set_note(p.id, note)
+        for relay in tx.relays.of_lead(row.id):  # and so the event relayed to the source, sent or not
+            if (body := red.value(relay.body)) != relay.body:
+                tx.relays.set_body(relay.id, body)
     ids = [row.id for row in rows]
     if not ids:
         return 0

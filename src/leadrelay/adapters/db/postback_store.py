@@ -153,3 +153,7 @@ class SqlRelays:
         return self._conn.execute(
             select(outbound_postbacks).where(outbound_postbacks.c.id == relay_id)
         ).first()
+
+    def set_body(self, relay_id: str, body: Mapping[str, Any]) -> None:
+        o = outbound_postbacks.c
+        self._conn.execute(update(outbound_postbacks).where(o.id == relay_id).values(body=dict(body)))
