@@ -207,7 +207,17 @@ class FakeErasure:
 
     def delivery_reasons(self, lead_id: str) -> list[FakeRow]:
         found = self._t.where("deliveries", lambda d: d["lead_id"] == lead_id)
-        return [self._pick("deliveries", d, "id", "reason") for d in found]
+        return [self._pick("deliveries", d, "id", "reason", "cancel_reason") for d in found]
+
+    def audit_reasons(self, object_ids: Collection[str]) -> list[FakeRow]:
+        wanted = set(object_ids)
+        found = self._t.where("audit_log", lambda a: a["object_id"] in wanted and a["reason"] is not None)
+        return [self._pick("audit_log", a, "id", "reason") for a in found]
+
+    def set_audit_reason(self, entry_id: str, reason: str | None) -> None:
+        entry = self._t.find("audit_log", entry_id)
+        if entry is not None:
+            self._t.update("audit_log", entry, {"reason": reason})
 
     def lead_deliveries(self, lead_id: str, statuses: Collection[str]) -> list[FakeRow]:
         wanted = set(statuses)

@@ -75,9 +75,13 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
                 tx.deliveries.update_offer(offer.id, status=expired, expired_at=now)
         for att in tx.erasure.attempt_reasons(row.id):
             tx.erasure.erase_attempt(att.id, red.text(att.reason))
+        objects = {row.id}  # what the audit log's entries about the lead are about
         for d in tx.erasure.delivery_reasons(row.id):
+            objects.add(d.id)
             if d.reason and (reason := red.text(d.reason)) != d.reason:  # a buyer's reason may quote the lead
                 tx.deliveries.update_delivery(d.id, reason=reason)
+            if d.cancel_reason and (why := red.text(d.cancel_reason)) != d.cancel_reason:  # an operator's
+                tx.deliveries.update_delivery(d.id, cancel_reason=why)
         for r in tx.returns.of_leads([row.id]):  # a partner's or an operator's note may quote the lead
             notes = (red.text(r.note), red.text(r.decision_note))
             if notes != (r.note, r.decision_note):
@@ -88,6 +92,10 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
         for relay in tx.relays.of_lead(row.id):  # and so the event relayed to the source, sent or not
             if (body := red.value(relay.body)) != relay.body:
                 tx.relays.set_body(relay.id, body)
+        objects.update(job.id for job in tx.erasure.job_texts(row.id))
+        for entry in tx.erasure.audit_reasons(objects):  # an operator's reason (a cancel, a return)
+            if (reason := red.text(entry.reason)) != entry.reason:
+                tx.erasure.set_audit_reason(entry.id, reason)
     ids = [row.id for row in rows]
     if not ids:
         return 0

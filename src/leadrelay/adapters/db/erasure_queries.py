@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, func, or_, select, update
 
-from leadrelay.adapters.db.tables import attempts, batches, deliveries, jobs, leads
+from leadrelay.adapters.db.tables import attempts, audit_log, batches, deliveries, jobs, leads
 from leadrelay.domain.privacy import FieldMatch
 
 
@@ -134,9 +134,18 @@ class SqlErasure:
         )
 
     def delivery_reasons(self, lead_id: str) -> list[Row[Any]]:
-        """The lead's deliveries (``id``, ``reason``)."""
-        query = select(deliveries.c.id, deliveries.c.reason).where(deliveries.c.lead_id == lead_id)
-        return list(self._conn.execute(query))
+        """The lead's deliveries (``id``, ``reason``, ``cancel_reason``)."""
+        d = deliveries.c
+        return list(self._conn.execute(select(d.id, d.reason, d.cancel_reason).where(d.lead_id == lead_id)))
+
+    def audit_reasons(self, object_ids: Collection[str]) -> list[Row[Any]]:
+        a = audit_log.c
+        wanted = sorted(set(object_ids))
+        query = select(a.id, a.reason).where(a.object_id.in_(wanted), a.reason.is_not(None))
+        return list(self._conn.execute(query)) if wanted else []
+
+    def set_audit_reason(self, entry_id: str, reason: str | None) -> None:
+        self._conn.execute(update(audit_log).where(audit_log.c.id == entry_id).values(reason=reason))
 
     def lead_deliveries(self, lead_id: str, statuses: Collection[str]) -> list[Row[Any]]:
         """The lead's deliveries in one of ``statuses`` (whole rows)."""

@@ -124,7 +124,17 @@ class Erasure(Protocol):
 
     def erase_attempt(self, attempt_id: str, reason: str | None) -> None: ...
 
-    def delivery_reasons(self, lead_id: str) -> list[Record]: ...
+    def delivery_reasons(self, lead_id: str) -> list[Record]:
+        """The lead's deliveries (``id``, ``reason``, ``cancel_reason``)."""
+        ...
+
+    def audit_reasons(self, object_ids: Collection[str]) -> list[Record]:
+        """The audit entries about these objects that give a reason (``id``, ``reason``)."""
+        ...
+
+    def set_audit_reason(self, entry_id: str, reason: str | None) -> None:
+        """An audit entry's reason, redacted (an operator's words may quote the person)."""
+        ...
 
     def lead_deliveries(self, lead_id: str, statuses: Collection[str]) -> list[Record]:
         """The lead's deliveries in one of ``statuses`` (whole rows)."""
