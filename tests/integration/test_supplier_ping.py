@@ -24,7 +24,10 @@ from tests.integration.test_routing_flow import WAIT, job_of, serve
 from tests.support import source_headers
 
 PARTIAL = {"zip": "94103", "state": "CA", "monthly_bill": 180}
-BID_KEYS = {"partner", "status", "price", "floor", "reference", "reason", "duration_ms", "rank", "margin"}
+BID_KEYS = {
+    *("partner", "status", "price", "shared_price", "floor", "reference", "reason", "duration_ms"),
+    *("rank", "margin", "sold_as"),
+}
 
 
 @pytest.fixture

@@ -123,7 +123,7 @@ def _decide_again(
     priority = tier.partners if tier is not None else ()
     shared_max = min(target.shared_max, target.max_posts - posted)
     decision = decide(offers, priority, by_price=by_price, shared_max=shared_max)
-    if decision.line is not None and any(b.sold_as == Sale.SHARED for b in bids):
+    if posted and decision.line is not None and any(b.sold_as == Sale.SHARED for b in bids):
         trace.append(f"auction: the bids left: {decision.line}")
     by_partner = {b.partner: b for b in left}
     return decision.sale, [by_partner[o.partner] for o in decision.order]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from leadrelay.domain.auction import Offer, Sale, bid_line, rank
+from leadrelay.domain.auction import Offer, Sale, bid_line, decide
 from leadrelay.domain.fields import validate_lead
 from leadrelay.domain.model import PERSONAL_NAMES, EntitySpec, Strategy
 from leadrelay.domain.ping_tokens import KEY_LABEL, key_material, read_token, sign_token, signature_ok
@@ -238,6 +238,7 @@ def bid_rows(
             "rule": auction["rule"],
             "status": b["status"],
             "price": b["price"],
+            "shared_price": b.get("shared_price"),
             "floor": b["floor"],
             "reference": b["reference"],
             "reason": b["reason"],
@@ -245,7 +246,7 @@ def bid_rows(
             "rank": b["rank"],
             "margin": b["margin"],
             "delivery_id": None,
-            "sold_as": Sale.EXCLUSIVE if b["rank"] is not None else None,
+            "sold_as": (b.get("sold_as") or Sale.EXCLUSIVE) if b["rank"] is not None else None,
             "superseded": False,
             "is_test": is_test,
             "started_at": job["created_at"],
@@ -262,7 +263,11 @@ def bid_rows(
 
 
 def _ranked(auction: Auction, offers: Sequence[Offer]) -> tuple[dict[str, Any], float | None]:
-    ranking = rank(offers, auction.priority)
+    """The bids ranked as the lead's auction ranks them (``decide``: an exclusive sale, or a shared one
+    when the sum earns more), and what the lead would earn: the quote."""
+    target = auction.target
+    shared_max = min(target.shared_max, target.max_posts)
+    ranking = decide(offers, auction.priority, shared_max=shared_max)
     places = {id(o): i for i, o in enumerate(ranking.order, 1)}
     deadline_ms = auction.deadline_s * 1000
     trace = [*auction.trace, *(bid_line(o, deadline_ms) for o in offers)]
@@ -274,17 +279,22 @@ def _ranked(auction: Auction, offers: Sequence[Offer]) -> tuple[dict[str, Any], 
                 "partner": offer.partner,
                 "status": offer.bid.status.value,
                 "price": offer.bid.price,
+                "shared_price": offer.bid.shared_price,
                 "floor": offer.floor,
                 "reference": offer.bid.reference,
                 "reason": offer.bid.reason,
                 "duration_ms": offer.duration_ms,
                 "rank": place,
                 "margin": ranking.margin if place == 1 else None,
+                "sold_as": ranking.sale.value if place is not None else None,
             }
         )
     winner = ranking.winner
     price = winner.bid.price if winner is not None else None
-    if winner is not None and price is not None:
+    if ranking.sale is Sale.SHARED:  # the lead earns the sum of the shared bids
+        price = round(sum(o.bid.shared_price or 0.0 for o in ranking.order[:shared_max]), 2)
+        trace.append(f"auction: {ranking.line}")
+    elif winner is not None and price is not None:
         trace.append(f"auction: {winner.partner} wins at {price:.2f}")
     doc = {"rule": auction.rule, "max_posts": auction.target.max_posts, "bids": bids, "trace": trace}
     return doc, price
