@@ -360,10 +360,12 @@ class Worker:
         if links is None or not isinstance(spec, WebhookChannel) or not places_url(spec.mapping):
             return item.lead
         try:
-            return replace(item.lead, postback_url=await links.url_for(item.delivery_id))
+            url = await links.url_for(item.delivery_id)
         except Exception:  # the installation key is unreadable: the lead still goes, without the URL
             log.exception("no postback URL for %s", item.delivery_id)
             return item.lead
+        # the signed URL is the partner's credential: never in the recorded request a viewer may read
+        return replace(item.lead, postback_url=url, redactor=item.lead.redactor.plus(secrets=[url]))
 
     async def _send(self, item: SendItem) -> AttemptResult:
         log_context.bind(delivery_id=item.delivery_id)  # this send's own task (asyncio.gather)
