@@ -105,7 +105,7 @@ class FakeInvoices:
         if row is not None:
             self.tables.update("invoices", row, _state(invoice))
 
-    def get(self, invoice_id: str) -> Invoice | None:
+    def get(self, invoice_id: str, *, lock: bool = False) -> Invoice | None:
         row = self._stored(invoice_id)
         return _invoice(self.tables.values("invoices", row)) if row is not None else None
 

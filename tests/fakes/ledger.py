@@ -37,6 +37,9 @@ class FakeLedger:
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
 
+    def lock_leads(self, lead_ids: Collection[str]) -> None:
+        return None  # one transaction at a time here
+
     def post(self, entries: Sequence[Entry]) -> None:
         owed: dict[str, Decimal] = {}
         for e in entries:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator
@@ -47,6 +48,15 @@ def parse_rate(value: Any) -> float:
     if not math.isfinite(rate) or not 0 < rate <= 1:
         raise ValueError(f"invalid rate {value!r}: must be more than 0% and at most 100%")
     return rate
+
+
+def exact_rate(value: Any) -> Decimal:
+    """``parse_rate`` as the exact decimal written (``"10.1%"`` is 0.101, not the float 0.10099…): what
+    money is computed and compared with."""
+    parse_rate(value)  # the same checks and messages
+    if isinstance(value, str) and (match := _PERCENT_RE.match(value)):
+        return Decimal(match[1]) / 100
+    return Decimal(str(value))
 
 
 def _rate(value: Any) -> str:

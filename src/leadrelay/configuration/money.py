@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, model_validator
 
-from leadrelay.configuration.breaker import Rate, parse_rate
+from leadrelay.configuration.breaker import Rate, exact_rate
 from leadrelay.configuration.values import CAP_PERIODS, CapPeriodName, Money, Strict, choice, problem
 from leadrelay.domain.ledger import PayoutBasis, PayoutModel, money
 from leadrelay.domain.model import CapPeriod, WalletSpec
@@ -47,7 +47,7 @@ class PayoutConfig(Strict):
         return self
 
     def to_spec(self) -> PayoutModel:
-        share = Decimal(str(parse_rate(self.share))) if self.share is not None else None
+        share = exact_rate(self.share) if self.share is not None else None
         return PayoutModel(
             fixed=money(self.fixed) if self.fixed is not None else None,
             share=share,

@@ -19,12 +19,11 @@ window as a duration text.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from leadrelay.configuration.breaker import Rate, parse_rate
+from leadrelay.configuration.breaker import Rate, exact_rate
 from leadrelay.configuration.values import Name, PositiveDuration, Strict, choice, parse_duration, unique
 from leadrelay.domain.returns import RatePeriod, ReturnPolicy
 from leadrelay.errors import ConfigProblem
@@ -46,7 +45,7 @@ class ReturnsModel(Strict):
         return ReturnPolicy(
             window_s=parse_duration(self.window),
             reasons=tuple(self.reasons),
-            max_rate=Decimal(str(parse_rate(self.max_rate))) if self.max_rate is not None else None,
+            max_rate=exact_rate(self.max_rate) if self.max_rate is not None else None,
             rate_period=RatePeriod(self.rate_period),
             auto_approve=frozenset(self.auto_approve),
             redistribute=self.redistribute,

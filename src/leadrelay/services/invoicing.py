@@ -38,8 +38,8 @@ def _policy(live: LiveConfig, party_kind: Party, party: str) -> Invoicing:
     return policy
 
 
-def _get(tx: Tx, invoice_id: str) -> Invoice:
-    invoice = tx.invoices.get(invoice_id)
+def _get(tx: Tx, invoice_id: str, *, lock: bool = False) -> Invoice:
+    invoice = tx.invoices.get(invoice_id, lock=lock)
     if invoice is None:
         raise NotFound(f"no invoice {invoice_id}")
     return invoice
@@ -166,7 +166,7 @@ class Billing:
 
     async def pay(self, invoice_id: str, *, actor: str) -> Invoice:
         def work(tx: Tx) -> Invoice:
-            invoice = _get(tx, invoice_id)
+            invoice = _get(tx, invoice_id, lock=True)  # a pay or void at the same time waits, then sees it
             inv.check_move(invoice_id, invoice.status, InvoiceStatus.PAID)
             now = self.clock()
             entry = inv.settlement_entry(invoice, entry_id=self.ids("led"), at=now, actor=actor)
@@ -182,7 +182,7 @@ class Billing:
     async def void(self, invoice_id: str, *, actor: str) -> Invoice:
         def work(tx: Tx) -> Invoice:
             now = self.clock()
-            invoice = inv.void(_get(tx, invoice_id), now)
+            invoice = inv.void(_get(tx, invoice_id, lock=True), now)
             tx.invoices.release(invoice.id)
             if invoice.party_kind is Party.PARTNER:
                 tx.invoices.set_invoiced(invoice.sold_deliveries, False)

@@ -80,6 +80,8 @@ def post_sales(
         for f in facts
         if (model := _payout(live, f.source, f.entity)) is not None and model.per_lead
     }
+    if per_lead:  # whether the lead's payout is paid already: one transaction at a time decides
+        tx.ledger.lock_leads(per_lead)
     lead_entries: dict[str, list[Entry]] = {lead: [] for lead in per_lead}
     for e in tx.ledger.entries(lead_ids=per_lead) if per_lead else ():
         lead_entries[e.lead_id or ""].append(e)
@@ -115,11 +117,14 @@ def _not_sold_again(tx: Tx, facts: Sequence[SaleFacts]) -> list[SaleFacts]:
         if e.kind is EntryKind.SALE
     }
     sold = {(lead, partner): delivery for lead, partner, delivery in standing}
-    return [
-        f
-        for f in facts
-        if not (f.resend and sold.get((f.lead_id, f.partner), f.delivery_id) != f.delivery_id)
-    ]
+    kept = []
+    for f in sorted(facts, key=lambda f: (f.resend, f.delivery_id)):  # the sales, then the resends
+        key = (f.lead_id, f.partner)
+        if f.resend and sold.get(key, f.delivery_id) != f.delivery_id:
+            continue  # a sale of the lead to the partner stands, or one of these facts bills it
+        sold.setdefault(key, f.delivery_id)
+        kept.append(f)
+    return kept
 
 
 def resend_takes_over(
@@ -177,6 +182,8 @@ def post_reversals(
     leads = {f.lead_id for f in facts.values()}
     if not leads:
         return []
+    if any((m := _payout(live, f.source, f.entity)) is not None and m.per_lead for f in facts.values()):
+        tx.ledger.lock_leads(leads)  # whether the lead's payout still stands: one transaction at a time
     lead_entries = tx.ledger.entries(lead_ids=leads)
     posted: list[Entry] = []
     for delivery_id in sorted(facts):

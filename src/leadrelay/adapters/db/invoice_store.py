@@ -115,8 +115,9 @@ class SqlInvoices:
     def set_state(self, invoice: Invoice) -> None:
         self._conn.execute(update(invoices).where(_I.id == invoice.id).values(**_state(invoice)))
 
-    def get(self, invoice_id: str) -> Invoice | None:
-        row = self._conn.execute(select(invoices).where(_I.id == invoice_id)).first()
+    def get(self, invoice_id: str, *, lock: bool = False) -> Invoice | None:
+        query = select(invoices).where(_I.id == invoice_id)
+        row = self._conn.execute(query.with_for_update() if lock else query).first()
         return _invoice(row) if row is not None else None
 
     def find(

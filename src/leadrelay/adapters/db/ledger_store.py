@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, bindparam, func, insert, select
 
-from leadrelay.adapters.db import wallet_store
+from leadrelay.adapters.db import dedup_store, wallet_store
 from leadrelay.adapters.db.money_tables import ledger_entries
 from leadrelay.adapters.db.tables import deliveries, jobs, leads
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party
@@ -90,6 +90,9 @@ class SqlLedger:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    def lock_leads(self, lead_ids: Collection[str]) -> None:
+        dedup_store.lock_keys(self._conn, [("@payout", lead_id) for lead_id in lead_ids])
 
     def post(self, entries: Sequence[Entry]) -> None:
         """Insert the entries and, in the same transaction, move each partner's balance row (``wallets``):

@@ -22,7 +22,10 @@ class Invoices(Protocol):
         """Store its status, number, dates and payment entry."""
         ...
 
-    def get(self, invoice_id: str) -> Invoice | None: ...
+    def get(self, invoice_id: str, *, lock: bool = False) -> Invoice | None:
+        """``lock``: its row locked until commit (PostgreSQL), so that two moves of one invoice (a pay and
+        a void, two pays) take turns and the second sees the first's."""
+        ...
 
     def find(
         self,

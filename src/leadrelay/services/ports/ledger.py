@@ -29,6 +29,12 @@ class SaleFacts:
 
 
 class Ledger(Protocol):
+    def lock_leads(self, lead_ids: Collection[str]) -> None:
+        """Hold these leads' payouts until commit (PostgreSQL: a transaction's advisory lock each, taken
+        in order; SQLite's writes take turns already): whether a per-lead payout is already paid, or still
+        earned, is decided by one transaction at a time."""
+        ...
+
     def post(self, entries: Sequence[Entry]) -> None:
         """Append the entries (their ids unique; an entry reversed twice is refused by the database)."""
         ...
