@@ -21,9 +21,31 @@ from tests.documents import base_config
 from tests.integration.test_auction import auction_config
 from tests.integration.test_circuit_breaker import BREAKER, Clock, _run, _sell
 from tests.integration.test_routing_flow import job_of, post, serve
-from tests.support import ServerThread, prepare
+from tests.support import ServerThread, lead, prepare, source_headers
 
 LA = ZoneInfo("America/Los_Angeles")
+
+
+def due_for_a_trial(now: datetime) -> dict[str, Any]:
+    """A stored breaker row: opened 5 minutes ago by errors, its cool-down over."""
+    return {
+        "state": "open",
+        "opened_at": now - timedelta(minutes=5),
+        "retry_at": now - timedelta(seconds=1),
+        "reason": "errors 3 of 3 in 5m",
+        "changed_at": now - timedelta(minutes=5),
+    }
+
+
+def breaker_and_audit(url: str) -> tuple[str, list[str]]:
+    """sunco's breaker state, and the breaker moves in the audit log (in no set order)."""
+    db = Database(url)
+    try:
+        state = db.read(breaker_store.breakers)["sunco"]["state"]
+        rows = db.read(lambda c: list(c.exec_driver_sql("SELECT action FROM audit_log")))
+        return state, [r.action for r in rows if r.action.startswith("partner.breaker")]
+    finally:
+        db.dispose()
 
 
 def _fill_day(url: str, clock: Clock, cap: int, give_back: bool = False) -> None:
@@ -111,13 +133,7 @@ def test_an_auction_does_not_spend_the_trial_of_a_partner_it_does_not_ping(db_ur
         db = Database(db_url)
         try:
             now = datetime.now(UTC)
-            opened = {
-                "state": "open",
-                "opened_at": now - timedelta(minutes=5),
-                "retry_at": now - timedelta(seconds=1),  # the cool-down is over: due for a trial
-                "reason": "errors 3 of 3 in 5m",
-                "changed_at": now - timedelta(minutes=5),
-            }
+            opened = due_for_a_trial(now)
 
             def seed(conn: Any) -> None:
                 assert breaker_store.move_breaker(conn, "sunco", opened, ["closed"])
@@ -131,18 +147,43 @@ def test_an_auction_does_not_spend_the_trial_of_a_partner_it_does_not_ping(db_ur
             answer = post(http, state="CA", monthly_bill=180)
             trace = job_of(http, answer["lead_id"])["trace"]
         pinged = buyers.stats()["pings"].get("sunco", {}).get("received", 0)
-        db = Database(db_url)
-        try:
-            state = db.read(breaker_store.breakers)["sunco"]["state"]
-            audit = [
-                r.action
-                for r in db.read(lambda c: list(c.exec_driver_sql("SELECT action FROM audit_log")))
-                if r.action.startswith("partner.breaker")
-            ]
-        finally:
-            db.dispose()
+        state, audit = breaker_and_audit(db_url)
     assert answer["partner"] == "brightpath"
     assert pinged == 0  # sunco was not offered the lead (at its cap)
     assert state == "open"  # no trial out: sunco was not pinged
     assert audit == []
     assert not any("this lead is the trial" in line for line in trace), trace
+
+
+def test_a_lead_sent_with_its_ping_token_is_the_trial_of_the_bidder_it_is_posted_to(db_url: str) -> None:
+    """sunco wins a supplier ping while its breaker is closed; its breaker opens before the lead comes
+    with the token, and its cool-down is over: the post to sunco's stored bid takes the trial (half-open,
+    audited, in the trace), and the healthy answer closes the breaker."""
+    bidders = {
+        "sunco": BiddingOptions(bid_min=20, bid_max=20),
+        "brightpath": BiddingOptions(bid_min=15, bid_max=15),
+        "voltedge": BiddingOptions(bid_min=12, bid_max=12),
+    }
+    with BuyersThread(accept_rate=1.0, bidders=bidders) as buyers:
+        doc = auction_config(buyers.url, buyers.ping_url, sunco={"breaker": BREAKER})
+        with serve(db_url, doc) as server, server.client() as http:
+            quote = http.post(
+                "/v1/ping",
+                json={"entity": "solar", "zip": "94103", "state": "CA", "monthly_bill": 180},
+                headers=source_headers(),
+            )
+            assert quote.status_code == 200 and quote.json()["price"] == 20.0, quote.text
+            now = datetime.now(UTC)
+            opened = due_for_a_trial(now)
+            db = Database(db_url)
+            try:
+                assert db.transaction(lambda c: breaker_store.move_breaker(c, "sunco", opened, ["closed"]))
+            finally:
+                db.dispose()
+            body = {**lead(state="CA", monthly_bill=180), "ping_token": quote.json()["ping_token"]}
+            answer = http.post("/v1/leads?wait=15", json=body, headers=source_headers()).json()
+            trace = job_of(http, answer["lead_id"])["trace"]
+        _, audit = breaker_and_audit(db_url)
+    assert answer["partner"] == "sunco", (answer, trace)
+    assert "sunco: circuit half-open: this lead is the trial (errors 3 of 3 in 5m)" in trace, trace
+    assert sorted(audit) == ["partner.breaker_close", "partner.breaker_half_open"]

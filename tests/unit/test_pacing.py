@@ -183,3 +183,16 @@ def test_least_loaded_spreads_a_stream_of_leads_evenly() -> None:
         loads = {n: Load(used[n], caps[n], CapPeriod.DAY) for n in caps}
         used[least_loaded_order(list(caps), loads)[0]] += 1
     assert used == {"a": 5, "b": 10, "c": 15}
+
+
+def test_delivery_hours_that_open_inside_the_skipped_hour_open_when_the_clock_jumps() -> None:
+    """02:30-10:00 on the day New York skips 02:00-03:00: open from 03:00 (as the hours check, a wall
+    clock, sees it), 7 real hours; not paced to nothing for its first half hour."""
+    hours = parse_hours({"daily": "02:30-10:00"})
+
+    def at(hour: int, minute: int) -> dt.datetime:
+        return dt.datetime(2026, 3, 8, hour, minute, tzinfo=NEW_YORK).astimezone(dt.UTC)
+
+    assert open_minutes(hours, NEW_YORK, at(3, 0)) == (1, 420)
+    assert even_allowance(100, hours, NEW_YORK, at(3, 0)) == 1
+    assert even_allowance(100, hours, NEW_YORK, at(9, 59)) == 100

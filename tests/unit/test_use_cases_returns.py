@@ -190,3 +190,5 @@ def test_erasing_the_lead_redacts_what_the_return_notes_quote_of_it() -> None:
     erased = run(desk.get(rec.id))
     assert phone not in (erased.note or "") and phone not in (erased.decision_note or "")
     assert erased.note and erased.note.endswith(": nobody")
+    reasons = [entry.reason for entry in world.all("audit_log") if entry.object_id == rec.id]
+    assert reasons and all(phone not in (reason or "") for reason in reasons), reasons  # the audit's too

@@ -43,6 +43,7 @@ LOAD_SCOPE = "@load"
 _DAY_MINUTES = 24 * 60
 _ALWAYS = ((0, _DAY_MINUTES),)
 _MINUTE = dt.timedelta(minutes=1)
+_LONGEST_GAP_MINUTES = 24 * 60 + 1
 
 
 def open_minutes(hours: Hours | None, tz: ZoneInfo, now: dt.datetime) -> tuple[int, int]:
@@ -64,8 +65,14 @@ def open_minutes(hours: Hours | None, tz: ZoneInfo, now: dt.datetime) -> tuple[i
 
 def _instant(day: dt.date, minute: int, tz: ZoneInfo) -> dt.datetime:
     """The real (UTC) instant of the local wall-clock ``minute`` of ``day`` (1440: the next midnight); a
-    wall time the clock skipped is read with the offset before the change, as ``zoneinfo`` does."""
+    wall time the clock skipped (02:30 the day it springs forward) is the instant the clock jumped, the
+    first wall time after it that exists, as the delivery hours check (a wall clock) sees it."""
     wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minute)
+    for _ in range(_LONGEST_GAP_MINUTES):  # bounded: a zone's clock never skips more than a day
+        instant = wall.replace(tzinfo=tz).astimezone(dt.UTC)
+        if instant.astimezone(tz).replace(tzinfo=None) == wall:  # a wall time that exists
+            return instant
+        wall += _MINUTE
     return wall.replace(tzinfo=tz).astimezone(dt.UTC)
 
 

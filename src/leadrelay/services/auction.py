@@ -82,7 +82,19 @@ def open_or_resume(
         posted = sum(1 for b in stored if b.delivery_id is not None)
         current = [b for b in stored if b.tier == last]
         step = next_post(
-            tx, job, live, now, w, current, posted, trace, ids, ev.rule, target, eligible=candidates
+            tx,
+            job,
+            live,
+            now,
+            w,
+            current,
+            posted,
+            trace,
+            ids,
+            ev.rule,
+            target,
+            eligible=candidates,
+            trials=trials,
         )
         if step is not None:
             return step
@@ -174,7 +186,7 @@ def _open(
             for_answer=bool(waiting),
         )
         if not pings:  # nothing to wait for
-            return award(tx, job, live, now, w, auction, list(fixed), ids, reserve_s=reserve_s)
+            return award(tx, job, live, now, w, auction, list(fixed), ids, reserve_s=reserve_s, trials=trials)
         return StepResult(lead_id=job.lead_id, auction=auction)
     if not offered:
         why = "no eligible partner" if held_back else "every eligible partner is at its cap"

@@ -3,7 +3,7 @@ within ``max_posts`` and the partners' caps, budgets and dedup as they are now, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from leadrelay.domain.auction import Offer, Sale, decide, tiers_of
@@ -34,12 +34,15 @@ def next_post(
     sale: Sale | None = None,
     *,
     eligible: Sequence[str] | None = None,
+    trials: Callable[[Sequence[str], list[str]], list[str]] | None = None,
 ) -> StepResult | None:
     """The post(s) to the best bids of the tier not yet offered the lead: one (an exclusive sale) or up to
     ``shared.max`` (a shared sale: ``sale``, or as the tier's stored posts say). None when the tier has
     nothing left to offer; unsold at once when ``max_posts`` is reached. ``eligible``: the partners the
     lead may go to now (a stored bid whose partner is no longer among them is skipped: checked out since,
-    or suppressed for this lead — a source's ping could not know); None: every bidder."""
+    or suppressed for this lead — a source's ping could not know); None: every bidder. ``trials``: the
+    breakers' say on a bidder whose caps and money are reserved, for posts to stored bids (a supplier
+    ping's, a fallback's): one due for its trial takes it now (``services.auction.Trials``)."""
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
     tried = set(job.excluded)
@@ -82,6 +85,11 @@ def next_post(
         if short is not None:  # the bid is what it would pay: its budget or wallet cannot
             tx.caps.release_caps(bid.partner, windows)
             trace.append(f"{bid.partner}: {short}")
+            continue
+        if trials is not None and not trials([bid.partner], trace):  # its trial went to another lead
+            if held:
+                tx.wallets.release_holds(job.id, bid.partner)
+            tx.caps.release_caps(bid.partner, windows)
             continue
         windows.extend(held)
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))

@@ -65,6 +65,7 @@ def post_sales(
     no ledger, whichever way its leads are delivered). A stored price that is no amount to bill (a
     buyer's bid of 1e17) is a sale without a price: the sale is recorded, never refused."""
     facts = tx.ledger.sale_facts(delivery_ids)
+    lock_per_lead_payouts(tx, live, {f.lead_id for f in facts if not f.is_test})  # before any wallet row
     # a hold is settled whatever the configuration says now: one taken before the budgets or wallets were
     # switched off is still the partner's money
     held = facts if holds_money(live) else [f for f in facts if f.money_held]
@@ -80,8 +81,6 @@ def post_sales(
         for f in facts
         if (model := _payout(live, f.source, f.entity)) is not None and model.per_lead
     }
-    if per_lead:  # whether the lead's payout is paid already: one transaction at a time decides
-        tx.ledger.lock_leads(per_lead)
     lead_entries: dict[str, list[Entry]] = {lead: [] for lead in per_lead}
     for e in tx.ledger.entries(lead_ids=per_lead) if per_lead else ():
         lead_entries[e.lead_id or ""].append(e)
@@ -104,6 +103,23 @@ def post_sales(
     tx.ledger.post(posted)
     _low_balance_lines(tx, live, posted)
     return posted
+
+
+def pays_per_lead(live: LiveConfig) -> bool:
+    """Whether some source is paid per lead (once whatever its sales): its payout needs the lead's lock."""
+    return any(
+        model is not None and model.per_lead
+        for src in live.specs.sources.values()
+        for model in (src.payout, *src.payout_by_entity.values())
+    )
+
+
+def lock_per_lead_payouts(tx: Tx, live: LiveConfig, lead_ids: Collection[str]) -> None:
+    """Whether a lead's per-lead payout is paid, or still earned, is decided by one transaction at a time
+    (``Ledger.lock_leads``). Taken before any wallet or budget row, as every transaction that posts or
+    undoes a sale takes them, so that two such transactions cannot wait for each other."""
+    if lead_ids and pays_per_lead(live):
+        tx.ledger.lock_leads(lead_ids)
 
 
 def _not_sold_again(tx: Tx, facts: Sequence[SaleFacts]) -> list[SaleFacts]:
@@ -182,8 +198,7 @@ def post_reversals(
     leads = {f.lead_id for f in facts.values()}
     if not leads:
         return []
-    if any((m := _payout(live, f.source, f.entity)) is not None and m.per_lead for f in facts.values()):
-        tx.ledger.lock_leads(leads)  # whether the lead's payout still stands: one transaction at a time
+    lock_per_lead_payouts(tx, live, leads)  # whether the lead's payout still stands: one at a time
     lead_entries = tx.ledger.entries(lead_ids=leads)
     posted: list[Entry] = []
     for delivery_id in sorted(facts):

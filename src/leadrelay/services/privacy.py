@@ -83,6 +83,7 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
             if d.cancel_reason and (why := red.text(d.cancel_reason)) != d.cancel_reason:  # an operator's
                 tx.deliveries.update_delivery(d.id, cancel_reason=why)
         for r in tx.returns.of_leads([row.id]):  # a partner's or an operator's note may quote the lead
+            objects.add(r.id)  # audited as the return's (its request, its decision)
             notes = (red.text(r.note), red.text(r.decision_note))
             if notes != (r.note, r.decision_note):
                 tx.returns.update(r.id, note=notes[0], decision_note=notes[1])

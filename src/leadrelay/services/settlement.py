@@ -31,7 +31,7 @@ from leadrelay.domain.states import (
 )
 from leadrelay.services.budgets import MONEY_SCOPE, holds_money
 from leadrelay.services.config_in_force import LiveConfig
-from leadrelay.services.ledger import pays_anything, post_sales
+from leadrelay.services.ledger import lock_per_lead_payouts, pays_anything, post_sales
 from leadrelay.services.opened_leads import redact_result
 from leadrelay.services.ports import IdSource, RandomSource, Record, Tx, system_ids, system_random
 from leadrelay.services.postback_relay import enqueue, relays_sold
@@ -164,6 +164,9 @@ def finish_batch(
     """Record every attempt; then, per job we still hold, retry later, fall back, or close it. ``retry``
     is the retry schedule; each channel's ``max_attempts`` replaces the template's. ``ids``: where the
     attempts' ids come from; ``rand``: the retry delays' jitter."""
+    # per-lead payouts: the leads' locks before any wallet row a failed delivery gives back (the order
+    # every transaction that posts or undoes a sale takes them in)
+    lock_per_lead_payouts(tx, live, {job.lead_id for job, _ in items})
     w = Writes()
     owned: list[tuple[Record, set[str]]] = []
     results: dict[str, StepResult] = {}

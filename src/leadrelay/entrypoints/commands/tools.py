@@ -88,4 +88,5 @@ def simulate_buyers(
     except ValueError as exc:
         raise fail(str(exc)) from exc
     except OSError as exc:  # a port in use, or not ours to take
-        raise fail(f"cannot listen on {host} (port {port}, SMTP port {smtp_port}): {exc.strerror}") from exc
+        ports = f"port {port}" + (f" or SMTP port {smtp_port}" if smtp_port else "")
+        raise fail(f"simulated buyers on {host} ({ports}): {exc.strerror or exc}") from exc
