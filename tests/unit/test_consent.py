@@ -42,6 +42,7 @@ FIELD = "consented_sellers"
         ("  acme   solar ", "acmesolar"),
         ("acme-solar", "acmesolar"),
         ("Acme Solar, LLC", "acmesolar"),
+        ("Acme Solar,LLC", "acmesolar"),  # a comma parts words
         ("Acme Solar L.L.C.", "acmesolar"),
         ("Acme Solar Inc.", "acmesolar"),
         ("Acme Solar Corp., Inc.", "acmesolar"),

@@ -49,12 +49,13 @@ _SEPARATORS = re.compile(r"[|;\n]")
 
 def seller_key(name: str) -> str:
     """The form two seller names are compared in: Unicode-normalized (NFKC) and casefolded, punctuation
-    removed (``L.L.C.`` is ``llc``, ``Acme-Solar`` is ``acmesolar``), company suffixes removed from the
-    end, and spaces removed. ``"Acme Solar, L.L.C."``, ``"ACME SOLAR"`` and ``"acme-solar"`` are all
-    ``"acmesolar"``. A name made only of suffixes keeps them (``"Inc"`` is ``"inc"``); "" when it has no
-    letter or digit."""
+    removed (``L.L.C.`` is ``llc``, ``Acme-Solar`` is ``acmesolar``; a comma parts words), company
+    suffixes removed from the end, and spaces removed. ``"Acme Solar, L.L.C."``, ``"ACME SOLAR"`` and
+    ``"acme-solar"`` are all ``"acmesolar"``. A name made only of suffixes keeps them (``"Inc"`` is
+    ``"inc"``); "" when it has no letter or digit."""
     folded = unicodedata.normalize("NFKC", name).casefold()
-    words = "".join(c if c.isalnum() or c.isspace() else "" for c in folded).split()
+    # a comma parts words ("Acme Solar,LLC" is "Acme Solar, LLC"); other punctuation joins them (L.L.C.)
+    words = "".join(c if c.isalnum() or c.isspace() else " " if c == "," else "" for c in folded).split()
     end = len(words)
     while end > 0 and words[end - 1] in COMPANY_SUFFIXES:
         end -= 1
