@@ -159,7 +159,11 @@ class WorkerSteps:
         def run(jobs: Sequence[Record]) -> list[StepResult]:
             w = Writes()
             reserve_s = self.reserve.seconds
-            trials = BreakerGate(tx, live, now, self.health).trials  # a waterfall's next tier
+            gate = BreakerGate(tx, live, now, self.health)  # a waterfall's next tier, opened at the award:
+
+            def trials(names: Sequence[str], trace: list[str]) -> list[str]:  # its breakers may have opened
+                return gate.claim_all(gate.admit(list(names), trace), trace)
+
             steps = [
                 auction.award(
                     tx, job, live, now, w, *by_id[job.id], ids=self.ids, reserve_s=reserve_s, trials=trials

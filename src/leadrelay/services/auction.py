@@ -27,7 +27,7 @@ died are not stored: the job is auctioned again by whoever claims it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ from leadrelay.domain.auction import POST_RESERVE_S, Decision, Offer, Sale, bid_
 from leadrelay.domain.model import Strategy, Target
 from leadrelay.domain.routing import Evaluation
 from leadrelay.services.auction_pings import offers_of
-from leadrelay.services.auction_posts import next_post, unsold, why_unsold
+from leadrelay.services.auction_posts import Trials, next_post, unsold, why_unsold
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.ports import IdSource, Record, Tx
 from leadrelay.services.steps import Auction, StepResult
@@ -43,10 +43,6 @@ from leadrelay.services.writes import Writes
 
 __all__ = ["Trials", "award", "open_or_resume"]
 
-Trials = Callable[[Sequence[str], list[str]], list[str]]
-"""The circuit breakers' say on a tier's partners, once they are known to be offered the lead (below their
-caps, not duplicates): those kept (a partner due for its trial takes it now; one whose trial another lead
-took, or whose breaker opened meanwhile, is left out with a trace line). ``services.health.BreakerGate``."""
 
 # a source waiting for its answer (``jobs.answer_by``) shortens the pings, to keep room for the award and
 # the post (``domain.auction.PostReserve``); but the pings always get at least half the time left to the

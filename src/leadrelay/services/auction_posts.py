@@ -18,6 +18,11 @@ from leadrelay.services.reservations import reserve
 from leadrelay.services.steps import Chosen, StepResult, close, deliver
 from leadrelay.services.writes import Writes
 
+Trials = Callable[[Sequence[str], list[str]], list[str]]
+"""The circuit breakers' say on partners about to be offered the lead (below their caps, not duplicates):
+those kept (a partner due for its trial takes it now; one whose trial another lead took, or whose breaker
+opened meanwhile, is left out with a trace line). ``services.health.BreakerGate``."""
+
 
 def next_post(
     tx: Tx,
@@ -34,7 +39,7 @@ def next_post(
     sale: Sale | None = None,
     *,
     eligible: Sequence[str] | None = None,
-    trials: Callable[[Sequence[str], list[str]], list[str]] | None = None,
+    trials: Trials | None = None,
 ) -> StepResult | None:
     """The post(s) to the best bids of the tier not yet offered the lead: one (an exclusive sale) or up to
     ``shared.max`` (a shared sale: ``sale``, or as the tier's stored posts say). None when the tier has
@@ -42,7 +47,7 @@ def next_post(
     lead may go to now (a stored bid whose partner is no longer among them is skipped: checked out since,
     or suppressed for this lead — a source's ping could not know); None: every bidder. ``trials``: the
     breakers' say on a bidder whose caps and money are reserved, for posts to stored bids (a supplier
-    ping's, a fallback's): one due for its trial takes it now (``services.auction.Trials``)."""
+    ping's, a fallback's): one due for its trial takes it now (``Trials``)."""
     cfg = live.compiled
     profile = cfg.profiles[job.profile].spec
     tried = set(job.excluded)
@@ -87,9 +92,7 @@ def next_post(
             trace.append(f"{bid.partner}: {short}")
             continue
         if trials is not None and not trials([bid.partner], trace):  # its trial went to another lead
-            if held:
-                tx.wallets.release_holds(job.id, bid.partner)
-            tx.caps.release_caps(bid.partner, windows)
+            tx.caps.release_caps(bid.partner, [*windows, *held])  # the slots, and the money held
             continue
         windows.extend(held)
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))

@@ -26,6 +26,7 @@ class LiveConfig:
     # whether any partner has a budget or a wallet (else sales and routing skip the money's work)
     pays_sources: bool = False
     holds_money: bool = False
+    pays_per_lead: bool = False  # some source is paid once per lead (its payout takes the lead's lock)
 
     def screened(self, entity: str) -> bool:
         """Whether intake must check this entity's leads for duplicates or suppression."""
@@ -44,6 +45,11 @@ def compile_live(version: int, specs: Specs, dedup_keys: DedupKeys | None = None
         dedup_keys=dedup_keys,
         profiles_by_entity={k: tuple(v) for k, v in by_entity.items()},
         pays_sources=any(s.payout is not None or s.payout_by_entity for s in specs.sources.values()),
+        pays_per_lead=any(
+            model is not None and model.per_lead
+            for src in specs.sources.values()
+            for model in (src.payout, *src.payout_by_entity.values())
+        ),
         holds_money=any(p.budget or p.wallet is not None for p in specs.partners.values())
         or any(profile.partner_budgets for profile in specs.profiles.values()),
         screened_entities=frozenset(

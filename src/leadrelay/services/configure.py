@@ -189,13 +189,18 @@ def _check_what_stays(existing: Objects, incoming: Objects) -> None:
     merged = {kind: dict(existing.get(kind, {})) for kind in existing.keys() | incoming.keys()}
     for kind, docs in incoming.items():
         merged[kind].update(docs)
+    names = [f"{kind}.{name}" for kind, docs in incoming.items() for name in docs]
+    _still_valid(merged, "applying " + ", ".join(names[:3]) + (", …" if len(names) > 3 else ""))
+
+
+def _still_valid(objects: Objects, after: str) -> None:
+    """``objects`` (what would be stored) validate as a whole; else ``ConfigError`` naming each problem's
+    path, ``(after …)`` the change that caused it."""
     try:
-        validate_document(merged)
+        validate_document(objects)
     except ConfigError as exc:
-        names = [f"{kind}.{name}" for kind, docs in incoming.items() for name in docs]
-        what = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
         raise ConfigError(
-            [ConfigProblem(p.path, f"{p.message} (after applying {what})") for p in exc.problems]
+            [ConfigProblem(p.path, f"{p.message} (after {after})") for p in exc.problems]
         ) from exc
 
 
@@ -292,12 +297,7 @@ def delete_in(
         raise NotFound(f"no {kind[:-1] if kind.endswith('s') else kind} named {name!r}")
     remaining = copy.deepcopy(existing)
     del remaining[kind][name]
-    try:
-        validate_document(remaining)
-    except ConfigError as exc:
-        raise ConfigError(
-            [ConfigProblem(p.path, f"{p.message} (after deleting {kind}.{name})") for p in exc.problems]
-        ) from exc
+    _still_valid(remaining, f"deleting {kind}.{name}")
     tx.config.delete_object(kind, name)
     now = clock()
     tx.config.audit(actor=actor, action="config.deleted", object_kind=kind, object_id=name, at=now, detail={})

@@ -198,9 +198,7 @@ def place(
             continue
         # a trial is spent only on a lead the partner really gets (below its caps, with money for it)
         if breakers is not None and not breakers.claim(name, trace):  # a trial another lead took
-            if held:
-                tx.wallets.release_holds(job.id, name)
-            tx.caps.release_caps(name, windows)
+            tx.caps.release_caps(name, [*windows, *held])  # the slots, and the money ("money" windows)
             continue
         windows.extend(held)
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))

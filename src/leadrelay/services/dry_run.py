@@ -79,6 +79,12 @@ class Taken:
     offers: dict[str, list[Any]] = field(default_factory=dict)  # job id → offer rows
 
 
+def _release_holds(taken: Taken, job_id: str, partner: str) -> None:
+    for kind, key, amount in taken.holds.pop((job_id, partner), []):
+        pot = taken.budgets if kind == "budget" else taken.funds
+        pot[key] -= amount
+
+
 class _DryCaps:
     def __init__(self, real: Caps, sim: SimulationReads, taken: Taken, stored: bool) -> None:
         self._real, self._sim, self._taken, self._stored = real, sim, taken, stored
@@ -97,6 +103,9 @@ class _DryCaps:
 
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None:
         for w in windows:
+            if w[0] == "money":  # what job ``w[1]``'s delivery holds of the partner's money, as the store
+                _release_holds(self._taken, w[1], partner)
+                continue
             key = (partner, w[0], w[1])
             if self._taken.caps.get(key, 0) > 0:
                 self._taken.caps[key] -= 1
@@ -169,11 +178,7 @@ class _DryWallets:
         return None
 
     def release_holds(self, job_id: str, partner: str) -> None:
-        for kind, key, amount in self._taken.holds.pop((job_id, partner), []):
-            if kind == "budget":
-                self._taken.budgets[key] -= amount
-            else:
-                self._taken.funds[key] -= amount
+        _release_holds(self._taken, job_id, partner)
 
     def __getattr__(self, name: str) -> Any:
         if name in ("settle_holds", "configure_wallets"):

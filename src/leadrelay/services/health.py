@@ -241,11 +241,6 @@ class BreakerGate:
             return list(candidates)
         return [name for name in candidates if self.claim(name, trace)]
 
-    def trials(self, candidates: Sequence[str], trace: list[str]) -> list[str]:
-        """``admit`` then ``claim_all``: for a tier opened after routing (a waterfall's next tier, at the
-        award), whose partners' breakers may have opened since the lead was routed."""
-        return self.claim_all(self.admit(list(candidates), trace), trace)
-
 
 def adapt_pings(auction: Auction, live: LiveConfig, tracker: HealthTracker, now: datetime) -> Auction:
     """The auction with the ping timeout of each partner configured ``adaptive_ping_timeout`` set to its

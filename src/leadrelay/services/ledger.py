@@ -105,20 +105,11 @@ def post_sales(
     return posted
 
 
-def pays_per_lead(live: LiveConfig) -> bool:
-    """Whether some source is paid per lead (once whatever its sales): its payout needs the lead's lock."""
-    return any(
-        model is not None and model.per_lead
-        for src in live.specs.sources.values()
-        for model in (src.payout, *src.payout_by_entity.values())
-    )
-
-
 def lock_per_lead_payouts(tx: Tx, live: LiveConfig, lead_ids: Collection[str]) -> None:
     """Whether a lead's per-lead payout is paid, or still earned, is decided by one transaction at a time
     (``Ledger.lock_leads``). Taken before any wallet or budget row, as every transaction that posts or
     undoes a sale takes them, so that two such transactions cannot wait for each other."""
-    if lead_ids and pays_per_lead(live):
+    if lead_ids and live.pays_per_lead:  # decided once per configuration version
         tx.ledger.lock_leads(lead_ids)
 
 
