@@ -22,6 +22,7 @@ from typing import Any
 from leadrelay.domain.budgets import Funds
 from leadrelay.domain.dedup import Mark
 from leadrelay.errors import LeadrelayError
+from leadrelay.services.budgets import MONEY_SCOPE
 from leadrelay.services.ports import (
     Alerts,
     Batches,
@@ -81,8 +82,7 @@ class Taken:
 
 def _release_holds(taken: Taken, job_id: str, partner: str) -> None:
     for kind, key, amount in taken.holds.pop((job_id, partner), []):
-        pot = taken.budgets if kind == "budget" else taken.funds
-        pot[key] -= amount
+        (taken.budgets if kind == "budget" else taken.funds)[key] -= amount
 
 
 class _DryCaps:
@@ -103,7 +103,7 @@ class _DryCaps:
 
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None:
         for w in windows:
-            if w[0] == "money":  # what job ``w[1]``'s delivery holds of the partner's money, as the store
+            if w[0] == MONEY_SCOPE:  # what job ``w[1]``'s delivery holds of the partner's money
                 _release_holds(self._taken, w[1], partner)
                 continue
             key = (partner, w[0], w[1])
