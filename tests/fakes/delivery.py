@@ -411,9 +411,15 @@ class FakeDeliveries:
         for row in rows:
             self._t.insert("offers", row)
 
-    def offers_of(self, job_id: str) -> list[FakeRow]:
-        found = self._t.where("offers", lambda o: o["job_id"] == job_id)
-        return [self._t.row("offers", o) for o in sorted(found, key=lambda o: o["place"])]
+    def offers_of(self, job_id: str, *, history: bool = False) -> list[FakeRow]:
+        found = self._t.where(
+            "offers", lambda o: o["job_id"] == job_id and (history or not o.get("superseded"))
+        )
+        return [self._t.row("offers", o) for o in sorted(found, key=lambda o: (o["created_at"], o["place"]))]
+
+    def supersede_offers(self, job_id: str) -> None:
+        for offer in self._t.where("offers", lambda o: o["job_id"] == job_id):
+            self._t.update("offers", offer, {"superseded": True})
 
     def lead_offers(self, lead_id: str) -> list[FakeRow]:
         found = self._t.where("offers", lambda o: o["lead_id"] == lead_id)

@@ -288,6 +288,7 @@ TABLES: dict[str, TableSpec] = {
                 _t("selected_at"),
                 _t("expired_at"),
                 _s("delivery_id"),
+                _flag("superseded"),
                 _t("created_at", null=False),
             ),
             key=("id",),

@@ -5,13 +5,17 @@ a consent to another seller named "Sun" does not cover "Sun Company, Inc."."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
 from leadrelay.simulate.buyers import BuyersThread
 from tests.documents import lead
 from tests.integration.test_routing_flow import buyers as buyers
 from tests.integration.test_routing_flow import job_of, serve
 from tests.integration.test_routing_flow import refusing as refusing
 from tests.integration.test_user_choice import by_partner, choice_config, offered, select
-from tests.support import source_headers
+from tests.support import ADMIN, source_headers, wait_for
 
 
 def test_a_user_choice_sale_records_the_price_basis_it_was_priced_from(
@@ -100,3 +104,37 @@ def test_least_loaded_counts_the_leads_an_uncapped_partner_got_through_a_user_ch
         job = job_of(http, r.json()["lead_id"])
     loads = [line for line in job["trace"] if line.startswith("loads:")]
     assert [d["partner"] for d in job["deliveries"]] == ["voltedge"], loads
+
+
+def test_a_rerun_of_a_user_choice_job_offers_the_partners_afresh(db_url: str, refusing: BuyersThread) -> None:
+    """A lead whose selected partner refused it is unsold; a rerun makes new offers (the old ones stay in
+    the distribution's history, marked superseded), which the source reads and the consumer may select."""
+    with serve(db_url, choice_config(refusing)) as server, server.client() as http:
+        answer = offered(http, state="CA", monthly_bill=180)
+        first = by_partner(answer)
+        assert select(http, first["voltedge"]["id"]).status_code == 200
+        job = job_of(http, answer["lead_id"])
+        assert job["status"] == "unsold", job
+        r = http.post(f"/v1/distributions/{job['id']}/rerun", json={"reason": "try again"}, headers=ADMIN)
+        assert r.status_code == 200, r.text
+        lead_id = answer["lead_id"]
+        again = wait_for(lambda: _offers(http, lead_id), timeout=10)
+        assert {o["partner"] for o in again} == {"SunCo Solar", "BrightPath Energy", "voltedge"}, again
+        assert {o["id"] for o in again}.isdisjoint(o["id"] for o in answer["offers"]), again
+        stale = select(http, first["SunCo Solar"]["id"])  # an offer of the first round: expired by the rerun
+        assert stale.status_code == 410, stale.text
+        history = job_of(http, lead_id)["offers"]
+    assert len(history) == 6, history
+    old = [o for o in history if o["superseded"]]
+    assert sorted((o["partner"], o["status"]) for o in old) == [
+        ("brightpath", "expired"),
+        ("sunco", "expired"),
+        ("voltedge", "selected"),
+    ], old
+    assert all(o["status"] == "open" for o in history if not o["superseded"]), history
+
+
+def _offers(http: httpx.Client, lead_id: str) -> list[dict[str, Any]] | None:
+    got = http.get(f"/v1/leads/{lead_id}", headers=source_headers()).json()
+    offers: list[dict[str, Any]] = got.get("offers") or []
+    return offers or None

@@ -27,6 +27,7 @@ from leadrelay.domain.states import (
     QueueState,
 )
 from leadrelay.errors import InvalidTransition, NotFound
+from leadrelay.services import user_choice
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.intake_writes import new_job_row
 from leadrelay.services.ledger import post_reversals, resend_takes_over
@@ -149,6 +150,7 @@ class Actions:
                     tx.deliveries.update_delivery(d.id, status=failed, reason="superseded by rerun")
                     tx.caps.release_caps(d.partner, d.cap_windows)
             tx.deliveries.supersede_bids(job_id)  # an auctioned lead is auctioned afresh
+            user_choice.withdraw(tx, job_id, now)  # and a user-choice lead offered afresh
             tx.jobs.update_job(
                 job_id,
                 status=JOB.check(job.status, JobStatus.RECEIVED),

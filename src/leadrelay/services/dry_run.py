@@ -230,7 +230,7 @@ class _DryDeliveries:
                 if r.id == bid_id:
                     r.__dict__.update(values)
 
-    def offers_of(self, job_id: str) -> list[Record]:
+    def offers_of(self, job_id: str, *, history: bool = False) -> list[Record]:
         return list(self._taken.offers.get(job_id, []))
 
     def insert_offers(self, rows: Sequence[Any]) -> None:

@@ -169,9 +169,10 @@ def get_distribution(
             "selected_at": _iso(o.selected_at),
             "expired_at": _iso(o.expired_at),
             "delivery_id": o.delivery_id,
+            "superseded": bool(o.superseded),
             "at": _iso(o.created_at),
         }
-        for o in tx.deliveries.offers_of(job_id)
+        for o in tx.deliveries.offers_of(job_id, history=True)
     ]
     # the money this distribution moved: its deliveries' sales, payouts and their reversals
     money = tx.ledger.entries(delivery_ids=[d.id for d in found]) if found else []

@@ -57,7 +57,7 @@ from leadrelay.services.reservations import cap_room, reserve
 from leadrelay.services.steps import Chosen, StepResult, close, deliver
 from leadrelay.services.writes import Writes
 
-__all__ = ["Offers", "Selection", "expire_due", "expire_job", "offer", "select"]
+__all__ = ["Offers", "Selection", "expire_due", "expire_job", "offer", "select", "withdraw"]
 
 SELECTED_REFUSED = "the selected offer's partner did not take the lead"
 
@@ -124,6 +124,7 @@ def offer(
                 "selected_at": None,
                 "expired_at": None,
                 "delivery_id": None,
+                "superseded": False,
                 "created_at": now,
             }
         )
@@ -171,6 +172,13 @@ def resume(
         _park(w, job, now, trace, rule)
         return StepResult(done=True, lead_id=job.lead_id)
     return close(w, job, JobStatus.UNSOLD, now, trace, error=NO_OFFER_SELECTED, rule=rule)
+
+
+def withdraw(tx: Tx, job_id: str, now: datetime) -> None:
+    """A rerun offers afresh: the job's open offers expire (a selection of one is a 410) and every offer so
+    far is kept in the job's history only."""
+    _expire(tx, [o for o in tx.deliveries.offers_of(job_id) if o.status == OfferStatus.OPEN], now)
+    tx.deliveries.supersede_offers(job_id)
 
 
 def _expire(tx: Tx, offers: Sequence[Record], now: datetime) -> None:
@@ -241,6 +249,8 @@ def select(
     rows = tx.jobs.load_jobs([found.job_id], lock=True)  # one selection per job at a time
     if not rows or rows[0].source != source:
         raise NotFound(f"unknown offer {offer_id}")
+    if found.superseded:  # a rerun offered the lead afresh
+        return Gone(f"offer {offer_id} was withdrawn when the lead was offered again; choose a new offer")
     siblings = tx.deliveries.offers_of(found.job_id)  # read again under the lock
     chosen = next(o for o in siblings if o.id == offer_id)
     others = [o for o in siblings if o.id != offer_id]

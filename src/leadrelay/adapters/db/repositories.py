@@ -197,8 +197,11 @@ class SqlDeliveries:
     def insert_offers(self, rows: Sequence[Mapping[str, Any]]) -> None:
         return store.insert_offers(self._conn, rows)
 
-    def offers_of(self, job_id: str) -> list[Row[Any]]:
-        return store.offers_of(self._conn, job_id)
+    def offers_of(self, job_id: str, *, history: bool = False) -> list[Row[Any]]:
+        return store.offers_of(self._conn, job_id, history=history)
+
+    def supersede_offers(self, job_id: str) -> None:
+        return store.supersede_offers(self._conn, job_id)
 
     def lead_offers(self, lead_id: str) -> list[Row[Any]]:
         return store.lead_offers(self._conn, lead_id)

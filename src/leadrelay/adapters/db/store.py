@@ -311,16 +311,24 @@ def insert_offers(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         OFFERS.write(conn, rows)
 
 
-_OFFERS_OF = select(offers).where(offers.c.job_id == bindparam("job_id")).order_by(offers.c.place)
+_OFFERS_OF = (
+    select(offers).where(offers.c.job_id == bindparam("job_id")).order_by(offers.c.created_at, offers.c.place)
+)
+_CURRENT_OFFERS_OF = _OFFERS_OF.where(offers.c.superseded.is_(False))
 _LEAD_OFFERS = (
     select(offers).where(offers.c.lead_id == bindparam("lead_id")).order_by(offers.c.job_id, offers.c.place)
 )
 _OFFER = select(offers).where(offers.c.id == bindparam("offer_id"))
 
 
-def offers_of(conn: Connection, job_id: str) -> list[Row[Any]]:
-    """A job's offers, in the target's order."""
-    return list(conn.execute(_OFFERS_OF, {"job_id": job_id}))
+def offers_of(conn: Connection, job_id: str, *, history: bool = False) -> list[Row[Any]]:
+    """A job's offers, in the target's order: those of its last routing, or (``history``) every round's."""
+    return list(conn.execute(_OFFERS_OF if history else _CURRENT_OFFERS_OF, {"job_id": job_id}))
+
+
+def supersede_offers(conn: Connection, job_id: str) -> None:
+    """A rerun offers afresh: the job's offers so far stay in its history only."""
+    conn.execute(update(offers).where(offers.c.job_id == job_id).values(superseded=True))
 
 
 def lead_offers(conn: Connection, lead_id: str) -> list[Row[Any]]:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from leadrelay.adapters.db.schema_base import ID, NAME, UTCDateTime, metadata, one_of
@@ -264,6 +265,8 @@ offers = Table(  # a partner offered to the consumer (strategy user_choice, issu
     Column("selected_at", UTCDateTime),
     Column("expired_at", UTCDateTime),
     Column("delivery_id", ID),  # the post a selected offer got
+    # a rerun offers afresh: the earlier round's offers stay in the job's history only
+    Column("superseded", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_offers_status_expires", "status", "expires_at"),  # the sweep of open offers past their time
     one_of("status", OfferStatus),

@@ -154,8 +154,13 @@ class Deliveries(Protocol):
         """A user-choice job's offers (``offers`` rows), one per partner offered."""
         ...
 
-    def offers_of(self, job_id: str) -> list[Record]:
-        """A job's offers, in the target's order (``place``)."""
+    def offers_of(self, job_id: str, *, history: bool = False) -> list[Record]:
+        """A job's offers of its last routing (or, with ``history``, every round's), in the target's order
+        (``place``)."""
+        ...
+
+    def supersede_offers(self, job_id: str) -> None:
+        """A rerun offers afresh: mark the job's offers so far superseded (history only)."""
         ...
 
     def lead_offers(self, lead_id: str) -> list[Record]:
