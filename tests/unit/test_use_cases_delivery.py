@@ -72,6 +72,28 @@ def test_a_lead_goes_to_the_partner_first_by_priority_and_takes_a_slot_of_its_ca
     assert world.one("leads", id=lead_id).status == LeadStatus.QUEUED
 
 
+def test_a_lead_its_only_partner_already_received_is_unsold_for_no_eligible_partner_not_a_cap() -> None:
+    """The reason names what stopped the sale: the partner's dedup, not a cap that has room."""
+    world = Installation(only_sunco(channel=webhook("sunco"), dedup={"keys": [["email"]], "window": "30d"}))
+    accepted(world)
+    world.work(http(200))
+    second = accepted(world, phone="+15125550000")  # the same email: the same person for sunco
+    world.work(http(200))
+    job = world.job_of(second)
+    assert job.status == JobStatus.UNSOLD, job.trace
+    assert any(line.startswith("sunco: already received this person") for line in job.trace), job.trace
+    assert job.error == "no eligible partner", job.error
+
+
+def test_a_lead_whose_only_partner_is_at_its_cap_is_unsold_for_the_cap() -> None:
+    world = Installation(only_sunco(channel=webhook("sunco"), caps={"day": 1}))
+    accepted(world)
+    world.work(http(200))
+    second = accepted(world)
+    world.work(http(200))
+    assert world.job_of(second).error == "every eligible partner is at its cap"
+
+
 def test_a_partner_at_its_cap_falls_to_the_next_until_its_window_turns() -> None:
     world = Installation(document(sunco={"caps": {"day": 1}}))
     first, second = accepted(world, state="CA"), accepted(world, state="OR")

@@ -287,6 +287,22 @@ def test_every_partner_at_its_cap_leaves_the_lead_unsold_without_offers() -> Non
     assert w.all("offers", lead_id=lead_id) == []
 
 
+def test_a_lead_every_partner_already_received_is_unsold_for_no_eligible_partner() -> None:
+    """Not "at its cap": the partners' dedup left everyone out, and their caps have room."""
+    dedup = {"dedup": {"keys": [["email"]], "window": "30d"}, "caps": {"day": 5}}
+    w, offers = world(sunco={"caps": {"day": 1}}, brightpath=dedup, voltedge=dedup)
+    w.storage.transaction(lambda tx: tx.caps.reserve_cap("sunco", "", "d:2026-11-22", 1))  # sunco: at its cap
+    for name in ("brightpath", "voltedge"):
+        _, ids = offered(w)
+        run(offers.select(ids[name], "web"))
+        w.work(http(200))
+    lead_id = w.accept(lead(state="CA", monthly_bill=180, phone="+15125550000")).lead_id
+    w.claim_and_route()
+    job = w.job_of(lead_id)
+    assert job.error == "no eligible partner", job.trace
+    assert any(line.startswith("voltedge: already received this person") for line in job.trace), job.trace
+
+
 def test_erasing_the_lead_withdraws_its_open_offers() -> None:
     w, offers = world()
     lead_id, ids = offered(w)

@@ -169,6 +169,7 @@ def place(
         return user_choice.offer(tx, job, live, now, w, ev, candidates, trace, ids)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[Chosen] = []
+    held_back = False  # a candidate left out for something other than its caps (dedup, money, a trial)
     for i, name in enumerate(candidates):
         if chosen and not broadcast:
             trace.append(f"{name}: eligible, not needed ({'; '.join(candidates[:i])} first)")
@@ -178,6 +179,7 @@ def place(
             seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
         ):
             trace.append(seen)
+            held_back = True
             continue
         windows, capped = reserve(
             tx,
@@ -195,10 +197,12 @@ def place(
         if short is not None:
             tx.caps.release_caps(name, windows)
             trace.append(f"{name}: {short}")
+            held_back = True
             continue
         # a trial is spent only on a lead the partner really gets (below its caps, with money for it)
         if breakers is not None and not breakers.claim(name, trace):  # a trial another lead took
             tx.caps.release_caps(name, [*windows, *held])  # the slots, and the money ("money" windows)
+            held_back = True
             continue
         windows.extend(held)
         windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
@@ -206,7 +210,7 @@ def place(
         strategy = target.strategy.value if target is not None else "priority"
         trace.append(f"{name}: chosen ({strategy})")
     if not chosen:
-        why = "every eligible partner is at its cap"
+        why = "no eligible partner" if held_back else "every eligible partner is at its cap"
         return close(w, job, JobStatus.UNSOLD, now, trace, error=why, rule=ev.rule)
     return deliver(
         tx, job, cfg.partners, chosen, now, w, ids, trace, rule=ev.rule, email_to=profile.spec.email_to

@@ -100,8 +100,10 @@ def offer(
             trace.append(f"{name}: {full[name]} (not offered)")
         else:
             offered.append(name)
-    if not offered:
-        why = "every eligible partner is at its cap"
+    if not offered:  # the reason names the caps only when they alone left everyone out
+        why = (
+            "every eligible partner is at its cap" if len(full) == len(candidates) else "no eligible partner"
+        )
         return close(w, job, JobStatus.UNSOLD, now, trace, error=why, rule=ev.rule)
     ttl = ev.target.offer_ttl_s
     expires_at = now + timedelta(seconds=ttl)
