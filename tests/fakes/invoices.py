@@ -132,9 +132,9 @@ class FakeInvoices:
         found = [_invoice(self.tables.values("invoices", row)) for row in rows]
         return found[:limit] if limit is not None else found
 
-    def open_entries(self, party_kind: Party, party: str, until: datetime) -> list[Entry]:
+    def open_entries(self, party_kind: Party, party: str) -> list[Entry]:
         held = {row["entry_id"] for row in self.tables.stored("invoice_lines")}
-        entries = FakeLedger(self.tables).entries(party_kind=party_kind, party=party, until=until)
+        entries = FakeLedger(self.tables).entries(party_kind=party_kind, party=party)
         return [e for e in entries if e.id not in held]
 
     def claim(self, invoice_id: str, entry_ids: Collection[str]) -> None:

@@ -143,6 +143,15 @@ def test_entries_after_the_period_and_topups_are_left_out() -> None:
     assert [x.entry_id for x in _draft(entries).lines] == ["led_1"]
 
 
+def test_a_sale_cancelled_after_the_periods_end_but_before_the_issue_is_not_billed() -> None:
+    """The reversal falls in the next period; the sale and it still leave together (README: both not yet
+    invoiced)."""
+    after = datetime(2026, 12, 1, tzinfo=UTC)
+    entries = [_e(1, EntryKind.SALE, 2500), _e(2, EntryKind.SALE, 1000),
+               _e(3, EntryKind.CANCELLATION, -2500, reverses="led_1", at=after)]  # fmt: skip
+    assert [x.entry_id for x in _draft(entries).lines] == ["led_2"]
+
+
 # ---------------------------------------------------------------- properties
 
 Event = tuple[str, int]

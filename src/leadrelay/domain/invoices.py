@@ -3,11 +3,14 @@
 One model for both, told apart by the party's kind (``Party``): a partner's **invoice** bills its sales
 less its credits; a source's **statement** lists what the operator owes it (payouts less clawbacks).
 
-- **Lines** (``select_lines``): the party's entries not yet on any invoice, posted before the period's
-  end. Sales and payouts are charges; cancellations, returns and credits are credits; adjustments either.
-  A sale and the cancellation or return that undoes it, both not yet invoiced, leave the invoice together
-  (netted out); the reversal of a sale invoiced earlier is a credit line of the next invoice. Top-ups and
-  payments are never lines (they settle, they are not billed).
+- **Lines** (``select_lines``): the party's entries not yet on any issued invoice, posted before the
+  period's end. Sales and payouts are charges; cancellations, returns and credits are credits; adjustments
+  either. A sale and the cancellation or return that undoes it, both not yet invoiced, leave the invoice
+  together (netted out), also when the reversal came after the period's end (a sale of the last day
+  cancelled before the invoice is issued is not billed); the reversal of a sale invoiced earlier is a
+  credit line of the next invoice. Top-ups and payments are never lines (they settle, they are not
+  billed). Only an issued invoice holds its entries: a draft is a preview, made again when issued, so
+  drafting a later period first takes nothing from an earlier one.
 - **Amounts** read as the document does: on an invoice a sale is ``+`` (the ledger's sign), on a statement
   a payout is ``+`` (the ledger's sign turned round). ``total = charges - credits`` (``Totals``).
 - **States** (``InvoiceStatus``, moves as data in ``EDGES``): ``draft`` (may be regenerated; no number)
@@ -249,20 +252,17 @@ def line_of(entry: Entry) -> Line:
 
 
 def select_lines(candidates: Iterable[Entry], party_kind: Party, party: str, ends_at: datetime) -> list[Line]:
-    """The lines of an invoice: of ``candidates`` (the party's entries on no invoice yet), those of its
-    kinds posted before ``ends_at``, less every sale or payout undone by a reversal among them (both
-    leave). In the order given (the ledger's)."""
+    """The lines of an invoice: of ``candidates`` (the party's entries on no invoice yet, whenever
+    posted), those of its kinds posted before ``ends_at``, less every sale or payout undone by a reversal
+    among the candidates (both leave, wherever the reversal falls). In the order given (the ledger's)."""
     pool = [
         e
         for e in candidates
-        if e.party_kind is party_kind
-        and e.party == party
-        and e.kind in LINE_KINDS[party_kind]
-        and e.at < ends_at
+        if e.party_kind is party_kind and e.party == party and e.kind in LINE_KINDS[party_kind]
     ]
     ids = {e.id for e in pool}
     netted = {e.id for e in pool if e.reverses in ids} | {e.reverses for e in pool if e.reverses in ids}
-    return [line_of(e) for e in pool if e.id not in netted]
+    return [line_of(e) for e in pool if e.id not in netted and e.at < ends_at]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,15 @@
 """Invoicing use cases: draft, list, show, issue, pay and void partners' invoices and sources' statements
 (``leadrelay.domain.invoices``), each in one transaction.
 
-- **draft**: the party's entries on no invoice yet, up to the end of the period (on its clock), become the
-  lines of a draft; drafting the same party and period again regenerates the draft in place. A period
-  that already has an issued or paid invoice is refused (void it first); a later entry of that period goes
-  to the next period's invoice.
-- **issue**: the draft is made again from the ledger as it stands (so a sale cancelled since the draft is
-  left out rather than billed and credited), numbered from the series' counter and frozen; an invoice's
-  deliveries become ``invoiced`` in the same transaction, so they can no longer be cancelled.
+- **draft**: the party's entries on no issued invoice, up to the end of the period (on its clock), become
+  the lines of a draft; drafting the same party and period again regenerates the draft in place. A draft
+  holds no entry (it is a preview): drafting a later period first takes nothing from an earlier one. A
+  period that already has an issued or paid invoice is refused (void it first); a later entry of that
+  period goes to the next period's invoice.
+- **issue**: the draft is made again from the ledger as it stands (so a sale cancelled since the draft,
+  even after the period's end, is left out rather than billed and credited), takes its entries, is
+  numbered from the series' counter and frozen; an invoice's deliveries become ``invoiced`` in the same
+  transaction, so they can no longer be cancelled.
 - **pay**: a payment entry for the total is posted to the ledger (none for a total of zero or less).
 - **void**: only an issued, unpaid invoice; its entries are released to the next invoice, its deliveries
   are no longer invoiced, and its number stays used (the voided invoice keeps its lines as issued).
@@ -57,12 +59,14 @@ def _audit(tx: Tx, actor: str, action: str, invoice: Invoice, now: datetime) -> 
     )
 
 
-def _refill(tx: Tx, invoice: Invoice, now: datetime) -> Invoice:
-    """The draft made again from the entries on no invoice (its own released first), stored."""
-    tx.invoices.release(invoice.id)
-    candidates = tx.invoices.open_entries(invoice.party_kind, invoice.party, invoice.period.ends_at)
+def _refill(tx: Tx, invoice: Invoice, now: datetime, *, hold: bool = False) -> Invoice:
+    """The draft made again from the entries on no invoice, stored; ``hold``: the invoice (being issued)
+    takes its entries, so that no other invoice bills them."""
+    tx.invoices.release(invoice.id)  # a draft of an earlier version held its entries
+    candidates = tx.invoices.open_entries(invoice.party_kind, invoice.party)
     invoice = inv.regenerate(invoice, candidates, now)
-    tx.invoices.claim(invoice.id, [x.entry_id for x in invoice.lines])
+    if hold:
+        tx.invoices.claim(invoice.id, [x.entry_id for x in invoice.lines])
     tx.invoices.set_lines(invoice)
     return invoice
 
@@ -106,13 +110,12 @@ class Billing:
                     f"{party} already has {existing.status} {existing.title.lower()} {existing.number} for"
                     f" {span.label}: void it to draft the period again"
                 )
-            candidates = tx.invoices.open_entries(party_kind, party, span.ends_at)
+            candidates = tx.invoices.open_entries(party_kind, party)
             invoice = inv.draft(
                 self.ids("inv"), party_kind, party, span, candidates, now=now, currency=DEFAULT_CURRENCY,
                 actor=actor,
             )  # fmt: skip
             tx.invoices.insert(invoice)
-            tx.invoices.claim(invoice.id, [x.entry_id for x in invoice.lines])
             return invoice
 
         return await self.storage.run(work)
@@ -155,7 +158,7 @@ class Billing:
             seq = tx.invoices.next_number(first.series, now.year)
             invoice = _get(tx, invoice_id)
             inv.check_move(invoice_id, invoice.status, InvoiceStatus.ISSUED)  # as committed meanwhile
-            invoice = inv.issue(_refill(tx, invoice, now), seq, now)
+            invoice = inv.issue(_refill(tx, invoice, now, hold=True), seq, now)
             tx.invoices.set_state(invoice)
             if invoice.party_kind is Party.PARTNER:
                 tx.invoices.set_invoiced(invoice.sold_deliveries, True)

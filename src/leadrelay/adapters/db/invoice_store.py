@@ -142,11 +142,11 @@ class SqlInvoices:
             q = q.limit(limit)
         return [_invoice(row) for row in self._conn.execute(q)]
 
-    def open_entries(self, party_kind: Party, party: str, until: datetime) -> list[Entry]:
+    def open_entries(self, party_kind: Party, party: str) -> list[Entry]:
         held = select(invoice_lines.c.entry_id).where(invoice_lines.c.entry_id == _L.id)
         q = (
             select(ledger_entries)
-            .where(_L.party_kind == party_kind.value, _L.party == party, _L.at < until, ~held.exists())
+            .where(_L.party_kind == party_kind.value, _L.party == party, ~held.exists())
             .order_by(_L.seq)
         )
         return [_entry(row) for row in self._conn.execute(q)]

@@ -39,8 +39,8 @@ class Invoices(Protocol):
         """The invoices matching every filter given, newest first."""
         ...
 
-    def open_entries(self, party_kind: Party, party: str, until: datetime) -> list[Entry]:
-        """The party's ledger entries posted before ``until`` that no invoice holds, in posting order."""
+    def open_entries(self, party_kind: Party, party: str) -> list[Entry]:
+        """The party's ledger entries that no invoice holds, in posting order."""
         ...
 
     def claim(self, invoice_id: str, entry_ids: Collection[str]) -> None:
