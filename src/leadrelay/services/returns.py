@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from leadrelay.domain.after_sale_states import RETURN, ReturnStatus
 from leadrelay.domain.ledger import ZERO, EntryKind, Party
+from leadrelay.domain.ledger import live as standing_entries
 from leadrelay.domain.returns import Accepted, RateFigures, ReturnPolicy, decide_return, period_bounds
 from leadrelay.domain.states import DeliveryStatus
 from leadrelay.errors import FieldProblem, Forbidden, InvalidTransition, NotFound, ValidationFailed
@@ -88,6 +89,7 @@ def _delivery(tx: Tx, req: ReturnRequest) -> ReturnableDelivery:
     sold = [d for d in found if d.status == DeliveryStatus.DELIVERED and d.delivered_at is not None]
     if not sold:
         raise InvalidTransition(f"only a delivered lead can be returned; {named} is {found[-1].status}")
+    sold = _billed(tx, req.partner, sold)
     returned = {r.delivery_id: r for r in tx.returns.of_deliveries([d.delivery_id for d in sold])}
     open_ = [d for d in sold if d.delivery_id not in returned]
     if not open_:
@@ -101,6 +103,34 @@ def _delivery(tx: Tx, req: ReturnRequest) -> ReturnableDelivery:
     if open_[0].is_test:
         raise InvalidTransition("a test lead cannot be returned")
     return open_[0]
+
+
+def _billed(tx: Tx, partner: str, sold: list[ReturnableDelivery]) -> list[ReturnableDelivery]:
+    """The deliveries whose sale a return would undo: a resend of a sale (a copy sent again, billed with
+    the sale it repeats) stands for that sale, so returning either copy returns the billed one, once."""
+    lead_ids = {d.lead_id for d in sold}
+    sales = tx.ledger.entries(
+        lead_ids=lead_ids, party_kind=Party.PARTNER, party=partner, kinds=[EntryKind.SALE]
+    )
+    if not sales:
+        return sold  # nothing billed (a lead at no price): the deliveries themselves
+    standing = {e.delivery_id for e in standing_entries(tx.ledger.entries(lead_ids=lead_ids, party=partner))}
+    billed: dict[str, ReturnableDelivery] = {}
+    for d in sold:
+        own = [e for e in sales if e.delivery_id == d.delivery_id]
+        if own:
+            billed[d.delivery_id] = d
+            continue
+        of_lead = [e.delivery_id for e in sales if e.lead_id == d.lead_id and e.delivery_id]
+        if not of_lead:
+            billed[d.delivery_id] = d
+            continue
+        original = next((i for i in reversed(of_lead) if i in standing), of_lead[-1])
+        if original not in billed:
+            found = tx.returns.deliveries(partner, delivery_id=original, lock=True)
+            if found:
+                billed[original] = found[0]
+    return [billed[k] for k in sorted(billed, key=lambda k: billed[k].delivered_at or datetime.min)]
 
 
 def request_return(
