@@ -132,7 +132,7 @@ class FakeJobs:
                     "queue_state": QueueState.CLAIMED,
                     "lease_owner": owner,
                     "lease_until": lease_until,
-                    "claims": job["claims"] + 1,
+                    "claims": job["claims"] + (job["queue_state"] == QueueState.CLAIMED),
                     "updated_at": now,
                 }
                 self._t.update("jobs", job, changes)

@@ -28,7 +28,7 @@ from leadrelay.services.ports import Clock, IdSource, RandomSource, Record, Seal
 from leadrelay.services.steps import Auction, SendItem, StepResult
 from leadrelay.services.writes import Writes
 
-MAX_CLAIMS = 20  # a job claimed this often without finishing is closed as failed (a poison job)
+MAX_CLAIMS = 20  # a job whose worker was lost this often (its lease taken over) is failed: a poison job
 
 Outcomes = tuple[str, list[tuple[SendItem, AttemptResult]]]  # a job's sends and what each got
 # a job's auction, its answers, and those its buyers' health counts (``auction_pings.observed_pings``)
@@ -116,7 +116,7 @@ class WorkerSteps:
         breakers: BreakerGate | None = None,
     ) -> StepResult:
         if job.claims > MAX_CLAIMS:
-            reason = f"gave up after {job.claims - 1} attempts to process the job (see the worker log)"
+            reason = f"gave up after {job.claims} workers were lost processing the job (see the worker log)"
             return settlement.fail_job(tx, w, job, dl.get(job.id, []), reason, now)
         if job.status in JOB_TO_ROUTE:
             return distribution.route_job(

@@ -160,6 +160,7 @@ class Actions:
                 run_at=now,
                 lease_owner=None,
                 lease_until=None,
+                claims=0,  # the poison guard counts afresh
                 finished_at=None,
                 updated_at=now,
                 trace=[*job.trace, f"rerun by {actor}" + (f": {reason}" if reason else "")],

@@ -140,17 +140,28 @@ class Holds:
             )
             if not released:  # no longer held (a store without the job's lock): nothing is changed
                 raise InvalidTransition(f"delivery {delivery_id} is no longer held")
-            tx.jobs.update_job(
-                job.id,
-                status=JOB.check(job.status, JobStatus.DELIVERING),
-                trace=[*job.trace, f"{row.partner}: released from hold by {actor}"],
-                queue_state=QUEUE.check(job.queue_state, QueueState.READY),
-                run_at=now,
-                lease_owner=None,
-                lease_until=None,
-                finished_at=None,
-                updated_at=now,
-            )
+            line = f"{row.partner}: released from hold by {actor}"
+            if (
+                job.queue_state == QueueState.CLAIMED
+                and job.lease_until is not None
+                and job.lease_until > now
+            ):
+                # a worker holds the job (sending its other deliveries): it takes the released one up
+                # when it settles them; taking its lease away would have the job claimed twice
+                tx.jobs.update_job(job.id, trace=[*job.trace, line], updated_at=now)
+            else:
+                tx.jobs.update_job(
+                    job.id,
+                    status=JOB.check(job.status, JobStatus.DELIVERING),
+                    trace=[*job.trace, line],
+                    queue_state=QUEUE.check(job.queue_state, QueueState.READY),
+                    run_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                    claims=0,
+                    finished_at=None,
+                    updated_at=now,
+                )
             tx.leads.refresh_lead_status(job.lead_id, now)
             tx.config.audit(
                 actor=actor,

@@ -97,7 +97,10 @@ JOB_LEASE = Lease(
     QueueState.CLAIMED,
     jobs.c.run_at,
     only=jobs.c.id.in_(bindparam("b_only", expanding=True)),
-    on_claim={"claims": jobs.c.claims + 1},
+    # a job whose worker was lost (its lease ran out) counts that; a retry or a failover step does not
+    on_claim={
+        "claims": case((jobs.c.queue_state == QueueState.CLAIMED, jobs.c.claims + 1), else_=jobs.c.claims)
+    },
     touch=("updated_at",),
 )
 """Distribution jobs in the queue: ready from ``run_at``, claimed by a worker."""

@@ -128,7 +128,7 @@ jobs = Table(
     Column("run_at", UTCDateTime, nullable=False),
     Column("lease_owner", String(128)),
     Column("lease_until", UTCDateTime),
-    Column("claims", Integer, nullable=False, default=0),
+    Column("claims", Integer, nullable=False, default=0),  # leases taken over (a lost worker's): MAX_CLAIMS
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
