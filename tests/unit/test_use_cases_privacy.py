@@ -10,6 +10,7 @@ import pytest
 
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
 from leadrelay.errors import InvalidTransition, NotFound
+from leadrelay.services.intake_writes import new_job_row
 from leadrelay.services.privacy import ERASED_REASON
 from tests.documents import lead
 from tests.fakes.schema import TABLES
@@ -105,6 +106,22 @@ def test_erasing_a_lead_not_routed_yet_closes_its_job() -> None:
     )
     assert world.one("leads", id=lead_id).data == {}
     assert world.claim_and_route() == {}
+
+
+def test_a_job_added_for_an_erased_lead_is_closed_unsold_and_sends_nothing() -> None:
+    """The routing's backstop: whatever adds a job for an erased lead (a redistribution, a rerun), the
+    blanked lead is never routed (it would fall to a default rule and post ``{}``)."""
+    world = Installation(private_document())
+    lead_id = world.accept(zelda()).lead_id
+    run(world.privacy.erase_lead(lead_id, actor="dpo"))
+    row = new_job_row(lead_id, "solar-main", world.clock.now, id="job_late", trace=[])
+    world.storage.transaction(lambda tx: tx.jobs.insert_jobs([row]))
+    [(job_id, step)] = world.claim_and_route().items()
+    assert (job_id, step.sends) == ("job_late", [])
+    job = world.one("jobs", id="job_late")
+    assert (job.status, job.error) == (JobStatus.UNSOLD, ERASED_REASON)
+    assert job.trace[-1] == f"not routed: {ERASED_REASON}"
+    assert world.all("deliveries", job_id="job_late") == []
 
 
 def test_erasing_a_person_finds_each_of_their_leads_by_email_or_phone() -> None:

@@ -36,6 +36,7 @@ class DeliveryView:
     status: str
     invoiced: bool
     delivered_at: datetime | None
+    returned: str | None = None  # its approved return ("ret_… approved"), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,10 @@ def can_cancel(
     for d in sold:
         if d.invoiced:
             return Availability(False, f"cannot cancel: the delivery to {d.partner} is already invoiced")
+        if d.returned:  # the return undoes the sale (and may have redistributed the lead) already
+            return Availability(
+                False, f"cannot cancel: the delivery to {d.partner} was returned ({d.returned})"
+            )
         period = cancel_periods.get(d.partner, DEFAULT_CANCEL_PERIOD)
         if d.delivered_at is not None and now - d.delivered_at > period:
             return Availability(

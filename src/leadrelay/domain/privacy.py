@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 REDACTED = "***"
+ERASED_REASON = "personal data erased"  # why nothing more is sent of an erased lead
 MIN_CHARS = 3  # "1" or "TX" would blank out half a text; such values are not identifying
 MIN_DIGITS = 5  # a value with this many digits is also found with other separators between them
 # between two digits of a value: up to three separators, plain or percent-encoded ("%20")

@@ -14,8 +14,10 @@ from leadrelay.domain.actions import (
     can_rerun,
     can_resend,
 )
+from leadrelay.domain.after_sale_states import ReturnStatus
 from leadrelay.domain.fields.sample import build_test_lead
 from leadrelay.domain.ledger import EntryKind
+from leadrelay.domain.privacy import ERASED_REASON
 from leadrelay.domain.states import (
     DELIVERY,
     DELIVERY_UNDER_WAY,
@@ -32,6 +34,7 @@ from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.intake_writes import new_job_row
 from leadrelay.services.ledger import post_reversals, resend_takes_over
 from leadrelay.services.notify import Notifier
+from leadrelay.services.partner_exclusion import lead_holders
 from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock, system_ids
 
 
@@ -62,8 +65,26 @@ def job_view(job: Record) -> JobView:
     return JobView(job.id, job.status, job.queue_state, job.run_at, job.lease_until)
 
 
-def delivery_views(deliveries: Sequence[Record]) -> list[DeliveryView]:
-    return [DeliveryView(d.partner, d.status, bool(d.invoiced), d.delivered_at) for d in deliveries]
+def delivery_views(deliveries: Sequence[Record], tx: Tx | None = None) -> list[DeliveryView]:
+    """The checks' view of the deliveries; with ``tx``, their approved returns too (a return still
+    requested does not stop a cancel: the operator may cancel instead, and the return is then denied)."""
+    returned: dict[str, str] = {}
+    sold = [d.id for d in deliveries if d.status == DeliveryStatus.DELIVERED]
+    if tx is not None and sold:
+        returned = {
+            r.delivery_id: f"{r.id} {r.status}"
+            for r in tx.returns.of_deliveries(sold)
+            if r.status == ReturnStatus.APPROVED
+        }
+    return [
+        DeliveryView(d.partner, d.status, bool(d.invoiced), d.delivered_at, returned.get(d.id))
+        for d in deliveries
+    ]
+
+
+def _not_erased(job: Record, action: str) -> None:
+    if job.lead_erased_at is not None:
+        raise InvalidTransition(f"cannot {action} {job.id}: its lead's {ERASED_REASON}; nothing more is sent")
 
 
 def _allowed(availability: Availability) -> None:
@@ -103,6 +124,7 @@ class Actions:
             job = _job(tx, job_id)
             found = tx.deliveries.job_deliveries(job_id)
             _allowed(can_resend(job_view(job), delivery_views(found)))
+            _not_erased(job, "resend")
             delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
             now = self.clock()
             new_ids = []
@@ -144,6 +166,7 @@ class Actions:
             now = self.clock()
             found = tx.deliveries.job_deliveries(job_id)
             _allowed(can_rerun(job_view(job), delivery_views(found), now))
+            _not_erased(job, "rerun")
             for d in found:
                 if d.status in DELIVERY_UNDER_WAY:  # a batched one leaves its batch unsent
                     failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
@@ -155,7 +178,9 @@ class Actions:
                 job_id,
                 status=JOB.check(job.status, JobStatus.RECEIVED),
                 error=None,
-                excluded=[],
+                # tried again: the partners it failed with; not those another job sold it to (or that
+                # cancelled or returned it: a redistribution's), nor one holding it for pick-up here
+                excluded=sorted(lead_holders(tx, job.lead_id, besides_job=job.id)),
                 queue_state=QUEUE.check(job.queue_state, QueueState.READY),
                 run_at=now,
                 lease_owner=None,
@@ -180,7 +205,7 @@ class Actions:
             job = _job(tx, job_id)
             now = self.clock()
             found = tx.deliveries.job_deliveries(job_id)
-            _allowed(can_cancel(job_view(job), delivery_views(found), now, cancel_periods(live)))
+            _allowed(can_cancel(job_view(job), delivery_views(found, tx), now, cancel_periods(live)))
             delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
             for d in delivered:
                 cancelled = DELIVERY.check(d.status, DeliveryStatus.CANCELLED)
@@ -206,14 +231,16 @@ class Actions:
             )
             new_job: str | None = None
             profile = live.specs.profiles.get(job.profile)
-            if profile is not None and profile.auto_redistribute and job.kind == "route":
+            redistribute = profile is not None and profile.auto_redistribute and job.kind == "route"
+            if redistribute and job.lead_erased_at is None:
                 row = new_job_row(
                     job.lead_id,
                     job.profile,
                     now,
                     id=self.ids("job"),
                     parent_id=job_id,
-                    excluded=sorted({*job.excluded, *(d.partner for d in delivered)}),
+                    # never to a partner that has the lead (a broadcast's others) or cancelled it
+                    excluded=sorted({*job.excluded, *lead_holders(tx, job.lead_id)}),
                     trace=[f"redistribution after cancel of {job_id}"],
                 )
                 tx.jobs.insert_jobs([row])

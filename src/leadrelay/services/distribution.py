@@ -16,6 +16,7 @@ from datetime import datetime
 from leadrelay.domain.auction import POST_RESERVE_S
 from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.model import FileChannel, ProfileSpec, Strategy, Target
+from leadrelay.domain.privacy import ERASED_REASON
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.domain.states import JOB, JOB_TO_ROUTE, DeliveryStatus, JobStatus
@@ -71,6 +72,10 @@ def route_job(
     (``domain.auction.PostReserve``)."""
     trace: list[str] = list(job.trace)
     cfg = live.compiled
+    if job.lead_erased_at is not None:  # nothing is sent of an erased lead (a rerun, resend, redistribution)
+        return close(
+            w, job, JobStatus.UNSOLD, now, [*trace, f"not routed: {ERASED_REASON}"], error=ERASED_REASON
+        )
     if job.kind in ("resend", "test"):
         return _direct(tx, job, live, now, trace, w, ids)
     profile = cfg.profiles.get(job.profile)

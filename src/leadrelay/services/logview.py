@@ -178,7 +178,7 @@ def get_distribution(
     money = tx.ledger.entries(delivery_ids=[d.id for d in found]) if found else []
     out["ledger"] = [entry_dict(e) for e in money]
     if now is not None:
-        allowed = available_actions(job_view(row), delivery_views(found), now, cancel_periods or {})
+        allowed = available_actions(job_view(row), delivery_views(found, tx), now, cancel_periods or {})
         out["actions"] = {name: a.as_dict() for name, a in allowed.items()}
     return out
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from leadrelay.domain.dedup import DedupKey, find_duplicate, keys_for
 from leadrelay.domain.model import EntitySpec, PartnerSpec
+from leadrelay.domain.states import DeliveryStatus
 from leadrelay.domain.suppression import hashes_of_lead
 from leadrelay.services.ports import DedupKeys, Record, Tx
 
@@ -100,3 +101,17 @@ def mark_sent(
     rows = [{"scope": k.scope, "key_hash": k.key_hash, "lead_id": job.lead_id, "seen_at": now} for k in keys]
     tx.dedup.put_marks(rows)
     return [[DEDUP_HOLD, job.lead_id]]
+
+
+HOLDING = (DeliveryStatus.DELIVERED, DeliveryStatus.HELD, DeliveryStatus.CANCELLED)
+
+
+def lead_holders(tx: Tx, lead_id: str, *, besides_job: str | None = None) -> set[str]:
+    """The partners that have (or, cancelled, had and gave back) the lead from another job than
+    ``besides_job``, and those holding it for pick-up in that job: a redistribution, or a rerun of one,
+    never sends it to them again."""
+    return {
+        d.partner
+        for d in tx.erasure.lead_deliveries(lead_id, HOLDING)
+        if d.job_id != besides_job or d.status == DeliveryStatus.HELD
+    }

@@ -21,7 +21,7 @@ from typing import Any
 from leadrelay.domain.attempts import AttemptResult
 from leadrelay.domain.fields import EXTENSION, normalize_field, number_only
 from leadrelay.domain.model import EntitySpec
-from leadrelay.domain.privacy import REDACTED, FieldMatch, Redactor
+from leadrelay.domain.privacy import ERASED_REASON, REDACTED, FieldMatch, Redactor
 from leadrelay.domain.states import (
     DELIVERY,
     DELIVERY_NOT_SENT,
@@ -39,7 +39,6 @@ from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.ports import Clock, OldPages, Record, Sealer, Storage, Tx, system_clock
 
 _BATCH = 500
-ERASED_REASON = "personal data erased"
 ERASED_REQUEST: Mapping[str, Any] = {"erased": True}
 """An erased attempt's recorded request."""
 

@@ -28,6 +28,7 @@ from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.intake_writes import new_job_row
 from leadrelay.services.ledger import post_reversals
 from leadrelay.services.notify import Notifier
+from leadrelay.services.partner_exclusion import lead_holders
 from leadrelay.services.ports import (
     Clock,
     IdSource,
@@ -231,13 +232,15 @@ def _redistribute(tx: Tx, rec: ReturnRecord, now: datetime, ids: IdSource) -> st
     if not found or found[0].kind != "route":  # a resend or a test goes nowhere else
         return None
     job = found[0]
+    if job.lead_erased_at is not None:  # nothing more is sent of an erased lead
+        return None
     row = new_job_row(
         rec.lead_id,
         job.profile,
         now,
         id=ids("job"),
         parent_id=job.id,
-        excluded=sorted({*job.excluded, rec.partner}),
+        excluded=sorted({*job.excluded, rec.partner, *lead_holders(tx, rec.lead_id)}),  # not to a holder
         trace=[f"redistribution after return {rec.id} by {rec.partner} ({rec.reason})"],
     )
     tx.jobs.insert_jobs([row])

@@ -73,6 +73,7 @@ def simulated_job(lead: Record, profile: str, values: Mapping[str, Any], n: int)
         source=lead.source,
         lead_values=dict(values),
         lead_sealed=lead.sealed,
+        lead_erased_at=None,  # the simulator routes what the lead holds
         is_test=False,
         answer_by=None,
         parent_id=None,
