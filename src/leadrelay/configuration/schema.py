@@ -98,7 +98,7 @@ class SourceModel(Strict):
     entities: Names = []
     wait: Wait = "0s"
     min_price: Money | None = None  # an auction sells this source's leads at no less
-    show_buyer: bool = False  # its answers name the buyer and the price
+    show_buyer: bool = False  # its answers and relayed postbacks name the buyer and the price
     # how long a POST /v1/ping quote (its ping_token) holds
     ping_token_ttl: Annotated[PositiveDuration, AfterValidator(_ping_token_ttl)] = "2m"
     payout: PayoutConfig | None = None  # how the source is paid (configuration.money)

@@ -374,7 +374,7 @@ class SourceSpec:
     entities: tuple[str, ...] = ()  # empty: every entity
     wait_s: float = 0.0  # default ?wait for this source's posts
     min_price: float | None = None  # an auction sells its leads at no less (where nothing else says)
-    show_buyer: bool = False  # its answers name the buyer and the price (else: sold or unsold only)
+    show_buyer: bool = False  # its answers and relayed postbacks name the buyer (else: sold or not only)
     ping_token_ttl_s: float = 120.0  # how long a supplier ping's quote holds (POST /v1/ping)
     payout: PayoutModel | None = None  # how the source is paid (None: not at all)
     payout_by_entity: Mapping[str, PayoutModel] = field(default_factory=dict)  # per source × entity

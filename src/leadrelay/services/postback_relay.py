@@ -25,7 +25,7 @@ from typing import Any
 from leadrelay.domain.after_sale_states import RelayStatus
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome, bounded
 from leadrelay.domain.model import WebhookChannel
-from leadrelay.domain.postback_relay import RelayEvent, click_id_of, event_body
+from leadrelay.domain.postback_relay import RelayEvent, click_id_of, event_body, for_source
 from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import (
@@ -71,7 +71,8 @@ def enqueue(
     note: str | None = None,
 ) -> str | None:
     """Store ``event`` of a delivery for its lead's source when the source subscribes to it; its id, or
-    None (not subscribed, or already stored)."""
+    None (not subscribed, or already stored). The buyer (``partner``), ``revenue`` and ``note`` are in it
+    only when the source may see the buyer (``show_buyer``)."""
     lead = tx.leads.get_lead(lead_id)
     if lead is None:
         return None
@@ -89,6 +90,7 @@ def enqueue(
         click_id=click_id,
         delivery_id=delivery_id,
         partner=partner,
+        show_buyer=spec is not None and spec.show_buyer,
         revenue=revenue,
         note=note,
     )
@@ -205,8 +207,10 @@ class PostbackRelay:
             max_attempts=self.retry.max_attempts,
             signing=pb.signing,
         )
-        # the body is the stored event (no mapping: sent as it is); its id is the webhook-id on every retry
-        view = LeadView(row.lead_id, "", row.source, row.body, row.id)
+        # the body is the stored event (no mapping: sent as it is); its id is the webhook-id on every retry;
+        # without the buyer when the source may no longer see it (show_buyer turned off since it was stored)
+        body = for_source(row.body, spec is not None and spec.show_buyer)
+        view = LeadView(row.lead_id, "", row.source, body, row.id)
         try:
             return await self.channel.send(view, channel)
         except asyncio.CancelledError:

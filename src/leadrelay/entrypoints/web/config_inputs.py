@@ -113,7 +113,7 @@ FORMS: dict[str, tuple[Section, ...]] = {
                 Input("entities", "Entities", "list", hint="comma separated"),
                 Input("wait", "Wait for the outcome", "text", hint="e.g. 0s, 10s"),
                 Input("min_price", "Minimum auction price", "number"),
-                Input("show_buyer", "Answers name the buyer", "bool"),
+                Input("show_buyer", "Answers and postbacks name the buyer", "bool"),
             ),
         ),
         Section(
