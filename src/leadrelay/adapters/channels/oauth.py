@@ -24,6 +24,7 @@ import aiohttp
 import orjson
 
 from leadrelay.adapters.channels.guard import blocked, request_head
+from leadrelay.domain.delivery.answer_text import decode_answer
 from leadrelay.domain.partner_auth import OAuth2ClientCredentials
 from leadrelay.domain.privacy import Redactor
 
@@ -180,7 +181,7 @@ async def _fetch(
     except aiohttp.ClientError as exc:
         raise fail(f"HTTP error: {_exc_text(exc)}", True) from None
 
-    text = raw.decode("utf-8", errors="replace")
+    text = decode_answer(raw, "utf-8")  # a byte order mark before the JSON dropped
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -33,6 +33,7 @@ from leadrelay.adapters.channels.guard import TargetGuard, blocked, request_head
 from leadrelay.adapters.channels.payload import encode
 from leadrelay.adapters.channels.webhook_answers import classify
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.delivery.answer_text import decode_answer
 from leadrelay.domain.health import TIMEOUT_REASON
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.privacy import is_secret_name
@@ -203,7 +204,7 @@ class WebhookSender:
 
         # a buyer may echo the lead or a credential: redacted before anything is read from the answer
         sent = sent.plus(secrets=secret_values(auth, signing, self.tokens))  # a token renewed after a 401
-        text = sent.text(_decode(raw, charset))  # read whole (up to what was read); stored cut
+        text = sent.text(decode_answer(raw, charset))  # read whole (up to what was read); stored cut
         result = classify(
             status,
             text,
@@ -261,10 +262,3 @@ async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
-
-
-def _decode(raw: bytes, charset: str) -> str:
-    try:
-        return raw.decode(charset, errors="replace")
-    except LookupError:
-        return raw.decode("utf-8", errors="replace")

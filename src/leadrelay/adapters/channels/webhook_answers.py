@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.delivery.answer_text import without_bom
 
 _SHORT = 200
 _REASON_KEYS = ("reason", "message", "error", "detail")
@@ -41,8 +42,9 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
+    """The answer's JSON object, a leading byte order mark ignored (RFC 8259 §8.1); None if it is none."""
     try:
-        data = orjson.loads(text)
+        data = orjson.loads(without_bom(text))
     except orjson.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None

@@ -8,6 +8,9 @@ An invalid ``outcome_search_term`` regex is refused where rules are configured (
 options as a mapping reads it as LeadConduit does, as a term that is never found (so ``failure`` under the
 default ``outcome_on_match``), and does not raise. (LeadConduit's ``String.match(null)`` then finds the
 text "null"; leadrelay does not copy that accident.)
+
+A leading byte order mark (U+FEFF, as .NET servers often send before JSON) is not part of the answer: it
+is dropped before anything is read (``answer_text``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from cssselect import SelectorError
 from lxml import etree, html
 from lxml.cssselect import CSSSelector
 
+from leadrelay.domain.delivery.answer_text import decode_answer, without_bom
 from leadrelay.domain.delivery.body import text_of
 
 Outcome = Literal["success", "failure", "error"]
@@ -148,7 +152,7 @@ def interpret_response(
     if 500 <= status <= 599:
         return ResponseOutcome("error", "Server error")
     header_type = next((value for name, value in headers.items() if name.lower() == "content-type"), "")
-    text = body if isinstance(body, str) else _decode(body, header_type)
+    text = without_bom(body if isinstance(body, str) else _decode(body, header_type))
     kind, doc = _parse(text, rules.response_content_type_override or header_type)
     outcome: Outcome = "success"
     if rules.outcome_search_term or rules.outcome_on_match:
@@ -218,10 +222,7 @@ def parse_price(value: object) -> float | None:
 
 def _decode(body: bytes, content_type: str) -> str:
     charset = re.search(r"charset=\"?([\w.:-]+)", content_type, re.I)
-    try:
-        return body.decode(charset[1] if charset else "utf-8", errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
+    return decode_answer(body, charset[1] if charset else "utf-8")
 
 
 def _parse(text: str, content_type: str) -> tuple[DocKind, Any]:
