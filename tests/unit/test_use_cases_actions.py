@@ -12,7 +12,7 @@ import pytest
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
 from leadrelay.errors import InvalidTransition, NotFound
 from tests.documents import lead
-from tests.unit.in_memory import Installation, buyer_url, document, http, run, url_of
+from tests.unit.in_memory import LEASE, Installation, buyer_url, document, http, run, url_of
 
 
 def only_sunco(**sunco: Any) -> dict[str, Any]:
@@ -122,6 +122,26 @@ def test_rerun_resets_a_failed_job_to_be_routed_again() -> None:
     world.work(http(200))
     assert world.job_of(lead_id).status == JobStatus.DELIVERED
     assert [d.status for d in world.all("deliveries", lead_id=lead_id)] == ["failed", "delivered"]
+
+
+def test_rerun_of_a_job_whose_worker_was_lost_mid_post_resumes_the_post_with_the_same_key() -> None:
+    """The post may have reached the buyer before the worker died: routing afresh could sell the lead to
+    another buyer too. The rerun resumes the delivery under way (the same delivery and idempotency key, as
+    a worker taking the lease over does) and keeps its cap slot."""
+    world = Installation(only_sunco(channel=webhook("sunco"), caps={"day": 5}))
+    lead_id = world.accept().lead_id
+    [(job_id, step)] = world.claim_and_route().items()
+    [first] = step.sends  # the worker posts it, and dies before the answer
+    world.clock.advance(seconds=LEASE.total_seconds() + 1)
+
+    run(world.actions.rerun(job_id, actor="ops", reason="stuck"))
+    job = world.job_of(lead_id)
+    assert (job.status, job.queue_state, job.lease_owner) == (JobStatus.DELIVERING, QueueState.READY, None)
+    assert job.trace[-1] == "rerun by ops: stuck (its delivery under way resumed: sunco)"
+    [again] = world.claim_and_route()[job_id].sends
+    assert (again.delivery_id, again.lead.idempotency_key) == (first.delivery_id, first.lead.idempotency_key)
+    assert len(world.all("deliveries", lead_id=lead_id)) == 1
+    assert [c.used for c in world.storage.rows("cap_counters")] == [1]
 
 
 def test_rerun_is_refused_for_a_delivered_job_a_scheduled_retry_and_a_job_being_processed() -> None:

@@ -22,6 +22,7 @@ from leadrelay.domain.states import (
     DELIVERY,
     DELIVERY_UNDER_WAY,
     JOB,
+    JOB_OPEN,
     QUEUE,
     DeliveryStatus,
     JobStatus,
@@ -167,6 +168,23 @@ class Actions:
             found = tx.deliveries.job_deliveries(job_id)
             _allowed(can_rerun(job_view(job), delivery_views(found), now))
             _not_erased(job, "rerun")
+            line = f"rerun by {actor}" + (f": {reason}" if reason else "")
+            under_way = [d for d in found if d.status in DELIVERY_UNDER_WAY]
+            if job.status in JOB_OPEN and under_way:  # stuck: its worker was lost, a post perhaps out
+                # resumed, not routed afresh: the buyer may have the lead already (the same key tells it)
+                partners = ", ".join(sorted({d.partner for d in under_way}))
+                tx.jobs.update_job(
+                    job_id,
+                    queue_state=QUEUE.check(job.queue_state, QueueState.READY),
+                    run_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                    claims=0,
+                    updated_at=now,
+                    trace=[*job.trace, f"{line} (its delivery under way resumed: {partners})"],
+                )
+                _audit(tx, actor, "distribution.rerun", job_id, now, reason, previous_status=job.status)
+                return
             for d in found:
                 if d.status in DELIVERY_UNDER_WAY:  # a batched one leaves its batch unsent
                     failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
@@ -188,7 +206,7 @@ class Actions:
                 claims=0,  # the poison guard counts afresh
                 finished_at=None,
                 updated_at=now,
-                trace=[*job.trace, f"rerun by {actor}" + (f": {reason}" if reason else "")],
+                trace=[*job.trace, line],
             )
             tx.leads.refresh_lead_status(job.lead_id, now)
             _audit(tx, actor, "distribution.rerun", job_id, now, reason, previous_status=job.status)
