@@ -180,6 +180,24 @@ def test_days_and_months_in_a_zone_are_made_of_utc_hours() -> None:
     check_zone(ny, H, H + timedelta(days=60))  # across the change to summer time
 
 
+def test_the_hour_lived_twice_when_the_clock_falls_back_is_two_lines() -> None:
+    """New York, 2026-11-01: 01:00 local is 05:00 and 06:00 UTC. At the hour grain each UTC hour is a line
+    shown at its own offset; the day is still one line."""
+    ny = ZoneInfo("America/New_York")
+    first = datetime(2026, 11, 1, 4, tzinfo=UTC)
+    rows = [Row(first + timedelta(hours=h), ("web",), {"received": h + 1}) for h in range(4)]
+    got = lines(rows, Grain.HOUR, ny)
+    assert [(x.start.isoformat(), x.get("received")) for x in got] == [
+        ("2026-11-01T00:00:00-04:00", 1),
+        ("2026-11-01T01:00:00-04:00", 2),
+        ("2026-11-01T01:00:00-05:00", 3),
+        ("2026-11-01T02:00:00-05:00", 4),
+    ]
+    assert [(x.start.isoformat(), x.get("received")) for x in lines(rows, Grain.DAY, ny)] == [
+        ("2026-11-01T00:00:00-04:00", 10)
+    ]
+
+
 def _cover(parts: list[Any]) -> Counter[datetime]:
     """Each hour's count in the spans: +1 for every span that adds it, -1 for every one that takes it away."""
     out: Counter[datetime] = Counter()

@@ -171,7 +171,8 @@ def check_zone(zone: tzinfo, since: datetime, until: datetime) -> None:
 
 
 def bucket(hour: datetime, grain: Grain, zone: tzinfo) -> datetime:
-    """The start (in ``zone``) of the hour, day or month a UTC hour belongs to."""
+    """The start (in ``zone``) of the hour, day or month a UTC hour belongs to (to show, or to compare with
+    the start of a day or month; two hours compare by their UTC instant: see ``lines``)."""
     local = hour.astimezone(zone)
     if grain is Grain.HOUR:
         return local
@@ -305,12 +306,15 @@ FIGURES = tuple(Line(datetime(2000, 1, 1, tzinfo=UTC), (), {}).figures())
 
 def lines(rows: Iterable[Row], grain: Grain, zone: tzinfo) -> list[Line]:
     """Hourly rows (already in the report's dimensions) summed into the grain's buckets in ``zone``,
-    ordered by bucket then group."""
+    ordered by bucket then group. An hour is keyed by its UTC instant and shown in the zone: the two local
+    01:00 of a night the clock falls back differ only in ``fold``, which aware datetimes of one zone
+    compare and hash without, so keyed by their local start they would be one line."""
     sums: dict[tuple[datetime, tuple[str, ...]], dict[str, int]] = {}
     for row in rows:
-        add(sums.setdefault((bucket(row.hour, grain, zone), row.group), {}), row.values)
+        key = row.hour.astimezone(UTC) if grain is Grain.HOUR else bucket(row.hour, grain, zone)
+        add(sums.setdefault((key, row.group), {}), row.values)
     return [
-        Line(start, group, values)
+        Line(start.astimezone(zone) if grain is Grain.HOUR else start, group, values)
         for (start, group), values in sorted(sums.items(), key=lambda item: (item[0][0], item[0][1]))
         if any(values.values())
     ]

@@ -200,8 +200,8 @@ def lead_hours(lines: Iterable[Line], since: datetime, until: datetime, zone: tz
     """Every hour from ``since`` to ``until`` (UTC hours) with its leads by ``LEAD_SERIES``, summed over
     the report's groups (zeros for an hour without leads)."""
     sums: dict[datetime, dict[str, int]] = {}
-    for line in lines:
-        add(sums.setdefault(line.start, {}), line.values)
+    for line in lines:  # by the UTC hour: the local starts of a night the clock falls back hash alike
+        add(sums.setdefault(line.start.astimezone(UTC), {}), line.values)
     out = []
     for hour in hours(since, until):
         line = Line(hour, (), sums.get(hour, {}))
