@@ -2,13 +2,17 @@
 
 Both show the same things: the number (``DRAFT`` before issue), the party, the period on the party's
 clock, one row per line (date, kind, lead, delivery, memo, amount) and the charges, credits and total.
+Every time is on the period's clock (``Period.timezone``): a line's date is the party's day of it, as the
+period is, so a sale of the evening of the period's last day is dated in the period.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from leadrelay.domain.invoices import Invoice
 from leadrelay.domain.ledger import Party
@@ -50,18 +54,25 @@ def invoice_view(invoice: Invoice) -> dict[str, Any]:
     }
 
 
+def _local(invoice: Invoice, at: datetime) -> datetime:
+    """``at`` on the clock of the invoice's period."""
+    return at.astimezone(ZoneInfo(invoice.period.timezone))
+
+
 def _number(invoice: Invoice) -> str:
     return invoice.number or "DRAFT"
 
 
 def invoice_csv(invoice: Invoice) -> str:
-    """One row per line, then the charges, credits and total rows (``kind``: charges, credits, total)."""
+    """One row per line (``at``: the entry's time on the period's clock, with its offset), then the
+    charges, credits and total rows (``kind``: charges, credits, total)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     head = (_number(invoice), invoice.party_kind.value, invoice.party, invoice.period.label)
     for x in invoice.lines:
-        w.writerow((*head, x.entry_id, x.at.isoformat(), x.kind.value, x.lead_id or "", x.delivery_id or "",
+        at = _local(invoice, x.at).isoformat()
+        w.writerow((*head, x.entry_id, at, x.kind.value, x.lead_id or "", x.delivery_id or "",
                     _safe_cell(x.memo or ""), str(x.amount), invoice.currency))  # fmt: skip
     t = invoice.totals
     for label, amount in (("charges", t.charges), ("credits", t.credits), ("total", t.total)):
@@ -95,7 +106,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
         f"Status: {invoice.status.value}",
     ]
     if invoice.issued_at is not None:
-        facts.append(f"Issued: {invoice.issued_at.date().isoformat()}")
+        facts.append(f"Issued: {_local(invoice, invoice.issued_at).date().isoformat()}")
     for fact in facts:
         pdf.cell(0, 6, _latin(fact), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
@@ -106,7 +117,8 @@ def invoice_pdf(invoice: Invoice) -> bytes:
     pdf.ln()
     pdf.set_font("Helvetica", "", 9)
     for x in invoice.lines:
-        cells = (x.at.date().isoformat(), x.kind.value, x.lead_id or "", (x.memo or "")[:40], str(x.amount))
+        day = _local(invoice, x.at).date()
+        cells = (day.isoformat(), x.kind.value, x.lead_id or "", (x.memo or "")[:40], str(x.amount))
         for width, text in zip(widths, cells, strict=True):
             pdf.cell(width, 6, _latin(text), align="R" if width == widths[-1] else "L")
         pdf.ln()
