@@ -52,8 +52,9 @@ class FakeReportFacts:
         for lead in leads.values():
             if _within(lead["created_at"], span) and not lead["is_test"]:
                 put((lead["source"], lead["entity"], "", ""), lead_counters(lead["status"], 1))
+        resends = {j["id"] for j in t.stored("jobs") if j["kind"] == "resend"}
         for d in deliveries.values():
-            if d["is_test"]:
+            if d["is_test"] or d["job_id"] in resends:  # a resend is offered and sold as it is billed
                 continue
             if _within(d["created_at"], span):
                 put(dims(d), {"offered": 1})
@@ -75,6 +76,9 @@ class FakeReportFacts:
             else:
                 source = e["party"]
             margin = cents(e["margin"]) if e["margin"] is not None else 0
+            billed = (e["party_kind"], e["kind"]) == ("partner", "sale")
+            if d is not None and billed and d["job_id"] in resends and not d["is_test"]:
+                put(dims(d), {"offered": 1, "sold": 1})  # a resend billed as a sale
             put(
                 (source, entity, partner, profile),
                 ledger_counters(e["party_kind"], e["kind"], cents(e["amount"]), margin, 1),

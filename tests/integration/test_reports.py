@@ -19,7 +19,7 @@ from sqlalchemy import insert, select
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.money_tables import ledger_entries, report_days
-from leadrelay.adapters.db.tables import deliveries, leads
+from leadrelay.adapters.db.tables import deliveries, jobs, leads
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.ledger import Entry, EntryKind, Party, Totals
 from leadrelay.domain.reports import floor_hour
@@ -120,10 +120,18 @@ def from_scratch(url: str, dim: str) -> dict[str, dict[str, Any]]:
     for key, mine in groups.items():
         t = Totals.of(mine)
         out[key] = {"revenue": str(t.revenue), "payout": str(t.payout), "margin": str(t.margin)}
-    sold = Counter(
+    resends = {r.id for r in rows(url, select(jobs)) if r.kind == "resend"}
+    sold = Counter(  # a resend is sold when it is billed: its partner's sale entry
         (d.partner if dim == "partner" else lead_rows[d.lead_id].source)
         for d in delivery_rows.values()
-        if d.delivered_at is not None
+        if d.delivered_at is not None and d.job_id not in resends
+    )
+    sold.update(
+        (e.party if dim == "partner" else lead_rows[e.lead_id or ""].source)
+        for e in entries
+        if e.kind is EntryKind.SALE
+        and e.party_kind is Party.PARTNER
+        and delivery_rows[e.delivery_id or ""].job_id in resends
     )
     for key, n in sold.items():
         out.setdefault(key, {})["sold"] = n

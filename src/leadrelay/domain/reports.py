@@ -8,7 +8,12 @@ and a report over any range of whole hours is a sum of hours:
   left out); ``accepted`` = received − rejected − duplicates − suppressed. A lead's source and entity only:
   in a grouping by partner or profile these leads fall on the row whose partner (profile) is ``""``.
 - ``offered``: deliveries made (``deliveries.created_at``); ``sold``: deliveries delivered
-  (``delivered_at``); acceptance rate = sold / offered (per buyer when grouped by partner).
+  (``delivered_at``); acceptance rate = sold / offered (per buyer when grouped by partner). A resend is
+  the same sale sent again while the sale it repeats stands (the ledger bills it once), so a resend's
+  delivery is offered and sold only when the ledger bills it as a sale (the sale it repeats was cancelled
+  or returned), in the hour of its partner's sale entry (``ledger_entries.at``); an installation that
+  keeps no ledger counts no resend as a sale. So ``sold`` is what was sold: the average price, the return
+  rate and the conversion rate are per sale billed.
 - money from the ledger (``ledger_entries.at``), as ``Totals``: ``revenue`` = the partners' sale,
   cancellation and return entries; ``payout`` = minus the sources' payout, cancellation and return entries;
   ``margin`` = the sum of the entries' ``margin``. A cancel or a return nets out in the hour it is posted.

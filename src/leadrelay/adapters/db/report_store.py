@@ -1,7 +1,7 @@
 """The reports' SQL (``leadrelay.services.ports.ReportFacts``): one hour's facts from the indexed tables
-(leads by ``created_at``, deliveries by ``created_at`` and ``delivered_at``, attempts by ``started_at``,
-ledger entries by ``at``, postbacks by ``received_at``), and the rollup ``report_hours`` with its
-watermark row."""
+(leads by ``created_at``, deliveries by ``created_at`` and ``delivered_at``, a resend's by its sale entry's
+``at``, attempts by ``started_at``, ledger entries by ``at``, postbacks by ``received_at``), and the rollup
+``report_hours`` with its watermark row."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ from leadrelay.adapters.db.money_tables import (
     report_watermark,
 )
 from leadrelay.adapters.db.schema_base import UTCDateTime
-from leadrelay.adapters.db.tables import attempts, bids, deliveries, leads
+from leadrelay.adapters.db.tables import attempts, bids, deliveries, jobs, leads
+from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.report_spans import Span, spans
 from leadrelay.domain.reports import (
     COUNTERS,
@@ -73,9 +74,30 @@ _LEADS = (
     .where(_in(_L.created_at), _L.is_test == false())
     .group_by(_L.source, _L.entity, _L.status)
 )
-_MADE = select(*_DIMS, func.count()).select_from(deliveries.join(leads, _L.id == _D.lead_id))
-_OFFERED = _MADE.where(_in(_D.created_at), _D.is_test == false()).group_by(*_DIMS)
-_SOLD = _MADE.where(_in(_D.delivered_at), _D.is_test == false()).group_by(*_DIMS)
+_J = jobs.c
+_MADE = select(*_DIMS, func.count()).select_from(
+    deliveries.join(leads, _L.id == _D.lead_id).join(jobs, _J.id == _D.job_id)
+)
+# a resend's delivery is offered and sold only as the ledger bills it (``_RESOLD``): not while the sale it
+# repeats stands (``services.ledger``), so the others count the deliveries of the other jobs
+_OFFERED = _MADE.where(_in(_D.created_at), _D.is_test == false(), _J.kind != "resend").group_by(*_DIMS)
+_SOLD = _MADE.where(_in(_D.delivered_at), _D.is_test == false(), _J.kind != "resend").group_by(*_DIMS)
+_RESOLD = (  # the resends billed as sales in the span (their partner's sale entry): offered and sold
+    select(*_DIMS, func.count())
+    .select_from(
+        ledger_entries.join(deliveries, _D.id == _E.delivery_id)
+        .join(jobs, _J.id == _D.job_id)
+        .join(leads, _L.id == _D.lead_id)
+    )
+    .where(
+        _in(_E.at),
+        _E.party_kind == Party.PARTNER.value,
+        _E.kind == EntryKind.SALE.value,
+        _J.kind == "resend",
+        _D.is_test == false(),
+    )
+    .group_by(*_DIMS)
+)
 _BUCKET = case(
     *((_A.duration_ms < bound, i) for i, bound in enumerate(LATENCY_BOUNDS_MS)),
     else_=len(LATENCY_BOUNDS_MS),
@@ -159,9 +181,13 @@ class SqlReportFacts:
         run = self._conn.execute
         for source, entity, status, n in run(_LEADS, span):
             put((source, entity, "", ""), lead_counters(status, n))
-        for statement, name in ((_OFFERED, "offered"), (_SOLD, "sold")):
+        for statement, names in (
+            (_OFFERED, ("offered",)),
+            (_SOLD, ("sold",)),
+            (_RESOLD, ("offered", "sold")),
+        ):
             for *key, n in run(statement, span):
-                put(key, {name: n})
+                put(key, dict.fromkeys(names, n))
         for source, entity, partner, profile, i, n in run(_ATTEMPTS, span):
             put((source, entity, partner, profile), {"attempts": n, f"lat_{i}": n})
         for party_kind, party, kind, partner, profile, source, entity, amount, margin, n in run(_MONEY, span):
