@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.after_sale_states import ReturnStatus
+from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.states import DeliveryStatus
 from leadrelay.services.ports import ReturnableDelivery, ReturnRecord
 from tests.fakes.tables import Stored, Tables
@@ -106,8 +107,15 @@ class FakeReturns:
             ),
         )
 
+        billed = {
+            e["delivery_id"]
+            for e in self.tables.stored("ledger_entries")
+            if e["party_kind"] == Party.PARTNER.value and e["kind"] == EntryKind.SALE.value
+        }
+
         def sold(d: Stored) -> bool:
             lead = self.tables.find("leads", d["lead_id"])
+            job = self.tables.find("jobs", d["job_id"])
             return (
                 d["partner"] == partner
                 and d["status"] == DeliveryStatus.DELIVERED.value
@@ -115,6 +123,7 @@ class FakeReturns:
                 and start <= d["delivered_at"] < end
                 and lead is not None
                 and not lead["is_test"]
+                and (job is None or job["kind"] != "resend" or d["id"] in billed)
             )
 
         return len(returned), len(self.tables.where("deliveries", sold))

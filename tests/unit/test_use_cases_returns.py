@@ -118,6 +118,19 @@ def test_the_rate_is_refused_with_its_figures_and_a_denied_return_frees_it() -> 
     )
 
 
+def test_a_resend_of_a_standing_sale_does_not_count_as_a_lead_sold_for_the_rate() -> None:
+    """Two leads sold, one of them resent: 2 leads sold (the resend is the same sale), so a first return
+    is 1 of 2 (50 %), over a max_rate of 40 %."""
+    world, desk = world_with(max_rate="40%")
+    first, second = sold(world), sold(world, state="CA", monthly_bill=180, phone="(512) 555-1313")
+    job = world.job_of(first)
+    run(world.actions.resend(job.id, actor="ops"))
+    world.work(http(200, '{"reference": "r-2"}'))
+    assert len(world.all("deliveries", lead_id=first)) == 2
+    with pytest.raises(InvalidTransition, match=r"1 returns of 2 leads sold \(50%\)"):
+        run(desk.request(ReturnRequest("sunco", "duplicate", lead_id=second), actor="cli"))
+
+
 def test_refusals() -> None:
     world, desk = world_with()
     lead_id = sold(world)

@@ -6,16 +6,18 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, literal, select, update
+from sqlalchemy import Connection, func, insert, literal, or_, select, update
 
-from leadrelay.adapters.db.money_tables import returns
-from leadrelay.adapters.db.tables import deliveries, leads
+from leadrelay.adapters.db.money_tables import ledger_entries, returns
+from leadrelay.adapters.db.tables import deliveries, jobs, leads
 from leadrelay.domain.after_sale_states import ReturnStatus
+from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.domain.states import DeliveryStatus
 from leadrelay.services.ports.returns import ReturnableDelivery, ReturnRecord
 
 _R = returns.c
 _D = deliveries.c
+_E = ledger_entries.c
 
 
 def _record(row: Any) -> ReturnRecord:
@@ -121,15 +123,23 @@ class SqlReturns:
                 _R.status != ReturnStatus.DENIED.value,
             )
         ).scalar_one()
+        billed = (  # a resend counts as a sale only where the ledger bills it (its sale was undone)
+            select(_E.id)
+            .where(
+                _E.delivery_id == _D.id, _E.party_kind == Party.PARTNER.value, _E.kind == EntryKind.SALE.value
+            )
+            .exists()
+        )
         sold = self._conn.execute(
             select(func.count())
-            .select_from(deliveries.join(leads, leads.c.id == _D.lead_id))
+            .select_from(deliveries.join(leads, leads.c.id == _D.lead_id).join(jobs, jobs.c.id == _D.job_id))
             .where(
                 _D.partner == partner,
                 _D.status == DeliveryStatus.DELIVERED.value,
                 _D.delivered_at >= start,
                 _D.delivered_at < end,
                 leads.c.is_test.is_(False),
+                or_(jobs.c.kind != "resend", billed),
             )
         ).scalar_one()
         return int(returned), int(sold)
