@@ -11,23 +11,15 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
+from leadrelay.adapters.db.faults import nobodys_fault
 from leadrelay.services import settlement
 from leadrelay.services.ports import Record, Tx
 from leadrelay.services.steps import StepResult
 from leadrelay.services.writes import Writes
 
 log = logging.getLogger("leadrelay.worker")
-
-
-def _nobodys_fault(exc: BaseException) -> bool:
-    """A database error that says nothing about the job (a deadlock, a restart, a lost connection): the
-    whole transaction fails and its jobs go back to the queue. Other storage errors (a value out of range,
-    a bad byte) come from one job's data: that job alone is closed as failed."""
-    return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
 
 
 def _why(exc: Exception, what: str) -> str:
@@ -57,7 +49,7 @@ def all_or_each(
         mark.release()
         return steps
     except Exception as exc:
-        if _nobodys_fault(exc):
+        if nobodys_fault(exc):
             raise
         mark.roll_back()
     steps = []
@@ -67,7 +59,7 @@ def all_or_each(
             steps.extend(run([job]))
             mark.release()
         except Exception as exc:
-            if _nobodys_fault(exc):
+            if nobodys_fault(exc):
                 raise
             mark.roll_back()
             log.exception("%s failed for job %s", what, job.id)

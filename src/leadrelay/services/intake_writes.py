@@ -49,9 +49,31 @@ def first_answer(w: LeadWrite) -> IntakeAnswer:
     return answer
 
 
+# what ``write_group`` changes in a write's rows (a screened lead's outcome, a kept answer)
+_LEAD_DECIDED = ("status", "duplicate_of", "answer_code", "answer")
+_JOB_DECIDED = ("status", "trace", "error", "queue_state", "finished_at")
+
+
 def write_group(tx: Tx, writes: Sequence[LeadWrite], clock: Clock) -> list[tuple[str, Any]]:
     """Screen, then write the leads, their jobs and dedup marks of a group in one transaction; per
-    write: ("created", lead id), ("repeat", the original lead) or ("conflict", None)."""
+    write: ("created", lead id), ("repeat", the original lead) or ("conflict", None). If it raises, the
+    writes are left as they came (the group commit then writes each alone: a lead screened as a duplicate
+    of one that is not stored after all is screened afresh)."""
+    before = [
+        ({k: w.lead[k] for k in _LEAD_DECIDED}, [{k: j[k] for k in _JOB_DECIDED} for j in w.jobs])
+        for w in writes
+    ]
+    try:
+        return _write_group(tx, writes, clock)
+    except BaseException:
+        for w, (lead, jobs) in zip(writes, before, strict=True):
+            w.lead.update(lead)
+            for job, was in zip(w.jobs, jobs, strict=True):
+                job.update(was)
+        raise
+
+
+def _write_group(tx: Tx, writes: Sequence[LeadWrite], clock: Clock) -> list[tuple[str, Any]]:
     screened = [w for w in writes if w.screen is not None]
     marks: dict[str, list[dict[str, Any]]] = {}
     if screened:

@@ -114,6 +114,30 @@ def test_integer_errors(raw: Any) -> None:
 @pytest.mark.parametrize(
     ("raw", "value"),
     [
+        ("9223372036854775807", 2**63 - 1),
+        ("-9,223,372,036,854,775,808", -(2**63)),
+        (2**63 - 1, 2**63 - 1),
+        (-(2**63), -(2**63)),
+        (9.2e18, 9_200_000_000_000_000_000),
+    ],
+)
+def test_an_integer_holds_a_signed_64_bit_value(raw: Any, value: int) -> None:
+    assert ok("integer", raw).value == value
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["9223372036854775808", "-9223372036854775809", "99999999999999999999", 2**63, -(2**63) - 1, 1e23, -1e19],
+)
+def test_an_integer_beyond_64_bits_is_refused_with_its_range(raw: Any) -> None:
+    """A value that fits no signed 64-bit integer could be stored neither in the lead's JSON nor read by a
+    buyer: it is a bad value of its field, not a failed write."""
+    assert bad("integer", raw) == "not an integer from -9223372036854775808 to 9223372036854775807"
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
         # spec/boolean-spec.js trues and falses, "should ignore whitespace", "should ignore character case"
         *[(raw, True) for raw in [True, "true", "t", "yes", "y", "1", 1, "  true ", "TRUE"]],
         *[(raw, False) for raw in [False, "false", "f", "no", "n", "0", 0]],

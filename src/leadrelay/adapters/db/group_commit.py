@@ -3,15 +3,24 @@
 One commit per lead costs more than the rest of intake together; with a batcher, requests arriving while a
 transaction is in flight wait for the next one and share it. Each caller still gets its own answer, and
 nothing is answered before its transaction committed.
+
+A batch whose transaction fails because of one item (a value the database or its JSON encoder refuses)
+is written again item by item, each in its own transaction, so that only that item's caller gets the
+error. A failure of the database itself (a lost connection, a deadlock: ``faults.database_failed``) is
+everyone's: every caller of the batch gets it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
+from leadrelay.adapters.db.faults import database_failed
 from leadrelay.services.ports import Storage, Tx
+
+log = logging.getLogger("leadrelay.storage")
 
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
@@ -49,24 +58,57 @@ class GroupCommit(Generic[I, R]):
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
-            items = [item for item, _ in batch]
             try:
-                results = await self._storage.run(
-                    lambda tx, items=items: self._handler(tx, items),  # type: ignore[misc]
-                    background=self._background,
-                    relaxed=self._relaxed,
-                    quick=True,  # a batch is bounded by max_batch
-                )
-            except BaseException as exc:  # the whole transaction rolled back: nobody's write happened
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                results = await self._run([item for item, _ in batch])
+            except Exception as exc:  # the whole transaction rolled back: nobody's write happened
+                if len(batch) == 1 or database_failed(exc):
+                    _fail(batch, exc)
+                else:  # one item's write (a value the database refuses): it alone gets the error
+                    # by type: the error's text may hold the rows' values
+                    log.warning(
+                        "a group commit of %d items failed (%s): writing each alone",
+                        len(batch),
+                        type(exc).__name__,
+                    )
+                    await self._each_alone(batch)
+                continue
+            except BaseException as exc:
+                _fail(batch, exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
             for (_, fut), res in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(res)
+
+    async def _each_alone(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
+        """Each item of a failed batch in a transaction of its own, in the batch's order: each gets its
+        own result or error (the handler left the items as they were when it raised)."""
+        for index, (item, fut) in enumerate(batch):
+            try:
+                (res,) = await self._run([item])
+            except Exception as exc:
+                _fail([(item, fut)], exc)
+                continue
+            except BaseException as exc:  # cancelled (the loop is closing): nothing more is written
+                _fail(batch[index:], exc)
+                raise
+            if not fut.done():
+                fut.set_result(res)
+
+    def _run(self, items: list[I]) -> Awaitable[Sequence[R]]:
+        return self._storage.run(
+            lambda tx: self._handler(tx, items),
+            background=self._background,
+            relaxed=self._relaxed,
+            quick=True,  # a batch is bounded by max_batch
+        )
+
+
+def _fail(batch: Sequence[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, fut in batch:
+        if not fut.done():
+            fut.set_exception(exc)
 
 
 class GroupCommits:

@@ -2,7 +2,8 @@
 
 A currency sign and thousands separators are dropped, the sign kept. Anything else around the number
 (``12 apples``, ``$1100 per month``) is rejected rather than guessed at: a misread amount would route a
-lead on a wrong value.
+lead on a wrong value. An integer is a signed 64-bit one (``INTEGER_MIN`` to ``INTEGER_MAX``): a larger
+one could not be stored (the lead's JSON) nor read by most buyers, so it is refused like any bad integer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ _INTEGER_RE = re.compile(rf"^(?P<digits>{_GROUPED})(?:\.0*)?$")
 _NUMBER_RE = re.compile(rf"^(?:{_GROUPED}(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _CURRENCY = "$€£¥"
 _MAX_DIGITS = 30  # far beyond any real count or amount (and below int()'s digit limit)
+INTEGER_MIN, INTEGER_MAX = -(2**63), 2**63 - 1
+"""An integer's range: a signed 64-bit integer, what the stored lead's JSON (and a buyer's parser) holds."""
+_OUT_OF_RANGE = f"not an integer from {INTEGER_MIN} to {INTEGER_MAX}"
 
 
 def _unsigned(raw_text: str) -> tuple[str, str]:
@@ -61,6 +65,8 @@ def parse_integer(raw: Any, options: Options) -> FieldValue:
         if len(digits) > _MAX_DIGITS:
             raise Invalid("not an integer")
         integer = -int(digits) if sign == "-" else int(digits)
+    if not INTEGER_MIN <= integer <= INTEGER_MAX:
+        raise Invalid(_OUT_OF_RANGE)
     return accept(raw, str(integer), value=integer)
 
 

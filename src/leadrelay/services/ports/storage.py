@@ -167,7 +167,10 @@ class GroupCommit(Protocol[I_contra, R_co]):
 class GroupCommits(Protocol):
     """Makes a ``GroupCommit`` whose ``handler`` runs a batch of items in one transaction and returns one
     result per item. ``background``/``relaxed``: as in ``Storage.run``; ``max_batch``: items per
-    transaction, which bounds it: its transactions are ``quick``."""
+    transaction, which bounds it: its transactions are ``quick``. A batch that raises anything but a
+    failure of the database itself (``StorageError``: a lost connection, a deadlock) is run again item by
+    item, each in its own transaction, so that only the item at fault gets the error: a ``handler`` that
+    raises must leave its items as they were."""
 
     def __call__(
         self,
