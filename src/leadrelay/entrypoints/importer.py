@@ -63,9 +63,9 @@ async def run_import(
     counts: Counter[str] = Counter(progress.counts)
     if progress.errors:
         counts["errors"] = progress.errors
-    total = progress.rows
-    rejected = counts[LeadStatus.REJECTED]
-    accepted = total - rejected - progress.errors
+    # counted as each row's lead was stored: a row that was neither stored nor refused would show as a
+    # shortfall here, never as accepted
+    total, accepted, rejected = progress.rows, progress.accepted, counts[LeadStatus.REJECTED]
     out.print(
         f"imported {total} rows: {accepted} accepted, {rejected} rejected"
         + (f", {progress.errors} errors" if progress.errors else "")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -21,6 +22,8 @@ from leadrelay.domain.states import LeadStatus
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.intake import Intake
 from leadrelay.services.intake_answers import IntakeRequest
+
+log = logging.getLogger("leadrelay.imports")
 
 IN_FLIGHT = 256
 # a physical line of the file longer than this (its line ending included) is not read into memory: its
@@ -66,9 +69,9 @@ class ImportProgress:
     total_bytes: int
     read_bytes: int = 0
     rows: int = 0
-    accepted: int = 0
-    rejected: int = 0  # rows with problems, and rows intake refused outright
-    errors: int = 0  # of which refused outright (an error, not a rejected lead)
+    accepted: int = 0  # rows stored as leads that were not rejected
+    rejected: int = 0  # rows with problems, and rows intake refused outright (none of them accepted)
+    errors: int = 0  # of which not stored at all (refused outright, or a fault), each in the rejects
     state: str = ImportState.RUNNING
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)  # per lead status
@@ -183,6 +186,11 @@ async def import_rows(
         except LeadrelayError as exc:
             progress.errors += 1
             refuse(row_no, row, exc.detail)
+            return
+        except Exception as exc:  # not stored (a fault): said in the rejects, never lost nor counted accepted
+            log.exception("import %s: row %d was not stored", progress.id, row_no)
+            progress.errors += 1
+            refuse(row_no, row, f"not stored: internal error ({type(exc).__name__}; see the server log)")
             return
         progress.counts[answer.status] = progress.counts.get(answer.status, 0) + 1
         if answer.problems:

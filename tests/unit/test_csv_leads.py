@@ -1,0 +1,57 @@
+"""A CSV file of leads through intake (``services/csv_leads.py``, the CLI's and the console's import) on
+the fakes: every row ends as a stored lead or a line of the rejects with its reason, whatever fails."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from leadrelay.domain.imports import ImportState
+from leadrelay.services.csv_leads import ImportProgress, import_rows
+from tests.fakes.delivery import FakeLeads
+from tests.unit.in_memory import Installation
+
+
+def _import(world: Installation, text: str) -> tuple[ImportProgress, list[dict[str, str]]]:
+    data = text.encode("utf-8")
+    progress = ImportProgress("imp_1", "web", "solar", "leads.csv", len(data))
+    rejects = io.StringIO()
+    lines = io.BytesIO(data).readlines()
+    asyncio.run(import_rows(world.intake, progress, lines, rejects))
+    return progress, list(csv.DictReader(io.StringIO(rejects.getvalue())))
+
+
+def test_a_row_whose_lead_cannot_be_stored_is_a_reject_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error that is no ``LeadrelayError`` (a bug, a value the database refuses) while storing one
+    row's lead: that row is counted as an error and written to the rejects, the others are stored."""
+    world = Installation()
+    real = FakeLeads.insert_leads
+
+    def insert_leads(self: FakeLeads, rows: Sequence[dict[str, Any]]) -> set[str]:
+        if any(row["raw"]["first_name"] == "P3" for row in rows):
+            raise RuntimeError("the storage refused it")
+        return real(self, rows)
+
+    monkeypatch.setattr(FakeLeads, "insert_leads", insert_leads)
+    text = "first_name,phone,zip\n" + "".join(f"P{i},512555{3000 + i},94103\n" for i in range(6))
+    progress, rejects = _import(world, text)
+
+    assert progress.state == ImportState.DONE
+    assert (progress.rows, progress.accepted, progress.rejected, progress.errors) == (6, 5, 1, 1)
+    assert rejects == [
+        {
+            "row": "5",
+            "first_name": "P3",
+            "phone": "5125553003",
+            "zip": "94103",
+            "errors": "not stored: internal error (RuntimeError; see the server log)",
+        }
+    ]
+    assert sorted(r.raw["first_name"] for r in world.storage.rows("leads")) == ["P0", "P1", "P2", "P4", "P5"]
