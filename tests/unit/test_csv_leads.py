@@ -55,3 +55,27 @@ def test_a_row_whose_lead_cannot_be_stored_is_a_reject_with_its_reason(
         }
     ]
     assert sorted(r.raw["first_name"] for r in world.storage.rows("leads")) == ["P0", "P1", "P2", "P4", "P5"]
+
+
+def test_a_header_with_spaces_after_its_commas_names_the_fields_it_checked() -> None:
+    """``first_name, phone, zip`` (as many hand-made and exported files have it): the header check reads
+    the names stripped, and so are the rows read, so each value reaches its field."""
+    world = Installation()
+    text = "first_name, phone, zip\nAda, (512) 555-1212, 94103\nBob, 512-555-1313, 94103\n"
+    progress, rejects = _import(world, text)
+
+    assert (progress.rows, progress.accepted, progress.rejected) == (2, 2, 0) and rejects == []
+    stored = world.storage.rows("leads")
+    assert [(r.data["first_name"], r.data["phone"], r.data["zip"]) for r in stored] == [
+        ("Ada", "+15125551212", "94103"),
+        ("Bob", "+15125551313", "94103"),
+    ]
+    assert all(set(r.raw) == {"first_name", "phone", "zip"} for r in stored)
+
+
+def test_the_rejects_of_such_a_file_name_its_columns_stripped() -> None:
+    world = Installation()
+    progress, rejects = _import(world, "first_name, phone, zip\nAda, 12, 94103\n")
+    assert progress.rejected == 1
+    assert [set(r) for r in rejects] == [{"row", "first_name", "phone", "zip", "errors"}]
+    assert rejects[0]["errors"].startswith("phone: ")

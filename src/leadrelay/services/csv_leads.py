@@ -171,6 +171,8 @@ async def import_rows(
         progress.state = ImportState.FAILED
         progress.error = progress.error or problem or "the file has no header row"
         return progress
+    # the rows are read under the names the check read: "first_name, phone" names "phone", not " phone"
+    names = reader.fieldnames = [name.strip() for name in names]
     out = csv.writer(rejects)
     out.writerow(["row", *names, "errors"])
     pending: set[asyncio.Task[None]] = set()
