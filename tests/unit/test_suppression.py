@@ -48,9 +48,35 @@ def test_a_phone_is_listed_without_its_extension(raw: str) -> None:
     assert hashes_of_lead(TYPES, validated.values) == {"phone": {sha("+15125551212")}}
 
 
-def test_phones_of_other_countries_need_their_region() -> None:
-    assert list_hash("phone", "+44 20 7946 0958") is None  # a UK number on a US list
+@pytest.mark.parametrize(
+    "raw", ["+44 20 7946 0958", "+442079460958", "+44 (0)20 7946 0958", "+44-20-7946-0958 h"]
+)
+def test_a_phone_in_international_form_is_read_in_its_own_countrys_numbering(raw: str) -> None:
+    """A list belongs to no region: a number with its calling code is listed as the E.164 number a lead
+    of that country's entity is normalized to."""
+    assert list_hash("phone", raw) == sha("+442079460958")
+    gb = EntitySpec("uk", {"phone": FieldSpec("phone", FieldType.PHONE)}, region="GB")
+    lead_phone = validate_lead(gb, {"phone": "020 7946 0958"}).values
+    assert hashes_of_lead({"phone": "phone"}, lead_phone) == {"phone": {list_hash("phone", raw)}}
+
+
+def test_a_phone_without_its_calling_code_is_read_in_the_lists_region() -> None:
+    assert hash_or_error("phone", "020 7946 0958") == (None, "not a valid US number")
     assert list_hash("phone", "020 7946 0958", region="GB") == sha("+442079460958")
+    assert list_hash("phone", "+1 512 555 1212", region="GB") == sha("+15125551212")
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("+44 20 79", "not a valid GB number"),
+        ("+999 123 4567", "not a valid phone number"),  # no country calls +999
+        ("+800 1234 5678", "not a valid phone number"),  # a global number: no country's numbering
+        ("+", "not a valid phone number"),
+    ],
+)
+def test_a_bad_international_number_says_why(raw: str, why: str) -> None:
+    assert hash_or_error("phone", raw) == (None, why)
 
 
 @pytest.mark.parametrize("raw", ["john@x.com", "John@X.com", "JOHN@x.COM", "  john@X.com "])

@@ -8,7 +8,9 @@ canonical form is the field type's normal form, with two deliberate widenings so
 area) is one hash:
 
 * phone: E.164 as the ``phone`` field type gives it (``+15125551212``), without an extension
-  (``+15125551212;ext=12`` is listed by ``+15125551212``);
+  (``+15125551212;ext=12`` is listed by ``+15125551212``). A list belongs to no region: a value in
+  international form (``+44 20 7946 0958``) is read in its own country's numbering, one without its
+  calling code as a number of ``region`` (US: NANP), so any entity's leads can be matched;
 * email: the ``email`` field type's normal form, then *entirely* lower-cased: the type keeps the local
   part's case (a mail server may honour it), but for suppression ``John@X.com`` and ``john@x.com`` are the
   same person;
@@ -66,8 +68,8 @@ def hash_or_error(kind: str, value: Any, *, region: str = "US") -> tuple[str | N
         raise ValueError(f"unknown suppression list kind {kind!r}")
     if kind == "phone" and isinstance(value, str) and value.strip():
         # the phone type's own parsing without building its parts: a third of the cost of a list line
-        try:
-            return digest(number_key(value, str(region or "US").upper())), None
+        try:  # a number in international form (+44 …) in its own country's numbering, others in region's
+            return digest(number_key(value, str(region or "US").upper(), any_country=True)), None
         except Invalid as exc:
             return None, str(exc)
     options: dict[str, Any] = {"region": region} if kind == "phone" else {}

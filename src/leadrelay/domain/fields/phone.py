@@ -10,6 +10,7 @@ of the field's region: with region US any NANP number (US, Canada, the Caribbean
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -48,12 +49,34 @@ def parse_phone(raw: Any, options: Options) -> FieldValue:
     return _decompose(raw, number, country, hint)
 
 
-def number_key(raw: Any, region: str = "US") -> str:
+def number_key(raw: Any, region: str = "US", *, any_country: bool = False) -> str:
     """What ``number_only`` gives for the normal form of a valid phone ``raw``, computed without the
     parts (a suppression list of millions of numbers needs only this); ``Invalid`` with the same message
-    as the field type when it is not a valid number of ``region``."""
+    as the field type when it is not a valid number of ``region``. ``any_country``: a number written in
+    international form (``+44 20 7946 0958``) is read in the numbering of its own calling code, whatever
+    ``region`` (a number without its calling code still in ``region``): what a suppression list, which
+    belongs to no entity and so to no region, takes."""
+    if any_country:
+        region = _calling_region(raw) or region
     number = _parsed(raw, region)[0]
     return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
+
+
+def _calling_region(raw: Any) -> str | None:
+    """The main region of the calling code a number in international form starts with (``+44 …`` → GB,
+    ``+1 …`` → US, whose numbering is all of NANP's); None for a number without one. ``Invalid`` when the
+    digits after the "+" begin with no country's calling code."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text.startswith("+"):
+        return None
+    digits = "".join(itertools.takewhile(lambda c: c in "0123456789", text[1:].translate(_PUNCTUATION)))
+    for size in range(1, min(len(digits), 3) + 1):  # calling codes are prefix-free: one of them fits
+        region = phonenumbers.region_code_for_country_code(int(digits[:size]))
+        if region != phonenumbers.UNKNOWN_REGION:
+            if region == _NON_GEOGRAPHIC:  # +800, +808, +870…: no country's numbering
+                break
+            return str(region)
+    raise Invalid("not a valid phone number")
 
 
 def _parsed(raw: Any, region: str) -> tuple[phonenumbers.PhoneNumber, str, str | None]:
@@ -84,6 +107,7 @@ def _parsed(raw: Any, region: str) -> tuple[phonenumbers.PhoneNumber, str, str |
 
 
 _NANP_REGIONS = frozenset(phonenumbers.region_codes_for_country_code(1))
+_NON_GEOGRAPHIC = "001"  # phonenumbers' region of global numbers (+800 freephone, +870 Inmarsat…)
 _PUNCTUATION = str.maketrans("", "", " -.()")
 
 
