@@ -46,6 +46,12 @@ class FakeBatches:
     def unbatch(self, partner: str, step: int, now: datetime) -> int:
         _not_faked("unbatch")
 
+    def failed_channels(self) -> set[tuple[str, int]]:
+        _not_faked("failed_channels")
+
+    def release_failed(self, partner: str, step: int, reason: str, now: datetime) -> int:
+        _not_faked("release_failed")
+
     def dissolve(self, row: Any, owner: str, reason: str, now: datetime) -> int:
         _not_faked("dissolve")
 

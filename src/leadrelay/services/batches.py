@@ -83,16 +83,27 @@ def _cut_partner(
     return cut
 
 
+def takes_batches(live: LiveConfig, partner: str, step: int) -> bool:
+    """Whether the partner (still there) takes batches at that failover step in the configuration in force."""
+    spec = live.compiled.partners.get(partner)
+    return spec is not None and isinstance(spec.channel_at(step), FileChannel)
+
+
 def cut_due(tx: Tx, live: LiveConfig, now: datetime) -> list[str]:
     """Cut every batch whose schedule says go now; returns the new batches' ids. Leads waiting for a channel
-    that is no longer batched (the partner now takes a webhook, or is gone) are sent the ordinary way."""
+    that is no longer batched (the partner now takes a webhook, or is gone), and those a failed batch of
+    such a channel holds, are sent the ordinary way."""
     for name, step in tx.batches.waiting_channels():
-        partner = live.compiled.partners.get(name)
-        if partner is None or not isinstance(partner.channel_at(step), FileChannel):
+        if not takes_batches(live, name, step):
             moved = tx.batches.unbatch(name, step, now)
             log.info(
                 "%d leads waiting for a batch of %s (step %d) go the ordinary way now", moved, name, step
             )
+    for name, step in tx.batches.failed_channels():
+        if not takes_batches(live, name, step):
+            why = f"partner {name} takes no batches at step {step} any more: its leads went the ordinary way"
+            moved = tx.batches.release_failed(name, step, why, now)
+            log.info("%d leads of failed batches of %s (step %d) go the ordinary way now", moved, name, step)
     cut: list[str] = []
     for partner in live.compiled.partners.values():
         channels = batched_channels(partner)
@@ -195,10 +206,11 @@ class Batcher:
         live = await self.configs.get(self.storage)
         now = self.clock()
         # read first: a write transaction (SQLite's writer lock) only when there is something to do
-        waiting, due_now = await self.storage.run_read(
-            lambda tx: (tx.batches.waiting_channels(), tx.batches.any_due(now))
+        waiting, failed, due_now = await self.storage.run_read(
+            lambda tx: (tx.batches.waiting_channels(), tx.batches.failed_channels(), tx.batches.any_due(now))
         )
-        if self.only_jobs is None and waiting:
+        stranded = [c for c in failed if not takes_batches(live, *c)]
+        if self.only_jobs is None and (waiting or stranded):
             await self.storage.run(lambda tx: cut_due(tx, live, now), background=True)
             due_now = True
         if not due_now:

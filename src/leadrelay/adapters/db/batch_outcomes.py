@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy import Connection, Row, and_, exists, func, select, update
 
 from leadrelay.adapters.db import leases, store
-from leadrelay.adapters.db.tables import attempts, deliveries, jobs, offers
+from leadrelay.adapters.db.tables import attempts, batches, deliveries, jobs, offers
 from leadrelay.domain.attempts import Outcome
 from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.states import DELIVERY, QUEUE, BatchStatus, DeliveryStatus, OfferStatus, QueueState
@@ -25,9 +25,11 @@ __all__ = [
     "BATCHED",
     "WAITING_FOR_A_BATCH",
     "dissolve",
+    "failed_channels",
     "lock_jobs",
     "record_failure",
     "record_success",
+    "release_failed",
     "unbatch",
     "wake_jobs",
     "wake_stranded",
@@ -59,6 +61,52 @@ def unbatch(conn: Connection, partner: str, step: int, now: datetime) -> int:
             .values(status=pending, next_attempt_at=now)
         )
         wake_jobs(conn, job_ids, now)
+    return len(job_ids)
+
+
+def failed_channels(conn: Connection) -> set[tuple[str, int]]:
+    """The (partner, failover step) pairs of failed batches that still hold leads not sent."""
+    holding = exists().where(deliveries.c.batch_id == batches.c.id, BATCHED)
+    query = (
+        select(batches.c.partner, batches.c.channel_step)
+        .where(batches.c.status == BatchStatus.FAILED, holding)
+        .distinct()
+    )
+    return {(row[0], row[1]) for row in conn.execute(query)}
+
+
+def release_failed(conn: Connection, partner: str, step: int, reason: str, now: datetime) -> int:
+    """The failed batches of a channel that is no longer batched let their unsent leads go the ordinary
+    way, as a cut batch's do when it is claimed (``dissolve``): pending again, out of the batch, their jobs
+    back in the queue. Each such batch stays failed, its reason saying where its leads went. Returns how
+    many leads."""
+    failed = (
+        select(batches.c.id)
+        .where(
+            batches.c.partner == partner,
+            batches.c.channel_step == step,
+            batches.c.status == BatchStatus.FAILED,
+        )
+        .scalar_subquery()
+    )
+    where = (deliveries.c.batch_id.in_(failed), BATCHED)
+    held = list(conn.execute(select(deliveries.c.job_id, deliveries.c.batch_id).where(*where)))
+    if not held:
+        return 0
+    job_ids = [d.job_id for d in held]
+    lock_jobs(conn, job_ids)
+    pending = DeliveryStatus.PENDING
+    conn.execute(
+        update(deliveries)
+        .where(*where, _delivery_from(pending))
+        .values(status=pending, batch_id=None, next_attempt_at=now)
+    )
+    conn.execute(
+        update(batches)
+        .where(batches.c.id.in_(sorted({d.batch_id for d in held})))
+        .values(reason=func.coalesce(batches.c.reason + "; ", "") + reason)
+    )
+    wake_jobs(conn, job_ids, now)
     return len(job_ids)
 
 

@@ -34,6 +34,12 @@ class SqlBatches:
     def unbatch(self, partner: str, step: int, now: datetime) -> int:
         return batch_store.unbatch(self._conn, partner, step, now)
 
+    def failed_channels(self) -> set[tuple[str, int]]:
+        return batch_store.failed_channels(self._conn)
+
+    def release_failed(self, partner: str, step: int, reason: str, now: datetime) -> int:
+        return batch_store.release_failed(self._conn, partner, step, reason, now)
+
     def dissolve(self, row: Row[Any], owner: str, reason: str, now: datetime) -> int:
         return batch_store.dissolve(self._conn, row, owner, reason, now)
 

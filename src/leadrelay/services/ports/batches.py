@@ -24,6 +24,14 @@ class Batches(Protocol):
 
     def unbatch(self, partner: str, step: int, now: datetime) -> int: ...
 
+    def failed_channels(self) -> set[tuple[str, int]]:
+        """The (partner, step) pairs of failed batches that still hold leads not sent."""
+        ...
+
+    def release_failed(self, partner: str, step: int, reason: str, now: datetime) -> int:
+        """The unsent leads of that channel's failed batches go the ordinary way; returns how many."""
+        ...
+
     def dissolve(self, row: Record, owner: str, reason: str, now: datetime) -> int: ...
 
     def insert_batch(

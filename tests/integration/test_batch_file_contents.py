@@ -1,0 +1,86 @@
+"""What a buyer's batch file holds, end to end on both databases: leads posted to a real server, cut into
+a batch on the partner's ``file`` channel, uploaded to the SFTP server of ``tests/file_servers.py`` on
+loopback and read back with Python's ``csv`` module the way a buyer's importer reads them; and what
+becomes of a failed batch's leads when the partner stops taking batches."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from leadrelay.adapters.crypto import Sealer
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import batches, deliveries, leads
+from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.services import configure
+from leadrelay.simulate.buyers import BuyersThread
+from tests.file_servers import Sftp
+from tests.support import ServerThread, base_config, lead, prepare, rows, source_headers, wait_for
+
+KEY = "a-test-secret-of-enough-length-0007"
+FAST: dict[str, Any] = {"batch_interval": 0.1, "batch_retry_base": 0.2, "secret_key": KEY}
+
+
+def _apply(db_url: str, doc: dict[str, Any]) -> None:
+    db = Database(db_url)
+    try:
+        configure.apply_document_sync(SqlStorage(db), doc, actor="test", sealer=Sealer(db, KEY))
+    finally:
+        db.dispose()
+
+
+def _setup(db_url: str, sftp: Sftp, directory: str, **file_options: Any) -> dict[str, Any]:
+    doc = base_config(lambda name: f"http://127.0.0.1:9/{name}")
+    doc["partners"] = {
+        "sunco": {
+            "timezone": "America/Chicago",
+            "price": 30,
+            "channel": {
+                "file": {
+                    "schedule": {"count": 1},
+                    "destination": {"sftp": sftp.config(directory)},
+                    **file_options,
+                }
+            },
+        }
+    }
+    doc["profiles"]["solar-main"]["rules"] = []
+    doc["profiles"]["solar-main"]["default"] = {"partner": "sunco"}
+    prepare(db_url, {"sources": {"web": {}}})
+    _apply(db_url, doc)
+    return doc
+
+
+def test_the_leads_of_a_failed_batch_go_the_ordinary_way_when_the_partner_stops_taking_batches(
+    db_url: str, sftp: Sftp
+) -> None:
+    """A failed batch is cut and not sent: when its partner moves to a webhook, its leads go the ordinary
+    way as waiting leads do (its delivery is no longer stuck ``batched`` with the lead ``queued``)."""
+    directory = f"later-{uuid.uuid4().hex[:8]}"  # missing: the batch fails at once, final
+    doc = _setup(db_url, sftp, directory)
+    with BuyersThread(count=1, latency_ms=0, accept_rate=1.0) as buyers:
+        with ServerThread(db_url, **FAST) as server, server.client() as http:
+            r = http.post("/v1/leads", json=lead(), headers=source_headers())
+            assert r.status_code in (200, 202), r.text
+            wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "failed")), timeout=15)
+            doc["partners"]["sunco"]["channel"] = {"webhook": {"url": buyers.url("sunco")}}
+            _apply(db_url, doc)
+            with contextlib.suppress(AssertionError):  # the server reads the configuration again
+                wait_for(lambda: {r.status for r in rows(db_url, select(leads))} == {"delivered"}, timeout=10)
+            time.sleep(0.5)
+        accepted = buyers.stats()["buyers"].get("sunco", {}).get("accepted", 0)
+    (delivery,) = rows(db_url, select(deliveries))
+    (lead_row,) = rows(db_url, select(leads))
+    (failed,) = rows(db_url, select(batches))
+    assert (delivery.status, lead_row.status, accepted) == ("delivered", "delivered", 1), (
+        delivery.status,
+        delivery.reason,
+        lead_row.status,
+        accepted,
+    )
+    assert (failed.status, delivery.batch_id) == ("failed", None)
+    assert "went the ordinary way" in failed.reason
