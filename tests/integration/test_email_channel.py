@@ -231,9 +231,10 @@ def test_server_down_is_a_retryable_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("password", "outcome", "delivered"), [(PASSWORD, Outcome.SUCCESS, 1), ("wrong", Outcome.FAILURE, 0)]
+    ("password", "outcome", "delivered"), [(PASSWORD, Outcome.SUCCESS, 1), ("wrong", Outcome.ERROR, 0)]
 )
 def test_login(smtp: tuple[int, Mailbox], password: str, outcome: Outcome, delivered: int) -> None:
+    """A login the relay refuses (535) is an error of the operator's setup, not the buyer's "no"."""
     port, mailbox = smtp
     result = deliver(port, EmailChannel(to=("a@b.test",)), username=USER, password=password)
     assert result.outcome is outcome

@@ -2,8 +2,10 @@
 
 Templates come from operators' configuration, so they run in an ``ImmutableSandboxedEnvironment`` (no
 Python internals, no mutation of the lead) and a broken template is an error that no retry will fix.
-SMTP replies are classified like HTTP statuses: 5xx is the recipient's final "no", 4xx and lost
-connections are worth another attempt.
+SMTP replies are classified like HTTP statuses: a 5xx reply to the recipients or to the message is the
+recipient's final "no"; the relay refusing leadrelay's own greeting, login or sender is the operator's
+setup, an error (so a failover channel is tried); 4xx replies and lost connections are worth another
+attempt.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def message_id(idempotency_key: str, sender: str) -> str:
 
 class SmtpFailure(Exception):
     """A message not sent: ``retryable`` (4xx, a lost connection, a timeout) or not; ``final`` when it is
-    the recipient side's own "no" (a 5xx reply or refused recipients) rather than a setup problem."""
+    the recipient side's own "no" (refused recipients, a reply to the message) rather than a problem of the
+    operator's relay (its greeting, login or sender refused) or the connection."""
 
     def __init__(
         self, reason: str, *, code: int | None = None, answer: str | None = None, retryable: bool, final: bool
@@ -109,10 +112,21 @@ async def smtp_send(
         raise SmtpFailure(
             reason or "recipients refused", code=codes[0] if codes else None, retryable=temporary, final=True
         ) from exc
-    except aiosmtplib.SMTPResponseException as exc:
+    except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError) as exc:  # the recipient side's reply
         temporary = not 500 <= exc.code < 600
         raise SmtpFailure(
             f"{exc.code} {exc.message}", code=exc.code, answer=exc.message, retryable=temporary, final=True
+        ) from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        # the relay's reply to leadrelay's own greeting, login or sender (the operator's relay, not the
+        # buyer): an error of the setup, worth another attempt only when the reply says so (4xx)
+        temporary = not 500 <= exc.code < 600
+        raise SmtpFailure(
+            f"SMTP relay: {exc.code} {exc.message}",
+            code=exc.code,
+            answer=exc.message,
+            retryable=temporary,
+            final=False,
         ) from exc
     except TimeoutError as exc:
         raise SmtpFailure(f"timed out after {settings.timeout_s:g}s", retryable=True, final=False) from exc
