@@ -12,10 +12,15 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select
 
+from leadrelay.adapters.crypto import Sealer
+from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import deliveries, jobs
+from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.services import configure
 from tests.support import ServerThread, base_config, free_port, lead, prepare, rows, source_headers, wait_for
 
 USER, PASSWORD = "relay", "the-right-password"
+KEY = "a-test-secret-of-enough-length-0042"
 
 
 class _Relay:
@@ -83,3 +88,27 @@ def test_a_relay_refusing_the_login_fails_over_instead_of_counting_as_the_buyers
     (job,) = rows(db_url, select(jobs))
     assert box.messages == []
     assert delivery.status == "held", (delivery.status, delivery.reason, job.status, job.trace)
+
+
+def test_a_process_without_the_secret_key_never_logs_in_with_the_sealed_smtp_password(
+    db_url: str, relay: tuple[_Relay, int]
+) -> None:
+    """The ``smtp`` section's literal password is stored sealed; a process without
+    ``LEADRELAY_SECRET_KEY`` cannot open it, so it tries no login with the ciphertext: the attempt is an
+    error naming the missing key."""
+    box, port = relay
+    doc = _email_partner()
+    doc["smtp"] = {"host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD}
+    prepare(db_url, {"sources": {"web": {}}})
+    db = Database(db_url)
+    try:  # the password is a literal: stored sealed with KEY
+        configure.apply_document_sync(SqlStorage(db), doc, actor="test", sealer=Sealer(db, KEY))
+    finally:
+        db.dispose()
+    with ServerThread(db_url) as server, server.client() as http:  # this process has no secret key
+        r = http.post("/v1/leads?wait=10", json=lead(), headers=source_headers())
+        assert r.status_code in (200, 202), r.text
+        wait_for(lambda: rows(db_url, select(deliveries).where(deliveries.c.status != "pending")))
+    (delivery,) = rows(db_url, select(deliveries))
+    assert box.passwords == [] and box.messages == [], (box.passwords, delivery.reason)
+    assert delivery.status == "failed" and "LEADRELAY_SECRET_KEY" in delivery.reason, delivery.reason

@@ -724,6 +724,14 @@ def test_smtp_settings_resolve_environment_references() -> None:
     assert [p.path for p in caught.value.problems] == ["smtp.password", "smtp.port"]
 
 
+def test_smtp_settings_refuse_a_sealed_password_left_closed() -> None:
+    """A password still sealed (the process lacks the secret key) is never used as the password."""
+    smtp = {"host": "mail.example", "port": 587, "security": "starttls", "password": "lr1:k1:AAAAbbbb"}
+    with pytest.raises(ConfigError, match="LEADRELAY_SECRET_KEY") as caught:
+        smtp_settings(smtp, {})
+    assert [p.path for p in caught.value.problems] == ["smtp.password"]
+
+
 def test_smtp_defaults_the_port_by_security() -> None:
     objects = validate_document({"smtp": {"host": "mail.example", "security": "tls"}})
     assert objects["smtp"]["default"]["port"] == 465

@@ -23,6 +23,7 @@ from leadrelay.configuration.schema import (
     SmtpModel,
     SourceModel,
 )
+from leadrelay.configuration.secrets import is_sealed
 from leadrelay.configuration.values import ENV_REF_RE
 from leadrelay.domain.alerts import AlertSpec
 from leadrelay.domain.model import EntitySpec, PartnerSpec, ProfileSpec, SourceSpec
@@ -59,10 +60,21 @@ def build_specs(objects: Objects) -> Specs:
 
 
 def smtp_settings(smtp: Mapping[str, Any], environ: Mapping[str, str]) -> SmtpSettings:
-    """The SMTP settings of a canonical ``smtp`` object, with its ``${ENV_VAR}`` references resolved."""
+    """The SMTP settings of a canonical ``smtp`` object, with its ``${ENV_VAR}`` references resolved; raises
+    ``ConfigError`` for a reference to an unset variable or a sealed password left closed (the process lacks
+    the secret key that opens it)."""
     resolved: dict[str, Any] = {}
     problems: list[ConfigProblem] = []
     for key, value in smtp.items():
+        if is_sealed(value):  # this process cannot open it: never log in with ciphertext
+            problems.append(
+                ConfigProblem(
+                    f"smtp.{key}",
+                    "the stored value cannot be opened (is LEADRELAY_SECRET_KEY set, and the same as when "
+                    "the configuration was applied?)",
+                )
+            )
+            continue
         if isinstance(value, str) and ENV_REF_RE.match(value):
             variable = value[2:-1]
             if variable not in environ:

@@ -24,6 +24,7 @@ import aiosmtplib
 import orjson
 from jinja2 import TemplateError, TemplateSyntaxError
 
+from leadrelay.adapters.crypto import is_sealed_token
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import EmailChannel
 from leadrelay.domain.smtp import SmtpSettings
@@ -92,6 +93,12 @@ async def smtp_send(
     settings: SmtpSettings, message: EmailMessage, recipients: Sequence[str]
 ) -> tuple[dict[str, Any], str]:
     """Send a message; returns (refused recipients, the server's answer), or raises ``SmtpFailure``."""
+    if settings.password is not None and is_sealed_token(settings.password):  # never log in with ciphertext
+        raise SmtpFailure(
+            "SMTP settings: the stored password cannot be opened (is LEADRELAY_SECRET_KEY set?)",
+            retryable=True,
+            final=False,
+        )
     try:
         return await aiosmtplib.send(
             message,
