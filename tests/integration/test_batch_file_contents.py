@@ -6,6 +6,8 @@ becomes of a failed batch's leads when the partner stops taking batches."""
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import time
 import uuid
 from typing import Any
@@ -18,7 +20,7 @@ from leadrelay.adapters.db.tables import batches, deliveries, leads
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.services import configure
 from leadrelay.simulate.buyers import BuyersThread
-from tests.file_servers import Sftp
+from tests.file_servers import Sftp, new_directory
 from tests.support import ServerThread, base_config, lead, prepare, rows, source_headers, wait_for
 
 KEY = "a-test-secret-of-enough-length-0007"
@@ -53,6 +55,33 @@ def _setup(db_url: str, sftp: Sftp, directory: str, **file_options: Any) -> dict
     prepare(db_url, {"sources": {"web": {}}})
     _apply(db_url, doc)
     return doc
+
+
+def _one_file(db_url: str, sftp: Sftp, directory: str, body: dict[str, Any]) -> tuple[str, bytes]:
+    with ServerThread(db_url, **FAST) as server, server.client() as http:
+        r = http.post("/v1/leads", json=body, headers=source_headers())
+        assert r.status_code in (200, 202), r.text
+        lead_id = r.json()["lead_id"]
+        wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "sent")), timeout=15)
+    (path,) = [p for p in (sftp.root / directory).iterdir() if not p.name.endswith(".part")]
+    return lead_id, path.read_bytes()
+
+
+def test_a_carriage_return_inside_a_value_does_not_split_the_row_of_an_lf_csv(
+    db_url: str, sftp: Sftp
+) -> None:
+    """With ``line_ending: lf`` and ``quoting: minimal``, a value holding a lone CR is quoted, so the file
+    reads back as a header and one whole row (Python's csv writer quotes only the line ending's
+    characters)."""
+    directory = new_directory(sftp.root)
+    columns = ["lead_id", "source", "first_name", "last_name"]
+    _setup(db_url, sftp, directory, line_ending="lf", columns=columns)
+    lead_id, data = _one_file(db_url, sftp, directory, lead(first_name="Ann\rMarie", last_name="Lee"))
+    table = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert table == [
+        ["lead_id", "source", "first_name", "last_name"],
+        [lead_id, "web", "Ann\rMarie", "Lee"],
+    ], repr(data)
 
 
 def test_the_leads_of_a_failed_batch_go_the_ordinary_way_when_the_partner_stops_taking_batches(

@@ -172,6 +172,27 @@ def test_csv_round_trips_with_every_option(
     )
 
 
+@pytest.mark.parametrize("quoting", ["minimal", "all", "nonnumeric", "none"])
+@pytest.mark.parametrize("line_ending", ["crlf", "lf"])
+def test_a_value_with_a_carriage_return_or_a_line_feed_stays_in_its_row(
+    quoting: Any, line_ending: Any
+) -> None:
+    """A lone CR, a LF or a CRLF inside a value is quoted (``none``: escaped) whatever the line ending, so
+    a reader gets the row whole (the ``csv`` module alone quotes only its line terminator's characters)."""
+    fmt = FileFormat(quoting=quoting, line_ending=line_ending)
+    rows = [{"first_name": "Ann\rMarie", "last_name": "Lee", "note": "a\nb", "city": "c\r\nd"}]
+    data = render_file(fmt, rows)
+    assert _read_csv(data, fmt) == [
+        ["first_name", "last_name", "note", "city"],
+        ["Ann\rMarie", "Lee", "a\nb", "c\r\nd"],
+    ], data
+    if quoting == "minimal":
+        ending = "\r\n" if line_ending == "crlf" else "\n"
+        assert (
+            data.decode() == f'first_name,last_name,note,city{ending}"Ann\rMarie",Lee,"a\nb","c\r\nd"{ending}'
+        )
+
+
 def test_csv_quoting_styles_byte_for_byte() -> None:
     rows = [{"name": "Ann", "bill": 120, "rate": 1.5, "ok": False, "empty": None}]
     assert render_file(FileFormat(quoting="minimal", header=False), rows) == b"Ann,120,1.5,false,\r\n"

@@ -32,7 +32,8 @@ _QUOTING: dict[str, Literal[0, 1, 2, 3]] = {
     "nonnumeric": csv.QUOTE_NONNUMERIC,
     "none": csv.QUOTE_NONE,
 }
-_LINE_ENDINGS = {"crlf": "\r\n", "lf": "\n"}
+_CRLF = "\r\n"
+_LINE_ENDINGS = {"crlf": _CRLF, "lf": "\n"}
 _EXACT_INT = 2**53  # Excel keeps 15 significant digits: a bigger integer is written as text, not rounded
 _SHEET = "Leads"
 _ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")  # openpyxl's ILLEGAL_CHARACTERS_RE
@@ -57,19 +58,31 @@ def columns_of(fmt: FileFormat, rows: Sequence[Mapping[str, Any]]) -> tuple[str,
 
 
 def _csv(fmt: FileFormat, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """The CSV text. The ``csv`` module quotes (or escapes) only the characters of its line terminator, so
+    each row is written with CRLF, which makes a value holding a CR or a LF quoted (``none``: escaped)
+    whatever the file's line ending, and the row's CRLF is then replaced by the file's line ending."""
     buffer = io.StringIO(newline="")
+    line = io.StringIO(newline="")
     writer = csv.writer(
-        buffer,
+        line,
         delimiter=fmt.delimiter,
         quoting=_QUOTING[fmt.quoting],
-        lineterminator=_LINE_ENDINGS[fmt.line_ending],
+        lineterminator=_CRLF,
         escapechar="\\" if fmt.quoting == "none" else None,
         doublequote=True,
     )
+    ending = _LINE_ENDINGS[fmt.line_ending]
+
+    def write(values: Sequence[Any]) -> None:
+        line.seek(0)
+        line.truncate()
+        writer.writerow(values)
+        buffer.write(line.getvalue().removesuffix(_CRLF) + ending)
+
     if fmt.header:
-        writer.writerow(columns)
+        write(columns)
     for row in rows:
-        writer.writerow([_csv_cell(row.get(column)) for column in columns])
+        write([_csv_cell(row.get(column)) for column in columns])
     return buffer.getvalue().encode("utf-8")
 
 
