@@ -328,3 +328,23 @@ def test_a_parked_job_with_no_lead_waiting_is_woken_by_the_safety_net(db_url: st
         db.dispose()
     (job,) = rows(db_url, select(jobs).where(jobs.c.lead_id == lead_id))
     assert job.queue_state == "ready"
+
+
+def test_a_digest_attachment_says_it_is_utf8_and_reads_back_whole(
+    db_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    """The digest's CSV (UTF-8) is labelled ``text/csv; charset="utf-8"``: a mail reader that honours MIME
+    reads non-ASCII names back as sent (a text part without a charset is US-ASCII)."""
+    box, port = mailbox
+    prepare(db_url, digest_config(port, {"every": 1}))
+    with ServerThread(db_url, batch_interval=0.1) as server, server.client() as http:
+        body = lead(first_name="José", last_name="Müller")
+        r = http.post("/v1/leads", json=body, headers=source_headers())
+        assert r.status_code in (200, 202), r.text
+        wait_for(lambda: len(box.messages) == 1)
+        wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "sent")))
+    (part,) = list(box.messages[0].iter_attachments())
+    assert part.get_content_type() == "text/csv"
+    assert part.get_content_charset() == "utf-8", part["Content-Type"]
+    table = list(csv.DictReader(io.StringIO(part.get_content())))
+    assert (table[0]["first_name"], table[0]["last_name"]) == ("José", "Müller")

@@ -69,8 +69,10 @@ async def ship(
     message["Date"] = formatdate(time.time(), usegmt=True)
     message["Message-ID"] = message_id(key, smtp.sender)
     message.set_content(summary)
-    maintype, _, subtype = MEDIA_TYPES[spec.format.kind].partition(";")[0].partition("/")
-    message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    media, *parameters = (part.strip() for part in MEDIA_TYPES[spec.format.kind].split(";"))
+    maintype, _, subtype = media.partition("/")
+    params = dict(p.partition("=")[::2] for p in parameters)  # a CSV file says it is UTF-8
+    message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name, params=params)
     try:
         refused, _ = await smtp_send(smtp, message, dest.to)
     except SmtpFailure as exc:
