@@ -84,6 +84,31 @@ def test_a_carriage_return_inside_a_value_does_not_split_the_row_of_an_lf_csv(
     ], repr(data)
 
 
+def test_without_columns_every_file_has_the_same_columns_whatever_fields_its_leads_have(
+    db_url: str, sftp: Sftp
+) -> None:
+    """Without ``columns``, a file has the built-in columns and every field of the entity, in the entity's
+    order, empty where a lead has no value: with ``header: false`` a lead lacking optional fields does not
+    shift the columns of its file."""
+    directory = new_directory(sftp.root)
+    _setup(db_url, sftp, directory, header=False)
+    full = lead()
+    sparse = lead(email="b@example.com", phone="5125550199", zip="78704")
+    del sparse["state"], sparse["last_name"]
+    with ServerThread(db_url, **FAST) as server, server.client() as http:
+        for body in (full, sparse):
+            r = http.post("/v1/leads", json=body, headers=source_headers())
+            assert r.status_code in (200, 202), r.text
+        sent = select(batches).where(batches.c.status == "sent")
+        wait_for(lambda: len(rows(db_url, sent)) == 2, timeout=15)
+    tables = [
+        list(csv.reader(io.StringIO(p.read_bytes().decode("utf-8"), newline="")))
+        for p in sorted((sftp.root / directory).iterdir())
+    ]
+    widths = sorted(len(table[0]) for table in tables)
+    assert widths == [10, 10], tables  # lead_id, received_at, source + the entity's seven fields
+
+
 def test_the_leads_of_a_failed_batch_go_the_ordinary_way_when_the_partner_stops_taking_batches(
     db_url: str, sftp: Sftp
 ) -> None:

@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from leadrelay.adapters.files.writers import columns_of, render_file
-from leadrelay.domain.files import FileFormat, check_filename, check_pattern, filename
+from leadrelay.domain.files import FileFormat, batch_columns, check_filename, check_pattern, filename
 
 UTC = dt.UTC
 NOW = dt.datetime(2024, 3, 10, 6, 30, 5, tzinfo=UTC)  # 22:30:05 on the 9th in Los Angeles
@@ -305,3 +305,29 @@ def test_xlsx_header_options_and_columns() -> None:
         ("Zoë", "O'Brien", 120, 'says "hi", twice', None),
         ("Łukasz", None, 99.5, "line one\nline two", "Köln; NRW"),
     ]
+
+
+def test_batch_columns_are_the_configuration_s_not_the_leads() -> None:
+    """Without ``columns``, a batched channel's columns are the built-in ones and its ``fields``, else every
+    field of every entity (in entity order, each once): the same in every file, whatever its leads have."""
+    entities = [["first_name", "last_name", "zip"], ["zip", "roof"]]
+    assert batch_columns(FileFormat(), None, entities) == (
+        "lead_id",
+        "received_at",
+        "source",
+        "first_name",
+        "last_name",
+        "zip",
+        "roof",
+    )
+    assert batch_columns(FileFormat(), ("zip", "first_name"), entities) == (
+        "lead_id",
+        "received_at",
+        "source",
+        "zip",
+        "first_name",
+    )
+    assert batch_columns(FileFormat(columns=("zip",)), ("first_name",), entities) == ("zip",)
+    fmt = FileFormat(header=False, line_ending="lf", columns=batch_columns(FileFormat(), None, entities))
+    sparse = render_file(fmt, [{"lead_id": "lead_1", "first_name": "Ann", "roof": "tile"}])
+    assert sparse == b"lead_1,,,Ann,,,tile\n"

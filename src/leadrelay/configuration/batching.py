@@ -28,6 +28,7 @@ from leadrelay.configuration.values import (
 )
 from leadrelay.domain.batches import MAX_BATCH, BatchSchedule, check_cron
 from leadrelay.domain.files import (
+    BUILTIN_COLUMNS,
     Destination,
     EmailDestination,
     FileFormat,
@@ -42,9 +43,6 @@ from leadrelay.domain.files import (
 from leadrelay.domain.model import ChannelKind, FileChannel
 
 __all__ = ["BUILTIN_COLUMNS", "DESTINATIONS", "DigestModel", "FileModel", "with_ext"]
-
-BUILTIN_COLUMNS = ("lead_id", "received_at", "source")
-"""Columns every batch row has besides the lead's fields: its id, when it arrived (UTC), its source."""
 
 DESTINATIONS = ("sftp", "ftp", "s3", "email")
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import string
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "BUILTIN_COLUMNS",
     "MEDIA_TYPES",
     "PLACEHOLDERS",
     "Destination",
@@ -25,6 +27,7 @@ __all__ = [
     "SftpDestination",
     "UploadError",
     "UploadResult",
+    "batch_columns",
     "check_filename",
     "check_pattern",
     "filename",
@@ -77,7 +80,7 @@ class FileFormat:
     quoting: Quoting = "minimal"  # "none" escapes delimiters, quotes and newlines with a backslash
     header: bool = True
     line_ending: LineEnding = "crlf"  # RFC 4180 says CRLF; many Unix importers want LF
-    columns: tuple[str, ...] | None = None  # None: every field the leads have, in first-seen order
+    columns: tuple[str, ...] | None = None  # None: see ``batch_columns``
     bold_header: bool = True  # XLSX only
 
     def __post_init__(self) -> None:
@@ -98,6 +101,24 @@ class FileFormat:
     @property
     def extension(self) -> str:
         return self.kind
+
+
+BUILTIN_COLUMNS = ("lead_id", "received_at", "source")
+"""Columns every batch row has besides the lead's fields: its id, when it arrived (UTC), its source. No
+entity may have a field of these names (apply refuses it)."""
+
+
+def batch_columns(
+    fmt: FileFormat, fields: Sequence[str] | None, entities: Iterable[Iterable[str]]
+) -> tuple[str, ...]:
+    """The columns of a batched channel's files: its ``columns``, else the built-in columns and then its
+    ``fields``, else every field of ``entities`` (each entity's fields in its order; a partner takes leads
+    of any entity). They depend on the configuration only, not on which fields a file's leads have, so
+    every file of the channel has the same columns (a lead without a value has an empty cell)."""
+    if fmt.columns is not None:
+        return fmt.columns
+    names = fields if fields is not None else [name for entity in entities for name in entity]
+    return tuple(dict.fromkeys([*BUILTIN_COLUMNS, *names]))
 
 
 @dataclass(frozen=True, slots=True)

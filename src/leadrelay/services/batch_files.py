@@ -4,13 +4,13 @@ the summary a digest mail carries."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from leadrelay.domain.files import EmailDestination, fill
-from leadrelay.domain.model import FileChannel, PartnerSpec
+from leadrelay.domain.files import EmailDestination, batch_columns, fill
+from leadrelay.domain.model import EntitySpec, FileChannel, PartnerSpec
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import FileSender, Record, Sealer, Tx
 from leadrelay.services.steps import select_values
@@ -27,23 +27,32 @@ class Rendered:
 
 
 def render(
-    tx: Tx, row: Record, partner: PartnerSpec, spec: FileChannel, sealer: Sealer, files: FileSender
+    tx: Tx,
+    row: Record,
+    partner: PartnerSpec,
+    spec: FileChannel,
+    entities: Mapping[str, EntitySpec],
+    sealer: Sealer,
+    files: FileSender,
 ) -> Rendered:
     """A batch's file, rendered from its stored leads (opened sensitive values included: it is what the
-    partner bought), with the mail subject and summary of a digest."""
+    partner bought), with the mail subject and summary of a digest. Without ``columns``, the file has the
+    built-in columns and the channel's ``fields`` or else every field of ``entities`` (``batch_columns``)."""
     leads = open_jobs(tx, tx.batches.batch_leads(row.id), sealer)
     rows: list[dict[str, Any]] = []
     for lead in leads:
         values = select_values(lead.lead_values, spec.fields)
         rows.append(
             {
+                **values,  # the built-in columns win (apply refuses fields of their names)
                 "lead_id": lead.lead_id,
                 "received_at": lead.created_at.isoformat(timespec="seconds"),
                 "source": lead.source,
-                **values,
             }
         )
-    data = files.render(spec.format, rows)
+    by_name = sorted(entities.items())
+    columns = batch_columns(spec.format, spec.fields, [list(entity.fields) for _, entity in by_name])
+    data = files.render(replace(spec.format, columns=columns), rows)
     subject = ""
     if isinstance(spec.destination, EmailDestination):
         subject = fill(

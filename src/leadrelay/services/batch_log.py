@@ -116,7 +116,7 @@ class BatchLog:
                 raise InvalidTransition(
                     f"partner {row.partner} has no batched channel to render the file with"
                 )
-            rendered = render(tx, row, partner, spec, self.sealer, self.files)
+            rendered = render(tx, row, partner, spec, live.specs.entities, self.sealer, self.files)
             tx.config.audit(
                 actor=actor,
                 action="batches.download",
@@ -144,7 +144,7 @@ class BatchLog:
                 spec = partner.channel_at(row.channel_step) if row is not None and partner else None
                 if row is None or not row.is_test or partner is None or not isinstance(spec, FileChannel):
                     return None
-                data = render(tx, row, partner, spec, self.sealer, self.files).data
+                data = render(tx, row, partner, spec, live.specs.entities, self.sealer, self.files).data
                 if spec.format.kind == "csv":
                     return data.decode("utf-8", "replace")[:4000]
                 return f"<{spec.format.kind} file, {len(data):,} bytes>"

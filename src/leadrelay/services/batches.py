@@ -242,7 +242,7 @@ class Batcher:
                 raise UploadError(lost, retryable=False)
             p = partner
             rendered = await self.storage.run_read(
-                lambda tx: render(tx, row, p, spec, self.sealer, self.files)
+                lambda tx: render(tx, row, p, spec, live.specs.entities, self.sealer, self.files)
             )
             # within the lease, so that no second sender starts while this one may still write
             async with asyncio.timeout(self.lease.total_seconds() * 0.8):
