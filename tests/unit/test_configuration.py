@@ -771,3 +771,13 @@ def test_the_demo_validates() -> None:
     assert profile.rules[2].send_to == Target(("voltedge",))
     assert profile.default == Target(("brightpath", "voltedge", "inbox-partner"), Strategy.ROUND_ROBIN)
     assert specs.smtp is not None and (specs.smtp["host"], specs.smtp["port"]) == ("127.0.0.1", 8025)
+
+
+@pytest.mark.parametrize("name", ["lead_id", "received_at", "source"])
+def test_an_entity_field_may_not_take_the_name_of_a_built_in_batch_column(name: str) -> None:
+    """Every batch file and digest row has ``lead_id``, ``received_at`` and ``source``: a field of that
+    name would take the built-in column's place (a form's "source" instead of the lead's source)."""
+    problems = problems_of(changed((f"entities.solar.fields.{name}", {"type": "string"})))
+    assert [(p.path, "built-in column" in p.message) for p in problems] == [
+        (f"entities.solar.fields.{name}", True)
+    ], problems

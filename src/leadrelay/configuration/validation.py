@@ -27,6 +27,7 @@ from leadrelay.configuration.schema import (
     SourceModel,
 )
 from leadrelay.configuration.values import suggest, unknown
+from leadrelay.domain.files import BUILTIN_COLUMNS
 from leadrelay.domain.model import FieldType, Strategy
 from leadrelay.errors import ConfigError, ConfigProblem
 
@@ -123,6 +124,13 @@ class _Validator(PartnerChecks):
         if model is None:
             return None
         document = model.model_dump()
+        for name in document["fields"]:
+            if name in BUILTIN_COLUMNS:  # it would take the place of the built-in column in a batch file
+                self.fail(
+                    f"{path}.fields.{name}",
+                    f"'{name}' is a built-in column of every batch file and digest row "
+                    f"({', '.join(BUILTIN_COLUMNS)}): give the field another name",
+                )
         self.dedup_fields(document, path, set(document["fields"]))
         self.consent_field(document, path)
         return document
