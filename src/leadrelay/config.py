@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     release_delay: float = 1.0
     # SMTP for email channels (a configuration document's `smtp` section takes precedence)
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
+    smtp_port: int | None = None  # None: by security (25, starttls 587, tls 465)
     smtp_security: str = "none"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None

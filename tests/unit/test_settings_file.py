@@ -44,7 +44,7 @@ def test_leadrelay_env_file_names_another_file_or_none(home: Path, monkeypatch: 
     monkeypatch.setenv("LEADRELAY_ENV_FILE", str(home / "prod.env"))
     assert load_settings().smtp_port == 587
     monkeypatch.setenv("LEADRELAY_ENV_FILE", "")
-    assert load_settings().smtp_port == 25
+    assert load_settings().smtp_port is None  # not set: the port follows the security
     monkeypatch.setenv("LEADRELAY_ENV_FILE", str(home / "missing.env"))
     with pytest.raises(ConfigError, match=r"LEADRELAY_ENV_FILE: no such file: .*missing\.env"):
         load_settings()

@@ -60,7 +60,7 @@ from leadrelay.domain.model import (
     PartnerSpec,
     SourceSpec,
 )
-from leadrelay.domain.smtp import Security, SmtpSettings
+from leadrelay.domain.smtp import DEFAULT_PORTS, Security, SmtpSettings
 
 __all__ = [
     "CAP_PERIODS",
@@ -246,7 +246,7 @@ class SmtpModel(Strict):
     @model_validator(mode="after")
     def _default_port(self) -> SmtpModel:
         if self.port is None:
-            self.port = {"none": 25, "starttls": 587, "tls": 465}[self.security]
+            self.port = DEFAULT_PORTS[self.security]
         return self
 
     def to_spec(self) -> SmtpSettings:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["SECURITY", "Security", "SmtpSettings"]
+__all__ = ["DEFAULT_PORTS", "SECURITY", "Security", "SmtpSettings"]
 
 Security = Literal["none", "starttls", "tls"]
 SECURITY: tuple[str, ...] = ("none", "starttls", "tls")
+DEFAULT_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "tls": 465}
+"""The port when none is set, by security (the configuration's ``smtp`` section and the environment's)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from leadrelay.adapters.files.results import UploadError
 from leadrelay.config import Settings
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.model import ChannelSpec, EmailChannel
-from leadrelay.domain.smtp import SmtpSettings
+from leadrelay.domain.smtp import DEFAULT_PORTS, SmtpSettings
 from leadrelay.errors import ConfigError
 
 __all__ = ["ConfiguredChannels", "env_smtp"]
@@ -40,11 +40,12 @@ class InForce(Protocol):
 
 
 def env_smtp(settings: Settings) -> SmtpSettings:
-    """The SMTP settings of the environment (``LEADRELAY_SMTP_*``)."""
+    """The SMTP settings of the environment (``LEADRELAY_SMTP_*``); without ``LEADRELAY_SMTP_PORT`` the port
+    follows the security, as in the configuration's ``smtp`` section."""
     password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
     return SmtpSettings(
         host=settings.smtp_host,
-        port=settings.smtp_port,
+        port=settings.smtp_port or DEFAULT_PORTS.get(settings.smtp_security, 25),
         security=settings.smtp_security,  # type: ignore[arg-type]
         username=settings.smtp_username,
         password=password,
