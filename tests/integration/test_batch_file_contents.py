@@ -21,7 +21,7 @@ from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.services import configure
 from leadrelay.simulate.buyers import BuyersThread
 from tests.file_servers import Sftp, new_directory
-from tests.support import ServerThread, base_config, lead, prepare, rows, source_headers, wait_for
+from tests.support import ADMIN, ServerThread, base_config, lead, prepare, rows, source_headers, wait_for
 
 KEY = "a-test-secret-of-enough-length-0007"
 FAST: dict[str, Any] = {"batch_interval": 0.1, "batch_retry_base": 0.2, "secret_key": KEY}
@@ -82,6 +82,54 @@ def test_a_carriage_return_inside_a_value_does_not_split_the_row_of_an_lf_csv(
         ["lead_id", "source", "first_name", "last_name"],
         [lead_id, "web", "Ann\rMarie", "Lee"],
     ], repr(data)
+
+
+def test_a_batch_cut_as_csv_is_not_sent_as_xlsx_bytes_under_its_csv_name(db_url: str, sftp: Sftp) -> None:
+    """A batch keeps the format it was cut with: a CSV batch that failed and is redelivered after the
+    partner moved to ``format: xlsx`` is sent as CSV under its ``.csv`` name, not as XLSX bytes."""
+    directory = f"later-{uuid.uuid4().hex[:8]}"  # missing: the batch fails at once, final
+    doc = _setup(db_url, sftp, directory)
+    with ServerThread(db_url, **FAST) as server, server.client() as http:
+        r = http.post("/v1/leads", json=lead(), headers=source_headers())
+        assert r.status_code in (200, 202), r.text
+        wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "failed")), timeout=15)
+        (failed,) = rows(db_url, select(batches))
+        assert failed.filename.endswith(".csv")
+        # the partner now wants XLSX; the directory is made; the operator redelivers the failed batch
+        doc["partners"]["sunco"]["channel"]["file"]["format"] = "xlsx"
+        _apply(db_url, doc)
+        (sftp.root / directory).mkdir()
+        time.sleep(2)  # the server reads the configuration in force again at most every second
+        r = http.post(f"/v1/batches/{failed.id}/redeliver", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "sent")), timeout=15)
+    (path,) = list((sftp.root / directory).iterdir())
+    data = path.read_bytes()
+    assert path.name == failed.filename
+    assert not data.startswith(b"PK\x03\x04"), (path.name, data[:8])
+    header = data.decode("utf-8").splitlines()[0]
+    assert header.startswith("lead_id,received_at,source")
+
+
+def test_the_download_of_a_sent_batch_is_the_file_as_sent_after_the_channel_changed(
+    db_url: str, sftp: Sftp
+) -> None:
+    """``GET /v1/batches/{id}/file`` is the file as sent, byte for byte, after the channel's options (here
+    its ``delimiter``) changed."""
+    directory = new_directory(sftp.root)
+    doc = _setup(db_url, sftp, directory)
+    with ServerThread(db_url, **FAST) as server, server.client() as http:
+        r = http.post("/v1/leads", json=lead(), headers=source_headers())
+        assert r.status_code in (200, 202), r.text
+        wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "sent")), timeout=15)
+        (sent,) = rows(db_url, select(batches))
+        uploaded = (sftp.root / directory / sent.filename).read_bytes()
+        doc["partners"]["sunco"]["channel"]["file"]["delimiter"] = ";"
+        _apply(db_url, doc)
+        time.sleep(2)  # the server reads the configuration in force again at most every second
+        downloaded = http.get(f"/v1/batches/{sent.id}/file", headers=ADMIN)
+    assert downloaded.status_code == 200, downloaded.text
+    assert downloaded.content == uploaded, (uploaded[:40], downloaded.content[:40])
 
 
 def test_without_columns_every_file_has_the_same_columns_whatever_fields_its_leads_have(

@@ -12,9 +12,20 @@ import openpyxl
 import pytest
 
 from leadrelay.adapters.files.writers import columns_of, render_file
-from leadrelay.domain.files import FileFormat, batch_columns, check_filename, check_pattern, filename
+from leadrelay.domain.batch_format import CutFormat, as_cut
+from leadrelay.domain.batches import BatchSchedule
+from leadrelay.domain.files import (
+    EmailDestination,
+    FileFormat,
+    batch_columns,
+    check_filename,
+    check_pattern,
+    filename,
+)
+from leadrelay.domain.model import FileChannel
 
 UTC = dt.UTC
+EMAIL = EmailDestination(to=("ops@sunco.example",))
 NOW = dt.datetime(2024, 3, 10, 6, 30, 5, tzinfo=UTC)  # 22:30:05 on the 9th in Los Angeles
 
 ROWS: list[dict[str, Any]] = [
@@ -331,3 +342,16 @@ def test_batch_columns_are_the_configuration_s_not_the_leads() -> None:
     fmt = FileFormat(header=False, line_ending="lf", columns=batch_columns(FileFormat(), None, entities))
     sparse = render_file(fmt, [{"lead_id": "lead_1", "first_name": "Ann", "roof": "tile"}])
     assert sparse == b"lead_1,,,Ann,,,tile\n"
+
+
+def test_a_batch_keeps_the_format_it_was_cut_with() -> None:
+    """The options a batch is cut with survive their stored (JSON) form; a batch cut before they were kept
+    is rendered with its channel's options."""
+    fmt = FileFormat(kind="csv", delimiter=";", quoting="all", header=False, line_ending="lf")
+    spec = FileChannel(destination=EMAIL, schedule=BatchSchedule(count=1), format=fmt, fields=("zip",))
+    cut = CutFormat.of(spec, [["first_name", "zip"]])
+    assert cut.format.columns == ("lead_id", "received_at", "source", "zip")
+    assert CutFormat.from_record(cut.record()) == cut
+    later = FileChannel(destination=EMAIL, schedule=BatchSchedule(count=1), format=FileFormat(kind="xlsx"))
+    assert as_cut(cut.record(), later) == cut
+    assert as_cut(None, later) == CutFormat(FileFormat(kind="xlsx"), None)

@@ -9,13 +9,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from leadrelay.domain.files import EmailDestination, batch_columns, fill
+from leadrelay.domain.batch_format import as_cut
+from leadrelay.domain.files import EmailDestination, FileFormat, fill
 from leadrelay.domain.model import EntitySpec, FileChannel, PartnerSpec
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import FileSender, Record, Sealer, Tx
 from leadrelay.services.steps import select_values
 
-__all__ = ["Rendered", "render", "summary"]
+__all__ = ["Rendered", "entity_fields", "render", "summary"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class Rendered:
     count: int
     subject: str
     summary: str
+    format: FileFormat  # the format it was written in (the batch's, as cut)
 
 
 def render(
@@ -36,12 +38,14 @@ def render(
     files: FileSender,
 ) -> Rendered:
     """A batch's file, rendered from its stored leads (opened sensitive values included: it is what the
-    partner bought), with the mail subject and summary of a digest. Without ``columns``, the file has the
-    built-in columns and the channel's ``fields`` or else every field of ``entities`` (``batch_columns``)."""
+    partner bought) in the format, columns and fields it was cut with (a batch cut before they were kept:
+    the channel's now), with the mail subject and summary of a digest. Columns not fixed when it was cut
+    are the built-in ones and its ``fields`` or else every field of ``entities`` (``batch_columns``)."""
+    cut = as_cut(row.file_format, spec)
     leads = open_jobs(tx, tx.batches.batch_leads(row.id), sealer)
     rows: list[dict[str, Any]] = []
     for lead in leads:
-        values = select_values(lead.lead_values, spec.fields)
+        values = select_values(lead.lead_values, cut.fields)
         rows.append(
             {
                 **values,  # the built-in columns win (apply refuses fields of their names)
@@ -50,9 +54,8 @@ def render(
                 "source": lead.source,
             }
         )
-    by_name = sorted(entities.items())
-    columns = batch_columns(spec.format, spec.fields, [list(entity.fields) for _, entity in by_name])
-    data = files.render(replace(spec.format, columns=columns), rows)
+    fmt = replace(cut.format, columns=cut.columns(entity_fields(entities)))
+    data = files.render(fmt, rows)
     subject = ""
     if isinstance(spec.destination, EmailDestination):
         subject = fill(
@@ -64,10 +67,15 @@ def render(
         )
         if row.is_test:
             subject = f"[TEST] {subject}"
-    return Rendered(data, len(rows), subject, summary(row, partner, spec, leads, len(data)))
+    return Rendered(data, len(rows), subject, summary(row, partner, fmt, leads, len(data)), fmt)
 
 
-def summary(row: Record, partner: PartnerSpec, spec: FileChannel, leads: Sequence[Any], size: int) -> str:
+def entity_fields(entities: Mapping[str, EntitySpec]) -> list[list[str]]:
+    """Each entity's field names in its order, entities by name (what ``batch_columns`` takes)."""
+    return [list(entity.fields) for _, entity in sorted(entities.items())]
+
+
+def summary(row: Record, partner: PartnerSpec, fmt: FileFormat, leads: Sequence[Any], size: int) -> str:
     """The body of a digest: how many leads, from when to when (the partner's clock), from which sources."""
     tz = ZoneInfo(partner.timezone)
     lines = [f"{len(leads)} lead{'s' if len(leads) != 1 else ''} for {partner.name}."]
@@ -78,7 +86,7 @@ def summary(row: Record, partner: PartnerSpec, spec: FileChannel, leads: Sequenc
         sources = Counter(lead.source for lead in leads)
         lines.append("By source: " + ", ".join(f"{name} {n}" for name, n in sorted(sources.items())) + ".")
     lines.append(f"Sent because: {row.trigger}.")
-    kind = spec.format.kind.upper()
+    kind = fmt.kind.upper()
     lines.append(f"Attached: {row.filename} ({kind}, {size:,} bytes).")
     lines.append(f"Batch {row.id}.")
     if row.is_test:

@@ -125,7 +125,7 @@ class BatchLog:
                 at=self.clock(),
                 detail={"leads": rendered.count},
             )
-            return row.filename, MEDIA_TYPES[spec.format.kind], rendered.data
+            return row.filename, MEDIA_TYPES[rendered.format.kind], rendered.data
 
         return await self.storage.run(work)
 
@@ -144,10 +144,11 @@ class BatchLog:
                 spec = partner.channel_at(row.channel_step) if row is not None and partner else None
                 if row is None or not row.is_test or partner is None or not isinstance(spec, FileChannel):
                     return None
-                data = render(tx, row, partner, spec, live.specs.entities, self.sealer, self.files).data
-                if spec.format.kind == "csv":
+                rendered = render(tx, row, partner, spec, live.specs.entities, self.sealer, self.files)
+                data, kind = rendered.data, rendered.format.kind
+                if kind == "csv":
                     return data.decode("utf-8", "replace")[:4000]
-                return f"<{spec.format.kind} file, {len(data):,} bytes>"
+                return f"<{kind} file, {len(data):,} bytes>"
 
             batch["file"] = await self.storage.run_read(preview)
         return detail

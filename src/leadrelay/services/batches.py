@@ -24,12 +24,13 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from leadrelay.domain.attempts import AttemptResult, Outcome
+from leadrelay.domain.batch_format import CutFormat
 from leadrelay.domain.batches import due
 from leadrelay.domain.files import UploadError
 from leadrelay.domain.model import FileChannel, PartnerSpec
 from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.errors import StorageError
-from leadrelay.services.batch_files import render
+from leadrelay.services.batch_files import entity_fields, render
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ledger import post_sales
 from leadrelay.services.ports import (
@@ -64,11 +65,18 @@ def batched_channels(partner: PartnerSpec) -> list[tuple[int, FileChannel]]:
 
 
 def _cut_partner(
-    tx: Tx, partner: PartnerSpec, channels: list[tuple[int, FileChannel]], now: datetime
+    tx: Tx,
+    partner: PartnerSpec,
+    channels: list[tuple[int, FileChannel]],
+    entities: list[list[str]],
+    now: datetime,
 ) -> list[str]:
     tx.batches.lock_partner(partner.name)
     cut: list[str] = []
-    for step, spec in channels:
+    for step, channel in channels:
+        # the batch keeps the format it is cut with, its columns fixed now (``domain.batch_format``)
+        as_cut = CutFormat.of(channel, entities)
+        spec = replace(channel, format=as_cut.format)
         for _ in range(_MAX_CUTS):
             waiting = tx.batches.waiting(partner.name, step)
             trigger = due(spec.schedule, waiting, now, partner.timezone)
@@ -105,13 +113,14 @@ def cut_due(tx: Tx, live: LiveConfig, now: datetime) -> list[str]:
             moved = tx.batches.release_failed(name, step, why, now)
             log.info("%d leads of failed batches of %s (step %d) go the ordinary way now", moved, name, step)
     cut: list[str] = []
+    entities = entity_fields(live.specs.entities)
     for partner in live.compiled.partners.values():
         channels = batched_channels(partner)
         if not channels:
             continue
         try:  # one partner's trouble must not undo the others' batches
             with tx.batch_queries.savepoint():
-                cut.extend(_cut_partner(tx, partner, channels, now))
+                cut.extend(_cut_partner(tx, partner, channels, entities, now))
         except StorageError:
             raise
         except Exception:
@@ -247,7 +256,7 @@ class Batcher:
             # within the lease, so that no second sender starts while this one may still write
             async with asyncio.timeout(self.lease.total_seconds() * 0.8):
                 result = await self.files.send(
-                    spec,
+                    replace(spec, format=rendered.format),  # sent in the format it was cut with
                     row.filename,
                     rendered.data,
                     subject=rendered.subject,

@@ -32,6 +32,7 @@ from leadrelay.adapters.db.batch_outcomes import (
 from leadrelay.adapters.db.dedup_store import lock_keys
 from leadrelay.adapters.db.schema_base import UTCDateTime
 from leadrelay.adapters.db.tables import batches, deliveries, leads
+from leadrelay.domain.batch_format import CutFormat
 from leadrelay.domain.batches import Waiting
 from leadrelay.domain.files import filename
 from leadrelay.domain.model import FileChannel, PartnerSpec
@@ -144,6 +145,7 @@ def _new_batch(
             next_attempt_at=now,
             is_test=test,
             created_at=now,
+            file_format=CutFormat.of(spec).record(),
         )
     )
 
