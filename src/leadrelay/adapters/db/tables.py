@@ -350,7 +350,7 @@ batches = Table(
     Column("is_test", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("sent_at", UTCDateTime),
-    # the format, columns and fields it was cut with (domain.batch_format); None: cut before 0031_batches
+    # the format, columns and fields it was cut with (domain.batch_format); None: cut before migration 0032
     Column("file_format", JSON),
     Index("ix_batches_status_next", "status", "next_attempt_at"),
     one_of("status", BatchStatus),

@@ -4,8 +4,8 @@
 cut (like its file name), so a redelivery or a download after the channel changed is the file as cut.
 Batches cut before have none and are rendered with their channel's options.
 
-Revision ID: 0031_batches
-Revises: 0030
+Revision ID: 0032
+Revises: 0031_reports
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0031_batches"
-down_revision: str | None = "0030"
+revision: str = "0032"
+down_revision: str | None = "0031_reports"
 branch_labels: str | None = None
 depends_on: str | None = None
 
