@@ -144,19 +144,22 @@ _PG_CLAIM_LOG = (
     "CREATE TABLE test_claim_log (job_id text NOT NULL, owner text)",
     "CREATE FUNCTION test_log_claim() RETURNS trigger LANGUAGE plpgsql AS "
     "$$ BEGIN INSERT INTO test_claim_log VALUES (NEW.id, NEW.lease_owner); RETURN NEW; END $$",
-    "CREATE TRIGGER test_claim AFTER UPDATE ON jobs FOR EACH ROW "
-    "WHEN (NEW.claims IS DISTINCT FROM OLD.claims) EXECUTE FUNCTION test_log_claim()",
+    "CREATE TRIGGER test_claim AFTER UPDATE ON jobs FOR EACH ROW WHEN (NEW.queue_state = 'claimed' AND "
+    "(OLD.queue_state <> 'claimed' OR NEW.lease_owner IS DISTINCT FROM OLD.lease_owner)) "
+    "EXECUTE FUNCTION test_log_claim()",
 )
 _SQLITE_CLAIM_LOG = (
     "CREATE TABLE test_claim_log (job_id TEXT NOT NULL, owner TEXT)",
-    "CREATE TRIGGER test_claim AFTER UPDATE OF claims ON jobs WHEN NEW.claims IS NOT OLD.claims "
+    "CREATE TRIGGER test_claim AFTER UPDATE ON jobs WHEN NEW.queue_state = 'claimed' AND "
+    "(OLD.queue_state <> 'claimed' OR NEW.lease_owner IS NOT OLD.lease_owner) "
     "BEGIN INSERT INTO test_claim_log VALUES (NEW.id, NEW.lease_owner); END",
 )
 
 
 def record_claims(url: str) -> None:
-    """Arrange the test database so that every claim of a job (its ``claims`` counter going up) is logged
-    with the claiming worker: who took which job, which the queue forgets once a job is done."""
+    """Arrange the test database so that every claim of a job (it becomes claimed, or another worker takes
+    its lease over) is logged with the claiming worker: who took which job, which the queue forgets once a
+    job is done."""
 
     def install(conn: Connection) -> None:
         for ddl in _PG_CLAIM_LOG if conn.dialect.name == "postgresql" else _SQLITE_CLAIM_LOG:
