@@ -60,7 +60,7 @@ def _cron(value: Any) -> str:
 
 def _clock(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
-        # YAML 1.1 reads an unquoted 18:30 as the base-60 number 1110
+        # what a YAML 1.1 tool makes of an unquoted 18:30 (the base-60 number 1110)
         raise problem(f"must be a time of day in quotes: '{value // 60:02d}:{value % 60:02d}', not a number")
     if not isinstance(value, str) or not _TIME_RE.match(value):
         raise problem("must be a time of day as HH:MM (24-hour), e.g. '08:00'")

@@ -91,6 +91,11 @@ class DocumentChecks:
                     message = f"unknown key{suggest(loc[-1], _keys_at(cls, loc[:-1]))}"
                 elif error["type"] == "too_short":
                     message = "must not be empty"
+                elif error["type"] == "string_type" and isinstance(error.get("input"), bool | int | float):
+                    written = (
+                        str(error["input"]).lower() if isinstance(error["input"], bool) else error["input"]
+                    )
+                    message = f"must be a string: quote it ('{written}')"
                 self.fail(_join(path, loc), message)
             return None
 

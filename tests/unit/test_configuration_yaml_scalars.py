@@ -1,0 +1,74 @@
+"""Plain YAML scalars are read by YAML 1.2's core schema: only true/false are booleans, only plain
+decimal numbers are numbers; everything else YAML 1.1 would convert stays the text written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from leadrelay.configuration.load import load_yaml_text, validate_document
+from leadrelay.errors import ConfigError, ConfigProblem
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("true", True),
+        ("True", True),
+        ("TRUE", True),
+        ("false", False),
+        ("FALSE", False),
+        ("ON", "ON"),
+        ("on", "on"),
+        ("off", "off"),
+        ("yes", "yes"),
+        ("No", "No"),
+        ("y", "y"),
+        ("07", "07"),
+        ("012345", "012345"),
+        ("0o17", "0o17"),
+        ("0x1F", "0x1F"),
+        ("0b101", "0b101"),
+        ("1_000", "1_000"),
+        ("8:30", "8:30"),
+        ("18:30:00", "18:30:00"),
+        ("2026-01-02", "2026-01-02"),
+        ("=", "="),
+        ("0", 0),
+        ("12", 12),
+        ("-3", -3),
+        ("+4", 4),
+        ("1.5", 1.5),
+        ("-0.25", -0.25),
+        (".5", 0.5),
+        ("1e3", 1000.0),
+        ("~", None),
+        ("null", None),
+        ("", None),
+    ],
+)
+def test_a_plain_scalar_is_read_as_yaml_1_2_reads_it(written: str, read: Any) -> None:
+    value = load_yaml_text(f"value: {written}\n")["value"]
+    assert value == read
+    assert type(value) is type(read)
+
+
+def test_merge_keys_still_merge() -> None:
+    assert load_yaml_text("a: &x {b: 1}\nc: {<<: *x, d: 2}\n")["c"] == {"b": 1, "d": 2}
+
+
+def test_enum_choices_yes_and_no_are_text_and_a_boolean_choice_says_to_quote_it() -> None:
+    document = "entities:\n  e:\n    fields:\n      a: {type: enum, choices: [yes, no]}\n"
+    assert validate_document(load_yaml_text(document))["entities"]["e"]["fields"]["a"]["choices"] == [
+        "yes",
+        "no",
+    ]
+    with pytest.raises(ConfigError) as refused:
+        validate_document(
+            load_yaml_text("entities:\n  e:\n    fields:\n      a: {type: enum, choices: [true, 2]}\n")
+        )
+    assert refused.value.problems == [
+        ConfigProblem("entities.e.fields.a.choices[0]", "must be a string: quote it ('true')"),
+        ConfigProblem("entities.e.fields.a.choices[1]", "must be a string: quote it ('2')"),
+    ]
