@@ -60,7 +60,17 @@ def _webhooks(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         yield "ping", doc["ping"]
 
 
-def _file_secrets(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
+# A place: (path, the mapping holding the secret, its key, the request it is given for). The request
+# (a webhook's url, an OAuth2 token_url, a destination's host or bucket, a relay's host) is what ``***``
+# is checked against: a kept secret stays with the request it was stored for.
+_Place = tuple[str, dict[str, Any], str, tuple[str, ...]]
+
+
+def _for(block: dict[str, Any], *keys: str) -> tuple[str, ...]:
+    return tuple(f"{key} {block[key]}" for key in keys if block.get(key) is not None)
+
+
+def _file_secrets(doc: dict[str, Any]) -> Iterator[_Place]:
     """The credentials of the file channels' destinations (SFTP, FTP, S3) of a partner document."""
     for where, batch in _channels(doc, "file"):
         destination = batch.get("destination")
@@ -70,46 +80,58 @@ def _file_secrets(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], st
             block = destination.get(kind)
             if not isinstance(block, dict):
                 continue
+            target = _for(block, "host", "username", "bucket", "endpoint_url", "access_key_id")
             for key in keys:
                 if isinstance(block.get(key), str):
-                    yield f"{where}.destination.{kind}.{key}", block, key
+                    yield f"{where}.destination.{kind}.{key}", block, key, target
 
 
-def secret_places(kind: str, doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """Every ``(path, mapping, key)`` of ``doc`` holding a secret string."""
-    if kind == "smtp":
-        if isinstance(doc.get("password"), str):
-            yield "password", doc, "password"
-        return
-    if kind == "alerts":
-        hook = (doc.get("notify") or {}).get("webhook")
-        if isinstance(hook, dict) and isinstance(hook.get("secret"), str):
-            yield "notify.webhook.secret", hook, "secret"
-    if kind == "sources":  # a source's outbound postback signing secret
-        postback = doc.get("postback")
-        if isinstance(postback, dict) and isinstance(postback.get("secret"), str):
-            yield "postback.secret", postback, "secret"
-        return
-    if kind != "partners":
-        return
+def _webhook_secrets(doc: dict[str, Any]) -> Iterator[_Place]:
     for where, hook in _webhooks(doc):
+        url = _for(hook, "url")
         auth = hook.get("auth") or {}
         for (section,), keys in _WEBHOOK_AUTH:
             block = auth.get(section)
             if not isinstance(block, dict):
                 continue
+            target = url + _for(block, "token_url", "client_id", "username")
             for key in list(block) if keys == ("*",) else keys:
                 if isinstance(block.get(key), str):
-                    yield f"{where}.auth.{section}.{key}", block, key
+                    yield f"{where}.auth.{section}.{key}", block, key, target
         headers = hook.get("headers")
         if isinstance(headers, dict):  # a credential in a plain header (X-Api-Key, Authorization…)
             for key in list(headers):
                 if is_secret_name(key) and isinstance(headers[key], str):
-                    yield f"{where}.headers.{key}", headers, key
+                    yield f"{where}.headers.{key}", headers, key, url
         signing = hook.get("signing")
         if isinstance(signing, dict) and isinstance(signing.get("secret"), str):
-            yield f"{where}.signing.secret", signing, "secret"
+            yield f"{where}.signing.secret", signing, "secret", url
+
+
+def _places(kind: str, doc: dict[str, Any]) -> Iterator[_Place]:
+    if kind == "smtp":
+        if isinstance(doc.get("password"), str):
+            yield "password", doc, "password", _for(doc, "host", "username")
+        return
+    if kind == "alerts":
+        hook = (doc.get("notify") or {}).get("webhook")
+        if isinstance(hook, dict) and isinstance(hook.get("secret"), str):
+            yield "notify.webhook.secret", hook, "secret", _for(hook, "url")
+    if kind == "sources":  # a source's outbound postback signing secret
+        postback = doc.get("postback")
+        if isinstance(postback, dict) and isinstance(postback.get("secret"), str):
+            yield "postback.secret", postback, "secret", _for(postback, "url")
+        return
+    if kind != "partners":
+        return
+    yield from _webhook_secrets(doc)
     yield from _file_secrets(doc)
+
+
+def secret_places(kind: str, doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Every ``(path, mapping, key)`` of ``doc`` holding a secret string."""
+    for path, block, key, _ in _places(kind, doc):
+        yield path, block, key
 
 
 def is_sealed(value: Any) -> bool:
@@ -132,17 +154,31 @@ def mask(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 def merge_kept(kind: str, name: str, incoming: dict[str, Any], stored: dict[str, Any] | None) -> None:
     """``***`` in an incoming document means "keep the stored secret": put the stored (sealed) value back.
-    A ``***`` with nothing stored at that place is refused with its path."""
-    kept = {path: block[key] for path, block, key in secret_places(kind, stored)} if stored else {}
+    Only where the same secret was stored for the same request (the webhook's url, an OAuth2 token_url
+    and client, a destination's host and user, a relay's host): a failover step moved, removed or pointed
+    elsewhere would otherwise send one buyer's credential to another. Any other ``***`` is refused with
+    its path."""
+    kept = (
+        {path: (block[key], target) for path, block, key, target in _places(kind, stored)} if stored else {}
+    )
     problems = []
-    for path, block, key in secret_places(kind, incoming):
-        if block[key] == MASK:
-            if path in kept:
-                block[key] = kept[path]
-            else:
-                problems.append(
-                    ConfigProblem(f"{kind}.{name}.{path}", "'***' keeps a stored secret; none is stored")
+    for path, block, key, target in _places(kind, incoming):
+        if block[key] != MASK:
+            continue
+        where = f"{kind}.{name}.{path}"
+        if path not in kept:
+            problems.append(ConfigProblem(where, "'***' keeps a stored secret; none is stored"))
+        elif kept[path][1] != target:
+            was, now = ", ".join(kept[path][1]) or "nothing", ", ".join(target) or "nothing"
+            problems.append(
+                ConfigProblem(
+                    where,
+                    f"'***' keeps a stored secret, but it was stored for another request ({was}; now "
+                    f"{now}): give the secret again",
                 )
+            )
+        else:
+            block[key] = kept[path][0]
     if problems:
         raise ConfigError(problems)
 
