@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,12 +48,23 @@ class Change:
         return {"kind": self.kind, "name": self.name, "action": self.action}
 
 
+def same_document(a: Any, b: Any) -> bool:
+    """Exactly the same document: the order of a mapping's keys counts (an XML mapping's elements, an
+    entity's fields are in the order written) and so do types (``1`` is not ``true``), which ``==`` on
+    dicts ignores."""
+    return _exact(a) == _exact(b)
+
+
+def _exact(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=repr)
+
+
 def plan_changes(existing: Objects, incoming: Objects) -> list[Change]:
     changes: list[Change] = []
     for kind in KINDS:
         for name, doc in incoming.get(kind, {}).items():
             old = existing.get(kind, {}).get(name)
-            action = "created" if old is None else ("unchanged" if old == doc else "updated")
+            action = "created" if old is None else ("unchanged" if same_document(old, doc) else "updated")
             changes.append(Change(kind, name, action))
     return changes
 
@@ -145,7 +157,9 @@ class SecretKeeper:
             for name, doc in docs.items():
                 stored = existing.get(kind, {}).get(name)
                 secrets.merge_kept(kind, name, doc, stored)
-                if stored is not None and self.opened(kind, name, stored) == self.opened(kind, name, doc):
+                if stored is not None and same_document(
+                    self.opened(kind, name, stored), self.opened(kind, name, doc)
+                ):
                     out[kind][name] = stored  # same values: keep the stored ciphertexts
                     continue
                 places = [
