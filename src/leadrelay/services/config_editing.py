@@ -20,7 +20,14 @@ from typing import Any
 from leadrelay.configuration.load import dump_yaml, load_yaml_text, validate_document
 from leadrelay.errors import ConfigError, ConfigProblem, Conflict
 from leadrelay.services import configure
-from leadrelay.services.configure import Change, SecretKeeper, check_suppression_lists, masked, plan_changes
+from leadrelay.services.configure import (
+    Change,
+    SecretKeeper,
+    check_suppression_lists,
+    check_what_stays,
+    masked,
+    plan_changes,
+)
 from leadrelay.services.ports import Objects, Sealer, Storage, Tx
 
 __all__ = [
@@ -118,6 +125,7 @@ async def preview(
             change = Change(kind, name, "deleted")
             return Preview([change], dump_yaml(masked(existing)), dump_yaml(masked(remaining)))
         incoming = validate_document(document, existing)
+        check_what_stays(existing, incoming)
         check_suppression_lists(tx, incoming)
         incoming = SecretKeeper(tx, sealer).prepare(incoming, existing)
         changes = plan_changes(existing, incoming)

@@ -188,18 +188,20 @@ def apply_in(
     if existing is None:
         existing = tx.config.load_objects()
     incoming = validate_document(data, existing)
-    _check_what_stays(existing, incoming)
+    check_what_stays(existing, incoming)
     check_suppression_lists(tx, incoming)
     incoming = SecretKeeper(tx, sealer).prepare(incoming, existing)
     return apply_objects(tx, incoming, actor=actor, dry_run=dry_run, existing=existing, clock=clock)
 
 
-def _check_what_stays(existing: Objects, incoming: Objects) -> None:
+def check_what_stays(existing: Objects, incoming: Objects) -> None:
     """A document names some objects: the stored ones it leaves alone must stay valid with the new ones
     (a stored profile's rule on a field the entity no longer has, an auction naming a partner that lost
-    its price), or nothing is applied; the problems name the stored objects' paths, as a delete's do."""
-    if not any(name in existing.get(kind, {}) for kind, docs in incoming.items() for name in docs):
-        return  # only new objects: their references were checked against the stored ones
+    its price, a stored source's hosted form that cannot collect a new entity's required field), or
+    nothing is applied; the problems name the stored objects' paths, as a delete's do. New objects count
+    too: their own references were checked against the stored ones, not the stored ones against them."""
+    if not any(existing.values()):
+        return  # nothing stored: the document was validated whole
     merged = {kind: dict(existing.get(kind, {})) for kind in existing.keys() | incoming.keys()}
     for kind, docs in incoming.items():
         merged[kind].update(docs)
