@@ -1,7 +1,7 @@
 """A draft configuration for the routing simulator (``services.simulation``): a YAML document as the apply
-command takes it, checked by the same code (``validate_document`` over the stored objects, the suppression
-lists named), laid over the stored configuration (each object replaces the stored one whole) and compiled,
-never stored.
+command takes it, checked by the same code (``validate_document`` over the stored objects, the stored
+objects it leaves alone still valid with it: ``check_what_stays``, the suppression lists named), laid over
+the stored configuration (each object replaces the stored one whole) and compiled, never stored.
 
 The steps keep the database out of the slow part: ``parse_draft`` (the YAML, its alias budget included:
 ``configuration.load``) runs before any transaction; ``underneath`` reads what the draft is laid over in
@@ -18,7 +18,7 @@ from leadrelay.configuration import secrets
 from leadrelay.configuration.load import Objects, build_specs, load_yaml_text, validate_document
 from leadrelay.domain.dedup import MarkHasher
 from leadrelay.services.config_in_force import LiveConfig, compile_live
-from leadrelay.services.configure import check_suppression_names
+from leadrelay.services.configure import check_suppression_names, check_what_stays
 from leadrelay.services.ports import DedupKeys, Tx
 
 
@@ -70,6 +70,7 @@ def draft_objects(draft: Draft, under: Underneath) -> Objects:
     (``ConfigError`` with each problem's path); nothing is written, no transaction is needed."""
     existing = under.objects
     incoming = validate_document(draft.data, existing)
+    check_what_stays(existing, incoming)
     check_suppression_names(incoming, under.lists)
     merged: Objects = {kind: dict(docs) for kind, docs in existing.items()}
     for kind, docs in incoming.items():
