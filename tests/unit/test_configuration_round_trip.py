@@ -102,6 +102,9 @@ CHANNELS: list[dict[str, Any]] = [
     {"email": {"digest": {"daily_at": "08:30", "columns": ["lead_id", "email"]}, "to": ["a@buyer.example"]}},
     {"hold": {}},
     {"hold": {"fields": ["first_name", "phone"]}},
+    {"webhook": {"url": "https://hooks.example.com/new-lead", "fields": []}},  # none: not every field
+    {"email": {"subject": "A new lead", "fields": []}},
+    {"hold": {"fields": []}},
     *(
         {"file": {"schedule": {"cron": "0 8 * * 1-5", "count": 500}, "destination": destination}}
         for destination in DESTINATIONS

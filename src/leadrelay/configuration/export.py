@@ -1,7 +1,8 @@
 """Canonical configuration documents as YAML: what ``export`` writes, and a document that re-applies to
 the same objects (``validate_document(load_yaml_text(dump_yaml(objects))) == objects``).
 
-What validation fills in again (nulls, empty lists and mappings, false flags) is left out; small things
+What validation fills in again (nulls, empty lists and mappings, false flags) is left out, but not an
+empty ``fields`` or ``columns`` (none, where leaving it out means every field); small things
 (a field, a condition leaf, caps, a target) go on one line, the rest in blocks.
 """
 
@@ -116,9 +117,12 @@ def _marked_hook(hook: dict[str, Any]) -> dict[str, Any]:
 def _implied(key: str, value: Any) -> bool:
     if key == "partners":  # a target's partners, even none, must be written
         return False
+    if key in _LISTS_OF_NONE and value == []:  # "only these: none"; left out, it would be "every field"
+        return False
     return value is None or value == [] or value == {} or (key in _FALSE_BY_DEFAULT and value is False)
 
 
+_LISTS_OF_NONE = frozenset({"fields", "columns"})
 _FALSE_BY_DEFAULT = frozenset({"ascii", "case_sensitive", "require_consent", "required", "sensitive"})
 
 
