@@ -43,7 +43,7 @@ class PartnerChecks(DocumentChecks):
         if model is None:
             return None
         document = model.model_dump()
-        self.dedup_fields(document, path, None)
+        self.dedup_fields(document, path, self.all_fields())  # a partner takes leads of any entity
         self.seller_names(document, path)
         document["filters"] = canonical_filters
         steps = [("channel", model.channel), *((f"failover[{i}]", c) for i, c in enumerate(model.failover))]
@@ -78,9 +78,9 @@ class PartnerChecks(DocumentChecks):
                 self.webhook_auth(canonical["webhook"], f"{path}.{where}.webhook")
             if canonical is not None:
                 self.batched(canonical, f"{path}.{where}", model.email)
-            if canonical is not None and isinstance(canonical.get("hold"), dict):
-                hold_fields = canonical["hold"].get("fields") or []
-                self.field_names(hold_fields, f"{path}.{where}.hold.fields", ())
+            for kind in ("webhook", "email", "hold"):  # "only these fields": each one a field
+                if canonical is not None and isinstance(canonical.get(kind), dict):
+                    self.field_names(canonical[kind].get("fields") or [], f"{path}.{where}.{kind}.fields", ())
         return document
 
     def seller_names(self, document: dict[str, Any], path: str) -> None:
