@@ -17,6 +17,9 @@ from leadrelay.services import configure
 router = APIRouter(prefix="/v1", tags=["configuration"])
 
 Kind = Literal["entities", "sources", "partners", "profiles"]
+Deletable = Literal[
+    "entities", "sources", "partners", "profiles", "alerts"
+]  # an alert rule: only deleted here
 
 
 def _shallow(document: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -79,7 +82,7 @@ async def put_object(
 
 
 @router.delete("/{kind}/{name}", summary="Delete an object (refused while something refers to it)")
-async def delete_object(kind: Kind, name: str, rt: RuntimeDep, admin: ConfigureDep) -> dict[str, Any]:
+async def delete_object(kind: Deletable, name: str, rt: RuntimeDep, admin: ConfigureDep) -> dict[str, Any]:
     await configure.delete_object(rt.storage, kind, name, actor=admin)
     rt.configs.invalidate()
     return {"kind": kind, "name": name, "action": "deleted"}
