@@ -127,7 +127,9 @@ async def preview(
         incoming = validate_document(document, existing)
         check_what_stays(existing, incoming)
         check_suppression_lists(tx, incoming)
-        incoming = SecretKeeper(tx, sealer).prepare(incoming, existing)
+        incoming = SecretKeeper(tx, sealer).prepare(
+            incoming, existing, dry_run=True
+        )  # a preview writes nothing
         changes = plan_changes(existing, incoming)
         after = copy.deepcopy(existing)
         for kind, docs in incoming.items():

@@ -133,13 +133,17 @@ class SecretKeeper:
 
     def ring(self, path: str) -> Ring:
         if self._ring is None:
-            if self._sealer is None or not self._sealer.available:
-                raise ConfigError(
-                    [ConfigProblem(path, "a literal secret is stored encrypted: set LEADRELAY_SECRET_KEY, or "
-                                   "write it as a ${ENV_VAR} reference")]
-                )  # fmt: skip
-            self._ring = self._sealer.ring_sync(tx=self._tx)
+            self._ring = self.check_sealer(path).ring_sync(tx=self._tx)
         return self._ring
+
+    def check_sealer(self, path: str) -> Sealer:
+        """The sealer; a literal secret (at ``path``) is refused when there is no key to seal it with."""
+        if self._sealer is None or not self._sealer.available:
+            raise ConfigError(
+                [ConfigProblem(path, "a literal secret is stored encrypted: set LEADRELAY_SECRET_KEY, or "
+                               "write it as a ${ENV_VAR} reference")]
+            )  # fmt: skip
+        return self._sealer
 
     def sealing(self, path: str) -> Callable[[str, bytes], str]:
         ring = self.ring(path)
@@ -150,7 +154,10 @@ class SecretKeeper:
             kind, name, doc, lambda token, aad: self.ring(f"{kind}.{name}").open(token, aad).decode()
         )
 
-    def prepare(self, incoming: Objects, existing: Objects) -> Objects:
+    def prepare(self, incoming: Objects, existing: Objects, *, dry_run: bool = False) -> Objects:
+        """``incoming`` as it would be stored. A ``dry_run`` seals nothing (the first seal makes the
+        installation's data key, a write): its literal secrets stay as given, refused as a real apply
+        refuses them when there is no key."""
         out: Objects = {}
         for kind, docs in incoming.items():
             out[kind] = {}
@@ -167,7 +174,9 @@ class SecretKeeper:
                     for path, block, key in secrets.secret_places(kind, doc)
                     if secrets.is_literal(block[key])
                 ]
-                if places:
+                if places and dry_run:
+                    self.check_sealer(f"{kind}.{name}.{places[0]}")
+                elif places:
                     secrets.seal_all(kind, name, doc, self.sealing(f"{kind}.{name}.{places[0]}"))
                 out[kind][name] = doc
         return out
@@ -190,7 +199,7 @@ def apply_in(
     incoming = validate_document(data, existing)
     check_what_stays(existing, incoming)
     check_suppression_lists(tx, incoming)
-    incoming = SecretKeeper(tx, sealer).prepare(incoming, existing)
+    incoming = SecretKeeper(tx, sealer).prepare(incoming, existing, dry_run=dry_run)
     return apply_objects(tx, incoming, actor=actor, dry_run=dry_run, existing=existing, clock=clock)
 
 
