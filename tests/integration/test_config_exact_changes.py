@@ -89,29 +89,26 @@ profiles:
     entity: solar
     rules:
       - name: owners
-        when: {field: homeowner, op: eq, value: 1}
+        when: {field: homeowner, op: eq, value: true}
         send_to: {partner: acme}
 """
 
 
 @pytest.mark.sqlite_only
 def test_changing_1_to_true_is_applied(db_url: str, tmp_path: Path) -> None:
-    """A rule fixed from `value: 1` to `value: true` on a boolean field (`eq 1` never matches a boolean)
-    and a mapping constant changed from 1 to true are changes, stored and in force."""
-    before, after = tmp_path / "before.yaml", tmp_path / "after.yaml"
+    """A mapping constant changed from 1 to true is a change, stored; a rule comparing a boolean field
+    with 1 (which never matches it) is refused."""
+    before, after, rule = tmp_path / "before.yaml", tmp_path / "after.yaml", tmp_path / "rule.yaml"
     before.write_text(BOOL_BEFORE, encoding="utf-8")
-    after.write_text(
-        BOOL_BEFORE.replace("value: 1}", "value: true}").replace("test_mode: 1", "test_mode: true"),
-        encoding="utf-8",
-    )
-    lead = tmp_path / "lead.json"
-    lead.write_text('{"first_name": "A", "phone": "(512) 555-1212", "homeowner": "yes"}', encoding="utf-8")
+    after.write_text(BOOL_BEFORE.replace("test_mode: 1", "test_mode: true"), encoding="utf-8")
+    rule.write_text(BOOL_BEFORE.replace("value: true}", "value: 1}"), encoding="utf-8")
     assert cli(db_url, "apply", "-f", str(before)).returncode == 0
     r = cli(db_url, "apply", "-f", str(after))
     assert r.returncode == 0, r.stderr
-    simulated = cli(
-        db_url, "simulate", "--lead-file", str(lead), "--entity", "solar", "--source", "web", "--json"
-    )
-    assert changes(r.stdout)[("profiles", "p")] == "updated"
-    assert '"rule": "owners"' in simulated.stdout
+    assert changes(r.stdout)[("partners", "acme")] == "updated"
+    assert changes(r.stdout)[("profiles", "p")] == "unchanged"
     assert stored(db_url)["partners"]["acme"]["channel"]["webhook"]["mapping"]["test_mode"] is True
+
+    refused = cli(db_url, "apply", "-f", str(rule))
+    assert refused.returncode == 2
+    assert "profiles.p.rules[0].when.value: 'homeowner' is a boolean field" in refused.stderr

@@ -72,3 +72,38 @@ def test_enum_choices_yes_and_no_are_text_and_a_boolean_choice_says_to_quote_it(
         ConfigProblem("entities.e.fields.a.choices[0]", "must be a string: quote it ('true')"),
         ConfigProblem("entities.e.fields.a.choices[1]", "must be a string: quote it ('2')"),
     ]
+
+
+BOOLEAN_RULES = """
+entities:
+  solar:
+    fields:
+      phone: {type: phone, required: true}
+      homeowner: {type: boolean}
+partners:
+  acme: {channel: {hold: {}}}
+profiles:
+  p:
+    entity: solar
+    rules:
+      - {name: a, when: {field: homeowner, op: eq, value: yes}, send_to: {partner: acme}}
+      - {name: b, when: {field: homeowner, op: in, value: [true, 1]}, send_to: {partner: acme}}
+      - {name: c, when: {field: homeowner, op: ne, value: false}, send_to: {partner: acme}}
+      - {name: d, when: {field: homeowner, op: exists}, send_to: {partner: acme}}
+"""
+
+
+def test_a_boolean_field_is_compared_with_true_or_false() -> None:
+    """``yes`` (text now) or ``1`` never equals a boolean field's normalized true: refused with its path."""
+    with pytest.raises(ConfigError) as refused:
+        validate_document(load_yaml_text(BOOLEAN_RULES))
+    assert refused.value.problems == [
+        ConfigProblem(
+            "profiles.p.rules[0].when.value",
+            "'homeowner' is a boolean field: compare it with true or false, not 'yes'",
+        ),
+        ConfigProblem(
+            "profiles.p.rules[1].when.value[1]",
+            "'homeowner' is a boolean field: compare it with true or false, not 1",
+        ),
+    ]

@@ -65,6 +65,16 @@ class DocumentChecks:
         stored = self.existing.get("entities", {}).get(entity)
         return set(stored.get("fields", {})) if stored is not None else None
 
+    def boolean_fields(self, entity: str) -> set[str]:
+        """The fields of type boolean of an entity of the document or stored (none when it is unknown)."""
+        doc = self.raw.get("entities", {}).get(entity) or self.existing.get("entities", {}).get(entity)
+        fields = lookup(doc, "fields")
+        return {
+            name
+            for name, field in (fields.items() if isinstance(fields, dict) else ())
+            if lookup(field, "type") == "boolean"
+        }
+
     def entity_consent(self, entity: str) -> Any:
         """The ``consent`` of an entity of the document or stored (None: it has none or is unknown)."""
         doc = self.raw.get("entities", {}).get(entity) or self.existing.get("entities", {}).get(entity)
@@ -100,7 +110,7 @@ class DocumentChecks:
             return None
 
     def condition(self, data: Any, path: str, fields: Collection[str] | None, entity: str) -> Any:
-        condition, problems = check_condition(data, path, fields, entity)
+        condition, problems = check_condition(data, path, fields, entity, self.boolean_fields(entity))
         self.problems.extend(problems)
         return canonical_condition(condition) if condition is not None else None
 

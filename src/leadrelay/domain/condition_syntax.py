@@ -25,6 +25,7 @@ _COMPOSITES = ("all", "any", "not")
 _OPS = tuple(op.value for op in Op)
 _TEXT_OPS = (Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS)
 _ORDER_OPS = (Op.GT, Op.GTE, Op.LT, Op.LTE)
+_EQUALITY_OPS = (Op.EQ, Op.NE, Op.IN, Op.NOT_IN)
 MAX_DEPTH = 20
 _SHAPE = "a condition is a mapping: {field, op, value} or one of {all: [...]}, {any: [...]}, {not: {...}}"
 
@@ -38,13 +39,19 @@ def parse_condition(data: Any, path: str) -> Condition:
 
 
 def check_condition(
-    data: Any, path: str, fields: Collection[str] | None = None, entity: str = ""
+    data: Any,
+    path: str,
+    fields: Collection[str] | None = None,
+    entity: str = "",
+    booleans: Collection[str] = (),
 ) -> tuple[Condition | None, list[ConfigProblem]]:
-    """Parse ``data``; with ``fields``, every leaf's field must be one of them (a field of ``entity``).
+    """Parse ``data``; with ``fields``, every leaf's field must be one of them (a field of ``entity``);
+    ``eq``, ``ne``, ``in`` and ``not_in`` on one of its ``booleans`` (fields of type boolean, whose
+    values are true or false) must compare with true or false: anything else never matches.
 
     Returns the tree (None when there are problems) and the problems.
     """
-    parser = _Parser(fields, entity)
+    parser = _Parser(fields, entity, booleans)
     condition = parser.parse(data, path)
     if condition is not None and not parser.problems:
         try:
@@ -72,9 +79,10 @@ def canonical_condition(condition: Condition) -> dict[str, Any]:
 
 
 class _Parser:
-    def __init__(self, fields: Collection[str] | None, entity: str) -> None:
+    def __init__(self, fields: Collection[str] | None, entity: str, booleans: Collection[str] = ()) -> None:
         self.fields = fields
         self.entity = entity
+        self.booleans = booleans
         self.problems: list[ConfigProblem] = []
 
     def fail(self, path: str, message: str) -> None:
@@ -133,9 +141,26 @@ class _Parser:
         if not isinstance(case_sensitive, bool):
             self.fail(f"{path}.case_sensitive", "must be true or false")
         value = self.value(op, data, f"{path}.value", case_sensitive is True) if op is not None else None
+        if (
+            len(self.problems) == before
+            and op in _EQUALITY_OPS
+            and isinstance(field, str)
+            and field in self.booleans
+        ):
+            self.boolean(value, f"{path}.value", str(field))
         if len(self.problems) > before or op is None or not isinstance(field, str):
             return None
         return Leaf(field, op, value, case_sensitive is True)
+
+    def boolean(self, value: Any, path: str, field: str) -> None:
+        """A boolean field's value is true or false (``"true"`` compares the same): ``yes``, ``1`` … never
+        match it (a lead's yes, on, 1 … are normalized to true)."""
+        for i, item in enumerate(value) if isinstance(value, tuple) else [(None, value)]:
+            if not isinstance(item, bool) and not (
+                isinstance(item, str) and item.lower() in ("true", "false")
+            ):
+                where = path if i is None else f"{path}[{i}]"
+                self.fail(where, f"'{field}' is a boolean field: compare it with true or false, not {item!r}")
 
     def value(self, op: Op, data: dict[Any, Any], path: str, case_sensitive: bool) -> Any:
         given = "value" in data and data["value"] is not None
