@@ -76,3 +76,13 @@ def test_a_file_destination_keeps_its_password_only_for_the_same_host_and_user()
     assert [p.path for p in refused.value.problems] == [
         "partners.filer.channel.file.destination.sftp.password"
     ]
+
+
+def test_every_header_of_an_auth_headers_block_is_kept_for_the_same_url() -> None:
+    def hook(secret: str) -> dict[str, Any]:
+        auth = {"headers": {"username": secret, "X-Key": secret}}
+        return {"channel": {"webhook": {"url": "https://buyer.example/leads", "auth": auth}}}
+
+    kept = hook(MASK)
+    merge_kept("partners", "acme", kept, hook("lr1:x"))
+    assert kept["channel"]["webhook"]["auth"]["headers"] == {"username": "lr1:x", "X-Key": "lr1:x"}

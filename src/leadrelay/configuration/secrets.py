@@ -34,6 +34,10 @@ _WEBHOOK_AUTH = (
 )
 
 
+# an auth section → the keys naming whose secret it is (with the webhook's url: the request it is for)
+_WHOSE = {"basic": ("username",), "oauth2": ("token_url", "client_id"), "api_key": ("name", "in")}
+
+
 # file destination → the keys whose values are secrets
 _FILE_DESTINATIONS = (
     ("sftp", ("password", "private_key")),
@@ -94,7 +98,7 @@ def _webhook_secrets(doc: dict[str, Any]) -> Iterator[_Place]:
             block = auth.get(section)
             if not isinstance(block, dict):
                 continue
-            target = url + _for(block, "token_url", "client_id", "username")
+            target = url + _for(block, *_WHOSE.get(section, ()))
             for key in list(block) if keys == ("*",) else keys:
                 if isinstance(block.get(key), str):
                     yield f"{where}.auth.{section}.{key}", block, key, target
