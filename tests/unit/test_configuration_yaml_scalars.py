@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from leadrelay.configuration.load import load_yaml_text, validate_document
+from leadrelay.configuration.load import dump_yaml, load_yaml_text, validate_document
 from leadrelay.errors import ConfigError, ConfigProblem
 
 
@@ -107,3 +107,14 @@ def test_a_boolean_field_is_compared_with_true_or_false() -> None:
             "'homeowner' is a boolean field: compare it with true or false, not 1",
         ),
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1e3", "-2E4", "1.0e3", ".5", "+4", "ON", "yes", "012345", "8:30", "true", "0x1F", 1e20, 12, True],
+)
+def test_export_writes_text_that_reads_back_as_text(value: Any) -> None:
+    """``dump_yaml`` quotes a string this loader (or a YAML 1.1 one) would read as another value."""
+    read = load_yaml_text(dump_yaml({"sources": {"web": {"x": value}}}))["sources"]["web"]["x"]
+    assert read == value
+    assert type(read) is type(value)

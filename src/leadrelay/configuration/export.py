@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from leadrelay.configuration.schema import KINDS, SMTP_NAME, Objects
+from leadrelay.configuration.yaml_scalars import CORE_SCALARS
 
 __all__ = ["dump_yaml"]
 
@@ -41,6 +42,8 @@ def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 
 _Dumper.add_representer(str, _string)
+for _tag, _pattern, _first in CORE_SCALARS:  # quote text the loader would read as a number (1e3) too
+    _Dumper.add_implicit_resolver(_tag, _pattern, _first)
 _Dumper.add_representer(
     _FlowDict, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True)
 )

@@ -9,7 +9,6 @@ validates back to them).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import yaml
@@ -19,6 +18,7 @@ from leadrelay.configuration.schema import KINDS, Objects
 from leadrelay.configuration.specs import Specs, build_specs, smtp_settings
 from leadrelay.configuration.validation import validate_document
 from leadrelay.configuration.values import parse_duration
+from leadrelay.configuration.yaml_scalars import CORE_SCALARS, KEPT_RESOLVERS
 from leadrelay.domain.condition_syntax import parse_condition
 from leadrelay.errors import ConfigError, ConfigProblem
 
@@ -54,34 +54,16 @@ MAX_POSTED_CHARS = 200_000
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml when built
-    """Safe loading that refuses duplicate keys and reads plain scalars by YAML 1.2's core schema."""
+    """Safe loading that refuses duplicate keys and reads plain scalars by YAML 1.2's core schema
+    (``configuration.yaml_scalars``: ON, yes, 07, 8:30, dates stay text)."""
 
-
-# YAML 1.1 (PyYAML's default) turns much plain text into other values: ON, yes, no, off into booleans
-# (`state eq ON`, Ontario, became `state eq true`), leading-zero digits into octal numbers (a ZIP prefix
-# 07 became 7, a buyer's id 012345 became 5349), 8:30 into the base-60 number 510, 2026-01-02 into a
-# date. Here, as in YAML 1.2's core schema, only true/false (True, TRUE, False, FALSE) are booleans,
-# only ~/null/empty is null, and only plain decimal numbers are numbers; a number written with a leading
-# zero (07, 012345), in octal, hex or binary, with underscores or base 60 stays the text written.
-_CORE_SCALARS = (
-    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("tag:yaml.org,2002:int", r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
-    (
-        "tag:yaml.org,2002:float",
-        r"^(?:[-+]?(?:(?:0|[1-9][0-9]*)\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        "-+0123456789.",
-    ),
-)
-_KEPT = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:merge"}
 
 _Loader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] in _KEPT]
+    first: [r for r in resolvers if r[0] in KEPT_RESOLVERS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-for _tag, _pattern, _first in _CORE_SCALARS:
-    _Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+for _tag, _pattern, _first in CORE_SCALARS:
+    _Loader.add_implicit_resolver(_tag, _pattern, _first)
 
 
 def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
