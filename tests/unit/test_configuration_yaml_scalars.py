@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from leadrelay.configuration.export import dump_value
 from leadrelay.configuration.load import dump_yaml, load_yaml_text, validate_document
 from leadrelay.errors import ConfigError, ConfigProblem
 
@@ -114,7 +115,11 @@ def test_a_boolean_field_is_compared_with_true_or_false() -> None:
     ["1e3", "-2E4", "1.0e3", ".5", "+4", "ON", "yes", "012345", "8:30", "true", "0x1F", 1e20, 12, True],
 )
 def test_export_writes_text_that_reads_back_as_text(value: Any) -> None:
-    """``dump_yaml`` quotes a string this loader (or a YAML 1.1 one) would read as another value."""
+    """``dump_yaml`` and ``dump_value`` quote a string this loader (or a YAML 1.1 one) would read as
+    another value."""
     read = load_yaml_text(dump_yaml({"sources": {"web": {"x": value}}}))["sources"]["web"]["x"]
     assert read == value
     assert type(read) is type(value)
+    alone = load_yaml_text(dump_value([value]))  # a console form's YAML field
+    assert alone == [value]
+    assert type(alone[0]) is type(value)

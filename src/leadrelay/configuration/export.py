@@ -15,7 +15,7 @@ import yaml
 from leadrelay.configuration.schema import KINDS, SMTP_NAME, Objects
 from leadrelay.configuration.yaml_scalars import CORE_SCALARS
 
-__all__ = ["dump_yaml"]
+__all__ = ["dump_value", "dump_yaml"]
 
 
 class _FlowDict(dict[str, Any]):
@@ -149,3 +149,8 @@ def dump_yaml(objects: Objects) -> str:
             mark = _marked if kind == "partners" else dict
             document[kind] = {name: _flow(mark(objects[kind][name])) for name in sorted(objects[kind])}
     return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+
+
+def dump_value(value: Any) -> str:
+    """One value as YAML (a field of the console's forms) that ``load_yaml_text`` reads back the same."""
+    return str(yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)).strip()

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from leadrelay.configuration.load import load_yaml_text
 from leadrelay.domain.delivery.response import ResponseRules, ResponseRulesError, interpret_response
 from leadrelay.entrypoints.commands.common import fail, out
+from leadrelay.errors import ConfigError
 
 _STYLES = {"success": "green", "failure": "yellow", "error": "red"}
 
@@ -60,11 +61,13 @@ def _load_rules(path: Path) -> ResponseRules:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise fail(escape(f"cannot read the rules file {str(path)!r}: {reason}")) from exc
-    try:
-        options: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
-        raise fail(escape(f"the rules file {str(path)!r} is not valid {kind}: {exc}")) from exc
+    try:  # YAML as ``apply`` reads it (``load_yaml_text``: ON, 07 stay text)
+        options: Any = json.loads(text) if path.suffix.lower() == ".json" else load_yaml_text(text)
+    except ValueError as exc:
+        raise fail(escape(f"the rules file {str(path)!r} is not valid JSON: {exc}")) from exc
+    except ConfigError as exc:
+        why = "; ".join(problem.message for problem in exc.problems)
+        raise fail(escape(f"the rules file {str(path)!r} is not valid YAML: {why}")) from exc
     if options is None:
         options = {}
     if not isinstance(options, dict) or not all(isinstance(name, str) for name in options):

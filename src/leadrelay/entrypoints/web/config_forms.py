@@ -16,9 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from leadrelay.configuration import secrets
+from leadrelay.configuration.export import dump_value
 from leadrelay.configuration.load import load_yaml_text
 from leadrelay.entrypoints.web.config_inputs import BLANK_ROWS, Input, inputs
 from leadrelay.errors import ConfigError
@@ -52,7 +51,7 @@ def shown(item: Input, doc: Mapping[str, Any] | None) -> Any:
 def dump_small(value: Any) -> str:
     if value is None:
         return ""
-    return str(yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)).strip()
+    return dump_value(value)
 
 
 def condition_json(value: Any) -> str:
