@@ -328,7 +328,9 @@ def delete_in(
     tx.config.audit(actor=actor, action="config.deleted", object_kind=kind, object_id=name, at=now, detail={})
     if kind == "sources":
         credentials.revoke_source_keys(tx, name, actor=actor, now=now)
+        credentials.disable_portal_users(tx, "source", name, actor=actor, now=now)
     elif kind == "partners":
         credentials.revoke_partner_keys(tx, name, actor=actor, now=now)
+        credentials.disable_portal_users(tx, "partner", name, actor=actor, now=now)
         tx.wallets.configure_wallets({name: None})
     tx.config.bump_version()

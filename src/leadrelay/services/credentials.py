@@ -231,3 +231,22 @@ def overview(tx: Tx) -> dict[str, Any]:
             for name in sorted(objects.get(config_kind, {}))
         }
     return {**owners, "tokens": list_tokens(tx)}
+
+
+def disable_portal_users(tx: Tx, role: str, tenant: str, *, actor: str, now: datetime) -> list[str]:
+    """At a partner's or a source's deletion: the console users of its portal are disabled, their sessions
+    and invitations end (audited), so that nobody reaches what a party later created under that name
+    holds. The ids of the users disabled."""
+    disabled = []
+    for user in tx.users.list_users():
+        if user.role != role or user.tenant != tenant or user.disabled_at is not None:
+            continue
+        tx.users.update_user(user.id, {"disabled_at": now})
+        ended = tx.users.end_user_sessions(user.id, now)
+        revoked = tx.users.revoke_invitations(user.id, now)
+        detail = {"email": user.email, "why": f"{role} {tenant} deleted", "sessions_ended": ended,
+                  "invitations_revoked": revoked}  # fmt: skip
+        tx.config.audit(actor=actor, action="user.disabled", object_kind="users", object_id=user.id, at=now,
+                        detail=detail)  # fmt: skip
+        disabled.append(str(user.id))
+    return disabled

@@ -138,7 +138,8 @@ class Accounts:
         tenant: str | None = None,
     ) -> tuple[dict[str, Any], str]:
         """An invitation (the token of ``/console/invite/{token}``) for a new user, or for a user who has
-        no password yet."""
+        no password yet: invited again, it gets the role (and partner or source) of this invitation, and
+        the links sent before stop working."""
         email = checked_email(email)
         now = self.clock()
         token = secrets.token_urlsafe(32)
@@ -151,8 +152,28 @@ class Accounts:
             raise Conflict(f"{email} has a password already: use `leadrelay users reset-password`")
         else:
             view = user_view(existing)
+        wanted = checked_role(role)
+        changed = existing is not None and (existing.role != wanted.value or existing.tenant != tenant)
+        if changed:
+            problem = tenant_problem(wanted, tenant)
+            if problem is not None:
+                raise field_problem(
+                    wanted.value if wanted in (Role.PARTNER, Role.SOURCE) else "role", problem
+                )
 
         def write(tx: Tx) -> None:
+            if existing is not None:
+                tx.users.revoke_invitations(view["id"], now)  # one link at a time: the newest
+            if changed:
+                assert existing is not None
+                if tenant is not None:
+                    kind = "partners" if wanted == Role.PARTNER else "sources"
+                    if tenant not in tx.config.load_objects().get(kind, {}):
+                        raise field_problem(wanted.value, f"no {wanted.value} named {tenant!r} is configured")
+                tx.users.update_user(existing.id, {"role": wanted.value, "tenant": tenant})
+                _audit(tx, actor, "user.role_changed", existing, now, role=wanted.value, tenant=tenant,
+                       previous_role=existing.role, previous_tenant=existing.tenant)  # fmt: skip
+                view.update(user_view(tx.users.get_user(existing.id) or existing))
             tx.users.add_invitation(digest(token), view["id"], now, now + self.invitation_life)
             _audit(tx, actor, "user.invited", view, now, expires_at=iso(now + self.invitation_life))
 
