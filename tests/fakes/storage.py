@@ -56,6 +56,14 @@ class FakeSavepoint:
         self._tables.written = self._written
 
 
+class NoUsers:
+    """The console's users: the fake installation has none (the console is tested on the databases), so a
+    partner's or source's deletion finds no portal user to disable."""
+
+    def list_users(self) -> list[FakeRow]:
+        return []
+
+
 class FakeTx:
     """One transaction's repositories (``leadrelay.services.ports.Tx``), over ``tables``."""
 
@@ -129,6 +137,10 @@ class FakeTx:
     @cached_property
     def returns(self) -> FakeReturns:
         return FakeReturns(self.tables)
+
+    @cached_property
+    def users(self) -> NoUsers:
+        return NoUsers()
 
     @cached_property
     def invoices(self) -> FakeInvoices:
