@@ -56,50 +56,13 @@ def next_post(
     else:
         ranked = sorted((b for b in bids if b.rank is not None), key=lambda b: b.rank)
     wanted = min(target.shared_max, target.max_posts - posted) if sale is Sale.SHARED else 1
-    chosen: list[tuple[Record, Chosen]] = []
-    for bid in ranked:
-        if len(chosen) == wanted:
-            break
-        if bid.delivery_id is not None or bid.partner in tried:
-            continue
-        if eligible is not None and bid.partner not in eligible:
-            trace.append(f"{bid.partner}: not eligible for this lead now (since its bid)")
-            continue
-        if posted + len(chosen) >= target.max_posts:
-            if chosen:
-                break
-            why = f"no sale after {posted} post(s) (max_posts {target.max_posts})"
-            return unsold(w, job, now, trace, why, rule)
-        partner = cfg.partners.get(bid.partner)
-        if partner is None or partner.channel is None:
-            trace.append(f"{bid.partner}: removed from configuration since its bid")
-            continue
-        if partner.dedup is not None and (
-            seen := partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys)
-        ):
-            trace.append(seen)
-            continue
-        caps = profile.partner_caps.get(bid.partner, {})
-        count_load = bid.partner in cfg.load_counted  # a least_loaded rule counts it (an uncapped partner)
-        windows, capped = reserve(tx, partner, caps, job.profile, now, count_load=count_load)
-        if capped is not None:
-            trace.append(f"{bid.partner}: {capped} (since its bid)")
-            continue
-        price = bid.shared_price if sale is Sale.SHARED else bid.price
-        held, short = reserve_money(tx, job, partner, profile, Price(bid=price), now)
-        if short is not None:  # the bid is what it would pay: its budget or wallet cannot
-            tx.caps.release_caps(bid.partner, windows)
-            trace.append(f"{bid.partner}: {short}")
-            continue
-        if trials is not None and not trials([bid.partner], trace):  # its trial went to another lead
-            tx.caps.release_caps(bid.partner, [*windows, *held])  # the slots, and the money held
-            continue
-        windows.extend(held)
-        windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
-        number = posted + len(chosen) + 1
-        how = "shared sale" if sale is Sale.SHARED else tiers_of(target)[bid.tier].strategy.value
-        trace.append(f"{bid.partner}: chosen ({how}, bid {price:.2f}, post {number} of {target.max_posts})")
-        chosen.append((bid, Chosen(bid.partner, windows, price, bid.reference, ids("dlv"))))
+    ask = _Ask(tx, job, live, now, posted, target, trace, ids, tried, eligible, trials)
+    chosen = ask.reserve(ranked, sale, wanted)
+    if isinstance(chosen, str):
+        return unsold(w, job, now, trace, chosen, rule)
+    planned = [b for b in ranked if b.delivery_id is None and b.partner not in tried][:wanted]
+    if sale is Sale.SHARED and 0 < len(chosen) < len(planned):
+        chosen = _shared_or_exclusive(ask, bids, chosen, ranked, wanted)
     if not chosen:
         return None
     for bid, c in chosen:
@@ -118,8 +81,126 @@ def next_post(
     )
 
 
+Picked = list[tuple[Record, Chosen]]
+"""Bids whose caps, money and dedup marks are reserved, each with the post it is to get."""
+
+
+class _Ask:
+    """The reservations a post needs (caps, budgets and wallet, dedup marks, a breaker's trial), asked of
+    the tier's bids in order."""
+
+    def __init__(
+        self,
+        tx: Tx,
+        job: Record,
+        live: LiveConfig,
+        now: datetime,
+        posted: int,
+        target: Target,
+        trace: list[str],
+        ids: IdSource,
+        tried: set[str],
+        eligible: Sequence[str] | None,
+        trials: Trials | None,
+    ) -> None:
+        self.tx, self.job, self.live, self.now, self.posted = tx, job, live, now, posted
+        self.target, self.trace, self.ids, self.tried = target, trace, ids, tried
+        self.eligible, self.trials = eligible, trials
+
+    def reserve(self, ranked: Sequence[Record], sale: Sale, wanted: int) -> Picked | str:
+        """Up to ``wanted`` of ``ranked`` that can take the lead now, reserved; or why the lead is unsold
+        (``max_posts`` reached before any)."""
+        tx, job, now, target, trace = self.tx, self.job, self.now, self.target, self.trace
+        cfg = self.live.compiled
+        profile = cfg.profiles[job.profile].spec
+        chosen: Picked = []
+        for bid in ranked:
+            if len(chosen) == wanted:
+                break
+            if bid.delivery_id is not None or bid.partner in self.tried:
+                continue
+            if self.eligible is not None and bid.partner not in self.eligible:
+                trace.append(f"{bid.partner}: not eligible for this lead now (since its bid)")
+                continue
+            if self.posted + len(chosen) >= target.max_posts:
+                if chosen:
+                    break
+                return f"no sale after {self.posted} post(s) (max_posts {target.max_posts})"
+            partner = cfg.partners.get(bid.partner)
+            if partner is None or partner.channel is None:
+                trace.append(f"{bid.partner}: removed from configuration since its bid")
+                continue
+            if partner.dedup is not None and (
+                seen := partner_exclusion.duplicate_for(tx, job, partner, now, self.live.dedup_keys)
+            ):
+                trace.append(seen)
+                continue
+            caps = profile.partner_caps.get(bid.partner, {})
+            count_load = (
+                bid.partner in cfg.load_counted
+            )  # a least_loaded rule counts it (an uncapped partner)
+            windows, capped = reserve(tx, partner, caps, job.profile, now, count_load=count_load)
+            if capped is not None:
+                trace.append(f"{bid.partner}: {capped} (since its bid)")
+                continue
+            price = bid.shared_price if sale is Sale.SHARED else bid.price
+            held, short = reserve_money(tx, job, partner, profile, Price(bid=price), now)
+            if short is not None:  # the bid is what it would pay: its budget or wallet cannot
+                tx.caps.release_caps(bid.partner, windows)
+                trace.append(f"{bid.partner}: {short}")
+                continue
+            if self.trials is not None and not self.trials([bid.partner], trace):  # its trial went elsewhere
+                tx.caps.release_caps(bid.partner, [*windows, *held])  # the slots, and the money held
+                continue
+            windows.extend(held)
+            windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, self.live.dedup_keys))
+            number = self.posted + len(chosen) + 1
+            how = "shared sale" if sale is Sale.SHARED else tiers_of(target)[bid.tier].strategy.value
+            trace.append(
+                f"{bid.partner}: chosen ({how}, bid {price:.2f}, post {number} of {target.max_posts})"
+            )
+            chosen.append((bid, Chosen(bid.partner, windows, price, bid.reference, self.ids("dlv"))))
+        return chosen
+
+    def release(self, chosen: Picked) -> None:
+        for _, c in chosen:
+            self.tx.caps.release_caps(c.name, c.windows)
+
+
+def _shared_or_exclusive(
+    ask: _Ask, bids: Sequence[Record], chosen: Picked, ranked: Sequence[Record], wanted: int
+) -> Picked:
+    """A shared sale fewer of whose buyers could take the lead than it was decided on (caps, money, dedup
+    since their bids): sold shared only while the shared prices reserved earn more than the best exclusive
+    bid that can be reserved, as the auction decides (``domain.auction.decide``); else released, and sold
+    exclusive — a buyer left alone gets the lead at its exclusive bid, not at its shared one."""
+    total = round(sum(c.price or 0.0 for _, c in chosen), 2)
+    names = " + ".join(f"{c.name} {c.price or 0.0:.2f}" for _, c in chosen)
+    _, order = _decide_again(bids, ask.tried, ask.target, ask.posted, [], shared=False)
+    better = [b for b in order if b.price is not None and b.price >= total]
+    if not better:
+        return chosen
+    ask.release(chosen)
+    alone = ask.reserve(better, Sale.EXCLUSIVE, 1)
+    if alone and not isinstance(alone, str):
+        bid = alone[0][0]
+        ask.trace.append(
+            f"auction: exclusive sale: {bid.partner} {bid.price:.2f} is not less than {names} = {total:.2f} "
+            "shared that can take the lead"
+        )
+        return alone
+    again = ask.reserve(ranked, Sale.SHARED, wanted)  # as before: the same reservations, in this transaction
+    return again if not isinstance(again, str) else chosen
+
+
 def _decide_again(
-    bids: Sequence[Record], tried: set[str], target: Target, posted: int, trace: list[str]
+    bids: Sequence[Record],
+    tried: set[str],
+    target: Target,
+    posted: int,
+    trace: list[str],
+    *,
+    shared: bool = True,
 ) -> tuple[Sale, list[Record]]:
     """The sale among the tier's bids not yet posted, decided again as the auction did
     (``domain.auction.decide``) within the posts left: after every shared post was refused, one buyer
@@ -132,7 +213,7 @@ def _decide_again(
     tier = tiers_of(target)[bids[0].tier] if bids else None
     by_price = tier is None or tier.strategy is Strategy.AUCTION
     priority = tier.partners if tier is not None else ()
-    shared_max = min(target.shared_max, target.max_posts - posted)
+    shared_max = min(target.shared_max, target.max_posts - posted) if shared else 1
     decision = decide(offers, priority, by_price=by_price, shared_max=shared_max)
     if posted and decision.line is not None and any(b.sold_as == Sale.SHARED for b in bids):
         trace.append(f"auction: the bids left: {decision.line}")
