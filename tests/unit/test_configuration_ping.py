@@ -6,6 +6,7 @@ in the post)."""
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import orjson
@@ -354,3 +355,19 @@ def test_the_post_may_carry_the_ping_reference() -> None:
     assert orjson.loads(encode(lead, spec.channel).body or b"") == {"ref": "bid-7", "email": "a@x.example"}
     unpinged = LeadView("lead_1", "solar", "acme", {"email": "a@x.example"}, "k")
     assert orjson.loads(encode(unpinged, spec.channel).body or b"") == {"ref": None, "email": "a@x.example"}
+
+
+@pytest.mark.parametrize(
+    ("price", "shared"), [(2e9, None), (1_000_000_000.01, None), (12.0, 2e9), (-1.0, None), (math.inf, None)]
+)
+def test_a_bid_the_ledger_cannot_bill_is_an_error(price: float, shared: float | None) -> None:
+    """A bid (or shared bid) below 0 or above the ledger's MAX_PRICE is an error bid, never accepted."""
+    bid = bid_of(AttemptResult(Outcome.SUCCESS, price=price, shared_price=shared), list_price=20.0)
+    assert (bid.status, bid.price) == (BidStatus.ERROR, None)
+    assert bid.reason == "the bid is not an amount from 0 to 1000000000"
+
+
+def test_a_bid_of_the_ledger_maximum_is_accepted() -> None:
+    """MAX_PRICE itself is a bid like any other."""
+    bid = bid_of(AttemptResult(Outcome.SUCCESS, price=1e9), list_price=20.0)
+    assert (bid.status, bid.price) == (BidStatus.ACCEPTED, 1e9)

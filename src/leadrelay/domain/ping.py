@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.ledger import MAX_PRICE
 from leadrelay.domain.model import PERSONAL_NAMES, EntitySpec, PartnerSpec
 from leadrelay.domain.privacy import Redactor
 
@@ -59,7 +60,7 @@ def bid_of(result: AttemptResult, list_price: float | None = None) -> Bid:
     if result.outcome == Outcome.SUCCESS:
         price = result.price if result.price is not None else list_price
         if not _amount(price) or not _amount(result.shared_price):
-            return Bid(BidStatus.ERROR, None, None, "the bid is not an amount of zero or more")
+            return Bid(BidStatus.ERROR, None, None, f"the bid is not an amount from 0 to {MAX_BID:.0f}")
         return Bid(
             BidStatus.ACCEPTED, _cents(price), result.reference, shared_price=_cents(result.shared_price)
         )
@@ -69,9 +70,14 @@ def bid_of(result: AttemptResult, list_price: float | None = None) -> Bid:
     return Bid(status, None, None, result.reason)
 
 
+MAX_BID = float(MAX_PRICE)
+"""The most a bid may be: what the ledger bills one sale at most (``domain.ledger.MAX_PRICE``)."""
+
+
 def _amount(price: float | None) -> bool:
-    """None, or a finite price of zero or more (a negative or infinite bid is an error, never a sale)."""
-    return price is None or (math.isfinite(price) and price >= 0)
+    """None, or a price the ledger can bill: finite, from 0 to ``MAX_BID`` (a negative, infinite or larger
+    bid is an error, never a sale: it would win and be billed nothing)."""
+    return price is None or (math.isfinite(price) and 0 <= price <= MAX_BID)
 
 
 def _cents(price: float | None) -> float | None:
