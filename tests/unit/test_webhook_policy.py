@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -300,3 +301,26 @@ def test_the_webhook_spec_carries_the_rules_and_the_policy() -> None:
     plain = build_specs(validate_document(partner_doc())).partners["acme"].channel
     assert isinstance(plain, WebhookChannel)
     assert (plain.response, plain.status_policy) == (None, "strict")
+
+
+@pytest.mark.parametrize(
+    ("body", "price"),
+    [
+        ('{"price": "11.00"}', 11.0),
+        ('{"price": "$1,000.50"}', 1000.5),
+        ('{"price": 12}', 12.0),
+        ('{"price": null}', None),
+        ('{"price": ""}', None),
+        ("{}", None),
+    ],
+)
+def test_without_rules_a_json_price_is_read_as_price_path_reads_one(body: str, price: float | None) -> None:
+    """A JSON body's ``price`` written as a string is read as a number, as response rules read it."""
+    assert read(200, body, None).price == price
+
+
+@pytest.mark.parametrize("body", ['{"price": "call us"}', '{"price": true}', '{"price": {"usd": 5}}'])
+def test_without_rules_a_price_that_is_not_a_number_is_no_amount(body: str) -> None:
+    """A ``price`` named but unreadable is NaN: no amount check passes it, so it is never "no price"."""
+    price = read(200, body, None).price
+    assert price is not None and math.isnan(price)

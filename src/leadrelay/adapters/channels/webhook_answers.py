@@ -151,10 +151,20 @@ def classify(
 
 
 def _number(value: object) -> float | None:
-    """A JSON number as a price (a boolean is not one)."""
+    """A JSON body's price: a number, or a string read as response rules read one (``parse_price``:
+    ``"11.00"``, ``"$1,000.50"``); None when the body names none (absent, null, blank). A price named but
+    not readable (``"call us"``, ``true``, an object) is NaN, which no amount check passes (a ping's bid is
+    then an error, never the list price)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    return None
+    if isinstance(value, str):
+        from leadrelay.domain.delivery.response import parse_price  # lxml, loaded when an answer is read
+
+        price = parse_price(value)
+        return price if price is not None else math.nan
+    return math.nan
 
 
 def _by_rules(
