@@ -371,3 +371,16 @@ def test_a_bid_of_the_ledger_maximum_is_accepted() -> None:
     """MAX_PRICE itself is a bid like any other."""
     bid = bid_of(AttemptResult(Outcome.SUCCESS, price=1e9), list_price=20.0)
     assert (bid.status, bid.price) == (BidStatus.ACCEPTED, 1e9)
+
+
+def test_a_value_the_entity_does_not_declare_is_personal_by_its_name() -> None:
+    """A lead's undeclared values (kept as text) named like personal data never reach a ping; others do."""
+    extra = {"mobile": "(512) 555-0000", "Email_Address": "ada@x.example", "street_address": "1 Main St"}
+    view = ping_view(partner(), SOLAR, "lead_1", {**VALUES, **extra, "roof": "tile"}, key="k")
+    assert view.values == {"city": "Austin", "name": "Solar+", "state": "TX", "roof": "tile"}
+    view = ping_view(
+        partner(fields=("state", "mobile", "roof")), SOLAR, "lead_1", {**VALUES, **extra}, key="k"
+    )
+    assert view.values == {"state": "TX"}
+    generic = ping_view(partner(), None, "lead_1", {"Phone": "5125550000", "make": "Volvo"}, key="k")
+    assert generic.values == {"make": "Volvo"}

@@ -142,6 +142,13 @@ class EntitySpec:
         personal = frozenset(name for name, spec in self.fields.items() if spec.is_personal)
         object.__setattr__(self, "personal", personal)
 
+    def is_personal(self, name: str) -> bool:
+        """Is the lead's value ``name`` personal? A field of the entity as it says (``personal``); a value
+        it does not declare (kept as text) by its name alone (:func:`personal_field`)."""
+        if name in self.fields:
+            return name in self.personal
+        return personal_field(name, FieldType.STRING, False, None)
+
 
 # ---------------------------------------------------------------- partners, caps, hours, channels
 

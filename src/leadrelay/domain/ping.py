@@ -9,14 +9,14 @@ sent once, never retried. The buyer's answer is read by the same code as a deliv
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.ledger import MAX_PRICE
-from leadrelay.domain.model import PERSONAL_NAMES, EntitySpec, PartnerSpec
+from leadrelay.domain.model import EntitySpec, FieldType, PartnerSpec, personal_field
 from leadrelay.domain.privacy import Redactor
 
 __all__ = ["Bid", "BidStatus", "bid_of", "ping_values", "ping_view"]
@@ -85,13 +85,17 @@ def _cents(price: float | None) -> float | None:
     return round(price, 2) if price is not None else None
 
 
-def ping_values(values: Mapping[str, Any], personal: Collection[str], *, allowed: bool) -> dict[str, Any]:
-    """What a ping may be made from: the lead's values without its personal fields (all of them when the
-    partner is ``ping_pii: allowed``). Configuration refuses a ping mapping that names a personal field;
-    this keeps a lead's personal values out of a ping whatever the mapping says."""
+def ping_values(values: Mapping[str, Any], entity: EntitySpec | None, *, allowed: bool) -> dict[str, Any]:
+    """What a ping may be made from: the lead's values without its personal ones (all of them when the
+    partner is ``ping_pii: allowed``): the entity's personal fields, and a value the entity does not
+    declare whose name is a usual personal one (``EntitySpec.is_personal``; ``entity`` None: every value
+    by its name). Configuration refuses a ping mapping that names a personal field; this keeps a lead's
+    personal values out of a ping whatever the mapping says."""
     if allowed:
         return dict(values)
-    return {name: value for name, value in values.items() if name not in personal}
+    if entity is None:
+        return {n: v for n, v in values.items() if not personal_field(n, FieldType.STRING, False, None)}
+    return {name: value for name, value in values.items() if not entity.is_personal(name)}
 
 
 def ping_view(
@@ -105,11 +109,10 @@ def ping_view(
 ) -> LeadView:
     """The lead as the partner's ping sees it: its non-personal values (:func:`ping_values`; every value
     with ``ping_pii: allowed``), the ping's ``fields`` when it names some, and the sensitive values a
-    ``ping_pii: allowed`` ping may carry known to the redactor of what is recorded. ``entity`` None (a
-    lead of no entity): the usual personal names are personal."""
+    ``ping_pii: allowed`` ping may carry known to the redactor of what is recorded. A value the entity
+    does not declare, or any value of a lead of no entity (``entity`` None), is personal by its name."""
     assert partner.ping is not None, "a partner with a ping"
-    personal = entity.personal if entity is not None else PERSONAL_NAMES
-    shown = ping_values(values, personal, allowed=partner.ping_pii)
+    shown = ping_values(values, entity, allowed=partner.ping_pii)
     if partner.ping.fields is not None:
         shown = {name: shown[name] for name in partner.ping.fields if name in shown}
     if test:

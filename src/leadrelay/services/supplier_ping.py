@@ -27,7 +27,7 @@ from typing import Any
 
 from leadrelay.domain.auction import Offer, Sale, bid_line, decide
 from leadrelay.domain.fields import validate_lead
-from leadrelay.domain.model import PERSONAL_NAMES, EntitySpec, Strategy
+from leadrelay.domain.model import EntitySpec, Strategy
 from leadrelay.domain.ping_tokens import KEY_LABEL, key_material, read_token, sign_token, signature_ok
 from leadrelay.domain.routing import evaluate
 from leadrelay.errors import (
@@ -92,9 +92,7 @@ async def token_key(live: LiveConfig) -> bytes:
 def personal_given(entity: EntitySpec, names: Iterable[str]) -> list[str]:
     """The personal fields among ``names``: the entity's personal fields, and a name not of the entity that
     is a usual personal one (``email``, ``first_name``, …)."""
-    return sorted(
-        n for n in names if n in entity.personal or (n not in entity.fields and n.lower() in PERSONAL_NAMES)
-    )
+    return sorted(n for n in names if entity.is_personal(n))
 
 
 class SupplierPings:
