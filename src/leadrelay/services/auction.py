@@ -133,12 +133,16 @@ def _open(
     trials: Trials | None = None,
 ) -> StepResult:
     """Open the first tier from ``tier`` on with someone to offer the lead to; unsold when there is none
-    (or the waterfall's deadline has passed). ``trials``: the breakers' say on each tier's partners, asked
-    only of those the tier really offers the lead to (a trial is never spent on a partner at its cap)."""
+    (or the waterfall's deadline has passed, or ``max_posts`` posts were made: no tier is pinged then).
+    ``trials``: the breakers' say on each tier's partners, asked only of those the tier really offers the
+    lead to (a trial is never spent on a partner at its cap)."""
     tiers = tiers_of(target)
     waterfall = target.strategy is Strategy.WATERFALL
     offered = tier > 0  # a tier before this one had someone to offer the lead to
     held_back = False  # a breaker kept every partner of a tier out
+    if tier < len(tiers) and posted >= target.max_posts:  # no post left: no buyer is asked to bid for none
+        why = f"no sale after {posted} post(s) (max_posts {target.max_posts})"
+        return unsold(w, job, now, trace, why, rule)
     for k in range(tier, len(tiers)):
         left = target.deadline_s - (now - started).total_seconds()
         if left <= 0:
