@@ -34,3 +34,28 @@ def test_a_shared_sale_that_can_reach_one_buyer_is_not_sold_below_its_exclusive_
     )
     assert alone in job["trace"], job["trace"]
     assert (answer["partner"], answer["price"]) == ("sunco", 15.0), answer
+
+
+def test_a_shared_sale_stands_when_no_exclusive_bid_of_as_much_can_be_reserved(db_url: str) -> None:
+    """As above, but sunco's wallet pays 9.00 and not 15.00: no exclusive bid of at least 9.00 can take
+    the lead, so sunco gets it at its shared 9.00, once (one delivery, one sale entry)."""
+    prices = {"sunco": fixed(15, shared_ratio=0.6), "brightpath": fixed(10, shared_ratio=0.8)}
+    with BuyersThread(accept_rate=1.0, bidders=prices) as buyers:
+        doc = auction_config(
+            buyers.url,
+            buyers.ping_url,
+            target={"partners": ["sunco", "brightpath"], "floor": 5, "shared": {"max": 2}},
+            sunco={"wallet": {"credit_limit": 10}},
+            brightpath={"wallet": {"credit_limit": 0}},
+        )
+        with serve(db_url, doc) as server, server.client() as http:
+            answer = post(http, state="CA", monthly_bill=180)
+            job = job_of(http, answer["lead_id"])
+    assert (
+        "auction: shared sale to sunco 9.00 = 9.00: no exclusive bid of as much can take it" in job["trace"]
+    )
+    short = [line for line in job["trace"] if line.startswith("sunco: no funds")]
+    assert len(short) == 1 and short[0].endswith("needs 15.00)"), job["trace"]
+    sales = [(e["party"], e["amount"]) for e in job["ledger"] if e["kind"] == "sale"]
+    assert sales == [("sunco", "9.00")], (sales, job["trace"])
+    assert [(d["partner"], d["status"]) for d in job["deliveries"]] == [("sunco", "delivered")]

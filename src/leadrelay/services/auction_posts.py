@@ -162,6 +162,22 @@ class _Ask:
             chosen.append((bid, Chosen(bid.partner, windows, price, bid.reference, self.ids("dlv"))))
         return chosen
 
+    def quiet(self) -> _Ask:
+        """The same asks, traced nowhere (a repeat of reservations already traced)."""
+        return _Ask(
+            self.tx,
+            self.job,
+            self.live,
+            self.now,
+            self.posted,
+            self.target,
+            [],
+            self.ids,
+            self.tried,
+            self.eligible,
+            self.trials,
+        )
+
     def release(self, chosen: Picked) -> None:
         for _, c in chosen:
             self.tx.caps.release_caps(c.name, c.windows)
@@ -189,8 +205,12 @@ def _shared_or_exclusive(
             "shared that can take the lead"
         )
         return alone
-    again = ask.reserve(ranked, Sale.SHARED, wanted)  # as before: the same reservations, in this transaction
-    return again if not isinstance(again, str) else chosen
+    # none can: the shared sale stands, reserved again as before in this transaction (its lines are traced)
+    ask.trace.append(
+        f"auction: shared sale to {names} = {total:.2f}: no exclusive bid of as much can take it"
+    )
+    picked = ask.quiet().reserve(ranked, Sale.SHARED, wanted)
+    return picked if not isinstance(picked, str) else []
 
 
 def _decide_again(
