@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from leadrelay.adapters.channels.webhook import WebhookSender
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
+from leadrelay.domain.ledger import sale_amount
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.simulate.buyers import BuyersThread
 from tests.support import ClosingServer, free_port
@@ -193,8 +195,8 @@ def test_classification(
         ('{"price": 12.5, "reference": "R-9"}', 12.5, "R-9"),
         ('{"price": 7, "lead_id": "x1"}', 7.0, "x1"),
         ('{"id": 42}', None, "42"),
-        ('{"price": "12", "reference": ""}', None, None),
-        ('{"price": true}', None, None),
+        ('{"price": "12", "reference": ""}', 12.0, None),  # a price written as text is read
+        ('{"price": true}', math.nan, None),  # named but no number: no price to bill, an error bid
         ("[1, 2]", None, None),
         ("accepted", None, None),
     ],
@@ -202,7 +204,12 @@ def test_classification(
 def test_price_and_reference_from_a_success(body: str, price: float | None, reference: str | None) -> None:
     result = exchange(Recorder(200, body))
     assert result.outcome is Outcome.SUCCESS
-    assert (result.price, result.reference) == (price, reference)
+    if price is not None and math.isnan(price):
+        assert result.price is not None and math.isnan(result.price), result.price
+        assert sale_amount(result.price) is None
+    else:
+        assert result.price == price
+    assert result.reference == reference
 
 
 @pytest.mark.parametrize(
