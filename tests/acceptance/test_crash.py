@@ -94,7 +94,10 @@ def test_kill_9_mid_delivery_loses_nothing_and_each_lead_is_accepted_once(
 ) -> None:
     total = 60
     env = {"LEADRELAY_LEASE_SECONDS": "2", "LEADRELAY_WORKER_CONCURRENCY": "10"}
-    with BuyersThread(count=0, latency_ms=300, accept_rate=1.0) as buyers:
+    # the buyer takes 0.8 s: the doomed worker's 10 posts at a time need about 5 s for the 60 leads, so
+    # that posts are in flight when the kill comes on a loaded machine too (at 0.3 s, a CI run loaded by
+    # other work once found none left: the worker had nearly finished before the test looked)
+    with BuyersThread(count=0, latency_ms=800, accept_rate=1.0) as buyers:
         prepare_crash_config(any_url, buyers)
         with api_server(any_url, tmp_path) as base:
             with worker_process(any_url, tmp_path, "doomed", **env) as doomed:
