@@ -215,18 +215,26 @@ def check_what_stays(existing: Objects, incoming: Objects) -> None:
     for kind, docs in incoming.items():
         merged[kind].update(docs)
     names = [f"{kind}.{name}" for kind, docs in incoming.items() for name in docs]
-    _still_valid(merged, "applying " + ", ".join(names[:3]) + (", …" if len(names) > 3 else ""))
+    after = "applying " + ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+    _still_valid(merged, after, before=existing)
 
 
-def _still_valid(objects: Objects, after: str) -> None:
-    """``objects`` (what would be stored) validate as a whole; else ``ConfigError`` naming each problem's
+def _still_valid(objects: Objects, after: str, *, before: Objects) -> None:
+    """``objects`` (what would be stored) validate as a whole, but for the problems the stored objects
+    (``before``) had already (a check added by an upgrade must not lock an installation out of every
+    change; re-applying the object itself meets the check); else ``ConfigError`` naming each problem's
     path, ``(after …)`` the change that caused it."""
     try:
         validate_document(objects)
     except ConfigError as exc:
-        raise ConfigError(
-            [ConfigProblem(p.path, f"{p.message} (after {after})") for p in exc.problems]
-        ) from exc
+        try:
+            validate_document(before)
+            known: set[tuple[str, str]] = set()
+        except ConfigError as old:
+            known = {(p.path, p.message) for p in old.problems}
+        new = [p for p in exc.problems if (p.path, p.message) not in known]
+        if new:
+            raise ConfigError([ConfigProblem(p.path, f"{p.message} (after {after})") for p in new]) from exc
 
 
 def _apply_tx(
@@ -322,7 +330,7 @@ def delete_in(
         raise NotFound(f"no {kind[:-1] if kind.endswith('s') else kind} named {name!r}")
     remaining = copy.deepcopy(existing)
     del remaining[kind][name]
-    _still_valid(remaining, f"deleting {kind}.{name}")
+    _still_valid(remaining, f"deleting {kind}.{name}", before=existing)
     tx.config.delete_object(kind, name)
     now = clock()
     tx.config.audit(actor=actor, action="config.deleted", object_kind=kind, object_id=name, at=now, detail={})
