@@ -98,3 +98,20 @@ def test_bad_input() -> None:
         run(billing.draft(Party.SOURCE, "nobody", "2026-11", actor="t"))
     with pytest.raises(NotFound):
         run(billing.issue("inv_nope", actor="t"))
+
+
+def test_a_later_month_issued_first_takes_nothing_an_earlier_months_draft_bills() -> None:
+    """November has a draft: December's invoice, issued first, bills neither November's sale nor the
+    cancellation (in December) that undoes it; November's nets them out."""
+    world, billing = world_and_billing()
+    world.clock.advance(days=7)  # 29 November
+    lead_id = sold(world)
+    november = run(billing.draft(Party.PARTNER, "sunco", "2026-11", actor="admin:ops"))
+    assert november.total == D("25.00")
+    world.clock.advance(days=2)  # 1 December: the sale is cancelled within its 7 days
+    run(world.actions.cancel(world.job_of(lead_id).id, actor="admin:ops"))
+    december = run(billing.draft(Party.PARTNER, "sunco", "2026-12", actor="admin:ops"))
+    issued = run(billing.issue(december.id, actor="admin:ops"))
+    assert (issued.total, issued.lines) == (D("0.00"), ())
+    november = run(billing.issue(november.id, actor="admin:ops"))
+    assert (november.total, november.lines) == (D("0.00"), ())

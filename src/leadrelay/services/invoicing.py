@@ -21,8 +21,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from leadrelay.domain import invoices as inv
-from leadrelay.domain.invoices import Invoice, InvoiceStatus, Invoicing
-from leadrelay.domain.ledger import DEFAULT_CURRENCY, Party
+from leadrelay.domain.invoices import Invoice, InvoiceStatus, Invoicing, Period
+from leadrelay.domain.ledger import DEFAULT_CURRENCY, Entry, Party
 from leadrelay.domain.model import PartnerSpec
 from leadrelay.errors import FieldProblem, InvalidTransition, NotFound, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
@@ -59,11 +59,26 @@ def _audit(tx: Tx, actor: str, action: str, invoice: Invoice, now: datetime) -> 
     )
 
 
+def _open_entries(tx: Tx, party_kind: Party, party: str, period: Period) -> list[Entry]:
+    """The party's entries on no issued invoice, less those of an earlier period that has a draft (that
+    invoice bills them, whichever is issued first) and the reversals of those."""
+    entries = tx.invoices.open_entries(party_kind, party)
+    earlier = [
+        d.period
+        for d in tx.invoices.find(party_kind=party_kind, party=party, status=InvoiceStatus.DRAFT)
+        if d.period.ends_at <= period.starts_at
+    ]
+    if not earlier:
+        return entries
+    theirs = {e.id for e in entries if any(p.starts_at <= e.at < p.ends_at for p in earlier)}
+    return [e for e in entries if e.id not in theirs and e.reverses not in theirs]
+
+
 def _refill(tx: Tx, invoice: Invoice, now: datetime, *, hold: bool = False) -> Invoice:
     """The draft made again from the entries on no invoice, stored; ``hold``: the invoice (being issued)
     takes its entries, so that no other invoice bills them."""
     tx.invoices.release(invoice.id)  # a draft of an earlier version held its entries
-    candidates = tx.invoices.open_entries(invoice.party_kind, invoice.party)
+    candidates = _open_entries(tx, invoice.party_kind, invoice.party, invoice.period)
     invoice = inv.regenerate(invoice, candidates, now)
     if hold:
         tx.invoices.claim(invoice.id, [x.entry_id for x in invoice.lines])
@@ -110,7 +125,7 @@ class Billing:
                     f"{party} already has {existing.status} {existing.title.lower()} {existing.number} for"
                     f" {span.label}: void it to draft the period again"
                 )
-            candidates = tx.invoices.open_entries(party_kind, party)
+            candidates = _open_entries(tx, party_kind, party, span)
             invoice = inv.draft(
                 self.ids("inv"), party_kind, party, span, candidates, now=now, currency=DEFAULT_CURRENCY,
                 actor=actor,
