@@ -110,20 +110,15 @@ def _billed(tx: Tx, partner: str, sold: list[ReturnableDelivery]) -> list[Return
     """The deliveries whose sale a return would undo: a resend of a sale (a copy sent again, billed with
     the sale it repeats) stands for that sale, so returning either copy returns the billed one, once."""
     lead_ids = {d.lead_id for d in sold}
-    sales = tx.ledger.entries(
-        lead_ids=lead_ids, party_kind=Party.PARTNER, party=partner, kinds=[EntryKind.SALE]
-    )
+    entries = tx.ledger.entries(lead_ids=lead_ids, party_kind=Party.PARTNER, party=partner)
+    sales = [e for e in entries if e.kind is EntryKind.SALE and e.delivery_id]
     if not sales:
         return sold  # nothing billed (a lead at no price): the deliveries themselves
-    standing = {e.delivery_id for e in standing_entries(tx.ledger.entries(lead_ids=lead_ids, party=partner))}
+    standing = {e.delivery_id for e in standing_entries(entries)}
     billed: dict[str, ReturnableDelivery] = {}
     for d in sold:
-        own = [e for e in sales if e.delivery_id == d.delivery_id]
-        if own:
-            billed[d.delivery_id] = d
-            continue
-        of_lead = [e.delivery_id for e in sales if e.lead_id == d.lead_id and e.delivery_id]
-        if not of_lead:
+        of_lead = [str(e.delivery_id) for e in sales if e.lead_id == d.lead_id]
+        if d.delivery_id in of_lead or not of_lead:  # billed itself, or nothing of its lead was
             billed[d.delivery_id] = d
             continue
         original = next((i for i in reversed(of_lead) if i in standing), of_lead[-1])
