@@ -38,3 +38,13 @@ def test_a_second_invitation_with_another_role_does_not_hand_out_the_first_role(
     )
     stale = site.server.client().get(f"/console/invite/{first_link.rsplit('/', 1)[1]}")
     assert stale.status_code in (404, 410), stale.status_code
+
+
+def test_a_second_invitation_for_an_unknown_partner_is_refused_and_changes_nothing(site: Site) -> None:
+    admin = site.client()
+    assert form(admin, "/console/users/invite", email="carol@example.com", role="viewer").status_code == 200
+    refused = form(admin, "/console/users/invite", email="carol@example.com", role="partner", tenant="nobody")
+    assert refused.status_code == 422, refused.status_code
+    assert "no partner named" in refused.text
+    users = admin.get("/console/users").text
+    assert "carol@example.com" in users and "nobody" not in users
