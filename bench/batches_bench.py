@@ -15,6 +15,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +123,13 @@ def run(name: str, url: str, n: int) -> None:
             fmt = FileFormat(kind=kind)  # type: ignore[arg-type]
             channel = FileChannel(spec.destination, spec.schedule, fmt)
             t0 = time.perf_counter()
-            out = storage.read(lambda tx, ch=channel: render(tx, row, partner, ch, sealer, files))  # type: ignore[misc]
+            # the batch as if cut before formats were kept with it: rendered in this channel's format
+            as_cut = SimpleNamespace(**{**row._mapping, "file_format": None})
+            out = storage.read(
+                lambda tx, ch=channel, b=as_cut: render(
+                    tx, b, partner, ch, live.specs.entities, sealer, files
+                )  # type: ignore[misc]
+            )
             took = time.perf_counter() - t0
             print(
                 f"  [{name}] render {kind.upper():4s} of {out.count:,} leads: {took:6.2f} s"
