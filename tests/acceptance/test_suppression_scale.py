@@ -1,5 +1,9 @@
-"""A million-line do-not-call file imported by `leadrelay suppression import` (a real subprocess, SQLite):
-every line is counted and stored, and the process's peak memory does not grow with the file.
+"""A million-line unsubscribe file (email addresses) imported by `leadrelay suppression import` (a real
+subprocess, SQLite): every line is counted and stored, and the process's peak memory does not grow with
+the file. Email, not phone numbers: the import's streaming and chunking are the same for every kind, and
+parsing a million phone numbers (phonenumbers: about 35 µs each) would cost the suite 20 s more for nothing
+this test checks; phone lines are imported, normalized and counted by
+``tests/integration/test_suppression_import.py``.
 
 The bound: the import holds at most two chunks of 50,000 hashes (~12 MB) beside the interpreter and its
 libraries (~90 MB: SQLAlchemy, phonenumbers' metadata, Typer/Rich). Holding every hash of the file would
@@ -30,18 +34,15 @@ pytestmark = pytest.mark.slow
 LINES = 1_000_000
 PEAK_MB = 200
 GROWTH_MB = 50
-AREAS = [201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228]
-FORMATS = ["({a}) {e}-{l}", "{a}.{e}.{l}", "+1 {a} {e} {l}", "{a}{e}{l}", "1-{a}-{e}-{l}"]
+FORMATS = ["person.{i}@example{d}.com", " Person.{i}@Example{d}.COM", "PERSON.{i}@EXAMPLE{d}.com "]
 
 
-def write_phones(path: Path, count: int) -> None:
-    """``count`` different valid US numbers, written five ways (so every line is parsed for real)."""
+def write_emails(path: Path, count: int) -> None:
+    """``count`` different addresses, written three ways (case, spaces: so every line is normalized for
+    real)."""
     with path.open("w") as fh:
         for i in range(count):
-            area = AREAS[i % len(AREAS)]
-            rest = i // len(AREAS)
-            exchange, line = 200 + rest % 800, rest // 800
-            fh.write(FORMATS[i % len(FORMATS)].format(a=area, e=exchange, l=f"{line:04d}") + "\n")
+            fh.write(FORMATS[i % len(FORMATS)].format(i=i, d=i % 97) + "\n")
 
 
 # the leadrelay command, writing its own peak memory (VmHWM, in kB) to $PEAK_FILE when it exits
@@ -66,7 +67,7 @@ def run_import(url: str, file: Path, name: str, log: Path) -> tuple[int, float, 
     env["LEADRELAY_DATABASE_URL"] = url
     env["PEAK_FILE"] = str(log.with_suffix(".peak"))
     args = [sys.executable, "-c", _WITH_PEAK, "suppression", "import", str(file), "--list", name]
-    args += ["--kind", "phone"]
+    args += ["--kind", "email"]
     started = time.monotonic()
     with log.open("wb") as out:
         code = subprocess.run(
@@ -76,25 +77,27 @@ def run_import(url: str, file: Path, name: str, log: Path) -> tuple[int, float, 
     return code, time.monotonic() - started, peak_kb / 1024
 
 
-@pytest.mark.slow_start(35)
+@pytest.mark.slow_start(15)
 def test_a_million_line_import_in_bounded_memory(sqlite_url: str, tmp_path: Path) -> None:
-    small, big = tmp_path / "ten.txt", tmp_path / "dnc.txt"
-    write_phones(small, 10)
-    write_phones(big, LINES)
+    small, big = tmp_path / "ten.txt", tmp_path / "unsubscribed.txt"
+    write_emails(small, 10)
+    write_emails(big, LINES)
 
     code, _, baseline_mb = run_import(sqlite_url, small, "warmup", tmp_path / "small.log")
     assert code == 0, (tmp_path / "small.log").read_text()
 
-    code, seconds, peak_mb = run_import(sqlite_url, big, "dnc", tmp_path / "big.log")
+    code, seconds, peak_mb = run_import(sqlite_url, big, "unsubscribed", tmp_path / "big.log")
     output = " ".join((tmp_path / "big.log").read_text().split())
     print(f"\nimported {LINES} lines in {seconds:.1f} s; peak RSS {peak_mb:.0f} MB", end="")
     print(f" (10 lines: {baseline_mb:.0f} MB)")
     assert code == 0, output
-    assert f"imported {LINES} values into 'dnc': {LINES} added, 0 already present, 0 invalid" in output
+    assert (
+        f"imported {LINES} values into 'unsubscribed': {LINES} added, 0 already present, 0 invalid" in output
+    )
 
     db = Database(sqlite_url)
     try:
-        query = select(func.count()).where(suppression_entries.c.list == "dnc")
+        query = select(func.count()).where(suppression_entries.c.list == "unsubscribed")
         assert db.read(lambda c: c.execute(query).scalar_one()) == LINES
     finally:
         db.dispose()
