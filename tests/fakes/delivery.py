@@ -9,7 +9,16 @@ from typing import Any
 
 from leadrelay.domain.attempts import Outcome
 from leadrelay.domain.derived_states import lead_status
-from leadrelay.domain.states import LEAD, QUEUE, DeliveryStatus, LeadStatus, OfferStatus, QueueState
+from leadrelay.domain.states import (
+    JOB_OPEN,
+    LEAD,
+    QUEUE,
+    DeliveryStatus,
+    JobKind,
+    LeadStatus,
+    OfferStatus,
+    QueueState,
+)
 from leadrelay.services.ports.records import LeadOutcome
 from tests.fakes.quality import FakeDedupMarks
 from tests.fakes.tables import FakeRow, Tables
@@ -195,6 +204,12 @@ class FakeJobs:
         job = self._t.find("jobs", job_id)
         if job is not None:
             self._t.update("jobs", job, values)
+
+    def open_resends(self, lead_id: str, job_id: str) -> list[str]:
+        def open_resend(j: dict[str, Any]) -> bool:
+            return j["lead_id"] == lead_id and j["parent_id"] == job_id and j["kind"] == JobKind.RESEND
+
+        return sorted(j["id"] for j in self._t.where("jobs", open_resend) if j["status"] in JOB_OPEN)
 
     def job_had_errors(self, job_id: str) -> bool:
         for attempt in self._t.where("attempts", lambda a: a["job_id"] == job_id):

@@ -479,3 +479,32 @@ def test_two_cancels_at_once_take_effect_once(start: Setup, db_url: str, buyers:
         assert wait_final(http, new_jobs[0])["status"] == "delivered"
         assert cap_used(db_url, "sunco") == 1  # given back once (twice would leave 0)
         assert len(audit_entries(http, "distribution.cancel", sold["job"])) == 1
+
+
+def test_four_resends_at_once_make_one_resend(db_url: str, buyers: BuyersThread) -> None:
+    """A double click, or two operators: while a resend is on its way, another is refused (409 naming it),
+    so the buyer is not sent the lead twice more; the log's menu says why. (No worker in the second
+    server: the resend stays on its way for the whole test.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    prepare(db_url, base_config(buyers.url))
+    with ServerThread(db_url) as server, server.client() as http:
+        sold = post(http)
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+
+        def resend(_: int) -> httpx.Response:
+            with server.client() as own:
+                return act(own, sold["job"], "resend", "double click")
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(resend, range(4)))
+        assert sorted(r.status_code for r in answers) == [200, 409, 409, 409], [r.text for r in answers]
+        [new_id] = [r.json()["job_id"] for r in answers if r.status_code == 200]
+        for r in answers:
+            if r.status_code == 409:
+                assert_conflict(r, f"a resend of {sold['job']} is under way ({new_id})")
+        kinds = [i["kind"] for i in http.get("/v1/distributions", headers=ADMIN).json()["items"]]
+        assert sorted(kinds) == ["resend", "route"]
+        assert len(audit_entries(http, "distribution.resend", sold["job"])) == 1
+        shown = detail(http, sold["job"])["actions"]["resend"]
+        assert shown["allowed"] is False and new_id in shown["reason"], shown

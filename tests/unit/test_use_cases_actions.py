@@ -89,6 +89,21 @@ def test_resend_is_refused_for_a_job_that_was_not_delivered() -> None:
     assert unchanged(world) == before
 
 
+def test_a_second_resend_is_refused_while_the_first_is_on_its_way_and_allowed_once_it_has_finished() -> None:
+    world = Installation(document())
+    _, job_id = delivered(world, state="CA")
+    [first] = run(world.actions.resend(job_id, actor="ops"))
+    before = unchanged(world)
+    with pytest.raises(InvalidTransition, match=rf"a resend of {job_id} is under way \({first}\)"):
+        run(world.actions.resend(job_id, actor="other operator"))  # the buyer would get the lead twice
+    assert unchanged(world) == before  # no job, no audit entry
+
+    world.work(http(200))
+    assert world.one("jobs", id=first).status == JobStatus.DELIVERED
+    [second] = run(world.actions.resend(job_id, actor="ops"))  # the first has arrived: again is a choice
+    assert second != first
+
+
 # ---------------------------------------------------------------- rerun
 
 

@@ -67,12 +67,21 @@ def _delivered(deliveries: Sequence[DeliveryView]) -> tuple[str, ...]:
     return tuple(d.partner for d in deliveries if d.status == DeliveryStatus.DELIVERED)
 
 
-def can_resend(job: JobView, deliveries: Sequence[DeliveryView]) -> Availability:
-    """Only a delivered job, to the partners it was delivered to."""
+def can_resend(
+    job: JobView, deliveries: Sequence[DeliveryView], open_resends: Sequence[str] = ()
+) -> Availability:
+    """Only a delivered job, to the partners it was delivered to, and not while an earlier resend of it
+    is still on its way (a second click, or two operators at once, would send the buyer the lead twice)."""
     if job.status != JobStatus.DELIVERED:
         hint = " (use rerun)" if job.status in (JobStatus.FAILED, JobStatus.UNSOLD) else ""
         return Availability(
             False, f"resend is only for delivered distributions; {job.id} is {job.status}{hint}"
+        )
+    if open_resends:
+        return Availability(
+            False,
+            f"a resend of {job.id} is under way ({', '.join(open_resends)}); "
+            "resend again once it has finished",
         )
     return Availability(True, partners=_delivered(deliveries))
 
@@ -141,10 +150,11 @@ def available_actions(
     deliveries: Sequence[DeliveryView],
     now: datetime,
     cancel_periods: Mapping[str, timedelta],
+    open_resends: Sequence[str] = (),
 ) -> dict[str, Availability]:
     """Every action of the log's three-dots menu, allowed or with its reason."""
     return {
-        "resend": can_resend(job, deliveries),
+        "resend": can_resend(job, deliveries, open_resends),
         "rerun": can_rerun(job, deliveries, now),
         "cancel": can_cancel(job, deliveries, now, cancel_periods),
     }

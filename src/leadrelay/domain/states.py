@@ -54,6 +54,7 @@ __all__ = [
     "QUEUE_TRANSITIONS",
     "BatchStatus",
     "DeliveryStatus",
+    "JobKind",
     "JobStatus",
     "LeadStatus",
     "Machine",
@@ -86,6 +87,14 @@ class JobStatus(StrEnum):
     DUPLICATE = "duplicate"  # closed at intake
     SUPPRESSED = "suppressed"  # closed at intake
     HELD = "held"  # every delivery held for pick-up
+
+
+class JobKind(StrEnum):
+    """What a job is for (not a state: a job keeps its kind)."""
+
+    ROUTE = "route"  # routed by a profile's rules (a redistribution after a cancel or return too)
+    RESEND = "resend"  # an operator's resend of a delivered job, straight to the partner it was sold to
+    TEST = "test"  # a test lead to one partner, never billed
 
 
 class QueueState(StrEnum):

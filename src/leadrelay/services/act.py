@@ -25,6 +25,7 @@ from leadrelay.domain.states import (
     JOB_OPEN,
     QUEUE,
     DeliveryStatus,
+    JobKind,
     JobStatus,
     LeadStatus,
     QueueState,
@@ -124,7 +125,8 @@ class Actions:
         def work(tx: Tx) -> list[str]:
             job = _job(tx, job_id)
             found = tx.deliveries.job_deliveries(job_id)
-            _allowed(can_resend(job_view(job), delivery_views(found)))
+            resends = tx.jobs.open_resends(job.lead_id, job_id)  # read under the job's lock
+            _allowed(can_resend(job_view(job), delivery_views(found), resends))
             _not_erased(job, "resend")
             delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
             now = self.clock()
@@ -135,7 +137,7 @@ class Actions:
                     job.profile,
                     now,
                     id=self.ids("job"),
-                    kind="resend",
+                    kind=JobKind.RESEND,
                     parent_id=job_id,
                     target_partner=d.partner,
                     trace=[f"resend of {job_id} by {actor}"],
@@ -249,7 +251,7 @@ class Actions:
             )
             new_job: str | None = None
             profile = live.specs.profiles.get(job.profile)
-            redistribute = profile is not None and profile.auto_redistribute and job.kind == "route"
+            redistribute = profile is not None and profile.auto_redistribute and job.kind == JobKind.ROUTE
             if redistribute and job.lead_erased_at is None:
                 row = new_job_row(
                     job.lead_id,
@@ -330,7 +332,7 @@ class Actions:
                 "_test",
                 now,
                 id=self.ids("job"),
-                kind="test",
+                kind=JobKind.TEST,
                 target_partner=partner,
                 trace=[f"test delivery by {actor}"],
             )

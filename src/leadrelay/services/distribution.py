@@ -19,7 +19,7 @@ from leadrelay.domain.model import FileChannel, ProfileSpec, Strategy, Target
 from leadrelay.domain.privacy import ERASED_REASON
 from leadrelay.domain.routing import Evaluation, evaluate, rotation_key
 from leadrelay.domain.selection import needs_rotation, order_candidates
-from leadrelay.domain.states import JOB, JOB_TO_ROUTE, DeliveryStatus, JobStatus
+from leadrelay.domain.states import JOB, JOB_TO_ROUTE, DeliveryStatus, JobKind, JobStatus
 from leadrelay.services import auction, partner_exclusion, user_choice
 from leadrelay.services.budgets import Price, reserve_money
 from leadrelay.services.config_in_force import LiveConfig
@@ -42,7 +42,7 @@ from leadrelay.services.writes import Writes
 def plan(job: Record, live: LiveConfig, now: datetime) -> Evaluation | None:
     """The routing evaluation of a job about to be routed (pure), or None when it is not rule-routed."""
     profile = live.compiled.profiles.get(job.profile)
-    if job.kind != "route" or job.status not in JOB_TO_ROUTE or profile is None:
+    if job.kind != JobKind.ROUTE or job.status not in JOB_TO_ROUTE or profile is None:
         return None
     if not profile.spec.enabled:
         return None
@@ -76,7 +76,7 @@ def route_job(
         return close(
             w, job, JobStatus.UNSOLD, now, [*trace, f"not routed: {ERASED_REASON}"], error=ERASED_REASON
         )
-    if job.kind in ("resend", "test"):
+    if job.kind in (JobKind.RESEND, JobKind.TEST):
         return _direct(tx, job, live, now, trace, w, ids)
     profile = cfg.profiles.get(job.profile)
     if profile is None or not profile.spec.enabled:
@@ -236,7 +236,7 @@ def _sale_resent(tx: Tx, job: Record, partner: str) -> tuple[float | None, str |
     """A resend of a sale is made at its fixed price (an auction's bid, a rule's or profile's price) and
     carries the bid's reference again; (None, None, None) for anything else (its price comes from the
     buyer's answer or the list price, as any post's)."""
-    if job.kind != "resend" or job.parent_id is None:
+    if job.kind != JobKind.RESEND or job.parent_id is None:
         return None, None, None
     for d in tx.deliveries.job_deliveries(job.parent_id):
         fixed = d.ping_reference is not None or d.price_basis in (
@@ -266,7 +266,7 @@ def _direct(
         tx, job, partner, [], now, w, ids, price=price, price_basis=basis, ping_reference=reference
     )
     if send is None and isinstance(partner.channel, FileChannel):
-        line = "a batch of its own, sent now" if job.kind == "test" else waiting_line(partner.channel)
+        line = "a batch of its own, sent now" if job.kind == JobKind.TEST else waiting_line(partner.channel)
         status = JOB.check(job.status, JobStatus.DELIVERING)
         w.update_job(job.id, status=status, trace=[*trace, f"{partner.name}: {line}"], updated_at=now)
         wait_for_batches(w, job, now)

@@ -11,7 +11,7 @@ from typing import Any
 
 from leadrelay.domain.derived_states import lead_status, public_lead_status
 from leadrelay.domain.ledger import Entry
-from leadrelay.domain.states import JOB, LEAD, QUEUE, JobStatus, LeadStatus, QueueState
+from leadrelay.domain.states import JOB, LEAD, QUEUE, JobKind, JobStatus, LeadStatus, QueueState
 from leadrelay.errors import FieldProblem
 from leadrelay.services import supplier_ping
 from leadrelay.services.intake_answers import SUPPRESSED_REASON, IntakeAnswer
@@ -144,7 +144,7 @@ def job_row(lead_id: str, profile: str, now: datetime, ids: IdSource) -> dict[st
         "id": ids("job"),
         "lead_id": lead_id,
         "profile": profile,
-        "kind": "route",
+        "kind": JobKind.ROUTE,
         "status": JobStatus.RECEIVED,
         "parent_id": None,
         "target_partner": None,

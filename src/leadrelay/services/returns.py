@@ -22,7 +22,7 @@ from leadrelay.domain.after_sale_states import RETURN, ReturnStatus
 from leadrelay.domain.ledger import ZERO, EntryKind, Party
 from leadrelay.domain.ledger import live as standing_entries
 from leadrelay.domain.returns import Accepted, RateFigures, ReturnPolicy, decide_return, period_bounds
-from leadrelay.domain.states import DeliveryStatus
+from leadrelay.domain.states import DeliveryStatus, JobKind
 from leadrelay.errors import FieldProblem, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.intake_writes import new_job_row
@@ -224,7 +224,7 @@ def _policy_or_none(live: LiveConfig, partner: str) -> ReturnPolicy | None:
 def _redistribute(tx: Tx, rec: ReturnRecord, now: datetime, ids: IdSource) -> str | None:
     """A new job for the lead, from the returned one's profile, never to the returning partner."""
     found = tx.jobs.load_jobs([rec.job_id])
-    if not found or found[0].kind != "route":  # a resend or a test goes nowhere else
+    if not found or found[0].kind != JobKind.ROUTE:  # a resend or a test goes nowhere else
         return None
     job = found[0]
     if job.lead_erased_at is not None:  # nothing more is sent of an erased lead

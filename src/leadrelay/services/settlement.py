@@ -26,6 +26,7 @@ from leadrelay.domain.states import (
     JOB_OPEN,
     QUEUE,
     DeliveryStatus,
+    JobKind,
     JobStatus,
     QueueState,
 )
@@ -78,7 +79,7 @@ def pending_sends(
             continue
         if isinstance(spec, FileChannel):  # a failover reached a batched channel: wait for its next batch
             batch_id = None
-            if job.kind == "test":  # a test lead never joins a real batch: it gets one of its own, now
+            if job.kind == JobKind.TEST:  # a test lead never joins a real batch: it gets one of its own, now
                 assert partner is not None
                 batch_id = tx.batches.insert_batch(
                     partner, spec, d.channel_step, [d.id], "test delivery", now, test=True
@@ -332,7 +333,7 @@ def settle(
     """Look at all deliveries of the job and move it on (``domain.derived_states.settle_job`` decides where).
     ``finished``: the deliveries whose attempt just ended (their failures get a trace line); None means
     all of them. ``notes``: failover lines."""
-    settlement = settle_job([d.status for d in dl], reroute=job.kind == "route")
+    settlement = settle_job([d.status for d in dl], reroute=job.kind == JobKind.ROUTE)
     trace = [*job.trace, *notes]
     failed = [d for d in dl if d.status == DeliveryStatus.FAILED and (finished is None or d.id in finished)]
     trace.extend(f"{d.partner}: not delivered: {d.reason}" for d in failed)

@@ -18,7 +18,7 @@ from leadrelay.domain.model import Strategy
 from leadrelay.domain.ping import Bid, BidStatus
 from leadrelay.domain.routing import ELIGIBLE, evaluate
 from leadrelay.domain.simulation import PartnerVerdict, verdicts
-from leadrelay.domain.states import JobStatus, QueueState
+from leadrelay.domain.states import JobKind, JobStatus, QueueState
 from leadrelay.services import auction, distribution
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.dry_run import DryRunTx
@@ -64,7 +64,7 @@ def simulated_job(lead: Record, profile: str, values: Mapping[str, Any], n: int)
         id=f"sim_job_{n}",
         lead_id=lead.id,
         profile=profile,
-        kind="route",
+        kind=JobKind.ROUTE,
         status=JobStatus.RECEIVED,
         queue_state=QueueState.CLAIMED,  # as a worker holds a job it routes
         trace=[],

@@ -25,7 +25,7 @@ from leadrelay.domain.model import (
     Target,
     WebhookChannel,
 )
-from leadrelay.domain.states import DELIVERY, JOB, QUEUE, DeliveryStatus, JobStatus, QueueState
+from leadrelay.domain.states import DELIVERY, JOB, QUEUE, DeliveryStatus, JobKind, JobStatus, QueueState
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.opened_leads import redactor_of, sensitive_of
 from leadrelay.services.ports import IdSource, Record, Tx
@@ -113,7 +113,7 @@ def lead_view(
     ping_price: float | None = None,
 ) -> LeadView:
     values = select_values(job.lead_values, spec.fields)
-    test = bool(job.is_test) or job.kind == "test"
+    test = bool(job.is_test) or job.kind == JobKind.TEST
     if test:
         values["test"] = True
     sensitive = sensitive_of(job)
@@ -228,7 +228,7 @@ def new_delivery(
     key = f"{job.id}:{partner.name}"  # stable per job and partner: a buyer can drop a double post
     batch_id = None
     if isinstance(partner.channel, FileChannel):
-        if job.kind == "test":
+        if job.kind == JobKind.TEST:
             batch_id = tx.batches.insert_batch(
                 partner, partner.channel, 0, [], "test delivery", now, test=True
             )
@@ -255,7 +255,7 @@ def new_delivery(
             "reference": None,
             "reason": None,
             "invoiced": False,
-            "is_test": bool(job.is_test) or job.kind == "test",
+            "is_test": bool(job.is_test) or job.kind == JobKind.TEST,
             "created_at": now,
             "delivered_at": None,
             "held_at": now if held else None,

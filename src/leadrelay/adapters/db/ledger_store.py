@@ -15,6 +15,7 @@ from leadrelay.adapters.db import dedup_store, wallet_store
 from leadrelay.adapters.db.money_tables import ledger_entries
 from leadrelay.adapters.db.tables import deliveries, jobs, leads
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party
+from leadrelay.domain.states import JobKind
 from leadrelay.services.ports.ledger import SaleFacts
 
 _L = ledger_entries.c
@@ -152,7 +153,7 @@ class SqlLedger:
                     r.price,
                     bool(r.is_test),
                     r.job_id,
-                    r.kind == "resend",
+                    r.kind == JobKind.RESEND,
                     any(scope == "money" for scope, _ in r.cap_windows or ()),
                 )
                 for r in self._conn.execute(_SALE_FACTS, {"ids": ids[i : i + _CHUNK]})

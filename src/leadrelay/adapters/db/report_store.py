@@ -56,6 +56,7 @@ from leadrelay.domain.reports import (
     left_on_table,
     postback_counters,
 )
+from leadrelay.domain.states import JobKind
 
 _NAME = "hours"
 _L, _D, _A, _E, _R, _P = leads.c, deliveries.c, attempts.c, ledger_entries.c, report_hours.c, postbacks.c
@@ -80,8 +81,8 @@ _MADE = select(*_DIMS, func.count()).select_from(
 )
 # a resend's delivery is offered and sold only as the ledger bills it (``_RESOLD``): not while the sale it
 # repeats stands (``services.ledger``), so the others count the deliveries of the other jobs
-_OFFERED = _MADE.where(_in(_D.created_at), _D.is_test == false(), _J.kind != "resend").group_by(*_DIMS)
-_SOLD = _MADE.where(_in(_D.delivered_at), _D.is_test == false(), _J.kind != "resend").group_by(*_DIMS)
+_OFFERED = _MADE.where(_in(_D.created_at), _D.is_test == false(), _J.kind != JobKind.RESEND).group_by(*_DIMS)
+_SOLD = _MADE.where(_in(_D.delivered_at), _D.is_test == false(), _J.kind != JobKind.RESEND).group_by(*_DIMS)
 _RESOLD = (  # the resends billed as sales in the span (their partner's sale entry): offered and sold
     select(*_DIMS, func.count())
     .select_from(
@@ -93,7 +94,7 @@ _RESOLD = (  # the resends billed as sales in the span (their partner's sale ent
         _in(_E.at),
         _E.party_kind == Party.PARTNER.value,
         _E.kind == EntryKind.SALE.value,
-        _J.kind == "resend",
+        _J.kind == JobKind.RESEND,
         _D.is_test == false(),
     )
     .group_by(*_DIMS)

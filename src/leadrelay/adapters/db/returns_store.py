@@ -12,7 +12,7 @@ from leadrelay.adapters.db.money_tables import ledger_entries, returns
 from leadrelay.adapters.db.tables import deliveries, jobs, leads
 from leadrelay.domain.after_sale_states import ReturnStatus
 from leadrelay.domain.ledger import EntryKind, Party
-from leadrelay.domain.states import DeliveryStatus
+from leadrelay.domain.states import DeliveryStatus, JobKind
 from leadrelay.services.ports.returns import ReturnableDelivery, ReturnRecord
 
 _R = returns.c
@@ -139,7 +139,7 @@ class SqlReturns:
                 _D.delivered_at >= start,
                 _D.delivered_at < end,
                 leads.c.is_test.is_(False),
-                or_(jobs.c.kind != "resend", billed),
+                or_(jobs.c.kind != JobKind.RESEND, billed),
             )
         ).scalar_one()
         return int(returned), int(sold)

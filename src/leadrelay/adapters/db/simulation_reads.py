@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, or_, select
 
 from leadrelay.adapters.db.privacy_tables import installation_secrets
 from leadrelay.adapters.db.tables import bids, deliveries, jobs, leads, rotations
+from leadrelay.domain.states import JobKind
 
 _LEADS = select(
     leads.c.id,
@@ -29,7 +30,7 @@ _DELIVERIES = (
     .where(
         deliveries.c.lead_id.in_(bindparam("b_ids", expanding=True)),
         deliveries.c.is_test.is_(False),
-        jobs.c.kind == "route",
+        jobs.c.kind == JobKind.ROUTE,
     )
     .order_by(deliveries.c.lead_id, deliveries.c.id)
 )

@@ -20,7 +20,15 @@ from leadrelay.adapters.db.row_writer import RowWriter
 from leadrelay.adapters.db.tables import attempts, bids, deliveries, jobs, leads, offers, supplier_pings
 from leadrelay.domain.attempts import Outcome
 from leadrelay.domain.derived_states import lead_status
-from leadrelay.domain.states import LEAD, DeliveryStatus, LeadStatus, OfferStatus, QueueState
+from leadrelay.domain.states import (
+    JOB_OPEN,
+    LEAD,
+    DeliveryStatus,
+    JobKind,
+    LeadStatus,
+    OfferStatus,
+    QueueState,
+)
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -186,6 +194,13 @@ def update_delivery(conn: Connection, delivery_id: str, **values: Any) -> None:
 
 def insert_attempt(conn: Connection, row: Mapping[str, Any]) -> None:
     ATTEMPTS.write(conn, [row])
+
+
+def open_resends(conn: Connection, lead_id: str, job_id: str) -> list[str]:
+    """The resend jobs of ``job_id`` (a job of ``lead_id``: found by the lead's index) still open."""
+    c = jobs.c
+    found = select(c.id).where(c.lead_id == lead_id, c.parent_id == job_id, c.kind == JobKind.RESEND)
+    return [str(i) for i in conn.execute(found.where(c.status.in_(JOB_OPEN)).order_by(c.id)).scalars()]
 
 
 def job_had_errors(conn: Connection, job_id: str) -> bool:

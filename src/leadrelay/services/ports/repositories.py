@@ -56,6 +56,9 @@ class Jobs(Protocol):
 
     def job_had_errors(self, job_id: str) -> bool: ...
 
+    def open_resends(self, lead_id: str, job_id: str) -> list[str]:
+        """The ids of the resend jobs of ``job_id`` (a job of ``lead_id``) that are still open."""
+
 
 class Caps(Protocol):
     """Cap slots per partner, scope and window; round-robin counters; partner availability (a partner
