@@ -264,6 +264,7 @@ TABLES: dict[str, TableSpec] = {
                 _s("entity", null=False),
                 _j("auctions", null=False),
                 Col("price", "float"),
+                _j("value_marks"),
                 _t("expires_at", null=False),
                 _t("used_at"),
                 _s("lead_id"),

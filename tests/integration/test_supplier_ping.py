@@ -78,7 +78,7 @@ def test_a_ping_quotes_the_best_bid_and_the_lead_with_its_token_goes_to_that_bid
         assert {name: len(bidders.pings(name)["pings"]) for name in pinged} == pinged
     assert (answer["status"], answer["partner"], answer["price"]) == ("delivered", "brightpath", 15.0)
     trace = job["trace"]
-    assert trace[0] == f"ping {quote['ping_id']}: the source was quoted 15.00; the ping's bids stand"
+    assert trace[0] == f"ping {quote['ping_id']}: its best bid was 15.00; the ping's bids stand"
     assert "brightpath: chosen (auction, bid 15.00, post 1 of 3)" in trace
     [delivery] = job["deliveries"]
     assert (delivery["partner"], delivery["status"], delivery["price"]) == ("brightpath", "delivered", 15.0)

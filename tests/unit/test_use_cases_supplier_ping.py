@@ -125,7 +125,7 @@ def test_the_lead_with_the_token_posts_to_the_winning_bid_without_a_new_ping() -
     [row] = inst.storage.rows("supplier_pings")
     assert (row.lead_id, row.used_at) == (answer.lead_id, inst.clock.now)
     job = inst.job_of(answer.lead_id)
-    assert job.trace[0] == f"ping {q.ping_id}: the source was quoted 15.00; the ping's bids stand"
+    assert job.trace[0] == f"ping {q.ping_id}: its best bid was 15.00; the ping's bids stand"
     [step] = inst.claim_and_route().values()
     [send] = step.sends
     assert (send.partner, send.price, send.lead.ping_reference) == ("brightpath", 15.0, "brightpath-bid")

@@ -14,11 +14,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["TokenClaims", "key_material", "read_token", "sign_token", "signature_ok"]
+__all__ = [
+    "TokenClaims",
+    "differing_values",
+    "key_material",
+    "read_token",
+    "sign_token",
+    "signature_ok",
+    "value_marks",
+]
 
 VERSION = "pt1"
 _SHAPE = re.compile(r"pt1\.([a-z]+_[A-Za-z0-9]{1,60})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
@@ -75,3 +86,24 @@ def signature_ok(key: bytes, claims: TokenClaims, source: str) -> bool:
     """Whether the token was signed with ``key`` for ``source`` (compared in constant time)."""
     expected = _signature(key, claims.ping_id, source, claims.expires)
     return hmac.compare_digest(expected, claims.signature)
+
+
+def _value_mark(key: bytes, name: str, value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return hmac.new(key, f"ping value\n{name}\n{text}".encode(), hashlib.sha256).hexdigest()
+
+
+def value_marks(key: bytes, values: Mapping[str, Any]) -> dict[str, str]:
+    """A keyed digest of each value the ping carried (its field type's normal form), by field: the stored
+    ping keeps these, not the values, and the lead sent with the token must carry the same."""
+    return {name: _value_mark(key, name, v) for name, v in values.items() if v is not None and v != ""}
+
+
+def differing_values(key: bytes, marks: Mapping[str, str], values: Mapping[str, Any]) -> list[str]:
+    """The pinged fields whose value in ``values`` (the lead's, normalized) is not the one pinged, or is
+    missing: the bids were made for the pinged values, so they do not hold for other ones."""
+    return sorted(
+        name
+        for name, mark in marks.items()
+        if values.get(name) is None or not hmac.compare_digest(_value_mark(key, name, values[name]), mark)
+    )

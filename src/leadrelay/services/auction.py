@@ -72,6 +72,12 @@ def open_or_resume(
     target = ev.target
     assert target is not None
     stored = tx.deliveries.bids_of(job.id)
+    if stored and ev.rule not in {b.rule for b in stored} and all(b.delivery_id is None for b in stored):
+        # bids made under another rule (a supplier ping's, when the lead's other fields route it elsewhere):
+        # not this rule's floors and buyers, so they do not stand; the lead is auctioned afresh
+        trace.append(f"auction: the stored bids were for rule {stored[0].rule}, not {ev.rule}: a new auction")
+        tx.deliveries.supersede_bids(job.id)
+        stored = []
     tier, started, posted = 0, now, 0  # a new auction
     if stored:
         last = max(b.tier for b in stored)

@@ -122,6 +122,8 @@ class Intake:
         checked = validate_lead(entity, req.raw)
         problems = checked.problems
         values = checked.values
+        if redeemed is not None and not problems:  # the bids stand for the values pinged only
+            supplier_ping.check_values(redeemed, values)
         lead_id = self._ids("lead")
         log_context.bind_lead(lead_id)
         names = live.profiles_by_entity.get(req.entity, ())

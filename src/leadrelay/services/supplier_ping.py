@@ -4,17 +4,22 @@
 source's profiles of the entity are evaluated on them; each one routed to an auction (``strategy:
 auction``) runs it as a lead's routing would (``services.auction_pings.prepare``: eligible partners,
 available, with cap room; floors; post-only list prices), the pings go out from the API process, and the
-bids are ranked. Stored (``supplier_pings``): the bids and the quote, never a lead value. The source gets
-``{accepted, price, ping_token, expires_at}``; the price is the best winning bid.
+bids are ranked. Stored (``supplier_pings``): the bids, the best of them, and a keyed digest of each value
+pinged; never a lead value. The source gets ``{accepted, price, payout, ping_token, expires_at}``, as a lead's
+answer tells it (``services.intake_answers``): ``price``, the best winning bid, only when it may see buyers'
+prices (``show_buyer``); ``payout``, what the lead would earn it, when it is paid for the entity.
 
 ``POST /v1/leads`` with that token (body field ``ping_token``) within its life: the token is checked here
-(:meth:`SupplierPings.redeem`: signed by this installation for this source, not expired, not used), then
-used in the transaction that stores the lead (``services.intake``), which gives each of the lead's jobs its
-profile's ranked bids. Routing then finds them stored (``services.auction.open_or_resume``) and posts to the
-winning bid first, at its bid, without pinging again; when that post is refused, to the next bid as usual.
+(:meth:`SupplierPings.redeem`: signed by this installation for this source, not expired, not used), the
+lead's values are checked against the pinged ones (:func:`check_values`: the bids were made for those), then
+the token is used in the transaction that stores the lead (``services.intake``), which gives each of the
+lead's jobs its profile's ranked bids. Routing then finds them stored (``services.auction.open_or_resume``)
+and posts to the winning bid first, at its bid, without pinging again; when that post is refused, to the
+next bid as usual. Should the lead fall under another rule than the ping did (a rule on a field the ping did
+not carry), the bids do not stand: the lead is auctioned afresh.
 
-Errors, each naming ``ping_token``: malformed or altered (or not issued here) 422, issued to another source
-403, expired 410, already used 409.
+Errors, each naming ``ping_token``: malformed or altered (or not issued here) 422, a lead whose pinged
+fields differ from the ping's 422 (naming them), issued to another source 403, expired 410, already used 409.
 """
 
 from __future__ import annotations
@@ -23,12 +28,22 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from leadrelay.domain.auction import Offer, Sale, bid_line, decide
 from leadrelay.domain.fields import validate_lead
+from leadrelay.domain.ledger import PayoutModel, money
 from leadrelay.domain.model import EntitySpec, Strategy
-from leadrelay.domain.ping_tokens import KEY_LABEL, key_material, read_token, sign_token, signature_ok
+from leadrelay.domain.ping_tokens import (
+    KEY_LABEL,
+    differing_values,
+    key_material,
+    read_token,
+    sign_token,
+    signature_ok,
+    value_marks,
+)
 from leadrelay.domain.routing import evaluate
 from leadrelay.errors import (
     Conflict,
@@ -45,7 +60,17 @@ from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import Channel, Clock, IdSource, Storage, Tx, system_clock, system_ids
 from leadrelay.services.steps import Auction
 
-__all__ = ["TOKEN_FIELD", "PingQuote", "Redeemed", "SupplierPings", "bid_rows", "redeem", "token_key", "use"]
+__all__ = [
+    "TOKEN_FIELD",
+    "PingQuote",
+    "Redeemed",
+    "SupplierPings",
+    "bid_rows",
+    "check_values",
+    "redeem",
+    "token_key",
+    "use",
+]
 
 TOKEN_FIELD = "ping_token"  # the body field of POST /v1/leads that carries the token
 
@@ -56,15 +81,18 @@ class PingQuote:
 
     ping_id: str
     accepted: bool
-    price: float | None
+    price: float | None  # the best winning bid: shown only to a source that may see buyers' prices
     token: str | None  # None: no bid counted, nothing to honour
     expires_at: datetime | None
+    payout: Decimal | None = None  # what the lead would earn the source (a source paid for the entity)
+    show_buyer: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "ping_id": self.ping_id,
             "accepted": self.accepted,
-            "price": self.price,
+            "price": self.price if self.show_buyer else None,
+            "payout": str(self.payout) if self.payout is not None else None,
             "ping_token": self.token,
             "expires_at": _stamp(self.expires_at) if self.expires_at is not None else None,
         }
@@ -77,6 +105,8 @@ class Redeemed:
     ping_id: str
     price: float | None
     auctions: Mapping[str, Any]  # profile -> {"rule", "max_posts", "bids": [...]}
+    value_marks: Mapping[str, str] | None = None  # by field, the pinged value's digest (None: not kept)
+    key: bytes = b""  # the ping-token key the digests are keyed with
 
 
 async def token_key(live: LiveConfig) -> bytes:
@@ -163,10 +193,12 @@ class SupplierPings:
         results = await asyncio.gather(*(run_pings(self.channel, a) for a in auctions.values()))
         stored: dict[str, Any] = {}
         best: float | None = None
+        revenues: list[float] = []  # the best profile's sales: one, or the shared ones
         for (profile, auction), offers in zip(auctions.items(), results, strict=True):
-            stored[profile], price = _ranked(auction, offers)
+            stored[profile], price, sales = _ranked(auction, offers)
             if price is not None and (best is None or price > best):
-                best = price
+                best, revenues = price, sales
+        key = await token_key(live)
         expires_at = datetime.fromtimestamp(
             int((now + timedelta(seconds=src.ping_token_ttl_s)).timestamp()), UTC
         )
@@ -176,6 +208,7 @@ class SupplierPings:
             "entity": entity_name,
             "auctions": stored,
             "price": best,
+            "value_marks": value_marks(key, values),
             "expires_at": expires_at,
             "used_at": None,
             "lead_id": None,
@@ -183,9 +216,19 @@ class SupplierPings:
         }
         await self.storage.run(lambda tx: tx.deliveries.insert_supplier_ping(row))
         if best is None:
-            return PingQuote(ping_id, False, None, None, None)
-        token = sign_token(await token_key(live), ping_id, source, expires_at)
-        return PingQuote(ping_id, True, best, token, expires_at)
+            return PingQuote(ping_id, False, None, None, None, show_buyer=src.show_buyer)
+        token = sign_token(key, ping_id, source, expires_at)
+        payout = _payout(src.payout_for(entity_name), revenues)
+        return PingQuote(ping_id, True, best, token, expires_at, payout, src.show_buyer)
+
+
+def _payout(model: PayoutModel | None, revenues: Sequence[float]) -> Decimal | None:
+    """What the sales of the winning bids would earn the source (a fixed payout: once per lead)."""
+    if model is None:
+        return None
+    if model.fixed is not None:
+        return model.fixed
+    return money(sum((model.of_sale(Decimal(str(r))) for r in revenues), Decimal(0)))
 
 
 async def redeem(storage: Storage, live: LiveConfig, source: str, token: object, now: datetime) -> Redeemed:
@@ -204,7 +247,21 @@ async def redeem(storage: Storage, live: LiveConfig, source: str, token: object,
         raise Conflict(f"ping_token was already used (by lead {row.lead_id}); ping again for a new quote")
     if claims.expired(now):
         raise Expired(f"ping_token expired at {_stamp(claims.expires_at)}; ping again for a new quote")
-    return Redeemed(row.id, row.price, dict(row.auctions))
+    return Redeemed(row.id, row.price, dict(row.auctions), row.value_marks, key)
+
+
+def check_values(redeemed: Redeemed, values: Mapping[str, Any]) -> None:
+    """A 422 naming ``ping_token`` and the fields when the lead's values (normalized) are not the ones
+    pinged: its bids were made for those, so a lead that differs (a better state, a bigger bill) must not
+    be sold on them. Checked before the lead is written: the token stays unused."""
+    if not redeemed.value_marks:
+        return
+    differing = differing_values(redeemed.key, redeemed.value_marks, values)
+    if differing:
+        raise _bad(
+            f"the lead's {', '.join(differing)} {'is' if len(differing) == 1 else 'are'} not what was pinged "
+            "(the bids were for those): send the lead without the token, or ping again with its values"
+        )
 
 
 def use(tx: Tx, redeemed: Redeemed, lead_id: str, now: datetime) -> str | None:
@@ -254,15 +311,16 @@ def bid_rows(
     ]
     quoted = f"{redeemed.price:.2f}" if redeemed.price is not None else "nothing"
     lines = [
-        f"ping {redeemed.ping_id}: the source was quoted {quoted}; the ping's bids stand",
+        f"ping {redeemed.ping_id}: its best bid was {quoted}; the ping's bids stand",
         *auction["trace"],
     ]
     return rows, lines
 
 
-def _ranked(auction: Auction, offers: Sequence[Offer]) -> tuple[dict[str, Any], float | None]:
+def _ranked(auction: Auction, offers: Sequence[Offer]) -> tuple[dict[str, Any], float | None, list[float]]:
     """The bids ranked as the lead's auction ranks them (``decide``: an exclusive sale, or a shared one
-    when the sum earns more), and what the lead would earn: the quote."""
+    when the sum earns more), what the lead would earn (the best bid, or the shared bids' sum) and the
+    sales that make it."""
     target = auction.target
     shared_max = min(target.shared_max, target.max_posts)
     ranking = decide(offers, auction.priority, shared_max=shared_max)
@@ -289,13 +347,15 @@ def _ranked(auction: Auction, offers: Sequence[Offer]) -> tuple[dict[str, Any], 
         )
     winner = ranking.winner
     price = winner.bid.price if winner is not None else None
+    sales = [price] if price is not None else []
     if ranking.sale is Sale.SHARED:  # the lead earns the sum of the shared bids
-        price = round(sum(o.bid.shared_price or 0.0 for o in ranking.order[:shared_max]), 2)
+        sales = [o.bid.shared_price or 0.0 for o in ranking.order[:shared_max]]
+        price = round(sum(sales), 2)
         trace.append(f"auction: {ranking.line}")
     elif winner is not None and price is not None:
         trace.append(f"auction: {winner.partner} wins at {price:.2f}")
     doc = {"rule": auction.rule, "max_posts": auction.target.max_posts, "bids": bids, "trace": trace}
-    return doc, price
+    return doc, price, sales
 
 
 def _partial_values(entity: EntitySpec, raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -241,7 +241,9 @@ supplier_pings = Table(  # a source's ping (issue 10 point 6): the quote and its
     # per profile auctioned: {profile: {"rule", "max_posts", "bids": [{partner, status, price, floor,
     # reference, reason, duration_ms, rank, margin}]}}; never a lead value
     Column("auctions", JSON, nullable=False),
-    Column("price", Float),  # the quote: the best winning bid (None: no bid counted)
+    Column("price", Float),  # the best winning bid (None: no bid counted)
+    # by field, a keyed digest of each value pinged (``domain.ping_tokens.value_marks``): the lead must match
+    Column("value_marks", JSON),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),  # set once, in the transaction that accepts the lead carrying it
     Column("lead_id", ID),  # that lead

@@ -21,7 +21,14 @@ class PingAnswer(BaseModel):
 
     ping_id: str
     accepted: bool = Field(description="whether a bid counted (at or above its floor)")
-    price: float | None = Field(description="the best winning bid: what the lead fetches")
+    price: float | None = Field(
+        description="the best winning bid: what the lead fetches; only for a source that may see buyers' "
+        "prices (`show_buyer: true`), else null"
+    )
+    payout: str | None = Field(
+        description="what the lead would earn the source at that bid (a decimal string), for a source paid "
+        "for the entity; else null"
+    )
     ping_token: str | None = Field(
         description="send it with the lead (POST /v1/leads, body field `ping_token`) before `expires_at`; "
         "single-use, for this source only; null when nothing was accepted"
@@ -46,8 +53,9 @@ async def post_ping(
     entity: Annotated[str | None, Query(description="the entity, unless named in the body")] = None,
 ) -> Response:
     """Run the auction on the lead's non-personal fields without posting it: the buyers are pinged, their
-    bids ranked and kept (no personal data is stored). The answer quotes the best bid and gives a token;
-    the lead posted with it within its life goes to the winning bid first, at its bid."""
+    bids ranked and kept (no personal data is stored). The answer quotes the best bid (as the source may
+    see it) and gives a token; the lead posted with it within its life, with the same values for the
+    fields pinged, goes to the winning bid first, at its bid."""
     body = await read_body(request, rt.settings.max_body_bytes)
     data = parse_body(request.headers.get("content-type", ""), body)
     in_body = data.pop("entity", None)
