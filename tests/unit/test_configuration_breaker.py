@@ -121,3 +121,18 @@ def test_bad_adaptive_ping_timeouts_are_refused(extra: dict[str, Any], path: str
     found = problems({"partners": {"acme": {"channel": POST} | extra}})
     assert [p for p, _ in found] == [path], found
     assert message in found[0][1]
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical", "rate"),
+    [("0.001%", "0.001%", 0.00001), (0.00001, "0.001%", 0.00001), (0.12345, "12.345%", 0.12345)],
+)
+def test_a_rate_keeps_its_digits_so_the_canonical_form_loads_again(
+    written: Any, canonical: str, rate: float
+) -> None:
+    """Rounded to two decimals, 0.001 % was stored as ``0%``: the next load refused it and the configuration
+    in force could not be built (every lead answered 500); 12.345 % became 12.35 %."""
+    stored = validate_document(partner(breaker={"error_rate": written}))
+    assert stored["partners"]["acme"]["breaker"]["error_rate"] == canonical
+    again = validate_document(stored)  # as the configuration in force is built from what was stored
+    assert spec_of(again).breaker.error_rate == pytest.approx(rate)

@@ -27,7 +27,7 @@ from leadrelay.configuration.values import (
     parse_duration,
     problem,
 )
-from leadrelay.domain.health import BreakerPolicy, format_rate
+from leadrelay.domain.health import BreakerPolicy
 
 __all__ = ["AdaptivePingTimeoutModel", "BreakerModel", "breaker_switch", "parse_rate"]
 
@@ -60,10 +60,13 @@ def exact_rate(value: Any) -> Decimal:
 
 
 def _rate(value: Any) -> str:
+    """The canonical text of a rate: the exact percentage written (``0.001%`` stays ``0.001%``: rounded
+    to two decimals it would read ``0%``, which no later load accepts)."""
     try:
-        return format_rate(parse_rate(value))
+        percent = (exact_rate(value) * 100).normalize()
     except ValueError as exc:
         raise problem(str(exc)) from None
+    return f"{percent:f}%"
 
 
 Rate = Annotated[str, BeforeValidator(_rate)]

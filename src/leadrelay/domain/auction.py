@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from leadrelay.domain.health import percentile
@@ -170,9 +170,12 @@ def bid_line(offer: Offer, deadline_ms: float) -> str:
 
 
 def tiers_of(target: Target) -> tuple[Tier, ...]:
-    """A waterfall's tiers; an auction is one tier of its partners, sold by price at the rule's floor."""
+    """A waterfall's tiers (a tier without a floor of its own has the rule's); an auction is one tier of
+    its partners, sold by price at the rule's floor."""
     if target.strategy is Strategy.WATERFALL:
-        return target.tiers
+        if target.floor is None:
+            return target.tiers
+        return tuple(t if t.floor is not None else replace(t, floor=target.floor) for t in target.tiers)
     return (Tier(target.partners, Strategy.AUCTION, target.floor),)
 
 

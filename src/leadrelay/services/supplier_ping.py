@@ -57,6 +57,7 @@ from leadrelay.errors import (
 )
 from leadrelay.services.auction_pings import prepare, run_pings
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
+from leadrelay.services.health import policy_of
 from leadrelay.services.ports import Channel, Clock, IdSource, Storage, Tx, system_clock, system_ids
 from leadrelay.services.steps import Auction
 
@@ -158,9 +159,10 @@ class SupplierPings:
         auctions: dict[str, Auction] = {}
 
         def plan(tx: Tx) -> None:
-            # checked out, or a circuit breaker not closed: a quote spends no breaker's trial lead
+            # checked out, or a circuit breaker not closed: a quote spends no breaker's trial lead (a breaker
+            # switched off since it opened keeps its row, and no longer keeps its partner away)
             checked_out, breakers = tx.caps.unavailable_and_breakers()
-            away = checked_out | breakers.keys()
+            away = checked_out | {name for name in breakers if (p := policy_of(live, name)) and p.enabled}
             for name in live.profiles_by_entity.get(entity_name, ()):
                 profile = live.compiled.profiles.get(name)
                 if profile is None or not profile.spec.enabled:
