@@ -171,7 +171,9 @@ def place(
             tx, job, live, now, w, ev, candidates, trace, ids, reserve_s=reserve_s, trials=trials
         )
     if target is not None and target.strategy is Strategy.USER_CHOICE:
-        return user_choice.offer(tx, job, live, now, w, ev, candidates, trace, ids)
+        # a partner due for its trial takes it when it is offered (its offer is the trial lead)
+        trials = breakers.claim_all if breakers is not None else None
+        return user_choice.offer(tx, job, live, now, w, ev, candidates, trace, ids, trials=trials)
     broadcast = target is not None and target.strategy is Strategy.BROADCAST
     chosen: list[Chosen] = []
     held_back = False  # a candidate left out for something other than its caps (dedup, money, a trial)

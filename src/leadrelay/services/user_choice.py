@@ -20,7 +20,7 @@ choose again, so the job closes (unsold, or failed after errors) when settlement
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,9 +72,12 @@ def offer(
     candidates: Sequence[str],
     trace: list[str],
     ids: IdSource,
+    *,
+    trials: Callable[[Sequence[str], list[str]], list[str]] | None = None,
 ) -> StepResult:
     """Offer the eligible partners with room to the consumer and park the job until one is selected; a job
-    that has offers already (routed again) is resumed instead (:func:`resume`)."""
+    that has offers already (routed again) is resumed instead (:func:`resume`). ``trials``: the breakers'
+    say on the partners offered (one due for a trial takes it here, or is left out when another took it)."""
     assert ev.target is not None
     stored = tx.deliveries.offers_of(job.id)
     if stored:
@@ -100,6 +103,8 @@ def offer(
             trace.append(f"{name}: {full[name]} (not offered)")
         else:
             offered.append(name)
+    if trials is not None:
+        offered = trials(offered, trace)
     if not offered:  # the reason names the caps only when they alone left everyone out
         why = (
             "every eligible partner is at its cap" if len(full) == len(candidates) else "no eligible partner"
