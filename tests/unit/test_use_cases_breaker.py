@@ -10,7 +10,8 @@ from typing import Any
 from leadrelay.domain.attempts import LeadView
 from leadrelay.domain.health import Kind, Result
 from leadrelay.domain.model import Strategy, Target, WebhookChannel
-from leadrelay.services.health import adapt_pings, health_tx
+from leadrelay.services.health import adapt_pings
+from leadrelay.services.health_report import health_tx
 from leadrelay.services.steps import Auction, Ping
 from tests.documents import lead
 from tests.fakes.clock import START

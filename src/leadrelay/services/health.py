@@ -14,19 +14,18 @@
 
 Every move of a breaker is stored in ``partner_breakers`` and audited (``partner.breaker_open``,
 ``partner.breaker_half_open``, ``partner.breaker_close``; actor ``breaker``). Each process keeps its own
-windows; the breaker's state is shared through the table, and a process forgets a partner's window when it
+windows (a window short of ``min_requests`` but over a rate asks the stored rows of every process: see
+``_trip``); the breaker's state is shared through the table, and a process forgets a partner's window when it
 sees the breaker closed (so old errors do not open it again at once). Retries of a delivery made before the
 breaker opened still go (they are the retry policy's), and do not decide a trial unless it is half-open.
 
-:class:`PartnerHealth` is what the admin API and the CLI show, computed from stored rows (the API and the
-workers may be different processes): posts from ``attempts``, pings from the auctions' ``bids``, over each
-partner's window, with its breaker.
+What the admin API and the CLI show (computed from stored rows): ``services.health_report``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,14 +47,12 @@ from leadrelay.domain.health import (
     ping_result,
     result_of,
     skip_line,
-    stats_of,
     stored_result,
     trial,
     trip_reason,
 )
-from leadrelay.errors import NotFound
-from leadrelay.services.config_in_force import ConfigCache, LiveConfig
-from leadrelay.services.ports import Clock, Storage, Tx, system_clock
+from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.ports import Tx
 from leadrelay.services.steps import Auction
 
 ACTOR = "breaker"
@@ -300,7 +297,7 @@ def settle_breakers(
             continue
         if before is not None:  # open: a retry of an older delivery; the trial decides
             continue
-        reason = _trip(tracker, partner, policy, now)
+        reason = _trip(tx, tracker, partner, policy, now)
         if reason is None:
             continue
         closed = Breaker(partner)
@@ -311,89 +308,34 @@ def settle_breakers(
     return moves
 
 
-def _trip(tracker: HealthTracker, partner: str, policy: BreakerPolicy, now: datetime) -> str | None:
+_SHARED_LIMIT = 2_000  # the stored requests a window short of min_requests reads at most
+
+
+def _trip(tx: Tx, tracker: HealthTracker, partner: str, policy: BreakerPolicy, now: datetime) -> str | None:
+    """Why the breaker opens now, or None. This process's window decides when it holds ``min_requests``;
+    when it holds fewer but its rates are over a threshold, the stored attempts (or bids) of every process
+    over the window decide: with N workers each sees about 1/N of the requests, and a partner failing them
+    all would otherwise need N times ``min_requests`` before any worker opened its breaker."""
     for kind in (Kind.POST, Kind.PING):
         count, errors, timeouts = tracker.counts(partner, kind, now, policy.window_s)
         reason = trip_reason(count, errors, timeouts, policy, kind)
+        over = count > 0 and (errors / count >= policy.error_rate or timeouts / count >= policy.timeout_rate)
+        if reason is None and over and count < policy.min_requests:
+            reason = trip_reason(
+                *_stored_counts(tx, partner, kind, now - timedelta(seconds=policy.window_s)), policy, kind
+            )
         if reason is not None:
             return reason
     return None
 
 
-# ---------------------------------------------------------------- what the API shows
-
-
-@dataclass(frozen=True, slots=True)
-class Health:
-    partner: str
-    window_s: float
-    post: Stats
-    ping: Stats  # from the auction's stored bids (post-only partners' offers are not pings)
-    breaker: Breaker
-    breaker_enabled: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        b = self.breaker
-        return {
-            "partner": self.partner,
-            "window_s": self.window_s,
-            "post": self.post.as_dict(),
-            "ping": self.ping.as_dict(),
-            "breaker": {
-                "enabled": self.breaker_enabled,
-                "state": b.state.value,
-                "opened_at": _iso(b.opened_at),
-                "retry_at": _iso(b.retry_at),
-                "reason": b.reason,
-                "changed_at": _iso(b.changed_at),
-            },
-        }
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None
-
-
-def health_tx(tx: Tx, live: LiveConfig, now: datetime, name: str | None = None) -> list[Health]:
-    """Every configured partner's health (or one partner's; ``NotFound`` if unknown), in name order: post
-    latency percentiles and error and timeout rates over its breaker's window, from the stored attempts;
-    ping latency and rates from the stored bids, and its breaker."""
-    partners = sorted(live.compiled.partners)
-    if name is not None:
-        if name not in live.compiled.partners:
-            raise NotFound(f"no partner named {name!r}")
-        partners = [name]
-    policies = {p: policy_of(live, p) or DEFAULT_POLICY for p in partners}
-    widest = max((policy.window_s for policy in policies.values()), default=DEFAULT_POLICY.window_s)
-    since = now - timedelta(seconds=widest)
-    starts = {p: now - timedelta(seconds=policies[p].window_s) for p in partners}
-    posts: dict[str, list[tuple[float, Result]]] = {p: [] for p in partners}
-    for partner, started_at, duration_ms, outcome, reason in tx.deliveries.post_observations(since, name):
-        if partner in posts and started_at >= starts[partner]:
-            posts[partner].append((duration_ms, stored_result(outcome, reason)))
-    pings: dict[str, list[tuple[float, Result]]] = {p: [] for p in partners}
-    for partner, created_at, duration_ms, status in tx.deliveries.ping_observations(since, name):
-        if partner in pings and created_at >= starts[partner]:
-            pings[partner].append((duration_ms, ping_result(status)))
-    stored = tx.caps.breakers()
-    out = []
-    for p in partners:
-        row = stored.get(p)
-        breaker = breaker_of(p, row) if row is not None else Breaker(p)
-        policy = policies[p]
-        post, ping = stats_of(posts[p]), stats_of(pings[p])
-        out.append(Health(p, policy.window_s, post, ping, breaker, policy.enabled))
-    return out
-
-
-class PartnerHealth:
-    """What the admin API does (async, through ``Storage.run_read``)."""
-
-    def __init__(self, storage: Storage, configs: ConfigCache, *, clock: Clock = system_clock) -> None:
-        self.storage = storage
-        self.configs = configs
-        self.clock = clock
-
-    async def show(self, name: str | None = None) -> list[Health]:
-        now = self.clock()
-        return await self.storage.run_read(lambda tx: health_tx(tx, self.configs.current(tx), now, name))
+def _stored_counts(tx: Tx, partner: str, kind: Kind, since: datetime) -> tuple[int, int, int]:
+    """(requests, errors, timeouts) of the partner's stored posts (attempts) or pings (bids) since ``since``,
+    every process's; the newest ``_SHARED_LIMIT`` at most."""
+    if kind is Kind.POST:
+        posts = tx.deliveries.post_observations(since, partner, _SHARED_LIMIT)
+        results = [stored_result(outcome, reason) for _, _, _, outcome, reason in posts]
+    else:
+        pings = tx.deliveries.ping_observations(since, partner, _SHARED_LIMIT)
+        results = [ping_result(status) for _, _, _, status in pings]
+    return len(results), results.count(Result.ERROR), results.count(Result.TIMEOUT)

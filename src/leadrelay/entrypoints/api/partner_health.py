@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from leadrelay.entrypoints.api.deps import RuntimeDep, ViewDep
-from leadrelay.services.health import PartnerHealth
+from leadrelay.services.health_report import PartnerHealth
 
 router = APIRouter(prefix="/v1", tags=["partners"])
 

@@ -14,7 +14,7 @@ from leadrelay.domain.health import Stats, format_rate
 from leadrelay.entrypoints.commands.common import DbOption, fail, print_rows, settings_for
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.config_in_force import ConfigCache
-from leadrelay.services.health import Health, health_tx
+from leadrelay.services.health_report import Health, health_tx
 
 COLUMNS = ("partner", "breaker", "since", "retry at", "reason", "window", "post", "ping")
 
