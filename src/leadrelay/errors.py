@@ -107,6 +107,13 @@ class TooManyRequests(LeadrelayError):
         self.retry_after = retry_after
 
 
+class SourceCapReached(TooManyRequests):
+    """A source has sent as many valid leads as one of its caps allows in the window (``sources.X.caps``);
+    ``retry_after`` seconds until the window ends."""
+
+    code = "source_cap"
+
+
 class Unavailable(LeadrelayError):
     """The server cannot do this because of how it runs (e.g. a missing secret): not the caller's fault."""
 

@@ -343,14 +343,15 @@ def test_a_failed_commit_drops_the_connection_and_leaves_no_lock(db_url: str, re
 
 def _hold_write_lock(path: str, seconds: float, locked: threading.Event, released: list[float]) -> None:
     """Another connection (as another process would) holding the write lock for ``seconds``; when it let go
-    is appended to ``released`` (``time.perf_counter``)."""
+    is appended to ``released`` (``time.perf_counter``, read just before its COMMIT: read after it, a loaded
+    machine may run the waiter, lock taken, before this thread reads the clock)."""
     other = sqlite3.connect(path, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
         locked.set()
         time.sleep(seconds)
-        other.execute("COMMIT")
         released.append(time.perf_counter())
+        other.execute("COMMIT")
     finally:
         other.close()
 

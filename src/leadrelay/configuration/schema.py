@@ -106,6 +106,8 @@ class SourceModel(Strict):
     postback: SourcePostbackModel | None = None  # events relayed to the source (configuration.postback)
     invoicing: SourceInvoicingConfig | None = None  # its statements' period (configuration.invoicing)
     form: HostedFormModel | None = None  # its hosted lead form (configuration.hosted_form)
+    timezone: TimeZone = "UTC"  # its caps' clock
+    caps: Caps = {}  # the valid leads it may send per hour/day/week/month/total (more: 429)
 
     def to_spec(self, name: str) -> SourceSpec:
         return SourceSpec(
@@ -120,6 +122,8 @@ class SourceModel(Strict):
             postback=self.postback.to_spec() if self.postback is not None else None,
             invoicing=self.invoicing.to_spec() if self.invoicing is not None else Invoicing(),
             form=self.form.to_spec() if self.form is not None else None,
+            timezone=self.timezone,
+            caps=cap_periods(self.caps),
         )
 
 

@@ -1,4 +1,4 @@
-"""Cap windows, counted in the partner's time zone.
+"""Cap windows, counted in the partner's (or, for a source's caps, the source's) time zone.
 
 A cap counts leads per window; each window has a key that the storage layer uses to count usage
 ("d:2026-11-22" for a day). Keys come from the LOCAL time in the partner's zone, so a day window changes at
@@ -14,13 +14,24 @@ local midnight, not at UTC midnight, and ``zoneinfo`` takes care of daylight sav
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from leadrelay.domain.model import CapPeriod
 
-__all__ = ["PERIOD_ORDER", "CapCheck", "first_reached", "window_end", "window_key", "window_keys"]
+__all__ = [
+    "PERIOD_ORDER",
+    "CapCheck",
+    "SourceSlot",
+    "first_reached",
+    "source_counter",
+    "source_slots",
+    "window_end",
+    "window_key",
+    "window_keys",
+]
 
 PERIOD_ORDER: tuple[CapPeriod, ...] = (
     CapPeriod.HOUR,
@@ -133,3 +144,43 @@ def _first_change(period: CapPeriod, tz: ZoneInfo, start: dt.datetime, end: dt.d
         else:
             high = middle
     return high
+
+
+# ---------------------------------------------------------------- a source's caps
+
+
+def source_counter(source: str) -> str:
+    """The cap counters' owner of a source's caps (``source:web``: no partner name has a colon)."""
+    return f"source:{source}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSlot:
+    """One of a source's caps for a lead sent now: its window and limit, and how the refusal reads."""
+
+    source: str
+    period: CapPeriod
+    window: str
+    limit: int
+    retry_after_s: int | None  # until the window ends; None for ``total`` (it never does)
+
+    def refusal(self) -> str:
+        if self.period is CapPeriod.TOTAL:
+            return f"source {self.source} has sent its total cap of {self.limit} leads"
+        return (
+            f"source {self.source} has sent its {self.period.value} cap of {self.limit} leads; "
+            f"the next {self.period.value} starts in {self.retry_after_s} s"
+        )
+
+
+def source_slots(
+    source: str, caps: Mapping[CapPeriod, int], tz: ZoneInfo, now: dt.datetime
+) -> tuple[SourceSlot, ...]:
+    """The slots a valid lead of ``source`` takes now, one per capped period (hour first)."""
+    slots = []
+    for period in PERIOD_ORDER:
+        if period in caps:
+            end = window_end(period, tz, now)
+            wait = None if end is None else max(1, math.ceil((end - now).total_seconds()))
+            slots.append(SourceSlot(source, period, window_key(period, tz, now), caps[period], wait))
+    return tuple(slots)

@@ -388,6 +388,8 @@ class SourceSpec:
     postback: SourcePostback | None = None  # events relayed to the source (domain.postback_relay)
     invoicing: Invoicing = DEFAULT_INVOICING  # its statements' period and clock
     form: HostedFormSpec | None = None  # its hosted lead form (domain.hosted_form); None: it has none
+    timezone: str = "UTC"  # its caps' clock
+    caps: Mapping[CapPeriod, int] = field(default_factory=dict)  # valid leads it may send per period
 
     def payout_for(self, entity: str) -> PayoutModel | None:
         """The payout model of this source's leads of ``entity``."""

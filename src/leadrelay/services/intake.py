@@ -12,11 +12,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from leadrelay import log_context
 from leadrelay.domain import lookup
+from leadrelay.domain.caps import SourceSlot, source_slots
 from leadrelay.domain.fields import validate_lead
 from leadrelay.domain.ledger import DEFAULT_CURRENCY, accepted_payout
 from leadrelay.domain.model import SourceSpec
@@ -28,6 +30,7 @@ from leadrelay.errors import (
     Forbidden,
     LeadrelayError,
     NotFound,
+    SourceCapReached,
     Unauthorized,
     ValidationFailed,
 )
@@ -194,7 +197,10 @@ class Intake:
             payout = accepted_payout(
                 lead_id, req.source, model, at=now, currency=DEFAULT_CURRENCY, entry_id=self._ids("led")
             )
-        write = LeadWrite(lead, jobs, screen, problems, keep, redeemed, bids, payout, lookups)
+        slots: tuple[SourceSlot, ...] = ()  # a valid lead (not a test) takes a slot of each source cap
+        if source.caps and not problems and not req.test:
+            slots = source_slots(source.name, source.caps, ZoneInfo(source.timezone), now)
+        write = LeadWrite(lead, jobs, screen, problems, keep, redeemed, bids, payout, lookups, slots)
         # watched before the write: a worker done with the lead before this request waits still wakes it
         watch = self._notifier.watch(lead_id) if waits else None
         try:
@@ -216,6 +222,13 @@ class Intake:
             kind, got = await self._writes.submit(write)
         if kind in ("created", "repeat"):  # the others raise: the entry point counts them as refused
             self.metrics.lead_received(write.lead["status"] if kind == "created" else kind)
+        if kind == "source_cap":
+            slot: SourceSlot = got
+            raise (
+                SourceCapReached(slot.refusal(), slot.retry_after_s)
+                if slot.retry_after_s
+                else Forbidden(slot.refusal())
+            )
         if kind == "ping_refused":
             if got == "expired":
                 raise Expired("ping_token expired; ping again for a new quote")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from leadrelay.domain.caps import SourceSlot, source_counter
 from leadrelay.domain.derived_states import lead_status, public_lead_status
 from leadrelay.domain.ledger import Entry
 from leadrelay.domain.states import JOB, LEAD, QUEUE, JobKind, JobStatus, LeadStatus, QueueState
@@ -33,6 +34,7 @@ class LeadWrite:
     bids: list[dict[str, Any]] = field(default_factory=list)  # its bids, given to the lead's jobs
     payout: Entry | None = None  # the source's payout when paid on acceptance: posted if it is accepted
     lookups: list[str] = field(default_factory=list)  # its lookup keys (domain.lookup), written with it
+    source_caps: tuple[SourceSlot, ...] = ()  # the slots it takes of its source's caps (a valid lead)
 
 
 def first_answer(w: LeadWrite) -> IntakeAnswer:
@@ -73,7 +75,9 @@ def write_group(tx: Tx, writes: Sequence[LeadWrite], clock: Clock) -> list[tuple
         raise
 
 
-def _write_group(tx: Tx, writes: Sequence[LeadWrite], clock: Clock) -> list[tuple[str, Any]]:
+def _write_group(tx: Tx, all_writes: Sequence[LeadWrite], clock: Clock) -> list[tuple[str, Any]]:
+    capped = _take_source_slots(tx, all_writes) if any(w.source_caps for w in all_writes) else {}
+    writes = [w for w in all_writes if w.lead["id"] not in capped] if capped else all_writes
     screened = [w for w in writes if w.screen is not None]
     marks: dict[str, list[dict[str, Any]]] = {}
     if screened:
@@ -89,6 +93,9 @@ def _write_group(tx: Tx, writes: Sequence[LeadWrite], clock: Clock) -> list[tupl
             w.lead["answer"] = answer.as_dict()
     pinged = any(w.ping is not None for w in writes)
     refused = _use_pings(tx, writes, clock()) if pinged else {}
+    for w in writes:
+        if w.lead["id"] in refused and w.source_caps:  # not written: its source's slots are given back
+            tx.caps.release_caps(source_counter(w.lead["source"]), [["", s.window] for s in w.source_caps])
     inserted = tx.leads.insert_leads([w.lead for w in writes if w.lead["id"] not in refused])
     tx.jobs.insert_jobs([j for w in writes if w.lead["id"] in inserted for j in w.jobs])
     tx.dedup.put_marks([m for lead_id in inserted for m in marks.get(lead_id, ())])
@@ -105,7 +112,10 @@ def _write_group(tx: Tx, writes: Sequence[LeadWrite], clock: Clock) -> list[tupl
         routed -= {j["id"] for w in writes for j in w.jobs if j["queue_state"] == QueueState.DONE}
         tx.deliveries.insert_bids([b for w in writes for b in w.bids if b["job_id"] in routed])
     results: list[tuple[str, Any]] = []
-    for w in writes:
+    for w in all_writes:
+        if w.lead["id"] in capped:
+            results.append(("source_cap", capped[w.lead["id"]]))
+            continue
         if w.lead["id"] in refused:
             results.append(("ping_refused", refused[w.lead["id"]]))
             continue
@@ -118,6 +128,28 @@ def _write_group(tx: Tx, writes: Sequence[LeadWrite], clock: Clock) -> list[tupl
         else:
             results.append(("repeat", original))
     return results
+
+
+def _take_source_slots(tx: Tx, writes: Sequence[LeadWrite]) -> dict[str, SourceSlot]:
+    """Take each lead's slots of its source's caps (exact under concurrency: a conditional update per
+    slot); a lead whose source has reached a cap takes none and is not written. A keyed repeat takes
+    nothing (it is answered as the first was). Lead id -> the cap reached."""
+    capped: dict[str, SourceSlot] = {}
+    for w in writes:
+        if not w.source_caps:
+            continue
+        key = w.lead["idempotency_key"]
+        if key is not None and tx.leads.lead_by_idempotency_key(w.lead["source"], key) is not None:
+            continue
+        counter = source_counter(w.lead["source"])
+        taken: list[list[str]] = []
+        for slot in w.source_caps:
+            if not tx.caps.reserve_cap(counter, "", slot.window, slot.limit)[0]:
+                tx.caps.release_caps(counter, taken)
+                capped[w.lead["id"]] = slot
+                break
+            taken.append(["", slot.window])
+    return capped
 
 
 def _use_pings(tx: Tx, writes: Sequence[LeadWrite], now: datetime) -> dict[str, str]:

@@ -90,7 +90,10 @@ _ANSWER = {"$ref": "#/components/schemas/IntakeAnswer"}
             "description": "The outcome (with `?wait`), or an Idempotency-Key repeat",
         },
         202: {"model": IntakeAnswer, "description": "Accepted and queued for routing"},
-        403: {"model": ErrorBody, "description": "The source may not post this entity, or its ping_token"},
+        403: {
+            "model": ErrorBody,
+            "description": "The source may not post this entity, or its ping_token; or it sent its total cap",
+        },
         409: {"model": ErrorBody, "description": "An Idempotency-Key conflict, or a ping_token already used"},
         410: {"model": ErrorBody, "description": "The ping_token expired"},
         413: {"model": ErrorBody, "description": "The body is too large"},
@@ -98,6 +101,11 @@ _ANSWER = {"$ref": "#/components/schemas/IntakeAnswer"}
         422: {
             "description": "The lead is rejected (`errors` per field), or a parameter is invalid",
             "content": {"application/json": {"schema": {"anyOf": [_ANSWER, _ERROR]}}},
+        },
+        429: {
+            "model": ErrorBody,
+            "description": "The source has sent what one of its caps allows in the window (`source_cap`; "
+            "`Retry-After`: seconds until the window ends); nothing is stored",
         },
     },
     openapi_extra={"requestBody": LEAD_BODY},

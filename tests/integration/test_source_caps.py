@@ -1,0 +1,126 @@
+"""A source's caps (PRODUCT.md: a cap limits what "a source may send" per hour, day, week, month or in
+total), on SQLite and PostgreSQL: the valid leads beyond a cap are answered 429 (``source_cap``, with
+``Retry-After`` until the window ends on the source's clock) and not stored; invalid leads and keyed repeats
+take no slot; a total cap is 403; two servers taking leads of one source at once never let more through
+than the cap; a bad cap is refused at apply with its path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from leadrelay.adapters.db.engine import Database
+from leadrelay.adapters.db.tables import leads
+from leadrelay.configuration.load import validate_document
+from leadrelay.errors import ConfigError
+from leadrelay.simulate.buyers import BuyersThread
+from tests.documents import base_config, lead
+from tests.support import ServerThread, prepare, source_headers
+
+
+@pytest.fixture
+def buyers() -> Iterator[BuyersThread]:
+    with BuyersThread(count=0, latency_ms=0, accept_rate=1.0) as b:
+        yield b
+
+
+def capped(buyers: BuyersThread, **source: Any) -> dict[str, Any]:
+    doc = base_config(buyers.url)
+    doc["sources"]["web"].update(source)
+    return doc
+
+
+def stored_leads(url: str) -> int:
+    db = Database(url)
+    try:
+        return int(db.read(lambda c: c.execute(select(func.count()).select_from(leads)).scalar_one()))
+    finally:
+        db.dispose()
+
+
+def send(http: httpx.Client, i: int, **overrides: Any) -> httpx.Response:
+    body = lead(phone=f"(512) 555-{1000 + i:04d}", email=f"p{i}@example.com", **overrides)
+    return http.post("/v1/leads", json=body, headers=source_headers())
+
+
+def test_leads_past_a_day_cap_are_429_until_the_sources_next_day_and_not_stored(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    prepare(db_url, capped(buyers, caps={"day": 3}, timezone="America/New_York"))
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        assert [send(http, i).status_code for i in range(3)] == [202, 202, 202]
+        invalid = send(http, 3, zip="not a zip")  # rejected for its fields: takes no slot
+        assert invalid.status_code == 422, invalid.text
+        keyed = {**source_headers(), "Idempotency-Key": "k-1"}
+        r = http.post("/v1/leads", json=lead(), headers=keyed)
+        assert r.status_code == 429, r.text
+        over = send(http, 4)
+        assert over.status_code == 429, over.text
+        body = over.json()
+        assert body["code"] == "source_cap"
+        assert "source web has sent its day cap of 3 leads; the next day starts in " in body["detail"]
+        wait = int(over.headers["Retry-After"])
+        assert 0 < wait <= 25 * 3600  # until midnight in New York (a fall-back day has 25 hours)
+        assert body["detail"].endswith(f"starts in {wait} s")
+    assert stored_leads(db_url) == 4  # the three valid ones and the invalid one (rejected), not the rest
+
+
+def test_a_keyed_repeat_takes_no_slot_and_a_total_cap_is_403(db_url: str, buyers: BuyersThread) -> None:
+    prepare(db_url, capped(buyers, caps={"hour": 5, "total": 2}))
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        keyed = {**source_headers(), "Idempotency-Key": "k-1"}
+        first = http.post("/v1/leads", json=lead(), headers=keyed)
+        again = http.post("/v1/leads", json=lead(), headers=keyed)  # answered as the first: no slot
+        assert (first.status_code, again.status_code) == (202, 202), again.text
+        assert again.json()["lead_id"] == first.json()["lead_id"]
+        assert send(http, 1).status_code == 202
+        over = send(http, 2)
+        assert over.status_code == 403, over.text
+        assert over.json()["detail"] == "source web has sent its total cap of 2 leads"
+        assert "Retry-After" not in over.headers
+    assert stored_leads(db_url) == 2
+
+
+def test_two_servers_taking_one_sources_leads_at_once_let_exactly_the_cap_through(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    """Two API processes' group commits (two servers here, each with its own engine) on one database."""
+    prepare(db_url, capped(buyers, caps={"day": 10}))
+    with ServerThread(db_url, workers=0) as one, ServerThread(db_url, workers=0) as two:
+
+        def post(i: int) -> int:
+            with (one if i % 2 else two).client() as http:
+                return send(http, i).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(post, range(40)))
+    assert sorted(codes) == [202] * 10 + [429] * 30
+    assert stored_leads(db_url) == 10
+
+
+@pytest.mark.parametrize(
+    ("source", "path"),
+    [
+        ({"caps": {"day": 0}}, "sources.web.caps.day"),
+        ({"caps": {"fortnight": 5}}, "sources.web.caps.fortnight"),
+        ({"timezone": "Mars/Olympus"}, "sources.web.timezone"),
+    ],
+)
+def test_a_bad_source_cap_is_refused_with_its_path(source: dict[str, Any], path: str) -> None:
+    doc = base_config(lambda name: f"http://127.0.0.1:9/{name}")
+    doc["sources"]["web"].update(source)
+    with pytest.raises(ConfigError) as refused:
+        validate_document(doc)
+    assert path in {p.path for p in refused.value.problems}, refused.value.problems
+
+
+def test_source_caps_are_kept_by_validation_as_written() -> None:
+    doc = base_config(lambda name: f"http://127.0.0.1:9/{name}")
+    doc["sources"]["web"].update(caps={"day": 500, "hour": 50}, timezone="Europe/London")
+    web = validate_document(doc)["sources"]["web"]
+    assert (web["caps"], web["timezone"]) == ({"hour": 50, "day": 500}, "Europe/London")
