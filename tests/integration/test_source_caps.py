@@ -124,3 +124,24 @@ def test_source_caps_are_kept_by_validation_as_written() -> None:
     doc["sources"]["web"].update(caps={"day": 500, "hour": 50}, timezone="Europe/London")
     web = validate_document(doc)["sources"]["web"]
     assert (web["caps"], web["timezone"]) == ({"hour": 50, "day": 500}, "Europe/London")
+
+
+def test_one_keyed_lead_sent_six_times_at_once_takes_one_slot(db_url: str, buyers: BuyersThread) -> None:
+    """Copies of one keyed request arriving together (a source's retries) may share a group commit: the
+    copies not written give their slots back, so the lead counts once."""
+    prepare(db_url, capped(buyers, caps={"day": 2}))
+    with ServerThread(db_url, workers=0) as server:
+        keyed = {**source_headers(), "Idempotency-Key": "retried"}
+
+        def post(_: int) -> httpx.Response:
+            with server.client() as http:
+                return http.post("/v1/leads", json=lead(), headers=keyed)
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(post, range(6)))
+        assert {r.status_code for r in answers} == {202}, [r.text for r in answers]
+        assert len({r.json()["lead_id"] for r in answers}) == 1
+        with server.client() as http:
+            assert send(http, 1).status_code == 202  # the second slot
+            assert send(http, 2).status_code == 429
+    assert stored_leads(db_url) == 2

@@ -76,7 +76,10 @@ def write_group(tx: Tx, writes: Sequence[LeadWrite], clock: Clock) -> list[tuple
 
 
 def _write_group(tx: Tx, all_writes: Sequence[LeadWrite], clock: Clock) -> list[tuple[str, Any]]:
-    capped = _take_source_slots(tx, all_writes) if any(w.source_caps for w in all_writes) else {}
+    capped: dict[str, SourceSlot] = {}
+    taken_none: set[str] = set()  # keyed repeats: they took no slot
+    if any(w.source_caps for w in all_writes):
+        capped, taken_none = _take_source_slots(tx, all_writes)
     writes = [w for w in all_writes if w.lead["id"] not in capped] if capped else all_writes
     screened = [w for w in writes if w.screen is not None]
     marks: dict[str, list[dict[str, Any]]] = {}
@@ -93,10 +96,10 @@ def _write_group(tx: Tx, all_writes: Sequence[LeadWrite], clock: Clock) -> list[
             w.lead["answer"] = answer.as_dict()
     pinged = any(w.ping is not None for w in writes)
     refused = _use_pings(tx, writes, clock()) if pinged else {}
-    for w in writes:
-        if w.lead["id"] in refused and w.source_caps:  # not written: its source's slots are given back
-            tx.caps.release_caps(source_counter(w.lead["source"]), [["", s.window] for s in w.source_caps])
     inserted = tx.leads.insert_leads([w.lead for w in writes if w.lead["id"] not in refused])
+    for w in writes:  # not written (a used token, a key repeated at once): its source's slots given back
+        if w.source_caps and w.lead["id"] not in inserted and w.lead["id"] not in taken_none:
+            tx.caps.release_caps(source_counter(w.lead["source"]), [["", s.window] for s in w.source_caps])
     tx.jobs.insert_jobs([j for w in writes if w.lead["id"] in inserted for j in w.jobs])
     tx.dedup.put_marks([m for lead_id in inserted for m in marks.get(lead_id, ())])
     tx.dedup.put_lookups([(w.lead["id"], k) for w in writes if w.lead["id"] in inserted for k in w.lookups])
@@ -130,16 +133,18 @@ def _write_group(tx: Tx, all_writes: Sequence[LeadWrite], clock: Clock) -> list[
     return results
 
 
-def _take_source_slots(tx: Tx, writes: Sequence[LeadWrite]) -> dict[str, SourceSlot]:
+def _take_source_slots(tx: Tx, writes: Sequence[LeadWrite]) -> tuple[dict[str, SourceSlot], set[str]]:
     """Take each lead's slots of its source's caps (exact under concurrency: a conditional update per
     slot); a lead whose source has reached a cap takes none and is not written. A keyed repeat takes
-    nothing (it is answered as the first was). Lead id -> the cap reached."""
+    nothing (it is answered as the first was). Lead id -> the cap reached, and the repeats' lead ids."""
     capped: dict[str, SourceSlot] = {}
+    repeats: set[str] = set()
     for w in writes:
         if not w.source_caps:
             continue
         key = w.lead["idempotency_key"]
         if key is not None and tx.leads.lead_by_idempotency_key(w.lead["source"], key) is not None:
+            repeats.add(w.lead["id"])
             continue
         counter = source_counter(w.lead["source"])
         taken: list[list[str]] = []
@@ -149,7 +154,7 @@ def _take_source_slots(tx: Tx, writes: Sequence[LeadWrite]) -> dict[str, SourceS
                 capped[w.lead["id"]] = slot
                 break
             taken.append(["", slot.window])
-    return capped
+    return capped, repeats
 
 
 def _use_pings(tx: Tx, writes: Sequence[LeadWrite], now: datetime) -> dict[str, str]:
