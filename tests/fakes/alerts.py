@@ -27,6 +27,11 @@ class FakeAlerts:
         self._t.update("alert_states", row, {**values, "version": version + 1})
         return True
 
+    def forget_state(self, alert: str) -> None:
+        row = self._t.find("alert_states", alert)
+        if row is not None:
+            self._t.delete("alert_states", row)
+
     def insert_event(self, row: Mapping[str, Any]) -> None:
         self._t.insert("alert_events", row)
 

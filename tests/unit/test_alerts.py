@@ -170,9 +170,9 @@ def test_cap_early_fires_before_the_local_time_and_holds_for_the_day() -> None:
     )
     late = Observations(at(8 * 60), day_caps={"acme": (50, 50, "America/New_York")})  # 15:00 there
     assert not reading(rule, late).breached
-    assert reading(rule, late, firing=True).breached  # reached early today: it stays firing
+    assert reading(rule, late, held={"acme"}).breached  # reached early today: it stays firing
     next_day = Observations(at(20 * 60), day_caps={"acme": (50, 3, "America/New_York")})
-    assert not reading(rule, next_day, firing=True).breached
+    assert not reading(rule, next_day, held={"acme"}).breached
     half = spec(AlertKind.CAP_EARLY, 50.0, before=time(14, 0))
     assert reading(half, Observations(T0, day_caps={"acme": (50, 25, "America/New_York")})).breached
 

@@ -22,7 +22,7 @@ Pure: standard library only; the time is in the observations.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -60,9 +60,17 @@ def _pct(value: float) -> str:
     return format_rate(value / 100)
 
 
-def reading(spec: AlertSpec, obs: Observations, *, firing: bool = False) -> Reading:
-    """The rule's condition over ``obs``; ``firing``: the rule is firing now (``cap_early`` holds on)."""
-    return _READERS[spec.kind](spec, obs, firing)
+def reading(spec: AlertSpec, obs: Observations, *, held: Collection[str] = ()) -> Reading:
+    """The rule's condition over ``obs``; ``held``: the partners whose breach the firing rule holds
+    (``cap_early`` holds a partner's early cap for the rest of its day: :func:`held_partners`)."""
+    return _READERS[spec.kind](spec, obs, held)
+
+
+def held_partners(detail: str | None) -> frozenset[str]:
+    """The partners a firing rule's detail names (``sunco: …; voltedge: …``: names have no colon)."""
+    if not detail:
+        return frozenset()
+    return frozenset(part.split(": ", 1)[0] for part in detail.split("; ") if ": " in part)
 
 
 def _verdict(breaches: list[str], quiet: str) -> Reading:
@@ -84,7 +92,7 @@ def _per_partner(
     return out
 
 
-def _rate(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
+def _rate(spec: AlertSpec, obs: Observations, _held: Collection[str]) -> Reading:
     timeouts = spec.kind is AlertKind.TIMEOUT_RATE
     rows = [*obs.posts, *obs.pings] if timeouts else obs.posts
     what = "timeout rate" if timeouts else "failure rate"
@@ -106,7 +114,7 @@ def _rate(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
     return _verdict(breaches, f"{what} below {_pct(threshold)} in {window}")
 
 
-def _latency(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
+def _latency(spec: AlertSpec, obs: Observations, _held: Collection[str]) -> Reading:
     threshold = float(spec.threshold or 0)
     window = format_seconds(spec.window_s)
     breaches = []
@@ -121,7 +129,7 @@ def _latency(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
     return _verdict(breaches, f"p95 latency at or below {threshold:g} ms in {window}")
 
 
-def _cap_early(spec: AlertSpec, obs: Observations, firing: bool) -> Reading:
+def _cap_early(spec: AlertSpec, obs: Observations, held: Collection[str]) -> Reading:
     threshold = float(spec.threshold if spec.threshold is not None else 100)
     before = spec.before
     assert before is not None, "configuration: cap_early has 'before'"
@@ -131,7 +139,9 @@ def _cap_early(spec: AlertSpec, obs: Observations, firing: bool) -> Reading:
             continue
         share = 100 * used / limit
         local = obs.now.astimezone(ZoneInfo(zone))
-        if share >= threshold and (local.time() < before or firing):
+        # past ``before`` a full cap still counts for a partner the firing rule holds (it was full early
+        # today), not for one that filled it late: that never fires the rule, so it cannot hold it
+        if share >= threshold and (local.time() < before or partner in held):
             breaches.append(
                 f"{partner}: {used} of its day cap of {limit} used ({_pct(share)}, at or above"
                 f" {_pct(threshold)}) before {before:%H:%M} {zone}"
@@ -139,7 +149,7 @@ def _cap_early(spec: AlertSpec, obs: Observations, firing: bool) -> Reading:
     return _verdict(breaches, f"no day cap at {_pct(threshold)} before {before:%H:%M}")
 
 
-def _wallet_low(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
+def _wallet_low(spec: AlertSpec, obs: Observations, _held: Collection[str]) -> Reading:
     threshold = Decimal(str(spec.threshold or 0))
     breaches = []
     for partner, (balance, credit) in sorted(obs.wallets.items()):
@@ -151,14 +161,14 @@ def _wallet_low(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
     return _verdict(breaches, f"every wallet at or above {threshold}")
 
 
-def _backlog(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
+def _backlog(spec: AlertSpec, obs: Observations, _held: Collection[str]) -> Reading:
     threshold = int(spec.threshold or 0)
     if obs.ready_jobs > threshold:
         return Reading(True, f"{obs.ready_jobs} jobs ready to run, above {threshold}")
     return Reading(False, f"{obs.ready_jobs} jobs ready to run (at most {threshold})")
 
 
-def _age(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
+def _age(spec: AlertSpec, obs: Observations, _held: Collection[str]) -> Reading:
     limit = float(spec.threshold or 0)
     waited = (obs.now - obs.oldest_ready).total_seconds() if obs.oldest_ready is not None else 0.0
     if obs.oldest_ready is not None and waited > limit:
@@ -169,7 +179,7 @@ def _age(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
     return Reading(False, f"no ready job waiting over {format_seconds(limit)}")
 
 
-def _batches(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
+def _batches(spec: AlertSpec, obs: Observations, _held: Collection[str]) -> Reading:
     threshold = int(spec.threshold or 1)
     since = _since(spec, obs)
     failed: dict[str, list[str]] = {}
@@ -184,7 +194,7 @@ def _batches(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
     return Reading(False, f"{count} failed batches cut in {window} (fewer than {threshold})")
 
 
-def _circuits(spec: AlertSpec, obs: Observations, _firing: bool) -> Reading:
+def _circuits(spec: AlertSpec, obs: Observations, _held: Collection[str]) -> Reading:
     breaches = [
         f"{partner}: circuit {state.replace('_', '-')}"
         for partner, state in sorted(obs.breakers.items())

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from leadrelay.domain.alert_checks import Observations, reading
+from leadrelay.domain.alert_checks import Observations, held_partners, reading
 from leadrelay.domain.alerts import (
     WINDOW_KINDS,
     Action,
@@ -92,17 +92,27 @@ def observe(tx: Tx, live: LiveConfig, specs: Sequence[AlertSpec], now: datetime)
     """What the rules ``specs`` need, read once for all of them."""
     kinds = {spec.kind for spec in specs}
     values: dict[str, Any] = {}
-    windowed = [spec.window_s for spec in specs if spec.kind in _RATE_KINDS]
+    windowed = [spec for spec in specs if spec.kind in _RATE_KINDS]
     if windowed:
-        since = now - timedelta(seconds=max(windowed))
+        since = now - timedelta(seconds=max(spec.window_s for spec in windowed))
+        # read partner by partner: the read's row limit is each partner's, so a busy partner's requests
+        # never crowd out another's (read for every partner at once, 50,000 posts of one left none of the
+        # others': a failing partner's rule never fired)
+        watched = sorted(
+            live.specs.partners
+            if any(not spec.partners for spec in windowed)
+            else {p for spec in windowed for p in spec.partners}
+        )
         values["posts"] = [
             (p, at, ms, stored_result(outcome, reason))
-            for p, at, ms, outcome, reason in tx.deliveries.post_observations(since)
+            for name in watched
+            for p, at, ms, outcome, reason in tx.deliveries.post_observations(since, name)
         ]
         if AlertKind.TIMEOUT_RATE in kinds:
             values["pings"] = [
                 (p, at, ms, ping_result(status))
-                for p, at, ms, status in tx.deliveries.ping_observations(since)
+                for name in watched
+                for p, at, ms, status in tx.deliveries.ping_observations(since, name)
             ]
     if AlertKind.CAP_EARLY in kinds:
         keys = {
@@ -184,7 +194,8 @@ class Alerting:
         plans = []
         for spec in specs:
             memory = memory_of(stored.get(spec.name))
-            measured = reading(spec, obs, firing=memory.state is AlertState.FIRING)
+            held = held_partners(memory.detail) if memory.state is AlertState.FIRING else frozenset()
+            measured = reading(spec, obs, held=held)
             decision = decide(measured, memory, spec.cool_down_s, now)
             if decision.action is not Action.NOTHING:
                 plans.append((spec, measured, decision, memory.version))

@@ -92,6 +92,8 @@ def apply_objects(
         tx.config.put_object(change.kind, change.name, doc, now)
         if change.kind == "partners":
             tx.wallets.configure_wallets({change.name: wallet_of(doc)})
+        if change.kind == "alerts" and change.action == "created":  # not a deleted namesake's state
+            tx.alerts.forget_state(change.name)
         tx.config.audit(
             actor=actor,
             action=f"config.{change.action}",
@@ -337,6 +339,8 @@ def delete_in(
     if kind == "sources":
         credentials.revoke_source_keys(tx, name, actor=actor, now=now)
         credentials.disable_portal_users(tx, "source", name, actor=actor, now=now)
+    elif kind == "alerts":  # a rule created later under this name starts afresh
+        tx.alerts.forget_state(name)
     elif kind == "partners":
         credentials.revoke_partner_keys(tx, name, actor=actor, now=now)
         credentials.disable_portal_users(tx, "partner", name, actor=actor, now=now)

@@ -220,8 +220,8 @@ class Intake:
         lead_id, jobs, keep = write.lead["id"], write.jobs, write.keep_answer
         with timed_step(self.metrics, "store"):
             kind, got = await self._writes.submit(write)
-        if kind in ("created", "repeat"):  # the others raise: the entry point counts them as refused
-            self.metrics.lead_received(write.lead["status"] if kind == "created" else kind)
+        if kind == "created":  # the others raise (the entry point counts them as refused), or replay
+            self.metrics.lead_received(write.lead["status"])
         if kind == "source_cap":
             slot: SourceSlot = got
             raise (
@@ -239,7 +239,9 @@ class Intake:
                 "Idempotency-Key was already used with a different body; send a new key for a new lead",
             )
         if kind == "repeat":
-            return await self._replay(got)
+            replayed = await self._replay(got)  # a 409 while the first is answered: counted as refused
+            self.metrics.lead_received("repeat")
+            return replayed
         if any(j["queue_state"] == QueueState.READY for j in jobs):
             self._notifier.jobs_added()
         answer = first_answer(write)

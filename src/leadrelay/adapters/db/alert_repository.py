@@ -24,6 +24,9 @@ class SqlAlerts:
     def move_state(self, alert: str, version: int, values: Mapping[str, Any]) -> bool:
         return alert_store.move_state(self._conn, alert, version, values)
 
+    def forget_state(self, alert: str) -> None:
+        alert_store.forget_state(self._conn, alert)
+
     def insert_event(self, row: Mapping[str, Any]) -> None:
         alert_store.insert_event(self._conn, row)
 

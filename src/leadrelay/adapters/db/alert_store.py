@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db.console_tables import alert_events, alert_states
@@ -45,6 +45,10 @@ def move_state(conn: Connection, alert: str, version: int, values: Mapping[str, 
         .returning(_S.c.alert)
     )
     return conn.execute(stmt).first() is not None
+
+
+def forget_state(conn: Connection, alert: str) -> None:
+    conn.execute(delete(_S).where(_S.c.alert == alert))
 
 
 def insert_event(conn: Connection, row: Mapping[str, Any]) -> None:

@@ -24,7 +24,9 @@ def _when(value: str | None) -> str:
 
 @alerts_app.command("list")
 def list_alerts(
-    events: Annotated[int, typer.Option(help="How many of the latest messages to show.")] = 20,
+    events: Annotated[
+        int, typer.Option(min=0, max=1000, help="How many of the latest messages to show (0 to 1000).")
+    ] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     database_url: DbOption = None,
 ) -> None:

@@ -24,6 +24,11 @@ class Alerts(Protocol):
         when this transaction moved it (of several processes, one does)."""
         ...
 
+    def forget_state(self, alert: str) -> None:
+        """Drop the rule's stored state (the rule was deleted, or is new: a rule created under the name of
+        a deleted one starts ok, not with the old one's firing)."""
+        ...
+
     def insert_event(self, row: Mapping[str, Any]) -> None: ...
 
     def events(self, alert: str | None, limit: int) -> list[Record]:
