@@ -45,66 +45,44 @@ def _check(db_url: str, queue: int, ahead: timedelta = timedelta(0)) -> list[tup
     return asyncio.run(go())
 
 
-def test_a_recreated_rule_does_not_inherit_the_deleted_rules_state(
-    db_url: str, healthy: BuyersThread, tmp_path: Path
-) -> None:
+def recreated(db_url: str, healthy: BuyersThread, tmp_path: Path, rule: dict[str, Any]) -> None:
+    """A queue-backlog rule "ops" fires on two ready jobs and is deleted through the API; ``rule`` is then
+    applied under the same name (the CLI)."""
     document = base_config(healthy.url)
     document["alerts"] = [{"name": "ops", "kind": "queue_backlog", "threshold": 0, "notify": NOTIFY}]
     prepare(db_url, document)
-    fired = _check(db_url, queue=2)  # two jobs ready to run: the old rule fires
-    assert [(a, s) for a, s, _ in fired] == [("ops", "firing")]
-
+    assert [(a, s) for a, s, _ in _check(db_url, queue=2)] == [("ops", "firing")]
     with ServerThread(db_url, workers=0) as s, s.client() as http:
         r = http.delete("/v1/alerts/ops", headers=ADMIN)
         assert r.status_code == 200, r.text
-
-    # a new, different rule under the same name: every breaker is closed, so it has nothing to say
-    document["alerts"] = [{"name": "ops", "kind": "circuit_open", "notify": NOTIFY}]
+    document["alerts"] = [{"name": "ops", "notify": NOTIFY, **rule}]
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     applied = cli(db_url, "apply", "-f", str(path))
     assert applied.returncode == 0, applied.stderr
 
-    # its first check: it never fired, so no "resolved" ("every circuit closed") should go out
-    assert _check(db_url, queue=0) == []
+
+def test_a_recreated_rule_does_not_resolve_what_it_never_fired_on(
+    db_url: str, healthy: BuyersThread, tmp_path: Path
+) -> None:
+    recreated(db_url, healthy, tmp_path, {"kind": "circuit_open"})  # every breaker closed: nothing to say
+    assert _check(db_url, queue=0) == []  # no "resolved" ("every circuit closed")
+
+
+def test_a_recreated_rule_is_listed_ok_until_it_is_checked(
+    db_url: str, healthy: BuyersThread, tmp_path: Path
+) -> None:
+    recreated(db_url, healthy, tmp_path, {"kind": "queue_age", "threshold": "1s"})
+    with ServerThread(db_url, workers=0) as s, s.client() as http:
+        (rule,) = http.get("/v1/alerts", headers=ADMIN).json()["items"]
+    assert (rule["kind"], rule["state"], rule["detail"]) == ("queue_age", "ok", None), rule
 
 
 def test_a_recreated_rule_announces_its_own_breach(
     db_url: str, healthy: BuyersThread, tmp_path: Path
 ) -> None:
-    document = base_config(healthy.url)
-    document["alerts"] = [{"name": "ops", "kind": "queue_backlog", "threshold": 0, "notify": NOTIFY}]
-    prepare(db_url, document)
-    assert [(a, s) for a, s, _ in _check(db_url, queue=2)] == [("ops", "firing")]
-
-    with ServerThread(db_url, workers=0) as s, s.client() as http:
-        assert http.delete("/v1/alerts/ops", headers=ADMIN).status_code == 200
-
-    # re-created as a queue-age rule whose condition holds (jobs waiting since before "now")
-    document["alerts"] = [{"name": "ops", "kind": "queue_age", "threshold": "1s", "notify": NOTIFY}]
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    assert cli(db_url, "apply", "-f", str(path)).returncode == 0
-    with ServerThread(db_url, workers=0) as s, s.client() as http:
-        (rule,) = http.get("/v1/alerts", headers=ADMIN).json()["items"]
-    # the new rule was never checked: it is listed ok (it was listed firing, with the old rule's detail)
-    assert (rule["kind"], rule["state"], rule["detail"]) == ("queue_age", "ok", None), rule
-
-
-def test_a_recreated_rule_announces_its_own_breach_after_listing(
-    db_url: str, healthy: BuyersThread, tmp_path: Path
-) -> None:
-    """Same as above without the listing assertion: the breach of the new rule is silent."""
-    document = base_config(healthy.url)
-    document["alerts"] = [{"name": "ops", "kind": "queue_backlog", "threshold": 0, "notify": NOTIFY}]
-    prepare(db_url, document)
-    assert [(a, s) for a, s, _ in _check(db_url, queue=2)] == [("ops", "firing")]
-    with ServerThread(db_url, workers=0) as s, s.client() as http:
-        assert http.delete("/v1/alerts/ops", headers=ADMIN).status_code == 200
-    document["alerts"] = [{"name": "ops", "kind": "queue_age", "threshold": "1m", "notify": NOTIFY}]
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    assert cli(db_url, "apply", "-f", str(path)).returncode == 0
-    # five minutes on: both jobs have waited 5m > 1m, the new rule's condition holds
+    recreated(db_url, healthy, tmp_path, {"kind": "queue_age", "threshold": "1m"})
+    # five minutes on: both jobs have waited 5m > 1m, the new rule's condition holds (within the old
+    # rule's cool-down of 30m: the inherited firing state kept it silent)
     sent = _check(db_url, queue=0, ahead=timedelta(minutes=5))
     assert [(a, s) for a, s, _ in sent] == [("ops", "firing")]
