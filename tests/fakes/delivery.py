@@ -205,9 +205,9 @@ class FakeJobs:
         if job is not None:
             self._t.update("jobs", job, values)
 
-    def open_resends(self, lead_id: str, job_id: str) -> list[str]:
+    def open_resends(self, lead_id: str, partners: Sequence[str]) -> list[str]:
         def open_resend(j: dict[str, Any]) -> bool:
-            return j["lead_id"] == lead_id and j["parent_id"] == job_id and j["kind"] == JobKind.RESEND
+            return j["lead_id"] == lead_id and j["target_partner"] in partners and j["kind"] == JobKind.RESEND
 
         return sorted(j["id"] for j in self._t.where("jobs", open_resend) if j["status"] in JOB_OPEN)
 

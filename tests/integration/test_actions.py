@@ -502,9 +502,28 @@ def test_four_resends_at_once_make_one_resend(db_url: str, buyers: BuyersThread)
         [new_id] = [r.json()["job_id"] for r in answers if r.status_code == 200]
         for r in answers:
             if r.status_code == 409:
-                assert_conflict(r, f"a resend of {sold['job']} is under way ({new_id})")
+                assert_conflict(r, f"the lead of {sold['job']} is being resent ({new_id})")
         kinds = [i["kind"] for i in http.get("/v1/distributions", headers=ADMIN).json()["items"]]
         assert sorted(kinds) == ["resend", "route"]
         assert len(audit_entries(http, "distribution.resend", sold["job"])) == 1
         shown = detail(http, sold["job"])["actions"]["resend"]
         assert shown["allowed"] is False and new_id in shown["reason"], shown
+
+
+def test_a_resend_of_the_original_waits_for_a_resend_of_its_resend(db_url: str, buyers: BuyersThread) -> None:
+    """Once a first resend R1 of O is delivered, an operator resending R1 starts R2; resending O while R2
+    is on its way is refused too, in the action and in the log's menu (the guard looked at O's own
+    resends only: the buyer was sent the lead twice more at once)."""
+    prepare(db_url, base_config(buyers.url))
+    with ServerThread(db_url) as server, server.client() as http:
+        sold = post(http)
+        r1 = act(http, sold["job"], "resend", "buyer lost it").json()["job_id"]
+        assert wait_final(http, r1)["status"] == "delivered"
+    with ServerThread(db_url, workers=0) as server, server.client() as http:  # R2 stays on its way
+        second = act(http, r1, "resend", "operator A")
+        assert second.status_code == 200, second.text
+        r2 = second.json()["job_id"]
+        menu = detail(http, sold["job"])["actions"]["resend"]
+        third = act(http, sold["job"], "resend", "operator B")
+    assert_conflict(third, f"the lead of {sold['job']} is being resent ({r2})")
+    assert menu["allowed"] is False and r2 in menu["reason"], menu

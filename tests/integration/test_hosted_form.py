@@ -348,3 +348,26 @@ def test_user_choice_offers_are_shown_and_one_is_selected(db_url: str, buyers: B
     assert again.status_code == 409 and page(again).xpath("string(//h1)") == "Already chosen"
     [row] = stored(db_url)
     assert row.data["consent_text"] == CONSENT
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize(("caps", "status"), [({"day": 1}, 429), ({"total": 1}, 403)])
+def test_a_form_past_its_sources_cap_says_so_and_when(
+    db_url: str, buyers: BuyersThread, caps: dict[str, int], status: int
+) -> None:
+    """Past a day cap: 429 with Retry-After until the source's next day, and a page saying when; past a
+    total cap: 403, the form closed. (Both were a 503 "try again in a minute": a fault, and a false hint.)"""
+    doc = form_config(buyers, wait="0s")
+    doc["sources"]["web"]["caps"] = caps
+    prepare(db_url, doc)
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        assert send(http, person()).status_code == 200
+        over = send(http, person(phone="(512) 555-1313", email="grace@example.com"))
+    text = " ".join(page(over).text_content().split())
+    assert over.status_code == status, (over.status_code, text[:300])
+    if status == 429:
+        assert int(over.headers["Retry-After"]) > 60
+        assert "This form takes no more requests for now. Try again in " in text, text
+    else:
+        assert "Retry-After" not in over.headers and "This form takes no more requests." in text, text
+    assert len(stored(db_url)) == 1

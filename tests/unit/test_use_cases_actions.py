@@ -94,7 +94,7 @@ def test_a_second_resend_is_refused_while_the_first_is_on_its_way_and_allowed_on
     _, job_id = delivered(world, state="CA")
     [first] = run(world.actions.resend(job_id, actor="ops"))
     before = unchanged(world)
-    with pytest.raises(InvalidTransition, match=rf"a resend of {job_id} is under way \({first}\)"):
+    with pytest.raises(InvalidTransition, match=rf"the lead of {job_id} is being resent \({first}\)"):
         run(world.actions.resend(job_id, actor="other operator"))  # the buyer would get the lead twice
     assert unchanged(world) == before  # no job, no audit entry
 

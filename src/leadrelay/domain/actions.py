@@ -71,7 +71,8 @@ def can_resend(
     job: JobView, deliveries: Sequence[DeliveryView], open_resends: Sequence[str] = ()
 ) -> Availability:
     """Only a delivered job, to the partners it was delivered to, and not while an earlier resend of it
-    is still on its way (a second click, or two operators at once, would send the buyer the lead twice)."""
+    (or of a resend of it) is still on its way: a second click, or two operators at once, would send the
+    buyer the lead twice."""
     if job.status != JobStatus.DELIVERED:
         hint = " (use rerun)" if job.status in (JobStatus.FAILED, JobStatus.UNSOLD) else ""
         return Availability(
@@ -80,8 +81,8 @@ def can_resend(
     if open_resends:
         return Availability(
             False,
-            f"a resend of {job.id} is under way ({', '.join(open_resends)}); "
-            "resend again once it has finished",
+            f"the lead of {job.id} is being resent ({', '.join(open_resends)}); "
+            "resend again once that has finished",
         )
     return Availability(True, partners=_delivered(deliveries))
 

@@ -125,10 +125,12 @@ class Actions:
         def work(tx: Tx) -> list[str]:
             job = _job(tx, job_id)
             found = tx.deliveries.job_deliveries(job_id)
-            resends = tx.jobs.open_resends(job.lead_id, job_id)  # read under the job's lock
+            delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
+            # resends of the lead's other jobs (a resend of a resend) wait too: one lock per lead
+            tx.dedup.lock_keys([("resend", job.lead_id)])
+            resends = tx.jobs.open_resends(job.lead_id, [d.partner for d in delivered])
             _allowed(can_resend(job_view(job), delivery_views(found), resends))
             _not_erased(job, "resend")
-            delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
             now = self.clock()
             new_ids = []
             for d in delivered:

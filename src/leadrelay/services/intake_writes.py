@@ -136,12 +136,12 @@ def _write_group(tx: Tx, all_writes: Sequence[LeadWrite], clock: Clock) -> list[
 def _take_source_slots(tx: Tx, writes: Sequence[LeadWrite]) -> tuple[dict[str, SourceSlot], set[str]]:
     """Take each lead's slots of its source's caps (exact under concurrency: a conditional update per
     slot); a lead whose source has reached a cap takes none and is not written. A keyed repeat takes
-    nothing (it is answered as the first was). Lead id -> the cap reached, and the repeats' lead ids."""
+    nothing (it is answered as the first was). The group's slots are taken source by source, in one order
+    for every process (two groups taking two sources' counters crosswise deadlocked on PostgreSQL). Lead
+    id -> the cap it is refused by (:func:`_refusing`), and the repeats' lead ids."""
     capped: dict[str, SourceSlot] = {}
     repeats: set[str] = set()
-    for w in writes:
-        if not w.source_caps:
-            continue
+    for w in sorted((w for w in writes if w.source_caps), key=lambda w: str(w.lead["source"])):
         key = w.lead["idempotency_key"]
         if key is not None and tx.leads.lead_by_idempotency_key(w.lead["source"], key) is not None:
             repeats.add(w.lead["id"])
@@ -151,10 +151,19 @@ def _take_source_slots(tx: Tx, writes: Sequence[LeadWrite]) -> tuple[dict[str, S
         for slot in w.source_caps:
             if not tx.caps.reserve_cap(counter, "", slot.window, slot.limit)[0]:
                 tx.caps.release_caps(counter, taken)
-                capped[w.lead["id"]] = slot
+                capped[w.lead["id"]] = _refusing(tx, counter, w.source_caps, slot)
                 break
             taken.append(["", slot.window])
     return capped, repeats
+
+
+def _refusing(tx: Tx, counter: str, slots: Sequence[SourceSlot], failed: SourceSlot) -> SourceSlot:
+    """Of a refused lead's caps, the one to answer with: a spent ``total`` (it never comes back: 403), else
+    the full window that ends last (a retry before then is refused again); ``failed`` if none reads full
+    now (another lead's slot given back meanwhile)."""
+    used = tx.caps.cap_used([(counter, "", slot.window) for slot in slots])
+    full = [slot for slot in slots if used[(counter, "", slot.window)] >= slot.limit] or [failed]
+    return max(full, key=lambda slot: slot.retry_after_s or float("inf"))
 
 
 def _use_pings(tx: Tx, writes: Sequence[LeadWrite], now: datetime) -> dict[str, str]:

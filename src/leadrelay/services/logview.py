@@ -12,7 +12,7 @@ from typing import Any
 from leadrelay.domain.actions import available_actions
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.postbacks import postback_url
-from leadrelay.domain.states import JobStatus
+from leadrelay.domain.states import DeliveryStatus, JobStatus
 from leadrelay.errors import NotFound
 from leadrelay.services.act import cancel_periods, delivery_views, job_view
 from leadrelay.services.config_in_force import ConfigCache
@@ -179,7 +179,8 @@ def get_distribution(
     money = tx.ledger.entries(delivery_ids=[d.id for d in found]) if found else []
     out["ledger"] = [entry_dict(e) for e in money]
     if now is not None:
-        resends = tx.jobs.open_resends(row.lead_id, job_id) if row.status == JobStatus.DELIVERED else []
+        sold = [d.partner for d in found if d.status == DeliveryStatus.DELIVERED]
+        resends = tx.jobs.open_resends(row.lead_id, sold) if row.status == JobStatus.DELIVERED else []
         views = delivery_views(found, tx)
         allowed = available_actions(job_view(row), views, now, cancel_periods or {}, resends)
         out["actions"] = {name: a.as_dict() for name, a in allowed.items()}

@@ -93,8 +93,8 @@ class SqlJobs:
     def job_had_errors(self, job_id: str) -> bool:
         return store.job_had_errors(self._conn, job_id)
 
-    def open_resends(self, lead_id: str, job_id: str) -> list[str]:
-        return store.open_resends(self._conn, lead_id, job_id)
+    def open_resends(self, lead_id: str, partners: Sequence[str]) -> list[str]:
+        return store.open_resends(self._conn, lead_id, partners)
 
 
 class SqlCaps:

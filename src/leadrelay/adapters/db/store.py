@@ -196,10 +196,10 @@ def insert_attempt(conn: Connection, row: Mapping[str, Any]) -> None:
     ATTEMPTS.write(conn, [row])
 
 
-def open_resends(conn: Connection, lead_id: str, job_id: str) -> list[str]:
-    """The resend jobs of ``job_id`` (a job of ``lead_id``: found by the lead's index) still open."""
+def open_resends(conn: Connection, lead_id: str, partners: Sequence[str]) -> list[str]:
+    """The resend jobs of ``lead_id`` to any of ``partners`` still open (whichever job they resend)."""
     c = jobs.c
-    found = select(c.id).where(c.lead_id == lead_id, c.parent_id == job_id, c.kind == JobKind.RESEND)
+    found = select(c.id).where(c.lead_id == lead_id, c.kind == JobKind.RESEND, c.target_partner.in_(partners))
     return [str(i) for i in conn.execute(found.where(c.status.in_(JOB_OPEN)).order_by(c.id)).scalars()]
 
 

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, Response
 from leadrelay.bootstrap import Runtime
 from leadrelay.domain.hosted_form import TokenCheck, form_subject, offer_subject
 from leadrelay.entrypoints.web.form_inputs import honeypot_name, input_of
-from leadrelay.errors import Conflict, Gone, LeadrelayError, NotFound
+from leadrelay.errors import Conflict, Forbidden, Gone, LeadrelayError, NotFound, SourceCapReached
 from leadrelay.services.hosted_form import FormSetup, HostedForms, Submitted
 
 __all__ = ["router"]
@@ -191,6 +191,15 @@ async def post_form(source: str, entity: str, request: Request) -> Response:
             client=_client(request),
             user_agent=request.headers.get("user-agent", ""),
         )
+    except SourceCapReached as exc:  # the source has sent what its caps allow in the window
+        later = _human_wait(exc.retry_after)
+        page = _message(
+            429, "Form not sent", f"This form takes no more requests for now. Try again in {later}.", link
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
+    except Forbidden:  # past the source's total cap (or the source may no longer post the entity)
+        return _message(403, "Form closed", "This form takes no more requests.", link)
     except LeadrelayError as exc:
         log.warning("hosted form %s/%s: intake refused the post: %s", source, entity, exc)
         return _message(503, "Form not sent", "The form could not be sent now. Try again in a minute.", link)
@@ -241,3 +250,12 @@ async def select_offer(source: str, entity: str, offer_id: str, request: Request
     except Conflict:
         return _message(409, "Already chosen", "A choice was already made for this request.")
     return _page("chosen.html", partner=name)
+
+
+def _human_wait(seconds: int) -> str:
+    """``3 minutes``, ``5 hours``: how long, roughly, as a person reads it."""
+    for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = round(seconds / size)
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"

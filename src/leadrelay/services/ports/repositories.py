@@ -56,8 +56,9 @@ class Jobs(Protocol):
 
     def job_had_errors(self, job_id: str) -> bool: ...
 
-    def open_resends(self, lead_id: str, job_id: str) -> list[str]:
-        """The ids of the resend jobs of ``job_id`` (a job of ``lead_id``) that are still open."""
+    def open_resends(self, lead_id: str, partners: Sequence[str]) -> list[str]:
+        """The ids of the lead's resend jobs to any of ``partners`` that are still open (a resend of the
+        job, or of a resend of it: the buyer would get the lead twice at once all the same)."""
 
 
 class Caps(Protocol):
