@@ -15,6 +15,7 @@ from leadrelay.domain.states import (
     QUEUE,
     DeliveryStatus,
     JobKind,
+    JobStatus,
     LeadStatus,
     OfferStatus,
     QueueState,
@@ -209,7 +210,8 @@ class FakeJobs:
         def open_resend(j: dict[str, Any]) -> bool:
             return j["lead_id"] == lead_id and j["target_partner"] in partners and j["kind"] == JobKind.RESEND
 
-        return sorted(j["id"] for j in self._t.where("jobs", open_resend) if j["status"] in JOB_OPEN)
+        on_its_way = {*JOB_OPEN, JobStatus.HELD}
+        return sorted(j["id"] for j in self._t.where("jobs", open_resend) if j["status"] in on_its_way)
 
     def job_had_errors(self, job_id: str) -> bool:
         for attempt in self._t.where("attempts", lambda a: a["job_id"] == job_id):

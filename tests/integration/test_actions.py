@@ -527,3 +527,38 @@ def test_a_resend_of_the_original_waits_for_a_resend_of_its_resend(db_url: str, 
         third = act(http, sold["job"], "resend", "operator B")
     assert_conflict(third, f"the lead of {sold['job']} is being resent ({r2})")
     assert menu["allowed"] is False and r2 in menu["reason"], menu
+
+
+def _held(http: httpx.Client, job_id: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        d = detail(http, job_id)
+        return d if d["status"] in ("held", "delivered", "failed", "unsold") else None
+
+    found: dict[str, Any] = wait_for(done, timeout=20)
+    return found
+
+
+def test_a_second_resend_waits_for_a_resend_held_for_pick_up(db_url: str, buyers: BuyersThread) -> None:
+    """A resend whose webhook failed over to ``hold`` is on its way too (the partner has it for pick-up):
+    a second resend is refused, in the action and the menu (it was allowed: the lead twice more)."""
+    doc = base_config(buyers.url)
+    hook = {"url": buyers.url("sunco"), "timeout": "2s", "max_attempts": 1}
+    doc["partners"] = {
+        "sunco": {**doc["partners"]["sunco"], "channel": {"webhook": hook}, "failover": [{"hold": {}}]}
+    }
+    doc["profiles"]["solar-main"]["rules"] = []
+    doc["profiles"]["solar-main"]["default"] = {"partner": "sunco"}
+    prepare(db_url, doc)
+    with ServerThread(db_url) as server, server.client() as http:
+        sold = post(http)
+        assert wait_final(http, sold["job"])["status"] == "delivered"
+        buyers.set_error_rate(1.0)  # sunco's webhook errs: the resend fails over to hold
+        first = act(http, sold["job"], "resend", "buyer lost it")
+        assert first.status_code == 200, first.text
+        r1 = first.json()["job_id"]
+        assert _held(http, r1)["status"] == "held"  # stored for sunco's pick-up: on its way to sunco
+        menu = detail(http, sold["job"])["actions"]["resend"]
+        second = act(http, sold["job"], "resend", "operator B")
+    assert second.status_code == 409, (second.status_code, second.text)
+    assert menu["allowed"] is False, menu
+    assert_conflict(second, f"the lead of {sold['job']} is being resent ({r1})")

@@ -2,19 +2,20 @@
 all 4 posts in the window (min_requests 3, error_rate 50 %), 2 sent by each worker, opens its breaker and
 gets no fifth lead. (Each worker's own window held 2 posts, fewer than min_requests: it used to stay
 closed.) Two ``Worker`` objects with their own runtimes (their own ``HealthTracker``) on one database stand
-for the two processes."""
+for the two processes. The stored requests counted start at the breaker's last close."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from leadrelay.adapters.db import breaker_store
-from leadrelay.bootstrap import build_runtime
+from leadrelay.bootstrap import Runtime, build_runtime
 from leadrelay.config import Settings
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.simulate.buyers import BuyersThread
-from tests.integration.test_circuit_breaker import Clock, _document, _sell
+from tests.integration.test_circuit_breaker import Clock, _document, _run, _sell
 from tests.support import ADMIN, ServerThread, prepare
 
 
@@ -56,3 +57,27 @@ def test_errors_seen_by_two_workers_open_the_breaker(
     assert found["breaker"] is not None and found["breaker"]["state"] == "open", found
     # ... so the fifth lead is not sent to sunco
     assert found["received_after"] == 4, found
+
+
+def test_one_error_after_the_trial_closed_the_breaker_does_not_reopen_it(
+    db_url: str, healthy: BuyersThread, failing: BuyersThread
+) -> None:
+    """The stored requests a short window asks start at the breaker's last close: the errors that opened
+    it do not open it again (one error after the trial's close reopened it at once)."""
+    prepare(db_url, _document(failing.url("sunco"), healthy))  # min_requests 3, error_rate 50%, window 5m
+
+    async def scenario(rt: Runtime, worker: Worker, clock: Clock) -> dict[str, Any]:
+        await _sell(rt, worker, 3)  # three 500s: the breaker opens
+        failing.set_error_rate(0.0)
+        clock.offset = timedelta(seconds=61)
+        await _sell(rt, worker)  # the trial: a healthy answer closes the breaker
+        closed = rt.db.read(breaker_store.breakers).get("sunco")
+        failing.set_error_rate(1.0)
+        await _sell(rt, worker)  # one error, of one request since the close (min_requests is 3)
+        after = rt.db.read(breaker_store.breakers).get("sunco")
+        return {"closed": closed, "after": after}
+
+    found = _run(db_url, scenario)
+    assert found["closed"] is not None and found["closed"]["state"] == "closed", found
+    # one error after the close is under min_requests: the breaker stays closed
+    assert found["after"]["state"] == "closed", found["after"]

@@ -5,7 +5,7 @@ fire; a target's failure is recorded with the message; a test message moves no s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -139,3 +139,45 @@ def test_a_wallet_low_alert_fires_when_sales_spend_the_wallet() -> None:
     sell(world, 200, 2)  # two sales at sunco's list price, 25: 10 left
     (fired,) = run(alerts.check())
     assert fired.message.state == "firing" and "sunco" in fired.message.detail, fired.message.detail
+
+
+def test_cap_early_holds_a_partner_that_filled_its_cap_early_while_the_rule_cooled_down() -> None:
+    """13:40 New York: sunco's day cap is full, the rule fires. 13:50: voltedge fills its own, within the
+    cool-down (no message): the rule holds it too, so past 14:00 a slot given back to sunco does not
+    resolve it while voltedge's early cap is full, and the reminder names voltedge. (The held partners
+    were those of the last message only: the rule resolved, and voltedge's early cap went unsaid.)"""
+    ny = {"timezone": "America/New_York", "caps": {"day": 2}}
+    doc = document(sunco=ny, voltedge=ny)
+    doc["alerts"] = [
+        {
+            "name": "early",
+            "kind": "cap_early",
+            "threshold": 100,
+            "before": "14:00",
+            "cool_down": "1h",
+            "notify": NOTIFY,
+        }
+    ]
+    world = Installation(doc)
+    transport = Transport()
+    alerts = Alerting(world.storage, world.configs, transport, clock=world.clock, ids=world.ids)
+    day = "d:2026-11-23"
+
+    def fill(partner: str, n: int) -> None:
+        world.storage.transaction(lambda tx: [tx.caps.reserve_cap(partner, "", day, 2) for _ in range(n)])
+
+    world.clock.set(datetime(2026, 11, 23, 18, 40, tzinfo=UTC))  # 13:40 in New York
+    fill("sunco", 2)
+    (fired,) = run(alerts.check())
+    assert fired.message.state == "firing" and "voltedge" not in fired.message.detail
+    world.clock.set(datetime(2026, 11, 23, 18, 50, tzinfo=UTC))  # 13:50: voltedge full, in the cool-down
+    fill("voltedge", 2)
+    assert run(alerts.check()) == []  # no message, the hold remembered
+    world.clock.set(datetime(2026, 11, 23, 19, 15, tzinfo=UTC))  # 14:15, within the cool-down still
+    world.storage.transaction(lambda tx: tx.caps.release_caps("sunco", [["", day]]))
+    assert run(alerts.check()) == []  # not resolved: voltedge's early cap is full
+    world.clock.set(datetime(2026, 11, 23, 19, 45, tzinfo=UTC))  # the cool-down over: the reminder
+    (reminder,) = run(alerts.check())
+    assert reminder.message.state == "firing" and reminder.message.detail.startswith(
+        "voltedge: 2 of its day cap"
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -199,6 +199,11 @@ class Alerting:
             decision = decide(measured, memory, spec.cool_down_s, now)
             if decision.action is not Action.NOTHING:
                 plans.append((spec, measured, decision, memory.version))
+            elif held and measured.breached and held_partners(measured.detail) != held:
+                # cap_early within its cool-down: the partners it holds are those of its latest reading
+                # (one that filled its cap early since is held too), stored without a message
+                kept = replace(memory, detail=measured.detail, version=memory.version + 1)
+                plans.append((spec, measured, Decision(Action.NOTHING, kept), memory.version))
         return plans
 
     def _claim(
@@ -210,6 +215,7 @@ class Alerting:
             (spec, message_of(spec, decision.action, measured, now, self.ids("alev")))
             for spec, measured, decision, version in plans
             if tx.alerts.move_state(spec.name, version, _state_values(decision.memory))
+            and decision.action is not Action.NOTHING
         ]
 
     async def check(self) -> list[SentAlert]:

@@ -14,10 +14,11 @@
 
 Every move of a breaker is stored in ``partner_breakers`` and audited (``partner.breaker_open``,
 ``partner.breaker_half_open``, ``partner.breaker_close``; actor ``breaker``). Each process keeps its own
-windows (a window short of ``min_requests`` but over a rate asks the stored rows of every process: see
-``_trip``); the breaker's state is shared through the table, and a process forgets a partner's window when it
-sees the breaker closed (so old errors do not open it again at once). Retries of a delivery made before the
-breaker opened still go (they are the retry policy's), and do not decide a trial unless it is half-open.
+windows (a window short of ``min_requests`` but over a rate asks the stored rows of every process since the
+breaker last closed: see ``_trip``); the breaker's state is shared through the table, and a process forgets
+a partner's window when it sees the breaker closed (so old errors do not open it again at once). Retries of
+a delivery made before the breaker opened still go (they are the retry policy's), and do not decide a trial
+unless it is half-open.
 
 What the admin API and the CLI show (computed from stored rows): ``services.health_report``.
 """
@@ -321,9 +322,11 @@ def _trip(tx: Tx, tracker: HealthTracker, partner: str, policy: BreakerPolicy, n
         reason = trip_reason(count, errors, timeouts, policy, kind)
         over = count > 0 and (errors / count >= policy.error_rate or timeouts / count >= policy.timeout_rate)
         if reason is None and over and count < policy.min_requests:
-            reason = trip_reason(
-                *_stored_counts(tx, partner, kind, now - timedelta(seconds=policy.window_s)), policy, kind
-            )
+            since = now - timedelta(seconds=policy.window_s)
+            stored = tx.caps.breakers().get(partner)
+            if stored is not None and stored["changed_at"] > since:  # it closed within the window: the
+                since = stored["changed_at"]  # requests before its close opened it once already
+            reason = trip_reason(*_stored_counts(tx, partner, kind, since), policy, kind)
         if reason is not None:
             return reason
     return None

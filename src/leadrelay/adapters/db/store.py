@@ -25,6 +25,7 @@ from leadrelay.domain.states import (
     LEAD,
     DeliveryStatus,
     JobKind,
+    JobStatus,
     LeadStatus,
     OfferStatus,
     QueueState,
@@ -197,10 +198,12 @@ def insert_attempt(conn: Connection, row: Mapping[str, Any]) -> None:
 
 
 def open_resends(conn: Connection, lead_id: str, partners: Sequence[str]) -> list[str]:
-    """The resend jobs of ``lead_id`` to any of ``partners`` still open (whichever job they resend)."""
+    """The resend jobs of ``lead_id`` to any of ``partners`` still on their way (whichever job they resend):
+    open, or held for the partner's pick-up (the partner has it)."""
     c = jobs.c
     found = select(c.id).where(c.lead_id == lead_id, c.kind == JobKind.RESEND, c.target_partner.in_(partners))
-    return [str(i) for i in conn.execute(found.where(c.status.in_(JOB_OPEN)).order_by(c.id)).scalars()]
+    on_its_way = c.status.in_([*JOB_OPEN, JobStatus.HELD])
+    return [str(i) for i in conn.execute(found.where(on_its_way).order_by(c.id)).scalars()]
 
 
 def job_had_errors(conn: Connection, job_id: str) -> bool:

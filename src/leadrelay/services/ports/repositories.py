@@ -57,8 +57,8 @@ class Jobs(Protocol):
     def job_had_errors(self, job_id: str) -> bool: ...
 
     def open_resends(self, lead_id: str, partners: Sequence[str]) -> list[str]:
-        """The ids of the lead's resend jobs to any of ``partners`` that are still open (a resend of the
-        job, or of a resend of it: the buyer would get the lead twice at once all the same)."""
+        """The ids of the lead's resend jobs to any of ``partners`` still on their way: open, or held for the
+        partner's pick-up (a resend of the job, or of a resend of it: the buyer would get the lead twice)."""
 
 
 class Caps(Protocol):
