@@ -23,11 +23,11 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///leadrelay.db"
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     max_body_bytes: int = 64 * 1024  # a lead (POST /v1/leads, /v1/ping, a hosted form's post)
     # any other request's body (a file upload has its own bound): read no further, answered 413
     max_request_bytes: int = 4 * 1024 * 1024
-    workers: int = 1  # worker loops inside `serve`
+    workers: int = Field(default=1, ge=0)  # worker loops inside `serve`
     worker_concurrency: int = 64  # deliveries in flight per worker loop
     claim_batch: int = 100
     lease_seconds: float = 60.0
@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     # privacy: the secret that wraps the data keys of sensitive fields and from which the dedup key is
     # derived (adapters/dedup_keys.py); the same in every process; personal data kept this long
     secret_key: SecretStr | None = None
-    retention_days: int | None = None  # None: kept until erased
+    # None: kept until erased; at least a day (a negative one would erase what was just received), at most
+    # a hundred years (past that the cut-off is before the calendar)
+    retention_days: int | None = Field(default=None, ge=1, le=36500)
     # batched delivery (email digests, batch files): how often schedules are checked, how long a sender
     # holds a batch, the first retry delay after a failed upload (doubling, spread ±25 %, at most
     # batch_retry_max_delay: the delivery retry policy of domain/retry.py with the batch's own figures)

@@ -169,6 +169,7 @@ def period_containing(day: date, policy: Invoicing) -> Period:
 
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_period(text: str, policy: Invoicing) -> Period:
@@ -183,7 +184,11 @@ def parse_period(text: str, policy: Invoicing) -> Period:
                     f"this party is invoiced {policy.period}: give a day (2026-11-30), not {text}"
                 )
             return period_containing(date(int(month[1]), int(month[2]), 1), policy)
+        if not _DAY.fullmatch(text):  # fromisoformat reads week dates too (2026-W01 is 2025-12-29)
+            raise ValueError(text)
         return period_containing(date.fromisoformat(text), policy)
+    except OverflowError as exc:  # a period at the calendar's end (9999-12): its end is past it
+        raise ValueError(f"{text[:40]!r} is too late: a period must end before the year 9999 does") from exc
     except ValueError as exc:
         if "invoiced" in str(exc):
             raise

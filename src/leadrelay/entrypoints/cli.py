@@ -93,8 +93,8 @@ def _run_fast(coro: Coroutine[Any, Any, T]) -> T:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker loops inside this process.")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(min=0, help="Worker loops inside this process.")] = None,
     worker_processes: Annotated[
         int,
         typer.Option(
@@ -147,7 +147,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 @app.command()
 def worker(
-    loops: Annotated[int, typer.Option(help="Worker loops in this process.")] = 1,
+    loops: Annotated[int, typer.Option(min=1, help="Worker loops in this process.")] = 1,
     database_url: DbOption = None,
 ) -> None:
     """Run workers only (any number of processes, on any machine sharing the database)."""

@@ -10,6 +10,7 @@ configuration version, so every process drops the credential from its short-live
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,7 +68,17 @@ def _owner_exists(tx: Tx, kind: KeyOwner, name: str) -> bool:
     return name in tx.config.load_objects().get(_KINDS[kind], {})
 
 
+# what a request can send in ``Authorization: Bearer …`` or ``X-API-Key`` and compare byte for byte: visible
+# ASCII, no space (a key padded with spaces, or with a letter outside ASCII, was stored and never matched)
+_KEY_RE = re.compile(r"[!-~]{16,200}")
+
+
 def _create(tx: Tx, kind: KeyOwner, owner: str, key: str, *, actor: str, now: datetime) -> str:
+    if not _KEY_RE.fullmatch(key):
+        raise ValidationFailed(
+            [FieldProblem("key", "16 to 200 visible ASCII characters, no spaces")],
+            "key: 16 to 200 visible ASCII characters, no spaces (no request could send this one)",
+        )
     if not _owner_exists(tx, kind, owner):
         raise NotFound(f"no {kind.value} named {owner!r}; apply a configuration that defines it first")
     existing = tx.credentials.find_api_key(key)

@@ -200,6 +200,8 @@ def report_query(
             check_zone(zone, start, end)
         except ValueError as exc:
             problems.append(FieldProblem("tz", str(exc)))
+        except OverflowError:  # an end in the zone is outside the calendar in UTC (0001-01-01 in New York)
+            problems.append(FieldProblem("since", "is outside the calendar in UTC (years 1 to 9999)"))
     if problems:
         raise ValidationFailed(problems, "bad report parameters: " + ", ".join(p.field for p in problems))
     return ReportQuery(tuple(names), step, start, end, zone)

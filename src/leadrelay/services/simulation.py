@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from leadrelay.domain.dedup import MarkHasher
 from leadrelay.domain.fields.lead import validate_lead
+from leadrelay.domain.instants import utc_instant
 from leadrelay.domain.ledger import money
 from leadrelay.domain.simulation import PartnerShare, Tally, compare
 from leadrelay.domain.states import DeliveryStatus, LeadStatus
@@ -105,6 +106,10 @@ def parse_since(text: str, now: datetime) -> datetime:
         raise _invalid("since", "expected 7d, 12h, 30m or an ISO date or time (within reach)") from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=now.tzinfo)
+    try:
+        at = utc_instant(at)
+    except ValueError as exc:
+        raise _invalid("since", str(exc)) from None
     if at > now:
         raise _invalid("since", "is in the future")
     return at

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from leadrelay.domain.access import Permission, allows
+from leadrelay.domain.instants import utc_instant
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.states import JobStatus, LeadStatus
 from leadrelay.entrypoints.api.deps import ActDep, RuntimeDep, ViewDep, ViewerDep
@@ -33,7 +34,12 @@ def _rfc3339(value: object) -> object:
     return value
 
 
-Instant = Annotated[datetime | None, BeforeValidator(_rfc3339)]
+def _in_utc(value: datetime | None) -> datetime | None:
+    """In UTC (without an offset: UTC); a 422 naming the parameter when that is outside the calendar."""
+    return utc_instant(value) if value is not None else None
+
+
+Instant = Annotated[datetime | None, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
 def _utc(value: datetime | None) -> datetime | None:

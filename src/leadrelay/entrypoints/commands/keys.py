@@ -40,6 +40,7 @@ GraceOption = Annotated[
     float,
     typer.Option(
         min=0,
+        max=10 * 365 * 86_400,  # ten years; more (or inf) no date can subtract, found after the rotation
         help="Drop a replaced key only this many seconds after its replacement (running servers refresh "
         "their keys every minute and may seal with the old one until then).",
     ),

@@ -64,14 +64,17 @@ def erase(
 @leads_app.command("purge")
 def purge(
     older_than_days: Annotated[
-        int | None, typer.Option(help="Erase leads older than this (default LEADRELAY_RETENTION_DAYS).")
+        int | None,
+        typer.Option(
+            min=1, max=36_500, help="Erase leads older than this (default LEADRELAY_RETENTION_DAYS)."
+        ),
     ] = None,
     database_url: DbOption = None,
 ) -> None:
     """Erase the personal data of every lead older than the retention period (what the workers do hourly)."""
     settings = settings_for(database_url)
     days = older_than_days if older_than_days is not None else settings.retention_days
-    if days is None or days < 0:
+    if days is None:
         raise fail("give --older-than-days or set LEADRELAY_RETENTION_DAYS")
     with _privacy(settings) as privacy:
         erased = privacy.purge_sync(timedelta(days=days), actor=actor())

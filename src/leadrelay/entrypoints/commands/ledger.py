@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -14,6 +14,7 @@ import typer
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.domain.instants import utc_instant
 from leadrelay.domain.ledger import EntryKind, Party
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError, ValidationFailed
@@ -60,13 +61,17 @@ def list_entries(
 ) -> None:
     """Ledger entries, oldest first."""
     kind = _party(party_kind) if party_kind is not None else None
+    try:
+        since = utc_instant(since) if since is not None else None
+    except ValueError as exc:
+        raise fail(f"--since: {exc}") from None
     with _book(database_url) as book:
         entries = asyncio.run(
             book.entries(
                 party_kind=kind,
                 party=party,
                 lead_ids=[lead] if lead else None,
-                since=since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since,
+                since=since,
                 limit=limit,
             )
         )
