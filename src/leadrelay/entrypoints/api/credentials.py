@@ -16,7 +16,11 @@ router = APIRouter(prefix="/v1", tags=["credentials"])
 
 
 class KeyBody(BaseModel):
-    key: str | None = Field(default=None, min_length=16, max_length=200)
+    key: str | None = Field(
+        default=None,
+        pattern=r"^[!-~]{16,200}$",
+        description="your own key instead of a new one: 16 to 200 visible ASCII characters, no spaces",
+    )
 
 
 @router.post("/sources/{name}/keys", summary="Create an API key for a source (shown once)")
