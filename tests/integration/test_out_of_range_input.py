@@ -110,3 +110,15 @@ def test_a_retention_out_of_range_is_refused_naming_the_variable(
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert "LEADRELAY_RETENTION_DAYS" in {p.path for p in caught.value.problems}
+
+
+def test_a_malformed_page_cursor_is_a_422_naming_it(sqlite_url: str) -> None:
+    """A cursor is the page before's ``next_cursor``, an id of the list's kind; any other text paged to
+    nowhere (or everything) with a 200."""
+    prepare(sqlite_url, config())
+    with ServerThread(sqlite_url, workers=0) as server, server.client() as http:
+        for path in ("/v1/distributions", "/v1/audit"):
+            for cursor in ("zzz", "job_1", "aud_' OR 1=1"):
+                r = http.get(path, params={"cursor": cursor}, headers=ADMIN)
+                assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor", (path, r.text)
+            assert http.get(path, headers=ADMIN).status_code == 200

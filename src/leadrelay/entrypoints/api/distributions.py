@@ -39,6 +39,11 @@ def _in_utc(value: datetime | None) -> datetime | None:
     return utc_instant(value) if value is not None else None
 
 
+def _cursor(prefix: str) -> str:
+    """A page's ``next_cursor``: an id of the list's kind (any other text paged nowhere, or everywhere)."""
+    return rf"^{prefix}_[0-9a-hjkmnp-tv-z]{{24}}$"
+
+
 Instant = Annotated[datetime | None, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
@@ -59,7 +64,9 @@ async def list_distributions(
     rule: str | None = None,
     since: Instant = None,
     until: Instant = None,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=_cursor("job"), description="next_cursor of the page before")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     f = DistributionFilter(
@@ -101,7 +108,9 @@ async def cancel(
 async def audit(
     rt: RuntimeDep,
     _admin: ViewDep,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(pattern=_cursor("aud"), description="next_cursor of the page before")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     return await rt.logview.audit(cursor, limit)
