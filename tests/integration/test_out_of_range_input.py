@@ -92,6 +92,8 @@ def test_the_cli_refuses_naming_the_option(sqlite_url: str, tmp_path: Path) -> N
     refused(cli(sqlite_url, "serve", "--port", "-1"), "--port")
     refused(cli(sqlite_url, "worker", "--loops", "-1"), "--loops")
     refused(cli(sqlite_url, "sources", "add-key", "web", "--key", "  padded-key-0123456789"), "key")
+    for wait in ("nan", "-1", "inf"):  # as the API's 0 to 60
+        refused(cli(sqlite_url, "partners", "test", "sunco", "--wait", wait), "--wait")
 
 
 @pytest.mark.parametrize("grace", ["inf", "1e308", "1e11"])

@@ -38,7 +38,9 @@ def partners_test(
     entity: Annotated[
         str | None, typer.Option(help="The entity of the test lead, when the partner takes several.")
     ] = None,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the outcome.")] = 15.0,
+    wait: Annotated[
+        float, typer.Option(min=0, max=60, help="Seconds to wait for the outcome (0 to 60).")
+    ] = 15.0,
     ping: Annotated[
         bool, typer.Option("--ping", help="Ping instead: show the rendered ping, the answer and the bid.")
     ] = False,
