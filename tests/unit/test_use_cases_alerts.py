@@ -141,43 +141,68 @@ def test_a_wallet_low_alert_fires_when_sales_spend_the_wallet() -> None:
     assert fired.message.state == "firing" and "sunco" in fired.message.detail, fired.message.detail
 
 
+EARLY_DAY = "d:2026-11-23"
+
+
+def early_world() -> tuple[Installation, Alerting, Any]:
+    """A cap_early rule (before 14:00, a cool-down of 1h) over sunco and voltedge, both in New York with a
+    day cap of 2; ``fill(partner, n)`` takes n slots of the partner's 2026-11-23."""
+    ny = {"timezone": "America/New_York", "caps": {"day": 2}}
+    doc = document(sunco=ny, voltedge=ny)
+    rule = {"name": "early", "kind": "cap_early", "threshold": 100, "before": "14:00", "cool_down": "1h"}
+    doc["alerts"] = [{**rule, "notify": NOTIFY}]
+    world = Installation(doc)
+    alerts = Alerting(world.storage, world.configs, Transport(), clock=world.clock, ids=world.ids)
+
+    def fill(partner: str, n: int) -> None:
+        world.storage.transaction(
+            lambda tx: [tx.caps.reserve_cap(partner, "", EARLY_DAY, 2) for _ in range(n)]
+        )
+
+    return world, alerts, fill
+
+
+def at_new_york(hour: int, minute: int) -> datetime:
+    return datetime(2026, 11, 23, hour + 5, minute, tzinfo=UTC)
+
+
 def test_cap_early_holds_a_partner_that_filled_its_cap_early_while_the_rule_cooled_down() -> None:
     """13:40 New York: sunco's day cap is full, the rule fires. 13:50: voltedge fills its own, within the
     cool-down (no message): the rule holds it too, so past 14:00 a slot given back to sunco does not
     resolve it while voltedge's early cap is full, and the reminder names voltedge. (The held partners
     were those of the last message only: the rule resolved, and voltedge's early cap went unsaid.)"""
-    ny = {"timezone": "America/New_York", "caps": {"day": 2}}
-    doc = document(sunco=ny, voltedge=ny)
-    doc["alerts"] = [
-        {
-            "name": "early",
-            "kind": "cap_early",
-            "threshold": 100,
-            "before": "14:00",
-            "cool_down": "1h",
-            "notify": NOTIFY,
-        }
-    ]
-    world = Installation(doc)
-    transport = Transport()
-    alerts = Alerting(world.storage, world.configs, transport, clock=world.clock, ids=world.ids)
-    day = "d:2026-11-23"
-
-    def fill(partner: str, n: int) -> None:
-        world.storage.transaction(lambda tx: [tx.caps.reserve_cap(partner, "", day, 2) for _ in range(n)])
-
-    world.clock.set(datetime(2026, 11, 23, 18, 40, tzinfo=UTC))  # 13:40 in New York
+    world, alerts, fill = early_world()
+    world.clock.set(at_new_york(13, 40))
     fill("sunco", 2)
     (fired,) = run(alerts.check())
     assert fired.message.state == "firing" and "voltedge" not in fired.message.detail
-    world.clock.set(datetime(2026, 11, 23, 18, 50, tzinfo=UTC))  # 13:50: voltedge full, in the cool-down
+    world.clock.set(at_new_york(13, 50))  # voltedge full, in the cool-down
     fill("voltedge", 2)
     assert run(alerts.check()) == []  # no message, the hold remembered
-    world.clock.set(datetime(2026, 11, 23, 19, 15, tzinfo=UTC))  # 14:15, within the cool-down still
-    world.storage.transaction(lambda tx: tx.caps.release_caps("sunco", [["", day]]))
+    world.clock.set(at_new_york(14, 15))  # within the cool-down still
+    world.storage.transaction(lambda tx: tx.caps.release_caps("sunco", [["", EARLY_DAY]]))
     assert run(alerts.check()) == []  # not resolved: voltedge's early cap is full
-    world.clock.set(datetime(2026, 11, 23, 19, 45, tzinfo=UTC))  # the cool-down over: the reminder
+    world.clock.set(at_new_york(14, 45))  # the cool-down over: the reminder
     (reminder,) = run(alerts.check())
     assert reminder.message.state == "firing" and reminder.message.detail.startswith(
         "voltedge: 2 of its day cap"
     )
+
+
+def test_cap_early_reports_a_partner_that_filled_early_after_the_rule_resolved_in_its_cool_down() -> None:
+    """The rule fires (sunco), resolves (a slot given back), and within the cool-down voltedge fills its cap
+    before 14:00: once the cool-down is over (past 14:00) the rule fires for voltedge. (It was forgotten:
+    only a firing rule remembered a partner that filled its cap early.)"""
+    world, alerts, fill = early_world()
+    world.clock.set(at_new_york(13, 40))
+    fill("sunco", 2)
+    assert [s.message.state for s in run(alerts.check())] == ["firing"]
+    world.clock.set(at_new_york(13, 45))
+    world.storage.transaction(lambda tx: tx.caps.release_caps("sunco", [["", EARLY_DAY]]))
+    assert [s.message.state for s in run(alerts.check())] == ["resolved"]
+    world.clock.set(at_new_york(13, 50))
+    fill("voltedge", 2)
+    assert run(alerts.check()) == []  # within the cool-down
+    world.clock.set(at_new_york(14, 45))
+    (sent,) = run(alerts.check())
+    assert sent.message.state == "firing" and sent.message.detail.startswith("voltedge"), sent.message.detail

@@ -194,14 +194,17 @@ class Alerting:
         plans = []
         for spec in specs:
             memory = memory_of(stored.get(spec.name))
-            held = held_partners(memory.detail) if memory.state is AlertState.FIRING else frozenset()
+            # cap_early holds the partners whose day cap it found full early, for the rest of their day:
+            # those its stored detail names (the latest reading's, kept below even without a message)
+            early = spec.kind is AlertKind.CAP_EARLY
+            held = held_partners(memory.detail) if early else frozenset()
             measured = reading(spec, obs, held=held)
             decision = decide(measured, memory, spec.cool_down_s, now)
             if decision.action is not Action.NOTHING:
                 plans.append((spec, measured, decision, memory.version))
-            elif held and measured.breached and held_partners(measured.detail) != held:
-                # cap_early within its cool-down: the partners it holds are those of its latest reading
-                # (one that filled its cap early since is held too), stored without a message
+            elif early and held_partners(measured.detail) != held:
+                # within the cool-down (firing, or just resolved): a partner that filled its cap early
+                # since is remembered, one no longer full is let go; stored without a message
                 kept = replace(memory, detail=measured.detail, version=memory.version + 1)
                 plans.append((spec, measured, Decision(Action.NOTHING, kept), memory.version))
         return plans

@@ -145,6 +145,15 @@ def _time(value: str, zone: tzinfo) -> datetime:
     return at.replace(tzinfo=zone) if at.tzinfo is None else at
 
 
+def _overflowing(start: datetime, zone: tzinfo) -> str:
+    """Which end of a range overflows in the zone: ``since`` when the start does, else ``until``."""
+    try:
+        start.astimezone(zone)
+    except OverflowError:
+        return "since"
+    return "until"
+
+
 def report_query(
     *,
     by: Sequence[str] | str | None,
@@ -201,7 +210,9 @@ def report_query(
         except ValueError as exc:
             problems.append(FieldProblem("tz", str(exc)))
         except OverflowError:  # an end in the zone is outside the calendar in UTC (0001-01-01 in New York)
-            problems.append(FieldProblem("since", "is outside the calendar in UTC (years 1 to 9999)"))
+            problems.append(
+                FieldProblem(_overflowing(start, zone), "is outside the calendar in UTC (years 1 to 9999)")
+            )
     if problems:
         raise ValidationFailed(problems, "bad report parameters: " + ", ".join(p.field for p in problems))
     return ReportQuery(tuple(names), step, start, end, zone)
