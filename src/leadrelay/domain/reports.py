@@ -162,9 +162,22 @@ def money_of(amount_cents: int) -> Decimal:
     return (Decimal(amount_cents) / 100).quantize(_CENT)
 
 
+class OutOfCalendar(ValueError):
+    """An end of a range (``field``: ``since`` or ``until``) that the zone puts outside the calendar."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__("is outside the calendar in UTC (years 1 to 9999)")
+        self.field = field
+
+
 def check_zone(zone: tzinfo, since: datetime, until: datetime) -> None:
     """Refuses a zone whose offset is not a whole number of hours somewhere in the range (its days would not
     be made of UTC hours). Checks every change of offset the range can hold at day steps and the ends."""
+    for end, at in (("since", since), ("until", until)):
+        try:
+            at.astimezone(zone)
+        except OverflowError:  # 0001-01-01 in New York is before the calendar in UTC
+            raise OutOfCalendar(end) from None
     at = since
     while True:
         offset = at.astimezone(zone).utcoffset() or timedelta(0)

@@ -34,6 +34,7 @@ from leadrelay.domain.reports import (
     HOUR,
     Grain,
     Line,
+    OutOfCalendar,
     Row,
     ceil_hour,
     check_zone,
@@ -145,15 +146,6 @@ def _time(value: str, zone: tzinfo) -> datetime:
     return at.replace(tzinfo=zone) if at.tzinfo is None else at
 
 
-def _overflowing(start: datetime, zone: tzinfo) -> str:
-    """Which end of a range overflows in the zone: ``since`` when the start does, else ``until``."""
-    try:
-        start.astimezone(zone)
-    except OverflowError:
-        return "since"
-    return "until"
-
-
 def report_query(
     *,
     by: Sequence[str] | str | None,
@@ -207,12 +199,8 @@ def report_query(
     if not any(p.field in ("tz", "since", "until") for p in problems):
         try:
             check_zone(zone, start, end)
-        except ValueError as exc:
-            problems.append(FieldProblem("tz", str(exc)))
-        except OverflowError:  # an end in the zone is outside the calendar in UTC (0001-01-01 in New York)
-            problems.append(
-                FieldProblem(_overflowing(start, zone), "is outside the calendar in UTC (years 1 to 9999)")
-            )
+        except ValueError as exc:  # the zone's offsets, or an end outside the calendar (OutOfCalendar)
+            problems.append(FieldProblem(exc.field if isinstance(exc, OutOfCalendar) else "tz", str(exc)))
     if problems:
         raise ValidationFailed(problems, "bad report parameters: " + ", ".join(p.field for p in problems))
     return ReportQuery(tuple(names), step, start, end, zone)

@@ -23,6 +23,7 @@ from leadrelay.adapters.db.erasure_queries import SqlErasure
 from leadrelay.adapters.db.form_store import SqlFormPosts
 from leadrelay.adapters.db.hold_queries import SqlHoldQueries
 from leadrelay.adapters.db.invoice_store import SqlInvoices
+from leadrelay.adapters.db.job_repository import SqlJobs
 from leadrelay.adapters.db.lead_import_store import SqlLeadImports
 from leadrelay.adapters.db.lead_queries import SqlLeadPages
 from leadrelay.adapters.db.ledger_store import SqlLedger
@@ -36,7 +37,6 @@ from leadrelay.adapters.db.repositories import (
     SqlCredentials,
     SqlDedupMarks,
     SqlDeliveries,
-    SqlJobs,
     SqlLeads,
     SqlSuppressionLists,
 )
