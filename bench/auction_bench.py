@@ -290,8 +290,8 @@ class Platform:
         return self.db.read(lambda c: int(c.execute(query).scalar_one()))
 
     def drain(self, limit_s: float = 120.0) -> None:
-        """Waits (bounded) for the jobs of the runs before to finish, so that a run starts on an idle server;
-        says so when they do not."""
+        """Waits (bounded) for the jobs in hand to finish: before a run, so that it starts on an idle server,
+        and after it, so that its figures hold all of its work; says so when they do not."""
         deadline = time.monotonic() + limit_s
         while (left := self.backlog()) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -320,6 +320,9 @@ def measure(server: Platform, rate: float, seconds: float, wait: float) -> Run:
     steps0 = step_times(server.url)
     cpu0 = cpu_seconds([server.proc, *server.others])
     run = asyncio.run(open_loop(server.url, rate, seconds, wait))
+    # a sale may still be recording its post's outcome after its source's answer (the answer keeps the
+    # source's deadline): the run's CPU and steps are read once its jobs are done
+    server.drain()
     run.cpu_us = (
         (cpu_seconds([server.proc, *server.others]) - cpu0) / max(1, sum(run.statuses.values())) * 1e6
     )
