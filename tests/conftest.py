@@ -80,6 +80,44 @@ def _build_each_cli_once() -> None:
 
 _build_each_cli_once()
 
+
+def _share_compiled_statements() -> None:
+    """SQLAlchemy compiles each statement once per engine (its cache is keyed by the engine's dialect
+    object), and the tests make thousands of engines, one or more per test and database: every test's
+    server compiled its hot statements again, about a quarter of its threads' CPU on its first leads. A
+    process in production has one engine per database and compiles each statement once. Here the engines
+    of one kind of database share one dialect, set up alike by ``make_engine``, and one compiled cache, so
+    that a statement is compiled once per test process. Every statement still runs on its own database:
+    the engine's pool, connections and events are its own."""
+    from sqlalchemy import event
+    from sqlalchemy.util import LRUCache
+
+    from leadrelay.adapters.db import engine as engines
+
+    shared: dict[tuple[str, str], tuple[Any, Any]] = {}
+    original = engines.create_engine
+
+    def create_engine(url: Any, **kwargs: Any) -> Any:
+        made = original(url, **kwargs)
+        key = (made.dialect.name, made.dialect.driver)
+
+        def share(*_: object) -> None:
+            if key not in shared:  # the first engine's dialect, set up by its first connection just now
+                shared[key] = (made.dialect, LRUCache(5000))
+            dialect, cache = shared[key]
+            made.dialect, made.pool._dialect, made._compiled_cache = dialect, dialect, cache
+
+        if key in shared:
+            share()
+        else:  # after SQLAlchemy's own first-connection set-up of the dialect (listened to before)
+            event.listen(made.pool, "connect", share, once=True)
+        return made
+
+    engines.create_engine = create_engine  # type: ignore[assignment]
+
+
+_share_compiled_statements()
+
 POSTGRES_URL = os.environ.get("LEADRELAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_ALL = os.environ.get("LEADRELAY_REQUIRE_ALL") == "1"
 

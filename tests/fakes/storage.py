@@ -251,10 +251,16 @@ class FakeStorage:
 
     # ------------------------------------------------------------ for the tests' assertions
 
-    def rows(self, table: str) -> list[FakeRow]:
-        """The committed rows of ``table``, in the order they were inserted."""
+    def rows(self, table: str, **where: object) -> list[FakeRow]:
+        """The committed rows of ``table`` (those whose columns equal ``where``'s values), in the order they
+        were inserted. Only the rows that match are decoded: a test that looks one job up among hundreds
+        would otherwise decode every row's JSON each time."""
         tables = Tables(self._state, readonly=True)
-        return [tables.row(table, stored) for stored in tables.stored(table)]
+        return [
+            tables.row(table, stored)
+            for stored in tables.stored(table)
+            if tables.matches(table, stored, where)
+        ]
 
 
 def _conforms(storage: FakeStorage, tx: FakeTx) -> tuple[Storage, Tx]:

@@ -159,6 +159,15 @@ class Tables:
     def row(self, table: str, stored: Stored) -> FakeRow:
         return FakeRow(_decoded(TABLES[table], stored))
 
+    def matches(self, table: str, stored: Stored, where: Mapping[str, object]) -> bool:
+        """Whether the stored row's columns equal ``where``'s values (a JSON column's decoded)."""
+        json = _JSON[table]
+        return all(
+            (orjson.loads(stored[name]) if name in json and stored[name] is not None else stored[name])
+            == value
+            for name, value in where.items()
+        )
+
     def values(self, table: str, stored: Stored) -> dict[str, Any]:
         return _decoded(TABLES[table], stored)
 

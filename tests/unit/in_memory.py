@@ -183,7 +183,7 @@ class Installation:
         return found[0]
 
     def all(self, table: str, **where: Any) -> list[FakeRow]:
-        return [r for r in self.storage.rows(table) if all(getattr(r, k) == v for k, v in where.items())]
+        return self.storage.rows(table, **where)
 
     def job_of(self, lead_id: str, **where: Any) -> FakeRow:
         return self.one("jobs", lead_id=lead_id, **where)
