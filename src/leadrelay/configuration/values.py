@@ -55,8 +55,11 @@ def parse_duration(value: Any) -> float:
     """Seconds from ``"500ms"``, ``"10s"``, ``"2m"``, ``"3h"``, ``"7d"`` or a number of seconds."""
     if isinstance(value, bool):
         raise ValueError("a duration must be a number of seconds or text like '10s'")
-    if isinstance(value, int | float):
-        seconds = float(value)
+    if isinstance(value, int):
+        # an integer past a float's range is out of bounds too: clamped to just outside them
+        seconds = float(max(-1, min(value, MAX_DURATION_S + 1)))
+    elif isinstance(value, float):
+        seconds = value
     elif isinstance(value, str) and (match := _DURATION_RE.match(value)):
         seconds = float(match[1]) * _UNIT_MS[match[2]] / 1000
     else:

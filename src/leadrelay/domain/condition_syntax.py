@@ -21,6 +21,7 @@ from leadrelay.errors import ConfigError, ConfigProblem
 __all__ = ["canonical_condition", "check_condition", "parse_condition"]
 
 _LEAF_KEYS = ("field", "op", "value", "case_sensitive")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _COMPOSITES = ("all", "any", "not")
 _OPS = tuple(op.value for op in Op)
 _TEXT_OPS = (Op.STARTS_WITH, Op.ENDS_WITH, Op.CONTAINS)
@@ -209,6 +210,9 @@ class _Parser:
             return None
         if raw is None or not isinstance(raw, str | int | float | bool):
             self.fail(path, "must be text, a number or true/false")
+            return None
+        if isinstance(raw, int) and not _INT64_MIN <= raw <= _INT64_MAX:  # what a stored document holds
+            self.fail(path, f"must be a number from {_INT64_MIN:,} to {_INT64_MAX:,}")
             return None
         return raw
 

@@ -32,6 +32,7 @@ __all__ = [
     "check_pattern",
     "filename",
     "fill",
+    "spreadsheet_text",
 ]
 
 FileKind = Literal["csv", "xlsx"]
@@ -308,3 +309,9 @@ def _check_endpoint(host: str, port: int, timeout_s: float) -> None:
         raise ValueError(f"port must be 1-65535, not {port}")
     if timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
+
+
+def spreadsheet_text(text: str) -> str:
+    """Text for a CSV cell that a spreadsheet shows as text and never runs as a formula (a lead's
+    ``=HYPERLINK(…)``): one that starts as a formula would is quoted."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from leadrelay.domain.files import spreadsheet_text
 from leadrelay.domain.states import DELIVERY, JOB, QUEUE, DeliveryStatus, JobStatus, QueueState
 from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.services.config_in_force import ConfigCache
@@ -184,4 +185,4 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return spreadsheet_text(str(value))

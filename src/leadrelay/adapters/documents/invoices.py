@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from leadrelay.domain.files import spreadsheet_text
 from leadrelay.domain.invoices import Invoice
 from leadrelay.domain.ledger import Party
 
@@ -73,16 +74,11 @@ def invoice_csv(invoice: Invoice) -> str:
     for x in invoice.lines:
         at = _local(invoice, x.at).isoformat()
         w.writerow((*head, x.entry_id, at, x.kind.value, x.lead_id or "", x.delivery_id or "",
-                    _safe_cell(x.memo or ""), str(x.amount), invoice.currency))  # fmt: skip
+                    spreadsheet_text(x.memo or ""), str(x.amount), invoice.currency))  # fmt: skip
     t = invoice.totals
     for label, amount in (("charges", t.charges), ("credits", t.credits), ("total", t.total)):
         w.writerow((*head, "", "", label, "", "", "", str(amount), invoice.currency))
     return out.getvalue()
-
-
-def _safe_cell(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _latin(text: str) -> str:

@@ -75,7 +75,10 @@ def parse_number(raw: Any, options: Options) -> FieldValue:
     if isinstance(raw, bool):
         raise Invalid("not a number")
     if isinstance(raw, int | float):
-        number = float(raw)
+        try:
+            number = float(raw)
+        except OverflowError:  # an integer past a float's range (a JSON number of hundreds of digits)
+            raise Invalid("not a number") from None
     else:
         sign, body = _unsigned(str(raw))
         if not _NUMBER_RE.match(body):

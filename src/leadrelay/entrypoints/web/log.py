@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from leadrelay.domain.access import Permission, allows
 from leadrelay.domain.after_sale_states import ReturnStatus
+from leadrelay.domain.instants import utc_instant
 from leadrelay.domain.log_filter import DistributionFilter
 from leadrelay.domain.states import JOB_OPEN, JobStatus
 from leadrelay.entrypoints.web.console import (
@@ -86,9 +87,9 @@ class LogQuery:
 
 
 def _instant(text: str) -> datetime:
-    """A ``datetime-local`` value (``2026-12-03T09:30``), read as UTC."""
-    value = datetime.fromisoformat(text)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """A ``datetime-local`` value (``2026-12-03T09:30``), read as UTC; ``ValueError`` when it is not one, or
+    when its offset takes it outside the calendar."""
+    return utc_instant(datetime.fromisoformat(text))
 
 
 def read_query(request: Request) -> LogQuery:
