@@ -42,6 +42,17 @@ def test_an_invoiced_sale_cannot_be_cancelled() -> None:
     assert why["resend"] is None
 
 
+def test_a_sale_being_resent_is_neither_resent_nor_cancelled_until_the_resend_finishes() -> None:
+    shown = available_actions(job("delivered"), [sold()], NOW, {}, ["job_9"])
+    assert (
+        shown["resend"].reason
+        == "the lead of job_1 is being resent (job_9); resend again once that has finished"
+    )
+    assert (
+        shown["cancel"].reason == "the lead of job_1 is being resent (job_9); cancel once that has finished"
+    )
+
+
 def test_the_cancel_period_is_the_partners_own_or_seven_days() -> None:
     assert "(7 days) has passed" in str(reasons(job("delivered"), [sold(days_ago=8)])["cancel"])
     assert reasons(job("delivered"), [sold(days_ago=8)], {"sunco": timedelta(days=30)})["cancel"] is None

@@ -183,6 +183,18 @@ def test_a_partner_priced_from_its_answer_needs_a_list_price_for_a_budget_or_wal
         Installation(doc)
 
 
+@pytest.mark.parametrize("money", [{"wallet": {"credit_limit": 0}}, {"budget": {"day": 15}}])
+def test_a_list_price_of_zero_reserves_nothing_so_it_is_refused_for_a_budget_or_wallet(
+    money: dict[str, object],
+) -> None:
+    """A partner priced from its answer with ``price: 0`` reserved nothing and was checked against
+    nothing, while its answers billed 10.00 a lead: a prepaid wallet never topped up bought lead after
+    lead (review, 2026-12-06)."""
+    doc = document(sunco={"price": 0, "price_from_answer": True, **money})
+    with pytest.raises(ConfigError, match=r"partners\.sunco.*needs a list price more than 0"):
+        Installation(doc)
+
+
 def test_removing_the_wallet_from_the_configuration_stops_holding() -> None:
     world = with_wallet()
     route(world, 1)  # no funds: brightpath

@@ -194,10 +194,10 @@ class PartnerModel(Strict):
 
     @model_validator(mode="after")
     def _reservable(self) -> PartnerModel:
-        if (self.budget or self.wallet is not None) and self.price_from_answer and self.price is None:
+        if (self.budget or self.wallet is not None) and self.price_from_answer and not self.price:
             raise problem(
-                "a partner priced from its answer with a budget or a wallet needs a list price ('price'):"
-                " it is what a lead reserves until the answer is known"
+                "a partner priced from its answer with a budget or a wallet needs a list price more than 0"
+                " ('price'): it is what a lead reserves until the answer is known"
             )
         return self
 

@@ -124,11 +124,20 @@ def can_cancel(
     deliveries: Sequence[DeliveryView],
     now: datetime,
     cancel_periods: Mapping[str, timedelta],
+    open_resends: Sequence[str] = (),
 ) -> Availability:
     """A delivered job whose sales are not invoiced, within each partner's cancellation period (7 days
-    where the partner is no longer configured)."""
+    where the partner is no longer configured), and not while a resend of the lead to its partners is on
+    its way: the resend would be billed, once delivered, as the sale that stands, without the funds the
+    cancel gives back (another lead may have taken them)."""
     if job.status != JobStatus.DELIVERED:
         return Availability(False, f"cancel is only for delivered distributions; {job.id} is {job.status}")
+    if open_resends:
+        return Availability(
+            False,
+            f"the lead of {job.id} is being resent ({', '.join(open_resends)}); "
+            "cancel once that has finished",
+        )
     sold = [d for d in deliveries if d.status == DeliveryStatus.DELIVERED]
     for d in sold:
         if d.invoiced:
@@ -157,5 +166,5 @@ def available_actions(
     return {
         "resend": can_resend(job, deliveries, open_resends),
         "rerun": can_rerun(job, deliveries, now),
-        "cancel": can_cancel(job, deliveries, now, cancel_periods),
+        "cancel": can_cancel(job, deliveries, now, cancel_periods, open_resends),
     }

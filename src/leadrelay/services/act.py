@@ -34,7 +34,7 @@ from leadrelay.errors import InvalidTransition, NotFound
 from leadrelay.services import user_choice
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.intake_writes import new_job_row
-from leadrelay.services.ledger import post_reversals, resend_takes_over
+from leadrelay.services.ledger import post_reversals, resend_takes_over, resent_sales
 from leadrelay.services.notify import Notifier
 from leadrelay.services.partner_exclusion import lead_holders
 from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock, system_ids
@@ -227,12 +227,17 @@ class Actions:
             job = _job(tx, job_id)
             now = self.clock()
             found = tx.deliveries.job_deliveries(job_id)
-            _allowed(can_cancel(job_view(job), delivery_views(found, tx), now, cancel_periods(live)))
             delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
+            tx.dedup.lock_keys([("resend", job.lead_id)])  # as a resend takes it: one at a time per lead
+            resends = tx.jobs.open_resends(job.lead_id, [d.partner for d in delivered])
+            views = delivery_views(found, tx)
+            _allowed(can_cancel(job_view(job), views, now, cancel_periods(live), resends))
+            taken_over = resent_sales(tx, delivered)
             for d in delivered:
                 cancelled = DELIVERY.check(d.status, DeliveryStatus.CANCELLED)
                 tx.deliveries.update_delivery(d.id, status=cancelled, cancelled_at=now, cancel_reason=reason)
-                tx.caps.release_caps(d.partner, d.cap_windows)
+                if d.id not in taken_over:  # a resend billed in its place keeps its slots, money and mark
+                    tx.caps.release_caps(d.partner, d.cap_windows)
             # the sales are undone in the ledger with the cancel (new entries: nothing is edited)
             post_reversals(
                 tx,

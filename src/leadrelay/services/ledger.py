@@ -134,15 +134,24 @@ def _not_sold_again(tx: Tx, facts: Sequence[SaleFacts]) -> list[SaleFacts]:
     return kept
 
 
+def resent_sales(tx: Tx, sales: Sequence[Record]) -> dict[str, list[str]]:
+    """The delivered resends of each of these sales (delivered deliveries) to the same partner, by the
+    sale's delivery (those with none left out): what takes a cancelled sale's place."""
+    found: dict[str, list[str]] = {}
+    for d in sales:
+        standing = tx.erasure.lead_deliveries(d.lead_id, [DeliveryStatus.DELIVERED])  # the lead's, any job
+        if resent := [x.id for x in standing if x.partner == d.partner and x.id != d.id]:
+            found[d.id] = resent
+    return found
+
+
 def resend_takes_over(
     tx: Tx, live: LiveConfig, cancelled: Sequence[Record], now: datetime, ids: IdSource
 ) -> list[Entry]:
     """After a cancel: a resend of a cancelled sale to the same partner that still stands (delivered, not
-    billed because the sale it repeated stood) is billed now, as the sale that stands."""
-    resent: list[str] = []
-    for d in cancelled:
-        standing = tx.erasure.lead_deliveries(d.lead_id, [DeliveryStatus.DELIVERED])  # the lead's, any job
-        resent.extend(x.id for x in standing if x.partner == d.partner and x.id != d.id)
+    billed because the sale it repeated stood) is billed now, as the sale that stands. (The cancel keeps
+    the holds of such a sale: its cap slots, budget and wallet money, and dedup mark stay spent.)"""
+    resent = [i for ids_ in resent_sales(tx, cancelled).values() for i in ids_]
     if not resent:
         return []
     billed = {e.delivery_id for e in tx.ledger.entries(delivery_ids=resent, kinds=[EntryKind.SALE])}

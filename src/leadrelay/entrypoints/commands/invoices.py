@@ -113,9 +113,14 @@ def export(
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".pdf"):
         raise fail(f"--output: must end in .csv or .pdf, not {output.name!r}", 2)
+    if not output.parent.is_dir():
+        raise fail(f"--output: no folder {str(output.parent)!r} to write {output.name!r} in", 2)
     invoice = with_runtime(database_url, lambda rt: rt.invoices.get(invoice_id))
-    if suffix == ".csv":
-        output.write_text(invoice_csv(invoice), encoding="utf-8")
-    else:
-        output.write_bytes(invoice_pdf(invoice))
+    try:
+        if suffix == ".csv":
+            output.write_text(invoice_csv(invoice), encoding="utf-8")
+        else:
+            output.write_bytes(invoice_pdf(invoice))
+    except OSError as exc:  # not writable, a folder by that name, a full disk
+        raise fail(f"--output: cannot write {str(output)!r}: {exc.strerror or exc}") from exc
     out.print(f"wrote {output}")
