@@ -32,6 +32,7 @@ from leadrelay.configuration.values import (
     problem,
 )
 from leadrelay.domain.model import ChannelSpec, EmailChannel, HoldChannel, WebhookChannel
+from leadrelay.domain.partner_auth import check_header
 
 DEFAULT_SUBJECT = "New lead: {{ lead.first_name }} {{ lead.last_name }}"
 _CONTENT_TYPE_RE = re.compile(r"[\w.+-]+/[\w.+-]+(?:[ \t]*;[ -~\t]*)?", re.ASCII)
@@ -83,6 +84,12 @@ def _response(value: Any) -> dict[str, Any] | None:
 ResponseOptions = Annotated[dict[str, Any] | None, BeforeValidator(_response)]
 
 
+def _sendable_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        check_header(name, value)
+    return headers
+
+
 class WebhookModel(Strict):
     """A buyer's HTTP endpoint. What it receives: every field, a chosen list (``fields``), or an explicit
     ``mapping`` / conditional ``mappings`` (checked by hand, ``leadrelay.templating.mapping``)."""
@@ -90,7 +97,7 @@ class WebhookModel(Strict):
     url: Url
     format: Annotated[str, BeforeValidator(choice("format", ("json", "form", "xml")))] = "json"
     method: Annotated[str, BeforeValidator(choice("method", ("POST", "PUT", "PATCH", "GET")))] = "POST"
-    headers: dict[str, str] = {}
+    headers: Annotated[dict[str, str], AfterValidator(_sendable_headers)] = {}
     timeout: PositiveDuration = "10s"
     max_attempts: Attempts = 3
     fields: FieldNames | None = None

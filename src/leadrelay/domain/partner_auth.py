@@ -23,6 +23,7 @@ __all__ = [
     "HeaderAuth",
     "OAuth2ClientCredentials",
     "SigningSpec",
+    "check_header",
 ]
 
 # Headers leadrelay sets itself (framing, idempotency, test marks, signatures): credentials may not
@@ -44,13 +45,19 @@ WHSEC_PREFIX = "whsec_"
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # an RFC 9110 header field name
 
 
-def _check_header(name: str, value: str) -> None:
+def check_header(name: str, value: str) -> None:
+    """A header that can be sent: a field name of RFC 9110's characters, a value without a line break or
+    NUL (which no HTTP client sends: every delivery would fail); ``ValueError`` naming it."""
     if not _TOKEN.match(name):
         raise ValueError(f"invalid header name {name!r}")
-    if name.lower() in RESERVED_HEADERS:
-        raise ValueError(f"header {name!r} is set by leadrelay and cannot carry credentials")
     if any(ch in value for ch in "\r\n\0"):
         raise ValueError(f"the value of header {name!r} contains a line break or NUL")
+
+
+def _check_header(name: str, value: str) -> None:
+    check_header(name, value)
+    if name.lower() in RESERVED_HEADERS:
+        raise ValueError(f"header {name!r} is set by leadrelay and cannot carry credentials")
 
 
 def _require(value: str, what: str) -> None:

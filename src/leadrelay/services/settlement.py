@@ -208,7 +208,12 @@ def finish_batch(
                 notes.setdefault(job.id, []).append(note)
             if res.outcome is Outcome.SUCCESS and not item.lead.test:
                 sold.append((item, res))
-            if res.outcome is Outcome.SUCCESS and not item.lead.test and relays_sold(live):
+            if (
+                res.outcome is Outcome.SUCCESS
+                and not item.lead.test
+                and relays_sold(live)
+                and not (job.kind == JobKind.RESEND and _sale_stands(tx, job.lead_id, item))
+            ):
                 enqueue(  # the lead's source is told of the sale (when it subscribes to it)
                     tx,
                     live,
@@ -376,3 +381,11 @@ def settle(
 def _delivered_line(d: Record) -> str:
     by = f" by {d.channel} (failover)" if d.channel_step else ""
     return f"{d.partner}: delivered{by}" + (f" (ref {d.reference})" if d.reference else "")
+
+
+def _sale_stands(tx: Tx, lead_id: str, item: SendItem) -> bool:
+    """Whether the lead's sale to this resend's partner still stands (another delivery of the lead to it
+    is delivered): the resend is the lead sent again, not a second sale (as the ledger bills it), so the
+    source is not told of one."""
+    standing = tx.erasure.lead_deliveries(lead_id, [DeliveryStatus.DELIVERED])
+    return any(d.partner == item.partner and d.id != item.delivery_id for d in standing)

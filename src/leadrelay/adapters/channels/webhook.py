@@ -75,8 +75,29 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
+def _time_left(deadline: float) -> aiohttp.ClientTimeout:
+    """The time limit of a request that must end by ``deadline`` (on the event loop's clock)."""
+    left = deadline - asyncio.get_running_loop().time()
+    if left <= 0:
+        raise TimeoutError
+    return aiohttp.ClientTimeout(total=left)
+
+
 def _timeout_text(seconds: float) -> str:
     return f"{TIMEOUT_REASON}{seconds:g}s"  # how the partner's health tells a timeout in stored attempts
+
+
+def url_secrets(url: str) -> list[str]:
+    """What ``redact_url`` hides of ``url`` (the values of secret-looking query parameters, a password in
+    its user info): kept out of any text that quotes the URL (an HTTP library's error message)."""
+    try:
+        parts = urlsplit(url)
+        found = [v for n, v in parse_qsl(parts.query, keep_blank_values=True) if is_secret_name(n) and v]
+        if parts.password:
+            found.append(parts.password)
+    except ValueError:
+        return []
+    return found
 
 
 def _exc_text(exc: BaseException) -> str:
@@ -159,10 +180,16 @@ class WebhookSender:
         except ValueError as exc:
             return error(f"auth: {exc}", False)
         session = self._get_session()
+        # the timeout bounds the whole attempt: a token fetched first, and the request sent again after a 401
+        deadline = asyncio.get_running_loop().time() + spec.timeout_s
         try:  # a token endpoint is reached through the same guarded session as the buyer
-            url = await apply_auth(auth, method, url, headers, self.tokens, session)
+            if auth is not None:
+                async with asyncio.timeout_at(deadline):
+                    url = await apply_auth(auth, method, url, headers, self.tokens, session)
         except TokenError as exc:
             return error(f"auth: {exc.reason}", exc.retryable)
+        except TimeoutError:
+            return error(_timeout_text(spec.timeout_s), True, timed_out=True)
         if signing is not None:
             sign(signing, lead.idempotency_key, int(time.time()), body or b"", headers)
         # what this request carries that must never be stored: the lead's sensitive values (also as the
@@ -170,7 +197,7 @@ class WebhookSender:
         header_secrets = [value for name, value in spec.headers.items() if is_secret_name(name)]
         sent = sent.plus(
             sensitive=encoded.derived,
-            secrets=[*secret_values(auth, signing, self.tokens), *header_secrets],
+            secrets=[*secret_values(auth, signing, self.tokens), *header_secrets, *url_secrets(url)],
         )
         recorded_url = url.replace(encoded.url, encoded.recorded_url)  # a query API key stays in place
         request["url"] = sent.text(redact_url(recorded_url))
@@ -179,11 +206,14 @@ class WebhookSender:
             :MAX_RECORDED_CHARS
         ]
 
-        timeout = _timeout(spec.timeout_s)
         try:
+            timeout = _timeout(spec.timeout_s) if auth is None else _time_left(deadline)
             got = await _exchange(session, method, url, body, headers, timeout)
-            if got.status == 401 and await refresh_auth(auth, headers, self.tokens, session):
-                got = await _exchange(session, method, url, body, headers, timeout)  # once, new token
+            if got.status == 401 and auth is not None:
+                async with asyncio.timeout_at(deadline):
+                    renewed = await refresh_auth(auth, headers, self.tokens, session)
+                if renewed:  # once, with the new token, in the time left
+                    got = await _exchange(session, method, url, body, headers, _time_left(deadline))
         except TokenError as exc:
             return error(f"auth: {exc.reason}", exc.retryable)
         except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
@@ -253,10 +283,17 @@ async def _exchange(
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The answer's body, up to ``limit`` bytes. A body cut short (the connection dropped, a length not
+    met, the timeout reached while it came) is what arrived of it: the buyer's status and headers came
+    whole, so the answer is read from them and that part (a ``200`` is the buyer taking the lead, which
+    posting it again would send twice)."""
     chunks: list[bytes] = []
     size = 0
     while size < limit:
-        chunk = await stream.read(limit - size)
+        try:
+            chunk = await stream.read(limit - size)
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError):
+            break
         if not chunk:
             break
         chunks.append(chunk)

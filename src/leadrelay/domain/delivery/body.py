@@ -30,6 +30,9 @@ CONTENT_TYPES: dict[str, str] = {
 }
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 _INDEX = re.compile(r"[0-9]+")
+# what XML 1.0 cannot hold, even as a character reference: control characters but tab, newline and carriage
+# return, surrogates, U+FFFE and U+FFFF (a lead's value carrying one would make the whole body unreadable)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _XML_NAME = re.compile(r"[^\W\d][\w.\-:]*")
 _FORM_SAFE = "!'()*"  # with quote()'s own, exactly what encodeURIComponent (and node's querystring) keeps
 
@@ -182,12 +185,17 @@ def _fill(element: ET.Element, node: Node, path: str) -> None:
         raise ValueError(f"path {path!r}: cannot hold both a value and indexed items")
     for key, child in node.items():
         if key == "#text":
-            element.text = text_of(_leaf(child, path))
+            element.text = _xml_text(_leaf(child, path))
         elif key.startswith("@"):
-            element.set(_xml_name(key[1:], path), text_of(_leaf(child, path)))
+            element.set(_xml_name(key[1:], path), _xml_text(_leaf(child, path)))
         else:
             for item in child if isinstance(child, list) else [child]:
                 _fill(ET.SubElement(element, _xml_name(key, f"{path}.{key}")), item, f"{path}.{key}")
+
+
+def _xml_text(value: Scalar) -> str:
+    """A value as XML text: the characters XML cannot carry are left out."""
+    return _NOT_XML.sub("", text_of(value))
 
 
 def _leaf(node: Node, path: str) -> Scalar:
