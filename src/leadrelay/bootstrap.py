@@ -84,7 +84,7 @@ class Runtime:
             metrics=self.metrics,
         )
         self.offers = Offers(self.storage, self.configs, self.notifier, self.sealer)
-        self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db)
+        self.privacy = Privacy(self.storage, self.sealer, self.configs, self.db, keys=self.dedup_keys)
         self.lead_pages = LeadPages(self.storage, self.dedup_keys, self.privacy)
         # the console's CSV imports, kept in the database (their rejects sealed with a secret key)
         self.lead_imports = ConsoleImports(self.storage, sealer=self.sealer)

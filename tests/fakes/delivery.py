@@ -174,8 +174,8 @@ class FakeJobs:
         return len(released)
 
     def load_jobs(self, job_ids: Sequence[str], *, lock: bool = False) -> list[FakeRow]:
-        """Each job with its lead's ``lead_values``, ``lead_sealed``, ``lead_erased_at``, ``entity`` and
-        ``is_test`` (an inner
+        """Each job with its lead's ``lead_values``, ``lead_sealed``, ``lead_erased_at``,
+        ``lead_created_at``, ``entity`` and ``is_test`` (an inner
         join: a job whose lead is gone is left out), by job id."""
         ids = set(job_ids)
         out = []
@@ -189,6 +189,7 @@ class FakeJobs:
                 lead_values=lead_values["data"],
                 lead_sealed=lead_values["sealed"],
                 lead_erased_at=lead_values["erased_at"],
+                lead_created_at=lead_values["created_at"],
                 entity=lead_values["entity"],
                 is_test=lead_values["is_test"],
                 source=lead_values["source"],

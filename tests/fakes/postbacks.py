@@ -156,10 +156,13 @@ class FakeRelays:
         rows.sort(key=lambda r: (r["created_at"], r["id"]))
         return [self._t.row("outbound_postbacks", r) for r in rows]
 
-    def set_body(self, relay_id: str, body: Mapping[str, Any]) -> None:
+    def set_texts(
+        self, relay_id: str, body: Mapping[str, Any], last_answer: str | None, reason: str | None
+    ) -> None:
         r = self._t.find("outbound_postbacks", relay_id)
         if r is not None:
-            self._t.update("outbound_postbacks", r, {"body": dict(body)})
+            changes = {"body": dict(body), "last_answer": last_answer, "reason": reason}
+            self._t.update("outbound_postbacks", r, changes)
 
     def get(self, relay_id: str) -> FakeRow | None:
         r = self._t.find("outbound_postbacks", relay_id)

@@ -113,6 +113,9 @@ class FakeErasure:
         values = self._t.values(table, stored)
         return FakeRow({name: values[name] for name in names})
 
+    def forget_import_rejects(self, source: str, entity: str, at: datetime) -> int:
+        return 0  # the fakes keep no console imports (their rejects are tested on the databases)
+
     def unerased_leads(self, lead_ids: Sequence[str]) -> list[FakeRow]:
         wanted = set(lead_ids)
         found = self._t.where("leads", lambda r: r["id"] in wanted and r["erased_at"] is None)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, cast
 
 from leadrelay.domain.condition_codegen import (
@@ -128,14 +128,22 @@ def describe(cond: Condition) -> str:
     return f"{name}({', '.join(describe(i) for i in cond.items)})"
 
 
-def explain_failure(cond: Condition | None, failed: int, values: Values, *, label: str = "filter") -> str:
-    """Human text for the routing trace about the conjunct ``failed`` (as from :func:`compile_filters`)."""
+def explain_failure(
+    cond: Condition | None,
+    failed: int,
+    values: Values,
+    *,
+    label: str = "filter",
+    hidden: Collection[str] = (),
+) -> str:
+    """Human text for the routing trace about the conjunct ``failed`` (as from :func:`compile_filters`);
+    the values of the ``hidden`` fields (sensitive ones) show as ``***``."""
     if cond is None or failed < 0:
         return f"{label} passed"
     part = cond.items[failed] if isinstance(cond, AllOf) and failed < len(cond.items) else cond
     if isinstance(part, Leaf):
-        return f"{label} {_compact(describe(part))} failed ({_actual(values, part.field)})"
-    fields = [f"{_render(f)}={_actual(values, f)}" for f in dict.fromkeys(_fields(part))]
+        return f"{label} {_compact(describe(part))} failed ({_actual(values, part.field, hidden)})"
+    fields = [f"{_render(f)}={_actual(values, f, hidden)}" for f in dict.fromkeys(_fields(part))]
     return f"{label} {_compact(describe(part))} failed ({', '.join(fields[:5])}{', …' * (len(fields) > 5)})"
 
 
@@ -155,12 +163,14 @@ never cut: what a trace quotes must be a whole value, the only form redaction (`
 erasure know to find and replace."""
 
 
-def _actual(values: Values, field: str) -> str:
+def _actual(values: Values, field: str, hidden: Collection[str] = ()) -> str:
     value = values.get(field)
     if value is None:
         return "missing"
     if value == "":
         return "empty"
+    if field in hidden:
+        return "***"
     shown = _render(value)
     return shown if len(shown) <= _QUOTED_MAX else f"a value of {len(shown)} characters"
 

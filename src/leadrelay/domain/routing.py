@@ -8,7 +8,7 @@ would be stale the moment two workers read it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -109,8 +109,9 @@ class Evaluation:
             return f"rule {self.rule} sends to nobody"
         return "no eligible partner"
 
-    def trace(self, config: CompiledConfig) -> list[str]:
-        """Words for the distribution log: the rule, then one line per partner considered."""
+    def trace(self, config: CompiledConfig, hidden: Collection[str] = ()) -> list[str]:
+        """Words for the distribution log: the rule, then one line per partner considered; the values of
+        the ``hidden`` fields (sensitive ones) are not quoted, however short."""
         lines: list[str] = []
         if self.no_consent:
             return ["no consent (the profile requires consent and the lead has none)"]
@@ -122,10 +123,10 @@ class Evaluation:
             code = self.code(i)
             if code == ELIGIBLE:
                 continue  # eligible partners get their line when caps are reserved
-            lines.append(f"{name}: {self._why(config, i, name, code)}")
+            lines.append(f"{name}: {self._why(config, i, name, code, hidden)}")
         return lines
 
-    def _why(self, config: CompiledConfig, i: int, name: str, code: int) -> str:
+    def _why(self, config: CompiledConfig, i: int, name: str, code: int, hidden: Collection[str]) -> str:
         if code == EXCLUDED:
             return "excluded (already tried or cancelled for this lead)"
         if code == UNKNOWN:
@@ -137,7 +138,7 @@ class Evaluation:
         if code == NO_CONSENT:
             return "not in the consent scope"
         if code == FILTERED and self._compiled is not None and self._values is not None:
-            return explain_failure(self._compiled.conditions[i], self.failed[i], self._values)
+            return explain_failure(self._compiled.conditions[i], self.failed[i], self._values, hidden=hidden)
         if code == CLOSED and self._now is not None:
             partner = config.partners[name]
             local = self._now.astimezone(config.zones[partner.timezone])

@@ -160,7 +160,7 @@ JOB: Machine[JobStatus] = Machine(
             for edge in (
                 (src, _J.DELIVERING, "routed, deliveries created"),
                 (src, _J.HELD, "every chosen partner holds leads"),
-                (src, _J.UNSOLD, "no partner (rules, caps, profile off, lead erased)"),
+                (src, _J.UNSOLD, "no partner (rules, caps, profile off, lead erased, listed since intake)"),
                 (src, _J.FAILED, "no partner after errors, or cannot be processed"),
                 (src, _J.RECEIVED, "rerun (stuck)"),
             )

@@ -62,6 +62,38 @@ def canonical(kind: str, normal: str) -> str:
     return normal
 
 
+def email_forms(address: str) -> list[str]:
+    """A canonical address and the same mailbox with its domain written the other way, Unicode or ASCII
+    (``ada@bücher.example`` and ``ada@xn--bcher-kva.example``): a list holding either form suppresses a
+    lead holding the other. An entry is hashed as written, so both forms are looked for."""
+    local, at, domain = address.rpartition("@")
+    forms = [address]
+    try:
+        if domain.isascii() and "xn--" in domain:
+            other = domain.encode("ascii").decode("idna")
+        elif not domain.isascii():
+            other = domain.encode("idna").decode("ascii")
+        else:
+            return forms
+    except UnicodeError:  # not a valid international domain name: compared as written
+        return forms
+    if at and other.lower() != domain:
+        forms.append(f"{local}@{other.lower()}")
+    return forms
+
+
+def check_hashes(kind: str, value: Any, *, region: str = "US") -> tuple[list[str], str | None]:
+    """``(hashes, None)``: what a valid value of ``kind`` is looked for as in a list (an email in both
+    ways of writing its domain), else ``([], why)``."""
+    found, error = hash_or_error(kind, value, region=region)
+    if found is None:
+        return [], error
+    if kind != "email":
+        return [found], None
+    field = normalize_field(kind, value)
+    return [digest(form) for form in email_forms(canonical(kind, str(field.normal)))], None
+
+
 def hash_or_error(kind: str, value: Any, *, region: str = "US") -> tuple[str | None, str | None]:
     """``(hash, None)`` for a valid value of ``kind``, else ``(None, why)``."""
     if kind not in KINDS:
@@ -167,7 +199,10 @@ def hashes_of_lead(fields: Mapping[str, str], values: Mapping[str, Any]) -> dict
         kind = _KIND_OF.get(str(type_name))  # str(): a FieldType member is its value
         value = values.get(name)
         if kind is not None and isinstance(value, str) and value:
-            out.setdefault(kind, set()).add(digest(canonical(kind, value)))
+            form = canonical(kind, value)
+            out.setdefault(kind, set()).update(
+                digest(f) for f in (email_forms(form) if kind == "email" else [form])
+            )
     return out
 
 

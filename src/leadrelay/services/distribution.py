@@ -24,7 +24,7 @@ from leadrelay.services import auction, partner_exclusion, user_choice
 from leadrelay.services.budgets import Price, reserve_money
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.health import BreakerGate
-from leadrelay.services.opened_leads import redact_lines
+from leadrelay.services.opened_leads import redact_lines, sensitive_of
 from leadrelay.services.ports import IdSource, Record, Tx, system_ids
 from leadrelay.services.reservations import Rotations, least_loaded, reserve
 from leadrelay.services.steps import (
@@ -82,9 +82,12 @@ def route_job(
     if profile is None or not profile.spec.enabled:
         why = f"profile {job.profile} is missing or disabled"
         return close(w, job, JobStatus.UNSOLD, now, [*trace, why], error=why)
+    entity = live.specs.entities.get(job.entity)
+    if listed := partner_exclusion.listed_again(tx, job, entity, profile.spec, now):
+        return close(w, job, JobStatus.UNSOLD, now, [*trace, listed], error=listed)
     excluded = set(job.excluded)
     ev = planned or evaluate(job.lead_values, profile, cfg, now, exclude=excluded)
-    trace.extend(redact_lines(job, ev.trace(cfg)))
+    trace.extend(redact_lines(job, ev.trace(cfg, sensitive_of(job))))
     candidates = screen(
         tx, job, live, now, ev, trace, rotations=rotations, unavailable=unavailable, breakers=breakers
     )

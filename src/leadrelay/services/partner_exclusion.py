@@ -10,10 +10,10 @@ gives the mark back like a cap slot: the ``["dedup", lead id]`` hold in its ``ca
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from leadrelay.domain.dedup import DedupKey, find_duplicate, keys_for
-from leadrelay.domain.model import EntitySpec, PartnerSpec
+from leadrelay.domain.model import EntitySpec, PartnerSpec, ProfileSpec
 from leadrelay.domain.states import DeliveryStatus
 from leadrelay.domain.suppression import hashes_of_lead
 from leadrelay.services.ports import DedupKeys, Record, Tx
@@ -40,6 +40,29 @@ def suppressed_partners(
         if names:
             out[p.name] = f"{p.name}: suppressed by list {', '.join(names)} (partner list)"
     return out
+
+
+SCREENED_FRESH = timedelta(minutes=1)
+"""How long intake's screening of a lead holds for its first routing. A lead routed again (a rerun, a
+route again after every delivery failed, a redistribution after a cancel or a return: a job with a trace
+already) or later than this (retries spread over hours) is looked up again in its entity's and profile's
+suppression lists, which may have grown since (a consumer who asked to stop)."""
+
+
+def listed_again(
+    tx: Tx, job: Record, entity: EntitySpec | None, profile: ProfileSpec | None, now: datetime
+) -> str | None:
+    """The trace line when a lead routed again, or well after its intake, is now on one of its entity's or
+    profile's suppression lists, else None (and None at once for a lead routed as it came in)."""
+    if entity is None or (not job.trace and now - job.lead_created_at <= SCREENED_FRESH):
+        return None
+    lists = sorted({*entity.suppression, *(profile.suppression if profile is not None else ())})
+    if not lists:
+        return None
+    types = {name: spec.type.value for name, spec in entity.fields.items()}
+    hashes = set().union(*hashes_of_lead(types, job.lead_values).values())
+    hit = sorted({name for name, _ in tx.suppression.listed(lists, hashes)}) if hashes else []
+    return f"suppressed by list {', '.join(hit)} (checked again at routing)" if hit else None
 
 
 def partner_keys(tx: Tx, job: Record, partner: PartnerSpec, dedup_keys: DedupKeys | None) -> list[DedupKey]:

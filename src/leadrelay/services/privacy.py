@@ -20,6 +20,7 @@ from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult
 from leadrelay.domain.fields import EXTENSION, normalize_field, number_only
+from leadrelay.domain.lookup import Hasher, canonical_of, lookup_key
 from leadrelay.domain.model import EntitySpec
 from leadrelay.domain.privacy import ERASED_REASON, REDACTED, FieldMatch, Redactor
 from leadrelay.domain.states import (
@@ -36,7 +37,7 @@ from leadrelay.domain.states import (
 )
 from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache
-from leadrelay.services.ports import Clock, OldPages, Record, Sealer, Storage, Tx, system_clock
+from leadrelay.services.ports import Clock, DedupKeys, OldPages, Record, Sealer, Storage, Tx, system_clock
 
 _BATCH = 500
 ERASED_REQUEST: Mapping[str, Any] = {"erased": True}
@@ -89,9 +90,13 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
         for p in tx.postbacks.of_lead(row.id):  # a buyer's postback note may quote the lead too
             if p.note and (note := red.text(p.note)) != p.note:
                 tx.postbacks.set_note(p.id, note)
-        for relay in tx.relays.of_lead(row.id):  # and so the event relayed to the source, sent or not
-            if (body := red.value(relay.body)) != relay.body:
-                tx.relays.set_body(relay.id, body)
+        for relay in tx.relays.of_lead(row.id):  # and so the event relayed to the source, sent or not,
+            texts = (red.value(relay.body), red.text(relay.last_answer), red.text(relay.reason))  # its answer
+            if texts != (relay.body, relay.last_answer, relay.reason):
+                tx.relays.set_texts(relay.id, *texts)
+        # a console import's rejects file quotes its rows as they were (kept a day): those of the imports
+        # that may have read this lead go
+        tx.erasure.forget_import_rejects(row.source, row.entity, row.created_at)
         objects.update(job.id for job in tx.erasure.job_texts(row.id))
         for entry in tx.erasure.audit_reasons(objects):  # an operator's reason (a cancel, a return)
             if (reason := red.text(entry.reason)) != entry.reason:
@@ -169,7 +174,7 @@ def erased_attempt(result: AttemptResult, sent: Mapping[str, Any]) -> AttemptRes
 def person_matches(entity: EntitySpec, wanted: Mapping[str, str]) -> list[FieldMatch]:
     """What finds the person among an entity's leads: emails compare case-insensitively, phones without
     their extension (a wanted ``+15125551212`` finds ``+15125551212;ext=12`` too); sensitive (encrypted)
-    fields are not searched."""
+    fields are not searched: their lookup keys find them (``leads_of_person``)."""
     matches: list[FieldMatch] = []
     for field_name, spec in entity.fields.items():
         value = wanted.get(spec.type.value)
@@ -186,19 +191,35 @@ def person_matches(entity: EntitySpec, wanted: Mapping[str, str]) -> list[FieldM
     return matches
 
 
-def leads_of_person(tx: Tx, entities: Mapping[str, EntitySpec], wanted: Mapping[str, str]) -> list[str]:
+def leads_of_person(
+    tx: Tx, entities: Mapping[str, EntitySpec], wanted: Mapping[str, str], keys: Sequence[str] = ()
+) -> list[str]:
     """The leads whose email or phone fields hold these normalized values (``{"email": …, "phone": …}``).
 
-    A scan, on purpose: erasure requests are rare, and the console's lookup keys (``domain.lookup``) may
-    be missing for leads received before them until ``leadrelay leads reindex`` (see ``person_matches``
-    for how values compare).
+    Two ways, both: a scan of the stored values of today's entities (the console's lookup keys may be
+    missing for leads received before them until ``leadrelay leads reindex``; see ``person_matches`` for
+    how values compare), and the lookup keys of those values (``keys``, ``domain.lookup``), which find
+    what no scan can read: a sensitive (sealed) email or phone, and the leads of an entity no longer in
+    the configuration.
     """
     found: set[str] = set()
     for name, entity in entities.items():
         matches = person_matches(entity, wanted)
         if matches:
             found.update(tx.erasure.leads_matching(name, matches))
+    before: str | None = None
+    while keys:  # newest first, a page at a time
+        page = tx.dedup.leads_by_lookup(keys, _BATCH, before=before)
+        found.update(page)
+        if len(page) < _BATCH:
+            break
+        before = page[-1]
     return sorted(found)
+
+
+def person_keys(wanted: Mapping[str, str], hasher: Hasher) -> list[str]:
+    """The lookup keys of a person's normalized email and phone (``person_of``)."""
+    return [lookup_key(kind, canonical_of(kind, value), hasher) for kind, value in wanted.items()]
 
 
 def person_of(email: str | None, phone: str | None, region: str = "US") -> dict[str, str]:
@@ -234,12 +255,14 @@ class Privacy:
         old_pages: OldPages,
         *,
         clock: Clock = system_clock,
+        keys: DedupKeys | None = None,
     ) -> None:
         self.storage = storage
         self.sealer = sealer
         self.configs = configs
         self.old_pages = old_pages
         self.clock = clock
+        self.keys = keys  # the lookup keys' hasher: an erasure finds a person by them too
 
     async def erase_lead(self, lead_id: str, *, actor: str, reason: str | None = None) -> bool:
         """Erase one lead; False when it was erased before. Unknown lead: NotFound."""
@@ -248,8 +271,12 @@ class Privacy:
             if tx.leads.get_lead(lead_id) is None:
                 raise NotFound(f"unknown lead {lead_id}")
             now = self.clock()
+            said = reason  # the operator's reason may quote the person too ("GDPR request from ada@…")
+            if said:
+                for row in tx.erasure.unerased_leads([lead_id]):
+                    said = Redactor.of(sensitive=_all_values(row, self.sealer, tx)).text(said)
             erased = erase_leads(tx, [lead_id], self.sealer, now) == 1
-            _audit(tx, actor, lead_id, now, reason, erased=erased, by="id")
+            _audit(tx, actor, lead_id, now, said, erased=erased, by="id")
             return erased
 
         erased = await self.storage.run(erase)
@@ -261,9 +288,10 @@ class Privacy:
     ) -> list[str]:
         """Erase every lead with this email or phone; returns the lead ids found (erased now or before)."""
         wanted = person_of(email, phone, region)
+        keys = person_keys(wanted, self.keys.cached or await self.keys.hasher()) if self.keys else []
 
         def erase(tx: Tx) -> list[str]:
-            found = leads_of_person(tx, self.configs.current(tx).specs.entities, wanted)
+            found = leads_of_person(tx, self.configs.current(tx).specs.entities, wanted, keys)
             now = self.clock()
             erased = erase_leads(tx, found, self.sealer, now) if found else 0
             by = "+".join(k for k, v in (("email", email), ("phone", phone)) if v is not None)

@@ -23,7 +23,7 @@ from leadrelay.services import auction, distribution
 from leadrelay.services.config_in_force import LiveConfig
 from leadrelay.services.dry_run import DryRunTx
 from leadrelay.services.health import BreakerGate
-from leadrelay.services.opened_leads import redact_lines
+from leadrelay.services.opened_leads import redact_lines, sensitive_of
 from leadrelay.services.ports import IdSource, Record
 from leadrelay.services.steps import StepResult
 from leadrelay.services.writes import Writes
@@ -122,7 +122,7 @@ def route_one(
         why = f"profile {job.profile} is missing or disabled"
         return ProfileRoute(job.profile, None, None, JobStatus.UNSOLD, why, (), (), ZERO, (why,))
     ev = evaluate(job.lead_values, compiled, cfg, now)
-    trace = redact_lines(job, ev.trace(cfg))
+    trace = redact_lines(job, ev.trace(cfg, sensitive_of(job)))
     ineligible = {
         name: line[len(name) + 2 :]
         for i, name in enumerate(ev.partners)

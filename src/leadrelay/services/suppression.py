@@ -20,10 +20,10 @@ from leadrelay.domain.suppression import (
     KINDS,
     BadValue,
     ListRow,
+    check_hashes,
     data_rows,
     entry_of,
     file_layout,
-    hash_or_error,
     hash_values,
     referring_objects,
 )
@@ -172,10 +172,10 @@ class SuppressionLists:
         """Whether ``value`` is on the list; ``ValidationFailed`` (field ``value``) when it is not a valid
         value of the list's kind."""
         row = await self.show(name, count=False)
-        digest, error = hash_or_error(row.kind, value)
-        if digest is None:
+        hashes, error = check_hashes(row.kind, value)
+        if not hashes:
             raise ValidationFailed([FieldProblem("value", error or "invalid")], f"not a valid {row.kind}")
-        found = await self.storage.run_read(lambda tx: tx.suppression.listed([name], [digest]))
+        found = await self.storage.run_read(lambda tx: tx.suppression.listed([name], hashes))
         return bool(found)
 
 

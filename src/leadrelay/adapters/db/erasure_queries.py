@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, func, or_, select, update
 
+from leadrelay.adapters.db.console_tables import lead_imports
 from leadrelay.adapters.db.tables import attempts, audit_log, batches, deliveries, jobs, leads
 from leadrelay.domain.privacy import FieldMatch
 
@@ -23,6 +24,16 @@ class SqlErasure:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    def forget_import_rejects(self, source: str, entity: str, at: datetime) -> int:
+        c = lead_imports.c
+        done = self._conn.execute(
+            update(lead_imports)
+            .where(c.source == source, c.entity == entity, c.rejects.is_not(None), c.created_at <= at)
+            .where(or_(c.finished_at.is_(None), c.finished_at >= at))
+            .values(rejects=None)
+        )
+        return int(done.rowcount)
 
     def unerased_leads(self, lead_ids: Sequence[str]) -> list[Row[Any]]:
         """The rows of these leads that are not erased yet."""

@@ -154,6 +154,9 @@ class SqlRelays:
             select(outbound_postbacks).where(outbound_postbacks.c.id == relay_id)
         ).first()
 
-    def set_body(self, relay_id: str, body: Mapping[str, Any]) -> None:
+    def set_texts(
+        self, relay_id: str, body: Mapping[str, Any], last_answer: str | None, reason: str | None
+    ) -> None:
         o = outbound_postbacks.c
-        self._conn.execute(update(outbound_postbacks).where(o.id == relay_id).values(body=dict(body)))
+        values = {"body": dict(body), "last_answer": last_answer, "reason": reason}
+        self._conn.execute(update(outbound_postbacks).where(o.id == relay_id).values(**values))

@@ -153,6 +153,7 @@ _LOAD_JOBS = (
         leads.c.data.label("lead_values"),
         leads.c.sealed.label("lead_sealed"),
         leads.c.erased_at.label("lead_erased_at"),
+        leads.c.created_at.label("lead_created_at"),
         leads.c.entity,
         leads.c.is_test,
         leads.c.source,

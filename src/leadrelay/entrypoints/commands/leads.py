@@ -34,7 +34,7 @@ def _privacy(settings: Settings) -> Iterator[Privacy]:
     db = Database(settings.database_url)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     try:
-        yield Privacy(SqlStorage(db), Sealer(db, secret), ConfigCache(), db)
+        yield Privacy(SqlStorage(db), Sealer(db, secret), ConfigCache(), db, keys=DedupKeys(db, secret))
     except LeadrelayError as exc:
         problems = getattr(exc, "problems", None)
         detail = "; ".join(f"{p.field}: {p.error}" for p in problems) if problems else exc.detail

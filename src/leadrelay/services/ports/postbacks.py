@@ -84,6 +84,9 @@ class Relays(Protocol):
 
     def get(self, relay_id: str) -> Record | None: ...
 
-    def set_body(self, relay_id: str, body: Mapping[str, Any]) -> None:
-        """Replace the event's body (erasure: a buyer's note in it may quote the person)."""
+    def set_texts(
+        self, relay_id: str, body: Mapping[str, Any], last_answer: str | None, reason: str | None
+    ) -> None:
+        """Replace the event's body and the source's last answer and reason (erasure: a buyer's note in the
+        body may quote the person, and a source's answer may echo the body)."""
         ...

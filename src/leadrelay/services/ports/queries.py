@@ -89,6 +89,12 @@ class Erasure(Protocol):
 
     def leads_received_before(self, cutoff: datetime, limit: int) -> list[str]: ...
 
+    def forget_import_rejects(self, source: str, entity: str, at: datetime) -> int:
+        """Drop the rejects files of the console imports of ``source`` and ``entity`` that were running at
+        ``at`` (started by then, not finished before): a lead received then may be one of their rows, whose
+        plain values the file quotes. How many were dropped."""
+        ...
+
     def job_texts(self, lead_id: str) -> list[Record]:
         """The lead's jobs (``id``, ``trace``, ``error``), locked until the transaction ends (PostgreSQL),
         in the order workers lock jobs."""

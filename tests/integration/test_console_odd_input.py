@@ -1,7 +1,7 @@
-"""Review of the console's and the API's access control and web security (branch review-console).
-
-Each test shows one defect on a real server over SQLite, through the console's login form and the API as
-an operator would use them; each asserts what the operator should get, and fails on the current code."""
+"""Odd input to the console and the API that answered 500 (a filter time off the calendar, an integer past
+a float's range in a lead or a configuration) and a lead's value that a spreadsheet would run as a formula
+in the holds CSV (a review of 2026-12-06 found each); on a real server over SQLite, through the console's
+login form and the API as an operator would use them."""
 
 from __future__ import annotations
 
