@@ -211,6 +211,12 @@ def test_manual_entries_take_their_sign_from_their_kind_and_refuse_nonsense() ->
         post(kind=EntryKind.TOPUP, party_kind=Party.SOURCE, party="web", amount=D("1"))
     with pytest.raises(NotFound):
         post(kind=EntryKind.CREDIT, party_kind=Party.PARTNER, party="nobody", amount=D("1"))
+    # the CLI's memo is bounded as the API's, and a lead named must exist (review, 2026-12-06)
+    with pytest.raises(ValidationFailed) as long_memo:
+        post(kind=EntryKind.CREDIT, party_kind=Party.PARTNER, party="sunco", amount=D("1"), memo="x" * 501)
+    with pytest.raises(ValidationFailed) as no_lead:
+        post(kind=EntryKind.PAYMENT, party_kind=Party.SOURCE, party="web", amount=D("1"), lead_id="lead_nope")
+    assert [p.field for p in (*long_memo.value.problems, *no_lead.value.problems)] == ["memo", "lead_id"]
     assert len(entries(world)) == 4
 
 

@@ -38,6 +38,7 @@ from leadrelay.services.ledger import post_reversals, resend_takes_over, resent_
 from leadrelay.services.notify import Notifier
 from leadrelay.services.partner_exclusion import lead_holders
 from leadrelay.services.ports import Clock, IdSource, Record, Sealer, Storage, Tx, system_clock, system_ids
+from leadrelay.services.returns import deny_open_returns
 
 
 def _job(tx: Tx, job_id: str) -> Record:
@@ -69,7 +70,7 @@ def job_view(job: Record) -> JobView:
 
 def delivery_views(deliveries: Sequence[Record], tx: Tx | None = None) -> list[DeliveryView]:
     """The checks' view of the deliveries; with ``tx``, their approved returns too (a return still
-    requested does not stop a cancel: the operator may cancel instead, and the return is then denied)."""
+    requested does not stop a cancel: the operator may cancel instead, and the cancel denies the return)."""
     returned: dict[str, str] = {}
     sold = [d.id for d in deliveries if d.status == DeliveryStatus.DELIVERED]
     if tx is not None and sold:
@@ -250,6 +251,9 @@ class Actions:
                 memo=reason,
             )
             resend_takes_over(tx, live, delivered, now, self.ids)
+            deny_open_returns(
+                tx, [d.id for d in delivered], actor=actor, now=now, note="the sale was cancelled"
+            )
             tx.jobs.update_job(
                 job_id,
                 status=JOB.check(job.status, JobStatus.CANCELLED),

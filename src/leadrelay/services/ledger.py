@@ -223,6 +223,8 @@ def post_reversals(
     return posted
 
 
+MAX_MEMO = 500
+"""The longest memo of a manual entry (the API's bound)."""
 MAX_MANUAL = Decimal("999999999999.99")
 """The largest manual amount (the API's 14 digits, 2 of them cents)."""
 
@@ -269,6 +271,10 @@ def post_manual(
         amount = amount * sign
     elif amount == 0:
         raise ValidationFailed([FieldProblem("amount", "must not be zero")])
+    if memo is not None and len(memo) > MAX_MEMO:  # the CLI as the API
+        raise ValidationFailed([FieldProblem("memo", f"must be at most {MAX_MEMO} characters")])
+    if lead_id is not None and tx.leads.get_lead(lead_id) is None:  # a lead's money is what its answer tells
+        raise ValidationFailed([FieldProblem("lead_id", f"no lead {lead_id}")])
     entry = check(
         Entry(ids("led"), now, kind, party_kind, party, amount, DEFAULT_CURRENCY, actor, lead_id, memo=memo)
     )

@@ -13,6 +13,7 @@ so; the return is recorded beside it, and the money is undone in the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -272,6 +273,19 @@ def _decide(
     assert done is not None
     _audit(tx, actor, "return.denied", done, now, note)
     return done, False
+
+
+def deny_open_returns(tx: Tx, delivery_ids: Sequence[str], *, actor: str, now: datetime, note: str) -> int:
+    """The returns still requested of these deliveries, denied with ``note`` (their sale was cancelled: a
+    return asked for left open would count towards the partner's return rate); how many."""
+    denied = 0
+    for rec in tx.returns.of_deliveries(list(delivery_ids)):
+        if rec.status == ReturnStatus.REQUESTED:
+            status = RETURN.check(rec.status, ReturnStatus.DENIED)
+            tx.returns.update(rec.id, status=status, decided_at=now, decided_by=actor, decision_note=note)
+            _audit(tx, actor, "return.denied", rec, now, note)
+            denied += 1
+    return denied
 
 
 class Returns:
