@@ -77,9 +77,30 @@ class _Validator(PartnerChecks):
                     canonical = check[kind](raw, path)
                     if canonical is not None:
                         result[kind][name] = canonical
+        self.global_key_orders(result.get("entities", {}))
         if self.problems:
             raise ConfigError(self.problems)
         return result
+
+    def global_key_orders(self, mine: dict[str, Any]) -> None:
+        """Entities deduplicating across entities (``scope: global``) with a key of the same fields must
+        list them in the same order: a key's order is part of its marks, so ``[email, last_name]`` and
+        ``[last_name, email]`` never find each other's duplicates."""
+        seen: dict[frozenset[str], tuple[str, tuple[str, ...]]] = {}
+        stored = {n: d for n, d in self.existing.get("entities", {}).items() if n not in mine}
+        for name, doc in [*sorted(stored.items()), *mine.items()]:  # the document's in its order
+            dedup = doc.get("dedup") if isinstance(doc, dict) else None
+            if not isinstance(dedup, dict) or dedup.get("scope") != "global":
+                continue
+            for i, key in enumerate(dedup.get("keys") or ()):
+                path, fields = f"entities.{name}.dedup.keys[{i}]", tuple(key)
+                first = seen.setdefault(frozenset(fields), (path, fields))
+                if first[1] != fields and name in mine:
+                    self.fail(
+                        path,
+                        f"the fields of {first[0]} in another order ({', '.join(first[1])}): list them in "
+                        "the same order, or the two entities never find each other's duplicates",
+                    )
 
     def section(self, kind: str, value: Any) -> dict[str, Any]:
         if value is None:

@@ -210,13 +210,15 @@ async def import_rows(
                 refuse(skipped[0], kept, f"line {skipped[0]} {unread.get(skipped[0], 'was')}: not read")
                 continue
             extra = row.pop(None, None)
+            # the line the row starts on: the reader counts the lines read, a quoted value's too
+            first = reader.line_num - sum(
+                v.count("\n") for v in [*row.values(), *(extra or ())] if isinstance(v, str)
+            )
             if extra:  # a value past the header's columns (an unquoted comma?): nothing is dropped unsaid
                 progress.errors += 1
-                refuse(
-                    reader.line_num, row, f"{len(extra)} more value(s) than the header's {len(names)} columns"
-                )
+                refuse(first, row, f"{len(extra)} more value(s) than the header's {len(names)} columns")
                 continue
-            task = asyncio.create_task(one(reader.line_num, row))
+            task = asyncio.create_task(one(first, row))
             pending.add(task)
             task.add_done_callback(pending.discard)
             if len(pending) >= IN_FLIGHT:

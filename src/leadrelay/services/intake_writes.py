@@ -75,6 +75,15 @@ def write_group(tx: Tx, writes: Sequence[LeadWrite], clock: Clock) -> list[tuple
         raise
 
 
+class ScreenedAgainstUnwritten(Exception):
+    """A group's write undone: each of its leads is then written alone (``GroupCommit``), screened afresh."""
+
+
+def _stored_before(writes: Sequence[LeadWrite], lead_ids: set[str]) -> set[str]:
+    """Those of ``lead_ids`` that are not this group's (leads stored before it)."""
+    return lead_ids - {w.lead["id"] for w in writes}
+
+
 def _write_group(tx: Tx, all_writes: Sequence[LeadWrite], clock: Clock) -> list[tuple[str, Any]]:
     capped: dict[str, SourceSlot] = {}
     taken_none: set[str] = set()  # keyed repeats: they took no slot
@@ -83,12 +92,14 @@ def _write_group(tx: Tx, all_writes: Sequence[LeadWrite], clock: Clock) -> list[
     writes = [w for w in all_writes if w.lead["id"] not in capped] if capped else all_writes
     screened = [w for w in writes if w.screen is not None]
     marks: dict[str, list[dict[str, Any]]] = {}
+    duplicates_of: set[str] = set()  # the leads of this group others were found duplicates of
     if screened:
         now = clock()
         verdicts = screen(tx, [w.screen for w in screened if w.screen is not None], now)
         for w, verdict in zip(screened, verdicts, strict=True):
             _close_screened(w, verdict, now)
             marks[w.lead["id"]] = verdict.marks
+            duplicates_of |= verdict.duplicates_of
     for w in writes:
         if w.keep_answer:
             answer = first_answer(w)
@@ -97,6 +108,10 @@ def _write_group(tx: Tx, all_writes: Sequence[LeadWrite], clock: Clock) -> list[
     pinged = any(w.ping is not None for w in writes)
     refused = _use_pings(tx, writes, clock()) if pinged else {}
     inserted = tx.leads.insert_leads([w.lead for w in writes if w.lead["id"] not in refused])
+    if duplicates_of and not duplicates_of <= inserted | _stored_before(writes, duplicates_of):
+        # a lead was screened a duplicate of one of this group that is not written after all (a keyed
+        # request's conflict, a used ping token): the group is rolled back and each written alone
+        raise ScreenedAgainstUnwritten("a lead of the group was screened against one not written")
     for w in writes:  # not written (a used token, a key repeated at once): its source's slots given back
         if w.source_caps and w.lead["id"] not in inserted and w.lead["id"] not in taken_none:
             tx.caps.release_caps(source_counter(w.lead["source"]), [["", s.window] for s in w.source_caps])

@@ -38,6 +38,7 @@ class Verdict:
     duplicate_of: str | None = None
     closed: dict[str, tuple[JobStatus, str]] = field(default_factory=dict)  # profile -> (job status, why)
     marks: list[dict[str, Any]] = field(default_factory=list)  # to write if the lead is inserted
+    duplicates_of: set[str] = field(default_factory=set)  # the leads it is a duplicate of (any level)
 
 
 def build_screen(
@@ -124,6 +125,7 @@ def _decide(
         key, mark = found
         verdict.lead_status = LeadStatus.DUPLICATE
         verdict.duplicate_of = mark.lead_id
+        verdict.duplicates_of.add(mark.lead_id)
         verdict.closed = {
             profile: (JobStatus.DUPLICATE, _duplicate_reason(key, mark)) for profile in s.profiles
         }
@@ -138,6 +140,7 @@ def _decide(
         elif found := find_duplicate(keys, marks, now, lead_id=s.lead_id):
             reason = f"{_duplicate_reason(*found)} (profile {profile})"
             verdict.closed[profile] = (JobStatus.DUPLICATE, reason)
+            verdict.duplicates_of.add(found[1].lead_id)
         else:
             taken.extend(keys)
     for key in taken:  # later leads of the batch see these at once

@@ -198,7 +198,10 @@ def parse_datetime(raw: Any, options: Options) -> FieldValue:
         except Invalid:
             raise Invalid("not a valid date and time") from None
     offset = stamp.utcoffset()
-    utc = stamp.replace(tzinfo=dt.UTC) if offset is None else stamp.astimezone(dt.UTC)
+    try:
+        utc = stamp.replace(tzinfo=dt.UTC) if offset is None else stamp.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is in the year 10000 in UTC
+        raise Invalid("not a valid date and time (outside the calendar in UTC)") from None
     parts = {
         "date": utc.date().isoformat(),
         "offset": None if offset is None else _offset_text(offset),

@@ -78,6 +78,8 @@ def _plain(text: str) -> tuple[str, str] | None:
     local, at, domain = text.rpartition("@")
     if not at or len(local) > 64 or len(text) > 254 or not local.isascii() or not _DOT_ATOM.match(local):
         return None
+    if not domain.isascii() or "xn--" in domain.lower():  # the library's own form (IDNA, NFC, width)
+        return None
     domain = domain.lower()
     return (local, domain) if _domain_ok(domain) else None
 

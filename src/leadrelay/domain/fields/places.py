@@ -13,8 +13,10 @@ from typing import Any
 
 from leadrelay.domain.fields.value import FieldValue, Invalid, Options, accept, register, text
 
-_ZIP_RE = re.compile(r"^(\d{5})(?:\s*-?\s*(\d{4}))?(?:\s*-)?$")
-_CANADA_RE = re.compile(r"^([ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z])\s*-?\s*(\d[ABCEGHJ-NPRSTV-Z]\d)$")
+_ZIP_RE = re.compile(r"^([0-9]{5})(?:\s*-?\s*([0-9]{4}))?(?:\s*-)?$")
+_CANADA_RE = re.compile(
+    r"^([ABCEGHJ-NPRSTVXY][0-9][ABCEGHJ-NPRSTV-Z])\s*-?\s*([0-9][ABCEGHJ-NPRSTV-Z][0-9])$"
+)
 
 
 @register("postal_code")
@@ -22,6 +24,10 @@ def parse_postal_code(raw: Any, options: Options) -> FieldValue:
     if isinstance(raw, bool | float):  # 78704.0 is a spreadsheet accident, and 2134.0 lost its zero
         raise Invalid("not a valid postal code")
     code = str(raw).strip().upper()
+    if not code.isascii():  # full-width or other scripts' digits and letters: compared as ASCII
+        code = "".join(
+            str(unicodedata.decimal(c)) if c.isdecimal() else c for c in unicodedata.normalize("NFKC", code)
+        ).upper()
     if match := _ZIP_RE.match(code):
         zip5, four = match[1], match[2]
         normal = zip5 if four is None else f"{zip5}-{four}"

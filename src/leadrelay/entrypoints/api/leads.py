@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -50,6 +51,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_LONG_NUMBER = re.compile(rb"[0-9]{20}")  # 20 digits or more: maybe past an unsigned 64-bit integer
+
+
+def _exact_int(digits: str) -> int | str:
+    """A JSON integer as a number where it fits 64 bits (what can be stored as one), else as its digits:
+    a text field keeps every digit, a number field reads the text, an integer field says it is too big."""
+    value = int(digits)
+    return value if -(2**63) <= value < 2**64 else digits
+
+
 def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
     media = content_type.split(";")[0].strip().lower()
     if media in ("application/json", "") or media.endswith("+json"):
@@ -57,6 +68,8 @@ def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
             data = orjson.loads(body) if body else None
         except orjson.JSONDecodeError as exc:
             raise HTTPProblem(400, "malformed_body", f"the body is not valid JSON: {exc}") from exc
+        if _LONG_NUMBER.search(body):  # orjson reads an integer past 64 bits as a float: rounded
+            data = json.loads(body, parse_int=_exact_int)  # valid JSON (orjson read it)
         if not isinstance(data, dict):
             raise HTTPProblem(400, "malformed_body", "the body must be a JSON object of lead fields")
         if any(isinstance(v, dict | list) for v in data.values()) and (where := too_deep(data)) is not None:
@@ -66,7 +79,8 @@ def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
         return data
     if media == "application/x-www-form-urlencoded":
         try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+            text = body.decode("utf-8")  # an escaped byte that is not UTF-8 is refused too, not replaced
+            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(body), errors="strict")
         except (UnicodeDecodeError, ValueError) as exc:
             raise HTTPProblem(400, "malformed_body", f"the body is not valid form data: {exc}") from exc
         return dict(pairs)

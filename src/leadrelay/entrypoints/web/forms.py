@@ -88,12 +88,16 @@ def _client(request: Request) -> str:
 
 def _cross_site(request: Request) -> bool:
     """A browser's word that the post comes from another site: ``Sec-Fetch-Site: cross-site``, or an
-    ``Origin`` that is neither this host nor the installation's public URL."""
+    ``Origin`` that is neither this host nor the installation's public URL. ``Origin: null`` is an origin
+    hidden from us (another site's page with ``Referrer-Policy: no-referrer``, a sandboxed frame): never
+    the form's own page, which is served with ``same-origin``."""
     if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
         return True
     origin = request.headers.get("origin")
-    if not origin or origin == "null":
+    if not origin:
         return False
+    if origin == "null":
+        return True
     rt: Runtime = request.app.state.runtime
     ours = {request.headers.get("host", ""), urlsplit(rt.settings.base_url()).netloc}
     return urlsplit(origin).netloc not in ours
