@@ -128,6 +128,10 @@ def load_settings() -> Settings:
     path = settings_file()
     try:
         return Settings(_env_file=path) if path is not None else Settings()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [ConfigProblem("LEADRELAY_ENV_FILE", f"{path} is not UTF-8 text ({exc.reason})")]
+        ) from exc
     except ValidationError as exc:
         raise ConfigError(
             [

@@ -130,7 +130,7 @@ class DocumentChecks:
         known = self.all_fields()
         if known is None:
             return
-        choices = [*builtins, *sorted(known)]
+        choices = [*builtins, *sorted(known, key=str)]  # a name YAML read as a number is its own error
         for i, name in enumerate(names):
             if name not in known and name not in builtins:
                 self.fail(f"{path}[{i}]", unknown("field", name, choices))

@@ -117,7 +117,10 @@ def form_problems(form: Any, entities: Iterable[tuple[str, Any]], path: str) -> 
             )
         fields = entity.get("fields")
         for field_name, spec in fields.items() if isinstance(fields, Mapping) else ():
-            if isinstance(spec, Mapping) and spec.get("required") and spec.get("type") in NOT_ON_THE_FORM:
+            kind = spec.get("type") if isinstance(spec, Mapping) else None
+            if (
+                isinstance(kind, str) and spec.get("required") and kind in NOT_ON_THE_FORM
+            ):  # others: its own error
                 if spec.get("type") == FieldType.IP:
                     continue  # filled with the client's address
                 found.append(

@@ -134,6 +134,8 @@ class _Validator(PartnerChecks):
         document = model.model_dump()
         for where, message in check_alert(model, document):
             self.fail(f"{path}.{where}", message)
+        if document.get("partners") == []:  # every partner, as when left out (and as exported)
+            document["partners"] = None
         return document
 
     def smtp(self, raw: Any, path: str) -> dict[str, Any] | None:
@@ -233,6 +235,11 @@ class _Validator(PartnerChecks):
             )
         document["rules"] = rules
         document["default"] = default if default is not None and default["partners"] else None
+        for per_partner in ("partner_caps", "partner_prices", "partner_budgets"):  # an empty entry is none
+            if isinstance(document.get(per_partner), dict):
+                document[per_partner] = {
+                    k: v for k, v in document[per_partner].items() if v not in ({}, None)
+                }
         return document
 
     def target(self, raw: Any, path: str) -> dict[str, Any] | None:

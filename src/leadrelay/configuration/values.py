@@ -165,8 +165,8 @@ def _timezone(value: Any) -> str:
         raise problem("must be a string")
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise problem(unknown("time zone", value, _zones())) from None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+        raise problem(unknown("time zone", value[:100], _zones())) from None
     return value
 
 
@@ -192,6 +192,12 @@ def _url(value: Any) -> str:
         ok = False
     if not ok:
         raise problem(f"must be an http:// or https:// URL, not '{value}'")
+    try:
+        port = parts.port  # ValueError: not a number from 0 to 65535
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise problem(f"its port must be a number from 1 to 65535, in '{value}'")
     return value
 
 

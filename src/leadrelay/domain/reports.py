@@ -185,7 +185,7 @@ def check_zone(zone: tzinfo, since: datetime, until: datetime) -> None:
             raise ValueError(f"the time zone {zone} is not a whole number of hours from UTC")
         if at >= until:
             return
-        at = min(until, at + timedelta(days=1))
+        at = until if until - at <= timedelta(days=1) else at + timedelta(days=1)  # never past 9999-12-31
 
 
 def bucket(hour: datetime, grain: Grain, zone: tzinfo) -> datetime:

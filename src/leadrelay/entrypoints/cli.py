@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from leadrelay.adapters.db.migrate import upgrade
 from leadrelay.adapters.observability.logs import configure_logging
@@ -43,7 +44,21 @@ from leadrelay.errors import LeadrelayError
 
 T = TypeVar("T")
 
-app = typer.Typer(help="leadrelay: real-time lead distribution.", no_args_is_help=True, add_completion=False)
+
+class _Commands(TyperGroup):
+    """The command tree: an error of leadrelay's that no command expected (the database unreachable, its
+    URL mistyped) ends the command with one line and exit 1, as an expected one does, not a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own click Context
+        try:
+            return super().invoke(ctx)
+        except LeadrelayError as exc:
+            raise fail(exc.detail) from exc
+
+
+app = typer.Typer(
+    cls=_Commands, help="leadrelay: real-time lead distribution.", no_args_is_help=True, add_completion=False
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")

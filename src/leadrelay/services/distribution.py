@@ -82,6 +82,9 @@ def route_job(
     if profile is None or not profile.spec.enabled:
         why = f"profile {job.profile} is missing or disabled"
         return close(w, job, JobStatus.UNSOLD, now, [*trace, why], error=why)
+    if profile.spec.entity != job.entity:  # changed since the lead came in: its rules, buyers are another's
+        why = f"profile {job.profile} is now for entity {profile.spec.entity}, not this {job.entity} lead"
+        return close(w, job, JobStatus.UNSOLD, now, [*trace, why], error=why)
     entity = live.specs.entities.get(job.entity)
     if listed := partner_exclusion.listed_again(tx, job, entity, profile.spec, now):
         return close(w, job, JobStatus.UNSOLD, now, [*trace, listed], error=listed)

@@ -60,8 +60,9 @@ def _audit(tx: Tx, actor: str, action: str, invoice: Invoice, now: datetime) -> 
 
 
 def _open_entries(tx: Tx, party_kind: Party, party: str, period: Period) -> list[Entry]:
-    """The party's entries on no issued invoice, less those of an earlier period that has a draft (that
-    invoice bills them, whichever is issued first) and the reversals of those."""
+    """The party's entries on no issued invoice, less those an earlier period's draft bills (every open
+    entry posted before its end, an older period's left over too: that invoice bills them, whichever is
+    issued first) and the reversals of those."""
     entries = tx.invoices.open_entries(party_kind, party)
     earlier = [
         d.period
@@ -70,7 +71,8 @@ def _open_entries(tx: Tx, party_kind: Party, party: str, period: Period) -> list
     ]
     if not earlier:
         return entries
-    theirs = {e.id for e in entries if any(p.starts_at <= e.at < p.ends_at for p in earlier)}
+    last_end = max(p.ends_at for p in earlier)
+    theirs = {e.id for e in entries if e.at < last_end}
     return [e for e in entries if e.id not in theirs and e.reverses not in theirs]
 
 

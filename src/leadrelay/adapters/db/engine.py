@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from leadrelay.adapters.db import sqlite_lock
 from leadrelay.adapters.db.executor import BACKGROUND, URGENT, PriorityExecutor
@@ -34,7 +34,18 @@ def _json_dumps(value: Any) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    url = normalize_url(url)
+    """The engine of ``url``; ``StorageError`` when it is no URL leadrelay can open (a mistyped
+    ``LEADRELAY_DATABASE_URL``; the message leaves the URL out: it may hold a password)."""
+    try:
+        return _make_engine(normalize_url(url))
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StorageError(
+            "the database URL is not one leadrelay can open: sqlite:///path/to/file.db or "
+            "postgresql://user@host:5432/database"
+        ) from exc
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,

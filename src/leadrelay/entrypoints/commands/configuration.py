@@ -69,12 +69,17 @@ def export(
     database_url: DbOption = None,
 ) -> None:
     """Write the stored configuration as YAML that re-applies to the same state."""
+    if output is not None and not output.parent.is_dir():
+        raise fail(f"--output: no folder {str(output.parent)!r} to write {output.name!r} in", 2)
     db = Database(settings_for(database_url).database_url)
     try:
         text = configure.export_yaml(SqlStorage(db))
     finally:
         db.dispose()
     if output:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:  # not writable, a folder by that name, a full disk
+            raise fail(f"--output: cannot write {str(output)!r}: {exc.strerror or exc}") from exc
     else:
         sys.stdout.write(text)
