@@ -20,6 +20,7 @@ from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role
 from leadrelay.services.users import Accounts
 from leadrelay.simulate.buyers import BuyersThread
+from tests.browser.conftest import wait_settled
 from tests.support import ServerThread, base_config, lead, prepare, source_headers
 
 PASSWORD = "browser log password"
@@ -67,6 +68,7 @@ def test_a_posted_lead_appears_live_then_resend_and_cancel_from_the_drawer(
     expect(page.get_by_role("status").filter(has_text="1 new distribution")).to_be_visible()
     shot(page, artifacts, "log")
 
+    job_path = rows.first.get_by_role("link").get_attribute("href")
     rows.first.get_by_role("link").click()
     drawer = page.get_by_role("dialog")
     expect(drawer.get_by_role("heading", name="Routing trace")).to_be_visible()
@@ -89,6 +91,11 @@ def test_a_posted_lead_appears_live_then_resend_and_cancel_from_the_drawer(
     confirm.get_by_role("button", name="Resend to sunco").click()
     expect(page.get_by_role("status").filter(has_text="Resent")).to_be_visible()
 
+    # the cancel waits for the resend to finish (while it is on its way, the menu says so): done, the
+    # log opened again, the sale's drawer offers it
+    wait_settled(server.url)
+    page.goto(f"{server.url}/console/log")
+    page.locator(f'#log-rows a[href="{job_path}"]').click()
     page.get_by_role("button", name="Actions").click()
     page.get_by_role("menuitem", name="Cancel distribution").click()
     cancel = page.get_by_role("dialog", name=re.compile("Cancel the distribution to sunco"))

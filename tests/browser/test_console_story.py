@@ -30,6 +30,7 @@ from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role
 from leadrelay.services.users import Accounts
 from leadrelay.simulate.buyers import BuyersThread
+from tests.browser.conftest import wait_settled
 from tests.browser.test_accessibility import _guard
 from tests.integration.test_returns import POLICY
 from tests.support import ServerThread, base_config, lead, prepare, source_headers
@@ -157,6 +158,9 @@ def test_the_console_story(story: tuple[ServerThread, BuyersThread], browser: An
         shot(admin, "log-resend-confirm", full=False)
         confirm.get_by_role("button", name="Resend to acme").click()
         expect(admin.get_by_role("status").filter(has_text="Resent")).to_be_visible()
+        wait_settled(server.url)  # a sale is cancelled once its resend has finished
+        admin.goto(f"{server.url}/console/log")
+        admin.locator(f'#log-rows a[href="{job_path}"]').click()
         admin.get_by_role("button", name="Actions").click()
         admin.get_by_role("menuitem", name="Cancel distribution").click()
         cancel = admin.get_by_role("dialog", name=re.compile("Cancel the distribution to acme"))

@@ -21,6 +21,7 @@ from leadrelay.domain.files import (
     check_filename,
     check_pattern,
     filename,
+    spreadsheet_text,
 )
 from leadrelay.domain.model import FileChannel
 
@@ -355,3 +356,19 @@ def test_a_batch_keeps_the_format_it_was_cut_with() -> None:
     later = FileChannel(destination=EMAIL, schedule=BatchSchedule(count=1), format=FileFormat(kind="xlsx"))
     assert as_cut(cut.record(), later) == cut
     assert as_cut(None, later) == CutFormat(FileFormat(kind="xlsx"), None)
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        ('=HYPERLINK("http://evil.example","Open")', '\'=HYPERLINK("http://evil.example","Open")'),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("+15125551212", "+15125551212"),  # a phone in E.164: a number, kept as it is
+        ("-12.50", "-12.50"),
+        ("Ada", "Ada"),
+    ],
+)
+def test_a_csv_cell_never_starts_a_formula_but_a_signed_number_stays_one(text: str, cell: str) -> None:
+    assert spreadsheet_text(text) == cell

@@ -311,7 +311,13 @@ def _check_endpoint(host: str, port: int, timeout_s: float) -> None:
         raise ValueError("timeout_s must be positive")
 
 
+_PLAIN_NUMBER = re.compile(r"[+-][0-9][0-9 .]*")  # +15125551212, -12.50: a number, no formula
+
+
 def spreadsheet_text(text: str) -> str:
     """Text for a CSV cell that a spreadsheet shows as text and never runs as a formula (a lead's
-    ``=HYPERLINK(…)``): one that starts as a formula would is quoted."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    ``=HYPERLINK(…)``): one that starts as a formula would is quoted, but for a plain signed number (a
+    phone in E.164, an amount), which a spreadsheet reads as the number it is."""
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
