@@ -89,7 +89,7 @@ class FakeBatches:
     def batch(self, batch_id: str) -> Any:
         _not_faked("batch")
 
-    def batch_leads(self, batch_id: str) -> list[Any]:
+    def batch_leads(self, batch_id: str, *, cancelled_too: bool = False) -> list[Any]:
         _not_faked("batch_leads")
 
     def record_success(

@@ -244,7 +244,7 @@ DELIVERY: Machine[DeliveryStatus] = Machine(
         (_D.BATCHED, _D.PENDING, "channel no longer batched, or batch dissolved"),
         (_D.BATCHED, _D.FAILED, "lead erased, rerun, job failed, test batch failed"),
         (_D.HELD, _D.PENDING, "released from hold"),
-        (_D.HELD, _D.FAILED, "lead erased before it was picked up"),
+        (_D.HELD, _D.FAILED, "lead erased, or its distribution cancelled, before it was picked up"),
         (_D.DELIVERED, _D.CANCELLED, "cancel"),
     ),
 )

@@ -239,6 +239,13 @@ class Actions:
                 tx.deliveries.update_delivery(d.id, status=cancelled, cancelled_at=now, cancel_reason=reason)
                 if d.id not in taken_over:  # a resend billed in its place keeps its slots, money and mark
                     tx.caps.release_caps(d.partner, d.cap_windows)
+            for d in found:  # a broadcast's copy held for another partner's pick-up goes with the cancel
+                if d.status == DeliveryStatus.HELD:
+                    failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
+                    tx.deliveries.update_delivery(
+                        d.id, status=failed, reason="its distribution was cancelled"
+                    )
+                    tx.caps.release_caps(d.partner, d.cap_windows)
             # the sales are undone in the ledger with the cancel (new entries: nothing is edited)
             post_reversals(
                 tx,

@@ -36,13 +36,16 @@ def render(
     entities: Mapping[str, EntitySpec],
     sealer: Sealer,
     files: FileSender,
+    *,
+    as_sent: bool = False,
 ) -> Rendered:
     """A batch's file, rendered from its stored leads (opened sensitive values included: it is what the
     partner bought) in the format, columns and fields it was cut with (a batch cut before they were kept:
     the channel's now), with the mail subject and summary of a digest. Columns not fixed when it was cut
-    are the built-in ones and its ``fields`` or else every field of ``entities`` (``batch_columns``)."""
+    are the built-in ones and its ``fields`` or else every field of ``entities`` (``batch_columns``).
+    ``as_sent``: a sent batch's file as it went (its leads cancelled since too), not as it would go again."""
     cut = as_cut(row.file_format, spec)
-    leads = open_jobs(tx, tx.batches.batch_leads(row.id), sealer)
+    leads = open_jobs(tx, tx.batches.batch_leads(row.id, cancelled_too=as_sent), sealer)
     rows: list[dict[str, Any]] = []
     for lead in leads:
         values = select_values(lead.lead_values, cut.fields)

@@ -78,7 +78,7 @@ class BatchLog:
             row = tx.batches.batch(batch_id)
             if row is None:
                 raise NotFound(f"unknown batch {batch_id}")
-            leads = tx.batches.batch_leads(batch_id)
+            leads = tx.batches.batch_leads(batch_id, cancelled_too=True)  # with what became of each
             tries = tx.batch_queries.batch_attempts(batch_id)
             return {
                 **_summary(row),
@@ -116,7 +116,10 @@ class BatchLog:
                 raise InvalidTransition(
                     f"partner {row.partner} has no batched channel to render the file with"
                 )
-            rendered = render(tx, row, partner, spec, live.specs.entities, self.sealer, self.files)
+            sent = row.status == BatchStatus.SENT  # as it went: a lead cancelled since is in it
+            rendered = render(
+                tx, row, partner, spec, live.specs.entities, self.sealer, self.files, as_sent=sent
+            )
             tx.config.audit(
                 actor=actor,
                 action="batches.download",
@@ -154,7 +157,10 @@ class BatchLog:
         return detail
 
     async def redeliver(self, batch_id: str, *, actor: str) -> dict[str, Any]:
-        """Send a batch again, with the same leads and file name; audited."""
+        """Send a batch again, with the same leads and file name; audited. Not one whose partner takes no
+        batches at its step any more (it would be dissolved: a sent batch recorded as failed), nor one with
+        no lead left (erased, taken out: an empty file would go to the buyer)."""
+        live = await self.configs.get(self.storage)
 
         def work(tx: Tx) -> dict[str, Any]:
             before = tx.batches.batch(batch_id)
@@ -162,6 +168,13 @@ class BatchLog:
                 raise NotFound(f"unknown batch {batch_id}")
             if not BATCH.allowed(before.status, BatchStatus.READY):
                 raise InvalidTransition(f"batch {batch_id} is {before.status}: it is being sent already")
+            partner = live.compiled.partners.get(before.partner)
+            if partner is None or not isinstance(partner.channel_at(before.channel_step), FileChannel):
+                raise InvalidTransition(
+                    f"partner {before.partner} takes no batches at step {before.channel_step} any more"
+                )
+            if not before.lead_count:
+                raise InvalidTransition(f"batch {batch_id} has no lead left to send (erased or taken out)")
             row = tx.batches.redeliver(batch_id, self.clock())
             assert row is not None
             tx.config.audit(

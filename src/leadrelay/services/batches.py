@@ -253,6 +253,10 @@ class Batcher:
             rendered = await self.storage.run_read(
                 lambda tx: render(tx, row, p, spec, live.specs.entities, self.sealer, self.files)
             )
+            if not rendered.count:  # every lead taken out since the cut (erased): no empty file to the buyer
+                why = "no lead left to send (erased or taken out)"
+                await self._record(lambda tx: tx.batches.dissolve(row, self.owner, why, started_at))
+                return False
             # within the lease, so that no second sender starts while this one may still write
             async with asyncio.timeout(self.lease.total_seconds() * 0.8):
                 result = await self.files.send(

@@ -95,7 +95,8 @@ class Holds:
                 fields.update(dict.fromkeys(h.values))
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")
-            writer.writerow([*_FIXED, *fields])
+            # a field named like a fixed column is named as the lead's (one column per name)
+            writer.writerow([*_FIXED, *(f"field.{f}" if f in _FIXED else f for f in fields)])
             for h in held:
                 fixed = h.summary()
                 writer.writerow(

@@ -79,8 +79,8 @@ class SqlBatches:
     def batch(self, batch_id: str) -> Row[Any] | None:
         return batch_store.batch(self._conn, batch_id)
 
-    def batch_leads(self, batch_id: str) -> list[Row[Any]]:
-        return batch_store.batch_leads(self._conn, batch_id)
+    def batch_leads(self, batch_id: str, *, cancelled_too: bool = False) -> list[Row[Any]]:
+        return batch_store.batch_leads(self._conn, batch_id, cancelled_too=cancelled_too)
 
     def record_success(
         self,

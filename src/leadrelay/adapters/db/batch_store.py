@@ -228,7 +228,7 @@ def batch(conn: Connection, batch_id: str) -> Row[Any] | None:
     return conn.execute(select(batches).where(batches.c.id == batch_id)).first()
 
 
-def batch_leads(conn: Connection, batch_id: str) -> list[Row[Any]]:
+def batch_leads(conn: Connection, batch_id: str, *, cancelled_too: bool = False) -> list[Row[Any]]:
     """The leads of a batch, oldest first, shaped like job rows (``lead_id``, ``lead_values``,
     ``lead_sealed``) so that ``opened_leads.open_jobs`` opens their sensitive values. A lead taken out of the
     batch before it was sent (erased, its job failed) is not in it; a cancelled one is not sent again."""
@@ -247,7 +247,10 @@ def batch_leads(conn: Connection, batch_id: str) -> list[Row[Any]]:
             .join(leads, leads.c.id == deliveries.c.lead_id)
             .where(
                 deliveries.c.batch_id == batch_id,
-                deliveries.c.status.in_((DeliveryStatus.BATCHED, DeliveryStatus.DELIVERED)),
+                deliveries.c.status.in_(
+                    (DeliveryStatus.BATCHED, DeliveryStatus.DELIVERED)
+                    + ((DeliveryStatus.CANCELLED,) if cancelled_too else ())
+                ),
             )
             .order_by(leads.c.created_at, leads.c.id)
         )

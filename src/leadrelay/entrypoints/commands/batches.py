@@ -96,10 +96,15 @@ def download(
     database_url: DbOption = None,
 ) -> None:
     """Write the batch's file as the partner gets it (rendered from the stored leads; audited)."""
+    if to is not None and not to.parent.is_dir():
+        raise fail(f"--to: no folder {str(to.parent)!r} to write {to.name!r} in", 2)
     with _log(database_url) as log:
         name, _, data = asyncio.run(log.file(batch_id, actor=actor()))
     target = to or Path(name)
-    target.write_bytes(data)
+    try:
+        target.write_bytes(data)
+    except OSError as exc:  # not writable, a folder by that name, a full disk
+        raise fail(f"--to: cannot write {str(target)!r}: {exc.strerror or exc}") from exc
     out.print(f"{target}: {len(data):,} bytes")
 
 

@@ -63,7 +63,10 @@ class Batches(Protocol):
 
     def batch(self, batch_id: str) -> Record | None: ...
 
-    def batch_leads(self, batch_id: str) -> list[Record]: ...
+    def batch_leads(self, batch_id: str, *, cancelled_too: bool = False) -> list[Record]:
+        """The leads of a batch, oldest first (its deliveries batched or delivered; ``cancelled_too``: and
+        those cancelled since it was sent)."""
+        ...
 
     def record_success(
         self,
