@@ -61,7 +61,9 @@ def next_post(
     if isinstance(chosen, str):
         return unsold(w, job, now, trace, chosen, rule)
     planned = [b for b in ranked if b.delivery_id is None and b.partner not in tried][:wanted]
-    if sale is Sale.SHARED and 0 < len(chosen) < len(planned):
+    if sale is Sale.SHARED and [b.id for b, _ in chosen] != [b.id for b in planned]:
+        # not the buyers it was decided on (fewer, none, or a lower bidder in a place): the shared sale
+        # stands only while it still earns more than an exclusive bid that can take the lead
         chosen = _shared_or_exclusive(ask, bids, chosen, ranked, wanted)
     if not chosen:
         return None
@@ -186,10 +188,11 @@ class _Ask:
 def _shared_or_exclusive(
     ask: _Ask, bids: Sequence[Record], chosen: Picked, ranked: Sequence[Record], wanted: int
 ) -> Picked:
-    """A shared sale fewer of whose buyers could take the lead than it was decided on (caps, money, dedup
-    since their bids): sold shared only while the shared prices reserved earn more than the best exclusive
-    bid that can be reserved, as the auction decides (``domain.auction.decide``); else released, and sold
-    exclusive — a buyer left alone gets the lead at its exclusive bid, not at its shared one."""
+    """A shared sale not all of whose buyers could take the lead as it was decided on (caps, money,
+    dedup since their bids; fewer, none, or lower bidders in their places): sold shared only while the
+    shared prices reserved earn more than the best exclusive bid that can be reserved, as the auction
+    decides (``domain.auction.decide``); else released, and sold exclusive — a buyer left alone gets the
+    lead at its exclusive bid, not at its shared one."""
     total = round(sum(c.price or 0.0 for _, c in chosen), 2)
     names = " + ".join(f"{c.name} {c.price or 0.0:.2f}" for _, c in chosen)
     _, order = _decide_again(bids, ask.tried, ask.target, ask.posted, [], shared=False)
