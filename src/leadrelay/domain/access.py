@@ -166,4 +166,6 @@ class SessionLimits:
         return now < expires_at and now - last_seen_at < self.idle
 
     def needs_touch(self, last_seen_at: datetime, now: datetime) -> bool:
-        return now - last_seen_at >= self.touch_every
+        """Whether to write the last use now: every ``touch_every``, and at least twice within ``idle`` (an
+        idle limit of a minute or less would end a session in use)."""
+        return now - last_seen_at >= min(self.touch_every, self.idle / 2)

@@ -86,6 +86,8 @@ def _create(tx: Tx, kind: KeyOwner, owner: str, key: str, *, actor: str, now: da
         if existing.owner_kind != kind or existing.owner != owner or existing.revoked_at is not None:
             raise Conflict("this key is already in use or was revoked: choose another one")
         return str(existing.id)
+    if tx.credentials.find_admin_token(key) is not None:  # an admin's token pasted by mistake
+        raise Conflict("this key is already in use or was revoked: choose another one")
     key_id = tx.credentials.add_api_key(owner, key, now, owner_kind=kind.value)
     tx.config.audit(
         actor=actor,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from leadrelay.entrypoints.api.deps import RuntimeDep, SecretsDep
@@ -25,8 +25,9 @@ class KeyBody(BaseModel):
 
 @router.post("/sources/{name}/keys", summary="Create an API key for a source (shown once)")
 async def create_key(
-    name: str, rt: RuntimeDep, admin: SecretsDep, body: KeyBody | None = None
+    name: str, rt: RuntimeDep, admin: SecretsDep, response: Response, body: KeyBody | None = None
 ) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "no-store"  # the key, shown once: kept by no cache on the way
     key = body.key if body and body.key else credentials.new_source_key()
     now = datetime.now(UTC)
     key_id = await rt.storage.run(lambda tx: credentials.create_key(tx, name, key, actor=admin, now=now))
@@ -48,8 +49,9 @@ async def revoke_key(name: str, key_id: str, rt: RuntimeDep, admin: SecretsDep) 
 
 @router.post("/partners/{name}/keys", summary="Create an API key for a partner (shown once)")
 async def create_partner_key(
-    name: str, rt: RuntimeDep, admin: SecretsDep, body: KeyBody | None = None
+    name: str, rt: RuntimeDep, admin: SecretsDep, response: Response, body: KeyBody | None = None
 ) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "no-store"
     key = body.key if body and body.key else credentials.new_partner_key()
     now = datetime.now(UTC)
     key_id = await rt.storage.run(

@@ -63,8 +63,13 @@ def _status(exc: LeadrelayError) -> int:
 
 
 def error_response(exc: LeadrelayError) -> Response:
-    """The answer for any error of the tree (also used by the intake fast path)."""
-    body: dict[str, object] = {"code": exc.code, "detail": exc.detail}
+    """The answer for any error of the tree (also used by the intake fast path). A database's own words
+    (its host, port, database name) go to the log, not to whoever called: the answer says what to do."""
+    detail = exc.detail
+    if isinstance(exc, StorageError):
+        log.warning("answered 503: %s", detail)
+        detail = "the database is unavailable: try again shortly"
+    body: dict[str, object] = {"code": exc.code, "detail": detail}
     if isinstance(exc, ValidationFailed):
         body["errors"] = [p.as_dict() for p in exc.problems]
     if isinstance(exc, ConfigError):

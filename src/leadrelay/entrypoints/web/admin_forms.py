@@ -34,8 +34,10 @@ async def checked_form(request: Request, user: SessionUser) -> FormData | None:
 
 
 def text_field(form: FormData, name: str, limit: int = 320) -> str:
+    """A form's text, trimmed and bounded, without NUL (no browser sends one in a text input; PostgreSQL's
+    text refuses it, which answered 500)."""
     value = form.get(name)
-    return value.strip()[:limit] if isinstance(value, str) else ""
+    return value.replace("\x00", "").strip()[:limit] if isinstance(value, str) else ""
 
 
 def field_errors(exc: LeadrelayError, rename: dict[str, str] | None = None) -> dict[str, str]:
