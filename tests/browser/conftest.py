@@ -63,20 +63,3 @@ def page(browser: Any) -> Iterator[Any]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
-
-
-def wait_settled(base_url: str) -> None:
-    """Until no distribution is open (a resend delivered): a sale is cancelled only once its resend has
-    finished, so a story that resends then cancels waits for it, as an operator would see it done."""
-    import httpx
-
-    from tests.support import ADMIN, wait_for
-
-    open_states = {"received", "routing", "delivering"}
-    with httpx.Client(base_url=base_url, timeout=10) as api:
-
-        def settled() -> bool:
-            items = api.get("/v1/distributions", headers=ADMIN).json()["items"]
-            return not any(item["status"] in open_states for item in items)
-
-        wait_for(settled, timeout=15)

@@ -30,10 +30,9 @@ from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role
 from leadrelay.services.users import Accounts
 from leadrelay.simulate.buyers import BuyersThread
-from tests.browser.conftest import wait_settled
 from tests.browser.test_accessibility import _guard
 from tests.integration.test_returns import POLICY
-from tests.support import ServerThread, base_config, lead, prepare, source_headers
+from tests.support import ServerThread, base_config, lead, prepare, source_headers, wait_settled
 
 pytestmark = pytest.mark.sqlite_only
 

@@ -37,6 +37,7 @@ from tests.support import (
     run_cli,
     source_headers,
     wait_for,
+    wait_settled,
 )
 
 KINDS = ("smtp", "entities", "sources", "partners", "profiles")
@@ -393,6 +394,7 @@ def test_log_list_show_and_actions(db_url: str, buyers: BuyersThread) -> None:
         assert f"{unsold} reset to received" in rerun.stdout
         wait_for(lambda: buyers.stats()["buyers"]["sunco"]["accepted"] == 2, timeout=15)
         wait_for(lambda: status(unsold) == "delivered", timeout=15)
+        wait_settled(server.url)  # the cancel waits for the resend to finish
 
         cancel = cli(db_url, "log", "cancel", sold, "--reason", "refund")
         assert cancel.returncode == 0, cancel.stderr

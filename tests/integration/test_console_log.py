@@ -24,7 +24,16 @@ from leadrelay.adapters.passwords import Argon2Passwords
 from leadrelay.domain.access import Role
 from leadrelay.services.users import Accounts
 from leadrelay.simulate.buyers import BuyersThread
-from tests.support import ADMIN, ServerThread, base_config, lead, prepare, source_headers, wait_for
+from tests.support import (
+    ADMIN,
+    ServerThread,
+    base_config,
+    lead,
+    prepare,
+    source_headers,
+    wait_for,
+    wait_settled,
+)
 
 PASSWORD = "console log password"
 SECRET = "a-test-secret-of-enough-length-0001"
@@ -260,6 +269,7 @@ def test_resend_and_cancel_as_the_user_audited_with_the_partner_named(site: Site
     [entry] = site.audit("distribution.resend", job)
     assert entry["actor"] == "user:otto@example.com" and entry["reason"] == "lost it"
 
+    wait_settled(site.server.url)  # the cancel waits for the resend to finish
     done = http.post(f"/console/log/{job}/cancel", data={"csrf_token": token, "reason": "consumer asked"})
     assert done.status_code == 303
     [entry] = site.audit("distribution.cancel", job)
