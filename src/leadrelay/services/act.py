@@ -231,6 +231,10 @@ class Actions:
             delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
             tx.dedup.lock_keys([("resend", job.lead_id)])  # as a resend takes it: one at a time per lead
             resends = tx.jobs.open_resends(job.lead_id, [d.partner for d in delivered])
+            # a return still asked for is denied by the cancel: its row locked before the deliveries', in
+            # the order an approval takes them (undone with the rest if the cancel is refused below)
+            sold = [d.id for d in delivered]
+            deny_open_returns(tx, sold, actor=actor, now=now, note="the sale was cancelled")
             views = delivery_views(found, tx)
             _allowed(can_cancel(job_view(job), views, now, cancel_periods(live), resends))
             taken_over = resent_sales(tx, delivered)
@@ -239,6 +243,11 @@ class Actions:
                 tx.deliveries.update_delivery(d.id, status=cancelled, cancelled_at=now, cancel_reason=reason)
                 if d.id not in taken_over:  # a resend billed in its place keeps its slots, money and mark
                     tx.caps.release_caps(d.partner, d.cap_windows)
+            if job.kind == JobKind.RESEND and job.parent_id:  # the sale it took over kept them for it
+                partners = {d.partner for d in delivered}
+                for kept in tx.deliveries.job_deliveries(job.parent_id):
+                    if kept.partner in partners and kept.status == DeliveryStatus.CANCELLED:
+                        tx.caps.release_caps(kept.partner, kept.cap_windows)
             for d in found:  # a broadcast's copy held for another partner's pick-up goes with the cancel
                 if d.status == DeliveryStatus.HELD:
                     failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
@@ -258,9 +267,6 @@ class Actions:
                 memo=reason,
             )
             resend_takes_over(tx, live, delivered, now, self.ids)
-            deny_open_returns(
-                tx, [d.id for d in delivered], actor=actor, now=now, note="the sale was cancelled"
-            )
             tx.jobs.update_job(
                 job_id,
                 status=JOB.check(job.status, JobStatus.CANCELLED),

@@ -173,8 +173,10 @@ class BatchLog:
                 raise InvalidTransition(
                     f"partner {before.partner} takes no batches at step {before.channel_step} any more"
                 )
-            if not before.lead_count:
-                raise InvalidTransition(f"batch {batch_id} has no lead left to send (erased or taken out)")
+            if not before.lead_count or not tx.batches.batch_leads(batch_id):  # what would go again
+                raise InvalidTransition(
+                    f"batch {batch_id} has no lead left to send (erased, cancelled or taken out)"
+                )
             row = tx.batches.redeliver(batch_id, self.clock())
             assert row is not None
             tx.config.audit(

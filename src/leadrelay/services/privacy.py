@@ -13,6 +13,7 @@ back, and their jobs are closed (``_close_unsent``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -35,10 +36,11 @@ from leadrelay.domain.states import (
     OfferStatus,
     QueueState,
 )
-from leadrelay.errors import FieldProblem, NotFound, ValidationFailed
+from leadrelay.errors import FieldProblem, LeadrelayError, NotFound, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.ports import Clock, DedupKeys, OldPages, Record, Sealer, Storage, Tx, system_clock
 
+log = logging.getLogger("leadrelay.privacy")
 _BATCH = 500
 ERASED_REQUEST: Mapping[str, Any] = {"erased": True}
 """An erased attempt's recorded request."""
@@ -288,7 +290,12 @@ class Privacy:
     ) -> list[str]:
         """Erase every lead with this email or phone; returns the lead ids found (erased now or before)."""
         wanted = person_of(email, phone, region)
-        keys = person_keys(wanted, self.keys.cached or await self.keys.hasher()) if self.keys else []
+        keys: list[str] = []
+        if self.keys is not None:
+            try:
+                keys = person_keys(wanted, self.keys.cached or await self.keys.hasher())
+            except LeadrelayError as exc:  # the dedup key not readable here: the stored values' scan alone
+                log.warning("erasure: the lookup keys cannot be read (%s); searching the stored values", exc)
 
         def erase(tx: Tx) -> list[str]:
             found = leads_of_person(tx, self.configs.current(tx).specs.entities, wanted, keys)

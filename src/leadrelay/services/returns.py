@@ -279,8 +279,9 @@ def deny_open_returns(tx: Tx, delivery_ids: Sequence[str], *, actor: str, now: d
     """The returns still requested of these deliveries, denied with ``note`` (their sale was cancelled: a
     return asked for left open would count towards the partner's return rate); how many."""
     denied = 0
-    for rec in tx.returns.of_deliveries(list(delivery_ids)):
-        if rec.status == ReturnStatus.REQUESTED:
+    for seen in tx.returns.of_deliveries(list(delivery_ids)):
+        rec = tx.returns.get(seen.id, lock=True) if seen.status == ReturnStatus.REQUESTED else None
+        if rec is not None and rec.status == ReturnStatus.REQUESTED:  # read again under its lock
             status = RETURN.check(rec.status, ReturnStatus.DENIED)
             tx.returns.update(rec.id, status=status, decided_at=now, decided_by=actor, decision_note=note)
             _audit(tx, actor, "return.denied", rec, now, note)

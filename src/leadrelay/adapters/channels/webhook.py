@@ -92,7 +92,11 @@ def url_secrets(url: str) -> list[str]:
     its user info): kept out of any text that quotes the URL (an HTTP library's error message)."""
     try:
         parts = urlsplit(url)
-        found = [v for n, v in parse_qsl(parts.query, keep_blank_values=True) if is_secret_name(n) and v]
+        # a value of 8 characters or more: ``?auth=true`` is a flag, and redacting "true" would change the
+        # buyer's answer before it is read
+        found = [
+            v for n, v in parse_qsl(parts.query, keep_blank_values=True) if is_secret_name(n) and len(v) >= 8
+        ]
         if parts.password:
             found.append(parts.password)
     except ValueError:

@@ -230,13 +230,13 @@ def _parse(text: str, content_type: str) -> tuple[DocKind, Any]:
     mime = content_type.split(";", 1)[0].strip().lower()
     start = text.lstrip("\ufeff \t\r\n")
     try:
-        if mime in ("application/json", "text/json") or mime.endswith("+json"):  # problem+json, vnd.api+json
+        if mime == "application/json":
             data = json.loads(text)
             if isinstance(data, dict | list):
                 return "json", data if isinstance(data, dict) else {"array": data}
             if isinstance(data, str):
                 return "text", data
-        elif mime in ("application/xml", "text/xml") or mime.endswith("+xml"):  # soap+xml
+        elif mime in ("application/xml", "text/xml"):
             parser = etree.XMLParser(resolve_entities=False, no_network=True, encoding="utf-8")
             return "xml", etree.fromstring(start.encode(), parser)
         elif mime == "text/html" and start.startswith(
