@@ -1,7 +1,7 @@
-"""Deliveries that wait (batch files, email digests, holds) at their edges (a review of 2026-12-06 found
+"""Deliveries that wait (batch files, email digests, holds) at their edges (reviews of 2026-12-06 found
 each): a broadcast's held copy goes with its cancel; a redeliver refused for a partner that left batches
-or a batch with no lead left, and no empty file ever uploaded; a sent batch's download as it went; one
-column per name in holds.csv; one line for a download to a missing folder."""
+or a batch with no lead left (erased or cancelled), and no empty file ever uploaded; a sent batch's
+download as it went; one column per name in holds.csv; one line for a download to a missing folder."""
 
 from __future__ import annotations
 
@@ -183,4 +183,28 @@ def test_a_batch_whose_only_lead_was_erased_is_not_sent_as_an_empty_file(db_url:
     assert not uploaded, (
         f"a file of no lead was uploaded to the buyer: {uploaded} (redeliver {r.status_code}, batch "
         f"{after['status']}, lead_count {after['lead_count']}, leads {after['leads']})"
+    )
+
+
+def test_a_sent_digest_whose_leads_were_all_cancelled_is_not_recorded_failed_on_redeliver(
+    db_url: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    """A digest of one lead is sent; the sale is cancelled; the operator redelivers the batch. The redeliver
+    check counts ``lead_count`` (only erasure lowers it) so it is accepted; the sender then renders no lead
+    (a cancelled one is not sent again) and dissolves the batch: a batch sent and delivered is now failed."""
+    _box, port = mailbox
+    prepare(db_url, digest_config(port, {"every": 1}))
+    with ServerThread(db_url, batch_interval=0.1) as server, server.client() as http:
+        post_leads(server, 1)
+        wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "sent")))
+        wait_for(lambda: {j.status for j in rows(db_url, select(jobs))} == {"delivered"})
+        (job,) = rows(db_url, select(jobs))
+        assert http.post(f"/v1/distributions/{job.id}/cancel", json={}, headers=ADMIN).status_code == 200
+        (batch,) = rows(db_url, select(batches))
+        again = http.post(f"/v1/batches/{batch.id}/redeliver", headers=ADMIN)
+        if again.status_code != 409:
+            time.sleep(2)  # several batch passes: what became of the redelivered batch
+        after = http.get(f"/v1/batches/{batch.id}", headers=ADMIN).json()
+    assert again.status_code == 409 or after["status"] == "sent", (
+        f"redeliver {again.status_code}; the sent batch is now {after['status']!r} ({after['reason']})"
     )

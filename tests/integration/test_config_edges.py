@@ -60,13 +60,18 @@ def http(db_url: str) -> Iterator[httpx.Client]:
 # ---------------------------------------------------------------- validation: a path for every bad value
 
 
+def refused_at(http: httpx.Client, partner: dict[str, Any], path: str) -> None:
+    """``PUT /v1/partners/nova`` with ``partner`` is a 422 naming ``path``."""
+    r = http.put("/v1/partners/nova", headers=ADMIN, json=partner)
+    assert r.status_code == 422, f"{partner}: {r.status_code} {r.text[:300]}"
+    assert path in [e["path"] for e in r.json()["errors"]], r.text
+
+
 @pytest.mark.sqlite_only
 def test_a_too_long_timezone_is_a_422_naming_its_path_not_a_500(http: httpx.Client) -> None:
     """configuration/values.py:_timezone catches ZoneInfoNotFoundError and ValueError, not the OSError
     (ENAMETOOLONG) zoneinfo raises for a long name: an unhandled exception instead of the path."""
-    r = http.put("/v1/partners/nova", headers=ADMIN, json={"timezone": "A" * 300})
-    assert r.status_code == 422, f"{r.status_code}: {r.text[:300]}"
-    assert "partners.nova.timezone" in [e["path"] for e in r.json()["errors"]], r.text
+    refused_at(http, {"timezone": "A" * 300}, "partners.nova.timezone")
 
 
 @pytest.mark.sqlite_only
@@ -142,6 +147,16 @@ def test_export_to_a_missing_directory_is_a_one_line_error(sqlite_url: str, tmp_
 
 
 @pytest.mark.sqlite_only
+def test_export_onto_a_folder_is_a_one_line_error_naming_the_option(sqlite_url: str, tmp_path: Path) -> None:
+    """A path that cannot be written (here a folder by that name): one line naming --output."""
+    prepare(sqlite_url, base_config(nowhere))
+    (tmp_path / "config.yaml").mkdir()
+    r = cli(sqlite_url, "export", "-o", str(tmp_path / "config.yaml"))
+    _no_traceback(r)
+    assert r.returncode == 1 and "--output: cannot write" in r.stderr, r.stderr[-500:]
+
+
+@pytest.mark.sqlite_only
 def test_export_and_apply_against_an_unreachable_database_are_one_line_errors(tmp_path: Path) -> None:
     """entrypoints/commands/configuration.py: apply and export let StorageError through (``wallets list``
     against the same database prints ``error: database error: unable to open database file``)."""
@@ -179,9 +194,7 @@ def test_a_webhook_url_whose_port_is_not_a_port_is_refused_naming_its_path(http:
     """configuration/values.py:_url checks the scheme and the host, not the port: ``:abc`` and ``:99999``
     are accepted, and then every delivery to the partner fails 'invalid URL ... (not retryable)'."""
     for url in ("https://buyer.example:abc/leads", "https://buyer.example:99999/leads"):
-        r = http.put("/v1/partners/nova", headers=ADMIN, json={"channel": {"webhook": {"url": url}}})
-        assert r.status_code == 422, f"{url}: {r.status_code} {r.text[:200]}"
-        assert "partners.nova.channel.webhook.url" in [e["path"] for e in r.json()["errors"]], r.text
+        refused_at(http, {"channel": {"webhook": {"url": url}}}, "partners.nova.channel.webhook.url")
 
 
 @pytest.mark.sqlite_only

@@ -1,6 +1,7 @@
 """Money around resends and cancels, and the invoice export's bad path: a resend billed in a cancelled
-sale's place counts in the partner's budget and never overdraws a prepaid wallet (a review of 2026-12-06
-found both). Real server, real buyers on loopback, SQLite and PostgreSQL."""
+sale's place counts in the partner's budget (and gives it back when it is cancelled in turn) and never
+overdraws a prepaid wallet (reviews of 2026-12-06 found each). Real server, real buyers on loopback, SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -55,6 +56,18 @@ def sale_side(http: httpx.Client, partner: str) -> Decimal:
     )
 
 
+def resold(http: httpx.Client) -> tuple[str, str]:
+    """Lead 1 sold to sunco, resent, the resend delivered, then the sale cancelled (the resend takes
+    over): the sale's job and the resend's."""
+    first = ok(http.post(WAIT, json=nth(1), headers=source_headers()))
+    assert first["partner"] == "sunco", first
+    job = job_of(http, first["lead_id"])
+    resend = ok(http.post(f"/v1/distributions/{job}/resend", headers=ADMIN))["job_ids"][0]
+    wait_delivered(http, resend)
+    ok(http.post(f"/v1/distributions/{job}/cancel", json={"reason": "dup"}, headers=ADMIN))
+    return job, resend
+
+
 def test_a_resend_billed_after_its_sale_is_cancelled_counts_in_the_budget(
     db_url: str, buyers: BuyersThread
 ) -> None:
@@ -65,12 +78,7 @@ def test_a_resend_billed_after_its_sale_is_cancelled_counts_in_the_budget(
     sunco = {"budget": {"day": 50}, "price_from_answer": False}
     prepare(db_url, base_config(buyers.url, sunco=sunco))
     with ServerThread(db_url) as server, server.client() as http:
-        first = ok(http.post(WAIT, json=nth(1), headers=source_headers()))
-        assert first["partner"] == "sunco", first
-        job = job_of(http, first["lead_id"])
-        resend = ok(http.post(f"/v1/distributions/{job}/resend", headers=ADMIN))["job_ids"][0]
-        wait_delivered(http, resend)
-        ok(http.post(f"/v1/distributions/{job}/cancel", json={"reason": "dup"}, headers=ADMIN))
+        resold(http)
         assert sale_side(http, "sunco") == D("25.00")  # the resend is billed as the sale that stands
         later = [ok(http.post(WAIT, json=nth(i), headers=source_headers())) for i in (2, 3)]
         billed = sale_side(http, "sunco")
@@ -140,3 +148,19 @@ def test_invoices_export_to_a_folder_that_does_not_exist_is_a_named_cli_error(
     target = tmp_path / "no-such-folder" / "inv.pdf"
     r = run_cli(("invoices", "export", invoice_id, "-o", str(target)), env)
     assert r.returncode in (1, 2) and "Traceback" not in r.stderr and "--output" in r.stderr, r.stderr[-400:]
+
+
+def test_cancelling_the_resend_after_the_original_gives_the_kept_budget_back(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    """sunco: day budget 50 at 25 a lead. Lead 1 sold, resent; the original cancelled (the resend takes
+    over: the original's holds are kept for it); then the resend is cancelled too. Nothing of lead 1 is
+    billed any more, so two more leads fit sunco's budget (the kept holds were never given back, as the
+    resend has none of its own: a second reading of 2026-12-06)."""
+    prepare(db_url, base_config(buyers.url, sunco={"budget": {"day": 50}, "price_from_answer": False}))
+    with ServerThread(db_url) as server, server.client() as http:
+        _, resend = resold(http)
+        ok(http.post(f"/v1/distributions/{resend}/cancel", json={"reason": "dup"}, headers=ADMIN))
+        assert sale_side(http, "sunco") == D("0.00")
+        later = [ok(http.post(WAIT, json=nth(i), headers=source_headers())) for i in (2, 3)]
+    assert [a["partner"] for a in later] == ["sunco", "sunco"], later

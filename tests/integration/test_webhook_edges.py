@@ -87,16 +87,9 @@ def test_an_xml_body_stays_well_formed_when_a_lead_value_holds_a_control_charact
 # ------------------------------------------------------------------ webhook timeouts
 
 
-def test_a_webhook_timeout_bounds_the_oauth_token_request_too() -> None:
-    """A webhook with ``timeout: 0.5s`` and OAuth2 client credentials: a token endpoint that hangs for 3 s
-    keeps the delivery (or a ping inside an auction's deadline) waiting 3 s, because the token request has
-    its own fixed 10 s limit outside the delivery's timer."""
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        if request.path == "/token":
-            await asyncio.sleep(3)
-            return web.json_response({"access_token": "tok", "expires_in": 3600})
-        return web.json_response({"accepted": True})
+def timed_oauth_send(handler: Any) -> tuple[float, Any]:
+    """One delivery with ``timeout: 0.5s`` and OAuth2 (its token endpoint at ``/token``) to ``handler``,
+    served on loopback: how long it took, and its result."""
 
     async def scenario() -> tuple[float, Any]:
         sender = WebhookSender()
@@ -111,7 +104,21 @@ def test_a_webhook_timeout_bounds_the_oauth_token_request_too() -> None:
         finally:
             await sender.close()
 
-    took, result = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_a_webhook_timeout_bounds_the_oauth_token_request_too() -> None:
+    """A webhook with ``timeout: 0.5s`` and OAuth2 client credentials: a token endpoint that hangs for 3 s
+    keeps the delivery (or a ping inside an auction's deadline) waiting 3 s, because the token request has
+    its own fixed 10 s limit outside the delivery's timer."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.path == "/token":
+            await asyncio.sleep(3)
+            return web.json_response({"access_token": "tok", "expires_in": 3600})
+        return web.json_response({"accepted": True})
+
+    took, result = timed_oauth_send(handler)
     assert took < 1.5, (
         f"a delivery with a 0.5s timeout took {took:.1f}s (outcome {result.outcome.value}): the OAuth token "
         "request is not bounded by the webhook's timeout"
@@ -134,20 +141,7 @@ def test_a_refreshed_oauth_token_does_not_give_the_request_a_second_whole_timeou
             return web.json_response({"error": "expired"}, status=401)
         return web.json_response({"accepted": True})
 
-    async def scenario() -> tuple[float, Any]:
-        sender = WebhookSender()
-        try:
-            async with serve(handler) as url:
-                auth = OAuth2ClientCredentials(
-                    token_url=url.rsplit("/", 1)[0] + "/token", client_id="c", client_secret="s3cret-value"
-                )
-                started = time.monotonic()
-                result = await sender.send(make_lead(), WebhookChannel(url=url, timeout_s=0.5, auth=auth))
-                return time.monotonic() - started, result
-        finally:
-            await sender.close()
-
-    took, result = asyncio.run(scenario())
+    took, result = timed_oauth_send(handler)
     assert took < 0.7, (
         f"a delivery with a 0.5s timeout took {took:.2f}s (outcome {result.outcome.value}, "
         f"{calls['hook']} requests): the request sent again after a 401 got a whole new timeout"

@@ -87,7 +87,8 @@ def _timeout_text(seconds: float) -> str:
     return f"{TIMEOUT_REASON}{seconds:g}s"  # how the partner's health tells a timeout in stored attempts
 
 
-def url_secrets(url: str) -> list[str]:
+@functools.lru_cache(maxsize=512)  # read per send; a partner's URL rarely changes
+def url_secrets(url: str) -> tuple[str, ...]:
     """What ``redact_url`` hides of ``url`` (the values of secret-looking query parameters, a password in
     its user info): kept out of any text that quotes the URL (an HTTP library's error message)."""
     try:
@@ -100,8 +101,8 @@ def url_secrets(url: str) -> list[str]:
         if parts.password:
             found.append(parts.password)
     except ValueError:
-        return []
-    return found
+        return ()
+    return tuple(found)
 
 
 def _exc_text(exc: BaseException) -> str:

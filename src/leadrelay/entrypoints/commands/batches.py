@@ -15,7 +15,16 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.adapters.files.sender import FileShipper
 from leadrelay.domain.states import BatchStatus
-from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
+from leadrelay.entrypoints.commands.common import (
+    DbOption,
+    actor,
+    check_folder,
+    fail,
+    out,
+    print_rows,
+    settings_for,
+    write_file,
+)
 from leadrelay.errors import LeadrelayError
 from leadrelay.services.batch_log import BatchLog
 from leadrelay.services.config_in_force import ConfigCache
@@ -96,15 +105,12 @@ def download(
     database_url: DbOption = None,
 ) -> None:
     """Write the batch's file as the partner gets it (rendered from the stored leads; audited)."""
-    if to is not None and not to.parent.is_dir():
-        raise fail(f"--to: no folder {str(to.parent)!r} to write {to.name!r} in", 2)
+    if to is not None:
+        check_folder(to, "--to")
     with _log(database_url) as log:
         name, _, data = asyncio.run(log.file(batch_id, actor=actor()))
     target = to or Path(name)
-    try:
-        target.write_bytes(data)
-    except OSError as exc:  # not writable, a folder by that name, a full disk
-        raise fail(f"--to: cannot write {str(target)!r}: {exc.strerror or exc}") from exc
+    write_file(target, data, "--to")
     out.print(f"{target}: {len(data):,} bytes")
 
 

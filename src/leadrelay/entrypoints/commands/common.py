@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,6 +43,25 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one error line on stderr; raise the returned Exit (no traceback for an expected failure)."""
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
+
+
+def check_folder(path: Path, option: str) -> None:
+    """Before any work: the folder ``path`` (an option's file) is to be written in exists, else one line
+    naming the option (exit 2)."""
+    if not path.parent.is_dir():
+        raise fail(f"{option}: no folder {str(path.parent)!r} to write {path.name!r} in", 2)
+
+
+def write_file(path: Path, data: bytes | str, option: str) -> None:
+    """``data`` written to ``path`` (text as UTF-8), or one line naming the option when it cannot be."""
+    check_folder(path, option)
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as exc:  # not writable, a folder by that name, a full disk
+        raise fail(f"{option}: cannot write {str(path)!r}: {exc.strerror or exc}") from exc
 
 
 def print_rows(

@@ -13,7 +13,16 @@ from leadrelay.adapters.crypto import Sealer
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.configuration.load import load_yaml_text
-from leadrelay.entrypoints.commands.common import DbOption, actor, err, fail, out, settings_for
+from leadrelay.entrypoints.commands.common import (
+    DbOption,
+    actor,
+    check_folder,
+    err,
+    fail,
+    out,
+    settings_for,
+    write_file,
+)
 from leadrelay.errors import ConfigError
 from leadrelay.services import configure
 
@@ -69,17 +78,14 @@ def export(
     database_url: DbOption = None,
 ) -> None:
     """Write the stored configuration as YAML that re-applies to the same state."""
-    if output is not None and not output.parent.is_dir():
-        raise fail(f"--output: no folder {str(output.parent)!r} to write {output.name!r} in", 2)
+    if output is not None:
+        check_folder(output, "--output")
     db = Database(settings_for(database_url).database_url)
     try:
         text = configure.export_yaml(SqlStorage(db))
     finally:
         db.dispose()
     if output:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:  # not writable, a folder by that name, a full disk
-            raise fail(f"--output: cannot write {str(output)!r}: {exc.strerror or exc}") from exc
+        write_file(output, text, "--output")
     else:
         sys.stdout.write(text)

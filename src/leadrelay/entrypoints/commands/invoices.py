@@ -12,7 +12,15 @@ from leadrelay.adapters.documents.invoices import invoice_csv, invoice_pdf, invo
 from leadrelay.bootstrap import Runtime
 from leadrelay.domain.invoices import Invoice, InvoiceStatus
 from leadrelay.domain.ledger import Party
-from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows
+from leadrelay.entrypoints.commands.common import (
+    DbOption,
+    actor,
+    check_folder,
+    fail,
+    out,
+    print_rows,
+    write_file,
+)
 from leadrelay.entrypoints.commands.runtime import print_json, with_runtime
 from leadrelay.errors import ValidationFailed
 
@@ -113,14 +121,7 @@ def export(
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".pdf"):
         raise fail(f"--output: must end in .csv or .pdf, not {output.name!r}", 2)
-    if not output.parent.is_dir():
-        raise fail(f"--output: no folder {str(output.parent)!r} to write {output.name!r} in", 2)
+    check_folder(output, "--output")
     invoice = with_runtime(database_url, lambda rt: rt.invoices.get(invoice_id))
-    try:
-        if suffix == ".csv":
-            output.write_text(invoice_csv(invoice), encoding="utf-8")
-        else:
-            output.write_bytes(invoice_pdf(invoice))
-    except OSError as exc:  # not writable, a folder by that name, a full disk
-        raise fail(f"--output: cannot write {str(output)!r}: {exc.strerror or exc}") from exc
+    write_file(output, invoice_csv(invoice) if suffix == ".csv" else invoice_pdf(invoice), "--output")
     out.print(f"wrote {output}")
