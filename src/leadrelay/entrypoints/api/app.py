@@ -7,12 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from leadrelay import __version__
-from leadrelay.adapters.db.readiness import check_claiming, check_ready
 from leadrelay.bootstrap import build_runtime
 from leadrelay.config import Settings, load_settings
 from leadrelay.entrypoints.api import (
@@ -36,6 +35,7 @@ from leadrelay.entrypoints.api import (
     ping,
     postbacks,
     privacy,
+    probes,
     reports,
     returns,
     shared_routes,
@@ -131,32 +131,10 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     # included router's routes when a request is first matched against it. After the routers, a process's
     # first probe built every router's routes (86 of them, 0.13 s of CPU); here it builds none, and each
     # router's routes are built by the first request that reaches it (a process that only takes probes and
-    # leads, as a load balancer and a source call it, never builds the admin routes)
-    @app.get("/health", tags=["health"], summary="Liveness: the process answers (touches nothing)")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    async def ready(request: Request) -> dict[str, str | float]:
-        """Readiness: the database answers within 2 s with this version's schema, and workers claim the
-        jobs (none has waited to be claimed longer than ``LEADRELAY_READY_MAX_JOB_AGE``, 60 s; 0 skips
-        this check). 503 with ``{code, detail}``: the detail names the check that failed."""
-        runtime = request.app.state.runtime
-        answer: dict[str, str | float] = dict(await check_ready(runtime.db))
-        max_age = runtime.settings.ready_max_job_age
-        if max_age > 0:
-            answer["oldest_due_seconds"] = round(await check_claiming(runtime.db, max_age), 3)
-        return answer
-
-    for path in ("/ready", "/health/ready"):  # /health/ready: the name it had first
-        app.add_api_route(
-            path,
-            ready,
-            methods=["GET"],
-            tags=["health"],
-            summary="Readiness: the database answers with this version's schema, and workers claim jobs",
-            responses={503: {"description": "Not ready: `{code, detail}` says which check failed"}},
-        )
-
+    # leads, as a load balancer and a source call it, never builds the admin routes). Their routes are
+    # shared by every app of the process, as the others are: built per app, the three probes took about a
+    # fifth of a test server's start
+    shared_routes.include(app, probes.router)
     shared_routes.include(  # in this order: the first route that matches answers
         app,
         leads.router,
