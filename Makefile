@@ -19,6 +19,12 @@ XDIST ?= -n $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 ))) --dist wor
 # start already share a cache (tests/conftest.py)
 KEEP_BYTECODE := env -u PYTHONDONTWRITEBYTECODE
 PYTEST := $(KEEP_BYTECODE) $(BIN)/python -m pytest
+# on a fresh clone nothing is compiled yet, and every xdist worker, started at the same moment, would compile
+# the libraries it imports and rewrite every test module for itself: its collection took 21 s of CPU, against
+# 6 s once the bytecode is there. One collection first (beside mypy, on the other core) writes it for every
+# worker; skipped once the tests' bytecode is there (its errors, if any, are the real run's to report)
+WARM_COLLECTION := ls tests/__pycache__/conftest.*-pytest-*.pyc > /dev/null 2>&1 || \
+	$(PYTEST) --collect-only -q > /dev/null 2>&1 || true
 
 .PHONY: run test test-unit coverage lint fmt typecheck migrate bench profile clean install install-dev
 
@@ -64,6 +70,7 @@ test: install-dev
 	@echo "$(BIN)/mypy (beside pytest: its report follows pytest's)"
 	@report=$$(mktemp); $(BIN)/mypy > $$report 2>&1 & types=$$!; \
 	  trap 'kill $$types 2>/dev/null; rm -f $$report' EXIT; trap 'exit 130' INT TERM; \
+	  $(WARM_COLLECTION); \
 	  echo "$(PYTEST) $(XDIST) --durations=25"; \
 	  $(PYTEST) $(XDIST) --durations=25; tests=$$?; \
 	  wait $$types; typed=$$?; echo "mypy:"; cat $$report; \
