@@ -8,10 +8,10 @@ SMTP_PORT ?= 8025
 DEMO_KEY ?= lr_demo_key_0123456789
 
 # the tests run in parallel (pytest-xdist), two per core; each test has its own databases and ports. On the
-# 2-core machine the suite (4,710 tests) keeps both cores busy: `bash .ci/run` on a fresh clone took 5:19
-# (pytest 4:43) at 06:34 UTC on 2026-12-04, where the code of the day before took 6:03 (pytest 5:40) right
-# after it; the machine's speed varies about twofold within a day (nearly the same code took 6:34 and 11:26
-# on 2026-12-03)
+# 2-core machine the suite (5,387 tests) keeps both cores busy: `bash .ci/run` on a fresh clone took 7:33
+# (pytest 6:54) at 09:40 UTC on 2026-12-06; the machine's speed varies about twofold within a day (nearly the
+# same code took 6:34 and 11:26 on 2026-12-03). Six workers instead of four took as long (7:00 and 6:56 in
+# the same hour of 2026-12-06): the suite is bound by CPU, not by its waits
 XDIST ?= -n $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 ))) --dist worksteal
 # the tests keep Python's bytecode (src, and the tests as pytest rewrites their asserts) even where the
 # environment says not to (PYTHONDONTWRITEBYTECODE): every xdist worker would rewrite and compile all the
