@@ -132,8 +132,8 @@ def create_app(settings: Settings | None = None, *, workers: int | None = None) 
     # first probe built every router's routes (86 of them, 0.13 s of CPU); here it builds none, and each
     # router's routes are built by the first request that reaches it (a process that only takes probes and
     # leads, as a load balancer and a source call it, never builds the admin routes). Their routes are
-    # shared by every app of the process, as the others are: built per app, the three probes took about a
-    # fifth of a test server's start
+    # shared by every app of the process, as the others are: built per app, the three probes took about 6 ms
+    # of a test server's 40 ms of CPU to start and stop
     shared_routes.include(app, probes.router)
     shared_routes.include(  # in this order: the first route that matches answers
         app,
