@@ -5,12 +5,15 @@ download as it went; one column per name in holds.csv; one line for a download t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -40,6 +43,18 @@ SECRET = "a-test-secret-of-enough-length-0099"
 
 def dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}/nobody-listens"
+
+
+@contextlib.contextmanager
+def _one_digest_sent(db_url: str, port: int) -> Iterator[httpx.Client]:
+    """A server whose partner sunco takes its leads in an email digest of one; one lead posted, its digest
+    sent and the lead delivered: the server's client."""
+    prepare(db_url, digest_config(port, {"every": 1}))
+    with ServerThread(db_url, batch_interval=0.1) as server, server.client() as http:
+        post_leads(server, 1)
+        wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "sent")))
+        wait_for(lambda: {j.status for j in rows(db_url, select(jobs))} == {"delivered"})
+        yield http
 
 
 @pytest.mark.sqlite_only
@@ -146,11 +161,7 @@ def test_a_sent_digest_redelivered_after_the_partner_left_digests_is_not_recorde
     db_url: str, mailbox: tuple[Mailbox, int]
 ) -> None:
     _box, port = mailbox
-    prepare(db_url, digest_config(port, {"every": 1}))
-    with ServerThread(db_url, batch_interval=0.1) as server, server.client() as http:
-        post_leads(server, 1)
-        wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "sent")))
-        wait_for(lambda: {j.status for j in rows(db_url, select(jobs))} == {"delivered"})
+    with _one_digest_sent(db_url, port) as http:
         (batch,) = rows(db_url, select(batches))
         doc = digest_config(port, {"every": 1})
         doc["partners"]["sunco"]["channel"] = {"webhook": {"url": dead_url()}}
@@ -193,11 +204,7 @@ def test_a_sent_digest_whose_leads_were_all_cancelled_is_not_recorded_failed_on_
     check counts ``lead_count`` (only erasure lowers it) so it is accepted; the sender then renders no lead
     (a cancelled one is not sent again) and dissolves the batch: a batch sent and delivered is now failed."""
     _box, port = mailbox
-    prepare(db_url, digest_config(port, {"every": 1}))
-    with ServerThread(db_url, batch_interval=0.1) as server, server.client() as http:
-        post_leads(server, 1)
-        wait_for(lambda: rows(db_url, select(batches).where(batches.c.status == "sent")))
-        wait_for(lambda: {j.status for j in rows(db_url, select(jobs))} == {"delivered"})
+    with _one_digest_sent(db_url, port) as http:
         (job,) = rows(db_url, select(jobs))
         assert http.post(f"/v1/distributions/{job.id}/cancel", json={}, headers=ADMIN).status_code == 200
         (batch,) = rows(db_url, select(batches))
