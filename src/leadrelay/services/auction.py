@@ -162,6 +162,11 @@ def _open(
                 left = fit
                 waiting = ", to answer the source in time"
         names = tuple(n for n in tiers[k].partners if n in candidates)
+        if gone := [n for n in names if n not in live.compiled.partners]:  # deleted since the lead was routed
+            trace.extend(
+                f"{n}: removed from configuration since the auction began (not pinged)" for n in gone
+            )
+            names = tuple(n for n in names if n not in gone)
         pings, fixed = offers_of(tx, job, live, now, names, tiers[k].floor, trace)
         if trials is not None and (pings or fixed):
             kept = set(trials([*(p.partner for p in pings), *(o.partner for o in fixed)], trace))
@@ -257,6 +262,9 @@ def award(
         )
     trace.extend(_decision_lines(decision, by_price, auction))
     tx.deliveries.insert_bids(rows)
+    profile = live.compiled.profiles.get(job.profile)
+    if profile is None or not profile.spec.enabled:  # switched off or deleted while the pings were out
+        return unsold(w, job, now, trace, f"profile {job.profile} is missing or disabled", auction.rule)
     bids = [_Row(r) for r in rows]
     step = next_post(
         tx, job, live, now, w, bids, auction.posted, trace, ids, auction.rule, target, decision.sale
