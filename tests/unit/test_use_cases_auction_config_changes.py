@@ -35,14 +35,11 @@ def award(world: Installation, job_id: str, auction: Auction, offers: list[Offer
     return step
 
 
-def remove(world: Installation, doc: dict[str, Any], partner: str) -> None:
-    """Apply ``doc`` (which no longer names ``partner``), then delete ``partner``, as an operator does."""
-    world.configure(doc)
-    world.storage.transaction(
-        lambda tx: configure.delete_in(tx, "partners", partner, actor="test", clock=world.clock)
-    )
+def delete(world: Installation, kind: str, name: str) -> None:
+    """Delete an object as an operator does (``configure.delete_in``); the configuration is read again."""
+    world.storage.transaction(lambda tx: configure.delete_in(tx, kind, name, actor="test", clock=world.clock))
     world.configs.invalidate()
-    assert partner not in world.live().compiled.partners
+    assert name not in getattr(world.live().compiled, kind)
 
 
 def auction_doc() -> dict[str, Any]:
@@ -61,10 +58,7 @@ def test_a_profile_switched_off_or_deleted_during_the_pings_leaves_the_lead_unso
     doc = auction_doc()
     world, job_id, auction = pinging(doc)
     if change == "deleted":
-        world.storage.transaction(
-            lambda tx: configure.delete_in(tx, "profiles", "solar-main", actor="test", clock=world.clock)
-        )
-        world.configs.invalidate()
+        delete(world, "profiles", "solar-main")
     else:
         off = copy.deepcopy(doc)
         off["profiles"]["solar-main"]["enabled"] = False
@@ -75,7 +69,7 @@ def test_a_profile_switched_off_or_deleted_during_the_pings_leaves_the_lead_unso
     ]
     step = award(world, job_id, auction, offers)
     assert not step.sends, step
-    job = world.storage.rows("jobs", id=job_id)[0]
+    job = world.one("jobs", id=job_id)
     assert job.status == JobStatus.UNSOLD, job
     assert job.error == "profile solar-main is missing or disabled", job
     assert "auction: profile solar-main is missing or disabled" in job.trace, job.trace
@@ -102,7 +96,8 @@ def test_a_partner_removed_during_the_pings_is_not_pinged_in_the_next_tier() -> 
     rest = copy.deepcopy(doc)
     rest["profiles"]["solar-main"]["rules"][0]["send_to"]["tiers"][1]["partners"] = ["brightpath"]
     rest["profiles"]["solar-main"]["default"]["partners"] = ["brightpath"]
-    remove(world, rest, "voltedge")
+    world.configure(rest)  # no longer naming voltedge, which can then be deleted
+    delete(world, "partners", "voltedge")
     refused = Bid(BidStatus.REFUSED, reason="not buying")
     step = award(world, job_id, auction, [Offer("sunco", refused)])
     assert step.auction is not None, step  # the next tier's pings
@@ -115,12 +110,13 @@ def test_the_winner_removed_during_the_pings_leaves_the_post_to_the_next_bid() -
     world, job_id, auction = pinging(doc)
     rest = copy.deepcopy(doc)
     rest["profiles"]["solar-main"]["rules"][0]["send_to"]["partners"] = ["brightpath"]
-    remove(world, rest, "sunco")
+    world.configure(rest)
+    delete(world, "partners", "sunco")
     offers = [
         Offer("sunco", Bid(BidStatus.ACCEPTED, 30.0)),
         Offer("brightpath", Bid(BidStatus.ACCEPTED, 20.0)),
     ]
     step = award(world, job_id, auction, offers)
     assert [item.partner for item in step.sends] == ["brightpath"], step
-    job = world.storage.rows("jobs", id=job_id)[0]
+    job = world.one("jobs", id=job_id)
     assert "sunco: removed from configuration since its bid" in job.trace, job.trace

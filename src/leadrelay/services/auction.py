@@ -36,7 +36,7 @@ from leadrelay.domain.model import Strategy, Target
 from leadrelay.domain.routing import Evaluation
 from leadrelay.services.auction_pings import offers_of
 from leadrelay.services.auction_posts import Trials, next_post, unsold, why_unsold
-from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.config_in_force import LiveConfig, profile_off
 from leadrelay.services.ports import IdSource, Record, Tx
 from leadrelay.services.steps import Auction, StepResult
 from leadrelay.services.writes import Writes
@@ -262,9 +262,8 @@ def award(
         )
     trace.extend(_decision_lines(decision, by_price, auction))
     tx.deliveries.insert_bids(rows)
-    profile = live.compiled.profiles.get(job.profile)
-    if profile is None or not profile.spec.enabled:  # switched off or deleted while the pings were out
-        return unsold(w, job, now, trace, f"profile {job.profile} is missing or disabled", auction.rule)
+    if live.profile_in_force(job.profile) is None:  # switched off or deleted while the pings were out
+        return unsold(w, job, now, trace, profile_off(job.profile), auction.rule)
     bids = [_Row(r) for r in rows]
     step = next_post(
         tx, job, live, now, w, bids, auction.posted, trace, ids, auction.rule, target, decision.sale

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from leadrelay.configuration import secrets
 from leadrelay.configuration.load import Objects, Specs, build_specs
-from leadrelay.domain.routing import CompiledConfig, compile_config
+from leadrelay.domain.routing import CompiledConfig, CompiledProfile, compile_config
 from leadrelay.services.ports import DedupKeys, Ring, Sealer, Storage, Tx
 from leadrelay.services.postback_links import PostbackLinks
 
@@ -31,6 +31,17 @@ class LiveConfig:
     def screened(self, entity: str) -> bool:
         """Whether intake must check this entity's leads for duplicates or suppression."""
         return entity in self.screened_entities
+
+    def profile_in_force(self, name: str) -> CompiledProfile | None:
+        """The profile ``name`` when it is configured and switched on; None when it was deleted or switched
+        off (a lead routed to it earlier is then unsold: :func:`profile_off` says why)."""
+        profile = self.compiled.profiles.get(name)
+        return profile if profile is not None and profile.spec.enabled else None
+
+
+def profile_off(name: str) -> str:
+    """Why a lead of profile ``name`` is not routed or sold: the profile is not in force."""
+    return f"profile {name} is missing or disabled"
 
 
 def compile_live(version: int, specs: Specs, dedup_keys: DedupKeys | None = None) -> LiveConfig:

@@ -22,7 +22,7 @@ from leadrelay.domain.selection import needs_rotation, order_candidates
 from leadrelay.domain.states import JOB, JOB_TO_ROUTE, DeliveryStatus, JobKind, JobStatus
 from leadrelay.services import auction, partner_exclusion, user_choice
 from leadrelay.services.budgets import Price, reserve_money
-from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.config_in_force import LiveConfig, profile_off
 from leadrelay.services.health import BreakerGate
 from leadrelay.services.opened_leads import redact_lines, sensitive_of
 from leadrelay.services.ports import IdSource, Record, Tx, system_ids
@@ -41,10 +41,8 @@ from leadrelay.services.writes import Writes
 
 def plan(job: Record, live: LiveConfig, now: datetime) -> Evaluation | None:
     """The routing evaluation of a job about to be routed (pure), or None when it is not rule-routed."""
-    profile = live.compiled.profiles.get(job.profile)
+    profile = live.profile_in_force(job.profile)
     if job.kind != JobKind.ROUTE or job.status not in JOB_TO_ROUTE or profile is None:
-        return None
-    if not profile.spec.enabled:
         return None
     return evaluate(job.lead_values, profile, live.compiled, now, exclude=set(job.excluded))
 
@@ -78,9 +76,9 @@ def route_job(
         )
     if job.kind in (JobKind.RESEND, JobKind.TEST):
         return _direct(tx, job, live, now, trace, w, ids)
-    profile = cfg.profiles.get(job.profile)
-    if profile is None or not profile.spec.enabled:
-        why = f"profile {job.profile} is missing or disabled"
+    profile = live.profile_in_force(job.profile)
+    if profile is None:
+        why = profile_off(job.profile)
         return close(w, job, JobStatus.UNSOLD, now, [*trace, why], error=why)
     if profile.spec.entity != job.entity:  # changed since the lead came in: its rules, buyers are another's
         why = f"profile {job.profile} is now for entity {profile.spec.entity}, not this {job.entity} lead"

@@ -20,7 +20,7 @@ from leadrelay.domain.routing import ELIGIBLE, evaluate
 from leadrelay.domain.simulation import PartnerVerdict, verdicts
 from leadrelay.domain.states import JobKind, JobStatus, QueueState
 from leadrelay.services import auction, distribution
-from leadrelay.services.config_in_force import LiveConfig
+from leadrelay.services.config_in_force import LiveConfig, profile_off
 from leadrelay.services.dry_run import DryRunTx
 from leadrelay.services.health import BreakerGate
 from leadrelay.services.opened_leads import redact_lines, sensitive_of
@@ -116,10 +116,10 @@ def route_one(
 ) -> ProfileRoute:
     """Route ``job`` as the worker does (``distribution.screen`` then ``place``), in the dry run."""
     cfg = live.compiled
-    compiled = cfg.profiles.get(job.profile)
+    compiled = live.profile_in_force(job.profile)
     names = sorted(cfg.partners)
-    if compiled is None or not compiled.spec.enabled:
-        why = f"profile {job.profile} is missing or disabled"
+    if compiled is None:
+        why = profile_off(job.profile)
         return ProfileRoute(job.profile, None, None, JobStatus.UNSOLD, why, (), (), ZERO, (why,))
     ev = evaluate(job.lead_values, compiled, cfg, now)
     trace = redact_lines(job, ev.trace(cfg, sensitive_of(job)))

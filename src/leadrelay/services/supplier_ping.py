@@ -164,8 +164,8 @@ class SupplierPings:
             checked_out, breakers = tx.caps.unavailable_and_breakers()
             away = checked_out | {name for name in breakers if (p := policy_of(live, name)) and p.enabled}
             for name in live.profiles_by_entity.get(entity_name, ()):
-                profile = live.compiled.profiles.get(name)
-                if profile is None or not profile.spec.enabled:
+                profile = live.profile_in_force(name)
+                if profile is None:
                     continue
                 ev = evaluate(values, profile, live.compiled, now)
                 if ev.target is None or ev.target.strategy is not Strategy.AUCTION:
