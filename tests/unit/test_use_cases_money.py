@@ -221,17 +221,33 @@ def test_manual_entries_take_their_sign_from_their_kind_and_refuse_nonsense() ->
 
 
 @pytest.mark.parametrize(
-    "answer", ['{"price": -5}', '{"price": 1e300}', '{"price": 1e17}', '{"price": "-1"}']
+    ("answer", "named"),
+    [
+        ('{"price": -5}', "-5"),
+        ('{"price": 1e300}', "1e+300"),
+        ('{"price": 1e17}', "1e+17"),
+        ('{"price": "-1"}', "-1"),
+    ],
 )
-def test_a_buyer_answer_that_names_no_price_to_bill_leaves_the_sale_standing(answer: str) -> None:
+def test_a_buyer_answer_that_names_no_price_to_bill_leaves_the_sale_standing(answer: str, named: str) -> None:
     # the buyer names the price (price_from_answer): one the ledger refuses must not undo the sale (in the
-    # worker, an exception here closes the job as failed though the buyer took the lead)
+    # worker, an exception here closes the job as failed though the buyer took the lead); the trace says
+    # what the answer named and what the sale was billed at instead
     world = Installation(paid({"share": "50%"}))
     lead_id = sold(world, answer)
     delivery = world.one("deliveries", lead_id=lead_id)
     assert (delivery.status, delivery.price, delivery.price_basis) == ("delivered", 25.0, "list")
     sale, payout = entries(world, lead_ids=[lead_id])
     assert (sale.amount, payout.amount) == (D("25.00"), D("-12.50"))
+    notes = [line for line in world.one("jobs", lead_id=lead_id).trace if "none to bill" in line]
+    assert notes == [f"sunco: the price in its answer ({named}) is none to bill; billed at list price 25"]
+
+
+def test_a_buyer_answer_with_a_price_to_bill_adds_no_line_to_the_trace() -> None:
+    world = Installation(paid({"share": "50%"}))
+    lead_id = sold(world, '{"price": 30}')
+    assert world.one("deliveries", lead_id=lead_id).price_basis == "answer"
+    assert not [line for line in world.one("jobs", lead_id=lead_id).trace if "to bill" in line]
 
 
 def test_a_stored_price_that_is_no_amount_posts_the_sale_without_a_price() -> None:

@@ -171,7 +171,7 @@ def finish_batch(
     w = Writes()
     owned: list[tuple[Record, set[str]]] = []
     results: dict[str, StepResult] = {}
-    notes: dict[str, list[str]] = {}  # job id -> trace lines of failovers
+    notes: dict[str, list[str]] = {}  # job id -> trace lines of failovers and unbilled prices
     sold: list[tuple[SendItem, AttemptResult]] = []  # sales to post to the ledger
     for job, sent in items:
         ours = job.lease_owner == owner and job.queue_state == QueueState.CLAIMED
@@ -257,20 +257,32 @@ def _record_outcome(
     retry: RetryPolicy = DEFAULT_RETRY,
     rand: RandomSource = system_random,
 ) -> str | None:
-    """Record one attempt's outcome on its delivery; returns a trace line when it failed over."""
+    """Record one attempt's outcome on its delivery; returns a trace line when it failed over, or when
+    the buyer's answer named a price its sales take that is none to bill (negative, huge)."""
     if res.outcome is Outcome.SUCCESS:
+        price = _price(item, res, live)
         w.update_delivery(
             item.delivery_id,
             status=DELIVERY.check(item.status, DeliveryStatus.DELIVERED),
             attempts=item.attempt,
-            **_price(item, res, live),
+            **price,
             redirect_url=res.redirect_url,
             reference=res.reference,
             reason=None,
             delivered_at=now,
             next_attempt_at=None,
         )
-        return None
+        if res.price is None or price["price_basis"] in (PriceBasis.ANSWER, PriceBasis.BID):
+            return None
+        spec = live.compiled.partners.get(item.partner)
+        if spec is None or not spec.price_from_answer:
+            return None
+        billed = (
+            "not billed"
+            if price["price"] is None
+            else f"billed at {price['price_basis']} price {price['price']:g}"
+        )
+        return f"{item.partner}: the price in its answer ({res.price:g}) is none to bill; {billed}"
     policy = replace(retry, max_attempts=item.spec.max_attempts)
     decision = policy.decide(res, item.attempt, rand())
     if isinstance(decision, GiveUp) and res.outcome is Outcome.ERROR:
