@@ -427,6 +427,12 @@ class FakeDeliveries:
         self._t.update("supplier_pings", found, {"used_at": now, "lead_id": lead_id})
         return True
 
+    def revoke_supplier_pings(self, source: str, now: datetime) -> int:
+        found = self._t.where("supplier_pings", lambda r: r["source"] == source and r["used_at"] is None)
+        for row in found:
+            self._t.update("supplier_pings", row, {"used_at": now})
+        return len(found)
+
     def insert_offers(self, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:
             self._t.insert("offers", row)

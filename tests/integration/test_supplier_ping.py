@@ -21,7 +21,7 @@ from leadrelay.simulate.buyers import BuyersThread
 from tests.documents import lead
 from tests.integration.test_auction import PERSONAL, auction_config, fixed
 from tests.integration.test_routing_flow import WAIT, job_of, serve
-from tests.support import source_headers
+from tests.support import ADMIN, source_headers
 
 PARTIAL = {"zip": "94103", "state": "CA", "monthly_bill": 180}
 BID_KEYS = {
@@ -152,6 +152,7 @@ def test_a_token_is_single_use_bound_to_its_source_and_refused_when_altered(
         altered = f"pt1.{ping_id}.{int(expires) + 3600}.{signature}"  # a longer life
         forged = f"pt1.{ping_id}.{expires}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
         assert refused(altered)[0] == 422
+        assert refused(f"pt1.{ping_id}.0{expires}.{signature}")[0] == 422  # its expiry spelled otherwise
         code, body = refused(forged)
         assert code == 422 and body["errors"] == [
             {"field": "ping_token", "error": "not a token this installation issued, or altered"}
@@ -172,6 +173,29 @@ def test_a_token_is_single_use_bound_to_its_source_and_refused_when_altered(
         assert first.status_code == 200 and first.json()["partner"] == "brightpath"
         code, body = refused(token)
         assert code == 409 and body["detail"].startswith("ping_token was already used (by lead ")
+
+
+def test_a_token_dies_with_its_source_and_a_source_created_later_under_its_name_cannot_use_it(
+    db_url: str, bidders: BuyersThread
+) -> None:
+    doc = auction_config(bidders.url, bidders.ping_url, target={"deadline": "3s"})
+    with serve(db_url, doc) as server, server.client() as http:
+        token = ping(http, {"entity": "solar", **PARTIAL}).json()["ping_token"]
+        assert token is not None
+        assert http.delete("/v1/sources/web", headers=ADMIN).status_code == 200
+        assert http.put("/v1/sources/web", json={"entities": ["solar"]}, headers=ADMIN).status_code == 200
+        fresh = http.post("/v1/sources/web/keys", headers=ADMIN).json()["key"]
+        r = http.post(
+            WAIT, json={**lead(), "ping_token": token}, headers={"Authorization": f"Bearer {fresh}"}
+        )
+        assert r.status_code == 403, r.text
+        assert (
+            r.json()["detail"]
+            == "ping_token was issued to a source since deleted; ping again for a new quote"
+        )
+    [row] = stored_pings(db_url)
+    assert row["used_at"] is not None and row["lead_id"] is None
+    assert bidders.leads("brightpath") == []
 
 
 def test_two_leads_racing_with_one_token_one_wins(db_url: str, bidders: BuyersThread) -> None:

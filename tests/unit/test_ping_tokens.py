@@ -69,6 +69,7 @@ def test_a_changed_signature_no_longer_verifies() -> None:
         token().replace(".", ":"),
         "pt1.ping_x.notanumber.AAAA",
         "pt1..1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        _tamper(token(), 2, "0" + token().split(".")[2]),  # the same expiry spelled with a leading zero
     ],
 )
 def test_a_token_of_the_wrong_shape_reads_as_none(bad: object) -> None:
@@ -81,6 +82,11 @@ def test_expiry_is_reached_at_the_second_it_names() -> None:
     assert not claims.expired(EXPIRES - timedelta(seconds=1))
     assert claims.expired(EXPIRES)
     assert claims.expired(EXPIRES + timedelta(days=1))
+
+
+def test_a_fraction_of_a_second_is_rounded_up_never_down() -> None:
+    claims = read_token(sign_token(KEY, PING, "web", EXPIRES + timedelta(milliseconds=1)))
+    assert claims is not None and claims.expires_at == EXPIRES + timedelta(seconds=1)
 
 
 def test_a_short_key_is_refused() -> None:

@@ -1,6 +1,7 @@
 """A configuration applied while an auction's pings are out (issue 10, points 2 and 3): the award reads the
 configuration in force then, and a profile switched off or a partner removed meanwhile ends the auction or
-leaves that partner out, with a trace line, instead of failing the job."""
+leaves that partner out, with a trace line, instead of failing the job. So is a partner checked out
+meanwhile (point 8: an unavailable partner is never posted)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from leadrelay.domain.auction import Offer
 from leadrelay.domain.ping import Bid, BidStatus
 from leadrelay.domain.states import JobStatus
 from leadrelay.services import configure
+from leadrelay.services.availability import set_availability_tx
 from leadrelay.services.steps import Auction
 from tests.documents import lead
 from tests.unit.in_memory import Installation, buyer_url, document
@@ -112,11 +114,23 @@ def test_the_winner_removed_during_the_pings_leaves_the_post_to_the_next_bid() -
     rest["profiles"]["solar-main"]["rules"][0]["send_to"]["partners"] = ["brightpath"]
     world.configure(rest)
     delete(world, "partners", "sunco")
+    assert_posted_to_the_runner_up(world, job_id, auction, "sunco: removed from configuration since its bid")
+
+
+def assert_posted_to_the_runner_up(world: Installation, job_id: str, auction: Auction, line: str) -> None:
+    """sunco bids 30, brightpath 20: the post goes to brightpath, and the trace says why with ``line``."""
     offers = [
         Offer("sunco", Bid(BidStatus.ACCEPTED, 30.0)),
         Offer("brightpath", Bid(BidStatus.ACCEPTED, 20.0)),
     ]
     step = award(world, job_id, auction, offers)
     assert [item.partner for item in step.sends] == ["brightpath"], step
-    job = world.one("jobs", id=job_id)
-    assert "sunco: removed from configuration since its bid" in job.trace, job.trace
+    assert line in world.one("jobs", id=job_id).trace
+    assert [d.partner for d in world.all("deliveries", job_id=job_id)] == ["brightpath"]
+
+
+def test_the_winner_checked_out_during_the_pings_leaves_the_post_to_the_next_bid() -> None:
+    world, job_id, auction = pinging(auction_doc())
+    world.storage.transaction(lambda tx: set_availability_tx(tx, "sunco", False, actor="partner:sunco"))
+    line = "sunco: partner unavailable (checked out since its bid)"
+    assert_posted_to_the_runner_up(world, job_id, auction, line)

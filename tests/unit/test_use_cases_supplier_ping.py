@@ -17,7 +17,7 @@ from leadrelay.configuration.load import validate_document
 from leadrelay.domain.attempts import AttemptResult, LeadView
 from leadrelay.domain.model import ChannelSpec
 from leadrelay.errors import ConfigError, Conflict, Expired, Forbidden, ValidationFailed
-from leadrelay.services import supplier_ping
+from leadrelay.services import configure, supplier_ping
 from leadrelay.services.supplier_ping import PingQuote, Redeemed, SupplierPings
 from tests.documents import lead
 from tests.unit.in_memory import Installation, document, http, run
@@ -223,7 +223,8 @@ def test_a_lead_closed_at_intake_gets_no_bids() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ttl", "words"), [("2h", "must be at most 1h"), ("0s", "more than zero"), ("soon", "duration")]
+    ("ttl", "words"),
+    [("2h", "must be at most 1h"), ("0s", "more than zero"), ("500ms", "at least 1s"), ("soon", "duration")],
 )
 def test_a_ping_token_ttl_out_of_bounds_is_refused_with_its_path(ttl: str, words: str) -> None:
     doc = auction_doc()
@@ -232,3 +233,36 @@ def test_a_ping_token_ttl_out_of_bounds_is_refused_with_its_path(ttl: str, words
         validate_document(doc)
     [found] = caught.value.problems
     assert found.path == "sources.web.ping_token_ttl" and words in found.message, found
+
+
+def test_a_token_on_a_lead_of_another_entity_is_refused_and_stays_unused() -> None:
+    doc = auction_doc()
+    doc["entities"]["roofing"] = copy.deepcopy(doc["entities"]["solar"])
+    doc["sources"]["web"]["entities"] = ["solar", "roofing"]
+    inst, pings, _ = world(doc)
+    q = quote(pings)
+    with pytest.raises(ValidationFailed) as refused:
+        inst.accept(entity="roofing", ping_token=q.token)
+    [problem] = refused.value.problems
+    assert problem.field == "ping_token" and "issued for a solar lead, not a roofing one" in problem.error
+    assert inst.all("leads") == []
+    [row] = inst.storage.rows("supplier_pings")
+    assert row.used_at is None
+    assert inst.accept(ping_token=q.token).code == 202  # still good for the entity it was pinged for
+
+
+def test_a_token_of_a_deleted_source_is_refused_to_a_source_created_later_under_its_name() -> None:
+    doc = auction_doc()
+    inst, pings, _ = world(doc)
+    q = quote(pings)
+    used = quote(pings)
+    inst.accept(ping_token=used.token)
+    inst.storage.transaction(
+        lambda tx: configure.delete_in(tx, "sources", "web", actor="test", clock=inst.clock)
+    )
+    inst.configure(doc)  # "web" again: another party
+    with pytest.raises(Forbidden, match="ping_token was issued to a source since deleted"):
+        inst.accept(ping_token=q.token)
+    with pytest.raises(Conflict, match="already used"):  # a used token stays the lead's
+        inst.accept(ping_token=used.token)
+    assert len(inst.all("leads")) == 1

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ __all__ = [
 ]
 
 VERSION = "pt1"
-_SHAPE = re.compile(r"pt1\.([a-z]+_[A-Za-z0-9]{1,60})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
+# the expiry as ``sign_token`` writes it, without leading zeros: one token, one spelling
+_SHAPE = re.compile(r"pt1\.([a-z]+_[A-Za-z0-9]{1,60})\.([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{43})")
 KEY_LABEL = b"leadrelay ping token v1"  # what the installation's HMAC key signs to give the token key
 
 
@@ -49,10 +51,11 @@ def _signature(key: bytes, ping_id: str, source: str, expires: int) -> str:
 
 
 def sign_token(key: bytes, ping_id: str, source: str, expires_at: datetime) -> str:
-    """The token of a ping issued to ``source``, good until ``expires_at`` (whole seconds, UTC)."""
+    """The token of a ping issued to ``source``, good until ``expires_at`` (whole seconds, UTC: a
+    fraction of a second is rounded up, so the token never expires before ``expires_at``)."""
     if len(key) < 16:
         raise ValueError("a ping token key has at least 16 bytes")
-    expires = int(expires_at.timestamp())
+    expires = math.ceil(expires_at.timestamp())
     return f"{VERSION}.{ping_id}.{expires}.{_signature(key, ping_id, source, expires)}"
 
 

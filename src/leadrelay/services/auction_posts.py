@@ -108,6 +108,13 @@ class _Ask:
         self.tx, self.job, self.live, self.now, self.posted = tx, job, live, now, posted
         self.target, self.trace, self.ids, self.tried = target, trace, ids, tried
         self.eligible, self.trials = eligible, trials
+        self._away: frozenset[str] | None = None
+
+    def away(self) -> frozenset[str]:
+        """The partners checked out now (read once per post)."""
+        if self._away is None:
+            self._away = self.tx.caps.unavailable_partners()
+        return self._away
 
     def reserve(self, ranked: Sequence[Record], sale: Sale, wanted: int) -> Picked | str:
         """Up to ``wanted`` of ``ranked`` that can take the lead now, reserved; or why the lead is unsold
@@ -123,6 +130,9 @@ class _Ask:
                 continue
             if self.eligible is not None and bid.partner not in self.eligible:
                 trace.append(f"{bid.partner}: not eligible for this lead now (since its bid)")
+                continue
+            if bid.partner in self.away():  # checked out while the pings were out, or since a quote
+                trace.append(f"{bid.partner}: partner unavailable (checked out since its bid)")
                 continue
             if self.posted + len(chosen) >= target.max_posts:
                 if chosen:

@@ -339,6 +339,7 @@ def delete_in(
     if kind == "sources":
         credentials.revoke_source_keys(tx, name, actor=actor, now=now)
         credentials.disable_portal_users(tx, "source", name, actor=actor, now=now)
+        tx.deliveries.revoke_supplier_pings(name, now)  # its quotes die with it, as its keys do
     elif kind == "alerts":  # a rule created later under this name starts afresh
         tx.alerts.forget_state(name)
     elif kind == "partners":

@@ -118,7 +118,9 @@ class Intake:
         redeemed = None
         if req.ping_token is not None:
             try:
-                redeemed = await supplier_ping.redeem(self._storage, live, req.source, req.ping_token, now)
+                redeemed = await supplier_ping.redeem(
+                    self._storage, live, req.source, req.entity, req.ping_token, now
+                )
             except Conflict:  # used: by this very request's first sending (a keyed repeat), or refused
                 if req.idempotency_key is None or not await self._keyed(req.source, req.idempotency_key):
                     raise

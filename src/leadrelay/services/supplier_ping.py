@@ -25,6 +25,7 @@ fields differ from the ping's 422 (naming them), issued to another source 403, e
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -201,8 +202,9 @@ class SupplierPings:
             if price is not None and (best is None or price > best):
                 best, revenues = price, sales
         key = await token_key(live)
+        # whole seconds, rounded up: the quote holds at least the source's ping_token_ttl
         expires_at = datetime.fromtimestamp(
-            int((now + timedelta(seconds=src.ping_token_ttl_s)).timestamp()), UTC
+            math.ceil((now + timedelta(seconds=src.ping_token_ttl_s)).timestamp()), UTC
         )
         row = {
             "id": ping_id,
@@ -233,9 +235,11 @@ def _payout(model: PayoutModel | None, revenues: Sequence[float]) -> Decimal | N
     return money(sum((model.of_sale(Decimal(str(r))) for r in revenues), Decimal(0)))
 
 
-async def redeem(storage: Storage, live: LiveConfig, source: str, token: object, now: datetime) -> Redeemed:
-    """The ping a lead's token stands for, if ``source`` may use the token now (it is marked used in the
-    lead's transaction: :func:`use`); else a 4xx naming ``ping_token``."""
+async def redeem(
+    storage: Storage, live: LiveConfig, source: str, entity: str, token: object, now: datetime
+) -> Redeemed:
+    """The ping a lead's token stands for, if ``source`` may use the token now on a lead of ``entity`` (it
+    is marked used in the lead's transaction: :func:`use`); else a 4xx naming ``ping_token``."""
     claims = read_token(token)
     if claims is None:
         raise _bad("malformed: send the ping_token POST /v1/ping answered, unchanged")
@@ -245,10 +249,14 @@ async def redeem(storage: Storage, live: LiveConfig, source: str, token: object,
         raise _bad("not a token this installation issued, or altered")
     if row.source != source:
         raise Forbidden("ping_token was issued to another source")
+    if row.used_at is not None and row.lead_id is None:  # revoked: its source was deleted (revoke_pings)
+        raise Forbidden("ping_token was issued to a source since deleted; ping again for a new quote")
     if row.used_at is not None:
         raise Conflict(f"ping_token was already used (by lead {row.lead_id}); ping again for a new quote")
     if claims.expired(now):
         raise Expired(f"ping_token expired at {_stamp(claims.expires_at)}; ping again for a new quote")
+    if row.entity != entity:  # the bids were for a lead of the pinged entity
+        raise _bad(f"issued for a {row.entity} lead, not a {entity} one: send the lead without it")
     return Redeemed(row.id, row.price, dict(row.auctions), row.value_marks, key)
 
 

@@ -159,6 +159,9 @@ class SqlDeliveries:
     def use_supplier_ping(self, ping_id: str, lead_id: str, now: datetime) -> bool:
         return store.use_supplier_ping(self._conn, ping_id, lead_id, now)
 
+    def revoke_supplier_pings(self, source: str, now: datetime) -> int:
+        return store.revoke_supplier_pings(self._conn, source, now)
+
     def insert_offers(self, rows: Sequence[Mapping[str, Any]]) -> None:
         return store.insert_offers(self._conn, rows)
 

@@ -323,6 +323,11 @@ def use_supplier_ping(conn: Connection, ping_id: str, lead_id: str, now: datetim
     return done.rowcount == 1
 
 
+def revoke_supplier_pings(conn: Connection, source: str, now: datetime) -> int:
+    revoked = update(supplier_pings).where(_SP.source == source, _SP.used_at.is_(None)).values(used_at=now)
+    return int(conn.execute(revoked).rowcount)
+
+
 # ---------------------------------------------------------------- user-choice offers
 
 

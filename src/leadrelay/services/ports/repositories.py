@@ -154,6 +154,11 @@ class Deliveries(Protocol):
         """Mark the ping's token used by ``lead_id``, if it is neither used nor expired at ``now``; whether
         it was (of two transactions using one token, one gets True)."""
 
+    def revoke_supplier_pings(self, source: str, now: datetime) -> int:
+        """Mark every unused token of ``source``'s pings used by no lead (its source is deleted: a source
+        created later under the name is another party); how many."""
+        ...
+
     def insert_offers(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """A user-choice job's offers (``offers`` rows), one per partner offered."""
         ...
