@@ -22,7 +22,7 @@ from leadrelay.domain.offers import (
     refusal,
     selected_line,
 )
-from leadrelay.domain.states import DeliveryStatus, JobStatus, OfferStatus, QueueState
+from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, OfferStatus, QueueState
 from leadrelay.errors import ConfigError, Conflict, Gone, NotFound
 from leadrelay.services import user_choice
 from leadrelay.services.user_choice import Offers
@@ -309,6 +309,7 @@ def test_erasing_the_lead_withdraws_its_open_offers() -> None:
     assert run(w.privacy.erase_lead(lead_id, actor="test"))
     assert {o.status for o in w.all("offers", lead_id=lead_id)} == {OfferStatus.EXPIRED}
     assert (w.job_of(lead_id).status, w.job_of(lead_id).queue_state) == (JobStatus.UNSOLD, QueueState.DONE)
+    assert w.one("leads", id=lead_id).status == LeadStatus.UNSOLD  # not left queued
     with pytest.raises(Gone, match="was withdrawn"):
         run(offers.select(ids["SunCo"], "web"))
     assert run(w.intake.outcome(lead_id)).offers == []
@@ -321,6 +322,17 @@ def test_a_partner_checked_out_since_the_offer_is_a_conflict() -> None:
     with pytest.raises(Conflict, match="voltedge is not taking leads now; choose another offer"):
         run(offers.select(ids["voltedge"], "web"))
     assert {o.status for o in w.all("offers", lead_id=lead_id)} == {OfferStatus.OPEN}
+    assert run(offers.select(ids["brightpath"], "web")).partner == "brightpath"
+
+
+def test_a_partner_past_its_delivery_hours_since_the_offer_is_a_conflict() -> None:
+    w, offers = world(voltedge={"timezone": "UTC", "hours": {"mon-sun": "09:00-15:32"}})
+    lead_id, ids = offered(w)  # at 15:30 UTC: voltedge is open, and offered
+    w.clock.advance(minutes=3)
+    with pytest.raises(Conflict, match=r"outside delivery hours \(Sun 15:33 UTC\)\); choose another offer"):
+        run(offers.select(ids["voltedge"], "web"))
+    assert {o.status for o in w.all("offers", lead_id=lead_id)} == {OfferStatus.OPEN}
+    assert w.all("deliveries", lead_id=lead_id) == []
     assert run(offers.select(ids["brightpath"], "web")).partner == "brightpath"
 
 

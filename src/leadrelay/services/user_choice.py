@@ -7,8 +7,8 @@
    (``services.intake``).
 2. :func:`select` (``POST /v1/offers/{id}/select``, one transaction under the job's lock): the offer is
    marked selected and its siblings expired, the partner's cap slot is reserved exactly (at its cap,
-   paused or checked out since the offer: 409, nothing changes; its hours and filters are not evaluated
-   again), the delivery is created at the offer's price, and the job is woken: a worker posts it as any
+   paused, checked out or past its delivery hours since the offer: 409, nothing changes; its filters are
+   not evaluated again: the lead has not changed), the delivery is created at the offer's price, and the job is woken: a worker posts it as any
    other delivery. A selection already made is a 409; an offer past its time a 410.
 3. :func:`expire_due` (the worker's sweep, and lazily a select that finds its offer past its time): open
    offers past their time are expired and traced; a job with no open offer left, none selected, closes
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadrelay.domain.hours import closed_reason, is_open
 from leadrelay.domain.ledger import PriceBasis
 from leadrelay.domain.model import PartnerSpec, ProfileSpec, Target
 from leadrelay.domain.offers import (
@@ -278,6 +279,12 @@ def select(
         raise Conflict(f"partner {chosen.display_name} can no longer take leads; choose another offer")
     if partner.paused or partner.name in tx.caps.unavailable_partners():
         raise Conflict(f"partner {chosen.display_name} is not taking leads now; choose another offer")
+    zone = cfg.zones[partner.timezone]
+    if not is_open(partner.hours, zone, now):  # its day ended while the consumer chose
+        why = closed_reason(zone, now, partner.timezone)
+        raise Conflict(
+            f"partner {chosen.display_name} cannot take the lead now ({why}); choose another offer"
+        )
     compiled = cfg.profiles.get(job.profile)
     profile_caps = compiled.spec.partner_caps.get(partner.name, {}) if compiled is not None else {}
     email_to = compiled.spec.email_to if compiled is not None else ()
