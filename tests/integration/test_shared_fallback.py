@@ -7,6 +7,7 @@ from __future__ import annotations
 from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_auction import auction_config, fixed
 from tests.integration.test_routing_flow import job_of, post, serve
+from tests.support import ADMIN
 
 
 def test_a_shared_buyer_that_cannot_take_the_lead_is_not_replaced_by_one_that_earns_less_than_exclusive(
@@ -28,10 +29,21 @@ def test_a_shared_buyer_that_cannot_take_the_lead_is_not_replaced_by_one_that_ea
         with serve(db_url, doc) as server, server.client() as http:
             answer = post(http, state="CA", monthly_bill=180)
             job = job_of(http, answer["lead_id"])
+            r = http.get("/v1/reports", params={"grain": "day", "by": "partner"}, headers=ADMIN)
+            assert r.status_code == 200, r.text
     assert (
         "auction: shared sale: brightpath 9.00 + sunco 7.20 = 16.20, more than 15.00 exclusive"
         in job["trace"]
     )
+    # stored as the exclusive sale it became: ranked so, the winner's margin over the next bid, and counted
+    # in the report's exclusive auctions with what was left on the table
+    assert {b["partner"]: (b["rank"], b["sold_as"], b["margin"]) for b in job["bids"]} == {
+        "brightpath": (1, "exclusive", 3.0),
+        "sunco": (2, "exclusive", None),
+        "voltedge": (3, "exclusive", None),
+    }, job["bids"]
+    [row] = [row for row in r.json()["items"] if row["partner"] == "brightpath"]
+    assert (row["auctions"], row["left_on_table"]) == (1, "3.00"), row
     sales = sorted((e["party"], e["amount"]) for e in job["ledger"] if e["kind"] == "sale")
     assert sales == [("brightpath", "15.00")], (
         f"sold shared below the best reservable exclusive bid: {sales}",

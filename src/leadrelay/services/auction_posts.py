@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from leadrelay.domain.auction import Offer, Sale, decide, tiers_of
+from leadrelay.domain.auction import Decision, Offer, Sale, decide, tiers_of
 from leadrelay.domain.model import Strategy, Target
 from leadrelay.domain.ping import Bid, BidStatus
 from leadrelay.domain.states import JobStatus
@@ -52,7 +52,8 @@ def next_post(
     profile = cfg.profiles[job.profile].spec
     tried = set(job.excluded)
     if sale is None:  # a fallback: the posts before all failed, and no part of the lead is sold
-        sale, ranked = _decide_again(bids, tried, target, posted, trace)
+        again, ranked = _decide_again(bids, tried, target, posted, trace)
+        sale = again.sale
     else:
         ranked = sorted((b for b in bids if b.rank is not None), key=lambda b: b.rank)
     wanted = min(target.shared_max, target.max_posts - posted) if sale is Sale.SHARED else 1
@@ -205,7 +206,7 @@ def _shared_or_exclusive(
     lead at its exclusive bid, not at its shared one."""
     total = round(sum(c.price or 0.0 for _, c in chosen), 2)
     names = " + ".join(f"{c.name} {c.price or 0.0:.2f}" for _, c in chosen)
-    _, order = _decide_again(bids, ask.tried, ask.target, ask.posted, [], shared=False)
+    exclusive, order = _decide_again(bids, ask.tried, ask.target, ask.posted, [], shared=False)
     better = [b for b in order if b.price is not None and b.price >= total]
     if not better:
         return chosen
@@ -217,6 +218,7 @@ def _shared_or_exclusive(
             f"auction: exclusive sale: {bid.partner} {bid.price:.2f} is not less than {names} = {total:.2f} "
             "shared that can take the lead"
         )
+        _rank_exclusive(ask.tx, bids, order, exclusive.margin)
         return alone
     # none can: the shared sale stands, reserved again as before in this transaction (its lines are traced)
     ask.trace.append(
@@ -234,10 +236,11 @@ def _decide_again(
     trace: list[str],
     *,
     shared: bool = True,
-) -> tuple[Sale, list[Record]]:
+) -> tuple[Decision, list[Record]]:
     """The sale among the tier's bids not yet posted, decided again as the auction did
     (``domain.auction.decide``) within the posts left: after every shared post was refused, one buyer
-    left alone gets the lead at its exclusive bid, not at its shared one. The bids in the posts' order."""
+    left alone gets the lead at its exclusive bid, not at its shared one. The decision, and the bids in
+    the posts' order."""
     left = [b for b in bids if b.delivery_id is None and b.partner not in tried]
     offers = [
         Offer(b.partner, Bid(BidStatus(b.status), b.price, b.reference, b.reason, b.shared_price), b.floor)
@@ -251,7 +254,19 @@ def _decide_again(
     if posted and decision.line is not None and any(b.sold_as == Sale.SHARED for b in bids):
         trace.append(f"auction: the bids left: {decision.line}")
     by_partner = {b.partner: b for b in left}
-    return decision.sale, [by_partner[o.partner] for o in decision.order]
+    return decision, [by_partner[o.partner] for o in decision.order]
+
+
+def _rank_exclusive(tx: Tx, bids: Sequence[Record], order: Sequence[Record], margin: float | None) -> None:
+    """The tier's bids stored as an exclusive auction ranks them, when its shared sale turned exclusive
+    before any post (``_shared_or_exclusive``): the bids' ranks, sale and the winner's margin then say what
+    was sold, in the log and in the reports (an exclusive sale's money left on the table)."""
+    places = {b.id: i for i, b in enumerate(order, 1)}
+    for b in bids:
+        if b.delivery_id is None:
+            place = places.get(b.id)
+            sold_as = Sale.EXCLUSIVE if place is not None else None
+            tx.deliveries.update_bid(b.id, rank=place, sold_as=sold_as, margin=margin if place == 1 else None)
 
 
 def why_unsold(tx: Tx, job: Record, posted: int) -> str:

@@ -33,6 +33,7 @@ from leadrelay.domain.states import (
     QUEUE,
     DeliveryStatus,
     JobStatus,
+    LeadStatus,
     OfferStatus,
     QueueState,
 )
@@ -75,9 +76,8 @@ def erase_leads(tx: Tx, lead_ids: Sequence[str], sealer: Sealer, now: datetime) 
             if offer.status == OfferStatus.OPEN:
                 expired = OFFER.check(offer.status, OfferStatus.EXPIRED)
                 tx.deliveries.update_offer(offer.id, status=expired, expired_at=now)
-        # its jobs are all closed now (a waiting one, one sending, one whose offers were open): the lead's
-        # status follows them
-        tx.leads.refresh_lead_status(row.id, now)
+        if row.status in (LeadStatus.QUEUED, LeadStatus.HELD):  # its jobs were under way, and are closed
+            tx.leads.refresh_lead_status(row.id, now)  # (one waiting for its route, or for a choice)
         for att in tx.erasure.attempt_reasons(row.id):
             tx.erasure.erase_attempt(att.id, red.text(att.reason))
         objects = {row.id}  # what the audit log's entries about the lead are about
@@ -165,6 +165,7 @@ def _close_unsent(tx: Tx, lead_id: str, now: datetime) -> None:
             error=None if sold else ERASED_REASON,
             now=now,
         )
+    tx.leads.refresh_lead_status(lead_id, now)
 
 
 def erased_attempt(result: AttemptResult, sent: Mapping[str, Any]) -> AttemptResult:
