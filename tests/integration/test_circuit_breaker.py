@@ -125,7 +125,7 @@ def test_the_circuit_breaker_opens_and_recovers(
         [
             ("partner.breaker_open", "breaker", "closed", "errors 3 of 3 in 5m"),
             ("partner.breaker_half_open", "breaker", "open", "errors 3 of 3 in 5m"),
-            ("partner.breaker_close", "breaker", "half_open", "errors 3 of 3 in 5m"),
+            ("partner.breaker_close", "breaker", "half_open", "the trial lead's answer was healthy"),
         ]
     )
     assert health.status_code == 200, health.text

@@ -33,6 +33,12 @@ def test_a_shared_sale_that_can_reach_one_buyer_is_not_sold_below_its_exclusive_
         " that can take the lead"
     )
     assert alone in job["trace"], job["trace"]
+    # the shared choice, then its release, then the exclusive one: never two choices standing
+    released = "auction: shared sale to sunco 9.00 = 9.00 released: an exclusive bid earns as much"
+    shared_pick = "sunco: chosen (shared sale, bid 9.00, post 1 of 3)"
+    exclusive_pick = "sunco: chosen (auction, bid 15.00, post 1 of 3)"
+    lines = job["trace"]
+    assert lines.index(shared_pick) < lines.index(released) < lines.index(exclusive_pick), lines
     assert (answer["partner"], answer["price"]) == ("sunco", 15.0), answer
 
 

@@ -178,6 +178,7 @@ def test_a_shared_sale_is_chosen_only_when_its_sum_earns_more_than_the_best_excl
     assert two.line == "exclusive sale: 20.00 is more than 16.20 shared"
     equal = decide([_shared("a", 10, 5), _shared("b", 1, 5)], ["a", "b"], shared_max=2)
     assert equal.sale is Sale.EXCLUSIVE  # a tie keeps the lead exclusive
+    assert equal.line == "exclusive sale: 10.00 is not less than 10.00 shared"
     floored = decide([_shared("a", 10, 6, 5), _shared("b", 9, 4.8, 5)], ["a", "b"], shared_max=2)
     assert floored.sale is Sale.EXCLUSIVE  # b's shared 4.80 is under the floor: 6 < 10
     assert decide(offers, ["a"], shared_max=1).sale is Sale.EXCLUSIVE  # not a shared target

@@ -76,8 +76,10 @@ def test_the_breaker_opens_skips_the_partner_and_a_trial_closes_it() -> None:
     assert actions(world) == [
         ("partner.breaker_open", "closed", "errors 3 of 3 in 5m"),
         ("partner.breaker_half_open", "open", "errors 3 of 3 in 5m"),
-        ("partner.breaker_close", "half_open", "errors 3 of 3 in 5m"),
+        ("partner.breaker_close", "half_open", "the trial lead's answer was healthy"),
     ]
+    [closed] = [e for e in world.audit("partner.breaker_close")]
+    assert closed.detail["opened_for"] == "errors 3 of 3 in 5m"
     (after,) = sell(world, 200)
     assert "sunco: chosen (priority)" in world.job_of(after).trace  # the old errors are forgotten
 

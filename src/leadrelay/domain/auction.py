@@ -131,7 +131,8 @@ def decide(
     best = (exclusive.winner.bid.price or 0.0) if exclusive.winner is not None else 0.0
     if not shared or total <= best:
         if shared and exclusive.winner is not None:
-            line = f"exclusive sale: {best:.2f} is more than {total:.2f} shared"
+            than = "is more than" if best > total else "is not less than"  # a tie stays exclusive
+            line = f"exclusive sale: {best:.2f} {than} {total:.2f} shared"
             return Decision(Sale.EXCLUSIVE, exclusive.order, exclusive.margin, line)
         return exclusive
     names = " + ".join(f"{o.partner} {o.bid.shared_price:.2f}" for o in shared[:shared_max])

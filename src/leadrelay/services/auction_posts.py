@@ -211,6 +211,9 @@ def _shared_or_exclusive(
     if not better:
         return chosen
     ask.release(chosen)
+    ask.trace.append(
+        f"auction: shared sale to {names} = {total:.2f} released: an exclusive bid earns as much"
+    )
     alone = ask.reserve(better, Sale.EXCLUSIVE, 1)
     if alone and not isinstance(alone, str):
         bid = alone[0][0]

@@ -93,6 +93,9 @@ def policy_of(live: LiveConfig, partner: str) -> BreakerPolicy | None:
     return spec.breaker if spec is not None else None
 
 
+CLOSED_REASON = "the trial lead's answer was healthy"
+
+
 def _move(
     tx: Tx, before: Breaker, after: Breaker, expect: Iterable[BreakerState], due: datetime | None
 ) -> bool:
@@ -109,8 +112,10 @@ def _move(
         detail={
             "state": after.state.value,
             "before": before.state.value,
-            "reason": after.reason if after.state is not BreakerState.CLOSED else before.reason,
+            # a close's own reason is its trial's healthy answer; why the breaker had opened stays beside it
+            "reason": after.reason if after.state is not BreakerState.CLOSED else CLOSED_REASON,
             "retry_at": after.retry_at.isoformat() if after.retry_at is not None else None,
+            **({"opened_for": before.reason} if after.state is BreakerState.CLOSED else {}),
         },
     )
     return True
