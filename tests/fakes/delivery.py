@@ -9,6 +9,7 @@ from typing import Any
 
 from leadrelay.domain.attempts import Outcome
 from leadrelay.domain.derived_states import lead_status
+from leadrelay.domain.routing import NO_RULE_MATCHED
 from leadrelay.domain.states import (
     JOB_OPEN,
     LEAD,
@@ -78,7 +79,10 @@ class FakeLeads:
             }
             for d in delivered
         ]
-        jobs = sorted(self._t.where("jobs", lambda j: j["lead_id"] == lead_id), key=lambda j: j["id"])
+        jobs = sorted(
+            self._t.where("jobs", lambda j: j["lead_id"] == lead_id),
+            key=lambda j: (j["error"] == NO_RULE_MATCHED, j["id"]),
+        )
         error = next((j["error"] for j in jobs if j["error"] is not None), None)
         if not jobs and lead["status"] == LeadStatus.UNSOLD:
             error = f"no enabled profile for entity {lead['entity']}"

@@ -252,6 +252,27 @@ def test_paused_partner_is_skipped(db_url: str, buyers: BuyersThread) -> None:
     assert "sunco" not in buyers.stats()["buyers"]
 
 
+def test_the_answer_gives_the_reason_of_the_profile_that_took_the_lead_up(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    """Two profiles: one matches no rule (no default), the other's partners are paused: the source is told
+    the second's reason, whichever job was made first (the SQL's order, not the fakes')."""
+    doc = base_config(buyers.url, sunco={"paused": True}, brightpath={"paused": True})
+    doc["profiles"]["a-first"] = {
+        "entity": "solar",
+        "rules": [
+            {
+                "name": "tx",
+                "when": {"field": "state", "op": "eq", "value": "TX"},
+                "send_to": {"partners": ["voltedge"]},
+            }
+        ],
+    }
+    with serve(db_url, doc) as server, server.client() as http:
+        answer = post(http, state="CA", monthly_bill=180)
+    assert (answer["status"], answer["reason"]) == ("unsold", "no eligible partner"), answer
+
+
 # ---------------------------------------------------------------- refusals, retries and outcomes
 
 

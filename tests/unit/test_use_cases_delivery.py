@@ -142,6 +142,30 @@ def test_a_lead_no_partner_may_take_is_unsold_with_the_reason() -> None:
     )
 
 
+@pytest.mark.parametrize("other", ["a-first", "z-last"])  # its job before or after the main one's
+def test_the_answer_gives_the_reason_of_the_profile_that_took_the_lead_up_not_of_one_that_matched_nothing(
+    other: str,
+) -> None:
+    doc = document(sunco={"filters": {"field": "monthly_bill", "op": "gte", "value": 500}})
+    doc["profiles"][other] = {
+        "entity": "solar",
+        "rules": [
+            {
+                "name": "tx",
+                "when": {"field": "state", "op": "eq", "value": "TX"},
+                "send_to": {"partners": ["sunco"]},
+            }
+        ],
+    }
+    doc["profiles"]["solar-main"]["rules"][0]["send_to"]["partners"] = ["sunco"]
+    world = Installation(doc)
+    lead_id = accepted(world, state="CA", monthly_bill=50)
+    world.claim_and_route()
+    errors = sorted(j.error for j in world.all("jobs", lead_id=lead_id))
+    assert errors == ["no eligible partner", "no rule matched and the profile has no default"]
+    assert run(world.intake.outcome(lead_id)).reason == "no eligible partner"
+
+
 def test_a_job_that_raises_while_routing_is_closed_as_failed_and_the_rest_of_its_batch_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -62,6 +62,11 @@ class CompiledConfig:
     load_counted: frozenset[str] = frozenset()  # uncapped partners a least_loaded target names: day count
 
 
+NO_RULE_MATCHED = "no rule matched and the profile has no default"
+"""Why a profile none of whose rules matches a lead, and that has no default, sends it nowhere: of a lead's
+reasons, the least telling one (another profile that took the lead up says more)."""
+
+
 @dataclass(slots=True)
 class Evaluation:
     """What the rules and partner eligibility say for one lead; ``candidates`` is the order to try."""
@@ -104,7 +109,7 @@ class Evaluation:
         if self.no_consent:
             return "no consent"
         if self.rule is None:
-            return "no rule matched and the profile has no default"
+            return NO_RULE_MATCHED
         if not self.partners:
             return f"rule {self.rule} sends to nobody"
         return "no eligible partner"

@@ -6,15 +6,17 @@ from __future__ import annotations
 from sqlalchemy import Connection, and_, bindparam, exists, select
 
 from leadrelay.adapters.db.tables import deliveries, jobs, leads
+from leadrelay.domain.routing import NO_RULE_MATCHED
 from leadrelay.domain.states import DeliveryStatus, LeadStatus
 from leadrelay.services.ports.records import LeadOutcome
 
 # a source's answer in one statement: the lead, its delivered deliveries (a row each; one row of NULLs when
-# none), its jobs' first error and whether it has any job
+# none), its jobs' first error (a profile none of whose rules matched last: another that took the lead up
+# says more) and whether it has any job
 _FIRST_JOB_ERROR = (
     select(jobs.c.error)
     .where(jobs.c.lead_id == leads.c.id, jobs.c.error.is_not(None))
-    .order_by(jobs.c.id)
+    .order_by(jobs.c.error == NO_RULE_MATCHED, jobs.c.id)
     .limit(1)
     .scalar_subquery()
 )
