@@ -89,11 +89,15 @@ class FakeLedger:
             job = self.tables.find("jobs", d["job_id"])
             if lead is None or job is None:
                 continue
+            ping = self.tables.where(
+                "supplier_pings", lambda p, lead_id=d["lead_id"]: p["lead_id"] == lead_id
+            )
             out.append(
                 SaleFacts(
                     d["id"], d["lead_id"], d["partner"], lead["source"], lead["entity"], d["price"],
                     bool(d["is_test"]), d["job_id"], job["kind"] == "resend",
                     any(scope == "money" for scope, _ in orjson.loads(d["cap_windows"])),
+                    self.tables.row("supplier_pings", ping[0]).payout if ping else None,
                 )
             )  # fmt: skip
         return out

@@ -268,6 +268,7 @@ TABLES: dict[str, TableSpec] = {
                 _t("expires_at", null=False),
                 _t("used_at"),
                 _s("lead_id"),
+                _j("payout"),
                 _t("created_at", null=False),
             ),
             key=("id",),

@@ -15,6 +15,7 @@ from leadrelay.simulate.buyers import BuyersThread
 from tests.integration.test_auction import auction_config, fixed
 from tests.integration.test_routing_flow import job_of, serve
 from tests.integration.test_supplier_ping import PARTIAL, ping, post_lead, stored_pings
+from tests.support import ADMIN
 
 
 @pytest.fixture
@@ -107,3 +108,34 @@ def test_the_quote_tells_a_paid_source_its_payout_and_the_buyers_price_only_to_a
     with serve(db_url, seeing) as server, server.client() as http:
         quote = ping(http, {"entity": "solar", **PARTIAL}).json()
     assert (quote["accepted"], quote["price"], quote["payout"]) == (True, 15.0, None), quote
+
+
+@pytest.mark.parametrize(
+    ("quoted", "changed", "paid"),
+    [
+        ({"share": 0.5}, {"share": 0.3}, "-7.50"),  # 50 % of the bid of 15.00, as quoted
+        ({"fixed": 4, "on": "accepted"}, {"fixed": 2, "on": "accepted"}, "-4.00"),  # paid on acceptance
+    ],
+)
+def test_the_lead_with_its_token_is_paid_the_quoted_payout_when_the_terms_changed_since(
+    db_url: str, bidders: BuyersThread, quoted: dict[str, Any], changed: dict[str, Any], paid: str
+) -> None:
+    with serve(db_url, config(bidders, payout=quoted)) as server, server.client() as http:
+        quote = ping(http, {"entity": "solar", **PARTIAL}).json()
+        assert quote["payout"] == paid.lstrip("-"), quote
+        r = http.put(
+            "/v1/sources/web", json={**config(bidders)["sources"]["web"], "payout": changed}, headers=ADMIN
+        )
+        assert r.status_code == 200, r.text
+        answer = post_lead(http, quote["ping_token"]).json()
+        assert answer["status"] == "delivered", answer
+        later = post_lead(http, None, email="grace@example.com", phone="(512) 555-0199").json()
+        payouts, later_payouts = (payouts_of(http, lead["lead_id"]) for lead in (answer, later))
+    assert payouts == [paid], payouts
+    assert later_payouts and later_payouts != [paid], later_payouts  # a lead without a quote: today's terms
+
+
+def payouts_of(http: Any, lead_id: str) -> list[str]:
+    r = http.get("/v1/ledger", params={"lead": lead_id}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    return [e["amount"] for e in r.json()["items"] if e["kind"] == "payout"]

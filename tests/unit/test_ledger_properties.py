@@ -26,6 +26,8 @@ from leadrelay.domain.ledger import (
     lead_paid,
     live,
     money,
+    payout_of_terms,
+    payout_terms,
     reversal_entries,
     sale_entries,
 )
@@ -143,6 +145,14 @@ def test_a_cancel_then_a_resend_bills_once(price: Decimal, model: PayoutModel | 
     assert (totals.revenue, totals.sales) == (price, 1)
     payout = model.of_sale(price) if model is not None else ZERO
     assert totals.payout == payout and totals.margin == price - payout
+
+
+@given(models, st.sampled_from(list(PayoutBasis)))
+@settings(max_examples=50, deadline=None)
+def test_a_quote_keeps_the_payout_terms_exactly(model: PayoutModel | None, on: PayoutBasis) -> None:
+    if model is not None:
+        model = PayoutModel(model.fixed, model.share, model.margin, on)
+    assert payout_of_terms(payout_terms(model)) == model  # what a supplier ping stores, read back
 
 
 def test_money_is_cents_half_up_and_refuses_what_is_not_an_amount() -> None:

@@ -22,7 +22,7 @@ revenue less a fixed margin; paid on sold leads, or on every accepted lead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -199,6 +199,25 @@ class PayoutModel:
             return money(revenue * self.share)
         assert self.margin is not None
         return max(ZERO, revenue - self.margin)
+
+
+def payout_terms(model: PayoutModel | None) -> dict[str, str]:
+    """A payout model as a quote keeps it (``supplier_pings.payout``): exact decimals as text; {} for none."""
+    if model is None:
+        return {}
+    terms = {"on": model.on.value}
+    for name in ("fixed", "share", "margin"):
+        if (value := getattr(model, name)) is not None:
+            terms[name] = str(value)
+    return terms
+
+
+def payout_of_terms(terms: Mapping[str, str]) -> PayoutModel | None:
+    """The payout model a quote kept (``payout_terms``); None for {}."""
+    if not terms:
+        return None
+    amounts = {name: Decimal(terms[name]) if name in terms else None for name in ("fixed", "share", "margin")}
+    return PayoutModel(**amounts, on=PayoutBasis(terms.get("on", PayoutBasis.SOLD)))
 
 
 class PriceBasis(StrEnum):

@@ -20,7 +20,7 @@ from leadrelay import log_context
 from leadrelay.domain import lookup
 from leadrelay.domain.caps import SourceSlot, source_slots
 from leadrelay.domain.fields import validate_lead
-from leadrelay.domain.ledger import DEFAULT_CURRENCY, accepted_payout
+from leadrelay.domain.ledger import DEFAULT_CURRENCY, accepted_payout, payout_of_terms
 from leadrelay.domain.model import SourceSpec
 from leadrelay.domain.states import LeadStatus, QueueState
 from leadrelay.errors import (
@@ -195,6 +195,8 @@ class Intake:
             redeemed = None
         payout = None
         model = source.payout_for(req.entity)
+        if redeemed is not None and redeemed.payout is not None:  # the terms its ping quoted
+            model = payout_of_terms(redeemed.payout)
         if model is not None and not problems and not req.test:
             payout = accepted_payout(
                 lead_id, req.source, model, at=now, currency=DEFAULT_CURRENCY, entry_id=self._ids("led")

@@ -27,6 +27,7 @@ from leadrelay.domain.ledger import (
     check,
     lead_paid,
     money,
+    payout_of_terms,
     reversal_entries,
     sale_amount,
     sale_entries,
@@ -76,11 +77,7 @@ def post_sales(
         return []
     if any(f.resend for f in facts):  # a resend of a sale that stands is the same sale sent again
         facts = _not_sold_again(tx, facts)
-    per_lead = {
-        f.lead_id
-        for f in facts
-        if (model := _payout(live, f.source, f.entity)) is not None and model.per_lead
-    }
+    per_lead = {f.lead_id for f in facts if (model := _payout(live, f)) is not None and model.per_lead}
     lead_entries: dict[str, list[Entry]] = {lead: [] for lead in per_lead}
     for e in tx.ledger.entries(lead_ids=per_lead) if per_lead else ():
         lead_entries[e.lead_id or ""].append(e)
@@ -92,7 +89,7 @@ def post_sales(
             f.partner,
             f.source,
             sale_amount(f.price),
-            _payout(live, f.source, f.entity),
+            _payout(live, f),
         )
         paid = lead_paid(lead_entries.get(f.lead_id, ()))
         entries = sale_entries(
@@ -205,7 +202,7 @@ def post_reversals(
         f = facts[delivery_id]
         mine = [e for e in lead_entries if e.delivery_id == delivery_id]
         others = [e for e in lead_entries if e.lead_id == f.lead_id]
-        model = _payout(live, f.source, f.entity)
+        model = _payout(live, f)
         entries = reversal_entries(
             mine,
             others,
@@ -289,9 +286,13 @@ def lead_money(tx: Tx, lead_id: str) -> list[Entry]:
     return tx.ledger.entries(lead_ids=[lead_id])
 
 
-def _payout(live: LiveConfig, source: str, entity: str) -> PayoutModel | None:
-    spec = live.specs.sources.get(source)
-    return spec.payout_for(entity) if spec is not None else None
+def _payout(live: LiveConfig, f: SaleFacts) -> PayoutModel | None:
+    """The source's payout model for the sale: the terms its lead's supplier ping quoted, else those in
+    force."""
+    if f.quoted_payout is not None:
+        return payout_of_terms(f.quoted_payout)
+    spec = live.specs.sources.get(f.source)
+    return spec.payout_for(f.entity) if spec is not None else None
 
 
 def entry_dict(e: Entry) -> dict[str, object]:

@@ -34,7 +34,7 @@ from typing import Any
 
 from leadrelay.domain.auction import Offer, Sale, bid_line, decide
 from leadrelay.domain.fields import validate_lead
-from leadrelay.domain.ledger import PayoutModel, money
+from leadrelay.domain.ledger import PayoutModel, money, payout_terms
 from leadrelay.domain.model import EntitySpec, Strategy
 from leadrelay.domain.ping_tokens import (
     KEY_LABEL,
@@ -109,6 +109,7 @@ class Redeemed:
     auctions: Mapping[str, Any]  # profile -> {"rule", "max_posts", "bids": [...]}
     value_marks: Mapping[str, str] | None = None  # by field, the pinged value's digest (None: not kept)
     key: bytes = b""  # the ping-token key the digests are keyed with
+    payout: Mapping[str, str] | None = None  # the payout terms quoted ({}: none; None: not kept)
 
 
 async def token_key(live: LiveConfig) -> bytes:
@@ -213,6 +214,7 @@ class SupplierPings:
             "auctions": stored,
             "price": best,
             "value_marks": value_marks(key, values),
+            "payout": payout_terms(src.payout_for(entity_name)),  # the lead is paid on these
             "expires_at": expires_at,
             "used_at": None,
             "lead_id": None,
@@ -257,7 +259,7 @@ async def redeem(
         raise Expired(f"ping_token expired at {_stamp(claims.expires_at)}; ping again for a new quote")
     if row.entity != entity:  # the bids were for a lead of the pinged entity
         raise _bad(f"issued for a {row.entity} lead, not a {entity} one: send the lead without it")
-    return Redeemed(row.id, row.price, dict(row.auctions), row.value_marks, key)
+    return Redeemed(row.id, row.price, dict(row.auctions), row.value_marks, key, row.payout)
 
 
 def check_values(redeemed: Redeemed, values: Mapping[str, Any]) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Integer, Select, bindparam, func, insert, sel
 
 from leadrelay.adapters.db import dedup_store, wallet_store
 from leadrelay.adapters.db.money_tables import ledger_entries
-from leadrelay.adapters.db.tables import deliveries, jobs, leads
+from leadrelay.adapters.db.tables import deliveries, jobs, leads, supplier_pings
 from leadrelay.domain.ledger import ZERO, Entry, EntryKind, Party
 from leadrelay.domain.states import JobKind
 from leadrelay.services.ports.ledger import SaleFacts
@@ -37,9 +37,11 @@ _SALE_FACTS = (
         _D.job_id,
         jobs.c.kind,
         _D.cap_windows,
+        supplier_pings.c.payout,
     )
     .join(leads, leads.c.id == _D.lead_id)
     .join(jobs, jobs.c.id == _D.job_id)
+    .outerjoin(supplier_pings, supplier_pings.c.lead_id == _D.lead_id)  # the ping whose token it used
     .where(_D.id.in_(bindparam("ids", expanding=True)))
 )
 
@@ -155,6 +157,7 @@ class SqlLedger:
                     r.job_id,
                     r.kind == JobKind.RESEND,
                     any(scope == "money" for scope, _ in r.cap_windows or ()),
+                    r.payout,
                 )
                 for r in self._conn.execute(_SALE_FACTS, {"ids": ids[i : i + _CHUNK]})
             )

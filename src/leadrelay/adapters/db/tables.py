@@ -246,7 +246,9 @@ supplier_pings = Table(  # a source's ping (issue 10 point 6): the quote and its
     Column("value_marks", JSON),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),  # set once, in the transaction that accepts the lead carrying it
-    Column("lead_id", ID),  # that lead
+    Column("lead_id", ID, index=True),  # that lead (a sale's posting looks up its lead's quote)
+    # the source's payout terms quoted (``domain.ledger.payout_terms``; {} none): its lead is paid on them
+    Column("payout", JSON),
     Column("created_at", UTCDateTime, nullable=False, index=True),
 )
 

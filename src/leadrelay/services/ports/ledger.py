@@ -3,7 +3,7 @@ transaction of what caused them, and the reads that sums are made of."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +26,7 @@ class SaleFacts:
     job_id: str = ""  # the delivery's job (its money holds are the job's: ``Wallets.settle_holds``)
     resend: bool = False  # its job is a resend (the lead sent to the partner again, not sold again)
     money_held: bool = False  # the delivery holds money of the partner's budgets or wallet (its cap windows)
+    quoted_payout: Mapping[str, str] | None = None  # the payout terms its lead's supplier ping quoted
 
 
 class Ledger(Protocol):
