@@ -336,6 +336,21 @@ def test_a_partner_past_its_delivery_hours_since_the_offer_is_a_conflict() -> No
     assert run(offers.select(ids["brightpath"], "web")).partner == "brightpath"
 
 
+def test_a_profile_switched_off_since_the_offer_is_a_conflict_until_it_is_on_again() -> None:
+    w, offers = world()
+    lead_id, ids = offered(w)
+    on = copy.deepcopy(w.storage.read(lambda tx: tx.config.load_objects()))
+    off = copy.deepcopy(on)
+    off["profiles"]["solar-main"]["enabled"] = False
+    w.configure(off)
+    with pytest.raises(Conflict, match="profile solar-main is missing or disabled: no offer of this lead"):
+        run(offers.select(ids["brightpath"], "web"))
+    assert {o.status for o in w.all("offers", lead_id=lead_id)} == {OfferStatus.OPEN}
+    assert w.all("deliveries", lead_id=lead_id) == []
+    w.configure(on)
+    assert run(offers.select(ids["brightpath"], "web")).partner == "brightpath"
+
+
 def test_a_partner_without_the_funds_for_its_offer_is_a_conflict_and_the_offers_stay_open() -> None:
     w, offers = world(sunco={"wallet": {"credit_limit": 30}})
     _, ids_a = offered(w)

@@ -7,8 +7,8 @@
    (``services.intake``).
 2. :func:`select` (``POST /v1/offers/{id}/select``, one transaction under the job's lock): the offer is
    marked selected and its siblings expired, the partner's cap slot is reserved exactly (at its cap,
-   paused, checked out or past its delivery hours since the offer: 409, nothing changes; its filters are
-   not evaluated again: the lead has not changed), the delivery is created at the offer's price, and the
+   paused, checked out or past its delivery hours since the offer, or the profile switched off: 409,
+   nothing changes; its filters are not evaluated again: the lead has not changed), the delivery is created at the offer's price, and the
    job is woken: a worker posts it as any other delivery. A selection already made is a 409; an offer past
    its time a 410.
 3. :func:`expire_due` (the worker's sweep, and lazily a select that finds its offer past its time): open
@@ -42,7 +42,7 @@ from leadrelay.domain.states import JOB_TO_ROUTE, OFFER, QUEUE, JobStatus, Offer
 from leadrelay.errors import Conflict, Gone, NotFound
 from leadrelay.services import partner_exclusion
 from leadrelay.services.budgets import Price, reserve_money
-from leadrelay.services.config_in_force import ConfigCache, LiveConfig
+from leadrelay.services.config_in_force import ConfigCache, LiveConfig, profile_off
 from leadrelay.services.notify import Notifier
 from leadrelay.services.opened_leads import open_jobs
 from leadrelay.services.ports import (
@@ -275,6 +275,9 @@ def select(
     if job.status not in JOB_TO_ROUTE or job.queue_state != QueueState.WAITING:
         raise Conflict(f"the lead's distribution is {job.status} and no longer waits for a choice")
     cfg = live.compiled
+    compiled = live.profile_in_force(job.profile)
+    if compiled is None:  # switched off or deleted since the offer: its offers stay open, nothing is sold
+        raise Conflict(f"{profile_off(job.profile)}: no offer of this lead can be taken now")
     partner = cfg.partners.get(chosen.partner)
     if partner is None or partner.channel is None:
         raise Conflict(f"partner {chosen.display_name} can no longer take leads; choose another offer")
@@ -286,9 +289,8 @@ def select(
         raise Conflict(
             f"partner {chosen.display_name} cannot take the lead now ({why}); choose another offer"
         )
-    compiled = cfg.profiles.get(job.profile)
-    profile_caps = compiled.spec.partner_caps.get(partner.name, {}) if compiled is not None else {}
-    email_to = compiled.spec.email_to if compiled is not None else ()
+    profile_caps = compiled.spec.partner_caps.get(partner.name, {})
+    email_to = compiled.spec.email_to
     if partner.dedup is not None and partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys):
         raise Conflict(f"partner {chosen.display_name} already received this person; choose another offer")
     count_load = partner.name in cfg.load_counted  # a least_loaded rule counts it (an uncapped partner)
@@ -297,16 +299,14 @@ def select(
         raise Conflict(
             f"partner {chosen.display_name} cannot take the lead now ({capped}); choose another offer"
         )
-    held, short = reserve_money(
-        tx, job, partner, compiled.spec if compiled is not None else None, Price(bid=chosen.price), now
-    )
+    held, short = reserve_money(tx, job, partner, compiled.spec, Price(bid=chosen.price), now)
     if short is not None:
         raise Conflict(
             f"partner {chosen.display_name} cannot take the lead now ({short}); choose another offer"
         )
     windows.extend(held)
     windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
-    basis = _basis_of(chosen.price, job, compiled.spec, partner) if compiled is not None else PriceBasis.RULE
+    basis = _basis_of(chosen.price, job, compiled.spec, partner)
     delivery_id = ids("dlv")
     tx.deliveries.update_offer(
         chosen.id,
