@@ -58,11 +58,15 @@ class FakeHoldQueries:
     def __init__(self, tables: Tables) -> None:
         self._t = tables
 
-    def held(self, partner: str | None, limit: int) -> list[FakeRow]:
+    def held(
+        self, partner: str | None, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[FakeRow]:
         found = self._t.where(
             "deliveries",
             lambda d: d["status"] == DeliveryStatus.HELD and (partner is None or d["partner"] == partner),
         )
+        if after is not None:
+            found = [d for d in found if d["held_at"] is not None and (d["held_at"], d["id"]) > after]
         # ORDER BY held_at, id: SQLite puts NULL first (PostgreSQL last; a held delivery has its time)
         found.sort(key=lambda d: (d["held_at"] is not None, d["held_at"] or 0, d["id"]))
         out: list[FakeRow] = []

@@ -175,3 +175,30 @@ def test_hold_fields_limit_the_export_to_those_fields_in_that_order(
     assert by_partner["brightpath"]["email"] == "" and by_partner["brightpath"]["first_name"] == "Ada"
     assert by_partner["sunco"]["first_name"] == "" and by_partner["sunco"]["phone"] == "+15125551212"
     assert by_partner["voltedge"]["email"] == "ada@example.com"
+
+
+def test_held_leads_are_listed_and_exported_a_page_at_a_time(db_url: str, buyers: BuyersThread) -> None:
+    """Three leads held for voltedge (broadcast, every partner a hold): pages of two, by the ``next`` cursor
+    (held_at, then id, as the database orders them), through the list and the CSV; a cursor that is none
+    is a 422 naming ``after``."""
+    doc = base_config(
+        buyers.url, **{n: {"channel": {"hold": {}}} for n in ("sunco", "brightpath", "voltedge")}
+    )
+    doc["profiles"]["solar-main"]["rules"] = []
+    doc["profiles"]["solar-main"]["default"] = {"partners": ["voltedge"], "strategy": "priority"}
+    prepare(db_url, doc)
+    with ServerThread(db_url) as server, server.client() as http:
+        for n in range(3):
+            http.post("/v1/leads", json=lead(email=f"p{n}@example.com"), headers=source_headers())
+        wait_for(lambda: len(rows(db_url, select(deliveries).where(deliveries.c.status == "held"))) == 3)
+        first = http.get("/v1/holds", params={"limit": 2}, headers=ADMIN).json()
+        second = http.get("/v1/holds", params={"limit": 2, "after": first["next"]}, headers=ADMIN).json()
+        rest = http.get("/v1/holds.csv", params={"after": first["next"]}, headers=ADMIN)
+        whole = http.get("/v1/holds", headers=ADMIN).json()
+        bad = http.get("/v1/holds", params={"after": "yesterday"}, headers=ADMIN)
+    listed = [h["delivery_id"] for h in (*first["items"], *second["items"])]
+    assert listed == [h["delivery_id"] for h in whole["items"]] and len(set(listed)) == 3
+    assert second["next"] is None and whole["next"] is None
+    assert [r["delivery_id"] for r in csv.DictReader(io.StringIO(rest.text))] == listed[2:]
+    assert "X-Next-After" not in rest.headers
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "after", bad.text

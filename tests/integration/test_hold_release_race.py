@@ -54,7 +54,7 @@ def test_a_held_lead_released_twice_at_once_is_posted_once(pg_url: str, monkeypa
         async def scenario() -> None:
             await accept(rt)
             await rt.new_worker().run_until_idle()  # 503: gave up, failover to hold
-            (held,) = await rt.holds.list("sunco")
+            (held,), _ = await rt.holds.list("sunco")
             armed["on"] = True
             release_a = asyncio.create_task(rt.holds.release(held["delivery_id"], actor="ops-a"))
             assert await asyncio.to_thread(a_read.wait, 10)

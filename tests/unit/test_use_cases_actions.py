@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
-from leadrelay.errors import InvalidTransition, NotFound
+from leadrelay.errors import InvalidTransition, NotFound, ValidationFailed
 from tests.documents import lead
 from tests.unit.in_memory import LEASE, Installation, buyer_url, document, http, run, url_of
 
@@ -262,7 +262,7 @@ def test_releasing_a_held_lead_sends_it_through_the_partners_first_channel_again
         JobStatus.HELD,
         LeadStatus.HELD,
     )
-    assert [h["delivery_id"] for h in run(world.holds.list("sunco"))] == [delivery_id]
+    assert [h["delivery_id"] for h in run(world.holds.list("sunco"))[0]] == [delivery_id]
 
     world.clock.advance(hours=3)
     job_id = run(world.holds.release(delivery_id, actor="ops", reason="webhook fixed"))
@@ -294,7 +294,7 @@ def test_releasing_a_held_lead_sends_it_through_the_partners_first_channel_again
         {"delivery": delivery_id, "partner": "sunco"},
         "webhook fixed",
     )
-    assert run(world.holds.list()) == []
+    assert run(world.holds.list()) == ([], None)
 
     [step] = world.claim_and_route().values()
     assert [(url_of(s), s.attempt) for s in step.sends] == [(buyer_url("sunco"), 1)]
@@ -315,12 +315,37 @@ def test_release_is_refused_for_a_delivery_that_is_not_held() -> None:
     assert unchanged(world) == before
 
 
+def test_held_leads_come_a_page_at_a_time_and_every_one_is_reached() -> None:
+    world = Installation(only_sunco(channel=webhook("sunco", 1), failover=[{"hold": {}}]))
+    ids = []
+    for n in range(5):
+        ids.append(held(world)[1])
+        world.clock.advance(seconds=n % 2)  # two holds share a second: the id orders them
+    pages, after = [], None
+    while True:
+        items, after = run(world.holds.list(after=after, limit=2))
+        pages.append([h["delivery_id"] for h in items])
+        if after is None:
+            break
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [d for p in pages for d in p] == sorted(
+        ids, key=lambda d: (world.one("deliveries", id=d).held_at, d)
+    )
+    text, more = run(world.holds.export_csv("sunco", actor="ops", limit=3))
+    assert (len(text.splitlines()), more is not None) == (4, True)
+    rest, last = run(world.holds.export_csv("sunco", actor="ops", after=more, limit=3))
+    assert (len(rest.splitlines()), last) == (3, None)
+    with pytest.raises(ValidationFailed) as bad:
+        run(world.holds.list(after="not-a-cursor"))
+    assert bad.value.problems[0].field == "after"
+
+
 def test_the_held_leads_export_is_audited() -> None:
     world = Installation(only_sunco(channel=webhook("sunco", 1), failover=[{"hold": {}}]))
     lead_id, delivery_id = held(world)
-    text = run(world.holds.export_csv("sunco", actor="ops"))
+    text, _ = run(world.holds.export_csv("sunco", actor="ops"))
     header, row = text.splitlines()
     assert header.startswith("delivery_id,lead_id,partner,profile,held_at,reason,first_name")
     assert row.startswith(f"{delivery_id},{lead_id},sunco,solar-main,") and "ada@example.com" in row
     [entry] = world.audit("holds.export")
-    assert (entry.object_id, entry.detail) == ("sunco", {"count": 1})
+    assert (entry.object_id, entry.detail) == ("sunco", {"count": 1, "after": None})

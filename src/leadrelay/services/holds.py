@@ -12,18 +12,39 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from leadrelay.domain.files import spreadsheet_text
 from leadrelay.domain.states import DELIVERY, JOB, QUEUE, DeliveryStatus, JobStatus, QueueState
-from leadrelay.errors import InvalidTransition, NotFound
+from leadrelay.errors import FieldProblem, InvalidTransition, NotFound, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache
 from leadrelay.services.notify import Notifier
 from leadrelay.services.ports import Clock, Sealer, Storage, Tx, system_clock
 
 _FIXED = ("delivery_id", "lead_id", "partner", "profile", "held_at", "reason")
-_LIMIT = 10_000
+PAGE = 10_000  # the most held leads one answer (a list, a CSV file) carries: the rest come page by page
+
+
+def page_after(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (held_at, delivery id) a ``next`` cursor names; ``ValidationFailed`` naming ``after``."""
+    if cursor is None:
+        return None
+    at, sep, delivery_id = cursor.partition("~")
+    when: datetime | None = None
+    try:
+        given = datetime.fromisoformat(at)
+        when = given.astimezone(UTC) if given.tzinfo is not None else None  # the year 1 at +05:00 overflows
+    except (ValueError, OverflowError):
+        pass
+    if not sep or not delivery_id or when is None:
+        raise ValidationFailed([FieldProblem("after", "not a cursor a page of held leads gave (next)")])
+    return when, delivery_id
+
+
+def _cursor(last: HeldLead) -> str:
+    assert last.held_at is not None  # a held delivery has its time
+    return f"{last.held_at.isoformat()}~{last.delivery_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +84,14 @@ class Holds:
         self.sealer = sealer
         self.clock = clock
 
-    def _held(self, tx: Tx, partner: str | None, *, values: bool) -> list[HeldLead]:
+    def _held(
+        self, tx: Tx, partner: str | None, *, values: bool, after: str | None, limit: int
+    ) -> tuple[list[HeldLead], str | None]:
+        """A page of held leads, and the cursor of the next (None: this was the last)."""
         out: list[HeldLead] = []
         partners = self.configs.current(tx).specs.partners if values else {}
-        for row in tx.holds.held(partner, _LIMIT):
+        rows = tx.holds.held(partner, limit + 1, page_after(after))
+        for row in rows[:limit]:
             data: dict[str, Any] = {}
             if values:
                 data = dict(row.data)
@@ -78,18 +103,25 @@ class Holds:
                 if shown is not None:
                     data = {name: data.get(name) for name in shown}
             out.append(HeldLead(row.id, row.lead_id, row.partner, row.profile, row.held_at, row.reason, data))
-        return out
+        return out, _cursor(out[-1]) if len(rows) > limit else None
 
-    async def list(self, partner: str | None = None) -> list[dict[str, Any]]:
-        held = await self.storage.run_read(lambda tx: self._held(tx, partner, values=False))
-        return [h.summary() for h in held]
+    async def list(
+        self, partner: str | None = None, *, after: str | None = None, limit: int = PAGE
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of held deliveries (of a partner), oldest first, and the next page's cursor."""
+        held, more = await self.storage.run_read(
+            lambda tx: self._held(tx, partner, values=False, after=after, limit=limit)
+        )
+        return [h.summary() for h in held], more
 
-    async def export_csv(self, partner: str | None, *, actor: str) -> str:
-        """Every held lead (of a partner) as CSV: the delivery's columns, then the lead's fields (those of
-        the hold channel's ``fields`` when it has them)."""
+    async def export_csv(
+        self, partner: str | None, *, actor: str, after: str | None = None, limit: int = PAGE
+    ) -> tuple[str, str | None]:
+        """A page of held leads (of a partner) as CSV, and the next page's cursor: the delivery's columns,
+        then the lead's fields (those of the hold channel's ``fields`` when it has them)."""
 
-        def work(tx: Tx) -> str:
-            held = self._held(tx, partner, values=True)
+        def work(tx: Tx) -> tuple[str, str | None]:
+            held, more = self._held(tx, partner, values=True, after=after, limit=limit)
             fields: dict[str, None] = {}
             for h in held:
                 fields.update(dict.fromkeys(h.values))
@@ -108,9 +140,9 @@ class Holds:
                 object_kind="partner",
                 object_id=partner or "*",
                 at=self.clock(),
-                detail={"count": len(held)},
+                detail={"count": len(held), "after": after},
             )
-            return buffer.getvalue()
+            return buffer.getvalue(), more
 
         return await self.storage.run(work)
 

@@ -8,9 +8,9 @@
 2. :func:`select` (``POST /v1/offers/{id}/select``, one transaction under the job's lock): the offer is
    marked selected and its siblings expired, the partner's cap slot is reserved exactly (at its cap,
    paused, checked out or past its delivery hours since the offer, or the profile switched off: 409,
-   nothing changes; its filters are not evaluated again: the lead has not changed), the delivery is created at the offer's price, and the
-   job is woken: a worker posts it as any other delivery. A selection already made is a 409; an offer past
-   its time a 410.
+   nothing changes; its filters are not evaluated again: the lead has not changed), the delivery is
+   created at the offer's price, and the job is woken: a worker posts it as any other delivery. A
+   selection already made is a 409; an offer past its time a 410.
 3. :func:`expire_due` (the worker's sweep, and lazily a select that finds its offer past its time): open
    offers past their time are expired and traced; a job with no open offer left, none selected, closes
    unsold ("no offer selected").

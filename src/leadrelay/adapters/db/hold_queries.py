@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, and_, or_, select, update
 
 from leadrelay.adapters.db.tables import deliveries, leads
 from leadrelay.domain.states import DeliveryStatus
@@ -26,10 +27,16 @@ class SqlHoldQueries:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def held(self, partner: str | None, limit: int) -> list[Row[Any]]:
+    def held(
+        self, partner: str | None, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Row[Any]]:
         query = _HELD.limit(limit)
         if partner is not None:
             query = query.where(deliveries.c.partner == partner)
+        if after is not None:  # the next page: past the last one's (held_at, id)
+            at, last = after
+            d = deliveries.c
+            query = query.where(or_(d.held_at > at, and_(d.held_at == at, d.id > last)))
         return list(self._conn.execute(query))
 
     def delivery(self, delivery_id: str) -> Row[Any] | None:

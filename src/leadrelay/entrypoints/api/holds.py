@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from leadrelay.entrypoints.api.deps import ActDep, PrivacyDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
+from leadrelay.services.holds import PAGE
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 router = APIRouter(prefix="/v1", tags=["holds"])
 
 
-@router.get("/holds", summary="Deliveries held for pick-up (oldest first)")
-async def list_holds(rt: RuntimeDep, _admin: ViewDep, partner: str | None = None) -> dict[str, Any]:
-    return {"items": await rt.holds.list(partner)}
+AfterQuery = Annotated[
+    str | None, Query(max_length=200, description="The `next` of the page before (its last held lead)")
+]
+
+
+@router.get("/holds", summary="Deliveries held for pick-up (oldest first), a page at a time")
+async def list_holds(
+    rt: RuntimeDep,
+    _admin: ViewDep,
+    partner: str | None = None,
+    after: AfterQuery = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE)] = 500,
+) -> dict[str, Any]:
+    items, more = await rt.holds.list(partner, after=after, limit=limit)
+    return {"items": items, "next": more}
 
 
 class CSVResponse(Response):
@@ -31,10 +44,14 @@ class CSVResponse(Response):
     response_class=CSVResponse,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The CSV"}},
 )
-async def export_holds(rt: RuntimeDep, admin: PrivacyDep, partner: str | None = None) -> Response:
-    body = await rt.holds.export_csv(partner, actor=admin)
+async def export_holds(
+    rt: RuntimeDep, admin: PrivacyDep, partner: str | None = None, after: AfterQuery = None
+) -> Response:
+    body, more = await rt.holds.export_csv(partner, actor=admin, after=after)
     name = f"holds-{_SAFE.sub('_', partner or 'all')}.csv"  # a header holds latin-1 only
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if more is not None:  # more than a page held: the next file is ?after=<this>
+        headers["X-Next-After"] = more
     return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 

@@ -59,9 +59,12 @@ class LogQueries(Protocol):
 class HoldQueries(Protocol):
     """Deliveries held for pick-up by the ``hold`` channel."""
 
-    def held(self, partner: str | None, limit: int) -> list[Record]:
+    def held(
+        self, partner: str | None, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Record]:
         """Held deliveries (of ``partner``), each with its lead's ``data`` and ``sealed``, oldest hold
-        first, at most ``limit``."""
+        first (by ``held_at``, then id), at most ``limit``; with ``after``, those that come after that
+        (``held_at``, id)."""
         ...
 
     def delivery(self, delivery_id: str) -> Record | None: ...
