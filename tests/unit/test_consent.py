@@ -74,6 +74,11 @@ def test_seller_key_ignores_case_spaces_punctuation_and_company_suffixes(name: s
         ("Acme Solar; Bright Path;", ["Acme Solar", "Bright Path"]),
         ("Acme Solar, LLC", ["Acme Solar, LLC"]),  # a comma is part of a name, not a separator
         ("[not json", ["[not json"]),
+        # an object, or a list in a list, names no seller: its text is not a name ('{"b":1}' is not "b1")
+        ({"b": 1}, []),
+        ('{"b": 1}', []),
+        ([["a2"], {"b": 1}, "Acme Solar"], ["Acme Solar"]),
+        ('[["a2"]]', []),
     ],
 )
 def test_consent_names_of_a_list_json_text_or_delimited_text(value: Any, names: list[str] | None) -> None:

@@ -161,6 +161,11 @@ def test_pings_that_begin_after_their_due_end_get_the_least_window_and_say_so() 
         ("brightpath", BidStatus.TIMEOUT, 50.0, True),
     ]
     assert offers[0].bid.reason == "no answer within the deadline (50 ms left: the pings began late)"
+    # a millisecond after the deadline was set is no lateness: the routing transaction's own time
+    prompt = run(
+        auction_pings.run_pings(NeverAnswers(), auction, auction.opened_at + timedelta(milliseconds=1))
+    )
+    assert prompt[0].bid.reason == "no answer within the deadline (449 ms)"
     # and no buyer is charged with the worker's delay, unless it has not answered lately
     usual = {"sunco": 20.0}.get
     assert auction_pings.observed_pings(auction, offers, usual) == [offers[1]]

@@ -76,18 +76,23 @@ def consent_names(value: Any) -> list[str] | None:
     text with names separated by ``|``, ``;`` or line breaks. None when there is no value."""
     if value is None:
         return None
-    if isinstance(value, list | tuple):
-        return [str(item).strip() for item in value if item is not None and str(item).strip()]
+    if isinstance(value, list | tuple):  # a name is text (or a number): a nested list or object names nobody
+        names = (str(item).strip() for item in value if isinstance(item, str | int | float))
+        return [name for name in names if name]
+    if isinstance(value, dict):
+        return []
     text = str(value).strip()
     if not text:
         return None
-    if text.startswith("["):
+    if text.startswith(("[", "{")):
         try:
             parsed = json.loads(text)
         except ValueError:
             parsed = None
         if isinstance(parsed, list):
             return consent_names(parsed) or []
+        if isinstance(parsed, dict):  # a JSON object (a string field keeps one as its text) names nobody
+            return []
     return [part.strip() for part in _SEPARATORS.split(text) if part.strip()]
 
 

@@ -175,6 +175,11 @@ def ping_window(auction: Auction, now: datetime | None) -> float:
     return min(auction.deadline_s, max(left, LATE_PINGS_S))
 
 
+LATE_BY_S = 0.005
+"""How late pings must begin for their timeouts to say so: the routing transaction's own few milliseconds
+between the deadline's setting and the pings are not lateness."""
+
+
 async def run_pings(channel: Channel, auction: Auction, now: datetime | None = None) -> list[Offer]:
     """Ping every partner of the auction at once (each within its ping's timeout); what has not answered
     within the window (``ping_window``: the deadline, or what is left of it for a waiting source at
@@ -189,7 +194,7 @@ async def run_pings(channel: Channel, auction: Auction, now: datetime | None = N
             task.cancel()
     deadline_ms = window * 1000
     why = f"no answer within the deadline ({deadline_ms:.0f} ms)"
-    if window < auction.deadline_s:  # a waiting source's pings that began late
+    if window < auction.deadline_s - LATE_BY_S:  # a waiting source's pings that began late (not by a hair)
         why = f"no answer within the deadline ({deadline_ms:.0f} ms left: the pings began late)"
     offers = list(auction.fixed)
     for ping, task in zip(auction.pings, tasks, strict=True):

@@ -415,3 +415,26 @@ def test_a_price_path_with_an_exponent_bills_the_number_written() -> None:
     rules = {"outcome_search_term": "accepted", "outcome_search_path": "status", "price_path": "bid.price"}
     result = interpret_response(rules, 200, {"Content-Type": "application/json"}, body)
     assert (result.outcome, result.price) == ("success", 125.0)
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://buyer.example/thanks?id=1", True),
+        ("HTTPS://BUYER.EXAMPLE/up", True),  # a scheme in any letter case is the scheme
+        ("  http://buyer.example/  ", True),  # trimmed
+        ("https://buyer.example/a\r\nSet-Cookie: x=1", False),  # a line break would split a Location header
+        ("https://buyer.example/a b", False),
+        ("https://buyer.example/\x7f", False),
+        ("https://", False),  # no host
+        ("https:///path", False),
+        ("http://[::1", False),  # not a URL at all
+        ("javascript:alert(1)", False),
+        ("//buyer.example/x", False),
+        ("https://buyer.example/" + "x" * 2000, False),
+    ],
+)
+def test_a_redirect_url_is_passed_on_only_when_it_is_an_http_url_with_a_host(url: str, kept: bool) -> None:
+    rules = {"redirect_url_path": "next"}
+    result = interpret_response(rules, 200, {"Content-Type": "application/json"}, json.dumps({"next": url}))
+    assert result.redirect_url == (url.strip() if kept else None)

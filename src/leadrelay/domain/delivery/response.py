@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal, get_args
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from cssselect import SelectorError
 from lxml import etree, html
@@ -180,10 +180,18 @@ def interpret_response(
 
 
 def _redirect(found: Sequence[str]) -> str | None:
-    """The first http(s) URL found (anything else is not a place to send a consumer)."""
+    """The first http(s) URL found, with a host and without a space or a control character (anything else
+    is not a place to send a consumer, and a line break in it would split the header a source puts it in);
+    the scheme in any letter case (RFC 3986)."""
     for value in found:
         url = value.strip()
-        if url.startswith(("https://", "http://")) and len(url) <= 2000:
+        if len(url) > 2000 or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+            continue
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # a malformed IPv6 host
+            continue
+        if parts.scheme.lower() in ("http", "https") and parts.hostname:
             return url
     return None
 
