@@ -3,7 +3,7 @@ order (``seq``), never changed."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -36,6 +36,12 @@ def _entry(row: Stored) -> Entry:
 class FakeLedger:
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
+
+    def quoted_payouts(self, lead_ids: Collection[str]) -> dict[str, Mapping[str, str]]:
+        wanted = set(lead_ids)
+        pings = self.tables.where("supplier_pings", lambda p: p["lead_id"] in wanted)
+        quoted = (self.tables.row("supplier_pings", p) for p in pings)
+        return {q.lead_id: q.payout for q in quoted if q.payout}
 
     def lock_leads(self, lead_ids: Collection[str]) -> None:
         return None  # one transaction at a time here

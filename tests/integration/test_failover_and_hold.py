@@ -192,7 +192,8 @@ def test_held_leads_are_listed_and_exported_a_page_at_a_time(db_url: str, buyers
             http.post("/v1/leads", json=lead(email=f"p{n}@example.com"), headers=source_headers())
         wait_for(lambda: len(rows(db_url, select(deliveries).where(deliveries.c.status == "held"))) == 3)
         first = http.get("/v1/holds", params={"limit": 2}, headers=ADMIN).json()
-        second = http.get("/v1/holds", params={"limit": 2, "after": first["next"]}, headers=ADMIN).json()
+        # pasted into the URL as it is, as a shell script would: nothing in it needs escaping
+        second = http.get(f"/v1/holds?limit=2&after={first['next']}", headers=ADMIN).json()
         rest = http.get("/v1/holds.csv", params={"after": first["next"]}, headers=ADMIN)
         whole = http.get("/v1/holds", headers=ADMIN).json()
         bad = http.get("/v1/holds", params={"after": "yesterday"}, headers=ADMIN)

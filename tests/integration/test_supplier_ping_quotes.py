@@ -115,24 +115,25 @@ def test_the_quote_tells_a_paid_source_its_payout_and_the_buyers_price_only_to_a
     [
         ({"share": 0.5}, {"share": 0.3}, "-7.50"),  # 50 % of the bid of 15.00, as quoted
         ({"fixed": 4, "on": "accepted"}, {"fixed": 2, "on": "accepted"}, "-4.00"),  # paid on acceptance
+        ({"fixed": 4}, {"share": 0.5}, "-4.00"),  # fixed per lead as quoted, whatever the terms now
+        ({"fixed": 4}, None, "-4.00"),  # the source no longer paid: the quote still is
     ],
 )
 def test_the_lead_with_its_token_is_paid_the_quoted_payout_when_the_terms_changed_since(
-    db_url: str, bidders: BuyersThread, quoted: dict[str, Any], changed: dict[str, Any], paid: str
+    db_url: str, bidders: BuyersThread, quoted: dict[str, Any], changed: dict[str, Any] | None, paid: str
 ) -> None:
     with serve(db_url, config(bidders, payout=quoted)) as server, server.client() as http:
         quote = ping(http, {"entity": "solar", **PARTIAL}).json()
         assert quote["payout"] == paid.lstrip("-"), quote
-        r = http.put(
-            "/v1/sources/web", json={**config(bidders)["sources"]["web"], "payout": changed}, headers=ADMIN
-        )
+        now = {**config(bidders)["sources"]["web"], **({"payout": changed} if changed else {})}
+        r = http.put("/v1/sources/web", json=now, headers=ADMIN)
         assert r.status_code == 200, r.text
         answer = post_lead(http, quote["ping_token"]).json()
         assert answer["status"] == "delivered", answer
         later = post_lead(http, None, email="grace@example.com", phone="(512) 555-0199").json()
         payouts, later_payouts = (payouts_of(http, lead["lead_id"]) for lead in (answer, later))
     assert payouts == [paid], payouts
-    assert later_payouts and later_payouts != [paid], later_payouts  # a lead without a quote: today's terms
+    assert later_payouts != [paid], later_payouts  # a lead without a quote: the terms in force
 
 
 def payouts_of(http: Any, lead_id: str) -> list[str]:

@@ -89,11 +89,8 @@ MAX_PING_TOKEN_TTL_S = 3600.0  # a quote is a buyer's bid of the moment: an hour
 
 
 def _ping_token_ttl(text: str) -> str:
-    seconds = parse_duration(text)
-    if seconds > MAX_PING_TOKEN_TTL_S:
+    if parse_duration(text) > MAX_PING_TOKEN_TTL_S:
         raise problem("must be at most 1h (a ping's bids do not hold longer)")
-    if seconds < 1:  # a token names its expiry in whole seconds
-        raise problem("must be at least 1s (a token's expiry is a whole second)")
     return text
 
 

@@ -221,7 +221,8 @@ def _shared_or_exclusive(
             f"auction: exclusive sale: {bid.partner} {bid.price:.2f} is not less than {names} = {total:.2f} "
             "shared that can take the lead"
         )
-        _rank_exclusive(ask.tx, bids, order, exclusive.margin)
+        if ask.posted == 0:  # decided before any post (a fallback's bids keep the ranks they were posted at)
+            _rank_exclusive(ask.tx, bids, order, exclusive.margin)
         return alone
     # none can: the shared sale stands, reserved again as before in this transaction (its lines are traced)
     ask.trace.append(

@@ -30,7 +30,7 @@ def page_after(cursor: str | None) -> tuple[datetime, str] | None:
     """The (held_at, delivery id) a ``next`` cursor names; ``ValidationFailed`` naming ``after``."""
     if cursor is None:
         return None
-    at, sep, delivery_id = cursor.partition("~")
+    at, sep, delivery_id = cursor.replace(" ", "+").partition("~")  # a "+" a query string made a space
     when: datetime | None = None
     try:
         given = datetime.fromisoformat(at)
@@ -44,7 +44,8 @@ def page_after(cursor: str | None) -> tuple[datetime, str] | None:
 
 def _cursor(last: HeldLead) -> str:
     assert last.held_at is not None  # a held delivery has its time
-    return f"{last.held_at.isoformat()}~{last.delivery_id}"
+    at = last.held_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # nothing a URL must escape
+    return f"{at}~{last.delivery_id}"
 
 
 @dataclass(frozen=True, slots=True)

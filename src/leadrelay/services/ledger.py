@@ -66,14 +66,16 @@ def post_sales(
     no ledger, whichever way its leads are delivered). A stored price that is no amount to bill (a
     buyer's bid of 1e17) is a sale without a price: the sale is recorded, never refused."""
     facts = tx.ledger.sale_facts(delivery_ids)
-    lock_per_lead_payouts(tx, live, {f.lead_id for f in facts if not f.is_test})  # before any wallet row
+    quoted = lock_per_lead_payouts(tx, live, {f.lead_id for f in facts if not f.is_test})  # before any wallet
     # a hold is settled whatever the configuration says now: one taken before the budgets or wallets were
     # switched off is still the partner's money
     held = facts if holds_money(live) else [f for f in facts if f.money_held]
     if held:
         tx.wallets.settle_holds([(f.job_id, f.partner, sale_amount(f.price) or ZERO) for f in held])
     facts = [f for f in facts if not f.is_test]
-    if not facts or (not pays_anything(live) and all(sale_amount(f.price) is None for f in facts)):
+    if not facts or (
+        not pays_anything(live) and not quoted and all(sale_amount(f.price) is None for f in facts)
+    ):
         return []
     if any(f.resend for f in facts):  # a resend of a sale that stands is the same sale sent again
         facts = _not_sold_again(tx, facts)
@@ -102,12 +104,18 @@ def post_sales(
     return posted
 
 
-def lock_per_lead_payouts(tx: Tx, live: LiveConfig, lead_ids: Collection[str]) -> None:
+def lock_per_lead_payouts(tx: Tx, live: LiveConfig, lead_ids: Collection[str]) -> bool:
     """Whether a lead's per-lead payout is paid, or still earned, is decided by one transaction at a time
     (``Ledger.lock_leads``). Taken before any wallet or budget row, as every transaction that posts or
-    undoes a sale takes them, so that two such transactions cannot wait for each other."""
-    if lead_ids and live.pays_per_lead:  # decided once per configuration version
+    undoes a sale takes them, so that two such transactions cannot wait for each other. A lead sent with a
+    supplier ping's token is paid on the terms quoted, whatever the terms in force: a quoted fixed payout
+    takes the lock too. Returns whether any of the leads was quoted a payout."""
+    if not lead_ids:
+        return False
+    quoted = tx.ledger.quoted_payouts(lead_ids)
+    if live.pays_per_lead or any("fixed" in terms for terms in quoted.values()):
         tx.ledger.lock_leads(lead_ids)
+    return bool(quoted)
 
 
 def _not_sold_again(tx: Tx, facts: Sequence[SaleFacts]) -> list[SaleFacts]:

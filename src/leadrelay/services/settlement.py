@@ -167,7 +167,7 @@ def finish_batch(
     attempts' ids come from; ``rand``: the retry delays' jitter."""
     # per-lead payouts: the leads' locks before any wallet row a failed delivery gives back (the order
     # every transaction that posts or undoes a sale takes them in)
-    lock_per_lead_payouts(tx, live, {job.lead_id for job, _ in items})
+    quoted = lock_per_lead_payouts(tx, live, {job.lead_id for job, _ in items})
     w = Writes()
     owned: list[tuple[Record, set[str]]] = []
     results: dict[str, StepResult] = {}
@@ -227,6 +227,7 @@ def finish_batch(
     w.flush(tx, now)
     if sold and (
         pays_anything(live)
+        or quoted  # a lead paid on the terms its supplier ping quoted
         or holds_money(live)
         or any(scope == MONEY_SCOPE for item, _ in sold for scope, _ in item.cap_windows)
         or any(_price(i, r, live)["price"] is not None for i, r in sold)

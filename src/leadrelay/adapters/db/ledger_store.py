@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -43,6 +43,11 @@ _SALE_FACTS = (
     .join(jobs, jobs.c.id == _D.job_id)
     .outerjoin(supplier_pings, supplier_pings.c.lead_id == _D.lead_id)  # the ping whose token it used
     .where(_D.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+_QUOTED = select(supplier_pings.c.lead_id, supplier_pings.c.payout).where(
+    supplier_pings.c.lead_id.in_(bindparam("ids", expanding=True)), supplier_pings.c.payout.is_not(None)
 )
 
 
@@ -93,6 +98,15 @@ class SqlLedger:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    def quoted_payouts(self, lead_ids: Collection[str]) -> dict[str, Mapping[str, str]]:
+        ids = sorted(set(lead_ids))
+        found: dict[str, Mapping[str, str]] = {}
+        for i in range(0, len(ids), _CHUNK):
+            for lead_id, terms in self._conn.execute(_QUOTED, {"ids": ids[i : i + _CHUNK]}):
+                if terms:
+                    found[lead_id] = terms
+        return found
 
     def lock_leads(self, lead_ids: Collection[str]) -> None:
         dedup_store.lock_keys(self._conn, [("@payout", lead_id) for lead_id in lead_ids])

@@ -40,6 +40,11 @@ class Ledger(Protocol):
         """Append the entries (their ids unique; an entry reversed twice is refused by the database)."""
         ...
 
+    def quoted_payouts(self, lead_ids: Collection[str]) -> dict[str, Mapping[str, str]]:
+        """The payout terms quoted to the leads sent with a supplier ping's token (those it quoted a payout:
+        not ``{}``), by lead."""
+        ...
+
     def entries(
         self,
         *,
