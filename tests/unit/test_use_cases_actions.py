@@ -335,6 +335,9 @@ def test_held_leads_come_a_page_at_a_time_and_every_one_is_reached() -> None:
     assert (len(text.splitlines()), more is not None) == (4, True)
     rest, last = run(world.holds.export_csv("sunco", actor="ops", after=more, limit=3))
     assert (len(rest.splitlines()), last) == (3, None)
+    assert (
+        run(world.holds.list(after="", limit=2))[0] == run(world.holds.list(limit=2))[0]
+    )  # empty: the first
     with pytest.raises(ValidationFailed) as bad:
         run(world.holds.list(after="not-a-cursor"))
     assert bad.value.problems[0].field == "after"

@@ -28,7 +28,7 @@ PAGE = 10_000  # the most held leads one answer (a list, a CSV file) carries: th
 
 def page_after(cursor: str | None) -> tuple[datetime, str] | None:
     """The (held_at, delivery id) a ``next`` cursor names; ``ValidationFailed`` naming ``after``."""
-    if cursor is None:
+    if not cursor:  # none, or empty: the first page
         return None
     at, sep, delivery_id = cursor.replace(" ", "+").partition("~")  # a "+" a query string made a space
     when: datetime | None = None
