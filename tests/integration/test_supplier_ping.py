@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.tables import supplier_pings
@@ -233,3 +234,41 @@ def test_a_ping_nobody_bids_on_gets_no_token(db_url: str, bidders: BuyersThread)
         None,
         None,
     )
+
+
+def test_one_ping_per_lead_is_the_schemas_rule(db_url: str) -> None:
+    """A sale's posting joins its lead's ping (the payout terms quoted): a second ping taken by the same lead
+    would repeat its rows, so the database refuses it (a unique index where ``lead_id`` is set)."""
+    now = datetime.now(UTC)
+
+    def ping_row(ping_id: str) -> dict[str, Any]:
+        return {
+            "id": ping_id,
+            "source": "web",
+            "entity": "solar",
+            "auctions": {},
+            "price": 10.0,
+            "value_marks": {},
+            "payout": {},
+            "expires_at": now.replace(year=now.year + 1),
+            "used_at": None,
+            "lead_id": None,
+            "created_at": now,
+        }
+
+    db = Database(db_url)
+    try:
+        db.transaction(lambda c: c.execute(supplier_pings.insert(), [ping_row("ping_a"), ping_row("ping_b")]))
+        db.transaction(
+            lambda c: c.execute(
+                supplier_pings.update().where(supplier_pings.c.id == "ping_a").values(lead_id="lead_1")
+            )
+        )
+        with pytest.raises(IntegrityError):
+            db.transaction(
+                lambda c: c.execute(
+                    supplier_pings.update().where(supplier_pings.c.id == "ping_b").values(lead_id="lead_1")
+                )
+            )
+    finally:
+        db.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 from leadrelay.adapters.db.schema_base import ID, NAME, UTCDateTime, metadata, one_of
@@ -246,10 +247,18 @@ supplier_pings = Table(  # a source's ping (issue 10 point 6): the quote and its
     Column("value_marks", JSON),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),  # set once, in the transaction that accepts the lead carrying it
-    Column("lead_id", ID, index=True),  # that lead (a sale's posting looks up its lead's quote)
+    Column("lead_id", ID),  # that lead (a sale's posting looks up its lead's quote: one ping per lead)
     # the source's payout terms quoted (``domain.ledger.payout_terms``; {} none): its lead is paid on them
     Column("payout", JSON),
     Column("created_at", UTCDateTime, nullable=False, index=True),
+    Index(
+        "uq_supplier_pings_lead_id",
+        "lead_id",
+        unique=True,
+        sqlite_where=text("lead_id IS NOT NULL"),
+        postgresql_where=text("lead_id IS NOT NULL"),
+    ),
+    Index("ix_supplier_pings_source", "source"),  # a deleted source's tokens are revoked
 )
 
 offers = Table(  # a partner offered to the consumer (strategy user_choice, issue 10 point 5)

@@ -2,9 +2,10 @@
 
 ``supplier_pings.payout``: the source's payout model for the pinged entity when the quote was made
 (``domain.ledger.payout_terms``: {} for none), so that the lead sent with its token is paid as quoted even
-when the source's terms change within the token's life; ``supplier_pings.lead_id`` is indexed, as a sale's
-posting looks up its lead's ping. Pings stored before have no terms: their leads are paid on the terms in
-force (they expire in minutes).
+when the source's terms change within the token's life. ``supplier_pings.lead_id`` is unique where set (one
+ping per lead: a sale's posting joins its lead's ping, which must not repeat its rows), and ``source`` is
+indexed (a deleted source's unused tokens are revoked). Pings stored before have no terms: their leads are
+paid on the terms in force (they expire in minutes).
 
 Revision ID: 0034
 Revises: 0033
@@ -26,11 +27,20 @@ def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table("supplier_pings") as batch:
         batch.add_column(sa.Column("payout", sa.JSON(), nullable=True))
-        batch.create_index(batch.f("ix_supplier_pings_lead_id"), ["lead_id"], unique=False)
+    op.create_index(
+        "uq_supplier_pings_lead_id",
+        "supplier_pings",
+        ["lead_id"],
+        unique=True,
+        sqlite_where=sa.text("lead_id IS NOT NULL"),
+        postgresql_where=sa.text("lead_id IS NOT NULL"),
+    )
+    op.create_index("ix_supplier_pings_source", "supplier_pings", ["source"])
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index("ix_supplier_pings_source", table_name="supplier_pings")
+    op.drop_index("uq_supplier_pings_lead_id", table_name="supplier_pings")
     with op.batch_alter_table("supplier_pings") as batch:
-        batch.drop_index(batch.f("ix_supplier_pings_lead_id"))
         batch.drop_column("payout")
