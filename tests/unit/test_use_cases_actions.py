@@ -4,6 +4,7 @@ entry."""
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from leadrelay.domain.states import DeliveryStatus, JobStatus, LeadStatus, QueueState
 from leadrelay.errors import InvalidTransition, NotFound, ValidationFailed
+from leadrelay.services import configure
 from tests.documents import lead
 from tests.unit.in_memory import LEASE, Installation, buyer_url, document, http, run, url_of
 
@@ -86,6 +88,27 @@ def test_resend_is_refused_for_a_job_that_was_not_delivered() -> None:
         run(world.actions.resend(job_id, actor="ops"))
     with pytest.raises(NotFound):
         run(world.actions.resend("job_nope", actor="ops"))
+    assert unchanged(world) == before
+
+
+def test_resend_is_refused_up_front_when_the_partner_was_deleted_since() -> None:
+    """A resend goes through the partner's current channel: a partner deleted since has none, and a job made
+    for it would only fail later ("missing or has no delivery channel")."""
+    doc = document()
+    world = Installation(doc)
+    _, job_id = delivered(world, state="CA")
+    rest = copy.deepcopy(doc)
+    rest["profiles"]["solar-main"]["rules"][0]["send_to"]["partners"] = ["brightpath"]
+    world.configure(rest)
+    world.storage.transaction(
+        lambda tx: configure.delete_in(tx, "partners", "sunco", actor="ops", clock=world.clock)
+    )
+    world.configs.invalidate()
+    before = unchanged(world)
+    with pytest.raises(
+        InvalidTransition, match=f"cannot resend {job_id}: partner sunco is missing or has no channel"
+    ):
+        run(world.actions.resend(job_id, actor="ops"))
     assert unchanged(world) == before
 
 

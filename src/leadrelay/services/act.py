@@ -132,6 +132,15 @@ class Actions:
             resends = tx.jobs.open_resends(job.lead_id, [d.partner for d in delivered])
             _allowed(can_resend(job_view(job), delivery_views(found), resends))
             _not_erased(job, "resend")
+            # a resend goes through the partner's current channel: one deleted (or left without one) has none
+            partners = self.configs.current(tx).specs.partners
+            gone = sorted(
+                {d.partner for d in delivered if getattr(partners.get(d.partner), "channel", None) is None}
+            )
+            if gone:
+                raise InvalidTransition(
+                    f"cannot resend {job_id}: partner {', '.join(gone)} is missing or has no channel"
+                )
             now = self.clock()
             new_ids = []
             for d in delivered:
