@@ -57,7 +57,7 @@ CONFIGURED_BODIES = {
     "POST /v1/simulate",  # a stored lead, or a lead of a configured entity and source; a draft as `apply`'s
     "POST /v1/backtest",  # a draft configuration, checked as `apply` checks one
     "GET /v1/dashboard",  # its time zone: a name of the zone database
-    # a page's cursor (`after`) is what the page before gave: any other text is a 422 naming it
+    # a page's cursor (`cursor`) is what the page before gave: any other text is a 422 naming it
     "GET /v1/holds",
     "GET /v1/holds.csv",
 }

@@ -180,7 +180,7 @@ def test_hold_fields_limit_the_export_to_those_fields_in_that_order(
 def test_held_leads_are_listed_and_exported_a_page_at_a_time(db_url: str, buyers: BuyersThread) -> None:
     """Three leads held for voltedge (broadcast, every partner a hold): pages of two, by the ``next`` cursor
     (held_at, then id, as the database orders them), through the list and the CSV; a cursor that is none
-    is a 422 naming ``after``."""
+    is a 422 naming ``cursor``."""
     doc = base_config(
         buyers.url, **{n: {"channel": {"hold": {}}} for n in ("sunco", "brightpath", "voltedge")}
     )
@@ -193,13 +193,13 @@ def test_held_leads_are_listed_and_exported_a_page_at_a_time(db_url: str, buyers
         wait_for(lambda: len(rows(db_url, select(deliveries).where(deliveries.c.status == "held"))) == 3)
         first = http.get("/v1/holds", params={"limit": 2}, headers=ADMIN).json()
         # pasted into the URL as it is, as a shell script would: nothing in it needs escaping
-        second = http.get(f"/v1/holds?limit=2&after={first['next']}", headers=ADMIN).json()
-        rest = http.get("/v1/holds.csv", params={"after": first["next"]}, headers=ADMIN)
+        second = http.get(f"/v1/holds?limit=2&cursor={first['next_cursor']}", headers=ADMIN).json()
+        rest = http.get("/v1/holds.csv", params={"cursor": first["next_cursor"]}, headers=ADMIN)
         whole = http.get("/v1/holds", headers=ADMIN).json()
-        bad = http.get("/v1/holds", params={"after": "yesterday"}, headers=ADMIN)
+        bad = http.get("/v1/holds", params={"cursor": "yesterday"}, headers=ADMIN)
     listed = [h["delivery_id"] for h in (*first["items"], *second["items"])]
     assert listed == [h["delivery_id"] for h in whole["items"]] and len(set(listed)) == 3
-    assert second["next"] is None and whole["next"] is None
+    assert second["next_cursor"] is None and whole["next_cursor"] is None
     assert [r["delivery_id"] for r in csv.DictReader(io.StringIO(rest.text))] == listed[2:]
-    assert "X-Next-After" not in rest.headers
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "after", bad.text
+    assert "X-Next-Cursor" not in rest.headers
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor", bad.text

@@ -363,7 +363,7 @@ def test_held_leads_come_a_page_at_a_time_and_every_one_is_reached() -> None:
     )  # empty: the first
     with pytest.raises(ValidationFailed) as bad:
         run(world.holds.list(after="not-a-cursor"))
-    assert bad.value.problems[0].field == "after"
+    assert bad.value.problems[0].field == "cursor"
 
 
 def test_the_held_leads_export_is_audited() -> None:

@@ -203,13 +203,9 @@ class PayoutModel:
 
 def payout_terms(model: PayoutModel | None) -> dict[str, str]:
     """A payout model as a quote keeps it (``supplier_pings.payout``): exact decimals as text; {} for none."""
-    if model is None:
-        return {}
-    terms = {"on": model.on.value}
-    for name in ("fixed", "share", "margin"):
-        if (value := getattr(model, name)) is not None:
-            terms[name] = str(value)
-    return terms
+    amounts = {} if model is None else {n: getattr(model, n) for n in ("fixed", "share", "margin")}
+    terms = {name: str(value) for name, value in amounts.items() if value is not None}
+    return terms | {"on": model.on.value} if model is not None else {}
 
 
 def payout_of_terms(terms: Mapping[str, str]) -> PayoutModel | None:
@@ -228,6 +224,17 @@ class PriceBasis(StrEnum):
     RULE = "rule"  # the rule's price for the partner (``send_to.prices``)
     PROFILE = "profile"  # the profile's price for the partner (``partner_prices``)
     LIST = "list"  # the partner's list price (``price``)
+
+
+def unbilled_answer_line(
+    partner: str, named: float | None, taken: bool, price: float | None, basis: str | None
+) -> str | None:
+    """The trace line of a sale whose answer's price, one its sales take (``price_from_answer``), was none
+    to bill and passed over for ``price`` of ``basis``; None otherwise."""
+    if named is None or not taken or basis in (PriceBasis.ANSWER, PriceBasis.BID):
+        return None
+    billed = "not billed" if price is None else f"billed at {basis} price {price:g}"
+    return f"{partner}: the price in its answer ({named:g}) is none to bill; {billed}"
 
 
 def sale_price(

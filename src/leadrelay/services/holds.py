@@ -27,7 +27,7 @@ PAGE = 10_000  # the most held leads one answer (a list, a CSV file) carries: th
 
 
 def page_after(cursor: str | None) -> tuple[datetime, str] | None:
-    """The (held_at, delivery id) a ``next`` cursor names; ``ValidationFailed`` naming ``after``."""
+    """The (held_at, delivery id) a page's ``next_cursor`` names; ``ValidationFailed`` naming ``cursor``."""
     if not cursor:  # none, or empty: the first page
         return None
     at, sep, delivery_id = cursor.replace(" ", "+").partition("~")  # a "+" a query string made a space
@@ -38,7 +38,7 @@ def page_after(cursor: str | None) -> tuple[datetime, str] | None:
     except (ValueError, OverflowError):
         pass
     if not sep or not delivery_id or when is None:
-        raise ValidationFailed([FieldProblem("after", "not a cursor a page of held leads gave (next)")])
+        raise ValidationFailed([FieldProblem("cursor", "not a next_cursor a page of held leads gave")])
     return when, delivery_id
 
 

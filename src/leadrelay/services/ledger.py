@@ -57,7 +57,13 @@ def pays_anything(live: LiveConfig) -> bool:
 
 
 def post_sales(
-    tx: Tx, live: LiveConfig, delivery_ids: Collection[str], now: datetime, ids: IdSource
+    tx: Tx,
+    live: LiveConfig,
+    delivery_ids: Collection[str],
+    now: datetime,
+    ids: IdSource,
+    *,
+    quoted: bool | None = None,
 ) -> list[Entry]:
     """The sale and payout entries of deliveries that were just delivered (their price stored), posted;
     with them, the money their leads held of the partners' budgets and wallets is settled at the sale's
@@ -66,7 +72,8 @@ def post_sales(
     no ledger, whichever way its leads are delivered). A stored price that is no amount to bill (a
     buyer's bid of 1e17) is a sale without a price: the sale is recorded, never refused."""
     facts = tx.ledger.sale_facts(delivery_ids)
-    quoted = lock_per_lead_payouts(tx, live, {f.lead_id for f in facts if not f.is_test})  # before any wallet
+    if quoted is None:  # else the caller took the leads' locks (and read their quotes) in this transaction
+        quoted = lock_per_lead_payouts(tx, live, {f.lead_id for f in facts if not f.is_test})
     # a hold is settled whatever the configuration says now: one taken before the budgets or wallets were
     # switched off is still the partner's money
     held = facts if holds_money(live) else [f for f in facts if f.money_held]

@@ -15,7 +15,7 @@ from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, Outcome
 from leadrelay.domain.derived_states import settle_job
-from leadrelay.domain.ledger import PriceBasis, sale_amount
+from leadrelay.domain.ledger import PriceBasis, sale_amount, unbilled_answer_line
 from leadrelay.domain.model import FileChannel, HoldChannel
 from leadrelay.domain.postback_relay import RelayEvent
 from leadrelay.domain.retry import GiveUp, RetryPolicy
@@ -232,7 +232,7 @@ def finish_batch(
         or any(scope == MONEY_SCOPE for item, _ in sold for scope, _ in item.cap_windows)
         or any(_price(i, r, live)["price"] is not None for i, r in sold)
     ):
-        post_sales(tx, live, [item.delivery_id for item, _ in sold], now, ids)  # with the sale, at once
+        post_sales(tx, live, [item.delivery_id for item, _ in sold], now, ids, quoted=quoted)  # at once
     if owned:
         dl = tx.deliveries.deliveries_of([job.id for job, _ in owned])
         for job, finished in owned:
@@ -273,17 +273,9 @@ def _record_outcome(
             delivered_at=now,
             next_attempt_at=None,
         )
-        if res.price is None or price["price_basis"] in (PriceBasis.ANSWER, PriceBasis.BID):
-            return None
         spec = live.compiled.partners.get(item.partner)
-        if spec is None or not spec.price_from_answer:
-            return None
-        billed = (
-            "not billed"
-            if price["price"] is None
-            else f"billed at {price['price_basis']} price {price['price']:g}"
-        )
-        return f"{item.partner}: the price in its answer ({res.price:g}) is none to bill; {billed}"
+        taken = spec is not None and spec.price_from_answer
+        return unbilled_answer_line(item.partner, res.price, taken, price["price"], price["price_basis"])
     policy = replace(retry, max_attempts=item.spec.max_attempts)
     decision = policy.decide(res, item.attempt, rand())
     if isinstance(decision, GiveUp) and res.outcome is Outcome.ERROR:

@@ -6,10 +6,9 @@
    worker claims it while the consumer chooses. The answer to ``?wait`` lists the open offers
    (``services.intake``).
 2. :func:`select` (``POST /v1/offers/{id}/select``, one transaction under the job's lock): the offer is
-   marked selected and its siblings expired, the partner's cap slot is reserved exactly (at its cap,
-   paused, checked out or past its delivery hours since the offer, or the profile switched off: 409,
-   nothing changes; its filters are not evaluated again: the lead has not changed), the delivery is
-   created at the offer's price, and the job is woken: a worker posts it as any other delivery. A
+   selected, its siblings expired, the partner's cap slot reserved exactly (capped, paused, checked out,
+   past its hours or its profile off since the offer: 409, nothing changes; the lead, so its filters, has
+   not changed), the delivery made at the offer's price and the job woken for a worker to post it. A
    selection already made is a 409; an offer past its time a 410.
 3. :func:`expire_due` (the worker's sweep, and lazily a select that finds its offer past its time): open
    offers past their time are expired and traced; a job with no open offer left, none selected, closes
@@ -239,6 +238,11 @@ class Selection:
     woken: bool
 
 
+def _taken_elsewhere(chosen: Record, why: str) -> Conflict:
+    """A 409 that leaves the lead's offers open: this partner cannot take it now, another may."""
+    return Conflict(f"partner {chosen.display_name} {why}; choose another offer")
+
+
 def select(
     tx: Tx,
     offer_id: str,
@@ -280,30 +284,23 @@ def select(
         raise Conflict(f"{profile_off(job.profile)}: no offer of this lead can be taken now")
     partner = cfg.partners.get(chosen.partner)
     if partner is None or partner.channel is None:
-        raise Conflict(f"partner {chosen.display_name} can no longer take leads; choose another offer")
+        raise _taken_elsewhere(chosen, "can no longer take leads")
     if partner.paused or partner.name in tx.caps.unavailable_partners():
-        raise Conflict(f"partner {chosen.display_name} is not taking leads now; choose another offer")
-    zone = cfg.zones[partner.timezone]
-    if not is_open(partner.hours, zone, now):  # its day ended while the consumer chose
-        why = closed_reason(zone, now, partner.timezone)
-        raise Conflict(
-            f"partner {chosen.display_name} cannot take the lead now ({why}); choose another offer"
+        raise _taken_elsewhere(chosen, "is not taking leads now")
+    if not is_open(partner.hours, zone := cfg.zones[partner.timezone], now):  # its day ended meanwhile
+        raise _taken_elsewhere(
+            chosen, f"cannot take the lead now ({closed_reason(zone, now, partner.timezone)})"
         )
-    profile_caps = compiled.spec.partner_caps.get(partner.name, {})
-    email_to = compiled.spec.email_to
     if partner.dedup is not None and partner_exclusion.duplicate_for(tx, job, partner, now, live.dedup_keys):
-        raise Conflict(f"partner {chosen.display_name} already received this person; choose another offer")
+        raise _taken_elsewhere(chosen, "already received this person")
     count_load = partner.name in cfg.load_counted  # a least_loaded rule counts it (an uncapped partner)
-    windows, capped = reserve(tx, partner, profile_caps, job.profile, now, count_load=count_load)
+    caps = compiled.spec.partner_caps.get(partner.name, {})
+    windows, capped = reserve(tx, partner, caps, job.profile, now, count_load=count_load)
     if capped is not None:  # raising rolls the transaction back: the offers stay open
-        raise Conflict(
-            f"partner {chosen.display_name} cannot take the lead now ({capped}); choose another offer"
-        )
+        raise _taken_elsewhere(chosen, f"cannot take the lead now ({capped})")
     held, short = reserve_money(tx, job, partner, compiled.spec, Price(bid=chosen.price), now)
     if short is not None:
-        raise Conflict(
-            f"partner {chosen.display_name} cannot take the lead now ({short}); choose another offer"
-        )
+        raise _taken_elsewhere(chosen, f"cannot take the lead now ({short})")
     windows.extend(held)
     windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
     basis = _basis_of(chosen.price, job, compiled.spec, partner)
@@ -329,7 +326,7 @@ def select(
         ids,
         trace,
         rule=job.rule,
-        email_to=email_to,
+        email_to=compiled.spec.email_to,
     )
     if result.sends:  # the worker posts it: wake the job
         w.update_job(job.id, queue_state=QUEUE.check(job.queue_state, QueueState.READY), run_at=now)

@@ -17,8 +17,8 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 router = APIRouter(prefix="/v1", tags=["holds"])
 
 
-AfterQuery = Annotated[
-    str | None, Query(max_length=200, description="The `next` of the page before (its last held lead)")
+CursorQuery = Annotated[
+    str | None, Query(max_length=200, description="next_cursor of the page before (its last held lead)")
 ]
 
 
@@ -27,11 +27,11 @@ async def list_holds(
     rt: RuntimeDep,
     _admin: ViewDep,
     partner: str | None = None,
-    after: AfterQuery = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=PAGE)] = 500,
 ) -> dict[str, Any]:
-    items, more = await rt.holds.list(partner, after=after, limit=limit)
-    return {"items": items, "next": more}
+    items, more = await rt.holds.list(partner, after=cursor, limit=limit)
+    return {"items": items, "next_cursor": more}
 
 
 class CSVResponse(Response):
@@ -45,13 +45,13 @@ class CSVResponse(Response):
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The CSV"}},
 )
 async def export_holds(
-    rt: RuntimeDep, admin: PrivacyDep, partner: str | None = None, after: AfterQuery = None
+    rt: RuntimeDep, admin: PrivacyDep, partner: str | None = None, cursor: CursorQuery = None
 ) -> Response:
-    body, more = await rt.holds.export_csv(partner, actor=admin, after=after)
+    body, more = await rt.holds.export_csv(partner, actor=admin, after=cursor)
     name = f"holds-{_SAFE.sub('_', partner or 'all')}.csv"  # a header holds latin-1 only
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-    if more is not None:  # more than a page held: the next file is ?after=<this>
-        headers["X-Next-After"] = more
+    if more is not None:  # more than a page held: the next file is ?cursor=<this>
+        headers["X-Next-Cursor"] = more
     return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 
