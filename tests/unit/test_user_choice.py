@@ -351,6 +351,34 @@ def test_a_profile_switched_off_since_the_offer_is_a_conflict_until_it_is_on_aga
     assert run(offers.select(ids["brightpath"], "web")).partner == "brightpath"
 
 
+def test_a_partner_taken_out_of_the_rule_since_the_offer_is_a_conflict_and_the_others_stay_open() -> None:
+    w, offers = world()
+    lead_id, ids = offered(w)
+    doc = copy.deepcopy(w.storage.read(lambda tx: tx.config.load_objects()))
+    rule = doc["profiles"]["solar-main"]["rules"][0]
+    rule["send_to"]["partners"] = ["sunco", "brightpath"]  # the operator stops sending voltedge these
+    w.configure(doc)
+    with pytest.raises(Conflict, match=f"voltedge is no longer among rule {rule['name']}'s partners; choose"):
+        run(offers.select(ids["voltedge"], "web"))
+    assert {o.status for o in w.all("offers", lead_id=lead_id)} == {OfferStatus.OPEN}
+    assert w.all("deliveries", lead_id=lead_id) == []
+    assert run(offers.select(ids["brightpath"], "web")).partner == "brightpath"
+
+
+def test_a_rule_removed_since_the_offer_is_a_conflict_for_every_offer_of_its_leads() -> None:
+    w, offers = world()
+    lead_id, ids = offered(w)
+    on = copy.deepcopy(w.storage.read(lambda tx: tx.config.load_objects()))
+    renamed = copy.deepcopy(on)
+    renamed["profiles"]["solar-main"]["rules"][0]["name"] = "renamed"
+    w.configure(renamed)
+    with pytest.raises(Conflict, match=r"rule \S+ is no longer in profile solar-main: no offer of this lead"):
+        run(offers.select(ids["brightpath"], "web"))
+    assert {o.status for o in w.all("offers", lead_id=lead_id)} == {OfferStatus.OPEN}
+    w.configure(on)
+    assert run(offers.select(ids["brightpath"], "web")).partner == "brightpath"
+
+
 def test_a_partner_without_the_funds_for_its_offer_is_a_conflict_and_the_offers_stay_open() -> None:
     w, offers = world(sunco={"wallet": {"credit_limit": 30}})
     _, ids_a = offered(w)

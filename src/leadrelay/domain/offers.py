@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from leadrelay.domain.ledger import PriceBasis
+from leadrelay.domain.model import PartnerSpec, ProfileSpec, Target
 from leadrelay.domain.states import OfferStatus
 
 __all__ = [
@@ -109,3 +111,33 @@ def _ttl(seconds: float) -> str:
         if whole >= size and whole % size == 0:
             return f"{whole // size}{unit}"
     return f"{whole}s"
+
+
+def rule_target(profile: ProfileSpec, rule: str | None) -> Target | None:
+    """The target of the profile's rule named ``rule`` (``default``: the profile's default) as configured
+    now, or None where the profile no longer has it (removed or renamed since)."""
+    if rule == "default":
+        return profile.default
+    return next((r.send_to for r in profile.rules if r.name == rule), None)
+
+
+def offer_priced(
+    name: str, target: Target | None, profile: ProfileSpec, list_price: float | None
+) -> tuple[float | None, PriceBasis]:
+    """What an offer to the partner ``name`` costs its buyer (and the consumer sees), and where the price
+    came from (the delivery's ``price_basis``): the rule's price for the partner, else the profile's, else
+    its list price (the order a delivery's price follows, ``services.distribution._priced``)."""
+    if target is not None and name in target.prices:
+        return target.prices[name], PriceBasis.RULE
+    if name in profile.partner_prices:
+        return profile.partner_prices[name], PriceBasis.PROFILE
+    return list_price, PriceBasis.LIST
+
+
+def selected_basis(
+    chosen_price: float | None, target: Target | None, profile: ProfileSpec, partner: PartnerSpec
+) -> PriceBasis:
+    """Where a selected offer's price came from, as the configuration prices it now; a price the
+    configuration no longer gives (changed since the offer) is one fixed before the post: the rule's."""
+    price, basis = offer_priced(partner.name, target, profile, partner.price)
+    return basis if price == chosen_price else PriceBasis.RULE

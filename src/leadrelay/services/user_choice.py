@@ -7,9 +7,9 @@
    (``services.intake``).
 2. :func:`select` (``POST /v1/offers/{id}/select``, one transaction under the job's lock): the offer is
    selected, its siblings expired, the partner's cap slot reserved exactly (capped, paused, checked out,
-   past its hours or its profile off since the offer: 409, nothing changes; the lead, so its filters, has
-   not changed), the delivery made at the offer's price and the job woken for a worker to post it. A
-   selection already made is a 409; an offer past its time a 410.
+   past its hours, taken out of the rule, or its rule or profile gone since the offer: 409, nothing
+   changes; the lead, so its filters, has not changed), the delivery made at the offer's price and the job
+   woken for a worker to post it. A selection already made is a 409; an offer past its time a 410.
 3. :func:`expire_due` (the worker's sweep, and lazily a select that finds its offer past its time): open
    offers past their time are expired and traced; a job with no open offer left, none selected, closes
    unsold ("no offer selected").
@@ -26,14 +26,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from leadrelay.domain.hours import closed_reason, is_open
-from leadrelay.domain.ledger import PriceBasis
-from leadrelay.domain.model import PartnerSpec, ProfileSpec, Target
+from leadrelay.domain.model import PartnerSpec
 from leadrelay.domain.offers import (
     NO_OFFER_SELECTED,
     RefusalKind,
     expired_line,
+    offer_priced,
     offered_line,
     refusal,
+    rule_target,
+    selected_basis,
     selected_line,
 )
 from leadrelay.domain.routing import Evaluation
@@ -125,7 +127,7 @@ def offer(
                 "place": place,
                 "display_name": partner.display_name or name,
                 "logo_url": partner.logo_url,
-                "price": _offer_price(name, ev.target, profile, partner.price),
+                "price": offer_priced(name, ev.target, profile, partner.price)[0],
                 "show_price": partner.show_price,
                 "status": OFFER.check_initial(OfferStatus.OPEN),
                 "expires_at": expires_at,
@@ -282,9 +284,16 @@ def select(
     compiled = live.profile_in_force(job.profile)
     if compiled is None:  # switched off or deleted since the offer: its offers stay open, nothing is sold
         raise Conflict(f"{profile_off(job.profile)}: no offer of this lead can be taken now")
+    target = rule_target(compiled.spec, job.rule)
+    if target is None:  # the rule was removed or renamed since the offer: nothing of it can be sold
+        raise Conflict(
+            f"rule {job.rule} is no longer in profile {job.profile}: no offer of this lead can be taken now"
+        )
     partner = cfg.partners.get(chosen.partner)
     if partner is None or partner.channel is None:
         raise _taken_elsewhere(chosen, "can no longer take leads")
+    if partner.name not in target.partners:
+        raise _taken_elsewhere(chosen, f"is no longer among rule {job.rule}'s partners")
     if partner.paused or partner.name in tx.caps.unavailable_partners():
         raise _taken_elsewhere(chosen, "is not taking leads now")
     if not is_open(partner.hours, zone := cfg.zones[partner.timezone], now):  # its day ended meanwhile
@@ -303,7 +312,7 @@ def select(
         raise _taken_elsewhere(chosen, f"cannot take the lead now ({short})")
     windows.extend(held)
     windows.extend(partner_exclusion.mark_sent(tx, job, partner, now, live.dedup_keys))
-    basis = _basis_of(chosen.price, job, compiled.spec, partner)
+    basis = selected_basis(chosen.price, target, compiled.spec, partner)
     delivery_id = ids("dlv")
     tx.deliveries.update_offer(
         chosen.id,
@@ -332,35 +341,6 @@ def select(
         w.update_job(job.id, queue_state=QUEUE.check(job.queue_state, QueueState.READY), run_at=now)
     w.flush(tx, now)
     return Selection(job.lead_id, job.id, partner.name, bool(result.sends))
-
-
-def _offer_price(
-    name: str, target: Target | None, profile: ProfileSpec, list_price: float | None
-) -> float | None:
-    """What an offer costs its buyer (and the consumer sees): the rule's price for the partner, else the
-    profile's, else its list price (the order a delivery's price follows, ``distribution._priced``)."""
-    return _offer_priced(name, target, profile, list_price)[0]
-
-
-def _offer_priced(
-    name: str, target: Target | None, profile: ProfileSpec, list_price: float | None
-) -> tuple[float | None, PriceBasis]:
-    """``_offer_price`` with where it came from (the delivery's ``price_basis``)."""
-    if target is not None and name in target.prices:
-        return target.prices[name], PriceBasis.RULE
-    if name in profile.partner_prices:
-        return profile.partner_prices[name], PriceBasis.PROFILE
-    return list_price, PriceBasis.LIST
-
-
-def _basis_of(
-    chosen_price: float | None, job: Record, profile: ProfileSpec, partner: PartnerSpec
-) -> PriceBasis:
-    """Where a selected offer's price came from, as the configuration prices it now; a price the
-    configuration no longer gives (changed since the offer) is one fixed before the post: the rule's."""
-    target = next((rule.send_to for rule in profile.rules if rule.name == job.rule), profile.default)
-    price, basis = _offer_priced(partner.name, target, profile, partner.price)
-    return basis if price == chosen_price else PriceBasis.RULE
 
 
 def _money(price: float | None) -> str:
