@@ -315,6 +315,21 @@ def step_times(url: str) -> dict[str, tuple[float, float]]:
     return {step: (count, total) for step, (count, total) in found.items()}
 
 
+def settled_step_times(url: str, limit_s: float = 5.0) -> dict[str, tuple[float, float]]:
+    """``step_times`` once two reads 0.2 s apart agree (bounded): a job is done in the database when its
+    last transaction commits, and its step is counted when the worker's task resumes after it, which on a
+    busy loop may come after the drain saw no job left."""
+    deadline = time.monotonic() + limit_s
+    last = step_times(url)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = step_times(url)
+        if now == last:
+            break
+        last = now
+    return last
+
+
 def measure(server: Platform, rate: float, seconds: float, wait: float) -> Run:
     server.drain()
     steps0 = step_times(server.url)
@@ -323,10 +338,10 @@ def measure(server: Platform, rate: float, seconds: float, wait: float) -> Run:
     # a sale may still be recording its post's outcome after its source's answer (the answer keeps the
     # source's deadline): the run's CPU and steps are read once its jobs are done
     server.drain()
+    steps1 = settled_step_times(server.url)
     run.cpu_us = (
         (cpu_seconds([server.proc, *server.others]) - cpu0) / max(1, sum(run.statuses.values())) * 1e6
     )
-    steps1 = step_times(server.url)
     run.steps = {k: (steps1[k][0] - c, steps1[k][1] - t) for k, (c, t) in steps0.items() if k in steps1}
     return run
 
