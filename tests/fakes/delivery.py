@@ -350,7 +350,7 @@ class FakeDeliveries:
     def insert_delivery(self, row: Mapping[str, Any]) -> None:
         self._t.insert("deliveries", row)
 
-    def job_deliveries(self, job_id: str) -> list[FakeRow]:
+    def job_deliveries(self, job_id: str, *, lock: bool = False) -> list[FakeRow]:
         return self.deliveries_of([job_id])[job_id]
 
     def deliveries_of(self, job_ids: Sequence[str]) -> dict[str, list[FakeRow]]:

@@ -153,6 +153,9 @@ class FakeInvoices:
             row = self.tables.insert("invoice_counters", {"series": series, "year": year, "last": 0})
         return int(self.tables.update("invoice_counters", row, {"last": row["last"] + 1})["last"])
 
+    def lock_deliveries(self, delivery_ids: Collection[str]) -> None:
+        """One transaction at a time here: nothing to wait for."""
+
     def set_invoiced(self, delivery_ids: Collection[str], invoiced: bool) -> None:
         for row in self.tables.where("deliveries", lambda r: r["id"] in delivery_ids):
             self.tables.update("deliveries", row, {"invoiced": invoiced})

@@ -58,7 +58,9 @@ def start(db_url: str, buyers: BuyersThread, other_buyer: BuyersThread) -> Itera
     one too, voltedge with none; the source paid 60 % of each sale."""
     opened: list[tuple[ServerThread, httpx.Client]] = []
 
-    def run(sunco_returns: dict[str, Any] | None = None) -> tuple[ServerThread, httpx.Client]:
+    def run(
+        sunco_returns: dict[str, Any] | None = None, *, auto_redistribute: bool = False
+    ) -> tuple[ServerThread, httpx.Client]:
         hook = {"webhook": {"url": other_buyer.url("brightpath"), "timeout": "5s", "max_attempts": 3}}
         config = base_config(
             buyers.url,
@@ -66,6 +68,7 @@ def start(db_url: str, buyers: BuyersThread, other_buyer: BuyersThread) -> Itera
             brightpath={"channel": hook, "price": 10, "returns": {"reasons": ["duplicate"]}},
         )
         config["sources"]["web"]["payout"] = {"share": "60%"}
+        config["profiles"]["solar-main"]["auto_redistribute"] = auto_redistribute  # after a cancel too
         prepare(db_url, config)
         server = ServerThread(db_url)
         server.__enter__()

@@ -236,11 +236,13 @@ class Actions:
         def work(tx: Tx) -> str | None:
             job = _job(tx, job_id)
             now = self.clock()
-            found = tx.deliveries.job_deliveries(job_id)
-            delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
             tx.dedup.lock_keys([("resend", job.lead_id)])  # as a resend takes it: one at a time per lead
+            # the deliveries read under their locks, as a return (asked for or approved) and an invoice's
+            # issue take them: a return or an issue under way ends first, and this cancel then sees it
+            found = tx.deliveries.job_deliveries(job_id, lock=True)
+            delivered = [d for d in found if d.status == DeliveryStatus.DELIVERED]
             resends = tx.jobs.open_resends(job.lead_id, [d.partner for d in delivered])
-            # a return still asked for is denied by the cancel: its row locked before the deliveries', in
+            # a return still asked for is denied by the cancel: its row locked after the deliveries', in
             # the order an approval takes them (undone with the rest if the cancel is refused below)
             sold = [d.id for d in delivered]
             deny_open_returns(tx, sold, actor=actor, now=now, note="the sale was cancelled")

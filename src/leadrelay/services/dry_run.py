@@ -214,7 +214,7 @@ class _DryDeliveries:
     def __init__(self, real: Deliveries, taken: Taken) -> None:
         self._real, self._taken = real, taken
 
-    def job_deliveries(self, job_id: str) -> list[Record]:
+    def job_deliveries(self, job_id: str, *, lock: bool = False) -> list[Record]:
         return []
 
     def bids_of(self, job_id: str, *, history: bool = False) -> list[Record]:

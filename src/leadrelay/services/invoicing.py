@@ -175,6 +175,12 @@ class Billing:
             seq = tx.invoices.next_number(first.series, now.year)
             invoice = _get(tx, invoice_id)
             inv.check_move(invoice_id, invoice.status, InvoiceStatus.ISSUED)  # as committed meanwhile
+            if invoice.party_kind is Party.PARTNER:
+                # the sales it would bill, their deliveries locked before the entries are read again: a
+                # cancel under way (it holds them) ends first, and its cancellation is read with the rest;
+                # a cancel after this finds them invoiced
+                candidates = _open_entries(tx, invoice.party_kind, invoice.party, invoice.period)
+                tx.invoices.lock_deliveries(inv.regenerate(invoice, candidates, now).sold_deliveries)
             invoice = inv.issue(_refill(tx, invoice, now, hold=True), seq, now)
             tx.invoices.set_state(invoice)
             if invoice.party_kind is Party.PARTNER:

@@ -84,7 +84,13 @@ def _delivery(tx: Tx, req: ReturnRequest) -> ReturnableDelivery:
     """The partner's delivered delivery the request names (another partner's is not found)."""
     if (req.delivery_id is None) == (req.lead_id is None):
         raise ValidationFailed([FieldProblem("delivery_id", "give exactly one of delivery_id or lead_id")])
-    found = tx.returns.deliveries(req.partner, delivery_id=req.delivery_id, lead_id=req.lead_id, lock=True)
+    lead_id = req.lead_id
+    if req.delivery_id is not None:  # its lead's: the partner's copies are locked together, in one order
+        named_one = tx.returns.deliveries(req.partner, delivery_id=req.delivery_id)
+        lead_id = named_one[0].lead_id if named_one else None
+    found = tx.returns.deliveries(req.partner, lead_id=lead_id, lock=True) if lead_id is not None else []
+    if req.delivery_id is not None:
+        found = [d for d in found if d.delivery_id == req.delivery_id]
     named = f"delivery {req.delivery_id}" if req.delivery_id else f"lead {req.lead_id}"
     if not found:
         raise NotFound(f"no {named} was delivered to {req.partner}")
@@ -255,12 +261,15 @@ def _decide(
     now: datetime,
     ids: IdSource,
 ) -> tuple[ReturnRecord, bool]:
-    rec = tx.returns.get(return_id, lock=True)
-    if rec is None:
+    seen = tx.returns.get(return_id)
+    if seen is None:
         raise NotFound(f"no return {return_id}")
+    # the delivery's row locked before the return's, in the order a request and a cancel take them
+    found = tx.returns.deliveries(seen.partner, delivery_id=seen.delivery_id, lock=True) if approve else []
+    rec = tx.returns.get(return_id, lock=True)
+    assert rec is not None  # a return is never deleted
     if approve:
         RETURN.check(rec.status, ReturnStatus.APPROVED)
-        found = tx.returns.deliveries(rec.partner, delivery_id=rec.delivery_id, lock=True)
         d = found[0] if found else None
         if d is None or d.status != DeliveryStatus.DELIVERED:
             raise InvalidTransition(

@@ -179,6 +179,17 @@ class SqlInvoices:
         ).scalar_one()
         return int(got)
 
+    def lock_deliveries(self, delivery_ids: Collection[str]) -> None:
+        ids = sorted(set(delivery_ids))
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            self._conn.execute(
+                select(deliveries.c.id)
+                .where(deliveries.c.id.in_(chunk))
+                .order_by(deliveries.c.id)
+                .with_for_update()
+            ).all()
+
     def set_invoiced(self, delivery_ids: Collection[str], invoiced: bool) -> None:
         ids = sorted(set(delivery_ids))
         for i in range(0, len(ids), _CHUNK):

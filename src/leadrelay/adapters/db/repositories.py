@@ -116,8 +116,8 @@ class SqlDeliveries:
     def insert_delivery(self, row: Mapping[str, Any]) -> None:
         return store.insert_delivery(self._conn, row)
 
-    def job_deliveries(self, job_id: str) -> list[Row[Any]]:
-        return store.job_deliveries(self._conn, job_id)
+    def job_deliveries(self, job_id: str, *, lock: bool = False) -> list[Row[Any]]:
+        return store.job_deliveries(self._conn, job_id, lock=lock)
 
     def deliveries_of(self, job_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
         return store.deliveries_of(self._conn, job_ids)

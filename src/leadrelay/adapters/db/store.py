@@ -186,8 +186,11 @@ _JOB_DELIVERIES = (
 )
 
 
-def job_deliveries(conn: Connection, job_id: str) -> list[Row[Any]]:
-    return list(conn.execute(_JOB_DELIVERIES, {"job_id": job_id}))
+_JOB_DELIVERIES_LOCKED = _JOB_DELIVERIES.with_for_update()
+
+
+def job_deliveries(conn: Connection, job_id: str, *, lock: bool = False) -> list[Row[Any]]:
+    return list(conn.execute(_JOB_DELIVERIES_LOCKED if lock else _JOB_DELIVERIES, {"job_id": job_id}))
 
 
 def update_delivery(conn: Connection, delivery_id: str, **values: Any) -> None:

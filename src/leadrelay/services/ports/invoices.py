@@ -59,3 +59,8 @@ class Invoices(Protocol):
     def set_invoiced(self, delivery_ids: Collection[str], invoiced: bool) -> None:
         """``deliveries.invoiced`` of these deliveries."""
         ...
+
+    def lock_deliveries(self, delivery_ids: Collection[str]) -> None:
+        """These deliveries' rows held to the transaction's end, taken in id order (PostgreSQL; SQLite's
+        write lock holds everything already)."""
+        ...
