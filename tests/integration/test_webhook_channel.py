@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import math
 import time
@@ -378,6 +379,33 @@ def test_secrets_in_the_url_are_redacted_in_the_record() -> None:
     result = exchange(recorder, path="?api_key=k-999&campaign=spring")
     assert recorder.received[0]["path"] == "/hook?api_key=k-999&campaign=spring"
     assert result.request["url"].endswith("/hook?api_key=***&campaign=spring")
+
+
+def test_a_password_in_the_url_is_redacted_in_the_record_and_in_an_echo_of_its_basic_header() -> None:
+    """aiohttp sends the URL's user info as ``Authorization: Basic base64(user:password)``; a buyer echoing
+    its request headers gave that value back, kept in clear (black-box pass, 2026-12-06)."""
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response({"accepted": True, "you_sent": dict(request.headers)})
+
+    async def scenario() -> AttemptResult:
+        sender = WebhookSender()
+        try:
+            async with serve(echo) as url:
+                with_user = url.replace("http://", "http://urluser:URL%40PASS99@")
+                return await sender.send(make_lead(), WebhookChannel(url=with_user))
+        finally:
+            await sender.close()
+
+    result = asyncio.run(scenario())
+    basic = base64.b64encode(b"urluser:URL@PASS99").decode()
+    assert basic in result.response_body or "***" in result.response_body, result.response_body
+    everything = orjson.dumps(
+        [dict(result.request), result.response_body, result.reason], default=str
+    ).decode()
+    for secret in ("URL@PASS99", "URL%40PASS99", basic):
+        assert secret not in everything, everything
+    assert result.request["url"].startswith("http://urluser:***@127.0.0.1:"), result.request["url"]
 
 
 def test_idempotency_key_cannot_be_overridden_by_custom_headers() -> None:

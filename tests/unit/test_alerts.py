@@ -313,6 +313,14 @@ def test_the_alerts_list_is_stored_by_name_and_exported_as_a_list() -> None:
             "alerts.a.notify.webhook.url",
             "must be an http:// or https:// URL",
         ),
+        (
+            {
+                "kind": "circuit_open",
+                "notify": {"webhook": {"url": "https://h.example.com/", "secret": "whsec_!"}},
+            },
+            "alerts.a.notify.webhook",
+            "secret: the whsec_ signing secret is not valid base64",
+        ),
         ({"kind": "circuit_open", "notify": {}}, "alerts.a.notify", "give 'email: [addresses]' or 'webhook"),
         ({"kind": "circuit_open", "cool_down": "0s"}, "alerts.a.cool_down", "must be more than zero"),
         ({"kind": "circuit_open", "colldown": "1m"}, "alerts.a.colldown", "unknown key"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import copy
 import json
 import os
 import time
@@ -25,6 +26,7 @@ from leadrelay.adapters.channels.credentials import (
     sign,
     token_margin,
 )
+from leadrelay.configuration.load import validate_document
 from leadrelay.domain.partner_auth import (
     ApiKeyAuth,
     AuthSpec,
@@ -34,6 +36,8 @@ from leadrelay.domain.partner_auth import (
     OAuth2ClientCredentials,
     SigningSpec,
 )
+from leadrelay.errors import ConfigError
+from tests.documents import base_config
 
 URL = "https://buyer.example/hook?a=1&b=x%20y#frag"
 
@@ -250,3 +254,45 @@ def test_token_margin_is_30s_or_a_tenth_of_a_short_lifetime() -> None:
     assert token_margin(300) == 30.0
     assert token_margin(60) == pytest.approx(6.0)
     assert token_margin(0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "path", "message"),
+    [
+        ("signing", {"secret": ""}, "signing.secret", "the signing secret must not be empty"),
+        ("signing", {"secret": "whsec_!!!"}, "signing.secret", "is not valid base64"),
+        ("auth", {"bearer": {"token": ""}}, "auth.bearer", "the bearer token must not be empty"),
+        ("auth", {"bearer": {"token": "a\nb"}}, "auth.bearer", "contains a line break or NUL"),
+        ("auth", {"basic": {"username": "a:b", "password": "x"}}, "auth.basic", "cannot contain ':'"),
+        ("auth", {"api_key": {"name": "X Key", "value": "v"}}, "auth.api_key", "invalid header name 'X Key'"),
+        ("auth", {"api_key": {"name": "X-Key", "value": "a\r\nb"}}, "auth.api_key", "line break or NUL"),
+        (
+            "auth",
+            {"oauth2": {"token_url": "https://t.example.com/", "client_id": "", "client_secret": "s"}},
+            "auth.oauth2",
+            "the OAuth client id must not be empty",
+        ),
+        ("auth", {"headers": {}}, "auth.headers", "header auth needs at least one header"),
+        ("auth", {"headers": {"X-A": "v\r\nX: y"}}, "auth.headers", "line break or NUL"),
+    ],
+)
+@pytest.mark.parametrize("channel", ["webhook", "ping", "failover"])
+def test_apply_refuses_credentials_no_request_can_carry_naming_their_path(
+    channel: str, where: str, value: dict[str, Any], path: str, message: str
+) -> None:
+    """Refused when applied (black-box pass, 2026-12-06): accepted before, they broke the reading of the
+    configuration in force, so that every request of the installation answered 500."""
+    doc = copy.deepcopy(base_config(lambda name: f"https://{name}.example.com/leads"))
+    partner = doc["partners"]["sunco"]
+    hook = {"url": "https://sunco.example.com/x", where: value}
+    if channel == "webhook":
+        partner["channel"]["webhook"][where] = value
+    elif channel == "ping":
+        partner["ping"] = hook
+    else:
+        partner["failover"] = [{"webhook": hook}]
+    with pytest.raises(ConfigError) as caught:
+        validate_document(doc)
+    found = {p.path: p.message for p in caught.value.problems}
+    prefix = {"webhook": "channel.webhook", "ping": "ping", "failover": "failover[0].webhook"}[channel]
+    assert message in found.get(f"partners.sunco.{prefix}.{path}", ""), found

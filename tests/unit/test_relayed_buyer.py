@@ -17,7 +17,7 @@ from leadrelay.domain.model import ChannelSpec
 from leadrelay.domain.postback_relay import BUYER_KEYS, RelayEvent, event_body, for_source
 from leadrelay.domain.postbacks import sign
 from leadrelay.services.postback_links import PostbackLinks
-from leadrelay.services.postback_relay import PostbackRelay
+from leadrelay.services.postback_relay import PostbackRelay, relay_rows
 from leadrelay.services.postbacks import Postbacks
 from tests.documents import lead
 from tests.fakes.keys import FakeDedupKeys
@@ -132,3 +132,20 @@ def test_an_event_stored_while_the_source_saw_the_buyer_is_sent_without_it_once_
     assert len(channel.sent) == 4
     assert all([s["data"][k] for k in BUYER_KEYS] == [None, None, None] for s in channel.sent)
     assert [s["data"]["event_id"] for s in channel.sent] == [b["data"]["event_id"] for b in stored]
+
+
+def test_the_distribution_detail_shows_the_postback_url_without_its_credentials() -> None:
+    """The relayed events' ``url`` in ``GET /v1/distributions/{id}`` (viewers may read it) kept the source's
+    URL password and API key in clear (black-box pass, 2026-12-06)."""
+    doc = _doc(True)
+    doc["sources"]["web"]["postback"]["url"] = "https://u:PASSWORD99@tracker.example/pb?api_key=QUERYKEY123"
+    inst = Installation(doc)
+    links = PostbackLinks(FakeDedupKeys(), "https://leads.example.com")
+    service = Postbacks(inst.storage, inst.configs, links, clock=inst.clock, ids=inst.ids)
+    lead_id = inst.accept(lead(click_id="clk-8")).lead_id
+    inst.work(http(200))
+    [delivery] = inst.all("deliveries", status="delivered")
+    run(service.receive(delivery.id, sign(run(links.key()), delivery.id), {"outcome": "contacted"}))
+    shown = inst.storage.read(lambda tx: relay_rows(tx, lead_id))
+    assert [r["url"] for r in shown] == ["https://u:***@tracker.example/pb?api_key=***"] * len(shown), shown
+    assert len(shown) == 2  # sold, contacted

@@ -42,6 +42,7 @@ from leadrelay.configuration.values import (
     problem,
 )
 from leadrelay.domain.alerts import PARTNER_KINDS, WINDOW_KINDS, AlertKind, AlertSpec, WebhookTarget
+from leadrelay.domain.partner_auth import SigningSpec
 
 __all__ = ["ALERT_KINDS", "AlertModel", "alert_sections"]
 
@@ -72,6 +73,15 @@ def _local_time(value: Any) -> str:
 class WebhookTargetModel(Strict):
     url: Url
     secret: EnvText | None = None  # Standard Webhooks signing (a literal is stored encrypted)
+
+    @model_validator(mode="after")
+    def _signable(self) -> WebhookTargetModel:
+        if self.secret is not None:  # an empty one, or a whsec_ one that is not base64, signs nothing
+            try:
+                SigningSpec(self.secret)
+            except ValueError as exc:
+                raise problem(f"secret: {exc}") from None
+        return self
 
 
 class NotifyModel(Strict):

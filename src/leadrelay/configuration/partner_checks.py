@@ -3,13 +3,14 @@ digests, seller names; each canonical form is put back in the partner's document
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from leadrelay.configuration.batching import BUILTIN_COLUMNS, DigestModel, FileModel
 from leadrelay.configuration.channels import CHANNEL_KINDS, ChannelModel
 from leadrelay.configuration.document_checks import DocumentChecks, lookup
 from leadrelay.configuration.mappings import check_mappings
-from leadrelay.configuration.partner_auth import AuthModel, SigningModel, canonical_auth
+from leadrelay.configuration.partner_auth import AUTH_KINDS, AuthModel, SigningModel, canonical_auth
 from leadrelay.configuration.ping import personal_fields, ping_problems
 from leadrelay.configuration.returns import returns_problems
 from leadrelay.configuration.schema import PartnerModel
@@ -149,9 +150,22 @@ class PartnerChecks(DocumentChecks):
         if hook.get("auth") is not None:
             auth = self.model(AuthModel, hook["auth"], f"{path}.auth")
             hook["auth"] = canonical_auth(auth)
+            if auth is not None:  # what only the request can hold (a header's name, a value's line break)
+                kind = next(k for k in AUTH_KINDS if getattr(auth, k) is not None)
+                self._buildable(auth.to_spec, f"{path}.auth.{kind}")
         if hook.get("signing") is not None:
             signing = self.model(SigningModel, hook["signing"], f"{path}.signing")
             hook["signing"] = signing.model_dump() if signing is not None else None
+            if signing is not None:  # an empty secret, a whsec_ secret that is not base64
+                self._buildable(signing.to_spec, f"{path}.signing.secret")
+
+    def _buildable(self, build: Callable[[], object], path: str) -> None:
+        """The domain's own checks of a spec, at ``apply``: a value they refuse would otherwise fail every
+        reading of the configuration in force (and with it every request), not only this partner's."""
+        try:
+            build()
+        except ValueError as exc:
+            self.fail(path, str(exc))
 
 
 def _channel(channel: ChannelModel | None) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ knows two kinds of values:
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import json
@@ -22,7 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, overload
-from urllib.parse import quote, quote_plus
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "NO_REDACTION",
@@ -190,3 +191,47 @@ class FieldMatch:
     field: str
     value: str
     how: Literal["equal", "equal_ignoring_case", "prefix"] = "equal"
+
+
+@functools.lru_cache(maxsize=1024)  # a partner's URL is the same on every post
+def redact_url(url: str) -> str:
+    """The URL without a password in its user info or values of secret-looking query parameters."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, hostport = netloc.rpartition("@")
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:{REDACTED}@{hostport}" if ":" in userinfo else netloc
+        query = parts.query
+        if query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            if any(is_secret_name(name) for name, _ in pairs):
+                query = urlencode([(n, REDACTED if is_secret_name(n) else v) for n, v in pairs], safe="*")
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return url
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """What ``redact_url`` hides of ``url`` (the values of secret-looking query parameters, a password in
+    its user info, and the ``Authorization: Basic`` value an HTTP client makes of the user info): kept out
+    of any text that quotes the URL or echoes the request (an HTTP library's error, a buyer's answer)."""
+    try:
+        parts = urlsplit(url)
+        # a value of 8 characters or more: ``?auth=true`` is a flag, and redacting "true" would change the
+        # buyer's answer before it is read
+        found = [
+            v for n, v in parse_qsl(parts.query, keep_blank_values=True) if is_secret_name(n) and len(v) >= 8
+        ]
+        if parts.password:
+            user, password = unquote(parts.username or ""), unquote(parts.password)
+            found.extend(dict.fromkeys((parts.password, password)))
+            for charset in ("utf-8", "latin-1"):  # aiohttp encodes in latin-1; others in UTF-8
+                try:
+                    found.append(base64.b64encode(f"{user}:{password}".encode(charset)).decode("ascii"))
+                except UnicodeEncodeError:
+                    continue
+    except ValueError:
+        return ()
+    return tuple(dict.fromkeys(found))

@@ -26,6 +26,7 @@ from leadrelay.domain.after_sale_states import RelayStatus
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome, bounded
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.postback_relay import RelayEvent, click_id_of, event_body, for_source
+from leadrelay.domain.privacy import redact_url
 from leadrelay.domain.retry import GiveUp, RetryPolicy
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.ports import (
@@ -253,7 +254,7 @@ def relay_rows(tx: Tx, lead_id: str) -> list[dict[str, Any]]:
         {
             "id": r.id,
             "event": r.event,
-            "url": r.url,
+            "url": redact_url(r.url),  # the source's credentials in it are not shown
             "status": r.status,
             "attempts": r.attempts,
             "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,

@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import orjson
@@ -36,7 +35,7 @@ from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
 from leadrelay.domain.delivery.answer_text import decode_answer
 from leadrelay.domain.health import TIMEOUT_REASON
 from leadrelay.domain.model import WebhookChannel
-from leadrelay.domain.privacy import is_secret_name
+from leadrelay.domain.privacy import is_secret_name, redact_url, url_secrets
 from leadrelay.templating.mapping import MappingError
 
 MAX_RECORDED_CHARS = 65536  # request and response bodies kept in an attempt
@@ -47,26 +46,6 @@ REDACTED = "***"
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: REDACTED if is_secret_name(name) else value for name, value in headers.items()}
-
-
-@functools.lru_cache(maxsize=1024)  # a partner's URL is the same on every post
-def redact_url(url: str) -> str:
-    """The URL without a password in its user info or values of secret-looking query parameters."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hostport = netloc.rpartition("@")
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:{REDACTED}@{hostport}" if ":" in userinfo else netloc
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            if any(is_secret_name(name) for name, _ in pairs):
-                query = urlencode([(n, REDACTED if is_secret_name(n) else v) for n, v in pairs], safe="*")
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return url
 
 
 @functools.lru_cache(maxsize=64)
@@ -88,23 +67,6 @@ def _timeout_text(seconds: float) -> str:
 
 
 @functools.lru_cache(maxsize=512)  # read per send; a partner's URL rarely changes
-def url_secrets(url: str) -> tuple[str, ...]:
-    """What ``redact_url`` hides of ``url`` (the values of secret-looking query parameters, a password in
-    its user info): kept out of any text that quotes the URL (an HTTP library's error message)."""
-    try:
-        parts = urlsplit(url)
-        # a value of 8 characters or more: ``?auth=true`` is a flag, and redacting "true" would change the
-        # buyer's answer before it is read
-        found = [
-            v for n, v in parse_qsl(parts.query, keep_blank_values=True) if is_secret_name(n) and len(v) >= 8
-        ]
-        if parts.password:
-            found.append(parts.password)
-    except ValueError:
-        return ()
-    return tuple(found)
-
-
 def _exc_text(exc: BaseException) -> str:
     text = str(exc).strip()
     return text if text else type(exc).__name__
