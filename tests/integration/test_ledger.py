@@ -108,10 +108,16 @@ def test_manual_entries_through_the_api_with_their_errors_named(db_url: str, buy
             ({"kind": "credit", "party": "sunco", "amount": "1.005"}, 422, "amount"),
             ({"kind": "credit", "party": "nobody", "amount": "5"}, 404, "nobody"),
             ({"kind": "topup", "party_kind": "source", "party": "web", "amount": "5"}, 422, "kind"),
+            # Decimal reads these too: "1_000" was 1,000.00, fullwidth and Arabic-Indic digits 5 and 3
+            ({"kind": "topup", "party": "sunco", "amount": "1_000"}, 422, "digits 0-9"),
+            ({"kind": "topup", "party": "sunco", "amount": "\uff15"}, 422, "digits 0-9"),
+            ({"kind": "credit", "party": "sunco", "amount": "\u0663"}, 422, "digits 0-9"),
         ]
         for body, code, named in bad:
             r = http.post("/v1/ledger", json=body, headers=ADMIN)
             assert r.status_code == code and named in r.text, (body, r.status_code, r.text)
+        topup = http.post("/v1/partners/sunco/wallet/topup", json={"amount": "1_000"}, headers=ADMIN)
+        assert topup.status_code == 422 and "digits 0-9" in topup.text, topup.text
         assert http.post("/v1/ledger", json={"kind": "credit"}).status_code == 401
         items = http.get("/v1/ledger", params={"party": "sunco"}, headers=ADMIN).json()["items"]
         assert [e["kind"] for e in items] == ["topup"]  # nothing half-applied by the refused ones
@@ -128,6 +134,8 @@ def test_the_cli_posts_lists_and_sums(db_url: str, buyers: BuyersThread) -> None
     assert "credit partner:sunco -7.50 USD" in r.stdout
     r = run_cli(["ledger", "post", "payment", "web", "12", "--party-kind", "source"], env)
     assert r.returncode == 0, r.stderr
+    r = run_cli(["ledger", "post", "credit", "sunco", "1_000"], env)
+    assert r.returncode != 0 and "AMOUNT: must be an amount written with the digits 0-9" in r.stderr, r.stderr
     r = run_cli(["ledger", "balances"], env)
     assert r.returncode == 0 and "sunco\t-7.50" in r.stdout, r.stdout
     r = run_cli(["ledger", "balances", "--party-kind", "source"], env)

@@ -209,7 +209,7 @@ def test_the_wallets_command_line(db_url: str) -> None:
     shown = run_cli(("wallets", "show", "sunco"), env)
     assert "sunco\t40.00" in shown.stdout
     bad = run_cli(("wallets", "topup", "sunco", "lots"), env)
-    assert bad.returncode == 1 and "amount: not a number" in bad.stderr
+    assert bad.returncode == 1 and "AMOUNT: must be an amount written with the digits 0-9" in bad.stderr
     none = run_cli(("wallets", "show", "brightpath"), env)
     assert none.returncode == 1 and "has no wallet" in none.stderr
     zero = run_cli(("wallets", "topup", "sunco", "0"), env)

@@ -262,7 +262,8 @@ def test_a_bid_is_billed_to_the_cent() -> None:
     from leadrelay.domain.ping import bid_of
 
     bid = bid_of(AttemptResult(Outcome.SUCCESS, price=12.3456789, shared_price=4.005))
-    assert (bid.price, bid.shared_price) == (12.35, 4.0)
+    assert (bid.price, bid.shared_price) == (12.35, 4.01)  # half up, as the ledger bills a post's price
+    assert bid_of(AttemptResult(Outcome.SUCCESS, price=2.675)).price == 2.68  # round() gave 2.67
 
 
 def test_what_a_buyer_answered_is_bounded_and_nul_free_before_it_is_stored() -> None:

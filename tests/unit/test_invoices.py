@@ -4,6 +4,7 @@ adjustments, issues and voids played against an in-test ledger."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -308,3 +309,16 @@ def test_a_cancel_then_a_resend_bills_once(
     book.issue()
     per_lead = sum((x.amount for i in book.billed() for x in i.lines if x.lead_id == "lead_0"), ZERO)
     assert per_lead == Decimal(cents) / 100
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0001-01-01", "at the calendar's edge: a period must start after the year 1 begins"),
+        ("9999-12-31", "at the calendar's edge"),
+        ("２０２６-１１-３０", "must be a month (2026-11) or a day (2026-11-30)"),  # fullwidth digits
+    ],
+)
+def test_a_period_at_the_calendars_edge_or_in_other_digits_is_refused(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_period(text, Invoicing(PeriodKind.WEEKLY, Weekday.SUNDAY, "Etc/GMT+12"))

@@ -168,8 +168,8 @@ def period_containing(day: date, policy: Invoicing) -> Period:
     return Period(policy.period, first, last, name, starts_at, ends_at)
 
 
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits: \d also matches "２０２６"
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_period(text: str, policy: Invoicing) -> Period:
@@ -187,8 +187,11 @@ def parse_period(text: str, policy: Invoicing) -> Period:
         if not _DAY.fullmatch(text):  # fromisoformat reads week dates too (2026-W01 is 2025-12-29)
             raise ValueError(text)
         return period_containing(date.fromisoformat(text), policy)
-    except OverflowError as exc:  # a period at the calendar's end (9999-12): its end is past it
-        raise ValueError(f"{text[:40]!r} is too late: a period must end before the year 9999 does") from exc
+    except OverflowError as exc:  # a period at the calendar's edge (9999-12, or a week of 0001-01-01)
+        raise ValueError(
+            f"{text[:40]!r} is at the calendar's edge: a period must start after the year 1 begins and end "
+            "before the year 9999 does"
+        ) from exc
     except ValueError as exc:
         if "invoiced" in str(exc):
             raise

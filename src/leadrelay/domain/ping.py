@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome
-from leadrelay.domain.ledger import MAX_PRICE
+from leadrelay.domain.ledger import MAX_PRICE, money
 from leadrelay.domain.model import EntitySpec, FieldType, PartnerSpec, personal_field
 from leadrelay.domain.privacy import Redactor
 
@@ -81,8 +81,9 @@ def _amount(price: float | None) -> bool:
 
 
 def _cents(price: float | None) -> float | None:
-    """A bid as it is billed: to the cent."""
-    return round(price, 2) if price is not None else None
+    """A bid as it is billed: to the cent, half up as every amount (``money``; ``round`` would bill 2.675 at
+    2.67, its float being a little under)."""
+    return float(money(price)) if price is not None else None
 
 
 def ping_values(values: Mapping[str, Any], entity: EntitySpec | None, *, allowed: bool) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from leadrelay.domain.ledger import EntryKind, Party
+from leadrelay.entrypoints.amounts import plain_amount
 from leadrelay.entrypoints.api.deps import FinanceDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.distributions import Instant
 from leadrelay.entrypoints.api.guards import StoredText
@@ -79,7 +80,7 @@ class EntryBody(BaseModel):
     kind: ManualKind = Field(description="credit or topup (a partner's), payment or adjustment (either's)")
     party_kind: Party = Party.PARTNER
     party: str = Field(min_length=1, max_length=64)
-    amount: Decimal = Field(
+    amount: Annotated[Decimal, BeforeValidator(plain_amount)] = Field(
         max_digits=14,
         decimal_places=2,
         description="As the operator reads it: a credit, top-up or payment of 50 is 50; an adjustment is "

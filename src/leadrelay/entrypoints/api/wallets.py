@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
+from leadrelay.entrypoints.amounts import plain_amount
 from leadrelay.entrypoints.api.deps import FinanceDep, RuntimeDep, ViewDep
 from leadrelay.entrypoints.api.guards import StoredText
 from leadrelay.services.ports import Tx, system_ids
@@ -19,7 +20,9 @@ router = APIRouter(prefix="/v1", tags=["partners"])
 
 
 class TopUpBody(BaseModel):
-    amount: Decimal = Field(gt=0, max_digits=14, decimal_places=2, description="Paid in, more than zero.")
+    amount: Annotated[Decimal, BeforeValidator(plain_amount)] = Field(
+        gt=0, max_digits=14, decimal_places=2, description="Paid in, more than zero."
+    )
     memo: StoredText | None = Field(default=None, max_length=500, description="A note (a payment reference).")
 
 

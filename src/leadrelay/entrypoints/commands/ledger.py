@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import typer
@@ -16,6 +15,7 @@ from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
 from leadrelay.domain.instants import utc_instant
 from leadrelay.domain.ledger import EntryKind, Party
+from leadrelay.entrypoints.amounts import written_amount
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache
@@ -118,9 +118,9 @@ def post(
     if kind not in allowed:
         raise fail(f"KIND: must be one of {', '.join(allowed)}, not {kind!r}")
     try:
-        value = Decimal(amount)
-    except InvalidOperation:
-        raise fail(f"AMOUNT: not a number: {amount!r}") from None
+        value = written_amount(amount)
+    except ValueError as exc:
+        raise fail(f"AMOUNT: {exc}") from None
     pk = _party(party_kind)
     with _book(database_url) as book:
         entry = asyncio.run(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, TypeVar
 
 import typer
 
 from leadrelay.adapters.db.engine import Database
 from leadrelay.adapters.db.unit_of_work import SqlStorage
+from leadrelay.entrypoints.amounts import written_amount
 from leadrelay.entrypoints.commands.common import DbOption, actor, fail, out, print_rows, settings_for
 from leadrelay.errors import LeadrelayError, ValidationFailed
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
@@ -62,11 +62,9 @@ def topup(
 ) -> None:
     """Pay AMOUNT into partner NAME's wallet (a top-up entry in the ledger)."""
     try:
-        value = Decimal(amount)
-        if not value.is_finite():
-            raise InvalidOperation
-    except InvalidOperation as exc:
-        raise fail(f"amount: not a number: {amount!r}") from exc
+        value = written_amount(amount)
+    except ValueError as exc:
+        raise fail(f"AMOUNT: {exc}") from None
     entry, wallet = _run(
         database_url,
         lambda tx, live: top_up(
