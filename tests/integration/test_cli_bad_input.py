@@ -97,6 +97,22 @@ def test_import_of_a_non_utf8_row_does_not_store_altered_values(db_url: str, tmp
     assert not any("\ufffd" in (name or "") for name in stored_names), stored_names
 
 
+def test_an_import_that_cannot_read_on_says_which_rows_before_it_were_imported(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A quoted value never closed grows past the csv module's field limit: the import ends there, and the
+    command says that the rows before it were imported (it said only the error, as if nothing was)."""
+    prepare(db_url, base_config(nowhere))
+    path = tmp_path / "leads.csv"
+    endless = b'Bo,L,b@x.com,(512) 555-1313,94103,CA,"' + b"".join([b"x" * 50_000 + b"\n"] * 4)
+    path.write_bytes(HEADER.encode() + b"Ada,L,a@x.com,(512) 555-1212,94103,CA,180\n" + endless)
+    r = cli(db_url, "import", str(path), "--entity", "solar", "--source", "web")
+    _no_traceback(r)
+    assert r.returncode == 1 and "field larger than field limit" in r.stderr, r.stderr
+    assert "the 1 rows before it were imported (1 accepted, 0 rejected)" in r.stderr, r.stderr
+    assert [row.data.get("first_name") for row in rows(db_url, select(leads.c.data))] == ["Ada"]
+
+
 def test_import_of_a_row_with_more_cells_than_the_header_is_rejected(db_url: str, tmp_path: Path) -> None:
     """The cells past the header are dropped without a word and the row is accepted."""
     prepare(db_url, base_config(nowhere))

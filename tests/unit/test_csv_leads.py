@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from leadrelay.domain.imports import ImportState
-from leadrelay.services.csv_leads import ImportProgress, import_rows
+from leadrelay.services.csv_leads import ImportProgress, bounded_lines, import_rows
 from tests.fakes.delivery import FakeLeads
 from tests.unit.in_memory import Installation
 
@@ -79,3 +79,61 @@ def test_the_rejects_of_such_a_file_name_its_columns_stripped() -> None:
     assert progress.rejected == 1
     assert [set(r) for r in rejects] == [{"row", "first_name", "phone", "zip", "errors"}]
     assert rejects[0]["errors"].startswith("phone: ")
+
+
+def _import_bytes(
+    world: Installation, data: bytes, bound: int = 64 * 1024
+) -> tuple[ImportProgress, list[Any]]:
+    progress = ImportProgress("imp_2", "web", "solar", "leads.csv", len(data))
+    rejects = io.StringIO()
+    lines = list(bounded_lines(io.BytesIO(data), bound))
+    asyncio.run(import_rows(world.intake, progress, lines, rejects, max_line_bytes=bound))
+    return progress, list(csv.DictReader(io.StringIO(rejects.getvalue())))
+
+
+HEADER = b"first_name,phone,zip,notes\r\n"
+
+
+def _row(i: int, notes: bytes = b"ok") -> bytes:
+    return b"P%d,512555%04d,94103,%s\r\n" % (i, 3000 + i, notes)
+
+
+def _stored(world: Installation) -> list[str]:
+    return sorted(r.raw["first_name"] for r in world.storage.rows("leads"))
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ('"multi\r\ncaf\xe9 end"'.encode("latin-1"), "line 4 is not UTF-8 text (byte 4): not read"),
+        (b'"multi\r\n' + b"x" * 300 + b' end"', "line 4 is longer than 200 bytes: not read"),
+        (b'"multi\r\n""quoted"" caf\xe9\r\nend"', "line 4 is not UTF-8 text (byte 15): not read"),
+    ],
+)
+def test_an_unreadable_line_inside_a_quoted_value_rejects_its_row_and_no_other(bad: bytes, why: str) -> None:
+    """The line's quotes are read as it has them: the quoted value closes where the file closes it, and
+    the rows after it are imported (before, the mark that stood for the line dropped its closing quote,
+    the reader stayed inside the value to the end of the file, and those rows were neither stored nor
+    rejected: black-box pass, 2026-12-06)."""
+    world = Installation()
+    data = HEADER + _row(1) + _row(2, bad) + _row(3) + _row(4) + _row(5)
+    progress, rejects = _import_bytes(world, data, bound=200)
+
+    assert progress.state == ImportState.DONE, progress.error
+    assert (progress.rows, progress.accepted, progress.rejected, progress.errors) == (5, 4, 1, 1)
+    assert [(r["row"], r["first_name"], r["errors"]) for r in rejects] == [("4", "P2", why)]  # its line
+    assert _stored(world) == ["P1", "P3", "P4", "P5"]
+
+
+def test_a_carriage_return_alone_ends_a_line_as_universal_newlines_read_a_file() -> None:
+    """A lone CR (old spreadsheets' line ending, or one left in a value) no longer ends the import as
+    failed after the rows before it were stored ("new-line character seen in unquoted field"): it ends
+    the line, and inside a quoted value it stays in the value."""
+    world = Installation()
+    data = HEADER.replace(b"\r\n", b"\r") + b'P1,5125553001,94103,ok\rP2,5125553002,94103,"two\rlines"\r'
+    progress, rejects = _import_bytes(world, data + b"P3,5125553003,94103,ok\r")
+
+    assert progress.state == ImportState.DONE, progress.error
+    assert (progress.rows, progress.accepted, rejects) == (3, 3, [])
+    notes = {r.raw["first_name"]: r.raw["notes"] for r in world.storage.rows("leads")}
+    assert notes == {"P1": "ok", "P2": "two\rlines", "P3": "ok"}

@@ -58,8 +58,17 @@ async def run_import(
             bar.update(task, completed=progress.read_bytes)
         job.result()
     if progress.state == ImportState.FAILED:
-        rejects.unlink(missing_ok=True)
-        raise LeadrelayError(f"{file}: {progress.error}")
+        if not progress.rows:
+            rejects.unlink(missing_ok=True)
+            raise LeadrelayError(f"{file}: {progress.error}")
+        # the rows before the line it could not read on are imported: said, and their rejects kept
+        kept = f"; their rejected rows: {rejects}" if progress.rejected else ""
+        if not progress.rejected:
+            rejects.unlink(missing_ok=True)
+        raise LeadrelayError(
+            f"{file}: {progress.error}; the {progress.rows} rows before it were imported "
+            f"({progress.accepted} accepted, {progress.rejected} rejected){kept}"
+        )
     counts: Counter[str] = Counter(progress.counts)
     if progress.errors:
         counts["errors"] = progress.errors

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -35,9 +36,11 @@ _MARK = "\x00leadrelay-overlong-line\x00"  # stands for a skipped line in the te
 
 
 class Overlong(bytes):
-    """Stands for a line longer than the bound among the lines: empty, with the line's ``size``."""
+    """Stands for a line longer than the bound among the lines: empty, with the line's ``size`` and how
+    many double quotes it held (odd: the line opened or closed a quoted value the next lines go on with)."""
 
     size: int = 0
+    quotes: int = 0
 
 
 def bounded_lines(fh: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
@@ -47,14 +50,15 @@ def bounded_lines(fh: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]
         if len(line) <= limit:
             yield line
             continue
-        size = len(line)
+        size, quotes = len(line), line.count(b'"')
         while not line.endswith(b"\n"):
             line = fh.readline(READ_CHUNK)
             if not line:
                 break
             size += len(line)
+            quotes += line.count(b'"')
         skipped = Overlong()
-        skipped.size = size
+        skipped.size, skipped.quotes = size, quotes
         yield skipped
 
 
@@ -97,6 +101,30 @@ class ImportProgress:
             "errors": self.errors,
             "counts": dict(self.counts),
         }
+
+
+# a line's pieces for the csv reader: a carriage return alone ends a line too (as Python's universal
+# newlines read a file, and old spreadsheets wrote one); inside a quoted value it stays in the value
+_PIECES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def _pieces(text: str) -> list[str]:
+    if "\r" not in text or (text.count("\r") == 1 and text.endswith("\r\n")):
+        return [text]
+    return _PIECES.findall(text)
+
+
+def _marked(text: str, number: int) -> str:
+    """The line with the mark of line ``number`` before its line ending: it stays in whatever value the
+    line ends in (a quoted one going on, or the row's last), and the line's quotes and commas are read as
+    they are, so the rows after it are read as the file has them."""
+    body = text.rstrip("\r\n")
+    return f"{body}{_MARK}{number}{_MARK}{text[len(body) :]}"
+
+
+def _unreadable(value: str) -> bool:
+    """A value of a line not read as written (its mark, or what stands for bytes that are not UTF-8)."""
+    return _MARK in value or "\ufffd" in value
 
 
 def _skipped_line(value: Any) -> int | None:
@@ -144,20 +172,28 @@ async def import_rows(
     unread: dict[int, str] = {}  # line number -> why it was not read (its row is rejected)
 
     def decoded() -> Iterator[str]:
-        for number, chunk in enumerate(lines, start=1):
-            if isinstance(chunk, Overlong):
+        number = 0  # the lines as the csv reader counts them (a lone carriage return ends one)
+        for chunk in lines:
+            if isinstance(chunk, Overlong):  # not held: its mark, opening or closing a quote as it did
+                number += 1
                 progress.read_bytes += chunk.size
                 unread[number] = f"is longer than {max_line_bytes} bytes"
-                yield f"{_MARK}{number}{_MARK}\n"
+                yield ('"' if chunk.quotes % 2 else "") + f"{_MARK}{number}{_MARK}\n"
                 continue
             progress.read_bytes += len(chunk)
+            bad = None
             try:  # a value is never stored altered: a line that is not UTF-8 is a rejected row
                 text = chunk.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                unread[number] = f"is not UTF-8 text (byte {exc.start + 1})"
-                yield f"{_MARK}{number}{_MARK}\n"
-                continue
-            yield text.removeprefix("\ufeff") if number == 1 else text
+            except UnicodeDecodeError as exc:  # read on as it is written (its ASCII quotes and commas)
+                text, bad = chunk.decode("utf-8", "replace"), f"is not UTF-8 text (byte {exc.start + 1})"
+            if number == 0:
+                text = text.removeprefix("\ufeff")
+            for piece in _pieces(text):
+                number += 1
+                if bad is not None:
+                    unread[number] = bad
+                    piece = _marked(piece, number)
+                yield piece
 
     reader = csv.DictReader(decoded())
     try:
@@ -206,7 +242,7 @@ async def import_rows(
             skipped = [n for v in row.values() if (n := _skipped_line(v)) is not None]
             if skipped:  # not read: refused before intake, the row's other values kept in the rejects
                 progress.errors += 1
-                kept = {k: v for k, v in row.items() if isinstance(v, str) and _MARK not in v}
+                kept = {k: v for k, v in row.items() if isinstance(v, str) and not _unreadable(v)}
                 refuse(skipped[0], kept, f"line {skipped[0]} {unread.get(skipped[0], 'was')}: not read")
                 continue
             extra = row.pop(None, None)
