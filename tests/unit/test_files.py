@@ -184,6 +184,22 @@ def test_csv_round_trips_with_every_option(
     )
 
 
+def test_text_a_spreadsheet_would_run_as_a_formula_is_written_as_text_unless_the_guard_is_off() -> None:
+    """A lead's ``=cmd|' /C calc'!A0`` reached the buyer's CSV as it was, and Excel runs it when the file
+    is opened (black-box pass, 2026-12-06); the holds' and invoices' CSV already guarded against it."""
+    rows = [
+        {"first_name": "=cmd|' /C calc'!A0", "last_name": "@x", "note": "+SUM(1,2)", "phone": "+15125551212"},
+        {"first_name": "-2+3", "last_name": "Ann", "note": "-12.5", "phone": "\t=1"},
+    ]
+    guarded = _read_csv(render_file(FileFormat(header=False), rows), FileFormat())
+    assert guarded == [
+        ["'=cmd|' /C calc'!A0", "'@x", "'+SUM(1,2)", "+15125551212"],  # a signed number stays a number
+        ["'-2+3", "Ann", "-12.5", "'\t=1"],
+    ]
+    raw = render_file(FileFormat(header=False, formula_guard=False), rows)
+    assert _read_csv(raw, FileFormat())[0][0] == "=cmd|' /C calc'!A0"  # as the lead has it, asked for
+
+
 @pytest.mark.parametrize("quoting", ["minimal", "all", "nonnumeric", "none"])
 @pytest.mark.parametrize("line_ending", ["crlf", "lf"])
 def test_a_value_with_a_carriage_return_or_a_line_feed_stays_in_its_row(

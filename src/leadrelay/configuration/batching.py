@@ -356,6 +356,7 @@ class FileModel(Strict):
     header: bool = True
     line_ending: Annotated[LineEnding, BeforeValidator(choice("line ending", get_args(LineEnding)))] = "crlf"
     columns: Annotated[list[str], AfterValidator(lambda v: _columns(v))] | None = None
+    formula_guard: bool = True  # CSV: text a spreadsheet would run as a formula starts with '
     filename: FilePatternExt = "{partner}-{datetime}.{ext}"  # {ext}: csv or xlsx
     schedule: ScheduleModel
     destination: DestinationModel
@@ -370,6 +371,7 @@ class FileModel(Strict):
             header=self.header,
             line_ending=self.line_ending,
             columns=tuple(self.columns) if self.columns else None,
+            formula_guard=self.formula_guard,
         )
         return FileChannel(
             destination=self.destination.to_spec(partner_email),

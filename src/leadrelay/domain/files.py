@@ -83,6 +83,9 @@ class FileFormat:
     line_ending: LineEnding = "crlf"  # RFC 4180 says CRLF; many Unix importers want LF
     columns: tuple[str, ...] | None = None  # None: see ``batch_columns``
     bold_header: bool = True  # XLSX only
+    # CSV only: a text cell a spreadsheet would run as a formula (``=HYPERLINK(…)``, ``+SUM(…)``, ``@x``)
+    # starts with ``'`` (``spreadsheet_text``); off for a buyer whose importer reads the file as data
+    formula_guard: bool = True
 
     def __post_init__(self) -> None:
         _one_of("kind", self.kind, ("csv", "xlsx"))

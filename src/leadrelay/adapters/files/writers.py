@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from leadrelay.domain.files import MEDIA_TYPES, FileFormat
+from leadrelay.domain.files import MEDIA_TYPES, FileFormat, spreadsheet_text
 
 if TYPE_CHECKING:  # openpyxl is imported when an XLSX file is written, not by every process
     from openpyxl.cell.cell import Cell
@@ -82,19 +82,20 @@ def _csv(fmt: FileFormat, columns: tuple[str, ...], rows: Sequence[Mapping[str, 
     if fmt.header:
         write(columns)
     for row in rows:
-        write([_csv_cell(row.get(column)) for column in columns])
+        write([_csv_cell(row.get(column), fmt.formula_guard) for column in columns])
     return buffer.getvalue().encode("utf-8")
 
 
-def _csv_cell(value: Any) -> str | int | float | Decimal:
-    """Numbers stay numbers (so ``nonnumeric`` leaves them unquoted); everything else is text."""
+def _csv_cell(value: Any, formula_guard: bool = True) -> str | int | float | Decimal:
+    """Numbers stay numbers (so ``nonnumeric`` leaves them unquoted); everything else is text, which a
+    spreadsheet never runs as a formula (``FileFormat.formula_guard``)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float | Decimal):
         return value
-    return _text(value)
+    return spreadsheet_text(_text(value)) if formula_guard else _text(value)
 
 
 def _xlsx(fmt: FileFormat, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]) -> bytes:
