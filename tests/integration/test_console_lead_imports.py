@@ -106,7 +106,7 @@ def test_an_upload_past_the_limit_is_refused_with_413_naming_it_and_nothing_is_i
         big = ROWS + "".join(f"N{i},Row,n{i}@example.com,512-555-{i:04d},78704,TX\n" for i in range(100))
         assert len(big) > 2048
 
-        refused = post(operator, big)  # Content-Length above the limit: refused before reading
+        refused = post(operator, big)  # the file part past the limit
         assert refused.status_code == 413, refused.text
         assert (
             "2 KB (2048 bytes)" in refused.json()["detail"]
@@ -160,6 +160,21 @@ def test_an_upload_past_the_limit_is_refused_with_413_naming_it_and_nothing_is_i
         assert wait_done(operator, small.json()["id"])["accepted"] == 2
         form_page = operator.get("/console/leads/import")
         assert "Files up to 2 KB" in form_page.text
+
+
+def test_a_file_just_under_the_limit_is_imported_whatever_the_form_around_it_weighs(
+    db_url: str, temp_root: Path
+) -> None:
+    """The limit is the file's (the README's "the largest CSV file"): a file of 2,000 bytes under a limit of
+    2,048 was refused, the form's other parts and boundaries counted with it (black-box pass, 2026-12-06)."""
+    with make_site(db_url, import_max_bytes=2048) as site:
+        operator = session(site, Role.OPERATOR)
+        padded = ROWS + "#" * (2000 - len(ROWS) - 1) + "\n"
+        assert len(padded.encode()) == 2000
+        started = post(operator, padded)
+        assert started.status_code == 202, started.text
+        over = post(operator, padded + "x" * 49)  # 2,049 bytes: the file itself is over
+        assert over.status_code == 413 and "2 KB (2048 bytes)" in over.json()["detail"], over.text
 
 
 def test_a_line_past_the_bound_is_a_rejected_row_and_the_other_rows_are_imported(site: ServerThread) -> None:

@@ -131,7 +131,13 @@ def _bytes(limit: int) -> str:
 
 def too_large_message(limit: int) -> str:
     readable = _bytes(limit)
-    return f"the file is larger than the import limit of {readable} ({limit} bytes): nothing was imported"
+    exact = f" ({limit} bytes)" if readable != f"{limit} bytes" else ""
+    return f"the file is larger than the import limit of {readable}{exact}: nothing was imported"
+
+
+# what a form holds besides the file (its other fields, the parts' boundaries and headers): the body may be
+# this much larger than the file itself, which alone is held to the limit
+_FORM_ROOM = 64 * 1024
 
 
 async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
@@ -145,17 +151,24 @@ async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
 
 
 async def _bounded_form(request: Request, limit: int) -> FormData:
-    """The posted form, read under ``limit`` bytes (the upload's part spooled to a temporary file by the
-    parser); ``_TooLarge`` past it (a ``Content-Length`` above it is refused before reading)."""
+    """The posted form, its file at most ``limit`` bytes (the upload's part spooled to a temporary file by
+    the parser); ``_TooLarge`` past it. The body is bounded too, with room for the form's other parts (a
+    ``Content-Length`` above that is refused before reading)."""
+    bound = limit + _FORM_ROOM
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isdigit() and int(declared) > bound:
         raise _TooLarge
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "multipart/form-data":
-        parts = MultiPartParser(request.headers, _limited(request, limit), max_files=1, max_fields=20)
-        return await parts.parse()
+        parts = MultiPartParser(request.headers, _limited(request, bound), max_files=1, max_fields=20)
+        form = await parts.parse()
+        upload = form.get("file")
+        if isinstance(upload, UploadFile) and (upload.size or 0) > limit:
+            await form.close()
+            raise _TooLarge
+        return form
     if media == "application/x-www-form-urlencoded":
-        return await FormParser(request.headers, _limited(request, limit), max_fields=20).parse()
+        return await FormParser(request.headers, _limited(request, bound), max_fields=20).parse()
     return FormData()
 
 
