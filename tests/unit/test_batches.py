@@ -269,3 +269,17 @@ def test_valid_cron_expressions_pass(expression: str) -> None:
 def test_check_cron_refuses_what_is_not_text() -> None:
     with pytest.raises(ValueError, match="must have five fields"):
         check_cron(5)  # type: ignore[arg-type]
+
+
+def test_in_the_repeated_hour_of_the_fall_back_night_the_next_tick_is_after_not_before() -> None:
+    """01:10 EST (06:10 UTC, the hour's second pass): "30 1 * * *" named 01:30 EDT (05:30 UTC), an hour
+    before, and a lead arriving then was cut at once (black-box pass, 2026-12-06). The repeated 01:30 fires
+    once; the next is the next day's."""
+    new_york = "America/New_York"
+    second_pass = utc(2026, 11, 1, 6, 10)
+    assert next_tick("30 1 * * *", second_pass, new_york) == utc(2026, 11, 2, 6, 30)
+    assert next_tick("30 1 * * *", utc(2026, 11, 1, 5, 10), new_york) == utc(2026, 11, 1, 5, 30)  # first pass
+    assert next_tick("*/15 * * * *", second_pass, new_york) == utc(2026, 11, 1, 6, 15)
+    waiting = Waiting(1, second_pass, second_pass)
+    a_second_later = second_pass + dt.timedelta(seconds=1)
+    assert due(BatchSchedule(cron="30 1 * * *"), waiting, a_second_later, new_york) is None

@@ -81,8 +81,15 @@ def next_tick(expression: str, after: dt.datetime, tz: str) -> dt.datetime:
     if after.tzinfo is None:
         raise ValueError("after must be an aware datetime")
     local = after.astimezone(ZoneInfo(tz))
-    tick: dt.datetime = next(iter(CronSim(expression, local)))
-    return tick.astimezone(dt.UTC)
+    ticks = iter(CronSim(expression, local))
+    # on the night the clocks fall back, ``after`` may be in the repeated hour's second pass: the wall
+    # time the expression names next may be its first pass, earlier than ``after``; the tick is the next
+    # one after it (the repeated time fires once, as cron has it)
+    for _ in range(4):
+        tick: dt.datetime = next(ticks).astimezone(dt.UTC)
+        if tick > after:
+            return tick
+    raise AssertionError(f"no tick of {expression!r} after {after.isoformat()}")  # pragma: no cover
 
 
 def due(schedule: BatchSchedule, waiting: Waiting | None, now: dt.datetime, tz: str) -> str | None:
