@@ -244,11 +244,10 @@ class Batcher:
             log.warning("batch %s: %s; its %s leads go the ordinary way", row.id, why, moved)
             return False
         try:
-            if row.attempts >= spec.max_attempts:  # claimed again and again after its sender was lost
-                lost = (
-                    f"gave up: its sender stopped {row.attempts} times while sending it (see the worker logs)"
-                )
-                raise UploadError(lost, retryable=False)
+            if row.attempts >= spec.max_attempts:  # max_attempts lowered since, or its sender lost each time
+                spent = f"gave up: {row.attempts} attempts, max_attempts {spec.max_attempts}"
+                lost = "its sender stopped while sending it (see the worker logs)"
+                raise UploadError(f"{spent}; the last: {row.reason or lost}", retryable=False)
             p = partner
             rendered = await self.storage.run_read(
                 lambda tx: render(tx, row, p, spec, live.specs.entities, self.sealer, self.files)
