@@ -302,6 +302,10 @@ BAD = [
     ),
     (("partners.sunco.cancel_period", "7 days"), "partners.sunco.cancel_period", "invalid duration '7 days'"),
     (("partners.sunco.price", -1), "partners.sunco.price", "must be a number, zero or more"),
+    # billed to the cent: 12.345 was billed 12.35 while the source's answer said 12.345
+    (("partners.sunco.price", 12.345), "partners.sunco.price", "must be in whole cents"),
+    (("partners.sunco.wallet", {"credit_limit": 0.001}), "partners.sunco.wallet.credit_limit", "whole cents"),
+    (("sources.acme-media.payout", {"fixed": 0.005}), "sources.acme-media.payout.fixed", "whole cents"),
     (("partners.Sun-Co", {}), "partners.Sun-Co", "invalid name 'Sun-Co'"),
     (("partners.sunco.email", "sunco"), "partners.sunco.email", "not an email address"),
     (("sources.acme-media.entities", ["solr"]), "sources.acme-media.entities[0]", "unknown entity 'solr'"),

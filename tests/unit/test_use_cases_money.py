@@ -77,6 +77,16 @@ def test_the_answer_price_wins_only_where_the_partner_allows_it() -> None:
     assert world.one("deliveries", lead_id=lead_id).price_basis == "answer"
 
 
+def test_an_answer_price_in_fractions_of_a_cent_is_kept_as_it_is_billed() -> None:
+    """A buyer answering 0.004 (or 12.345) had a delivery priced 0.004 and a sale of 0.00, and the
+    source's answer said 0.004: the delivery's price is the amount billed, to the cent, half up."""
+    world = Installation(document())
+    cheap = sold(world, '{"price": 0.004}')
+    dear = sold(world, '{"price": 12.345}', phone="(512) 555-1313")
+    assert [world.one("deliveries", lead_id=x).price for x in (cheap, dear)] == [0.0, 12.35]
+    assert [e.amount for x in (cheap, dear) for e in entries(world, lead_ids=[x])] == [D("0.00"), D("12.35")]
+
+
 def test_a_rule_price_beats_the_profile_price_which_beats_the_list_price() -> None:
     doc = document()
     profile = doc["profiles"]["solar-main"]

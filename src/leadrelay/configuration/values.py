@@ -14,6 +14,7 @@ import re
 import types
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar, Union, cast, get_args, get_origin
 from urllib.parse import urlsplit
 
@@ -120,11 +121,17 @@ def _int_in(low: int, high: int, what: str) -> Callable[[Any], int]:
 _positive_int = _int_in(1, INT_MAX, "a positive integer")
 
 
+_CENT = Decimal("0.01")
+
+
 def _money(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise problem("must be a number, zero or more")
     if value > MAX_PRICE or not math.isfinite(value):  # compared before float(): 10**400 overflows it
         raise problem(f"must be a number of at most {MAX_PRICE}")
+    written = Decimal(str(value))  # as written (a float through its shortest text: 12.3 is 12.3)
+    if written != written.quantize(_CENT):  # billed to the cent: 12.345 would be billed 12.35, said 12.345
+        raise problem(f"must be in whole cents (at most two decimal places), not {value}")
     return float(value)
 
 

@@ -323,8 +323,9 @@ def _price(item: SendItem, res: AttemptResult, live: LiveConfig) -> dict[str, An
     if item.price is not None and item.price_basis in (None, PriceBasis.BID):
         return {"price": item.price, "price_basis": PriceBasis.BID}
     # the buyer names this price: one that is no price to bill (negative, huge, not a number) is not used
-    if sale_amount(res.price) is not None and spec is not None and spec.price_from_answer:
-        return {"price": res.price, "price_basis": PriceBasis.ANSWER}
+    billed = sale_amount(res.price)
+    if billed is not None and spec is not None and spec.price_from_answer:  # to the cent, as it is billed
+        return {"price": float(billed), "price_basis": PriceBasis.ANSWER}
     if item.price is not None:
         return {"price": item.price, "price_basis": item.price_basis}
     if spec is not None and spec.price is not None:
