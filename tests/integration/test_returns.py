@@ -264,6 +264,8 @@ def test_refusals_window_another_partners_lead_no_policy_bad_bodies(db_url: str,
     assert ret(http, sunco, reason="duplicate").status_code == 422
     both = ret(http, sunco, reason="duplicate", lead_id=late["lead_id"], delivery_id=late["delivery"])
     assert both.status_code == 422 and both.json()["errors"][0]["field"] == "delivery_id"
+    empty = ret(http, sunco, reason="duplicate", delivery_id="")  # said "no lead None was delivered"
+    assert empty.status_code == 422 and "give exactly one of delivery_id or lead_id" in empty.text, empty.text
     unknown = ret(http, sunco, lead_id=late["lead_id"], reason="changed_mind")
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "reason"
     assert "bad_phone, duplicate, not_interested" in unknown.json()["detail"]

@@ -82,14 +82,14 @@ def _policy(live: LiveConfig, partner: str) -> ReturnPolicy | None:
 
 def _delivery(tx: Tx, req: ReturnRequest) -> ReturnableDelivery:
     """The partner's delivered delivery the request names (another partner's is not found)."""
-    if (req.delivery_id is None) == (req.lead_id is None):
+    if bool(req.delivery_id) == bool(req.lead_id):  # an empty id names nothing
         raise ValidationFailed([FieldProblem("delivery_id", "give exactly one of delivery_id or lead_id")])
     lead_id = req.lead_id
-    if req.delivery_id is not None:  # its lead's: the partner's copies are locked together, in one order
+    if req.delivery_id:  # its lead's: the partner's copies are locked together, in one order
         named_one = tx.returns.deliveries(req.partner, delivery_id=req.delivery_id)
         lead_id = named_one[0].lead_id if named_one else None
     found = tx.returns.deliveries(req.partner, lead_id=lead_id, lock=True) if lead_id is not None else []
-    if req.delivery_id is not None:
+    if req.delivery_id:
         found = [d for d in found if d.delivery_id == req.delivery_id]
     named = f"delivery {req.delivery_id}" if req.delivery_id else f"lead {req.lead_id}"
     if not found:
