@@ -3,7 +3,7 @@ cents as the SQL keeps them; the fake ledger's ``post`` moves ``owed`` (``move_o
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -56,9 +56,6 @@ class FakeWallets:
             self._hold(job_id, partner, HoldKind.BUDGET, scope, window, cents(amount))
             return True, ZERO
         return False, of_cents(row["spent"])
-
-    def lock_wallets(self, partners: Collection[str]) -> None:
-        """One transaction at a time here: nothing to wait for."""
 
     def reserve_funds(
         self, job_id: str, partner: str, amount: Decimal, credit_limit: Decimal

@@ -216,35 +216,3 @@ def test_a_hold_taken_before_the_wallet_was_switched_off_is_settled_by_the_sale(
     world.deliver(step, job_id, by_partner(sunco=http(200)))
     assert world.one("deliveries", partner="sunco").status == "delivered"
     assert (world.one("wallets", partner="sunco").held, world.all("money_holds")) == (0, [])
-
-
-def test_routing_and_the_award_take_the_wallets_of_the_partners_they_may_sell_to_first(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Each grouped transaction takes the wallet rows of the partners it may hold funds of, before holding
-    any (``lock_funds_of``: on PostgreSQL, in name order, so two workers' batches never deadlock on them;
-    tests/integration/test_wallet_lock_order.py). Only partners with a wallet: the others have no row."""
-    from leadrelay.domain.auction import Offer
-    from leadrelay.domain.ping import Bid, BidStatus
-    from tests.fakes.wallets import FakeWallets
-    from tests.unit.test_use_cases_auction_config_changes import auction_doc, award, pinging
-
-    taken: list[list[str]] = []
-    monkeypatch.setattr(FakeWallets, "lock_wallets", lambda self, partners: taken.append(sorted(partners)))
-    limit = {"wallet": {"credit_limit": 100}}
-    world = Installation(document(sunco=limit, brightpath=limit))
-    route(world, 1)  # the west-coast rule: sunco, then brightpath
-    assert taken == [["brightpath", "sunco"]], taken
-
-    taken.clear()
-    doc = auction_doc()
-    doc["partners"]["sunco"]["wallet"] = {"credit_limit": 100}  # brightpath has none here
-    world, job_id, auction = pinging(doc)
-    assert taken == [["sunco"]], taken  # the routing that sent the pings
-    offers = [
-        Offer("sunco", Bid(BidStatus.ACCEPTED, 30.0)),
-        Offer("brightpath", Bid(BidStatus.ACCEPTED, 20.0)),
-    ]
-    step = award(world, job_id, auction, offers)
-    assert [s.partner for s in step.sends] == ["sunco"], step
-    assert taken == [["sunco"], ["sunco"]], taken  # and the award, before holding sunco's 30.00

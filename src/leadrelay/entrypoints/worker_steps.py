@@ -20,7 +20,7 @@ from leadrelay.domain.retry import RetryPolicy
 from leadrelay.domain.routing import Evaluation
 from leadrelay.domain.states import JOB_TO_ROUTE, QUEUE, JobStatus, QueueState
 from leadrelay.entrypoints.worker_isolation import all_or_each
-from leadrelay.services import auction, distribution, reservations, settlement, wallets
+from leadrelay.services import auction, distribution, reservations, settlement
 from leadrelay.services.config_in_force import ConfigCache, LiveConfig
 from leadrelay.services.health import BreakerGate, HealthTracker, adapt_pings, settle_breakers
 from leadrelay.services.opened_leads import open_jobs
@@ -79,8 +79,6 @@ class WorkerSteps:
         def route(jobs: Sequence[Record]) -> list[StepResult]:
             w = Writes()
             plans = {job.id: distribution.plan(job, live, now) for job in jobs}
-            targets = (ev.target for ev in plans.values() if ev is not None and ev.target is not None)
-            wallets.lock_funds_of(tx, live, (p for target in targets for p in target.partners))
             rotations = reservations.Rotations(tx)
             rotations.reserve(reservations.rotations_wanted(plans, {job.id: job.profile for job in jobs}))
             away, tripped = tx.caps.unavailable_and_breakers()  # one read for the batch
@@ -160,7 +158,6 @@ class WorkerSteps:
 
         def run(jobs: Sequence[Record]) -> list[StepResult]:
             w = Writes()
-            wallets.lock_funds_of(tx, live, (o.partner for job in jobs for o in by_id[job.id][1]))
             reserve_s = self.reserve.seconds
             gate = BreakerGate(tx, live, now, self.health)  # a waterfall's next tier, opened at the award:
 

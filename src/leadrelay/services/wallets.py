@@ -7,7 +7,6 @@ The API (``/v1/wallets``, ``/v1/partners/{name}/wallet``) and the CLI (``leadrel
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -103,12 +102,3 @@ def top_up(
         detail={"amount": str(-entry.amount), "entry": entry.id, "memo": memo},
     )
     return entry, show_wallet(tx, live, partner)
-
-
-def lock_funds_of(tx: Tx, live: LiveConfig, partners: Iterable[str]) -> None:
-    """The wallet rows of those of ``partners`` that have a wallet, held in name order: a grouped
-    transaction (the worker's routing or award of a batch of leads) takes them before it holds any funds,
-    so that two workers' batches selling to two partners crosswise wait for each other instead of
-    deadlocking (``Wallets.lock_wallets``)."""
-    specs = live.specs.partners
-    tx.wallets.lock_wallets({p for p in partners if (s := specs.get(p)) is not None and s.wallet is not None})

@@ -12,7 +12,7 @@ wallet row is upserted, so a partner's first entry makes its row and the sum sta
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -226,17 +226,6 @@ class SqlWallets:
         self, job_id: str, partner: str, scope: str, window: str, amount: Decimal, limit: Decimal
     ) -> tuple[bool, Decimal]:
         return reserve_budget(self._conn, job_id, partner, scope, window, amount, limit)
-
-    def lock_wallets(self, partners: Collection[str]) -> None:
-        if self._conn.dialect.name != "postgresql" or not partners:
-            return
-        names = sorted(set(partners))
-        made = _statements("postgresql")["wallet_row"]
-        for name in names:  # one at a time, in order: an insert of a missing row waits as a lock would
-            self._conn.execute(made, {"b_partner": name})
-        self._conn.execute(
-            select(_W.partner).where(_W.partner.in_(names)).order_by(_W.partner).with_for_update()
-        ).all()
 
     def reserve_funds(
         self, job_id: str, partner: str, amount: Decimal, credit_limit: Decimal

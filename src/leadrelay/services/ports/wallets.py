@@ -8,7 +8,7 @@ nothing here posts money, and nothing posts a partner's entry without moving its
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
@@ -22,13 +22,6 @@ class Wallets(Protocol):
     ) -> tuple[bool, Decimal]:
         """Hold ``amount`` in a budget window if it stays within ``limit``: ``(True, 0)`` when held (for
         the job's delivery to the partner), ``(False, what the window has spent)`` when it would not."""
-        ...
-
-    def lock_wallets(self, partners: Collection[str]) -> None:
-        """These partners' wallet rows (made where missing) held to the transaction's end, taken in name
-        order: a grouped transaction that may hold funds of several partners takes them first, so that two
-        of them taking two partners' funds crosswise wait instead of deadlocking (PostgreSQL; SQLite's
-        write lock holds everything already)."""
         ...
 
     def reserve_funds(
