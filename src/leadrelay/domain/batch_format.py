@@ -49,6 +49,7 @@ class CutFormat:
             "line_ending": fmt.line_ending,
             "columns": list(fmt.columns) if fmt.columns is not None else None,
             "bold_header": fmt.bold_header,
+            "formula_guard": fmt.formula_guard,
             "fields": list(self.fields) if self.fields is not None else None,
         }
 
@@ -64,6 +65,7 @@ class CutFormat:
             line_ending=doc["line_ending"],
             columns=tuple(columns) if columns is not None else None,
             bold_header=doc["bold_header"],
+            formula_guard=doc.get("formula_guard", True),  # cut before it was stored: the default
         )
         return cls(fmt, tuple(fields) if fields is not None else None)
 
