@@ -137,3 +137,37 @@ def test_a_carriage_return_alone_ends_a_line_as_universal_newlines_read_a_file()
     assert (progress.rows, progress.accepted, rejects) == (3, 3, [])
     notes = {r.raw["first_name"]: r.raw["notes"] for r in world.storage.rows("leads")}
     assert notes == {"P1": "ok", "P2": "two\rlines", "P3": "ok"}
+
+
+def test_an_over_long_line_with_a_quote_inside_an_unquoted_value_rejects_only_its_row() -> None:
+    """``55" screen`` in an over-long line: a quote inside an unquoted value opens nothing, and the line's
+    stand-in has the line's own quotes and commas, so the reader reads on as the file has it (a stand-in
+    by the quotes' parity opened a quoted value that swallowed every later row: review, 2026-12-06)."""
+    world = Installation()
+    long_line = b'P2,5125553002,94103,55" screen ' + b"x" * 300 + b"\r\n"
+    progress, rejects = _import_bytes(world, HEADER + _row(1) + long_line + _row(3) + _row(4), bound=200)
+
+    assert progress.state == ImportState.DONE, progress.error
+    assert (progress.rows, progress.accepted, progress.errors) == (4, 3, 1)
+    assert [(r["row"], r["first_name"], r["errors"]) for r in rejects] == [
+        ("3", "", "line 3 is longer than 200 bytes: not read")  # none of the line's values is kept
+    ]
+    assert _stored(world) == ["P1", "P3", "P4"]
+
+
+def test_a_file_with_cr_line_endings_longer_than_the_bound_is_read_line_by_line() -> None:
+    world = Installation()
+    rows = b"".join(b"P%d,512555%04d,94103,ok\r" % (i, 3000 + i) for i in range(60))
+    data = HEADER.replace(b"\r\n", b"\r") + rows
+    assert len(data) > 1000
+    progress, rejects = _import_bytes(world, data, bound=200)
+    assert progress.state == ImportState.DONE, progress.error
+    assert (progress.rows, progress.accepted, rejects) == (60, 60, [])
+
+
+def test_a_rejected_row_after_a_value_holding_a_lone_cr_is_numbered_by_its_first_line() -> None:
+    world = Installation()
+    data = HEADER + b'"Ada\rX",12,94103,ok\r\n' + _row(3)
+    progress, rejects = _import_bytes(world, data)
+    assert progress.state == ImportState.DONE, progress.error
+    assert [(r["row"], r["first_name"]) for r in rejects] == [("2", "Ada\rX")], rejects  # its phone is bad

@@ -36,29 +36,63 @@ _MARK = "\x00leadrelay-overlong-line\x00"  # stands for a skipped line in the te
 
 
 class Overlong(bytes):
-    """Stands for a line longer than the bound among the lines: empty, with the line's ``size`` and how
-    many double quotes it held (odd: the line opened or closed a quoted value the next lines go on with)."""
+    """Stands for a line longer than the bound among the lines: empty, with the line's ``size``, its
+    ``shape`` (its double quotes and commas in order, each run of other bytes one U+FFFD: what the csv
+    reader makes of the line's structure, opening and closing its quoted values as the line does), and,
+    where even the shape passed the bound (None), how many double quotes it held."""
 
     size: int = 0
     quotes: int = 0
+    shape: bytes | None = None
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # universal newlines: a carriage return alone ends a line too
+_TEXT_RUN = re.compile(rb'[^",\r\n]+')
+_PLACEHOLDER = "\ufffd".encode()
 
 
 def bounded_lines(fh: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes]:
-    """The file's lines (with their line endings); a line longer than ``limit`` bytes comes as an
-    ``Overlong`` (read through in chunks, never held whole)."""
-    while line := fh.readline(limit + 1):
-        if len(line) <= limit:
-            yield line
+    """The file's lines (with their line endings: CRLF, LF, or a CR alone, as old spreadsheets wrote); a
+    line longer than ``limit`` bytes comes as an ``Overlong`` (read through in chunks, never held whole)."""
+    buf, eof = b"", False
+
+    def line_end(data: bytes) -> re.Match[bytes] | None:
+        """The first line ending in ``data``, unless it is a CR at its very end (a CRLF's first half?)."""
+        m = _LINE_END.search(data)
+        return None if m is None or (not eof and m.group() == b"\r" and m.end() == len(data)) else m
+
+    while True:
+        while not eof and line_end(buf) is None and len(buf) <= limit:
+            chunk = fh.read(READ_CHUNK)
+            eof = not chunk
+            buf += chunk
+        if not buf:
+            return
+        m = line_end(buf)
+        if m is not None and m.end() <= limit:
+            yield buf[: m.end()]
+            buf = buf[m.end() :]
             continue
-        size, quotes = len(line), line.count(b'"')
-        while not line.endswith(b"\n"):
-            line = fh.readline(READ_CHUNK)
-            if not line:
-                break
-            size += len(line)
-            quotes += line.count(b'"')
+        if m is None and eof and len(buf) <= limit:  # the last line, without a line ending
+            yield buf
+            return
         skipped = Overlong()
-        skipped.size, skipped.quotes = size, quotes
+        shape: bytearray | None = bytearray()
+        while True:  # read through to the line's end, keeping its size, quotes and shape
+            m = line_end(buf)
+            cut = m.end() if m is not None else len(buf) - (0 if eof or not buf.endswith(b"\r") else 1)
+            part, buf = buf[:cut], buf[cut:]
+            skipped.size += len(part)
+            skipped.quotes += part.count(b'"')
+            if shape is not None:
+                shape += _TEXT_RUN.sub(_PLACEHOLDER, part.rstrip(b"\r\n"))
+                shape = shape if len(shape) <= limit else None
+            if m is not None or eof:
+                break
+            chunk = fh.read(READ_CHUNK)
+            eof = not chunk
+            buf += chunk
+        skipped.shape = bytes(shape) if shape is not None else None
         yield skipped
 
 
@@ -106,6 +140,7 @@ class ImportProgress:
 # a line's pieces for the csv reader: a carriage return alone ends a line too (as Python's universal
 # newlines read a file, and old spreadsheets wrote one); inside a quoted value it stays in the value
 _PIECES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+_LINE_END_TEXT = re.compile(r"\r\n|\r|\n")
 
 
 def _pieces(text: str) -> list[str]:
@@ -174,11 +209,14 @@ async def import_rows(
     def decoded() -> Iterator[str]:
         number = 0  # the lines as the csv reader counts them (a lone carriage return ends one)
         for chunk in lines:
-            if isinstance(chunk, Overlong):  # not held: its mark, opening or closing a quote as it did
+            if isinstance(chunk, Overlong):  # not held: its shape and mark, read as the line would be
                 number += 1
                 progress.read_bytes += chunk.size
                 unread[number] = f"is longer than {max_line_bytes} bytes"
-                yield ('"' if chunk.quotes % 2 else "") + f"{_MARK}{number}{_MARK}\n"
+                if chunk.shape is not None:
+                    yield _marked(chunk.shape.decode("utf-8") + "\n", number)
+                else:  # a shape past the bound too: its quotes' parity, opening or closing a quoted value
+                    yield ('"' if chunk.quotes % 2 else "") + f"{_MARK}{number}{_MARK}\n"
                 continue
             progress.read_bytes += len(chunk)
             bad = None
@@ -248,7 +286,7 @@ async def import_rows(
             extra = row.pop(None, None)
             # the line the row starts on: the reader counts the lines read, a quoted value's too
             first = reader.line_num - sum(
-                v.count("\n") for v in [*row.values(), *(extra or ())] if isinstance(v, str)
+                len(_LINE_END_TEXT.findall(v)) for v in [*row.values(), *(extra or ())] if isinstance(v, str)
             )
             if extra:  # a value past the header's columns (an unquoted comma?): nothing is dropped unsaid
                 progress.errors += 1
