@@ -442,3 +442,30 @@ partners:
   sunco: {caps: &caps {day: 9}}
   voltedge: {caps: *caps}
 """
+
+
+def test_a_backtest_counts_a_lead_whose_partners_were_all_at_their_caps_as_not_routed(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    """"Routed" means in the draft what it means in the actual column: a partner was sent the lead (or
+    offered it, or pinged). A lead whose only candidate was at its cap reached nobody; the draft counted it
+    routed, and a draft the same as the stored configuration showed a routed difference (black-box pass,
+    2026-12-06)."""
+    routed_leads(db_url, buyers)  # CA, TX, CA again
+    rule = {
+        "name": "west-coast",
+        "when": {"field": "state", "op": "in", "value": ["CA", "OR", "WA"]},
+        "send_to": {"partners": ["voltedge"]},
+    }
+    profile = {
+        "entity": "solar",
+        "rules": [rule],
+        "default": {"partners": ["brightpath"]},
+        "partner_caps": {"voltedge": {"total": 1}},  # the second CA lead finds voltedge at its cap
+    }
+    draft = yaml.safe_dump({"profiles": {"solar-main": profile}})
+    with ServerThread(db_url, workers=0) as server, server.client() as http:
+        back = http.post("/v1/backtest", json={"draft": draft, "since": "2d"}, headers=ADMIN)
+    assert back.status_code == 200, back.text
+    drafted = back.json()["draft"]
+    assert (drafted["leads"], drafted["routed"], drafted["sold"], drafted["unsold"]) == (3, 2, 2, 1), drafted

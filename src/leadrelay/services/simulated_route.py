@@ -51,9 +51,15 @@ class ProfileRoute:
     trace: tuple[str, ...]
     auction_prices: str | None = None  # where an auction's bids came from (None: no auction)
 
+    reached: bool = (
+        False  # a partner was sent the lead, offered it, or pinged for it (a delivery, an offer, a bid)
+    )
+
     @property
     def routed(self) -> bool:
-        return bool(self.order)
+        """As the actual column counts a lead routed (a delivery or a bid of it): a lead whose screened
+        candidates were all at their caps (or closed, out of funds) reached nobody and is not."""
+        return self.reached
 
     def sales(self) -> list[tuple[str, Decimal | None]]:
         return [(p.partner, p.price) for p in self.partners if p.verdict == "chosen"]
@@ -173,6 +179,7 @@ def route_one(
         expected_revenue=revenue,
         trace=tuple(final),
         auction_prices=prices if target is not None and target.strategy in _AUCTIONS else None,
+        reached=bool(w.new_deliveries or offered or prices is not None),
     )
 
 
