@@ -447,7 +447,7 @@ partners:
 def test_a_backtest_counts_a_lead_whose_partners_were_all_at_their_caps_as_not_routed(
     db_url: str, buyers: BuyersThread
 ) -> None:
-    """"Routed" means in the draft what it means in the actual column: a partner was sent the lead (or
+    """ "Routed" means in the draft what it means in the actual column: a partner was sent the lead (or
     offered it, or pinged). A lead whose only candidate was at its cap reached nobody; the draft counted it
     routed, and a draft the same as the stored configuration showed a routed difference (black-box pass,
     2026-12-06)."""
