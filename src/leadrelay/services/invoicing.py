@@ -175,13 +175,18 @@ class Billing:
             seq = tx.invoices.next_number(first.series, now.year)
             invoice = _get(tx, invoice_id)
             inv.check_move(invoice_id, invoice.status, InvoiceStatus.ISSUED)  # as committed meanwhile
-            if invoice.party_kind is Party.PARTNER:
-                # the sales it would bill, their deliveries locked before the entries are read again: a
-                # cancel under way (it holds them) ends first, and its cancellation is read with the rest;
-                # a cancel after this finds them invoiced
-                candidates = _open_entries(tx, invoice.party_kind, invoice.party, invoice.period)
-                tx.invoices.lock_deliveries(inv.regenerate(invoice, candidates, now).sold_deliveries)
-            invoice = inv.issue(_refill(tx, invoice, now, hold=True), seq, now)
+            # the sales it bills, their deliveries locked before the entries they are billed from are read
+            # (read again until every sale read was locked first: one may be posted meanwhile): a cancel
+            # under way (it holds them) ends first, and its cancellation is billed with the rest; a cancel
+            # after this finds them invoiced
+            locked: set[str] = set()
+            filled = _refill(tx, invoice, now, hold=True)
+            while invoice.party_kind is Party.PARTNER and not locked.issuperset(filled.sold_deliveries):
+                more = set(filled.sold_deliveries) - locked
+                tx.invoices.lock_deliveries(more)
+                locked |= more
+                filled = _refill(tx, invoice, now, hold=True)
+            invoice = inv.issue(filled, seq, now)
             tx.invoices.set_state(invoice)
             if invoice.party_kind is Party.PARTNER:
                 tx.invoices.set_invoiced(invoice.sold_deliveries, True)
