@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from leadrelay.domain.attempts import Outcome
+from leadrelay.domain.caps import SOURCE_PREFIX
 from leadrelay.domain.derived_states import lead_status
 from leadrelay.domain.routing import NO_RULE_MATCHED
 from leadrelay.domain.states import (
@@ -252,6 +253,29 @@ class FakeCaps:
             self._t.update("cap_counters", row, {"used": row["used"] + 1})
             return True, -1
         return False, int(row["used"])
+
+    def seed_window(self, owner: str, scope: str, window: str, since: datetime | None) -> None:
+        if self._t.find("cap_counters", owner, scope, window) is not None:
+            return
+        after = (lambda at: at >= since) if since is not None else (lambda at: True)
+        if owner.startswith(SOURCE_PREFIX):
+            source = owner.removeprefix(SOURCE_PREFIX)
+            held = self._t.where(
+                "leads",
+                lambda r: r["source"] == source and not r["is_test"] and r["status"] != "rejected"
+                and after(r["created_at"]),
+            )  # fmt: skip
+        else:
+            profiles = {j["id"]: j["profile"] for j in self._t.where("jobs", lambda j: True)}
+            holding = {"pending", "retry", "delivered", "held", "batched"}
+            held = self._t.where(
+                "deliveries",
+                lambda d: d["partner"] == owner and d["status"] in holding and not d["is_test"]
+                and (not scope or profiles.get(d["job_id"]) == scope) and after(d["created_at"]),
+            )  # fmt: skip
+        self._t.insert(
+            "cap_counters", {"partner": owner, "scope": scope, "window": window, "used": len(held)}
+        )
 
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None:
         for scope, window in windows:

@@ -101,6 +101,22 @@ def first_reached(caps: Mapping[CapPeriod, int], used: Mapping[CapPeriod, int]) 
     return None
 
 
+def window_start(period: CapPeriod, tz: ZoneInfo, now: dt.datetime) -> dt.datetime | None:
+    """The UTC instant the window containing ``now`` began; None for ``total`` (all time)."""
+    local = _local(tz, now)
+    if period is CapPeriod.TOTAL:
+        return None
+    if period is CapPeriod.HOUR:  # in elapsed time, as ``window_end`` counts it (a repeated hour too)
+        into_hour = dt.timedelta(minutes=local.minute, seconds=local.second, microseconds=local.microsecond)
+        return now.astimezone(dt.UTC) - into_hour
+    day = local.date()
+    if period is CapPeriod.WEEK:
+        day -= dt.timedelta(days=day.weekday())
+    elif period is CapPeriod.MONTH:
+        day = day.replace(day=1)
+    return dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+
+
 def window_end(period: CapPeriod, tz: ZoneInfo, now: dt.datetime) -> dt.datetime | None:
     """The UTC instant the window containing ``now`` ends (the next one starts); None for ``total``."""
     local = _local(tz, now)
@@ -149,9 +165,12 @@ def _first_change(period: CapPeriod, tz: ZoneInfo, start: dt.datetime, end: dt.d
 # ---------------------------------------------------------------- a source's caps
 
 
+SOURCE_PREFIX = "source:"
+
+
 def source_counter(source: str) -> str:
     """The cap counters' owner of a source's caps (``source:web``: no partner name has a colon)."""
-    return f"source:{source}"
+    return f"{SOURCE_PREFIX}{source}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from leadrelay.configuration.schema import unknown
 from leadrelay.errors import ConfigError, ConfigProblem, NotFound
 from leadrelay.services import credentials
 from leadrelay.services.ports import Clock, Ring, Sealer, Storage, Tx, system_clock
+from leadrelay.services.reservations import seed_new_windows
 
 KINDS = ("smtp", "entities", "sources", "partners", "profiles", "alerts")
 
@@ -102,6 +103,8 @@ def apply_objects(
             at=now,
             detail={"doc": redact(doc)},
         )
+    after = {kind: {**existing.get(kind, {}), **incoming.get(kind, {})} for kind in KINDS}
+    seed_new_windows(tx, after, [(c.kind, c.name) for c in changes if c.action != "unchanged"], now)
     tx.config.bump_version()
     return changes
 

@@ -113,6 +113,9 @@ class _DryCaps:
     def cap_used(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
         return self._used(keys)
 
+    def seed_window(self, owner: str, scope: str, window: str, since: datetime | None) -> None:
+        raise DryRunWrite("a dry run applies no configuration")
+
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:
         usage = dict(self._real.cap_usage(partner)) if self._stored else {}
         for (name, scope, window), n in self._taken.caps.items():

@@ -7,18 +7,18 @@ them (``services.distribution``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from leadrelay.domain.caps import window_key
+from leadrelay.domain.caps import source_counter, window_key, window_start
 from leadrelay.domain.model import CapPeriod, Pacing, PartnerSpec
 from leadrelay.domain.pacing import LOAD_SCOPE, Load, even_allowance, least_loaded_order, load_window
 from leadrelay.domain.routing import Evaluation, rotation_key
 from leadrelay.domain.selection import needs_rotation
 from leadrelay.services.config_in_force import LiveConfig
-from leadrelay.services.ports import Tx
+from leadrelay.services.ports import Objects, Tx
 
 _PERIOD_ORDER = (CapPeriod.HOUR, CapPeriod.DAY, CapPeriod.WEEK, CapPeriod.MONTH, CapPeriod.TOTAL)
 _NO_LIMIT = 2**31 - 1  # a day count is a counter with no limit
@@ -88,6 +88,34 @@ def reserve(
         tx.caps.reserve_cap(partner.name, LOAD_SCOPE, window, _NO_LIMIT)
         taken.append([LOAD_SCOPE, window])
     return taken, None
+
+
+def seed_new_windows(tx: Tx, objects: Objects, changed: Iterable[tuple[str, str]], now: datetime) -> None:
+    """At ``apply``: the current window of every cap of the changed partners, profiles and sources (kind,
+    name) counts what it held before (``Caps.seed_window``): a cap added in the middle of its window, or a
+    period newly capped, starts from the deliveries (a source's: leads) it had already, not from zero. A
+    window counted already is left as it is. ``objects``: the configuration as it stands after the change."""
+    partners = objects.get("partners", {})
+    for kind, name in changed:
+        doc = objects.get(kind, {}).get(name)
+        if doc is None:
+            continue
+        if kind == "partners":
+            _seed(tx, name, "", doc.get("caps") or {}, doc.get("timezone"), now)
+        elif kind == "profiles":
+            for partner, caps in (doc.get("partner_caps") or {}).items():
+                _seed(tx, partner, name, caps, partners.get(partner, {}).get("timezone"), now)
+        elif kind == "sources":
+            _seed(tx, source_counter(name), "", doc.get("caps") or {}, doc.get("timezone"), now)
+
+
+def _seed(
+    tx: Tx, owner: str, scope: str, caps: Mapping[str, int], timezone: str | None, now: datetime
+) -> None:
+    tz = ZoneInfo(timezone or "UTC")
+    for name in caps:
+        period = CapPeriod(name)
+        tx.caps.seed_window(owner, scope, window_key(period, tz, now), window_start(period, tz, now))
 
 
 class CapUse(NamedTuple):

@@ -6,15 +6,18 @@ Every function takes an open transaction (``Connection``), as in ``store``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db import dedup_store, wallet_store
-from leadrelay.adapters.db.tables import cap_counters, rotations
+from leadrelay.adapters.db.tables import cap_counters, deliveries, jobs, leads, rotations
+from leadrelay.domain.caps import SOURCE_PREFIX
+from leadrelay.domain.states import DeliveryStatus, LeadStatus
 
 
 @lru_cache(maxsize=8)
@@ -108,6 +111,48 @@ def release_caps(conn: Connection, partner: str, windows: Sequence[Sequence[str]
             wallet_store.release_holds(conn, window, partner)
             continue
         conn.execute(_GIVE_SLOT, {"b_partner": partner, "b_scope": scope, "b_window": window})
+
+
+# a delivery in these states keeps its cap slot (a failed or cancelled one gave it back)
+_HOLDING = tuple(
+    s.value
+    for s in (
+        DeliveryStatus.PENDING,
+        DeliveryStatus.RETRY,
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.HELD,
+        DeliveryStatus.BATCHED,
+    )
+)
+
+
+def seed_window(conn: Connection, owner: str, scope: str, window: str, since: dt.datetime | None) -> None:
+    """``Caps.seed_window``: one INSERT … SELECT, counting only when the row is missing."""
+    source = owner.removeprefix(SOURCE_PREFIX) if owner.startswith(SOURCE_PREFIX) else None
+    if source is not None:  # a source's valid leads (what takes a slot of its caps)
+        held = select(func.count()).where(
+            leads.c.source == source, leads.c.is_test.is_(False), leads.c.status != LeadStatus.REJECTED.value
+        )
+        held = held.where(leads.c.created_at >= since) if since is not None else held
+    else:
+        held = select(func.count()).select_from(
+            deliveries.join(jobs, jobs.c.id == deliveries.c.job_id) if scope else deliveries
+        )
+        held = held.where(
+            deliveries.c.partner == owner, deliveries.c.status.in_(_HOLDING), deliveries.c.is_test.is_(False)
+        )
+        held = held.where(jobs.c.profile == scope) if scope else held
+        held = held.where(deliveries.c.created_at >= since) if since is not None else held
+    key = {"b_partner": owner, "b_scope": scope, "b_window": window}
+    missing = ~exists(select(cap_counters.c.used).where(_CAP_KEY))
+    row = select(literal(owner), literal(scope), literal(window), held.scalar_subquery()).where(missing)
+    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        ins(cap_counters)
+        .from_select(["partner", "scope", "window", "used"], row)
+        .on_conflict_do_nothing(index_elements=["partner", "scope", "window"])
+    )
+    conn.execute(statement, key)
 
 
 def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:

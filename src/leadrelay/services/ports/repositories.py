@@ -69,6 +69,13 @@ class Caps(Protocol):
 
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None: ...
 
+    def seed_window(self, owner: str, scope: str, window: str, since: datetime | None) -> None:
+        """Make a cap window's counter row where it has none, with what the window holds already: the
+        partner's deliveries that keep a slot (of the profile ``scope``'s jobs, unless ``""``), or for a
+        source's counter (``domain.caps.source_counter``) its valid leads, made since ``since`` (None:
+        ever). A cap configured in the middle of its window counts what the window had before it."""
+        ...
+
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]: ...
 
     def cap_used(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]: ...

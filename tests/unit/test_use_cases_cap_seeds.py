@@ -1,0 +1,72 @@
+"""A cap added in the middle of its window (black-box pass, 2026-12-06): the window counts what it held
+before the cap was applied, the partner's deliveries of that window (a profile's cap: that profile's), so
+the cap holds from its first lead; a source's cap counts the source's valid leads. In memory; the SQL is
+tests/integration/test_cap_seeds.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.documents import lead
+from tests.unit.in_memory import Installation, document, http
+
+
+def sell(world: Installation, i: int) -> str:
+    """A west-coast lead (sunco first, then brightpath), sold; its partner."""
+    lead_id = world.accept(lead(phone=f"(512) 555-{1000 + i}", email=f"p{i}@example.com")).lead_id
+    world.work(http(200, '{"reference": "r"}'))
+    found = world.all("deliveries", lead_id=lead_id)
+    return found[0].partner if found else ""
+
+
+def with_caps(**sunco: Any) -> dict[str, Any]:
+    return document(sunco=sunco)
+
+
+def test_a_partner_cap_added_mid_window_counts_the_deliveries_it_had_before() -> None:
+    world = Installation(document())
+    assert [sell(world, i) for i in range(3)] == ["sunco"] * 3
+    world.configure(with_caps(caps={"hour": 3, "day": 4}))
+    assert sell(world, 3) == "brightpath"  # sunco had 3 this hour: at its new cap at once
+    trace = world.one("jobs", lead_id=world.all("deliveries", partner="brightpath")[0].lead_id).trace
+    assert any("sunco: cap hour 3/3 reached" in line for line in trace), trace
+    counters = {(r.scope, r.window[:1]): r.used for r in world.all("cap_counters", partner="sunco")}
+    assert counters == {("", "h"): 3, ("", "d"): 3}
+
+
+def test_a_profile_cap_added_mid_window_counts_that_profiles_deliveries() -> None:
+    world = Installation(document())
+    assert [sell(world, i) for i in range(2)] == ["sunco"] * 2
+    doc = document()
+    doc["profiles"]["solar-main"]["partner_caps"] = {"sunco": {"day": 2}}
+    world.configure(doc)
+    assert sell(world, 2) == "brightpath"
+
+
+def test_a_failed_delivery_gave_its_slot_back_and_is_not_counted() -> None:
+    world = Installation(document())
+    world.accept(lead(phone="(512) 555-2000", email="f@example.com"))
+    world.work(http(400, "refused"))  # sunco refuses, brightpath takes it
+    world.configure(with_caps(caps={"hour": 1}))
+    assert sell(world, 1) == "sunco"  # sunco's refused delivery holds no slot
+
+
+def test_a_window_counted_already_is_left_as_it_is_and_applying_again_changes_nothing() -> None:
+    world = Installation(with_caps(caps={"hour": 5}))
+    assert [sell(world, i) for i in range(2)] == ["sunco"] * 2
+    world.configure(with_caps(caps={"hour": 5, "day": 9}))  # the hour counted from the start: kept
+    world.configure(with_caps(caps={"hour": 5, "day": 9}))
+    counters = {r.window[:1]: r.used for r in world.all("cap_counters", partner="sunco")}
+    assert counters == {"h": 2, "d": 2}
+
+
+def test_a_source_cap_added_mid_window_counts_its_valid_leads() -> None:
+    world = Installation(document())
+    for i in range(2):
+        world.accept(lead(phone=f"(512) 555-{3000 + i}", email=f"s{i}@example.com"))
+    world.accept(lead(phone="12"))  # rejected: takes no slot
+    doc = document()
+    doc["sources"]["web"]["caps"] = {"day": 2}
+    world.configure(doc)
+    [counter] = world.all("cap_counters", partner="source:web")
+    assert counter.used == 2
