@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,7 +92,8 @@ def _text(value: Any) -> str:
         return str(int(value))
     if isinstance(value, str):
         value = number_only(value)  # a phone's extension does not make another person
-    return str(value).strip().casefold()  # emails: John@x.com and john@x.com are one person
+    # emails: John@x.com and john@x.com are one person; Müller is one name however its ü is encoded
+    return unicodedata.normalize("NFC", str(value).strip().casefold())
 
 
 def material(scope: str, parts: Sequence[Any]) -> bytes:

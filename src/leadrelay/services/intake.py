@@ -20,6 +20,7 @@ from leadrelay import log_context
 from leadrelay.domain import lookup
 from leadrelay.domain.caps import SourceSlot, source_slots
 from leadrelay.domain.fields import validate_lead
+from leadrelay.domain.fields.value import is_empty
 from leadrelay.domain.ledger import DEFAULT_CURRENCY, accepted_payout, payout_of_terms
 from leadrelay.domain.model import SourceSpec
 from leadrelay.domain.states import LeadStatus, QueueState
@@ -154,7 +155,8 @@ class Intake:
         sealed = None
         if entity.sensitive:
             secret = {k: values.pop(k) for k in entity.sensitive if k in values}
-            secret_raw = {k: raw.pop(k) for k in entity.sensitive if k in raw}
+            # an empty one holds nothing to seal: it stays as sent (a form sends its empty inputs)
+            secret_raw = {k: raw.pop(k) for k in entity.sensitive if k in raw and not is_empty(raw[k])}
             if secret or secret_raw:
                 ring = await self._sealer.ring()
                 sealed = ring.seal_json({"data": secret, "raw": secret_raw}, lead_id.encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from leadrelay.domain.fields.value import FieldValue, Invalid, Options, accept, register, text
@@ -10,7 +11,8 @@ from leadrelay.domain.fields.value import FieldValue, Invalid, Options, accept, 
 @register("string")
 def parse_string(raw: Any, options: Options) -> FieldValue:
     value = text(raw)
-    if options.max_length is not None and len(value) > options.max_length:
+    # counted as the letters show (composed: "e" and its accent are one), the value kept as sent
+    if options.max_length is not None and len(unicodedata.normalize("NFC", value)) > options.max_length:
         raise Invalid(f"longer than {options.max_length} characters")
     return accept(raw, value)
 

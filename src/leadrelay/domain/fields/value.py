@@ -121,8 +121,22 @@ def rejected(raw: Any, error: str) -> FieldValue:
 
 
 def is_empty(raw: Any) -> bool:
-    """None and blank text count as "not given" (a missing required field, an absent optional one)."""
-    return raw is None or (isinstance(raw, str) and not raw.strip())
+    """None and blank text count as "not given" (a missing required field, an absent optional one): text of
+    nothing but spaces and invisible format characters (a zero-width space, a direction mark) too."""
+    if not isinstance(raw, str):
+        return raw is None
+    shown = raw.strip()  # a first character that shows: not empty (the common case, at no further cost)
+    return not shown or (shown[0] in _INVISIBLE and not shown.translate(_UNSEEN).strip())
+
+
+# format characters a value may hold without showing anything: zero-width space, non-joiner and joiner,
+# the direction marks and embeddings, word joiner, the byte-order mark
+_INVISIBLE = (
+    "\u200b\u200c\u200d\u200e\u200f"  # zero-width space, non-joiner, joiner; the LTR and RTL marks
+    "\u202a\u202b\u202c\u202d\u202e"  # the direction embeddings and overrides
+    "\u2060\u2066\u2067\u2068\u2069\ufeff"  # word joiner, the direction isolates, the byte-order mark
+)
+_UNSEEN = dict.fromkeys(map(ord, _INVISIBLE))
 
 
 def text(raw: Any) -> str:

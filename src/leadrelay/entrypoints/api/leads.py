@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Mapping
@@ -51,7 +52,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-_LONG_NUMBER = re.compile(rb"[0-9]{20}")  # 20 digits or more: maybe past an unsigned 64-bit integer
+# 20 digits or more: maybe past an unsigned 64-bit integer; a negative one of 19: maybe below a signed one
+_LONG_NUMBER = re.compile(rb"[0-9]{20}|-[0-9]{19}")
 
 
 def _exact_int(digits: str) -> int | str:
@@ -78,15 +80,38 @@ def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
             raise ValidationFailed([FieldProblem(field, problem)], f"{field}: {problem}")
         return data
     if media == "application/x-www-form-urlencoded":
-        try:
-            text = body.decode("utf-8")  # an escaped byte that is not UTF-8 is refused too, not replaced
-            pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(body), errors="strict")
+        charset = _charset(content_type)
+        try:  # an escaped byte not of the charset is refused too, not replaced
+            text = body.decode(charset)
+            # as browsers send forms: an empty part (a trailing &) is skipped, a name without = is empty
+            pairs = parse_qsl(text, keep_blank_values=True, encoding=charset, errors="strict")
         except (UnicodeDecodeError, ValueError) as exc:
             raise HTTPProblem(400, "malformed_body", f"the body is not valid form data: {exc}") from exc
-        return dict(pairs)
+        data = dict(pairs)
+        if len(data) < len(pairs):  # a field sent twice: neither value is dropped unsaid
+            field = next(name for i, (name, _) in enumerate(pairs) if any(n == name for n, _ in pairs[:i]))
+            problem = "sent more than once: send one value (join a list's items into one value)"
+            raise ValidationFailed([FieldProblem(field, problem)], f"{field}: {problem}")
+        return data
     raise HTTPProblem(
         415, "unsupported_media_type", "send application/json or application/x-www-form-urlencoded"
     )
+
+
+def _charset(content_type: str) -> str:
+    """The form's charset (``; charset=ISO-8859-1``), UTF-8 where none is named; 415 for one unknown."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"'):
+            wanted = value.strip().strip('"')
+            try:
+                info = codecs.lookup(wanted)
+                if not getattr(info, "_is_text_encoding", True):  # base64, rot13 …: no text encodings
+                    raise LookupError(wanted)
+                return info.name
+            except LookupError:
+                raise HTTPProblem(415, "unsupported_media_type", f"unknown charset {wanted[:40]!r}") from None
+    return "utf-8"
 
 
 _ERROR = {"$ref": "#/components/schemas/ErrorBody"}
