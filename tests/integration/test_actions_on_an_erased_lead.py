@@ -45,6 +45,7 @@ def test_resend_of_an_erased_lead_posts_nothing(db_url: str, buyers: BuyersThrea
         job_id = rows(db_url, select(jobs.c.id))[0].id
         assert http.delete(f"/v1/leads/{answer['lead_id']}", headers=ADMIN).status_code == 200
         assert received(buyers) == 1
+        offered = http.get(f"/v1/distributions/{job_id}", headers=ADMIN).json()["actions"]["resend"]
         r = http.post(f"/v1/distributions/{job_id}/resend", json={"reason": "lost"}, headers=ADMIN)
         wait_for(lambda: all_done(db_url), timeout=20)
         found = [(j.kind, j.status) for j in rows(db_url, select(jobs))]
@@ -54,6 +55,8 @@ def test_resend_of_an_erased_lead_posts_nothing(db_url: str, buyers: BuyersThrea
         assert ("resend", "delivered") not in found
         assert r.status_code == 409, r.text
         assert "erased" in r.json()["detail"]
+        # and the detail did not offer it (it said allowed, and the console showed the button)
+        assert (offered["allowed"], offered["reason"]) == (False, r.json()["detail"]), offered
 
 
 def test_rerun_of_an_erased_lead_posts_nothing(db_url: str) -> None:
@@ -66,12 +69,14 @@ def test_rerun_of_an_erased_lead_posts_nothing(db_url: str) -> None:
             job_id = rows(db_url, select(jobs.c.id))[0].id
             assert http.delete(f"/v1/leads/{answer['lead_id']}", headers=ADMIN).status_code == 200
             assert received(refusing) == 1
+            offered = http.get(f"/v1/distributions/{job_id}", headers=ADMIN).json()["actions"]["rerun"]
             r = http.post(f"/v1/distributions/{job_id}/rerun", json={}, headers=ADMIN)
             wait_for(lambda: all_done(db_url), timeout=20)
             bodies = [x.get("body") for x in refusing.requests("sunco")]
 
             assert received(refusing) == 1, bodies[1:]
             assert r.status_code == 409 and "erased" in r.json()["detail"], r.text
+            assert offered["allowed"] is False and "erased" in offered["reason"], offered
 
 
 def test_cancel_with_redistribution_of_an_erased_lead_posts_nothing(

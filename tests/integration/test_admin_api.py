@@ -206,6 +206,17 @@ def test_numbers_storage_cannot_hold_are_422_with_the_path_not_a_500(http: httpx
     assert audit(http) == before
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/erasures", "/v1/returns", "/v1/ledger", "/v1/suppression-lists", "/v1/distributions/job_x/cancel"],
+)
+def test_a_body_that_is_not_json_is_a_400_as_documented(http: httpx.Client, path: str) -> None:
+    """It was a 422 naming a field "1" (FastAPI's json_invalid), where the OpenAPI document says 400."""
+    r = http.post(path, content="{bad", headers={**ADMIN, "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == "malformed_body" and "not valid JSON" in r.json()["detail"], r.text
+
+
 def test_deeply_nested_configuration_is_answered_in_the_error_shape(http: httpx.Client) -> None:
     before = config(http)
     for depth, status, code in [(300, 422, "invalid_config"), (2000, 400, "malformed_body")]:

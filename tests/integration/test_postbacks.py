@@ -203,6 +203,12 @@ def test_postbacks_end_to_end(
         )
         r = http.post(url, json={"outcome": "returned", "event_id": "ev-1"})  # a replay of the event
         assert r.status_code == 409 and "ev-1" in r.json()["detail"]
+        r = http.post(url, json={"outcome": ["converted"], "revenue": ["5"]})  # lists: not their last item
+        assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["outcome", "revenue"], (
+            r.text
+        )
+        r = http.post(url, json=["outcome"])
+        assert r.status_code == 400 and "JSON object of postback parameters" in r.json()["detail"], r.text
         r = http.post(url, data={"outcome": "returned", "revenue": "a lot"})  # form
         assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["revenue"], r.text
         r = http.post(url, data={"outcome": "contacted", "event_id": "ev-2"})

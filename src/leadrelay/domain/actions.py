@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadrelay.domain.privacy import ERASED_REASON
 from leadrelay.domain.states import JOB_OPEN, DeliveryStatus, JobStatus, QueueState
 
 DEFAULT_CANCEL_PERIOD = timedelta(days=7)
@@ -26,6 +27,7 @@ class JobView:
     queue_state: str
     run_at: datetime
     lease_until: datetime | None
+    erased: bool = False  # its lead's personal data erased: nothing more is sent of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +69,19 @@ def _delivered(deliveries: Sequence[DeliveryView]) -> tuple[str, ...]:
     return tuple(d.partner for d in deliveries if d.status == DeliveryStatus.DELIVERED)
 
 
+def erased_refusal(action: str, job_id: str) -> str:
+    """Why ``action`` is refused for a job whose lead's personal data was erased."""
+    return f"cannot {action} {job_id}: its lead's {ERASED_REASON}; nothing more is sent"
+
+
 def can_resend(
     job: JobView, deliveries: Sequence[DeliveryView], open_resends: Sequence[str] = ()
 ) -> Availability:
     """Only a delivered job, to the partners it was delivered to, and not while an earlier resend of it
     (or of a resend of it) is still on its way: a second click, or two operators at once, would send the
     buyer the lead twice."""
+    if job.erased:
+        return Availability(False, erased_refusal("resend", job.id))
     if job.status != JobStatus.DELIVERED:
         hint = " (use rerun)" if job.status in (JobStatus.FAILED, JobStatus.UNSOLD) else ""
         return Availability(
@@ -90,6 +99,8 @@ def can_resend(
 def can_rerun(job: JobView, deliveries: Sequence[DeliveryView], now: datetime) -> Availability:
     """A failed or unsold job, or one stuck open (no live lease, no retry due later, not parked), that
     nobody bought."""
+    if job.erased:
+        return Availability(False, erased_refusal("rerun", job.id))
     lease_live = job.queue_state == QueueState.CLAIMED and (job.lease_until or now) > now
     waiting = job.queue_state == QueueState.READY and job.run_at > now  # a retry scheduled for later
     parked = job.queue_state == QueueState.WAITING  # its lead is in (or waits for) a batch, or an offer

@@ -13,11 +13,11 @@ from leadrelay.domain.actions import (
     can_cancel,
     can_rerun,
     can_resend,
+    erased_refusal,
 )
 from leadrelay.domain.after_sale_states import ReturnStatus
 from leadrelay.domain.fields.sample import build_test_lead
 from leadrelay.domain.ledger import EntryKind
-from leadrelay.domain.privacy import ERASED_REASON
 from leadrelay.domain.states import (
     DELIVERY,
     DELIVERY_UNDER_WAY,
@@ -65,7 +65,8 @@ def _audit(
 
 
 def job_view(job: Record) -> JobView:
-    return JobView(job.id, job.status, job.queue_state, job.run_at, job.lease_until)
+    erased = getattr(job, "lead_erased_at", None) is not None
+    return JobView(job.id, job.status, job.queue_state, job.run_at, job.lease_until, erased)
 
 
 def delivery_views(deliveries: Sequence[Record], tx: Tx | None = None) -> list[DeliveryView]:
@@ -87,7 +88,7 @@ def delivery_views(deliveries: Sequence[Record], tx: Tx | None = None) -> list[D
 
 def _not_erased(job: Record, action: str) -> None:
     if job.lead_erased_at is not None:
-        raise InvalidTransition(f"cannot {action} {job.id}: its lead's {ERASED_REASON}; nothing more is sent")
+        raise InvalidTransition(erased_refusal(action, job.id))
 
 
 def _allowed(availability: Availability) -> None:

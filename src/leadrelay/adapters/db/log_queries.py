@@ -11,7 +11,9 @@ from sqlalchemy import Connection, Row, or_, select
 from leadrelay.adapters.db.tables import attempts, audit_log, batches, deliveries, jobs, leads
 from leadrelay.domain.log_filter import DistributionFilter
 
-_JOBS = select(jobs, leads.c.source).join(leads, leads.c.id == jobs.c.lead_id)
+_JOBS = select(jobs, leads.c.source, leads.c.erased_at.label("lead_erased_at")).join(
+    leads, leads.c.id == jobs.c.lead_id
+)
 
 
 class SqlLogQueries:

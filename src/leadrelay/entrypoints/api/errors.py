@@ -87,6 +87,11 @@ async def _leadrelay_error(_request: Request, exc: Exception) -> Response:
 
 async def _request_validation(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    broken = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if broken is not None:  # a body that does not parse: as every route documents it (not a field's 422)
+        where = broken.get("ctx", {}).get("error", "")
+        detail = f"the body is not valid JSON{f': {where}' if where else ''}"
+        return JSONResponse({"code": "malformed_body", "detail": detail}, 400)
     errors = [
         {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")), "error": e["msg"]}
         for e in exc.errors()

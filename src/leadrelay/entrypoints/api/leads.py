@@ -63,7 +63,8 @@ def _exact_int(digits: str) -> int | str:
     return value if -(2**63) <= value < 2**64 else digits
 
 
-def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
+def parse_body(content_type: str, body: bytes, *, of: str = "lead fields") -> dict[str, Any]:
+    """A JSON object or a form's fields (``of``: what they are, for the message when the body is neither)."""
     media = content_type.split(";")[0].strip().lower()
     if media in ("application/json", "") or media.endswith("+json"):
         try:
@@ -73,7 +74,7 @@ def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
         if _LONG_NUMBER.search(body):  # orjson reads an integer past 64 bits as a float: rounded
             data = json.loads(body, parse_int=_exact_int)  # valid JSON (orjson read it)
         if not isinstance(data, dict):
-            raise HTTPProblem(400, "malformed_body", "the body must be a JSON object of lead fields")
+            raise HTTPProblem(400, "malformed_body", f"the body must be a JSON object of {of}")
         if any(isinstance(v, dict | list) for v in data.values()) and (where := too_deep(data)) is not None:
             field = where.split(".")[0].split("[")[0]
             problem = f"nested deeper than {MAX_DEPTH} levels"

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from leadrelay.entrypoints.api.deps import RuntimeDep
 from leadrelay.entrypoints.api.leads import json_response, parse_body, read_body
 from leadrelay.entrypoints.api.openapi import ErrorBody
+from leadrelay.errors import FieldProblem, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["postbacks"])
 
@@ -83,7 +84,10 @@ async def post_postback(
     body = await read_body(request, rt.settings.max_body_bytes)
     params = _query(request)
     if body.strip():
-        params |= {
-            k: v for k, v in parse_body(request.headers.get("content-type", ""), body).items() if k in PARAMS
-        }
+        given = parse_body(request.headers.get("content-type", ""), body, of="postback parameters")
+        listed = [k for k in PARAMS if isinstance(given.get(k), list | dict)]
+        if listed:  # one value each: a list is not taken for its last item
+            problems = [FieldProblem(k, "must be a single value, not a list or an object") for k in listed]
+            raise ValidationFailed(problems, "; ".join(f"{p.field}: {p.error}" for p in problems))
+        params |= {k: v for k, v in given.items() if k in PARAMS}
     return json_response(await rt.postbacks.receive(delivery_id, sig, params), 200)
