@@ -254,28 +254,38 @@ class FakeCaps:
             return True, -1
         return False, int(row["used"])
 
-    def seed_window(self, owner: str, scope: str, window: str, since: datetime | None) -> None:
-        if self._t.find("cap_counters", owner, scope, window) is not None:
+    def seed_window(
+        self, owner: str, scope: str, window: str, since: datetime | None, *, again: bool = False
+    ) -> None:
+        row = self._t.find("cap_counters", owner, scope, window)
+        if row is not None and not again:
             return
         after = (lambda at: at >= since) if since is not None else (lambda at: True)
         if owner.startswith(SOURCE_PREFIX):
             source = owner.removeprefix(SOURCE_PREFIX)
-            held = self._t.where(
+            used = len(self._t.where(
                 "leads",
                 lambda r: r["source"] == source and not r["is_test"] and r["status"] != "rejected"
                 and after(r["created_at"]),
-            )  # fmt: skip
+            ))  # fmt: skip
         else:
-            profiles = {j["id"]: j["profile"] for j in self._t.where("jobs", lambda j: True)}
+            jobs = {j["id"]: j for j in self._t.where("jobs", lambda j: True)}
             holding = {"pending", "retry", "delivered", "held", "batched"}
             held = self._t.where(
                 "deliveries",
                 lambda d: d["partner"] == owner and d["status"] in holding and not d["is_test"]
-                and (not scope or profiles.get(d["job_id"]) == scope) and after(d["created_at"]),
+                and jobs[d["job_id"]]["kind"] != "resend"
+                and (not scope or jobs[d["job_id"]]["profile"] == scope) and after(d["created_at"]),
             )  # fmt: skip
-        self._t.insert(
-            "cap_counters", {"partner": owner, "scope": scope, "window": window, "used": len(held)}
-        )
+            used = len(held)
+            for d in held:
+                windows = list(self._t.row("deliveries", d).cap_windows or [])
+                if [scope, window] not in windows:
+                    self._t.update("deliveries", d, {"cap_windows": [*windows, [scope, window]]})
+        if row is None:
+            self._t.insert("cap_counters", {"partner": owner, "scope": scope, "window": window, "used": used})
+        else:
+            self._t.update("cap_counters", row, {"used": used})
 
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None:
         for scope, window in windows:

@@ -44,3 +44,29 @@ def test_caps_added_mid_window_count_the_deliveries_and_leads_before_them(
     counters = {(r.partner, r.window[:1]): r.used for r in rows(db_url, select(cap_counters))}
     assert counters[("sunco", "h")] == 3  # seeded at apply; the fourth lead found it full
     assert counters[("source:web", "d")] == 4  # 3 before the cap (seeded), then the fourth lead's slot
+
+
+def test_a_sale_counted_at_apply_gives_its_slot_back_when_cancelled(
+    db_url: str, buyers: BuyersThread
+) -> None:
+    """The deliveries the seed counts carry the window from then on (their ``cap_windows``): a cancel gives
+    the slot back as it does for a sale made under the cap; a resend is not counted (it takes no slot)."""
+    prepare(db_url, base_config(buyers.url))
+    with ServerThread(db_url) as server, server.client() as http:
+        jobs = []
+        for i in range(2):
+            body = lead(phone=f"(512) 555-{4100 + i}", email=f"k{i}@example.com")
+            lead_id = http.post(WAIT, json=body, headers=source_headers()).json()["lead_id"]
+            listed = http.get("/v1/distributions", params={"lead": lead_id}, headers=ADMIN).json()
+            jobs.append(listed["items"][0]["id"])
+        resent = http.post(f"/v1/distributions/{jobs[0]}/resend", headers=ADMIN)
+        assert resent.status_code == 200, resent.text
+        sunco = http.get("/v1/partners/sunco", headers=ADMIN).json()
+        capped = http.put("/v1/partners/sunco", json={**sunco, "caps": {"hour": 2}}, headers=ADMIN)
+        assert capped.status_code == 200, capped.text
+        cancel = http.post(f"/v1/distributions/{jobs[1]}/cancel", json={"reason": "test"}, headers=ADMIN)
+        assert cancel.status_code == 200, cancel.text
+        answer = http.post(WAIT, json=lead(phone="(512) 555-4199"), headers=source_headers()).json()
+    assert (answer["status"], answer.get("partner")) == ("delivered", "sunco"), answer  # 1 of 2 held
+    counters = {(r.partner, r.window[:1]): r.used for r in rows(db_url, select(cap_counters))}
+    assert counters[("sunco", "h")] == 2  # the first sale (not its resend) and this one

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.documents import lead
-from tests.unit.in_memory import Installation, document, http
+from tests.unit.in_memory import Installation, document, http, run
 
 
 def sell(world: Installation, i: int) -> str:
@@ -70,3 +70,47 @@ def test_a_source_cap_added_mid_window_counts_its_valid_leads() -> None:
     world.configure(doc)
     [counter] = world.all("cap_counters", partner="source:web")
     assert counter.used == 2
+
+
+# ---------------------------------------------------------------- after the second reading
+
+
+def _job(world: Installation, partner: str, n: int = 0) -> str:
+    return str(world.all("deliveries", partner=partner)[n].job_id)
+
+
+def test_a_sale_counted_by_the_seed_gives_its_slot_back_when_cancelled() -> None:
+    world = Installation(document())
+    assert [sell(world, i) for i in range(3)] == ["sunco"] * 3
+    world.configure(with_caps(caps={"hour": 3}))
+    run(world.actions.cancel(_job(world, "sunco"), actor="test"))  # its slot back, as a capped sale's
+    assert sell(world, 3) == "sunco"
+
+
+def test_a_resend_takes_no_slot_and_is_not_counted() -> None:
+    world = Installation(document())
+    assert [sell(world, i) for i in range(2)] == ["sunco"] * 2
+    run(world.actions.resend(_job(world, "sunco"), actor="test"))
+    world.work(http(200, '{"reference": "r"}'))
+    assert len(world.all("deliveries", partner="sunco", status="delivered")) == 3
+    world.configure(with_caps(caps={"hour": 3}))
+    assert sell(world, 2) == "sunco"  # 2 sales hold slots; the resend repeats one of them
+
+
+def test_a_cap_removed_and_added_again_in_its_window_counts_again() -> None:
+    world = Installation(with_caps(caps={"hour": 3}))
+    assert [sell(world, i) for i in range(2)] == ["sunco"] * 2
+    world.configure(document())  # no cap: the counter froze at 2
+    assert sell(world, 2) == "sunco"
+    world.configure(with_caps(caps={"hour": 3}))
+    assert sell(world, 3) == "brightpath"  # 3 this hour already
+
+
+def test_a_partner_moved_to_another_zone_counts_its_windows_there_again() -> None:
+    doc = document()
+    doc["profiles"]["solar-main"]["partner_caps"] = {"sunco": {"day": 3}}
+    world = Installation(doc)
+    assert [sell(world, i) for i in range(3)] == ["sunco"] * 3
+    doc["partners"]["sunco"]["timezone"] = "Asia/Tokyo"  # another day's key there
+    world.configure(doc)
+    assert sell(world, 3) == "brightpath"

@@ -104,7 +104,7 @@ def apply_objects(
             detail={"doc": redact(doc)},
         )
     after = {kind: {**existing.get(kind, {}), **incoming.get(kind, {})} for kind in KINDS}
-    seed_new_windows(tx, after, [(c.kind, c.name) for c in changes if c.action != "unchanged"], now)
+    seed_new_windows(tx, existing, after, [(c.kind, c.name) for c in changes if c.action != "unchanged"], now)
     tx.config.bump_version()
     return changes
 

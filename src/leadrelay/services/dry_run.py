@@ -113,7 +113,9 @@ class _DryCaps:
     def cap_used(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
         return self._used(keys)
 
-    def seed_window(self, owner: str, scope: str, window: str, since: datetime | None) -> None:
+    def seed_window(
+        self, owner: str, scope: str, window: str, since: datetime | None, *, again: bool = False
+    ) -> None:
         raise DryRunWrite("a dry run applies no configuration")
 
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from leadrelay.domain.caps import source_counter, window_key, window_start
@@ -90,32 +90,49 @@ def reserve(
     return taken, None
 
 
-def seed_new_windows(tx: Tx, objects: Objects, changed: Iterable[tuple[str, str]], now: datetime) -> None:
+def seed_new_windows(
+    tx: Tx, before: Objects, after: Objects, changed: Iterable[tuple[str, str]], now: datetime
+) -> None:
     """At ``apply``: the current window of every cap of the changed partners, profiles and sources (kind,
-    name) counts what it held before (``Caps.seed_window``): a cap added in the middle of its window, or a
-    period newly capped, starts from the deliveries (a source's: leads) it had already, not from zero. A
-    window counted already is left as it is. ``objects``: the configuration as it stands after the change."""
-    partners = objects.get("partners", {})
+    name) counts what it holds (``Caps.seed_window``): a cap added in the middle of its window starts from
+    the deliveries (a source's: leads) it had already, not from zero. A period newly capped, or one whose
+    zone moved, is counted again (its counter, if any, froze while it was not capped here); a window
+    counted under the same cap is left as it is. ``before`` and ``after``: the configuration around it."""
     for kind, name in changed:
-        doc = objects.get(kind, {}).get(name)
+        doc, old = after.get(kind, {}).get(name), before.get(kind, {}).get(name) or {}
         if doc is None:
             continue
-        if kind == "partners":
-            _seed(tx, name, "", doc.get("caps") or {}, doc.get("timezone"), now)
-        elif kind == "profiles":
+        moved = doc.get("timezone") != old.get("timezone")
+        if kind in ("partners", "sources"):
+            owner = name if kind == "partners" else source_counter(name)
+            _seed(tx, owner, "", doc.get("caps") or {}, {} if moved else old.get("caps") or {}, doc, now)
+        if kind == "partners":  # its caps within the profiles: their windows are in its zone
+            for profile, spec in after.get("profiles", {}).items():
+                if caps := (spec.get("partner_caps") or {}).get(name):
+                    _seed(tx, name, profile, caps, {} if moved else caps, doc, now)
+        if kind == "profiles":
+            was = old.get("partner_caps") or {}
             for partner, caps in (doc.get("partner_caps") or {}).items():
-                _seed(tx, partner, name, caps, partners.get(partner, {}).get("timezone"), now)
-        elif kind == "sources":
-            _seed(tx, source_counter(name), "", doc.get("caps") or {}, doc.get("timezone"), now)
+                if (zone := after.get("partners", {}).get(partner)) is not None:
+                    _seed(tx, partner, name, caps, was.get(partner) or {}, zone, now)
 
 
 def _seed(
-    tx: Tx, owner: str, scope: str, caps: Mapping[str, int], timezone: str | None, now: datetime
+    tx: Tx,
+    owner: str,
+    scope: str,
+    caps: Mapping[str, int],
+    capped: Mapping[str, int],
+    zone: Mapping[str, Any],
+    now: datetime,
 ) -> None:
-    tz = ZoneInfo(timezone or "UTC")
+    """Seed the windows of ``caps`` now, in the zone of ``zone`` (the partner's or source's document); a
+    period not in ``capped`` (the caps before the change) is counted again."""
+    tz = ZoneInfo(zone.get("timezone") or "UTC")
     for name in caps:
         period = CapPeriod(name)
-        tx.caps.seed_window(owner, scope, window_key(period, tz, now), window_start(period, tz, now))
+        start = window_start(period, tz, now)
+        tx.caps.seed_window(owner, scope, window_key(period, tz, now), start, again=name not in capped)
 
 
 class CapUse(NamedTuple):

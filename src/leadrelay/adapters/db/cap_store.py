@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadrelay.adapters.db import dedup_store, wallet_store
+from leadrelay.adapters.db.store import DELIVERIES
 from leadrelay.adapters.db.tables import cap_counters, deliveries, jobs, leads, rotations
 from leadrelay.domain.caps import SOURCE_PREFIX
-from leadrelay.domain.states import DeliveryStatus, LeadStatus
+from leadrelay.domain.states import DeliveryStatus, JobKind, LeadStatus
 
 
 @lru_cache(maxsize=8)
@@ -126,33 +127,51 @@ _HOLDING = tuple(
 )
 
 
-def seed_window(conn: Connection, owner: str, scope: str, window: str, since: dt.datetime | None) -> None:
-    """``Caps.seed_window``: one INSERT … SELECT, counting only when the row is missing."""
-    source = owner.removeprefix(SOURCE_PREFIX) if owner.startswith(SOURCE_PREFIX) else None
-    if source is not None:  # a source's valid leads (what takes a slot of its caps)
-        held = select(func.count()).where(
-            leads.c.source == source, leads.c.is_test.is_(False), leads.c.status != LeadStatus.REJECTED.value
+def seed_window(
+    conn: Connection, owner: str, scope: str, window: str, since: dt.datetime | None, *, again: bool = False
+) -> None:
+    """``Caps.seed_window``: the window's counter set to what it holds (unless counted already and not
+    ``again``), and each delivery counted carries the window in its ``cap_windows``, so that a failure or
+    a cancel gives its slot back as one reserved under the cap does."""
+    key = {"b_partner": owner, "b_scope": scope, "b_window": window}
+    if not again and conn.execute(_SLOT_USED, key).first() is not None:
+        return
+    tagged: dict[str, dict[str, Any]] = {}
+    if owner.startswith(SOURCE_PREFIX):  # a source's valid leads (what takes a slot of its caps)
+        counted = select(func.count()).where(
+            leads.c.source == owner.removeprefix(SOURCE_PREFIX),
+            leads.c.is_test.is_(False),
+            leads.c.status != LeadStatus.REJECTED.value,
         )
-        held = held.where(leads.c.created_at >= since) if since is not None else held
-    else:
-        held = select(func.count()).select_from(
-            deliveries.join(jobs, jobs.c.id == deliveries.c.job_id) if scope else deliveries
-        )
-        held = held.where(
-            deliveries.c.partner == owner, deliveries.c.status.in_(_HOLDING), deliveries.c.is_test.is_(False)
+        counted = counted.where(leads.c.created_at >= since) if since is not None else counted
+        used = int(conn.execute(counted).scalar_one())
+    else:  # the partner's deliveries keeping a slot (a resend takes none: it repeats its sale)
+        held = (
+            select(deliveries.c.id, deliveries.c.cap_windows)
+            .select_from(deliveries.join(jobs, jobs.c.id == deliveries.c.job_id))
+            .where(
+                deliveries.c.partner == owner,
+                deliveries.c.status.in_(_HOLDING),
+                deliveries.c.is_test.is_(False),
+                jobs.c.kind != JobKind.RESEND.value,
+            )
         )
         held = held.where(jobs.c.profile == scope) if scope else held
         held = held.where(deliveries.c.created_at >= since) if since is not None else held
-    key = {"b_partner": owner, "b_scope": scope, "b_window": window}
-    missing = ~exists(select(cap_counters.c.used).where(_CAP_KEY))
-    row = select(literal(owner), literal(scope), literal(window), held.scalar_subquery()).where(missing)
+        if conn.dialect.name == "postgresql":  # none of them fails or is cancelled while it is tagged
+            held = held.with_for_update(of=deliveries)
+        found = conn.execute(held).all()
+        used = len(found)
+        mark = [scope, window]
+        tagged = {r.id: {"cap_windows": [*r.cap_windows, mark]} for r in found if mark not in r.cap_windows}
     ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = (
+    conn.execute(
         ins(cap_counters)
-        .from_select(["partner", "scope", "window", "used"], row)
-        .on_conflict_do_nothing(index_elements=["partner", "scope", "window"])
+        .values(partner=owner, scope=scope, window=window, used=used)
+        .on_conflict_do_update(index_elements=["partner", "scope", "window"], set_={"used": used})
     )
-    conn.execute(statement, key)
+    if tagged:
+        DELIVERIES.update(conn, tagged)
 
 
 def cap_usage(conn: Connection, partner: str) -> dict[tuple[str, str], int]:

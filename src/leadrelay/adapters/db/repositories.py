@@ -73,8 +73,10 @@ class SqlCaps:
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None:
         return cap_store.release_caps(self._conn, partner, windows)
 
-    def seed_window(self, owner: str, scope: str, window: str, since: datetime | None) -> None:
-        cap_store.seed_window(self._conn, owner, scope, window, since)
+    def seed_window(
+        self, owner: str, scope: str, window: str, since: datetime | None, *, again: bool = False
+    ) -> None:
+        cap_store.seed_window(self._conn, owner, scope, window, since, again=again)
 
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:
         return cap_store.cap_usage(self._conn, partner)

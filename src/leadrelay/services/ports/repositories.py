@@ -69,11 +69,14 @@ class Caps(Protocol):
 
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None: ...
 
-    def seed_window(self, owner: str, scope: str, window: str, since: datetime | None) -> None:
-        """Make a cap window's counter row where it has none, with what the window holds already: the
-        partner's deliveries that keep a slot (of the profile ``scope``'s jobs, unless ``""``), or for a
-        source's counter (``domain.caps.source_counter``) its valid leads, made since ``since`` (None:
-        ever). A cap configured in the middle of its window counts what the window had before it."""
+    def seed_window(
+        self, owner: str, scope: str, window: str, since: datetime | None, *, again: bool = False
+    ) -> None:
+        """Count what a cap window holds already, where it was not counted (or ``again``: a period newly
+        capped, whose counter froze while it was not): the partner's deliveries that keep a slot (of the
+        profile ``scope``'s jobs, unless ``""``; a resend takes none), or for a source's counter
+        (``domain.caps.source_counter``) its valid leads, made since ``since`` (None: ever). Each delivery
+        counted carries the window from then on, so that its failure or cancel gives the slot back."""
         ...
 
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]: ...
