@@ -90,3 +90,16 @@ def test_an_empty_sensitive_field_needs_no_secret_key_and_a_given_one_does() -> 
     assert world.one("leads", id=answer.lead_id).raw["ssn"] == ""  # kept as sent: nothing to hide
     with pytest.raises(SecretKeyError):
         world.accept(lead(ssn="123-45-6789", phone="(512) 555-7777"))
+
+
+def test_a_long_number_in_a_body_nested_past_the_interpreters_depth_is_a_400_not_a_500() -> None:
+    body = b'{"a": ' + b"[" * 1000 + b"]" * 1000 + b', "n": -9999999999999999999}'
+    with pytest.raises(HTTPProblem) as caught:
+        parse_body("application/json", body)
+    assert (caught.value.status, caught.value.code) == (400, "malformed_body")
+
+
+def test_a_charset_name_no_codec_can_have_is_a_415() -> None:
+    with pytest.raises(HTTPProblem) as caught:
+        parse_body(f"{FORM}; charset=utf-8\x00", b"a=1")
+    assert caught.value.status == 415

@@ -88,6 +88,9 @@ def _refill(tx: Tx, invoice: Invoice, now: datetime, *, hold: bool = False) -> I
     return invoice
 
 
+_LOCK_PASSES = 4  # reads of the entries an issue locks its sales for, at most
+
+
 class Billing:
     """The invoicing use cases (``Runtime.invoices``)."""
 
@@ -181,7 +184,12 @@ class Billing:
             # after this finds them invoiced
             locked: set[str] = set()
             filled = _refill(tx, invoice, now, hold=True)
-            while invoice.party_kind is Party.PARTNER and not locked.issuperset(filled.sold_deliveries):
+            passes = 0  # bounded: a period still open, its partner busy, could always have one more sale
+            while (
+                invoice.party_kind is Party.PARTNER
+                and not locked.issuperset(filled.sold_deliveries)
+                and (passes := passes + 1) <= _LOCK_PASSES
+            ):
                 more = set(filled.sold_deliveries) - locked
                 tx.invoices.lock_deliveries(more)
                 locked |= more

@@ -72,7 +72,10 @@ def parse_body(content_type: str, body: bytes, *, of: str = "lead fields") -> di
         except orjson.JSONDecodeError as exc:
             raise HTTPProblem(400, "malformed_body", f"the body is not valid JSON: {exc}") from exc
         if _LONG_NUMBER.search(body):  # orjson reads an integer past 64 bits as a float: rounded
-            data = json.loads(body, parse_int=_exact_int)  # valid JSON (orjson read it)
+            try:
+                data = json.loads(body, parse_int=_exact_int)  # valid JSON (orjson read it)
+            except RecursionError:  # nested deeper than the interpreter recurses (orjson reads 1,024)
+                raise HTTPProblem(400, "malformed_body", "the body is nested too deeply") from None
         if not isinstance(data, dict):
             raise HTTPProblem(400, "malformed_body", f"the body must be a JSON object of {of}")
         if any(isinstance(v, dict | list) for v in data.values()) and (where := too_deep(data)) is not None:
@@ -110,7 +113,7 @@ def _charset(content_type: str) -> str:
                 if not getattr(info, "_is_text_encoding", True):  # base64, rot13 …: no text encodings
                     raise LookupError(wanted)
                 return info.name
-            except LookupError:
+            except (LookupError, ValueError):  # ValueError: a name no codec can have (a NUL in it)
                 raise HTTPProblem(415, "unsupported_media_type", f"unknown charset {wanted[:40]!r}") from None
     return "utf-8"
 
