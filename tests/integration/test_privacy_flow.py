@@ -558,6 +558,10 @@ def test_a_lead_erased_while_it_is_being_posted_is_settled_once(db_url: str) -> 
         run_scenario(rt, scenario)
         assert found["claimed"] == ("claimed", True) and found["erased"] is True
         assert (found["claims"], found["again"], buyer.calls) == (1, 0, 1)
-    erased_and_closed(db_url, found["lead"], "personal data erased before it was sent")
+    erased_and_closed(
+        db_url,
+        found["lead"],
+        "personal data erased while it was being sent (not billed, whatever the buyer answers)",
+    )
     (attempt,) = rows(db_url, select(attempts))
     assert (attempt.outcome, attempt.status_code) == ("success", 200)  # what the buyer said is kept

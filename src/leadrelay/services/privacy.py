@@ -141,9 +141,13 @@ def _close_unsent(tx: Tx, lead_id: str, now: datetime) -> None:
     unsent = tx.erasure.lead_deliveries(lead_id, sorted(DELIVERY_NOT_SENT))
     if not unsent:
         return
+    jobs = tx.jobs.load_jobs(sorted({d.job_id for d in unsent}))
+    in_flight = {j.id for j in jobs if j.queue_state == QueueState.CLAIMED and (j.lease_until or now) > now}
     for d in unsent:
         failed = DELIVERY.check(d.status, DeliveryStatus.FAILED)
         why = _NOT_SENT_BECAUSE[DeliveryStatus(d.status)]
+        if d.job_id in in_flight and d.status in (DeliveryStatus.PENDING, DeliveryStatus.RETRY):
+            why = "while it was being sent (not billed, whatever the buyer answers)"
         tx.deliveries.update_delivery(
             d.id, status=failed, reason=f"{ERASED_REASON} {why}", next_attempt_at=None
         )
