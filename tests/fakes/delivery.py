@@ -284,8 +284,8 @@ class FakeCaps:
                     self._t.update("deliveries", d, {"cap_windows": [*windows, [scope, window]]})
         if row is None:
             self._t.insert("cap_counters", {"partner": owner, "scope": scope, "window": window, "used": used})
-        else:
-            self._t.update("cap_counters", row, {"used": used})
+        else:  # never below what the counter says
+            self._t.update("cap_counters", row, {"used": max(int(row["used"]), used)})
 
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None:
         for scope, window in windows:

@@ -164,12 +164,14 @@ def seed_window(
         used = len(found)
         mark = [scope, window]
         tagged = {r.id: {"cap_windows": [*r.cap_windows, mark]} for r in found if mark not in r.cap_windows}
-    ins = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(
-        ins(cap_counters)
-        .values(partner=owner, scope=scope, window=window, used=used)
-        .on_conflict_do_update(index_elements=["partner", "scope", "window"], set_={"used": used})
+    pg = conn.dialect.name == "postgresql"
+    row = (postgresql.insert if pg else sqlite.insert)(cap_counters).values(
+        partner=owner, scope=scope, window=window, used=used
     )
+    # counted again: never below what the counter says (a counter above the count errs on the cap's side)
+    most = (func.greatest if pg else func.max)(cap_counters.c.used, row.excluded.used)
+    key_columns = ["partner", "scope", "window"]
+    conn.execute(row.on_conflict_do_update(index_elements=key_columns, set_={"used": most}))
     if tagged:
         DELIVERIES.update(conn, tagged)
 

@@ -11,7 +11,10 @@ from sqlalchemy import Connection, Row, or_, select
 from leadrelay.adapters.db.tables import attempts, audit_log, batches, deliveries, jobs, leads
 from leadrelay.domain.log_filter import DistributionFilter
 
-_JOBS = select(jobs, leads.c.source, leads.c.erased_at.label("lead_erased_at")).join(
+_JOBS = select(jobs, leads.c.source).join(leads, leads.c.id == jobs.c.lead_id)
+# one distribution's detail: whether its lead was erased too (what its actions may do); not in the lists,
+# whose plans read the leads' (source, id) index alone
+_JOB = select(jobs, leads.c.source, leads.c.erased_at.label("lead_erased_at")).join(
     leads, leads.c.id == jobs.c.lead_id
 )
 
@@ -58,7 +61,7 @@ class SqlLogQueries:
         return list(self._conn.execute(query))
 
     def distribution(self, job_id: str) -> Row[Any] | None:
-        return self._conn.execute(_JOBS.where(jobs.c.id == job_id)).first()
+        return self._conn.execute(_JOB.where(jobs.c.id == job_id)).first()
 
     def attempts(self, job_id: str) -> list[Row[Any]]:
         query = select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.id)

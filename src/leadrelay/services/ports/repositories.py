@@ -76,7 +76,8 @@ class Caps(Protocol):
         capped, whose counter froze while it was not): the partner's deliveries that keep a slot (of the
         profile ``scope``'s jobs, unless ``""``; a resend takes none), or for a source's counter
         (``domain.caps.source_counter``) its valid leads, made since ``since`` (None: ever). Each delivery
-        counted carries the window from then on, so that its failure or cancel gives the slot back."""
+        counted carries the window from then on, so that its failure or cancel gives the slot back. A
+        counter is never set below what it says (erring on the cap's side)."""
         ...
 
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]: ...
