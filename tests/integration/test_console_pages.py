@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -82,6 +83,11 @@ def test_the_login_goes_only_to_console_pages_and_the_pages_carry_security_heade
     css = http.get("/console/static/console.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
 
+    # a page asked for while signed out sends to the login with its filters, and the login back to it
+    asked = http.get("/console/log?status=unsold&partner=sunco", follow_redirects=False)
+    assert asked.status_code == 303, asked.text
+    target = parse_qs(urlsplit(asked.headers["location"]).query)["next"][0]
+    assert target == "/console/log?status=unsold&partner=sunco", asked.headers["location"]  # query kept
     done = log_in(http, next="/console/log?status=sold")
     assert done.status_code == 303 and done.headers["location"] == "/console/log?status=sold"
     _, flags = set_cookie(done, "lr_session")

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from tests.support import (
+    ADMIN,
     base_config,
     free_port,
     lead,
@@ -101,6 +102,12 @@ def run_and_post(url: str, tmp_path: Path, fmt: str) -> tuple[dict[str, Any], st
             r = http.post("/v1/leads?wait=15", json=lead(ssn=SSN), headers=source_headers())
             assert r.status_code == 200, r.text
             answer: dict[str, Any] = r.json()
+            # the links it gives (a buyer's postback URL) name the port it listens on (--port), not 8000
+            [job] = http.get("/v1/distributions", params={"lead": answer["lead_id"]}, headers=ADMIN).json()[
+                "items"
+            ]
+            shown = http.get(f"/v1/distributions/{job['id']}", headers=ADMIN).json()["deliveries"]
+            assert shown and all(d["postback_url"].startswith(f"{base}/") for d in shown), shown
         wait_for(lambda: "delivery attempt" in log.read_text(), timeout=10)
     return answer, log.read_text()
 

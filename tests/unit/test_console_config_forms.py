@@ -119,6 +119,20 @@ def test_entity_rows_keep_a_fields_other_settings_through_a_rename_and_drop_a_re
     ]
 
 
+def test_a_field_named_twice_is_refused_and_the_first_row_stays_as_it_was() -> None:
+    """A new row named as an existing field replaced it (its type, required) on the form shown again, so
+    a second Preview proposed the change (black-box pass, 2026-12-06)."""
+    stored = {"fields": {"state": {"type": "state", "required": True}}}
+    form = {
+        "fields-0-name": "state", "fields-0-original": "state", "fields-0-type": "state",
+        "fields-0-required": "1",
+        "fields-1-name": "state", "fields-1-original": "", "fields-1-type": "string",
+    }  # fmt: skip
+    parsed = forms.from_form("entities", form, stored)
+    assert parsed.doc["fields"] == {"state": {"type": "state", "required": True}}
+    assert parsed.problems == {"fields.state": ["the field 'state' is given twice"]}, parsed.problems
+
+
 def test_rule_rows_keep_a_rules_other_settings_and_a_waterfall_names_only_tiers() -> None:
     stored = {
         "entity": "solar",

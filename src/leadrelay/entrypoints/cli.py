@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
@@ -123,6 +124,12 @@ def serve(
     import uvicorn
 
     settings = settings_for(database_url)
+    # the address it listens on is the one its links name (LEADRELAY_PUBLIC_URL unset): this process's
+    # and its worker processes' (a postback URL rendered by a worker), which read it from the environment
+    if port is not None or host is not None:
+        settings = settings.model_copy(update={"port": port or settings.port, "host": host or settings.host})
+        if worker_processes:
+            os.environ.update(LEADRELAY_PORT=str(settings.port), LEADRELAY_HOST=settings.host)
     configure_logging(settings.log_format, settings.log_level)
     _upgrade(settings.database_url)
     check_dedup_key(settings)

@@ -188,11 +188,11 @@ def _entity_fields(form: Mapping[str, str], stored: dict[str, Any] | None, parse
                     spec[flag] = True
                 else:
                     spec.pop(flag, None)
-            if name in fields:
+            if name in fields:  # the first stays as it is (the row given again is the mistake)
                 parsed.fail(f"fields.{name}", f"the field {name!r} is given twice")
             else:
                 parsed.origins.append(original)
-            fields[name] = spec
+                fields[name] = spec
         i += 1
     parsed.doc["fields"] = fields
 

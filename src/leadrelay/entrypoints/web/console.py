@@ -86,7 +86,8 @@ class SignedIn:
     async def __call__(self, request: Request) -> SessionUser:
         user = await session_of(request)
         if user is None:
-            raise NeedsLogin(request.url.path)
+            # back to the page asked for, its filters too (its query string)
+            raise NeedsLogin(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return user
 
 
