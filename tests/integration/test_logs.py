@@ -53,7 +53,9 @@ class RefusingBuyer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.json()
-        reason = f"unknown key {SECRET}; ssn {body.get('ssn')} on file"  # and a sensitive value it was sent
+        # and a sensitive value it was sent, and the person's email (no sensitive field: logged, it would
+        # stay in the log file after the lead's erasure)
+        reason = f"unknown key {SECRET}; ssn {body.get('ssn')} on file for {body.get('email')}"
         return web.json_response({"status": "rejected", "reason": reason}, status=400)
 
     async def _start(self) -> int:
@@ -128,8 +130,9 @@ def test_json_lines_carry_the_ids_and_hide_secrets(
         assert line["job_id"].startswith("job_")
         assert line["delivery_id"].startswith("dlv_")
         assert line["logger"] == "leadrelay.worker" and line["level"] == "info"
-    assert SECRET not in text and SSN not in text
-    assert any("[redacted]" in line["event"] and "ssn *** on file" in line["event"] for line in attempts)
+    assert SECRET not in text and SSN not in text and lead()["email"] not in text
+    # of a buyer's answer, only its status (black-box pass, 2026-12-06: its text quoted the person)
+    assert all("(HTTP 400; its answer is in the distribution's record)" in line["event"] for line in attempts)
 
 
 def test_console_format_is_readable_text(sqlite_url: str, refusing: RefusingBuyer, tmp_path: Path) -> None:
@@ -138,4 +141,4 @@ def test_console_format_is_readable_text(sqlite_url: str, refusing: RefusingBuye
     attempt = next(line for line in text.splitlines() if "delivery attempt" in line)
     assert not attempt.startswith("{")
     assert f"lead_id={answer['lead_id']}" in attempt and "job_id=job_" in attempt
-    assert SECRET not in text and SSN not in text
+    assert SECRET not in text and SSN not in text and lead()["email"] not in text

@@ -392,8 +392,15 @@ class Worker:
                 span.set_attribute("http.response.status_code", result.status_code)
         seconds = result.duration_ms / 1000 if result.duration_ms else time.perf_counter() - started
         self.metrics.attempt_finished(item.partner, result.outcome, seconds)
-        if result.outcome is not Outcome.SUCCESS:  # the buyer's words, without the lead's secrets
-            shown = bounded(result.redacted(item.lead.redactor).reason, 300)
+        if result.outcome is not Outcome.SUCCESS:
+            # what leadrelay says of it (a timeout, a refused connection); of a buyer's answer, only its
+            # status: the answer may quote the person, and a log file is not erased with the lead (the
+            # answer is kept, redacted, in the distribution's record)
+            shown = (
+                f"HTTP {result.status_code}; its answer is in the distribution's record"
+                if result.status_code is not None
+                else bounded(result.redacted(item.lead.redactor).reason, 300)
+            )
             log.info("delivery attempt %d to %s: %s (%s)", item.attempt, item.partner, result.outcome, shown)
         self.health.observe_attempt(item.partner, result, self.clock())
         return result.storable()
