@@ -8,6 +8,7 @@ file named by ``LEADRELAY_ENV_FILE``. A variable set in a process's environment 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
@@ -24,20 +25,22 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///leadrelay.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    max_body_bytes: int = 64 * 1024  # a lead (POST /v1/leads, /v1/ping, a hosted form's post)
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024
+    )  # a lead (POST /v1/leads, /v1/ping, a hosted form's post)
     # any other request's body (a file upload has its own bound): read no further, answered 413
     max_request_bytes: int = 4 * 1024 * 1024
     workers: int = Field(default=1, ge=0)  # worker loops inside `serve`
-    worker_concurrency: int = 64  # deliveries in flight per worker loop
-    claim_batch: int = 100
-    lease_seconds: float = 60.0
+    worker_concurrency: int = Field(default=64, ge=1)  # deliveries in flight per worker loop
+    claim_batch: int = Field(default=100, ge=1)
+    lease_seconds: float = Field(default=60.0, gt=0)
     poll_interval: float = 0.1
     # the processes of one installation tell each other of new jobs and of leads done (PostgreSQL's
     # LISTEN/NOTIFY, adapters/db/wakeups.py; datagrams on SQLite, adapters/db/local_wakeups.py), so that
     # a worker in another process than the API starts a lead at once and a waiting request (?wait) is
     # answered at once; the polls stay as the safety net
     wakeups: bool = True
-    shutdown_grace: float = 10.0
+    shutdown_grace: float = Field(default=10.0, ge=0)
     # deliveries: the first retry delay after a retryable error (doubling, spread ±25 %, at most
     # retry_max_delay), and how soon a job whose transaction failed goes back to the queue
     retry_base: float = 1.0
@@ -45,8 +48,8 @@ class Settings(BaseSettings):
     release_delay: float = 1.0
     # SMTP for email channels (a configuration document's `smtp` section takes precedence)
     smtp_host: str = "127.0.0.1"
-    smtp_port: int | None = None  # None: by security (25, starttls 587, tls 465)
-    smtp_security: str = "none"
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)  # None: by security (25, 587, 465)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_sender: str = "leadrelay@localhost"
@@ -99,10 +102,33 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     ready_max_job_age: float = Field(default=60.0, ge=0)
 
-    @field_validator("log_format", "log_level", mode="before")
+    @field_validator("log_format", "log_level", "smtp_security", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("allowed_target_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        """Comma-separated CIDRs (``127.0.0.0/8,10.1.0.0/16``): one that is not is named at start, not in
+        the first delivery."""
+        for part in (p.strip() for p in value.split(",")):
+            if part:
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError:
+                    raise ValueError(f"{part!r} is not a network (e.g. 127.0.0.0/8)") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0].lower()
+        if ":" in value and scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                "leadrelay stores its data in SQLite (sqlite:///…) or PostgreSQL (postgresql://…)"
+            )
+        return value
 
 
 DEFAULT_ENV_FILE = ".env"
@@ -135,7 +161,10 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         raise ConfigError(
             [
-                ConfigProblem(f"LEADRELAY_{'_'.join(str(p) for p in e['loc']).upper()}", e["msg"])
+                ConfigProblem(
+                    f"LEADRELAY_{'_'.join(str(p) for p in e['loc']).upper()}",
+                    e["msg"].removeprefix("Value error, "),
+                )
                 for e in exc.errors()
             ]
         ) from exc

@@ -172,3 +172,17 @@ def test_simulate_buyers_count_is_bounded() -> None:
     r = _buyers("--port", "0", "--count", "100000000", timeout=20)
     _no_traceback(r)
     assert r.returncode != 0 and "count" in r.stderr, (r.returncode, r.stderr[-500:])
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://postgres@127.0.0.1:1/nowhere", "database upgrade: connection failed"),
+        ("sqlite:////nonexistent-directory/x.db", "database upgrade: unable to open database file"),
+    ],
+)
+def test_db_upgrade_of_a_database_it_cannot_reach_is_one_line(url: str, said: str) -> None:
+    """It was a traceback of some 450 lines (black-box pass, 2026-12-06); `serve` migrates the same way."""
+    r = cli(url, "db", "upgrade")
+    _no_traceback(r)
+    assert r.returncode == 1 and said in r.stderr, r.stderr

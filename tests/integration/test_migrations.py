@@ -3,6 +3,8 @@ downgrade/upgrade round trip works (and keeps nothing behind)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ from leadrelay.adapters.db.migrate import alembic_config, downgrade, upgrade
 from leadrelay.adapters.db.schema import metadata
 from leadrelay.adapters.db.schema_base import UTCDateTime
 from leadrelay.adapters.db.tables import attempts
+from tests.support import leadrelay_cmd
 
 
 def _is_datetime(t: Any) -> bool:
@@ -274,3 +277,23 @@ def test_0014_keeps_source_keys_working_and_adds_partners_keys(db_url: str) -> N
     assert [(r["id"], r["source"]) for r in _rows(db_url, "api_keys")] == [("key_old", "web")]
     upgrade(db_url)
     assert differences(db_url) == []
+
+
+@pytest.mark.postgres
+def test_processes_upgrading_an_empty_database_at_once_all_succeed(pg_url: str) -> None:
+    """API replicas starting together each run `serve`'s upgrade: on PostgreSQL one migrates and the
+    others wait for it, then find the schema at the head (2 of 3 `db upgrade` processes failed on a
+    duplicate type: black-box pass, 2026-12-06). Processes, as in production: Alembic's context is one per
+    process, not per thread."""
+    downgrade(pg_url, "base")
+    env = {**os.environ, "LEADRELAY_DATABASE_URL": pg_url, "LEADRELAY_ENV_FILE": ""}
+    runs = [
+        subprocess.Popen(
+            leadrelay_cmd("db", "upgrade"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outcomes = [(run.wait(timeout=120), run.stderr.read().decode() if run.stderr else "") for run in runs]
+    assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+    assert current_revision(pg_url) == head(pg_url)
+    assert differences(pg_url) == []

@@ -4,6 +4,7 @@ environment wins over it."""
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -87,3 +88,39 @@ def test_the_console_import_limit_defaults_to_50_mb(home: Path, monkeypatch: pyt
     assert load_settings().import_max_bytes == 50 * 1024 * 1024
     (home / ".env").write_text("LEADRELAY_IMPORT_MAX_BYTES=1048576\n")
     assert load_settings().import_max_bytes == 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("ALLOWED_TARGET_NETWORKS", "notacidr", "'notacidr' is not a network"),
+        ("SMTP_SECURITY", "ssl", "'none', 'starttls' or 'tls'"),
+        ("DATABASE_URL", "mysql://x", "SQLite (sqlite:///…) or PostgreSQL"),
+        ("WORKER_CONCURRENCY", "0", "greater than or equal to 1"),
+        ("CLAIM_BATCH", "0", "greater than or equal to 1"),
+        ("SMTP_PORT", "99999", "less than or equal to 65535"),
+        ("MAX_BODY_BYTES", "0", "greater than or equal to 1024"),
+        ("LEASE_SECONDS", "0", "greater than 0"),
+        ("SHUTDOWN_GRACE", "-1", "greater than or equal to 0"),
+    ],
+)
+def test_a_setting_no_process_could_run_with_is_named_when_read(
+    home: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, said: str
+) -> None:
+    """Accepted before, they crashed later with a traceback (a network, the SMTP security, a database
+    leadrelay has no driver for), or left a worker that claimed nothing (black-box pass, 2026-12-06)."""
+    monkeypatch.setenv(f"LEADRELAY_{name}", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert {p.path: p.message for p in caught.value.problems} == {f"LEADRELAY_{name}": ANY}
+    assert said in caught.value.problems[0].message, caught.value.problems
+
+
+def test_networks_a_security_in_any_case_and_postgres_urls_are_read(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8, ::1/128")
+    monkeypatch.setenv("LEADRELAY_SMTP_SECURITY", "STARTTLS")
+    monkeypatch.setenv("LEADRELAY_DATABASE_URL", "postgres://u@h/db")
+    got = load_settings()
+    assert (got.smtp_security, got.database_url) == ("starttls", "postgres://u@h/db")

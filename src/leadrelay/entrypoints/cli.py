@@ -203,11 +203,18 @@ def db_upgrade(database_url: DbOption = None) -> None:
 
 
 def _upgrade(url: str) -> None:
-    """The migrations; an expected failure (0007 without the secret it needs) is one error line."""
+    """The migrations; an expected failure (0007 without the secret it needs, a database that cannot be
+    reached, a schema newer than this version knows) is one error line, not a traceback."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         upgrade(url)
     except LeadrelayError as exc:
         raise fail(f"database upgrade: {exc.detail}") from exc
+    except (SQLAlchemyError, CommandError) as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise fail(f"database upgrade: {first or type(exc).__name__}") from exc
 
 
 # ---------------------------------------------------------------- the other commands (entrypoints.commands)

@@ -46,7 +46,7 @@ def env_smtp(settings: Settings) -> SmtpSettings:
     return SmtpSettings(
         host=settings.smtp_host,
         port=settings.smtp_port or DEFAULT_PORTS.get(settings.smtp_security, 25),
-        security=settings.smtp_security,  # type: ignore[arg-type]
+        security=settings.smtp_security,
         username=settings.smtp_username,
         password=password,
         sender=settings.smtp_sender,
