@@ -8,8 +8,8 @@ SMTP_PORT ?= 8025
 DEMO_KEY ?= lr_demo_key_0123456789
 
 # the tests run in parallel (pytest-xdist), two per core; each test has its own databases and ports. On the
-# 2-core machine the suite (5,434 tests) keeps both cores busy: `bash .ci/run` on a fresh clone took 6:05
-# (pytest 5:32) at 14:26 UTC on 2026-12-06, and 7:33 (pytest 6:54) at 09:40 the same day with fewer tests; the
+# 2-core machine the suite (5,556 tests) keeps both cores busy: `bash .ci/run` on a fresh clone took 5:20
+# (pytest 4:54) at 17:05 UTC on 2026-12-06, and 7:33 (pytest 6:54) at 09:40 the same day with fewer tests; the
 # machine's speed varies about twofold within a day (nearly the same code took 6:34 and 11:26 on 2026-12-03). Six workers instead of four took as long (7:00 and 6:56 in
 # the same hour of 2026-12-06): the suite is bound by CPU, not by its waits
 XDIST ?= -n $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 ))) --dist worksteal
