@@ -227,6 +227,8 @@ def test_secrets_never_come_back_and_a_blank_secret_keeps_the_stored_one(site: A
     refused = preview(http, "partners", {**new, "f.caps.hour": "many"})  # an error: the form again
     assert refused.status_code == 422 and "caps.hour" not in refused.text.split("Nothing was saved")[0]
     pages.append(refused)
+    # the secrets typed are not on the page, and each says so (they were dropped unsaid: black-box pass)
+    assert refused.text.count("type it again") == 2, refused.text
     shown = preview(http, "partners", new)
     assert shown.status_code == 200, shown.text
     pages.append(shown)

@@ -235,6 +235,9 @@ async def config_preview(request: Request, kind: str, user: ConfigurePage) -> Re
     return _render(request, "config/preview.html", context)
 
 
+RETYPE_SECRET = "not kept while another field is wrong (a secret never goes back to the page): type it again"
+
+
 def _refused(
     request: Request,
     user: SessionUser,
@@ -261,6 +264,10 @@ def _refused(
     if parsed is not None:
         for path, messages in parsed.problems.items():
             placed.setdefault(path, []).extend(messages)
+    if not yaml_mode:  # a secret typed is not sent back to the page: say so, or it is lost unseen
+        for item in forms.inputs(kind):
+            if item.widget == "secret" and str(form.get(item.name, "")).strip():
+                placed.setdefault(item.path, []).append(RETYPE_SECRET)
     doc = parsed.doc if parsed is not None else stored
     if yaml_mode:
         yaml_text = forms.masked_text(kind, form.get("yaml", ""))
