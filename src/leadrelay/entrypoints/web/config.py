@@ -265,7 +265,7 @@ def _refused(
         for path, messages in parsed.problems.items():
             placed.setdefault(path, []).extend(messages)
     if not yaml_mode:  # a secret typed is not sent back to the page: say so, or it is lost unseen
-        for item in forms.inputs(kind):
+        for item in config_inputs.inputs(kind):
             if item.widget == "secret" and str(form.get(item.name, "")).strip():
                 placed.setdefault(item.path, []).append(RETYPE_SECRET)
     doc = parsed.doc if parsed is not None else stored
