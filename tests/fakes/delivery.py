@@ -255,7 +255,14 @@ class FakeCaps:
         return False, int(row["used"])
 
     def seed_window(
-        self, owner: str, scope: str, window: str, since: datetime | None, *, again: bool = False
+        self,
+        owner: str,
+        scope: str,
+        window: str,
+        since: datetime | None,
+        *,
+        again: bool = False,
+        settled_too: bool = True,
     ) -> None:
         row = self._t.find("cap_counters", owner, scope, window)
         if row is not None and not again:
@@ -279,6 +286,8 @@ class FakeCaps:
             )  # fmt: skip
             used = len(held)
             for d in held:
+                if not settled_too and d["status"] == "delivered":
+                    continue
                 windows = list(self._t.row("deliveries", d).cap_windows or [])
                 if [scope, window] not in windows:
                     self._t.update("deliveries", d, {"cap_windows": [*windows, [scope, window]]})

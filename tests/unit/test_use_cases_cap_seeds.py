@@ -114,3 +114,14 @@ def test_a_partner_moved_to_another_zone_counts_its_windows_there_again() -> Non
     doc["partners"]["sunco"]["timezone"] = "Asia/Tokyo"  # another day's key there
     world.configure(doc)
     assert sell(world, 3) == "brightpath"
+
+
+def test_a_month_cap_counts_its_sales_without_updating_each() -> None:
+    """For a month's or a whole history's window the sales are counted, not each updated (an apply could
+    otherwise rewrite every delivery a partner ever had); a cancel of one of them keeps its slot."""
+    world = Installation(document())
+    assert [sell(world, i) for i in range(3)] == ["sunco"] * 3
+    world.configure(with_caps(caps={"month": 3}))
+    assert sell(world, 3) == "brightpath"
+    sold = world.all("deliveries", partner="sunco", status="delivered")
+    assert all(not any(w[1].startswith("m:") for w in d.cap_windows) for d in sold)

@@ -113,9 +113,7 @@ class _DryCaps:
     def cap_used(self, keys: Sequence[tuple[str, str, str]]) -> dict[tuple[str, str, str], int]:
         return self._used(keys)
 
-    def seed_window(
-        self, owner: str, scope: str, window: str, since: datetime | None, *, again: bool = False
-    ) -> None:
+    def seed_window(self, *args: Any, **kwargs: Any) -> None:
         raise DryRunWrite("a dry run applies no configuration")
 
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:

@@ -132,7 +132,9 @@ def _seed(
     for name in caps:
         period = CapPeriod(name)
         start = window_start(period, tz, now)
-        tx.caps.seed_window(owner, scope, window_key(period, tz, now), start, again=name not in capped)
+        long = period in (CapPeriod.MONTH, CapPeriod.TOTAL)  # its sales counted, not each updated
+        key = window_key(period, tz, now)
+        tx.caps.seed_window(owner, scope, key, start, again=name not in capped, settled_too=not long)
 
 
 class CapUse(NamedTuple):

@@ -128,11 +128,19 @@ _HOLDING = tuple(
 
 
 def seed_window(
-    conn: Connection, owner: str, scope: str, window: str, since: dt.datetime | None, *, again: bool = False
+    conn: Connection,
+    owner: str,
+    scope: str,
+    window: str,
+    since: dt.datetime | None,
+    *,
+    again: bool = False,
+    settled_too: bool = True,
 ) -> None:
     """``Caps.seed_window``: the window's counter set to what it holds (unless counted already and not
-    ``again``), and each delivery counted carries the window in its ``cap_windows``, so that a failure or
-    a cancel gives its slot back as one reserved under the cap does."""
+    ``again``, one COUNT), and each delivery counted that may still give its slot back carries the window
+    in its ``cap_windows`` (``settled_too``: the delivered ones too, which a cancel may undo; without it,
+    for a month's or an installation's whole history, only those not delivered yet: a bounded update)."""
     key = {"b_partner": owner, "b_scope": scope, "b_window": window}
     if not again and conn.execute(_SLOT_USED, key).first() is not None:
         return
@@ -146,24 +154,26 @@ def seed_window(
         counted = counted.where(leads.c.created_at >= since) if since is not None else counted
         used = int(conn.execute(counted).scalar_one())
     else:  # the partner's deliveries keeping a slot (a resend takes none: it repeats its sale)
-        held = (
-            select(deliveries.c.id, deliveries.c.cap_windows)
-            .select_from(deliveries.join(jobs, jobs.c.id == deliveries.c.job_id))
-            .where(
-                deliveries.c.partner == owner,
-                deliveries.c.status.in_(_HOLDING),
-                deliveries.c.is_test.is_(False),
-                jobs.c.kind != JobKind.RESEND.value,
-            )
-        )
-        held = held.where(jobs.c.profile == scope) if scope else held
-        held = held.where(deliveries.c.created_at >= since) if since is not None else held
+        rows = deliveries.join(jobs, jobs.c.id == deliveries.c.job_id)
+        mine = [
+            deliveries.c.partner == owner,
+            deliveries.c.status.in_(_HOLDING),
+            deliveries.c.is_test.is_(False),
+            jobs.c.kind != JobKind.RESEND.value,
+        ]
+        mine += [jobs.c.profile == scope] if scope else []
+        mine += [deliveries.c.created_at >= since] if since is not None else []
+        used = int(conn.execute(select(func.count()).select_from(rows).where(*mine)).scalar_one())
+        open_ = mine if settled_too else [*mine, deliveries.c.status != DeliveryStatus.DELIVERED.value]
+        held = select(deliveries.c.id, deliveries.c.cap_windows).select_from(rows).where(*open_)
         if conn.dialect.name == "postgresql":  # none of them fails or is cancelled while it is tagged
             held = held.with_for_update(of=deliveries)
-        found = conn.execute(held).all()
-        used = len(found)
         mark = [scope, window]
-        tagged = {r.id: {"cap_windows": [*r.cap_windows, mark]} for r in found if mark not in r.cap_windows}
+        tagged = {
+            r.id: {"cap_windows": [*r.cap_windows, mark]}
+            for r in conn.execute(held)
+            if mark not in r.cap_windows
+        }
     pg = conn.dialect.name == "postgresql"
     row = (postgresql.insert if pg else sqlite.insert)(cap_counters).values(
         partner=owner, scope=scope, window=window, used=used

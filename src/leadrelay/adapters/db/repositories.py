@@ -74,9 +74,16 @@ class SqlCaps:
         return cap_store.release_caps(self._conn, partner, windows)
 
     def seed_window(
-        self, owner: str, scope: str, window: str, since: datetime | None, *, again: bool = False
+        self,
+        owner: str,
+        scope: str,
+        window: str,
+        since: datetime | None,
+        *,
+        again: bool = False,
+        settled_too: bool = True,
     ) -> None:
-        cap_store.seed_window(self._conn, owner, scope, window, since, again=again)
+        cap_store.seed_window(self._conn, owner, scope, window, since, again=again, settled_too=settled_too)
 
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]:
         return cap_store.cap_usage(self._conn, partner)

@@ -70,14 +70,23 @@ class Caps(Protocol):
     def release_caps(self, partner: str, windows: Sequence[Sequence[str]]) -> None: ...
 
     def seed_window(
-        self, owner: str, scope: str, window: str, since: datetime | None, *, again: bool = False
+        self,
+        owner: str,
+        scope: str,
+        window: str,
+        since: datetime | None,
+        *,
+        again: bool = False,
+        settled_too: bool = True,
     ) -> None:
         """Count what a cap window holds already, where it was not counted (or ``again``: a period newly
         capped, whose counter froze while it was not): the partner's deliveries that keep a slot (of the
         profile ``scope``'s jobs, unless ``""``; a resend takes none), or for a source's counter
         (``domain.caps.source_counter``) its valid leads, made since ``since`` (None: ever). Each delivery
         counted carries the window from then on, so that its failure or cancel gives the slot back. A
-        counter is never set below what it says (erring on the cap's side)."""
+        counter is never set below what it says (erring on the cap's side). ``settled_too``: the delivered
+        ones carry it too (a cancel gives the slot back); else only those not delivered yet (a month's or
+        a whole history's sales are counted, not updated: a cancel of one of them keeps its slot)."""
         ...
 
     def cap_usage(self, partner: str) -> dict[tuple[str, str], int]: ...
