@@ -2,7 +2,8 @@
 one transaction, and what happens to the others when that transaction fails. A failure that comes from
 one item's write (a value the database or its JSON encoder refuses) is that item's alone: the batch is
 written again item by item, and each caller gets its own answer. A failure of the database itself (a
-lost connection, a deadlock) fails every item of the batch, with no second try."""
+lost connection) fails every item of the batch, with no second try; a transaction PostgreSQL rolled back
+to break a deadlock is run again at once with the same items (twice at most)."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def test_a_failure_of_the_database_itself_fails_the_whole_batch_once() -> None:
         commit = GroupCommits(storage)(handler)
         return await asyncio.gather(*(commit.submit(i) for i in (1, 2, 3)), return_exceptions=True)
 
-    storage.fail_next(StorageError("database error: deadlock detected"))
+    storage.fail_next(StorageError("database error: connection lost"))
     answers = asyncio.run(submit_three())
     assert seen == [[1, 2, 3]]
     assert all(isinstance(a, StorageError) for a in answers)
@@ -121,3 +122,52 @@ def test_a_lone_items_failure_is_not_tried_again() -> None:
     with pytest.raises(ValueError, match="refused"):
         asyncio.run(submit_one())
     assert seen == [[1]]
+
+
+class _Deadlock(Exception):
+    """What psycopg raises for PostgreSQL's deadlock_detected."""
+
+    sqlstate = "40P01"
+
+
+def _deadlock() -> StorageError:
+    try:
+        try:
+            raise _Deadlock("deadlock detected")
+        except _Deadlock as driver:
+            raise StorageError("database error: deadlock detected") from driver
+    except StorageError as exc:
+        return exc
+
+
+def test_a_batch_rolled_back_to_break_a_deadlock_is_run_again_with_the_same_items() -> None:
+    """Two worker processes' award batches took the same cap counters in other orders: the one PostgreSQL
+    rolled back failed every job of it, and the auctions' bids were lost (black-box pass, 2026-12-06)."""
+    storage = FakeStorage()
+    seen: list[list[int]] = []
+
+    def handler(tx: Tx, items: Sequence[int]) -> list[int]:
+        seen.append(list(items))
+        if len(seen) <= 2:
+            raise _deadlock()
+        return [item * 10 for item in items]
+
+    async def submit_three() -> list[int | BaseException]:
+        commit = GroupCommits(storage)(handler)
+        return await asyncio.gather(*(commit.submit(i) for i in (1, 2, 3)), return_exceptions=True)
+
+    assert asyncio.run(submit_three()) == [10, 20, 30]
+    assert seen == [[1, 2, 3]] * 3  # twice rolled back, the third went through
+
+    seen.clear()
+
+    def always(tx: Tx, items: Sequence[int]) -> list[int]:
+        seen.append(list(items))
+        raise _deadlock()
+
+    async def submit_one() -> None:
+        await GroupCommits(storage)(always).submit(1)
+
+    with pytest.raises(StorageError, match="deadlock"):
+        asyncio.run(submit_one())
+    assert len(seen) == 3  # tried three times in all, then the callers get the error

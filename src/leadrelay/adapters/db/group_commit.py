@@ -17,10 +17,12 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from leadrelay.adapters.db.faults import database_failed
+from leadrelay.adapters.db.faults import database_failed, deadlocked
 from leadrelay.services.ports import Storage, Tx
 
 log = logging.getLogger("leadrelay.storage")
+
+DEADLOCK_RETRIES = 2
 
 I = TypeVar("I")  # noqa: E741
 R = TypeVar("R")
@@ -59,7 +61,7 @@ class GroupCommit(Generic[I, R]):
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             try:
-                results = await self._run([item for item, _ in batch])
+                results = await self._run_again_if_deadlocked([item for item, _ in batch])
             except Exception as exc:  # the whole transaction rolled back: nobody's write happened
                 if len(batch) == 1 or database_failed(exc):
                     _fail(batch, exc)
@@ -95,6 +97,20 @@ class GroupCommit(Generic[I, R]):
                 raise
             if not fut.done():
                 fut.set_result(res)
+
+    async def _run_again_if_deadlocked(self, items: list[I]) -> Sequence[R]:
+        """The batch's transaction; one PostgreSQL chose to roll back for another (a deadlock between two
+        processes' batches taking the same counters in other orders) is run again at once with the same
+        items, up to ``DEADLOCK_RETRIES`` times, instead of failing every caller: the worker would put its
+        jobs back for a second, and an auction's bids would be lost with them."""
+        for tries in range(DEADLOCK_RETRIES + 1):
+            try:
+                return await self._run(items)
+            except Exception as exc:
+                if tries == DEADLOCK_RETRIES or not deadlocked(exc):
+                    raise
+                log.info("a group commit of %d items deadlocked: running it again", len(items))
+        raise AssertionError("unreachable")
 
     def _run(self, items: list[I]) -> Awaitable[Sequence[R]]:
         return self._storage.run(
