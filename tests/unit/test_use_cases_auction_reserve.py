@@ -208,3 +208,13 @@ def test_pings_that_begin_late_for_a_waiting_source_wait_only_for_what_is_left()
     assert auction_pings.ping_window(shortened, None) == shortened.deadline_s
     later = whole.opened_at + timedelta(milliseconds=120)
     assert auction_pings.ping_window(whole, later) == whole.deadline_s  # no source waits: its whole deadline
+
+
+def test_a_source_that_stopped_waiting_leaves_the_deadline_alone() -> None:
+    """An operator's rerun of an auctioned lead, long after its source's ?wait: its pings were cut to the
+    least window "to answer the source in time" (black-box pass, 2026-12-06), and buyers slower than that
+    could not bid."""
+    world = auction_world()
+    auction = auctioned(world, -8.0)  # its answer was due eight seconds ago
+    assert auction.deadline_s == pytest.approx(0.75)
+    assert "auction: pinging sunco, brightpath (deadline 750 ms)" in auction.trace, auction.trace

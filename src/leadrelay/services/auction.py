@@ -155,7 +155,9 @@ def _open(
             why = f"the deadline ({target.deadline_s * 1000:.0f} ms) passed before tier {k + 1}"
             return unsold(w, job, now, trace, why, rule)
         waiting = ""
-        if job.answer_by is not None:  # the source waits: the award and the post must fit in too
+        # the source waits: the award and the post must fit in too (one that stopped waiting, a rerun's
+        # lead, leaves the deadline as configured)
+        if job.answer_by is not None and job.answer_by > now:
             to_answer = (job.answer_by - now).total_seconds()
             fit = max(to_answer - reserve_s, to_answer / 2, MIN_PINGS_S)
             if fit < left:
