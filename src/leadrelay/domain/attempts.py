@@ -90,3 +90,12 @@ class LeadView:
     ping_price: float | None = None
     # the delivery's signed postback URL (``{{ postback.url }}``); None when the channel does not use it
     postback_url: str | None = None
+
+
+def log_reason(result: AttemptResult, redactor: Redactor) -> str | None:
+    """What a log line says of a failed attempt: leadrelay's own reason (a timeout, a refused connection),
+    but of a buyer's answer only its status: the answer may quote the person, and a log file is not erased
+    with the lead (the answer is kept, redacted, in the distribution's record)."""
+    if result.status_code is not None:
+        return f"HTTP {result.status_code}; its answer is in the distribution's record"
+    return bounded(result.redacted(redactor).reason, 300)

@@ -20,7 +20,7 @@ from datetime import timedelta
 from leadrelay import log_context
 from leadrelay.adapters.db.group_commit import GroupCommits
 from leadrelay.adapters.observability import traces
-from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome, bounded
+from leadrelay.domain.attempts import AttemptResult, LeadView, Outcome, log_reason
 from leadrelay.domain.model import WebhookChannel
 from leadrelay.domain.retry import RetryPolicy
 from leadrelay.entrypoints import worker_steps
@@ -392,15 +392,8 @@ class Worker:
                 span.set_attribute("http.response.status_code", result.status_code)
         seconds = result.duration_ms / 1000 if result.duration_ms else time.perf_counter() - started
         self.metrics.attempt_finished(item.partner, result.outcome, seconds)
-        if result.outcome is not Outcome.SUCCESS:
-            # what leadrelay says of it (a timeout, a refused connection); of a buyer's answer, only its
-            # status: the answer may quote the person, and a log file is not erased with the lead (the
-            # answer is kept, redacted, in the distribution's record)
-            shown = (
-                f"HTTP {result.status_code}; its answer is in the distribution's record"
-                if result.status_code is not None
-                else bounded(result.redacted(item.lead.redactor).reason, 300)
-            )
+        if result.outcome is not Outcome.SUCCESS:  # of a buyer's answer, only its status (log_reason)
+            shown = log_reason(result, item.lead.redactor)
             log.info("delivery attempt %d to %s: %s (%s)", item.attempt, item.partner, result.outcome, shown)
         self.health.observe_attempt(item.partner, result, self.clock())
         return result.storable()
