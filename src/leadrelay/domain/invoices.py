@@ -188,10 +188,8 @@ def parse_period(text: str, policy: Invoicing) -> Period:
             raise ValueError(text)
         return period_containing(date.fromisoformat(text), policy)
     except OverflowError as exc:  # a period at the calendar's edge (9999-12, or a week of 0001-01-01)
-        raise ValueError(
-            f"{text[:40]!r} is at the calendar's edge: a period must start after the year 1 begins and end "
-            "before the year 9999 does"
-        ) from exc
+        edge = "a period must start after the year 1 begins and end before the year 9999 does"
+        raise ValueError(f"{text[:40]!r} is at the calendar's edge: {edge}") from exc
     except ValueError as exc:
         if "invoiced" in str(exc):
             raise

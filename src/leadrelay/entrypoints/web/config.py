@@ -235,9 +235,6 @@ async def config_preview(request: Request, kind: str, user: ConfigurePage) -> Re
     return _render(request, "config/preview.html", context)
 
 
-RETYPE_SECRET = "not kept while another field is wrong (a secret never goes back to the page): type it again"
-
-
 def _refused(
     request: Request,
     user: SessionUser,
@@ -267,7 +264,7 @@ def _refused(
     if not yaml_mode:  # a secret typed is not sent back to the page: say so, or it is lost unseen
         for item in config_inputs.inputs(kind):
             if item.widget == "secret" and str(form.get(item.name, "")).strip():
-                placed.setdefault(item.path, []).append(RETYPE_SECRET)
+                placed.setdefault(item.path, []).append(forms.RETYPE_SECRET)
     doc = parsed.doc if parsed is not None else stored
     if yaml_mode:
         yaml_text = forms.masked_text(kind, form.get("yaml", ""))

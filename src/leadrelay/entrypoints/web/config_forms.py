@@ -61,6 +61,10 @@ def condition_json(value: Any) -> str:
 # ---------------------------------------------------------------- a submitted form
 
 
+# a secret typed into a form that comes back for another field's error: never sent back to the page
+RETYPE_SECRET = "not kept while another field is wrong (a secret never goes back to the page): type it again"
+
+
 @dataclass
 class Parsed:
     doc: dict[str, Any]
